@@ -1,0 +1,743 @@
+//! One configuration file (R-OPS-3): parsed with serde + toml, then checked key by key
+//! into the [`Registry`] the core runs on. Errors name the exact offending key.
+
+use crate::core::idle::IdleKind;
+use crate::gate::Mode;
+use crate::model::fixed::{Dec, Money, Price, Qty, MONEY_SCALE};
+use crate::model::ids::{AccountId, InstrumentId, Name, VenueId};
+use crate::model::instrument::{Instrument, TradingHours};
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+use std::fmt;
+use std::path::Path;
+
+/// The built-in configuration: the paper venue with a handful of instruments.
+pub const DEFAULT_TOML: &str = include_str!("../examples/paper.toml");
+
+/// A configuration error, naming the key it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted path of the offending key, e.g. `instruments[2].tick`.
+    pub key: String,
+    /// What is wrong with it.
+    pub msg: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}", self.msg)
+        } else {
+            write!(f, "{}: {}", self.key, self.msg)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(key: impl Into<String>, msg: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        msg: msg.into(),
+    }
+}
+
+/// The file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Core thread settings.
+    #[serde(default)]
+    pub core: CoreConfig,
+    /// Gate settings that are not per instrument or account.
+    #[serde(default)]
+    pub gate: GateConfig,
+    /// Venues.
+    pub venues: Vec<VenueConfig>,
+    /// Instruments.
+    pub instruments: Vec<InstrumentConfig>,
+    /// Accounts.
+    pub accounts: Vec<AccountConfig>,
+}
+
+/// `[core]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CoreConfig {
+    /// Idle strategy of the duty cycle.
+    pub idle: IdleKind,
+    /// Core to pin the core thread to; none = unpinned.
+    pub pin_core: Option<usize>,
+    /// Capacity of each inbound and outbound ring.
+    pub ring_capacity: usize,
+    /// Orders held in memory (working ones plus the most recent finished ones).
+    pub max_orders: usize,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            idle: IdleKind::Backoff,
+            pin_core: None,
+            ring_capacity: 65_536,
+            max_orders: 262_144,
+        }
+    }
+}
+
+/// `[gate]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GateConfig {
+    /// A top of book older than this is stale (R-GATE-6).
+    pub max_quote_age_ms: u64,
+    /// Margin available must be at least required × this (R-GATE-7).
+    pub margin_cushion: String,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            max_quote_age_ms: 5_000,
+            margin_cushion: "1.2".into(),
+        }
+    }
+}
+
+/// `[[venues]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VenueConfig {
+    /// Name requests use.
+    pub name: String,
+    /// Adapter: only `paper` so far.
+    pub kind: String,
+    /// Hard timeout for an acknowledgement (R-OMS-4).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Order-rate throttle (R-GATE-7).
+    #[serde(default = "default_rate")]
+    pub max_orders_per_sec: u32,
+    /// Throttle burst.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// Consecutive failures that open the circuit breaker (R-RES-2).
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long the breaker stays open before a probe.
+    #[serde(default = "default_breaker_cooldown_ms")]
+    pub breaker_cooldown_ms: u64,
+    /// Paper venue behaviour.
+    #[serde(default)]
+    pub paper: PaperConfig,
+}
+
+fn default_timeout_ms() -> u64 {
+    30_000
+}
+fn default_rate() -> u32 {
+    1_000_000
+}
+fn default_burst() -> u32 {
+    10_000
+}
+fn default_breaker_failures() -> u32 {
+    5
+}
+fn default_breaker_cooldown_ms() -> u64 {
+    10_000
+}
+
+/// `[venues.paper]`: the simulated venue (R-VEN-4).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaperConfig {
+    /// Seed for latency, slippage, partial fills and price paths.
+    pub seed: u64,
+    /// Fixed part of the venue's response latency.
+    pub latency_us_min: u64,
+    /// Mean of the exponential part on top.
+    pub latency_us_mean_extra: u64,
+    /// Slippage on marketable fills, basis points (a decimal string).
+    pub slippage_bps: String,
+    /// Commission, basis points of notional (a decimal string).
+    pub commission_bps: String,
+    /// Percent of orders that fill in several pieces.
+    pub partial_fill_pct: u32,
+    /// Per mille of orders whose answer is held past the hard timeout.
+    pub silent_per_mille: u32,
+    /// Price path step.
+    pub quote_interval_ms: u64,
+}
+
+impl Default for PaperConfig {
+    fn default() -> Self {
+        PaperConfig {
+            seed: 1,
+            latency_us_min: 50,
+            latency_us_mean_extra: 100,
+            slippage_bps: "0.5".into(),
+            commission_bps: "1".into(),
+            partial_fill_pct: 20,
+            silent_per_mille: 0,
+            quote_interval_ms: 10,
+        }
+    }
+}
+
+/// `[[instruments]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentConfig {
+    /// Symbol.
+    pub symbol: String,
+    /// Venue name.
+    pub venue: String,
+    /// Price grid, e.g. "0.01".
+    pub tick: String,
+    /// Quantity grid, e.g. "1" or "0.001".
+    pub lot: String,
+    /// Pip size; defaults to the tick.
+    pub pip: Option<String>,
+    /// "24/7", or days and UTC hours: "mon-fri 14:30-21:00".
+    #[serde(default = "default_hours")]
+    pub hours: String,
+    /// Whether it may be traded.
+    #[serde(default = "yes")]
+    pub tradable: bool,
+    /// Widest acceptable spread (price).
+    pub max_spread: Option<String>,
+    /// Fat-finger band, basis points.
+    #[serde(default = "default_band")]
+    pub price_band_bps: u32,
+    /// Margin as basis points of notional.
+    #[serde(default = "default_margin")]
+    pub margin_bps: u32,
+    /// Largest order quantity.
+    pub max_order_qty: String,
+    /// Largest order notional.
+    pub max_notional: String,
+    /// Largest absolute position.
+    pub max_position: String,
+    /// Paper venue: starting mid price.
+    pub initial_price: String,
+    /// Paper venue: spread in ticks.
+    #[serde(default = "one")]
+    pub spread_ticks: u32,
+    /// Paper venue: largest move per step, in ticks.
+    #[serde(default = "one")]
+    pub volatility_ticks: u32,
+    /// Paper venue: visible size at the touch, in lots.
+    #[serde(default = "default_depth")]
+    pub depth_lots: u32,
+}
+
+fn default_hours() -> String {
+    "24/7".into()
+}
+fn yes() -> bool {
+    true
+}
+fn one() -> u32 {
+    1
+}
+fn default_band() -> u32 {
+    500
+}
+fn default_margin() -> u32 {
+    10_000
+}
+fn default_depth() -> u32 {
+    1_000
+}
+
+/// `[[accounts]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// Name.
+    pub name: String,
+    /// GUIDE (advise only, the default) or AUTONOMOUS (R-GATE-1).
+    #[serde(default)]
+    pub mode: Mode,
+    /// Starting cash (account currency).
+    pub cash: String,
+    /// Open-order limit (R-GATE-7).
+    #[serde(default = "default_open_orders")]
+    pub max_open_orders: u32,
+}
+
+fn default_open_orders() -> u32 {
+    10_000
+}
+
+/// A venue after checking.
+#[derive(Debug, Clone)]
+pub struct VenueSpec {
+    /// Interned id.
+    pub id: VenueId,
+    /// Name.
+    pub name: Name,
+    /// Hard timeout in ns.
+    pub timeout_ns: u64,
+    /// Throttle rate.
+    pub max_orders_per_sec: u32,
+    /// Throttle burst.
+    pub burst: u32,
+    /// Breaker threshold.
+    pub breaker_failures: u32,
+    /// Breaker cooldown in ns.
+    pub breaker_cooldown_ns: u64,
+    /// Paper settings, checked.
+    pub paper: PaperSpec,
+}
+
+/// Paper venue settings after checking.
+#[derive(Debug, Clone)]
+pub struct PaperSpec {
+    /// Seed.
+    pub seed: u64,
+    /// Fixed latency, ns.
+    pub latency_min_ns: u64,
+    /// Mean extra latency, ns.
+    pub latency_mean_extra_ns: u64,
+    /// Slippage in hundredths of a bp.
+    pub slippage_bps_e2: i64,
+    /// Commission in hundredths of a bp.
+    pub commission_bps_e2: i64,
+    /// Percent of orders filled in pieces.
+    pub partial_fill_pct: u32,
+    /// Per mille held past the timeout.
+    pub silent_per_mille: u32,
+    /// Price step in ns.
+    pub quote_interval_ns: u64,
+}
+
+/// Paper venue price-path settings for one instrument.
+#[derive(Debug, Clone, Copy)]
+pub struct SimSpec {
+    /// Starting mid.
+    pub initial_price: Price,
+    /// Spread in ticks.
+    pub spread_ticks: u32,
+    /// Largest step in ticks.
+    pub volatility_ticks: u32,
+    /// Touch size in lots.
+    pub depth_lots: u32,
+}
+
+/// An account after checking.
+#[derive(Debug, Clone)]
+pub struct AccountSpec {
+    /// Interned id.
+    pub id: AccountId,
+    /// Name.
+    pub name: Name,
+    /// Mode at start.
+    pub mode: Mode,
+    /// Starting cash.
+    pub cash: Money,
+    /// Open-order limit.
+    pub max_open_orders: u32,
+}
+
+/// Everything the core runs on, checked and interned.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    /// Core settings.
+    pub core: CoreConfig,
+    /// Staleness limit in ns.
+    pub max_quote_age_ns: u64,
+    /// Margin cushion in basis points (12 000 = 1.2×).
+    pub margin_cushion_bps: u32,
+    /// Venues by id.
+    pub venues: Vec<VenueSpec>,
+    /// Instruments by id.
+    pub instruments: Vec<Instrument>,
+    /// Paper price-path settings by instrument id.
+    pub sims: Vec<SimSpec>,
+    /// Accounts by id.
+    pub accounts: Vec<AccountSpec>,
+    venue_by_name: FxHashMap<Name, VenueId>,
+    account_by_name: FxHashMap<Name, AccountId>,
+    instrument_by_key: FxHashMap<(VenueId, Name), InstrumentId>,
+}
+
+impl Registry {
+    /// The built-in default.
+    pub fn default_paper() -> Registry {
+        Registry::from_toml(DEFAULT_TOML).expect("the embedded default config is valid")
+    }
+
+    /// Reads and checks a file.
+    pub fn load(path: &Path) -> Result<Registry, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err("", format!("cannot read {}: {e}", path.display())))?;
+        Registry::from_toml(&text)
+    }
+
+    /// Parses and checks TOML text.
+    pub fn from_toml(text: &str) -> Result<Registry, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            // toml reports the line and the key; keep its message whole.
+            err("", e.to_string().trim_end().to_string())
+        })?;
+        Registry::from_config(&cfg)
+    }
+
+    /// Checks a parsed config.
+    pub fn from_config(cfg: &Config) -> Result<Registry, ConfigError> {
+        if cfg.core.ring_capacity < 16 {
+            return Err(err("core.ring_capacity", "must be at least 16"));
+        }
+        if cfg.core.max_orders < 16 || cfg.core.max_orders > u32::MAX as usize {
+            return Err(err("core.max_orders", "must be between 16 and 4294967295"));
+        }
+        let cushion = parse_dec("gate.margin_cushion", &cfg.gate.margin_cushion)?
+            .to_scale(4)
+            .filter(|v| *v >= 10_000 && *v <= u32::MAX as i64)
+            .ok_or_else(|| {
+                err(
+                    "gate.margin_cushion",
+                    "must be a number ≥ 1 with at most 4 decimals",
+                )
+            })?;
+        if cfg.venues.is_empty() {
+            return Err(err("venues", "at least one venue is required"));
+        }
+        let mut venues = Vec::new();
+        let mut venue_by_name = FxHashMap::default();
+        for (i, v) in cfg.venues.iter().enumerate() {
+            let k = |f: &str| format!("venues[{i}].{f}");
+            let name = name(&k("name"), &v.name)?;
+            if v.kind != "paper" {
+                return Err(err(
+                    k("kind"),
+                    format!("unknown venue kind {:?} (supported: \"paper\")", v.kind),
+                ));
+            }
+            if venue_by_name.insert(name, VenueId(i as u16)).is_some() {
+                return Err(err(k("name"), format!("duplicate venue {:?}", v.name)));
+            }
+            if v.timeout_ms == 0 {
+                return Err(err(k("timeout_ms"), "must be greater than 0"));
+            }
+            if v.max_orders_per_sec == 0 {
+                return Err(err(k("max_orders_per_sec"), "must be greater than 0"));
+            }
+            if v.burst == 0 {
+                return Err(err(k("burst"), "must be greater than 0"));
+            }
+            if v.breaker_failures == 0 {
+                return Err(err(k("breaker_failures"), "must be greater than 0"));
+            }
+            let p = &v.paper;
+            let bps = |f: &str, s: &str| -> Result<i64, ConfigError> {
+                parse_dec(&k(f), s)?
+                    .to_scale(2)
+                    .filter(|v| (0..=100_000).contains(v))
+                    .ok_or_else(|| {
+                        err(
+                            k(f),
+                            "must be between 0 and 1000 bps with at most 2 decimals",
+                        )
+                    })
+            };
+            if p.partial_fill_pct > 100 {
+                return Err(err(k("paper.partial_fill_pct"), "must be at most 100"));
+            }
+            if p.silent_per_mille > 1000 {
+                return Err(err(k("paper.silent_per_mille"), "must be at most 1000"));
+            }
+            if p.quote_interval_ms == 0 {
+                return Err(err(k("paper.quote_interval_ms"), "must be greater than 0"));
+            }
+            venues.push(VenueSpec {
+                id: VenueId(i as u16),
+                name,
+                timeout_ns: v.timeout_ms * 1_000_000,
+                max_orders_per_sec: v.max_orders_per_sec,
+                burst: v.burst,
+                breaker_failures: v.breaker_failures,
+                breaker_cooldown_ns: v.breaker_cooldown_ms * 1_000_000,
+                paper: PaperSpec {
+                    seed: p.seed,
+                    latency_min_ns: p.latency_us_min * 1_000,
+                    latency_mean_extra_ns: p.latency_us_mean_extra * 1_000,
+                    slippage_bps_e2: bps("paper.slippage_bps", &p.slippage_bps)?,
+                    commission_bps_e2: bps("paper.commission_bps", &p.commission_bps)?,
+                    partial_fill_pct: p.partial_fill_pct,
+                    silent_per_mille: p.silent_per_mille,
+                    quote_interval_ns: p.quote_interval_ms * 1_000_000,
+                },
+            });
+        }
+        if cfg.instruments.is_empty() {
+            return Err(err("instruments", "at least one instrument is required"));
+        }
+        let mut instruments = Vec::new();
+        let mut sims = Vec::new();
+        let mut instrument_by_key = FxHashMap::default();
+        for (i, c) in cfg.instruments.iter().enumerate() {
+            let k = |f: &str| format!("instruments[{i}].{f}");
+            let symbol = name(&k("symbol"), &c.symbol)?;
+            let venue = *venue_by_name
+                .get(&name(&k("venue"), &c.venue)?)
+                .ok_or_else(|| err(k("venue"), format!("no venue named {:?}", c.venue)))?;
+            let tick = positive(&k("tick"), &c.tick)?;
+            let lot = positive(&k("lot"), &c.lot)?;
+            let price_scale = tick.scale;
+            let qty_scale = lot.scale;
+            let px = |f: &str, s: &str| -> Result<Price, ConfigError> {
+                let d = positive(&k(f), s)?;
+                let v = d.to_scale(price_scale).ok_or_else(|| {
+                    err(k(f), format!("has more decimals than the tick {}", c.tick))
+                })?;
+                if v % tick.mant != 0 {
+                    return Err(err(
+                        k(f),
+                        format!("is not a multiple of the tick {}", c.tick),
+                    ));
+                }
+                Ok(Price(v))
+            };
+            let qty = |f: &str, s: &str| -> Result<Qty, ConfigError> {
+                let d = positive(&k(f), s)?;
+                let v = d.to_scale(qty_scale).ok_or_else(|| {
+                    err(k(f), format!("has more decimals than the lot {}", c.lot))
+                })?;
+                Ok(Qty(v))
+            };
+            let pip = match &c.pip {
+                Some(p) => px("pip", p)?,
+                None => Price(tick.mant),
+            };
+            let max_spread = c
+                .max_spread
+                .as_ref()
+                .map(|s| px("max_spread", s))
+                .transpose()?;
+            let max_notional = positive(&k("max_notional"), &c.max_notional)?
+                .to_scale(MONEY_SCALE)
+                .ok_or_else(|| err(k("max_notional"), "too many decimals or too large"))?;
+            if c.price_band_bps == 0 {
+                return Err(err(k("price_band_bps"), "must be greater than 0"));
+            }
+            if c.margin_bps == 0 {
+                return Err(err(k("margin_bps"), "must be greater than 0"));
+            }
+            if c.spread_ticks == 0 {
+                return Err(err(k("spread_ticks"), "must be greater than 0"));
+            }
+            let id = InstrumentId(i as u16);
+            if instrument_by_key.insert((venue, symbol), id).is_some() {
+                return Err(err(
+                    k("symbol"),
+                    format!("duplicate instrument {:?} on {:?}", c.symbol, c.venue),
+                ));
+            }
+            instruments.push(Instrument {
+                id,
+                symbol,
+                venue,
+                price_scale,
+                qty_scale,
+                tick: Price(tick.mant),
+                lot: Qty(lot.mant),
+                pip,
+                hours: parse_hours(&k("hours"), &c.hours)?,
+                tradable: c.tradable,
+                max_spread,
+                price_band_bps: c.price_band_bps,
+                margin_bps: c.margin_bps,
+                max_order_qty: qty("max_order_qty", &c.max_order_qty)?,
+                max_notional: Money(max_notional),
+                max_position: qty("max_position", &c.max_position)?,
+            });
+            sims.push(SimSpec {
+                initial_price: px("initial_price", &c.initial_price)?,
+                spread_ticks: c.spread_ticks,
+                volatility_ticks: c.volatility_ticks,
+                depth_lots: c.depth_lots,
+            });
+        }
+        if cfg.accounts.is_empty() {
+            return Err(err("accounts", "at least one account is required"));
+        }
+        let mut accounts = Vec::new();
+        let mut account_by_name = FxHashMap::default();
+        for (i, a) in cfg.accounts.iter().enumerate() {
+            let k = |f: &str| format!("accounts[{i}].{f}");
+            let n = name(&k("name"), &a.name)?;
+            let id = AccountId(i as u16);
+            if account_by_name.insert(n, id).is_some() {
+                return Err(err(k("name"), format!("duplicate account {:?}", a.name)));
+            }
+            let cash = parse_dec(&k("cash"), &a.cash)?
+                .to_scale(MONEY_SCALE)
+                .filter(|v| *v >= 0)
+                .ok_or_else(|| err(k("cash"), "must be ≥ 0 with at most 6 decimals"))?;
+            accounts.push(AccountSpec {
+                id,
+                name: n,
+                mode: a.mode,
+                cash: Money(cash),
+                max_open_orders: a.max_open_orders,
+            });
+        }
+        if venues.len() > u16::MAX as usize || instruments.len() > u16::MAX as usize {
+            return Err(err("", "too many venues or instruments"));
+        }
+        Ok(Registry {
+            core: cfg.core.clone(),
+            max_quote_age_ns: cfg.gate.max_quote_age_ms * 1_000_000,
+            margin_cushion_bps: cushion as u32,
+            venues,
+            instruments,
+            sims,
+            accounts,
+            venue_by_name,
+            account_by_name,
+            instrument_by_key,
+        })
+    }
+
+    /// Venue by name.
+    pub fn venue(&self, name: &Name) -> Option<VenueId> {
+        self.venue_by_name.get(name).copied()
+    }
+
+    /// Account by name.
+    pub fn account(&self, name: &Name) -> Option<AccountId> {
+        self.account_by_name.get(name).copied()
+    }
+
+    /// Instrument by venue and symbol.
+    pub fn instrument(&self, venue: VenueId, symbol: &Name) -> Option<InstrumentId> {
+        self.instrument_by_key.get(&(venue, *symbol)).copied()
+    }
+
+    /// Instrument by venue name and symbol, for callers outside the hot path.
+    pub fn instrument_by_names(&self, venue: &str, symbol: &str) -> Option<&Instrument> {
+        let v = self.venue(&Name::new(venue).ok()?)?;
+        let id = self.instrument(v, &Name::new(symbol).ok()?)?;
+        Some(&self.instruments[id.0 as usize])
+    }
+}
+
+fn name(key: &str, s: &str) -> Result<Name, ConfigError> {
+    if s.is_empty() {
+        return Err(err(key, "must not be empty"));
+    }
+    Name::new(s).map_err(|e| err(key, format!("{s:?} is {e}")))
+}
+
+fn parse_dec(key: &str, s: &str) -> Result<Dec, ConfigError> {
+    Dec::parse(s).map_err(|e| err(key, format!("{s:?}: {e}")))
+}
+
+fn positive(key: &str, s: &str) -> Result<Dec, ConfigError> {
+    let d = parse_dec(key, s)?;
+    if d.mant <= 0 {
+        return Err(err(key, format!("{s:?} must be greater than 0")));
+    }
+    Ok(d)
+}
+
+/// Parses "24/7" or "<days> HH:MM-HH:MM" (UTC), days as "mon-fri", "sat,sun" or "daily".
+pub fn parse_hours(key: &str, s: &str) -> Result<TradingHours, ConfigError> {
+    let bad = || {
+        err(
+            key,
+            format!("{s:?}: expected \"24/7\" or e.g. \"mon-fri 14:30-21:00\" (UTC)"),
+        )
+    };
+    let s = s.trim();
+    if s == "24/7" {
+        return Ok(TradingHours::ALWAYS);
+    }
+    let (days, times) = s.split_once(' ').ok_or_else(bad)?;
+    const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let day = |d: &str| NAMES.iter().position(|n| *n == d);
+    let mut mask = 0u8;
+    if days == "daily" {
+        mask = 0x7f;
+    } else {
+        for part in days.split(',') {
+            match part.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b) = (day(a).ok_or_else(bad)?, day(b).ok_or_else(bad)?);
+                    let mut d = a;
+                    loop {
+                        mask |= 1 << d;
+                        if d == b {
+                            break;
+                        }
+                        d = (d + 1) % 7;
+                    }
+                }
+                None => mask |= 1 << day(part).ok_or_else(bad)?,
+            }
+        }
+    }
+    let (open, close) = times.trim().split_once('-').ok_or_else(bad)?;
+    let hm = |t: &str| -> Option<u16> {
+        let (h, m) = t.split_once(':')?;
+        let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+        (h <= 24 && m < 60 && h * 60 + m <= 1440).then_some(h * 60 + m)
+    };
+    let open_min = hm(open).ok_or_else(bad)?;
+    let close_min = hm(close).ok_or_else(bad)?;
+    if open_min == close_min {
+        return Err(err(
+            key,
+            format!("{s:?}: opens and closes at the same minute"),
+        ));
+    }
+    Ok(TradingHours {
+        days: mask,
+        open_min,
+        close_min,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid() {
+        let r = Registry::default_paper();
+        assert!(!r.instruments.is_empty());
+        assert!(r.instrument_by_names("paper", "AAPL").is_some());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let bad = DEFAULT_TOML.replacen("tick = \"0.01\"", "tick = \"-0.01\"", 1);
+        let e = Registry::from_toml(&bad).unwrap_err();
+        assert_eq!(e.key, "instruments[0].tick", "{e}");
+        let bad = DEFAULT_TOML.replacen("kind = \"paper\"", "kind = \"nyse\"", 1);
+        assert_eq!(Registry::from_toml(&bad).unwrap_err().key, "venues[0].kind");
+        let bad = DEFAULT_TOML.replacen("[core]", "[core]\nbogus = 1", 1);
+        let e = Registry::from_toml(&bad).unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn hours_parse() {
+        let h = parse_hours("k", "mon-fri 14:30-21:00").unwrap();
+        assert_eq!(h.days, 0b1_1111);
+        assert_eq!((h.open_min, h.close_min), (870, 1260));
+        assert_eq!(
+            parse_hours("k", "sat,sun 00:00-24:00").unwrap().days,
+            0b110_0000
+        );
+        assert_eq!(
+            parse_hours("k", "fri-mon 22:00-21:00").unwrap().days,
+            0b111_0001
+        );
+        assert!(parse_hours("k", "mon 25:00-26:00").is_err());
+        assert!(parse_hours("k", "someday 10:00-11:00").is_err());
+    }
+}

@@ -1,0 +1,420 @@
+//! The core thread: a pinned (when asked), busy-polling duty cycle around the engine,
+//! fed by lock-free SPSC rings (rtrb), one per producer, answering on one ring each.
+
+use super::clock::Clock;
+use super::engine::{Engine, Outbox};
+use super::idle::{Idle, IdleKind};
+use super::latency::{Latency, TscProbe};
+use crate::config::Registry;
+use crate::model::event::{Command, CoreEvent, Inbound};
+use crate::model::ids::VenueId;
+use crate::model::request::ExecutionRequest;
+use crate::venue::paper::PaperVenue;
+use crate::venue::Venue;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Commands drained from one ring per duty cycle, so no producer starves the others.
+const BATCH: usize = 256;
+/// Events held per producer when its ring is full, before the core allocates more.
+const BACKLOG: usize = 4096;
+/// Simulated time the core may run ahead at shutdown to let in-flight orders finish.
+const SIM_DRAIN_NS: u64 = 120_000_000_000;
+
+/// How to run the core thread.
+pub struct CoreOptions {
+    /// Idle strategy.
+    pub idle: IdleKind,
+    /// CPU to pin to.
+    pub pin_core: Option<usize>,
+    /// Time source.
+    pub clock: Box<dyn Clock>,
+    /// Time moves only with the clock and with the `at_ns` of commands: at shutdown, jump
+    /// simulated time forward instead of waiting for in-flight orders.
+    pub simulated: bool,
+    /// Client order id epoch (unique per start).
+    pub epoch: u32,
+    /// Real time allowed for in-flight orders to finish at shutdown.
+    pub grace: Duration,
+}
+
+/// What the core thread hands back when it stops.
+pub struct CoreReport {
+    /// The engine, with its final state.
+    pub engine: Engine,
+    /// Per-stage latency.
+    pub latency: Latency,
+    /// Duty cycles run.
+    pub cycles: u64,
+    /// Events that could not be delivered because a producer stopped reading.
+    pub undelivered: u64,
+    /// Whether pinning was asked for and worked.
+    pub pinned: bool,
+    /// Whether orders were still waiting for a venue when the grace period ran out.
+    pub in_flight_at_exit: bool,
+}
+
+/// A producer's end: sends commands, receives events.
+pub struct Handle {
+    tx: rtrb::Producer<Inbound>,
+    rx: rtrb::Consumer<CoreEvent>,
+    clock: quanta::Clock,
+}
+
+// A full ring hands the command back by value: boxing it would allocate per request.
+#[allow(clippy::result_large_err)]
+impl Handle {
+    /// Sends a command now; gives it back if the ring is full.
+    #[inline]
+    pub fn send(&mut self, cmd: Command) -> Result<(), Command> {
+        self.send_at(0, cmd)
+    }
+
+    /// Sends a command at event time `at_ns` (simulated clocks); 0 = now.
+    #[inline]
+    pub fn send_at(&mut self, at_ns: u64, cmd: Command) -> Result<(), Command> {
+        let msg = Inbound {
+            at_ns,
+            stamp: self.clock.raw(),
+            cmd,
+        };
+        self.tx.push(msg).map_err(|rtrb::PushError::Full(m)| m.cmd)
+    }
+
+    /// Submits an execution request now.
+    pub fn submit(&mut self, req: ExecutionRequest) -> Result<(), Command> {
+        self.send(Command::Submit(req))
+    }
+
+    /// Sends, waiting (with backoff) up to `timeout` for room in the ring.
+    pub fn send_wait(
+        &mut self,
+        at_ns: u64,
+        mut cmd: Command,
+        timeout: Duration,
+    ) -> Result<(), Command> {
+        let deadline = Instant::now() + timeout;
+        let mut idle = Idle::new(IdleKind::Backoff);
+        loop {
+            match self.send_at(at_ns, cmd) {
+                Ok(()) => return Ok(()),
+                Err(c) if Instant::now() >= deadline => return Err(c),
+                Err(c) => {
+                    cmd = c;
+                    idle.idle(false);
+                }
+            }
+        }
+    }
+
+    /// The next event, if one is waiting.
+    #[inline]
+    pub fn try_event(&mut self) -> Option<CoreEvent> {
+        self.rx.pop().ok()
+    }
+
+    /// The next event, waiting (with backoff) up to `timeout`.
+    pub fn next_event(&mut self, timeout: Duration) -> Option<CoreEvent> {
+        let deadline = Instant::now() + timeout;
+        let mut idle = Idle::new(IdleKind::Backoff);
+        loop {
+            if let Ok(e) = self.rx.pop() {
+                return Some(e);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            idle.idle(false);
+        }
+    }
+
+    /// The first event matching `f` within `timeout`; others are passed to `skip`.
+    pub fn wait_for(
+        &mut self,
+        timeout: Duration,
+        mut f: impl FnMut(&CoreEvent) -> bool,
+        mut skip: impl FnMut(CoreEvent),
+    ) -> Option<CoreEvent> {
+        let deadline = Instant::now() + timeout;
+        while let Some(e) = self.next_event(deadline.saturating_duration_since(Instant::now())) {
+            if f(&e) {
+                return Some(e);
+            }
+            skip(e);
+        }
+        None
+    }
+
+    /// The raw clock this handle stamps with.
+    pub fn clock(&self) -> &quanta::Clock {
+        &self.clock
+    }
+}
+
+/// Routes events to producer rings; holds them when a ring is full so nothing is lost
+/// and the core never blocks.
+struct Rings {
+    tx: Vec<rtrb::Producer<CoreEvent>>,
+    backlog: Vec<VecDeque<CoreEvent>>,
+    emitted: u64,
+}
+
+impl Rings {
+    fn flush(&mut self) {
+        for (tx, q) in self.tx.iter_mut().zip(self.backlog.iter_mut()) {
+            while let Some(&e) = q.front() {
+                if tx.push(e).is_err() {
+                    break;
+                }
+                q.pop_front();
+            }
+        }
+    }
+
+    fn congested(&self, origin: usize) -> bool {
+        self.backlog[origin].len() >= BACKLOG / 2
+    }
+}
+
+impl Outbox for Rings {
+    #[inline]
+    fn emit(&mut self, origin: u8, ev: CoreEvent) {
+        self.emitted += 1;
+        let o = origin as usize;
+        if o >= self.tx.len() {
+            return;
+        }
+        if self.backlog[o].is_empty() {
+            if let Err(rtrb::PushError::Full(e)) = self.tx[o].push(ev) {
+                self.backlog[o].push_back(e);
+            }
+        } else {
+            self.backlog[o].push_back(ev);
+        }
+    }
+
+    fn broadcast(&mut self, ev: CoreEvent) {
+        for o in 0..self.tx.len() {
+            self.emit(o as u8, ev);
+        }
+    }
+}
+
+/// The running core thread.
+pub struct CoreThread {
+    stop: Arc<AtomicBool>,
+    join: Option<JoinHandle<CoreReport>>,
+}
+
+impl CoreThread {
+    /// Asks the core to stop: it drains its rings, lets in-flight orders finish (within
+    /// the grace period) and hands back its final state.
+    pub fn shutdown(mut self) -> CoreReport {
+        self.stop.store(true, Ordering::Release);
+        let j = self.join.take().expect("joined once");
+        j.thread().unpark();
+        match j.join() {
+            Ok(r) => r,
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    }
+
+    /// A flag that stops the core when set (for signal handlers).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// Whether the thread has exited.
+    pub fn is_finished(&self) -> bool {
+        self.join.as_ref().map(|j| j.is_finished()).unwrap_or(true)
+    }
+}
+
+impl Drop for CoreThread {
+    fn drop(&mut self) {
+        if let Some(j) = self.join.take() {
+            self.stop.store(true, Ordering::Release);
+            j.thread().unpark();
+            let _ = j.join();
+        }
+    }
+}
+
+/// Builds the venues the registry configures.
+pub fn build_venues(reg: &Registry, start_ns: u64) -> Vec<Box<dyn Venue>> {
+    reg.venues
+        .iter()
+        .map(|v| -> Box<dyn Venue> {
+            Box::new(PaperVenue::new(
+                reg,
+                VenueId(v.id.0),
+                reg.core.max_orders,
+                start_ns,
+            ))
+        })
+        .collect()
+}
+
+/// Starts the core thread with `producers` handles.
+pub fn spawn(
+    reg: Arc<Registry>,
+    opts: CoreOptions,
+    producers: usize,
+) -> std::io::Result<(CoreThread, Vec<Handle>)> {
+    let start = opts.clock.now_ns();
+    let venues = build_venues(&reg, start);
+    let engine = Engine::new(reg.clone(), venues, opts.epoch, start);
+    spawn_engine(engine, opts, producers)
+}
+
+/// Starts the core thread around an engine built by the caller.
+pub fn spawn_engine(
+    engine: Engine,
+    opts: CoreOptions,
+    producers: usize,
+) -> std::io::Result<(CoreThread, Vec<Handle>)> {
+    let cap = engine.registry().core.ring_capacity;
+    let producers = producers.clamp(1, 255);
+    let clock = quanta::Clock::new();
+    let mut handles = Vec::new();
+    let mut inbound = Vec::new();
+    let mut outbound = Vec::new();
+    for _ in 0..producers {
+        let (tx, rx) = rtrb::RingBuffer::<Inbound>::new(cap);
+        let (etx, erx) = rtrb::RingBuffer::<CoreEvent>::new(cap);
+        inbound.push(rx);
+        outbound.push(etx);
+        handles.push(Handle {
+            tx,
+            rx: erx,
+            clock: clock.clone(),
+        });
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let join = std::thread::Builder::new()
+        .name("execd-core".into())
+        .spawn(move || {
+            let rings = Rings {
+                tx: outbound,
+                backlog: (0..producers)
+                    .map(|_| VecDeque::with_capacity(BACKLOG))
+                    .collect(),
+                emitted: 0,
+            };
+            run(engine, opts, inbound, rings, clock, flag)
+        })?;
+    Ok((
+        CoreThread {
+            stop,
+            join: Some(join),
+        },
+        handles,
+    ))
+}
+
+fn pin(core: Option<usize>) -> bool {
+    let Some(want) = core else { return false };
+    let ids = core_affinity::get_core_ids().unwrap_or_default();
+    match ids.into_iter().find(|c| c.id == want) {
+        Some(id) if core_affinity::set_for_current(id) => true,
+        _ => {
+            // Containers and small boxes often refuse: say so once, run unpinned.
+            eprintln!("execd: could not pin the core thread to CPU {want}; running unpinned");
+            false
+        }
+    }
+}
+
+fn run(
+    mut engine: Engine,
+    opts: CoreOptions,
+    mut inbound: Vec<rtrb::Consumer<Inbound>>,
+    mut rings: Rings,
+    tsc: quanta::Clock,
+    stop: Arc<AtomicBool>,
+) -> CoreReport {
+    let pinned = pin(opts.pin_core);
+    let mut idle = Idle::new(opts.idle);
+    let mut latency = Latency::new();
+    let mut cycles = 0u64;
+    let mut stopping_since: Option<Instant> = None;
+    let mut sim_limit = u64::MAX;
+    loop {
+        cycles += 1;
+        let before = rings.emitted;
+        let mut work = false;
+        let now = opts.clock.now_ns();
+        if now > engine.now() {
+            engine.advance_to(now, &mut rings);
+        }
+        for (h, ring) in inbound.iter_mut().enumerate() {
+            for _ in 0..BATCH {
+                // Backpressure: stop reading a producer that does not read its events.
+                if rings.congested(h) {
+                    break;
+                }
+                let Ok(msg) = ring.pop() else { break };
+                work = true;
+                let t0 = tsc.raw();
+                if msg.at_ns > engine.now() {
+                    engine.advance_to(msg.at_ns, &mut rings);
+                }
+                let mut probe = TscProbe::new(&tsc);
+                probe.start(t0);
+                engine.command(h as u8, &msg.cmd, &mut rings, &mut probe);
+                if matches!(msg.cmd, Command::Submit(_)) {
+                    let t1 = tsc.raw();
+                    latency.record(0, tsc.delta_as_nanos(msg.stamp, t0));
+                    let mut prev = t0;
+                    for i in 1..probe.n {
+                        latency.record(i, tsc.delta_as_nanos(prev, probe.marks[i]));
+                        prev = probe.marks[i];
+                    }
+                    latency.record(4, tsc.delta_as_nanos(prev, t1));
+                    latency.record(5, tsc.delta_as_nanos(t0, t1));
+                }
+            }
+        }
+        rings.flush();
+        work |= rings.emitted != before;
+        if stop.load(Ordering::Acquire) {
+            let drained = inbound.iter().all(|r| r.is_empty());
+            if drained {
+                let since = *stopping_since.get_or_insert_with(Instant::now);
+                if opts.simulated && sim_limit == u64::MAX {
+                    sim_limit = engine.now().saturating_add(SIM_DRAIN_NS);
+                }
+                if !engine.in_flight() {
+                    break;
+                }
+                if opts.simulated {
+                    match engine.next_due() {
+                        Some(t) if t <= sim_limit => {
+                            engine.advance_to(t, &mut rings);
+                            continue;
+                        }
+                        _ => break,
+                    }
+                }
+                if since.elapsed() >= opts.grace {
+                    break;
+                }
+            }
+        }
+        idle.idle(work);
+    }
+    rings.flush();
+    let in_flight_at_exit = engine.in_flight();
+    CoreReport {
+        engine,
+        latency,
+        cycles,
+        undelivered: rings.backlog.iter().map(|q| q.len() as u64).sum(),
+        pinned,
+        in_flight_at_exit,
+    }
+}

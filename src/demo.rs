@@ -1,0 +1,573 @@
+//! `execd demo`: a deterministic synthetic workload through the real core thread to the
+//! paper venue, summarised for a person (R-OPS-4, R-PERF-2).
+//!
+//! Time is simulated: every request carries an event time from the seeded generator, the
+//! venue answers at event times, and the core's clock never moves on its own. So the same
+//! seed and count print the same summary on any machine, except the timing lines.
+
+use crate::config::Registry;
+use crate::core::clock::{unix_ns, ManualClock};
+use crate::core::latency::STAGES;
+use crate::core::thread::{spawn, CoreOptions, CoreReport};
+use crate::gate::KillState;
+use crate::model::event::{Command, CoreEvent, OrderRef, Scope};
+use crate::model::fixed::{Dec, Fixed, Money};
+use crate::model::ids::{Name, OrderType, RequestId, Side, Tif, VenueId};
+use crate::model::instrument::Instrument;
+use crate::model::request::{ExecutionRequest, Protect, UpstreamContext};
+use crate::oms::slippage::SlipCategory;
+use crate::oms::state::OrderState;
+use crate::venue::paper::PricePath;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Demo settings.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// Requests to generate.
+    pub orders: u64,
+    /// Seed for the workload and the venue.
+    pub seed: u64,
+}
+
+/// What the demo measured.
+pub struct DemoResult {
+    /// The printable summary.
+    pub summary: String,
+    /// Requests per second through the core thread (wall clock).
+    pub requests_per_sec: f64,
+    /// The core's final state and histograms.
+    pub report: CoreReport,
+}
+
+/// Simulated start: a Monday in the US equity session.
+pub fn sim_start() -> u64 {
+    unix_ns(2026, 1, 5, 15, 0)
+}
+
+#[derive(Default)]
+struct Tally {
+    accepted: u64,
+    rejected: u64,
+    duplicates: u64,
+    warnings: u64,
+    reasons: BTreeMap<&'static str, (u64, &'static str)>,
+    fills: u64,
+    late_fills: u64,
+    slip_n: u64,
+    slip_bps_e2: i128,
+    slip_pips_e2: i128,
+    slip_cat: [u64; 4],
+    protections: u64,
+    breaches: u64,
+    anomalies: BTreeMap<(OrderState, &'static str), u64>,
+    command_rejects: BTreeMap<&'static str, u64>,
+    kill_events: u64,
+    final_state: Vec<Option<(OrderState, bool)>>,
+    timed_out: u64,
+    synced: Option<u64>,
+}
+
+impl Tally {
+    fn on(&mut self, e: CoreEvent) {
+        match e {
+            CoreEvent::Accepted { warning, .. } => {
+                self.accepted += 1;
+                self.warnings += warning as u64;
+            }
+            CoreEvent::Rejected { reason, order, .. } => {
+                self.rejected += 1;
+                self.reasons
+                    .entry(reason.code())
+                    .or_insert((0, reason.text()))
+                    .0 += 1;
+                self.set(order.0, OrderState::Rejected, false);
+            }
+            CoreEvent::Duplicate { .. } => self.duplicates += 1,
+            CoreEvent::Order(s) => {
+                if s.state == OrderState::TimedOut {
+                    self.timed_out += 1;
+                }
+                if s.state == OrderState::Rejected {
+                    if let Some(r) = s.reason {
+                        self.reasons.entry(r.code()).or_insert((0, r.text())).0 += 1;
+                    }
+                }
+                self.set(s.order.0, s.state, s.parent.is_some());
+            }
+            CoreEvent::Fill { slippage, late, .. } => {
+                self.fills += 1;
+                self.late_fills += late as u64;
+                if let Some(s) = slippage {
+                    self.slip_n += 1;
+                    self.slip_bps_e2 += s.bps_e2 as i128;
+                    self.slip_pips_e2 += s.pips_e2 as i128;
+                    self.slip_cat[s.category as usize] += 1;
+                }
+            }
+            CoreEvent::Protection { .. } => self.protections += 1,
+            CoreEvent::SlippageBreach { .. } => self.breaches += 1,
+            CoreEvent::Anomaly { state, event, .. } => {
+                *self.anomalies.entry((state, event.as_str())).or_default() += 1
+            }
+            CoreEvent::CommandRejected { reason, .. } => {
+                *self.command_rejects.entry(reason.code()).or_default() += 1
+            }
+            CoreEvent::KillSwitch { .. } => self.kill_events += 1,
+            CoreEvent::Synced(t) => self.synced = Some(t),
+            CoreEvent::ModeChanged { .. } | CoreEvent::HaltChanged { .. } => {}
+        }
+    }
+
+    fn set(&mut self, order: u64, state: OrderState, protective: bool) {
+        let i = order as usize;
+        if self.final_state.len() <= i {
+            self.final_state.resize(i + 1, None);
+        }
+        self.final_state[i] = Some((state, protective));
+    }
+}
+
+/// The workload generator: a seeded stream of requests against the venue's own price path.
+struct Workload<'a> {
+    reg: &'a Registry,
+    rng: fastrand::Rng,
+    path: PricePath,
+    venue: Name,
+    accounts: [Name; 3],
+    tradable: Vec<&'a Instrument>,
+    intended: Vec<i64>,
+    n: u64,
+}
+
+fn dec(mant: i64, scale: u8) -> Dec {
+    Dec::new(mant, scale)
+}
+
+impl<'a> Workload<'a> {
+    fn new(reg: &'a Registry, seed: u64, start: u64) -> Self {
+        let venue = VenueId(0);
+        let tradable: Vec<&Instrument> = reg
+            .instruments
+            .iter()
+            .filter(|i| i.tradable && i.venue == venue)
+            .collect();
+        let name = |s: &str| Name::new(s).unwrap_or_default();
+        Workload {
+            reg,
+            rng: fastrand::Rng::with_seed(seed),
+            path: PricePath::new(reg, venue, reg.venues[0].paper.seed, start),
+            venue: reg.venues[0].name,
+            accounts: [name("alpha"), name("beta"), name("advisor")],
+            intended: vec![0; reg.instruments.len() * 3],
+            tradable,
+            n: 0,
+        }
+    }
+
+    fn request(&mut self, t: u64) -> ExecutionRequest {
+        self.path.advance_to(t);
+        self.n += 1;
+        let r = &mut self.rng;
+        let inst = self.tradable[r.usize(0..self.tradable.len())];
+        let q = self.path.quote(inst.id).unwrap_or_default();
+        let (mid, tick, lot) = (q.mid() / inst.tick.0 * inst.tick.0, inst.tick.0, inst.lot.0);
+        let acct = match r.u32(0..100) {
+            0..=79 => 0,
+            80..=96 => 1,
+            _ => 2,
+        };
+        // Lean against what this account has already asked for, as a real book would.
+        let key = acct * self.reg.instruments.len() + inst.id.0 as usize;
+        let max_lots = (inst.max_order_qty.0 / lot / 20).max(1);
+        let lots = r.i64(1..=max_lots);
+        let lean = self.intended[key] * 100 / inst.max_position.0.max(1);
+        let side = if r.i64(-60..=60) > lean {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let order_type = match r.u32(0..100) {
+            0..=49 => OrderType::Market,
+            50..=84 => OrderType::Limit,
+            85..=94 => OrderType::Stop,
+            _ => OrderType::StopLimit,
+        };
+        let tif = match order_type {
+            OrderType::Market => {
+                if r.bool() {
+                    Tif::Ioc
+                } else {
+                    Tif::Fok
+                }
+            }
+            _ => match r.u32(0..10) {
+                0..=5 => Tif::Gtc,
+                6..=7 => Tif::Day,
+                _ => Tif::Ioc,
+            },
+        };
+        let s = side.sign();
+        let ps = inst.price_scale;
+        let limit = mid + s * r.i64(-3..=6) * tick * (inst.price_band_bps as i64 / 100).max(1);
+        let stop = mid + s * r.i64(2..=12) * tick;
+        let mut req = ExecutionRequest {
+            request_id: RequestId::from_prefixed_u64("demo-", self.n).unwrap_or_default(),
+            account: self.accounts[acct],
+            venue: self.venue,
+            symbol: inst.symbol,
+            side,
+            quantity: dec(lots * lot, inst.qty_scale),
+            order_type,
+            tif,
+            limit_price: order_type.has_limit().then(|| {
+                dec(
+                    if order_type == OrderType::StopLimit {
+                        stop + s * 2 * tick
+                    } else {
+                        limit
+                    },
+                    ps,
+                )
+            }),
+            stop_price: order_type.has_stop().then(|| dec(stop, ps)),
+            stop_loss: None,
+            take_profit: None,
+            reference_price: Some(dec(mid + r.i64(-2..=2) * tick, ps)),
+            max_slippage_bps: Some(25),
+            reject_on_fill_slippage: r.u32(0..4) == 0,
+            expire_at_ns: Some(t + 5_000_000_000),
+            context: UpstreamContext {
+                decision_id: RequestId::from_prefixed_u64("dec-", self.n).unwrap_or_default(),
+                strategy: Name::new("demo-mr").unwrap_or_default(),
+                risk_approved: true,
+                trading_halted: false,
+                strategy_version: Name::new("1.4.2").unwrap_or_default(),
+                risk_version: Name::new("7").unwrap_or_default(),
+                config_hash: 0x5eed,
+            },
+        };
+        if r.u32(0..6) == 0 {
+            // Protective levels as offsets from the fill: 0.1 %–0.6 % away.
+            req.stop_loss = Some(Protect::OffsetPpm(-s * r.i64(1_000..=6_000)));
+            req.take_profit = Some(Protect::OffsetPpm(s * r.i64(1_000..=6_000)));
+        }
+        // About 3 % of requests are wrong in a way the gate must catch.
+        match r.u32(0..1000) {
+            0..=3 => req.quantity = dec(lots * lot + lot / 2 + 1, inst.qty_scale + 1),
+            4..=7 => req.limit_price = Some(dec(mid * 10 + 5, ps + 1)),
+            8..=10 => req.expire_at_ns = Some(t - 1),
+            11..=13 => req.symbol = Name::new("TSLA").unwrap_or_default(),
+            14..=15 => req.symbol = Name::new("DELISTED").unwrap_or_default(),
+            16..=18 => req.stop_loss = Some(Protect::OffsetPpm(s * 10_000)),
+            19..=20 => req.context.risk_approved = false,
+            21..=23 => {
+                req.order_type = OrderType::Limit;
+                req.tif = Tif::Gtc;
+                req.stop_price = None;
+                req.limit_price = Some(dec(mid + s * mid / 10 / tick * tick, ps));
+            }
+            24..=26 => req.quantity = dec(inst.max_order_qty.0 + lot, inst.qty_scale),
+            27..=28 => req.context.trading_halted = true,
+            29..=30 => req.order_type = OrderType::Limit,
+            _ => {}
+        }
+        if req.quantity.mant > 0 && req.symbol == inst.symbol {
+            self.intended[key] += s * req.quantity.to_scale(inst.qty_scale).unwrap_or(0);
+        }
+        req
+    }
+}
+
+/// Runs the demo and builds its summary.
+pub fn run(mut reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult> {
+    for (i, v) in reg.venues.iter_mut().enumerate() {
+        v.paper.seed = opts
+            .seed
+            .wrapping_mul(0x100_0000_01b3)
+            .wrapping_add(i as u64);
+    }
+    let reg = Arc::new(reg);
+    let start = sim_start();
+    let clock = ManualClock::at(start);
+    let (core, mut handles) = spawn(
+        reg.clone(),
+        CoreOptions {
+            idle: reg.core.idle,
+            pin_core: reg.core.pin_core,
+            clock: Box::new(clock),
+            simulated: true,
+            epoch: 1,
+            grace: Duration::from_secs(5),
+        },
+        1,
+    )?;
+    let h = &mut handles[0];
+    let mut tally = Tally::default();
+    let mut work = Workload::new(&reg, opts.seed, start);
+    // Scheduled follow-ups: (time, kind, request number).
+    let mut later: BinaryHeap<std::cmp::Reverse<(u64, u8, u64)>> = BinaryHeap::new();
+    let send = |h: &mut crate::core::Handle, tally: &mut Tally, at: u64, cmd: Command| {
+        let mut cmd = cmd;
+        loop {
+            match h.send_at(at, cmd) {
+                Ok(()) => return,
+                Err(c) => {
+                    cmd = c;
+                    while let Some(e) = h.try_event() {
+                        tally.on(e);
+                    }
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    };
+    // One second of market before the first request, so quotes exist.
+    let mut t = start + 1_000_000_000;
+    let kill_on = opts.orders / 2;
+    let kill_off = kill_on + opts.orders / 50;
+    let msft = Name::new("MSFT").unwrap_or_default();
+    let wall = Instant::now();
+    for i in 0..opts.orders {
+        t += 5_000 + work.rng.u64(0..30_000);
+        while let Some(&std::cmp::Reverse((at, kind, n))) = later.peek() {
+            if at > t {
+                break;
+            }
+            later.pop();
+            let r = OrderRef::Request(RequestId::from_prefixed_u64("demo-", n).unwrap_or_default());
+            let cmd = match kind {
+                0 => Command::Cancel(r),
+                _ => Command::Replace {
+                    order: r,
+                    quantity: None,
+                    limit_price: None,
+                },
+            };
+            send(h, &mut tally, at, cmd);
+        }
+        if i == kill_on || i == kill_off {
+            let state = if i == kill_on {
+                KillState::Active
+            } else {
+                KillState::Off
+            };
+            send(
+                h,
+                &mut tally,
+                t,
+                Command::SetKillSwitch {
+                    scope: Scope::Symbol(msft),
+                    state,
+                    cancel_open: true,
+                },
+            );
+        }
+        let req = work.request(t);
+        let n = work.n;
+        if req.order_type == OrderType::Limit && req.tif == Tif::Gtc {
+            match work.rng.u32(0..20) {
+                0 => later.push(std::cmp::Reverse((t + 50_000_000, 0, n))),
+                1 => later.push(std::cmp::Reverse((t + 20_000_000, 1, n))),
+                _ => {}
+            }
+        }
+        send(h, &mut tally, t, Command::Submit(req));
+        if work.rng.u32(0..200) == 0 {
+            // An upstream retry of the same request: must not create a second order.
+            send(h, &mut tally, t + 1_000, Command::Submit(req));
+        }
+        while let Some(e) = h.try_event() {
+            tally.on(e);
+        }
+    }
+    send(h, &mut tally, t, Command::Sync(1));
+    while tally.synced != Some(1) {
+        match h.next_event(Duration::from_secs(60)) {
+            Some(e) => tally.on(e),
+            None => return Err(std::io::Error::other("core thread stopped answering")),
+        }
+    }
+    let elapsed = wall.elapsed();
+    // Let simulated time run on so timeouts, late answers and resting orders play out.
+    send(h, &mut tally, t + 45_000_000_000, Command::Sync(2));
+    while tally.synced != Some(2) {
+        match h.next_event(Duration::from_secs(60)) {
+            Some(e) => tally.on(e),
+            None => return Err(std::io::Error::other("core thread stopped answering")),
+        }
+    }
+    let report = core.shutdown();
+    while let Some(e) = handles[0].try_event() {
+        tally.on(e);
+    }
+    let rps = opts.orders as f64 / elapsed.as_secs_f64();
+    let summary = summarise(&reg, opts, &tally, &report, rps, elapsed);
+    Ok(DemoResult {
+        summary,
+        requests_per_sec: rps,
+        report,
+    })
+}
+
+fn summarise(
+    reg: &Registry,
+    opts: &DemoOptions,
+    t: &Tally,
+    report: &CoreReport,
+    rps: f64,
+    elapsed: Duration,
+) -> String {
+    let mut s = String::new();
+    let e = &report.engine;
+    let st = &e.stats;
+    let _ = writeln!(
+        s,
+        "execd demo: {} requests, seed {}, paper venue, simulated clock from 2026-01-05T15:00:00Z",
+        opts.orders, opts.seed
+    );
+    let _ = writeln!(s, "requests      submitted {}  accepted {}  rejected {}  duplicates {}  (kill-switch WARNING {})", st.submitted, t.accepted, t.rejected, t.duplicates, t.warnings);
+    let mut parents: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut children: BTreeMap<&str, u64> = BTreeMap::new();
+    for (state, protective) in t.final_state.iter().flatten() {
+        let m = if *protective {
+            &mut children
+        } else {
+            &mut parents
+        };
+        *m.entry(state.as_str()).or_default() += 1;
+    }
+    let _ = writeln!(s, "final status of requested orders");
+    for (k, v) in &parents {
+        let _ = writeln!(s, "  {k:<18} {v}");
+    }
+    let _ = writeln!(s, "final status of protective orders");
+    for (k, v) in &children {
+        let _ = writeln!(s, "  {k:<18} {v}");
+    }
+    let _ = writeln!(s, "rejections by reason");
+    let mut reasons: Vec<_> = t.reasons.iter().collect();
+    reasons.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
+    for (code, (n, text)) in reasons {
+        let _ = writeln!(s, "  {code:<26} {n:>8}  {text}");
+    }
+    if !t.command_rejects.is_empty() {
+        let _ = writeln!(s, "cancel/replace refusals");
+        for (code, n) in &t.command_rejects {
+            let _ = writeln!(s, "  {code:<26} {n:>8}");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "fills         {}  (late after timeout {}; resent exec ids ignored {}; timeouts {})",
+        t.fills, t.late_fills, st.duplicate_execs, st.timeouts
+    );
+    if t.slip_n > 0 {
+        let n = t.slip_n as f64;
+        let _ = writeln!(
+            s,
+            "slippage      mean {:.3} bps, mean {:.3} pips over {} fills; {}",
+            t.slip_bps_e2 as f64 / 100.0 / n,
+            t.slip_pips_e2 as f64 / 100.0 / n,
+            t.slip_n,
+            SlipCategory::ALL
+                .iter()
+                .map(|c| format!("{} {}", c.as_str(), t.slip_cat[*c as usize]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "protection    {} SL/TP placements, {} orders; {} withheld for slippage",
+        t.protections, st.protective_orders, t.breaches
+    );
+    let _ = writeln!(
+        s,
+        "anomalies     {}  (recorded, state unchanged){}",
+        t.anomalies.values().sum::<u64>(),
+        t.anomalies
+            .iter()
+            .map(|((st, ev), n)| format!("; {ev} in {}: {n}", st.as_str()))
+            .collect::<String>()
+    );
+    let _ = writeln!(
+        s,
+        "kill switch   MSFT ACTIVE with emergency cancel, then OFF ({} events)",
+        t.kill_events
+    );
+    let _ = writeln!(
+        s,
+        "positions (account symbol: net @ avg entry, realised, fees)"
+    );
+    let mut mismatches = 0;
+    let mut pairs = 0;
+    for a in &reg.accounts {
+        let mut venue_pos = Vec::new();
+        e.venue(0).positions(a.id, &mut venue_pos);
+        for i in &reg.instruments {
+            let p = e.position(a.id, i.id);
+            let at_venue = venue_pos
+                .iter()
+                .find(|(vi, _)| *vi == i.id)
+                .map(|v| v.1 .0)
+                .unwrap_or(0);
+            pairs += 1;
+            if at_venue != p.net.0 {
+                mismatches += 1;
+            }
+            if p.net.0 == 0 && p.realised == Money(0) && p.fees == Money(0) {
+                continue;
+            }
+            let _ = writeln!(
+                s,
+                "  {:<8} {:<8} {:>14} @ {:<12} realised {:>16} fees {:>14}",
+                a.name.as_str(),
+                i.symbol.as_str(),
+                Fixed(p.net.0, i.qty_scale).to_string(),
+                Fixed(p.avg_entry().0, i.price_scale).to_string(),
+                p.realised.to_string(),
+                p.fees.to_string()
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "reconciliation  {} of {} account/instrument positions match the venue",
+        pairs - mismatches,
+        pairs
+    );
+    let _ = writeln!(
+        s,
+        "orders held {}  retired {}  awaiting reconciliation {}",
+        e.book.len(),
+        e.book.retired(),
+        e.reconcile.len()
+    );
+    let _ = writeln!(
+        s,
+        "latency per request on the core thread (ns): stage p50 p99 p99.9 max"
+    );
+    for (i, name) in STAGES.iter().enumerate() {
+        let h = &report.latency.stages[i];
+        let _ = writeln!(
+            s,
+            "latency {name:<8} p50 {:>8} p99 {:>8} p99.9 {:>8} max {:>10}",
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            h.max()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "throughput {:.0} requests/s ({} requests in {:.3} s wall, core pinned: {})",
+        rps,
+        opts.orders,
+        elapsed.as_secs_f64(),
+        report.pinned
+    );
+    s
+}

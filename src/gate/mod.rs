@@ -1,0 +1,493 @@
+//! The pre-execution gate (R-GATE-1…8): nothing reaches a venue unless every check passes.
+//!
+//! Each check is a small function returning a [`Reason`] on failure; none allocates. The
+//! gate owns what operators and market data set (kill switches, modes, halts, quotes,
+//! throttles, breakers); exposure (open orders, positions, margin) comes from the OMS
+//! through [`Exposure`].
+
+pub mod health;
+pub mod kill;
+pub mod market;
+pub mod reason;
+
+pub use health::{Breaker, BreakerState, Throttle};
+pub use kill::{KillHit, KillState, KillSwitches, Mode};
+pub use market::Quote;
+pub use reason::Reason;
+
+use crate::config::Registry;
+use crate::model::fixed::{clamp_i64, rescale, Dec, Money, Price, Qty};
+use crate::model::ids::{AccountId, InstrumentId, OrderType, Side, VenueId};
+use crate::model::instrument::Instrument;
+use crate::model::request::{ExecutionRequest, Protect};
+
+/// A stop-loss or take-profit level after checking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Absolute price.
+    Abs(Price),
+    /// Parts per million from the fill price.
+    OffsetPpm(i64),
+}
+
+/// A request that passed every check, in the instrument's units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// Account.
+    pub account: AccountId,
+    /// Venue.
+    pub venue: VenueId,
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Quantity.
+    pub qty: Qty,
+    /// Limit price (0 if none).
+    pub limit: Price,
+    /// Stop price (0 if none).
+    pub stop: Price,
+    /// Reference price: upstream's, or the mid when it gave none.
+    pub reference: Price,
+    /// Stop-loss.
+    pub stop_loss: Option<Level>,
+    /// Take-profit.
+    pub take_profit: Option<Level>,
+    /// Margin the order reserves.
+    pub margin: Money,
+    /// A kill switch in WARNING state covers it.
+    pub warning: bool,
+}
+
+/// An account's and position's exposure, as the OMS knows it.
+pub trait Exposure {
+    /// Working orders on the account.
+    fn open_orders(&self, a: AccountId) -> u32;
+    /// Net position and working buy / sell quantity.
+    fn position(&self, a: AccountId, i: InstrumentId) -> (Qty, Qty, Qty);
+    /// Equity minus margin in use.
+    fn margin_available(&self, a: AccountId) -> Money;
+}
+
+/// The gate's own state.
+#[derive(Clone, Debug)]
+pub struct Gate {
+    /// Kill switches.
+    pub kill: KillSwitches,
+    /// Mode per account.
+    pub modes: Vec<Mode>,
+    /// Operator halt per account.
+    pub halted: Vec<bool>,
+    /// Top of book per instrument.
+    pub quotes: Vec<Quote>,
+    /// Throttle per venue.
+    pub throttles: Vec<Throttle>,
+    /// Breaker per venue.
+    pub breakers: Vec<Breaker>,
+    max_quote_age_ns: u64,
+    cushion_bps: u32,
+}
+
+impl Gate {
+    /// A gate in the configured starting state.
+    pub fn new(reg: &Registry) -> Gate {
+        Gate {
+            kill: KillSwitches::new(reg.venues.len(), reg.accounts.len(), reg.instruments.len()),
+            modes: reg.accounts.iter().map(|a| a.mode).collect(),
+            halted: vec![false; reg.accounts.len()],
+            quotes: vec![Quote::default(); reg.instruments.len()],
+            throttles: reg
+                .venues
+                .iter()
+                .map(|v| Throttle::new(v.max_orders_per_sec, v.burst))
+                .collect(),
+            breakers: reg
+                .venues
+                .iter()
+                .map(|v| Breaker::new(v.breaker_failures, v.breaker_cooldown_ns))
+                .collect(),
+            max_quote_age_ns: reg.max_quote_age_ns,
+            cushion_bps: reg.margin_cushion_bps,
+        }
+    }
+
+    /// Runs every check in order; the first failure is the answer. Pure: a passing
+    /// request changes nothing until [`Gate::on_send`].
+    pub fn check(
+        &self,
+        reg: &Registry,
+        req: &ExecutionRequest,
+        now: u64,
+        exposure: &impl Exposure,
+        venue_logged_on: bool,
+    ) -> Result<Checked, Reason> {
+        if req.request_id.is_empty() {
+            return Err(Reason::MissingRequestId);
+        }
+        let (account, venue, inst) = resolve(reg, req)?;
+        let warning = kill_switch(&self.kill, venue, account, inst.id)?;
+        halted(req, self.halted[account.0 as usize])?;
+        risk_approved(req)?;
+        not_expired(req, now)?;
+        let qty = quantity(inst, req.quantity)?;
+        let (limit, stop) = prices(inst, req)?;
+        tradable(inst, now)?;
+        let quote = market_data(
+            &self.quotes[inst.id.0 as usize],
+            now,
+            self.max_quote_age_ns,
+            inst,
+        )?;
+        let reference = reference_price(inst, req.reference_price, quote)?;
+        price_band(inst, reference, quote, limit)?;
+        let entry = entry_price(req.order_type, limit, stop, reference);
+        let (stop_loss, take_profit) =
+            protection(inst, req.side, entry, req.stop_loss, req.take_profit)?;
+        liquidity(quote, req.side, req.order_type, limit, qty)?;
+        order_size(inst, entry, qty)?;
+        let (pos, open_buy, open_sell) = exposure.position(account, inst.id);
+        position_limit(inst, req.side, qty, pos, open_buy, open_sell)?;
+        open_orders(
+            exposure.open_orders(account),
+            reg.accounts[account.0 as usize].max_open_orders,
+        )?;
+        let margin = margin_required(inst, req.side, entry, qty, pos);
+        margin_check(margin, exposure.margin_available(account), self.cushion_bps)?;
+        venue_health(venue_logged_on, &self.breakers[venue.0 as usize], now)?;
+        throttle(&self.throttles[venue.0 as usize], now)?;
+        mode(self.modes[account.0 as usize])?;
+        Ok(Checked {
+            account,
+            venue,
+            instrument: inst.id,
+            qty,
+            limit,
+            stop,
+            reference,
+            stop_loss,
+            take_profit,
+            margin,
+            warning,
+        })
+    }
+
+    /// Books a sent order against the throttle and breaker.
+    pub fn on_send(&mut self, venue: VenueId, now: u64) {
+        self.throttles[venue.0 as usize].take(now);
+        self.breakers[venue.0 as usize].on_send(now);
+    }
+}
+
+/// Looks up account, venue and instrument (R-GATE-5: the instrument must be known).
+pub fn resolve<'r>(
+    reg: &'r Registry,
+    req: &ExecutionRequest,
+) -> Result<(AccountId, VenueId, &'r Instrument), Reason> {
+    let account = reg.account(&req.account).ok_or(Reason::UnknownAccount)?;
+    let venue = reg.venue(&req.venue).ok_or(Reason::UnknownVenue)?;
+    let inst = reg
+        .instrument(venue, &req.symbol)
+        .ok_or(Reason::UnknownInstrument)?;
+    Ok((account, venue, &reg.instruments[inst.0 as usize]))
+}
+
+/// R-GATE-2: ACTIVE blocks, WARNING passes flagged.
+pub fn kill_switch(
+    k: &KillSwitches,
+    v: VenueId,
+    a: AccountId,
+    i: InstrumentId,
+) -> Result<bool, Reason> {
+    match k.check(v, a, i) {
+        KillHit::Clear(warning) => Ok(warning),
+        KillHit::Global => Err(Reason::KillGlobal),
+        KillHit::Venue => Err(Reason::KillVenue),
+        KillHit::Account => Err(Reason::KillAccount),
+        KillHit::Symbol => Err(Reason::KillSymbol),
+    }
+}
+
+/// R-GATE-3: upstream's halt flag, or the operator's.
+pub fn halted(req: &ExecutionRequest, operator_halt: bool) -> Result<(), Reason> {
+    if req.context.trading_halted || operator_halt {
+        Err(Reason::TradingHalted)
+    } else {
+        Ok(())
+    }
+}
+
+/// Upstream risk approval is required before anything is sent.
+pub fn risk_approved(req: &ExecutionRequest) -> Result<(), Reason> {
+    if req.context.risk_approved {
+        Ok(())
+    } else {
+        Err(Reason::RiskNotApproved)
+    }
+}
+
+/// R-GATE-4: not expired.
+pub fn not_expired(req: &ExecutionRequest, now: u64) -> Result<(), Reason> {
+    match req.expire_at_ns {
+        Some(t) if now >= t => Err(Reason::Expired),
+        _ => Ok(()),
+    }
+}
+
+/// R-GATE-4: quantity > 0 and a multiple of the lot.
+pub fn quantity(inst: &Instrument, q: Dec) -> Result<Qty, Reason> {
+    if q.mant <= 0 {
+        return Err(Reason::BadQuantity);
+    }
+    let v = q.to_scale(inst.qty_scale).ok_or(Reason::QtyNotLot)?;
+    if v % inst.lot.0 != 0 {
+        return Err(Reason::QtyNotLot);
+    }
+    Ok(Qty(v))
+}
+
+fn on_grid(inst: &Instrument, d: Dec) -> Result<Price, Reason> {
+    if d.mant <= 0 {
+        return Err(Reason::BadPrice);
+    }
+    let v = d.to_scale(inst.price_scale).ok_or(Reason::PriceOffTick)?;
+    let p = Price(v);
+    if !inst.on_tick(p) {
+        return Err(Reason::PriceOffTick);
+    }
+    Ok(p)
+}
+
+/// R-GATE-4: the prices the order type needs are present, positive and on the tick grid.
+pub fn prices(inst: &Instrument, req: &ExecutionRequest) -> Result<(Price, Price), Reason> {
+    let t = req.order_type;
+    if t.has_limit() != req.limit_price.is_some() || t.has_stop() != req.stop_price.is_some() {
+        return Err(Reason::BadPriceFields);
+    }
+    let limit = req.limit_price.map(|d| on_grid(inst, d)).transpose()?;
+    let stop = req.stop_price.map(|d| on_grid(inst, d)).transpose()?;
+    Ok((limit.unwrap_or_default(), stop.unwrap_or_default()))
+}
+
+/// R-GATE-5: tradable and inside trading hours.
+pub fn tradable(inst: &Instrument, now: u64) -> Result<(), Reason> {
+    if !inst.tradable {
+        return Err(Reason::NotTradable);
+    }
+    if !inst.hours.is_open(now) {
+        return Err(Reason::SessionClosed);
+    }
+    Ok(())
+}
+
+/// R-GATE-6: a recent, sane top of book with an acceptable spread.
+pub fn market_data<'q>(
+    q: &'q Quote,
+    now: u64,
+    max_age: u64,
+    inst: &Instrument,
+) -> Result<&'q Quote, Reason> {
+    if q.at_ns == 0 {
+        return Err(Reason::NoMarketData);
+    }
+    if now.saturating_sub(q.at_ns) > max_age {
+        return Err(Reason::StaleMarketData);
+    }
+    if q.bid.0 <= 0 || q.ask.0 <= 0 || q.bid >= q.ask {
+        return Err(Reason::BadMarketData);
+    }
+    if let Some(max) = inst.max_spread {
+        if q.ask.0 - q.bid.0 > max.0 {
+            return Err(Reason::SpreadTooWide);
+        }
+    }
+    Ok(q)
+}
+
+/// Upstream's reference price at the instrument's scale (rounded), or the mid.
+pub fn reference_price(inst: &Instrument, r: Option<Dec>, q: &Quote) -> Result<Price, Reason> {
+    match r {
+        None => Ok(Price(q.mid())),
+        Some(d) if d.mant <= 0 => Err(Reason::BadPrice),
+        Some(d) => Ok(Price(clamp_i64(rescale(
+            d.mant as i128,
+            d.scale as i32,
+            inst.price_scale as i32,
+        )))),
+    }
+}
+
+fn within_band(a: Price, b: Price, band_bps: u32) -> bool {
+    let diff = (a.0 as i128 - b.0 as i128).abs();
+    diff * 10_000 <= b.0 as i128 * band_bps as i128
+}
+
+/// R-GATE-6 fat finger: the reference must be near the market and the limit near the reference.
+pub fn price_band(
+    inst: &Instrument,
+    reference: Price,
+    q: &Quote,
+    limit: Price,
+) -> Result<(), Reason> {
+    if !within_band(reference, Price(q.mid()), inst.price_band_bps) {
+        return Err(Reason::PriceBand);
+    }
+    if limit.0 > 0 && !within_band(limit, reference, inst.price_band_bps) {
+        return Err(Reason::PriceBand);
+    }
+    Ok(())
+}
+
+/// The price an order expects to trade at: its limit, else its stop, else the reference.
+pub fn entry_price(t: OrderType, limit: Price, stop: Price, reference: Price) -> Price {
+    match t {
+        OrderType::Limit | OrderType::StopLimit => limit,
+        OrderType::Stop => stop,
+        OrderType::Market => reference,
+    }
+}
+
+/// R-GATE-4: SL below and TP above the entry for a buy, mirrored for a sell; absolute
+/// levels on the tick grid.
+pub fn protection(
+    inst: &Instrument,
+    side: Side,
+    entry: Price,
+    sl: Option<Protect>,
+    tp: Option<Protect>,
+) -> Result<(Option<Level>, Option<Level>), Reason> {
+    // +1 where the level must be above the entry, -1 where below.
+    let check = |p: Option<Protect>, above_for_buy: bool| -> Result<Option<Level>, Reason> {
+        let want = if above_for_buy { 1 } else { -1 } * side.sign();
+        match p {
+            None => Ok(None),
+            Some(Protect::OffsetPpm(o)) => {
+                if o.signum() != want || o.abs() >= 1_000_000 {
+                    return Err(Reason::BadProtection);
+                }
+                Ok(Some(Level::OffsetPpm(o)))
+            }
+            Some(Protect::Price(d)) => {
+                let px = on_grid(inst, d)?;
+                if (px.0 - entry.0).signum() != want {
+                    return Err(Reason::BadProtection);
+                }
+                Ok(Some(Level::Abs(px)))
+            }
+        }
+    };
+    Ok((check(sl, false)?, check(tp, true)?))
+}
+
+/// R-GATE-6: visible size at the touch covers a marketable order (when depth is known).
+pub fn liquidity(
+    q: &Quote,
+    side: Side,
+    t: OrderType,
+    limit: Price,
+    qty: Qty,
+) -> Result<(), Reason> {
+    let marketable = match t {
+        OrderType::Market => true,
+        OrderType::Limit => match side {
+            Side::Buy => limit >= q.ask,
+            Side::Sell => limit <= q.bid,
+        },
+        OrderType::Stop | OrderType::StopLimit => false,
+    };
+    let size = match side {
+        Side::Buy => q.ask_size,
+        Side::Sell => q.bid_size,
+    };
+    if marketable && size.0 > 0 && size < qty {
+        return Err(Reason::InsufficientLiquidity);
+    }
+    Ok(())
+}
+
+/// R-GATE-7: per-order quantity and notional.
+pub fn order_size(inst: &Instrument, entry: Price, qty: Qty) -> Result<(), Reason> {
+    if qty > inst.max_order_qty {
+        return Err(Reason::MaxOrderQty);
+    }
+    if inst.notional(entry, qty) > inst.max_notional {
+        return Err(Reason::MaxNotional);
+    }
+    Ok(())
+}
+
+/// R-GATE-7: the worst-case position if every working order on this side fills.
+pub fn position_limit(
+    inst: &Instrument,
+    side: Side,
+    qty: Qty,
+    pos: Qty,
+    open_buy: Qty,
+    open_sell: Qty,
+) -> Result<(), Reason> {
+    let worst = match side {
+        Side::Buy => pos.0 + open_buy.0 + qty.0,
+        Side::Sell => pos.0 - open_sell.0 - qty.0,
+    };
+    if worst.abs() > inst.max_position.0 {
+        return Err(Reason::MaxPosition);
+    }
+    Ok(())
+}
+
+/// R-GATE-7: open-order count.
+pub fn open_orders(open: u32, max: u32) -> Result<(), Reason> {
+    if open >= max {
+        Err(Reason::MaxOpenOrders)
+    } else {
+        Ok(())
+    }
+}
+
+/// Margin an order needs: none for the part that reduces the position.
+pub fn margin_required(inst: &Instrument, side: Side, entry: Price, qty: Qty, pos: Qty) -> Money {
+    let reducing = if pos.0.signum() == -side.sign() {
+        pos.0.abs().min(qty.0)
+    } else {
+        0
+    };
+    let opening = Qty(qty.0 - reducing);
+    inst.notional(entry, opening).bps(inst.margin_bps as i64)
+}
+
+/// R-GATE-7: margin available ≥ required × cushion.
+pub fn margin_check(required: Money, available: Money, cushion_bps: u32) -> Result<(), Reason> {
+    let need = required.0 as i128 * cushion_bps as i128 / 10_000;
+    if required.0 > 0 && (available.0 as i128) < need {
+        return Err(Reason::InsufficientMargin);
+    }
+    Ok(())
+}
+
+/// R-GATE-8: session logged on, breaker not open.
+pub fn venue_health(logged_on: bool, b: &Breaker, now: u64) -> Result<(), Reason> {
+    if !logged_on {
+        return Err(Reason::VenueDown);
+    }
+    if !b.allows(now) {
+        return Err(Reason::CircuitOpen);
+    }
+    Ok(())
+}
+
+/// R-GATE-7: order-rate throttle.
+pub fn throttle(t: &Throttle, now: u64) -> Result<(), Reason> {
+    if t.available(now) {
+        Ok(())
+    } else {
+        Err(Reason::RateLimited)
+    }
+}
+
+/// R-GATE-1: GUIDE never sends.
+pub fn mode(m: Mode) -> Result<(), Reason> {
+    match m {
+        Mode::Autonomous => Ok(()),
+        Mode::Guide => Err(Reason::ModeGuide),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,294 @@
+//! Fixed-point numbers: prices, quantities and money as scaled integers.
+//!
+//! Order, fill and position math never touches `f64`: a float cannot represent 0.1,
+//! and a cumulative quantity that drifts by one ulp is a reconciliation break.
+
+use std::fmt;
+
+/// Powers of ten up to 10^18, the largest that fits an `i64`.
+pub const POW10: [i64; 19] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+    100_000_000_000,
+    1_000_000_000_000,
+    10_000_000_000_000,
+    100_000_000_000_000,
+    1_000_000_000_000_000,
+    10_000_000_000_000_000,
+    100_000_000_000_000_000,
+    1_000_000_000_000_000_000,
+];
+
+/// Decimal places of [`Money`]: micro-units of the account currency.
+pub const MONEY_SCALE: u8 = 6;
+
+/// A price as an integer mantissa at its instrument's price scale.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Price(pub i64);
+
+/// A quantity as an integer mantissa at its instrument's quantity scale.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Qty(pub i64);
+
+/// An amount of account currency in micro-units ([`MONEY_SCALE`] decimals).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Money(pub i64);
+
+/// A decimal as it arrives from outside (JSON, FIX, config): mantissa and scale.
+///
+/// It is converted to an instrument's scale exactly or not at all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Dec {
+    /// The digits, with the decimal point removed.
+    pub mant: i64,
+    /// How many of those digits are after the decimal point.
+    pub scale: u8,
+}
+
+/// Why a decimal string could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecError {
+    /// No digits at all.
+    Empty,
+    /// A character that is not a digit, sign or single point.
+    Invalid,
+    /// More than 18 significant digits or more than 18 decimals.
+    Overflow,
+}
+
+impl fmt::Display for DecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DecError::Empty => "empty number",
+            DecError::Invalid => "not a decimal number",
+            DecError::Overflow => "number has too many digits",
+        })
+    }
+}
+
+impl std::error::Error for DecError {}
+
+impl Dec {
+    /// A decimal from mantissa and scale.
+    pub const fn new(mant: i64, scale: u8) -> Dec {
+        Dec { mant, scale }
+    }
+
+    /// Parses "123", "-0.0025", "+7." without allocating or going through a float.
+    pub fn parse(s: &str) -> Result<Dec, DecError> {
+        Self::parse_bytes(s.as_bytes())
+    }
+
+    /// Parses ASCII decimal bytes, as found in a FIX field or a JSON number.
+    pub fn parse_bytes(b: &[u8]) -> Result<Dec, DecError> {
+        let (neg, digits) = match b.first() {
+            None => return Err(DecError::Empty),
+            Some(b'-') => (true, &b[1..]),
+            Some(b'+') => (false, &b[1..]),
+            Some(_) => (false, b),
+        };
+        if digits.is_empty() {
+            return Err(DecError::Empty);
+        }
+        let mut mant: i64 = 0;
+        let mut scale: u8 = 0;
+        let mut seen_point = false;
+        let mut seen_digit = false;
+        for &c in digits {
+            match c {
+                b'0'..=b'9' => {
+                    seen_digit = true;
+                    mant = mant
+                        .checked_mul(10)
+                        .and_then(|m| m.checked_add((c - b'0') as i64))
+                        .ok_or(DecError::Overflow)?;
+                    if seen_point {
+                        scale += 1;
+                        if scale > 18 {
+                            return Err(DecError::Overflow);
+                        }
+                    }
+                }
+                b'.' if !seen_point => seen_point = true,
+                _ => return Err(DecError::Invalid),
+            }
+        }
+        if !seen_digit {
+            return Err(DecError::Empty);
+        }
+        Ok(Dec {
+            mant: if neg { -mant } else { mant },
+            scale,
+        })
+    }
+
+    /// The mantissa at `scale`, if the value is exactly representable there.
+    pub fn to_scale(self, scale: u8) -> Option<i64> {
+        if self.scale <= scale {
+            let k = *POW10.get((scale - self.scale) as usize)?;
+            self.mant.checked_mul(k)
+        } else {
+            let k = *POW10.get((self.scale - scale) as usize)?;
+            if self.mant % k == 0 {
+                Some(self.mant / k)
+            } else {
+                None
+            }
+        }
+    }
+}
+
+impl fmt::Display for Dec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_fixed(f, self.mant, self.scale)
+    }
+}
+
+/// Writes `mant` at `scale` decimals ("-12.50") without floats.
+pub fn write_fixed(f: &mut impl fmt::Write, mant: i64, scale: u8) -> fmt::Result {
+    if scale == 0 {
+        return write!(f, "{mant}");
+    }
+    let k = POW10[scale as usize] as u64;
+    let sign = if mant < 0 { "-" } else { "" };
+    let abs = mant.unsigned_abs();
+    write!(
+        f,
+        "{sign}{}.{:0width$}",
+        abs / k,
+        abs % k,
+        width = scale as usize
+    )
+}
+
+/// A value with its scale, for display.
+pub struct Fixed(pub i64, pub u8);
+
+impl fmt::Display for Fixed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_fixed(f, self.0, self.1)
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_fixed(f, self.0, MONEY_SCALE)
+    }
+}
+
+/// Divides rounding half away from zero (commercial rounding).
+pub fn div_round(n: i128, d: i128) -> i128 {
+    debug_assert!(d > 0);
+    let q = n / d;
+    let r = n % d;
+    if 2 * r.abs() >= d {
+        q + n.signum()
+    } else {
+        q
+    }
+}
+
+/// Saturating conversion from the wide intermediate type.
+pub fn clamp_i64(v: i128) -> i64 {
+    v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+impl Money {
+    /// price × quantity in money units, given both scales.
+    pub fn notional(px: Price, qty: Qty, px_scale: u8, qty_scale: u8) -> Money {
+        let raw = px.0 as i128 * qty.0 as i128;
+        let from = px_scale as i32 + qty_scale as i32;
+        let to = MONEY_SCALE as i32;
+        Money(clamp_i64(rescale(raw, from, to)))
+    }
+
+    /// `self × bps / 10 000`, rounded.
+    pub fn bps(self, bps: i64) -> Money {
+        Money(clamp_i64(div_round(self.0 as i128 * bps as i128, 10_000)))
+    }
+}
+
+/// Moves a wide value from `from` decimals to `to` decimals, rounding.
+pub fn rescale(v: i128, from: i32, to: i32) -> i128 {
+    if from == to {
+        v
+    } else if from < to {
+        v * 10i128.pow((to - from) as u32)
+    } else {
+        div_round(v, 10i128.pow((from - to) as u32))
+    }
+}
+
+impl std::ops::Add for Qty {
+    type Output = Qty;
+    fn add(self, o: Qty) -> Qty {
+        Qty(self.0 + o.0)
+    }
+}
+
+impl std::ops::Sub for Qty {
+    type Output = Qty;
+    fn sub(self, o: Qty) -> Qty {
+        Qty(self.0 - o.0)
+    }
+}
+
+impl std::ops::Add for Money {
+    type Output = Money;
+    fn add(self, o: Money) -> Money {
+        Money(self.0.saturating_add(o.0))
+    }
+}
+
+impl std::ops::Sub for Money {
+    type Output = Money;
+    fn sub(self, o: Money) -> Money {
+        Money(self.0.saturating_sub(o.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_rescales_exactly() {
+        assert_eq!(Dec::parse("12.50").unwrap(), Dec::new(1250, 2));
+        assert_eq!(Dec::parse("-0.0025").unwrap(), Dec::new(-25, 4));
+        assert_eq!(Dec::parse("7").unwrap().to_scale(2), Some(700));
+        assert_eq!(Dec::parse("1.2300").unwrap().to_scale(2), Some(123));
+        assert_eq!(Dec::parse("1.2345").unwrap().to_scale(2), None);
+        assert_eq!(Dec::parse(""), Err(DecError::Empty));
+        assert_eq!(Dec::parse("-"), Err(DecError::Empty));
+        assert_eq!(Dec::parse("1.2.3"), Err(DecError::Invalid));
+        assert_eq!(Dec::parse("1e5"), Err(DecError::Invalid));
+        assert_eq!(Dec::parse("99999999999999999999"), Err(DecError::Overflow));
+    }
+
+    #[test]
+    fn formats_without_floats() {
+        assert_eq!(Fixed(-1250, 2).to_string(), "-12.50");
+        assert_eq!(Fixed(5, 3).to_string(), "0.005");
+        assert_eq!(Money(1_500_000).to_string(), "1.500000");
+    }
+
+    #[test]
+    fn notional_and_rounding() {
+        // 101.25 × 3.5 = 354.375
+        let m = Money::notional(Price(10125), Qty(35), 2, 1);
+        assert_eq!(m, Money(354_375_000));
+        assert_eq!(m.bps(10), Money(354_375));
+        assert_eq!(div_round(5, 2), 3);
+        assert_eq!(div_round(-5, 2), -3);
+        assert_eq!(div_round(4, 3), 1);
+    }
+}

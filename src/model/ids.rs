@@ -1,0 +1,290 @@
+//! Identifiers: inline strings for external keys, small integers for interned ones.
+
+use std::fmt;
+
+/// A short ASCII string stored inline, so requests and events are `Copy` and never allocate.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShortStr<const N: usize> {
+    len: u8,
+    bytes: [u8; N],
+}
+
+/// Why a string does not fit a [`ShortStr`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooLong {
+    /// The capacity that was exceeded.
+    pub max: usize,
+}
+
+impl fmt::Display for TooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "longer than {} bytes", self.max)
+    }
+}
+
+impl std::error::Error for TooLong {}
+
+impl<const N: usize> ShortStr<N> {
+    /// The empty string.
+    pub const EMPTY: Self = ShortStr {
+        len: 0,
+        bytes: [0; N],
+    };
+
+    /// Copies `s` in; fails if it is longer than `N` bytes.
+    pub fn new(s: &str) -> Result<Self, TooLong> {
+        Self::from_bytes(s.as_bytes())
+    }
+
+    /// Copies `b` in; fails if it is longer than `N` bytes or not UTF-8.
+    pub fn from_bytes(b: &[u8]) -> Result<Self, TooLong> {
+        if b.len() > N || N > 255 || std::str::from_utf8(b).is_err() {
+            return Err(TooLong { max: N });
+        }
+        let mut bytes = [0u8; N];
+        bytes[..b.len()].copy_from_slice(b);
+        Ok(ShortStr {
+            len: b.len() as u8,
+            bytes,
+        })
+    }
+
+    /// Writes a number in decimal without allocating (for generated ids).
+    pub fn from_prefixed_u64(prefix: &str, mut n: u64) -> Result<Self, TooLong> {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let total = prefix.len() + digits.len() - i;
+        if total > N {
+            return Err(TooLong { max: N });
+        }
+        let mut bytes = [0u8; N];
+        bytes[..prefix.len()].copy_from_slice(prefix.as_bytes());
+        bytes[prefix.len()..total].copy_from_slice(&digits[i..]);
+        Ok(ShortStr {
+            len: total as u8,
+            bytes,
+        })
+    }
+
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        // Only ever filled from &str or checked UTF-8.
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl<const N: usize> Default for ShortStr<N> {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+impl<const N: usize> fmt::Debug for ShortStr<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl<const N: usize> fmt::Display for ShortStr<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Upstream's idempotency key for an execution request.
+pub type RequestId = ShortStr<32>;
+/// An account, instrument symbol or venue name as upstream spells it.
+pub type Name = ShortStr<16>;
+
+/// execd's own order number: a counter, never reused within a journal.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OrderId(pub u64);
+
+/// The client order id sent to a venue: start epoch, order and amendment version.
+///
+/// The epoch makes ids unique across restarts; the version chains cancel and
+/// cancel/replace requests (OrigClOrdID is the same order at the previous version).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ClOrdId {
+    /// Per-start epoch.
+    pub epoch: u32,
+    /// The order this id belongs to.
+    pub order: OrderId,
+    /// 0 for the original order, +1 for each cancel or replace request.
+    pub version: u16,
+}
+
+impl fmt::Display for ClOrdId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:x}-{}-{}", self.epoch, self.order.0, self.version)
+    }
+}
+
+impl ClOrdId {
+    /// Parses the form written by `Display` ("1f-42-0").
+    pub fn parse(s: &str) -> Option<ClOrdId> {
+        let mut it = s.split('-');
+        let epoch = u32::from_str_radix(it.next()?, 16).ok()?;
+        let order = it.next()?.parse().ok()?;
+        let version = it.next()?.parse().ok()?;
+        if it.next().is_some() {
+            return None;
+        }
+        Some(ClOrdId {
+            epoch,
+            order: OrderId(order),
+            version,
+        })
+    }
+}
+
+/// An interned account (index into the configured accounts).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AccountId(pub u16);
+/// An interned instrument (index into the configured instruments).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct InstrumentId(pub u16);
+/// An interned venue (index into the configured venues).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VenueId(pub u16);
+
+/// Buy or sell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// Buy.
+    Buy,
+    /// Sell.
+    Sell,
+}
+
+impl Side {
+    /// +1 for a buy, -1 for a sell.
+    pub fn sign(self) -> i64 {
+        match self {
+            Side::Buy => 1,
+            Side::Sell => -1,
+        }
+    }
+
+    /// The other side.
+    pub fn opposite(self) -> Side {
+        match self {
+            Side::Buy => Side::Sell,
+            Side::Sell => Side::Buy,
+        }
+    }
+
+    /// "BUY" / "SELL".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "BUY",
+            Side::Sell => "SELL",
+        }
+    }
+}
+
+/// Order type (R-IN-1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OrderType {
+    /// Fill at the market.
+    Market,
+    /// Fill at the limit price or better.
+    Limit,
+    /// Becomes a market order when the stop price trades.
+    Stop,
+    /// Becomes a limit order when the stop price trades.
+    StopLimit,
+}
+
+impl OrderType {
+    /// The name upstream uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderType::Market => "MARKET",
+            OrderType::Limit => "LIMIT",
+            OrderType::Stop => "STOP",
+            OrderType::StopLimit => "STOP_LIMIT",
+        }
+    }
+
+    /// Whether the order carries a limit price.
+    pub fn has_limit(self) -> bool {
+        matches!(self, OrderType::Limit | OrderType::StopLimit)
+    }
+
+    /// Whether the order carries a stop price.
+    pub fn has_stop(self) -> bool {
+        matches!(self, OrderType::Stop | OrderType::StopLimit)
+    }
+}
+
+/// Time in force (R-IN-1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tif {
+    /// Good till canceled.
+    Gtc,
+    /// Good for the trading day.
+    Day,
+    /// Immediate or cancel.
+    Ioc,
+    /// Fill or kill.
+    Fok,
+}
+
+impl Tif {
+    /// The name upstream uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tif::Gtc => "GTC",
+            Tif::Day => "DAY",
+            Tif::Ioc => "IOC",
+            Tif::Fok => "FOK",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_str_round_trips_and_bounds() {
+        let s = ShortStr::<8>::new("abc").unwrap();
+        assert_eq!(s.as_str(), "abc");
+        assert!(ShortStr::<2>::new("abc").is_err());
+        let n = ShortStr::<16>::from_prefixed_u64("req-", 9012).unwrap();
+        assert_eq!(n.as_str(), "req-9012");
+        assert!(ShortStr::<4>::from_prefixed_u64("req-", 1).is_err());
+    }
+
+    #[test]
+    fn cl_ord_id_round_trips() {
+        let c = ClOrdId {
+            epoch: 0x1f,
+            order: OrderId(42),
+            version: 3,
+        };
+        assert_eq!(c.to_string(), "1f-42-3");
+        assert_eq!(ClOrdId::parse("1f-42-3"), Some(c));
+        assert_eq!(ClOrdId::parse("1f-42"), None);
+        assert_eq!(ClOrdId::parse("zz-1-0"), None);
+    }
+}

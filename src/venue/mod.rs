@@ -1,0 +1,168 @@
+//! Venues (R-VEN-1): one interface, one adapter per kind. The paper venue is here; FIX
+//! sessions and REST/WebSocket bridges implement the same trait.
+
+pub mod paper;
+
+use crate::gate::{Quote, Reason};
+use crate::model::fixed::{Money, Price, Qty};
+use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderId, OrderType, Side, Tif, VenueId};
+
+/// A new order as a venue receives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VenueOrder {
+    /// Client order id.
+    pub cl: ClOrdId,
+    /// Account.
+    pub account: AccountId,
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Side.
+    pub side: Side,
+    /// Type.
+    pub order_type: OrderType,
+    /// Time in force.
+    pub tif: Tif,
+    /// Quantity.
+    pub qty: Qty,
+    /// Limit price (0 = none).
+    pub limit: Price,
+    /// Stop price (0 = none).
+    pub stop: Price,
+    /// May only reduce the position (protective orders): never opens or flips one.
+    pub reduce_only: bool,
+}
+
+/// What a venue reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VenueEventKind {
+    /// Order acknowledged.
+    Ack {
+        /// Client order id.
+        cl: ClOrdId,
+        /// The venue's id for it.
+        venue_order_id: u64,
+    },
+    /// Order rejected.
+    Rejected {
+        /// Client order id.
+        cl: ClOrdId,
+        /// Why.
+        reason: Reason,
+    },
+    /// An execution.
+    Fill {
+        /// Client order id.
+        cl: ClOrdId,
+        /// Execution id, unique per venue.
+        exec_id: u64,
+        /// Price.
+        px: Price,
+        /// Quantity.
+        qty: Qty,
+        /// Commission.
+        fee: Money,
+    },
+    /// Order canceled (requested, IOC/FOK remainder, or unsolicited).
+    Canceled {
+        /// Client order id.
+        cl: ClOrdId,
+    },
+    /// A cancel was refused.
+    CancelRejected {
+        /// Client order id of the cancel request.
+        cl: ClOrdId,
+        /// Why.
+        reason: Reason,
+    },
+    /// A cancel/replace was applied.
+    Replaced {
+        /// Client order id of the replace request, now the working one.
+        cl: ClOrdId,
+        /// New quantity.
+        qty: Qty,
+        /// New limit.
+        limit: Price,
+    },
+    /// A cancel/replace was refused.
+    ReplaceRejected {
+        /// Client order id of the replace request.
+        cl: ClOrdId,
+        /// Why.
+        reason: Reason,
+    },
+    /// Order expired (DAY).
+    Expired {
+        /// Client order id.
+        cl: ClOrdId,
+    },
+    /// Top of book.
+    Quote {
+        /// Instrument.
+        instrument: InstrumentId,
+        /// The quote.
+        quote: Quote,
+    },
+}
+
+/// A venue event and when it happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VenueEvent {
+    /// Unix ns.
+    pub at_ns: u64,
+    /// What.
+    pub kind: VenueEventKind,
+}
+
+/// Why a venue could not take a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VenueError {
+    /// Not logged on / not connected: the venue never saw it, safe to retry.
+    NotConnected,
+    /// Outbound buffer full: the venue never saw it, safe to retry.
+    Backpressure,
+}
+
+/// A venue's view of one order, for status queries and reconciliation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VenueOrderStatus {
+    /// Working client order id.
+    pub cl: ClOrdId,
+    /// Filled quantity.
+    pub cum_qty: Qty,
+    /// Order quantity.
+    pub qty: Qty,
+    /// Still working.
+    pub open: bool,
+}
+
+/// The interface every venue adapter implements. Calls never block and never allocate
+/// in steady state; answers come back through `poll`.
+pub trait Venue: Send {
+    /// This venue's id.
+    fn id(&self) -> VenueId;
+    /// Whether the session is logged on (R-GATE-8).
+    fn is_logged_on(&self) -> bool;
+    /// Sends a new order.
+    fn submit(&mut self, now: u64, order: &VenueOrder) -> Result<(), VenueError>;
+    /// Sends a cancel: `cl` is the request's id, `orig` the working one.
+    fn cancel(&mut self, now: u64, cl: ClOrdId, orig: ClOrdId) -> Result<(), VenueError>;
+    /// Sends a cancel/replace.
+    fn replace(
+        &mut self,
+        now: u64,
+        cl: ClOrdId,
+        orig: ClOrdId,
+        qty: Qty,
+        limit: Price,
+    ) -> Result<(), VenueError>;
+    /// Appends every event due at or before `now`, in time order.
+    fn poll(&mut self, now: u64, out: &mut Vec<VenueEvent>);
+    /// When the next event is due, if any is pending.
+    fn next_event_at(&self) -> Option<u64>;
+    /// The venue's view of an order.
+    fn order_status(&self, order: OrderId) -> Option<VenueOrderStatus>;
+    /// Positions held for an account.
+    fn positions(&self, account: AccountId, out: &mut Vec<(InstrumentId, Qty)>);
+    /// Cash balance of an account.
+    fn balance(&self, account: AccountId) -> Money;
+}

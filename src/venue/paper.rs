@@ -1,0 +1,779 @@
+//! The paper venue (R-VEN-4): a deterministic simulated broker.
+//!
+//! Everything random (latency, price path, partial fills, slippage, silent orders) comes
+//! from one seeded generator, consumed in the order the core calls in, and every answer
+//! is scheduled at an event time rather than slept for. Under a simulated clock the same
+//! seed and the same requests therefore give the same fills, to the nanosecond.
+
+use super::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder, VenueOrderStatus};
+use crate::config::{PaperSpec, Registry, SimSpec};
+use crate::gate::{Quote, Reason};
+use crate::model::fixed::{div_round, Money, Price, Qty};
+use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderId, OrderType, Side, Tif, VenueId};
+use crate::model::instrument::Instrument;
+use rustc_hash::FxHashMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// How long a "silent" order waits inside the venue before it is processed: past the
+/// default 30 s hard timeout, so the core times it out and then sees a late outcome.
+pub const SILENT_HOLD_NS: u64 = 40_000_000_000;
+/// Gap between the pieces of a partially filled order.
+const PIECE_GAP_NS: u64 = 50_000;
+/// Nanoseconds in a UTC day, for DAY expiry.
+const DAY_NS: u64 = 86_400_000_000_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    Arrive(u64),
+    Cancel {
+        order: u64,
+        cl: ClOrdId,
+    },
+    Replace {
+        order: u64,
+        cl: ClOrdId,
+        qty: Qty,
+        limit: Price,
+    },
+    Emit(VenueEventKind),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Scheduled {
+    at: u64,
+    seq: u64,
+    action: Action,
+}
+
+impl Ord for Scheduled {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(o.at, o.seq))
+    }
+}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PaperOrder {
+    o: VenueOrder,
+    cum: Qty,
+    arrived: bool,
+    resting: bool,
+    triggered: bool,
+    expire_at: u64,
+    reserved: Money,
+}
+
+struct Book {
+    inst: Instrument,
+    resting: Vec<u64>,
+}
+
+/// The paper venue's market: a seeded random walk per instrument, stepped at a fixed
+/// interval. It has its own generator, so the price path depends only on the seed and
+/// the time, never on the orders: a load generator can build the same path and know
+/// the market the venue will show.
+pub struct PricePath {
+    rng: fastrand::Rng,
+    interval: u64,
+    next_step: u64,
+    mids: Vec<Option<(Instrument, SimSpec, i64, Quote)>>,
+}
+
+impl PricePath {
+    /// The path of venue `id`'s instruments under `seed`, first step at `start_ns`.
+    pub fn new(reg: &Registry, id: VenueId, seed: u64, start_ns: u64) -> PricePath {
+        let mids = reg
+            .instruments
+            .iter()
+            .zip(&reg.sims)
+            .map(|(i, s)| {
+                (i.venue == id).then(|| (i.clone(), *s, s.initial_price.0, Quote::default()))
+            })
+            .collect();
+        PricePath {
+            // Distinct from the order-handling stream of the same seed.
+            rng: fastrand::Rng::with_seed(seed ^ 0x9e37_79b9_7f4a_7c15),
+            interval: reg.venues[id.0 as usize].paper.quote_interval_ns,
+            next_step: start_ns,
+            mids,
+        }
+    }
+
+    /// When the next step is due.
+    pub fn next_step(&self) -> u64 {
+        self.next_step
+    }
+
+    /// Takes one step; returns its time. Quotes are then readable with [`PricePath::quote`].
+    pub fn step(&mut self) -> u64 {
+        let now = self.next_step;
+        self.next_step += self.interval;
+        for (inst, sim, mid, quote) in self.mids.iter_mut().flatten() {
+            let tick = inst.tick.0;
+            let vol = sim.volatility_ticks as i64;
+            let step = if vol > 0 { self.rng.i64(-vol..=vol) } else { 0 };
+            let half = (sim.spread_ticks as i64 * tick) / 2;
+            *mid = (*mid + step * tick).max(half + 10 * tick);
+            let bid = (*mid - half) / tick * tick;
+            let ask = bid + sim.spread_ticks as i64 * tick;
+            let depth = sim.depth_lots as i64 * inst.lot.0;
+            let bid_size = depth / 2 + self.rng.i64(0..=depth.max(1));
+            let ask_size = depth / 2 + self.rng.i64(0..=depth.max(1));
+            *quote = Quote {
+                bid: Price(bid),
+                ask: Price(ask),
+                bid_size: Qty(bid_size),
+                ask_size: Qty(ask_size),
+                at_ns: now,
+            };
+        }
+        now
+    }
+
+    /// Steps until every step at or before `t` is taken.
+    pub fn advance_to(&mut self, t: u64) {
+        while self.next_step <= t {
+            self.step();
+        }
+    }
+
+    /// The current quote of an instrument of this venue.
+    pub fn quote(&self, i: InstrumentId) -> Option<Quote> {
+        self.mids.get(i.0 as usize)?.as_ref().map(|m| m.3)
+    }
+}
+
+/// The simulated venue.
+pub struct PaperVenue {
+    id: VenueId,
+    cfg: PaperSpec,
+    rng: fastrand::Rng,
+    books: Vec<Option<Book>>,
+    path: PricePath,
+    orders: FxHashMap<u64, PaperOrder>,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    seq: u64,
+    // Inbound and outbound messages keep their order, as on one TCP session.
+    last_arrival: u64,
+    last_emit: u64,
+    next_exec: u64,
+    next_venue_id: u64,
+    cash: Vec<Money>,
+    reserved: Vec<Money>,
+    positions: Vec<Qty>,
+    n_instruments: usize,
+    logged_on: bool,
+    scratch: Vec<u64>,
+}
+
+impl PaperVenue {
+    /// A paper venue for venue `id` of the registry, with room for `capacity` live orders.
+    pub fn new(reg: &Registry, id: VenueId, capacity: usize, start_ns: u64) -> PaperVenue {
+        let spec = &reg.venues[id.0 as usize];
+        let books = reg
+            .instruments
+            .iter()
+            .map(|i| {
+                (i.venue == id).then(|| Book {
+                    inst: i.clone(),
+                    resting: Vec::with_capacity(capacity.min(1 << 16)),
+                })
+            })
+            .collect();
+        let mut orders = FxHashMap::default();
+        orders.reserve(capacity);
+        PaperVenue {
+            id,
+            cfg: spec.paper.clone(),
+            rng: fastrand::Rng::with_seed(spec.paper.seed),
+            books,
+            path: PricePath::new(reg, id, spec.paper.seed, start_ns),
+            orders,
+            queue: BinaryHeap::with_capacity(capacity * 4),
+            seq: 0,
+            last_arrival: 0,
+            last_emit: 0,
+            next_exec: 1,
+            next_venue_id: 1,
+            cash: reg.accounts.iter().map(|a| a.cash).collect(),
+            reserved: vec![Money(0); reg.accounts.len()],
+            positions: vec![Qty(0); reg.accounts.len() * reg.instruments.len()],
+            n_instruments: reg.instruments.len(),
+            logged_on: true,
+            scratch: Vec::with_capacity(capacity.min(1 << 16)),
+        }
+    }
+
+    /// Takes the session down or up (to exercise R-GATE-8).
+    pub fn set_logged_on(&mut self, up: bool) {
+        self.logged_on = up;
+    }
+
+    /// The current top of book of an instrument.
+    pub fn quote(&self, i: InstrumentId) -> Option<Quote> {
+        self.path.quote(i)
+    }
+
+    fn schedule(&mut self, at: u64, action: Action) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled {
+            at,
+            seq: self.seq,
+            action,
+        }));
+    }
+
+    fn one_way_latency(&mut self) -> u64 {
+        let extra = if self.cfg.latency_mean_extra_ns == 0 {
+            0
+        } else {
+            // Exponential tail: the shape real venue latency has.
+            let u = self.rng.f64().max(1e-12);
+            (-(u.ln()) * self.cfg.latency_mean_extra_ns as f64) as u64
+        };
+        (self.cfg.latency_min_ns + extra) / 2
+    }
+
+    fn emit(&mut self, at: u64, kind: VenueEventKind) {
+        let at = at.max(self.last_emit);
+        self.last_emit = at;
+        self.schedule(at, Action::Emit(kind));
+    }
+
+    fn arrival(&mut self, now: u64) -> u64 {
+        let at = (now + self.one_way_latency()).max(self.last_arrival);
+        self.last_arrival = at;
+        at
+    }
+
+    fn step_prices(&mut self, fills: &mut Vec<u64>) -> u64 {
+        let now = self.path.step();
+        for idx in 0..self.books.len() {
+            let Some(b) = self.books[idx].as_ref() else {
+                continue;
+            };
+            fills.extend_from_slice(&b.resting);
+            let Some(quote) = self.path.quote(InstrumentId(idx as u16)) else {
+                continue;
+            };
+            self.schedule(
+                now,
+                Action::Emit(VenueEventKind::Quote {
+                    instrument: InstrumentId(idx as u16),
+                    quote,
+                }),
+            );
+        }
+        now
+    }
+
+    /// Equity (cash + positions at the mid) minus margin used by positions and orders.
+    fn free_margin(&self, account: AccountId) -> Money {
+        let a = account.0 as usize;
+        let mut equity = self.cash[a];
+        let mut used = self.reserved[a];
+        for (i, b) in self.books.iter().enumerate() {
+            let Some(b) = b else { continue };
+            let pos = self.positions[a * self.n_instruments + i];
+            if pos.0 == 0 {
+                continue;
+            }
+            let mark = Price(self.quote_of(InstrumentId(i as u16)).mid());
+            let value = b.inst.notional(mark, pos);
+            equity = equity + value;
+            used = used + Money(value.0.abs()).bps(b.inst.margin_bps as i64);
+        }
+        equity - used
+    }
+
+    fn quote_of(&self, i: InstrumentId) -> Quote {
+        self.path.quote(i).unwrap_or_default()
+    }
+
+    fn book(&self, i: InstrumentId) -> &Book {
+        self.books[i.0 as usize]
+            .as_ref()
+            .expect("instrument of this venue")
+    }
+
+    /// Marketable now? Returns the price it would trade at.
+    fn marketable(&self, p: &PaperOrder) -> Option<Price> {
+        let q = self.quote_of(p.o.instrument);
+        let touch = match p.o.side {
+            Side::Buy => q.ask,
+            Side::Sell => q.bid,
+        };
+        let limit_ok = |limit: Price| match p.o.side {
+            Side::Buy => touch <= limit,
+            Side::Sell => touch >= limit,
+        };
+        let effective = if p.o.order_type.has_stop() && !p.triggered {
+            OrderType::Stop // not triggered: never marketable
+        } else if p.o.order_type.has_limit() {
+            OrderType::Limit
+        } else {
+            OrderType::Market
+        };
+        match effective {
+            OrderType::Market => Some(touch),
+            OrderType::Limit if limit_ok(p.o.limit) => Some(touch),
+            _ => None,
+        }
+    }
+
+    fn triggered(&self, p: &PaperOrder) -> bool {
+        let q = self.quote_of(p.o.instrument);
+        match p.o.side {
+            Side::Buy => q.ask >= p.o.stop,
+            Side::Sell => q.bid <= p.o.stop,
+        }
+    }
+
+    fn fill_price(&mut self, p: &PaperOrder, touch: Price, resting_limit: bool) -> Price {
+        let inst = &self.book(p.o.instrument).inst;
+        let tick = inst.tick.0;
+        if resting_limit {
+            // A resting limit that the market crossed trades at its limit.
+            return p.o.limit;
+        }
+        // Marketable orders pay slippage, rounded to the grid, never beyond their limit.
+        let raw = touch.0 as i128 * self.cfg.slippage_bps_e2 as i128;
+        let slip_ticks = div_round(raw, 1_000_000 * tick as i128) as i64;
+        let slip_ticks = if slip_ticks > 0 {
+            self.rng.i64(0..=slip_ticks)
+        } else {
+            0
+        };
+        let px = touch.0 + p.o.side.sign() * slip_ticks * tick;
+        let px = if p.o.order_type.has_limit() {
+            match p.o.side {
+                Side::Buy => px.min(p.o.limit.0),
+                Side::Sell => px.max(p.o.limit.0),
+            }
+        } else {
+            px
+        };
+        Price(px)
+    }
+
+    fn arrive(&mut self, now: u64, order: u64) {
+        let Some(mut p) = self.orders.get(&order).copied() else {
+            return;
+        };
+        p.arrived = true;
+        let out = now + self.one_way_latency();
+        let inst = self.book(p.o.instrument).inst.clone();
+        // Margin account: the part of the order that opens or grows a position needs
+        // margin (and commission) out of equity not already in use.
+        let px = match p.o.order_type {
+            OrderType::Limit | OrderType::StopLimit => p.o.limit,
+            OrderType::Stop => p.o.stop,
+            OrderType::Market => {
+                let q = self.quote_of(p.o.instrument);
+                match p.o.side {
+                    Side::Buy => q.ask,
+                    Side::Sell => q.bid,
+                }
+            }
+        };
+        let a = p.o.account.0 as usize;
+        let pos = self.positions[a * self.n_instruments + p.o.instrument.0 as usize].0;
+        let reducing = if pos.signum() == -p.o.side.sign() {
+            pos.abs().min(p.o.qty.0)
+        } else {
+            0
+        };
+        let notional = inst.notional(px, Qty(p.o.qty.0 - reducing));
+        let fee = Money(div_round(
+            inst.notional(px, p.o.qty).0 as i128 * self.cfg.commission_bps_e2 as i128,
+            1_000_000,
+        ) as i64);
+        let need = notional.bps(inst.margin_bps as i64) + fee;
+        if !p.o.reduce_only && need > self.free_margin(p.o.account) {
+            self.orders.remove(&order);
+            self.emit(
+                out,
+                VenueEventKind::Rejected {
+                    cl: p.o.cl,
+                    reason: Reason::VenueFunds,
+                },
+            );
+            return;
+        }
+        if !p.o.reduce_only {
+            p.reserved = need;
+            self.reserved[a] = self.reserved[a] + need;
+        }
+        let venue_order_id = self.next_venue_id;
+        self.next_venue_id += 1;
+        self.emit(
+            out,
+            VenueEventKind::Ack {
+                cl: p.o.cl,
+                venue_order_id,
+            },
+        );
+        if p.o.order_type.has_stop() {
+            p.triggered = self.triggered(&p);
+        }
+        self.orders.insert(order, p);
+        self.try_execute(out, order, false);
+    }
+
+    /// Executes what can execute now; rests, cancels or completes the rest.
+    fn try_execute(&mut self, at: u64, order: u64, resting: bool) {
+        let Some(p) = self.orders.get(&order).copied() else {
+            return;
+        };
+        let Some(touch) = self.marketable(&p) else {
+            match p.o.tif {
+                Tif::Ioc | Tif::Fok if !p.o.order_type.has_stop() || p.triggered => {
+                    self.finish(order);
+                    self.emit(at, VenueEventKind::Canceled { cl: p.o.cl });
+                }
+                _ if !p.resting => {
+                    let b = self.books[p.o.instrument.0 as usize]
+                        .as_mut()
+                        .expect("book");
+                    b.resting.push(order);
+                    if let Some(p) = self.orders.get_mut(&order) {
+                        p.resting = true;
+                    }
+                }
+                _ => {}
+            }
+            return;
+        };
+        let mut leaves = p.o.qty.0 - p.cum.0;
+        let lot = self.book(p.o.instrument).inst.lot.0;
+        let mut cancel_rest = false;
+        if p.o.reduce_only {
+            // Reduce-only: never more than the position it closes; nothing if flat or flipped.
+            let pos = self.positions
+                [p.o.account.0 as usize * self.n_instruments + p.o.instrument.0 as usize]
+                .0;
+            let reducible = if pos.signum() == -p.o.side.sign() {
+                pos.abs()
+            } else {
+                0
+            };
+            if reducible < leaves {
+                leaves = reducible;
+                cancel_rest = true;
+            }
+            if leaves == 0 {
+                self.finish(order);
+                self.emit(at, VenueEventKind::Canceled { cl: p.o.cl });
+                return;
+            }
+        }
+        let pieces = if p.o.tif != Tif::Fok
+            && leaves >= 2 * lot
+            && self.rng.u32(0..100) < self.cfg.partial_fill_pct
+        {
+            self.rng.i64(2..=4).min(leaves / lot)
+        } else {
+            1
+        };
+        let px = self.fill_price(&p, touch, resting && p.o.order_type == OrderType::Limit);
+        let mut remaining = leaves;
+        let mut t = at;
+        for k in 0..pieces {
+            let q = if k + 1 == pieces {
+                remaining
+            } else {
+                let lots = remaining / lot;
+                (self.rng.i64(1..=(lots - (pieces - k - 1)).max(1))) * lot
+            };
+            remaining -= q;
+            self.fill(t, order, px, Qty(q));
+            t += PIECE_GAP_NS;
+        }
+        if cancel_rest && self.orders.contains_key(&order) {
+            self.finish(order);
+            self.emit(t, VenueEventKind::Canceled { cl: p.o.cl });
+        }
+    }
+
+    fn fill(&mut self, at: u64, order: u64, px: Price, qty: Qty) {
+        let Some(mut p) = self.orders.get(&order).copied() else {
+            return;
+        };
+        let inst = &self.book(p.o.instrument).inst;
+        let notional = inst.notional(px, qty);
+        let fee = Money(div_round(
+            notional.0 as i128 * self.cfg.commission_bps_e2 as i128,
+            1_000_000,
+        ) as i64);
+        let a = p.o.account.0 as usize;
+        let pi = a * self.n_instruments + p.o.instrument.0 as usize;
+        match p.o.side {
+            Side::Buy => {
+                self.cash[a] = self.cash[a] - notional - fee;
+                self.positions[pi].0 += qty.0;
+            }
+            Side::Sell => {
+                self.cash[a] = self.cash[a] + notional - fee;
+                self.positions[pi].0 -= qty.0;
+            }
+        }
+        p.cum.0 += qty.0;
+        let exec_id = self.next_exec;
+        self.next_exec += 1;
+        let done = p.cum == p.o.qty;
+        self.orders.insert(order, p);
+        if done {
+            self.finish(order);
+        }
+        self.emit(
+            at,
+            VenueEventKind::Fill {
+                cl: p.o.cl,
+                exec_id,
+                px,
+                qty,
+                fee,
+            },
+        );
+    }
+
+    fn finish(&mut self, order: u64) {
+        if let Some(p) = self.orders.remove(&order) {
+            let a = p.o.account.0 as usize;
+            self.reserved[a] = self.reserved[a] - p.reserved;
+            if p.resting {
+                if let Some(b) = self.books[p.o.instrument.0 as usize].as_mut() {
+                    if let Some(pos) = b.resting.iter().position(|&o| o == order) {
+                        b.resting.swap_remove(pos);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_cancel(&mut self, now: u64, order: u64, cl: ClOrdId) {
+        let out = now + self.one_way_latency();
+        match self.orders.get(&order).copied() {
+            // Not processed yet (a silent order): the venue does not know it.
+            Some(p) if !p.arrived => self.emit(
+                out,
+                VenueEventKind::CancelRejected {
+                    cl,
+                    reason: Reason::VenueUnknownOrder,
+                },
+            ),
+            Some(p) => {
+                self.finish(order);
+                self.emit(out, VenueEventKind::Canceled { cl: p.o.cl });
+            }
+            None => self.emit(
+                out,
+                VenueEventKind::CancelRejected {
+                    cl,
+                    reason: Reason::VenueUnknownOrder,
+                },
+            ),
+        }
+    }
+
+    fn on_replace(&mut self, now: u64, order: u64, cl: ClOrdId, qty: Qty, limit: Price) {
+        let out = now + self.one_way_latency();
+        let Some(mut p) = self.orders.get(&order).copied() else {
+            self.emit(
+                out,
+                VenueEventKind::ReplaceRejected {
+                    cl,
+                    reason: Reason::VenueUnknownOrder,
+                },
+            );
+            return;
+        };
+        if qty <= p.cum || !p.arrived {
+            self.emit(
+                out,
+                VenueEventKind::ReplaceRejected {
+                    cl,
+                    reason: Reason::VenueRejected,
+                },
+            );
+            return;
+        }
+        p.o.cl = cl;
+        p.o.qty = qty;
+        if limit.0 > 0 && p.o.order_type.has_limit() {
+            p.o.limit = limit;
+        }
+        self.orders.insert(order, p);
+        self.emit(
+            out,
+            VenueEventKind::Replaced {
+                cl,
+                qty,
+                limit: p.o.limit,
+            },
+        );
+        self.try_execute(out, order, true);
+    }
+
+    fn on_step(&mut self) {
+        let mut candidates = std::mem::take(&mut self.scratch);
+        candidates.clear();
+        let now = self.step_prices(&mut candidates);
+        for &order in &candidates {
+            let Some(p) = self.orders.get(&order).copied() else {
+                continue;
+            };
+            if now >= p.expire_at {
+                self.finish(order);
+                self.emit(now, VenueEventKind::Expired { cl: p.o.cl });
+                continue;
+            }
+            if p.o.order_type.has_stop() && !p.triggered && self.triggered(&p) {
+                if let Some(p) = self.orders.get_mut(&order) {
+                    p.triggered = true;
+                }
+            }
+            let resting_limit = !p.o.order_type.has_stop() || p.triggered;
+            self.try_execute(now, order, resting_limit);
+        }
+        self.scratch = candidates;
+    }
+}
+
+impl Venue for PaperVenue {
+    fn id(&self) -> VenueId {
+        self.id
+    }
+
+    fn is_logged_on(&self) -> bool {
+        self.logged_on
+    }
+
+    fn submit(&mut self, now: u64, o: &VenueOrder) -> Result<(), VenueError> {
+        if !self.logged_on {
+            return Err(VenueError::NotConnected);
+        }
+        let silent =
+            self.cfg.silent_per_mille > 0 && self.rng.u32(0..1000) < self.cfg.silent_per_mille;
+        let expire_at = match o.tif {
+            Tif::Day => (now / DAY_NS + 1) * DAY_NS,
+            _ => u64::MAX,
+        };
+        self.orders.insert(
+            o.cl.order.0,
+            PaperOrder {
+                o: *o,
+                cum: Qty(0),
+                arrived: false,
+                resting: false,
+                triggered: false,
+                expire_at,
+                reserved: Money(0),
+            },
+        );
+        let at = self.arrival(now) + if silent { SILENT_HOLD_NS } else { 0 };
+        self.schedule(at, Action::Arrive(o.cl.order.0));
+        Ok(())
+    }
+
+    fn cancel(&mut self, now: u64, cl: ClOrdId, _orig: ClOrdId) -> Result<(), VenueError> {
+        if !self.logged_on {
+            return Err(VenueError::NotConnected);
+        }
+        let at = self.arrival(now);
+        self.schedule(
+            at,
+            Action::Cancel {
+                order: cl.order.0,
+                cl,
+            },
+        );
+        Ok(())
+    }
+
+    fn replace(
+        &mut self,
+        now: u64,
+        cl: ClOrdId,
+        _orig: ClOrdId,
+        qty: Qty,
+        limit: Price,
+    ) -> Result<(), VenueError> {
+        if !self.logged_on {
+            return Err(VenueError::NotConnected);
+        }
+        let at = self.arrival(now);
+        self.schedule(
+            at,
+            Action::Replace {
+                order: cl.order.0,
+                cl,
+                qty,
+                limit,
+            },
+        );
+        Ok(())
+    }
+
+    fn poll(&mut self, now: u64, out: &mut Vec<VenueEvent>) {
+        loop {
+            let next_action = self.queue.peek().map(|s| s.0.at).unwrap_or(u64::MAX);
+            let step = self.path.next_step();
+            if step <= now && step <= next_action {
+                self.on_step();
+                continue;
+            }
+            if next_action > now {
+                break;
+            }
+            let Some(Reverse(s)) = self.queue.pop() else {
+                break;
+            };
+            match s.action {
+                Action::Arrive(order) => self.arrive(s.at, order),
+                Action::Cancel { order, cl } => self.on_cancel(s.at, order, cl),
+                Action::Replace {
+                    order,
+                    cl,
+                    qty,
+                    limit,
+                } => self.on_replace(s.at, order, cl, qty, limit),
+                Action::Emit(kind) => out.push(VenueEvent { at_ns: s.at, kind }),
+            }
+        }
+    }
+
+    fn next_event_at(&self) -> Option<u64> {
+        let q = self.queue.peek().map(|s| s.0.at).unwrap_or(u64::MAX);
+        Some(q.min(self.path.next_step()))
+    }
+
+    fn order_status(&self, order: OrderId) -> Option<VenueOrderStatus> {
+        self.orders.get(&order.0).map(|p| VenueOrderStatus {
+            cl: p.o.cl,
+            cum_qty: p.cum,
+            qty: p.o.qty,
+            open: true,
+        })
+    }
+
+    fn positions(&self, account: AccountId, out: &mut Vec<(InstrumentId, Qty)>) {
+        let base = account.0 as usize * self.n_instruments;
+        for i in 0..self.n_instruments {
+            let q = self.positions[base + i];
+            if q.0 != 0 {
+                out.push((InstrumentId(i as u16), q));
+            }
+        }
+    }
+
+    fn balance(&self, account: AccountId) -> Money {
+        self.cash[account.0 as usize]
+    }
+}
