@@ -922,7 +922,7 @@ impl Engine {
                 Level::Abs(px) => px,
                 // SL = fill × (1 + offset), on the tick grid.
                 Level::OffsetPpm(ppm) => {
-                    inst.round_to_tick(fill.0 as i128 * (1_000_000 + ppm as i128) / 1_000_000)
+                    inst.round_ratio_to_tick(fill.0 as i128 * (1_000_000 + ppm as i128), 1_000_000)
                 }
             }
         };

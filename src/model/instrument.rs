@@ -92,10 +92,13 @@ impl Instrument {
         self.tick.0 > 0 && px.0 % self.tick.0 == 0
     }
 
-    /// Rounds `px` to the nearest tick (half away from zero).
-    pub fn round_to_tick(&self, px: i128) -> Price {
+    /// Rounds the price `num / den` (mantissa units) to the nearest tick, half away from
+    /// zero, in one step so nothing is rounded twice.
+    pub fn round_ratio_to_tick(&self, num: i128, den: i128) -> Price {
         let t = self.tick.0 as i128;
-        Price(super::fixed::clamp_i64(super::fixed::div_round(px, t) * t))
+        Price(super::fixed::clamp_i64(
+            super::fixed::div_round(num, den * t) * t,
+        ))
     }
 }
 

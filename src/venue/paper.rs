@@ -69,9 +69,15 @@ struct PaperOrder {
     reserved: Money,
 }
 
+/// Resting orders of one instrument, as four heaps of (key, order): buy limits (key =
+/// limit), sell limits (key = −limit), buy stops (key = −stop), sell stops (key = stop).
+/// The top of each heap is the first to cross, so a price step only looks at what trades.
+/// Canceled or amended orders leave stale entries behind, dropped when they surface or
+/// when a heap grows to twice its live size.
 struct Book {
     inst: Instrument,
-    resting: Vec<u64>,
+    heaps: [BinaryHeap<(i64, Reverse<u64>)>; 4],
+    live: usize,
 }
 
 /// The paper venue's market: a seeded random walk per instrument, stepped at a fixed
@@ -169,7 +175,7 @@ pub struct PaperVenue {
     positions: Vec<Qty>,
     n_instruments: usize,
     logged_on: bool,
-    scratch: Vec<u64>,
+    expiries: BinaryHeap<Reverse<(u64, u64)>>,
 }
 
 impl PaperVenue {
@@ -182,7 +188,10 @@ impl PaperVenue {
             .map(|i| {
                 (i.venue == id).then(|| Book {
                     inst: i.clone(),
-                    resting: Vec::with_capacity(capacity.min(1 << 16)),
+                    heaps: std::array::from_fn(|_| {
+                        BinaryHeap::with_capacity(capacity.min(1 << 16))
+                    }),
+                    live: 0,
                 })
             })
             .collect();
@@ -206,7 +215,7 @@ impl PaperVenue {
             positions: vec![Qty(0); reg.accounts.len() * reg.instruments.len()],
             n_instruments: reg.instruments.len(),
             logged_on: true,
-            scratch: Vec::with_capacity(capacity.min(1 << 16)),
+            expiries: BinaryHeap::with_capacity(capacity.min(1 << 16)),
         }
     }
 
@@ -252,13 +261,12 @@ impl PaperVenue {
         at
     }
 
-    fn step_prices(&mut self, fills: &mut Vec<u64>) -> u64 {
+    fn step_prices(&mut self) -> u64 {
         let now = self.path.step();
         for idx in 0..self.books.len() {
-            let Some(b) = self.books[idx].as_ref() else {
+            if self.books[idx].is_none() {
                 continue;
-            };
-            fills.extend_from_slice(&b.resting);
+            }
             let Some(quote) = self.path.quote(InstrumentId(idx as u16)) else {
                 continue;
             };
@@ -437,15 +445,7 @@ impl PaperVenue {
                     self.finish(order);
                     self.emit(at, VenueEventKind::Canceled { cl: p.o.cl });
                 }
-                _ if !p.resting => {
-                    let b = self.books[p.o.instrument.0 as usize]
-                        .as_mut()
-                        .expect("book");
-                    b.resting.push(order);
-                    if let Some(p) = self.orders.get_mut(&order) {
-                        p.resting = true;
-                    }
-                }
+                _ if !p.resting => self.rest(order, &p),
                 _ => {}
             }
             return;
@@ -548,11 +548,7 @@ impl PaperVenue {
             let a = p.o.account.0 as usize;
             self.reserved[a] = self.reserved[a] - p.reserved;
             if p.resting {
-                if let Some(b) = self.books[p.o.instrument.0 as usize].as_mut() {
-                    if let Some(pos) = b.resting.iter().position(|&o| o == order) {
-                        b.resting.swap_remove(pos);
-                    }
-                }
+                self.unrest(&p);
             }
         }
     }
@@ -604,45 +600,145 @@ impl PaperVenue {
             );
             return;
         }
+        if p.resting {
+            // Re-rest under the new price: the old heap entry goes stale.
+            self.unrest(&p);
+            p.resting = false;
+        }
         p.o.cl = cl;
         p.o.qty = qty;
-        if limit.0 > 0 && p.o.order_type.has_limit() {
-            p.o.limit = limit;
+        // The one price a replace carries is the limit, or the trigger of a plain stop.
+        let price = if p.o.order_type.has_limit() {
+            &mut p.o.limit
+        } else {
+            &mut p.o.stop
+        };
+        if limit.0 > 0 {
+            *price = limit;
         }
+        let price = *price;
         self.orders.insert(order, p);
         self.emit(
             out,
             VenueEventKind::Replaced {
                 cl,
                 qty,
-                limit: p.o.limit,
+                limit: price,
             },
         );
         self.try_execute(out, order, true);
     }
 
+    /// Which heap an order rests in, and its key there.
+    fn rest_key(p: &PaperOrder) -> (usize, i64) {
+        match (p.o.order_type.has_stop() && !p.triggered, p.o.side) {
+            (false, Side::Buy) => (0, p.o.limit.0),
+            (false, Side::Sell) => (1, -p.o.limit.0),
+            (true, Side::Buy) => (2, -p.o.stop.0),
+            (true, Side::Sell) => (3, p.o.stop.0),
+        }
+    }
+
+    fn rest(&mut self, order: u64, p: &PaperOrder) {
+        let (h, key) = Self::rest_key(p);
+        let b = self.books[p.o.instrument.0 as usize]
+            .as_mut()
+            .expect("book");
+        b.heaps[h].push((key, Reverse(order)));
+        b.live += 1;
+        if p.expire_at != u64::MAX {
+            self.expiries.push(Reverse((p.expire_at, order)));
+        }
+        if let Some(p) = self.orders.get_mut(&order) {
+            p.resting = true;
+        }
+    }
+
+    fn unrest(&mut self, p: &PaperOrder) {
+        let i = p.o.instrument.0 as usize;
+        let Some(b) = self.books[i].as_mut() else {
+            return;
+        };
+        b.live = b.live.saturating_sub(1);
+        let live = b.live;
+        for h in 0..4 {
+            let Some(b) = self.books[i].as_mut() else {
+                return;
+            };
+            if b.heaps[h].len() <= 2 * live + 64 {
+                continue;
+            }
+            let mut heap = std::mem::take(&mut b.heaps[h]);
+            heap.retain(|&(key, Reverse(o))| {
+                self.orders
+                    .get(&o)
+                    .is_some_and(|q| q.resting && Self::rest_key(q) == (h, key))
+            });
+            if let Some(b) = self.books[i].as_mut() {
+                b.heaps[h] = heap;
+            }
+        }
+    }
+
+    /// The next resting order of `book` the current quote crosses, taken off its heap.
+    fn next_crossed(&mut self, book: usize) -> Option<(usize, u64)> {
+        let q = self.quote_of(InstrumentId(book as u16));
+        let b = self.books[book].as_mut()?;
+        for h in 0..4 {
+            while let Some(&(key, Reverse(order))) = b.heaps[h].peek() {
+                let valid = self
+                    .orders
+                    .get(&order)
+                    .is_some_and(|p| p.resting && Self::rest_key(p) == (h, key));
+                if !valid {
+                    b.heaps[h].pop();
+                    continue;
+                }
+                let crossed = match h {
+                    0 => key >= q.ask.0,
+                    1 => -key <= q.bid.0,
+                    2 => -key <= q.ask.0,
+                    _ => key >= q.bid.0,
+                };
+                if !crossed {
+                    break;
+                }
+                b.heaps[h].pop();
+                b.live = b.live.saturating_sub(1);
+                return Some((h, order));
+            }
+        }
+        None
+    }
+
     fn on_step(&mut self) {
-        let mut candidates = std::mem::take(&mut self.scratch);
-        candidates.clear();
-        let now = self.step_prices(&mut candidates);
-        for &order in &candidates {
+        let now = self.step_prices();
+        while let Some(&Reverse((at, order))) = self.expiries.peek() {
+            if at > now {
+                break;
+            }
+            self.expiries.pop();
             let Some(p) = self.orders.get(&order).copied() else {
                 continue;
             };
-            if now >= p.expire_at {
+            if p.expire_at == at {
                 self.finish(order);
                 self.emit(now, VenueEventKind::Expired { cl: p.o.cl });
-                continue;
             }
-            if p.o.order_type.has_stop() && !p.triggered && self.triggered(&p) {
-                if let Some(p) = self.orders.get_mut(&order) {
+        }
+        for book in 0..self.books.len() {
+            while let Some((h, order)) = self.next_crossed(book) {
+                let Some(p) = self.orders.get_mut(&order) else {
+                    continue;
+                };
+                p.resting = false;
+                if h >= 2 {
                     p.triggered = true;
                 }
+                // A resting limit trades at its limit; a triggered stop goes to the market.
+                self.try_execute(now, order, h < 2);
             }
-            let resting_limit = !p.o.order_type.has_stop() || p.triggered;
-            self.try_execute(now, order, resting_limit);
         }
-        self.scratch = candidates;
     }
 }
 

@@ -1,0 +1,479 @@
+//! The core driven through its real entry point: a Handle on the rtrb rings of a running
+//! core thread, the paper venue behind it, simulated time carried by the commands.
+
+mod common;
+
+use common::*;
+use execd::config::Registry;
+use execd::gate::{KillState, Mode, Reason};
+use execd::model::event::{Command, CoreEvent, OrderRef, OrderStatus, Scope};
+use execd::model::fixed::{Price, Qty};
+use execd::model::ids::{Name, OrderId, OrderType, RequestId, Side, Tif};
+use execd::model::request::Protect;
+use execd::oms::state::OrderState;
+
+fn statuses(evs: &[CoreEvent], order: OrderId) -> Vec<OrderStatus> {
+    evs.iter()
+        .filter_map(|e| match e {
+            CoreEvent::Order(s) if s.order == order => Some(*s),
+            _ => None,
+        })
+        .collect()
+}
+
+fn accepted(evs: &[CoreEvent]) -> OrderId {
+    evs.iter()
+        .find_map(|e| match e {
+            CoreEvent::Accepted { order, .. } => Some(*order),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no Accepted in {evs:?}"))
+}
+
+fn fills(evs: &[CoreEvent], order: OrderId) -> Vec<(Price, Qty, bool)> {
+    evs.iter()
+        .filter_map(|e| match e {
+            CoreEvent::Fill {
+                order: o,
+                px,
+                qty,
+                late,
+                ..
+            } if *o == order => Some((*px, *qty, *late)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn name(s: &str) -> Name {
+    Name::new(s).unwrap()
+}
+
+#[test]
+fn market_order_is_acknowledged_filled_and_booked() {
+    let mut sim = Sim::new(Registry::default_paper());
+    let evs = sim.submit(market("m-1", "AAPL", Side::Buy, "100"), 1_000_000_000);
+    let id = accepted(&evs);
+    let states: Vec<_> = statuses(&evs, id).iter().map(|s| s.state).collect();
+    assert_eq!(states.first(), Some(&OrderState::New), "{evs:?}");
+    assert_eq!(states.last(), Some(&OrderState::Filled), "{evs:?}");
+    let f = fills(&evs, id);
+    assert_eq!(f.iter().map(|x| x.1 .0).sum::<i64>(), 100);
+    let report = sim.shutdown();
+    let e = &report.engine;
+    let reg = e.registry();
+    let aapl = reg.instrument_by_names("paper", "AAPL").unwrap().id;
+    let alpha = reg.account(&name("alpha")).unwrap();
+    assert_eq!(e.position(alpha, aapl).net, Qty(100));
+    // The engine's book and the venue's agree (what reconciliation will check).
+    let mut at_venue = Vec::new();
+    e.venue(0).positions(alpha, &mut at_venue);
+    assert_eq!(at_venue, vec![(aapl, Qty(100))]);
+    assert!(!report.in_flight_at_exit);
+}
+
+#[test]
+fn same_request_id_twice_returns_the_first_order() {
+    let mut sim = Sim::new(Registry::default_paper());
+    let req = market("dup-1", "MSFT", Side::Sell, "10");
+    let first = sim.submit(req, 1_000_000_000);
+    let id = accepted(&first);
+    let again = sim.submit(req, 1_000_000);
+    assert_eq!(
+        again,
+        vec![CoreEvent::Duplicate {
+            request_id: RequestId::new("dup-1").unwrap(),
+            order: id,
+            state: OrderState::Filled,
+        }]
+    );
+    // A rejected request is remembered too.
+    let mut bad = market("dup-2", "MSFT", Side::Sell, "0");
+    bad.quantity = dec("0");
+    let r1 = sim.submit(bad, 1_000_000);
+    assert!(
+        matches!(
+            r1[0],
+            CoreEvent::Rejected {
+                reason: Reason::BadQuantity,
+                ..
+            }
+        ),
+        "{r1:?}"
+    );
+    let r2 = sim.submit(bad, 1_000_000);
+    assert!(
+        matches!(
+            r2[0],
+            CoreEvent::Duplicate {
+                state: OrderState::Rejected,
+                ..
+            }
+        ),
+        "{r2:?}"
+    );
+    assert_eq!(sim.shutdown().engine.stats.duplicates, 2);
+}
+
+#[test]
+fn guide_mode_advises_and_autonomous_sends() {
+    let mut sim = Sim::new(Registry::default_paper());
+    let mut req = market("g-1", "AAPL", Side::Buy, "5");
+    req.account = name("advisor");
+    let evs = sim.submit(req, 1_000_000);
+    assert!(
+        matches!(
+            evs[0],
+            CoreEvent::Rejected {
+                reason: Reason::ModeGuide,
+                ..
+            }
+        ),
+        "{evs:?}"
+    );
+    sim.send(Command::SetMode {
+        account: name("advisor"),
+        mode: Mode::Autonomous,
+    });
+    req.request_id = RequestId::new("g-2").unwrap();
+    let evs = sim.submit(req, 1_000_000_000);
+    assert!(evs.iter().any(|e| matches!(
+        e,
+        CoreEvent::ModeChanged {
+            mode: Mode::Autonomous,
+            ..
+        }
+    )));
+    accepted(&evs);
+}
+
+#[test]
+fn kill_switch_blocks_warns_and_emergency_cancels_but_keeps_positions() {
+    let mut sim = Sim::new(Registry::default_paper());
+    // A filled position and a resting order on BTCUSDT.
+    let filled = accepted(&sim.submit(market("k-1", "BTCUSDT", Side::Buy, "0.5"), 1_000_000_000));
+    let mut resting = market("k-2", "BTCUSDT", Side::Buy, "0.1");
+    resting.order_type = OrderType::Limit;
+    resting.tif = Tif::Gtc;
+    resting.limit_price = Some(dec("96000.00"));
+    let rest_id = accepted(&sim.submit(resting, 1_000_000_000));
+
+    sim.send(Command::SetKillSwitch {
+        scope: Scope::Symbol(name("BTCUSDT")),
+        state: KillState::Active,
+        cancel_open: true,
+    });
+    let evs = sim.run_for(1_000_000_000);
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            CoreEvent::KillSwitch {
+                state: KillState::Active,
+                canceled: 1,
+                ..
+            }
+        )),
+        "{evs:?}"
+    );
+    assert_eq!(
+        statuses(&evs, rest_id).last().unwrap().state,
+        OrderState::Canceled
+    );
+    let blocked = sim.submit(market("k-3", "BTCUSDT", Side::Buy, "0.1"), 1_000_000);
+    assert!(
+        matches!(
+            blocked[0],
+            CoreEvent::Rejected {
+                reason: Reason::KillSymbol,
+                ..
+            }
+        ),
+        "{blocked:?}"
+    );
+    // Other symbols still trade.
+    accepted(&sim.submit(market("k-4", "ETHUSDT", Side::Buy, "1"), 1_000_000));
+
+    sim.send(Command::SetKillSwitch {
+        scope: Scope::Global,
+        state: KillState::Warning,
+        cancel_open: false,
+    });
+    sim.send(Command::SetKillSwitch {
+        scope: Scope::Symbol(name("BTCUSDT")),
+        state: KillState::Off,
+        cancel_open: false,
+    });
+    let evs = sim.submit(market("k-5", "BTCUSDT", Side::Sell, "0.1"), 1_000_000_000);
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, CoreEvent::Accepted { warning: true, .. })),
+        "{evs:?}"
+    );
+
+    let report = sim.shutdown();
+    let e = &report.engine;
+    let btc = e
+        .registry()
+        .instrument_by_names("paper", "BTCUSDT")
+        .unwrap()
+        .id;
+    let alpha = e.registry().account(&name("alpha")).unwrap();
+    // The kill switch never closed the filled position: 0.5 bought, 0.1 sold after.
+    assert_eq!(e.position(alpha, btc).net, Qty(400));
+    assert_eq!(e.book.get(filled).unwrap().state, OrderState::Filled);
+}
+
+#[test]
+fn hard_timeout_then_late_fill_is_applied_and_flagged() {
+    // Every order is "silent": processed by the venue only after 40 s.
+    let reg = config_with(|t| t.replace("silent_per_mille = 1 ", "silent_per_mille = 1000 "));
+    let mut sim = Sim::new(reg);
+    let mut req = market("t-1", "ETHUSDT", Side::Buy, "2");
+    req.stop_loss = Some(Protect::OffsetPpm(-20_000));
+    let evs = sim.submit(req, 29_000_000_000);
+    let id = accepted(&evs);
+    assert!(
+        statuses(&evs, id).is_empty(),
+        "nothing before the timeout: {evs:?}"
+    );
+    let evs = sim.run_for(2_000_000_000);
+    let st = statuses(&evs, id);
+    assert_eq!(
+        st.last().map(|s| s.state),
+        Some(OrderState::TimedOut),
+        "{evs:?}"
+    );
+    let evs = sim.run_for(15_000_000_000);
+    let f = fills(&evs, id);
+    assert!(
+        !f.is_empty() && f.iter().all(|x| x.2),
+        "late fills flagged: {evs:?}"
+    );
+    let last = statuses(&evs, id).last().copied().unwrap();
+    assert_eq!(last.state, OrderState::Filled);
+    assert!(last.late);
+    // The late fill still gets its stop-loss (R-OMS-4).
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, CoreEvent::Protection { parent, .. } if *parent == id)),
+        "{evs:?}"
+    );
+    let report = sim.shutdown();
+    assert!(
+        report.engine.reconcile.contains(&id),
+        "queued for reconciliation"
+    );
+    // The protective order is as silent as its parent: it times out too.
+    assert!(report.engine.stats.timeouts >= 1);
+    assert!(report.engine.book.get(id).unwrap().late);
+}
+
+#[test]
+fn stop_loss_and_take_profit_come_from_the_actual_fill_price() {
+    let reg = config_with(|t| t.replace("partial_fill_pct = 20", "partial_fill_pct = 0"));
+    let mut sim = Sim::new(reg);
+    let mut req = market("p-1", "AAPL", Side::Buy, "50");
+    req.stop_loss = Some(Protect::OffsetPpm(-10_000)); // 1 % below the fill
+    req.take_profit = Some(Protect::Price(dec("250.00")));
+    let evs = sim.submit(req, 1_000_000_000);
+    let id = accepted(&evs);
+    let (px, _, _) = fills(&evs, id)[0];
+    let prot = evs
+        .iter()
+        .find_map(|e| match e {
+            CoreEvent::Protection {
+                parent,
+                stop_loss,
+                take_profit,
+                qty,
+            } if *parent == id => Some((*stop_loss, *take_profit, *qty)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no protection: {evs:?}"));
+    let (sl, tp, qty) = prot;
+    assert_eq!(qty, Qty(50));
+    // SL = fill × (1 − 0.01), on the 0.01 grid.
+    let want = ((px.0 as i128 * 990_000 + 500_000) / 1_000_000) as i64;
+    assert_eq!(sl.unwrap().1, Price(want));
+    assert_eq!(tp.unwrap().1, Price(25_000));
+    let report = sim.shutdown();
+    let e = &report.engine;
+    let sl_order = e.book.get(sl.unwrap().0).unwrap();
+    let tp_order = e.book.get(tp.unwrap().0).unwrap();
+    assert_eq!(
+        (sl_order.order_type, sl_order.side, sl_order.stop),
+        (OrderType::Stop, Side::Sell, Price(want))
+    );
+    assert_eq!(
+        (tp_order.order_type, tp_order.side, tp_order.limit),
+        (OrderType::Limit, Side::Sell, Price(25_000))
+    );
+    assert_eq!(sl_order.oco, Some(tp_order.id), "one-cancels-other pair");
+    assert_eq!(sl_order.parent, Some(id));
+}
+
+#[test]
+fn resting_limit_can_be_replaced_then_canceled() {
+    let mut sim = Sim::new(Registry::default_paper());
+    let mut req = market("r-1", "EURUSD", Side::Buy, "100000");
+    req.order_type = OrderType::Limit;
+    req.tif = Tif::Gtc;
+    req.limit_price = Some(dec("1.08000"));
+    let evs = sim.submit(req, 1_000_000_000);
+    let id = accepted(&evs);
+    assert_eq!(statuses(&evs, id).last().unwrap().state, OrderState::New);
+    let r = OrderRef::Request(RequestId::new("r-1").unwrap());
+    sim.send(Command::Replace {
+        order: r,
+        quantity: Some(dec("200000")),
+        limit_price: Some(dec("1.08010")),
+    });
+    let evs = sim.run_for(1_000_000_000);
+    let st = statuses(&evs, id);
+    assert_eq!(
+        st.iter().map(|s| s.state).collect::<Vec<_>>(),
+        vec![OrderState::PendingReplace, OrderState::Replaced]
+    );
+    assert_eq!(st[1].qty, Qty(200_000));
+    sim.send(Command::Cancel(r));
+    let evs = sim.run_for(1_000_000_000);
+    let st: Vec<_> = statuses(&evs, id).iter().map(|s| s.state).collect();
+    assert_eq!(st, vec![OrderState::PendingCancel, OrderState::Canceled]);
+    // A second cancel is refused: the order is no longer working.
+    sim.send(Command::Cancel(r));
+    let evs = sim.run_for(1_000_000);
+    assert_eq!(
+        evs,
+        vec![CoreEvent::CommandRejected {
+            order: Some(id),
+            reason: Reason::NotWorking
+        }]
+    );
+    let report = sim.shutdown();
+    let o = report.engine.book.get(id).unwrap();
+    assert_eq!((o.limit, o.version, o.last_version), (Price(108_010), 1, 2));
+}
+
+#[test]
+fn partial_fills_add_up_exactly() {
+    let reg = config_with(|t| t.replace("partial_fill_pct = 20", "partial_fill_pct = 100"));
+    let mut sim = Sim::new(reg);
+    let evs = sim.submit(
+        market("pf-1", "ETHUSDT", Side::Sell, "12.34"),
+        1_000_000_000,
+    );
+    let id = accepted(&evs);
+    let f = fills(&evs, id);
+    assert!(f.len() >= 2, "{evs:?}");
+    let cum: i64 = f.iter().map(|x| x.1 .0).sum();
+    assert_eq!(cum, 1234);
+    let notional: i128 = f.iter().map(|x| x.0 .0 as i128 * x.1 .0 as i128).sum();
+    let last = statuses(&evs, id).last().copied().unwrap();
+    assert_eq!(last.state, OrderState::Filled);
+    assert_eq!(last.cum_qty, Qty(1234));
+    let avg = (notional * 2 + cum as i128) / (2 * cum as i128);
+    assert_eq!(last.avg_px.0 as i128, avg);
+    let states: Vec<_> = statuses(&evs, id).iter().map(|s| s.state).collect();
+    assert!(states.contains(&OrderState::PartiallyFilled), "{states:?}");
+}
+
+#[test]
+fn same_commands_give_the_same_events() {
+    let script = |sim: &mut Sim| {
+        let mut all = Vec::new();
+        for i in 0..200u64 {
+            let side = if i % 3 == 0 { Side::Sell } else { Side::Buy };
+            let sym = ["AAPL", "MSFT", "EURUSD", "BTCUSDT", "ETHUSDT"][(i % 5) as usize];
+            let qty = ["10", "20", "10000", "0.01", "0.5"][(i % 5) as usize];
+            let mut req = market(&format!("d-{i}"), sym, side, qty);
+            if i % 7 == 0 {
+                req.stop_loss = Some(Protect::OffsetPpm(-2_000 * side.sign()));
+            }
+            all.extend(sim.submit(req, 3_000_000));
+        }
+        all.extend(sim.run_for(60_000_000_000));
+        all
+    };
+    let a = script(&mut Sim::new(Registry::default_paper()));
+    let b = script(&mut Sim::new(Registry::default_paper()));
+    assert!(a.len() > 600);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn unknown_orders_and_bad_commands_get_clear_refusals() {
+    let mut sim = Sim::new(Registry::default_paper());
+    sim.send(Command::Cancel(OrderRef::Id(OrderId(999))));
+    sim.send(Command::SetMode {
+        account: name("nobody"),
+        mode: Mode::Autonomous,
+    });
+    sim.send(Command::SetKillSwitch {
+        scope: Scope::Venue(name("nyse")),
+        state: KillState::Active,
+        cancel_open: true,
+    });
+    let evs = sim.run_for(1_000_000);
+    assert_eq!(
+        evs,
+        vec![
+            CoreEvent::CommandRejected {
+                order: None,
+                reason: Reason::UnknownOrder
+            },
+            CoreEvent::CommandRejected {
+                order: None,
+                reason: Reason::UnknownAccount
+            },
+            CoreEvent::CommandRejected {
+                order: None,
+                reason: Reason::UnknownVenue
+            },
+        ]
+    );
+}
+
+#[test]
+fn real_clock_core_fills_and_shuts_down_with_nothing_in_flight() {
+    use execd::core::thread::{spawn, CoreOptions};
+    use execd::core::{idle::IdleKind, RealClock};
+    use std::time::Duration;
+    let reg = std::sync::Arc::new(Registry::default_paper());
+    let (core, mut hs) = spawn(
+        reg,
+        CoreOptions {
+            idle: IdleKind::Backoff,
+            pin_core: None,
+            clock: Box::new(RealClock::new()),
+            simulated: false,
+            epoch: 2,
+            grace: Duration::from_secs(5),
+        },
+        1,
+    )
+    .unwrap();
+    let h = &mut hs[0];
+    // Let the paper venue publish its first quotes, then trade the 24/7 instrument.
+    std::thread::sleep(Duration::from_millis(50));
+    h.submit(market("rt-1", "BTCUSDT", Side::Buy, "0.01"))
+        .unwrap();
+    let filled = h.wait_for(
+        Duration::from_secs(10),
+        |e| matches!(e, CoreEvent::Order(s) if s.state == OrderState::Filled),
+        |_| {},
+    );
+    assert!(filled.is_some(), "no fill within 10 s on the real clock");
+    h.submit(market("rt-2", "BTCUSDT", Side::Sell, "0.01"))
+        .unwrap();
+    let report = core.shutdown();
+    assert!(
+        !report.in_flight_at_exit,
+        "shutdown waits for in-flight orders"
+    );
+    assert_eq!(report.engine.stats.accepted, 2);
+    assert!(report
+        .engine
+        .book
+        .iter()
+        .all(|o| o.state == OrderState::Filled));
+}
