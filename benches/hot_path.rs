@@ -1,1 +1,135 @@
-fn main() {}
+//! Hot-path micro-benchmarks: the pre-trade gate and the order state machine per request,
+//! and the whole in-core submit (gate → OMS → paper venue → events) without the rings.
+//! Baseline in the same run: hashing the request (the least any request costs).
+
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
+use execd::config::Registry;
+use execd::core::clock::unix_ns;
+use execd::core::engine::Engine;
+use execd::core::thread::build_venues;
+use execd::gate::{Exposure, Gate, Quote};
+use execd::model::event::{Command, CoreEvent};
+use execd::model::fixed::{Dec, Money, Price, Qty};
+use execd::model::ids::{AccountId, InstrumentId, OrderId, RequestId, Side};
+use execd::model::request::ExecutionRequest;
+use execd::oms::order::{FillResult, Order};
+use execd::oms::state::OmsEvent;
+use std::sync::Arc;
+
+struct Flat;
+
+impl Exposure for Flat {
+    fn open_orders(&self, _: AccountId) -> u32 {
+        3
+    }
+    fn position(&self, _: AccountId, _: InstrumentId) -> (Qty, Qty, Qty) {
+        (Qty(100), Qty(0), Qty(0))
+    }
+    fn margin_available(&self, _: AccountId) -> Money {
+        Money(1_000_000_000_000)
+    }
+}
+
+fn setup() -> (Registry, Gate, ExecutionRequest, u64) {
+    let reg = Registry::default_paper();
+    let now = unix_ns(2026, 1, 5, 15, 0);
+    let mut gate = Gate::new(&reg);
+    let aapl = reg.instrument_by_names("paper", "AAPL").unwrap().id;
+    gate.quotes[aapl.0 as usize] = Quote {
+        bid: Price(19_000),
+        ask: Price(19_002),
+        bid_size: Qty(5_000),
+        ask_size: Qty(5_000),
+        at_ns: now,
+    };
+    let mut req = ExecutionRequest::market(
+        "bench-1",
+        "alpha",
+        "paper",
+        "AAPL",
+        Side::Buy,
+        Dec::new(100, 0),
+    );
+    req.reference_price = Some(Dec::new(19_001, 2));
+    (reg, gate, req, now)
+}
+
+fn gate_and_state_machine(c: &mut Criterion) {
+    let (reg, gate, req, now) = setup();
+    let mut g = c.benchmark_group("per_request");
+    g.bench_function("baseline_content_hash", |b| {
+        b.iter(|| black_box(&req).content_hash())
+    });
+    g.bench_function("gate_check", |b| {
+        b.iter(|| gate.check(&reg, black_box(&req), now, &Flat, true).unwrap())
+    });
+    g.bench_function("gate_plus_state_machine", |b| {
+        b.iter(|| {
+            let r = black_box(&req);
+            let c = gate.check(&reg, r, now, &Flat, true).unwrap();
+            let mut o = Order::new(
+                OrderId(1),
+                1,
+                r.request_id,
+                0,
+                c.account,
+                c.venue,
+                c.instrument,
+                r.side,
+                r.order_type,
+                r.tif,
+                c.qty,
+                now,
+            );
+            o.content_hash = r.content_hash();
+            o.apply(OmsEvent::Sent).unwrap();
+            o.apply(OmsEvent::Ack).unwrap();
+            let ev = match o.record_fill(7, Price(19_002), c.qty, Money(0), |_| false, |_| {}) {
+                FillResult::Applied(ev) => ev,
+                other => panic!("{other:?}"),
+            };
+            o.apply(ev).unwrap();
+            black_box(o.state)
+        })
+    });
+    g.finish();
+}
+
+fn engine_submit(c: &mut Criterion) {
+    let reg = Arc::new(Registry::default_paper());
+    let start = unix_ns(2026, 1, 5, 15, 0);
+    let mut g = c.benchmark_group("engine");
+    g.bench_function("submit_to_venue_and_events", |b| {
+        b.iter_batched_ref(
+            || {
+                let mut e = Engine::new(reg.clone(), build_venues(&reg, start), 1, start);
+                let mut out = Vec::with_capacity(64);
+                e.advance_to(start + 1_000_000, &mut out);
+                (e, out, 0u64)
+            },
+            |(e, out, n)| {
+                for _ in 0..256 {
+                    *n += 1;
+                    let side = if *n % 2 == 0 { Side::Buy } else { Side::Sell };
+                    let mut req = ExecutionRequest::market(
+                        "",
+                        "alpha",
+                        "paper",
+                        "AAPL",
+                        side,
+                        Dec::new(10, 0),
+                    );
+                    req.request_id = RequestId::from_prefixed_u64("b-", *n).unwrap();
+                    out.clear();
+                    e.command(0, &Command::Submit(req), out, &mut ());
+                    assert!(matches!(out[0], CoreEvent::Accepted { .. }));
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, gate_and_state_machine, engine_submit);
+criterion_main!(benches);

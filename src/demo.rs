@@ -548,7 +548,7 @@ fn summarise(
     );
     let _ = writeln!(
         s,
-        "latency per request on the core thread (ns): stage p50 p99 p99.9 max"
+        "latency per request on the core thread, ns (ring: queued behind earlier requests; events: venue\nanswers delivered first; total: gate to confirmation)"
     );
     for (i, name) in STAGES.iter().enumerate() {
         let h = &report.latency.stages[i];

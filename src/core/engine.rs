@@ -338,6 +338,13 @@ impl Engine {
         }
     }
 
+    /// The next order id whose slot in the book is free.
+    fn alloc_id(&mut self) -> Option<OrderId> {
+        let id = self.book.free_id(self.next_order)?;
+        self.next_order = id.0 + 1;
+        Some(id)
+    }
+
     fn find(&self, r: &OrderRef) -> Option<OrderId> {
         match r {
             OrderRef::Id(id) => self.book.get(*id).map(|o| o.id),
@@ -376,8 +383,17 @@ impl Engine {
             return;
         }
         let content_hash = req.content_hash();
-        let id = OrderId(self.next_order);
-        self.next_order += 1;
+        let Some(id) = self.alloc_id() else {
+            self.stats.rejected += 1;
+            return out.emit(
+                origin,
+                CoreEvent::Rejected {
+                    request_id: req.request_id,
+                    order: OrderId(0),
+                    reason: Reason::StoreFull,
+                },
+            );
+        };
         let view = View {
             accounts: &self.accounts,
             positions: &self.positions,
@@ -389,12 +405,9 @@ impl Engine {
                 .map(|vi| self.venues[vi.0 as usize].is_logged_on())
                 .unwrap_or(false)
         };
-        let verdict = if req.request_id.is_empty() || self.book.has_room() {
-            self.gate
-                .check(&self.reg, req, self.now, &view, logged_on(req))
-        } else {
-            Err(Reason::StoreFull)
-        };
+        let verdict = self
+            .gate
+            .check(&self.reg, req, self.now, &view, logged_on(req));
         probe.mark(Stage::Gate);
         let checked = match verdict {
             Ok(c) => c,
@@ -930,8 +943,10 @@ impl Engine {
         let mut ids = [None, None];
         for (k, l) in [p.stop_loss, p.take_profit].into_iter().enumerate() {
             if let Some(l) = l {
-                ids[k] = Some((OrderId(self.next_order), level(l)));
-                self.next_order += 1;
+                let Some(cid) = self.alloc_id() else {
+                    return out.emit(p.origin, rejected_cmd(Some(id), Reason::StoreFull));
+                };
+                ids[k] = Some((cid, level(l)));
             }
         }
         self.place_protective(p, ids, unprotected, exit, out);

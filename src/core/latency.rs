@@ -4,8 +4,10 @@
 use super::engine::{Probe, Stage};
 use hdrhistogram::Histogram;
 
-/// Hot-path stages, in order.
-pub const STAGES: [&str; 6] = ["ring", "gate", "oms", "venue", "confirm", "total"];
+/// Hot-path stages, in order: waiting in the ring; delivering venue answers and timers
+/// due before the command's time; the gate; order book and state machine; handing the
+/// order to the venue; emitting the confirmation; and gate-to-confirmation in total.
+pub const STAGES: [&str; 7] = ["ring", "events", "gate", "oms", "venue", "confirm", "total"];
 
 /// One histogram per stage, in nanoseconds.
 #[derive(Clone, Debug)]

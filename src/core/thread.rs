@@ -359,23 +359,29 @@ fn run(
                 }
                 let Ok(msg) = ring.pop() else { break };
                 work = true;
-                let t0 = tsc.raw();
-                if msg.at_ns > engine.now() {
+                let dequeued = tsc.raw();
+                let advanced = msg.at_ns > engine.now();
+                if advanced {
                     engine.advance_to(msg.at_ns, &mut rings);
                 }
+                let t0 = tsc.raw();
                 let mut probe = TscProbe::new(&tsc);
                 probe.start(t0);
                 engine.command(h as u8, &msg.cmd, &mut rings, &mut probe);
                 if matches!(msg.cmd, Command::Submit(_)) {
                     let t1 = tsc.raw();
-                    latency.record(0, tsc.delta_as_nanos(msg.stamp, t0));
+                    latency.record(0, tsc.delta_as_nanos(msg.stamp, dequeued));
+                    if advanced {
+                        latency.record(1, tsc.delta_as_nanos(dequeued, t0));
+                    }
+                    // Stages the probe marked: gate, oms, venue (a rejection stops at gate).
                     let mut prev = t0;
                     for i in 1..probe.n {
-                        latency.record(i, tsc.delta_as_nanos(prev, probe.marks[i]));
+                        latency.record(i + 1, tsc.delta_as_nanos(prev, probe.marks[i]));
                         prev = probe.marks[i];
                     }
-                    latency.record(4, tsc.delta_as_nanos(prev, t1));
-                    latency.record(5, tsc.delta_as_nanos(t0, t1));
+                    latency.record(5, tsc.delta_as_nanos(prev, t1));
+                    latency.record(6, tsc.delta_as_nanos(t0, t1));
                 }
             }
         }

@@ -1,91 +1,141 @@
-//! The live order store: a fixed-capacity slab, indexed by order id and request id.
+//! The live order store: a fixed-capacity slab indexed by order id, plus a map by
+//! request id.
 //!
-//! Capacity is set at start and never grows, so steady-state trading does not allocate.
-//! When the slab is full, the oldest finished order is retired to make room; working
-//! orders are never retired. Idempotency (R-IN-3) holds for every order still held.
+//! An order lives in slot `id % capacity`, so finding it by id is an array access, not a
+//! hash lookup. New ids skip any number whose slot still holds a working order, so ids
+//! stay unique and increasing and a long-lived order is never overwritten; a finished
+//! order's slot is reused when the id counter comes round to it. Capacity is set (and
+//! its memory touched) at start and never grows: steady-state trading does not allocate
+//! or page-fault. Idempotency (R-IN-3) holds for every order still held.
 
 use super::order::Order;
-use crate::model::ids::{OrderId, RequestId};
+use crate::model::ids::{
+    AccountId, InstrumentId, OrderId, OrderType, RequestId, Side, Tif, VenueId,
+};
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::collections::VecDeque;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Empty,
+    Working,
+    Finished,
+}
 
 /// Orders by id and by request id.
 pub struct OrderBook {
     slots: Vec<Order>,
-    index: FxHashMap<u64, u32>,
+    state: Vec<Slot>,
     by_request: FxHashMap<RequestId, OrderId>,
-    finished: VecDeque<u32>,
     overflow_execs: FxHashSet<(u64, u64)>,
-    capacity: usize,
+    held: usize,
     retired: u64,
 }
 
 impl OrderBook {
     /// A book that holds up to `capacity` orders without allocating.
     pub fn with_capacity(capacity: usize) -> OrderBook {
-        let mut index = FxHashMap::default();
-        index.reserve(capacity);
+        let capacity = capacity.max(1);
+        let blank = Order::new(
+            OrderId(0),
+            0,
+            RequestId::EMPTY,
+            0,
+            AccountId(0),
+            VenueId(0),
+            InstrumentId(0),
+            Side::Buy,
+            OrderType::Market,
+            Tif::Ioc,
+            crate::model::fixed::Qty(0),
+            0,
+        );
+        // vec! writes every element: the pages are faulted in now, not mid-session.
+        let slots = vec![blank; capacity];
         let mut by_request = FxHashMap::default();
         by_request.reserve(capacity);
+        // Touch the table's memory too, then empty it; capacity is kept.
+        for i in 0..capacity as u64 {
+            by_request.insert(
+                RequestId::from_prefixed_u64("", i).unwrap_or_default(),
+                OrderId(i),
+            );
+        }
+        by_request.clear();
         let mut overflow_execs = FxHashSet::default();
         overflow_execs.reserve(capacity / 4 + 16);
         OrderBook {
-            slots: Vec::with_capacity(capacity),
-            index,
+            slots,
+            state: vec![Slot::Empty; capacity],
             by_request,
-            finished: VecDeque::with_capacity(capacity),
             overflow_execs,
-            capacity,
+            held: 0,
             retired: 0,
         }
     }
 
-    /// Stores a new order; `None` when every held order is still working.
+    fn slot(&self, id: u64) -> usize {
+        (id % self.slots.len() as u64) as usize
+    }
+
+    /// The first id at or after `from` whose slot can take a new order; `None` when
+    /// every slot holds a working order.
+    pub fn free_id(&self, from: u64) -> Option<OrderId> {
+        (0..self.slots.len() as u64)
+            .map(|k| from + k)
+            .find(|&id| self.state[self.slot(id)] != Slot::Working)
+            .map(OrderId)
+    }
+
+    /// Stores a new order under an id from [`OrderBook::free_id`], retiring the
+    /// finished order in its slot; `None` if the slot holds a working order.
     pub fn insert(&mut self, order: Order) -> Option<&mut Order> {
-        let slot = if self.slots.len() < self.capacity {
-            self.slots.push(order);
-            self.slots.len() - 1
-        } else {
-            let slot = self.finished.pop_front()? as usize;
-            let old = &self.slots[slot];
-            self.index.remove(&old.id.0);
-            if !old.request_id.is_empty() && self.by_request.get(&old.request_id) == Some(&old.id) {
-                self.by_request.remove(&old.request_id);
+        let s = self.slot(order.id.0);
+        match self.state[s] {
+            Slot::Working => return None,
+            Slot::Finished => {
+                let old = &self.slots[s];
+                if !old.request_id.is_empty()
+                    && self.by_request.get(&old.request_id) == Some(&old.id)
+                {
+                    self.by_request.remove(&old.request_id);
+                }
+                self.retired += 1;
             }
-            self.retired += 1;
-            self.slots[slot] = order;
-            slot
-        };
-        let o = &mut self.slots[slot];
-        self.index.insert(o.id.0, slot as u32);
+            Slot::Empty => self.held += 1,
+        }
+        self.slots[s] = order;
+        self.state[s] = Slot::Working;
+        let o = &mut self.slots[s];
         if !o.request_id.is_empty() {
             self.by_request.insert(o.request_id, o.id);
         }
         Some(o)
     }
 
-    /// Whether one more order fits.
-    pub fn has_room(&self) -> bool {
-        self.slots.len() < self.capacity || !self.finished.is_empty()
-    }
-
-    /// Marks an order finished: its slot may be reused once the book is full.
+    /// Marks an order finished: its slot may be reused.
     pub fn finished(&mut self, id: OrderId) {
-        if let Some(&slot) = self.index.get(&id.0) {
-            self.finished.push_back(slot);
+        let s = self.slot(id.0);
+        if self.slots[s].id == id && self.state[s] == Slot::Working {
+            self.state[s] = Slot::Finished;
         }
     }
 
     /// The order, if held.
+    #[inline]
     pub fn get(&self, id: OrderId) -> Option<&Order> {
-        self.index.get(&id.0).map(|&s| &self.slots[s as usize])
+        let s = self.slot(id.0);
+        let o = &self.slots[s];
+        (o.id == id && self.state[s] != Slot::Empty).then_some(o)
     }
 
     /// The order, mutable.
+    #[inline]
     pub fn get_mut(&mut self, id: OrderId) -> Option<&mut Order> {
-        match self.index.get(&id.0) {
-            Some(&s) => Some(&mut self.slots[s as usize]),
-            None => None,
+        let s = self.slot(id.0);
+        if self.slots[s].id == id && self.state[s] != Slot::Empty {
+            Some(&mut self.slots[s])
+        } else {
+            None
         }
     }
 
@@ -106,32 +156,81 @@ impl OrderBook {
 
     /// Every held order (finished ones included), in slot order.
     pub fn iter(&self) -> impl Iterator<Item = &Order> {
-        self.slots.iter()
+        self.slots
+            .iter()
+            .zip(&self.state)
+            .filter(|(_, s)| **s != Slot::Empty)
+            .map(|(o, _)| o)
     }
 
     /// Ids of held orders matching `f`, written into `out` (cleared first). Operator
     /// commands use it; `out` grows if it must.
     pub fn select(&self, out: &mut Vec<OrderId>, mut f: impl FnMut(&Order) -> bool) {
         out.clear();
-        for o in &self.slots {
-            if f(o) {
-                out.push(o.id);
-            }
-        }
+        out.extend(self.iter().filter(|o| f(o)).map(|o| o.id));
     }
 
-    /// Orders retired so far to make room.
+    /// Finished orders overwritten so far to make room.
     pub fn retired(&self) -> u64 {
         self.retired
     }
 
     /// Orders held.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.held
     }
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.held == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::fixed::Qty;
+
+    fn order(id: u64, req: &str) -> Order {
+        Order::new(
+            OrderId(id),
+            1,
+            RequestId::new(req).unwrap(),
+            0,
+            AccountId(0),
+            VenueId(0),
+            InstrumentId(0),
+            Side::Buy,
+            OrderType::Market,
+            Tif::Ioc,
+            Qty(1),
+            0,
+        )
+    }
+
+    #[test]
+    fn working_orders_are_never_overwritten_and_ids_skip_them() {
+        let mut b = OrderBook::with_capacity(4);
+        for id in 1..=4 {
+            assert_eq!(b.free_id(id), Some(OrderId(id)));
+            b.insert(order(id, &format!("r{id}"))).unwrap();
+        }
+        assert_eq!(b.free_id(5), None, "all four working");
+        b.finished(OrderId(2));
+        // Slot of 5 is slot of 1 (working): the next free id is 6, slot of 2.
+        assert_eq!(b.free_id(5), Some(OrderId(6)));
+        b.insert(order(6, "r6")).unwrap();
+        assert!(b.get(OrderId(2)).is_none(), "retired");
+        assert_eq!(b.by_request(&RequestId::new("r2").unwrap()), None);
+        assert_eq!(
+            b.by_request(&RequestId::new("r6").unwrap()),
+            Some(OrderId(6))
+        );
+        assert_eq!(b.get(OrderId(1)).unwrap().id, OrderId(1));
+        assert_eq!((b.len(), b.retired()), (4, 1));
+        assert!(
+            b.insert(order(5, "r5")).is_none(),
+            "slot of a working order"
+        );
     }
 }
