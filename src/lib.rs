@@ -2,6 +2,32 @@
 //!
 //! Upstream decides what to trade; execd validates it (gate), tracks it (oms), sends it
 //! (venue) and reports back, on one deterministic core thread.
+//!
+//! The in-process API: start the core, submit through a [`core::Handle`] (a lock-free
+//! ring), read confirmations from the same handle.
+//!
+//! ```
+//! use execd::config::Registry;
+//! use execd::core::{spawn, CoreOptions};
+//! use execd::model::event::CoreEvent;
+//! use execd::model::fixed::Dec;
+//! use execd::model::ids::Side;
+//! use execd::model::request::ExecutionRequest;
+//! use std::{sync::Arc, time::Duration};
+//!
+//! let reg = Arc::new(Registry::default_paper());
+//! let (core, mut handles) = spawn(reg, CoreOptions::real_time(1), 1)?;
+//! let h = &mut handles[0];
+//! std::thread::sleep(Duration::from_millis(20)); // the paper venue's first quotes
+//! let qty = Dec::parse("0.01").unwrap();
+//! h.submit(ExecutionRequest::market("req-1", "alpha", "paper", "BTCUSDT", Side::Buy, qty))
+//!     .expect("ring has room");
+//! let first = h.next_event(Duration::from_secs(5));
+//! assert!(matches!(first, Some(CoreEvent::Accepted { .. })), "{first:?}");
+//! let report = core.shutdown(); // finishes in-flight orders, returns the final state
+//! assert_eq!(report.engine.stats.accepted, 1);
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 #![warn(missing_docs)]
 

@@ -41,6 +41,32 @@ pub struct CoreOptions {
     pub grace: Duration,
 }
 
+impl CoreOptions {
+    /// Real time (quanta), backoff idling, unpinned: the daemon's and the tests' choice.
+    pub fn real_time(epoch: u32) -> CoreOptions {
+        CoreOptions {
+            idle: IdleKind::Backoff,
+            pin_core: None,
+            clock: Box::new(super::clock::RealClock::new()),
+            simulated: false,
+            epoch,
+            grace: Duration::from_secs(5),
+        }
+    }
+
+    /// Simulated time starting at `start_ns`, moved only by the commands' `at_ns`.
+    pub fn simulated(start_ns: u64) -> CoreOptions {
+        CoreOptions {
+            idle: IdleKind::Backoff,
+            pin_core: None,
+            clock: Box::new(super::clock::ManualClock::at(start_ns)),
+            simulated: true,
+            epoch: 1,
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
 /// What the core thread hands back when it stops.
 pub struct CoreReport {
     /// The engine, with its final state.
