@@ -42,6 +42,11 @@ pub struct DemoResult {
     pub report: CoreReport,
 }
 
+/// Requests between two barriers at which the generator catches up with the fills.
+const BARRIER_EVERY: u64 = 2_000;
+/// Sync tokens at and above this are barriers.
+const BARRIER_BASE: u64 = 1 << 40;
+
 /// Simulated start: a Monday in the US equity session.
 pub fn sim_start() -> u64 {
     unix_ns(2026, 1, 5, 15, 0)
@@ -68,14 +73,31 @@ struct Tally {
     final_state: Vec<Option<(OrderState, bool)>>,
     timed_out: u64,
     synced: Option<u64>,
+    // What the generator knows of positions: fills it has been told about, by
+    // account × instrument, through each order's (key, side sign).
+    positions: Vec<i64>,
+    // `positions` as it stood at the latest barrier, and that barrier's token.
+    snapshot: Vec<i64>,
+    snapshot_token: u64,
+    request_meta: Vec<(u32, i8)>,
+    order_meta: Vec<(u32, i8)>,
 }
 
 impl Tally {
     fn on(&mut self, e: CoreEvent) {
         match e {
-            CoreEvent::Accepted { warning, .. } => {
+            CoreEvent::Accepted {
+                warning,
+                request_id,
+                order,
+                ..
+            } => {
                 self.accepted += 1;
                 self.warnings += warning as u64;
+                let n = request_number(request_id.as_str());
+                if let Some(&meta) = self.request_meta.get(n) {
+                    set_at(&mut self.order_meta, order.0 as usize, meta);
+                }
             }
             CoreEvent::Rejected { reason, order, .. } => {
                 self.rejected += 1;
@@ -97,8 +119,19 @@ impl Tally {
                 }
                 self.set(s.order.0, s.state, s.parent.is_some());
             }
-            CoreEvent::Fill { slippage, late, .. } => {
+            CoreEvent::Fill {
+                slippage,
+                late,
+                order,
+                qty,
+                ..
+            } => {
                 self.fills += 1;
+                if let Some(&(key, sign)) = self.order_meta.get(order.0 as usize) {
+                    if sign != 0 {
+                        self.positions[key as usize] += sign as i64 * qty.0;
+                    }
+                }
                 self.late_fills += late as u64;
                 if let Some(s) = slippage {
                     self.slip_n += 1;
@@ -107,7 +140,22 @@ impl Tally {
                     self.slip_cat[s.category as usize] += 1;
                 }
             }
-            CoreEvent::Protection { .. } => self.protections += 1,
+            CoreEvent::Protection {
+                parent,
+                stop_loss,
+                take_profit,
+                ..
+            } => {
+                self.protections += 1;
+                let (key, sign) = self
+                    .order_meta
+                    .get(parent.0 as usize)
+                    .copied()
+                    .unwrap_or((0, 0));
+                for (child, _) in [stop_loss, take_profit].into_iter().flatten() {
+                    set_at(&mut self.order_meta, child.0 as usize, (key, -sign));
+                }
+            }
             CoreEvent::SlippageBreach { .. } => self.breaches += 1,
             CoreEvent::Anomaly { state, event, .. } => {
                 *self.anomalies.entry((state, event.as_str())).or_default() += 1
@@ -116,7 +164,13 @@ impl Tally {
                 *self.command_rejects.entry(reason.code()).or_default() += 1
             }
             CoreEvent::KillSwitch { .. } => self.kill_events += 1,
-            CoreEvent::Synced(t) => self.synced = Some(t),
+            CoreEvent::Synced(t) => {
+                self.synced = Some(t);
+                if t >= BARRIER_BASE {
+                    self.snapshot.copy_from_slice(&self.positions);
+                    self.snapshot_token = t;
+                }
+            }
             CoreEvent::ModeChanged { .. } | CoreEvent::HaltChanged { .. } => {}
         }
     }
@@ -130,6 +184,20 @@ impl Tally {
     }
 }
 
+fn set_at<T: Copy + Default>(v: &mut Vec<T>, i: usize, x: T) {
+    if v.len() <= i {
+        v.resize(i + 1, T::default());
+    }
+    v[i] = x;
+}
+
+/// The number in "demo-N".
+fn request_number(id: &str) -> usize {
+    id.strip_prefix("demo-")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX)
+}
+
 /// The workload generator: a seeded stream of requests against the venue's own price path.
 struct Workload<'a> {
     reg: &'a Registry,
@@ -138,7 +206,6 @@ struct Workload<'a> {
     venue: Name,
     accounts: [Name; 3],
     tradable: Vec<&'a Instrument>,
-    intended: Vec<i64>,
     n: u64,
 }
 
@@ -161,13 +228,19 @@ impl<'a> Workload<'a> {
             path: PricePath::new(reg, venue, reg.venues[0].paper.seed, start),
             venue: reg.venues[0].name,
             accounts: [name("alpha"), name("beta"), name("advisor")],
-            intended: vec![0; reg.instruments.len() * 3],
             tradable,
             n: 0,
         }
     }
 
-    fn request(&mut self, t: u64) -> ExecutionRequest {
+    /// The next request at time `t`; `positions` is what the generator knows of fills,
+    /// and `meta` records the request's (position key, side) for later fills.
+    fn request(
+        &mut self,
+        t: u64,
+        positions: &[i64],
+        meta: &mut Vec<(u32, i8)>,
+    ) -> ExecutionRequest {
         self.path.advance_to(t);
         self.n += 1;
         let r = &mut self.rng;
@@ -179,11 +252,11 @@ impl<'a> Workload<'a> {
             80..=96 => 1,
             _ => 2,
         };
-        // Lean against what this account has already asked for, as a real book would.
+        // Lean against the position, as a real strategy would: flat is the target.
         let key = acct * self.reg.instruments.len() + inst.id.0 as usize;
         let max_lots = (inst.max_order_qty.0 / lot / 20).max(1);
         let lots = r.i64(1..=max_lots);
-        let lean = self.intended[key] * 100 / inst.max_position.0.max(1);
+        let lean = positions.get(key).copied().unwrap_or(0) * 100 / inst.max_position.0.max(1);
         let side = if r.i64(-60..=60) > lean {
             Side::Buy
         } else {
@@ -274,9 +347,7 @@ impl<'a> Workload<'a> {
             29..=30 => req.order_type = OrderType::Limit,
             _ => {}
         }
-        if req.quantity.mant > 0 && req.symbol == inst.symbol {
-            self.intended[key] += s * req.quantity.to_scale(inst.qty_scale).unwrap_or(0);
-        }
+        set_at(meta, self.n as usize, (key as u32, s as i8));
         req
     }
 }
@@ -305,7 +376,11 @@ pub fn run(mut reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult>
         1,
     )?;
     let h = &mut handles[0];
-    let mut tally = Tally::default();
+    let mut tally = Tally {
+        positions: vec![0; reg.instruments.len() * 3],
+        snapshot: vec![0; reg.instruments.len() * 3],
+        ..Tally::default()
+    };
     let mut work = Workload::new(&reg, opts.seed, start);
     // Scheduled follow-ups: (time, kind, request number).
     let mut later: BinaryHeap<std::cmp::Reverse<(u64, u8, u64)>> = BinaryHeap::new();
@@ -331,7 +406,8 @@ pub fn run(mut reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult>
     let msft = Name::new("MSFT").unwrap_or_default();
     let wall = Instant::now();
     for i in 0..opts.orders {
-        t += 5_000 + work.rng.u64(0..30_000);
+        // About 1 000 requests per simulated second, so the market moves between them.
+        t += 200_000 + work.rng.u64(0..1_600_000);
         while let Some(&std::cmp::Reverse((at, kind, n))) = later.peek() {
             if at > t {
                 break;
@@ -365,13 +441,29 @@ pub fn run(mut reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult>
                 },
             );
         }
-        let req = work.request(t);
+        if i > 0 && i % BARRIER_EVERY == 0 {
+            // Barriers keep the generator's view of fills deterministic without stalling
+            // the pipeline: mark this point, and lean on the positions as they stood at
+            // the previous mark (every event before it is in by then, none after it).
+            send(h, &mut tally, t, Command::Sync(BARRIER_BASE + i));
+            let previous = BARRIER_BASE + i - BARRIER_EVERY;
+            while i > BARRIER_EVERY && tally.snapshot_token < previous {
+                match h.next_event(Duration::from_secs(60)) {
+                    Some(e) => tally.on(e),
+                    None => return Err(std::io::Error::other("core thread stopped answering")),
+                }
+            }
+        }
+        let req = work.request(t, &tally.snapshot, &mut tally.request_meta);
         let n = work.n;
-        if req.order_type == OrderType::Limit && req.tif == Tif::Gtc {
-            match work.rng.u32(0..20) {
-                0 => later.push(std::cmp::Reverse((t + 50_000_000, 0, n))),
-                1 => later.push(std::cmp::Reverse((t + 20_000_000, 1, n))),
-                _ => {}
+        // Some resting orders are amended, a third canceled a second later (a refusal
+        // means it filled meanwhile).
+        if req.order_type.has_limit() && req.tif != Tif::Ioc {
+            if work.rng.u32(0..10) == 0 {
+                later.push(std::cmp::Reverse((t + 20_000_000, 1, n)));
+            }
+            if work.rng.u32(0..3) == 0 {
+                later.push(std::cmp::Reverse((t + 1_000_000_000, 0, n)));
             }
         }
         send(h, &mut tally, t, Command::Submit(req));

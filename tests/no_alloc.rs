@@ -77,11 +77,13 @@ fn drive(h: &mut Handle, first: u64, count: u64, t: &mut u64) -> (u64, u64) {
             {
                 *t += 50_000;
                 sent += 1;
-                if sent == count {
-                    token = first + count;
-                    // Let the venue answer everything before syncing.
-                    while h.send_at(*t + 5_000_000, Command::Sync(token)).is_err() {}
-                }
+            }
+        } else if token == 0 {
+            // Let the venue answer everything before syncing.
+            if h.send_at(*t + 5_000_000, Command::Sync(first + count))
+                .is_ok()
+            {
+                token = first + count;
             }
         }
         while let Some(e) = h.try_event() {

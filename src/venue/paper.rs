@@ -11,7 +11,6 @@ use crate::gate::{Quote, Reason};
 use crate::model::fixed::{div_round, Money, Price, Qty};
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderId, OrderType, Side, Tif, VenueId};
 use crate::model::instrument::Instrument;
-use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -155,6 +154,57 @@ impl PricePath {
     }
 }
 
+/// Live orders by the core's order id, in slot `id % capacity`: the core never holds
+/// two working orders with the same slot, so this is a collision-free array access. A
+/// collision anyway (a foreign id scheme) is refused, never overwritten.
+struct Slots(Vec<Option<PaperOrder>>);
+
+impl Slots {
+    fn new(capacity: usize) -> Slots {
+        // vec! writes every slot: memory is faulted in at start, not mid-session.
+        Slots(vec![None; capacity.max(1)])
+    }
+
+    fn at(&self, id: u64) -> usize {
+        (id % self.0.len() as u64) as usize
+    }
+
+    fn get(&self, id: &u64) -> Option<&PaperOrder> {
+        self.0[self.at(*id)]
+            .as_ref()
+            .filter(|p| p.o.cl.order.0 == *id)
+    }
+
+    fn get_mut(&mut self, id: &u64) -> Option<&mut PaperOrder> {
+        let i = self.at(*id);
+        self.0[i].as_mut().filter(|p| p.o.cl.order.0 == *id)
+    }
+
+    fn contains_key(&self, id: &u64) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Stores `p` under `id`; false if the slot holds another live order.
+    fn insert(&mut self, id: u64, p: PaperOrder) -> bool {
+        let i = self.at(id);
+        match &self.0[i] {
+            Some(q) if q.o.cl.order.0 != id => false,
+            _ => {
+                self.0[i] = Some(p);
+                true
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &u64) -> Option<PaperOrder> {
+        let i = self.at(*id);
+        match &self.0[i] {
+            Some(q) if q.o.cl.order.0 == *id => self.0[i].take(),
+            _ => None,
+        }
+    }
+}
+
 /// The simulated venue.
 pub struct PaperVenue {
     id: VenueId,
@@ -162,7 +212,7 @@ pub struct PaperVenue {
     rng: fastrand::Rng,
     books: Vec<Option<Book>>,
     path: PricePath,
-    orders: FxHashMap<u64, PaperOrder>,
+    orders: Slots,
     queue: BinaryHeap<Reverse<Scheduled>>,
     seq: u64,
     // Inbound and outbound messages keep their order, as on one TCP session.
@@ -195,8 +245,7 @@ impl PaperVenue {
                 })
             })
             .collect();
-        let mut orders = FxHashMap::default();
-        orders.reserve(capacity);
+        let orders = Slots::new(capacity);
         PaperVenue {
             id,
             cfg: spec.paper.clone(),
@@ -761,7 +810,7 @@ impl Venue for PaperVenue {
             Tif::Day => (now / DAY_NS + 1) * DAY_NS,
             _ => u64::MAX,
         };
-        self.orders.insert(
+        let stored = self.orders.insert(
             o.cl.order.0,
             PaperOrder {
                 o: *o,
@@ -773,6 +822,17 @@ impl Venue for PaperVenue {
                 reserved: Money(0),
             },
         );
+        if !stored {
+            let at = self.arrival(now);
+            self.emit(
+                at,
+                VenueEventKind::Rejected {
+                    cl: o.cl,
+                    reason: Reason::VenueRejected,
+                },
+            );
+            return Ok(());
+        }
         let at = self.arrival(now) + if silent { SILENT_HOLD_NS } else { 0 };
         self.schedule(at, Action::Arrive(o.cl.order.0));
         Ok(())
