@@ -933,3 +933,248 @@ impl Venue for PaperVenue {
         self.cash[account.0 as usize]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::clock::unix_ns;
+
+    const MS: u64 = 1_000_000;
+
+    fn reg(edit: impl FnOnce(String) -> String) -> Registry {
+        Registry::from_toml(&edit(crate::config::DEFAULT_TOML.to_string())).unwrap()
+    }
+
+    fn start() -> u64 {
+        unix_ns(2026, 1, 5, 15, 0)
+    }
+
+    struct Rig {
+        reg: Registry,
+        v: PaperVenue,
+        now: u64,
+        next: u64,
+    }
+
+    impl Rig {
+        fn new(reg: Registry) -> Rig {
+            Self::at(reg, start())
+        }
+
+        fn at(reg: Registry, t: u64) -> Rig {
+            let v = PaperVenue::new(&reg, VenueId(0), 1024, t);
+            Rig { reg, v, now: t, next: 1 }
+        }
+
+        fn inst(&self, sym: &str) -> &Instrument {
+            self.reg.instrument_by_names("paper", sym).unwrap()
+        }
+
+        fn order(&mut self, account: u16, sym: &str, side: Side, t: OrderType, tif: Tif, qty: i64) -> VenueOrder {
+            let id = self.next;
+            self.next += 1;
+            VenueOrder {
+                cl: ClOrdId { epoch: 1, order: OrderId(id), version: 0 },
+                account: AccountId(account),
+                instrument: self.inst(sym).id,
+                side,
+                order_type: t,
+                tif,
+                qty: Qty(qty),
+                limit: Price(0),
+                stop: Price(0),
+                reduce_only: false,
+            }
+        }
+
+        /// Runs the venue for `ns` and returns its answers (quotes left out).
+        fn run(&mut self, ns: u64) -> Vec<VenueEvent> {
+            self.now += ns;
+            let mut out = Vec::new();
+            self.v.poll(self.now, &mut out);
+            out.retain(|e| !matches!(e.kind, VenueEventKind::Quote { .. }));
+            out
+        }
+    }
+
+    fn fills(evs: &[VenueEvent]) -> Vec<(Price, Qty, Money)> {
+        evs.iter()
+            .filter_map(|e| match e.kind {
+                VenueEventKind::Fill { px, qty, fee, .. } => Some((px, qty, fee)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn market_order_is_acked_then_filled_within_slippage_and_charged_commission() {
+        let mut r = Rig::new(reg(|t| t));
+        r.run(MS);
+        let ask = r.v.quote(r.inst("AAPL").id).unwrap().ask;
+        let o = r.order(0, "AAPL", Side::Buy, OrderType::Market, Tif::Ioc, 300);
+        r.v.submit(r.now, &o).unwrap();
+        let evs = r.run(MS);
+        assert!(matches!(evs[0].kind, VenueEventKind::Ack { .. }), "{evs:?}");
+        let f = fills(&evs);
+        assert_eq!(f.iter().map(|x| x.1 .0).sum::<i64>(), 300);
+        let inst = r.inst("AAPL").clone();
+        for (px, qty, fee) in f {
+            // 0.5 bp of ~190 is under one tick: a buy pays the ask or at most a tick more.
+            assert!(px >= ask && px.0 <= ask.0 + inst.tick.0, "{px:?} vs ask {ask:?}");
+            assert_eq!(fee, Money(div_round(inst.notional(px, qty).0 as i128 * 100, 1_000_000) as i64));
+        }
+        // Answers keep their order, like one TCP session.
+        assert!(evs.windows(2).all(|w| w[0].at_ns <= w[1].at_ns));
+        let mut pos = Vec::new();
+        r.v.positions(AccountId(0), &mut pos);
+        assert_eq!(pos, vec![(inst.id, Qty(300))]);
+    }
+
+    #[test]
+    fn same_seed_same_answers_other_seed_other_answers() {
+        let script = |seed: u64| {
+            let mut r = Rig::new(reg(|t| t.replace("seed = 7", &format!("seed = {seed}"))));
+            let mut all = Vec::new();
+            for i in 0..50 {
+                let side = if i % 2 == 0 { Side::Buy } else { Side::Sell };
+                let o = r.order(0, "ETHUSDT", side, OrderType::Market, Tif::Ioc, 100 + i);
+                r.v.submit(r.now, &o).unwrap();
+                all.extend(r.run(3 * MS));
+            }
+            all
+        };
+        assert_eq!(script(1), script(1));
+        assert_ne!(script(1), script(2));
+    }
+
+    #[test]
+    fn passive_limit_rests_until_the_market_crosses_it_and_fills_at_its_limit() {
+        let mut r = Rig::new(reg(|t| t));
+        r.run(MS);
+        let q = r.v.quote(r.inst("BTCUSDT").id).unwrap();
+        let mut o = r.order(0, "BTCUSDT", Side::Buy, OrderType::Limit, Tif::Gtc, 10);
+        o.limit = Price(q.bid.0 - 500); // $5 under the bid
+        r.v.submit(r.now, &o).unwrap();
+        let evs = r.run(MS);
+        assert_eq!(evs.len(), 1, "only the ack: {evs:?}");
+        let mut got = Vec::new();
+        for _ in 0..20_000 {
+            got.extend(r.run(5 * MS));
+            if !fills(&got).is_empty() {
+                break;
+            }
+        }
+        let f = fills(&got);
+        assert_eq!(f, vec![(o.limit, Qty(10), f[0].2)], "fills at the limit once crossed");
+    }
+
+    #[test]
+    fn ioc_that_cannot_trade_is_canceled_and_reduce_only_never_opens() {
+        let mut r = Rig::new(reg(|t| t));
+        r.run(MS);
+        let q = r.v.quote(r.inst("AAPL").id).unwrap();
+        let mut o = r.order(0, "AAPL", Side::Buy, OrderType::Limit, Tif::Ioc, 10);
+        o.limit = Price(q.bid.0 - 100);
+        r.v.submit(r.now, &o).unwrap();
+        let evs = r.run(MS);
+        assert!(matches!(evs.last().unwrap().kind, VenueEventKind::Canceled { .. }), "{evs:?}");
+        assert!(fills(&evs).is_empty());
+        // Flat account: a reduce-only sell has nothing to reduce.
+        let mut ro = r.order(0, "AAPL", Side::Sell, OrderType::Market, Tif::Ioc, 10);
+        ro.reduce_only = true;
+        r.v.submit(r.now, &ro).unwrap();
+        let evs = r.run(MS);
+        assert!(fills(&evs).is_empty(), "{evs:?}");
+        assert!(matches!(evs.last().unwrap().kind, VenueEventKind::Canceled { .. }));
+        // Long 6: a reduce-only sell of 10 fills 6 and cancels the rest.
+        let buy = r.order(0, "AAPL", Side::Buy, OrderType::Market, Tif::Fok, 6);
+        r.v.submit(r.now, &buy).unwrap();
+        r.run(MS);
+        let mut ro = r.order(0, "AAPL", Side::Sell, OrderType::Market, Tif::Ioc, 10);
+        ro.reduce_only = true;
+        r.v.submit(r.now, &ro).unwrap();
+        let evs = r.run(MS);
+        assert_eq!(fills(&evs).iter().map(|f| f.1 .0).sum::<i64>(), 6);
+        assert!(matches!(evs.last().unwrap().kind, VenueEventKind::Canceled { .. }));
+    }
+
+    #[test]
+    fn insufficient_funds_are_rejected() {
+        let mut r = Rig::new(reg(|t| t));
+        r.run(MS);
+        // beta has 250 000 of cash; 5 BTC at ~97 000 with 100 % margin is ~485 000.
+        let o = r.order(1, "BTCUSDT", Side::Buy, OrderType::Market, Tif::Ioc, 5_000);
+        r.v.submit(r.now, &o).unwrap();
+        let evs = r.run(MS);
+        assert_eq!(
+            evs.iter().map(|e| e.kind).collect::<Vec<_>>(),
+            vec![VenueEventKind::Rejected { cl: o.cl, reason: Reason::VenueFunds }]
+        );
+        // 2 BTC (~194 000) fits.
+        let o = r.order(1, "BTCUSDT", Side::Buy, OrderType::Market, Tif::Ioc, 2_000);
+        r.v.submit(r.now, &o).unwrap();
+        assert_eq!(fills(&r.run(MS)).iter().map(|f| f.1 .0).sum::<i64>(), 2_000);
+    }
+
+    #[test]
+    fn cancel_replace_and_unknown_orders() {
+        let mut r = Rig::new(reg(|t| t));
+        r.run(MS);
+        let q = r.v.quote(r.inst("EURUSD").id).unwrap();
+        let mut o = r.order(0, "EURUSD", Side::Sell, OrderType::Limit, Tif::Gtc, 100_000);
+        o.limit = Price(q.ask.0 + 200);
+        r.v.submit(r.now, &o).unwrap();
+        r.run(MS);
+        let v1 = ClOrdId { version: 1, ..o.cl };
+        r.v.replace(r.now, v1, o.cl, Qty(200_000), Price(q.ask.0 + 300)).unwrap();
+        let evs = r.run(MS);
+        assert_eq!(evs[0].kind, VenueEventKind::Replaced { cl: v1, qty: Qty(200_000), limit: Price(q.ask.0 + 300) });
+        assert_eq!(r.v.order_status(o.cl.order).unwrap().qty, Qty(200_000));
+        let v2 = ClOrdId { version: 2, ..o.cl };
+        r.v.cancel(r.now, v2, v1).unwrap();
+        let evs = r.run(MS);
+        assert_eq!(evs[0].kind, VenueEventKind::Canceled { cl: v1 });
+        assert!(r.v.order_status(o.cl.order).is_none());
+        r.v.cancel(r.now, v2, v1).unwrap();
+        let evs = r.run(MS);
+        assert_eq!(evs[0].kind, VenueEventKind::CancelRejected { cl: v2, reason: Reason::VenueUnknownOrder });
+    }
+
+    #[test]
+    fn day_orders_expire_at_midnight_utc() {
+        let mut r = Rig::at(reg(|t| t), unix_ns(2026, 1, 5, 23, 59));
+        r.run(MS);
+        let q = r.v.quote(r.inst("BTCUSDT").id).unwrap();
+        let mut o = r.order(0, "BTCUSDT", Side::Buy, OrderType::Limit, Tif::Day, 1);
+        o.limit = Price(q.bid.0 / 2 / 100 * 100); // far below: never fills
+        r.v.submit(r.now, &o).unwrap();
+        r.run(MS);
+        let midnight = unix_ns(2026, 1, 6, 0, 0);
+        let evs = r.run(midnight - r.now + 10 * MS);
+        let exp: Vec<_> = evs.iter().filter(|e| matches!(e.kind, VenueEventKind::Expired { .. })).collect();
+        assert_eq!(exp.len(), 1, "{evs:?}");
+        assert!(exp[0].at_ns >= midnight && exp[0].at_ns < midnight + 10 * MS);
+    }
+
+    #[test]
+    fn stop_triggers_when_the_market_reaches_it() {
+        let mut r = Rig::new(reg(|t| t));
+        r.run(MS);
+        let q = r.v.quote(r.inst("ETHUSDT").id).unwrap();
+        let mut o = r.order(0, "ETHUSDT", Side::Buy, OrderType::Stop, Tif::Gtc, 100);
+        o.stop = Price(q.ask.0 + 300); // $3 above the ask
+        r.v.submit(r.now, &o).unwrap();
+        let evs = r.run(MS);
+        assert!(fills(&evs).is_empty());
+        let mut got = Vec::new();
+        for _ in 0..20_000 {
+            got.extend(r.run(5 * MS));
+            if !fills(&got).is_empty() {
+                break;
+            }
+        }
+        let f = fills(&got);
+        assert!(!f.is_empty(), "never triggered");
+        assert!(f[0].0 >= o.stop, "a buy stop fills at or above its trigger: {f:?}");
+    }
+}
