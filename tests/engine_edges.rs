@@ -1,0 +1,393 @@
+//! The engine against a scripted venue: the messy cases real venues produce (resent
+//! reports, overfills, fills racing cancels, refusals, silence, outages), fed in exactly.
+
+use execd::config::Registry;
+use execd::core::clock::unix_ns;
+use execd::core::engine::Engine;
+use execd::gate::{Quote, Reason};
+use execd::model::event::{Command, CoreEvent, OrderRef};
+use execd::model::fixed::{Dec, Money, Price, Qty};
+use execd::model::ids::{
+    AccountId, ClOrdId, InstrumentId, Name, OrderId, RequestId, Side, VenueId,
+};
+use execd::model::request::ExecutionRequest;
+use execd::oms::state::{OmsEvent, OrderState};
+use execd::venue::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder, VenueOrderStatus};
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+struct Script {
+    sent: Vec<VenueOrder>,
+    cancels: Vec<(ClOrdId, ClOrdId)>,
+    pending: Vec<VenueEvent>,
+    down: bool,
+    fail_sends: bool,
+}
+
+/// A venue that records what it is sent and answers only what the test tells it to.
+#[derive(Clone, Default)]
+struct Scripted(Arc<Mutex<Script>>);
+
+impl Venue for Scripted {
+    fn id(&self) -> VenueId {
+        VenueId(0)
+    }
+    fn is_logged_on(&self) -> bool {
+        !self.0.lock().unwrap().down
+    }
+    fn submit(&mut self, _now: u64, o: &VenueOrder) -> Result<(), VenueError> {
+        let mut s = self.0.lock().unwrap();
+        if s.fail_sends {
+            return Err(VenueError::NotConnected);
+        }
+        s.sent.push(*o);
+        Ok(())
+    }
+    fn cancel(&mut self, _now: u64, cl: ClOrdId, orig: ClOrdId) -> Result<(), VenueError> {
+        self.0.lock().unwrap().cancels.push((cl, orig));
+        Ok(())
+    }
+    fn replace(
+        &mut self,
+        _: u64,
+        _: ClOrdId,
+        _: ClOrdId,
+        _: Qty,
+        _: Price,
+    ) -> Result<(), VenueError> {
+        Ok(())
+    }
+    fn poll(&mut self, now: u64, out: &mut Vec<VenueEvent>) {
+        let mut s = self.0.lock().unwrap();
+        let (due, later): (Vec<_>, Vec<_>) = s.pending.drain(..).partition(|e| e.at_ns <= now);
+        s.pending = later;
+        out.extend(due);
+    }
+    fn next_event_at(&self) -> Option<u64> {
+        self.0.lock().unwrap().pending.iter().map(|e| e.at_ns).min()
+    }
+    fn order_status(&self, _: OrderId) -> Option<VenueOrderStatus> {
+        None
+    }
+    fn positions(&self, _: AccountId, _: &mut Vec<(InstrumentId, Qty)>) {}
+    fn balance(&self, _: AccountId) -> Money {
+        Money(0)
+    }
+}
+
+struct Rig {
+    e: Engine,
+    v: Scripted,
+    now: u64,
+    n: u64,
+}
+
+const MS: u64 = 1_000_000;
+
+impl Rig {
+    fn new(edit: impl FnOnce(String) -> String) -> Rig {
+        let reg =
+            Arc::new(Registry::from_toml(&edit(execd::config::DEFAULT_TOML.to_string())).unwrap());
+        let v = Scripted::default();
+        let now = unix_ns(2026, 1, 5, 15, 0);
+        let mut e = Engine::new(reg.clone(), vec![Box::new(v.clone())], 1, now);
+        let aapl = reg.instrument_by_names("paper", "AAPL").unwrap().id;
+        e.gate.quotes[aapl.0 as usize] = Quote {
+            bid: Price(19_000),
+            ask: Price(19_002),
+            bid_size: Qty(0),
+            ask_size: Qty(0),
+            at_ns: now,
+        };
+        Rig { e, v, now, n: 0 }
+    }
+
+    fn cmd(&mut self, c: Command) -> Vec<CoreEvent> {
+        let mut out = Vec::new();
+        self.e.command(0, &c, &mut out, &mut ());
+        out
+    }
+
+    fn submit(&mut self, qty: i64) -> (Vec<CoreEvent>, ClOrdId) {
+        self.n += 1;
+        let mut r =
+            ExecutionRequest::market("", "alpha", "paper", "AAPL", Side::Buy, Dec::new(qty, 0));
+        r.request_id = RequestId::from_prefixed_u64("e-", self.n).unwrap();
+        let out = self.cmd(Command::Submit(r));
+        let cl = self
+            .v
+            .0
+            .lock()
+            .unwrap()
+            .sent
+            .last()
+            .map(|o| o.cl)
+            .unwrap_or_default();
+        (out, cl)
+    }
+
+    /// The venue says `kind`, 1 ms from now; returns what the engine made of it.
+    fn venue(&mut self, kind: VenueEventKind) -> Vec<CoreEvent> {
+        self.now += MS;
+        self.v.0.lock().unwrap().pending.push(VenueEvent {
+            at_ns: self.now,
+            kind,
+        });
+        self.advance(0)
+    }
+
+    fn advance(&mut self, ns: u64) -> Vec<CoreEvent> {
+        self.now += ns;
+        let mut out = Vec::new();
+        self.e.advance_to(self.now, &mut out);
+        // Keep the quote fresh as simulated time passes.
+        for q in self.e.gate.quotes.iter_mut().filter(|q| q.at_ns > 0) {
+            q.at_ns = self.now;
+        }
+        out
+    }
+
+    fn fill(&mut self, cl: ClOrdId, exec_id: u64, qty: i64) -> Vec<CoreEvent> {
+        self.venue(VenueEventKind::Fill {
+            cl,
+            exec_id,
+            px: Price(19_002),
+            qty: Qty(qty),
+            fee: Money(0),
+        })
+    }
+
+    fn state(&self, cl: ClOrdId) -> OrderState {
+        self.e.book.get(cl.order).unwrap().state
+    }
+
+    fn position(&self) -> Qty {
+        let reg = self.e.registry();
+        let aapl = reg.instrument_by_names("paper", "AAPL").unwrap().id;
+        self.e
+            .position(reg.account(&Name::new("alpha").unwrap()).unwrap(), aapl)
+            .net
+    }
+}
+
+fn rejected(evs: &[CoreEvent]) -> Option<Reason> {
+    evs.iter().find_map(|e| match e {
+        CoreEvent::Rejected { reason, .. } => Some(*reason),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_resent_execution_is_applied_once() {
+    let mut r = Rig::new(|t| t);
+    let (_, cl) = r.submit(100);
+    r.venue(VenueEventKind::Ack {
+        cl,
+        venue_order_id: 9,
+    });
+    r.fill(cl, 77, 40);
+    let again = r.fill(cl, 77, 40);
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(r.e.book.get(cl.order).unwrap().cum_qty, Qty(40));
+    assert_eq!(r.position(), Qty(40));
+    assert_eq!(r.e.stats.duplicate_execs, 1);
+    r.fill(cl, 78, 60);
+    assert_eq!(r.state(cl), OrderState::Filled);
+    // Many partial fills: exec ids past the inline memory are still deduplicated.
+    let (_, cl2) = r.submit(40);
+    for x in 0..40 {
+        r.fill(cl2, 1_000 + x, 1);
+        r.fill(cl2, 1_000 + x, 1);
+    }
+    assert_eq!(r.e.book.get(cl2.order).unwrap().cum_qty, Qty(40));
+    assert_eq!(r.e.stats.duplicate_execs, 41);
+}
+
+#[test]
+fn an_overfill_is_refused_as_an_anomaly() {
+    let mut r = Rig::new(|t| t);
+    let (_, cl) = r.submit(10);
+    r.fill(cl, 1, 8);
+    let evs = r.fill(cl, 2, 5);
+    assert!(matches!(evs[..], [CoreEvent::Anomaly { .. }]), "{evs:?}");
+    assert_eq!(r.e.book.get(cl.order).unwrap().cum_qty, Qty(8));
+    assert_eq!(r.position(), Qty(8));
+    assert_eq!(r.state(cl), OrderState::PartiallyFilled);
+}
+
+#[test]
+fn a_fill_racing_a_cancel_is_booked_flagged_and_reconciled() {
+    let mut r = Rig::new(|t| t);
+    let (_, cl) = r.submit(10);
+    r.venue(VenueEventKind::Ack {
+        cl,
+        venue_order_id: 1,
+    });
+    r.cmd(Command::Cancel(OrderRef::Id(cl.order)));
+    let (cancel_cl, orig) = *r.v.0.lock().unwrap().cancels.last().unwrap();
+    assert_eq!(
+        (cancel_cl.version, orig),
+        (1, cl),
+        "cancel chains OrigClOrdID"
+    );
+    r.venue(VenueEventKind::Canceled { cl });
+    assert_eq!(r.state(cl), OrderState::Canceled);
+    let evs = r.fill(cl, 5, 10);
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, CoreEvent::Fill { late: true, .. })),
+        "{evs:?}"
+    );
+    assert!(evs.iter().any(|e| matches!(
+        e,
+        CoreEvent::Anomaly {
+            state: OrderState::Canceled,
+            event: OmsEvent::FinalFill,
+            ..
+        }
+    )));
+    assert_eq!(r.state(cl), OrderState::Canceled, "terminal states absorb");
+    assert_eq!(r.position(), Qty(10), "the execution is real money");
+    assert!(r.e.reconcile.contains(&cl.order));
+}
+
+#[test]
+fn a_refused_cancel_puts_the_order_back() {
+    let mut r = Rig::new(|t| t);
+    let (_, cl) = r.submit(10);
+    r.venue(VenueEventKind::Ack {
+        cl,
+        venue_order_id: 1,
+    });
+    r.fill(cl, 1, 4);
+    r.cmd(Command::Cancel(OrderRef::Id(cl.order)));
+    assert_eq!(r.state(cl), OrderState::PendingCancel);
+    let evs = r.venue(VenueEventKind::CancelRejected {
+        cl: ClOrdId { version: 1, ..cl },
+        reason: Reason::VenueRejected,
+    });
+    assert!(
+        evs.contains(&CoreEvent::CommandRejected {
+            order: Some(cl.order),
+            reason: Reason::VenueRejected
+        }),
+        "{evs:?}"
+    );
+    assert_eq!(r.state(cl), OrderState::PartiallyFilled);
+    // Unacknowledged: back to pending new, and the hard timeout still applies.
+    let (_, cl2) = r.submit(10);
+    r.cmd(Command::Cancel(OrderRef::Id(cl2.order)));
+    r.venue(VenueEventKind::CancelRejected {
+        cl: ClOrdId { version: 1, ..cl2 },
+        reason: Reason::VenueUnknownOrder,
+    });
+    assert_eq!(r.state(cl2), OrderState::PendingNew);
+    r.advance(61_000 * MS);
+    assert_eq!(r.state(cl2), OrderState::TimedOut);
+}
+
+#[test]
+fn reports_for_unknown_orders_are_counted_not_applied() {
+    let mut r = Rig::new(|t| t);
+    let (_, cl) = r.submit(10);
+    let stranger = ClOrdId { epoch: 99, ..cl };
+    assert!(r.fill(stranger, 1, 10).is_empty());
+    assert!(r
+        .venue(VenueEventKind::Ack {
+            cl: ClOrdId {
+                order: OrderId(12345),
+                ..cl
+            },
+            venue_order_id: 1
+        })
+        .is_empty());
+    assert_eq!(r.e.stats.unknown_order_events, 2);
+    assert_eq!(r.position(), Qty(0));
+}
+
+#[test]
+fn repeated_timeouts_open_the_circuit_breaker_then_a_probe_closes_it() {
+    let mut r = Rig::new(|t| t.replace("breaker_failures = 5", "breaker_failures = 3"));
+    let mut cls = Vec::new();
+    for _ in 0..3 {
+        cls.push(r.submit(1).1);
+    }
+    let evs = r.advance(30_001 * MS);
+    let timed_out = evs
+        .iter()
+        .filter(|e| matches!(e, CoreEvent::Order(s) if s.state == OrderState::TimedOut))
+        .count();
+    assert_eq!(timed_out, 3, "{evs:?}");
+    // Each timeout sent a cancel and queued reconciliation (R-OMS-4).
+    assert_eq!(r.v.0.lock().unwrap().cancels.len(), 3);
+    assert_eq!(r.e.reconcile.len(), 3);
+    assert_eq!(rejected(&r.submit(1).0), Some(Reason::CircuitOpen));
+    // After the cooldown one probe goes; its answer closes the breaker.
+    r.advance(10_001 * MS);
+    let (evs, probe) = r.submit(1);
+    assert!(matches!(evs[0], CoreEvent::Accepted { .. }), "{evs:?}");
+    assert_eq!(
+        rejected(&r.submit(1).0),
+        Some(Reason::CircuitOpen),
+        "only one probe"
+    );
+    r.venue(VenueEventKind::Ack {
+        cl: probe,
+        venue_order_id: 1,
+    });
+    assert!(matches!(r.submit(1).0[0], CoreEvent::Accepted { .. }));
+}
+
+#[test]
+fn throttle_venue_down_and_transport_failures() {
+    let mut r = Rig::new(|t| {
+        t.replace("burst = 20000", "burst = 3")
+            .replace("max_orders_per_sec = 2000000", "max_orders_per_sec = 1")
+    });
+    for _ in 0..3 {
+        assert!(matches!(r.submit(1).0[0], CoreEvent::Accepted { .. }));
+    }
+    assert_eq!(rejected(&r.submit(1).0), Some(Reason::RateLimited));
+    r.advance(1_001 * MS);
+    assert!(
+        matches!(r.submit(1).0[0], CoreEvent::Accepted { .. }),
+        "refilled after a second"
+    );
+
+    r.v.0.lock().unwrap().down = true;
+    r.advance(5_000 * MS);
+    assert_eq!(rejected(&r.submit(1).0), Some(Reason::VenueDown));
+    r.v.0.lock().unwrap().down = false;
+    r.v.0.lock().unwrap().fail_sends = true;
+    let (evs, _) = r.submit(1);
+    // Accepted by the gate, but the venue never saw it: rejected, never silently lost.
+    let last = evs.iter().rev().find_map(|e| match e {
+        CoreEvent::Order(s) => Some(*s),
+        _ => None,
+    });
+    assert_eq!(
+        last.map(|s| (s.state, s.reason)),
+        Some((OrderState::Rejected, Some(Reason::VenueTransport))),
+        "{evs:?}"
+    );
+}
+
+#[test]
+fn a_full_book_refuses_new_orders_but_never_drops_working_ones() {
+    let mut r = Rig::new(|t| t.replace("max_orders = 262144", "max_orders = 16"));
+    let mut cls = Vec::new();
+    for _ in 0..16 {
+        let (evs, cl) = r.submit(1);
+        assert!(matches!(evs[0], CoreEvent::Accepted { .. }), "{evs:?}");
+        cls.push(cl);
+    }
+    assert_eq!(rejected(&r.submit(1).0), Some(Reason::StoreFull));
+    // Finish one: its slot is reused, every working order is still there.
+    r.fill(cls[3], 1, 1);
+    let (evs, cl) = r.submit(1);
+    assert!(matches!(evs[0], CoreEvent::Accepted { .. }), "{evs:?}");
+    assert!(cl.order.0 > 16, "ids keep increasing");
+    for (i, c) in cls.iter().enumerate().filter(|(i, _)| *i != 3) {
+        assert_eq!(r.state(*c), OrderState::PendingNew, "order {i}");
+    }
+}
