@@ -71,7 +71,6 @@ struct Tally {
     command_rejects: BTreeMap<&'static str, u64>,
     kill_events: u64,
     final_state: Vec<Option<(OrderState, bool)>>,
-    timed_out: u64,
     synced: Option<u64>,
     // What the generator knows of positions: fills it has been told about, by
     // account × instrument, through each order's (key, side sign).
@@ -109,9 +108,6 @@ impl Tally {
             }
             CoreEvent::Duplicate { .. } => self.duplicates += 1,
             CoreEvent::Order(s) => {
-                if s.state == OrderState::TimedOut {
-                    self.timed_out += 1;
-                }
                 if s.state == OrderState::Rejected {
                     if let Some(r) = s.reason {
                         self.reasons.entry(r.code()).or_insert((0, r.text())).0 += 1;

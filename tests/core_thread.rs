@@ -477,3 +477,91 @@ fn real_clock_core_fills_and_shuts_down_with_nothing_in_flight() {
         .iter()
         .all(|o| o.state == OrderState::Filled));
 }
+
+#[test]
+fn protection_can_be_moved_and_scopes_canceled_and_halts_set() {
+    let reg = config_with(|t| t.replace("partial_fill_pct = 20", "partial_fill_pct = 0"));
+    let mut sim = Sim::new(reg);
+    let mut req = market("mp-1", "MSFT", Side::Buy, "20");
+    req.stop_loss = Some(Protect::OffsetPpm(-20_000));
+    req.take_profit = Some(Protect::OffsetPpm(20_000));
+    let evs = sim.submit(req, 1_000_000_000);
+    let parent = accepted(&evs);
+    let (sl, tp) = evs
+        .iter()
+        .find_map(|e| match e {
+            CoreEvent::Protection {
+                stop_loss: Some(s),
+                take_profit: Some(t),
+                ..
+            } => Some((s.0, t.0)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{evs:?}"));
+    sim.send(Command::ModifyProtection {
+        order: OrderRef::Request(RequestId::new("mp-1").unwrap()),
+        stop_loss: Some(dec("350.00")),
+        take_profit: Some(dec("480.00")),
+    });
+    let evs = sim.run_for(1_000_000_000);
+    for leg in [sl, tp] {
+        let st: Vec<_> = statuses(&evs, leg).iter().map(|s| s.state).collect();
+        assert_eq!(
+            st,
+            vec![OrderState::PendingReplace, OrderState::Replaced],
+            "{evs:?}"
+        );
+    }
+    sim.send(Command::Query(OrderRef::Id(sl)));
+    let q = sim.run_for(1_000_000);
+    assert!(
+        matches!(q[..], [CoreEvent::Order(OrderStatus { state: OrderState::Replaced, parent: Some(p), .. })] if p == parent),
+        "{q:?}"
+    );
+
+    // Cancel everything working on the account: both protective legs.
+    sim.send(Command::CancelAll(Scope::Account(name("alpha"))));
+    let evs = sim.run_for(1_000_000_000);
+    for leg in [sl, tp] {
+        assert_eq!(
+            statuses(&evs, leg).last().unwrap().state,
+            OrderState::Canceled,
+            "{evs:?}"
+        );
+    }
+    // An operator halt blocks the account until lifted.
+    sim.send(Command::SetHalted {
+        account: name("alpha"),
+        halted: true,
+    });
+    let evs = sim.submit(market("mp-2", "MSFT", Side::Sell, "20"), 1_000_000);
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            CoreEvent::Rejected {
+                reason: Reason::TradingHalted,
+                ..
+            }
+        )),
+        "{evs:?}"
+    );
+    sim.send(Command::SetHalted {
+        account: name("alpha"),
+        halted: false,
+    });
+    accepted(&sim.submit(market("mp-3", "MSFT", Side::Sell, "20"), 1_000_000_000));
+    let report = sim.shutdown();
+    let e = &report.engine;
+    assert_eq!(e.book.get(sl).unwrap().stop, Price(35_000));
+    assert_eq!(e.book.get(tp).unwrap().limit, Price(48_000));
+    let msft = e
+        .registry()
+        .instrument_by_names("paper", "MSFT")
+        .unwrap()
+        .id;
+    assert_eq!(
+        e.position(e.registry().account(&name("alpha")).unwrap(), msft)
+            .net,
+        Qty(0)
+    );
+}

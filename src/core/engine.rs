@@ -772,9 +772,10 @@ impl Engine {
         out: &mut impl Outbox,
     ) {
         let Some(o) = self.book.get(id) else { return };
-        let seen = self.book.overflow_seen(id, exec_id);
+        let state_before = o.state;
+        // Only orders with more fills than they remember inline consult the overflow set.
+        let seen = o.inline_execs_full() && self.book.overflow_seen(id, exec_id);
         let mut spill = false;
-        let o_copy_state = o.state;
         let Some(o) = self.book.get_mut(id) else {
             return;
         };
@@ -796,7 +797,7 @@ impl Engine {
                     origin,
                     CoreEvent::Anomaly {
                         order: id,
-                        state: o_copy_state,
+                        state: state_before,
                         event: OmsEvent::FinalFill,
                     },
                 );
@@ -873,7 +874,7 @@ impl Engine {
                 origin,
                 CoreEvent::Anomaly {
                     order: id,
-                    state: o_copy_state,
+                    state: state_before,
                     event: ev,
                 },
             );

@@ -220,6 +220,11 @@ impl Order {
         Ok(step.effects)
     }
 
+    /// Whether the inline exec-id memory is full (later ids go to the book's overflow).
+    pub fn inline_execs_full(&self) -> bool {
+        self.n_exec as usize >= INLINE_EXEC_IDS
+    }
+
     /// Whether this exec id was applied already (inline part only).
     fn seen_inline(&self, exec_id: u64) -> bool {
         self.exec_ids[..(self.n_exec as usize).min(INLINE_EXEC_IDS)].contains(&exec_id)
