@@ -963,18 +963,35 @@ mod tests {
 
         fn at(reg: Registry, t: u64) -> Rig {
             let v = PaperVenue::new(&reg, VenueId(0), 1024, t);
-            Rig { reg, v, now: t, next: 1 }
+            Rig {
+                reg,
+                v,
+                now: t,
+                next: 1,
+            }
         }
 
         fn inst(&self, sym: &str) -> &Instrument {
             self.reg.instrument_by_names("paper", sym).unwrap()
         }
 
-        fn order(&mut self, account: u16, sym: &str, side: Side, t: OrderType, tif: Tif, qty: i64) -> VenueOrder {
+        fn order(
+            &mut self,
+            account: u16,
+            sym: &str,
+            side: Side,
+            t: OrderType,
+            tif: Tif,
+            qty: i64,
+        ) -> VenueOrder {
             let id = self.next;
             self.next += 1;
             VenueOrder {
-                cl: ClOrdId { epoch: 1, order: OrderId(id), version: 0 },
+                cl: ClOrdId {
+                    epoch: 1,
+                    order: OrderId(id),
+                    version: 0,
+                },
                 account: AccountId(account),
                 instrument: self.inst(sym).id,
                 side,
@@ -1020,8 +1037,14 @@ mod tests {
         let inst = r.inst("AAPL").clone();
         for (px, qty, fee) in f {
             // 0.5 bp of ~190 is under one tick: a buy pays the ask or at most a tick more.
-            assert!(px >= ask && px.0 <= ask.0 + inst.tick.0, "{px:?} vs ask {ask:?}");
-            assert_eq!(fee, Money(div_round(inst.notional(px, qty).0 as i128 * 100, 1_000_000) as i64));
+            assert!(
+                px >= ask && px.0 <= ask.0 + inst.tick.0,
+                "{px:?} vs ask {ask:?}"
+            );
+            assert_eq!(
+                fee,
+                Money(div_round(inst.notional(px, qty).0 as i128 * 100, 1_000_000) as i64)
+            );
         }
         // Answers keep their order, like one TCP session.
         assert!(evs.windows(2).all(|w| w[0].at_ns <= w[1].at_ns));
@@ -1065,7 +1088,11 @@ mod tests {
             }
         }
         let f = fills(&got);
-        assert_eq!(f, vec![(o.limit, Qty(10), f[0].2)], "fills at the limit once crossed");
+        assert_eq!(
+            f,
+            vec![(o.limit, Qty(10), f[0].2)],
+            "fills at the limit once crossed"
+        );
     }
 
     #[test]
@@ -1077,7 +1104,10 @@ mod tests {
         o.limit = Price(q.bid.0 - 100);
         r.v.submit(r.now, &o).unwrap();
         let evs = r.run(MS);
-        assert!(matches!(evs.last().unwrap().kind, VenueEventKind::Canceled { .. }), "{evs:?}");
+        assert!(
+            matches!(evs.last().unwrap().kind, VenueEventKind::Canceled { .. }),
+            "{evs:?}"
+        );
         assert!(fills(&evs).is_empty());
         // Flat account: a reduce-only sell has nothing to reduce.
         let mut ro = r.order(0, "AAPL", Side::Sell, OrderType::Market, Tif::Ioc, 10);
@@ -1085,7 +1115,10 @@ mod tests {
         r.v.submit(r.now, &ro).unwrap();
         let evs = r.run(MS);
         assert!(fills(&evs).is_empty(), "{evs:?}");
-        assert!(matches!(evs.last().unwrap().kind, VenueEventKind::Canceled { .. }));
+        assert!(matches!(
+            evs.last().unwrap().kind,
+            VenueEventKind::Canceled { .. }
+        ));
         // Long 6: a reduce-only sell of 10 fills 6 and cancels the rest.
         let buy = r.order(0, "AAPL", Side::Buy, OrderType::Market, Tif::Fok, 6);
         r.v.submit(r.now, &buy).unwrap();
@@ -1095,7 +1128,10 @@ mod tests {
         r.v.submit(r.now, &ro).unwrap();
         let evs = r.run(MS);
         assert_eq!(fills(&evs).iter().map(|f| f.1 .0).sum::<i64>(), 6);
-        assert!(matches!(evs.last().unwrap().kind, VenueEventKind::Canceled { .. }));
+        assert!(matches!(
+            evs.last().unwrap().kind,
+            VenueEventKind::Canceled { .. }
+        ));
     }
 
     #[test]
@@ -1108,7 +1144,10 @@ mod tests {
         let evs = r.run(MS);
         assert_eq!(
             evs.iter().map(|e| e.kind).collect::<Vec<_>>(),
-            vec![VenueEventKind::Rejected { cl: o.cl, reason: Reason::VenueFunds }]
+            vec![VenueEventKind::Rejected {
+                cl: o.cl,
+                reason: Reason::VenueFunds
+            }]
         );
         // 2 BTC (~194 000) fits.
         let o = r.order(1, "BTCUSDT", Side::Buy, OrderType::Market, Tif::Ioc, 2_000);
@@ -1126,9 +1165,17 @@ mod tests {
         r.v.submit(r.now, &o).unwrap();
         r.run(MS);
         let v1 = ClOrdId { version: 1, ..o.cl };
-        r.v.replace(r.now, v1, o.cl, Qty(200_000), Price(q.ask.0 + 300)).unwrap();
+        r.v.replace(r.now, v1, o.cl, Qty(200_000), Price(q.ask.0 + 300))
+            .unwrap();
         let evs = r.run(MS);
-        assert_eq!(evs[0].kind, VenueEventKind::Replaced { cl: v1, qty: Qty(200_000), limit: Price(q.ask.0 + 300) });
+        assert_eq!(
+            evs[0].kind,
+            VenueEventKind::Replaced {
+                cl: v1,
+                qty: Qty(200_000),
+                limit: Price(q.ask.0 + 300)
+            }
+        );
         assert_eq!(r.v.order_status(o.cl.order).unwrap().qty, Qty(200_000));
         let v2 = ClOrdId { version: 2, ..o.cl };
         r.v.cancel(r.now, v2, v1).unwrap();
@@ -1137,7 +1184,13 @@ mod tests {
         assert!(r.v.order_status(o.cl.order).is_none());
         r.v.cancel(r.now, v2, v1).unwrap();
         let evs = r.run(MS);
-        assert_eq!(evs[0].kind, VenueEventKind::CancelRejected { cl: v2, reason: Reason::VenueUnknownOrder });
+        assert_eq!(
+            evs[0].kind,
+            VenueEventKind::CancelRejected {
+                cl: v2,
+                reason: Reason::VenueUnknownOrder
+            }
+        );
     }
 
     #[test]
@@ -1151,7 +1204,10 @@ mod tests {
         r.run(MS);
         let midnight = unix_ns(2026, 1, 6, 0, 0);
         let evs = r.run(midnight - r.now + 10 * MS);
-        let exp: Vec<_> = evs.iter().filter(|e| matches!(e.kind, VenueEventKind::Expired { .. })).collect();
+        let exp: Vec<_> = evs
+            .iter()
+            .filter(|e| matches!(e.kind, VenueEventKind::Expired { .. }))
+            .collect();
         assert_eq!(exp.len(), 1, "{evs:?}");
         assert!(exp[0].at_ns >= midnight && exp[0].at_ns < midnight + 10 * MS);
     }
@@ -1175,6 +1231,9 @@ mod tests {
         }
         let f = fills(&got);
         assert!(!f.is_empty(), "never triggered");
-        assert!(f[0].0 >= o.stop, "a buy stop fills at or above its trigger: {f:?}");
+        assert!(
+            f[0].0 >= o.stop,
+            "a buy stop fills at or above its trigger: {f:?}"
+        );
     }
 }
