@@ -52,8 +52,24 @@ fn name(s: &str) -> Name {
 #[test]
 fn market_order_is_acknowledged_filled_and_booked() {
     let mut sim = Sim::new(Registry::default_paper());
-    let evs = sim.submit(market("m-1", "AAPL", Side::Buy, "100"), 1_000_000_000);
+    let mut req = market("m-1", "AAPL", Side::Buy, "100");
+    req.reference_price = Some(dec("189.95"));
+    let evs = sim.submit(req, 1_000_000_000);
     let id = accepted(&evs);
+    // Every fill carries its slippage against the reference (R-OMS-8).
+    let mut with_slippage = 0;
+    for e in &evs {
+        if let CoreEvent::Fill { px, slippage, .. } = e {
+            let s = slippage.expect("a reference price was given");
+            assert_eq!(
+                s,
+                execd::oms::slippage::slippage(Side::Buy, Price(18_995), *px, Price(1))
+            );
+            assert_eq!(s.price, px.0 - 18_995);
+            with_slippage += 1;
+        }
+    }
+    assert!(with_slippage > 0);
     let states: Vec<_> = statuses(&evs, id).iter().map(|s| s.state).collect();
     assert_eq!(states.first(), Some(&OrderState::New), "{evs:?}");
     assert_eq!(states.last(), Some(&OrderState::Filled), "{evs:?}");
