@@ -1,8 +1,9 @@
 //! Hot-path micro-benchmarks: the pre-trade gate and the order state machine per request,
-//! and the whole in-core submit (gate → OMS → paper venue → events) without the rings.
+//! and a whole request on the engine (gate → OMS → paper venue → answers → events)
+//! without the rings.
 //! Baseline in the same run: hashing the request (the least any request costs).
 
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use execd::config::Registry;
 use execd::core::clock::unix_ns;
 use execd::core::engine::Engine;
@@ -95,41 +96,39 @@ fn gate_and_state_machine(c: &mut Criterion) {
     g.finish();
 }
 
-fn engine_submit(c: &mut Criterion) {
+fn engine_round_trip(c: &mut Criterion) {
     let reg = Arc::new(Registry::default_paper());
     let start = unix_ns(2026, 1, 5, 15, 0);
     let mut g = c.benchmark_group("engine");
-    g.bench_function("submit_to_venue_and_events", |b| {
-        b.iter_batched_ref(
-            || {
-                let mut e = Engine::new(reg.clone(), build_venues(&reg, start), 1, start);
-                let mut out = Vec::with_capacity(64);
-                e.advance_to(start + 1_000_000, &mut out);
-                (e, out, 0u64)
-            },
-            |(e, out, n)| {
-                for _ in 0..256 {
-                    *n += 1;
-                    let side = if *n % 2 == 0 { Side::Buy } else { Side::Sell };
-                    let mut req = ExecutionRequest::market(
-                        "",
-                        "alpha",
-                        "paper",
-                        "AAPL",
-                        side,
-                        Dec::new(10, 0),
-                    );
-                    req.request_id = RequestId::from_prefixed_u64("b-", *n).unwrap();
-                    out.clear();
-                    e.command(0, &Command::Submit(req), out, &mut ());
-                    assert!(matches!(out[0], CoreEvent::Accepted { .. }));
-                }
-            },
-            BatchSize::LargeInput,
-        )
+    // One long-lived engine on the paper venue: each iteration submits a market order
+    // and moves simulated time 1 ms on, so its acknowledgement, fills and the market's
+    // quotes are processed too — everything the core thread does per request.
+    let mut e = Engine::new(reg.clone(), build_venues(&reg, start), 1, start);
+    let mut out: Vec<CoreEvent> = Vec::with_capacity(4096);
+    let mut now = start + 1_000_000;
+    e.advance_to(now, &mut out);
+    let mut n = 0u64;
+    g.bench_function("request_and_venue_round_trip", |b| {
+        b.iter(|| {
+            n += 1;
+            let side = if n % 2 == 0 { Side::Buy } else { Side::Sell };
+            let sym = ["AAPL", "MSFT", "ETHUSDT"][(n % 3) as usize];
+            let qty = if n % 3 == 2 {
+                Dec::new(1, 0)
+            } else {
+                Dec::new(10, 0)
+            };
+            let mut req = ExecutionRequest::market("", "alpha", "paper", sym, side, qty);
+            req.request_id = RequestId::from_prefixed_u64("b-", n).unwrap();
+            out.clear();
+            e.command(0, &Command::Submit(req), &mut out, &mut ());
+            now += 1_000_000;
+            e.advance_to(now, &mut out);
+            black_box(out.len())
+        })
     });
     g.finish();
 }
 
-criterion_group!(benches, gate_and_state_machine, engine_submit);
+criterion_group!(benches, gate_and_state_machine, engine_round_trip);
 criterion_main!(benches);

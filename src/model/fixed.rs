@@ -186,8 +186,19 @@ impl fmt::Display for Money {
 }
 
 /// Divides rounding half away from zero (commercial rounding).
+#[inline]
 pub fn div_round(n: i128, d: i128) -> i128 {
     debug_assert!(d > 0);
+    // Nearly every value fits 64 bits, where division is a hardware instruction rather
+    // than a 128-bit software routine.
+    if let (Ok(n), Ok(d)) = (i64::try_from(n), i64::try_from(d)) {
+        let (q, r) = (n / d, n % d);
+        return if 2 * r.unsigned_abs() >= d.unsigned_abs() {
+            q as i128 + n.signum() as i128
+        } else {
+            q as i128
+        };
+    }
     let q = n / d;
     let r = n % d;
     if 2 * r.abs() >= d {
@@ -218,13 +229,21 @@ impl Money {
 }
 
 /// Moves a wide value from `from` decimals to `to` decimals, rounding.
+#[inline]
 pub fn rescale(v: i128, from: i32, to: i32) -> i128 {
     if from == to {
         v
     } else if from < to {
-        v * 10i128.pow((to - from) as u32)
+        v * pow10_wide(to - from)
     } else {
-        div_round(v, 10i128.pow((from - to) as u32))
+        div_round(v, pow10_wide(from - to))
+    }
+}
+
+fn pow10_wide(k: i32) -> i128 {
+    match POW10.get(k as usize) {
+        Some(&p) => p as i128,
+        None => 10i128.pow(k as u32),
     }
 }
 
@@ -290,5 +309,14 @@ mod tests {
         assert_eq!(div_round(5, 2), 3);
         assert_eq!(div_round(-5, 2), -3);
         assert_eq!(div_round(4, 3), 1);
+        assert_eq!(div_round(-4, 3), -1);
+        assert_eq!(div_round(i64::MAX as i128 * 4 + 2, 4), i64::MAX as i128 + 1);
+        assert_eq!(
+            div_round(-(i64::MAX as i128) * 4 - 2, 4),
+            -(i64::MAX as i128) - 1
+        );
+        assert_eq!(rescale(12_345, 4, 2), 123);
+        assert_eq!(rescale(12_355, 4, 2), 124);
+        assert_eq!(rescale(7, 0, 20), 7 * 10i128.pow(20));
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// A short ASCII string stored inline, so requests and events are `Copy` and never allocate.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ShortStr<const N: usize> {
     len: u8,
     bytes: [u8; N],
@@ -88,6 +88,14 @@ impl<const N: usize> ShortStr<N> {
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+impl<const N: usize> std::hash::Hash for ShortStr<N> {
+    /// One xxh3 pass over the bytes: well mixed even for look-alike ids ("req-1",
+    /// "req-2", …), which a word-at-a-time hasher such as Fx clusters in a hash table.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(xxhash_rust::xxh3::xxh3_64(self.as_bytes()));
     }
 }
 
