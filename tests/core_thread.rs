@@ -56,6 +56,8 @@ fn market_order_is_acknowledged_filled_and_booked() {
     req.reference_price = Some(dec("189.95"));
     let evs = sim.submit(req, 1_000_000_000);
     let id = accepted(&evs);
+    // The request was frozen at receipt: its content hash comes back with the acceptance.
+    assert!(evs.iter().any(|e| matches!(e, CoreEvent::Accepted { content_hash, .. } if *content_hash == req.content_hash())));
     // Every fill carries its slippage against the reference (R-OMS-8).
     let mut with_slippage = 0;
     for e in &evs {
