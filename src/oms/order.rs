@@ -246,7 +246,7 @@ impl Order {
         {
             return FillResult::Duplicate;
         }
-        if qty.0 <= 0 || self.cum_qty.0 + qty.0 > self.qty.0 {
+        if qty.0 <= 0 || qty.0 > self.qty.0 - self.cum_qty.0 {
             return FillResult::Overfill;
         }
         if (self.n_exec as usize) < INLINE_EXEC_IDS {
