@@ -43,7 +43,7 @@ pub struct DemoResult {
 }
 
 /// Requests between two barriers at which the generator catches up with the fills.
-const BARRIER_EVERY: u64 = 2_000;
+const BARRIER_EVERY: u64 = 250;
 /// Sync tokens at and above this are barriers.
 const BARRIER_BASE: u64 = 1 << 40;
 
@@ -75,9 +75,8 @@ struct Tally {
     // What the generator knows of positions: fills it has been told about, by
     // account × instrument, through each order's (key, side sign).
     positions: Vec<i64>,
-    // `positions` as it stood at the latest barrier, and that barrier's token.
-    snapshot: Vec<i64>,
-    snapshot_token: u64,
+    // `positions` as it stood at each barrier not yet used, by barrier token.
+    snapshots: BTreeMap<u64, Vec<i64>>,
     request_meta: Vec<(u32, i8)>,
     order_meta: Vec<(u32, i8)>,
 }
@@ -163,8 +162,7 @@ impl Tally {
             CoreEvent::Synced(t) => {
                 self.synced = Some(t);
                 if t >= BARRIER_BASE {
-                    self.snapshot.copy_from_slice(&self.positions);
-                    self.snapshot_token = t;
+                    self.snapshots.insert(t, self.positions.clone());
                 }
             }
             CoreEvent::ModeChanged { .. } | CoreEvent::HaltChanged { .. } => {}
@@ -200,7 +198,7 @@ struct Workload<'a> {
     rng: fastrand::Rng,
     path: PricePath,
     venue: Name,
-    accounts: [Name; 3],
+    accounts: Vec<Name>,
     tradable: Vec<&'a Instrument>,
     n: u64,
 }
@@ -217,13 +215,12 @@ impl<'a> Workload<'a> {
             .iter()
             .filter(|i| i.tradable && i.venue == venue)
             .collect();
-        let name = |s: &str| Name::new(s).unwrap_or_default();
         Workload {
             reg,
             rng: fastrand::Rng::with_seed(seed),
             path: PricePath::new(reg, venue, reg.venues[0].paper.seed, start),
             venue: reg.venues[0].name,
-            accounts: [name("alpha"), name("beta"), name("advisor")],
+            accounts: reg.accounts.iter().map(|a| a.name).collect(),
             tradable,
             n: 0,
         }
@@ -243,17 +240,20 @@ impl<'a> Workload<'a> {
         let inst = self.tradable[r.usize(0..self.tradable.len())];
         let q = self.path.quote(inst.id).unwrap_or_default();
         let (mid, tick, lot) = (q.mid() / inst.tick.0 * inst.tick.0, inst.tick.0, inst.lot.0);
+        // The first account carries most of the flow, the second most of the rest.
+        let n_acct = self.accounts.len();
         let acct = match r.u32(0..100) {
+            _ if n_acct == 1 => 0,
             0..=79 => 0,
             80..=96 => 1,
-            _ => 2,
+            _ => (2 + r.usize(0..n_acct.saturating_sub(2).max(1))).min(n_acct - 1),
         };
         // Lean against the position, as a real strategy would: flat is the target.
         let key = acct * self.reg.instruments.len() + inst.id.0 as usize;
         let max_lots = (inst.max_order_qty.0 / lot / 20).max(1);
         let lots = r.i64(1..=max_lots);
         let lean = positions.get(key).copied().unwrap_or(0) * 100 / inst.max_position.0.max(1);
-        let side = if r.i64(-60..=60) > lean {
+        let side = if r.i64(-100..=100) > lean {
             Side::Buy
         } else {
             Side::Sell
@@ -280,7 +280,10 @@ impl<'a> Workload<'a> {
         };
         let s = side.sign();
         let ps = inst.price_scale;
-        let limit = mid + s * r.i64(-3..=6) * tick * (inst.price_band_bps as i64 / 100).max(1);
+        // Limits from an eighth of the fat-finger band passive to half of it aggressive;
+        // stops a few ticks beyond the market.
+        let eighth_band = (mid as i128 * inst.price_band_bps as i128 / 80_000) as i64;
+        let limit = mid + s * (r.i64(-1..=4) * eighth_band / tick * tick);
         let stop = mid + s * r.i64(2..=12) * tick;
         let mut req = ExecutionRequest {
             request_id: RequestId::from_prefixed_u64("demo-", self.n).unwrap_or_default(),
@@ -356,6 +359,11 @@ pub fn run(mut reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult>
             .wrapping_mul(0x100_0000_01b3)
             .wrapping_add(i as u64);
     }
+    if !reg.instruments.iter().any(|i| i.tradable && i.venue.0 == 0) {
+        return Err(std::io::Error::other(
+            "the demo needs at least one tradable instrument on the first venue",
+        ));
+    }
     let reg = Arc::new(reg);
     let start = sim_start();
     let clock = ManualClock::at(start);
@@ -373,11 +381,11 @@ pub fn run(mut reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult>
     )?;
     let h = &mut handles[0];
     let mut tally = Tally {
-        positions: vec![0; reg.instruments.len() * 3],
-        snapshot: vec![0; reg.instruments.len() * 3],
+        positions: vec![0; reg.instruments.len() * reg.accounts.len()],
         ..Tally::default()
     };
     let mut work = Workload::new(&reg, opts.seed, start);
+    let mut view = vec![0i64; reg.instruments.len() * reg.accounts.len()];
     // Scheduled follow-ups: (time, kind, request number).
     let mut later: BinaryHeap<std::cmp::Reverse<(u64, u8, u64)>> = BinaryHeap::new();
     let send = |h: &mut crate::core::Handle, tally: &mut Tally, at: u64, cmd: Command| {
@@ -399,7 +407,8 @@ pub fn run(mut reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult>
     let mut t = start + 1_000_000_000;
     let kill_on = opts.orders / 2;
     let kill_off = kill_on + opts.orders / 50;
-    let msft = Name::new("MSFT").unwrap_or_default();
+    // The kill-switch drill uses the second tradable instrument (MSFT by default).
+    let drill = work.tradable[1.min(work.tradable.len() - 1)].symbol;
     let wall = Instant::now();
     for i in 0..opts.orders {
         // About 1 000 requests per simulated second, so the market moves between them.
@@ -431,7 +440,7 @@ pub fn run(mut reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult>
                 &mut tally,
                 t,
                 Command::SetKillSwitch {
-                    scope: Scope::Symbol(msft),
+                    scope: Scope::Symbol(drill),
                     state,
                     cancel_open: true,
                 },
@@ -442,25 +451,28 @@ pub fn run(mut reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult>
             // the pipeline: mark this point, and lean on the positions as they stood at
             // the previous mark (every event before it is in by then, none after it).
             send(h, &mut tally, t, Command::Sync(BARRIER_BASE + i));
-            let previous = BARRIER_BASE + i - BARRIER_EVERY;
-            while i > BARRIER_EVERY && tally.snapshot_token < previous {
-                match h.next_event(Duration::from_secs(60)) {
-                    Some(e) => tally.on(e),
-                    None => return Err(std::io::Error::other("core thread stopped answering")),
+            if i > BARRIER_EVERY {
+                let previous = BARRIER_BASE + i - BARRIER_EVERY;
+                while !tally.snapshots.contains_key(&previous) {
+                    match h.next_event(Duration::from_secs(60)) {
+                        Some(e) => tally.on(e),
+                        None => return Err(std::io::Error::other("core thread stopped answering")),
+                    }
                 }
+                // Exactly the previous barrier's view, whatever else has arrived since.
+                view = tally.snapshots.remove(&previous).unwrap_or_default();
+                tally.snapshots.retain(|&k, _| k > previous);
             }
         }
-        let req = work.request(t, &tally.snapshot, &mut tally.request_meta);
+        let req = work.request(t, &view, &mut tally.request_meta);
         let n = work.n;
-        // Some resting orders are amended, a third canceled a second later (a refusal
-        // means it filled meanwhile).
+        // Some resting orders are amended; all are canceled a second later, as a
+        // strategy pulls stale orders (a refusal means it filled meanwhile).
         if req.order_type.has_limit() && req.tif != Tif::Ioc {
             if work.rng.u32(0..10) == 0 {
                 later.push(std::cmp::Reverse((t + 20_000_000, 1, n)));
             }
-            if work.rng.u32(0..3) == 0 {
-                later.push(std::cmp::Reverse((t + 1_000_000_000, 0, n)));
-            }
+            later.push(std::cmp::Reverse((t + 1_000_000_000, 0, n)));
         }
         send(h, &mut tally, t, Command::Submit(req));
         if work.rng.u32(0..200) == 0 {
@@ -492,7 +504,7 @@ pub fn run(mut reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult>
         tally.on(e);
     }
     let rps = opts.orders as f64 / elapsed.as_secs_f64();
-    let summary = summarise(&reg, opts, &tally, &report, rps, elapsed);
+    let summary = summarise(&reg, opts, &tally, &report, rps, elapsed, drill);
     Ok(DemoResult {
         summary,
         requests_per_sec: rps,
@@ -500,6 +512,7 @@ pub fn run(mut reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult>
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn summarise(
     reg: &Registry,
     opts: &DemoOptions,
@@ -507,6 +520,7 @@ fn summarise(
     report: &CoreReport,
     rps: f64,
     elapsed: Duration,
+    drill: Name,
 ) -> String {
     let mut s = String::new();
     let e = &report.engine;
@@ -542,7 +556,10 @@ fn summarise(
         let _ = writeln!(s, "  {code:<26} {n:>8}  {text}");
     }
     if !t.command_rejects.is_empty() {
-        let _ = writeln!(s, "cancel/replace refusals");
+        let _ = writeln!(
+            s,
+            "cancel/replace refusals (ORDER_NOT_WORKING: the order had filled or ended first)"
+        );
         for (code, n) in &t.command_rejects {
             let _ = writeln!(s, "  {code:<26} {n:>8}");
         }
@@ -583,7 +600,8 @@ fn summarise(
     );
     let _ = writeln!(
         s,
-        "kill switch   MSFT ACTIVE with emergency cancel, then OFF ({} events)",
+        "kill switch   {} ACTIVE with emergency cancel, then OFF ({} events)",
+        drill.as_str(),
         t.kill_events
     );
     let _ = writeln!(
