@@ -310,7 +310,9 @@ impl PaperVenue {
         at
     }
 
-    fn step_prices(&mut self) -> u64 {
+    /// Steps the market; quotes go straight out (market data does not queue behind
+    /// order answers).
+    fn step_prices(&mut self, out: &mut Vec<VenueEvent>) -> u64 {
         let now = self.path.step();
         for idx in 0..self.books.len() {
             if self.books[idx].is_none() {
@@ -319,13 +321,13 @@ impl PaperVenue {
             let Some(quote) = self.path.quote(InstrumentId(idx as u16)) else {
                 continue;
             };
-            self.schedule(
-                now,
-                Action::Emit(VenueEventKind::Quote {
+            out.push(VenueEvent {
+                at_ns: now,
+                kind: VenueEventKind::Quote {
                     instrument: InstrumentId(idx as u16),
                     quote,
-                }),
-            );
+                },
+            });
         }
         now
     }
@@ -760,8 +762,8 @@ impl PaperVenue {
         None
     }
 
-    fn on_step(&mut self) {
-        let now = self.step_prices();
+    fn on_step(&mut self, out: &mut Vec<VenueEvent>) {
+        let now = self.step_prices(out);
         while let Some(&Reverse((at, order))) = self.expiries.peek() {
             if at > now {
                 break;
@@ -882,7 +884,7 @@ impl Venue for PaperVenue {
             let next_action = self.queue.peek().map(|s| s.0.at).unwrap_or(u64::MAX);
             let step = self.path.next_step();
             if step <= now && step <= next_action {
-                self.on_step();
+                self.on_step(out);
                 continue;
             }
             if next_action > now {
