@@ -359,7 +359,7 @@ pub fn protection(
         match p {
             None => Ok(None),
             Some(Protect::OffsetPpm(o)) => {
-                if o.signum() != want || o.abs() >= 1_000_000 {
+                if o.signum() != want || o.unsigned_abs() >= 1_000_000 {
                     return Err(Reason::BadProtection);
                 }
                 Ok(Some(Level::OffsetPpm(o)))
