@@ -137,7 +137,7 @@ impl Gate {
             inst,
         )?;
         let reference = reference_price(inst, req.reference_price, quote)?;
-        price_band(inst, reference, quote, limit)?;
+        price_band(inst, reference, quote, limit, stop)?;
         let entry = entry_price(req.order_type, limit, stop, reference);
         let (stop_loss, take_profit) =
             protection(inst, req.side, entry, req.stop_loss, req.take_profit)?;
@@ -325,12 +325,16 @@ pub fn price_band(
     reference: Price,
     q: &Quote,
     limit: Price,
+    stop: Price,
 ) -> Result<(), Reason> {
     if !within_band(reference, Price(q.mid()), inst.price_band_bps) {
         return Err(Reason::PriceBand);
     }
-    if limit.0 > 0 && !within_band(limit, reference, inst.price_band_bps) {
-        return Err(Reason::PriceBand);
+    // A stop trigger is as much a fat-finger risk as a limit.
+    for px in [limit, stop] {
+        if px.0 > 0 && !within_band(px, reference, inst.price_band_bps) {
+            return Err(Reason::PriceBand);
+        }
     }
     Ok(())
 }
@@ -422,11 +426,13 @@ pub fn position_limit(
     open_buy: Qty,
     open_sell: Qty,
 ) -> Result<(), Reason> {
-    let worst = match side {
-        Side::Buy => pos.0 + open_buy.0 + qty.0,
-        Side::Sell => pos.0 - open_sell.0 - qty.0,
+    let (before, worst) = match side {
+        Side::Buy => (pos.0 + open_buy.0, pos.0 + open_buy.0 + qty.0),
+        Side::Sell => (pos.0 - open_sell.0, pos.0 - open_sell.0 - qty.0),
     };
-    if worst.abs() > inst.max_position.0 {
+    // An order that brings an over-limit position back towards the limit is allowed:
+    // refusing it would keep the account stuck beyond its limit.
+    if worst.abs() > inst.max_position.0 && worst.abs() > before.abs() {
         return Err(Reason::MaxPosition);
     }
     Ok(())

@@ -542,6 +542,26 @@ fn max_position() {
     (fx.book.pos, fx.book.open_buy, fx.book.open_sell) = (Qty(-19_000), Qty(0), Qty(990));
     fx.pass(&sell("10"));
     fx.reject(&sell("11"), Reason::MaxPosition);
+    // Already beyond the limit (a limit lowered by config): reducing is allowed,
+    // adding is not.
+    (fx.book.pos, fx.book.open_buy, fx.book.open_sell) = (Qty(25_000), Qty(0), Qty(0));
+    fx.pass(&sell("100"));
+    fx.reject(&buy("1"), Reason::MaxPosition);
+}
+
+#[test]
+fn price_band_stop_vs_reference() {
+    let fx = Fx::new();
+    // A stop trigger is band-checked like a limit: 190.00 × 1.03 = 195.70.
+    let stop = |px: &str| {
+        let mut r = buy("10");
+        r.order_type = OrderType::Stop;
+        r.stop_price = Some(dec(px));
+        r
+    };
+    fx.pass(&stop("195.70"));
+    fx.reject(&stop("195.71"), Reason::PriceBand);
+    fx.reject(&stop("1000.00"), Reason::PriceBand);
 }
 
 #[test]
