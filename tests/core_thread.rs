@@ -583,3 +583,46 @@ fn protection_can_be_moved_and_scopes_canceled_and_halts_set() {
         Qty(0)
     );
 }
+
+#[test]
+fn protection_is_withdrawn_when_the_position_is_closed_another_way() {
+    let reg = config_with(|t| t.replace("partial_fill_pct = 20", "partial_fill_pct = 0"));
+    let mut sim = Sim::new(reg);
+    let mut req = market("w-1", "ETHUSDT", Side::Buy, "3");
+    req.stop_loss = Some(Protect::OffsetPpm(-30_000));
+    req.take_profit = Some(Protect::OffsetPpm(30_000));
+    let evs = sim.submit(req, 1_000_000_000);
+    let (sl, tp) = evs
+        .iter()
+        .find_map(|e| match e {
+            CoreEvent::Protection {
+                stop_loss: Some(s),
+                take_profit: Some(t),
+                ..
+            } => Some((s.0, t.0)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{evs:?}"));
+    // Upstream closes the position itself: the SL/TP would have nothing left to protect.
+    let evs = sim.submit(market("w-2", "ETHUSDT", Side::Sell, "3"), 1_000_000_000);
+    for leg in [sl, tp] {
+        assert_eq!(
+            statuses(&evs, leg).last().map(|s| s.state),
+            Some(OrderState::Canceled),
+            "{evs:?}"
+        );
+    }
+    let report = sim.shutdown();
+    let e = &report.engine;
+    let eth = e
+        .registry()
+        .instrument_by_names("paper", "ETHUSDT")
+        .unwrap()
+        .id;
+    assert_eq!(
+        e.position(e.registry().account(&name("alpha")).unwrap(), eth)
+            .net,
+        Qty(0)
+    );
+    assert_eq!(e.accounts[0].open_orders, 0, "nothing left working");
+}

@@ -837,7 +837,9 @@ impl Engine {
         let pi = acct.0 as usize * self.reg.instruments.len() + inst_id.0 as usize;
         let p = &mut self.positions[pi];
         let margin_before = p.margin(inst);
+        let net_before = p.net;
         let realised = p.apply_fill(inst, side, px, qty, fee);
+        let net_after = p.net;
         let margin_after = p.margin(inst);
         if !protective && !was_terminal {
             match side {
@@ -853,6 +855,9 @@ impl Engine {
         }
         a.position_margin = a.position_margin + margin_after - margin_before;
         let slip = (reference.0 > 0).then(|| slippage(side, reference, px, inst.pip));
+        if net_after.0 == 0 || net_after.0.signum() == -net_before.0.signum() {
+            self.trim_protection(pi, out);
+        }
         out.emit(
             origin,
             CoreEvent::Fill {
@@ -989,8 +994,13 @@ impl Engine {
                 _ => c.limit = px,
             }
             c.oco = ids[1 - k].map(|(o, _)| o);
+            let pi = self.pos_index(p.account, p.instrument);
+            c.next_protective = self.positions[pi].protective;
             self.stats.protective_orders += 1;
             self.send_new(c, None, out, &mut ());
+            if self.book.get(cid).is_some() {
+                self.positions[pi].protective = Some(cid);
+            }
         }
         out.emit(
             p.origin,
@@ -1001,6 +1011,41 @@ impl Engine {
                 qty,
             },
         );
+    }
+
+    /// The position went flat or flipped: cancel protective orders that can no longer
+    /// reduce it (they would only be refused when triggered, or worse, add to it), and
+    /// drop finished ones from the list.
+    fn trim_protection(&mut self, pi: usize, out: &mut impl Outbox) {
+        let net = self.positions[pi].net.0;
+        let mut cur = self.positions[pi].protective.take();
+        let mut kept_tail: Option<OrderId> = None;
+        while let Some(id) = cur {
+            let Some(o) = self.book.get(id) else { break };
+            cur = o.next_protective;
+            let (state, side, origin) = (o.state, o.side, o.origin);
+            let useless = net == 0 || side.sign() == net.signum();
+            if state.is_terminal() || state == OrderState::PendingCancel {
+                continue;
+            }
+            if useless {
+                self.cancel(id, origin, out);
+                continue;
+            }
+            // Keep it: relink behind the last kept one.
+            match kept_tail {
+                None => self.positions[pi].protective = Some(id),
+                Some(t) => {
+                    if let Some(t) = self.book.get_mut(t) {
+                        t.next_protective = Some(id);
+                    }
+                }
+            }
+            kept_tail = Some(id);
+        }
+        if let Some(t) = kept_tail.and_then(|t| self.book.get_mut(t)) {
+            t.next_protective = None;
+        }
     }
 
     fn cancel(&mut self, id: OrderId, origin: u8, out: &mut impl Outbox) {

@@ -26,6 +26,8 @@ pub struct Order {
     pub parent: Option<OrderId>,
     /// The other leg of a one-cancels-other pair.
     pub oco: Option<OrderId>,
+    /// The next protective order on the same position (a list headed in `Position`).
+    pub next_protective: Option<OrderId>,
     /// Account.
     pub account: AccountId,
     /// Venue.
@@ -125,6 +127,7 @@ impl Order {
             origin,
             parent: None,
             oco: None,
+            next_protective: None,
             account,
             venue,
             instrument,

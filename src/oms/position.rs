@@ -20,6 +20,9 @@ pub struct Position {
     pub open_buy: Qty,
     /// Working sell quantity.
     pub open_sell: Qty,
+    /// First of the protective orders placed on this position, linked through
+    /// `Order::next_protective`.
+    pub protective: Option<crate::model::ids::OrderId>,
 }
 
 impl Position {

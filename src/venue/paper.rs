@@ -1140,8 +1140,8 @@ mod tests {
     fn insufficient_funds_are_rejected() {
         let mut r = Rig::new(reg(|t| t));
         r.run(MS);
-        // beta has 250 000 of cash; 5 BTC at ~97 000 with 100 % margin is ~485 000.
-        let o = r.order(1, "BTCUSDT", Side::Buy, OrderType::Market, Tif::Ioc, 5_000);
+        // beta has 2 000 000 of cash; 25 BTC at ~97 000 with 100 % margin is ~2 425 000.
+        let o = r.order(1, "BTCUSDT", Side::Buy, OrderType::Market, Tif::Ioc, 25_000);
         r.v.submit(r.now, &o).unwrap();
         let evs = r.run(MS);
         assert_eq!(
@@ -1151,10 +1151,13 @@ mod tests {
                 reason: Reason::VenueFunds
             }]
         );
-        // 2 BTC (~194 000) fits.
-        let o = r.order(1, "BTCUSDT", Side::Buy, OrderType::Market, Tif::Ioc, 2_000);
+        // 15 BTC (~1 455 000) fits.
+        let o = r.order(1, "BTCUSDT", Side::Buy, OrderType::Market, Tif::Ioc, 15_000);
         r.v.submit(r.now, &o).unwrap();
-        assert_eq!(fills(&r.run(MS)).iter().map(|f| f.1 .0).sum::<i64>(), 2_000);
+        assert_eq!(
+            fills(&r.run(MS)).iter().map(|f| f.1 .0).sum::<i64>(),
+            15_000
+        );
     }
 
     #[test]
