@@ -391,3 +391,65 @@ fn a_full_book_refuses_new_orders_but_never_drops_working_ones() {
         assert_eq!(r.state(*c), OrderState::PendingNew, "order {i}");
     }
 }
+
+#[test]
+fn a_fill_that_slipped_too_far_withholds_protection_and_says_so() {
+    use execd::model::request::Protect;
+    let mut r = Rig::new(|t| t);
+    let mut req = ExecutionRequest::market(
+        "slip-1",
+        "alpha",
+        "paper",
+        "AAPL",
+        Side::Buy,
+        Dec::new(10, 0),
+    );
+    req.reference_price = Some(Dec::new(19_001, 2));
+    req.max_slippage_bps = Some(5);
+    req.reject_on_fill_slippage = true;
+    req.stop_loss = Some(Protect::OffsetPpm(-10_000));
+    let out = r.cmd(Command::Submit(req));
+    assert!(matches!(out[0], CoreEvent::Accepted { .. }), "{out:?}");
+    let cl = r.v.0.lock().unwrap().sent.last().unwrap().cl;
+    // 190.20 against 190.01 is 10 bps of slippage, twice the maximum.
+    let evs = r.venue(VenueEventKind::Fill {
+        cl,
+        exec_id: 1,
+        px: Price(19_020),
+        qty: Qty(10),
+        fee: Money(0),
+    });
+    assert!(
+        evs.contains(&CoreEvent::SlippageBreach {
+            order: cl.order,
+            bps_e2: 999
+        }),
+        "{evs:?}"
+    );
+    assert!(!evs
+        .iter()
+        .any(|e| matches!(e, CoreEvent::Protection { .. })));
+    assert_eq!(
+        r.v.0.lock().unwrap().sent.len(),
+        1,
+        "no protective order sent"
+    );
+    // Within the maximum, the same request shape is protected as usual.
+    let mut ok = req;
+    ok.request_id = RequestId::new("slip-2").unwrap();
+    r.cmd(Command::Submit(ok));
+    let cl = r.v.0.lock().unwrap().sent.last().unwrap().cl;
+    let evs = r.venue(VenueEventKind::Fill {
+        cl,
+        exec_id: 2,
+        px: Price(19_002),
+        qty: Qty(10),
+        fee: Money(0),
+    });
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, CoreEvent::Protection { .. })),
+        "{evs:?}"
+    );
+    assert_eq!(r.e.stats.slippage_breaches, 1);
+}
