@@ -35,6 +35,7 @@ pub mod config;
 pub mod core;
 pub mod demo;
 pub mod gate;
+pub mod journal;
 pub mod model;
 pub mod oms;
 pub mod venue;
