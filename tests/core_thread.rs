@@ -45,6 +45,20 @@ fn fills(evs: &[CoreEvent], order: OrderId) -> Vec<(Price, Qty, bool)> {
         .collect()
 }
 
+/// The stop-loss and take-profit orders of the first protection placed in `evs`.
+fn protection_legs(evs: &[CoreEvent]) -> (OrderId, OrderId) {
+    evs.iter()
+        .find_map(|e| match e {
+            CoreEvent::Protection {
+                stop_loss: Some(s),
+                take_profit: Some(t),
+                ..
+            } => Some((s.0, t.0)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no protection in {evs:?}"))
+}
+
 fn name(s: &str) -> Name {
     Name::new(s).unwrap()
 }
@@ -505,17 +519,7 @@ fn protection_can_be_moved_and_scopes_canceled_and_halts_set() {
     req.take_profit = Some(Protect::OffsetPpm(20_000));
     let evs = sim.submit(req, 1_000_000_000);
     let parent = accepted(&evs);
-    let (sl, tp) = evs
-        .iter()
-        .find_map(|e| match e {
-            CoreEvent::Protection {
-                stop_loss: Some(s),
-                take_profit: Some(t),
-                ..
-            } => Some((s.0, t.0)),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("{evs:?}"));
+    let (sl, tp) = protection_legs(&evs);
     sim.send(Command::ModifyProtection {
         order: OrderRef::Request(RequestId::new("mp-1").unwrap()),
         stop_loss: Some(dec("350.00")),
@@ -592,17 +596,7 @@ fn protection_is_withdrawn_when_the_position_is_closed_another_way() {
     req.stop_loss = Some(Protect::OffsetPpm(-30_000));
     req.take_profit = Some(Protect::OffsetPpm(30_000));
     let evs = sim.submit(req, 1_000_000_000);
-    let (sl, tp) = evs
-        .iter()
-        .find_map(|e| match e {
-            CoreEvent::Protection {
-                stop_loss: Some(s),
-                take_profit: Some(t),
-                ..
-            } => Some((s.0, t.0)),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("{evs:?}"));
+    let (sl, tp) = protection_legs(&evs);
     // Upstream closes the position itself: the SL/TP would have nothing left to protect.
     let evs = sim.submit(market("w-2", "ETHUSDT", Side::Sell, "3"), 1_000_000_000);
     for leg in [sl, tp] {

@@ -304,6 +304,16 @@ impl PaperVenue {
         self.schedule(at, Action::Emit(kind));
     }
 
+    /// A request on the session: it reaches the venue after the wire latency, in order.
+    fn inbound(&mut self, now: u64, action: Action) -> Result<(), VenueError> {
+        if !self.logged_on {
+            return Err(VenueError::NotConnected);
+        }
+        let at = self.arrival(now);
+        self.schedule(at, action);
+        Ok(())
+    }
+
     fn arrival(&mut self, now: u64) -> u64 {
         let at = (now + self.one_way_latency()).max(self.last_arrival);
         self.last_arrival = at;
@@ -841,18 +851,13 @@ impl Venue for PaperVenue {
     }
 
     fn cancel(&mut self, now: u64, cl: ClOrdId, _orig: ClOrdId) -> Result<(), VenueError> {
-        if !self.logged_on {
-            return Err(VenueError::NotConnected);
-        }
-        let at = self.arrival(now);
-        self.schedule(
-            at,
+        self.inbound(
+            now,
             Action::Cancel {
                 order: cl.order.0,
                 cl,
             },
-        );
-        Ok(())
+        )
     }
 
     fn replace(
@@ -863,20 +868,15 @@ impl Venue for PaperVenue {
         qty: Qty,
         limit: Price,
     ) -> Result<(), VenueError> {
-        if !self.logged_on {
-            return Err(VenueError::NotConnected);
-        }
-        let at = self.arrival(now);
-        self.schedule(
-            at,
+        self.inbound(
+            now,
             Action::Replace {
                 order: cl.order.0,
                 cl,
                 qty,
                 limit,
             },
-        );
-        Ok(())
+        )
     }
 
     fn poll(&mut self, now: u64, out: &mut Vec<VenueEvent>) {
