@@ -6,7 +6,9 @@ use crate::config::Registry;
 use crate::gate::{self, Checked, Exposure, Gate, KillState, Level, Reason};
 use crate::model::event::{Command, CoreEvent, OrderRef, Scope};
 use crate::model::fixed::{clamp_i64, div_round, Dec, Money, Price, Qty};
-use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderId, OrderType, RequestId, Tif};
+use crate::model::ids::{
+    AccountId, ClOrdId, InstrumentId, OrderId, OrderType, RequestId, Side, Tif,
+};
 use crate::model::request::ExecutionRequest;
 use crate::oms::order::{FillResult, Order};
 use crate::oms::slippage::slippage;
@@ -532,8 +534,8 @@ impl Engine {
             let pi = self.pos_index(acct, inst);
             let p = &mut self.positions[pi];
             match side {
-                crate::model::ids::Side::Buy => p.open_buy = p.open_buy + qty,
-                crate::model::ids::Side::Sell => p.open_sell = p.open_sell + qty,
+                Side::Buy => p.open_buy = p.open_buy + qty,
+                Side::Sell => p.open_sell = p.open_sell + qty,
             }
         }
         if effects.arm_timeout {
@@ -641,10 +643,8 @@ impl Engine {
             let pi = self.pos_index(acct, inst);
             let p = &mut self.positions[pi];
             match side {
-                crate::model::ids::Side::Buy => p.open_buy = Qty((p.open_buy.0 - leaves.0).max(0)),
-                crate::model::ids::Side::Sell => {
-                    p.open_sell = Qty((p.open_sell.0 - leaves.0).max(0))
-                }
+                Side::Buy => p.open_buy = Qty((p.open_buy.0 - leaves.0).max(0)),
+                Side::Sell => p.open_sell = Qty((p.open_sell.0 - leaves.0).max(0)),
             }
         }
     }
@@ -736,8 +736,8 @@ impl Engine {
                     let pi = self.pos_index(acct, inst);
                     let p = &mut self.positions[pi];
                     match side {
-                        crate::model::ids::Side::Buy => p.open_buy.0 += delta,
-                        crate::model::ids::Side::Sell => p.open_sell.0 += delta,
+                        Side::Buy => p.open_buy.0 += delta,
+                        Side::Sell => p.open_sell.0 += delta,
                     }
                 }
                 self.apply(id, OmsEvent::Replaced, out);
@@ -843,8 +843,8 @@ impl Engine {
         let margin_after = p.margin(inst);
         if !protective && !was_terminal {
             match side {
-                crate::model::ids::Side::Buy => p.open_buy = Qty((p.open_buy.0 - qty.0).max(0)),
-                crate::model::ids::Side::Sell => p.open_sell = Qty((p.open_sell.0 - qty.0).max(0)),
+                Side::Buy => p.open_buy = Qty((p.open_buy.0 - qty.0).max(0)),
+                Side::Sell => p.open_sell = Qty((p.open_sell.0 - qty.0).max(0)),
             }
         }
         let a = &mut self.accounts[acct.0 as usize];
@@ -963,7 +963,7 @@ impl Engine {
         p: Order,
         ids: [Option<(OrderId, Price)>; 2],
         qty: Qty,
-        exit: crate::model::ids::Side,
+        exit: Side,
         out: &mut impl Outbox,
     ) {
         for (k, leg) in ids.iter().enumerate() {
