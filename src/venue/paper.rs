@@ -816,6 +816,18 @@ impl Venue for PaperVenue {
         if !self.logged_on {
             return Err(VenueError::NotConnected);
         }
+        if !matches!(self.books.get(o.instrument.0 as usize), Some(Some(_))) {
+            // Not an instrument of this venue: refuse it like a real venue would.
+            let at = self.arrival(now);
+            self.emit(
+                at,
+                VenueEventKind::Rejected {
+                    cl: o.cl,
+                    reason: Reason::VenueRejected,
+                },
+            );
+            return Ok(());
+        }
         let silent =
             self.cfg.silent_per_mille > 0 && self.rng.u32(0..1000) < self.cfg.silent_per_mille;
         let expire_at = match o.tif {
@@ -1157,6 +1169,22 @@ mod tests {
         assert_eq!(
             fills(&r.run(MS)).iter().map(|f| f.1 .0).sum::<i64>(),
             15_000
+        );
+    }
+
+    #[test]
+    fn an_instrument_of_another_venue_is_refused_not_a_panic() {
+        let mut r = Rig::new(reg(|t| t));
+        let mut o = r.order(0, "AAPL", Side::Buy, OrderType::Market, Tif::Ioc, 1);
+        o.instrument = InstrumentId(999);
+        r.v.submit(r.now, &o).unwrap();
+        let evs = r.run(MS);
+        assert_eq!(
+            evs.iter().map(|e| e.kind).collect::<Vec<_>>(),
+            vec![VenueEventKind::Rejected {
+                cl: o.cl,
+                reason: Reason::VenueRejected
+            }]
         );
     }
 
