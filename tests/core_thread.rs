@@ -620,3 +620,25 @@ fn protection_is_withdrawn_when_the_position_is_closed_another_way() {
     );
     assert_eq!(e.accounts[0].open_orders, 0, "nothing left working");
 }
+
+#[test]
+fn a_core_that_cannot_be_pinned_runs_unpinned() {
+    use execd::core::thread::{spawn, CoreOptions};
+    let mut opts = CoreOptions::simulated(start());
+    opts.pin_core = Some(100_000); // no such CPU
+    let (core, mut hs) = spawn(std::sync::Arc::new(Registry::default_paper()), opts, 1).unwrap();
+    hs[0]
+        .send_at(
+            start() + 1_000_000,
+            Command::Submit(market("pin-1", "AAPL", Side::Buy, "1")),
+        )
+        .unwrap();
+    let got = hs[0].wait_for(
+        std::time::Duration::from_secs(10),
+        |e| matches!(e, CoreEvent::Accepted { .. }),
+        |_| {},
+    );
+    assert!(got.is_some(), "the unpinned core still trades");
+    let report = core.shutdown();
+    assert!(!report.pinned);
+}
