@@ -401,15 +401,11 @@ impl Engine {
             positions: &self.positions,
             n_inst: self.reg.instruments.len(),
         };
-        let logged_on = |v: &ExecutionRequest| {
-            self.reg
-                .venue(&v.venue)
-                .map(|vi| self.venues[vi.0 as usize].is_logged_on())
-                .unwrap_or(false)
-        };
-        let verdict = self
-            .gate
-            .check(&self.reg, req, self.now, &view, logged_on(req));
+        let logged_on = self
+            .reg
+            .venue(&req.venue)
+            .is_some_and(|v| self.venues[v.0 as usize].is_logged_on());
+        let verdict = self.gate.check(&self.reg, req, self.now, &view, logged_on);
         probe.mark(Stage::Gate);
         let checked = match verdict {
             Ok(c) => c,
