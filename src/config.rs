@@ -602,6 +602,22 @@ impl Registry {
         })
     }
 
+    /// A hash of everything that decides how the core behaves, so a journal written under
+    /// one configuration is never replayed under another.
+    pub fn fingerprint(&self) -> u64 {
+        let text = format!(
+            "{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}",
+            self.core.max_orders,
+            self.max_quote_age_ns,
+            self.margin_cushion_bps,
+            self.venues,
+            self.instruments,
+            self.sims,
+            self.accounts
+        );
+        xxhash_rust::xxh3::xxh3_64(text.as_bytes())
+    }
+
     /// Venue by name.
     pub fn venue(&self, name: &Name) -> Option<VenueId> {
         self.venue_by_name.get(name).copied()

@@ -30,6 +30,8 @@ pub struct DemoOptions {
     pub orders: u64,
     /// Seed for the workload and the venue.
     pub seed: u64,
+    /// Journal directory (must be new or empty: the demo always starts from request 1).
+    pub journal: Option<std::path::PathBuf>,
 }
 
 /// What the demo measured.
@@ -376,6 +378,7 @@ pub fn run(mut reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult>
             simulated: true,
             epoch: 1,
             grace: Duration::from_secs(5),
+            journal: opts.journal.clone(),
         },
         1,
     )?;
@@ -645,6 +648,9 @@ fn summarise(
         pairs - mismatches,
         pairs
     );
+    if let (Some(dir), Some(next)) = (&opts.journal, report.journal_next_seq) {
+        let _ = writeln!(s, "journal       {} records in {}", next - 1, dir.display());
+    }
     let _ = writeln!(
         s,
         "orders held {}  retired {}  awaiting reconciliation {}",

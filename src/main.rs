@@ -35,12 +35,18 @@ enum Cmd {
         /// Configuration file (default: the built-in paper configuration).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Journal every command into this (new or empty) directory.
+        #[arg(long)]
+        journal: Option<PathBuf>,
     },
     /// Run the daemon until SIGINT or SIGTERM.
     Run {
         /// Configuration file (default: the built-in paper configuration).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Journal directory: recovered from at start, appended to while running.
+        #[arg(long)]
+        journal: Option<PathBuf>,
     },
     /// Check a configuration file and name the offending key on error.
     CheckConfig {
@@ -63,12 +69,29 @@ fn main() -> ExitCode {
             orders,
             seed,
             config,
+            journal,
         } => {
             let reg = match load(&config) {
                 Ok(r) => r,
                 Err(e) => return fail(&e),
             };
-            match demo::run(reg, &DemoOptions { orders, seed }) {
+            if let Some(dir) = &journal {
+                let used = std::fs::read_dir(dir)
+                    .map(|mut d| d.next().is_some())
+                    .unwrap_or(false);
+                if used {
+                    return fail(&format!(
+                        "{}: the demo journals into a new or empty directory (it always starts from request 1)",
+                        dir.display()
+                    ));
+                }
+            }
+            let opts = DemoOptions {
+                orders,
+                seed,
+                journal,
+            };
+            match demo::run(reg, &opts) {
                 Ok(r) => {
                     print!("{}", r.summary);
                     ExitCode::SUCCESS
@@ -76,8 +99,8 @@ fn main() -> ExitCode {
                 Err(e) => fail(&format!("demo failed: {e}")),
             }
         }
-        Cmd::Run { config } => match load(&config) {
-            Ok(reg) => run(reg),
+        Cmd::Run { config, journal } => match load(&config) {
+            Ok(reg) => run(reg, journal),
             Err(e) => fail(&e),
         },
         Cmd::CheckConfig { file } => match Registry::load(&file) {
@@ -101,7 +124,7 @@ fn fail(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn run(reg: Registry) -> ExitCode {
+fn run(reg: Registry, journal: Option<PathBuf>) -> ExitCode {
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(sig, term.clone()) {
@@ -121,10 +144,11 @@ fn run(reg: Registry) -> ExitCode {
         simulated: false,
         epoch,
         grace: Duration::from_secs(5),
+        journal: journal.clone(),
     };
     let (core, handles) = match spawn(reg.clone(), opts, 1) {
         Ok(x) => x,
-        Err(e) => return fail(&format!("cannot start the core thread: {e}")),
+        Err(e) => return fail(&format!("cannot start: {e}")),
     };
     eprintln!(
         "execd: running ({} venues, {} instruments, {} accounts); SIGINT or SIGTERM stops",
@@ -141,6 +165,23 @@ fn run(reg: Registry) -> ExitCode {
     eprintln!("execd: stopping: draining rings and in-flight orders");
     let report = core.shutdown();
     let s = &report.engine.stats;
+    if let Some(r) = &report.recovered {
+        eprintln!(
+            "execd: journal {}: recovered {} commands from {} records{}; next record {}",
+            journal
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            r.commands,
+            r.journal.records,
+            match r.journal.torn {
+                Some((seg, off)) =>
+                    format!(" (a torn record at segment {seg} byte {off} was cut off)"),
+                None => String::new(),
+            },
+            report.journal_next_seq.unwrap_or(0)
+        );
+    }
     eprintln!(
         "execd: stopped cleanly: {} submitted, {} accepted, {} rejected, {} fills{}",
         s.submitted,

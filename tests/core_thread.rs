@@ -480,6 +480,7 @@ fn real_clock_core_fills_and_shuts_down_with_nothing_in_flight() {
             simulated: false,
             epoch: 2,
             grace: Duration::from_secs(5),
+            journal: None,
         },
         1,
     )

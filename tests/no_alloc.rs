@@ -112,6 +112,7 @@ fn steady_state_submit_to_confirmation_allocates_nothing() {
             simulated: true,
             epoch: 1,
             grace: Duration::from_secs(5),
+            journal: None,
         },
         1,
     )

@@ -5,13 +5,18 @@ use super::clock::Clock;
 use super::engine::{Engine, Outbox};
 use super::idle::{Idle, IdleKind};
 use super::latency::{Latency, TscProbe};
+use super::recovery::{self, Recovered};
 use crate::config::Registry;
+use crate::gate::Reason;
+use crate::journal::codec::{self, KIND_COMMAND, MAX_COMMAND};
+use crate::journal::{JournalWriter, DEFAULT_SEGMENT_SIZE};
 use crate::model::event::{Command, CoreEvent, Inbound};
 use crate::model::ids::VenueId;
 use crate::model::request::ExecutionRequest;
 use crate::venue::paper::PaperVenue;
 use crate::venue::Venue;
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -39,6 +44,9 @@ pub struct CoreOptions {
     pub epoch: u32,
     /// Real time allowed for in-flight orders to finish at shutdown.
     pub grace: Duration,
+    /// Journal directory: every state-changing command is recorded there before it is
+    /// carried out, and an existing journal is replayed at start (crash recovery).
+    pub journal: Option<PathBuf>,
 }
 
 impl CoreOptions {
@@ -51,6 +59,7 @@ impl CoreOptions {
             simulated: false,
             epoch,
             grace: Duration::from_secs(5),
+            journal: None,
         }
     }
 
@@ -63,6 +72,7 @@ impl CoreOptions {
             simulated: true,
             epoch: 1,
             grace: Duration::from_secs(5),
+            journal: None,
         }
     }
 }
@@ -81,6 +91,10 @@ pub struct CoreReport {
     pub pinned: bool,
     /// Whether orders were still waiting for a venue when the grace period ran out.
     pub in_flight_at_exit: bool,
+    /// What start-up recovered from the journal, when there is one.
+    pub recovered: Option<Recovered>,
+    /// Sequence number the journal's next record would have had.
+    pub journal_next_seq: Option<u64>,
 }
 
 /// A producer's end: sends commands, receives events.
@@ -233,6 +247,7 @@ impl Outbox for Rings {
 pub struct CoreThread {
     stop: Arc<AtomicBool>,
     join: Option<JoinHandle<CoreReport>>,
+    recovered: Option<Recovered>,
 }
 
 impl CoreThread {
@@ -251,6 +266,11 @@ impl CoreThread {
     /// A flag that stops the core when set (for signal handlers).
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
         self.stop.clone()
+    }
+
+    /// What start-up recovered from the journal, if it was given one.
+    pub fn recovered(&self) -> Option<Recovered> {
+        self.recovered
     }
 
     /// Whether the thread has exited.
@@ -284,21 +304,42 @@ pub fn build_venues(reg: &Registry, start_ns: u64) -> Vec<Box<dyn Venue>> {
         .collect()
 }
 
-/// Starts the core thread with `producers` handles.
+/// Starts the core thread with `producers` handles. With a journal directory in `opts`,
+/// the engine is first rebuilt from whatever the journal holds.
 pub fn spawn(
     reg: Arc<Registry>,
     opts: CoreOptions,
     producers: usize,
 ) -> std::io::Result<(CoreThread, Vec<Handle>)> {
     let start = opts.clock.now_ns();
-    let venues = build_venues(&reg, start);
-    let engine = Engine::new(reg.clone(), venues, opts.epoch, start);
-    spawn_engine(engine, opts, producers)
+    match opts.journal.clone() {
+        None => {
+            let venues = build_venues(&reg, start);
+            let engine = Engine::new(reg.clone(), venues, opts.epoch, start);
+            start_thread(engine, None, None, opts, producers)
+        }
+        Some(dir) => {
+            let (writer, engine, rec) =
+                recovery::open(&dir, reg, opts.epoch, start, DEFAULT_SEGMENT_SIZE)
+                    .map_err(|e| std::io::Error::other(format!("{}: {e}", dir.display())))?;
+            start_thread(engine, Some(writer), Some(rec), opts, producers)
+        }
+    }
 }
 
 /// Starts the core thread around an engine built by the caller.
 pub fn spawn_engine(
     engine: Engine,
+    opts: CoreOptions,
+    producers: usize,
+) -> std::io::Result<(CoreThread, Vec<Handle>)> {
+    start_thread(engine, None, None, opts, producers)
+}
+
+fn start_thread(
+    engine: Engine,
+    journal: Option<JournalWriter>,
+    recovered: Option<Recovered>,
     opts: CoreOptions,
     producers: usize,
 ) -> std::io::Result<(CoreThread, Vec<Handle>)> {
@@ -331,12 +372,15 @@ pub fn spawn_engine(
                     .collect(),
                 emitted: 0,
             };
-            run(engine, opts, inbound, rings, clock, flag)
+            let mut report = run(engine, journal, opts, inbound, rings, clock, flag);
+            report.recovered = recovered;
+            report
         })?;
     Ok((
         CoreThread {
             stop,
             join: Some(join),
+            recovered,
         },
         handles,
     ))
@@ -357,6 +401,7 @@ fn pin(core: Option<usize>) -> bool {
 
 fn run(
     mut engine: Engine,
+    mut journal: Option<JournalWriter>,
     opts: CoreOptions,
     mut inbound: Vec<rtrb::Consumer<Inbound>>,
     mut rings: Rings,
@@ -369,6 +414,7 @@ fn run(
     let mut cycles = 0u64;
     let mut stopping_since: Option<Instant> = None;
     let mut sim_limit = u64::MAX;
+    let mut record = [0u8; MAX_COMMAND];
     loop {
         cycles += 1;
         let before = rings.emitted;
@@ -389,6 +435,23 @@ fn run(
                 let advanced = msg.at_ns > engine.now();
                 if advanced {
                     engine.advance_to(msg.at_ns, &mut rings);
+                }
+                // Journal first: a command the journal cannot record is not carried out.
+                if let Some(j) = journal.as_mut() {
+                    if let Some(n) = codec::encode(h as u8, &msg.cmd, &mut record) {
+                        if j.append(KIND_COMMAND, 1, engine.now(), &record[..n])
+                            .is_err()
+                        {
+                            rings.emit(
+                                h as u8,
+                                CoreEvent::CommandRejected {
+                                    order: None,
+                                    reason: Reason::JournalFailed,
+                                },
+                            );
+                            continue;
+                        }
+                    }
                 }
                 let t0 = tsc.raw();
                 let mut probe = TscProbe::new(&tsc);
@@ -441,6 +504,13 @@ fn run(
     }
     rings.flush();
     let in_flight_at_exit = engine.in_flight();
+    let journal_next_seq = journal.as_mut().map(|j| {
+        // Mark how far the engine got, so a restart does not deliver these events again,
+        // and leave the journal on disk, not only in the page cache.
+        let _ = j.append(codec::KIND_TIME, 1, engine.now(), &[]);
+        let _ = j.sync();
+        j.next_seq()
+    });
     CoreReport {
         engine,
         latency,
@@ -448,5 +518,7 @@ fn run(
         undelivered: rings.backlog.iter().map(|q| q.len() as u64).sum(),
         pinned,
         in_flight_at_exit,
+        recovered: None,
+        journal_next_seq,
     }
 }

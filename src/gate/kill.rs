@@ -6,14 +6,15 @@ use serde::Deserialize;
 /// A kill switch's position.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
+#[repr(u8)]
 pub enum KillState {
     /// Trading proceeds.
     #[default]
-    Off,
+    Off = 0,
     /// Trading proceeds, flagged.
-    Warning,
+    Warning = 1,
     /// Nothing new is sent.
-    Active,
+    Active = 2,
 }
 
 impl KillState {
@@ -30,12 +31,13 @@ impl KillState {
 /// An account's mode.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
+#[repr(u8)]
 pub enum Mode {
     /// Advise only: every check runs, nothing is sent.
     #[default]
-    Guide,
+    Guide = 0,
     /// May send.
-    Autonomous,
+    Autonomous = 1,
 }
 
 impl Mode {

@@ -108,6 +108,8 @@ reasons! {
     NotWorking = "ORDER_NOT_WORKING", "the order is not in a state that allows this";
     /// No such order.
     UnknownOrder = "UNKNOWN_ORDER", "no such order";
+    /// The journal could not record the command, so it was not carried out.
+    JournalFailed = "JOURNAL_FAILED", "the journal could not record the command; nothing was done";
 }
 
 #[cfg(test)]

@@ -174,13 +174,14 @@ pub struct InstrumentId(pub u16);
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct VenueId(pub u16);
 
-/// Buy or sell.
+/// Buy or sell. (Discriminants are the journal's encoding: never renumber.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum Side {
     /// Buy.
-    Buy,
+    Buy = 0,
     /// Sell.
-    Sell,
+    Sell = 1,
 }
 
 impl Side {
@@ -209,17 +210,18 @@ impl Side {
     }
 }
 
-/// Order type (R-IN-1).
+/// Order type (R-IN-1). (Discriminants are the journal's encoding: never renumber.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum OrderType {
     /// Fill at the market.
-    Market,
+    Market = 0,
     /// Fill at the limit price or better.
-    Limit,
+    Limit = 1,
     /// Becomes a market order when the stop price trades.
-    Stop,
+    Stop = 2,
     /// Becomes a limit order when the stop price trades.
-    StopLimit,
+    StopLimit = 3,
 }
 
 impl OrderType {
@@ -244,17 +246,18 @@ impl OrderType {
     }
 }
 
-/// Time in force (R-IN-1).
+/// Time in force (R-IN-1). (Discriminants are the journal's encoding: never renumber.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum Tif {
     /// Good till canceled.
-    Gtc,
+    Gtc = 0,
     /// Good for the trading day.
-    Day,
+    Day = 1,
     /// Immediate or cancel.
-    Ioc,
+    Ioc = 2,
     /// Fill or kill.
-    Fok,
+    Fok = 3,
 }
 
 impl Tif {

@@ -37,6 +37,7 @@ impl Sim {
                 simulated: true,
                 epoch: 1,
                 grace: Duration::from_secs(5),
+                journal: None,
             },
             1,
         )
@@ -44,6 +45,16 @@ impl Sim {
         Sim {
             core: Some(core),
             h: hs.remove(0),
+            now: start() + 1_000_000,
+            sync: 0,
+        }
+    }
+
+    /// Wraps a core started elsewhere.
+    pub fn from_parts(core: CoreThread, h: Handle) -> Sim {
+        Sim {
+            core: Some(core),
+            h,
             now: start() + 1_000_000,
             sync: 0,
         }

@@ -1,0 +1,347 @@
+//! Crash recovery through the journal (R-RES-4): the engine rebuilt from the journal is
+//! the engine that wrote it, field by field; a restarted core carries on from it; and a
+//! core killed with SIGKILL at random moments loses nothing it acknowledged.
+
+mod common;
+
+use common::*;
+use execd::config::Registry;
+use execd::core::engine::Engine;
+use execd::core::recovery;
+use execd::core::thread::{spawn, CoreOptions};
+use execd::gate::{KillState, Mode};
+use execd::model::event::{Command, CoreEvent, OrderRef, Scope};
+use execd::model::ids::{Name, OrderId, OrderType, RequestId, Side, Tif};
+use execd::model::request::Protect;
+use execd::oms::state::OrderState;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("execd-recovery-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// Everything the engine knows, as text: orders, accounts, positions, gate state, the
+/// reconciliation queue, counters, and the paper venue's positions and balances.
+fn snapshot(e: &Engine) -> String {
+    let mut s = String::new();
+    let reg = e.registry();
+    let _ = writeln!(s, "now {}", e.now());
+    for o in e.book.iter() {
+        let _ = writeln!(s, "{o:?}");
+    }
+    for a in &reg.accounts {
+        let _ = writeln!(s, "{:?}", e.accounts[a.id.0 as usize]);
+        for i in &reg.instruments {
+            let _ = writeln!(s, "{:?}", e.position(a.id, i.id));
+        }
+        let mut pos = Vec::new();
+        e.venue(0).positions(a.id, &mut pos);
+        let _ = writeln!(s, "venue {pos:?} {:?}", e.venue(0).balance(a.id));
+    }
+    let _ = writeln!(s, "{:?}\n{:?}\n{:?}", e.gate, e.reconcile, e.stats);
+    s
+}
+
+fn journaled(dir: &Path) -> CoreOptions {
+    let mut o = CoreOptions::simulated(start());
+    o.journal = Some(dir.to_path_buf());
+    o
+}
+
+/// A session with every kind of command: orders of each type, protection, cancels,
+/// amendments, kill switches, modes, halts and quotes.
+fn session(sim: &mut Sim) {
+    let name = |s: &str| Name::new(s).unwrap();
+    for i in 0..300u64 {
+        let side = if i % 3 == 0 { Side::Sell } else { Side::Buy };
+        let sym = ["AAPL", "MSFT", "EURUSD", "BTCUSDT", "ETHUSDT"][(i % 5) as usize];
+        let qty = ["10", "20", "10000", "0.01", "0.5"][(i % 5) as usize];
+        let mut req = market(&format!("s-{i}"), sym, side, qty);
+        if i % 7 == 0 {
+            req.stop_loss = Some(Protect::OffsetPpm(-2_000 * side.sign()));
+            req.take_profit = Some(Protect::OffsetPpm(2_000 * side.sign()));
+        }
+        if i % 11 == 0 {
+            req.order_type = OrderType::Stop;
+            req.tif = Tif::Gtc;
+            req.stop_price = None;
+        }
+        sim.submit(req, 2_000_000);
+        if i % 13 == 0 {
+            sim.send(Command::Cancel(OrderRef::Request(
+                RequestId::new(&format!("s-{}", i - i % 26)).unwrap(),
+            )));
+        }
+        if i == 100 {
+            sim.send(Command::SetKillSwitch {
+                scope: Scope::Symbol(name("MSFT")),
+                state: KillState::Active,
+                cancel_open: true,
+            });
+            sim.send(Command::SetMode {
+                account: name("advisor"),
+                mode: Mode::Autonomous,
+            });
+        }
+        if i == 150 {
+            sim.send(Command::SetKillSwitch {
+                scope: Scope::Symbol(name("MSFT")),
+                state: KillState::Off,
+                cancel_open: false,
+            });
+            sim.send(Command::SetHalted {
+                account: name("beta"),
+                halted: true,
+            });
+        }
+        if i == 200 {
+            sim.send(Command::CancelAll(Scope::Account(name("alpha"))));
+        }
+    }
+    sim.run_for(35_000_000_000);
+}
+
+fn sim_with_journal(dir: &Path) -> Sim {
+    let (core, mut hs) = spawn(Arc::new(Registry::default_paper()), journaled(dir), 1).unwrap();
+    Sim::from_parts(core, hs.remove(0))
+}
+
+#[test]
+fn the_replayed_engine_is_the_live_engine() {
+    let dir = tmp("replay");
+    let mut sim = sim_with_journal(&dir);
+    session(&mut sim);
+    let live = sim.shutdown();
+    assert!(live.journal_next_seq.unwrap() > 300);
+    let (mut replayed, rec) = recovery::replay(&dir, Arc::new(Registry::default_paper())).unwrap();
+    // The live core ran on past its last command while in-flight orders finished.
+    replayed.advance_to(live.engine.now(), &mut Vec::new());
+    assert!(rec.commands > 300, "{rec:?}");
+    let (a, b) = (snapshot(&live.engine), snapshot(&replayed));
+    assert!(a.lines().count() > 300);
+    if a != b {
+        let diff: Vec<_> = a
+            .lines()
+            .zip(b.lines())
+            .filter(|(x, y)| x != y)
+            .take(3)
+            .collect();
+        panic!("replay differs from the live engine: {diff:#?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_restarted_core_carries_on_from_its_journal() {
+    let dir = tmp("restart");
+    let mut sim = sim_with_journal(&dir);
+    let mut resting = market("keep-1", "EURUSD", Side::Buy, "100000");
+    resting.order_type = OrderType::Limit;
+    resting.tif = Tif::Gtc;
+    resting.limit_price = Some(dec("1.08000"));
+    let evs = sim.submit(resting, 1_000_000_000);
+    let first = evs
+        .iter()
+        .find_map(|e| match e {
+            CoreEvent::Accepted { order, .. } => Some(*order),
+            _ => None,
+        })
+        .unwrap();
+    sim.submit(market("fill-1", "AAPL", Side::Buy, "50"), 1_000_000_000);
+    let before = sim.shutdown();
+    let highest = before.engine.book.iter().map(|o| o.id).max().unwrap();
+
+    // Start again on the same directory: the engine comes back as it was.
+    let (core, mut hs) = spawn(Arc::new(Registry::default_paper()), journaled(&dir), 1).unwrap();
+    let rec = core.recovered().expect("recovered");
+    assert_eq!(rec.commands, 2);
+    let mut sim = Sim::from_parts(core, hs.remove(0));
+    sim.now = before.engine.now() + 1_000_000;
+    // The same request id again is a duplicate of the order from before the restart.
+    let again = sim.submit(resting, 1_000_000);
+    assert_eq!(
+        again,
+        vec![CoreEvent::Duplicate {
+            request_id: RequestId::new("keep-1").unwrap(),
+            order: first,
+            state: OrderState::New
+        }]
+    );
+    // The resting order is still working at the (rebuilt) venue and can be canceled.
+    sim.send(Command::Cancel(OrderRef::Id(first)));
+    let evs = sim.run_for(1_000_000_000);
+    assert!(evs.iter().any(|e| matches!(e, CoreEvent::Order(s) if s.order == first && s.state == OrderState::Canceled)), "{evs:?}");
+    // New orders get new ids: client order ids never repeat across the restart.
+    let evs = sim.submit(market("after-1", "AAPL", Side::Sell, "50"), 1_000_000_000);
+    let new_id = evs
+        .iter()
+        .find_map(|e| match e {
+            CoreEvent::Accepted { order, .. } => Some(*order),
+            _ => None,
+        })
+        .unwrap();
+    assert!(new_id > highest, "{new_id:?} after {highest:?}");
+    let after = sim.shutdown();
+    let aapl = after
+        .engine
+        .registry()
+        .instrument_by_names("paper", "AAPL")
+        .unwrap()
+        .id;
+    let alpha = after
+        .engine
+        .registry()
+        .account(&Name::new("alpha").unwrap())
+        .unwrap();
+    assert_eq!(
+        after.engine.position(alpha, aapl).net.0,
+        0,
+        "bought 50 before, sold 50 after"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_journal_is_not_replayed_under_another_configuration() {
+    let dir = tmp("config");
+    let mut sim = sim_with_journal(&dir);
+    sim.submit(market("c-1", "AAPL", Side::Buy, "1"), 1_000_000);
+    sim.shutdown();
+    let other = config_with(|t| t.replace("max_order_qty = \"5000\"", "max_order_qty = \"6000\""));
+    let err = match spawn(Arc::new(other), journaled(&dir), 1) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("replayed under another configuration"),
+    };
+    assert!(err.contains("different configuration"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const CHILD: &str = "EXECD_RECOVERY_CHILD";
+
+/// The default configuration with a small order store, so a child process starts fast.
+fn small() -> Registry {
+    config_with(|t| t.replace("max_orders = 262144", "max_orders = 8192"))
+}
+
+/// The child: recovers, then submits numbered requests forever, printing each request
+/// number once the core has answered it.
+fn child(dir: &Path) -> ! {
+    let (core, mut hs) = spawn(Arc::new(small()), journaled(dir), 1).unwrap();
+    let mut n = core.recovered().map(|r| r.commands).unwrap_or(0);
+    let h = &mut hs[0];
+    let mut t = start() + 1_000_000 + n * 1_000_000;
+    let mut out = std::io::stdout().lock();
+    use std::io::Write;
+    loop {
+        n += 1;
+        t += 1_000_000;
+        let side = if n % 2 == 0 { Side::Buy } else { Side::Sell };
+        let req = market(
+            &format!("k-{n}"),
+            ["AAPL", "ETHUSDT"][(n % 2) as usize],
+            side,
+            ["5", "0.1"][(n % 2) as usize],
+        );
+        h.send_wait(t, Command::Submit(req), Duration::from_secs(5))
+            .unwrap();
+        let answered = h.wait_for(
+            Duration::from_secs(5),
+            |e| {
+                matches!(
+                    e,
+                    CoreEvent::Accepted { .. }
+                        | CoreEvent::Rejected { .. }
+                        | CoreEvent::Duplicate { .. }
+                )
+            },
+            |_| {},
+        );
+        if answered.is_some() {
+            let _ = writeln!(out, "{n}");
+            let _ = out.flush();
+        }
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_nothing_acknowledged() {
+    if let Ok(dir) = std::env::var(CHILD) {
+        child(Path::new(&dir));
+    }
+    let dir = tmp("chaos");
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut acknowledged = 0u64;
+    let kills = 20;
+    for _ in 0..kills {
+        let mut c = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "sigkill_at_random_moments_loses_nothing_acknowledged",
+                "--nocapture",
+            ])
+            .env(CHILD, &dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = c.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for n in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|l| l.trim().parse::<u64>().ok())
+            {
+                let _ = tx.send(n);
+            }
+        });
+        // Kill it at a random moment once it is trading (start-up is not the point).
+        let first = rx.recv_timeout(Duration::from_secs(30));
+        assert!(first.is_ok(), "the child never answered a request");
+        std::thread::sleep(Duration::from_millis(5 + rng.u64(0..60)));
+        c.kill().unwrap();
+        c.wait().unwrap();
+        reader.join().unwrap();
+        acknowledged = acknowledged.max(rx.try_iter().chain(first).max().unwrap_or(0));
+    }
+    let (e, rec) = recovery::replay(&dir, Arc::new(small())).unwrap();
+    // Every request the core answered before a kill is in the journal, each exactly once
+    // and in order (the store in memory only keeps the latest orders; the journal all).
+    let mut submitted = Vec::new();
+    execd::journal::scan(&dir, |r| {
+        if r.header.kind == execd::journal::codec::KIND_COMMAND {
+            if let Ok((_, Command::Submit(req))) = execd::journal::codec::decode(r.payload) {
+                submitted.push(req.request_id);
+            }
+        }
+    })
+    .unwrap();
+    assert!(
+        submitted.len() as u64 >= acknowledged,
+        "{} journaled, {acknowledged} acknowledged",
+        submitted.len()
+    );
+    for (i, id) in submitted.iter().enumerate() {
+        assert_eq!(id.as_str(), format!("k-{}", i + 1), "journal order");
+    }
+    let mut ids: Vec<OrderId> = e.book.iter().map(|o| o.id).collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "no order id twice");
+    println!(
+        "{kills} SIGKILLs: {acknowledged} acknowledged requests, {} commands replayed from {} records",
+        rec.commands, rec.journal.records
+    );
+    assert!(
+        acknowledged > 100,
+        "the child made progress: {acknowledged}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
