@@ -7,7 +7,7 @@ use crate::model::fixed::{Dec, Money, Price, Qty, MONEY_SCALE};
 use crate::model::ids::{AccountId, InstrumentId, Name, VenueId};
 use crate::model::instrument::{Instrument, TradingHours};
 use rustc_hash::FxHashMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
 
@@ -43,7 +43,7 @@ fn err(key: impl Into<String>, msg: impl Into<String>) -> ConfigError {
 }
 
 /// The file as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Core thread settings.
@@ -61,7 +61,7 @@ pub struct Config {
 }
 
 /// `[core]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CoreConfig {
     /// Idle strategy of the duty cycle.
@@ -86,7 +86,7 @@ impl Default for CoreConfig {
 }
 
 /// `[gate]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GateConfig {
     /// A top of book older than this is stale (R-GATE-6).
@@ -105,7 +105,7 @@ impl Default for GateConfig {
 }
 
 /// `[[venues]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VenueConfig {
     /// Name requests use.
@@ -149,7 +149,7 @@ fn default_breaker_cooldown_ms() -> u64 {
 }
 
 /// `[venues.paper]`: the simulated venue (R-VEN-4).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PaperConfig {
     /// Seed for latency, slippage, partial fills and price paths.
@@ -186,7 +186,7 @@ impl Default for PaperConfig {
 }
 
 /// `[[instruments]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstrumentConfig {
     /// Symbol.
@@ -252,7 +252,7 @@ fn default_depth() -> u32 {
 }
 
 /// `[[accounts]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
     /// Name.
@@ -358,6 +358,9 @@ pub struct Registry {
     pub sims: Vec<SimSpec>,
     /// Accounts by id.
     pub accounts: Vec<AccountSpec>,
+    /// The configuration it was built from (written into journals, so they describe
+    /// themselves).
+    pub config: Config,
     venue_by_name: FxHashMap<Name, VenueId>,
     account_by_name: FxHashMap<Name, AccountId>,
     instrument_by_key: FxHashMap<(VenueId, Name), InstrumentId>,
@@ -596,10 +599,16 @@ impl Registry {
             instruments,
             sims,
             accounts,
+            config: cfg.clone(),
             venue_by_name,
             account_by_name,
             instrument_by_key,
         })
+    }
+
+    /// The configuration as TOML text, which [`Registry::from_toml`] reads back.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(&self.config).unwrap_or_default()
     }
 
     /// A hash of everything that decides how the core behaves, so a journal written under
@@ -738,6 +747,13 @@ mod tests {
         let bad = DEFAULT_TOML.replacen("[core]", "[core]\nbogus = 1", 1);
         let e = Registry::from_toml(&bad).unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn config_round_trips_through_toml() {
+        let r = Registry::default_paper();
+        let back = Registry::from_toml(&r.to_toml()).unwrap();
+        assert_eq!(back.fingerprint(), r.fingerprint());
     }
 
     #[test]

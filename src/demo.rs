@@ -354,13 +354,17 @@ impl<'a> Workload<'a> {
 }
 
 /// Runs the demo and builds its summary.
-pub fn run(mut reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult> {
-    for (i, v) in reg.venues.iter_mut().enumerate() {
+pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult> {
+    // The seed drives the venue too: it goes into the configuration, so a journal of
+    // this run describes it completely.
+    let mut cfg = reg.config.clone();
+    for (i, v) in cfg.venues.iter_mut().enumerate() {
         v.paper.seed = opts
             .seed
             .wrapping_mul(0x100_0000_01b3)
             .wrapping_add(i as u64);
     }
+    let reg = Registry::from_config(&cfg).map_err(|e| std::io::Error::other(e.to_string()))?;
     if !reg.instruments.iter().any(|i| i.tradable && i.venue.0 == 0) {
         return Err(std::io::Error::other(
             "the demo needs at least one tradable instrument on the first venue",

@@ -1,10 +1,10 @@
 //! Idle strategies for the duty cycle, after Aeron's: busy-spin, yield, and backoff.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Which idle strategy.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IdleKind {
     /// Spin forever: lowest latency, burns a core (production, pinned).

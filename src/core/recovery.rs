@@ -11,9 +11,9 @@
 use super::engine::{Engine, Outbox};
 use super::thread::build_venues;
 use crate::config::Registry;
-use crate::journal::codec::{self, KIND_COMMAND, KIND_START, KIND_TIME};
+use crate::journal::codec::{self, KIND_COMMAND, KIND_CONFIG, KIND_START, KIND_TIME};
 use crate::journal::{scan, JournalError, JournalWriter, ScanSummary};
-use crate::model::event::CoreEvent;
+use crate::model::event::{Command, CoreEvent};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -95,6 +95,7 @@ pub fn open(
             start_ns,
             &codec::encode_start(epoch, start_ns, fingerprint),
         )?;
+        writer.append(KIND_CONFIG, 1, start_ns, reg.to_toml().as_bytes())?;
         let engine = Engine::new(reg.clone(), build_venues(&reg, start_ns), epoch, start_ns);
         let rec = Recovered {
             journal,
@@ -109,17 +110,69 @@ pub fn open(
     Ok((writer, engine, rec))
 }
 
+/// The configuration a journal was written under, as recorded in it.
+pub fn journal_config(dir: &Path) -> Result<Registry, RecoveryError> {
+    let mut found: Option<Result<Registry, String>> = None;
+    scan(dir, |r| {
+        if r.header.kind == KIND_CONFIG && found.is_none() {
+            found = Some(
+                std::str::from_utf8(r.payload)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| Registry::from_toml(t).map_err(|e| e.to_string())),
+            );
+        }
+    })?;
+    match found {
+        Some(Ok(reg)) => Ok(reg),
+        Some(Err(_)) => Err(RecoveryError::Record {
+            seq: 2,
+            what: "the recorded configuration does not load",
+        }),
+        None => Err(RecoveryError::Record {
+            seq: 2,
+            what: "the journal records no configuration",
+        }),
+    }
+}
+
+/// One journal record applied during a replay, with what the engine emitted for it.
+pub struct Step<'a> {
+    /// The engine after the record.
+    pub engine: &'a Engine,
+    /// Journal sequence number.
+    pub seq: u64,
+    /// Engine time of the record.
+    pub ts_ns: u64,
+    /// The command and its producer, for command records.
+    pub command: Option<(u8, &'a Command)>,
+    /// Events the engine emitted while catching up to `ts_ns` and applying the command.
+    pub events: &'a [CoreEvent],
+}
+
 /// Rebuilds the engine a journal describes, without opening it for writing.
 pub fn replay(dir: &Path, reg: Arc<Registry>) -> Result<(Engine, Recovered), RecoveryError> {
+    replay_with(dir, reg, None::<fn(Step<'_>)>)
+}
+
+/// Like [`replay`], handing every record and the events it caused to `on_step`
+/// (the replay tool's exports and order histories are built this way).
+pub fn replay_with(
+    dir: &Path,
+    reg: Arc<Registry>,
+    mut on_step: Option<impl FnMut(Step<'_>)>,
+) -> Result<(Engine, Recovered), RecoveryError> {
     let fingerprint = reg.fingerprint();
     let mut engine: Option<Engine> = None;
     let mut rec = Recovered::default();
     let mut failure: Option<RecoveryError> = None;
+    let mut events: Vec<CoreEvent> = Vec::new();
     let journal = scan(dir, |r| {
         if failure.is_some() {
             return;
         }
         let seq = r.header.seq;
+        let ts = r.header.ts_ns;
+        let mut command: Option<(u8, Command)> = None;
         match r.header.kind {
             KIND_START => match codec::decode_start(r.payload) {
                 Ok((epoch, start, hash)) if engine.is_none() => {
@@ -140,9 +193,13 @@ pub fn replay(dir: &Path, reg: Arc<Registry>) -> Result<(Engine, Recovered), Rec
                     failure = Some(RecoveryError::Record {
                         seq,
                         what: "a second start record",
-                    })
+                    });
+                    return;
                 }
-                Err(e) => failure = Some(RecoveryError::Record { seq, what: e.0 }),
+                Err(e) => {
+                    failure = Some(RecoveryError::Record { seq, what: e.0 });
+                    return;
+                }
             },
             KIND_COMMAND => {
                 let Some(e) = engine.as_mut() else {
@@ -154,20 +211,43 @@ pub fn replay(dir: &Path, reg: Arc<Registry>) -> Result<(Engine, Recovered), Rec
                 };
                 match codec::decode(r.payload) {
                     Ok((origin, cmd)) => {
-                        e.advance_to(r.header.ts_ns, &mut Discard);
-                        e.command(origin, &cmd, &mut Discard, &mut ());
+                        if on_step.is_some() {
+                            e.advance_to(ts, &mut events);
+                            e.command(origin, &cmd, &mut events, &mut ());
+                        } else {
+                            e.advance_to(ts, &mut Discard);
+                            e.command(origin, &cmd, &mut Discard, &mut ());
+                        }
                         rec.commands += 1;
+                        command = Some((origin, cmd));
                     }
-                    Err(err) => failure = Some(RecoveryError::Record { seq, what: err.0 }),
+                    Err(err) => {
+                        failure = Some(RecoveryError::Record { seq, what: err.0 });
+                        return;
+                    }
                 }
             }
             KIND_TIME => {
                 if let Some(e) = engine.as_mut() {
-                    e.advance_to(r.header.ts_ns, &mut Discard);
+                    if on_step.is_some() {
+                        e.advance_to(ts, &mut events);
+                    } else {
+                        e.advance_to(ts, &mut Discard);
+                    }
                 }
             }
             // Kinds this version does not know are skipped, never misread.
             _ => {}
+        }
+        if let (Some(f), Some(e)) = (on_step.as_mut(), engine.as_ref()) {
+            f(Step {
+                engine: e,
+                seq,
+                ts_ns: ts,
+                command: command.as_ref().map(|(o, c)| (*o, c)),
+                events: &events,
+            });
+            events.clear();
         }
     })?;
     if let Some(f) = failure {

@@ -1,10 +1,12 @@
 //! Kill switches (R-GATE-2) and account modes (R-GATE-1).
 
 use crate::model::ids::{AccountId, InstrumentId, VenueId};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A kill switch's position.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize,
+)]
 #[serde(rename_all = "UPPERCASE")]
 #[repr(u8)]
 pub enum KillState {
@@ -29,7 +31,7 @@ impl KillState {
 }
 
 /// An account's mode.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 #[repr(u8)]
 pub enum Mode {

@@ -15,6 +15,8 @@ pub const KIND_START: u16 = 2;
 /// Record kind: engine time reached (written at a clean stop; no payload), so a restart
 /// does not deliver again what was delivered before it.
 pub const KIND_TIME: u16 = 3;
+/// Record kind: the configuration as TOML text, so a journal describes itself.
+pub const KIND_CONFIG: u16 = 4;
 /// Largest encoded command.
 pub const MAX_COMMAND: usize = 512;
 

@@ -1,0 +1,756 @@
+//! `execd-replay`: what an auditor runs on a journal (R-AUD-3). It checks every CRC and
+//! sequence number, rebuilds the engine from the journal with the same code the live core
+//! ran, and exports what happened — every request, decision, state change, fill and
+//! operator action — as CSV or JSON Lines, or tells one order's life in order.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use execd::config::Registry;
+use execd::core::clock::unix_ns;
+use execd::core::recovery::{self, RecoveryError, Step};
+use execd::journal::{scan, JournalError};
+use execd::model::event::{Command, CoreEvent, OrderStatus};
+use execd::model::fixed::Fixed;
+use execd::model::ids::OrderId;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "execd-replay",
+    version,
+    about = "Verify, export and explain execd journals"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Check every CRC and sequence number, rebuild the state, print counts.
+    Verify {
+        /// Journal directory.
+        dir: PathBuf,
+    },
+    /// Export what happened, filtered, as CSV or JSON Lines on standard output.
+    Export {
+        /// Journal directory.
+        dir: PathBuf,
+        /// From this time (RFC 3339 UTC, e.g. 2026-01-05T15:00:00Z, or Unix ns).
+        #[arg(long)]
+        from: Option<String>,
+        /// Up to (excluding) this time.
+        #[arg(long)]
+        to: Option<String>,
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only this symbol.
+        #[arg(long)]
+        symbol: Option<String>,
+        /// Only this order id.
+        #[arg(long)]
+        order: Option<u64>,
+        /// Only this request id.
+        #[arg(long)]
+        request: Option<String>,
+        /// Only this kind of row (request, accepted, rejected, duplicate, order, fill,
+        /// protection, slippage_breach, anomaly, command_rejected, kill_switch, mode,
+        /// halt, command).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum)]
+        format: Format,
+    },
+    /// One order's whole life, in order, for a person.
+    Order {
+        /// Journal directory.
+        dir: PathBuf,
+        /// Order id, or the request id that created it.
+        id: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Csv,
+    Jsonl,
+}
+
+/// One line of an export.
+#[derive(Serialize, Default, Clone)]
+struct Row {
+    time_ns: u64,
+    time: String,
+    seq: u64,
+    kind: &'static str,
+    order: Option<u64>,
+    parent: Option<u64>,
+    request_id: String,
+    account: String,
+    symbol: String,
+    side: String,
+    state: String,
+    qty: String,
+    cum_qty: String,
+    price: String,
+    reason: String,
+    detail: String,
+}
+
+const COLUMNS: &str = "time_ns,time,seq,kind,order,parent,request_id,account,symbol,side,state,qty,cum_qty,price,reason,detail";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Verify { dir } => verify(&dir),
+        Cmd::Export {
+            dir,
+            from,
+            to,
+            account,
+            symbol,
+            order,
+            request,
+            kind,
+            format,
+        } => (|| {
+            let filter = Filter {
+                from: from.as_deref().map(parse_time).transpose()?,
+                to: to.as_deref().map(parse_time).transpose()?,
+                account,
+                symbol,
+                order,
+                request,
+                kind,
+            };
+            export(&dir, &filter, format)
+        })(),
+        Cmd::Order { dir, id } => order_life(&dir, &id),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("execd-replay: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Corruption is exit 1 with the exact place; other failures exit 2.
+fn corrupt_exit(e: &RecoveryError) -> Option<ExitCode> {
+    match e {
+        RecoveryError::Journal(JournalError::Corrupt {
+            segment,
+            offset,
+            what,
+        }) => {
+            eprintln!("CORRUPT: segment {segment} byte {offset}: {what}");
+            Some(ExitCode::from(1))
+        }
+        RecoveryError::Record { seq, what } => {
+            eprintln!("CORRUPT: record {seq}: {what}");
+            Some(ExitCode::from(1))
+        }
+        _ => None,
+    }
+}
+
+fn registry(dir: &Path) -> Result<Arc<Registry>, RecoveryError> {
+    recovery::journal_config(dir).map(Arc::new)
+}
+
+fn progress(total: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} records {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb
+}
+
+/// Replays the journal, handing each step to `f`; reports corruption precisely.
+fn replay(dir: &Path, mut f: impl FnMut(Step<'_>)) -> Result<Result<(), ExitCode>, String> {
+    let total = match scan(dir, |_| {}) {
+        Ok(s) => s.records,
+        Err(JournalError::Corrupt {
+            segment,
+            offset,
+            what,
+        }) => {
+            eprintln!("CORRUPT: segment {segment} byte {offset}: {what}");
+            return Ok(Err(ExitCode::from(1)));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let reg = match registry(dir) {
+        Ok(r) => r,
+        Err(e) => return corrupt_exit(&e).map(Err).ok_or_else(|| e.to_string()),
+    };
+    let pb = progress(total);
+    let r = recovery::replay_with(
+        dir,
+        reg,
+        Some(|s: Step<'_>| {
+            pb.inc(1);
+            f(s)
+        }),
+    );
+    pb.finish_and_clear();
+    match r {
+        Ok(_) => Ok(Ok(())),
+        Err(e) => corrupt_exit(&e).map(Err).ok_or_else(|| e.to_string()),
+    }
+}
+
+fn verify(dir: &Path) -> Result<ExitCode, String> {
+    let summary = match scan(dir, |_| {}) {
+        Ok(s) => s,
+        Err(JournalError::Corrupt {
+            segment,
+            offset,
+            what,
+        }) => {
+            eprintln!("CORRUPT: segment {segment} byte {offset}: {what}");
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let reg = match registry(dir) {
+        Ok(r) => r,
+        Err(e) => return corrupt_exit(&e).ok_or_else(|| e.to_string()),
+    };
+    let (engine, rec) = match recovery::replay(dir, reg.clone()) {
+        Ok(x) => x,
+        Err(e) => return corrupt_exit(&e).ok_or_else(|| e.to_string()),
+    };
+    println!("journal {}: ok", dir.display());
+    println!(
+        "  {} segments, {} records (sequence 1..{}), every CRC and sequence number checked",
+        summary.segments, summary.records, summary.last_seq
+    );
+    if let Some((seg, off)) = summary.torn {
+        println!("  a torn record after the last commit (segment {seg}, byte {off}) is not part of the journal");
+    }
+    println!(
+        "  {} commands replayed; engine time {}",
+        rec.commands,
+        iso8601(engine.now())
+    );
+    let mut states: BTreeMap<&str, u64> = BTreeMap::new();
+    for o in engine.book.iter() {
+        *states.entry(o.state.as_str()).or_default() += 1;
+    }
+    println!(
+        "  orders held {} ({}); retired from memory {}",
+        engine.book.len(),
+        states
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        engine.book.retired()
+    );
+    let s = engine.stats;
+    println!(
+        "  requests {} accepted {} rejected {} duplicates {} fills {} anomalies {} timeouts {}",
+        s.submitted, s.accepted, s.rejected, s.duplicates, s.fills, s.anomalies, s.timeouts
+    );
+    for a in &reg.accounts {
+        for i in &reg.instruments {
+            let p = engine.position(a.id, i.id);
+            if p.net.0 != 0 {
+                println!(
+                    "  position {} {} {} @ {}",
+                    a.name,
+                    i.symbol,
+                    Fixed(p.net.0, i.qty_scale),
+                    Fixed(p.avg_entry().0, i.price_scale)
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct Filter {
+    from: Option<u64>,
+    to: Option<u64>,
+    account: Option<String>,
+    symbol: Option<String>,
+    order: Option<u64>,
+    request: Option<String>,
+    kind: Option<String>,
+}
+
+impl Filter {
+    fn keeps(&self, r: &Row) -> bool {
+        self.from.is_none_or(|t| r.time_ns >= t)
+            && self.to.is_none_or(|t| r.time_ns < t)
+            && self.account.as_ref().is_none_or(|a| &r.account == a)
+            && self.symbol.as_ref().is_none_or(|s| &r.symbol == s)
+            && self
+                .order
+                .is_none_or(|o| r.order == Some(o) || r.parent == Some(o))
+            && self.request.as_ref().is_none_or(|q| &r.request_id == q)
+            && self.kind.as_ref().is_none_or(|k| r.kind == k)
+    }
+}
+
+/// The rows one journal record gives: the command itself, then what the engine emitted.
+fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
+    let e = s.engine;
+    let reg = e.registry();
+    let base = Row {
+        time_ns: s.ts_ns,
+        time: iso8601(s.ts_ns),
+        seq: s.seq,
+        ..Row::default()
+    };
+    // Fill in what the book knows of an order.
+    let with_order = |mut r: Row, id: OrderId| -> Row {
+        r.order = Some(id.0);
+        if let Some(o) = e.book.get(id) {
+            r.parent = o.parent.map(|p| p.0);
+            if r.request_id.is_empty() {
+                r.request_id = o.request_id.to_string();
+            }
+            r.account = reg
+                .accounts
+                .get(o.account.0 as usize)
+                .map(|a| a.name.to_string())
+                .unwrap_or_default();
+            r.symbol = reg
+                .instruments
+                .get(o.instrument.0 as usize)
+                .map(|i| i.symbol.to_string())
+                .unwrap_or_default();
+            r.side = o.side.as_str().into();
+        }
+        r
+    };
+    let scales = |id: OrderId| -> (u8, u8) {
+        e.book
+            .get(id)
+            .and_then(|o| reg.instruments.get(o.instrument.0 as usize))
+            .map(|i| (i.price_scale, i.qty_scale))
+            .unwrap_or((0, 0))
+    };
+    if let Some((_, cmd)) = s.command {
+        match cmd {
+            Command::Submit(q) => out.push(Row {
+                kind: "request",
+                request_id: q.request_id.to_string(),
+                account: q.account.to_string(),
+                symbol: q.symbol.to_string(),
+                side: q.side.as_str().into(),
+                qty: q.quantity.to_string(),
+                price: q.limit_price.or(q.stop_price).map(|d| d.to_string()).unwrap_or_default(),
+                detail: format!(
+                    "{} {} hash={:016x} decision={} strategy={} risk_approved={} halted={} versions={}/{} config={:x}",
+                    q.order_type.as_str(),
+                    q.tif.as_str(),
+                    q.content_hash(),
+                    q.context.decision_id,
+                    q.context.strategy,
+                    q.context.risk_approved,
+                    q.context.trading_halted,
+                    q.context.strategy_version,
+                    q.context.risk_version,
+                    q.context.config_hash
+                ),
+                ..base.clone()
+            }),
+            other => out.push(Row {
+                kind: "command",
+                detail: format!("{other:?}"),
+                ..base.clone()
+            }),
+        }
+    }
+    for ev in s.events {
+        let row = match *ev {
+            CoreEvent::Accepted {
+                order,
+                content_hash,
+                warning,
+                ..
+            } => Row {
+                kind: "accepted",
+                detail: format!(
+                    "hash={content_hash:016x}{}",
+                    if warning { " kill-switch WARNING" } else { "" }
+                ),
+                ..with_order(base.clone(), order)
+            },
+            CoreEvent::Rejected {
+                request_id,
+                order,
+                reason,
+            } => Row {
+                kind: "rejected",
+                request_id: request_id.to_string(),
+                reason: reason.code().into(),
+                detail: reason.text().into(),
+                ..with_order(base.clone(), order)
+            },
+            CoreEvent::Duplicate {
+                request_id,
+                order,
+                state,
+            } => Row {
+                kind: "duplicate",
+                request_id: request_id.to_string(),
+                state: state.as_str().into(),
+                ..with_order(base.clone(), order)
+            },
+            CoreEvent::Order(OrderStatus {
+                order,
+                state,
+                qty,
+                cum_qty,
+                avg_px,
+                reason,
+                late,
+                ..
+            }) => {
+                let (ps, qs) = scales(order);
+                Row {
+                    kind: "order",
+                    state: state.as_str().into(),
+                    qty: Fixed(qty.0, qs).to_string(),
+                    cum_qty: Fixed(cum_qty.0, qs).to_string(),
+                    price: if cum_qty.0 > 0 {
+                        Fixed(avg_px.0, ps).to_string()
+                    } else {
+                        String::new()
+                    },
+                    reason: reason.map(|r| r.code().to_string()).unwrap_or_default(),
+                    detail: if late { "late".into() } else { String::new() },
+                    ..with_order(base.clone(), order)
+                }
+            }
+            CoreEvent::Fill {
+                order,
+                exec_id,
+                px,
+                qty,
+                fee,
+                slippage,
+                late,
+                ..
+            } => {
+                let (ps, qs) = scales(order);
+                Row {
+                    kind: "fill",
+                    qty: Fixed(qty.0, qs).to_string(),
+                    price: Fixed(px.0, ps).to_string(),
+                    detail: format!(
+                        "exec={exec_id} fee={fee}{}{}",
+                        slippage
+                            .map(|s| format!(
+                                " slippage_bps={} pips={} {}",
+                                Fixed(s.bps_e2, 2),
+                                Fixed(s.pips_e2, 2),
+                                s.category.as_str()
+                            ))
+                            .unwrap_or_default(),
+                        if late { " late" } else { "" }
+                    ),
+                    ..with_order(base.clone(), order)
+                }
+            }
+            CoreEvent::Protection {
+                parent,
+                stop_loss,
+                take_profit,
+                qty,
+            } => {
+                let (ps, qs) = scales(parent);
+                Row {
+                    kind: "protection",
+                    qty: Fixed(qty.0, qs).to_string(),
+                    detail: format!(
+                        "stop_loss={} take_profit={}",
+                        stop_loss
+                            .map(|(o, p)| format!("{}@{}", o.0, Fixed(p.0, ps)))
+                            .unwrap_or("-".into()),
+                        take_profit
+                            .map(|(o, p)| format!("{}@{}", o.0, Fixed(p.0, ps)))
+                            .unwrap_or("-".into())
+                    ),
+                    ..with_order(base.clone(), parent)
+                }
+            }
+            CoreEvent::SlippageBreach { order, bps_e2 } => Row {
+                kind: "slippage_breach",
+                detail: format!("slippage_bps={} protection withheld", Fixed(bps_e2, 2)),
+                ..with_order(base.clone(), order)
+            },
+            CoreEvent::Anomaly {
+                order,
+                state,
+                event,
+            } => Row {
+                kind: "anomaly",
+                state: state.as_str().into(),
+                detail: format!("{} does not fit {}", event.as_str(), state.as_str()),
+                ..with_order(base.clone(), order)
+            },
+            CoreEvent::CommandRejected { order, reason } => {
+                let r = Row {
+                    kind: "command_rejected",
+                    reason: reason.code().into(),
+                    detail: reason.text().into(),
+                    ..base.clone()
+                };
+                match order {
+                    Some(o) => with_order(r, o),
+                    None => r,
+                }
+            }
+            CoreEvent::KillSwitch {
+                scope,
+                state,
+                canceled,
+            } => Row {
+                kind: "kill_switch",
+                state: state.as_str().into(),
+                detail: format!("{scope:?} canceled={canceled}"),
+                ..base.clone()
+            },
+            CoreEvent::ModeChanged { account, mode } => Row {
+                kind: "mode",
+                account: account.to_string(),
+                state: mode.as_str().into(),
+                ..base.clone()
+            },
+            CoreEvent::HaltChanged { account, halted } => Row {
+                kind: "halt",
+                account: account.to_string(),
+                state: if halted { "HALTED" } else { "TRADING" }.into(),
+                ..base.clone()
+            },
+            CoreEvent::Synced(_) => continue,
+        };
+        out.push(row);
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn write_row(w: &mut impl Write, r: &Row, f: Format) -> std::io::Result<()> {
+    match f {
+        Format::Jsonl => {
+            serde_json::to_writer(&mut *w, r).map_err(std::io::Error::other)?;
+            writeln!(w)
+        }
+        Format::Csv => {
+            let opt = |o: Option<u64>| o.map(|v| v.to_string()).unwrap_or_default();
+            let fields = [
+                r.time_ns.to_string(),
+                r.time.clone(),
+                r.seq.to_string(),
+                r.kind.to_string(),
+                opt(r.order),
+                opt(r.parent),
+                r.request_id.clone(),
+                r.account.clone(),
+                r.symbol.clone(),
+                r.side.clone(),
+                r.state.clone(),
+                r.qty.clone(),
+                r.cum_qty.clone(),
+                r.price.clone(),
+                r.reason.clone(),
+                r.detail.clone(),
+            ];
+            let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+            writeln!(w, "{}", line.join(","))
+        }
+    }
+}
+
+fn export(dir: &Path, filter: &Filter, format: Format) -> Result<ExitCode, String> {
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    let mut err: Option<std::io::Error> = None;
+    if let Format::Csv = format {
+        if let Err(e) = writeln!(w, "{COLUMNS}") {
+            err = Some(e);
+        }
+    }
+    let mut buf = Vec::new();
+    let r = replay(dir, |s| {
+        buf.clear();
+        rows(&s, &mut buf);
+        for row in buf.iter().filter(|r| filter.keeps(r)) {
+            if err.is_none() {
+                if let Err(e) = write_row(&mut w, row, format) {
+                    err = Some(e);
+                }
+            }
+        }
+    })?;
+    if let Err(code) = r {
+        return Ok(code);
+    }
+    if let Some(e) = err {
+        // A closed pipe (`| head`) is not an error worth a stack of messages.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e.to_string());
+        }
+    }
+    let _ = w.flush();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn order_life(dir: &Path, id: &str) -> Result<ExitCode, String> {
+    let mut all = Vec::new();
+    let mut buf = Vec::new();
+    let r = replay(dir, |s| {
+        buf.clear();
+        rows(&s, &mut buf);
+        all.extend(buf.drain(..));
+    })?;
+    if let Err(code) = r {
+        return Ok(code);
+    }
+    let order: Option<u64> = match id.parse::<u64>() {
+        Ok(n) => Some(n),
+        Err(_) => all
+            .iter()
+            .find(|r| r.request_id == id && r.order.is_some())
+            .and_then(|r| r.order),
+    };
+    let life: Vec<&Row> = all
+        .iter()
+        .filter(|r| {
+            (order.is_some() && (r.order == order || r.parent == order))
+                || (r.kind == "request" && r.request_id == id)
+        })
+        .collect();
+    if life.is_empty() {
+        eprintln!("execd-replay: no order {id} in {}", dir.display());
+        return Ok(ExitCode::from(1));
+    }
+    println!(
+        "order {} ({} events)",
+        order.map(|o| o.to_string()).unwrap_or(id.into()),
+        life.len()
+    );
+    for r in life {
+        let who = match (r.order, r.parent) {
+            (Some(o), Some(p)) => format!("order {o} (protects {p})"),
+            (Some(o), None) => format!("order {o}"),
+            _ => "upstream".into(),
+        };
+        let mut line = format!("{}  #{:<8} {:<16} {:<22}", r.time, r.seq, r.kind, who);
+        for (label, v) in [
+            ("", &r.state),
+            ("qty ", &r.qty),
+            ("filled ", &r.cum_qty),
+            ("@ ", &r.price),
+            ("", &r.reason),
+        ] {
+            if !v.is_empty() {
+                line.push_str(&format!(" {label}{v}"));
+            }
+        }
+        if !r.detail.is_empty() {
+            line.push_str(&format!("  {}", r.detail));
+        }
+        println!("{}", line.trim_end());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// "2026-01-05T15:00:00Z" (optionally with fractional seconds) or plain Unix ns.
+fn parse_time(s: &str) -> Result<u64, String> {
+    if let Ok(ns) = s.parse::<u64>() {
+        return Ok(ns);
+    }
+    let bad =
+        || format!("{s:?}: expected RFC 3339 UTC like 2026-01-05T15:00:00Z, or Unix nanoseconds");
+    let body = s.strip_suffix('Z').ok_or_else(bad)?;
+    let (date, time) = body.split_once('T').ok_or_else(bad)?;
+    let d: Vec<&str> = date.split('-').collect();
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let t: Vec<&str> = hms.split(':').collect();
+    if d.len() != 3 || t.len() != 3 || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n = |x: &str| x.parse::<u32>().map_err(|_| bad());
+    let (y, mo, da, h, mi, se) = (
+        d[0].parse::<i64>().map_err(|_| bad())?,
+        n(d[1])?,
+        n(d[2])?,
+        n(t[0])?,
+        n(t[1])?,
+        n(t[2])?,
+    );
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&da) || h > 23 || mi > 59 || se > 60 {
+        return Err(bad());
+    }
+    let nanos = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<9}").parse::<u64>().map_err(|_| bad())?
+    };
+    Ok(unix_ns(y, mo, da, h, mi) + se as u64 * 1_000_000_000 + nanos)
+}
+
+/// Unix ns as "2026-01-05T15:00:00.123456789Z".
+fn iso8601(ns: u64) -> String {
+    let secs = ns / 1_000_000_000;
+    let nanos = ns % 1_000_000_000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip() {
+        let t = parse_time("2026-01-05T15:00:01.5Z").unwrap();
+        assert_eq!(t, unix_ns(2026, 1, 5, 15, 0) + 1_500_000_000);
+        assert_eq!(iso8601(t), "2026-01-05T15:00:01.500000000Z");
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(parse_time("123").unwrap(), 123);
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("2026-13-05T15:00:00Z").is_err());
+    }
+}
