@@ -626,7 +626,7 @@ fn order_life(dir: &Path, id: &str) -> Result<ExitCode, String> {
     let r = replay(dir, |s| {
         buf.clear();
         rows(&s, &mut buf);
-        all.extend(buf.drain(..));
+        all.append(&mut buf);
     })?;
     if let Err(code) = r {
         return Ok(code);
