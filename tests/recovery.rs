@@ -160,6 +160,7 @@ fn a_restarted_core_carries_on_from_its_journal() {
     let (core, mut hs) = spawn(Arc::new(Registry::default_paper()), journaled(&dir), 1).unwrap();
     let rec = core.recovered().expect("recovered");
     assert_eq!(rec.commands, 2);
+    assert_eq!(rec.in_flight, 0, "a clean stop leaves nothing in flight");
     let mut sim = Sim::from_parts(core, hs.remove(0));
     sim.now = before.engine.now() + 1_000_000;
     // The same request id again is a duplicate of the order from before the restart.
@@ -335,6 +336,25 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), n, "no order id twice");
+    // Restarting queues whatever was waiting for the venue at the last kill for
+    // reconciliation.
+    let (_w, again, rec2) = recovery::open(&dir, Arc::new(small()), 1, start(), 1 << 20).unwrap();
+    let waiting: Vec<OrderId> = again
+        .book
+        .iter()
+        .filter(|o| {
+            matches!(
+                o.state,
+                OrderState::PendingNew
+                    | OrderState::PendingCancel
+                    | OrderState::PendingReplace
+                    | OrderState::TimedOut
+            )
+        })
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(rec2.in_flight as usize, waiting.len());
+    assert!(waiting.iter().all(|id| again.reconcile.contains(id)));
     println!(
         "{kills} SIGKILLs: {acknowledged} acknowledged requests, {} commands replayed from {} records",
         rec.commands, rec.journal.records

@@ -195,6 +195,25 @@ impl Engine {
         self.pending > 0
     }
 
+    /// Queues every order still waiting for a venue answer for reconciliation (after a
+    /// restart); returns how many.
+    pub fn queue_in_flight_for_reconciliation(&mut self) -> u64 {
+        let mut n = 0;
+        let ids: Vec<OrderId> = self
+            .book
+            .iter()
+            .filter(|o| awaiting(o.state))
+            .map(|o| o.id)
+            .collect();
+        for id in ids {
+            if !self.reconcile.contains(&id) {
+                self.reconcile.push(id);
+            }
+            n += 1;
+        }
+        n
+    }
+
     /// When the next timer or venue event is due.
     pub fn next_due(&self) -> Option<u64> {
         let t = self.timers.peek().map(|r| r.0 .0);

@@ -66,6 +66,8 @@ pub struct Recovered {
     pub epoch: u32,
     /// The engine's original start time.
     pub start_ns: u64,
+    /// Orders waiting for a venue answer at the crash, queued for reconciliation.
+    pub in_flight: u64,
 }
 
 /// An outbox that drops events: replayed events were delivered before the crash.
@@ -105,8 +107,11 @@ pub fn open(
         };
         return Ok((writer, engine, rec));
     }
-    let (engine, mut rec) = replay(dir, reg)?;
+    let (mut engine, mut rec) = replay(dir, reg)?;
     rec.journal = journal;
+    // Orders that were waiting for a venue answer when the process died: the venue may
+    // have acted meanwhile. Queue them for reconciliation before anyone relies on them.
+    rec.in_flight = engine.queue_in_flight_for_reconciliation();
     Ok((writer, engine, rec))
 }
 
