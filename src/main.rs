@@ -150,6 +150,19 @@ fn run(reg: Registry, journal: Option<PathBuf>) -> ExitCode {
         Ok(x) => x,
         Err(e) => return fail(&format!("cannot start: {e}")),
     };
+    if let (Some(r), Some(dir)) = (core.recovered(), &journal) {
+        eprintln!(
+            "execd: journal {}: {} records, {} commands replayed, {} orders in flight queued for reconciliation{}",
+            dir.display(),
+            r.journal.records,
+            r.commands,
+            r.in_flight,
+            match r.journal.torn {
+                Some((seg, off)) => format!("; a torn record at segment {seg} byte {off} was cut off"),
+                None => String::new(),
+            }
+        );
+    }
     eprintln!(
         "execd: running ({} venues, {} instruments, {} accounts); SIGINT or SIGTERM stops",
         reg.venues.len(),
@@ -165,23 +178,6 @@ fn run(reg: Registry, journal: Option<PathBuf>) -> ExitCode {
     eprintln!("execd: stopping: draining rings and in-flight orders");
     let report = core.shutdown();
     let s = &report.engine.stats;
-    if let Some(r) = &report.recovered {
-        eprintln!(
-            "execd: journal {}: recovered {} commands from {} records{}; next record {}",
-            journal
-                .as_deref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            r.commands,
-            r.journal.records,
-            match r.journal.torn {
-                Some((seg, off)) =>
-                    format!(" (a torn record at segment {seg} byte {off} was cut off)"),
-                None => String::new(),
-            },
-            report.journal_next_seq.unwrap_or(0)
-        );
-    }
     eprintln!(
         "execd: stopped cleanly: {} submitted, {} accepted, {} rejected, {} fills{}",
         s.submitted,
