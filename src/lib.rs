@@ -38,4 +38,5 @@ pub mod gate;
 pub mod journal;
 pub mod model;
 pub mod oms;
+pub mod sidecar;
 pub mod venue;

@@ -341,7 +341,7 @@ impl JournalWriter {
         let next = segment::install(&self.dir, prepared, self.next_seq)?;
         let mut old = std::mem::replace(&mut self.map, next);
         // Sealed only once the successor exists: a reader that sees the flag finds it.
-        old[40..48].copy_from_slice(&1u64.to_le_bytes());
+        segment::sealed(&old).store(1, Ordering::Release);
         if let Some(ask) = &self.ask {
             let _ = ask.send(Chore::Prepare(self.index + 2));
             let _ = ask.send(Chore::Retire(old));

@@ -16,6 +16,8 @@ pub const FORMAT: u32 = 1;
 pub const SEGMENT_HEADER: usize = 64;
 /// Byte offset of `committed` in the header.
 const COMMITTED_AT: usize = 32;
+/// Byte offset of `sealed` in the header.
+const SEALED_AT: usize = 40;
 
 /// The header at the start of each segment.
 #[repr(C)]
@@ -171,6 +173,14 @@ fn reserve(file: &File, size: usize) -> io::Result<()> {
         libc::EOPNOTSUPP | libc::EINVAL => file.set_len(size as u64),
         e => Err(io::Error::from_raw_os_error(e)),
     }
+}
+
+/// The sealed flag inside a mapped segment: set (release) once the writer has moved to
+/// the next segment, after its last record here was published.
+pub fn sealed(map: &[u8]) -> &AtomicU64 {
+    assert!(map.len() >= SEGMENT_HEADER);
+    // SAFETY: as for `committed`: in bounds, 8-byte aligned, only accessed atomically.
+    unsafe { &*(map.as_ptr().add(SEALED_AT) as *const AtomicU64) }
 }
 
 /// Reads a segment header.

@@ -5,7 +5,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use execd::config::Registry;
-use execd::core::clock::unix_ns;
+use execd::core::clock::{iso8601, unix_ns};
 use execd::core::recovery::{self, RecoveryError, Step};
 use execd::journal::{scan, JournalError};
 use execd::model::event::{Command, CoreEvent, OrderStatus};
@@ -713,30 +713,6 @@ fn parse_time(s: &str) -> Result<u64, String> {
         format!("{frac:0<9}").parse::<u64>().map_err(|_| bad())?
     };
     Ok(unix_ns(y, mo, da, h, mi) + se as u64 * 1_000_000_000 + nanos)
-}
-
-/// Unix ns as "2026-01-05T15:00:00.123456789Z".
-fn iso8601(ns: u64) -> String {
-    let secs = ns / 1_000_000_000;
-    let nanos = ns % 1_000_000_000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 #[cfg(test)]
