@@ -339,7 +339,7 @@ impl JournalWriter {
             Err(_) => segment::prepare(&self.dir, self.index + 1, self.segment_size)?,
         };
         let next = segment::install(&self.dir, prepared, self.next_seq)?;
-        let mut old = std::mem::replace(&mut self.map, next);
+        let old = std::mem::replace(&mut self.map, next);
         // Sealed only once the successor exists: a reader that sees the flag finds it.
         segment::sealed(&old).store(1, Ordering::Release);
         if let Some(ask) = &self.ask {
