@@ -654,6 +654,15 @@ fn summarise(
     );
     if let (Some(dir), Some(next)) = (&opts.journal, report.journal_next_seq) {
         let _ = writeln!(s, "journal       {} records in {}", next - 1, dir.display());
+        if let Some(a) = report.audit {
+            let _ = writeln!(
+                s,
+                "audit log     {} records in {} files in {}",
+                a.records,
+                a.files,
+                dir.join("audit").display()
+            );
+        }
     }
     let _ = writeln!(
         s,

@@ -178,6 +178,15 @@ fn run(reg: Registry, journal: Option<PathBuf>) -> ExitCode {
     eprintln!("execd: stopping: draining rings and in-flight orders");
     let report = core.shutdown();
     let s = &report.engine.stats;
+    if let (Some(a), Some(dir)) = (report.audit, &journal) {
+        eprintln!(
+            "execd: audit log {}: {} records copied this run (through sequence {}), {} files",
+            dir.join("audit").display(),
+            a.records,
+            a.last_seq,
+            a.files
+        );
+    }
     eprintln!(
         "execd: stopped cleanly: {} submitted, {} accepted, {} rejected, {} fills{}",
         s.submitted,

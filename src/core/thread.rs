@@ -13,6 +13,7 @@ use crate::journal::{JournalWriter, DEFAULT_SEGMENT_SIZE};
 use crate::model::event::{Command, CoreEvent, Inbound};
 use crate::model::ids::VenueId;
 use crate::model::request::ExecutionRequest;
+use crate::sidecar::{Fsync, Sidecar, SidecarConfig, SidecarReport};
 use crate::venue::paper::PaperVenue;
 use crate::venue::Venue;
 use std::collections::VecDeque;
@@ -26,6 +27,10 @@ use std::time::{Duration, Instant};
 const BATCH: usize = 256;
 /// Events held per producer when its ring is full, before the core allocates more.
 const BACKLOG: usize = 4096;
+/// The audit log is fsynced at most this long after a record reached it.
+const AUDIT_FSYNC_MS: u64 = 10;
+/// Audit files rotate past this size (and at every UTC day).
+const AUDIT_FILE_BYTES: u64 = 256 << 20;
 /// Simulated time the core may run ahead at shutdown to let in-flight orders finish.
 const SIM_DRAIN_NS: u64 = 120_000_000_000;
 
@@ -95,6 +100,8 @@ pub struct CoreReport {
     pub recovered: Option<Recovered>,
     /// Sequence number the journal's next record would have had.
     pub journal_next_seq: Option<u64>,
+    /// What the sidecar copied into the audit log.
+    pub audit: Option<SidecarReport>,
 }
 
 /// A producer's end: sends commands, receives events.
@@ -372,8 +379,31 @@ fn start_thread(
                     .collect(),
                 emitted: 0,
             };
+            // The sidecar drains the journal into the audit log beside it.
+            let sidecar = journal.as_ref().and_then(|j| {
+                let cfg = SidecarConfig {
+                    journal: j.dir().to_path_buf(),
+                    audit: j.dir().join("audit"),
+                    fsync: Fsync::EveryMs(AUDIT_FSYNC_MS),
+                    max_file_bytes: AUDIT_FILE_BYTES,
+                };
+                match Sidecar::spawn(cfg) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        eprintln!("execd: the audit sidecar did not start: {e}");
+                        None
+                    }
+                }
+            });
             let mut report = run(engine, journal, opts, inbound, rings, clock, flag);
             report.recovered = recovered;
+            report.audit = sidecar.and_then(|s| match s.stop() {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    eprintln!("execd: the audit sidecar failed: {e}");
+                    None
+                }
+            });
             report
         })?;
     Ok((
@@ -520,5 +550,6 @@ fn run(
         in_flight_at_exit,
         recovered: None,
         journal_next_seq,
+        audit: None,
     }
 }

@@ -357,6 +357,11 @@ impl JournalWriter {
         self.map.flush()
     }
 
+    /// The journal's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Sequence number the next record will get.
     pub fn next_seq(&self) -> u64 {
         self.next_seq

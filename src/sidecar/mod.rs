@@ -42,6 +42,8 @@ pub struct SidecarReport {
     pub files: u64,
     /// Times the journal and the audit log were synced to disk.
     pub syncs: u64,
+    /// Time spent copying records (syncs and idle waits excluded).
+    pub copy_time: Duration,
 }
 
 /// The running sidecar.
@@ -132,6 +134,7 @@ fn run(cfg: SidecarConfig, stop: Arc<AtomicBool>) -> io::Result<SidecarReport> {
         if tail.open(&cfg.journal)? {
             let (map, file) = tail.map.as_ref().expect("opened");
             let end = segment::committed(map).load(Ordering::Acquire) as usize;
+            let began = Instant::now();
             while tail.pos + HEADER <= end {
                 let h: RecordHeader =
                     bytemuck::pod_read_unaligned(&map[tail.pos..tail.pos + HEADER]);
@@ -151,6 +154,7 @@ fn run(cfg: SidecarConfig, stop: Arc<AtomicBool>) -> io::Result<SidecarReport> {
                 }
                 tail.pos = next;
             }
+            report.copy_time += began.elapsed();
             // Sealed is set after the writer's last record here was published: if it is
             // set, `committed` read after it is final.
             let sealed = segment::sealed(map).load(Ordering::Acquire) == 1;

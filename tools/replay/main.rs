@@ -246,6 +246,35 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
         rec.commands,
         iso8601(engine.now())
     );
+    let audit_dir = dir.join("audit");
+    if audit_dir.is_dir() {
+        // The audit log must hold the journal's records, byte for byte (same CRCs).
+        let mut crcs = vec![0u32; summary.last_seq as usize + 1];
+        scan(dir, |r| crcs[r.header.seq as usize] = r.header.crc).map_err(|e| e.to_string())?;
+        let files = execd::sidecar::audit::files(&audit_dir).map_err(|e| e.to_string())?;
+        let mut copied = 0u64;
+        let mut mismatch: Option<u64> = None;
+        let scanned = execd::sidecar::audit::scan(&audit_dir, |h, _| {
+            copied += 1;
+            if crcs.get(h.seq as usize) != Some(&h.crc) && mismatch.is_none() {
+                mismatch = Some(h.seq);
+            }
+        });
+        match (scanned, mismatch) {
+            (Err(e), _) => {
+                eprintln!("CORRUPT: audit log: {e}");
+                return Ok(ExitCode::from(1));
+            }
+            (Ok(_), Some(seq)) => {
+                eprintln!("CORRUPT: audit log record {seq} differs from the journal");
+                return Ok(ExitCode::from(1));
+            }
+            (Ok(last), None) => println!(
+                "  audit log: {copied} records in {} files through sequence {last}, identical to the journal",
+                files.len()
+            ),
+        }
+    }
     let mut states: BTreeMap<&str, u64> = BTreeMap::new();
     for o in engine.book.iter() {
         *states.entry(o.state.as_str()).or_default() += 1;
