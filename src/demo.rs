@@ -30,7 +30,8 @@ pub struct DemoOptions {
     pub orders: u64,
     /// Seed for the workload and the venue.
     pub seed: u64,
-    /// Journal directory (must be new or empty: the demo always starts from request 1).
+    /// Journal directory; an existing journal is recovered and the run carries on after
+    /// the last request it holds, up to `orders` in all.
     pub journal: Option<std::path::PathBuf>,
 }
 
@@ -42,6 +43,27 @@ pub struct DemoResult {
     pub requests_per_sec: f64,
     /// The core's final state and histograms.
     pub report: CoreReport,
+}
+
+/// The highest "demo-N" request a journal holds (0 for none).
+fn last_demo_request(dir: &std::path::Path) -> std::io::Result<u64> {
+    use crate::journal::codec::{decode, KIND_COMMAND};
+    if !dir.exists() {
+        return Ok(0);
+    }
+    let mut last = 0u64;
+    crate::journal::scan(dir, |r| {
+        if r.header.kind == KIND_COMMAND {
+            if let Ok((_, Command::Submit(req))) = decode(r.payload) {
+                let n = request_number(req.request_id.as_str());
+                if n != usize::MAX {
+                    last = last.max(n as u64);
+                }
+            }
+        }
+    })
+    .map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(last)
 }
 
 /// Requests between two barriers at which the generator catches up with the fills.
@@ -370,6 +392,11 @@ pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult> {
             "the demo needs at least one tradable instrument on the first venue",
         ));
     }
+    // Resuming on a journal: carry on after the last request it holds.
+    let resume_after = match &opts.journal {
+        Some(dir) => last_demo_request(dir)?,
+        None => 0,
+    };
     let reg = Arc::new(reg);
     let start = sim_start();
     let clock = ManualClock::at(start);
@@ -386,12 +413,20 @@ pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult> {
         },
         1,
     )?;
+    let recovered_to = core.recovered().map(|r| r.last_ts).unwrap_or(0);
     let h = &mut handles[0];
     let mut tally = Tally {
         positions: vec![0; reg.instruments.len() * reg.accounts.len()],
         ..Tally::default()
     };
-    let mut work = Workload::new(&reg, opts.seed, start);
+    // A resumed run draws new requests (a fresh stream for the rest), numbered on.
+    let seed = if resume_after > 0 {
+        opts.seed ^ resume_after.rotate_left(17)
+    } else {
+        opts.seed
+    };
+    let mut work = Workload::new(&reg, seed, start);
+    work.n = resume_after;
     let mut view = vec![0i64; reg.instruments.len() * reg.accounts.len()];
     // Scheduled follow-ups: (time, kind, request number).
     let mut later: BinaryHeap<std::cmp::Reverse<(u64, u8, u64)>> = BinaryHeap::new();
@@ -411,13 +446,14 @@ pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult> {
         }
     };
     // One second of market before the first request, so quotes exist.
-    let mut t = start + 1_000_000_000;
+    let mut t = (start + 1_000_000_000).max(recovered_to + 1_000_000);
+    let mut last_barrier: Option<u64> = None;
     let kill_on = opts.orders / 2;
     let kill_off = kill_on + opts.orders / 50;
     // The kill-switch drill uses the second tradable instrument (MSFT by default).
     let drill = work.tradable[1.min(work.tradable.len() - 1)].symbol;
     let wall = Instant::now();
-    for i in 0..opts.orders {
+    for i in resume_after.min(opts.orders)..opts.orders {
         // About 1 000 requests per simulated second, so the market moves between them.
         t += 200_000 + work.rng.u64(0..1_600_000);
         while let Some(&std::cmp::Reverse((at, kind, n))) = later.peek() {
@@ -458,8 +494,7 @@ pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult> {
             // the pipeline: mark this point, and lean on the positions as they stood at
             // the previous mark (every event before it is in by then, none after it).
             send(h, &mut tally, t, Command::Sync(BARRIER_BASE + i));
-            if i > BARRIER_EVERY {
-                let previous = BARRIER_BASE + i - BARRIER_EVERY;
+            if let Some(previous) = last_barrier.replace(BARRIER_BASE + i) {
                 while !tally.snapshots.contains_key(&previous) {
                     match h.next_event(Duration::from_secs(60)) {
                         Some(e) => tally.on(e),
@@ -654,6 +689,13 @@ fn summarise(
     );
     if let (Some(dir), Some(next)) = (&opts.journal, report.journal_next_seq) {
         let _ = writeln!(s, "journal       {} records in {}", next - 1, dir.display());
+        if let Some(r) = report.recovered.filter(|r| r.commands > 0) {
+            let _ = writeln!(
+                s,
+                "recovered     {} commands from the journal at start ({} orders in flight queued for reconciliation)",
+                r.commands, r.in_flight
+            );
+        }
         if let Some(a) = report.audit {
             let _ = writeln!(
                 s,

@@ -35,7 +35,7 @@ enum Cmd {
         /// Configuration file (default: the built-in paper configuration).
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Journal every command into this (new or empty) directory.
+        /// Journal into this directory; on an existing journal, carry on after its last request.
         #[arg(long)]
         journal: Option<PathBuf>,
     },
@@ -75,17 +75,6 @@ fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return fail(&e),
             };
-            if let Some(dir) = &journal {
-                let used = std::fs::read_dir(dir)
-                    .map(|mut d| d.next().is_some())
-                    .unwrap_or(false);
-                if used {
-                    return fail(&format!(
-                        "{}: the demo journals into a new or empty directory (it always starts from request 1)",
-                        dir.display()
-                    ));
-                }
-            }
             let opts = DemoOptions {
                 orders,
                 seed,

@@ -68,6 +68,8 @@ pub struct Recovered {
     pub start_ns: u64,
     /// Orders waiting for a venue answer at the crash, queued for reconciliation.
     pub in_flight: u64,
+    /// Engine time of the last record: where the rebuilt engine stands.
+    pub last_ts: u64,
 }
 
 /// An outbox that drops events: replayed events were delivered before the crash.
@@ -177,6 +179,7 @@ pub fn replay_with(
         }
         let seq = r.header.seq;
         let ts = r.header.ts_ns;
+        rec.last_ts = rec.last_ts.max(ts);
         let mut command: Option<(u8, Command)> = None;
         match r.header.kind {
             KIND_START => match codec::decode_start(r.payload) {

@@ -89,11 +89,14 @@ pub fn scan(dir: &Path, mut f: impl FnMut(&RecordHeader, &[u8])) -> io::Result<u
                 format!("{}: byte {at}: {what}", path.display()),
             )
         };
-        if !bytes.starts_with(MAGIC_LINE.as_bytes()) {
-            return Err(bad(0, "not an execd audit file"));
-        }
-        let Some(start) = bytes.windows(2).position(|w| w == b"\n\n").map(|p| p + 2) else {
-            return Err(bad(0, "no end of the description"));
+        let end_of_description = bytes.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
+        let magic = MAGIC_LINE.as_bytes();
+        let start = match end_of_description {
+            Some(start) if bytes.starts_with(magic) => start,
+            // Cut off while its description was being written (a crash as the file was
+            // made): it holds no records.
+            None if magic.starts_with(&bytes[..bytes.len().min(magic.len())]) => continue,
+            _ => return Err(bad(0, "not an execd audit file")),
         };
         let mut pos = start.div_ceil(ALIGN) * ALIGN;
         while pos + HEADER <= bytes.len() {
@@ -154,11 +157,13 @@ impl AuditLog {
             .write(true)
             .create_new(true)
             .open(&path)?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
         let mut head = describe(first_seq, day).into_bytes();
         head.resize(head.len().div_ceil(ALIGN) * ALIGN, b'\n');
-        w.write_all(&head)?;
+        // The description goes to disk at once: a file never exists without it for long.
+        (&file).write_all(&head)?;
+        file.sync_data()?;
         File::open(&self.dir)?.sync_all()?;
+        let w = BufWriter::with_capacity(1 << 20, file);
         self.file = Some(w);
         self.day = day;
         self.bytes = head.len() as u64;
