@@ -64,6 +64,7 @@ fn drain(records: u64) {
         audit: dir.join("audit"),
         fsync: Fsync::OnRotation,
         max_file_bytes: 1 << 30,
+        retain_segments: None,
     })
     .expect("sidecar")
     .stop()

@@ -58,6 +58,38 @@ pub struct Config {
     pub instruments: Vec<InstrumentConfig>,
     /// Accounts.
     pub accounts: Vec<AccountConfig>,
+    /// Journal and audit log.
+    #[serde(default)]
+    pub journal: JournalConfig,
+}
+
+/// `[journal]`: where the journal lives and how the sidecar keeps its audit log.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    /// Journal directory for `execd run` (`--journal` overrides); none = no journal.
+    pub dir: Option<String>,
+    /// The audit log is fsynced at most this many milliseconds after a record reached it.
+    pub fsync_ms: u64,
+    /// Audit files rotate past this size (and at every UTC day).
+    pub audit_file_mb: u64,
+    /// Keep at most this many journal segment files; older ones are deleted once the
+    /// audit log holds (and has synced) their records. None = keep every segment.
+    pub retain_segments: Option<u64>,
+    /// Size of each journal segment file in KiB.
+    pub segment_kb: u64,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            dir: None,
+            fsync_ms: 10,
+            audit_file_mb: 256,
+            retain_segments: None,
+            segment_kb: 64 << 10,
+        }
+    }
 }
 
 /// `[core]`.
@@ -390,6 +422,18 @@ impl Registry {
 
     /// Checks a parsed config.
     pub fn from_config(cfg: &Config) -> Result<Registry, ConfigError> {
+        if cfg.journal.segment_kb < 4 {
+            return Err(err("journal.segment_kb", "must be at least 4"));
+        }
+        if cfg.journal.audit_file_mb == 0 {
+            return Err(err("journal.audit_file_mb", "must be greater than 0"));
+        }
+        if cfg.journal.retain_segments == Some(0) || cfg.journal.retain_segments == Some(1) {
+            return Err(err(
+                "journal.retain_segments",
+                "must be at least 2 (the live segment and one before it)",
+            ));
+        }
         if cfg.core.ring_capacity < 16 {
             return Err(err("core.ring_capacity", "must be at least 16"));
         }

@@ -89,7 +89,10 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Run { config, journal } => match load(&config) {
-            Ok(reg) => run(reg, journal),
+            Ok(reg) => {
+                let journal = journal.or_else(|| reg.config.journal.dir.clone().map(PathBuf::from));
+                run(reg, journal)
+            }
             Err(e) => fail(&e),
         },
         Cmd::CheckConfig { file } => match Registry::load(&file) {

@@ -18,6 +18,7 @@ fn cfg(dir: &Path, max: u64, fsync: Fsync) -> SidecarConfig {
         audit: dir.join("audit"),
         fsync,
         max_file_bytes: max,
+        retain_segments: None,
     }
 }
 

@@ -12,7 +12,7 @@ use super::engine::{Engine, Outbox};
 use super::thread::build_venues;
 use crate::config::Registry;
 use crate::journal::codec::{self, KIND_COMMAND, KIND_CONFIG, KIND_START, KIND_TIME};
-use crate::journal::{scan, JournalError, JournalWriter, ScanSummary};
+use crate::journal::{scan, JournalError, JournalWriter, RecordHeader, ScanSummary};
 use crate::model::event::{Command, CoreEvent};
 use std::fmt;
 use std::path::Path;
@@ -120,15 +120,22 @@ pub fn open(
 /// The configuration a journal was written under, as recorded in it.
 pub fn journal_config(dir: &Path) -> Result<Registry, RecoveryError> {
     let mut found: Option<Result<Registry, String>> = None;
-    scan(dir, |r| {
-        if r.header.kind == KIND_CONFIG && found.is_none() {
+    let mut take = |kind: u16, payload: &[u8]| {
+        if kind == KIND_CONFIG && found.is_none() {
             found = Some(
-                std::str::from_utf8(r.payload)
+                std::str::from_utf8(payload)
                     .map_err(|e| e.to_string())
                     .and_then(|t| Registry::from_toml(t).map_err(|e| e.to_string())),
             );
         }
-    })?;
+    };
+    // Once the first segments are retired, the configuration record is in the audit log.
+    let audit = dir.join("audit");
+    if audit.is_dir() {
+        crate::sidecar::audit::scan(&audit, |h, p| take(h.kind, p))
+            .map_err(|e| RecoveryError::Journal(JournalError::Io(e)))?;
+    }
+    scan(dir, |r| take(r.header.kind, r.payload))?;
     match found {
         Some(Ok(reg)) => Ok(reg),
         Some(Err(_)) => Err(RecoveryError::Record {
@@ -173,16 +180,16 @@ pub fn replay_with(
     let mut rec = Recovered::default();
     let mut failure: Option<RecoveryError> = None;
     let mut events: Vec<CoreEvent> = Vec::new();
-    let journal = scan(dir, |r| {
+    let mut handle = |header: &RecordHeader, payload: &[u8]| {
         if failure.is_some() {
             return;
         }
-        let seq = r.header.seq;
-        let ts = r.header.ts_ns;
+        let seq = header.seq;
+        let ts = header.ts_ns;
         rec.last_ts = rec.last_ts.max(ts);
         let mut command: Option<(u8, Command)> = None;
-        match r.header.kind {
-            KIND_START => match codec::decode_start(r.payload) {
+        match header.kind {
+            KIND_START => match codec::decode_start(payload) {
                 Ok((epoch, start, hash)) if engine.is_none() => {
                     if hash != fingerprint {
                         failure = Some(RecoveryError::ConfigChanged);
@@ -217,7 +224,7 @@ pub fn replay_with(
                     });
                     return;
                 };
-                match codec::decode(r.payload) {
+                match codec::decode(payload) {
                     Ok((origin, cmd)) => {
                         if on_step.is_some() {
                             e.advance_to(ts, &mut events);
@@ -257,7 +264,28 @@ pub fn replay_with(
             });
             events.clear();
         }
-    })?;
+    };
+    // Records of retired segments come from the audit log, then the journal's own.
+    let first_in_journal = crate::journal::first_seq(dir)
+        .map_err(|e| RecoveryError::Journal(JournalError::Io(e)))?
+        .unwrap_or(1);
+    if first_in_journal > 1 {
+        let mut expected = 1u64;
+        crate::sidecar::audit::scan(&dir.join("audit"), |h, p| {
+            if h.seq == expected && h.seq < first_in_journal {
+                handle(h, p);
+                expected += 1;
+            }
+        })
+        .map_err(|e| RecoveryError::Journal(JournalError::Io(e)))?;
+        if expected != first_in_journal {
+            return Err(RecoveryError::Record {
+                seq: expected,
+                what: "history before the journal's first segment is missing from the audit log",
+            });
+        }
+    }
+    let journal = scan(dir, |r| handle(&r.header, r.payload))?;
     if let Some(f) = failure {
         return Err(f);
     }

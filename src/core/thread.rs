@@ -9,7 +9,7 @@ use super::recovery::{self, Recovered};
 use crate::config::Registry;
 use crate::gate::Reason;
 use crate::journal::codec::{self, KIND_COMMAND, MAX_COMMAND};
-use crate::journal::{JournalWriter, DEFAULT_SEGMENT_SIZE};
+use crate::journal::JournalWriter;
 use crate::model::event::{Command, CoreEvent, Inbound};
 use crate::model::ids::VenueId;
 use crate::model::request::ExecutionRequest;
@@ -27,10 +27,6 @@ use std::time::{Duration, Instant};
 const BATCH: usize = 256;
 /// Events held per producer when its ring is full, before the core allocates more.
 const BACKLOG: usize = 4096;
-/// The audit log is fsynced at most this long after a record reached it.
-const AUDIT_FSYNC_MS: u64 = 10;
-/// Audit files rotate past this size (and at every UTC day).
-const AUDIT_FILE_BYTES: u64 = 256 << 20;
 /// Simulated time the core may run ahead at shutdown to let in-flight orders finish.
 const SIM_DRAIN_NS: u64 = 120_000_000_000;
 
@@ -326,9 +322,14 @@ pub fn spawn(
             start_thread(engine, None, None, opts, producers)
         }
         Some(dir) => {
-            let (writer, engine, rec) =
-                recovery::open(&dir, reg, opts.epoch, start, DEFAULT_SEGMENT_SIZE)
-                    .map_err(|e| std::io::Error::other(format!("{}: {e}", dir.display())))?;
+            let (writer, engine, rec) = recovery::open(
+                &dir,
+                reg.clone(),
+                opts.epoch,
+                start,
+                (reg.config.journal.segment_kb as usize) << 10,
+            )
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", dir.display())))?;
             start_thread(engine, Some(writer), Some(rec), opts, producers)
         }
     }
@@ -380,12 +381,14 @@ fn start_thread(
                 emitted: 0,
             };
             // The sidecar drains the journal into the audit log beside it.
+            let jc = engine.registry().config.journal.clone();
             let sidecar = journal.as_ref().and_then(|j| {
                 let cfg = SidecarConfig {
                     journal: j.dir().to_path_buf(),
                     audit: j.dir().join("audit"),
-                    fsync: Fsync::EveryMs(AUDIT_FSYNC_MS),
-                    max_file_bytes: AUDIT_FILE_BYTES,
+                    fsync: Fsync::EveryMs(jc.fsync_ms),
+                    max_file_bytes: jc.audit_file_mb << 20,
+                    retain_segments: jc.retain_segments,
                 };
                 match Sidecar::spawn(cfg) {
                     Ok(s) => Some(s),

@@ -80,6 +80,10 @@ impl From<io::Error> for JournalError {
 pub struct ScanSummary {
     /// Segment files.
     pub segments: u64,
+    /// Index of the first segment file (above 0 once older ones were retired).
+    pub first_segment: u64,
+    /// Sequence number of the first record in the segment files.
+    pub first_seq: u64,
     /// Committed records.
     pub records: u64,
     /// Sequence number of the last record (0 if none).
@@ -103,12 +107,16 @@ fn corrupt(segment: u64, offset: usize, what: &'static str) -> JournalError {
 pub fn scan(dir: &Path, mut f: impl FnMut(Record<'_>)) -> Result<ScanSummary, JournalError> {
     let mut sum = ScanSummary::default();
     let mut expected_seq = 1;
-    for (n, (index, path)) in segment::list(dir)?.into_iter().enumerate() {
-        if index != n as u64 {
+    let segments = segment::list(dir)?;
+    // Older segments may have been retired (their records live on in the audit log): the
+    // journal then starts at a later segment and sequence number.
+    let first_index = segments.first().map(|s| s.0).unwrap_or(0);
+    for (n, (index, path)) in segments.into_iter().enumerate() {
+        if index != first_index + n as u64 {
             return Err(corrupt(
                 index,
                 0,
-                "segment files are not numbered 0, 1, 2, … without gaps",
+                "segment files are not numbered consecutively",
             ));
         }
         let file = File::open(&path)?;
@@ -125,6 +133,11 @@ pub fn scan(dir: &Path, mut f: impl FnMut(Record<'_>)) -> Result<ScanSummary, Jo
                 0,
                 "not an execd journal segment of this format",
             ));
+        }
+        if n == 0 {
+            expected_seq = h.first_seq;
+            sum.first_seq = h.first_seq;
+            sum.first_segment = index;
         }
         if h.first_seq != expected_seq {
             return Err(corrupt(
@@ -179,6 +192,21 @@ pub fn scan(dir: &Path, mut f: impl FnMut(Record<'_>)) -> Result<ScanSummary, Jo
     }
     sum.last_seq = expected_seq - 1;
     Ok(sum)
+}
+
+/// Sequence number of the first record in the journal's segment files (above 1 once
+/// older segments were retired); `None` for an empty journal.
+pub fn first_seq(dir: &Path) -> io::Result<Option<u64>> {
+    let Some((_, path)) = segment::list(dir)?.into_iter().next() else {
+        return Ok(None);
+    };
+    let file = File::open(path)?;
+    // SAFETY: read-only view of the header.
+    let map = unsafe { Mmap::map(&file)? };
+    if map.len() < SEGMENT_HEADER {
+        return Ok(None);
+    }
+    Ok(Some(segment::header(&map).first_seq))
 }
 
 /// The single writer of a journal.
@@ -264,7 +292,7 @@ impl JournalWriter {
                 1,
             )
         } else {
-            let index = summary.segments - 1;
+            let index = summary.first_segment + summary.segments - 1;
             let mut map = segment::open_mut(&dir.join(segment::file_name(index)))?;
             let end = summary.end;
             if summary.torn.is_some() {

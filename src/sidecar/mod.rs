@@ -29,6 +29,8 @@ pub struct SidecarConfig {
     pub fsync: Fsync,
     /// Start a new audit file past this size.
     pub max_file_bytes: u64,
+    /// Keep at most this many journal segment files (None = all).
+    pub retain_segments: Option<u64>,
 }
 
 /// What the sidecar did.
@@ -44,6 +46,8 @@ pub struct SidecarReport {
     pub syncs: u64,
     /// Time spent copying records (syncs and idle waits excluded).
     pub copy_time: Duration,
+    /// Journal segment files deleted after their records reached the audit log.
+    pub retired: u64,
 }
 
 /// The running sidecar.
@@ -114,6 +118,22 @@ impl Tail {
     }
 }
 
+/// Deletes segment files up to `done` (fully copied) beyond the newest `keep`, oldest
+/// first, syncing the directory after each so a crash leaves a contiguous journal.
+fn retire(dir: &Path, done: u64, keep: u64) -> io::Result<u64> {
+    let live = done + 1;
+    let mut n = 0;
+    for (index, path) in segment::list(dir)? {
+        if index > done || index + keep > live {
+            break;
+        }
+        std::fs::remove_file(&path)?;
+        File::open(dir)?.sync_all()?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 fn run(cfg: SidecarConfig, stop: Arc<AtomicBool>) -> io::Result<SidecarReport> {
     let mut log = AuditLog::open(&cfg.audit, cfg.fsync, cfg.max_file_bytes)?;
     let mut report = SidecarReport {
@@ -161,9 +181,15 @@ fn run(cfg: SidecarConfig, stop: Arc<AtomicBool>) -> io::Result<SidecarReport> {
             if sealed && tail.pos >= segment::committed(map).load(Ordering::Acquire) as usize {
                 // Everything of this segment is copied: make it durable and move on.
                 file.sync_data()?;
+                let done = tail.index;
                 tail.index += 1;
                 tail.map = None;
                 tail.pos = SEGMENT_HEADER;
+                if let Some(keep) = cfg.retain_segments {
+                    // Only what the audit log holds on disk may leave the journal.
+                    log.sync()?;
+                    report.retired += retire(&cfg.journal, done, keep)?;
+                }
                 continue;
             }
             dirty |= copied > 0;
