@@ -252,13 +252,13 @@ fn child(dir: &Path) -> ! {
             .unwrap();
         let answered = h.wait_for(
             Duration::from_secs(5),
-            |e| {
-                matches!(
-                    e,
-                    CoreEvent::Accepted { .. }
-                        | CoreEvent::Rejected { .. }
-                        | CoreEvent::Duplicate { .. }
-                )
+            // The answer to this request (after a restart, answers to the request the
+            // previous process was killed on may arrive first).
+            |e| match e {
+                CoreEvent::Accepted { request_id, .. }
+                | CoreEvent::Rejected { request_id, .. }
+                | CoreEvent::Duplicate { request_id, .. } => request_id == &req.request_id,
+                _ => false,
             },
             |_| {},
         );
@@ -338,7 +338,8 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     assert_eq!(ids.len(), n, "no order id twice");
     // Restarting queues whatever was waiting for the venue at the last kill for
     // reconciliation.
-    let (_w, again, rec2) = recovery::open(&dir, Arc::new(small()), 1, start(), 1 << 20).unwrap();
+    let (_w, again, rec2, _) =
+        recovery::open(&dir, Arc::new(small()), 1, start(), 1 << 20).unwrap();
     let waiting: Vec<OrderId> = again
         .book
         .iter()

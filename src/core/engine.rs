@@ -25,6 +25,9 @@ pub trait Outbox {
     fn emit(&mut self, origin: u8, ev: CoreEvent);
     /// An event for every producer.
     fn broadcast(&mut self, ev: CoreEvent);
+    /// Engine time moved on: events emitted from now on happened at `now`.
+    #[inline]
+    fn time(&mut self, _now: u64) {}
 }
 
 impl Outbox for Vec<CoreEvent> {
@@ -240,6 +243,7 @@ impl Engine {
                 break;
             }
             self.now = self.now.max(next);
+            out.time(self.now);
             if venue <= timer {
                 for vi in 0..self.venues.len() {
                     let mut buf = std::mem::take(&mut self.vbuf);
@@ -247,6 +251,7 @@ impl Engine {
                     self.venues[vi].poll(next, &mut buf);
                     for ev in &buf {
                         self.now = self.now.max(ev.at_ns);
+                        out.time(self.now);
                         self.on_venue_event(ev.kind, out);
                     }
                     self.vbuf = buf;
@@ -259,6 +264,7 @@ impl Engine {
             }
         }
         self.now = self.now.max(t);
+        out.time(self.now);
     }
 
     /// Carries out one command from producer `origin`.

@@ -8,12 +8,13 @@
 //! same exec ids and states, so consumers can recognise it. A clean stop journals the
 //! time it reached, and a restart then repeats nothing.
 
-use super::engine::{Engine, Outbox};
+use super::engine::Engine;
 use super::thread::build_venues;
 use crate::config::Registry;
-use crate::journal::codec::{self, KIND_COMMAND, KIND_CONFIG, KIND_START, KIND_TIME};
+use crate::journal::codec::{self, KIND_COMMAND, KIND_CONFIG, KIND_EVENT, KIND_START, KIND_TIME};
 use crate::journal::{scan, JournalError, JournalWriter, RecordHeader, ScanSummary};
 use crate::model::event::{Command, CoreEvent};
+use std::collections::VecDeque;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +33,11 @@ pub enum RecoveryError {
     },
     /// The journal was written under another configuration.
     ConfigChanged,
+    /// Replaying the commands does not give the events the journal recorded.
+    Diverged {
+        /// The first recorded event that differs.
+        seq: u64,
+    },
 }
 
 impl fmt::Display for RecoveryError {
@@ -39,6 +45,10 @@ impl fmt::Display for RecoveryError {
         match self {
             RecoveryError::Journal(e) => write!(f, "{e}"),
             RecoveryError::Record { seq, what } => write!(f, "journal record {seq}: {what}"),
+            RecoveryError::Diverged { seq } => write!(
+                f,
+                "journal record {seq}: replaying the commands gives a different event than the one recorded (a different version of execd wrote it, or it was altered)"
+            ),
             RecoveryError::ConfigChanged => write!(
                 f,
                 "the journal was written under a different configuration; replaying it under this one would not rebuild the same state"
@@ -72,12 +82,21 @@ pub struct Recovered {
     pub last_ts: u64,
 }
 
-/// An outbox that drops events: replayed events were delivered before the crash.
-struct Discard;
-
-impl Outbox for Discard {
-    fn emit(&mut self, _: u8, _: CoreEvent) {}
-    fn broadcast(&mut self, _: CoreEvent) {}
+/// Matches replayed events against recorded ones, oldest first; the sequence number of
+/// the first recorded event that differs. Synced events are never recorded.
+fn diverged(
+    replayed: &mut VecDeque<CoreEvent>,
+    recorded: &mut VecDeque<(u64, CoreEvent)>,
+) -> Option<u64> {
+    replayed.retain(|e| !matches!(e, CoreEvent::Synced(_)));
+    while let (Some(a), Some((seq, b))) = (replayed.front(), recorded.front()) {
+        if a != b {
+            return Some(*seq);
+        }
+        replayed.pop_front();
+        recorded.pop_front();
+    }
+    None
 }
 
 /// Opens (or creates) the journal in `dir` and returns its writer and the engine rebuilt
@@ -89,7 +108,7 @@ pub fn open(
     epoch: u32,
     start_ns: u64,
     segment_size: usize,
-) -> Result<(JournalWriter, Engine, Recovered), RecoveryError> {
+) -> Result<(JournalWriter, Engine, Recovered, Vec<CoreEvent>), RecoveryError> {
     let (mut writer, journal) = JournalWriter::open(dir, segment_size)?;
     let fingerprint = reg.fingerprint();
     if journal.records == 0 {
@@ -107,14 +126,14 @@ pub fn open(
             start_ns,
             ..Recovered::default()
         };
-        return Ok((writer, engine, rec));
+        return Ok((writer, engine, rec, Vec::new()));
     }
-    let (mut engine, mut rec) = replay(dir, reg)?;
+    let (mut engine, mut rec, unrecorded) = replay_with(dir, reg, None::<fn(Step<'_>)>)?;
     rec.journal = journal;
     // Orders that were waiting for a venue answer when the process died: the venue may
     // have acted meanwhile. Queue them for reconciliation before anyone relies on them.
     rec.in_flight = engine.queue_in_flight_for_reconciliation();
-    Ok((writer, engine, rec))
+    Ok((writer, engine, rec, unrecorded))
 }
 
 /// The configuration a journal was written under, as recorded in it.
@@ -165,21 +184,27 @@ pub struct Step<'a> {
 
 /// Rebuilds the engine a journal describes, without opening it for writing.
 pub fn replay(dir: &Path, reg: Arc<Registry>) -> Result<(Engine, Recovered), RecoveryError> {
-    replay_with(dir, reg, None::<fn(Step<'_>)>)
+    replay_with(dir, reg, None::<fn(Step<'_>)>).map(|(e, r, _)| (e, r))
 }
 
 /// Like [`replay`], handing every record and the events it caused to `on_step`
-/// (the replay tool's exports and order histories are built this way).
+/// (the replay tool's exports and order histories are built this way). Also returns
+/// the events the replay produced past the last one recorded: a crash cut them off
+/// before they were journaled (and so before anyone was told).
 pub fn replay_with(
     dir: &Path,
     reg: Arc<Registry>,
     mut on_step: Option<impl FnMut(Step<'_>)>,
-) -> Result<(Engine, Recovered), RecoveryError> {
+) -> Result<(Engine, Recovered, Vec<CoreEvent>), RecoveryError> {
     let fingerprint = reg.fingerprint();
     let mut engine: Option<Engine> = None;
     let mut rec = Recovered::default();
     let mut failure: Option<RecoveryError> = None;
     let mut events: Vec<CoreEvent> = Vec::new();
+    // What replay emits and what the journal recorded, matched in order as both arrive.
+    let mut replayed: VecDeque<CoreEvent> = VecDeque::new();
+    let mut recorded: VecDeque<(u64, CoreEvent)> = VecDeque::new();
+    let mut last_event_ts = 0u64;
     let mut handle = |header: &RecordHeader, payload: &[u8]| {
         if failure.is_some() {
             return;
@@ -226,13 +251,8 @@ pub fn replay_with(
                 };
                 match codec::decode(payload) {
                     Ok((origin, cmd)) => {
-                        if on_step.is_some() {
-                            e.advance_to(ts, &mut events);
-                            e.command(origin, &cmd, &mut events, &mut ());
-                        } else {
-                            e.advance_to(ts, &mut Discard);
-                            e.command(origin, &cmd, &mut Discard, &mut ());
-                        }
+                        e.advance_to(ts, &mut events);
+                        e.command(origin, &cmd, &mut events, &mut ());
                         rec.commands += 1;
                         command = Some((origin, cmd));
                     }
@@ -244,13 +264,19 @@ pub fn replay_with(
             }
             KIND_TIME => {
                 if let Some(e) = engine.as_mut() {
-                    if on_step.is_some() {
-                        e.advance_to(ts, &mut events);
-                    } else {
-                        e.advance_to(ts, &mut Discard);
-                    }
+                    e.advance_to(ts, &mut events);
                 }
             }
+            KIND_EVENT => match codec::decode_event(payload) {
+                Ok((_, ev)) => {
+                    recorded.push_back((seq, ev));
+                    last_event_ts = last_event_ts.max(ts);
+                }
+                Err(err) => {
+                    failure = Some(RecoveryError::Record { seq, what: err.0 });
+                    return;
+                }
+            },
             // Kinds this version does not know are skipped, never misread.
             _ => {}
         }
@@ -262,7 +288,10 @@ pub fn replay_with(
                 command: command.as_ref().map(|(o, c)| (*o, c)),
                 events: &events,
             });
-            events.clear();
+        }
+        replayed.extend(events.drain(..));
+        if let Some(seq) = diverged(&mut replayed, &mut recorded) {
+            failure = Some(RecoveryError::Diverged { seq });
         }
     };
     // Records of retired segments come from the audit log, then the journal's own.
@@ -289,10 +318,34 @@ pub fn replay_with(
     if let Some(f) = failure {
         return Err(f);
     }
+    // Events the live core emitted after its last command (fills arriving, timeouts):
+    // catch up to the last one recorded, so they are checked and not emitted again.
+    if let Some(e) = engine.as_mut() {
+        if last_event_ts > e.now() {
+            e.advance_to(last_event_ts, &mut events);
+            if let Some(f) = on_step.as_mut() {
+                f(Step {
+                    engine: e,
+                    seq: journal.last_seq,
+                    ts_ns: last_event_ts,
+                    command: None,
+                    events: &events,
+                });
+            }
+            replayed.extend(events.drain(..));
+        }
+    }
+    if let Some(seq) = diverged(&mut replayed, &mut recorded) {
+        return Err(RecoveryError::Diverged { seq });
+    }
+    if let Some(&(seq, _)) = recorded.front() {
+        // Recorded events that replay never produces.
+        return Err(RecoveryError::Diverged { seq });
+    }
     rec.journal = journal;
     let engine = engine.ok_or(RecoveryError::Record {
         seq: 1,
         what: "the journal has no start record",
     })?;
-    Ok((engine, rec))
+    Ok((engine, rec, replayed.into_iter().collect()))
 }

@@ -8,7 +8,7 @@ use super::latency::{Latency, TscProbe};
 use super::recovery::{self, Recovered};
 use crate::config::Registry;
 use crate::gate::Reason;
-use crate::journal::codec::{self, KIND_COMMAND, MAX_COMMAND};
+use crate::journal::codec::{self, KIND_COMMAND, KIND_EVENT, MAX_COMMAND, MAX_EVENT};
 use crate::journal::JournalWriter;
 use crate::model::event::{Command, CoreEvent, Inbound};
 use crate::model::ids::VenueId;
@@ -203,6 +203,11 @@ struct Rings {
     tx: Vec<rtrb::Producer<CoreEvent>>,
     backlog: Vec<VecDeque<CoreEvent>>,
     emitted: u64,
+    // Every event is journaled as it is emitted, stamped with the engine's time.
+    journal: Option<JournalWriter>,
+    now: u64,
+    record: [u8; MAX_EVENT],
+    journal_errors: u64,
 }
 
 impl Rings {
@@ -222,9 +227,24 @@ impl Rings {
     }
 }
 
-impl Outbox for Rings {
+impl Rings {
     #[inline]
-    fn emit(&mut self, origin: u8, ev: CoreEvent) {
+    fn journal_event(&mut self, origin: u8, ev: &CoreEvent) {
+        if let Some(j) = self.journal.as_mut() {
+            if let Some(n) = codec::encode_event(origin, ev, &mut self.record) {
+                // The command behind it is journaled already, so the state survives a
+                // failure here; the event record is what a cross-check would miss.
+                if j.append(KIND_EVENT, 1, self.now, &self.record[..n])
+                    .is_err()
+                {
+                    self.journal_errors += 1;
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn deliver(&mut self, origin: u8, ev: CoreEvent) {
         self.emitted += 1;
         let o = origin as usize;
         if o >= self.tx.len() {
@@ -238,11 +258,25 @@ impl Outbox for Rings {
             self.backlog[o].push_back(ev);
         }
     }
+}
+
+impl Outbox for Rings {
+    #[inline]
+    fn emit(&mut self, origin: u8, ev: CoreEvent) {
+        self.journal_event(origin, &ev);
+        self.deliver(origin, ev);
+    }
 
     fn broadcast(&mut self, ev: CoreEvent) {
+        self.journal_event(codec::BROADCAST, &ev);
         for o in 0..self.tx.len() {
-            self.emit(o as u8, ev);
+            self.deliver(o as u8, ev);
         }
+    }
+
+    #[inline]
+    fn time(&mut self, now: u64) {
+        self.now = now;
     }
 }
 
@@ -319,10 +353,10 @@ pub fn spawn(
         None => {
             let venues = build_venues(&reg, start);
             let engine = Engine::new(reg.clone(), venues, opts.epoch, start);
-            start_thread(engine, None, None, opts, producers)
+            start_thread(engine, None, None, Vec::new(), opts, producers)
         }
         Some(dir) => {
-            let (writer, engine, rec) = recovery::open(
+            let (writer, engine, rec, unrecorded) = recovery::open(
                 &dir,
                 reg.clone(),
                 opts.epoch,
@@ -330,7 +364,7 @@ pub fn spawn(
                 (reg.config.journal.segment_kb as usize) << 10,
             )
             .map_err(|e| std::io::Error::other(format!("{}: {e}", dir.display())))?;
-            start_thread(engine, Some(writer), Some(rec), opts, producers)
+            start_thread(engine, Some(writer), Some(rec), unrecorded, opts, producers)
         }
     }
 }
@@ -341,13 +375,14 @@ pub fn spawn_engine(
     opts: CoreOptions,
     producers: usize,
 ) -> std::io::Result<(CoreThread, Vec<Handle>)> {
-    start_thread(engine, None, None, opts, producers)
+    start_thread(engine, None, None, Vec::new(), opts, producers)
 }
 
 fn start_thread(
     engine: Engine,
     journal: Option<JournalWriter>,
     recovered: Option<Recovered>,
+    unrecorded: Vec<CoreEvent>,
     opts: CoreOptions,
     producers: usize,
 ) -> std::io::Result<(CoreThread, Vec<Handle>)> {
@@ -379,6 +414,10 @@ fn start_thread(
                     .map(|_| VecDeque::with_capacity(BACKLOG))
                     .collect(),
                 emitted: 0,
+                journal: None,
+                now: 0,
+                record: [0; MAX_EVENT],
+                journal_errors: 0,
             };
             // The sidecar drains the journal into the audit log beside it.
             let jc = engine.registry().config.journal.clone();
@@ -398,7 +437,9 @@ fn start_thread(
                     }
                 }
             });
-            let mut report = run(engine, journal, opts, inbound, rings, clock, flag);
+            let mut report = run(
+                engine, journal, unrecorded, opts, inbound, rings, clock, flag,
+            );
             report.recovered = recovered;
             report.audit = sidecar.and_then(|s| match s.stop() {
                 Ok(r) => Some(r),
@@ -432,9 +473,11 @@ fn pin(core: Option<usize>) -> bool {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run(
     mut engine: Engine,
-    mut journal: Option<JournalWriter>,
+    journal: Option<JournalWriter>,
+    unrecorded: Vec<CoreEvent>,
     opts: CoreOptions,
     mut inbound: Vec<rtrb::Consumer<Inbound>>,
     mut rings: Rings,
@@ -442,6 +485,13 @@ fn run(
     stop: Arc<AtomicBool>,
 ) -> CoreReport {
     let pinned = pin(opts.pin_core);
+    rings.journal = journal;
+    // Events recovery derived that the crash kept from the journal (and so from every
+    // producer): record them now and tell everyone.
+    rings.time(engine.now());
+    for ev in unrecorded {
+        rings.broadcast(ev);
+    }
     let mut idle = Idle::new(opts.idle);
     let mut latency = Latency::new();
     let mut cycles = 0u64;
@@ -469,8 +519,9 @@ fn run(
                 if advanced {
                     engine.advance_to(msg.at_ns, &mut rings);
                 }
+                rings.time(engine.now());
                 // Journal first: a command the journal cannot record is not carried out.
-                if let Some(j) = journal.as_mut() {
+                if let Some(j) = rings.journal.as_mut() {
                     if let Some(n) = codec::encode(h as u8, &msg.cmd, &mut record) {
                         if j.append(KIND_COMMAND, 1, engine.now(), &record[..n])
                             .is_err()
@@ -537,7 +588,7 @@ fn run(
     }
     rings.flush();
     let in_flight_at_exit = engine.in_flight();
-    let journal_next_seq = journal.as_mut().map(|j| {
+    let journal_next_seq = rings.journal.as_mut().map(|j| {
         // Mark how far the engine got, so a restart does not deliver these events again,
         // and leave the journal on disk, not only in the page cache.
         let _ = j.append(codec::KIND_TIME, 1, engine.now(), &[]);

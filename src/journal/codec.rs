@@ -552,3 +552,322 @@ mod tests {
         assert_eq!(decode_start(&encode_start(7, 9, 11)), Ok((7, 9, 11)));
     }
 }
+
+/// Record kind: an event the core emitted (payload: producer, then the event) — what
+/// upstream was told, kept as a fact so replay can prove it derives the same.
+pub const KIND_EVENT: u16 = 5;
+/// Largest encoded event.
+pub const MAX_EVENT: usize = 160;
+/// Producer number of a broadcast event.
+pub const BROADCAST: u8 = 255;
+
+mod events {
+    use super::*;
+    use crate::gate::Reason;
+    use crate::model::event::{CoreEvent, OrderStatus};
+    use crate::model::fixed::{Money, Price, Qty};
+    use crate::model::ids::{ClOrdId, InstrumentId};
+    use crate::oms::slippage::{SlipCategory, Slippage};
+    use crate::oms::state::{OmsEvent, OrderState};
+
+    fn index_of<T: PartialEq>(all: &[T], x: &T) -> u8 {
+        all.iter().position(|y| y == x).unwrap_or(0) as u8
+    }
+
+    fn pick<T: Copy>(all: &[T], i: u8, what: &'static str) -> Result<T, CodecError> {
+        all.get(i as usize).copied().ok_or(CodecError(what))
+    }
+
+    impl Out<'_> {
+        fn oid(&mut self, o: OrderId) {
+            self.u64(o.0);
+        }
+        fn opt_oid(&mut self, o: Option<OrderId>) {
+            self.u64(o.map_or(0, |o| o.0));
+        }
+        fn reason(&mut self, r: Option<Reason>) {
+            self.u8(r.map_or(255, |r| index_of(Reason::ALL, &r)));
+        }
+        fn state(&mut self, s: OrderState) {
+            self.u8(index_of(&OrderState::ALL, &s));
+        }
+    }
+
+    impl In<'_> {
+        fn oid(&mut self) -> R<OrderId> {
+            Ok(OrderId(self.u64()?))
+        }
+        fn opt_oid(&mut self) -> R<Option<OrderId>> {
+            let v = self.u64()?;
+            Ok((v != 0).then_some(OrderId(v)))
+        }
+        fn reason(&mut self) -> R<Option<Reason>> {
+            match self.u8()? {
+                255 => Ok(None),
+                i => pick(Reason::ALL, i, "bad reason").map(Some),
+            }
+        }
+        fn state(&mut self) -> R<OrderState> {
+            pick(&OrderState::ALL, self.u8()?, "bad order state")
+        }
+    }
+
+    /// Encodes an event from the core; `None` for syncs, which carry no fact.
+    pub fn encode_event(origin: u8, ev: &CoreEvent, buf: &mut [u8; MAX_EVENT]) -> Option<usize> {
+        let mut o = Out { buf, n: 0 };
+        o.u8(origin);
+        match *ev {
+            CoreEvent::Accepted {
+                request_id,
+                order,
+                cl_ord_id,
+                content_hash,
+                warning,
+            } => {
+                o.u8(1);
+                o.str(&request_id);
+                o.oid(order);
+                o.u32(cl_ord_id.epoch);
+                o.oid(cl_ord_id.order);
+                o.u32(cl_ord_id.version as u32);
+                o.u64(content_hash);
+                o.u8(warning as u8);
+            }
+            CoreEvent::Rejected {
+                request_id,
+                order,
+                reason,
+            } => {
+                o.u8(2);
+                o.str(&request_id);
+                o.oid(order);
+                o.reason(Some(reason));
+            }
+            CoreEvent::Duplicate {
+                request_id,
+                order,
+                state,
+            } => {
+                o.u8(3);
+                o.str(&request_id);
+                o.oid(order);
+                o.state(state);
+            }
+            CoreEvent::Order(s) => {
+                o.u8(4);
+                o.oid(s.order);
+                o.str(&s.request_id);
+                o.opt_oid(s.parent);
+                o.state(s.state);
+                o.i64(s.qty.0);
+                o.i64(s.cum_qty.0);
+                o.i64(s.avg_px.0);
+                o.reason(s.reason);
+                o.u8(s.late as u8);
+            }
+            CoreEvent::Fill {
+                order,
+                instrument,
+                exec_id,
+                px,
+                qty,
+                fee,
+                slippage,
+                late,
+            } => {
+                o.u8(5);
+                o.oid(order);
+                o.u32(instrument.0 as u32);
+                o.u64(exec_id);
+                o.i64(px.0);
+                o.i64(qty.0);
+                o.i64(fee.0);
+                match slippage {
+                    None => o.u8(0),
+                    Some(s) => {
+                        o.u8(1);
+                        o.i64(s.price);
+                        o.i64(s.bps_e2);
+                        o.i64(s.pips_e2);
+                        o.u8(index_of(&SlipCategory::ALL, &s.category));
+                    }
+                }
+                o.u8(late as u8);
+            }
+            CoreEvent::Protection {
+                parent,
+                stop_loss,
+                take_profit,
+                qty,
+            } => {
+                o.u8(6);
+                o.oid(parent);
+                for leg in [stop_loss, take_profit] {
+                    o.opt_oid(leg.map(|l| l.0));
+                    o.i64(leg.map_or(0, |l| l.1 .0));
+                }
+                o.i64(qty.0);
+            }
+            CoreEvent::SlippageBreach { order, bps_e2 } => {
+                o.u8(7);
+                o.oid(order);
+                o.i64(bps_e2);
+            }
+            CoreEvent::Anomaly {
+                order,
+                state,
+                event,
+            } => {
+                o.u8(8);
+                o.oid(order);
+                o.state(state);
+                o.u8(index_of(&OmsEvent::ALL, &event));
+            }
+            CoreEvent::CommandRejected { order, reason } => {
+                o.u8(9);
+                o.opt_oid(order);
+                o.reason(Some(reason));
+            }
+            CoreEvent::KillSwitch {
+                scope,
+                state,
+                canceled,
+            } => {
+                o.u8(10);
+                o.scope(&scope);
+                o.u8(state as u8);
+                o.u32(canceled);
+            }
+            CoreEvent::ModeChanged { account, mode } => {
+                o.u8(11);
+                o.str(&account);
+                o.u8(mode as u8);
+            }
+            CoreEvent::HaltChanged { account, halted } => {
+                o.u8(12);
+                o.str(&account);
+                o.u8(halted as u8);
+            }
+            CoreEvent::Synced(_) => return None,
+        }
+        Some(o.n)
+    }
+
+    /// Decodes a journaled event: its producer and the event.
+    pub fn decode_event(b: &[u8]) -> Result<(u8, CoreEvent), CodecError> {
+        let mut i = In { b };
+        let origin = i.u8()?;
+        let ev = match i.u8()? {
+            1 => CoreEvent::Accepted {
+                request_id: i.str()?,
+                order: i.oid()?,
+                cl_ord_id: ClOrdId {
+                    epoch: i.u32()?,
+                    order: i.oid()?,
+                    version: u16::try_from(i.u32()?).map_err(|_| CodecError("bad version"))?,
+                },
+                content_hash: i.u64()?,
+                warning: i.bool()?,
+            },
+            2 => CoreEvent::Rejected {
+                request_id: i.str()?,
+                order: i.oid()?,
+                reason: i.reason()?.ok_or(CodecError("missing reason"))?,
+            },
+            3 => CoreEvent::Duplicate {
+                request_id: i.str()?,
+                order: i.oid()?,
+                state: i.state()?,
+            },
+            4 => CoreEvent::Order(OrderStatus {
+                order: i.oid()?,
+                request_id: i.str()?,
+                parent: i.opt_oid()?,
+                state: i.state()?,
+                qty: Qty(i.i64()?),
+                cum_qty: Qty(i.i64()?),
+                avg_px: Price(i.i64()?),
+                reason: i.reason()?,
+                late: i.bool()?,
+            }),
+            5 => CoreEvent::Fill {
+                order: i.oid()?,
+                instrument: InstrumentId(
+                    u16::try_from(i.u32()?).map_err(|_| CodecError("bad instrument"))?,
+                ),
+                exec_id: i.u64()?,
+                px: Price(i.i64()?),
+                qty: Qty(i.i64()?),
+                fee: Money(i.i64()?),
+                slippage: if i.bool()? {
+                    Some(Slippage {
+                        price: i.i64()?,
+                        bps_e2: i.i64()?,
+                        pips_e2: i.i64()?,
+                        category: pick(&SlipCategory::ALL, i.u8()?, "bad category")?,
+                    })
+                } else {
+                    None
+                },
+                late: i.bool()?,
+            },
+            6 => {
+                let parent = i.oid()?;
+                let mut legs = [None, None];
+                for leg in legs.iter_mut() {
+                    let id = i.opt_oid()?;
+                    let px = Price(i.i64()?);
+                    *leg = id.map(|id| (id, px));
+                }
+                CoreEvent::Protection {
+                    parent,
+                    stop_loss: legs[0],
+                    take_profit: legs[1],
+                    qty: Qty(i.i64()?),
+                }
+            }
+            7 => CoreEvent::SlippageBreach {
+                order: i.oid()?,
+                bps_e2: i.i64()?,
+            },
+            8 => CoreEvent::Anomaly {
+                order: i.oid()?,
+                state: i.state()?,
+                event: pick(&OmsEvent::ALL, i.u8()?, "bad event")?,
+            },
+            9 => CoreEvent::CommandRejected {
+                order: i.opt_oid()?,
+                reason: i.reason()?.ok_or(CodecError("missing reason"))?,
+            },
+            10 => CoreEvent::KillSwitch {
+                scope: i.scope()?,
+                state: match i.u8()? {
+                    0 => KillState::Off,
+                    1 => KillState::Warning,
+                    2 => KillState::Active,
+                    _ => return Err(CodecError("bad kill-switch state")),
+                },
+                canceled: i.u32()?,
+            },
+            11 => CoreEvent::ModeChanged {
+                account: i.str()?,
+                mode: match i.u8()? {
+                    0 => Mode::Guide,
+                    1 => Mode::Autonomous,
+                    _ => return Err(CodecError("bad mode")),
+                },
+            },
+            12 => CoreEvent::HaltChanged {
+                account: i.str()?,
+                halted: i.bool()?,
+            },
+            _ => return Err(CodecError("unknown event tag")),
+        };
+        if !i.b.is_empty() {
+            return Err(CodecError("trailing bytes"));
+        }
+        Ok((origin, ev))
+    }
+}
+
+pub use events::{decode_event, encode_event};

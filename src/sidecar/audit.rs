@@ -78,11 +78,28 @@ fn index_of(p: &Path) -> u64 {
 /// Reads every complete, CRC-checked record of the audit log in `dir`, in order. A
 /// partial record at the end of a file (a crash while copying) ends that file; a bad CRC
 /// anywhere is an error naming the file and byte.
-pub fn scan(dir: &Path, mut f: impl FnMut(&RecordHeader, &[u8])) -> io::Result<u64> {
+pub fn scan(dir: &Path, f: impl FnMut(&RecordHeader, &[u8])) -> io::Result<u64> {
+    scan_files(&files(dir)?, f)
+}
+
+/// Sequence number of the last complete record in the audit log (0 if none). Reads
+/// only the newest files, not the whole log.
+pub fn last_seq(dir: &Path) -> io::Result<u64> {
+    let all = files(dir)?;
+    for k in (0..all.len()).rev() {
+        let last = scan_files(&all[k..k + 1], |_, _| {})?;
+        if last > 0 {
+            return Ok(last);
+        }
+    }
+    Ok(0)
+}
+
+fn scan_files(paths: &[PathBuf], mut f: impl FnMut(&RecordHeader, &[u8])) -> io::Result<u64> {
     let mut last = 0;
-    for path in files(dir)? {
+    for path in paths {
         let mut bytes = Vec::new();
-        File::open(&path)?.read_to_end(&mut bytes)?;
+        File::open(path)?.read_to_end(&mut bytes)?;
         let bad = |at: usize, what: &str| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -121,7 +138,7 @@ impl AuditLog {
     /// Opens the audit log in `dir`, positioned after the last record it holds.
     pub fn open(dir: &Path, _fsync: Fsync, max_bytes: u64) -> io::Result<AuditLog> {
         std::fs::create_dir_all(dir)?;
-        let last_seq = scan(dir, |_, _| {})?;
+        let last_seq = last_seq(dir)?;
         let next_index = files(dir)?.last().map(|p| index_of(p) + 1).unwrap_or(0);
         Ok(AuditLog {
             dir: dir.to_path_buf(),
