@@ -430,3 +430,44 @@ fn session_with_prefix(sim: &mut Sim) {
         sim.submit(market(&format!("r{p}-{i}"), sym, side, qty), 1_000_000);
     }
 }
+
+#[test]
+fn a_journal_whose_events_do_not_follow_from_its_commands_is_refused() {
+    use execd::journal::codec;
+    let dir = tmp("diverge");
+    let reg = Registry::default_paper();
+    let (mut w, _) = execd::journal::JournalWriter::open(&dir, 1 << 20).unwrap();
+    let t = start();
+    w.append(
+        codec::KIND_START,
+        1,
+        t,
+        &codec::encode_start(1, t, reg.fingerprint()),
+    )
+    .unwrap();
+    w.append(codec::KIND_CONFIG, 1, t, reg.to_toml().as_bytes())
+        .unwrap();
+    let mut buf = [0u8; codec::MAX_COMMAND];
+    let req = market("x-1", "AAPL", Side::Buy, "1");
+    let n = codec::encode(0, &Command::Submit(req), &mut buf).unwrap();
+    w.append(codec::KIND_COMMAND, 1, t + 1_000_000, &buf[..n])
+        .unwrap();
+    // What the journal claims upstream was told: a rejection the code would never give.
+    let lie = CoreEvent::Rejected {
+        request_id: RequestId::new("x-1").unwrap(),
+        order: OrderId(1),
+        reason: execd::gate::Reason::KillGlobal,
+    };
+    let mut ebuf = [0u8; codec::MAX_EVENT];
+    let n = codec::encode_event(0, &lie, &mut ebuf).unwrap();
+    let seq = w
+        .append(codec::KIND_EVENT, 1, t + 1_000_000, &ebuf[..n])
+        .unwrap();
+    drop(w);
+    match recovery::replay(&dir, Arc::new(reg)) {
+        Err(recovery::RecoveryError::Diverged { seq: s }) => assert_eq!(s, seq),
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a history that does not follow from its commands was accepted"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -539,6 +539,107 @@ mod tests {
     }
 
     #[test]
+    fn every_event_round_trips() {
+        use crate::gate::Reason;
+        use crate::model::event::{CoreEvent, OrderStatus};
+        use crate::model::fixed::{Money, Price, Qty};
+        use crate::model::ids::{ClOrdId, InstrumentId};
+        use crate::oms::slippage::{SlipCategory, Slippage};
+        use crate::oms::state::{OmsEvent, OrderState};
+        let rid = RequestId::new("r-1").unwrap();
+        let events = [
+            CoreEvent::Accepted {
+                request_id: rid,
+                order: OrderId(3),
+                cl_ord_id: ClOrdId {
+                    epoch: 9,
+                    order: OrderId(3),
+                    version: 2,
+                },
+                content_hash: 77,
+                warning: true,
+            },
+            CoreEvent::Rejected {
+                request_id: rid,
+                order: OrderId(0),
+                reason: Reason::StoreFull,
+            },
+            CoreEvent::Duplicate {
+                request_id: rid,
+                order: OrderId(3),
+                state: OrderState::TimedOut,
+            },
+            CoreEvent::Order(OrderStatus {
+                order: OrderId(4),
+                request_id: RequestId::EMPTY,
+                parent: Some(OrderId(3)),
+                state: OrderState::PartiallyFilled,
+                qty: Qty(10),
+                cum_qty: Qty(4),
+                avg_px: Price(-5),
+                reason: Some(Reason::VenueFunds),
+                late: true,
+            }),
+            CoreEvent::Fill {
+                order: OrderId(4),
+                instrument: InstrumentId(2),
+                exec_id: 99,
+                px: Price(123),
+                qty: Qty(4),
+                fee: Money(-1),
+                slippage: Some(Slippage {
+                    price: -3,
+                    bps_e2: 12,
+                    pips_e2: 40,
+                    category: SlipCategory::Poor,
+                }),
+                late: false,
+            },
+            CoreEvent::Protection {
+                parent: OrderId(4),
+                stop_loss: Some((OrderId(5), Price(100))),
+                take_profit: None,
+                qty: Qty(4),
+            },
+            CoreEvent::SlippageBreach {
+                order: OrderId(4),
+                bps_e2: 999,
+            },
+            CoreEvent::Anomaly {
+                order: OrderId(4),
+                state: OrderState::Filled,
+                event: OmsEvent::Ack,
+            },
+            CoreEvent::CommandRejected {
+                order: None,
+                reason: Reason::UnknownOrder,
+            },
+            CoreEvent::KillSwitch {
+                scope: Scope::Account(Name::new("a").unwrap()),
+                state: KillState::Warning,
+                canceled: 3,
+            },
+            CoreEvent::ModeChanged {
+                account: Name::new("a").unwrap(),
+                mode: Mode::Guide,
+            },
+            CoreEvent::HaltChanged {
+                account: Name::new("a").unwrap(),
+                halted: true,
+            },
+        ];
+        let mut buf = [0u8; MAX_EVENT];
+        for ev in events {
+            let n = encode_event(7, &ev, &mut buf).unwrap();
+            assert_eq!(decode_event(&buf[..n]), Ok((7, ev)));
+            for k in 0..n {
+                assert!(decode_event(&buf[..k]).is_err());
+            }
+        }
+        assert_eq!(encode_event(0, &CoreEvent::Synced(1), &mut buf), None);
+    }
+
+    #[test]
     fn garbage_is_an_error() {
         assert!(decode(&[]).is_err());
         assert!(decode(&[0, 99]).is_err());
@@ -548,6 +649,7 @@ mod tests {
             let n = rng.usize(0..200);
             let b: Vec<u8> = (0..n).map(|_| rng.u8(..)).collect();
             let _ = decode(&b); // must not panic
+            let _ = decode_event(&b);
         }
         assert_eq!(decode_start(&encode_start(7, 9, 11)), Ok((7, 9, 11)));
     }
