@@ -371,10 +371,8 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
 fn retired_segments_are_replayed_from_the_audit_log() {
     let dir = tmp("retire");
     let reg = config_with(|t| {
-        t.replace(
-            "[gate]",
-            "[journal]\nsegment_kb = 64\nretain_segments = 2\nfsync_ms = 1\n\n[gate]",
-        )
+        t.replace("segment_kb = 65536", "segment_kb = 64\nretain_segments = 2")
+            .replace("fsync_ms = 10", "fsync_ms = 1")
     });
     let (core, mut hs) = spawn(Arc::new(reg.clone()), journaled(&dir), 1).unwrap();
     let mut sim = Sim::from_parts(core, hs.remove(0));
