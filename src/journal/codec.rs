@@ -294,6 +294,21 @@ impl In<'_> {
             _ => return Err(CodecError("bad order reference")),
         })
     }
+    fn kill_state(&mut self) -> R<KillState> {
+        match self.u8()? {
+            0 => Ok(KillState::Off),
+            1 => Ok(KillState::Warning),
+            2 => Ok(KillState::Active),
+            _ => Err(CodecError("bad kill-switch state")),
+        }
+    }
+    fn mode(&mut self) -> R<Mode> {
+        match self.u8()? {
+            0 => Ok(Mode::Guide),
+            1 => Ok(Mode::Autonomous),
+            _ => Err(CodecError("bad mode")),
+        }
+    }
     fn scope(&mut self) -> R<Scope> {
         let tag = self.u8()?;
         let name: Name = self.str()?;
@@ -397,21 +412,12 @@ pub fn decode(b: &[u8]) -> Result<(u8, Command), CodecError> {
         },
         6 => Command::SetKillSwitch {
             scope: i.scope()?,
-            state: match i.u8()? {
-                0 => KillState::Off,
-                1 => KillState::Warning,
-                2 => KillState::Active,
-                _ => return Err(CodecError("bad kill-switch state")),
-            },
+            state: i.kill_state()?,
             cancel_open: i.bool()?,
         },
         7 => Command::SetMode {
             account: i.str()?,
-            mode: match i.u8()? {
-                0 => Mode::Guide,
-                1 => Mode::Autonomous,
-                _ => return Err(CodecError("bad mode")),
-            },
+            mode: i.mode()?,
         },
         8 => Command::SetHalted {
             account: i.str()?,
@@ -943,21 +949,12 @@ mod events {
             },
             10 => CoreEvent::KillSwitch {
                 scope: i.scope()?,
-                state: match i.u8()? {
-                    0 => KillState::Off,
-                    1 => KillState::Warning,
-                    2 => KillState::Active,
-                    _ => return Err(CodecError("bad kill-switch state")),
-                },
+                state: i.kill_state()?,
                 canceled: i.u32()?,
             },
             11 => CoreEvent::ModeChanged {
                 account: i.str()?,
-                mode: match i.u8()? {
-                    0 => Mode::Guide,
-                    1 => Mode::Autonomous,
-                    _ => return Err(CodecError("bad mode")),
-                },
+                mode: i.mode()?,
             },
             12 => CoreEvent::HaltChanged {
                 account: i.str()?,

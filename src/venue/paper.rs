@@ -304,6 +304,19 @@ impl PaperVenue {
         self.schedule(at, Action::Emit(kind));
     }
 
+    /// Refuses a new order the venue cannot take, answering in session order.
+    fn refuse(&mut self, now: u64, cl: ClOrdId) -> Result<(), VenueError> {
+        let at = self.arrival(now);
+        self.emit(
+            at,
+            VenueEventKind::Rejected {
+                cl,
+                reason: Reason::VenueRejected,
+            },
+        );
+        Ok(())
+    }
+
     /// A request on the session: it reaches the venue after the wire latency, in order.
     fn inbound(&mut self, now: u64, action: Action) -> Result<(), VenueError> {
         if !self.logged_on {
@@ -818,15 +831,7 @@ impl Venue for PaperVenue {
         }
         if !matches!(self.books.get(o.instrument.0 as usize), Some(Some(_))) {
             // Not an instrument of this venue: refuse it like a real venue would.
-            let at = self.arrival(now);
-            self.emit(
-                at,
-                VenueEventKind::Rejected {
-                    cl: o.cl,
-                    reason: Reason::VenueRejected,
-                },
-            );
-            return Ok(());
+            return self.refuse(now, o.cl);
         }
         let silent =
             self.cfg.silent_per_mille > 0 && self.rng.u32(0..1000) < self.cfg.silent_per_mille;
@@ -847,15 +852,7 @@ impl Venue for PaperVenue {
             },
         );
         if !stored {
-            let at = self.arrival(now);
-            self.emit(
-                at,
-                VenueEventKind::Rejected {
-                    cl: o.cl,
-                    reason: Reason::VenueRejected,
-                },
-            );
-            return Ok(());
+            return self.refuse(now, o.cl);
         }
         let at = self.arrival(now) + if silent { SILENT_HOLD_NS } else { 0 };
         self.schedule(at, Action::Arrive(o.cl.order.0));
