@@ -1015,6 +1015,18 @@ mod tests {
             }
         }
 
+        /// Runs the market in 5 ms steps (at most 100 s) until something fills.
+        fn run_until_fill(&mut self) -> Vec<VenueEvent> {
+            let mut got = Vec::new();
+            for _ in 0..20_000 {
+                got.extend(self.run(5 * MS));
+                if !fills(&got).is_empty() {
+                    break;
+                }
+            }
+            got
+        }
+
         /// Runs the venue for `ns` and returns its answers (quotes left out).
         fn run(&mut self, ns: u64) -> Vec<VenueEvent> {
             self.now += ns;
@@ -1091,13 +1103,7 @@ mod tests {
         r.v.submit(r.now, &o).unwrap();
         let evs = r.run(MS);
         assert_eq!(evs.len(), 1, "only the ack: {evs:?}");
-        let mut got = Vec::new();
-        for _ in 0..20_000 {
-            got.extend(r.run(5 * MS));
-            if !fills(&got).is_empty() {
-                break;
-            }
-        }
+        let got = r.run_until_fill();
         let f = fills(&got);
         assert_eq!(
             f,
@@ -1252,13 +1258,7 @@ mod tests {
         r.v.submit(r.now, &o).unwrap();
         let evs = r.run(MS);
         assert!(fills(&evs).is_empty());
-        let mut got = Vec::new();
-        for _ in 0..20_000 {
-            got.extend(r.run(5 * MS));
-            if !fills(&got).is_empty() {
-                break;
-            }
-        }
+        let got = r.run_until_fill();
         let f = fills(&got);
         assert!(!f.is_empty(), "never triggered");
         assert!(
