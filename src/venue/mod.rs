@@ -1,6 +1,7 @@
 //! Venues (R-VEN-1): one interface, one adapter per kind. The paper venue is here; FIX
 //! sessions and REST/WebSocket bridges implement the same trait.
 
+pub mod fix;
 pub mod paper;
 
 use crate::gate::{Quote, Reason};

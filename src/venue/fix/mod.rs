@@ -1,0 +1,6 @@
+//! FIX connectivity (R-VEN-1, R-VEN-2): the hot-path codec, dictionaries, and the
+//! session state machine shared by the FIX venue and `execd-venue-sim`.
+
+pub mod codec;
+pub mod dictionary;
+pub mod session;
