@@ -86,6 +86,7 @@ counters!(
     logouts_received,
     logouts_sent,
     poss_dup_received,
+    duplicates_ignored,
 );
 
 fn inc(c: &AtomicU64) {
@@ -146,6 +147,7 @@ impl Book {
 #[derive(Default)]
 struct Tracked {
     open: HashSet<String>,
+    exec_ids: HashSet<String>,
     last_status: HashMap<String, String>,
 }
 
@@ -708,6 +710,16 @@ impl Peer {
                 "poss_dup": is_poss_dup(msg),
             }));
         }
+        if is_poss_dup(msg) && matches!(mt.as_str(), "D" | "F" | "G") {
+            // a resent request whose ClOrdID we already know was handled the first time
+            let known = msg
+                .get_field(11)
+                .is_some_and(|cl| lock(&self.book).find(&cl).is_some());
+            if known {
+                inc(&self.counters.duplicates_ignored);
+                return Ok(());
+            }
+        }
         let replies = match mt.as_str() {
             "D" => self.on_new_order(msg)?,
             "F" => self.on_cancel_request(msg)?,
@@ -727,8 +739,23 @@ impl Peer {
     // ------------------------------------------------------------------
 
     fn initiator_exec_report(&self, msg: &Message, session: &SessionId) {
-        inc(&self.counters.exec_reports);
         let cl = msg.get_field(11).unwrap_or_default();
+        // A PossDup resend of a report already seen (same ExecID) changes nothing.
+        let exec_id = msg.get_field(17).unwrap_or_default();
+        let fresh = lock(&self.tracked).exec_ids.insert(exec_id);
+        if !fresh && is_poss_dup(msg) {
+            inc(&self.counters.duplicates_ignored);
+            if self.events_on() {
+                self.out.emit(json!({
+                    "type": "duplicate",
+                    "msg_type": "8",
+                    "cl_ord_id": cl,
+                    "exec_id": json_str(msg.get_field(17)),
+                }));
+            }
+            return;
+        }
+        inc(&self.counters.exec_reports);
         let exec_type = msg.get_field(150).unwrap_or_default();
         let status = msg.get_field(39).unwrap_or_default();
         let exec_trans_type = msg.get_field(20);
