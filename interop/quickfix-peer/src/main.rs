@@ -113,6 +113,10 @@ struct Common {
     /// ("Timed out waiting for logon response", nothing sent).
     #[arg(long)]
     single_threaded: bool,
+    /// Keep running at stdin EOF (then only `quit`, SIGTERM or SIGINT stop it); for
+    /// running an acceptor in the background of a shell script.
+    #[arg(long)]
+    keep_running: bool,
 }
 
 static SIGTERM: AtomicBool = AtomicBool::new(false);
@@ -180,6 +184,7 @@ struct Ctx<'a> {
     stdin: Receiver<Option<String>>,
     begin: String,
     port: u16,
+    keep_running: bool,
 }
 
 fn main() {
@@ -320,6 +325,7 @@ fn run(role: Role, c: Common, price: f64, partial: u32, symbol: String) -> Resul
         stdin: rx,
         begin: c.begin.clone(),
         port: c.port,
+        keep_running: c.keep_running,
     };
 
     let code = match &c.store {
@@ -413,13 +419,24 @@ fn serve<C: ConnectionHandler + SessionContainer>(
         "next_target_seq": ctx.key.next_target().ok(),
     }));
 
+    let mut stdin_open = true;
     loop {
         if SIGTERM.load(Ordering::SeqCst) {
             break;
         }
+        if !stdin_open {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
         let line = match ctx.stdin.recv_timeout(Duration::from_millis(100)) {
             Ok(Some(l)) => l,
-            Ok(None) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(None) | Err(RecvTimeoutError::Disconnected) => {
+                if ctx.keep_running {
+                    stdin_open = false;
+                    continue;
+                }
+                break;
+            }
             Err(RecvTimeoutError::Timeout) => continue,
         };
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -487,7 +504,7 @@ fn is_num(s: &str) -> bool {
     s.parse::<f64>().map(|v| v.is_finite()).unwrap_or(false)
 }
 
-const HELP: &str = "status | logout | logon | skip N | set-next-target N | test-request [ID] | quit \
+const HELP: &str = "status | wait-logon [SECS] | logout | logon | skip N | set-next-target N | test-request [ID] | quit \
 | (initiator) order CLORDID SYMBOL buy|sell QTY [LIMITPX] | cancel NEWCLORDID ORIGCLORDID SYMBOL SIDE QTY \
 | replace NEWCLORDID ORIGCLORDID SYMBOL SIDE QTY PX | orderstatus CLORDID SYMBOL SIDE | bench N [--inflight K]";
 
@@ -546,6 +563,22 @@ fn command<C: ConnectionHandler + SessionContainer>(
                     }),
                 ),
                 Err(e) => err(cmd, e),
+            }
+        }
+        "wait-logon" => {
+            let secs = args
+                .first()
+                .and_then(|a| a.parse::<f64>().ok())
+                .unwrap_or(30.0);
+            let deadline = Instant::now() + Duration::from_secs_f64(secs.max(0.0));
+            loop {
+                if logged_on(ctx, container) {
+                    return ok(cmd, json!({"logged_on": true}));
+                }
+                if Instant::now() >= deadline || SIGTERM.load(Ordering::SeqCst) {
+                    return err(cmd, "not logged on");
+                }
+                std::thread::sleep(Duration::from_millis(10));
             }
         }
         "test-request" => {
