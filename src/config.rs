@@ -162,6 +162,9 @@ pub struct VenueConfig {
     /// Paper venue behaviour.
     #[serde(default)]
     pub paper: PaperConfig,
+    /// FIX session settings, for `kind = "fix"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<crate::venue::fix::settings::FixSettings>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -322,6 +325,8 @@ pub struct VenueSpec {
     pub breaker_cooldown_ns: u64,
     /// Paper settings, checked.
     pub paper: PaperSpec,
+    /// FIX session settings, checked (`kind = "fix"` only).
+    pub fix: Option<crate::venue::fix::settings::FixSpec>,
 }
 
 /// Paper venue settings after checking.
@@ -457,12 +462,28 @@ impl Registry {
         for (i, v) in cfg.venues.iter().enumerate() {
             let k = |f: &str| format!("venues[{i}].{f}");
             let name = name(&k("name"), &v.name)?;
-            if v.kind != "paper" {
-                return Err(err(
-                    k("kind"),
-                    format!("unknown venue kind {:?} (supported: \"paper\")", v.kind),
-                ));
-            }
+            let fix = match (v.kind.as_str(), &v.fix) {
+                ("paper", None) => None,
+                ("paper", Some(_)) => {
+                    return Err(err(k("fix"), "only a venue of kind \"fix\" takes FIX settings"))
+                }
+                ("fix", Some(f)) => Some(
+                    f.check()
+                        .map_err(|(key, msg)| err(k(&format!("fix.{key}")), msg))?,
+                ),
+                ("fix", None) => {
+                    return Err(err(k("fix"), "a FIX venue needs its [venues.fix] settings"))
+                }
+                _ => {
+                    return Err(err(
+                        k("kind"),
+                        format!(
+                            "unknown venue kind {:?} (supported: \"paper\", \"fix\")",
+                            v.kind
+                        ),
+                    ))
+                }
+            };
             if venue_by_name.insert(name, VenueId(i as u16)).is_some() {
                 return Err(err(k("name"), format!("duplicate venue {:?}", v.name)));
             }
@@ -517,6 +538,7 @@ impl Registry {
                     silent_per_mille: p.silent_per_mille,
                     quote_interval_ns: p.quote_interval_ms * 1_000_000,
                 },
+                fix,
             });
         }
         if cfg.instruments.is_empty() {

@@ -132,6 +132,7 @@ impl Rig {
         self.v.0.lock().unwrap().pending.push(VenueEvent {
             at_ns: self.now,
             kind,
+            src_seq: 0,
         });
         self.advance(0)
     }

@@ -28,6 +28,10 @@ pub trait Outbox {
     /// Engine time moved on: events emitted from now on happened at `now`.
     #[inline]
     fn time(&mut self, _now: u64) {}
+    /// An input from an external venue, about to be applied: journal it, since replay
+    /// cannot derive it (R-AUD-1).
+    #[inline]
+    fn venue_input(&mut self, _venue: u16, _ev: &VenueEvent) {}
 }
 
 impl Outbox for Vec<CoreEvent> {
@@ -193,6 +197,37 @@ impl Engine {
         self.venues[i].as_ref()
     }
 
+    /// Puts `venue` in place of venue `i` (a live session after a replay).
+    pub fn replace_venue(&mut self, i: usize, venue: Box<dyn Venue>) {
+        self.venues[i] = venue;
+    }
+
+    /// Venue `i` if it is a recorded (replayed) network venue.
+    pub fn recorded_venue(&self, i: usize) -> Option<&crate::venue::recorded::RecordedVenue> {
+        self.venues.get(i)?.as_any()?.downcast_ref()
+    }
+
+    /// Network I/O of every venue, once per duty cycle; whether anything happened.
+    pub fn pump_venues(&mut self, now: u64) -> bool {
+        let mut work = false;
+        for v in &mut self.venues {
+            work |= v.pump(now);
+        }
+        work
+    }
+
+    /// Begins a clean stop of every venue session.
+    pub fn close_venues(&mut self, now: u64) {
+        for v in &mut self.venues {
+            v.close(now);
+        }
+    }
+
+    /// Whether every venue session has finished closing.
+    pub fn venues_closed(&self) -> bool {
+        self.venues.iter().all(|v| v.closed())
+    }
+
     /// Whether any order still waits for a venue answer.
     pub fn in_flight(&self) -> bool {
         self.pending > 0
@@ -249,9 +284,13 @@ impl Engine {
                     let mut buf = std::mem::take(&mut self.vbuf);
                     buf.clear();
                     self.venues[vi].poll(next, &mut buf);
+                    let external = !buf.is_empty() && self.venues[vi].is_external();
                     for ev in &buf {
                         self.now = self.now.max(ev.at_ns);
                         out.time(self.now);
+                        if external {
+                            out.venue_input(vi as u16, ev);
+                        }
                         self.on_venue_event(ev.kind, out);
                     }
                     self.vbuf = buf;
@@ -692,6 +731,8 @@ impl Engine {
             VenueEventKind::Quote { instrument, quote } => {
                 self.gate.quotes[instrument.0 as usize] = quote;
             }
+            // The venue's own view changed with this event; the gate asks it directly.
+            VenueEventKind::Session { .. } => {}
             VenueEventKind::Ack { cl, venue_order_id } => {
                 let Some(id) = self.order_for(cl) else { return };
                 if let Some(o) = self.book.get_mut(id) {

@@ -11,7 +11,9 @@
 use super::engine::Engine;
 use super::thread::build_venues;
 use crate::config::Registry;
-use crate::journal::codec::{self, KIND_COMMAND, KIND_CONFIG, KIND_EVENT, KIND_START, KIND_TIME};
+use crate::journal::codec::{
+    self, KIND_COMMAND, KIND_CONFIG, KIND_EVENT, KIND_START, KIND_TIME, KIND_VENUE,
+};
 use crate::journal::{scan, JournalError, JournalWriter, RecordHeader, ScanSummary};
 use crate::model::event::{Command, CoreEvent};
 use std::collections::VecDeque;
@@ -267,6 +269,25 @@ pub fn replay_with(
                     e.advance_to(ts, &mut events);
                 }
             }
+            // A network venue's input: handed back to its recorded stand-in and applied
+            // where the live core applied it.
+            KIND_VENUE => match (engine.as_mut(), codec::decode_venue_input(payload)) {
+                (Some(e), Ok((v, ev))) if (v as usize) < e.registry().venues.len() => {
+                    e.venue_mut(v as usize).replay(ev);
+                    e.advance_to(ev.at_ns.max(e.now()), &mut events);
+                }
+                (_, Err(err)) => {
+                    failure = Some(RecoveryError::Record { seq, what: err.0 });
+                    return;
+                }
+                _ => {
+                    failure = Some(RecoveryError::Record {
+                        seq,
+                        what: "a venue input before the start record or for an unknown venue",
+                    });
+                    return;
+                }
+            },
             KIND_EVENT => match codec::decode_event(payload) {
                 Ok((_, ev)) => {
                     recorded.push_back((seq, ev));

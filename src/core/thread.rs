@@ -8,14 +8,16 @@ use super::latency::{Latency, TscProbe};
 use super::recovery::{self, Recovered};
 use crate::config::Registry;
 use crate::gate::Reason;
-use crate::journal::codec::{self, KIND_COMMAND, KIND_EVENT, MAX_COMMAND, MAX_EVENT};
+use crate::journal::codec::{self, KIND_COMMAND, KIND_EVENT, KIND_VENUE, MAX_COMMAND, MAX_EVENT};
 use crate::journal::JournalWriter;
 use crate::model::event::{Command, CoreEvent, Inbound};
 use crate::model::ids::VenueId;
 use crate::model::request::ExecutionRequest;
 use crate::sidecar::{Fsync, Sidecar, SidecarConfig, SidecarReport};
+use crate::venue::fix::venue::FixVenue;
 use crate::venue::paper::PaperVenue;
-use crate::venue::Venue;
+use crate::venue::recorded::RecordedVenue;
+use crate::venue::{Venue, VenueEvent};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +29,8 @@ use std::time::{Duration, Instant};
 const BATCH: usize = 256;
 /// Events held per producer when its ring is full, before the core allocates more.
 const BACKLOG: usize = 4096;
+/// Real time a venue session gets to close cleanly (FIX logout handshake) at shutdown.
+const CLOSE_GRACE: Duration = Duration::from_secs(3);
 /// Simulated time the core may run ahead at shutdown to let in-flight orders finish.
 const SIM_DRAIN_NS: u64 = 120_000_000_000;
 
@@ -278,6 +282,17 @@ impl Outbox for Rings {
     fn time(&mut self, now: u64) {
         self.now = now;
     }
+
+    fn venue_input(&mut self, venue: u16, ev: &VenueEvent) {
+        if let Some(j) = self.journal.as_mut() {
+            let n = codec::encode_venue_input(venue, ev, &mut self.record);
+            // Refused (a full disk): the event is still applied, and a restart asks the
+            // venue for it again from the last input the journal holds.
+            if j.append(KIND_VENUE, 1, self.now, &self.record[..n]).is_err() {
+                self.journal_errors += 1;
+            }
+        }
+    }
 }
 
 /// The running core thread.
@@ -326,19 +341,46 @@ impl Drop for CoreThread {
     }
 }
 
-/// Builds the venues the registry configures.
+/// Builds the venues the registry configures: network venues as their journaled inputs
+/// (what replay needs); [`go_live`] puts the live sessions in place.
 pub fn build_venues(reg: &Registry, start_ns: u64) -> Vec<Box<dyn Venue>> {
     reg.venues
         .iter()
         .map(|v| -> Box<dyn Venue> {
-            Box::new(PaperVenue::new(
-                reg,
-                VenueId(v.id.0),
-                reg.core.max_orders,
-                start_ns,
-            ))
+            if v.fix.is_some() {
+                Box::new(RecordedVenue::new(VenueId(v.id.0)))
+            } else {
+                Box::new(PaperVenue::new(
+                    reg,
+                    VenueId(v.id.0),
+                    reg.core.max_orders,
+                    start_ns,
+                ))
+            }
         })
         .collect()
+}
+
+/// Replaces each network venue's recorded stand-in with its live session, restored from
+/// its store under `journal` (`<journal>/fix/<venue>`) and from what the engine applied.
+pub fn go_live(
+    engine: &mut Engine,
+    reg: &Arc<Registry>,
+    journal: Option<&std::path::Path>,
+    now: u64,
+) -> std::io::Result<()> {
+    for v in reg.venues.iter().filter(|v| v.fix.is_some()) {
+        let i = v.id.0 as usize;
+        let (applied, was_up) = match engine.recorded_venue(i) {
+            Some(r) => (r.last_seq(), r.logged_on()),
+            None => (0, false),
+        };
+        let dir = journal.map(|j| j.join("fix").join(v.name.as_str()));
+        let live = FixVenue::new(reg.clone(), v.id, dir.as_deref(), applied, was_up, now)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        engine.replace_venue(i, Box::new(live));
+    }
+    Ok(())
 }
 
 /// Starts the core thread with `producers` handles. With a journal directory in `opts`,
@@ -352,7 +394,8 @@ pub fn spawn(
     match opts.journal.clone() {
         None => {
             let venues = build_venues(&reg, start);
-            let engine = Engine::new(reg.clone(), venues, opts.epoch, start);
+            let mut engine = Engine::new(reg.clone(), venues, opts.epoch, start);
+            go_live(&mut engine, &reg, None, start)?;
             start_thread(engine, None, None, Vec::new(), opts, producers)
         }
         Some(dir) => {
@@ -364,6 +407,9 @@ pub fn spawn(
                 (reg.config.journal.segment_kb as usize) << 10,
             )
             .map_err(|e| std::io::Error::other(format!("{}: {e}", dir.display())))?;
+            let mut engine = engine;
+            let now = engine.now().max(start);
+            go_live(&mut engine, &reg, Some(&dir), now)?;
             start_thread(engine, Some(writer), Some(rec), unrecorded, opts, producers)
         }
     }
@@ -498,11 +544,15 @@ fn run(
     let mut stopping_since: Option<Instant> = None;
     let mut sim_limit = u64::MAX;
     let mut record = [0u8; MAX_COMMAND];
+    let mut closing = false;
     loop {
         cycles += 1;
         let before = rings.emitted;
         let mut work = false;
         let now = opts.clock.now_ns();
+        if !opts.simulated {
+            work |= engine.pump_venues(now.max(engine.now()));
+        }
         if now > engine.now() {
             engine.advance_to(now, &mut rings);
         }
@@ -567,8 +617,17 @@ fn run(
                 if opts.simulated && sim_limit == u64::MAX {
                     sim_limit = engine.now().saturating_add(SIM_DRAIN_NS);
                 }
-                if !engine.in_flight() {
-                    break;
+                if !engine.in_flight() || (!opts.simulated && since.elapsed() >= opts.grace) {
+                    // Say goodbye to network venues (FIX logout) before stopping.
+                    if !closing {
+                        closing = true;
+                        engine.close_venues(engine.now().max(now));
+                    }
+                    if engine.venues_closed() || since.elapsed() >= opts.grace + CLOSE_GRACE {
+                        break;
+                    }
+                    idle.idle(work);
+                    continue;
                 }
                 if opts.simulated {
                     match engine.next_due() {

@@ -666,6 +666,9 @@ mod tests {
 pub const KIND_EVENT: u16 = 5;
 /// Largest encoded event.
 pub const MAX_EVENT: usize = 160;
+/// Record kind: an input from an external venue (payload: venue, wire sequence number,
+/// time, the venue event) — replay feeds it back instead of a live session.
+pub const KIND_VENUE: u16 = 6;
 /// Producer number of a broadcast event.
 pub const BROADCAST: u8 = 255;
 
@@ -677,6 +680,7 @@ mod events {
     use crate::model::ids::{ClOrdId, InstrumentId};
     use crate::oms::slippage::{SlipCategory, Slippage};
     use crate::oms::state::{OmsEvent, OrderState};
+    use crate::venue::{VenueEvent, VenueEventKind};
 
     fn index_of<T: PartialEq>(all: &[T], x: &T) -> u8 {
         all.iter().position(|y| y == x).unwrap_or(0) as u8
@@ -967,6 +971,160 @@ mod events {
         }
         Ok((origin, ev))
     }
+
+    /// Encodes an input from an external venue (a FIX message's effect) for `venue`.
+    pub fn encode_venue_input(venue: u16, ev: &VenueEvent, buf: &mut [u8; MAX_EVENT]) -> usize {
+        let mut o = Out { buf, n: 0 };
+        o.bytes(&venue.to_le_bytes());
+        o.u64(ev.src_seq);
+        o.u64(ev.at_ns);
+        let cl = |o: &mut Out<'_>, c: ClOrdId| {
+            o.u32(c.epoch);
+            o.oid(c.order);
+            o.u32(c.version as u32);
+        };
+        match ev.kind {
+            VenueEventKind::Ack {
+                cl: c,
+                venue_order_id,
+            } => {
+                o.u8(1);
+                cl(&mut o, c);
+                o.u64(venue_order_id);
+            }
+            VenueEventKind::Rejected { cl: c, reason } => {
+                o.u8(2);
+                cl(&mut o, c);
+                o.reason(Some(reason));
+            }
+            VenueEventKind::Fill {
+                cl: c,
+                exec_id,
+                px,
+                qty,
+                fee,
+            } => {
+                o.u8(3);
+                cl(&mut o, c);
+                o.u64(exec_id);
+                o.i64(px.0);
+                o.i64(qty.0);
+                o.i64(fee.0);
+            }
+            VenueEventKind::Canceled { cl: c } => {
+                o.u8(4);
+                cl(&mut o, c);
+            }
+            VenueEventKind::CancelRejected { cl: c, reason } => {
+                o.u8(5);
+                cl(&mut o, c);
+                o.reason(Some(reason));
+            }
+            VenueEventKind::Replaced { cl: c, qty, limit } => {
+                o.u8(6);
+                cl(&mut o, c);
+                o.i64(qty.0);
+                o.i64(limit.0);
+            }
+            VenueEventKind::ReplaceRejected { cl: c, reason } => {
+                o.u8(7);
+                cl(&mut o, c);
+                o.reason(Some(reason));
+            }
+            VenueEventKind::Expired { cl: c } => {
+                o.u8(8);
+                cl(&mut o, c);
+            }
+            VenueEventKind::Quote { instrument, quote } => {
+                o.u8(9);
+                o.u32(instrument.0 as u32);
+                o.i64(quote.bid.0);
+                o.i64(quote.ask.0);
+                o.i64(quote.bid_size.0);
+                o.i64(quote.ask_size.0);
+                o.u64(quote.at_ns);
+            }
+            VenueEventKind::Session { up } => {
+                o.u8(10);
+                o.u8(up as u8);
+            }
+        }
+        o.n
+    }
+
+    /// Decodes [`encode_venue_input`]'s bytes: the venue and its event.
+    pub fn decode_venue_input(b: &[u8]) -> Result<(u16, VenueEvent), CodecError> {
+        let mut i = In { b };
+        let v = i.take(2)?;
+        let venue = u16::from_le_bytes([v[0], v[1]]);
+        let src_seq = i.u64()?;
+        let at_ns = i.u64()?;
+        fn cl(i: &mut In<'_>) -> R<ClOrdId> {
+            Ok(ClOrdId {
+                epoch: i.u32()?,
+                order: i.oid()?,
+                version: u16::try_from(i.u32()?).map_err(|_| CodecError("bad version"))?,
+            })
+        }
+        let reason = |i: &mut In<'_>| i.reason()?.ok_or(CodecError("missing reason"));
+        let kind = match i.u8()? {
+            1 => VenueEventKind::Ack {
+                cl: cl(&mut i)?,
+                venue_order_id: i.u64()?,
+            },
+            2 => VenueEventKind::Rejected {
+                cl: cl(&mut i)?,
+                reason: reason(&mut i)?,
+            },
+            3 => VenueEventKind::Fill {
+                cl: cl(&mut i)?,
+                exec_id: i.u64()?,
+                px: Price(i.i64()?),
+                qty: Qty(i.i64()?),
+                fee: Money(i.i64()?),
+            },
+            4 => VenueEventKind::Canceled { cl: cl(&mut i)? },
+            5 => VenueEventKind::CancelRejected {
+                cl: cl(&mut i)?,
+                reason: reason(&mut i)?,
+            },
+            6 => VenueEventKind::Replaced {
+                cl: cl(&mut i)?,
+                qty: Qty(i.i64()?),
+                limit: Price(i.i64()?),
+            },
+            7 => VenueEventKind::ReplaceRejected {
+                cl: cl(&mut i)?,
+                reason: reason(&mut i)?,
+            },
+            8 => VenueEventKind::Expired { cl: cl(&mut i)? },
+            9 => VenueEventKind::Quote {
+                instrument: InstrumentId(
+                    u16::try_from(i.u32()?).map_err(|_| CodecError("bad instrument"))?,
+                ),
+                quote: crate::gate::Quote {
+                    bid: Price(i.i64()?),
+                    ask: Price(i.i64()?),
+                    bid_size: Qty(i.i64()?),
+                    ask_size: Qty(i.i64()?),
+                    at_ns: i.u64()?,
+                },
+            },
+            10 => VenueEventKind::Session { up: i.bool()? },
+            _ => return Err(CodecError("unknown venue input tag")),
+        };
+        if !i.b.is_empty() {
+            return Err(CodecError("trailing bytes"));
+        }
+        Ok((
+            venue,
+            VenueEvent {
+                at_ns,
+                kind,
+                src_seq,
+            },
+        ))
+    }
 }
 
-pub use events::{decode_event, encode_event};
+pub use events::{decode_event, decode_venue_input, encode_event, encode_venue_input};

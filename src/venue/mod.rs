@@ -3,6 +3,7 @@
 
 pub mod fix;
 pub mod paper;
+pub mod recorded;
 
 use crate::gate::{Quote, Reason};
 use crate::model::fixed::{Money, Price, Qty};
@@ -96,6 +97,12 @@ pub enum VenueEventKind {
         /// Client order id.
         cl: ClOrdId,
     },
+    /// The venue's session went up (logged on) or down. Journaled like any venue input,
+    /// so a replay sees the venue as the gate saw it.
+    Session {
+        /// Logged on.
+        up: bool,
+    },
     /// Top of book.
     Quote {
         /// Instrument.
@@ -112,6 +119,9 @@ pub struct VenueEvent {
     pub at_ns: u64,
     /// What.
     pub kind: VenueEventKind,
+    /// Where it came from on the wire: the inbound MsgSeqNum of a FIX venue's message
+    /// (0 for in-process venues). Journaled, so a restart knows what was applied.
+    pub src_seq: u64,
 }
 
 /// Why a venue could not take a message.
@@ -166,4 +176,31 @@ pub trait Venue: Send {
     fn positions(&self, account: AccountId, out: &mut Vec<(InstrumentId, Qty)>);
     /// Cash balance of an account.
     fn balance(&self, account: AccountId) -> Money;
+    /// Whether events come from outside the process (a network venue): those are
+    /// journaled as inputs, since replay cannot derive them.
+    fn is_external(&self) -> bool {
+        false
+    }
+    /// Network I/O and session timers, once per duty cycle; never blocks. Returns
+    /// whether anything happened. In-process venues have nothing to do.
+    fn pump(&mut self, now: u64) -> bool {
+        let _ = now;
+        false
+    }
+    /// A journaled input handed back during replay (recorded venues only).
+    fn replay(&mut self, ev: VenueEvent) {
+        let _ = ev;
+    }
+    /// Begins a clean stop (FIX: the logout handshake); `pump` carries it on.
+    fn close(&mut self, now: u64) {
+        let _ = now;
+    }
+    /// Whether a clean stop has finished (nothing left to say to the venue).
+    fn closed(&self) -> bool {
+        true
+    }
+    /// The concrete venue, for the few callers that need one kind (recovery).
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }

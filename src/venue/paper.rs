@@ -350,6 +350,7 @@ impl PaperVenue {
                     instrument: InstrumentId(idx as u16),
                     quote,
                 },
+                src_seq: 0,
             });
         }
         now
@@ -911,7 +912,11 @@ impl Venue for PaperVenue {
                     qty,
                     limit,
                 } => self.on_replace(s.at, order, cl, qty, limit),
-                Action::Emit(kind) => out.push(VenueEvent { at_ns: s.at, kind }),
+                Action::Emit(kind) => out.push(VenueEvent {
+                    at_ns: s.at,
+                    kind,
+                    src_seq: 0,
+                }),
             }
         }
     }

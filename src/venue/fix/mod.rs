@@ -4,3 +4,6 @@
 pub mod codec;
 pub mod dictionary;
 pub mod session;
+pub mod settings;
+pub mod store;
+pub mod venue;

@@ -1,0 +1,318 @@
+//! `[venues.fix]`: a FIX session's settings under the names FIX people know from
+//! QuickFIX (SenderCompID, TargetCompID, HeartBtInt, StartTime …), and their checking.
+
+use super::session::{Role, Schedule, SessionConfig};
+use serde::{Deserialize, Serialize};
+
+/// `[venues.fix]` as written in the configuration file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub struct FixSettings {
+    /// Broker host (QuickFIX SocketConnectHost).
+    #[serde(default = "localhost")]
+    pub socket_connect_host: String,
+    /// Broker port (QuickFIX SocketConnectPort).
+    pub socket_connect_port: u16,
+    /// `FIX.4.2`, `FIX.4.4` or `FIXT.1.1`.
+    #[serde(default = "fix44")]
+    pub begin_string: String,
+    /// DefaultApplVerID for FIXT.1.1 sessions (`9` = FIX 5.0SP2).
+    #[serde(default, rename = "DefaultApplVerID")]
+    pub default_appl_ver_id: Option<String>,
+    /// Our CompID.
+    #[serde(rename = "SenderCompID")]
+    pub sender_comp_id: String,
+    /// The broker's CompID.
+    #[serde(rename = "TargetCompID")]
+    pub target_comp_id: String,
+    /// Heartbeat interval, seconds.
+    #[serde(default = "thirty")]
+    pub heart_bt_int: u32,
+    /// Reset both sequence numbers to 1 at every logon (throws the store away: off by
+    /// default, sequence numbers are persisted in the journal instead).
+    #[serde(default)]
+    pub reset_on_logon: bool,
+    /// Reset after a clean logout.
+    #[serde(default)]
+    pub reset_on_logout: bool,
+    /// Reset after any disconnect.
+    #[serde(default)]
+    pub reset_on_disconnect: bool,
+    /// Username (553) on Logon.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password (554) on Logon.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Session window start, `HH:MM:SS` UTC.
+    #[serde(default)]
+    pub start_time: Option<String>,
+    /// Session window end, `HH:MM:SS` UTC.
+    #[serde(default)]
+    pub end_time: Option<String>,
+    /// Days the window opens: `Mon,Tue,Wed,Thu,Fri` (default every day).
+    #[serde(default)]
+    pub weekdays: Option<String>,
+    /// Longest wait between reconnection attempts, seconds (attempts back off from 1 s).
+    #[serde(default = "thirty")]
+    pub reconnect_interval: u32,
+    /// Seconds to wait for the Logon answer.
+    #[serde(default = "ten")]
+    pub logon_timeout: u32,
+    /// Seconds to wait for the Logout answer.
+    #[serde(default = "two")]
+    pub logout_timeout: u32,
+    /// QuickFIX-format XML dictionary to validate inbound messages against.
+    #[serde(default)]
+    pub data_dictionary: Option<String>,
+    /// Venue overlays applied over the dictionary, in order.
+    #[serde(default)]
+    pub dictionary_overlays: Vec<String>,
+    /// SendingTime precision: 3 (milliseconds) or 6 (microseconds).
+    #[serde(default = "three")]
+    pub timestamp_precision: u8,
+}
+
+fn localhost() -> String {
+    "127.0.0.1".into()
+}
+fn fix44() -> String {
+    "FIX.4.4".into()
+}
+fn thirty() -> u32 {
+    30
+}
+fn ten() -> u32 {
+    10
+}
+fn two() -> u32 {
+    2
+}
+fn three() -> u8 {
+    3
+}
+
+/// Checked settings: everything the FIX venue needs besides the dictionary, which is
+/// loaded when the venue starts.
+#[derive(Debug, Clone)]
+pub struct FixSpec {
+    /// Host to connect to.
+    pub host: String,
+    /// Port to connect to.
+    pub port: u16,
+    /// Longest reconnect backoff, ns.
+    pub reconnect_max_ns: u64,
+    /// The session settings (dictionary not yet loaded).
+    pub session: SessionConfig,
+    /// Dictionary file, if any.
+    pub dictionary: Option<String>,
+    /// Overlay files.
+    pub overlays: Vec<String>,
+}
+
+/// Parses `HH:MM:SS` (or `HH:MM`) into seconds after midnight.
+fn time_of_day(s: &str) -> Option<u32> {
+    let mut parts = s.split(':');
+    let h: u32 = parts.next()?.trim().parse().ok()?;
+    let m: u32 = parts.next()?.trim().parse().ok()?;
+    let sec: u32 = match parts.next() {
+        Some(p) => p.trim().parse().ok()?,
+        None => 0,
+    };
+    if parts.next().is_some() || h > 23 || m > 59 || sec > 59 {
+        return None;
+    }
+    Some(h * 3600 + m * 60 + sec)
+}
+
+/// Parses `Mon,Tue,…` into a bit set (bit 0 = Sunday).
+fn weekdays(s: &str) -> Option<u8> {
+    let mut bits = 0u8;
+    for d in s.split(',') {
+        let i = match d.trim().to_ascii_lowercase().get(..3)? {
+            "sun" => 0,
+            "mon" => 1,
+            "tue" => 2,
+            "wed" => 3,
+            "thu" => 4,
+            "fri" => 5,
+            "sat" => 6,
+            _ => return None,
+        };
+        bits |= 1 << i;
+    }
+    (bits != 0).then_some(bits)
+}
+
+impl FixSettings {
+    /// Checks the settings; the error names the offending key (relative to `[venues.fix]`)
+    /// and says what is wrong.
+    pub fn check(&self) -> Result<FixSpec, (&'static str, String)> {
+        if !matches!(self.begin_string.as_str(), "FIX.4.2" | "FIX.4.4" | "FIXT.1.1") {
+            return Err((
+                "BeginString",
+                format!(
+                    "{:?} is not supported (FIX.4.2, FIX.4.4, FIXT.1.1)",
+                    self.begin_string
+                ),
+            ));
+        }
+        let appl = match (&self.default_appl_ver_id, self.begin_string.as_str()) {
+            (None, "FIXT.1.1") => Some("9".to_string()),
+            (Some(_), b) if b != "FIXT.1.1" => {
+                return Err((
+                    "DefaultApplVerID",
+                    "only FIXT.1.1 sessions carry one".into(),
+                ))
+            }
+            (v, _) => v.clone(),
+        };
+        let compid = |k: &'static str, v: &str| -> Result<(), (&'static str, String)> {
+            if v.is_empty() || v.len() > 64 || v.bytes().any(|c| !(0x21..0x7f).contains(&c)) {
+                return Err((k, "must be 1 to 64 printable characters".into()));
+            }
+            Ok(())
+        };
+        compid("SenderCompID", &self.sender_comp_id)?;
+        compid("TargetCompID", &self.target_comp_id)?;
+        if self.socket_connect_port == 0 {
+            return Err(("SocketConnectPort", "must be a port number".into()));
+        }
+        if self.heart_bt_int == 0 || self.heart_bt_int > 3600 {
+            return Err(("HeartBtInt", "must be between 1 and 3600 seconds".into()));
+        }
+        if self.reconnect_interval == 0 {
+            return Err(("ReconnectInterval", "must be at least 1 second".into()));
+        }
+        if self.logon_timeout == 0 || self.logout_timeout == 0 {
+            return Err((
+                "LogonTimeout",
+                "LogonTimeout and LogoutTimeout must be at least 1 second".into(),
+            ));
+        }
+        if !matches!(self.timestamp_precision, 3 | 6) {
+            return Err(("TimestampPrecision", "must be 3 or 6".into()));
+        }
+        let schedule = match (&self.start_time, &self.end_time) {
+            (None, None) => {
+                if self.weekdays.is_some() {
+                    return Err(("Weekdays", "needs StartTime and EndTime".into()));
+                }
+                None
+            }
+            (Some(s), Some(e)) => Some(Schedule {
+                start_secs: time_of_day(s)
+                    .ok_or(("StartTime", format!("{s:?} is not HH:MM:SS")))?,
+                end_secs: time_of_day(e).ok_or(("EndTime", format!("{e:?} is not HH:MM:SS")))?,
+                days: match &self.weekdays {
+                    None => 0x7f,
+                    Some(w) => weekdays(w).ok_or((
+                        "Weekdays",
+                        format!("{w:?} is not a list like Mon,Tue,Wed,Thu,Fri"),
+                    ))?,
+                },
+            }),
+            _ => {
+                return Err((
+                    "StartTime",
+                    "StartTime and EndTime go together".into(),
+                ))
+            }
+        };
+        if self.data_dictionary.is_none() && !self.dictionary_overlays.is_empty() {
+            return Err((
+                "DictionaryOverlays",
+                "overlays need a DataDictionary to apply to".into(),
+            ));
+        }
+        Ok(FixSpec {
+            host: self.socket_connect_host.clone(),
+            port: self.socket_connect_port,
+            reconnect_max_ns: self.reconnect_interval as u64 * 1_000_000_000,
+            dictionary: self.data_dictionary.clone(),
+            overlays: self.dictionary_overlays.clone(),
+            session: SessionConfig {
+                begin_string: self.begin_string.clone(),
+                default_appl_ver_id: appl,
+                sender_comp_id: self.sender_comp_id.clone(),
+                target_comp_id: self.target_comp_id.clone(),
+                role: Role::Initiator,
+                heartbeat_secs: self.heart_bt_int,
+                reset_on_logon: self.reset_on_logon,
+                reset_on_logout: self.reset_on_logout,
+                reset_on_disconnect: self.reset_on_disconnect,
+                username: self.username.clone(),
+                password: self.password.clone(),
+                logon_timeout_secs: self.logon_timeout,
+                logout_timeout_secs: self.logout_timeout,
+                schedule,
+                dictionary: None,
+                micros: self.timestamp_precision == 6,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> FixSettings {
+        toml::from_str(
+            r#"
+SocketConnectPort = 9876
+SenderCompID = "EXECD"
+TargetCompID = "SIM"
+"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn quickfix_names_and_defaults() {
+        let s = base().check().unwrap();
+        assert_eq!(s.session.begin_string, "FIX.4.4");
+        assert_eq!(s.session.heartbeat_secs, 30);
+        assert_eq!(s.host, "127.0.0.1");
+        assert!(!s.session.reset_on_logon);
+        assert!(s.session.schedule.is_none());
+    }
+
+    #[test]
+    fn schedule_and_days() {
+        let mut f = base();
+        f.start_time = Some("13:30:00".into());
+        f.end_time = Some("20:00".into());
+        f.weekdays = Some("Mon,Tue,Wed,Thu,Fri".into());
+        let s = f.check().unwrap().session.schedule.unwrap();
+        assert_eq!((s.start_secs, s.end_secs, s.days), (48600, 72000, 0b0111110));
+        f.weekdays = Some("Mon,Funday".into());
+        assert_eq!(f.check().unwrap_err().0, "Weekdays");
+        f.weekdays = None;
+        f.end_time = None;
+        assert_eq!(f.check().unwrap_err().0, "StartTime");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut f = base();
+        f.begin_string = "FIX.4.3".into();
+        assert_eq!(f.check().unwrap_err().0, "BeginString");
+        let mut f = base();
+        f.heart_bt_int = 0;
+        assert_eq!(f.check().unwrap_err().0, "HeartBtInt");
+        let mut f = base();
+        f.sender_comp_id = "A B".into();
+        assert_eq!(f.check().unwrap_err().0, "SenderCompID");
+        let mut f = base();
+        f.begin_string = "FIXT.1.1".into();
+        assert_eq!(
+            f.check().unwrap().session.default_appl_ver_id.as_deref(),
+            Some("9")
+        );
+        let unknown: Result<FixSettings, _> = toml::from_str(
+            "SocketConnectPort = 1\nSenderCompID = \"A\"\nTargetCompID = \"B\"\nHeartbeat = 3\n",
+        );
+        assert!(unknown.unwrap_err().to_string().contains("Heartbeat"));
+    }
+}

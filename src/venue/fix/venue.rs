@@ -1,0 +1,917 @@
+//! The FIX venue (R-VEN-1): a broker reached over one FIX session, driven from the core
+//! thread's duty cycle — nonblocking TCP, no threads, no blocking calls.
+//!
+//! Orders go out as NewOrderSingle / OrderCancelRequest / OrderCancelReplaceRequest;
+//! ExecutionReports, OrderCancelRejects and rejects come back as [`VenueEvent`]s, which
+//! the core journals as inputs (replay cannot derive them). Every frame sent is in the
+//! session's store before its bytes leave; sequence numbers survive a crash.
+//!
+//! The gate sees the session as the journal does: up from the moment the core applied
+//! the `Session { up: true }` event, down from `Session { up: false }`. A message the
+//! session could not send in between (the socket died, the news not yet applied) is
+//! treated as sent and unanswered: its hard timeout and a status query resolve it —
+//! never a blind resend (R-RES-1).
+
+use super::codec::{Encoder, Msg};
+use super::dictionary::Dictionary;
+use super::session::{SendError, SeqNums, Session, SessionEvent, SessionIo, State};
+use super::settings::FixSpec;
+use super::store::SessionStore;
+use crate::config::Registry;
+use crate::gate::Reason;
+use crate::model::fixed::{rescale, Dec, Money, Price, Qty, MONEY_SCALE};
+use crate::model::ids::{
+    AccountId, ClOrdId, InstrumentId, Name, OrderId, OrderType, Side, Tif, VenueId,
+};
+use crate::venue::{
+    Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder, VenueOrderStatus,
+};
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Sent frames kept in memory for resend requests.
+const KEEP_SENT: usize = 100_000;
+/// Unsent bytes a slow broker may leave in our buffer before we give up on it.
+const MAX_BACKLOG: usize = 16 << 20;
+/// Messages remembered by sequence number, to route a session reject to its order.
+const SENT_MAP: usize = 4096;
+/// First reconnection delay; doubles up to ReconnectInterval.
+const FIRST_BACKOFF_NS: u64 = 1_000_000_000;
+
+/// Counters an operator reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FixStats {
+    /// Connections established.
+    pub connects: u64,
+    /// Connection attempts that failed.
+    pub connect_failures: u64,
+    /// Logons completed.
+    pub logons: u64,
+    /// Application messages sent.
+    pub sent: u64,
+    /// Application messages received.
+    pub received: u64,
+    /// Messages the core asked for while the session was down (left to time out).
+    pub unsent: u64,
+    /// Reports for orders this core did not send, or that could not be read.
+    pub anomalies: u64,
+    /// Trade corrections and busts received (reported, not applied).
+    pub trade_corrections: u64,
+    /// Messages that failed dictionary validation (rejected, still applied).
+    pub invalid: u64,
+}
+
+/// What the venue remembers of an order to fill in cancels and replaces.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sent {
+    order: u64,
+    instrument: u16,
+    account: u16,
+    side: u8,
+    order_type: u8,
+    tif: u8,
+    qty: i64,
+    limit: i64,
+    stop: i64,
+}
+
+/// The session's side of the socket, and the store.
+struct Wire {
+    stream: Option<mio::net::TcpStream>,
+    backlog: Vec<u8>,
+    broken: bool,
+    store: SessionStore,
+    now: u64,
+    /// Events for the core, in arrival order.
+    events: VecDeque<VenueEvent>,
+    /// What the session said besides application messages, handled after each call.
+    said: Vec<SessionEvent>,
+    map: Mapping,
+}
+
+/// Turns inbound application messages into venue events.
+struct Mapping {
+    reg: Arc<Registry>,
+    venue: VenueId,
+    orders: Vec<Sent>,
+    by_seq: Vec<(u64, u8, ClOrdId)>,
+    stats: FixStats,
+}
+
+impl Mapping {
+    fn slot(&self, order: OrderId) -> usize {
+        (order.0 % self.orders.len() as u64) as usize
+    }
+
+    fn sent(&self, order: OrderId) -> Option<&Sent> {
+        let s = &self.orders[self.slot(order)];
+        (s.order == order.0).then_some(s)
+    }
+
+    fn instrument(&self, msg: &Msg<'_>, cl: ClOrdId) -> Option<InstrumentId> {
+        if let Some(s) = self.sent(cl.order) {
+            return Some(InstrumentId(s.instrument));
+        }
+        let sym = Name::from_bytes(msg.get(55)?).ok()?;
+        self.reg.instrument(self.venue, &sym)
+    }
+
+    fn px(&self, msg: &Msg<'_>, tag: u32, inst: InstrumentId) -> Option<i64> {
+        let d = msg.get_dec(tag)?;
+        let scale = self.reg.instruments[inst.0 as usize].price_scale;
+        Some(rescale(d.mant as i128, d.scale as i32, scale as i32) as i64)
+    }
+
+    fn qty(&self, msg: &Msg<'_>, tag: u32, inst: InstrumentId) -> Option<i64> {
+        let d = msg.get_dec(tag)?;
+        let scale = self.reg.instruments[inst.0 as usize].qty_scale;
+        d.to_scale(scale)
+    }
+
+    fn push(&mut self, q: &mut VecDeque<VenueEvent>, now: u64, seq: u64, kind: VenueEventKind) {
+        q.push_back(VenueEvent {
+            at_ns: now,
+            kind,
+            src_seq: seq,
+        });
+    }
+
+    fn anomaly(&mut self, what: &str, msg: &Msg<'_>) {
+        self.stats.anomalies += 1;
+        // Rare by construction; an operator needs the message itself.
+        eprintln!(
+            "execd: fix venue {}: {what}: {}",
+            self.reg.venues[self.venue.0 as usize].name.as_str(),
+            String::from_utf8_lossy(msg.raw()).replace('\x01', "|")
+        );
+    }
+
+    fn on_app(&mut self, q: &mut VecDeque<VenueEvent>, now: u64, msg: &Msg<'_>) {
+        self.stats.received += 1;
+        let seq = msg.seq().unwrap_or(0);
+        match msg.msg_type() {
+            b"8" => self.on_report(q, now, seq, msg),
+            b"9" => {
+                let Some(cl) = cl_of(msg.get(11)) else {
+                    return self.anomaly("cancel reject for an unknown ClOrdID", msg);
+                };
+                let reason = match msg.get(102) {
+                    Some(b"1") => Reason::VenueUnknownOrder,
+                    _ => Reason::VenueRejected,
+                };
+                let kind = match msg.get(434) {
+                    Some(b"2") => VenueEventKind::ReplaceRejected { cl, reason },
+                    _ => VenueEventKind::CancelRejected { cl, reason },
+                };
+                self.push(q, now, seq, kind);
+            }
+            b"j" => {
+                // A business reject of one of our requests: route it to its order.
+                let by_ref = msg.get_u64(45).and_then(|r| self.by_seq(r));
+                let by_id = cl_of(msg.get(379)).map(|cl| (0u8, cl));
+                match by_ref.or(by_id) {
+                    Some((t, cl)) => self.refused(q, now, seq, t, cl, Reason::VenueRejected),
+                    None => self.anomaly("business reject of nothing we sent", msg),
+                }
+            }
+            _ => self.anomaly("unexpected application message", msg),
+        }
+    }
+
+    fn by_seq(&self, seq: u64) -> Option<(u8, ClOrdId)> {
+        let (s, t, cl) = self.by_seq[(seq % SENT_MAP as u64) as usize];
+        (s == seq).then_some((t, cl))
+    }
+
+    /// A request of ours refused outright (35=3 or 35=j).
+    fn refused(
+        &mut self,
+        q: &mut VecDeque<VenueEvent>,
+        now: u64,
+        seq: u64,
+        msg_type: u8,
+        cl: ClOrdId,
+        reason: Reason,
+    ) {
+        let kind = match msg_type {
+            b'F' => VenueEventKind::CancelRejected { cl, reason },
+            b'G' => VenueEventKind::ReplaceRejected { cl, reason },
+            _ => VenueEventKind::Rejected { cl, reason },
+        };
+        self.push(q, now, seq, kind);
+    }
+
+    fn on_report(&mut self, q: &mut VecDeque<VenueEvent>, now: u64, seq: u64, msg: &Msg<'_>) {
+        let Some(cl) = cl_of(msg.get(11)) else {
+            return self.anomaly("execution report for an order this core did not send", msg);
+        };
+        let exec_type = msg.get(150).and_then(|v| v.first().copied()).unwrap_or(0);
+        let status = msg.get(39).and_then(|v| v.first().copied()).unwrap_or(0);
+        let begin42 = msg.get(8) == Some(b"FIX.4.2");
+        let kind = match exec_type {
+            b'0' => VenueEventKind::Ack {
+                cl,
+                venue_order_id: id_of(msg.get(37)),
+            },
+            b'F' | b'1' | b'2' if !(exec_type != b'F' && !begin42) => {
+                let Some(inst) = self.instrument(msg, cl) else {
+                    return self.anomaly("fill for an unknown instrument", msg);
+                };
+                let (Some(px), Some(qty)) = (self.px(msg, 31, inst), self.qty(msg, 32, inst))
+                else {
+                    return self.anomaly("fill without a readable LastPx/LastQty", msg);
+                };
+                // Commission (12) is taken as an amount of account currency (CommType 3).
+                let fee = msg
+                    .get_dec(12)
+                    .map(|d| rescale(d.mant as i128, d.scale as i32, MONEY_SCALE as i32) as i64)
+                    .unwrap_or(0);
+                VenueEventKind::Fill {
+                    cl,
+                    exec_id: id_of(msg.get(17)),
+                    px: Price(px),
+                    qty: Qty(qty),
+                    fee: Money(fee),
+                }
+            }
+            b'4' => VenueEventKind::Canceled { cl },
+            b'5' => {
+                let Some(inst) = self.instrument(msg, cl) else {
+                    return self.anomaly("replace for an unknown instrument", msg);
+                };
+                let qty = self.qty(msg, 38, inst).unwrap_or(0);
+                let limit = self
+                    .px(msg, 44, inst)
+                    .or_else(|| self.px(msg, 99, inst))
+                    .unwrap_or(0);
+                if let Some(s) = self.sent(cl.order).copied() {
+                    let i = self.slot(cl.order);
+                    self.orders[i] = Sent { qty, limit, ..s };
+                }
+                VenueEventKind::Replaced {
+                    cl,
+                    qty: Qty(qty),
+                    limit: Price(limit),
+                }
+            }
+            b'8' => VenueEventKind::Rejected {
+                cl,
+                reason: match msg.get(103) {
+                    Some(b"3") => Reason::VenueFunds,
+                    Some(b"5") => Reason::VenueUnknownOrder,
+                    _ => Reason::VenueRejected,
+                },
+            },
+            b'C' => VenueEventKind::Expired { cl },
+            b'G' | b'H' => {
+                // The OMS has no fill correction yet: report loudly, apply nothing.
+                self.stats.trade_corrections += 1;
+                return self.anomaly("trade correction/bust not applied", msg);
+            }
+            // Status answers and restatements: take what they say of a finished order.
+            b'I' | b'D' => match status {
+                b'4' => VenueEventKind::Canceled { cl },
+                b'8' => VenueEventKind::Rejected {
+                    cl,
+                    reason: Reason::VenueRejected,
+                },
+                b'C' => VenueEventKind::Expired { cl },
+                _ => return,
+            },
+            // Pending new/cancel/replace, done for day, calculated: nothing changes yet.
+            _ => return,
+        };
+        self.push(q, now, seq, kind);
+    }
+}
+
+/// Parses a ClOrdID this core wrote.
+fn cl_of(v: Option<&[u8]>) -> Option<ClOrdId> {
+    ClOrdId::parse(std::str::from_utf8(v?).ok()?)
+}
+
+/// A venue's id string as a number: itself if numeric, else its hash.
+fn id_of(v: Option<&[u8]>) -> u64 {
+    match v {
+        None => 0,
+        Some(b) => super::codec::parse_u64(b).unwrap_or_else(|| xxhash_rust::xxh3::xxh3_64(b)),
+    }
+}
+
+/// Writes a ClOrdID the way [`ClOrdId::parse`] reads it, without allocating.
+fn put_cl(e: &mut Encoder, tag: u32, cl: ClOrdId) {
+    let mut buf = [0u8; 48];
+    let mut w = &mut buf[..];
+    let _ = write!(w, "{:x}-{}-{}", cl.epoch, cl.order.0, cl.version);
+    let n = 48 - w.len();
+    e.bytes(tag, &buf[..n]);
+}
+
+impl SessionIo for Wire {
+    fn send(&mut self, frame: &[u8]) {
+        if self.broken {
+            return;
+        }
+        let Some(s) = self.stream.as_mut() else {
+            return;
+        };
+        let mut off = 0;
+        if self.backlog.is_empty() {
+            loop {
+                match s.write(&frame[off..]) {
+                    Ok(0) => {
+                        self.broken = true;
+                        return;
+                    }
+                    Ok(n) => {
+                        off += n;
+                        if off == frame.len() {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        self.broken = true;
+                        return;
+                    }
+                }
+            }
+        }
+        if self.backlog.len() + frame.len() - off > MAX_BACKLOG {
+            self.broken = true;
+            return;
+        }
+        self.backlog.extend_from_slice(&frame[off..]);
+    }
+    fn store(&mut self, seq: u64, frame: &[u8]) {
+        self.store.sent(self.now, seq, frame);
+    }
+    fn stored(&self, seq: u64) -> Option<&[u8]> {
+        self.store.get(seq)
+    }
+    fn app(&mut self, msg: &Msg<'_>, valid: Result<(), u32>) {
+        self.store.received(self.now, msg.raw());
+        if valid.is_err() {
+            self.map.stats.invalid += 1;
+        }
+        self.map.on_app(&mut self.events, self.now, msg);
+    }
+    fn event(&mut self, ev: SessionEvent) {
+        self.said.push(ev);
+    }
+}
+
+impl Wire {
+    fn flush(&mut self) {
+        if self.backlog.is_empty() || self.broken {
+            return;
+        }
+        let Some(s) = self.stream.as_mut() else {
+            return;
+        };
+        let mut off = 0;
+        while off < self.backlog.len() {
+            match s.write(&self.backlog[off..]) {
+                Ok(0) => {
+                    self.broken = true;
+                    break;
+                }
+                Ok(n) => off += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.broken = true;
+                    break;
+                }
+            }
+        }
+        self.backlog.drain(..off);
+    }
+}
+
+/// A broker over FIX.
+pub struct FixVenue {
+    id: VenueId,
+    spec: FixSpec,
+    session: Session,
+    wire: Wire,
+    addr: Option<SocketAddr>,
+    connecting: bool,
+    next_connect: u64,
+    backoff: u64,
+    /// The session state the core has applied (see the module docs).
+    reported_up: bool,
+    /// The state of the last Session event queued.
+    queued_up: bool,
+    closing: bool,
+    rbuf: Box<[u8]>,
+}
+
+/// Why a FIX venue could not start.
+#[derive(Debug)]
+pub struct FixVenueError(pub String);
+
+impl std::fmt::Display for FixVenueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FixVenueError {}
+
+impl FixVenue {
+    /// The FIX venue `id` of `reg`. With `store_dir`, frames and sequence numbers are
+    /// kept there and restored from it; `applied_in` is the last inbound sequence number
+    /// the core's journal shows applied (messages after it are asked for again).
+    /// `was_up`: the journal left the session logged on, so the core is told it is not.
+    pub fn new(
+        reg: Arc<Registry>,
+        id: VenueId,
+        store_dir: Option<&Path>,
+        applied_in: u64,
+        was_up: bool,
+        now: u64,
+    ) -> Result<FixVenue, FixVenueError> {
+        let v = &reg.venues[id.0 as usize];
+        let name = v.name.as_str().to_string();
+        let spec = v
+            .fix
+            .clone()
+            .ok_or_else(|| FixVenueError(format!("venue {name} has no FIX settings")))?;
+        let mut cfg = spec.session.clone();
+        if let Some(base) = &spec.dictionary {
+            let overlays: Vec<&Path> = spec.overlays.iter().map(Path::new).collect();
+            let d = Dictionary::load(Path::new(base), &overlays)
+                .map_err(|e| FixVenueError(format!("venue {name}: dictionary: {e}")))?;
+            cfg.dictionary = Some(Arc::new(d));
+        }
+        let (store, restored) = match store_dir {
+            Some(dir) => {
+                let (s, r) = SessionStore::open(dir, KEEP_SENT).map_err(|e| {
+                    FixVenueError(format!("venue {name}: store {}: {e}", dir.display()))
+                })?;
+                (s, r.seqs)
+            }
+            None => (SessionStore::memory(KEEP_SENT), None),
+        };
+        let mut seqs = restored.unwrap_or(SeqNums {
+            next_out: 1,
+            next_in: 1,
+        });
+        // The store may have received messages the core never applied (a crash between
+        // the two): ask for them again rather than lose them.
+        if applied_in > 0 && applied_in < seqs.next_in {
+            seqs.next_in = applied_in + 1;
+        }
+        let mut wire = Wire {
+            stream: None,
+            backlog: Vec::with_capacity(64 << 10),
+            broken: false,
+            store,
+            now,
+            events: VecDeque::with_capacity(1024),
+            said: Vec::with_capacity(16),
+            map: Mapping {
+                venue: id,
+                orders: vec![Sent::default(); reg.core.max_orders.max(16)],
+                by_seq: vec![(0, 0, ClOrdId::default()); SENT_MAP],
+                stats: FixStats::default(),
+                reg: reg.clone(),
+            },
+        };
+        if was_up {
+            wire.map.push(
+                &mut wire.events,
+                now,
+                0,
+                VenueEventKind::Session { up: false },
+            );
+        }
+        Ok(FixVenue {
+            id,
+            session: Session::new(cfg, seqs),
+            wire,
+            addr: None,
+            connecting: false,
+            next_connect: 0,
+            backoff: FIRST_BACKOFF_NS,
+            reported_up: was_up,
+            queued_up: false,
+            closing: false,
+            rbuf: vec![0u8; 64 << 10].into_boxed_slice(),
+            spec,
+        })
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> FixStats {
+        self.wire.map.stats
+    }
+
+    /// The session's sequence numbers.
+    pub fn seqs(&self) -> SeqNums {
+        self.session.seqs()
+    }
+
+    fn connect(&mut self, now: u64) {
+        if self.addr.is_none() {
+            self.addr = (self.spec.host.as_str(), self.spec.port)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next());
+        }
+        let Some(addr) = self.addr else {
+            return self.retry_later(now, "the host does not resolve");
+        };
+        match mio::net::TcpStream::connect(addr) {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                self.wire.stream = Some(s);
+                self.wire.broken = false;
+                self.wire.backlog.clear();
+                self.connecting = true;
+            }
+            Err(e) => self.retry_later(now, &e.to_string()),
+        }
+    }
+
+    fn retry_later(&mut self, now: u64, why: &str) {
+        self.wire.map.stats.connect_failures += 1;
+        if self.wire.map.stats.connect_failures <= 3
+            || self.wire.map.stats.connect_failures % 100 == 0
+        {
+            eprintln!(
+                "execd: fix venue {}: cannot connect to {}:{} ({why}); retrying in {} ms",
+                self.name(),
+                self.spec.host,
+                self.spec.port,
+                self.backoff / 1_000_000
+            );
+        }
+        self.next_connect = now + self.backoff;
+        self.backoff = (self.backoff * 2).min(self.spec.reconnect_max_ns.max(FIRST_BACKOFF_NS));
+    }
+
+    fn name(&self) -> &str {
+        self.wire.map.reg.venues[self.id.0 as usize].name.as_str()
+    }
+
+    fn disconnect(&mut self, now: u64, why: &str) {
+        if let Some(s) = self.wire.stream.take() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        self.connecting = false;
+        self.wire.backlog.clear();
+        self.wire.broken = false;
+        if self.session.state() != State::Disconnected {
+            self.session.on_disconnected(now, &mut self.wire);
+        }
+        if !self.closing {
+            eprintln!("execd: fix venue {}: disconnected: {why}", self.name());
+        }
+        self.next_connect = now + self.backoff;
+        self.queue_session(now, false);
+    }
+
+    fn queue_session(&mut self, now: u64, up: bool) {
+        if self.queued_up != up {
+            self.queued_up = up;
+            let seq = self.session.seqs().next_in.saturating_sub(1);
+            let q = &mut self.wire.events;
+            self.wire
+                .map
+                .push(q, now, seq, VenueEventKind::Session { up });
+        }
+    }
+
+    /// Handles what the session said during the last call.
+    fn settle(&mut self, now: u64) {
+        let mut i = 0;
+        while i < self.wire.said.len() {
+            let ev = self.wire.said[i].clone();
+            i += 1;
+            match ev {
+                SessionEvent::LoggedOn => {
+                    self.wire.map.stats.logons += 1;
+                    self.backoff = FIRST_BACKOFF_NS;
+                    self.queue_session(now, true);
+                }
+                SessionEvent::LoggedOut => self.queue_session(now, false),
+                SessionEvent::Disconnect(why) => {
+                    self.wire.said.clear();
+                    return self.disconnect(now, &why);
+                }
+                SessionEvent::SeqReset(s) => self.wire.store.reset(now, s),
+                SessionEvent::PeerRejected {
+                    ref_seq, msg_type, ..
+                } if msg_type == "3" => {
+                    if let Some((t, cl)) = self.wire.map.by_seq(ref_seq) {
+                        let q = &mut self.wire.events;
+                        let seq = self.session.seqs().next_in.saturating_sub(1);
+                        self.wire
+                            .map
+                            .refused(q, now, seq, t, cl, Reason::VenueRejected);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.wire.said.clear();
+        if self.wire.broken {
+            self.disconnect(now, "the connection broke while writing");
+        }
+    }
+
+    fn remember(&mut self, seq: u64, msg_type: u8, cl: ClOrdId) {
+        self.wire.map.stats.sent += 1;
+        self.wire.map.by_seq[(seq % SENT_MAP as u64) as usize] = (seq, msg_type, cl);
+    }
+
+    /// Sends an application message if the core believes the session is up.
+    fn send(
+        &mut self,
+        now: u64,
+        msg_type: u8,
+        cl: ClOrdId,
+        body: impl FnOnce(&mut Encoder),
+    ) -> Result<(), VenueError> {
+        if !self.reported_up {
+            return Err(VenueError::NotConnected);
+        }
+        self.wire.now = now;
+        match self
+            .session
+            .send_app(now, &[msg_type], body, &mut self.wire)
+        {
+            Ok(seq) => self.remember(seq, msg_type, cl),
+            // Down, and the core not yet told: as if sent and lost (module docs).
+            Err(SendError::NotLoggedOn) => self.wire.map.stats.unsent += 1,
+        }
+        self.settle(now);
+        Ok(())
+    }
+}
+
+fn side_char(s: u8) -> u8 {
+    if s == Side::Buy as u8 {
+        b'1'
+    } else {
+        b'2'
+    }
+}
+
+fn ord_type_char(t: u8) -> u8 {
+    match t {
+        x if x == OrderType::Market as u8 => b'1',
+        x if x == OrderType::Limit as u8 => b'2',
+        x if x == OrderType::Stop as u8 => b'3',
+        _ => b'4',
+    }
+}
+
+fn tif_char(t: u8) -> u8 {
+    match t {
+        x if x == Tif::Day as u8 => b'0',
+        x if x == Tif::Gtc as u8 => b'1',
+        x if x == Tif::Ioc as u8 => b'3',
+        _ => b'4',
+    }
+}
+
+/// The body fields NewOrderSingle and OrderCancelReplaceRequest share.
+fn order_fields(e: &mut Encoder, reg: &Registry, s: &Sent, fix42: bool, now: u64, micros: bool) {
+    let inst = &reg.instruments[s.instrument as usize];
+    e.bytes(1, reg.accounts[s.account as usize].name.as_bytes());
+    if fix42 {
+        e.char(21, b'1');
+    }
+    e.bytes(55, inst.symbol.as_bytes());
+    e.char(54, side_char(s.side));
+    e.timestamp(60, now, micros);
+    e.fixed(38, s.qty, inst.qty_scale);
+    e.char(40, ord_type_char(s.order_type));
+    let ot = s.order_type;
+    if ot == OrderType::Limit as u8 || ot == OrderType::StopLimit as u8 {
+        e.fixed(44, s.limit, inst.price_scale);
+    }
+    if ot == OrderType::Stop as u8 || ot == OrderType::StopLimit as u8 {
+        e.fixed(99, s.stop, inst.price_scale);
+    }
+    e.char(59, tif_char(s.tif));
+}
+
+impl Venue for FixVenue {
+    fn id(&self) -> VenueId {
+        self.id
+    }
+
+    fn is_logged_on(&self) -> bool {
+        self.reported_up
+    }
+
+    fn submit(&mut self, now: u64, o: &VenueOrder) -> Result<(), VenueError> {
+        let s = Sent {
+            order: o.cl.order.0,
+            instrument: o.instrument.0,
+            account: o.account.0,
+            side: o.side as u8,
+            order_type: o.order_type as u8,
+            tif: o.tif as u8,
+            qty: o.qty.0,
+            limit: o.limit.0,
+            stop: o.stop.0,
+        };
+        if self.reported_up {
+            let i = self.wire.map.slot(o.cl.order);
+            self.wire.map.orders[i] = s;
+        }
+        let reg = self.wire.map.reg.clone();
+        let fix42 = self.spec.session.begin_string == "FIX.4.2";
+        let micros = self.spec.session.micros;
+        let cl = o.cl;
+        self.send(now, b'D', cl, |e| {
+            put_cl(e, 11, cl);
+            order_fields(e, &reg, &s, fix42, now, micros);
+        })
+    }
+
+    fn cancel(&mut self, now: u64, cl: ClOrdId, orig: ClOrdId) -> Result<(), VenueError> {
+        let Some(s) = self.wire.map.sent(cl.order).copied() else {
+            // Sent by an earlier process whose details this one never saw.
+            return Err(VenueError::NotConnected);
+        };
+        let reg = self.wire.map.reg.clone();
+        let micros = self.spec.session.micros;
+        self.send(now, b'F', cl, |e| {
+            let inst = &reg.instruments[s.instrument as usize];
+            put_cl(e, 41, orig);
+            put_cl(e, 11, cl);
+            e.bytes(1, reg.accounts[s.account as usize].name.as_bytes());
+            e.bytes(55, inst.symbol.as_bytes());
+            e.char(54, side_char(s.side));
+            e.timestamp(60, now, micros);
+            e.fixed(38, s.qty, inst.qty_scale);
+        })
+    }
+
+    fn replace(
+        &mut self,
+        now: u64,
+        cl: ClOrdId,
+        orig: ClOrdId,
+        qty: Qty,
+        limit: Price,
+    ) -> Result<(), VenueError> {
+        let Some(mut s) = self.wire.map.sent(cl.order).copied() else {
+            return Err(VenueError::NotConnected);
+        };
+        s.qty = qty.0;
+        if s.order_type == OrderType::Stop as u8 {
+            s.stop = limit.0;
+        } else {
+            s.limit = limit.0;
+        }
+        let reg = self.wire.map.reg.clone();
+        let fix42 = self.spec.session.begin_string == "FIX.4.2";
+        let micros = self.spec.session.micros;
+        self.send(now, b'G', cl, |e| {
+            put_cl(e, 41, orig);
+            put_cl(e, 11, cl);
+            order_fields(e, &reg, &s, fix42, now, micros);
+        })
+    }
+
+    fn poll(&mut self, now: u64, out: &mut Vec<VenueEvent>) {
+        while self.wire.events.front().is_some_and(|e| e.at_ns <= now) {
+            let Some(ev) = self.wire.events.pop_front() else {
+                break;
+            };
+            if let VenueEventKind::Session { up } = ev.kind {
+                self.reported_up = up;
+            }
+            out.push(ev);
+        }
+    }
+
+    fn next_event_at(&self) -> Option<u64> {
+        self.wire.events.front().map(|e| e.at_ns)
+    }
+
+    fn order_status(&self, _order: OrderId) -> Option<VenueOrderStatus> {
+        None
+    }
+
+    fn positions(&self, _account: AccountId, _out: &mut Vec<(InstrumentId, Qty)>) {}
+
+    fn balance(&self, _account: AccountId) -> Money {
+        Money(0)
+    }
+
+    fn is_external(&self) -> bool {
+        true
+    }
+
+    fn pump(&mut self, now: u64) -> bool {
+        self.wire.now = now;
+        let before = self.wire.events.len();
+        if self.wire.stream.is_none() {
+            if !self.closing && now >= self.next_connect && self.session.in_window(now) {
+                self.connect(now);
+            }
+            return self.wire.events.len() != before;
+        }
+        if self.connecting {
+            let Some(s) = self.wire.stream.as_ref() else {
+                return false;
+            };
+            if let Ok(Some(e)) | Err(e) = s.take_error() {
+                self.wire.stream = None;
+                self.connecting = false;
+                self.retry_later(now, &e.to_string());
+                return false;
+            }
+            match s.peer_addr() {
+                Ok(_) => {
+                    self.connecting = false;
+                    self.wire.map.stats.connects += 1;
+                    self.session.on_connected(now, &mut self.wire);
+                    self.settle(now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return false,
+                Err(e) => {
+                    self.wire.stream = None;
+                    self.connecting = false;
+                    self.retry_later(now, &e.to_string());
+                    return false;
+                }
+            }
+        }
+        let mut work = false;
+        loop {
+            let Some(s) = self.wire.stream.as_mut() else {
+                break;
+            };
+            match s.read(&mut self.rbuf) {
+                Ok(0) => {
+                    self.disconnect(now, "the broker closed the connection");
+                    return true;
+                }
+                Ok(n) => {
+                    work = true;
+                    self.session.on_bytes(now, &self.rbuf[..n], &mut self.wire);
+                    self.settle(now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.disconnect(now, &e.to_string());
+                    return true;
+                }
+            }
+        }
+        if self.wire.stream.is_some() {
+            if self.session.next_deadline().is_some_and(|d| d <= now) {
+                self.session.on_timer(now, &mut self.wire);
+                self.settle(now);
+            }
+            if self.closing && self.session.state() == State::Active {
+                self.session.logout(now, "execd is stopping", &mut self.wire);
+                self.settle(now);
+            }
+            self.wire.flush();
+            if self.wire.broken {
+                self.disconnect(now, "the connection broke while writing");
+            }
+        }
+        work || self.wire.events.len() != before
+    }
+
+    fn close(&mut self, now: u64) {
+        self.closing = true;
+        self.wire.now = now;
+        match self.session.state() {
+            State::Active => {
+                self.session.logout(now, "execd is stopping", &mut self.wire);
+                self.settle(now);
+                self.wire.flush();
+            }
+            State::LogoutPending => {}
+            _ => self.disconnect(now, "stopping"),
+        }
+        self.wire.store.sync();
+    }
+
+    fn closed(&self) -> bool {
+        self.wire.stream.is_none()
+    }
+}
+
+/// Reads a decimal the way the FIX venue does, for tests of price mapping.
+pub fn dec_at_scale(v: &[u8], scale: u8) -> Option<i64> {
+    let d = Dec::parse_bytes(v).ok()?;
+    Some(rescale(d.mant as i128, d.scale as i32, scale as i32) as i64)
+}
