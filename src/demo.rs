@@ -189,7 +189,9 @@ impl Tally {
                     self.snapshots.insert(t, self.positions.clone());
                 }
             }
-            CoreEvent::ModeChanged { .. } | CoreEvent::HaltChanged { .. } => {}
+            CoreEvent::ModeChanged { .. }
+            | CoreEvent::HaltChanged { .. }
+            | CoreEvent::VenueSession { .. } => {}
         }
     }
 

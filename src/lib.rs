@@ -34,6 +34,7 @@
 pub mod config;
 pub mod core;
 pub mod demo;
+pub mod flow;
 pub mod gate;
 pub mod journal;
 pub mod model;

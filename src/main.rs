@@ -5,6 +5,7 @@ use execd::config::Registry;
 use execd::core::thread::{spawn, CoreOptions};
 use execd::core::RealClock;
 use execd::demo::{self, DemoOptions};
+use execd::flow::FlowOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +48,22 @@ enum Cmd {
         /// Journal directory: recovered from at start, appended to while running.
         #[arg(long)]
         journal: Option<PathBuf>,
+        /// Send this many synthetic limit orders (with cancels and amends) once the venue
+        /// is logged on, and print what became of them.
+        #[arg(long, default_value_t = 0)]
+        orders: u64,
+        /// Requests per second for --orders.
+        #[arg(long, default_value_t = 200)]
+        rate: u32,
+        /// Seed for --orders.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Venue for --orders (default: the first configured).
+        #[arg(long)]
+        venue: Option<String>,
+        /// Stop after the --orders flow has finished instead of running on.
+        #[arg(long)]
+        exit: bool,
     },
     /// Check a configuration file and name the offending key on error.
     CheckConfig {
@@ -88,10 +105,25 @@ fn main() -> ExitCode {
                 Err(e) => fail(&format!("demo failed: {e}")),
             }
         }
-        Cmd::Run { config, journal } => match load(&config) {
+        Cmd::Run {
+            config,
+            journal,
+            orders,
+            rate,
+            seed,
+            venue,
+            exit,
+        } => match load(&config) {
             Ok(reg) => {
                 let journal = journal.or_else(|| reg.config.journal.dir.clone().map(PathBuf::from));
-                run(reg, journal)
+                let flow = (orders > 0).then_some(FlowOptions {
+                    orders,
+                    rate,
+                    seed,
+                    venue,
+                    logon_wait: Duration::from_secs(30),
+                });
+                run(reg, journal, flow, exit)
             }
             Err(e) => fail(&e),
         },
@@ -116,7 +148,7 @@ fn fail(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn run(reg: Registry, journal: Option<PathBuf>) -> ExitCode {
+fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit: bool) -> ExitCode {
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(sig, term.clone()) {
@@ -162,6 +194,19 @@ fn run(reg: Registry, journal: Option<PathBuf>) -> ExitCode {
         reg.accounts.len()
     );
     let mut handles = handles;
+    let mut status = ExitCode::SUCCESS;
+    if let Some(f) = flow {
+        match execd::flow::run(&reg, &mut handles[0], &f, &term) {
+            Ok(r) => print!("{}", r.summary()),
+            Err(e) => {
+                eprintln!("execd: order flow: {e}");
+                status = ExitCode::from(1);
+            }
+        }
+        if exit {
+            term.store(true, Ordering::Release);
+        }
+    }
     while !term.load(Ordering::Acquire) && !core.is_finished() {
         // The in-process handle is idle until the control API lands; keep its ring drained.
         while handles[0].try_event().is_some() {}
@@ -191,5 +236,5 @@ fn run(reg: Registry, journal: Option<PathBuf>) -> ExitCode {
             ""
         }
     );
-    ExitCode::SUCCESS
+    status
 }

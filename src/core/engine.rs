@@ -291,6 +291,12 @@ impl Engine {
                         if external {
                             out.venue_input(vi as u16, ev);
                         }
+                        if let VenueEventKind::Session { up } = ev.kind {
+                            out.broadcast(CoreEvent::VenueSession {
+                                venue: self.reg.venues[vi].name,
+                                up,
+                            });
+                        }
                         self.on_venue_event(ev.kind, out);
                     }
                     self.vbuf = buf;

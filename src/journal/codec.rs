@@ -633,6 +633,10 @@ mod tests {
                 account: Name::new("a").unwrap(),
                 halted: true,
             },
+            CoreEvent::VenueSession {
+                venue: Name::new("broker").unwrap(),
+                up: true,
+            },
         ];
         let mut buf = [0u8; MAX_EVENT];
         for ev in events {
@@ -860,6 +864,11 @@ mod events {
                 o.str(&account);
                 o.u8(halted as u8);
             }
+            CoreEvent::VenueSession { venue, up } => {
+                o.u8(13);
+                o.str(&venue);
+                o.u8(up as u8);
+            }
             CoreEvent::Synced(_) => return None,
         }
         Some(o.n)
@@ -963,6 +972,10 @@ mod events {
             12 => CoreEvent::HaltChanged {
                 account: i.str()?,
                 halted: i.bool()?,
+            },
+            13 => CoreEvent::VenueSession {
+                venue: i.str()?,
+                up: i.bool()?,
             },
             _ => return Err(CodecError("unknown event tag")),
         };

@@ -222,6 +222,13 @@ pub enum CoreEvent {
     },
     /// Every command before the matching [`Command::Sync`] is carried out.
     Synced(u64),
+    /// A network venue's session logged on or off (the gate refuses orders while off).
+    VenueSession {
+        /// The venue.
+        venue: Name,
+        /// Logged on.
+        up: bool,
+    },
     /// An account's halt flag changed.
     HaltChanged {
         /// Account.

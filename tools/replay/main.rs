@@ -579,6 +579,12 @@ fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
                 state: if halted { "HALTED" } else { "TRADING" }.into(),
                 ..base.clone()
             },
+            CoreEvent::VenueSession { venue, up } => Row {
+                kind: "venue_session",
+                detail: format!("venue={venue}"),
+                state: if up { "LOGGED_ON" } else { "LOGGED_OFF" }.into(),
+                ..base.clone()
+            },
             CoreEvent::Synced(_) => continue,
         };
         out.push(row);

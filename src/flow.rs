@@ -1,0 +1,361 @@
+//! A paced, seeded order flow for `execd run --orders N`: quotes and requests into the
+//! running core in real time, the way an upstream strategy would send them, against
+//! whatever venue the configuration names (a FIX broker or `execd-venue-sim`). It
+//! places marketable and passive limit orders, cancels and amends some of the resting
+//! ones, then cancels what is left and reports what the venue did.
+
+use crate::config::Registry;
+use crate::core::thread::Handle;
+use crate::model::event::{Command, CoreEvent, OrderRef, Scope};
+use crate::model::fixed::Dec;
+use crate::model::ids::{Name, OrderId, OrderType, RequestId, Side, Tif, VenueId};
+use crate::model::request::ExecutionRequest;
+use crate::oms::state::OrderState;
+use rustc_hash::FxHashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How to run the flow.
+#[derive(Clone, Debug)]
+pub struct FlowOptions {
+    /// Requests to send.
+    pub orders: u64,
+    /// Requests per second.
+    pub rate: u32,
+    /// Seed for prices, sides and sizes.
+    pub seed: u64,
+    /// Venue to trade on (default: the first).
+    pub venue: Option<String>,
+    /// How long to wait for the venue to log on before giving up.
+    pub logon_wait: Duration,
+}
+
+/// What happened to the flow's orders.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FlowReport {
+    /// Requests sent.
+    pub submitted: u64,
+    /// Accepted by the gate and sent to the venue.
+    pub accepted: u64,
+    /// Refused, by reason code.
+    pub rejected: Vec<(String, u64)>,
+    /// Fills received.
+    pub fills: u64,
+    /// Orders that ended filled.
+    pub filled: u64,
+    /// Orders that ended canceled.
+    pub canceled: u64,
+    /// Amendments the venue confirmed.
+    pub replaced: u64,
+    /// Cancels and amendments asked for.
+    pub cancel_requests: u64,
+    /// Amendments asked for.
+    pub replace_requests: u64,
+    /// Orders still not finished when the flow gave up waiting.
+    pub unfinished: u64,
+    /// Median and 99th percentile from request to its first fill, microseconds.
+    pub fill_latency_us: Option<(f64, f64)>,
+}
+
+impl FlowReport {
+    /// A few lines for the terminal.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "flow: {} submitted, {} accepted, {} fills, {} filled, {} canceled, {} replaced ({} cancels and {} amends asked), {} unfinished",
+            self.submitted,
+            self.accepted,
+            self.fills,
+            self.filled,
+            self.canceled,
+            self.replaced,
+            self.cancel_requests,
+            self.replace_requests,
+            self.unfinished
+        );
+        if !self.rejected.is_empty() {
+            let r: Vec<String> = self
+                .rejected
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            let _ = writeln!(s, "flow: rejected: {}", r.join(", "));
+        }
+        if let Some((p50, p99)) = self.fill_latency_us {
+            let _ = writeln!(
+                s,
+                "flow: request to first fill p50 {p50:.1} µs, p99 {p99:.1} µs"
+            );
+        }
+        s
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Live {
+    sent: Instant,
+    state: OrderState,
+    resting: bool,
+    filled_once: bool,
+}
+
+/// Runs the flow on `h` until done, `stop` is set, or the venue never logs on.
+pub fn run(
+    reg: &Registry,
+    h: &mut Handle,
+    opts: &FlowOptions,
+    stop: &AtomicBool,
+) -> Result<FlowReport, String> {
+    let venue = match &opts.venue {
+        Some(v) => reg
+            .venue(&Name::new(v).map_err(|_| format!("bad venue name {v:?}"))?)
+            .ok_or_else(|| format!("no venue named {v:?}"))?,
+        None => VenueId(0),
+    };
+    let vname = reg.venues[venue.0 as usize].name;
+    let insts: Vec<usize> = reg
+        .instruments
+        .iter()
+        .filter(|i| i.venue == venue && i.tradable)
+        .map(|i| i.id.0 as usize)
+        .collect();
+    if insts.is_empty() {
+        return Err(format!("venue {} has no tradable instruments", vname.as_str()));
+    }
+    let mut rng = fastrand::Rng::with_seed(opts.seed);
+    let mut mids: Vec<i64> = reg.sims.iter().map(|s| s.initial_price.0).collect();
+    let mut rep = FlowReport::default();
+    let mut live: FxHashMap<OrderId, Live> = FxHashMap::default();
+    let mut by_req: FxHashMap<RequestId, (Instant, bool)> = FxHashMap::default();
+    let mut rejected: FxHashMap<&'static str, u64> = FxHashMap::default();
+    let mut lat = hdrhistogram::Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+    let quote = |h: &mut Handle, mids: &[i64]| {
+        for &i in &insts {
+            let inst = &reg.instruments[i];
+            let sim = &reg.sims[i];
+            let t = inst.tick.0;
+            let m = mids[i];
+            let half = (sim.spread_ticks.max(2) as i64 / 2) * t;
+            let size = Dec::new(inst.lot.0 * sim.depth_lots.max(1) as i64, inst.qty_scale);
+            let _ = h.send(Command::Quote {
+                venue: vname,
+                symbol: inst.symbol,
+                bid: Dec::new(m - half, inst.price_scale),
+                ask: Dec::new(m + half, inst.price_scale),
+                bid_size: size,
+                ask_size: size,
+            });
+        }
+    };
+
+    // Wait for the venue: a request sent to a venue that is not logged on is refused.
+    let t0 = Instant::now();
+    let mut up = false;
+    while !up {
+        if stop.load(Ordering::Acquire) {
+            return Ok(rep);
+        }
+        if t0.elapsed() > opts.logon_wait {
+            return Err(format!(
+                "venue {} did not log on within {} s",
+                vname.as_str(),
+                opts.logon_wait.as_secs()
+            ));
+        }
+        if let Some(CoreEvent::VenueSession { venue: v, up: u }) =
+            h.next_event(Duration::from_millis(100))
+        {
+            if v == vname {
+                up = u;
+            }
+        }
+        // An in-process venue (paper) is up from the start and never says so.
+        up |= !reg.venues[venue.0 as usize].fix.is_some();
+    }
+    quote(h, &mids);
+
+    let interval = Duration::from_secs_f64(1.0 / opts.rate.max(1) as f64);
+    let start = Instant::now();
+    let mut next_quote = Instant::now();
+    let mut n = 0u64;
+    let handle_event = |e: CoreEvent,
+                            rep: &mut FlowReport,
+                            live: &mut FxHashMap<OrderId, Live>,
+                            by_req: &mut FxHashMap<RequestId, (Instant, bool)>,
+                            rejected: &mut FxHashMap<&'static str, u64>,
+                            lat: &mut hdrhistogram::Histogram<u64>| {
+        match e {
+            CoreEvent::Accepted {
+                request_id, order, ..
+            } => {
+                rep.accepted += 1;
+                if let Some((sent, resting)) = by_req.remove(&request_id) {
+                    live.insert(
+                        order,
+                        Live {
+                            sent,
+                            state: OrderState::PendingNew,
+                            resting,
+                            filled_once: false,
+                        },
+                    );
+                }
+            }
+            CoreEvent::Rejected {
+                request_id, reason, ..
+            } => {
+                by_req.remove(&request_id);
+                *rejected.entry(reason.code()).or_default() += 1;
+            }
+            CoreEvent::Fill { order, .. } => {
+                rep.fills += 1;
+                if let Some(l) = live.get_mut(&order) {
+                    if !l.filled_once {
+                        l.filled_once = true;
+                        let _ = lat.record(l.sent.elapsed().as_nanos() as u64);
+                    }
+                }
+            }
+            CoreEvent::Order(s) => {
+                if let Some(l) = live.get_mut(&s.order) {
+                    l.state = s.state;
+                    match s.state {
+                        OrderState::Filled => rep.filled += 1,
+                        OrderState::Canceled => rep.canceled += 1,
+                        OrderState::Replaced => rep.replaced += 1,
+                        _ => {}
+                    }
+                    if s.state == OrderState::Replaced {
+                        l.state = OrderState::New;
+                    }
+                }
+            }
+            CoreEvent::CommandRejected { reason, .. } => {
+                *rejected.entry(reason.code()).or_default() += 1;
+            }
+            _ => {}
+        }
+    };
+
+    while n < opts.orders && !stop.load(Ordering::Acquire) {
+        while let Some(e) = h.try_event() {
+            handle_event(e, &mut rep, &mut live, &mut by_req, &mut rejected, &mut lat);
+        }
+        let now = Instant::now();
+        if now >= next_quote {
+            for &i in &insts {
+                let inst = &reg.instruments[i];
+                let step = rng.i64(-1..=1) * inst.tick.0;
+                mids[i] = (mids[i] + step).max(inst.tick.0 * 10);
+            }
+            quote(h, &mids);
+            next_quote = now + Duration::from_millis(100);
+        }
+        let due = start + interval * n as u32;
+        if now < due {
+            std::thread::sleep((due - now).min(Duration::from_millis(5)));
+            continue;
+        }
+        n += 1;
+        // Every fifth request works a resting order instead: amend or cancel one.
+        if n % 5 == 0 {
+            let resting: Vec<OrderId> = live
+                .iter()
+                .filter(|(_, l)| l.resting && l.state == OrderState::New)
+                .map(|(id, _)| *id)
+                .take(4)
+                .collect();
+            if let Some(&id) = resting.get(rng.usize(0..resting.len().max(1))) {
+                if rng.bool() {
+                    rep.cancel_requests += 1;
+                    let _ = h.send(Command::Cancel(OrderRef::Id(id)));
+                } else {
+                    rep.replace_requests += 1;
+                    let _ = h.send(Command::Replace {
+                        order: OrderRef::Id(id),
+                        quantity: None,
+                        limit_price: None,
+                    });
+                }
+                if let Some(l) = live.get_mut(&id) {
+                    l.state = OrderState::PendingCancel;
+                }
+                continue;
+            }
+        }
+        let i = insts[rng.usize(0..insts.len())];
+        let inst = &reg.instruments[i];
+        let side = if rng.bool() { Side::Buy } else { Side::Sell };
+        let s = side.sign();
+        // Two in three cross the spread; the rest rest 2 % away from the market.
+        let aggressive = rng.u32(0..3) != 0;
+        let m = mids[i];
+        let off = if aggressive {
+            3 * inst.tick.0 * 10
+        } else {
+            -(m / 50 / inst.tick.0) * inst.tick.0
+        };
+        let px = (m + s * off).max(inst.tick.0);
+        let lots = rng.i64(1..=5);
+        let req = ExecutionRequest {
+            request_id: RequestId::from_prefixed_u64("flow-", n).unwrap_or_default(),
+            order_type: OrderType::Limit,
+            tif: Tif::Gtc,
+            limit_price: Some(Dec::new(px, inst.price_scale)),
+            quantity: Dec::new(lots * inst.lot.0, inst.qty_scale),
+            side,
+            ..probe_request(reg, i, vname)
+        };
+        by_req.insert(req.request_id, (Instant::now(), !aggressive));
+        rep.submitted += 1;
+        if h.send(Command::Submit(req)).is_err() {
+            by_req.remove(&req.request_id);
+            *rejected.entry("RING_FULL").or_default() += 1;
+        }
+    }
+    // Done sending: cancel what still rests, then wait for every order to finish.
+    let _ = h.send(Command::CancelAll(Scope::Venue(vname)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && !stop.load(Ordering::Acquire) {
+        match h.next_event(Duration::from_millis(50)) {
+            Some(e) => handle_event(e, &mut rep, &mut live, &mut by_req, &mut rejected, &mut lat),
+            None => {
+                if by_req.is_empty() && live.values().all(|l| l.state.is_terminal()) {
+                    break;
+                }
+            }
+        }
+    }
+    rep.unfinished = live.values().filter(|l| !l.state.is_terminal()).count() as u64
+        + by_req.len() as u64;
+    let mut r: Vec<(String, u64)> = rejected
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    r.sort();
+    rep.rejected = r;
+    if !lat.is_empty() {
+        rep.fill_latency_us = Some((
+            lat.value_at_quantile(0.5) as f64 / 1e3,
+            lat.value_at_quantile(0.99) as f64 / 1e3,
+        ));
+    }
+    Ok(rep)
+}
+
+fn probe_request(reg: &Registry, i: usize, venue: Name) -> ExecutionRequest {
+    let inst = &reg.instruments[i];
+    let acct = reg.accounts[0].name;
+    let mut r = ExecutionRequest::market(
+        "flow-0",
+        acct.as_str(),
+        venue.as_str(),
+        inst.symbol.as_str(),
+        Side::Buy,
+        Dec::new(inst.lot.0, inst.qty_scale),
+    );
+    r.context.strategy = Name::new("flow").unwrap_or_default();
+    r
+}
