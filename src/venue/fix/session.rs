@@ -823,9 +823,7 @@ impl Session {
     fn send_reject(
         &mut self,
         now_ns: u64,
-        ref_seq: u64,
-        ref_tag: Option<u32>,
-        ref_msg_type: &[u8],
+        (ref_seq, ref_tag, ref_msg_type): (u64, Option<u32>, &[u8]),
         reason: u32,
         text: &str,
         io: &mut impl SessionIo,
@@ -857,7 +855,7 @@ impl Session {
         if let Some(r) = &mut self.resend {
             // A live message still ahead after the peer answered means the answer did
             // not close the gap: ask again. Otherwise the outstanding request covers it.
-            if !(r.answered && !poss_dup) {
+            if !r.answered || poss_dup {
                 r.hi = r.hi.max(seq);
                 return;
             }
@@ -968,7 +966,7 @@ impl Session {
                 }
             }
             let text = reason_text(reason);
-            self.send_reject(now_ns, seq, tag, msg_type, reason, text, io);
+            self.send_reject(now_ns, (seq, tag, msg_type), reason, text, io);
         }
     }
 
@@ -1022,7 +1020,7 @@ impl Session {
                 if seq == Some(self.seqs.next_in) {
                     self.seqs.next_in += 1;
                 }
-                self.send_reject(now_ns, ref_seq, Some(tag), mt, 9, reason_text(9), io);
+                self.send_reject(now_ns, (ref_seq, Some(tag), mt), 9, reason_text(9), io);
             }
             self.logout_and_disconnect(now_ns, "CompID problem", io);
             return;
@@ -1050,9 +1048,7 @@ impl Session {
             }
             self.send_reject(
                 now_ns,
-                seq,
-                Some(f.tag),
-                mt,
+                (seq, Some(f.tag), mt),
                 f.reason,
                 reason_text(f.reason),
                 io,
@@ -1104,9 +1100,7 @@ impl Session {
         if let Some(f) = fault {
             self.send_reject(
                 now_ns,
-                seq,
-                Some(f.tag),
-                mt,
+                (seq, Some(f.tag), mt),
                 f.reason,
                 reason_text(f.reason),
                 io,
@@ -1124,7 +1118,7 @@ impl Session {
                         enc.bytes(112, id);
                     });
                 }
-                None => self.send_reject(now_ns, seq, Some(112), mt, 1, reason_text(1), io),
+                None => self.send_reject(now_ns, (seq, Some(112), mt), 1, reason_text(1), io),
             },
             b"2" => self.serve_resend(now_ns, &msg, seq, io),
             b"3" => io.event(SessionEvent::PeerRejected {
@@ -1148,7 +1142,7 @@ impl Session {
                 match verdict {
                     Ok(()) => io.app(&msg, Ok(())),
                     Err(inv) => {
-                        self.send_reject(now_ns, seq, inv.ref_tag, mt, inv.reason, inv.text, io);
+                        self.send_reject(now_ns, (seq, inv.ref_tag, mt), inv.reason, inv.text, io);
                         io.app(&msg, Err(inv.reason));
                     }
                 }
@@ -1293,7 +1287,7 @@ impl Session {
     /// SequenceReset in Reset mode: its own MsgSeqNum is not checked.
     fn on_sequence_reset(&mut self, now_ns: u64, msg: &Msg<'_>, seq: u64, io: &mut impl SessionIo) {
         let Some(new) = msg.get_u64(36) else {
-            self.send_reject(now_ns, seq, Some(36), b"4", 1, reason_text(1), io);
+            self.send_reject(now_ns, (seq, Some(36), b"4"), 1, reason_text(1), io);
             return;
         };
         if new > self.seqs.next_in {
@@ -1304,14 +1298,14 @@ impl Session {
                 "Value is incorrect (out of range) for this tag: NewSeqNo {} below expected {}",
                 new, self.seqs.next_in
             );
-            self.send_reject(now_ns, seq, Some(36), b"4", 5, &text, io);
+            self.send_reject(now_ns, (seq, Some(36), b"4"), 5, &text, io);
         }
     }
 
     /// SequenceReset-GapFill in its turn (next_in already counts it).
     fn on_gap_fill(&mut self, now_ns: u64, msg: &Msg<'_>, seq: u64, io: &mut impl SessionIo) {
         let Some(new) = msg.get_u64(36) else {
-            self.send_reject(now_ns, seq, Some(36), b"4", 1, reason_text(1), io);
+            self.send_reject(now_ns, (seq, Some(36), b"4"), 1, reason_text(1), io);
             return;
         };
         if new > self.seqs.next_in {
@@ -1321,7 +1315,7 @@ impl Session {
             let text = format!(
                 "Value is incorrect (out of range) for this tag: NewSeqNo {new} not above MsgSeqNum {seq}"
             );
-            self.send_reject(now_ns, seq, Some(36), b"4", 5, &text, io);
+            self.send_reject(now_ns, (seq, Some(36), b"4"), 5, &text, io);
         }
     }
 
@@ -1329,7 +1323,7 @@ impl Session {
     fn serve_resend(&mut self, now_ns: u64, msg: &Msg<'_>, seq: u64, io: &mut impl SessionIo) {
         let (Some(begin), Some(end)) = (msg.get_u64(7), msg.get_u64(16)) else {
             let tag = if msg.get_u64(7).is_none() { 7 } else { 16 };
-            self.send_reject(now_ns, seq, Some(tag), b"2", 1, reason_text(1), io);
+            self.send_reject(now_ns, (seq, Some(tag), b"2"), 1, reason_text(1), io);
             return;
         };
         let last = self.seqs.next_out - 1;
