@@ -1557,3 +1557,96 @@ mod prop {
         }
     }
 }
+
+// ---------------------------------------------------------------- dictionary
+
+fn fix44() -> Arc<Dictionary> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fix-dictionaries")
+        .join("FIX44.xml");
+    Arc::new(Dictionary::load(&p, &[]).expect("FIX44.xml loads"))
+}
+
+fn exec_report(seq: u64, now: u64) -> Craft<'static> {
+    Craft::to_ini("8", seq, now)
+        .f(37, "ord-1")
+        .f(17, "exec-1")
+        .f(150, "F")
+        .f(39, "2")
+        .f(55, "BTCUSDT")
+        .f(54, "1")
+        .f(151, "0")
+        .f(14, "1")
+        .f(6, "100")
+}
+
+#[test]
+fn validation_failure_rejects_and_still_delivers() {
+    let mut ic = base_cfg(Role::Initiator);
+    ic.dictionary = Some(fix44());
+    let mut p = Pair::with(ic, fresh(), base_cfg(Role::Acceptor), fresh());
+    p.connect();
+    assert!(
+        p.ini.is_logged_on(),
+        "admin messages pass: {:?}",
+        p.ini_io.events
+    );
+    // A valid ExecutionReport: delivered, no reject.
+    let n = p.ini.seqs().next_in;
+    let before = p.ini_io.sent.len();
+    p.ini
+        .on_bytes(p.now, &exec_report(n, p.now).build(), &mut p.ini_io);
+    assert_eq!(
+        p.ini_io.apps.last().unwrap().1,
+        Ok(()),
+        "{:?}",
+        p.ini_io.events
+    );
+    assert_eq!(p.ini_io.sent.len(), before);
+    // A fill without OrderID (37): reject 373=1 371=37, and still delivered, flagged.
+    let mut c = exec_report(n + 1, p.now);
+    c.body.retain(|(t, _)| *t != 37);
+    p.ini.on_bytes(p.now, &c.build(), &mut p.ini_io);
+    let rej = p.ini_io.sent.last().unwrap();
+    assert_eq!(mt(rej), "3");
+    assert_eq!(get(rej, 45), Some((n + 1).to_string()));
+    assert_eq!(get(rej, 371).as_deref(), Some("37"));
+    assert_eq!(get(rej, 372).as_deref(), Some("8"));
+    assert_eq!(get(rej, 373).as_deref(), Some("1"));
+    let (raw, valid) = p.ini_io.apps.last().unwrap();
+    assert_eq!(*valid, Err(1));
+    assert_eq!(get(raw, 17).as_deref(), Some("exec-1"));
+    // A user-defined tag (5000–9999) the dictionary does not know: accepted.
+    let before = p.ini_io.sent.len();
+    let c = exec_report(n + 2, p.now).f(9999, "x");
+    p.ini.on_bytes(p.now, &c.build(), &mut p.ini_io);
+    assert_eq!(p.ini_io.apps.last().unwrap().1, Ok(()));
+    assert_eq!(p.ini_io.sent.len(), before);
+    // An undefined tag outside the user range: rejected, still delivered.
+    let c = exec_report(n + 3, p.now).f(4000, "x");
+    p.ini.on_bytes(p.now, &c.build(), &mut p.ini_io);
+    let rej = p.ini_io.sent.last().unwrap();
+    assert_eq!(mt(rej), "3");
+    assert_eq!(get(rej, 371).as_deref(), Some("4000"));
+    assert!(p.ini_io.apps.last().unwrap().1.is_err());
+    assert_eq!(p.ini_io.apps.len(), 4);
+    // An unknown MsgType: 373=11.
+    let c = Craft::to_ini("ZZ", n + 4, p.now);
+    p.ini.on_bytes(p.now, &c.build(), &mut p.ini_io);
+    let rej = p.ini_io.sent.last().unwrap();
+    assert_eq!(get(rej, 373).as_deref(), Some("11"));
+    assert_eq!(get(rej, 372).as_deref(), Some("ZZ"));
+    assert_eq!(
+        p.ini.seqs().next_in,
+        n + 5,
+        "rejected messages consume their numbers"
+    );
+    assert!(p.ini.is_logged_on());
+    let rejects = p
+        .ini_io
+        .events
+        .iter()
+        .filter(|e| matches!(e, SessionEvent::RejectSent { .. }))
+        .count();
+    assert_eq!(rejects, 3);
+}
