@@ -895,6 +895,33 @@ fn gap_fill_is_never_treated_as_reset() {
 }
 
 #[test]
+fn sequence_reset_past_a_gap_ends_the_pending_resend() {
+    let (mut s, mut io, now) = acceptor_logged_on();
+    s.on_bytes(
+        now,
+        &Craft::to_acc("D", 5, now).f(11, "five").build(),
+        &mut io,
+    );
+    assert!(s.resend_pending());
+    assert_eq!(s.queued(), 1);
+    // The peer cannot resend and resets past everything it sent.
+    s.on_bytes(now, &Craft::to_acc("4", 6, now).f(36, "7").build(), &mut io);
+    assert_eq!(s.seqs().next_in, 7);
+    assert!(!s.resend_pending());
+    assert_eq!(s.queued(), 0);
+    assert!(
+        io.apps.is_empty(),
+        "5 was skipped by the reset, never delivered"
+    );
+    s.on_bytes(
+        now,
+        &Craft::to_acc("D", 7, now).f(11, "seven").build(),
+        &mut io,
+    );
+    assert_eq!(io.app_tags(11), vec!["seven"]);
+}
+
+#[test]
 fn gap_fill_that_does_not_advance_is_rejected() {
     let (mut s, mut io, now) = acceptor_logged_on();
     let gf = Craft::to_acc("4", 2, now)
@@ -1131,14 +1158,25 @@ fn reject_reasons_carry_ref_tag_and_msg_type() {
     s.on_bytes(now, &f, &mut io);
     assert_eq!(get(io.sent.last().unwrap(), 373).as_deref(), Some("0"));
     assert_eq!(s.seqs().next_in, 4);
+    // Header out of order (49 before 35): 373=14 with the tag found out of place.
+    let f = reframe(
+        &Craft::to_acc("D", 4, now).build(),
+        b"35=D\x0149=CLIENT",
+        b"49=CLIENT\x0135=D",
+    );
+    s.on_bytes(now, &f, &mut io);
+    let rej = io.sent.last().unwrap();
+    assert_eq!(get(rej, 373).as_deref(), Some("14"));
+    assert_eq!(get(rej, 45).as_deref(), Some("4"));
+    assert_eq!(s.seqs().next_in, 5);
     // TestRequest without TestReqID: 373=1, 371=112.
-    s.on_bytes(now, &Craft::to_acc("1", 4, now).build(), &mut io);
+    s.on_bytes(now, &Craft::to_acc("1", 5, now).build(), &mut io);
     let rej = io.sent.last().unwrap();
     assert_eq!(get(rej, 373).as_deref(), Some("1"));
     assert_eq!(get(rej, 371).as_deref(), Some("112"));
     assert_eq!(get(rej, 372).as_deref(), Some("1"));
     // App message without SendingTime: rejected 373=1/52, still delivered, flagged.
-    let mut c = Craft::to_acc("8", 5, now).f(17, "fill-1");
+    let mut c = Craft::to_acc("8", 6, now).f(17, "fill-1");
     c.sending_time = None;
     s.on_bytes(now, &c.build(), &mut io);
     let rej = io.sent.last().unwrap();
@@ -1150,13 +1188,13 @@ fn reject_reasons_carry_ref_tag_and_msg_type() {
         Some("fill-1")
     );
     // PossDup in sequence without OrigSendingTime: 373=1/122, delivered flagged.
-    let c = Craft::to_acc("8", 6, now).dup(None).f(17, "fill-2");
+    let c = Craft::to_acc("8", 7, now).dup(None).f(17, "fill-2");
     s.on_bytes(now, &c.build(), &mut io);
     let rej = io.sent.last().unwrap();
     assert_eq!(get(rej, 373).as_deref(), Some("1"));
     assert_eq!(get(rej, 371).as_deref(), Some("122"));
     assert_eq!(io.apps.last().unwrap().1, Err(1));
-    assert_eq!(s.seqs().next_in, 7);
+    assert_eq!(s.seqs().next_in, 8);
     assert_eq!(s.state(), State::Active);
 }
 
