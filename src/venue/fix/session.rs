@@ -1,6 +1,44 @@
 //! The FIX session layer (R-VEN-2): one state machine for initiator and acceptor, fed
 //! bytes and time, emitting bytes and events. No sockets and no clock inside, so it is
 //! tested without a network and replayed from the journal.
+//!
+//! Behaviour follows the FIX session protocol, and QuickFIX where the protocol leaves
+//! room:
+//! - Every message we number is `store`d before it is `send`, admin ones included, so
+//!   the store answers for every number of the current sequence (no stale entry from
+//!   before a reset can be resent). Resends and GapFills reuse old numbers and are not
+//!   stored again.
+//! - Serving a ResendRequest: application messages and Reject (35=3) are resent with
+//!   PossDupFlag=Y, OrigSendingTime = their SendingTime and a new SendingTime; Heartbeat,
+//!   TestRequest, ResendRequest, SequenceReset, Logout and Logon (the protocol's list),
+//!   and numbers missing from the store, are collapsed into SequenceReset-GapFills. The
+//!   whole range is sent within the call, so it never interleaves with live traffic.
+//!   A ResendRequest beyond a gap is served at once (both sides may be waiting for each
+//!   other) and its number consumed when its turn comes.
+//! - MsgSeqNum too high: the message is queued (bounded, [`MAX_QUEUED`]) and one
+//!   ResendRequest `next_in..0` is sent; further messages beyond the gap do not send
+//!   another, unless a live (non-PossDup) message is still ahead after the peer has
+//!   started answering (the answer did not close the gap). Queued messages are handled
+//!   in order as the gap fills; a reset, a disconnect or [`Session::set_seqs`] drops
+//!   the queue and the pending request.
+//! - Header problems that do not end the session (SendingTime or OrigSendingTime
+//!   missing or malformed) and dictionary failures reject the message (35=3), consume
+//!   its number, and still deliver an application message to `app` with `Err(reason)`:
+//!   a fill is never lost. SendingTime accuracy (373=10) also logs out; CompID problems
+//!   (373=9) log out and disconnect, and the message is not delivered (it is not ours).
+//!   The dictionary validates application messages; session messages get the session's
+//!   own checks (a dictionary quibble must not break recovery).
+//! - Decoder errors map to 373=0 (invalid tag), 4 (empty value), 14 (out of order),
+//!   99 "Other" (too many fields; 5 on FIX.4.2, which has no 99); a field without `=`
+//!   is treated as garbled (ignored, no number consumed), as QuickFIX does.
+//! - A Logout is answered (or completes ours) whatever its MsgSeqNum; its number is
+//!   consumed only when it is the expected one.
+//! - Heartbeats: a TestRequest after HeartBtInt + 20 % of silence, a disconnect after
+//!   another HeartBtInt + 20 % without an answer.
+//! - Schedule: a connection is refused outside the window; an Active session logs out
+//!   when its window ends; the first activity (or timer) in a new window resets both
+//!   numbers to 1 ([`Session::session_start`] is the window the numbers belong to; journal
+//!   it beside them and restore it with [`Session::set_session_start`]).
 
 use super::codec::{self, DecodeError, Decoder, Encoder, FrameError, Msg, SOH};
 use super::dictionary::Dictionary;
