@@ -1,0 +1,244 @@
+//! Sequence numbers and sent messages per CompID pair: in memory, and with `--store DIR`
+//! on disk so that a restarted simulator continues its numbers and can serve resends.
+//!
+//! Files, per pair `<sender>-<peer>`:
+//! - `<pair>.seqs`: one line `next_out next_in`, rewritten in place when they changed
+//!   (at most once per loop iteration, and at logon, logout, disconnect and exit);
+//! - `<pair>.msgs`: append-only records `seq (u64 LE) | len (u32 LE) | frame`; a reset to
+//!   1 truncates it. A torn last record (crash mid-write) is ignored when loading.
+//!
+//! Memory keeps the most recent frames in one arena (no allocation per message); when
+//! it passes [`ARENA_MAX`] the older half is dropped and a resend of those numbers
+//! becomes a gap fill.
+
+use execd::venue::fix::session::SeqNums;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Bytes of sent frames kept in memory per pair.
+pub const ARENA_MAX: usize = 64 << 20;
+
+pub struct PairStore {
+    arena: Vec<u8>,
+    /// (seq, offset in arena, len), seq increasing.
+    index: Vec<(u64, usize, u32)>,
+    seqs: SeqNums,
+    dirty: bool,
+    seqs_path: Option<PathBuf>,
+    msgs: Option<std::io::BufWriter<File>>,
+}
+
+fn io_err(p: &Path, e: std::io::Error) -> String {
+    format!("{}: {e}", p.display())
+}
+
+impl PairStore {
+    /// A store in memory only, or loaded from (and written to) `dir`.
+    pub fn open(dir: Option<&Path>, sender: &str, peer: &str) -> Result<PairStore, String> {
+        let mut s = PairStore {
+            arena: Vec::with_capacity(1 << 20),
+            index: Vec::with_capacity(1 << 12),
+            seqs: SeqNums {
+                next_out: 1,
+                next_in: 1,
+            },
+            dirty: false,
+            seqs_path: None,
+            msgs: None,
+        };
+        let Some(dir) = dir else {
+            return Ok(s);
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        let pair = format!("{}-{}", sanitize(sender), sanitize(peer));
+        let seqs_path = dir.join(format!("{pair}.seqs"));
+        let msgs_path = dir.join(format!("{pair}.msgs"));
+        if let Ok(text) = std::fs::read_to_string(&seqs_path) {
+            let mut it = text.split_whitespace().map(|w| w.parse::<u64>());
+            if let (Some(Ok(o)), Some(Ok(i))) = (it.next(), it.next()) {
+                if o >= 1 && i >= 1 {
+                    s.seqs = SeqNums {
+                        next_out: o,
+                        next_in: i,
+                    };
+                }
+            }
+        }
+        let mut good_len = 0u64;
+        if let Ok(mut f) = File::open(&msgs_path) {
+            let mut all = Vec::new();
+            f.read_to_end(&mut all).map_err(|e| io_err(&msgs_path, e))?;
+            let mut at = 0usize;
+            while at + 12 <= all.len() {
+                let seq = u64::from_le_bytes(all[at..at + 8].try_into().unwrap_or([0; 8]));
+                let len = u32::from_le_bytes(all[at + 8..at + 12].try_into().unwrap_or([0; 4]));
+                let end = at + 12 + len as usize;
+                if end > all.len() {
+                    break;
+                }
+                s.put_mem(seq, &all[at + 12..end]);
+                at = end;
+            }
+            good_len = at as u64;
+            // Numbers stored but not in the seqs file (killed before it was rewritten).
+            if let Some(&(last, _, _)) = s.index.last() {
+                if last >= s.seqs.next_out {
+                    s.seqs.next_out = last + 1;
+                }
+            }
+        }
+        let mut f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&msgs_path)
+            .map_err(|e| io_err(&msgs_path, e))?;
+        f.set_len(good_len).map_err(|e| io_err(&msgs_path, e))?;
+        f.seek(SeekFrom::End(0)).map_err(|e| io_err(&msgs_path, e))?;
+        s.msgs = Some(std::io::BufWriter::with_capacity(1 << 16, f));
+        s.seqs_path = Some(seqs_path);
+        s.dirty = true;
+        s.flush();
+        Ok(s)
+    }
+
+    pub fn seqs(&self) -> SeqNums {
+        self.seqs
+    }
+
+    /// Records the session's numbers; a reset to 1 forgets the sent messages.
+    pub fn set_seqs(&mut self, seqs: SeqNums) {
+        if seqs == self.seqs {
+            return;
+        }
+        if seqs.next_out < self.seqs.next_out
+            && self.index.first().is_some_and(|f| f.0 >= seqs.next_out)
+        {
+            self.clear();
+        } else if seqs.next_out < self.seqs.next_out {
+            // Numbers go back but not to before everything we kept: drop the overlap.
+            let keep = self.index.partition_point(|e| e.0 < seqs.next_out);
+            self.index.truncate(keep);
+        }
+        self.seqs = seqs;
+        self.dirty = true;
+    }
+
+    fn clear(&mut self) {
+        self.arena.clear();
+        self.index.clear();
+        if let Some(w) = &mut self.msgs {
+            let _ = w.flush();
+            let f = w.get_mut();
+            let _ = f.set_len(0);
+            let _ = f.seek(SeekFrom::Start(0));
+        }
+    }
+
+    fn put_mem(&mut self, seq: u64, frame: &[u8]) {
+        if self.index.last().is_some_and(|l| l.0 >= seq) {
+            let keep = self.index.partition_point(|e| e.0 < seq);
+            self.index.truncate(keep);
+        }
+        if self.arena.len() + frame.len() > ARENA_MAX && !self.index.is_empty() {
+            let half = self.index.len() / 2;
+            let cut = self.index.get(half).map(|e| e.1).unwrap_or(self.arena.len());
+            self.arena.drain(..cut);
+            self.index.drain(..half);
+            for e in &mut self.index {
+                e.1 -= cut;
+            }
+        }
+        self.index.push((seq, self.arena.len(), frame.len() as u32));
+        self.arena.extend_from_slice(frame);
+    }
+
+    /// A frame we sent as `seq`.
+    pub fn put(&mut self, seq: u64, frame: &[u8]) {
+        self.put_mem(seq, frame);
+        if let Some(w) = &mut self.msgs {
+            let _ = w.write_all(&seq.to_le_bytes());
+            let _ = w.write_all(&(frame.len() as u32).to_le_bytes());
+            let _ = w.write_all(frame);
+        }
+    }
+
+    /// The frame sent as `seq`, if still kept.
+    pub fn get(&self, seq: u64) -> Option<&[u8]> {
+        let i = self.index.binary_search_by_key(&seq, |e| e.0).ok()?;
+        let (_, off, len) = self.index[i];
+        self.arena.get(off..off + len as usize)
+    }
+
+    /// Writes what changed to disk (no fsync: a crash of the machine may lose the tail).
+    pub fn flush(&mut self) {
+        if let Some(w) = &mut self.msgs {
+            let _ = w.flush();
+        }
+        if self.dirty {
+            self.dirty = false;
+            if let Some(p) = &self.seqs_path {
+                let line = format!("{} {}\n", self.seqs.next_out, self.seqs.next_in);
+                let tmp = p.with_extension("seqs.tmp");
+                if std::fs::write(&tmp, line).is_ok() {
+                    let _ = std::fs::rename(&tmp, p);
+                }
+            }
+        }
+    }
+}
+
+/// CompIDs as file names: anything but `[A-Za-z0-9._-]` becomes `_`.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn persists_frames_and_numbers() {
+        let dir = std::env::temp_dir().join(format!("venue-sim-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            let mut s = PairStore::open(Some(&dir), "SIM", "CLI").unwrap();
+            assert_eq!(s.seqs().next_out, 1);
+            s.put(1, b"one");
+            s.put(2, b"two");
+            s.set_seqs(SeqNums {
+                next_out: 3,
+                next_in: 5,
+            });
+            s.flush();
+            s.put(3, b"three");
+            s.flush();
+        }
+        let mut s = PairStore::open(Some(&dir), "SIM", "CLI").unwrap();
+        assert_eq!(
+            s.seqs(),
+            SeqNums {
+                next_out: 4,
+                next_in: 5
+            }
+        );
+        assert_eq!(s.get(2), Some(&b"two"[..]));
+        assert_eq!(s.get(3), Some(&b"three"[..]));
+        assert_eq!(s.get(4), None);
+        s.set_seqs(SeqNums {
+            next_out: 1,
+            next_in: 1,
+        });
+        assert_eq!(s.get(1), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
