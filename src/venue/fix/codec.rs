@@ -3,6 +3,7 @@
 //!
 //! fefix (a dev-dependency here) is the reference decoder the tests compare against.
 
+use crate::core::clock::civil_date;
 use crate::model::fixed::Dec;
 
 /// The field delimiter.
@@ -42,8 +43,140 @@ pub enum Garble {
 /// Finds the first whole frame at the start of `buf` and returns its length in bytes
 /// (from `8=` through the SOH after `10=nnn`). Checks BodyLength and CheckSum.
 pub fn frame(buf: &[u8]) -> Result<usize, FrameError> {
-    let _ = buf;
-    unimplemented!("codec: frame")
+    let garbled = |why| FrameError::Garbled {
+        skip: resync(buf),
+        why,
+    };
+    // BeginString: `8=` then 1..=MAX_BEGIN_STRING bytes, no SOH among them, then SOH.
+    if !starts_with_prefix(buf, b"8=") {
+        return Err(garbled(Garble::NoBeginString));
+    }
+    if buf.len() < 2 {
+        return Err(FrameError::Incomplete);
+    }
+    let limit = buf.len().min(2 + MAX_BEGIN_STRING + 1);
+    let soh = match buf[2..limit].iter().position(|&b| b == SOH) {
+        Some(0) => return Err(garbled(Garble::NoBeginString)),
+        Some(i) => 2 + i,
+        None if limit == buf.len() && buf.len() < 2 + MAX_BEGIN_STRING + 1 => {
+            return Err(FrameError::Incomplete)
+        }
+        None => return Err(garbled(Garble::NoBeginString)),
+    };
+    // BodyLength: `9=` then 1..=MAX_BODY_LENGTH_DIGITS digits (zero padding allowed,
+    // as fefix writes it), value ≤ MAX_BODY_LENGTH, then SOH.
+    let rest = &buf[soh + 1..];
+    if !starts_with_prefix(rest, b"9=") {
+        return Err(garbled(Garble::BadBodyLength));
+    }
+    if rest.len() < 2 {
+        return Err(FrameError::Incomplete);
+    }
+    let mut body_len: usize = 0;
+    let mut i = 2;
+    loop {
+        let Some(&c) = rest.get(i) else {
+            return Err(FrameError::Incomplete);
+        };
+        match c {
+            b'0'..=b'9' if i - 2 < MAX_BODY_LENGTH_DIGITS => {
+                body_len = body_len * 10 + (c - b'0') as usize;
+                if body_len > MAX_BODY_LENGTH {
+                    return Err(garbled(Garble::BadBodyLength));
+                }
+            }
+            SOH if i > 2 => break,
+            _ => return Err(garbled(Garble::BadBodyLength)),
+        }
+        i += 1;
+    }
+    let body_start = soh + 1 + i + 1;
+    let body_end = body_start + body_len;
+    // The body ends with the SOH of its last field (or is empty, right after 9='s SOH).
+    if buf.len() < body_end {
+        return Err(FrameError::Incomplete);
+    }
+    if buf[body_end - 1] != SOH {
+        return Err(garbled(Garble::NoCheckSum));
+    }
+    let trailer = &buf[body_end..];
+    if !starts_with_prefix(trailer, b"10=") {
+        return Err(garbled(Garble::NoCheckSum));
+    }
+    let total = body_end + CHECKSUM_FIELD_LEN;
+    if buf.len() < total {
+        // Still check what is there, so a wrong digit is reported without waiting.
+        if trailer.len() > 3 && !valid_checksum_prefix(&trailer[3..]) {
+            return Err(FrameError::Garbled {
+                skip: total.min(buf.len()),
+                why: Garble::BadCheckSum,
+            });
+        }
+        return Err(FrameError::Incomplete);
+    }
+    let digits = &trailer[3..6];
+    let bad = FrameError::Garbled {
+        skip: total,
+        why: Garble::BadCheckSum,
+    };
+    if trailer[6] != SOH || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(bad);
+    }
+    let claimed = (digits[0] - b'0') as u32 * 100
+        + (digits[1] - b'0') as u32 * 10
+        + (digits[2] - b'0') as u32;
+    if claimed != checksum(&buf[..body_end]) as u32 {
+        return Err(bad);
+    }
+    Ok(total)
+}
+
+/// Longest BeginString value accepted (`FIXT.1.1` is 8).
+const MAX_BEGIN_STRING: usize = 16;
+/// Largest BodyLength accepted; more is garbled, not a reason to wait for 4 GB.
+pub const MAX_BODY_LENGTH: usize = 1 << 20;
+/// Most BodyLength digits accepted (zero-padded forms included).
+const MAX_BODY_LENGTH_DIGITS: usize = 10;
+/// `10=nnn<SOH>`.
+const CHECKSUM_FIELD_LEN: usize = 7;
+
+/// Whether `buf` and `prefix` agree on their common length (so `buf` may still grow
+/// into something starting with `prefix`).
+fn starts_with_prefix(buf: &[u8], prefix: &[u8]) -> bool {
+    let n = buf.len().min(prefix.len());
+    buf[..n] == prefix[..n]
+}
+
+/// Whether the bytes after `10=` of an incomplete trailer may still become `nnn<SOH>`.
+fn valid_checksum_prefix(b: &[u8]) -> bool {
+    b.iter()
+        .enumerate()
+        .all(|(i, &c)| if i < 3 { c.is_ascii_digit() } else { c == SOH })
+}
+
+/// How many bytes to drop from a garbled buffer: up to the next `8=FIX` after position
+/// 0, or, if there is none, all but a tail that could be the start of one.
+fn resync(buf: &[u8]) -> usize {
+    const SYNC: &[u8] = b"8=FIX";
+    let n = buf.len();
+    let mut i = 1;
+    while i < n {
+        match buf[i..].iter().position(|&b| b == b'8') {
+            None => break,
+            Some(p) => i += p,
+        }
+        if starts_with_prefix(&buf[i..], SYNC) {
+            return i;
+        }
+        i += 1;
+    }
+    n.max(1)
+}
+
+/// The FIX CheckSum of `bytes`: their sum mod 256.
+pub fn checksum(bytes: &[u8]) -> u8 {
+    // Sum in 32-bit lanes (vectorises); wrapping is harmless mod 256.
+    bytes.iter().fold(0u32, |a, &b| a.wrapping_add(b as u32)) as u8
 }
 
 /// One field of a frame.
@@ -172,6 +305,48 @@ pub fn parse_u64(v: &[u8]) -> Option<u64> {
     Some(n)
 }
 
+/// Most digits in a tag number (FIX tags fit in 5; user-defined ones stay below 10^9).
+const MAX_TAG_DIGITS: usize = 9;
+
+/// The data field whose byte length the field `len_tag` gives, for the length-prefixed
+/// data fields of FIX 4.2 – 5.0SP2 (the length field immediately precedes its data
+/// field, whose value may then contain SOH). MaxMessageSize (383) is typed Length but
+/// announces no data field.
+pub const fn data_tag_of(len_tag: u32) -> Option<u32> {
+    Some(match len_tag {
+        90 => 91,
+        93 => 89,
+        95 => 96,
+        212 => 213,
+        348 => 349,
+        350 => 351,
+        352 => 353,
+        354 => 355,
+        356 => 357,
+        358 => 359,
+        360 => 361,
+        362 => 363,
+        364 => 365,
+        445 => 446,
+        618 => 619,
+        621 => 622,
+        1184 => 1185,
+        1277 => 1278,
+        1280 => 1281,
+        1282 => 1283,
+        1397 => 1398,
+        1401 => 1402,
+        1403 => 1404,
+        1468 => 1469,
+        _ => return None,
+    })
+}
+
+/// Whether `tag` is a length field announcing a data field.
+pub const fn is_data_length_tag(tag: u32) -> bool {
+    data_tag_of(tag).is_some()
+}
+
 /// Scans frames into [`Msg`]s, reusing one preallocated field table.
 #[derive(Debug)]
 pub struct Decoder {
@@ -194,8 +369,87 @@ impl Decoder {
 
     /// Scans one whole frame (as returned by [`frame`]) without allocating.
     pub fn decode<'a>(&'a mut self, frame: &'a [u8]) -> Result<Msg<'a>, DecodeError> {
-        let _ = frame;
-        unimplemented!("codec: decode")
+        self.slots.clear();
+        if frame.is_empty() || frame.len() > u32::MAX as usize {
+            return Err(DecodeError::Malformed { at: 0 });
+        }
+        let n = frame.len();
+        let mut pos = 0;
+        // A data field's tag and length, announced by the field just scanned.
+        let mut data: Option<(u32, usize)> = None;
+        while pos < n {
+            // Tag: a positive decimal without leading zeros, then `=`.
+            let tag_at = pos;
+            let mut tag: u32 = 0;
+            loop {
+                match frame.get(pos) {
+                    Some(&c @ b'0'..=b'9') => {
+                        if (c == b'0' && pos == tag_at) || pos - tag_at >= MAX_TAG_DIGITS {
+                            return Err(DecodeError::InvalidTag { at: tag_at });
+                        }
+                        tag = tag * 10 + (c - b'0') as u32;
+                        pos += 1;
+                    }
+                    Some(b'=') if pos > tag_at => break,
+                    Some(&SOH) | None => return Err(DecodeError::Malformed { at: tag_at }),
+                    Some(_) => return Err(DecodeError::InvalidTag { at: tag_at }),
+                }
+            }
+            pos += 1; // '='
+            let start = pos;
+            let end = match data.take() {
+                Some((data_tag, len)) if data_tag == tag => {
+                    // Length-prefixed: may hold SOH; must be followed by one.
+                    match start.checked_add(len) {
+                        Some(end) if end < n && frame[end] == SOH => end,
+                        _ => return Err(DecodeError::Malformed { at: tag_at }),
+                    }
+                }
+                _ => match frame[start..].iter().position(|&b| b == SOH) {
+                    Some(p) => start + p,
+                    None => return Err(DecodeError::Malformed { at: tag_at }),
+                },
+            };
+            if end == start {
+                return Err(DecodeError::EmptyValue { tag });
+            }
+            let i = self.slots.len();
+            let required = match i {
+                0 => Some(8),
+                1 => Some(9),
+                2 => Some(35),
+                _ => None,
+            };
+            if required.is_some_and(|r| r != tag) || (i >= 3 && matches!(tag, 8 | 9 | 35)) {
+                return Err(DecodeError::OutOfOrder { tag });
+            }
+            if i == MAX_FIELDS {
+                return Err(DecodeError::TooManyFields);
+            }
+            if let Some(data_tag) = data_tag_of(tag) {
+                if let Some(len) = parse_u64(&frame[start..end]) {
+                    data = usize::try_from(len).ok().map(|len| (data_tag, len));
+                }
+            }
+            self.slots.push(Slot {
+                tag,
+                start: start as u32,
+                end: end as u32,
+            });
+            pos = end + 1;
+            if tag == 10 && pos < n {
+                return Err(DecodeError::OutOfOrder { tag: 10 });
+            }
+        }
+        match self.slots.last() {
+            Some(s) if s.tag == 10 && self.slots.len() >= 4 => {}
+            Some(s) => return Err(DecodeError::OutOfOrder { tag: s.tag }),
+            None => return Err(DecodeError::Malformed { at: 0 }),
+        }
+        Ok(Msg {
+            raw: frame,
+            slots: &self.slots,
+        })
     }
 }
 
@@ -215,34 +469,89 @@ pub struct Encoder {
 
 impl Encoder {
     /// An encoder for `begin_string` (e.g. `FIX.4.4`, `FIXT.1.1`) with `capacity` bytes.
+    ///
+    /// # Panics
+    /// If `begin_string` is empty, longer than 16 bytes or contains SOH (a configuration
+    /// error, caught at start-up).
     pub fn new(begin_string: &str, capacity: usize) -> Encoder {
-        let _ = (begin_string, capacity);
-        unimplemented!("codec: Encoder::new")
+        let bs = begin_string.as_bytes();
+        assert!(
+            !bs.is_empty() && bs.len() <= 16 && !bs.contains(&SOH),
+            "BeginString must be 1..=16 bytes without SOH: {begin_string:?}"
+        );
+        let mut begin = [0u8; 16];
+        begin[..bs.len()].copy_from_slice(bs);
+        let reserve = Self::reserve(bs.len());
+        let mut buf = Vec::with_capacity(reserve + capacity.max(64));
+        buf.resize(reserve, 0);
+        Encoder {
+            buf,
+            head: reserve,
+            begin_string: begin,
+            begin_len: bs.len() as u8,
+        }
     }
+
+    /// Bytes reserved in front of the body for `8=<begin>|9=<up to 20 digits>|`.
+    fn reserve(begin_len: usize) -> usize {
+        2 + begin_len + 1 + 2 + 20 + 1
+    }
+
+    fn body_start(&self) -> usize {
+        Self::reserve(self.begin_len as usize)
+    }
+
     /// Starts a message of type `msg_type`: clears the buffer and writes `35=`.
     pub fn start(&mut self, msg_type: &[u8]) -> &mut Self {
-        let _ = msg_type;
-        unimplemented!("codec: start")
+        let b = self.body_start();
+        self.buf.truncate(b);
+        self.head = b;
+        self.bytes(35, msg_type)
     }
+
+    #[inline]
+    fn tag(&mut self, tag: u32) {
+        let mut t = [0u8; 20];
+        let d = fmt_u64(tag as u64, &mut t);
+        let mut out = [0u8; 21];
+        out[..d.len()].copy_from_slice(d);
+        out[d.len()] = b'=';
+        self.buf.extend_from_slice(&out[..d.len() + 1]);
+    }
+
     /// A string/char/data field, written as is (the caller keeps SOH out of it).
     pub fn bytes(&mut self, tag: u32, v: &[u8]) -> &mut Self {
-        let _ = (tag, v);
-        unimplemented!("codec: bytes")
+        self.tag(tag);
+        self.buf.extend_from_slice(v);
+        self.buf.push(SOH);
+        self
     }
     /// An unsigned integer field.
     pub fn uint(&mut self, tag: u32, v: u64) -> &mut Self {
-        let _ = (tag, v);
-        unimplemented!("codec: uint")
+        let mut t = [0u8; 20];
+        let d = fmt_u64(v, &mut t);
+        self.tag(tag);
+        self.buf.extend_from_slice(d);
+        self.buf.push(SOH);
+        self
     }
     /// A signed integer field.
     pub fn int(&mut self, tag: u32, v: i64) -> &mut Self {
-        let _ = (tag, v);
-        unimplemented!("codec: int")
+        let mut t = [0u8; 20];
+        let d = fmt_u64(v.unsigned_abs(), &mut t);
+        self.tag(tag);
+        if v < 0 {
+            self.buf.push(b'-');
+        }
+        self.buf.extend_from_slice(d);
+        self.buf.push(SOH);
+        self
     }
     /// A one-character field.
     pub fn char(&mut self, tag: u32, v: u8) -> &mut Self {
-        let _ = (tag, v);
-        unimplemented!("codec: char")
+        self.tag(tag);
+        self.buf.extend_from_slice(&[v, SOH]);
+        self
     }
     /// A Boolean field (`Y`/`N`).
     pub fn flag(&mut self, tag: u32, v: bool) -> &mut Self {
@@ -251,22 +560,762 @@ impl Encoder {
     /// A decimal field from a fixed-point mantissa and scale, exact (no float), with
     /// trailing zeros after the point trimmed (`1.50` → `1.5`, `2.00` → `2`).
     pub fn fixed(&mut self, tag: u32, mant: i64, scale: u8) -> &mut Self {
-        let _ = (tag, mant, scale);
-        unimplemented!("codec: fixed")
+        let (mut abs, mut scale) = (mant.unsigned_abs(), scale as usize);
+        while scale > 0 && abs % 10 == 0 {
+            abs /= 10;
+            scale -= 1;
+        }
+        let mut t = [0u8; 20];
+        let d = fmt_u64(abs, &mut t);
+        self.tag(tag);
+        if mant < 0 {
+            self.buf.push(b'-');
+        }
+        if scale == 0 {
+            self.buf.extend_from_slice(d);
+        } else if d.len() > scale {
+            let (int, frac) = d.split_at(d.len() - scale);
+            self.buf.extend_from_slice(int);
+            self.buf.push(b'.');
+            self.buf.extend_from_slice(frac);
+        } else {
+            self.buf.extend_from_slice(b"0.");
+            for _ in d.len()..scale {
+                self.buf.push(b'0');
+            }
+            self.buf.extend_from_slice(d);
+        }
+        self.buf.push(SOH);
+        self
     }
     /// A UTCTimestamp field `YYYYMMDD-HH:MM:SS.sss` (millis) or `.ssssss` (micros) from
     /// unix nanoseconds.
     pub fn timestamp(&mut self, tag: u32, unix_ns: u64, micros: bool) -> &mut Self {
-        let _ = (tag, unix_ns, micros);
-        unimplemented!("codec: timestamp")
+        let mut out = [0u8; 24];
+        let n = fmt_timestamp(unix_ns, micros, &mut out);
+        self.tag(tag);
+        self.buf.extend_from_slice(&out[..n]);
+        self.buf.push(SOH);
+        self
     }
     /// Closes the message: writes BeginString, the exact BodyLength and the CheckSum,
     /// and returns the whole frame.
     pub fn finish(&mut self) -> &[u8] {
-        unimplemented!("codec: finish")
+        let b = self.body_start();
+        let body_len = self.buf.len() - b;
+        let mut t = [0u8; 20];
+        let digits = fmt_u64(body_len as u64, &mut t);
+        let bl = self.begin_len as usize;
+        let head = b - (2 + bl + 1 + 2 + digits.len() + 1);
+        let pre = &mut self.buf[head..b];
+        pre[..2].copy_from_slice(b"8=");
+        pre[2..2 + bl].copy_from_slice(&self.begin_string[..bl]);
+        pre[2 + bl] = SOH;
+        pre[3 + bl..5 + bl].copy_from_slice(b"9=");
+        pre[5 + bl..5 + bl + digits.len()].copy_from_slice(digits);
+        pre[5 + bl + digits.len()] = SOH;
+        self.head = head;
+        let sum = checksum(&self.buf[head..]);
+        self.buf.extend_from_slice(&[
+            b'1',
+            b'0',
+            b'=',
+            b'0' + sum / 100,
+            b'0' + sum / 10 % 10,
+            b'0' + sum % 10,
+            SOH,
+        ]);
+        &self.buf[head..]
     }
     /// The last finished frame.
     pub fn frame(&self) -> &[u8] {
         &self.buf[self.head..]
+    }
+}
+
+/// Two ASCII digits for each of 0..100.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Formats `v` in decimal into the end of `out`, returning the digits.
+#[inline]
+fn fmt_u64(mut v: u64, out: &mut [u8; 20]) -> &[u8] {
+    let mut i = out.len();
+    while v >= 100 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        out[i..i + 2].copy_from_slice(&DIGIT_PAIRS[r..r + 2]);
+    }
+    if v >= 10 {
+        let r = v as usize * 2;
+        i -= 2;
+        out[i..i + 2].copy_from_slice(&DIGIT_PAIRS[r..r + 2]);
+    } else {
+        i -= 1;
+        out[i] = b'0' + v as u8;
+    }
+    &out[i..]
+}
+
+/// Writes `n` (< 100) as two digits.
+#[inline]
+fn put2(out: &mut [u8], n: u32) {
+    let r = n as usize * 2;
+    out[..2].copy_from_slice(&DIGIT_PAIRS[r..r + 2]);
+}
+
+/// `YYYYMMDD-HH:MM:SS.sss[sss]` into `out`; returns its length (21 or 24).
+fn fmt_timestamp(unix_ns: u64, micros: bool, out: &mut [u8; 24]) -> usize {
+    let (y, m, d) = civil_date(unix_ns);
+    let secs = (unix_ns / 1_000_000_000 % 86_400) as u32;
+    let y = y as u32; // u64 ns ends in year 2554
+    put2(&mut out[0..], y / 100);
+    put2(&mut out[2..], y % 100);
+    put2(&mut out[4..], m);
+    put2(&mut out[6..], d);
+    out[8] = b'-';
+    put2(&mut out[9..], secs / 3600);
+    out[11] = b':';
+    put2(&mut out[12..], secs / 60 % 60);
+    out[14] = b':';
+    put2(&mut out[15..], secs % 60);
+    out[17] = b'.';
+    let sub_ns = (unix_ns % 1_000_000_000) as u32;
+    if micros {
+        let us = sub_ns / 1000;
+        put2(&mut out[18..], us / 10_000);
+        put2(&mut out[20..], us / 100 % 100);
+        put2(&mut out[22..], us % 100);
+        24
+    } else {
+        let ms = sub_ns / 1_000_000;
+        out[18] = b'0' + (ms / 100) as u8;
+        put2(&mut out[19..], ms % 100);
+        21
+    }
+}
+
+/// Parses a UTCTimestamp (`YYYYMMDD-HH:MM:SS` with no fraction or 3, 6, 9 fraction
+/// digits; 12 are accepted and truncated to ns) into unix nanoseconds. None if it is
+/// not one, or before 1970. A leap second (`:60`) counts as the next second.
+pub fn parse_timestamp(v: &[u8]) -> Option<u64> {
+    if v.len() < 17 || v[8] != b'-' || v[11] != b':' || v[14] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let mut n = 0u32;
+        for &c in &v[r] {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + (c - b'0') as u32;
+        }
+        Some(n)
+    };
+    let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (h, mi, s) = (num(9..11)?, num(12..14)?, num(15..17)?);
+    if y < 1970 || !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) {
+        return None;
+    }
+    if h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let frac_ns = match v.len() - 17 {
+        0 => 0,
+        n @ (4 | 7 | 10 | 13) => {
+            if v[17] != b'.' {
+                return None;
+            }
+            let digits = (n - 1).min(9);
+            let f = num(18..18 + digits)? as u64;
+            if n == 13 {
+                num(27..30)?; // picoseconds: checked, dropped
+            }
+            f * 10u64.pow(9 - digits as u32)
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y as i64, mo, d) as u64;
+    let secs = days * 86_400 + h as u64 * 3600 + mi as u64 * 60 + s as u64;
+    secs.checked_mul(1_000_000_000)?.checked_add(frac_ns)
+}
+
+fn days_in_month(y: u32, m: u32) -> u32 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `|` → SOH, and a correct BodyLength and CheckSum around the body (which starts
+    /// at `35=`): `msg("FIX.4.4", "35=0|34=1|")`.
+    fn msg(begin: &str, body: &str) -> Vec<u8> {
+        let body = body.replace('|', "\x01");
+        let mut v = format!("8={begin}\x019={}\x01{body}", body.len()).into_bytes();
+        let sum = checksum(&v);
+        v.extend_from_slice(format!("10={sum:03}\x01").as_bytes());
+        v
+    }
+
+    fn soh(s: &str) -> Vec<u8> {
+        s.replace('|', "\x01").into_bytes()
+    }
+
+    fn decode_ok(frame: &[u8]) -> Vec<(u32, Vec<u8>)> {
+        let mut d = Decoder::new();
+        let m = d.decode(frame).unwrap();
+        m.fields().map(|f| (f.tag, f.value.to_vec())).collect()
+    }
+
+    fn decode_err(frame: &[u8]) -> DecodeError {
+        Decoder::new().decode(frame).unwrap_err()
+    }
+
+    const HB: &str = "35=0|49=A|56=B|34=12|52=20100304-07:59:30|";
+
+    #[test]
+    fn frames_a_known_message() {
+        // fefix's documentation example (its CheckSum 185 is for '|' as the separator; 187 with SOH, by hand).
+        let m = soh("8=FIX.4.4|9=42|35=0|49=A|56=B|34=12|52=20100304-07:59:30|10=187|");
+        assert_eq!(frame(&m), Ok(m.len()));
+        assert_eq!(msg("FIX.4.4", HB), m);
+        let f = decode_ok(&m);
+        let tags: Vec<u32> = f.iter().map(|f| f.0).collect();
+        assert_eq!(tags, [8, 9, 35, 49, 56, 34, 52, 10]);
+        assert_eq!(f[6].1, b"20100304-07:59:30");
+    }
+
+    #[test]
+    fn frame_accepts_zero_padded_body_length() {
+        let body = soh(HB);
+        let mut v = format!("8=FIX.4.4\x019={:06}\x01", body.len()).into_bytes();
+        v.extend_from_slice(&body);
+        let sum = checksum(&v);
+        v.extend_from_slice(format!("10={sum:03}\x01").as_bytes());
+        assert_eq!(frame(&v), Ok(v.len()));
+        assert_eq!(decode_ok(&v)[1].1, b"000042");
+    }
+
+    #[test]
+    fn every_cut_of_a_frame_is_incomplete() {
+        let m = msg("FIX.4.4", "35=D|11=abc|95=3|96=a\x01b|55=X|");
+        for cut in 0..m.len() {
+            assert_eq!(frame(&m[..cut]), Err(FrameError::Incomplete), "cut {cut}");
+        }
+        assert_eq!(frame(&m), Ok(m.len()));
+    }
+
+    #[test]
+    fn two_frames_back_to_back() {
+        let a = msg("FIX.4.4", HB);
+        let b = msg("FIXT.1.1", "35=A|98=0|108=30|1137=9|");
+        let mut both = a.clone();
+        both.extend_from_slice(&b);
+        let n = frame(&both).unwrap();
+        assert_eq!(n, a.len());
+        assert_eq!(frame(&both[n..]), Ok(b.len()));
+        assert_eq!(decode_ok(&both[n..])[0].1, b"FIXT.1.1");
+    }
+
+    #[test]
+    fn garbage_before_a_frame_is_skipped_to_it() {
+        let m = msg("FIX.4.4", HB);
+        let mut v = b"xx8=F\x01junk".to_vec();
+        v.extend_from_slice(&m);
+        let mut at = 0;
+        let mut skips = 0;
+        loop {
+            match frame(&v[at..]) {
+                Ok(n) => {
+                    assert_eq!(&v[at..at + n], &m[..]);
+                    break;
+                }
+                Err(FrameError::Garbled { skip, .. }) => {
+                    assert!(skip >= 1);
+                    at += skip;
+                    skips += 1;
+                }
+                Err(FrameError::Incomplete) => panic!("incomplete at {at}"),
+            }
+        }
+        assert!(skips <= 3);
+        // Plain garbage with no sync point is dropped whole, except a tail that could
+        // still begin one.
+        assert_eq!(
+            frame(b"hello"),
+            Err(FrameError::Garbled {
+                skip: 5,
+                why: Garble::NoBeginString
+            })
+        );
+        assert_eq!(
+            frame(b"hello8=FI"),
+            Err(FrameError::Garbled {
+                skip: 5,
+                why: Garble::NoBeginString
+            })
+        );
+    }
+
+    #[test]
+    fn bad_begin_string() {
+        let e = |b: &[u8]| match frame(b) {
+            Err(FrameError::Garbled { why, skip }) => {
+                assert!(skip >= 1 && skip <= b.len());
+                why
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(e(b"9=5\x01"), Garble::NoBeginString);
+        assert_eq!(e(b"8=\x019=5\x01"), Garble::NoBeginString);
+        assert_eq!(e(b"8=FIX.4.4.4.4.4.4.4.4.4.4"), Garble::NoBeginString);
+    }
+
+    #[test]
+    fn bad_body_length() {
+        let e = |b: &[u8]| match frame(b) {
+            Err(FrameError::Garbled { why, .. }) => why,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(e(b"8=FIX.4.4\x0135=0\x01"), Garble::BadBodyLength);
+        assert_eq!(e(b"8=FIX.4.4\x019=\x01"), Garble::BadBodyLength);
+        assert_eq!(e(b"8=FIX.4.4\x019=-5\x01"), Garble::BadBodyLength);
+        assert_eq!(e(b"8=FIX.4.4\x019=5x\x01"), Garble::BadBodyLength);
+        // Huge or endless digits: garbled at once, no overflow, no waiting.
+        assert_eq!(
+            e(b"8=FIX.4.4\x019=99999999999999999999999"),
+            Garble::BadBodyLength
+        );
+        assert_eq!(e(b"8=FIX.4.4\x019=1048577"), Garble::BadBodyLength);
+        assert_eq!(e(b"8=FIX.4.4\x019=00000000000"), Garble::BadBodyLength);
+        // At the cap it waits.
+        assert_eq!(
+            frame(b"8=FIX.4.4\x019=1048576\x01"),
+            Err(FrameError::Incomplete)
+        );
+    }
+
+    #[test]
+    fn wrong_body_length_is_no_checksum() {
+        let m = msg("FIX.4.4", HB);
+        let s = String::from_utf8(m.clone()).unwrap();
+        for wrong in ["9=41\x01", "9=43\x01", "9=30\x01"] {
+            let v = s.replacen("9=42\x01", wrong, 1).into_bytes();
+            match frame(&v) {
+                Err(FrameError::Garbled {
+                    why: Garble::NoCheckSum,
+                    skip,
+                }) => assert_eq!(skip, v.len()),
+                other => panic!("{wrong:?}: {other:?}"),
+            }
+        }
+        // Too long a claim waits for bytes that could still come…
+        let v = s.replacen("9=42\x01", "9=90\x01", 1).into_bytes();
+        assert_eq!(frame(&v), Err(FrameError::Incomplete));
+    }
+
+    #[test]
+    fn missing_checksum_field() {
+        let body = soh(HB);
+        let mut v = format!("8=FIX.4.4\x019={}\x01", body.len()).into_bytes();
+        v.extend_from_slice(&body);
+        v.extend_from_slice(b"11=185\x01");
+        assert!(matches!(
+            frame(&v),
+            Err(FrameError::Garbled {
+                why: Garble::NoCheckSum,
+                ..
+            })
+        ));
+        // Decoding without the trailer: 10 must be last.
+        let mut raw = format!("8=FIX.4.4\x019={}\x01", body.len()).into_bytes();
+        raw.extend_from_slice(&body);
+        assert_eq!(decode_err(&raw), DecodeError::OutOfOrder { tag: 52 });
+    }
+
+    #[test]
+    fn wrong_checksum_skips_the_whole_frame() {
+        let m = msg("FIX.4.4", HB);
+        let n = m.len();
+        for bad in [b"000\x01".as_slice(), b"18x\x01", b"1855", b"186\x01"] {
+            let mut v = m.clone();
+            v[n - 4..].copy_from_slice(bad);
+            v.extend_from_slice(&m);
+            assert_eq!(
+                frame(&v),
+                Err(FrameError::Garbled {
+                    skip: n,
+                    why: Garble::BadCheckSum
+                }),
+                "{bad:?}"
+            );
+            assert_eq!(frame(&v[n..]), Ok(n));
+        }
+        // A wrong checksum digit is reported before the rest arrives.
+        let mut v = m.clone();
+        v[n - 4] = b'x';
+        assert!(matches!(
+            frame(&v[..n - 2]),
+            Err(FrameError::Garbled {
+                why: Garble::BadCheckSum,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn frame_never_claims_more_than_the_buffer() {
+        let m = msg("FIX.4.4", HB);
+        for i in 0..m.len() {
+            for b in [0u8, 1, b'=', b'8', b'9', b'0', 0xff] {
+                let mut v = m.clone();
+                v[i] = b;
+                match frame(&v) {
+                    Ok(n) => assert!(n <= v.len()),
+                    Err(FrameError::Garbled { skip, .. }) => assert!(skip >= 1 && skip <= v.len()),
+                    Err(FrameError::Incomplete) => {}
+                }
+                let _ = Decoder::new().decode(&v);
+            }
+        }
+    }
+
+    #[test]
+    fn empty_value() {
+        let m = msg("FIX.4.4", "35=D|11=|55=X|");
+        assert_eq!(frame(&m), Ok(m.len()));
+        assert_eq!(decode_err(&m), DecodeError::EmptyValue { tag: 11 });
+    }
+
+    #[test]
+    fn invalid_tags() {
+        let m = msg("FIX.4.4", "35=D|1x=2|");
+        let at = m.windows(3).position(|w| w == b"1x=").unwrap();
+        assert_eq!(decode_err(&m), DecodeError::InvalidTag { at });
+        let m = msg("FIX.4.4", "35=D|=2|");
+        assert!(matches!(decode_err(&m), DecodeError::InvalidTag { .. }));
+        let m = msg("FIX.4.4", "35=D|0=2|");
+        assert!(matches!(decode_err(&m), DecodeError::InvalidTag { .. }));
+        let m = msg("FIX.4.4", "35=D|011=2|");
+        assert!(matches!(decode_err(&m), DecodeError::InvalidTag { .. }));
+        let m = msg("FIX.4.4", "35=D|12345678901=2|");
+        assert!(matches!(decode_err(&m), DecodeError::InvalidTag { .. }));
+        let m = msg("FIX.4.4", "35=D|-1=2|");
+        assert!(matches!(decode_err(&m), DecodeError::InvalidTag { .. }));
+    }
+
+    #[test]
+    fn malformed_fields() {
+        // A tag without '=' before SOH.
+        let m = msg("FIX.4.4", "35=D|55|");
+        let at = m.windows(3).position(|w| w == b"55\x01").unwrap();
+        assert_eq!(decode_err(&m), DecodeError::Malformed { at });
+        // A value without its SOH (bytes cut inside the trailer).
+        assert!(matches!(
+            decode_err(b"8=FIX.4.4\x019=5\x0135=0"),
+            DecodeError::Malformed { .. }
+        ));
+        assert_eq!(decode_err(b""), DecodeError::Malformed { at: 0 });
+        assert_eq!(decode_err(b"8"), DecodeError::Malformed { at: 0 });
+    }
+
+    #[test]
+    fn header_order() {
+        let e = |s: &str| decode_err(&soh(s));
+        assert_eq!(
+            e("9=5|8=FIX.4.4|35=0|10=000|"),
+            DecodeError::OutOfOrder { tag: 9 }
+        );
+        assert_eq!(
+            e("8=FIX.4.4|35=0|9=5|10=000|"),
+            DecodeError::OutOfOrder { tag: 35 }
+        );
+        assert_eq!(
+            e("8=FIX.4.4|9=5|49=A|35=0|10=000|"),
+            DecodeError::OutOfOrder { tag: 49 }
+        );
+        assert_eq!(
+            e("8=FIX.4.4|9=5|10=000|"),
+            DecodeError::OutOfOrder { tag: 10 }
+        );
+        assert_eq!(
+            e("8=FIX.4.4|9=5|35=0|10=000|49=A|"),
+            DecodeError::OutOfOrder { tag: 10 }
+        );
+        assert_eq!(
+            e("8=FIX.4.4|9=5|35=0|35=0|10=000|"),
+            DecodeError::OutOfOrder { tag: 35 }
+        );
+        assert_eq!(
+            e("8=FIX.4.4|9=5|35=0|8=FIX.4.4|10=000|"),
+            DecodeError::OutOfOrder { tag: 8 }
+        );
+        assert!(Decoder::new()
+            .decode(&soh("8=FIX.4.4|9=5|35=0|10=000|"))
+            .is_ok());
+    }
+
+    #[test]
+    fn repeated_tags_and_groups_keep_wire_order() {
+        // NewOrderMultileg-like: an empty group, a nested group, repeated tags.
+        let body = "35=AB|11=1|453=0|555=2|600=A|539=2|524=P1|524=P2|600=B|539=0|55=X|";
+        let m = msg("FIX.4.4", body);
+        let mut d = Decoder::new();
+        let msg = d.decode(&m).unwrap();
+        let tags: Vec<u32> = msg.fields().map(|f| f.tag).collect();
+        assert_eq!(
+            tags,
+            [8, 9, 35, 11, 453, 555, 600, 539, 524, 524, 600, 539, 55, 10]
+        );
+        assert_eq!(msg.get(600), Some(&b"A"[..]));
+        assert_eq!(msg.get_u64(453), Some(0));
+        assert_eq!(msg.field(9).unwrap().value, b"P2");
+        assert_eq!(msg.msg_type(), b"AB");
+        assert_eq!(msg.len(), 14);
+    }
+
+    #[test]
+    fn data_fields_may_hold_soh_and_equals() {
+        let m = msg(
+            "FIX.4.4",
+            "35=D|95=8|96=a\x01b=c\x0110|212=2|213=\x01\x01|58=t|",
+        );
+        assert_eq!(frame(&m), Ok(m.len()));
+        let f = decode_ok(&m);
+        assert_eq!(f[4], (96, b"a\x01b=c\x0110".to_vec()));
+        assert_eq!(f[6], (213, b"\x01\x01".to_vec()));
+        assert_eq!(f[7], (58, b"t".to_vec()));
+        // Every pair in the table works.
+        let mut t = 1;
+        while t < 2000 {
+            if let Some(data) = data_tag_of(t) {
+                let m = msg("FIX.4.4", &format!("35=n|{t}=3|{data}=\x01=\x01|"));
+                assert_eq!(decode_ok(&m)[4], (data, b"\x01=\x01".to_vec()), "{t}");
+            }
+            t += 1;
+        }
+        // The length must be followed by its data field to apply.
+        let m = msg("FIX.4.4", "35=D|95=7|58=x|96=y|");
+        assert_eq!(decode_ok(&m)[5], (96, b"y".to_vec()));
+        // A length longer than the frame, or not ending at a SOH, is malformed.
+        let m = msg("FIX.4.4", "35=D|95=99|96=ab|");
+        assert!(matches!(decode_err(&m), DecodeError::Malformed { .. }));
+        let m = msg("FIX.4.4", "35=D|95=1|96=ab|");
+        assert!(matches!(decode_err(&m), DecodeError::Malformed { .. }));
+        // A non-numeric length leaves the data field to the plain scan (the validator
+        // rejects the length's value).
+        let m = msg("FIX.4.4", "35=D|95=x|96=ab|");
+        assert_eq!(decode_ok(&m)[4], (96, b"ab".to_vec()));
+        // MaxMessageSize is typed Length but announces nothing.
+        let m = msg("FIX.4.4", "35=A|383=2|98=0|");
+        assert_eq!(decode_ok(&m)[4], (98, b"0".to_vec()));
+    }
+
+    #[test]
+    fn too_many_fields() {
+        let mut body = String::from("35=0|");
+        for i in 0..MAX_FIELDS - 4 {
+            body.push_str(&format!("{}=x|", 100 + i));
+        }
+        let m = msg("FIX.4.4", &body);
+        let mut d = Decoder::new();
+        assert_eq!(d.decode(&m).unwrap().len(), MAX_FIELDS);
+        assert_eq!(d.slots.capacity(), MAX_FIELDS);
+        body.push_str("7=y|");
+        let m = msg("FIX.4.4", &body);
+        assert_eq!(d.decode(&m).unwrap_err(), DecodeError::TooManyFields);
+        assert_eq!(d.slots.capacity(), MAX_FIELDS);
+    }
+
+    #[test]
+    fn encoder_writes_exact_frames() {
+        let mut e = Encoder::new("FIX.4.4", 256);
+        e.start(b"0")
+            .bytes(49, b"A")
+            .bytes(56, b"B")
+            .uint(34, 12)
+            .bytes(52, b"20100304-07:59:30");
+        let f = e.finish().to_vec();
+        assert_eq!(f, msg("FIX.4.4", HB));
+        assert_eq!(e.frame(), &f[..]);
+        // Reuse: a second message in the same buffer.
+        e.start(b"D")
+            .int(1, -5)
+            .char(54, b'1')
+            .flag(43, true)
+            .flag(97, false);
+        let f = e.finish().to_vec();
+        assert_eq!(f, msg("FIX.4.4", "35=D|1=-5|54=1|43=Y|97=N|"));
+        assert_eq!(frame(&f), Ok(f.len()));
+    }
+
+    #[test]
+    fn encoder_does_not_allocate_within_capacity_and_grows_past_it() {
+        let mut e = Encoder::new("FIXT.1.1", 128);
+        let cap = e.buf.capacity();
+        let ptr = e.buf.as_ptr();
+        for i in 0..100 {
+            e.start(b"8")
+                .uint(34, i)
+                .bytes(11, b"ord-1")
+                .fixed(44, 12345, 2);
+            e.finish();
+        }
+        assert_eq!((e.buf.capacity(), e.buf.as_ptr()), (cap, ptr));
+        let long = vec![b'x'; 5000];
+        e.start(b"B").bytes(58, &long);
+        let f = e.finish().to_vec();
+        assert_eq!(frame(&f), Ok(f.len()));
+        assert_eq!(decode_ok(&f)[3].1, long);
+        assert_eq!(decode_ok(&f)[1].1, b"5009");
+    }
+
+    #[test]
+    fn integers() {
+        let mut e = Encoder::new("FIX.4.4", 256);
+        e.start(b"0");
+        for v in [0u64, 9, 10, 99, 100, 12345, u64::MAX] {
+            e.uint(1, v);
+        }
+        for v in [0i64, -1, 7, -100, i64::MIN, i64::MAX] {
+            e.int(2, v);
+        }
+        let f = e.finish().to_vec();
+        let vals: Vec<String> = decode_ok(&f)[3..16]
+            .iter()
+            .map(|f| String::from_utf8(f.1.clone()).unwrap())
+            .collect();
+        assert_eq!(
+            vals,
+            [
+                "0",
+                "9",
+                "10",
+                "99",
+                "100",
+                "12345",
+                "18446744073709551615",
+                "0",
+                "-1",
+                "7",
+                "-100",
+                "-9223372036854775808",
+                "9223372036854775807"
+            ]
+        );
+    }
+
+    #[test]
+    fn fixed_point_decimals() {
+        let cases: &[(i64, u8, &str)] = &[
+            (150, 2, "1.5"),
+            (200, 2, "2"),
+            (0, 5, "0"),
+            (0, 0, "0"),
+            (5, 0, "5"),
+            (50, 0, "50"),
+            (-5, 1, "-0.5"),
+            (-123456, 3, "-123.456"),
+            (1, 8, "0.00000001"),
+            (-1, 18, "-0.000000000000000001"),
+            (i64::MAX, 18, "9.223372036854775807"),
+            (i64::MIN, 18, "-9.223372036854775808"),
+            (i64::MIN, 0, "-9223372036854775808"),
+            (123, 3, "0.123"),
+            (1230, 3, "1.23"),
+            (7, 20, "0.00000000000000000007"),
+        ];
+        let mut e = Encoder::new("FIX.4.4", 256);
+        for &(mant, scale, want) in cases {
+            e.start(b"0").fixed(44, mant, scale);
+            let f = e.finish().to_vec();
+            let got = decode_ok(&f)[3].1.clone();
+            assert_eq!(String::from_utf8(got).unwrap(), want, "{mant} e-{scale}");
+            if scale <= 18 && mant != i64::MIN {
+                let d = Dec::parse_bytes(want.as_bytes()).unwrap();
+                assert_eq!(d.to_scale(scale), Some(mant), "{want}");
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_both_ways() {
+        use crate::core::clock::unix_ns;
+        let t = unix_ns(2024, 2, 29, 23, 59) + 58_123_456_789;
+        let mut e = Encoder::new("FIX.4.4", 256);
+        e.start(b"0")
+            .timestamp(52, t, false)
+            .timestamp(60, t, true)
+            .timestamp(122, 0, false);
+        let f = e.finish().to_vec();
+        let d = decode_ok(&f);
+        assert_eq!(d[3].1, b"20240229-23:59:58.123");
+        assert_eq!(d[4].1, b"20240229-23:59:58.123456");
+        assert_eq!(d[5].1, b"19700101-00:00:00.000");
+        assert_eq!(parse_timestamp(&d[3].1), Some(t - 456_789));
+        assert_eq!(parse_timestamp(&d[4].1), Some(t - 789));
+        assert_eq!(parse_timestamp(b"20240229-23:59:58.123456789"), Some(t));
+        assert_eq!(parse_timestamp(b"20240229-23:59:58.123456789012"), Some(t));
+        assert_eq!(parse_timestamp(b"20240229-23:59:58"), Some(t - 123_456_789));
+        assert_eq!(parse_timestamp(b"19700101-00:00:00"), Some(0));
+        assert_eq!(
+            parse_timestamp(b"20261231-23:59:60"),
+            Some(unix_ns(2027, 1, 1, 0, 0))
+        );
+        for bad in [
+            &b""[..],
+            b"20230229-00:00:00",
+            b"20241301-00:00:00",
+            b"20240100-00:00:00",
+            b"20240101-24:00:00",
+            b"20240101-00:60:00",
+            b"20240101-00:00:61",
+            b"20240101-00:00:00.",
+            b"20240101-00:00:00.12",
+            b"20240101-00:00:00,123",
+            b"20240101-00:00:00.12x",
+            b"20240101T00:00:00",
+            b"2024010-00:00:00.000",
+            b"19691231-23:59:59",
+            b"+0240101-00:00:00",
+        ] {
+            assert_eq!(
+                parse_timestamp(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // Round trip over a spread of instants.
+        let mut t = 0u64;
+        while t < 4_000_000_000_000_000_000 {
+            e.start(b"0").timestamp(52, t, true);
+            let f = e.finish().to_vec();
+            let v = decode_ok(&f)[3].1.clone();
+            assert_eq!(parse_timestamp(&v), Some(t / 1000 * 1000));
+            t = t * 3 + 987_654_321_123;
+        }
     }
 }
