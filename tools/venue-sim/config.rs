@@ -84,6 +84,10 @@ pub struct Cli {
     /// HeartBtInt to use if the Logon carries none.
     #[arg(long)]
     pub heartbeat_secs: Option<u32>,
+    /// Validate inbound messages against the dictionaries in this directory
+    /// (FIX42.xml, FIX44.xml, FIXT11.xml + FIX50SP2.xml; e.g. the repo's fix-dictionaries).
+    #[arg(long)]
+    pub dict_dir: Option<PathBuf>,
 }
 
 /// The same keys in a TOML file.
@@ -128,6 +132,8 @@ struct FileCfg {
     max_write_buffer: Option<usize>,
     #[serde(alias = "heartbeat-secs")]
     heartbeat_secs: Option<u32>,
+    #[serde(alias = "dict-dir")]
+    dict_dir: Option<PathBuf>,
 }
 
 /// Everything the simulator runs with.
@@ -143,6 +149,7 @@ pub struct Config {
     pub verbose: bool,
     pub max_write_buffer: usize,
     pub heartbeat_secs: u32,
+    pub dict_dir: Option<PathBuf>,
     pub sim: SimConfig,
 }
 
@@ -161,15 +168,12 @@ impl Config {
         let file: FileCfg = match &cli.config {
             None => FileCfg::default(),
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| format!("{}: {e}", p.display()))?;
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
                 toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?
             }
         };
-        let policy_name = cli
-            .policy
-            .or(file.policy)
-            .unwrap_or_else(|| "fill".into());
+        let policy_name = cli.policy.or(file.policy).unwrap_or_else(|| "fill".into());
         let pieces = cli.partial_pieces.or(file.partial_pieces).unwrap_or(4);
         let interval_us = cli
             .partial_interval_us
@@ -246,6 +250,7 @@ impl Config {
                 .or(file.max_write_buffer)
                 .unwrap_or(4 << 20),
             heartbeat_secs: cli.heartbeat_secs.or(file.heartbeat_secs).unwrap_or(30),
+            dict_dir: cli.dict_dir.or(file.dict_dir),
             sim: SimConfig {
                 policy,
                 seed: cli.seed.or(file.seed).unwrap_or(1),

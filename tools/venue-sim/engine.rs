@@ -202,7 +202,10 @@ pub enum OutKind {
     },
     /// The body (everything after the standard header, before the trailer) of an
     /// application message, to send back with the same MsgType.
-    Echo { msg_type: Id, body: Vec<u8> },
+    Echo {
+        msg_type: Id,
+        body: Vec<u8>,
+    },
 }
 
 /// An answer due at a time.
@@ -212,10 +215,15 @@ pub struct Out {
     pub kind: OutKind,
 }
 
+// Answers are kept inline, not boxed: no allocation per scheduled answer.
+#[allow(clippy::large_enum_variant)]
 enum TaskKind {
     Send(Out),
     /// The next piece of a partial fill; stale when the order's `gen` moved on.
-    Piece { order: u32, gen: u32 },
+    Piece {
+        order: u32,
+        gen: u32,
+    },
 }
 
 struct Task {
@@ -769,9 +777,7 @@ impl Sim {
         sess: u32,
         msg: &Msg<'_>,
         found: Option<&Order>,
-        response_to: u8,
-        reason: u32,
-        text: &'static str,
+        (response_to, reason, text): (u8, u32, &'static str),
     ) {
         self.counters.cancel_rejects += 1;
         let r = CxlReject {
@@ -789,18 +795,19 @@ impl Sim {
     fn cancel(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
         let orig = msg.get(41).unwrap_or(b"");
         let Some(idx) = self.find(sess, orig) else {
-            self.cxl_reject(now, sess, msg, None, 1, 1, "unknown order");
+            self.cxl_reject(now, sess, msg, None, (1, 1, "unknown order"));
             return;
         };
         let o = self.orders[idx as usize];
         if !o.open() {
-            self.cxl_reject(now, sess, msg, Some(&o), 1, 0, "too late to cancel");
+            self.cxl_reject(now, sess, msg, Some(&o), (1, 0, "too late to cancel"));
             return;
         }
         let new_cl = Id::new(msg.get(11).unwrap_or(b""));
         if new_cl.is_empty() || (new_cl != o.cl_ord_id && self.by_cl.contains_key(&(sess, new_cl)))
         {
-            self.cxl_reject(now, sess, msg, Some(&o), 1, 6, "missing or duplicate ClOrdID");
+            let why = (1, 6, "missing or duplicate ClOrdID");
+            self.cxl_reject(now, sess, msg, Some(&o), why);
             return;
         }
         let o = &mut self.orders[idx as usize];
@@ -820,18 +827,19 @@ impl Sim {
     fn replace(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
         let orig = msg.get(41).unwrap_or(b"");
         let Some(idx) = self.find(sess, orig) else {
-            self.cxl_reject(now, sess, msg, None, 2, 1, "unknown order");
+            self.cxl_reject(now, sess, msg, None, (2, 1, "unknown order"));
             return;
         };
         let o = self.orders[idx as usize];
         if !o.open() {
-            self.cxl_reject(now, sess, msg, Some(&o), 2, 0, "too late to replace");
+            self.cxl_reject(now, sess, msg, Some(&o), (2, 0, "too late to replace"));
             return;
         }
         let new_cl = Id::new(msg.get(11).unwrap_or(b""));
         if new_cl.is_empty() || (new_cl != o.cl_ord_id && self.by_cl.contains_key(&(sess, new_cl)))
         {
-            self.cxl_reject(now, sess, msg, Some(&o), 2, 6, "missing or duplicate ClOrdID");
+            let why = (2, 6, "missing or duplicate ClOrdID");
+            self.cxl_reject(now, sess, msg, Some(&o), why);
             return;
         }
         let qty_dec = msg.get_dec(38);
@@ -840,21 +848,14 @@ impl Sim {
             Some(d) => match leaf_to_scale(d) {
                 Some(q) => q,
                 None => {
-                    self.cxl_reject(now, sess, msg, Some(&o), 2, 99, "bad OrderQty (38)");
+                    self.cxl_reject(now, sess, msg, Some(&o), (2, 99, "bad OrderQty (38)"));
                     return;
                 }
             },
         };
         if qty <= o.cum {
-            self.cxl_reject(
-                now,
-                sess,
-                msg,
-                Some(&o),
-                2,
-                99,
-                "new quantity not above the filled quantity",
-            );
+            let why = (2, 99, "new quantity not above the filled quantity");
+            self.cxl_reject(now, sess, msg, Some(&o), why);
             return;
         }
         let price = if o.ord_type == b'2' {
@@ -862,7 +863,7 @@ impl Sim {
                 None => o.price,
                 Some(Some(p)) if p > 0 => p,
                 Some(_) => {
-                    self.cxl_reject(now, sess, msg, Some(&o), 2, 99, "bad Price (44)");
+                    self.cxl_reject(now, sess, msg, Some(&o), (2, 99, "bad Price (44)"));
                     return;
                 }
             }
@@ -998,21 +999,26 @@ impl Sim {
             })
             .map(|((_, a, y), q)| (*a, *y, *q))
             .collect();
-        found.sort_by(|a, b| (a.0.as_bytes(), a.1.as_bytes()).cmp(&(b.0.as_bytes(), b.1.as_bytes())));
+        found.sort_by(|a, b| {
+            (a.0.as_bytes(), a.1.as_bytes()).cmp(&(b.0.as_bytes(), b.1.as_bytes()))
+        });
         let total = found.len() as u32;
-        let rpt_id = self.next_rpt_id;
-        self.next_rpt_id += 1;
-        self.send(
-            now,
-            sess,
-            OutKind::PosAck {
-                req_id,
-                rpt_id,
-                total,
-                result: if total == 0 { 2 } else { 0 },
-                account: Id::new(account.unwrap_or(b"")),
-            },
-        );
+        if total == 0 {
+            // Nothing to report: a RequestForPositionsAck saying so (728=2).
+            let rpt_id = self.next_rpt_id;
+            self.next_rpt_id += 1;
+            self.send(
+                now,
+                sess,
+                OutKind::PosAck {
+                    req_id,
+                    rpt_id,
+                    total,
+                    result: 2,
+                    account: Id::new(account.unwrap_or(b"")),
+                },
+            );
+        }
         for (account, symbol, q) in found {
             let rpt_id = self.next_rpt_id;
             self.next_rpt_id += 1;
@@ -1122,8 +1128,12 @@ mod tests {
     fn price_path_is_seeded_and_moves() {
         let mut a = Sim::new(cfg(Policy::Book));
         let mut b = Sim::new(cfg(Policy::Book));
-        let pa: Vec<i64> = (0..50).map(|i| a.price_of(b"X", 1 + i * 1_000_000)).collect();
-        let pb: Vec<i64> = (0..50).map(|i| b.price_of(b"X", 1 + i * 1_000_000)).collect();
+        let pa: Vec<i64> = (0..50)
+            .map(|i| a.price_of(b"X", 1 + i * 1_000_000))
+            .collect();
+        let pb: Vec<i64> = (0..50)
+            .map(|i| b.price_of(b"X", 1 + i * 1_000_000))
+            .collect();
         assert_eq!(pa, pb);
         assert!(pa.iter().any(|&p| p != 100 * ONE));
     }

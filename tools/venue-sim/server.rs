@@ -6,9 +6,8 @@ use crate::config::{Config, BEGIN_STRINGS};
 use crate::engine::{ExecKind, Id, Out, OutKind, Sim, Ver};
 use crate::store::PairStore;
 use execd::venue::fix::codec::{self, Decoder, Encoder, FrameError, Msg};
-use execd::venue::fix::session::{
-    Role, SeqNums, Session, SessionConfig, SessionEvent, SessionIo,
-};
+use execd::venue::fix::dictionary::Dictionary;
+use execd::venue::fix::session::{Role, SeqNums, Session, SessionConfig, SessionEvent, SessionIo};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use rustc_hash::FxHashMap;
@@ -193,11 +192,30 @@ pub struct Server {
     stop: Arc<AtomicBool>,
     stopping: Option<u64>,
     port: u16,
+    /// Per BeginString, with `--dict-dir`.
+    dicts: Vec<(String, Arc<Dictionary>)>,
+}
+
+/// Loads the dictionaries of every BeginString the simulator speaks.
+fn load_dicts(dir: &std::path::Path) -> Result<Vec<(String, Arc<Dictionary>)>, String> {
+    let f42 = Dictionary::load(&dir.join("FIX42.xml"), &[]).map_err(|e| e.to_string())?;
+    let f44 = Dictionary::load(&dir.join("FIX44.xml"), &[]).map_err(|e| e.to_string())?;
+    let fixt = Dictionary::load_fixt(&dir.join("FIXT11.xml"), &dir.join("FIX50SP2.xml"), &[])
+        .map_err(|e| e.to_string())?;
+    Ok(vec![
+        ("FIX.4.2".into(), Arc::new(f42)),
+        ("FIX.4.4".into(), Arc::new(f44)),
+        ("FIXT.1.1".into(), Arc::new(fixt)),
+    ])
 }
 
 impl Server {
     /// Binds the listener; `stop` is set by SIGTERM/SIGINT.
     pub fn bind(cfg: Config, stop: Arc<AtomicBool>) -> std::io::Result<(Server, Arc<Waker>)> {
+        let dicts = match &cfg.dict_dir {
+            None => Vec::new(),
+            Some(d) => load_dicts(d).map_err(std::io::Error::other)?,
+        };
         let poll = Poll::new()?;
         let addr: SocketAddr = ([127, 0, 0, 1], cfg.port).into();
         let mut listener = TcpListener::bind(addr)?;
@@ -223,6 +241,7 @@ impl Server {
                 stop,
                 stopping: None,
                 port,
+                dicts,
             },
             waker,
         ))
@@ -465,8 +484,7 @@ impl Server {
                         String::from_utf8_lossy(us),
                         self.cfg.sender
                     ))
-                } else if peer.is_empty() || self.cfg.target.as_ref().is_some_and(|t| *t != peer)
-                {
+                } else if peer.is_empty() || self.cfg.target.as_ref().is_some_and(|t| *t != peer) {
                     Err(format!("SenderCompID {peer:?} not accepted"))
                 } else {
                     Ok((begin, peer))
@@ -511,7 +529,10 @@ impl Server {
         let rec = &mut self.sessions[si as usize];
         if rec.conn.is_some() {
             self.stats.refused += 1;
-            eprintln!("venue-sim: {}: refused: {peer} is already connected", c.addr);
+            eprintln!(
+                "venue-sim: {}: refused: {peer} is already connected",
+                c.addr
+            );
             c.close = Some(format!("{peer} is already connected"));
             return;
         }
@@ -533,7 +554,11 @@ impl Server {
             logon_timeout_secs: 10,
             logout_timeout_secs: 2,
             schedule: None,
-            dictionary: None,
+            dictionary: self
+                .dicts
+                .iter()
+                .find(|(b, _)| *b == begin)
+                .map(|(_, d)| Arc::clone(d)),
             micros: false,
         };
         c.session = Some(Session::new(scfg, rec.store.seqs()));
@@ -670,7 +695,12 @@ impl Server {
             OutKind::Echo { msg_type, .. } => msg_type.as_bytes(),
         };
         let sent = session
-            .send_app(now, msg_type, |enc| encode(enc, &out.kind, ver, now), &mut io)
+            .send_app(
+                now,
+                msg_type,
+                |enc| encode(enc, &out.kind, ver, now),
+                &mut io,
+            )
             .is_ok();
         rec.store.set_seqs(session.seqs());
         if !sent {
@@ -824,7 +854,8 @@ impl Server {
     fn finish(&mut self, now: u64) {
         for ci in 0..self.conns.len() {
             if let Some(c) = self.conns[ci].as_mut() {
-                c.close.get_or_insert_with(|| "simulator shutting down".into());
+                c.close
+                    .get_or_insert_with(|| "simulator shutting down".into());
                 self.close(ci, now);
             }
         }
@@ -941,7 +972,14 @@ fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64) {
                 (ExecKind::Status, _) => b'I',
             };
             if ver == Ver::Fix42 {
-                enc.char(20, if e.kind == ExecKind::Status { b'3' } else { b'0' });
+                enc.char(
+                    20,
+                    if e.kind == ExecKind::Status {
+                        b'3'
+                    } else {
+                        b'0'
+                    },
+                );
             }
             enc.char(150, exec_type);
             enc.char(39, e.status);

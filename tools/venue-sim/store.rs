@@ -95,7 +95,8 @@ impl PairStore {
             .open(&msgs_path)
             .map_err(|e| io_err(&msgs_path, e))?;
         f.set_len(good_len).map_err(|e| io_err(&msgs_path, e))?;
-        f.seek(SeekFrom::End(0)).map_err(|e| io_err(&msgs_path, e))?;
+        f.seek(SeekFrom::End(0))
+            .map_err(|e| io_err(&msgs_path, e))?;
         s.msgs = Some(std::io::BufWriter::with_capacity(1 << 16, f));
         s.seqs_path = Some(seqs_path);
         s.dirty = true;
@@ -143,7 +144,11 @@ impl PairStore {
         }
         if self.arena.len() + frame.len() > ARENA_MAX && !self.index.is_empty() {
             let half = self.index.len() / 2;
-            let cut = self.index.get(half).map(|e| e.1).unwrap_or(self.arena.len());
+            let cut = self
+                .index
+                .get(half)
+                .map(|e| e.1)
+                .unwrap_or(self.arena.len());
             self.arena.drain(..cut);
             self.index.drain(..half);
             for e in &mut self.index {
