@@ -1,0 +1,1559 @@
+//! Session tests: two sessions wired back to back through in-memory wires, a manual
+//! clock, and hand-crafted frames for what a well-behaved peer never sends.
+
+use super::*;
+use crate::venue::fix::codec::{Decoder, Encoder};
+use std::collections::HashMap;
+
+/// 2024-01-02 10:00:00 UTC (a Tuesday).
+const T0: u64 = 1_704_189_600 * NS;
+const SEC: u64 = NS;
+
+#[derive(Default)]
+struct Io {
+    sent: Vec<Vec<u8>>,
+    store: HashMap<u64, Vec<u8>>,
+    /// Order of store/send calls: ("store", seq) / ("send", index).
+    log: Vec<(&'static str, u64)>,
+    apps: Vec<(Vec<u8>, Result<(), u32>)>,
+    events: Vec<SessionEvent>,
+}
+
+impl SessionIo for Io {
+    fn send(&mut self, frame: &[u8]) {
+        self.log.push(("send", self.sent.len() as u64));
+        self.sent.push(frame.to_vec());
+    }
+    fn store(&mut self, seq: u64, frame: &[u8]) {
+        self.log.push(("store", seq));
+        self.store.insert(seq, frame.to_vec());
+    }
+    fn stored(&self, seq: u64) -> Option<&[u8]> {
+        self.store.get(&seq).map(|v| v.as_slice())
+    }
+    fn app(&mut self, msg: &Msg<'_>, valid: Result<(), u32>) {
+        self.apps.push((msg.raw().to_vec(), valid));
+    }
+    fn event(&mut self, ev: SessionEvent) {
+        self.events.push(ev);
+    }
+}
+
+impl Io {
+    fn disconnects(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                SessionEvent::Disconnect(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+    fn has(&self, ev: &SessionEvent) -> bool {
+        self.events.contains(ev)
+    }
+    fn app_tags(&self, tag: u32) -> Vec<String> {
+        self.apps
+            .iter()
+            .map(|(f, _)| get(f, tag).unwrap_or_default())
+            .collect()
+    }
+}
+
+fn fields(frame: &[u8]) -> Vec<(u32, String)> {
+    let mut d = Decoder::new();
+    let m = d.decode(frame).expect("our frames decode");
+    m.fields()
+        .map(|f| (f.tag, String::from_utf8_lossy(f.value).into_owned()))
+        .collect()
+}
+
+fn get(frame: &[u8], tag: u32) -> Option<String> {
+    fields(frame)
+        .into_iter()
+        .find(|(t, _)| *t == tag)
+        .map(|(_, v)| v)
+}
+
+fn mt(frame: &[u8]) -> String {
+    get(frame, 35).unwrap()
+}
+
+fn seq_of(frame: &[u8]) -> u64 {
+    get(frame, 34).unwrap().parse().unwrap()
+}
+
+fn base_cfg(role: Role) -> SessionConfig {
+    let (s, t) = match role {
+        Role::Initiator => ("CLIENT", "BROKER"),
+        Role::Acceptor => ("BROKER", "CLIENT"),
+    };
+    SessionConfig {
+        begin_string: "FIX.4.4".into(),
+        default_appl_ver_id: None,
+        sender_comp_id: s.into(),
+        target_comp_id: t.into(),
+        role,
+        heartbeat_secs: 30,
+        reset_on_logon: false,
+        reset_on_logout: false,
+        reset_on_disconnect: false,
+        username: None,
+        password: None,
+        logon_timeout_secs: 10,
+        logout_timeout_secs: 5,
+        schedule: None,
+        dictionary: None,
+        micros: false,
+    }
+}
+
+fn fresh() -> SeqNums {
+    SeqNums {
+        next_out: 1,
+        next_in: 1,
+    }
+}
+
+fn seqs(next_out: u64, next_in: u64) -> SeqNums {
+    SeqNums { next_out, next_in }
+}
+
+/// Initiator (CLIENT) and acceptor (BROKER) back to back.
+struct Pair {
+    ini: Session,
+    acc: Session,
+    ini_io: Io,
+    acc_io: Io,
+    /// How many of each side's sent frames the other side has been given.
+    ini_cursor: usize,
+    acc_cursor: usize,
+    now: u64,
+}
+
+impl Pair {
+    fn new() -> Pair {
+        Pair::with(
+            base_cfg(Role::Initiator),
+            fresh(),
+            base_cfg(Role::Acceptor),
+            fresh(),
+        )
+    }
+    fn with(ic: SessionConfig, is: SeqNums, ac: SessionConfig, as_: SeqNums) -> Pair {
+        Pair {
+            ini: Session::new(ic, is),
+            acc: Session::new(ac, as_),
+            ini_io: Io::default(),
+            acc_io: Io::default(),
+            ini_cursor: 0,
+            acc_cursor: 0,
+            now: T0,
+        }
+    }
+    fn connect(&mut self) {
+        self.acc.on_connected(self.now, &mut self.acc_io);
+        self.ini.on_connected(self.now, &mut self.ini_io);
+        self.pump();
+    }
+    fn logged_on() -> Pair {
+        let mut p = Pair::new();
+        p.connect();
+        assert!(p.ini.is_logged_on() && p.acc.is_logged_on());
+        p
+    }
+    /// Delivers everything in flight both ways until nothing moves.
+    fn pump(&mut self) {
+        loop {
+            let mut moved = false;
+            while self.ini_cursor < self.ini_io.sent.len() {
+                let f = self.ini_io.sent[self.ini_cursor].clone();
+                self.ini_cursor += 1;
+                self.acc.on_bytes(self.now, &f, &mut self.acc_io);
+                moved = true;
+            }
+            while self.acc_cursor < self.acc_io.sent.len() {
+                let f = self.acc_io.sent[self.acc_cursor].clone();
+                self.acc_cursor += 1;
+                self.ini.on_bytes(self.now, &f, &mut self.ini_io);
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+    /// Loses what the initiator sent and the acceptor has not seen yet.
+    fn drop_from_ini(&mut self) {
+        self.ini_cursor = self.ini_io.sent.len();
+    }
+    fn drop_from_acc(&mut self) {
+        self.acc_cursor = self.acc_io.sent.len();
+    }
+    fn advance(&mut self, secs: u64) {
+        self.now += secs * SEC;
+        self.ini.on_timer(self.now, &mut self.ini_io);
+        self.acc.on_timer(self.now, &mut self.acc_io);
+        self.pump();
+    }
+    fn ini_sends(&mut self, cl_ord_id: &str) -> u64 {
+        self.ini
+            .send_app(
+                self.now,
+                b"D",
+                |e| {
+                    e.bytes(11, cl_ord_id.as_bytes())
+                        .bytes(55, b"BTCUSDT")
+                        .char(54, b'1');
+                },
+                &mut self.ini_io,
+            )
+            .expect("logged on")
+    }
+    fn acc_sends(&mut self, exec_id: &str) -> u64 {
+        self.acc
+            .send_app(
+                self.now,
+                b"8",
+                |e| {
+                    e.bytes(17, exec_id.as_bytes()).char(150, b'F');
+                },
+                &mut self.acc_io,
+            )
+            .expect("logged on")
+    }
+    fn ini_new_frames(&self, from: usize) -> Vec<Vec<u8>> {
+        self.ini_io.sent[from..].to_vec()
+    }
+    fn acc_new_frames(&self, from: usize) -> Vec<Vec<u8>> {
+        self.acc_io.sent[from..].to_vec()
+    }
+}
+
+/// A hand-crafted frame from the peer's point of view.
+struct Craft<'a> {
+    begin: &'a str,
+    sender: &'a str,
+    target: &'a str,
+    seq: Option<u64>,
+    sending_time: Option<u64>,
+    poss_dup: Option<Option<u64>>,
+    msg_type: &'a str,
+    body: Vec<(u32, String)>,
+}
+
+impl<'a> Craft<'a> {
+    /// A message the initiator (CLIENT) would send to the acceptor.
+    fn to_acc(msg_type: &'a str, seq: u64, now: u64) -> Craft<'a> {
+        Craft {
+            begin: "FIX.4.4",
+            sender: "CLIENT",
+            target: "BROKER",
+            seq: Some(seq),
+            sending_time: Some(now),
+            poss_dup: None,
+            msg_type,
+            body: vec![],
+        }
+    }
+    /// A message the acceptor (BROKER) would send to the initiator.
+    fn to_ini(msg_type: &'a str, seq: u64, now: u64) -> Craft<'a> {
+        Craft {
+            sender: "BROKER",
+            target: "CLIENT",
+            ..Craft::to_acc(msg_type, seq, now)
+        }
+    }
+    fn f(mut self, tag: u32, v: &str) -> Self {
+        self.body.push((tag, v.to_string()));
+        self
+    }
+    fn dup(mut self, orig: Option<u64>) -> Self {
+        self.poss_dup = Some(orig);
+        self
+    }
+    fn build(&self) -> Vec<u8> {
+        let mut e = Encoder::new(self.begin, 1024);
+        e.start(self.msg_type.as_bytes())
+            .bytes(49, self.sender.as_bytes())
+            .bytes(56, self.target.as_bytes());
+        if let Some(s) = self.seq {
+            e.uint(34, s);
+        }
+        if let Some(pd) = self.poss_dup {
+            e.flag(43, true);
+            if let Some(t) = self.sending_time {
+                e.timestamp(52, t, false);
+            }
+            if let Some(o) = pd {
+                e.timestamp(122, o, false);
+            }
+        } else if let Some(t) = self.sending_time {
+            e.timestamp(52, t, false);
+        }
+        for (t, v) in &self.body {
+            e.bytes(*t, v.as_bytes());
+        }
+        e.finish().to_vec()
+    }
+}
+
+/// A single acceptor fed by hand, logged on with CLIENT at seq 1.
+fn acceptor_logged_on() -> (Session, Io, u64) {
+    let mut s = Session::new(base_cfg(Role::Acceptor), fresh());
+    let mut io = Io::default();
+    s.on_connected(T0, &mut io);
+    let logon = Craft::to_acc("A", 1, T0).f(98, "0").f(108, "30").build();
+    s.on_bytes(T0, &logon, &mut io);
+    assert_eq!(s.state(), State::Active);
+    assert_eq!(s.seqs(), seqs(2, 2));
+    (s, io, T0)
+}
+
+// ---------------------------------------------------------------- logon
+
+#[test]
+fn logon_initiator_and_acceptor() {
+    let mut ic = base_cfg(Role::Initiator);
+    ic.username = Some("alice".into());
+    ic.password = Some("s3cret".into());
+    ic.heartbeat_secs = 20;
+    let mut p = Pair::with(ic, fresh(), base_cfg(Role::Acceptor), fresh());
+    p.acc.on_connected(p.now, &mut p.acc_io);
+    assert_eq!(p.acc.state(), State::LogonPending);
+    assert!(p.acc_io.sent.is_empty(), "an acceptor waits for the Logon");
+    p.ini.on_connected(p.now, &mut p.ini_io);
+    assert_eq!(p.ini.state(), State::LogonPending);
+    let logon = &p.ini_io.sent[0];
+    assert_eq!(mt(logon), "A");
+    assert_eq!(get(logon, 98).as_deref(), Some("0"));
+    assert_eq!(get(logon, 108).as_deref(), Some("20"));
+    assert_eq!(get(logon, 553).as_deref(), Some("alice"));
+    assert_eq!(get(logon, 554).as_deref(), Some("s3cret"));
+    assert_eq!(get(logon, 141), None);
+    assert_eq!(get(logon, 34).as_deref(), Some("1"));
+    // Header in standard order.
+    let tags: Vec<u32> = fields(logon).iter().map(|(t, _)| *t).take(7).collect();
+    assert_eq!(tags, vec![8, 9, 35, 49, 56, 34, 52]);
+    p.pump();
+    assert_eq!(p.ini.state(), State::Active);
+    assert_eq!(p.acc.state(), State::Active);
+    assert_eq!(p.ini.seqs(), seqs(2, 2));
+    assert_eq!(p.acc.seqs(), seqs(2, 2));
+    assert!(p.ini_io.has(&SessionEvent::LoggedOn));
+    assert!(p.acc_io.has(&SessionEvent::LoggedOn));
+    // The acceptor adopts the initiator's HeartBtInt and echoes it.
+    assert_eq!(p.acc.heartbeat_secs(), 20);
+    assert_eq!(get(&p.acc_io.sent[0], 108).as_deref(), Some("20"));
+    assert_eq!(p.acc.next_deadline(), Some(T0 + 20 * SEC));
+    // Stored before sent, on both sides.
+    assert_eq!(p.ini_io.log[..2], [("store", 1), ("send", 0)]);
+    assert_eq!(p.acc_io.log[..2], [("store", 1), ("send", 0)]);
+}
+
+#[test]
+fn logon_fixt_sends_default_appl_ver_id() {
+    let mut ic = base_cfg(Role::Initiator);
+    ic.begin_string = "FIXT.1.1".into();
+    ic.default_appl_ver_id = Some("9".into());
+    let mut ac = base_cfg(Role::Acceptor);
+    ac.begin_string = "FIXT.1.1".into();
+    ac.default_appl_ver_id = Some("9".into());
+    let mut p = Pair::with(ic, fresh(), ac, fresh());
+    p.connect();
+    assert!(p.ini.is_logged_on() && p.acc.is_logged_on());
+    assert_eq!(get(&p.ini_io.sent[0], 1137).as_deref(), Some("9"));
+    assert_eq!(get(&p.acc_io.sent[0], 1137).as_deref(), Some("9"));
+}
+
+#[test]
+fn logon_with_reset_on_logon_starts_both_at_one() {
+    let mut ic = base_cfg(Role::Initiator);
+    ic.reset_on_logon = true;
+    let mut p = Pair::with(ic, seqs(40, 30), base_cfg(Role::Acceptor), seqs(30, 40));
+    p.connect();
+    assert_eq!(get(&p.ini_io.sent[0], 141).as_deref(), Some("Y"));
+    assert_eq!(get(&p.ini_io.sent[0], 34).as_deref(), Some("1"));
+    assert_eq!(
+        get(&p.acc_io.sent[0], 141).as_deref(),
+        Some("Y"),
+        "acceptor echoes 141"
+    );
+    assert_eq!(get(&p.acc_io.sent[0], 34).as_deref(), Some("1"));
+    assert!(p.ini.is_logged_on() && p.acc.is_logged_on());
+    assert_eq!(p.ini.seqs(), seqs(2, 2));
+    assert_eq!(p.acc.seqs(), seqs(2, 2));
+    assert!(p.acc_io.has(&SessionEvent::SeqReset(seqs(1, 1))));
+    assert!(p.ini_io.has(&SessionEvent::SeqReset(seqs(1, 1))));
+    // No resend request anywhere: the reset made both sides agree.
+    assert!(p
+        .ini_io
+        .sent
+        .iter()
+        .chain(&p.acc_io.sent)
+        .all(|f| mt(f) != "2"));
+}
+
+#[test]
+fn acceptor_configured_reset_on_logon_tells_the_initiator() {
+    let mut ac = base_cfg(Role::Acceptor);
+    ac.reset_on_logon = true;
+    // The initiator did not ask; its logon is seq 1 because it is a fresh one.
+    let mut p = Pair::with(base_cfg(Role::Initiator), fresh(), ac, seqs(9, 9));
+    p.connect();
+    assert_eq!(get(&p.acc_io.sent[0], 141).as_deref(), Some("Y"));
+    assert_eq!(p.acc.seqs(), seqs(2, 2));
+    assert_eq!(p.ini.seqs(), seqs(2, 2));
+}
+
+#[test]
+fn logon_timeout_disconnects_both_roles() {
+    let mut p = Pair::new();
+    p.ini.on_connected(p.now, &mut p.ini_io);
+    p.acc.on_connected(p.now, &mut p.acc_io);
+    p.drop_from_ini();
+    assert_eq!(p.ini.next_deadline(), Some(T0 + 10 * SEC));
+    assert_eq!(p.acc.next_deadline(), Some(T0 + 10 * SEC));
+    p.advance(9);
+    assert_eq!(p.ini.state(), State::LogonPending);
+    p.advance(1);
+    assert_eq!(p.ini.state(), State::Disconnected);
+    assert_eq!(p.acc.state(), State::Disconnected);
+    assert_eq!(p.ini_io.disconnects(), vec!["logon timeout".to_string()]);
+    assert_eq!(p.acc_io.disconnects(), vec!["logon timeout".to_string()]);
+    assert_eq!(p.ini.next_deadline(), None);
+}
+
+#[test]
+fn acceptor_disconnects_when_first_message_is_not_logon() {
+    let mut s = Session::new(base_cfg(Role::Acceptor), fresh());
+    let mut io = Io::default();
+    s.on_connected(T0, &mut io);
+    s.on_bytes(T0, &Craft::to_acc("0", 1, T0).build(), &mut io);
+    assert_eq!(s.state(), State::Disconnected);
+    assert_eq!(
+        io.disconnects(),
+        vec!["first message not a Logon".to_string()]
+    );
+    assert_eq!(s.seqs(), fresh());
+}
+
+#[test]
+fn initiator_sees_logon_refused() {
+    let mut s = Session::new(base_cfg(Role::Initiator), fresh());
+    let mut io = Io::default();
+    s.on_connected(T0, &mut io);
+    s.on_bytes(
+        T0,
+        &Craft::to_ini("5", 1, T0).f(58, "bad password").build(),
+        &mut io,
+    );
+    assert_eq!(s.state(), State::Disconnected);
+    assert_eq!(
+        io.disconnects(),
+        vec!["logon refused: bad password".to_string()]
+    );
+}
+
+#[test]
+fn acceptor_logon_without_heartbtint_is_refused() {
+    let mut s = Session::new(base_cfg(Role::Acceptor), fresh());
+    let mut io = Io::default();
+    s.on_connected(T0, &mut io);
+    s.on_bytes(T0, &Craft::to_acc("A", 1, T0).f(98, "0").build(), &mut io);
+    assert_eq!(s.state(), State::Disconnected);
+    assert_eq!(mt(&io.sent[0]), "5");
+}
+
+#[test]
+fn logon_seq_too_high_completes_then_requests_resend() {
+    let mut s = Session::new(base_cfg(Role::Acceptor), seqs(1, 5));
+    let mut io = Io::default();
+    s.on_connected(T0, &mut io);
+    s.on_bytes(
+        T0,
+        &Craft::to_acc("A", 8, T0).f(98, "0").f(108, "30").build(),
+        &mut io,
+    );
+    assert_eq!(s.state(), State::Active);
+    assert_eq!(mt(&io.sent[0]), "A");
+    assert_eq!(mt(&io.sent[1]), "2");
+    assert_eq!(get(&io.sent[1], 7).as_deref(), Some("5"));
+    assert_eq!(get(&io.sent[1], 16).as_deref(), Some("0"));
+    assert!(io.has(&SessionEvent::ResendRequested { from: 5, to: 0 }));
+    assert_eq!(s.seqs(), seqs(3, 5));
+    // The peer gap-fills 5..=8 (its logon included): next expected is 9.
+    let gf = Craft::to_acc("4", 5, T0)
+        .dup(Some(T0))
+        .f(123, "Y")
+        .f(36, "9")
+        .build();
+    s.on_bytes(T0, &gf, &mut io);
+    assert_eq!(s.seqs(), seqs(3, 9));
+    assert!(!s.resend_pending());
+    assert_eq!(s.queued(), 0);
+    // Resent app messages up to 8 followed by live 9 would also have worked; now live.
+    s.on_bytes(T0, &Craft::to_acc("D", 9, T0).f(11, "x").build(), &mut io);
+    assert_eq!(io.apps.len(), 1);
+    assert_eq!(s.seqs(), seqs(3, 10));
+}
+
+#[test]
+fn logon_seq_too_low_logs_out() {
+    let mut s = Session::new(base_cfg(Role::Acceptor), seqs(1, 5));
+    let mut io = Io::default();
+    s.on_connected(T0, &mut io);
+    s.on_bytes(
+        T0,
+        &Craft::to_acc("A", 3, T0).f(98, "0").f(108, "30").build(),
+        &mut io,
+    );
+    assert_eq!(s.state(), State::Disconnected);
+    let lo = &io.sent[0];
+    assert_eq!(mt(lo), "5");
+    assert_eq!(
+        get(lo, 58).as_deref(),
+        Some("MsgSeqNum too low, expecting 5 but received 3")
+    );
+    assert_eq!(
+        io.disconnects(),
+        vec!["MsgSeqNum too low, expecting 5 but received 3".to_string()]
+    );
+}
+
+// ---------------------------------------------------------------- heartbeats
+
+#[test]
+fn heartbeats_when_idle_and_not_when_busy() {
+    let mut p = Pair::logged_on();
+    assert_eq!(p.ini.next_deadline(), Some(T0 + 30 * SEC));
+    p.advance(20);
+    p.ini_sends("a");
+    p.pump();
+    let n = p.ini_io.sent.len();
+    p.advance(10); // 30 s after logon: the acceptor is idle, the initiator sent at 20 s
+    assert_eq!(
+        p.ini_io.sent.len(),
+        n,
+        "the initiator sent 10 s ago: no heartbeat"
+    );
+    let hb = p.acc_io.sent.last().unwrap();
+    assert_eq!(mt(hb), "0");
+    assert_eq!(get(hb, 112), None);
+    assert_eq!(p.ini.next_deadline(), Some(T0 + 50 * SEC));
+    p.advance(20);
+    assert_eq!(mt(p.ini_io.sent.last().unwrap()), "0");
+    assert_eq!(p.ini.seqs(), seqs(4, 3));
+    assert_eq!(p.acc.seqs(), seqs(3, 4));
+    // Nobody sent a TestRequest: traffic kept both sides alive.
+    assert!(p
+        .ini_io
+        .sent
+        .iter()
+        .chain(&p.acc_io.sent)
+        .all(|f| mt(f) != "1"));
+}
+
+#[test]
+fn test_request_answered_keeps_session() {
+    let mut p = Pair::logged_on();
+    // The acceptor goes silent (its frames are lost) for a while.
+    p.now += 30 * SEC;
+    p.acc.on_timer(p.now, &mut p.acc_io);
+    p.drop_from_acc();
+    p.ini.on_timer(p.now, &mut p.ini_io);
+    p.pump();
+    // 36 s (HeartBtInt + 20%) after the last message received: TestRequest.
+    p.now = T0 + 36 * SEC;
+    p.ini.on_timer(p.now, &mut p.ini_io);
+    let tr = p.ini_io.sent.last().unwrap().clone();
+    assert_eq!(mt(&tr), "1");
+    let id = get(&tr, 112).unwrap();
+    assert!(!id.is_empty());
+    let acc_before = p.acc_io.sent.len();
+    p.pump();
+    // The answer: a Heartbeat carrying the TestReqID. (The lost heartbeat also shows
+    // as a gap, recovered by a ResendRequest and a GapFill.)
+    let answers = p.acc_new_frames(acc_before);
+    assert_eq!(mt(&answers[0]), "0");
+    assert_eq!(get(&answers[0], 112), Some(id));
+    assert!(answers.iter().any(|f| mt(f) == "4"));
+    assert_eq!(p.ini.seqs().next_in, p.acc.seqs().next_out);
+    assert!(!p.ini.resend_pending());
+    p.advance(40);
+    assert!(p.ini.is_logged_on());
+    assert!(p.ini_io.disconnects().is_empty());
+}
+
+#[test]
+fn heartbeat_timeout_disconnects() {
+    let mut p = Pair::logged_on();
+    let before = p.ini_io.sent.len();
+    // Nothing ever arrives from the acceptor again.
+    for _ in 0..80 {
+        p.now += SEC;
+        p.ini.on_timer(p.now, &mut p.ini_io);
+    }
+    let sent: Vec<String> = p.ini_io.sent[before..].iter().map(|f| mt(f)).collect();
+    assert_eq!(
+        sent,
+        vec!["0", "1", "0"],
+        "heartbeats at 30 s and 66 s, TestRequest at 36 s"
+    );
+    assert_eq!(p.ini.state(), State::Disconnected);
+    assert_eq!(
+        p.ini_io.disconnects(),
+        vec!["heartbeat timeout".to_string()]
+    );
+    // Disconnected exactly one grace period (36 s) after the TestRequest.
+    let mut q = Pair::logged_on();
+    q.now = T0 + 36 * SEC;
+    q.ini.on_timer(q.now, &mut q.ini_io);
+    assert_eq!(q.ini.next_deadline(), Some(T0 + 66 * SEC)); // heartbeat due first
+    q.now = T0 + 71 * SEC;
+    q.ini.on_timer(q.now, &mut q.ini_io);
+    assert_eq!(q.ini.state(), State::Active);
+    q.now = T0 + 72 * SEC;
+    q.ini.on_timer(q.now, &mut q.ini_io);
+    assert_eq!(q.ini.state(), State::Disconnected);
+}
+
+// ---------------------------------------------------------------- application
+
+#[test]
+fn app_messages_both_ways() {
+    let mut p = Pair::logged_on();
+    assert_eq!(p.ini_sends("o1"), 2);
+    assert_eq!(p.ini_sends("o2"), 3);
+    p.pump();
+    assert_eq!(p.acc_io.app_tags(11), vec!["o1", "o2"]);
+    assert!(p.acc_io.apps.iter().all(|(_, v)| v.is_ok()));
+    assert_eq!(p.acc_sends("e1"), 2);
+    p.pump();
+    assert_eq!(p.ini_io.app_tags(17), vec!["e1"]);
+    assert_eq!(p.ini.seqs(), seqs(4, 3));
+    assert_eq!(p.acc.seqs(), seqs(3, 4));
+    // Stored before sent.
+    let i = p
+        .ini_io
+        .log
+        .iter()
+        .position(|e| *e == ("store", 3))
+        .unwrap();
+    assert_eq!(p.ini_io.log[i + 1].0, "send");
+    assert_eq!(seq_of(&p.ini_io.store[&3]), 3);
+}
+
+#[test]
+fn send_app_refused_when_not_logged_on() {
+    let mut s = Session::new(base_cfg(Role::Initiator), fresh());
+    let mut io = Io::default();
+    assert_eq!(
+        s.send_app(T0, b"D", |_| {}, &mut io),
+        Err(SendError::NotLoggedOn)
+    );
+    s.on_connected(T0, &mut io);
+    assert_eq!(
+        s.send_app(T0, b"D", |_| {}, &mut io),
+        Err(SendError::NotLoggedOn)
+    );
+    assert_eq!(s.seqs(), seqs(2, 1), "only the Logon was numbered");
+}
+
+#[test]
+fn business_reject_and_peer_rejects() {
+    let mut p = Pair::logged_on();
+    let s = p.ini_sends("o1");
+    p.pump();
+    p.acc
+        .send_business_reject(p.now, s, b"D", 5, "unknown symbol", &mut p.acc_io)
+        .unwrap();
+    p.pump();
+    let j = p.acc_io.sent.last().unwrap();
+    assert_eq!(mt(j), "j");
+    assert_eq!(get(j, 45).as_deref(), Some("2"));
+    assert_eq!(get(j, 372).as_deref(), Some("D"));
+    assert_eq!(get(j, 380).as_deref(), Some("5"));
+    assert!(p.ini_io.has(&SessionEvent::PeerRejected {
+        ref_seq: 2,
+        msg_type: "j".into(),
+        text: "unknown symbol".into()
+    }));
+    assert_eq!(p.ini_io.apps.len(), 1, "35=j is also delivered");
+    // A session reject from the peer.
+    let n = p.ini.seqs().next_in;
+    let r = Craft::to_ini("3", n, p.now)
+        .f(45, "2")
+        .f(373, "5")
+        .f(58, "bad")
+        .build();
+    p.ini.on_bytes(p.now, &r, &mut p.ini_io);
+    assert!(p.ini_io.has(&SessionEvent::PeerRejected {
+        ref_seq: 2,
+        msg_type: "3".into(),
+        text: "bad".into()
+    }));
+    assert_eq!(p.ini_io.apps.len(), 1, "35=3 is not delivered");
+    assert_eq!(p.ini.seqs().next_in, n + 1);
+}
+
+// ---------------------------------------------------------------- gaps and resends
+
+#[test]
+fn gap_resend_with_possdup_and_gapfill_delivers_in_order_once() {
+    let mut p = Pair::logged_on();
+    p.ini_sends("o1"); // 2
+    p.pump();
+    // Lost on the way: app 3, a heartbeat (4), app 5.
+    p.ini_sends("o2");
+    p.now += 30 * SEC;
+    p.ini.on_timer(p.now, &mut p.ini_io); // heartbeat 4
+    assert_eq!(mt(p.ini_io.sent.last().unwrap()), "0");
+    p.acc.on_timer(p.now, &mut p.acc_io);
+    p.ini_sends("o3");
+    p.drop_from_ini();
+    p.pump();
+    let sent_before = p.ini_io.sent.len();
+    let acc_before = p.acc_io.sent.len();
+    p.now += SEC;
+    p.ini_sends("o4"); // 6: the acceptor sees the gap 3..=5
+    p.ini_sends("o5"); // 7: queued too
+    p.pump();
+    let rr: Vec<_> = p
+        .acc_new_frames(acc_before)
+        .into_iter()
+        .filter(|f| mt(f) == "2")
+        .collect();
+    assert_eq!(rr.len(), 1, "one ResendRequest for the gap");
+    assert_eq!(get(&rr[0], 7).as_deref(), Some("3"));
+    assert_eq!(get(&rr[0], 16).as_deref(), Some("0"));
+    assert!(p
+        .acc_io
+        .has(&SessionEvent::ResendRequested { from: 3, to: 0 }));
+    // What the initiator sent in answer: 3 resent, GapFill 4→5, 5 resent, 6, 7 resent.
+    let resent = p.ini_new_frames(sent_before + 2);
+    let kinds: Vec<(String, u64, Option<String>)> = resent
+        .iter()
+        .map(|f| (mt(f), seq_of(f), get(f, 43)))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("D".into(), 3, Some("Y".into())),
+            ("4".into(), 4, Some("Y".into())),
+            ("D".into(), 5, Some("Y".into())),
+            ("D".into(), 6, Some("Y".into())),
+            ("D".into(), 7, Some("Y".into())),
+        ]
+    );
+    assert_eq!(get(&resent[1], 123).as_deref(), Some("Y"));
+    assert_eq!(get(&resent[1], 36).as_deref(), Some("5"));
+    // OrigSendingTime is the original SendingTime; SendingTime is new.
+    let orig3 = &p.ini_io.store[&3];
+    assert_eq!(get(&resent[0], 122), get(orig3, 52));
+    assert_ne!(get(&resent[0], 52), get(orig3, 52));
+    assert_eq!(get(&resent[0], 11).as_deref(), Some("o2"));
+    assert!(p.ini_io.has(&SessionEvent::Resent { from: 3, to: 7 }));
+    // In order, exactly once.
+    assert_eq!(p.acc_io.app_tags(11), vec!["o1", "o2", "o3", "o4", "o5"]);
+    assert_eq!(p.ini.seqs(), seqs(8, p.acc.seqs().next_out));
+    assert_eq!(p.acc.seqs().next_in, 8);
+    assert!(!p.acc.resend_pending());
+    assert_eq!(p.acc.queued(), 0);
+    // And the session carries on.
+    p.ini_sends("o6");
+    p.pump();
+    assert_eq!(p.acc_io.app_tags(11).last().map(String::as_str), Some("o6"));
+    assert!(p.acc_io.disconnects().is_empty() && p.ini_io.disconnects().is_empty());
+}
+
+#[test]
+fn one_resend_request_per_gap_and_another_for_a_new_gap() {
+    let (mut s, mut io, now) = acceptor_logged_on();
+    let d = |seq: u64| {
+        Craft::to_acc("D", seq, now)
+            .f(11, &format!("o{seq}"))
+            .build()
+    };
+    s.on_bytes(now, &d(4), &mut io); // gap 2..=3
+    s.on_bytes(now, &d(5), &mut io);
+    s.on_bytes(now, &d(7), &mut io); // still waiting: no new request
+    let rrs = |io: &Io| io.sent.iter().filter(|f| mt(f) == "2").count();
+    assert_eq!(rrs(&io), 1);
+    assert_eq!(s.queued(), 3);
+    // The peer answers with 2 and 3 only.
+    let pd = |seq: u64| {
+        Craft::to_acc("D", seq, now)
+            .dup(Some(now))
+            .f(11, &format!("o{seq}"))
+            .build()
+    };
+    s.on_bytes(now, &pd(2), &mut io);
+    s.on_bytes(now, &pd(3), &mut io);
+    // 4, 5 were queued and now delivered; 6 was lost and the peer's answer missed it.
+    assert_eq!(io.app_tags(11), vec!["o2", "o3", "o4", "o5"]);
+    assert_eq!(s.seqs().next_in, 6);
+    assert!(s.resend_pending(), "7 is queued beyond the hole at 6");
+    // A live message after the peer answered, still beyond the hole: ask again.
+    s.on_bytes(now, &d(8), &mut io);
+    assert_eq!(rrs(&io), 2);
+    let last_rr = io.sent.iter().rev().find(|f| mt(f) == "2").unwrap();
+    assert_eq!(get(last_rr, 7).as_deref(), Some("6"));
+    s.on_bytes(now, &pd(6), &mut io);
+    assert_eq!(
+        io.app_tags(11),
+        vec!["o2", "o3", "o4", "o5", "o6", "o7", "o8"]
+    );
+    assert_eq!(s.seqs().next_in, 9);
+    assert!(!s.resend_pending());
+}
+
+#[test]
+fn too_low_without_possdup_logs_out() {
+    let (mut s, mut io, now) = acceptor_logged_on();
+    s.on_bytes(now, &Craft::to_acc("D", 2, now).build(), &mut io);
+    s.on_bytes(now, &Craft::to_acc("D", 2, now).build(), &mut io);
+    let lo = io.sent.last().unwrap();
+    assert_eq!(mt(lo), "5");
+    let text = "MsgSeqNum too low, expecting 3 but received 2";
+    assert_eq!(get(lo, 58).as_deref(), Some(text));
+    assert_eq!(io.disconnects(), vec![text.to_string()]);
+    assert_eq!(s.state(), State::Disconnected);
+    assert_eq!(io.apps.len(), 1);
+}
+
+#[test]
+fn duplicate_with_possdup_is_ignored() {
+    let (mut s, mut io, now) = acceptor_logged_on();
+    s.on_bytes(now, &Craft::to_acc("D", 2, now).f(11, "a").build(), &mut io);
+    let dup = Craft::to_acc("D", 2, now).dup(Some(now)).f(11, "a").build();
+    let n = io.sent.len();
+    s.on_bytes(now + SEC, &dup, &mut io);
+    assert_eq!(io.apps.len(), 1, "never delivered twice");
+    assert_eq!(io.sent.len(), n, "no answer");
+    assert_eq!(s.seqs(), seqs(2, 3));
+    assert_eq!(s.state(), State::Active);
+}
+
+#[test]
+fn sequence_reset_reset_mode_ignores_own_seq_and_refuses_to_lower() {
+    let (mut s, mut io, now) = acceptor_logged_on();
+    // Reset mode with an arbitrary MsgSeqNum (even a low one) moves next_in up.
+    let r = Craft::to_acc("4", 1, now).f(36, "20").build();
+    s.on_bytes(now, &r, &mut io);
+    assert_eq!(s.seqs(), seqs(2, 20));
+    assert!(io.has(&SessionEvent::SeqReset(seqs(2, 20))));
+    assert!(io.sent.iter().all(|f| mt(f) != "2" && mt(f) != "5"));
+    // Lowering: reject 373=5 with RefTagID 36; next_in unchanged.
+    let r = Craft::to_acc("4", 20, now).f(36, "10").f(123, "N").build();
+    s.on_bytes(now, &r, &mut io);
+    let rej = io.sent.last().unwrap();
+    assert_eq!(mt(rej), "3");
+    assert_eq!(get(rej, 373).as_deref(), Some("5"));
+    assert_eq!(get(rej, 371).as_deref(), Some("36"));
+    assert_eq!(get(rej, 45).as_deref(), Some("20"));
+    assert_eq!(s.seqs().next_in, 20);
+    assert_eq!(s.state(), State::Active);
+}
+
+#[test]
+fn gap_fill_is_never_treated_as_reset() {
+    let (mut s, mut io, now) = acceptor_logged_on();
+    // A GapFill ahead of a gap is queued like any message, not applied.
+    let gf = Craft::to_acc("4", 5, now)
+        .dup(Some(now))
+        .f(123, "Y")
+        .f(36, "50")
+        .build();
+    s.on_bytes(now, &gf, &mut io);
+    assert_eq!(s.seqs().next_in, 2);
+    assert_eq!(mt(io.sent.last().unwrap()), "2");
+    assert_eq!(s.queued(), 1);
+    // A GapFill below expected with PossDup: ignored.
+    let low = Craft::to_acc("4", 1, now)
+        .dup(Some(now))
+        .f(123, "Y")
+        .f(36, "40")
+        .build();
+    s.on_bytes(now, &low, &mut io);
+    assert_eq!(s.seqs().next_in, 2);
+    // The gap fills (2..=4 resent), then the queued GapFill applies in its turn.
+    for seq in 2..5 {
+        let m = Craft::to_acc("D", seq, now)
+            .dup(Some(now))
+            .f(11, &seq.to_string())
+            .build();
+        s.on_bytes(now, &m, &mut io);
+    }
+    assert_eq!(s.seqs().next_in, 50);
+    assert_eq!(io.app_tags(11), vec!["2", "3", "4"]);
+    assert!(!s.resend_pending());
+    // A GapFill below expected without PossDup: too low, logout.
+    let low = Craft::to_acc("4", 3, now).f(123, "Y").f(36, "60").build();
+    s.on_bytes(now, &low, &mut io);
+    assert_eq!(s.state(), State::Disconnected);
+}
+
+#[test]
+fn gap_fill_that_does_not_advance_is_rejected() {
+    let (mut s, mut io, now) = acceptor_logged_on();
+    let gf = Craft::to_acc("4", 2, now)
+        .dup(Some(now))
+        .f(123, "Y")
+        .f(36, "2")
+        .build();
+    s.on_bytes(now, &gf, &mut io);
+    let rej = io.sent.last().unwrap();
+    assert_eq!(mt(rej), "3");
+    assert_eq!(get(rej, 373).as_deref(), Some("5"));
+    assert_eq!(s.seqs().next_in, 3, "the GapFill itself was consumed");
+}
+
+#[test]
+fn resend_request_right_after_reset_logon_does_not_stick() {
+    let mut ic = base_cfg(Role::Initiator);
+    ic.reset_on_logon = true;
+    let mut p = Pair::with(ic, seqs(100, 90), base_cfg(Role::Acceptor), seqs(90, 100));
+    // The acceptor holds stale messages from before the reset.
+    p.acc_io.store.insert(
+        1,
+        Craft::to_ini("8", 1, T0 - 3600 * SEC)
+            .f(17, "stale")
+            .build(),
+    );
+    p.acc_io.store.insert(
+        3,
+        Craft::to_ini("8", 3, T0 - 3600 * SEC)
+            .f(17, "stale3")
+            .build(),
+    );
+    p.connect();
+    assert_eq!(p.ini.seqs(), seqs(2, 2));
+    // The initiator asks for everything from 1 straight after the reset logon.
+    let rr = Craft::to_acc("2", 2, p.now).f(7, "1").f(16, "0").build();
+    p.ini.set_seqs(seqs(3, 2)); // it "sent" that frame
+    let before = p.acc_io.sent.len();
+    p.acc.on_bytes(p.now, &rr, &mut p.acc_io);
+    let answer = p.acc_new_frames(before);
+    assert_eq!(
+        answer.len(),
+        1,
+        "only a GapFill for the Logon, nothing stale"
+    );
+    assert_eq!(mt(&answer[0]), "4");
+    assert_eq!(seq_of(&answer[0]), 1);
+    assert_eq!(get(&answer[0], 36).as_deref(), Some("2"));
+    p.pump(); // the initiator ignores the PossDup GapFill below its expectation
+    assert_eq!(p.acc.seqs(), seqs(2, 3));
+    assert_eq!(p.ini.seqs(), seqs(3, 2));
+    p.ini_sends("o1");
+    p.acc_sends("e1");
+    p.pump();
+    assert_eq!(p.acc_io.app_tags(11), vec!["o1"]);
+    assert_eq!(p.ini_io.app_tags(17), vec!["e1"]);
+    assert!(!p.ini.resend_pending() && !p.acc.resend_pending());
+    assert!(p.ini.is_logged_on() && p.acc.is_logged_on());
+}
+
+#[test]
+fn resend_request_ahead_of_a_gap_is_served_at_once() {
+    // Both sides lost messages: each must serve the other's request even though the
+    // request itself arrives beyond a gap, or they wait for each other forever.
+    let mut p = Pair::logged_on();
+    p.ini_sends("o1");
+    p.acc_sends("e1");
+    p.drop_from_ini();
+    p.drop_from_acc();
+    p.ini_sends("o2");
+    p.acc_sends("e2");
+    p.pump();
+    assert_eq!(p.acc_io.app_tags(11), vec!["o1", "o2"]);
+    assert_eq!(p.ini_io.app_tags(17), vec!["e1", "e2"]);
+    assert_eq!(p.ini.seqs().next_in, p.acc.seqs().next_out);
+    assert_eq!(p.acc.seqs().next_in, p.ini.seqs().next_out);
+    assert!(!p.ini.resend_pending() && !p.acc.resend_pending());
+    assert_eq!(p.ini.queued() + p.acc.queued(), 0);
+}
+
+#[test]
+fn resend_of_a_range_with_end_and_missing_store_entries() {
+    let mut p = Pair::logged_on();
+    for i in 0..5 {
+        p.ini_sends(&format!("o{i}")); // 2..=6
+    }
+    p.pump();
+    p.ini_io.store.remove(&4); // lost from the store: gap filled
+    let before = p.ini_io.sent.len();
+    let n = p.acc.seqs().next_out;
+    let rr = Craft::to_ini("2", n, p.now).f(7, "3").f(16, "5").build();
+    p.acc.set_seqs(seqs(n + 1, p.acc.seqs().next_in));
+    p.ini.on_bytes(p.now, &rr, &mut p.ini_io);
+    let out: Vec<(String, u64)> = p
+        .ini_new_frames(before)
+        .iter()
+        .map(|f| (mt(f), seq_of(f)))
+        .collect();
+    assert_eq!(out, vec![("D".into(), 3), ("4".into(), 4), ("D".into(), 5)]);
+    assert_eq!(get(&p.ini_io.sent[before + 1], 36).as_deref(), Some("5"));
+    assert!(p.ini_io.has(&SessionEvent::Resent { from: 3, to: 5 }));
+    assert_eq!(p.ini.seqs().next_out, 7, "resends do not consume numbers");
+}
+
+// ---------------------------------------------------------------- framing
+
+#[test]
+fn garbled_frames_are_ignored_without_consuming_seq() {
+    let (mut s, mut io, now) = acceptor_logged_on();
+    let mut bad = Craft::to_acc("D", 2, now).f(11, "x").build();
+    let l = bad.len();
+    bad[l - 2] = if bad[l - 2] == b'9' { b'0' } else { b'9' }; // checksum digit
+    s.on_bytes(now, &bad, &mut io);
+    assert!(io
+        .events
+        .iter()
+        .any(|e| matches!(e, SessionEvent::Garbled(_))));
+    assert_eq!(s.seqs().next_in, 2);
+    assert!(io.sent.len() == 1, "no reject, no resend request");
+    s.on_bytes(now, b"garbage with no begin string", &mut io);
+    assert_eq!(s.seqs().next_in, 2);
+    s.on_bytes(
+        now,
+        &Craft::to_acc("D", 2, now).f(11, "ok").build(),
+        &mut io,
+    );
+    assert_eq!(io.app_tags(11), vec!["ok"]);
+    assert_eq!(s.seqs().next_in, 3);
+    assert_eq!(s.buffered(), 0);
+}
+
+#[test]
+fn garbage_forever_does_not_grow_memory() {
+    let (mut s, mut io, now) = acceptor_logged_on();
+    let junk = vec![b'x'; 64 * 1024];
+    for _ in 0..64 {
+        s.on_bytes(now, &junk, &mut io);
+        assert!(s.buffered() < 64 * 1024);
+    }
+    assert_eq!(s.state(), State::Active);
+    // A frame that claims a huge body and never ends: capped, then disconnected.
+    s.on_bytes(now, b"8=FIX.4.4\x019=1000000\x0135=D\x01", &mut io);
+    let mut fed = 0;
+    while s.state() == State::Active && fed < 4 * MAX_RX_BYTES {
+        s.on_bytes(now, &junk, &mut io);
+        fed += junk.len();
+        assert!(s.buffered() <= MAX_RX_BYTES + junk.len());
+    }
+    assert!(s.buffered() <= MAX_RX_BYTES);
+}
+
+#[test]
+fn partial_frames_at_every_split_point() {
+    let now = T0;
+    let mut stream = Craft::to_acc("A", 1, now).f(98, "0").f(108, "30").build();
+    stream.extend(Craft::to_acc("D", 2, now).f(11, "a").build());
+    stream.extend(Craft::to_acc("0", 3, now).build());
+    stream.extend(Craft::to_acc("D", 4, now).f(11, "b").build());
+    for split in 0..=stream.len() {
+        for split2 in [split, (split + 7).min(stream.len())] {
+            let mut s = Session::new(base_cfg(Role::Acceptor), fresh());
+            let mut io = Io::default();
+            s.on_connected(now, &mut io);
+            s.on_bytes(now, &stream[..split], &mut io);
+            s.on_bytes(now, &stream[split..split2], &mut io);
+            s.on_bytes(now, &stream[split2..], &mut io);
+            assert_eq!(io.app_tags(11), vec!["a", "b"], "split at {split}/{split2}");
+            assert_eq!(s.seqs(), seqs(2, 5));
+            assert_eq!(s.buffered(), 0);
+            assert!(!io
+                .events
+                .iter()
+                .any(|e| matches!(e, SessionEvent::Garbled(_))));
+        }
+    }
+}
+
+#[test]
+fn byte_at_a_time() {
+    let mut p = Pair::new();
+    p.acc.on_connected(p.now, &mut p.acc_io);
+    p.ini.on_connected(p.now, &mut p.ini_io);
+    p.ini_sends_err();
+    let logon = p.ini_io.sent[0].clone();
+    for b in &logon {
+        p.acc
+            .on_bytes(p.now, std::slice::from_ref(b), &mut p.acc_io);
+    }
+    assert!(p.acc.is_logged_on());
+}
+
+impl Pair {
+    fn ini_sends_err(&mut self) {
+        assert!(self
+            .ini
+            .send_app(self.now, b"D", |_| {}, &mut self.ini_io)
+            .is_err());
+    }
+}
+
+// ---------------------------------------------------------------- rejects
+
+#[test]
+fn reject_reasons_carry_ref_tag_and_msg_type() {
+    let (mut s, mut io, now) = acceptor_logged_on();
+    // Tag without a value: 373=4, 371=tag.
+    let mut f = Craft::to_acc("D", 2, now).f(11, "X").build();
+    // Re-frame by hand: empty 11.
+    f = reframe(&f, b"11=X\x01", b"11=\x01");
+    s.on_bytes(now, &f, &mut io);
+    let rej = io.sent.last().unwrap();
+    assert_eq!(mt(rej), "3");
+    assert_eq!(get(rej, 45).as_deref(), Some("2"));
+    assert_eq!(get(rej, 371).as_deref(), Some("11"));
+    assert_eq!(get(rej, 372).as_deref(), Some("D"));
+    assert_eq!(get(rej, 373).as_deref(), Some("4"));
+    assert!(get(rej, 58).is_some());
+    assert_eq!(
+        s.seqs().next_in,
+        3,
+        "a rejected message consumes its number"
+    );
+    assert!(io.has(&SessionEvent::RejectSent {
+        ref_seq: 2,
+        reason: 4,
+        text: "Tag specified without a value".into()
+    }));
+    // Invalid tag number: 373=0.
+    let f = reframe(
+        &Craft::to_acc("D", 3, now).f(11, "X").build(),
+        b"11=X",
+        b"1a=X",
+    );
+    s.on_bytes(now, &f, &mut io);
+    assert_eq!(get(io.sent.last().unwrap(), 373).as_deref(), Some("0"));
+    assert_eq!(s.seqs().next_in, 4);
+    // TestRequest without TestReqID: 373=1, 371=112.
+    s.on_bytes(now, &Craft::to_acc("1", 4, now).build(), &mut io);
+    let rej = io.sent.last().unwrap();
+    assert_eq!(get(rej, 373).as_deref(), Some("1"));
+    assert_eq!(get(rej, 371).as_deref(), Some("112"));
+    assert_eq!(get(rej, 372).as_deref(), Some("1"));
+    // App message without SendingTime: rejected 373=1/52, still delivered, flagged.
+    let mut c = Craft::to_acc("8", 5, now).f(17, "fill-1");
+    c.sending_time = None;
+    s.on_bytes(now, &c.build(), &mut io);
+    let rej = io.sent.last().unwrap();
+    assert_eq!(get(rej, 373).as_deref(), Some("1"));
+    assert_eq!(get(rej, 371).as_deref(), Some("52"));
+    assert_eq!(io.apps.last().unwrap().1, Err(1));
+    assert_eq!(
+        get(&io.apps.last().unwrap().0, 17).as_deref(),
+        Some("fill-1")
+    );
+    // PossDup in sequence without OrigSendingTime: 373=1/122, delivered flagged.
+    let c = Craft::to_acc("8", 6, now).dup(None).f(17, "fill-2");
+    s.on_bytes(now, &c.build(), &mut io);
+    let rej = io.sent.last().unwrap();
+    assert_eq!(get(rej, 373).as_deref(), Some("1"));
+    assert_eq!(get(rej, 371).as_deref(), Some("122"));
+    assert_eq!(io.apps.last().unwrap().1, Err(1));
+    assert_eq!(s.seqs().next_in, 7);
+    assert_eq!(s.state(), State::Active);
+}
+
+/// Replaces `from` by `to` in a frame and fixes BodyLength and CheckSum.
+fn reframe(frame: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let i = frame.windows(from.len()).position(|w| w == from).unwrap();
+    let mut body_and_all = frame[..i].to_vec();
+    body_and_all.extend_from_slice(to);
+    body_and_all.extend_from_slice(&frame[i + from.len()..]);
+    // Strip 8=, 9= and 10=, rebuild.
+    let s = body_and_all;
+    let first = s.iter().position(|&b| b == SOH).unwrap() + 1;
+    let second = first + s[first..].iter().position(|&b| b == SOH).unwrap() + 1;
+    let ck = s.len() - 7;
+    let body = &s[second..ck];
+    let mut out = s[..first].to_vec();
+    out.extend_from_slice(format!("9={}\x01", body.len()).as_bytes());
+    out.extend_from_slice(body);
+    let sum = out.iter().fold(0u32, |a, &b| a + b as u32) % 256;
+    out.extend_from_slice(format!("10={sum:03}\x01").as_bytes());
+    out
+}
+
+#[test]
+fn comp_id_mismatch_rejects_and_logs_out() {
+    let (mut s, mut io, now) = acceptor_logged_on();
+    let mut c = Craft::to_acc("D", 2, now);
+    c.sender = "EVE";
+    s.on_bytes(now, &c.build(), &mut io);
+    let n = io.sent.len();
+    assert_eq!(mt(&io.sent[n - 2]), "3");
+    assert_eq!(get(&io.sent[n - 2], 373).as_deref(), Some("9"));
+    assert_eq!(get(&io.sent[n - 2], 371).as_deref(), Some("49"));
+    assert_eq!(mt(&io.sent[n - 1]), "5");
+    assert_eq!(s.state(), State::Disconnected);
+    assert_eq!(io.disconnects(), vec!["CompID problem".to_string()]);
+    assert!(io.apps.is_empty());
+    // TargetCompID wrong: 371=56.
+    let (mut s, mut io, now) = acceptor_logged_on();
+    let mut c = Craft::to_acc("D", 2, now);
+    c.target = "OTHER";
+    s.on_bytes(now, &c.build(), &mut io);
+    assert_eq!(get(&io.sent[io.sent.len() - 2], 371).as_deref(), Some("56"));
+}
+
+#[test]
+fn begin_string_mismatch_logs_out() {
+    let (mut s, mut io, now) = acceptor_logged_on();
+    let mut c = Craft::to_acc("D", 2, now);
+    c.begin = "FIX.4.2";
+    s.on_bytes(now, &c.build(), &mut io);
+    assert_eq!(mt(io.sent.last().unwrap()), "5");
+    assert_eq!(s.state(), State::Disconnected);
+    assert_eq!(s.seqs().next_in, 2, "not consumed");
+    assert!(io.apps.is_empty());
+}
+
+#[test]
+fn sending_time_accuracy() {
+    let (mut s, mut io, now) = acceptor_logged_on();
+    // 119 s off: fine.
+    s.on_bytes(
+        now + 119 * SEC,
+        &Craft::to_acc("0", 2, now).build(),
+        &mut io,
+    );
+    assert_eq!(s.state(), State::Active);
+    // 121 s off: reject 373=10 and logout, awaiting the answer.
+    s.on_bytes(
+        now + 121 * SEC,
+        &Craft::to_acc("8", 3, now).f(17, "late").build(),
+        &mut io,
+    );
+    let n = io.sent.len();
+    assert_eq!(mt(&io.sent[n - 2]), "3");
+    assert_eq!(get(&io.sent[n - 2], 373).as_deref(), Some("10"));
+    assert_eq!(get(&io.sent[n - 2], 371).as_deref(), Some("52"));
+    assert_eq!(mt(&io.sent[n - 1]), "5");
+    assert_eq!(s.state(), State::LogoutPending);
+    assert_eq!(
+        io.apps.last().unwrap().1,
+        Err(10),
+        "the fill is still delivered"
+    );
+    assert_eq!(s.seqs().next_in, 4);
+    // OrigSendingTime later than SendingTime: 373=10 on 122.
+    let (mut s, mut io, now) = acceptor_logged_on();
+    let c = Craft::to_acc("8", 2, now).dup(Some(now + SEC));
+    s.on_bytes(now, &c.build(), &mut io);
+    let n = io.sent.len();
+    assert_eq!(get(&io.sent[n - 2], 373).as_deref(), Some("10"));
+    assert_eq!(get(&io.sent[n - 2], 371).as_deref(), Some("122"));
+    assert_eq!(s.state(), State::LogoutPending);
+    // The check can be turned off.
+    let (mut s, mut io, now) = acceptor_logged_on();
+    s.set_max_latency_secs(0);
+    s.on_bytes(
+        now + 3600 * SEC,
+        &Craft::to_acc("0", 2, now).build(),
+        &mut io,
+    );
+    assert_eq!(s.state(), State::Active);
+}
+
+// ---------------------------------------------------------------- logout
+
+#[test]
+fn logout_initiated_by_initiator() {
+    let mut p = Pair::logged_on();
+    p.ini.logout(p.now, "done for today", &mut p.ini_io);
+    assert_eq!(p.ini.state(), State::LogoutPending);
+    assert_eq!(
+        get(p.ini_io.sent.last().unwrap(), 58).as_deref(),
+        Some("done for today")
+    );
+    assert!(p.ini.send_app(p.now, b"D", |_| {}, &mut p.ini_io).is_err());
+    p.pump();
+    assert_eq!(mt(p.acc_io.sent.last().unwrap()), "5");
+    for io in [&p.ini_io, &p.acc_io] {
+        assert!(io.has(&SessionEvent::LoggedOut));
+        assert_eq!(io.disconnects().len(), 1);
+    }
+    assert_eq!(p.ini.state(), State::Disconnected);
+    assert_eq!(p.acc.state(), State::Disconnected);
+    assert_eq!(p.ini.seqs(), seqs(3, 3));
+    assert_eq!(p.acc.seqs(), seqs(3, 3));
+}
+
+#[test]
+fn logout_initiated_by_acceptor_with_reset_on_logout() {
+    let mut ic = base_cfg(Role::Initiator);
+    ic.reset_on_logout = true;
+    let mut ac = base_cfg(Role::Acceptor);
+    ac.reset_on_logout = true;
+    let mut p = Pair::with(ic, fresh(), ac, fresh());
+    p.connect();
+    p.acc.logout(p.now, "maintenance", &mut p.acc_io);
+    p.pump();
+    assert!(p.ini_io.has(&SessionEvent::LoggedOut));
+    assert!(p.acc_io.has(&SessionEvent::LoggedOut));
+    assert_eq!(
+        p.ini_io.disconnects(),
+        vec!["logged out: maintenance".to_string()]
+    );
+    assert_eq!(p.ini.seqs(), fresh());
+    assert_eq!(p.acc.seqs(), fresh());
+}
+
+#[test]
+fn logout_timeout_disconnects() {
+    let mut p = Pair::logged_on();
+    p.ini.logout(p.now, "bye", &mut p.ini_io);
+    p.drop_from_ini();
+    assert_eq!(p.ini.next_deadline(), Some(T0 + 5 * SEC));
+    p.now += 4 * SEC;
+    p.ini.on_timer(p.now, &mut p.ini_io);
+    assert_eq!(p.ini.state(), State::LogoutPending);
+    // Messages still arriving meanwhile (fills!) are delivered.
+    p.acc_sends("late-fill");
+    p.pump();
+    assert_eq!(p.ini_io.app_tags(17), vec!["late-fill"]);
+    p.now += SEC;
+    p.ini.on_timer(p.now, &mut p.ini_io);
+    assert_eq!(p.ini.state(), State::Disconnected);
+    assert_eq!(p.ini_io.disconnects(), vec!["logout timeout".to_string()]);
+    assert!(!p.ini_io.has(&SessionEvent::LoggedOut));
+}
+
+#[test]
+fn reset_on_disconnect() {
+    let mut ic = base_cfg(Role::Initiator);
+    ic.reset_on_disconnect = true;
+    let mut p = Pair::with(ic, fresh(), base_cfg(Role::Acceptor), fresh());
+    p.connect();
+    p.ini_sends("x");
+    p.pump();
+    p.ini.on_disconnected(p.now, &mut p.ini_io);
+    assert_eq!(p.ini.state(), State::Disconnected);
+    assert_eq!(p.ini.seqs(), fresh());
+    assert!(p.ini_io.has(&SessionEvent::SeqReset(fresh())));
+    // Without the option the numbers survive a disconnect.
+    p.acc.on_disconnected(p.now, &mut p.acc_io);
+    assert_eq!(p.acc.seqs(), seqs(2, 3));
+}
+
+// ---------------------------------------------------------------- restore
+
+#[test]
+fn restore_from_seqs_after_crash() {
+    let mut p = Pair::logged_on();
+    p.ini_sends("o1");
+    p.acc_sends("e1");
+    p.pump();
+    p.ini_sends("o2"); // sent and stored, then the process dies before it leaves
+    p.drop_from_ini();
+    let journal_seqs = p.ini.seqs();
+    let store = std::mem::take(&mut p.ini_io.store);
+    let acc_seqs = p.acc.seqs();
+    p.acc.on_disconnected(p.now, &mut p.acc_io);
+    // A new process: new session from the journal, the store from the journal too.
+    let mut ini = Session::new(base_cfg(Role::Initiator), journal_seqs);
+    assert_eq!(ini.seqs(), seqs(4, 3));
+    assert_eq!(ini.state(), State::Disconnected);
+    let mut q = Pair {
+        ini: Session::new(base_cfg(Role::Initiator), fresh()),
+        acc: Session::new(base_cfg(Role::Acceptor), acc_seqs),
+        ini_io: Io {
+            store,
+            ..Io::default()
+        },
+        acc_io: Io::default(),
+        ini_cursor: 0,
+        acc_cursor: 0,
+        now: p.now + 60 * SEC,
+    };
+    std::mem::swap(&mut q.ini, &mut ini);
+    q.connect();
+    assert!(q.ini.is_logged_on() && q.acc.is_logged_on());
+    // The logon (seq 4) revealed the gap at 3; o2 came back as a PossDup resend.
+    assert_eq!(q.acc_io.app_tags(11), vec!["o2"]);
+    assert_eq!(get(&q.acc_io.apps[0].0, 43).as_deref(), Some("Y"));
+    assert_eq!(q.ini.seqs().next_in, q.acc.seqs().next_out);
+    assert_eq!(q.acc.seqs().next_in, q.ini.seqs().next_out);
+}
+
+// ---------------------------------------------------------------- schedule
+
+#[test]
+fn schedule_window_and_daily_reset() {
+    // 08:00–17:00 UTC, Monday to Friday.
+    let sched = Schedule {
+        start_secs: 8 * 3600,
+        end_secs: 17 * 3600,
+        days: 0b0011_1110,
+    };
+    let day = 86_400 * SEC;
+    let tue_0800 = T0 - 2 * 3600 * SEC;
+    assert_eq!(sched.window_start(T0), Some(tue_0800));
+    assert_eq!(sched.window_start(tue_0800 - SEC), None);
+    assert_eq!(sched.window_start(tue_0800 + 9 * 3600 * SEC), None);
+    assert_eq!(sched.next_start(T0), Some(tue_0800 + day));
+    // Saturday and Sunday closed: Friday → Monday.
+    let fri_0800 = tue_0800 + 3 * day;
+    assert_eq!(sched.next_start(fri_0800), Some(fri_0800 + 3 * day));
+
+    let mut ic = base_cfg(Role::Initiator);
+    ic.schedule = Some(sched.clone());
+    let mut ac = base_cfg(Role::Acceptor);
+    ac.schedule = Some(sched.clone());
+    let mut p = Pair::with(ic, fresh(), ac, fresh());
+    assert!(p.ini.in_window(T0));
+    assert!(!p.ini.in_window(T0 + 8 * 3600 * SEC));
+    p.connect();
+    assert_eq!(p.ini.session_start(), Some(tue_0800));
+    p.ini_sends("o1");
+    p.pump();
+    // Heartbeats all afternoon, then 17:00: logout, disconnect.
+    while p.ini.state() != State::Disconnected {
+        let d = p.ini.next_deadline().unwrap();
+        assert!(d <= tue_0800 + 9 * 3600 * SEC + 6 * SEC);
+        let step = (d.saturating_sub(p.now) / SEC).max(1);
+        p.advance(step);
+    }
+    assert!(p.now >= tue_0800 + 9 * 3600 * SEC);
+    assert!(p.ini_io.has(&SessionEvent::LoggedOut));
+    assert!(p.ini.seqs().next_out > 1);
+    // Outside the window a connection is refused.
+    p.ini.on_connected(p.now, &mut p.ini_io);
+    assert_eq!(p.ini.state(), State::Disconnected);
+    assert_eq!(
+        p.ini_io.disconnects().last().map(String::as_str),
+        Some("outside session window")
+    );
+    // The next deadline is tomorrow's opening: the daily reset.
+    assert_eq!(p.ini.next_deadline(), Some(tue_0800 + day));
+    p.now = tue_0800 + day;
+    p.ini.on_timer(p.now, &mut p.ini_io);
+    assert_eq!(p.ini.seqs(), fresh());
+    assert!(p.ini_io.has(&SessionEvent::SeqReset(fresh())));
+    assert_eq!(p.ini.session_start(), Some(tue_0800 + day));
+    // The acceptor resets when the connection comes in the new window.
+    p.acc.on_disconnected(p.now, &mut p.acc_io);
+    p.acc.on_connected(p.now, &mut p.acc_io);
+    assert_eq!(p.acc.seqs(), fresh());
+    p.ini.on_connected(p.now, &mut p.ini_io);
+    p.pump();
+    assert!(p.ini.is_logged_on() && p.acc.is_logged_on());
+    assert_eq!(p.ini.seqs(), seqs(2, 2));
+}
+
+#[test]
+fn overnight_schedule() {
+    // 22:00 → 06:00 every day.
+    let s = Schedule {
+        start_secs: 22 * 3600,
+        end_secs: 6 * 3600,
+        days: 0x7f,
+    };
+    let midnight = (T0 / (86_400 * SEC)) * 86_400 * SEC;
+    assert_eq!(
+        s.window_start(midnight + 3600 * SEC),
+        Some(midnight - 2 * 3600 * SEC)
+    );
+    assert_eq!(s.window_start(midnight + 7 * 3600 * SEC), None);
+    assert_eq!(
+        s.window_start(midnight + 23 * 3600 * SEC),
+        Some(midnight + 22 * 3600 * SEC)
+    );
+    assert_eq!(
+        s.window_end(midnight + 22 * 3600 * SEC),
+        midnight + 30 * 3600 * SEC
+    );
+}
+
+#[test]
+fn timestamps_parse() {
+    assert_eq!(parse_utc_timestamp(b"20240102-10:00:00"), Some(T0));
+    assert_eq!(
+        parse_utc_timestamp(b"20240102-10:00:00.123"),
+        Some(T0 + 123_000_000)
+    );
+    assert_eq!(
+        parse_utc_timestamp(b"20240102-10:00:00.123456"),
+        Some(T0 + 123_456_000)
+    );
+    assert_eq!(parse_utc_timestamp(b"19700101-00:00:00"), Some(0));
+    assert_eq!(parse_utc_timestamp(b"20240102 10:00:00"), None);
+    assert_eq!(parse_utc_timestamp(b"20241302-10:00:00"), None);
+}
+
+#[test]
+fn many_sessions_are_independent() {
+    let mut a = Pair::logged_on();
+    let mut b = Pair::logged_on();
+    a.ini_sends("a1");
+    a.pump();
+    assert_eq!(a.ini.seqs(), seqs(3, 2));
+    assert_eq!(b.ini.seqs(), seqs(2, 2));
+    b.advance(1);
+    assert_eq!(a.acc_io.app_tags(11), vec!["a1"]);
+    assert!(b.acc_io.apps.is_empty());
+}
+
+// ---------------------------------------------------------------- properties
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn stream(n: usize, dup_at: Option<usize>) -> Vec<u8> {
+        let now = T0;
+        let mut out = Craft::to_acc("A", 1, now).f(98, "0").f(108, "30").build();
+        for i in 0..n {
+            let seq = 2 + i as u64;
+            out.extend(
+                Craft::to_acc("D", seq, now)
+                    .f(11, &format!("o{seq}"))
+                    .build(),
+            );
+            if dup_at == Some(i) {
+                out.extend(
+                    Craft::to_acc("D", seq, now)
+                        .dup(Some(now))
+                        .f(11, &format!("o{seq}"))
+                        .build(),
+                );
+                out.extend(b"xx\x01junk\x01".iter());
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn chunking_does_not_change_what_is_delivered(
+            n in 1usize..12,
+            cuts in proptest::collection::vec(0usize..4000, 0..30),
+            dup in proptest::option::of(0usize..12),
+        ) {
+            let bytes = stream(n, dup.filter(|d| *d < n));
+            let run = |cuts: &[usize]| {
+                let mut s = Session::new(base_cfg(Role::Acceptor), fresh());
+                let mut io = Io::default();
+                s.on_connected(T0, &mut io);
+                let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+                cuts.sort_unstable();
+                let mut at = 0;
+                for c in cuts.into_iter().chain([bytes.len()]) {
+                    s.on_bytes(T0, &bytes[at..c], &mut io);
+                    at = c;
+                }
+                (io.app_tags(11), s.seqs(), io.sent.len())
+            };
+            let whole = run(&[]);
+            prop_assert_eq!(whole.0.len(), n);
+            prop_assert_eq!(run(&cuts), whole);
+        }
+    }
+}
