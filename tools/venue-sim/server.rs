@@ -1028,7 +1028,7 @@ fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64) {
             id(enc, 11, &r.cl_ord_id);
             id(enc, 41, &r.orig_cl_ord_id);
             enc.char(39, r.status);
-            enc.char(434, r.response_to);
+            enc.uint(434, r.response_to as u64);
             enc.uint(102, r.reason as u64);
             if !r.text.is_empty() {
                 enc.bytes(58, r.text.as_bytes());
