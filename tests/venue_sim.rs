@@ -857,40 +857,69 @@ fn invalid_tag_gets_a_session_reject() {
     let mut sim = Sim::start(&["--dict-dir", dicts]);
     let mut c = Client::connect(sim.port, "CLI");
     let next = c.session.seqs().next_out;
-    // Tag 4999 is defined nowhere (and not in a user-defined range): 373=0.
-    let f = raw_frame(&format!(
-        "35=D|49=CLI|56=SIM|34={next}|52={}|11=t|1=A|55=X|54=1|60={}|38=1|40=1|4999=x|",
-        stamp(),
-        stamp()
-    ));
-    c.stream.write_all(&f).unwrap();
-    c.session.set_seqs(SeqNums {
-        next_out: next + 1,
-        ..c.session.seqs()
-    });
-    let mut rej = None;
-    c.until("a session reject", |c| {
-        let i = c
-            .events
-            .iter()
-            .position(|e| matches!(e, SessionEvent::PeerRejected { .. }));
-        if let Some(i) = i {
-            rej = Some(c.events.remove(i));
-        }
-        rej.is_some()
-    });
-    match rej {
-        Some(SessionEvent::PeerRejected {
-            ref_seq, msg_type, ..
-        }) => {
-            assert_eq!((ref_seq, msg_type.as_str()), (next, "3"));
-        }
-        other => panic!("{other:?}"),
+    // Tag 4999 is defined nowhere (and not in a user-defined range): 373=0, 371=4999.
+    // Then a tag that is not a number at all: 373=0 too, without a RefTagID.
+    for (i, bad) in ["4999=x", "4x=y"].iter().enumerate() {
+        let seq = next + i as u64;
+        let f = raw_frame(&format!(
+            "35=D|49=CLI|56=SIM|34={seq}|52={}|11=t{i}|1=A|55=X|54=1|60={}|38=1|40=1|{bad}|",
+            stamp(),
+            stamp()
+        ));
+        c.stream.write_all(&f).unwrap();
     }
+    // Read the answers off the wire ourselves: the initiator session would swallow 35=3.
+    let rejects = raw_until(&mut c.stream, |frames| {
+        frames.iter().filter(|f| f.msg_type() == "3").count() >= 2
+    });
+    let rejects: Vec<&Got> = rejects.iter().filter(|f| f.msg_type() == "3").collect();
+    assert_eq!(
+        (
+            rejects[0].s(45),
+            rejects[0].s(373),
+            rejects[0].s(371),
+            rejects[0].s(372)
+        ),
+        (next.to_string(), "0".into(), "4999".into(), "D".into()),
+        "{}",
+        rejects[0].show()
+    );
+    assert_eq!(
+        (rejects[1].s(45), rejects[1].s(373)),
+        ((next + 1).to_string(), "0".into()),
+        "{}",
+        rejects[1].show()
+    );
     let st = sim.status();
-    assert_eq!(st["session_rejects_sent"], 1);
+    assert_eq!(st["session_rejects_sent"], 2);
     assert_eq!(st["orders"], 0, "a rejected message is not acted on");
+    assert_eq!(
+        st["sessions"][0]["next_in"].as_u64(),
+        Some(next + 2),
+        "both consumed"
+    );
     sim.quit();
+}
+
+/// Reads whole frames off `s` until `done` says so (bounded).
+fn raw_until(s: &mut TcpStream, done: impl Fn(&[Got]) -> bool) -> Vec<Got> {
+    let end = Instant::now() + WAIT;
+    let mut buf = Vec::new();
+    let mut frames = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !done(&frames) {
+        assert!(Instant::now() < end, "timed out; got {}", frames.len());
+        match s.read(&mut chunk) {
+            Ok(0) => panic!("connection closed"),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => continue,
+        }
+        while let Ok(n) = execd::venue::fix::codec::frame(&buf) {
+            frames.push(Got(buf[..n].to_vec()));
+            buf.drain(..n);
+        }
+    }
+    frames
 }
 
 #[test]

@@ -461,7 +461,8 @@ impl Sim {
         p.price
     }
 
-    /// The current path price of `symbol` (for tests and status).
+    /// The current path price of `symbol`.
+    #[cfg(test)]
     pub fn price_of(&mut self, symbol: &[u8], now: u64) -> i64 {
         self.path_price(&Id::new(symbol), now)
     }
