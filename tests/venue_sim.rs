@@ -970,3 +970,66 @@ fn unsafe_kill_term(pid: u32) {
         .unwrap();
     assert!(ok.success());
 }
+
+#[test]
+fn fixt11_sessions_trade_like_fix44() {
+    let sim = Sim::start(&["--begin", "FIXT.1.1"]);
+    let mut c = Client::connect_with(
+        sim.port,
+        cfg("NEW", "FIXT.1.1"),
+        SeqNums {
+            next_out: 1,
+            next_in: 1,
+        },
+    );
+    c.order("n1", "X", b'1', "0.5", Some("2"));
+    let n = c.expect("8");
+    assert_eq!((n.s(8), n.s(150)), ("FIXT.1.1".into(), "0".into()));
+    let f = c.expect("8");
+    assert_eq!((f.s(150), f.s(39), f.f(32)), ("F".into(), "2".into(), 0.5));
+    c.logout();
+    sim.quit();
+}
+
+#[test]
+fn latency_delays_answers_without_stalling_the_loop() {
+    let mut sim = Sim::start(&["--latency-us", "400000"]);
+    let mut c = Client::connect(sim.port, "CLI");
+    let t0 = Instant::now();
+    c.order("l1", "X", b'1', "1", Some("1"));
+    // The loop still answers control commands meanwhile.
+    let st = sim.status();
+    assert_eq!(st["orders"], 1);
+    assert!(
+        t0.elapsed() < Duration::from_millis(150),
+        "status was not held up"
+    );
+    c.expect("8");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        t0.elapsed()
+    );
+    c.expect("8");
+    sim.quit();
+}
+
+#[test]
+fn a_client_that_does_not_read_is_disconnected() {
+    let mut sim = Sim::start(&["--max-write-buffer", "65536"]);
+    let mut c = Client::connect(sim.port, "CLI");
+    // Orders without ever reading the answers: the kernel's buffers fill, then ours.
+    let end = Instant::now() + WAIT;
+    let mut n = 0;
+    while !c.closed && Instant::now() < end && n < 200_000 {
+        c.order(&format!("w{n}"), "X", b'1', "1", Some("1"));
+        n += 1;
+    }
+    let ev = sim.wait_line(|v| v["type"] == "disconnect");
+    assert!(
+        ev["reason"].as_str().unwrap().contains("write buffer full"),
+        "{ev}"
+    );
+    let st = sim.quit();
+    assert_eq!(st["write_overflows"], 1, "{st}");
+}

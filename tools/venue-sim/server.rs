@@ -339,12 +339,19 @@ impl Server {
             }
         }
         for s in &mut self.sessions {
-            s.store.flush();
+            s.store.flush_at(now);
         }
     }
 
     fn next_deadline(&self) -> Option<u64> {
         let mut d = self.sim.next_deadline();
+        if self.sessions.iter().any(|s| s.store.dirty()) {
+            // Numbers not yet written wake the loop to write them.
+            d = Some(
+                d.map_or(u64::MAX, |d| d)
+                    .min(now_ns() + crate::store::SEQS_EVERY_NS),
+            );
+        }
         for c in self.conns.iter().flatten() {
             if let Some(x) = c.session.as_ref().and_then(|s| s.next_deadline()) {
                 d = Some(d.map_or(x, |d| d.min(x)));

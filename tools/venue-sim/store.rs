@@ -2,8 +2,11 @@
 //! on disk so that a restarted simulator continues its numbers and can serve resends.
 //!
 //! Files, per pair `<sender>-<peer>`:
-//! - `<pair>.seqs`: one line `next_out next_in`, rewritten in place when they changed
-//!   (at most once per loop iteration, and at logon, logout, disconnect and exit);
+//! - `<pair>.seqs`: one line `next_out next_in`, replaced (write + rename) when they
+//!   changed: at most every [`SEQS_EVERY_NS`] while messages flow, and at once on
+//!   disconnect, `skip` and exit. After a SIGKILL `next_out` is recovered from the
+//!   messages file; `next_in` may lag, which the peer's next message turns into a
+//!   ResendRequest;
 //! - `<pair>.msgs`: append-only records `seq (u64 LE) | len (u32 LE) | frame`; a reset to
 //!   1 truncates it. A torn last record (crash mid-write) is ignored when loading.
 //!
@@ -16,6 +19,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+/// Least time between two rewrites of the seqs file while messages flow.
+pub const SEQS_EVERY_NS: u64 = 10_000_000;
+
 /// Bytes of sent frames kept in memory per pair.
 pub const ARENA_MAX: usize = 64 << 20;
 
@@ -25,6 +31,7 @@ pub struct PairStore {
     index: Vec<(u64, usize, u32)>,
     seqs: SeqNums,
     dirty: bool,
+    seqs_written_ns: u64,
     seqs_path: Option<PathBuf>,
     msgs: Option<std::io::BufWriter<File>>,
 }
@@ -44,6 +51,7 @@ impl PairStore {
                 next_in: 1,
             },
             dirty: false,
+            seqs_written_ns: 0,
             seqs_path: None,
             msgs: None,
         };
@@ -102,6 +110,11 @@ impl PairStore {
         s.dirty = true;
         s.flush();
         Ok(s)
+    }
+
+    /// Whether numbers wait to be written to disk.
+    pub fn dirty(&self) -> bool {
+        self.dirty && self.seqs_path.is_some()
     }
 
     pub fn seqs(&self) -> SeqNums {
@@ -176,7 +189,20 @@ impl PairStore {
         self.arena.get(off..off + len as usize)
     }
 
-    /// Writes what changed to disk (no fsync: a crash of the machine may lose the tail).
+    /// Writes the buffered frames, and the numbers if they changed and the last write is
+    /// [`SEQS_EVERY_NS`] old.
+    pub fn flush_at(&mut self, now_ns: u64) {
+        if self.dirty && now_ns.saturating_sub(self.seqs_written_ns) < SEQS_EVERY_NS {
+            if let Some(w) = &mut self.msgs {
+                let _ = w.flush();
+            }
+            return;
+        }
+        self.seqs_written_ns = now_ns;
+        self.flush();
+    }
+
+    /// Writes what changed to disk now (no fsync: a crash of the machine may lose the tail).
     pub fn flush(&mut self) {
         if let Some(w) = &mut self.msgs {
             let _ = w.flush();
