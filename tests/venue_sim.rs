@@ -1035,3 +1035,35 @@ fn a_client_that_does_not_read_is_disconnected() {
     let st = sim.quit();
     assert_eq!(st["write_overflows"], 1, "{st}");
 }
+
+/// Order → fill round trips through the simulator, as the benchmark sees them (one at a
+/// time). Not a pass/fail test: `cargo test --release --test venue_sim -- --ignored
+/// --nocapture round_trip` (`VENUE_SIM_SPIN=1` for `--spin`).
+#[test]
+#[ignore]
+fn round_trip_latency() {
+    let spin = std::env::var("VENUE_SIM_SPIN").is_ok();
+    let sim = Sim::start(if spin { &["--spin"][..] } else { &[][..] });
+    let mut c = Client::connect(sim.port, "CLI");
+    c.stream.set_read_timeout(None).unwrap();
+    c.stream.set_nonblocking(true).unwrap();
+    let n = 20_000;
+    let mut us = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        c.order(&format!("rt{i}"), "X", b'1', "1", Some("1"));
+        c.until("the fill", |c| c.io.apps.len() >= 2);
+        c.io.apps.clear();
+        us.push(t.elapsed().as_nanos() as u64 / 1_000);
+    }
+    us.sort_unstable();
+    let p = |q: f64| us[((us.len() as f64 * q) as usize).min(us.len() - 1)];
+    println!(
+        "order → fill round trip over {n}: p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs",
+        p(0.5),
+        p(0.99),
+        p(0.999),
+        us[us.len() - 1]
+    );
+    sim.quit();
+}
