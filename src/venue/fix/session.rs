@@ -1,6 +1,44 @@
 //! The FIX session layer (R-VEN-2): one state machine for initiator and acceptor, fed
 //! bytes and time, emitting bytes and events. No sockets and no clock inside, so it is
 //! tested without a network and replayed from the journal.
+//!
+//! Behaviour follows the FIX session protocol, and QuickFIX where the protocol leaves
+//! room:
+//! - Every message we number is `store`d before it is `send`, admin ones included, so
+//!   the store answers for every number of the current sequence (no stale entry from
+//!   before a reset can be resent). Resends and GapFills reuse old numbers and are not
+//!   stored again.
+//! - Serving a ResendRequest: application messages and Reject (35=3) are resent with
+//!   PossDupFlag=Y, OrigSendingTime = their SendingTime and a new SendingTime; Heartbeat,
+//!   TestRequest, ResendRequest, SequenceReset, Logout and Logon (the protocol's list),
+//!   and numbers missing from the store, are collapsed into SequenceReset-GapFills. The
+//!   whole range is sent within the call, so it never interleaves with live traffic.
+//!   A ResendRequest beyond a gap is served at once (both sides may be waiting for each
+//!   other) and its number consumed when its turn comes.
+//! - MsgSeqNum too high: the message is queued (bounded, [`MAX_QUEUED`]) and one
+//!   ResendRequest `next_in..0` is sent; further messages beyond the gap do not send
+//!   another, unless a live (non-PossDup) message is still ahead after the peer has
+//!   started answering (the answer did not close the gap). Queued messages are handled
+//!   in order as the gap fills; a reset, a disconnect or [`Session::set_seqs`] drops
+//!   the queue and the pending request.
+//! - Header problems that do not end the session (SendingTime or OrigSendingTime
+//!   missing or malformed) and dictionary failures reject the message (35=3), consume
+//!   its number, and still deliver an application message to `app` with `Err(reason)`:
+//!   a fill is never lost. SendingTime accuracy (373=10) also logs out; CompID problems
+//!   (373=9) log out and disconnect, and the message is not delivered (it is not ours).
+//!   The dictionary validates application messages; session messages get the session's
+//!   own checks (a dictionary quibble must not break recovery).
+//! - Decoder errors map to 373=0 (invalid tag), 4 (empty value), 14 (out of order),
+//!   99 "Other" (too many fields; 5 on FIX.4.2, which has no 99); a field without `=`
+//!   is treated as garbled (ignored, no number consumed), as QuickFIX does.
+//! - A Logout is answered (or completes ours) whatever its MsgSeqNum; its number is
+//!   consumed only when it is the expected one.
+//! - Heartbeats: a TestRequest after HeartBtInt + 20 % of silence, a disconnect after
+//!   another HeartBtInt + 20 % without an answer.
+//! - Schedule: a connection is refused outside the window; an Active session logs out
+//!   when its window ends; the first activity (or timer) in a new window resets both
+//!   numbers to 1 ([`Session::session_start`] is the window the numbers belong to; journal
+//!   it beside them and restore it with [`Session::set_session_start`]).
 
 use super::codec::{self, DecodeError, Decoder, Encoder, FrameError, Msg, SOH};
 use super::dictionary::Dictionary;
@@ -823,9 +861,7 @@ impl Session {
     fn send_reject(
         &mut self,
         now_ns: u64,
-        ref_seq: u64,
-        ref_tag: Option<u32>,
-        ref_msg_type: &[u8],
+        (ref_seq, ref_tag, ref_msg_type): (u64, Option<u32>, &[u8]),
         reason: u32,
         text: &str,
         io: &mut impl SessionIo,
@@ -857,7 +893,7 @@ impl Session {
         if let Some(r) = &mut self.resend {
             // A live message still ahead after the peer answered means the answer did
             // not close the gap: ask again. Otherwise the outstanding request covers it.
-            if !(r.answered && !poss_dup) {
+            if !r.answered || poss_dup {
                 r.hi = r.hi.max(seq);
                 return;
             }
@@ -968,7 +1004,7 @@ impl Session {
                 }
             }
             let text = reason_text(reason);
-            self.send_reject(now_ns, seq, tag, msg_type, reason, text, io);
+            self.send_reject(now_ns, (seq, tag, msg_type), reason, text, io);
         }
     }
 
@@ -1022,7 +1058,7 @@ impl Session {
                 if seq == Some(self.seqs.next_in) {
                     self.seqs.next_in += 1;
                 }
-                self.send_reject(now_ns, ref_seq, Some(tag), mt, 9, reason_text(9), io);
+                self.send_reject(now_ns, (ref_seq, Some(tag), mt), 9, reason_text(9), io);
             }
             self.logout_and_disconnect(now_ns, "CompID problem", io);
             return;
@@ -1050,9 +1086,7 @@ impl Session {
             }
             self.send_reject(
                 now_ns,
-                seq,
-                Some(f.tag),
-                mt,
+                (seq, Some(f.tag), mt),
                 f.reason,
                 reason_text(f.reason),
                 io,
@@ -1104,9 +1138,7 @@ impl Session {
         if let Some(f) = fault {
             self.send_reject(
                 now_ns,
-                seq,
-                Some(f.tag),
-                mt,
+                (seq, Some(f.tag), mt),
                 f.reason,
                 reason_text(f.reason),
                 io,
@@ -1124,7 +1156,7 @@ impl Session {
                         enc.bytes(112, id);
                     });
                 }
-                None => self.send_reject(now_ns, seq, Some(112), mt, 1, reason_text(1), io),
+                None => self.send_reject(now_ns, (seq, Some(112), mt), 1, reason_text(1), io),
             },
             b"2" => self.serve_resend(now_ns, &msg, seq, io),
             b"3" => io.event(SessionEvent::PeerRejected {
@@ -1148,7 +1180,7 @@ impl Session {
                 match verdict {
                     Ok(()) => io.app(&msg, Ok(())),
                     Err(inv) => {
-                        self.send_reject(now_ns, seq, inv.ref_tag, mt, inv.reason, inv.text, io);
+                        self.send_reject(now_ns, (seq, inv.ref_tag, mt), inv.reason, inv.text, io);
                         io.app(&msg, Err(inv.reason));
                     }
                 }
@@ -1293,7 +1325,7 @@ impl Session {
     /// SequenceReset in Reset mode: its own MsgSeqNum is not checked.
     fn on_sequence_reset(&mut self, now_ns: u64, msg: &Msg<'_>, seq: u64, io: &mut impl SessionIo) {
         let Some(new) = msg.get_u64(36) else {
-            self.send_reject(now_ns, seq, Some(36), b"4", 1, reason_text(1), io);
+            self.send_reject(now_ns, (seq, Some(36), b"4"), 1, reason_text(1), io);
             return;
         };
         if new > self.seqs.next_in {
@@ -1304,14 +1336,14 @@ impl Session {
                 "Value is incorrect (out of range) for this tag: NewSeqNo {} below expected {}",
                 new, self.seqs.next_in
             );
-            self.send_reject(now_ns, seq, Some(36), b"4", 5, &text, io);
+            self.send_reject(now_ns, (seq, Some(36), b"4"), 5, &text, io);
         }
     }
 
     /// SequenceReset-GapFill in its turn (next_in already counts it).
     fn on_gap_fill(&mut self, now_ns: u64, msg: &Msg<'_>, seq: u64, io: &mut impl SessionIo) {
         let Some(new) = msg.get_u64(36) else {
-            self.send_reject(now_ns, seq, Some(36), b"4", 1, reason_text(1), io);
+            self.send_reject(now_ns, (seq, Some(36), b"4"), 1, reason_text(1), io);
             return;
         };
         if new > self.seqs.next_in {
@@ -1321,7 +1353,7 @@ impl Session {
             let text = format!(
                 "Value is incorrect (out of range) for this tag: NewSeqNo {new} not above MsgSeqNum {seq}"
             );
-            self.send_reject(now_ns, seq, Some(36), b"4", 5, &text, io);
+            self.send_reject(now_ns, (seq, Some(36), b"4"), 5, &text, io);
         }
     }
 
@@ -1329,7 +1361,7 @@ impl Session {
     fn serve_resend(&mut self, now_ns: u64, msg: &Msg<'_>, seq: u64, io: &mut impl SessionIo) {
         let (Some(begin), Some(end)) = (msg.get_u64(7), msg.get_u64(16)) else {
             let tag = if msg.get_u64(7).is_none() { 7 } else { 16 };
-            self.send_reject(now_ns, seq, Some(tag), b"2", 1, reason_text(1), io);
+            self.send_reject(now_ns, (seq, Some(tag), b"2"), 1, reason_text(1), io);
             return;
         };
         let last = self.seqs.next_out - 1;

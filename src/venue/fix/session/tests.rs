@@ -895,6 +895,33 @@ fn gap_fill_is_never_treated_as_reset() {
 }
 
 #[test]
+fn sequence_reset_past_a_gap_ends_the_pending_resend() {
+    let (mut s, mut io, now) = acceptor_logged_on();
+    s.on_bytes(
+        now,
+        &Craft::to_acc("D", 5, now).f(11, "five").build(),
+        &mut io,
+    );
+    assert!(s.resend_pending());
+    assert_eq!(s.queued(), 1);
+    // The peer cannot resend and resets past everything it sent.
+    s.on_bytes(now, &Craft::to_acc("4", 6, now).f(36, "7").build(), &mut io);
+    assert_eq!(s.seqs().next_in, 7);
+    assert!(!s.resend_pending());
+    assert_eq!(s.queued(), 0);
+    assert!(
+        io.apps.is_empty(),
+        "5 was skipped by the reset, never delivered"
+    );
+    s.on_bytes(
+        now,
+        &Craft::to_acc("D", 7, now).f(11, "seven").build(),
+        &mut io,
+    );
+    assert_eq!(io.app_tags(11), vec!["seven"]);
+}
+
+#[test]
 fn gap_fill_that_does_not_advance_is_rejected() {
     let (mut s, mut io, now) = acceptor_logged_on();
     let gf = Craft::to_acc("4", 2, now)
@@ -1131,14 +1158,25 @@ fn reject_reasons_carry_ref_tag_and_msg_type() {
     s.on_bytes(now, &f, &mut io);
     assert_eq!(get(io.sent.last().unwrap(), 373).as_deref(), Some("0"));
     assert_eq!(s.seqs().next_in, 4);
+    // Header out of order (49 before 35): 373=14 with the tag found out of place.
+    let f = reframe(
+        &Craft::to_acc("D", 4, now).build(),
+        b"35=D\x0149=CLIENT",
+        b"49=CLIENT\x0135=D",
+    );
+    s.on_bytes(now, &f, &mut io);
+    let rej = io.sent.last().unwrap();
+    assert_eq!(get(rej, 373).as_deref(), Some("14"));
+    assert_eq!(get(rej, 45).as_deref(), Some("4"));
+    assert_eq!(s.seqs().next_in, 5);
     // TestRequest without TestReqID: 373=1, 371=112.
-    s.on_bytes(now, &Craft::to_acc("1", 4, now).build(), &mut io);
+    s.on_bytes(now, &Craft::to_acc("1", 5, now).build(), &mut io);
     let rej = io.sent.last().unwrap();
     assert_eq!(get(rej, 373).as_deref(), Some("1"));
     assert_eq!(get(rej, 371).as_deref(), Some("112"));
     assert_eq!(get(rej, 372).as_deref(), Some("1"));
     // App message without SendingTime: rejected 373=1/52, still delivered, flagged.
-    let mut c = Craft::to_acc("8", 5, now).f(17, "fill-1");
+    let mut c = Craft::to_acc("8", 6, now).f(17, "fill-1");
     c.sending_time = None;
     s.on_bytes(now, &c.build(), &mut io);
     let rej = io.sent.last().unwrap();
@@ -1150,13 +1188,13 @@ fn reject_reasons_carry_ref_tag_and_msg_type() {
         Some("fill-1")
     );
     // PossDup in sequence without OrigSendingTime: 373=1/122, delivered flagged.
-    let c = Craft::to_acc("8", 6, now).dup(None).f(17, "fill-2");
+    let c = Craft::to_acc("8", 7, now).dup(None).f(17, "fill-2");
     s.on_bytes(now, &c.build(), &mut io);
     let rej = io.sent.last().unwrap();
     assert_eq!(get(rej, 373).as_deref(), Some("1"));
     assert_eq!(get(rej, 371).as_deref(), Some("122"));
     assert_eq!(io.apps.last().unwrap().1, Err(1));
-    assert_eq!(s.seqs().next_in, 7);
+    assert_eq!(s.seqs().next_in, 8);
     assert_eq!(s.state(), State::Active);
 }
 
@@ -1556,4 +1594,97 @@ mod prop {
             prop_assert_eq!(run(&cuts), whole);
         }
     }
+}
+
+// ---------------------------------------------------------------- dictionary
+
+fn fix44() -> Arc<Dictionary> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fix-dictionaries")
+        .join("FIX44.xml");
+    Arc::new(Dictionary::load(&p, &[]).expect("FIX44.xml loads"))
+}
+
+fn exec_report(seq: u64, now: u64) -> Craft<'static> {
+    Craft::to_ini("8", seq, now)
+        .f(37, "ord-1")
+        .f(17, "exec-1")
+        .f(150, "F")
+        .f(39, "2")
+        .f(55, "BTCUSDT")
+        .f(54, "1")
+        .f(151, "0")
+        .f(14, "1")
+        .f(6, "100")
+}
+
+#[test]
+fn validation_failure_rejects_and_still_delivers() {
+    let mut ic = base_cfg(Role::Initiator);
+    ic.dictionary = Some(fix44());
+    let mut p = Pair::with(ic, fresh(), base_cfg(Role::Acceptor), fresh());
+    p.connect();
+    assert!(
+        p.ini.is_logged_on(),
+        "admin messages pass: {:?}",
+        p.ini_io.events
+    );
+    // A valid ExecutionReport: delivered, no reject.
+    let n = p.ini.seqs().next_in;
+    let before = p.ini_io.sent.len();
+    p.ini
+        .on_bytes(p.now, &exec_report(n, p.now).build(), &mut p.ini_io);
+    assert_eq!(
+        p.ini_io.apps.last().unwrap().1,
+        Ok(()),
+        "{:?}",
+        p.ini_io.events
+    );
+    assert_eq!(p.ini_io.sent.len(), before);
+    // A fill without OrderID (37): reject 373=1 371=37, and still delivered, flagged.
+    let mut c = exec_report(n + 1, p.now);
+    c.body.retain(|(t, _)| *t != 37);
+    p.ini.on_bytes(p.now, &c.build(), &mut p.ini_io);
+    let rej = p.ini_io.sent.last().unwrap();
+    assert_eq!(mt(rej), "3");
+    assert_eq!(get(rej, 45), Some((n + 1).to_string()));
+    assert_eq!(get(rej, 371).as_deref(), Some("37"));
+    assert_eq!(get(rej, 372).as_deref(), Some("8"));
+    assert_eq!(get(rej, 373).as_deref(), Some("1"));
+    let (raw, valid) = p.ini_io.apps.last().unwrap();
+    assert_eq!(*valid, Err(1));
+    assert_eq!(get(raw, 17).as_deref(), Some("exec-1"));
+    // A user-defined tag (5000–9999) the dictionary does not know: accepted.
+    let before = p.ini_io.sent.len();
+    let c = exec_report(n + 2, p.now).f(9999, "x");
+    p.ini.on_bytes(p.now, &c.build(), &mut p.ini_io);
+    assert_eq!(p.ini_io.apps.last().unwrap().1, Ok(()));
+    assert_eq!(p.ini_io.sent.len(), before);
+    // An undefined tag outside the user range: rejected, still delivered.
+    let c = exec_report(n + 3, p.now).f(4000, "x");
+    p.ini.on_bytes(p.now, &c.build(), &mut p.ini_io);
+    let rej = p.ini_io.sent.last().unwrap();
+    assert_eq!(mt(rej), "3");
+    assert_eq!(get(rej, 371).as_deref(), Some("4000"));
+    assert!(p.ini_io.apps.last().unwrap().1.is_err());
+    assert_eq!(p.ini_io.apps.len(), 4);
+    // An unknown MsgType: 373=11.
+    let c = Craft::to_ini("ZZ", n + 4, p.now);
+    p.ini.on_bytes(p.now, &c.build(), &mut p.ini_io);
+    let rej = p.ini_io.sent.last().unwrap();
+    assert_eq!(get(rej, 373).as_deref(), Some("11"));
+    assert_eq!(get(rej, 372).as_deref(), Some("ZZ"));
+    assert_eq!(
+        p.ini.seqs().next_in,
+        n + 5,
+        "rejected messages consume their numbers"
+    );
+    assert!(p.ini.is_logged_on());
+    let rejects = p
+        .ini_io
+        .events
+        .iter()
+        .filter(|e| matches!(e, SessionEvent::RejectSent { .. }))
+        .count();
+    assert_eq!(rejects, 3);
 }
