@@ -1006,7 +1006,8 @@ fn latency_delays_answers_without_stalling_the_loop() {
         "status was not held up"
     );
     assert!(c.io.apps.is_empty());
-    c.expect("8");
+    let new = c.expect("8");
+    assert_eq!(new.s(20001), "400000", "SimLatencyUs");
     assert!(
         t0.elapsed() >= Duration::from_millis(400),
         "{:?}",

@@ -198,9 +198,16 @@ pub struct Server {
 
 /// Loads the dictionaries of every BeginString the simulator speaks.
 fn load_dicts(dir: &std::path::Path) -> Result<Vec<(String, Arc<Dictionary>)>, String> {
-    let f42 = Dictionary::load(&dir.join("FIX42.xml"), &[]).map_err(|e| e.to_string())?;
-    let f44 = Dictionary::load(&dir.join("FIX44.xml"), &[]).map_err(|e| e.to_string())?;
-    let fixt = Dictionary::load_fixt(&dir.join("FIXT11.xml"), &dir.join("FIX50SP2.xml"), &[])
+    // Our own overlay (SimLatencyUs, 20001, on ExecutionReport), when the directory has it.
+    let overlay = dir.join("overlays").join("venue-sim.xml");
+    let ov: Vec<&std::path::Path> = if overlay.is_file() {
+        vec![overlay.as_path()]
+    } else {
+        Vec::new()
+    };
+    let f42 = Dictionary::load(&dir.join("FIX42.xml"), &ov).map_err(|e| e.to_string())?;
+    let f44 = Dictionary::load(&dir.join("FIX44.xml"), &ov).map_err(|e| e.to_string())?;
+    let fixt = Dictionary::load_fixt(&dir.join("FIXT11.xml"), &dir.join("FIX50SP2.xml"), &ov)
         .map_err(|e| e.to_string())?;
     Ok(vec![
         ("FIX.4.2".into(), Arc::new(f42)),
@@ -673,6 +680,7 @@ impl Server {
             return false;
         };
         let ver = rec.ver;
+        let latency_us = self.sim.config().latency_ns / 1_000;
         let conn = rec
             .conn
             .and_then(|ci| self.conns.get_mut(ci))
@@ -705,7 +713,7 @@ impl Server {
             .send_app(
                 now,
                 msg_type,
-                |enc| encode(enc, &out.kind, ver, now),
+                |enc| encode(enc, &out.kind, ver, now, latency_us),
                 &mut io,
             )
             .is_ok();
@@ -959,7 +967,9 @@ fn order_id(enc: &mut Encoder, tag: u32, v: u64) {
 const S: u8 = crate::engine::SCALE;
 
 /// Writes the body of one answer.
-fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64) {
+/// `latency_us` > 0 is reported on execution reports as SimLatencyUs (20001, the
+/// `fix-dictionaries/overlays/venue-sim.xml` field).
+fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64) {
     match kind {
         OutKind::Exec(e) => {
             order_id(enc, 37, e.order_id);
@@ -1028,6 +1038,9 @@ fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64) {
                 if m.last {
                     enc.flag(912, true);
                 }
+            }
+            if latency_us > 0 {
+                enc.uint(20001, latency_us);
             }
         }
         OutKind::CxlReject(r) => {
