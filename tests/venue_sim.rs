@@ -1068,3 +1068,83 @@ fn round_trip_latency() {
     );
     sim.quit();
 }
+
+#[test]
+fn answers_due_while_disconnected_follow_the_next_logon() {
+    let mut sim = Sim::start(&[
+        "--policy",
+        "partial",
+        "--partial-pieces",
+        "3",
+        "--partial-interval-us",
+        "300000",
+    ]);
+    let mut c = Client::connect(sim.port, "CLI");
+    c.order("q1", "X", b'1', "3", Some("5"));
+    assert_eq!(c.expect("8").s(150), "0");
+    assert_eq!(c.expect("8").f(14), 1.0);
+    sim.send("drop");
+    sim.wait_line(|v| v["type"] == "disconnect");
+    c.until("the drop", |c| c.closed);
+    // Both remaining pieces fall due while nobody is connected.
+    std::thread::sleep(Duration::from_millis(700));
+    let s = sim.session("CLI");
+    assert_eq!(
+        (s["connected"].as_bool(), s["pending"].as_u64()),
+        (Some(false), Some(2)),
+        "{s}"
+    );
+    let seqs = c.session.seqs();
+    let mut c = Client::connect_with(sim.port, cfg("CLI", "FIX.4.4"), seqs);
+    let a = c.expect("8");
+    let b = c.expect("8");
+    assert_eq!((a.f(14), b.f(14), b.s(39)), (2.0, 3.0, "2".into()));
+    sim.quit();
+}
+
+#[test]
+fn config_file_logout_command_and_stdin_eof() {
+    let path = std::env::temp_dir().join(format!("venue-sim-test-{}.toml", std::process::id()));
+    std::fs::write(
+        &path,
+        "policy = \"fill\"\nsender = \"BROKER\"\nreject-symbol = [\"NOPE\"]\ncommission_bps = 5\n",
+    )
+    .unwrap();
+    let mut sim = Sim::start(&["--config", path.to_str().unwrap()]);
+    let mut conf = cfg("CLI", "FIX.4.4");
+    conf.target_comp_id = "BROKER".into();
+    let mut c = Client::connect_with(
+        sim.port,
+        conf,
+        SeqNums {
+            next_out: 1,
+            next_in: 1,
+        },
+    );
+    c.order("c1", "NOPE", b'1', "1", Some("1"));
+    assert_eq!(c.expect("8").s(39), "8");
+    c.order("c2", "X", b'1', "1", Some("100"));
+    c.expect("8");
+    assert_eq!(c.expect("8").f(12), 0.05);
+    // The operator logs everyone out; the client answers and the connection closes.
+    sim.send("logout");
+    assert_eq!(sim.wait_line(|v| v["type"] == "ok")["sessions"], 1);
+    c.until("the logout", |c| {
+        c.events.contains(&SessionEvent::LoggedOut) || c.closed
+    });
+    sim.wait_line(|v| v["type"] == "logout");
+    // Closing stdin stops it like `quit`.
+    drop(sim.stdin.take());
+    let fin = sim.wait_line(|v| v["type"] == "final");
+    assert_eq!(
+        (fin["orders"].as_u64(), fin["rejects"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let end = Instant::now() + WAIT;
+    while sim.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < end, "no exit after stdin EOF");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(sim.child.try_wait().unwrap().unwrap().success());
+    let _ = std::fs::remove_file(&path);
+}

@@ -194,6 +194,9 @@ pub struct Server {
     port: u16,
     /// Per BeginString, with `--dict-dir`.
     dicts: Vec<(String, Arc<Dictionary>)>,
+    /// Kept here too: if the stdin thread held the only one, its exit (at EOF) would
+    /// close the eventfd and lose the wake-up that carries the EOF.
+    _waker: Arc<Waker>,
 }
 
 /// Loads the dictionaries of every BeginString the simulator speaks.
@@ -249,6 +252,7 @@ impl Server {
                 stopping: None,
                 port,
                 dicts,
+                _waker: Arc::clone(&waker),
             },
             waker,
         ))
