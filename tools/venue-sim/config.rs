@@ -84,6 +84,9 @@ pub struct Cli {
     /// HeartBtInt to use if the Logon carries none.
     #[arg(long)]
     pub heartbeat_secs: Option<u32>,
+    /// Closed orders remembered for status requests (older ones are forgotten).
+    #[arg(long)]
+    pub keep_closed: Option<usize>,
     /// Validate inbound messages against the dictionaries in this directory
     /// (FIX42.xml, FIX44.xml, FIXT11.xml + FIX50SP2.xml; e.g. the repo's fix-dictionaries).
     #[arg(long)]
@@ -134,6 +137,8 @@ struct FileCfg {
     heartbeat_secs: Option<u32>,
     #[serde(alias = "dict-dir")]
     dict_dir: Option<PathBuf>,
+    #[serde(alias = "keep-closed")]
+    keep_closed: Option<usize>,
 }
 
 /// Everything the simulator runs with.
@@ -267,6 +272,7 @@ impl Config {
                     .unwrap_or(0)
                     .saturating_mul(1_000),
                 commission_bps: cli.commission_bps.or(file.commission_bps).unwrap_or(0) as i64,
+                keep_closed: cli.keep_closed.or(file.keep_closed).unwrap_or(100_000),
             },
         })
     }

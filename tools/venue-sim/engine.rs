@@ -48,6 +48,9 @@ pub struct SimConfig {
     pub reject_every: u64,
     pub latency_ns: u64,
     pub commission_bps: i64,
+    /// Closed orders kept for status requests; older ones are forgotten and their slots
+    /// reused, so memory stays flat however long a benchmark runs.
+    pub keep_closed: usize,
 }
 
 /// FIX version of a session, for the few places the answers differ.
@@ -305,6 +308,8 @@ struct Order {
     gen: u32,
     pieces_left: u32,
     piece: i64,
+    /// Incremented each time the slot is reused; ClOrdID entries carry it.
+    epoch: u32,
 }
 
 impl Order {
@@ -352,7 +357,11 @@ pub struct Counters {
 pub struct Sim {
     cfg: SimConfig,
     orders: Vec<Order>,
-    by_cl: FxHashMap<(u32, Id), u32>,
+    /// ClOrdID → (slot, epoch of the order it named).
+    by_cl: FxHashMap<(u32, Id), (u32, u32)>,
+    /// Closed orders, oldest first; beyond `keep_closed` their slots go to `free`.
+    closed: std::collections::VecDeque<u32>,
+    free: Vec<u32>,
     resting: Vec<u32>,
     paths: Vec<(Id, PricePath)>,
     positions: FxHashMap<(u32, Id, Id), i64>,
@@ -385,6 +394,8 @@ impl Sim {
             cfg,
             orders: Vec::with_capacity(1 << 16),
             by_cl: FxHashMap::default(),
+            closed: std::collections::VecDeque::new(),
+            free: Vec::new(),
             resting: Vec::with_capacity(1024),
             paths: Vec::new(),
             positions: FxHashMap::default(),
@@ -576,13 +587,13 @@ impl Sim {
             gen: 0,
             pieces_left: 0,
             piece: 0,
+            epoch: 0,
         };
         self.next_order_id += 1;
-        let idx = self.orders.len() as u32;
         // Checks, most basic first.
         let why: Option<(u32, &'static str)> = if o.cl_ord_id.is_empty() {
             Some((99, "missing ClOrdID (11)"))
-        } else if self.by_cl.contains_key(&(sess, o.cl_ord_id)) {
+        } else if self.known(sess, o.cl_ord_id).is_some() {
             Some((6, "duplicate ClOrdID"))
         } else if o.symbol.is_empty() {
             Some((1, "missing Symbol (55)"))
@@ -613,20 +624,19 @@ impl Sim {
                 o.price = 0;
             }
             self.reject_new(now, &mut o, reason, text);
-            if !o.cl_ord_id.is_empty() && !self.by_cl.contains_key(&(sess, o.cl_ord_id)) {
-                self.by_cl.insert((sess, o.cl_ord_id), idx);
-                self.orders.push(o);
+            if !o.cl_ord_id.is_empty() && self.known(sess, o.cl_ord_id).is_none() {
+                let idx = self.alloc(o);
+                self.closed(idx);
             }
             return;
         }
         if o.ord_type == b'1' {
             o.price = 0;
         }
-        self.by_cl.insert((sess, o.cl_ord_id), idx);
         self.counters.open_orders += 1;
         let e = self.exec(&o, ExecKind::New, 0, 0);
         self.send(now, sess, OutKind::Exec(e));
-        self.orders.push(o);
+        let idx = self.alloc(o);
         self.evaluate(now, idx, true);
     }
 
@@ -693,6 +703,7 @@ impl Sim {
         let o = *o;
         if o.status == b'2' {
             self.counters.open_orders -= 1;
+            self.closed(idx);
         }
         self.counters.fills += 1;
         let signed = if o.buy() { qty } else { -qty };
@@ -769,7 +780,51 @@ impl Sim {
     }
 
     fn find(&self, sess: u32, cl: &[u8]) -> Option<u32> {
-        self.by_cl.get(&(sess, Id::new(cl))).copied()
+        self.known(sess, Id::new(cl))
+    }
+
+    /// The slot of the order `cl` names, if it is still kept.
+    fn known(&self, sess: u32, cl: Id) -> Option<u32> {
+        let &(idx, epoch) = self.by_cl.get(&(sess, cl))?;
+        let o = self.orders.get(idx as usize)?;
+        (o.epoch == epoch).then_some(idx)
+    }
+
+    /// Stores a new order (in a reused slot if one is free) under its ClOrdID.
+    fn alloc(&mut self, mut o: Order) -> u32 {
+        let idx = match self.free.pop() {
+            Some(i) => {
+                let old = &self.orders[i as usize];
+                o.epoch = old.epoch.wrapping_add(1);
+                o.gen = old.gen.wrapping_add(1);
+                self.orders[i as usize] = o;
+                i
+            }
+            None => {
+                self.orders.push(o);
+                (self.orders.len() - 1) as u32
+            }
+        };
+        self.by_cl.insert((o.sess, o.cl_ord_id), (idx, o.epoch));
+        idx
+    }
+
+    /// An order reached a final state; the oldest closed one beyond `keep_closed` is
+    /// forgotten.
+    fn closed(&mut self, idx: u32) {
+        self.closed.push_back(idx);
+        while self.closed.len() > self.cfg.keep_closed {
+            let Some(old) = self.closed.pop_front() else {
+                break;
+            };
+            let o = self.orders[old as usize];
+            for cl in [o.cl_ord_id, o.orig_cl_ord_id] {
+                if self.by_cl.get(&(o.sess, cl)) == Some(&(old, o.epoch)) {
+                    self.by_cl.remove(&(o.sess, cl));
+                }
+            }
+            self.free.push(old);
+        }
     }
 
     fn cxl_reject(
@@ -805,8 +860,7 @@ impl Sim {
             return;
         }
         let new_cl = Id::new(msg.get(11).unwrap_or(b""));
-        if new_cl.is_empty() || (new_cl != o.cl_ord_id && self.by_cl.contains_key(&(sess, new_cl)))
-        {
+        if new_cl.is_empty() || (new_cl != o.cl_ord_id && self.known(sess, new_cl).is_some()) {
             let why = (1, 6, "missing or duplicate ClOrdID");
             self.cxl_reject(now, sess, msg, Some(&o), why);
             return;
@@ -817,9 +871,10 @@ impl Sim {
         o.cl_ord_id = new_cl;
         o.gen = o.gen.wrapping_add(1);
         let o = *o;
-        self.by_cl.insert((sess, new_cl), idx);
+        self.by_cl.insert((sess, new_cl), (idx, o.epoch));
         self.counters.open_orders -= 1;
         self.counters.cancels += 1;
+        self.closed(idx);
         let mut e = self.exec(&o, ExecKind::Canceled, 0, 0);
         e.leaves = 0;
         self.send(now, sess, OutKind::Exec(e));
@@ -837,8 +892,7 @@ impl Sim {
             return;
         }
         let new_cl = Id::new(msg.get(11).unwrap_or(b""));
-        if new_cl.is_empty() || (new_cl != o.cl_ord_id && self.by_cl.contains_key(&(sess, new_cl)))
-        {
+        if new_cl.is_empty() || (new_cl != o.cl_ord_id && self.known(sess, new_cl).is_some()) {
             let why = (2, 6, "missing or duplicate ClOrdID");
             self.cxl_reject(now, sess, msg, Some(&o), why);
             return;
@@ -880,7 +934,7 @@ impl Sim {
             o.unit = o.unit.min(unit_of(d));
         }
         let o = *o;
-        self.by_cl.insert((sess, new_cl), idx);
+        self.by_cl.insert((sess, new_cl), (idx, o.epoch));
         self.counters.replaces += 1;
         let e = self.exec(&o, ExecKind::Replaced, 0, 0);
         self.send(now, sess, OutKind::Exec(e));
@@ -914,6 +968,7 @@ impl Sim {
                     gen: 0,
                     pieces_left: 0,
                     piece: 0,
+                    epoch: 0,
                 };
                 let mut e = self.exec(&dummy, ExecKind::Status, 0, 0);
                 e.text = "unknown order";
@@ -1122,6 +1177,7 @@ mod tests {
             reject_every: 0,
             latency_ns: 0,
             commission_bps: 0,
+            keep_closed: 2,
         }
     }
 
@@ -1137,6 +1193,85 @@ mod tests {
             .collect();
         assert_eq!(pa, pb);
         assert!(pa.iter().any(|&p| p != 100 * ONE));
+    }
+
+    fn on(sim: &mut Sim, t: &[u8], fields: &[(u32, &str)]) -> Vec<Out> {
+        use execd::venue::fix::codec::{Decoder, Encoder};
+        let mut e = Encoder::new("FIX.4.4", 1024);
+        e.start(t).bytes(49, b"C").bytes(56, b"S").uint(34, 1);
+        for (tag, v) in fields {
+            e.bytes(*tag, v.as_bytes());
+        }
+        let frame = e.finish().to_vec();
+        let mut d = Decoder::new();
+        let m = d.decode(&frame).unwrap();
+        sim.on_app(1, 0, &m);
+        std::iter::from_fn(|| sim.pop_due(1)).collect()
+    }
+
+    fn exec(o: &Out) -> Exec {
+        match &o.kind {
+            OutKind::Exec(e) => *e,
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    fn closed_orders_beyond_keep_closed_are_forgotten_and_slots_reused() {
+        let mut sim = Sim::new(cfg(Policy::Fill));
+        for i in 0..10 {
+            let cl = format!("c{i}");
+            let out = on(
+                &mut sim,
+                b"D",
+                &[
+                    (11, &cl),
+                    (55, "X"),
+                    (54, "1"),
+                    (38, "1"),
+                    (40, "2"),
+                    (44, "5"),
+                ],
+            );
+            assert_eq!(out.len(), 2);
+            assert_eq!(exec(&out[1]).status, b'2');
+        }
+        assert!(sim.orders.len() <= 3, "slots reused: {}", sim.orders.len());
+        // The last two are remembered, older ones are unknown now.
+        let st = on(&mut sim, b"H", &[(11, "c9")]);
+        assert_eq!((exec(&st[0]).status, exec(&st[0]).cum), (b'2', ONE));
+        let st = on(&mut sim, b"H", &[(11, "c0")]);
+        assert_eq!(
+            (exec(&st[0]).status, exec(&st[0]).text),
+            (b'8', "unknown order")
+        );
+        // A forgotten ClOrdID may be used again; a remembered one may not.
+        let out = on(
+            &mut sim,
+            b"D",
+            &[
+                (11, "c0"),
+                (55, "X"),
+                (54, "1"),
+                (38, "1"),
+                (40, "2"),
+                (44, "5"),
+            ],
+        );
+        assert_eq!(exec(&out[0]).status, b'0');
+        let out = on(
+            &mut sim,
+            b"D",
+            &[
+                (11, "c0"),
+                (55, "X"),
+                (54, "1"),
+                (38, "1"),
+                (40, "2"),
+                (44, "5"),
+            ],
+        );
+        assert_eq!(exec(&out[0]).rej_reason, Some(6), "duplicate");
     }
 
     #[test]

@@ -10,9 +10,9 @@
 //! - `<pair>.msgs`: append-only records `seq (u64 LE) | len (u32 LE) | frame`; a reset to
 //!   1 truncates it. A torn last record (crash mid-write) is ignored when loading.
 //!
-//! Memory keeps the most recent frames in one arena (no allocation per message); when
-//! it passes [`ARENA_MAX`] the older half is dropped and a resend of those numbers
-//! becomes a gap fill.
+//! Memory keeps the most recent frames in two arenas used in turn (no allocation per
+//! message, no copying): between [`ARENA_MAX`]/2 and [`ARENA_MAX`] bytes of the latest
+//! frames are kept; a resend of older numbers becomes a gap fill.
 
 use execd::venue::fix::session::SeqNums;
 use std::fs::{File, OpenOptions};
@@ -26,9 +26,12 @@ pub const SEQS_EVERY_NS: u64 = 10_000_000;
 pub const ARENA_MAX: usize = 64 << 20;
 
 pub struct PairStore {
-    arena: Vec<u8>,
-    /// (seq, offset in arena, len), seq increasing.
-    index: Vec<(u64, usize, u32)>,
+    /// Two halves used in turn: when the current one is full the other is cleared
+    /// (keeping its capacity) and becomes current, so old frames are dropped in O(1).
+    arena: [Vec<u8>; 2],
+    /// Per half: (seq, offset, len), seq increasing.
+    index: [Vec<(u64, usize, u32)>; 2],
+    cur: usize,
     seqs: SeqNums,
     dirty: bool,
     seqs_written_ns: u64,
@@ -44,8 +47,9 @@ impl PairStore {
     /// A store in memory only, or loaded from (and written to) `dir`.
     pub fn open(dir: Option<&Path>, sender: &str, peer: &str) -> Result<PairStore, String> {
         let mut s = PairStore {
-            arena: Vec::with_capacity(1 << 20),
-            index: Vec::with_capacity(1 << 12),
+            arena: [Vec::with_capacity(1 << 20), Vec::new()],
+            index: [Vec::with_capacity(1 << 12), Vec::new()],
+            cur: 0,
             seqs: SeqNums {
                 next_out: 1,
                 next_in: 1,
@@ -90,7 +94,7 @@ impl PairStore {
             }
             good_len = at as u64;
             // Numbers stored but not in the seqs file (killed before it was rewritten).
-            if let Some(&(last, _, _)) = s.index.last() {
+            if let Some(last) = s.last_seq() {
                 if last >= s.seqs.next_out {
                     s.seqs.next_out = last + 1;
                 }
@@ -126,22 +130,40 @@ impl PairStore {
         if seqs == self.seqs {
             return;
         }
-        if seqs.next_out < self.seqs.next_out
-            && self.index.first().is_some_and(|f| f.0 >= seqs.next_out)
-        {
-            self.clear();
-        } else if seqs.next_out < self.seqs.next_out {
-            // Numbers go back but not to before everything we kept: drop the overlap.
-            let keep = self.index.partition_point(|e| e.0 < seqs.next_out);
-            self.index.truncate(keep);
+        if seqs.next_out < self.seqs.next_out {
+            if self.first_seq().is_some_and(|f| f >= seqs.next_out) {
+                self.clear();
+            } else {
+                // Numbers go back, not before all we kept: drop what they will overwrite.
+                self.forget_from(seqs.next_out);
+            }
         }
         self.seqs = seqs;
         self.dirty = true;
     }
 
+    fn first_seq(&self) -> Option<u64> {
+        let old = self.index[self.cur ^ 1].first().map(|e| e.0);
+        old.or_else(|| self.index[self.cur].first().map(|e| e.0))
+    }
+
+    fn last_seq(&self) -> Option<u64> {
+        let new = self.index[self.cur].last().map(|e| e.0);
+        new.or_else(|| self.index[self.cur ^ 1].last().map(|e| e.0))
+    }
+
+    fn forget_from(&mut self, seq: u64) {
+        for ix in &mut self.index {
+            let keep = ix.partition_point(|e| e.0 < seq);
+            ix.truncate(keep);
+        }
+    }
+
     fn clear(&mut self) {
-        self.arena.clear();
-        self.index.clear();
+        for h in 0..2 {
+            self.arena[h].clear();
+            self.index[h].clear();
+        }
         if let Some(w) = &mut self.msgs {
             let _ = w.flush();
             let f = w.get_mut();
@@ -151,25 +173,19 @@ impl PairStore {
     }
 
     fn put_mem(&mut self, seq: u64, frame: &[u8]) {
-        if self.index.last().is_some_and(|l| l.0 >= seq) {
-            let keep = self.index.partition_point(|e| e.0 < seq);
-            self.index.truncate(keep);
+        if self.last_seq().is_some_and(|l| l >= seq) {
+            self.forget_from(seq);
         }
-        if self.arena.len() + frame.len() > ARENA_MAX && !self.index.is_empty() {
-            let half = self.index.len() / 2;
-            let cut = self
-                .index
-                .get(half)
-                .map(|e| e.1)
-                .unwrap_or(self.arena.len());
-            self.arena.drain(..cut);
-            self.index.drain(..half);
-            for e in &mut self.index {
-                e.1 -= cut;
-            }
+        if self.arena[self.cur].len() + frame.len() > ARENA_MAX / 2
+            && !self.index[self.cur].is_empty()
+        {
+            self.cur ^= 1;
+            self.arena[self.cur].clear();
+            self.index[self.cur].clear();
         }
-        self.index.push((seq, self.arena.len(), frame.len() as u32));
-        self.arena.extend_from_slice(frame);
+        let c = self.cur;
+        self.index[c].push((seq, self.arena[c].len(), frame.len() as u32));
+        self.arena[c].extend_from_slice(frame);
     }
 
     /// A frame we sent as `seq`.
@@ -184,9 +200,11 @@ impl PairStore {
 
     /// The frame sent as `seq`, if still kept.
     pub fn get(&self, seq: u64) -> Option<&[u8]> {
-        let i = self.index.binary_search_by_key(&seq, |e| e.0).ok()?;
-        let (_, off, len) = self.index[i];
-        self.arena.get(off..off + len as usize)
+        (0..2).find_map(|h| {
+            let i = self.index[h].binary_search_by_key(&seq, |e| e.0).ok()?;
+            let (_, off, len) = self.index[h][i];
+            self.arena[h].get(off..off + len as usize)
+        })
     }
 
     /// Writes the buffered frames, and the numbers if they changed and the last write is
@@ -238,6 +256,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn arena_halves_take_turns() {
+        let mut s = PairStore::open(None, "SIM", "CLI").unwrap();
+        let frame = vec![b'x'; 1 << 20];
+        let n = (ARENA_MAX / frame.len()) as u64 * 2;
+        for seq in 1..=n {
+            s.put(seq, &frame);
+        }
+        assert!(s.get(n).is_some());
+        assert!(s
+            .get(n - (ARENA_MAX / frame.len()) as u64 / 2 + 1)
+            .is_some());
+        assert!(s.get(1).is_none(), "the oldest are gone");
+        assert!(s.arena.iter().all(|a| a.len() <= ARENA_MAX / 2));
+    }
+
+    #[test]
     fn persists_frames_and_numbers() {
         let dir = std::env::temp_dir().join(format!("venue-sim-store-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -265,6 +299,13 @@ mod tests {
         assert_eq!(s.get(2), Some(&b"two"[..]));
         assert_eq!(s.get(3), Some(&b"three"[..]));
         assert_eq!(s.get(4), None);
+        // Numbers that go back (not to 1) forget what they will overwrite.
+        s.set_seqs(SeqNums {
+            next_out: 3,
+            next_in: 5,
+        });
+        assert_eq!(s.get(3), None);
+        assert_eq!(s.get(2), Some(&b"two"[..]));
         s.set_seqs(SeqNums {
             next_out: 1,
             next_in: 1,
