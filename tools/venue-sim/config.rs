@@ -1,0 +1,279 @@
+//! Command line and `--config sim.toml`: every flag has a TOML key of the same name
+//! (dashes or underscores); a flag given on the command line wins over the file.
+
+use clap::Parser;
+use execd::model::fixed::Dec;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+use crate::engine::{Policy, SimConfig, SCALE};
+
+/// The venue simulator: a FIX acceptor that fills, rests, rejects or echoes orders.
+#[derive(Parser, Debug, Default)]
+#[command(name = "execd-venue-sim", version, about)]
+pub struct Cli {
+    /// TOML file with any of the keys below (flags given here override it).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// TCP port on 127.0.0.1 (0 = any free port, printed in the `listening` line).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Our SenderCompID.
+    #[arg(long)]
+    pub sender: Option<String>,
+    /// Accept only this peer CompID (default: any).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Accept only this BeginString (FIX.4.2, FIX.4.4, FIXT.1.1; default: any of them).
+    #[arg(long)]
+    pub begin: Option<String>,
+    /// Directory for sequence numbers and sent messages (default: memory only).
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// fill | partial | book | echo.
+    #[arg(long)]
+    pub policy: Option<String>,
+    /// Pieces per order under `--policy partial`.
+    #[arg(long)]
+    pub partial_pieces: Option<u32>,
+    /// Microseconds between pieces under `--policy partial`.
+    #[arg(long)]
+    pub partial_interval_us: Option<u64>,
+    /// Seed of the price path.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Price every symbol's path starts at.
+    #[arg(long)]
+    pub start_price: Option<String>,
+    /// Milliseconds per price-path step.
+    #[arg(long)]
+    pub tick_ms: Option<u64>,
+    /// Largest move per step, in basis points (uniform in ±this).
+    #[arg(long)]
+    pub volatility_bps: Option<f64>,
+    /// Market orders under `--policy book` fill this many bps worse than the path.
+    #[arg(long)]
+    pub slippage_bps: Option<u32>,
+    /// Reject new orders for this symbol (repeatable).
+    #[arg(long = "reject-symbol")]
+    pub reject_symbol: Vec<String>,
+    /// Reject new orders with OrderQty above this.
+    #[arg(long)]
+    pub reject_qty_above: Option<String>,
+    /// Reject every Nth new order (1 = all).
+    #[arg(long)]
+    pub reject_every: Option<u64>,
+    /// Delay before each answer, in microseconds.
+    #[arg(long)]
+    pub latency_us: Option<u64>,
+    /// Commission (12, CommType 13=3 absolute) per fill in bps of its notional.
+    #[arg(long)]
+    pub commission_bps: Option<u32>,
+    /// Busy-poll (zero poll timeout): lowest latency, one core at 100 %.
+    #[arg(long)]
+    pub spin: bool,
+    /// Run without reading control commands from stdin (stop with SIGTERM/SIGINT).
+    #[arg(long)]
+    pub no_stdin: bool,
+    /// Log every inbound and outbound message on stderr.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Disconnect a client whose unread output exceeds this many bytes.
+    #[arg(long)]
+    pub max_write_buffer: Option<usize>,
+    /// HeartBtInt to use if the Logon carries none.
+    #[arg(long)]
+    pub heartbeat_secs: Option<u32>,
+    /// Closed orders remembered for status requests (older ones are forgotten).
+    #[arg(long)]
+    pub keep_closed: Option<usize>,
+    /// Validate inbound messages against the dictionaries in this directory
+    /// (FIX42.xml, FIX44.xml, FIXT11.xml + FIX50SP2.xml; e.g. the repo's fix-dictionaries).
+    #[arg(long)]
+    pub dict_dir: Option<PathBuf>,
+}
+
+/// The same keys in a TOML file.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileCfg {
+    #[serde(alias = "port")]
+    port: Option<u16>,
+    sender: Option<String>,
+    target: Option<String>,
+    begin: Option<String>,
+    store: Option<PathBuf>,
+    policy: Option<String>,
+    #[serde(alias = "partial-pieces")]
+    partial_pieces: Option<u32>,
+    #[serde(alias = "partial-interval-us")]
+    partial_interval_us: Option<u64>,
+    seed: Option<u64>,
+    #[serde(alias = "start-price")]
+    start_price: Option<String>,
+    #[serde(alias = "tick-ms")]
+    tick_ms: Option<u64>,
+    #[serde(alias = "volatility-bps")]
+    volatility_bps: Option<f64>,
+    #[serde(alias = "slippage-bps")]
+    slippage_bps: Option<u32>,
+    #[serde(alias = "reject-symbol", alias = "reject-symbols")]
+    reject_symbol: Option<Vec<String>>,
+    #[serde(alias = "reject-qty-above")]
+    reject_qty_above: Option<String>,
+    #[serde(alias = "reject-every")]
+    reject_every: Option<u64>,
+    #[serde(alias = "latency-us")]
+    latency_us: Option<u64>,
+    #[serde(alias = "commission-bps")]
+    commission_bps: Option<u32>,
+    spin: Option<bool>,
+    #[serde(alias = "no-stdin")]
+    no_stdin: Option<bool>,
+    verbose: Option<bool>,
+    #[serde(alias = "max-write-buffer")]
+    max_write_buffer: Option<usize>,
+    #[serde(alias = "heartbeat-secs")]
+    heartbeat_secs: Option<u32>,
+    #[serde(alias = "dict-dir")]
+    dict_dir: Option<PathBuf>,
+    #[serde(alias = "keep-closed")]
+    keep_closed: Option<usize>,
+}
+
+/// Everything the simulator runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub port: u16,
+    pub sender: String,
+    pub target: Option<String>,
+    pub begin: Option<String>,
+    pub store: Option<PathBuf>,
+    pub spin: bool,
+    pub no_stdin: bool,
+    pub verbose: bool,
+    pub max_write_buffer: usize,
+    pub heartbeat_secs: u32,
+    pub dict_dir: Option<PathBuf>,
+    pub sim: SimConfig,
+}
+
+/// The BeginStrings the simulator speaks.
+pub const BEGIN_STRINGS: [&str; 3] = ["FIX.4.2", "FIX.4.4", "FIXT.1.1"];
+
+fn dec8(key: &str, s: &str) -> Result<i64, String> {
+    let d = Dec::parse(s).map_err(|e| format!("{key}: {s:?}: {e}"))?;
+    d.to_scale(SCALE)
+        .ok_or_else(|| format!("{key}: {s:?}: more than {SCALE} decimals or too large"))
+}
+
+impl Config {
+    /// Merges the command line over the file over the defaults, and checks it.
+    pub fn from_cli(cli: Cli) -> Result<Config, String> {
+        let file: FileCfg = match &cli.config {
+            None => FileCfg::default(),
+            Some(p) => {
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?
+            }
+        };
+        let policy_name = cli.policy.or(file.policy).unwrap_or_else(|| "fill".into());
+        let pieces = cli.partial_pieces.or(file.partial_pieces).unwrap_or(4);
+        let interval_us = cli
+            .partial_interval_us
+            .or(file.partial_interval_us)
+            .unwrap_or(1_000);
+        let policy = match policy_name.as_str() {
+            "fill" => Policy::Fill,
+            "partial" => {
+                if pieces == 0 {
+                    return Err("partial-pieces: must be at least 1".into());
+                }
+                Policy::Partial {
+                    pieces,
+                    interval_ns: interval_us.saturating_mul(1_000),
+                }
+            }
+            "book" => Policy::Book,
+            "echo" => Policy::Echo,
+            other => {
+                return Err(format!(
+                    "policy: {other:?} is not one of fill, partial, book, echo"
+                ))
+            }
+        };
+        let start_price = dec8(
+            "start-price",
+            &cli.start_price
+                .or(file.start_price)
+                .unwrap_or_else(|| "100".into()),
+        )?;
+        if start_price <= 0 {
+            return Err("start-price: must be greater than 0".into());
+        }
+        let tick_ms = cli.tick_ms.or(file.tick_ms).unwrap_or(10);
+        if tick_ms == 0 {
+            return Err("tick-ms: must be at least 1".into());
+        }
+        let vol = cli.volatility_bps.or(file.volatility_bps).unwrap_or(5.0);
+        if !(0.0..=10_000.0).contains(&vol) {
+            return Err("volatility-bps: must be within 0..=10000".into());
+        }
+        let mut reject_symbols = cli.reject_symbol;
+        if reject_symbols.is_empty() {
+            reject_symbols = file.reject_symbol.unwrap_or_default();
+        }
+        let reject_qty_above = match cli.reject_qty_above.or(file.reject_qty_above) {
+            None => None,
+            Some(s) => Some(dec8("reject-qty-above", &s)?),
+        };
+        let begin = cli.begin.or(file.begin);
+        if let Some(b) = &begin {
+            if !BEGIN_STRINGS.contains(&b.as_str()) {
+                return Err(format!(
+                    "begin: {b:?} is not one of {}",
+                    BEGIN_STRINGS.join(", ")
+                ));
+            }
+        }
+        let sender = cli.sender.or(file.sender).unwrap_or_else(|| "SIM".into());
+        if sender.is_empty() || sender.bytes().any(|b| b == 1 || b == b'=') {
+            return Err("sender: must be a non-empty CompID".into());
+        }
+        Ok(Config {
+            port: cli.port.or(file.port).unwrap_or(0),
+            sender,
+            target: cli.target.or(file.target),
+            begin,
+            store: cli.store.or(file.store),
+            spin: cli.spin || file.spin.unwrap_or(false),
+            no_stdin: cli.no_stdin || file.no_stdin.unwrap_or(false),
+            verbose: cli.verbose || file.verbose.unwrap_or(false),
+            max_write_buffer: cli
+                .max_write_buffer
+                .or(file.max_write_buffer)
+                .unwrap_or(4 << 20),
+            heartbeat_secs: cli.heartbeat_secs.or(file.heartbeat_secs).unwrap_or(30),
+            dict_dir: cli.dict_dir.or(file.dict_dir),
+            sim: SimConfig {
+                policy,
+                seed: cli.seed.or(file.seed).unwrap_or(1),
+                start_price,
+                tick_ns: tick_ms * 1_000_000,
+                volatility_centi_bps: (vol * 100.0).round() as i64,
+                slippage_bps: cli.slippage_bps.or(file.slippage_bps).unwrap_or(0) as i64,
+                reject_symbols,
+                reject_qty_above,
+                reject_every: cli.reject_every.or(file.reject_every).unwrap_or(0),
+                latency_ns: cli
+                    .latency_us
+                    .or(file.latency_us)
+                    .unwrap_or(0)
+                    .saturating_mul(1_000),
+                commission_bps: cli.commission_bps.or(file.commission_bps).unwrap_or(0) as i64,
+                keep_closed: cli.keep_closed.or(file.keep_closed).unwrap_or(100_000),
+            },
+        })
+    }
+}

@@ -1,0 +1,1285 @@
+//! The simulated broker behind the FIX sessions: orders, fill policies, the price path,
+//! reject rules, positions, and answers scheduled on one timer heap.
+//!
+//! No sockets and no sessions here: [`Sim::on_app`] takes a decoded application message
+//! and schedules [`Out`]s; the server pops them with [`Sim::pop_due`] when they are due
+//! and encodes them for the session they belong to. Prices and quantities are integers
+//! at [`SCALE`] decimals; answers are fixed-size values, so the fill path allocates
+//! nothing per message once the order table and the heap have grown to their working size.
+
+use execd::model::fixed::Dec;
+use execd::venue::fix::codec::Msg;
+use rustc_hash::FxHashMap;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// Decimals of every internal price and quantity.
+pub const SCALE: u8 = 8;
+const ONE: i64 = 100_000_000;
+
+/// How orders are answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Fill at once: limits at their price, market orders at the path's price.
+    Fill,
+    /// Fill in `pieces` pieces, `interval_ns` apart, the first right after the New.
+    Partial { pieces: u32, interval_ns: u64 },
+    /// Limits rest until the price path reaches them; market orders fill at the path's
+    /// price ± slippage.
+    Book,
+    /// Every application message is sent back as received (new header).
+    Echo,
+}
+
+/// The simulator's settings.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub policy: Policy,
+    pub seed: u64,
+    /// At [`SCALE`].
+    pub start_price: i64,
+    pub tick_ns: u64,
+    /// Largest step of the path, in hundredths of a basis point.
+    pub volatility_centi_bps: i64,
+    pub slippage_bps: i64,
+    pub reject_symbols: Vec<String>,
+    /// At [`SCALE`].
+    pub reject_qty_above: Option<i64>,
+    pub reject_every: u64,
+    pub latency_ns: u64,
+    pub commission_bps: i64,
+    /// Closed orders kept for status requests; older ones are forgotten and their slots
+    /// reused, so memory stays flat however long a benchmark runs.
+    pub keep_closed: usize,
+}
+
+/// FIX version of a session, for the few places the answers differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ver {
+    Fix42,
+    Fix44,
+    /// FIXT.1.1 with FIX 5.0SP2 application messages.
+    Fix50,
+}
+
+impl Ver {
+    pub fn from_begin(b: &[u8]) -> Option<Ver> {
+        match b {
+            b"FIX.4.2" => Some(Ver::Fix42),
+            b"FIX.4.4" => Some(Ver::Fix44),
+            b"FIXT.1.1" => Some(Ver::Fix50),
+            _ => None,
+        }
+    }
+}
+
+/// A short string field (ClOrdID, Symbol, Account …) kept inline: no allocation.
+/// Longer values are cut at [`Id::CAP`] bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Id {
+    len: u8,
+    b: [u8; Id::CAP],
+}
+
+impl Id {
+    pub const CAP: usize = 47;
+    pub const EMPTY: Id = Id {
+        len: 0,
+        b: [0; Id::CAP],
+    };
+    pub fn new(v: &[u8]) -> Id {
+        let n = v.len().min(Id::CAP);
+        let mut b = [0; Id::CAP];
+        b[..n].copy_from_slice(&v[..n]);
+        Id { len: n as u8, b }
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.b[..self.len as usize]
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl std::fmt::Debug for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+/// ExecType of an execution report, independent of the FIX version (the encoder maps
+/// `Trade` to 1/2 and `Status` to ExecTransType 3 under FIX 4.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExecKind {
+    New,
+    Trade,
+    Canceled,
+    Replaced,
+    Rejected,
+    Status,
+}
+
+/// The mass-status fields of an ER answering 35=AF.
+#[derive(Clone, Copy, Debug)]
+pub struct Mass {
+    pub req_id: Id,
+    pub total: u32,
+    pub last: bool,
+}
+
+/// An ExecutionReport (35=8).
+#[derive(Clone, Copy, Debug)]
+pub struct Exec {
+    /// 0 = `NONE` (unknown order).
+    pub order_id: u64,
+    pub cl_ord_id: Id,
+    pub orig_cl_ord_id: Id,
+    pub exec_id: u64,
+    pub kind: ExecKind,
+    /// OrdStatus (39).
+    pub status: u8,
+    pub account: Id,
+    pub symbol: Id,
+    pub side: u8,
+    pub ord_type: u8,
+    pub qty: i64,
+    /// 0 = none (market).
+    pub price: i64,
+    pub last_qty: i64,
+    pub last_px: i64,
+    pub leaves: i64,
+    pub cum: i64,
+    pub avg: i64,
+    /// 0 = not sent.
+    pub commission: i64,
+    /// OrdRejReason (103), for rejected new orders.
+    pub rej_reason: Option<u32>,
+    pub text: &'static str,
+    pub mass: Option<Mass>,
+}
+
+/// An OrderCancelReject (35=9).
+#[derive(Clone, Copy, Debug)]
+pub struct CxlReject {
+    pub order_id: u64,
+    pub cl_ord_id: Id,
+    pub orig_cl_ord_id: Id,
+    pub status: u8,
+    /// CxlRejResponseTo (434): 1 cancel, 2 cancel/replace.
+    pub response_to: u8,
+    /// CxlRejReason (102): 0 too late, 1 unknown order, 99 other.
+    pub reason: u32,
+    pub text: &'static str,
+}
+
+/// One answer, for one session.
+#[derive(Clone, Debug)]
+pub enum OutKind {
+    Exec(Exec),
+    CxlReject(CxlReject),
+    /// BusinessMessageReject (35=j).
+    BizReject {
+        ref_seq: u64,
+        ref_msg_type: Id,
+        reason: u32,
+        text: &'static str,
+    },
+    /// RequestForPositionsAck (35=AO).
+    PosAck {
+        req_id: Id,
+        rpt_id: u64,
+        total: u32,
+        /// PosReqResult (728): 0 valid, 2 no positions found.
+        result: u32,
+        account: Id,
+    },
+    /// PositionReport (35=AP).
+    PosReport {
+        req_id: Id,
+        rpt_id: u64,
+        total: u32,
+        account: Id,
+        symbol: Id,
+        long: i64,
+        short: i64,
+    },
+    /// The body (everything after the standard header, before the trailer) of an
+    /// application message, to send back with the same MsgType.
+    Echo {
+        msg_type: Id,
+        body: Vec<u8>,
+    },
+}
+
+/// An answer due at a time.
+#[derive(Clone, Debug)]
+pub struct Out {
+    pub sess: u32,
+    pub kind: OutKind,
+}
+
+// Answers are kept inline, not boxed: no allocation per scheduled answer.
+#[allow(clippy::large_enum_variant)]
+enum TaskKind {
+    Send(Out),
+    /// The next piece of a partial fill; stale when the order's `gen` moved on.
+    Piece {
+        order: u32,
+        gen: u32,
+    },
+}
+
+struct Task {
+    due: u64,
+    n: u64,
+    kind: TaskKind,
+}
+
+impl PartialEq for Task {
+    fn eq(&self, o: &Self) -> bool {
+        (self.due, self.n) == (o.due, o.n)
+    }
+}
+impl Eq for Task {}
+impl PartialOrd for Task {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Task {
+    // Reversed: BinaryHeap is a max-heap and we want the earliest first.
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.due, o.n).cmp(&(self.due, self.n))
+    }
+}
+
+/// A seeded random walk, stepped every `tick_ns` (lazily: as many steps as time passed).
+#[derive(Debug)]
+struct PricePath {
+    price: i64,
+    next_tick: u64,
+    rng: fastrand::Rng,
+}
+
+impl PricePath {
+    fn step_to(&mut self, now: u64, cfg: &SimConfig) {
+        if self.next_tick == 0 {
+            self.next_tick = now + cfg.tick_ns;
+            return;
+        }
+        if now < self.next_tick {
+            return;
+        }
+        let mut steps = (now - self.next_tick) / cfg.tick_ns + 1;
+        self.next_tick += steps * cfg.tick_ns;
+        // After a long idle spell, do not spend the loop on history nobody saw.
+        steps = steps.min(10_000);
+        let v = cfg.volatility_centi_bps;
+        for _ in 0..steps {
+            if v == 0 {
+                break;
+            }
+            let r = self.rng.i64(-v..=v) as i128;
+            let d = (self.price as i128 * r / 1_000_000) as i64;
+            self.price = (self.price + d).max(1);
+        }
+    }
+}
+
+/// One order.
+#[derive(Clone, Copy, Debug)]
+struct Order {
+    sess: u32,
+    order_id: u64,
+    cl_ord_id: Id,
+    orig_cl_ord_id: Id,
+    account: Id,
+    symbol: Id,
+    side: u8,
+    ord_type: u8,
+    qty: i64,
+    price: i64,
+    /// The smallest quantity step the client used (10^(8 - its decimals)).
+    unit: i64,
+    cum: i64,
+    /// Σ qty × px at 2 × SCALE.
+    notional: i128,
+    status: u8,
+    gen: u32,
+    pieces_left: u32,
+    piece: i64,
+    /// Incremented each time the slot is reused; ClOrdID entries carry it.
+    epoch: u32,
+}
+
+impl Order {
+    fn open(&self) -> bool {
+        matches!(self.status, b'0' | b'1' | b'5' | b'A' | b'E')
+    }
+    fn leaves(&self) -> i64 {
+        if self.open() {
+            self.qty - self.cum
+        } else {
+            0
+        }
+    }
+    fn avg(&self) -> i64 {
+        if self.cum == 0 {
+            0
+        } else {
+            let c = self.cum as i128;
+            ((self.notional + c / 2) / c) as i64
+        }
+    }
+    fn buy(&self) -> bool {
+        self.side == b'1' || self.side == b'3'
+    }
+}
+
+/// What the status line counts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counters {
+    pub orders: u64,
+    pub fills: u64,
+    pub cancels: u64,
+    pub replaces: u64,
+    pub rejects: u64,
+    pub cancel_rejects: u64,
+    pub business_rejects: u64,
+    pub status_requests: u64,
+    pub mass_status_requests: u64,
+    pub position_requests: u64,
+    pub echoed: u64,
+    pub open_orders: u64,
+}
+
+/// The simulated broker.
+pub struct Sim {
+    cfg: SimConfig,
+    orders: Vec<Order>,
+    /// ClOrdID → (slot, epoch of the order it named).
+    by_cl: FxHashMap<(u32, Id), (u32, u32)>,
+    /// Closed orders, oldest first; beyond `keep_closed` their slots go to `free`.
+    closed: std::collections::VecDeque<u32>,
+    free: Vec<u32>,
+    resting: Vec<u32>,
+    paths: Vec<(Id, PricePath)>,
+    positions: FxHashMap<(u32, Id, Id), i64>,
+    heap: BinaryHeap<Task>,
+    task_n: u64,
+    next_order_id: u64,
+    next_exec_id: u64,
+    next_rpt_id: u64,
+    new_orders_seen: u64,
+    pub counters: Counters,
+}
+
+fn leaf_to_scale(d: Dec) -> Option<i64> {
+    if d.scale > SCALE {
+        // More decimals than we keep: accept only if exact.
+        d.to_scale(SCALE)
+    } else {
+        d.to_scale(SCALE)
+    }
+}
+
+fn unit_of(d: Dec) -> i64 {
+    let s = d.scale.min(SCALE);
+    execd::model::fixed::POW10[(SCALE - s) as usize]
+}
+
+impl Sim {
+    pub fn new(cfg: SimConfig) -> Sim {
+        Sim {
+            cfg,
+            orders: Vec::with_capacity(1 << 16),
+            by_cl: FxHashMap::default(),
+            closed: std::collections::VecDeque::new(),
+            free: Vec::new(),
+            resting: Vec::with_capacity(1024),
+            paths: Vec::new(),
+            positions: FxHashMap::default(),
+            heap: BinaryHeap::with_capacity(1 << 12),
+            task_n: 0,
+            next_order_id: 1,
+            next_exec_id: 1,
+            next_rpt_id: 1,
+            new_orders_seen: 0,
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    /// When the next scheduled answer or piece is due, or the next path step matters
+    /// (only when limits rest under the book policy).
+    pub fn next_deadline(&self) -> Option<u64> {
+        let h = self.heap.peek().map(|t| t.due);
+        let p = if self.resting.is_empty() {
+            None
+        } else {
+            self.paths.iter().map(|(_, p)| p.next_tick).min()
+        };
+        match (h, p) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn push(&mut self, due: u64, kind: TaskKind) {
+        self.task_n += 1;
+        self.heap.push(Task {
+            due,
+            n: self.task_n,
+            kind,
+        });
+    }
+
+    fn send(&mut self, now: u64, sess: u32, kind: OutKind) {
+        let due = now + self.cfg.latency_ns;
+        self.push(due, TaskKind::Send(Out { sess, kind }));
+    }
+
+    fn exec_id(&mut self) -> u64 {
+        let e = self.next_exec_id;
+        self.next_exec_id += 1;
+        e
+    }
+
+    fn path_price(&mut self, symbol: &Id, now: u64) -> i64 {
+        let i = match self.paths.iter().position(|(s, _)| s == symbol) {
+            Some(i) => i,
+            None => {
+                let seed = self.cfg.seed
+                    ^ xxhash_rust::xxh3::xxh3_64(symbol.as_bytes())
+                    ^ 0x9e37_79b9_7f4a_7c15;
+                self.paths.push((
+                    *symbol,
+                    PricePath {
+                        price: self.cfg.start_price,
+                        next_tick: 0,
+                        rng: fastrand::Rng::with_seed(seed),
+                    },
+                ));
+                self.paths.len() - 1
+            }
+        };
+        let cfg = &self.cfg;
+        let p = &mut self.paths[i].1;
+        p.step_to(now, cfg);
+        p.price
+    }
+
+    /// The current path price of `symbol`.
+    #[cfg(test)]
+    pub fn price_of(&mut self, symbol: &[u8], now: u64) -> i64 {
+        self.path_price(&Id::new(symbol), now)
+    }
+
+    fn exec(&mut self, o: &Order, kind: ExecKind, last_qty: i64, last_px: i64) -> Exec {
+        let commission = if kind == ExecKind::Trade && self.cfg.commission_bps > 0 {
+            let n = last_qty as i128 * last_px as i128 / ONE as i128;
+            (n * self.cfg.commission_bps as i128 / 10_000) as i64
+        } else {
+            0
+        };
+        Exec {
+            order_id: o.order_id,
+            cl_ord_id: o.cl_ord_id,
+            orig_cl_ord_id: o.orig_cl_ord_id,
+            exec_id: self.exec_id(),
+            kind,
+            status: o.status,
+            account: o.account,
+            symbol: o.symbol,
+            side: o.side,
+            ord_type: o.ord_type,
+            qty: o.qty,
+            price: o.price,
+            last_qty,
+            last_px,
+            leaves: o.leaves(),
+            cum: o.cum,
+            avg: o.avg(),
+            commission,
+            rej_reason: None,
+            text: "",
+            mass: None,
+        }
+    }
+
+    /// Handles one application message from session `sess`; `seq` is its MsgSeqNum.
+    pub fn on_app(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
+        if self.cfg.policy == Policy::Echo {
+            self.echo(now, sess, msg);
+            return;
+        }
+        match msg.msg_type() {
+            b"D" => self.new_order(now, sess, msg),
+            b"F" => self.cancel(now, sess, msg),
+            b"G" => self.replace(now, sess, msg),
+            b"H" => self.status(now, sess, msg),
+            b"AF" => self.mass_status(now, sess, msg),
+            b"AN" => self.positions(now, sess, msg),
+            t => {
+                self.counters.business_rejects += 1;
+                let kind = OutKind::BizReject {
+                    ref_seq: msg.seq().unwrap_or(0),
+                    ref_msg_type: Id::new(t),
+                    reason: 3,
+                    text: "unsupported message type",
+                };
+                self.send(now, sess, kind);
+            }
+        }
+    }
+
+    fn echo(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
+        self.counters.echoed += 1;
+        let raw = msg.raw();
+        let mut body = Vec::with_capacity(raw.len());
+        for f in msg.fields() {
+            if is_header_tag(f.tag) || f.tag == 10 {
+                continue;
+            }
+            body.extend_from_slice(itoa(f.tag).as_bytes());
+            body.push(b'=');
+            body.extend_from_slice(f.value);
+            body.push(1);
+        }
+        let kind = OutKind::Echo {
+            msg_type: Id::new(msg.msg_type()),
+            body,
+        };
+        self.send(now, sess, kind);
+    }
+
+    fn reject_new(&mut self, now: u64, o: &mut Order, reason: u32, text: &'static str) {
+        o.status = b'8';
+        self.counters.rejects += 1;
+        let mut e = self.exec(o, ExecKind::Rejected, 0, 0);
+        e.rej_reason = Some(reason);
+        e.text = text;
+        self.send(now, o.sess, OutKind::Exec(e));
+    }
+
+    fn new_order(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
+        self.counters.orders += 1;
+        self.new_orders_seen += 1;
+        let qty_dec = msg.get_dec(38);
+        let mut o = Order {
+            sess,
+            order_id: self.next_order_id,
+            cl_ord_id: Id::new(msg.get(11).unwrap_or(b"")),
+            orig_cl_ord_id: Id::EMPTY,
+            account: Id::new(msg.get(1).unwrap_or(b"")),
+            symbol: Id::new(msg.get(55).unwrap_or(b"")),
+            side: msg.get(54).and_then(|v| v.first().copied()).unwrap_or(0),
+            ord_type: msg.get(40).and_then(|v| v.first().copied()).unwrap_or(b'1'),
+            qty: qty_dec.and_then(leaf_to_scale).unwrap_or(0),
+            price: msg.get_dec(44).and_then(leaf_to_scale).unwrap_or(0),
+            unit: qty_dec.map(unit_of).unwrap_or(1),
+            cum: 0,
+            notional: 0,
+            status: b'0',
+            gen: 0,
+            pieces_left: 0,
+            piece: 0,
+            epoch: 0,
+        };
+        self.next_order_id += 1;
+        // Checks, most basic first.
+        let why: Option<(u32, &'static str)> = if o.cl_ord_id.is_empty() {
+            Some((99, "missing ClOrdID (11)"))
+        } else if self.known(sess, o.cl_ord_id).is_some() {
+            Some((6, "duplicate ClOrdID"))
+        } else if o.symbol.is_empty() {
+            Some((1, "missing Symbol (55)"))
+        } else if !matches!(o.side, b'1'..=b'6') {
+            Some((99, "missing or unsupported Side (54)"))
+        } else if o.qty <= 0 {
+            Some((13, "OrderQty (38) missing, not positive or too precise"))
+        } else if !matches!(o.ord_type, b'1' | b'2') {
+            Some((11, "only market (40=1) and limit (40=2) orders"))
+        } else if o.ord_type == b'2' && o.price <= 0 {
+            Some((99, "limit order without a positive Price (44)"))
+        } else if self
+            .cfg
+            .reject_symbols
+            .iter()
+            .any(|s| s.as_bytes() == o.symbol.as_bytes())
+        {
+            Some((1, "symbol rejected by the simulator"))
+        } else if self.cfg.reject_qty_above.is_some_and(|m| o.qty > m) {
+            Some((3, "quantity above the simulator's limit"))
+        } else if self.cfg.reject_every > 0 && self.new_orders_seen % self.cfg.reject_every == 0 {
+            Some((99, "rejected by reject-every"))
+        } else {
+            None
+        };
+        if let Some((reason, text)) = why {
+            if o.ord_type != b'2' {
+                o.price = 0;
+            }
+            self.reject_new(now, &mut o, reason, text);
+            if !o.cl_ord_id.is_empty() && self.known(sess, o.cl_ord_id).is_none() {
+                let idx = self.alloc(o);
+                self.closed(idx);
+            }
+            return;
+        }
+        if o.ord_type == b'1' {
+            o.price = 0;
+        }
+        self.counters.open_orders += 1;
+        let e = self.exec(&o, ExecKind::New, 0, 0);
+        self.send(now, sess, OutKind::Exec(e));
+        let idx = self.alloc(o);
+        self.evaluate(now, idx, true);
+    }
+
+    /// After a New or a Replace: fill, plan pieces, or rest, per the policy.
+    fn evaluate(&mut self, now: u64, idx: u32, arrival: bool) {
+        let o = self.orders[idx as usize];
+        if !o.open() || o.leaves() <= 0 {
+            return;
+        }
+        match self.cfg.policy {
+            Policy::Fill | Policy::Echo => {
+                let px = if o.ord_type == b'2' {
+                    o.price
+                } else {
+                    self.path_price(&o.symbol, now)
+                };
+                self.fill(now, idx, o.leaves(), px);
+            }
+            Policy::Partial {
+                pieces,
+                interval_ns,
+            } => {
+                let units = (o.leaves() / o.unit).max(1);
+                let n = (pieces as i64).min(units);
+                let o = &mut self.orders[idx as usize];
+                o.gen = o.gen.wrapping_add(1);
+                o.pieces_left = n as u32;
+                o.piece = (units / n) * o.unit;
+                let gen = o.gen;
+                // The first piece goes right after the New (same due time, later in the
+                // heap), the rest `interval_ns` apart.
+                let _ = arrival;
+                let _ = interval_ns;
+                self.push(now, TaskKind::Piece { order: idx, gen });
+            }
+            Policy::Book => {
+                let market = self.path_price(&o.symbol, now);
+                if o.ord_type == b'1' {
+                    let slip = market as i128 * self.cfg.slippage_bps as i128 / 10_000;
+                    let px = if o.buy() {
+                        market + slip as i64
+                    } else {
+                        (market - slip as i64).max(1)
+                    };
+                    self.fill(now, idx, o.leaves(), px);
+                } else if (o.buy() && market <= o.price) || (!o.buy() && market >= o.price) {
+                    self.fill(now, idx, o.leaves(), market);
+                } else if !self.resting.contains(&idx) {
+                    self.resting.push(idx);
+                }
+            }
+        }
+    }
+
+    fn fill(&mut self, now: u64, idx: u32, qty: i64, px: i64) {
+        let o = &mut self.orders[idx as usize];
+        let qty = qty.min(o.qty - o.cum);
+        if qty <= 0 || !o.open() {
+            return;
+        }
+        o.cum += qty;
+        o.notional += qty as i128 * px as i128;
+        o.status = if o.cum >= o.qty { b'2' } else { b'1' };
+        let o = *o;
+        if o.status == b'2' {
+            self.counters.open_orders -= 1;
+            self.closed(idx);
+        }
+        self.counters.fills += 1;
+        let signed = if o.buy() { qty } else { -qty };
+        *self
+            .positions
+            .entry((o.sess, o.account, o.symbol))
+            .or_insert(0) += signed;
+        let e = self.exec(&o, ExecKind::Trade, qty, px);
+        self.send(now, o.sess, OutKind::Exec(e));
+    }
+
+    fn piece(&mut self, now: u64, idx: u32, gen: u32) {
+        let Some(o) = self.orders.get(idx as usize).copied() else {
+            return;
+        };
+        if o.gen != gen || !o.open() || o.pieces_left == 0 {
+            return;
+        }
+        let qty = if o.pieces_left == 1 {
+            o.leaves()
+        } else {
+            o.piece.min(o.leaves())
+        };
+        let px = if o.ord_type == b'2' {
+            o.price
+        } else {
+            self.path_price(&o.symbol, now)
+        };
+        self.orders[idx as usize].pieces_left -= 1;
+        self.fill(now, idx, qty, px);
+        let o = self.orders[idx as usize];
+        if o.open() && o.pieces_left > 0 {
+            if let Policy::Partial { interval_ns, .. } = self.cfg.policy {
+                self.push(now + interval_ns, TaskKind::Piece { order: idx, gen });
+            }
+        }
+    }
+
+    /// Steps the price paths and fills resting limits they reached.
+    pub fn on_time(&mut self, now: u64) {
+        if self.resting.is_empty() {
+            return;
+        }
+        let mut i = 0;
+        while i < self.resting.len() {
+            let idx = self.resting[i];
+            let o = self.orders[idx as usize];
+            if !o.open() || o.ord_type != b'2' {
+                self.resting.swap_remove(i);
+                continue;
+            }
+            let market = self.path_price(&o.symbol, now);
+            if (o.buy() && market <= o.price) || (!o.buy() && market >= o.price) {
+                self.resting.swap_remove(i);
+                self.fill(now, idx, o.leaves(), o.price);
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    /// The next answer due at or before `now`, running partial-fill pieces on the way.
+    pub fn pop_due(&mut self, now: u64) -> Option<Out> {
+        loop {
+            if self.heap.peek()?.due > now {
+                return None;
+            }
+            let t = self.heap.pop()?;
+            match t.kind {
+                TaskKind::Send(out) => return Some(out),
+                TaskKind::Piece { order, gen } => self.piece(t.due.max(now), order, gen),
+            }
+        }
+    }
+
+    fn find(&self, sess: u32, cl: &[u8]) -> Option<u32> {
+        self.known(sess, Id::new(cl))
+    }
+
+    /// The slot of the order `cl` names, if it is still kept.
+    fn known(&self, sess: u32, cl: Id) -> Option<u32> {
+        let &(idx, epoch) = self.by_cl.get(&(sess, cl))?;
+        let o = self.orders.get(idx as usize)?;
+        (o.epoch == epoch).then_some(idx)
+    }
+
+    /// Stores a new order (in a reused slot if one is free) under its ClOrdID.
+    fn alloc(&mut self, mut o: Order) -> u32 {
+        let idx = match self.free.pop() {
+            Some(i) => {
+                let old = &self.orders[i as usize];
+                o.epoch = old.epoch.wrapping_add(1);
+                o.gen = old.gen.wrapping_add(1);
+                self.orders[i as usize] = o;
+                i
+            }
+            None => {
+                self.orders.push(o);
+                (self.orders.len() - 1) as u32
+            }
+        };
+        self.by_cl.insert((o.sess, o.cl_ord_id), (idx, o.epoch));
+        idx
+    }
+
+    /// An order reached a final state; the oldest closed one beyond `keep_closed` is
+    /// forgotten.
+    fn closed(&mut self, idx: u32) {
+        self.closed.push_back(idx);
+        while self.closed.len() > self.cfg.keep_closed {
+            let Some(old) = self.closed.pop_front() else {
+                break;
+            };
+            let o = self.orders[old as usize];
+            for cl in [o.cl_ord_id, o.orig_cl_ord_id] {
+                if self.by_cl.get(&(o.sess, cl)) == Some(&(old, o.epoch)) {
+                    self.by_cl.remove(&(o.sess, cl));
+                }
+            }
+            self.free.push(old);
+        }
+    }
+
+    fn cxl_reject(
+        &mut self,
+        now: u64,
+        sess: u32,
+        msg: &Msg<'_>,
+        found: Option<&Order>,
+        (response_to, reason, text): (u8, u32, &'static str),
+    ) {
+        self.counters.cancel_rejects += 1;
+        let r = CxlReject {
+            order_id: found.map(|o| o.order_id).unwrap_or(0),
+            cl_ord_id: Id::new(msg.get(11).unwrap_or(b"")),
+            orig_cl_ord_id: Id::new(msg.get(41).unwrap_or(b"")),
+            status: found.map(|o| o.status).unwrap_or(b'8'),
+            response_to,
+            reason,
+            text,
+        };
+        self.send(now, sess, OutKind::CxlReject(r));
+    }
+
+    fn cancel(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
+        let orig = msg.get(41).unwrap_or(b"");
+        let Some(idx) = self.find(sess, orig) else {
+            self.cxl_reject(now, sess, msg, None, (1, 1, "unknown order"));
+            return;
+        };
+        let o = self.orders[idx as usize];
+        if !o.open() {
+            self.cxl_reject(now, sess, msg, Some(&o), (1, 0, "too late to cancel"));
+            return;
+        }
+        let new_cl = Id::new(msg.get(11).unwrap_or(b""));
+        if new_cl.is_empty() || (new_cl != o.cl_ord_id && self.known(sess, new_cl).is_some()) {
+            let why = (1, 6, "missing or duplicate ClOrdID");
+            self.cxl_reject(now, sess, msg, Some(&o), why);
+            return;
+        }
+        let o = &mut self.orders[idx as usize];
+        o.status = b'4';
+        o.orig_cl_ord_id = o.cl_ord_id;
+        o.cl_ord_id = new_cl;
+        o.gen = o.gen.wrapping_add(1);
+        let o = *o;
+        self.by_cl.insert((sess, new_cl), (idx, o.epoch));
+        self.counters.open_orders -= 1;
+        self.counters.cancels += 1;
+        self.closed(idx);
+        let mut e = self.exec(&o, ExecKind::Canceled, 0, 0);
+        e.leaves = 0;
+        self.send(now, sess, OutKind::Exec(e));
+    }
+
+    fn replace(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
+        let orig = msg.get(41).unwrap_or(b"");
+        let Some(idx) = self.find(sess, orig) else {
+            self.cxl_reject(now, sess, msg, None, (2, 1, "unknown order"));
+            return;
+        };
+        let o = self.orders[idx as usize];
+        if !o.open() {
+            self.cxl_reject(now, sess, msg, Some(&o), (2, 0, "too late to replace"));
+            return;
+        }
+        let new_cl = Id::new(msg.get(11).unwrap_or(b""));
+        if new_cl.is_empty() || (new_cl != o.cl_ord_id && self.known(sess, new_cl).is_some()) {
+            let why = (2, 6, "missing or duplicate ClOrdID");
+            self.cxl_reject(now, sess, msg, Some(&o), why);
+            return;
+        }
+        let qty_dec = msg.get_dec(38);
+        let qty = match qty_dec {
+            None => o.qty,
+            Some(d) => match leaf_to_scale(d) {
+                Some(q) => q,
+                None => {
+                    self.cxl_reject(now, sess, msg, Some(&o), (2, 99, "bad OrderQty (38)"));
+                    return;
+                }
+            },
+        };
+        if qty <= o.cum {
+            let why = (2, 99, "new quantity not above the filled quantity");
+            self.cxl_reject(now, sess, msg, Some(&o), why);
+            return;
+        }
+        let price = if o.ord_type == b'2' {
+            match msg.get_dec(44).map(leaf_to_scale) {
+                None => o.price,
+                Some(Some(p)) if p > 0 => p,
+                Some(_) => {
+                    self.cxl_reject(now, sess, msg, Some(&o), (2, 99, "bad Price (44)"));
+                    return;
+                }
+            }
+        } else {
+            0
+        };
+        let o = &mut self.orders[idx as usize];
+        o.orig_cl_ord_id = o.cl_ord_id;
+        o.cl_ord_id = new_cl;
+        o.qty = qty;
+        o.price = price;
+        if let Some(d) = qty_dec {
+            o.unit = o.unit.min(unit_of(d));
+        }
+        let o = *o;
+        self.by_cl.insert((sess, new_cl), (idx, o.epoch));
+        self.counters.replaces += 1;
+        let e = self.exec(&o, ExecKind::Replaced, 0, 0);
+        self.send(now, sess, OutKind::Exec(e));
+        self.evaluate(now, idx, false);
+    }
+
+    fn status(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
+        self.counters.status_requests += 1;
+        let cl = msg.get(11).unwrap_or(b"");
+        let e = match self.find(sess, cl) {
+            Some(idx) => {
+                let o = self.orders[idx as usize];
+                self.exec(&o, ExecKind::Status, 0, 0)
+            }
+            None => {
+                let dummy = Order {
+                    sess,
+                    order_id: 0,
+                    cl_ord_id: Id::new(cl),
+                    orig_cl_ord_id: Id::EMPTY,
+                    account: Id::new(msg.get(1).unwrap_or(b"")),
+                    symbol: Id::new(msg.get(55).unwrap_or(b"")),
+                    side: msg.get(54).and_then(|v| v.first().copied()).unwrap_or(b'1'),
+                    ord_type: b'1',
+                    qty: 0,
+                    price: 0,
+                    unit: 1,
+                    cum: 0,
+                    notional: 0,
+                    status: b'8',
+                    gen: 0,
+                    pieces_left: 0,
+                    piece: 0,
+                    epoch: 0,
+                };
+                let mut e = self.exec(&dummy, ExecKind::Status, 0, 0);
+                e.text = "unknown order";
+                e
+            }
+        };
+        self.send(now, sess, OutKind::Exec(e));
+    }
+
+    fn mass_status(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
+        self.counters.mass_status_requests += 1;
+        let req_id = Id::new(msg.get(584).unwrap_or(b""));
+        let symbol = msg.get(55);
+        let account = msg.get(1);
+        let wanted = |o: &Order| {
+            o.sess == sess
+                && o.open()
+                && symbol.is_none_or(|s| s == o.symbol.as_bytes())
+                && account.is_none_or(|a| a == o.account.as_bytes())
+        };
+        let total = self.orders.iter().filter(|o| wanted(o)).count() as u32;
+        if total == 0 {
+            let mut e = Exec {
+                order_id: 0,
+                cl_ord_id: Id::new(b"NONE"),
+                orig_cl_ord_id: Id::EMPTY,
+                exec_id: self.exec_id(),
+                kind: ExecKind::Status,
+                status: b'8',
+                account: Id::new(account.unwrap_or(b"")),
+                symbol: Id::new(symbol.unwrap_or(b"NONE")),
+                side: b'1',
+                ord_type: b'1',
+                qty: 0,
+                price: 0,
+                last_qty: 0,
+                last_px: 0,
+                leaves: 0,
+                cum: 0,
+                avg: 0,
+                commission: 0,
+                rej_reason: None,
+                text: "no open orders",
+                mass: None,
+            };
+            e.mass = Some(Mass {
+                req_id,
+                total: 0,
+                last: true,
+            });
+            self.send(now, sess, OutKind::Exec(e));
+            return;
+        }
+        let mut n = 0;
+        for i in 0..self.orders.len() {
+            let o = self.orders[i];
+            if !wanted(&o) {
+                continue;
+            }
+            n += 1;
+            let mut e = self.exec(&o, ExecKind::Status, 0, 0);
+            e.mass = Some(Mass {
+                req_id,
+                total,
+                last: n == total,
+            });
+            self.send(now, sess, OutKind::Exec(e));
+        }
+    }
+
+    fn positions(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
+        self.counters.position_requests += 1;
+        let req_id = Id::new(msg.get(710).unwrap_or(b""));
+        let account = msg.get(1);
+        let symbol = msg.get(55);
+        let mut found: Vec<(Id, Id, i64)> = self
+            .positions
+            .iter()
+            .filter(|((s, a, y), q)| {
+                *s == sess
+                    && **q != 0
+                    && account.is_none_or(|x| x == a.as_bytes())
+                    && symbol.is_none_or(|x| x == y.as_bytes())
+            })
+            .map(|((_, a, y), q)| (*a, *y, *q))
+            .collect();
+        found.sort_by(|a, b| {
+            (a.0.as_bytes(), a.1.as_bytes()).cmp(&(b.0.as_bytes(), b.1.as_bytes()))
+        });
+        let total = found.len() as u32;
+        if total == 0 {
+            // Nothing to report: a RequestForPositionsAck saying so (728=2).
+            let rpt_id = self.next_rpt_id;
+            self.next_rpt_id += 1;
+            self.send(
+                now,
+                sess,
+                OutKind::PosAck {
+                    req_id,
+                    rpt_id,
+                    total,
+                    result: 2,
+                    account: Id::new(account.unwrap_or(b"")),
+                },
+            );
+        }
+        for (account, symbol, q) in found {
+            let rpt_id = self.next_rpt_id;
+            self.next_rpt_id += 1;
+            self.send(
+                now,
+                sess,
+                OutKind::PosReport {
+                    req_id,
+                    rpt_id,
+                    total,
+                    account,
+                    symbol,
+                    long: q.max(0),
+                    short: (-q).max(0),
+                },
+            );
+        }
+    }
+}
+
+/// Standard header tags (FIX 4.2–5.0): not copied by the echo policy.
+pub fn is_header_tag(tag: u32) -> bool {
+    matches!(
+        tag,
+        8 | 9
+            | 35
+            | 49
+            | 56
+            | 115
+            | 128
+            | 90
+            | 91
+            | 34
+            | 50
+            | 142
+            | 57
+            | 143
+            | 116
+            | 144
+            | 129
+            | 145
+            | 43
+            | 97
+            | 52
+            | 122
+            | 212
+            | 213
+            | 347
+            | 369
+            | 627
+            | 628
+            | 629
+            | 630
+            | 1128
+            | 1129
+            | 1156
+    )
+}
+
+/// A small integer as decimal text, without allocating.
+pub struct Itoa {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Itoa {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+pub fn itoa(mut n: u32) -> Itoa {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    Itoa { buf, start: i }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(policy: Policy) -> SimConfig {
+        SimConfig {
+            policy,
+            seed: 7,
+            start_price: 100 * ONE,
+            tick_ns: 1_000_000,
+            volatility_centi_bps: 500,
+            slippage_bps: 10,
+            reject_symbols: vec!["BAD".into()],
+            reject_qty_above: Some(1_000 * ONE),
+            reject_every: 0,
+            latency_ns: 0,
+            commission_bps: 0,
+            keep_closed: 2,
+        }
+    }
+
+    #[test]
+    fn price_path_is_seeded_and_moves() {
+        let mut a = Sim::new(cfg(Policy::Book));
+        let mut b = Sim::new(cfg(Policy::Book));
+        let pa: Vec<i64> = (0..50)
+            .map(|i| a.price_of(b"X", 1 + i * 1_000_000))
+            .collect();
+        let pb: Vec<i64> = (0..50)
+            .map(|i| b.price_of(b"X", 1 + i * 1_000_000))
+            .collect();
+        assert_eq!(pa, pb);
+        assert!(pa.iter().any(|&p| p != 100 * ONE));
+    }
+
+    fn on(sim: &mut Sim, t: &[u8], fields: &[(u32, &str)]) -> Vec<Out> {
+        use execd::venue::fix::codec::{Decoder, Encoder};
+        let mut e = Encoder::new("FIX.4.4", 1024);
+        e.start(t).bytes(49, b"C").bytes(56, b"S").uint(34, 1);
+        for (tag, v) in fields {
+            e.bytes(*tag, v.as_bytes());
+        }
+        let frame = e.finish().to_vec();
+        let mut d = Decoder::new();
+        let m = d.decode(&frame).unwrap();
+        sim.on_app(1, 0, &m);
+        std::iter::from_fn(|| sim.pop_due(1)).collect()
+    }
+
+    fn exec(o: &Out) -> Exec {
+        match &o.kind {
+            OutKind::Exec(e) => *e,
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    fn closed_orders_beyond_keep_closed_are_forgotten_and_slots_reused() {
+        let mut sim = Sim::new(cfg(Policy::Fill));
+        for i in 0..10 {
+            let cl = format!("c{i}");
+            let out = on(
+                &mut sim,
+                b"D",
+                &[
+                    (11, &cl),
+                    (55, "X"),
+                    (54, "1"),
+                    (38, "1"),
+                    (40, "2"),
+                    (44, "5"),
+                ],
+            );
+            assert_eq!(out.len(), 2);
+            assert_eq!(exec(&out[1]).status, b'2');
+        }
+        assert!(sim.orders.len() <= 3, "slots reused: {}", sim.orders.len());
+        // The last two are remembered, older ones are unknown now.
+        let st = on(&mut sim, b"H", &[(11, "c9")]);
+        assert_eq!((exec(&st[0]).status, exec(&st[0]).cum), (b'2', ONE));
+        let st = on(&mut sim, b"H", &[(11, "c0")]);
+        assert_eq!(
+            (exec(&st[0]).status, exec(&st[0]).text),
+            (b'8', "unknown order")
+        );
+        // A forgotten ClOrdID may be used again; a remembered one may not.
+        let out = on(
+            &mut sim,
+            b"D",
+            &[
+                (11, "c0"),
+                (55, "X"),
+                (54, "1"),
+                (38, "1"),
+                (40, "2"),
+                (44, "5"),
+            ],
+        );
+        assert_eq!(exec(&out[0]).status, b'0');
+        let out = on(
+            &mut sim,
+            b"D",
+            &[
+                (11, "c0"),
+                (55, "X"),
+                (54, "1"),
+                (38, "1"),
+                (40, "2"),
+                (44, "5"),
+            ],
+        );
+        assert_eq!(exec(&out[0]).rej_reason, Some(6), "duplicate");
+    }
+
+    #[test]
+    fn id_truncates_and_compares() {
+        let long = [b'a'; 100];
+        assert_eq!(Id::new(&long).as_bytes().len(), Id::CAP);
+        assert_eq!(Id::new(b"x"), Id::new(b"x"));
+        assert_eq!(itoa(0).as_bytes(), b"0");
+        assert_eq!(itoa(4294967295).as_bytes(), b"4294967295");
+    }
+}

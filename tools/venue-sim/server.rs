@@ -1,0 +1,1134 @@
+//! The event loop: one thread, mio, nonblocking sockets; one [`Session`] per connection
+//! in the acceptor role, bound to a CompID pair when the connection's first frame (the
+//! Logon) says who the peer is.
+
+use crate::config::{Config, BEGIN_STRINGS};
+use crate::engine::{ExecKind, Id, Out, OutKind, Sim, Ver};
+use crate::store::PairStore;
+use execd::venue::fix::codec::{self, Decoder, Encoder, FrameError, Msg};
+use execd::venue::fix::dictionary::Dictionary;
+use execd::venue::fix::session::{Role, SeqNums, Session, SessionConfig, SessionEvent, SessionIo};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use rustc_hash::FxHashMap;
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::io::{ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::time::Duration;
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+const FIRST_CONN: usize = 2;
+/// Bytes a connection may send before its Logon is complete.
+const MAX_PRE_LOGON: usize = 64 << 10;
+/// Answers kept for a session that is not logged on.
+const MAX_PENDING: usize = 1 << 20;
+
+/// Wall clock in Unix nanoseconds.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// One JSON object per line on stdout, flushed.
+pub fn emit(v: &Value) {
+    let out = std::io::stdout();
+    let mut l = out.lock();
+    let _ = writeln!(l, "{v}");
+    let _ = l.flush();
+}
+
+/// Bounded output of one connection.
+struct WBuf {
+    buf: Vec<u8>,
+    pos: usize,
+    max: usize,
+    overflow: bool,
+}
+
+impl WBuf {
+    fn pending(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+    fn push(&mut self, b: &[u8]) {
+        if self.pending() + b.len() > self.max {
+            self.overflow = true;
+            return;
+        }
+        if self.pos > 0 && self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(b);
+    }
+    /// Writes what the socket takes; Err on a broken connection.
+    fn flush(&mut self, s: &mut TcpStream) -> std::io::Result<()> {
+        while self.pos < self.buf.len() {
+            match s.write(&self.buf[self.pos..]) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => self.pos += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        } else if self.pos > (1 << 20) {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        Ok(())
+    }
+}
+
+struct Conn {
+    stream: TcpStream,
+    addr: SocketAddr,
+    wbuf: WBuf,
+    /// Bytes received before the session is bound (the Logon).
+    pre: Vec<u8>,
+    sess: Option<u32>,
+    session: Option<Session>,
+    /// Set when it must be closed at the end of this loop turn, with the reason.
+    close: Option<String>,
+}
+
+struct SessRec {
+    peer: String,
+    begin: String,
+    ver: Ver,
+    store: PairStore,
+    conn: Option<usize>,
+    logged_on: bool,
+    pending: VecDeque<Out>,
+}
+
+#[derive(Default)]
+struct Stats {
+    garbled: u64,
+    session_rejects_sent: u64,
+    resend_requests_served: u64,
+    resend_requests_sent: u64,
+    peer_rejects: u64,
+    seq_resets: u64,
+    connections: u64,
+    refused: u64,
+    write_overflows: u64,
+    pending_dropped: u64,
+}
+
+/// The session's view of its owner.
+struct Io<'a> {
+    wbuf: &'a mut WBuf,
+    store: &'a mut PairStore,
+    sim: Option<&'a mut Sim>,
+    sess: u32,
+    now: u64,
+    events: &'a mut Vec<SessionEvent>,
+    verbose: bool,
+}
+
+fn show(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).replace('\x01', "|")
+}
+
+impl SessionIo for Io<'_> {
+    fn send(&mut self, frame: &[u8]) {
+        if self.verbose {
+            eprintln!("venue-sim: out {}", show(frame));
+        }
+        self.wbuf.push(frame);
+    }
+    fn store(&mut self, seq: u64, frame: &[u8]) {
+        self.store.put(seq, frame);
+    }
+    fn stored(&self, seq: u64) -> Option<&[u8]> {
+        self.store.get(seq)
+    }
+    fn app(&mut self, msg: &Msg<'_>, valid: Result<(), u32>) {
+        if self.verbose {
+            eprintln!("venue-sim: in  {}", show(msg.raw()));
+        }
+        // A message the session rejected (35=3) is not acted upon.
+        if valid.is_err() {
+            return;
+        }
+        if let Some(sim) = self.sim.as_deref_mut() {
+            sim.on_app(self.now, self.sess, msg);
+        }
+    }
+    fn event(&mut self, ev: SessionEvent) {
+        self.events.push(ev);
+    }
+}
+
+/// Control commands from stdin (or the end of it).
+pub enum Control {
+    Line(String),
+    Eof,
+}
+
+pub struct Server {
+    cfg: Config,
+    poll: Poll,
+    listener: Option<TcpListener>,
+    conns: Vec<Option<Conn>>,
+    sessions: Vec<SessRec>,
+    by_peer: FxHashMap<String, u32>,
+    sim: Sim,
+    events: Vec<SessionEvent>,
+    rbuf: Vec<u8>,
+    decoder: Decoder,
+    stats: Stats,
+    control: Option<Receiver<Control>>,
+    stop: Arc<AtomicBool>,
+    stopping: Option<u64>,
+    port: u16,
+    /// Per BeginString, with `--dict-dir`.
+    dicts: Vec<(String, Arc<Dictionary>)>,
+    /// Kept here too: if the stdin thread held the only one, its exit (at EOF) would
+    /// close the eventfd and lose the wake-up that carries the EOF.
+    _waker: Arc<Waker>,
+}
+
+/// Loads the dictionaries of every BeginString the simulator speaks.
+fn load_dicts(dir: &std::path::Path) -> Result<Vec<(String, Arc<Dictionary>)>, String> {
+    // Our own overlay (SimLatencyUs, 20001, on ExecutionReport), when the directory has it.
+    let overlay = dir.join("overlays").join("venue-sim.xml");
+    let ov: Vec<&std::path::Path> = if overlay.is_file() {
+        vec![overlay.as_path()]
+    } else {
+        Vec::new()
+    };
+    let f42 = Dictionary::load(&dir.join("FIX42.xml"), &ov).map_err(|e| e.to_string())?;
+    let f44 = Dictionary::load(&dir.join("FIX44.xml"), &ov).map_err(|e| e.to_string())?;
+    let fixt = Dictionary::load_fixt(&dir.join("FIXT11.xml"), &dir.join("FIX50SP2.xml"), &ov)
+        .map_err(|e| e.to_string())?;
+    Ok(vec![
+        ("FIX.4.2".into(), Arc::new(f42)),
+        ("FIX.4.4".into(), Arc::new(f44)),
+        ("FIXT.1.1".into(), Arc::new(fixt)),
+    ])
+}
+
+impl Server {
+    /// Binds the listener; `stop` is set by SIGTERM/SIGINT.
+    pub fn bind(cfg: Config, stop: Arc<AtomicBool>) -> std::io::Result<(Server, Arc<Waker>)> {
+        let dicts = match &cfg.dict_dir {
+            None => Vec::new(),
+            Some(d) => load_dicts(d).map_err(std::io::Error::other)?,
+        };
+        let poll = Poll::new()?;
+        let addr: SocketAddr = ([127, 0, 0, 1], cfg.port).into();
+        let mut listener = TcpListener::bind(addr)?;
+        let port = listener.local_addr()?.port();
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let sim = Sim::new(cfg.sim.clone());
+        Ok((
+            Server {
+                cfg,
+                poll,
+                listener: Some(listener),
+                conns: Vec::new(),
+                sessions: Vec::new(),
+                by_peer: FxHashMap::default(),
+                sim,
+                events: Vec::with_capacity(16),
+                rbuf: vec![0; 64 << 10],
+                decoder: Decoder::new(),
+                stats: Stats::default(),
+                control: None,
+                stop,
+                stopping: None,
+                port,
+                dicts,
+                _waker: Arc::clone(&waker),
+            },
+            waker,
+        ))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn set_control(&mut self, rx: Receiver<Control>) {
+        self.control = Some(rx);
+    }
+
+    /// Runs until `quit`, stdin EOF or a signal; returns after the final status line.
+    pub fn run(&mut self) -> std::io::Result<()> {
+        let mut events = Events::with_capacity(256);
+        loop {
+            let now = now_ns();
+            if self.stop.load(Ordering::Relaxed) && self.stopping.is_none() {
+                self.begin_stop(now);
+            }
+            if let Some(deadline) = self.stopping {
+                let live = self.conns.iter().flatten().count();
+                if live == 0 || now >= deadline {
+                    self.finish(now);
+                    return Ok(());
+                }
+            }
+            let timeout = if self.cfg.spin {
+                Duration::ZERO
+            } else {
+                let cap = 100_000_000u64;
+                let next = self.next_deadline().unwrap_or(u64::MAX);
+                Duration::from_nanos(next.saturating_sub(now).min(cap))
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    LISTENER => self.accept(),
+                    WAKER => self.control_commands(),
+                    Token(t) => {
+                        let ci = t - FIRST_CONN;
+                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                            self.read(ci);
+                        }
+                        if ev.is_writable() {
+                            if let Some(c) = self.conns.get_mut(ci).and_then(|c| c.as_mut()) {
+                                if let Err(e) = c.wbuf.flush(&mut c.stream) {
+                                    c.close.get_or_insert_with(|| format!("write: {e}"));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            self.turn(now_ns());
+        }
+    }
+
+    /// Timers, due answers, writes and closes: the end of every loop turn.
+    fn turn(&mut self, now: u64) {
+        self.sim.on_time(now);
+        while let Some(out) = self.sim.pop_due(now) {
+            self.deliver(now, out);
+        }
+        for ci in 0..self.conns.len() {
+            let due = match self.conns[ci].as_ref().and_then(|c| c.session.as_ref()) {
+                Some(s) => s.next_deadline().is_some_and(|d| d <= now),
+                None => false,
+            };
+            if due {
+                self.with_session(ci, now, false, |s, now, io| s.on_timer(now, io));
+            }
+        }
+        for ci in 0..self.conns.len() {
+            let Some(c) = self.conns[ci].as_mut() else {
+                continue;
+            };
+            if c.wbuf.pending() > 0 {
+                if let Err(e) = c.wbuf.flush(&mut c.stream) {
+                    c.close.get_or_insert_with(|| format!("write: {e}"));
+                }
+            }
+            if c.wbuf.overflow {
+                self.stats.write_overflows += 1;
+                c.close
+                    .get_or_insert_with(|| "client does not read: write buffer full".into());
+            }
+            if c.close.is_some() {
+                self.close(ci, now);
+            }
+        }
+        for s in &mut self.sessions {
+            s.store.flush_at(now);
+        }
+    }
+
+    fn next_deadline(&self) -> Option<u64> {
+        let mut d = self.sim.next_deadline();
+        if self.sessions.iter().any(|s| s.store.dirty()) {
+            // Numbers not yet written wake the loop to write them.
+            d = Some(
+                d.map_or(u64::MAX, |d| d)
+                    .min(now_ns() + crate::store::SEQS_EVERY_NS),
+            );
+        }
+        for c in self.conns.iter().flatten() {
+            if let Some(x) = c.session.as_ref().and_then(|s| s.next_deadline()) {
+                d = Some(d.map_or(x, |d| d.min(x)));
+            }
+        }
+        d
+    }
+
+    fn accept(&mut self) {
+        loop {
+            let Some(l) = self.listener.as_ref() else {
+                return;
+            };
+            match l.accept() {
+                Ok((mut stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    let ci = match self.conns.iter().position(|c| c.is_none()) {
+                        Some(i) => i,
+                        None => {
+                            self.conns.push(None);
+                            self.conns.len() - 1
+                        }
+                    };
+                    if let Err(e) = self.poll.registry().register(
+                        &mut stream,
+                        Token(ci + FIRST_CONN),
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        eprintln!("venue-sim: register {addr}: {e}");
+                        continue;
+                    }
+                    self.stats.connections += 1;
+                    if self.cfg.verbose {
+                        eprintln!("venue-sim: connection from {addr}");
+                    }
+                    self.conns[ci] = Some(Conn {
+                        stream,
+                        addr,
+                        wbuf: WBuf {
+                            buf: Vec::with_capacity(64 << 10),
+                            pos: 0,
+                            max: self.cfg.max_write_buffer,
+                            overflow: false,
+                        },
+                        pre: Vec::new(),
+                        sess: None,
+                        session: None,
+                        close: None,
+                    });
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    eprintln!("venue-sim: accept: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn read(&mut self, ci: usize) {
+        loop {
+            let Some(c) = self.conns.get_mut(ci).and_then(|c| c.as_mut()) else {
+                return;
+            };
+            if c.close.is_some() {
+                return;
+            }
+            match c.stream.read(&mut self.rbuf) {
+                Ok(0) => {
+                    c.close = Some("peer closed the connection".into());
+                    return;
+                }
+                Ok(n) => {
+                    let now = now_ns();
+                    if c.session.is_some() {
+                        let rbuf = std::mem::take(&mut self.rbuf);
+                        self.with_session(ci, now, true, |s, now, io| {
+                            s.on_bytes(now, &rbuf[..n], io)
+                        });
+                        self.rbuf = rbuf;
+                    } else {
+                        c.pre.extend_from_slice(&self.rbuf[..n]);
+                        self.bind_session(ci, now);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    c.close = Some(format!("read: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Looks at the first frame (the Logon) to find the CompID pair, then creates the
+    /// session and hands it everything received so far.
+    fn bind_session(&mut self, ci: usize, now: u64) {
+        let Some(c) = self.conns.get_mut(ci).and_then(|c| c.as_mut()) else {
+            return;
+        };
+        let n = loop {
+            match codec::frame(&c.pre) {
+                Ok(n) => break n,
+                Err(FrameError::Incomplete) => {
+                    if c.pre.len() > MAX_PRE_LOGON {
+                        c.close = Some("no Logon in the first 64 KiB".into());
+                    }
+                    return;
+                }
+                Err(FrameError::Garbled { skip, .. }) => {
+                    self.stats.garbled += 1;
+                    let skip = skip.clamp(1, c.pre.len());
+                    c.pre.drain(..skip);
+                    if c.pre.is_empty() {
+                        return;
+                    }
+                }
+            }
+        };
+        let who = match self.decoder.decode(&c.pre[..n]) {
+            Err(e) => Err(format!("first frame undecodable: {e:?}")),
+            Ok(m) => {
+                let begin = String::from_utf8_lossy(m.get(8).unwrap_or(b"")).into_owned();
+                let peer = String::from_utf8_lossy(m.get(49).unwrap_or(b"")).into_owned();
+                let us = m.get(56).unwrap_or(b"");
+                if m.msg_type() != b"A" {
+                    Err("first message is not a Logon".to_string())
+                } else if !BEGIN_STRINGS.contains(&begin.as_str())
+                    || self.cfg.begin.as_ref().is_some_and(|b| *b != begin)
+                {
+                    Err(format!("BeginString {begin:?} not accepted"))
+                } else if us != self.cfg.sender.as_bytes() {
+                    Err(format!(
+                        "TargetCompID {:?} is not {:?}",
+                        String::from_utf8_lossy(us),
+                        self.cfg.sender
+                    ))
+                } else if peer.is_empty() || self.cfg.target.as_ref().is_some_and(|t| *t != peer) {
+                    Err(format!("SenderCompID {peer:?} not accepted"))
+                } else {
+                    Ok((begin, peer))
+                }
+            }
+        };
+        let (begin, peer) = match who {
+            Ok(x) => x,
+            Err(why) => {
+                self.stats.refused += 1;
+                eprintln!("venue-sim: {}: refused: {why}", c.addr);
+                c.close = Some(why);
+                return;
+            }
+        };
+        let si = match self.by_peer.get(&peer) {
+            Some(&si) => si,
+            None => {
+                let store =
+                    match PairStore::open(self.cfg.store.as_deref(), &self.cfg.sender, &peer) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            eprintln!("venue-sim: store: {e}");
+                            c.close = Some(format!("store: {e}"));
+                            return;
+                        }
+                    };
+                let si = self.sessions.len() as u32;
+                self.sessions.push(SessRec {
+                    peer: peer.clone(),
+                    begin: begin.clone(),
+                    ver: Ver::Fix44,
+                    store,
+                    conn: None,
+                    logged_on: false,
+                    pending: VecDeque::new(),
+                });
+                self.by_peer.insert(peer.clone(), si);
+                si
+            }
+        };
+        let rec = &mut self.sessions[si as usize];
+        if rec.conn.is_some() {
+            self.stats.refused += 1;
+            eprintln!(
+                "venue-sim: {}: refused: {peer} is already connected",
+                c.addr
+            );
+            c.close = Some(format!("{peer} is already connected"));
+            return;
+        }
+        rec.conn = Some(ci);
+        rec.begin = begin.clone();
+        rec.ver = Ver::from_begin(begin.as_bytes()).unwrap_or(Ver::Fix44);
+        let scfg = SessionConfig {
+            begin_string: begin.clone(),
+            default_appl_ver_id: (begin == "FIXT.1.1").then(|| "9".to_string()),
+            sender_comp_id: self.cfg.sender.clone(),
+            target_comp_id: peer,
+            role: Role::Acceptor,
+            heartbeat_secs: self.cfg.heartbeat_secs,
+            reset_on_logon: false,
+            reset_on_logout: false,
+            reset_on_disconnect: false,
+            username: None,
+            password: None,
+            logon_timeout_secs: 10,
+            logout_timeout_secs: 2,
+            schedule: None,
+            dictionary: self
+                .dicts
+                .iter()
+                .find(|(b, _)| *b == begin)
+                .map(|(_, d)| Arc::clone(d)),
+            micros: false,
+        };
+        c.session = Some(Session::new(scfg, rec.store.seqs()));
+        c.sess = Some(si);
+        let pre = std::mem::take(&mut c.pre);
+        self.with_session(ci, now, false, |s, now, io| s.on_connected(now, io));
+        self.with_session(ci, now, true, |s, now, io| s.on_bytes(now, &pre, io));
+    }
+
+    /// Runs `f` on connection `ci`'s session with its I/O, then handles the events.
+    fn with_session(
+        &mut self,
+        ci: usize,
+        now: u64,
+        app: bool,
+        f: impl FnOnce(&mut Session, u64, &mut Io<'_>),
+    ) {
+        let Some(c) = self.conns.get_mut(ci).and_then(|c| c.as_mut()) else {
+            return;
+        };
+        let (Some(si), Some(session)) = (c.sess, c.session.as_mut()) else {
+            return;
+        };
+        let rec = &mut self.sessions[si as usize];
+        let mut io = Io {
+            wbuf: &mut c.wbuf,
+            store: &mut rec.store,
+            sim: if app { Some(&mut self.sim) } else { None },
+            sess: si,
+            now,
+            events: &mut self.events,
+            verbose: self.cfg.verbose,
+        };
+        f(session, now, &mut io);
+        rec.store.set_seqs(session.seqs());
+        self.handle_events(ci, si, now);
+        // Answers to what just arrived, if due already (no latency configured).
+        if app {
+            while let Some(out) = self.sim.pop_due(now) {
+                self.deliver(now, out);
+            }
+        }
+    }
+
+    fn handle_events(&mut self, ci: usize, si: u32, now: u64) {
+        if self.events.is_empty() {
+            return;
+        }
+        let evs = std::mem::take(&mut self.events);
+        let mut flush_pending = false;
+        for ev in &evs {
+            let rec = &mut self.sessions[si as usize];
+            match ev {
+                SessionEvent::LoggedOn => {
+                    rec.logged_on = true;
+                    flush_pending = true;
+                    let s = rec.store.seqs();
+                    emit(&json!({"type":"logon","peer":rec.peer,"begin":rec.begin,
+                        "next_out":s.next_out,"next_in":s.next_in}));
+                }
+                SessionEvent::LoggedOut => {
+                    rec.logged_on = false;
+                    emit(&json!({"type":"logout","peer":rec.peer}));
+                }
+                SessionEvent::Disconnect(why) => {
+                    if let Some(c) = self.conns.get_mut(ci).and_then(|c| c.as_mut()) {
+                        c.close.get_or_insert_with(|| why.clone());
+                    }
+                }
+                SessionEvent::Garbled(why) => {
+                    self.stats.garbled += 1;
+                    if self.cfg.verbose {
+                        eprintln!("venue-sim: {}: garbled: {why}", rec.peer);
+                    }
+                }
+                SessionEvent::RejectSent { .. } => self.stats.session_rejects_sent += 1,
+                SessionEvent::PeerRejected { .. } => self.stats.peer_rejects += 1,
+                SessionEvent::ResendRequested { .. } => self.stats.resend_requests_sent += 1,
+                SessionEvent::Resent { .. } => self.stats.resend_requests_served += 1,
+                SessionEvent::SeqReset(_) => self.stats.seq_resets += 1,
+            }
+            if self.cfg.verbose {
+                eprintln!("venue-sim: {}: {ev:?}", self.sessions[si as usize].peer);
+            }
+        }
+        let mut evs = evs;
+        evs.clear();
+        if self.events.is_empty() {
+            self.events = evs;
+        }
+        if flush_pending {
+            while let Some(out) = self.sessions[si as usize].pending.pop_front() {
+                if !self.deliver(now, out) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Sends one answer on its session, or keeps it until the session is logged on.
+    /// Returns whether it was sent.
+    fn deliver(&mut self, now: u64, out: Out) -> bool {
+        let si = out.sess;
+        let Some(rec) = self.sessions.get_mut(si as usize) else {
+            return false;
+        };
+        let ver = rec.ver;
+        let latency_us = self.sim.config().latency_ns / 1_000;
+        let conn = rec
+            .conn
+            .and_then(|ci| self.conns.get_mut(ci))
+            .and_then(|c| c.as_mut())
+            .filter(|c| c.close.is_none());
+        let Some(c) = conn else {
+            return self.keep(si, out);
+        };
+        let Some(session) = c.session.as_mut().filter(|s| s.is_logged_on()) else {
+            return self.keep(si, out);
+        };
+        let mut io = Io {
+            wbuf: &mut c.wbuf,
+            store: &mut rec.store,
+            sim: None,
+            sess: si,
+            now,
+            events: &mut self.events,
+            verbose: self.cfg.verbose,
+        };
+        let msg_type: &[u8] = match &out.kind {
+            OutKind::Exec(_) => b"8",
+            OutKind::CxlReject(_) => b"9",
+            OutKind::BizReject { .. } => b"j",
+            OutKind::PosAck { .. } => b"AO",
+            OutKind::PosReport { .. } => b"AP",
+            OutKind::Echo { msg_type, .. } => msg_type.as_bytes(),
+        };
+        let sent = session
+            .send_app(
+                now,
+                msg_type,
+                |enc| encode(enc, &out.kind, ver, now, latency_us),
+                &mut io,
+            )
+            .is_ok();
+        rec.store.set_seqs(session.seqs());
+        if !sent {
+            return self.keep(si, out);
+        }
+        true
+    }
+
+    fn keep(&mut self, si: u32, out: Out) -> bool {
+        let rec = &mut self.sessions[si as usize];
+        if rec.pending.len() >= MAX_PENDING {
+            self.stats.pending_dropped += 1;
+        } else {
+            rec.pending.push_back(out);
+        }
+        false
+    }
+
+    fn close(&mut self, ci: usize, now: u64) {
+        let Some(c) = self.conns.get_mut(ci).and_then(|c| c.as_mut()) else {
+            return;
+        };
+        let reason = c.close.clone().unwrap_or_default();
+        if c.session.is_some() {
+            self.with_session(ci, now, false, |s, now, io| s.on_disconnected(now, io));
+        }
+        self.events.clear();
+        let Some(mut c) = self.conns.get_mut(ci).and_then(|c| c.take()) else {
+            return;
+        };
+        let _ = c.wbuf.flush(&mut c.stream);
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        let _ = c.stream.shutdown(std::net::Shutdown::Both);
+        if let Some(si) = c.sess {
+            let rec = &mut self.sessions[si as usize];
+            if let Some(s) = &c.session {
+                rec.store.set_seqs(s.seqs());
+            }
+            rec.store.flush();
+            rec.conn = None;
+            rec.logged_on = false;
+            emit(&json!({"type":"disconnect","peer":rec.peer,"reason":reason}));
+        } else if self.cfg.verbose {
+            eprintln!("venue-sim: {} closed before logon: {reason}", c.addr);
+        }
+    }
+
+    fn control_commands(&mut self) {
+        loop {
+            let Some(rx) = self.control.as_ref() else {
+                return;
+            };
+            let cmd = match rx.try_recv() {
+                Ok(c) => c,
+                Err(_) => return,
+            };
+            let now = now_ns();
+            match cmd {
+                Control::Eof => self.begin_stop(now),
+                Control::Line(l) => self.command(l.trim(), now),
+            }
+        }
+    }
+
+    fn command(&mut self, line: &str, now: u64) {
+        let mut words = line.split_whitespace();
+        let Some(cmd) = words.next() else {
+            return;
+        };
+        match cmd {
+            "status" => emit(&self.status_json("status", now)),
+            "drop" => {
+                let mut n = 0;
+                for ci in 0..self.conns.len() {
+                    if let Some(c) = self.conns[ci].as_mut() {
+                        c.close = Some("dropped by the operator".into());
+                        // Abrupt: nothing queued goes out.
+                        c.wbuf.buf.clear();
+                        c.wbuf.pos = 0;
+                        n += 1;
+                        self.close(ci, now);
+                    }
+                }
+                emit(&json!({"type":"ok","command":"drop","closed":n}));
+            }
+            "skip" => {
+                let n = words.next().and_then(|w| w.parse::<u64>().ok());
+                let Some(n) = n else {
+                    emit(&json!({"type":"error","command":"skip","message":"usage: skip N"}));
+                    return;
+                };
+                for si in 0..self.sessions.len() {
+                    let rec = &mut self.sessions[si];
+                    let session = rec
+                        .conn
+                        .and_then(|ci| self.conns.get_mut(ci))
+                        .and_then(|c| c.as_mut())
+                        .and_then(|c| c.session.as_mut());
+                    let mut s = rec.store.seqs();
+                    if let Some(session) = session {
+                        s = session.seqs();
+                        s.next_out += n;
+                        session.set_seqs(s);
+                    } else {
+                        s.next_out += n;
+                    }
+                    rec.store.set_seqs(s);
+                    rec.store.flush();
+                }
+                emit(&json!({"type":"ok","command":"skip","n":n,
+                    "sessions":self.sessions.len()}));
+            }
+            "logout" => {
+                let n = self.logout_all(now, "logout by the operator");
+                emit(&json!({"type":"ok","command":"logout","sessions":n}));
+            }
+            "quit" => self.begin_stop(now),
+            other => emit(&json!({"type":"error","command":other,
+                "message":"commands: status, drop, skip N, logout, quit"})),
+        }
+    }
+
+    fn logout_all(&mut self, now: u64, text: &str) -> usize {
+        let mut n = 0;
+        for ci in 0..self.conns.len() {
+            let has = self.conns[ci]
+                .as_ref()
+                .and_then(|c| c.session.as_ref())
+                .is_some();
+            if has {
+                n += 1;
+                self.with_session(ci, now, false, |s, now, io| s.logout(now, text, io));
+            } else if let Some(c) = self.conns[ci].as_mut() {
+                c.close.get_or_insert_with(|| text.to_string());
+            }
+        }
+        n
+    }
+
+    fn begin_stop(&mut self, now: u64) {
+        if self.stopping.is_some() {
+            return;
+        }
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        self.logout_all(now, "simulator shutting down");
+        self.stopping = Some(now + 3_000_000_000);
+    }
+
+    fn finish(&mut self, now: u64) {
+        for ci in 0..self.conns.len() {
+            if let Some(c) = self.conns[ci].as_mut() {
+                c.close
+                    .get_or_insert_with(|| "simulator shutting down".into());
+                self.close(ci, now);
+            }
+        }
+        for s in &mut self.sessions {
+            s.store.flush();
+        }
+        emit(&self.status_json("final", now));
+    }
+
+    fn status_json(&self, kind: &str, now: u64) -> Value {
+        let sessions: Vec<Value> = self
+            .sessions
+            .iter()
+            .map(|r| {
+                let live = r
+                    .conn
+                    .and_then(|ci| self.conns.get(ci))
+                    .and_then(|c| c.as_ref())
+                    .and_then(|c| c.session.as_ref());
+                let s: SeqNums = live.map(|s| s.seqs()).unwrap_or_else(|| r.store.seqs());
+                json!({"peer":r.peer,"begin":r.begin,"connected":r.conn.is_some(),
+                    "logged_on":live.is_some_and(|s| s.is_logged_on()),
+                    "next_out":s.next_out,"next_in":s.next_in,"pending":r.pending.len()})
+            })
+            .collect();
+        let k = &self.sim.counters;
+        let st = &self.stats;
+        let _ = now;
+        json!({
+            "type": kind,
+            "port": self.port,
+            "policy": format!("{:?}", self.sim.config().policy),
+            "sessions": sessions,
+            "connections": self.conns.iter().flatten().count(),
+            "orders": k.orders,
+            "open_orders": k.open_orders,
+            "fills": k.fills,
+            "cancels": k.cancels,
+            "replaces": k.replaces,
+            "rejects": k.rejects,
+            "cancel_rejects": k.cancel_rejects,
+            "business_rejects": k.business_rejects,
+            "status_requests": k.status_requests,
+            "mass_status_requests": k.mass_status_requests,
+            "position_requests": k.position_requests,
+            "echoed": k.echoed,
+            "resend_requests_served": st.resend_requests_served,
+            "resend_requests_sent": st.resend_requests_sent,
+            "garbled": st.garbled,
+            "session_rejects_sent": st.session_rejects_sent,
+            "peer_rejects": st.peer_rejects,
+            "seq_resets": st.seq_resets,
+            "connections_accepted": st.connections,
+            "connections_refused": st.refused,
+            "write_overflows": st.write_overflows,
+            "pending_dropped": st.pending_dropped,
+        })
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn date_field(enc: &mut Encoder, tag: u32, now: u64) {
+    let (y, m, d) = civil((now / 86_400_000_000_000) as i64);
+    enc.uint(tag, (y as u64) * 10_000 + (m as u64) * 100 + d as u64);
+}
+
+fn id(enc: &mut Encoder, tag: u32, v: &Id) {
+    if !v.is_empty() {
+        enc.bytes(tag, v.as_bytes());
+    }
+}
+
+fn order_id(enc: &mut Encoder, tag: u32, v: u64) {
+    if v == 0 {
+        enc.bytes(tag, b"NONE");
+    } else {
+        enc.uint(tag, v);
+    }
+}
+
+const S: u8 = crate::engine::SCALE;
+
+/// Writes the body of one answer.
+/// `latency_us` > 0 is reported on execution reports as SimLatencyUs (20001, the
+/// `fix-dictionaries/overlays/venue-sim.xml` field).
+fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64) {
+    match kind {
+        OutKind::Exec(e) => {
+            order_id(enc, 37, e.order_id);
+            id(enc, 11, &e.cl_ord_id);
+            if matches!(e.kind, ExecKind::Canceled | ExecKind::Replaced) {
+                id(enc, 41, &e.orig_cl_ord_id);
+            }
+            enc.uint(17, e.exec_id);
+            let exec_type = match (e.kind, ver) {
+                (ExecKind::New, _) => b'0',
+                (ExecKind::Trade, Ver::Fix42) => e.status,
+                (ExecKind::Trade, _) => b'F',
+                (ExecKind::Canceled, _) => b'4',
+                (ExecKind::Replaced, _) => b'5',
+                (ExecKind::Rejected, _) => b'8',
+                (ExecKind::Status, Ver::Fix42) => e.status,
+                (ExecKind::Status, _) => b'I',
+            };
+            if ver == Ver::Fix42 {
+                enc.char(
+                    20,
+                    if e.kind == ExecKind::Status {
+                        b'3'
+                    } else {
+                        b'0'
+                    },
+                );
+            }
+            enc.char(150, exec_type);
+            enc.char(39, e.status);
+            if let Some(r) = e.rej_reason {
+                enc.uint(103, r as u64);
+            }
+            id(enc, 1, &e.account);
+            id(enc, 55, &e.symbol);
+            if e.side != 0 {
+                enc.char(54, e.side);
+            }
+            if e.qty > 0 {
+                enc.fixed(38, e.qty, S);
+            }
+            if e.ord_type != 0 {
+                enc.char(40, e.ord_type);
+            }
+            if e.price > 0 {
+                enc.fixed(44, e.price, S);
+            }
+            if e.kind == ExecKind::Trade {
+                enc.fixed(32, e.last_qty, S);
+                enc.fixed(31, e.last_px, S);
+            }
+            enc.fixed(151, e.leaves, S);
+            enc.fixed(14, e.cum, S);
+            enc.fixed(6, e.avg, S);
+            if e.commission > 0 {
+                enc.fixed(12, e.commission, S);
+                enc.char(13, b'3');
+            }
+            if !e.text.is_empty() {
+                enc.bytes(58, e.text.as_bytes());
+            }
+            enc.timestamp(60, now, false);
+            if let Some(m) = &e.mass {
+                id(enc, 584, &m.req_id);
+                enc.uint(911, m.total as u64);
+                if m.last {
+                    enc.flag(912, true);
+                }
+            }
+            if latency_us > 0 {
+                enc.uint(20001, latency_us);
+            }
+        }
+        OutKind::CxlReject(r) => {
+            order_id(enc, 37, r.order_id);
+            id(enc, 11, &r.cl_ord_id);
+            id(enc, 41, &r.orig_cl_ord_id);
+            enc.char(39, r.status);
+            enc.uint(434, r.response_to as u64);
+            enc.uint(102, r.reason as u64);
+            if !r.text.is_empty() {
+                enc.bytes(58, r.text.as_bytes());
+            }
+            enc.timestamp(60, now, false);
+        }
+        OutKind::BizReject {
+            ref_seq,
+            ref_msg_type,
+            reason,
+            text,
+        } => {
+            enc.uint(45, *ref_seq);
+            id(enc, 372, ref_msg_type);
+            enc.uint(380, *reason as u64);
+            enc.bytes(58, text.as_bytes());
+        }
+        OutKind::PosAck {
+            req_id,
+            rpt_id,
+            total,
+            result,
+            account,
+        } => {
+            enc.uint(721, *rpt_id);
+            id(enc, 710, req_id);
+            enc.uint(727, *total as u64);
+            enc.uint(728, *result as u64);
+            enc.uint(729, 0);
+            id(enc, 1, account);
+            enc.uint(581, 1);
+        }
+        OutKind::PosReport {
+            req_id,
+            rpt_id,
+            total,
+            account,
+            symbol,
+            long,
+            short,
+        } => {
+            enc.uint(721, *rpt_id);
+            id(enc, 710, req_id);
+            enc.uint(727, *total as u64);
+            enc.uint(728, 0);
+            date_field(enc, 715, now);
+            id(enc, 1, account);
+            enc.uint(581, 1);
+            id(enc, 55, symbol);
+            enc.uint(730, 0);
+            enc.uint(731, 1);
+            enc.uint(734, 0);
+            enc.uint(702, 1);
+            enc.bytes(703, b"TQ");
+            enc.fixed(704, *long, S);
+            enc.fixed(705, *short, S);
+        }
+        OutKind::Echo { body, .. } => {
+            for f in body.split(|&b| b == 1) {
+                let Some(eq) = f.iter().position(|&b| b == b'=') else {
+                    continue;
+                };
+                if let Some(tag) = codec::parse_u64(&f[..eq]) {
+                    enc.bytes(tag as u32, &f[eq + 1..]);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn civil_dates() {
+        assert_eq!(super::civil(0), (1970, 1, 1));
+        assert_eq!(super::civil(20_454), (2026, 1, 1));
+        assert_eq!(super::civil(19_782), (2024, 2, 29));
+    }
+}
