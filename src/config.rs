@@ -465,7 +465,10 @@ impl Registry {
             let fix = match (v.kind.as_str(), &v.fix) {
                 ("paper", None) => None,
                 ("paper", Some(_)) => {
-                    return Err(err(k("fix"), "only a venue of kind \"fix\" takes FIX settings"))
+                    return Err(err(
+                        k("fix"),
+                        "only a venue of kind \"fix\" takes FIX settings",
+                    ))
                 }
                 ("fix", Some(f)) => Some(
                     f.check()

@@ -122,7 +122,10 @@ pub fn run(
         .map(|i| i.id.0 as usize)
         .collect();
     if insts.is_empty() {
-        return Err(format!("venue {} has no tradable instruments", vname.as_str()));
+        return Err(format!(
+            "venue {} has no tradable instruments",
+            vname.as_str()
+        ));
     }
     let mut rng = fastrand::Rng::with_seed(opts.seed);
     let mut mids: Vec<i64> = reg.sims.iter().map(|s| s.initial_price.0).collect();
@@ -176,16 +179,25 @@ pub fn run(
     }
     quote(h, &mids);
 
+    // Request ids unique per start: a restart on the same journal must not repeat them
+    // (the core would answer "duplicate", rightly).
+    let prefix = format!(
+        "flow-{:x}-",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    );
     let interval = Duration::from_secs_f64(1.0 / opts.rate.max(1) as f64);
     let start = Instant::now();
     let mut next_quote = Instant::now();
     let mut n = 0u64;
     let handle_event = |e: CoreEvent,
-                            rep: &mut FlowReport,
-                            live: &mut FxHashMap<OrderId, Live>,
-                            by_req: &mut FxHashMap<RequestId, (Instant, bool)>,
-                            rejected: &mut FxHashMap<&'static str, u64>,
-                            lat: &mut hdrhistogram::Histogram<u64>| {
+                        rep: &mut FlowReport,
+                        live: &mut FxHashMap<OrderId, Live>,
+                        by_req: &mut FxHashMap<RequestId, (Instant, bool)>,
+                        rejected: &mut FxHashMap<&'static str, u64>,
+                        lat: &mut hdrhistogram::Histogram<u64>| {
         match e {
             CoreEvent::Accepted {
                 request_id, order, ..
@@ -208,6 +220,10 @@ pub fn run(
             } => {
                 by_req.remove(&request_id);
                 *rejected.entry(reason.code()).or_default() += 1;
+            }
+            CoreEvent::Duplicate { request_id, .. } => {
+                by_req.remove(&request_id);
+                *rejected.entry("DUPLICATE").or_default() += 1;
             }
             CoreEvent::Fill { order, .. } => {
                 rep.fills += 1;
@@ -300,13 +316,13 @@ pub fn run(
         let px = (m + s * off).max(inst.tick.0);
         let lots = rng.i64(1..=5);
         let req = ExecutionRequest {
-            request_id: RequestId::from_prefixed_u64("flow-", n).unwrap_or_default(),
+            request_id: RequestId::from_prefixed_u64(&prefix, n).unwrap_or_default(),
             order_type: OrderType::Limit,
             tif: Tif::Gtc,
             limit_price: Some(Dec::new(px, inst.price_scale)),
             quantity: Dec::new(lots * inst.lot.0, inst.qty_scale),
             side,
-            ..probe_request(reg, i, vname)
+            ..base_request(reg, i, vname)
         };
         by_req.insert(req.request_id, (Instant::now(), !aggressive));
         rep.submitted += 1;
@@ -328,8 +344,8 @@ pub fn run(
             }
         }
     }
-    rep.unfinished = live.values().filter(|l| !l.state.is_terminal()).count() as u64
-        + by_req.len() as u64;
+    rep.unfinished =
+        live.values().filter(|l| !l.state.is_terminal()).count() as u64 + by_req.len() as u64;
     let mut r: Vec<(String, u64)> = rejected
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -345,7 +361,7 @@ pub fn run(
     Ok(rep)
 }
 
-fn probe_request(reg: &Registry, i: usize, venue: Name) -> ExecutionRequest {
+fn base_request(reg: &Registry, i: usize, venue: Name) -> ExecutionRequest {
     let inst = &reg.instruments[i];
     let acct = reg.accounts[0].name;
     let mut r = ExecutionRequest::market(

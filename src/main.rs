@@ -6,6 +6,7 @@ use execd::core::thread::{spawn, CoreOptions};
 use execd::core::RealClock;
 use execd::demo::{self, DemoOptions};
 use execd::flow::FlowOptions;
+use execd::venue::fix::venue::FixVenue;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -223,6 +224,24 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
             a.last_seq,
             a.files
         );
+    }
+    for (i, v) in reg.venues.iter().enumerate() {
+        let venue = report.engine.venue(i).as_any();
+        if let Some(f) = venue.and_then(|a| a.downcast_ref::<FixVenue>()) {
+            let (st, q) = (f.stats(), f.seqs());
+            eprintln!(
+                "execd: fix venue {}: next sequence numbers out {} in {}; {} logons, {} sent, {} received, {} anomalies, {} invalid, {} unsent",
+                v.name.as_str(),
+                q.next_out,
+                q.next_in,
+                st.logons,
+                st.sent,
+                st.received,
+                st.anomalies,
+                st.invalid,
+                st.unsent
+            );
+        }
     }
     eprintln!(
         "execd: stopped cleanly: {} submitted, {} accepted, {} rejected, {} fills{}",

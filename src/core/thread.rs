@@ -288,7 +288,9 @@ impl Outbox for Rings {
             let n = codec::encode_venue_input(venue, ev, &mut self.record);
             // Refused (a full disk): the event is still applied, and a restart asks the
             // venue for it again from the last input the journal holds.
-            if j.append(KIND_VENUE, 1, self.now, &self.record[..n]).is_err() {
+            if j.append(KIND_VENUE, 1, self.now, &self.record[..n])
+                .is_err()
+            {
                 self.journal_errors += 1;
             }
         }

@@ -148,7 +148,10 @@ impl FixSettings {
     /// Checks the settings; the error names the offending key (relative to `[venues.fix]`)
     /// and says what is wrong.
     pub fn check(&self) -> Result<FixSpec, (&'static str, String)> {
-        if !matches!(self.begin_string.as_str(), "FIX.4.2" | "FIX.4.4" | "FIXT.1.1") {
+        if !matches!(
+            self.begin_string.as_str(),
+            "FIX.4.2" | "FIX.4.4" | "FIXT.1.1"
+        ) {
             return Err((
                 "BeginString",
                 format!(
@@ -212,12 +215,7 @@ impl FixSettings {
                     ))?,
                 },
             }),
-            _ => {
-                return Err((
-                    "StartTime",
-                    "StartTime and EndTime go together".into(),
-                ))
-            }
+            _ => return Err(("StartTime", "StartTime and EndTime go together".into())),
         };
         if self.data_dictionary.is_none() && !self.dictionary_overlays.is_empty() {
             return Err((
@@ -285,7 +283,10 @@ TargetCompID = "SIM"
         f.end_time = Some("20:00".into());
         f.weekdays = Some("Mon,Tue,Wed,Thu,Fri".into());
         let s = f.check().unwrap().session.schedule.unwrap();
-        assert_eq!((s.start_secs, s.end_secs, s.days), (48600, 72000, 0b0111110));
+        assert_eq!(
+            (s.start_secs, s.end_secs, s.days),
+            (48600, 72000, 0b0111110)
+        );
         f.weekdays = Some("Mon,Funday".into());
         assert_eq!(f.check().unwrap_err().0, "Weekdays");
         f.weekdays = None;

@@ -23,9 +23,7 @@ use crate::model::fixed::{rescale, Dec, Money, Price, Qty, MONEY_SCALE};
 use crate::model::ids::{
     AccountId, ClOrdId, InstrumentId, Name, OrderId, OrderType, Side, Tif, VenueId,
 };
-use crate::venue::{
-    Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder, VenueOrderStatus,
-};
+use crate::venue::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder, VenueOrderStatus};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -879,7 +877,8 @@ impl Venue for FixVenue {
                 self.settle(now);
             }
             if self.closing && self.session.state() == State::Active {
-                self.session.logout(now, "execd is stopping", &mut self.wire);
+                self.session
+                    .logout(now, "execd is stopping", &mut self.wire);
                 self.settle(now);
             }
             self.wire.flush();
@@ -895,7 +894,8 @@ impl Venue for FixVenue {
         self.wire.now = now;
         match self.session.state() {
             State::Active => {
-                self.session.logout(now, "execd is stopping", &mut self.wire);
+                self.session
+                    .logout(now, "execd is stopping", &mut self.wire);
                 self.settle(now);
                 self.wire.flush();
             }
@@ -907,6 +907,10 @@ impl Venue for FixVenue {
 
     fn closed(&self) -> bool {
         self.wire.stream.is_none()
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 }
 
