@@ -208,13 +208,14 @@ impl Mapping {
         };
         let exec_type = msg.get(150).and_then(|v| v.first().copied()).unwrap_or(0);
         let status = msg.get(39).and_then(|v| v.first().copied()).unwrap_or(0);
-        let begin42 = msg.get(8) == Some(b"FIX.4.2");
+        // FIX 4.2 reports executions as ExecType 1/2 (partial/fill); 4.4 and later as F.
+        let fix42_fill = msg.get(8) == Some(b"FIX.4.2") && matches!(exec_type, b'1' | b'2');
         let kind = match exec_type {
             b'0' => VenueEventKind::Ack {
                 cl,
                 venue_order_id: id_of(msg.get(37)),
             },
-            b'F' | b'1' | b'2' if !(exec_type != b'F' && !begin42) => {
+            b'F' | b'1' | b'2' if exec_type == b'F' || fix42_fill => {
                 let Some(inst) = self.instrument(msg, cl) else {
                     return self.anomaly("fill for an unknown instrument", msg);
                 };
@@ -919,3 +920,7 @@ pub fn dec_at_scale(v: &[u8], scale: u8) -> Option<i64> {
     let d = Dec::parse_bytes(v).ok()?;
     Some(rescale(d.mant as i128, d.scale as i32, scale as i32) as i64)
 }
+
+#[cfg(test)]
+#[path = "venue_tests.rs"]
+mod tests;
