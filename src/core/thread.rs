@@ -17,7 +17,7 @@ use crate::sidecar::{Fsync, Sidecar, SidecarConfig, SidecarReport};
 use crate::venue::fix::venue::FixVenue;
 use crate::venue::paper::PaperVenue;
 use crate::venue::recorded::RecordedVenue;
-use crate::venue::{Venue, VenueEvent};
+use crate::venue::{Venue, VenueEvent, VenueOrder};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -378,8 +378,26 @@ pub fn go_live(
             None => (0, false),
         };
         let dir = journal.map(|j| j.join("fix").join(v.name.as_str()));
-        let live = FixVenue::new(reg.clone(), v.id, dir.as_deref(), applied, was_up, now)
+        let mut live = FixVenue::new(reg.clone(), v.id, dir.as_deref(), applied, was_up, now)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
+        // Orders an earlier process sent: a cancel or amend names their symbol, side and
+        // quantity again, which only the rebuilt book still knows.
+        for o in engine.book.iter() {
+            if o.venue == v.id && !o.state.is_terminal() {
+                live.remember(&VenueOrder {
+                    cl: o.cl_ord_id(),
+                    account: o.account,
+                    instrument: o.instrument,
+                    side: o.side,
+                    order_type: o.order_type,
+                    tif: o.tif,
+                    qty: o.qty,
+                    limit: o.limit,
+                    stop: o.stop,
+                    reduce_only: o.parent.is_some(),
+                });
+            }
+        }
         engine.replace_venue(i, Box::new(live));
     }
     Ok(())

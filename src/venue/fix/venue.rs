@@ -506,6 +506,13 @@ impl FixVenue {
         })
     }
 
+    /// Remembers an order sent before this process started, so it can be canceled or
+    /// amended (those messages repeat its symbol, side and quantity).
+    pub fn remember(&mut self, o: &VenueOrder) {
+        let i = self.wire.map.slot(o.cl.order);
+        self.wire.map.orders[i] = sent_of(o);
+    }
+
     /// Counters.
     pub fn stats(&self) -> FixStats {
         self.wire.map.stats
@@ -625,7 +632,7 @@ impl FixVenue {
         }
     }
 
-    fn remember(&mut self, seq: u64, msg_type: u8, cl: ClOrdId) {
+    fn note_sent(&mut self, seq: u64, msg_type: u8, cl: ClOrdId) {
         self.wire.map.stats.sent += 1;
         self.wire.map.by_seq[(seq % SENT_MAP as u64) as usize] = (seq, msg_type, cl);
     }
@@ -646,12 +653,26 @@ impl FixVenue {
             .session
             .send_app(now, &[msg_type], body, &mut self.wire)
         {
-            Ok(seq) => self.remember(seq, msg_type, cl),
+            Ok(seq) => self.note_sent(seq, msg_type, cl),
             // Down, and the core not yet told: as if sent and lost (module docs).
             Err(SendError::NotLoggedOn) => self.wire.map.stats.unsent += 1,
         }
         self.settle(now);
         Ok(())
+    }
+}
+
+fn sent_of(o: &VenueOrder) -> Sent {
+    Sent {
+        order: o.cl.order.0,
+        instrument: o.instrument.0,
+        account: o.account.0,
+        side: o.side as u8,
+        order_type: o.order_type as u8,
+        tif: o.tif as u8,
+        qty: o.qty.0,
+        limit: o.limit.0,
+        stop: o.stop.0,
     }
 }
 
@@ -713,17 +734,7 @@ impl Venue for FixVenue {
     }
 
     fn submit(&mut self, now: u64, o: &VenueOrder) -> Result<(), VenueError> {
-        let s = Sent {
-            order: o.cl.order.0,
-            instrument: o.instrument.0,
-            account: o.account.0,
-            side: o.side as u8,
-            order_type: o.order_type as u8,
-            tif: o.tif as u8,
-            qty: o.qty.0,
-            limit: o.limit.0,
-            stop: o.stop.0,
-        };
+        let s = sent_of(o);
         if self.reported_up {
             let i = self.wire.map.slot(o.cl.order);
             self.wire.map.orders[i] = s;
