@@ -175,7 +175,7 @@ pub fn run(
             }
         }
         // An in-process venue (paper) is up from the start and never says so.
-        up |= !reg.venues[venue.0 as usize].fix.is_some();
+        up |= reg.venues[venue.0 as usize].fix.is_none();
     }
     quote(h, &mids);
 

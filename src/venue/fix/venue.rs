@@ -861,10 +861,7 @@ impl Venue for FixVenue {
             }
         }
         let mut work = false;
-        loop {
-            let Some(s) = self.wire.stream.as_mut() else {
-                break;
-            };
+        while let Some(s) = self.wire.stream.as_mut() {
             match s.read(&mut self.rbuf) {
                 Ok(0) => {
                     self.disconnect(now, "the broker closed the connection");
