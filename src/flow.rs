@@ -54,8 +54,6 @@ pub struct FlowReport {
     pub replace_requests: u64,
     /// Orders still not finished when the flow gave up waiting.
     pub unfinished: u64,
-    /// Median and 99th percentile from request to its first fill, microseconds.
-    pub fill_latency_us: Option<(f64, f64)>,
 }
 
 impl FlowReport {
@@ -83,22 +81,14 @@ impl FlowReport {
                 .collect();
             let _ = writeln!(s, "flow: rejected: {}", r.join(", "));
         }
-        if let Some((p50, p99)) = self.fill_latency_us {
-            let _ = writeln!(
-                s,
-                "flow: request to first fill p50 {p50:.1} µs, p99 {p99:.1} µs"
-            );
-        }
         s
     }
 }
 
 #[derive(Clone, Copy)]
 struct Live {
-    sent: Instant,
     state: OrderState,
     resting: bool,
-    filled_once: bool,
 }
 
 /// Runs the flow on `h` until done, `stop` is set, or the venue never logs on.
@@ -131,9 +121,8 @@ pub fn run(
     let mut mids: Vec<i64> = reg.sims.iter().map(|s| s.initial_price.0).collect();
     let mut rep = FlowReport::default();
     let mut live: FxHashMap<OrderId, Live> = FxHashMap::default();
-    let mut by_req: FxHashMap<RequestId, (Instant, bool)> = FxHashMap::default();
+    let mut by_req: FxHashMap<RequestId, bool> = FxHashMap::default();
     let mut rejected: FxHashMap<&'static str, u64> = FxHashMap::default();
-    let mut lat = hdrhistogram::Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
     let quote = |h: &mut Handle, mids: &[i64]| {
         for &i in &insts {
             let inst = &reg.instruments[i];
@@ -195,22 +184,19 @@ pub fn run(
     let handle_event = |e: CoreEvent,
                         rep: &mut FlowReport,
                         live: &mut FxHashMap<OrderId, Live>,
-                        by_req: &mut FxHashMap<RequestId, (Instant, bool)>,
-                        rejected: &mut FxHashMap<&'static str, u64>,
-                        lat: &mut hdrhistogram::Histogram<u64>| {
+                        by_req: &mut FxHashMap<RequestId, bool>,
+                        rejected: &mut FxHashMap<&'static str, u64>| {
         match e {
             CoreEvent::Accepted {
                 request_id, order, ..
             } => {
                 rep.accepted += 1;
-                if let Some((sent, resting)) = by_req.remove(&request_id) {
+                if let Some(resting) = by_req.remove(&request_id) {
                     live.insert(
                         order,
                         Live {
-                            sent,
                             state: OrderState::PendingNew,
                             resting,
-                            filled_once: false,
                         },
                     );
                 }
@@ -225,15 +211,7 @@ pub fn run(
                 by_req.remove(&request_id);
                 *rejected.entry("DUPLICATE").or_default() += 1;
             }
-            CoreEvent::Fill { order, .. } => {
-                rep.fills += 1;
-                if let Some(l) = live.get_mut(&order) {
-                    if !l.filled_once {
-                        l.filled_once = true;
-                        let _ = lat.record(l.sent.elapsed().as_nanos() as u64);
-                    }
-                }
-            }
+            CoreEvent::Fill { .. } => rep.fills += 1,
             CoreEvent::Order(s) => {
                 if let Some(l) = live.get_mut(&s.order) {
                     l.state = s.state;
@@ -257,7 +235,7 @@ pub fn run(
 
     while n < opts.orders && !stop.load(Ordering::Acquire) {
         while let Some(e) = h.try_event() {
-            handle_event(e, &mut rep, &mut live, &mut by_req, &mut rejected, &mut lat);
+            handle_event(e, &mut rep, &mut live, &mut by_req, &mut rejected);
         }
         let now = Instant::now();
         if now >= next_quote {
@@ -324,7 +302,7 @@ pub fn run(
             side,
             ..base_request(reg, i, vname)
         };
-        by_req.insert(req.request_id, (Instant::now(), !aggressive));
+        by_req.insert(req.request_id, !aggressive);
         rep.submitted += 1;
         if h.send(Command::Submit(req)).is_err() {
             by_req.remove(&req.request_id);
@@ -336,7 +314,7 @@ pub fn run(
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline && !stop.load(Ordering::Acquire) {
         match h.next_event(Duration::from_millis(50)) {
-            Some(e) => handle_event(e, &mut rep, &mut live, &mut by_req, &mut rejected, &mut lat),
+            Some(e) => handle_event(e, &mut rep, &mut live, &mut by_req, &mut rejected),
             None => {
                 if by_req.is_empty() && live.values().all(|l| l.state.is_terminal()) {
                     break;
@@ -352,12 +330,6 @@ pub fn run(
         .collect();
     r.sort();
     rep.rejected = r;
-    if !lat.is_empty() {
-        rep.fill_latency_us = Some((
-            lat.value_at_quantile(0.5) as f64 / 1e3,
-            lat.value_at_quantile(0.99) as f64 / 1e3,
-        ));
-    }
     Ok(rep)
 }
 

@@ -786,7 +786,9 @@ impl Engine {
                 let Some(o) = self.book.get_mut(id) else {
                     return;
                 };
-                if o.state != OrderState::PendingReplace {
+                let racing_cancel =
+                    o.state == OrderState::PendingCancel && o.pending_replace.is_some();
+                if o.state != OrderState::PendingReplace && !racing_cancel {
                     return self.apply(id, OmsEvent::Replaced, out);
                 }
                 let delta = qty.0 - o.qty.0;

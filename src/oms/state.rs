@@ -293,6 +293,9 @@ pub fn transition(state: OrderState, event: OmsEvent) -> Result<Step, Anomaly> {
             effects: NONE,
         },
         (S::PendingReplace, E::CancelSent) => to(S::PendingCancel),
+        // A cancel sent while a replace was in flight: the venue may answer the replace
+        // first. Its outcome changes the order's terms, not the cancel in flight.
+        (S::PendingCancel, E::Replaced | E::ReplaceRejected) => to(S::PendingCancel),
 
         // Late outcomes after a timeout: the cancel is in flight, reconciliation queued.
         // Late partial fills are applied and the order stays TimedOut until it resolves.

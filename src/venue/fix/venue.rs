@@ -577,9 +577,15 @@ impl FixVenue {
             self.session.on_disconnected(now, &mut self.wire);
         }
         if !self.closing {
-            eprintln!("execd: fix venue {}: disconnected: {why}", self.name());
+            eprintln!(
+                "execd: fix venue {}: disconnected: {why}; reconnecting in {} ms",
+                self.name(),
+                self.backoff / 1_000_000
+            );
         }
+        // Back off whether the connection or the logon failed; a logon resets it.
         self.next_connect = now + self.backoff;
+        self.backoff = (self.backoff * 2).min(self.spec.reconnect_max_ns.max(FIRST_BACKOFF_NS));
         self.queue_session(now, false);
     }
 
