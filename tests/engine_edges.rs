@@ -454,3 +454,38 @@ fn a_fill_that_slipped_too_far_withholds_protection_and_says_so() {
     );
     assert_eq!(r.e.stats.slippage_breaches, 1);
 }
+
+#[test]
+fn a_replace_answered_while_a_cancel_is_in_flight_is_applied_not_an_anomaly() {
+    let mut r = Rig::new(|t| t);
+    let (_, cl) = r.submit(10);
+    r.venue(VenueEventKind::Ack {
+        cl,
+        venue_order_id: 1,
+    });
+    let evs = r.cmd(Command::Replace {
+        order: OrderRef::Id(cl.order),
+        quantity: Some(Dec::new(6, 0)),
+        limit_price: None,
+    });
+    assert_eq!(rejected(&evs), None, "{evs:?}");
+    assert_eq!(r.state(cl), OrderState::PendingReplace);
+    r.cmd(Command::Cancel(OrderRef::Id(cl.order)));
+    assert_eq!(r.state(cl), OrderState::PendingCancel);
+    // The venue took the replace first, then the cancel.
+    let evs = r.venue(VenueEventKind::Replaced {
+        cl: ClOrdId { version: 1, ..cl },
+        qty: Qty(6),
+        limit: Price(0),
+    });
+    assert!(
+        !evs.iter().any(|e| matches!(e, CoreEvent::Anomaly { .. })),
+        "{evs:?}"
+    );
+    assert_eq!(r.state(cl), OrderState::PendingCancel);
+    assert_eq!(r.e.book.get(cl.order).unwrap().qty, Qty(6));
+    r.venue(VenueEventKind::Canceled {
+        cl: ClOrdId { version: 2, ..cl },
+    });
+    assert_eq!(r.state(cl), OrderState::Canceled);
+}
