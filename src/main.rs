@@ -230,7 +230,7 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
         if let Some(f) = venue.and_then(|a| a.downcast_ref::<FixVenue>()) {
             let (st, q) = (f.stats(), f.seqs());
             eprintln!(
-                "execd: fix venue {}: next sequence numbers out {} in {}; {} logons, {} sent, {} received, {} anomalies, {} invalid, {} unsent",
+                "execd: fix venue {}: next sequence numbers out {} in {}; {} logons, {} sent, {} received, {} anomalies, {} invalid, {} unsent, {} status requests, {} position reports, {} requests unsupported",
                 v.name.as_str(),
                 q.next_out,
                 q.next_in,
@@ -239,7 +239,10 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
                 st.received,
                 st.anomalies,
                 st.invalid,
-                st.unsent
+                st.unsent,
+                st.status_requests,
+                st.position_reports,
+                st.unsupported
             );
         }
     }

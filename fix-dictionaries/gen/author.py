@@ -377,6 +377,8 @@ def fields_for(v):
             ("2", "NO_POSITIONS_FOUND_THAT_MATCH_CRITERIA"),
             ("3", "NOT_AUTHORIZED_TO_REQUEST_POSITIONS"),
             ("4", "REQUEST_FOR_POSITION_NOT_SUPPORTED"), ("99", "OTHER")))
+        add(729, "PosReqStatus", "INT", enums(
+            ("0", "COMPLETED"), ("1", "COMPLETED_WITH_WARNINGS"), ("2", "REJECTED")))
         add(730, "SettlPrice", "PRICE")
         add(731, "SettlPriceType", "INT", enums(("1", "FINAL"), ("2", "THEORETICAL")))
         add(734, "PriorSettlPrice", "PRICE")
@@ -602,9 +604,14 @@ def app_messages(v):
         pr += [F("Currency"), F("SettlPrice", req44), F("SettlPriceType", req44),
                F("PriorSettlPrice", req44), C("PositionQty", "Y"),
                C("PositionAmountData", "N")] + text
+        ack = [F("PosMaintRptID", "Y"), F("PosReqID"), F("TotalNumPosReports"),
+               F("UnsolicitedIndicator"), F("PosReqResult", "Y"), F("PosReqStatus", "Y"),
+               C("Parties", req44), F("Account", req44), F("AcctIDSource"),
+               F("AccountType", req44)] + instr_opt + [F("Currency")] + text
         msgs += [
             ("OrderMassStatusRequest", "AF", mass),
             ("RequestForPositions", "AN", rfp),
+            ("RequestForPositionsAck", "AO", ack),
             ("PositionReport", "AP", pr),
         ]
     return msgs

@@ -563,18 +563,7 @@ impl Engine {
         out: &mut impl Outbox,
         probe: &mut impl Probe,
     ) {
-        let venue_order = VenueOrder {
-            cl: o.cl_ord_id(),
-            account: o.account,
-            instrument: o.instrument,
-            side: o.side,
-            order_type: o.order_type,
-            tif: o.tif,
-            qty: o.qty,
-            limit: o.limit,
-            stop: o.stop,
-            reduce_only: o.parent.is_some(),
-        };
+        let venue_order = VenueOrder::of(&o);
         let effects = o.apply(OmsEvent::Sent).unwrap_or_default();
         let (id, origin, venue) = (o.id, o.origin, o.venue);
         let timeout = self.reg.venues[venue.0 as usize].timeout_ns;
@@ -648,6 +637,17 @@ impl Engine {
         self.apply(id, OmsEvent::Timeout, out);
     }
 
+    /// Queues an order for reconciliation and asks its venue where it stands.
+    fn queue_reconcile(&mut self, id: OrderId) {
+        if self.reconcile.len() < self.reconcile.capacity() && !self.reconcile.contains(&id) {
+            self.reconcile.push(id);
+        }
+        if let Some(o) = self.book.get(id) {
+            let v = o.venue.0 as usize;
+            self.venues[v].query(self.now, &VenueOrder::of(o));
+        }
+    }
+
     /// Feeds the state machine and carries out its effects.
     fn apply(&mut self, id: OrderId, ev: OmsEvent, out: &mut impl Outbox) {
         let Some(o) = self.book.get_mut(id) else {
@@ -664,8 +664,8 @@ impl Engine {
                     let (cl, orig, venue) = (o.cl_at(version), o.cl_ord_id(), o.venue);
                     let _ = self.venues[venue.0 as usize].cancel(self.now, cl, orig);
                 }
-                if effects.reconcile && self.reconcile.len() < self.reconcile.capacity() {
-                    self.reconcile.push(id);
+                if effects.reconcile {
+                    self.queue_reconcile(id);
                 }
                 if !before.is_terminal() && after.is_terminal() {
                     self.release(id);
@@ -953,9 +953,7 @@ impl Engine {
                     event: ev,
                 },
             );
-            if self.reconcile.len() < self.reconcile.capacity() {
-                self.reconcile.push(id);
-            }
+            self.queue_reconcile(id);
             self.protect(id, out);
             return;
         }

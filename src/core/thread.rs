@@ -384,18 +384,7 @@ pub fn go_live(
         // quantity again, which only the rebuilt book still knows.
         for o in engine.book.iter() {
             if o.venue == v.id && !o.state.is_terminal() {
-                live.remember(&VenueOrder {
-                    cl: o.cl_ord_id(),
-                    account: o.account,
-                    instrument: o.instrument,
-                    side: o.side,
-                    order_type: o.order_type,
-                    tif: o.tif,
-                    qty: o.qty,
-                    limit: o.limit,
-                    stop: o.stop,
-                    reduce_only: o.parent.is_some(),
-                });
+                live.remember(&VenueOrder::of(o));
             }
         }
         engine.replace_venue(i, Box::new(live));

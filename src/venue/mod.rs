@@ -34,6 +34,24 @@ pub struct VenueOrder {
     pub reduce_only: bool,
 }
 
+impl VenueOrder {
+    /// The order as its venue knows it, at its current version and terms.
+    pub fn of(o: &crate::oms::order::Order) -> VenueOrder {
+        VenueOrder {
+            cl: o.cl_ord_id(),
+            account: o.account,
+            instrument: o.instrument,
+            side: o.side,
+            order_type: o.order_type,
+            tif: o.tif,
+            qty: o.qty,
+            limit: o.limit,
+            stop: o.stop,
+            reduce_only: o.parent.is_some(),
+        }
+    }
+}
+
 /// What a venue reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VenueEventKind {
@@ -186,6 +204,13 @@ pub trait Venue: Send {
     fn pump(&mut self, now: u64) -> bool {
         let _ = now;
         false
+    }
+    /// Asks the venue for an order's state (FIX OrderStatusRequest) when its outcome is
+    /// unknown — after a hard timeout or a fill racing a cancel (R-RES-1: a query, never a
+    /// blind resend). The answer, if any, comes back through `poll`. In-process venues
+    /// already answer every order, so they do nothing.
+    fn query(&mut self, now: u64, order: &VenueOrder) {
+        let _ = (now, order);
     }
     /// A journaled input handed back during replay (recorded venues only).
     fn replay(&mut self, ev: VenueEvent) {

@@ -71,6 +71,17 @@ pub struct FixSettings {
     /// SendingTime precision: 3 (milliseconds) or 6 (microseconds).
     #[serde(default = "three")]
     pub timestamp_precision: u8,
+    /// After each logon, ask for the state of every open order (OrderMassStatusRequest,
+    /// FIX 4.4 and later), so what changed while disconnected is learned at once.
+    #[serde(default = "yes")]
+    pub mass_status_on_logon: bool,
+    /// After each logon, ask for positions (RequestForPositions, FIX 4.4 and later).
+    #[serde(default = "yes")]
+    pub positions_on_logon: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn localhost() -> String {
@@ -108,6 +119,10 @@ pub struct FixSpec {
     pub dictionary: Option<String>,
     /// Overlay files.
     pub overlays: Vec<String>,
+    /// Send OrderMassStatusRequest after logon.
+    pub mass_status_on_logon: bool,
+    /// Send RequestForPositions after logon.
+    pub positions_on_logon: bool,
 }
 
 /// Parses `HH:MM:SS` (or `HH:MM`) into seconds after midnight.
@@ -229,6 +244,8 @@ impl FixSettings {
             reconnect_max_ns: self.reconnect_interval as u64 * 1_000_000_000,
             dictionary: self.data_dictionary.clone(),
             overlays: self.dictionary_overlays.clone(),
+            mass_status_on_logon: self.mass_status_on_logon && self.begin_string != "FIX.4.2",
+            positions_on_logon: self.positions_on_logon && self.begin_string != "FIX.4.2",
             session: SessionConfig {
                 begin_string: self.begin_string.clone(),
                 default_appl_ver_id: appl,

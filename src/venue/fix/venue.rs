@@ -60,6 +60,12 @@ pub struct FixStats {
     pub trade_corrections: u64,
     /// Messages that failed dictionary validation (rejected, still applied).
     pub invalid: u64,
+    /// Status requests sent for orders whose outcome was unknown.
+    pub status_requests: u64,
+    /// Position reports received.
+    pub position_reports: u64,
+    /// Requests the broker said it does not support (mass status, positions).
+    pub unsupported: u64,
 }
 
 /// What the venue remembers of an order to fill in cancels and replaces.
@@ -97,6 +103,8 @@ struct Mapping {
     orders: Vec<Sent>,
     by_seq: Vec<(u64, u8, ClOrdId)>,
     stats: FixStats,
+    /// Net position per account × instrument as the broker last reported it.
+    positions: Vec<Option<i64>>,
 }
 
 impl Mapping {
@@ -166,6 +174,17 @@ impl Mapping {
                 };
                 self.push(q, now, seq, kind);
             }
+            b"AP" => self.on_position(msg),
+            // No positions to report (728=2), or the request refused: nothing to change.
+            b"AO" => {}
+            b"j" if matches!(
+                msg.get_u64(45).and_then(|r| self.by_seq(r)),
+                Some((b'N' | b'S', _))
+            ) =>
+            {
+                // The broker does not offer mass status or positions: noted, not an error.
+                self.stats.unsupported += 1;
+            }
             b"j" => {
                 // A business reject of one of our requests: route it to its order.
                 let by_ref = msg.get_u64(45).and_then(|r| self.by_seq(r));
@@ -177,6 +196,26 @@ impl Mapping {
             }
             _ => self.anomaly("unexpected application message", msg),
         }
+    }
+
+    /// A PositionReport: the first PositionQty entry's long minus short quantity.
+    fn on_position(&mut self, msg: &Msg<'_>) {
+        let account = msg
+            .get(1)
+            .and_then(|a| Name::from_bytes(a).ok())
+            .and_then(|a| self.reg.account(&a));
+        let inst = msg
+            .get(55)
+            .and_then(|s| Name::from_bytes(s).ok())
+            .and_then(|s| self.reg.instrument(self.venue, &s));
+        let (Some(a), Some(i)) = (account, inst) else {
+            return self.anomaly("position report for an unknown account or symbol", msg);
+        };
+        let long = self.qty(msg, 704, i).unwrap_or(0);
+        let short = self.qty(msg, 705, i).unwrap_or(0);
+        let k = a.0 as usize * self.reg.instruments.len() + i.0 as usize;
+        self.positions[k] = Some(long - short);
+        self.stats.position_reports += 1;
     }
 
     fn by_seq(&self, seq: u64) -> Option<(u8, ClOrdId)> {
@@ -204,6 +243,10 @@ impl Mapping {
 
     fn on_report(&mut self, q: &mut VecDeque<VenueEvent>, now: u64, seq: u64, msg: &Msg<'_>) {
         let Some(cl) = cl_of(msg.get(11)) else {
+            // "No open orders" in answer to our mass status request is not a surprise.
+            if msg.get(584).is_some() && msg.get(150) == Some(b"I") {
+                return;
+            }
             return self.anomaly("execution report for an order this core did not send", msg);
         };
         let exec_type = msg.get(150).and_then(|v| v.first().copied()).unwrap_or(0);
@@ -479,6 +522,7 @@ impl FixVenue {
                 orders: vec![Sent::default(); reg.core.max_orders.max(16)],
                 by_seq: vec![(0, 0, ClOrdId::default()); SENT_MAP],
                 stats: FixStats::default(),
+                positions: vec![None; reg.accounts.len() * reg.instruments.len()],
                 reg: reg.clone(),
             },
         };
@@ -611,6 +655,7 @@ impl FixVenue {
                     self.wire.map.stats.logons += 1;
                     self.backoff = FIRST_BACKOFF_NS;
                     self.queue_session(now, true);
+                    self.after_logon(now);
                 }
                 SessionEvent::LoggedOut => self.queue_session(now, false),
                 SessionEvent::Disconnect(why) => {
@@ -641,6 +686,64 @@ impl FixVenue {
     fn note_sent(&mut self, seq: u64, msg_type: u8, cl: ClOrdId) {
         self.wire.map.stats.sent += 1;
         self.wire.map.by_seq[(seq % SENT_MAP as u64) as usize] = (seq, msg_type, cl);
+    }
+
+    /// What changed while we were away: every open order's state, and positions.
+    fn after_logon(&mut self, now: u64) {
+        let reg = self.wire.map.reg.clone();
+        let micros = self.spec.session.micros;
+        let mut id = [0u8; 32];
+        let n = {
+            let mut w = &mut id[..];
+            let _ = write!(w, "{:x}", now);
+            32 - w.len()
+        };
+        if self.spec.mass_status_on_logon {
+            let sent = self.session.send_app(
+                now,
+                b"AF",
+                |e| {
+                    e.bytes(584, &id[..n]);
+                    e.char(585, b'7');
+                },
+                &mut self.wire,
+            );
+            if let Ok(seq) = sent {
+                self.wire.map.by_seq[(seq % SENT_MAP as u64) as usize] =
+                    (seq, b'S', ClOrdId::default());
+            }
+        }
+        if self.spec.positions_on_logon {
+            let date = crate::core::clock::civil_date(now);
+            let sender = self.spec.session.sender_comp_id.clone();
+            for a in &reg.accounts {
+                let sent = self.session.send_app(
+                    now,
+                    b"AN",
+                    |e| {
+                        e.bytes(710, &id[..n]);
+                        e.char(724, b'0');
+                        // Parties is required in FIX 4.4: we are the client (role 3).
+                        e.uint(453, 1);
+                        e.bytes(448, sender.as_bytes());
+                        e.char(447, b'D');
+                        e.uint(452, 3);
+                        e.bytes(1, a.name.as_bytes());
+                        e.char(581, b'1');
+                        let mut d = [0u8; 8];
+                        let mut w = &mut d[..];
+                        let _ = write!(w, "{:04}{:02}{:02}", date.0, date.1, date.2);
+                        e.bytes(715, &d);
+                        e.timestamp(60, now, micros);
+                    },
+                    &mut self.wire,
+                );
+                if let Ok(seq) = sent {
+                    self.wire.map.by_seq[(seq % SENT_MAP as u64) as usize] =
+                        (seq, b'N', ClOrdId::default());
+                }
+            }
+        }
     }
 
     /// Sends an application message if the core believes the session is up.
@@ -801,6 +904,33 @@ impl Venue for FixVenue {
         })
     }
 
+    fn query(&mut self, now: u64, o: &VenueOrder) {
+        if !self.reported_up {
+            return;
+        }
+        let reg = self.wire.map.reg.clone();
+        let inst = &reg.instruments[o.instrument.0 as usize];
+        let account = reg.accounts[o.account.0 as usize].name;
+        let cl = o.cl;
+        let side = side_char(o.side as u8);
+        let sent = self.session.send_app(
+            now,
+            b"H",
+            |e| {
+                put_cl(e, 11, cl);
+                e.bytes(1, account.as_bytes());
+                e.bytes(55, inst.symbol.as_bytes());
+                e.char(54, side);
+            },
+            &mut self.wire,
+        );
+        if let Ok(seq) = sent {
+            self.wire.map.stats.status_requests += 1;
+            self.note_sent(seq, b'H', cl);
+        }
+        self.settle(now);
+    }
+
     fn poll(&mut self, now: u64, out: &mut Vec<VenueEvent>) {
         while self.wire.events.front().is_some_and(|e| e.at_ns <= now) {
             let Some(ev) = self.wire.events.pop_front() else {
@@ -821,7 +951,15 @@ impl Venue for FixVenue {
         None
     }
 
-    fn positions(&self, _account: AccountId, _out: &mut Vec<(InstrumentId, Qty)>) {}
+    fn positions(&self, account: AccountId, out: &mut Vec<(InstrumentId, Qty)>) {
+        let n = self.wire.map.reg.instruments.len();
+        let base = account.0 as usize * n;
+        for i in 0..n {
+            if let Some(Some(q)) = self.wire.map.positions.get(base + i) {
+                out.push((InstrumentId(i as u16), Qty(*q)));
+            }
+        }
+    }
 
     fn balance(&self, _account: AccountId) -> Money {
         Money(0)

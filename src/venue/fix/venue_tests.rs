@@ -15,6 +15,7 @@ fn mapping() -> Mapping {
         orders: vec![Sent::default(); 64],
         by_seq: vec![(0, 0, ClOrdId::default()); SENT_MAP],
         stats: FixStats::default(),
+        positions: vec![None; reg.accounts.len() * reg.instruments.len()],
         reg,
     }
 }
@@ -347,4 +348,64 @@ fn outbound_orders_carry_what_brokers_require() {
     assert_eq!(get(59), "0");
     assert!(msg.get(99).is_none());
     assert_eq!(get(60), "20231114-22:13:20.000");
+}
+
+#[test]
+fn position_reports_become_the_venues_positions() {
+    let mut m = mapping();
+    let evs = map(
+        &mut m,
+        "FIX.4.4",
+        b"AP",
+        &[
+            (721, "P1"),
+            (1, "alpha"),
+            (55, "MSFT"),
+            (702, "1"),
+            (703, "TQ"),
+            (704, "15"),
+            (705, "40"),
+        ],
+    );
+    assert!(evs.is_empty());
+    let msft = m.reg.instrument_by_names("sim", "MSFT").unwrap().id;
+    let k = msft.0 as usize;
+    assert_eq!(m.positions[k], Some(-25));
+    assert_eq!(m.stats.position_reports, 1);
+    // Unknown accounts are reported, not booked.
+    map(
+        &mut m,
+        "FIX.4.4",
+        b"AP",
+        &[(1, "nobody"), (55, "MSFT"), (704, "1")],
+    );
+    assert_eq!(m.stats.anomalies, 1);
+}
+
+#[test]
+fn mass_status_answers_and_unsupported_requests_are_quiet() {
+    let mut m = mapping();
+    let evs = map(
+        &mut m,
+        "FIX.4.4",
+        b"8",
+        &[
+            (37, "NONE"),
+            (17, "1"),
+            (150, "I"),
+            (39, "8"),
+            (584, "abc"),
+            (911, "0"),
+        ],
+    );
+    assert!(evs.is_empty());
+    m.by_seq[(30 % SENT_MAP as u64) as usize] = (30, b'N', ClOrdId::default());
+    let evs = map(
+        &mut m,
+        "FIX.4.4",
+        b"j",
+        &[(45, "30"), (372, "AN"), (380, "3")],
+    );
+    assert!(evs.is_empty());
+    assert_eq!((m.stats.anomalies, m.stats.unsupported), (0, 1));
 }
