@@ -110,6 +110,9 @@ fn sim(store: &Path) -> Sim {
         "book",
         "--store",
         store.to_str().unwrap(),
+        // The simulator validates what execd sends against the same dictionaries.
+        "--dict-dir",
+        "fix-dictionaries",
     ]));
     let mut seen = Vec::new();
     let l = p
@@ -133,7 +136,16 @@ impl Sim {
 }
 
 fn config(dir: &Path, port: u16) -> PathBuf {
-    let text = std::fs::read_to_string("examples/fix-sim.toml").unwrap();
+    config_with(dir, port, &[])
+}
+
+/// The example configuration on `port`, with `edits` (from, to) applied to its text.
+fn config_with(dir: &Path, port: u16, edits: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string("examples/fix-sim.toml").unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from:?} not in the example");
+        text = text.replace(from, to);
+    }
     let text = text.replace(
         "SocketConnectPort = 9878",
         &format!("SocketConnectPort = {port}"),
@@ -309,4 +321,61 @@ fn a_crash_mid_trading_loses_no_fill_and_numbering_continues() {
         .unwrap_or_else(|| panic!("no fill count in {v}"));
     assert_eq!(Some(fills), st["fills"].as_u64(), "execd {v}\nsim {st}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn fix42_and_fixt_sessions_trade_too() {
+    let cases: [(&str, &[(&str, &str)]); 2] = [
+        (
+            "fix42",
+            &[
+                ("BeginString = \"FIX.4.4\"", "BeginString = \"FIX.4.2\""),
+                ("fix-dictionaries/FIX44.xml", "fix-dictionaries/FIX42.xml"),
+            ],
+        ),
+        (
+            "fixt",
+            &[
+                ("BeginString = \"FIX.4.4\"", "BeginString = \"FIXT.1.1\""),
+                (
+                    "DataDictionary = \"fix-dictionaries/FIX44.xml\"",
+                    "TransportDataDictionary = \"fix-dictionaries/FIXT11.xml\"\nAppDataDictionary = \"fix-dictionaries/FIX50SP2.xml\"",
+                ),
+            ],
+        ),
+    ];
+    for (name, edits) in cases {
+        let dir = tempdir(name);
+        let mut s = sim(&dir.join("sim"));
+        let cfg = config_with(&dir, s.port, edits);
+        let (ok, lines) = execd_run(&cfg, &dir.join("journal"), 30, true).finish(60);
+        assert!(ok, "{name}: {lines:#?}");
+        let flow = lines
+            .iter()
+            .find(|l| l.starts_with("flow: ") && l.contains("submitted"))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}: no flow summary: {lines:#?}"));
+        assert_eq!(
+            count(&flow, "accepted"),
+            count(&flow, "submitted"),
+            "{name}: {flow}"
+        );
+        assert!(count(&flow, "fills") > 0, "{name}: {flow}");
+        let fix = lines
+            .iter()
+            .find(|l| l.contains("next sequence numbers out"))
+            .unwrap();
+        assert!(
+            fix.contains(" 0 invalid"),
+            "{name}: the venue's messages validate: {fix}"
+        );
+        let st = s.status();
+        assert_eq!(st["session_rejects_sent"].as_u64(), Some(0), "{name}: {st}");
+        assert_eq!(
+            st["fills"].as_u64(),
+            Some(count(&flow, "fills")),
+            "{name}: {st}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

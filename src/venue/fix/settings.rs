@@ -65,6 +65,12 @@ pub struct FixSettings {
     /// QuickFIX-format XML dictionary to validate inbound messages against.
     #[serde(default)]
     pub data_dictionary: Option<String>,
+    /// FIXT.1.1 sessions: the transport dictionary (session messages, header, trailer).
+    #[serde(default)]
+    pub transport_data_dictionary: Option<String>,
+    /// FIXT.1.1 sessions: the application dictionary (e.g. FIX 5.0SP2).
+    #[serde(default)]
+    pub app_data_dictionary: Option<String>,
     /// Venue overlays applied over the dictionary, in order.
     #[serde(default)]
     pub dictionary_overlays: Vec<String>,
@@ -115,14 +121,28 @@ pub struct FixSpec {
     pub reconnect_max_ns: u64,
     /// The session settings (dictionary not yet loaded).
     pub session: SessionConfig,
-    /// Dictionary file, if any.
-    pub dictionary: Option<String>,
+    /// Dictionary files, if any.
+    pub dictionary: Option<DictionaryFiles>,
     /// Overlay files.
     pub overlays: Vec<String>,
     /// Send OrderMassStatusRequest after logon.
     pub mass_status_on_logon: bool,
     /// Send RequestForPositions after logon.
     pub positions_on_logon: bool,
+}
+
+/// Which dictionary files a session validates against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DictionaryFiles {
+    /// FIX 4.x: one file.
+    Single(String),
+    /// FIXT.1.1: transport and application files.
+    Fixt {
+        /// Session level.
+        transport: String,
+        /// Application level.
+        app: String,
+    },
 }
 
 /// Parses `HH:MM:SS` (or `HH:MM`) into seconds after midnight.
@@ -232,17 +252,42 @@ impl FixSettings {
             }),
             _ => return Err(("StartTime", "StartTime and EndTime go together".into())),
         };
-        if self.data_dictionary.is_none() && !self.dictionary_overlays.is_empty() {
+        let fixt = self.begin_string == "FIXT.1.1";
+        let dictionary = match (
+            &self.data_dictionary,
+            &self.transport_data_dictionary,
+            &self.app_data_dictionary,
+        ) {
+            (None, None, None) => None,
+            (Some(d), None, None) if !fixt => Some(DictionaryFiles::Single(d.clone())),
+            (None, Some(t), Some(a)) if fixt => Some(DictionaryFiles::Fixt {
+                transport: t.clone(),
+                app: a.clone(),
+            }),
+            _ if fixt => {
+                return Err((
+                    "TransportDataDictionary",
+                    "a FIXT.1.1 session names TransportDataDictionary and AppDataDictionary (not DataDictionary)".into(),
+                ))
+            }
+            _ => {
+                return Err((
+                    "DataDictionary",
+                    "a FIX.4.x session names one DataDictionary (Transport/AppDataDictionary are for FIXT.1.1)".into(),
+                ))
+            }
+        };
+        if dictionary.is_none() && !self.dictionary_overlays.is_empty() {
             return Err((
                 "DictionaryOverlays",
-                "overlays need a DataDictionary to apply to".into(),
+                "overlays need a dictionary to apply to".into(),
             ));
         }
         Ok(FixSpec {
             host: self.socket_connect_host.clone(),
             port: self.socket_connect_port,
             reconnect_max_ns: self.reconnect_interval as u64 * 1_000_000_000,
-            dictionary: self.data_dictionary.clone(),
+            dictionary,
             overlays: self.dictionary_overlays.clone(),
             mass_status_on_logon: self.mass_status_on_logon && self.begin_string != "FIX.4.2",
             positions_on_logon: self.positions_on_logon && self.begin_string != "FIX.4.2",
@@ -309,6 +354,23 @@ TargetCompID = "SIM"
         f.weekdays = None;
         f.end_time = None;
         assert_eq!(f.check().unwrap_err().0, "StartTime");
+    }
+
+    #[test]
+    fn fixt_sessions_name_transport_and_app_dictionaries() {
+        let mut f = base();
+        f.begin_string = "FIXT.1.1".into();
+        f.transport_data_dictionary = Some("fix-dictionaries/FIXT11.xml".into());
+        f.app_data_dictionary = Some("fix-dictionaries/FIX50SP2.xml".into());
+        assert!(matches!(
+            f.check().unwrap().dictionary,
+            Some(DictionaryFiles::Fixt { .. })
+        ));
+        f.data_dictionary = Some("fix-dictionaries/FIX44.xml".into());
+        assert_eq!(f.check().unwrap_err().0, "TransportDataDictionary");
+        let mut f = base();
+        f.app_data_dictionary = Some("x".into());
+        assert_eq!(f.check().unwrap_err().0, "DataDictionary");
     }
 
     #[test]

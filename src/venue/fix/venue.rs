@@ -15,7 +15,7 @@
 use super::codec::{Encoder, Msg};
 use super::dictionary::Dictionary;
 use super::session::{SendError, SeqNums, Session, SessionEvent, SessionIo, State};
-use super::settings::FixSpec;
+use super::settings::{DictionaryFiles, FixSpec};
 use super::store::SessionStore;
 use crate::config::Registry;
 use crate::gate::Reason;
@@ -485,10 +485,15 @@ impl FixVenue {
             .clone()
             .ok_or_else(|| FixVenueError(format!("venue {name} has no FIX settings")))?;
         let mut cfg = spec.session.clone();
-        if let Some(base) = &spec.dictionary {
+        if let Some(files) = &spec.dictionary {
             let overlays: Vec<&Path> = spec.overlays.iter().map(Path::new).collect();
-            let d = Dictionary::load(Path::new(base), &overlays)
-                .map_err(|e| FixVenueError(format!("venue {name}: dictionary: {e}")))?;
+            let d = match files {
+                DictionaryFiles::Single(base) => Dictionary::load(Path::new(base), &overlays),
+                DictionaryFiles::Fixt { transport, app } => {
+                    Dictionary::load_fixt(Path::new(transport), Path::new(app), &overlays)
+                }
+            }
+            .map_err(|e| FixVenueError(format!("venue {name}: dictionary: {e}")))?;
             cfg.dictionary = Some(Arc::new(d));
         }
         let (store, restored) = match store_dir {
