@@ -379,3 +379,76 @@ fn fix42_and_fixt_sessions_trade_too() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn two_fix_sessions_in_one_core() {
+    let dir = tempdir("two");
+    let mut s = sim(&dir.join("sim"));
+    let base = std::fs::read_to_string(config(&dir, s.port)).unwrap();
+    // A second broker session (another CompID at the same simulator), with its own symbol.
+    let second = format!(
+        r#"
+[[venues]]
+name = "sim2"
+kind = "fix"
+
+[venues.fix]
+SocketConnectPort = {port}
+SenderCompID = "EXECD2"
+TargetCompID = "SIM"
+HeartBtInt = 30
+
+[[instruments]]
+symbol = "IBM"
+venue = "sim2"
+tick = "0.01"
+lot = "1"
+hours = "24/7"
+price_band_bps = 500
+margin_bps = 2500
+max_order_qty = "5000"
+max_notional = "1000000"
+max_position = "20000"
+initial_price = "100.00"
+spread_ticks = 2
+volatility_ticks = 2
+depth_lots = 2000
+"#,
+        port = s.port
+    );
+    // Venues and instruments before the accounts table keeps the TOML arrays together.
+    let (head, accounts) = base.split_at(base.find("[[accounts]]").unwrap());
+    let cfg = dir.join("two.toml");
+    std::fs::write(&cfg, format!("{head}{second}\n{accounts}")).unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
+    c.args(["run", "--config", cfg.to_str().unwrap(), "--journal"])
+        .arg(dir.join("journal"))
+        .args([
+            "--orders", "30", "--rate", "400", "--venue", "sim2", "--exit",
+        ]);
+    let (ok, lines) = Proc::spawn(&mut c).finish(60);
+    assert!(ok, "{lines:#?}");
+    let flow = lines
+        .iter()
+        .find(|l| l.starts_with("flow: ") && l.contains("submitted"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no flow summary: {lines:#?}"));
+    assert!(count(&flow, "fills") > 0, "{flow}");
+    // Both sessions logged on and off cleanly; only the second one traded.
+    for name in ["sim", "sim2"] {
+        let l = lines
+            .iter()
+            .find(|l| l.contains(&format!("fix venue {name}: next sequence numbers")))
+            .unwrap_or_else(|| panic!("{name}: {lines:#?}"));
+        assert!(l.contains("1 logons"), "{l}");
+    }
+    let st = s.status();
+    let sessions = st["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{st}");
+    assert_eq!(
+        st["orders"].as_u64(),
+        Some(count(&flow, "accepted")),
+        "{st}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
