@@ -17,10 +17,15 @@ pub const KIND_RECEIVED: u16 = 2;
 pub const KIND_RESET: u16 = 3;
 
 const SEGMENT: usize = 16 << 20;
+/// Segment files kept: 128 MiB of history, far more than any resend request reaches
+/// back. Older ones are deleted at open and at each sequence reset (after which nothing
+/// before it can be asked for), so the store does not grow without bound.
+const KEEP_SEGMENTS: usize = 8;
 
 /// The store of one FIX session.
 pub struct SessionStore {
     writer: Option<JournalWriter>,
+    dir: Option<std::path::PathBuf>,
     sent: VecDeque<(u64, Vec<u8>)>,
     spare: Vec<Vec<u8>>,
     keep: usize,
@@ -47,6 +52,7 @@ impl SessionStore {
     pub fn memory(keep: usize) -> SessionStore {
         SessionStore {
             writer: None,
+            dir: None,
             sent: VecDeque::with_capacity(keep.min(65_536)),
             spare: Vec::new(),
             keep: keep.max(1),
@@ -95,7 +101,26 @@ impl SessionStore {
         rest.seqs = seqs;
         let (writer, _) = JournalWriter::open(dir, SEGMENT)?;
         store.writer = Some(writer);
+        store.dir = Some(dir.to_path_buf());
+        store.retire(KEEP_SEGMENTS);
         Ok((store, rest))
+    }
+
+    /// Deletes all but the newest `keep` segment files, oldest first. Restoring needs
+    /// only the newest frames: sequence numbers are the highest seen since the last reset.
+    fn retire(&mut self, keep: usize) {
+        let Some(dir) = self.dir.as_ref() else {
+            return;
+        };
+        let Ok(list) = crate::journal::segment::list(dir) else {
+            return;
+        };
+        for (_, path) in list.iter().take(list.len().saturating_sub(keep.max(1))) {
+            if std::fs::remove_file(path).is_err() {
+                self.errors += 1;
+                return;
+            }
+        }
     }
 
     fn keep_sent(&mut self, seq: u64, f: &[u8]) {
@@ -141,6 +166,7 @@ impl SessionStore {
         while let Some((_, b)) = self.sent.pop_front() {
             self.spare.push(b);
         }
+        self.retire(1);
     }
 
     /// A sent frame, if still kept.
@@ -154,5 +180,65 @@ impl SessionStore {
         if let Some(w) = self.writer.as_ref() {
             let _ = w.sync();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame_for(seq: u64) -> Vec<u8> {
+        let mut e = super::super::codec::Encoder::new("FIX.4.4", 256);
+        e.start(b"0")
+            .bytes(49, b"A")
+            .bytes(56, b"B")
+            .uint(34, seq)
+            .timestamp(52, 1_700_000_000_000_000_000, false);
+        e.finish().to_vec()
+    }
+
+    #[test]
+    fn sequence_numbers_survive_a_reopen_and_a_reset_retires_history() {
+        let dir = std::env::temp_dir().join(format!("execd-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            let (mut s, r) = SessionStore::open(&dir, 10).unwrap();
+            assert_eq!(r.seqs, None);
+            for q in 1..=5 {
+                s.sent(q, q, &frame_for(q));
+            }
+            s.received(6, &frame_for(9));
+            assert_eq!(s.get(3), Some(&frame_for(3)[..]));
+            assert_eq!(s.get(6), None);
+        }
+        {
+            let (mut s, r) = SessionStore::open(&dir, 10).unwrap();
+            assert_eq!(
+                r.seqs,
+                Some(SeqNums {
+                    next_out: 6,
+                    next_in: 10
+                })
+            );
+            assert_eq!(s.get(5), Some(&frame_for(5)[..]), "kept for resends");
+            s.reset(
+                7,
+                SeqNums {
+                    next_out: 1,
+                    next_in: 1,
+                },
+            );
+            assert_eq!(s.get(5), None);
+            s.sent(8, 1, &frame_for(1));
+        }
+        let (_, r) = SessionStore::open(&dir, 10).unwrap();
+        assert_eq!(
+            r.seqs,
+            Some(SeqNums {
+                next_out: 2,
+                next_in: 1
+            })
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
