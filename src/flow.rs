@@ -89,6 +89,9 @@ impl FlowReport {
 struct Live {
     state: OrderState,
     resting: bool,
+    /// Order quantity as last confirmed (mantissa), and the instrument.
+    qty: i64,
+    inst: usize,
 }
 
 /// Runs the flow on `h` until done, `stop` is set, or the venue never logs on.
@@ -121,7 +124,7 @@ pub fn run(
     let mut mids: Vec<i64> = reg.sims.iter().map(|s| s.initial_price.0).collect();
     let mut rep = FlowReport::default();
     let mut live: FxHashMap<OrderId, Live> = FxHashMap::default();
-    let mut by_req: FxHashMap<RequestId, bool> = FxHashMap::default();
+    let mut by_req: FxHashMap<RequestId, (bool, i64, usize)> = FxHashMap::default();
     let mut rejected: FxHashMap<&'static str, u64> = FxHashMap::default();
     let quote = |h: &mut Handle, mids: &[i64]| {
         for &i in &insts {
@@ -168,13 +171,13 @@ pub fn run(
     }
     quote(h, &mids);
 
-    // Request ids unique per start: a restart on the same journal must not repeat them
+    // Request ids unique per start (milliseconds): a restart on the same journal must not repeat them
     // (the core would answer "duplicate", rightly).
     let prefix = format!(
         "flow-{:x}-",
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
+            .map(|d| d.as_millis() as u64)
             .unwrap_or(0)
     );
     let interval = Duration::from_secs_f64(1.0 / opts.rate.max(1) as f64);
@@ -184,19 +187,21 @@ pub fn run(
     let handle_event = |e: CoreEvent,
                         rep: &mut FlowReport,
                         live: &mut FxHashMap<OrderId, Live>,
-                        by_req: &mut FxHashMap<RequestId, bool>,
+                        by_req: &mut FxHashMap<RequestId, (bool, i64, usize)>,
                         rejected: &mut FxHashMap<&'static str, u64>| {
         match e {
             CoreEvent::Accepted {
                 request_id, order, ..
             } => {
                 rep.accepted += 1;
-                if let Some(resting) = by_req.remove(&request_id) {
+                if let Some((resting, qty, inst)) = by_req.remove(&request_id) {
                     live.insert(
                         order,
                         Live {
                             state: OrderState::PendingNew,
                             resting,
+                            qty,
+                            inst,
                         },
                     );
                 }
@@ -215,11 +220,17 @@ pub fn run(
             CoreEvent::Order(s) => {
                 if let Some(l) = live.get_mut(&s.order) {
                     l.state = s.state;
+                    // An amendment the venue confirmed: the Replaced state, or — when a
+                    // cancel was already on its way — just the new quantity.
+                    let amended = s.state == OrderState::Replaced || s.qty.0 != l.qty;
+                    l.qty = s.qty.0;
                     match s.state {
                         OrderState::Filled => rep.filled += 1,
                         OrderState::Canceled => rep.canceled += 1,
-                        OrderState::Replaced => rep.replaced += 1,
                         _ => {}
+                    }
+                    if amended {
+                        rep.replaced += 1;
                     }
                     if s.state == OrderState::Replaced {
                         l.state = OrderState::New;
@@ -265,11 +276,19 @@ pub fn run(
                 if rng.bool() {
                     rep.cancel_requests += 1;
                     let _ = h.send(Command::Cancel(OrderRef::Id(id)));
-                } else {
+                } else if let Some(l) = live.get(&id) {
+                    // Amend the size by one lot, up (down when it is larger than one lot).
+                    let inst = &reg.instruments[l.inst];
+                    let lot = inst.lot.0;
+                    let qty = if l.qty > lot && rng.bool() {
+                        l.qty - lot
+                    } else {
+                        l.qty + lot
+                    };
                     rep.replace_requests += 1;
                     let _ = h.send(Command::Replace {
                         order: OrderRef::Id(id),
-                        quantity: None,
+                        quantity: Some(Dec::new(qty, inst.qty_scale)),
                         limit_price: None,
                     });
                 }
@@ -302,7 +321,7 @@ pub fn run(
             side,
             ..base_request(reg, i, vname)
         };
-        by_req.insert(req.request_id, !aggressive);
+        by_req.insert(req.request_id, (!aggressive, lots * inst.lot.0, i));
         rep.submitted += 1;
         if h.send(Command::Submit(req)).is_err() {
             by_req.remove(&req.request_id);

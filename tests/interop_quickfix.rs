@@ -394,6 +394,15 @@ fn execd_config(dir: &Tmp, port: u16, heartbeat: u32, begin: &str) -> PathBuf {
             "DataDictionary = \"fix-dictionaries/FIX44.xml\"",
             format!("DataDictionary = \"{ROOT}/fix-dictionaries/{dict}.xml\""),
         ),
+        // QuickFIX's executor (qf-peer) offers neither mass status nor positions.
+        (
+            "MassStatusOnLogon = true",
+            "MassStatusOnLogon = false".to_string(),
+        ),
+        (
+            "PositionsOnLogon = true",
+            "PositionsOnLogon = false".to_string(),
+        ),
     ] {
         assert!(
             text.contains(from),
@@ -551,7 +560,7 @@ impl Exit {
             .find(|l| l.starts_with("execd: fix venue sim: next sequence numbers"))
             .unwrap_or_else(|| panic!("no sequence-number line in execd's stderr:\n{err}"));
         let n = numbers(l.split_once("numbers").unwrap().1);
-        assert_eq!(n.len(), 8, "{l}");
+        assert!(n.len() >= 8, "{l}");
         Exit {
             flow,
             next_out: n[0],
@@ -966,7 +975,6 @@ fn a5b_sigkill_then_restart_loses_no_fill() {
 /// and `execd-replay verify` then fails ("replaying the commands gives a different
 /// event than the one recorded"), because replay does not see that refusal.
 #[test]
-#[ignore = "execd bug: orders from before a restart cannot be canceled (VENUE_TRANSPORT) and verify then fails"]
 fn a5c_sigkill_then_restart_with_flow_cancels_old_orders() {
     let qfb = need_qf!();
     let dir = Tmp::new("a5c");
@@ -1614,7 +1622,6 @@ fn b6_heartbeat_timeout_quickfix_side() {
 /// amend is still in flight (seen in `a2`). Here a raw broker holds every replace
 /// until the cancel for the same order comes, then confirms both, in that order.
 #[test]
-#[ignore = "execd bug: Replaced after a cancel was sent is dropped as an anomaly (PendingCancel, Replaced)"]
 fn replace_confirmed_while_a_cancel_is_pending() {
     let dir = Tmp::new("race");
     let l = TcpListener::bind("127.0.0.1:0").unwrap();

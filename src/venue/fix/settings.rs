@@ -78,16 +78,13 @@ pub struct FixSettings {
     #[serde(default = "three")]
     pub timestamp_precision: u8,
     /// After each logon, ask for the state of every open order (OrderMassStatusRequest,
-    /// FIX 4.4 and later), so what changed while disconnected is learned at once.
-    #[serde(default = "yes")]
+    /// FIX 4.4 and later), so what changed while disconnected is learned at once. Off by
+    /// default: not every broker offers it.
+    #[serde(default)]
     pub mass_status_on_logon: bool,
     /// After each logon, ask for positions (RequestForPositions, FIX 4.4 and later).
-    #[serde(default = "yes")]
+    #[serde(default)]
     pub positions_on_logon: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn localhost() -> String {
