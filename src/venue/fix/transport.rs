@@ -710,9 +710,7 @@ mod tests {
                 let _ = c.write(b"x");
                 let _ = c.flush();
                 let _ = read_some(&mut s);
-                read_some(&mut c)
-                    .err()
-                    .expect("the acceptor refuses the client")
+                read_some(&mut c).expect_err("the acceptor refuses the client")
             }
         };
         assert!(refused.to_string().contains("TLS"), "{refused}");
