@@ -503,13 +503,9 @@ impl FixVenue {
             .map_err(|e| FixVenueError(format!("venue {name}: dictionary: {e}")))?;
             cfg.dictionary = Some(Arc::new(d));
         }
+        let tls = spec.tls.as_ref().map(TlsClient::load).transpose();
         let tls =
-            match &spec.tls {
-                None => None,
-                Some(t) => Some(TlsClient::load(t).map_err(|(key, e)| {
-                    FixVenueError(format!("venues[{}].fix.{key}: {e}", id.0))
-                })?),
-            };
+            tls.map_err(|(key, e)| FixVenueError(format!("venues[{}].fix.{key}: {e}", id.0)))?;
         let (store, restored) = match store_dir {
             Some(dir) => {
                 let (s, r) = SessionStore::open(dir, KEEP_SENT).map_err(|e| {
