@@ -5,6 +5,7 @@ use clap::Parser;
 use execd::model::fixed::Dec;
 use serde::Deserialize;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::engine::{Policy, SimConfig, SCALE};
 
@@ -91,6 +92,15 @@ pub struct Cli {
     /// (FIX42.xml, FIX44.xml, FIXT11.xml + FIX50SP2.xml; e.g. the repo's fix-dictionaries).
     #[arg(long)]
     pub dict_dir: Option<PathBuf>,
+    /// Serve TLS only (with --tls-key): our certificate chain, PEM.
+    #[arg(long)]
+    pub tls_cert: Option<String>,
+    /// The private key of --tls-cert, PEM.
+    #[arg(long)]
+    pub tls_key: Option<String>,
+    /// Require client certificates issued by these CA(s), PEM (mutual TLS).
+    #[arg(long)]
+    pub tls_client_ca: Option<String>,
 }
 
 /// The same keys in a TOML file.
@@ -139,6 +149,12 @@ struct FileCfg {
     dict_dir: Option<PathBuf>,
     #[serde(alias = "keep-closed")]
     keep_closed: Option<usize>,
+    #[serde(alias = "tls-cert")]
+    tls_cert: Option<String>,
+    #[serde(alias = "tls-key")]
+    tls_key: Option<String>,
+    #[serde(alias = "tls-client-ca")]
+    tls_client_ca: Option<String>,
 }
 
 /// Everything the simulator runs with.
@@ -155,6 +171,8 @@ pub struct Config {
     pub max_write_buffer: usize,
     pub heartbeat_secs: u32,
     pub dict_dir: Option<PathBuf>,
+    /// TLS-only listener.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     pub sim: SimConfig,
 }
 
@@ -241,7 +259,21 @@ impl Config {
         if sender.is_empty() || sender.bytes().any(|b| b == 1 || b == b'=') {
             return Err("sender: must be a non-empty CompID".into());
         }
+        let tls = match (
+            cli.tls_cert.or(file.tls_cert),
+            cli.tls_key.or(file.tls_key),
+            cli.tls_client_ca.or(file.tls_client_ca),
+        ) {
+            (None, None, None) => None,
+            (Some(cert), Some(key), ca) => Some(
+                execd::venue::fix::transport::server_config(&cert, &key, ca.as_deref())
+                    .map_err(|e| format!("tls: {e}"))?,
+            ),
+            (_, None, _) => return Err("tls-key: --tls-cert needs its key".into()),
+            (None, _, _) => return Err("tls-cert: --tls-key/--tls-client-ca need it".into()),
+        };
         Ok(Config {
+            tls,
             port: cli.port.or(file.port).unwrap_or(0),
             sender,
             target: cli.target.or(file.target),

@@ -8,7 +8,8 @@ use crate::store::PairStore;
 use execd::venue::fix::codec::{self, Decoder, Encoder, FrameError, Msg};
 use execd::venue::fix::dictionary::Dictionary;
 use execd::venue::fix::session::{Role, SeqNums, Session, SessionConfig, SessionEvent, SessionIo};
-use mio::net::{TcpListener, TcpStream};
+use execd::venue::fix::transport::Link;
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use rustc_hash::FxHashMap;
 use serde_json::{json, Value};
@@ -67,8 +68,13 @@ impl WBuf {
         }
         self.buf.extend_from_slice(b);
     }
-    /// Writes what the socket takes; Err on a broken connection.
-    fn flush(&mut self, s: &mut TcpStream) -> std::io::Result<()> {
+    /// Writes what the socket takes (and TLS records held back); Err on a broken
+    /// connection.
+    fn flush(&mut self, s: &mut Link) -> std::io::Result<()> {
+        match s.flush() {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            r => r?,
+        }
         while self.pos < self.buf.len() {
             match s.write(&self.buf[self.pos..]) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
@@ -90,7 +96,7 @@ impl WBuf {
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: Link,
     addr: SocketAddr,
     wbuf: WBuf,
     /// Bytes received before the session is bound (the Logon).
@@ -335,7 +341,7 @@ impl Server {
             let Some(c) = self.conns[ci].as_mut() else {
                 continue;
             };
-            if c.wbuf.pending() > 0 {
+            if c.wbuf.pending() > 0 || c.stream.wants_write() {
                 if let Err(e) = c.wbuf.flush(&mut c.stream) {
                     c.close.get_or_insert_with(|| format!("write: {e}"));
                 }
@@ -377,8 +383,15 @@ impl Server {
                 return;
             };
             match l.accept() {
-                Ok((mut stream, addr)) => {
+                Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
+                    let mut stream = match Link::accepted(stream, self.cfg.tls.as_ref()) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            eprintln!("venue-sim: {addr}: {e}");
+                            continue;
+                        }
+                    };
                     let ci = match self.conns.iter().position(|c| c.is_none()) {
                         Some(i) => i,
                         None => {
@@ -906,6 +919,7 @@ impl Server {
         json!({
             "type": kind,
             "port": self.port,
+            "tls": self.cfg.tls.is_some(),
             "policy": format!("{:?}", self.sim.config().policy),
             "sessions": sessions,
             "connections": self.conns.iter().flatten().count(),

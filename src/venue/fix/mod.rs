@@ -6,4 +6,5 @@ pub mod dictionary;
 pub mod session;
 pub mod settings;
 pub mod store;
+pub mod transport;
 pub mod venue;

@@ -85,6 +85,25 @@ pub struct FixSettings {
     /// After each logon, ask for positions (RequestForPositions, FIX 4.4 and later).
     #[serde(default)]
     pub positions_on_logon: bool,
+    /// TLS to the broker (QuickFIX/J's SocketUseSSL; the SSL* keys below follow
+    /// QuickFIX/n). Off by default.
+    #[serde(default, rename = "SocketUseSSL")]
+    pub socket_use_ssl: bool,
+    /// PEM file of the CA certificate(s) the broker's certificate must chain to.
+    /// Required with SocketUseSSL: there are no built-in roots.
+    #[serde(default, rename = "SSLCACertificate")]
+    pub ssl_ca_certificate: Option<String>,
+    /// Name the broker's certificate must carry, also sent as SNI (default:
+    /// SocketConnectHost; a DNS name or an IP address).
+    #[serde(default, rename = "SSLServerName")]
+    pub ssl_server_name: Option<String>,
+    /// PEM file of our client certificate chain, for brokers that require mutual TLS
+    /// (with SSLPrivateKey).
+    #[serde(default, rename = "SSLCertificate")]
+    pub ssl_certificate: Option<String>,
+    /// PEM file of the private key of SSLCertificate (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default, rename = "SSLPrivateKey")]
+    pub ssl_private_key: Option<String>,
 }
 
 fn localhost() -> String {
@@ -126,6 +145,8 @@ pub struct FixSpec {
     pub mass_status_on_logon: bool,
     /// Send RequestForPositions after logon.
     pub positions_on_logon: bool,
+    /// TLS, if the session asks for it (files loaded when the venue starts).
+    pub tls: Option<TlsSpec>,
 }
 
 /// Which dictionary files a session validates against.
@@ -140,6 +161,19 @@ pub enum DictionaryFiles {
         /// Application level.
         app: String,
     },
+}
+
+/// Checked TLS settings of an initiator: which files to load, which name to verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSpec {
+    /// SSLCACertificate.
+    pub ca: String,
+    /// SSLServerName, or the host.
+    pub server_name: String,
+    /// SSLCertificate.
+    pub cert: Option<String>,
+    /// SSLPrivateKey.
+    pub key: Option<String>,
 }
 
 /// Parses `HH:MM:SS` (or `HH:MM`) into seconds after midnight.
@@ -280,7 +314,9 @@ impl FixSettings {
                 "overlays need a dictionary to apply to".into(),
             ));
         }
+        let tls = self.tls()?;
         Ok(FixSpec {
+            tls,
             host: self.socket_connect_host.clone(),
             port: self.socket_connect_port,
             reconnect_max_ns: self.reconnect_interval as u64 * 1_000_000_000,
@@ -307,6 +343,66 @@ impl FixSettings {
                 micros: self.timestamp_precision == 6,
             },
         })
+    }
+}
+
+impl FixSettings {
+    fn tls(&self) -> Result<Option<TlsSpec>, (&'static str, String)> {
+        let given = [
+            ("SSLCACertificate", &self.ssl_ca_certificate),
+            ("SSLServerName", &self.ssl_server_name),
+            ("SSLCertificate", &self.ssl_certificate),
+            ("SSLPrivateKey", &self.ssl_private_key),
+        ];
+        if !self.socket_use_ssl {
+            if let Some((k, _)) = given.iter().find(|(_, v)| v.is_some()) {
+                return Err((
+                    "SocketUseSSL",
+                    format!("{k} is set but SocketUseSSL is not true: the session would run in plain TCP"),
+                ));
+            }
+            return Ok(None);
+        }
+        for (k, v) in given {
+            if v.as_ref().is_some_and(|v| v.trim().is_empty()) {
+                return Err((k, "must not be empty".into()));
+            }
+        }
+        let ca = self.ssl_ca_certificate.clone().ok_or((
+            "SSLCACertificate",
+            "SocketUseSSL needs the PEM file of the CA certificate(s) that sign the broker's certificate".into(),
+        ))?;
+        match (&self.ssl_certificate, &self.ssl_private_key) {
+            (Some(_), None) => {
+                return Err((
+                    "SSLPrivateKey",
+                    "SSLCertificate needs its private key".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err((
+                    "SSLCertificate",
+                    "SSLPrivateKey needs its certificate".into(),
+                ))
+            }
+            _ => {}
+        }
+        let (key, server_name) = match &self.ssl_server_name {
+            Some(n) => ("SSLServerName", n.clone()),
+            None => ("SocketConnectHost", self.socket_connect_host.clone()),
+        };
+        if rustls::pki_types::ServerName::try_from(server_name.as_str()).is_err() {
+            return Err((
+                key,
+                format!("{server_name:?} is not a DNS name or IP address a certificate can carry"),
+            ));
+        }
+        Ok(Some(TlsSpec {
+            ca,
+            server_name,
+            cert: self.ssl_certificate.clone(),
+            key: self.ssl_private_key.clone(),
+        }))
     }
 }
 
@@ -391,5 +487,47 @@ TargetCompID = "SIM"
             "SocketConnectPort = 1\nSenderCompID = \"A\"\nTargetCompID = \"B\"\nHeartbeat = 3\n",
         );
         assert!(unknown.unwrap_err().to_string().contains("Heartbeat"));
+    }
+
+    #[test]
+    fn tls_keys() {
+        assert_eq!(base().check().unwrap().tls, None);
+        let f: FixSettings = toml::from_str(
+            r#"
+SocketConnectHost = "broker.example"
+SocketConnectPort = 9876
+SenderCompID = "EXECD"
+TargetCompID = "SIM"
+SocketUseSSL = true
+SSLCACertificate = "ca.pem"
+"#,
+        )
+        .unwrap();
+        let t = f.check().unwrap().tls.unwrap();
+        assert_eq!(
+            (t.ca.as_str(), t.server_name.as_str()),
+            ("ca.pem", "broker.example")
+        );
+        assert_eq!((t.cert, t.key), (None, None));
+        let mut g = f.clone();
+        g.ssl_server_name = Some("127.0.0.1".into());
+        g.ssl_certificate = Some("me.pem".into());
+        g.ssl_private_key = Some("me.key".into());
+        let t = g.check().unwrap().tls.unwrap();
+        assert_eq!(t.server_name, "127.0.0.1");
+        assert_eq!(t.key.as_deref(), Some("me.key"));
+        g.ssl_private_key = None;
+        assert_eq!(g.check().unwrap_err().0, "SSLPrivateKey");
+        let mut g = f.clone();
+        g.ssl_ca_certificate = None;
+        assert_eq!(g.check().unwrap_err().0, "SSLCACertificate");
+        let mut g = f.clone();
+        g.ssl_server_name = Some("not a name".into());
+        assert_eq!(g.check().unwrap_err().0, "SSLServerName");
+        let mut g = f.clone();
+        g.socket_use_ssl = false;
+        let e = g.check().unwrap_err();
+        assert_eq!(e.0, "SocketUseSSL");
+        assert!(e.1.contains("SSLCACertificate"), "{}", e.1);
     }
 }

@@ -17,6 +17,7 @@ use super::dictionary::Dictionary;
 use super::session::{SendError, SeqNums, Session, SessionEvent, SessionIo, State};
 use super::settings::{DictionaryFiles, FixSpec};
 use super::store::SessionStore;
+use super::transport::{Link, TlsClient};
 use crate::config::Registry;
 use crate::gate::Reason;
 use crate::model::fixed::{rescale, Dec, Money, Price, Qty, MONEY_SCALE};
@@ -84,7 +85,7 @@ struct Sent {
 
 /// The session's side of the socket, and the store.
 struct Wire {
-    stream: Option<mio::net::TcpStream>,
+    stream: Option<Link>,
     backlog: Vec<u8>,
     broken: bool,
     store: SessionStore,
@@ -409,12 +410,17 @@ impl SessionIo for Wire {
 
 impl Wire {
     fn flush(&mut self) {
-        if self.backlog.is_empty() || self.broken {
+        if self.broken {
             return;
         }
         let Some(s) = self.stream.as_mut() else {
             return;
         };
+        // TLS records encrypted earlier that the socket did not take yet.
+        if let Err(e) = s.flush() {
+            self.broken = e.kind() != io::ErrorKind::WouldBlock;
+            return;
+        }
         let mut off = 0;
         while off < self.backlog.len() {
             match s.write(&self.backlog[off..]) {
@@ -439,6 +445,7 @@ impl Wire {
 pub struct FixVenue {
     id: VenueId,
     spec: FixSpec,
+    tls: Option<TlsClient>,
     session: Session,
     wire: Wire,
     addr: Option<SocketAddr>,
@@ -496,6 +503,9 @@ impl FixVenue {
             .map_err(|e| FixVenueError(format!("venue {name}: dictionary: {e}")))?;
             cfg.dictionary = Some(Arc::new(d));
         }
+        let tls = spec.tls.as_ref().map(TlsClient::load).transpose();
+        let tls =
+            tls.map_err(|(key, e)| FixVenueError(format!("venues[{}].fix.{key}: {e}", id.0)))?;
         let (store, restored) = match store_dir {
             Some(dir) => {
                 let (s, r) = SessionStore::open(dir, KEEP_SENT).map_err(|e| {
@@ -552,6 +562,7 @@ impl FixVenue {
             closing: false,
             rbuf: vec![0u8; 64 << 10].into_boxed_slice(),
             spec,
+            tls,
         })
     }
 
@@ -582,13 +593,15 @@ impl FixVenue {
         let Some(addr) = self.addr else {
             return self.retry_later(now, "the host does not resolve");
         };
-        match mio::net::TcpStream::connect(addr) {
+        match Link::connect(addr, self.tls.as_ref()) {
             Ok(s) => {
-                let _ = s.set_nodelay(true);
                 self.wire.stream = Some(s);
                 self.wire.broken = false;
                 self.wire.backlog.clear();
                 self.connecting = true;
+                // While connecting: the deadline of this attempt (TCP and TLS handshake).
+                self.next_connect =
+                    now + self.spec.session.logon_timeout_secs as u64 * 1_000_000_000;
             }
             Err(e) => self.retry_later(now, &e.to_string()),
         }
@@ -616,7 +629,7 @@ impl FixVenue {
     }
 
     fn disconnect(&mut self, now: u64, why: &str) {
-        if let Some(s) = self.wire.stream.take() {
+        if let Some(mut s) = self.wire.stream.take() {
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
         self.connecting = false;
@@ -984,23 +997,25 @@ impl Venue for FixVenue {
             return self.wire.events.len() != before;
         }
         if self.connecting {
-            let Some(s) = self.wire.stream.as_ref() else {
+            let Some(s) = self.wire.stream.as_mut() else {
                 return false;
             };
-            if let Ok(Some(e)) | Err(e) = s.take_error() {
-                self.wire.stream = None;
-                self.connecting = false;
-                self.retry_later(now, &e.to_string());
-                return false;
-            }
-            match s.peer_addr() {
-                Ok(_) => {
+            // TCP connected and, over TLS, the handshake done: only then the Logon.
+            let established = match s.establish() {
+                Ok(false) if now >= self.next_connect => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "not connected within LogonTimeout",
+                )),
+                r => r,
+            };
+            match established {
+                Ok(true) => {
                     self.connecting = false;
                     self.wire.map.stats.connects += 1;
                     self.session.on_connected(now, &mut self.wire);
                     self.settle(now);
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return false,
+                Ok(false) => return false,
                 Err(e) => {
                     self.wire.stream = None;
                     self.connecting = false;
