@@ -18,7 +18,11 @@
 //! - `QuickFIX → sim`: the same initiator against `execd-venue-sim` (blocking / `--spin`).
 //!
 //! Environment: `FIX_RT_ORDERS`, `FIX_RT_WARMUP`, `FIX_RT_ONLY` (comma-separated
-//! substrings: run only rows whose name contains one), `EXECD_QF_PEER` (qf-peer binary;
+//! substrings: run only rows whose name contains one), `FIX_RT_CLIENT` (`spin`, the
+//! default: the bench thread busy-polls the event ring; `yield`: it yields after 64 empty
+//! polls), `FIX_RT_OVERSUB_ORDERS` (default 500: recorded orders of the execd → sim
+//! `--spin` rows on a machine with 2 CPUs or fewer, where three busy-pollers share two
+//! CPUs and each order can wait for a scheduler time slice), `EXECD_QF_PEER` (qf-peer binary;
 //! default `interop/quickfix-peer/target/release/qf-peer`; missing → the QuickFIX rows are
 //! skipped with a note, or the bench panics under `CI=true`). The table goes to stdout
 //! and, as JSON, to `target/fix_roundtrip.json`.
@@ -46,6 +50,8 @@ const QUOTE_EVERY: Duration = Duration::from_millis(100);
 /// A single order that takes longer than this fails the row.
 const ORDER_TIMEOUT: Duration = Duration::from_secs(5);
 const LOGON_TIMEOUT: Duration = Duration::from_secs(10);
+/// Empty polls of the event ring before a yielding bench thread starts to yield.
+const CLIENT_SPINS: u32 = 64;
 
 // ---------------------------------------------------------------------------------------
 // Child processes and temp dirs, cleaned up on every path out (Drop).
@@ -354,7 +360,13 @@ impl Drop for Core {
     }
 }
 
-fn run_execd(idle: IdleKind, sim_spin: bool, warmup: u64, n: u64) -> Result<Stats, String> {
+fn run_execd(
+    idle: IdleKind,
+    sim_spin: bool,
+    client_yields: bool,
+    warmup: u64,
+    n: u64,
+) -> Result<Stats, String> {
     let (sim, port) = start_sim(sim_spin, "SIM")?;
     let reg = Registry::from_toml(&execd_config(port)).map_err(|e| e.to_string())?;
     let epoch = SystemTime::now()
@@ -412,8 +424,12 @@ fn run_execd(idle: IdleKind, sim_spin: bool, warmup: u64, n: u64) -> Result<Stat
                 Some(CoreEvent::Fill { order, .. }) if Some(order) == id => break,
                 Some(_) => {}
                 None => {
-                    std::hint::spin_loop();
                     polls = polls.wrapping_add(1);
+                    if client_yields && polls > CLIENT_SPINS {
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
                     if polls % 4096 == 0 && t0.elapsed() > ORDER_TIMEOUT {
                         return Err(format!(
                             "order {i}: no fill within {} s",
@@ -674,6 +690,7 @@ fn main() {
     // `cargo bench` passes `--bench` (and maybe a filter); nothing else to parse.
     let n = env_u64("FIX_RT_ORDERS", 5000).max(1);
     let warmup = env_u64("FIX_RT_WARMUP", 500);
+    let oversub_n = env_u64("FIX_RT_OVERSUB_ORDERS", 500).max(1);
     let only: Vec<String> = std::env::var("FIX_RT_ONLY")
         .map(|s| {
             s.split(',')
@@ -719,7 +736,16 @@ fn main() {
         println!("  note: {msg}");
     }
 
-    let client = "bench thread busy-polls the core's event ring";
+    let client_yields = match std::env::var("FIX_RT_CLIENT").as_deref() {
+        Ok("spin") | Err(_) => false,
+        Ok("yield") => true,
+        Ok(other) => panic!("FIX_RT_CLIENT={other:?}: spin or yield"),
+    };
+    let client = if client_yields {
+        "bench thread polls the core's event ring, yielding after 64 empty polls"
+    } else {
+        "bench thread busy-polls the core's event ring"
+    };
     let mut jobs: Vec<(String, String, Job)> = Vec::new();
     for (sim_spin, sim_note) in [
         (false, "sim blocks in epoll"),
@@ -742,11 +768,25 @@ fn main() {
                 "execd (core {idle_name}) → sim{}",
                 if sim_spin { " --spin" } else { "" }
             );
-            let notes = format!("{idle_note}; {client}; {sim_note}; no journal");
+            // Three busy-pollers (bench thread, core, simulator) or two plus a core that
+            // must run on every order: on 2 CPUs each order can wait for a time slice
+            // (ms), so these rows would take minutes at full size.
+            let oversubscribed = sim_spin && nproc <= 2;
+            let (rn, rw) = if oversubscribed {
+                (n.min(oversub_n), warmup.min(oversub_n / 5))
+            } else {
+                (n, warmup)
+            };
+            let mut notes = format!("{idle_note}; {client}; {sim_note}; no journal");
+            if oversubscribed {
+                notes.push_str(&format!(
+                    "; {nproc} CPUs oversubscribed: {rn} orders after {rw} (FIX_RT_OVERSUB_ORDERS)"
+                ));
+            }
             jobs.push((
                 name,
                 notes,
-                Box::new(move || run_execd(idle, sim_spin, warmup, n)),
+                Box::new(move || run_execd(idle, sim_spin, client_yields, rw, rn)),
             ));
         }
     }
