@@ -6,7 +6,7 @@
 //! `FIX_RT_ORDERS` (default 5000) recorded. Latency runs from "about to send" to "fill
 //! seen by the sender", in an HDR histogram.
 //!
-//! - `execd → sim`: execd's core in-process (library API, no journal), one FIX venue
+//! - `execd → sim`: execd's core in-process (library API, journaled), one FIX venue
 //!   pointing at a fresh `execd-venue-sim --policy fill` child process. The bench thread
 //!   submits marketable limit orders (GTC, alternating buy at the ask / sell at the bid,
 //!   quantity 1) through a `Handle` and busy-polls `try_event` for the order's `Fill`;
@@ -375,6 +375,18 @@ fn run_execd(
         .unwrap_or(1);
     let mut opts = CoreOptions::real_time(epoch);
     opts.idle = idle;
+    // Journaled, as a production session is (QuickFIX keeps its FileStore too): commands,
+    // events and venue inputs in the journal, every FIX frame in the session store.
+    let journal = std::env::temp_dir().join(format!(
+        "execd-fix-rt-{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    let _cleanup = RemoveDir(journal.clone());
+    opts.journal = Some(journal);
     let (core, mut handles) = spawn(Arc::new(reg), opts, 1).map_err(|e| format!("core: {e}"))?;
     let core = Core(Some(core));
     let h = &mut handles[0];
@@ -777,7 +789,7 @@ fn main() {
             } else {
                 (n, warmup)
             };
-            let mut notes = format!("{idle_note}; {client}; {sim_note}; no journal");
+            let mut notes = format!("{idle_note}; {client}; {sim_note}; journaled");
             if oversubscribed {
                 notes.push_str(&format!(
                     "; {nproc} CPUs oversubscribed: {rn} orders after {rw} (FIX_RT_OVERSUB_ORDERS)"
@@ -862,5 +874,14 @@ fn main() {
     if failed > 0 {
         eprintln!("fix_roundtrip: {failed} row(s) failed");
         std::process::exit(1);
+    }
+}
+
+/// Removes a directory when dropped (the journal of an execd row).
+struct RemoveDir(std::path::PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
