@@ -40,6 +40,9 @@ pub struct Restored {
     pub seqs: Option<SeqNums>,
     /// Frames read.
     pub frames: u64,
+    /// When the last record was written (unix ns; 0 if none): which session window the
+    /// restored numbers belong to.
+    pub last_ns: u64,
 }
 
 fn seq_of(dec: &mut Decoder, f: &[u8]) -> Option<u64> {
@@ -70,6 +73,7 @@ impl SessionStore {
         if dir.is_dir() {
             scan(dir, |r| {
                 rest.frames += 1;
+                rest.last_ns = rest.last_ns.max(r.header.ts_ns);
                 let s = seqs.get_or_insert(SeqNums {
                     next_out: 1,
                     next_in: 1,

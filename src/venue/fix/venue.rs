@@ -506,14 +506,14 @@ impl FixVenue {
         let tls = spec.tls.as_ref().map(TlsClient::load).transpose();
         let tls =
             tls.map_err(|(key, e)| FixVenueError(format!("venues[{}].fix.{key}: {e}", id.0)))?;
-        let (store, restored) = match store_dir {
+        let (store, restored, last_ns) = match store_dir {
             Some(dir) => {
                 let (s, r) = SessionStore::open(dir, KEEP_SENT).map_err(|e| {
                     FixVenueError(format!("venue {name}: store {}: {e}", dir.display()))
                 })?;
-                (s, r.seqs)
+                (s, r.seqs, r.last_ns)
             }
-            None => (SessionStore::memory(KEEP_SENT), None),
+            None => (SessionStore::memory(KEEP_SENT), None, 0),
         };
         let mut seqs = restored.unwrap_or(SeqNums {
             next_out: 1,
@@ -523,6 +523,25 @@ impl FixVenue {
         // the two): ask for them again rather than lose them.
         if applied_in > 0 && applied_in < seqs.next_in {
             seqs.next_in = applied_in + 1;
+        }
+        // The restored numbers belong to the window they were used in: a restart in a
+        // later window (the next trading day) starts that window at 1, as the broker does.
+        let mut store = store;
+        let mut window = None;
+        if let (Some(s), true) = (&spec.session.schedule, restored.is_some()) {
+            match s.window_start(now) {
+                Some(ws) if last_ns < ws => {
+                    seqs = SeqNums {
+                        next_out: 1,
+                        next_in: 1,
+                    };
+                    store.reset(now, seqs);
+                    window = Some(ws);
+                }
+                Some(ws) => window = Some(ws),
+                // Between windows: any window that opens later is a new one.
+                None => window = Some(s.window_start(last_ns).unwrap_or(last_ns)),
+            }
         }
         let mut wire = Wire {
             stream: None,
@@ -549,9 +568,13 @@ impl FixVenue {
                 VenueEventKind::Session { up: false },
             );
         }
+        let mut session = Session::new(cfg, seqs);
+        if window.is_some() {
+            session.set_session_start(window);
+        }
         Ok(FixVenue {
             id,
-            session: Session::new(cfg, seqs),
+            session,
             wire,
             addr: None,
             connecting: false,

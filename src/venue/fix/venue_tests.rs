@@ -409,3 +409,46 @@ fn mass_status_answers_and_unsupported_requests_are_quiet() {
     assert!(evs.is_empty());
     assert_eq!((m.stats.anomalies, m.stats.unsupported), (0, 1));
 }
+
+#[test]
+fn a_restart_in_the_next_daily_window_starts_at_one_and_within_it_carries_on() {
+    use crate::venue::fix::store::SessionStore;
+    let day = 86_400_000_000_000u64;
+    let today = 20_000 * day + 3_600_000_000_000; // 01:00 UTC
+    let with_schedule = include_str!("../../../examples/fix-sim.toml").replace(
+        "HeartBtInt = 30",
+        "HeartBtInt = 30\nStartTime = \"00:00:00\"\nEndTime = \"23:59:00\"",
+    );
+    for (text, last, want_out) in [
+        (with_schedule.as_str(), today - day, 1), // yesterday's numbers: a new day
+        (with_schedule.as_str(), today - 60_000_000_000, 6), // earlier today: carry on
+        (
+            include_str!("../../../examples/fix-sim.toml"),
+            today - day,
+            6,
+        ), // no schedule
+    ] {
+        let dir = std::env::temp_dir().join(format!(
+            "execd-fix-window-{}-{last}-{}",
+            std::process::id(),
+            text.len()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            let (mut s, _) = SessionStore::open(&dir, 16).unwrap();
+            for q in 1..=5u64 {
+                let mut e = Encoder::new("FIX.4.4", 256);
+                e.start(b"0")
+                    .bytes(49, b"EXECD")
+                    .bytes(56, b"SIM")
+                    .uint(34, q)
+                    .timestamp(52, last, false);
+                s.sent(last, q, e.finish());
+            }
+        }
+        let reg = Arc::new(Registry::from_toml(text).unwrap());
+        let v = FixVenue::new(reg, VenueId(0), Some(&dir), 0, false, today).unwrap();
+        assert_eq!(v.seqs().next_out, want_out, "last activity {last}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
