@@ -67,6 +67,8 @@ pub struct FixStats {
     pub position_reports: u64,
     /// Requests the broker said it does not support (mass status, positions).
     pub unsupported: u64,
+    /// Messages from the broker this venue does not handle (answered with 35=j).
+    pub unsupported_received: u64,
 }
 
 /// What the venue remembers of an order to fill in cancels and replaces.
@@ -106,6 +108,8 @@ struct Mapping {
     stats: FixStats,
     /// Net position per account × instrument as the broker last reported it.
     positions: Vec<Option<i64>>,
+    /// Inbound messages to answer with a BusinessMessageReject (seq, MsgType).
+    to_reject: Vec<(u64, [u8; 8], u8)>,
 }
 
 impl Mapping {
@@ -195,7 +199,16 @@ impl Mapping {
                     None => self.anomaly("business reject of nothing we sent", msg),
                 }
             }
-            _ => self.anomaly("unexpected application message", msg),
+            // Anything else this venue does not handle: BusinessMessageReject, 380=3.
+            other => {
+                self.stats.unsupported_received += 1;
+                let mut t = [0u8; 8];
+                let n = other.len().min(8);
+                t[..n].copy_from_slice(&other[..n]);
+                if self.to_reject.len() < 1024 {
+                    self.to_reject.push((seq, t, n as u8));
+                }
+            }
         }
     }
 
@@ -557,6 +570,7 @@ impl FixVenue {
                 by_seq: vec![(0, 0, ClOrdId::default()); SENT_MAP],
                 stats: FixStats::default(),
                 positions: vec![None; reg.accounts.len() * reg.instruments.len()],
+                to_reject: Vec::new(),
                 reg: reg.clone(),
             },
         };
@@ -719,6 +733,16 @@ impl FixVenue {
             }
         }
         self.wire.said.clear();
+        while let Some((seq, t, n)) = self.wire.map.to_reject.pop() {
+            let _ = self.session.send_business_reject(
+                now,
+                seq,
+                &t[..n as usize],
+                3,
+                "unsupported message type",
+                &mut self.wire,
+            );
+        }
         if self.wire.broken {
             self.disconnect(now, "the connection broke while writing");
         }

@@ -16,6 +16,7 @@ fn mapping() -> Mapping {
         by_seq: vec![(0, 0, ClOrdId::default()); SENT_MAP],
         stats: FixStats::default(),
         positions: vec![None; reg.accounts.len() * reg.instruments.len()],
+        to_reject: Vec::new(),
         reg,
     }
 }
@@ -451,4 +452,14 @@ fn a_restart_in_the_next_daily_window_starts_at_one_and_within_it_carries_on() {
         assert_eq!(v.seqs().next_out, want_out, "last activity {last}");
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+#[test]
+fn messages_the_venue_does_not_handle_are_queued_for_a_business_reject() {
+    let mut m = mapping();
+    assert!(map(&mut m, "FIX.4.4", b"W", &[(262, "md1"), (55, "AAPL")]).is_empty());
+    assert_eq!(m.to_reject.len(), 1);
+    let (seq, t, n) = m.to_reject[0];
+    assert_eq!((seq, &t[..n as usize]), (7, &b"W"[..]));
+    assert_eq!((m.stats.unsupported_received, m.stats.anomalies), (1, 0));
 }
