@@ -876,24 +876,50 @@ fn tif_char(t: u8) -> u8 {
     }
 }
 
+/// What an outbound order message needs from the registry, copied out so the encoder
+/// closure borrows nothing of the venue (no reference count touched per order).
+#[derive(Clone, Copy)]
+struct Terms {
+    account: Name,
+    symbol: Name,
+    price_scale: u8,
+    qty_scale: u8,
+    fix42: bool,
+    micros: bool,
+}
+
+impl FixVenue {
+    fn terms(&self, s: &Sent) -> Terms {
+        let reg = &self.wire.map.reg;
+        let inst = &reg.instruments[s.instrument as usize];
+        Terms {
+            account: reg.accounts[s.account as usize].name,
+            symbol: inst.symbol,
+            price_scale: inst.price_scale,
+            qty_scale: inst.qty_scale,
+            fix42: self.spec.session.begin_string == "FIX.4.2",
+            micros: self.spec.session.micros,
+        }
+    }
+}
+
 /// The body fields NewOrderSingle and OrderCancelReplaceRequest share.
-fn order_fields(e: &mut Encoder, reg: &Registry, s: &Sent, fix42: bool, now: u64, micros: bool) {
-    let inst = &reg.instruments[s.instrument as usize];
-    e.bytes(1, reg.accounts[s.account as usize].name.as_bytes());
-    if fix42 {
+fn order_fields(e: &mut Encoder, t: &Terms, s: &Sent, now: u64) {
+    e.bytes(1, t.account.as_bytes());
+    if t.fix42 {
         e.char(21, b'1');
     }
-    e.bytes(55, inst.symbol.as_bytes());
+    e.bytes(55, t.symbol.as_bytes());
     e.char(54, side_char(s.side));
-    e.timestamp(60, now, micros);
-    e.fixed(38, s.qty, inst.qty_scale);
+    e.timestamp(60, now, t.micros);
+    e.fixed(38, s.qty, t.qty_scale);
     e.char(40, ord_type_char(s.order_type));
     let ot = s.order_type;
     if ot == OrderType::Limit as u8 || ot == OrderType::StopLimit as u8 {
-        e.fixed(44, s.limit, inst.price_scale);
+        e.fixed(44, s.limit, t.price_scale);
     }
     if ot == OrderType::Stop as u8 || ot == OrderType::StopLimit as u8 {
-        e.fixed(99, s.stop, inst.price_scale);
+        e.fixed(99, s.stop, t.price_scale);
     }
     e.char(59, tif_char(s.tif));
 }
@@ -913,13 +939,11 @@ impl Venue for FixVenue {
             let i = self.wire.map.slot(o.cl.order);
             self.wire.map.orders[i] = s;
         }
-        let reg = self.wire.map.reg.clone();
-        let fix42 = self.spec.session.begin_string == "FIX.4.2";
-        let micros = self.spec.session.micros;
+        let t = self.terms(&s);
         let cl = o.cl;
         self.send(now, b'D', cl, |e| {
             put_cl(e, 11, cl);
-            order_fields(e, &reg, &s, fix42, now, micros);
+            order_fields(e, &t, &s, now);
         })
     }
 
@@ -928,17 +952,15 @@ impl Venue for FixVenue {
             // Sent by an earlier process whose details this one never saw.
             return Err(VenueError::NotConnected);
         };
-        let reg = self.wire.map.reg.clone();
-        let micros = self.spec.session.micros;
+        let t = self.terms(&s);
         self.send(now, b'F', cl, |e| {
-            let inst = &reg.instruments[s.instrument as usize];
             put_cl(e, 41, orig);
             put_cl(e, 11, cl);
-            e.bytes(1, reg.accounts[s.account as usize].name.as_bytes());
-            e.bytes(55, inst.symbol.as_bytes());
+            e.bytes(1, t.account.as_bytes());
+            e.bytes(55, t.symbol.as_bytes());
             e.char(54, side_char(s.side));
-            e.timestamp(60, now, micros);
-            e.fixed(38, s.qty, inst.qty_scale);
+            e.timestamp(60, now, t.micros);
+            e.fixed(38, s.qty, t.qty_scale);
         })
     }
 
@@ -959,13 +981,11 @@ impl Venue for FixVenue {
         } else {
             s.limit = limit.0;
         }
-        let reg = self.wire.map.reg.clone();
-        let fix42 = self.spec.session.begin_string == "FIX.4.2";
-        let micros = self.spec.session.micros;
+        let t = self.terms(&s);
         self.send(now, b'G', cl, |e| {
             put_cl(e, 41, orig);
             put_cl(e, 11, cl);
-            order_fields(e, &reg, &s, fix42, now, micros);
+            order_fields(e, &t, &s, now);
         })
     }
 
@@ -973,9 +993,7 @@ impl Venue for FixVenue {
         if !self.reported_up {
             return;
         }
-        let reg = self.wire.map.reg.clone();
-        let inst = &reg.instruments[o.instrument.0 as usize];
-        let account = reg.accounts[o.account.0 as usize].name;
+        let t = self.terms(&sent_of(o));
         let cl = o.cl;
         let side = side_char(o.side as u8);
         let sent = self.session.send_app(
@@ -983,8 +1001,8 @@ impl Venue for FixVenue {
             b"H",
             |e| {
                 put_cl(e, 11, cl);
-                e.bytes(1, account.as_bytes());
-                e.bytes(55, inst.symbol.as_bytes());
+                e.bytes(1, t.account.as_bytes());
+                e.bytes(55, t.symbol.as_bytes());
                 e.char(54, side);
             },
             &mut self.wire,

@@ -328,7 +328,16 @@ fn outbound_orders_carry_what_brokers_require() {
     let mut e = Encoder::new("FIX.4.2", 512);
     e.start(b"D");
     put_cl(&mut e, 11, CL);
-    order_fields(&mut e, &reg, &s, true, 1_700_000_000_000_000_000, false);
+    let inst = &reg.instruments[0];
+    let t = Terms {
+        account: reg.accounts[0].name,
+        symbol: inst.symbol,
+        price_scale: inst.price_scale,
+        qty_scale: inst.qty_scale,
+        fix42: true,
+        micros: false,
+    };
+    order_fields(&mut e, &t, &s, 1_700_000_000_000_000_000);
     let f = e.finish().to_vec();
     let n = frame(&f).unwrap();
     let mut d = Decoder::new();
