@@ -848,23 +848,42 @@ impl Sim {
         self.send(now, sess, OutKind::CxlReject(r));
     }
 
-    fn cancel(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
-        let orig = msg.get(41).unwrap_or(b"");
-        let Some(idx) = self.find(sess, orig) else {
-            self.cxl_reject(now, sess, msg, None, (1, 1, "unknown order"));
-            return;
+    /// The open order a cancel (`response_to` 1) or replace (2) names by OrigClOrdID,
+    /// with its new ClOrdID; otherwise answers OrderCancelReject and gives None.
+    fn amendable(
+        &mut self,
+        now: u64,
+        sess: u32,
+        msg: &Msg<'_>,
+        response_to: u8,
+    ) -> Option<(u32, Order, Id)> {
+        let Some(idx) = self.find(sess, msg.get(41).unwrap_or(b"")) else {
+            self.cxl_reject(now, sess, msg, None, (response_to, 1, "unknown order"));
+            return None;
         };
         let o = self.orders[idx as usize];
         if !o.open() {
-            self.cxl_reject(now, sess, msg, Some(&o), (1, 0, "too late to cancel"));
-            return;
+            let text = if response_to == 1 {
+                "too late to cancel"
+            } else {
+                "too late to replace"
+            };
+            self.cxl_reject(now, sess, msg, Some(&o), (response_to, 0, text));
+            return None;
         }
         let new_cl = Id::new(msg.get(11).unwrap_or(b""));
         if new_cl.is_empty() || (new_cl != o.cl_ord_id && self.known(sess, new_cl).is_some()) {
-            let why = (1, 6, "missing or duplicate ClOrdID");
+            let why = (response_to, 6, "missing or duplicate ClOrdID");
             self.cxl_reject(now, sess, msg, Some(&o), why);
-            return;
+            return None;
         }
+        Some((idx, o, new_cl))
+    }
+
+    fn cancel(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
+        let Some((idx, _, new_cl)) = self.amendable(now, sess, msg, 1) else {
+            return;
+        };
         let o = &mut self.orders[idx as usize];
         o.status = b'4';
         o.orig_cl_ord_id = o.cl_ord_id;
@@ -881,22 +900,9 @@ impl Sim {
     }
 
     fn replace(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
-        let orig = msg.get(41).unwrap_or(b"");
-        let Some(idx) = self.find(sess, orig) else {
-            self.cxl_reject(now, sess, msg, None, (2, 1, "unknown order"));
+        let Some((idx, o, new_cl)) = self.amendable(now, sess, msg, 2) else {
             return;
         };
-        let o = self.orders[idx as usize];
-        if !o.open() {
-            self.cxl_reject(now, sess, msg, Some(&o), (2, 0, "too late to replace"));
-            return;
-        }
-        let new_cl = Id::new(msg.get(11).unwrap_or(b""));
-        if new_cl.is_empty() || (new_cl != o.cl_ord_id && self.known(sess, new_cl).is_some()) {
-            let why = (2, 6, "missing or duplicate ClOrdID");
-            self.cxl_reject(now, sess, msg, Some(&o), why);
-            return;
-        }
         let qty_dec = msg.get_dec(38);
         let qty = match qty_dec {
             None => o.qty,
