@@ -1,0 +1,482 @@
+//! Recovery against a broker that is not ours (`tests/fake_broker`, its own FIX code):
+//! `execd run` is SIGKILLed mid-flow and restarted on its journal, the broker crashes,
+//! resets its sequence numbers on logon, answers Logon and ResendRequest in one write,
+//! executes PossDup orders again, fills orders while execd is away. Whatever happens:
+//! no order is executed twice, no fill is lost (execd's positions equal the broker's),
+//! every order is settled, and the exit summary and code say what happened (R-RES-1,
+//! R-RES-4, R-OMS-3, R-OMS-4).
+
+mod fake_broker;
+
+use fake_broker::{BrokerOpts, FakeBroker};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// `execd run`, killed when the test ends however it ends.
+struct Execd {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Drop for Execd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Execd {
+    fn run(cfg: &Path, journal: &Path, orders: u64, rate: u32, exit: bool) -> Execd {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
+        c.args(["run", "--config", cfg.to_str().unwrap(), "--journal"])
+            .arg(journal)
+            .args(["--orders", &orders.to_string(), "--rate", &rate.to_string()]);
+        if exit {
+            c.arg("--exit");
+        }
+        let mut child = c
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("execd starts");
+        let (tx, rx) = mpsc::channel();
+        for out in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for l in BufReader::new(out).lines().map_while(Result::ok) {
+                    if tx.send(l).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Execd {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Ok(l) = self.lines.try_recv() {
+            self.seen.push(l);
+        }
+    }
+
+    fn sigkill(mut self) -> Vec<String> {
+        self.child.kill().unwrap();
+        let _ = self.child.wait();
+        std::thread::sleep(Duration::from_millis(100));
+        self.drain();
+        std::mem::take(&mut self.seen)
+    }
+
+    /// Waits for the exit; its code (None: killed after `secs`) and every line printed.
+    fn finish(mut self, secs: u64) -> (Option<i32>, Vec<String>) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            self.drain();
+            if let Ok(Some(st)) = self.child.try_wait() {
+                std::thread::sleep(Duration::from_millis(100));
+                self.drain();
+                return (st.code(), std::mem::take(&mut self.seen));
+            }
+            if Instant::now() > deadline {
+                return (None, std::mem::take(&mut self.seen));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("execd-recovery-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A configuration trading AAPL and MSFT through the broker on `port`.
+fn config(dir: &Path, port: u16, timeout_ms: u64, breaker_failures: u32) -> PathBuf {
+    let text = format!(
+        r#"
+[core]
+idle = "backoff"
+max_orders = 65536
+
+[gate]
+max_quote_age_ms = 5000
+margin_cushion = "1.2"
+
+[[venues]]
+name = "broker"
+kind = "fix"
+timeout_ms = {timeout_ms}
+max_orders_per_sec = 10000
+burst = 1000
+breaker_failures = {breaker_failures}
+breaker_cooldown_ms = 60000
+
+[venues.fix]
+SocketConnectHost = "127.0.0.1"
+SocketConnectPort = {port}
+BeginString = "FIX.4.4"
+SenderCompID = "EXECD"
+TargetCompID = "BROKER"
+HeartBtInt = 30
+ReconnectInterval = 1
+
+[[instruments]]
+symbol = "AAPL"
+venue = "broker"
+tick = "0.01"
+lot = "1"
+hours = "24/7"
+max_spread = "0.50"
+price_band_bps = 500
+margin_bps = 2500
+max_order_qty = "5000"
+max_notional = "1000000"
+max_position = "20000"
+initial_price = "100.00"
+spread_ticks = 2
+volatility_ticks = 2
+depth_lots = 2000
+
+[[instruments]]
+symbol = "MSFT"
+venue = "broker"
+tick = "0.01"
+lot = "1"
+hours = "24/7"
+max_spread = "0.50"
+price_band_bps = 500
+margin_bps = 2500
+max_order_qty = "5000"
+max_notional = "1000000"
+max_position = "20000"
+initial_price = "100.00"
+spread_ticks = 2
+volatility_ticks = 3
+depth_lots = 2000
+
+[[accounts]]
+name = "alpha"
+mode = "AUTONOMOUS"
+cash = "50000000"
+max_open_orders = 50000
+"#
+    );
+    let p = dir.join("execd.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// What `execd-replay verify` rebuilt from the journal alone.
+struct Verified {
+    text: String,
+    states: BTreeMap<String, u64>,
+    /// Net position per symbol, in units of 1e-4 (the broker's unit).
+    positions: BTreeMap<String, i64>,
+}
+
+fn verify(journal: &Path) -> Verified {
+    let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
+        .arg("verify")
+        .arg(journal)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "replay verify failed:\n{text}");
+    let mut states = BTreeMap::new();
+    let mut positions = BTreeMap::new();
+    for l in text.lines() {
+        let l = l.trim();
+        if let Some(rest) = l.strip_prefix("orders held ") {
+            let inner = rest.split_once('(').unwrap().1.split_once(')').unwrap().0;
+            for kv in inner.split(", ").filter(|s| !s.is_empty()) {
+                let (k, v) = kv.rsplit_once(' ').unwrap();
+                states.insert(k.to_string(), v.parse().unwrap());
+            }
+        }
+        if let Some(rest) = l.strip_prefix("position alpha ") {
+            let mut w = rest.split(' ');
+            let sym = w.next().unwrap().to_string();
+            let qty: i64 = w.next().unwrap().parse().unwrap();
+            positions.insert(sym, qty * 10_000);
+        }
+    }
+    Verified {
+        text,
+        states,
+        positions,
+    }
+}
+
+fn broker_positions(b: &FakeBroker) -> BTreeMap<String, i64> {
+    b.books()
+        .positions
+        .iter()
+        .filter(|(_, &q)| q != 0)
+        .map(|(k, &q)| (k.clone(), q))
+        .collect()
+}
+
+/// Order states that mean "not settled": nobody knows, or it is still working.
+fn unsettled(v: &Verified) -> Vec<(String, u64)> {
+    v.states
+        .iter()
+        .filter(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "PENDING_NEW"
+                    | "PENDING_CANCEL"
+                    | "PENDING_REPLACE"
+                    | "TIMED_OUT"
+                    | "NEW"
+                    | "PARTIALLY_FILLED"
+                    | "RECEIVED"
+            )
+        })
+        .map(|(k, v)| (k.clone(), *v))
+        .collect()
+}
+
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn line<'a>(lines: &'a [String], pat: &str) -> &'a str {
+    lines
+        .iter()
+        .find(|l| l.contains(pat))
+        .unwrap_or_else(|| panic!("no line with {pat:?} in {lines:#?}"))
+}
+
+/// Defect: the broker resets on every logon and asks for a resend in the same write;
+/// execd served the resend from its pre-reset store and re-sent every order of the last
+/// session (PossDup), which the broker executed again.
+#[test]
+fn a_broker_that_resets_on_logon_never_gets_an_old_order_again() {
+    let dir = tempdir("reset");
+    let broker = FakeBroker::start(BrokerOpts {
+        reset_on_logon: true,
+        resend_request_on_logon: true,
+        ..BrokerOpts::default()
+    });
+    let cfg = config(&dir, broker.port, 5000, 5);
+    let journal = dir.join("journal");
+    let first = Execd::run(&cfg, &journal, 2_000, 200, false);
+    wait_for("100 orders at the broker", 30, || {
+        broker.books().executed() >= 100
+    });
+    first.sigkill();
+    let executed_before = broker.books().executed();
+
+    let (code, lines) = Execd::run(&cfg, &journal, 20, 200, true).finish(60);
+    let b = broker.books();
+    assert_eq!(
+        b.duplicate_executions, 0,
+        "orders executed twice: {lines:#?}"
+    );
+    assert!(
+        b.poss_dup_app.is_empty(),
+        "orders, cancels or replaces re-sent with PossDup: {:?}",
+        b.poss_dup_app
+    );
+    assert!(b.logons >= 2, "{lines:#?}");
+    assert!(
+        b.executed() > executed_before,
+        "the restart traded: {lines:#?}"
+    );
+    drop(b);
+    let v = verify(&journal);
+    assert_eq!(v.positions, broker_positions(&broker), "{}", v.text);
+    assert!(unsettled(&v).is_empty(), "{:?}\n{}", unsettled(&v), v.text);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Defect: the broker filled orders while execd was down and reset its sequence numbers
+/// on the next logon, so the reports could not be asked for again; only a status reply
+/// (150=I with OrdStatus filled, or a cancel reject saying filled) told, and execd
+/// ignored it: the fills were lost to the OMS and the positions wrong.
+#[test]
+fn fills_made_while_execd_was_away_are_booked_from_status_replies() {
+    for mass_status in [false, true] {
+        let dir = tempdir(&format!("away-{mass_status}"));
+        let broker = FakeBroker::start(BrokerOpts {
+            reset_on_logon: true,
+            fill_at_once: false,
+            mass_status,
+            ..BrokerOpts::default()
+        });
+        let cfg = config(&dir, broker.port, 5000, 5);
+        let journal = dir.join("journal");
+        let first = Execd::run(&cfg, &journal, 2_000, 100, false);
+        wait_for("30 open orders", 30, || broker.books().open() >= 30);
+        first.sigkill();
+        let filled = broker.fill_open_orders();
+        assert!(filled >= 30);
+
+        let (code, lines) = Execd::run(&cfg, &journal, 10, 200, true).finish(60);
+        let v = verify(&journal);
+        assert_eq!(
+            v.positions,
+            broker_positions(&broker),
+            "mass status {mass_status}: {}\n{lines:#?}",
+            v.text
+        );
+        assert!(unsettled(&v).is_empty(), "{:?}\n{}", unsettled(&v), v.text);
+        assert_eq!(broker.books().duplicate_executions, 0);
+        // Fills learned only from status replies are said to be so.
+        let summary = line(&lines, "execd: stopped");
+        assert!(summary.contains("recovered fills"), "{summary}");
+        assert_ne!(
+            code,
+            Some(0),
+            "recovered fills are reported as a problem: {lines:#?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// The same absence without a reset: the broker resends its reports (PossDup) and the
+/// session's own recovery applies each once.
+#[test]
+fn fills_made_while_execd_was_away_are_resent_when_the_broker_keeps_its_numbers() {
+    let dir = tempdir("away-noreset");
+    let broker = FakeBroker::start(BrokerOpts {
+        fill_at_once: false,
+        ..BrokerOpts::default()
+    });
+    let cfg = config(&dir, broker.port, 5000, 5);
+    let journal = dir.join("journal");
+    let first = Execd::run(&cfg, &journal, 2_000, 100, false);
+    wait_for("30 open orders", 30, || broker.books().open() >= 30);
+    first.sigkill();
+    broker.fill_open_orders();
+    let (code, lines) = Execd::run(&cfg, &journal, 10, 200, true).finish(60);
+    let v = verify(&journal);
+    assert_eq!(
+        v.positions,
+        broker_positions(&broker),
+        "{}\n{lines:#?}",
+        v.text
+    );
+    assert!(unsettled(&v).is_empty(), "{:?}\n{}", unsettled(&v), v.text);
+    assert!(broker.books().poss_dup_app.is_empty());
+    assert_eq!(code, Some(0), "{lines:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Defect: orders that timed out while the session was down were never asked about (the
+/// status query was dropped and nothing re-asked after the next logon), they stayed
+/// TIMED_OUT for good, and the timeouts opened the circuit breaker, so new requests were
+/// refused after the reconnect.
+#[test]
+fn timeouts_while_the_broker_was_away_are_asked_about_and_do_not_open_the_breaker() {
+    let dir = tempdir("away-timeouts");
+    let broker = FakeBroker::start(BrokerOpts::default());
+    // A 1 s hard timeout and a breaker that opens after 3 failures.
+    let cfg = config(&dir, broker.port, 1000, 3);
+    let journal = dir.join("journal");
+    let run = Execd::run(&cfg, &journal, 1_000, 100, true);
+    wait_for("50 executions", 30, || broker.books().executed() >= 50);
+    // The broker hangs (it takes orders, answers nothing) and then dies: what it took
+    // in between times out while the session is down.
+    broker.stall(true);
+    std::thread::sleep(Duration::from_millis(400));
+    broker.crash(false);
+    std::thread::sleep(Duration::from_millis(2_500));
+    broker.restart();
+    let (code, lines) = run.finish(90);
+    let flow = line(&lines, "flow: ").to_string();
+    assert!(
+        !lines.iter().any(|l| l.contains("BREAKER_OPEN")),
+        "timeouts while disconnected opened the breaker: {lines:#?}"
+    );
+    let v = verify(&journal);
+    assert!(v.text.contains("timeouts "), "{}", v.text);
+    assert!(broker.books().status_requests > 0, "{flow}");
+    assert!(unsettled(&v).is_empty(), "{:?}\n{}", unsettled(&v), v.text);
+    assert_eq!(v.positions, broker_positions(&broker), "{}", v.text);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A broker that crashes losing the last messages it took asks for them again; execd
+/// does not re-send orders, cancels or replaces (a careless broker would execute them
+/// twice), it gap-fills them and settles each by status query (R-RES-1).
+#[test]
+fn a_broker_crash_that_loses_messages_is_settled_by_status_queries_not_resends() {
+    for reset in [false, true] {
+        let dir = tempdir(&format!("broker-crash-{reset}"));
+        let broker = FakeBroker::start(BrokerOpts {
+            reset_on_logon: reset,
+            ..BrokerOpts::default()
+        });
+        let cfg = config(&dir, broker.port, 2000, 5);
+        let journal = dir.join("journal");
+        let run = Execd::run(&cfg, &journal, 800, 100, true);
+        wait_for("50 executions", 30, || broker.books().executed() >= 50);
+        broker.persist();
+        std::thread::sleep(Duration::from_millis(300));
+        broker.crash(true);
+        std::thread::sleep(Duration::from_millis(500));
+        broker.restart();
+        let (code, lines) = run.finish(90);
+        let b = broker.books();
+        assert!(
+            b.poss_dup_app.is_empty(),
+            "reset {reset}: {:?}",
+            b.poss_dup_app
+        );
+        assert_eq!(b.duplicate_executions, 0, "reset {reset}");
+        drop(b);
+        let v = verify(&journal);
+        assert_eq!(
+            v.positions,
+            broker_positions(&broker),
+            "reset {reset}: {}",
+            v.text
+        );
+        assert!(unsettled(&v).is_empty(), "{:?}\n{}", unsettled(&v), v.text);
+        assert!(code.is_some(), "reset {reset}: {lines:#?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Defect: the daemon said "stopped cleanly" with 0 anomalies (the FIX layer's count)
+/// while the OMS had anomalies and orders were still waiting for an answer.
+#[test]
+fn the_exit_summary_and_code_tell_the_truth() {
+    let dir = tempdir("truth");
+    let broker = FakeBroker::start(BrokerOpts::default());
+    let cfg = config(&dir, broker.port, 60_000, 5);
+    let journal = dir.join("journal");
+    let run = Execd::run(&cfg, &journal, 200, 200, true);
+    wait_for("20 executions", 30, || broker.books().executed() >= 20);
+    // The broker stops answering: what is in flight at the end stays unfinished.
+    broker.stall(true);
+    let (code, lines) = run.finish(90);
+    let summary = line(&lines, "execd: stopped");
+    assert!(!summary.contains("cleanly"), "{summary}");
+    assert!(summary.contains("unfinished"), "{summary}");
+    assert!(matches!(code, Some(c) if c != 0), "{lines:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
