@@ -8,13 +8,14 @@ use execd::config::Registry;
 use execd::core::clock::unix_ns;
 use execd::core::engine::Engine;
 use execd::core::thread::build_venues;
-use execd::gate::{Exposure, Gate, Quote};
+use execd::gate::{Exposure, Gate};
 use execd::model::event::{Command, CoreEvent};
 use execd::model::fixed::{Dec, Money, Price, Qty};
 use execd::model::ids::{AccountId, InstrumentId, OrderId, RequestId, Side};
+use execd::model::order_state::OmsEvent;
+use execd::model::quote::Quote;
 use execd::model::request::ExecutionRequest;
 use execd::oms::order::{FillResult, Order};
-use execd::oms::state::OmsEvent;
 use std::sync::Arc;
 
 struct Flat;

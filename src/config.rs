@@ -2,7 +2,7 @@
 //! into the [`Registry`] the core runs on. Errors name the exact offending key.
 
 use crate::core::idle::IdleKind;
-use crate::gate::Mode;
+use crate::model::control::Mode;
 use crate::model::fixed::{Dec, Money, Price, Qty, MONEY_SCALE};
 use crate::model::ids::{AccountId, InstrumentId, Name, VenueId};
 use crate::model::instrument::{Instrument, TradingHours};

@@ -5,12 +5,15 @@ mod common;
 
 use common::*;
 use execd::config::Registry;
-use execd::gate::{KillState, Mode, Reason};
 use execd::model::event::{Command, CoreEvent, OrderRef, OrderStatus, Scope};
 use execd::model::fixed::{Price, Qty};
 use execd::model::ids::{Name, OrderId, OrderType, RequestId, Side, Tif};
+use execd::model::order_state::OrderState;
 use execd::model::request::Protect;
-use execd::oms::state::OrderState;
+use execd::model::{
+    control::{KillState, Mode},
+    reason::Reason,
+};
 
 fn statuses(evs: &[CoreEvent], order: OrderId) -> Vec<OrderStatus> {
     evs.iter()
@@ -79,7 +82,7 @@ fn market_order_is_acknowledged_filled_and_booked() {
             let s = slippage.expect("a reference price was given");
             assert_eq!(
                 s,
-                execd::oms::slippage::slippage(Side::Buy, Price(18_995), *px, Price(1))
+                execd::model::slippage::slippage(Side::Buy, Price(18_995), *px, Price(1))
             );
             assert_eq!(s.price, px.0 - 18_995);
             with_slippage += 1;

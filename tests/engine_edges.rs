@@ -4,14 +4,14 @@
 use execd::config::Registry;
 use execd::core::clock::unix_ns;
 use execd::core::engine::Engine;
-use execd::gate::{Quote, Reason};
 use execd::model::event::{Command, CoreEvent, OrderRef};
 use execd::model::fixed::{Dec, Money, Price, Qty};
 use execd::model::ids::{
     AccountId, ClOrdId, InstrumentId, Name, OrderId, RequestId, Side, VenueId,
 };
+use execd::model::order_state::{OmsEvent, OrderState};
 use execd::model::request::ExecutionRequest;
-use execd::oms::state::{OmsEvent, OrderState};
+use execd::model::{quote::Quote, reason::Reason};
 use execd::venue::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder, VenueOrderStatus};
 use std::sync::{Arc, Mutex};
 

@@ -9,11 +9,11 @@ use execd::config::Registry;
 use execd::core::engine::Engine;
 use execd::core::recovery;
 use execd::core::thread::{spawn, CoreOptions};
-use execd::gate::{KillState, Mode};
+use execd::model::control::{KillState, Mode};
 use execd::model::event::{Command, CoreEvent, OrderRef, Scope};
 use execd::model::ids::{Name, OrderId, OrderType, RequestId, Side, Tif};
+use execd::model::order_state::OrderState;
 use execd::model::request::Protect;
-use execd::oms::state::OrderState;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -454,7 +454,7 @@ fn a_journal_whose_events_do_not_follow_from_its_commands_is_refused() {
     let lie = CoreEvent::Rejected {
         request_id: RequestId::new("x-1").unwrap(),
         order: OrderId(1),
-        reason: execd::gate::Reason::KillGlobal,
+        reason: execd::model::reason::Reason::KillGlobal,
     };
     let mut ebuf = [0u8; codec::MAX_EVENT];
     let n = codec::encode_event(0, &lie, &mut ebuf).unwrap();

@@ -3,16 +3,20 @@
 //! and of the times they carry — so the core thread, tests and replay share it.
 
 use crate::config::Registry;
-use crate::gate::{self, Checked, Exposure, Gate, KillState, Level, Reason};
+use crate::gate::{self, Checked, Exposure, Gate};
+use crate::model::control::KillState;
 use crate::model::event::{Command, CoreEvent, OrderRef, Scope};
 use crate::model::fixed::{clamp_i64, div_round, Dec, Money, Price, Qty};
 use crate::model::ids::{
     AccountId, ClOrdId, InstrumentId, OrderId, OrderType, RequestId, Side, Tif,
 };
+use crate::model::order_state::{OmsEvent, OrderState};
+use crate::model::quote::Quote;
+use crate::model::reason::Reason;
 use crate::model::request::ExecutionRequest;
+use crate::model::request::Level;
+use crate::model::slippage::slippage;
 use crate::oms::order::{FillResult, Order};
-use crate::oms::slippage::slippage;
-use crate::oms::state::{OmsEvent, OrderState};
 use crate::oms::{AccountState, OrderBook, Position};
 use crate::venue::{Venue, VenueEvent, VenueEventKind, VenueOrder};
 use std::cmp::Reverse;
@@ -393,7 +397,7 @@ impl Engine {
                         inst.qty_scale as i32,
                     )))
                 };
-                self.gate.quotes[i.0 as usize] = gate::Quote {
+                self.gate.quotes[i.0 as usize] = Quote {
                     bid: px(bid),
                     ask: px(ask),
                     bid_size: qty(bid_size),

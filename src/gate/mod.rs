@@ -7,28 +7,18 @@
 
 pub mod health;
 pub mod kill;
-pub mod market;
-pub mod reason;
 
 pub use health::{Breaker, BreakerState, Throttle};
-pub use kill::{KillHit, KillState, KillSwitches, Mode};
-pub use market::Quote;
-pub use reason::Reason;
+pub use kill::{KillHit, KillSwitches};
 
 use crate::config::Registry;
+use crate::model::control::Mode;
 use crate::model::fixed::{clamp_i64, rescale, Dec, Money, Price, Qty};
 use crate::model::ids::{AccountId, InstrumentId, OrderType, Side, VenueId};
 use crate::model::instrument::Instrument;
-use crate::model::request::{ExecutionRequest, Protect};
-
-/// A stop-loss or take-profit level after checking.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    /// Absolute price.
-    Abs(Price),
-    /// Parts per million from the fill price.
-    OffsetPpm(i64),
-}
+use crate::model::quote::Quote;
+use crate::model::reason::Reason;
+use crate::model::request::{ExecutionRequest, Level, Protect};
 
 /// A request that passed every check, in the instrument's units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::core::clock::unix_ns;
+use crate::model::control::KillState;
 use crate::model::ids::{Name, RequestId};
 
 /// What the OMS would report; every account and instrument sees the same numbers.

@@ -2,7 +2,7 @@
 //! [`Command`], written without allocating into a caller's buffer and read back with
 //! every length and tag checked — a damaged record is an error, never a panic.
 
-use crate::gate::{KillState, Mode};
+use crate::model::control::{KillState, Mode};
 use crate::model::event::{Command, OrderRef, Scope};
 use crate::model::fixed::Dec;
 use crate::model::ids::{Name, OrderId, OrderType, RequestId, ShortStr, Side, Tif};
@@ -546,12 +546,12 @@ mod tests {
 
     #[test]
     fn every_event_round_trips() {
-        use crate::gate::Reason;
         use crate::model::event::{CoreEvent, OrderStatus};
         use crate::model::fixed::{Money, Price, Qty};
         use crate::model::ids::{ClOrdId, InstrumentId};
-        use crate::oms::slippage::{SlipCategory, Slippage};
-        use crate::oms::state::{OmsEvent, OrderState};
+        use crate::model::order_state::{OmsEvent, OrderState};
+        use crate::model::reason::Reason;
+        use crate::model::slippage::{SlipCategory, Slippage};
         let rid = RequestId::new("r-1").unwrap();
         let events = [
             CoreEvent::Accepted {
@@ -678,12 +678,12 @@ pub const BROADCAST: u8 = 255;
 
 mod events {
     use super::*;
-    use crate::gate::Reason;
     use crate::model::event::{CoreEvent, OrderStatus};
     use crate::model::fixed::{Money, Price, Qty};
     use crate::model::ids::{ClOrdId, InstrumentId};
-    use crate::oms::slippage::{SlipCategory, Slippage};
-    use crate::oms::state::{OmsEvent, OrderState};
+    use crate::model::order_state::{OmsEvent, OrderState};
+    use crate::model::reason::Reason;
+    use crate::model::slippage::{SlipCategory, Slippage};
     use crate::venue::{VenueEvent, VenueEventKind};
 
     fn index_of<T: PartialEq>(all: &[T], x: &T) -> u8 {
@@ -1115,7 +1115,7 @@ mod events {
                 instrument: InstrumentId(
                     u16::try_from(i.u32()?).map_err(|_| CodecError("bad instrument"))?,
                 ),
-                quote: crate::gate::Quote {
+                quote: crate::model::quote::Quote {
                     bid: Price(i.i64()?),
                     ask: Price(i.i64()?),
                     bid_size: Qty(i.i64()?),

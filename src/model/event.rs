@@ -1,11 +1,12 @@
 //! What crosses the rings: commands into the core and events out of it.
 
+use super::control::{KillState, Mode};
 use super::fixed::{Dec, Money, Price, Qty};
 use super::ids::{ClOrdId, InstrumentId, Name, OrderId, RequestId};
+use super::order_state::{OmsEvent, OrderState};
+use super::reason::Reason;
 use super::request::ExecutionRequest;
-use crate::gate::{KillState, Mode, Reason};
-use crate::oms::slippage::Slippage;
-use crate::oms::state::{OmsEvent, OrderState};
+use super::slippage::Slippage;
 
 /// How a command names an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! The execution request as upstream sends it (R-IN-1), frozen at receipt (R-IN-2).
 
-use super::fixed::Dec;
+use super::fixed::{Dec, Price};
 use super::ids::{Name, OrderType, RequestId, Side, Tif};
 use xxhash_rust::xxh3::Xxh3;
 
@@ -10,6 +10,16 @@ pub enum Protect {
     /// An absolute price.
     Price(Dec),
     /// Offset from the fill price in parts per million: level = fill × (1 + ppm/10⁶).
+    OffsetPpm(i64),
+}
+
+/// A stop-loss or take-profit level after the gate checked it: on the instrument's grid
+/// (absolute) or an offset it applies to the fill price once it is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Absolute price.
+    Abs(Price),
+    /// Parts per million from the fill price.
     OffsetPpm(i64),
 }
 

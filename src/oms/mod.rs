@@ -1,9 +1,8 @@
-//! The order management system: state machine, order store, positions, slippage.
+//! The order management system: state machine, order store, positions.
 
 pub mod book;
 pub mod order;
 pub mod position;
-pub mod slippage;
 pub mod state;
 
 #[cfg(test)]
@@ -12,4 +11,3 @@ mod proptests;
 pub use book::OrderBook;
 pub use order::{FillResult, Order};
 pub use position::{AccountState, Position};
-pub use state::{OmsEvent, OrderState};

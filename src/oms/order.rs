@@ -1,12 +1,13 @@
 //! One order as the OMS keeps it: identity, terms, state and fills (R-OMS-2, R-OMS-3).
 
-use super::state::{transition, Anomaly, OmsEvent, OrderState, Target};
-use crate::gate::{Level, Reason};
+use super::state::{transition, Anomaly, Target};
 use crate::model::event::OrderStatus;
 use crate::model::fixed::{clamp_i64, div_round, Money, Price, Qty};
 use crate::model::ids::{
     AccountId, ClOrdId, InstrumentId, OrderId, OrderType, RequestId, Side, Tif, VenueId,
 };
+use crate::model::order_state::{OmsEvent, OrderState};
+use crate::model::{reason::Reason, request::Level};
 
 /// Exec ids remembered inline per order; more spill into the book's overflow set.
 pub const INLINE_EXEC_IDS: usize = 12;

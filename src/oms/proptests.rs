@@ -12,13 +12,14 @@ use proptest::prelude::*;
 
 use super::order::{FillResult, Order, INLINE_EXEC_IDS};
 use super::position::Position;
-use super::state::{transition, Anomaly, Effects, OmsEvent, OrderState, Step, Target};
+use super::state::{transition, Anomaly, Effects, Step, Target};
 use crate::config::Registry;
 use crate::model::fixed::{Money, Price, Qty, MONEY_SCALE};
 use crate::model::ids::{
     AccountId, InstrumentId, OrderId, OrderType, RequestId, Side, Tif, VenueId,
 };
 use crate::model::instrument::Instrument;
+use crate::model::order_state::{OmsEvent, OrderState};
 
 // ---------------------------------------------------------------------------------------
 // Strategies

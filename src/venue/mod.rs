@@ -5,9 +5,9 @@ pub mod fix;
 pub mod paper;
 pub mod recorded;
 
-use crate::gate::{Quote, Reason};
 use crate::model::fixed::{Money, Price, Qty};
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderId, OrderType, Side, Tif, VenueId};
+use crate::model::{quote::Quote, reason::Reason};
 
 /// A new order as a venue receives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

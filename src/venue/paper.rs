@@ -7,10 +7,10 @@
 
 use super::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder, VenueOrderStatus};
 use crate::config::{PaperSpec, Registry, SimSpec};
-use crate::gate::{Quote, Reason};
 use crate::model::fixed::{div_round, Money, Price, Qty};
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderId, OrderType, Side, Tif, VenueId};
 use crate::model::instrument::Instrument;
+use crate::model::{quote::Quote, reason::Reason};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 

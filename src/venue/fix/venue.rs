@@ -19,11 +19,11 @@ use super::settings::{DictionaryFiles, FixSpec};
 use super::store::SessionStore;
 use super::transport::{Link, TlsClient};
 use crate::config::Registry;
-use crate::gate::Reason;
 use crate::model::fixed::{rescale, Dec, Money, Price, Qty, MONEY_SCALE};
 use crate::model::ids::{
     AccountId, ClOrdId, InstrumentId, Name, OrderId, OrderType, Side, Tif, VenueId,
 };
+use crate::model::reason::Reason;
 use crate::venue::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder, VenueOrderStatus};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};

@@ -1,6 +1,6 @@
 //! Top of book per instrument, as the gate sees it (R-GATE-6).
 
-use crate::model::fixed::{Price, Qty};
+use super::fixed::{Price, Qty};
 
 /// Best bid and offer with sizes (0 = size unknown) and when it was seen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
