@@ -27,8 +27,8 @@
 //! skipped with a note, or the bench panics under `CI=true`). The table goes to stdout
 //! and, as JSON, to `target/fix_roundtrip.json`.
 
+use execd::config::IdleKind;
 use execd::config::Registry;
-use execd::core::idle::IdleKind;
 use execd::core::{spawn, CoreOptions, CoreThread, Handle};
 use execd::model::event::{Command, CoreEvent};
 use execd::model::fixed::Dec;

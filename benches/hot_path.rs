@@ -4,8 +4,8 @@
 //! Baseline in the same run: hashing the request (the least any request costs).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use execd::calendar::unix_ns;
 use execd::config::Registry;
-use execd::core::clock::unix_ns;
 use execd::core::engine::Engine;
 use execd::core::thread::build_venues;
 use execd::gate::{Exposure, Gate};

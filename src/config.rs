@@ -1,7 +1,6 @@
 //! One configuration file (R-OPS-3): parsed with serde + toml, then checked key by key
 //! into the [`Registry`] the core runs on. Errors name the exact offending key.
 
-use crate::core::idle::IdleKind;
 use crate::model::control::Mode;
 use crate::model::fixed::{Dec, Money, Price, Qty, MONEY_SCALE};
 use crate::model::ids::{AccountId, InstrumentId, Name, VenueId};
@@ -115,6 +114,20 @@ impl Default for CoreConfig {
             max_orders: 262_144,
         }
     }
+}
+
+/// `[core] idle`: what the duty cycle does when a cycle found no work (strategies after
+/// Aeron's, carried out by `core::idle`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdleKind {
+    /// Spin forever: lowest latency, burns a core (production, pinned).
+    Spin,
+    /// Yield the CPU each idle cycle.
+    Yield,
+    /// Spin, then yield, then park for growing short periods (tests, CI, laptops).
+    #[default]
+    Backoff,
 }
 
 /// `[gate]`.

@@ -5,8 +5,9 @@
 //! venue answers at event times, and the core's clock never moves on its own. So the same
 //! seed and count print the same summary on any machine, except the timing lines.
 
+use crate::calendar::unix_ns;
 use crate::config::Registry;
-use crate::core::clock::{unix_ns, ManualClock};
+use crate::core::clock::ManualClock;
 use crate::core::latency::STAGES;
 use crate::core::thread::{spawn, CoreOptions, CoreReport};
 use crate::model::control::KillState;

@@ -31,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+pub mod calendar;
 pub mod config;
 pub mod core;
 pub mod demo;

@@ -470,8 +470,9 @@ fn unknown_orders_and_bad_commands_get_clear_refusals() {
 
 #[test]
 fn real_clock_core_fills_and_shuts_down_with_nothing_in_flight() {
+    use execd::config::IdleKind;
     use execd::core::thread::{spawn, CoreOptions};
-    use execd::core::{idle::IdleKind, RealClock};
+    use execd::core::RealClock;
     use std::time::Duration;
     let reg = std::sync::Arc::new(Registry::default_paper());
     let (core, mut hs) = spawn(

@@ -1,8 +1,8 @@
 //! The engine against a scripted venue: the messy cases real venues produce (resent
 //! reports, overfills, fills racing cancels, refusals, silence, outages), fed in exactly.
 
+use execd::calendar::unix_ns;
 use execd::config::Registry;
-use execd::core::clock::unix_ns;
 use execd::core::engine::Engine;
 use execd::model::event::{Command, CoreEvent, OrderRef};
 use execd::model::fixed::{Dec, Money, Price, Qty};

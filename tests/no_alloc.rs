@@ -1,9 +1,10 @@
 //! Steady state allocates nothing: submit → gate → OMS → paper venue → fills →
 //! confirmation, counted by a global allocator across every thread of the process.
 
+use execd::calendar::unix_ns;
+use execd::config::IdleKind;
 use execd::config::Registry;
-use execd::core::clock::{unix_ns, ManualClock};
-use execd::core::idle::IdleKind;
+use execd::core::clock::ManualClock;
 use execd::core::thread::{spawn, CoreOptions, Handle};
 use execd::model::event::{Command, CoreEvent};
 use execd::model::fixed::Dec;

@@ -1,7 +1,7 @@
 //! The sidecar against a real journal on disk: every record reaches the audit log once,
 //! in order, CRC-checked; files rotate by size and by UTC day and are never rewritten.
 
-use execd::core::clock::unix_ns;
+use execd::calendar::unix_ns;
 use execd::journal::JournalWriter;
 use execd::sidecar::{audit, Fsync, Sidecar, SidecarConfig};
 use std::path::{Path, PathBuf};

@@ -3,9 +3,10 @@
 
 use super::clock::Clock;
 use super::engine::{Engine, Outbox};
-use super::idle::{Idle, IdleKind};
+use super::idle::Idle;
 use super::latency::{Latency, TscProbe};
 use super::recovery::{self, Recovered};
+use crate::config::IdleKind;
 use crate::config::Registry;
 use crate::journal::codec::{self, KIND_COMMAND, KIND_EVENT, KIND_VENUE, MAX_COMMAND, MAX_EVENT};
 use crate::journal::JournalWriter;

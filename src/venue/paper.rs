@@ -953,7 +953,7 @@ impl Venue for PaperVenue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::clock::unix_ns;
+    use crate::calendar::unix_ns;
 
     const MS: u64 = 1_000_000;
 

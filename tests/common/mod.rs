@@ -1,9 +1,10 @@
 //! Shared test scaffolding: a simulated-clock core thread and a way to run it to a time.
 #![allow(dead_code)]
 
+use execd::calendar::unix_ns;
+use execd::config::IdleKind;
 use execd::config::Registry;
-use execd::core::clock::{unix_ns, ManualClock};
-use execd::core::idle::IdleKind;
+use execd::core::clock::ManualClock;
 use execd::core::thread::{spawn, CoreOptions, CoreThread, Handle};
 use execd::model::event::{Command, CoreEvent};
 use execd::model::fixed::Dec;

@@ -4,8 +4,8 @@
 //! operator action — as CSV or JSON Lines, or tells one order's life in order.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use execd::calendar::{iso8601, unix_ns};
 use execd::config::Registry;
-use execd::core::clock::{iso8601, unix_ns};
 use execd::core::recovery::{self, RecoveryError, Step};
 use execd::journal::{scan, JournalError};
 use execd::model::event::{Command, CoreEvent, OrderStatus};

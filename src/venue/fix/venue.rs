@@ -779,7 +779,7 @@ impl FixVenue {
             }
         }
         if self.spec.positions_on_logon {
-            let date = crate::core::clock::civil_date(now);
+            let date = crate::calendar::civil_date(now);
             let sender = self.spec.session.sender_comp_id.clone();
             for a in &reg.accounts {
                 let sent = self.session.send_app(
