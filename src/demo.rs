@@ -48,14 +48,14 @@ pub struct DemoResult {
 
 /// The highest "demo-N" request a journal holds (0 for none).
 fn last_demo_request(dir: &std::path::Path) -> std::io::Result<u64> {
-    use crate::journal::codec::{decode, KIND_COMMAND};
+    use crate::core::records::{decode_command, KIND_COMMAND};
     if !dir.exists() {
         return Ok(0);
     }
     let mut last = 0u64;
     crate::journal::scan(dir, |r| {
         if r.header.kind == KIND_COMMAND {
-            if let Ok((_, Command::Submit(req))) = decode(r.payload) {
+            if let Ok((_, Command::Submit(req))) = decode_command(r.payload) {
                 let n = request_number(req.request_id.as_str());
                 if n != usize::MAX {
                     last = last.max(n as u64);

@@ -2,8 +2,8 @@
 //! random moments twenty times across a run of 100 000 requests and restarted each time
 //! on the same directory, then checked with `execd-replay verify`.
 
+use execd::core::records::{decode_command, KIND_COMMAND};
 use execd::core::recovery;
-use execd::journal::codec::{decode, KIND_COMMAND};
 use execd::model::event::Command;
 use std::collections::BTreeSet;
 use std::process::{Command as Process, Stdio};
@@ -31,7 +31,7 @@ fn submitted(dir: &std::path::Path) -> (BTreeSet<u64>, u64) {
     let mut n = 0;
     execd::journal::scan(dir, |r| {
         if r.header.kind == KIND_COMMAND {
-            if let Ok((_, Command::Submit(q))) = decode(r.payload) {
+            if let Ok((_, Command::Submit(q))) = decode_command(r.payload) {
                 if let Some(k) = q
                     .request_id
                     .as_str()

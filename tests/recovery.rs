@@ -316,8 +316,8 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     // and in order (the store in memory only keeps the latest orders; the journal all).
     let mut submitted = Vec::new();
     execd::journal::scan(&dir, |r| {
-        if r.header.kind == execd::journal::codec::KIND_COMMAND {
-            if let Ok((_, Command::Submit(req))) = execd::journal::codec::decode(r.payload) {
+        if r.header.kind == execd::core::records::KIND_COMMAND {
+            if let Ok((_, Command::Submit(req))) = execd::core::records::decode_command(r.payload) {
                 submitted.push(req.request_id);
             }
         }
@@ -431,24 +431,24 @@ fn session_with_prefix(sim: &mut Sim) {
 
 #[test]
 fn a_journal_whose_events_do_not_follow_from_its_commands_is_refused() {
-    use execd::journal::codec;
+    use execd::core::records;
     let dir = tmp("diverge");
     let reg = Registry::default_paper();
     let (mut w, _) = execd::journal::JournalWriter::open(&dir, 1 << 20).unwrap();
     let t = start();
     w.append(
-        codec::KIND_START,
+        records::KIND_START,
         1,
         t,
-        &codec::encode_start(1, t, reg.fingerprint()),
+        &records::encode_start(1, t, reg.fingerprint()),
     )
     .unwrap();
-    w.append(codec::KIND_CONFIG, 1, t, reg.to_toml().as_bytes())
+    w.append(records::KIND_CONFIG, 1, t, reg.to_toml().as_bytes())
         .unwrap();
-    let mut buf = [0u8; codec::MAX_COMMAND];
+    let mut buf = [0u8; records::MAX_COMMAND];
     let req = market("x-1", "AAPL", Side::Buy, "1");
-    let n = codec::encode(0, &Command::Submit(req), &mut buf).unwrap();
-    w.append(codec::KIND_COMMAND, 1, t + 1_000_000, &buf[..n])
+    let n = records::encode_command(0, &Command::Submit(req), &mut buf).unwrap();
+    w.append(records::KIND_COMMAND, 1, t + 1_000_000, &buf[..n])
         .unwrap();
     // What the journal claims upstream was told: a rejection the code would never give.
     let lie = CoreEvent::Rejected {
@@ -456,10 +456,10 @@ fn a_journal_whose_events_do_not_follow_from_its_commands_is_refused() {
         order: OrderId(1),
         reason: execd::model::reason::Reason::KillGlobal,
     };
-    let mut ebuf = [0u8; codec::MAX_EVENT];
-    let n = codec::encode_event(0, &lie, &mut ebuf).unwrap();
+    let mut ebuf = [0u8; records::MAX_EVENT];
+    let n = records::encode_event(0, &lie, &mut ebuf).unwrap();
     let seq = w
-        .append(codec::KIND_EVENT, 1, t + 1_000_000, &ebuf[..n])
+        .append(records::KIND_EVENT, 1, t + 1_000_000, &ebuf[..n])
         .unwrap();
     drop(w);
     match recovery::replay(&dir, Arc::new(reg)) {

@@ -4,6 +4,7 @@ pub mod clock;
 pub mod engine;
 pub mod idle;
 pub mod latency;
+pub mod records;
 pub mod recovery;
 pub mod thread;
 

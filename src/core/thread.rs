@@ -5,10 +5,10 @@ use super::clock::Clock;
 use super::engine::{Engine, Outbox};
 use super::idle::Idle;
 use super::latency::{Latency, TscProbe};
+use super::records::{self, KIND_COMMAND, KIND_EVENT, KIND_VENUE, MAX_COMMAND, MAX_EVENT};
 use super::recovery::{self, Recovered};
 use crate::config::IdleKind;
 use crate::config::Registry;
-use crate::journal::codec::{self, KIND_COMMAND, KIND_EVENT, KIND_VENUE, MAX_COMMAND, MAX_EVENT};
 use crate::journal::JournalWriter;
 use crate::model::event::{Command, CoreEvent, Inbound};
 use crate::model::ids::VenueId;
@@ -236,7 +236,7 @@ impl Rings {
     #[inline]
     fn journal_event(&mut self, origin: u8, ev: &CoreEvent) {
         if let Some(j) = self.journal.as_mut() {
-            if let Some(n) = codec::encode_event(origin, ev, &mut self.record) {
+            if let Some(n) = records::encode_event(origin, ev, &mut self.record) {
                 // The command behind it is journaled already, so the state survives a
                 // failure here; the event record is what a cross-check would miss.
                 if j.append(KIND_EVENT, 1, self.now, &self.record[..n])
@@ -273,7 +273,7 @@ impl Outbox for Rings {
     }
 
     fn broadcast(&mut self, ev: CoreEvent) {
-        self.journal_event(codec::BROADCAST, &ev);
+        self.journal_event(records::BROADCAST, &ev);
         for o in 0..self.tx.len() {
             self.deliver(o as u8, ev);
         }
@@ -286,7 +286,7 @@ impl Outbox for Rings {
 
     fn venue_input(&mut self, venue: u16, ev: &VenueEvent) {
         if let Some(j) = self.journal.as_mut() {
-            let n = codec::encode_venue_input(venue, ev, &mut self.record);
+            let n = records::encode_venue_input(venue, ev, &mut self.record);
             // Refused (a full disk): the event is still applied, and a restart asks the
             // venue for it again from the last input the journal holds.
             if j.append(KIND_VENUE, 1, self.now, &self.record[..n])
@@ -582,7 +582,7 @@ fn run(
                 rings.time(engine.now());
                 // Journal first: a command the journal cannot record is not carried out.
                 if let Some(j) = rings.journal.as_mut() {
-                    if let Some(n) = codec::encode(h as u8, &msg.cmd, &mut record) {
+                    if let Some(n) = records::encode_command(h as u8, &msg.cmd, &mut record) {
                         if j.append(KIND_COMMAND, 1, engine.now(), &record[..n])
                             .is_err()
                         {
@@ -660,7 +660,7 @@ fn run(
     let journal_next_seq = rings.journal.as_mut().map(|j| {
         // Mark how far the engine got, so a restart does not deliver these events again,
         // and leave the journal on disk, not only in the page cache.
-        let _ = j.append(codec::KIND_TIME, 1, engine.now(), &[]);
+        let _ = j.append(records::KIND_TIME, 1, engine.now(), &[]);
         let _ = j.sync();
         j.next_seq()
     });

@@ -10,7 +10,6 @@
 //! This module is the storage layer; what the core writes into it (requests, decisions,
 //! state changes, venue messages) and recovery from it are built on top.
 
-pub mod codec;
 pub mod record;
 pub mod segment;
 
