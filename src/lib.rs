@@ -34,8 +34,6 @@
 pub mod calendar;
 pub mod config;
 pub mod core;
-pub mod demo;
-pub mod flow;
 pub mod gate;
 pub mod journal;
 pub mod model;

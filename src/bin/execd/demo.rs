@@ -5,20 +5,20 @@
 //! venue answers at event times, and the core's clock never moves on its own. So the same
 //! seed and count print the same summary on any machine, except the timing lines.
 
-use crate::calendar::unix_ns;
-use crate::config::Registry;
-use crate::core::clock::ManualClock;
-use crate::core::latency::STAGES;
-use crate::core::thread::{spawn, CoreOptions, CoreReport};
-use crate::model::control::KillState;
-use crate::model::event::{Command, CoreEvent, OrderRef, Scope};
-use crate::model::fixed::{Dec, Fixed, Money};
-use crate::model::ids::{Name, OrderType, RequestId, Side, Tif, VenueId};
-use crate::model::instrument::Instrument;
-use crate::model::order_state::OrderState;
-use crate::model::request::{ExecutionRequest, Protect, UpstreamContext};
-use crate::model::slippage::SlipCategory;
-use crate::venue::paper::PricePath;
+use execd::calendar::unix_ns;
+use execd::config::Registry;
+use execd::core::clock::ManualClock;
+use execd::core::latency::STAGES;
+use execd::core::thread::{spawn, CoreOptions, CoreReport};
+use execd::model::control::KillState;
+use execd::model::event::{Command, CoreEvent, OrderRef, Scope};
+use execd::model::fixed::{Dec, Fixed, Money};
+use execd::model::ids::{Name, OrderType, RequestId, Side, Tif, VenueId};
+use execd::model::instrument::Instrument;
+use execd::model::order_state::OrderState;
+use execd::model::request::{ExecutionRequest, Protect, UpstreamContext};
+use execd::model::slippage::SlipCategory;
+use execd::venue::paper::PricePath;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -36,24 +36,14 @@ pub struct DemoOptions {
     pub journal: Option<std::path::PathBuf>,
 }
 
-/// What the demo measured.
-pub struct DemoResult {
-    /// The printable summary.
-    pub summary: String,
-    /// Requests per second through the core thread (wall clock).
-    pub requests_per_sec: f64,
-    /// The core's final state and histograms.
-    pub report: CoreReport,
-}
-
 /// The highest "demo-N" request a journal holds (0 for none).
 fn last_demo_request(dir: &std::path::Path) -> std::io::Result<u64> {
-    use crate::core::records::{decode_command, KIND_COMMAND};
+    use execd::core::records::{decode_command, KIND_COMMAND};
     if !dir.exists() {
         return Ok(0);
     }
     let mut last = 0u64;
-    crate::journal::scan(dir, |r| {
+    execd::journal::scan(dir, |r| {
         if r.header.kind == KIND_COMMAND {
             if let Ok((_, Command::Submit(req))) = decode_command(r.payload) {
                 let n = request_number(req.request_id.as_str());
@@ -379,7 +369,7 @@ impl<'a> Workload<'a> {
 }
 
 /// Runs the demo and builds its summary.
-pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult> {
+pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<String> {
     // The seed drives the venue too: it goes into the configuration, so a journal of
     // this run describes it completely.
     let mut cfg = reg.config.clone();
@@ -433,7 +423,7 @@ pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult> {
     let mut view = vec![0i64; reg.instruments.len() * reg.accounts.len()];
     // Scheduled follow-ups: (time, kind, request number).
     let mut later: BinaryHeap<std::cmp::Reverse<(u64, u8, u64)>> = BinaryHeap::new();
-    let send = |h: &mut crate::core::Handle, tally: &mut Tally, at: u64, cmd: Command| {
+    let send = |h: &mut execd::core::Handle, tally: &mut Tally, at: u64, cmd: Command| {
         let mut cmd = cmd;
         loop {
             match h.send_at(at, cmd) {
@@ -549,12 +539,7 @@ pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult> {
         tally.on(e);
     }
     let rps = opts.orders as f64 / elapsed.as_secs_f64();
-    let summary = summarise(&reg, opts, &tally, &report, rps, elapsed, drill);
-    Ok(DemoResult {
-        summary,
-        requests_per_sec: rps,
-        report,
-    })
+    Ok(summarise(&reg, opts, &tally, &report, rps, elapsed, drill))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1,12 +1,15 @@
 //! The `execd` command line.
 
+mod demo;
+mod flow;
+
 use clap::{Parser, Subcommand};
+use demo::DemoOptions;
 use execd::config::Registry;
 use execd::core::thread::{spawn, CoreOptions};
 use execd::core::RealClock;
-use execd::demo::{self, DemoOptions};
-use execd::flow::FlowOptions;
 use execd::venue::fix::venue::FixVenue;
+use flow::FlowOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,8 +102,8 @@ fn main() -> ExitCode {
                 journal,
             };
             match demo::run(reg, &opts) {
-                Ok(r) => {
-                    print!("{}", r.summary);
+                Ok(summary) => {
+                    print!("{summary}");
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&format!("demo failed: {e}")),
@@ -197,7 +200,7 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
     let mut handles = handles;
     let mut status = ExitCode::SUCCESS;
     if let Some(f) = flow {
-        match execd::flow::run(&reg, &mut handles[0], &f, &term) {
+        match flow::run(&reg, &mut handles[0], &f, &term) {
             Ok(r) => print!("{}", r.summary()),
             Err(e) => {
                 eprintln!("execd: order flow: {e}");
