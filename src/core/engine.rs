@@ -2,6 +2,7 @@
 //! deterministic — its state is a function of the commands and venue events it is fed
 //! and of the times they carry — so the core thread, tests and replay share it.
 
+use super::latency::{Probe, Stage};
 use crate::config::Registry;
 use crate::gate::{self, Checked, Exposure, Gate};
 use crate::model::control::KillState;
@@ -45,28 +46,6 @@ impl Outbox for Vec<CoreEvent> {
     fn broadcast(&mut self, ev: CoreEvent) {
         self.push(ev);
     }
-}
-
-/// Stages of a request on the hot path, for latency histograms (R-OPS-2, R-PERF-2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
-    /// Pre-trade checks done.
-    Gate,
-    /// Order stored and its state moved.
-    Oms,
-    /// Venue message handed over.
-    Venue,
-}
-
-/// Marks stage boundaries; the no-op `()` costs nothing.
-pub trait Probe {
-    /// A stage just ended.
-    fn mark(&mut self, stage: Stage);
-}
-
-impl Probe for () {
-    #[inline(always)]
-    fn mark(&mut self, _: Stage) {}
 }
 
 /// Counters the engine keeps (R-OPS-2).

@@ -4,7 +4,7 @@
 use super::clock::Clock;
 use super::engine::{Engine, Outbox};
 use super::idle::Idle;
-use super::latency::{Latency, TscProbe};
+use super::latency::{Latency, Stage, TscProbe};
 use super::records::{self, KIND_COMMAND, KIND_EVENT, KIND_VENUE, MAX_COMMAND, MAX_EVENT};
 use super::recovery::{self, Recovered};
 use crate::config::IdleKind;
@@ -598,23 +598,15 @@ fn run(
                     }
                 }
                 let t0 = tsc.raw();
-                let mut probe = TscProbe::new(&tsc);
-                probe.start(t0);
+                let mut probe = TscProbe::new(&tsc, t0);
                 engine.command(h as u8, &msg.cmd, &mut rings, &mut probe);
                 if matches!(msg.cmd, Command::Submit(_)) {
                     let t1 = tsc.raw();
-                    latency.record(0, tsc.delta_as_nanos(msg.stamp, dequeued));
+                    latency.record(Stage::Ring, tsc.delta_as_nanos(msg.stamp, dequeued));
                     if advanced {
-                        latency.record(1, tsc.delta_as_nanos(dequeued, t0));
+                        latency.record(Stage::Events, tsc.delta_as_nanos(dequeued, t0));
                     }
-                    // Stages the probe marked: gate, oms, venue (a rejection stops at gate).
-                    let mut prev = t0;
-                    for i in 1..probe.n {
-                        latency.record(i + 1, tsc.delta_as_nanos(prev, probe.marks[i]));
-                        prev = probe.marks[i];
-                    }
-                    latency.record(5, tsc.delta_as_nanos(prev, t1));
-                    latency.record(6, tsc.delta_as_nanos(t0, t1));
+                    probe.record(&mut latency, t1);
                 }
             }
         }

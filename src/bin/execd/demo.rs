@@ -8,7 +8,7 @@
 use execd::calendar::unix_ns;
 use execd::config::Registry;
 use execd::core::clock::ManualClock;
-use execd::core::latency::STAGES;
+use execd::core::latency::Stage;
 use execd::core::thread::{spawn, CoreOptions, CoreReport};
 use execd::model::control::KillState;
 use execd::model::event::{Command, CoreEvent, OrderRef, Scope};
@@ -705,11 +705,12 @@ fn summarise(
         s,
         "latency per request on the core thread, ns (ring: queued behind earlier requests; events: venue\nanswers delivered first; total: gate to confirmation)"
     );
-    for (i, name) in STAGES.iter().enumerate() {
-        let h = &report.latency.stages[i];
+    for stage in Stage::ALL {
+        let h = report.latency.stage(stage);
         let _ = writeln!(
             s,
-            "latency {name:<8} p50 {:>8} p99 {:>8} p99.9 {:>8} max {:>10}",
+            "latency {:<8} p50 {:>8} p99 {:>8} p99.9 {:>8} max {:>10}",
+            stage.name(),
             h.value_at_quantile(0.5),
             h.value_at_quantile(0.99),
             h.value_at_quantile(0.999),
