@@ -14,6 +14,7 @@ use execd::model::{
     control::{KillState, Mode},
     reason::Reason,
 };
+use execd::venue::Venue;
 
 fn statuses(evs: &[CoreEvent], order: OrderId) -> Vec<OrderStatus> {
     evs.iter()

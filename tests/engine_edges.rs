@@ -6,13 +6,11 @@ use execd::config::Registry;
 use execd::core::engine::Engine;
 use execd::model::event::{Command, CoreEvent, OrderRef};
 use execd::model::fixed::{Dec, Money, Price, Qty};
-use execd::model::ids::{
-    AccountId, ClOrdId, InstrumentId, Name, OrderId, RequestId, Side, VenueId,
-};
+use execd::model::ids::{AccountId, ClOrdId, InstrumentId, Name, OrderId, RequestId, Side};
 use execd::model::order_state::{OmsEvent, OrderState};
 use execd::model::request::ExecutionRequest;
 use execd::model::{quote::Quote, reason::Reason};
-use execd::venue::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder, VenueOrderStatus};
+use execd::venue::{AnyVenue, Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder};
 use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
@@ -29,9 +27,6 @@ struct Script {
 struct Scripted(Arc<Mutex<Script>>);
 
 impl Venue for Scripted {
-    fn id(&self) -> VenueId {
-        VenueId(0)
-    }
     fn is_logged_on(&self) -> bool {
         !self.0.lock().unwrap().down
     }
@@ -66,13 +61,7 @@ impl Venue for Scripted {
     fn next_event_at(&self) -> Option<u64> {
         self.0.lock().unwrap().pending.iter().map(|e| e.at_ns).min()
     }
-    fn order_status(&self, _: OrderId) -> Option<VenueOrderStatus> {
-        None
-    }
     fn positions(&self, _: AccountId, _: &mut Vec<(InstrumentId, Qty)>) {}
-    fn balance(&self, _: AccountId) -> Money {
-        Money(0)
-    }
 }
 
 struct Rig {
@@ -90,7 +79,12 @@ impl Rig {
             Arc::new(Registry::from_toml(&edit(execd::config::DEFAULT_TOML.to_string())).unwrap());
         let v = Scripted::default();
         let now = unix_ns(2026, 1, 5, 15, 0);
-        let mut e = Engine::new(reg.clone(), vec![Box::new(v.clone())], 1, now);
+        let mut e = Engine::new(
+            reg.clone(),
+            vec![AnyVenue::Other(Box::new(v.clone()))],
+            1,
+            now,
+        );
         let aapl = reg.instrument_by_names("paper", "AAPL").unwrap().id;
         e.gate.quotes[aapl.0 as usize] = Quote {
             bid: Price(19_000),

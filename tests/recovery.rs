@@ -14,6 +14,7 @@ use execd::model::event::{Command, CoreEvent, OrderRef, Scope};
 use execd::model::ids::{Name, OrderId, OrderType, RequestId, Side, Tif};
 use execd::model::order_state::OrderState;
 use execd::model::request::Protect;
+use execd::venue::Venue;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,7 +42,8 @@ fn snapshot(e: &Engine) -> String {
         }
         let mut pos = Vec::new();
         e.venue(0).positions(a.id, &mut pos);
-        let _ = writeln!(s, "venue {pos:?} {:?}", e.venue(0).balance(a.id));
+        let balance = e.venue(0).paper().map(|p| p.balance(a.id));
+        let _ = writeln!(s, "venue {pos:?} {balance:?}");
     }
     let _ = writeln!(s, "{:?}\n{:?}\n{:?}", e.gate, e.reconcile, e.stats);
     s

@@ -19,7 +19,7 @@ use crate::model::request::Level;
 use crate::model::slippage::slippage;
 use crate::oms::order::{FillResult, Order};
 use crate::oms::{AccountState, OrderBook, Position};
-use crate::venue::{Venue, VenueEvent, VenueEventKind, VenueOrder};
+use crate::venue::{AnyVenue, Venue, VenueEvent, VenueEventKind, VenueOrder};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
@@ -89,7 +89,7 @@ pub struct Engine {
     /// Account money and counts.
     pub accounts: Vec<AccountState>,
     positions: Vec<Position>,
-    venues: Vec<Box<dyn Venue>>,
+    venues: Vec<AnyVenue>,
     timers: BinaryHeap<Reverse<(u64, u64)>>,
     /// Orders waiting for reconciliation with their venue (R-OMS-4, R-AUD-4).
     pub reconcile: Vec<OrderId>,
@@ -126,7 +126,7 @@ impl Exposure for View<'_> {
 impl Engine {
     /// An engine over `venues` (indexed by venue id), starting at `now` with client order
     /// ids under `epoch`.
-    pub fn new(reg: Arc<Registry>, venues: Vec<Box<dyn Venue>>, epoch: u32, now: u64) -> Engine {
+    pub fn new(reg: Arc<Registry>, venues: Vec<AnyVenue>, epoch: u32, now: u64) -> Engine {
         let cap = reg.core.max_orders;
         let n = reg.accounts.len() * reg.instruments.len();
         Engine {
@@ -170,24 +170,19 @@ impl Engine {
         &self.positions[a.0 as usize * self.reg.instruments.len() + i.0 as usize]
     }
 
-    /// A venue, for tests and reconciliation.
-    pub fn venue_mut(&mut self, i: usize) -> &mut dyn Venue {
-        self.venues[i].as_mut()
+    /// Venue `i` (by venue id).
+    pub fn venue(&self, i: usize) -> &AnyVenue {
+        &self.venues[i]
     }
 
-    /// A venue.
-    pub fn venue(&self, i: usize) -> &dyn Venue {
-        self.venues[i].as_ref()
+    /// Venue `i`, to hand a recorded stand-in its journaled inputs.
+    pub fn venue_mut(&mut self, i: usize) -> &mut AnyVenue {
+        &mut self.venues[i]
     }
 
     /// Puts `venue` in place of venue `i` (a live session after a replay).
-    pub fn replace_venue(&mut self, i: usize, venue: Box<dyn Venue>) {
+    pub fn replace_venue(&mut self, i: usize, venue: AnyVenue) {
         self.venues[i] = venue;
-    }
-
-    /// Venue `i` if it is a recorded (replayed) network venue.
-    pub fn recorded_venue(&self, i: usize) -> Option<&crate::venue::recorded::RecordedVenue> {
-        self.venues.get(i)?.as_any()?.downcast_ref()
     }
 
     /// Network I/O of every venue, once per duty cycle; whether anything happened.

@@ -273,7 +273,9 @@ pub fn replay_with(
             // where the live core applied it.
             KIND_VENUE => match (engine.as_mut(), records::decode_venue_input(payload)) {
                 (Some(e), Ok((v, ev))) if (v as usize) < e.registry().venues.len() => {
-                    e.venue_mut(v as usize).replay(ev);
+                    if let Some(r) = e.venue_mut(v as usize).recorded_mut() {
+                        r.push(ev);
+                    }
                     e.advance_to(ev.at_ns.max(e.now()), &mut events);
                 }
                 (_, Err(err)) => {

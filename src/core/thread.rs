@@ -18,7 +18,7 @@ use crate::sidecar::{Fsync, Sidecar, SidecarConfig, SidecarReport};
 use crate::venue::fix::venue::FixVenue;
 use crate::venue::paper::PaperVenue;
 use crate::venue::recorded::RecordedVenue;
-use crate::venue::{Venue, VenueEvent, VenueOrder};
+use crate::venue::{AnyVenue, VenueEvent, VenueOrder};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -346,19 +346,19 @@ impl Drop for CoreThread {
 
 /// Builds the venues the registry configures: network venues as their journaled inputs
 /// (what replay needs); [`go_live`] puts the live sessions in place.
-pub fn build_venues(reg: &Registry, start_ns: u64) -> Vec<Box<dyn Venue>> {
+pub fn build_venues(reg: &Registry, start_ns: u64) -> Vec<AnyVenue> {
     reg.venues
         .iter()
-        .map(|v| -> Box<dyn Venue> {
+        .map(|v| {
             if v.fix.is_some() {
-                Box::new(RecordedVenue::new(VenueId(v.id.0)))
+                AnyVenue::Recorded(RecordedVenue::new())
             } else {
-                Box::new(PaperVenue::new(
+                AnyVenue::Paper(Box::new(PaperVenue::new(
                     reg,
                     VenueId(v.id.0),
                     reg.core.max_orders,
                     start_ns,
-                ))
+                )))
             }
         })
         .collect()
@@ -374,7 +374,7 @@ pub fn go_live(
 ) -> std::io::Result<()> {
     for v in reg.venues.iter().filter(|v| v.fix.is_some()) {
         let i = v.id.0 as usize;
-        let (applied, was_up) = match engine.recorded_venue(i) {
+        let (applied, was_up) = match engine.venue(i).recorded() {
             Some(r) => (r.last_seq(), r.logged_on()),
             None => (0, false),
         };
@@ -388,7 +388,7 @@ pub fn go_live(
                 live.remember(&VenueOrder::of(o));
             }
         }
-        engine.replace_venue(i, Box::new(live));
+        engine.replace_venue(i, AnyVenue::Fix(Box::new(live)));
     }
     Ok(())
 }

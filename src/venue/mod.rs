@@ -1,12 +1,15 @@
 //! Venues (R-VEN-1): one interface, one adapter per kind. The paper venue is here; FIX
 //! sessions and REST/WebSocket bridges implement the same trait.
 
+pub mod any;
 pub mod fix;
 pub mod paper;
 pub mod recorded;
 
+pub use any::AnyVenue;
+
 use crate::model::fixed::{Money, Price, Qty};
-use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderId, OrderType, Side, Tif, VenueId};
+use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderType, Side, Tif};
 use crate::model::{quote::Quote, reason::Reason};
 
 /// A new order as a venue receives it.
@@ -151,24 +154,9 @@ pub enum VenueError {
     Backpressure,
 }
 
-/// A venue's view of one order, for status queries and reconciliation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VenueOrderStatus {
-    /// Working client order id.
-    pub cl: ClOrdId,
-    /// Filled quantity.
-    pub cum_qty: Qty,
-    /// Order quantity.
-    pub qty: Qty,
-    /// Still working.
-    pub open: bool,
-}
-
 /// The interface every venue adapter implements. Calls never block and never allocate
 /// in steady state; answers come back through `poll`.
 pub trait Venue: Send {
-    /// This venue's id.
-    fn id(&self) -> VenueId;
     /// Whether the session is logged on (R-GATE-8).
     fn is_logged_on(&self) -> bool;
     /// Sends a new order.
@@ -188,12 +176,8 @@ pub trait Venue: Send {
     fn poll(&mut self, now: u64, out: &mut Vec<VenueEvent>);
     /// When the next event is due, if any is pending.
     fn next_event_at(&self) -> Option<u64>;
-    /// The venue's view of an order.
-    fn order_status(&self, order: OrderId) -> Option<VenueOrderStatus>;
     /// Positions held for an account.
     fn positions(&self, account: AccountId, out: &mut Vec<(InstrumentId, Qty)>);
-    /// Cash balance of an account.
-    fn balance(&self, account: AccountId) -> Money;
     /// Whether events come from outside the process (a network venue): those are
     /// journaled as inputs, since replay cannot derive them.
     fn is_external(&self) -> bool {
@@ -212,10 +196,6 @@ pub trait Venue: Send {
     fn query(&mut self, now: u64, order: &VenueOrder) {
         let _ = (now, order);
     }
-    /// A journaled input handed back during replay (recorded venues only).
-    fn replay(&mut self, ev: VenueEvent) {
-        let _ = ev;
-    }
     /// Begins a clean stop (FIX: the logout handshake); `pump` carries it on.
     fn close(&mut self, now: u64) {
         let _ = now;
@@ -223,9 +203,5 @@ pub trait Venue: Send {
     /// Whether a clean stop has finished (nothing left to say to the venue).
     fn closed(&self) -> bool {
         true
-    }
-    /// The concrete venue, for the few callers that need one kind (recovery).
-    fn as_any(&self) -> Option<&dyn std::any::Any> {
-        None
     }
 }

@@ -5,7 +5,7 @@
 //! is scheduled at an event time rather than slept for. Under a simulated clock the same
 //! seed and the same requests therefore give the same fills, to the nanosecond.
 
-use super::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder, VenueOrderStatus};
+use super::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder};
 use crate::config::{PaperSpec, Registry, SimSpec};
 use crate::model::fixed::{div_round, Money, Price, Qty};
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderId, OrderType, Side, Tif, VenueId};
@@ -205,9 +205,19 @@ impl Slots {
     }
 }
 
+/// An order the paper venue still works, as it sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VenueOrderStatus {
+    /// Working client order id (the last replace's, once one was applied).
+    pub cl: ClOrdId,
+    /// Filled so far.
+    pub cum_qty: Qty,
+    /// Order quantity.
+    pub qty: Qty,
+}
+
 /// The simulated venue.
 pub struct PaperVenue {
-    id: VenueId,
     cfg: PaperSpec,
     rng: fastrand::Rng,
     books: Vec<Option<Book>>,
@@ -247,7 +257,6 @@ impl PaperVenue {
             .collect();
         let orders = Slots::new(capacity);
         PaperVenue {
-            id,
             cfg: spec.paper.clone(),
             rng: fastrand::Rng::with_seed(spec.paper.seed),
             books,
@@ -276,6 +285,20 @@ impl PaperVenue {
     /// The current top of book of an instrument.
     pub fn quote(&self, i: InstrumentId) -> Option<Quote> {
         self.path.quote(i)
+    }
+
+    /// An order the venue still works; `None` once it is done or if it never saw it.
+    pub fn order_status(&self, order: OrderId) -> Option<VenueOrderStatus> {
+        self.orders.get(&order.0).map(|p| VenueOrderStatus {
+            cl: p.o.cl,
+            cum_qty: p.cum,
+            qty: p.o.qty,
+        })
+    }
+
+    /// An account's cash at the venue, after its trades and commissions.
+    pub fn balance(&self, account: AccountId) -> Money {
+        self.cash[account.0 as usize]
     }
 
     fn schedule(&mut self, at: u64, action: Action) {
@@ -818,10 +841,6 @@ impl PaperVenue {
 }
 
 impl Venue for PaperVenue {
-    fn id(&self) -> VenueId {
-        self.id
-    }
-
     fn is_logged_on(&self) -> bool {
         self.logged_on
     }
@@ -926,15 +945,6 @@ impl Venue for PaperVenue {
         Some(q.min(self.path.next_step()))
     }
 
-    fn order_status(&self, order: OrderId) -> Option<VenueOrderStatus> {
-        self.orders.get(&order.0).map(|p| VenueOrderStatus {
-            cl: p.o.cl,
-            cum_qty: p.cum,
-            qty: p.o.qty,
-            open: true,
-        })
-    }
-
     fn positions(&self, account: AccountId, out: &mut Vec<(InstrumentId, Qty)>) {
         let base = account.0 as usize * self.n_instruments;
         for i in 0..self.n_instruments {
@@ -943,10 +953,6 @@ impl Venue for PaperVenue {
                 out.push((InstrumentId(i as u16), q));
             }
         }
-    }
-
-    fn balance(&self, account: AccountId) -> Money {
-        self.cash[account.0 as usize]
     }
 }
 

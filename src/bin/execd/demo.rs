@@ -19,6 +19,7 @@ use execd::model::order_state::OrderState;
 use execd::model::request::{ExecutionRequest, Protect, UpstreamContext};
 use execd::model::slippage::SlipCategory;
 use execd::venue::paper::PricePath;
+use execd::venue::Venue;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt::Write as _;
 use std::sync::Arc;

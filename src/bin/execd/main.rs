@@ -8,7 +8,6 @@ use demo::DemoOptions;
 use execd::config::Registry;
 use execd::core::thread::{spawn, CoreOptions};
 use execd::core::RealClock;
-use execd::venue::fix::venue::FixVenue;
 use flow::FlowOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -229,8 +228,7 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
         );
     }
     for (i, v) in reg.venues.iter().enumerate() {
-        let venue = report.engine.venue(i).as_any();
-        if let Some(f) = venue.and_then(|a| a.downcast_ref::<FixVenue>()) {
+        if let Some(f) = report.engine.venue(i).fix() {
             let (st, q) = (f.stats(), f.seqs());
             eprintln!(
                 "execd: fix venue {}: next sequence numbers out {} in {}; {} logons, {} sent, {} received, {} anomalies, {} invalid, {} unsent, {} status requests, {} position reports, {} requests unsupported",

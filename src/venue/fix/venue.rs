@@ -24,7 +24,7 @@ use crate::model::ids::{
     AccountId, ClOrdId, InstrumentId, Name, OrderId, OrderType, Side, Tif, VenueId,
 };
 use crate::model::reason::Reason;
-use crate::venue::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder, VenueOrderStatus};
+use crate::venue::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -925,10 +925,6 @@ fn order_fields(e: &mut Encoder, t: &Terms, s: &Sent, now: u64) {
 }
 
 impl Venue for FixVenue {
-    fn id(&self) -> VenueId {
-        self.id
-    }
-
     fn is_logged_on(&self) -> bool {
         self.reported_up
     }
@@ -1030,10 +1026,6 @@ impl Venue for FixVenue {
         self.wire.events.front().map(|e| e.at_ns)
     }
 
-    fn order_status(&self, _order: OrderId) -> Option<VenueOrderStatus> {
-        None
-    }
-
     fn positions(&self, account: AccountId, out: &mut Vec<(InstrumentId, Qty)>) {
         let n = self.wire.map.reg.instruments.len();
         let base = account.0 as usize * n;
@@ -1042,10 +1034,6 @@ impl Venue for FixVenue {
                 out.push((InstrumentId(i as u16), Qty(*q)));
             }
         }
-    }
-
-    fn balance(&self, _account: AccountId) -> Money {
-        Money(0)
     }
 
     fn is_external(&self) -> bool {
@@ -1145,10 +1133,6 @@ impl Venue for FixVenue {
 
     fn closed(&self) -> bool {
         self.wire.stream.is_none()
-    }
-
-    fn as_any(&self) -> Option<&dyn std::any::Any> {
-        Some(self)
     }
 }
 
