@@ -25,7 +25,7 @@
 //! let first = h.next_event(Duration::from_secs(5));
 //! assert!(matches!(first, Some(CoreEvent::Accepted { .. })), "{first:?}");
 //! let report = core.shutdown(); // finishes in-flight orders, returns the final state
-//! assert_eq!(report.engine.stats.accepted, 1);
+//! assert_eq!(report.engine.stats().accepted, 1);
 //! # Ok::<(), std::io::Error>(())
 //! ```
 

@@ -145,7 +145,7 @@ fn demo_killed_twenty_times_loses_nothing() {
     for k in 1..=ORDERS {
         let id = execd::model::ids::RequestId::from_prefixed_u64("demo-", k).unwrap();
         assert!(
-            engine.book.by_request(&id).is_some(),
+            engine.book().by_request(&id).is_some(),
             "demo-{k} has no order"
         );
     }

@@ -134,7 +134,7 @@ fn steady_state_submit_to_confirmation_allocates_nothing() {
     assert_eq!(answered, 20_000);
     assert!(fills >= 15_000, "most orders fill: {fills}");
     assert!(
-        report.engine.stats.protective_orders > 1_000,
+        report.engine.stats().protective_orders > 1_000,
         "protection path exercised"
     );
     assert_eq!(allocs, 0, "{allocs} allocations in steady state");

@@ -32,11 +32,11 @@ fn snapshot(e: &Engine) -> String {
     let mut s = String::new();
     let reg = e.registry();
     let _ = writeln!(s, "now {}", e.now());
-    for o in e.book.iter() {
+    for o in e.book().iter() {
         let _ = writeln!(s, "{o:?}");
     }
     for a in &reg.accounts {
-        let _ = writeln!(s, "{:?}", e.accounts[a.id.0 as usize]);
+        let _ = writeln!(s, "{:?}", e.account(a.id));
         for i in &reg.instruments {
             let _ = writeln!(s, "{:?}", e.position(a.id, i.id));
         }
@@ -45,7 +45,7 @@ fn snapshot(e: &Engine) -> String {
         let balance = e.venue(0).paper().map(|p| p.balance(a.id));
         let _ = writeln!(s, "venue {pos:?} {balance:?}");
     }
-    let _ = writeln!(s, "{:?}\n{:?}\n{:?}", e.gate, e.reconcile, e.stats);
+    let _ = writeln!(s, "{:?}\n{:?}\n{:?}", e.gate(), e.reconcile(), e.stats());
     s
 }
 
@@ -156,7 +156,7 @@ fn a_restarted_core_carries_on_from_its_journal() {
         .unwrap();
     sim.submit(market("fill-1", "AAPL", Side::Buy, "50"), 1_000_000_000);
     let before = sim.shutdown();
-    let highest = before.engine.book.iter().map(|o| o.id).max().unwrap();
+    let highest = before.engine.book().iter().map(|o| o.id()).max().unwrap();
 
     // Start again on the same directory: the engine comes back as it was.
     let (core, mut hs) = spawn(Arc::new(Registry::default_paper()), journaled(&dir), 1).unwrap();
@@ -333,7 +333,7 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     for (i, id) in submitted.iter().enumerate() {
         assert_eq!(id.as_str(), format!("k-{}", i + 1), "journal order");
     }
-    let mut ids: Vec<OrderId> = e.book.iter().map(|o| o.id).collect();
+    let mut ids: Vec<OrderId> = e.book().iter().map(|o| o.id()).collect();
     let n = ids.len();
     ids.sort();
     ids.dedup();
@@ -343,21 +343,21 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     let (_w, again, rec2, _) =
         recovery::open(&dir, Arc::new(small()), 1, start(), 1 << 20).unwrap();
     let waiting: Vec<OrderId> = again
-        .book
+        .book()
         .iter()
         .filter(|o| {
             matches!(
-                o.state,
+                o.state(),
                 OrderState::PendingNew
                     | OrderState::PendingCancel
                     | OrderState::PendingReplace
                     | OrderState::TimedOut
             )
         })
-        .map(|o| o.id)
+        .map(|o| o.id())
         .collect();
     assert_eq!(rec2.in_flight as usize, waiting.len());
-    assert!(waiting.iter().all(|id| again.reconcile.contains(id)));
+    assert!(waiting.iter().all(|id| again.reconcile().contains(id)));
     println!(
         "{kills} SIGKILLs: {acknowledged} acknowledged requests, {} commands replayed from {} records",
         rec.commands, rec.journal.records

@@ -2,7 +2,7 @@
 //! fed by lock-free SPSC rings (rtrb), one per producer, answering on one ring each.
 
 use super::clock::Clock;
-use super::engine::{Engine, Outbox};
+use super::engine::{venue_order, Engine, Outbox};
 use super::idle::Idle;
 use super::latency::{Latency, Stage, TscProbe};
 use super::records::{self, KIND_COMMAND, KIND_EVENT, KIND_VENUE, MAX_COMMAND, MAX_EVENT};
@@ -18,7 +18,7 @@ use crate::sidecar::{Fsync, Sidecar, SidecarConfig, SidecarReport};
 use crate::venue::fix::venue::FixVenue;
 use crate::venue::paper::PaperVenue;
 use crate::venue::recorded::RecordedVenue;
-use crate::venue::{AnyVenue, VenueEvent, VenueOrder};
+use crate::venue::{AnyVenue, VenueEvent};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -383,9 +383,9 @@ pub fn go_live(
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         // Orders an earlier process sent: a cancel or amend names their symbol, side and
         // quantity again, which only the rebuilt book still knows.
-        for o in engine.book.iter() {
-            if o.venue == v.id && !o.state.is_terminal() {
-                live.remember(&VenueOrder::of(o));
+        for o in engine.book().iter() {
+            if o.terms().venue == v.id && !o.state().is_terminal() {
+                live.remember(&venue_order(o));
             }
         }
         engine.replace_venue(i, AnyVenue::Fix(Box::new(live)));

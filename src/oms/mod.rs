@@ -1,6 +1,8 @@
-//! The order management system: state machine, order store, positions.
+//! The order management system: state machine, orders, the order store, and the
+//! ledger of accounts and positions.
 
 pub mod book;
+pub mod ledger;
 pub mod order;
 pub mod position;
 pub mod state;
@@ -9,5 +11,6 @@ pub mod state;
 mod proptests;
 
 pub use book::OrderBook;
-pub use order::{FillResult, Order};
+pub use ledger::Ledger;
+pub use order::{Execution, FillResult, Order, Terms};
 pub use position::{AccountState, Position};

@@ -68,6 +68,14 @@ impl Position {
         r
     }
 
+    /// `qty` on `side` is no longer working (filled or done); never below zero.
+    pub fn unwork(&mut self, side: Side, qty: Qty) {
+        match side {
+            Side::Buy => self.open_buy = Qty((self.open_buy.0 - qty.0).max(0)),
+            Side::Sell => self.open_sell = Qty((self.open_sell.0 - qty.0).max(0)),
+        }
+    }
+
     /// Average entry price of the open quantity.
     pub fn avg_entry(&self) -> Price {
         if self.net.0 == 0 {

@@ -37,24 +37,6 @@ pub struct VenueOrder {
     pub reduce_only: bool,
 }
 
-impl VenueOrder {
-    /// The order as its venue knows it, at its current version and terms.
-    pub fn of(o: &crate::oms::order::Order) -> VenueOrder {
-        VenueOrder {
-            cl: o.cl_ord_id(),
-            account: o.account,
-            instrument: o.instrument,
-            side: o.side,
-            order_type: o.order_type,
-            tif: o.tif,
-            qty: o.qty,
-            limit: o.limit,
-            stop: o.stop,
-            reduce_only: o.parent.is_some(),
-        }
-    }
-}
-
 /// What a venue reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VenueEventKind {

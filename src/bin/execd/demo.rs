@@ -555,7 +555,7 @@ fn summarise(
 ) -> String {
     let mut s = String::new();
     let e = &report.engine;
-    let st = &e.stats;
+    let st = &e.stats();
     let _ = writeln!(
         s,
         "execd demo: {} requests, seed {}, paper venue, simulated clock from 2026-01-05T15:00:00Z",
@@ -698,9 +698,9 @@ fn summarise(
     let _ = writeln!(
         s,
         "orders held {}  retired {}  awaiting reconciliation {}",
-        e.book.len(),
-        e.book.retired(),
-        e.reconcile.len()
+        e.book().len(),
+        e.book().retired(),
+        e.reconcile().len()
     );
     let _ = writeln!(
         s,

@@ -217,7 +217,7 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
     }
     eprintln!("execd: stopping: draining rings and in-flight orders");
     let report = core.shutdown();
-    let s = &report.engine.stats;
+    let s = &report.engine.stats();
     if let (Some(a), Some(dir)) = (report.audit, &journal) {
         eprintln!(
             "execd: audit log {}: {} records copied this run (through sequence {}), {} files",
