@@ -6,8 +6,8 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use execd::calendar::unix_ns;
 use execd::config::Registry;
-use execd::core::engine::Engine;
-use execd::core::thread::build_venues;
+use execd::core::venues::build_venues;
+use execd::core::Engine;
 use execd::gate::{Exposure, Gate};
 use execd::model::event::{Command, CoreEvent};
 use execd::model::fixed::{Dec, Money, Price, Qty};

@@ -26,7 +26,7 @@
 //! assert!(matches!(first, Some(CoreEvent::Accepted { .. })), "{first:?}");
 //! let report = core.shutdown(); // finishes in-flight orders, returns the final state
 //! assert_eq!(report.engine.stats().accepted, 1);
-//! # Ok::<(), std::io::Error>(())
+//! # Ok::<(), execd::core::StartError>(())
 //! ```
 
 #![warn(missing_docs)]

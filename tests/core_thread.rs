@@ -487,8 +487,8 @@ fn unknown_orders_and_bad_commands_get_clear_refusals() {
 #[test]
 fn real_clock_core_fills_and_shuts_down_with_nothing_in_flight() {
     use execd::config::IdleKind;
-    use execd::core::thread::{spawn, CoreOptions};
     use execd::core::RealClock;
+    use execd::core::{spawn, CoreOptions};
     use std::time::Duration;
     let reg = std::sync::Arc::new(Registry::default_paper());
     let (core, mut hs) = spawn(
@@ -648,7 +648,7 @@ fn protection_is_withdrawn_when_the_position_is_closed_another_way() {
 
 #[test]
 fn a_core_that_cannot_be_pinned_runs_unpinned() {
-    use execd::core::thread::{spawn, CoreOptions};
+    use execd::core::{spawn, CoreOptions};
     let mut opts = CoreOptions::simulated(start());
     opts.pin_core = Some(100_000); // no such CPU
     let (core, mut hs) = spawn(std::sync::Arc::new(Registry::default_paper()), opts, 1).unwrap();

@@ -3,7 +3,7 @@
 
 use execd::calendar::unix_ns;
 use execd::config::Registry;
-use execd::core::engine::Engine;
+use execd::core::Engine;
 use execd::model::event::{Command, CoreEvent, OrderRef};
 use execd::model::fixed::{Dec, Money, Price, Qty};
 use execd::model::ids::{AccountId, ClOrdId, InstrumentId, Name, OrderId, RequestId, Side};

@@ -6,9 +6,9 @@ mod common;
 
 use common::*;
 use execd::config::Registry;
-use execd::core::engine::Engine;
 use execd::core::recovery;
-use execd::core::thread::{spawn, CoreOptions};
+use execd::core::Engine;
+use execd::core::{spawn, CoreOptions};
 use execd::model::control::{KillState, Mode};
 use execd::model::event::{Command, CoreEvent, OrderRef, Scope};
 use execd::model::ids::{Name, OrderId, OrderType, RequestId, Side, Tif};

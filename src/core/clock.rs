@@ -78,7 +78,9 @@ impl Clock for ManualClock {
 
 // The FIX codec still names the calendar through this module; it moves with the FIX
 // layer's own step.
-pub use crate::calendar::{civil_date, unix_ns};
+pub(crate) use crate::calendar::civil_date;
+#[cfg(test)]
+pub(crate) use crate::calendar::unix_ns;
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@ use super::engine::Engine;
 use super::records::{
     self, KIND_COMMAND, KIND_CONFIG, KIND_EVENT, KIND_START, KIND_TIME, KIND_VENUE,
 };
-use super::thread::build_venues;
+use super::venues::build_venues;
 use crate::config::Registry;
 use crate::journal::{scan, JournalError, JournalWriter, RecordHeader, ScanSummary};
 use crate::model::event::{Command, CoreEvent};

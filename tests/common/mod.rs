@@ -4,8 +4,8 @@
 use execd::calendar::unix_ns;
 use execd::config::IdleKind;
 use execd::config::Registry;
-use execd::core::clock::ManualClock;
-use execd::core::thread::{spawn, CoreOptions, CoreThread, Handle};
+use execd::core::ManualClock;
+use execd::core::{spawn, CoreOptions, CoreThread, Handle};
 use execd::model::event::{Command, CoreEvent};
 use execd::model::fixed::Dec;
 use execd::model::ids::Side;

@@ -7,9 +7,9 @@
 
 use execd::calendar::unix_ns;
 use execd::config::Registry;
-use execd::core::clock::ManualClock;
 use execd::core::latency::Stage;
-use execd::core::thread::{spawn, CoreOptions, CoreReport};
+use execd::core::ManualClock;
+use execd::core::{spawn, CoreOptions, CoreReport};
 use execd::model::control::KillState;
 use execd::model::event::{Command, CoreEvent, OrderRef, Scope};
 use execd::model::fixed::{Dec, Fixed, Money};
@@ -406,7 +406,8 @@ pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<String> {
             journal: opts.journal.clone(),
         },
         1,
-    )?;
+    )
+    .map_err(std::io::Error::other)?;
     let recovered_to = core.recovered().map(|r| r.last_ts).unwrap_or(0);
     let h = &mut handles[0];
     let mut tally = Tally {

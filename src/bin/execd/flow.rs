@@ -5,7 +5,7 @@
 //! ones, then cancels what is left and reports what the venue did.
 
 use execd::config::Registry;
-use execd::core::thread::Handle;
+use execd::core::Handle;
 use execd::model::event::{Command, CoreEvent, OrderRef, Scope};
 use execd::model::fixed::Dec;
 use execd::model::ids::{Name, OrderId, OrderType, RequestId, Side, Tif, VenueId};
