@@ -2,6 +2,10 @@
 //! random moments twenty times across a run of 100 000 requests and restarted each time
 //! on the same directory, then checked with `execd-replay verify`.
 
+mod common;
+
+use common::TempDir;
+
 use execd::core::records::{decode_command, KIND_COMMAND};
 use execd::core::recovery;
 use execd::model::event::Command;
@@ -71,8 +75,7 @@ fn positions(text: &str, verify: bool) -> BTreeSet<(String, String, String, Stri
 
 #[test]
 fn demo_killed_twenty_times_loses_nothing() {
-    let dir = std::env::temp_dir().join(format!("execd-chaos-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = TempDir::new("chaos");
     let mut rng = fastrand::Rng::with_seed(11);
     let (mut kills, mut finished_early) = (0, false);
     let mut seen = 0usize;
@@ -156,5 +159,4 @@ fn demo_killed_twenty_times_loses_nothing() {
         t0.elapsed().as_secs_f64()
     );
     assert!(kills >= 20 || finished_early);
-    let _ = std::fs::remove_dir_all(&dir);
 }

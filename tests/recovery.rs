@@ -16,14 +16,12 @@ use execd::model::order_state::OrderState;
 use execd::model::request::Protect;
 use execd::venue::Venue;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("execd-recovery-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+fn tmp(name: &str) -> TempDir {
+    TempDir::new(&format!("recovery-{name}"))
 }
 
 /// Everything the engine knows, as text: orders, accounts, positions, gate state, the
@@ -135,7 +133,6 @@ fn the_replayed_engine_is_the_live_engine() {
             .collect();
         panic!("replay differs from the live engine: {diff:#?}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -206,7 +203,6 @@ fn a_restarted_core_carries_on_from_its_journal() {
         0,
         "bought 50 before, sold 50 after"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -221,7 +217,6 @@ fn a_journal_is_not_replayed_under_another_configuration() {
         Ok(_) => panic!("replayed under another configuration"),
     };
     assert!(err.contains("different configuration"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 const CHILD: &str = "EXECD_RECOVERY_CHILD";
@@ -366,7 +361,6 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         acknowledged > 100,
         "the child made progress: {acknowledged}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -415,7 +409,6 @@ fn retired_segments_are_replayed_from_the_audit_log() {
     let (core, _hs) = spawn(Arc::new(reg), journaled(&dir), 1).unwrap();
     assert!(core.recovered().unwrap().commands > 4_000);
     core.shutdown();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 static PREFIX: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -469,5 +462,4 @@ fn a_journal_whose_events_do_not_follow_from_its_commands_is_refused() {
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("a history that does not follow from its commands was accepted"),
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,7 +8,7 @@ pub mod position;
 pub mod state;
 
 #[cfg(test)]
-mod proptests;
+mod tests;
 
 pub use book::OrderBook;
 pub use ledger::Ledger;

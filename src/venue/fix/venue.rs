@@ -1143,5 +1143,4 @@ pub fn dec_at_scale(v: &[u8], scale: u8) -> Option<i64> {
 }
 
 #[cfg(test)]
-#[path = "venue_tests.rs"]
 mod tests;
