@@ -751,7 +751,7 @@ fn positive(key: &str, s: &str) -> Result<Dec, ConfigError> {
     Ok(d)
 }
 
-/// Parses "24/7" or "<days> HH:MM-HH:MM" (UTC), days as "mon-fri", "sat,sun" or "daily".
+/// Parses "24/7" or "`<days>` HH:MM-HH:MM" (UTC), days as "mon-fri", "sat,sun" or "daily".
 pub fn parse_hours(key: &str, s: &str) -> Result<TradingHours, ConfigError> {
     let bad = || {
         err(

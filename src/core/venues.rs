@@ -12,7 +12,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Builds the venues the registry configures: network venues as their journaled inputs
-/// (what replay needs); [`go_live`] puts the live sessions in place.
+/// (what replay needs); once the engine is rebuilt, the core puts the live sessions in
+/// their place.
 pub fn build_venues(reg: &Registry, start_ns: u64) -> Vec<AnyVenue> {
     reg.venues
         .iter()
