@@ -15,7 +15,7 @@ pub fn unix_ns(year: i64, month: u32, day: u32, hour: u32, minute: u32) -> u64 {
 }
 
 /// The UTC date of Unix ns: (year, month, day).
-pub fn civil_date(ns: u64) -> (i64, u32, u32) {
+pub(crate) fn civil_date(ns: u64) -> (i64, u32, u32) {
     let days = (ns / 86_400_000_000_000) as i64;
     // Civil from days (Howard Hinnant's algorithm).
     let z = days + 719_468;

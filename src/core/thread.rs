@@ -151,11 +151,6 @@ impl CoreThread {
         }
     }
 
-    /// A flag that stops the core when set (for signal handlers).
-    pub fn stop_flag(&self) -> Arc<AtomicBool> {
-        self.stop.clone()
-    }
-
     /// What start-up recovered from the journal, if it was given one.
     pub fn recovered(&self) -> Option<Recovered> {
         self.recovered

@@ -5,11 +5,12 @@
 //! throttles, breakers); exposure (open orders, positions, margin) comes from the OMS
 //! through [`Exposure`].
 
-pub mod health;
-pub mod kill;
+mod health;
+mod kill;
 
-pub use health::{Breaker, BreakerState, Throttle};
-pub use kill::{KillHit, KillSwitches};
+pub(crate) use health::{Breaker, Throttle};
+pub(crate) use kill::KillHit;
+pub use kill::KillSwitches;
 
 use crate::config::Registry;
 use crate::model::control::Mode;
@@ -63,15 +64,15 @@ pub struct Gate {
     /// Kill switches.
     pub kill: KillSwitches,
     /// Mode per account.
-    pub modes: Vec<Mode>,
+    pub(crate) modes: Vec<Mode>,
     /// Operator halt per account.
-    pub halted: Vec<bool>,
+    pub(crate) halted: Vec<bool>,
     /// Top of book per instrument.
     pub quotes: Vec<Quote>,
     /// Throttle per venue.
-    pub throttles: Vec<Throttle>,
+    pub(crate) throttles: Vec<Throttle>,
     /// Breaker per venue.
-    pub breakers: Vec<Breaker>,
+    pub(crate) breakers: Vec<Breaker>,
     max_quote_age_ns: u64,
     cushion_bps: u32,
 }
@@ -160,14 +161,14 @@ impl Gate {
     }
 
     /// Books a sent order against the throttle and breaker.
-    pub fn on_send(&mut self, venue: VenueId, now: u64) {
+    pub(crate) fn on_send(&mut self, venue: VenueId, now: u64) {
         self.throttles[venue.0 as usize].take(now);
         self.breakers[venue.0 as usize].on_send(now);
     }
 }
 
 /// Looks up account, venue and instrument (R-GATE-5: the instrument must be known).
-pub fn resolve<'r>(
+pub(crate) fn resolve<'r>(
     reg: &'r Registry,
     req: &ExecutionRequest,
 ) -> Result<(AccountId, VenueId, &'r Instrument), Reason> {
@@ -180,7 +181,7 @@ pub fn resolve<'r>(
 }
 
 /// R-GATE-2: ACTIVE blocks, WARNING passes flagged.
-pub fn kill_switch(
+pub(crate) fn kill_switch(
     k: &KillSwitches,
     v: VenueId,
     a: AccountId,
@@ -196,7 +197,7 @@ pub fn kill_switch(
 }
 
 /// R-GATE-3: upstream's halt flag, or the operator's.
-pub fn halted(req: &ExecutionRequest, operator_halt: bool) -> Result<(), Reason> {
+pub(crate) fn halted(req: &ExecutionRequest, operator_halt: bool) -> Result<(), Reason> {
     if req.context.trading_halted || operator_halt {
         Err(Reason::TradingHalted)
     } else {
@@ -205,7 +206,7 @@ pub fn halted(req: &ExecutionRequest, operator_halt: bool) -> Result<(), Reason>
 }
 
 /// Upstream risk approval is required before anything is sent.
-pub fn risk_approved(req: &ExecutionRequest) -> Result<(), Reason> {
+pub(crate) fn risk_approved(req: &ExecutionRequest) -> Result<(), Reason> {
     if req.context.risk_approved {
         Ok(())
     } else {
@@ -214,7 +215,7 @@ pub fn risk_approved(req: &ExecutionRequest) -> Result<(), Reason> {
 }
 
 /// R-GATE-4: not expired.
-pub fn not_expired(req: &ExecutionRequest, now: u64) -> Result<(), Reason> {
+pub(crate) fn not_expired(req: &ExecutionRequest, now: u64) -> Result<(), Reason> {
     match req.expire_at_ns {
         Some(t) if now >= t => Err(Reason::Expired),
         _ => Ok(()),
@@ -222,7 +223,7 @@ pub fn not_expired(req: &ExecutionRequest, now: u64) -> Result<(), Reason> {
 }
 
 /// R-GATE-4: quantity > 0 and a multiple of the lot.
-pub fn quantity(inst: &Instrument, q: Dec) -> Result<Qty, Reason> {
+pub(crate) fn quantity(inst: &Instrument, q: Dec) -> Result<Qty, Reason> {
     if q.mant <= 0 {
         return Err(Reason::BadQuantity);
     }
@@ -246,7 +247,7 @@ fn on_grid(inst: &Instrument, d: Dec) -> Result<Price, Reason> {
 }
 
 /// R-GATE-4: the prices the order type needs are present, positive and on the tick grid.
-pub fn prices(inst: &Instrument, req: &ExecutionRequest) -> Result<(Price, Price), Reason> {
+pub(crate) fn prices(inst: &Instrument, req: &ExecutionRequest) -> Result<(Price, Price), Reason> {
     let t = req.order_type;
     if t.has_limit() != req.limit_price.is_some() || t.has_stop() != req.stop_price.is_some() {
         return Err(Reason::BadPriceFields);
@@ -257,7 +258,7 @@ pub fn prices(inst: &Instrument, req: &ExecutionRequest) -> Result<(Price, Price
 }
 
 /// R-GATE-5: tradable and inside trading hours.
-pub fn tradable(inst: &Instrument, now: u64) -> Result<(), Reason> {
+pub(crate) fn tradable(inst: &Instrument, now: u64) -> Result<(), Reason> {
     if !inst.tradable {
         return Err(Reason::NotTradable);
     }
@@ -268,7 +269,7 @@ pub fn tradable(inst: &Instrument, now: u64) -> Result<(), Reason> {
 }
 
 /// R-GATE-6: a recent, sane top of book with an acceptable spread.
-pub fn market_data<'q>(
+pub(crate) fn market_data<'q>(
     q: &'q Quote,
     now: u64,
     max_age: u64,
@@ -292,7 +293,11 @@ pub fn market_data<'q>(
 }
 
 /// Upstream's reference price at the instrument's scale (rounded), or the mid.
-pub fn reference_price(inst: &Instrument, r: Option<Dec>, q: &Quote) -> Result<Price, Reason> {
+pub(crate) fn reference_price(
+    inst: &Instrument,
+    r: Option<Dec>,
+    q: &Quote,
+) -> Result<Price, Reason> {
     match r {
         None => Ok(Price(q.mid())),
         Some(d) if d.mant <= 0 => Err(Reason::BadPrice),
@@ -310,7 +315,7 @@ fn within_band(a: Price, b: Price, band_bps: u32) -> bool {
 }
 
 /// R-GATE-6 fat finger: the reference must be near the market and the limit near the reference.
-pub fn price_band(
+pub(crate) fn price_band(
     inst: &Instrument,
     reference: Price,
     q: &Quote,
@@ -330,7 +335,7 @@ pub fn price_band(
 }
 
 /// The price an order expects to trade at: its limit, else its stop, else the reference.
-pub fn entry_price(t: OrderType, limit: Price, stop: Price, reference: Price) -> Price {
+pub(crate) fn entry_price(t: OrderType, limit: Price, stop: Price, reference: Price) -> Price {
     match t {
         OrderType::Limit | OrderType::StopLimit => limit,
         OrderType::Stop => stop,
@@ -340,7 +345,7 @@ pub fn entry_price(t: OrderType, limit: Price, stop: Price, reference: Price) ->
 
 /// R-GATE-4: SL below and TP above the entry for a buy, mirrored for a sell; absolute
 /// levels on the tick grid.
-pub fn protection(
+pub(crate) fn protection(
     inst: &Instrument,
     side: Side,
     entry: Price,
@@ -371,7 +376,7 @@ pub fn protection(
 }
 
 /// R-GATE-6: visible size at the touch covers a marketable order (when depth is known).
-pub fn liquidity(
+pub(crate) fn liquidity(
     q: &Quote,
     side: Side,
     t: OrderType,
@@ -397,7 +402,7 @@ pub fn liquidity(
 }
 
 /// R-GATE-7: per-order quantity and notional.
-pub fn order_size(inst: &Instrument, entry: Price, qty: Qty) -> Result<(), Reason> {
+pub(crate) fn order_size(inst: &Instrument, entry: Price, qty: Qty) -> Result<(), Reason> {
     if qty > inst.max_order_qty {
         return Err(Reason::MaxOrderQty);
     }
@@ -408,7 +413,7 @@ pub fn order_size(inst: &Instrument, entry: Price, qty: Qty) -> Result<(), Reaso
 }
 
 /// R-GATE-7: the worst-case position if every working order on this side fills.
-pub fn position_limit(
+pub(crate) fn position_limit(
     inst: &Instrument,
     side: Side,
     qty: Qty,
@@ -429,7 +434,7 @@ pub fn position_limit(
 }
 
 /// R-GATE-7: open-order count.
-pub fn open_orders(open: u32, max: u32) -> Result<(), Reason> {
+pub(crate) fn open_orders(open: u32, max: u32) -> Result<(), Reason> {
     if open >= max {
         Err(Reason::MaxOpenOrders)
     } else {
@@ -438,7 +443,13 @@ pub fn open_orders(open: u32, max: u32) -> Result<(), Reason> {
 }
 
 /// Margin an order needs: none for the part that reduces the position.
-pub fn margin_required(inst: &Instrument, side: Side, entry: Price, qty: Qty, pos: Qty) -> Money {
+pub(crate) fn margin_required(
+    inst: &Instrument,
+    side: Side,
+    entry: Price,
+    qty: Qty,
+    pos: Qty,
+) -> Money {
     let reducing = if pos.0.signum() == -side.sign() {
         pos.0.abs().min(qty.0)
     } else {
@@ -449,7 +460,11 @@ pub fn margin_required(inst: &Instrument, side: Side, entry: Price, qty: Qty, po
 }
 
 /// R-GATE-7: margin available ≥ required × cushion.
-pub fn margin_check(required: Money, available: Money, cushion_bps: u32) -> Result<(), Reason> {
+pub(crate) fn margin_check(
+    required: Money,
+    available: Money,
+    cushion_bps: u32,
+) -> Result<(), Reason> {
     let need = required.0 as i128 * cushion_bps as i128 / 10_000;
     if required.0 > 0 && (available.0 as i128) < need {
         return Err(Reason::InsufficientMargin);
@@ -458,7 +473,7 @@ pub fn margin_check(required: Money, available: Money, cushion_bps: u32) -> Resu
 }
 
 /// R-GATE-8: session logged on, breaker not open.
-pub fn venue_health(logged_on: bool, b: &Breaker, now: u64) -> Result<(), Reason> {
+pub(crate) fn venue_health(logged_on: bool, b: &Breaker, now: u64) -> Result<(), Reason> {
     if !logged_on {
         return Err(Reason::VenueDown);
     }
@@ -469,7 +484,7 @@ pub fn venue_health(logged_on: bool, b: &Breaker, now: u64) -> Result<(), Reason
 }
 
 /// R-GATE-7: order-rate throttle.
-pub fn throttle(t: &Throttle, now: u64) -> Result<(), Reason> {
+pub(crate) fn throttle(t: &Throttle, now: u64) -> Result<(), Reason> {
     if t.available(now) {
         Ok(())
     } else {
@@ -478,7 +493,7 @@ pub fn throttle(t: &Throttle, now: u64) -> Result<(), Reason> {
 }
 
 /// R-GATE-1: GUIDE never sends.
-pub fn mode(m: Mode) -> Result<(), Reason> {
+pub(crate) fn mode(m: Mode) -> Result<(), Reason> {
     match m {
         Mode::Autonomous => Ok(()),
         Mode::Guide => Err(Reason::ModeGuide),

@@ -11,7 +11,7 @@
 //! state changes, venue messages) and recovery from it are built on top.
 
 pub mod record;
-pub mod segment;
+pub(crate) mod segment;
 
 pub use record::{Record, RecordHeader};
 

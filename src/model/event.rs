@@ -107,7 +107,7 @@ pub enum Command {
 
 /// A command in its envelope.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Inbound {
+pub(crate) struct Inbound {
     /// Event time in Unix ns under a simulated clock; 0 = now (real clock).
     pub at_ns: u64,
     /// Raw clock stamp taken by the producer, for the ring-hop latency.

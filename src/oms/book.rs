@@ -32,7 +32,7 @@ pub struct OrderBook {
 
 impl OrderBook {
     /// A book that holds up to `capacity` orders without allocating.
-    pub fn with_capacity(capacity: usize) -> OrderBook {
+    pub(crate) fn with_capacity(capacity: usize) -> OrderBook {
         let capacity = capacity.max(1);
         let blank = Order::new(OrderId(0), 0, Terms::BLANK, Money(0));
         // vec! writes every element: the pages are faulted in now, not mid-session.
@@ -65,7 +65,7 @@ impl OrderBook {
 
     /// The first id at or after `from` whose slot can take a new order; `None` when
     /// every slot holds a working order.
-    pub fn free_id(&self, from: u64) -> Option<OrderId> {
+    pub(crate) fn free_id(&self, from: u64) -> Option<OrderId> {
         (0..self.slots.len() as u64)
             .map(|k| from + k)
             .find(|&id| self.state[self.slot(id)] != Slot::Working)
@@ -74,7 +74,7 @@ impl OrderBook {
 
     /// Stores a new order under an id from [`OrderBook::free_id`], retiring the
     /// finished order in its slot; `None` if the slot holds a working order.
-    pub fn insert(&mut self, order: Order) -> Option<&mut Order> {
+    pub(crate) fn insert(&mut self, order: Order) -> Option<&mut Order> {
         let s = self.slot(order.id().0);
         match self.state[s] {
             Slot::Working => return None,
@@ -98,7 +98,7 @@ impl OrderBook {
     }
 
     /// Marks an order finished: its slot may be reused.
-    pub fn finished(&mut self, id: OrderId) {
+    pub(crate) fn finished(&mut self, id: OrderId) {
         let s = self.slot(id.0);
         if self.slots[s].id() == id && self.state[s] == Slot::Working {
             self.state[s] = Slot::Finished;
@@ -115,7 +115,7 @@ impl OrderBook {
 
     /// The order, mutable.
     #[inline]
-    pub fn get_mut(&mut self, id: OrderId) -> Option<&mut Order> {
+    pub(crate) fn get_mut(&mut self, id: OrderId) -> Option<&mut Order> {
         let s = self.slot(id.0);
         if self.slots[s].id() == id && self.state[s] != Slot::Empty {
             Some(&mut self.slots[s])
@@ -130,12 +130,12 @@ impl OrderBook {
     }
 
     /// Exec-id memory beyond what an order holds inline.
-    pub fn overflow_seen(&self, order: OrderId, exec: u64) -> bool {
+    pub(crate) fn overflow_seen(&self, order: OrderId, exec: u64) -> bool {
         self.overflow_execs.contains(&(order.0, exec))
     }
 
     /// Remembers an exec id beyond the inline ones.
-    pub fn overflow_remember(&mut self, order: OrderId, exec: u64) {
+    pub(crate) fn overflow_remember(&mut self, order: OrderId, exec: u64) {
         self.overflow_execs.insert((order.0, exec));
     }
 
@@ -150,7 +150,7 @@ impl OrderBook {
 
     /// Ids of held orders matching `f`, written into `out` (cleared first). Operator
     /// commands use it; `out` grows if it must.
-    pub fn select(&self, out: &mut Vec<OrderId>, mut f: impl FnMut(&Order) -> bool) {
+    pub(crate) fn select(&self, out: &mut Vec<OrderId>, mut f: impl FnMut(&Order) -> bool) {
         out.clear();
         out.extend(self.iter().filter(|o| f(o)).map(|o| o.id()));
     }

@@ -15,7 +15,7 @@ use crate::model::reason::Reason;
 use crate::model::request::Level;
 
 /// Exec ids remembered inline per order; more spill into the book's overflow set.
-pub const INLINE_EXEC_IDS: usize = 12;
+pub(crate) const INLINE_EXEC_IDS: usize = 12;
 
 /// What an order is, as created. Only a replace the venue confirmed changes `qty`,
 /// `limit` and `stop` afterwards.
@@ -170,7 +170,7 @@ impl Order {
     }
 
     /// A request the gate refused, kept so a resend of its request id gets this answer.
-    pub fn rejected(id: OrderId, epoch: u32, terms: Terms, reason: Reason) -> Order {
+    pub(crate) fn rejected(id: OrderId, epoch: u32, terms: Terms, reason: Reason) -> Order {
         let mut o = Order::new(id, epoch, terms, Money(0));
         o.reason = Some(reason);
         let _ = o.apply(OmsEvent::GateReject);
@@ -212,7 +212,7 @@ impl Order {
     }
 
     /// Filled quantity already covered by protective orders.
-    pub fn protected_qty(&self) -> Qty {
+    pub(crate) fn protected_qty(&self) -> Qty {
         self.protected_qty
     }
 
@@ -246,13 +246,8 @@ impl Order {
         self.last_version
     }
 
-    /// Quantity and price a replace in flight asked for.
-    pub fn pending_replace(&self) -> Option<(Qty, Price)> {
-        self.pending_replace
-    }
-
     /// The next protective order on the same position (a list headed in `Position`).
-    pub fn next_protective(&self) -> Option<OrderId> {
+    pub(crate) fn next_protective(&self) -> Option<OrderId> {
         self.next_protective
     }
 
@@ -282,14 +277,14 @@ impl Order {
 
     /// Issues the client order id of a cancel request; returns it and the working one it
     /// names (OrigClOrdID).
-    pub fn cancel_ids(&mut self) -> (ClOrdId, ClOrdId) {
+    pub(crate) fn cancel_ids(&mut self) -> (ClOrdId, ClOrdId) {
         self.last_version = self.last_version.wrapping_add(1);
         (self.cl_at(self.last_version), self.cl_ord_id())
     }
 
     /// Issues the client order id of a replace asking for `qty` at `px`; returns it and
     /// the working one it names.
-    pub fn request_replace(&mut self, qty: Qty, px: Price) -> (ClOrdId, ClOrdId) {
+    pub(crate) fn request_replace(&mut self, qty: Qty, px: Price) -> (ClOrdId, ClOrdId) {
         self.pending_replace = Some((qty, px));
         self.cancel_ids()
     }
@@ -336,7 +331,7 @@ impl Order {
 
     /// The venue acknowledged it under `venue_order_id`; after the hard timeout that is
     /// late news.
-    pub fn record_ack(&mut self, venue_order_id: u64) {
+    pub(crate) fn record_ack(&mut self, venue_order_id: u64) {
         self.venue_order_id = venue_order_id;
         self.acked = true;
         if self.state == OrderState::TimedOut {
@@ -345,12 +340,12 @@ impl Order {
     }
 
     /// The venue (or the way to it) refused the order.
-    pub fn record_reject(&mut self, reason: Reason) {
+    pub(crate) fn record_reject(&mut self, reason: Reason) {
         self.reason = Some(reason);
     }
 
     /// Something arrived after the hard timeout or after a terminal state.
-    pub fn mark_late(&mut self) {
+    pub(crate) fn mark_late(&mut self) {
         self.late = true;
     }
 
@@ -358,7 +353,7 @@ impl Order {
     /// has `qty`, and `px` as its limit (or its stop, for a stop order). Returns how much
     /// the quantity grew, or `None` when no replace was waiting for this answer (the
     /// state machine then reports it).
-    pub fn record_replace(&mut self, version: u16, qty: Qty, px: Price) -> Option<i64> {
+    pub(crate) fn record_replace(&mut self, version: u16, qty: Qty, px: Price) -> Option<i64> {
         let racing_cancel =
             self.state == OrderState::PendingCancel && self.pending_replace.is_some();
         if self.state != OrderState::PendingReplace && !racing_cancel {
@@ -377,12 +372,12 @@ impl Order {
     }
 
     /// The venue refused the replace in flight.
-    pub fn replace_refused(&mut self) {
+    pub(crate) fn replace_refused(&mut self) {
         self.pending_replace = None;
     }
 
     /// Whether the inline exec-id memory is full (later ids go to the book's overflow).
-    pub fn inline_execs_full(&self) -> bool {
+    pub(crate) fn inline_execs_full(&self) -> bool {
         self.n_exec as usize >= INLINE_EXEC_IDS
     }
 
@@ -432,7 +427,7 @@ impl Order {
 
     /// Releases the share of the reserved margin that a fill of `qty` used, given the
     /// quantity that was open before it; returns it.
-    pub fn release_fill_margin(&mut self, qty: Qty, open_before: Qty) -> Money {
+    pub(crate) fn release_fill_margin(&mut self, qty: Qty, open_before: Qty) -> Money {
         let released = if open_before.0 > 0 {
             Money(clamp_i64(div_round(
                 self.margin.0 as i128 * qty.0 as i128,
@@ -446,18 +441,18 @@ impl Order {
     }
 
     /// The order left the working set: hands back the margin it still reserved.
-    pub fn take_margin(&mut self) -> Money {
+    pub(crate) fn take_margin(&mut self) -> Money {
         std::mem::take(&mut self.margin)
     }
 
     /// Protective orders now cover everything filled so far (or protection was withheld
     /// for it).
-    pub fn mark_protected(&mut self) {
+    pub(crate) fn mark_protected(&mut self) {
         self.protected_qty = self.cum_qty;
     }
 
     /// Relinks the position's list of protective orders behind this one.
-    pub fn link_next_protective(&mut self, next: Option<OrderId>) {
+    pub(crate) fn link_next_protective(&mut self, next: Option<OrderId>) {
         self.next_protective = next;
     }
 

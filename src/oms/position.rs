@@ -27,7 +27,7 @@ pub struct Position {
 
 impl Position {
     /// Applies a fill; returns the P&L it realised.
-    pub fn apply_fill(
+    pub(crate) fn apply_fill(
         &mut self,
         inst: &Instrument,
         side: Side,
@@ -69,7 +69,7 @@ impl Position {
     }
 
     /// `qty` on `side` is no longer working (filled or done); never below zero.
-    pub fn unwork(&mut self, side: Side, qty: Qty) {
+    pub(crate) fn unwork(&mut self, side: Side, qty: Qty) {
         match side {
             Side::Buy => self.open_buy = Qty((self.open_buy.0 - qty.0).max(0)),
             Side::Sell => self.open_sell = Qty((self.open_sell.0 - qty.0).max(0)),
@@ -99,7 +99,7 @@ impl Position {
     }
 
     /// Margin the open position uses.
-    pub fn margin(&self, inst: &Instrument) -> Money {
+    pub(crate) fn margin(&self, inst: &Instrument) -> Money {
         let notional = rescale(
             self.cost.abs(),
             (inst.price_scale + inst.qty_scale) as i32,

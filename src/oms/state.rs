@@ -5,7 +5,7 @@ use crate::model::order_state::{OmsEvent, OrderState};
 
 /// Where a transition leads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     /// A definite state.
     State(OrderState),
     /// Back to where the venue has the order: `PartiallyFilled` if anything is filled,
@@ -27,7 +27,7 @@ pub struct Effects {
 
 /// The result of a fitting event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Step {
+pub(crate) struct Step {
     /// The next state.
     pub to: Target,
     /// What to do about it.
@@ -57,7 +57,7 @@ const fn to(s: OrderState) -> Step {
 }
 
 /// The transition table.
-pub fn transition(state: OrderState, event: OmsEvent) -> Result<Step, Anomaly> {
+pub(crate) fn transition(state: OrderState, event: OmsEvent) -> Result<Step, Anomaly> {
     use OmsEvent as E;
     use OrderState as S;
     let step = match (state, event) {

@@ -61,7 +61,7 @@ impl AnyVenue {
     }
 
     /// The recorded stand-in, to hand it journaled inputs.
-    pub fn recorded_mut(&mut self) -> Option<&mut RecordedVenue> {
+    pub(crate) fn recorded_mut(&mut self) -> Option<&mut RecordedVenue> {
         match self {
             AnyVenue::Recorded(v) => Some(v),
             _ => None,

@@ -234,7 +234,6 @@ pub struct PaperVenue {
     reserved: Vec<Money>,
     positions: Vec<Qty>,
     n_instruments: usize,
-    logged_on: bool,
     expiries: BinaryHeap<Reverse<(u64, u64)>>,
 }
 
@@ -272,14 +271,8 @@ impl PaperVenue {
             reserved: vec![Money(0); reg.accounts.len()],
             positions: vec![Qty(0); reg.accounts.len() * reg.instruments.len()],
             n_instruments: reg.instruments.len(),
-            logged_on: true,
             expiries: BinaryHeap::with_capacity(capacity.min(1 << 16)),
         }
-    }
-
-    /// Takes the session down or up (to exercise R-GATE-8).
-    pub fn set_logged_on(&mut self, up: bool) {
-        self.logged_on = up;
     }
 
     /// The current top of book of an instrument.
@@ -342,9 +335,6 @@ impl PaperVenue {
 
     /// A request on the session: it reaches the venue after the wire latency, in order.
     fn inbound(&mut self, now: u64, action: Action) -> Result<(), VenueError> {
-        if !self.logged_on {
-            return Err(VenueError::NotConnected);
-        }
         let at = self.arrival(now);
         self.schedule(at, action);
         Ok(())
@@ -841,14 +831,12 @@ impl PaperVenue {
 }
 
 impl Venue for PaperVenue {
+    // An in-process venue: its session is always up.
     fn is_logged_on(&self) -> bool {
-        self.logged_on
+        true
     }
 
     fn submit(&mut self, now: u64, o: &VenueOrder) -> Result<(), VenueError> {
-        if !self.logged_on {
-            return Err(VenueError::NotConnected);
-        }
         if !matches!(self.books.get(o.instrument.0 as usize), Some(Some(_))) {
             // Not an instrument of this venue: refuse it like a real venue would.
             return self.refuse(now, o.cl);

@@ -185,17 +185,17 @@ impl Engine {
     }
 
     /// Venue `i`, to hand a recorded stand-in its journaled inputs.
-    pub fn venue_mut(&mut self, i: usize) -> &mut AnyVenue {
+    pub(crate) fn venue_mut(&mut self, i: usize) -> &mut AnyVenue {
         &mut self.venues[i]
     }
 
     /// Puts `venue` in place of venue `i` (a live session after a replay).
-    pub fn replace_venue(&mut self, i: usize, venue: AnyVenue) {
+    pub(crate) fn replace_venue(&mut self, i: usize, venue: AnyVenue) {
         self.venues[i] = venue;
     }
 
     /// Network I/O of every venue, once per duty cycle; whether anything happened.
-    pub fn pump_venues(&mut self, now: u64) -> bool {
+    pub(crate) fn pump_venues(&mut self, now: u64) -> bool {
         let mut work = false;
         for v in &mut self.venues {
             work |= v.pump(now);
@@ -204,14 +204,14 @@ impl Engine {
     }
 
     /// Begins a clean stop of every venue session.
-    pub fn close_venues(&mut self, now: u64) {
+    pub(crate) fn close_venues(&mut self, now: u64) {
         for v in &mut self.venues {
             v.close(now);
         }
     }
 
     /// Whether every venue session has finished closing.
-    pub fn venues_closed(&self) -> bool {
+    pub(crate) fn venues_closed(&self) -> bool {
         self.venues.iter().all(|v| v.closed())
     }
 
@@ -222,7 +222,7 @@ impl Engine {
 
     /// Queues every order still waiting for a venue answer for reconciliation (after a
     /// restart); returns how many.
-    pub fn queue_in_flight_for_reconciliation(&mut self) -> u64 {
+    pub(crate) fn queue_in_flight_for_reconciliation(&mut self) -> u64 {
         let mut n = 0;
         let ids: Vec<OrderId> = self
             .book
@@ -240,7 +240,7 @@ impl Engine {
     }
 
     /// When the next timer or venue event is due.
-    pub fn next_due(&self) -> Option<u64> {
+    pub(crate) fn next_due(&self) -> Option<u64> {
         let t = self.timers.peek().map(|r| r.0 .0);
         let v = self.venues.iter().filter_map(|v| v.next_event_at()).min();
         match (t, v) {
