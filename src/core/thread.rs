@@ -24,11 +24,11 @@ use std::time::Duration;
 
 /// How to run the core thread.
 pub struct CoreOptions {
-    /// Idle strategy.
+    /// What the duty cycle does when a cycle found nothing to do.
     pub idle: IdleKind,
-    /// CPU to pin to.
+    /// CPU to pin the core thread to; refused pinning is reported once, not fatal.
     pub pin_core: Option<usize>,
-    /// Time source.
+    /// Where engine time comes from: real (TSC) or driven by the caller.
     pub clock: Box<dyn Clock>,
     /// Time moves only with the clock and with the `at_ns` of commands: at shutdown, jump
     /// simulated time forward instead of waiting for in-flight orders.
@@ -74,7 +74,7 @@ impl CoreOptions {
 pub struct CoreReport {
     /// The engine, with its final state.
     pub engine: Engine,
-    /// Per-stage latency.
+    /// Per-stage latency histograms (ns) of the requests it carried out.
     pub latency: Latency,
     /// Duty cycles run.
     pub cycles: u64,

@@ -6,28 +6,25 @@ use crate::model::ids::{AccountId, InstrumentId, VenueId};
 /// Every kill switch, dense by interned id.
 #[derive(Clone, Debug)]
 pub struct KillSwitches {
-    /// Global.
+    /// Covers everything.
     pub global: KillState,
-    /// Per venue.
+    /// By venue id.
     pub venue: Vec<KillState>,
-    /// Per account.
+    /// By account id.
     pub account: Vec<KillState>,
-    /// Per instrument (a symbol switch sets every instrument with that symbol).
+    /// By instrument id (a symbol switch sets every instrument with that symbol).
     pub instrument: Vec<KillState>,
 }
 
 /// Which switch blocked or flagged a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KillHit {
+pub(crate) enum KillHit {
     /// None is ACTIVE; `true` if one is WARNING.
     Clear(bool),
-    /// Global ACTIVE.
+    // The ACTIVE switch, the widest first.
     Global,
-    /// Venue ACTIVE.
     Venue,
-    /// Account ACTIVE.
     Account,
-    /// Symbol ACTIVE.
     Symbol,
 }
 
@@ -43,7 +40,7 @@ impl KillSwitches {
     }
 
     /// The most restrictive switch covering this order.
-    pub fn check(&self, v: VenueId, a: AccountId, i: InstrumentId) -> KillHit {
+    pub(crate) fn check(&self, v: VenueId, a: AccountId, i: InstrumentId) -> KillHit {
         let states = [
             (self.global, KillHit::Global),
             (self.venue[v.0 as usize], KillHit::Venue),

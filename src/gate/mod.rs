@@ -21,30 +21,32 @@ use crate::model::quote::Quote;
 use crate::model::reason::Reason;
 use crate::model::request::{ExecutionRequest, Level, Protect};
 
-/// A request that passed every check, in the instrument's units.
+/// A request that passed every check: names interned, prices and quantities as
+/// mantissas at the instrument's scales, on its grids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Checked {
-    /// Account.
+    /// The account it trades for.
     pub account: AccountId,
-    /// Venue.
+    /// The venue it goes to.
     pub venue: VenueId,
-    /// Instrument.
+    /// Known and tradable on that venue.
     pub instrument: InstrumentId,
-    /// Quantity.
+    /// Positive, a multiple of the lot, within the order limits.
     pub qty: Qty,
-    /// Limit price (0 if none).
+    /// On the tick; 0 when the order type has no limit.
     pub limit: Price,
-    /// Stop price (0 if none).
+    /// On the tick; 0 when the order type has no stop.
     pub stop: Price,
-    /// Reference price: upstream's, or the mid when it gave none.
+    /// Upstream's reference price (rounded to the tick scale), or the mid when it gave
+    /// none: what slippage and the fat-finger band are measured against.
     pub reference: Price,
-    /// Stop-loss.
+    /// On the right side of the entry price.
     pub stop_loss: Option<Level>,
-    /// Take-profit.
+    /// On the right side of the entry price.
     pub take_profit: Option<Level>,
-    /// Margin the order reserves.
+    /// What the order reserves while it works (none for the part that reduces a position).
     pub margin: Money,
-    /// A kill switch in WARNING state covers it.
+    /// A kill switch covering it is at WARNING.
     pub warning: bool,
 }
 
@@ -58,20 +60,16 @@ pub trait Exposure {
     fn margin_available(&self, a: AccountId) -> Money;
 }
 
-/// The gate's own state.
+/// The gate's own state: what operators and market data set, dense by interned id.
 #[derive(Clone, Debug)]
 pub struct Gate {
-    /// Kill switches.
+    /// Set by operator commands.
     pub kill: KillSwitches,
-    /// Mode per account.
     pub(crate) modes: Vec<Mode>,
-    /// Operator halt per account.
     pub(crate) halted: Vec<bool>,
-    /// Top of book per instrument.
+    /// The latest top of book per instrument, from venues and upstream.
     pub quotes: Vec<Quote>,
-    /// Throttle per venue.
     pub(crate) throttles: Vec<Throttle>,
-    /// Breaker per venue.
     pub(crate) breakers: Vec<Breaker>,
     max_quote_age_ns: u64,
     cushion_bps: u32,
@@ -101,7 +99,8 @@ impl Gate {
     }
 
     /// Runs every check in order; the first failure is the answer. Pure: a passing
-    /// request changes nothing until [`Gate::on_send`].
+    /// request changes nothing until the order is sent (the throttle and breaker are
+    /// charged then).
     pub fn check(
         &self,
         reg: &Registry,

@@ -92,7 +92,7 @@ impl Terms {
     };
 }
 
-/// An order.
+/// An order: its terms, where it is in its life, and what has been filled.
 #[derive(Clone, Copy, Debug)]
 pub struct Order {
     id: OrderId,

@@ -12,13 +12,14 @@ pub struct Position {
     pub net: Qty,
     /// Signed cost of the open quantity, price × qty mantissas.
     pub cost: i128,
-    /// Realised P&L.
+    /// P&L realised by closing fills, in money units.
     pub realised: Money,
-    /// Fees paid.
+    /// Commissions on every fill in this instrument.
     pub fees: Money,
-    /// Working buy quantity.
+    /// Unfilled quantity of working buy orders (protective orders excluded): what the
+    /// position could grow by.
     pub open_buy: Qty,
-    /// Working sell quantity.
+    /// Unfilled quantity of working sell orders (protective orders excluded).
     pub open_sell: Qty,
     /// First of the protective orders placed on this position, linked through
     /// `Order::next_protective`.
@@ -112,17 +113,17 @@ impl Position {
 /// An account's money and order count.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AccountState {
-    /// Starting cash.
+    /// As configured; fills do not change it (realised P&L and fees are kept apart).
     pub cash: Money,
     /// Realised P&L over all instruments.
     pub realised: Money,
-    /// Fees over all instruments.
+    /// Commissions over all instruments.
     pub fees: Money,
-    /// Margin reserved by working orders.
+    /// Margin reserved by working orders for their unfilled part.
     pub order_margin: Money,
-    /// Margin used by open positions.
+    /// Margin used by open positions (notional × the instrument's margin rate).
     pub position_margin: Money,
-    /// Working orders.
+    /// Orders sent and not yet in a terminal state, protective ones included (R-GATE-7).
     pub open_orders: u32,
 }
 

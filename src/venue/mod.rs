@@ -12,105 +12,107 @@ use crate::model::fixed::{Money, Price, Qty};
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderType, Side, Tif};
 use crate::model::{quote::Quote, reason::Reason};
 
-/// A new order as a venue receives it.
+/// A new order as a venue receives it. Prices and quantities are mantissas at the
+/// instrument's scales.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VenueOrder {
-    /// Client order id.
+    /// What the venue knows it by (ClOrdID).
     pub cl: ClOrdId,
-    /// Account.
+    /// Interned account; a venue maps it to its own account naming.
     pub account: AccountId,
-    /// Instrument.
+    /// Interned instrument; a venue maps it to its symbol.
     pub instrument: InstrumentId,
-    /// Side.
+    /// Buy or sell.
     pub side: Side,
-    /// Type.
+    /// Market, limit, stop or stop-limit.
     pub order_type: OrderType,
     /// Time in force.
     pub tif: Tif,
-    /// Quantity.
+    /// Order quantity.
     pub qty: Qty,
-    /// Limit price (0 = none).
+    /// 0 when the type has none.
     pub limit: Price,
-    /// Stop price (0 = none).
+    /// 0 when the type has none.
     pub stop: Price,
     /// May only reduce the position (protective orders): never opens or flips one.
     pub reduce_only: bool,
 }
 
-/// What a venue reports.
+/// What a venue reports about an order (by the client order id it was sent under), its
+/// session, or the market.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VenueEventKind {
-    /// Order acknowledged.
+    /// The venue took the order.
     Ack {
-        /// Client order id.
+        /// The order's.
         cl: ClOrdId,
-        /// The venue's id for it.
+        /// The venue's own id for it (numeric ids as is, others hashed).
         venue_order_id: u64,
     },
-    /// Order rejected.
+    /// The venue refused the order.
     Rejected {
-        /// Client order id.
+        /// The order's.
         cl: ClOrdId,
-        /// Why.
+        /// The venue's reason, mapped to execd's codes.
         reason: Reason,
     },
     /// An execution.
     Fill {
-        /// Client order id.
+        /// The order's working id.
         cl: ClOrdId,
-        /// Execution id, unique per venue.
+        /// Unique per venue: the key that keeps a resent report from counting twice.
         exec_id: u64,
-        /// Price.
+        /// Execution price.
         px: Price,
-        /// Quantity.
+        /// Executed quantity.
         qty: Qty,
-        /// Commission.
+        /// Commission, in money units.
         fee: Money,
     },
     /// Order canceled (requested, IOC/FOK remainder, or unsolicited).
     Canceled {
-        /// Client order id.
+        /// The order's (or the cancel request's).
         cl: ClOrdId,
     },
     /// A cancel was refused.
     CancelRejected {
-        /// Client order id of the cancel request.
+        /// The cancel request's.
         cl: ClOrdId,
-        /// Why.
+        /// Why, mapped to execd's codes.
         reason: Reason,
     },
     /// A cancel/replace was applied.
     Replaced {
-        /// Client order id of the replace request, now the working one.
+        /// The replace request's, now the working one.
         cl: ClOrdId,
-        /// New quantity.
+        /// The order's quantity from now on.
         qty: Qty,
-        /// New limit.
+        /// Its limit from now on (its trigger, for a stop order).
         limit: Price,
     },
     /// A cancel/replace was refused.
     ReplaceRejected {
-        /// Client order id of the replace request.
+        /// The replace request's.
         cl: ClOrdId,
-        /// Why.
+        /// Why, mapped to execd's codes.
         reason: Reason,
     },
     /// Order expired (DAY).
     Expired {
-        /// Client order id.
+        /// The order's.
         cl: ClOrdId,
     },
     /// The venue's session went up (logged on) or down. Journaled like any venue input,
     /// so a replay sees the venue as the gate saw it.
     Session {
-        /// Logged on.
+        /// `true` from the logon on.
         up: bool,
     },
     /// Top of book.
     Quote {
-        /// Instrument.
+        /// Interned instrument.
         instrument: InstrumentId,
-        /// The quote.
+        /// Stamped with the time it arrived.
         quote: Quote,
     },
 }
@@ -118,9 +120,9 @@ pub enum VenueEventKind {
 /// A venue event and when it happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VenueEvent {
-    /// Unix ns.
+    /// When it happened (engine time, Unix ns): the engine applies it then.
     pub at_ns: u64,
-    /// What.
+    /// What happened.
     pub kind: VenueEventKind,
     /// Where it came from on the wire: the inbound MsgSeqNum of a FIX venue's message
     /// (0 for in-process venues). Journaled, so a restart knows what was applied.

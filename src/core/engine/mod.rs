@@ -82,7 +82,8 @@ pub struct EngineStats {
     pub unknown_order_events: u64,
 }
 
-/// The engine.
+/// All mutable trading state, moved only by [`Engine::command`] and
+/// [`Engine::advance_to`].
 pub struct Engine {
     reg: Arc<Registry>,
     gate: Gate,
@@ -139,7 +140,7 @@ impl Engine {
         }
     }
 
-    /// The registry.
+    /// The checked configuration it runs on.
     pub fn registry(&self) -> &Registry {
         &self.reg
     }
