@@ -540,20 +540,18 @@ pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<String> {
     while let Some(e) = handles[0].try_event() {
         tally.on(e);
     }
-    let rps = opts.orders as f64 / elapsed.as_secs_f64();
-    Ok(summarise(&reg, opts, &tally, &report, rps, elapsed, drill))
+    Ok(summarise(&reg, opts, &tally, &report, elapsed, drill))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn summarise(
     reg: &Registry,
     opts: &DemoOptions,
     t: &Tally,
     report: &CoreReport,
-    rps: f64,
     elapsed: Duration,
     drill: Name,
 ) -> String {
+    let rps = opts.orders as f64 / elapsed.as_secs_f64();
     let mut s = String::new();
     let e = &report.engine;
     let st = &e.stats();

@@ -3,6 +3,7 @@
 //! (R-VEN-6).
 
 use super::{rejected_cmd, Engine, Outbox};
+use crate::gate::Gate;
 use crate::model::control::{KillState, Mode};
 use crate::model::event::{CoreEvent, Scope};
 use crate::model::fixed::{clamp_i64, rescale, Dec, Price, Qty};
@@ -61,16 +62,11 @@ impl Engine {
         mode: Mode,
         out: &mut impl Outbox,
     ) {
-        match self.reg.account(account) {
-            Some(a) => {
-                self.gate.modes[a.0 as usize] = mode;
-                out.broadcast(CoreEvent::ModeChanged {
-                    account: *account,
-                    mode,
-                });
-            }
-            None => out.emit(origin, rejected_cmd(None, Reason::UnknownAccount)),
-        }
+        let changed = CoreEvent::ModeChanged {
+            account: *account,
+            mode,
+        };
+        self.set_for_account(origin, account, changed, out, |g, a| g.modes[a] = mode);
     }
 
     pub(super) fn set_halted(
@@ -80,13 +76,26 @@ impl Engine {
         halted: bool,
         out: &mut impl Outbox,
     ) {
+        let changed = CoreEvent::HaltChanged {
+            account: *account,
+            halted,
+        };
+        self.set_for_account(origin, account, changed, out, |g, a| g.halted[a] = halted);
+    }
+
+    /// Changes one account's setting in the gate and tells every producer.
+    fn set_for_account(
+        &mut self,
+        origin: u8,
+        account: &Name,
+        changed: CoreEvent,
+        out: &mut impl Outbox,
+        set: impl FnOnce(&mut Gate, usize),
+    ) {
         match self.reg.account(account) {
             Some(a) => {
-                self.gate.halted[a.0 as usize] = halted;
-                out.broadcast(CoreEvent::HaltChanged {
-                    account: *account,
-                    halted,
-                });
+                set(&mut self.gate, a.0 as usize);
+                out.broadcast(changed);
             }
             None => out.emit(origin, rejected_cmd(None, Reason::UnknownAccount)),
         }
