@@ -1036,6 +1036,12 @@ mod tests {
         }
     }
 
+    /// The venue said one thing: it refused order `cl` for `reason`.
+    fn assert_only_rejection(evs: &[VenueEvent], cl: ClOrdId, reason: Reason) {
+        let kinds: Vec<_> = evs.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, vec![VenueEventKind::Rejected { cl, reason }]);
+    }
+
     fn fills(evs: &[VenueEvent]) -> Vec<(Price, Qty, Money)> {
         evs.iter()
             .filter_map(|e| match e.kind {
@@ -1157,14 +1163,7 @@ mod tests {
         // beta has 2 000 000 of cash; 25 BTC at ~97 000 with 100 % margin is ~2 425 000.
         let o = r.order(1, "BTCUSDT", Side::Buy, OrderType::Market, Tif::Ioc, 25_000);
         r.v.submit(r.now, &o).unwrap();
-        let evs = r.run(MS);
-        assert_eq!(
-            evs.iter().map(|e| e.kind).collect::<Vec<_>>(),
-            vec![VenueEventKind::Rejected {
-                cl: o.cl,
-                reason: Reason::VenueFunds
-            }]
-        );
+        assert_only_rejection(&r.run(MS), o.cl, Reason::VenueFunds);
         // 15 BTC (~1 455 000) fits.
         let o = r.order(1, "BTCUSDT", Side::Buy, OrderType::Market, Tif::Ioc, 15_000);
         r.v.submit(r.now, &o).unwrap();
@@ -1180,14 +1179,7 @@ mod tests {
         let mut o = r.order(0, "AAPL", Side::Buy, OrderType::Market, Tif::Ioc, 1);
         o.instrument = InstrumentId(999);
         r.v.submit(r.now, &o).unwrap();
-        let evs = r.run(MS);
-        assert_eq!(
-            evs.iter().map(|e| e.kind).collect::<Vec<_>>(),
-            vec![VenueEventKind::Rejected {
-                cl: o.cl,
-                reason: Reason::VenueRejected
-            }]
-        );
+        assert_only_rejection(&r.run(MS), o.cl, Reason::VenueRejected);
     }
 
     #[test]
