@@ -27,8 +27,9 @@
 //! skipped with a note, or the bench panics under `CI=true`). The table goes to stdout
 //! and, as JSON, to `target/fix_roundtrip.json`.
 
+use execd::calendar::iso8601;
+use execd::config::IdleKind;
 use execd::config::Registry;
-use execd::core::idle::IdleKind;
 use execd::core::{spawn, CoreOptions, CoreThread, Handle};
 use execd::model::event::{Command, CoreEvent};
 use execd::model::fixed::Dec;
@@ -590,29 +591,14 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// UTC date and time, RFC 3339, without a date crate.
+/// UTC date and time to the second, RFC 3339.
 fn utc_now() -> String {
-    let secs = SystemTime::now()
+    let ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    // "2026-01-05T15:00:00.123456789Z" without the fraction.
+    format!("{}Z", &iso8601(ns)[..19])
 }
 
 fn git_head() -> String {

@@ -4,17 +4,18 @@
 //! Baseline in the same run: hashing the request (the least any request costs).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use execd::calendar::unix_ns;
 use execd::config::Registry;
-use execd::core::clock::unix_ns;
-use execd::core::engine::Engine;
-use execd::core::thread::build_venues;
-use execd::gate::{Exposure, Gate, Quote};
+use execd::core::venues::build_venues;
+use execd::core::Engine;
+use execd::gate::{Exposure, Gate};
 use execd::model::event::{Command, CoreEvent};
 use execd::model::fixed::{Dec, Money, Price, Qty};
 use execd::model::ids::{AccountId, InstrumentId, OrderId, RequestId, Side};
+use execd::model::order_state::OmsEvent;
+use execd::model::quote::Quote;
 use execd::model::request::ExecutionRequest;
-use execd::oms::order::{FillResult, Order};
-use execd::oms::state::OmsEvent;
+use execd::oms::{Execution, FillResult, Order, Terms};
 use std::sync::Arc;
 
 struct Flat;
@@ -68,29 +69,37 @@ fn gate_and_state_machine(c: &mut Criterion) {
         b.iter(|| {
             let r = black_box(&req);
             let c = gate.check(&reg, r, now, &Flat, true).unwrap();
-            let mut o = Order::new(
-                OrderId(1),
-                1,
-                r.request_id,
-                0,
-                c.account,
-                c.venue,
-                c.instrument,
-                r.side,
-                r.order_type,
-                r.tif,
-                c.qty,
-                now,
-            );
-            o.content_hash = r.content_hash();
+            let terms = Terms {
+                request_id: r.request_id,
+                content_hash: r.content_hash(),
+                account: c.account,
+                venue: c.venue,
+                instrument: c.instrument,
+                side: r.side,
+                order_type: r.order_type,
+                tif: r.tif,
+                qty: c.qty,
+                limit: c.limit,
+                stop: c.stop,
+                reference: c.reference,
+                received_at: now,
+                ..Terms::BLANK
+            };
+            let mut o = Order::new(OrderId(1), 1, terms, c.margin);
             o.apply(OmsEvent::Sent).unwrap();
             o.apply(OmsEvent::Ack).unwrap();
-            let ev = match o.record_fill(7, Price(19_002), c.qty, Money(0), |_| false, |_| {}) {
+            let fill = Execution {
+                exec_id: 7,
+                px: Price(19_002),
+                qty: c.qty,
+                fee: Money(0),
+            };
+            let ev = match o.record_fill(&fill, |_| false, |_| {}) {
                 FillResult::Applied(ev) => ev,
                 other => panic!("{other:?}"),
             };
             o.apply(ev).unwrap();
-            black_box(o.state)
+            black_box(o.state())
         })
     });
     g.finish();

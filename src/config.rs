@@ -1,8 +1,7 @@
 //! One configuration file (R-OPS-3): parsed with serde + toml, then checked key by key
 //! into the [`Registry`] the core runs on. Errors name the exact offending key.
 
-use crate::core::idle::IdleKind;
-use crate::gate::Mode;
+use crate::model::control::Mode;
 use crate::model::fixed::{Dec, Money, Price, Qty, MONEY_SCALE};
 use crate::model::ids::{AccountId, InstrumentId, Name, VenueId};
 use crate::model::instrument::{Instrument, TradingHours};
@@ -52,11 +51,11 @@ pub struct Config {
     /// Gate settings that are not per instrument or account.
     #[serde(default)]
     pub gate: GateConfig,
-    /// Venues.
+    /// `[[venues]]`, at least one; their order gives the interned venue ids.
     pub venues: Vec<VenueConfig>,
-    /// Instruments.
+    /// `[[instruments]]`, at least one; their order gives the interned instrument ids.
     pub instruments: Vec<InstrumentConfig>,
-    /// Accounts.
+    /// `[[accounts]]`, at least one; their order gives the interned account ids.
     pub accounts: Vec<AccountConfig>,
     /// Journal and audit log.
     #[serde(default)]
@@ -92,7 +91,7 @@ impl Default for JournalConfig {
     }
 }
 
-/// `[core]`.
+/// `[core]`: the core thread and how much it holds in memory.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CoreConfig {
@@ -117,7 +116,21 @@ impl Default for CoreConfig {
     }
 }
 
-/// `[gate]`.
+/// `[core] idle`: what the duty cycle does when a cycle found no work (strategies after
+/// Aeron's, carried out by `core::idle`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdleKind {
+    /// Spin forever: lowest latency, burns a core (production, pinned).
+    Spin,
+    /// Yield the CPU each idle cycle.
+    Yield,
+    /// Spin, then yield, then park for growing short periods (tests, CI, laptops).
+    #[default]
+    Backoff,
+}
+
+/// `[gate]`: checks that are not per instrument or account.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GateConfig {
@@ -140,9 +153,9 @@ impl Default for GateConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VenueConfig {
-    /// Name requests use.
+    /// What requests and operator commands call it.
     pub name: String,
-    /// Adapter: only `paper` so far.
+    /// Adapter: `paper` (the built-in simulated broker) or `fix` (a FIX session).
     pub kind: String,
     /// Hard timeout for an acknowledgement (R-OMS-4).
     #[serde(default = "default_timeout_ms")]
@@ -150,7 +163,7 @@ pub struct VenueConfig {
     /// Order-rate throttle (R-GATE-7).
     #[serde(default = "default_rate")]
     pub max_orders_per_sec: u32,
-    /// Throttle burst.
+    /// Orders the throttle lets through at once after a quiet spell.
     #[serde(default = "default_burst")]
     pub burst: u32,
     /// Consecutive failures that open the circuit breaker (R-RES-2).
@@ -224,9 +237,9 @@ impl Default for PaperConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstrumentConfig {
-    /// Symbol.
+    /// As upstream and the venue spell it.
     pub symbol: String,
-    /// Venue name.
+    /// The `name` of the venue it trades on.
     pub venue: String,
     /// Price grid, e.g. "0.01".
     pub tick: String,
@@ -237,7 +250,7 @@ pub struct InstrumentConfig {
     /// "24/7", or days and UTC hours: "mon-fri 14:30-21:00".
     #[serde(default = "default_hours")]
     pub hours: String,
-    /// Whether it may be traded.
+    /// `false` refuses every order for it (R-GATE-5).
     #[serde(default = "yes")]
     pub tradable: bool,
     /// Widest acceptable spread (price).
@@ -248,11 +261,11 @@ pub struct InstrumentConfig {
     /// Margin as basis points of notional.
     #[serde(default = "default_margin")]
     pub margin_bps: u32,
-    /// Largest order quantity.
+    /// Largest order quantity, a decimal string on the lot.
     pub max_order_qty: String,
-    /// Largest order notional.
+    /// Largest order notional, in account currency.
     pub max_notional: String,
-    /// Largest absolute position.
+    /// Largest absolute net position per account, a decimal string on the lot.
     pub max_position: String,
     /// Paper venue: starting mid price.
     pub initial_price: String,
@@ -290,7 +303,7 @@ fn default_depth() -> u32 {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
-    /// Name.
+    /// What requests and operator commands call it.
     pub name: String,
     /// GUIDE (advise only, the default) or AUTONOMOUS (R-GATE-1).
     #[serde(default)]
@@ -309,21 +322,21 @@ fn default_open_orders() -> u32 {
 /// A venue after checking.
 #[derive(Debug, Clone)]
 pub struct VenueSpec {
-    /// Interned id.
+    /// Its index in [`Registry::venues`].
     pub id: VenueId,
-    /// Name.
+    /// What requests call it.
     pub name: Name,
     /// Hard timeout in ns.
     pub timeout_ns: u64,
-    /// Throttle rate.
+    /// Throttle rate, orders per second.
     pub max_orders_per_sec: u32,
-    /// Throttle burst.
+    /// Orders the throttle lets through at once.
     pub burst: u32,
-    /// Breaker threshold.
+    /// Consecutive failures that open the circuit breaker.
     pub breaker_failures: u32,
-    /// Breaker cooldown in ns.
+    /// How long the breaker stays open before one probe may pass, ns.
     pub breaker_cooldown_ns: u64,
-    /// Paper settings, checked.
+    /// Paper-venue behaviour (used only when the venue is the paper venue).
     pub paper: PaperSpec,
     /// FIX session settings, checked (`kind = "fix"` only).
     pub fix: Option<crate::venue::fix::settings::FixSpec>,
@@ -332,68 +345,68 @@ pub struct VenueSpec {
 /// Paper venue settings after checking.
 #[derive(Debug, Clone)]
 pub struct PaperSpec {
-    /// Seed.
+    /// Seeds latency, slippage, partial fills and price paths.
     pub seed: u64,
-    /// Fixed latency, ns.
+    /// Fixed part of the one-way latency, ns.
     pub latency_min_ns: u64,
-    /// Mean extra latency, ns.
+    /// Mean of the exponential part of the latency on top, ns.
     pub latency_mean_extra_ns: u64,
     /// Slippage in hundredths of a bp.
     pub slippage_bps_e2: i64,
     /// Commission in hundredths of a bp.
     pub commission_bps_e2: i64,
-    /// Percent of orders filled in pieces.
+    /// Percent of orders that fill in several pieces.
     pub partial_fill_pct: u32,
-    /// Per mille held past the timeout.
+    /// Per mille of orders whose answer is held past the hard timeout.
     pub silent_per_mille: u32,
-    /// Price step in ns.
+    /// Time between price-path steps, ns.
     pub quote_interval_ns: u64,
 }
 
 /// Paper venue price-path settings for one instrument.
 #[derive(Debug, Clone, Copy)]
 pub struct SimSpec {
-    /// Starting mid.
+    /// Starting mid, on the tick.
     pub initial_price: Price,
-    /// Spread in ticks.
+    /// Spread of the simulated book, in ticks.
     pub spread_ticks: u32,
-    /// Largest step in ticks.
+    /// Largest move per step, in ticks.
     pub volatility_ticks: u32,
-    /// Touch size in lots.
+    /// Visible size at the touch, in lots.
     pub depth_lots: u32,
 }
 
 /// An account after checking.
 #[derive(Debug, Clone)]
 pub struct AccountSpec {
-    /// Interned id.
+    /// Its index in [`Registry::accounts`].
     pub id: AccountId,
-    /// Name.
+    /// What requests call it.
     pub name: Name,
-    /// Mode at start.
+    /// GUIDE or AUTONOMOUS at start; operators may change it.
     pub mode: Mode,
-    /// Starting cash.
+    /// Starting cash, in money units.
     pub cash: Money,
-    /// Open-order limit.
+    /// Working orders the account may have at once (R-GATE-7).
     pub max_open_orders: u32,
 }
 
 /// Everything the core runs on, checked and interned.
 #[derive(Debug, Clone)]
 pub struct Registry {
-    /// Core settings.
+    /// `[core]` as written (checked).
     pub core: CoreConfig,
-    /// Staleness limit in ns.
+    /// A top of book older than this is stale, ns.
     pub max_quote_age_ns: u64,
     /// Margin cushion in basis points (12 000 = 1.2×).
     pub margin_cushion_bps: u32,
-    /// Venues by id.
+    /// By venue id.
     pub venues: Vec<VenueSpec>,
-    /// Instruments by id.
+    /// By instrument id.
     pub instruments: Vec<Instrument>,
     /// Paper price-path settings by instrument id.
     pub sims: Vec<SimSpec>,
-    /// Accounts by id.
+    /// By account id.
     pub accounts: Vec<AccountSpec>,
     /// The configuration it was built from (written into journals, so they describe
     /// themselves).
@@ -738,7 +751,7 @@ fn positive(key: &str, s: &str) -> Result<Dec, ConfigError> {
     Ok(d)
 }
 
-/// Parses "24/7" or "<days> HH:MM-HH:MM" (UTC), days as "mon-fri", "sat,sun" or "daily".
+/// Parses "24/7" or "`<days>` HH:MM-HH:MM" (UTC), days as "mon-fri", "sat,sun" or "daily".
 pub fn parse_hours(key: &str, s: &str) -> Result<TradingHours, ConfigError> {
     let bad = || {
         err(

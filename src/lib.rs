@@ -25,16 +25,15 @@
 //! let first = h.next_event(Duration::from_secs(5));
 //! assert!(matches!(first, Some(CoreEvent::Accepted { .. })), "{first:?}");
 //! let report = core.shutdown(); // finishes in-flight orders, returns the final state
-//! assert_eq!(report.engine.stats.accepted, 1);
-//! # Ok::<(), std::io::Error>(())
+//! assert_eq!(report.engine.stats().accepted, 1);
+//! # Ok::<(), execd::core::StartError>(())
 //! ```
 
 #![warn(missing_docs)]
 
+pub mod calendar;
 pub mod config;
 pub mod core;
-pub mod demo;
-pub mod flow;
 pub mod gate;
 pub mod journal;
 pub mod model;

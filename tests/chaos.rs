@@ -2,8 +2,12 @@
 //! random moments twenty times across a run of 100 000 requests and restarted each time
 //! on the same directory, then checked with `execd-replay verify`.
 
+mod common;
+
+use common::TempDir;
+
+use execd::core::records::{decode_command, KIND_COMMAND};
 use execd::core::recovery;
-use execd::journal::codec::{decode, KIND_COMMAND};
 use execd::model::event::Command;
 use std::collections::BTreeSet;
 use std::process::{Command as Process, Stdio};
@@ -31,7 +35,7 @@ fn submitted(dir: &std::path::Path) -> (BTreeSet<u64>, u64) {
     let mut n = 0;
     execd::journal::scan(dir, |r| {
         if r.header.kind == KIND_COMMAND {
-            if let Ok((_, Command::Submit(q))) = decode(r.payload) {
+            if let Ok((_, Command::Submit(q))) = decode_command(r.payload) {
                 if let Some(k) = q
                     .request_id
                     .as_str()
@@ -71,8 +75,7 @@ fn positions(text: &str, verify: bool) -> BTreeSet<(String, String, String, Stri
 
 #[test]
 fn demo_killed_twenty_times_loses_nothing() {
-    let dir = std::env::temp_dir().join(format!("execd-chaos-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = TempDir::new("chaos");
     let mut rng = fastrand::Rng::with_seed(11);
     let (mut kills, mut finished_early) = (0, false);
     let mut seen = 0usize;
@@ -145,7 +148,7 @@ fn demo_killed_twenty_times_loses_nothing() {
     for k in 1..=ORDERS {
         let id = execd::model::ids::RequestId::from_prefixed_u64("demo-", k).unwrap();
         assert!(
-            engine.book.by_request(&id).is_some(),
+            engine.book().by_request(&id).is_some(),
             "demo-{k} has no order"
         );
     }
@@ -156,5 +159,4 @@ fn demo_killed_twenty_times_loses_nothing() {
         t0.elapsed().as_secs_f64()
     );
     assert!(kills >= 20 || finished_early);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,6 +1,10 @@
 //! The `execd` binary through its command line: demo determinism, the daemon's clean
 //! shutdown on a signal, and config checking.
 
+mod common;
+
+use common::TempDir;
+
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -93,8 +97,7 @@ fn run_stops_cleanly_on_sigterm_and_sigint() {
 
 #[test]
 fn check_config_accepts_the_example_and_names_the_bad_key() {
-    let dir = std::env::temp_dir().join(format!("execd-cfg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("cfg");
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/paper.toml");
     let out = execd().args(["check-config", example]).output().unwrap();
     assert!(
@@ -149,5 +152,4 @@ fn check_config_accepts_the_example_and_names_the_bad_key() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,12 +5,16 @@ mod common;
 
 use common::*;
 use execd::config::Registry;
-use execd::gate::{KillState, Mode, Reason};
 use execd::model::event::{Command, CoreEvent, OrderRef, OrderStatus, Scope};
 use execd::model::fixed::{Price, Qty};
-use execd::model::ids::{Name, OrderId, OrderType, RequestId, Side, Tif};
+use execd::model::ids::{AccountId, Name, OrderId, OrderType, RequestId, Side, Tif};
+use execd::model::order_state::OrderState;
 use execd::model::request::Protect;
-use execd::oms::state::OrderState;
+use execd::model::{
+    control::{KillState, Mode},
+    reason::Reason,
+};
+use execd::venue::Venue;
 
 fn statuses(evs: &[CoreEvent], order: OrderId) -> Vec<OrderStatus> {
     evs.iter()
@@ -79,7 +83,7 @@ fn market_order_is_acknowledged_filled_and_booked() {
             let s = slippage.expect("a reference price was given");
             assert_eq!(
                 s,
-                execd::oms::slippage::slippage(Side::Buy, Price(18_995), *px, Price(1))
+                execd::model::slippage::slippage(Side::Buy, Price(18_995), *px, Price(1))
             );
             assert_eq!(s.price, px.0 - 18_995);
             with_slippage += 1;
@@ -144,7 +148,7 @@ fn same_request_id_twice_returns_the_first_order() {
         ),
         "{r2:?}"
     );
-    assert_eq!(sim.shutdown().engine.stats.duplicates, 2);
+    assert_eq!(sim.shutdown().engine.stats().duplicates, 2);
 }
 
 #[test]
@@ -252,7 +256,7 @@ fn kill_switch_blocks_warns_and_emergency_cancels_but_keeps_positions() {
     let alpha = e.registry().account(&name("alpha")).unwrap();
     // The kill switch never closed the filled position: 0.5 bought, 0.1 sold after.
     assert_eq!(e.position(alpha, btc).net, Qty(400));
-    assert_eq!(e.book.get(filled).unwrap().state, OrderState::Filled);
+    assert_eq!(e.book().get(filled).unwrap().state(), OrderState::Filled);
 }
 
 #[test]
@@ -292,12 +296,12 @@ fn hard_timeout_then_late_fill_is_applied_and_flagged() {
     );
     let report = sim.shutdown();
     assert!(
-        report.engine.reconcile.contains(&id),
+        report.engine.reconcile().contains(&id),
         "queued for reconciliation"
     );
     // The protective order is as silent as its parent: it times out too.
-    assert!(report.engine.stats.timeouts >= 1);
-    assert!(report.engine.book.get(id).unwrap().late);
+    assert!(report.engine.stats().timeouts >= 1);
+    assert!(report.engine.book().get(id).unwrap().late());
 }
 
 #[test]
@@ -330,18 +334,30 @@ fn stop_loss_and_take_profit_come_from_the_actual_fill_price() {
     assert_eq!(tp.unwrap().1, Price(25_000));
     let report = sim.shutdown();
     let e = &report.engine;
-    let sl_order = e.book.get(sl.unwrap().0).unwrap();
-    let tp_order = e.book.get(tp.unwrap().0).unwrap();
+    let sl_order = e.book().get(sl.unwrap().0).unwrap();
+    let tp_order = e.book().get(tp.unwrap().0).unwrap();
     assert_eq!(
-        (sl_order.order_type, sl_order.side, sl_order.stop),
+        (
+            sl_order.terms().order_type,
+            sl_order.terms().side,
+            sl_order.terms().stop
+        ),
         (OrderType::Stop, Side::Sell, Price(want))
     );
     assert_eq!(
-        (tp_order.order_type, tp_order.side, tp_order.limit),
+        (
+            tp_order.terms().order_type,
+            tp_order.terms().side,
+            tp_order.terms().limit
+        ),
         (OrderType::Limit, Side::Sell, Price(25_000))
     );
-    assert_eq!(sl_order.oco, Some(tp_order.id), "one-cancels-other pair");
-    assert_eq!(sl_order.parent, Some(id));
+    assert_eq!(
+        sl_order.terms().oco,
+        Some(tp_order.id()),
+        "one-cancels-other pair"
+    );
+    assert_eq!(sl_order.terms().parent, Some(id));
 }
 
 #[test]
@@ -382,8 +398,11 @@ fn resting_limit_can_be_replaced_then_canceled() {
         }]
     );
     let report = sim.shutdown();
-    let o = report.engine.book.get(id).unwrap();
-    assert_eq!((o.limit, o.version, o.last_version), (Price(108_010), 1, 2));
+    let o = report.engine.book().get(id).unwrap();
+    assert_eq!(
+        (o.terms().limit, o.version(), o.last_version()),
+        (Price(108_010), 1, 2)
+    );
 }
 
 #[test]
@@ -467,8 +486,9 @@ fn unknown_orders_and_bad_commands_get_clear_refusals() {
 
 #[test]
 fn real_clock_core_fills_and_shuts_down_with_nothing_in_flight() {
-    use execd::core::thread::{spawn, CoreOptions};
-    use execd::core::{idle::IdleKind, RealClock};
+    use execd::config::IdleKind;
+    use execd::core::RealClock;
+    use execd::core::{spawn, CoreOptions};
     use std::time::Duration;
     let reg = std::sync::Arc::new(Registry::default_paper());
     let (core, mut hs) = spawn(
@@ -503,12 +523,12 @@ fn real_clock_core_fills_and_shuts_down_with_nothing_in_flight() {
         !report.in_flight_at_exit,
         "shutdown waits for in-flight orders"
     );
-    assert_eq!(report.engine.stats.accepted, 2);
+    assert_eq!(report.engine.stats().accepted, 2);
     assert!(report
         .engine
-        .book
+        .book()
         .iter()
-        .all(|o| o.state == OrderState::Filled));
+        .all(|o| o.state() == OrderState::Filled));
 }
 
 #[test]
@@ -575,8 +595,8 @@ fn protection_can_be_moved_and_scopes_canceled_and_halts_set() {
     accepted(&sim.submit(market("mp-3", "MSFT", Side::Sell, "20"), 1_000_000_000));
     let report = sim.shutdown();
     let e = &report.engine;
-    assert_eq!(e.book.get(sl).unwrap().stop, Price(35_000));
-    assert_eq!(e.book.get(tp).unwrap().limit, Price(48_000));
+    assert_eq!(e.book().get(sl).unwrap().terms().stop, Price(35_000));
+    assert_eq!(e.book().get(tp).unwrap().terms().limit, Price(48_000));
     let msft = e
         .registry()
         .instrument_by_names("paper", "MSFT")
@@ -619,12 +639,16 @@ fn protection_is_withdrawn_when_the_position_is_closed_another_way() {
             .net,
         Qty(0)
     );
-    assert_eq!(e.accounts[0].open_orders, 0, "nothing left working");
+    assert_eq!(
+        e.account(AccountId(0)).open_orders,
+        0,
+        "nothing left working"
+    );
 }
 
 #[test]
 fn a_core_that_cannot_be_pinned_runs_unpinned() {
-    use execd::core::thread::{spawn, CoreOptions};
+    use execd::core::{spawn, CoreOptions};
     let mut opts = CoreOptions::simulated(start());
     opts.pin_core = Some(100_000); // no such CPU
     let (core, mut hs) = spawn(std::sync::Arc::new(Registry::default_paper()), opts, 1).unwrap();

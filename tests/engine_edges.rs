@@ -1,18 +1,16 @@
 //! The engine against a scripted venue: the messy cases real venues produce (resent
 //! reports, overfills, fills racing cancels, refusals, silence, outages), fed in exactly.
 
+use execd::calendar::unix_ns;
 use execd::config::Registry;
-use execd::core::clock::unix_ns;
-use execd::core::engine::Engine;
-use execd::gate::{Quote, Reason};
+use execd::core::Engine;
 use execd::model::event::{Command, CoreEvent, OrderRef};
 use execd::model::fixed::{Dec, Money, Price, Qty};
-use execd::model::ids::{
-    AccountId, ClOrdId, InstrumentId, Name, OrderId, RequestId, Side, VenueId,
-};
+use execd::model::ids::{AccountId, ClOrdId, InstrumentId, Name, OrderId, RequestId, Side};
+use execd::model::order_state::{OmsEvent, OrderState};
+use execd::model::reason::Reason;
 use execd::model::request::ExecutionRequest;
-use execd::oms::state::{OmsEvent, OrderState};
-use execd::venue::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder, VenueOrderStatus};
+use execd::venue::{AnyVenue, Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder};
 use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
@@ -29,9 +27,6 @@ struct Script {
 struct Scripted(Arc<Mutex<Script>>);
 
 impl Venue for Scripted {
-    fn id(&self) -> VenueId {
-        VenueId(0)
-    }
     fn is_logged_on(&self) -> bool {
         !self.0.lock().unwrap().down
     }
@@ -66,13 +61,7 @@ impl Venue for Scripted {
     fn next_event_at(&self) -> Option<u64> {
         self.0.lock().unwrap().pending.iter().map(|e| e.at_ns).min()
     }
-    fn order_status(&self, _: OrderId) -> Option<VenueOrderStatus> {
-        None
-    }
     fn positions(&self, _: AccountId, _: &mut Vec<(InstrumentId, Qty)>) {}
-    fn balance(&self, _: AccountId) -> Money {
-        Money(0)
-    }
 }
 
 struct Rig {
@@ -90,16 +79,28 @@ impl Rig {
             Arc::new(Registry::from_toml(&edit(execd::config::DEFAULT_TOML.to_string())).unwrap());
         let v = Scripted::default();
         let now = unix_ns(2026, 1, 5, 15, 0);
-        let mut e = Engine::new(reg.clone(), vec![Box::new(v.clone())], 1, now);
-        let aapl = reg.instrument_by_names("paper", "AAPL").unwrap().id;
-        e.gate.quotes[aapl.0 as usize] = Quote {
-            bid: Price(19_000),
-            ask: Price(19_002),
-            bid_size: Qty(0),
-            ask_size: Qty(0),
-            at_ns: now,
+        let e = Engine::new(
+            reg.clone(),
+            vec![AnyVenue::Other(Box::new(v.clone()))],
+            1,
+            now,
+        );
+        let mut rig = Rig { e, v, now, n: 0 };
+        rig.quote();
+        rig
+    }
+
+    /// AAPL 190.00 / 190.02, sizes unknown, stamped now: the gate's market data.
+    fn quote(&mut self) {
+        let quote = Command::Quote {
+            venue: Name::new("paper").unwrap(),
+            symbol: Name::new("AAPL").unwrap(),
+            bid: Dec::new(19_000, 2),
+            ask: Dec::new(19_002, 2),
+            bid_size: Dec::new(0, 0),
+            ask_size: Dec::new(0, 0),
         };
-        Rig { e, v, now, n: 0 }
+        assert!(self.cmd(quote).is_empty());
     }
 
     fn cmd(&mut self, c: Command) -> Vec<CoreEvent> {
@@ -142,9 +143,7 @@ impl Rig {
         let mut out = Vec::new();
         self.e.advance_to(self.now, &mut out);
         // Keep the quote fresh as simulated time passes.
-        for q in self.e.gate.quotes.iter_mut().filter(|q| q.at_ns > 0) {
-            q.at_ns = self.now;
-        }
+        self.quote();
         out
     }
 
@@ -159,7 +158,7 @@ impl Rig {
     }
 
     fn state(&self, cl: ClOrdId) -> OrderState {
-        self.e.book.get(cl.order).unwrap().state
+        self.e.book().get(cl.order).unwrap().state()
     }
 
     fn position(&self) -> Qty {
@@ -189,9 +188,9 @@ fn a_resent_execution_is_applied_once() {
     r.fill(cl, 77, 40);
     let again = r.fill(cl, 77, 40);
     assert!(again.is_empty(), "{again:?}");
-    assert_eq!(r.e.book.get(cl.order).unwrap().cum_qty, Qty(40));
+    assert_eq!(r.e.book().get(cl.order).unwrap().cum_qty(), Qty(40));
     assert_eq!(r.position(), Qty(40));
-    assert_eq!(r.e.stats.duplicate_execs, 1);
+    assert_eq!(r.e.stats().duplicate_execs, 1);
     r.fill(cl, 78, 60);
     assert_eq!(r.state(cl), OrderState::Filled);
     // Many partial fills: exec ids past the inline memory are still deduplicated.
@@ -200,8 +199,8 @@ fn a_resent_execution_is_applied_once() {
         r.fill(cl2, 1_000 + x, 1);
         r.fill(cl2, 1_000 + x, 1);
     }
-    assert_eq!(r.e.book.get(cl2.order).unwrap().cum_qty, Qty(40));
-    assert_eq!(r.e.stats.duplicate_execs, 41);
+    assert_eq!(r.e.book().get(cl2.order).unwrap().cum_qty(), Qty(40));
+    assert_eq!(r.e.stats().duplicate_execs, 41);
 }
 
 #[test]
@@ -211,7 +210,7 @@ fn an_overfill_is_refused_as_an_anomaly() {
     r.fill(cl, 1, 8);
     let evs = r.fill(cl, 2, 5);
     assert!(matches!(evs[..], [CoreEvent::Anomaly { .. }]), "{evs:?}");
-    assert_eq!(r.e.book.get(cl.order).unwrap().cum_qty, Qty(8));
+    assert_eq!(r.e.book().get(cl.order).unwrap().cum_qty(), Qty(8));
     assert_eq!(r.position(), Qty(8));
     assert_eq!(r.state(cl), OrderState::PartiallyFilled);
 }
@@ -249,7 +248,7 @@ fn a_fill_racing_a_cancel_is_booked_flagged_and_reconciled() {
     )));
     assert_eq!(r.state(cl), OrderState::Canceled, "terminal states absorb");
     assert_eq!(r.position(), Qty(10), "the execution is real money");
-    assert!(r.e.reconcile.contains(&cl.order));
+    assert!(r.e.reconcile().contains(&cl.order));
 }
 
 #[test]
@@ -302,7 +301,7 @@ fn reports_for_unknown_orders_are_counted_not_applied() {
             venue_order_id: 1
         })
         .is_empty());
-    assert_eq!(r.e.stats.unknown_order_events, 2);
+    assert_eq!(r.e.stats().unknown_order_events, 2);
     assert_eq!(r.position(), Qty(0));
 }
 
@@ -321,7 +320,7 @@ fn repeated_timeouts_open_the_circuit_breaker_then_a_probe_closes_it() {
     assert_eq!(timed_out, 3, "{evs:?}");
     // Each timeout sent a cancel and queued reconciliation (R-OMS-4).
     assert_eq!(r.v.0.lock().unwrap().cancels.len(), 3);
-    assert_eq!(r.e.reconcile.len(), 3);
+    assert_eq!(r.e.reconcile().len(), 3);
     assert_eq!(rejected(&r.submit(1).0), Some(Reason::CircuitOpen));
     // After the cooldown one probe goes; its answer closes the breaker.
     r.advance(10_001 * MS);
@@ -452,7 +451,7 @@ fn a_fill_that_slipped_too_far_withholds_protection_and_says_so() {
             .any(|e| matches!(e, CoreEvent::Protection { .. })),
         "{evs:?}"
     );
-    assert_eq!(r.e.stats.slippage_breaches, 1);
+    assert_eq!(r.e.stats().slippage_breaches, 1);
 }
 
 #[test]
@@ -483,7 +482,7 @@ fn a_replace_answered_while_a_cancel_is_in_flight_is_applied_not_an_anomaly() {
         "{evs:?}"
     );
     assert_eq!(r.state(cl), OrderState::PendingCancel);
-    assert_eq!(r.e.book.get(cl.order).unwrap().qty, Qty(6));
+    assert_eq!(r.e.book().get(cl.order).unwrap().terms().qty, Qty(6));
     r.venue(VenueEventKind::Canceled {
         cl: ClOrdId { version: 2, ..cl },
     });

@@ -28,7 +28,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use execd::core::clock::{iso8601, unix_ns};
+use execd::calendar::{iso8601, unix_ns};
 use execd::venue::fix::codec::{
     data_tag_of, frame, parse_timestamp, Decoder, Encoder, FrameError, SOH,
 };

@@ -1,6 +1,8 @@
 //! The bundled FIX dictionaries load (through fefix and our tables), overlays merge, and
 //! validation answers with the SessionRejectReason and RefTagID FIX people expect.
 
+mod common;
+
 use execd::venue::fix::codec::{Decoder, Field};
 use execd::venue::fix::dictionary::{Dictionary, Invalid, ValidateOptions};
 use std::path::{Path, PathBuf};
@@ -147,11 +149,7 @@ fn merged_xml_loads_in_fefix_again() {
 // Overlays
 
 fn tmp(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("execd-fix-dict-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
+    common::scratch_file(name, text)
 }
 
 const ER_FILL: &str = "37=O1|11=C1|17=E1|150=F|39=2|55=EURUSD|54=1|38=100|32=100|31=1.0855|151=0|14=100|6=1.0855|60=20240315-13:30:00.500|";

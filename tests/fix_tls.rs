@@ -2,63 +2,24 @@
 //! `execd-venue-sim --tls-cert … --tls-key …`, both real binaries on 127.0.0.1, with a
 //! throwaway CA made by rcgen. Every wait is bounded; the processes are killed on drop.
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use serde_json::Value;
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use common::{Pki, VenueSim};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// A temp directory with `ca.pem`, `other-ca.pem`, `server.{pem,key}` (localhost,
-/// 127.0.0.1) and `client.{pem,key}`, both signed by `ca`.
-struct Pki(PathBuf);
-
-impl Pki {
-    fn new(tag: &str) -> Pki {
-        let dir = std::env::temp_dir().join(format!(
-            "execd-fix-tls-{tag}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let ca = |cn: &str| {
-            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            p.distinguished_name.push(DnType::CommonName, cn);
-            CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap()
-        };
-        let ca1 = ca("execd test CA");
-        std::fs::write(dir.join("ca.pem"), ca1.pem()).unwrap();
-        std::fs::write(dir.join("other-ca.pem"), ca("another CA").pem()).unwrap();
-        for (name, sans) in [
-            (
-                "server",
-                vec!["localhost".to_string(), "127.0.0.1".to_string()],
-            ),
-            ("client", vec!["execd".to_string()]),
-        ] {
-            let key = KeyPair::generate().unwrap();
-            let cert = CertificateParams::new(sans)
-                .unwrap()
-                .signed_by(&key, &ca1)
-                .unwrap();
-            std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
-            std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
-        }
-        Pki(dir)
-    }
-
-    fn path(&self, f: &str) -> String {
-        self.0.join(f).to_string_lossy().into_owned()
-    }
-
+/// The example configuration with TLS settings, beside the certificates.
+trait ExampleConfig {
     /// `examples/fix-sim.toml` pointed at `port`, with `tls` lines added to `[venues.fix]`.
+    fn config(&self, port: u16, tls: &str) -> PathBuf;
+}
+
+impl ExampleConfig for Pki {
     fn config(&self, port: u16, tls: &str) -> PathBuf {
         let example = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fix-sim.toml"),
@@ -67,15 +28,12 @@ impl Pki {
         let line = "SocketConnectPort = 9878\n";
         assert!(example.contains(line), "the example's port line moved");
         let text = example.replace(line, &format!("SocketConnectPort = {port}\n{tls}\n"));
-        let path = self.0.join(format!("execd-{port}-{}.toml", text.len()));
+        let path = self
+            .0
+            .path()
+            .join(format!("execd-{port}-{}.toml", text.len()));
         std::fs::write(&path, text).unwrap();
         path
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -93,77 +51,9 @@ fn lines(r: impl std::io::Read + Send + 'static) -> Receiver<String> {
     rx
 }
 
-/// The simulator; killed on drop.
-struct Sim {
-    child: Child,
-    stdin: ChildStdin,
-    out: Receiver<String>,
-    port: u16,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Sim {
-    fn start(args: &[&str]) -> Sim {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_execd-venue-sim"))
-            .args(["--port", "0", "--policy", "fill"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("execd-venue-sim starts");
-        let out = lines(child.stdout.take().unwrap());
-        let stdin = child.stdin.take().unwrap();
-        let mut sim = Sim {
-            child,
-            stdin,
-            out,
-            port: 0,
-        };
-        let l = sim.wait(|v| v["type"] == "listening");
-        sim.port = l["port"].as_u64().unwrap() as u16;
-        sim
-    }
-
-    fn wait(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
-        let end = Instant::now() + WAIT;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            let line = self
-                .out
-                .recv_timeout(left)
-                .unwrap_or_else(|e| panic!("no such line from the simulator ({e})"));
-            let v: Value = serde_json::from_str(&line).unwrap();
-            if pred(&v) {
-                return v;
-            }
-        }
-    }
-
-    fn status(&mut self) -> Value {
-        writeln!(self.stdin, "status").unwrap();
-        self.stdin.flush().unwrap();
-        self.wait(|v| v["type"] == "status")
-    }
-
-    fn quit(mut self) -> Value {
-        writeln!(self.stdin, "quit").unwrap();
-        self.stdin.flush().unwrap();
-        let fin = self.wait(|v| v["type"] == "final");
-        let end = Instant::now() + WAIT;
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < end, "simulator did not exit after quit");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(self.child.wait().unwrap().success());
-        fin
-    }
+/// The simulator, filling every order, with `args` (its TLS settings).
+fn sim(args: &[&str]) -> VenueSim {
+    VenueSim::start(&[&["--policy", "fill"], args].concat())
 }
 
 fn execd(config: &Path, args: &[&str]) -> Command {
@@ -212,7 +102,7 @@ fn flow_counts(stdout: &str) -> (u64, u64, u64) {
     (n[0], n[1], n[2])
 }
 
-fn assert_filled_over_tls(sim: Sim, config: &Path) {
+fn assert_filled_over_tls(sim: VenueSim, config: &Path) {
     let (out, stdout, stderr) = run_flow(config);
     assert!(out.status.success(), "execd failed:\n{stdout}\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -230,7 +120,7 @@ fn assert_filled_over_tls(sim: Sim, config: &Path) {
 #[test]
 fn orders_fill_over_tls() {
     let pki = Pki::new("fill");
-    let sim = Sim::start(&[
+    let sim = sim(&[
         "--tls-cert",
         &pki.path("server.pem"),
         "--tls-key",
@@ -250,7 +140,7 @@ fn orders_fill_over_tls() {
 #[test]
 fn orders_fill_over_mutual_tls() {
     let pki = Pki::new("mutual");
-    let sim = Sim::start(&[
+    let sim = sim(&[
         "--tls-cert",
         &pki.path("server.pem"),
         "--tls-key",
@@ -305,7 +195,7 @@ fn stderr_until(config: &Path, want: &[&str]) -> String {
     seen
 }
 
-fn assert_no_session(sim: Sim) {
+fn assert_no_session(sim: VenueSim) {
     let mut sim = sim;
     let st = sim.status();
     assert_eq!(st["sessions"].as_array().unwrap().len(), 0, "{st}");
@@ -318,7 +208,7 @@ fn assert_no_session(sim: Sim) {
 #[test]
 fn wrong_ca_fails_the_handshake_and_never_logs_on() {
     let pki = Pki::new("wrongca");
-    let sim = Sim::start(&[
+    let sim = sim(&[
         "--tls-cert",
         &pki.path("server.pem"),
         "--tls-key",
@@ -339,7 +229,7 @@ fn wrong_ca_fails_the_handshake_and_never_logs_on() {
 #[test]
 fn plain_client_against_the_tls_simulator_fails_cleanly() {
     let pki = Pki::new("plain");
-    let sim = Sim::start(&[
+    let sim = sim(&[
         "--tls-cert",
         &pki.path("server.pem"),
         "--tls-key",

@@ -3,16 +3,18 @@
 //! trading, after which the restart continues the session's numbering, asks for what it
 //! missed, and loses no fill.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use common::{TempDir, VenueSim};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// A child process killed when the test ends, however it ends.
 struct Proc {
     child: Child,
-    stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
 }
 
@@ -26,7 +28,7 @@ impl Drop for Proc {
 impl Proc {
     fn spawn(cmd: &mut Command) -> Proc {
         let mut child = cmd
-            .stdin(Stdio::piped())
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -45,11 +47,7 @@ impl Proc {
                 }
             });
         }
-        Proc {
-            stdin: child.stdin.take(),
-            child,
-            lines: rx,
-        }
+        Proc { child, lines: rx }
     }
 
     /// The first line containing `pat`, within `secs`.
@@ -67,12 +65,6 @@ impl Proc {
             }
         }
         None
-    }
-
-    fn say(&mut self, cmd: &str) {
-        let s = self.stdin.as_mut().expect("stdin");
-        writeln!(s, "{cmd}").expect("write command");
-        s.flush().unwrap();
     }
 
     fn finish(mut self, secs: u64) -> (bool, Vec<String>) {
@@ -97,42 +89,17 @@ impl Proc {
     }
 }
 
-struct Sim {
-    p: Proc,
-    port: u16,
-}
-
-fn sim(store: &Path) -> Sim {
-    let p = Proc::spawn(Command::new(env!("CARGO_BIN_EXE_execd-venue-sim")).args([
-        "--port",
-        "0",
+/// The simulator as a book-keeping broker, its store in `store`, validating what execd
+/// sends against the same dictionaries.
+fn sim(store: &Path) -> VenueSim {
+    VenueSim::start(&[
         "--policy",
         "book",
         "--store",
         store.to_str().unwrap(),
-        // The simulator validates what execd sends against the same dictionaries.
         "--dict-dir",
         "fix-dictionaries",
-    ]));
-    let mut seen = Vec::new();
-    let l = p
-        .wait_line("\"listening\"", 20, &mut seen)
-        .unwrap_or_else(|| panic!("simulator did not start: {seen:?}"));
-    let v: serde_json::Value = serde_json::from_str(&l).unwrap();
-    let port = v["port"].as_u64().unwrap() as u16;
-    Sim { p, port }
-}
-
-impl Sim {
-    fn status(&mut self) -> serde_json::Value {
-        self.p.say("status");
-        let mut seen = Vec::new();
-        let l = self
-            .p
-            .wait_line("\"type\":\"status\"", 10, &mut seen)
-            .expect("status answer");
-        serde_json::from_str(&l).unwrap()
-    }
+    ])
 }
 
 fn config(dir: &Path, port: u16) -> PathBuf {
@@ -198,16 +165,9 @@ fn session(status: &serde_json::Value) -> serde_json::Value {
     s[0].clone()
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("execd-fix-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn execd_run_trades_over_fix_with_the_simulator() {
-    let dir = tempdir("flow");
+    let dir = TempDir::new("fix-flow");
     let mut s = sim(&dir.join("sim"));
     let cfg = config(&dir, s.port);
     let journal = dir.join("journal");
@@ -261,12 +221,11 @@ fn execd_run_trades_over_fix_with_the_simulator() {
     // The journal alone rebuilds the same state (venue inputs replayed, events checked).
     let v = replay_verify(&journal);
     assert!(v.contains(&format!("accepted {accepted}")), "{v}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_crash_mid_trading_loses_no_fill_and_numbering_continues() {
-    let dir = tempdir("crash");
+    let dir = TempDir::new("fix-crash");
     let mut s = sim(&dir.join("sim"));
     let cfg = config(&dir, s.port);
     let journal = dir.join("journal");
@@ -320,7 +279,6 @@ fn a_crash_mid_trading_loses_no_fill_and_numbering_continues() {
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("no fill count in {v}"));
     assert_eq!(Some(fills), st["fills"].as_u64(), "execd {v}\nsim {st}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -345,7 +303,7 @@ fn fix42_and_fixt_sessions_trade_too() {
         ),
     ];
     for (name, edits) in cases {
-        let dir = tempdir(name);
+        let dir = TempDir::new(&format!("fix-{name}"));
         let mut s = sim(&dir.join("sim"));
         let cfg = config_with(&dir, s.port, edits);
         let (ok, lines) = execd_run(&cfg, &dir.join("journal"), 30, true).finish(60);
@@ -376,13 +334,12 @@ fn fix42_and_fixt_sessions_trade_too() {
             Some(count(&flow, "fills")),
             "{name}: {st}"
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
 #[test]
 fn two_fix_sessions_in_one_core() {
-    let dir = tempdir("two");
+    let dir = TempDir::new("fix-two");
     let mut s = sim(&dir.join("sim"));
     let base = std::fs::read_to_string(config(&dir, s.port)).unwrap();
     // A second broker session (another CompID at the same simulator), with its own symbol.
@@ -450,5 +407,4 @@ depth_lots = 2000
         Some(count(&flow, "accepted")),
         "{st}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -16,13 +16,15 @@
 //! Every process is killed on drop, every wait is bounded, ports are picked free and
 //! temporary directories removed, so the tests run in parallel.
 
+mod common;
+
+use common::{JsonProc, TempDir};
 use execd::venue::fix::codec::{frame, Encoder};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -66,35 +68,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A temporary directory, removed on drop.
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(tag: &str) -> Tmp {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!(
-            "execd-interop-{tag}-{}-{n}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        Tmp(p)
-    }
-    fn path(&self, sub: &str) -> PathBuf {
-        self.0.join(sub)
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn signal(child: &Child, sig: i32) {
     // SAFETY: kill(2) on a child we own and have not reaped.
     unsafe {
@@ -110,136 +83,6 @@ fn poll_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         }
         assert!(Instant::now() < end, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A process that speaks JSON lines on stdout and takes commands on stdin
-/// (qf-peer and execd-venue-sim). Killed on drop.
-struct JsonProc {
-    name: &'static str,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<Value>,
-    /// Lines received and not yet consumed by a wait.
-    pending: Vec<Value>,
-    /// Every line received.
-    all: Vec<Value>,
-}
-
-impl Drop for JsonProc {
-    fn drop(&mut self) {
-        signal(&self.child, libc::SIGCONT);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl JsonProc {
-    fn spawn(name: &'static str, bin: &Path, args: &[String]) -> JsonProc {
-        let mut child = Command::new(bin)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name} starts ({}): {e}", bin.display()));
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                let v: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|_| serde_json::json!({"type": "raw", "line": line}));
-                if tx.send(v).is_err() {
-                    return;
-                }
-            }
-        });
-        JsonProc {
-            name,
-            stdin: child.stdin.take(),
-            child,
-            lines: rx,
-            pending: Vec::new(),
-            all: Vec::new(),
-        }
-    }
-
-    fn recv(&mut self, until: Instant) -> Option<Value> {
-        let left = until.saturating_duration_since(Instant::now());
-        let v = self.lines.recv_timeout(left).ok()?;
-        self.all.push(v.clone());
-        Some(v)
-    }
-
-    fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        if let Some(i) = self.pending.iter().position(&pred) {
-            return self.pending.remove(i);
-        }
-        let end = Instant::now() + WAIT;
-        loop {
-            match self.recv(end) {
-                Some(v) if pred(&v) => return v,
-                Some(v) => self.pending.push(v),
-                None => panic!(
-                    "{}: no {what} within {WAIT:?}; last lines: {:?}",
-                    self.name,
-                    self.all.iter().rev().take(12).collect::<Vec<_>>()
-                ),
-            }
-        }
-    }
-
-    fn wait_type(&mut self, t: &str) -> Value {
-        self.wait_for(t, |v| v["type"] == t)
-    }
-
-    fn send(&mut self, cmd: &str) {
-        let stdin = self.stdin.as_mut().unwrap();
-        writeln!(stdin, "{cmd}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// Sends `cmd` and returns its answer (the first answer-type line after it).
-    fn cmd(&mut self, cmd: &str) -> Value {
-        // Answers to earlier commands were all consumed; drop stale ones anyway.
-        self.pending
-            .retain(|v| !matches!(v["type"].as_str(), Some("ok" | "status" | "bench")));
-        self.send(cmd);
-        let a = self.wait_for(&format!("an answer to {cmd:?}"), |v| {
-            matches!(
-                v["type"].as_str(),
-                Some("ok" | "error" | "status" | "bench")
-            )
-        });
-        assert_ne!(a["type"], "error", "{}: {cmd:?} failed: {a}", self.name);
-        a
-    }
-
-    fn status(&mut self) -> Value {
-        self.cmd("status")
-    }
-
-    /// Lines of type `t` seen so far (including consumed ones).
-    fn seen(&mut self, t: &str) -> Vec<Value> {
-        while let Ok(v) = self.lines.try_recv() {
-            self.all.push(v.clone());
-            self.pending.push(v);
-        }
-        self.all
-            .iter()
-            .filter(|v| v["type"] == t)
-            .cloned()
-            .collect()
-    }
-
-    /// `quit`: the final line, and a clean exit.
-    fn quit(&mut self) -> Value {
-        self.send("quit");
-        let fin = self.wait_type("final");
-        let st = wait_exit(&mut self.child, self.name);
-        assert!(st.success(), "{} exit status {st}", self.name);
-        fin
     }
 }
 
@@ -372,7 +215,7 @@ fn collect(r: impl Read + Send + 'static) -> Arc<Mutex<String>> {
 }
 
 /// A per-test copy of `examples/fix-sim.toml` pointed at 127.0.0.1:`port`.
-fn execd_config(dir: &Tmp, port: u16, heartbeat: u32, begin: &str) -> PathBuf {
+fn execd_config(dir: &TempDir, port: u16, heartbeat: u32, begin: &str) -> PathBuf {
     let mut text = std::fs::read_to_string(format!("{ROOT}/examples/fix-sim.toml")).unwrap();
     let dict = if begin == "FIX.4.2" { "FIX42" } else { "FIX44" };
     for (from, to) in [
@@ -410,7 +253,7 @@ fn execd_config(dir: &Tmp, port: u16, heartbeat: u32, begin: &str) -> PathBuf {
         );
         text = text.replace(from, &to);
     }
-    let p = dir.path("execd.toml");
+    let p = dir.join("execd.toml");
     std::fs::write(&p, text).unwrap();
     p
 }
@@ -691,10 +534,10 @@ fn assert_flow_matches(f: &Flow, qf: &Value, events: &[Value]) {
 #[test]
 fn a1_logon_logout_both_ways() {
     let qfb = need_qf!();
-    let dir = Tmp::new("a1");
-    let mut qf = Qf::acceptor(&qfb, &dir.path("qf"), &[]);
+    let dir = TempDir::new("interop-a1");
+    let mut qf = Qf::acceptor(&qfb, &dir.join("qf"), &[]);
     let cfg = execd_config(&dir, qf.port, 30, "FIX.4.4");
-    let mut x = Execd::start(&cfg, &dir.path("j"), &[]);
+    let mut x = Execd::start(&cfg, &dir.join("j"), &[]);
     qf.p.wait_type("logon");
     let s = qf.p.status();
     assert_eq!((s["logged_on"].as_bool(), u(&s, "logons")), (Some(true), 1));
@@ -741,10 +584,10 @@ fn a1_logon_logout_both_ways() {
 #[test]
 fn a2_a3_hundred_orders_cancels_and_replaces() {
     let qfb = need_qf!();
-    let dir = Tmp::new("a2");
-    let mut qf = Qf::acceptor(&qfb, &dir.path("qf"), &["--no-app-events"]);
+    let dir = TempDir::new("interop-a2");
+    let mut qf = Qf::acceptor(&qfb, &dir.join("qf"), &["--no-app-events"]);
     let cfg = execd_config(&dir, qf.port, 30, "FIX.4.4");
-    let j = dir.path("j");
+    let j = dir.join("j");
     // 125 requests: every fifth works a resting order (cancel or amend), so ≈100 orders.
     let mut x = Execd::flow(&cfg, &j, 125, 400, 7);
     let e = x.finish();
@@ -780,10 +623,10 @@ fn a2_a3_hundred_orders_cancels_and_replaces() {
 #[test]
 fn a4a_quickfix_gap_is_filled_for_execd() {
     let qfb = need_qf!();
-    let dir = Tmp::new("a4a");
-    let mut qf = Qf::acceptor(&qfb, &dir.path("qf"), &["--no-app-events"]);
+    let dir = TempDir::new("interop-a4a");
+    let mut qf = Qf::acceptor(&qfb, &dir.join("qf"), &["--no-app-events"]);
     let cfg = execd_config(&dir, qf.port, 30, "FIX.4.4");
-    let j = dir.path("j");
+    let j = dir.join("j");
     let mut x = Execd::flow(&cfg, &j, 60, 30, 11);
     qf.p.wait_type("logon");
     qf.status_until("some orders", |s| u(s, "orders") >= 5);
@@ -824,10 +667,10 @@ fn a4a_quickfix_gap_is_filled_for_execd() {
 #[test]
 fn a4b_execd_serves_quickfix_resend_request() {
     let qfb = need_qf!();
-    let dir = Tmp::new("a4b");
-    let mut qf = Qf::acceptor(&qfb, &dir.path("qf"), &[]);
+    let dir = TempDir::new("interop-a4b");
+    let mut qf = Qf::acceptor(&qfb, &dir.join("qf"), &[]);
     let cfg = execd_config(&dir, qf.port, 30, "FIX.4.4");
-    let j = dir.path("j");
+    let j = dir.join("j");
     let mut x = Execd::flow(&cfg, &j, 60, 30, 12);
     qf.p.wait_type("logon");
     let s = qf.status_until("some orders", |s| u(s, "orders") >= 8);
@@ -875,10 +718,10 @@ fn a4b_execd_serves_quickfix_resend_request() {
 #[test]
 fn a5_restarts_continue_sequence_numbers() {
     let qfb = need_qf!();
-    let dir = Tmp::new("a5");
-    let mut qf = Qf::acceptor(&qfb, &dir.path("qf"), &["--no-app-events"]);
+    let dir = TempDir::new("interop-a5");
+    let mut qf = Qf::acceptor(&qfb, &dir.join("qf"), &["--no-app-events"]);
     let cfg = execd_config(&dir, qf.port, 30, "FIX.4.4");
-    let j = dir.path("j");
+    let j = dir.join("j");
 
     // Run 1: clean.
     let e1 = Execd::flow(&cfg, &j, 30, 300, 21).finish();
@@ -935,10 +778,10 @@ fn killed_mid_flow(cfg: &Path, j: &Path, qf: &mut Qf) -> Value {
 #[test]
 fn a5b_sigkill_then_restart_loses_no_fill() {
     let qfb = need_qf!();
-    let dir = Tmp::new("a5b");
-    let mut qf = Qf::acceptor(&qfb, &dir.path("qf"), &["--no-app-events"]);
+    let dir = TempDir::new("interop-a5b");
+    let mut qf = Qf::acceptor(&qfb, &dir.join("qf"), &["--no-app-events"]);
     let cfg = execd_config(&dir, qf.port, 30, "FIX.4.4");
-    let j = dir.path("j");
+    let j = dir.join("j");
     let q1 = killed_mid_flow(&cfg, &j, &mut qf);
     verify(&j);
     let mut x = Execd::start(&cfg, &j, &[]);
@@ -977,10 +820,10 @@ fn a5b_sigkill_then_restart_loses_no_fill() {
 #[test]
 fn a5c_sigkill_then_restart_with_flow_cancels_old_orders() {
     let qfb = need_qf!();
-    let dir = Tmp::new("a5c");
-    let mut qf = Qf::acceptor(&qfb, &dir.path("qf"), &["--no-app-events"]);
+    let dir = TempDir::new("interop-a5c");
+    let mut qf = Qf::acceptor(&qfb, &dir.join("qf"), &["--no-app-events"]);
     let cfg = execd_config(&dir, qf.port, 30, "FIX.4.4");
-    let j = dir.path("j");
+    let j = dir.join("j");
     killed_mid_flow(&cfg, &j, &mut qf);
     let e = Execd::flow(&cfg, &j, 20, 300, 24).finish();
     let q = qf.status_until("logout", |s| s["logged_on"] == false && u(s, "logons") == 2);
@@ -1005,10 +848,10 @@ fn a5c_sigkill_then_restart_with_flow_cancels_old_orders() {
 #[test]
 fn a6_heartbeat_timeout_and_reconnect() {
     let qfb = need_qf!();
-    let dir = Tmp::new("a6");
-    let mut qf = Qf::acceptor(&qfb, &dir.path("qf"), &["--heartbeat", "1"]);
+    let dir = TempDir::new("interop-a6");
+    let mut qf = Qf::acceptor(&qfb, &dir.join("qf"), &["--heartbeat", "1"]);
     let cfg = execd_config(&dir, qf.port, 1, "FIX.4.4");
-    let mut x = Execd::start(&cfg, &dir.path("j"), &[]);
+    let mut x = Execd::start(&cfg, &dir.join("j"), &[]);
     qf.p.wait_type("logon");
     // A couple of heartbeats each way first.
     let s = qf.status_until("heartbeats", |s| u(s, "heartbeats_received") >= 2);
@@ -1033,7 +876,7 @@ fn a6_heartbeat_timeout_and_reconnect() {
     let s = qf.status_until("logged out", |s| s["logged_on"] == false);
     assert_seqs_agree(&s, &e);
     // execd sent a TestRequest when QuickFIX went quiet: it is in execd's store.
-    let store = std::fs::read_dir(dir.path("j").join("fix"))
+    let store = std::fs::read_dir(dir.join("j").join("fix"))
         .map(|d| d.count())
         .unwrap_or(0);
     assert!(store > 0, "execd kept its FIX store");
@@ -1121,11 +964,11 @@ fn field(f: &str, tag: u32) -> Option<String> {
 #[test]
 fn a7_execd_garbled_and_invalid_frames() {
     // Needs no QuickFIX: execd's side of malformed input.
-    let dir = Tmp::new("a7");
+    let dir = TempDir::new("interop-a7");
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let cfg = execd_config(&dir, port, 30, "FIX.4.4");
-    let mut x = Execd::start(&cfg, &dir.path("j"), &[]);
+    let mut x = Execd::start(&cfg, &dir.join("j"), &[]);
     let mut b = RawBroker::accept(&l);
     let logon = b.read();
     assert_eq!(field(&logon, 35).as_deref(), Some("A"), "{logon}");
@@ -1279,10 +1122,10 @@ fn b_seqs_agree(qf: &mut Qf, s: &mut JsonProc) -> (Value, Value, Value) {
 #[test]
 fn b1_quickfix_initiator_logon_logout_both_ways() {
     let qfb = need_qf!();
-    let dir = Tmp::new("b1");
+    let dir = TempDir::new("interop-b1");
     let mut s = sim(&[]);
     let port = sim_port(&mut s);
-    let mut qf = Qf::initiator(&qfb, port, &dir.path("qf"), &[]);
+    let mut qf = Qf::initiator(&qfb, port, &dir.join("qf"), &[]);
     assert_eq!(qf.p.cmd("wait-logon 20")["logged_on"], true);
     let ev = s.wait_type("logon");
     assert_eq!(ev["peer"], "QFINIT");
@@ -1340,10 +1183,10 @@ fn b2_fix42_variant() {
 
 fn b2(extra: &[&str], begin: &str, n: u64) {
     let qfb = need_qf!();
-    let dir = Tmp::new("b2");
+    let dir = TempDir::new("interop-b2");
     let mut s = sim(&["--policy", "fill"]);
     let port = sim_port(&mut s);
-    let mut qf = Qf::initiator(&qfb, port, &dir.path("qf"), extra);
+    let mut qf = Qf::initiator(&qfb, port, &dir.join("qf"), extra);
     assert_eq!(qf.p.cmd("wait-logon 20")["logged_on"], true);
     assert_eq!(s.wait_type("logon")["begin"], begin);
     let b = qf.p.cmd(&format!("bench {n} --inflight 4"));
@@ -1382,10 +1225,10 @@ fn b2(extra: &[&str], begin: &str, n: u64) {
 #[test]
 fn b3_cancel_replace_and_rejects() {
     let qfb = need_qf!();
-    let dir = Tmp::new("b3");
+    let dir = TempDir::new("interop-b3");
     let mut s = sim(&["--policy", "book"]);
     let port = sim_port(&mut s);
-    let mut qf = Qf::initiator(&qfb, port, &dir.path("qf"), &[]);
+    let mut qf = Qf::initiator(&qfb, port, &dir.join("qf"), &[]);
     qf.p.cmd("wait-logon 20");
     // 50 is far below a path starting at 100: it rests.
     qf.p.cmd("order c1 AAPL buy 10 50");
@@ -1468,10 +1311,10 @@ fn b3_cancel_replace_and_rejects() {
 #[test]
 fn b4_gaps_both_ways() {
     let qfb = need_qf!();
-    let dir = Tmp::new("b4");
+    let dir = TempDir::new("interop-b4");
     let mut s = sim(&[]);
     let port = sim_port(&mut s);
-    let mut qf = Qf::initiator(&qfb, port, &dir.path("qf"), &[]);
+    let mut qf = Qf::initiator(&qfb, port, &dir.join("qf"), &[]);
     qf.p.cmd("wait-logon 20");
     qf.p.cmd("order g1 AAPL buy 1");
     qf.status_until("g1 filled", |q| u(q, "filled_orders") == 1);
@@ -1526,12 +1369,12 @@ fn b4_gaps_both_ways() {
 #[test]
 fn b5_reconnect_and_sim_restart_keep_numbers() {
     let qfb = need_qf!();
-    let dir = Tmp::new("b5");
-    let store = dir.path("sim");
+    let dir = TempDir::new("interop-b5");
+    let store = dir.join("sim");
     let store_s = store.to_str().unwrap().to_string();
     let mut s = sim(&["--store", &store_s]);
     let port = sim_port(&mut s);
-    let mut qf = Qf::initiator(&qfb, port, &dir.path("qf"), &[]);
+    let mut qf = Qf::initiator(&qfb, port, &dir.join("qf"), &[]);
     qf.p.cmd("wait-logon 20");
     for i in 0..5 {
         qf.p.cmd(&format!("order d{i} AAPL buy 1"));
@@ -1584,10 +1427,10 @@ fn b5_reconnect_and_sim_restart_keep_numbers() {
 #[test]
 fn b6_heartbeat_timeout_quickfix_side() {
     let qfb = need_qf!();
-    let dir = Tmp::new("b6");
+    let dir = TempDir::new("interop-b6");
     let mut s = sim(&[]);
     let port = sim_port(&mut s);
-    let mut qf = Qf::initiator(&qfb, port, &dir.path("qf"), &["--heartbeat", "1"]);
+    let mut qf = Qf::initiator(&qfb, port, &dir.join("qf"), &["--heartbeat", "1"]);
     qf.p.cmd("wait-logon 20");
     let q = qf.status_until("heartbeats from the sim", |q| {
         u(q, "heartbeats_received") >= 2
@@ -1623,11 +1466,11 @@ fn b6_heartbeat_timeout_quickfix_side() {
 /// until the cancel for the same order comes, then confirms both, in that order.
 #[test]
 fn replace_confirmed_while_a_cancel_is_pending() {
-    let dir = Tmp::new("race");
+    let dir = TempDir::new("interop-race");
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let cfg = execd_config(&dir, port, 30, "FIX.4.4");
-    let j = dir.path("j");
+    let j = dir.join("j");
     let mut x = Execd::flow(&cfg, &j, 40, 200, 7);
     let mut b = RawBroker::accept(&l);
     assert_eq!(field(&b.read(), 35).as_deref(), Some("A"));

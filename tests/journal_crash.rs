@@ -1,6 +1,10 @@
 //! Kill -9 a process in the middle of appending, many times, on the same journal: nothing
 //! it reported committed is lost, nothing is corrupt, and appending resumes after each.
 
+mod common;
+
+use common::TempDir;
+
 use execd::journal::{scan, JournalWriter};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -33,8 +37,7 @@ fn sigkill_while_appending_loses_nothing_committed() {
     if let Ok(dir) = std::env::var(CHILD) {
         child(Path::new(&dir));
     }
-    let dir = std::env::temp_dir().join(format!("execd-crash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = TempDir::new("crash");
     let mut rng = fastrand::Rng::with_seed(42);
     let mut acknowledged = 0u64;
     let kills = 20;
@@ -88,5 +91,4 @@ fn sigkill_while_appending_loses_nothing_committed() {
         sum.records, sum.segments
     );
     assert!(sum.records > 10_000);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,38 +1,76 @@
 //! Steady state allocates nothing: submit → gate → OMS → paper venue → fills →
-//! confirmation, counted by a global allocator across every thread of the process.
+//! confirmation, counted by a global allocator. Without a journal, across every thread
+//! of the process; with the journal on and the sidecar copying it into the audit log
+//! (a thread that may allocate), on the core thread.
 
+mod common;
+
+use common::{config_with, TempDir};
+use execd::calendar::unix_ns;
+use execd::config::IdleKind;
 use execd::config::Registry;
-use execd::core::clock::{unix_ns, ManualClock};
-use execd::core::idle::IdleKind;
-use execd::core::thread::{spawn, CoreOptions, Handle};
+use execd::core::ManualClock;
+use execd::core::{spawn, CoreOptions, CoreReport, Handle};
 use execd::model::event::{Command, CoreEvent};
 use execd::model::fixed::Dec;
 use execd::model::ids::{RequestId, Side, Tif};
 use execd::model::request::{ExecutionRequest, Protect};
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 struct Counting;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
+/// Allocations on any thread while counting.
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
+/// Allocations on the core thread while counting.
+static CORE_ALLOCS: AtomicU64 = AtomicU64::new(0);
+/// The tests count process-wide, so they take turns.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    // 0: not yet known, 1: the core thread, 2: another, 3: finding out (an allocation
+    // made while asking for the thread's name is not the core's).
+    static THREAD: Cell<u8> = const { Cell::new(0) };
+}
+
+fn on_core_thread() -> bool {
+    THREAD
+        .try_with(|t| match t.get() {
+            0 => {
+                t.set(3);
+                let core = std::thread::current().name() == Some("execd-core");
+                t.set(if core { 1 } else { 2 });
+                core
+            }
+            k => k == 1,
+        })
+        .unwrap_or(false)
+}
+
+fn count() {
+    if COUNTING.load(Ordering::Relaxed) {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        if on_core_thread() {
+            CORE_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
+        count();
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
+        count();
         unsafe { System.realloc(p, l, n) }
     }
 }
@@ -99,12 +137,18 @@ fn drive(h: &mut Handle, first: u64, count: u64, t: &mut u64) -> (u64, u64) {
     (answered, fills)
 }
 
-#[test]
-fn steady_state_submit_to_confirmation_allocates_nothing() {
-    let reg = Arc::new(Registry::default_paper());
+/// What a measured stretch of 20 000 requests did, after 3 000 to warm up: allocations
+/// on any thread and on the core thread, and the core's report.
+struct Measured {
+    allocs: u64,
+    core_allocs: u64,
+    report: CoreReport,
+}
+
+fn measure(reg: Registry, journal: Option<&Path>) -> Measured {
     let start = unix_ns(2026, 1, 5, 15, 0);
     let (core, mut hs) = spawn(
-        reg,
+        Arc::new(reg),
         CoreOptions {
             idle: IdleKind::Backoff,
             pin_core: None,
@@ -112,7 +156,7 @@ fn steady_state_submit_to_confirmation_allocates_nothing() {
             simulated: true,
             epoch: 1,
             grace: Duration::from_secs(5),
-            journal: None,
+            journal: journal.map(Path::to_path_buf),
         },
         1,
     )
@@ -124,17 +168,58 @@ fn steady_state_submit_to_confirmation_allocates_nothing() {
     assert_eq!(warm, 3_000);
 
     ALLOCS.store(0, Ordering::SeqCst);
+    CORE_ALLOCS.store(0, Ordering::SeqCst);
     COUNTING.store(true, Ordering::SeqCst);
     let (answered, fills) = drive(h, 3_000, 20_000, &mut t);
     COUNTING.store(false, Ordering::SeqCst);
-    let allocs = ALLOCS.load(Ordering::SeqCst);
-
-    let report = core.shutdown();
     assert_eq!(answered, 20_000);
     assert!(fills >= 15_000, "most orders fill: {fills}");
+    Measured {
+        allocs: ALLOCS.load(Ordering::SeqCst),
+        core_allocs: CORE_ALLOCS.load(Ordering::SeqCst),
+        report: core.shutdown(),
+    }
+}
+
+#[test]
+fn steady_state_submit_to_confirmation_allocates_nothing() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let m = measure(Registry::default_paper(), None);
     assert!(
-        report.engine.stats.protective_orders > 1_000,
+        m.report.engine.stats().protective_orders > 1_000,
         "protection path exercised"
     );
-    assert_eq!(allocs, 0, "{allocs} allocations in steady state");
+    assert_eq!(m.allocs, 0, "{} allocations in steady state", m.allocs);
+}
+
+#[test]
+fn steady_state_with_the_journal_and_the_sidecar_allocates_nothing_on_the_core_thread() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = TempDir::new("no-alloc-journal");
+    // 1 MiB segments: the measured stretch rolls over to new segments many times.
+    let reg = config_with(|t| t.replace("segment_kb = 65536", "segment_kb = 1024"));
+    let m = measure(reg, Some(&dir));
+    let records = m.report.journal_next_seq.expect("journaled") - 1;
+    assert!(
+        records > 100_000,
+        "every command and event journaled: {records}"
+    );
+    let audit = m.report.audit.expect("the sidecar ran");
+    assert_eq!(
+        audit.last_seq, records,
+        "the audit log holds the whole journal"
+    );
+    let segments = std::fs::read_dir(&*dir)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().ends_with(".journal")
+        })
+        .count();
+    assert!(segments > 10, "segments rolled over: {segments}");
+    assert_eq!(
+        m.core_allocs, 0,
+        "{} allocations on the core thread in steady state",
+        m.core_allocs
+    );
 }

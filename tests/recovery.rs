@@ -6,23 +6,22 @@ mod common;
 
 use common::*;
 use execd::config::Registry;
-use execd::core::engine::Engine;
 use execd::core::recovery;
-use execd::core::thread::{spawn, CoreOptions};
-use execd::gate::{KillState, Mode};
+use execd::core::Engine;
+use execd::core::{spawn, CoreOptions};
+use execd::model::control::{KillState, Mode};
 use execd::model::event::{Command, CoreEvent, OrderRef, Scope};
 use execd::model::ids::{Name, OrderId, OrderType, RequestId, Side, Tif};
+use execd::model::order_state::OrderState;
 use execd::model::request::Protect;
-use execd::oms::state::OrderState;
+use execd::venue::Venue;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("execd-recovery-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+fn tmp(name: &str) -> TempDir {
+    TempDir::new(&format!("recovery-{name}"))
 }
 
 /// Everything the engine knows, as text: orders, accounts, positions, gate state, the
@@ -31,19 +30,20 @@ fn snapshot(e: &Engine) -> String {
     let mut s = String::new();
     let reg = e.registry();
     let _ = writeln!(s, "now {}", e.now());
-    for o in e.book.iter() {
+    for o in e.book().iter() {
         let _ = writeln!(s, "{o:?}");
     }
     for a in &reg.accounts {
-        let _ = writeln!(s, "{:?}", e.accounts[a.id.0 as usize]);
+        let _ = writeln!(s, "{:?}", e.account(a.id));
         for i in &reg.instruments {
             let _ = writeln!(s, "{:?}", e.position(a.id, i.id));
         }
         let mut pos = Vec::new();
         e.venue(0).positions(a.id, &mut pos);
-        let _ = writeln!(s, "venue {pos:?} {:?}", e.venue(0).balance(a.id));
+        let balance = e.venue(0).paper().map(|p| p.balance(a.id));
+        let _ = writeln!(s, "venue {pos:?} {balance:?}");
     }
-    let _ = writeln!(s, "{:?}\n{:?}\n{:?}", e.gate, e.reconcile, e.stats);
+    let _ = writeln!(s, "{:?}\n{:?}\n{:?}", e.gate(), e.reconcile(), e.stats());
     s
 }
 
@@ -133,7 +133,6 @@ fn the_replayed_engine_is_the_live_engine() {
             .collect();
         panic!("replay differs from the live engine: {diff:#?}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -154,7 +153,7 @@ fn a_restarted_core_carries_on_from_its_journal() {
         .unwrap();
     sim.submit(market("fill-1", "AAPL", Side::Buy, "50"), 1_000_000_000);
     let before = sim.shutdown();
-    let highest = before.engine.book.iter().map(|o| o.id).max().unwrap();
+    let highest = before.engine.book().iter().map(|o| o.id()).max().unwrap();
 
     // Start again on the same directory: the engine comes back as it was.
     let (core, mut hs) = spawn(Arc::new(Registry::default_paper()), journaled(&dir), 1).unwrap();
@@ -204,7 +203,6 @@ fn a_restarted_core_carries_on_from_its_journal() {
         0,
         "bought 50 before, sold 50 after"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -219,7 +217,6 @@ fn a_journal_is_not_replayed_under_another_configuration() {
         Ok(_) => panic!("replayed under another configuration"),
     };
     assert!(err.contains("different configuration"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 const CHILD: &str = "EXECD_RECOVERY_CHILD";
@@ -316,8 +313,8 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     // and in order (the store in memory only keeps the latest orders; the journal all).
     let mut submitted = Vec::new();
     execd::journal::scan(&dir, |r| {
-        if r.header.kind == execd::journal::codec::KIND_COMMAND {
-            if let Ok((_, Command::Submit(req))) = execd::journal::codec::decode(r.payload) {
+        if r.header.kind == execd::core::records::KIND_COMMAND {
+            if let Ok((_, Command::Submit(req))) = execd::core::records::decode_command(r.payload) {
                 submitted.push(req.request_id);
             }
         }
@@ -331,7 +328,7 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     for (i, id) in submitted.iter().enumerate() {
         assert_eq!(id.as_str(), format!("k-{}", i + 1), "journal order");
     }
-    let mut ids: Vec<OrderId> = e.book.iter().map(|o| o.id).collect();
+    let mut ids: Vec<OrderId> = e.book().iter().map(|o| o.id()).collect();
     let n = ids.len();
     ids.sort();
     ids.dedup();
@@ -341,21 +338,21 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     let (_w, again, rec2, _) =
         recovery::open(&dir, Arc::new(small()), 1, start(), 1 << 20).unwrap();
     let waiting: Vec<OrderId> = again
-        .book
+        .book()
         .iter()
         .filter(|o| {
             matches!(
-                o.state,
+                o.state(),
                 OrderState::PendingNew
                     | OrderState::PendingCancel
                     | OrderState::PendingReplace
                     | OrderState::TimedOut
             )
         })
-        .map(|o| o.id)
+        .map(|o| o.id())
         .collect();
     assert_eq!(rec2.in_flight as usize, waiting.len());
-    assert!(waiting.iter().all(|id| again.reconcile.contains(id)));
+    assert!(waiting.iter().all(|id| again.reconcile().contains(id)));
     println!(
         "{kills} SIGKILLs: {acknowledged} acknowledged requests, {} commands replayed from {} records",
         rec.commands, rec.journal.records
@@ -364,7 +361,6 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         acknowledged > 100,
         "the child made progress: {acknowledged}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -382,8 +378,8 @@ fn retired_segments_are_replayed_from_the_audit_log() {
     let live = sim.shutdown();
     let audit = live.audit.expect("the sidecar ran");
     assert!(audit.retired >= 3, "segments retired: {audit:?}");
-    let left = execd::journal::segment::list(&dir).unwrap();
-    assert!(left.len() <= 3 && left[0].0 > 0, "{left:?}");
+    let left = execd::journal::scan(&dir, |_| {}).unwrap();
+    assert!(left.segments <= 3 && left.first_segment > 0, "{left:?}");
     // Recovery reads the retired history back from the audit log.
     let (mut replayed, rec) = recovery::replay(&dir, Arc::new(reg.clone())).unwrap();
     replayed.advance_to(live.engine.now(), &mut Vec::new());
@@ -413,7 +409,6 @@ fn retired_segments_are_replayed_from_the_audit_log() {
     let (core, _hs) = spawn(Arc::new(reg), journaled(&dir), 1).unwrap();
     assert!(core.recovered().unwrap().commands > 4_000);
     core.shutdown();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 static PREFIX: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -431,35 +426,35 @@ fn session_with_prefix(sim: &mut Sim) {
 
 #[test]
 fn a_journal_whose_events_do_not_follow_from_its_commands_is_refused() {
-    use execd::journal::codec;
+    use execd::core::records;
     let dir = tmp("diverge");
     let reg = Registry::default_paper();
     let (mut w, _) = execd::journal::JournalWriter::open(&dir, 1 << 20).unwrap();
     let t = start();
     w.append(
-        codec::KIND_START,
+        records::KIND_START,
         1,
         t,
-        &codec::encode_start(1, t, reg.fingerprint()),
+        &records::encode_start(1, t, reg.fingerprint()),
     )
     .unwrap();
-    w.append(codec::KIND_CONFIG, 1, t, reg.to_toml().as_bytes())
+    w.append(records::KIND_CONFIG, 1, t, reg.to_toml().as_bytes())
         .unwrap();
-    let mut buf = [0u8; codec::MAX_COMMAND];
+    let mut buf = [0u8; records::MAX_COMMAND];
     let req = market("x-1", "AAPL", Side::Buy, "1");
-    let n = codec::encode(0, &Command::Submit(req), &mut buf).unwrap();
-    w.append(codec::KIND_COMMAND, 1, t + 1_000_000, &buf[..n])
+    let n = records::encode_command(0, &Command::Submit(req), &mut buf).unwrap();
+    w.append(records::KIND_COMMAND, 1, t + 1_000_000, &buf[..n])
         .unwrap();
     // What the journal claims upstream was told: a rejection the code would never give.
     let lie = CoreEvent::Rejected {
         request_id: RequestId::new("x-1").unwrap(),
         order: OrderId(1),
-        reason: execd::gate::Reason::KillGlobal,
+        reason: execd::model::reason::Reason::KillGlobal,
     };
-    let mut ebuf = [0u8; codec::MAX_EVENT];
-    let n = codec::encode_event(0, &lie, &mut ebuf).unwrap();
+    let mut ebuf = [0u8; records::MAX_EVENT];
+    let n = records::encode_event(0, &lie, &mut ebuf).unwrap();
     let seq = w
-        .append(codec::KIND_EVENT, 1, t + 1_000_000, &ebuf[..n])
+        .append(records::KIND_EVENT, 1, t + 1_000_000, &ebuf[..n])
         .unwrap();
     drop(w);
     match recovery::replay(&dir, Arc::new(reg)) {
@@ -467,5 +462,4 @@ fn a_journal_whose_events_do_not_follow_from_its_commands_is_refused() {
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("a history that does not follow from its commands was accepted"),
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,11 +1,14 @@
 //! `execd-replay` on a real journal written by `execd demo --journal`: verify, export with
 //! filters, one order's life, and corruption found at its exact byte.
 
+mod common;
+
+use common::TempDir;
+
 use std::process::Command;
 
-fn demo_journal(name: &str, orders: u64) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("execd-replay-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+fn demo_journal(name: &str, orders: u64) -> TempDir {
+    let dir = TempDir::new(&format!("replay-{name}"));
     let out = Command::new(env!("CARGO_BIN_EXE_execd"))
         .args([
             "demo",
@@ -93,7 +96,6 @@ fn verify_export_and_order_on_a_demo_journal() {
         life.contains("request") && life.contains("accepted"),
         "{life}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -118,5 +120,4 @@ fn verify_names_the_byte_of_a_corruption() {
         byte <= at && at - byte < 600,
         "reported {byte}, flipped {at}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,15 +1,17 @@
 //! The sidecar against a real journal on disk: every record reaches the audit log once,
 //! in order, CRC-checked; files rotate by size and by UTC day and are never rewritten.
 
-use execd::core::clock::unix_ns;
+mod common;
+
+use common::TempDir;
+
+use execd::calendar::unix_ns;
 use execd::journal::JournalWriter;
 use execd::sidecar::{audit, Fsync, Sidecar, SidecarConfig};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("execd-sidecar-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+fn tmp(name: &str) -> TempDir {
+    TempDir::new(&format!("sidecar-{name}"))
 }
 
 fn cfg(dir: &Path, max: u64, fsync: Fsync) -> SidecarConfig {
@@ -48,7 +50,6 @@ fn every_record_is_copied_once_in_order_while_the_journal_grows() {
     })
     .unwrap();
     assert_eq!(expect, 20_001);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -109,7 +110,6 @@ fn files_rotate_by_size_and_by_utc_day_and_are_never_rewritten() {
         2_500
     );
     assert!(seqs.iter().copied().eq(1..=2_500));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -136,5 +136,4 @@ fn a_damaged_audit_file_is_named_with_the_byte() {
         err.contains("CRC mismatch") && err.contains("byte"),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,14 +2,15 @@
 //! initiator made of execd's own codec and session. Every test picks its port with
 //! `--port 0`, bounds every wait, and kills the simulator when it ends (even on panic).
 
+mod common;
+
+use common::{TempDir, VenueSim as Sim};
 use execd::venue::fix::codec::{Decoder, Encoder};
 use execd::venue::fix::session::{Role, SeqNums, Session, SessionConfig, SessionEvent, SessionIo};
-use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -19,115 +20,6 @@ fn now_ns() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64
-}
-
-// ---------------------------------------------------------------- the simulator
-
-/// The running binary; killed on drop.
-struct Sim {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<Value>,
-    port: u16,
-    /// JSON lines seen while waiting for others.
-    seen: Vec<Value>,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Sim {
-    fn start(args: &[&str]) -> Sim {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_execd-venue-sim"))
-            .args(["--port", "0"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("execd-venue-sim starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                let v: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
-                if tx.send(v).is_err() {
-                    return;
-                }
-            }
-        });
-        let stdin = child.stdin.take();
-        let mut sim = Sim {
-            child,
-            stdin,
-            lines: rx,
-            port: 0,
-            seen: Vec::new(),
-        };
-        let l = sim.wait_line(|v| v["type"] == "listening");
-        sim.port = l["port"].as_u64().unwrap() as u16;
-        assert_ne!(sim.port, 0);
-        sim
-    }
-
-    fn wait_line(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
-        if let Some(i) = self.seen.iter().position(&pred) {
-            return self.seen.remove(i);
-        }
-        let end = Instant::now() + WAIT;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) if pred(&v) => return v,
-                Ok(v) => self.seen.push(v),
-                Err(e) => panic!("no such line from the simulator ({e}); saw {:?}", self.seen),
-            }
-        }
-    }
-
-    fn send(&mut self, cmd: &str) {
-        let stdin = self.stdin.as_mut().unwrap();
-        writeln!(stdin, "{cmd}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn status(&mut self) -> Value {
-        self.send("status");
-        self.wait_line(|v| v["type"] == "status")
-    }
-
-    fn session(&mut self, peer: &str) -> Value {
-        let st = self.status();
-        st["sessions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["peer"] == peer)
-            .cloned()
-            .unwrap_or_else(|| panic!("no session {peer} in {st}"))
-    }
-
-    /// `quit`, then the final line and a clean exit.
-    fn quit(mut self) -> Value {
-        self.send("quit");
-        let fin = self.wait_line(|v| v["type"] == "final");
-        let end = Instant::now() + WAIT;
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                assert!(st.success(), "simulator exit status {st}");
-                break;
-            }
-            assert!(Instant::now() < end, "simulator did not exit after quit");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        fin
-    }
 }
 
 // ---------------------------------------------------------------- the initiator
@@ -745,8 +637,7 @@ fn skip_makes_a_gap_resolved_by_gap_fill() {
 
 #[test]
 fn drop_and_reconnect_continue_numbering_also_across_restarts() {
-    let dir = std::env::temp_dir().join(format!("venue-sim-test-store-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = TempDir::new("venue-sim-store");
     let store = dir.to_str().unwrap().to_string();
     let mut sim = Sim::start(&["--store", &store]);
     let mut c = Client::connect(sim.port, "CLI");
@@ -802,7 +693,6 @@ fn drop_and_reconnect_continue_numbering_also_across_restarts() {
     );
     assert_eq!(c.session.seqs().next_in, seqs.next_in + 3);
     sim.quit();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A frame with a correct BodyLength and checksum around `body` (`35=…|` onwards).
@@ -1037,38 +927,6 @@ fn a_client_that_does_not_read_is_disconnected() {
     assert_eq!(st["write_overflows"], 1, "{st}");
 }
 
-/// Order → fill round trips through the simulator, as the benchmark sees them (one at a
-/// time). Not a pass/fail test: `cargo test --release --test venue_sim -- --ignored
-/// --nocapture round_trip` (`VENUE_SIM_SPIN=1` for `--spin`).
-#[test]
-#[ignore]
-fn round_trip_latency() {
-    let spin = std::env::var("VENUE_SIM_SPIN").is_ok();
-    let sim = Sim::start(if spin { &["--spin"][..] } else { &[][..] });
-    let mut c = Client::connect(sim.port, "CLI");
-    c.stream.set_read_timeout(None).unwrap();
-    c.stream.set_nonblocking(true).unwrap();
-    let n = 20_000;
-    let mut us = Vec::with_capacity(n);
-    for i in 0..n {
-        let t = Instant::now();
-        c.order(&format!("rt{i}"), "X", b'1', "1", Some("1"));
-        c.until("the fill", |c| c.io.apps.len() >= 2);
-        c.io.apps.clear();
-        us.push(t.elapsed().as_nanos() as u64 / 1_000);
-    }
-    us.sort_unstable();
-    let p = |q: f64| us[((us.len() as f64 * q) as usize).min(us.len() - 1)];
-    println!(
-        "order → fill round trip over {n}: p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs",
-        p(0.5),
-        p(0.99),
-        p(0.999),
-        us[us.len() - 1]
-    );
-    sim.quit();
-}
-
 #[test]
 fn answers_due_while_disconnected_follow_the_next_logon() {
     let mut sim = Sim::start(&[
@@ -1104,7 +962,8 @@ fn answers_due_while_disconnected_follow_the_next_logon() {
 
 #[test]
 fn config_file_logout_command_and_stdin_eof() {
-    let path = std::env::temp_dir().join(format!("venue-sim-test-{}.toml", std::process::id()));
+    let dir = TempDir::new("venue-sim-config");
+    let path = dir.join("sim.toml");
     std::fs::write(
         &path,
         "policy = \"fill\"\nsender = \"BROKER\"\nreject-symbol = [\"NOPE\"]\ncommission_bps = 5\n",
@@ -1146,5 +1005,4 @@ fn config_file_logout_command_and_stdin_eof() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(sim.child.try_wait().unwrap().unwrap().success());
-    let _ = std::fs::remove_file(&path);
 }

@@ -1,20 +1,7 @@
 //! Idle strategies for the duty cycle, after Aeron's: busy-spin, yield, and backoff.
 
-use serde::{Deserialize, Serialize};
+use crate::config::IdleKind;
 use std::time::Duration;
-
-/// Which idle strategy.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IdleKind {
-    /// Spin forever: lowest latency, burns a core (production, pinned).
-    Spin,
-    /// Yield the CPU each idle cycle.
-    Yield,
-    /// Spin, then yield, then park for growing short periods (tests, CI, laptops).
-    #[default]
-    Backoff,
-}
 
 const SPINS: u32 = 64;
 const YIELDS: u32 = 128;

@@ -1,19 +1,57 @@
 //! Per-stage latency histograms of the hot path, recorded by the core thread itself
 //! (R-OPS-2, R-PERF-2). Recording into a preallocated HDR histogram does not allocate.
 
-use super::engine::{Probe, Stage};
 use hdrhistogram::Histogram;
 
-/// Hot-path stages, in order: waiting in the ring; delivering venue answers and timers
-/// due before the command's time; the gate; order book and state machine; handing the
-/// order to the venue; emitting the confirmation; and gate-to-confirmation in total.
-pub const STAGES: [&str; 7] = ["ring", "events", "gate", "oms", "venue", "confirm", "total"];
+/// A stage of a request on the core thread, in the order a request passes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Waiting in the producer's ring, queued behind earlier commands.
+    Ring,
+    /// Delivering the venue answers and timers due before the command's event time.
+    Events,
+    /// The pre-trade checks.
+    Gate,
+    /// Storing the order and moving its state.
+    Oms,
+    /// Handing the order to its venue.
+    Venue,
+    /// Emitting the confirmation.
+    Confirm,
+    /// Gate to confirmation.
+    Total,
+}
+
+impl Stage {
+    /// Every stage, in order.
+    pub const ALL: [Stage; 7] = [
+        Stage::Ring,
+        Stage::Events,
+        Stage::Gate,
+        Stage::Oms,
+        Stage::Venue,
+        Stage::Confirm,
+        Stage::Total,
+    ];
+
+    /// The name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Ring => "ring",
+            Stage::Events => "events",
+            Stage::Gate => "gate",
+            Stage::Oms => "oms",
+            Stage::Venue => "venue",
+            Stage::Confirm => "confirm",
+            Stage::Total => "total",
+        }
+    }
+}
 
 /// One histogram per stage, in nanoseconds.
 #[derive(Clone, Debug)]
 pub struct Latency {
-    /// Histograms in [`STAGES`] order.
-    pub stages: Vec<Histogram<u64>>,
+    stages: [Histogram<u64>; 7],
 }
 
 impl Default for Latency {
@@ -26,64 +64,77 @@ impl Latency {
     /// Empty histograms covering 1 ns … 60 s at 3 significant digits.
     pub fn new() -> Latency {
         Latency {
-            stages: STAGES
-                .iter()
-                .map(|_| Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"))
-                .collect(),
+            stages: std::array::from_fn(|_| {
+                Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
+            }),
         }
+    }
+
+    /// The histogram of one stage.
+    pub fn stage(&self, stage: Stage) -> &Histogram<u64> {
+        &self.stages[stage as usize]
     }
 
     /// Records one stage.
     #[inline]
-    pub fn record(&mut self, stage: usize, ns: u64) {
+    pub fn record(&mut self, stage: Stage, ns: u64) {
         // Saturates at the top bound instead of failing: an outlier must not be lost.
-        self.stages[stage].saturating_record(ns.max(1));
-    }
-
-    /// Adds another set of histograms.
-    pub fn merge(&mut self, o: &Latency) {
-        for (a, b) in self.stages.iter_mut().zip(&o.stages) {
-            let _ = a.add(b);
-        }
+        self.stages[stage as usize].saturating_record(ns.max(1));
     }
 }
 
-/// Takes raw TSC stamps at stage boundaries.
-pub struct TscProbe<'a> {
+/// Marks stage boundaries inside the engine; the no-op `()` costs nothing (replay,
+/// tests, benchmarks).
+pub trait Probe {
+    /// `stage` just ended.
+    fn mark(&mut self, stage: Stage);
+}
+
+impl Probe for () {
+    #[inline(always)]
+    fn mark(&mut self, _: Stage) {}
+}
+
+/// Takes raw TSC stamps at the engine's stage boundaries for one command.
+pub(crate) struct TscProbe<'a> {
     clock: &'a quanta::Clock,
-    /// Raw stamps: start, gate, oms, venue.
-    pub marks: [u64; 4],
-    /// How many marks were taken since `start`.
-    pub n: usize,
+    start: u64,
+    // Gate, OMS and venue at most, in the order the engine passes them; a rejection
+    // stops after the gate.
+    marks: [(Stage, u64); 3],
+    n: usize,
 }
 
 impl<'a> TscProbe<'a> {
-    /// A probe reading `clock`.
-    pub fn new(clock: &'a quanta::Clock) -> Self {
+    /// A probe for a command the engine starts at raw stamp `start`.
+    pub(crate) fn new(clock: &'a quanta::Clock, start: u64) -> Self {
         TscProbe {
             clock,
-            marks: [0; 4],
+            start,
+            marks: [(Stage::Gate, 0); 3],
             n: 0,
         }
     }
 
-    /// Starts a request at raw stamp `t`.
-    #[inline]
-    pub fn start(&mut self, t: u64) {
-        self.marks[0] = t;
-        self.n = 1;
+    /// Records each marked stage from the boundary before it, then the confirmation up
+    /// to `end` and the total.
+    pub(crate) fn record(&self, latency: &mut Latency, end: u64) {
+        let mut prev = self.start;
+        for &(stage, at) in &self.marks[..self.n] {
+            latency.record(stage, self.clock.delta_as_nanos(prev, at));
+            prev = at;
+        }
+        latency.record(Stage::Confirm, self.clock.delta_as_nanos(prev, end));
+        latency.record(Stage::Total, self.clock.delta_as_nanos(self.start, end));
     }
 }
 
 impl Probe for TscProbe<'_> {
     #[inline]
     fn mark(&mut self, stage: Stage) {
-        let i = match stage {
-            Stage::Gate => 1,
-            Stage::Oms => 2,
-            Stage::Venue => 3,
-        };
-        self.marks[i] = self.clock.raw();
-        self.n = self.n.max(i + 1);
+        if self.n < self.marks.len() {
+            self.marks[self.n] = (stage, self.clock.raw());
+            self.n += 1;
+        }
     }
 }

@@ -1,12 +1,21 @@
-//! The core: duty cycle, idle strategies, clock, rings and the engine they drive.
+//! The core: the engine that owns every piece of trading state, the duty cycle that
+//! drives it on one thread, the rings to and from producers, the journal records it
+//! writes and recovers from, its clocks and its latency measurements.
 
-pub mod clock;
-pub mod engine;
-pub mod idle;
+// Crate-visible for the FIX codec's calendar import (see `clock`).
+pub(crate) mod clock;
+mod duty_cycle;
+mod engine;
+mod handle;
+mod idle;
 pub mod latency;
+pub mod records;
 pub mod recovery;
-pub mod thread;
+mod rings;
+mod thread;
+pub mod venues;
 
 pub use clock::{Clock, ManualClock, RealClock};
 pub use engine::{Engine, EngineStats, Outbox};
-pub use thread::{spawn, CoreOptions, CoreReport, CoreThread, Handle};
+pub use handle::Handle;
+pub use thread::{spawn, CoreOptions, CoreReport, CoreThread, StartError};

@@ -9,11 +9,11 @@
 //! time it reached, and a restart then repeats nothing.
 
 use super::engine::Engine;
-use super::thread::build_venues;
-use crate::config::Registry;
-use crate::journal::codec::{
+use super::records::{
     self, KIND_COMMAND, KIND_CONFIG, KIND_EVENT, KIND_START, KIND_TIME, KIND_VENUE,
 };
+use super::venues::build_venues;
+use crate::config::Registry;
 use crate::journal::{scan, JournalError, JournalWriter, RecordHeader, ScanSummary};
 use crate::model::event::{Command, CoreEvent};
 use std::collections::VecDeque;
@@ -118,7 +118,7 @@ pub fn open(
             KIND_START,
             1,
             start_ns,
-            &codec::encode_start(epoch, start_ns, fingerprint),
+            &records::encode_start(epoch, start_ns, fingerprint),
         )?;
         writer.append(KIND_CONFIG, 1, start_ns, reg.to_toml().as_bytes())?;
         let engine = Engine::new(reg.clone(), build_venues(&reg, start_ns), epoch, start_ns);
@@ -216,7 +216,7 @@ pub fn replay_with(
         rec.last_ts = rec.last_ts.max(ts);
         let mut command: Option<(u8, Command)> = None;
         match header.kind {
-            KIND_START => match codec::decode_start(payload) {
+            KIND_START => match records::decode_start(payload) {
                 Ok((epoch, start, hash)) if engine.is_none() => {
                     if hash != fingerprint {
                         failure = Some(RecoveryError::ConfigChanged);
@@ -251,7 +251,7 @@ pub fn replay_with(
                     });
                     return;
                 };
-                match codec::decode(payload) {
+                match records::decode_command(payload) {
                     Ok((origin, cmd)) => {
                         e.advance_to(ts, &mut events);
                         e.command(origin, &cmd, &mut events, &mut ());
@@ -271,9 +271,11 @@ pub fn replay_with(
             }
             // A network venue's input: handed back to its recorded stand-in and applied
             // where the live core applied it.
-            KIND_VENUE => match (engine.as_mut(), codec::decode_venue_input(payload)) {
+            KIND_VENUE => match (engine.as_mut(), records::decode_venue_input(payload)) {
                 (Some(e), Ok((v, ev))) if (v as usize) < e.registry().venues.len() => {
-                    e.venue_mut(v as usize).replay(ev);
+                    if let Some(r) = e.venue_mut(v as usize).recorded_mut() {
+                        r.push(ev);
+                    }
                     e.advance_to(ev.at_ns.max(e.now()), &mut events);
                 }
                 (_, Err(err)) => {
@@ -288,7 +290,7 @@ pub fn replay_with(
                     return;
                 }
             },
-            KIND_EVENT => match codec::decode_event(payload) {
+            KIND_EVENT => match records::decode_event(payload) {
                 Ok((_, ev)) => {
                     recorded.push_back((seq, ev));
                     last_event_ts = last_event_ts.max(ts);

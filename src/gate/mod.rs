@@ -5,55 +5,48 @@
 //! throttles, breakers); exposure (open orders, positions, margin) comes from the OMS
 //! through [`Exposure`].
 
-pub mod health;
-pub mod kill;
-pub mod market;
-pub mod reason;
+mod health;
+mod kill;
 
-pub use health::{Breaker, BreakerState, Throttle};
-pub use kill::{KillHit, KillState, KillSwitches, Mode};
-pub use market::Quote;
-pub use reason::Reason;
+pub(crate) use health::{Breaker, Throttle};
+pub(crate) use kill::KillHit;
+pub use kill::KillSwitches;
 
 use crate::config::Registry;
+use crate::model::control::Mode;
 use crate::model::fixed::{clamp_i64, rescale, Dec, Money, Price, Qty};
 use crate::model::ids::{AccountId, InstrumentId, OrderType, Side, VenueId};
 use crate::model::instrument::Instrument;
-use crate::model::request::{ExecutionRequest, Protect};
+use crate::model::quote::Quote;
+use crate::model::reason::Reason;
+use crate::model::request::{ExecutionRequest, Level, Protect};
 
-/// A stop-loss or take-profit level after checking.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    /// Absolute price.
-    Abs(Price),
-    /// Parts per million from the fill price.
-    OffsetPpm(i64),
-}
-
-/// A request that passed every check, in the instrument's units.
+/// A request that passed every check: names interned, prices and quantities as
+/// mantissas at the instrument's scales, on its grids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Checked {
-    /// Account.
+    /// The account it trades for.
     pub account: AccountId,
-    /// Venue.
+    /// The venue it goes to.
     pub venue: VenueId,
-    /// Instrument.
+    /// Known and tradable on that venue.
     pub instrument: InstrumentId,
-    /// Quantity.
+    /// Positive, a multiple of the lot, within the order limits.
     pub qty: Qty,
-    /// Limit price (0 if none).
+    /// On the tick; 0 when the order type has no limit.
     pub limit: Price,
-    /// Stop price (0 if none).
+    /// On the tick; 0 when the order type has no stop.
     pub stop: Price,
-    /// Reference price: upstream's, or the mid when it gave none.
+    /// Upstream's reference price (rounded to the tick scale), or the mid when it gave
+    /// none: what slippage and the fat-finger band are measured against.
     pub reference: Price,
-    /// Stop-loss.
+    /// On the right side of the entry price.
     pub stop_loss: Option<Level>,
-    /// Take-profit.
+    /// On the right side of the entry price.
     pub take_profit: Option<Level>,
-    /// Margin the order reserves.
+    /// What the order reserves while it works (none for the part that reduces a position).
     pub margin: Money,
-    /// A kill switch in WARNING state covers it.
+    /// A kill switch covering it is at WARNING.
     pub warning: bool,
 }
 
@@ -67,21 +60,17 @@ pub trait Exposure {
     fn margin_available(&self, a: AccountId) -> Money;
 }
 
-/// The gate's own state.
+/// The gate's own state: what operators and market data set, dense by interned id.
 #[derive(Clone, Debug)]
 pub struct Gate {
-    /// Kill switches.
+    /// Set by operator commands.
     pub kill: KillSwitches,
-    /// Mode per account.
-    pub modes: Vec<Mode>,
-    /// Operator halt per account.
-    pub halted: Vec<bool>,
-    /// Top of book per instrument.
+    pub(crate) modes: Vec<Mode>,
+    pub(crate) halted: Vec<bool>,
+    /// The latest top of book per instrument, from venues and upstream.
     pub quotes: Vec<Quote>,
-    /// Throttle per venue.
-    pub throttles: Vec<Throttle>,
-    /// Breaker per venue.
-    pub breakers: Vec<Breaker>,
+    pub(crate) throttles: Vec<Throttle>,
+    pub(crate) breakers: Vec<Breaker>,
     max_quote_age_ns: u64,
     cushion_bps: u32,
 }
@@ -110,7 +99,8 @@ impl Gate {
     }
 
     /// Runs every check in order; the first failure is the answer. Pure: a passing
-    /// request changes nothing until [`Gate::on_send`].
+    /// request changes nothing until the order is sent (the throttle and breaker are
+    /// charged then).
     pub fn check(
         &self,
         reg: &Registry,
@@ -170,14 +160,14 @@ impl Gate {
     }
 
     /// Books a sent order against the throttle and breaker.
-    pub fn on_send(&mut self, venue: VenueId, now: u64) {
+    pub(crate) fn on_send(&mut self, venue: VenueId, now: u64) {
         self.throttles[venue.0 as usize].take(now);
         self.breakers[venue.0 as usize].on_send(now);
     }
 }
 
 /// Looks up account, venue and instrument (R-GATE-5: the instrument must be known).
-pub fn resolve<'r>(
+pub(crate) fn resolve<'r>(
     reg: &'r Registry,
     req: &ExecutionRequest,
 ) -> Result<(AccountId, VenueId, &'r Instrument), Reason> {
@@ -190,7 +180,7 @@ pub fn resolve<'r>(
 }
 
 /// R-GATE-2: ACTIVE blocks, WARNING passes flagged.
-pub fn kill_switch(
+pub(crate) fn kill_switch(
     k: &KillSwitches,
     v: VenueId,
     a: AccountId,
@@ -206,7 +196,7 @@ pub fn kill_switch(
 }
 
 /// R-GATE-3: upstream's halt flag, or the operator's.
-pub fn halted(req: &ExecutionRequest, operator_halt: bool) -> Result<(), Reason> {
+pub(crate) fn halted(req: &ExecutionRequest, operator_halt: bool) -> Result<(), Reason> {
     if req.context.trading_halted || operator_halt {
         Err(Reason::TradingHalted)
     } else {
@@ -215,7 +205,7 @@ pub fn halted(req: &ExecutionRequest, operator_halt: bool) -> Result<(), Reason>
 }
 
 /// Upstream risk approval is required before anything is sent.
-pub fn risk_approved(req: &ExecutionRequest) -> Result<(), Reason> {
+pub(crate) fn risk_approved(req: &ExecutionRequest) -> Result<(), Reason> {
     if req.context.risk_approved {
         Ok(())
     } else {
@@ -224,7 +214,7 @@ pub fn risk_approved(req: &ExecutionRequest) -> Result<(), Reason> {
 }
 
 /// R-GATE-4: not expired.
-pub fn not_expired(req: &ExecutionRequest, now: u64) -> Result<(), Reason> {
+pub(crate) fn not_expired(req: &ExecutionRequest, now: u64) -> Result<(), Reason> {
     match req.expire_at_ns {
         Some(t) if now >= t => Err(Reason::Expired),
         _ => Ok(()),
@@ -232,7 +222,7 @@ pub fn not_expired(req: &ExecutionRequest, now: u64) -> Result<(), Reason> {
 }
 
 /// R-GATE-4: quantity > 0 and a multiple of the lot.
-pub fn quantity(inst: &Instrument, q: Dec) -> Result<Qty, Reason> {
+pub(crate) fn quantity(inst: &Instrument, q: Dec) -> Result<Qty, Reason> {
     if q.mant <= 0 {
         return Err(Reason::BadQuantity);
     }
@@ -256,7 +246,7 @@ fn on_grid(inst: &Instrument, d: Dec) -> Result<Price, Reason> {
 }
 
 /// R-GATE-4: the prices the order type needs are present, positive and on the tick grid.
-pub fn prices(inst: &Instrument, req: &ExecutionRequest) -> Result<(Price, Price), Reason> {
+pub(crate) fn prices(inst: &Instrument, req: &ExecutionRequest) -> Result<(Price, Price), Reason> {
     let t = req.order_type;
     if t.has_limit() != req.limit_price.is_some() || t.has_stop() != req.stop_price.is_some() {
         return Err(Reason::BadPriceFields);
@@ -267,7 +257,7 @@ pub fn prices(inst: &Instrument, req: &ExecutionRequest) -> Result<(Price, Price
 }
 
 /// R-GATE-5: tradable and inside trading hours.
-pub fn tradable(inst: &Instrument, now: u64) -> Result<(), Reason> {
+pub(crate) fn tradable(inst: &Instrument, now: u64) -> Result<(), Reason> {
     if !inst.tradable {
         return Err(Reason::NotTradable);
     }
@@ -278,7 +268,7 @@ pub fn tradable(inst: &Instrument, now: u64) -> Result<(), Reason> {
 }
 
 /// R-GATE-6: a recent, sane top of book with an acceptable spread.
-pub fn market_data<'q>(
+pub(crate) fn market_data<'q>(
     q: &'q Quote,
     now: u64,
     max_age: u64,
@@ -302,7 +292,11 @@ pub fn market_data<'q>(
 }
 
 /// Upstream's reference price at the instrument's scale (rounded), or the mid.
-pub fn reference_price(inst: &Instrument, r: Option<Dec>, q: &Quote) -> Result<Price, Reason> {
+pub(crate) fn reference_price(
+    inst: &Instrument,
+    r: Option<Dec>,
+    q: &Quote,
+) -> Result<Price, Reason> {
     match r {
         None => Ok(Price(q.mid())),
         Some(d) if d.mant <= 0 => Err(Reason::BadPrice),
@@ -320,7 +314,7 @@ fn within_band(a: Price, b: Price, band_bps: u32) -> bool {
 }
 
 /// R-GATE-6 fat finger: the reference must be near the market and the limit near the reference.
-pub fn price_band(
+pub(crate) fn price_band(
     inst: &Instrument,
     reference: Price,
     q: &Quote,
@@ -340,7 +334,7 @@ pub fn price_band(
 }
 
 /// The price an order expects to trade at: its limit, else its stop, else the reference.
-pub fn entry_price(t: OrderType, limit: Price, stop: Price, reference: Price) -> Price {
+pub(crate) fn entry_price(t: OrderType, limit: Price, stop: Price, reference: Price) -> Price {
     match t {
         OrderType::Limit | OrderType::StopLimit => limit,
         OrderType::Stop => stop,
@@ -350,7 +344,7 @@ pub fn entry_price(t: OrderType, limit: Price, stop: Price, reference: Price) ->
 
 /// R-GATE-4: SL below and TP above the entry for a buy, mirrored for a sell; absolute
 /// levels on the tick grid.
-pub fn protection(
+pub(crate) fn protection(
     inst: &Instrument,
     side: Side,
     entry: Price,
@@ -381,7 +375,7 @@ pub fn protection(
 }
 
 /// R-GATE-6: visible size at the touch covers a marketable order (when depth is known).
-pub fn liquidity(
+pub(crate) fn liquidity(
     q: &Quote,
     side: Side,
     t: OrderType,
@@ -407,7 +401,7 @@ pub fn liquidity(
 }
 
 /// R-GATE-7: per-order quantity and notional.
-pub fn order_size(inst: &Instrument, entry: Price, qty: Qty) -> Result<(), Reason> {
+pub(crate) fn order_size(inst: &Instrument, entry: Price, qty: Qty) -> Result<(), Reason> {
     if qty > inst.max_order_qty {
         return Err(Reason::MaxOrderQty);
     }
@@ -418,7 +412,7 @@ pub fn order_size(inst: &Instrument, entry: Price, qty: Qty) -> Result<(), Reaso
 }
 
 /// R-GATE-7: the worst-case position if every working order on this side fills.
-pub fn position_limit(
+pub(crate) fn position_limit(
     inst: &Instrument,
     side: Side,
     qty: Qty,
@@ -439,7 +433,7 @@ pub fn position_limit(
 }
 
 /// R-GATE-7: open-order count.
-pub fn open_orders(open: u32, max: u32) -> Result<(), Reason> {
+pub(crate) fn open_orders(open: u32, max: u32) -> Result<(), Reason> {
     if open >= max {
         Err(Reason::MaxOpenOrders)
     } else {
@@ -448,7 +442,13 @@ pub fn open_orders(open: u32, max: u32) -> Result<(), Reason> {
 }
 
 /// Margin an order needs: none for the part that reduces the position.
-pub fn margin_required(inst: &Instrument, side: Side, entry: Price, qty: Qty, pos: Qty) -> Money {
+pub(crate) fn margin_required(
+    inst: &Instrument,
+    side: Side,
+    entry: Price,
+    qty: Qty,
+    pos: Qty,
+) -> Money {
     let reducing = if pos.0.signum() == -side.sign() {
         pos.0.abs().min(qty.0)
     } else {
@@ -459,7 +459,11 @@ pub fn margin_required(inst: &Instrument, side: Side, entry: Price, qty: Qty, po
 }
 
 /// R-GATE-7: margin available ≥ required × cushion.
-pub fn margin_check(required: Money, available: Money, cushion_bps: u32) -> Result<(), Reason> {
+pub(crate) fn margin_check(
+    required: Money,
+    available: Money,
+    cushion_bps: u32,
+) -> Result<(), Reason> {
     let need = required.0 as i128 * cushion_bps as i128 / 10_000;
     if required.0 > 0 && (available.0 as i128) < need {
         return Err(Reason::InsufficientMargin);
@@ -468,7 +472,7 @@ pub fn margin_check(required: Money, available: Money, cushion_bps: u32) -> Resu
 }
 
 /// R-GATE-8: session logged on, breaker not open.
-pub fn venue_health(logged_on: bool, b: &Breaker, now: u64) -> Result<(), Reason> {
+pub(crate) fn venue_health(logged_on: bool, b: &Breaker, now: u64) -> Result<(), Reason> {
     if !logged_on {
         return Err(Reason::VenueDown);
     }
@@ -479,7 +483,7 @@ pub fn venue_health(logged_on: bool, b: &Breaker, now: u64) -> Result<(), Reason
 }
 
 /// R-GATE-7: order-rate throttle.
-pub fn throttle(t: &Throttle, now: u64) -> Result<(), Reason> {
+pub(crate) fn throttle(t: &Throttle, now: u64) -> Result<(), Reason> {
     if t.available(now) {
         Ok(())
     } else {
@@ -488,7 +492,7 @@ pub fn throttle(t: &Throttle, now: u64) -> Result<(), Reason> {
 }
 
 /// R-GATE-1: GUIDE never sends.
-pub fn mode(m: Mode) -> Result<(), Reason> {
+pub(crate) fn mode(m: Mode) -> Result<(), Reason> {
     match m {
         Mode::Autonomous => Ok(()),
         Mode::Guide => Err(Reason::ModeGuide),

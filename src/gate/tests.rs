@@ -2,7 +2,8 @@
 //! gate can give, a request that passes and one that is rejected with exactly that reason.
 
 use super::*;
-use crate::core::clock::unix_ns;
+use crate::calendar::unix_ns;
+use crate::model::control::KillState;
 use crate::model::ids::{Name, RequestId};
 
 /// What the OMS would report; every account and instrument sees the same numbers.

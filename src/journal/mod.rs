@@ -10,9 +10,8 @@
 //! This module is the storage layer; what the core writes into it (requests, decisions,
 //! state changes, venue messages) and recovery from it are built on top.
 
-pub mod codec;
 pub mod record;
-pub mod segment;
+pub(crate) mod segment;
 
 pub use record::{Record, RecordHeader};
 
@@ -218,7 +217,7 @@ pub struct JournalWriter {
     pos: usize,
     next_seq: u64,
     // The next segment is prepared on a helper thread while this one fills.
-    ask: Option<mpsc::Sender<Chore>>,
+    ask: Option<mpsc::SyncSender<Chore>>,
     ready: mpsc::Receiver<io::Result<segment::Prepared>>,
     preparer: Option<std::thread::JoinHandle<()>>,
 }
@@ -242,14 +241,17 @@ enum Chore {
 }
 
 type Preparer = (
-    mpsc::Sender<Chore>,
+    mpsc::SyncSender<Chore>,
     mpsc::Receiver<io::Result<segment::Prepared>>,
     std::thread::JoinHandle<()>,
 );
 
 /// Starts the thread that prepares segments ahead of need and retires used ones.
 fn spawn_preparer(dir: PathBuf, size: usize) -> io::Result<Preparer> {
-    let (ask, asked) = mpsc::channel::<Chore>();
+    // Bounded: its slots are allocated here, so asking (two chores a segment) never
+    // allocates on the writer's thread. Full means 32 segments of chores are pending,
+    // and the writer would be waiting for a prepared segment anyway.
+    let (ask, asked) = mpsc::sync_channel::<Chore>(64);
     let (done, ready) = mpsc::channel();
     let t = std::thread::Builder::new()
         .name("execd-journal-prep".into())
@@ -366,7 +368,7 @@ impl JournalWriter {
             Ok(p) => p?,
             Err(_) => segment::prepare(&self.dir, self.index + 1, self.segment_size)?,
         };
-        let next = segment::install(&self.dir, prepared, self.next_seq)?;
+        let next = segment::install(prepared, self.next_seq)?;
         let old = std::mem::replace(&mut self.map, next);
         // Sealed only once the successor exists: a reader that sees the flag finds it.
         segment::sealed(&old).store(1, Ordering::Release);

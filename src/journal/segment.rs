@@ -78,6 +78,8 @@ pub fn committed(map: &[u8]) -> &AtomicU64 {
 /// page mapped and already written once (zeros), so appends into it never fault.
 pub struct Prepared {
     tmp: PathBuf,
+    // The name it takes when installed, made here so installing does not allocate.
+    path: PathBuf,
     index: u64,
     /// The mapping.
     pub map: MmapMut,
@@ -86,6 +88,7 @@ pub struct Prepared {
 /// Prepares segment `index` of `size` bytes (slow: reserves disk blocks, which makes a
 /// full disk fail here rather than as SIGBUS on a later write, and touches every page).
 pub fn prepare(dir: &Path, index: u64, size: usize) -> io::Result<Prepared> {
+    let path = dir.join(file_name(index));
     let tmp = dir.join(format!("{}.tmp", file_name(index)));
     let file = OpenOptions::new()
         .read(true)
@@ -103,12 +106,17 @@ pub fn prepare(dir: &Path, index: u64, size: usize) -> io::Result<Prepared> {
             map[page] = 0;
         }
     }
-    Ok(Prepared { tmp, index, map })
+    Ok(Prepared {
+        tmp,
+        path,
+        index,
+        map,
+    })
 }
 
 /// Writes the header of a prepared segment and gives it its real name. Cheap: one
-/// rename. (The directory is fsynced by the sidecar, not here.)
-pub fn install(dir: &Path, mut p: Prepared, first_seq: u64) -> io::Result<MmapMut> {
+/// rename, no allocation. (The directory is fsynced by the sidecar, not here.)
+pub fn install(mut p: Prepared, first_seq: u64) -> io::Result<MmapMut> {
     let header = SegmentHeader {
         magic: MAGIC,
         format: FORMAT,
@@ -118,20 +126,19 @@ pub fn install(dir: &Path, mut p: Prepared, first_seq: u64) -> io::Result<MmapMu
         ..Default::default()
     };
     p.map[..SEGMENT_HEADER].copy_from_slice(bytemuck::bytes_of(&header));
-    let path = dir.join(file_name(p.index));
-    if path.exists() {
+    if p.path.exists() {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
-            format!("{} exists", path.display()),
+            format!("{} exists", p.path.display()),
         ));
     }
-    std::fs::rename(&p.tmp, &path)?;
+    std::fs::rename(&p.tmp, &p.path)?;
     Ok(p.map)
 }
 
 /// Creates segment `index` at once (prepare + install, then fsync the directory).
 pub fn create(dir: &Path, index: u64, first_seq: u64, size: usize) -> io::Result<MmapMut> {
-    let map = install(dir, prepare(dir, index, size)?, first_seq)?;
+    let map = install(prepare(dir, index, size)?, first_seq)?;
     File::open(dir)?.sync_all()?;
     Ok(map)
 }

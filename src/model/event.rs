@@ -1,11 +1,12 @@
 //! What crosses the rings: commands into the core and events out of it.
 
+use super::control::{KillState, Mode};
 use super::fixed::{Dec, Money, Price, Qty};
 use super::ids::{ClOrdId, InstrumentId, Name, OrderId, RequestId};
+use super::order_state::{OmsEvent, OrderState};
+use super::reason::Reason;
 use super::request::ExecutionRequest;
-use crate::gate::{KillState, Mode, Reason};
-use crate::oms::slippage::Slippage;
-use crate::oms::state::{OmsEvent, OrderState};
+use super::slippage::Slippage;
 
 /// How a command names an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,11 +22,11 @@ pub enum OrderRef {
 pub enum Scope {
     /// Everything.
     Global,
-    /// One venue.
+    /// Every order on the venue of this name.
     Venue(Name),
-    /// One account.
+    /// Every order of the account of this name.
     Account(Name),
-    /// One symbol, on every venue.
+    /// Every instrument with this symbol, on every venue.
     Symbol(Name),
 }
 
@@ -40,60 +41,61 @@ pub enum Command {
     Cancel(OrderRef),
     /// Cancel/replace: new quantity and/or limit price.
     Replace {
-        /// The order.
+        /// A working order (not one pending a cancel or another replace).
         order: OrderRef,
-        /// New total quantity.
+        /// New total quantity, filled part included; more than what is filled, on the lot.
         quantity: Option<Dec>,
-        /// New limit price.
+        /// New limit (a stop order's new trigger), on the tick; none for market orders.
         limit_price: Option<Dec>,
     },
     /// Cancel every open order in scope.
     CancelAll(Scope),
     /// Move the protective orders of a filled parent.
     ModifyProtection {
-        /// The parent order.
+        /// The parent: the order upstream asked for, not a protective leg.
         order: OrderRef,
-        /// New stop-loss trigger.
+        /// New stop-loss trigger, an absolute price on the tick; none leaves it.
         stop_loss: Option<Dec>,
-        /// New take-profit limit.
+        /// New take-profit limit, an absolute price on the tick; none leaves it.
         take_profit: Option<Dec>,
     },
     /// Set a kill switch; `cancel_open` makes ACTIVE an emergency stop.
     SetKillSwitch {
-        /// Scope.
+        /// Which switch.
         scope: Scope,
-        /// New state.
+        /// Its new position.
         state: KillState,
-        /// Cancel open orders in scope too.
+        /// With ACTIVE: cancel the open orders in scope too (filled positions stay).
         cancel_open: bool,
     },
     /// Set an account's mode (R-GATE-1).
     SetMode {
-        /// Account.
+        /// As configured.
         account: Name,
-        /// Mode.
+        /// GUIDE (advise only) or AUTONOMOUS.
         mode: Mode,
     },
     /// Set or clear an account's trading halt (R-GATE-3).
     SetHalted {
-        /// Account.
+        /// As configured.
         account: Name,
-        /// Halted?
+        /// `true` refuses every new request of the account until cleared.
         halted: bool,
     },
-    /// A top of book from a market-data source.
+    /// A top of book from a market-data source; the core stamps it with its own time
+    /// (staleness is measured on execd's clock).
     Quote {
-        /// Venue.
+        /// The venue the instrument trades on, as configured.
         venue: Name,
-        /// Symbol.
+        /// As configured for that venue.
         symbol: Name,
-        /// Best bid.
+        /// Rounded to the instrument's price scale.
         bid: Dec,
-        /// Best ask.
+        /// Rounded to the instrument's price scale.
         ask: Dec,
-        /// Size at the bid (0 = unknown).
+        /// Size at the bid, at the quantity scale; 0 = unknown.
         bid_size: Dec,
-        /// Size at the ask (0 = unknown).
+        /// Size at the ask, at the quantity scale; 0 = unknown.
         ask_size: Dec,
     },
     /// Ask for an order's current status.
@@ -106,156 +108,159 @@ pub enum Command {
 
 /// A command in its envelope.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Inbound {
+pub(crate) struct Inbound {
     /// Event time in Unix ns under a simulated clock; 0 = now (real clock).
-    pub at_ns: u64,
-    /// Raw clock stamp taken by the producer, for the ring-hop latency.
-    pub stamp: u64,
-    /// The command.
-    pub cmd: Command,
+    pub(crate) at_ns: u64,
+    /// Raw TSC stamp taken by the producer, for the ring-hop latency.
+    pub(crate) stamp: u64,
+    pub(crate) cmd: Command,
 }
 
-/// An event from the core thread.
+/// An event from the core thread. Prices are mantissas at the instrument's price scale,
+/// quantities at its quantity scale, money at [`super::fixed::MONEY_SCALE`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum CoreEvent {
     /// Through the gate and handed to the venue.
     Accepted {
-        /// Upstream's id.
+        /// As the request carried it.
         request_id: RequestId,
-        /// Order id.
+        /// execd's id for it, the key of every later event about it.
         order: OrderId,
-        /// Client order id sent to the venue.
+        /// What the venue knows it by; cancels and replaces chain from it.
         cl_ord_id: ClOrdId,
-        /// Frozen content hash (R-IN-2).
+        /// xxh3 of the request as received, frozen (R-IN-2).
         content_hash: u64,
-        /// A kill switch in WARNING state covered it.
+        /// A kill switch covering it was at WARNING.
         warning: bool,
     },
     /// Refused; nothing was sent.
     Rejected {
-        /// Upstream's id.
+        /// As the request carried it.
         request_id: RequestId,
-        /// Order id (every request gets one, rejected or not).
+        /// Every request gets one, refused or not; 0 when the order store was full.
         order: OrderId,
-        /// Why.
+        /// The first check that failed.
         reason: Reason,
     },
     /// The request id was seen before (R-IN-3): the first order's current status.
     Duplicate {
-        /// Upstream's id.
+        /// As the request carried it.
         request_id: RequestId,
-        /// The first order.
+        /// The order the first request made.
         order: OrderId,
-        /// Its state now.
+        /// Where that order is now.
         state: OrderState,
     },
     /// An order changed state (or its status was asked for).
     Order(OrderStatus),
     /// An execution applied to an order.
     Fill {
-        /// Order.
+        /// The order it filled (a protective leg is an order too).
         order: OrderId,
-        /// Instrument.
+        /// Interned instrument, for the scales of `px` and `qty`.
         instrument: InstrumentId,
-        /// Venue execution id.
+        /// The venue's execution id; a resent report with the same id is never applied
+        /// twice.
         exec_id: u64,
-        /// Fill price.
+        /// Execution price.
         px: Price,
-        /// Fill quantity.
+        /// Executed quantity.
         qty: Qty,
-        /// Commission.
+        /// Commission charged for it.
         fee: Money,
-        /// Slippage against the reference price, if there was one.
+        /// Against the order's reference price, when it had one.
         slippage: Option<Slippage>,
         /// Arrived after the hard timeout (or after a terminal state).
         late: bool,
     },
     /// Stop-loss / take-profit orders placed for a filled parent (R-OMS-5).
     Protection {
-        /// The filled parent.
+        /// The filled order they protect.
         parent: OrderId,
-        /// Stop-loss order and trigger.
+        /// The stop order and its trigger, when the request asked for a stop-loss.
         stop_loss: Option<(OrderId, Price)>,
-        /// Take-profit order and limit.
+        /// The limit order and its limit, when the request asked for a take-profit.
         take_profit: Option<(OrderId, Price)>,
-        /// Quantity protected.
+        /// Filled quantity not protected before: each leg's quantity.
         qty: Qty,
     },
-    /// A fill slipped beyond the request's maximum and protection was withheld.
+    /// A fill slipped beyond the request's maximum and protection was withheld; a human
+    /// decides.
     SlippageBreach {
-        /// Order.
+        /// The filled order.
         order: OrderId,
-        /// Slippage in hundredths of a basis point.
+        /// How far its average fill slipped, in hundredths of a basis point.
         bps_e2: i64,
     },
-    /// An event that did not fit the order's state (R-OMS-1).
+    /// An event that did not fit the order's state (R-OMS-1): reported, state unchanged.
     Anomaly {
-        /// Order.
+        /// The order it was about.
         order: OrderId,
-        /// State it was in.
+        /// The state it stayed in.
         state: OrderState,
-        /// Event that did not fit.
+        /// What did not fit.
         event: OmsEvent,
     },
     /// A command could not be carried out.
     CommandRejected {
-        /// The order it named, if any.
+        /// The order it named, if it named one that exists.
         order: Option<OrderId>,
         /// Why.
         reason: Reason,
     },
-    /// A kill switch changed (broadcast).
+    /// A kill switch changed (to every producer).
     KillSwitch {
-        /// Scope.
+        /// Which switch.
         scope: Scope,
-        /// New state.
+        /// Its new position.
         state: KillState,
-        /// Orders it canceled.
+        /// Cancels sent by an emergency stop.
         canceled: u32,
     },
-    /// An account's mode changed.
+    /// An account's mode changed (to every producer).
     ModeChanged {
-        /// Account.
+        /// As configured.
         account: Name,
-        /// Mode.
+        /// Its new mode.
         mode: Mode,
     },
     /// Every command before the matching [`Command::Sync`] is carried out.
     Synced(u64),
     /// A network venue's session logged on or off (the gate refuses orders while off).
     VenueSession {
-        /// The venue.
+        /// As configured.
         venue: Name,
-        /// Logged on.
+        /// `true` from the logon on.
         up: bool,
     },
-    /// An account's halt flag changed.
+    /// An account's halt flag changed (to every producer).
     HaltChanged {
-        /// Account.
+        /// As configured.
         account: Name,
-        /// Halted?
+        /// `true`: new requests are refused.
         halted: bool,
     },
 }
 
-/// An order's state and quantities, as reported to upstream.
+/// An order's state and quantities, as reported to upstream. Prices and quantities are
+/// mantissas at the instrument's scales.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct OrderStatus {
-    /// Order.
+    /// execd's id.
     pub order: OrderId,
-    /// Upstream's id (empty for protective orders).
+    /// Empty for protective orders.
     pub request_id: RequestId,
-    /// The parent, for protective orders.
+    /// For protective orders, the filled order they protect.
     pub parent: Option<OrderId>,
-    /// State now.
+    /// Where it is now.
     pub state: OrderState,
-    /// Order quantity.
+    /// Order quantity (after any replace).
     pub qty: Qty,
     /// Filled so far.
     pub cum_qty: Qty,
-    /// Average fill price.
+    /// Average fill price, rounded half away from zero; 0 before the first fill.
     pub avg_px: Price,
-    /// Reason, for rejections.
+    /// Set for rejections.
     pub reason: Option<Reason>,
     /// A fill or other outcome arrived after the hard timeout.
     pub late: bool,

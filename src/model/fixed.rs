@@ -154,7 +154,7 @@ impl fmt::Display for Dec {
 }
 
 /// Writes `mant` at `scale` decimals ("-12.50") without floats.
-pub fn write_fixed(f: &mut impl fmt::Write, mant: i64, scale: u8) -> fmt::Result {
+pub(crate) fn write_fixed(f: &mut impl fmt::Write, mant: i64, scale: u8) -> fmt::Result {
     if scale == 0 {
         return write!(f, "{mant}");
     }
@@ -187,7 +187,7 @@ impl fmt::Display for Money {
 
 /// Divides rounding half away from zero (commercial rounding).
 #[inline]
-pub fn div_round(n: i128, d: i128) -> i128 {
+pub(crate) fn div_round(n: i128, d: i128) -> i128 {
     debug_assert!(d > 0);
     // Nearly every value fits 64 bits, where division is a hardware instruction rather
     // than a 128-bit software routine.
@@ -209,7 +209,7 @@ pub fn div_round(n: i128, d: i128) -> i128 {
 }
 
 /// Saturating conversion from the wide intermediate type.
-pub fn clamp_i64(v: i128) -> i64 {
+pub(crate) fn clamp_i64(v: i128) -> i64 {
     v.clamp(i64::MIN as i128, i64::MAX as i128) as i64
 }
 
@@ -230,7 +230,7 @@ impl Money {
 
 /// Moves a wide value from `from` decimals to `to` decimals, rounding.
 #[inline]
-pub fn rescale(v: i128, from: i32, to: i32) -> i128 {
+pub(crate) fn rescale(v: i128, from: i32, to: i32) -> i128 {
     if from == to {
         v
     } else if from < to {

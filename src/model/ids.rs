@@ -132,7 +132,8 @@ pub struct OrderId(pub u64);
 /// cancel/replace requests (OrigClOrdID is the same order at the previous version).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ClOrdId {
-    /// Per-start epoch.
+    /// Distinct per start of the core (the daemon uses Unix seconds), so ids never repeat
+    /// across restarts.
     pub epoch: u32,
     /// The order this id belongs to.
     pub order: OrderId,
@@ -178,9 +179,9 @@ pub struct VenueId(pub u16);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Side {
-    /// Buy.
+    /// Increases the position.
     Buy = 0,
-    /// Sell.
+    /// Decreases the position.
     Sell = 1,
 }
 

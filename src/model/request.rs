@@ -1,6 +1,6 @@
 //! The execution request as upstream sends it (R-IN-1), frozen at receipt (R-IN-2).
 
-use super::fixed::Dec;
+use super::fixed::{Dec, Price};
 use super::ids::{Name, OrderType, RequestId, Side, Tif};
 use xxhash_rust::xxh3::Xxh3;
 
@@ -10,6 +10,16 @@ pub enum Protect {
     /// An absolute price.
     Price(Dec),
     /// Offset from the fill price in parts per million: level = fill × (1 + ppm/10⁶).
+    OffsetPpm(i64),
+}
+
+/// A stop-loss or take-profit level after the gate checked it: on the instrument's grid
+/// (absolute) or an offset it applies to the fill price once it is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// An absolute price at the instrument's price scale, on its tick.
+    Abs(Price),
+    /// Parts per million from the fill price.
     OffsetPpm(i64),
 }
 
@@ -24,11 +34,11 @@ pub struct UpstreamContext {
     pub risk_approved: bool,
     /// Whether upstream portfolio state says trading is halted (R-GATE-3).
     pub trading_halted: bool,
-    /// Strategy version.
+    /// Version of the strategy that proposed it.
     pub strategy_version: Name,
-    /// Risk-model version.
+    /// Version of the risk model that approved it.
     pub risk_version: Name,
-    /// Hash of upstream's configuration.
+    /// Upstream's own configuration fingerprint, kept for the audit trail.
     pub config_hash: u64,
 }
 
@@ -37,19 +47,19 @@ pub struct UpstreamContext {
 pub struct ExecutionRequest {
     /// Idempotency key (R-IN-3).
     pub request_id: RequestId,
-    /// Account.
+    /// A configured account's name.
     pub account: Name,
-    /// Venue.
+    /// A configured venue's name.
     pub venue: Name,
-    /// Instrument symbol.
+    /// The symbol as configured for that venue.
     pub symbol: Name,
-    /// Side.
+    /// Buy or sell.
     pub side: Side,
-    /// Final size: execd never changes it.
+    /// Final size: execd never changes it; a multiple of the instrument's lot.
     pub quantity: Dec,
-    /// Order type.
+    /// MARKET, LIMIT, STOP or STOP_LIMIT: decides which prices must be present.
     pub order_type: OrderType,
-    /// Time in force.
+    /// GTC, DAY, IOC or FOK.
     pub tif: Tif,
     /// Limit price (LIMIT, STOP_LIMIT).
     pub limit_price: Option<Dec>,
@@ -67,7 +77,7 @@ pub struct ExecutionRequest {
     pub reject_on_fill_slippage: bool,
     /// The request is void after this instant (Unix ns); `None` = no expiry.
     pub expire_at_ns: Option<u64>,
-    /// Upstream approval context.
+    /// Who decided and approved it; copied into the audit trail untouched.
     pub context: UpstreamContext,
 }
 

@@ -8,10 +8,9 @@
 //! its memory touched) at start and never grows: steady-state trading does not allocate
 //! or page-fault. Idempotency (R-IN-3) holds for every order still held.
 
-use super::order::Order;
-use crate::model::ids::{
-    AccountId, InstrumentId, OrderId, OrderType, RequestId, Side, Tif, VenueId,
-};
+use super::order::{Order, Terms};
+use crate::model::fixed::Money;
+use crate::model::ids::{OrderId, RequestId};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -33,22 +32,9 @@ pub struct OrderBook {
 
 impl OrderBook {
     /// A book that holds up to `capacity` orders without allocating.
-    pub fn with_capacity(capacity: usize) -> OrderBook {
+    pub(crate) fn with_capacity(capacity: usize) -> OrderBook {
         let capacity = capacity.max(1);
-        let blank = Order::new(
-            OrderId(0),
-            0,
-            RequestId::EMPTY,
-            0,
-            AccountId(0),
-            VenueId(0),
-            InstrumentId(0),
-            Side::Buy,
-            OrderType::Market,
-            Tif::Ioc,
-            crate::model::fixed::Qty(0),
-            0,
-        );
+        let blank = Order::new(OrderId(0), 0, Terms::BLANK, Money(0));
         // vec! writes every element: the pages are faulted in now, not mid-session.
         let slots = vec![blank; capacity];
         let mut by_request = FxHashMap::default();
@@ -79,7 +65,7 @@ impl OrderBook {
 
     /// The first id at or after `from` whose slot can take a new order; `None` when
     /// every slot holds a working order.
-    pub fn free_id(&self, from: u64) -> Option<OrderId> {
+    pub(crate) fn free_id(&self, from: u64) -> Option<OrderId> {
         (0..self.slots.len() as u64)
             .map(|k| from + k)
             .find(|&id| self.state[self.slot(id)] != Slot::Working)
@@ -88,16 +74,15 @@ impl OrderBook {
 
     /// Stores a new order under an id from [`OrderBook::free_id`], retiring the
     /// finished order in its slot; `None` if the slot holds a working order.
-    pub fn insert(&mut self, order: Order) -> Option<&mut Order> {
-        let s = self.slot(order.id.0);
+    pub(crate) fn insert(&mut self, order: Order) -> Option<&mut Order> {
+        let s = self.slot(order.id().0);
         match self.state[s] {
             Slot::Working => return None,
             Slot::Finished => {
                 let old = &self.slots[s];
-                if !old.request_id.is_empty()
-                    && self.by_request.get(&old.request_id) == Some(&old.id)
-                {
-                    self.by_request.remove(&old.request_id);
+                let rid = old.terms().request_id;
+                if !rid.is_empty() && self.by_request.get(&rid) == Some(&old.id()) {
+                    self.by_request.remove(&rid);
                 }
                 self.retired += 1;
             }
@@ -106,16 +91,16 @@ impl OrderBook {
         self.slots[s] = order;
         self.state[s] = Slot::Working;
         let o = &mut self.slots[s];
-        if !o.request_id.is_empty() {
-            self.by_request.insert(o.request_id, o.id);
+        if !o.terms().request_id.is_empty() {
+            self.by_request.insert(o.terms().request_id, o.id());
         }
         Some(o)
     }
 
     /// Marks an order finished: its slot may be reused.
-    pub fn finished(&mut self, id: OrderId) {
+    pub(crate) fn finished(&mut self, id: OrderId) {
         let s = self.slot(id.0);
-        if self.slots[s].id == id && self.state[s] == Slot::Working {
+        if self.slots[s].id() == id && self.state[s] == Slot::Working {
             self.state[s] = Slot::Finished;
         }
     }
@@ -125,14 +110,14 @@ impl OrderBook {
     pub fn get(&self, id: OrderId) -> Option<&Order> {
         let s = self.slot(id.0);
         let o = &self.slots[s];
-        (o.id == id && self.state[s] != Slot::Empty).then_some(o)
+        (o.id() == id && self.state[s] != Slot::Empty).then_some(o)
     }
 
     /// The order, mutable.
     #[inline]
-    pub fn get_mut(&mut self, id: OrderId) -> Option<&mut Order> {
+    pub(crate) fn get_mut(&mut self, id: OrderId) -> Option<&mut Order> {
         let s = self.slot(id.0);
-        if self.slots[s].id == id && self.state[s] != Slot::Empty {
+        if self.slots[s].id() == id && self.state[s] != Slot::Empty {
             Some(&mut self.slots[s])
         } else {
             None
@@ -145,12 +130,12 @@ impl OrderBook {
     }
 
     /// Exec-id memory beyond what an order holds inline.
-    pub fn overflow_seen(&self, order: OrderId, exec: u64) -> bool {
+    pub(crate) fn overflow_seen(&self, order: OrderId, exec: u64) -> bool {
         self.overflow_execs.contains(&(order.0, exec))
     }
 
     /// Remembers an exec id beyond the inline ones.
-    pub fn overflow_remember(&mut self, order: OrderId, exec: u64) {
+    pub(crate) fn overflow_remember(&mut self, order: OrderId, exec: u64) {
         self.overflow_execs.insert((order.0, exec));
     }
 
@@ -165,9 +150,9 @@ impl OrderBook {
 
     /// Ids of held orders matching `f`, written into `out` (cleared first). Operator
     /// commands use it; `out` grows if it must.
-    pub fn select(&self, out: &mut Vec<OrderId>, mut f: impl FnMut(&Order) -> bool) {
+    pub(crate) fn select(&self, out: &mut Vec<OrderId>, mut f: impl FnMut(&Order) -> bool) {
         out.clear();
-        out.extend(self.iter().filter(|o| f(o)).map(|o| o.id));
+        out.extend(self.iter().filter(|o| f(o)).map(|o| o.id()));
     }
 
     /// Finished orders overwritten so far to make room.
@@ -192,20 +177,12 @@ mod tests {
     use crate::model::fixed::Qty;
 
     fn order(id: u64, req: &str) -> Order {
-        Order::new(
-            OrderId(id),
-            1,
-            RequestId::new(req).unwrap(),
-            0,
-            AccountId(0),
-            VenueId(0),
-            InstrumentId(0),
-            Side::Buy,
-            OrderType::Market,
-            Tif::Ioc,
-            Qty(1),
-            0,
-        )
+        let terms = Terms {
+            request_id: RequestId::new(req).unwrap(),
+            qty: Qty(1),
+            ..Terms::BLANK
+        };
+        Order::new(OrderId(id), 1, terms, Money(0))
     }
 
     #[test]
@@ -226,7 +203,7 @@ mod tests {
             b.by_request(&RequestId::new("r6").unwrap()),
             Some(OrderId(6))
         );
-        assert_eq!(b.get(OrderId(1)).unwrap().id, OrderId(1));
+        assert_eq!(b.get(OrderId(1)).unwrap().id(), OrderId(1));
         assert_eq!((b.len(), b.retired()), (4, 1));
         assert!(
             b.insert(order(5, "r5")).is_none(),

@@ -1,15 +1,17 @@
-//! The order management system: state machine, order store, positions, slippage.
+//! The order management system: state machine, orders, the order store, and the
+//! ledger of accounts and positions.
 
-pub mod book;
-pub mod order;
-pub mod position;
-pub mod slippage;
-pub mod state;
+mod book;
+mod ledger;
+mod order;
+mod position;
+mod state;
 
 #[cfg(test)]
-mod proptests;
+mod tests;
 
 pub use book::OrderBook;
-pub use order::{FillResult, Order};
+pub(crate) use ledger::Ledger;
+pub use order::{Execution, FillResult, Order, Terms};
 pub use position::{AccountState, Position};
-pub use state::{OmsEvent, OrderState};
+pub use state::{Anomaly, Effects};

@@ -12,13 +12,14 @@ pub struct Position {
     pub net: Qty,
     /// Signed cost of the open quantity, price × qty mantissas.
     pub cost: i128,
-    /// Realised P&L.
+    /// P&L realised by closing fills, in money units.
     pub realised: Money,
-    /// Fees paid.
+    /// Commissions on every fill in this instrument.
     pub fees: Money,
-    /// Working buy quantity.
+    /// Unfilled quantity of working buy orders (protective orders excluded): what the
+    /// position could grow by.
     pub open_buy: Qty,
-    /// Working sell quantity.
+    /// Unfilled quantity of working sell orders (protective orders excluded).
     pub open_sell: Qty,
     /// First of the protective orders placed on this position, linked through
     /// `Order::next_protective`.
@@ -27,7 +28,7 @@ pub struct Position {
 
 impl Position {
     /// Applies a fill; returns the P&L it realised.
-    pub fn apply_fill(
+    pub(crate) fn apply_fill(
         &mut self,
         inst: &Instrument,
         side: Side,
@@ -68,6 +69,14 @@ impl Position {
         r
     }
 
+    /// `qty` on `side` is no longer working (filled or done); never below zero.
+    pub(crate) fn unwork(&mut self, side: Side, qty: Qty) {
+        match side {
+            Side::Buy => self.open_buy = Qty((self.open_buy.0 - qty.0).max(0)),
+            Side::Sell => self.open_sell = Qty((self.open_sell.0 - qty.0).max(0)),
+        }
+    }
+
     /// Average entry price of the open quantity.
     pub fn avg_entry(&self) -> Price {
         if self.net.0 == 0 {
@@ -91,7 +100,7 @@ impl Position {
     }
 
     /// Margin the open position uses.
-    pub fn margin(&self, inst: &Instrument) -> Money {
+    pub(crate) fn margin(&self, inst: &Instrument) -> Money {
         let notional = rescale(
             self.cost.abs(),
             (inst.price_scale + inst.qty_scale) as i32,
@@ -104,17 +113,17 @@ impl Position {
 /// An account's money and order count.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AccountState {
-    /// Starting cash.
+    /// As configured; fills do not change it (realised P&L and fees are kept apart).
     pub cash: Money,
     /// Realised P&L over all instruments.
     pub realised: Money,
-    /// Fees over all instruments.
+    /// Commissions over all instruments.
     pub fees: Money,
-    /// Margin reserved by working orders.
+    /// Margin reserved by working orders for their unfilled part.
     pub order_margin: Money,
-    /// Margin used by open positions.
+    /// Margin used by open positions (notional × the instrument's margin rate).
     pub position_margin: Money,
-    /// Working orders.
+    /// Orders sent and not yet in a terminal state, protective ones included (R-GATE-7).
     pub open_orders: u32,
 }
 

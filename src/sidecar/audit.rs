@@ -3,7 +3,7 @@
 //! to, synced, and never opened for writing again; a new one starts past a size limit,
 //! at each UTC day, and at each start of the sidecar.
 
-use crate::core::clock::civil_date;
+use crate::calendar::civil_date;
 use crate::journal::record::{RecordHeader, ALIGN, HEADER};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};

@@ -1,131 +1,118 @@
 //! Venues (R-VEN-1): one interface, one adapter per kind. The paper venue is here; FIX
 //! sessions and REST/WebSocket bridges implement the same trait.
 
+pub mod any;
 pub mod fix;
 pub mod paper;
 pub mod recorded;
 
-use crate::gate::{Quote, Reason};
-use crate::model::fixed::{Money, Price, Qty};
-use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderId, OrderType, Side, Tif, VenueId};
+pub use any::AnyVenue;
 
-/// A new order as a venue receives it.
+use crate::model::fixed::{Money, Price, Qty};
+use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderType, Side, Tif};
+use crate::model::{quote::Quote, reason::Reason};
+
+/// A new order as a venue receives it. Prices and quantities are mantissas at the
+/// instrument's scales.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VenueOrder {
-    /// Client order id.
+    /// What the venue knows it by (ClOrdID).
     pub cl: ClOrdId,
-    /// Account.
+    /// Interned account; a venue maps it to its own account naming.
     pub account: AccountId,
-    /// Instrument.
+    /// Interned instrument; a venue maps it to its symbol.
     pub instrument: InstrumentId,
-    /// Side.
+    /// Buy or sell.
     pub side: Side,
-    /// Type.
+    /// Market, limit, stop or stop-limit.
     pub order_type: OrderType,
     /// Time in force.
     pub tif: Tif,
-    /// Quantity.
+    /// Order quantity.
     pub qty: Qty,
-    /// Limit price (0 = none).
+    /// 0 when the type has none.
     pub limit: Price,
-    /// Stop price (0 = none).
+    /// 0 when the type has none.
     pub stop: Price,
     /// May only reduce the position (protective orders): never opens or flips one.
     pub reduce_only: bool,
 }
 
-impl VenueOrder {
-    /// The order as its venue knows it, at its current version and terms.
-    pub fn of(o: &crate::oms::order::Order) -> VenueOrder {
-        VenueOrder {
-            cl: o.cl_ord_id(),
-            account: o.account,
-            instrument: o.instrument,
-            side: o.side,
-            order_type: o.order_type,
-            tif: o.tif,
-            qty: o.qty,
-            limit: o.limit,
-            stop: o.stop,
-            reduce_only: o.parent.is_some(),
-        }
-    }
-}
-
-/// What a venue reports.
+/// What a venue reports about an order (by the client order id it was sent under), its
+/// session, or the market.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VenueEventKind {
-    /// Order acknowledged.
+    /// The venue took the order.
     Ack {
-        /// Client order id.
+        /// The order's.
         cl: ClOrdId,
-        /// The venue's id for it.
+        /// The venue's own id for it (numeric ids as is, others hashed).
         venue_order_id: u64,
     },
-    /// Order rejected.
+    /// The venue refused the order.
     Rejected {
-        /// Client order id.
+        /// The order's.
         cl: ClOrdId,
-        /// Why.
+        /// The venue's reason, mapped to execd's codes.
         reason: Reason,
     },
     /// An execution.
     Fill {
-        /// Client order id.
+        /// The order's working id.
         cl: ClOrdId,
-        /// Execution id, unique per venue.
+        /// Unique per venue: the key that keeps a resent report from counting twice.
         exec_id: u64,
-        /// Price.
+        /// Execution price.
         px: Price,
-        /// Quantity.
+        /// Executed quantity.
         qty: Qty,
-        /// Commission.
+        /// Commission, in money units.
         fee: Money,
     },
     /// Order canceled (requested, IOC/FOK remainder, or unsolicited).
     Canceled {
-        /// Client order id.
+        /// The order's (or the cancel request's).
         cl: ClOrdId,
     },
     /// A cancel was refused.
     CancelRejected {
-        /// Client order id of the cancel request.
+        /// The cancel request's.
         cl: ClOrdId,
-        /// Why.
+        /// Why, mapped to execd's codes.
         reason: Reason,
     },
     /// A cancel/replace was applied.
     Replaced {
-        /// Client order id of the replace request, now the working one.
+        /// The replace request's, now the working one.
         cl: ClOrdId,
-        /// New quantity.
+        /// The order's quantity from now on.
         qty: Qty,
-        /// New limit.
+        /// Its limit from now on (its trigger, for a stop order).
         limit: Price,
     },
     /// A cancel/replace was refused.
     ReplaceRejected {
-        /// Client order id of the replace request.
+        /// The replace request's.
         cl: ClOrdId,
-        /// Why.
+        /// Why, mapped to execd's codes.
         reason: Reason,
     },
     /// Order expired (DAY).
     Expired {
-        /// Client order id.
+        /// The order's.
         cl: ClOrdId,
     },
     /// The venue's session went up (logged on) or down. Journaled like any venue input,
     /// so a replay sees the venue as the gate saw it.
     Session {
-        /// Logged on.
+        /// `true` from the logon on.
         up: bool,
     },
     /// Top of book.
     Quote {
-        /// Instrument.
+        /// Interned instrument.
         instrument: InstrumentId,
-        /// The quote.
+        /// Stamped with the time it arrived.
         quote: Quote,
     },
 }
@@ -133,9 +120,9 @@ pub enum VenueEventKind {
 /// A venue event and when it happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VenueEvent {
-    /// Unix ns.
+    /// When it happened (engine time, Unix ns): the engine applies it then.
     pub at_ns: u64,
-    /// What.
+    /// What happened.
     pub kind: VenueEventKind,
     /// Where it came from on the wire: the inbound MsgSeqNum of a FIX venue's message
     /// (0 for in-process venues). Journaled, so a restart knows what was applied.
@@ -151,24 +138,9 @@ pub enum VenueError {
     Backpressure,
 }
 
-/// A venue's view of one order, for status queries and reconciliation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VenueOrderStatus {
-    /// Working client order id.
-    pub cl: ClOrdId,
-    /// Filled quantity.
-    pub cum_qty: Qty,
-    /// Order quantity.
-    pub qty: Qty,
-    /// Still working.
-    pub open: bool,
-}
-
 /// The interface every venue adapter implements. Calls never block and never allocate
 /// in steady state; answers come back through `poll`.
 pub trait Venue: Send {
-    /// This venue's id.
-    fn id(&self) -> VenueId;
     /// Whether the session is logged on (R-GATE-8).
     fn is_logged_on(&self) -> bool;
     /// Sends a new order.
@@ -188,12 +160,8 @@ pub trait Venue: Send {
     fn poll(&mut self, now: u64, out: &mut Vec<VenueEvent>);
     /// When the next event is due, if any is pending.
     fn next_event_at(&self) -> Option<u64>;
-    /// The venue's view of an order.
-    fn order_status(&self, order: OrderId) -> Option<VenueOrderStatus>;
     /// Positions held for an account.
     fn positions(&self, account: AccountId, out: &mut Vec<(InstrumentId, Qty)>);
-    /// Cash balance of an account.
-    fn balance(&self, account: AccountId) -> Money;
     /// Whether events come from outside the process (a network venue): those are
     /// journaled as inputs, since replay cannot derive them.
     fn is_external(&self) -> bool {
@@ -212,10 +180,6 @@ pub trait Venue: Send {
     fn query(&mut self, now: u64, order: &VenueOrder) {
         let _ = (now, order);
     }
-    /// A journaled input handed back during replay (recorded venues only).
-    fn replay(&mut self, ev: VenueEvent) {
-        let _ = ev;
-    }
     /// Begins a clean stop (FIX: the logout handshake); `pump` carries it on.
     fn close(&mut self, now: u64) {
         let _ = now;
@@ -223,9 +187,5 @@ pub trait Venue: Send {
     /// Whether a clean stop has finished (nothing left to say to the venue).
     fn closed(&self) -> bool {
         true
-    }
-    /// The concrete venue, for the few callers that need one kind (recovery).
-    fn as_any(&self) -> Option<&dyn std::any::Any> {
-        None
     }
 }

@@ -5,12 +5,12 @@
 //! is scheduled at an event time rather than slept for. Under a simulated clock the same
 //! seed and the same requests therefore give the same fills, to the nanosecond.
 
-use super::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder, VenueOrderStatus};
+use super::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder};
 use crate::config::{PaperSpec, Registry, SimSpec};
-use crate::gate::{Quote, Reason};
 use crate::model::fixed::{div_round, Money, Price, Qty};
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderId, OrderType, Side, Tif, VenueId};
 use crate::model::instrument::Instrument;
+use crate::model::{quote::Quote, reason::Reason};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -205,9 +205,19 @@ impl Slots {
     }
 }
 
+/// An order the paper venue still works, as it sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VenueOrderStatus {
+    /// Working client order id (the last replace's, once one was applied).
+    pub cl: ClOrdId,
+    /// Filled so far.
+    pub cum_qty: Qty,
+    /// Order quantity.
+    pub qty: Qty,
+}
+
 /// The simulated venue.
 pub struct PaperVenue {
-    id: VenueId,
     cfg: PaperSpec,
     rng: fastrand::Rng,
     books: Vec<Option<Book>>,
@@ -224,7 +234,6 @@ pub struct PaperVenue {
     reserved: Vec<Money>,
     positions: Vec<Qty>,
     n_instruments: usize,
-    logged_on: bool,
     expiries: BinaryHeap<Reverse<(u64, u64)>>,
 }
 
@@ -247,7 +256,6 @@ impl PaperVenue {
             .collect();
         let orders = Slots::new(capacity);
         PaperVenue {
-            id,
             cfg: spec.paper.clone(),
             rng: fastrand::Rng::with_seed(spec.paper.seed),
             books,
@@ -263,19 +271,27 @@ impl PaperVenue {
             reserved: vec![Money(0); reg.accounts.len()],
             positions: vec![Qty(0); reg.accounts.len() * reg.instruments.len()],
             n_instruments: reg.instruments.len(),
-            logged_on: true,
             expiries: BinaryHeap::with_capacity(capacity.min(1 << 16)),
         }
-    }
-
-    /// Takes the session down or up (to exercise R-GATE-8).
-    pub fn set_logged_on(&mut self, up: bool) {
-        self.logged_on = up;
     }
 
     /// The current top of book of an instrument.
     pub fn quote(&self, i: InstrumentId) -> Option<Quote> {
         self.path.quote(i)
+    }
+
+    /// An order the venue still works; `None` once it is done or if it never saw it.
+    pub fn order_status(&self, order: OrderId) -> Option<VenueOrderStatus> {
+        self.orders.get(&order.0).map(|p| VenueOrderStatus {
+            cl: p.o.cl,
+            cum_qty: p.cum,
+            qty: p.o.qty,
+        })
+    }
+
+    /// An account's cash at the venue, after its trades and commissions.
+    pub fn balance(&self, account: AccountId) -> Money {
+        self.cash[account.0 as usize]
     }
 
     fn schedule(&mut self, at: u64, action: Action) {
@@ -319,9 +335,6 @@ impl PaperVenue {
 
     /// A request on the session: it reaches the venue after the wire latency, in order.
     fn inbound(&mut self, now: u64, action: Action) -> Result<(), VenueError> {
-        if !self.logged_on {
-            return Err(VenueError::NotConnected);
-        }
         let at = self.arrival(now);
         self.schedule(at, action);
         Ok(())
@@ -818,18 +831,12 @@ impl PaperVenue {
 }
 
 impl Venue for PaperVenue {
-    fn id(&self) -> VenueId {
-        self.id
-    }
-
+    // An in-process venue: its session is always up.
     fn is_logged_on(&self) -> bool {
-        self.logged_on
+        true
     }
 
     fn submit(&mut self, now: u64, o: &VenueOrder) -> Result<(), VenueError> {
-        if !self.logged_on {
-            return Err(VenueError::NotConnected);
-        }
         if !matches!(self.books.get(o.instrument.0 as usize), Some(Some(_))) {
             // Not an instrument of this venue: refuse it like a real venue would.
             return self.refuse(now, o.cl);
@@ -926,15 +933,6 @@ impl Venue for PaperVenue {
         Some(q.min(self.path.next_step()))
     }
 
-    fn order_status(&self, order: OrderId) -> Option<VenueOrderStatus> {
-        self.orders.get(&order.0).map(|p| VenueOrderStatus {
-            cl: p.o.cl,
-            cum_qty: p.cum,
-            qty: p.o.qty,
-            open: true,
-        })
-    }
-
     fn positions(&self, account: AccountId, out: &mut Vec<(InstrumentId, Qty)>) {
         let base = account.0 as usize * self.n_instruments;
         for i in 0..self.n_instruments {
@@ -944,16 +942,12 @@ impl Venue for PaperVenue {
             }
         }
     }
-
-    fn balance(&self, account: AccountId) -> Money {
-        self.cash[account.0 as usize]
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::clock::unix_ns;
+    use crate::calendar::unix_ns;
 
     const MS: u64 = 1_000_000;
 
@@ -1040,6 +1034,12 @@ mod tests {
             out.retain(|e| !matches!(e.kind, VenueEventKind::Quote { .. }));
             out
         }
+    }
+
+    /// The venue said one thing: it refused order `cl` for `reason`.
+    fn assert_only_rejection(evs: &[VenueEvent], cl: ClOrdId, reason: Reason) {
+        let kinds: Vec<_> = evs.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, vec![VenueEventKind::Rejected { cl, reason }]);
     }
 
     fn fills(evs: &[VenueEvent]) -> Vec<(Price, Qty, Money)> {
@@ -1163,14 +1163,7 @@ mod tests {
         // beta has 2 000 000 of cash; 25 BTC at ~97 000 with 100 % margin is ~2 425 000.
         let o = r.order(1, "BTCUSDT", Side::Buy, OrderType::Market, Tif::Ioc, 25_000);
         r.v.submit(r.now, &o).unwrap();
-        let evs = r.run(MS);
-        assert_eq!(
-            evs.iter().map(|e| e.kind).collect::<Vec<_>>(),
-            vec![VenueEventKind::Rejected {
-                cl: o.cl,
-                reason: Reason::VenueFunds
-            }]
-        );
+        assert_only_rejection(&r.run(MS), o.cl, Reason::VenueFunds);
         // 15 BTC (~1 455 000) fits.
         let o = r.order(1, "BTCUSDT", Side::Buy, OrderType::Market, Tif::Ioc, 15_000);
         r.v.submit(r.now, &o).unwrap();
@@ -1186,14 +1179,7 @@ mod tests {
         let mut o = r.order(0, "AAPL", Side::Buy, OrderType::Market, Tif::Ioc, 1);
         o.instrument = InstrumentId(999);
         r.v.submit(r.now, &o).unwrap();
-        let evs = r.run(MS);
-        assert_eq!(
-            evs.iter().map(|e| e.kind).collect::<Vec<_>>(),
-            vec![VenueEventKind::Rejected {
-                cl: o.cl,
-                reason: Reason::VenueRejected
-            }]
-        );
+        assert_only_rejection(&r.run(MS), o.cl, Reason::VenueRejected);
     }
 
     #[test]

@@ -2,15 +2,14 @@
 //! order the live core applied them, and what the core sends it goes nowhere (the live
 //! session sent it at the time; its own store has the bytes).
 
-use super::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder, VenueOrderStatus};
-use crate::model::fixed::{Money, Price, Qty};
-use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderId, VenueId};
+use super::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder};
+use crate::model::fixed::{Price, Qty};
+use crate::model::ids::{AccountId, ClOrdId, InstrumentId};
 use std::collections::VecDeque;
 
 /// Replays a network venue's journaled inputs.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct RecordedVenue {
-    id: VenueId,
     queue: VecDeque<VenueEvent>,
     up: bool,
     last_seq: u64,
@@ -18,9 +17,8 @@ pub struct RecordedVenue {
 
 impl RecordedVenue {
     /// A recorded venue, logged off until its journal says otherwise.
-    pub fn new(id: VenueId) -> RecordedVenue {
+    pub fn new() -> RecordedVenue {
         RecordedVenue {
-            id,
             queue: VecDeque::new(),
             up: false,
             last_seq: 0,
@@ -32,6 +30,11 @@ impl RecordedVenue {
         self.up
     }
 
+    /// Queues a journaled input; `poll` hands it out at its time.
+    pub fn push(&mut self, ev: VenueEvent) {
+        self.queue.push_back(ev);
+    }
+
     /// The wire sequence number of the last input applied (0 if none).
     pub fn last_seq(&self) -> u64 {
         self.last_seq
@@ -39,9 +42,6 @@ impl RecordedVenue {
 }
 
 impl Venue for RecordedVenue {
-    fn id(&self) -> VenueId {
-        self.id
-    }
     fn is_logged_on(&self) -> bool {
         self.up
     }
@@ -89,20 +89,8 @@ impl Venue for RecordedVenue {
     fn next_event_at(&self) -> Option<u64> {
         self.queue.front().map(|e| e.at_ns)
     }
-    fn order_status(&self, _order: OrderId) -> Option<VenueOrderStatus> {
-        None
-    }
     fn positions(&self, _account: AccountId, _out: &mut Vec<(InstrumentId, Qty)>) {}
-    fn balance(&self, _account: AccountId) -> Money {
-        Money(0)
-    }
     fn is_external(&self) -> bool {
         true
-    }
-    fn replay(&mut self, ev: VenueEvent) {
-        self.queue.push_back(ev);
-    }
-    fn as_any(&self) -> Option<&dyn std::any::Any> {
-        Some(self)
     }
 }

@@ -1,119 +1,14 @@
-//! Shared test scaffolding: a simulated-clock core thread and a way to run it to a time.
-#![allow(dead_code)]
+//! What several test files need: a core on a simulated clock, temporary directories,
+//! the `execd-venue-sim` child process, and a throwaway certificate authority.
+// Each test binary uses its own share of these.
+#![allow(dead_code, unused_imports)]
 
-use execd::config::Registry;
-use execd::core::clock::{unix_ns, ManualClock};
-use execd::core::idle::IdleKind;
-use execd::core::thread::{spawn, CoreOptions, CoreThread, Handle};
-use execd::model::event::{Command, CoreEvent};
-use execd::model::fixed::Dec;
-use execd::model::ids::Side;
-use execd::model::request::ExecutionRequest;
-use std::sync::Arc;
-use std::time::Duration;
+mod core_sim;
+mod pki;
+mod temp;
+mod venue_sim;
 
-/// Monday 2026-01-05 15:00 UTC: inside the equity session.
-pub fn start() -> u64 {
-    unix_ns(2026, 1, 5, 15, 0)
-}
-
-/// A core thread on a simulated clock, one handle.
-pub struct Sim {
-    pub core: Option<CoreThread>,
-    pub h: Handle,
-    pub now: u64,
-    sync: u64,
-}
-
-impl Sim {
-    pub fn new(reg: Registry) -> Sim {
-        let reg = Arc::new(reg);
-        let (core, mut hs) = spawn(
-            reg,
-            CoreOptions {
-                idle: IdleKind::Backoff,
-                pin_core: None,
-                clock: Box::new(ManualClock::at(start())),
-                simulated: true,
-                epoch: 1,
-                grace: Duration::from_secs(5),
-                journal: None,
-            },
-            1,
-        )
-        .expect("core thread starts");
-        Sim {
-            core: Some(core),
-            h: hs.remove(0),
-            now: start() + 1_000_000,
-            sync: 0,
-        }
-    }
-
-    /// Wraps a core started elsewhere.
-    pub fn from_parts(core: CoreThread, h: Handle) -> Sim {
-        Sim {
-            core: Some(core),
-            h,
-            now: start() + 1_000_000,
-            sync: 0,
-        }
-    }
-
-    /// Sends `cmd` at the current simulated time.
-    pub fn send(&mut self, cmd: Command) {
-        self.h
-            .send_wait(self.now, cmd, Duration::from_secs(5))
-            .expect("ring has room");
-    }
-
-    /// Moves simulated time forward by `ns` and returns every event up to then.
-    pub fn run_for(&mut self, ns: u64) -> Vec<CoreEvent> {
-        self.now += ns;
-        self.sync += 1;
-        let token = self.sync;
-        self.h
-            .send_wait(self.now, Command::Sync(token), Duration::from_secs(5))
-            .expect("ring has room");
-        let mut out = Vec::new();
-        loop {
-            match self.h.next_event(Duration::from_secs(20)) {
-                Some(CoreEvent::Synced(t)) if t == token => return out,
-                Some(e) => out.push(e),
-                None => panic!("core thread did not answer Sync({token}); events so far: {out:?}"),
-            }
-        }
-    }
-
-    /// Submits and returns the events of the next `ns` of simulated time.
-    pub fn submit(&mut self, req: ExecutionRequest, ns: u64) -> Vec<CoreEvent> {
-        self.send(Command::Submit(req));
-        self.run_for(ns)
-    }
-
-    pub fn shutdown(&mut self) -> execd::core::CoreReport {
-        self.core.take().expect("running").shutdown()
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        if let Some(c) = self.core.take() {
-            let _ = c.shutdown();
-        }
-    }
-}
-
-pub fn dec(s: &str) -> Dec {
-    Dec::parse(s).expect("decimal")
-}
-
-/// A market order on the paper venue for the `alpha` (AUTONOMOUS) account.
-pub fn market(id: &str, symbol: &str, side: Side, qty: &str) -> ExecutionRequest {
-    ExecutionRequest::market(id, "alpha", "paper", symbol, side, dec(qty))
-}
-
-/// The default config, edited: `f` gets the TOML text.
-pub fn config_with(f: impl FnOnce(String) -> String) -> Registry {
-    Registry::from_toml(&f(execd::config::DEFAULT_TOML.to_string())).expect("valid test config")
-}
+pub use core_sim::*;
+pub use pki::Pki;
+pub use temp::{scratch_file, TempDir};
+pub use venue_sim::{JsonProc, VenueSim};

@@ -4,8 +4,8 @@
 //! operator action — as CSV or JSON Lines, or tells one order's life in order.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use execd::calendar::{iso8601, unix_ns};
 use execd::config::Registry;
-use execd::core::clock::{iso8601, unix_ns};
 use execd::core::recovery::{self, RecoveryError, Step};
 use execd::journal::{scan, JournalError};
 use execd::model::event::{Command, CoreEvent, OrderStatus};
@@ -286,20 +286,20 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
         }
     }
     let mut states: BTreeMap<&str, u64> = BTreeMap::new();
-    for o in engine.book.iter() {
-        *states.entry(o.state.as_str()).or_default() += 1;
+    for o in engine.book().iter() {
+        *states.entry(o.state().as_str()).or_default() += 1;
     }
     println!(
         "  orders held {} ({}); retired from memory {}",
-        engine.book.len(),
+        engine.book().len(),
         states
             .iter()
             .map(|(k, v)| format!("{k} {v}"))
             .collect::<Vec<_>>()
             .join(", "),
-        engine.book.retired()
+        engine.book().retired()
     );
-    let s = engine.stats;
+    let s = engine.stats();
     println!(
         "  requests {} accepted {} rejected {} duplicates {} fills {} anomalies {} timeouts {}",
         s.submitted, s.accepted, s.rejected, s.duplicates, s.fills, s.anomalies, s.timeouts
@@ -358,29 +358,29 @@ fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
     // Fill in what the book knows of an order.
     let with_order = |mut r: Row, id: OrderId| -> Row {
         r.order = Some(id.0);
-        if let Some(o) = e.book.get(id) {
-            r.parent = o.parent.map(|p| p.0);
+        if let Some(o) = e.book().get(id) {
+            r.parent = o.terms().parent.map(|p| p.0);
             if r.request_id.is_empty() {
-                r.request_id = o.request_id.to_string();
+                r.request_id = o.terms().request_id.to_string();
             }
             r.account = reg
                 .accounts
-                .get(o.account.0 as usize)
+                .get(o.terms().account.0 as usize)
                 .map(|a| a.name.to_string())
                 .unwrap_or_default();
             r.symbol = reg
                 .instruments
-                .get(o.instrument.0 as usize)
+                .get(o.terms().instrument.0 as usize)
                 .map(|i| i.symbol.to_string())
                 .unwrap_or_default();
-            r.side = o.side.as_str().into();
+            r.side = o.terms().side.as_str().into();
         }
         r
     };
     let scales = |id: OrderId| -> (u8, u8) {
-        e.book
+        e.book()
             .get(id)
-            .and_then(|o| reg.instruments.get(o.instrument.0 as usize))
+            .and_then(|o| reg.instruments.get(o.terms().instrument.0 as usize))
             .map(|i| (i.price_scale, i.qty_scale))
             .unwrap_or((0, 0))
     };

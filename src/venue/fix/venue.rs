@@ -19,12 +19,12 @@ use super::settings::{DictionaryFiles, FixSpec};
 use super::store::SessionStore;
 use super::transport::{Link, TlsClient};
 use crate::config::Registry;
-use crate::gate::Reason;
 use crate::model::fixed::{rescale, Dec, Money, Price, Qty, MONEY_SCALE};
 use crate::model::ids::{
     AccountId, ClOrdId, InstrumentId, Name, OrderId, OrderType, Side, Tif, VenueId,
 };
-use crate::venue::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder, VenueOrderStatus};
+use crate::model::reason::Reason;
+use crate::venue::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -779,7 +779,7 @@ impl FixVenue {
             }
         }
         if self.spec.positions_on_logon {
-            let date = crate::core::clock::civil_date(now);
+            let date = crate::calendar::civil_date(now);
             let sender = self.spec.session.sender_comp_id.clone();
             for a in &reg.accounts {
                 let sent = self.session.send_app(
@@ -925,10 +925,6 @@ fn order_fields(e: &mut Encoder, t: &Terms, s: &Sent, now: u64) {
 }
 
 impl Venue for FixVenue {
-    fn id(&self) -> VenueId {
-        self.id
-    }
-
     fn is_logged_on(&self) -> bool {
         self.reported_up
     }
@@ -1030,10 +1026,6 @@ impl Venue for FixVenue {
         self.wire.events.front().map(|e| e.at_ns)
     }
 
-    fn order_status(&self, _order: OrderId) -> Option<VenueOrderStatus> {
-        None
-    }
-
     fn positions(&self, account: AccountId, out: &mut Vec<(InstrumentId, Qty)>) {
         let n = self.wire.map.reg.instruments.len();
         let base = account.0 as usize * n;
@@ -1042,10 +1034,6 @@ impl Venue for FixVenue {
                 out.push((InstrumentId(i as u16), Qty(*q)));
             }
         }
-    }
-
-    fn balance(&self, _account: AccountId) -> Money {
-        Money(0)
     }
 
     fn is_external(&self) -> bool {
@@ -1146,10 +1134,6 @@ impl Venue for FixVenue {
     fn closed(&self) -> bool {
         self.wire.stream.is_none()
     }
-
-    fn as_any(&self) -> Option<&dyn std::any::Any> {
-        Some(self)
-    }
 }
 
 /// Reads a decimal the way the FIX venue does, for tests of price mapping.
@@ -1159,5 +1143,4 @@ pub fn dec_at_scale(v: &[u8], scale: u8) -> Option<i64> {
 }
 
 #[cfg(test)]
-#[path = "venue_tests.rs"]
 mod tests;

@@ -1,12 +1,14 @@
 //! The `execd` command line.
 
+mod demo;
+mod flow;
+
 use clap::{Parser, Subcommand};
+use demo::DemoOptions;
 use execd::config::Registry;
-use execd::core::thread::{spawn, CoreOptions};
 use execd::core::RealClock;
-use execd::demo::{self, DemoOptions};
-use execd::flow::FlowOptions;
-use execd::venue::fix::venue::FixVenue;
+use execd::core::{spawn, CoreOptions};
+use flow::FlowOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,8 +101,8 @@ fn main() -> ExitCode {
                 journal,
             };
             match demo::run(reg, &opts) {
-                Ok(r) => {
-                    print!("{}", r.summary);
+                Ok(summary) => {
+                    print!("{summary}");
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&format!("demo failed: {e}")),
@@ -197,7 +199,7 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
     let mut handles = handles;
     let mut status = ExitCode::SUCCESS;
     if let Some(f) = flow {
-        match execd::flow::run(&reg, &mut handles[0], &f, &term) {
+        match flow::run(&reg, &mut handles[0], &f, &term) {
             Ok(r) => print!("{}", r.summary()),
             Err(e) => {
                 eprintln!("execd: order flow: {e}");
@@ -215,7 +217,7 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
     }
     eprintln!("execd: stopping: draining rings and in-flight orders");
     let report = core.shutdown();
-    let s = &report.engine.stats;
+    let s = &report.engine.stats();
     if let (Some(a), Some(dir)) = (report.audit, &journal) {
         eprintln!(
             "execd: audit log {}: {} records copied this run (through sequence {}), {} files",
@@ -226,8 +228,7 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
         );
     }
     for (i, v) in reg.venues.iter().enumerate() {
-        let venue = report.engine.venue(i).as_any();
-        if let Some(f) = venue.and_then(|a| a.downcast_ref::<FixVenue>()) {
+        if let Some(f) = report.engine.venue(i).fix() {
             let (st, q) = (f.stats(), f.seqs());
             eprintln!(
                 "execd: fix venue {}: next sequence numbers out {} in {}; {} logons, {} sent, {} received, {} anomalies, {} invalid, {} unsent, {} status requests, {} position reports, {} requests unsupported",

@@ -10,15 +10,14 @@ use std::ops::Range;
 
 use proptest::prelude::*;
 
-use super::order::{FillResult, Order, INLINE_EXEC_IDS};
+use super::order::{Execution, FillResult, Order, Terms, INLINE_EXEC_IDS};
 use super::position::Position;
-use super::state::{transition, Anomaly, Effects, OmsEvent, OrderState, Step, Target};
+use super::state::{transition, Anomaly, Effects, Step, Target};
 use crate::config::Registry;
 use crate::model::fixed::{Money, Price, Qty, MONEY_SCALE};
-use crate::model::ids::{
-    AccountId, InstrumentId, OrderId, OrderType, RequestId, Side, Tif, VenueId,
-};
+use crate::model::ids::{OrderId, OrderType, Side, Tif};
 use crate::model::instrument::Instrument;
+use crate::model::order_state::{OmsEvent, OrderState};
 
 // ---------------------------------------------------------------------------------------
 // Strategies
@@ -141,20 +140,18 @@ impl Machine {
     }
 
     fn state(&self) -> OrderState {
-        self.order.state
+        self.order.state()
     }
 
     /// Feeds one event, checking R-OMS-1 on the way: `Order::apply` agrees with
     /// `transition`; an anomaly names the state and event and leaves the state alone; a
     /// terminal state accepts nothing; nothing leads back to Received.
     fn feed(&mut self, ev: OmsEvent) -> Result<Result<Step, Anomaly>, TestCaseError> {
-        let before = self.order.state;
+        let before = self.order.state();
         let table = transition(before, ev);
         if table.is_ok() {
-            self.order.acked |= ev == OmsEvent::Ack || ev.is_fill();
-            if ev.is_fill() {
-                self.order.cum_qty.0 += 1;
-            }
+            self.order
+                .force_fact(ev == OmsEvent::Ack || ev.is_fill(), i64::from(ev.is_fill()));
         }
         let applied = self.order.apply(ev);
         prop_assert_eq!(applied, table.map(|step| step.effects));
@@ -167,18 +164,22 @@ impl Machine {
                         event: ev
                     }
                 );
-                prop_assert_eq!(self.order.state, before, "an anomaly changes nothing");
+                prop_assert_eq!(self.order.state(), before, "an anomaly changes nothing");
             }
             Ok(step) => {
                 prop_assert!(!before.is_terminal(), "{:?} accepted {:?}", before, ev);
                 let want = match step.to {
                     Target::State(s) => s,
-                    Target::Working if self.order.cum_qty.0 > 0 => OrderState::PartiallyFilled,
-                    Target::Working if self.order.acked => OrderState::New,
+                    Target::Working if self.order.cum_qty().0 > 0 => OrderState::PartiallyFilled,
+                    Target::Working if self.order.acked() => OrderState::New,
                     Target::Working => OrderState::PendingNew,
                 };
-                prop_assert_eq!(self.order.state, want);
-                prop_assert_ne!(self.order.state, OrderState::Received, "nothing leads back");
+                prop_assert_eq!(self.order.state(), want);
+                prop_assert_ne!(
+                    self.order.state(),
+                    OrderState::Received,
+                    "nothing leads back"
+                );
             }
         }
         Ok(table)
@@ -198,20 +199,13 @@ fn run_machine(
 }
 
 fn new_order(qty: i64) -> Order {
-    Order::new(
-        OrderId(1),
-        1,
-        RequestId::EMPTY,
-        0,
-        AccountId(0),
-        VenueId(0),
-        InstrumentId(0),
-        Side::Buy,
-        OrderType::Limit,
-        Tif::Gtc,
-        Qty(qty),
-        0,
-    )
+    let terms = Terms {
+        order_type: OrderType::Limit,
+        tif: Tif::Gtc,
+        qty: Qty(qty),
+        ..Terms::BLANK
+    };
+    Order::new(OrderId(1), 1, terms, Money(0))
 }
 
 /// Half away from zero, for non-negative numerators (our own, not `div_round`).
@@ -259,10 +253,10 @@ fn run_order(qty: i64, actions: &[Action]) -> Result<OrderRun, TestCaseError> {
     for &a in actions {
         let outcome = match a {
             Action::Event(ev) => {
-                let before = o.state;
+                let before = o.state();
                 let r = o.apply(ev);
                 if r.is_err() {
-                    prop_assert_eq!(o.state, before, "an anomaly changes nothing");
+                    prop_assert_eq!(o.state(), before, "an anomaly changes nothing");
                 }
                 Outcome::Event(r)
             }
@@ -283,11 +277,14 @@ fn run_order(qty: i64, actions: &[Action]) -> Result<OrderRun, TestCaseError> {
                 };
                 let inline_full = applied.len() >= INLINE_EXEC_IDS;
                 let spilled_before = overflow.borrow().len();
+                let x = Execution {
+                    exec_id: exec,
+                    px: Price(px),
+                    qty: Qty(q),
+                    fee: Money(fee),
+                };
                 let got = o.record_fill(
-                    exec,
-                    Price(px),
-                    Qty(q),
-                    Money(fee),
+                    &x,
                     |id| overflow.borrow().contains(&id),
                     |id| {
                         overflow.borrow_mut().insert(id);
@@ -302,10 +299,10 @@ fn run_order(qty: i64, actions: &[Action]) -> Result<OrderRun, TestCaseError> {
                     cum_notional += px as i128 * q as i128;
                     fees += fee;
                     prop_assert_eq!(spilled, usize::from(inline_full), "spills only when full");
-                    let before = o.state;
+                    let before = o.state();
                     let r = o.apply(ev);
                     if r.is_err() {
-                        prop_assert_eq!(o.state, before, "an anomaly changes nothing");
+                        prop_assert_eq!(o.state(), before, "an anomaly changes nothing");
                     }
                     applied_result = Some(r);
                 } else {
@@ -317,18 +314,23 @@ fn run_order(qty: i64, actions: &[Action]) -> Result<OrderRun, TestCaseError> {
         outcomes.push(outcome);
 
         // Invariants after every step.
-        prop_assert!(o.cum_qty.0 <= o.qty.0, "{:?} > {:?}", o.cum_qty, o.qty);
-        prop_assert_eq!(o.cum_qty, Qty(cum_qty));
-        prop_assert_eq!(o.cum_notional, cum_notional);
-        prop_assert_eq!(o.fees, Money(fees));
+        prop_assert!(
+            o.cum_qty().0 <= o.terms().qty.0,
+            "{:?} > {:?}",
+            o.cum_qty(),
+            o.terms().qty
+        );
+        prop_assert_eq!(o.cum_qty(), Qty(cum_qty));
+        prop_assert_eq!(o.cum_notional(), cum_notional);
+        prop_assert_eq!(o.fees(), Money(fees));
         let want_avg = if cum_qty == 0 {
             0
         } else {
             round_div_nonneg(cum_notional, cum_qty as i128) as i64
         };
         prop_assert_eq!(o.avg_px(), Price(want_avg));
-        if o.state == OrderState::Filled {
-            prop_assert_eq!(o.cum_qty, o.qty, "Filled only when complete");
+        if o.state() == OrderState::Filled {
+            prop_assert_eq!(o.cum_qty(), o.terms().qty, "Filled only when complete");
         }
         prop_assert_eq!(
             overflow.borrow().len(),
@@ -340,10 +342,10 @@ fn run_order(qty: i64, actions: &[Action]) -> Result<OrderRun, TestCaseError> {
     Ok(OrderRun {
         outcomes,
         last: Final {
-            state: o.state,
-            cum_qty: o.cum_qty,
-            cum_notional: o.cum_notional,
-            fees: o.fees,
+            state: o.state(),
+            cum_qty: o.cum_qty(),
+            cum_notional: o.cum_notional(),
+            fees: o.fees(),
             avg_px: o.avg_px(),
         },
         applied: applied.len(),
@@ -406,7 +408,7 @@ proptest! {
         let reached = m.state();
         for s in [reached, start].into_iter().filter(|s| s.is_terminal()) {
             let mut m = Machine::new();
-            m.order.state = s;
+            m.order.force_state(s);
             for &ev in &after {
                 prop_assert_eq!(m.feed(ev)?, Err(Anomaly { state: s, event: ev }));
                 prop_assert_eq!(m.state(), s);

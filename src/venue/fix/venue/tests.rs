@@ -4,7 +4,7 @@ use super::*;
 use crate::venue::fix::codec::{frame, Decoder};
 
 fn reg() -> Arc<Registry> {
-    let text = include_str!("../../../examples/fix-sim.toml");
+    let text = include_str!("../../../../examples/fix-sim.toml");
     Arc::new(Registry::from_toml(text).expect("example config loads"))
 }
 
@@ -425,7 +425,7 @@ fn a_restart_in_the_next_daily_window_starts_at_one_and_within_it_carries_on() {
     use crate::venue::fix::store::SessionStore;
     let day = 86_400_000_000_000u64;
     let today = 20_000 * day + 3_600_000_000_000; // 01:00 UTC
-    let with_schedule = include_str!("../../../examples/fix-sim.toml").replace(
+    let with_schedule = include_str!("../../../../examples/fix-sim.toml").replace(
         "HeartBtInt = 30",
         "HeartBtInt = 30\nStartTime = \"00:00:00\"\nEndTime = \"23:59:00\"",
     );
@@ -433,7 +433,7 @@ fn a_restart_in_the_next_daily_window_starts_at_one_and_within_it_carries_on() {
         (with_schedule.as_str(), today - day, 1), // yesterday's numbers: a new day
         (with_schedule.as_str(), today - 60_000_000_000, 6), // earlier today: carry on
         (
-            include_str!("../../../examples/fix-sim.toml"),
+            include_str!("../../../../examples/fix-sim.toml"),
             today - day,
             6,
         ), // no schedule

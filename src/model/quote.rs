@@ -1,17 +1,17 @@
 //! Top of book per instrument, as the gate sees it (R-GATE-6).
 
-use crate::model::fixed::{Price, Qty};
+use super::fixed::{Price, Qty};
 
 /// Best bid and offer with sizes (0 = size unknown) and when it was seen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Quote {
-    /// Best bid.
+    /// Best bid, at the instrument's price scale.
     pub bid: Price,
-    /// Best ask.
+    /// Best ask, at the instrument's price scale.
     pub ask: Price,
-    /// Size at the bid.
+    /// Size at the bid, at the instrument's quantity scale.
     pub bid_size: Qty,
-    /// Size at the ask.
+    /// Size at the ask, at the instrument's quantity scale.
     pub ask_size: Qty,
     /// Unix ns when received; 0 = never.
     pub at_ns: u64,

@@ -1,7 +1,7 @@
 //! Slippage per fill (R-OMS-8): price units, basis points, pips and a category.
 
-use crate::model::fixed::Price;
-use crate::model::ids::Side;
+use super::fixed::Price;
+use super::ids::Side;
 
 /// How bad a fill's slippage was, by pips.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

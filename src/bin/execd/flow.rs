@@ -4,13 +4,13 @@
 //! places marketable and passive limit orders, cancels and amends some of the resting
 //! ones, then cancels what is left and reports what the venue did.
 
-use crate::config::Registry;
-use crate::core::thread::Handle;
-use crate::model::event::{Command, CoreEvent, OrderRef, Scope};
-use crate::model::fixed::Dec;
-use crate::model::ids::{Name, OrderId, OrderType, RequestId, Side, Tif, VenueId};
-use crate::model::request::ExecutionRequest;
-use crate::oms::state::OrderState;
+use execd::config::Registry;
+use execd::core::Handle;
+use execd::model::event::{Command, CoreEvent, OrderRef, Scope};
+use execd::model::fixed::Dec;
+use execd::model::ids::{Name, OrderId, OrderType, RequestId, Side, Tif, VenueId};
+use execd::model::order_state::OrderState;
+use execd::model::request::ExecutionRequest;
 use rustc_hash::FxHashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -5,19 +5,21 @@
 //! venue answers at event times, and the core's clock never moves on its own. So the same
 //! seed and count print the same summary on any machine, except the timing lines.
 
-use crate::config::Registry;
-use crate::core::clock::{unix_ns, ManualClock};
-use crate::core::latency::STAGES;
-use crate::core::thread::{spawn, CoreOptions, CoreReport};
-use crate::gate::KillState;
-use crate::model::event::{Command, CoreEvent, OrderRef, Scope};
-use crate::model::fixed::{Dec, Fixed, Money};
-use crate::model::ids::{Name, OrderType, RequestId, Side, Tif, VenueId};
-use crate::model::instrument::Instrument;
-use crate::model::request::{ExecutionRequest, Protect, UpstreamContext};
-use crate::oms::slippage::SlipCategory;
-use crate::oms::state::OrderState;
-use crate::venue::paper::PricePath;
+use execd::calendar::unix_ns;
+use execd::config::Registry;
+use execd::core::latency::Stage;
+use execd::core::ManualClock;
+use execd::core::{spawn, CoreOptions, CoreReport};
+use execd::model::control::KillState;
+use execd::model::event::{Command, CoreEvent, OrderRef, Scope};
+use execd::model::fixed::{Dec, Fixed, Money};
+use execd::model::ids::{Name, OrderType, RequestId, Side, Tif, VenueId};
+use execd::model::instrument::Instrument;
+use execd::model::order_state::OrderState;
+use execd::model::request::{ExecutionRequest, Protect, UpstreamContext};
+use execd::model::slippage::SlipCategory;
+use execd::venue::paper::PricePath;
+use execd::venue::Venue;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -35,26 +37,16 @@ pub struct DemoOptions {
     pub journal: Option<std::path::PathBuf>,
 }
 
-/// What the demo measured.
-pub struct DemoResult {
-    /// The printable summary.
-    pub summary: String,
-    /// Requests per second through the core thread (wall clock).
-    pub requests_per_sec: f64,
-    /// The core's final state and histograms.
-    pub report: CoreReport,
-}
-
 /// The highest "demo-N" request a journal holds (0 for none).
 fn last_demo_request(dir: &std::path::Path) -> std::io::Result<u64> {
-    use crate::journal::codec::{decode, KIND_COMMAND};
+    use execd::core::records::{decode_command, KIND_COMMAND};
     if !dir.exists() {
         return Ok(0);
     }
     let mut last = 0u64;
-    crate::journal::scan(dir, |r| {
+    execd::journal::scan(dir, |r| {
         if r.header.kind == KIND_COMMAND {
-            if let Ok((_, Command::Submit(req))) = decode(r.payload) {
+            if let Ok((_, Command::Submit(req))) = decode_command(r.payload) {
                 let n = request_number(req.request_id.as_str());
                 if n != usize::MAX {
                     last = last.max(n as u64);
@@ -378,7 +370,7 @@ impl<'a> Workload<'a> {
 }
 
 /// Runs the demo and builds its summary.
-pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult> {
+pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<String> {
     // The seed drives the venue too: it goes into the configuration, so a journal of
     // this run describes it completely.
     let mut cfg = reg.config.clone();
@@ -414,7 +406,8 @@ pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult> {
             journal: opts.journal.clone(),
         },
         1,
-    )?;
+    )
+    .map_err(std::io::Error::other)?;
     let recovered_to = core.recovered().map(|r| r.last_ts).unwrap_or(0);
     let h = &mut handles[0];
     let mut tally = Tally {
@@ -432,7 +425,7 @@ pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult> {
     let mut view = vec![0i64; reg.instruments.len() * reg.accounts.len()];
     // Scheduled follow-ups: (time, kind, request number).
     let mut later: BinaryHeap<std::cmp::Reverse<(u64, u8, u64)>> = BinaryHeap::new();
-    let send = |h: &mut crate::core::Handle, tally: &mut Tally, at: u64, cmd: Command| {
+    let send = |h: &mut execd::core::Handle, tally: &mut Tally, at: u64, cmd: Command| {
         let mut cmd = cmd;
         loop {
             match h.send_at(at, cmd) {
@@ -547,28 +540,21 @@ pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoResult> {
     while let Some(e) = handles[0].try_event() {
         tally.on(e);
     }
-    let rps = opts.orders as f64 / elapsed.as_secs_f64();
-    let summary = summarise(&reg, opts, &tally, &report, rps, elapsed, drill);
-    Ok(DemoResult {
-        summary,
-        requests_per_sec: rps,
-        report,
-    })
+    Ok(summarise(&reg, opts, &tally, &report, elapsed, drill))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn summarise(
     reg: &Registry,
     opts: &DemoOptions,
     t: &Tally,
     report: &CoreReport,
-    rps: f64,
     elapsed: Duration,
     drill: Name,
 ) -> String {
+    let rps = opts.orders as f64 / elapsed.as_secs_f64();
     let mut s = String::new();
     let e = &report.engine;
-    let st = &e.stats;
+    let st = &e.stats();
     let _ = writeln!(
         s,
         "execd demo: {} requests, seed {}, paper venue, simulated clock from 2026-01-05T15:00:00Z",
@@ -711,19 +697,20 @@ fn summarise(
     let _ = writeln!(
         s,
         "orders held {}  retired {}  awaiting reconciliation {}",
-        e.book.len(),
-        e.book.retired(),
-        e.reconcile.len()
+        e.book().len(),
+        e.book().retired(),
+        e.reconcile().len()
     );
     let _ = writeln!(
         s,
         "latency per request on the core thread, ns (ring: queued behind earlier requests; events: venue\nanswers delivered first; total: gate to confirmation)"
     );
-    for (i, name) in STAGES.iter().enumerate() {
-        let h = &report.latency.stages[i];
+    for stage in Stage::ALL {
+        let h = report.latency.stage(stage);
         let _ = writeln!(
             s,
-            "latency {name:<8} p50 {:>8} p99 {:>8} p99.9 {:>8} max {:>10}",
+            "latency {:<8} p50 {:>8} p99 {:>8} p99.9 {:>8} max {:>10}",
+            stage.name(),
             h.value_at_quantile(0.5),
             h.value_at_quantile(0.99),
             h.value_at_quantile(0.999),

@@ -1,0 +1,250 @@
+//! The core thread's loop around the engine. Each cycle, in order:
+//!
+//! 1. network venues do their I/O (real time only): [`DutyCycle::pump_venues`];
+//! 2. the engine moves to the clock's time, delivering venue answers and timers due:
+//!    [`DutyCycle::deliver_due`];
+//! 3. up to [`BATCH`] commands from each producer ring are journaled and carried out at
+//!    their event times: [`DutyCycle::drain_commands`];
+//! 4. events held for full rings go out: [`Rings::flush`];
+//! 5. once asked to stop: drain, let in-flight orders finish, close venue sessions:
+//!    [`DutyCycle::wind_down`];
+//! 6. the idle strategy, when nothing happened.
+//!
+//! Nothing here blocks, and in steady state nothing allocates.
+
+use super::clock::Clock;
+use super::engine::{Engine, Outbox};
+use super::idle::Idle;
+use super::latency::{Latency, Stage, TscProbe};
+use super::rings::Rings;
+use super::thread::{CoreOptions, CoreReport};
+use crate::model::event::{Command, CoreEvent, Inbound};
+use crate::model::reason::Reason;
+use std::time::{Duration, Instant};
+
+/// Commands drained from one ring per duty cycle, so no producer starves the others.
+pub(crate) const BATCH: usize = 256;
+/// Real time a venue session gets to close cleanly (FIX logout handshake) at shutdown.
+const CLOSE_GRACE: Duration = Duration::from_secs(3);
+/// Simulated time the core may run ahead at shutdown to let in-flight orders finish.
+const SIM_DRAIN_NS: u64 = 120_000_000_000;
+
+/// What to do after a cycle.
+enum Next {
+    /// Idle if the cycle did no work, then cycle again.
+    Idle,
+    /// Cycle again at once.
+    Again,
+    /// Leave the loop.
+    Stop,
+}
+
+/// How far shutdown has got.
+#[derive(Default)]
+struct WindDown {
+    since: Option<Instant>,
+    sim_limit: Option<u64>,
+    closing: bool,
+}
+
+pub(crate) struct DutyCycle {
+    engine: Engine,
+    rings: Rings,
+    inbound: Vec<rtrb::Consumer<Inbound>>,
+    clock: Box<dyn Clock>,
+    simulated: bool,
+    grace: Duration,
+    // Raw TSC for latency stamps, shared with the producers' handles.
+    tsc: quanta::Clock,
+    latency: Latency,
+    idle: Idle,
+    cycles: u64,
+    wind_down: WindDown,
+}
+
+impl DutyCycle {
+    pub(crate) fn new(
+        engine: Engine,
+        rings: Rings,
+        inbound: Vec<rtrb::Consumer<Inbound>>,
+        opts: CoreOptions,
+        tsc: quanta::Clock,
+    ) -> DutyCycle {
+        DutyCycle {
+            engine,
+            rings,
+            inbound,
+            clock: opts.clock,
+            simulated: opts.simulated,
+            grace: opts.grace,
+            tsc,
+            latency: Latency::new(),
+            idle: Idle::new(opts.idle),
+            cycles: 0,
+            wind_down: WindDown::default(),
+        }
+    }
+
+    /// Events recovery derived that a crash kept from the journal, and so from every
+    /// producer: recorded now and told to everyone.
+    pub(crate) fn announce(&mut self, unrecorded: Vec<CoreEvent>) {
+        self.rings.time(self.engine.now());
+        for ev in unrecorded {
+            self.rings.broadcast(ev);
+        }
+    }
+
+    /// Cycles until `stopping` says so and shutdown has finished.
+    pub(crate) fn run(&mut self, stopping: impl Fn() -> bool) {
+        loop {
+            self.cycles += 1;
+            let before = self.rings.emitted;
+            let now = self.clock.now_ns();
+            let mut work = self.pump_venues(now);
+            self.deliver_due(now);
+            work |= self.drain_commands();
+            self.rings.flush();
+            work |= self.rings.emitted != before;
+            let next = if stopping() {
+                self.wind_down(now)
+            } else {
+                Next::Idle
+            };
+            match next {
+                Next::Idle => self.idle.idle(work),
+                Next::Again => {}
+                Next::Stop => break,
+            }
+        }
+        self.rings.flush();
+    }
+
+    /// The state the core stopped in; `pinned`, `recovered` and `audit` are the
+    /// thread's to fill in.
+    pub(crate) fn finish(mut self) -> CoreReport {
+        let in_flight_at_exit = self.engine.in_flight();
+        let journal_next_seq = self.rings.close_journal(self.engine.now());
+        CoreReport {
+            undelivered: self.rings.undelivered(),
+            engine: self.engine,
+            latency: self.latency,
+            cycles: self.cycles,
+            pinned: false,
+            in_flight_at_exit,
+            recovered: None,
+            journal_next_seq,
+            audit: None,
+        }
+    }
+
+    /// Network I/O of every venue (a simulated clock has no network); whether anything
+    /// happened.
+    fn pump_venues(&mut self, now: u64) -> bool {
+        !self.simulated && self.engine.pump_venues(now.max(self.engine.now()))
+    }
+
+    /// Venue answers and timers due by the clock's time.
+    fn deliver_due(&mut self, now: u64) {
+        if now > self.engine.now() {
+            self.engine.advance_to(now, &mut self.rings);
+        }
+    }
+
+    /// Up to [`BATCH`] commands from each producer; whether there were any.
+    fn drain_commands(&mut self) -> bool {
+        let mut work = false;
+        for h in 0..self.inbound.len() {
+            for _ in 0..BATCH {
+                // Backpressure: stop reading a producer that does not read its events.
+                if self.rings.congested(h) {
+                    break;
+                }
+                let Ok(msg) = self.inbound[h].pop() else {
+                    break;
+                };
+                work = true;
+                self.carry_out(h as u8, &msg);
+            }
+        }
+        work
+    }
+
+    /// One command from producer `origin`: at its event time, journaled first (a command
+    /// the journal cannot record is not carried out), its latency measured by stage.
+    fn carry_out(&mut self, origin: u8, msg: &Inbound) {
+        let dequeued = self.tsc.raw();
+        let advanced = msg.at_ns > self.engine.now();
+        if advanced {
+            self.engine.advance_to(msg.at_ns, &mut self.rings);
+        }
+        self.rings.time(self.engine.now());
+        if !self.rings.record_command(origin, &msg.cmd) {
+            self.rings.emit(
+                origin,
+                CoreEvent::CommandRejected {
+                    order: None,
+                    reason: Reason::JournalFailed,
+                },
+            );
+            return;
+        }
+        let t0 = self.tsc.raw();
+        let mut probe = TscProbe::new(&self.tsc, t0);
+        self.engine
+            .command(origin, &msg.cmd, &mut self.rings, &mut probe);
+        if matches!(msg.cmd, Command::Submit(_)) {
+            let t1 = self.tsc.raw();
+            let tsc = &self.tsc;
+            self.latency
+                .record(Stage::Ring, tsc.delta_as_nanos(msg.stamp, dequeued));
+            if advanced {
+                self.latency
+                    .record(Stage::Events, tsc.delta_as_nanos(dequeued, t0));
+            }
+            probe.record(&mut self.latency, t1);
+        }
+    }
+
+    /// Shutdown, once every ring is drained: let orders waiting for a venue finish
+    /// (within the grace period in real time; by jumping to each next due event in
+    /// simulated time), then close the venue sessions cleanly (FIX logout).
+    fn wind_down(&mut self, now: u64) -> Next {
+        if !self.inbound.iter().all(|r| r.is_empty()) {
+            return Next::Idle;
+        }
+        let since = *self.wind_down.since.get_or_insert_with(Instant::now);
+        let sim_limit = if self.simulated {
+            *self
+                .wind_down
+                .sim_limit
+                .get_or_insert(self.engine.now().saturating_add(SIM_DRAIN_NS))
+        } else {
+            u64::MAX
+        };
+        let grace_over = since.elapsed() >= self.grace;
+        if !self.engine.in_flight() || (!self.simulated && grace_over) {
+            if !self.wind_down.closing {
+                self.wind_down.closing = true;
+                self.engine.close_venues(self.engine.now().max(now));
+            }
+            if self.engine.venues_closed() || since.elapsed() >= self.grace + CLOSE_GRACE {
+                return Next::Stop;
+            }
+            return Next::Idle;
+        }
+        if self.simulated {
+            return match self.engine.next_due() {
+                Some(t) if t <= sim_limit => {
+                    self.engine.advance_to(t, &mut self.rings);
+                    Next::Again
+                }
+                _ => Next::Stop,
+            };
+        }
+        if grace_over {
+            Next::Stop
+        } else {
+            Next::Idle
+        }
+    }
+}

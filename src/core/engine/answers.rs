@@ -1,0 +1,100 @@
+//! What venues say about orders: acknowledgements, rejections, cancels and their
+//! refusals, replaces, expiries, and market data. Fills go on to `fills`.
+
+use super::{rejected_cmd, Engine, Outbox};
+use crate::model::ids::{ClOrdId, OrderId};
+use crate::model::order_state::OmsEvent;
+use crate::oms::Execution;
+use crate::venue::VenueEventKind;
+
+impl Engine {
+    /// The order a venue message names, if this engine holds it under that epoch.
+    fn order_for(&mut self, cl: ClOrdId) -> Option<OrderId> {
+        match self.book.get(cl.order) {
+            Some(o) if o.epoch() == cl.epoch => Some(o.id()),
+            _ => {
+                self.stats.unknown_order_events += 1;
+                None
+            }
+        }
+    }
+
+    pub(super) fn on_venue_event(&mut self, kind: VenueEventKind, out: &mut impl Outbox) {
+        match kind {
+            VenueEventKind::Quote { instrument, quote } => {
+                self.gate.quotes[instrument.0 as usize] = quote;
+            }
+            // The venue's own view changed with this event; the gate asks it directly.
+            VenueEventKind::Session { .. } => {}
+            VenueEventKind::Ack { cl, venue_order_id } => {
+                let Some(id) = self.order_for(cl) else { return };
+                if let Some(o) = self.book.get_mut(id) {
+                    o.record_ack(venue_order_id);
+                    let v = o.terms().venue.0 as usize;
+                    self.gate.breakers[v].on_success();
+                }
+                self.apply(id, OmsEvent::Ack, out);
+            }
+            VenueEventKind::Rejected { cl, reason } => {
+                let Some(id) = self.order_for(cl) else { return };
+                self.venue_reject(id, reason, out);
+            }
+            VenueEventKind::Fill {
+                cl,
+                exec_id,
+                px,
+                qty,
+                fee,
+            } => {
+                let Some(id) = self.order_for(cl) else { return };
+                let x = Execution {
+                    exec_id,
+                    px,
+                    qty,
+                    fee,
+                };
+                self.on_fill(id, &x, out);
+            }
+            VenueEventKind::Canceled { cl } => {
+                let Some(id) = self.order_for(cl) else { return };
+                self.apply(id, OmsEvent::Canceled, out);
+            }
+            VenueEventKind::CancelRejected { cl, reason } => {
+                let Some(id) = self.order_for(cl) else { return };
+                let Some(o) = self.book.get(id) else { return };
+                // "Too late to cancel" after a fill is the normal race, not a surprise.
+                if o.state().is_terminal() {
+                    return;
+                }
+                out.emit(o.terms().origin, rejected_cmd(Some(id), reason));
+                self.apply(id, OmsEvent::CancelRejected, out);
+            }
+            VenueEventKind::Replaced { cl, qty, limit } => {
+                let Some(id) = self.order_for(cl) else { return };
+                let Some(o) = self.book.get_mut(id) else {
+                    return;
+                };
+                if let Some(delta) = o.record_replace(cl.version, qty, limit) {
+                    self.ledger.resized(o, delta);
+                }
+                self.apply(id, OmsEvent::Replaced, out);
+            }
+            VenueEventKind::ReplaceRejected { cl, reason } => {
+                let Some(id) = self.order_for(cl) else { return };
+                let Some(o) = self.book.get_mut(id) else {
+                    return;
+                };
+                if o.state().is_terminal() {
+                    return;
+                }
+                o.replace_refused();
+                out.emit(o.terms().origin, rejected_cmd(Some(id), reason));
+                self.apply(id, OmsEvent::ReplaceRejected, out);
+            }
+            VenueEventKind::Expired { cl } => {
+                let Some(id) = self.order_for(cl) else { return };
+                self.apply(id, OmsEvent::Expired, out);
+            }
+        }
+    }
+}

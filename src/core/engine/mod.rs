@@ -1,0 +1,412 @@
+//! The engine: all mutable trading state and the logic that moves it. Single-threaded,
+//! deterministic — its state is a function of the commands and venue events it is fed
+//! and of the times they carry — so the core thread, tests and replay share it.
+//!
+//! One file per concern: `orders` (the request path, the state machine's effects,
+//! cancels and replaces), `answers` (what venues say), `fills` (executions into orders,
+//! accounts and positions), `protection` (SL/TP after fills), `operator` (kill switches,
+//! modes, halts, quotes).
+
+mod answers;
+mod fills;
+mod operator;
+mod orders;
+mod protection;
+
+use super::latency::Probe;
+use crate::config::Registry;
+use crate::gate::{Exposure, Gate};
+use crate::model::event::{Command, CoreEvent, OrderRef};
+use crate::model::fixed::{Money, Qty};
+use crate::model::ids::{AccountId, InstrumentId, OrderId};
+use crate::model::order_state::OrderState;
+use crate::model::reason::Reason;
+use crate::oms::{AccountState, Ledger, Order, OrderBook, Position};
+use crate::venue::{AnyVenue, Venue, VenueEvent, VenueEventKind, VenueOrder};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+/// Where the engine's events go. The core thread routes them to rings; tests collect them.
+pub trait Outbox {
+    /// An event for the producer `origin`.
+    fn emit(&mut self, origin: u8, ev: CoreEvent);
+    /// An event for every producer.
+    fn broadcast(&mut self, ev: CoreEvent);
+    /// Engine time moved on: events emitted from now on happened at `now`.
+    #[inline]
+    fn time(&mut self, _now: u64) {}
+    /// An input from an external venue, about to be applied: journal it, since replay
+    /// cannot derive it (R-AUD-1).
+    #[inline]
+    fn venue_input(&mut self, _venue: u16, _ev: &VenueEvent) {}
+}
+
+impl Outbox for Vec<CoreEvent> {
+    fn emit(&mut self, _origin: u8, ev: CoreEvent) {
+        self.push(ev);
+    }
+    fn broadcast(&mut self, ev: CoreEvent) {
+        self.push(ev);
+    }
+}
+
+/// Counters the engine keeps (R-OPS-2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Submit commands seen.
+    pub submitted: u64,
+    /// Sent to a venue.
+    pub accepted: u64,
+    /// Refused by the gate, or because the order store was full.
+    pub rejected: u64,
+    /// Request ids seen before (answered with the first order's status).
+    pub duplicates: u64,
+    /// Fills applied.
+    pub fills: u64,
+    /// Fills ignored as resent exec ids.
+    pub duplicate_execs: u64,
+    /// Fills refused because they would overfill.
+    pub overfills: u64,
+    /// Events that did not fit the state machine.
+    pub anomalies: u64,
+    /// Hard timeouts.
+    pub timeouts: u64,
+    /// Fills after a timeout or a terminal state.
+    pub late_fills: u64,
+    /// Protective orders placed.
+    pub protective_orders: u64,
+    /// Fills whose slippage withheld protection.
+    pub slippage_breaches: u64,
+    /// Venue events for orders not held.
+    pub unknown_order_events: u64,
+}
+
+/// All mutable trading state, moved only by [`Engine::command`] and
+/// [`Engine::advance_to`].
+pub struct Engine {
+    reg: Arc<Registry>,
+    gate: Gate,
+    book: OrderBook,
+    ledger: Ledger,
+    venues: Vec<AnyVenue>,
+    // Hard timeouts as (due, order id), soonest first.
+    timers: BinaryHeap<Reverse<(u64, u64)>>,
+    reconcile: Vec<OrderId>,
+    stats: EngineStats,
+    now: u64,
+    // Orders waiting for a venue answer.
+    pending: u64,
+    epoch: u32,
+    next_order: u64,
+    // Reused buffers, so steady state does not allocate.
+    vbuf: Vec<VenueEvent>,
+    scratch: Vec<OrderId>,
+}
+
+impl Exposure for Ledger {
+    fn open_orders(&self, a: AccountId) -> u32 {
+        self.account(a).open_orders
+    }
+    fn position(&self, a: AccountId, i: InstrumentId) -> (Qty, Qty, Qty) {
+        let p = Ledger::position(self, a, i);
+        (p.net, p.open_buy, p.open_sell)
+    }
+    fn margin_available(&self, a: AccountId) -> Money {
+        self.account(a).margin_available()
+    }
+}
+
+impl Engine {
+    /// An engine over `venues` (indexed by venue id), starting at `now` with client order
+    /// ids under `epoch`.
+    pub fn new(reg: Arc<Registry>, venues: Vec<AnyVenue>, epoch: u32, now: u64) -> Engine {
+        let cap = reg.core.max_orders;
+        Engine {
+            gate: Gate::new(&reg),
+            book: OrderBook::with_capacity(cap),
+            ledger: Ledger::new(reg.accounts.iter().map(|a| a.cash), reg.instruments.len()),
+            venues,
+            timers: BinaryHeap::with_capacity(cap),
+            reconcile: Vec::with_capacity(1024),
+            stats: EngineStats::default(),
+            now,
+            pending: 0,
+            epoch,
+            next_order: 1,
+            vbuf: Vec::with_capacity(4096),
+            scratch: Vec::with_capacity(1024),
+            reg,
+        }
+    }
+
+    /// The checked configuration it runs on.
+    pub fn registry(&self) -> &Registry {
+        &self.reg
+    }
+
+    /// Engine time (Unix ns).
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Pre-trade gate state: kill switches, modes, halts, quotes, throttles, breakers.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    /// Orders held (working ones and the most recent finished ones).
+    pub fn book(&self) -> &OrderBook {
+        &self.book
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+
+    /// Orders waiting for reconciliation with their venue (R-OMS-4, R-AUD-4).
+    pub fn reconcile(&self) -> &[OrderId] {
+        &self.reconcile
+    }
+
+    /// An account's money and order count.
+    pub fn account(&self, a: AccountId) -> &AccountState {
+        self.ledger.account(a)
+    }
+
+    /// Position of an account in an instrument.
+    pub fn position(&self, a: AccountId, i: InstrumentId) -> &Position {
+        self.ledger.position(a, i)
+    }
+
+    /// Venue `i` (by venue id).
+    pub fn venue(&self, i: usize) -> &AnyVenue {
+        &self.venues[i]
+    }
+
+    /// Venue `i`, to hand a recorded stand-in its journaled inputs.
+    pub(crate) fn venue_mut(&mut self, i: usize) -> &mut AnyVenue {
+        &mut self.venues[i]
+    }
+
+    /// Puts `venue` in place of venue `i` (a live session after a replay).
+    pub(crate) fn replace_venue(&mut self, i: usize, venue: AnyVenue) {
+        self.venues[i] = venue;
+    }
+
+    /// Network I/O of every venue, once per duty cycle; whether anything happened.
+    pub(crate) fn pump_venues(&mut self, now: u64) -> bool {
+        let mut work = false;
+        for v in &mut self.venues {
+            work |= v.pump(now);
+        }
+        work
+    }
+
+    /// Begins a clean stop of every venue session.
+    pub(crate) fn close_venues(&mut self, now: u64) {
+        for v in &mut self.venues {
+            v.close(now);
+        }
+    }
+
+    /// Whether every venue session has finished closing.
+    pub(crate) fn venues_closed(&self) -> bool {
+        self.venues.iter().all(|v| v.closed())
+    }
+
+    /// Whether any order still waits for a venue answer.
+    pub fn in_flight(&self) -> bool {
+        self.pending > 0
+    }
+
+    /// Queues every order still waiting for a venue answer for reconciliation (after a
+    /// restart); returns how many.
+    pub(crate) fn queue_in_flight_for_reconciliation(&mut self) -> u64 {
+        let mut n = 0;
+        let ids: Vec<OrderId> = self
+            .book
+            .iter()
+            .filter(|o| awaiting(o.state()))
+            .map(|o| o.id())
+            .collect();
+        for id in ids {
+            if !self.reconcile.contains(&id) {
+                self.reconcile.push(id);
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// When the next timer or venue event is due.
+    pub(crate) fn next_due(&self) -> Option<u64> {
+        let t = self.timers.peek().map(|r| r.0 .0);
+        let v = self.venues.iter().filter_map(|v| v.next_event_at()).min();
+        match (t, v) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Moves engine time to `t`, delivering every venue event and timer due on the way,
+    /// in time order. Time never goes backwards.
+    pub fn advance_to(&mut self, t: u64, out: &mut impl Outbox) {
+        loop {
+            let timer = self.timers.peek().map(|r| r.0 .0).unwrap_or(u64::MAX);
+            let venue = self
+                .venues
+                .iter()
+                .filter_map(|v| v.next_event_at())
+                .min()
+                .unwrap_or(u64::MAX);
+            let next = timer.min(venue);
+            if next > t {
+                break;
+            }
+            self.now = self.now.max(next);
+            out.time(self.now);
+            if venue <= timer {
+                for vi in 0..self.venues.len() {
+                    self.deliver_venue_events(vi, next, out);
+                }
+            } else {
+                let Some(Reverse((_, order))) = self.timers.pop() else {
+                    break;
+                };
+                self.on_timer(OrderId(order), out);
+            }
+        }
+        self.now = self.now.max(t);
+        out.time(self.now);
+    }
+
+    /// Hands every event venue `vi` has due at `at` to the engine, in order.
+    fn deliver_venue_events(&mut self, vi: usize, at: u64, out: &mut impl Outbox) {
+        let mut buf = std::mem::take(&mut self.vbuf);
+        buf.clear();
+        self.venues[vi].poll(at, &mut buf);
+        let external = !buf.is_empty() && self.venues[vi].is_external();
+        for ev in &buf {
+            self.now = self.now.max(ev.at_ns);
+            out.time(self.now);
+            if external {
+                out.venue_input(vi as u16, ev);
+            }
+            if let VenueEventKind::Session { up } = ev.kind {
+                out.broadcast(CoreEvent::VenueSession {
+                    venue: self.reg.venues[vi].name,
+                    up,
+                });
+            }
+            self.on_venue_event(ev.kind, out);
+        }
+        self.vbuf = buf;
+    }
+
+    /// Carries out one command from producer `origin`.
+    pub fn command(
+        &mut self,
+        origin: u8,
+        cmd: &Command,
+        out: &mut impl Outbox,
+        probe: &mut impl Probe,
+    ) {
+        match cmd {
+            Command::Submit(req) => self.submit(origin, req, out, probe),
+            Command::Cancel(r) => match self.find(r) {
+                Some(id) => self.cancel(id, origin, out),
+                None => out.emit(origin, rejected_cmd(None, Reason::UnknownOrder)),
+            },
+            Command::Replace {
+                order,
+                quantity,
+                limit_price,
+            } => self.replace(origin, order, *quantity, *limit_price, out),
+            Command::CancelAll(scope) => {
+                self.cancel_scope(scope, origin, out);
+            }
+            Command::ModifyProtection {
+                order,
+                stop_loss,
+                take_profit,
+            } => self.modify_protection(origin, order, *stop_loss, *take_profit, out),
+            Command::SetKillSwitch {
+                scope,
+                state,
+                cancel_open,
+            } => self.set_kill_switch(origin, scope, *state, *cancel_open, out),
+            Command::SetMode { account, mode } => self.set_mode(origin, account, *mode, out),
+            Command::SetHalted { account, halted } => {
+                self.set_halted(origin, account, *halted, out)
+            }
+            Command::Quote {
+                venue,
+                symbol,
+                bid,
+                ask,
+                bid_size,
+                ask_size,
+            } => self.quote(
+                origin,
+                venue,
+                symbol,
+                [*bid, *ask, *bid_size, *ask_size],
+                out,
+            ),
+            Command::Query(r) => match self.find(r).and_then(|id| self.book.get(id)) {
+                Some(o) => out.emit(origin, CoreEvent::Order(o.status())),
+                None => out.emit(origin, rejected_cmd(None, Reason::UnknownOrder)),
+            },
+            Command::Tick => {}
+            Command::Sync(token) => out.emit(origin, CoreEvent::Synced(*token)),
+        }
+    }
+
+    /// The next order id whose slot in the book is free.
+    fn alloc_id(&mut self) -> Option<OrderId> {
+        let id = self.book.free_id(self.next_order)?;
+        self.next_order = id.0 + 1;
+        Some(id)
+    }
+
+    fn find(&self, r: &OrderRef) -> Option<OrderId> {
+        match r {
+            OrderRef::Id(id) => self.book.get(*id).map(|o| o.id()),
+            OrderRef::Request(req) => self.book.by_request(req),
+        }
+    }
+}
+
+/// The order as its venue knows it, at its current version and terms.
+pub(crate) fn venue_order(o: &Order) -> VenueOrder {
+    let t = o.terms();
+    VenueOrder {
+        cl: o.cl_ord_id(),
+        account: t.account,
+        instrument: t.instrument,
+        side: t.side,
+        order_type: t.order_type,
+        tif: t.tif,
+        qty: t.qty,
+        limit: t.limit,
+        stop: t.stop,
+        reduce_only: o.is_protective(),
+    }
+}
+
+/// States in which an order waits for the venue to answer.
+fn awaiting(s: OrderState) -> bool {
+    matches!(
+        s,
+        OrderState::PendingNew
+            | OrderState::PendingCancel
+            | OrderState::PendingReplace
+            | OrderState::TimedOut
+    )
+}
+
+fn rejected_cmd(order: Option<OrderId>, reason: Reason) -> CoreEvent {
+    CoreEvent::CommandRejected { order, reason }
+}

@@ -1,0 +1,368 @@
+//! Event records: every event the core emitted, with the producer it went to — what
+//! upstream was told, kept as a fact so replay can prove it derives the same.
+
+use super::bytes::{index_of, pick, CodecError, In, Out};
+use super::MAX_EVENT;
+use crate::model::event::{CoreEvent, OrderStatus};
+use crate::model::fixed::{Money, Price, Qty};
+use crate::model::ids::InstrumentId;
+use crate::model::order_state::OmsEvent;
+use crate::model::slippage::{SlipCategory, Slippage};
+
+/// Encodes an event from the core; `None` for syncs, which carry no fact.
+pub fn encode_event(origin: u8, ev: &CoreEvent, buf: &mut [u8; MAX_EVENT]) -> Option<usize> {
+    let mut o = Out::new(buf);
+    o.u8(origin);
+    match *ev {
+        CoreEvent::Accepted {
+            request_id,
+            order,
+            cl_ord_id,
+            content_hash,
+            warning,
+        } => {
+            o.u8(1);
+            o.str(&request_id);
+            o.oid(order);
+            o.cl(cl_ord_id);
+            o.u64(content_hash);
+            o.u8(warning as u8);
+        }
+        CoreEvent::Rejected {
+            request_id,
+            order,
+            reason,
+        } => {
+            o.u8(2);
+            o.str(&request_id);
+            o.oid(order);
+            o.reason(Some(reason));
+        }
+        CoreEvent::Duplicate {
+            request_id,
+            order,
+            state,
+        } => {
+            o.u8(3);
+            o.str(&request_id);
+            o.oid(order);
+            o.state(state);
+        }
+        CoreEvent::Order(s) => {
+            o.u8(4);
+            o.oid(s.order);
+            o.str(&s.request_id);
+            o.opt_oid(s.parent);
+            o.state(s.state);
+            o.i64(s.qty.0);
+            o.i64(s.cum_qty.0);
+            o.i64(s.avg_px.0);
+            o.reason(s.reason);
+            o.u8(s.late as u8);
+        }
+        CoreEvent::Fill {
+            order,
+            instrument,
+            exec_id,
+            px,
+            qty,
+            fee,
+            slippage,
+            late,
+        } => {
+            o.u8(5);
+            o.oid(order);
+            o.u32(instrument.0 as u32);
+            o.u64(exec_id);
+            o.i64(px.0);
+            o.i64(qty.0);
+            o.i64(fee.0);
+            match slippage {
+                None => o.u8(0),
+                Some(s) => {
+                    o.u8(1);
+                    o.i64(s.price);
+                    o.i64(s.bps_e2);
+                    o.i64(s.pips_e2);
+                    o.u8(index_of(&SlipCategory::ALL, &s.category));
+                }
+            }
+            o.u8(late as u8);
+        }
+        CoreEvent::Protection {
+            parent,
+            stop_loss,
+            take_profit,
+            qty,
+        } => {
+            o.u8(6);
+            o.oid(parent);
+            for leg in [stop_loss, take_profit] {
+                o.opt_oid(leg.map(|l| l.0));
+                o.i64(leg.map_or(0, |l| l.1 .0));
+            }
+            o.i64(qty.0);
+        }
+        CoreEvent::SlippageBreach { order, bps_e2 } => {
+            o.u8(7);
+            o.oid(order);
+            o.i64(bps_e2);
+        }
+        CoreEvent::Anomaly {
+            order,
+            state,
+            event,
+        } => {
+            o.u8(8);
+            o.oid(order);
+            o.state(state);
+            o.u8(index_of(&OmsEvent::ALL, &event));
+        }
+        CoreEvent::CommandRejected { order, reason } => {
+            o.u8(9);
+            o.opt_oid(order);
+            o.reason(Some(reason));
+        }
+        CoreEvent::KillSwitch {
+            scope,
+            state,
+            canceled,
+        } => {
+            o.u8(10);
+            o.scope(&scope);
+            o.u8(state as u8);
+            o.u32(canceled);
+        }
+        CoreEvent::ModeChanged { account, mode } => {
+            o.u8(11);
+            o.str(&account);
+            o.u8(mode as u8);
+        }
+        CoreEvent::HaltChanged { account, halted } => {
+            o.u8(12);
+            o.str(&account);
+            o.u8(halted as u8);
+        }
+        CoreEvent::VenueSession { venue, up } => {
+            o.u8(13);
+            o.str(&venue);
+            o.u8(up as u8);
+        }
+        CoreEvent::Synced(_) => return None,
+    }
+    Some(o.len())
+}
+
+/// Decodes a journaled event: its producer and the event.
+pub(crate) fn decode_event(b: &[u8]) -> Result<(u8, CoreEvent), CodecError> {
+    let mut i = In::new(b);
+    let origin = i.u8()?;
+    let ev = match i.u8()? {
+        1 => CoreEvent::Accepted {
+            request_id: i.str()?,
+            order: i.oid()?,
+            cl_ord_id: i.cl()?,
+            content_hash: i.u64()?,
+            warning: i.bool()?,
+        },
+        2 => CoreEvent::Rejected {
+            request_id: i.str()?,
+            order: i.oid()?,
+            reason: i.some_reason()?,
+        },
+        3 => CoreEvent::Duplicate {
+            request_id: i.str()?,
+            order: i.oid()?,
+            state: i.state()?,
+        },
+        4 => CoreEvent::Order(OrderStatus {
+            order: i.oid()?,
+            request_id: i.str()?,
+            parent: i.opt_oid()?,
+            state: i.state()?,
+            qty: Qty(i.i64()?),
+            cum_qty: Qty(i.i64()?),
+            avg_px: Price(i.i64()?),
+            reason: i.reason()?,
+            late: i.bool()?,
+        }),
+        5 => CoreEvent::Fill {
+            order: i.oid()?,
+            instrument: InstrumentId(
+                u16::try_from(i.u32()?).map_err(|_| CodecError("bad instrument"))?,
+            ),
+            exec_id: i.u64()?,
+            px: Price(i.i64()?),
+            qty: Qty(i.i64()?),
+            fee: Money(i.i64()?),
+            slippage: if i.bool()? {
+                Some(Slippage {
+                    price: i.i64()?,
+                    bps_e2: i.i64()?,
+                    pips_e2: i.i64()?,
+                    category: pick(&SlipCategory::ALL, i.u8()?, "bad category")?,
+                })
+            } else {
+                None
+            },
+            late: i.bool()?,
+        },
+        6 => {
+            let parent = i.oid()?;
+            let mut legs = [None, None];
+            for leg in legs.iter_mut() {
+                let id = i.opt_oid()?;
+                let px = Price(i.i64()?);
+                *leg = id.map(|id| (id, px));
+            }
+            CoreEvent::Protection {
+                parent,
+                stop_loss: legs[0],
+                take_profit: legs[1],
+                qty: Qty(i.i64()?),
+            }
+        }
+        7 => CoreEvent::SlippageBreach {
+            order: i.oid()?,
+            bps_e2: i.i64()?,
+        },
+        8 => CoreEvent::Anomaly {
+            order: i.oid()?,
+            state: i.state()?,
+            event: pick(&OmsEvent::ALL, i.u8()?, "bad event")?,
+        },
+        9 => CoreEvent::CommandRejected {
+            order: i.opt_oid()?,
+            reason: i.some_reason()?,
+        },
+        10 => CoreEvent::KillSwitch {
+            scope: i.scope()?,
+            state: i.kill_state()?,
+            canceled: i.u32()?,
+        },
+        11 => CoreEvent::ModeChanged {
+            account: i.str()?,
+            mode: i.mode()?,
+        },
+        12 => CoreEvent::HaltChanged {
+            account: i.str()?,
+            halted: i.bool()?,
+        },
+        13 => CoreEvent::VenueSession {
+            venue: i.str()?,
+            up: i.bool()?,
+        },
+        _ => return Err(CodecError("unknown event tag")),
+    };
+    i.end()?;
+    Ok((origin, ev))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::control::{KillState, Mode};
+    use crate::model::event::Scope;
+    use crate::model::ids::{ClOrdId, Name, OrderId, RequestId};
+    use crate::model::order_state::OrderState;
+    use crate::model::reason::Reason;
+
+    #[test]
+    fn every_event_round_trips() {
+        let rid = RequestId::new("r-1").unwrap();
+        let events = [
+            CoreEvent::Accepted {
+                request_id: rid,
+                order: OrderId(3),
+                cl_ord_id: ClOrdId {
+                    epoch: 9,
+                    order: OrderId(3),
+                    version: 2,
+                },
+                content_hash: 77,
+                warning: true,
+            },
+            CoreEvent::Rejected {
+                request_id: rid,
+                order: OrderId(0),
+                reason: Reason::StoreFull,
+            },
+            CoreEvent::Duplicate {
+                request_id: rid,
+                order: OrderId(3),
+                state: OrderState::TimedOut,
+            },
+            CoreEvent::Order(OrderStatus {
+                order: OrderId(4),
+                request_id: RequestId::EMPTY,
+                parent: Some(OrderId(3)),
+                state: OrderState::PartiallyFilled,
+                qty: Qty(10),
+                cum_qty: Qty(4),
+                avg_px: Price(-5),
+                reason: Some(Reason::VenueFunds),
+                late: true,
+            }),
+            CoreEvent::Fill {
+                order: OrderId(4),
+                instrument: InstrumentId(2),
+                exec_id: 99,
+                px: Price(123),
+                qty: Qty(4),
+                fee: Money(-1),
+                slippage: Some(Slippage {
+                    price: -3,
+                    bps_e2: 12,
+                    pips_e2: 40,
+                    category: SlipCategory::Poor,
+                }),
+                late: false,
+            },
+            CoreEvent::Protection {
+                parent: OrderId(4),
+                stop_loss: Some((OrderId(5), Price(100))),
+                take_profit: None,
+                qty: Qty(4),
+            },
+            CoreEvent::SlippageBreach {
+                order: OrderId(4),
+                bps_e2: 999,
+            },
+            CoreEvent::Anomaly {
+                order: OrderId(4),
+                state: OrderState::Filled,
+                event: OmsEvent::Ack,
+            },
+            CoreEvent::CommandRejected {
+                order: None,
+                reason: Reason::UnknownOrder,
+            },
+            CoreEvent::KillSwitch {
+                scope: Scope::Account(Name::new("a").unwrap()),
+                state: KillState::Warning,
+                canceled: 3,
+            },
+            CoreEvent::ModeChanged {
+                account: Name::new("a").unwrap(),
+                mode: Mode::Guide,
+            },
+            CoreEvent::HaltChanged {
+                account: Name::new("a").unwrap(),
+                halted: true,
+            },
+            CoreEvent::VenueSession {
+                venue: Name::new("broker").unwrap(),
+                up: true,
+            },
+        ];
+        let mut buf = [0u8; MAX_EVENT];
+        for ev in events {
+            let n = encode_event(7, &ev, &mut buf).unwrap();
+            assert_eq!(decode_event(&buf[..n]), Ok((7, ev)));
+            for k in 0..n {
+                assert!(decode_event(&buf[..k]).is_err());
+            }
+        }
+        assert_eq!(encode_event(0, &CoreEvent::Synced(1), &mut buf), None);
+    }
+}

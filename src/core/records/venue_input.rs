@@ -1,0 +1,148 @@
+//! Venue-input records: what an external venue (a FIX session) told the core, with the
+//! wire sequence number it came in under and when it was applied. Replay cannot derive
+//! these; it feeds them back to a recorded stand-in instead of a live session.
+
+use super::bytes::{CodecError, In, Out};
+use super::MAX_EVENT;
+use crate::model::fixed::{Money, Price, Qty};
+use crate::model::ids::InstrumentId;
+use crate::venue::{VenueEvent, VenueEventKind};
+
+/// Encodes an input from an external venue (a FIX message's effect) for `venue`.
+pub(crate) fn encode_venue_input(venue: u16, ev: &VenueEvent, buf: &mut [u8; MAX_EVENT]) -> usize {
+    let mut o = Out::new(buf);
+    o.bytes(&venue.to_le_bytes());
+    o.u64(ev.src_seq);
+    o.u64(ev.at_ns);
+    match ev.kind {
+        VenueEventKind::Ack {
+            cl: c,
+            venue_order_id,
+        } => {
+            o.u8(1);
+            o.cl(c);
+            o.u64(venue_order_id);
+        }
+        VenueEventKind::Rejected { cl: c, reason } => {
+            o.u8(2);
+            o.cl(c);
+            o.reason(Some(reason));
+        }
+        VenueEventKind::Fill {
+            cl: c,
+            exec_id,
+            px,
+            qty,
+            fee,
+        } => {
+            o.u8(3);
+            o.cl(c);
+            o.u64(exec_id);
+            o.i64(px.0);
+            o.i64(qty.0);
+            o.i64(fee.0);
+        }
+        VenueEventKind::Canceled { cl: c } => {
+            o.u8(4);
+            o.cl(c);
+        }
+        VenueEventKind::CancelRejected { cl: c, reason } => {
+            o.u8(5);
+            o.cl(c);
+            o.reason(Some(reason));
+        }
+        VenueEventKind::Replaced { cl: c, qty, limit } => {
+            o.u8(6);
+            o.cl(c);
+            o.i64(qty.0);
+            o.i64(limit.0);
+        }
+        VenueEventKind::ReplaceRejected { cl: c, reason } => {
+            o.u8(7);
+            o.cl(c);
+            o.reason(Some(reason));
+        }
+        VenueEventKind::Expired { cl: c } => {
+            o.u8(8);
+            o.cl(c);
+        }
+        VenueEventKind::Quote { instrument, quote } => {
+            o.u8(9);
+            o.u32(instrument.0 as u32);
+            o.i64(quote.bid.0);
+            o.i64(quote.ask.0);
+            o.i64(quote.bid_size.0);
+            o.i64(quote.ask_size.0);
+            o.u64(quote.at_ns);
+        }
+        VenueEventKind::Session { up } => {
+            o.u8(10);
+            o.u8(up as u8);
+        }
+    }
+    o.len()
+}
+
+/// Decodes [`encode_venue_input`]'s bytes: the venue and its event.
+pub(crate) fn decode_venue_input(b: &[u8]) -> Result<(u16, VenueEvent), CodecError> {
+    let mut i = In::new(b);
+    let v = i.take(2)?;
+    let venue = u16::from_le_bytes([v[0], v[1]]);
+    let src_seq = i.u64()?;
+    let at_ns = i.u64()?;
+    let kind = match i.u8()? {
+        1 => VenueEventKind::Ack {
+            cl: i.cl()?,
+            venue_order_id: i.u64()?,
+        },
+        2 => VenueEventKind::Rejected {
+            cl: i.cl()?,
+            reason: i.some_reason()?,
+        },
+        3 => VenueEventKind::Fill {
+            cl: i.cl()?,
+            exec_id: i.u64()?,
+            px: Price(i.i64()?),
+            qty: Qty(i.i64()?),
+            fee: Money(i.i64()?),
+        },
+        4 => VenueEventKind::Canceled { cl: i.cl()? },
+        5 => VenueEventKind::CancelRejected {
+            cl: i.cl()?,
+            reason: i.some_reason()?,
+        },
+        6 => VenueEventKind::Replaced {
+            cl: i.cl()?,
+            qty: Qty(i.i64()?),
+            limit: Price(i.i64()?),
+        },
+        7 => VenueEventKind::ReplaceRejected {
+            cl: i.cl()?,
+            reason: i.some_reason()?,
+        },
+        8 => VenueEventKind::Expired { cl: i.cl()? },
+        9 => VenueEventKind::Quote {
+            instrument: InstrumentId(
+                u16::try_from(i.u32()?).map_err(|_| CodecError("bad instrument"))?,
+            ),
+            quote: crate::model::quote::Quote {
+                bid: Price(i.i64()?),
+                ask: Price(i.i64()?),
+                bid_size: Qty(i.i64()?),
+                ask_size: Qty(i.i64()?),
+                at_ns: i.u64()?,
+            },
+        },
+        10 => VenueEventKind::Session { up: i.bool()? },
+        _ => return Err(CodecError("unknown venue input tag")),
+    };
+    i.end()?;
+    Ok((
+        venue,
+        VenueEvent {
+            at_ns,
+            kind,
+            src_seq,
+        },
+    ))
+}
