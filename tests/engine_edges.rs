@@ -10,13 +10,16 @@ use execd::model::ids::{AccountId, ClOrdId, InstrumentId, Name, OrderId, Request
 use execd::model::order_state::{OmsEvent, OrderState};
 use execd::model::reason::Reason;
 use execd::model::request::ExecutionRequest;
-use execd::venue::{AnyVenue, Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder};
+use execd::venue::{
+    AnyVenue, Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder, VenueOrderState,
+};
 use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
 struct Script {
     sent: Vec<VenueOrder>,
     cancels: Vec<(ClOrdId, ClOrdId)>,
+    queries: Vec<ClOrdId>,
     pending: Vec<VenueEvent>,
     down: bool,
     fail_sends: bool,
@@ -62,6 +65,9 @@ impl Venue for Scripted {
         self.0.lock().unwrap().pending.iter().map(|e| e.at_ns).min()
     }
     fn positions(&self, _: AccountId, _: &mut Vec<(InstrumentId, Qty)>) {}
+    fn query(&mut self, _now: u64, o: &VenueOrder) {
+        self.0.lock().unwrap().queries.push(o.cl);
+    }
 }
 
 struct Rig {
@@ -487,4 +493,187 @@ fn a_replace_answered_while_a_cancel_is_in_flight_is_applied_not_an_anomaly() {
         cl: ClOrdId { version: 2, ..cl },
     });
     assert_eq!(r.state(cl), OrderState::Canceled);
+}
+
+fn status(cl: ClOrdId, state: VenueOrderState, filled: Option<(i64, i64)>) -> VenueEventKind {
+    VenueEventKind::Status {
+        cl,
+        state,
+        filled: filled.map(|(q, p)| (Qty(q), Price(p))),
+    }
+}
+
+#[test]
+fn a_status_answer_books_what_no_report_told_once() {
+    let mut r = Rig::new(|t| t);
+    let (_, cl) = r.submit(100);
+    r.advance(30_001 * MS);
+    assert_eq!(r.state(cl), OrderState::TimedOut);
+    // Filled at the venue: 60 @ 190.00 then 40 @ 190.05, average 190.02; no report came.
+    let evs = r.venue(status(cl, VenueOrderState::Filled, Some((100, 19_002))));
+    assert_eq!(r.state(cl), OrderState::Filled, "{evs:?}");
+    assert_eq!(r.position(), Qty(100));
+    assert!(
+        evs.iter().any(|e| matches!(e, CoreEvent::FillRecovered { qty, px, .. } if *qty == Qty(100) && *px == Price(19_002))),
+        "{evs:?}"
+    );
+    assert_eq!(r.e.stats().recovered_fills, 1);
+    assert_eq!(r.e.book().get(cl.order).unwrap().avg_px(), Price(19_002));
+    // The same answer again changes nothing.
+    let again = r.venue(status(cl, VenueOrderState::Filled, Some((100, 19_002))));
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(r.position(), Qty(100));
+
+    // Part of it told by a report, the rest only by the status: the rest is booked at
+    // the price that makes the venue's average.
+    let (_, cl2) = r.submit(10);
+    r.venue(VenueEventKind::Ack {
+        cl: cl2,
+        venue_order_id: 2,
+    });
+    r.fill(cl2, 500, 4); // 4 @ 190.02
+    r.venue(status(cl2, VenueOrderState::Filled, Some((10, 19_008))));
+    let o = r.e.book().get(cl2.order).unwrap();
+    assert_eq!(
+        (o.state(), o.cum_qty(), o.avg_px()),
+        (OrderState::Filled, Qty(10), Price(19_008))
+    );
+    assert_eq!(r.position(), Qty(110));
+}
+
+#[test]
+fn timeouts_while_the_venue_is_down_are_asked_about_after_logon_and_spare_the_breaker() {
+    let mut r = Rig::new(|t| t.replace("breaker_failures = 5", "breaker_failures = 2"));
+    let cls: Vec<ClOrdId> = (0..4).map(|_| r.submit(1).1).collect();
+    r.v.0.lock().unwrap().down = true;
+    r.advance(30_001 * MS);
+    assert!(cls.iter().all(|&c| r.state(c) == OrderState::TimedOut));
+    r.v.0.lock().unwrap().down = false;
+    r.v.0.lock().unwrap().queries.clear();
+    r.venue(VenueEventKind::Session { up: true });
+    let asked = r.v.0.lock().unwrap().queries.clone();
+    for c in &cls {
+        assert!(asked.contains(c), "{c:?} not asked about: {asked:?}");
+    }
+    // The outage was not the venue failing to answer: new orders go.
+    assert!(matches!(r.submit(1).0[0], CoreEvent::Accepted { .. }));
+    // The answers settle them: one never arrived, one works (its timeout's cancel is sent
+    // again), one was canceled, one filled.
+    r.venue(status(cls[0], VenueOrderState::Unknown, None));
+    assert_eq!(r.state(cls[0]), OrderState::Rejected);
+    assert_eq!(
+        r.e.book().get(cls[0].order).unwrap().reason(),
+        Some(Reason::VenueUnknownOrder)
+    );
+    let cancels = r.v.0.lock().unwrap().cancels.len();
+    r.venue(status(cls[1], VenueOrderState::Working, Some((0, 0))));
+    assert_eq!(r.v.0.lock().unwrap().cancels.len(), cancels + 1);
+    r.venue(status(cls[2], VenueOrderState::Canceled, Some((0, 0))));
+    assert_eq!(r.state(cls[2]), OrderState::Canceled);
+    r.venue(status(cls[3], VenueOrderState::Filled, Some((1, 19_001))));
+    assert_eq!(r.state(cls[3]), OrderState::Filled);
+    assert_eq!(r.position(), Qty(1));
+}
+
+#[test]
+fn a_venue_restart_asks_about_every_working_order() {
+    let mut r = Rig::new(|t| t);
+    let (_, working) = r.submit(5);
+    r.venue(VenueEventKind::Ack {
+        cl: working,
+        venue_order_id: 1,
+    });
+    let (_, pending) = r.submit(5);
+    r.v.0.lock().unwrap().queries.clear();
+    r.venue(VenueEventKind::Session { up: true });
+    assert_eq!(
+        r.v.0.lock().unwrap().queries,
+        vec![pending],
+        "only the unknown one"
+    );
+    r.v.0.lock().unwrap().queries.clear();
+    r.venue(VenueEventKind::Restarted);
+    let mut asked = r.v.0.lock().unwrap().queries.clone();
+    asked.sort_by_key(|c| c.order);
+    assert_eq!(asked, vec![working, pending]);
+    // A working order the venue says works, with nothing new, stays as it is.
+    assert!(r
+        .venue(status(working, VenueOrderState::Working, Some((0, 0))))
+        .is_empty());
+    assert_eq!(r.state(working), OrderState::New);
+    // A pending one is acknowledged by it.
+    r.venue(status(pending, VenueOrderState::Working, Some((0, 0))));
+    assert_eq!(r.state(pending), OrderState::New);
+}
+
+#[test]
+fn a_replace_that_never_reached_the_venue_leaves_the_old_terms() {
+    let mut r = Rig::new(|t| t);
+    let mut req = ExecutionRequest::market(
+        "lim-1",
+        "alpha",
+        "paper",
+        "AAPL",
+        Side::Buy,
+        Dec::new(10, 0),
+    );
+    req.order_type = execd::model::ids::OrderType::Limit;
+    req.limit_price = Some(Dec::new(18_900, 2));
+    assert!(matches!(
+        r.cmd(Command::Submit(req))[0],
+        CoreEvent::Accepted { .. }
+    ));
+    let cl = r.v.0.lock().unwrap().sent.last().unwrap().cl;
+    r.venue(VenueEventKind::Ack {
+        cl,
+        venue_order_id: 1,
+    });
+    r.cmd(Command::Replace {
+        order: OrderRef::Id(cl.order),
+        quantity: Some(Dec::new(12, 0)),
+        limit_price: None,
+    });
+    assert_eq!(r.state(cl), OrderState::PendingReplace);
+    let evs = r.venue(status(cl, VenueOrderState::Working, Some((0, 0))));
+    assert_eq!(r.state(cl), OrderState::New, "{evs:?}");
+    assert_eq!(
+        rejected_command(&evs),
+        Some(Reason::VenueTransport),
+        "{evs:?}"
+    );
+    assert_eq!(r.e.book().get(cl.order).unwrap().terms().qty, Qty(10));
+}
+
+#[test]
+fn a_venue_holding_less_than_booked_is_a_mismatch_and_a_cancel_reject_saying_filled_is_asked_about()
+{
+    let mut r = Rig::new(|t| t);
+    let (_, cl) = r.submit(10);
+    r.venue(VenueEventKind::Ack {
+        cl,
+        venue_order_id: 1,
+    });
+    r.fill(cl, 1, 6);
+    let evs = r.venue(status(cl, VenueOrderState::Working, Some((2, 19_000))));
+    assert!(
+        evs.iter().any(|e| matches!(e, CoreEvent::VenueMismatch { venue_cum, core_cum, .. } if *venue_cum == Qty(2) && *core_cum == Qty(6))),
+        "{evs:?}"
+    );
+    assert_eq!(
+        r.e.book().get(cl.order).unwrap().cum_qty(),
+        Qty(6),
+        "nothing undone"
+    );
+    assert_eq!(r.e.stats().anomalies, 1);
+    r.v.0.lock().unwrap().queries.clear();
+    r.venue(status(cl, VenueOrderState::Filled, None));
+    assert_eq!(r.v.0.lock().unwrap().queries, vec![cl]);
+    assert_eq!(r.state(cl), OrderState::PartiallyFilled);
+}
+
+fn rejected_command(evs: &[CoreEvent]) -> Option<Reason> {
+    evs.iter().find_map(|e| match e {
+        CoreEvent::CommandRejected { reason, .. } => Some(*reason),
+        _ => None,
+    })
 }

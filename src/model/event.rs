@@ -233,6 +233,28 @@ pub enum CoreEvent {
         /// `true` from the logon on.
         up: bool,
     },
+    /// A fill that no execution report told and a venue's status answer revealed (a
+    /// report lost across a disconnect or a sequence reset): booked by the
+    /// [`CoreEvent::Fill`] just before, its commission unknown, and flagged here for
+    /// reconciliation (R-RES-1, R-AUD-4).
+    FillRecovered {
+        /// The order it filled.
+        order: OrderId,
+        /// Quantity the venue filled beyond what reports told.
+        qty: Qty,
+        /// The price that makes the order's average the venue's.
+        px: Price,
+    },
+    /// A venue's status answer reports less filled than the core booked: nothing is
+    /// undone; a human reconciles.
+    VenueMismatch {
+        /// The order.
+        order: OrderId,
+        /// Cumulative quantity at the venue.
+        venue_cum: Qty,
+        /// Cumulative quantity the core booked.
+        core_cum: Qty,
+    },
     /// An account's halt flag changed (to every producer).
     HaltChanged {
         /// As configured.

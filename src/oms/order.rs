@@ -310,6 +310,11 @@ impl Order {
         }
     }
 
+    /// Sum of fill price × quantity (mantissas), the numerator of the average price.
+    pub(crate) fn cum_notional(&self) -> i128 {
+        self.cum_notional
+    }
+
     /// Feeds the state machine; on success the state changes, on an anomaly it does not.
     pub fn apply(&mut self, ev: OmsEvent) -> Result<Effects, Anomaly> {
         let step = transition(self.state, ev)?;
@@ -482,9 +487,5 @@ impl Order {
     pub(super) fn force_fact(&mut self, acked: bool, extra_filled: i64) {
         self.acked |= acked;
         self.cum_qty.0 += extra_filled;
-    }
-
-    pub(super) fn cum_notional(&self) -> i128 {
-        self.cum_notional
     }
 }

@@ -115,6 +115,44 @@ pub enum VenueEventKind {
         /// Stamped with the time it arrived.
         quote: Quote,
     },
+    /// Where an order stands at the venue, as it answered a status query (FIX
+    /// ExecType=I, a mass status report) or said in passing (an OrderCancelReject's
+    /// OrdStatus). The engine settles an order whose outcome it did not know from it,
+    /// and books what the venue filled that no report told (R-RES-1).
+    Status {
+        /// The order (any version of its client order id).
+        cl: ClOrdId,
+        /// Its state at the venue.
+        state: VenueOrderState,
+        /// Cumulative quantity and average price at the venue; `None` when the message
+        /// does not carry them (an OrderCancelReject).
+        filled: Option<(Qty, Price)>,
+    },
+    /// The venue started its message numbering over (FIX: a Logon or SequenceReset with
+    /// a reset): what it sent before and this core did not apply will never be resent,
+    /// so every order working there has an unknown outcome until asked about.
+    Restarted,
+}
+
+/// An order's state as a venue reports it (FIX OrdStatus, 39).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VenueOrderState {
+    /// Working: new, partially filled, pending new, suspended, done for the day (39 =
+    /// 0, 1, A, 9, 3, 7, and 5 in FIX 4.2).
+    Working,
+    /// A cancel or replace of ours is being processed there (39 = 6, E).
+    Pending,
+    /// Completely filled (39 = 2, or B calculated).
+    Filled,
+    /// Canceled (39 = 4).
+    Canceled,
+    /// Expired (39 = C).
+    Expired,
+    /// Rejected (39 = 8).
+    Rejected,
+    /// The venue does not know the order (39 = 8 with OrdRejReason 5, unknown order):
+    /// it never reached the venue.
+    Unknown,
 }
 
 /// A venue event and when it happened.

@@ -585,6 +585,31 @@ fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
                 state: if up { "LOGGED_ON" } else { "LOGGED_OFF" }.into(),
                 ..base.clone()
             },
+            CoreEvent::FillRecovered { order, qty, px } => {
+                let (ps, qs) = scales(order);
+                Row {
+                    kind: "fill_recovered",
+                    qty: Fixed(qty.0, qs).to_string(),
+                    price: Fixed(px.0, ps).to_string(),
+                    detail: "booked from the venue's status answer; no report told it".into(),
+                    ..with_order(base.clone(), order)
+                }
+            }
+            CoreEvent::VenueMismatch {
+                order,
+                venue_cum,
+                core_cum,
+            } => {
+                let (_, qs) = scales(order);
+                Row {
+                    kind: "venue_mismatch",
+                    qty: Fixed(venue_cum.0, qs).to_string(),
+                    cum_qty: Fixed(core_cum.0, qs).to_string(),
+                    detail: "the venue reports less filled (qty) than the core booked (cum_qty)"
+                        .into(),
+                    ..with_order(base.clone(), order)
+                }
+            }
             CoreEvent::Synced(_) => continue,
         };
         out.push(row);

@@ -183,7 +183,9 @@ impl Tally {
             }
             CoreEvent::ModeChanged { .. }
             | CoreEvent::HaltChanged { .. }
-            | CoreEvent::VenueSession { .. } => {}
+            | CoreEvent::VenueSession { .. }
+            | CoreEvent::FillRecovered { .. }
+            | CoreEvent::VenueMismatch { .. } => {}
         }
     }
 

@@ -8,12 +8,17 @@ use demo::DemoOptions;
 use execd::config::Registry;
 use execd::core::RealClock;
 use execd::core::{spawn, CoreOptions};
+use execd::model::order_state::OrderState;
 use flow::FlowOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Exit code of a run that stopped but needs a human: OMS or FIX anomalies, orders whose
+/// outcome is still unknown, fills only a status answer told, slippage breaches.
+const EXIT_PROBLEMS: u8 = 3;
 
 #[derive(Parser)]
 #[command(
@@ -247,17 +252,49 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
             );
         }
     }
+    let fix_anomalies: u64 = (0..reg.venues.len())
+        .filter_map(|i| report.engine.venue(i).fix().map(|f| f.stats().anomalies))
+        .sum();
+    let (mut unknown_outcome, mut working) = (0u64, 0u64);
+    for o in report.engine.book().iter() {
+        let st = o.state();
+        if matches!(
+            st,
+            OrderState::PendingNew
+                | OrderState::PendingCancel
+                | OrderState::PendingReplace
+                | OrderState::TimedOut
+        ) {
+            unknown_outcome += 1;
+        } else if st.is_working() {
+            working += 1;
+        }
+    }
+    // Each of these needs a human: the run did not end the way it should have.
+    let problems = s.anomalies
+        + fix_anomalies
+        + unknown_outcome
+        + s.recovered_fills
+        + s.slippage_breaches
+        + s.unknown_order_events;
     eprintln!(
-        "execd: stopped cleanly: {} submitted, {} accepted, {} rejected, {} fills{}",
+        "execd: stopped {}: {} submitted, {} accepted, {} rejected, {} fills ({} late); {} OMS anomalies, {} FIX anomalies, {} unfinished orders (outcome unknown), {} recovered fills, {} reports for unknown orders, {} slippage breaches; {} orders still working at venues",
+        if problems == 0 { "cleanly" } else { "with problems" },
         s.submitted,
         s.accepted,
         s.rejected,
         s.fills,
-        if report.in_flight_at_exit {
-            "; some orders still awaited a venue answer"
-        } else {
-            ""
-        }
+        s.late_fills,
+        s.anomalies,
+        fix_anomalies,
+        unknown_outcome,
+        s.recovered_fills,
+        s.unknown_order_events,
+        s.slippage_breaches,
+        working,
     );
+    if problems > 0 && status == ExitCode::SUCCESS {
+        return ExitCode::from(EXIT_PROBLEMS);
+    }
     status
 }

@@ -2,7 +2,7 @@
 //! refusals, replaces, expiries, and market data. Fills go on to `fills`.
 
 use super::{rejected_cmd, Engine, Outbox};
-use crate::model::ids::{ClOrdId, OrderId};
+use crate::model::ids::{ClOrdId, OrderId, VenueId};
 use crate::model::order_state::OmsEvent;
 use crate::oms::Execution;
 use crate::venue::VenueEventKind;
@@ -19,13 +19,28 @@ impl Engine {
         }
     }
 
-    pub(super) fn on_venue_event(&mut self, kind: VenueEventKind, out: &mut impl Outbox) {
+    pub(super) fn on_venue_event(
+        &mut self,
+        vi: usize,
+        kind: VenueEventKind,
+        out: &mut impl Outbox,
+    ) {
         match kind {
             VenueEventKind::Quote { instrument, quote } => {
                 self.gate.quotes[instrument.0 as usize] = quote;
             }
-            // The venue's own view changed with this event; the gate asks it directly.
-            VenueEventKind::Session { .. } => {}
+            // The gate asks the venue itself whether it is up; what a logon changes here is
+            // what the core may now ask.
+            VenueEventKind::Session { up } => {
+                if up {
+                    self.ask_about_orders(VenueId(vi as u16), false);
+                }
+            }
+            VenueEventKind::Restarted => self.ask_about_orders(VenueId(vi as u16), true),
+            VenueEventKind::Status { cl, state, filled } => {
+                let Some(id) = self.order_for(cl) else { return };
+                self.on_status(id, state, filled, out);
+            }
             VenueEventKind::Ack { cl, venue_order_id } => {
                 let Some(id) = self.order_for(cl) else { return };
                 if let Some(o) = self.book.get_mut(id) {

@@ -12,6 +12,7 @@ mod fills;
 mod operator;
 mod orders;
 mod protection;
+mod status;
 
 use super::latency::Probe;
 use crate::config::Registry;
@@ -80,6 +81,8 @@ pub struct EngineStats {
     pub slippage_breaches: u64,
     /// Venue events for orders not held.
     pub unknown_order_events: u64,
+    /// Fills only a venue's status answer told (booked, flagged for reconciliation).
+    pub recovered_fills: u64,
 }
 
 /// All mutable trading state, moved only by [`Engine::command`] and
@@ -300,7 +303,7 @@ impl Engine {
                     up,
                 });
             }
-            self.on_venue_event(ev.kind, out);
+            self.on_venue_event(vi, ev.kind, out);
         }
         self.vbuf = buf;
     }

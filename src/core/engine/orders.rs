@@ -197,7 +197,12 @@ impl Engine {
             return;
         }
         self.stats.timeouts += 1;
-        self.gate.breakers[v].on_failure(self.now);
+        // A timeout while the session is down is the disconnection's doing, which the
+        // gate already sees (VENUE_DOWN); the breaker counts a venue that does not answer.
+        // The order is asked about after the next logon.
+        if self.venues[v].is_logged_on() {
+            self.gate.breakers[v].on_failure(self.now);
+        }
         self.apply(id, OmsEvent::Timeout, out);
     }
 

@@ -148,6 +148,22 @@ pub fn encode_event(origin: u8, ev: &CoreEvent, buf: &mut [u8; MAX_EVENT]) -> Op
             o.str(&venue);
             o.u8(up as u8);
         }
+        CoreEvent::FillRecovered { order, qty, px } => {
+            o.u8(14);
+            o.oid(order);
+            o.i64(qty.0);
+            o.i64(px.0);
+        }
+        CoreEvent::VenueMismatch {
+            order,
+            venue_cum,
+            core_cum,
+        } => {
+            o.u8(15);
+            o.oid(order);
+            o.i64(venue_cum.0);
+            o.i64(core_cum.0);
+        }
         CoreEvent::Synced(_) => return None,
     }
     Some(o.len())
@@ -252,6 +268,16 @@ pub(crate) fn decode_event(b: &[u8]) -> Result<(u8, CoreEvent), CodecError> {
             venue: i.str()?,
             up: i.bool()?,
         },
+        14 => CoreEvent::FillRecovered {
+            order: i.oid()?,
+            qty: Qty(i.i64()?),
+            px: Price(i.i64()?),
+        },
+        15 => CoreEvent::VenueMismatch {
+            order: i.oid()?,
+            venue_cum: Qty(i.i64()?),
+            core_cum: Qty(i.i64()?),
+        },
         _ => return Err(CodecError("unknown event tag")),
     };
     i.end()?;
@@ -349,6 +375,16 @@ mod tests {
             CoreEvent::HaltChanged {
                 account: Name::new("a").unwrap(),
                 halted: true,
+            },
+            CoreEvent::FillRecovered {
+                order: OrderId(8),
+                qty: Qty(3),
+                px: Price(10_001),
+            },
+            CoreEvent::VenueMismatch {
+                order: OrderId(8),
+                venue_cum: Qty(1),
+                core_cum: Qty(4),
             },
             CoreEvent::VenueSession {
                 venue: Name::new("broker").unwrap(),

@@ -6,7 +6,33 @@ use super::bytes::{CodecError, In, Out};
 use super::MAX_EVENT;
 use crate::model::fixed::{Money, Price, Qty};
 use crate::model::ids::InstrumentId;
-use crate::venue::{VenueEvent, VenueEventKind};
+use crate::venue::{VenueEvent, VenueEventKind, VenueOrderState};
+
+// Numbered for the journal: never renumber, only add.
+fn order_state_tag(s: VenueOrderState) -> u8 {
+    match s {
+        VenueOrderState::Working => 1,
+        VenueOrderState::Pending => 2,
+        VenueOrderState::Filled => 3,
+        VenueOrderState::Canceled => 4,
+        VenueOrderState::Expired => 5,
+        VenueOrderState::Rejected => 6,
+        VenueOrderState::Unknown => 7,
+    }
+}
+
+fn order_state_of(tag: u8) -> Result<VenueOrderState, CodecError> {
+    Ok(match tag {
+        1 => VenueOrderState::Working,
+        2 => VenueOrderState::Pending,
+        3 => VenueOrderState::Filled,
+        4 => VenueOrderState::Canceled,
+        5 => VenueOrderState::Expired,
+        6 => VenueOrderState::Rejected,
+        7 => VenueOrderState::Unknown,
+        _ => return Err(CodecError("unknown venue order state")),
+    })
+}
 
 /// Encodes an input from an external venue (a FIX message's effect) for `venue`.
 pub(crate) fn encode_venue_input(venue: u16, ev: &VenueEvent, buf: &mut [u8; MAX_EVENT]) -> usize {
@@ -79,6 +105,24 @@ pub(crate) fn encode_venue_input(venue: u16, ev: &VenueEvent, buf: &mut [u8; MAX
             o.u8(10);
             o.u8(up as u8);
         }
+        VenueEventKind::Status {
+            cl: c,
+            state,
+            filled,
+        } => {
+            o.u8(11);
+            o.cl(c);
+            o.u8(order_state_tag(state));
+            match filled {
+                Some((q, p)) => {
+                    o.u8(1);
+                    o.i64(q.0);
+                    o.i64(p.0);
+                }
+                None => o.u8(0),
+            }
+        }
+        VenueEventKind::Restarted => o.u8(12),
     }
     o.len()
 }
@@ -134,6 +178,16 @@ pub(crate) fn decode_venue_input(b: &[u8]) -> Result<(u16, VenueEvent), CodecErr
             },
         },
         10 => VenueEventKind::Session { up: i.bool()? },
+        11 => VenueEventKind::Status {
+            cl: i.cl()?,
+            state: order_state_of(i.u8()?)?,
+            filled: match i.u8()? {
+                0 => None,
+                1 => Some((Qty(i.i64()?), Price(i.i64()?))),
+                _ => return Err(CodecError("bad status fill flag")),
+            },
+        },
+        12 => VenueEventKind::Restarted,
         _ => return Err(CodecError("unknown venue input tag")),
     };
     i.end()?;
@@ -145,4 +199,95 @@ pub(crate) fn decode_venue_input(b: &[u8]) -> Result<(u16, VenueEvent), CodecErr
             src_seq,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ids::{ClOrdId, OrderId};
+    use crate::model::reason::Reason;
+
+    #[test]
+    fn every_venue_input_round_trips() {
+        let cl = ClOrdId {
+            epoch: 7,
+            order: OrderId(42),
+            version: 3,
+        };
+        let kinds = [
+            VenueEventKind::Ack {
+                cl,
+                venue_order_id: 9,
+            },
+            VenueEventKind::Rejected {
+                cl,
+                reason: Reason::VenueFunds,
+            },
+            VenueEventKind::Fill {
+                cl,
+                exec_id: 5,
+                px: Price(10_001),
+                qty: Qty(3),
+                fee: Money(-2),
+            },
+            VenueEventKind::Canceled { cl },
+            VenueEventKind::CancelRejected {
+                cl,
+                reason: Reason::VenueUnknownOrder,
+            },
+            VenueEventKind::Replaced {
+                cl,
+                qty: Qty(4),
+                limit: Price(99),
+            },
+            VenueEventKind::ReplaceRejected {
+                cl,
+                reason: Reason::VenueRejected,
+            },
+            VenueEventKind::Expired { cl },
+            VenueEventKind::Quote {
+                instrument: InstrumentId(2),
+                quote: crate::model::quote::Quote {
+                    bid: Price(1),
+                    ask: Price(2),
+                    bid_size: Qty(3),
+                    ask_size: Qty(4),
+                    at_ns: 5,
+                },
+            },
+            VenueEventKind::Session { up: true },
+            VenueEventKind::Status {
+                cl,
+                state: VenueOrderState::Filled,
+                filled: Some((Qty(10), Price(10_050))),
+            },
+            VenueEventKind::Status {
+                cl,
+                state: VenueOrderState::Unknown,
+                filled: None,
+            },
+            VenueEventKind::Restarted,
+        ];
+        let mut buf = [0u8; MAX_EVENT];
+        for (i, kind) in kinds.into_iter().enumerate() {
+            let ev = VenueEvent {
+                at_ns: 1_000 + i as u64,
+                kind,
+                src_seq: 77,
+            };
+            let n = encode_venue_input(3, &ev, &mut buf);
+            assert_eq!(decode_venue_input(&buf[..n]), Ok((3, ev)), "{kind:?}");
+        }
+        for s in [
+            VenueOrderState::Working,
+            VenueOrderState::Pending,
+            VenueOrderState::Filled,
+            VenueOrderState::Canceled,
+            VenueOrderState::Expired,
+            VenueOrderState::Rejected,
+            VenueOrderState::Unknown,
+        ] {
+            assert_eq!(order_state_of(order_state_tag(s)), Ok(s));
+        }
+    }
 }
