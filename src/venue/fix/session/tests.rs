@@ -28,7 +28,9 @@ impl SessionIo for Io {
     }
     fn store(&mut self, seq: u64, frame: &[u8]) {
         self.log.push(("store", seq));
-        self.store.insert(seq, frame.to_vec());
+        // As the real stores keep it: a number already held keeps its first frame
+        // (a resend is not a new original), so only a reset can make room.
+        self.store.entry(seq).or_insert_with(|| frame.to_vec());
     }
     fn stored(&self, seq: u64) -> Option<&[u8]> {
         self.store.get(&seq).map(|v| v.as_slice())
@@ -957,6 +959,117 @@ fn gap_fill_that_does_not_advance_is_rejected() {
     assert_eq!(mt(rej), "3");
     assert_eq!(get(rej, 373).as_deref(), Some("5"));
     assert_eq!(s.seqs().next_in, 3, "the GapFill itself was consumed");
+}
+
+#[test]
+fn reset_logon_and_resend_request_in_one_read_never_resend_the_old_sequence() {
+    // A session that has traded: frames 1..=4 stored (Logon, then reports), numbers at 5.
+    let (mut s, mut io, now) = acceptor_logged_on();
+    for i in 0..3 {
+        s.send_app(
+            now,
+            b"8",
+            |e| {
+                e.bytes(17, format!("old-{i}").as_bytes());
+            },
+            &mut io,
+        )
+        .unwrap();
+    }
+    assert_eq!(s.seqs(), seqs(5, 2));
+    assert_eq!(io.store.len(), 4);
+    // The peer starts again, and in the same read asks for a heartbeat and then for
+    // everything from 1: Logon 141=Y (1), TestRequest (2), ResendRequest (3).
+    let mut bytes = Craft::to_acc("A", 1, now)
+        .f(98, "0")
+        .f(108, "30")
+        .f(141, "Y")
+        .build();
+    bytes.extend(Craft::to_acc("1", 2, now).f(112, "T").build());
+    bytes.extend(Craft::to_acc("2", 3, now).f(7, "1").f(16, "0").build());
+    let before = io.sent.len();
+    s.on_bytes(now, &bytes, &mut io);
+    // The store was emptied at the reset, before anything after the Logon was read.
+    assert_eq!(io.resets, vec![(seqs(1, 1), 4)]);
+    let answer = &io.sent[before..];
+    let kinds: Vec<(String, u64)> = answer.iter().map(|f| (mt(f), seq_of(f))).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("A".into(), 1),
+            ("0".into(), 2),
+            ("4".into(), 1), // Logon and Heartbeat gap-filled: no old report
+        ]
+    );
+    assert_eq!(get(&answer[0], 141).as_deref(), Some("Y"));
+    assert_eq!(get(&answer[2], 36).as_deref(), Some("3"));
+    assert!(answer.iter().all(|f| get(f, 17).is_none()));
+    assert_eq!(s.seqs(), seqs(3, 4));
+    assert!(s.is_logged_on());
+}
+
+#[test]
+fn the_owner_decides_which_application_messages_are_resent() {
+    struct Refusing(Io);
+    impl SessionIo for Refusing {
+        fn send(&mut self, f: &[u8]) {
+            self.0.send(f)
+        }
+        fn store(&mut self, seq: u64, f: &[u8]) {
+            self.0.store(seq, f)
+        }
+        fn stored(&self, seq: u64) -> Option<&[u8]> {
+            self.0.stored(seq)
+        }
+        fn reset(&mut self, seqs: SeqNums) {
+            self.0.reset(seqs)
+        }
+        // Orders are not sent twice; reports are.
+        fn may_resend(&mut self, _seq: u64, msg: &Msg<'_>) -> bool {
+            msg.msg_type() != b"D"
+        }
+        fn app(&mut self, m: &Msg<'_>, v: Result<(), SessionRejectReason>) {
+            self.0.app(m, v)
+        }
+        fn event(&mut self, ev: SessionEvent) {
+            self.0.event(ev)
+        }
+    }
+    let mut s = Session::new(base_cfg(Role::Acceptor), fresh());
+    let mut io = Refusing(Io::default());
+    s.on_connected(T0, &mut io);
+    let logon = Craft::to_acc("A", 1, T0).f(98, "0").f(108, "30").build();
+    s.on_bytes(T0, &logon, &mut io);
+    for t in [b"D", b"8", b"D", b"D", b"8"] {
+        s.send_app(
+            T0,
+            t,
+            |e| {
+                e.bytes(11, b"x");
+            },
+            &mut io,
+        )
+        .unwrap();
+    }
+    let before = io.0.sent.len();
+    s.on_bytes(
+        T0,
+        &Craft::to_acc("2", 2, T0).f(7, "1").f(16, "0").build(),
+        &mut io,
+    );
+    let got: Vec<(String, u64, Option<String>)> = io.0.sent[before..]
+        .iter()
+        .map(|f| (mt(f), seq_of(f), get(f, 36)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("4".into(), 1, Some("3".into())),
+            ("8".into(), 3, None),
+            ("4".into(), 4, Some("6".into())),
+            ("8".into(), 6, None),
+        ]
+    );
 }
 
 #[test]
