@@ -152,12 +152,14 @@ enum Fmt {
     Text,
 }
 
-/// QuickFIX type names this loader accepts (those both QuickFIX and fefix know).
+/// QuickFIX type names this loader accepts: what its dictionaries use, up to the
+/// extension packs of 5.0SP2.
 const KNOWN_TYPES: &[(&str, Fmt)] = &[
     ("INT", Fmt::Int),
     ("LENGTH", Fmt::UInt),
     ("SEQNUM", Fmt::UInt),
     ("NUMINGROUP", Fmt::UInt),
+    ("TAGNUM", Fmt::UInt),
     ("DAYOFMONTH", Fmt::DayOfMonth),
     ("PRICE", Fmt::Decimal),
     ("QTY", Fmt::Decimal),
@@ -169,6 +171,7 @@ const KNOWN_TYPES: &[(&str, Fmt)] = &[
     ("BOOLEAN", Fmt::Bool),
     ("UTCTIMESTAMP", Fmt::Timestamp),
     ("UTCTIMEONLY", Fmt::TimeOnly),
+    ("LOCALMKTTIME", Fmt::TimeOnly),
     ("UTCDATEONLY", Fmt::Date),
     ("UTCDATE", Fmt::Date),
     ("LOCALMKTDATE", Fmt::Date),
@@ -186,6 +189,8 @@ const KNOWN_TYPES: &[(&str, Fmt)] = &[
     ("LANGUAGE", Fmt::Text),
     ("TZTIMEONLY", Fmt::Text),
     ("TZTIMESTAMP", Fmt::Text),
+    ("XID", Fmt::Text),
+    ("XIDREF", Fmt::Text),
 ];
 
 fn fmt_of(qf_type: &str) -> Option<Fmt> {
