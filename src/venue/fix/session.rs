@@ -448,6 +448,8 @@ pub struct Session {
     resend_buf: Vec<u8>,
     /// Receive buffer; taken out while its frames are handled.
     rx: Vec<u8>,
+    /// Bytes dropped because they began no frame, not reported yet.
+    skipped: usize,
     /// Heartbeat interval in effect (ns); 0 = none.
     hb_ns: u64,
     last_sent_ns: u64,
@@ -479,6 +481,7 @@ impl Session {
             rdec: Decoder::new(),
             resend_buf: Vec::new(),
             rx: Vec::with_capacity(64 * 1024),
+            skipped: 0,
             hb_ns,
             last_sent_ns: 0,
             last_recv_ns: 0,
@@ -594,39 +597,38 @@ impl Session {
         let mut dec = self.dec.take().expect("decoder present between calls");
         rx.extend_from_slice(bytes);
         let mut pos = 0;
-        let mut garbled = 0usize;
-        let mut why = None;
         while self.state != State::Disconnected && pos < rx.len() {
             match codec::frame(&rx[pos..]) {
                 Ok(n) => {
-                    if garbled > 0 {
-                        io.event(SessionEvent::Garbled(format!("{garbled} bytes: {why:?}")));
-                        garbled = 0;
-                    }
+                    self.report_skipped(io);
                     let f = &rx[pos..pos + n];
                     pos += n;
                     self.handle_frame(now_ns, f, &mut dec, io);
                 }
                 Err(FrameError::Incomplete) => break,
-                Err(FrameError::Garbled { skip, why: w }) => {
+                Err(FrameError::Garbled {
+                    skip,
+                    why: codec::Garble::NoBeginString,
+                }) => {
+                    // Bytes that begin no frame: counted until the next frame shows, so
+                    // the report is the same however the bytes were read.
                     let skip = skip.clamp(1, rx.len() - pos);
-                    // A frame that is whole but wrong (BodyLength, CheckSum) may still
-                    // say it is a Logon: one that is not valid ends the connection.
-                    let logon = !matches!(w, codec::Garble::NoBeginString)
-                        && scan_tag(&rx[pos..pos + skip], 35) == Some(b"A");
-                    garbled += skip;
-                    why = Some(w);
+                    self.skipped += skip;
                     pos += skip;
-                    if logon {
-                        io.event(SessionEvent::Garbled(format!("{garbled} bytes: {why:?}")));
-                        garbled = 0;
+                }
+                Err(FrameError::Garbled { skip, why }) => {
+                    self.report_skipped(io);
+                    let skip = skip.clamp(1, rx.len() - pos);
+                    let frame = &rx[pos..pos + skip];
+                    pos += skip;
+                    io.event(SessionEvent::Garbled(format!("{skip} bytes: {why:?}")));
+                    // A frame that is whole but wrong may still say it is a Logon: one
+                    // that is not valid ends the connection.
+                    if scan_tag(frame, 35) == Some(b"A") {
                         self.disconnect("Logon message is not valid", io);
                     }
                 }
             }
-        }
-        if garbled > 0 {
-            io.event(SessionEvent::Garbled(format!("{garbled} bytes: {why:?}")));
         }
         let pos = pos.min(rx.len());
         rx.drain(..pos);
@@ -638,6 +640,17 @@ impl Session {
         }
         self.rx = rx;
         self.dec = Some(dec);
+    }
+
+    /// Reports the bytes skipped since the last frame, if any.
+    fn report_skipped(&mut self, io: &mut impl SessionIo) {
+        if self.skipped > 0 {
+            io.event(SessionEvent::Garbled(format!(
+                "{} bytes before a frame",
+                self.skipped
+            )));
+            self.skipped = 0;
+        }
     }
 
     /// The connection is gone (either side closed it, or the owner did after a
@@ -804,6 +817,7 @@ impl Session {
     /// What is left of one connection is forgotten (not the sequence numbers).
     fn clear_connection(&mut self) {
         self.rx.clear();
+        self.skipped = 0;
         self.queue.clear();
         self.resend = None;
         self.test_req_ns = None;
