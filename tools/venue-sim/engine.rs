@@ -10,6 +10,7 @@
 use execd::model::fixed::Dec;
 use execd::venue::fix::codec::{self, Msg};
 use execd::venue::fix::dictionary::Dictionary;
+use execd::venue::fix::session::is_session_header_tag;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -575,14 +576,7 @@ impl Sim {
         };
         // The session writes 34, 49, 52, 56 anew; PossDupFlag and OrigSendingTime belong
         // to the copy that came in, not to the answer.
-        let mut header: Vec<_> = msg
-            .fields()
-            .filter(|f| {
-                codec::is_standard_header_tag(f.tag)
-                    && !matches!(f.tag, 8 | 9 | 35 | 34 | 43 | 49 | 52 | 56 | 122)
-            })
-            .collect();
-        header.sort_by_key(|f| f.tag);
+        let header = codec::header_fields_in_order(msg.fields(), is_session_header_tag);
         let mut hb = Vec::new();
         for f in header {
             put(&mut hb, f.tag, f.value);

@@ -779,10 +779,9 @@ impl Server {
             OutKind::PosReport { .. } => b"AP",
             OutKind::Echo { msg_type, .. } => msg_type.as_bytes(),
         };
-        let mut header = [Field { tag: 0, value: b"" }; 16];
-        let n = match &out.kind {
-            OutKind::Echo { header: h, .. } => parse_fields(h, &mut header),
-            _ => 0,
+        let header = match &out.kind {
+            OutKind::Echo { header: h, .. } => parse_fields(h),
+            _ => Vec::new(),
         };
         let sent = match &out.kind {
             // The session writes business rejects as its version wants them.
@@ -802,7 +801,7 @@ impl Server {
             _ => session.send_app_with_header(
                 now,
                 msg_type,
-                &header[..n],
+                &header,
                 |enc| encode(enc, &out.kind, ver, now, latency_us),
                 &mut io,
             ),
@@ -1023,22 +1022,17 @@ impl Server {
     }
 }
 
-/// `tag=value<SOH>…` into `out` (as many as fit); returns how many.
-fn parse_fields<'a>(b: &'a [u8], out: &mut [Field<'a>]) -> usize {
-    let mut n = 0;
-    for f in b.split(|&c| c == 1) {
-        let Some(eq) = f.iter().position(|&c| c == b'=') else {
-            continue;
-        };
-        if let (Some(tag), true) = (codec::parse_u64(&f[..eq]), n < out.len()) {
-            out[n] = Field {
-                tag: tag as u32,
+/// `tag=value<SOH>…` as fields.
+fn parse_fields(b: &[u8]) -> Vec<Field<'_>> {
+    b.split(|&c| c == 1)
+        .filter_map(|f| {
+            let eq = f.iter().position(|&c| c == b'=')?;
+            Some(Field {
+                tag: codec::parse_u64(&f[..eq])? as u32,
                 value: &f[eq + 1..],
-            };
-            n += 1;
-        }
-    }
-    n
+            })
+        })
+        .collect()
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.

@@ -530,6 +530,36 @@ pub const fn is_standard_header_tag(tag: u32) -> bool {
     )
 }
 
+/// The standard-header fields among `fields` other than those `own` claims, in the order
+/// QuickFIX writes a header: by tag, the NoHops group (627) kept together with its
+/// instances. For re-sending or echoing a message under a new session header.
+pub fn header_fields_in_order<'a>(
+    fields: impl Iterator<Item = Field<'a>>,
+    own: impl Fn(u32) -> bool,
+) -> Vec<Field<'a>> {
+    let mut units: Vec<(u32, Vec<Field<'a>>)> = Vec::new();
+    let mut in_hops = false;
+    for f in fields {
+        if !is_standard_header_tag(f.tag) || own(f.tag) {
+            in_hops = false;
+            continue;
+        }
+        match f.tag {
+            628..=630 if in_hops => {
+                if let Some(u) = units.last_mut() {
+                    u.1.push(f);
+                }
+            }
+            _ => {
+                in_hops = f.tag == 627;
+                units.push((f.tag, vec![f]));
+            }
+        }
+    }
+    units.sort_by_key(|u| u.0);
+    units.into_iter().flat_map(|u| u.1).collect()
+}
+
 /// Writes messages into one preallocated buffer. Fields go out in the order they are
 /// written: the session writes the header in tag order after 35 (34, 49, 52, 56, then
 /// any others), as QuickFIX does and counterparties' conformance tests compare, and
@@ -1226,6 +1256,33 @@ mod tests {
         let m = msg("FIX.4.4", &body);
         assert_eq!(d.decode(&m).unwrap_err(), DecodeError::TooManyFields);
         assert_eq!(d.slots.capacity(), MAX_FIELDS);
+    }
+
+    #[test]
+    fn header_fields_in_quickfix_order_keep_hops_together() {
+        let m = msg(
+            "FIX.4.4",
+            "35=D|49=A|128=X|56=B|34=2|97=Y|627=2|628=H1|629=20240101-00:00:00|628=H2|115=O|52=20240101-00:00:00|11=c|",
+        );
+        let mut d = Decoder::new();
+        let msg = d.decode(&m).unwrap();
+        let own = |t: u32| matches!(t, 8 | 9 | 35 | 34 | 49 | 52 | 56);
+        let got: Vec<(u32, &[u8])> = header_fields_in_order(msg.fields(), own)
+            .into_iter()
+            .map(|f| (f.tag, f.value))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (97, &b"Y"[..]),
+                (115, b"O"),
+                (128, b"X"),
+                (627, b"2"),
+                (628, b"H1"),
+                (629, b"20240101-00:00:00"),
+                (628, b"H2"),
+            ]
+        );
     }
 
     #[test]

@@ -1604,15 +1604,7 @@ impl Session {
         }
         // The stored header's own fields (97, 115, 128 …) go out again, in tag order
         // around the session's.
-        let mut extra = [Field { tag: 0, value: b"" }; 16];
-        let mut n = 0;
-        for f in m.fields() {
-            if codec::is_standard_header_tag(f.tag) && n < extra.len() {
-                extra[n] = f;
-                n += 1;
-            }
-        }
-        extra[..n].sort_by_key(|f| f.tag);
+        let extra = codec::header_fields_in_order(m.fields(), is_session_header_tag);
         let orig = m.get(52);
         write_header(
             &mut self.enc,
@@ -1621,7 +1613,7 @@ impl Session {
             s,
             now_ns,
             Some(orig.map_or(Orig::Now, Orig::Stored)),
-            &extra[..n],
+            &extra,
         );
         for f in m.fields() {
             if !codec::is_standard_header_tag(f.tag) && !matches!(f.tag, 10 | 89 | 93) {
@@ -1649,6 +1641,11 @@ impl Session {
     }
 }
 
+/// Header fields the session writes itself on every message it sends.
+pub fn is_session_header_tag(tag: u32) -> bool {
+    matches!(tag, 8 | 9 | 35 | 34 | 43 | 49 | 52 | 56 | 122)
+}
+
 /// The OrigSendingTime (122) of a PossDup message.
 #[derive(Clone, Copy)]
 enum Orig<'a> {
@@ -1673,7 +1670,7 @@ fn write_header(
     enc.start(msg_type);
     let mut x = extra
         .iter()
-        .filter(|f| !matches!(f.tag, 8 | 9 | 35 | 34 | 43 | 49 | 52 | 56 | 122))
+        .filter(|f| !is_session_header_tag(f.tag))
         .peekable();
     let mut upto = |enc: &mut Encoder, limit: u32| {
         while let Some(f) = x.next_if(|f| f.tag < limit) {
