@@ -207,10 +207,11 @@ pub trait SessionIo {
     fn store(&mut self, seq: u64, frame: &[u8]);
     /// A previously stored message, for serving a ResendRequest.
     fn stored(&self, seq: u64) -> Option<&[u8]>;
-    /// Both sequence numbers were just reset to `seqs`: forget every stored message
-    /// now. Called at the moment of the reset, before anything after it in the same
-    /// read is handled, so a ResendRequest right behind a reset Logon is served from
-    /// the new sequence only.
+    /// The sequence numbers were just reset to `seqs` (both to 1, or the peer's to 1 when
+    /// a broker answers our Logon with ResetSeqNumFlag): forget every stored message and
+    /// record the numbers now. Called at the moment of the reset, before anything after
+    /// it in the same read is handled, so a ResendRequest right behind a reset Logon is
+    /// served from the new sequence only.
     fn reset(&mut self, seqs: SeqNums);
     /// Whether stored application message `seq` may be sent again in answer to a
     /// ResendRequest; refused ones are gap-filled like admin messages (a broker that
@@ -1421,9 +1422,12 @@ impl Session {
         } else if self.cfg.role == Role::Acceptor && self.cfg.reset_on_logon {
             self.reset_seqs(io);
         } else if self.cfg.role == Role::Initiator && peer_reset && self.seqs.next_in != 1 {
+            // The broker started its sequence again: what the store holds belongs to
+            // the old one (and a restart must not restore the old inbound number).
             self.seqs.next_in = 1;
             self.queue.clear();
             self.resend = None;
+            io.reset(self.seqs);
             io.event(SessionEvent::SeqReset(self.seqs));
         }
         if self.cfg.role == Role::Acceptor && !relogon {

@@ -422,6 +422,25 @@ fn acceptor_configured_reset_on_logon_starts_at_one_without_saying_so() {
 }
 
 #[test]
+fn initiator_follows_a_broker_that_resets_on_logon() {
+    let mut s = Session::new(base_cfg(Role::Initiator), seqs(10, 20));
+    let mut io = Io::default();
+    s.on_connected(T0, &mut io);
+    assert_eq!(seq_of(&io.sent[0]), 10);
+    let answer = Craft::to_ini("A", 1, T0)
+        .f(98, "0")
+        .f(108, "30")
+        .f(141, "Y")
+        .build();
+    s.on_bytes(T0, &answer, &mut io);
+    assert!(s.is_logged_on());
+    assert_eq!(s.seqs(), seqs(11, 2));
+    // The store hears of it at once: a restart must not restore inbound 20.
+    assert_eq!(io.resets, vec![(seqs(11, 1), 1)]);
+    assert!(io.has(&SessionEvent::SeqReset(seqs(11, 1))));
+}
+
+#[test]
 fn logon_timeout_disconnects_both_roles() {
     let mut p = Pair::new();
     p.ini.on_connected(p.now, &mut p.ini_io);
