@@ -93,8 +93,9 @@ pub struct Cli {
     /// Closed orders remembered for status requests (older ones are forgotten).
     #[arg(long)]
     pub keep_closed: Option<usize>,
-    /// Validate inbound messages against the dictionaries in this directory
-    /// (FIX42.xml, FIX44.xml, FIXT11.xml + FIX50SP2.xml; e.g. the repo's fix-dictionaries).
+    /// Validate inbound messages: the complete built-in dictionaries with this
+    /// directory's overlays/venue-sim.xml (e.g. the repo's fix-dictionaries); a FIX42.xml,
+    /// FIX44.xml, FIXT11.xml or FIX50SP2.xml here replaces the built-in base.
     #[arg(long)]
     pub dict_dir: Option<PathBuf>,
     /// Serve TLS only (with --tls-key): our certificate chain, PEM.
