@@ -1,6 +1,7 @@
 //! The hot-path FIX codec against fefix 0.7 (DESIGN.md, "FIX"), on the same messages:
-//! - `fix_codec/encode_new_order`: a NewOrderSingle as a broker gets it (35=D, 49, 56,
-//!   34, 52, 11, 1, 55, 54, 60, 38, 40, 44, 59). Ours formats the integers, the
+//! - `fix_codec/encode_new_order`: a NewOrderSingle as a broker gets it, fields in tag
+//!   order as the session writes them (35=D, 34, 49, 52, 56, 1, 11, 38, 40, 44, 54, 55,
+//!   59, 60). Ours formats the integers, the
 //!   fixed-point price/quantity and both timestamps itself; fefix is handed those four
 //!   values pre-formatted (it has no fixed-point or nanosecond-timestamp writer), so
 //!   it does less of the work.
@@ -17,66 +18,66 @@ const T0: u64 = 1_767_625_200_123_456_789; // 2026-01-05 15:00:00.123456789 UTC
 
 fn encode_ours(e: &mut Encoder, seq: u64) -> usize {
     e.start(b"D")
-        .bytes(49, b"EXECD")
-        .bytes(56, b"BROKER")
         .uint(34, seq)
+        .bytes(49, b"EXECD")
         .timestamp(52, T0, false)
-        .bytes(11, b"E17C-00000042")
+        .bytes(56, b"BROKER")
         .bytes(1, b"ACC-7")
-        .bytes(55, b"ESH6")
-        .char(54, b'1')
-        .timestamp(60, T0, true)
+        .bytes(11, b"E17C-00000042")
         .fixed(38, 100, 0)
         .char(40, b'2')
         .fixed(44, 451_225, 2)
-        .char(59, b'0');
+        .char(54, b'1')
+        .bytes(55, b"ESH6")
+        .char(59, b'0')
+        .timestamp(60, T0, true);
     e.finish().len()
 }
 
 fn encode_fefix(enc: &mut FeEncoder<Config>, buf: &mut Vec<u8>, seq: u64) -> usize {
     buf.clear();
     let mut h = enc.start_message(b"FIX.4.4", buf, b"D");
-    h.set_fv(&49u32, &b"EXECD"[..]);
-    h.set_fv(&56u32, &b"BROKER"[..]);
     h.set_fv(&34u32, seq);
+    h.set_fv(&49u32, &b"EXECD"[..]);
     h.set_fv(&52u32, &b"20260105-15:00:00.123"[..]);
-    h.set_fv(&11u32, &b"E17C-00000042"[..]);
+    h.set_fv(&56u32, &b"BROKER"[..]);
     h.set_fv(&1u32, &b"ACC-7"[..]);
-    h.set_fv(&55u32, &b"ESH6"[..]);
-    h.set_fv(&54u32, &b"1"[..]);
-    h.set_fv(&60u32, &b"20260105-15:00:00.123456"[..]);
+    h.set_fv(&11u32, &b"E17C-00000042"[..]);
     h.set_fv(&38u32, &b"100"[..]);
     h.set_fv(&40u32, &b"2"[..]);
     h.set_fv(&44u32, &b"4512.25"[..]);
+    h.set_fv(&54u32, &b"1"[..]);
+    h.set_fv(&55u32, &b"ESH6"[..]);
     h.set_fv(&59u32, &b"0"[..]);
+    h.set_fv(&60u32, &b"20260105-15:00:00.123456"[..]);
     h.wrap().len()
 }
 
 fn exec_report() -> Vec<u8> {
     let mut e = Encoder::new("FIX.4.4", 512);
     e.start(b"8")
-        .bytes(49, b"BROKER")
-        .bytes(56, b"EXECD")
         .uint(34, 1_234_567)
+        .bytes(49, b"BROKER")
         .timestamp(52, T0, true)
-        .bytes(37, b"BRK-0001234567")
-        .bytes(11, b"E17C-00000042")
-        .bytes(17, b"EXEC-0000987654")
-        .char(150, b'F')
-        .char(39, b'1')
+        .bytes(56, b"EXECD")
         .bytes(1, b"ACC-7")
-        .bytes(55, b"ESH6")
-        .char(54, b'1')
+        .fixed(6, 451_200, 2)
+        .bytes(11, b"E17C-00000042")
+        .fixed(14, 25, 0)
+        .bytes(17, b"EXEC-0000987654")
+        .fixed(31, 451_200, 2)
+        .fixed(32, 25, 0)
+        .bytes(37, b"BRK-0001234567")
         .fixed(38, 100, 0)
+        .char(39, b'1')
         .char(40, b'2')
         .fixed(44, 451_225, 2)
+        .char(54, b'1')
+        .bytes(55, b"ESH6")
         .char(59, b'0')
-        .fixed(32, 25, 0)
-        .fixed(31, 451_200, 2)
-        .fixed(151, 75, 0)
-        .fixed(14, 25, 0)
-        .fixed(6, 451_200, 2)
-        .timestamp(60, T0, true);
+        .timestamp(60, T0, true)
+        .char(150, b'F')
+        .fixed(151, 75, 0);
     e.finish().to_vec()
 }
 

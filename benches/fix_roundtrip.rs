@@ -290,7 +290,7 @@ TargetCompID = "SIM"
 HeartBtInt = 30
 ResetOnLogon = false
 ReconnectInterval = 30
-DataDictionary = "{MANIFEST_DIR}/fix-dictionaries/FIX44.xml"
+DataDictionary = "FIX.4.4"
 
 [[instruments]]
 symbol = "AAPL"

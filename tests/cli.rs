@@ -153,3 +153,139 @@ fn check_config_accepts_the_example_and_names_the_bad_key() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
 }
+
+#[test]
+fn check_config_reports_fix_dictionaries_and_what_overlays_change() {
+    let dir = std::env::temp_dir().join(format!("execd-cfg-fix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let example = std::fs::read_to_string(format!("{root}/examples/fix-sim.toml")).unwrap();
+    let overlay = dir.join("broker.xml");
+    std::fs::write(
+        &overlay,
+        r#"<fix>
+  <fields>
+    <field number="21" name="HandlInst" type="CHAR"><value enum="1" description="AUTO"/></field>
+    <field number="20010" name="Desk" type="STRING"/>
+  </fields>
+  <messages>
+    <message name="NewOrderSingle" msgtype="D" msgcat="app">
+      <field name="Account" required="Y"/>
+      <field name="Desk" required="N"/>
+    </message>
+    <message name="Heartbeat" msgtype="0" msgcat="admin" mode="replace"/>
+  </messages>
+</fix>"#,
+    )
+    .unwrap();
+    let ov = overlay.display().to_string();
+    let sim_overlay = format!("{root}/fix-dictionaries/overlays/venue-sim.xml");
+    let line = "DictionaryOverlays = [\"fix-dictionaries/overlays/venue-sim.xml\"]";
+    assert!(
+        example.contains(line),
+        "the example names the simulator's overlay"
+    );
+    let cfg = dir.join("fix.toml");
+    std::fs::write(
+        &cfg,
+        example.replace(
+            line,
+            &format!("DictionaryOverlays = [{sim_overlay:?}, {ov:?}]"),
+        ),
+    )
+    .unwrap();
+    let out = execd()
+        .args(["check-config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "venue sim:",
+        "dictionary FIX.4.4 (built in)",
+        "venue-sim.xml: adds field SimLatencyUs (20001, INT)",
+        "venue-sim.xml: ExecutionReport (8): adds SimLatencyUs",
+        "broker.xml: field HandlInst (21) no longer accepts 2, 3",
+        "broker.xml: adds field Desk (20010, STRING)",
+        "broker.xml: Heartbeat (0): removes TestReqID",
+        "broker.xml: NewOrderSingle (D): Account now required",
+        "broker.xml: NewOrderSingle (D): adds Desk",
+        "93 messages, 914 fields",
+    ] {
+        assert!(text.contains(want), "{want:?} missing from:\n{text}");
+    }
+    // A dictionary file that is not there fails the check and names it.
+    for (from, to) in [
+        (
+            "DataDictionary = \"FIX.4.4\"",
+            "DataDictionary = \"brokers/FIX44.xml\"",
+        ),
+        (line, "DictionaryOverlays = [\"brokers/missing.xml\"]"),
+    ] {
+        let bad = dir.join("missing.toml");
+        std::fs::write(&bad, example.replace(from, to)).unwrap();
+        let out = execd()
+            .args(["check-config", bad.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("venues[0].fix")
+                && err.contains("brokers/")
+                && err.contains("cannot read"),
+            "{err}"
+        );
+    }
+    // A built-in dictionary of another version is refused by name.
+    let bad = dir.join("version.toml");
+    std::fs::write(
+        &bad,
+        example.replace(
+            "DataDictionary = \"FIX.4.4\"",
+            "DataDictionary = \"FIX.4.2\"",
+        ),
+    )
+    .unwrap();
+    let out = execd()
+        .args(["check-config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DataDictionary"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn dictionary_command_writes_what_quickfix_loads() {
+    let dir = std::env::temp_dir().join(format!("execd-dict-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (base, begin) in [
+        ("FIX.4.2", "major=\"4\" minor=\"2\""),
+        ("FIX.4.4", "major=\"4\" minor=\"4\""),
+        ("FIXT.1.1", "type=\"FIXT\""),
+    ] {
+        let out = dir.join(format!("{base}.xml"));
+        let st = execd()
+            .args(["dictionary", base, "--out", out.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(text.contains(begin), "{base}");
+        let d = execd::venue::fix::dictionary::Dictionary::load(&out, &[]).unwrap();
+        assert_eq!(
+            d.field_count(),
+            execd::venue::fix::dictionary::Dictionary::builtin(base)
+                .unwrap()
+                .field_count()
+        );
+    }
+    let out = execd().args(["dictionary", "FIX.9.9"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,5 +1,6 @@
-//! The bundled FIX dictionaries load (through fefix and our tables), overlays merge, and
-//! validation answers with the SessionRejectReason and RefTagID FIX people expect.
+//! The built-in FIX dictionaries (fefix's complete data) load into our tables, overlays
+//! merge, and validation answers with the SessionRejectReason and RefTagID FIX people
+//! expect.
 
 mod common;
 
@@ -11,13 +12,12 @@ fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fix-dictionaries")
 }
 
-fn load(name: &str) -> Dictionary {
-    Dictionary::load(&dir().join(name), &[]).unwrap_or_else(|e| panic!("{e}"))
+fn load(version: &str) -> Dictionary {
+    Dictionary::builtin(version).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn fixt() -> Dictionary {
-    Dictionary::load_fixt(&dir().join("FIXT11.xml"), &dir().join("FIX50SP2.xml"), &[])
-        .unwrap_or_else(|e| panic!("{e}"))
+    load("FIX.5.0SP2")
 }
 
 /// A whole frame from `begin` and a body written as `35=D|49=A|…|` (header fields after
@@ -47,7 +47,7 @@ fn check(d: &Dictionary, body: &str) -> Result<(), Invalid> {
 fn reject(d: &Dictionary, body: &str) -> (u32, Option<u32>) {
     match check(d, body) {
         Ok(()) => panic!("accepted: {body}"),
-        Err(i) => (i.reason, i.ref_tag),
+        Err(i) => (i.reason.code(), i.ref_tag),
     }
 }
 
@@ -61,33 +61,53 @@ fn ok(d: &Dictionary, body: &str) {
 // Loading
 
 #[test]
-fn every_bundled_dictionary_loads_through_fefix_and_our_tables() {
-    for (file, version) in [
-        ("FIX42.xml", "FIX.4.2"),
-        ("FIX44.xml", "FIX.4.4"),
-        ("FIX50SP2.xml", "FIX.5.0-SP2"),
-        ("FIXT11.xml", "FIXT.1.1"),
+fn every_built_in_dictionary_is_fefix_complete_one() {
+    for (version, fe) in [
+        ("FIX.4.2", fefix::Dictionary::fix42()),
+        ("FIX.4.4", fefix::Dictionary::fix44()),
+        ("FIXT.1.1", fefix::Dictionary::fixt11()),
     ] {
-        let text = std::fs::read_to_string(dir().join(file)).unwrap();
-        let fe = fefix::Dictionary::from_quickfix_spec(&text)
-            .unwrap_or_else(|e| panic!("fefix: {file}: {e:?}"));
-        assert_eq!(fe.get_version(), version);
-        let d = load(file);
-        assert_eq!(d.field_count(), fe.iter_fields().count(), "{file}");
-        assert_eq!(d.msg_types().count(), fe.iter_messages().count(), "{file}");
+        let d = load(version);
+        assert_eq!(d.field_count(), fe.iter_fields().count(), "{version}");
+        assert_eq!(
+            d.msg_types().count(),
+            fe.iter_messages().count(),
+            "{version}"
+        );
+        for m in fe.iter_messages() {
+            assert!(
+                d.has_msg_type(m.msg_type().as_bytes()),
+                "{version} {}",
+                m.name()
+            );
+        }
     }
     let d = fixt();
+    let app = fefix::Dictionary::fix50sp2();
+    for m in app.iter_messages() {
+        assert!(
+            d.has_msg_type(m.msg_type().as_bytes()),
+            "5.0SP2 {}",
+            m.name()
+        );
+    }
+    for f in app.iter_fields() {
+        assert!(d.has_field(f.tag().get() as u32), "5.0SP2 {}", f.name());
+    }
     assert_eq!(d.begin_string(), "FIXT.1.1");
     assert_eq!(d.application_version(), Some("FIX.5.0SP2"));
     assert_eq!(d.default_appl_ver_id(), Some("9"));
     assert!(d.has_msg_type(b"A") && d.has_msg_type(b"8") && d.has_msg_type(b"AP"));
     assert!(d.is_admin(b"A") && !d.is_admin(b"D"));
+    // A name that is not a built-in version is a file.
+    let e = Dictionary::open("FIX.4.3", &[]).unwrap_err();
+    assert!(e.0.contains("cannot read"), "{e}");
 }
 
 #[test]
 fn field_types_and_enums_are_the_specifications() {
-    let d42 = load("FIX42.xml");
-    let d44 = load("FIX44.xml");
+    let d42 = load("FIX.4.2");
+    let d44 = load("FIX.4.4");
     let d50 = fixt();
     for (tag, ty) in [
         (34, "SEQNUM"),
@@ -130,19 +150,22 @@ fn field_types_and_enums_are_the_specifications() {
     assert!(d50.is_required(b"A", 1137));
     assert!(d44.is_in_message(b"A", 553) && d44.is_in_message(b"A", 554));
     assert!(d44.is_in_message(b"8", 448) && d44.is_in_message(b"8", 523));
-    assert!(d44.is_in_message(b"8", 139) && d42.is_in_message(b"8", 137));
+    // MiscFees are in the 4.4 ExecutionReport; FIX 4.2's has Commission only.
+    assert!(d44.is_in_message(b"8", 139) && !d42.is_in_message(b"8", 137));
+    assert!(d42.is_in_message(b"8", 12) && d42.is_in_message(b"8", 13));
 }
 
 #[test]
 fn merged_xml_loads_in_fefix_again() {
     let ov = dir().join("overlays/venue-sim.xml");
-    let d = Dictionary::load(&dir().join("FIX44.xml"), &[&ov]).unwrap();
+    let d = Dictionary::open("FIX.4.4", &[&ov]).unwrap();
     let fe = fefix::Dictionary::from_quickfix_spec(d.merged_xml()).unwrap();
     assert_eq!(fe.field_by_tag(20001).unwrap().name(), "SimLatencyUs");
-    assert_eq!(
-        d.fefix().field_by_tag(20001).unwrap().name(),
-        "SimLatencyUs"
-    );
+    assert_eq!(fe.iter_fields().count(), d.field_count());
+    // And it is a file our loader reads back into the same dictionary.
+    let back = Dictionary::from_xml("merged", d.merged_xml()).unwrap();
+    assert_eq!(back.field_count(), d.field_count());
+    assert_eq!(back.msg_types().count(), d.msg_types().count());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -160,12 +183,12 @@ fn the_venue_sim_overlay_adds_sim_latency_to_execution_reports() {
     let strict = ValidateOptions {
         allow_unknown_user_tags: false,
     };
-    let base = load("FIX44.xml").with_options(strict);
+    let base = load("FIX.4.4").with_options(strict);
     let body = format!("{}{ER_FILL}20001=42|", hdr("8"));
     assert_eq!(reject(&base, &body), (0, Some(20001)));
     for d in [
-        Dictionary::load(&dir().join("FIX44.xml"), &[&ov]).unwrap(),
-        Dictionary::load(&dir().join("FIX42.xml"), &[&ov]).unwrap(),
+        Dictionary::open("FIX.4.4", &[&ov]).unwrap(),
+        Dictionary::open("FIX.4.2", &[&ov]).unwrap(),
     ] {
         let d = d.with_options(strict);
         assert_eq!(d.field_type(20001), Some("INT"));
@@ -185,13 +208,9 @@ fn the_venue_sim_overlay_adds_sim_latency_to_execution_reports() {
             (6, Some(20001))
         );
     }
-    let d = Dictionary::load_fixt(
-        &dir().join("FIXT11.xml"),
-        &dir().join("FIX50SP2.xml"),
-        &[&ov],
-    )
-    .unwrap()
-    .with_options(strict);
+    let d = Dictionary::open_fixt("FIXT.1.1", "FIX.5.0SP2", &[&ov])
+        .unwrap()
+        .with_options(strict);
     ok(&d, &format!("{}1128=9|{ER_FILL}20001=42|", hdr("8")));
 }
 
@@ -225,7 +244,7 @@ fn an_overlay_adds_fields_and_messages_and_changes_existing_ones() {
   </messages>
 </fix>"#,
     );
-    let d = Dictionary::load(&dir().join("FIX44.xml"), &[&ov]).unwrap();
+    let d = Dictionary::open("FIX.4.4", &[&ov]).unwrap();
     assert_eq!(d.msg_name(b"U1"), Some("CustomPing"));
     // MsgType's enumeration follows the messages (QuickFIX checks it).
     assert!(d.is_valid_value(35, b"U1"));
@@ -263,7 +282,8 @@ fn an_overlay_adds_fields_and_messages_and_changes_existing_ones() {
     assert_eq!(reject(&d, &format!("{}{nos}", hdr("D"))), (1, Some(1)));
     ok(&d, &format!("{}1=ACC|{nos}20010=N|", hdr("D")));
     assert!(d.is_required(b"D", 1));
-    assert!(d.fefix().message_by_msgtype("U1").is_some());
+    let fe = fefix::Dictionary::from_quickfix_spec(d.merged_xml()).unwrap();
+    assert!(fe.message_by_msgtype("U1").is_some());
 }
 
 #[test]
@@ -276,7 +296,7 @@ fn a_message_can_be_replaced_whole() {
   </message>
 </messages></fix>"#,
     );
-    let d = Dictionary::load(&dir().join("FIX44.xml"), &[&ov]).unwrap();
+    let d = Dictionary::open("FIX.4.4", &[&ov]).unwrap();
     assert!(d.is_required(b"0", 112));
     assert!(!d.merged_xml().contains("mode="));
 }
@@ -314,7 +334,7 @@ fn session_messages(d: &Dictionary, extra_logon: &str) {
 
 #[test]
 fn fix42_messages_pass() {
-    let d = load("FIX42.xml");
+    let d = load("FIX.4.2");
     session_messages(&d, "");
     ok(
         &d,
@@ -338,7 +358,12 @@ fn fix42_messages_pass() {
         ),
     );
     ok(&d, &format!("{}37=O1|11=C1|55=IBM|54=1|", hdr("H")));
-    ok(&d, &format!("{}37=O1|11=C1|17=E1|20=0|150=1|39=1|55=IBM|54=1|38=100|32=40|31=101.25|151=60|14=40|6=101.25|12=1.5|13=3|136=2|137=0.1|139=4|137=0.2|138=USD|139=1|", hdr("8")));
+    ok(&d, &format!("{}37=O1|11=C1|17=E1|20=0|150=1|39=1|55=IBM|54=1|38=100|32=40|31=101.25|151=60|14=40|6=101.25|12=1.5|13=3|", hdr("8")));
+    // No MiscFees in a 4.2 ExecutionReport.
+    assert_eq!(
+        reject(&d, &format!("{}37=O1|11=C1|17=E1|20=0|150=1|39=1|55=IBM|54=1|151=60|14=40|6=101.25|136=1|137=0.1|139=4|", hdr("8"))),
+        (2, Some(136))
+    );
     ok(
         &d,
         &format!(
@@ -356,7 +381,7 @@ fn fix42_messages_pass() {
 
 #[test]
 fn fix44_messages_pass() {
-    let d = load("FIX44.xml");
+    let d = load("FIX.4.4");
     session_messages(&d, "553=user|554=secret|");
     ok(
         &d,
@@ -465,7 +490,7 @@ fn fix50sp2_messages_pass_over_fixt() {
 
 #[test]
 fn groups_nested_and_empty() {
-    let d = load("FIX44.xml");
+    let d = load("FIX.4.4");
     let h = hdr("D");
     let tail = "55=EURUSD|54=1|60=20240315-13:30:00|38=1|40=1|";
     // NumInGroup = 0 with no instances.
@@ -529,7 +554,7 @@ fn groups_nested_and_empty() {
 
 #[test]
 fn each_reject_reason_with_its_ref_tag() {
-    let d = load("FIX44.xml");
+    let d = load("FIX.4.4");
     let h = hdr("D");
     let nos = "11=C1|55=EURUSD|54=1|60=20240315-13:30:00|38=100|40=2|44=1.1|";
     ok(&d, &format!("{h}{nos}"));
@@ -541,8 +566,19 @@ fn each_reject_reason_with_its_ref_tag() {
         (1, Some(54))
     );
     assert_eq!(
-        reject(&d, &format!("{h}{}", nos.replace("55=EURUSD|", ""))),
-        (1, Some(55))
+        reject(
+            &d,
+            &format!("{h}{}", nos.replace("60=20240315-13:30:00|", ""))
+        ),
+        (1, Some(60))
+    );
+    // Several missing: the smallest tag is named.
+    assert_eq!(
+        reject(
+            &d,
+            &format!("{h}{}", nos.replace("11=C1|", "").replace("54=1|", ""))
+        ),
+        (1, Some(11))
     );
     assert_eq!(
         reject(
@@ -594,7 +630,7 @@ fn each_reject_reason_with_its_ref_tag() {
     ];
     let e = d.validate_fields(&fields).unwrap_err();
     assert_eq!(
-        (e.reason, e.ref_tag, e.text),
+        (e.reason.code(), e.ref_tag, e.text()),
         (4, Some(112), "Tag specified without a value")
     );
     // 5 Value is incorrect (out of range) for this tag.
@@ -633,8 +669,8 @@ fn each_reject_reason_with_its_ref_tag() {
     // 11 Invalid MsgType.
     let e = check(&d, &format!("{}{nos}", h.replace("35=D", "35=ZZ"))).unwrap_err();
     assert_eq!(
-        (e.reason, e.ref_tag, e.text),
-        (11, Some(35), "Invalid MsgType")
+        (e.reason.code(), e.ref_tag, e.text()),
+        (11, None, "Invalid MsgType")
     );
     // 13 Tag appears more than once.
     assert_eq!(reject(&d, &format!("{h}{nos}11=C2|")), (13, Some(11)));
@@ -686,7 +722,7 @@ fn each_reject_reason_with_its_ref_tag() {
         },
     ];
     let e = d.validate_fields(&fields).unwrap_err();
-    assert_eq!((e.reason, e.ref_tag), (14, Some(93)));
+    assert_eq!((e.reason.code(), e.ref_tag), (14, Some(93)));
     // 15 Repeating group fields out of order: an instance not started by its delimiter.
     assert_eq!(
         reject(&d, &format!("{h}{nos}453=1|447=D|448=A|")),
@@ -706,7 +742,7 @@ fn each_reject_reason_with_its_ref_tag() {
 
 #[test]
 fn user_defined_tags_follow_the_option() {
-    let mut d = load("FIX44.xml");
+    let mut d = load("FIX.4.4");
     let body = format!("{}{ER_FILL}5010=x|20500=y|", hdr("8"));
     ok(&d, &body);
     // Inside a group instance an unknown user tag does not end the group.
@@ -810,15 +846,16 @@ fn malformed_dictionaries_and_overlays_are_clear_errors() {
 }
 
 /// Differential check against QuickFIX C++: with `EXECD_QF_LOGS` naming qf-peer logs
-/// (`--log stderr`, run with `--data-dictionary fix-dictionaries/FIX4x.xml`, so QuickFIX
-/// validated every message against the same XML), every message in them passes here too.
+/// (`--log stderr`, run with `--data-dictionary` naming `execd dictionary FIX.4.x`'s output,
+/// so QuickFIX validated every message against the same data), every message in them
+/// passes here too.
 #[test]
 fn messages_quickfix_exchanged_pass_here_too() {
     let Ok(logs) = std::env::var("EXECD_QF_LOGS") else {
         return;
     };
-    let d42 = load("FIX42.xml");
-    let d44 = load("FIX44.xml");
+    let d42 = load("FIX.4.2");
+    let d44 = load("FIX.4.4");
     let mut n = 0;
     for log in logs.split(':') {
         for line in std::fs::read_to_string(log).unwrap().lines() {

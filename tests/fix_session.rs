@@ -4,6 +4,7 @@
 //! and both sides end with the same sequence numbers.
 
 use execd::venue::fix::codec::Msg;
+use execd::venue::fix::reject::SessionRejectReason;
 use execd::venue::fix::session::{
     Role, SeqNums, Session, SessionConfig, SessionEvent, SessionIo, State,
 };
@@ -31,7 +32,10 @@ impl SessionIo for Io {
     fn stored(&self, seq: u64) -> Option<&[u8]> {
         self.store.get(&seq).map(Vec::as_slice)
     }
-    fn app(&mut self, msg: &Msg<'_>, valid: Result<(), u32>) {
+    fn reset(&mut self, _seqs: SeqNums) {
+        self.store.clear();
+    }
+    fn app(&mut self, msg: &Msg<'_>, valid: Result<(), SessionRejectReason>) {
         assert_eq!(valid, Ok(()));
         self.delivered
             .push(String::from_utf8_lossy(msg.get(11).unwrap_or(b"?")).into_owned());

@@ -288,7 +288,10 @@ fn fix42_and_fixt_sessions_trade_too() {
             "fix42",
             &[
                 ("BeginString = \"FIX.4.4\"", "BeginString = \"FIX.4.2\""),
-                ("fix-dictionaries/FIX44.xml", "fix-dictionaries/FIX42.xml"),
+                (
+                    "DataDictionary = \"FIX.4.4\"",
+                    "DataDictionary = \"FIX.4.2\"",
+                ),
             ],
         ),
         (
@@ -296,8 +299,8 @@ fn fix42_and_fixt_sessions_trade_too() {
             &[
                 ("BeginString = \"FIX.4.4\"", "BeginString = \"FIXT.1.1\""),
                 (
-                    "DataDictionary = \"fix-dictionaries/FIX44.xml\"",
-                    "TransportDataDictionary = \"fix-dictionaries/FIXT11.xml\"\nAppDataDictionary = \"fix-dictionaries/FIX50SP2.xml\"",
+                    "DataDictionary = \"FIX.4.4\"",
+                    "TransportDataDictionary = \"FIXT.1.1\"\nAppDataDictionary = \"FIX.5.0SP2\"",
                 ),
             ],
         ),

@@ -117,9 +117,17 @@ struct Qf {
 }
 
 impl Qf {
-    /// `qf-peer acceptor` playing broker SIM to execd's EXECD.
+    /// `qf-peer acceptor` playing broker SIM to execd's EXECD, validating with execd's
+    /// built-in FIX 4.4 dictionary as `execd dictionary` writes it out for QuickFIX.
     fn acceptor(bin: &Path, store: &Path, extra: &[&str]) -> Qf {
         let port = free_port();
+        std::fs::create_dir_all(store).unwrap();
+        let dict = store.join("FIX44.xml");
+        let st = Command::new(env!("CARGO_BIN_EXE_execd"))
+            .args(["dictionary", "FIX.4.4", "--out", dict.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(st.success(), "execd dictionary FIX.4.4");
         let mut args: Vec<String> = [
             "acceptor",
             "--port",
@@ -131,7 +139,7 @@ impl Qf {
             "--store",
             store.to_str().unwrap(),
             "--data-dictionary",
-            &format!("{ROOT}/fix-dictionaries/FIX44.xml"),
+            dict.to_str().unwrap(),
         ]
         .iter()
         .map(|s| s.to_string())
@@ -217,7 +225,6 @@ fn collect(r: impl Read + Send + 'static) -> Arc<Mutex<String>> {
 /// A per-test copy of `examples/fix-sim.toml` pointed at 127.0.0.1:`port`.
 fn execd_config(dir: &TempDir, port: u16, heartbeat: u32, begin: &str) -> PathBuf {
     let mut text = std::fs::read_to_string(format!("{ROOT}/examples/fix-sim.toml")).unwrap();
-    let dict = if begin == "FIX.4.2" { "FIX42" } else { "FIX44" };
     for (from, to) in [
         (
             "SocketConnectPort = 9878",
@@ -234,8 +241,13 @@ fn execd_config(dir: &TempDir, port: u16, heartbeat: u32, begin: &str) -> PathBu
             format!("BeginString = \"{begin}\""),
         ),
         (
-            "DataDictionary = \"fix-dictionaries/FIX44.xml\"",
-            format!("DataDictionary = \"{ROOT}/fix-dictionaries/{dict}.xml\""),
+            "DataDictionary = \"FIX.4.4\"",
+            format!("DataDictionary = \"{begin}\""),
+        ),
+        // The simulator's own field is not QuickFIX's.
+        (
+            "DictionaryOverlays = [\"fix-dictionaries/overlays/venue-sim.xml\"]",
+            "DictionaryOverlays = []".to_string(),
         ),
         // QuickFIX's executor (qf-peer) offers neither mass status nor positions.
         (

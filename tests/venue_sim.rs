@@ -6,6 +6,7 @@ mod common;
 
 use common::{TempDir, VenueSim as Sim};
 use execd::venue::fix::codec::{Decoder, Encoder};
+use execd::venue::fix::reject::SessionRejectReason;
 use execd::venue::fix::session::{Role, SeqNums, Session, SessionConfig, SessionEvent, SessionIo};
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
@@ -67,7 +68,14 @@ impl SessionIo for CIo {
     fn stored(&self, seq: u64) -> Option<&[u8]> {
         self.store.get(&seq).map(|v| v.as_slice())
     }
-    fn app(&mut self, msg: &execd::venue::fix::codec::Msg<'_>, _valid: Result<(), u32>) {
+    fn reset(&mut self, _seqs: SeqNums) {
+        self.store.clear();
+    }
+    fn app(
+        &mut self,
+        msg: &execd::venue::fix::codec::Msg<'_>,
+        _valid: Result<(), SessionRejectReason>,
+    ) {
         self.apps.push_back(Got(msg.raw().to_vec()));
     }
     fn event(&mut self, ev: SessionEvent) {
@@ -522,8 +530,9 @@ fn reject_rules() {
 }
 
 #[test]
-fn echo_policy_returns_each_message() {
-    let sim = Sim::start(&["--policy", "echo"]);
+fn echo_policy_plays_quickfix_reference_application() {
+    let dicts = concat!(env!("CARGO_MANIFEST_DIR"), "/fix-dictionaries");
+    let sim = Sim::start(&["--policy", "echo", "--dict-dir", dicts]);
     let mut c = Client::connect(sim.port, "CLI");
     c.order("e1", "X", b'2', "7", Some("1.25"));
     let m = c.expect("D");
@@ -538,11 +547,68 @@ fn echo_policy_returns_each_message() {
         )
     );
     assert_eq!((m.s(49), m.s(56)), ("SIM".into(), "CLI".into()));
-    c.send("R", |e| {
+    // Sent in another order, echoed as QuickFIX writes a message: header in tag order
+    // after 35, then the body in tag order.
+    let tags: Vec<u32> = {
+        let mut d = Decoder::new();
+        let msg = d.decode(&m.0).unwrap();
+        msg.fields().map(|f| f.tag).collect()
+    };
+    assert_eq!(
+        tags,
+        [8, 9, 35, 34, 49, 52, 56, 1, 11, 38, 40, 44, 54, 55, 60, 10]
+    );
+    // A PossResend copy of an order it has seen: ignored; of one it has not: echoed,
+    // PossResend and all.
+    let resend = |c: &mut Client, cl: &'static str| {
+        let pr = [execd::venue::fix::codec::Field {
+            tag: 97,
+            value: b"Y",
+        }];
+        c.session
+            .send_app_with_header(
+                now_ns(),
+                b"D",
+                &pr,
+                |e| {
+                    e.bytes(11, cl.as_bytes())
+                        .char(21, b'1')
+                        .char(40, b'1')
+                        .char(54, b'1')
+                        .bytes(55, b"X")
+                        .timestamp(60, now_ns(), false);
+                },
+                &mut c.io,
+            )
+            .unwrap();
+        c.flush();
+    };
+    resend(&mut c, "e1");
+    c.quiet(Duration::from_millis(300));
+    resend(&mut c, "e2");
+    let m = c.expect("D");
+    assert_eq!((m.s(11), m.s(97)), ("e2".into(), "Y".into()));
+    // SecurityDefinition comes back too; anything else is not supported.
+    c.send("d", |e| {
+        e.bytes(55, b"X")
+            .bytes(320, b"q1")
+            .bytes(322, b"r1")
+            .uint(323, 1);
+    });
+    assert_eq!(c.expect("d").s(320), "q1");
+    let seq = c.send("R", |e| {
         e.bytes(131, b"q1").uint(146, 0);
     });
-    let m = c.expect("R");
-    assert_eq!(m.s(131), "q1");
+    let j = c.expect("j");
+    assert_eq!(
+        (j.s(45), j.s(58), j.s(372), j.s(380)),
+        (
+            seq.to_string(),
+            "Unsupported Message Type".into(),
+            "R".into(),
+            "3".into()
+        )
+    );
     sim.quit();
 }
 

@@ -22,9 +22,10 @@ pub struct Cli {
     /// Our SenderCompID.
     #[arg(long)]
     pub sender: Option<String>,
-    /// Accept only this peer CompID (default: any).
-    #[arg(long)]
-    pub target: Option<String>,
+    /// Accept only these peer CompIDs (repeatable, or comma-separated; default: any):
+    /// the counterparties this acceptor has sessions for.
+    #[arg(long, value_delimiter = ',')]
+    pub target: Vec<String>,
     /// Accept only this BeginString (FIX.4.2, FIX.4.4, FIXT.1.1; default: any of them).
     #[arg(long)]
     pub begin: Option<String>,
@@ -79,6 +80,10 @@ pub struct Cli {
     /// Log every inbound and outbound message on stderr.
     #[arg(long)]
     pub verbose: bool,
+    /// Start both sequence numbers at 1 on every Logon (QuickFIX's ResetOnLogon=Y): a
+    /// counterparty that reconnects does not resume its old sequence.
+    #[arg(long)]
+    pub reset_on_logon: bool,
     /// Disconnect a client whose unread output exceeds this many bytes.
     #[arg(long)]
     pub max_write_buffer: Option<usize>,
@@ -88,8 +93,9 @@ pub struct Cli {
     /// Closed orders remembered for status requests (older ones are forgotten).
     #[arg(long)]
     pub keep_closed: Option<usize>,
-    /// Validate inbound messages against the dictionaries in this directory
-    /// (FIX42.xml, FIX44.xml, FIXT11.xml + FIX50SP2.xml; e.g. the repo's fix-dictionaries).
+    /// Validate inbound messages: the complete built-in dictionaries with this
+    /// directory's overlays/venue-sim.xml (e.g. the repo's fix-dictionaries); a FIX42.xml,
+    /// FIX44.xml, FIXT11.xml or FIX50SP2.xml here replaces the built-in base.
     #[arg(long)]
     pub dict_dir: Option<PathBuf>,
     /// Serve TLS only (with --tls-key): our certificate chain, PEM.
@@ -110,7 +116,8 @@ struct FileCfg {
     #[serde(alias = "port")]
     port: Option<u16>,
     sender: Option<String>,
-    target: Option<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    target: Option<Vec<String>>,
     begin: Option<String>,
     store: Option<PathBuf>,
     policy: Option<String>,
@@ -141,6 +148,8 @@ struct FileCfg {
     #[serde(alias = "no-stdin")]
     no_stdin: Option<bool>,
     verbose: Option<bool>,
+    #[serde(alias = "reset-on-logon")]
+    reset_on_logon: Option<bool>,
     #[serde(alias = "max-write-buffer")]
     max_write_buffer: Option<usize>,
     #[serde(alias = "heartbeat-secs")]
@@ -157,13 +166,29 @@ struct FileCfg {
     tls_client_ca: Option<String>,
 }
 
+/// `target = "A"` or `target = ["A", "B"]`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(Some(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    }))
+}
+
 /// Everything the simulator runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub port: u16,
     pub sender: String,
-    pub target: Option<String>,
+    /// Peer CompIDs with a session here; empty = any.
+    pub targets: Vec<String>,
     pub begin: Option<String>,
+    pub reset_on_logon: bool,
     pub store: Option<PathBuf>,
     pub spin: bool,
     pub no_stdin: bool,
@@ -259,6 +284,17 @@ impl Config {
         if sender.is_empty() || sender.bytes().any(|b| b == 1 || b == b'=') {
             return Err("sender: must be a non-empty CompID".into());
         }
+        let targets = if cli.target.is_empty() {
+            file.target.unwrap_or_default()
+        } else {
+            cli.target
+        };
+        if let Some(t) = targets
+            .iter()
+            .find(|t| t.is_empty() || t.bytes().any(|b| b == 1 || b == b'='))
+        {
+            return Err(format!("target: {t:?} is not a CompID"));
+        }
         let tls = match (
             cli.tls_cert.or(file.tls_cert),
             cli.tls_key.or(file.tls_key),
@@ -276,8 +312,9 @@ impl Config {
             tls,
             port: cli.port.or(file.port).unwrap_or(0),
             sender,
-            target: cli.target.or(file.target),
+            targets,
             begin,
+            reset_on_logon: cli.reset_on_logon || file.reset_on_logon.unwrap_or(false),
             store: cli.store.or(file.store),
             spin: cli.spin || file.spin.unwrap_or(false),
             no_stdin: cli.no_stdin || file.no_stdin.unwrap_or(false),

@@ -8,8 +8,10 @@
 //! nothing per message once the order table and the heap have grown to their working size.
 
 use execd::model::fixed::Dec;
-use execd::venue::fix::codec::Msg;
-use rustc_hash::FxHashMap;
+use execd::venue::fix::codec::{self, Msg};
+use execd::venue::fix::dictionary::Dictionary;
+use execd::venue::fix::session::is_session_header_tag;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -27,7 +29,10 @@ pub enum Policy {
     /// Limits rest until the price path reaches them; market orders fill at the path's
     /// price ± slippage.
     Book,
-    /// Every application message is sent back as received (new header).
+    /// QuickFIX's acceptance-test application: NewOrderSingle, SecurityDefinition and
+    /// Email are sent back (new session header, the rest as received); a PossResend
+    /// NewOrderSingle whose ClOrdID this session already saw is ignored; anything else
+    /// gets a BusinessMessageReject (380=3).
     Echo,
 }
 
@@ -203,10 +208,12 @@ pub enum OutKind {
         long: i64,
         short: i64,
     },
-    /// The body (everything after the standard header, before the trailer) of an
-    /// application message, to send back with the same MsgType.
+    /// An application message to send back with the same MsgType: its header fields
+    /// the session does not write (97, 115, 128 …) and its body, each as `tag=value<SOH>`
+    /// in the order they go out.
     Echo {
         msg_type: Id,
+        header: Vec<u8>,
         body: Vec<u8>,
     },
 }
@@ -371,6 +378,8 @@ pub struct Sim {
     next_exec_id: u64,
     next_rpt_id: u64,
     new_orders_seen: u64,
+    /// ClOrdIDs of NewOrderSingles each session sent since it logged on (echo policy).
+    seen: FxHashSet<(u32, Id)>,
     pub counters: Counters,
 }
 
@@ -405,6 +414,7 @@ impl Sim {
             next_exec_id: 1,
             next_rpt_id: 1,
             new_orders_seen: 0,
+            seen: FxHashSet::default(),
             counters: Counters::default(),
         }
     }
@@ -510,10 +520,11 @@ impl Sim {
         }
     }
 
-    /// Handles one application message from session `sess`; `seq` is its MsgSeqNum.
-    pub fn on_app(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
+    /// Handles one application message from session `sess`; `dict` is the session's
+    /// dictionary, if it has one (the echo writes bodies in its order).
+    pub fn on_app(&mut self, now: u64, sess: u32, msg: &Msg<'_>, dict: Option<&Dictionary>) {
         if self.cfg.policy == Policy::Echo {
-            self.echo(now, sess, msg);
+            self.echo(now, sess, msg, dict);
             return;
         }
         match msg.msg_type() {
@@ -523,35 +534,68 @@ impl Sim {
             b"H" => self.status(now, sess, msg),
             b"AF" => self.mass_status(now, sess, msg),
             b"AN" => self.positions(now, sess, msg),
-            t => {
-                self.counters.business_rejects += 1;
-                let kind = OutKind::BizReject {
-                    ref_seq: msg.seq().unwrap_or(0),
-                    ref_msg_type: Id::new(t),
-                    reason: 3,
-                    text: "unsupported message type",
-                };
-                self.send(now, sess, kind);
-            }
+            _ => self.unsupported(now, sess, msg),
         }
     }
 
-    fn echo(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
-        self.counters.echoed += 1;
-        let raw = msg.raw();
-        let mut body = Vec::with_capacity(raw.len());
-        for f in msg.fields() {
-            if is_header_tag(f.tag) || f.tag == 10 {
-                continue;
+    /// A session logged out or lost its connection: what it sent is forgotten by the
+    /// echo policy's duplicate check (as QuickFIX's application forgets on logout).
+    pub fn session_ended(&mut self, sess: u32) {
+        self.seen.retain(|(s, _)| *s != sess);
+    }
+
+    fn unsupported(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
+        self.counters.business_rejects += 1;
+        let kind = OutKind::BizReject {
+            ref_seq: msg.seq().unwrap_or(0),
+            ref_msg_type: Id::new(msg.msg_type()),
+            reason: 3,
+            text: "Unsupported Message Type",
+        };
+        self.send(now, sess, kind);
+    }
+
+    fn echo(&mut self, now: u64, sess: u32, msg: &Msg<'_>, dict: Option<&Dictionary>) {
+        let mt = msg.msg_type();
+        if !matches!(mt, b"D" | b"d" | b"C") {
+            return self.unsupported(now, sess, msg);
+        }
+        if mt == b"D" {
+            let cl = Id::new(msg.get(11).unwrap_or(b""));
+            let fresh = self.seen.insert((sess, cl));
+            if !fresh && msg.get(97) == Some(b"Y") {
+                return;
             }
-            body.extend_from_slice(itoa(f.tag).as_bytes());
-            body.push(b'=');
-            body.extend_from_slice(f.value);
-            body.push(1);
+        }
+        self.counters.echoed += 1;
+        let put = |out: &mut Vec<u8>, tag: u32, v: &[u8]| {
+            out.extend_from_slice(itoa(tag).as_bytes());
+            out.push(b'=');
+            out.extend_from_slice(v);
+            out.push(1);
+        };
+        // The session writes 34, 49, 52, 56 anew; PossDupFlag and OrigSendingTime belong
+        // to the copy that came in, not to the answer.
+        let header = codec::header_fields_in_order(msg.fields(), is_session_header_tag);
+        let mut hb = Vec::new();
+        for f in header {
+            put(&mut hb, f.tag, f.value);
+        }
+        let body: Vec<_> = match dict.and_then(|d| d.body_in_order(msg)) {
+            Some(b) => b,
+            None => msg
+                .fields()
+                .filter(|f| !codec::is_standard_header_tag(f.tag) && !matches!(f.tag, 10 | 89 | 93))
+                .collect(),
+        };
+        let mut bb = Vec::with_capacity(msg.raw().len());
+        for f in body {
+            put(&mut bb, f.tag, f.value);
         }
         let kind = OutKind::Echo {
-            msg_type: Id::new(msg.msg_type()),
-            body,
+            msg_type: Id::new(mt),
+            header: hb,
+            body: bb,
         };
         self.send(now, sess, kind);
     }
@@ -1101,45 +1145,6 @@ impl Sim {
     }
 }
 
-/// Standard header tags (FIX 4.2–5.0): not copied by the echo policy.
-pub fn is_header_tag(tag: u32) -> bool {
-    matches!(
-        tag,
-        8 | 9
-            | 35
-            | 49
-            | 56
-            | 115
-            | 128
-            | 90
-            | 91
-            | 34
-            | 50
-            | 142
-            | 57
-            | 143
-            | 116
-            | 144
-            | 129
-            | 145
-            | 43
-            | 97
-            | 52
-            | 122
-            | 212
-            | 213
-            | 347
-            | 369
-            | 627
-            | 628
-            | 629
-            | 630
-            | 1128
-            | 1129
-            | 1156
-    )
-}
-
 /// A small integer as decimal text, without allocating.
 pub struct Itoa {
     buf: [u8; 20],
@@ -1211,7 +1216,7 @@ mod tests {
         let frame = e.finish().to_vec();
         let mut d = Decoder::new();
         let m = d.decode(&frame).unwrap();
-        sim.on_app(1, 0, &m);
+        sim.on_app(1, 0, &m, None);
         std::iter::from_fn(|| sim.pop_due(1)).collect()
     }
 

@@ -5,8 +5,9 @@
 use crate::config::{Config, BEGIN_STRINGS};
 use crate::engine::{ExecKind, Id, Out, OutKind, Sim, Ver};
 use crate::store::PairStore;
-use execd::venue::fix::codec::{self, Decoder, Encoder, FrameError, Msg};
-use execd::venue::fix::dictionary::Dictionary;
+use execd::venue::fix::codec::{self, Decoder, Encoder, Field, FrameError, Msg};
+use execd::venue::fix::dictionary::{Dictionary, ValidateOptions};
+use execd::venue::fix::reject::SessionRejectReason;
 use execd::venue::fix::session::{Role, SeqNums, Session, SessionConfig, SessionEvent, SessionIo};
 use execd::venue::fix::transport::Link;
 use mio::net::TcpListener;
@@ -111,6 +112,8 @@ struct SessRec {
     peer: String,
     begin: String,
     ver: Ver,
+    /// The dictionary of its BeginString (with `--dict-dir`).
+    dict: Option<Arc<Dictionary>>,
     store: PairStore,
     conn: Option<usize>,
     logged_on: bool,
@@ -136,6 +139,7 @@ struct Io<'a> {
     wbuf: &'a mut WBuf,
     store: &'a mut PairStore,
     sim: Option<&'a mut Sim>,
+    dict: Option<&'a Dictionary>,
     sess: u32,
     now: u64,
     events: &'a mut Vec<SessionEvent>,
@@ -159,7 +163,10 @@ impl SessionIo for Io<'_> {
     fn stored(&self, seq: u64) -> Option<&[u8]> {
         self.store.get(seq)
     }
-    fn app(&mut self, msg: &Msg<'_>, valid: Result<(), u32>) {
+    fn reset(&mut self, seqs: SeqNums) {
+        self.store.reset(seqs);
+    }
+    fn app(&mut self, msg: &Msg<'_>, valid: Result<(), SessionRejectReason>) {
         if self.verbose {
             eprintln!("venue-sim: in  {}", show(msg.raw()));
         }
@@ -168,7 +175,7 @@ impl SessionIo for Io<'_> {
             return;
         }
         if let Some(sim) = self.sim.as_deref_mut() {
-            sim.on_app(self.now, self.sess, msg);
+            sim.on_app(self.now, self.sess, msg, self.dict);
         }
     }
     fn event(&mut self, ev: SessionEvent) {
@@ -205,23 +212,41 @@ pub struct Server {
     _waker: Arc<Waker>,
 }
 
-/// Loads the dictionaries of every BeginString the simulator speaks.
+/// The dictionaries of every BeginString the simulator speaks: from `dir`, the complete
+/// built-in ones with `dir/overlays/venue-sim.xml` merged in when it exists, or
+/// `FIX42.xml`, `FIX44.xml`, `FIXT11.xml`, `FIX50SP2.xml` in `dir` instead of the
+/// built-in base where a full file is there. User-defined tags are checked like any
+/// other (QuickFIX's ValidateUserDefinedFields=Y): the simulator is the strict side.
 fn load_dicts(dir: &std::path::Path) -> Result<Vec<(String, Arc<Dictionary>)>, String> {
-    // Our own overlay (SimLatencyUs, 20001, on ExecutionReport), when the directory has it.
     let overlay = dir.join("overlays").join("venue-sim.xml");
     let ov: Vec<&std::path::Path> = if overlay.is_file() {
         vec![overlay.as_path()]
     } else {
         Vec::new()
     };
-    let f42 = Dictionary::load(&dir.join("FIX42.xml"), &ov).map_err(|e| e.to_string())?;
-    let f44 = Dictionary::load(&dir.join("FIX44.xml"), &ov).map_err(|e| e.to_string())?;
-    let fixt = Dictionary::load_fixt(&dir.join("FIXT11.xml"), &dir.join("FIX50SP2.xml"), &ov)
-        .map_err(|e| e.to_string())?;
+    let base = |file: &str, builtin: &str| {
+        let p = dir.join(file);
+        if p.is_file() {
+            p.display().to_string()
+        } else {
+            builtin.to_string()
+        }
+    };
+    let strict = ValidateOptions {
+        allow_unknown_user_tags: false,
+    };
+    let f42 = Dictionary::open(&base("FIX42.xml", "FIX.4.2"), &ov).map_err(|e| e.to_string())?;
+    let f44 = Dictionary::open(&base("FIX44.xml", "FIX.4.4"), &ov).map_err(|e| e.to_string())?;
+    let fixt = Dictionary::open_fixt(
+        &base("FIXT11.xml", "FIXT.1.1"),
+        &base("FIX50SP2.xml", "FIX.5.0SP2"),
+        &ov,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(vec![
-        ("FIX.4.2".into(), Arc::new(f42)),
-        ("FIX.4.4".into(), Arc::new(f44)),
-        ("FIXT.1.1".into(), Arc::new(fixt)),
+        ("FIX.4.2".into(), Arc::new(f42.with_options(strict))),
+        ("FIX.4.4".into(), Arc::new(f44.with_options(strict))),
+        ("FIXT.1.1".into(), Arc::new(fixt.with_options(strict))),
     ])
 }
 
@@ -487,9 +512,18 @@ impl Server {
                     }
                     return;
                 }
-                Err(FrameError::Garbled { skip, .. }) => {
+                Err(FrameError::Garbled { skip, why }) => {
                     self.stats.garbled += 1;
                     let skip = skip.clamp(1, c.pre.len());
+                    // A whole frame that is wrong but says it is a Logon: refused, as
+                    // the session refuses an invalid Logon.
+                    if !matches!(why, codec::Garble::NoBeginString)
+                        && codec::scan_tag(&c.pre[..skip], 35) == Some(b"A")
+                    {
+                        self.stats.refused += 1;
+                        c.close = Some(format!("Logon message is not valid ({why:?})"));
+                        return;
+                    }
                     c.pre.drain(..skip);
                     if c.pre.is_empty() {
                         return;
@@ -515,7 +549,9 @@ impl Server {
                         String::from_utf8_lossy(us),
                         self.cfg.sender
                     ))
-                } else if peer.is_empty() || self.cfg.target.as_ref().is_some_and(|t| *t != peer) {
+                } else if peer.is_empty()
+                    || (!self.cfg.targets.is_empty() && !self.cfg.targets.contains(&peer))
+                {
                     Err(format!("SenderCompID {peer:?} not accepted"))
                 } else {
                     Ok((begin, peer))
@@ -548,6 +584,7 @@ impl Server {
                     peer: peer.clone(),
                     begin: begin.clone(),
                     ver: Ver::Fix44,
+                    dict: None,
                     store,
                     conn: None,
                     logged_on: false,
@@ -556,6 +593,17 @@ impl Server {
                 self.by_peer.insert(peer.clone(), si);
                 si
             }
+        };
+        // A connection the peer closed a moment ago may not have been read yet (the
+        // same poll can bring its end and the new Logon): look before refusing.
+        if let Some(old) = self.sessions[si as usize].conn.filter(|&o| o != ci) {
+            self.read(old);
+            if self.conns[old].as_ref().is_some_and(|c| c.close.is_some()) {
+                self.close(old, now);
+            }
+        }
+        let Some(c) = self.conns.get_mut(ci).and_then(|c| c.as_mut()) else {
+            return;
         };
         let rec = &mut self.sessions[si as usize];
         if rec.conn.is_some() {
@@ -570,6 +618,11 @@ impl Server {
         rec.conn = Some(ci);
         rec.begin = begin.clone();
         rec.ver = Ver::from_begin(begin.as_bytes()).unwrap_or(Ver::Fix44);
+        rec.dict = self
+            .dicts
+            .iter()
+            .find(|(b, _)| *b == begin)
+            .map(|(_, d)| Arc::clone(d));
         let scfg = SessionConfig {
             begin_string: begin.clone(),
             default_appl_ver_id: (begin == "FIXT.1.1").then(|| "9".to_string()),
@@ -577,7 +630,7 @@ impl Server {
             target_comp_id: peer,
             role: Role::Acceptor,
             heartbeat_secs: self.cfg.heartbeat_secs,
-            reset_on_logon: false,
+            reset_on_logon: self.cfg.reset_on_logon,
             reset_on_logout: false,
             reset_on_disconnect: false,
             username: None,
@@ -585,11 +638,7 @@ impl Server {
             logon_timeout_secs: 10,
             logout_timeout_secs: 2,
             schedule: None,
-            dictionary: self
-                .dicts
-                .iter()
-                .find(|(b, _)| *b == begin)
-                .map(|(_, d)| Arc::clone(d)),
+            dictionary: rec.dict.clone(),
             micros: false,
         };
         c.session = Some(Session::new(scfg, rec.store.seqs()));
@@ -618,6 +667,7 @@ impl Server {
             wbuf: &mut c.wbuf,
             store: &mut rec.store,
             sim: if app { Some(&mut self.sim) } else { None },
+            dict: rec.dict.as_deref(),
             sess: si,
             now,
             events: &mut self.events,
@@ -652,9 +702,11 @@ impl Server {
                 }
                 SessionEvent::LoggedOut => {
                     rec.logged_on = false;
+                    self.sim.session_ended(si);
                     emit(&json!({"type":"logout","peer":rec.peer}));
                 }
                 SessionEvent::Disconnect(why) => {
+                    self.sim.session_ended(si);
                     if let Some(c) = self.conns.get_mut(ci).and_then(|c| c.as_mut()) {
                         c.close.get_or_insert_with(|| why.clone());
                     }
@@ -713,6 +765,7 @@ impl Server {
             wbuf: &mut c.wbuf,
             store: &mut rec.store,
             sim: None,
+            dict: None,
             sess: si,
             now,
             events: &mut self.events,
@@ -726,14 +779,34 @@ impl Server {
             OutKind::PosReport { .. } => b"AP",
             OutKind::Echo { msg_type, .. } => msg_type.as_bytes(),
         };
-        let sent = session
-            .send_app(
+        let header = match &out.kind {
+            OutKind::Echo { header: h, .. } => parse_fields(h),
+            _ => Vec::new(),
+        };
+        let sent = match &out.kind {
+            // The session writes business rejects as its version wants them.
+            OutKind::BizReject {
+                ref_seq,
+                ref_msg_type,
+                reason,
+                text,
+            } => session.send_business_reject(
+                now,
+                *ref_seq,
+                ref_msg_type.as_bytes(),
+                *reason,
+                text,
+                &mut io,
+            ),
+            _ => session.send_app_with_header(
                 now,
                 msg_type,
+                &header,
                 |enc| encode(enc, &out.kind, ver, now, latency_us),
                 &mut io,
-            )
-            .is_ok();
+            ),
+        }
+        .is_ok();
         rec.store.set_seqs(session.seqs());
         if !sent {
             return self.keep(si, out);
@@ -949,6 +1022,19 @@ impl Server {
     }
 }
 
+/// `tag=value<SOH>…` as fields.
+fn parse_fields(b: &[u8]) -> Vec<Field<'_>> {
+    b.split(|&c| c == 1)
+        .filter_map(|f| {
+            let eq = f.iter().position(|&c| c == b'=')?;
+            Some(Field {
+                tag: codec::parse_u64(&f[..eq])? as u32,
+                value: &f[eq + 1..],
+            })
+        })
+        .collect()
+}
+
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
 fn civil(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -989,23 +1075,18 @@ const S: u8 = crate::engine::SCALE;
 /// `fix-dictionaries/overlays/venue-sim.xml` field).
 fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64) {
     match kind {
+        // Each answer's body in tag order; the PositionReport's NoPositions group keeps
+        // the group's own order (703, 704, 705).
         OutKind::Exec(e) => {
-            order_id(enc, 37, e.order_id);
+            id(enc, 1, &e.account);
+            enc.fixed(6, e.avg, S);
             id(enc, 11, &e.cl_ord_id);
-            if matches!(e.kind, ExecKind::Canceled | ExecKind::Replaced) {
-                id(enc, 41, &e.orig_cl_ord_id);
+            if e.commission > 0 {
+                enc.fixed(12, e.commission, S);
+                enc.char(13, b'3');
             }
+            enc.fixed(14, e.cum, S);
             enc.uint(17, e.exec_id);
-            let exec_type = match (e.kind, ver) {
-                (ExecKind::New, _) => b'0',
-                (ExecKind::Trade, Ver::Fix42) => e.status,
-                (ExecKind::Trade, _) => b'F',
-                (ExecKind::Canceled, _) => b'4',
-                (ExecKind::Replaced, _) => b'5',
-                (ExecKind::Rejected, _) => b'8',
-                (ExecKind::Status, Ver::Fix42) => e.status,
-                (ExecKind::Status, _) => b'I',
-            };
             if ver == Ver::Fix42 {
                 enc.char(
                     20,
@@ -1016,40 +1097,47 @@ fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64
                     },
                 );
             }
-            enc.char(150, exec_type);
-            enc.char(39, e.status);
-            if let Some(r) = e.rej_reason {
-                enc.uint(103, r as u64);
+            if e.kind == ExecKind::Trade {
+                enc.fixed(31, e.last_px, S);
+                enc.fixed(32, e.last_qty, S);
             }
-            id(enc, 1, &e.account);
-            id(enc, 55, &e.symbol);
-            if e.side != 0 {
-                enc.char(54, e.side);
-            }
+            order_id(enc, 37, e.order_id);
             if e.qty > 0 {
                 enc.fixed(38, e.qty, S);
             }
+            enc.char(39, e.status);
             if e.ord_type != 0 {
                 enc.char(40, e.ord_type);
+            }
+            if matches!(e.kind, ExecKind::Canceled | ExecKind::Replaced) {
+                id(enc, 41, &e.orig_cl_ord_id);
             }
             if e.price > 0 {
                 enc.fixed(44, e.price, S);
             }
-            if e.kind == ExecKind::Trade {
-                enc.fixed(32, e.last_qty, S);
-                enc.fixed(31, e.last_px, S);
+            if e.side != 0 {
+                enc.char(54, e.side);
             }
-            enc.fixed(151, e.leaves, S);
-            enc.fixed(14, e.cum, S);
-            enc.fixed(6, e.avg, S);
-            if e.commission > 0 {
-                enc.fixed(12, e.commission, S);
-                enc.char(13, b'3');
-            }
+            id(enc, 55, &e.symbol);
             if !e.text.is_empty() {
                 enc.bytes(58, e.text.as_bytes());
             }
             enc.timestamp(60, now, false);
+            if let Some(r) = e.rej_reason {
+                enc.uint(103, r as u64);
+            }
+            let exec_type = match (e.kind, ver) {
+                (ExecKind::New, _) => b'0',
+                (ExecKind::Trade, Ver::Fix42) => e.status,
+                (ExecKind::Trade, _) => b'F',
+                (ExecKind::Canceled, _) => b'4',
+                (ExecKind::Replaced, _) => b'5',
+                (ExecKind::Rejected, _) => b'8',
+                (ExecKind::Status, Ver::Fix42) => e.status,
+                (ExecKind::Status, _) => b'I',
+            };
+            enc.char(150, exec_type);
+            enc.fixed(151, e.leaves, S);
             if let Some(m) = &e.mass {
                 id(enc, 584, &m.req_id);
                 enc.uint(911, m.total as u64);
@@ -1062,28 +1150,18 @@ fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64
             }
         }
         OutKind::CxlReject(r) => {
-            order_id(enc, 37, r.order_id);
             id(enc, 11, &r.cl_ord_id);
-            id(enc, 41, &r.orig_cl_ord_id);
+            order_id(enc, 37, r.order_id);
             enc.char(39, r.status);
-            enc.uint(434, r.response_to as u64);
-            enc.uint(102, r.reason as u64);
+            id(enc, 41, &r.orig_cl_ord_id);
             if !r.text.is_empty() {
                 enc.bytes(58, r.text.as_bytes());
             }
             enc.timestamp(60, now, false);
+            enc.uint(102, r.reason as u64);
+            enc.uint(434, r.response_to as u64);
         }
-        OutKind::BizReject {
-            ref_seq,
-            ref_msg_type,
-            reason,
-            text,
-        } => {
-            enc.uint(45, *ref_seq);
-            id(enc, 372, ref_msg_type);
-            enc.uint(380, *reason as u64);
-            enc.bytes(58, text.as_bytes());
-        }
+        OutKind::BizReject { .. } => {}
         OutKind::PosAck {
             req_id,
             rpt_id,
@@ -1091,13 +1169,13 @@ fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64
             result,
             account,
         } => {
-            enc.uint(721, *rpt_id);
+            id(enc, 1, account);
+            enc.uint(581, 1);
             id(enc, 710, req_id);
+            enc.uint(721, *rpt_id);
             enc.uint(727, *total as u64);
             enc.uint(728, *result as u64);
             enc.uint(729, 0);
-            id(enc, 1, account);
-            enc.uint(581, 1);
         }
         OutKind::PosReport {
             req_id,
@@ -1108,21 +1186,21 @@ fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64
             long,
             short,
         } => {
-            enc.uint(721, *rpt_id);
-            id(enc, 710, req_id);
-            enc.uint(727, *total as u64);
-            enc.uint(728, 0);
-            date_field(enc, 715, now);
             id(enc, 1, account);
-            enc.uint(581, 1);
             id(enc, 55, symbol);
-            enc.uint(730, 0);
-            enc.uint(731, 1);
-            enc.uint(734, 0);
+            enc.uint(581, 1);
             enc.uint(702, 1);
             enc.bytes(703, b"TQ");
             enc.fixed(704, *long, S);
             enc.fixed(705, *short, S);
+            id(enc, 710, req_id);
+            date_field(enc, 715, now);
+            enc.uint(721, *rpt_id);
+            enc.uint(727, *total as u64);
+            enc.uint(728, 0);
+            enc.uint(730, 0);
+            enc.uint(731, 1);
+            enc.uint(734, 0);
         }
         OutKind::Echo { body, .. } => {
             for f in body.split(|&b| b == 1) {

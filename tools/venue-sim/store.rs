@@ -142,6 +142,13 @@ impl PairStore {
         self.dirty = true;
     }
 
+    /// Both numbers were reset: nothing sent before can be asked for again.
+    pub fn reset(&mut self, seqs: SeqNums) {
+        self.clear();
+        self.seqs = seqs;
+        self.dirty = true;
+    }
+
     fn first_seq(&self) -> Option<u64> {
         let old = self.index[self.cur ^ 1].first().map(|e| e.0);
         old.or_else(|| self.index[self.cur].first().map(|e| e.0))

@@ -9,6 +9,8 @@ use execd::config::Registry;
 use execd::core::RealClock;
 use execd::core::{spawn, CoreOptions};
 use execd::model::order_state::OrderState;
+use execd::venue::fix::dictionary::{self, Dictionary};
+use execd::venue::fix::settings::DictionaryFiles;
 use flow::FlowOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,10 +75,24 @@ enum Cmd {
         #[arg(long)]
         exit: bool,
     },
-    /// Check a configuration file and name the offending key on error.
+    /// Check a configuration file and name the offending key on error; for FIX venues,
+    /// load each dictionary and say what its overlays add, change or remove.
     CheckConfig {
         /// The file.
         file: PathBuf,
+    },
+    /// Write a FIX dictionary in the QuickFIX XML form (what QuickFIX loads as its
+    /// DataDictionary): a built-in version (FIX.4.2, FIX.4.4, FIXT.1.1, FIX.5.0SP2) or
+    /// a file, with overlays applied.
+    Dictionary {
+        /// The base: a built-in version or a QuickFIX-format XML file.
+        base: String,
+        /// Overlays to apply, in order.
+        #[arg(long = "overlay")]
+        overlays: Vec<PathBuf>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -137,6 +153,25 @@ fn main() -> ExitCode {
         },
         Cmd::CheckConfig { file } => match Registry::load(&file) {
             Ok(r) => {
+                let mut report = Vec::new();
+                for (i, v) in r.venues.iter().enumerate() {
+                    let Some(files) = v
+                        .fix
+                        .as_ref()
+                        .and_then(|f| f.dictionary.as_ref().map(|d| (d, f)))
+                    else {
+                        continue;
+                    };
+                    match fix_dictionary_report(files.0, &files.1.overlays) {
+                        Ok(lines) => {
+                            report.push(format!("venue {}:", v.name.as_str()));
+                            report.extend(lines.into_iter().map(|l| format!("  {l}")));
+                        }
+                        Err(e) => {
+                            return fail(&format!("{}: venues[{i}].fix: {e}", file.display()))
+                        }
+                    }
+                }
                 println!(
                     "{}: ok ({} venues, {} instruments, {} accounts)",
                     file.display(),
@@ -144,11 +179,52 @@ fn main() -> ExitCode {
                     r.instruments.len(),
                     r.accounts.len()
                 );
+                for l in report {
+                    println!("{l}");
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&format!("{}: {e}", file.display())),
         },
+        Cmd::Dictionary {
+            base,
+            overlays,
+            out,
+        } => {
+            let ov: Vec<&std::path::Path> = overlays.iter().map(PathBuf::as_path).collect();
+            let d = match base.as_str() {
+                "FIX.5.0SP2" => Dictionary::open_fixt("FIXT.1.1", &base, &ov),
+                b => Dictionary::open(b, &ov),
+            };
+            let d = match d {
+                Ok(d) => d,
+                Err(e) => return fail(&e.to_string()),
+            };
+            match out {
+                None => {
+                    print!("{}", d.merged_xml());
+                    ExitCode::SUCCESS
+                }
+                Some(p) => match std::fs::write(&p, d.merged_xml()) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => fail(&format!("{}: {e}", p.display())),
+                },
+            }
+        }
     }
+}
+
+/// Loads a FIX venue's dictionary the way the venue will, and says what it is made of.
+fn fix_dictionary_report(
+    files: &DictionaryFiles,
+    overlays: &[String],
+) -> Result<Vec<String>, String> {
+    let ov: Vec<&std::path::Path> = overlays.iter().map(std::path::Path::new).collect();
+    let r = match files {
+        DictionaryFiles::Single(base) => dictionary::describe(base, None, &ov),
+        DictionaryFiles::Fixt { transport, app } => dictionary::describe(transport, Some(app), &ov),
+    };
+    r.map_err(|e| e.to_string())
 }
 
 fn fail(msg: &str) -> ExitCode {

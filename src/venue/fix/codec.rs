@@ -32,16 +32,21 @@ pub enum FrameError {
 pub enum Garble {
     /// The buffer does not start with `8=`.
     NoBeginString,
-    /// `9=` missing, not a number, or not the second field.
+    /// `9=` missing, not a number, or not the second field; or the trailer is not where
+    /// BodyLength says it is.
     BadBodyLength,
-    /// The byte at the end of BodyLength is not the start of `10=`.
-    NoCheckSum,
-    /// `10=` is not three digits and SOH, or does not match the sum of the bytes.
+    /// `10=` is not three digits, or does not match the sum of the bytes.
     BadCheckSum,
 }
 
 /// Finds the first whole frame at the start of `buf` and returns its length in bytes
-/// (from `8=` through the SOH after `10=nnn`). Checks BodyLength and CheckSum.
+/// (from `8=` through the SOH after `10=…`). Checks BodyLength and CheckSum.
+///
+/// A frame ends at the first `<SOH>10=…<SOH>` from the end BodyLength announces on, as
+/// QuickFIX frames: a BodyLength that is too short still frames the message (whose
+/// length then does not match, so it is garbled), one that is too long swallows the
+/// next message too, and both are dropped whole — what counterparties' conformance
+/// tests expect. Nothing after a garbled frame is lost.
 pub fn frame(buf: &[u8]) -> Result<usize, FrameError> {
     let garbled = |why| FrameError::Garbled {
         skip: resync(buf),
@@ -92,34 +97,32 @@ pub fn frame(buf: &[u8]) -> Result<usize, FrameError> {
     }
     let body_start = soh + 1 + i + 1;
     let body_end = body_start + body_len;
-    // The body ends with the SOH of its last field (or is empty, right after 9='s SOH).
     if buf.len() < body_end {
         return Err(FrameError::Incomplete);
     }
-    if buf[body_end - 1] != SOH {
-        return Err(garbled(Garble::NoCheckSum));
-    }
-    let trailer = &buf[body_end..];
-    if !starts_with_prefix(trailer, b"10=") {
-        return Err(garbled(Garble::NoCheckSum));
-    }
-    let total = body_end + CHECKSUM_FIELD_LEN;
-    if buf.len() < total {
-        // Still check what is there, so a wrong digit is reported without waiting.
-        if trailer.len() > 3 && !valid_checksum_prefix(&trailer[3..]) {
-            return Err(FrameError::Garbled {
-                skip: total.min(buf.len()),
-                why: Garble::BadCheckSum,
-            });
-        }
+    // The body ends with the SOH of its last field (or is empty, right after 9='s SOH),
+    // so a well-formed frame has `<SOH>10=` starting one byte before body_end.
+    let from = body_end - 1;
+    let Some(p) = find(&buf[from..], b"\x0110=") else {
         return Err(FrameError::Incomplete);
+    };
+    let trailer = from + p + 1;
+    let Some(q) = buf[trailer + 3..].iter().position(|&b| b == SOH) else {
+        return Err(FrameError::Incomplete);
+    };
+    let total = trailer + 3 + q + 1;
+    if trailer != body_end {
+        return Err(FrameError::Garbled {
+            skip: total,
+            why: Garble::BadBodyLength,
+        });
     }
-    let digits = &trailer[3..6];
+    let digits = &buf[trailer + 3..total - 1];
     let bad = FrameError::Garbled {
         skip: total,
         why: Garble::BadCheckSum,
     };
-    if trailer[6] != SOH || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.len() != 3 || !digits.iter().all(u8::is_ascii_digit) {
         return Err(bad);
     }
     let claimed = (digits[0] - b'0') as u32 * 100
@@ -131,27 +134,23 @@ pub fn frame(buf: &[u8]) -> Result<usize, FrameError> {
     Ok(total)
 }
 
+/// Where `pat` first occurs in `hay`.
+fn find(hay: &[u8], pat: &[u8]) -> Option<usize> {
+    hay.windows(pat.len()).position(|w| w == pat)
+}
+
 /// Longest BeginString value accepted (`FIXT.1.1` is 8).
 const MAX_BEGIN_STRING: usize = 16;
 /// Largest BodyLength accepted; more is garbled, not a reason to wait for 4 GB.
 pub const MAX_BODY_LENGTH: usize = 1 << 20;
 /// Most BodyLength digits accepted (zero-padded forms included).
 const MAX_BODY_LENGTH_DIGITS: usize = 10;
-/// `10=nnn<SOH>`.
-const CHECKSUM_FIELD_LEN: usize = 7;
 
 /// Whether `buf` and `prefix` agree on their common length (so `buf` may still grow
 /// into something starting with `prefix`).
 fn starts_with_prefix(buf: &[u8], prefix: &[u8]) -> bool {
     let n = buf.len().min(prefix.len());
     buf[..n] == prefix[..n]
-}
-
-/// Whether the bytes after `10=` of an incomplete trailer may still become `nnn<SOH>`.
-fn valid_checksum_prefix(b: &[u8]) -> bool {
-    b.iter()
-        .enumerate()
-        .all(|(i, &c)| if i < 3 { c.is_ascii_digit() } else { c == SOH })
 }
 
 /// How many bytes to drop from a garbled buffer: up to the next `8=FIX` after position
@@ -188,30 +187,26 @@ pub struct Field<'a> {
     pub value: &'a [u8],
 }
 
-/// Why a frame's body could not be scanned into fields; carries what a session
-/// reject (35=3, SessionRejectReason 373) needs.
+/// Why a frame's body could not be scanned into fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DecodeError {
-    /// A tag that is not a positive decimal number (373=5 is "value incorrect"; FIX uses
-    /// 373=0 "invalid tag number" for this).
+    /// A tag that is not a positive decimal number: a session reject with 373=0.
     InvalidTag {
         /// Byte offset of the bad tag in the frame.
         at: usize,
+        /// The tag as a signed number, when it is one (`0`, `-1`): the RefTagID (371)
+        /// QuickFIX puts in its reject.
+        tag: Option<i64>,
     },
-    /// `tag=` followed directly by SOH (373=4 "tag specified without a value").
-    EmptyValue {
-        /// The tag.
-        tag: u32,
-    },
-    /// A field without `=` or without its SOH.
+    /// A field without `=` or without its SOH: the frame is garbled.
     Malformed {
         /// Byte offset in the frame.
         at: usize,
     },
     /// More than [`MAX_FIELDS`] fields.
     TooManyFields,
-    /// Header fields 8, 9, 35 not first in that order, or 10 not last (373=14
-    /// "tag specified out of required order").
+    /// Header fields 8, 9, 35 not first in that order, or 10 not last: the frame is
+    /// garbled (QuickFIX drops it as an invalid message).
     OutOfOrder {
         /// The tag found where another was required.
         tag: u32,
@@ -305,6 +300,26 @@ pub fn parse_u64(v: &[u8]) -> Option<u64> {
     Some(n)
 }
 
+/// The value of the first `tag` in a raw frame, without decoding it: for frames the
+/// decoder refused, which still have to be answered about.
+pub fn scan_tag(frame: &[u8], tag: u32) -> Option<&[u8]> {
+    let mut i = 0;
+    while i < frame.len() {
+        let end = frame[i..]
+            .iter()
+            .position(|&c| c == SOH)
+            .map_or(frame.len(), |p| i + p);
+        let field = &frame[i..end];
+        if let Some(eq) = field.iter().position(|&c| c == b'=') {
+            if parse_u64(&field[..eq]) == Some(tag as u64) {
+                return Some(&field[eq + 1..]);
+            }
+        }
+        i = end + 1;
+    }
+    None
+}
+
 /// Most digits in a tag number (FIX tags fit in 5; user-defined ones stay below 10^9).
 const MAX_TAG_DIGITS: usize = 9;
 
@@ -347,6 +362,30 @@ pub const fn is_data_length_tag(tag: u32) -> bool {
     data_tag_of(tag).is_some()
 }
 
+/// The error for a tag that is not a valid one at `at`, with its value when the text
+/// is a (signed) number.
+fn invalid_tag(frame: &[u8], at: usize) -> DecodeError {
+    let end = frame[at..]
+        .iter()
+        .position(|&c| c == b'=' || c == SOH)
+        .map_or(frame.len(), |p| at + p);
+    let text = &frame[at..end];
+    let (neg, digits) = match text.strip_prefix(b"-") {
+        Some(d) => (true, d),
+        None => (false, text),
+    };
+    let tag = (!digits.is_empty() && digits.len() <= 18 && digits.iter().all(u8::is_ascii_digit))
+        .then(|| {
+            let n = digits.iter().fold(0i64, |n, &c| n * 10 + (c - b'0') as i64);
+            if neg {
+                -n
+            } else {
+                n
+            }
+        });
+    DecodeError::InvalidTag { at, tag }
+}
+
 /// Scans frames into [`Msg`]s, reusing one preallocated field table.
 #[derive(Debug)]
 pub struct Decoder {
@@ -385,14 +424,14 @@ impl Decoder {
                 match frame.get(pos) {
                     Some(&c @ b'0'..=b'9') => {
                         if (c == b'0' && pos == tag_at) || pos - tag_at >= MAX_TAG_DIGITS {
-                            return Err(DecodeError::InvalidTag { at: tag_at });
+                            return Err(invalid_tag(frame, tag_at));
                         }
                         tag = tag * 10 + (c - b'0') as u32;
                         pos += 1;
                     }
                     Some(b'=') if pos > tag_at => break,
                     Some(&SOH) | None => return Err(DecodeError::Malformed { at: tag_at }),
-                    Some(_) => return Err(DecodeError::InvalidTag { at: tag_at }),
+                    Some(_) => return Err(invalid_tag(frame, tag_at)),
                 }
             }
             pos += 1; // '='
@@ -410,9 +449,6 @@ impl Decoder {
                     None => return Err(DecodeError::Malformed { at: tag_at }),
                 },
             };
-            if end == start {
-                return Err(DecodeError::EmptyValue { tag });
-            }
             let i = self.slots.len();
             let required = match i {
                 0 => Some(8),
@@ -453,10 +489,82 @@ impl Decoder {
     }
 }
 
-/// Writes messages into one preallocated buffer. Header fields go first in standard
-/// order (the session writes 35, 49, 56, 34, 52 … right after [`Encoder::start`]);
-/// [`Encoder::finish`] puts `8=…|9=<exact length>|` in front and `10=nnn|` at the end
-/// without moving the body.
+/// Whether `tag` belongs to the standard header of FIX 4.2 – 5.0SP2 (FIXT.1.1
+/// included): where a message's header ends when it is re-sent or echoed.
+pub const fn is_standard_header_tag(tag: u32) -> bool {
+    matches!(
+        tag,
+        8 | 9
+            | 35
+            | 34
+            | 43
+            | 49
+            | 50
+            | 52
+            | 56
+            | 57
+            | 90
+            | 91
+            | 97
+            | 115
+            | 116
+            | 122
+            | 128
+            | 129
+            | 142
+            | 143
+            | 144
+            | 145
+            | 212
+            | 213
+            | 347
+            | 369
+            | 370
+            | 627
+            | 628
+            | 629
+            | 630
+            | 1128
+            | 1129
+            | 1156
+    )
+}
+
+/// The standard-header fields among `fields` other than those `own` claims, in the order
+/// QuickFIX writes a header: by tag, the NoHops group (627) kept together with its
+/// instances. For re-sending or echoing a message under a new session header.
+pub fn header_fields_in_order<'a>(
+    fields: impl Iterator<Item = Field<'a>>,
+    own: impl Fn(u32) -> bool,
+) -> Vec<Field<'a>> {
+    let mut units: Vec<(u32, Vec<Field<'a>>)> = Vec::new();
+    let mut in_hops = false;
+    for f in fields {
+        if !is_standard_header_tag(f.tag) || own(f.tag) {
+            in_hops = false;
+            continue;
+        }
+        match f.tag {
+            628..=630 if in_hops => {
+                if let Some(u) = units.last_mut() {
+                    u.1.push(f);
+                }
+            }
+            _ => {
+                in_hops = f.tag == 627;
+                units.push((f.tag, vec![f]));
+            }
+        }
+    }
+    units.sort_by_key(|u| u.0);
+    units.into_iter().flat_map(|u| u.1).collect()
+}
+
+/// Writes messages into one preallocated buffer. Fields go out in the order they are
+/// written: the session writes the header in tag order after 35 (34, 49, 52, 56, then
+/// any others), as QuickFIX does and counterparties' conformance tests compare, and
+/// callers write body fields in tag order too. [`Encoder::finish`] puts
+/// `8=…|9=<exact length>|` in front and `10=nnn|` at the end without moving the body.
 #[derive(Debug)]
 pub struct Encoder {
     buf: Vec<u8>,
@@ -918,22 +1026,36 @@ mod tests {
     }
 
     #[test]
-    fn wrong_body_length_is_no_checksum() {
+    fn a_wrong_body_length_drops_the_frame_and_only_it() {
         let m = msg("FIX.4.4", HB);
         let s = String::from_utf8(m.clone()).unwrap();
-        for wrong in ["9=41\x01", "9=43\x01", "9=30\x01"] {
-            let v = s.replacen("9=42\x01", wrong, 1).into_bytes();
-            match frame(&v) {
+        // Too short: the frame still ends at its own trailer, and is garbled whole.
+        for wrong in ["9=41\x01", "9=30\x01", "9=0\x01"] {
+            let mut v = s.replacen("9=42\x01", wrong, 1).into_bytes();
+            let n = v.len();
+            v.extend_from_slice(&m);
+            assert_eq!(
+                frame(&v),
                 Err(FrameError::Garbled {
-                    why: Garble::NoCheckSum,
-                    skip,
-                }) => assert_eq!(skip, v.len()),
-                other => panic!("{wrong:?}: {other:?}"),
-            }
+                    skip: n,
+                    why: Garble::BadBodyLength
+                }),
+                "{wrong:?}"
+            );
+            assert_eq!(frame(&v[n..]), Ok(m.len()), "the next frame survives");
         }
-        // Too long a claim waits for bytes that could still come…
-        let v = s.replacen("9=42\x01", "9=90\x01", 1).into_bytes();
-        assert_eq!(frame(&v), Err(FrameError::Incomplete));
+        // Too long: it waits for a trailer, and swallows the next message with it.
+        let long = s.replacen("9=42\x01", "9=43\x01", 1).into_bytes();
+        assert_eq!(frame(&long), Err(FrameError::Incomplete));
+        let mut two = long.clone();
+        two.extend_from_slice(&m);
+        assert_eq!(
+            frame(&two),
+            Err(FrameError::Garbled {
+                skip: two.len(),
+                why: Garble::BadBodyLength
+            })
+        );
     }
 
     #[test]
@@ -942,13 +1064,7 @@ mod tests {
         let mut v = format!("8=FIX.4.4\x019={}\x01", body.len()).into_bytes();
         v.extend_from_slice(&body);
         v.extend_from_slice(b"11=185\x01");
-        assert!(matches!(
-            frame(&v),
-            Err(FrameError::Garbled {
-                why: Garble::NoCheckSum,
-                ..
-            })
-        ));
+        assert_eq!(frame(&v), Err(FrameError::Incomplete));
         // Decoding without the trailer: 10 must be last.
         let mut raw = format!("8=FIX.4.4\x019={}\x01", body.len()).into_bytes();
         raw.extend_from_slice(&body);
@@ -959,30 +1075,22 @@ mod tests {
     fn wrong_checksum_skips_the_whole_frame() {
         let m = msg("FIX.4.4", HB);
         let n = m.len();
-        for bad in [b"000\x01".as_slice(), b"18x\x01", b"1855", b"186\x01"] {
-            let mut v = m.clone();
-            v[n - 4..].copy_from_slice(bad);
+        for bad in [&b"000"[..], b"18x", b"1855", b"86", b"0"] {
+            let mut v = m[..n - 4].to_vec();
+            v.extend_from_slice(bad);
+            v.push(SOH);
+            let k = v.len();
             v.extend_from_slice(&m);
             assert_eq!(
                 frame(&v),
                 Err(FrameError::Garbled {
-                    skip: n,
+                    skip: k,
                     why: Garble::BadCheckSum
                 }),
                 "{bad:?}"
             );
-            assert_eq!(frame(&v[n..]), Ok(n));
+            assert_eq!(frame(&v[k..]), Ok(n));
         }
-        // A wrong checksum digit is reported before the rest arrives.
-        let mut v = m.clone();
-        v[n - 4] = b'x';
-        assert!(matches!(
-            frame(&v[..n - 2]),
-            Err(FrameError::Garbled {
-                why: Garble::BadCheckSum,
-                ..
-            })
-        ));
     }
 
     #[test]
@@ -1003,27 +1111,28 @@ mod tests {
     }
 
     #[test]
-    fn empty_value() {
+    fn empty_values_are_fields_validation_rejects() {
         let m = msg("FIX.4.4", "35=D|11=|55=X|");
         assert_eq!(frame(&m), Ok(m.len()));
-        assert_eq!(decode_err(&m), DecodeError::EmptyValue { tag: 11 });
+        let f = decode_ok(&m);
+        assert_eq!(f[3], (11, vec![]));
+        assert_eq!(f[4], (55, b"X".to_vec()));
     }
 
     #[test]
     fn invalid_tags() {
         let m = msg("FIX.4.4", "35=D|1x=2|");
         let at = m.windows(3).position(|w| w == b"1x=").unwrap();
-        assert_eq!(decode_err(&m), DecodeError::InvalidTag { at });
-        let m = msg("FIX.4.4", "35=D|=2|");
-        assert!(matches!(decode_err(&m), DecodeError::InvalidTag { .. }));
-        let m = msg("FIX.4.4", "35=D|0=2|");
-        assert!(matches!(decode_err(&m), DecodeError::InvalidTag { .. }));
-        let m = msg("FIX.4.4", "35=D|011=2|");
-        assert!(matches!(decode_err(&m), DecodeError::InvalidTag { .. }));
-        let m = msg("FIX.4.4", "35=D|12345678901=2|");
-        assert!(matches!(decode_err(&m), DecodeError::InvalidTag { .. }));
-        let m = msg("FIX.4.4", "35=D|-1=2|");
-        assert!(matches!(decode_err(&m), DecodeError::InvalidTag { .. }));
+        assert_eq!(decode_err(&m), DecodeError::InvalidTag { at, tag: None });
+        let tag = |body: &str| match decode_err(&msg("FIX.4.4", body)) {
+            DecodeError::InvalidTag { tag, .. } => tag,
+            other => panic!("{body}: {other:?}"),
+        };
+        assert_eq!(tag("35=D|=2|"), None);
+        assert_eq!(tag("35=D|0=2|"), Some(0));
+        assert_eq!(tag("35=D|011=2|"), Some(11));
+        assert_eq!(tag("35=D|12345678901=2|"), Some(12_345_678_901));
+        assert_eq!(tag("35=D|-1=2|"), Some(-1));
     }
 
     #[test]
@@ -1147,6 +1256,33 @@ mod tests {
         let m = msg("FIX.4.4", &body);
         assert_eq!(d.decode(&m).unwrap_err(), DecodeError::TooManyFields);
         assert_eq!(d.slots.capacity(), MAX_FIELDS);
+    }
+
+    #[test]
+    fn header_fields_in_quickfix_order_keep_hops_together() {
+        let m = msg(
+            "FIX.4.4",
+            "35=D|49=A|128=X|56=B|34=2|97=Y|627=2|628=H1|629=20240101-00:00:00|628=H2|115=O|52=20240101-00:00:00|11=c|",
+        );
+        let mut d = Decoder::new();
+        let msg = d.decode(&m).unwrap();
+        let own = |t: u32| matches!(t, 8 | 9 | 35 | 34 | 49 | 52 | 56);
+        let got: Vec<(u32, &[u8])> = header_fields_in_order(msg.fields(), own)
+            .into_iter()
+            .map(|f| (f.tag, f.value))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (97, &b"Y"[..]),
+                (115, b"O"),
+                (128, b"X"),
+                (627, b"2"),
+                (628, b"H1"),
+                (629, b"20240101-00:00:00"),
+                (628, b"H2"),
+            ]
+        );
     }
 
     #[test]

@@ -1,27 +1,35 @@
-//! FIX dictionaries: QuickFIX-format XML from `fix-dictionaries/`, loaded at run time by
-//! fefix, with per-venue overlays for custom fields and messages, and the tables the
-//! session validates inbound messages against (R-VEN-2).
+//! FIX dictionaries: the complete FIX 4.2, 4.4, 5.0SP2 and FIXT.1.1 dictionaries fefix
+//! embeds (QuickFIX-format data), or a broker's own QuickFIX-format XML file, with
+//! per-venue overlays for custom fields and messages, and the tables the session
+//! validates inbound messages against (R-VEN-2).
 //!
-//! Loading reads the base file and each overlay with a small XML reader of our own,
-//! merges the overlays into the base at XML level (fields by number or name, messages by
-//! MsgType, components by name, fields inside a message or component by name), checks the
-//! result (every reference resolves, every type is known, every attribute QuickFIX and
-//! fefix need is there — so that neither can panic on it), hands the merged XML to fefix's
-//! `Dictionary::from_quickfix_spec`, and builds compact validation tables once.
+//! A base is named by its version (`FIX.4.2`, `FIX.4.4`, `FIXT.1.1`, `FIX.5.0SP2`: the
+//! built-in ones) or by a file path. A built-in base is fefix's parsed dictionary turned
+//! back into the QuickFIX XML form (see [`builtin`]); a file is read with a small XML
+//! reader of our own. Overlays are merged into the base at XML level (fields by number
+//! or name, messages by MsgType, components by name, fields inside a message or
+//! component by name), the result is checked (every reference resolves, every type is
+//! known, every attribute QuickFIX and fefix need is there), and compact validation
+//! tables are built once.
 //!
-//! [`Dictionary::validate`] then walks a message's fields in wire order without
-//! allocating (fixed-size bitmaps on the stack) and answers with the SessionRejectReason
-//! (373) FIX people know. Order of checks: MsgType present and known (1, 11); then per
-//! field in wire order: tag defined (0), value present (4), placement — header first and
-//! trailer last (14), no repeats outside groups (13), defined for this message (2), group
-//! instances start with the delimiter and carry no field twice (15), as many instances as
-//! NumInGroup says (16) — then format (6) and enumerated value (5); last, required tags of
-//! each group instance as it closes and of header, body and trailer (1).
+//! [`Dictionary::validate`] then walks a message's fields without allocating
+//! (fixed-size bitmaps on the stack) and answers with the SessionRejectReason (373) FIX
+//! people know. The order of checks follows what counterparties expect of a QuickFIX
+//! acceptor where one message has several faults — structure before values: MsgType
+//! present and known (1, 11); then per field in wire order: tag defined (0), value
+//! present (4), placement — header first and trailer last (14), no repeats outside
+//! groups (13), defined for this message (2), group instances start with the delimiter
+//! and carry no field twice (15), as many instances as NumInGroup says (16); then the
+//! required tags of each group instance, of the header, the trailer and the body,
+//! smallest tag first (1); last, per field in wire order, format (6) and enumerated
+//! value (5).
 
 use super::codec::{parse_u64, Field, Msg};
+use super::reject::SessionRejectReason;
 use rustc_hash::FxHashMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// Why a dictionary could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,76 +43,38 @@ impl std::fmt::Display for DictionaryError {
 
 impl std::error::Error for DictionaryError {}
 
-/// A reason to reject a message at the session level: SessionRejectReason (373),
-/// the tag it is about (371) and a text (58) FIX people recognise.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A reason to reject a message at the session level: SessionRejectReason (373) and
+/// the tag it is about (371).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Invalid {
     /// SessionRejectReason (373).
-    pub reason: u32,
+    pub reason: SessionRejectReason,
     /// RefTagID (371), if the reason is about one tag.
     pub ref_tag: Option<u32>,
-    /// Text (58).
-    pub text: &'static str,
 }
 
-/// SessionRejectReason (373) values [`Dictionary::validate`] produces.
-pub mod reason {
-    /// 0 Invalid tag number.
-    pub const INVALID_TAG_NUMBER: u32 = 0;
-    /// 1 Required tag missing.
-    pub const REQUIRED_TAG_MISSING: u32 = 1;
-    /// 2 Tag not defined for this message type.
-    pub const TAG_NOT_DEFINED_FOR_MSG_TYPE: u32 = 2;
-    /// 4 Tag specified without a value.
-    pub const TAG_WITHOUT_VALUE: u32 = 4;
-    /// 5 Value is incorrect (out of range) for this tag.
-    pub const VALUE_INCORRECT: u32 = 5;
-    /// 6 Incorrect data format for value.
-    pub const INCORRECT_DATA_FORMAT: u32 = 6;
-    /// 11 Invalid MsgType.
-    pub const INVALID_MSG_TYPE: u32 = 11;
-    /// 13 Tag appears more than once.
-    pub const TAG_APPEARS_MORE_THAN_ONCE: u32 = 13;
-    /// 14 Tag specified out of required order.
-    pub const TAG_OUT_OF_ORDER: u32 = 14;
-    /// 15 Repeating group fields out of order.
-    pub const GROUP_FIELDS_OUT_OF_ORDER: u32 = 15;
-    /// 16 Incorrect NumInGroup count for repeating group.
-    pub const INCORRECT_NUM_IN_GROUP: u32 = 16;
-}
-
-/// The text (58) that goes with a SessionRejectReason.
-pub fn reason_text(reason: u32) -> &'static str {
-    match reason {
-        0 => "Invalid tag number",
-        1 => "Required tag missing",
-        2 => "Tag not defined for this message type",
-        3 => "Undefined Tag",
-        4 => "Tag specified without a value",
-        5 => "Value is incorrect (out of range) for this tag",
-        6 => "Incorrect data format for value",
-        7 => "Decryption problem",
-        8 => "Signature problem",
-        9 => "CompID problem",
-        10 => "SendingTime accuracy problem",
-        11 => "Invalid MsgType",
-        12 => "XML Validation error",
-        13 => "Tag appears more than once",
-        14 => "Tag specified out of required order",
-        15 => "Repeating group fields out of order",
-        16 => "Incorrect NumInGroup count for repeating group",
-        17 => "Non \"data\" value includes field delimiter (SOH character)",
-        18 => "Invalid/Unsupported Application Version",
-        _ => "Other",
+impl Invalid {
+    /// The Text (58) that goes with the reason.
+    pub fn text(&self) -> &'static str {
+        self.reason.text()
     }
 }
 
-fn invalid(reason: u32, tag: u32) -> Invalid {
+fn invalid(reason: SessionRejectReason, tag: u32) -> Invalid {
     Invalid {
         reason,
         ref_tag: Some(tag),
-        text: reason_text(reason),
     }
+}
+
+use SessionRejectReason as R;
+
+/// The base dictionaries execd carries: fefix's complete data for each version.
+pub const BUILT_IN: [&str; 4] = ["FIX.4.2", "FIX.4.4", "FIXT.1.1", "FIX.5.0SP2"];
+
+/// Whether `name` names a built-in base dictionary rather than a file.
+pub fn is_builtin(name: &str) -> bool {
+    BUILT_IN.contains(&name)
 }
 
 /// How strict [`Dictionary::validate`] is.
@@ -135,7 +105,7 @@ pub fn is_user_defined_tag(tag: u32) -> bool {
 
 /// Members one level (header, body, trailer, one group) may have: the size of the
 /// per-level bitmaps validation keeps on the stack.
-const MAX_MEMBERS: usize = 512;
+const MAX_MEMBERS: usize = 1024;
 const WORDS: usize = MAX_MEMBERS / 64;
 type Bits = [u64; WORDS];
 /// Deepest nesting of repeating groups a dictionary may define.
@@ -182,12 +152,14 @@ enum Fmt {
     Text,
 }
 
-/// QuickFIX type names this loader accepts (those both QuickFIX and fefix know).
+/// QuickFIX type names this loader accepts: what its dictionaries use, up to the
+/// extension packs of 5.0SP2.
 const KNOWN_TYPES: &[(&str, Fmt)] = &[
     ("INT", Fmt::Int),
     ("LENGTH", Fmt::UInt),
     ("SEQNUM", Fmt::UInt),
     ("NUMINGROUP", Fmt::UInt),
+    ("TAGNUM", Fmt::UInt),
     ("DAYOFMONTH", Fmt::DayOfMonth),
     ("PRICE", Fmt::Decimal),
     ("QTY", Fmt::Decimal),
@@ -199,6 +171,7 @@ const KNOWN_TYPES: &[(&str, Fmt)] = &[
     ("BOOLEAN", Fmt::Bool),
     ("UTCTIMESTAMP", Fmt::Timestamp),
     ("UTCTIMEONLY", Fmt::TimeOnly),
+    ("LOCALMKTTIME", Fmt::TimeOnly),
     ("UTCDATEONLY", Fmt::Date),
     ("UTCDATE", Fmt::Date),
     ("LOCALMKTDATE", Fmt::Date),
@@ -216,6 +189,8 @@ const KNOWN_TYPES: &[(&str, Fmt)] = &[
     ("LANGUAGE", Fmt::Text),
     ("TZTIMEONLY", Fmt::Text),
     ("TZTIMESTAMP", Fmt::Text),
+    ("XID", Fmt::Text),
+    ("XIDREF", Fmt::Text),
 ];
 
 fn fmt_of(qf_type: &str) -> Option<Fmt> {
@@ -251,7 +226,7 @@ struct Level {
     delim: u32,
     /// Sorted by tag.
     members: Vec<Member>,
-    /// (slot, tag) of required members in definition order.
+    /// (slot, tag) of required members, by tag.
     required: Vec<(u16, u32)>,
 }
 
@@ -266,7 +241,7 @@ impl Level {
     fn check_required(&self, seen: &Bits) -> Result<(), Invalid> {
         for &(slot, tag) in &self.required {
             if !bit(seen, slot) {
-                return Err(invalid(reason::REQUIRED_TAG_MISSING, tag));
+                return Err(invalid(R::RequiredTagMissing, tag));
             }
         }
         Ok(())
@@ -298,7 +273,9 @@ pub struct Dictionary {
     messages: Vec<MsgInfo>,
     options: ValidateOptions,
     merged_xml: String,
-    fefix: fefix::Dictionary,
+    /// FIXT.1.1: tags only the application dictionary defines, sorted. Session messages
+    /// are checked against the transport dictionary alone, as QuickFIX checks them.
+    app_only: Vec<u32>,
 }
 
 impl fmt::Debug for Dictionary {
@@ -314,50 +291,361 @@ impl fmt::Debug for Dictionary {
     }
 }
 
-impl Dictionary {
-    /// Loads `base` (a QuickFIX-format XML file) and applies `overlays` in order.
-    ///
-    /// For FIX 5.0+ sessions, load the transport dictionary (`FIXT11.xml`) as the base
-    /// and the application dictionary (`FIX50SP2.xml`) as the first overlay, or call
-    /// [`Dictionary::load_fixt`].
-    pub fn load(base: &Path, overlays: &[&Path]) -> Result<Dictionary, DictionaryError> {
-        let name = base.display().to_string();
-        let text = read(base)?;
-        let mut root = xml::parse(&text).map_err(|e| err(&name, e))?;
-        check_root(&root, true).map_err(|e| err(&name, e))?;
-        check(&root).map_err(|e| err(&name, e))?;
-        let begin = begin_string_of(&root);
-        let mut application_version = app_version_of(&root);
-        for ov in overlays {
-            let oname = format!("overlay {}", ov.display());
-            let otext = read(ov)?;
-            let overlay = xml::parse(&otext).map_err(|e| err(&oname, e))?;
-            check_root(&overlay, false).map_err(|e| err(&oname, e))?;
-            if let Some(v) = app_version_of(&overlay) {
-                application_version = Some(v);
-            }
-            merge(&mut root, &overlay).map_err(|e| err(&oname, e))?;
-            check(&root).map_err(|e| err(&oname, e))?;
+/// Where a base dictionary comes from.
+#[derive(Clone, Copy, Debug)]
+enum Base<'a> {
+    /// One of [`BUILT_IN`].
+    BuiltIn(&'a str),
+    /// A QuickFIX-format XML file.
+    File(&'a Path),
+}
+
+/// A configured name: a built-in version, or else a file path.
+fn base_named(name: &str) -> Base<'_> {
+    if is_builtin(name) {
+        Base::BuiltIn(name)
+    } else {
+        Base::File(Path::new(name))
+    }
+}
+
+/// A base dictionary's tree and the name errors call it by.
+fn base_root(base: Base<'_>) -> Result<(xml::Elem, String), DictionaryError> {
+    let path = match base {
+        Base::BuiltIn(v) => {
+            let root = builtin::root(v).ok_or_else(|| {
+                DictionaryError(format!("FIX dictionary {v:?}: not a built-in one"))
+            })?;
+            return Ok((root, format!("{v} (built-in)")));
         }
-        let origin = if overlays.is_empty() {
-            name
-        } else {
-            format!("{name} with its overlays")
+        Base::File(p) => p,
+    };
+    let name = path.display().to_string();
+    let text = read(path)?;
+    let root = xml::parse(&text).map_err(|e| err(&name, e))?;
+    check_root(&root, true).map_err(|e| err(&name, e))?;
+    check(&root).map_err(|e| err(&name, e))?;
+    Ok((root, name))
+}
+
+/// Reads one overlay file.
+fn overlay_root(ov: &Path) -> Result<(xml::Elem, String), DictionaryError> {
+    let oname = format!("overlay {}", ov.display());
+    let otext = read(ov)?;
+    let overlay = xml::parse(&otext).map_err(|e| err(&oname, e))?;
+    check_root(&overlay, false).map_err(|e| err(&oname, e))?;
+    Ok((overlay, oname))
+}
+
+/// The base named `base` (or, for FIXT.1.1, the transport base with the application
+/// base `app` merged over it) with `overlays` applied in order; `each` sees the tree
+/// before and after every overlay.
+fn merged(
+    base: Base<'_>,
+    app: Option<Base<'_>>,
+    overlays: &[&Path],
+    mut each: impl FnMut(&str, &xml::Elem, &xml::Elem),
+) -> Result<Merged, DictionaryError> {
+    let (mut root, name) = base_root(base)?;
+    let mut app_only = Vec::new();
+    let begin = begin_string_of(&root);
+    let mut application_version = app_version_of(&root);
+    let mut origin = name;
+    if let Some(app) = app {
+        let (a, aname) = base_root(app)?;
+        application_version = app_version_of(&a).or(application_version);
+        let tags = |r: &xml::Elem| -> Vec<u32> {
+            section(r, "fields")
+                .map(|f| {
+                    f.children
+                        .iter()
+                        .filter_map(|c| c.attr("number")?.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default()
         };
-        Self::from_root(root, begin, application_version).map_err(|e| err(&origin, e))
+        let transport = tags(&root);
+        app_only = tags(&a)
+            .into_iter()
+            .filter(|t| !transport.contains(t))
+            .collect();
+        app_only.sort_unstable();
+        merge(&mut root, &a).map_err(|e| err(&aname, e))?;
+        check(&root).map_err(|e| err(&format!("{origin} with {aname}"), e))?;
+        origin = format!("{origin} with {aname}");
+    }
+    for ov in overlays {
+        let (overlay, oname) = overlay_root(ov)?;
+        if let Some(v) = app_version_of(&overlay) {
+            application_version = Some(v);
+        }
+        let before = root.clone();
+        merge(&mut root, &overlay).map_err(|e| err(&oname, e))?;
+        check(&root).map_err(|e| err(&oname, e))?;
+        each(&ov.display().to_string(), &before, &root);
+    }
+    if !overlays.is_empty() {
+        origin = format!("{origin} with its overlays");
+    }
+    Ok(Merged {
+        root,
+        begin,
+        application_version,
+        origin,
+        app_only,
+    })
+}
+
+/// What a session's dictionary is made of, for `execd check-config`: the base (and for
+/// FIXT.1.1 the application base), then for each overlay what it adds, changes or
+/// removes. Loading it checks that every file named exists and reads.
+pub fn describe(
+    base: &str,
+    app: Option<&str>,
+    overlays: &[&Path],
+) -> Result<Vec<String>, DictionaryError> {
+    let mut lines = Vec::new();
+    let mut changes: Vec<(String, Vec<String>)> = Vec::new();
+    let m = merged(
+        base_named(base),
+        app.map(base_named),
+        overlays,
+        |name, before, after| {
+            let mut out = Vec::new();
+            diff_roots(before, after, &mut out);
+            changes.push((name.to_string(), out));
+        },
+    )?;
+    let d = Dictionary::from_root(m.root, m.begin, m.application_version)
+        .map_err(|e| err(&m.origin, e))?;
+    let what = |n: &str| {
+        if is_builtin(n) {
+            format!("{n} (built in)")
+        } else {
+            format!("{n} (file)")
+        }
+    };
+    lines.push(match app {
+        None => format!("dictionary {}", what(base)),
+        Some(a) => format!("dictionary {} with {}", what(base), what(a)),
+    });
+    for (name, out) in changes {
+        if out.is_empty() {
+            lines.push(format!("  overlay {name}: changes nothing"));
+        }
+        for l in out {
+            lines.push(format!("  overlay {name}: {l}"));
+        }
+    }
+    lines.push(format!(
+        "  {} messages, {} fields",
+        d.msg_types().count(),
+        d.field_count()
+    ));
+    Ok(lines)
+}
+
+/// What turned `before` into `after`, one sentence per change.
+fn diff_roots(before: &xml::Elem, after: &xml::Elem, out: &mut Vec<String>) {
+    let fields = |r: &xml::Elem| -> Vec<(String, String, String, Vec<String>)> {
+        section(r, "fields")
+            .map(|f| {
+                f.children
+                    .iter()
+                    .map(|c| {
+                        let mut values: Vec<String> = c
+                            .children
+                            .iter()
+                            .filter_map(|v| v.attr("enum").map(str::to_string))
+                            .collect();
+                        values.sort();
+                        (
+                            c.attr("number").unwrap_or("").to_string(),
+                            c.attr("name").unwrap_or("").to_string(),
+                            c.attr("type").unwrap_or("").to_string(),
+                            values,
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (fb, fa) = (fields(before), fields(after));
+    for (num, name, ty, values) in &fa {
+        match fb.iter().find(|b| b.0 == *num) {
+            None => out.push(format!("adds field {name} ({num}, {ty})")),
+            Some(b) => {
+                if b.1 != *name {
+                    out.push(format!("renames field {num}: {} → {name}", b.1));
+                }
+                if b.2 != *ty {
+                    out.push(format!("changes field {name} ({num}): type {} → {ty}", b.2));
+                }
+                let added: Vec<&str> = values
+                    .iter()
+                    .filter(|v| !b.3.contains(v))
+                    .map(String::as_str)
+                    .collect();
+                let removed: Vec<&str> =
+                    b.3.iter()
+                        .filter(|v| !values.contains(v))
+                        .map(String::as_str)
+                        .collect();
+                if !removed.is_empty() {
+                    out.push(format!(
+                        "field {name} ({num}) no longer accepts {}",
+                        removed.join(", ")
+                    ));
+                }
+                if !added.is_empty() {
+                    out.push(format!(
+                        "field {name} ({num}) also accepts {}",
+                        added.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    for (num, name, _, _) in &fb {
+        if !fa.iter().any(|a| a.0 == *num) {
+            out.push(format!("removes field {name} ({num})"));
+        }
+    }
+    for (sec, key) in [("messages", "msgtype"), ("components", "name")] {
+        let (Some(sb), Some(sa)) = (section(before, sec), section(after, sec)) else {
+            continue;
+        };
+        for a in &sa.children {
+            let k = a.attr(key).unwrap_or("");
+            let label = match sec {
+                "messages" => format!("{} ({k})", a.attr("name").unwrap_or("")),
+                _ => format!("component {k}"),
+            };
+            match sb.children.iter().find(|b| b.attr(key) == Some(k)) {
+                None if sec == "messages" => out.push(format!("adds message {label}")),
+                None => out.push(format!("adds {label}")),
+                Some(b) => diff_items(&label, &b.children, &a.children, out),
+            }
+        }
+    }
+    for sec in ["header", "trailer"] {
+        if let (Some(b), Some(a)) = (section(before, sec), section(after, sec)) {
+            diff_items(sec, &b.children, &a.children, out);
+        }
+    }
+}
+
+/// The items (fields, groups, components) `owner` lost, gained or changed.
+fn diff_items(owner: &str, before: &[xml::Elem], after: &[xml::Elem], out: &mut Vec<String>) {
+    let same = |x: &xml::Elem, y: &xml::Elem| x.name == y.name && x.attr("name") == y.attr("name");
+    let label = |e: &xml::Elem| match e.name.as_str() {
+        "field" => e.attr("name").unwrap_or("").to_string(),
+        other => format!("{other} {}", e.attr("name").unwrap_or("")),
+    };
+    for b in before {
+        if !after.iter().any(|a| same(a, b)) {
+            out.push(format!("{owner}: removes {}", label(b)));
+        }
+    }
+    for a in after {
+        match before.iter().find(|b| same(a, b)) {
+            None => out.push(format!(
+                "{owner}: adds {}{}",
+                label(a),
+                if a.attr("required") == Some("Y") {
+                    " (required)"
+                } else {
+                    ""
+                }
+            )),
+            Some(b) => {
+                if a.attr("required") != b.attr("required") {
+                    let now = if a.attr("required") == Some("Y") {
+                        "required"
+                    } else {
+                        "optional"
+                    };
+                    out.push(format!("{owner}: {} now {now}", label(a)));
+                }
+                if a.name == "group" {
+                    diff_items(
+                        &format!("{owner}, {}", label(a)),
+                        &b.children,
+                        &a.children,
+                        out,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A base with its application base and overlays merged in.
+struct Merged {
+    root: xml::Elem,
+    begin: String,
+    application_version: Option<String>,
+    /// Names the dictionary in errors.
+    origin: String,
+    app_only: Vec<u32>,
+}
+
+impl Dictionary {
+    /// Loads the base `base` — a built-in version ([`BUILT_IN`]) or else the path of a
+    /// QuickFIX-format XML file — and applies `overlays` in order.
+    pub fn open(base: &str, overlays: &[&Path]) -> Result<Dictionary, DictionaryError> {
+        Self::assemble(base_named(base), None, overlays)
     }
 
-    /// Loads a FIXT.1.1 session's dictionary: the `transport` dictionary (header,
-    /// trailer, session messages) with the `app` dictionary and then `overlays` merged in.
+    /// Loads a FIXT.1.1 session's dictionary: the `transport` base (header, trailer,
+    /// session messages) with the `app` base and then `overlays` merged in. Each base is
+    /// a built-in version (`FIXT.1.1`, `FIX.5.0SP2`) or a file.
+    pub fn open_fixt(
+        transport: &str,
+        app: &str,
+        overlays: &[&Path],
+    ) -> Result<Dictionary, DictionaryError> {
+        Self::assemble(base_named(transport), Some(base_named(app)), overlays)
+    }
+
+    /// A built-in dictionary as it is (`FIX.4.2`, `FIX.4.4`, `FIXT.1.1`; `FIX.5.0SP2`
+    /// over `FIXT.1.1`, as a FIXT session uses it).
+    pub fn builtin(version: &str) -> Result<Dictionary, DictionaryError> {
+        match version {
+            "FIX.5.0SP2" => Self::open_fixt("FIXT.1.1", version, &[]),
+            v if is_builtin(v) => Self::open(v, &[]),
+            v => Err(DictionaryError(format!(
+                "FIX dictionary {v:?}: not a built-in one ({})",
+                BUILT_IN.join(", ")
+            ))),
+        }
+    }
+
+    /// Loads `base` (a QuickFIX-format XML file) and applies `overlays` in order.
+    pub fn load(base: &Path, overlays: &[&Path]) -> Result<Dictionary, DictionaryError> {
+        Self::assemble(Base::File(base), None, overlays)
+    }
+
+    /// Loads a FIXT.1.1 session's dictionary from files: the `transport` dictionary
+    /// with the `app` dictionary and then `overlays` merged in.
     pub fn load_fixt(
         transport: &Path,
         app: &Path,
         overlays: &[&Path],
     ) -> Result<Dictionary, DictionaryError> {
-        let mut all = Vec::with_capacity(overlays.len() + 1);
-        all.push(app);
-        all.extend_from_slice(overlays);
-        Self::load(transport, &all)
+        Self::assemble(Base::File(transport), Some(Base::File(app)), overlays)
+    }
+
+    fn assemble(
+        base: Base<'_>,
+        app: Option<Base<'_>>,
+        overlays: &[&Path],
+    ) -> Result<Dictionary, DictionaryError> {
+        let m = merged(base, app, overlays, |_, _, _| {})?;
+        let mut d = Self::from_root(m.root, m.begin, m.application_version)
+            .map_err(|e| err(&m.origin, e))?;
+        d.app_only = m.app_only;
+        Ok(d)
     }
 
     /// Loads a dictionary from XML text (`name` is used in error messages).
@@ -378,10 +666,6 @@ impl Dictionary {
         add_msg_type_enums(&mut root);
         order_components(&mut root);
         let version = version_of(&root);
-        let merged_xml = xml::to_string(&root);
-        let fefix = std::panic::catch_unwind(|| fefix::Dictionary::from_quickfix_spec(&merged_xml))
-            .map_err(|_| "fefix panicked reading the merged dictionary".to_string())?
-            .map_err(|e| format!("fefix cannot read the merged dictionary: {e:?}"))?;
         let mut d = Dictionary {
             begin_string,
             version,
@@ -392,10 +676,10 @@ impl Dictionary {
             messages: Vec::new(),
             options: ValidateOptions::default(),
             merged_xml: String::new(),
-            fefix,
+            app_only: Vec::new(),
         };
         Builder::new(&root)?.build(&mut d)?;
-        d.merged_xml = merged_xml;
+        d.merged_xml = xml::to_string(&root);
         Ok(d)
     }
 
@@ -442,12 +726,8 @@ impl Dictionary {
         self
     }
 
-    /// fefix's view of the (merged) dictionary.
-    pub fn fefix(&self) -> &fefix::Dictionary {
-        &self.fefix
-    }
-
-    /// The merged QuickFIX-format XML (base with overlays applied).
+    /// The merged dictionary (base with overlays applied) in the QuickFIX XML form: what
+    /// QuickFIX or fefix load as this session's DataDictionary.
     pub fn merged_xml(&self) -> &str {
         &self.merged_xml
     }
@@ -543,6 +823,66 @@ impl Dictionary {
         })
     }
 
+    /// The body of `msg` (header and trailer left out) in the order QuickFIX writes a
+    /// message: fields by tag, each repeating group right after its NumInGroup with its
+    /// instances' fields in the group's definition order. For echoing a message the way
+    /// counterparties' conformance tests read it; None if its MsgType is unknown.
+    pub fn body_in_order<'a>(&self, msg: &Msg<'a>) -> Option<Vec<Field<'a>>> {
+        let info = self.msg(msg.msg_type())?;
+        let (h, t) = (&self.levels[HEADER], &self.levels[TRAILER]);
+        let fields: Vec<Field<'a>> = msg
+            .fields()
+            .filter(|f| h.find(f.tag).is_none() && t.find(f.tag).is_none())
+            .collect();
+        let body = &self.levels[info.body as usize];
+        let mut i = 0;
+        let mut units: Vec<(u32, Vec<Field<'a>>)> = Vec::new();
+        while i < fields.len() {
+            let f = fields[i];
+            i += 1;
+            let mut unit = vec![f];
+            if let Some(m) = body.find(f.tag).filter(|m| m.group != NONE) {
+                self.instances(m.group, &fields, &mut i, &mut unit, 0);
+            }
+            units.push((f.tag, unit));
+        }
+        units.sort_by_key(|u| u.0);
+        Some(units.into_iter().flat_map(|u| u.1).collect())
+    }
+
+    /// Appends the instances of group `level` starting at `fields[*i]`, each in the
+    /// group's definition order.
+    fn instances<'a>(
+        &self,
+        level: u32,
+        fields: &[Field<'a>],
+        i: &mut usize,
+        out: &mut Vec<Field<'a>>,
+        depth: usize,
+    ) {
+        let g = &self.levels[level as usize];
+        while depth < MAX_DEPTH && *i < fields.len() && fields[*i].tag == g.delim {
+            let mut units: Vec<(u16, Vec<Field<'a>>)> = Vec::new();
+            let mut first = true;
+            while *i < fields.len() {
+                let f = fields[*i];
+                let Some(m) = g.find(f.tag) else { break };
+                if f.tag == g.delim && !first {
+                    break;
+                }
+                first = false;
+                *i += 1;
+                let mut unit = vec![f];
+                if m.group != NONE {
+                    self.instances(m.group, fields, i, &mut unit, depth + 1);
+                }
+                units.push((m.slot, unit));
+            }
+            units.sort_by_key(|u| u.0);
+            out.extend(units.into_iter().flat_map(|u| u.1));
+        }
+    }
+
     /// Checks a decoded message against the dictionary.
     pub fn validate(&self, msg: &Msg<'_>) -> Result<(), Invalid> {
         self.validate_seq(msg)
@@ -565,39 +905,55 @@ impl Dictionary {
             }
         }
         let Some(mt) = mt else {
-            return Err(invalid(reason::REQUIRED_TAG_MISSING, 35));
+            return Err(invalid(R::RequiredTagMissing, 35));
         };
         if mt.is_empty() {
-            return Err(invalid(reason::TAG_WITHOUT_VALUE, 35));
+            return Err(invalid(R::TagSpecifiedWithoutValue, 35));
         }
         let Some(info) = self.msg(mt) else {
-            return Err(invalid(reason::INVALID_MSG_TYPE, 35));
+            // QuickFIX names no tag here: the MsgType is what RefMsgType (372) carries.
+            return Err(Invalid {
+                reason: R::InvalidMsgType,
+                ref_tag: None,
+            });
         };
         let tops: [&Level; 3] = [
             &self.levels[HEADER],
             &self.levels[info.body as usize],
             &self.levels[TRAILER],
         ];
+        self.check_structure(msg, &tops, info.admin)?;
+        self.check_values(msg)
+    }
+
+    /// Tags, placement, repeats and groups, then what is required.
+    fn check_structure<'a, S: FieldSeq<'a> + ?Sized>(
+        &self,
+        msg: &S,
+        tops: &[&Level; 3],
+        admin: bool,
+    ) -> Result<(), Invalid> {
         // 8, 9, 35 lead a message whose dictionary has a standard header.
         let std_header = tops[0].find(8).is_some();
         let allow_user = self.options.allow_unknown_user_tags;
-
         let mut top_seen: [Bits; 3] = [[0; WORDS]; 3];
         let mut section = 0usize;
         let mut after_checksum = false;
         let mut stack: [Frame; MAX_DEPTH] = [Frame::EMPTY; MAX_DEPTH];
         let mut depth = 0usize;
 
-        for i in 0..n {
+        for i in 0..msg.count() {
             let Field { tag, value } = msg.at(i);
-            let Some(fi) = self.field_info(tag) else {
+            let known = self.field_info(tag).is_some()
+                && !(admin && self.app_only.binary_search(&tag).is_ok());
+            if !known {
                 if allow_user && is_user_defined_tag(tag) {
                     continue;
                 }
-                return Err(invalid(reason::INVALID_TAG_NUMBER, tag));
-            };
+                return Err(invalid(R::InvalidTagNumber, tag));
+            }
             if value.is_empty() {
-                return Err(invalid(reason::TAG_WITHOUT_VALUE, tag));
+                return Err(invalid(R::TagSpecifiedWithoutValue, tag));
             }
             if std_header {
                 let lead = match i {
@@ -607,25 +963,18 @@ impl Dictionary {
                     _ => None,
                 };
                 if lead != Some(tag) && (lead.is_some() || matches!(tag, 8 | 9 | 35)) {
-                    return Err(invalid(reason::TAG_OUT_OF_ORDER, tag));
+                    return Err(invalid(R::TagSpecifiedOutOfRequiredOrder, tag));
                 }
             }
             if after_checksum {
-                return Err(invalid(reason::TAG_OUT_OF_ORDER, tag));
+                return Err(invalid(R::TagSpecifiedOutOfRequiredOrder, tag));
             }
             // A user-defined tag with no place in this message is passed over when allowed,
             // without closing the groups around it.
-            if allow_user
-                && is_user_defined_tag(tag)
-                && !tops.iter().any(|l| l.find(tag).is_some())
-                && !stack[..depth]
-                    .iter()
-                    .any(|f| self.levels[f.level as usize].find(tag).is_some())
-            {
+            if allow_user && is_user_defined_tag(tag) && !self.placed(tag, tops, &stack[..depth]) {
                 continue;
             }
 
-            // Placement.
             let member: Member = loop {
                 if depth > 0 {
                     let fr = &mut stack[depth - 1];
@@ -633,7 +982,7 @@ impl Dictionary {
                     if let Some(&m) = lvl.find(tag) {
                         if tag == lvl.delim {
                             if fr.instances == fr.expected {
-                                return Err(invalid(reason::INCORRECT_NUM_IN_GROUP, fr.count_tag));
+                                return Err(invalid(R::IncorrectNumInGroupCount, fr.count_tag));
                             }
                             if fr.instances > 0 {
                                 lvl.check_required(&fr.seen)?;
@@ -641,14 +990,14 @@ impl Dictionary {
                             fr.instances += 1;
                             fr.seen = [0; WORDS];
                         } else if fr.instances == 0 || bit(&fr.seen, m.slot) {
-                            return Err(invalid(reason::GROUP_FIELDS_OUT_OF_ORDER, tag));
+                            return Err(invalid(R::RepeatingGroupFieldsOutOfOrder, tag));
                         }
                         set_bit(&mut fr.seen, m.slot);
                         break m;
                     }
                     // Not a member: the group ends here.
                     if fr.instances != fr.expected {
-                        return Err(invalid(reason::INCORRECT_NUM_IN_GROUP, fr.count_tag));
+                        return Err(invalid(R::IncorrectNumInGroupCount, fr.count_tag));
                     }
                     if fr.instances > 0 {
                         lvl.check_required(&fr.seen)?;
@@ -661,14 +1010,14 @@ impl Dictionary {
                     .enumerate()
                     .find_map(|(s, l)| l.find(tag).map(|m| (s, *m)));
                 let Some((s, m)) = found else {
-                    return Err(invalid(reason::TAG_NOT_DEFINED_FOR_MSG_TYPE, tag));
+                    return Err(invalid(R::TagNotDefinedForMessageType, tag));
                 };
                 if s < section {
-                    return Err(invalid(reason::TAG_OUT_OF_ORDER, tag));
+                    return Err(invalid(R::TagSpecifiedOutOfRequiredOrder, tag));
                 }
                 section = s;
                 if bit(&top_seen[s], m.slot) {
-                    return Err(invalid(reason::TAG_APPEARS_MORE_THAN_ONCE, tag));
+                    return Err(invalid(R::TagAppearsMoreThanOnce, tag));
                 }
                 set_bit(&mut top_seen[s], m.slot);
                 if s == 2 && tag == 10 {
@@ -677,19 +1026,15 @@ impl Dictionary {
                 break m;
             };
 
-            if !fmt_ok(fi.fmt, value) {
-                return Err(invalid(reason::INCORRECT_DATA_FORMAT, tag));
-            }
-            if tag != 35 && !enum_ok(fi, value) {
-                return Err(invalid(reason::VALUE_INCORRECT, tag));
-            }
             if member.group != NONE {
+                // The count shapes what follows: a count that is not a number is a
+                // format fault found here, before any value is looked at.
                 let Some(count) = parse_u64(value) else {
-                    return Err(invalid(reason::INCORRECT_DATA_FORMAT, tag));
+                    return Err(invalid(R::IncorrectDataFormat, tag));
                 };
                 if depth == MAX_DEPTH {
                     // The loader refuses dictionaries nested deeper than this.
-                    return Err(invalid(reason::GROUP_FIELDS_OUT_OF_ORDER, tag));
+                    return Err(invalid(R::RepeatingGroupFieldsOutOfOrder, tag));
                 }
                 stack[depth] = Frame {
                     level: member.group,
@@ -704,15 +1049,41 @@ impl Dictionary {
         while depth > 0 {
             let fr = &stack[depth - 1];
             if fr.instances != fr.expected {
-                return Err(invalid(reason::INCORRECT_NUM_IN_GROUP, fr.count_tag));
+                return Err(invalid(R::IncorrectNumInGroupCount, fr.count_tag));
             }
             if fr.instances > 0 {
                 self.levels[fr.level as usize].check_required(&fr.seen)?;
             }
             depth -= 1;
         }
-        for (s, l) in tops.iter().enumerate() {
-            l.check_required(&top_seen[s])?;
+        // Header, trailer, body: the order QuickFIX reports missing tags in.
+        for s in [0, 2, 1] {
+            tops[s].check_required(&top_seen[s])?;
+        }
+        Ok(())
+    }
+
+    /// Whether `tag` has a place in the message or the groups open around it.
+    fn placed(&self, tag: u32, tops: &[&Level; 3], open: &[Frame]) -> bool {
+        tops.iter().any(|l| l.find(tag).is_some())
+            || open
+                .iter()
+                .any(|f| self.levels[f.level as usize].find(tag).is_some())
+    }
+
+    /// Formats and enumerated values, once the structure is known to be sound.
+    fn check_values<'a, S: FieldSeq<'a> + ?Sized>(&self, msg: &S) -> Result<(), Invalid> {
+        for i in 0..msg.count() {
+            let Field { tag, value } = msg.at(i);
+            let Some(fi) = self.field_info(tag) else {
+                continue;
+            };
+            if !fmt_ok(fi.fmt, value) {
+                return Err(invalid(R::IncorrectDataFormat, tag));
+            }
+            if tag != 35 && !enum_ok(fi, value) {
+                return Err(invalid(R::ValueIsIncorrect, tag));
+            }
         }
         Ok(())
     }
@@ -1412,6 +1783,13 @@ impl<'e> Builder<'e> {
                 .collect();
             enums.sort();
             enums.dedup();
+            // Some published dictionaries type a field CHAR yet list values of two
+            // characters (FIX 4.4's MiscFeeType, 10–12): the values are what peers send.
+            let fmt = if fmt == Fmt::Char && enums.iter().any(|e| e.len() > 1) {
+                Fmt::Text
+            } else {
+                fmt
+            };
             d.tag_index[tag as usize] = d.fields.len() as u32;
             d.fields.push(FieldInfo {
                 tag,
@@ -1476,6 +1854,8 @@ impl<'e> Builder<'e> {
                 required.push((m.slot, m.tag));
             }
         }
+        // The smallest missing tag is the one reported, as QuickFIX reports it.
+        required.sort_by_key(|&(_, tag)| tag);
         flat.sort_by_key(|m| m.tag);
         let idx = d.levels.len() as u32;
         d.levels.push(Level {
@@ -1542,6 +1922,153 @@ impl<'e> Builder<'e> {
             }
         }
         Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The built-in bases: fefix's dictionaries, back in the QuickFIX XML form
+
+/// fefix's embedded dictionaries (QuickFIX-format data it parsed at build time) turned
+/// into the same XML tree a dictionary file gives, so built-in bases and broker files go
+/// through one merge, check and table builder.
+pub mod builtin {
+    use super::{xml::Elem, OnceLock};
+    use fefix::dict::{LayoutItem, LayoutItemKind};
+
+    /// FIX 5.0 SP2 fields typed TZTIMEONLY / TZTIMESTAMP by the specification: fefix
+    /// reads those types as their UTC counterparts, which would refuse a timezone suffix.
+    const FIX50SP2_TZ_FIELDS: [(u32, &str); 6] = [
+        (1079, "TZTIMEONLY"),
+        (1132, "TZTIMESTAMP"),
+        (1212, "TZTIMEONLY"),
+        (1213, "TZTIMEONLY"),
+        (1253, "TZTIMEONLY"),
+        (1405, "TZTIMEONLY"),
+    ];
+
+    /// The tree of built-in base `version` (one of [`super::BUILT_IN`]), built once per
+    /// process and cloned for each session that merges overlays into it.
+    pub(super) fn root(version: &str) -> Option<Elem> {
+        static CACHE: [OnceLock<Elem>; 4] = [
+            OnceLock::new(),
+            OnceLock::new(),
+            OnceLock::new(),
+            OnceLock::new(),
+        ];
+        let i = super::BUILT_IN.iter().position(|v| *v == version)?;
+        Some(CACHE[i].get_or_init(|| build(version)).clone())
+    }
+
+    fn build(version: &str) -> Elem {
+        let (d, attrs) = match version {
+            "FIX.4.2" => (fefix::Dictionary::fix42(), ("FIX", "4", "2", "0")),
+            "FIX.4.4" => (fefix::Dictionary::fix44(), ("FIX", "4", "4", "0")),
+            "FIXT.1.1" => (fefix::Dictionary::fixt11(), ("FIXT", "1", "1", "0")),
+            _ => (fefix::Dictionary::fix50sp2(), ("FIX", "5", "0", "2")),
+        };
+        let mut root = Elem::new("fix", 0);
+        for (k, v) in [
+            ("type", attrs.0),
+            ("major", attrs.1),
+            ("minor", attrs.2),
+            ("servicepack", attrs.3),
+        ] {
+            root.set_attr(k, v);
+        }
+        let mut header = Elem::new("header", 0);
+        let mut trailer = Elem::new("trailer", 0);
+        for (name, dst) in [
+            ("StandardHeader", &mut header),
+            ("StandardTrailer", &mut trailer),
+        ] {
+            if let Some(c) = d.component_by_name(name) {
+                dst.children = c.items().map(|i| item(&i)).collect();
+            }
+        }
+        let mut messages = Elem::new("messages", 0);
+        for m in d.iter_messages() {
+            let mut e = Elem::new("message", 0);
+            e.set_attr("name", m.name());
+            e.set_attr("msgtype", m.msg_type());
+            // fefix keeps no category; the session layer's messages are these.
+            let admin = matches!(m.msg_type(), "0" | "1" | "2" | "3" | "4" | "5" | "A");
+            e.set_attr("msgcat", if admin { "admin" } else { "app" });
+            e.children = m.layout().map(|i| item(&i)).collect();
+            messages.children.push(e);
+        }
+        // fefix registers an empty placeholder under a component's name for every
+        // reference to it; the definition is the one with the items.
+        let mut components = Elem::new("components", 0);
+        let mut index: std::collections::HashMap<String, usize> = Default::default();
+        for c in d.iter_components() {
+            let name = c.name();
+            if name == "StandardHeader" || name == "StandardTrailer" {
+                continue;
+            }
+            let items: Vec<Elem> = c.items().map(|i| item(&i)).collect();
+            match index.get(name) {
+                Some(&k) => {
+                    if components.children[k].children.len() < items.len() {
+                        components.children[k].children = items;
+                    }
+                }
+                None => {
+                    let mut e = Elem::new("component", 0);
+                    e.set_attr("name", name);
+                    e.children = items;
+                    index.insert(name.to_string(), components.children.len());
+                    components.children.push(e);
+                }
+            }
+        }
+        let mut fields = Elem::new("fields", 0);
+        for f in d.iter_fields() {
+            let tag = f.tag().get() as u32;
+            let mut e = Elem::new("field", 0);
+            e.set_attr("number", &tag.to_string());
+            e.set_attr("name", f.name());
+            let tz = FIX50SP2_TZ_FIELDS
+                .iter()
+                .find(|(t, _)| version == "FIX.5.0SP2" && *t == tag)
+                .map(|(_, ty)| *ty);
+            e.set_attr("type", tz.unwrap_or(f.fix_datatype().to_quickfix_name()));
+            if let Some(values) = f.enums() {
+                for v in values {
+                    let mut ve = Elem::new("value", 0);
+                    ve.set_attr("enum", v.value());
+                    ve.set_attr("description", v.description());
+                    e.children.push(ve);
+                }
+            }
+            fields.children.push(e);
+        }
+        root.children = vec![header, trailer, messages, components, fields];
+        root
+    }
+
+    fn item(i: &LayoutItem<'_>) -> Elem {
+        let required = if i.required() { "Y" } else { "N" };
+        let mut e = match i.kind() {
+            LayoutItemKind::Field(f) => {
+                let mut e = Elem::new("field", 0);
+                e.set_attr("name", f.name());
+                e
+            }
+            LayoutItemKind::Group(count, items) => {
+                let mut e = Elem::new("group", 0);
+                e.set_attr("name", count.name());
+                e.children = items.iter().map(item).collect();
+                e
+            }
+            LayoutItemKind::Component(_) => {
+                let mut e = Elem::new("component", 0);
+                // The reference's own name: fefix points it at the empty placeholder.
+                e.set_attr("name", i.tag_text());
+                e
+            }
+        };
+        e.set_attr("required", required);
+        e
     }
 }
 
@@ -1879,11 +2406,8 @@ mod tests {
         }
     }
 
-    fn dict(name: &str) -> Dictionary {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fix-dictionaries")
-            .join(name);
-        Dictionary::load(&p, &[]).unwrap()
+    fn dict(version: &str) -> Dictionary {
+        Dictionary::builtin(version).unwrap()
     }
 
     #[test]
@@ -1933,23 +2457,31 @@ mod tests {
     }
 
     #[test]
-    fn every_bundled_dictionary_builds_tables() {
-        for (file, begin, fields) in [
-            ("FIX42.xml", "FIX.4.2", 100),
-            ("FIX44.xml", "FIX.4.4", 150),
-            ("FIX50SP2.xml", "FIXT.1.1", 100),
-            ("FIXT11.xml", "FIXT.1.1", 50),
+    fn every_built_in_dictionary_builds_tables() {
+        for (version, begin, fields, messages) in [
+            ("FIX.4.2", "FIX.4.2", 400, 46),
+            ("FIX.4.4", "FIX.4.4", 900, 93),
+            ("FIXT.1.1", "FIXT.1.1", 60, 7),
+            ("FIX.5.0SP2", "FIXT.1.1", 1450, 115),
         ] {
-            let d = dict(file);
-            assert_eq!(d.begin_string(), begin, "{file}");
-            assert!(d.field_count() > fields, "{file}: {}", d.field_count());
-            assert_eq!(d.fefix().iter_fields().count(), d.field_count(), "{file}");
+            let d = dict(version);
+            assert_eq!(d.begin_string(), begin, "{version}");
+            assert!(d.field_count() >= fields, "{version}: {}", d.field_count());
+            assert!(
+                d.msg_types().count() >= messages,
+                "{version}: {}",
+                d.msg_types().count()
+            );
+            // What QuickFIX and fefix read as this dictionary.
+            let fe = fefix::Dictionary::from_quickfix_spec(d.merged_xml()).unwrap();
+            assert_eq!(fe.iter_fields().count(), d.field_count(), "{version}");
         }
+        assert!(Dictionary::builtin("FIX.4.3").is_err());
     }
 
     #[test]
     fn heartbeat_passes_and_user_tags_follow_the_option() {
-        let d = dict("FIX44.xml");
+        let d = dict("FIX.4.4");
         let hb = [
             f(8, "FIX.4.4"),
             f(9, "60"),
@@ -1962,10 +2494,13 @@ mod tests {
             f(10, "000"),
         ];
         assert_eq!(d.validate_fields(&hb), Ok(()));
-        let strict = dict("FIX44.xml").with_options(ValidateOptions {
+        let strict = dict("FIX.4.4").with_options(ValidateOptions {
             allow_unknown_user_tags: false,
         });
-        assert_eq!(strict.validate_fields(&hb).unwrap_err().reason, 0);
+        assert_eq!(
+            strict.validate_fields(&hb).unwrap_err().reason,
+            R::InvalidTagNumber
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod dictionary;
+pub mod reject;
 pub mod session;
 pub mod settings;
 pub mod store;

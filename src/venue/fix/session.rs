@@ -3,45 +3,62 @@
 //! tested without a network and replayed from the journal.
 //!
 //! Behaviour follows the FIX session protocol, and QuickFIX where the protocol leaves
-//! room:
+//! room (its acceptance suite, `tests/quickfix_acceptance.rs`, passes against the
+//! simulator built on this session):
 //! - Every message we number is `store`d before it is `send`, admin ones included, so
-//!   the store answers for every number of the current sequence (no stale entry from
-//!   before a reset can be resent). Resends and GapFills reuse old numbers and are not
-//!   stored again.
-//! - Serving a ResendRequest: application messages and Reject (35=3) are resent with
-//!   PossDupFlag=Y, OrigSendingTime = their SendingTime and a new SendingTime; Heartbeat,
-//!   TestRequest, ResendRequest, SequenceReset, Logout and Logon (the protocol's list),
-//!   and numbers missing from the store, are collapsed into SequenceReset-GapFills. The
-//!   whole range is sent within the call, so it never interleaves with live traffic.
-//!   A ResendRequest beyond a gap is served at once (both sides may be waiting for each
-//!   other) and its number consumed when its turn comes.
+//!   the store answers for every number of the current sequence. A reset of both
+//!   numbers is told to the owner at once ([`SessionIo::reset`]), so a ResendRequest
+//!   handled right after it, in the same read, never sees what came before the reset.
+//!   Resends and GapFills reuse old numbers and are not stored again.
+//! - Header fields go out in tag order after 8, 9, 35 (34, 43, 49, 52, 56, then 97, 115,
+//!   122, 128 …): counterparties compare field by field.
+//! - Serving a ResendRequest: application messages the owner agrees to
+//!   ([`SessionIo::may_resend`]) and Reject (35=3) are resent with PossDupFlag=Y,
+//!   OrigSendingTime = their SendingTime and a new SendingTime; Heartbeat, TestRequest,
+//!   ResendRequest, SequenceReset, Logout and Logon (the protocol's list), application
+//!   messages the owner refuses, and numbers missing from the store are collapsed into
+//!   SequenceReset-GapFills. The whole range is sent within the call, so it never
+//!   interleaves with live traffic. A ResendRequest beyond a gap is served at once
+//!   (both sides may be waiting for each other) and its number consumed when its turn
+//!   comes.
 //! - MsgSeqNum too high: the message is queued (bounded, [`MAX_QUEUED`]) and one
 //!   ResendRequest `next_in..0` is sent; further messages beyond the gap do not send
 //!   another, unless a live (non-PossDup) message is still ahead after the peer has
 //!   started answering (the answer did not close the gap). Queued messages are handled
 //!   in order as the gap fills; a reset, a disconnect or [`Session::set_seqs`] drops
 //!   the queue and the pending request.
-//! - Header problems that do not end the session (SendingTime or OrigSendingTime
-//!   missing or malformed) and dictionary failures reject the message (35=3), consume
-//!   its number, and still deliver an application message to `app` with `Err(reason)`:
-//!   a fill is never lost. SendingTime accuracy (373=10) also logs out; CompID problems
-//!   (373=9) log out and disconnect, and the message is not delivered (it is not ours).
-//!   The dictionary validates application messages; session messages get the session's
-//!   own checks (a dictionary quibble must not break recovery).
-//! - Decoder errors map to 373=0 (invalid tag), 4 (empty value), 14 (out of order),
-//!   99 "Other" (too many fields; 5 on FIX.4.2, which has no 99); a field without `=`
-//!   is treated as garbled (ignored, no number consumed), as QuickFIX does.
+//! - MsgSeqNum too low: without PossDupFlag, Logout and disconnect; with it, the copy is
+//!   ignored once its OrigSendingTime checks out (missing: reject 373=1; later than its
+//!   SendingTime: reject 373=10 and Logout).
+//! - A message in sequence is validated (the dictionary if the session has one — admin
+//!   messages too —, else value presence and SendingTime), then its SendingTime accuracy
+//!   and CompIDs are checked; a failure rejects it (35=3, reverse-routed: 115/116/144 of
+//!   the message come back as 128/129/145 and the other way round), consumes its number,
+//!   and still delivers an application message to `app` with `Err(reason)`: a fill is
+//!   never lost. SendingTime accuracy (373=10) and CompID (373=9) problems also log out
+//!   and wait for the answer; a CompID problem's message is not delivered (it is not
+//!   ours). A missing SenderCompID or TargetCompID is a missing required tag (373=1).
+//! - Until a Logon is accepted nothing is answered: a bad Logon (not valid, wrong
+//!   CompIDs or BeginString, SendingTime off, no DefaultApplVerID on FIXT.1.1, garbled)
+//!   closes the connection. A Logon with ResetSeqNumFlag=Y while logged on resets both
+//!   numbers and is answered with one.
+//! - Garbled frames (wrong BodyLength or CheckSum, 8/9/35 out of order, a field without
+//!   `=`) are ignored, no number consumed; a garbled Logon disconnects. Other decoder
+//!   errors are rejected: 373=0 with the bad tag as RefTagID, or 99 "Other" for too
+//!   many fields.
 //! - A Logout is answered (or completes ours) whatever its MsgSeqNum; its number is
-//!   consumed only when it is the expected one.
-//! - Heartbeats: a TestRequest after HeartBtInt + 20 % of silence, a disconnect after
-//!   another HeartBtInt + 20 % without an answer.
+//!   consumed only when it is the expected one. A message with another BeginString is
+//!   answered with a Logout "Incorrect BeginString".
+//! - Heartbeats: a TestRequest (TestReqID `TEST`) after HeartBtInt + 20 % of silence, a
+//!   disconnect after another HeartBtInt + 20 % without an answer.
 //! - Schedule: a connection is refused outside the window; an Active session logs out
 //!   when its window ends; the first activity (or timer) in a new window resets both
 //!   numbers to 1 ([`Session::session_start`] is the window the numbers belong to; journal
 //!   it beside them and restore it with [`Session::set_session_start`]).
 
-use super::codec::{self, DecodeError, Decoder, Encoder, FrameError, Msg, SOH};
+use super::codec::{self, scan_tag, DecodeError, Decoder, Encoder, Field, FrameError, Msg};
 use super::dictionary::Dictionary;
+use super::reject::SessionRejectReason;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -147,10 +164,10 @@ pub enum SessionEvent {
     Garbled(String),
     /// We sent a session reject (35=3).
     RejectSent {
-        /// RefSeqNum.
+        /// RefSeqNum (0 when the message had none).
         ref_seq: u64,
         /// SessionRejectReason (373).
-        reason: u32,
+        reason: SessionRejectReason,
         /// Text (58).
         text: String,
     },
@@ -190,11 +207,24 @@ pub trait SessionIo {
     fn store(&mut self, seq: u64, frame: &[u8]);
     /// A previously stored message, for serving a ResendRequest.
     fn stored(&self, seq: u64) -> Option<&[u8]>;
+    /// The sequence numbers were just reset to `seqs` (both to 1, or the peer's to 1 when
+    /// a broker answers our Logon with ResetSeqNumFlag): forget every stored message and
+    /// record the numbers now. Called at the moment of the reset, before anything after
+    /// it in the same read is handled, so a ResendRequest right behind a reset Logon is
+    /// served from the new sequence only.
+    fn reset(&mut self, seqs: SeqNums);
+    /// Whether stored application message `seq` may be sent again in answer to a
+    /// ResendRequest; refused ones are gap-filled like admin messages (a broker that
+    /// does not de-duplicate must not get an old order twice).
+    fn may_resend(&mut self, seq: u64, msg: &Msg<'_>) -> bool {
+        let _ = (seq, msg);
+        true
+    }
     /// An application message, delivered in sequence order exactly once (a PossDup
     /// copy of one already delivered is not delivered again). `valid` is Err with the
-    /// reject reason when it failed dictionary validation and a 35=3 was sent for it:
-    /// it is still delivered, so an execution is never lost to validation.
-    fn app(&mut self, msg: &Msg<'_>, valid: Result<(), u32>);
+    /// reject reason when it failed validation and a 35=3 was sent for it: it is still
+    /// delivered, so an execution is never lost to validation.
+    fn app(&mut self, msg: &Msg<'_>, valid: Result<(), SessionRejectReason>);
     /// A session event.
     fn event(&mut self, ev: SessionEvent);
 }
@@ -329,42 +359,30 @@ fn is_admin(msg_type: &[u8]) -> bool {
     matches!(msg_type, b"0" | b"1" | b"2" | b"3" | b"4" | b"5" | b"A")
 }
 
-/// The text FIX engines put in 58 for a SessionRejectReason.
-fn reason_text(reason: u32) -> &'static str {
-    match reason {
-        0 => "Invalid tag number",
-        1 => "Required tag missing",
-        2 => "Tag not defined for this message type",
-        3 => "Undefined tag",
-        4 => "Tag specified without a value",
-        5 => "Value is incorrect (out of range) for this tag",
-        6 => "Incorrect data format for value",
-        9 => "CompID problem",
-        10 => "SendingTime accuracy problem",
-        11 => "Invalid MsgType",
-        13 => "Tag appears more than once",
-        14 => "Tag specified out of required order",
-        _ => "Other",
-    }
-}
+/// Routing fields a reply carries back: 115→128, 116→129, 144→145 and the other way
+/// round (QuickFIX's reverse route), empty ones left out.
+const REVERSE_ROUTE: [(u32, u32); 6] = [
+    (115, 128),
+    (116, 129),
+    (144, 145),
+    (128, 115),
+    (129, 116),
+    (145, 144),
+];
 
-/// Finds the value of the first `tag` in a raw frame (for frames the decoder refused).
-fn scan_tag(frame: &[u8], tag: u32) -> Option<&[u8]> {
-    let mut i = 0;
-    while i < frame.len() {
-        let end = frame[i..]
-            .iter()
-            .position(|&c| c == SOH)
-            .map_or(frame.len(), |p| i + p);
-        let field = &frame[i..end];
-        if let Some(eq) = field.iter().position(|&c| c == b'=') {
-            if codec::parse_u64(&field[..eq]) == Some(tag as u64) {
-                return Some(&field[eq + 1..]);
-            }
+/// The reverse route of a message, as header fields sorted by tag, from a lookup of
+/// its fields (a decoded message or a raw frame).
+fn reverse_route<'a>(get: impl Fn(u32) -> Option<&'a [u8]>) -> ([Field<'a>; 6], usize) {
+    let mut out = [Field { tag: 0, value: b"" }; 6];
+    let mut n = 0;
+    for (from, to) in REVERSE_ROUTE {
+        if let Some(v) = get(from).filter(|v| !v.is_empty()) {
+            out[n] = Field { tag: to, value: v };
+            n += 1;
         }
-        i = end + 1;
     }
-    None
+    out[..n].sort_by_key(|f| f.tag);
+    (out, n)
 }
 
 /// A message that arrived ahead of a gap.
@@ -385,14 +403,33 @@ struct PendingResend {
     answered: bool,
 }
 
-/// What is wrong with a message's header, found before its sequence number is handled.
+/// A reason to reject a message and the RefTagID (371) to name, if any.
 #[derive(Clone, Copy, Debug)]
-struct HeaderFault {
-    reason: u32,
-    tag: u32,
-    /// The session logs out after the reject (SendingTime accuracy).
-    fatal: bool,
+struct Fault {
+    reason: SessionRejectReason,
+    /// Signed: a reject about an invalid tag names it as it came (`0`, `-1`).
+    tag: Option<i64>,
 }
+
+impl Fault {
+    fn new(reason: SessionRejectReason, tag: Option<u32>) -> Fault {
+        Fault {
+            reason,
+            tag: tag.map(i64::from),
+        }
+    }
+}
+
+/// What a reject refers to: the message's MsgSeqNum, MsgType and reverse route.
+struct Ref<'a> {
+    seq: Option<u64>,
+    msg_type: &'a [u8],
+    route: &'a [Field<'a>],
+}
+
+/// The TestReqID of our TestRequests: fixed, as QuickFIX's is (its acceptance tests read
+/// it back); any message from the peer answers it anyway.
+const TEST_REQ_ID: &[u8] = b"TEST";
 
 /// One FIX session.
 #[derive(Debug)]
@@ -407,15 +444,19 @@ pub struct Session {
     dec: Option<Decoder>,
     /// Decoder for stored messages being resent.
     rdec: Decoder,
+    /// A stored message being resent, copied out of the store so the owner can be asked
+    /// about it.
+    resend_buf: Vec<u8>,
     /// Receive buffer; taken out while its frames are handled.
     rx: Vec<u8>,
+    /// Bytes dropped because they began no frame, not reported yet.
+    skipped: usize,
     /// Heartbeat interval in effect (ns); 0 = none.
     hb_ns: u64,
     last_sent_ns: u64,
     last_recv_ns: u64,
     /// When our outstanding TestRequest went out.
     test_req_ns: Option<u64>,
-    test_req_counter: u64,
     logon_deadline: Option<u64>,
     logout_deadline: Option<u64>,
     queue: BTreeMap<u64, Queued>,
@@ -439,12 +480,13 @@ impl Session {
             genc,
             dec: Some(Decoder::new()),
             rdec: Decoder::new(),
+            resend_buf: Vec::new(),
             rx: Vec::with_capacity(64 * 1024),
+            skipped: 0,
             hb_ns,
             last_sent_ns: 0,
             last_recv_ns: 0,
             test_req_ns: None,
-            test_req_counter: 0,
             logon_deadline: None,
             logout_deadline: None,
             queue: BTreeMap::new(),
@@ -546,7 +588,8 @@ impl Session {
         }
     }
 
-    /// Bytes arrived; every whole frame among them (and those buffered before) is handled.
+    /// Bytes arrived; every whole frame among them (and those buffered before) is handled,
+    /// one after the other, each with all its effects before the next.
     pub fn on_bytes(&mut self, now_ns: u64, bytes: &[u8], io: &mut impl SessionIo) {
         if self.state == State::Disconnected {
             return;
@@ -555,29 +598,38 @@ impl Session {
         let mut dec = self.dec.take().expect("decoder present between calls");
         rx.extend_from_slice(bytes);
         let mut pos = 0;
-        let mut garbled = 0usize;
-        let mut why = None;
         while self.state != State::Disconnected && pos < rx.len() {
             match codec::frame(&rx[pos..]) {
                 Ok(n) => {
-                    if garbled > 0 {
-                        io.event(SessionEvent::Garbled(format!("{garbled} bytes: {why:?}")));
-                        garbled = 0;
-                    }
+                    self.report_skipped(io);
                     let f = &rx[pos..pos + n];
                     pos += n;
                     self.handle_frame(now_ns, f, &mut dec, io);
                 }
                 Err(FrameError::Incomplete) => break,
-                Err(FrameError::Garbled { skip, why: w }) => {
-                    garbled += skip.max(1);
-                    why = Some(w);
-                    pos += skip.max(1);
+                Err(FrameError::Garbled {
+                    skip,
+                    why: codec::Garble::NoBeginString,
+                }) => {
+                    // Bytes that begin no frame: counted until the next frame shows, so
+                    // the report is the same however the bytes were read.
+                    let skip = skip.clamp(1, rx.len() - pos);
+                    self.skipped += skip;
+                    pos += skip;
+                }
+                Err(FrameError::Garbled { skip, why }) => {
+                    self.report_skipped(io);
+                    let skip = skip.clamp(1, rx.len() - pos);
+                    let frame = &rx[pos..pos + skip];
+                    pos += skip;
+                    io.event(SessionEvent::Garbled(format!("{skip} bytes: {why:?}")));
+                    // A frame that is whole but wrong may still say it is a Logon: one
+                    // that is not valid ends the connection.
+                    if scan_tag(frame, 35) == Some(b"A") {
+                        self.disconnect("Logon message is not valid", io);
+                    }
                 }
             }
-        }
-        if garbled > 0 {
-            io.event(SessionEvent::Garbled(format!("{garbled} bytes: {why:?}")));
         }
         let pos = pos.min(rx.len());
         rx.drain(..pos);
@@ -589,6 +641,17 @@ impl Session {
         }
         self.rx = rx;
         self.dec = Some(dec);
+    }
+
+    /// Reports the bytes skipped since the last frame, if any.
+    fn report_skipped(&mut self, io: &mut impl SessionIo) {
+        if self.skipped > 0 {
+            io.event(SessionEvent::Garbled(format!(
+                "{} bytes before a frame",
+                self.skipped
+            )));
+            self.skipped = 0;
+        }
     }
 
     /// The connection is gone (either side closed it, or the owner did after a
@@ -652,12 +715,12 @@ impl Session {
             State::Active => {
                 let mut d = window_end;
                 if self.hb_ns > 0 {
-                    d = min(d, Some(self.last_sent_ns + self.hb_ns));
-                    let recv = match self.test_req_ns {
+                    let next = match self.test_req_ns {
                         Some(t) => t + self.grace_ns(),
-                        None => self.last_recv_ns + self.grace_ns(),
+                        None => (self.last_sent_ns + self.hb_ns)
+                            .min(self.last_recv_ns + self.grace_ns()),
                     };
-                    d = min(d, Some(recv));
+                    d = min(d, Some(next));
                 }
                 d
             }
@@ -673,8 +736,9 @@ impl Session {
         }
     }
 
-    /// Sends an application message: the session writes the header (35, 49, 56, 34, 52),
-    /// `body` writes the rest, then it is numbered, stored and sent. Returns its MsgSeqNum.
+    /// Sends an application message: the session writes the header (35, 34, 49, 52, 56),
+    /// `body` writes the rest — in tag order, as counterparties expect —, then it is
+    /// numbered, stored and sent. Returns its MsgSeqNum.
     pub fn send_app(
         &mut self,
         now_ns: u64,
@@ -682,10 +746,25 @@ impl Session {
         body: impl FnOnce(&mut Encoder),
         io: &mut impl SessionIo,
     ) -> Result<u64, SendError> {
+        self.send_app_with_header(now_ns, msg_type, &[], body, io)
+    }
+
+    /// [`Session::send_app`] with more header fields (PossResend 97, OnBehalfOfCompID
+    /// 115, DeliverToCompID 128 …), sorted by tag; the session merges them with its own
+    /// in tag order. 8, 9, 35, 34, 43, 49, 52, 56 and 122 among them are the session's
+    /// and are left out.
+    pub fn send_app_with_header(
+        &mut self,
+        now_ns: u64,
+        msg_type: &[u8],
+        header: &[Field<'_>],
+        body: impl FnOnce(&mut Encoder),
+        io: &mut impl SessionIo,
+    ) -> Result<u64, SendError> {
         if self.state != State::Active {
             return Err(SendError::NotLoggedOn);
         }
-        Ok(self.send_admin(now_ns, msg_type, io, |enc, _| body(enc)))
+        Ok(self.send_numbered(now_ns, msg_type, header, io, |enc, _| body(enc)))
     }
 
     /// Sends a BusinessMessageReject (35=j) for the peer's message `ref_seq` of type
@@ -699,15 +778,22 @@ impl Session {
         text: &str,
         io: &mut impl SessionIo,
     ) -> Result<u64, SendError> {
+        let appl = (self.cfg.begin_string == "FIXT.1.1")
+            .then(|| self.cfg.default_appl_ver_id.clone())
+            .flatten();
         self.send_app(
             now_ns,
             b"j",
             |enc| {
-                enc.uint(45, ref_seq)
-                    .bytes(372, ref_msg_type)
-                    .uint(380, reason as u64);
+                enc.uint(45, ref_seq);
                 if !text.is_empty() {
                     enc.bytes(58, text.as_bytes());
+                }
+                enc.bytes(372, ref_msg_type).uint(380, reason as u64);
+                // QuickFIX carries its DefaultApplVerID in the body of its business
+                // rejects on FIXT sessions; counterparties built on it expect it there.
+                if let Some(v) = &appl {
+                    enc.bytes(1137, v.as_bytes());
                 }
             },
             io,
@@ -732,6 +818,7 @@ impl Session {
     /// What is left of one connection is forgotten (not the sequence numbers).
     fn clear_connection(&mut self) {
         self.rx.clear();
+        self.skipped = 0;
         self.queue.clear();
         self.resend = None;
         self.test_req_ns = None;
@@ -746,6 +833,7 @@ impl Session {
         };
         self.queue.clear();
         self.resend = None;
+        io.reset(fresh);
         if self.seqs != fresh {
             self.seqs = fresh;
             io.event(SessionEvent::SeqReset(fresh));
@@ -789,25 +877,23 @@ impl Session {
         if self.hb_ns == 0 {
             return;
         }
+        // While a TestRequest is outstanding nothing else goes out (QuickFIX sends no
+        // heartbeat then): the peer's answer, or the disconnect, comes next.
         if let Some(t) = self.test_req_ns {
             if now_ns >= t + self.grace_ns() {
                 self.disconnect("heartbeat timeout", io);
-                return;
             }
         } else if now_ns >= self.last_recv_ns + self.grace_ns() {
-            self.test_req_counter += 1;
-            let id = format!("TEST{}", self.test_req_counter);
             self.send_admin(now_ns, b"1", io, |enc, _| {
-                enc.bytes(112, id.as_bytes());
+                enc.bytes(112, TEST_REQ_ID);
             });
             self.test_req_ns = Some(now_ns);
-        }
-        if now_ns >= self.last_sent_ns + self.hb_ns {
+        } else if now_ns >= self.last_sent_ns + self.hb_ns {
             self.send_admin(now_ns, b"0", io, |_, _| {});
         }
     }
 
-    /// Numbers, stores and sends one message of ours.
+    /// Numbers, stores and sends one admin message of ours.
     fn send_admin(
         &mut self,
         now_ns: u64,
@@ -815,14 +901,21 @@ impl Session {
         io: &mut impl SessionIo,
         body: impl FnOnce(&mut Encoder, &SessionConfig),
     ) -> u64 {
+        self.send_numbered(now_ns, msg_type, &[], io, body)
+    }
+
+    /// Numbers, stores and sends one message of ours with extra header fields `header`.
+    fn send_numbered(
+        &mut self,
+        now_ns: u64,
+        msg_type: &[u8],
+        header: &[Field<'_>],
+        io: &mut impl SessionIo,
+        body: impl FnOnce(&mut Encoder, &SessionConfig),
+    ) -> u64 {
         let seq = self.seqs.next_out;
         let cfg = &self.cfg;
-        self.enc
-            .start(msg_type)
-            .bytes(49, cfg.sender_comp_id.as_bytes())
-            .bytes(56, cfg.target_comp_id.as_bytes())
-            .uint(34, seq)
-            .timestamp(52, now_ns, cfg.micros);
+        write_header(&mut self.enc, cfg, msg_type, seq, now_ns, None, header);
         body(&mut self.enc, cfg);
         let frame = self.enc.finish();
         io.store(seq, frame);
@@ -858,32 +951,31 @@ impl Session {
         self.disconnect(why, io);
     }
 
-    fn send_reject(
-        &mut self,
-        now_ns: u64,
-        (ref_seq, ref_tag, ref_msg_type): (u64, Option<u32>, &[u8]),
-        reason: u32,
-        text: &str,
-        io: &mut impl SessionIo,
-    ) {
-        let with_reason = self.cfg.begin_string.as_str() >= "FIX.4.2"
-            || self.cfg.begin_string.starts_with("FIXT");
-        self.send_admin(now_ns, b"3", io, |enc, _| {
-            enc.uint(45, ref_seq);
-            if with_reason {
-                if let Some(t) = ref_tag {
-                    enc.uint(371, t as u64);
-                }
-                if !ref_msg_type.is_empty() {
-                    enc.bytes(372, ref_msg_type);
-                }
-                enc.uint(373, reason as u64);
+    /// Sends a session reject (35=3) about the message `r` refers to. Its body: RefSeqNum
+    /// (45), the reason's text (58), RefTagID (371) when the fault names a tag,
+    /// RefMsgType (372) and SessionRejectReason (373) — left out on FIX 4.2 for the
+    /// values 4.2 does not define.
+    fn send_reject(&mut self, now_ns: u64, r: &Ref<'_>, f: Fault, io: &mut impl SessionIo) {
+        let fix42 = self.cfg.begin_string == "FIX.4.2";
+        let text = f.reason.text();
+        self.send_numbered(now_ns, b"3", r.route, io, |enc, _| {
+            if let Some(seq) = r.seq {
+                enc.uint(45, seq);
             }
             enc.bytes(58, text.as_bytes());
+            if let Some(t) = f.tag {
+                enc.int(371, t);
+            }
+            if !r.msg_type.is_empty() {
+                enc.bytes(372, r.msg_type);
+            }
+            if !fix42 || f.reason.in_fix42() {
+                enc.uint(373, f.reason.code() as u64);
+            }
         });
         io.event(SessionEvent::RejectSent {
-            ref_seq,
-            reason,
+            ref_seq: r.seq.unwrap_or(0),
+            reason: f.reason,
             text: text.to_string(),
         });
     }
@@ -957,6 +1049,21 @@ impl Session {
         }
     }
 
+    /// Consumes the expected number `seq` (when it is the expected one) and notes what
+    /// it says about an outstanding ResendRequest.
+    fn consume(&mut self, seq: u64, poss_dup: bool, msg_type: &[u8]) -> bool {
+        if seq != self.seqs.next_in {
+            return false;
+        }
+        self.seqs.next_in += 1;
+        if let Some(r) = &mut self.resend {
+            if poss_dup || msg_type == b"4" {
+                r.answered = true;
+            }
+        }
+        true
+    }
+
     fn on_decode_error(
         &mut self,
         now_ns: u64,
@@ -964,26 +1071,24 @@ impl Session {
         e: DecodeError,
         io: &mut impl SessionIo,
     ) {
-        let (reason, tag) = match e {
+        let msg_type = scan_tag(frame, 35).unwrap_or(b"");
+        let fault = match e {
             DecodeError::Malformed { at } => {
                 io.event(SessionEvent::Garbled(format!(
                     "malformed field at byte {at}"
                 )));
-                return;
+                return self.garbled_logon(msg_type, io);
             }
-            DecodeError::InvalidTag { .. } => (0, None),
-            DecodeError::EmptyValue { tag } => (4, Some(tag)),
-            DecodeError::OutOfOrder { tag } => (14, Some(tag)),
-            DecodeError::TooManyFields => (
-                if self.cfg.begin_string == "FIX.4.2" {
-                    5
-                } else {
-                    99
-                },
-                None,
-            ),
+            DecodeError::OutOfOrder { tag } => {
+                io.event(SessionEvent::Garbled(format!("tag {tag} out of order")));
+                return self.garbled_logon(msg_type, io);
+            }
+            DecodeError::InvalidTag { tag, .. } => Fault {
+                reason: SessionRejectReason::InvalidTagNumber,
+                tag,
+            },
+            DecodeError::TooManyFields => Fault::new(SessionRejectReason::Other, None),
         };
-        let msg_type = scan_tag(frame, 35).unwrap_or(b"");
         if self.state == State::LogonPending {
             self.disconnect("invalid first message: not a valid Logon", io);
             return;
@@ -996,16 +1101,66 @@ impl Session {
         if seq > self.seqs.next_in {
             // Not queued: the resend brings it again, and it is rejected in its turn.
             self.on_gap(now_ns, seq, poss_dup, io);
-        } else if seq == self.seqs.next_in {
-            self.seqs.next_in += 1;
-            if poss_dup {
-                if let Some(r) = &mut self.resend {
-                    r.answered = true;
+        } else if self.consume(seq, poss_dup, msg_type) {
+            let (route, n) = reverse_route(|t| scan_tag(frame, t));
+            let r = Ref {
+                seq: Some(seq),
+                msg_type,
+                route: &route[..n],
+            };
+            self.send_reject(now_ns, &r, fault, io);
+        }
+    }
+
+    /// A frame that is not valid: ignored, unless it is a Logon.
+    fn garbled_logon(&mut self, msg_type: &[u8], io: &mut impl SessionIo) {
+        if msg_type == b"A" {
+            self.disconnect("Logon message is not valid", io);
+        }
+    }
+
+    /// Dictionary validation, or without a dictionary what every message must have:
+    /// values, and a SendingTime that reads.
+    fn validate(&self, msg: &Msg<'_>) -> Result<(), Fault> {
+        match &self.cfg.dictionary {
+            Some(d) => d
+                .validate(msg)
+                .map_err(|i| Fault::new(i.reason, i.ref_tag))?,
+            None => {
+                if let Some(f) = msg.fields().find(|f| f.value.is_empty()) {
+                    return Err(Fault::new(
+                        SessionRejectReason::TagSpecifiedWithoutValue,
+                        Some(f.tag),
+                    ));
                 }
             }
-            let text = reason_text(reason);
-            self.send_reject(now_ns, (seq, tag, msg_type), reason, text, io);
         }
+        match msg.get(52) {
+            None => Err(Fault::new(
+                SessionRejectReason::RequiredTagMissing,
+                Some(52),
+            )),
+            Some(v) if parse_utc_timestamp(v).is_none() => Err(Fault::new(
+                SessionRejectReason::IncorrectDataFormat,
+                Some(52),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// SendingTime further from our clock than MaxLatency allows (queued messages were
+    /// timely when they arrived).
+    fn time_off(&self, now_ns: u64, msg: &Msg<'_>, queued: bool) -> bool {
+        let sent = msg.get(52).and_then(parse_utc_timestamp);
+        !queued
+            && self.max_latency_ns > 0
+            && sent.is_some_and(|t| now_ns.abs_diff(t) > self.max_latency_ns)
+    }
+
+    /// The message is addressed from our counterparty to us.
+    fn comp_ids_ok(&self, msg: &Msg<'_>) -> bool {
+        msg.get(49) == Some(self.cfg.target_comp_id.as_bytes())
+            && msg.get(56) == Some(self.cfg.sender_comp_id.as_bytes())
     }
 
     /// Handles one whole frame (live, or from the queue when `queued`).
@@ -1026,15 +1181,6 @@ impl Session {
             Err(e) => return self.on_decode_error(now_ns, frame, e, io),
         };
         let mt = msg.msg_type();
-        if msg.get(8) != Some(self.cfg.begin_string.as_bytes()) {
-            let text = format!(
-                "Incorrect BeginString: expected {} but received {}",
-                self.cfg.begin_string,
-                String::from_utf8_lossy(msg.get(8).unwrap_or(b""))
-            );
-            self.logout_and_disconnect(now_ns, &text, io);
-            return;
-        }
         if self.state == State::LogonPending && mt != b"A" {
             if mt == b"5" {
                 let text = String::from_utf8_lossy(msg.get(58).unwrap_or(b"")).into_owned();
@@ -1045,67 +1191,66 @@ impl Session {
             return;
         }
         let seq = msg.seq();
-        let comp_tag = if msg.get(49) != Some(self.cfg.target_comp_id.as_bytes()) {
-            Some(49)
-        } else if msg.get(56) != Some(self.cfg.sender_comp_id.as_bytes()) {
-            Some(56)
-        } else {
-            None
-        };
-        if let Some(tag) = comp_tag {
-            if mt != b"A" {
-                let ref_seq = seq.unwrap_or(0);
-                if seq == Some(self.seqs.next_in) {
-                    self.seqs.next_in += 1;
+        if msg.get(8) != Some(self.cfg.begin_string.as_bytes()) {
+            match (self.state, mt) {
+                (State::LogonPending, _) => self.disconnect("Incorrect BeginString", io),
+                (_, b"5") => self.on_logout(now_ns, &msg, seq.unwrap_or(0), io),
+                _ => {
+                    if let Some(s) = seq {
+                        self.consume(s, false, mt);
+                    }
+                    self.logout(now_ns, "Incorrect BeginString", io);
                 }
-                self.send_reject(now_ns, (ref_seq, Some(tag), mt), 9, reason_text(9), io);
             }
-            self.logout_and_disconnect(now_ns, "CompID problem", io);
+            return;
+        }
+        let (route, n) = reverse_route(|t| msg.get(t));
+        let route = &route[..n];
+        let r = Ref {
+            seq,
+            msg_type: mt,
+            route,
+        };
+        // Without both CompIDs the message cannot be placed in any session: a missing
+        // required tag, before anything else is looked at.
+        if let Some(tag) = [49u32, 56].into_iter().find(|&t| msg.get(t).is_none()) {
+            if mt == b"A" {
+                self.disconnect("Logon without SenderCompID or TargetCompID", io);
+                return;
+            }
+            if let Some(s) = seq {
+                self.consume(s, false, mt);
+            }
+            let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(tag));
+            self.send_reject(now_ns, &r, f, io);
             return;
         }
         let Some(seq) = seq else {
-            self.logout_and_disconnect(now_ns, "MsgSeqNum(34) missing", io);
+            if mt == b"A" {
+                self.disconnect("Logon without MsgSeqNum", io);
+            } else {
+                self.logout_and_disconnect(now_ns, "MsgSeqNum(34) missing", io);
+            }
             return;
         };
+        let r = Ref {
+            seq: Some(seq),
+            ..r
+        };
         let poss_dup = msg.get(43) == Some(b"Y");
-        let fault = self.header_fault(now_ns, &msg, poss_dup, queued);
-        if mt == b"A" {
-            self.on_logon(now_ns, &msg, seq, poss_dup, fault, io);
-            return;
-        }
-        if mt == b"5" {
-            self.on_logout(now_ns, &msg, seq, io);
-            return;
-        }
-        if let Some(f) = fault.filter(|f| f.fatal) {
-            // SendingTime accuracy: reject, log out and wait for the answer. The message
-            // is still consumed (and an application message still delivered, flagged).
-            let expected = seq == self.seqs.next_in;
-            if expected {
-                self.seqs.next_in += 1;
+        match mt {
+            b"A" => return self.on_logon(now_ns, &msg, seq, poss_dup, queued, io),
+            b"5" => return self.on_logout(now_ns, &msg, seq, io),
+            b"4" if msg.get(123) != Some(b"Y") => {
+                return self.on_sequence_reset(now_ns, &msg, &r, queued, io)
             }
-            self.send_reject(
-                now_ns,
-                (seq, Some(f.tag), mt),
-                f.reason,
-                reason_text(f.reason),
-                io,
-            );
-            if expected && !is_admin(mt) {
-                io.app(&msg, Err(f.reason));
-            }
-            self.logout(now_ns, reason_text(f.reason), io);
-            return;
-        }
-        if mt == b"4" && msg.get(123) != Some(b"Y") {
-            self.on_sequence_reset(now_ns, &msg, seq, io);
-            return;
+            _ => {}
         }
         if seq > self.seqs.next_in {
             if mt == b"2" {
                 // Served now (a peer waiting for our resend must not wait for its own);
                 // its number is consumed when its turn comes.
-                self.serve_resend(now_ns, &msg, seq, io);
+                self.serve_resend(now_ns, &msg, &r, io);
                 if self.state == State::Disconnected
                     || !self.enqueue(now_ns, seq, Queued::Consumed, io)
                 {
@@ -1118,36 +1263,54 @@ impl Session {
             return;
         }
         if seq < self.seqs.next_in {
+            if mt == b"2" {
+                // A ResendRequest is served whatever its number (QuickFIX does not check
+                // it): one that is too low consumes nothing.
+                if self.validate(&msg).is_ok() {
+                    self.serve_resend(now_ns, &msg, &r, io);
+                }
+                return;
+            }
             if !poss_dup {
                 let text = format!(
                     "MsgSeqNum too low, expecting {} but received {}",
                     self.seqs.next_in, seq
                 );
                 self.logout_and_disconnect(now_ns, &text, io);
+            } else if mt != b"4" {
+                self.check_orig_sending_time(now_ns, &msg, &r, io);
             }
             // A PossDup copy of what we already have: ignored, never delivered twice.
             return;
         }
         // In sequence.
-        self.seqs.next_in += 1;
-        if let Some(r) = &mut self.resend {
-            if poss_dup || mt == b"4" {
-                r.answered = true;
-            }
-        }
-        if let Some(f) = fault {
-            self.send_reject(
-                now_ns,
-                (seq, Some(f.tag), mt),
-                f.reason,
-                reason_text(f.reason),
-                io,
-            );
+        if let Err(f) = self.validate(&msg) {
+            self.consume(seq, poss_dup, mt);
+            self.send_reject(now_ns, &r, f, io);
             if !is_admin(mt) {
                 io.app(&msg, Err(f.reason));
             }
             return;
         }
+        if self.time_off(now_ns, &msg, queued) {
+            self.consume(seq, poss_dup, mt);
+            let f = Fault::new(SessionRejectReason::SendingTimeAccuracyProblem, None);
+            self.send_reject(now_ns, &r, f, io);
+            if !is_admin(mt) {
+                io.app(&msg, Err(f.reason));
+            }
+            // The reject says why; the Logout after it carries no text.
+            self.logout(now_ns, "", io);
+            return;
+        }
+        if !self.comp_ids_ok(&msg) {
+            self.consume(seq, poss_dup, mt);
+            let f = Fault::new(SessionRejectReason::CompIdProblem, None);
+            self.send_reject(now_ns, &r, f, io);
+            self.logout(now_ns, "", io);
+            return;
+        }
+        self.consume(seq, poss_dup, mt);
         match mt {
             b"0" => {}
             b"1" => match msg.get(112) {
@@ -1156,15 +1319,18 @@ impl Session {
                         enc.bytes(112, id);
                     });
                 }
-                None => self.send_reject(now_ns, (seq, Some(112), mt), 1, reason_text(1), io),
+                None => {
+                    let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(112));
+                    self.send_reject(now_ns, &r, f, io);
+                }
             },
-            b"2" => self.serve_resend(now_ns, &msg, seq, io),
+            b"2" => self.serve_resend(now_ns, &msg, &r, io),
             b"3" => io.event(SessionEvent::PeerRejected {
                 ref_seq: msg.get_u64(45).unwrap_or(0),
                 msg_type: "3".into(),
                 text: String::from_utf8_lossy(msg.get(58).unwrap_or(b"")).into_owned(),
             }),
-            b"4" => self.on_gap_fill(now_ns, &msg, seq, io),
+            b"4" => self.on_gap_fill(now_ns, &msg, &r, io),
             _ => {
                 if mt == b"j" {
                     io.event(SessionEvent::PeerRejected {
@@ -1173,51 +1339,37 @@ impl Session {
                         text: String::from_utf8_lossy(msg.get(58).unwrap_or(b"")).into_owned(),
                     });
                 }
-                let verdict = match &self.cfg.dictionary {
-                    Some(d) => d.validate(&msg),
-                    None => Ok(()),
-                };
-                match verdict {
-                    Ok(()) => io.app(&msg, Ok(())),
-                    Err(inv) => {
-                        self.send_reject(now_ns, (seq, inv.ref_tag, mt), inv.reason, inv.text, io);
-                        io.app(&msg, Err(inv.reason));
-                    }
-                }
+                io.app(&msg, Ok(()));
             }
         }
     }
 
-    /// SendingTime and OrigSendingTime checks.
-    fn header_fault(
-        &self,
+    /// A PossDup copy of a message already received: its OrigSendingTime must be there
+    /// and not later than its SendingTime.
+    fn check_orig_sending_time(
+        &mut self,
         now_ns: u64,
         msg: &Msg<'_>,
-        poss_dup: bool,
-        queued: bool,
-    ) -> Option<HeaderFault> {
-        let fault = |reason, tag, fatal| Some(HeaderFault { reason, tag, fatal });
-        let sent = match msg.get(52) {
-            None => return fault(1, 52, false),
-            Some(v) => match parse_utc_timestamp(v) {
-                None => return fault(6, 52, false),
-                Some(t) => t,
-            },
-        };
-        if !queued && self.max_latency_ns > 0 && now_ns.abs_diff(sent) > self.max_latency_ns {
-            return fault(10, 52, true);
-        }
-        if poss_dup && msg.msg_type() != b"4" {
-            match msg.get(122) {
-                None => return fault(1, 122, false),
-                Some(v) => match parse_utc_timestamp(v) {
-                    None => return fault(6, 122, false),
-                    Some(orig) if orig > sent => return fault(10, 122, true),
-                    Some(_) => {}
-                },
+        r: &Ref<'_>,
+        io: &mut impl SessionIo,
+    ) {
+        let sent = msg.get(52).and_then(parse_utc_timestamp);
+        match msg.get(122).map(parse_utc_timestamp) {
+            None => {
+                let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(122));
+                self.send_reject(now_ns, r, f, io);
             }
+            Some(None) => {
+                let f = Fault::new(SessionRejectReason::IncorrectDataFormat, Some(122));
+                self.send_reject(now_ns, r, f, io);
+            }
+            Some(Some(orig)) if sent.is_some_and(|s| orig > s) => {
+                let f = Fault::new(SessionRejectReason::SendingTimeAccuracyProblem, None);
+                self.send_reject(now_ns, r, f, io);
+                self.logout(now_ns, "", io);
+            }
+            Some(Some(_)) => {}
         }
-        None
     }
 
     fn on_logon(
@@ -1226,45 +1378,64 @@ impl Session {
         msg: &Msg<'_>,
         seq: u64,
         poss_dup: bool,
-        fault: Option<HeaderFault>,
+        queued: bool,
         io: &mut impl SessionIo,
     ) {
-        if self.state != State::LogonPending {
+        let peer_reset = msg.get(141) == Some(b"Y");
+        let relogon = self.state != State::LogonPending;
+        if relogon && !peer_reset {
             if seq < self.seqs.next_in && poss_dup {
                 return; // a resent copy of the Logon
             }
             self.logout_and_disconnect(now_ns, "unexpected Logon while logged on", io);
             return;
         }
-        if let Some(f) = fault {
-            let text = format!("Logon refused: {}", reason_text(f.reason));
-            self.logout_and_disconnect(now_ns, &text, io);
+        // Nothing is answered to a Logon that is not accepted: the connection closes.
+        let refusal = if let Err(f) = self.validate(msg) {
+            Some(format!("Logon refused: {}", f.reason.text()))
+        } else if self.cfg.begin_string == "FIXT.1.1" && msg.get(1137).is_none() {
+            Some("Logon refused: DefaultApplVerID(1137) missing".to_string())
+        } else if self.time_off(now_ns, msg, queued) {
+            Some("Logon refused: SendingTime accuracy problem".to_string())
+        } else if !self.comp_ids_ok(msg) {
+            Some("Logon refused: CompID problem".to_string())
+        } else if self.cfg.role == Role::Acceptor && msg.get_u64(108).is_none() {
+            Some("Logon refused: HeartBtInt(108) missing".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            if relogon {
+                self.logout_and_disconnect(now_ns, &why, io);
+            } else {
+                self.disconnect(&why, io);
+            }
             return;
         }
-        let peer_reset = msg.get(141) == Some(b"Y");
-        let peer_hb = msg.get_u64(108);
+        let mut answer = self.cfg.role == Role::Acceptor;
         let mut reset_out = false;
-        match self.cfg.role {
-            Role::Acceptor => {
-                let Some(hb) = peer_hb else {
-                    self.logout_and_disconnect(now_ns, "HeartBtInt(108) missing", io);
-                    return;
-                };
-                if peer_reset || self.cfg.reset_on_logon {
-                    self.reset_seqs(io);
-                    reset_out = true;
-                }
-                self.hb_ns = hb * NS;
-            }
-            Role::Initiator => {
-                if peer_reset && self.seqs.next_in != 1 {
-                    self.seqs.next_in = 1;
-                    self.queue.clear();
-                    self.resend = None;
-                    io.event(SessionEvent::SeqReset(self.seqs));
-                }
-            }
+        if peer_reset && (relogon || self.cfg.role == Role::Acceptor) {
+            // The peer starts both sequences again, mid-session too: so do we, and say so.
+            self.reset_seqs(io);
+            reset_out = true;
+            answer = true;
+        } else if self.cfg.role == Role::Acceptor && self.cfg.reset_on_logon {
+            self.reset_seqs(io);
+        } else if self.cfg.role == Role::Initiator && peer_reset && self.seqs.next_in != 1 {
+            // The broker started its sequence again: what the store holds belongs to
+            // the old one (and a restart must not restore the old inbound number).
+            self.seqs.next_in = 1;
+            self.queue.clear();
+            self.resend = None;
+            io.reset(self.seqs);
+            io.event(SessionEvent::SeqReset(self.seqs));
         }
+        if self.cfg.role == Role::Acceptor && !relogon {
+            self.hb_ns = msg.get_u64(108).unwrap_or(0) * NS;
+        }
+        // A reset Logon carries whatever number the peer gave it; it is the first of
+        // the new sequence.
+        let seq = if peer_reset { self.seqs.next_in } else { seq };
         if seq < self.seqs.next_in {
             let text = format!(
                 "MsgSeqNum too low, expecting {} but received {}",
@@ -1274,7 +1445,7 @@ impl Session {
             return;
         }
         let too_high = seq > self.seqs.next_in;
-        if self.cfg.role == Role::Acceptor {
+        if answer {
             let hb = self.hb_ns / NS;
             self.send_admin(now_ns, b"A", io, |enc, cfg| {
                 enc.uint(98, 0).uint(108, hb);
@@ -1290,7 +1461,9 @@ impl Session {
         }
         self.state = State::Active;
         self.logon_deadline = None;
-        io.event(SessionEvent::LoggedOn);
+        if !relogon {
+            io.event(SessionEvent::LoggedOn);
+        }
         if too_high {
             if self.enqueue(now_ns, seq, Queued::Consumed, io) {
                 self.on_gap(now_ns, seq, poss_dup, io);
@@ -1322,51 +1495,73 @@ impl Session {
         self.disconnect(&why, io);
     }
 
-    /// SequenceReset in Reset mode: its own MsgSeqNum is not checked.
-    fn on_sequence_reset(&mut self, now_ns: u64, msg: &Msg<'_>, seq: u64, io: &mut impl SessionIo) {
+    /// SequenceReset in Reset mode: its own MsgSeqNum is neither checked nor consumed.
+    fn on_sequence_reset(
+        &mut self,
+        now_ns: u64,
+        msg: &Msg<'_>,
+        r: &Ref<'_>,
+        queued: bool,
+        io: &mut impl SessionIo,
+    ) {
+        if let Err(f) = self.validate(msg) {
+            self.send_reject(now_ns, r, f, io);
+            return;
+        }
+        if self.time_off(now_ns, msg, queued) || !self.comp_ids_ok(msg) {
+            let reason = if self.comp_ids_ok(msg) {
+                SessionRejectReason::SendingTimeAccuracyProblem
+            } else {
+                SessionRejectReason::CompIdProblem
+            };
+            self.send_reject(now_ns, r, Fault::new(reason, None), io);
+            self.logout(now_ns, "", io);
+            return;
+        }
         let Some(new) = msg.get_u64(36) else {
-            self.send_reject(now_ns, (seq, Some(36), b"4"), 1, reason_text(1), io);
+            let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(36));
+            self.send_reject(now_ns, r, f, io);
             return;
         };
         if new > self.seqs.next_in {
             self.seqs.next_in = new;
             io.event(SessionEvent::SeqReset(self.seqs));
         } else if new < self.seqs.next_in {
-            let text = format!(
-                "Value is incorrect (out of range) for this tag: NewSeqNo {} below expected {}",
-                new, self.seqs.next_in
-            );
-            self.send_reject(now_ns, (seq, Some(36), b"4"), 5, &text, io);
+            let f = Fault::new(SessionRejectReason::ValueIsIncorrect, None);
+            self.send_reject(now_ns, r, f, io);
         }
     }
 
     /// SequenceReset-GapFill in its turn (next_in already counts it).
-    fn on_gap_fill(&mut self, now_ns: u64, msg: &Msg<'_>, seq: u64, io: &mut impl SessionIo) {
+    fn on_gap_fill(&mut self, now_ns: u64, msg: &Msg<'_>, r: &Ref<'_>, io: &mut impl SessionIo) {
+        let seq = r.seq.unwrap_or(0);
         let Some(new) = msg.get_u64(36) else {
-            self.send_reject(now_ns, (seq, Some(36), b"4"), 1, reason_text(1), io);
+            let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(36));
+            self.send_reject(now_ns, r, f, io);
             return;
         };
         if new > self.seqs.next_in {
             self.seqs.next_in = new;
             io.event(SessionEvent::SeqReset(self.seqs));
         } else if new <= seq {
-            let text = format!(
-                "Value is incorrect (out of range) for this tag: NewSeqNo {new} not above MsgSeqNum {seq}"
-            );
-            self.send_reject(now_ns, (seq, Some(36), b"4"), 5, &text, io);
+            let f = Fault::new(SessionRejectReason::ValueIsIncorrect, Some(36));
+            self.send_reject(now_ns, r, f, io);
         }
     }
 
     /// Serves the peer's ResendRequest from the store, all of it before returning.
-    fn serve_resend(&mut self, now_ns: u64, msg: &Msg<'_>, seq: u64, io: &mut impl SessionIo) {
+    fn serve_resend(&mut self, now_ns: u64, msg: &Msg<'_>, r: &Ref<'_>, io: &mut impl SessionIo) {
         let (Some(begin), Some(end)) = (msg.get_u64(7), msg.get_u64(16)) else {
             let tag = if msg.get_u64(7).is_none() { 7 } else { 16 };
-            self.send_reject(now_ns, (seq, Some(tag), b"2"), 1, reason_text(1), io);
+            let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(tag));
+            self.send_reject(now_ns, r, f, io);
             return;
         };
         let last = self.seqs.next_out - 1;
         let begin = begin.max(1);
-        let end = if end == 0 || end > last { last } else { end };
+        // FIX 4.2 and earlier said "infinity" with 999999.
+        let infinity = end == 0 || (self.cfg.begin_string == "FIX.4.2" && end == 999_999);
+        let end = if infinity || end > last { last } else { end };
         if begin > end {
             return;
         }
@@ -1392,54 +1587,118 @@ impl Session {
     }
 
     /// Re-encodes stored message `s` into the encoder with PossDupFlag and
-    /// OrigSendingTime. False when it must be gap filled instead: missing, unreadable,
-    /// or a session-level message.
-    fn prepare_resend(&mut self, now_ns: u64, s: u64, io: &impl SessionIo) -> bool {
+    /// OrigSendingTime, its header in tag order. False when it must be gap filled
+    /// instead: missing, unreadable, a session-level message, or an application message
+    /// the owner will not send again.
+    fn prepare_resend(&mut self, now_ns: u64, s: u64, io: &mut impl SessionIo) -> bool {
         let Some(stored) = io.stored(s) else {
             return false;
         };
-        let Ok(m) = self.rdec.decode(stored) else {
+        self.resend_buf.clear();
+        self.resend_buf.extend_from_slice(stored);
+        let Ok(m) = self.rdec.decode(&self.resend_buf) else {
             return false;
         };
         let mt = m.msg_type();
         if gap_filled_on_resend(mt) || m.seq() != Some(s) {
             return false;
         }
-        let cfg = &self.cfg;
-        let enc = &mut self.enc;
-        enc.start(mt)
-            .bytes(49, cfg.sender_comp_id.as_bytes())
-            .bytes(56, cfg.target_comp_id.as_bytes())
-            .uint(34, s)
-            .flag(43, true)
-            .timestamp(52, now_ns, cfg.micros);
-        match m.get(52) {
-            Some(orig) => enc.bytes(122, orig),
-            None => enc.timestamp(122, now_ns, cfg.micros),
-        };
+        if !is_admin(mt) && !io.may_resend(s, &m) {
+            return false;
+        }
+        // The stored header's own fields (97, 115, 128 …) go out again, in tag order
+        // around the session's.
+        let extra = codec::header_fields_in_order(m.fields(), is_session_header_tag);
+        let orig = m.get(52);
+        write_header(
+            &mut self.enc,
+            &self.cfg,
+            mt,
+            s,
+            now_ns,
+            Some(orig.map_or(Orig::Now, Orig::Stored)),
+            &extra,
+        );
         for f in m.fields() {
-            if !matches!(f.tag, 8 | 9 | 35 | 49 | 56 | 34 | 43 | 52 | 122 | 10) {
-                enc.bytes(f.tag, f.value);
+            if !codec::is_standard_header_tag(f.tag) && !matches!(f.tag, 10 | 89 | 93) {
+                self.enc.bytes(f.tag, f.value);
             }
         }
-        enc.finish();
+        self.enc.finish();
         true
     }
 
     fn send_gap_fill(&mut self, now_ns: u64, seq: u64, new_seq: u64, io: &mut impl SessionIo) {
-        let cfg = &self.cfg;
-        self.genc
-            .start(b"4")
-            .bytes(49, cfg.sender_comp_id.as_bytes())
-            .bytes(56, cfg.target_comp_id.as_bytes())
-            .uint(34, seq)
-            .flag(43, true)
-            .timestamp(52, now_ns, cfg.micros)
-            .timestamp(122, now_ns, cfg.micros)
-            .flag(123, true)
-            .uint(36, new_seq);
+        write_header(
+            &mut self.genc,
+            &self.cfg,
+            b"4",
+            seq,
+            now_ns,
+            Some(Orig::Now),
+            &[],
+        );
+        self.genc.uint(36, new_seq).flag(123, true);
         let frame = self.genc.finish();
         io.send(frame);
         self.last_sent_ns = now_ns;
     }
+}
+
+/// Header fields the session writes itself on every message it sends.
+pub fn is_session_header_tag(tag: u32) -> bool {
+    matches!(tag, 8 | 9 | 35 | 34 | 43 | 49 | 52 | 56 | 122)
+}
+
+/// The OrigSendingTime (122) of a PossDup message.
+#[derive(Clone, Copy)]
+enum Orig<'a> {
+    /// As stored with the original.
+    Stored(&'a [u8]),
+    /// The new SendingTime (a GapFill, or an original without one).
+    Now,
+}
+
+/// Starts a message in `enc` and writes its header in tag order: 34, 43 (with `orig`),
+/// 49, 52, 56, 122 (with `orig`), merged with `extra` (sorted by tag; the session's own
+/// tags among them are skipped).
+fn write_header(
+    enc: &mut Encoder,
+    cfg: &SessionConfig,
+    msg_type: &[u8],
+    seq: u64,
+    now_ns: u64,
+    orig: Option<Orig<'_>>,
+    extra: &[Field<'_>],
+) {
+    enc.start(msg_type);
+    let mut x = extra
+        .iter()
+        .filter(|f| !is_session_header_tag(f.tag))
+        .peekable();
+    let mut upto = |enc: &mut Encoder, limit: u32| {
+        while let Some(f) = x.next_if(|f| f.tag < limit) {
+            enc.bytes(f.tag, f.value);
+        }
+    };
+    upto(enc, 34);
+    enc.uint(34, seq);
+    if orig.is_some() {
+        upto(enc, 43);
+        enc.flag(43, true);
+    }
+    upto(enc, 49);
+    enc.bytes(49, cfg.sender_comp_id.as_bytes());
+    upto(enc, 52);
+    enc.timestamp(52, now_ns, cfg.micros);
+    upto(enc, 56);
+    enc.bytes(56, cfg.target_comp_id.as_bytes());
+    if let Some(o) = orig {
+        upto(enc, 122);
+        match o {
+            Orig::Stored(v) => enc.bytes(122, v),
+            Orig::Now => enc.timestamp(122, now_ns, cfg.micros),
+        };
+    }
+    upto(enc, u32::MAX);
 }

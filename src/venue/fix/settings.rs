@@ -62,13 +62,15 @@ pub struct FixSettings {
     /// Seconds to wait for the Logout answer.
     #[serde(default = "two")]
     pub logout_timeout: u32,
-    /// QuickFIX-format XML dictionary to validate inbound messages against.
+    /// The dictionary inbound messages are validated against: `FIX.4.2` or `FIX.4.4`
+    /// for the complete built-in one, else the path of a QuickFIX-format XML file.
     #[serde(default)]
     pub data_dictionary: Option<String>,
-    /// FIXT.1.1 sessions: the transport dictionary (session messages, header, trailer).
+    /// FIXT.1.1 sessions: the transport dictionary (session messages, header, trailer):
+    /// `FIXT.1.1` built in, or a file.
     #[serde(default)]
     pub transport_data_dictionary: Option<String>,
-    /// FIXT.1.1 sessions: the application dictionary (e.g. FIX 5.0SP2).
+    /// FIXT.1.1 sessions: the application dictionary: `FIX.5.0SP2` built in, or a file.
     #[serde(default)]
     pub app_data_dictionary: Option<String>,
     /// Venue overlays applied over the dictionary, in order.
@@ -308,6 +310,26 @@ impl FixSettings {
                 ))
             }
         };
+        // A built-in dictionary of another version would refuse every message.
+        let builtin_for = |key: &'static str, name: &str, want: &str| {
+            if super::dictionary::is_builtin(name) && name != want {
+                return Err((
+                    key,
+                    format!("{name:?} is the built-in dictionary of another version (this session needs {want:?} or a file)"),
+                ));
+            }
+            Ok(())
+        };
+        match &dictionary {
+            Some(DictionaryFiles::Single(d)) => {
+                builtin_for("DataDictionary", d, &self.begin_string)?
+            }
+            Some(DictionaryFiles::Fixt { transport, app }) => {
+                builtin_for("TransportDataDictionary", transport, "FIXT.1.1")?;
+                builtin_for("AppDataDictionary", app, "FIX.5.0SP2")?;
+            }
+            None => {}
+        }
         if dictionary.is_none() && !self.dictionary_overlays.is_empty() {
             return Err((
                 "DictionaryOverlays",
@@ -453,17 +475,26 @@ TargetCompID = "SIM"
     fn fixt_sessions_name_transport_and_app_dictionaries() {
         let mut f = base();
         f.begin_string = "FIXT.1.1".into();
-        f.transport_data_dictionary = Some("fix-dictionaries/FIXT11.xml".into());
-        f.app_data_dictionary = Some("fix-dictionaries/FIX50SP2.xml".into());
+        f.transport_data_dictionary = Some("FIXT.1.1".into());
+        f.app_data_dictionary = Some("FIX.5.0SP2".into());
         assert!(matches!(
             f.check().unwrap().dictionary,
             Some(DictionaryFiles::Fixt { .. })
         ));
-        f.data_dictionary = Some("fix-dictionaries/FIX44.xml".into());
+        f.app_data_dictionary = Some("FIX.4.4".into());
+        assert_eq!(f.check().unwrap_err().0, "AppDataDictionary");
+        f.app_data_dictionary = Some("brokers/FIX50SP2-acme.xml".into());
+        assert!(f.check().is_ok(), "a file is any version");
+        f.data_dictionary = Some("FIX.4.4".into());
         assert_eq!(f.check().unwrap_err().0, "TransportDataDictionary");
         let mut f = base();
         f.app_data_dictionary = Some("x".into());
         assert_eq!(f.check().unwrap_err().0, "DataDictionary");
+        let mut f = base();
+        f.data_dictionary = Some("FIX.4.2".into());
+        assert_eq!(f.check().unwrap_err().0, "DataDictionary");
+        f.data_dictionary = Some("FIX.4.4".into());
+        assert!(f.check().is_ok());
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 use super::codec::{Encoder, Msg};
 use super::dictionary::Dictionary;
+use super::reject::SessionRejectReason;
 use super::session::{SendError, SeqNums, Session, SessionEvent, SessionIo, State};
 use super::settings::{DictionaryFiles, FixSpec};
 use super::store::SessionStore;
@@ -409,7 +410,13 @@ impl SessionIo for Wire {
     fn stored(&self, seq: u64) -> Option<&[u8]> {
         self.store.get(seq)
     }
-    fn app(&mut self, msg: &Msg<'_>, valid: Result<(), u32>) {
+    fn reset(&mut self, seqs: SeqNums) {
+        self.store.reset(self.now, seqs);
+    }
+    fn may_resend(&mut self, _seq: u64, _msg: &Msg<'_>) -> bool {
+        true
+    }
+    fn app(&mut self, msg: &Msg<'_>, valid: Result<(), SessionRejectReason>) {
         self.store.received(self.now, msg.raw());
         if valid.is_err() {
             self.map.stats.invalid += 1;
@@ -508,9 +515,9 @@ impl FixVenue {
         if let Some(files) = &spec.dictionary {
             let overlays: Vec<&Path> = spec.overlays.iter().map(Path::new).collect();
             let d = match files {
-                DictionaryFiles::Single(base) => Dictionary::load(Path::new(base), &overlays),
+                DictionaryFiles::Single(base) => Dictionary::open(base, &overlays),
                 DictionaryFiles::Fixt { transport, app } => {
-                    Dictionary::load_fixt(Path::new(transport), Path::new(app), &overlays)
+                    Dictionary::open_fixt(transport, app, &overlays)
                 }
             }
             .map_err(|e| FixVenueError(format!("venue {name}: dictionary: {e}")))?;
@@ -717,7 +724,6 @@ impl FixVenue {
                     self.wire.said.clear();
                     return self.disconnect(now, &why);
                 }
-                SessionEvent::SeqReset(s) => self.wire.store.reset(now, s),
                 SessionEvent::PeerRejected {
                     ref_seq, msg_type, ..
                 } if msg_type == "3" => {
@@ -786,20 +792,21 @@ impl FixVenue {
                     now,
                     b"AN",
                     |e| {
-                        e.bytes(710, &id[..n]);
-                        e.char(724, b'0');
+                        e.bytes(1, a.name.as_bytes());
+                        e.timestamp(60, now, micros);
                         // Parties is required in FIX 4.4: we are the client (role 3).
+                        // Its fields keep the group's order: 448, 447, 452.
                         e.uint(453, 1);
                         e.bytes(448, sender.as_bytes());
                         e.char(447, b'D');
                         e.uint(452, 3);
-                        e.bytes(1, a.name.as_bytes());
                         e.char(581, b'1');
+                        e.bytes(710, &id[..n]);
                         let mut d = [0u8; 8];
                         let mut w = &mut d[..];
                         let _ = write!(w, "{:04}{:02}{:02}", date.0, date.1, date.2);
                         e.bytes(715, &d);
-                        e.timestamp(60, now, micros);
+                        e.char(724, b'0');
                     },
                     &mut self.wire,
                 );
@@ -903,25 +910,37 @@ impl FixVenue {
     }
 }
 
-/// The body fields NewOrderSingle and OrderCancelReplaceRequest share.
-fn order_fields(e: &mut Encoder, t: &Terms, s: &Sent, now: u64) {
+/// The body of a NewOrderSingle (`orig` None) or an OrderCancelReplaceRequest, in tag
+/// order.
+fn order_fields(
+    e: &mut Encoder,
+    t: &Terms,
+    s: &Sent,
+    cl: ClOrdId,
+    orig: Option<ClOrdId>,
+    now: u64,
+) {
     e.bytes(1, t.account.as_bytes());
+    put_cl(e, 11, cl);
     if t.fix42 {
         e.char(21, b'1');
     }
-    e.bytes(55, t.symbol.as_bytes());
-    e.char(54, side_char(s.side));
-    e.timestamp(60, now, t.micros);
     e.fixed(38, s.qty, t.qty_scale);
     e.char(40, ord_type_char(s.order_type));
+    if let Some(o) = orig {
+        put_cl(e, 41, o);
+    }
     let ot = s.order_type;
     if ot == OrderType::Limit as u8 || ot == OrderType::StopLimit as u8 {
         e.fixed(44, s.limit, t.price_scale);
     }
+    e.char(54, side_char(s.side));
+    e.bytes(55, t.symbol.as_bytes());
+    e.char(59, tif_char(s.tif));
+    e.timestamp(60, now, t.micros);
     if ot == OrderType::Stop as u8 || ot == OrderType::StopLimit as u8 {
         e.fixed(99, s.stop, t.price_scale);
     }
-    e.char(59, tif_char(s.tif));
 }
 
 impl Venue for FixVenue {
@@ -937,10 +956,7 @@ impl Venue for FixVenue {
         }
         let t = self.terms(&s);
         let cl = o.cl;
-        self.send(now, b'D', cl, |e| {
-            put_cl(e, 11, cl);
-            order_fields(e, &t, &s, now);
-        })
+        self.send(now, b'D', cl, |e| order_fields(e, &t, &s, cl, None, now))
     }
 
     fn cancel(&mut self, now: u64, cl: ClOrdId, orig: ClOrdId) -> Result<(), VenueError> {
@@ -950,13 +966,13 @@ impl Venue for FixVenue {
         };
         let t = self.terms(&s);
         self.send(now, b'F', cl, |e| {
-            put_cl(e, 41, orig);
-            put_cl(e, 11, cl);
             e.bytes(1, t.account.as_bytes());
-            e.bytes(55, t.symbol.as_bytes());
-            e.char(54, side_char(s.side));
-            e.timestamp(60, now, t.micros);
+            put_cl(e, 11, cl);
             e.fixed(38, s.qty, t.qty_scale);
+            put_cl(e, 41, orig);
+            e.char(54, side_char(s.side));
+            e.bytes(55, t.symbol.as_bytes());
+            e.timestamp(60, now, t.micros);
         })
     }
 
@@ -979,9 +995,7 @@ impl Venue for FixVenue {
         }
         let t = self.terms(&s);
         self.send(now, b'G', cl, |e| {
-            put_cl(e, 41, orig);
-            put_cl(e, 11, cl);
-            order_fields(e, &t, &s, now);
+            order_fields(e, &t, &s, cl, Some(orig), now)
         })
     }
 
@@ -996,10 +1010,10 @@ impl Venue for FixVenue {
             now,
             b"H",
             |e| {
-                put_cl(e, 11, cl);
                 e.bytes(1, t.account.as_bytes());
-                e.bytes(55, t.symbol.as_bytes());
+                put_cl(e, 11, cl);
                 e.char(54, side);
+                e.bytes(55, t.symbol.as_bytes());
             },
             &mut self.wire,
         );

@@ -327,7 +327,6 @@ fn outbound_orders_carry_what_brokers_require() {
     };
     let mut e = Encoder::new("FIX.4.2", 512);
     e.start(b"D");
-    put_cl(&mut e, 11, CL);
     let inst = &reg.instruments[0];
     let t = Terms {
         account: reg.accounts[0].name,
@@ -337,7 +336,7 @@ fn outbound_orders_carry_what_brokers_require() {
         fix42: true,
         micros: false,
     };
-    order_fields(&mut e, &t, &s, 1_700_000_000_000_000_000);
+    order_fields(&mut e, &t, &s, CL, None, 1_700_000_000_000_000_000);
     let f = e.finish().to_vec();
     let n = frame(&f).unwrap();
     let mut d = Decoder::new();
