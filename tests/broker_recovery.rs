@@ -317,15 +317,27 @@ fn a_broker_that_resets_on_logon_never_gets_an_old_order_again() {
 /// ignored it: the fills were lost to the OMS and the positions wrong.
 #[test]
 fn fills_made_while_execd_was_away_are_booked_from_status_replies() {
-    for mass_status in [false, true] {
-        let dir = tempdir(&format!("away-{mass_status}"));
+    // (the broker answers mass status requests, it delivers after the reset what it
+    // could not deliver before)
+    for (mass_status, deliver) in [(false, false), (true, false), (false, true)] {
+        let case = format!("mass status {mass_status}, pending delivered {deliver}");
+        let dir = tempdir(&format!("away-{mass_status}-{deliver}"));
         let broker = FakeBroker::start(BrokerOpts {
             reset_on_logon: true,
             fill_at_once: false,
             mass_status,
+            deliver_pending_after_reset: deliver,
             ..BrokerOpts::default()
         });
-        let cfg = config(&dir, broker.port, 5000, 5);
+        let mut cfg_text = std::fs::read_to_string(config(&dir, broker.port, 5000, 5)).unwrap();
+        if mass_status {
+            cfg_text = cfg_text.replace(
+                "HeartBtInt = 30",
+                "HeartBtInt = 30\nMassStatusOnLogon = true",
+            );
+        }
+        let cfg = dir.join("execd.toml");
+        std::fs::write(&cfg, cfg_text).unwrap();
         let journal = dir.join("journal");
         let first = Execd::run(&cfg, &journal, 2_000, 100, false);
         wait_for("30 open orders", 30, || broker.books().open() >= 30);
@@ -338,19 +350,26 @@ fn fills_made_while_execd_was_away_are_booked_from_status_replies() {
         assert_eq!(
             v.positions,
             broker_positions(&broker),
-            "mass status {mass_status}: {}\n{lines:#?}",
+            "{case}: {}\n{lines:#?}",
             v.text
         );
-        assert!(unsettled(&v).is_empty(), "{:?}\n{}", unsettled(&v), v.text);
-        assert_eq!(broker.books().duplicate_executions, 0);
-        // Fills learned only from status replies are said to be so.
-        let summary = line(&lines, "execd: stopped");
-        assert!(summary.contains("recovered fills"), "{summary}");
-        assert_ne!(
-            code,
-            Some(0),
-            "recovered fills are reported as a problem: {lines:#?}"
+        assert!(
+            unsettled(&v).is_empty(),
+            "{case}: {:?}\n{}",
+            unsettled(&v),
+            v.text
         );
+        assert_eq!(broker.books().duplicate_executions, 0);
+        let summary = line(&lines, "execd: stopped");
+        if deliver {
+            // The reports came after all: nothing to recover, nothing doubled.
+            assert!(summary.contains(" 0 recovered fills"), "{case}: {summary}");
+            assert_eq!(code, Some(0), "{case}: {lines:#?}");
+        } else {
+            // Fills learned only from status answers are said to be so, and need a human.
+            assert!(!summary.contains(" 0 recovered fills"), "{case}: {summary}");
+            assert_eq!(code, Some(3), "{case}: {lines:#?}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
@@ -419,12 +438,15 @@ fn timeouts_while_the_broker_was_away_are_asked_about_and_do_not_open_the_breake
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A broker that crashes losing the last messages it took asks for them again; execd
-/// does not re-send orders, cancels or replaces (a careless broker would execute them
-/// twice), it gap-fills them and settles each by status query (R-RES-1).
+/// A broker that crashes losing the last messages it took (read, never processed) asks
+/// for them again, or — resetting — never hears of them; either way execd does not
+/// re-send orders, cancels or replaces (a careless broker would execute them twice): it
+/// gap-fills them and settles each by a status query, which says "unknown order"
+/// (R-RES-1).
 #[test]
 fn a_broker_crash_that_loses_messages_is_settled_by_status_queries_not_resends() {
     for reset in [false, true] {
+        let case = format!("reset {reset}");
         let dir = tempdir(&format!("broker-crash-{reset}"));
         let broker = FakeBroker::start(BrokerOpts {
             reset_on_logon: reset,
@@ -434,31 +456,84 @@ fn a_broker_crash_that_loses_messages_is_settled_by_status_queries_not_resends()
         let journal = dir.join("journal");
         let run = Execd::run(&cfg, &journal, 800, 100, true);
         wait_for("50 executions", 30, || broker.books().executed() >= 50);
-        broker.persist();
+        let executed = broker.books().executed();
+        // What arrives while it hangs is lost with it.
+        broker.stall(true);
         std::thread::sleep(Duration::from_millis(300));
-        broker.crash(true);
+        broker.crash(false);
         std::thread::sleep(Duration::from_millis(500));
         broker.restart();
         let (code, lines) = run.finish(90);
         let b = broker.books();
-        assert!(
-            b.poss_dup_app.is_empty(),
-            "reset {reset}: {:?}",
-            b.poss_dup_app
-        );
-        assert_eq!(b.duplicate_executions, 0, "reset {reset}");
+        assert!(b.poss_dup_app.is_empty(), "{case}: {:?}", b.poss_dup_app);
+        assert_eq!(b.duplicate_executions, 0, "{case}");
+        assert!(b.status_requests > 0, "{case}: nothing asked about");
+        assert!(b.executed() > executed, "{case}: trading went on");
         drop(b);
         let v = verify(&journal);
-        assert_eq!(
-            v.positions,
-            broker_positions(&broker),
-            "reset {reset}: {}",
+        assert_eq!(v.positions, broker_positions(&broker), "{case}: {}", v.text);
+        assert!(
+            unsettled(&v).is_empty(),
+            "{case}: {:?}\n{}",
+            unsettled(&v),
             v.text
         );
-        assert!(unsettled(&v).is_empty(), "{:?}\n{}", unsettled(&v), v.text);
-        assert!(code.is_some(), "reset {reset}: {lines:#?}");
+        // The orders lost in the broker's crash end rejected as unknown there.
+        let rejected = export(&journal, "order")
+            .lines()
+            .filter(|l| l.contains(",REJECTED,") && l.contains("VENUE_UNKNOWN_ORDER"))
+            .count();
+        assert!(
+            rejected > 0,
+            "{case}: no order settled as unknown\n{}",
+            v.text
+        );
+        assert!(code.is_some(), "{case}: {lines:#?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// A broker that restarts having lost its last inbound sequence numbers (not what they
+/// did) asks for those messages again: orders among them are gap-filled and asked
+/// about, never executed twice.
+#[test]
+fn a_broker_asking_again_for_orders_it_has_gets_status_queries_not_resends() {
+    let dir = tempdir("broker-rollback");
+    let broker = FakeBroker::start(BrokerOpts::default());
+    let cfg = config(&dir, broker.port, 2000, 5);
+    let journal = dir.join("journal");
+    let run = Execd::run(&cfg, &journal, 800, 100, true);
+    wait_for("50 executions", 30, || broker.books().executed() >= 50);
+    broker.persist();
+    std::thread::sleep(Duration::from_millis(300));
+    broker.crash(true);
+    std::thread::sleep(Duration::from_millis(300));
+    broker.restart();
+    let (code, lines) = run.finish(90);
+    let b = broker.books();
+    assert!(b.poss_dup_app.is_empty(), "{:?}", b.poss_dup_app);
+    assert_eq!(b.duplicate_executions, 0);
+    assert!(
+        b.status_requests > 0,
+        "gap-filled orders were not asked about"
+    );
+    drop(b);
+    let v = verify(&journal);
+    assert_eq!(v.positions, broker_positions(&broker), "{}", v.text);
+    assert!(unsettled(&v).is_empty(), "{:?}\n{}", unsettled(&v), v.text);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn export(journal: &Path, kind: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
+        .args(["export"])
+        .arg(journal)
+        .args(["--format", "csv", "--kind", kind])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Defect: the daemon said "stopped cleanly" with 0 anomalies (the FIX layer's count)

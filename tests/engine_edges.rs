@@ -160,6 +160,7 @@ impl Rig {
             px: Price(19_002),
             qty: Qty(qty),
             fee: Money(0),
+            cum: None,
         })
     }
 
@@ -424,6 +425,7 @@ fn a_fill_that_slipped_too_far_withholds_protection_and_says_so() {
         px: Price(19_020),
         qty: Qty(10),
         fee: Money(0),
+        cum: None,
     });
     assert!(
         evs.contains(&CoreEvent::SlippageBreach {
@@ -451,6 +453,7 @@ fn a_fill_that_slipped_too_far_withholds_protection_and_says_so() {
         px: Price(19_002),
         qty: Qty(10),
         fee: Money(0),
+        cum: None,
     });
     assert!(
         evs.iter()
@@ -676,4 +679,33 @@ fn rejected_command(evs: &[CoreEvent]) -> Option<Reason> {
         CoreEvent::CommandRejected { reason, .. } => Some(*reason),
         _ => None,
     })
+}
+
+#[test]
+fn a_lost_report_turning_up_after_its_recovery_is_not_booked_twice() {
+    let mut r = Rig::new(|t| t);
+    let (_, cl) = r.submit(10);
+    r.venue(VenueEventKind::Ack {
+        cl,
+        venue_order_id: 1,
+    });
+    // The venue filled 4 and the report was lost; its status answer says so.
+    r.venue(status(cl, VenueOrderState::Working, Some((4, 19_002))));
+    assert_eq!(r.e.book().get(cl.order).unwrap().cum_qty(), Qty(4));
+    // Then the lost report arrives after all (CumQty 4): already booked.
+    let late = |exec_id, qty, cum| VenueEventKind::Fill {
+        cl,
+        exec_id,
+        px: Price(19_002),
+        qty: Qty(qty),
+        fee: Money(0),
+        cum: Some(Qty(cum)),
+    };
+    assert!(r.venue(late(900, 4, 4)).is_empty());
+    assert_eq!(r.position(), Qty(4));
+    // The next real fill goes on as usual.
+    r.venue(late(901, 6, 10));
+    assert_eq!(r.state(cl), OrderState::Filled);
+    assert_eq!(r.position(), Qty(10));
+    assert_eq!(r.e.stats().anomalies, 0);
 }

@@ -113,6 +113,9 @@ pub struct Order {
     protected_qty: Qty,
     acked: bool,
     late: bool,
+    // Part of its fills came from a venue's status answer, not from a report: a report
+    // that turns up later for quantity already booked is recognised by its CumQty.
+    recovered: bool,
     reason: Option<Reason>,
     next_protective: Option<OrderId>,
     exec_ids: [u64; INLINE_EXEC_IDS],
@@ -162,6 +165,7 @@ impl Order {
             protected_qty: Qty(0),
             acked: false,
             late: false,
+            recovered: false,
             reason: None,
             next_protective: None,
             exec_ids: [0; INLINE_EXEC_IDS],
@@ -352,6 +356,16 @@ impl Order {
     /// Something arrived after the hard timeout or after a terminal state.
     pub(crate) fn mark_late(&mut self) {
         self.late = true;
+    }
+
+    /// A venue's status answer filled part of it (see `recovered`).
+    pub(crate) fn mark_recovered(&mut self) {
+        self.recovered = true;
+    }
+
+    /// Whether part of its fills came from a venue's status answer.
+    pub fn recovered(&self) -> bool {
+        self.recovered
     }
 
     /// The venue applied a replace (client order id version `version`): the order now

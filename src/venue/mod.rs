@@ -68,6 +68,10 @@ pub enum VenueEventKind {
         qty: Qty,
         /// Commission, in money units.
         fee: Money,
+        /// The order's cumulative quantity the venue reports with this fill (FIX
+        /// CumQty), when it does: a report for quantity the core already booked from a
+        /// status answer is recognised by it.
+        cum: Option<Qty>,
     },
     /// Order canceled (requested, IOC/FOK remainder, or unsolicited).
     Canceled {

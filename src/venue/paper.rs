@@ -627,6 +627,7 @@ impl PaperVenue {
                 px,
                 qty,
                 fee,
+                cum: Some(p.cum),
             },
         );
     }

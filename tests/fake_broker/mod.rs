@@ -38,6 +38,10 @@ pub struct BrokerOpts {
     pub dedupe_poss_dup: bool,
     /// Answer OrderMassStatusRequest (else BusinessMessageReject, unsupported).
     pub mass_status: bool,
+    /// Reports made while nobody was connected survive a reset on logon: they are sent,
+    /// renumbered, right after the Logon answer. Otherwise a reset loses them (they were
+    /// numbered in the old sequence, which nobody can ask for again).
+    pub deliver_pending_after_reset: bool,
 }
 
 impl Default for BrokerOpts {
@@ -50,6 +54,7 @@ impl Default for BrokerOpts {
             fill_at_once: true,
             dedupe_poss_dup: false,
             mass_status: false,
+            deliver_pending_after_reset: false,
         }
     }
 }
@@ -104,6 +109,9 @@ pub struct Books {
     pub rejects_received: u64,
     /// A ResendRequest of ours is outstanding until `next_in` passes this.
     pub resend_pending_to: Option<u64>,
+    /// Reports numbered while nobody was connected: a client asks for them with a
+    /// ResendRequest after its logon, unless the numbering is reset.
+    pub undelivered: Vec<Vec<u8>>,
 }
 
 impl Books {
@@ -175,9 +183,11 @@ impl FakeBroker {
         self.shared.books.lock().unwrap()
     }
 
-    /// The broker dies: the connection is cut without a Logout, and inbound application
-    /// messages after the last persist point are forgotten (sequence number and effect),
-    /// as a broker that had not yet written them to disk.
+    /// The broker dies: the connection is cut without a Logout. With
+    /// `lose_unpersisted`, the inbound sequence numbers of application messages after
+    /// the last persist point are forgotten (not what they did), so the broker asks for
+    /// those messages again when the client logs on. Messages read while stalled were
+    /// never processed: they are lost whatever this says.
     pub fn crash(&self, lose_unpersisted: bool) {
         self.shared.down.store(true, Ordering::Release);
         if let Some(c) = self.shared.conn.lock().unwrap().take() {
@@ -227,8 +237,12 @@ impl FakeBroker {
             let qty = o.qty - o.cum;
             frames.push(fill(&self.shared.opts, &mut b, k, qty, o.px));
         }
-        drop(b);
-        self.shared.outbox.lock().unwrap().extend(frames);
+        if self.connected() {
+            drop(b);
+            self.shared.outbox.lock().unwrap().extend(frames);
+        } else {
+            b.undelivered.extend(frames);
+        }
         keys.len()
     }
 }
@@ -519,7 +533,8 @@ fn handle(s: &Shared, m: &Msg, logged_on: &mut bool) -> Vec<Vec<u8>> {
             (98, "0".to_string()),
             (108, m.get(108).unwrap_or("30").to_string()),
         ];
-        if o.reset_on_logon || peer_reset {
+        let reset = o.reset_on_logon || peer_reset;
+        if reset {
             // As an acceptor with ResetOnLogon does: both directions start over at 1,
             // whatever number the client's Logon carries.
             b.next_out = 1;
@@ -527,8 +542,19 @@ fn handle(s: &Shared, m: &Msg, logged_on: &mut bool) -> Vec<Vec<u8>> {
             b.sent.clear();
             fields.push((141, "Y".into()));
         }
+        let undelivered = std::mem::take(&mut b.undelivered);
         let client_seq = m.seq();
         out.push(numbered(o, &mut b, "A", fields));
+        if reset && o.deliver_pending_after_reset {
+            for f in undelivered {
+                let body: Vec<(u32, String)> = decode(&f)
+                    .0
+                    .into_iter()
+                    .filter(|(t, _)| !matches!(*t, 8 | 9 | 10 | 34 | 35 | 49 | 52 | 56))
+                    .collect();
+                out.push(numbered(o, &mut b, "8", body));
+            }
+        }
         if client_seq > b.next_in {
             // Too high: ask for the rest; the Logon's own number is filled by the answer.
             let from = b.next_in;

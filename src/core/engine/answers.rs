@@ -60,8 +60,13 @@ impl Engine {
                 px,
                 qty,
                 fee,
+                cum,
             } => {
                 let Some(id) = self.order_for(cl) else { return };
+                if self.booked_by_recovery(id, cum) {
+                    self.stats.duplicate_execs += 1;
+                    return;
+                }
                 let x = Execution {
                     exec_id,
                     px,

@@ -68,6 +68,16 @@ impl Engine {
         self.settle(id, state, out);
     }
 
+    /// Whether a fill report is for quantity already booked from a status answer: the
+    /// lost report turning up after all (its CumQty is no more than what is booked).
+    /// Orders never recovered rely on exec ids alone.
+    pub(super) fn booked_by_recovery(&self, id: OrderId, cum: Option<Qty>) -> bool {
+        match (self.book.get(id), cum) {
+            (Some(o), Some(c)) => o.recovered() && c.0 <= o.cum_qty().0,
+            _ => false,
+        }
+    }
+
     /// Books the quantity the venue filled beyond what reports told, at the price that
     /// makes the order's average the venue's; its commission is unknown (0).
     fn recover_fill(&mut self, id: OrderId, cum: Qty, avg: Price, out: &mut impl Outbox) {
@@ -91,6 +101,9 @@ impl Engine {
             fee: Money(0),
         };
         self.stats.recovered_fills += 1;
+        if let Some(o) = self.book.get_mut(id) {
+            o.mark_recovered();
+        }
         self.on_fill(id, &x, out);
         out.emit(
             origin,

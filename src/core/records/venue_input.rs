@@ -60,13 +60,18 @@ pub(crate) fn encode_venue_input(venue: u16, ev: &VenueEvent, buf: &mut [u8; MAX
             px,
             qty,
             fee,
+            cum,
         } => {
-            o.u8(3);
+            // Tag 3 is a fill without CumQty (what journals before it hold), 13 with.
+            o.u8(if cum.is_some() { 13 } else { 3 });
             o.cl(c);
             o.u64(exec_id);
             o.i64(px.0);
             o.i64(qty.0);
             o.i64(fee.0);
+            if let Some(c) = cum {
+                o.i64(c.0);
+            }
         }
         VenueEventKind::Canceled { cl: c } => {
             o.u8(4);
@@ -143,12 +148,13 @@ pub(crate) fn decode_venue_input(b: &[u8]) -> Result<(u16, VenueEvent), CodecErr
             cl: i.cl()?,
             reason: i.some_reason()?,
         },
-        3 => VenueEventKind::Fill {
+        tag @ (3 | 13) => VenueEventKind::Fill {
             cl: i.cl()?,
             exec_id: i.u64()?,
             px: Price(i.i64()?),
             qty: Qty(i.i64()?),
             fee: Money(i.i64()?),
+            cum: if tag == 13 { Some(Qty(i.i64()?)) } else { None },
         },
         4 => VenueEventKind::Canceled { cl: i.cl()? },
         5 => VenueEventKind::CancelRejected {
@@ -229,6 +235,15 @@ mod tests {
                 px: Price(10_001),
                 qty: Qty(3),
                 fee: Money(-2),
+                cum: Some(Qty(7)),
+            },
+            VenueEventKind::Fill {
+                cl,
+                exec_id: 6,
+                px: Price(10_001),
+                qty: Qty(3),
+                fee: Money(0),
+                cum: None,
             },
             VenueEventKind::Canceled { cl },
             VenueEventKind::CancelRejected {

@@ -87,6 +87,12 @@ pub struct FixSettings {
     /// After each logon, ask for positions (RequestForPositions, FIX 4.4 and later).
     #[serde(default)]
     pub positions_on_logon: bool,
+    /// Seconds within which an order, cancel or replace the broker asks for again (a
+    /// ResendRequest) may be sent again with PossDup. 0, the default: never — it is
+    /// gap-filled and the order's outcome asked for with a status request, because a
+    /// broker that does not check PossDup would execute it twice (R-RES-1).
+    #[serde(default)]
+    pub resend_order_max_age: u32,
     /// TLS to the broker (QuickFIX/J's SocketUseSSL; the SSL* keys below follow
     /// QuickFIX/n). Off by default.
     #[serde(default, rename = "SocketUseSSL")]
@@ -147,6 +153,9 @@ pub struct FixSpec {
     pub mass_status_on_logon: bool,
     /// Send RequestForPositions after logon.
     pub positions_on_logon: bool,
+    /// Orders, cancels and replaces younger than this (ns) are re-sent on a
+    /// ResendRequest; older ones, and all when 0, are gap-filled and queried.
+    pub resend_order_max_age_ns: u64,
     /// TLS, if the session asks for it (files loaded when the venue starts).
     pub tls: Option<TlsSpec>,
 }
@@ -346,6 +355,7 @@ impl FixSettings {
             overlays: self.dictionary_overlays.clone(),
             mass_status_on_logon: self.mass_status_on_logon && self.begin_string != "FIX.4.2",
             positions_on_logon: self.positions_on_logon && self.begin_string != "FIX.4.2",
+            resend_order_max_age_ns: self.resend_order_max_age as u64 * 1_000_000_000,
             session: SessionConfig {
                 begin_string: self.begin_string.clone(),
                 default_appl_ver_id: appl,

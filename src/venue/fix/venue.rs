@@ -25,7 +25,7 @@ use crate::model::ids::{
     AccountId, ClOrdId, InstrumentId, Name, OrderId, OrderType, Side, Tif, VenueId,
 };
 use crate::model::reason::Reason;
-use crate::venue::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder};
+use crate::venue::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder, VenueOrderState};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -38,6 +38,9 @@ const KEEP_SENT: usize = 100_000;
 const MAX_BACKLOG: usize = 16 << 20;
 /// Messages remembered by sequence number, to route a session reject to its order.
 const SENT_MAP: usize = 4096;
+/// Orders whose messages one resend gap-filled, asked about after it (more wait for the
+/// next logon's questions about every order whose outcome is unknown).
+const MAX_GAP_FILLED: usize = 4096;
 /// First reconnection delay; doubles up to ReconnectInterval.
 const FIRST_BACKOFF_NS: u64 = 1_000_000_000;
 
@@ -98,6 +101,16 @@ struct Wire {
     /// What the session said besides application messages, handled after each call.
     said: Vec<SessionEvent>,
     map: Mapping,
+    /// Orders whose new/cancel/replace a resend gap-filled instead of sending again:
+    /// each is asked about once the resend is done (R-RES-1).
+    gap_filled: Vec<ClOrdId>,
+    /// Orders, cancels and replaces younger than this (ns) may be sent again.
+    resend_order_max_age_ns: u64,
+    /// The venue told us something in the current numbering: a reset now loses it.
+    heard: bool,
+    /// The numbering started over after the venue had told us things; the core is told
+    /// (`VenueEventKind::Restarted`) once it knows the session is up.
+    restarted: bool,
 }
 
 /// Turns inbound application messages into venue events.
@@ -179,6 +192,18 @@ impl Mapping {
                     _ => VenueEventKind::CancelRejected { cl, reason },
                 };
                 self.push(q, now, seq, kind);
+                // "Too late: it is filled / canceled / expired" says where the order is,
+                // which the core may not know (the report that told it was lost). Its
+                // quantities are not here: for a fill the core asks.
+                if let Some(
+                    state @ (VenueOrderState::Filled
+                    | VenueOrderState::Canceled
+                    | VenueOrderState::Expired),
+                ) = venue_state(msg)
+                {
+                    let filled = None;
+                    self.push(q, now, seq, VenueEventKind::Status { cl, state, filled });
+                }
             }
             b"AP" => self.on_position(msg),
             // No positions to report (728=2), or the request refused: nothing to change.
@@ -264,10 +289,23 @@ impl Mapping {
             }
             return self.anomaly("execution report for an order this core did not send", msg);
         };
-        let exec_type = msg.get(150).and_then(|v| v.first().copied()).unwrap_or(0);
-        let status = msg.get(39).and_then(|v| v.first().copied()).unwrap_or(0);
+        // ExecType is one character: `FF` is not a fill, it is unreadable.
+        let exec_type = match msg.get(150) {
+            Some(&[c]) => c,
+            _ => return self.anomaly("execution report without a one-character ExecType", msg),
+        };
+        let fix42 = msg.get(8) == Some(b"FIX.4.2");
+        // Answers to a status request (ExecType I; FIX 4.2: ExecTransType 3 "status"),
+        // restatements, and mass status reports say where the order stands.
+        if exec_type == b'I'
+            || exec_type == b'D'
+            || msg.get(584).is_some()
+            || (fix42 && msg.get(20) == Some(b"3"))
+        {
+            return self.on_status(q, now, seq, cl, msg);
+        }
         // FIX 4.2 reports executions as ExecType 1/2 (partial/fill); 4.4 and later as F.
-        let fix42_fill = msg.get(8) == Some(b"FIX.4.2") && matches!(exec_type, b'1' | b'2');
+        let fix42_fill = fix42 && matches!(exec_type, b'1' | b'2');
         let kind = match exec_type {
             b'0' => VenueEventKind::Ack {
                 cl,
@@ -292,6 +330,7 @@ impl Mapping {
                     px: Price(px),
                     qty: Qty(qty),
                     fee: Money(fee),
+                    cum: self.qty(msg, 14, inst).filter(|c| *c >= 0).map(Qty),
                 }
             }
             b'4' => VenueEventKind::Canceled { cl },
@@ -328,21 +367,61 @@ impl Mapping {
                 self.stats.trade_corrections += 1;
                 return self.anomaly("trade correction/bust not applied", msg);
             }
-            // Status answers and restatements: take what they say of a finished order.
-            b'I' | b'D' => match status {
-                b'4' => VenueEventKind::Canceled { cl },
-                b'8' => VenueEventKind::Rejected {
-                    cl,
-                    reason: Reason::VenueRejected,
-                },
-                b'C' => VenueEventKind::Expired { cl },
-                _ => return,
-            },
             // Pending new/cancel/replace, done for day, calculated: nothing changes yet.
             _ => return,
         };
         self.push(q, now, seq, kind);
     }
+}
+
+impl Mapping {
+    /// A status answer: where the order stands, and what it filled (CumQty, AvgPx — an
+    /// answer without them cannot settle anything and is an anomaly).
+    fn on_status(
+        &mut self,
+        q: &mut VecDeque<VenueEvent>,
+        now: u64,
+        seq: u64,
+        cl: ClOrdId,
+        msg: &Msg<'_>,
+    ) {
+        let Some(state) = venue_state(msg) else {
+            return self.anomaly("status answer without a readable OrdStatus", msg);
+        };
+        let filled = match self.instrument(msg, cl) {
+            Some(inst) => match (self.qty(msg, 14, inst), self.px(msg, 6, inst)) {
+                (Some(cum), Some(avg)) if cum >= 0 && avg >= 0 => Some((Qty(cum), Price(avg))),
+                _ => None,
+            },
+            // "Unknown order" answers carry no symbol of ours; nothing was filled.
+            None if state == VenueOrderState::Unknown => Some((Qty(0), Price(0))),
+            None => None,
+        };
+        if filled.is_none() {
+            return self.anomaly("status answer without a readable CumQty/AvgPx", msg);
+        }
+        self.push(q, now, seq, VenueEventKind::Status { cl, state, filled });
+    }
+}
+
+/// An order's state as a report's OrdStatus (39) gives it; `None` if unreadable.
+fn venue_state(msg: &Msg<'_>) -> Option<VenueOrderState> {
+    let Some(&[s]) = msg.get(39) else {
+        return None;
+    };
+    Some(match s {
+        b'0' | b'1' | b'A' | b'9' | b'3' | b'7' | b'5' => VenueOrderState::Working,
+        b'6' | b'E' => VenueOrderState::Pending,
+        b'2' | b'B' => VenueOrderState::Filled,
+        b'4' => VenueOrderState::Canceled,
+        b'C' => VenueOrderState::Expired,
+        // "Unknown order": OrdRejReason 5, or no OrderID the venue could give.
+        b'8' if msg.get(103) == Some(b"5") || matches!(msg.get(37), None | Some(b"NONE")) => {
+            VenueOrderState::Unknown
+        }
+        b'8' => VenueOrderState::Rejected,
+        _ => return None,
+    })
 }
 
 /// Parses a ClOrdID this core wrote.
@@ -412,11 +491,37 @@ impl SessionIo for Wire {
     }
     fn reset(&mut self, seqs: SeqNums) {
         self.store.reset(self.now, seqs);
+        self.restarted |= self.heard;
+        self.heard = false;
     }
-    fn may_resend(&mut self, _seq: u64, _msg: &Msg<'_>) -> bool {
-        true
+    /// An order, cancel or replace is never sent twice (a broker that does not check
+    /// PossDup would execute it again): it is gap-filled, and the order it concerns is
+    /// asked about instead — unless it is younger than ResendOrderMaxAge.
+    fn may_resend(&mut self, _seq: u64, msg: &Msg<'_>) -> bool {
+        // The order a request names, by the ClOrdID the venue knows it under: a new
+        // order's own, a cancel's or replace's original (the request itself never
+        // reached the venue).
+        let names = match msg.msg_type() {
+            b"D" => 11,
+            b"F" | b"G" => 41,
+            _ => return true,
+        };
+        let max = self.resend_order_max_age_ns;
+        if max > 0 {
+            let sent = msg.get(52).and_then(super::codec::parse_timestamp);
+            if sent.is_some_and(|t| self.now.saturating_sub(t) <= max) {
+                return true;
+            }
+        }
+        if let Some(cl) = cl_of(msg.get(names)) {
+            if self.gap_filled.len() < MAX_GAP_FILLED && !self.gap_filled.contains(&cl) {
+                self.gap_filled.push(cl);
+            }
+        }
+        false
     }
     fn app(&mut self, msg: &Msg<'_>, valid: Result<(), SessionRejectReason>) {
+        self.heard = true;
         self.store.received(self.now, msg.raw());
         if valid.is_err() {
             self.map.stats.invalid += 1;
@@ -548,9 +653,11 @@ impl FixVenue {
         // later window (the next trading day) starts that window at 1, as the broker does.
         let mut store = store;
         let mut window = None;
+        let mut window_restart = false;
         if let (Some(s), true) = (&spec.session.schedule, restored.is_some()) {
             match s.window_start(now) {
                 Some(ws) if last_ns < ws => {
+                    window_restart = seqs.next_in > 1;
                     seqs = SeqNums {
                         next_out: 1,
                         next_in: 1,
@@ -580,6 +687,10 @@ impl FixVenue {
                 to_reject: Vec::new(),
                 reg: reg.clone(),
             },
+            gap_filled: Vec::with_capacity(MAX_GAP_FILLED),
+            resend_order_max_age_ns: spec.resend_order_max_age_ns,
+            heard: seqs.next_in > 1,
+            restarted: window_restart,
         };
         if was_up {
             wire.map.push(
@@ -739,6 +850,18 @@ impl FixVenue {
             }
         }
         self.wire.said.clear();
+        if self.wire.restarted && self.queued_up {
+            self.wire.restarted = false;
+            let seq = self.session.seqs().next_in.saturating_sub(1);
+            let q = &mut self.wire.events;
+            self.wire.map.push(q, now, seq, VenueEventKind::Restarted);
+        }
+        // Asked now, after the resend that gap-filled them: the answers follow it.
+        while let Some(cl) = self.wire.gap_filled.pop() {
+            if let Some(s) = self.wire.map.sent(cl.order).copied() {
+                self.send_status_request(now, cl, &s);
+            }
+        }
         while let Some((seq, t, n)) = self.wire.map.to_reject.pop() {
             let _ = self.session.send_business_reject(
                 now,
@@ -815,6 +938,29 @@ impl FixVenue {
                         (seq, b'N', ClOrdId::default());
                 }
             }
+        }
+    }
+
+    /// An OrderStatusRequest for the order `cl` names. Sent whenever the session is
+    /// logged on: a question changes nothing the gate sees, and its answer comes after
+    /// whatever the core has yet to hear.
+    fn send_status_request(&mut self, now: u64, cl: ClOrdId, s: &Sent) {
+        let t = self.terms(s);
+        let side = side_char(s.side);
+        let sent = self.session.send_app(
+            now,
+            b"H",
+            |e| {
+                e.bytes(1, t.account.as_bytes());
+                put_cl(e, 11, cl);
+                e.char(54, side);
+                e.bytes(55, t.symbol.as_bytes());
+            },
+            &mut self.wire,
+        );
+        if let Ok(seq) = sent {
+            self.wire.map.stats.status_requests += 1;
+            self.note_sent(seq, b'H', cl);
         }
     }
 
@@ -1003,24 +1149,7 @@ impl Venue for FixVenue {
         if !self.reported_up {
             return;
         }
-        let t = self.terms(&sent_of(o));
-        let cl = o.cl;
-        let side = side_char(o.side as u8);
-        let sent = self.session.send_app(
-            now,
-            b"H",
-            |e| {
-                e.bytes(1, t.account.as_bytes());
-                put_cl(e, 11, cl);
-                e.char(54, side);
-                e.bytes(55, t.symbol.as_bytes());
-            },
-            &mut self.wire,
-        );
-        if let Ok(seq) = sent {
-            self.wire.map.stats.status_requests += 1;
-            self.note_sent(seq, b'H', cl);
-        }
+        self.send_status_request(now, o.cl, &sent_of(o));
         self.settle(now);
     }
 

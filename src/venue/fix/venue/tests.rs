@@ -104,6 +104,7 @@ fn new_fill_cancel_replace_reject_expire() {
             px: Price(10013),
             qty: Qty(3),
             fee: Money(250_000),
+            cum: Some(Qty(3)),
         }]
     );
     assert_eq!(
@@ -170,31 +171,87 @@ fn fix42_partial_and_fill_exec_types() {
 }
 
 #[test]
-fn pending_states_change_nothing_and_status_answers_close_finished_orders() {
+fn pending_states_change_nothing_and_status_answers_say_where_the_order_stands() {
     let mut m = mapping();
-    for (et, st) in [
-        ("A", "A"),
-        ("6", "6"),
-        ("E", "E"),
-        ("3", "3"),
-        ("I", "0"),
-        ("I", "1"),
-        ("D", "0"),
-    ] {
+    for (et, st) in [("A", "A"), ("6", "6"), ("E", "E"), ("3", "3")] {
         assert!(report(&mut m, et, st, &[]).is_empty(), "{et}/{st}");
     }
+    let filled = |cum: i64, avg: i64| Some((Qty(cum), Price(avg)));
+    for (et, st, state) in [
+        ("I", "0", VenueOrderState::Working),
+        ("I", "1", VenueOrderState::Working),
+        ("I", "6", VenueOrderState::Pending),
+        ("I", "2", VenueOrderState::Filled),
+        ("I", "4", VenueOrderState::Canceled),
+        ("D", "C", VenueOrderState::Expired),
+        ("I", "8", VenueOrderState::Rejected),
+    ] {
+        assert_eq!(
+            kinds(&report(&mut m, et, st, &[(14, "3"), (6, "101.5")])),
+            [VenueEventKind::Status {
+                cl: CL,
+                state,
+                filled: filled(3, 10150),
+            }],
+            "{et}/{st}"
+        );
+    }
+    // The venue does not know it (OrdRejReason 5): it never got there.
     assert_eq!(
-        kinds(&report(&mut m, "I", "4", &[])),
-        [VenueEventKind::Canceled { cl: CL }]
+        kinds(&report(
+            &mut m,
+            "I",
+            "8",
+            &[(14, "0"), (6, "0"), (103, "5")]
+        )),
+        [VenueEventKind::Status {
+            cl: CL,
+            state: VenueOrderState::Unknown,
+            filled: filled(0, 0),
+        }]
+    );
+    // FIX 4.2 answers a status request with ExecTransType 3 and ExecType = OrdStatus: a
+    // status, not a fill.
+    let cl = CL.to_string();
+    let evs = map(
+        &mut m,
+        "FIX.4.2",
+        b"8",
+        &[
+            (6, "100"),
+            (11, cl.as_str()),
+            (14, "5"),
+            (17, "X-2"),
+            (20, "3"),
+            (37, "B-77"),
+            (39, "2"),
+            (54, "1"),
+            (55, "AAPL"),
+            (150, "2"),
+        ],
     );
     assert_eq!(
-        kinds(&report(&mut m, "D", "C", &[])),
-        [VenueEventKind::Expired { cl: CL }]
+        kinds(&evs),
+        [VenueEventKind::Status {
+            cl: CL,
+            state: VenueOrderState::Filled,
+            filled: filled(5, 10000),
+        }]
     );
-    assert!(matches!(
-        kinds(&report(&mut m, "I", "8", &[]))[..],
-        [VenueEventKind::Rejected { .. }]
-    ));
+    // Without CumQty/AvgPx a status answer settles nothing: an anomaly, not a guess.
+    let before = m.stats.anomalies;
+    assert!(report(&mut m, "I", "2", &[]).is_empty());
+    assert_eq!(m.stats.anomalies, before + 1);
+}
+
+#[test]
+fn exec_type_and_ord_status_are_one_character() {
+    let mut m = mapping();
+    let before = m.stats.anomalies;
+    assert!(report(&mut m, "FF", "2", &[(31, "1"), (32, "1")]).is_empty());
+    assert!(report(&mut m, "", "2", &[(31, "1"), (32, "1")]).is_empty());
+    assert!(report(&mut m, "I", "22", &[(14, "1"), (6, "1")]).is_empty());
+    assert_eq!(m.stats.anomalies, before + 3);
 }
 
 #[test]
@@ -223,12 +280,21 @@ fn cancel_rejects_and_business_rejects_reach_their_order() {
             (102, "0"),
         ],
     );
+    // Too late, it is filled: the refusal, and where the order stands (the quantities
+    // are not in a cancel reject; the core asks for them).
     assert_eq!(
         kinds(&evs),
-        [VenueEventKind::CancelRejected {
-            cl: CL,
-            reason: Reason::VenueRejected
-        }]
+        [
+            VenueEventKind::CancelRejected {
+                cl: CL,
+                reason: Reason::VenueRejected
+            },
+            VenueEventKind::Status {
+                cl: CL,
+                state: VenueOrderState::Filled,
+                filled: None
+            }
+        ]
     );
     let evs = map(
         &mut m,
