@@ -426,7 +426,7 @@ fn timeouts_while_the_broker_was_away_are_asked_about_and_do_not_open_the_breake
     let (code, lines) = run.finish(90);
     let flow = line(&lines, "flow: ").to_string();
     assert!(
-        !lines.iter().any(|l| l.contains("BREAKER_OPEN")),
+        !lines.iter().any(|l| l.contains("CIRCUIT_OPEN")),
         "timeouts while disconnected opened the breaker: {lines:#?}"
     );
     let v = verify(&journal);
