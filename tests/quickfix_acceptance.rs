@@ -176,7 +176,6 @@ fn quickfix_acceptance_suite_passes_against_the_simulator() {
         .args(["--port", "0", "--sender", "ISLD", "--policy", "echo"])
         .args(["--reset-on-logon", "--dict-dir"])
         .arg(&dicts)
-        .args(["--target", "TW42,TW44,TW50SP2"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

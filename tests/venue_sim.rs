@@ -532,7 +532,7 @@ fn reject_rules() {
 #[test]
 fn echo_policy_plays_quickfix_reference_application() {
     let dicts = concat!(env!("CARGO_MANIFEST_DIR"), "/fix-dictionaries");
-    let sim = Sim::start(&["--policy", "echo", "--dict-dir", dicts]);
+    let sim = Sim::start(&["--policy", "echo", "--target", "CLI", "--dict-dir", dicts]);
     let mut c = Client::connect(sim.port, "CLI");
     c.order("e1", "X", b'2', "7", Some("1.25"));
     let m = c.expect("D");

@@ -22,8 +22,10 @@ pub struct Cli {
     /// Our SenderCompID.
     #[arg(long)]
     pub sender: Option<String>,
-    /// Accept only these peer CompIDs (repeatable, or comma-separated; default: any):
-    /// the counterparties this acceptor has sessions for.
+    /// Accept only these peer CompIDs (repeatable, or comma-separated): the
+    /// counterparties this acceptor has sessions for. Default: any, except under
+    /// `--policy echo`, which plays QuickFIX's acceptance-test acceptor and has its
+    /// sessions (TW42, TW44, TW50SP2).
     #[arg(long, value_delimiter = ',')]
     pub target: Vec<String>,
     /// Accept only this BeginString (FIX.4.2, FIX.4.4, FIXT.1.1; default: any of them).
@@ -204,6 +206,10 @@ pub struct Config {
 /// The BeginStrings the simulator speaks.
 pub const BEGIN_STRINGS: [&str; 3] = ["FIX.4.2", "FIX.4.4", "FIXT.1.1"];
 
+/// The counterparties QuickFIX's acceptance-test acceptor has sessions for (its
+/// `test/setup.sh`): what `--policy echo` accepts unless `--target` says otherwise.
+const REFERENCE_ACCEPTOR_TARGETS: [&str; 3] = ["TW42", "TW44", "TW50SP2"];
+
 fn dec8(key: &str, s: &str) -> Result<i64, String> {
     let d = Dec::parse(s).map_err(|e| format!("{key}: {s:?}: {e}"))?;
     d.to_scale(SCALE)
@@ -284,11 +290,14 @@ impl Config {
         if sender.is_empty() || sender.bytes().any(|b| b == 1 || b == b'=') {
             return Err("sender: must be a non-empty CompID".into());
         }
-        let targets = if cli.target.is_empty() {
+        let mut targets = if cli.target.is_empty() {
             file.target.unwrap_or_default()
         } else {
             cli.target
         };
+        if targets.is_empty() && policy == Policy::Echo {
+            targets = REFERENCE_ACCEPTOR_TARGETS.map(String::from).to_vec();
+        }
         if let Some(t) = targets
             .iter()
             .find(|t| t.is_empty() || t.bytes().any(|b| b == 1 || b == b'='))
