@@ -111,6 +111,11 @@ struct Wire {
     /// The numbering started over after the venue had told us things; the core is told
     /// (`VenueEventKind::Restarted`) once it knows the session is up.
     restarted: bool,
+    /// The state of the last Session event queued.
+    queued_up: bool,
+    /// MsgSeqNum of the last application message received: where queued session events
+    /// stand in the inbound stream.
+    last_in: u64,
 }
 
 /// Turns inbound application messages into venue events.
@@ -493,6 +498,10 @@ impl SessionIo for Wire {
         self.store.reset(self.now, seqs);
         self.restarted |= self.heard;
         self.heard = false;
+        self.last_in = seqs.next_in.saturating_sub(1);
+        if self.queued_up {
+            self.tell_restarted();
+        }
     }
     /// An order, cancel or replace is never sent twice (a broker that does not check
     /// PossDup would execute it again): it is gap-filled, and the order it concerns is
@@ -522,18 +531,58 @@ impl SessionIo for Wire {
     }
     fn app(&mut self, msg: &Msg<'_>, valid: Result<(), SessionRejectReason>) {
         self.heard = true;
+        self.last_in = msg.seq().unwrap_or(self.last_in);
         self.store.received(self.now, msg.raw());
         if valid.is_err() {
             self.map.stats.invalid += 1;
         }
         self.map.on_app(&mut self.events, self.now, msg);
     }
+    /// What changes the core's view is queued at once, between the application messages
+    /// around it, so the core sees the same order whatever the socket's read boundaries;
+    /// what needs the session again (answers, closing the socket) waits for `settle`.
     fn event(&mut self, ev: SessionEvent) {
+        match &ev {
+            SessionEvent::LoggedOn => self.queue_session(true),
+            SessionEvent::LoggedOut | SessionEvent::Disconnect(_) => self.queue_session(false),
+            SessionEvent::PeerRejected {
+                ref_seq, msg_type, ..
+            } if msg_type == "3" => {
+                if let Some((t, cl)) = self.map.by_seq(*ref_seq) {
+                    let (now, seq) = (self.now, self.last_in);
+                    let q = &mut self.events;
+                    self.map.refused(q, now, seq, t, cl, Reason::VenueRejected);
+                }
+            }
+            _ => {}
+        }
         self.said.push(ev);
     }
 }
 
 impl Wire {
+    /// Tells the core the session went up or down (once per change), and after a logon
+    /// that a restarted numbering lost what the venue said before.
+    fn queue_session(&mut self, up: bool) {
+        if self.queued_up != up {
+            self.queued_up = up;
+            let (now, seq) = (self.now, self.last_in);
+            let q = &mut self.events;
+            self.map.push(q, now, seq, VenueEventKind::Session { up });
+        }
+        if up {
+            self.tell_restarted();
+        }
+    }
+
+    fn tell_restarted(&mut self) {
+        if std::mem::take(&mut self.restarted) {
+            let (now, seq) = (self.now, self.last_in);
+            let q = &mut self.events;
+            self.map.push(q, now, seq, VenueEventKind::Restarted);
+        }
+    }
+
     fn flush(&mut self) {
         if self.broken {
             return;
@@ -579,8 +628,6 @@ pub struct FixVenue {
     backoff: u64,
     /// The session state the core has applied (see the module docs).
     reported_up: bool,
-    /// The state of the last Session event queued.
-    queued_up: bool,
     closing: bool,
     rbuf: Box<[u8]>,
 }
@@ -691,6 +738,8 @@ impl FixVenue {
             resend_order_max_age_ns: spec.resend_order_max_age_ns,
             heard: seqs.next_in > 1,
             restarted: window_restart,
+            queued_up: false,
+            last_in: seqs.next_in.saturating_sub(1),
         };
         if was_up {
             wire.map.push(
@@ -713,7 +762,6 @@ impl FixVenue {
             next_connect: 0,
             backoff: FIRST_BACKOFF_NS,
             reported_up: was_up,
-            queued_up: false,
             closing: false,
             rbuf: vec![0u8; 64 << 10].into_boxed_slice(),
             spec,
@@ -803,18 +851,8 @@ impl FixVenue {
         // Back off whether the connection or the logon failed; a logon resets it.
         self.next_connect = now + self.backoff;
         self.backoff = (self.backoff * 2).min(self.spec.reconnect_max_ns.max(FIRST_BACKOFF_NS));
-        self.queue_session(now, false);
-    }
-
-    fn queue_session(&mut self, now: u64, up: bool) {
-        if self.queued_up != up {
-            self.queued_up = up;
-            let seq = self.session.seqs().next_in.saturating_sub(1);
-            let q = &mut self.wire.events;
-            self.wire
-                .map
-                .push(q, now, seq, VenueEventKind::Session { up });
-        }
+        self.wire.now = now;
+        self.wire.queue_session(false);
     }
 
     /// Handles what the session said during the last call.
@@ -827,35 +865,16 @@ impl FixVenue {
                 SessionEvent::LoggedOn => {
                     self.wire.map.stats.logons += 1;
                     self.backoff = FIRST_BACKOFF_NS;
-                    self.queue_session(now, true);
                     self.after_logon(now);
                 }
-                SessionEvent::LoggedOut => self.queue_session(now, false),
                 SessionEvent::Disconnect(why) => {
                     self.wire.said.clear();
                     return self.disconnect(now, &why);
-                }
-                SessionEvent::PeerRejected {
-                    ref_seq, msg_type, ..
-                } if msg_type == "3" => {
-                    if let Some((t, cl)) = self.wire.map.by_seq(ref_seq) {
-                        let q = &mut self.wire.events;
-                        let seq = self.session.seqs().next_in.saturating_sub(1);
-                        self.wire
-                            .map
-                            .refused(q, now, seq, t, cl, Reason::VenueRejected);
-                    }
                 }
                 _ => {}
             }
         }
         self.wire.said.clear();
-        if self.wire.restarted && self.queued_up {
-            self.wire.restarted = false;
-            let seq = self.session.seqs().next_in.saturating_sub(1);
-            let q = &mut self.wire.events;
-            self.wire.map.push(q, now, seq, VenueEventKind::Restarted);
-        }
         // Asked now, after the resend that gap-filled them: the answers follow it.
         while let Some(cl) = self.wire.gap_filled.pop() {
             if let Some(s) = self.wire.map.sent(cl.order).copied() {

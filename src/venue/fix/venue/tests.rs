@@ -537,3 +537,93 @@ fn messages_the_venue_does_not_handle_are_queued_for_a_business_reject() {
     assert_eq!((seq, &t[..n as usize]), (7, &b"W"[..]));
     assert_eq!((m.stats.unsupported_received, m.stats.anomalies), (1, 0));
 }
+
+/// What the broker says, as one byte stream: a Logon answer, an acknowledgement and a
+/// fill of `CL`.
+fn broker_stream(now: u64) -> Vec<u8> {
+    let cl = CL.to_string();
+    let mut out = Vec::new();
+    let mut e = Encoder::new("FIX.4.4", 1024);
+    let mut msg = |seq: u64, t: &[u8], body: &[(u32, &str)]| {
+        e.start(t)
+            .uint(34, seq)
+            .bytes(49, b"SIM")
+            .timestamp(52, now, false)
+            .bytes(56, b"EXECD");
+        for (tag, v) in body {
+            e.bytes(*tag, v.as_bytes());
+        }
+        out.extend_from_slice(e.finish());
+    };
+    msg(1, b"A", &[(98, "0"), (108, "30")]);
+    let er = |et: &'static str, st: &'static str| {
+        vec![
+            (6, "100"),
+            (11, cl.as_str()),
+            (14, if et == "F" { "2" } else { "0" }),
+            (17, if et == "F" { "X-2" } else { "X-1" }),
+            (31, "100"),
+            (32, "2"),
+            (37, "B-1"),
+            (39, st),
+            (54, "1"),
+            (55, "AAPL"),
+            (150, et),
+            (151, "0"),
+        ]
+    };
+    msg(2, b"8", &er("0", "0"));
+    msg(3, b"8", &er("F", "2"));
+    out
+}
+
+#[test]
+fn the_core_hears_the_same_whatever_the_read_boundaries() {
+    let now = 1_700_000_000_000_000_000;
+    let stream = broker_stream(now);
+    let heard = |chunk: usize| -> Vec<(VenueEventKind, u64)> {
+        let mut v = FixVenue::new(reg(), VenueId(0), None, 0, false, now).unwrap();
+        let aapl = v
+            .wire
+            .map
+            .reg
+            .instrument_by_names("sim", "AAPL")
+            .unwrap()
+            .id;
+        v.remember(&VenueOrder {
+            cl: CL,
+            account: AccountId(0),
+            instrument: aapl,
+            side: Side::Buy,
+            order_type: OrderType::Market,
+            tif: Tif::Day,
+            qty: Qty(2),
+            limit: Price(0),
+            stop: Price(0),
+            reduce_only: false,
+        });
+        v.wire.now = now;
+        v.session.on_connected(now, &mut v.wire);
+        v.settle(now);
+        // As `pump` does: each read is handed to the session, then settled.
+        for c in stream.chunks(chunk) {
+            v.session.on_bytes(now, c, &mut v.wire);
+            v.settle(now);
+        }
+        v.wire.events.iter().map(|e| (e.kind, e.src_seq)).collect()
+    };
+    let whole = heard(stream.len());
+    assert!(
+        matches!(
+            whole.iter().map(|e| e.0).collect::<Vec<_>>()[..],
+            [
+                VenueEventKind::Session { up: true },
+                VenueEventKind::Ack { .. },
+                VenueEventKind::Fill { .. }
+            ]
+        ),
+        "{whole:?}"
+    );
+    assert_eq!(heard(1), whole, "byte by byte");
+    assert_eq!(heard(7), whole, "in 7-byte reads");
+}
