@@ -334,17 +334,33 @@ impl Execd {
 
     /// Waits for a clean exit (status 0) and returns what it said.
     fn finish(&mut self) -> Exit {
+        self.finish_with(0)
+    }
+
+    /// Waits for the exit with `code` (3: stopped with problems a human must look at)
+    /// and returns what it said.
+    fn finish_with(&mut self, code: i32) -> Exit {
         let st = wait_exit(&mut self.child, "execd");
         // The reader threads see EOF right after the exit; give them a moment.
-        let done = || self.stderr().contains("execd: stopped cleanly");
+        let done = || self.stderr().contains("execd: stopped");
         let end = Instant::now() + Duration::from_secs(5);
         while !done() && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(10));
         }
         let (out, err) = (self.stdout(), self.stderr());
-        assert!(
-            st.success(),
+        assert_eq!(
+            st.code(),
+            Some(code),
             "execd exit {st}\nstdout:\n{out}\nstderr:\n{err}"
+        );
+        let verdict = if code == 0 {
+            "cleanly"
+        } else {
+            "with problems"
+        };
+        assert!(
+            err.contains(&format!("execd: stopped {verdict}")),
+            "stderr:\n{err}"
         );
         Exit::parse(&out, &err)
     }
@@ -476,11 +492,24 @@ fn assert_seqs_agree(qf: &Value, x: &Exit) {
 
 /// The flow's counts against the QuickFIX acceptor's, and the journal's.
 fn assert_flow_matches(f: &Flow, qf: &Value, events: &[Value]) {
+    assert_flow_matches_but(f, qf, events, 0)
+}
+
+/// Like [`assert_flow_matches`], with `lost` orders QuickFIX never got (a resend
+/// gap-filled them) settled by status query as unknown there, never sent again.
+fn assert_flow_matches_but(f: &Flow, qf: &Value, events: &[Value], lost: u64) {
     assert_eq!(f.unfinished, 0, "{f:?}");
     assert_eq!(f.accepted, f.submitted, "{f:?}");
+    let unknown = events
+        .iter()
+        .filter(|e| {
+            e["kind"] == "order" && e["state"] == "REJECTED" && e["reason"] == "VENUE_UNKNOWN_ORDER"
+        })
+        .count() as u64;
+    assert_eq!(unknown, lost, "orders settled as unknown at the venue");
     assert_eq!(
         u(qf, "orders"),
-        f.accepted,
+        f.accepted - lost,
         "orders QuickFIX got vs accepted: {qf}"
     );
     assert_eq!(u(qf, "orders_rejected"), 0, "{qf}");
@@ -503,9 +532,9 @@ fn assert_flow_matches(f: &Flow, qf: &Value, events: &[Value]) {
     );
     assert_eq!(u(qf, "business_rejects_received"), 0, "{qf}");
     assert_eq!(
-        f.filled + f.canceled,
+        f.filled + f.canceled + lost,
         f.accepted,
-        "every order ended filled or canceled"
+        "every order ended filled or canceled (or unknown at the venue)"
     );
     // Journal: the same story.
     assert_eq!(count(events, "fill", None), f.fills);
@@ -674,42 +703,41 @@ fn a4a_quickfix_gap_is_filled_for_execd() {
     qf.p.quit();
 }
 
-/// A4b: QuickFIX is made to believe it missed execd's last messages: it asks execd for a
-/// resend, execd serves it from its store (PossDup / GapFill), nothing is done twice.
+/// A4b: QuickFIX asks execd to resend what it already has (its target moved back 6):
+/// execd serves the ResendRequest from its store, but orders, cancels and replaces are
+/// gap-filled, not re-sent (a broker that does not check PossDup would execute them
+/// twice, R-RES-1), and each order concerned is asked about with an OrderStatusRequest.
 #[test]
 fn a4b_execd_serves_quickfix_resend_request() {
     let qfb = need_qf!();
-    let dir = TempDir::new("interop-a4b");
-    let mut qf = Qf::acceptor(&qfb, &dir.join("qf"), &[]);
-    let cfg = execd_config(&dir, qf.port, 30, "FIX.4.4");
-    let j = dir.join("j");
-    let mut x = Execd::flow(&cfg, &j, 60, 30, 12);
-    qf.p.wait_type("logon");
-    let s = qf.status_until("some orders", |s| u(s, "orders") >= 8);
-    let back = u(&s, "next_target_seq") - 6;
-    qf.p.cmd(&format!("set-next-target {back}"));
-    let e = x.finish();
-    let qs = qf.status_until("logout", |s| s["logged_on"] == false);
-    let f = e.flow.unwrap();
-    assert_flow_matches(&f, &qs, &export(&j));
-    assert!(u(&qs, "resend_requests_sent") >= 1, "{qs}");
-    let rr = qf.p.seen("resend_request");
+    let (qs, dup_requests) = resend_request_served(&qfb, &[]);
     assert!(
-        rr.iter()
-            .any(|r| r["dir"] == "out" && u(r, "begin_seq") == back),
-        "QuickFIX asked from {back}: {rr:?}"
+        dup_requests.is_empty(),
+        "orders re-sent with PossDup: {dup_requests:?}"
     );
-    // Resent application messages are PossDup; QuickFIX does not act on them twice
-    // (orders == accepted is checked above).
+    assert!(u(&qs, "gap_fills_received") >= 1, "{qs}");
+    assert!(
+        u(&qs, "status_requests") >= 1,
+        "gap-filled orders asked about: {qs}"
+    );
+}
+
+/// A4b': with `ResendOrderMaxAge`, orders younger than it are re-sent with PossDup (for
+/// brokers that check it): QuickFIX does not act on them twice.
+#[test]
+fn a4b_young_orders_are_resent_possdup_when_allowed() {
+    let qfb = need_qf!();
+    let (qs, dup_requests) = resend_request_served(
+        &qfb,
+        &[(
+            "MassStatusOnLogon = false",
+            "MassStatusOnLogon = false\nResendOrderMaxAge = 600",
+        )],
+    );
     assert!(
         u(&qs, "poss_dup_received") >= 1,
         "execd resent with PossDupFlag: {qs}"
     );
-    let dup_requests: Vec<Value> =
-        qf.p.seen("request")
-            .into_iter()
-            .filter(|r| r["poss_dup"] == true)
-            .collect();
     assert_eq!(
         dup_requests.len() as u64,
         u(&qs, "poss_dup_received"),
@@ -720,9 +748,55 @@ fn a4b_execd_serves_quickfix_resend_request() {
         dup_requests.len() as u64,
         "{qs}"
     );
+}
+
+/// Runs a flow during which QuickFIX moves its target back 6 and asks for a resend; the
+/// flow still matches on both sides. QuickFIX's final status, and the PossDup requests
+/// it received.
+fn resend_request_served(qfb: &Path, edits: &[(&str, &str)]) -> (Value, Vec<Value>) {
+    let dir = TempDir::new("interop-a4b");
+    let mut qf = Qf::acceptor(qfb, &dir.join("qf"), &[]);
+    let cfg = execd_config(&dir, qf.port, 30, "FIX.4.4");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from:?}");
+        text = text.replace(from, to);
+    }
+    std::fs::write(&cfg, text).unwrap();
+    let j = dir.join("j");
+    let mut x = Execd::flow(&cfg, &j, 60, 30, 12);
+    qf.p.wait_type("logon");
+    let s = qf.status_until("some orders", |s| u(s, "orders") >= 8);
+    let back = u(&s, "next_target_seq") - 6;
+    qf.p.cmd(&format!("set-next-target {back}"));
+    let e = x.finish();
+    let qs = qf.status_until("logout", |s| s["logged_on"] == false);
+    let f = e.flow.clone().unwrap();
+    let events = export(&j);
+    // The live order that made QuickFIX see the gap is inside the resend's range: when
+    // it is gap-filled, QuickFIX never gets it, and execd's status query says so.
+    let lost = events
+        .iter()
+        .filter(|e| e["kind"] == "order" && e["reason"] == "VENUE_UNKNOWN_ORDER")
+        .count() as u64;
+    assert!(lost <= 3, "only live orders sent as QuickFIX asked: {lost}");
+    assert_flow_matches_but(&f, &qs, &events, lost);
+    assert!(u(&qs, "resend_requests_sent") >= 1, "{qs}");
+    let rr = qf.p.seen("resend_request");
+    assert!(
+        rr.iter()
+            .any(|r| r["dir"] == "out" && u(r, "begin_seq") == back),
+        "QuickFIX asked from {back}: {rr:?}"
+    );
+    let dup_requests: Vec<Value> =
+        qf.p.seen("request")
+            .into_iter()
+            .filter(|r| r["poss_dup"] == true)
+            .collect();
     assert_seqs_agree(&qs, &e);
     verify(&j);
     qf.p.quit();
+    (qs, dup_requests)
 }
 
 /// A5: sequence numbers persist across execd restarts — a clean one, and a SIGKILL
@@ -1072,7 +1146,8 @@ fn a7_execd_garbled_and_invalid_frames() {
     assert_eq!(field(&lo, 34).as_deref(), Some("5"), "{lo}");
     b.header(b"5", 5);
     b.write();
-    let e = x.finish();
+    // A report for an order it never sent is a problem for a human: exit 3.
+    let e = x.finish_with(3);
     assert_eq!((e.next_out, e.next_in), (6, 6), "{}", e.stderr);
     assert_eq!(e.invalid, 1, "one invalid application message");
     assert_eq!(e.received, 1);
