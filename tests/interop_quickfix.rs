@@ -657,6 +657,23 @@ fn a2_a3_hundred_orders_cancels_and_replaces() {
     // (unknown order, too late) is `b3` against execd's own acceptor.
     assert!(u(&qs, "cancel_rejects") <= 2, "{qs}");
     qf.p.quit();
+
+    // Every message QuickFIX sent or received in this session (its own log) passes
+    // execd's dictionary: what a real engine writes is what execd accepts.
+    let log = std::fs::read_to_string(dir.join("qf").join("qf-peer.log")).unwrap();
+    let dict = execd::venue::fix::dictionary::Dictionary::open("FIX.4.4", &[]).unwrap();
+    let mut checked = 0;
+    for line in log.lines() {
+        let Some(k) = line.find("8=FIX") else {
+            continue;
+        };
+        let bytes = line[k..].replace('|', "\x01").into_bytes();
+        let mut dec = execd::venue::fix::codec::Decoder::new();
+        let msg = dec.decode(&bytes).unwrap();
+        assert_eq!(dict.validate(&msg), Ok(()), "{}", &line[k..]);
+        checked += 1;
+    }
+    assert!(checked > 200, "QuickFIX logged {checked} messages");
 }
 
 /// A4a: QuickFIX skips 5 numbers mid-flow: execd asks for a resend, QuickFIX gap-fills,
