@@ -788,7 +788,7 @@ fn resend_request_served(qfb: &Path, edits: &[(&str, &str)]) -> (Value, Vec<Valu
     qf.p.cmd(&format!("set-next-target {back}"));
     let e = x.finish();
     let qs = qf.status_until("logout", |s| s["logged_on"] == false);
-    let f = e.flow.clone().unwrap();
+    let f = e.flow.unwrap();
     let events = export(&j);
     // The live order that made QuickFIX see the gap is inside the resend's range: when
     // it is gap-filled, QuickFIX never gets it, and execd's status query says so.
