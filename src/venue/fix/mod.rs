@@ -4,6 +4,7 @@
 pub mod codec;
 pub mod dictionary;
 pub mod reject;
+mod reports;
 pub mod session;
 pub mod settings;
 pub mod store;
