@@ -577,3 +577,67 @@ fn the_exit_summary_and_code_tell_the_truth() {
     assert!(matches!(code, Some(c) if c != 0), "{lines:#?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Values from a venue are input, not truth (R-RES-5): a broker whose reports lie —
+/// prices beyond i64, negative or rounding to nothing or through the limit, absurd
+/// commissions, `150=FF`, Replaced without or with impossible quantities, ClOrdIDs nobody
+/// sent — never gets a lie into the books. Each lie is an anomaly logged with the raw
+/// message; the order's status is asked for, and the broker's true answer is booked.
+#[test]
+fn a_lying_broker_never_gets_a_lie_into_the_books() {
+    use fake_broker::Lie;
+    let dir = tempdir("lies");
+    let broker = FakeBroker::start(BrokerOpts {
+        lies: vec![
+            Lie::PriceBeyondI64,
+            Lie::NegativePrice,
+            Lie::PriceRoundingToNothing,
+            Lie::PriceThroughTheLimit,
+            Lie::CommissionBeyondI64,
+            Lie::NegativeCommission,
+            Lie::ExecTypeTwoChars,
+            Lie::ReplacedWithoutQty,
+            Lie::ReplacedHugeQty,
+            Lie::ReplacedNegativeQty,
+            Lie::ForeignClOrdId,
+        ],
+        rest_every: 3,
+        ..BrokerOpts::default()
+    });
+    let cfg = config(&dir, broker.port, 5000, 5);
+    let journal = dir.join("journal");
+    let (code, lines) = Execd::run(&cfg, &journal, 300, 200, true).finish(90);
+    let told = broker.books().lies_told;
+    assert!(told >= 20, "lies told: {told}");
+    // The truth, whatever was said.
+    let v = verify(&journal);
+    assert_eq!(
+        v.positions,
+        broker_positions(&broker),
+        "{}\n{lines:#?}",
+        v.text
+    );
+    assert!(unsettled(&v).is_empty(), "{:?}\n{}", unsettled(&v), v.text);
+    assert_eq!(broker.books().duplicate_executions, 0);
+    // No booked fill carries a lie.
+    for row in export(&journal, "fill").lines().skip(1) {
+        let cols: Vec<&str> = row.split(',').collect();
+        let (qty, px): (f64, f64) = (cols[11].parse().unwrap(), cols[13].parse().unwrap());
+        assert!(qty > 0.0 && px > 1.0 && px < 1_000.0, "booked: {row}");
+        assert!(!row.contains("fee=-"), "negative fee booked: {row}");
+    }
+    // Said out loud, and the run says it needs a human.
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l.contains("execd: fix venue broker: "))
+            .count()
+            >= 10,
+        "lies logged with their messages: {lines:#?}"
+    );
+    let summary = line(&lines, "execd: stopped");
+    assert!(summary.contains("with problems"), "{summary}");
+    assert!(!summary.contains(" 0 FIX anomalies"), "{summary}");
+    assert_eq!(code, Some(3), "{lines:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -20,6 +20,88 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const SOH: u8 = 1;
 
+/// A lie the broker tells in a report (its books keep the truth, and its status answers
+/// tell it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lie {
+    /// LastPx 9223372036854775807.
+    PriceBeyondI64,
+    /// LastPx negative.
+    NegativePrice,
+    /// LastPx 0.000000001: rounds to nothing at any sane scale.
+    PriceRoundingToNothing,
+    /// LastPx far through a buy limit (or under a sell limit).
+    PriceThroughTheLimit,
+    /// Commission 9223372036854775807.
+    CommissionBeyondI64,
+    /// Commission −1 000 000.
+    NegativeCommission,
+    /// ExecType `FF`.
+    ExecTypeTwoChars,
+    /// A Replaced report without OrderQty.
+    ReplacedWithoutQty,
+    /// A Replaced report with OrderQty 99999999999.
+    ReplacedHugeQty,
+    /// A Replaced report with OrderQty −5.
+    ReplacedNegativeQty,
+    /// The report names a well-formed ClOrdID nobody sent (0-0-0).
+    ForeignClOrdId,
+}
+
+impl Lie {
+    fn fits(self, exec_type: u8) -> bool {
+        match self {
+            Lie::ReplacedWithoutQty | Lie::ReplacedHugeQty | Lie::ReplacedNegativeQty => {
+                exec_type == b'5'
+            }
+            Lie::ForeignClOrdId | Lie::ExecTypeTwoChars => matches!(exec_type, b'F' | b'5'),
+            _ => exec_type == b'F',
+        }
+    }
+
+    fn tell(self, body: &mut Vec<(u32, String)>) {
+        let set = |body: &mut Vec<(u32, String)>, tag: u32, v: &str| match body
+            .iter_mut()
+            .find(|(t, _)| *t == tag)
+        {
+            Some(f) => f.1 = v.to_string(),
+            None => {
+                body.push((tag, v.to_string()));
+                body.sort_by_key(|(t, _)| *t);
+            }
+        };
+        let side = body.iter().find(|(t, _)| *t == 54).map(|(_, v)| v.clone());
+        match self {
+            Lie::PriceBeyondI64 => set(body, 31, "9223372036854775807"),
+            Lie::NegativePrice => set(body, 31, "-100.00"),
+            Lie::PriceRoundingToNothing => set(body, 31, "0.000000001"),
+            Lie::PriceThroughTheLimit => set(
+                body,
+                31,
+                if side.as_deref() == Some("1") {
+                    "99999.00"
+                } else {
+                    "0.01"
+                },
+            ),
+            Lie::CommissionBeyondI64 => set(body, 12, "9223372036854775807"),
+            Lie::NegativeCommission => set(body, 12, "-1000000"),
+            Lie::ExecTypeTwoChars => {
+                let et = body.iter().find(|(t, _)| *t == 150).map(|(_, v)| v.clone());
+                set(
+                    body,
+                    150,
+                    &format!("{}{}", et.clone().unwrap(), et.unwrap()),
+                );
+            }
+            Lie::ReplacedWithoutQty => body.retain(|(t, _)| *t != 38),
+            Lie::ReplacedHugeQty => set(body, 38, "99999999999"),
+            Lie::ReplacedNegativeQty => set(body, 38, "-5"),
+            Lie::ForeignClOrdId => set(body, 11, "0-0-0"),
+        }
+    }
+}
+
 /// How the broker behaves.
 #[derive(Clone, Debug)]
 pub struct BrokerOpts {
@@ -42,6 +124,11 @@ pub struct BrokerOpts {
     /// renumbered, right after the Logon answer. Otherwise a reset loses them (they were
     /// numbered in the old sequence, which nobody can ask for again).
     pub deliver_pending_after_reset: bool,
+    /// Every other fill or replace report tells the next of these lies, in turn.
+    pub lies: Vec<Lie>,
+    /// Every n-th new order rests (acknowledged, not filled) even when `fill_at_once`:
+    /// something for cancels and replaces to work on. 0: none.
+    pub rest_every: u64,
 }
 
 impl Default for BrokerOpts {
@@ -55,6 +142,8 @@ impl Default for BrokerOpts {
             dedupe_poss_dup: false,
             mass_status: false,
             deliver_pending_after_reset: false,
+            lies: Vec::new(),
+            rest_every: 0,
         }
     }
 }
@@ -112,6 +201,10 @@ pub struct Books {
     /// Reports numbered while nobody was connected: a client asks for them with a
     /// ResendRequest after its logon, unless the numbering is reset.
     pub undelivered: Vec<Vec<u8>>,
+    /// Reports a lie could be told in, and lies told.
+    pub lie_chances: u64,
+    pub lies_told: u64,
+    pub new_orders: u64,
 }
 
 impl Books {
@@ -436,6 +529,19 @@ fn report(
         ),
     ]);
     body.extend(extra);
+    if !opts.lies.is_empty() && opts.lies.iter().any(|l| l.fits(exec_type)) {
+        b.lie_chances += 1;
+        if b.lie_chances % 2 == 0 {
+            let n = opts.lies.len() as u64;
+            let lie = (0..n)
+                .map(|k| opts.lies[((b.lies_told + k) % n) as usize])
+                .find(|l| l.fits(exec_type));
+            if let Some(lie) = lie {
+                lie.tell(&mut body);
+                b.lies_told += 1;
+            }
+        }
+    }
     numbered(opts, b, "8", body)
 }
 
@@ -774,8 +880,10 @@ fn new_order(o: &BrokerOpts, b: &mut Books, m: &Msg, poss_dup: bool) -> Vec<Vec<
     };
     b.orders.insert(cl.clone(), order);
     b.alias.insert(cl.clone(), cl.clone());
+    b.new_orders += 1;
+    let rests = o.rest_every > 0 && b.new_orders % o.rest_every == 0;
     let mut out = vec![report(o, b, &cl, b'0', None, vec![])];
-    if o.fill_at_once {
+    if o.fill_at_once && !rests {
         let qty = b.orders[&cl].qty;
         out.push(fill(o, b, &cl, qty, px));
     }

@@ -312,7 +312,7 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
         if let Some(f) = report.engine.venue(i).fix() {
             let (st, q) = (f.stats(), f.seqs());
             eprintln!(
-                "execd: fix venue {}: next sequence numbers out {} in {}; {} logons, {} sent, {} received, {} anomalies, {} invalid, {} unsent, {} status requests, {} position reports, {} requests unsupported",
+                "execd: fix venue {}: next sequence numbers out {} in {}; {} logons, {} sent, {} received, {} anomalies, {} invalid, {} unsent, {} status requests, {} position reports, {} requests unsupported, {} reports for orders it has no record of",
                 v.name.as_str(),
                 q.next_out,
                 q.next_in,
@@ -324,7 +324,8 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
                 st.unsent,
                 st.status_requests,
                 st.position_reports,
-                st.unsupported
+                st.unsupported,
+                st.unknown_orders
             );
         }
     }

@@ -5,8 +5,11 @@
 
 use super::codec::Msg;
 use crate::config::Registry;
+use crate::model::fixed::Dec;
 use crate::model::fixed::{rescale, Money, Price, Qty, MONEY_SCALE};
-use crate::model::ids::{ClOrdId, InstrumentId, Name, OrderId, VenueId};
+use crate::model::ids::{
+    AccountId, ClOrdId, InstrumentId, Name, OrderId, OrderType, Side, Tif, VenueId,
+};
 use crate::model::reason::Reason;
 use crate::venue::{VenueEvent, VenueEventKind, VenueOrderState};
 use std::collections::VecDeque;
@@ -44,20 +47,89 @@ pub struct FixStats {
     pub unsupported: u64,
     /// Messages from the broker this venue does not handle (answered with 35=j).
     pub unsupported_received: u64,
+    /// Reports naming a ClOrdID of ours this session has no record of (logged with the
+    /// message; the core decides whether it holds the order).
+    pub unknown_orders: u64,
 }
 
-/// What the venue remembers of an order to fill in cancels and replaces.
-#[derive(Clone, Copy, Debug, Default)]
+/// What the venue remembers of an order: enough to fill in cancels, replaces and status
+/// requests, and to check what the broker says of it.
+#[derive(Clone, Copy, Debug)]
 pub(super) struct Sent {
+    /// 0: the slot is empty (order ids start at 1).
     pub(super) order: u64,
-    pub(super) instrument: u16,
-    pub(super) account: u16,
-    pub(super) side: u8,
-    pub(super) order_type: u8,
-    pub(super) tif: u8,
+    pub(super) instrument: InstrumentId,
+    pub(super) account: AccountId,
+    pub(super) side: Side,
+    pub(super) order_type: OrderType,
+    pub(super) tif: Tif,
+    /// Quantity, limit and stop as the broker last confirmed them (mantissas).
     pub(super) qty: i64,
     pub(super) limit: i64,
     pub(super) stop: i64,
+    /// A replace in flight: the quantity and price (the stop of a stop order, else the
+    /// limit) asked for — what a Replaced report that does not restate them means.
+    pub(super) asked: Option<(i64, i64)>,
+}
+
+impl Sent {
+    pub(super) const EMPTY: Sent = Sent {
+        order: 0,
+        instrument: InstrumentId(0),
+        account: AccountId(0),
+        side: Side::Buy,
+        order_type: OrderType::Market,
+        tif: Tif::Day,
+        qty: 0,
+        limit: 0,
+        stop: 0,
+        asked: None,
+    };
+
+    /// The price a replace moves: a stop order's stop, any other order's limit.
+    pub(super) fn price(&self) -> i64 {
+        if self.order_type == OrderType::Stop {
+            self.stop
+        } else {
+            self.limit
+        }
+    }
+
+    /// With new terms: asked for (`asked`), or confirmed (none left in flight).
+    pub(super) fn with_terms(mut self, qty: i64, px: i64, asked: bool) -> Sent {
+        if asked {
+            self.asked = Some((qty, px));
+            return self;
+        }
+        self.qty = qty;
+        if self.order_type == OrderType::Stop {
+            self.stop = px;
+        } else {
+            self.limit = px;
+        }
+        self.asked = None;
+        self
+    }
+}
+
+/// One of our messages, remembered by its MsgSeqNum so that a session or business
+/// reject of it reaches what it was about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Outstanding {
+    /// Nothing remembered under this number.
+    Nothing,
+    /// A NewOrderSingle.
+    New(ClOrdId),
+    /// An OrderCancelRequest (the cancel's own ClOrdID).
+    Cancel(ClOrdId),
+    /// An OrderCancelReplaceRequest (the replace's own ClOrdID).
+    Replace(ClOrdId),
+    /// An OrderStatusRequest.
+    Status(ClOrdId),
+    /// An OrderMassStatusRequest.
+    MassStatus,
+    /// A RequestForPositions.
+    Positions,
 }
 
 /// Turns inbound application messages into venue events.
@@ -65,13 +137,23 @@ pub(super) struct Mapping {
     pub(super) reg: Arc<Registry>,
     pub(super) venue: VenueId,
     pub(super) orders: Vec<Sent>,
-    pub(super) by_seq: Vec<(u64, u8, ClOrdId)>,
+    pub(super) by_seq: Vec<(u64, Outstanding)>,
     pub(super) stats: FixStats,
     /// Net position per account × instrument as the broker last reported it.
     pub(super) positions: Vec<Option<i64>>,
     /// Inbound messages to answer with a BusinessMessageReject (seq, MsgType).
     pub(super) to_reject: Vec<(u64, [u8; 8], u8)>,
+    /// Orders a report about could not be booked (a value out of range): their state is
+    /// asked for, so the venue's status answer settles them (never a guess).
+    pub(super) to_query: Vec<ClOrdId>,
 }
+
+/// Most orders waiting to be asked about after unreadable reports; beyond it the next
+/// logon's questions about every unknown order cover them.
+pub(super) const MAX_TO_QUERY: usize = 1024;
+
+/// Why a value from the venue cannot be booked.
+type Refusal = &'static str;
 
 impl Mapping {
     pub(super) fn slot(&self, order: OrderId) -> usize {
@@ -85,22 +167,102 @@ impl Mapping {
 
     pub(super) fn instrument(&self, msg: &Msg<'_>, cl: ClOrdId) -> Option<InstrumentId> {
         if let Some(s) = self.sent(cl.order) {
-            return Some(InstrumentId(s.instrument));
+            return Some(s.instrument);
         }
         let sym = Name::from_bytes(msg.get(55)?).ok()?;
         self.reg.instrument(self.venue, &sym)
     }
 
-    pub(super) fn px(&self, msg: &Msg<'_>, tag: u32, inst: InstrumentId) -> Option<i64> {
-        let d = msg.get_dec(tag)?;
+    /// A price (`tag`) at the instrument's scale: present, a decimal, positive, and
+    /// representable there (rounded to it; what rounds to nothing is not a price). Fill
+    /// prices need not sit on the tick grid: average and sub-tick prices exist.
+    pub(super) fn price(
+        &self,
+        msg: &Msg<'_>,
+        tag: u32,
+        inst: InstrumentId,
+    ) -> Result<i64, Refusal> {
+        let d = Dec::parse_bytes(msg.get(tag).ok_or("price missing")?)
+            .map_err(|_| "price not a decimal")?;
         let scale = self.reg.instruments[inst.0 as usize].price_scale;
-        Some(rescale(d.mant as i128, d.scale as i32, scale as i32) as i64)
+        let v = i64::try_from(rescale(d.mant as i128, d.scale as i32, scale as i32))
+            .map_err(|_| "price out of range")?;
+        if v <= 0 {
+            return Err("price not positive at the instrument's scale");
+        }
+        Ok(v)
     }
 
-    pub(super) fn qty(&self, msg: &Msg<'_>, tag: u32, inst: InstrumentId) -> Option<i64> {
-        let d = msg.get_dec(tag)?;
+    /// A quantity (`tag`) at the instrument's scale: present, exact there, not negative.
+    pub(super) fn quantity(
+        &self,
+        msg: &Msg<'_>,
+        tag: u32,
+        inst: InstrumentId,
+    ) -> Result<i64, Refusal> {
+        let d = Dec::parse_bytes(msg.get(tag).ok_or("quantity missing")?)
+            .map_err(|_| "quantity not a decimal")?;
         let scale = self.reg.instruments[inst.0 as usize].qty_scale;
-        d.to_scale(scale)
+        let v = d
+            .to_scale(scale)
+            .ok_or("quantity finer than the instrument's lot scale, or out of range")?;
+        if v < 0 {
+            return Err("quantity negative");
+        }
+        Ok(v)
+    }
+
+    /// Commission (12) as money: absent is 0; never negative (rebates are not
+    /// modelled) and never more than the fill's notional.
+    fn commission(
+        &self,
+        msg: &Msg<'_>,
+        inst: InstrumentId,
+        px: i64,
+        qty: i64,
+    ) -> Result<i64, Refusal> {
+        let Some(raw) = msg.get(12) else {
+            return Ok(0);
+        };
+        let d = Dec::parse_bytes(raw).map_err(|_| "commission not a decimal")?;
+        let fee = i64::try_from(rescale(d.mant as i128, d.scale as i32, MONEY_SCALE as i32))
+            .map_err(|_| "commission out of range")?;
+        if fee < 0 {
+            return Err("commission negative");
+        }
+        let i = &self.reg.instruments[inst.0 as usize];
+        let notional = Money::notional(Price(px), Qty(qty), i.price_scale, i.qty_scale);
+        if fee > notional.0 {
+            return Err("commission above the fill's notional");
+        }
+        Ok(fee)
+    }
+
+    /// A fill price on the wrong side of the order's limit: a venue that says a buy
+    /// limit at 100.30 filled at 101 is not believed.
+    fn through_limit(&self, cl: ClOrdId, px: i64) -> bool {
+        let Some(s) = self.sent(cl.order) else {
+            return false;
+        };
+        let limited = matches!(s.order_type, OrderType::Limit | OrderType::StopLimit);
+        if !limited || s.limit <= 0 {
+            return false;
+        }
+        if s.side == Side::Buy {
+            px > s.limit
+        } else {
+            px < s.limit
+        }
+    }
+
+    /// A report that cannot be booked: an anomaly with the raw message, and the order's
+    /// state asked for, so a real execution among the garbage is learned from the
+    /// venue's status answer rather than lost.
+    fn refuse(&mut self, cl: ClOrdId, why: Refusal, msg: &Msg<'_>) {
+        self.anomaly(why, msg);
+        if self.to_query.len() < MAX_TO_QUERY && !self.to_query.contains(&cl) {
+            self.to_query.push(cl);
+        }
     }
 
     pub(super) fn push(
@@ -119,7 +281,11 @@ impl Mapping {
 
     pub(super) fn anomaly(&mut self, what: &str, msg: &Msg<'_>) {
         self.stats.anomalies += 1;
-        // Rare by construction; an operator needs the message itself.
+        self.log(what, msg);
+    }
+
+    /// Rare by construction, and an operator needs the message itself: logged whole.
+    fn log(&self, what: &str, msg: &Msg<'_>) {
         eprintln!(
             "execd: fix venue {}: {what}: {}",
             self.reg.venues[self.venue.0 as usize].name.as_str(),
@@ -161,20 +327,12 @@ impl Mapping {
             b"AP" => self.on_position(msg),
             // No positions to report (728=2), or the request refused: nothing to change.
             b"AO" => {}
-            b"j" if matches!(
-                msg.get_u64(45).and_then(|r| self.by_seq(r)),
-                Some((b'N' | b'S', _))
-            ) =>
-            {
-                // The broker does not offer mass status or positions: noted, not an error.
-                self.stats.unsupported += 1;
-            }
             b"j" => {
-                // A business reject of one of our requests: route it to its order.
-                let by_ref = msg.get_u64(45).and_then(|r| self.by_seq(r));
-                let by_id = cl_of(msg.get(379)).map(|cl| (0u8, cl));
-                match by_ref.or(by_id) {
-                    Some((t, cl)) => self.refused(q, now, seq, t, cl, Reason::VenueRejected),
+                // A business reject of one of our requests: route it to what it was about.
+                let by_ref = msg.get_u64(45).map(|r| self.by_seq(r));
+                let by_id = || cl_of(msg.get(379)).map(Outstanding::New);
+                match by_ref.filter(|o| *o != Outstanding::Nothing).or_else(by_id) {
+                    Some(what) => self.refused(q, now, seq, what, Reason::VenueRejected),
                     None => self.anomaly("business reject of nothing we sent", msg),
                 }
             }
@@ -204,32 +362,49 @@ impl Mapping {
         let (Some(a), Some(i)) = (account, inst) else {
             return self.anomaly("position report for an unknown account or symbol", msg);
         };
-        let long = self.qty(msg, 704, i).unwrap_or(0);
-        let short = self.qty(msg, 705, i).unwrap_or(0);
+        // A side not reported holds nothing; one reported must be readable.
+        let side = |tag| match msg.get(tag) {
+            None => Ok(0),
+            Some(_) => self.quantity(msg, tag, i),
+        };
+        let (long, short) = match (side(704), side(705)) {
+            (Ok(l), Ok(s)) => (l, s),
+            (Err(why), _) | (_, Err(why)) => return self.anomaly(why, msg),
+        };
         let k = a.0 as usize * self.reg.instruments.len() + i.0 as usize;
         self.positions[k] = Some(long - short);
         self.stats.position_reports += 1;
     }
 
-    pub(super) fn by_seq(&self, seq: u64) -> Option<(u8, ClOrdId)> {
-        let (s, t, cl) = self.by_seq[(seq % SENT_MAP as u64) as usize];
-        (s == seq).then_some((t, cl))
+    /// What our message `seq` was, if it is still remembered.
+    pub(super) fn by_seq(&self, seq: u64) -> Outstanding {
+        let (s, what) = self.by_seq[(seq % SENT_MAP as u64) as usize];
+        if s == seq {
+            what
+        } else {
+            Outstanding::Nothing
+        }
     }
 
-    /// A request of ours refused outright (35=3 or 35=j).
+    /// A request of ours refused outright (35=3 or 35=j): to its order; a question the
+    /// broker does not answer (status, mass status, positions) is noted, not an error.
     pub(super) fn refused(
         &mut self,
         q: &mut VecDeque<VenueEvent>,
         now: u64,
         seq: u64,
-        msg_type: u8,
-        cl: ClOrdId,
+        what: Outstanding,
         reason: Reason,
     ) {
-        let kind = match msg_type {
-            b'F' => VenueEventKind::CancelRejected { cl, reason },
-            b'G' => VenueEventKind::ReplaceRejected { cl, reason },
-            _ => VenueEventKind::Rejected { cl, reason },
+        let kind = match what {
+            Outstanding::New(cl) => VenueEventKind::Rejected { cl, reason },
+            Outstanding::Cancel(cl) => VenueEventKind::CancelRejected { cl, reason },
+            Outstanding::Replace(cl) => VenueEventKind::ReplaceRejected { cl, reason },
+            Outstanding::Status(_) | Outstanding::MassStatus | Outstanding::Positions => {
+                self.stats.unsupported += 1;
+                return;
+            }
+            Outstanding::Nothing => return,
         };
         self.push(q, now, seq, kind);
     }
@@ -242,10 +417,16 @@ impl Mapping {
             }
             return self.anomaly("execution report for an order this core did not send", msg);
         };
+        if self.sent(cl.order).is_none() {
+            // Shaped like ours, but not one this session sent or was told of at start:
+            // said out loud, and handed on (the core may still hold a finished order).
+            self.stats.unknown_orders += 1;
+            self.log("report for an order this session has no record of", msg);
+        }
         // ExecType is one character: `FF` is not a fill, it is unreadable.
         let exec_type = match msg.get(150) {
             Some(&[c]) => c,
-            _ => return self.anomaly("execution report without a one-character ExecType", msg),
+            _ => return self.refuse(cl, "execution report without a one-character ExecType", msg),
         };
         let fix42 = msg.get(8) == Some(b"FIX.4.2");
         // Answers to a status request (ExecType I; FIX 4.2: ExecTransType 3 "status"),
@@ -266,44 +447,79 @@ impl Mapping {
             },
             b'F' | b'1' | b'2' if exec_type == b'F' || fix42_fill => {
                 let Some(inst) = self.instrument(msg, cl) else {
-                    return self.anomaly("fill for an unknown instrument", msg);
-                };
-                let (Some(px), Some(qty)) = (self.px(msg, 31, inst), self.qty(msg, 32, inst))
-                else {
-                    return self.anomaly("fill without a readable LastPx/LastQty", msg);
+                    return self.refuse(cl, "fill for an unknown instrument", msg);
                 };
                 // Commission (12) is taken as an amount of account currency (CommType 3).
-                let fee = msg
-                    .get_dec(12)
-                    .map(|d| rescale(d.mant as i128, d.scale as i32, MONEY_SCALE as i32) as i64)
-                    .unwrap_or(0);
+                let read = self.price(msg, 31, inst).and_then(|px| {
+                    let qty = self.quantity(msg, 32, inst)?;
+                    if qty == 0 {
+                        return Err("fill of no quantity");
+                    }
+                    if self.through_limit(cl, px) {
+                        return Err("fill price through the order's limit");
+                    }
+                    Ok((px, qty, self.commission(msg, inst, px, qty)?))
+                });
+                let (px, qty, fee) = match read {
+                    Ok(v) => v,
+                    Err(why) => return self.refuse(cl, why, msg),
+                };
                 VenueEventKind::Fill {
                     cl,
                     exec_id: id_of(msg.get(17)),
                     px: Price(px),
                     qty: Qty(qty),
                     fee: Money(fee),
-                    cum: self.qty(msg, 14, inst).filter(|c| *c >= 0).map(Qty),
+                    cum: self.quantity(msg, 14, inst).ok().map(Qty),
                 }
             }
             b'4' => VenueEventKind::Canceled { cl },
             b'5' => {
                 let Some(inst) = self.instrument(msg, cl) else {
-                    return self.anomaly("replace for an unknown instrument", msg);
+                    return self.refuse(cl, "replace for an unknown instrument", msg);
                 };
-                let qty = self.qty(msg, 38, inst).unwrap_or(0);
-                let limit = self
-                    .px(msg, 44, inst)
-                    .or_else(|| self.px(msg, 99, inst))
-                    .unwrap_or(0);
-                if let Some(s) = self.sent(cl.order).copied() {
-                    let i = self.slot(cl.order);
-                    self.orders[i] = Sent { qty, limit, ..s };
-                }
+                let Some(s) = self.sent(cl.order).copied() else {
+                    return self.refuse(cl, "replace of an order this session did not send", msg);
+                };
+                // What the report does not restate stays as asked (or as it was).
+                let (asked_qty, asked_px) = s.asked.unwrap_or((s.qty, s.price()));
+                let qty = match msg.get(38) {
+                    None => asked_qty,
+                    Some(_) => match self.quantity(msg, 38, inst) {
+                        Ok(q)
+                            if q > 0
+                                && q <= self.reg.instruments[inst.0 as usize].max_order_qty.0 =>
+                        {
+                            q
+                        }
+                        Ok(_) => {
+                            return self.refuse(
+                                cl,
+                                "replaced quantity outside the instrument's limits",
+                                msg,
+                            )
+                        }
+                        Err(why) => return self.refuse(cl, why, msg),
+                    },
+                };
+                let px_tag = if s.order_type == OrderType::Stop {
+                    99
+                } else {
+                    44
+                };
+                let px = match msg.get(px_tag) {
+                    None => asked_px,
+                    Some(_) => match self.price(msg, px_tag, inst) {
+                        Ok(p) => p,
+                        Err(why) => return self.refuse(cl, why, msg),
+                    },
+                };
+                let i = self.slot(cl.order);
+                self.orders[i] = s.with_terms(qty, px, false);
                 VenueEventKind::Replaced {
                     cl,
                     qty: Qty(qty),
-                    limit: Price(limit),
+                    limit: Price(px),
                 }
             }
             b'8' => VenueEventKind::Rejected {
@@ -318,7 +534,7 @@ impl Mapping {
             b'G' | b'H' => {
                 // The OMS has no fill correction yet: report loudly, apply nothing.
                 self.stats.trade_corrections += 1;
-                return self.anomaly("trade correction/bust not applied", msg);
+                return self.refuse(cl, "trade correction/bust not applied", msg);
             }
             // Pending new/cancel/replace, done for day, calculated: nothing changes yet.
             _ => return,
@@ -342,18 +558,28 @@ impl Mapping {
             return self.anomaly("status answer without a readable OrdStatus", msg);
         };
         let filled = match self.instrument(msg, cl) {
-            Some(inst) => match (self.qty(msg, 14, inst), self.px(msg, 6, inst)) {
-                (Some(cum), Some(avg)) if cum >= 0 && avg >= 0 => Some((Qty(cum), Price(avg))),
-                _ => None,
-            },
+            Some(inst) => self.quantity(msg, 14, inst).and_then(|cum| {
+                if cum == 0 {
+                    return Ok((Qty(0), Price(0)));
+                }
+                let avg = self.price(msg, 6, inst)?;
+                if self.through_limit(cl, avg) {
+                    return Err("average price through the order's limit");
+                }
+                Ok((Qty(cum), Price(avg)))
+            }),
             // "Unknown order" answers carry no symbol of ours; nothing was filled.
-            None if state == VenueOrderState::Unknown => Some((Qty(0), Price(0))),
-            None => None,
+            None if state == VenueOrderState::Unknown => Ok((Qty(0), Price(0))),
+            None => Err("status answer for an unknown instrument"),
         };
-        if filled.is_none() {
-            return self.anomaly("status answer without a readable CumQty/AvgPx", msg);
+        match filled {
+            Ok(f) => {
+                let filled = Some(f);
+                self.push(q, now, seq, VenueEventKind::Status { cl, state, filled });
+            }
+            // Not asked again: this was the answer to asking.
+            Err(why) => self.anomaly(why, msg),
         }
-        self.push(q, now, seq, VenueEventKind::Status { cl, state, filled });
     }
 }
 

@@ -16,13 +16,13 @@ use super::codec::{Encoder, Msg};
 use super::dictionary::Dictionary;
 use super::reject::SessionRejectReason;
 pub use super::reports::FixStats;
-use super::reports::{cl_of, Mapping, Sent, SENT_MAP};
+use super::reports::{cl_of, Mapping, Outstanding, Sent, MAX_TO_QUERY, SENT_MAP};
 use super::session::{SendError, SeqNums, Session, SessionEvent, SessionIo, State};
 use super::settings::{DictionaryFiles, FixSpec};
 use super::store::SessionStore;
 use super::transport::{Link, TlsClient};
 use crate::config::Registry;
-use crate::model::fixed::{rescale, Dec, Price, Qty};
+use crate::model::fixed::{Price, Qty};
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, Name, OrderType, Side, Tif, VenueId};
 use crate::model::reason::Reason;
 use crate::venue::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder};
@@ -177,11 +177,10 @@ impl SessionIo for Wire {
             SessionEvent::PeerRejected {
                 ref_seq, msg_type, ..
             } if msg_type == "3" => {
-                if let Some((t, cl)) = self.map.by_seq(*ref_seq) {
-                    let (now, seq) = (self.now, self.last_in);
-                    let q = &mut self.events;
-                    self.map.refused(q, now, seq, t, cl, Reason::VenueRejected);
-                }
+                let what = self.map.by_seq(*ref_seq);
+                let (now, seq) = (self.now, self.last_in);
+                let q = &mut self.events;
+                self.map.refused(q, now, seq, what, Reason::VenueRejected);
             }
             _ => {}
         }
@@ -356,11 +355,12 @@ impl FixVenue {
             said: Vec::with_capacity(16),
             map: Mapping {
                 venue: id,
-                orders: vec![Sent::default(); reg.core.max_orders.max(16)],
-                by_seq: vec![(0, 0, ClOrdId::default()); SENT_MAP],
+                orders: vec![Sent::EMPTY; reg.core.max_orders.max(16)],
+                by_seq: vec![(0, Outstanding::Nothing); SENT_MAP],
                 stats: FixStats::default(),
                 positions: vec![None; reg.accounts.len() * reg.instruments.len()],
                 to_reject: Vec::new(),
+                to_query: Vec::with_capacity(MAX_TO_QUERY),
                 reg: reg.clone(),
             },
             gap_filled: Vec::with_capacity(MAX_GAP_FILLED),
@@ -504,8 +504,14 @@ impl FixVenue {
             }
         }
         self.wire.said.clear();
-        // Asked now, after the resend that gap-filled them: the answers follow it.
-        while let Some(cl) = self.wire.gap_filled.pop() {
+        // Asked now, after the resend that gap-filled them (or the report that could not
+        // be booked): the answers follow it.
+        while let Some(cl) = self
+            .wire
+            .gap_filled
+            .pop()
+            .or_else(|| self.wire.map.to_query.pop())
+        {
             if let Some(s) = self.wire.map.sent(cl.order).copied() {
                 self.send_status_request(now, cl, &s);
             }
@@ -525,9 +531,9 @@ impl FixVenue {
         }
     }
 
-    fn note_sent(&mut self, seq: u64, msg_type: u8, cl: ClOrdId) {
+    fn note_sent(&mut self, seq: u64, what: Outstanding) {
         self.wire.map.stats.sent += 1;
-        self.wire.map.by_seq[(seq % SENT_MAP as u64) as usize] = (seq, msg_type, cl);
+        self.wire.map.by_seq[(seq % SENT_MAP as u64) as usize] = (seq, what);
     }
 
     /// What changed while we were away: every open order's state, and positions.
@@ -552,7 +558,7 @@ impl FixVenue {
             );
             if let Ok(seq) = sent {
                 self.wire.map.by_seq[(seq % SENT_MAP as u64) as usize] =
-                    (seq, b'S', ClOrdId::default());
+                    (seq, Outstanding::MassStatus);
             }
         }
         if self.spec.positions_on_logon {
@@ -583,7 +589,7 @@ impl FixVenue {
                 );
                 if let Ok(seq) = sent {
                     self.wire.map.by_seq[(seq % SENT_MAP as u64) as usize] =
-                        (seq, b'N', ClOrdId::default());
+                        (seq, Outstanding::Positions);
                 }
             }
         }
@@ -608,27 +614,32 @@ impl FixVenue {
         );
         if let Ok(seq) = sent {
             self.wire.map.stats.status_requests += 1;
-            self.note_sent(seq, b'H', cl);
+            self.note_sent(seq, Outstanding::Status(cl));
         }
     }
 
-    /// Sends an application message if the core believes the session is up.
+    /// Sends an order message (`what` it is) if the core believes the session is up.
     fn send(
         &mut self,
         now: u64,
-        msg_type: u8,
-        cl: ClOrdId,
+        what: Outstanding,
         body: impl FnOnce(&mut Encoder),
     ) -> Result<(), VenueError> {
         if !self.reported_up {
             return Err(VenueError::NotConnected);
         }
         self.wire.now = now;
-        match self
-            .session
-            .send_app(now, &[msg_type], body, &mut self.wire)
-        {
-            Ok(seq) => self.note_sent(seq, msg_type, cl),
+        let msg_type: &[u8] = match what {
+            Outstanding::New(_) => b"D",
+            Outstanding::Cancel(_) => b"F",
+            Outstanding::Replace(_) => b"G",
+            Outstanding::Status(_) => b"H",
+            Outstanding::MassStatus => b"AF",
+            Outstanding::Positions => b"AN",
+            Outstanding::Nothing => return Ok(()),
+        };
+        match self.session.send_app(now, msg_type, body, &mut self.wire) {
+            Ok(seq) => self.note_sent(seq, what),
             // Down, and the core not yet told: as if sent and lost (module docs).
             Err(SendError::NotLoggedOn) => self.wire.map.stats.unsent += 1,
         }
@@ -640,40 +651,43 @@ impl FixVenue {
 fn sent_of(o: &VenueOrder) -> Sent {
     Sent {
         order: o.cl.order.0,
-        instrument: o.instrument.0,
-        account: o.account.0,
-        side: o.side as u8,
-        order_type: o.order_type as u8,
-        tif: o.tif as u8,
+        instrument: o.instrument,
+        account: o.account,
+        side: o.side,
+        order_type: o.order_type,
+        tif: o.tif,
         qty: o.qty.0,
         limit: o.limit.0,
         stop: o.stop.0,
+        asked: None,
     }
 }
 
-fn side_char(s: u8) -> u8 {
-    if s == Side::Buy as u8 {
-        b'1'
-    } else {
-        b'2'
+/// Side (54).
+fn side_char(s: Side) -> u8 {
+    match s {
+        Side::Buy => b'1',
+        Side::Sell => b'2',
     }
 }
 
-fn ord_type_char(t: u8) -> u8 {
+/// OrdType (40).
+fn ord_type_char(t: OrderType) -> u8 {
     match t {
-        x if x == OrderType::Market as u8 => b'1',
-        x if x == OrderType::Limit as u8 => b'2',
-        x if x == OrderType::Stop as u8 => b'3',
-        _ => b'4',
+        OrderType::Market => b'1',
+        OrderType::Limit => b'2',
+        OrderType::Stop => b'3',
+        OrderType::StopLimit => b'4',
     }
 }
 
-fn tif_char(t: u8) -> u8 {
+/// TimeInForce (59).
+fn tif_char(t: Tif) -> u8 {
     match t {
-        x if x == Tif::Day as u8 => b'0',
-        x if x == Tif::Gtc as u8 => b'1',
-        x if x == Tif::Ioc as u8 => b'3',
-        _ => b'4',
+        Tif::Day => b'0',
+        Tif::Gtc => b'1',
+        Tif::Ioc => b'3',
+        Tif::Fok => b'4',
     }
 }
 
@@ -692,9 +706,9 @@ struct Terms {
 impl FixVenue {
     fn terms(&self, s: &Sent) -> Terms {
         let reg = &self.wire.map.reg;
-        let inst = &reg.instruments[s.instrument as usize];
+        let inst = &reg.instruments[s.instrument.0 as usize];
         Terms {
-            account: reg.accounts[s.account as usize].name,
+            account: reg.accounts[s.account.0 as usize].name,
             symbol: inst.symbol,
             price_scale: inst.price_scale,
             qty_scale: inst.qty_scale,
@@ -725,14 +739,14 @@ fn order_fields(
         put_cl(e, 41, o);
     }
     let ot = s.order_type;
-    if ot == OrderType::Limit as u8 || ot == OrderType::StopLimit as u8 {
+    if ot.has_limit() {
         e.fixed(44, s.limit, t.price_scale);
     }
     e.char(54, side_char(s.side));
     e.bytes(55, t.symbol.as_bytes());
     e.char(59, tif_char(s.tif));
     e.timestamp(60, now, t.micros);
-    if ot == OrderType::Stop as u8 || ot == OrderType::StopLimit as u8 {
+    if ot.has_stop() {
         e.fixed(99, s.stop, t.price_scale);
     }
 }
@@ -750,7 +764,9 @@ impl Venue for FixVenue {
         }
         let t = self.terms(&s);
         let cl = o.cl;
-        self.send(now, b'D', cl, |e| order_fields(e, &t, &s, cl, None, now))
+        self.send(now, Outstanding::New(cl), |e| {
+            order_fields(e, &t, &s, cl, None, now)
+        })
     }
 
     fn cancel(&mut self, now: u64, cl: ClOrdId, orig: ClOrdId) -> Result<(), VenueError> {
@@ -759,7 +775,7 @@ impl Venue for FixVenue {
             return Err(VenueError::NotConnected);
         };
         let t = self.terms(&s);
-        self.send(now, b'F', cl, |e| {
+        self.send(now, Outstanding::Cancel(cl), |e| {
             e.bytes(1, t.account.as_bytes());
             put_cl(e, 11, cl);
             e.fixed(38, s.qty, t.qty_scale);
@@ -778,18 +794,17 @@ impl Venue for FixVenue {
         qty: Qty,
         limit: Price,
     ) -> Result<(), VenueError> {
-        let Some(mut s) = self.wire.map.sent(cl.order).copied() else {
+        let Some(s) = self.wire.map.sent(cl.order).copied() else {
             return Err(VenueError::NotConnected);
         };
-        s.qty = qty.0;
-        if s.order_type == OrderType::Stop as u8 {
-            s.stop = limit.0;
-        } else {
-            s.limit = limit.0;
-        }
-        let t = self.terms(&s);
-        self.send(now, b'G', cl, |e| {
-            order_fields(e, &t, &s, cl, Some(orig), now)
+        // Remembered as asked, so a Replaced report that does not restate the terms
+        // means these; the message carries them.
+        let slot = self.wire.map.slot(cl.order);
+        self.wire.map.orders[slot] = s.with_terms(qty.0, limit.0, true);
+        let out = s.with_terms(qty.0, limit.0, false);
+        let t = self.terms(&out);
+        self.send(now, Outstanding::Replace(cl), |e| {
+            order_fields(e, &t, &out, cl, Some(orig), now)
         })
     }
 
@@ -925,12 +940,6 @@ impl Venue for FixVenue {
     fn closed(&self) -> bool {
         self.wire.stream.is_none()
     }
-}
-
-/// Reads a decimal the way the FIX venue does, for tests of price mapping.
-pub fn dec_at_scale(v: &[u8], scale: u8) -> Option<i64> {
-    let d = Dec::parse_bytes(v).ok()?;
-    Some(rescale(d.mant as i128, d.scale as i32, scale as i32) as i64)
 }
 
 #[cfg(test)]

@@ -19,11 +19,12 @@ fn mapping() -> Mapping {
     let reg = reg();
     Mapping {
         venue: VenueId(0),
-        orders: vec![Sent::default(); 64],
-        by_seq: vec![(0, 0, ClOrdId::default()); SENT_MAP],
+        orders: vec![Sent::EMPTY; 64],
+        by_seq: vec![(0, Outstanding::Nothing); SENT_MAP],
         stats: FixStats::default(),
         positions: vec![None; reg.accounts.len() * reg.instruments.len()],
         to_reject: Vec::new(),
+        to_query: Vec::new(),
         reg,
     }
 }
@@ -68,6 +69,24 @@ fn report(
     map(m, "FIX.4.4", b"8", &f)
 }
 
+/// `CL` as this session sent it: a buy limit for 10 AAPL at 101.00.
+fn with_order(m: &mut Mapping) {
+    let aapl = m.reg.instrument_by_names("sim", "AAPL").unwrap().id;
+    let slot = m.slot(CL.order);
+    m.orders[slot] = Sent {
+        order: CL.order.0,
+        instrument: aapl,
+        account: crate::model::ids::AccountId(0),
+        side: crate::model::ids::Side::Buy,
+        order_type: crate::model::ids::OrderType::Limit,
+        tif: crate::model::ids::Tif::Day,
+        qty: 10,
+        limit: 10_100,
+        stop: 0,
+        asked: None,
+    };
+}
+
 fn kinds(evs: &[VenueEvent]) -> Vec<VenueEventKind> {
     evs.iter().map(|e| e.kind).collect()
 }
@@ -75,6 +94,7 @@ fn kinds(evs: &[VenueEvent]) -> Vec<VenueEventKind> {
 #[test]
 fn new_fill_cancel_replace_reject_expire() {
     let mut m = mapping();
+    with_order(&mut m);
     let ack = report(&mut m, "0", "0", &[]);
     assert!(matches!(
         kinds(&ack)[..],
@@ -318,7 +338,7 @@ fn cancel_rejects_and_business_rejects_reach_their_order() {
         }]
     );
     // A business reject names our message by its MsgSeqNum.
-    m.by_seq[(12 % SENT_MAP as u64) as usize] = (12, b'G', CL);
+    m.by_seq[(12 % SENT_MAP as u64) as usize] = (12, Outstanding::Replace(CL));
     let evs = map(
         &mut m,
         "FIX.4.4",
@@ -427,7 +447,7 @@ fn mass_status_answers_and_unsupported_requests_are_quiet() {
         ],
     );
     assert!(evs.is_empty());
-    m.by_seq[(30 % SENT_MAP as u64) as usize] = (30, b'N', ClOrdId::default());
+    m.by_seq[(30 % SENT_MAP as u64) as usize] = (30, Outstanding::Positions);
     let evs = map(
         &mut m,
         "FIX.4.4",
@@ -446,4 +466,112 @@ fn messages_the_venue_does_not_handle_are_queued_for_a_business_reject() {
     let (seq, t, n) = m.to_reject[0];
     assert_eq!((seq, &t[..n as usize]), (7, &b"W"[..]));
     assert_eq!((m.stats.unsupported_received, m.stats.anomalies), (1, 0));
+}
+
+#[test]
+fn values_a_broker_sends_are_checked_before_they_are_booked() {
+    let mut m = mapping();
+    with_order(&mut m);
+    fn fill<'a>(extra: &[(u32, &'a str)]) -> Vec<(u32, &'a str)> {
+        let mut f = vec![(14, "3")];
+        f.extend_from_slice(extra);
+        f
+    }
+    let refused: [(&str, Vec<(u32, &str)>); 13] = [
+        (
+            "LastPx beyond i64",
+            fill(&[(31, "9223372036854775807"), (32, "3")]),
+        ),
+        ("LastPx negative", fill(&[(31, "-100.00"), (32, "3")])),
+        (
+            "LastPx rounds to nothing",
+            fill(&[(31, "0.000000001"), (32, "3")]),
+        ),
+        (
+            "LastPx through the buy limit",
+            fill(&[(31, "101.01"), (32, "3")]),
+        ),
+        ("LastPx missing", fill(&[(32, "3")])),
+        ("LastQty zero", fill(&[(31, "100"), (32, "0")])),
+        ("LastQty negative", fill(&[(31, "100"), (32, "-3")])),
+        (
+            "LastQty finer than a lot",
+            fill(&[(31, "100"), (32, "0.5")]),
+        ),
+        ("LastQty not a number", fill(&[(31, "100"), (32, "3x")])),
+        (
+            "Commission beyond i64",
+            fill(&[(12, "9223372036854775807"), (31, "100"), (32, "3")]),
+        ),
+        (
+            "Commission negative",
+            fill(&[(12, "-1000000"), (31, "100"), (32, "3")]),
+        ),
+        (
+            "Commission above the notional",
+            fill(&[(12, "300.01"), (31, "100"), (32, "3")]),
+        ),
+        (
+            "Commission garbage",
+            fill(&[(12, "1e3"), (31, "100"), (32, "3")]),
+        ),
+    ];
+    for (what, f) in &refused {
+        let before = m.stats.anomalies;
+        m.to_query.clear();
+        assert!(report(&mut m, "F", "1", f).is_empty(), "{what}: booked");
+        assert_eq!(m.stats.anomalies, before + 1, "{what}: not an anomaly");
+        assert_eq!(m.to_query, vec![CL], "{what}: its status is not asked for");
+    }
+    // The same fill with sane values is booked.
+    assert!(matches!(
+        kinds(&report(
+            &mut m,
+            "F",
+            "1",
+            &fill(&[(12, "0.3"), (31, "100.99"), (32, "3")])
+        ))[..],
+        [VenueEventKind::Fill {
+            qty: Qty(3),
+            px: Price(10099),
+            fee: Money(300_000),
+            ..
+        }]
+    ));
+
+    // Replaced: what it does not restate stays as asked; what it restates is checked.
+    let slot = m.slot(CL.order);
+    m.orders[slot] = m.orders[slot].with_terms(12, 10_050, true);
+    assert_eq!(
+        kinds(&report(&mut m, "5", "0", &[])),
+        [VenueEventKind::Replaced {
+            cl: CL,
+            qty: Qty(12),
+            limit: Price(10_050)
+        }],
+        "a Replaced without 38/44 keeps the asked terms"
+    );
+    for (what, f) in [
+        (
+            "qty beyond the instrument's limit",
+            vec![(38, "99999999999")],
+        ),
+        ("qty negative", vec![(38, "-5")]),
+        ("qty zero", vec![(38, "0")]),
+        ("price negative", vec![(38, "5"), (44, "-1")]),
+    ] {
+        let before = m.stats.anomalies;
+        assert!(report(&mut m, "5", "0", &f).is_empty(), "{what}");
+        assert_eq!(m.stats.anomalies, before + 1, "{what}");
+    }
+    assert_eq!(
+        m.sent(CL.order).unwrap().qty,
+        12,
+        "refused restatements change nothing"
+    );
+
+    // A status answer with an average through the limit settles nothing.
+    let before = m.stats.anomalies;
+    assert!(report(&mut m, "I", "2", &[(14, "12"), (6, "150")]).is_empty());
+    assert_eq!(m.stats.anomalies, before + 1);
 }

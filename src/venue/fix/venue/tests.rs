@@ -21,14 +21,15 @@ fn outbound_orders_carry_what_brokers_require() {
     let reg = reg();
     let s = Sent {
         order: 42,
-        instrument: 0,
-        account: 0,
-        side: Side::Sell as u8,
-        order_type: OrderType::Limit as u8,
-        tif: Tif::Day as u8,
+        instrument: InstrumentId(0),
+        account: AccountId(0),
+        side: Side::Sell,
+        order_type: OrderType::Limit,
+        tif: Tif::Day,
         qty: 12,
         limit: 10_050,
         stop: 0,
+        asked: None,
     };
     let mut e = Encoder::new("FIX.4.2", 512);
     e.start(b"D");
