@@ -1,0 +1,676 @@
+//! One order-entry session (a "desk"): its FIX session in the acceptor role, the
+//! session's message store, the book of its client orders and the log that keeps the
+//! book across a crash, and the reports waiting for the client.
+//!
+//! What the client sent is handled after the session has finished with the bytes
+//! (`intake`), what the core said is turned into reports (`outcome`); both queue
+//! reports here, sent at once while the client is logged on, kept until its next Logon
+//! otherwise.
+
+use super::book::{status, Book, ClientId, ClientOrder, View};
+use super::conn::Outbuf;
+use super::courier::{Courier, Op, OpKind};
+use super::order_log::{Entry, OrderLog};
+use super::reports::{encode_cxl_reject, encode_exec, Report, Version};
+use super::settings::{EntrySpec, Secret};
+use crate::config::Registry;
+use crate::model::event::{Command, OrderRef};
+use crate::model::ids::OrderId;
+use crate::venue::fix::codec::{Decoder, Msg};
+use crate::venue::fix::dictionary::Dictionary;
+use crate::venue::fix::reject::SessionRejectReason;
+use crate::venue::fix::session::{SeqNums, Session, SessionEvent, SessionIo};
+use crate::venue::fix::settings::DictionaryFiles;
+use crate::venue::fix::store::SessionStore;
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Sent frames kept in memory for resend requests.
+const KEEP_SENT: usize = 100_000;
+/// Reports kept for a client that is not logged on. Beyond it they are dropped and the
+/// client's picture is rebuilt from the core at its next Logon (aggregated, none lost).
+const MAX_OUTBOX: usize = 100_000;
+
+/// Counters an operator reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeskStats {
+    /// Logons completed.
+    pub logons: u64,
+    /// Connections refused at Logon (credentials, CompIDs, already connected).
+    pub refused: u64,
+    /// NewOrderSingles passed to the core.
+    pub orders: u64,
+    /// Messages refused by the gateway itself (not passed to the core).
+    pub refusals: u64,
+    /// Cancels and replaces passed to the core.
+    pub amends: u64,
+    /// Status requests answered.
+    pub status_requests: u64,
+    /// Tops of book passed to the core.
+    pub quotes: u64,
+    /// Reports sent (35=8, 35=9, 35=j).
+    pub reports: u64,
+    /// Messages that failed dictionary validation (the session sent 35=3; not acted on).
+    pub invalid: u64,
+    /// PossDup copies of requests already handled, ignored.
+    pub duplicates_ignored: u64,
+    /// Times the reports for a logged-out client overflowed and were rebuilt.
+    pub resyncs: u64,
+    /// Orders submitted again after a restart (their first fate unknown).
+    pub resubmitted: u64,
+    /// Core events about orders this session does not know (any more).
+    pub unknown: u64,
+}
+
+/// Application messages the session delivered during one call, handled after it.
+#[derive(Default)]
+pub(super) struct Inbox {
+    buf: Vec<u8>,
+    frames: Vec<(usize, usize, bool)>,
+}
+
+impl Inbox {
+    fn push(&mut self, f: &[u8], valid: bool) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(f);
+        self.frames.push((start, self.buf.len(), valid));
+    }
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.frames.clear();
+    }
+}
+
+/// The session's view of its owner.
+pub(super) struct Io<'a> {
+    pub(super) out: Option<&'a mut Outbuf>,
+    pub(super) store: &'a mut SessionStore,
+    pub(super) log: Option<&'a mut OrderLog>,
+    pub(super) inbox: &'a mut Inbox,
+    pub(super) said: &'a mut Vec<SessionEvent>,
+    pub(super) now: u64,
+}
+
+impl SessionIo for Io<'_> {
+    fn send(&mut self, frame: &[u8]) {
+        if let Some(o) = self.out.as_deref_mut() {
+            o.push(frame);
+        }
+    }
+    fn store(&mut self, seq: u64, frame: &[u8]) {
+        self.store.sent(self.now, seq, frame);
+    }
+    fn stored(&self, seq: u64) -> Option<&[u8]> {
+        self.store.get(seq)
+    }
+    fn reset(&mut self, seqs: SeqNums) {
+        self.store.reset(self.now, seqs);
+        // Reports numbered before the reset can no longer be in doubt (see `open`).
+        if let Some(l) = self.log.as_deref_mut() {
+            l.reset(self.now);
+        }
+    }
+    fn app(&mut self, msg: &Msg<'_>, valid: Result<(), SessionRejectReason>) {
+        self.inbox.push(msg.raw(), valid.is_ok());
+    }
+    fn event(&mut self, ev: SessionEvent) {
+        self.said.push(ev);
+    }
+}
+
+/// One order-entry session.
+pub struct Desk {
+    pub(super) index: u16,
+    pub(super) spec: EntrySpec,
+    pub(super) password: Option<Secret>,
+    pub(super) version: Version,
+    pub(super) reg: Arc<Registry>,
+    pub(super) session: Session,
+    /// The connection bound to it.
+    pub(super) conn: Option<usize>,
+    pub(super) store: SessionStore,
+    pub(super) book: Book,
+    pub(super) log: Option<OrderLog>,
+    pub(super) outbox: VecDeque<Report>,
+    pub(super) inbox: Inbox,
+    pub(super) said: Vec<SessionEvent>,
+    pub(super) dec: Decoder,
+    /// The reports for a logged-out client overflowed: rebuild at its next Logon.
+    pub(super) resync: bool,
+    pub(super) stats: DeskStats,
+}
+
+impl Desk {
+    /// The session `spec`, its store and book restored from `<journal>/entry/<name>/`
+    /// (in memory only without a journal).
+    pub fn open(
+        index: u16,
+        spec: EntrySpec,
+        password: Option<Secret>,
+        reg: Arc<Registry>,
+        journal: Option<&Path>,
+        now: u64,
+    ) -> Result<Desk, String> {
+        let name = spec.name.as_str().to_string();
+        let mut cfg = spec.session.clone();
+        if let Some(files) = &spec.dictionary {
+            let overlays: Vec<&Path> = spec.overlays.iter().map(Path::new).collect();
+            let d = match files {
+                DictionaryFiles::Single(base) => Dictionary::open(base, &overlays),
+                DictionaryFiles::Fixt { transport, app } => {
+                    Dictionary::open_fixt(transport, app, &overlays)
+                }
+            }
+            .map_err(|e| format!("dictionary: {e}"))?;
+            cfg.dictionary = Some(Arc::new(d));
+        }
+        let dir = journal.map(|j| j.join("entry").join(&name));
+        let (mut store, restored) = match &dir {
+            Some(d) => SessionStore::open(d, KEEP_SENT)
+                .map_err(|e| format!("store {}: {e}", d.display()))?,
+            None => (SessionStore::memory(KEEP_SENT), Default::default()),
+        };
+        let mut seqs = restored.seqs.unwrap_or(SeqNums {
+            next_out: 1,
+            next_in: 1,
+        });
+        // Whether a report the log announced was stored (so sent) is judged against the
+        // numbers as the store left them, before any daily reset below.
+        let stored_out = seqs.next_out;
+        let (log, entries) = match &dir {
+            Some(d) => {
+                let (l, e) = OrderLog::open(d)?;
+                (Some(l), e)
+            }
+            None => (None, Vec::new()),
+        };
+        // The numbers belong to the window they were used in: a restart in a later
+        // window (the next trading day) starts it at 1, as the client does. (The same
+        // rule as the broker-facing venue's.)
+        let mut window = None;
+        if let (Some(s), true) = (&cfg.schedule, restored.seqs.is_some()) {
+            match s.window_start(now) {
+                Some(ws) if restored.last_ns < ws => {
+                    seqs = SeqNums {
+                        next_out: 1,
+                        next_in: 1,
+                    };
+                    store.reset(now, seqs);
+                    window = Some(ws);
+                }
+                Some(ws) => window = Some(ws),
+                None => window = Some(s.window_start(restored.last_ns).unwrap_or(restored.last_ns)),
+            }
+        }
+        let version = Version::of(&cfg.begin_string);
+        let mut session = Session::new(cfg, seqs);
+        if window.is_some() {
+            session.set_session_start(window);
+        }
+        let mut desk = Desk {
+            index,
+            book: Book::new(spec.max_orders),
+            spec,
+            password,
+            version,
+            reg,
+            session,
+            conn: None,
+            store,
+            log,
+            outbox: VecDeque::new(),
+            inbox: Inbox::default(),
+            said: Vec::new(),
+            dec: Decoder::new(),
+            resync: false,
+            stats: DeskStats::default(),
+        };
+        desk.restore(entries, stored_out);
+        if let Some(l) = desk.log.as_mut() {
+            if l.needs_snapshot(desk.book.len()) {
+                l.snapshot(now, desk.book.iter().map(|(_, o)| o))
+                    .map_err(|e| format!("order log snapshot: {e}"))?;
+            }
+        }
+        Ok(desk)
+    }
+
+    /// Rebuilds the book from the log. The last record may announce a report that never
+    /// left (a crash between the record and the send): the session stores every frame
+    /// before sending it, so if the store has no frame with that number, the order is
+    /// put back to what the client had before it.
+    fn restore(&mut self, entries: Vec<Entry>, stored_out: u64) {
+        let mut in_doubt: Option<(u32, View, u64)> = None;
+        for e in entries {
+            in_doubt = None;
+            match e {
+                Entry::Order { key, in_seq, req } => {
+                    let inst = self
+                        .reg
+                        .venue(&req.venue)
+                        .and_then(|v| self.reg.instrument(v, &req.symbol));
+                    let o = ClientOrder {
+                        key,
+                        req,
+                        in_seq,
+                        order: None,
+                        inst,
+                        known: View::new(key, &req),
+                        told: View::new(key, &req),
+                        busy: 0,
+                        aliases: Vec::new(),
+                    };
+                    let _ = self.book.insert(o, true);
+                }
+                Entry::State {
+                    key,
+                    order,
+                    out_seq,
+                    view,
+                } => {
+                    let Some(slot) = self.book.by_key(&key) else {
+                        continue;
+                    };
+                    if let Some(id) = order {
+                        self.book.set_order(slot, id);
+                    }
+                    for cl in [Some(view.cl), view.pending.map(|p| p.cl)]
+                        .into_iter()
+                        .flatten()
+                    {
+                        if cl != key {
+                            self.book.alias(slot, cl);
+                        }
+                    }
+                    if let Some(o) = self.book.get_mut(slot) {
+                        if out_seq > 0 {
+                            in_doubt = Some((slot, o.told, out_seq));
+                        }
+                        o.told = view;
+                        o.known = view;
+                    }
+                }
+                Entry::Alias { key, cl } => {
+                    if let Some(slot) = self.book.by_key(&key) {
+                        self.book.alias(slot, cl);
+                    }
+                }
+                Entry::Reset => {}
+            }
+        }
+        if let Some((slot, before, out_seq)) = in_doubt {
+            if out_seq >= stored_out {
+                if let Some(o) = self.book.get_mut(slot) {
+                    o.told = before;
+                    o.known = before;
+                }
+            }
+        }
+        let done: Vec<u32> = self
+            .book
+            .iter()
+            .filter(|(_, o)| status::is_terminal(o.told.status))
+            .map(|(s, _)| s)
+            .collect();
+        for s in done {
+            self.book.finished(s);
+        }
+    }
+
+    /// After a restart: orders whose first fate is unknown are submitted again (the same
+    /// request id, so never twice), and every order the client has not seen finish is
+    /// asked about, so what happened while the gateway was away reaches the client.
+    pub fn recover(&mut self, courier: &mut Courier) {
+        let mut todo = Vec::new();
+        for (slot, o) in self.book.iter() {
+            match (o.order, o.told.status) {
+                (None, status::NONE) => todo.push((slot, Command::Submit(o.req), true)),
+                (Some(id), s) if !status::is_terminal(s) => {
+                    todo.push((slot, Command::Query(OrderRef::Id(id)), false))
+                }
+                _ => {}
+            }
+        }
+        for (slot, cmd, resubmit) in todo {
+            let kind = if resubmit {
+                self.stats.resubmitted += 1;
+                OpKind::Submit {
+                    slot,
+                    recovery: true,
+                }
+            } else {
+                OpKind::Recover { slot }
+            };
+            self.send(courier, cmd, kind);
+        }
+    }
+
+    /// Sends a command about one of this session's orders.
+    pub(super) fn send(&mut self, courier: &mut Courier, cmd: Command, kind: OpKind) {
+        if let Some(o) = kind.slot().and_then(|s| self.book.get_mut(s)) {
+            o.busy += 1;
+        }
+        courier.send(
+            cmd,
+            Op {
+                desk: self.index,
+                kind,
+            },
+        );
+    }
+
+    /// How the core names an order: by its id once known, else by its request id.
+    pub(super) fn order_ref(&self, slot: u32) -> Option<OrderRef> {
+        let o = self.book.get(slot)?;
+        Some(match o.order {
+            Some(id) => OrderRef::Id(id),
+            None => OrderRef::Request(o.req.request_id),
+        })
+    }
+
+    /// The slot of the client order the core knows as `order`.
+    pub fn slot_of(&self, order: OrderId) -> Option<u32> {
+        self.book.by_order(order)
+    }
+
+    /// The slot of the order with this ClOrdID as its own.
+    pub fn slot_of_key(&self, key: &[u8]) -> Option<u32> {
+        self.book.by_key(&ClientId::from_bytes(key).ok()?)
+    }
+
+    /// Queues a report for the client.
+    pub(super) fn queue(&mut self, r: Report) {
+        if self.outbox.len() >= MAX_OUTBOX {
+            self.start_resync();
+            return;
+        }
+        self.outbox.push_back(r);
+    }
+
+    /// Too much is waiting for a client that is away: drop it and, at its next Logon,
+    /// ask the core where every order it has not seen finish stands.
+    fn start_resync(&mut self) {
+        self.outbox.clear();
+        let slots: Vec<u32> = self.book.iter().map(|(s, _)| s).collect();
+        for s in slots {
+            if let Some(o) = self.book.get_mut(s) {
+                let acked = o.known.pending.is_some_and(|p| p.acked);
+                o.known = o.told;
+                if let Some(p) = o.known.pending.as_mut() {
+                    p.acked = acked;
+                }
+            }
+        }
+        self.resync = true;
+        self.stats.resyncs += 1;
+    }
+
+    /// Sends what is queued, while the client is logged on.
+    pub fn flush(&mut self, now: u64, mut out: Option<&mut Outbuf>) {
+        while let Some(r) = self.outbox.pop_front() {
+            if !self.send_report(now, out.as_deref_mut(), &r) {
+                self.outbox.push_front(r);
+                break;
+            }
+        }
+    }
+
+    /// Sends one report; false when the client is not logged on.
+    fn send_report(&mut self, now: u64, out: Option<&mut Outbuf>, r: &Report) -> bool {
+        if !self.session.is_logged_on() {
+            return false;
+        }
+        let persist = r
+            .persist()
+            .copied()
+            .filter(|p| self.book.get(p.slot).is_some_and(|o| o.key == p.key));
+        if let (Some(p), Some(log)) = (&persist, self.log.as_mut()) {
+            let order = self.book.get(p.slot).and_then(|o| o.order);
+            // Announced with the number it is about to get (see `restore`).
+            log.state(now, &p.key, order, &p.view, self.session.seqs().next_out);
+        }
+        let (v, micros) = (self.version, self.session.config().micros);
+        let mut io = Io {
+            out,
+            store: &mut self.store,
+            log: self.log.as_mut(),
+            inbox: &mut self.inbox,
+            said: &mut self.said,
+            now,
+        };
+        let sent = match r {
+            Report::Exec(e, _) => self.session.send_app(
+                now,
+                b"8",
+                |enc| encode_exec(enc, v, e, now, micros),
+                &mut io,
+            ),
+            Report::CxlReject(c, _) => {
+                self.session
+                    .send_app(now, b"9", |enc| encode_cxl_reject(enc, v, c), &mut io)
+            }
+            Report::BizReject {
+                ref_seq,
+                ref_msg_type,
+                reason,
+                text,
+            } => self.session.send_business_reject(
+                now,
+                *ref_seq,
+                ref_msg_type.as_bytes(),
+                *reason,
+                text,
+                &mut io,
+            ),
+        };
+        if sent.is_err() {
+            return false;
+        }
+        self.stats.reports += 1;
+        if let Some(p) = persist {
+            if let Some(o) = self.book.get_mut(p.slot) {
+                let was_done = status::is_terminal(o.told.status);
+                o.told = p.view;
+                if !was_done && status::is_terminal(p.view.status) {
+                    self.book.finished(p.slot);
+                }
+            }
+        }
+        true
+    }
+
+    /// A connection bound to this session: it waits for the client's Logon.
+    pub fn connected(&mut self, now: u64, ci: usize, out: &mut Outbuf) {
+        self.conn = Some(ci);
+        let mut io = Io {
+            out: Some(out),
+            store: &mut self.store,
+            log: self.log.as_mut(),
+            inbox: &mut self.inbox,
+            said: &mut self.said,
+            now,
+        };
+        self.session.on_connected(now, &mut io);
+    }
+
+    /// Bytes from the client; the reason to close the connection, if the session says so.
+    pub fn bytes(
+        &mut self,
+        now: u64,
+        bytes: &[u8],
+        out: &mut Outbuf,
+        courier: &mut Courier,
+    ) -> Option<String> {
+        let mut io = Io {
+            out: Some(&mut *out),
+            store: &mut self.store,
+            log: self.log.as_mut(),
+            inbox: &mut self.inbox,
+            said: &mut self.said,
+            now,
+        };
+        self.session.on_bytes(now, bytes, &mut io);
+        self.after_session(now, Some(out), courier)
+    }
+
+    /// Time passed (heartbeats, timeouts, the schedule); the reason to close, if any.
+    pub fn timer(
+        &mut self,
+        now: u64,
+        mut out: Option<&mut Outbuf>,
+        courier: &mut Courier,
+    ) -> Option<String> {
+        let mut io = Io {
+            out: out.as_deref_mut(),
+            store: &mut self.store,
+            log: self.log.as_mut(),
+            inbox: &mut self.inbox,
+            said: &mut self.said,
+            now,
+        };
+        self.session.on_timer(now, &mut io);
+        self.after_session(now, out, courier)
+    }
+
+    /// The connection is gone.
+    pub fn disconnected(&mut self, now: u64, courier: &mut Courier) {
+        self.conn = None;
+        let mut io = Io {
+            out: None,
+            store: &mut self.store,
+            log: self.log.as_mut(),
+            inbox: &mut self.inbox,
+            said: &mut self.said,
+            now,
+        };
+        self.session.on_disconnected(now, &mut io);
+        let _ = self.after_session(now, None, courier);
+    }
+
+    /// Starts the logout handshake (the daemon is stopping).
+    pub fn logout(&mut self, now: u64, text: &str, out: Option<&mut Outbuf>) -> Option<String> {
+        let mut io = Io {
+            out,
+            store: &mut self.store,
+            log: self.log.as_mut(),
+            inbox: &mut self.inbox,
+            said: &mut self.said,
+            now,
+        };
+        self.session.logout(now, text, &mut io);
+        let mut close = None;
+        for ev in std::mem::take(&mut self.said) {
+            if let SessionEvent::Disconnect(why) = ev {
+                close = Some(why);
+            }
+        }
+        close
+    }
+
+    /// What the session said and delivered during the last call: events, then the
+    /// application messages, then the reports they made. The messages are marked
+    /// received in the store only after their immediate answers are stored: a crash in
+    /// between has the client send them again rather than lose an answer.
+    fn after_session(
+        &mut self,
+        now: u64,
+        mut out: Option<&mut Outbuf>,
+        courier: &mut Courier,
+    ) -> Option<String> {
+        let mut close = None;
+        for ev in std::mem::take(&mut self.said) {
+            match ev {
+                SessionEvent::LoggedOn => {
+                    self.stats.logons += 1;
+                    let s = self.session.seqs();
+                    eprintln!(
+                        "execd: order entry {}: {} logged on (next sequence numbers out {} in {})",
+                        self.spec.name, self.spec.session.target_comp_id, s.next_out, s.next_in
+                    );
+                    if std::mem::take(&mut self.resync) {
+                        self.ask_about_unfinished(courier);
+                    }
+                }
+                SessionEvent::LoggedOut => {
+                    eprintln!(
+                        "execd: order entry {}: {} logged out",
+                        self.spec.name, self.spec.session.target_comp_id
+                    );
+                }
+                SessionEvent::Disconnect(why) => close = Some(why),
+                _ => {}
+            }
+        }
+        if !self.inbox.frames.is_empty() {
+            let inbox = std::mem::take(&mut self.inbox);
+            let mut dec = std::mem::take(&mut self.dec);
+            for &(a, b, valid) in &inbox.frames {
+                let f = &inbox.buf[a..b];
+                if !valid {
+                    // The session answered it with a 35=3: not acted on.
+                    self.stats.invalid += 1;
+                    continue;
+                }
+                match dec.decode(f) {
+                    Ok(m) => self.on_message(now, &m, courier),
+                    Err(_) => self.stats.invalid += 1,
+                }
+            }
+            self.dec = dec;
+            self.flush(now, out.as_deref_mut());
+            for &(a, b, _) in &inbox.frames {
+                self.store.received(now, &inbox.buf[a..b]);
+            }
+            let mut inbox = inbox;
+            inbox.clear();
+            self.inbox = inbox;
+        } else {
+            self.flush(now, out);
+        }
+        close
+    }
+
+    /// After reports were dropped: every order the client has not seen finish is asked
+    /// about, and what the core says is reported.
+    fn ask_about_unfinished(&mut self, courier: &mut Courier) {
+        let slots: Vec<(u32, OrderId)> = self
+            .book
+            .iter()
+            .filter(|(_, o)| !status::is_terminal(o.told.status))
+            .filter_map(|(s, o)| o.order.map(|id| (s, id)))
+            .collect();
+        for (slot, id) in slots {
+            self.send(
+                courier,
+                Command::Query(OrderRef::Id(id)),
+                OpKind::Recover { slot },
+            );
+        }
+    }
+
+    /// Keeps the order log from growing without bound.
+    pub fn maintain(&mut self, now: u64) {
+        let live = self.book.len();
+        if let Some(l) = self.log.as_mut() {
+            if l.needs_snapshot(live) {
+                if let Err(e) = l.snapshot(now, self.book.iter().map(|(_, o)| o)) {
+                    eprintln!("execd: order entry {}: order log: {e}", self.spec.name);
+                }
+            }
+        }
+    }
+
+    /// Flushes the store and the log to disk (at a clean stop).
+    pub fn sync(&self) {
+        self.store.sync();
+        if let Some(l) = &self.log {
+            l.sync();
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> DeskStats {
+        self.stats
+    }
+}

@@ -1,0 +1,819 @@
+//! The gateway thread: one mio loop owning the listening sockets, every client
+//! connection and every order-entry session, talking to the core only through its own
+//! producer handle. It never blocks the core (commands wait here when the core's ring is
+//! full, and client sockets are not read meanwhile) and does not burn a core waiting
+//! for it (the poll timeout grows from 0 while busy to 1 ms idle).
+
+use super::conn::{Conn, Outbuf, MAX_PRE_LOGON};
+use super::courier::{Courier, Op, OpKind};
+use super::desk::{Desk, DeskStats};
+use crate::config::Registry;
+use crate::core::Handle;
+use crate::model::event::CoreEvent;
+use crate::model::ids::RequestId;
+use crate::venue::fix::codec::{self, Decoder, FrameError};
+use crate::venue::fix::session::SeqNums;
+use crate::venue::fix::transport::Link;
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+use std::io::{ErrorKind, Read};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Tokens below this are listeners; connection `i` is `FIRST_CONN + i`.
+const FIRST_CONN: usize = 1024;
+/// Longest idle poll: how late a core event may be noticed when nothing else happens.
+const MAX_IDLE_NS: u64 = 1_000_000;
+/// Core events handled per loop turn, so sockets are served between bursts.
+const EVENTS_PER_TURN: usize = 4096;
+/// Bytes read from one connection per loop turn, so one client cannot starve others.
+const READ_PER_TURN: usize = 256 << 10;
+/// How long clients get to answer our Logout when the daemon stops.
+const STOP_GRACE_NS: u64 = 3_000_000_000;
+/// Connections waiting for their Logon at once; beyond it new ones are refused.
+const MAX_UNBOUND: usize = 256;
+
+/// Wall clock in Unix nanoseconds (FIX SendingTime is wall-clock time).
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// What each session did, when the gateway stops.
+#[derive(Clone, Debug)]
+pub struct DeskReport {
+    /// The session's name.
+    pub name: String,
+    /// Its counters.
+    pub stats: DeskStats,
+    /// Its sequence numbers at the stop.
+    pub seqs: SeqNums,
+    /// Orders it remembers.
+    pub orders: usize,
+    /// Appends its order log refused (a full disk).
+    pub log_errors: u64,
+}
+
+/// What the gateway did.
+#[derive(Clone, Debug, Default)]
+pub struct EntryReport {
+    /// Per session.
+    pub desks: Vec<DeskReport>,
+    /// Connections accepted.
+    pub connections: u64,
+    /// Connections closed before a session took them (no Logon, an unknown CompID …).
+    pub refused: u64,
+    /// Core events about orders no session knows.
+    pub unknown_events: u64,
+}
+
+/// The running gateway.
+pub struct EntryGateway {
+    stop: Arc<AtomicBool>,
+    join: Option<JoinHandle<EntryReport>>,
+    addrs: Vec<SocketAddr>,
+}
+
+impl EntryGateway {
+    /// Where it listens.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Logs every client out (waiting up to 3 s for the answers), flushes the stores and
+    /// returns what happened; `Err` if the thread died instead (a bug: its stores and
+    /// log are still whole, and the next start recovers from them).
+    pub fn stop(mut self) -> Result<EntryReport, String> {
+        self.stop.store(true, Ordering::Release);
+        match self.join.take().map(|j| j.join()) {
+            Some(Ok(r)) => Ok(r),
+            Some(Err(_)) => Err("the order-entry gateway thread panicked".into()),
+            None => Ok(EntryReport::default()),
+        }
+    }
+
+    /// Whether the thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.join.as_ref().is_none_or(|j| j.is_finished())
+    }
+}
+
+impl Drop for EntryGateway {
+    fn drop(&mut self) {
+        if let Some(j) = self.join.take() {
+            self.stop.store(true, Ordering::Release);
+            let _ = j.join();
+        }
+    }
+}
+
+struct Listener {
+    sock: TcpListener,
+    /// The sessions it serves.
+    desks: Vec<usize>,
+}
+
+/// Starts the gateway for the order-entry sessions of `reg`, with `handle` as its
+/// producer end of the core. Sessions are restored from `<journal>/entry/<name>/`.
+/// Errors name what is wrong (a password variable unset, a port in use, a store that
+/// cannot be read).
+pub fn start(
+    reg: Arc<Registry>,
+    handle: Handle,
+    journal: Option<&Path>,
+) -> Result<EntryGateway, String> {
+    let now = now_ns();
+    let mut desks = Vec::new();
+    for (i, spec) in reg.order_entry.iter().enumerate() {
+        let password = spec
+            .password()
+            .map_err(|(k, m)| format!("order_entry[{i}].fix.{k}: {m}"))?;
+        let d = Desk::open(i as u16, spec.clone(), password, reg.clone(), journal, now)
+            .map_err(|e| format!("order entry {}: {e}", spec.name))?;
+        desks.push(d);
+    }
+    let poll = Poll::new().map_err(|e| format!("order entry: poll: {e}"))?;
+    let mut listeners: Vec<Listener> = Vec::new();
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for (i, d) in desks.iter().enumerate() {
+        let want: SocketAddr = format!("{}:{}", d.spec.host, d.spec.port)
+            .parse()
+            .map_err(|e| format!("order entry {}: address: {e}", d.spec.name))?;
+        if let Some(k) = addrs.iter().position(|a| *a == want) {
+            listeners[k].desks.push(i);
+            continue;
+        }
+        let mut sock = TcpListener::bind(want)
+            .map_err(|e| format!("order entry {}: cannot listen on {want}: {e}", d.spec.name))?;
+        poll.registry()
+            .register(&mut sock, Token(listeners.len()), Interest::READABLE)
+            .map_err(|e| format!("order entry: register {want}: {e}"))?;
+        addrs.push(want);
+        listeners.push(Listener {
+            sock,
+            desks: vec![i],
+        });
+    }
+    let bound: Vec<SocketAddr> = listeners
+        .iter()
+        .map(|l| l.sock.local_addr().unwrap_or(addrs[0]))
+        .collect();
+    for (d, a) in desks.iter().zip(
+        desks
+            .iter()
+            .map(|d| format!("{}:{}", d.spec.host, d.spec.port)),
+    ) {
+        eprintln!(
+            "execd: order entry {}: listening on {a} as {} for {} ({}, account {}, venue {}{})",
+            d.spec.name,
+            d.spec.session.sender_comp_id,
+            d.spec.session.target_comp_id,
+            d.spec.session.begin_string,
+            d.spec.account,
+            d.spec.venue,
+            if d.spec.risk_approved {
+                ", risk approved by the session"
+            } else {
+                ""
+            }
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let mut g = Gateway {
+        poll,
+        listeners,
+        conns: Vec::new(),
+        desks,
+        courier: Courier::new(handle),
+        rbuf: vec![0; 64 << 10],
+        dec: Decoder::new(),
+        stop: flag,
+        stopping: None,
+        idle_ns: 0,
+        report: EntryReport::default(),
+        last_maintain: now,
+    };
+    let join = std::thread::Builder::new()
+        .name("execd-entry".into())
+        .spawn(move || g.run())
+        .map_err(|e| format!("order entry: the gateway thread did not start: {e}"))?;
+    Ok(EntryGateway {
+        stop,
+        join: Some(join),
+        addrs: bound,
+    })
+}
+
+struct Gateway {
+    poll: Poll,
+    listeners: Vec<Listener>,
+    conns: Vec<Option<Conn>>,
+    desks: Vec<Desk>,
+    courier: Courier,
+    rbuf: Vec<u8>,
+    dec: Decoder,
+    stop: Arc<AtomicBool>,
+    stopping: Option<u64>,
+    idle_ns: u64,
+    report: EntryReport,
+    last_maintain: u64,
+}
+
+impl Gateway {
+    fn run(&mut self) -> EntryReport {
+        for d in &mut self.desks {
+            d.recover(&mut self.courier);
+        }
+        let mut events = Events::with_capacity(256);
+        loop {
+            let now = now_ns();
+            let mut work = self.core_events(now);
+            work |= self.courier.pump();
+            if self.stop.load(Ordering::Acquire) && self.stopping.is_none() {
+                self.begin_stop(now);
+            }
+            if let Some(deadline) = self.stopping {
+                if self.conns.iter().all(|c| c.is_none()) || now >= deadline {
+                    return self.finish(now);
+                }
+            }
+            let timeout = self.timeout(now, work);
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != ErrorKind::Interrupted {
+                    eprintln!("execd: order entry: poll: {e}");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    Token(t) if t < FIRST_CONN => self.accept(t, now),
+                    Token(t) => {
+                        let Some(c) = self.conns.get_mut(t - FIRST_CONN).and_then(|c| c.as_mut())
+                        else {
+                            continue;
+                        };
+                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                            c.readable = true;
+                        }
+                        if ev.is_writable() {
+                            if let Err(e) = c.out.flush(&mut c.link) {
+                                c.close.get_or_insert_with(|| format!("write: {e}"));
+                            }
+                        }
+                    }
+                }
+            }
+            let now = now_ns();
+            self.read_ready(now);
+            self.timers(now);
+            self.flush_and_close(now);
+            if now.saturating_sub(self.last_maintain) > 1_000_000_000 {
+                self.last_maintain = now;
+                for d in &mut self.desks {
+                    d.maintain(now);
+                }
+            }
+        }
+    }
+
+    /// Poll timeout: none while there is work, growing to [`MAX_IDLE_NS`] when idle,
+    /// never past a session's next deadline.
+    fn timeout(&mut self, now: u64, work: bool) -> Duration {
+        self.idle_ns = if work || self.courier.blocked() {
+            0
+        } else {
+            (self.idle_ns * 2).clamp(20_000, MAX_IDLE_NS)
+        };
+        let mut t = self.idle_ns;
+        for d in &self.desks {
+            if let Some(dl) = d.session.next_deadline() {
+                t = t.min(dl.saturating_sub(now));
+            }
+        }
+        Duration::from_nanos(t)
+    }
+
+    /// Handles what the core said; whether it said anything.
+    fn core_events(&mut self, now: u64) -> bool {
+        let mut n = 0;
+        while n < EVENTS_PER_TURN {
+            let Some(ev) = self.courier.event() else {
+                break;
+            };
+            n += 1;
+            self.route(now, ev);
+        }
+        if n > 0 {
+            for d in &mut self.desks {
+                let out = d
+                    .conn
+                    .and_then(|ci| self.conns.get_mut(ci))
+                    .and_then(|c| c.as_mut())
+                    .map(|c| &mut c.out);
+                d.flush(now, out);
+            }
+        }
+        n > 0
+    }
+
+    /// The session and slot of a request id this gateway made (`<name>:<ClOrdID>`).
+    fn by_request(&self, rid: &RequestId) -> Option<(usize, u32)> {
+        let b = rid.as_bytes();
+        let colon = b.iter().position(|&c| c == b':')?;
+        let (name, key) = (&b[..colon], &b[colon + 1..]);
+        let d = self
+            .desks
+            .iter()
+            .position(|d| d.spec.name.as_bytes() == name)?;
+        Some((d, self.desks[d].slot_of_key(key)?))
+    }
+
+    fn by_order(&self, order: crate::model::ids::OrderId) -> Option<(usize, u32)> {
+        self.desks
+            .iter()
+            .enumerate()
+            .find_map(|(i, d)| d.slot_of(order).map(|s| (i, s)))
+    }
+
+    fn route(&mut self, now: u64, ev: CoreEvent) {
+        let front = self.courier.front().copied();
+        match ev {
+            CoreEvent::Accepted {
+                request_id, order, ..
+            } => match self.by_request(&request_id) {
+                Some((d, s)) => self.desks[d].accepted(now, s, order),
+                None => self.report.unknown_events += 1,
+            },
+            CoreEvent::Rejected {
+                request_id,
+                order,
+                reason,
+            } => match self.by_request(&request_id) {
+                Some((d, s)) => self.desks[d].rejected(now, s, order, reason),
+                None => self.report.unknown_events += 1,
+            },
+            CoreEvent::Duplicate {
+                request_id, order, ..
+            } => match self.by_request(&request_id) {
+                Some((d, s)) => {
+                    let recovery = matches!(
+                        front,
+                        Some(Op {
+                            kind: OpKind::Submit { recovery: true, slot },
+                            desk,
+                        }) if desk as usize == d && slot == s
+                    );
+                    self.desks[d].duplicate(now, s, order, recovery)
+                }
+                None => self.report.unknown_events += 1,
+            },
+            CoreEvent::Order(st) => {
+                let at = if st.request_id.is_empty() {
+                    self.by_order(st.order)
+                } else {
+                    self.by_request(&st.request_id)
+                };
+                match at {
+                    Some((d, s)) => self.desks[d].order_status(now, s, &st),
+                    // Protective legs and other producers' orders are not ours to tell.
+                    None => self.report.unknown_events += 1,
+                }
+            }
+            CoreEvent::Fill {
+                order,
+                exec_id,
+                px,
+                qty,
+                ..
+            } => match self.by_order(order) {
+                Some((d, s)) => self.desks[d].fill(s, exec_id, px, qty),
+                None => self.report.unknown_events += 1,
+            },
+            CoreEvent::CommandRejected {
+                order: Some(id),
+                reason,
+            } => {
+                if let Some((d, s)) = self.by_order(id) {
+                    self.desks[d].refused(s, reason);
+                }
+            }
+            CoreEvent::CommandRejected {
+                order: None,
+                reason,
+            } => {
+                // Names no order: it answers the oldest command still in flight.
+                if let Some(op) = front {
+                    let d = &mut self.desks[op.desk as usize];
+                    match op.kind {
+                        OpKind::Cancel { slot, .. } | OpKind::Replace { slot, .. } => {
+                            d.refused(slot, reason)
+                        }
+                        OpKind::Quote { in_seq } => d.quote_refused(in_seq, reason),
+                        OpKind::Recover { .. } | OpKind::Status { .. } | OpKind::Submit { .. } => {
+                            // The core no longer holds the order: answered from what the
+                            // gateway knows.
+                            d.stats.unknown += 1;
+                        }
+                    }
+                }
+            }
+            CoreEvent::Synced(token) => {
+                if let Some(op) = self.courier.synced(token) {
+                    self.desks[op.desk as usize].synced(now, op.kind, &mut self.courier);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn accept(&mut self, li: usize, now: u64) {
+        loop {
+            let Some(l) = self.listeners.get(li) else {
+                return;
+            };
+            match l.sock.accept() {
+                Ok((stream, addr)) => {
+                    self.report.connections += 1;
+                    let unbound = self
+                        .conns
+                        .iter()
+                        .flatten()
+                        .filter(|c| c.desk.is_none())
+                        .count();
+                    if unbound >= MAX_UNBOUND {
+                        self.report.refused += 1;
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    let mut link = match Link::accepted(stream, None) {
+                        Ok(l) => l,
+                        Err(_) => continue,
+                    };
+                    let ci = match self.conns.iter().position(|c| c.is_none()) {
+                        Some(i) => i,
+                        None => {
+                            self.conns.push(None);
+                            self.conns.len() - 1
+                        }
+                    };
+                    if self
+                        .poll
+                        .registry()
+                        .register(
+                            &mut link,
+                            Token(FIRST_CONN + ci),
+                            Interest::READABLE | Interest::WRITABLE,
+                        )
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    // The shortest LogonTimeout of the sessions it may be for.
+                    let secs = l
+                        .desks
+                        .iter()
+                        .map(|&d| self.desks[d].spec.session.logon_timeout_secs)
+                        .min()
+                        .unwrap_or(10);
+                    self.conns[ci] = Some(Conn {
+                        link,
+                        addr,
+                        listener: li,
+                        out: Outbuf::default(),
+                        pre: Vec::new(),
+                        desk: None,
+                        close: None,
+                        readable: true,
+                        logon_deadline: now + secs as u64 * 1_000_000_000,
+                    });
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    eprintln!("execd: order entry: accept: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads every connection with data waiting, unless commands wait for room in the
+    /// core's ring: then the bytes stay in the kernel and TCP holds the clients back.
+    fn read_ready(&mut self, now: u64) {
+        for ci in 0..self.conns.len() {
+            if self.courier.blocked() {
+                return;
+            }
+            if self.conns[ci]
+                .as_ref()
+                .is_some_and(|c| c.readable && c.close.is_none())
+            {
+                self.read(ci, now);
+            }
+        }
+    }
+
+    fn read(&mut self, ci: usize, now: u64) {
+        let mut taken = 0;
+        loop {
+            let Some(c) = self.conns.get_mut(ci).and_then(|c| c.as_mut()) else {
+                return;
+            };
+            if c.close.is_some() {
+                return;
+            }
+            if taken >= READ_PER_TURN || self.courier.blocked() {
+                return; // still readable: the next turn goes on
+            }
+            match c.link.read(&mut self.rbuf) {
+                Ok(0) => {
+                    c.readable = false;
+                    c.close = Some("the client closed the connection".into());
+                    return;
+                }
+                Ok(n) => {
+                    taken += n;
+                    match c.desk {
+                        Some(d) => {
+                            let rbuf = std::mem::take(&mut self.rbuf);
+                            let close =
+                                self.desks[d].bytes(now, &rbuf[..n], &mut c.out, &mut self.courier);
+                            self.rbuf = rbuf;
+                            if let Some(why) = close {
+                                c.close.get_or_insert(why);
+                            }
+                        }
+                        None => {
+                            c.pre.extend_from_slice(&self.rbuf[..n]);
+                            self.bind(ci, now);
+                        }
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    c.readable = false;
+                    return;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    c.readable = false;
+                    c.close = Some(format!("read: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Looks at a new connection's first frame (its Logon) for the session it is for:
+    /// the CompIDs must name one on this address, the BeginString be that session's and
+    /// the credentials the configured ones. Anything else closes the connection without
+    /// an answer (nothing is numbered for a stranger); only then does the session see
+    /// the bytes.
+    fn bind(&mut self, ci: usize, now: u64) {
+        let Some(c) = self.conns.get_mut(ci).and_then(|c| c.as_mut()) else {
+            return;
+        };
+        let n = loop {
+            match codec::frame(&c.pre) {
+                Ok(n) => break n,
+                Err(FrameError::Incomplete) => {
+                    if c.pre.len() > MAX_PRE_LOGON {
+                        c.close = Some("no Logon in the first 64 KiB".into());
+                        self.report.refused += 1;
+                    }
+                    return;
+                }
+                Err(FrameError::Garbled { skip, why }) => {
+                    let skip = skip.clamp(1, c.pre.len());
+                    if !matches!(why, codec::Garble::NoBeginString)
+                        && codec::scan_tag(&c.pre[..skip], 35) == Some(b"A")
+                    {
+                        c.close = Some(format!("Logon message is not valid ({why:?})"));
+                        self.report.refused += 1;
+                        return;
+                    }
+                    c.pre.drain(..skip);
+                    if c.pre.is_empty() {
+                        return;
+                    }
+                }
+            }
+        };
+        let listener = &self.listeners[c.listener];
+        let who: Result<usize, (Option<usize>, String)> = match self.dec.decode(&c.pre[..n]) {
+            Err(e) => Err((None, format!("first frame undecodable: {e:?}"))),
+            Ok(m) if m.msg_type() != b"A" => Err((None, "first message is not a Logon".into())),
+            Ok(m) => {
+                let (begin, peer, us) = (
+                    m.get(8).unwrap_or(b""),
+                    m.get(49).unwrap_or(b""),
+                    m.get(56).unwrap_or(b""),
+                );
+                let found = listener.desks.iter().copied().find(|&d| {
+                    let s = &self.desks[d].spec.session;
+                    s.sender_comp_id.as_bytes() == us && s.target_comp_id.as_bytes() == peer
+                });
+                match found {
+                    None => Err((
+                        None,
+                        format!(
+                            "no session for SenderCompID {:?} and TargetCompID {:?}",
+                            String::from_utf8_lossy(peer),
+                            String::from_utf8_lossy(us)
+                        ),
+                    )),
+                    Some(d) => {
+                        let desk = &self.desks[d];
+                        let spec = &desk.spec;
+                        let user_ok = spec
+                            .username
+                            .as_ref()
+                            .is_none_or(|u| m.get(553) == Some(u.as_bytes()));
+                        let pass_ok = desk
+                            .password
+                            .as_ref()
+                            .is_none_or(|p| m.get(554).is_some_and(|g| p.matches(g)));
+                        if begin != spec.session.begin_string.as_bytes() {
+                            Err((
+                                Some(d),
+                                format!(
+                                    "BeginString {:?} is not the session's {}",
+                                    String::from_utf8_lossy(begin),
+                                    spec.session.begin_string
+                                ),
+                            ))
+                        } else if !user_ok || !pass_ok {
+                            // Which of the two was wrong is not said, and neither is shown.
+                            Err((Some(d), "wrong Username or Password".into()))
+                        } else {
+                            Ok(d)
+                        }
+                    }
+                }
+            }
+        };
+        let d = match who {
+            Ok(d) => d,
+            Err((d, why)) => {
+                self.report.refused += 1;
+                if let Some(d) = d {
+                    self.desks[d].stats.refused += 1;
+                }
+                eprintln!("execd: order entry: {}: Logon refused: {why}", c.addr);
+                c.close = Some(why);
+                return;
+            }
+        };
+        // A connection the client closed a moment ago may not have been read yet (the
+        // same poll can bring its end and the new Logon): look before refusing.
+        if let Some(old) = self.desks[d].conn.filter(|&o| o != ci) {
+            self.read(old, now);
+            if self.conns[old].as_ref().is_some_and(|c| c.close.is_some()) {
+                self.close(old, now);
+            }
+        }
+        let Some(c) = self.conns.get_mut(ci).and_then(|c| c.as_mut()) else {
+            return;
+        };
+        let desk = &mut self.desks[d];
+        if desk.conn.is_some() {
+            self.report.refused += 1;
+            desk.stats.refused += 1;
+            eprintln!(
+                "execd: order entry {}: {}: Logon refused: {} is already connected",
+                desk.spec.name, c.addr, desk.spec.session.target_comp_id
+            );
+            c.close = Some("already connected".into());
+            return;
+        }
+        c.desk = Some(d);
+        desk.connected(now, ci, &mut c.out);
+        let pre = std::mem::take(&mut c.pre);
+        if let Some(why) = desk.bytes(now, &pre, &mut c.out, &mut self.courier) {
+            c.close.get_or_insert(why);
+        }
+    }
+
+    /// Session timers, and connections that never logged on.
+    fn timers(&mut self, now: u64) {
+        for d in &mut self.desks {
+            if d.session.next_deadline().is_some_and(|t| t <= now) {
+                let c = d
+                    .conn
+                    .and_then(|ci| self.conns.get_mut(ci))
+                    .and_then(|c| c.as_mut());
+                match c {
+                    Some(c) => {
+                        if let Some(why) = d.timer(now, Some(&mut c.out), &mut self.courier) {
+                            c.close.get_or_insert(why);
+                        }
+                    }
+                    None => {
+                        let _ = d.timer(now, None, &mut self.courier);
+                    }
+                }
+            }
+        }
+        for c in self.conns.iter_mut().flatten() {
+            if c.desk.is_none() && c.close.is_none() && now >= c.logon_deadline {
+                self.report.refused += 1;
+                c.close = Some("no Logon within LogonTimeout".into());
+            }
+        }
+    }
+
+    fn flush_and_close(&mut self, now: u64) {
+        for ci in 0..self.conns.len() {
+            let Some(c) = self.conns[ci].as_mut() else {
+                continue;
+            };
+            if c.out.pending() > 0 || c.link.wants_write() {
+                if let Err(e) = c.out.flush(&mut c.link) {
+                    c.close.get_or_insert_with(|| format!("write: {e}"));
+                }
+            }
+            if c.out.overflow {
+                c.close
+                    .get_or_insert_with(|| "the client does not read: output buffer full".into());
+            }
+            if c.close.is_some() {
+                self.close(ci, now);
+            }
+        }
+    }
+
+    fn close(&mut self, ci: usize, now: u64) {
+        let Some(mut c) = self.conns.get_mut(ci).and_then(|c| c.take()) else {
+            return;
+        };
+        let _ = c.out.flush(&mut c.link);
+        let _ = self.poll.registry().deregister(&mut c.link);
+        let _ = c.link.shutdown(std::net::Shutdown::Both);
+        if let Some(d) = c.desk {
+            let desk = &mut self.desks[d];
+            if desk.conn == Some(ci) {
+                desk.disconnected(now, &mut self.courier);
+                eprintln!(
+                    "execd: order entry {}: {} disconnected: {}",
+                    desk.spec.name,
+                    c.addr,
+                    c.close.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+
+    /// Logs every client out; connections without a session are closed.
+    fn begin_stop(&mut self, now: u64) {
+        self.stopping = Some(now + STOP_GRACE_NS);
+        // What the core has said so far goes out before the Logout.
+        self.core_events(now);
+        for d in &mut self.desks {
+            let Some(ci) = d.conn else { continue };
+            let Some(c) = self.conns.get_mut(ci).and_then(|c| c.as_mut()) else {
+                continue;
+            };
+            if let Some(why) = d.logout(now, "execd is stopping", Some(&mut c.out)) {
+                c.close.get_or_insert(why);
+            }
+        }
+        for c in self.conns.iter_mut().flatten() {
+            if c.desk.is_none() {
+                c.close.get_or_insert_with(|| "execd is stopping".into());
+            }
+        }
+        self.flush_and_close(now);
+    }
+
+    fn finish(&mut self, now: u64) -> EntryReport {
+        for ci in 0..self.conns.len() {
+            if self.conns[ci].is_some() {
+                if let Some(c) = self.conns[ci].as_mut() {
+                    c.close.get_or_insert_with(|| "execd stopped".into());
+                }
+                self.close(ci, now);
+            }
+        }
+        // Commands taken from clients and logged reach the core if it has room; those
+        // that do not are submitted again at the next start.
+        self.courier.pump();
+        let mut report = std::mem::take(&mut self.report);
+        for d in &self.desks {
+            d.sync();
+            report.desks.push(DeskReport {
+                name: d.spec.name.as_str().to_string(),
+                stats: d.stats(),
+                seqs: d.session.seqs(),
+                orders: d.book.len(),
+                log_errors: d.log.as_ref().map_or(0, |l| l.errors),
+            });
+        }
+        report
+    }
+}
