@@ -830,3 +830,490 @@ fn raw_clients_trade_and_nothing_they_send_crashes_the_gateway() {
         "{err}"
     );
 }
+
+// ================================================================ QuickFIX
+
+/// QuickFIX's initiator trades through the gateway: a market order and a marketable
+/// limit filled, a resting limit replaced, asked about and canceled, a gate rejection
+/// with its reason code, a duplicate ClOrdID and a cancel of an unknown order refused.
+/// QuickFIX's counters agree with the broker's and with the journal, and the two
+/// sides' sequence numbers agree when execd stops.
+#[test]
+fn quickfix_orders_are_executed_and_reported() {
+    let qfb = need_qf!();
+    let dir = TempDir::new("entry-qf");
+    let mut s = sim(&dir, &[]);
+    let port = free_port();
+    let cfg = config(&dir, s.port, port);
+    let journal = dir.join("journal");
+    let x = Execd::start(&cfg, &journal, &mut s);
+    send_quotes(port);
+    let mut qf = Qf::initiator(&qfb, port, "QFINIT", &dir.join("qf"), &[]);
+    qf.p.cmd("wait-logon 20");
+
+    qf.p.cmd("order m1 AAPL buy 10");
+    qf.p.cmd("order l1 AAPL buy 20 105");
+    qf.p.cmd("order r1 MSFT buy 30 85");
+    qf.p.cmd("order big AAPL buy 6000");
+    for cl in ["m1", "l1"] {
+        let a = qf.exec(cl, "A");
+        assert_eq!(a["ord_status"], "A", "{a}");
+        qf.exec(cl, "0");
+        let f = qf.exec(cl, "F");
+        assert_eq!(
+            (f["ord_status"].as_str(), num(&f["leaves_qty"])),
+            (Some("2"), 0.0),
+            "{f}"
+        );
+        assert_eq!(num(&f["cum_qty"]), num(&f["last_qty"]), "{f}");
+        assert!(
+            f["exec_id"].as_str().unwrap().starts_with(&format!(
+                "{}-F-",
+                f["order_id"].as_str().unwrap_or(&f["order_id"].to_string())
+            )),
+            "{f}"
+        );
+    }
+    let r = qf.exec("r1", "0");
+    assert_eq!(
+        (r["ord_status"].as_str(), num(&r["leaves_qty"])),
+        (Some("0"), 30.0),
+        "{r}"
+    );
+    let b = qf.exec("big", "8");
+    assert!(
+        b["text"].as_str().unwrap().starts_with("MAX_ORDER_QTY: "),
+        "{b}"
+    );
+
+    // Replace the resting order (quantity and price), ask about it, cancel it.
+    qf.p.cmd("replace r1a r1 MSFT buy 40 86");
+    let rp = qf.exec("r1a", "5");
+    assert_eq!(
+        (
+            rp["orig_cl_ord_id"].as_str(),
+            num(&rp["order_qty"]),
+            num(&rp["price"])
+        ),
+        (Some("r1"), 40.0, 86.0),
+        "{rp}"
+    );
+    qf.p.cmd("orderstatus r1a MSFT buy");
+    let st = qf.exec("r1a", "I");
+    assert_eq!(
+        (st["ord_status"].as_str(), num(&st["order_qty"])),
+        (Some("0"), 40.0),
+        "{st}"
+    );
+    qf.p.cmd("cancel r1c r1a MSFT buy 40");
+    let c = qf.exec("r1c", "4");
+    assert_eq!(
+        (c["orig_cl_ord_id"].as_str(), c["ord_status"].as_str()),
+        (Some("r1a"), Some("4")),
+        "{c}"
+    );
+
+    // The same ClOrdID again: no second order. A cancel of an order nobody sent.
+    qf.p.cmd("order m1 AAPL buy 10");
+    let d = qf.p.wait_for("the duplicate's reject", |v| {
+        v["type"] == "exec" && v["cl_ord_id"] == "m1" && v["exec_type"] == "8"
+    });
+    assert!(
+        d["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("DUPLICATE_CLORDID: "),
+        "{d}"
+    );
+    qf.p.cmd("cancel x1 nosuch AAPL buy 1");
+    let cr = qf.p.wait_type("cancel_reject");
+    assert_eq!(
+        (
+            cr["cl_ord_id"].as_str(),
+            cr["reason"].as_str(),
+            cr["response_to"].as_str()
+        ),
+        (Some("x1"), Some("1"), Some("1")),
+        "{cr}"
+    );
+
+    let q = qf.status_until("every report", |v| u(v, "exec_reports") >= 12);
+    let st = s.status();
+    // QuickFIX and the broker agree: three orders reached the venue (the gate kept the
+    // big one, the gateway the duplicate), two filled, one replaced and canceled.
+    assert_eq!(u(&q, "orders"), 5, "{q}");
+    assert_eq!(
+        (
+            u(&st, "orders"),
+            u(&st, "fills"),
+            u(&st, "replaces"),
+            u(&st, "cancels")
+        ),
+        (3, 2, 1, 1),
+        "{st}"
+    );
+    assert_eq!(
+        (
+            u(&q, "fills"),
+            u(&q, "filled_orders"),
+            u(&q, "replaces"),
+            u(&q, "cancels")
+        ),
+        (2, 2, 1, 1),
+        "{q}"
+    );
+    assert_eq!(
+        (
+            u(&q, "orders_rejected"),
+            u(&q, "cancel_rejects"),
+            u(&q, "open_orders")
+        ),
+        (2, 1, 0),
+        "{q}"
+    );
+    assert_eq!(
+        u(&q, "rejects_received"),
+        0,
+        "execd's reports all passed QuickFIX: {q}"
+    );
+
+    let err = x.stop();
+    let q = qf.status_until("execd's logout", |v| v["logged_on"] == false);
+    let desk = desk_line(&err, "desk");
+    assert_eq!(
+        (u(&q, "next_target_seq"), u(&q, "next_sender_seq")),
+        (desk[0], desk[1]),
+        "QuickFIX (next target, next sender) vs execd (next out, next in): {q}\n{err}"
+    );
+    assert_eq!(
+        u(&q, "logouts_received"),
+        1,
+        "execd logged QuickFIX out as it stopped: {q}"
+    );
+    let ev = journal_events(&journal);
+    assert_eq!(count(&ev, "fill", None), 2);
+    assert_eq!(orders_in(&ev, "FILLED").len(), 2);
+    assert_eq!(orders_in(&ev, "CANCELED").len(), 1);
+    assert_eq!(orders_in(&ev, "REPLACED").len(), 1);
+}
+
+/// Fill reports per ClOrdID among QuickFIX's reports (PossDup copies of reports it
+/// already had are reported by qf-peer as `duplicate`, not as `exec`).
+fn fills_by_cl(execs: &[Value]) -> BTreeMap<String, Vec<Value>> {
+    let mut m: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for e in execs {
+        if e["exec_type"] == "F" || e["exec_type"] == "1" || e["exec_type"] == "2" {
+            m.entry(e["cl_ord_id"].as_str().unwrap_or("").to_string())
+                .or_default()
+                .push(e.clone());
+        }
+    }
+    m
+}
+
+/// execd is killed (SIGKILL) while the broker's answers to eight orders are on their
+/// way, QuickFIX sends one more order while it is down, and execd restarts on the same
+/// journal: QuickFIX reconnects, both sides continue their numbering, what each missed
+/// is resent, every fill reaches QuickFIX under the right ClOrdID exactly once, and no
+/// order reaches the broker twice.
+#[test]
+fn sigkill_mid_flow_then_restart_loses_and_doubles_nothing() {
+    let qfb = need_qf!();
+    let dir = TempDir::new("entry-kill");
+    // The broker answers 300 ms late: orders are in flight when execd dies.
+    let mut s = sim(&dir, &["--latency-us", "300000"]);
+    let port = free_port();
+    let cfg = config(&dir, s.port, port);
+    let journal = dir.join("journal");
+    let x = Execd::start(&cfg, &journal, &mut s);
+    send_quotes(port);
+    let mut qf = Qf::initiator(&qfb, port, "QFINIT", &dir.join("qf"), &[]);
+    qf.p.cmd("wait-logon 20");
+    qf.p.cmd("order rest MSFT buy 7 85");
+    qf.exec("rest", "0");
+    let mut cls: Vec<String> = (1..=8).map(|i| format!("k{i}")).collect();
+    for cl in &cls {
+        qf.p.cmd(&format!("order {cl} AAPL buy 3"));
+    }
+    // Through the gate and sent; the broker's answers are 300 ms away.
+    qf.exec("k8", "A");
+    let before = qf.p.status();
+    assert_eq!(u(&before, "fills"), 0, "killed before any fill: {before}");
+    x.kill();
+    // QuickFIX sends while execd is down: the order goes out on the resend after logon.
+    qf.p.cmd("order late AAPL sell 2");
+    cls.push("late".into());
+    next_second();
+    let x = Execd::start(&cfg, &journal, &mut s);
+    qf.status_until("QuickFIX logged on again", |v| {
+        u(v, "logons") >= 2 && v["logged_on"] == true
+    });
+    for cl in &cls {
+        qf.p.wait_for(&format!("{cl} filled"), |v| {
+            v["type"] == "exec" && v["cl_ord_id"] == cl.as_str() && v["ord_status"] == "2"
+        });
+    }
+    // An order entered before the crash is still the client's to cancel.
+    qf.p.cmd("cancel restc rest MSFT buy 7");
+    qf.exec("restc", "4");
+
+    let q = qf.status_until("every fill", |v| u(v, "fills") >= 9);
+    let execs = qf.execs();
+    let fills = fills_by_cl(&execs);
+    for cl in &cls {
+        let f = fills.get(cl).map(|v| v.as_slice()).unwrap_or(&[]);
+        assert_eq!(f.len(), 1, "{cl}: one fill report, not {}: {f:?}", f.len());
+        let want = if cl == "late" { 2.0 } else { 3.0 };
+        assert_eq!(
+            (num(&f[0]["cum_qty"]), num(&f[0]["last_qty"])),
+            (want, want),
+            "{:?}",
+            f[0]
+        );
+    }
+    assert_eq!(
+        fills.len(),
+        cls.len(),
+        "fills only for these orders: {fills:?}"
+    );
+    let ids: Vec<&str> = execs
+        .iter()
+        .filter(|e| e["exec_type"] != "I")
+        .filter_map(|e| e["exec_id"].as_str())
+        .collect();
+    let distinct: BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        ids.len(),
+        "an ExecID reported twice: {ids:?}"
+    );
+    // The broker got each order once.
+    let st = s.status();
+    assert_eq!(
+        (u(&st, "orders"), u(&st, "fills"), u(&st, "cancels")),
+        (10, 9, 1),
+        "{st}"
+    );
+    assert_eq!((u(&q, "fills"), u(&q, "filled_orders")), (9, 9), "{q}");
+    assert_eq!(u(&q, "rejects_received"), 0, "{q}");
+    // Numbering continued on both sides: no reset, and QuickFIX resent what it sent
+    // while execd was away.
+    assert!(
+        u(&q, "next_sender_seq") > u(&before, "next_sender_seq"),
+        "{before} {q}"
+    );
+    assert_eq!(u(&q, "sequence_resets_received"), 0, "{q}");
+    assert!(
+        u(&q, "resend_requests_received") >= 1,
+        "execd asked for what it missed: {q}"
+    );
+
+    let err = x.stop();
+    let q = qf.status_until("execd's logout", |v| v["logged_on"] == false);
+    let desk = desk_line(&err, "desk");
+    assert_eq!(
+        (u(&q, "next_target_seq"), u(&q, "next_sender_seq")),
+        (desk[0], desk[1]),
+        "QuickFIX vs execd: {q}\n{err}"
+    );
+    let ev = journal_events(&journal);
+    assert_eq!(count(&ev, "fill", None), 9);
+    assert_eq!(orders_in(&ev, "FILLED").len(), 9);
+    assert_eq!(orders_in(&ev, "CANCELED").len(), 1);
+}
+
+/// QuickFIX restarted as a new process with ResetOnLogon (its numbers gone): both
+/// sides start again at 1, the orders of its first life are still its own (asked about,
+/// canceled), and their ClOrdIDs are still refused as duplicates.
+#[test]
+fn quickfix_restarted_with_reset_on_logon() {
+    let qfb = need_qf!();
+    let dir = TempDir::new("entry-reset");
+    let mut s = sim(&dir, &[]);
+    let port = free_port();
+    let cfg = config(&dir, s.port, port);
+    let journal = dir.join("journal");
+    let x = Execd::start(&cfg, &journal, &mut s);
+    send_quotes(port);
+    let mut qf = Qf::initiator(
+        &qfb,
+        port,
+        "QFINIT",
+        &dir.join("qf1"),
+        &["--reset-on-logon"],
+    );
+    qf.p.cmd("wait-logon 20");
+    qf.p.cmd("order a1 AAPL buy 4");
+    qf.p.cmd("order a2 MSFT buy 5 85");
+    qf.exec("a1", "F");
+    qf.exec("a2", "0");
+    let first = qf.p.quit();
+    assert_eq!(first["clean_logout"], true, "{first}");
+
+    let mut qf = Qf::initiator(
+        &qfb,
+        port,
+        "QFINIT",
+        &dir.join("qf2"),
+        &["--reset-on-logon"],
+    );
+    qf.p.cmd("wait-logon 20");
+    let fresh = qf.p.status();
+    assert_eq!(
+        (u(&fresh, "next_sender_seq"), u(&fresh, "next_target_seq")),
+        (2, 2),
+        "numbering started again: {fresh}"
+    );
+    qf.p.cmd("orderstatus a2 MSFT buy");
+    let st = qf.exec("a2", "I");
+    assert_eq!(
+        (st["ord_status"].as_str(), num(&st["cum_qty"])),
+        (Some("0"), 0.0),
+        "{st}"
+    );
+    qf.p.cmd("cancel a2c a2 MSFT buy 5");
+    let c = qf.exec("a2c", "4");
+    assert_eq!(c["orig_cl_ord_id"], "a2", "{c}");
+    qf.p.cmd("order a1 AAPL buy 1");
+    let d = qf.exec("a1", "8");
+    assert!(
+        d["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("DUPLICATE_CLORDID: "),
+        "{d}"
+    );
+    qf.p.cmd("order b1 AAPL buy 2");
+    qf.exec("b1", "F");
+    let q = qf.status_until("every report", |v| u(v, "exec_reports") >= 6);
+
+    let st = s.status();
+    assert_eq!(
+        (u(&st, "orders"), u(&st, "fills"), u(&st, "cancels")),
+        (3, 2, 1),
+        "{st}"
+    );
+    assert_eq!(u(&q, "rejects_received"), 0, "{q}");
+    let err = x.stop();
+    let q = qf.status_until("execd's logout", |v| v["logged_on"] == false);
+    let desk = desk_line(&err, "desk");
+    assert_eq!(
+        (u(&q, "next_target_seq"), u(&q, "next_sender_seq")),
+        (desk[0], desk[1]),
+        "{q}\n{err}"
+    );
+    journal_events(&journal);
+}
+
+/// A FIX 4.2 session through QuickFIX: fills are ExecType 1/2 with ExecTransType 0.
+#[test]
+fn quickfix_fix42_session() {
+    let qfb = need_qf!();
+    let dir = TempDir::new("entry-42");
+    let mut s = sim(&dir, &[]);
+    let port = free_port();
+    let cfg = config(&dir, s.port, port);
+    let x = Execd::start(&cfg, &dir.join("journal"), &mut s);
+    send_quotes(port);
+    let mut qf = Qf::initiator(&qfb, port, "QF42", &dir.join("qf"), &["--begin", "FIX.4.2"]);
+    qf.p.cmd("wait-logon 20");
+    qf.p.cmd("order f1 MSFT sell 6");
+    qf.exec("f1", "A");
+    let f = qf.exec("f1", "2");
+    assert_eq!(
+        (f["ord_status"].as_str(), num(&f["cum_qty"])),
+        (Some("2"), 6.0),
+        "{f}"
+    );
+    qf.p.cmd("order f2 MSFT buy 1 85");
+    qf.exec("f2", "0");
+    qf.p.cmd("orderstatus f2 MSFT buy");
+    // FIX 4.2 answers a status request with ExecTransType 3 and ExecType = OrdStatus.
+    let st = qf.p.wait_for("f2's status", |v| {
+        v["type"] == "exec"
+            && v["cl_ord_id"] == "f2"
+            && v["exec_id"].as_str().is_some_and(|i| i.contains("-I-"))
+    });
+    assert_eq!(st["exec_type"], "0", "{st}");
+    let q = qf.status_until("the fill", |v| u(v, "fills") == 1);
+    assert_eq!(
+        (u(&q, "filled_orders"), u(&q, "rejects_received")),
+        (1, 0),
+        "{q}"
+    );
+    x.stop();
+}
+
+/// Logons QuickFIX makes with a CompID no session has, or without the password a
+/// session wants, are refused: closed without an answer, again at every reconnection,
+/// while the right client trades alongside.
+#[test]
+fn quickfix_with_a_wrong_comp_id_or_no_password_is_refused() {
+    let qfb = need_qf!();
+    let dir = TempDir::new("entry-refused");
+    let mut s = sim(&dir, &[]);
+    let port = free_port();
+    let cfg = config(&dir, s.port, port);
+    let x = Execd::start(&cfg, &dir.join("journal"), &mut s);
+    let mut stranger = Qf::initiator(&qfb, port, "QFNOBODY", &dir.join("qf-n"), &[]);
+    let mut locked = Qf::initiator(&qfb, port, "QFLOCK", &dir.join("qf-l"), &[]);
+    let mut ok = Qf::initiator(&qfb, port, "QFINIT", &dir.join("qf-ok"), &[]);
+    ok.p.cmd("wait-logon 20");
+    x.wait_stderr("Logon refused: no session for SenderCompID \"QFNOBODY\"");
+    x.wait_stderr("Logon refused: wrong Username or Password");
+    // Give them time to retry: still not logged on.
+    std::thread::sleep(Duration::from_secs(2));
+    for q in [&mut stranger, &mut locked] {
+        let st = q.p.status();
+        assert_eq!(
+            (st["logged_on"].as_bool(), u(&st, "logons")),
+            (Some(false), 0),
+            "{st}"
+        );
+    }
+    let st = ok.p.status();
+    assert_eq!(st["logged_on"], true, "{st}");
+    let err = x.stop();
+    let locked_line = desk_line(&err, "locked");
+    assert!(
+        locked_line[3] >= 2,
+        "refused at every attempt: {locked_line:?}"
+    );
+    assert_eq!(locked_line[2], 0, "{locked_line:?}");
+}
+
+/// The example configuration checks; without its password variable it names the key.
+#[test]
+fn example_config_checks_and_names_a_missing_password_variable() {
+    let run = |env: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
+        c.args(["check-config", &format!("{ROOT}/examples/order-entry.toml")]);
+        c.env_remove("EXECD_ENTRY_PASSWORD");
+        if env {
+            c.env("EXECD_ENTRY_PASSWORD", "not-shown-anywhere");
+        }
+        c.output().unwrap()
+    };
+    let o = run(true);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("2 order-entry sessions"), "{out}");
+    assert!(
+        out.contains("order entry algo: 127.0.0.1:9890 as EXECD for ALGO (FIXT.1.1)"),
+        "{out}"
+    );
+    assert!(!out.contains("not-shown-anywhere"), "{out}");
+    let o = run(false);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "order_entry[1].fix.PasswordEnv: environment variable EXECD_ENTRY_PASSWORD is not set"
+        ),
+        "{err}"
+    );
+}
