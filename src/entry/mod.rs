@@ -41,6 +41,8 @@ mod outcome;
 mod reports;
 mod requests;
 pub mod settings;
+#[cfg(test)]
+mod tests;
 
 pub use desk::DeskStats;
 pub use gateway::{start, DeskReport, EntryGateway, EntryReport};
