@@ -252,7 +252,16 @@ fn orders_in(events: &[Value], state: &str) -> BTreeSet<u64> {
 /// - `d50`: raw client RAW50, FIX 5.0SP2 over FIXT.1.1;
 /// - `md`: raw client MD, sending tops of book (not risk approved: no orders).
 fn config(dir: &Path, sim_port: u16, entry_port: u16) -> PathBuf {
+    config_with(dir, sim_port, entry_port, &[])
+}
+
+/// [`config`] with more (from, to) edits of the example's text.
+fn config_with(dir: &Path, sim_port: u16, entry_port: u16, edits: &[(&str, &str)]) -> PathBuf {
     let mut text = std::fs::read_to_string(format!("{ROOT}/examples/fix-sim.toml")).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "examples/fix-sim.toml has no {from:?}");
+        text = text.replace(from, to);
+    }
     for (from, to) in [
         (
             "SocketConnectPort = 9878",
@@ -1316,4 +1325,74 @@ fn example_config_checks_and_names_a_missing_password_variable() {
         ),
         "{err}"
     );
+}
+
+/// A burst far larger than the core's inbound ring (16 slots here): the gateway keeps
+/// what the ring cannot take and stops reading the socket until there is room, so TCP
+/// holds the client back. Nothing is dropped or refused; every order is filled once.
+#[test]
+fn a_burst_larger_than_the_core_ring_is_held_back_not_dropped() {
+    let dir = TempDir::new("entry-burst");
+    let mut s = sim(&dir, &[]);
+    let port = free_port();
+    let cfg = config_with(
+        &dir,
+        s.port,
+        port,
+        &[("ring_capacity = 65536", "ring_capacity = 16")],
+    );
+    let journal = dir.join("journal");
+    let x = Execd::start(&cfg, &journal, &mut s);
+    send_quotes(port);
+    let mut r = Raw::connect(port, "FIX.4.4", "RAW");
+    r.logon(&[(553, "raw"), (554, PASSWORD)]);
+    const N: usize = 600;
+    // One write: the gateway reads far more than the ring holds at once.
+    let mut burst = Vec::new();
+    for i in 0..N {
+        let mut e = Encoder::new("FIX.4.4", 1024);
+        e.start(b"D")
+            .uint(34, r.seq)
+            .bytes(49, b"RAW")
+            .timestamp(52, now_ns(), false)
+            .bytes(56, b"EXECD");
+        for (t, v) in order(&format!("b{i}"), "AAPL", "1", "1", None) {
+            e.bytes(t, v.as_bytes());
+        }
+        burst.extend_from_slice(e.finish());
+        r.seq += 1;
+    }
+    r.write(&burst);
+    let mut filled = BTreeSet::new();
+    while filled.len() < N {
+        let f = r.expect("fills", |f| {
+            get(f, 35) == Some("8") && get(f, 150) == Some("F")
+                || get(f, 35) == Some("3")
+                || get(f, 150) == Some("8")
+        });
+        assert_eq!(get(&f, 150), Some("F"), "{}", show(&f));
+        assert!(
+            filled.insert(get(&f, 11).unwrap().to_string()),
+            "a second fill: {}",
+            show(&f)
+        );
+    }
+    r.logout();
+    let st = s.status();
+    assert_eq!(
+        (u(&st, "orders"), u(&st, "fills")),
+        (N as u64, N as u64),
+        "{st}"
+    );
+    let err = x.stop();
+    let held: u64 = err
+        .lines()
+        .find(|l| l.contains("client input held back"))
+        .and_then(|l| l.split("held back ").nth(1))
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no held-back count:\n{err}"));
+    assert!(held > 0, "the ring filled and the socket waited: {err}");
+    let raw = desk_line(&err, "raw");
+    assert_eq!((raw[4], raw[9]), (N as u64, 0), "{raw:?}");
 }

@@ -13,8 +13,19 @@ use crate::core::Handle;
 use crate::model::event::{Command, CoreEvent};
 use std::collections::VecDeque;
 
+/// A status request waiting for the core's answer: what the report echoes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusAsk {
+    /// The ClOrdID the client asked about.
+    pub cl: Echo,
+    /// Its OrdStatusReqID (790).
+    pub req_id: Option<Echo>,
+    /// MsgSeqNum of the request.
+    pub in_seq: u64,
+}
+
 /// What a command was for, to act on its answers.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum OpKind {
     /// A new order (`recovery`: submitted again after a restart, its first fate unknown).
     Submit {
@@ -41,12 +52,8 @@ pub enum OpKind {
     Status {
         /// The order's slot.
         slot: u32,
-        /// The ClOrdID the client asked about.
-        cl: Echo,
-        /// Its OrdStatusReqID (790).
-        req_id: Option<Echo>,
-        /// MsgSeqNum of the request.
-        in_seq: u64,
+        /// What the answer echoes (boxed: rare, and large next to the others).
+        ask: Box<StatusAsk>,
     },
     /// After a restart: where is this order now?
     Recover {
@@ -63,19 +70,19 @@ pub enum OpKind {
 impl OpKind {
     /// The order slot the command is about, if any.
     pub fn slot(&self) -> Option<u32> {
-        match *self {
+        match self {
             OpKind::Submit { slot, .. }
             | OpKind::Cancel { slot, .. }
             | OpKind::Replace { slot, .. }
             | OpKind::Status { slot, .. }
-            | OpKind::Recover { slot } => Some(slot),
+            | OpKind::Recover { slot } => Some(*slot),
             OpKind::Quote { .. } => None,
         }
     }
 }
 
 /// A command in flight, and the session it came from.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Op {
     /// Index of the session.
     pub desk: u16,
@@ -145,10 +152,7 @@ impl Courier {
     /// The command `token` was for, now fully answered.
     pub fn synced(&mut self, token: u64) -> Option<Op> {
         match self.inflight.front() {
-            Some(&(t, op)) if t == token => {
-                self.inflight.pop_front();
-                Some(op)
-            }
+            Some((t, _)) if *t == token => self.inflight.pop_front().map(|(_, op)| op),
             _ => None,
         }
     }

@@ -71,6 +71,8 @@ pub struct EntryReport {
     pub refused: u64,
     /// Core events about orders no session knows.
     pub unknown_events: u64,
+    /// Times client input was left unread because the core's ring was full.
+    pub held_back: u64,
 }
 
 /// The running gateway.
@@ -343,7 +345,6 @@ impl Gateway {
     }
 
     fn route(&mut self, now: u64, ev: CoreEvent) {
-        let front = self.courier.front().copied();
         match ev {
             CoreEvent::Accepted {
                 request_id, order, ..
@@ -364,11 +365,11 @@ impl Gateway {
             } => match self.by_request(&request_id) {
                 Some((d, s)) => {
                     let recovery = matches!(
-                        front,
+                        self.courier.front(),
                         Some(Op {
                             kind: OpKind::Submit { recovery: true, slot },
                             desk,
-                        }) if desk as usize == d && slot == s
+                        }) if *desk as usize == d && *slot == s
                     );
                     self.desks[d].duplicate(now, s, order, recovery)
                 }
@@ -409,7 +410,7 @@ impl Gateway {
                 reason,
             } => {
                 // Names no order: it answers the oldest command still in flight.
-                if let Some(op) = front {
+                if let Some(op) = self.courier.front() {
                     let d = &mut self.desks[op.desk as usize];
                     match op.kind {
                         OpKind::Cancel { slot, .. } | OpKind::Replace { slot, .. } => {
@@ -509,6 +510,9 @@ impl Gateway {
     fn read_ready(&mut self, now: u64) {
         for ci in 0..self.conns.len() {
             if self.courier.blocked() {
+                if self.conns.iter().flatten().any(|c| c.readable) {
+                    self.report.held_back += 1;
+                }
                 return;
             }
             if self.conns[ci]

@@ -4,7 +4,7 @@
 //! does not fit, an order it does not know) is answered at once.
 
 use super::book::{status, ClientOrder, Pending, View};
-use super::courier::{Courier, Op, OpKind};
+use super::courier::{Courier, Op, OpKind, StatusAsk};
 use super::desk::Desk;
 use super::reports::{refusal_exec_id, CxlReason, CxlReject, Echo, Exec, Rej, Report, Terms};
 use super::requests::{self, client_id, echo, Refusal};
@@ -74,9 +74,11 @@ impl Desk {
                     self.stats.status_requests += 1;
                     let kind = OpKind::Status {
                         slot,
-                        cl: cl_echo,
-                        req_id: None,
-                        in_seq,
+                        ask: Box::new(StatusAsk {
+                            cl: cl_echo,
+                            req_id: None,
+                            in_seq,
+                        }),
                     };
                     self.send(courier, Command::Query(r), kind);
                 }
@@ -334,9 +336,7 @@ impl Desk {
             Some((slot, r)) => {
                 let kind = OpKind::Status {
                     slot,
-                    cl,
-                    req_id,
-                    in_seq,
+                    ask: Box::new(StatusAsk { cl, req_id, in_seq }),
                 };
                 self.send(courier, Command::Query(r), kind);
             }

@@ -457,17 +457,13 @@ impl Desk {
                     );
                 }
             }
-            OpKind::Status {
-                slot,
-                cl,
-                req_id,
-                in_seq,
-            } => {
+            OpKind::Status { slot, ask } => {
                 let Some(o) = self.book.get(slot) else { return };
+                let in_seq = ask.in_seq;
                 let id = exec_id(o.order.map_or(0, |i| i.0), "I", format_args!("-{in_seq}"));
                 let mut e = self.exec_of(o, b'I', id);
-                e.cl = cl;
-                e.status_req = req_id;
+                e.cl = ask.cl;
+                e.status_req = ask.req_id;
                 self.queue(Report::Exec(e, None));
             }
             OpKind::Recover { slot } => {

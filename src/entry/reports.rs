@@ -259,6 +259,9 @@ pub struct Persist {
 }
 
 /// What the gateway sends a client.
+// Nearly every report is an ExecutionReport: boxing it would allocate for each one
+// and save no memory.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Report {
     /// 35=8.

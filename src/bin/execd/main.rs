@@ -307,12 +307,10 @@ fn print_entry_report(r: &entry::EntryReport) {
             }
         );
     }
-    if r.refused > 0 {
-        eprintln!(
-            "execd: order entry: {} connections accepted, {} refused before a session took them",
-            r.connections, r.refused
-        );
-    }
+    eprintln!(
+        "execd: order entry: {} connections accepted, {} refused before a session took them; client input held back {} times while the core's ring was full",
+        r.connections, r.refused, r.held_back
+    );
 }
 
 fn fail(msg: &str) -> ExitCode {
