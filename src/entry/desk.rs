@@ -189,6 +189,7 @@ impl Desk {
         // window (the next trading day) starts it at 1, as the client does. (The same
         // rule as the broker-facing venue's.)
         let mut window = None;
+        let mut new_window = false;
         if let (Some(s), true) = (&cfg.schedule, restored.seqs.is_some()) {
             match s.window_start(now) {
                 Some(ws) if restored.last_ns < ws => {
@@ -197,6 +198,7 @@ impl Desk {
                         next_in: 1,
                     };
                     store.reset(now, seqs);
+                    new_window = true;
                     window = Some(ws);
                 }
                 Some(ws) => window = Some(ws),
@@ -226,7 +228,13 @@ impl Desk {
             resync: false,
             stats: DeskStats::default(),
         };
-        desk.restore(entries, stored_out);
+        desk.restore(now, entries, stored_out);
+        if new_window {
+            // The numbers of the old window mean nothing now (see `restore`).
+            if let Some(l) = desk.log.as_mut() {
+                l.reset(now);
+            }
+        }
         if let Some(l) = desk.log.as_mut() {
             if l.needs_snapshot(desk.book.len()) {
                 l.snapshot(now, desk.book.iter().map(|(_, o)| o))
@@ -240,7 +248,7 @@ impl Desk {
     /// left (a crash between the record and the send): the session stores every frame
     /// before sending it, so if the store has no frame with that number, the order is
     /// put back to what the client had before it.
-    fn restore(&mut self, entries: Vec<Entry>, stored_out: u64) {
+    fn restore(&mut self, now: u64, entries: Vec<Entry>, stored_out: u64) {
         let mut in_doubt: Option<(u32, View, u64)> = None;
         for e in entries {
             in_doubt = None;
@@ -304,6 +312,11 @@ impl Desk {
                 if let Some(o) = self.book.get_mut(slot) {
                     o.told = before;
                     o.known = before;
+                    // Recorded, so that a later record (a reset) cannot make the report
+                    // that never left look sent at the next start.
+                    if let Some(l) = self.log.as_mut() {
+                        l.state(now, &o.key, o.order, &before, 0);
+                    }
                 }
             }
         }

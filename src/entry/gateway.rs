@@ -1,13 +1,17 @@
 //! The gateway thread: one mio loop owning the listening sockets, every client
 //! connection and every order-entry session, talking to the core only through its own
 //! producer handle. It never blocks the core (commands wait here when the core's ring is
-//! full, and client sockets are not read meanwhile) and does not burn a core waiting
-//! for it (the poll timeout grows from 0 while busy to 1 ms idle).
+//! full, and client sockets are not read meanwhile). Waiting follows `[core] idle`:
+//! `spin` polls without a timeout (lowest latency, a core of its own), `yield` yields
+//! between empty polls, `backoff` keeps polling without a timeout (yielding) for 1 ms
+//! after the last work — an order just passed on is answered within that — then lets
+//! the timeout grow to 1 ms. The core cannot wake the gateway without a system call on
+//! its hot path, so that is how late news for a client idle for a while can be noticed.
 
 use super::conn::{Conn, Outbuf, MAX_PRE_LOGON};
 use super::courier::{Courier, Op, OpKind};
 use super::desk::{Desk, DeskStats};
-use crate::config::Registry;
+use crate::config::{IdleKind, Registry};
 use crate::core::Handle;
 use crate::model::event::CoreEvent;
 use crate::model::ids::RequestId;
@@ -28,6 +32,9 @@ use std::time::Duration;
 const FIRST_CONN: usize = 1024;
 /// Longest idle poll: how late a core event may be noticed when nothing else happens.
 const MAX_IDLE_NS: u64 = 1_000_000;
+/// How long after the last work the gateway keeps polling without a timeout: answers
+/// to what it just passed on (acknowledgements, fills) come within it.
+const HOT_NS: u64 = 1_000_000;
 /// Core events handled per loop turn, so sockets are served between bursts.
 const EVENTS_PER_TURN: usize = 4096;
 /// Bytes read from one connection per loop turn, so one client cannot starve others.
@@ -198,7 +205,9 @@ pub fn start(
         dec: Decoder::new(),
         stop: flag,
         stopping: None,
+        idle: reg.core.idle,
         idle_ns: 0,
+        last_work: now,
         report: EntryReport::default(),
         last_maintain: now,
     };
@@ -223,7 +232,10 @@ struct Gateway {
     dec: Decoder,
     stop: Arc<AtomicBool>,
     stopping: Option<u64>,
+    idle: IdleKind,
     idle_ns: u64,
+    /// When the loop last did something.
+    last_work: u64,
     report: EntryReport,
     last_maintain: u64,
 }
@@ -288,10 +300,22 @@ impl Gateway {
     /// Poll timeout: none while there is work, growing to [`MAX_IDLE_NS`] when idle,
     /// never past a session's next deadline.
     fn timeout(&mut self, now: u64, work: bool) -> Duration {
-        self.idle_ns = if work || self.courier.blocked() {
-            0
-        } else {
-            (self.idle_ns * 2).clamp(20_000, MAX_IDLE_NS)
+        if work || self.courier.blocked() {
+            self.last_work = now;
+        }
+        let hot = now.saturating_sub(self.last_work) < HOT_NS;
+        self.idle_ns = match self.idle {
+            _ if work || self.courier.blocked() => 0,
+            IdleKind::Spin => 0,
+            IdleKind::Yield => {
+                std::thread::yield_now();
+                0
+            }
+            IdleKind::Backoff if hot => {
+                std::thread::yield_now();
+                0
+            }
+            IdleKind::Backoff => (self.idle_ns * 2).clamp(50_000, MAX_IDLE_NS),
         };
         let mut t = self.idle_ns;
         for d in &self.desks {
