@@ -25,12 +25,15 @@
 //! | `order_log.rs` | that memory on disk |
 //! | `courier.rs` | commands to the core, each answered in full before the next is judged |
 //! | `desk.rs` | one session: FIX session, store, book, log, reports waiting |
+//! | `restart.rs` | a session brought back from its store and log after a restart |
 //! | `intake.rs` | what a client sends, handled |
 //! | `outcome.rs` | what the core says, reported |
 //! | `conn.rs` | one client connection |
-//! | `gateway.rs` | the thread: sockets, sessions, the core's events |
+//! | `gateway.rs` | the thread: its loop, the core's events, starting and stopping |
+//! | `clients.rs` | the loop's side facing clients: accept, read, bind by Logon, write |
 
 mod book;
+mod clients;
 mod conn;
 mod courier;
 mod desk;
@@ -40,6 +43,7 @@ mod order_log;
 mod outcome;
 mod reports;
 mod requests;
+mod restart;
 pub mod settings;
 #[cfg(test)]
 mod tests;
