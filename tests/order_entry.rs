@@ -628,7 +628,8 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn raw_clients_trade_and_nothing_they_send_crashes_the_gateway() {
     let dir = TempDir::new("entry-raw");
-    let mut s = sim(&dir, &[]);
+    // The broker refuses orders above 500: the venue's rejections come back too.
+    let mut s = sim(&dir, &["--reject-qty-above", "500"]);
     let port = free_port();
     let cfg = config(&dir, s.port, port);
     let journal = dir.join("journal");
@@ -741,6 +742,31 @@ fn raw_clients_trade_and_nothing_they_send_crashes_the_gateway() {
         show(&b)
     );
     assert_eq!((get(&b, 39), get(&b, 103)), (Some("8"), Some("3")));
+    // The venue's refusal: passed the gate, sent, rejected by the broker.
+    r.send("D", &order("vr1", "AAPL", "1", "600", None));
+    r.expect_exec("vr1", "A");
+    let v = r.expect_exec("vr1", "8");
+    // The simulator says OrdRejReason 3 (over a limit), which execd reads as funds.
+    assert!(
+        get(&v, 58)
+            .unwrap()
+            .starts_with("VENUE_INSUFFICIENT_FUNDS: "),
+        "{}",
+        show(&v)
+    );
+    assert_eq!(get(&v, 103), Some("3"), "{}", show(&v));
+    // A message the dictionary refuses (no Side): the session's 35=3, and nothing else.
+    let mut no_side = order("ns1", "AAPL", "1", "1", None);
+    no_side.retain(|(t, _)| *t != 54);
+    let seq = r.send("D", &no_side);
+    let rj = r.expect_type("3");
+    assert_eq!(
+        (get(&rj, 45), get(&rj, 371), get(&rj, 373)),
+        (Some(seq.to_string().as_str()), Some("54"), Some("1")),
+        "{}",
+        show(&rj)
+    );
+    r.ping("after-reject");
     // Garbage on a live session, a frame with a wrong checksum: ignored.
     r.write(b"\x01\x01garbage=1\x01");
     r.write(b"8=FIX.4.4\x019=5\x0135=0\x0110=000\x01");
@@ -824,8 +850,12 @@ fn raw_clients_trade_and_nothing_they_send_crashes_the_gateway() {
             p.display()
         );
     }
-    // The broker saw exactly the two orders that passed the gate, and filled them.
-    assert_eq!((u(&st, "orders"), u(&st, "fills")), (2, 2), "{st}");
+    // The broker saw exactly the orders that passed the gate: two filled, one refused.
+    assert_eq!(
+        (u(&st, "orders"), u(&st, "fills"), u(&st, "rejects")),
+        (3, 2, 1),
+        "{st}"
+    );
     let ev = journal_events(&journal);
     assert_eq!(count(&ev, "fill", None), 2);
     assert_eq!(orders_in(&ev, "FILLED").len(), 2);
@@ -1323,6 +1353,30 @@ fn example_config_checks_and_names_a_missing_password_variable() {
         err.contains(
             "order_entry[1].fix.PasswordEnv: environment variable EXECD_ENTRY_PASSWORD is not set"
         ),
+        "{err}"
+    );
+    // A dictionary that is not there is named by its key.
+    let dir = TempDir::new("entry-check");
+    let text = std::fs::read_to_string(format!("{ROOT}/examples/order-entry.toml")).unwrap();
+    let bad = text.replacen(
+        "DataDictionary = \"FIX.4.4\"",
+        "DataDictionary = \"/nonexistent/FIX44.xml\"",
+        1,
+    );
+    assert_ne!(bad, text);
+    let p = dir.join("bad.toml");
+    std::fs::write(&p, bad).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_execd"))
+        .arg("check-config")
+        .arg(&p)
+        .env("EXECD_ENTRY_PASSWORD", "x")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("order_entry[0].fix.DataDictionary: ")
+            && err.contains("/nonexistent/FIX44.xml"),
         "{err}"
     );
 }

@@ -213,8 +213,9 @@ fn main() -> ExitCode {
                             Ok(lines) => report.extend(lines.into_iter().map(|l| format!("  {l}"))),
                             Err(err) => {
                                 return fail(&format!(
-                                    "{}: order_entry[{i}].fix: {err}",
-                                    file.display()
+                                    "{}: order_entry[{i}].fix.{}: {err}",
+                                    file.display(),
+                                    dictionary_key(files, &err)
                                 ))
                             }
                         }
@@ -311,6 +312,18 @@ fn print_entry_report(r: &entry::EntryReport) {
         "execd: order entry: {} connections accepted, {} refused before a session took them; client input held back {} times while the core's ring was full",
         r.connections, r.refused, r.held_back
     );
+}
+
+/// Which dictionary key a loading error is about: the file it names, else the overlays.
+fn dictionary_key(files: &DictionaryFiles, err: &str) -> &'static str {
+    match files {
+        DictionaryFiles::Single(base) if err.contains(base.as_str()) => "DataDictionary",
+        DictionaryFiles::Fixt { transport, .. } if err.contains(transport.as_str()) => {
+            "TransportDataDictionary"
+        }
+        DictionaryFiles::Fixt { app, .. } if err.contains(app.as_str()) => "AppDataDictionary",
+        _ => "DictionaryOverlays",
+    }
 }
 
 fn fail(msg: &str) -> ExitCode {
