@@ -1450,3 +1450,67 @@ fn a_burst_larger_than_the_core_ring_is_held_back_not_dropped() {
     let raw = desk_line(&err, "raw");
     assert_eq!((raw[4], raw[9]), (N as u64, 0), "{raw:?}");
 }
+
+/// A client that stops reading and drops its connection gets, after it logs on again,
+/// everything it missed: the reports the session had numbered come again on its
+/// ResendRequest (PossDup), each once, and no order is doubled.
+#[test]
+fn a_client_that_drops_the_connection_gets_what_it_missed() {
+    let dir = TempDir::new("entry-drop");
+    let mut s = sim(&dir, &["--latency-us", "50000"]);
+    let port = free_port();
+    let cfg = config(&dir, s.port, port);
+    let x = Execd::start(&cfg, &dir.join("journal"), &mut s);
+    send_quotes(port);
+    let mut r = Raw::connect(port, "FIX.4.4", "RAW");
+    let logon = r.logon(&[(553, "raw"), (554, PASSWORD)]);
+    let mut expected: u64 = get(&logon, 34).unwrap().parse::<u64>().unwrap() + 1;
+    r.send("D", &order("d1", "AAPL", "1", "4", None));
+    r.expect_exec("d1", "A");
+    expected += 1;
+    // Then it reads nothing more and goes: the reports for d1 and d2 are numbered and
+    // written to a socket whose unread data the kernel throws away.
+    r.send("D", &order("d2", "AAPL", "1", "5", None));
+    std::thread::sleep(Duration::from_millis(300));
+    let seq = r.seq;
+    drop(r);
+
+    let mut r = Raw::connect(port, "FIX.4.4", "RAW");
+    r.seq = seq;
+    let logon = r.logon(&[(553, "raw"), (554, PASSWORD)]);
+    let theirs: u64 = get(&logon, 34).unwrap().parse().unwrap();
+    assert!(
+        theirs > expected,
+        "execd numbered reports the client never read"
+    );
+    r.send("2", &[(7, expected.to_string()), (16, "0".to_string())]);
+    let mut got: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut resent = 0;
+    while !["d1", "d2"]
+        .iter()
+        .all(|cl| got.contains_key(&(cl.to_string(), "F".into())))
+    {
+        let f = r.expect("reports", |f| get(f, 35) == Some("8"));
+        resent += (get(&f, 43) == Some("Y")) as usize;
+        *got.entry((get(&f, 11).unwrap().into(), get(&f, 150).unwrap().into()))
+            .or_default() += 1;
+    }
+    r.ping("done");
+    let d2: Vec<&str> = ["A", "0", "F"]
+        .into_iter()
+        .filter(|t| got.get(&("d2".into(), t.to_string())) == Some(&1))
+        .collect();
+    assert_eq!(d2, ["A", "0", "F"], "each of d2's reports once: {got:?}");
+    assert_eq!(got.get(&("d1".into(), "F".into())), Some(&1), "{got:?}");
+    assert!(got.values().all(|&n| n == 1), "nothing twice: {got:?}");
+    if theirs > expected {
+        assert!(
+            resent > 0,
+            "what was numbered while away came again as PossDup"
+        );
+    }
+    r.logout();
+    let st = s.status();
+    assert_eq!((u(&st, "orders"), u(&st, "fills")), (2, 2), "{st}");
+    x.stop();
+}
