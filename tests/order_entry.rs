@@ -250,7 +250,8 @@ fn orders_in(events: &[Value], state: &str) -> BTreeSet<u64> {
 /// - `locked`: QFLOCK, with a password (which QuickFIX's peer cannot send);
 /// - `raw`: our raw client RAW, FIX 4.4, Username and the password from the environment;
 /// - `d50`: raw client RAW50, FIX 5.0SP2 over FIXT.1.1;
-/// - `md`: raw client MD, sending tops of book (not risk approved: no orders).
+/// - `md`: raw client MD, sending tops of book (not risk approved: no orders);
+/// - `away`: raw client AWAY, keeping at most 4 reports while it is not logged on.
 fn config(dir: &Path, sim_port: u16, entry_port: u16) -> PathBuf {
     config_with(dir, sim_port, entry_port, &[])
 }
@@ -279,25 +280,33 @@ fn config_with(dir: &Path, sim_port: u16, entry_port: u16, edits: &[(&str, &str)
         assert!(text.contains(from), "examples/fix-sim.toml has no {from:?}");
         text = text.replace(from, &to);
     }
-    let session = |name: &str, peer: &str, begin: &str, extra: &str, risk: bool| {
+    let session = |name: &str, peer: &str, begin: &str, extra: &str, risk: bool, top: &str| {
         let dict = if begin == "FIXT.1.1" {
             "TransportDataDictionary = \"FIXT.1.1\"\nAppDataDictionary = \"FIX.5.0SP2\"".to_string()
         } else {
             format!("DataDictionary = \"{begin}\"")
         };
         format!(
-            "\n[[order_entry]]\nname = \"{name}\"\naccount = \"alpha\"\nvenue = \"sim\"\nrisk_approved = {risk}\n\
+            "\n[[order_entry]]\nname = \"{name}\"\naccount = \"alpha\"\nvenue = \"sim\"\nrisk_approved = {risk}\n{top}\n\
              [order_entry.fix]\nSocketAcceptPort = {entry_port}\nBeginString = \"{begin}\"\n\
              SenderCompID = \"EXECD\"\nTargetCompID = \"{peer}\"\n{dict}\n{extra}\n"
         )
     };
     let pw = format!("Username = \"raw\"\nPasswordEnv = \"{PASSWORD_ENV}\"");
-    text += &session("desk", "QFINIT", "FIX.4.4", "", true);
-    text += &session("d42", "QF42", "FIX.4.2", "", true);
-    text += &session("locked", "QFLOCK", "FIX.4.4", &pw, true);
-    text += &session("raw", "RAW", "FIX.4.4", &pw, true);
-    text += &session("d50", "RAW50", "FIXT.1.1", "", true);
-    text += &session("md", "MD", "FIX.4.4", "", false);
+    text += &session("desk", "QFINIT", "FIX.4.4", "", true, "");
+    text += &session("d42", "QF42", "FIX.4.2", "", true, "");
+    text += &session("locked", "QFLOCK", "FIX.4.4", &pw, true, "");
+    text += &session("raw", "RAW", "FIX.4.4", &pw, true, "");
+    text += &session("d50", "RAW50", "FIXT.1.1", "", true, "");
+    text += &session("md", "MD", "FIX.4.4", "", false, "");
+    text += &session(
+        "away",
+        "AWAY",
+        "FIX.4.4",
+        "",
+        true,
+        "max_queued_reports = 4",
+    );
     let p = dir.join("execd.toml");
     std::fs::write(&p, text).unwrap();
     p
@@ -1513,4 +1522,71 @@ fn a_client_that_drops_the_connection_gets_what_it_missed() {
     let st = s.status();
     assert_eq!((u(&st, "orders"), u(&st, "fills")), (2, 2), "{st}");
     x.stop();
+}
+
+/// More reports than a session keeps for an absent client: they are dropped, and at its
+/// next Logon the core is asked about every order it has not seen finish; each gets one
+/// report with its whole fill (ExecID `<order>-F-c<cum>`), none is lost or doubled.
+#[test]
+fn reports_overflowing_for_an_absent_client_are_rebuilt_from_the_core() {
+    let dir = TempDir::new("entry-away");
+    // Answers come 300 ms late: after the client has gone.
+    let mut s = sim(&dir, &["--latency-us", "300000"]);
+    let port = free_port();
+    let cfg = config(&dir, s.port, port);
+    let x = Execd::start(&cfg, &dir.join("journal"), &mut s);
+    send_quotes(port);
+    let mut r = Raw::connect(port, "FIX.4.4", "AWAY");
+    r.logon(&[]);
+    let cls: Vec<String> = (1..=5).map(|i| format!("w{i}")).collect();
+    for (i, cl) in cls.iter().enumerate() {
+        r.send("D", &order(cl, "AAPL", "1", &(i + 1).to_string(), None));
+    }
+    for cl in &cls {
+        r.expect_exec(cl, "A");
+    }
+    r.logout();
+    drop(r);
+    // Ten reports (New and fill each) for a client allowed four.
+    std::thread::sleep(Duration::from_millis(900));
+    let mut r = Raw::connect(port, "FIX.4.4", "AWAY");
+    r.seq = 8;
+    let logon = r.logon(&[]);
+    let theirs: u64 = get(&logon, 34).unwrap().parse().unwrap();
+    assert_eq!(theirs, 8, "nothing was numbered while it was away");
+    let mut fills: BTreeMap<String, Vec<Fields>> = BTreeMap::new();
+    while fills.len() < cls.len() {
+        let f = r.expect("fills", |f| {
+            get(f, 35) == Some("8") && get(f, 150) == Some("F")
+        });
+        fills
+            .entry(get(&f, 11).unwrap().into())
+            .or_default()
+            .push(f);
+    }
+    r.ping("done");
+    for (i, cl) in cls.iter().enumerate() {
+        let f = &fills[cl];
+        assert_eq!(f.len(), 1, "{cl}: {f:?}");
+        let q = (i + 1).to_string();
+        assert_eq!(
+            (get(&f[0], 39), get(&f[0], 14), get(&f[0], 32)),
+            (Some("2"), Some(q.as_str()), Some(q.as_str())),
+            "{}",
+            show(&f[0])
+        );
+        assert!(
+            get(&f[0], 17).unwrap().ends_with(&format!("-F-c{q}")),
+            "{}",
+            show(&f[0])
+        );
+    }
+    r.logout();
+    let err = x.stop();
+    let away = desk_line(&err, "away");
+    assert_eq!(
+        (away[4], away[14]),
+        (5, 1),
+        "five orders, one overflow rebuilt: {away:?}"
+    );
 }

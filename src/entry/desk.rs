@@ -25,9 +25,6 @@ use std::sync::Arc;
 
 /// Sent frames kept in memory for resend requests.
 pub(super) const KEEP_SENT: usize = 100_000;
-/// Reports kept for a client that is not logged on. Beyond it they are dropped and the
-/// client's picture is rebuilt from the core at its next Logon (aggregated, none lost).
-const MAX_OUTBOX: usize = 100_000;
 
 /// Counters an operator reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -174,29 +171,48 @@ impl Desk {
 
     /// Queues a report for the client.
     pub(super) fn queue(&mut self, r: Report) {
-        if self.outbox.len() >= MAX_OUTBOX {
-            self.start_resync();
-            return;
+        // Reports about an order, for a client that is away, are bounded: beyond the
+        // bound they are dropped, the order's picture goes back to what the client was
+        // told, and at its next Logon the core is asked about every order it has not
+        // seen finish (aggregated, none lost). Answers to what the client sent (a
+        // refusal, a status) carry no picture to rebuild and are kept; they only come
+        // while it is connected. While it is logged on the queue holds one batch.
+        let away = !self.session.is_logged_on();
+        if let (true, Some(p)) = (away, r.persist()) {
+            if !self.resync && self.outbox.len() >= self.spec.max_queued_reports {
+                self.start_resync();
+            }
+            if self.resync {
+                let slot = p.slot;
+                self.forget_untold(slot);
+                return;
+            }
         }
         self.outbox.push_back(r);
     }
 
-    /// Too much is waiting for a client that is away: drop it and, at its next Logon,
-    /// ask the core where every order it has not seen finish stands.
+    /// The reports waiting for an absent client are too many: those about orders are
+    /// dropped, and at its next Logon the core is asked about them instead.
     fn start_resync(&mut self) {
-        self.outbox.clear();
+        self.outbox.retain(|r| r.persist().is_none());
         let slots: Vec<u32> = self.book.iter().map(|(s, _)| s).collect();
         for s in slots {
-            if let Some(o) = self.book.get_mut(s) {
-                let acked = o.known.pending.is_some_and(|p| p.acked);
-                o.known = o.told;
-                if let Some(p) = o.known.pending.as_mut() {
-                    p.acked = acked;
-                }
-            }
+            self.forget_untold(s);
         }
         self.resync = true;
         self.stats.resyncs += 1;
+    }
+
+    /// The order's picture goes back to what the client was told (keeping whether the
+    /// core took its pending cancel or replace).
+    fn forget_untold(&mut self, slot: u32) {
+        if let Some(o) = self.book.get_mut(slot) {
+            let acked = o.known.pending.is_some_and(|p| p.acked);
+            o.known = o.told;
+            if let Some(p) = o.known.pending.as_mut() {
+                p.acked = acked;
+            }
+        }
     }
 
     /// Sends what is queued, while the client is logged on.

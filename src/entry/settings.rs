@@ -41,12 +41,21 @@ pub struct OrderEntryConfig {
     /// finished ones, for ClOrdID look-ups and duplicate checks).
     #[serde(default = "default_max_orders")]
     pub max_orders: usize,
+    /// Reports kept for a client that is not logged on; beyond, they are dropped and at
+    /// its next Logon the core is asked about every order the client has not seen
+    /// finish (one aggregated report each, nothing lost).
+    #[serde(default = "default_max_queued_reports")]
+    pub max_queued_reports: usize,
     /// The session, under QuickFIX's names.
     pub fix: AcceptorSettings,
 }
 
 fn default_max_orders() -> usize {
     65_536
+}
+
+fn default_max_queued_reports() -> usize {
+    20_000
 }
 
 /// `[order_entry.fix]`: QuickFIX's acceptor settings.
@@ -161,6 +170,8 @@ pub struct EntrySpec {
     pub risk_approved: bool,
     /// Orders remembered.
     pub max_orders: usize,
+    /// Reports kept for a client that is not logged on.
+    pub max_queued_reports: usize,
     /// Listening address.
     pub host: String,
     /// Listening port.
@@ -246,6 +257,12 @@ impl OrderEntryConfig {
                 "must be between 16 and 16777216".into(),
             ));
         }
+        if self.max_queued_reports == 0 || self.max_queued_reports > 1 << 20 {
+            return Err((
+                "max_queued_reports".into(),
+                "must be between 1 and 1048576".into(),
+            ));
+        }
         let f = &self.fix;
         let key = |k: &str| format!("fix.{k}");
         if f.password.is_some() {
@@ -291,6 +308,7 @@ impl OrderEntryConfig {
             venue,
             risk_approved: self.risk_approved,
             max_orders: self.max_orders,
+            max_queued_reports: self.max_queued_reports,
             host: f.socket_accept_host.clone(),
             port: f.socket_accept_port,
             session,

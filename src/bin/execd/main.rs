@@ -285,7 +285,7 @@ fn print_entry_report(r: &entry::EntryReport) {
     for d in &r.desks {
         let s = &d.stats;
         eprintln!(
-            "execd: order entry {}: next sequence numbers out {} in {}; {} logons, {} refused logons, {} orders, {} cancels/replaces, {} status requests, {} quotes, {} reports sent, {} refused messages, {} invalid, {} PossDup repeats ignored, {} resubmitted after a restart, {} orders remembered{}",
+            "execd: order entry {}: next sequence numbers out {} in {}; {} logons, {} refused logons, {} orders, {} cancels/replaces, {} status requests, {} quotes, {} reports sent, {} refused messages, {} invalid, {} PossDup repeats ignored, {} resubmitted after a restart, {} orders remembered, {} report overflows rebuilt{}",
             d.name,
             d.seqs.next_out,
             d.seqs.next_in,
@@ -301,6 +301,7 @@ fn print_entry_report(r: &entry::EntryReport) {
             s.duplicates_ignored,
             s.resubmitted,
             d.orders,
+            s.resyncs,
             if d.log_errors > 0 {
                 format!("; {} order-log appends FAILED", d.log_errors)
             } else {
