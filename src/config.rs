@@ -1,6 +1,7 @@
 //! One configuration file (R-OPS-3): parsed with serde + toml, then checked key by key
 //! into the [`Registry`] the core runs on. Errors name the exact offending key.
 
+use crate::entry::settings::{EntrySpec, OrderEntryConfig};
 use crate::model::control::Mode;
 use crate::model::fixed::{Dec, Money, Price, Qty, MONEY_SCALE};
 use crate::model::ids::{AccountId, InstrumentId, Name, VenueId};
@@ -60,6 +61,9 @@ pub struct Config {
     /// Journal and audit log.
     #[serde(default)]
     pub journal: JournalConfig,
+    /// `[[order_entry]]`: FIX sessions upstream systems send orders on (the gateway).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order_entry: Vec<OrderEntryConfig>,
 }
 
 /// `[journal]`: where the journal lives and how the sidecar keeps its audit log.
@@ -408,6 +412,9 @@ pub struct Registry {
     pub sims: Vec<SimSpec>,
     /// By account id.
     pub accounts: Vec<AccountSpec>,
+    /// Order-entry sessions, checked (the gateway's, not the core's: not in the
+    /// fingerprint, so they may change between restarts of the same journal).
+    pub order_entry: Vec<EntrySpec>,
     /// The configuration it was built from (written into journals, so they describe
     /// themselves).
     pub config: Config,
@@ -673,6 +680,7 @@ impl Registry {
         if venues.len() > u16::MAX as usize || instruments.len() > u16::MAX as usize {
             return Err(err("", "too many venues or instruments"));
         }
+        let order_entry = check_order_entry(cfg, &venue_by_name, &account_by_name)?;
         Ok(Registry {
             core: cfg.core.clone(),
             max_quote_age_ns: cfg.gate.max_quote_age_ms * 1_000_000,
@@ -681,6 +689,7 @@ impl Registry {
             instruments,
             sims,
             accounts,
+            order_entry,
             config: cfg.clone(),
             venue_by_name,
             account_by_name,
@@ -730,6 +739,45 @@ impl Registry {
         let id = self.instrument(v, &Name::new(symbol).ok()?)?;
         Some(&self.instruments[id.0 as usize])
     }
+}
+
+/// `[[order_entry]]`: each session on its own, then against the venues and accounts and
+/// each other (names, and one session per CompID pair on an address).
+fn check_order_entry(
+    cfg: &Config,
+    venues: &FxHashMap<Name, VenueId>,
+    accounts: &FxHashMap<Name, AccountId>,
+) -> Result<Vec<EntrySpec>, ConfigError> {
+    let mut out: Vec<EntrySpec> = Vec::new();
+    for (i, e) in cfg.order_entry.iter().enumerate() {
+        let k = |f: &str| format!("order_entry[{i}].{f}");
+        let s = e.check().map_err(|(key, msg)| err(k(&key), msg))?;
+        if !accounts.contains_key(&s.account) {
+            return Err(err(
+                k("account"),
+                format!("no account named {:?}", e.account),
+            ));
+        }
+        if !venues.contains_key(&s.venue) {
+            return Err(err(k("venue"), format!("no venue named {:?}", e.venue)));
+        }
+        if out.iter().any(|o| o.name == s.name) {
+            return Err(err(k("name"), format!("duplicate session {:?}", e.name)));
+        }
+        let same_pair = |o: &EntrySpec| {
+            o.port == s.port
+                && o.session.sender_comp_id == s.session.sender_comp_id
+                && o.session.target_comp_id == s.session.target_comp_id
+        };
+        if out.iter().any(same_pair) {
+            return Err(err(
+                k("fix.TargetCompID"),
+                "another session on this port has the same SenderCompID and TargetCompID: a Logon could not tell them apart",
+            ));
+        }
+        out.push(s);
+    }
+    Ok(out)
 }
 
 fn name(key: &str, s: &str) -> Result<Name, ConfigError> {

@@ -34,6 +34,7 @@
 pub mod calendar;
 pub mod config;
 pub mod core;
+pub mod entry;
 pub mod gate;
 pub mod journal;
 pub mod model;

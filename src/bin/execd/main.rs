@@ -8,6 +8,7 @@ use demo::DemoOptions;
 use execd::config::Registry;
 use execd::core::RealClock;
 use execd::core::{spawn, CoreOptions};
+use execd::entry;
 use execd::model::order_state::OrderState;
 use execd::venue::fix::dictionary::{self, Dictionary};
 use execd::venue::fix::settings::DictionaryFiles;
@@ -172,12 +173,64 @@ fn main() -> ExitCode {
                         }
                     }
                 }
+                for (i, e) in r.order_entry.iter().enumerate() {
+                    // The secret must be there when the daemon starts; its value is not shown.
+                    let pw = match e.password() {
+                        Ok(p) => p,
+                        Err((k, m)) => {
+                            return fail(&format!(
+                                "{}: order_entry[{i}].fix.{k}: {m}",
+                                file.display()
+                            ))
+                        }
+                    };
+                    report.push(format!(
+                        "order entry {}: {}:{} as {} for {} ({}), account {}, venue {}, risk {}{}{}",
+                        e.name,
+                        e.host,
+                        e.port,
+                        e.session.sender_comp_id,
+                        e.session.target_comp_id,
+                        e.session.begin_string,
+                        e.account,
+                        e.venue,
+                        if e.risk_approved {
+                            "approved by the session"
+                        } else {
+                            "not approved (the gate refuses every order)"
+                        },
+                        e.username
+                            .as_ref()
+                            .map(|u| format!(", Username {u}"))
+                            .unwrap_or_default(),
+                        match (&e.password_env, pw) {
+                            (Some(v), Some(_)) => format!(", password from {v} (set)"),
+                            _ => ", no password".to_string(),
+                        }
+                    ));
+                    if let Some(files) = &e.dictionary {
+                        match fix_dictionary_report(files, &e.overlays) {
+                            Ok(lines) => report.extend(lines.into_iter().map(|l| format!("  {l}"))),
+                            Err(err) => {
+                                return fail(&format!(
+                                    "{}: order_entry[{i}].fix.{}: {err}",
+                                    file.display(),
+                                    dictionary_key(files, &err)
+                                ))
+                            }
+                        }
+                    }
+                }
                 println!(
-                    "{}: ok ({} venues, {} instruments, {} accounts)",
+                    "{}: ok ({} venues, {} instruments, {} accounts{})",
                     file.display(),
                     r.venues.len(),
                     r.instruments.len(),
-                    r.accounts.len()
+                    r.accounts.len(),
+                    match r.order_entry.len() {
+                        0 => String::new(),
+                        n => format!(", {n} order-entry sessions"),
+                    }
                 );
                 for l in report {
                     println!("{l}");
@@ -227,6 +280,53 @@ fn fix_dictionary_report(
     r.map_err(|e| e.to_string())
 }
 
+/// One line per order-entry session, as the daemon stops.
+fn print_entry_report(r: &entry::EntryReport) {
+    for d in &r.desks {
+        let s = &d.stats;
+        eprintln!(
+            "execd: order entry {}: next sequence numbers out {} in {}; {} logons, {} refused logons, {} orders, {} cancels/replaces, {} status requests, {} quotes, {} reports sent, {} refused messages, {} invalid, {} PossDup repeats ignored, {} resubmitted after a restart, {} orders remembered, {} report overflows rebuilt{}",
+            d.name,
+            d.seqs.next_out,
+            d.seqs.next_in,
+            s.logons,
+            s.refused,
+            s.orders,
+            s.amends,
+            s.status_requests,
+            s.quotes,
+            s.reports,
+            s.refusals,
+            s.invalid,
+            s.duplicates_ignored,
+            s.resubmitted,
+            d.orders,
+            s.resyncs,
+            if d.log_errors > 0 {
+                format!("; {} order-log appends FAILED", d.log_errors)
+            } else {
+                String::new()
+            }
+        );
+    }
+    eprintln!(
+        "execd: order entry: {} connections accepted, {} refused before a session took them; client input held back {} times while the core's ring was full",
+        r.connections, r.refused, r.held_back
+    );
+}
+
+/// Which dictionary key a loading error is about: the file it names, else the overlays.
+fn dictionary_key(files: &DictionaryFiles, err: &str) -> &'static str {
+    match files {
+        DictionaryFiles::Single(base) if err.contains(base.as_str()) => "DataDictionary",
+        DictionaryFiles::Fixt { transport, .. } if err.contains(transport.as_str()) => {
+            "TransportDataDictionary"
+        }
+        DictionaryFiles::Fixt { app, .. } if err.contains(app.as_str()) => "AppDataDictionary",
+        _ => "DictionaryOverlays",
+    }
+}
+
 fn fail(msg: &str) -> ExitCode {
     eprintln!("execd: {msg}");
     ExitCode::from(2)
@@ -254,9 +354,25 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
         grace: Duration::from_secs(5),
         journal: journal.clone(),
     };
-    let (core, handles) = match spawn(reg.clone(), opts, 1) {
+    // The order-entry gateway is always producer 1, so a journal's orders find their
+    // way back to it after a restart.
+    let producers = if reg.order_entry.is_empty() { 1 } else { 2 };
+    let (core, mut handles) = match spawn(reg.clone(), opts, producers) {
         Ok(x) => x,
         Err(e) => return fail(&format!("cannot start: {e}")),
+    };
+    let gateway = match handles.len() {
+        2 => {
+            let h = handles.pop().expect("two handles");
+            match entry::start(reg.clone(), h, journal.as_deref()) {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    core.shutdown();
+                    return fail(&format!("cannot start: {e}"));
+                }
+            }
+        }
+        _ => None,
     };
     if let (Some(r), Some(dir)) = (core.recovered(), &journal) {
         eprintln!(
@@ -277,7 +393,6 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
         reg.instruments.len(),
         reg.accounts.len()
     );
-    let mut handles = handles;
     let mut status = ExitCode::SUCCESS;
     if let Some(f) = flow {
         match flow::run(&reg, &mut handles[0], &f, &term) {
@@ -291,10 +406,23 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
             term.store(true, Ordering::Release);
         }
     }
-    while !term.load(Ordering::Acquire) && !core.is_finished() {
+    while !term.load(Ordering::Acquire)
+        && !core.is_finished()
+        && !gateway.as_ref().is_some_and(|g| g.is_finished())
+    {
         // The in-process handle is idle until the control API lands; keep its ring drained.
         while handles[0].try_event().is_some() {}
         std::thread::sleep(Duration::from_millis(20));
+    }
+    if let Some(g) = gateway {
+        eprintln!("execd: stopping: logging order-entry clients out");
+        match g.stop() {
+            Ok(r) => print_entry_report(&r),
+            Err(e) => {
+                eprintln!("execd: {e}");
+                status = ExitCode::from(1);
+            }
+        }
     }
     eprintln!("execd: stopping: draining rings and in-flight orders");
     let report = core.shutdown();

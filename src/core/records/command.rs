@@ -1,6 +1,7 @@
 //! Command records: every state-changing command as the core applied it, with its
-//! producer, so replay can apply it again (R-RES-4). Queries, syncs and ticks change no
-//! state and are not recorded.
+//! producer, so replay can apply it again (R-RES-4). Queries change no state but are
+//! recorded too: their answers are events the journal holds, and replay must derive
+//! them again. Syncs and ticks are not (their answers are never recorded).
 
 use super::bytes::{CodecError, In, Out, R};
 use super::MAX_COMMAND;
@@ -235,7 +236,11 @@ pub fn encode_command(origin: u8, cmd: &Command, buf: &mut [u8; MAX_COMMAND]) ->
                 o.dec(*d);
             }
         }
-        Command::Query(_) | Command::Tick | Command::Sync(_) => return None,
+        Command::Query(r) => {
+            o.u8(10);
+            o.order_ref(r);
+        }
+        Command::Tick | Command::Sync(_) => return None,
     }
     Some(o.len())
 }
@@ -279,6 +284,7 @@ pub fn decode_command(b: &[u8]) -> Result<(u8, Command), CodecError> {
             bid_size: i.dec()?,
             ask_size: i.dec()?,
         },
+        10 => Command::Query(i.order_ref()?),
         _ => return Err(CodecError("unknown command tag")),
     };
     i.end()?;
@@ -374,7 +380,9 @@ mod tests {
             bid_size: Dec::new(0, 0),
             ask_size: Dec::new(1_000_000, 0),
         });
+        round_trip(Command::Query(OrderRef::Id(OrderId(5))));
         let mut buf = [0u8; MAX_COMMAND];
         assert_eq!(encode_command(0, &Command::Sync(1), &mut buf), None);
+        assert_eq!(encode_command(0, &Command::Tick, &mut buf), None);
     }
 }
