@@ -9,6 +9,7 @@ use execd::venue::fix::codec::{self, Decoder, Encoder, Field, FrameError, Msg};
 use execd::venue::fix::dictionary::{Dictionary, ValidateOptions};
 use execd::venue::fix::reject::SessionRejectReason;
 use execd::venue::fix::session::{Role, SeqNums, Session, SessionConfig, SessionEvent, SessionIo};
+use execd::venue::fix::time::utc_date;
 use execd::venue::fix::transport::Link;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -1035,25 +1036,6 @@ fn parse_fields(b: &[u8]) -> Vec<Field<'_>> {
         .collect()
 }
 
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-fn date_field(enc: &mut Encoder, tag: u32, now: u64) {
-    let (y, m, d) = civil((now / 86_400_000_000_000) as i64);
-    enc.uint(tag, (y as u64) * 10_000 + (m as u64) * 100 + d as u64);
-}
-
 fn id(enc: &mut Encoder, tag: u32, v: &Id) {
     if !v.is_empty() {
         enc.bytes(tag, v.as_bytes());
@@ -1194,7 +1176,7 @@ fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64
             enc.fixed(704, *long, S);
             enc.fixed(705, *short, S);
             id(enc, 710, req_id);
-            date_field(enc, 715, now);
+            enc.bytes(715, &utc_date(now));
             enc.uint(721, *rpt_id);
             enc.uint(727, *total as u64);
             enc.uint(728, 0);
@@ -1212,15 +1194,5 @@ fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn civil_dates() {
-        assert_eq!(super::civil(0), (1970, 1, 1));
-        assert_eq!(super::civil(20_454), (2026, 1, 1));
-        assert_eq!(super::civil(19_782), (2024, 2, 29));
     }
 }

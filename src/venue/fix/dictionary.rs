@@ -26,6 +26,7 @@
 
 use super::codec::{parse_u64, Field, Msg};
 use super::reject::SessionRejectReason;
+use super::time;
 use rustc_hash::FxHashMap;
 use std::fmt;
 use std::path::Path;
@@ -136,11 +137,11 @@ enum Fmt {
     Char,
     /// BOOLEAN: `Y` or `N`.
     Bool,
-    /// UTCTIMESTAMP: `YYYYMMDD-HH:MM:SS[.f…]`.
+    /// UTCTIMESTAMP: `YYYYMMDD-HH:MM:SS[.sss…]`, a day that exists ([`time`]).
     Timestamp,
-    /// UTCTIMEONLY: `HH:MM:SS[.f…]`.
+    /// UTCTIMEONLY, LOCALMKTTIME: `HH:MM:SS[.sss…]`.
     TimeOnly,
-    /// UTCDATEONLY, UTCDATE, LOCALMKTDATE, DATE: `YYYYMMDD`.
+    /// UTCDATEONLY, UTCDATE, LOCALMKTDATE, DATE: `YYYYMMDD`, a day that exists.
     Date,
     /// MONTHYEAR: `YYYYMM`, `YYYYMMDD` or `YYYYMMwN`.
     MonthYear,
@@ -1138,31 +1139,8 @@ fn digits(v: &[u8]) -> bool {
     !v.is_empty() && v.iter().all(u8::is_ascii_digit)
 }
 
-fn num2(v: &[u8]) -> u32 {
-    (v[0] - b'0') as u32 * 10 + (v[1] - b'0') as u32
-}
-
-fn date_ok(v: &[u8]) -> bool {
-    v.len() == 8
-        && digits(v)
-        && (1..=12).contains(&num2(&v[4..6]))
-        && (1..=31).contains(&num2(&v[6..8]))
-}
-
-fn time_ok(v: &[u8]) -> bool {
-    if v.len() < 8 {
-        return false;
-    }
-    let (hms, frac) = v.split_at(8);
-    let ok = hms[2] == b':'
-        && hms[5] == b':'
-        && digits(&hms[0..2])
-        && digits(&hms[3..5])
-        && digits(&hms[6..8])
-        && num2(&hms[0..2]) <= 23
-        && num2(&hms[3..5]) <= 59
-        && num2(&hms[6..8]) <= 60;
-    ok && (frac.is_empty() || (frac[0] == b'.' && frac.len() <= 13 && digits(&frac[1..])))
+fn month_ok(v: &[u8]) -> bool {
+    matches!(parse_u64(v), Some(1..=12))
 }
 
 fn fmt_ok(fmt: Fmt, v: &[u8]) -> bool {
@@ -1184,17 +1162,15 @@ fn fmt_ok(fmt: Fmt, v: &[u8]) -> bool {
         }
         Fmt::Char => v.len() == 1,
         Fmt::Bool => v == b"Y" || v == b"N",
-        Fmt::Timestamp => v.len() >= 17 && date_ok(&v[..8]) && v[8] == b'-' && time_ok(&v[9..]),
-        Fmt::TimeOnly => time_ok(v),
-        Fmt::Date => date_ok(v),
+        Fmt::Timestamp => time::is_utc_timestamp(v),
+        Fmt::TimeOnly => time::is_utc_time_only(v),
+        Fmt::Date => time::is_date(v),
         Fmt::MonthYear => match v.len() {
-            6 => digits(v) && (1..=12).contains(&num2(&v[4..6])),
+            6 => digits(v) && month_ok(&v[4..6]),
             8 if v[6] == b'w' => {
-                digits(&v[..6])
-                    && (1..=12).contains(&num2(&v[4..6]))
-                    && (b'1'..=b'5').contains(&v[7])
+                digits(&v[..6]) && month_ok(&v[4..6]) && (b'1'..=b'5').contains(&v[7])
             }
-            8 => date_ok(v),
+            8 => time::is_date(v),
             _ => false,
         },
         Fmt::DayOfMonth => {
@@ -2451,6 +2427,8 @@ mod tests {
         assert!(!fmt_ok(Fmt::Timestamp, b"20240131-24:00:00"));
         assert!(!fmt_ok(Fmt::Timestamp, b"20240131-12:00:00."));
         assert!(fmt_ok(Fmt::Date, b"20240229") && !fmt_ok(Fmt::Date, b"2024022"));
+        assert!(!fmt_ok(Fmt::Date, b"20240230") && !fmt_ok(Fmt::Timestamp, b"20240231-12:00:00"));
+        assert!(fmt_ok(Fmt::MonthYear, b"20240229") && !fmt_ok(Fmt::MonthYear, b"20230229"));
         assert!(fmt_ok(Fmt::MonthYear, b"202403") && fmt_ok(Fmt::MonthYear, b"202403w2"));
         assert!(!fmt_ok(Fmt::MonthYear, b"202413"));
         assert!(fmt_ok(Fmt::DayOfMonth, b"31") && !fmt_ok(Fmt::DayOfMonth, b"32"));

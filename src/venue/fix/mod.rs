@@ -7,5 +7,6 @@ pub mod reject;
 pub mod session;
 pub mod settings;
 pub mod store;
+pub mod time;
 pub mod transport;
 pub mod venue;

@@ -59,6 +59,7 @@
 use super::codec::{self, scan_tag, DecodeError, Decoder, Encoder, Field, FrameError, Msg};
 use super::dictionary::Dictionary;
 use super::reject::SessionRejectReason;
+use super::time::parse_utc_timestamp;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -300,50 +301,6 @@ impl Schedule {
     pub fn window_end(&self, start_ns: u64) -> u64 {
         start_ns + self.len_secs() * NS
     }
-}
-
-/// Parses a UTCTimestamp `YYYYMMDD-HH:MM:SS[.f…]` into unix nanoseconds.
-pub fn parse_utc_timestamp(v: &[u8]) -> Option<u64> {
-    if v.len() < 17 || v[8] != b'-' || v[11] != b':' || v[14] != b':' {
-        return None;
-    }
-    let num = |a: usize, b: usize| -> Option<u64> {
-        let mut n = 0u64;
-        for &c in &v[a..b] {
-            if !c.is_ascii_digit() {
-                return None;
-            }
-            n = n * 10 + (c - b'0') as u64;
-        }
-        Some(n)
-    };
-    let (y, m, d) = (num(0, 4)?, num(4, 6)?, num(6, 8)?);
-    let (hh, mm, ss) = (num(9, 11)?, num(12, 14)?, num(15, 17)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    let mut frac_ns = 0u64;
-    if v.len() > 17 {
-        if v[17] != b'.' || v.len() == 18 || v.len() > 27 {
-            return None;
-        }
-        let digits = v.len() - 18;
-        frac_ns = num(18, v.len())? * 10u64.pow(9 - digits as u32);
-    }
-    // Days from civil (Howard Hinnant).
-    let (y, m) = (y as i64, m as i64);
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    if days < 0 {
-        return None;
-    }
-    let secs = days as u64 * DAY_SECS + hh * 3600 + mm * 60 + ss;
-    Some(secs * NS + frac_ns)
 }
 
 /// Session-level MsgTypes that a resend replaces with a SequenceReset-GapFill (the FIX
