@@ -10,7 +10,9 @@
 use execd::model::fixed::Dec;
 use execd::venue::fix::codec::{self, Msg};
 use execd::venue::fix::dictionary::Dictionary;
+use execd::venue::fix::reject::UNSUPPORTED_MESSAGE_TYPE;
 use execd::venue::fix::session::is_session_header_tag;
+use execd::venue::fix::{msg_type, tag};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -528,12 +530,12 @@ impl Sim {
             return;
         }
         match msg.msg_type() {
-            b"D" => self.new_order(now, sess, msg),
-            b"F" => self.cancel(now, sess, msg),
-            b"G" => self.replace(now, sess, msg),
-            b"H" => self.status(now, sess, msg),
-            b"AF" => self.mass_status(now, sess, msg),
-            b"AN" => self.positions(now, sess, msg),
+            msg_type::NEW_ORDER_SINGLE => self.new_order(now, sess, msg),
+            msg_type::ORDER_CANCEL_REQUEST => self.cancel(now, sess, msg),
+            msg_type::ORDER_CANCEL_REPLACE_REQUEST => self.replace(now, sess, msg),
+            msg_type::ORDER_STATUS_REQUEST => self.status(now, sess, msg),
+            msg_type::ORDER_MASS_STATUS_REQUEST => self.mass_status(now, sess, msg),
+            msg_type::REQUEST_FOR_POSITIONS => self.positions(now, sess, msg),
             _ => self.unsupported(now, sess, msg),
         }
     }
@@ -549,7 +551,7 @@ impl Sim {
         let kind = OutKind::BizReject {
             ref_seq: msg.seq().unwrap_or(0),
             ref_msg_type: Id::new(msg.msg_type()),
-            reason: 3,
+            reason: UNSUPPORTED_MESSAGE_TYPE,
             text: "Unsupported Message Type",
         };
         self.send(now, sess, kind);
@@ -557,13 +559,16 @@ impl Sim {
 
     fn echo(&mut self, now: u64, sess: u32, msg: &Msg<'_>, dict: Option<&Dictionary>) {
         let mt = msg.msg_type();
-        if !matches!(mt, b"D" | b"d" | b"C") {
+        if !matches!(
+            mt,
+            msg_type::NEW_ORDER_SINGLE | msg_type::SECURITY_DEFINITION | msg_type::EMAIL
+        ) {
             return self.unsupported(now, sess, msg);
         }
-        if mt == b"D" {
-            let cl = Id::new(msg.get(11).unwrap_or(b""));
+        if mt == msg_type::NEW_ORDER_SINGLE {
+            let cl = Id::new(msg.get(tag::CL_ORD_ID).unwrap_or(b""));
             let fresh = self.seen.insert((sess, cl));
-            if !fresh && msg.get(97) == Some(b"Y") {
+            if !fresh && msg.get(tag::POSS_RESEND) == Some(b"Y") {
                 return;
             }
         }
@@ -612,18 +617,24 @@ impl Sim {
     fn new_order(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
         self.counters.orders += 1;
         self.new_orders_seen += 1;
-        let qty_dec = msg.get_dec(38);
+        let qty_dec = msg.get_dec(tag::ORDER_QTY);
         let mut o = Order {
             sess,
             order_id: self.next_order_id,
-            cl_ord_id: Id::new(msg.get(11).unwrap_or(b"")),
+            cl_ord_id: Id::new(msg.get(tag::CL_ORD_ID).unwrap_or(b"")),
             orig_cl_ord_id: Id::EMPTY,
-            account: Id::new(msg.get(1).unwrap_or(b"")),
-            symbol: Id::new(msg.get(55).unwrap_or(b"")),
-            side: msg.get(54).and_then(|v| v.first().copied()).unwrap_or(0),
-            ord_type: msg.get(40).and_then(|v| v.first().copied()).unwrap_or(b'1'),
+            account: Id::new(msg.get(tag::ACCOUNT).unwrap_or(b"")),
+            symbol: Id::new(msg.get(tag::SYMBOL).unwrap_or(b"")),
+            side: msg
+                .get(tag::SIDE)
+                .and_then(|v| v.first().copied())
+                .unwrap_or(0),
+            ord_type: msg
+                .get(tag::ORD_TYPE)
+                .and_then(|v| v.first().copied())
+                .unwrap_or(b'1'),
             qty: qty_dec.and_then(leaf_to_scale).unwrap_or(0),
-            price: msg.get_dec(44).and_then(leaf_to_scale).unwrap_or(0),
+            price: msg.get_dec(tag::PRICE).and_then(leaf_to_scale).unwrap_or(0),
             unit: qty_dec.map(unit_of).unwrap_or(1),
             cum: 0,
             notional: 0,
@@ -882,8 +893,8 @@ impl Sim {
         self.counters.cancel_rejects += 1;
         let r = CxlReject {
             order_id: found.map(|o| o.order_id).unwrap_or(0),
-            cl_ord_id: Id::new(msg.get(11).unwrap_or(b"")),
-            orig_cl_ord_id: Id::new(msg.get(41).unwrap_or(b"")),
+            cl_ord_id: Id::new(msg.get(tag::CL_ORD_ID).unwrap_or(b"")),
+            orig_cl_ord_id: Id::new(msg.get(tag::ORIG_CL_ORD_ID).unwrap_or(b"")),
             status: found.map(|o| o.status).unwrap_or(b'8'),
             response_to,
             reason,
@@ -901,7 +912,7 @@ impl Sim {
         msg: &Msg<'_>,
         response_to: u8,
     ) -> Option<(u32, Order, Id)> {
-        let Some(idx) = self.find(sess, msg.get(41).unwrap_or(b"")) else {
+        let Some(idx) = self.find(sess, msg.get(tag::ORIG_CL_ORD_ID).unwrap_or(b"")) else {
             self.cxl_reject(now, sess, msg, None, (response_to, 1, "unknown order"));
             return None;
         };
@@ -915,7 +926,7 @@ impl Sim {
             self.cxl_reject(now, sess, msg, Some(&o), (response_to, 0, text));
             return None;
         }
-        let new_cl = Id::new(msg.get(11).unwrap_or(b""));
+        let new_cl = Id::new(msg.get(tag::CL_ORD_ID).unwrap_or(b""));
         if new_cl.is_empty() || (new_cl != o.cl_ord_id && self.known(sess, new_cl).is_some()) {
             let why = (response_to, 6, "missing or duplicate ClOrdID");
             self.cxl_reject(now, sess, msg, Some(&o), why);
@@ -947,7 +958,7 @@ impl Sim {
         let Some((idx, o, new_cl)) = self.amendable(now, sess, msg, 2) else {
             return;
         };
-        let qty_dec = msg.get_dec(38);
+        let qty_dec = msg.get_dec(tag::ORDER_QTY);
         let qty = match qty_dec {
             None => o.qty,
             Some(d) => match leaf_to_scale(d) {
@@ -964,7 +975,7 @@ impl Sim {
             return;
         }
         let price = if o.ord_type == b'2' {
-            match msg.get_dec(44).map(leaf_to_scale) {
+            match msg.get_dec(tag::PRICE).map(leaf_to_scale) {
                 None => o.price,
                 Some(Some(p)) if p > 0 => p,
                 Some(_) => {
@@ -993,7 +1004,7 @@ impl Sim {
 
     fn status(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
         self.counters.status_requests += 1;
-        let cl = msg.get(11).unwrap_or(b"");
+        let cl = msg.get(tag::CL_ORD_ID).unwrap_or(b"");
         let e = match self.find(sess, cl) {
             Some(idx) => {
                 let o = self.orders[idx as usize];
@@ -1005,9 +1016,12 @@ impl Sim {
                     order_id: 0,
                     cl_ord_id: Id::new(cl),
                     orig_cl_ord_id: Id::EMPTY,
-                    account: Id::new(msg.get(1).unwrap_or(b"")),
-                    symbol: Id::new(msg.get(55).unwrap_or(b"")),
-                    side: msg.get(54).and_then(|v| v.first().copied()).unwrap_or(b'1'),
+                    account: Id::new(msg.get(tag::ACCOUNT).unwrap_or(b"")),
+                    symbol: Id::new(msg.get(tag::SYMBOL).unwrap_or(b"")),
+                    side: msg
+                        .get(tag::SIDE)
+                        .and_then(|v| v.first().copied())
+                        .unwrap_or(b'1'),
                     ord_type: b'1',
                     qty: 0,
                     price: 0,
@@ -1030,9 +1044,9 @@ impl Sim {
 
     fn mass_status(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
         self.counters.mass_status_requests += 1;
-        let req_id = Id::new(msg.get(584).unwrap_or(b""));
-        let symbol = msg.get(55);
-        let account = msg.get(1);
+        let req_id = Id::new(msg.get(tag::MASS_STATUS_REQ_ID).unwrap_or(b""));
+        let symbol = msg.get(tag::SYMBOL);
+        let account = msg.get(tag::ACCOUNT);
         let wanted = |o: &Order| {
             o.sess == sess
                 && o.open()
@@ -1091,9 +1105,9 @@ impl Sim {
 
     fn positions(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
         self.counters.position_requests += 1;
-        let req_id = Id::new(msg.get(710).unwrap_or(b""));
-        let account = msg.get(1);
-        let symbol = msg.get(55);
+        let req_id = Id::new(msg.get(tag::POS_REQ_ID).unwrap_or(b""));
+        let account = msg.get(tag::ACCOUNT);
+        let symbol = msg.get(tag::SYMBOL);
         let mut found: Vec<(Id, Id, i64)> = self
             .positions
             .iter()

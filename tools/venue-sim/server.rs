@@ -11,6 +11,7 @@ use execd::venue::fix::reject::SessionRejectReason;
 use execd::venue::fix::session::{Role, SeqNums, Session, SessionConfig, SessionEvent, SessionIo};
 use execd::venue::fix::time::utc_date;
 use execd::venue::fix::transport::Link;
+use execd::venue::fix::{msg_type, tag};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use rustc_hash::FxHashMap;
@@ -519,7 +520,7 @@ impl Server {
                     // A whole frame that is wrong but says it is a Logon: refused, as
                     // the session refuses an invalid Logon.
                     if !matches!(why, codec::Garble::NoBeginString)
-                        && codec::scan_tag(&c.pre[..skip], 35) == Some(b"A")
+                        && codec::scan_tag(&c.pre[..skip], tag::MSG_TYPE) == Some(msg_type::LOGON)
                     {
                         self.stats.refused += 1;
                         c.close = Some(format!("Logon message is not valid ({why:?})"));
@@ -535,10 +536,12 @@ impl Server {
         let who = match self.decoder.decode(&c.pre[..n]) {
             Err(e) => Err(format!("first frame undecodable: {e:?}")),
             Ok(m) => {
-                let begin = String::from_utf8_lossy(m.get(8).unwrap_or(b"")).into_owned();
-                let peer = String::from_utf8_lossy(m.get(49).unwrap_or(b"")).into_owned();
-                let us = m.get(56).unwrap_or(b"");
-                if m.msg_type() != b"A" {
+                let begin =
+                    String::from_utf8_lossy(m.get(tag::BEGIN_STRING).unwrap_or(b"")).into_owned();
+                let peer =
+                    String::from_utf8_lossy(m.get(tag::SENDER_COMP_ID).unwrap_or(b"")).into_owned();
+                let us = m.get(tag::TARGET_COMP_ID).unwrap_or(b"");
+                if m.msg_type() != msg_type::LOGON {
                     Err("first message is not a Logon".to_string())
                 } else if !BEGIN_STRINGS.contains(&begin.as_str())
                     || self.cfg.begin.as_ref().is_some_and(|b| *b != begin)
@@ -773,11 +776,11 @@ impl Server {
             verbose: self.cfg.verbose,
         };
         let msg_type: &[u8] = match &out.kind {
-            OutKind::Exec(_) => b"8",
-            OutKind::CxlReject(_) => b"9",
-            OutKind::BizReject { .. } => b"j",
-            OutKind::PosAck { .. } => b"AO",
-            OutKind::PosReport { .. } => b"AP",
+            OutKind::Exec(_) => msg_type::EXECUTION_REPORT,
+            OutKind::CxlReject(_) => msg_type::ORDER_CANCEL_REJECT,
+            OutKind::BizReject { .. } => msg_type::BUSINESS_MESSAGE_REJECT,
+            OutKind::PosAck { .. } => msg_type::REQUEST_FOR_POSITIONS_ACK,
+            OutKind::PosReport { .. } => msg_type::POSITION_REPORT,
             OutKind::Echo { msg_type, .. } => msg_type.as_bytes(),
         };
         let header = match &out.kind {
@@ -1052,61 +1055,63 @@ fn order_id(enc: &mut Encoder, tag: u32, v: u64) {
 
 const S: u8 = crate::engine::SCALE;
 
-/// Writes the body of one answer.
-/// `latency_us` > 0 is reported on execution reports as SimLatencyUs (20001, the
-/// `fix-dictionaries/overlays/venue-sim.xml` field).
+/// SimLatencyUs: the simulator's own field (`fix-dictionaries/overlays/venue-sim.xml`),
+/// the `--latency-us` every execution report was held back by.
+const SIM_LATENCY_US: u32 = 20001;
+
+/// Writes the body of one answer; `latency_us` > 0 goes out as [`SIM_LATENCY_US`] on
+/// execution reports.
 fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64) {
     match kind {
         // Each answer's body in tag order; the PositionReport's NoPositions group keeps
         // the group's own order (703, 704, 705).
         OutKind::Exec(e) => {
-            id(enc, 1, &e.account);
-            enc.fixed(6, e.avg, S);
-            id(enc, 11, &e.cl_ord_id);
+            id(enc, tag::ACCOUNT, &e.account);
+            enc.fixed(tag::AVG_PX, e.avg, S);
+            id(enc, tag::CL_ORD_ID, &e.cl_ord_id);
             if e.commission > 0 {
-                enc.fixed(12, e.commission, S);
-                enc.char(13, b'3');
+                enc.fixed(tag::COMMISSION, e.commission, S);
+                enc.char(tag::COMM_TYPE, b'3');
             }
-            enc.fixed(14, e.cum, S);
-            enc.uint(17, e.exec_id);
+            enc.fixed(tag::CUM_QTY, e.cum, S);
+            enc.uint(tag::EXEC_ID, e.exec_id);
             if ver == Ver::Fix42 {
-                enc.char(
-                    20,
-                    if e.kind == ExecKind::Status {
-                        b'3'
-                    } else {
-                        b'0'
-                    },
-                );
+                // ExecTransType: 3 = Status, 0 = New (FIX 4.2 only).
+                let trans = if e.kind == ExecKind::Status {
+                    b'3'
+                } else {
+                    b'0'
+                };
+                enc.char(tag::EXEC_TRANS_TYPE, trans);
             }
             if e.kind == ExecKind::Trade {
-                enc.fixed(31, e.last_px, S);
-                enc.fixed(32, e.last_qty, S);
+                enc.fixed(tag::LAST_PX, e.last_px, S);
+                enc.fixed(tag::LAST_QTY, e.last_qty, S);
             }
-            order_id(enc, 37, e.order_id);
+            order_id(enc, tag::ORDER_ID, e.order_id);
             if e.qty > 0 {
-                enc.fixed(38, e.qty, S);
+                enc.fixed(tag::ORDER_QTY, e.qty, S);
             }
-            enc.char(39, e.status);
+            enc.char(tag::ORD_STATUS, e.status);
             if e.ord_type != 0 {
-                enc.char(40, e.ord_type);
+                enc.char(tag::ORD_TYPE, e.ord_type);
             }
             if matches!(e.kind, ExecKind::Canceled | ExecKind::Replaced) {
-                id(enc, 41, &e.orig_cl_ord_id);
+                id(enc, tag::ORIG_CL_ORD_ID, &e.orig_cl_ord_id);
             }
             if e.price > 0 {
-                enc.fixed(44, e.price, S);
+                enc.fixed(tag::PRICE, e.price, S);
             }
             if e.side != 0 {
-                enc.char(54, e.side);
+                enc.char(tag::SIDE, e.side);
             }
-            id(enc, 55, &e.symbol);
+            id(enc, tag::SYMBOL, &e.symbol);
             if !e.text.is_empty() {
-                enc.bytes(58, e.text.as_bytes());
+                enc.bytes(tag::TEXT, e.text.as_bytes());
             }
-            enc.timestamp(60, now, false);
+            enc.timestamp(tag::TRANSACT_TIME, now, false);
             if let Some(r) = e.rej_reason {
-                enc.uint(103, r as u64);
+                enc.uint(tag::ORD_REJ_REASON, r as u64);
             }
             let exec_type = match (e.kind, ver) {
                 (ExecKind::New, _) => b'0',
@@ -1118,30 +1123,30 @@ fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64
                 (ExecKind::Status, Ver::Fix42) => e.status,
                 (ExecKind::Status, _) => b'I',
             };
-            enc.char(150, exec_type);
-            enc.fixed(151, e.leaves, S);
+            enc.char(tag::EXEC_TYPE, exec_type);
+            enc.fixed(tag::LEAVES_QTY, e.leaves, S);
             if let Some(m) = &e.mass {
-                id(enc, 584, &m.req_id);
-                enc.uint(911, m.total as u64);
+                id(enc, tag::MASS_STATUS_REQ_ID, &m.req_id);
+                enc.uint(tag::TOT_NUM_REPORTS, m.total as u64);
                 if m.last {
-                    enc.flag(912, true);
+                    enc.flag(tag::LAST_RPT_REQUESTED, true);
                 }
             }
             if latency_us > 0 {
-                enc.uint(20001, latency_us);
+                enc.uint(SIM_LATENCY_US, latency_us);
             }
         }
         OutKind::CxlReject(r) => {
-            id(enc, 11, &r.cl_ord_id);
-            order_id(enc, 37, r.order_id);
-            enc.char(39, r.status);
-            id(enc, 41, &r.orig_cl_ord_id);
+            id(enc, tag::CL_ORD_ID, &r.cl_ord_id);
+            order_id(enc, tag::ORDER_ID, r.order_id);
+            enc.char(tag::ORD_STATUS, r.status);
+            id(enc, tag::ORIG_CL_ORD_ID, &r.orig_cl_ord_id);
             if !r.text.is_empty() {
-                enc.bytes(58, r.text.as_bytes());
+                enc.bytes(tag::TEXT, r.text.as_bytes());
             }
-            enc.timestamp(60, now, false);
-            enc.uint(102, r.reason as u64);
-            enc.uint(434, r.response_to as u64);
+            enc.timestamp(tag::TRANSACT_TIME, now, false);
+            enc.uint(tag::CXL_REJ_REASON, r.reason as u64);
+            enc.uint(tag::CXL_REJ_RESPONSE_TO, r.response_to as u64);
         }
         OutKind::BizReject { .. } => {}
         OutKind::PosAck {
@@ -1151,13 +1156,13 @@ fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64
             result,
             account,
         } => {
-            id(enc, 1, account);
-            enc.uint(581, 1);
-            id(enc, 710, req_id);
-            enc.uint(721, *rpt_id);
-            enc.uint(727, *total as u64);
-            enc.uint(728, *result as u64);
-            enc.uint(729, 0);
+            id(enc, tag::ACCOUNT, account);
+            enc.uint(tag::ACCOUNT_TYPE, 1);
+            id(enc, tag::POS_REQ_ID, req_id);
+            enc.uint(tag::POS_MAINT_RPT_ID, *rpt_id);
+            enc.uint(tag::TOTAL_NUM_POS_REPORTS, *total as u64);
+            enc.uint(tag::POS_REQ_RESULT, *result as u64);
+            enc.uint(tag::POS_REQ_STATUS, 0);
         }
         OutKind::PosReport {
             req_id,
@@ -1168,21 +1173,21 @@ fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64
             long,
             short,
         } => {
-            id(enc, 1, account);
-            id(enc, 55, symbol);
-            enc.uint(581, 1);
-            enc.uint(702, 1);
-            enc.bytes(703, b"TQ");
-            enc.fixed(704, *long, S);
-            enc.fixed(705, *short, S);
-            id(enc, 710, req_id);
-            enc.bytes(715, &utc_date(now));
-            enc.uint(721, *rpt_id);
-            enc.uint(727, *total as u64);
-            enc.uint(728, 0);
-            enc.uint(730, 0);
-            enc.uint(731, 1);
-            enc.uint(734, 0);
+            id(enc, tag::ACCOUNT, account);
+            id(enc, tag::SYMBOL, symbol);
+            enc.uint(tag::ACCOUNT_TYPE, 1);
+            enc.uint(tag::NO_POSITIONS, 1);
+            enc.bytes(tag::POS_TYPE, b"TQ");
+            enc.fixed(tag::LONG_QTY, *long, S);
+            enc.fixed(tag::SHORT_QTY, *short, S);
+            id(enc, tag::POS_REQ_ID, req_id);
+            enc.bytes(tag::CLEARING_BUSINESS_DATE, &utc_date(now));
+            enc.uint(tag::POS_MAINT_RPT_ID, *rpt_id);
+            enc.uint(tag::TOTAL_NUM_POS_REPORTS, *total as u64);
+            enc.uint(tag::POS_REQ_RESULT, 0);
+            enc.uint(tag::SETTL_PRICE, 0);
+            enc.uint(tag::SETTL_PRICE_TYPE, 1);
+            enc.uint(tag::PRIOR_SETTL_PRICE, 0);
         }
         OutKind::Echo { body, .. } => {
             for f in body.split(|&b| b == 1) {

@@ -3,6 +3,7 @@
 //!
 //! fefix (a dev-dependency here) is the reference decoder the tests compare against.
 
+use super::tag;
 use super::time::{write_utc_timestamp, MAX_WRITTEN_TIMESTAMP};
 use crate::model::fixed::Dec;
 
@@ -277,11 +278,11 @@ impl<'a> Msg<'a> {
     }
     /// MsgType (35).
     pub fn msg_type(&self) -> &'a [u8] {
-        self.get(35).unwrap_or(b"")
+        self.get(tag::MSG_TYPE).unwrap_or(b"")
     }
     /// MsgSeqNum (34), if present and numeric.
     pub fn seq(&self) -> Option<u64> {
-        self.get_u64(34)
+        self.get_u64(tag::MSG_SEQ_NUM)
     }
 }
 
@@ -320,6 +321,10 @@ pub fn scan_tag(frame: &[u8], tag: u32) -> Option<&[u8]> {
     None
 }
 
+/// BeginString, BodyLength and MsgType: the first three fields of every message, in
+/// this order, and nowhere else.
+pub(crate) const LEADING_TAGS: [u32; 3] = [tag::BEGIN_STRING, tag::BODY_LENGTH, tag::MSG_TYPE];
+
 /// Most digits in a tag number (FIX tags fit in 5; user-defined ones stay below 10^9).
 const MAX_TAG_DIGITS: usize = 9;
 
@@ -329,30 +334,30 @@ const MAX_TAG_DIGITS: usize = 9;
 /// announces no data field.
 pub const fn data_tag_of(len_tag: u32) -> Option<u32> {
     Some(match len_tag {
-        90 => 91,
-        93 => 89,
-        95 => 96,
-        212 => 213,
-        348 => 349,
-        350 => 351,
-        352 => 353,
-        354 => 355,
-        356 => 357,
-        358 => 359,
-        360 => 361,
-        362 => 363,
-        364 => 365,
-        445 => 446,
-        618 => 619,
-        621 => 622,
-        1184 => 1185,
-        1277 => 1278,
-        1280 => 1281,
-        1282 => 1283,
-        1397 => 1398,
-        1401 => 1402,
-        1403 => 1404,
-        1468 => 1469,
+        tag::SECURE_DATA_LEN => tag::SECURE_DATA,
+        tag::SIGNATURE_LENGTH => tag::SIGNATURE,
+        tag::RAW_DATA_LENGTH => tag::RAW_DATA,
+        tag::XML_DATA_LEN => tag::XML_DATA,
+        tag::ENCODED_ISSUER_LEN => tag::ENCODED_ISSUER,
+        tag::ENCODED_SECURITY_DESC_LEN => tag::ENCODED_SECURITY_DESC,
+        tag::ENCODED_LIST_EXEC_INST_LEN => tag::ENCODED_LIST_EXEC_INST,
+        tag::ENCODED_TEXT_LEN => tag::ENCODED_TEXT,
+        tag::ENCODED_SUBJECT_LEN => tag::ENCODED_SUBJECT,
+        tag::ENCODED_HEADLINE_LEN => tag::ENCODED_HEADLINE,
+        tag::ENCODED_ALLOC_TEXT_LEN => tag::ENCODED_ALLOC_TEXT,
+        tag::ENCODED_UNDERLYING_ISSUER_LEN => tag::ENCODED_UNDERLYING_ISSUER,
+        tag::ENCODED_UNDERLYING_SECURITY_DESC_LEN => tag::ENCODED_UNDERLYING_SECURITY_DESC,
+        tag::ENCODED_LIST_STATUS_TEXT_LEN => tag::ENCODED_LIST_STATUS_TEXT,
+        tag::ENCODED_LEG_ISSUER_LEN => tag::ENCODED_LEG_ISSUER,
+        tag::ENCODED_LEG_SECURITY_DESC_LEN => tag::ENCODED_LEG_SECURITY_DESC,
+        tag::SECURITY_XML_LEN => tag::SECURITY_XML,
+        tag::DERIVATIVE_ENCODED_ISSUER_LEN => tag::DERIVATIVE_ENCODED_ISSUER,
+        tag::DERIVATIVE_ENCODED_SECURITY_DESC_LEN => tag::DERIVATIVE_ENCODED_SECURITY_DESC,
+        tag::DERIVATIVE_SECURITY_XML_LEN => tag::DERIVATIVE_SECURITY_XML,
+        tag::ENCODED_MKT_SEGM_DESC_LEN => tag::ENCODED_MKT_SEGM_DESC,
+        tag::ENCRYPTED_PASSWORD_LEN => tag::ENCRYPTED_PASSWORD,
+        tag::ENCRYPTED_NEW_PASSWORD_LEN => tag::ENCRYPTED_NEW_PASSWORD,
+        tag::ENCODED_SECURITY_LIST_DESC_LEN => tag::ENCODED_SECURITY_LIST_DESC,
         _ => return None,
     })
 }
@@ -450,13 +455,8 @@ impl Decoder {
                 },
             };
             let i = self.slots.len();
-            let required = match i {
-                0 => Some(8),
-                1 => Some(9),
-                2 => Some(35),
-                _ => None,
-            };
-            if required.is_some_and(|r| r != tag) || (i >= 3 && matches!(tag, 8 | 9 | 35)) {
+            let required = LEADING_TAGS.get(i).copied();
+            if required.is_some_and(|r| r != tag) || (i >= 3 && LEADING_TAGS.contains(&tag)) {
                 return Err(DecodeError::OutOfOrder { tag });
             }
             if i == MAX_FIELDS {
@@ -473,12 +473,12 @@ impl Decoder {
                 end: end as u32,
             });
             pos = end + 1;
-            if tag == 10 && pos < n {
-                return Err(DecodeError::OutOfOrder { tag: 10 });
+            if tag == tag::CHECK_SUM && pos < n {
+                return Err(DecodeError::OutOfOrder { tag });
             }
         }
         match self.slots.last() {
-            Some(s) if s.tag == 10 && self.slots.len() >= 4 => {}
+            Some(s) if s.tag == tag::CHECK_SUM && self.slots.len() >= 4 => {}
             Some(s) => return Err(DecodeError::OutOfOrder { tag: s.tag }),
             None => return Err(DecodeError::Malformed { at: 0 }),
         }
@@ -494,39 +494,40 @@ impl Decoder {
 pub const fn is_standard_header_tag(tag: u32) -> bool {
     matches!(
         tag,
-        8 | 9
-            | 35
-            | 34
-            | 43
-            | 49
-            | 50
-            | 52
-            | 56
-            | 57
-            | 90
-            | 91
-            | 97
-            | 115
-            | 116
-            | 122
-            | 128
-            | 129
-            | 142
-            | 143
-            | 144
-            | 145
-            | 212
-            | 213
-            | 347
-            | 369
-            | 370
-            | 627
-            | 628
-            | 629
-            | 630
-            | 1128
-            | 1129
-            | 1156
+        tag::BEGIN_STRING
+            | tag::BODY_LENGTH
+            | tag::MSG_TYPE
+            | tag::MSG_SEQ_NUM
+            | tag::POSS_DUP_FLAG
+            | tag::SENDER_COMP_ID
+            | tag::SENDER_SUB_ID
+            | tag::SENDING_TIME
+            | tag::TARGET_COMP_ID
+            | tag::TARGET_SUB_ID
+            | tag::SECURE_DATA_LEN
+            | tag::SECURE_DATA
+            | tag::POSS_RESEND
+            | tag::ON_BEHALF_OF_COMP_ID
+            | tag::ON_BEHALF_OF_SUB_ID
+            | tag::ORIG_SENDING_TIME
+            | tag::DELIVER_TO_COMP_ID
+            | tag::DELIVER_TO_SUB_ID
+            | tag::SENDER_LOCATION_ID
+            | tag::TARGET_LOCATION_ID
+            | tag::ON_BEHALF_OF_LOCATION_ID
+            | tag::DELIVER_TO_LOCATION_ID
+            | tag::XML_DATA_LEN
+            | tag::XML_DATA
+            | tag::MESSAGE_ENCODING
+            | tag::LAST_MSG_SEQ_NUM_PROCESSED
+            | tag::ON_BEHALF_OF_SENDING_TIME
+            | tag::NO_HOPS
+            | tag::HOP_COMP_ID
+            | tag::HOP_SENDING_TIME
+            | tag::HOP_REF_ID
+            | tag::APPL_VER_ID
+            | tag::CSTM_APPL_VER_ID
+            | tag::APPL_EXT_ID
     )
 }
 
@@ -545,13 +546,13 @@ pub fn header_fields_in_order<'a>(
             continue;
         }
         match f.tag {
-            628..=630 if in_hops => {
+            tag::HOP_COMP_ID..=tag::HOP_REF_ID if in_hops => {
                 if let Some(u) = units.last_mut() {
                     u.1.push(f);
                 }
             }
             _ => {
-                in_hops = f.tag == 627;
+                in_hops = f.tag == tag::NO_HOPS;
                 units.push((f.tag, vec![f]));
             }
         }
@@ -614,7 +615,7 @@ impl Encoder {
         let b = self.body_start();
         self.buf.truncate(b);
         self.head = b;
-        self.bytes(35, msg_type)
+        self.bytes(tag::MSG_TYPE, msg_type)
     }
 
     #[inline]

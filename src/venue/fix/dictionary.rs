@@ -24,9 +24,9 @@
 //! smallest tag first (1); last, per field in wire order, format (6) and enumerated
 //! value (5).
 
-use super::codec::{parse_u64, Field, Msg};
+use super::codec::{parse_u64, Field, Msg, LEADING_TAGS};
 use super::reject::SessionRejectReason;
-use super::time;
+use super::{tag, time};
 use rustc_hash::FxHashMap;
 use std::fmt;
 use std::path::Path;
@@ -900,13 +900,13 @@ impl Dictionary {
         let mut mt: Option<&[u8]> = None;
         for i in 0..n {
             let f = msg.at(i);
-            if f.tag == 35 {
+            if f.tag == tag::MSG_TYPE {
                 mt = Some(f.value);
                 break;
             }
         }
         let Some(mt) = mt else {
-            return Err(invalid(R::RequiredTagMissing, 35));
+            return Err(invalid(R::RequiredTagMissing, tag::MSG_TYPE));
         };
         if mt.is_empty() {
             return Err(invalid(R::TagSpecifiedWithoutValue, 35));
@@ -935,7 +935,7 @@ impl Dictionary {
         admin: bool,
     ) -> Result<(), Invalid> {
         // 8, 9, 35 lead a message whose dictionary has a standard header.
-        let std_header = tops[0].find(8).is_some();
+        let std_header = tops[0].find(tag::BEGIN_STRING).is_some();
         let allow_user = self.options.allow_unknown_user_tags;
         let mut top_seen: [Bits; 3] = [[0; WORDS]; 3];
         let mut section = 0usize;
@@ -957,13 +957,8 @@ impl Dictionary {
                 return Err(invalid(R::TagSpecifiedWithoutValue, tag));
             }
             if std_header {
-                let lead = match i {
-                    0 => Some(8),
-                    1 => Some(9),
-                    2 => Some(35),
-                    _ => None,
-                };
-                if lead != Some(tag) && (lead.is_some() || matches!(tag, 8 | 9 | 35)) {
+                let lead = LEADING_TAGS.get(i).copied();
+                if lead != Some(tag) && (lead.is_some() || LEADING_TAGS.contains(&tag)) {
                     return Err(invalid(R::TagSpecifiedOutOfRequiredOrder, tag));
                 }
             }
@@ -1021,7 +1016,7 @@ impl Dictionary {
                     return Err(invalid(R::TagAppearsMoreThanOnce, tag));
                 }
                 set_bit(&mut top_seen[s], m.slot);
-                if s == 2 && tag == 10 {
+                if s == 2 && tag == tag::CHECK_SUM {
                     after_checksum = true;
                 }
                 break m;
@@ -1620,7 +1615,7 @@ fn add_msg_type_enums(root: &mut xml::Elem) {
     let Some(f35) = fields
         .children
         .iter_mut()
-        .find(|f| f.attr("number") == Some("35"))
+        .find(|f| f.attr("number").and_then(|n| n.parse().ok()) == Some(tag::MSG_TYPE))
     else {
         return;
     };

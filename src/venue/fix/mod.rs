@@ -3,10 +3,12 @@
 
 pub mod codec;
 pub mod dictionary;
+pub mod msg_type;
 pub mod reject;
 pub mod session;
 pub mod settings;
 pub mod store;
+pub mod tag;
 pub mod time;
 pub mod transport;
 pub mod venue;

@@ -60,6 +60,7 @@ use super::codec::{self, scan_tag, DecodeError, Decoder, Encoder, Field, FrameEr
 use super::dictionary::Dictionary;
 use super::reject::SessionRejectReason;
 use super::time::parse_utc_timestamp;
+use super::{msg_type, tag};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -303,28 +304,15 @@ impl Schedule {
     }
 }
 
-/// Session-level MsgTypes that a resend replaces with a SequenceReset-GapFill (the FIX
-/// session protocol's list: Heartbeat, TestRequest, ResendRequest, SequenceReset,
-/// Logout, Logon). Reject (3) is not on the list: it is resent like an application
-/// message.
-fn gap_filled_on_resend(msg_type: &[u8]) -> bool {
-    matches!(msg_type, b"0" | b"1" | b"2" | b"4" | b"5" | b"A")
-}
-
-/// Session-level (admin) MsgTypes, handled by the session and not delivered.
-fn is_admin(msg_type: &[u8]) -> bool {
-    matches!(msg_type, b"0" | b"1" | b"2" | b"3" | b"4" | b"5" | b"A")
-}
-
 /// Routing fields a reply carries back: 115→128, 116→129, 144→145 and the other way
 /// round (QuickFIX's reverse route), empty ones left out.
 const REVERSE_ROUTE: [(u32, u32); 6] = [
-    (115, 128),
-    (116, 129),
-    (144, 145),
-    (128, 115),
-    (129, 116),
-    (145, 144),
+    (tag::ON_BEHALF_OF_COMP_ID, tag::DELIVER_TO_COMP_ID),
+    (tag::ON_BEHALF_OF_SUB_ID, tag::DELIVER_TO_SUB_ID),
+    (tag::ON_BEHALF_OF_LOCATION_ID, tag::DELIVER_TO_LOCATION_ID),
+    (tag::DELIVER_TO_COMP_ID, tag::ON_BEHALF_OF_COMP_ID),
+    (tag::DELIVER_TO_SUB_ID, tag::ON_BEHALF_OF_SUB_ID),
+    (tag::DELIVER_TO_LOCATION_ID, tag::ON_BEHALF_OF_LOCATION_ID),
 ];
 
 /// The reverse route of a message, as header fields sorted by tag, from a lookup of
@@ -525,20 +513,20 @@ impl Session {
             }
             let hb = self.cfg.heartbeat_secs as u64;
             let reset = self.cfg.reset_on_logon;
-            self.send_admin(now_ns, b"A", io, |enc, cfg| {
-                enc.uint(98, 0).uint(108, hb);
+            self.send_admin(now_ns, msg_type::LOGON, io, |enc, cfg| {
+                enc.uint(tag::ENCRYPT_METHOD, 0).uint(tag::HEART_BT_INT, hb);
                 if reset {
-                    enc.flag(141, true);
+                    enc.flag(tag::RESET_SEQ_NUM_FLAG, true);
                 }
                 if let Some(u) = &cfg.username {
-                    enc.bytes(553, u.as_bytes());
+                    enc.bytes(tag::USERNAME, u.as_bytes());
                 }
                 if let Some(p) = &cfg.password {
-                    enc.bytes(554, p.as_bytes());
+                    enc.bytes(tag::PASSWORD, p.as_bytes());
                 }
                 if cfg.begin_string == "FIXT.1.1" {
                     if let Some(v) = &cfg.default_appl_ver_id {
-                        enc.bytes(1137, v.as_bytes());
+                        enc.bytes(tag::DEFAULT_APPL_VER_ID, v.as_bytes());
                     }
                 }
             });
@@ -582,7 +570,7 @@ impl Session {
                     io.event(SessionEvent::Garbled(format!("{skip} bytes: {why:?}")));
                     // A frame that is whole but wrong may still say it is a Logon: one
                     // that is not valid ends the connection.
-                    if scan_tag(frame, 35) == Some(b"A") {
+                    if scan_tag(frame, tag::MSG_TYPE) == Some(msg_type::LOGON) {
                         self.disconnect("Logon message is not valid", io);
                     }
                 }
@@ -740,17 +728,18 @@ impl Session {
             .flatten();
         self.send_app(
             now_ns,
-            b"j",
+            msg_type::BUSINESS_MESSAGE_REJECT,
             |enc| {
-                enc.uint(45, ref_seq);
+                enc.uint(tag::REF_SEQ_NUM, ref_seq);
                 if !text.is_empty() {
-                    enc.bytes(58, text.as_bytes());
+                    enc.bytes(tag::TEXT, text.as_bytes());
                 }
-                enc.bytes(372, ref_msg_type).uint(380, reason as u64);
+                enc.bytes(tag::REF_MSG_TYPE, ref_msg_type)
+                    .uint(tag::BUSINESS_REJECT_REASON, reason as u64);
                 // QuickFIX carries its DefaultApplVerID in the body of its business
                 // rejects on FIXT sessions; counterparties built on it expect it there.
                 if let Some(v) = &appl {
-                    enc.bytes(1137, v.as_bytes());
+                    enc.bytes(tag::DEFAULT_APPL_VER_ID, v.as_bytes());
                 }
             },
             io,
@@ -841,12 +830,12 @@ impl Session {
                 self.disconnect("heartbeat timeout", io);
             }
         } else if now_ns >= self.last_recv_ns + self.grace_ns() {
-            self.send_admin(now_ns, b"1", io, |enc, _| {
-                enc.bytes(112, TEST_REQ_ID);
+            self.send_admin(now_ns, msg_type::TEST_REQUEST, io, |enc, _| {
+                enc.bytes(tag::TEST_REQ_ID, TEST_REQ_ID);
             });
             self.test_req_ns = Some(now_ns);
         } else if now_ns >= self.last_sent_ns + self.hb_ns {
-            self.send_admin(now_ns, b"0", io, |_, _| {});
+            self.send_admin(now_ns, msg_type::HEARTBEAT, io, |_, _| {});
         }
     }
 
@@ -883,9 +872,9 @@ impl Session {
     }
 
     fn send_logout(&mut self, now_ns: u64, text: &str, io: &mut impl SessionIo) {
-        self.send_admin(now_ns, b"5", io, |enc, _| {
+        self.send_admin(now_ns, msg_type::LOGOUT, io, |enc, _| {
             if !text.is_empty() {
-                enc.bytes(58, text.as_bytes());
+                enc.bytes(tag::TEXT, text.as_bytes());
             }
         });
     }
@@ -915,19 +904,19 @@ impl Session {
     fn send_reject(&mut self, now_ns: u64, r: &Ref<'_>, f: Fault, io: &mut impl SessionIo) {
         let fix42 = self.cfg.begin_string == "FIX.4.2";
         let text = f.reason.text();
-        self.send_numbered(now_ns, b"3", r.route, io, |enc, _| {
+        self.send_numbered(now_ns, msg_type::REJECT, r.route, io, |enc, _| {
             if let Some(seq) = r.seq {
-                enc.uint(45, seq);
+                enc.uint(tag::REF_SEQ_NUM, seq);
             }
-            enc.bytes(58, text.as_bytes());
+            enc.bytes(tag::TEXT, text.as_bytes());
             if let Some(t) = f.tag {
-                enc.int(371, t);
+                enc.int(tag::REF_TAG_ID, t);
             }
             if !r.msg_type.is_empty() {
-                enc.bytes(372, r.msg_type);
+                enc.bytes(tag::REF_MSG_TYPE, r.msg_type);
             }
             if !fix42 || f.reason.in_fix42() {
-                enc.uint(373, f.reason.code() as u64);
+                enc.uint(tag::SESSION_REJECT_REASON, f.reason.code() as u64);
             }
         });
         io.event(SessionEvent::RejectSent {
@@ -948,8 +937,8 @@ impl Session {
             }
         }
         let from = self.seqs.next_in;
-        self.send_admin(now_ns, b"2", io, |enc, _| {
-            enc.uint(7, from).uint(16, 0);
+        self.send_admin(now_ns, msg_type::RESEND_REQUEST, io, |enc, _| {
+            enc.uint(tag::BEGIN_SEQ_NO, from).uint(tag::END_SEQ_NO, 0);
         });
         self.resend = Some(PendingResend {
             hi: seq,
@@ -1014,7 +1003,7 @@ impl Session {
         }
         self.seqs.next_in += 1;
         if let Some(r) = &mut self.resend {
-            if poss_dup || msg_type == b"4" {
+            if poss_dup || msg_type == msg_type::SEQUENCE_RESET {
                 r.answered = true;
             }
         }
@@ -1028,7 +1017,7 @@ impl Session {
         e: DecodeError,
         io: &mut impl SessionIo,
     ) {
-        let msg_type = scan_tag(frame, 35).unwrap_or(b"");
+        let msg_type = scan_tag(frame, tag::MSG_TYPE).unwrap_or(b"");
         let fault = match e {
             DecodeError::Malformed { at } => {
                 io.event(SessionEvent::Garbled(format!(
@@ -1050,11 +1039,11 @@ impl Session {
             self.disconnect("invalid first message: not a valid Logon", io);
             return;
         }
-        let Some(seq) = scan_tag(frame, 34).and_then(codec::parse_u64) else {
+        let Some(seq) = scan_tag(frame, tag::MSG_SEQ_NUM).and_then(codec::parse_u64) else {
             self.logout_and_disconnect(now_ns, "MsgSeqNum(34) missing", io);
             return;
         };
-        let poss_dup = scan_tag(frame, 43) == Some(b"Y");
+        let poss_dup = scan_tag(frame, tag::POSS_DUP_FLAG) == Some(b"Y");
         if seq > self.seqs.next_in {
             // Not queued: the resend brings it again, and it is rejected in its turn.
             self.on_gap(now_ns, seq, poss_dup, io);
@@ -1071,7 +1060,7 @@ impl Session {
 
     /// A frame that is not valid: ignored, unless it is a Logon.
     fn garbled_logon(&mut self, msg_type: &[u8], io: &mut impl SessionIo) {
-        if msg_type == b"A" {
+        if msg_type == msg_type::LOGON {
             self.disconnect("Logon message is not valid", io);
         }
     }
@@ -1092,14 +1081,14 @@ impl Session {
                 }
             }
         }
-        match msg.get(52) {
+        match msg.get(tag::SENDING_TIME) {
             None => Err(Fault::new(
                 SessionRejectReason::RequiredTagMissing,
-                Some(52),
+                Some(tag::SENDING_TIME),
             )),
             Some(v) if parse_utc_timestamp(v).is_none() => Err(Fault::new(
                 SessionRejectReason::IncorrectDataFormat,
-                Some(52),
+                Some(tag::SENDING_TIME),
             )),
             Some(_) => Ok(()),
         }
@@ -1108,7 +1097,7 @@ impl Session {
     /// SendingTime further from our clock than MaxLatency allows (queued messages were
     /// timely when they arrived).
     fn time_off(&self, now_ns: u64, msg: &Msg<'_>, queued: bool) -> bool {
-        let sent = msg.get(52).and_then(parse_utc_timestamp);
+        let sent = msg.get(tag::SENDING_TIME).and_then(parse_utc_timestamp);
         !queued
             && self.max_latency_ns > 0
             && sent.is_some_and(|t| now_ns.abs_diff(t) > self.max_latency_ns)
@@ -1116,8 +1105,8 @@ impl Session {
 
     /// The message is addressed from our counterparty to us.
     fn comp_ids_ok(&self, msg: &Msg<'_>) -> bool {
-        msg.get(49) == Some(self.cfg.target_comp_id.as_bytes())
-            && msg.get(56) == Some(self.cfg.sender_comp_id.as_bytes())
+        msg.get(tag::SENDER_COMP_ID) == Some(self.cfg.target_comp_id.as_bytes())
+            && msg.get(tag::TARGET_COMP_ID) == Some(self.cfg.sender_comp_id.as_bytes())
     }
 
     /// Handles one whole frame (live, or from the queue when `queued`).
@@ -1138,9 +1127,9 @@ impl Session {
             Err(e) => return self.on_decode_error(now_ns, frame, e, io),
         };
         let mt = msg.msg_type();
-        if self.state == State::LogonPending && mt != b"A" {
-            if mt == b"5" {
-                let text = String::from_utf8_lossy(msg.get(58).unwrap_or(b"")).into_owned();
+        if self.state == State::LogonPending && mt != msg_type::LOGON {
+            if mt == msg_type::LOGOUT {
+                let text = String::from_utf8_lossy(msg.get(tag::TEXT).unwrap_or(b"")).into_owned();
                 self.disconnect(&format!("logon refused: {text}"), io);
             } else {
                 self.disconnect("first message not a Logon", io);
@@ -1148,10 +1137,10 @@ impl Session {
             return;
         }
         let seq = msg.seq();
-        if msg.get(8) != Some(self.cfg.begin_string.as_bytes()) {
+        if msg.get(tag::BEGIN_STRING) != Some(self.cfg.begin_string.as_bytes()) {
             match (self.state, mt) {
                 (State::LogonPending, _) => self.disconnect("Incorrect BeginString", io),
-                (_, b"5") => self.on_logout(now_ns, &msg, seq.unwrap_or(0), io),
+                (_, msg_type::LOGOUT) => self.on_logout(now_ns, &msg, seq.unwrap_or(0), io),
                 _ => {
                     if let Some(s) = seq {
                         self.consume(s, false, mt);
@@ -1170,20 +1159,21 @@ impl Session {
         };
         // Without both CompIDs the message cannot be placed in any session: a missing
         // required tag, before anything else is looked at.
-        if let Some(tag) = [49u32, 56].into_iter().find(|&t| msg.get(t).is_none()) {
-            if mt == b"A" {
+        let comp_ids = [tag::SENDER_COMP_ID, tag::TARGET_COMP_ID];
+        if let Some(missing) = comp_ids.into_iter().find(|&t| msg.get(t).is_none()) {
+            if mt == msg_type::LOGON {
                 self.disconnect("Logon without SenderCompID or TargetCompID", io);
                 return;
             }
             if let Some(s) = seq {
                 self.consume(s, false, mt);
             }
-            let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(tag));
+            let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(missing));
             self.send_reject(now_ns, &r, f, io);
             return;
         }
         let Some(seq) = seq else {
-            if mt == b"A" {
+            if mt == msg_type::LOGON {
                 self.disconnect("Logon without MsgSeqNum", io);
             } else {
                 self.logout_and_disconnect(now_ns, "MsgSeqNum(34) missing", io);
@@ -1194,17 +1184,17 @@ impl Session {
             seq: Some(seq),
             ..r
         };
-        let poss_dup = msg.get(43) == Some(b"Y");
+        let poss_dup = msg.get(tag::POSS_DUP_FLAG) == Some(b"Y");
         match mt {
-            b"A" => return self.on_logon(now_ns, &msg, seq, poss_dup, queued, io),
-            b"5" => return self.on_logout(now_ns, &msg, seq, io),
-            b"4" if msg.get(123) != Some(b"Y") => {
+            msg_type::LOGON => return self.on_logon(now_ns, &msg, seq, poss_dup, queued, io),
+            msg_type::LOGOUT => return self.on_logout(now_ns, &msg, seq, io),
+            msg_type::SEQUENCE_RESET if msg.get(tag::GAP_FILL_FLAG) != Some(b"Y") => {
                 return self.on_sequence_reset(now_ns, &msg, &r, queued, io)
             }
             _ => {}
         }
         if seq > self.seqs.next_in {
-            if mt == b"2" {
+            if mt == msg_type::RESEND_REQUEST {
                 // Served now (a peer waiting for our resend must not wait for its own);
                 // its number is consumed when its turn comes.
                 self.serve_resend(now_ns, &msg, &r, io);
@@ -1220,7 +1210,7 @@ impl Session {
             return;
         }
         if seq < self.seqs.next_in {
-            if mt == b"2" {
+            if mt == msg_type::RESEND_REQUEST {
                 // A ResendRequest is served whatever its number (QuickFIX does not check
                 // it): one that is too low consumes nothing.
                 if self.validate(&msg).is_ok() {
@@ -1234,7 +1224,7 @@ impl Session {
                     self.seqs.next_in, seq
                 );
                 self.logout_and_disconnect(now_ns, &text, io);
-            } else if mt != b"4" {
+            } else if mt != msg_type::SEQUENCE_RESET {
                 self.check_orig_sending_time(now_ns, &msg, &r, io);
             }
             // A PossDup copy of what we already have: ignored, never delivered twice.
@@ -1244,7 +1234,7 @@ impl Session {
         if let Err(f) = self.validate(&msg) {
             self.consume(seq, poss_dup, mt);
             self.send_reject(now_ns, &r, f, io);
-            if !is_admin(mt) {
+            if !msg_type::is_admin(mt) {
                 io.app(&msg, Err(f.reason));
             }
             return;
@@ -1253,7 +1243,7 @@ impl Session {
             self.consume(seq, poss_dup, mt);
             let f = Fault::new(SessionRejectReason::SendingTimeAccuracyProblem, None);
             self.send_reject(now_ns, &r, f, io);
-            if !is_admin(mt) {
+            if !msg_type::is_admin(mt) {
                 io.app(&msg, Err(f.reason));
             }
             // The reject says why; the Logout after it carries no text.
@@ -1269,31 +1259,35 @@ impl Session {
         }
         self.consume(seq, poss_dup, mt);
         match mt {
-            b"0" => {}
-            b"1" => match msg.get(112) {
+            msg_type::HEARTBEAT => {}
+            msg_type::TEST_REQUEST => match msg.get(tag::TEST_REQ_ID) {
                 Some(id) => {
-                    self.send_admin(now_ns, b"0", io, |enc, _| {
-                        enc.bytes(112, id);
+                    self.send_admin(now_ns, msg_type::HEARTBEAT, io, |enc, _| {
+                        enc.bytes(tag::TEST_REQ_ID, id);
                     });
                 }
                 None => {
-                    let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(112));
+                    let f = Fault::new(
+                        SessionRejectReason::RequiredTagMissing,
+                        Some(tag::TEST_REQ_ID),
+                    );
                     self.send_reject(now_ns, &r, f, io);
                 }
             },
-            b"2" => self.serve_resend(now_ns, &msg, &r, io),
-            b"3" => io.event(SessionEvent::PeerRejected {
-                ref_seq: msg.get_u64(45).unwrap_or(0),
+            msg_type::RESEND_REQUEST => self.serve_resend(now_ns, &msg, &r, io),
+            msg_type::REJECT => io.event(SessionEvent::PeerRejected {
+                ref_seq: msg.get_u64(tag::REF_SEQ_NUM).unwrap_or(0),
                 msg_type: "3".into(),
-                text: String::from_utf8_lossy(msg.get(58).unwrap_or(b"")).into_owned(),
+                text: String::from_utf8_lossy(msg.get(tag::TEXT).unwrap_or(b"")).into_owned(),
             }),
-            b"4" => self.on_gap_fill(now_ns, &msg, &r, io),
+            msg_type::SEQUENCE_RESET => self.on_gap_fill(now_ns, &msg, &r, io),
             _ => {
-                if mt == b"j" {
+                if mt == msg_type::BUSINESS_MESSAGE_REJECT {
                     io.event(SessionEvent::PeerRejected {
-                        ref_seq: msg.get_u64(45).unwrap_or(0),
+                        ref_seq: msg.get_u64(tag::REF_SEQ_NUM).unwrap_or(0),
                         msg_type: "j".into(),
-                        text: String::from_utf8_lossy(msg.get(58).unwrap_or(b"")).into_owned(),
+                        text: String::from_utf8_lossy(msg.get(tag::TEXT).unwrap_or(b""))
+                            .into_owned(),
                     });
                 }
                 io.app(&msg, Ok(()));
@@ -1310,14 +1304,20 @@ impl Session {
         r: &Ref<'_>,
         io: &mut impl SessionIo,
     ) {
-        let sent = msg.get(52).and_then(parse_utc_timestamp);
-        match msg.get(122).map(parse_utc_timestamp) {
+        let sent = msg.get(tag::SENDING_TIME).and_then(parse_utc_timestamp);
+        match msg.get(tag::ORIG_SENDING_TIME).map(parse_utc_timestamp) {
             None => {
-                let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(122));
+                let f = Fault::new(
+                    SessionRejectReason::RequiredTagMissing,
+                    Some(tag::ORIG_SENDING_TIME),
+                );
                 self.send_reject(now_ns, r, f, io);
             }
             Some(None) => {
-                let f = Fault::new(SessionRejectReason::IncorrectDataFormat, Some(122));
+                let f = Fault::new(
+                    SessionRejectReason::IncorrectDataFormat,
+                    Some(tag::ORIG_SENDING_TIME),
+                );
                 self.send_reject(now_ns, r, f, io);
             }
             Some(Some(orig)) if sent.is_some_and(|s| orig > s) => {
@@ -1338,7 +1338,7 @@ impl Session {
         queued: bool,
         io: &mut impl SessionIo,
     ) {
-        let peer_reset = msg.get(141) == Some(b"Y");
+        let peer_reset = msg.get(tag::RESET_SEQ_NUM_FLAG) == Some(b"Y");
         let relogon = self.state != State::LogonPending;
         if relogon && !peer_reset {
             if seq < self.seqs.next_in && poss_dup {
@@ -1350,13 +1350,14 @@ impl Session {
         // Nothing is answered to a Logon that is not accepted: the connection closes.
         let refusal = if let Err(f) = self.validate(msg) {
             Some(format!("Logon refused: {}", f.reason.text()))
-        } else if self.cfg.begin_string == "FIXT.1.1" && msg.get(1137).is_none() {
+        } else if self.cfg.begin_string == "FIXT.1.1" && msg.get(tag::DEFAULT_APPL_VER_ID).is_none()
+        {
             Some("Logon refused: DefaultApplVerID(1137) missing".to_string())
         } else if self.time_off(now_ns, msg, queued) {
             Some("Logon refused: SendingTime accuracy problem".to_string())
         } else if !self.comp_ids_ok(msg) {
             Some("Logon refused: CompID problem".to_string())
-        } else if self.cfg.role == Role::Acceptor && msg.get_u64(108).is_none() {
+        } else if self.cfg.role == Role::Acceptor && msg.get_u64(tag::HEART_BT_INT).is_none() {
             Some("Logon refused: HeartBtInt(108) missing".to_string())
         } else {
             None
@@ -1388,7 +1389,7 @@ impl Session {
             io.event(SessionEvent::SeqReset(self.seqs));
         }
         if self.cfg.role == Role::Acceptor && !relogon {
-            self.hb_ns = msg.get_u64(108).unwrap_or(0) * NS;
+            self.hb_ns = msg.get_u64(tag::HEART_BT_INT).unwrap_or(0) * NS;
         }
         // A reset Logon carries whatever number the peer gave it; it is the first of
         // the new sequence.
@@ -1404,14 +1405,14 @@ impl Session {
         let too_high = seq > self.seqs.next_in;
         if answer {
             let hb = self.hb_ns / NS;
-            self.send_admin(now_ns, b"A", io, |enc, cfg| {
-                enc.uint(98, 0).uint(108, hb);
+            self.send_admin(now_ns, msg_type::LOGON, io, |enc, cfg| {
+                enc.uint(tag::ENCRYPT_METHOD, 0).uint(tag::HEART_BT_INT, hb);
                 if reset_out {
-                    enc.flag(141, true);
+                    enc.flag(tag::RESET_SEQ_NUM_FLAG, true);
                 }
                 if cfg.begin_string == "FIXT.1.1" {
                     if let Some(v) = &cfg.default_appl_ver_id {
-                        enc.bytes(1137, v.as_bytes());
+                        enc.bytes(tag::DEFAULT_APPL_VER_ID, v.as_bytes());
                     }
                 }
             });
@@ -1445,7 +1446,7 @@ impl Session {
         if self.cfg.reset_on_logout {
             self.reset_seqs(io);
         }
-        let why = match msg.get(58) {
+        let why = match msg.get(tag::TEXT) {
             Some(t) if !t.is_empty() => format!("logged out: {}", String::from_utf8_lossy(t)),
             _ => "logged out".to_string(),
         };
@@ -1475,8 +1476,11 @@ impl Session {
             self.logout(now_ns, "", io);
             return;
         }
-        let Some(new) = msg.get_u64(36) else {
-            let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(36));
+        let Some(new) = msg.get_u64(tag::NEW_SEQ_NO) else {
+            let f = Fault::new(
+                SessionRejectReason::RequiredTagMissing,
+                Some(tag::NEW_SEQ_NO),
+            );
             self.send_reject(now_ns, r, f, io);
             return;
         };
@@ -1492,8 +1496,11 @@ impl Session {
     /// SequenceReset-GapFill in its turn (next_in already counts it).
     fn on_gap_fill(&mut self, now_ns: u64, msg: &Msg<'_>, r: &Ref<'_>, io: &mut impl SessionIo) {
         let seq = r.seq.unwrap_or(0);
-        let Some(new) = msg.get_u64(36) else {
-            let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(36));
+        let Some(new) = msg.get_u64(tag::NEW_SEQ_NO) else {
+            let f = Fault::new(
+                SessionRejectReason::RequiredTagMissing,
+                Some(tag::NEW_SEQ_NO),
+            );
             self.send_reject(now_ns, r, f, io);
             return;
         };
@@ -1501,16 +1508,22 @@ impl Session {
             self.seqs.next_in = new;
             io.event(SessionEvent::SeqReset(self.seqs));
         } else if new <= seq {
-            let f = Fault::new(SessionRejectReason::ValueIsIncorrect, Some(36));
+            let f = Fault::new(SessionRejectReason::ValueIsIncorrect, Some(tag::NEW_SEQ_NO));
             self.send_reject(now_ns, r, f, io);
         }
     }
 
     /// Serves the peer's ResendRequest from the store, all of it before returning.
     fn serve_resend(&mut self, now_ns: u64, msg: &Msg<'_>, r: &Ref<'_>, io: &mut impl SessionIo) {
-        let (Some(begin), Some(end)) = (msg.get_u64(7), msg.get_u64(16)) else {
-            let tag = if msg.get_u64(7).is_none() { 7 } else { 16 };
-            let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(tag));
+        let (Some(begin), Some(end)) =
+            (msg.get_u64(tag::BEGIN_SEQ_NO), msg.get_u64(tag::END_SEQ_NO))
+        else {
+            let missing = if msg.get_u64(tag::BEGIN_SEQ_NO).is_none() {
+                tag::BEGIN_SEQ_NO
+            } else {
+                tag::END_SEQ_NO
+            };
+            let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(missing));
             self.send_reject(now_ns, r, f, io);
             return;
         };
@@ -1557,16 +1570,16 @@ impl Session {
             return false;
         };
         let mt = m.msg_type();
-        if gap_filled_on_resend(mt) || m.seq() != Some(s) {
+        if msg_type::is_gap_filled_on_resend(mt) || m.seq() != Some(s) {
             return false;
         }
-        if !is_admin(mt) && !io.may_resend(s, &m) {
+        if !msg_type::is_admin(mt) && !io.may_resend(s, &m) {
             return false;
         }
         // The stored header's own fields (97, 115, 128 …) go out again, in tag order
         // around the session's.
         let extra = codec::header_fields_in_order(m.fields(), is_session_header_tag);
-        let orig = m.get(52);
+        let orig = m.get(tag::SENDING_TIME);
         write_header(
             &mut self.enc,
             &self.cfg,
@@ -1577,7 +1590,12 @@ impl Session {
             &extra,
         );
         for f in m.fields() {
-            if !codec::is_standard_header_tag(f.tag) && !matches!(f.tag, 10 | 89 | 93) {
+            if !codec::is_standard_header_tag(f.tag)
+                && !matches!(
+                    f.tag,
+                    tag::CHECK_SUM | tag::SIGNATURE | tag::SIGNATURE_LENGTH
+                )
+            {
                 self.enc.bytes(f.tag, f.value);
             }
         }
@@ -1589,13 +1607,15 @@ impl Session {
         write_header(
             &mut self.genc,
             &self.cfg,
-            b"4",
+            msg_type::SEQUENCE_RESET,
             seq,
             now_ns,
             Some(Orig::Now),
             &[],
         );
-        self.genc.uint(36, new_seq).flag(123, true);
+        self.genc
+            .uint(tag::NEW_SEQ_NO, new_seq)
+            .flag(tag::GAP_FILL_FLAG, true);
         let frame = self.genc.finish();
         io.send(frame);
         self.last_sent_ns = now_ns;
@@ -1604,7 +1624,18 @@ impl Session {
 
 /// Header fields the session writes itself on every message it sends.
 pub fn is_session_header_tag(tag: u32) -> bool {
-    matches!(tag, 8 | 9 | 35 | 34 | 43 | 49 | 52 | 56 | 122)
+    matches!(
+        tag,
+        tag::BEGIN_STRING
+            | tag::BODY_LENGTH
+            | tag::MSG_TYPE
+            | tag::MSG_SEQ_NUM
+            | tag::POSS_DUP_FLAG
+            | tag::SENDER_COMP_ID
+            | tag::SENDING_TIME
+            | tag::TARGET_COMP_ID
+            | tag::ORIG_SENDING_TIME
+    )
 }
 
 /// The OrigSendingTime (122) of a PossDup message.
@@ -1638,23 +1669,23 @@ fn write_header(
             enc.bytes(f.tag, f.value);
         }
     };
-    upto(enc, 34);
-    enc.uint(34, seq);
+    upto(enc, tag::MSG_SEQ_NUM);
+    enc.uint(tag::MSG_SEQ_NUM, seq);
     if orig.is_some() {
-        upto(enc, 43);
-        enc.flag(43, true);
+        upto(enc, tag::POSS_DUP_FLAG);
+        enc.flag(tag::POSS_DUP_FLAG, true);
     }
-    upto(enc, 49);
-    enc.bytes(49, cfg.sender_comp_id.as_bytes());
-    upto(enc, 52);
-    enc.timestamp(52, now_ns, cfg.micros);
-    upto(enc, 56);
-    enc.bytes(56, cfg.target_comp_id.as_bytes());
+    upto(enc, tag::SENDER_COMP_ID);
+    enc.bytes(tag::SENDER_COMP_ID, cfg.sender_comp_id.as_bytes());
+    upto(enc, tag::SENDING_TIME);
+    enc.timestamp(tag::SENDING_TIME, now_ns, cfg.micros);
+    upto(enc, tag::TARGET_COMP_ID);
+    enc.bytes(tag::TARGET_COMP_ID, cfg.target_comp_id.as_bytes());
     if let Some(o) = orig {
-        upto(enc, 122);
+        upto(enc, tag::ORIG_SENDING_TIME);
         match o {
-            Orig::Stored(v) => enc.bytes(122, v),
-            Orig::Now => enc.timestamp(122, now_ns, cfg.micros),
+            Orig::Stored(v) => enc.bytes(tag::ORIG_SENDING_TIME, v),
+            Orig::Now => enc.timestamp(tag::ORIG_SENDING_TIME, now_ns, cfg.micros),
         };
     }
     upto(enc, u32::MAX);
