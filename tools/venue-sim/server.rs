@@ -4,11 +4,11 @@
 
 use crate::config::{Config, BEGIN_STRINGS};
 use crate::engine::{ExecKind, Id, Out, OutKind, Sim, Ver};
-use crate::store::PairStore;
 use execd::venue::fix::codec::{self, Decoder, Encoder, Field, FrameError, Msg};
 use execd::venue::fix::dictionary::{Dictionary, ValidateOptions};
 use execd::venue::fix::reject::SessionRejectReason;
 use execd::venue::fix::session::{Role, SeqNums, Session, SessionConfig, SessionEvent, SessionIo};
+use execd::venue::fix::store::{MessageStore, SessionStore};
 use execd::venue::fix::time::utc_date;
 use execd::venue::fix::transport::Link;
 use execd::venue::fix::{msg_type, tag};
@@ -27,6 +27,8 @@ use std::time::Duration;
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const FIRST_CONN: usize = 2;
+/// Sent frames kept in memory per CompID pair for resends (at least this many).
+const KEEP_SENT: usize = 100_000;
 /// Bytes a connection may send before its Logon is complete.
 const MAX_PRE_LOGON: usize = 64 << 10;
 /// Answers kept for a session that is not logged on.
@@ -116,7 +118,7 @@ struct SessRec {
     ver: Ver,
     /// The dictionary of its BeginString (with `--dict-dir`).
     dict: Option<Arc<Dictionary>>,
-    store: PairStore,
+    store: SessionStore,
     conn: Option<usize>,
     logged_on: bool,
     pending: VecDeque<Out>,
@@ -139,7 +141,7 @@ struct Stats {
 /// The session's view of its owner.
 struct Io<'a> {
     wbuf: &'a mut WBuf,
-    store: &'a mut PairStore,
+    store: &'a mut SessionStore,
     sim: Option<&'a mut Sim>,
     dict: Option<&'a Dictionary>,
     sess: u32,
@@ -160,13 +162,13 @@ impl SessionIo for Io<'_> {
         self.wbuf.push(frame);
     }
     fn store(&mut self, seq: u64, frame: &[u8]) {
-        self.store.put(seq, frame);
+        self.store.sent(self.now, seq, frame);
     }
     fn stored(&self, seq: u64) -> Option<&[u8]> {
         self.store.get(seq)
     }
     fn reset(&mut self, seqs: SeqNums) {
-        self.store.reset(seqs);
+        self.store.reset(self.now, seqs);
     }
     fn app(&mut self, msg: &Msg<'_>, valid: Result<(), SessionRejectReason>) {
         if self.verbose {
@@ -382,20 +384,10 @@ impl Server {
                 self.close(ci, now);
             }
         }
-        for s in &mut self.sessions {
-            s.store.flush_at(now);
-        }
     }
 
     fn next_deadline(&self) -> Option<u64> {
         let mut d = self.sim.next_deadline();
-        if self.sessions.iter().any(|s| s.store.dirty()) {
-            // Numbers not yet written wake the loop to write them.
-            d = Some(
-                d.map_or(u64::MAX, |d| d)
-                    .min(now_ns() + crate::store::SEQS_EVERY_NS),
-            );
-        }
         for c in self.conns.iter().flatten() {
             if let Some(x) = c.session.as_ref().and_then(|s| s.next_deadline()) {
                 d = Some(d.map_or(x, |d| d.min(x)));
@@ -574,15 +566,19 @@ impl Server {
         let si = match self.by_peer.get(&peer) {
             Some(&si) => si,
             None => {
-                let store =
-                    match PairStore::open(self.cfg.store.as_deref(), &self.cfg.sender, &peer) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            eprintln!("venue-sim: store: {e}");
-                            c.close = Some(format!("store: {e}"));
-                            return;
-                        }
-                    };
+                let dir = self
+                    .cfg
+                    .store
+                    .as_ref()
+                    .map(|d| d.join(pair_dir(&self.cfg.sender, &peer)));
+                let store = match SessionStore::open(dir.as_deref(), KEEP_SENT, None, now) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("venue-sim: {e}");
+                        c.close = Some(e.to_string());
+                        return;
+                    }
+                };
                 let si = self.sessions.len() as u32;
                 self.sessions.push(SessRec {
                     peer: peer.clone(),
@@ -678,7 +674,7 @@ impl Server {
             verbose: self.cfg.verbose,
         };
         f(session, now, &mut io);
-        rec.store.set_seqs(session.seqs());
+        rec.store.set_seqs(now, session.seqs());
         self.handle_events(ci, si, now);
         // Answers to what just arrived, if due already (no latency configured).
         if app {
@@ -811,7 +807,7 @@ impl Server {
             ),
         }
         .is_ok();
-        rec.store.set_seqs(session.seqs());
+        rec.store.set_seqs(now, session.seqs());
         if !sent {
             return self.keep(si, out);
         }
@@ -846,9 +842,8 @@ impl Server {
         if let Some(si) = c.sess {
             let rec = &mut self.sessions[si as usize];
             if let Some(s) = &c.session {
-                rec.store.set_seqs(s.seqs());
+                rec.store.set_seqs(now, s.seqs());
             }
-            rec.store.flush();
             rec.conn = None;
             rec.logged_on = false;
             emit(&json!({"type":"disconnect","peer":rec.peer,"reason":reason}));
@@ -916,8 +911,7 @@ impl Server {
                     } else {
                         s.next_out += n;
                     }
-                    rec.store.set_seqs(s);
-                    rec.store.flush();
+                    rec.store.set_seqs(now, s);
                 }
                 emit(&json!({"type":"ok","command":"skip","n":n,
                     "sessions":self.sessions.len()}));
@@ -969,7 +963,7 @@ impl Server {
             }
         }
         for s in &mut self.sessions {
-            s.store.flush();
+            s.store.sync();
         }
         emit(&self.status_json("final", now));
     }
@@ -1024,6 +1018,23 @@ impl Server {
             "pending_dropped": st.pending_dropped,
         })
     }
+}
+
+/// The store directory of a CompID pair under `--store`: `<sender>-<peer>`, anything but
+/// `[A-Za-z0-9._-]` in a CompID becoming `_`.
+fn pair_dir(sender: &str, peer: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    format!("{}-{}", clean(sender), clean(peer))
 }
 
 /// `tag=value<SOH>…` as fields.

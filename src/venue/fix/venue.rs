@@ -17,7 +17,7 @@ use super::dictionary::Dictionary;
 use super::reject::SessionRejectReason;
 use super::session::{SendError, SeqNums, Session, SessionEvent, SessionIo, State};
 use super::settings::{DictionaryFiles, FixSpec};
-use super::store::SessionStore;
+use super::store::{MessageStore, SessionStore};
 use super::transport::{Link, TlsClient};
 use crate::config::Registry;
 use crate::model::fixed::{rescale, Dec, Money, Price, Qty, MONEY_SCALE};
@@ -526,43 +526,18 @@ impl FixVenue {
         let tls = spec.tls.as_ref().map(TlsClient::load).transpose();
         let tls =
             tls.map_err(|(key, e)| FixVenueError(format!("venues[{}].fix.{key}: {e}", id.0)))?;
-        let (store, restored, last_ns) = match store_dir {
-            Some(dir) => {
-                let (s, r) = SessionStore::open(dir, KEEP_SENT).map_err(|e| {
-                    FixVenueError(format!("venue {name}: store {}: {e}", dir.display()))
-                })?;
-                (s, r.seqs, r.last_ns)
-            }
-            None => (SessionStore::memory(KEEP_SENT), None, 0),
-        };
-        let mut seqs = restored.unwrap_or(SeqNums {
-            next_out: 1,
-            next_in: 1,
-        });
+        // Numbers restored from an earlier window (the previous trading day) come back
+        // as 1, as the broker starts that window.
+        let schedule = spec.session.schedule.as_ref();
+        let store = SessionStore::open(store_dir, KEEP_SENT, schedule, now)
+            .map_err(|e| FixVenueError(format!("venue {name}: {e}")))?;
+        let mut seqs = store.seqs();
         // The store may have received messages the core never applied (a crash between
         // the two): ask for them again rather than lose them.
         if applied_in > 0 && applied_in < seqs.next_in {
             seqs.next_in = applied_in + 1;
         }
-        // The restored numbers belong to the window they were used in: a restart in a
-        // later window (the next trading day) starts that window at 1, as the broker does.
-        let mut store = store;
-        let mut window = None;
-        if let (Some(s), true) = (&spec.session.schedule, restored.is_some()) {
-            match s.window_start(now) {
-                Some(ws) if last_ns < ws => {
-                    seqs = SeqNums {
-                        next_out: 1,
-                        next_in: 1,
-                    };
-                    store.reset(now, seqs);
-                    window = Some(ws);
-                }
-                Some(ws) => window = Some(ws),
-                // Between windows: any window that opens later is a new one.
-                None => window = Some(s.window_start(last_ns).unwrap_or(last_ns)),
-            }
-        }
+        let window = store.session_start();
         let mut wire = Wire {
             stream: None,
             backlog: Vec::with_capacity(64 << 10),
