@@ -295,7 +295,8 @@ impl PricePath {
     }
 }
 
-/// One order.
+/// An order as the broker keeps it: fixed-size, so a closed one's slot is reused
+/// without allocating. Prices and quantities at [`SCALE`]; `status` is its OrdStatus.
 #[derive(Clone, Copy, Debug)]
 struct Order {
     sess: u32,
@@ -362,7 +363,8 @@ pub struct Counters {
     pub open_orders: u64,
 }
 
-/// The simulated broker.
+/// The broker behind every session: orders, the price paths, and the answers due,
+/// keyed by the session each belongs to.
 pub struct Sim {
     cfg: SimConfig,
     orders: Vec<Order>,

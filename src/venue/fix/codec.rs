@@ -11,7 +11,7 @@ use crate::model::fixed::Dec;
 pub const SOH: u8 = 0x01;
 
 /// Most fields one decoded message may hold; more is a decode error, never a panic.
-pub const MAX_FIELDS: usize = 512;
+pub(crate) const MAX_FIELDS: usize = 512;
 
 /// Why the bytes at the start of a buffer are not (yet) a whole frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,7 +143,7 @@ fn find(hay: &[u8], pat: &[u8]) -> Option<usize> {
 /// Longest BeginString value accepted (`FIXT.1.1` is 8).
 const MAX_BEGIN_STRING: usize = 16;
 /// Largest BodyLength accepted; more is garbled, not a reason to wait for 4 GB.
-pub const MAX_BODY_LENGTH: usize = 1 << 20;
+const MAX_BODY_LENGTH: usize = 1 << 20;
 /// Most BodyLength digits accepted (zero-padded forms included).
 const MAX_BODY_LENGTH_DIGITS: usize = 10;
 
@@ -182,7 +182,8 @@ pub fn checksum(bytes: &[u8]) -> u8 {
 /// One field of a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Field<'a> {
-    /// Tag number.
+    /// As it stands in the frame: whether the dictionary knows it is validation's
+    /// business, not the codec's.
     pub tag: u32,
     /// Value bytes, without the SOH.
     pub value: &'a [u8],
@@ -204,7 +205,7 @@ pub enum DecodeError {
         /// Byte offset in the frame.
         at: usize,
     },
-    /// More than [`MAX_FIELDS`] fields.
+    /// More fields than a decoder holds (512).
     TooManyFields,
     /// Header fields 8, 9, 35 not first in that order, or 10 not last: the frame is
     /// garbled (QuickFIX drops it as an invalid message).
@@ -222,15 +223,12 @@ pub struct Msg<'a> {
     slots: &'a [Slot],
 }
 
-/// Where one field sits in a frame.
+/// Where one field sits in a frame: its value is `start..end`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Slot {
-    /// Tag number.
-    pub tag: u32,
-    /// Offset of the value's first byte.
-    pub start: u32,
-    /// Offset one past the value's last byte.
-    pub end: u32,
+struct Slot {
+    tag: u32,
+    start: u32,
+    end: u32,
 }
 
 impl<'a> Msg<'a> {
@@ -362,11 +360,6 @@ pub const fn data_tag_of(len_tag: u32) -> Option<u32> {
     })
 }
 
-/// Whether `tag` is a length field announcing a data field.
-pub const fn is_data_length_tag(tag: u32) -> bool {
-    data_tag_of(tag).is_some()
-}
-
 /// The error for a tag that is not a valid one at `at`, with its value when the text
 /// is a (signed) number.
 fn invalid_tag(frame: &[u8], at: usize) -> DecodeError {
@@ -404,7 +397,7 @@ impl Default for Decoder {
 }
 
 impl Decoder {
-    /// A decoder with room for [`MAX_FIELDS`] fields, allocated once.
+    /// A decoder with room for 512 fields, allocated once.
     pub fn new() -> Decoder {
         Decoder {
             slots: Vec::with_capacity(MAX_FIELDS),

@@ -74,7 +74,7 @@ use SessionRejectReason as R;
 pub const BUILT_IN: [&str; 4] = ["FIX.4.2", "FIX.4.4", "FIXT.1.1", "FIX.5.0SP2"];
 
 /// Whether `name` names a built-in base dictionary rather than a file.
-pub fn is_builtin(name: &str) -> bool {
+pub(crate) fn is_builtin(name: &str) -> bool {
     BUILT_IN.contains(&name)
 }
 
@@ -97,7 +97,7 @@ impl Default for ValidateOptions {
 }
 
 /// Whether `tag` is in a range FIX reserves for user-defined fields.
-pub fn is_user_defined_tag(tag: u32) -> bool {
+fn is_user_defined_tag(tag: u32) -> bool {
     (5000..=9999).contains(&tag) || tag >= 20000
 }
 
@@ -2049,7 +2049,8 @@ pub mod builtin {
 // ignored (QuickFIX dictionaries carry none).
 
 mod xml {
-    /// One element.
+    /// An element with its attributes and children; `line` is where it starts, for
+    /// errors that name the line.
     #[derive(Debug, Clone)]
     pub struct Elem {
         pub name: String,

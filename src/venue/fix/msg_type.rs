@@ -33,7 +33,7 @@ pub const SECURITY_DEFINITION: &[u8] = b"d";
 
 /// Whether `msg_type` is a session-level (administrative) message: handled by the
 /// session, never delivered to the application.
-pub fn is_admin(msg_type: &[u8]) -> bool {
+pub(crate) fn is_admin(msg_type: &[u8]) -> bool {
     matches!(
         msg_type,
         HEARTBEAT | TEST_REQUEST | RESEND_REQUEST | REJECT | SEQUENCE_RESET | LOGOUT | LOGON
@@ -43,6 +43,6 @@ pub fn is_admin(msg_type: &[u8]) -> bool {
 /// Whether a resend replaces `msg_type` with a SequenceReset-GapFill: the protocol's list
 /// (Heartbeat, TestRequest, ResendRequest, SequenceReset, Logout, Logon). Reject is not
 /// on it: it is resent like an application message.
-pub fn is_gap_filled_on_resend(msg_type: &[u8]) -> bool {
+pub(crate) fn is_gap_filled_on_resend(msg_type: &[u8]) -> bool {
     is_admin(msg_type) && msg_type != REJECT
 }

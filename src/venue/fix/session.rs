@@ -21,7 +21,7 @@
 //!   interleaves with live traffic. A ResendRequest beyond a gap is served at once
 //!   (both sides may be waiting for each other) and its number consumed when its turn
 //!   comes.
-//! - MsgSeqNum too high: the message is queued (bounded, [`MAX_QUEUED`]) and one
+//! - MsgSeqNum too high: the message is queued (at most 65 536) and one
 //!   ResendRequest `next_in..0` is sent; further messages beyond the gap do not send
 //!   another, unless a live (non-PossDup) message is still ahead after the peer has
 //!   started answering (the answer did not close the gap). Queued messages are handled
@@ -73,7 +73,8 @@ mod state;
 mod timers;
 
 pub use outbound::is_session_header_tag;
-pub use schedule::{Entry, Schedule};
+pub(crate) use schedule::Entry;
+pub use schedule::Schedule;
 pub use state::State;
 
 use super::codec::{Decoder, Encoder, Msg};
@@ -104,7 +105,7 @@ pub struct SessionConfig {
     pub sender_comp_id: String,
     /// TargetCompID (56) of our messages.
     pub target_comp_id: String,
-    /// Initiator or acceptor.
+    /// Which side logs on first.
     pub role: Role,
     /// HeartBtInt (108) in seconds, proposed by an initiator; an acceptor adopts the peer's.
     pub heartbeat_secs: u32,
@@ -221,7 +222,8 @@ pub trait SessionIo {
     /// reject reason when it failed validation and a 35=3 was sent for it: it is still
     /// delivered, so an execution is never lost to validation.
     fn app(&mut self, msg: &Msg<'_>, valid: Result<(), SessionRejectReason>);
-    /// A session event.
+    /// What happened besides application messages, in the order it happened, within
+    /// the call that caused it.
     fn event(&mut self, ev: SessionEvent);
 }
 
@@ -230,19 +232,22 @@ mod tests;
 
 /// Most bytes the receive buffer holds while waiting for the rest of a frame; a peer
 /// that goes beyond (a huge BodyLength, or garbage that never frames) is disconnected.
-pub const MAX_RX_BYTES: usize = 2 << 20;
+pub(crate) const MAX_RX_BYTES: usize = 2 << 20;
 
 /// Most out-of-order messages kept while a gap is being filled; beyond it the session
 /// logs out rather than grow without bound.
-pub const MAX_QUEUED: usize = 65_536;
+pub(crate) const MAX_QUEUED: usize = 65_536;
 
 /// QuickFIX's MaxLatency default: how far SendingTime may be from our clock.
-pub const DEFAULT_MAX_LATENCY_SECS: u32 = 120;
+const DEFAULT_MAX_LATENCY_SECS: u32 = 120;
 
 /// Capacity of the session's encoder (the largest message it can send or resend).
-pub const ENCODER_CAPACITY: usize = 64 * 1024;
+const ENCODER_CAPACITY: usize = 64 * 1024;
 
-/// One FIX session.
+/// One FIX session, initiator or acceptor: bytes ([`Session::on_bytes`]), time
+/// ([`Session::on_timer`]) and the connection's coming and going go in; frames, stored
+/// messages, application messages and events go out through a [`SessionIo`] within the
+/// same call. Nothing inside blocks or reads a clock.
 #[derive(Debug)]
 pub struct Session {
     cfg: SessionConfig,

@@ -5,13 +5,13 @@
 //! `execd-venue-sim` both keep, in memory, or also in a directory of the journal's own
 //! memory-mapped, CRC-checked segments.
 //!
-//! Records in the directory (payloads little-endian): a frame sent ([`KIND_SENT`]) or
-//! received ([`KIND_RECEIVED`]); both numbers reset ([`KIND_RESET`]) or set to what a
-//! session reports ([`KIND_SEQS`]), `next_out, next_in` as u64s; the window the numbers
-//! belong to ([`KIND_WINDOW`], its opening in unix ns). Opening the directory folds them
-//! back into numbers, window and recent frames, then applies the daily-reset rule
-//! ([`Schedule::enter`]) — the same rule a live session applies — so a restart in a
-//! later window starts that window at 1.
+//! Records in the directory (payloads little-endian): a frame sent (kind 1) or received
+//! (2); both numbers reset (3) or set to what a session reports (4), `next_out, next_in`
+//! as u64s; the window the numbers belong to (5, its opening in unix ns). A reader skips
+//! kinds it does not know, so stores written before 4 and 5 existed open as they did.
+//! Opening the directory folds them back into numbers, window and recent frames, then
+//! applies the daily-reset rule (`Schedule::enter`), the same rule a live session
+//! applies: a restart in a later window starts that window at 1.
 
 use super::codec::{self, frame, Decoder};
 use super::session::{Entry, Schedule, SeqNums};
@@ -21,16 +21,16 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Record kind: a frame we sent (payload: the frame).
-pub const KIND_SENT: u16 = 1;
+const KIND_SENT: u16 = 1;
 /// Record kind: a frame we received.
-pub const KIND_RECEIVED: u16 = 2;
+const KIND_RECEIVED: u16 = 2;
 /// Record kind: both sequence numbers were reset; nothing sent before can be asked for.
-pub const KIND_RESET: u16 = 3;
+const KIND_RESET: u16 = 3;
 /// Record kind: the numbers as the session has them (a `skip`, admin traffic, a
 /// SequenceReset: changes no stored frame shows).
-pub const KIND_SEQS: u16 = 4;
+const KIND_SEQS: u16 = 4;
 /// Record kind: the schedule window the numbers belong to.
-pub const KIND_WINDOW: u16 = 5;
+const KIND_WINDOW: u16 = 5;
 
 const SEGMENT: usize = 16 << 20;
 /// Segment files kept: 128 MiB of history, far more than any resend request reaches

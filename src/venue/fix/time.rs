@@ -11,12 +11,12 @@
 use crate::calendar::{civil_date, days_from_civil, days_in_month, NS_PER_SEC, SECS_PER_DAY};
 
 /// Longest UTCTimestamp [`write_utc_timestamp`] writes (microseconds).
-pub const MAX_WRITTEN_TIMESTAMP: usize = 24;
+pub(crate) const MAX_WRITTEN_TIMESTAMP: usize = 24;
 
 /// Writes `unix_ns` as `YYYYMMDD-HH:MM:SS.sss` (`micros` false) or `….ssssss` into `out`
 /// and returns its length (21 or 24). Truncates, never rounds: a timestamp never claims a
 /// later instant than it was taken at.
-pub fn write_utc_timestamp(
+pub(crate) fn write_utc_timestamp(
     unix_ns: u64,
     micros: bool,
     out: &mut [u8; MAX_WRITTEN_TIMESTAMP],
@@ -75,17 +75,17 @@ pub fn parse_utc_timestamp(v: &[u8]) -> Option<u64> {
 
 /// Whether `v` is a UTCTimestamp, of any year (a format check: [`parse_utc_timestamp`]
 /// also needs it to fall after 1970).
-pub fn is_utc_timestamp(v: &[u8]) -> bool {
+pub(crate) fn is_utc_timestamp(v: &[u8]) -> bool {
     timestamp_parts(v).is_some()
 }
 
 /// Whether `v` is a UTCTimeOnly (or LocalMktTime, written the same way).
-pub fn is_utc_time_only(v: &[u8]) -> bool {
+pub(crate) fn is_utc_time_only(v: &[u8]) -> bool {
     time_of_day(v).is_some()
 }
 
 /// Whether `v` is a `YYYYMMDD` date that exists (UTCDateOnly, LocalMktDate).
-pub fn is_date(v: &[u8]) -> bool {
+pub(crate) fn is_date(v: &[u8]) -> bool {
     date_days(v).is_some()
 }
 

@@ -22,7 +22,7 @@ pub struct Schedule {
 
 /// What the daily-reset rule says of numbers at an instant ([`Schedule::enter`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Entry {
+pub(crate) enum Entry {
     /// Between windows: no connection; the numbers keep the window they belong to.
     Outside,
     /// Inside the window that opened at `start`; `reset`: the numbers belonged to an
@@ -53,7 +53,7 @@ impl Schedule {
     }
 
     /// The opening instant (unix ns) of the window containing `now_ns`, if any.
-    pub fn window_start(&self, now_ns: u64) -> Option<u64> {
+    pub(crate) fn window_start(&self, now_ns: u64) -> Option<u64> {
         let now = now_ns / NS_PER_SEC;
         let day = now / SECS_PER_DAY;
         let start = self.start_secs as u64 % SECS_PER_DAY;
@@ -72,7 +72,7 @@ impl Schedule {
     }
 
     /// The first window opening strictly after `after_ns`, if the schedule has any.
-    pub fn next_start(&self, after_ns: u64) -> Option<u64> {
+    pub(crate) fn next_start(&self, after_ns: u64) -> Option<u64> {
         let day = after_ns / NS_PER_SEC / SECS_PER_DAY;
         let start = self.start_secs as u64 % SECS_PER_DAY;
         // A week and a bit covers every weekday mask.
@@ -83,7 +83,7 @@ impl Schedule {
     }
 
     /// The closing instant of the window that opened at `start_ns`.
-    pub fn window_end(&self, start_ns: u64) -> u64 {
+    pub(crate) fn window_end(&self, start_ns: u64) -> u64 {
         start_ns + self.len_secs() * NS_PER_SEC
     }
 
@@ -91,7 +91,7 @@ impl Schedule {
     /// to no window yet) meet the instant `now_ns`. Inside a window they belong to it
     /// from then on, and start again at 1 if they belonged to another one; numbers that
     /// belonged to none keep their values.
-    pub fn enter(&self, belongs: Option<u64>, now_ns: u64) -> Entry {
+    pub(crate) fn enter(&self, belongs: Option<u64>, now_ns: u64) -> Entry {
         match self.window_start(now_ns) {
             None => Entry::Outside,
             Some(start) => Entry::Inside {
