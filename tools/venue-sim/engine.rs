@@ -295,6 +295,33 @@ impl PricePath {
     }
 }
 
+/// The first byte of field `tag` (a CHAR field's value).
+fn char_field(msg: &Msg<'_>, tag: u32) -> Option<u8> {
+    msg.get(tag).and_then(|v| v.first().copied())
+}
+
+/// What a status or positions request's Account and Symbol select: everything when
+/// they are absent.
+#[derive(Clone, Copy)]
+struct Scope<'a> {
+    account: Option<&'a [u8]>,
+    symbol: Option<&'a [u8]>,
+}
+
+impl<'a> Scope<'a> {
+    fn of(msg: &Msg<'a>) -> Scope<'a> {
+        Scope {
+            account: msg.get(tag::ACCOUNT),
+            symbol: msg.get(tag::SYMBOL),
+        }
+    }
+
+    fn covers(&self, account: &Id, symbol: &Id) -> bool {
+        self.account.is_none_or(|a| a == account.as_bytes())
+            && self.symbol.is_none_or(|s| s == symbol.as_bytes())
+    }
+}
+
 /// An order as the broker keeps it: fixed-size, so a closed one's slot is reused
 /// without allocating. Prices and quantities at [`SCALE`]; `status` is its OrdStatus.
 #[derive(Clone, Copy, Debug)]
@@ -627,14 +654,8 @@ impl Sim {
             orig_cl_ord_id: Id::EMPTY,
             account: Id::new(msg.get(tag::ACCOUNT).unwrap_or(b"")),
             symbol: Id::new(msg.get(tag::SYMBOL).unwrap_or(b"")),
-            side: msg
-                .get(tag::SIDE)
-                .and_then(|v| v.first().copied())
-                .unwrap_or(0),
-            ord_type: msg
-                .get(tag::ORD_TYPE)
-                .and_then(|v| v.first().copied())
-                .unwrap_or(b'1'),
+            side: char_field(msg, tag::SIDE).unwrap_or(0),
+            ord_type: char_field(msg, tag::ORD_TYPE).unwrap_or(b'1'),
             qty: qty_dec.and_then(leaf_to_scale).unwrap_or(0),
             price: msg.get_dec(tag::PRICE).and_then(leaf_to_scale).unwrap_or(0),
             unit: qty_dec.map(unit_of).unwrap_or(1),
@@ -1020,10 +1041,7 @@ impl Sim {
                     orig_cl_ord_id: Id::EMPTY,
                     account: Id::new(msg.get(tag::ACCOUNT).unwrap_or(b"")),
                     symbol: Id::new(msg.get(tag::SYMBOL).unwrap_or(b"")),
-                    side: msg
-                        .get(tag::SIDE)
-                        .and_then(|v| v.first().copied())
-                        .unwrap_or(b'1'),
+                    side: char_field(msg, tag::SIDE).unwrap_or(b'1'),
                     ord_type: b'1',
                     qty: 0,
                     price: 0,
@@ -1047,14 +1065,8 @@ impl Sim {
     fn mass_status(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
         self.counters.mass_status_requests += 1;
         let req_id = Id::new(msg.get(tag::MASS_STATUS_REQ_ID).unwrap_or(b""));
-        let symbol = msg.get(tag::SYMBOL);
-        let account = msg.get(tag::ACCOUNT);
-        let wanted = |o: &Order| {
-            o.sess == sess
-                && o.open()
-                && symbol.is_none_or(|s| s == o.symbol.as_bytes())
-                && account.is_none_or(|a| a == o.account.as_bytes())
-        };
+        let scope = Scope::of(msg);
+        let wanted = |o: &Order| o.sess == sess && o.open() && scope.covers(&o.account, &o.symbol);
         let total = self.orders.iter().filter(|o| wanted(o)).count() as u32;
         if total == 0 {
             let mut e = Exec {
@@ -1064,8 +1076,8 @@ impl Sim {
                 exec_id: self.exec_id(),
                 kind: ExecKind::Status,
                 status: b'8',
-                account: Id::new(account.unwrap_or(b"")),
-                symbol: Id::new(symbol.unwrap_or(b"NONE")),
+                account: Id::new(scope.account.unwrap_or(b"")),
+                symbol: Id::new(scope.symbol.unwrap_or(b"NONE")),
                 side: b'1',
                 ord_type: b'1',
                 qty: 0,
@@ -1105,20 +1117,20 @@ impl Sim {
         }
     }
 
+    /// The next PosMaintRptID.
+    fn rpt_id(&mut self) -> u64 {
+        self.next_rpt_id += 1;
+        self.next_rpt_id - 1
+    }
+
     fn positions(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
         self.counters.position_requests += 1;
         let req_id = Id::new(msg.get(tag::POS_REQ_ID).unwrap_or(b""));
-        let account = msg.get(tag::ACCOUNT);
-        let symbol = msg.get(tag::SYMBOL);
+        let scope = Scope::of(msg);
         let mut found: Vec<(Id, Id, i64)> = self
             .positions
             .iter()
-            .filter(|((s, a, y), q)| {
-                *s == sess
-                    && **q != 0
-                    && account.is_none_or(|x| x == a.as_bytes())
-                    && symbol.is_none_or(|x| x == y.as_bytes())
-            })
+            .filter(|((s, a, y), q)| *s == sess && **q != 0 && scope.covers(a, y))
             .map(|((_, a, y), q)| (*a, *y, *q))
             .collect();
         found.sort_by(|a, b| {
@@ -1127,8 +1139,7 @@ impl Sim {
         let total = found.len() as u32;
         if total == 0 {
             // Nothing to report: a RequestForPositionsAck saying so (728=2).
-            let rpt_id = self.next_rpt_id;
-            self.next_rpt_id += 1;
+            let rpt_id = self.rpt_id();
             self.send(
                 now,
                 sess,
@@ -1137,13 +1148,12 @@ impl Sim {
                     rpt_id,
                     total,
                     result: 2,
-                    account: Id::new(account.unwrap_or(b"")),
+                    account: Id::new(scope.account.unwrap_or(b"")),
                 },
             );
         }
         for (account, symbol, q) in found {
-            let rpt_id = self.next_rpt_id;
-            self.next_rpt_id += 1;
+            let rpt_id = self.rpt_id();
             self.send(
                 now,
                 sess,
@@ -1273,31 +1283,17 @@ mod tests {
             (b'8', "unknown order")
         );
         // A forgotten ClOrdID may be used again; a remembered one may not.
-        let out = on(
-            &mut sim,
-            b"D",
-            &[
-                (11, "c0"),
-                (55, "X"),
-                (54, "1"),
-                (38, "1"),
-                (40, "2"),
-                (44, "5"),
-            ],
-        );
+        let c0 = [
+            (11, "c0"),
+            (55, "X"),
+            (54, "1"),
+            (38, "1"),
+            (40, "2"),
+            (44, "5"),
+        ];
+        let out = on(&mut sim, b"D", &c0);
         assert_eq!(exec(&out[0]).status, b'0');
-        let out = on(
-            &mut sim,
-            b"D",
-            &[
-                (11, "c0"),
-                (55, "X"),
-                (54, "1"),
-                (38, "1"),
-                (40, "2"),
-                (44, "5"),
-            ],
-        );
+        let out = on(&mut sim, b"D", &c0);
         assert_eq!(exec(&out[0]).rej_reason, Some(6), "duplicate");
     }
 

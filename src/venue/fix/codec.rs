@@ -630,19 +630,18 @@ impl Encoder {
     }
     /// An unsigned integer field.
     pub fn uint(&mut self, tag: u32, v: u64) -> &mut Self {
-        let mut t = [0u8; 20];
-        let d = fmt_u64(v, &mut t);
-        self.tag(tag);
-        self.buf.extend_from_slice(d);
-        self.buf.push(SOH);
-        self
+        self.integer(tag, false, v)
     }
     /// A signed integer field.
     pub fn int(&mut self, tag: u32, v: i64) -> &mut Self {
+        self.integer(tag, v < 0, v.unsigned_abs())
+    }
+    #[inline]
+    fn integer(&mut self, tag: u32, negative: bool, abs: u64) -> &mut Self {
         let mut t = [0u8; 20];
-        let d = fmt_u64(v.unsigned_abs(), &mut t);
+        let d = fmt_u64(abs, &mut t);
         self.tag(tag);
-        if v < 0 {
+        if negative {
             self.buf.push(b'-');
         }
         self.buf.extend_from_slice(d);
@@ -1043,35 +1042,21 @@ mod tests {
 
     #[test]
     fn header_order() {
-        let e = |s: &str| decode_err(&soh(s));
-        assert_eq!(
-            e("9=5|8=FIX.4.4|35=0|10=000|"),
-            DecodeError::OutOfOrder { tag: 9 }
-        );
-        assert_eq!(
-            e("8=FIX.4.4|35=0|9=5|10=000|"),
-            DecodeError::OutOfOrder { tag: 35 }
-        );
-        assert_eq!(
-            e("8=FIX.4.4|9=5|49=A|35=0|10=000|"),
-            DecodeError::OutOfOrder { tag: 49 }
-        );
-        assert_eq!(
-            e("8=FIX.4.4|9=5|10=000|"),
-            DecodeError::OutOfOrder { tag: 10 }
-        );
-        assert_eq!(
-            e("8=FIX.4.4|9=5|35=0|10=000|49=A|"),
-            DecodeError::OutOfOrder { tag: 10 }
-        );
-        assert_eq!(
-            e("8=FIX.4.4|9=5|35=0|35=0|10=000|"),
-            DecodeError::OutOfOrder { tag: 35 }
-        );
-        assert_eq!(
-            e("8=FIX.4.4|9=5|35=0|8=FIX.4.4|10=000|"),
-            DecodeError::OutOfOrder { tag: 8 }
-        );
+        for (frame, tag) in [
+            ("9=5|8=FIX.4.4|35=0|10=000|", 9),
+            ("8=FIX.4.4|35=0|9=5|10=000|", 35),
+            ("8=FIX.4.4|9=5|49=A|35=0|10=000|", 49),
+            ("8=FIX.4.4|9=5|10=000|", 10),
+            ("8=FIX.4.4|9=5|35=0|10=000|49=A|", 10),
+            ("8=FIX.4.4|9=5|35=0|35=0|10=000|", 35),
+            ("8=FIX.4.4|9=5|35=0|8=FIX.4.4|10=000|", 8),
+        ] {
+            assert_eq!(
+                decode_err(&soh(frame)),
+                DecodeError::OutOfOrder { tag },
+                "{frame}"
+            );
+        }
         assert!(Decoder::new()
             .decode(&soh("8=FIX.4.4|9=5|35=0|10=000|"))
             .is_ok());

@@ -1314,18 +1314,24 @@ fn app_version_of(root: &xml::Elem) -> Option<String> {
     (root.attr("type") == Some("FIX") && major >= 5).then(|| version_of(root))
 }
 
+/// `e` must be a `<child>` element: what else stands `within` its parent is an error.
+fn is_a(e: &xml::Elem, child: &str, within: &str) -> Result<(), String> {
+    if e.name == child {
+        return Ok(());
+    }
+    Err(format!(
+        "line {}: <{}> in {within}; only <{child}> belongs there",
+        e.line, e.name
+    ))
+}
+
 /// Checks everything QuickFIX and fefix rely on, so that neither fails or panics later.
 fn check(root: &xml::Elem) -> Result<(), String> {
     let mut names: FxHashMap<&str, u32> = FxHashMap::default();
     let mut tags: FxHashMap<u32, &str> = FxHashMap::default();
     if let Some(fields) = section(root, "fields") {
         for f in &fields.children {
-            if f.name != "field" {
-                return Err(format!(
-                    "line {}: <{}> in <fields>; only <field> belongs there",
-                    f.line, f.name
-                ));
-            }
+            is_a(f, "field", "<fields>")?;
             let name = need(f, "name")?;
             let num = need(f, "number")?;
             let tag: u32 = num
@@ -1355,12 +1361,7 @@ fn check(root: &xml::Elem) -> Result<(), String> {
                 return Err(format!("line {}: field name {name} defined twice", f.line));
             }
             for v in &f.children {
-                if v.name != "value" {
-                    return Err(format!(
-                        "line {}: <{}> in field {name}; only <value> belongs there",
-                        v.line, v.name
-                    ));
-                }
+                is_a(v, "value", &format!("field {name}"))?;
                 need(v, "enum")?;
                 if v.attr("description").is_none() {
                     return Err(format!(
@@ -1374,12 +1375,7 @@ fn check(root: &xml::Elem) -> Result<(), String> {
     let mut comps: FxHashMap<&str, &xml::Elem> = FxHashMap::default();
     if let Some(cs) = section(root, "components") {
         for c in &cs.children {
-            if c.name != "component" {
-                return Err(format!(
-                    "line {}: <{}> in <components>; only <component> belongs there",
-                    c.line, c.name
-                ));
-            }
+            is_a(c, "component", "<components>")?;
             let name = need(c, "name")?;
             if comps.insert(name, c).is_some() {
                 return Err(format!("line {}: component {name} defined twice", c.line));
@@ -1401,12 +1397,7 @@ fn check(root: &xml::Elem) -> Result<(), String> {
     if let Some(ms) = section(root, "messages") {
         let mut types: FxHashMap<&str, &str> = FxHashMap::default();
         for m in &ms.children {
-            if m.name != "message" {
-                return Err(format!(
-                    "line {}: <{}> in <messages>; only <message> belongs there",
-                    m.line, m.name
-                ));
-            }
+            is_a(m, "message", "<messages>")?;
             let name = need(m, "name")?;
             let ty = need(m, "msgtype")?;
             let cat = need(m, "msgcat")?;
@@ -1515,12 +1506,7 @@ fn merge(base: &mut xml::Elem, overlay: &xml::Elem) -> Result<(), String> {
             "fields" => {
                 let dst = section_mut(base, "fields");
                 for f in &sec.children {
-                    if f.name != "field" {
-                        return Err(format!(
-                            "line {}: <{}> in <fields>; only <field> belongs there",
-                            f.line, f.name
-                        ));
-                    }
+                    is_a(f, "field", "<fields>")?;
                     let name = need(f, "name")?;
                     let num = need(f, "number")?;
                     dst.children
@@ -1536,12 +1522,7 @@ fn merge(base: &mut xml::Elem, overlay: &xml::Elem) -> Result<(), String> {
                 };
                 let dst = section_mut(base, &sec.name);
                 for m in &sec.children {
-                    if m.name != child {
-                        return Err(format!(
-                            "line {}: <{}> in <{}>; only <{child}> belongs there",
-                            m.line, m.name, sec.name
-                        ));
-                    }
+                    is_a(m, child, &format!("<{}>", sec.name))?;
                     let k = need(m, key)?;
                     let replace = match m.attr("mode") {
                         None | Some("merge") => false,

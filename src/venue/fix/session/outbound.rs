@@ -7,19 +7,22 @@ use crate::venue::fix::codec::{Encoder, Field};
 use crate::venue::fix::msg_type;
 
 /// Header fields the session writes itself on every message it sends.
+const SESSION_HEADER_TAGS: [u32; 9] = [
+    tag::BEGIN_STRING,
+    tag::BODY_LENGTH,
+    tag::MSG_TYPE,
+    tag::MSG_SEQ_NUM,
+    tag::POSS_DUP_FLAG,
+    tag::SENDER_COMP_ID,
+    tag::SENDING_TIME,
+    tag::TARGET_COMP_ID,
+    tag::ORIG_SENDING_TIME,
+];
+
+/// Whether the session writes `tag` itself on every message it sends (so a header the
+/// owner passes along leaves it out).
 pub fn is_session_header_tag(tag: u32) -> bool {
-    matches!(
-        tag,
-        tag::BEGIN_STRING
-            | tag::BODY_LENGTH
-            | tag::MSG_TYPE
-            | tag::MSG_SEQ_NUM
-            | tag::POSS_DUP_FLAG
-            | tag::SENDER_COMP_ID
-            | tag::SENDING_TIME
-            | tag::TARGET_COMP_ID
-            | tag::ORIG_SENDING_TIME
-    )
+    SESSION_HEADER_TAGS.contains(&tag)
 }
 
 /// The OrigSendingTime (122) of a PossDup message.
