@@ -53,8 +53,9 @@
 //!   disconnect after another HeartBtInt + 20 % without an answer.
 //! - Schedule: a connection is refused outside the window; an Active session logs out
 //!   when its window ends; the first activity (or timer) in a new window resets both
-//!   numbers to 1 ([`Session::session_start`] is the window the numbers belong to; journal
-//!   it beside them and restore it with [`Session::set_session_start`]).
+//!   numbers to 1 ([`Session::session_start`] is the window the numbers belong to). The
+//!   message store (`super::store`) records that window and applies the same rule to
+//!   the numbers it restores; hand its window to [`Session::set_session_start`].
 
 //!
 //! One file per concern under `session/`: `state` (where the session is and what each
