@@ -636,7 +636,8 @@ impl Encoder {
     pub fn int(&mut self, tag: u32, v: i64) -> &mut Self {
         self.integer(tag, v < 0, v.unsigned_abs())
     }
-    #[inline]
+    // Always inlined: `uint` then compiles without the sign test.
+    #[inline(always)]
     fn integer(&mut self, tag: u32, negative: bool, abs: u64) -> &mut Self {
         let mut t = [0u8; 20];
         let d = fmt_u64(abs, &mut t);
@@ -761,6 +762,13 @@ fn fmt_u64(mut v: u64, out: &mut [u8; 20]) -> &[u8] {
         out[i] = b'0' + v as u8;
     }
     &out[i..]
+}
+
+/// Writes `n` (< 100) as two digits: one table lookup, cheaper than dividing.
+#[inline]
+pub(crate) fn put2(out: &mut [u8], n: u32) {
+    let r = n as usize * 2;
+    out[..2].copy_from_slice(&DIGIT_PAIRS[r..r + 2]);
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! these, the session reads SendingTime and OrigSendingTime with them, and dictionary
 //! validation checks every time-typed field with them, so what one accepts the others do.
 
+use super::codec::put2;
 use crate::calendar::{civil_date, days_from_civil, days_in_month, NS_PER_SEC, SECS_PER_DAY};
 
 /// Longest UTCTimestamp [`write_utc_timestamp`] writes (microseconds).
@@ -140,13 +141,6 @@ fn number(v: &[u8]) -> Option<u32> {
     v.iter().try_fold(0u32, |n, &c| {
         c.is_ascii_digit().then(|| n * 10 + (c - b'0') as u32)
     })
-}
-
-/// Writes `n` (< 100) as two digits.
-#[inline]
-fn put2(out: &mut [u8], n: u32) {
-    out[0] = b'0' + (n / 10) as u8;
-    out[1] = b'0' + (n % 10) as u8;
 }
 
 #[cfg(test)]
