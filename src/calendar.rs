@@ -1,23 +1,30 @@
 //! UTC calendar arithmetic on Unix nanoseconds: dates for audit file names, FIX session
 //! windows and timestamps, without a time-zone library. Depends on nothing.
+//!
+//! Dates are proleptic Gregorian, converted with Howard Hinnant's `days_from_civil` and
+//! `civil_from_days`: exact for every day a `u64` of nanoseconds reaches (to 2554).
 
-/// Unix ns of a UTC date and time, for fixed simulated start times.
-pub fn unix_ns(year: i64, month: u32, day: u32, hour: u32, minute: u32) -> u64 {
-    // Days from civil, proleptic Gregorian (Howard Hinnant's algorithm).
+/// Nanoseconds in a second.
+pub const NS_PER_SEC: u64 = 1_000_000_000;
+/// Seconds in a UTC day (leap seconds are not counted, as in Unix time).
+pub const SECS_PER_DAY: u64 = 86_400;
+/// Nanoseconds in a UTC day.
+pub const NS_PER_DAY: u64 = SECS_PER_DAY * NS_PER_SEC;
+
+/// Days from 1970-01-01 to `year`-`month`-`day` (negative before it). The date is not
+/// checked: [`days_in_month`] says which days a month has.
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let m = month as i64;
     let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day as i64 - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    ((days * 86_400 + hour as i64 * 3600 + minute as i64 * 60) * 1_000_000_000) as u64
+    era * 146_097 + doe - 719_468
 }
 
-/// The UTC date of Unix ns: (year, month, day).
-pub(crate) fn civil_date(ns: u64) -> (i64, u32, u32) {
-    let days = (ns / 86_400_000_000_000) as i64;
-    // Civil from days (Howard Hinnant's algorithm).
+/// The date `days` after 1970-01-01: (year, month, day).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -29,16 +36,44 @@ pub(crate) fn civil_date(ns: u64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// How many days `month` (1–12) of `year` has; 0 for a month that does not exist.
+pub fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        _ => 0,
+    }
+}
+
+/// The weekday of the day `days` after 1970-01-01: 0 = Sunday … 6 = Saturday.
+pub fn weekday(days: u64) -> u32 {
+    // 1970-01-01 was a Thursday.
+    ((days + 4) % 7) as u32
+}
+
+/// Unix ns of a UTC date and time, for fixed simulated start times.
+pub fn unix_ns(year: i64, month: u32, day: u32, hour: u32, minute: u32) -> u64 {
+    let days = days_from_civil(year, month, day);
+    ((days * 86_400 + hour as i64 * 3600 + minute as i64 * 60) * 1_000_000_000) as u64
+}
+
+/// The UTC date of Unix ns: (year, month, day).
+pub fn civil_date(ns: u64) -> (i64, u32, u32) {
+    civil_from_days((ns / NS_PER_DAY) as i64)
+}
+
 /// Unix ns as "2026-01-05T15:00:00.123456789Z".
 pub fn iso8601(ns: u64) -> String {
     let (y, m, d) = civil_date(ns);
-    let secs = ns / 1_000_000_000 % 86_400;
+    let secs = ns / NS_PER_SEC % SECS_PER_DAY;
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
         secs / 3600,
         secs % 3600 / 60,
         secs % 60,
-        ns % 1_000_000_000
+        ns % NS_PER_SEC
     )
 }
 
@@ -57,6 +92,27 @@ mod tests {
     #[test]
     fn civil_dates() {
         assert_eq!(unix_ns(1970, 1, 1, 0, 0), 0);
-        assert_eq!(unix_ns(2026, 1, 5, 0, 0) / 86_400_000_000_000, 20458);
+        assert_eq!(unix_ns(2026, 1, 5, 0, 0) / NS_PER_DAY, 20458);
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        for days in (-800_000..800_000).step_by(97) {
+            let (y, m, d) = civil_from_days(days);
+            assert!(d >= 1 && d <= days_in_month(y, m), "{days}");
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+
+    #[test]
+    fn months_and_weekdays() {
+        assert_eq!(days_in_month(2024, 2), 29);
+        assert_eq!(days_in_month(2100, 2), 28);
+        assert_eq!(days_in_month(2000, 2), 29);
+        assert_eq!(days_in_month(2023, 4), 30);
+        assert_eq!(days_in_month(2023, 13), 0);
+        assert_eq!(weekday(0), 4);
+        // 2024-01-02 was a Tuesday.
+        assert_eq!(weekday(days_from_civil(2024, 1, 2) as u64), 2);
     }
 }

@@ -29,9 +29,8 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use execd::calendar::{iso8601, unix_ns};
-use execd::venue::fix::codec::{
-    data_tag_of, frame, parse_timestamp, Decoder, Encoder, FrameError, SOH,
-};
+use execd::venue::fix::codec::{data_tag_of, frame, Decoder, Encoder, FrameError, SOH};
+use execd::venue::fix::time::parse_utc_timestamp as parse_timestamp;
 use fefix::prelude::{Dictionary, FieldAccess};
 use fefix::tagvalue::{Config, Decoder as FeDecoder, Encoder as FeEncoder, FvWrite};
 use proptest::prelude::*;

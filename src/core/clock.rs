@@ -76,12 +76,6 @@ impl Clock for ManualClock {
     }
 }
 
-// The FIX codec still names the calendar through this module; it moves with the FIX
-// layer's own step.
-pub(crate) use crate::calendar::civil_date;
-#[cfg(test)]
-pub(crate) use crate::calendar::unix_ns;
-
 #[cfg(test)]
 mod tests {
     use super::*;

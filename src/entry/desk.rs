@@ -19,7 +19,7 @@ use crate::model::ids::OrderId;
 use crate::venue::fix::codec::{Decoder, Msg};
 use crate::venue::fix::reject::SessionRejectReason;
 use crate::venue::fix::session::{SeqNums, Session, SessionEvent, SessionIo};
-use crate::venue::fix::store::SessionStore;
+use crate::venue::fix::store::{MessageStore, SessionStore};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -471,7 +471,7 @@ impl Desk {
     }
 
     /// Flushes the store and the log to disk (at a clean stop).
-    pub fn sync(&self) {
+    pub fn sync(&mut self) {
         self.store.sync();
         if let Some(l) = &self.log {
             l.sync();

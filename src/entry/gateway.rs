@@ -492,7 +492,7 @@ impl Gateway {
         // that do not are submitted again at the next start.
         self.courier.pump();
         let mut report = std::mem::take(&mut self.report);
-        for d in &self.desks {
+        for d in &mut self.desks {
             d.sync();
             report.desks.push(DeskReport {
                 name: d.spec.name.as_str().to_string(),

@@ -11,7 +11,7 @@ use crate::model::fixed::Dec;
 use crate::model::ids::{Name, OrderType, RequestId, Side, Tif};
 use crate::model::request::{ExecutionRequest, UpstreamContext};
 use crate::venue::fix::codec::Msg;
-use crate::venue::fix::session::parse_utc_timestamp;
+use crate::venue::fix::time::parse_utc_timestamp;
 
 /// Why a message is refused without reaching the core.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,9 +12,9 @@ use crate::config::Registry;
 use crate::model::event::{Command, OrderRef};
 use crate::venue::fix::codec::Decoder;
 use crate::venue::fix::dictionary::Dictionary;
-use crate::venue::fix::session::{SeqNums, Session};
+use crate::venue::fix::session::Session;
 use crate::venue::fix::settings::DictionaryFiles;
-use crate::venue::fix::store::SessionStore;
+use crate::venue::fix::store::{MessageStore, SessionStore};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
@@ -44,18 +44,16 @@ impl Desk {
             cfg.dictionary = Some(Arc::new(d));
         }
         let dir = journal.map(|j| j.join("entry").join(&name));
-        let (mut store, restored) = match &dir {
-            Some(d) => SessionStore::open(d, KEEP_SENT)
-                .map_err(|e| format!("store {}: {e}", d.display()))?,
-            None => (SessionStore::memory(KEEP_SENT), Default::default()),
-        };
-        let mut seqs = restored.seqs.unwrap_or(SeqNums {
-            next_out: 1,
-            next_in: 1,
-        });
+        // Numbers restored from an earlier window (the previous trading day) come back as
+        // 1, as the client starts that window: the store applies the daily reset.
+        let store = SessionStore::open(dir.as_deref(), KEEP_SENT, cfg.schedule.as_ref(), now)
+            .map_err(|e| e.to_string())?;
+        let seqs = store.seqs();
         // Whether a report the log announced was stored (so sent) is judged against the
-        // numbers as the store left them, before any daily reset below.
-        let stored_out = seqs.next_out;
+        // numbers as the store left them, before any daily reset.
+        let stored_out = store.reset_at_open().unwrap_or(seqs).next_out;
+        let new_window = store.reset_at_open().is_some();
+        let window = store.session_start();
         let (log, entries) = match &dir {
             Some(d) => {
                 let (l, e) = OrderLog::open(d)?;
@@ -63,26 +61,6 @@ impl Desk {
             }
             None => (None, Vec::new()),
         };
-        // The numbers belong to the window they were used in: a restart in a later
-        // window (the next trading day) starts it at 1, as the client does. (The same
-        // rule as the broker-facing venue's.)
-        let mut window = None;
-        let mut new_window = false;
-        if let (Some(s), true) = (&cfg.schedule, restored.seqs.is_some()) {
-            match s.window_start(now) {
-                Some(ws) if restored.last_ns < ws => {
-                    seqs = SeqNums {
-                        next_out: 1,
-                        next_in: 1,
-                    };
-                    store.reset(now, seqs);
-                    new_window = true;
-                    window = Some(ws);
-                }
-                Some(ws) => window = Some(ws),
-                None => window = Some(s.window_start(restored.last_ns).unwrap_or(restored.last_ns)),
-            }
-        }
         let version = Version::of(&cfg.begin_string);
         let mut session = Session::new(cfg, seqs);
         if window.is_some() {

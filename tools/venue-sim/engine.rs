@@ -10,7 +10,9 @@
 use execd::model::fixed::Dec;
 use execd::venue::fix::codec::{self, Msg};
 use execd::venue::fix::dictionary::Dictionary;
+use execd::venue::fix::reject::UNSUPPORTED_MESSAGE_TYPE;
 use execd::venue::fix::session::is_session_header_tag;
+use execd::venue::fix::{msg_type, tag};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -293,7 +295,35 @@ impl PricePath {
     }
 }
 
-/// One order.
+/// The first byte of field `tag` (a CHAR field's value).
+fn char_field(msg: &Msg<'_>, tag: u32) -> Option<u8> {
+    msg.get(tag).and_then(|v| v.first().copied())
+}
+
+/// What a status or positions request's Account and Symbol select: everything when
+/// they are absent.
+#[derive(Clone, Copy)]
+struct Scope<'a> {
+    account: Option<&'a [u8]>,
+    symbol: Option<&'a [u8]>,
+}
+
+impl<'a> Scope<'a> {
+    fn of(msg: &Msg<'a>) -> Scope<'a> {
+        Scope {
+            account: msg.get(tag::ACCOUNT),
+            symbol: msg.get(tag::SYMBOL),
+        }
+    }
+
+    fn covers(&self, account: &Id, symbol: &Id) -> bool {
+        self.account.is_none_or(|a| a == account.as_bytes())
+            && self.symbol.is_none_or(|s| s == symbol.as_bytes())
+    }
+}
+
+/// An order as the broker keeps it: fixed-size, so a closed one's slot is reused
+/// without allocating. Prices and quantities at [`SCALE`]; `status` is its OrdStatus.
 #[derive(Clone, Copy, Debug)]
 struct Order {
     sess: u32,
@@ -360,7 +390,8 @@ pub struct Counters {
     pub open_orders: u64,
 }
 
-/// The simulated broker.
+/// The broker behind every session: orders, the price paths, and the answers due,
+/// keyed by the session each belongs to.
 pub struct Sim {
     cfg: SimConfig,
     orders: Vec<Order>,
@@ -528,12 +559,12 @@ impl Sim {
             return;
         }
         match msg.msg_type() {
-            b"D" => self.new_order(now, sess, msg),
-            b"F" => self.cancel(now, sess, msg),
-            b"G" => self.replace(now, sess, msg),
-            b"H" => self.status(now, sess, msg),
-            b"AF" => self.mass_status(now, sess, msg),
-            b"AN" => self.positions(now, sess, msg),
+            msg_type::NEW_ORDER_SINGLE => self.new_order(now, sess, msg),
+            msg_type::ORDER_CANCEL_REQUEST => self.cancel(now, sess, msg),
+            msg_type::ORDER_CANCEL_REPLACE_REQUEST => self.replace(now, sess, msg),
+            msg_type::ORDER_STATUS_REQUEST => self.status(now, sess, msg),
+            msg_type::ORDER_MASS_STATUS_REQUEST => self.mass_status(now, sess, msg),
+            msg_type::REQUEST_FOR_POSITIONS => self.positions(now, sess, msg),
             _ => self.unsupported(now, sess, msg),
         }
     }
@@ -549,7 +580,7 @@ impl Sim {
         let kind = OutKind::BizReject {
             ref_seq: msg.seq().unwrap_or(0),
             ref_msg_type: Id::new(msg.msg_type()),
-            reason: 3,
+            reason: UNSUPPORTED_MESSAGE_TYPE,
             text: "Unsupported Message Type",
         };
         self.send(now, sess, kind);
@@ -557,13 +588,16 @@ impl Sim {
 
     fn echo(&mut self, now: u64, sess: u32, msg: &Msg<'_>, dict: Option<&Dictionary>) {
         let mt = msg.msg_type();
-        if !matches!(mt, b"D" | b"d" | b"C") {
+        if !matches!(
+            mt,
+            msg_type::NEW_ORDER_SINGLE | msg_type::SECURITY_DEFINITION | msg_type::EMAIL
+        ) {
             return self.unsupported(now, sess, msg);
         }
-        if mt == b"D" {
-            let cl = Id::new(msg.get(11).unwrap_or(b""));
+        if mt == msg_type::NEW_ORDER_SINGLE {
+            let cl = Id::new(msg.get(tag::CL_ORD_ID).unwrap_or(b""));
             let fresh = self.seen.insert((sess, cl));
-            if !fresh && msg.get(97) == Some(b"Y") {
+            if !fresh && msg.get(tag::POSS_RESEND) == Some(b"Y") {
                 return;
             }
         }
@@ -612,18 +646,18 @@ impl Sim {
     fn new_order(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
         self.counters.orders += 1;
         self.new_orders_seen += 1;
-        let qty_dec = msg.get_dec(38);
+        let qty_dec = msg.get_dec(tag::ORDER_QTY);
         let mut o = Order {
             sess,
             order_id: self.next_order_id,
-            cl_ord_id: Id::new(msg.get(11).unwrap_or(b"")),
+            cl_ord_id: Id::new(msg.get(tag::CL_ORD_ID).unwrap_or(b"")),
             orig_cl_ord_id: Id::EMPTY,
-            account: Id::new(msg.get(1).unwrap_or(b"")),
-            symbol: Id::new(msg.get(55).unwrap_or(b"")),
-            side: msg.get(54).and_then(|v| v.first().copied()).unwrap_or(0),
-            ord_type: msg.get(40).and_then(|v| v.first().copied()).unwrap_or(b'1'),
+            account: Id::new(msg.get(tag::ACCOUNT).unwrap_or(b"")),
+            symbol: Id::new(msg.get(tag::SYMBOL).unwrap_or(b"")),
+            side: char_field(msg, tag::SIDE).unwrap_or(0),
+            ord_type: char_field(msg, tag::ORD_TYPE).unwrap_or(b'1'),
             qty: qty_dec.and_then(leaf_to_scale).unwrap_or(0),
-            price: msg.get_dec(44).and_then(leaf_to_scale).unwrap_or(0),
+            price: msg.get_dec(tag::PRICE).and_then(leaf_to_scale).unwrap_or(0),
             unit: qty_dec.map(unit_of).unwrap_or(1),
             cum: 0,
             notional: 0,
@@ -882,8 +916,8 @@ impl Sim {
         self.counters.cancel_rejects += 1;
         let r = CxlReject {
             order_id: found.map(|o| o.order_id).unwrap_or(0),
-            cl_ord_id: Id::new(msg.get(11).unwrap_or(b"")),
-            orig_cl_ord_id: Id::new(msg.get(41).unwrap_or(b"")),
+            cl_ord_id: Id::new(msg.get(tag::CL_ORD_ID).unwrap_or(b"")),
+            orig_cl_ord_id: Id::new(msg.get(tag::ORIG_CL_ORD_ID).unwrap_or(b"")),
             status: found.map(|o| o.status).unwrap_or(b'8'),
             response_to,
             reason,
@@ -901,7 +935,7 @@ impl Sim {
         msg: &Msg<'_>,
         response_to: u8,
     ) -> Option<(u32, Order, Id)> {
-        let Some(idx) = self.find(sess, msg.get(41).unwrap_or(b"")) else {
+        let Some(idx) = self.find(sess, msg.get(tag::ORIG_CL_ORD_ID).unwrap_or(b"")) else {
             self.cxl_reject(now, sess, msg, None, (response_to, 1, "unknown order"));
             return None;
         };
@@ -915,7 +949,7 @@ impl Sim {
             self.cxl_reject(now, sess, msg, Some(&o), (response_to, 0, text));
             return None;
         }
-        let new_cl = Id::new(msg.get(11).unwrap_or(b""));
+        let new_cl = Id::new(msg.get(tag::CL_ORD_ID).unwrap_or(b""));
         if new_cl.is_empty() || (new_cl != o.cl_ord_id && self.known(sess, new_cl).is_some()) {
             let why = (response_to, 6, "missing or duplicate ClOrdID");
             self.cxl_reject(now, sess, msg, Some(&o), why);
@@ -947,7 +981,7 @@ impl Sim {
         let Some((idx, o, new_cl)) = self.amendable(now, sess, msg, 2) else {
             return;
         };
-        let qty_dec = msg.get_dec(38);
+        let qty_dec = msg.get_dec(tag::ORDER_QTY);
         let qty = match qty_dec {
             None => o.qty,
             Some(d) => match leaf_to_scale(d) {
@@ -964,7 +998,7 @@ impl Sim {
             return;
         }
         let price = if o.ord_type == b'2' {
-            match msg.get_dec(44).map(leaf_to_scale) {
+            match msg.get_dec(tag::PRICE).map(leaf_to_scale) {
                 None => o.price,
                 Some(Some(p)) if p > 0 => p,
                 Some(_) => {
@@ -993,7 +1027,7 @@ impl Sim {
 
     fn status(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
         self.counters.status_requests += 1;
-        let cl = msg.get(11).unwrap_or(b"");
+        let cl = msg.get(tag::CL_ORD_ID).unwrap_or(b"");
         let e = match self.find(sess, cl) {
             Some(idx) => {
                 let o = self.orders[idx as usize];
@@ -1005,9 +1039,9 @@ impl Sim {
                     order_id: 0,
                     cl_ord_id: Id::new(cl),
                     orig_cl_ord_id: Id::EMPTY,
-                    account: Id::new(msg.get(1).unwrap_or(b"")),
-                    symbol: Id::new(msg.get(55).unwrap_or(b"")),
-                    side: msg.get(54).and_then(|v| v.first().copied()).unwrap_or(b'1'),
+                    account: Id::new(msg.get(tag::ACCOUNT).unwrap_or(b"")),
+                    symbol: Id::new(msg.get(tag::SYMBOL).unwrap_or(b"")),
+                    side: char_field(msg, tag::SIDE).unwrap_or(b'1'),
                     ord_type: b'1',
                     qty: 0,
                     price: 0,
@@ -1030,15 +1064,9 @@ impl Sim {
 
     fn mass_status(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
         self.counters.mass_status_requests += 1;
-        let req_id = Id::new(msg.get(584).unwrap_or(b""));
-        let symbol = msg.get(55);
-        let account = msg.get(1);
-        let wanted = |o: &Order| {
-            o.sess == sess
-                && o.open()
-                && symbol.is_none_or(|s| s == o.symbol.as_bytes())
-                && account.is_none_or(|a| a == o.account.as_bytes())
-        };
+        let req_id = Id::new(msg.get(tag::MASS_STATUS_REQ_ID).unwrap_or(b""));
+        let scope = Scope::of(msg);
+        let wanted = |o: &Order| o.sess == sess && o.open() && scope.covers(&o.account, &o.symbol);
         let total = self.orders.iter().filter(|o| wanted(o)).count() as u32;
         if total == 0 {
             let mut e = Exec {
@@ -1048,8 +1076,8 @@ impl Sim {
                 exec_id: self.exec_id(),
                 kind: ExecKind::Status,
                 status: b'8',
-                account: Id::new(account.unwrap_or(b"")),
-                symbol: Id::new(symbol.unwrap_or(b"NONE")),
+                account: Id::new(scope.account.unwrap_or(b"")),
+                symbol: Id::new(scope.symbol.unwrap_or(b"NONE")),
                 side: b'1',
                 ord_type: b'1',
                 qty: 0,
@@ -1089,20 +1117,20 @@ impl Sim {
         }
     }
 
+    /// The next PosMaintRptID.
+    fn rpt_id(&mut self) -> u64 {
+        self.next_rpt_id += 1;
+        self.next_rpt_id - 1
+    }
+
     fn positions(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
         self.counters.position_requests += 1;
-        let req_id = Id::new(msg.get(710).unwrap_or(b""));
-        let account = msg.get(1);
-        let symbol = msg.get(55);
+        let req_id = Id::new(msg.get(tag::POS_REQ_ID).unwrap_or(b""));
+        let scope = Scope::of(msg);
         let mut found: Vec<(Id, Id, i64)> = self
             .positions
             .iter()
-            .filter(|((s, a, y), q)| {
-                *s == sess
-                    && **q != 0
-                    && account.is_none_or(|x| x == a.as_bytes())
-                    && symbol.is_none_or(|x| x == y.as_bytes())
-            })
+            .filter(|((s, a, y), q)| *s == sess && **q != 0 && scope.covers(a, y))
             .map(|((_, a, y), q)| (*a, *y, *q))
             .collect();
         found.sort_by(|a, b| {
@@ -1111,8 +1139,7 @@ impl Sim {
         let total = found.len() as u32;
         if total == 0 {
             // Nothing to report: a RequestForPositionsAck saying so (728=2).
-            let rpt_id = self.next_rpt_id;
-            self.next_rpt_id += 1;
+            let rpt_id = self.rpt_id();
             self.send(
                 now,
                 sess,
@@ -1121,13 +1148,12 @@ impl Sim {
                     rpt_id,
                     total,
                     result: 2,
-                    account: Id::new(account.unwrap_or(b"")),
+                    account: Id::new(scope.account.unwrap_or(b"")),
                 },
             );
         }
         for (account, symbol, q) in found {
-            let rpt_id = self.next_rpt_id;
-            self.next_rpt_id += 1;
+            let rpt_id = self.rpt_id();
             self.send(
                 now,
                 sess,
@@ -1257,31 +1283,17 @@ mod tests {
             (b'8', "unknown order")
         );
         // A forgotten ClOrdID may be used again; a remembered one may not.
-        let out = on(
-            &mut sim,
-            b"D",
-            &[
-                (11, "c0"),
-                (55, "X"),
-                (54, "1"),
-                (38, "1"),
-                (40, "2"),
-                (44, "5"),
-            ],
-        );
+        let c0 = [
+            (11, "c0"),
+            (55, "X"),
+            (54, "1"),
+            (38, "1"),
+            (40, "2"),
+            (44, "5"),
+        ];
+        let out = on(&mut sim, b"D", &c0);
         assert_eq!(exec(&out[0]).status, b'0');
-        let out = on(
-            &mut sim,
-            b"D",
-            &[
-                (11, "c0"),
-                (55, "X"),
-                (54, "1"),
-                (38, "1"),
-                (40, "2"),
-                (44, "5"),
-            ],
-        );
+        let out = on(&mut sim, b"D", &c0);
         assert_eq!(exec(&out[0]).rej_reason, Some(6), "duplicate");
     }
 

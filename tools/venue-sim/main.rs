@@ -5,7 +5,6 @@
 mod config;
 mod engine;
 mod server;
-mod store;
 
 use clap::Parser;
 use serde_json::json;

@@ -4,12 +4,14 @@
 
 use crate::config::{Config, BEGIN_STRINGS};
 use crate::engine::{ExecKind, Id, Out, OutKind, Sim, Ver};
-use crate::store::PairStore;
 use execd::venue::fix::codec::{self, Decoder, Encoder, Field, FrameError, Msg};
 use execd::venue::fix::dictionary::{Dictionary, ValidateOptions};
 use execd::venue::fix::reject::SessionRejectReason;
 use execd::venue::fix::session::{Role, SeqNums, Session, SessionConfig, SessionEvent, SessionIo};
+use execd::venue::fix::store::{MessageStore, SessionStore};
+use execd::venue::fix::time::utc_date;
 use execd::venue::fix::transport::Link;
+use execd::venue::fix::{msg_type, tag};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use rustc_hash::FxHashMap;
@@ -25,6 +27,8 @@ use std::time::Duration;
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const FIRST_CONN: usize = 2;
+/// Sent frames kept in memory per CompID pair for resends (at least this many).
+const KEEP_SENT: usize = 100_000;
 /// Bytes a connection may send before its Logon is complete.
 const MAX_PRE_LOGON: usize = 64 << 10;
 /// Answers kept for a session that is not logged on.
@@ -114,7 +118,7 @@ struct SessRec {
     ver: Ver,
     /// The dictionary of its BeginString (with `--dict-dir`).
     dict: Option<Arc<Dictionary>>,
-    store: PairStore,
+    store: SessionStore,
     conn: Option<usize>,
     logged_on: bool,
     pending: VecDeque<Out>,
@@ -137,7 +141,7 @@ struct Stats {
 /// The session's view of its owner.
 struct Io<'a> {
     wbuf: &'a mut WBuf,
-    store: &'a mut PairStore,
+    store: &'a mut SessionStore,
     sim: Option<&'a mut Sim>,
     dict: Option<&'a Dictionary>,
     sess: u32,
@@ -158,13 +162,13 @@ impl SessionIo for Io<'_> {
         self.wbuf.push(frame);
     }
     fn store(&mut self, seq: u64, frame: &[u8]) {
-        self.store.put(seq, frame);
+        self.store.sent(self.now, seq, frame);
     }
     fn stored(&self, seq: u64) -> Option<&[u8]> {
         self.store.get(seq)
     }
     fn reset(&mut self, seqs: SeqNums) {
-        self.store.reset(seqs);
+        self.store.reset(self.now, seqs);
     }
     fn app(&mut self, msg: &Msg<'_>, valid: Result<(), SessionRejectReason>) {
         if self.verbose {
@@ -380,20 +384,10 @@ impl Server {
                 self.close(ci, now);
             }
         }
-        for s in &mut self.sessions {
-            s.store.flush_at(now);
-        }
     }
 
     fn next_deadline(&self) -> Option<u64> {
         let mut d = self.sim.next_deadline();
-        if self.sessions.iter().any(|s| s.store.dirty()) {
-            // Numbers not yet written wake the loop to write them.
-            d = Some(
-                d.map_or(u64::MAX, |d| d)
-                    .min(now_ns() + crate::store::SEQS_EVERY_NS),
-            );
-        }
         for c in self.conns.iter().flatten() {
             if let Some(x) = c.session.as_ref().and_then(|s| s.next_deadline()) {
                 d = Some(d.map_or(x, |d| d.min(x)));
@@ -518,7 +512,7 @@ impl Server {
                     // A whole frame that is wrong but says it is a Logon: refused, as
                     // the session refuses an invalid Logon.
                     if !matches!(why, codec::Garble::NoBeginString)
-                        && codec::scan_tag(&c.pre[..skip], 35) == Some(b"A")
+                        && codec::scan_tag(&c.pre[..skip], tag::MSG_TYPE) == Some(msg_type::LOGON)
                     {
                         self.stats.refused += 1;
                         c.close = Some(format!("Logon message is not valid ({why:?})"));
@@ -534,10 +528,12 @@ impl Server {
         let who = match self.decoder.decode(&c.pre[..n]) {
             Err(e) => Err(format!("first frame undecodable: {e:?}")),
             Ok(m) => {
-                let begin = String::from_utf8_lossy(m.get(8).unwrap_or(b"")).into_owned();
-                let peer = String::from_utf8_lossy(m.get(49).unwrap_or(b"")).into_owned();
-                let us = m.get(56).unwrap_or(b"");
-                if m.msg_type() != b"A" {
+                let begin =
+                    String::from_utf8_lossy(m.get(tag::BEGIN_STRING).unwrap_or(b"")).into_owned();
+                let peer =
+                    String::from_utf8_lossy(m.get(tag::SENDER_COMP_ID).unwrap_or(b"")).into_owned();
+                let us = m.get(tag::TARGET_COMP_ID).unwrap_or(b"");
+                if m.msg_type() != msg_type::LOGON {
                     Err("first message is not a Logon".to_string())
                 } else if !BEGIN_STRINGS.contains(&begin.as_str())
                     || self.cfg.begin.as_ref().is_some_and(|b| *b != begin)
@@ -570,15 +566,19 @@ impl Server {
         let si = match self.by_peer.get(&peer) {
             Some(&si) => si,
             None => {
-                let store =
-                    match PairStore::open(self.cfg.store.as_deref(), &self.cfg.sender, &peer) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            eprintln!("venue-sim: store: {e}");
-                            c.close = Some(format!("store: {e}"));
-                            return;
-                        }
-                    };
+                let dir = self
+                    .cfg
+                    .store
+                    .as_ref()
+                    .map(|d| d.join(pair_dir(&self.cfg.sender, &peer)));
+                let store = match SessionStore::open(dir.as_deref(), KEEP_SENT, None, now) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("venue-sim: {e}");
+                        c.close = Some(e.to_string());
+                        return;
+                    }
+                };
                 let si = self.sessions.len() as u32;
                 self.sessions.push(SessRec {
                     peer: peer.clone(),
@@ -674,7 +674,7 @@ impl Server {
             verbose: self.cfg.verbose,
         };
         f(session, now, &mut io);
-        rec.store.set_seqs(session.seqs());
+        rec.store.set_seqs(now, session.seqs());
         self.handle_events(ci, si, now);
         // Answers to what just arrived, if due already (no latency configured).
         if app {
@@ -772,11 +772,11 @@ impl Server {
             verbose: self.cfg.verbose,
         };
         let msg_type: &[u8] = match &out.kind {
-            OutKind::Exec(_) => b"8",
-            OutKind::CxlReject(_) => b"9",
-            OutKind::BizReject { .. } => b"j",
-            OutKind::PosAck { .. } => b"AO",
-            OutKind::PosReport { .. } => b"AP",
+            OutKind::Exec(_) => msg_type::EXECUTION_REPORT,
+            OutKind::CxlReject(_) => msg_type::ORDER_CANCEL_REJECT,
+            OutKind::BizReject { .. } => msg_type::BUSINESS_MESSAGE_REJECT,
+            OutKind::PosAck { .. } => msg_type::REQUEST_FOR_POSITIONS_ACK,
+            OutKind::PosReport { .. } => msg_type::POSITION_REPORT,
             OutKind::Echo { msg_type, .. } => msg_type.as_bytes(),
         };
         let header = match &out.kind {
@@ -807,7 +807,7 @@ impl Server {
             ),
         }
         .is_ok();
-        rec.store.set_seqs(session.seqs());
+        rec.store.set_seqs(now, session.seqs());
         if !sent {
             return self.keep(si, out);
         }
@@ -842,9 +842,8 @@ impl Server {
         if let Some(si) = c.sess {
             let rec = &mut self.sessions[si as usize];
             if let Some(s) = &c.session {
-                rec.store.set_seqs(s.seqs());
+                rec.store.set_seqs(now, s.seqs());
             }
-            rec.store.flush();
             rec.conn = None;
             rec.logged_on = false;
             emit(&json!({"type":"disconnect","peer":rec.peer,"reason":reason}));
@@ -912,8 +911,7 @@ impl Server {
                     } else {
                         s.next_out += n;
                     }
-                    rec.store.set_seqs(s);
-                    rec.store.flush();
+                    rec.store.set_seqs(now, s);
                 }
                 emit(&json!({"type":"ok","command":"skip","n":n,
                     "sessions":self.sessions.len()}));
@@ -965,7 +963,7 @@ impl Server {
             }
         }
         for s in &mut self.sessions {
-            s.store.flush();
+            s.store.sync();
         }
         emit(&self.status_json("final", now));
     }
@@ -1022,6 +1020,23 @@ impl Server {
     }
 }
 
+/// The store directory of a CompID pair under `--store`: `<sender>-<peer>`, anything but
+/// `[A-Za-z0-9._-]` in a CompID becoming `_`.
+fn pair_dir(sender: &str, peer: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    format!("{}-{}", clean(sender), clean(peer))
+}
+
 /// `tag=value<SOH>…` as fields.
 fn parse_fields(b: &[u8]) -> Vec<Field<'_>> {
     b.split(|&c| c == 1)
@@ -1033,25 +1048,6 @@ fn parse_fields(b: &[u8]) -> Vec<Field<'_>> {
             })
         })
         .collect()
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-fn date_field(enc: &mut Encoder, tag: u32, now: u64) {
-    let (y, m, d) = civil((now / 86_400_000_000_000) as i64);
-    enc.uint(tag, (y as u64) * 10_000 + (m as u64) * 100 + d as u64);
 }
 
 fn id(enc: &mut Encoder, tag: u32, v: &Id) {
@@ -1070,61 +1066,63 @@ fn order_id(enc: &mut Encoder, tag: u32, v: u64) {
 
 const S: u8 = crate::engine::SCALE;
 
-/// Writes the body of one answer.
-/// `latency_us` > 0 is reported on execution reports as SimLatencyUs (20001, the
-/// `fix-dictionaries/overlays/venue-sim.xml` field).
+/// SimLatencyUs: the simulator's own field (`fix-dictionaries/overlays/venue-sim.xml`),
+/// the `--latency-us` every execution report was held back by.
+const SIM_LATENCY_US: u32 = 20001;
+
+/// Writes the body of one answer; `latency_us` > 0 goes out as [`SIM_LATENCY_US`] on
+/// execution reports.
 fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64) {
     match kind {
         // Each answer's body in tag order; the PositionReport's NoPositions group keeps
         // the group's own order (703, 704, 705).
         OutKind::Exec(e) => {
-            id(enc, 1, &e.account);
-            enc.fixed(6, e.avg, S);
-            id(enc, 11, &e.cl_ord_id);
+            id(enc, tag::ACCOUNT, &e.account);
+            enc.fixed(tag::AVG_PX, e.avg, S);
+            id(enc, tag::CL_ORD_ID, &e.cl_ord_id);
             if e.commission > 0 {
-                enc.fixed(12, e.commission, S);
-                enc.char(13, b'3');
+                enc.fixed(tag::COMMISSION, e.commission, S);
+                enc.char(tag::COMM_TYPE, b'3');
             }
-            enc.fixed(14, e.cum, S);
-            enc.uint(17, e.exec_id);
+            enc.fixed(tag::CUM_QTY, e.cum, S);
+            enc.uint(tag::EXEC_ID, e.exec_id);
             if ver == Ver::Fix42 {
-                enc.char(
-                    20,
-                    if e.kind == ExecKind::Status {
-                        b'3'
-                    } else {
-                        b'0'
-                    },
-                );
+                // ExecTransType: 3 = Status, 0 = New (FIX 4.2 only).
+                let trans = if e.kind == ExecKind::Status {
+                    b'3'
+                } else {
+                    b'0'
+                };
+                enc.char(tag::EXEC_TRANS_TYPE, trans);
             }
             if e.kind == ExecKind::Trade {
-                enc.fixed(31, e.last_px, S);
-                enc.fixed(32, e.last_qty, S);
+                enc.fixed(tag::LAST_PX, e.last_px, S);
+                enc.fixed(tag::LAST_QTY, e.last_qty, S);
             }
-            order_id(enc, 37, e.order_id);
+            order_id(enc, tag::ORDER_ID, e.order_id);
             if e.qty > 0 {
-                enc.fixed(38, e.qty, S);
+                enc.fixed(tag::ORDER_QTY, e.qty, S);
             }
-            enc.char(39, e.status);
+            enc.char(tag::ORD_STATUS, e.status);
             if e.ord_type != 0 {
-                enc.char(40, e.ord_type);
+                enc.char(tag::ORD_TYPE, e.ord_type);
             }
             if matches!(e.kind, ExecKind::Canceled | ExecKind::Replaced) {
-                id(enc, 41, &e.orig_cl_ord_id);
+                id(enc, tag::ORIG_CL_ORD_ID, &e.orig_cl_ord_id);
             }
             if e.price > 0 {
-                enc.fixed(44, e.price, S);
+                enc.fixed(tag::PRICE, e.price, S);
             }
             if e.side != 0 {
-                enc.char(54, e.side);
+                enc.char(tag::SIDE, e.side);
             }
-            id(enc, 55, &e.symbol);
+            id(enc, tag::SYMBOL, &e.symbol);
             if !e.text.is_empty() {
-                enc.bytes(58, e.text.as_bytes());
+                enc.bytes(tag::TEXT, e.text.as_bytes());
             }
-            enc.timestamp(60, now, false);
+            enc.timestamp(tag::TRANSACT_TIME, now, false);
             if let Some(r) = e.rej_reason {
-                enc.uint(103, r as u64);
+                enc.uint(tag::ORD_REJ_REASON, r as u64);
             }
             let exec_type = match (e.kind, ver) {
                 (ExecKind::New, _) => b'0',
@@ -1136,30 +1134,30 @@ fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64
                 (ExecKind::Status, Ver::Fix42) => e.status,
                 (ExecKind::Status, _) => b'I',
             };
-            enc.char(150, exec_type);
-            enc.fixed(151, e.leaves, S);
+            enc.char(tag::EXEC_TYPE, exec_type);
+            enc.fixed(tag::LEAVES_QTY, e.leaves, S);
             if let Some(m) = &e.mass {
-                id(enc, 584, &m.req_id);
-                enc.uint(911, m.total as u64);
+                id(enc, tag::MASS_STATUS_REQ_ID, &m.req_id);
+                enc.uint(tag::TOT_NUM_REPORTS, m.total as u64);
                 if m.last {
-                    enc.flag(912, true);
+                    enc.flag(tag::LAST_RPT_REQUESTED, true);
                 }
             }
             if latency_us > 0 {
-                enc.uint(20001, latency_us);
+                enc.uint(SIM_LATENCY_US, latency_us);
             }
         }
         OutKind::CxlReject(r) => {
-            id(enc, 11, &r.cl_ord_id);
-            order_id(enc, 37, r.order_id);
-            enc.char(39, r.status);
-            id(enc, 41, &r.orig_cl_ord_id);
+            id(enc, tag::CL_ORD_ID, &r.cl_ord_id);
+            order_id(enc, tag::ORDER_ID, r.order_id);
+            enc.char(tag::ORD_STATUS, r.status);
+            id(enc, tag::ORIG_CL_ORD_ID, &r.orig_cl_ord_id);
             if !r.text.is_empty() {
-                enc.bytes(58, r.text.as_bytes());
+                enc.bytes(tag::TEXT, r.text.as_bytes());
             }
-            enc.timestamp(60, now, false);
-            enc.uint(102, r.reason as u64);
-            enc.uint(434, r.response_to as u64);
+            enc.timestamp(tag::TRANSACT_TIME, now, false);
+            enc.uint(tag::CXL_REJ_REASON, r.reason as u64);
+            enc.uint(tag::CXL_REJ_RESPONSE_TO, r.response_to as u64);
         }
         OutKind::BizReject { .. } => {}
         OutKind::PosAck {
@@ -1169,13 +1167,13 @@ fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64
             result,
             account,
         } => {
-            id(enc, 1, account);
-            enc.uint(581, 1);
-            id(enc, 710, req_id);
-            enc.uint(721, *rpt_id);
-            enc.uint(727, *total as u64);
-            enc.uint(728, *result as u64);
-            enc.uint(729, 0);
+            id(enc, tag::ACCOUNT, account);
+            enc.uint(tag::ACCOUNT_TYPE, 1);
+            id(enc, tag::POS_REQ_ID, req_id);
+            enc.uint(tag::POS_MAINT_RPT_ID, *rpt_id);
+            enc.uint(tag::TOTAL_NUM_POS_REPORTS, *total as u64);
+            enc.uint(tag::POS_REQ_RESULT, *result as u64);
+            enc.uint(tag::POS_REQ_STATUS, 0);
         }
         OutKind::PosReport {
             req_id,
@@ -1186,21 +1184,21 @@ fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64
             long,
             short,
         } => {
-            id(enc, 1, account);
-            id(enc, 55, symbol);
-            enc.uint(581, 1);
-            enc.uint(702, 1);
-            enc.bytes(703, b"TQ");
-            enc.fixed(704, *long, S);
-            enc.fixed(705, *short, S);
-            id(enc, 710, req_id);
-            date_field(enc, 715, now);
-            enc.uint(721, *rpt_id);
-            enc.uint(727, *total as u64);
-            enc.uint(728, 0);
-            enc.uint(730, 0);
-            enc.uint(731, 1);
-            enc.uint(734, 0);
+            id(enc, tag::ACCOUNT, account);
+            id(enc, tag::SYMBOL, symbol);
+            enc.uint(tag::ACCOUNT_TYPE, 1);
+            enc.uint(tag::NO_POSITIONS, 1);
+            enc.bytes(tag::POS_TYPE, b"TQ");
+            enc.fixed(tag::LONG_QTY, *long, S);
+            enc.fixed(tag::SHORT_QTY, *short, S);
+            id(enc, tag::POS_REQ_ID, req_id);
+            enc.bytes(tag::CLEARING_BUSINESS_DATE, &utc_date(now));
+            enc.uint(tag::POS_MAINT_RPT_ID, *rpt_id);
+            enc.uint(tag::TOTAL_NUM_POS_REPORTS, *total as u64);
+            enc.uint(tag::POS_REQ_RESULT, 0);
+            enc.uint(tag::SETTL_PRICE, 0);
+            enc.uint(tag::SETTL_PRICE_TYPE, 1);
+            enc.uint(tag::PRIOR_SETTL_PRICE, 0);
         }
         OutKind::Echo { body, .. } => {
             for f in body.split(|&b| b == 1) {
@@ -1212,15 +1210,5 @@ fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn civil_dates() {
-        assert_eq!(super::civil(0), (1970, 1, 1));
-        assert_eq!(super::civil(20_454), (2026, 1, 1));
-        assert_eq!(super::civil(19_782), (2024, 2, 29));
     }
 }

@@ -24,8 +24,9 @@
 //! smallest tag first (1); last, per field in wire order, format (6) and enumerated
 //! value (5).
 
-use super::codec::{parse_u64, Field, Msg};
+use super::codec::{parse_u64, Field, Msg, LEADING_TAGS};
 use super::reject::SessionRejectReason;
+use super::{tag, time};
 use rustc_hash::FxHashMap;
 use std::fmt;
 use std::path::Path;
@@ -73,7 +74,7 @@ use SessionRejectReason as R;
 pub const BUILT_IN: [&str; 4] = ["FIX.4.2", "FIX.4.4", "FIXT.1.1", "FIX.5.0SP2"];
 
 /// Whether `name` names a built-in base dictionary rather than a file.
-pub fn is_builtin(name: &str) -> bool {
+pub(crate) fn is_builtin(name: &str) -> bool {
     BUILT_IN.contains(&name)
 }
 
@@ -96,7 +97,7 @@ impl Default for ValidateOptions {
 }
 
 /// Whether `tag` is in a range FIX reserves for user-defined fields.
-pub fn is_user_defined_tag(tag: u32) -> bool {
+fn is_user_defined_tag(tag: u32) -> bool {
     (5000..=9999).contains(&tag) || tag >= 20000
 }
 
@@ -136,11 +137,11 @@ enum Fmt {
     Char,
     /// BOOLEAN: `Y` or `N`.
     Bool,
-    /// UTCTIMESTAMP: `YYYYMMDD-HH:MM:SS[.f…]`.
+    /// UTCTIMESTAMP: `YYYYMMDD-HH:MM:SS[.sss…]`, a day that exists ([`time`]).
     Timestamp,
-    /// UTCTIMEONLY: `HH:MM:SS[.f…]`.
+    /// UTCTIMEONLY, LOCALMKTTIME: `HH:MM:SS[.sss…]`.
     TimeOnly,
-    /// UTCDATEONLY, UTCDATE, LOCALMKTDATE, DATE: `YYYYMMDD`.
+    /// UTCDATEONLY, UTCDATE, LOCALMKTDATE, DATE: `YYYYMMDD`, a day that exists.
     Date,
     /// MONTHYEAR: `YYYYMM`, `YYYYMMDD` or `YYYYMMwN`.
     MonthYear,
@@ -899,13 +900,13 @@ impl Dictionary {
         let mut mt: Option<&[u8]> = None;
         for i in 0..n {
             let f = msg.at(i);
-            if f.tag == 35 {
+            if f.tag == tag::MSG_TYPE {
                 mt = Some(f.value);
                 break;
             }
         }
         let Some(mt) = mt else {
-            return Err(invalid(R::RequiredTagMissing, 35));
+            return Err(invalid(R::RequiredTagMissing, tag::MSG_TYPE));
         };
         if mt.is_empty() {
             return Err(invalid(R::TagSpecifiedWithoutValue, 35));
@@ -934,7 +935,7 @@ impl Dictionary {
         admin: bool,
     ) -> Result<(), Invalid> {
         // 8, 9, 35 lead a message whose dictionary has a standard header.
-        let std_header = tops[0].find(8).is_some();
+        let std_header = tops[0].find(tag::BEGIN_STRING).is_some();
         let allow_user = self.options.allow_unknown_user_tags;
         let mut top_seen: [Bits; 3] = [[0; WORDS]; 3];
         let mut section = 0usize;
@@ -956,13 +957,8 @@ impl Dictionary {
                 return Err(invalid(R::TagSpecifiedWithoutValue, tag));
             }
             if std_header {
-                let lead = match i {
-                    0 => Some(8),
-                    1 => Some(9),
-                    2 => Some(35),
-                    _ => None,
-                };
-                if lead != Some(tag) && (lead.is_some() || matches!(tag, 8 | 9 | 35)) {
+                let lead = LEADING_TAGS.get(i).copied();
+                if lead != Some(tag) && (lead.is_some() || LEADING_TAGS.contains(&tag)) {
                     return Err(invalid(R::TagSpecifiedOutOfRequiredOrder, tag));
                 }
             }
@@ -1020,7 +1016,7 @@ impl Dictionary {
                     return Err(invalid(R::TagAppearsMoreThanOnce, tag));
                 }
                 set_bit(&mut top_seen[s], m.slot);
-                if s == 2 && tag == 10 {
+                if s == 2 && tag == tag::CHECK_SUM {
                     after_checksum = true;
                 }
                 break m;
@@ -1138,31 +1134,8 @@ fn digits(v: &[u8]) -> bool {
     !v.is_empty() && v.iter().all(u8::is_ascii_digit)
 }
 
-fn num2(v: &[u8]) -> u32 {
-    (v[0] - b'0') as u32 * 10 + (v[1] - b'0') as u32
-}
-
-fn date_ok(v: &[u8]) -> bool {
-    v.len() == 8
-        && digits(v)
-        && (1..=12).contains(&num2(&v[4..6]))
-        && (1..=31).contains(&num2(&v[6..8]))
-}
-
-fn time_ok(v: &[u8]) -> bool {
-    if v.len() < 8 {
-        return false;
-    }
-    let (hms, frac) = v.split_at(8);
-    let ok = hms[2] == b':'
-        && hms[5] == b':'
-        && digits(&hms[0..2])
-        && digits(&hms[3..5])
-        && digits(&hms[6..8])
-        && num2(&hms[0..2]) <= 23
-        && num2(&hms[3..5]) <= 59
-        && num2(&hms[6..8]) <= 60;
-    ok && (frac.is_empty() || (frac[0] == b'.' && frac.len() <= 13 && digits(&frac[1..])))
+fn month_ok(v: &[u8]) -> bool {
+    matches!(parse_u64(v), Some(1..=12))
 }
 
 fn fmt_ok(fmt: Fmt, v: &[u8]) -> bool {
@@ -1184,17 +1157,15 @@ fn fmt_ok(fmt: Fmt, v: &[u8]) -> bool {
         }
         Fmt::Char => v.len() == 1,
         Fmt::Bool => v == b"Y" || v == b"N",
-        Fmt::Timestamp => v.len() >= 17 && date_ok(&v[..8]) && v[8] == b'-' && time_ok(&v[9..]),
-        Fmt::TimeOnly => time_ok(v),
-        Fmt::Date => date_ok(v),
+        Fmt::Timestamp => time::is_utc_timestamp(v),
+        Fmt::TimeOnly => time::is_utc_time_only(v),
+        Fmt::Date => time::is_date(v),
         Fmt::MonthYear => match v.len() {
-            6 => digits(v) && (1..=12).contains(&num2(&v[4..6])),
+            6 => digits(v) && month_ok(&v[4..6]),
             8 if v[6] == b'w' => {
-                digits(&v[..6])
-                    && (1..=12).contains(&num2(&v[4..6]))
-                    && (b'1'..=b'5').contains(&v[7])
+                digits(&v[..6]) && month_ok(&v[4..6]) && (b'1'..=b'5').contains(&v[7])
             }
-            8 => date_ok(v),
+            8 => time::is_date(v),
             _ => false,
         },
         Fmt::DayOfMonth => {
@@ -1343,18 +1314,24 @@ fn app_version_of(root: &xml::Elem) -> Option<String> {
     (root.attr("type") == Some("FIX") && major >= 5).then(|| version_of(root))
 }
 
+/// `e` must be a `<child>` element: what else stands `within` its parent is an error.
+fn is_a(e: &xml::Elem, child: &str, within: &str) -> Result<(), String> {
+    if e.name == child {
+        return Ok(());
+    }
+    Err(format!(
+        "line {}: <{}> in {within}; only <{child}> belongs there",
+        e.line, e.name
+    ))
+}
+
 /// Checks everything QuickFIX and fefix rely on, so that neither fails or panics later.
 fn check(root: &xml::Elem) -> Result<(), String> {
     let mut names: FxHashMap<&str, u32> = FxHashMap::default();
     let mut tags: FxHashMap<u32, &str> = FxHashMap::default();
     if let Some(fields) = section(root, "fields") {
         for f in &fields.children {
-            if f.name != "field" {
-                return Err(format!(
-                    "line {}: <{}> in <fields>; only <field> belongs there",
-                    f.line, f.name
-                ));
-            }
+            is_a(f, "field", "<fields>")?;
             let name = need(f, "name")?;
             let num = need(f, "number")?;
             let tag: u32 = num
@@ -1384,12 +1361,7 @@ fn check(root: &xml::Elem) -> Result<(), String> {
                 return Err(format!("line {}: field name {name} defined twice", f.line));
             }
             for v in &f.children {
-                if v.name != "value" {
-                    return Err(format!(
-                        "line {}: <{}> in field {name}; only <value> belongs there",
-                        v.line, v.name
-                    ));
-                }
+                is_a(v, "value", &format!("field {name}"))?;
                 need(v, "enum")?;
                 if v.attr("description").is_none() {
                     return Err(format!(
@@ -1403,12 +1375,7 @@ fn check(root: &xml::Elem) -> Result<(), String> {
     let mut comps: FxHashMap<&str, &xml::Elem> = FxHashMap::default();
     if let Some(cs) = section(root, "components") {
         for c in &cs.children {
-            if c.name != "component" {
-                return Err(format!(
-                    "line {}: <{}> in <components>; only <component> belongs there",
-                    c.line, c.name
-                ));
-            }
+            is_a(c, "component", "<components>")?;
             let name = need(c, "name")?;
             if comps.insert(name, c).is_some() {
                 return Err(format!("line {}: component {name} defined twice", c.line));
@@ -1430,12 +1397,7 @@ fn check(root: &xml::Elem) -> Result<(), String> {
     if let Some(ms) = section(root, "messages") {
         let mut types: FxHashMap<&str, &str> = FxHashMap::default();
         for m in &ms.children {
-            if m.name != "message" {
-                return Err(format!(
-                    "line {}: <{}> in <messages>; only <message> belongs there",
-                    m.line, m.name
-                ));
-            }
+            is_a(m, "message", "<messages>")?;
             let name = need(m, "name")?;
             let ty = need(m, "msgtype")?;
             let cat = need(m, "msgcat")?;
@@ -1544,12 +1506,7 @@ fn merge(base: &mut xml::Elem, overlay: &xml::Elem) -> Result<(), String> {
             "fields" => {
                 let dst = section_mut(base, "fields");
                 for f in &sec.children {
-                    if f.name != "field" {
-                        return Err(format!(
-                            "line {}: <{}> in <fields>; only <field> belongs there",
-                            f.line, f.name
-                        ));
-                    }
+                    is_a(f, "field", "<fields>")?;
                     let name = need(f, "name")?;
                     let num = need(f, "number")?;
                     dst.children
@@ -1565,12 +1522,7 @@ fn merge(base: &mut xml::Elem, overlay: &xml::Elem) -> Result<(), String> {
                 };
                 let dst = section_mut(base, &sec.name);
                 for m in &sec.children {
-                    if m.name != child {
-                        return Err(format!(
-                            "line {}: <{}> in <{}>; only <{child}> belongs there",
-                            m.line, m.name, sec.name
-                        ));
-                    }
+                    is_a(m, child, &format!("<{}>", sec.name))?;
                     let k = need(m, key)?;
                     let replace = match m.attr("mode") {
                         None | Some("merge") => false,
@@ -1644,7 +1596,7 @@ fn add_msg_type_enums(root: &mut xml::Elem) {
     let Some(f35) = fields
         .children
         .iter_mut()
-        .find(|f| f.attr("number") == Some("35"))
+        .find(|f| f.attr("number").and_then(|n| n.parse().ok()) == Some(tag::MSG_TYPE))
     else {
         return;
     };
@@ -2078,7 +2030,8 @@ pub mod builtin {
 // ignored (QuickFIX dictionaries carry none).
 
 mod xml {
-    /// One element.
+    /// An element with its attributes and children; `line` is where it starts, for
+    /// errors that name the line.
     #[derive(Debug, Clone)]
     pub struct Elem {
         pub name: String,
@@ -2451,6 +2404,8 @@ mod tests {
         assert!(!fmt_ok(Fmt::Timestamp, b"20240131-24:00:00"));
         assert!(!fmt_ok(Fmt::Timestamp, b"20240131-12:00:00."));
         assert!(fmt_ok(Fmt::Date, b"20240229") && !fmt_ok(Fmt::Date, b"2024022"));
+        assert!(!fmt_ok(Fmt::Date, b"20240230") && !fmt_ok(Fmt::Timestamp, b"20240231-12:00:00"));
+        assert!(fmt_ok(Fmt::MonthYear, b"20240229") && !fmt_ok(Fmt::MonthYear, b"20230229"));
         assert!(fmt_ok(Fmt::MonthYear, b"202403") && fmt_ok(Fmt::MonthYear, b"202403w2"));
         assert!(!fmt_ok(Fmt::MonthYear, b"202413"));
         assert!(fmt_ok(Fmt::DayOfMonth, b"31") && !fmt_ok(Fmt::DayOfMonth, b"32"));

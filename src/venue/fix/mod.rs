@@ -3,10 +3,13 @@
 
 pub mod codec;
 pub mod dictionary;
+pub mod msg_type;
 pub mod reject;
 mod reports;
 pub mod session;
 pub mod settings;
 pub mod store;
+pub mod tag;
+pub mod time;
 pub mod transport;
 pub mod venue;

@@ -142,6 +142,10 @@ impl SessionRejectReason {
     }
 }
 
+/// BusinessRejectReason (380) 3, "Unsupported Message Type": the answer to an
+/// application message the receiver has no use for.
+pub const UNSUPPORTED_MESSAGE_TYPE: u32 = 3;
+
 impl fmt::Display for SessionRejectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.text(), self.code())

@@ -21,7 +21,7 @@
 //!   interleaves with live traffic. A ResendRequest beyond a gap is served at once
 //!   (both sides may be waiting for each other) and its number consumed when its turn
 //!   comes.
-//! - MsgSeqNum too high: the message is queued (bounded, [`MAX_QUEUED`]) and one
+//! - MsgSeqNum too high: the message is queued (at most 65 536) and one
 //!   ResendRequest `next_in..0` is sent; further messages beyond the gap do not send
 //!   another, unless a live (non-PossDup) message is still ahead after the peer has
 //!   started answering (the answer did not close the gap). Queued messages are handled
@@ -53,13 +53,37 @@
 //!   disconnect after another HeartBtInt + 20 % without an answer.
 //! - Schedule: a connection is refused outside the window; an Active session logs out
 //!   when its window ends; the first activity (or timer) in a new window resets both
-//!   numbers to 1 ([`Session::session_start`] is the window the numbers belong to; journal
-//!   it beside them and restore it with [`Session::set_session_start`]).
+//!   numbers to 1 ([`Session::session_start`] is the window the numbers belong to). The
+//!   message store (`super::store`) records that window and applies the same rule to
+//!   the numbers it restores; hand its window to [`Session::set_session_start`].
 
-use super::codec::{self, scan_tag, DecodeError, Decoder, Encoder, Field, FrameError, Msg};
+//!
+//! One file per concern under `session/`: `state` (where the session is and what each
+//! state holds), `inbound` (framing, header and sequence checks, rejects), `resend`
+//! (serving and asking for resends, SequenceReset), `timers` (heartbeats, test
+//! requests, deadlines), `schedule` (windows and the daily reset), `logon` (Logon,
+//! Logout, disconnecting) and `outbound` (header order, numbering, the messages the
+//! session sends of its own accord).
+
+mod inbound;
+mod logon;
+mod outbound;
+mod resend;
+mod schedule;
+mod state;
+mod timers;
+
+pub use outbound::is_session_header_tag;
+pub(crate) use schedule::Entry;
+pub use schedule::Schedule;
+pub use state::State;
+
+use super::codec::{Decoder, Encoder, Msg};
 use super::dictionary::Dictionary;
 use super::reject::SessionRejectReason;
-use std::collections::BTreeMap;
+use super::{msg_type, tag};
+use crate::calendar::NS_PER_SEC as NS;
+use state::Phase;
 use std::sync::Arc;
 
 /// Which side opens the connection and sends the first Logon.
@@ -69,19 +93,6 @@ pub enum Role {
     Initiator,
     /// Accepts and answers logons (the venue simulator, order-entry clients).
     Acceptor,
-}
-
-/// When a session may be connected (QuickFIX's StartTime/EndTime/StartDay/EndDay),
-/// in UTC. A session outside its window logs out and does not reconnect; a new window
-/// starts with both sequence numbers reset to 1 (daily reset).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Schedule {
-    /// Seconds after UTC midnight the window opens.
-    pub start_secs: u32,
-    /// Seconds after UTC midnight the window closes (may be below start: overnight).
-    pub end_secs: u32,
-    /// Bit i set = the window opens on weekday i (0 = Sunday … 6 = Saturday).
-    pub days: u8,
 }
 
 /// A session's settings, named as QuickFIX names them.
@@ -95,7 +106,7 @@ pub struct SessionConfig {
     pub sender_comp_id: String,
     /// TargetCompID (56) of our messages.
     pub target_comp_id: String,
-    /// Initiator or acceptor.
+    /// Which side logs on first.
     pub role: Role,
     /// HeartBtInt (108) in seconds, proposed by an initiator; an acceptor adopts the peer's.
     pub heartbeat_secs: u32,
@@ -120,19 +131,6 @@ pub struct SessionConfig {
     pub dictionary: Option<Arc<Dictionary>>,
     /// SendingTime with microseconds instead of milliseconds.
     pub micros: bool,
-}
-
-/// Where the session is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    /// No connection.
-    Disconnected,
-    /// Connected; Logon sent (initiator) or awaited (acceptor).
-    LogonPending,
-    /// Logged on; application messages flow.
-    Active,
-    /// Logout sent, awaiting the answer.
-    LogoutPending,
 }
 
 /// Both sequence numbers; what is persisted in the journal and restored after a crash.
@@ -225,217 +223,36 @@ pub trait SessionIo {
     /// reject reason when it failed validation and a 35=3 was sent for it: it is still
     /// delivered, so an execution is never lost to validation.
     fn app(&mut self, msg: &Msg<'_>, valid: Result<(), SessionRejectReason>);
-    /// A session event.
+    /// What happened besides application messages, in the order it happened, within
+    /// the call that caused it.
     fn event(&mut self, ev: SessionEvent);
 }
 
 #[cfg(test)]
 mod tests;
 
-const NS: u64 = 1_000_000_000;
-const DAY_SECS: u64 = 86_400;
-
 /// Most bytes the receive buffer holds while waiting for the rest of a frame; a peer
 /// that goes beyond (a huge BodyLength, or garbage that never frames) is disconnected.
-pub const MAX_RX_BYTES: usize = 2 << 20;
+pub(crate) const MAX_RX_BYTES: usize = 2 << 20;
 
 /// Most out-of-order messages kept while a gap is being filled; beyond it the session
 /// logs out rather than grow without bound.
-pub const MAX_QUEUED: usize = 65_536;
+pub(crate) const MAX_QUEUED: usize = 65_536;
 
 /// QuickFIX's MaxLatency default: how far SendingTime may be from our clock.
-pub const DEFAULT_MAX_LATENCY_SECS: u32 = 120;
+const DEFAULT_MAX_LATENCY_SECS: u32 = 120;
 
 /// Capacity of the session's encoder (the largest message it can send or resend).
-pub const ENCODER_CAPACITY: usize = 64 * 1024;
+const ENCODER_CAPACITY: usize = 64 * 1024;
 
-impl Schedule {
-    fn len_secs(&self) -> u64 {
-        let (s, e) = (
-            self.start_secs as u64 % DAY_SECS,
-            self.end_secs as u64 % DAY_SECS,
-        );
-        if e > s {
-            e - s
-        } else {
-            e + DAY_SECS - s
-        }
-    }
-
-    fn opens_on(&self, day: u64) -> bool {
-        // 1970-01-01 was a Thursday (weekday 4).
-        let wd = (day + 4) % 7;
-        self.days & (1 << wd) != 0
-    }
-
-    /// The opening instant (unix ns) of the window containing `now_ns`, if any.
-    pub fn window_start(&self, now_ns: u64) -> Option<u64> {
-        let now = now_ns / NS;
-        let day = now / DAY_SECS;
-        let start = self.start_secs as u64 % DAY_SECS;
-        let len = self.len_secs();
-        for d in [day, day.wrapping_sub(1)] {
-            if d > day {
-                continue;
-            }
-            let open = d * DAY_SECS + start;
-            if self.opens_on(d) && open <= now && now < open + len {
-                return Some(open * NS);
-            }
-        }
-        None
-    }
-
-    /// The first window opening strictly after `after_ns`, if the schedule has any.
-    pub fn next_start(&self, after_ns: u64) -> Option<u64> {
-        let day = after_ns / NS / DAY_SECS;
-        let start = self.start_secs as u64 % DAY_SECS;
-        (day..day + 9)
-            .filter(|&d| self.opens_on(d))
-            .map(|d| (d * DAY_SECS + start) * NS)
-            .find(|&t| t > after_ns)
-    }
-
-    /// The closing instant of the window that opened at `start_ns`.
-    pub fn window_end(&self, start_ns: u64) -> u64 {
-        start_ns + self.len_secs() * NS
-    }
-}
-
-/// Parses a UTCTimestamp `YYYYMMDD-HH:MM:SS[.f…]` into unix nanoseconds.
-pub fn parse_utc_timestamp(v: &[u8]) -> Option<u64> {
-    if v.len() < 17 || v[8] != b'-' || v[11] != b':' || v[14] != b':' {
-        return None;
-    }
-    let num = |a: usize, b: usize| -> Option<u64> {
-        let mut n = 0u64;
-        for &c in &v[a..b] {
-            if !c.is_ascii_digit() {
-                return None;
-            }
-            n = n * 10 + (c - b'0') as u64;
-        }
-        Some(n)
-    };
-    let (y, m, d) = (num(0, 4)?, num(4, 6)?, num(6, 8)?);
-    let (hh, mm, ss) = (num(9, 11)?, num(12, 14)?, num(15, 17)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    let mut frac_ns = 0u64;
-    if v.len() > 17 {
-        if v[17] != b'.' || v.len() == 18 || v.len() > 27 {
-            return None;
-        }
-        let digits = v.len() - 18;
-        frac_ns = num(18, v.len())? * 10u64.pow(9 - digits as u32);
-    }
-    // Days from civil (Howard Hinnant).
-    let (y, m) = (y as i64, m as i64);
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    if days < 0 {
-        return None;
-    }
-    let secs = days as u64 * DAY_SECS + hh * 3600 + mm * 60 + ss;
-    Some(secs * NS + frac_ns)
-}
-
-/// Session-level MsgTypes that a resend replaces with a SequenceReset-GapFill (the FIX
-/// session protocol's list: Heartbeat, TestRequest, ResendRequest, SequenceReset,
-/// Logout, Logon). Reject (3) is not on the list: it is resent like an application
-/// message.
-fn gap_filled_on_resend(msg_type: &[u8]) -> bool {
-    matches!(msg_type, b"0" | b"1" | b"2" | b"4" | b"5" | b"A")
-}
-
-/// Session-level (admin) MsgTypes, handled by the session and not delivered.
-fn is_admin(msg_type: &[u8]) -> bool {
-    matches!(msg_type, b"0" | b"1" | b"2" | b"3" | b"4" | b"5" | b"A")
-}
-
-/// Routing fields a reply carries back: 115→128, 116→129, 144→145 and the other way
-/// round (QuickFIX's reverse route), empty ones left out.
-const REVERSE_ROUTE: [(u32, u32); 6] = [
-    (115, 128),
-    (116, 129),
-    (144, 145),
-    (128, 115),
-    (129, 116),
-    (145, 144),
-];
-
-/// The reverse route of a message, as header fields sorted by tag, from a lookup of
-/// its fields (a decoded message or a raw frame).
-fn reverse_route<'a>(get: impl Fn(u32) -> Option<&'a [u8]>) -> ([Field<'a>; 6], usize) {
-    let mut out = [Field { tag: 0, value: b"" }; 6];
-    let mut n = 0;
-    for (from, to) in REVERSE_ROUTE {
-        if let Some(v) = get(from).filter(|v| !v.is_empty()) {
-            out[n] = Field { tag: to, value: v };
-            n += 1;
-        }
-    }
-    out[..n].sort_by_key(|f| f.tag);
-    (out, n)
-}
-
-/// A message that arrived ahead of a gap.
-#[derive(Debug)]
-enum Queued {
-    /// The whole frame, handled when its turn comes.
-    Frame(Vec<u8>),
-    /// Already acted on (a Logon or ResendRequest): its turn only consumes the number.
-    Consumed,
-}
-
-/// A ResendRequest we sent and whose answer has not completed yet.
-#[derive(Clone, Copy, Debug)]
-struct PendingResend {
-    /// The highest sequence number seen ahead of the gap; done once next_in passes it.
-    hi: u64,
-    /// A resent (PossDup) message or GapFill has arrived since we asked.
-    answered: bool,
-}
-
-/// A reason to reject a message and the RefTagID (371) to name, if any.
-#[derive(Clone, Copy, Debug)]
-struct Fault {
-    reason: SessionRejectReason,
-    /// Signed: a reject about an invalid tag names it as it came (`0`, `-1`).
-    tag: Option<i64>,
-}
-
-impl Fault {
-    fn new(reason: SessionRejectReason, tag: Option<u32>) -> Fault {
-        Fault {
-            reason,
-            tag: tag.map(i64::from),
-        }
-    }
-}
-
-/// What a reject refers to: the message's MsgSeqNum, MsgType and reverse route.
-struct Ref<'a> {
-    seq: Option<u64>,
-    msg_type: &'a [u8],
-    route: &'a [Field<'a>],
-}
-
-/// The TestReqID of our TestRequests: fixed, as QuickFIX's is (its acceptance tests read
-/// it back); any message from the peer answers it anyway.
-const TEST_REQ_ID: &[u8] = b"TEST";
-
-/// One FIX session.
+/// One FIX session, initiator or acceptor: bytes ([`Session::on_bytes`]), time
+/// ([`Session::on_timer`]) and the connection's coming and going go in; frames, stored
+/// messages, application messages and events go out through a [`SessionIo`] within the
+/// same call. Nothing inside blocks or reads a clock.
 #[derive(Debug)]
 pub struct Session {
     cfg: SessionConfig,
-    state: State,
+    phase: Phase,
     seqs: SeqNums,
     enc: Encoder,
     /// Encoder for GapFills written between resent messages.
@@ -455,12 +272,6 @@ pub struct Session {
     hb_ns: u64,
     last_sent_ns: u64,
     last_recv_ns: u64,
-    /// When our outstanding TestRequest went out.
-    test_req_ns: Option<u64>,
-    logon_deadline: Option<u64>,
-    logout_deadline: Option<u64>,
-    queue: BTreeMap<u64, Queued>,
-    resend: Option<PendingResend>,
     /// Opening of the schedule window the sequence numbers belong to.
     session_start: Option<u64>,
     max_latency_ns: u64,
@@ -474,7 +285,7 @@ impl Session {
         let hb_ns = cfg.heartbeat_secs as u64 * NS;
         Session {
             cfg,
-            state: State::Disconnected,
+            phase: Phase::Disconnected,
             seqs,
             enc,
             genc,
@@ -486,26 +297,21 @@ impl Session {
             hb_ns,
             last_sent_ns: 0,
             last_recv_ns: 0,
-            test_req_ns: None,
-            logon_deadline: None,
-            logout_deadline: None,
-            queue: BTreeMap::new(),
-            resend: None,
             session_start: None,
             max_latency_ns: DEFAULT_MAX_LATENCY_SECS as u64 * NS,
         }
     }
-    /// The settings.
+    /// The settings it was made with.
     pub fn config(&self) -> &SessionConfig {
         &self.cfg
     }
-    /// Where it is.
+    /// Where it is, without what the state holds.
     pub fn state(&self) -> State {
-        self.state
+        self.phase.state()
     }
     /// Whether application messages may be sent.
     pub fn is_logged_on(&self) -> bool {
-        self.state == State::Active
+        self.state() == State::Active
     }
     /// The sequence numbers now.
     pub fn seqs(&self) -> SeqNums {
@@ -515,8 +321,7 @@ impl Session {
     /// ahead of a gap and an outstanding ResendRequest are forgotten.
     pub fn set_seqs(&mut self, seqs: SeqNums) {
         self.seqs = seqs;
-        self.queue.clear();
-        self.resend = None;
+        self.forget_gap();
     }
     /// The heartbeat interval in effect (the peer's for an acceptor once logged on).
     pub fn heartbeat_secs(&self) -> u64 {
@@ -527,8 +332,7 @@ impl Session {
     pub fn set_max_latency_secs(&mut self, secs: u32) {
         self.max_latency_ns = secs as u64 * NS;
     }
-    /// The opening (unix ns) of the schedule window the sequence numbers belong to, for
-    /// the owner to journal beside them.
+    /// The opening (unix ns) of the schedule window the sequence numbers belong to.
     pub fn session_start(&self) -> Option<u64> {
         self.session_start
     }
@@ -537,197 +341,6 @@ impl Session {
     pub fn set_session_start(&mut self, start_ns: Option<u64>) {
         self.session_start = start_ns;
     }
-    /// Messages received ahead of a gap, waiting for it to be filled.
-    pub fn queued(&self) -> usize {
-        self.queue.len()
-    }
-    /// Bytes buffered towards an incomplete frame.
-    pub fn buffered(&self) -> usize {
-        self.rx.len()
-    }
-    /// Whether a ResendRequest we sent is still being answered.
-    pub fn resend_pending(&self) -> bool {
-        self.resend.is_some()
-    }
-
-    /// A connection is up: an initiator sends Logon, an acceptor waits for one.
-    pub fn on_connected(&mut self, now_ns: u64, io: &mut impl SessionIo) {
-        self.clear_connection();
-        if !self.check_window(now_ns, io) {
-            io.event(SessionEvent::Disconnect("outside session window".into()));
-            return;
-        }
-        self.state = State::LogonPending;
-        self.last_recv_ns = now_ns;
-        self.last_sent_ns = now_ns;
-        self.logon_deadline = Some(now_ns + self.cfg.logon_timeout_secs as u64 * NS);
-        self.hb_ns = self.cfg.heartbeat_secs as u64 * NS;
-        if self.cfg.role == Role::Initiator {
-            if self.cfg.reset_on_logon {
-                self.reset_seqs(io);
-            }
-            let hb = self.cfg.heartbeat_secs as u64;
-            let reset = self.cfg.reset_on_logon;
-            self.send_admin(now_ns, b"A", io, |enc, cfg| {
-                enc.uint(98, 0).uint(108, hb);
-                if reset {
-                    enc.flag(141, true);
-                }
-                if let Some(u) = &cfg.username {
-                    enc.bytes(553, u.as_bytes());
-                }
-                if let Some(p) = &cfg.password {
-                    enc.bytes(554, p.as_bytes());
-                }
-                if cfg.begin_string == "FIXT.1.1" {
-                    if let Some(v) = &cfg.default_appl_ver_id {
-                        enc.bytes(1137, v.as_bytes());
-                    }
-                }
-            });
-        }
-    }
-
-    /// Bytes arrived; every whole frame among them (and those buffered before) is handled,
-    /// one after the other, each with all its effects before the next.
-    pub fn on_bytes(&mut self, now_ns: u64, bytes: &[u8], io: &mut impl SessionIo) {
-        if self.state == State::Disconnected {
-            return;
-        }
-        let mut rx = std::mem::take(&mut self.rx);
-        let mut dec = self.dec.take().expect("decoder present between calls");
-        rx.extend_from_slice(bytes);
-        let mut pos = 0;
-        while self.state != State::Disconnected && pos < rx.len() {
-            match codec::frame(&rx[pos..]) {
-                Ok(n) => {
-                    self.report_skipped(io);
-                    let f = &rx[pos..pos + n];
-                    pos += n;
-                    self.handle_frame(now_ns, f, &mut dec, io);
-                }
-                Err(FrameError::Incomplete) => break,
-                Err(FrameError::Garbled {
-                    skip,
-                    why: codec::Garble::NoBeginString,
-                }) => {
-                    // Bytes that begin no frame: counted until the next frame shows, so
-                    // the report is the same however the bytes were read.
-                    let skip = skip.clamp(1, rx.len() - pos);
-                    self.skipped += skip;
-                    pos += skip;
-                }
-                Err(FrameError::Garbled { skip, why }) => {
-                    self.report_skipped(io);
-                    let skip = skip.clamp(1, rx.len() - pos);
-                    let frame = &rx[pos..pos + skip];
-                    pos += skip;
-                    io.event(SessionEvent::Garbled(format!("{skip} bytes: {why:?}")));
-                    // A frame that is whole but wrong may still say it is a Logon: one
-                    // that is not valid ends the connection.
-                    if scan_tag(frame, 35) == Some(b"A") {
-                        self.disconnect("Logon message is not valid", io);
-                    }
-                }
-            }
-        }
-        let pos = pos.min(rx.len());
-        rx.drain(..pos);
-        if self.state == State::Disconnected {
-            rx.clear();
-        } else if rx.len() > MAX_RX_BYTES {
-            rx.clear();
-            self.disconnect("receive buffer overflow: no whole frame", io);
-        }
-        self.rx = rx;
-        self.dec = Some(dec);
-    }
-
-    /// Reports the bytes skipped since the last frame, if any.
-    fn report_skipped(&mut self, io: &mut impl SessionIo) {
-        if self.skipped > 0 {
-            io.event(SessionEvent::Garbled(format!(
-                "{} bytes before a frame",
-                self.skipped
-            )));
-            self.skipped = 0;
-        }
-    }
-
-    /// The connection is gone (either side closed it, or the owner did after a
-    /// [`SessionEvent::Disconnect`]).
-    pub fn on_disconnected(&mut self, now_ns: u64, io: &mut impl SessionIo) {
-        let _ = now_ns;
-        if self.state != State::Disconnected {
-            self.state = State::Disconnected;
-            self.clear_connection();
-            if self.cfg.reset_on_disconnect {
-                self.reset_seqs(io);
-            }
-        }
-    }
-
-    /// Time passed: heartbeats, test requests, logon/logout timeouts, schedule.
-    pub fn on_timer(&mut self, now_ns: u64, io: &mut impl SessionIo) {
-        match self.state {
-            State::Disconnected => {
-                self.check_window(now_ns, io);
-            }
-            State::LogonPending => {
-                if !self.still_in_window(now_ns) {
-                    self.disconnect("outside session window", io);
-                } else if self.logon_deadline.is_some_and(|d| now_ns >= d) {
-                    self.disconnect("logon timeout", io);
-                }
-            }
-            State::Active => {
-                if !self.still_in_window(now_ns) {
-                    self.logout(now_ns, "end of session window", io);
-                    return;
-                }
-                self.heartbeat_timers(now_ns, io);
-            }
-            State::LogoutPending => {
-                if self.logout_deadline.is_some_and(|d| now_ns >= d) {
-                    self.disconnect("logout timeout", io);
-                }
-            }
-        }
-    }
-
-    /// The next instant `on_timer` has something to do, if any.
-    pub fn next_deadline(&self) -> Option<u64> {
-        let window_end = match (&self.cfg.schedule, self.session_start) {
-            (Some(s), Some(start)) => Some(s.window_end(start)),
-            _ => None,
-        };
-        let min = |a: Option<u64>, b: Option<u64>| match (a, b) {
-            (Some(x), Some(y)) => Some(x.min(y)),
-            (x, None) => x,
-            (None, y) => y,
-        };
-        match self.state {
-            State::Disconnected => match (&self.cfg.schedule, self.session_start) {
-                (Some(s), Some(start)) => s.next_start(start),
-                _ => None,
-            },
-            State::LogonPending => min(self.logon_deadline, window_end),
-            State::Active => {
-                let mut d = window_end;
-                if self.hb_ns > 0 {
-                    let next = match self.test_req_ns {
-                        Some(t) => t + self.grace_ns(),
-                        None => (self.last_sent_ns + self.hb_ns)
-                            .min(self.last_recv_ns + self.grace_ns()),
-                    };
-                    d = min(d, Some(next));
-                }
-                d
-            }
-            State::LogoutPending => self.logout_deadline,
-        }
-    }
-
     /// Whether the schedule allows a connection at `now_ns` (always true without one).
     pub fn in_window(&self, now_ns: u64) -> bool {
         match &self.cfg.schedule {
@@ -735,104 +348,27 @@ impl Session {
             Some(s) => s.window_start(now_ns).is_some(),
         }
     }
-
-    /// Sends an application message: the session writes the header (35, 34, 49, 52, 56),
-    /// `body` writes the rest — in tag order, as counterparties expect —, then it is
-    /// numbered, stored and sent. Returns its MsgSeqNum.
-    pub fn send_app(
-        &mut self,
-        now_ns: u64,
-        msg_type: &[u8],
-        body: impl FnOnce(&mut Encoder),
-        io: &mut impl SessionIo,
-    ) -> Result<u64, SendError> {
-        self.send_app_with_header(now_ns, msg_type, &[], body, io)
+    /// Messages received ahead of a gap, waiting for it to be filled.
+    pub fn queued(&self) -> usize {
+        self.phase.gap().map_or(0, |g| g.queue.len())
+    }
+    /// Bytes buffered towards an incomplete frame.
+    pub fn buffered(&self) -> usize {
+        self.rx.len()
+    }
+    /// Whether a ResendRequest we sent is still being answered.
+    pub fn resend_pending(&self) -> bool {
+        self.phase.gap().is_some_and(|g| g.resend.is_some())
     }
 
-    /// [`Session::send_app`] with more header fields (PossResend 97, OnBehalfOfCompID
-    /// 115, DeliverToCompID 128 …), sorted by tag; the session merges them with its own
-    /// in tag order. 8, 9, 35, 34, 43, 49, 52, 56 and 122 among them are the session's
-    /// and are left out.
-    pub fn send_app_with_header(
-        &mut self,
-        now_ns: u64,
-        msg_type: &[u8],
-        header: &[Field<'_>],
-        body: impl FnOnce(&mut Encoder),
-        io: &mut impl SessionIo,
-    ) -> Result<u64, SendError> {
-        if self.state != State::Active {
-            return Err(SendError::NotLoggedOn);
-        }
-        Ok(self.send_numbered(now_ns, msg_type, header, io, |enc, _| body(enc)))
-    }
-
-    /// Sends a BusinessMessageReject (35=j) for the peer's message `ref_seq` of type
-    /// `ref_msg_type` with BusinessRejectReason (380) `reason`.
-    pub fn send_business_reject(
-        &mut self,
-        now_ns: u64,
-        ref_seq: u64,
-        ref_msg_type: &[u8],
-        reason: u32,
-        text: &str,
-        io: &mut impl SessionIo,
-    ) -> Result<u64, SendError> {
-        let appl = (self.cfg.begin_string == "FIXT.1.1")
-            .then(|| self.cfg.default_appl_ver_id.clone())
-            .flatten();
-        self.send_app(
-            now_ns,
-            b"j",
-            |enc| {
-                enc.uint(45, ref_seq);
-                if !text.is_empty() {
-                    enc.bytes(58, text.as_bytes());
-                }
-                enc.bytes(372, ref_msg_type).uint(380, reason as u64);
-                // QuickFIX carries its DefaultApplVerID in the body of its business
-                // rejects on FIXT sessions; counterparties built on it expect it there.
-                if let Some(v) = &appl {
-                    enc.bytes(1137, v.as_bytes());
-                }
-            },
-            io,
-        )
-    }
-
-    /// Starts the logout handshake (or, if not logged on, just disconnects).
-    pub fn logout(&mut self, now_ns: u64, text: &str, io: &mut impl SessionIo) {
-        match self.state {
-            State::Disconnected | State::LogoutPending => {}
-            State::LogonPending => self.disconnect(text, io),
-            State::Active => {
-                self.send_logout(now_ns, text, io);
-                self.state = State::LogoutPending;
-                self.logout_deadline = Some(now_ns + self.cfg.logout_timeout_secs as u64 * NS);
-            }
-        }
-    }
-
-    // ----- internals -----
-
-    /// What is left of one connection is forgotten (not the sequence numbers).
-    fn clear_connection(&mut self) {
-        self.rx.clear();
-        self.skipped = 0;
-        self.queue.clear();
-        self.resend = None;
-        self.test_req_ns = None;
-        self.logon_deadline = None;
-        self.logout_deadline = None;
-    }
-
+    /// Both numbers start again at 1: the owner forgets what it stored (before anything
+    /// after the reset is handled), and a gap being repaired no longer exists.
     fn reset_seqs(&mut self, io: &mut impl SessionIo) {
         let fresh = SeqNums {
             next_out: 1,
             next_in: 1,
         };
-        self.queue.clear();
-        self.resend = None;
+        self.forget_gap();
         io.reset(fresh);
         if self.seqs != fresh {
             self.seqs = fresh;
@@ -840,865 +376,15 @@ impl Session {
         }
     }
 
-    /// The schedule allows `now`; a new window resets both sequence numbers.
-    fn check_window(&mut self, now_ns: u64, io: &mut impl SessionIo) -> bool {
-        let Some(s) = &self.cfg.schedule else {
-            return true;
-        };
-        match s.window_start(now_ns) {
-            None => false,
-            Some(ws) => {
-                if self.session_start != Some(ws) {
-                    if self.session_start.is_some() {
-                        self.reset_seqs(io);
-                    }
-                    self.session_start = Some(ws);
-                }
-                true
-            }
+    fn forget_gap(&mut self) {
+        if let Some(g) = self.phase.gap_mut() {
+            g.clear();
         }
     }
 
-    /// Still inside the window this connection started in.
-    fn still_in_window(&self, now_ns: u64) -> bool {
-        match &self.cfg.schedule {
-            None => true,
-            Some(s) => {
-                s.window_start(now_ns).is_some() && s.window_start(now_ns) == self.session_start
-            }
-        }
+    /// What is left of one connection's bytes is forgotten (not the sequence numbers).
+    fn clear_connection(&mut self) {
+        self.rx.clear();
+        self.skipped = 0;
     }
-
-    fn grace_ns(&self) -> u64 {
-        self.hb_ns + self.hb_ns / 5
-    }
-
-    fn heartbeat_timers(&mut self, now_ns: u64, io: &mut impl SessionIo) {
-        if self.hb_ns == 0 {
-            return;
-        }
-        // While a TestRequest is outstanding nothing else goes out (QuickFIX sends no
-        // heartbeat then): the peer's answer, or the disconnect, comes next.
-        if let Some(t) = self.test_req_ns {
-            if now_ns >= t + self.grace_ns() {
-                self.disconnect("heartbeat timeout", io);
-            }
-        } else if now_ns >= self.last_recv_ns + self.grace_ns() {
-            self.send_admin(now_ns, b"1", io, |enc, _| {
-                enc.bytes(112, TEST_REQ_ID);
-            });
-            self.test_req_ns = Some(now_ns);
-        } else if now_ns >= self.last_sent_ns + self.hb_ns {
-            self.send_admin(now_ns, b"0", io, |_, _| {});
-        }
-    }
-
-    /// Numbers, stores and sends one admin message of ours.
-    fn send_admin(
-        &mut self,
-        now_ns: u64,
-        msg_type: &[u8],
-        io: &mut impl SessionIo,
-        body: impl FnOnce(&mut Encoder, &SessionConfig),
-    ) -> u64 {
-        self.send_numbered(now_ns, msg_type, &[], io, body)
-    }
-
-    /// Numbers, stores and sends one message of ours with extra header fields `header`.
-    fn send_numbered(
-        &mut self,
-        now_ns: u64,
-        msg_type: &[u8],
-        header: &[Field<'_>],
-        io: &mut impl SessionIo,
-        body: impl FnOnce(&mut Encoder, &SessionConfig),
-    ) -> u64 {
-        let seq = self.seqs.next_out;
-        let cfg = &self.cfg;
-        write_header(&mut self.enc, cfg, msg_type, seq, now_ns, None, header);
-        body(&mut self.enc, cfg);
-        let frame = self.enc.finish();
-        io.store(seq, frame);
-        io.send(frame);
-        self.seqs.next_out = seq + 1;
-        self.last_sent_ns = now_ns;
-        seq
-    }
-
-    fn send_logout(&mut self, now_ns: u64, text: &str, io: &mut impl SessionIo) {
-        self.send_admin(now_ns, b"5", io, |enc, _| {
-            if !text.is_empty() {
-                enc.bytes(58, text.as_bytes());
-            }
-        });
-    }
-
-    /// The owner must drop the connection: report it and forget the connection.
-    fn disconnect(&mut self, why: &str, io: &mut impl SessionIo) {
-        if self.state == State::Disconnected {
-            return;
-        }
-        self.state = State::Disconnected;
-        self.clear_connection();
-        io.event(SessionEvent::Disconnect(why.to_string()));
-        if self.cfg.reset_on_disconnect {
-            self.reset_seqs(io);
-        }
-    }
-
-    fn logout_and_disconnect(&mut self, now_ns: u64, why: &str, io: &mut impl SessionIo) {
-        self.send_logout(now_ns, why, io);
-        self.disconnect(why, io);
-    }
-
-    /// Sends a session reject (35=3) about the message `r` refers to. Its body: RefSeqNum
-    /// (45), the reason's text (58), RefTagID (371) when the fault names a tag,
-    /// RefMsgType (372) and SessionRejectReason (373) — left out on FIX 4.2 for the
-    /// values 4.2 does not define.
-    fn send_reject(&mut self, now_ns: u64, r: &Ref<'_>, f: Fault, io: &mut impl SessionIo) {
-        let fix42 = self.cfg.begin_string == "FIX.4.2";
-        let text = f.reason.text();
-        self.send_numbered(now_ns, b"3", r.route, io, |enc, _| {
-            if let Some(seq) = r.seq {
-                enc.uint(45, seq);
-            }
-            enc.bytes(58, text.as_bytes());
-            if let Some(t) = f.tag {
-                enc.int(371, t);
-            }
-            if !r.msg_type.is_empty() {
-                enc.bytes(372, r.msg_type);
-            }
-            if !fix42 || f.reason.in_fix42() {
-                enc.uint(373, f.reason.code() as u64);
-            }
-        });
-        io.event(SessionEvent::RejectSent {
-            ref_seq: r.seq.unwrap_or(0),
-            reason: f.reason,
-            text: text.to_string(),
-        });
-    }
-
-    /// Sends a ResendRequest from next_in to infinity, unless one already covers `seq`.
-    fn on_gap(&mut self, now_ns: u64, seq: u64, poss_dup: bool, io: &mut impl SessionIo) {
-        if let Some(r) = &mut self.resend {
-            // A live message still ahead after the peer answered means the answer did
-            // not close the gap: ask again. Otherwise the outstanding request covers it.
-            if !r.answered || poss_dup {
-                r.hi = r.hi.max(seq);
-                return;
-            }
-        }
-        let from = self.seqs.next_in;
-        self.send_admin(now_ns, b"2", io, |enc, _| {
-            enc.uint(7, from).uint(16, 0);
-        });
-        self.resend = Some(PendingResend {
-            hi: seq,
-            answered: false,
-        });
-        io.event(SessionEvent::ResendRequested { from, to: 0 });
-    }
-
-    fn enqueue(&mut self, now_ns: u64, seq: u64, q: Queued, io: &mut impl SessionIo) -> bool {
-        if self.queue.len() >= MAX_QUEUED && !self.queue.contains_key(&seq) {
-            self.logout_and_disconnect(now_ns, "too many messages queued ahead of a gap", io);
-            return false;
-        }
-        self.queue.insert(seq, q);
-        true
-    }
-
-    fn handle_frame(
-        &mut self,
-        now_ns: u64,
-        frame: &[u8],
-        dec: &mut Decoder,
-        io: &mut impl SessionIo,
-    ) {
-        self.process(now_ns, frame, dec, io, false);
-        self.drain_queue(now_ns, dec, io);
-    }
-
-    /// Handles queued messages whose turn has come.
-    fn drain_queue(&mut self, now_ns: u64, dec: &mut Decoder, io: &mut impl SessionIo) {
-        while self.state != State::Disconnected {
-            while let Some((&k, _)) = self.queue.first_key_value() {
-                if k < self.seqs.next_in {
-                    self.queue.pop_first();
-                } else {
-                    break;
-                }
-            }
-            match self.queue.first_key_value() {
-                Some((&k, _)) if k == self.seqs.next_in => {
-                    let (_, q) = self.queue.pop_first().expect("first entry");
-                    match q {
-                        Queued::Consumed => self.seqs.next_in += 1,
-                        Queued::Frame(v) => self.process(now_ns, &v, dec, io, true),
-                    }
-                }
-                _ => break,
-            }
-        }
-        if let Some(r) = self.resend {
-            if self.seqs.next_in > r.hi && self.queue.is_empty() {
-                self.resend = None;
-            }
-        }
-    }
-
-    /// Consumes the expected number `seq` (when it is the expected one) and notes what
-    /// it says about an outstanding ResendRequest.
-    fn consume(&mut self, seq: u64, poss_dup: bool, msg_type: &[u8]) -> bool {
-        if seq != self.seqs.next_in {
-            return false;
-        }
-        self.seqs.next_in += 1;
-        if let Some(r) = &mut self.resend {
-            if poss_dup || msg_type == b"4" {
-                r.answered = true;
-            }
-        }
-        true
-    }
-
-    fn on_decode_error(
-        &mut self,
-        now_ns: u64,
-        frame: &[u8],
-        e: DecodeError,
-        io: &mut impl SessionIo,
-    ) {
-        let msg_type = scan_tag(frame, 35).unwrap_or(b"");
-        let fault = match e {
-            DecodeError::Malformed { at } => {
-                io.event(SessionEvent::Garbled(format!(
-                    "malformed field at byte {at}"
-                )));
-                return self.garbled_logon(msg_type, io);
-            }
-            DecodeError::OutOfOrder { tag } => {
-                io.event(SessionEvent::Garbled(format!("tag {tag} out of order")));
-                return self.garbled_logon(msg_type, io);
-            }
-            DecodeError::InvalidTag { tag, .. } => Fault {
-                reason: SessionRejectReason::InvalidTagNumber,
-                tag,
-            },
-            DecodeError::TooManyFields => Fault::new(SessionRejectReason::Other, None),
-        };
-        if self.state == State::LogonPending {
-            self.disconnect("invalid first message: not a valid Logon", io);
-            return;
-        }
-        let Some(seq) = scan_tag(frame, 34).and_then(codec::parse_u64) else {
-            self.logout_and_disconnect(now_ns, "MsgSeqNum(34) missing", io);
-            return;
-        };
-        let poss_dup = scan_tag(frame, 43) == Some(b"Y");
-        if seq > self.seqs.next_in {
-            // Not queued: the resend brings it again, and it is rejected in its turn.
-            self.on_gap(now_ns, seq, poss_dup, io);
-        } else if self.consume(seq, poss_dup, msg_type) {
-            let (route, n) = reverse_route(|t| scan_tag(frame, t));
-            let r = Ref {
-                seq: Some(seq),
-                msg_type,
-                route: &route[..n],
-            };
-            self.send_reject(now_ns, &r, fault, io);
-        }
-    }
-
-    /// A frame that is not valid: ignored, unless it is a Logon.
-    fn garbled_logon(&mut self, msg_type: &[u8], io: &mut impl SessionIo) {
-        if msg_type == b"A" {
-            self.disconnect("Logon message is not valid", io);
-        }
-    }
-
-    /// Dictionary validation, or without a dictionary what every message must have:
-    /// values, and a SendingTime that reads.
-    fn validate(&self, msg: &Msg<'_>) -> Result<(), Fault> {
-        match &self.cfg.dictionary {
-            Some(d) => d
-                .validate(msg)
-                .map_err(|i| Fault::new(i.reason, i.ref_tag))?,
-            None => {
-                if let Some(f) = msg.fields().find(|f| f.value.is_empty()) {
-                    return Err(Fault::new(
-                        SessionRejectReason::TagSpecifiedWithoutValue,
-                        Some(f.tag),
-                    ));
-                }
-            }
-        }
-        match msg.get(52) {
-            None => Err(Fault::new(
-                SessionRejectReason::RequiredTagMissing,
-                Some(52),
-            )),
-            Some(v) if parse_utc_timestamp(v).is_none() => Err(Fault::new(
-                SessionRejectReason::IncorrectDataFormat,
-                Some(52),
-            )),
-            Some(_) => Ok(()),
-        }
-    }
-
-    /// SendingTime further from our clock than MaxLatency allows (queued messages were
-    /// timely when they arrived).
-    fn time_off(&self, now_ns: u64, msg: &Msg<'_>, queued: bool) -> bool {
-        let sent = msg.get(52).and_then(parse_utc_timestamp);
-        !queued
-            && self.max_latency_ns > 0
-            && sent.is_some_and(|t| now_ns.abs_diff(t) > self.max_latency_ns)
-    }
-
-    /// The message is addressed from our counterparty to us.
-    fn comp_ids_ok(&self, msg: &Msg<'_>) -> bool {
-        msg.get(49) == Some(self.cfg.target_comp_id.as_bytes())
-            && msg.get(56) == Some(self.cfg.sender_comp_id.as_bytes())
-    }
-
-    /// Handles one whole frame (live, or from the queue when `queued`).
-    fn process(
-        &mut self,
-        now_ns: u64,
-        frame: &[u8],
-        dec: &mut Decoder,
-        io: &mut impl SessionIo,
-        queued: bool,
-    ) {
-        if !queued {
-            self.last_recv_ns = now_ns;
-            self.test_req_ns = None;
-        }
-        let msg = match dec.decode(frame) {
-            Ok(m) => m,
-            Err(e) => return self.on_decode_error(now_ns, frame, e, io),
-        };
-        let mt = msg.msg_type();
-        if self.state == State::LogonPending && mt != b"A" {
-            if mt == b"5" {
-                let text = String::from_utf8_lossy(msg.get(58).unwrap_or(b"")).into_owned();
-                self.disconnect(&format!("logon refused: {text}"), io);
-            } else {
-                self.disconnect("first message not a Logon", io);
-            }
-            return;
-        }
-        let seq = msg.seq();
-        if msg.get(8) != Some(self.cfg.begin_string.as_bytes()) {
-            match (self.state, mt) {
-                (State::LogonPending, _) => self.disconnect("Incorrect BeginString", io),
-                (_, b"5") => self.on_logout(now_ns, &msg, seq.unwrap_or(0), io),
-                _ => {
-                    if let Some(s) = seq {
-                        self.consume(s, false, mt);
-                    }
-                    self.logout(now_ns, "Incorrect BeginString", io);
-                }
-            }
-            return;
-        }
-        let (route, n) = reverse_route(|t| msg.get(t));
-        let route = &route[..n];
-        let r = Ref {
-            seq,
-            msg_type: mt,
-            route,
-        };
-        // Without both CompIDs the message cannot be placed in any session: a missing
-        // required tag, before anything else is looked at.
-        if let Some(tag) = [49u32, 56].into_iter().find(|&t| msg.get(t).is_none()) {
-            if mt == b"A" {
-                self.disconnect("Logon without SenderCompID or TargetCompID", io);
-                return;
-            }
-            if let Some(s) = seq {
-                self.consume(s, false, mt);
-            }
-            let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(tag));
-            self.send_reject(now_ns, &r, f, io);
-            return;
-        }
-        let Some(seq) = seq else {
-            if mt == b"A" {
-                self.disconnect("Logon without MsgSeqNum", io);
-            } else {
-                self.logout_and_disconnect(now_ns, "MsgSeqNum(34) missing", io);
-            }
-            return;
-        };
-        let r = Ref {
-            seq: Some(seq),
-            ..r
-        };
-        let poss_dup = msg.get(43) == Some(b"Y");
-        match mt {
-            b"A" => return self.on_logon(now_ns, &msg, seq, poss_dup, queued, io),
-            b"5" => return self.on_logout(now_ns, &msg, seq, io),
-            b"4" if msg.get(123) != Some(b"Y") => {
-                return self.on_sequence_reset(now_ns, &msg, &r, queued, io)
-            }
-            _ => {}
-        }
-        if seq > self.seqs.next_in {
-            if mt == b"2" {
-                // Served now (a peer waiting for our resend must not wait for its own);
-                // its number is consumed when its turn comes.
-                self.serve_resend(now_ns, &msg, &r, io);
-                if self.state == State::Disconnected
-                    || !self.enqueue(now_ns, seq, Queued::Consumed, io)
-                {
-                    return;
-                }
-            } else if !self.enqueue(now_ns, seq, Queued::Frame(frame.to_vec()), io) {
-                return;
-            }
-            self.on_gap(now_ns, seq, poss_dup, io);
-            return;
-        }
-        if seq < self.seqs.next_in {
-            if mt == b"2" {
-                // A ResendRequest is served whatever its number (QuickFIX does not check
-                // it): one that is too low consumes nothing.
-                if self.validate(&msg).is_ok() {
-                    self.serve_resend(now_ns, &msg, &r, io);
-                }
-                return;
-            }
-            if !poss_dup {
-                let text = format!(
-                    "MsgSeqNum too low, expecting {} but received {}",
-                    self.seqs.next_in, seq
-                );
-                self.logout_and_disconnect(now_ns, &text, io);
-            } else if mt != b"4" {
-                self.check_orig_sending_time(now_ns, &msg, &r, io);
-            }
-            // A PossDup copy of what we already have: ignored, never delivered twice.
-            return;
-        }
-        // In sequence.
-        if let Err(f) = self.validate(&msg) {
-            self.consume(seq, poss_dup, mt);
-            self.send_reject(now_ns, &r, f, io);
-            if !is_admin(mt) {
-                io.app(&msg, Err(f.reason));
-            }
-            return;
-        }
-        if self.time_off(now_ns, &msg, queued) {
-            self.consume(seq, poss_dup, mt);
-            let f = Fault::new(SessionRejectReason::SendingTimeAccuracyProblem, None);
-            self.send_reject(now_ns, &r, f, io);
-            if !is_admin(mt) {
-                io.app(&msg, Err(f.reason));
-            }
-            // The reject says why; the Logout after it carries no text.
-            self.logout(now_ns, "", io);
-            return;
-        }
-        if !self.comp_ids_ok(&msg) {
-            self.consume(seq, poss_dup, mt);
-            let f = Fault::new(SessionRejectReason::CompIdProblem, None);
-            self.send_reject(now_ns, &r, f, io);
-            self.logout(now_ns, "", io);
-            return;
-        }
-        self.consume(seq, poss_dup, mt);
-        match mt {
-            b"0" => {}
-            b"1" => match msg.get(112) {
-                Some(id) => {
-                    self.send_admin(now_ns, b"0", io, |enc, _| {
-                        enc.bytes(112, id);
-                    });
-                }
-                None => {
-                    let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(112));
-                    self.send_reject(now_ns, &r, f, io);
-                }
-            },
-            b"2" => self.serve_resend(now_ns, &msg, &r, io),
-            b"3" => io.event(SessionEvent::PeerRejected {
-                ref_seq: msg.get_u64(45).unwrap_or(0),
-                msg_type: "3".into(),
-                text: String::from_utf8_lossy(msg.get(58).unwrap_or(b"")).into_owned(),
-            }),
-            b"4" => self.on_gap_fill(now_ns, &msg, &r, io),
-            _ => {
-                if mt == b"j" {
-                    io.event(SessionEvent::PeerRejected {
-                        ref_seq: msg.get_u64(45).unwrap_or(0),
-                        msg_type: "j".into(),
-                        text: String::from_utf8_lossy(msg.get(58).unwrap_or(b"")).into_owned(),
-                    });
-                }
-                io.app(&msg, Ok(()));
-            }
-        }
-    }
-
-    /// A PossDup copy of a message already received: its OrigSendingTime must be there
-    /// and not later than its SendingTime.
-    fn check_orig_sending_time(
-        &mut self,
-        now_ns: u64,
-        msg: &Msg<'_>,
-        r: &Ref<'_>,
-        io: &mut impl SessionIo,
-    ) {
-        let sent = msg.get(52).and_then(parse_utc_timestamp);
-        match msg.get(122).map(parse_utc_timestamp) {
-            None => {
-                let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(122));
-                self.send_reject(now_ns, r, f, io);
-            }
-            Some(None) => {
-                let f = Fault::new(SessionRejectReason::IncorrectDataFormat, Some(122));
-                self.send_reject(now_ns, r, f, io);
-            }
-            Some(Some(orig)) if sent.is_some_and(|s| orig > s) => {
-                let f = Fault::new(SessionRejectReason::SendingTimeAccuracyProblem, None);
-                self.send_reject(now_ns, r, f, io);
-                self.logout(now_ns, "", io);
-            }
-            Some(Some(_)) => {}
-        }
-    }
-
-    fn on_logon(
-        &mut self,
-        now_ns: u64,
-        msg: &Msg<'_>,
-        seq: u64,
-        poss_dup: bool,
-        queued: bool,
-        io: &mut impl SessionIo,
-    ) {
-        let peer_reset = msg.get(141) == Some(b"Y");
-        let relogon = self.state != State::LogonPending;
-        if relogon && !peer_reset {
-            if seq < self.seqs.next_in && poss_dup {
-                return; // a resent copy of the Logon
-            }
-            self.logout_and_disconnect(now_ns, "unexpected Logon while logged on", io);
-            return;
-        }
-        // Nothing is answered to a Logon that is not accepted: the connection closes.
-        let refusal = if let Err(f) = self.validate(msg) {
-            Some(format!("Logon refused: {}", f.reason.text()))
-        } else if self.cfg.begin_string == "FIXT.1.1" && msg.get(1137).is_none() {
-            Some("Logon refused: DefaultApplVerID(1137) missing".to_string())
-        } else if self.time_off(now_ns, msg, queued) {
-            Some("Logon refused: SendingTime accuracy problem".to_string())
-        } else if !self.comp_ids_ok(msg) {
-            Some("Logon refused: CompID problem".to_string())
-        } else if self.cfg.role == Role::Acceptor && msg.get_u64(108).is_none() {
-            Some("Logon refused: HeartBtInt(108) missing".to_string())
-        } else {
-            None
-        };
-        if let Some(why) = refusal {
-            if relogon {
-                self.logout_and_disconnect(now_ns, &why, io);
-            } else {
-                self.disconnect(&why, io);
-            }
-            return;
-        }
-        let mut answer = self.cfg.role == Role::Acceptor;
-        let mut reset_out = false;
-        if peer_reset && (relogon || self.cfg.role == Role::Acceptor) {
-            // The peer starts both sequences again, mid-session too: so do we, and say so.
-            self.reset_seqs(io);
-            reset_out = true;
-            answer = true;
-        } else if self.cfg.role == Role::Acceptor && self.cfg.reset_on_logon {
-            self.reset_seqs(io);
-        } else if self.cfg.role == Role::Initiator && peer_reset && self.seqs.next_in != 1 {
-            // The broker started its sequence again: what the store holds belongs to
-            // the old one (and a restart must not restore the old inbound number).
-            self.seqs.next_in = 1;
-            self.queue.clear();
-            self.resend = None;
-            io.reset(self.seqs);
-            io.event(SessionEvent::SeqReset(self.seqs));
-        }
-        if self.cfg.role == Role::Acceptor && !relogon {
-            self.hb_ns = msg.get_u64(108).unwrap_or(0) * NS;
-        }
-        // A reset Logon carries whatever number the peer gave it; it is the first of
-        // the new sequence.
-        let seq = if peer_reset { self.seqs.next_in } else { seq };
-        if seq < self.seqs.next_in {
-            let text = format!(
-                "MsgSeqNum too low, expecting {} but received {}",
-                self.seqs.next_in, seq
-            );
-            self.logout_and_disconnect(now_ns, &text, io);
-            return;
-        }
-        let too_high = seq > self.seqs.next_in;
-        if answer {
-            let hb = self.hb_ns / NS;
-            self.send_admin(now_ns, b"A", io, |enc, cfg| {
-                enc.uint(98, 0).uint(108, hb);
-                if reset_out {
-                    enc.flag(141, true);
-                }
-                if cfg.begin_string == "FIXT.1.1" {
-                    if let Some(v) = &cfg.default_appl_ver_id {
-                        enc.bytes(1137, v.as_bytes());
-                    }
-                }
-            });
-        }
-        self.state = State::Active;
-        self.logon_deadline = None;
-        if !relogon {
-            io.event(SessionEvent::LoggedOn);
-        }
-        if too_high {
-            if self.enqueue(now_ns, seq, Queued::Consumed, io) {
-                self.on_gap(now_ns, seq, poss_dup, io);
-            }
-        } else {
-            self.seqs.next_in += 1;
-        }
-    }
-
-    fn on_logout(&mut self, now_ns: u64, msg: &Msg<'_>, seq: u64, io: &mut impl SessionIo) {
-        if seq == self.seqs.next_in {
-            self.seqs.next_in += 1;
-        }
-        match self.state {
-            State::LogoutPending => io.event(SessionEvent::LoggedOut),
-            State::Active => {
-                self.send_logout(now_ns, "", io);
-                io.event(SessionEvent::LoggedOut);
-            }
-            _ => {}
-        }
-        if self.cfg.reset_on_logout {
-            self.reset_seqs(io);
-        }
-        let why = match msg.get(58) {
-            Some(t) if !t.is_empty() => format!("logged out: {}", String::from_utf8_lossy(t)),
-            _ => "logged out".to_string(),
-        };
-        self.disconnect(&why, io);
-    }
-
-    /// SequenceReset in Reset mode: its own MsgSeqNum is neither checked nor consumed.
-    fn on_sequence_reset(
-        &mut self,
-        now_ns: u64,
-        msg: &Msg<'_>,
-        r: &Ref<'_>,
-        queued: bool,
-        io: &mut impl SessionIo,
-    ) {
-        if let Err(f) = self.validate(msg) {
-            self.send_reject(now_ns, r, f, io);
-            return;
-        }
-        if self.time_off(now_ns, msg, queued) || !self.comp_ids_ok(msg) {
-            let reason = if self.comp_ids_ok(msg) {
-                SessionRejectReason::SendingTimeAccuracyProblem
-            } else {
-                SessionRejectReason::CompIdProblem
-            };
-            self.send_reject(now_ns, r, Fault::new(reason, None), io);
-            self.logout(now_ns, "", io);
-            return;
-        }
-        let Some(new) = msg.get_u64(36) else {
-            let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(36));
-            self.send_reject(now_ns, r, f, io);
-            return;
-        };
-        if new > self.seqs.next_in {
-            self.seqs.next_in = new;
-            io.event(SessionEvent::SeqReset(self.seqs));
-        } else if new < self.seqs.next_in {
-            let f = Fault::new(SessionRejectReason::ValueIsIncorrect, None);
-            self.send_reject(now_ns, r, f, io);
-        }
-    }
-
-    /// SequenceReset-GapFill in its turn (next_in already counts it).
-    fn on_gap_fill(&mut self, now_ns: u64, msg: &Msg<'_>, r: &Ref<'_>, io: &mut impl SessionIo) {
-        let seq = r.seq.unwrap_or(0);
-        let Some(new) = msg.get_u64(36) else {
-            let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(36));
-            self.send_reject(now_ns, r, f, io);
-            return;
-        };
-        if new > self.seqs.next_in {
-            self.seqs.next_in = new;
-            io.event(SessionEvent::SeqReset(self.seqs));
-        } else if new <= seq {
-            let f = Fault::new(SessionRejectReason::ValueIsIncorrect, Some(36));
-            self.send_reject(now_ns, r, f, io);
-        }
-    }
-
-    /// Serves the peer's ResendRequest from the store, all of it before returning.
-    fn serve_resend(&mut self, now_ns: u64, msg: &Msg<'_>, r: &Ref<'_>, io: &mut impl SessionIo) {
-        let (Some(begin), Some(end)) = (msg.get_u64(7), msg.get_u64(16)) else {
-            let tag = if msg.get_u64(7).is_none() { 7 } else { 16 };
-            let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(tag));
-            self.send_reject(now_ns, r, f, io);
-            return;
-        };
-        let last = self.seqs.next_out - 1;
-        let begin = begin.max(1);
-        // FIX 4.2 and earlier said "infinity" with 999999.
-        let infinity = end == 0 || (self.cfg.begin_string == "FIX.4.2" && end == 999_999);
-        let end = if infinity || end > last { last } else { end };
-        if begin > end {
-            return;
-        }
-        let mut run: Option<u64> = None;
-        for s in begin..=end {
-            if self.prepare_resend(now_ns, s, io) {
-                if let Some(g) = run.take() {
-                    self.send_gap_fill(now_ns, g, s, io);
-                }
-                io.send(self.enc.frame());
-                self.last_sent_ns = now_ns;
-            } else if run.is_none() {
-                run = Some(s);
-            }
-        }
-        if let Some(g) = run {
-            self.send_gap_fill(now_ns, g, end + 1, io);
-        }
-        io.event(SessionEvent::Resent {
-            from: begin,
-            to: end,
-        });
-    }
-
-    /// Re-encodes stored message `s` into the encoder with PossDupFlag and
-    /// OrigSendingTime, its header in tag order. False when it must be gap filled
-    /// instead: missing, unreadable, a session-level message, or an application message
-    /// the owner will not send again.
-    fn prepare_resend(&mut self, now_ns: u64, s: u64, io: &mut impl SessionIo) -> bool {
-        let Some(stored) = io.stored(s) else {
-            return false;
-        };
-        self.resend_buf.clear();
-        self.resend_buf.extend_from_slice(stored);
-        let Ok(m) = self.rdec.decode(&self.resend_buf) else {
-            return false;
-        };
-        let mt = m.msg_type();
-        if gap_filled_on_resend(mt) || m.seq() != Some(s) {
-            return false;
-        }
-        if !is_admin(mt) && !io.may_resend(s, &m) {
-            return false;
-        }
-        // The stored header's own fields (97, 115, 128 …) go out again, in tag order
-        // around the session's.
-        let extra = codec::header_fields_in_order(m.fields(), is_session_header_tag);
-        let orig = m.get(52);
-        write_header(
-            &mut self.enc,
-            &self.cfg,
-            mt,
-            s,
-            now_ns,
-            Some(orig.map_or(Orig::Now, Orig::Stored)),
-            &extra,
-        );
-        for f in m.fields() {
-            if !codec::is_standard_header_tag(f.tag) && !matches!(f.tag, 10 | 89 | 93) {
-                self.enc.bytes(f.tag, f.value);
-            }
-        }
-        self.enc.finish();
-        true
-    }
-
-    fn send_gap_fill(&mut self, now_ns: u64, seq: u64, new_seq: u64, io: &mut impl SessionIo) {
-        write_header(
-            &mut self.genc,
-            &self.cfg,
-            b"4",
-            seq,
-            now_ns,
-            Some(Orig::Now),
-            &[],
-        );
-        self.genc.uint(36, new_seq).flag(123, true);
-        let frame = self.genc.finish();
-        io.send(frame);
-        self.last_sent_ns = now_ns;
-    }
-}
-
-/// Header fields the session writes itself on every message it sends.
-pub fn is_session_header_tag(tag: u32) -> bool {
-    matches!(tag, 8 | 9 | 35 | 34 | 43 | 49 | 52 | 56 | 122)
-}
-
-/// The OrigSendingTime (122) of a PossDup message.
-#[derive(Clone, Copy)]
-enum Orig<'a> {
-    /// As stored with the original.
-    Stored(&'a [u8]),
-    /// The new SendingTime (a GapFill, or an original without one).
-    Now,
-}
-
-/// Starts a message in `enc` and writes its header in tag order: 34, 43 (with `orig`),
-/// 49, 52, 56, 122 (with `orig`), merged with `extra` (sorted by tag; the session's own
-/// tags among them are skipped).
-fn write_header(
-    enc: &mut Encoder,
-    cfg: &SessionConfig,
-    msg_type: &[u8],
-    seq: u64,
-    now_ns: u64,
-    orig: Option<Orig<'_>>,
-    extra: &[Field<'_>],
-) {
-    enc.start(msg_type);
-    let mut x = extra
-        .iter()
-        .filter(|f| !is_session_header_tag(f.tag))
-        .peekable();
-    let mut upto = |enc: &mut Encoder, limit: u32| {
-        while let Some(f) = x.next_if(|f| f.tag < limit) {
-            enc.bytes(f.tag, f.value);
-        }
-    };
-    upto(enc, 34);
-    enc.uint(34, seq);
-    if orig.is_some() {
-        upto(enc, 43);
-        enc.flag(43, true);
-    }
-    upto(enc, 49);
-    enc.bytes(49, cfg.sender_comp_id.as_bytes());
-    upto(enc, 52);
-    enc.timestamp(52, now_ns, cfg.micros);
-    upto(enc, 56);
-    enc.bytes(56, cfg.target_comp_id.as_bytes());
-    if let Some(o) = orig {
-        upto(enc, 122);
-        match o {
-            Orig::Stored(v) => enc.bytes(122, v),
-            Orig::Now => enc.timestamp(122, now_ns, cfg.micros),
-        };
-    }
-    upto(enc, u32::MAX);
 }

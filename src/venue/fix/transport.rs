@@ -36,7 +36,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// Reads every certificate of a PEM file (at least one).
-pub fn load_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+fn load_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| pem_error(path, e))?
         .collect::<Result<Vec<_>, _>>()
@@ -48,7 +48,7 @@ pub fn load_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
 }
 
 /// Reads the first private key (PKCS#8, PKCS#1 or SEC1) of a PEM file.
-pub fn load_key(path: &str) -> Result<PrivateKeyDer<'static>, String> {
+fn load_key(path: &str) -> Result<PrivateKeyDer<'static>, String> {
     PrivateKeyDer::from_pem_file(path).map_err(|e| match e {
         pem::Error::NoItemsFound => format!("{path}: no PRIVATE KEY in it (PEM expected)"),
         e => pem_error(path, e),

@@ -19,7 +19,7 @@ pub use super::reports::FixStats;
 use super::reports::{cl_of, Mapping, Outstanding, Sent, MAX_TO_QUERY, SENT_MAP};
 use super::session::{SendError, SeqNums, Session, SessionEvent, SessionIo, State};
 use super::settings::{DictionaryFiles, FixSpec};
-use super::store::SessionStore;
+use super::store::{MessageStore, SessionStore};
 use super::transport::{Link, TlsClient};
 use crate::config::Registry;
 use crate::model::fixed::{Price, Qty};
@@ -146,7 +146,7 @@ impl SessionIo for Wire {
         };
         let max = self.resend_order_max_age_ns;
         if max > 0 {
-            let sent = msg.get(52).and_then(super::codec::parse_timestamp);
+            let sent = msg.get(52).and_then(super::time::parse_utc_timestamp);
             if sent.is_some_and(|t| self.now.saturating_sub(t) <= max) {
                 return true;
             }
@@ -306,45 +306,21 @@ impl FixVenue {
         let tls = spec.tls.as_ref().map(TlsClient::load).transpose();
         let tls =
             tls.map_err(|(key, e)| FixVenueError(format!("venues[{}].fix.{key}: {e}", id.0)))?;
-        let (store, restored, last_ns) = match store_dir {
-            Some(dir) => {
-                let (s, r) = SessionStore::open(dir, KEEP_SENT).map_err(|e| {
-                    FixVenueError(format!("venue {name}: store {}: {e}", dir.display()))
-                })?;
-                (s, r.seqs, r.last_ns)
-            }
-            None => (SessionStore::memory(KEEP_SENT), None, 0),
-        };
-        let mut seqs = restored.unwrap_or(SeqNums {
-            next_out: 1,
-            next_in: 1,
-        });
+        // Numbers restored from an earlier window (the previous trading day) come back
+        // as 1, as the broker starts that window.
+        let schedule = spec.session.schedule.as_ref();
+        let store = SessionStore::open(store_dir, KEEP_SENT, schedule, now)
+            .map_err(|e| FixVenueError(format!("venue {name}: {e}")))?;
+        let mut seqs = store.seqs();
         // The store may have received messages the core never applied (a crash between
         // the two): ask for them again rather than lose them.
         if applied_in > 0 && applied_in < seqs.next_in {
             seqs.next_in = applied_in + 1;
         }
-        // The restored numbers belong to the window they were used in: a restart in a
-        // later window (the next trading day) starts that window at 1, as the broker does.
-        let mut store = store;
-        let mut window = None;
-        let mut window_restart = false;
-        if let (Some(s), true) = (&spec.session.schedule, restored.is_some()) {
-            match s.window_start(now) {
-                Some(ws) if last_ns < ws => {
-                    window_restart = seqs.next_in > 1;
-                    seqs = SeqNums {
-                        next_out: 1,
-                        next_in: 1,
-                    };
-                    store.reset(now, seqs);
-                    window = Some(ws);
-                }
-                Some(ws) => window = Some(ws),
-                // Between windows: any window that opens later is a new one.
-                None => window = Some(s.window_start(last_ns).unwrap_or(last_ns)),
-            }
-        }
+        let window = store.session_start();
+        // A new trading day's reset at start: what the venue said the day before and we
+        // never applied is gone with the old numbering.
+        let window_restart = store.reset_at_open().is_some_and(|old| old.next_in > 1);
         let mut wire = Wire {
             stream: None,
             backlog: Vec::with_capacity(64 << 10),

@@ -1698,19 +1698,21 @@ fn overnight_schedule() {
 }
 
 #[test]
-fn timestamps_parse() {
-    assert_eq!(parse_utc_timestamp(b"20240102-10:00:00"), Some(T0));
-    assert_eq!(
-        parse_utc_timestamp(b"20240102-10:00:00.123"),
-        Some(T0 + 123_000_000)
-    );
-    assert_eq!(
-        parse_utc_timestamp(b"20240102-10:00:00.123456"),
-        Some(T0 + 123_456_000)
-    );
-    assert_eq!(parse_utc_timestamp(b"19700101-00:00:00"), Some(0));
-    assert_eq!(parse_utc_timestamp(b"20240102 10:00:00"), None);
-    assert_eq!(parse_utc_timestamp(b"20241302-10:00:00"), None);
+fn sending_time_is_read_strictly() {
+    // 31 February read leniently is 2 March: "SendingTime accuracy" (373=10) and a
+    // logout. It is no timestamp at all: an incorrect data format (373=6), and the
+    // session stays up.
+    let (mut s, mut io, now) = acceptor_logged_on();
+    let mut c = Craft::to_acc("D", 2, now)
+        .f(52, "20240231-10:00:00")
+        .f(11, "x");
+    c.sending_time = None;
+    s.on_bytes(now, &c.build(), &mut io);
+    let reject = io.sent.last().unwrap();
+    assert_eq!(mt(reject), "3");
+    assert_eq!(get(reject, 373).as_deref(), Some("6"));
+    assert_eq!(get(reject, 371).as_deref(), Some("52"));
+    assert_eq!(s.state(), State::Active);
 }
 
 #[test]

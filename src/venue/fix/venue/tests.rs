@@ -67,7 +67,7 @@ fn outbound_orders_carry_what_brokers_require() {
 
 #[test]
 fn a_restart_in_the_next_daily_window_starts_at_one_and_within_it_carries_on() {
-    use crate::venue::fix::store::SessionStore;
+    use crate::venue::fix::store::{MessageStore, SessionStore};
     let day = 86_400_000_000_000u64;
     let today = 20_000 * day + 3_600_000_000_000; // 01:00 UTC
     let with_schedule = include_str!("../../../../examples/fix-sim.toml").replace(
@@ -90,7 +90,7 @@ fn a_restart_in_the_next_daily_window_starts_at_one_and_within_it_carries_on() {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         {
-            let (mut s, _) = SessionStore::open(&dir, 16).unwrap();
+            let mut s = SessionStore::open(Some(&dir), 16, None, last).unwrap();
             for q in 1..=5u64 {
                 let mut e = Encoder::new("FIX.4.4", 256);
                 e.start(b"0")

@@ -1,0 +1,233 @@
+//! Resends both ways: serving the peer's ResendRequest from the store (PossDup copies
+//! and SequenceReset-GapFills), asking for a gap in the peer's numbers, and the peer's
+//! SequenceResets (GapFill in its turn, Reset at any time).
+
+use super::inbound::{Fault, Ref};
+use super::outbound::{is_session_header_tag, write_header, Orig};
+use super::state::PendingResend;
+use super::{Session, SessionEvent, SessionIo};
+use crate::venue::fix::codec::{self, Msg};
+use crate::venue::fix::reject::SessionRejectReason;
+use crate::venue::fix::{msg_type, tag};
+
+/// FIX 4.2 and earlier said "up to infinity" with EndSeqNo 999999 (later versions: 0).
+const FIX42_INFINITY: u64 = 999_999;
+
+impl Session {
+    /// Serves the peer's ResendRequest from the store, all of it before returning, so it
+    /// never interleaves with live traffic.
+    pub(super) fn serve_resend(
+        &mut self,
+        now_ns: u64,
+        msg: &Msg<'_>,
+        r: &Ref<'_>,
+        io: &mut impl SessionIo,
+    ) {
+        let (Some(begin), Some(end)) =
+            (msg.get_u64(tag::BEGIN_SEQ_NO), msg.get_u64(tag::END_SEQ_NO))
+        else {
+            let missing = if msg.get_u64(tag::BEGIN_SEQ_NO).is_none() {
+                tag::BEGIN_SEQ_NO
+            } else {
+                tag::END_SEQ_NO
+            };
+            let f = Fault::new(SessionRejectReason::RequiredTagMissing, Some(missing));
+            self.send_reject(now_ns, r, f, io);
+            return;
+        };
+        let last = self.seqs.next_out - 1;
+        let begin = begin.max(1);
+        let infinity = end == 0 || (self.cfg.begin_string == "FIX.4.2" && end == FIX42_INFINITY);
+        let end = if infinity || end > last { last } else { end };
+        if begin > end {
+            return;
+        }
+        // Numbers that cannot be resent are collapsed into one GapFill per run.
+        let mut run: Option<u64> = None;
+        for s in begin..=end {
+            if self.prepare_resend(now_ns, s, io) {
+                if let Some(g) = run.take() {
+                    self.send_gap_fill(now_ns, g, s, io);
+                }
+                io.send(self.enc.frame());
+                self.last_sent_ns = now_ns;
+            } else if run.is_none() {
+                run = Some(s);
+            }
+        }
+        if let Some(g) = run {
+            self.send_gap_fill(now_ns, g, end + 1, io);
+        }
+        io.event(SessionEvent::Resent {
+            from: begin,
+            to: end,
+        });
+    }
+
+    /// Re-encodes stored message `s` into the encoder with PossDupFlag and
+    /// OrigSendingTime, its header in tag order. False when it must be gap filled
+    /// instead: missing, unreadable, a session-level message, or an application message
+    /// the owner will not send again.
+    fn prepare_resend(&mut self, now_ns: u64, s: u64, io: &mut impl SessionIo) -> bool {
+        let Some(stored) = io.stored(s) else {
+            return false;
+        };
+        // Copied out of the store, so the owner can be asked about it below.
+        self.resend_buf.clear();
+        self.resend_buf.extend_from_slice(stored);
+        let Ok(m) = self.rdec.decode(&self.resend_buf) else {
+            return false;
+        };
+        let mt = m.msg_type();
+        if msg_type::is_gap_filled_on_resend(mt) || m.seq() != Some(s) {
+            return false;
+        }
+        if !msg_type::is_admin(mt) && !io.may_resend(s, &m) {
+            return false;
+        }
+        // The stored header's own fields (97, 115, 128 …) go out again, in tag order
+        // around the session's.
+        let extra = codec::header_fields_in_order(m.fields(), is_session_header_tag);
+        let orig = m.get(tag::SENDING_TIME);
+        write_header(
+            &mut self.enc,
+            &self.cfg,
+            mt,
+            s,
+            now_ns,
+            Some(orig.map_or(Orig::Now, Orig::Stored)),
+            &extra,
+        );
+        for f in m.fields() {
+            let trailer = matches!(
+                f.tag,
+                tag::CHECK_SUM | tag::SIGNATURE | tag::SIGNATURE_LENGTH
+            );
+            if !codec::is_standard_header_tag(f.tag) && !trailer {
+                self.enc.bytes(f.tag, f.value);
+            }
+        }
+        self.enc.finish();
+        true
+    }
+
+    /// A SequenceReset-GapFill under the old number `seq`, moving the peer to `new_seq`.
+    /// Written with its own encoder: the main one may hold the next message to resend.
+    fn send_gap_fill(&mut self, now_ns: u64, seq: u64, new_seq: u64, io: &mut impl SessionIo) {
+        write_header(
+            &mut self.genc,
+            &self.cfg,
+            msg_type::SEQUENCE_RESET,
+            seq,
+            now_ns,
+            Some(Orig::Now),
+            &[],
+        );
+        self.genc
+            .uint(tag::NEW_SEQ_NO, new_seq)
+            .flag(tag::GAP_FILL_FLAG, true);
+        let frame = self.genc.finish();
+        io.send(frame);
+        self.last_sent_ns = now_ns;
+    }
+
+    /// The peer's message `seq` is beyond a gap: asks for everything from the expected
+    /// number on (`next_in..0`), unless our outstanding request already covers it. A live
+    /// message still ahead after the peer answered means the answer did not close the
+    /// gap: then we ask again.
+    pub(super) fn ask_resend(
+        &mut self,
+        now_ns: u64,
+        seq: u64,
+        poss_dup: bool,
+        io: &mut impl SessionIo,
+    ) {
+        if let Some(r) = self.phase.gap_mut().and_then(|g| g.resend.as_mut()) {
+            if !r.answered || poss_dup {
+                r.hi = r.hi.max(seq);
+                return;
+            }
+        }
+        let from = self.seqs.next_in;
+        self.send_next(now_ns, msg_type::RESEND_REQUEST, &[], io, |enc, _| {
+            enc.uint(tag::BEGIN_SEQ_NO, from).uint(tag::END_SEQ_NO, 0);
+        });
+        if let Some(g) = self.phase.gap_mut() {
+            g.resend = Some(PendingResend {
+                hi: seq,
+                answered: false,
+            });
+        }
+        io.event(SessionEvent::ResendRequested { from, to: 0 });
+    }
+
+    /// SequenceReset in Reset mode: its own MsgSeqNum is neither checked nor consumed.
+    pub(super) fn on_sequence_reset(
+        &mut self,
+        now_ns: u64,
+        msg: &Msg<'_>,
+        r: &Ref<'_>,
+        queued: bool,
+        io: &mut impl SessionIo,
+    ) {
+        if let Err(f) = self.validate(msg) {
+            self.send_reject(now_ns, r, f, io);
+            return;
+        }
+        // Here a CompID problem outranks a SendingTime one.
+        let reason = if !self.comp_ids_ok(msg) {
+            SessionRejectReason::CompIdProblem
+        } else if self.time_off(now_ns, msg, queued) {
+            SessionRejectReason::SendingTimeAccuracyProblem
+        } else {
+            return self.move_next_in(now_ns, msg, r, None, io);
+        };
+        self.send_reject(now_ns, r, Fault::new(reason, None), io);
+        self.logout(now_ns, "", io);
+    }
+
+    /// SequenceReset-GapFill in its turn (next_in already counts it).
+    pub(super) fn on_gap_fill(
+        &mut self,
+        now_ns: u64,
+        msg: &Msg<'_>,
+        r: &Ref<'_>,
+        io: &mut impl SessionIo,
+    ) {
+        self.move_next_in(now_ns, msg, r, Some(r.seq.unwrap_or(0)), io);
+    }
+
+    /// Moves the expected inbound number up to NewSeqNo (36). Moving it back is
+    /// refused: a Reset (`gap_fill` None) may name the expected number itself, a GapFill
+    /// (`gap_fill` its own MsgSeqNum) must name one beyond its own.
+    fn move_next_in(
+        &mut self,
+        now_ns: u64,
+        msg: &Msg<'_>,
+        r: &Ref<'_>,
+        gap_fill: Option<u64>,
+        io: &mut impl SessionIo,
+    ) {
+        let Some(new) = msg.get_u64(tag::NEW_SEQ_NO) else {
+            let missing = Some(tag::NEW_SEQ_NO);
+            let f = Fault::new(SessionRejectReason::RequiredTagMissing, missing);
+            self.send_reject(now_ns, r, f, io);
+            return;
+        };
+        if new > self.seqs.next_in {
+            self.seqs.next_in = new;
+            io.event(SessionEvent::SeqReset(self.seqs));
+            return;
+        }
+        // A Reset back below the expected number names no tag; a GapFill that does not
+        // move past itself names NewSeqNo.
+        let refused = match gap_fill {
+            None => (new < self.seqs.next_in).then_some(None),
+            Some(seq) => (new <= seq).then_some(Some(tag::NEW_SEQ_NO)),
+        };
+        if let Some(ref_tag) = refused {
+            let f = Fault::new(SessionRejectReason::ValueIsIncorrect, ref_tag);
+            self.send_reject(now_ns, r, f, io);
+        }
+    }
+}
