@@ -5,6 +5,7 @@
 use super::conn::{Conn, Outbuf, MAX_PRE_LOGON};
 use super::gateway::{Gateway, FIRST_CONN, MAX_UNBOUND, READ_PER_TURN};
 use crate::venue::fix::codec::{self, FrameError};
+use crate::venue::fix::tag;
 use crate::venue::fix::transport::Link;
 use mio::{Interest, Token};
 use std::io::{ErrorKind, Read};
@@ -191,9 +192,9 @@ impl Gateway {
             Ok(m) if m.msg_type() != b"A" => Err((None, "first message is not a Logon".into())),
             Ok(m) => {
                 let (begin, peer, us) = (
-                    m.get(8).unwrap_or(b""),
-                    m.get(49).unwrap_or(b""),
-                    m.get(56).unwrap_or(b""),
+                    m.get(tag::BEGIN_STRING).unwrap_or(b""),
+                    m.get(tag::SENDER_COMP_ID).unwrap_or(b""),
+                    m.get(tag::TARGET_COMP_ID).unwrap_or(b""),
                 );
                 let found = listener.desks.iter().copied().find(|&d| {
                     let s = &self.desks[d].spec.session;
@@ -214,11 +215,11 @@ impl Gateway {
                         let user_ok = spec
                             .username
                             .as_ref()
-                            .is_none_or(|u| m.get(553) == Some(u.as_bytes()));
+                            .is_none_or(|u| m.get(tag::USERNAME) == Some(u.as_bytes()));
                         let pass_ok = desk
                             .password
                             .as_ref()
-                            .is_none_or(|p| m.get(554).is_some_and(|g| p.matches(g)));
+                            .is_none_or(|p| m.get(tag::PASSWORD).is_some_and(|g| p.matches(g)));
                         if begin != spec.session.begin_string.as_bytes() {
                             Err((
                                 Some(d),

@@ -11,6 +11,7 @@ use super::requests::{self, client_id, echo, Refusal};
 use crate::model::event::Command;
 use crate::model::ids::{OrderId, ShortStr};
 use crate::venue::fix::codec::Msg;
+use crate::venue::fix::tag;
 use std::borrow::Cow;
 
 impl Desk {
@@ -45,7 +46,7 @@ impl Desk {
     }
 
     fn new_order(&mut self, now: u64, m: &Msg<'_>, in_seq: u64, courier: &mut Courier) {
-        let Some(raw) = m.get(11) else {
+        let Some(raw) = m.get(tag::CL_ORD_ID) else {
             return self.biz_reject(
                 in_seq,
                 b"D",
@@ -62,13 +63,13 @@ impl Desk {
             );
         };
         if let Some(slot) = self.book.find(raw) {
-            if m.get(43) == Some(b"Y") {
+            if m.get(tag::POSS_DUP_FLAG) == Some(b"Y") {
                 // The session's own resend of a message already handled (the store had
                 // not recorded it as received when the process stopped).
                 self.stats.duplicates_ignored += 1;
                 return;
             }
-            if m.get(97) == Some(b"Y") {
+            if m.get(tag::POSS_RESEND) == Some(b"Y") {
                 // "Possibly sent before": the order's current status (R-IN-3).
                 if let Some(r) = self.order_ref(slot) {
                     self.stats.status_requests += 1;
@@ -151,9 +152,9 @@ impl Desk {
             cl,
             orig_cl: None,
             terms: self.raw_terms(m),
-            qty: m.get_dec(38),
-            price: m.get_dec(44),
-            stop_px: m.get_dec(99),
+            qty: m.get_dec(tag::ORDER_QTY),
+            price: m.get_dec(tag::PRICE),
+            stop_px: m.get_dec(tag::STOP_PX),
             last: None,
             cum: (0, 0),
             leaves: (0, 0),
@@ -174,10 +175,10 @@ impl Desk {
         };
         Terms {
             account: m
-                .get(1)
+                .get(tag::ACCOUNT)
                 .and_then(echo)
                 .unwrap_or_else(|| echo(self.spec.account.as_bytes()).unwrap_or_default()),
-            symbol: m.get(55).and_then(echo).unwrap_or_default(),
+            symbol: m.get(tag::SYMBOL).and_then(echo).unwrap_or_default(),
             side,
             ord_type: first(40),
             tif: first(59),
@@ -194,7 +195,7 @@ impl Desk {
         courier: &mut Courier,
     ) {
         let mt: &[u8] = if response_to == b'1' { b"F" } else { b"G" };
-        let Some(raw) = m.get(11) else {
+        let Some(raw) = m.get(tag::CL_ORD_ID) else {
             return self.biz_reject(
                 in_seq,
                 mt,
@@ -202,7 +203,9 @@ impl Desk {
                 "MISSING_FIELD: ClOrdID(11) is required".into(),
             );
         };
-        let (Some(cl_echo), Some(orig_echo)) = (echo(raw), echo(m.get(41).unwrap_or(b""))) else {
+        let (Some(cl_echo), Some(orig_echo)) =
+            (echo(raw), echo(m.get(tag::ORIG_CL_ORD_ID).unwrap_or(b"")))
+        else {
             return self.biz_reject(
                 in_seq,
                 mt,
@@ -230,7 +233,7 @@ impl Desk {
             ));
         };
         if self.book.find(raw).is_some() {
-            if m.get(43) == Some(b"Y") {
+            if m.get(tag::POSS_DUP_FLAG) == Some(b"Y") {
                 self.stats.duplicates_ignored += 1;
                 return;
             }
@@ -240,9 +243,12 @@ impl Desk {
             return refuse(self, None, CxlReason::Duplicate, text);
         }
         let slot = m
-            .get(41)
+            .get(tag::ORIG_CL_ORD_ID)
             .and_then(|o| self.book.find(o))
-            .or_else(|| m.get_u64(37).and_then(|id| self.book.by_order(OrderId(id))));
+            .or_else(|| {
+                m.get_u64(tag::ORDER_ID)
+                    .and_then(|id| self.book.by_order(OrderId(id)))
+            });
         let Some(slot) = slot else {
             let text = format!(
                 "UNKNOWN_ORDER: no order with OrigClOrdID(41) {orig_echo:?} on this session"
@@ -317,7 +323,7 @@ impl Desk {
     }
 
     fn status_request(&mut self, m: &Msg<'_>, in_seq: u64, courier: &mut Courier) {
-        let raw = m.get(11).unwrap_or(b"");
+        let raw = m.get(tag::CL_ORD_ID).unwrap_or(b"");
         let Some(cl) = echo(raw) else {
             return self.biz_reject(
                 in_seq,
@@ -326,11 +332,11 @@ impl Desk {
                 "BAD_FIELD: ClOrdID(11) is longer than 128 characters".into(),
             );
         };
-        let req_id = m.get(790).and_then(echo);
-        let slot = self
-            .book
-            .find(raw)
-            .or_else(|| m.get_u64(37).and_then(|id| self.book.by_order(OrderId(id))));
+        let req_id = m.get(tag::ORD_STATUS_REQ_ID).and_then(echo);
+        let slot = self.book.find(raw).or_else(|| {
+            m.get_u64(tag::ORDER_ID)
+                .and_then(|id| self.book.by_order(OrderId(id)))
+        });
         self.stats.status_requests += 1;
         match slot.and_then(|s| self.order_ref(s).map(|r| (s, r))) {
             Some((slot, r)) => {

@@ -11,6 +11,7 @@ use crate::model::fixed::Dec;
 use crate::model::ids::{OrderId, ShortStr};
 use crate::model::reason::Reason;
 use crate::venue::fix::codec::Encoder;
+use crate::venue::fix::tag;
 use std::borrow::Cow;
 use std::io::Write;
 
@@ -293,8 +294,8 @@ impl Report {
 
 fn order_id(enc: &mut Encoder, order: Option<OrderId>) {
     match order {
-        Some(o) => enc.uint(37, o.0),
-        None => enc.bytes(37, b"NONE"),
+        Some(o) => enc.uint(tag::ORDER_ID, o.0),
+        None => enc.bytes(tag::ORDER_ID, b"NONE"),
     };
 }
 
@@ -319,59 +320,62 @@ pub fn encode_exec(enc: &mut Encoder, v: Version, e: &Exec, now_ns: u64, micros:
         t => t,
     };
     if !e.terms.account.is_empty() {
-        enc.bytes(1, e.terms.account.as_bytes());
+        enc.bytes(tag::ACCOUNT, e.terms.account.as_bytes());
     }
-    enc.fixed(6, e.avg.0, e.avg.1);
-    enc.bytes(11, e.cl.as_bytes());
-    enc.fixed(14, e.cum.0, e.cum.1);
-    enc.bytes(17, e.exec_id.as_bytes());
+    enc.fixed(tag::AVG_PX, e.avg.0, e.avg.1);
+    enc.bytes(tag::CL_ORD_ID, e.cl.as_bytes());
+    enc.fixed(tag::CUM_QTY, e.cum.0, e.cum.1);
+    enc.bytes(tag::EXEC_ID, e.exec_id.as_bytes());
     if fix42 {
-        enc.char(20, if e.exec_type == b'I' { b'3' } else { b'0' });
+        enc.char(
+            tag::EXEC_TRANS_TYPE,
+            if e.exec_type == b'I' { b'3' } else { b'0' },
+        );
     }
     if let Some(((px, ps), (q, qs))) = e.last {
-        enc.fixed(31, px, ps).fixed(32, q, qs);
+        enc.fixed(tag::LAST_PX, px, ps).fixed(tag::LAST_QTY, q, qs);
     }
     order_id(enc, e.order);
     opt_dec(enc, 38, e.qty);
-    enc.char(39, e.status);
+    enc.char(tag::ORD_STATUS, e.status);
     if e.terms.ord_type != 0 {
-        enc.char(40, e.terms.ord_type);
+        enc.char(tag::ORD_TYPE, e.terms.ord_type);
     }
     if let Some(o) = &e.orig_cl {
-        enc.bytes(41, o.as_bytes());
+        enc.bytes(tag::ORIG_CL_ORD_ID, o.as_bytes());
     }
     opt_dec(enc, 44, e.price);
-    enc.char(54, e.terms.side);
-    enc.bytes(55, e.terms.symbol.as_bytes());
+    enc.char(tag::SIDE, e.terms.side);
+    enc.bytes(tag::SYMBOL, e.terms.symbol.as_bytes());
     if !e.text.is_empty() {
-        enc.bytes(58, e.text.as_bytes());
+        enc.bytes(tag::TEXT, e.text.as_bytes());
     }
     if e.terms.tif != 0 {
-        enc.char(59, e.terms.tif);
+        enc.char(tag::TIME_IN_FORCE, e.terms.tif);
     }
-    enc.timestamp(60, now_ns, micros);
+    enc.timestamp(tag::TRANSACT_TIME, now_ns, micros);
     opt_dec(enc, 99, e.stop_px);
     if let Some(r) = e.rej {
-        enc.uint(103, r.code(v));
+        enc.uint(tag::ORD_REJ_REASON, r.code(v));
     }
-    enc.char(150, exec_type);
-    enc.fixed(151, e.leaves.0, e.leaves.1);
+    enc.char(tag::EXEC_TYPE, exec_type);
+    enc.fixed(tag::LEAVES_QTY, e.leaves.0, e.leaves.1);
     if let (Some(id), false) = (&e.status_req, fix42) {
-        enc.bytes(790, id.as_bytes());
+        enc.bytes(tag::ORD_STATUS_REQ_ID, id.as_bytes());
     }
 }
 
 /// Writes the body of an OrderCancelReject for `v`.
 pub fn encode_cxl_reject(enc: &mut Encoder, v: Version, c: &CxlReject) {
-    enc.bytes(11, c.cl.as_bytes());
+    enc.bytes(tag::CL_ORD_ID, c.cl.as_bytes());
     order_id(enc, c.order);
-    enc.char(39, c.status);
-    enc.bytes(41, c.orig_cl.as_bytes());
+    enc.char(tag::ORD_STATUS, c.status);
+    enc.bytes(tag::ORIG_CL_ORD_ID, c.orig_cl.as_bytes());
     if !c.text.is_empty() {
-        enc.bytes(58, c.text.as_bytes());
+        enc.bytes(tag::TEXT, c.text.as_bytes());
     }
-    enc.uint(102, c.reason.code(v));
-    enc.char(434, c.response_to);
+    enc.uint(tag::CXL_REJ_REASON, c.reason.code(v));
+    enc.char(tag::CXL_REJ_RESPONSE_TO, c.response_to);
 }
 
 #[cfg(test)]

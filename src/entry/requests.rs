@@ -11,6 +11,7 @@ use crate::model::fixed::Dec;
 use crate::model::ids::{Name, OrderType, RequestId, Side, Tif};
 use crate::model::request::{ExecutionRequest, UpstreamContext};
 use crate::venue::fix::codec::Msg;
+use crate::venue::fix::tag;
 use crate::venue::fix::time::parse_utc_timestamp;
 
 /// Why a message is refused without reaching the core.
@@ -139,7 +140,7 @@ pub fn ord_type(m: &Msg<'_>) -> Result<OrderType, Refusal> {
 }
 
 fn tif(m: &Msg<'_>) -> Result<Tif, Refusal> {
-    match m.get(59) {
+    match m.get(tag::TIME_IN_FORCE) {
         None | Some(b"0") => Ok(Tif::Day),
         Some(b"1") => Ok(Tif::Gtc),
         Some(b"3") => Ok(Tif::Ioc),
@@ -262,7 +263,7 @@ pub fn new_order(
     let stop_price = decimal(m, 99, "StopPx")?;
     let account = name_of(m, 1, "Account", Some(spec.account))?;
     let venue = name_of(m, 100, "ExDestination", Some(spec.venue))?;
-    let expire_at_ns = match m.get(126) {
+    let expire_at_ns = match m.get(tag::EXPIRE_TIME) {
         None => None,
         Some(v) => Some(
             parse_utc_timestamp(v)
@@ -318,12 +319,12 @@ pub fn amend(m: &Msg<'_>, req: &ExecutionRequest) -> Result<Amend, Refusal> {
     if side(m)? != req.side {
         return Err(mismatch("Side(54)"));
     }
-    if let Some(s) = m.get(55) {
+    if let Some(s) = m.get(tag::SYMBOL) {
         if s != req.symbol.as_bytes() {
             return Err(mismatch("Symbol(55)"));
         }
     }
-    if let Some(_v) = m.get(40) {
+    if let Some(_v) = m.get(tag::ORD_TYPE) {
         if ord_type(m)? != req.order_type {
             return Err(mismatch("OrdType(40)"));
         }
@@ -430,7 +431,7 @@ mod tests {
 
     fn with(fields: &[(u32, &str)], f: impl FnOnce(&Msg<'_>)) {
         let mut e = Encoder::new("FIX.4.4", 1024);
-        e.start(b"D").uint(34, 7);
+        e.start(b"D").uint(tag::MSG_SEQ_NUM, 7);
         for (t, v) in fields {
             e.bytes(*t, v.as_bytes());
         }

@@ -4,6 +4,7 @@
 //! and range, and what does not fit is an anomaly with the raw message, never booked.
 
 use super::codec::Msg;
+use super::{msg_type, tag};
 use crate::config::Registry;
 use crate::model::fixed::Dec;
 use crate::model::fixed::{rescale, Money, Price, Qty, MONEY_SCALE};
@@ -169,7 +170,7 @@ impl Mapping {
         if let Some(s) = self.sent(cl.order) {
             return Some(s.instrument);
         }
-        let sym = Name::from_bytes(msg.get(55)?).ok()?;
+        let sym = Name::from_bytes(msg.get(tag::SYMBOL)?).ok()?;
         self.reg.instrument(self.venue, &sym)
     }
 
@@ -221,7 +222,7 @@ impl Mapping {
         px: i64,
         qty: i64,
     ) -> Result<i64, Refusal> {
-        let Some(raw) = msg.get(12) else {
+        let Some(raw) = msg.get(tag::COMMISSION) else {
             return Ok(0);
         };
         let d = Dec::parse_bytes(raw).map_err(|_| "commission not a decimal")?;
@@ -297,16 +298,16 @@ impl Mapping {
         self.stats.received += 1;
         let seq = msg.seq().unwrap_or(0);
         match msg.msg_type() {
-            b"8" => self.on_report(q, now, seq, msg),
-            b"9" => {
-                let Some(cl) = cl_of(msg.get(11)) else {
+            msg_type::EXECUTION_REPORT => self.on_report(q, now, seq, msg),
+            msg_type::ORDER_CANCEL_REJECT => {
+                let Some(cl) = cl_of(msg.get(tag::CL_ORD_ID)) else {
                     return self.anomaly("cancel reject for an unknown ClOrdID", msg);
                 };
-                let reason = match msg.get(102) {
+                let reason = match msg.get(tag::CXL_REJ_REASON) {
                     Some(b"1") => Reason::VenueUnknownOrder,
                     _ => Reason::VenueRejected,
                 };
-                let kind = match msg.get(434) {
+                let kind = match msg.get(tag::CXL_REJ_RESPONSE_TO) {
                     Some(b"2") => VenueEventKind::ReplaceRejected { cl, reason },
                     _ => VenueEventKind::CancelRejected { cl, reason },
                 };
@@ -324,13 +325,13 @@ impl Mapping {
                     self.push(q, now, seq, VenueEventKind::Status { cl, state, filled });
                 }
             }
-            b"AP" => self.on_position(msg),
+            msg_type::POSITION_REPORT => self.on_position(msg),
             // No positions to report (728=2), or the request refused: nothing to change.
-            b"AO" => {}
-            b"j" => {
+            msg_type::REQUEST_FOR_POSITIONS_ACK => {}
+            msg_type::BUSINESS_MESSAGE_REJECT => {
                 // A business reject of one of our requests: route it to what it was about.
-                let by_ref = msg.get_u64(45).map(|r| self.by_seq(r));
-                let by_id = || cl_of(msg.get(379)).map(Outstanding::New);
+                let by_ref = msg.get_u64(tag::REF_SEQ_NUM).map(|r| self.by_seq(r));
+                let by_id = || cl_of(msg.get(tag::BUSINESS_REJECT_REF_ID)).map(Outstanding::New);
                 match by_ref.filter(|o| *o != Outstanding::Nothing).or_else(by_id) {
                     Some(what) => self.refused(q, now, seq, what, Reason::VenueRejected),
                     None => self.anomaly("business reject of nothing we sent", msg),
@@ -352,11 +353,11 @@ impl Mapping {
     /// A PositionReport: the first PositionQty entry's long minus short quantity.
     fn on_position(&mut self, msg: &Msg<'_>) {
         let account = msg
-            .get(1)
+            .get(tag::ACCOUNT)
             .and_then(|a| Name::from_bytes(a).ok())
             .and_then(|a| self.reg.account(&a));
         let inst = msg
-            .get(55)
+            .get(tag::SYMBOL)
             .and_then(|s| Name::from_bytes(s).ok())
             .and_then(|s| self.reg.instrument(self.venue, &s));
         let (Some(a), Some(i)) = (account, inst) else {
@@ -367,7 +368,7 @@ impl Mapping {
             None => Ok(0),
             Some(_) => self.quantity(msg, tag, i),
         };
-        let (long, short) = match (side(704), side(705)) {
+        let (long, short) = match (side(tag::LONG_QTY), side(tag::SHORT_QTY)) {
             (Ok(l), Ok(s)) => (l, s),
             (Err(why), _) | (_, Err(why)) => return self.anomaly(why, msg),
         };
@@ -410,9 +411,9 @@ impl Mapping {
     }
 
     fn on_report(&mut self, q: &mut VecDeque<VenueEvent>, now: u64, seq: u64, msg: &Msg<'_>) {
-        let Some(cl) = cl_of(msg.get(11)) else {
+        let Some(cl) = cl_of(msg.get(tag::CL_ORD_ID)) else {
             // "No open orders" in answer to our mass status request is not a surprise.
-            if msg.get(584).is_some() && msg.get(150) == Some(b"I") {
+            if msg.get(tag::MASS_STATUS_REQ_ID).is_some() && msg.get(tag::EXEC_TYPE) == Some(b"I") {
                 return;
             }
             return self.anomaly("execution report for an order this core did not send", msg);
@@ -424,17 +425,17 @@ impl Mapping {
             self.log("report for an order this session has no record of", msg);
         }
         // ExecType is one character: `FF` is not a fill, it is unreadable.
-        let exec_type = match msg.get(150) {
+        let exec_type = match msg.get(tag::EXEC_TYPE) {
             Some(&[c]) => c,
             _ => return self.refuse(cl, "execution report without a one-character ExecType", msg),
         };
-        let fix42 = msg.get(8) == Some(b"FIX.4.2");
+        let fix42 = msg.get(tag::BEGIN_STRING) == Some(b"FIX.4.2");
         // Answers to a status request (ExecType I; FIX 4.2: ExecTransType 3 "status"),
         // restatements, and mass status reports say where the order stands.
         if exec_type == b'I'
             || exec_type == b'D'
-            || msg.get(584).is_some()
-            || (fix42 && msg.get(20) == Some(b"3"))
+            || msg.get(tag::MASS_STATUS_REQ_ID).is_some()
+            || (fix42 && msg.get(tag::EXEC_TRANS_TYPE) == Some(b"3"))
         {
             return self.on_status(q, now, seq, cl, msg);
         }
@@ -443,15 +444,15 @@ impl Mapping {
         let kind = match exec_type {
             b'0' => VenueEventKind::Ack {
                 cl,
-                venue_order_id: id_of(msg.get(37)),
+                venue_order_id: id_of(msg.get(tag::ORDER_ID)),
             },
             b'F' | b'1' | b'2' if exec_type == b'F' || fix42_fill => {
                 let Some(inst) = self.instrument(msg, cl) else {
                     return self.refuse(cl, "fill for an unknown instrument", msg);
                 };
                 // Commission (12) is taken as an amount of account currency (CommType 3).
-                let read = self.price(msg, 31, inst).and_then(|px| {
-                    let qty = self.quantity(msg, 32, inst)?;
+                let read = self.price(msg, tag::LAST_PX, inst).and_then(|px| {
+                    let qty = self.quantity(msg, tag::LAST_QTY, inst)?;
                     if qty == 0 {
                         return Err("fill of no quantity");
                     }
@@ -466,11 +467,11 @@ impl Mapping {
                 };
                 VenueEventKind::Fill {
                     cl,
-                    exec_id: id_of(msg.get(17)),
+                    exec_id: id_of(msg.get(tag::EXEC_ID)),
                     px: Price(px),
                     qty: Qty(qty),
                     fee: Money(fee),
-                    cum: self.quantity(msg, 14, inst).ok().map(Qty),
+                    cum: self.quantity(msg, tag::CUM_QTY, inst).ok().map(Qty),
                 }
             }
             b'4' => VenueEventKind::Canceled { cl },
@@ -483,9 +484,9 @@ impl Mapping {
                 };
                 // What the report does not restate stays as asked (or as it was).
                 let (asked_qty, asked_px) = s.asked.unwrap_or((s.qty, s.price()));
-                let qty = match msg.get(38) {
+                let qty = match msg.get(tag::ORDER_QTY) {
                     None => asked_qty,
-                    Some(_) => match self.quantity(msg, 38, inst) {
+                    Some(_) => match self.quantity(msg, tag::ORDER_QTY, inst) {
                         Ok(q)
                             if q > 0
                                 && q <= self.reg.instruments[inst.0 as usize].max_order_qty.0 =>
@@ -524,7 +525,7 @@ impl Mapping {
             }
             b'8' => VenueEventKind::Rejected {
                 cl,
-                reason: match msg.get(103) {
+                reason: match msg.get(tag::ORD_REJ_REASON) {
                     Some(b"3") => Reason::VenueFunds,
                     Some(b"5") => Reason::VenueUnknownOrder,
                     _ => Reason::VenueRejected,
@@ -558,11 +559,11 @@ impl Mapping {
             return self.anomaly("status answer without a readable OrdStatus", msg);
         };
         let filled = match self.instrument(msg, cl) {
-            Some(inst) => self.quantity(msg, 14, inst).and_then(|cum| {
+            Some(inst) => self.quantity(msg, tag::CUM_QTY, inst).and_then(|cum| {
                 if cum == 0 {
                     return Ok((Qty(0), Price(0)));
                 }
-                let avg = self.price(msg, 6, inst)?;
+                let avg = self.price(msg, tag::AVG_PX, inst)?;
                 if self.through_limit(cl, avg) {
                     return Err("average price through the order's limit");
                 }
@@ -585,7 +586,7 @@ impl Mapping {
 
 /// An order's state as a report's OrdStatus (39) gives it; `None` if unreadable.
 fn venue_state(msg: &Msg<'_>) -> Option<VenueOrderState> {
-    let Some(&[s]) = msg.get(39) else {
+    let Some(&[s]) = msg.get(tag::ORD_STATUS) else {
         return None;
     };
     Some(match s {
@@ -595,7 +596,9 @@ fn venue_state(msg: &Msg<'_>) -> Option<VenueOrderState> {
         b'4' => VenueOrderState::Canceled,
         b'C' => VenueOrderState::Expired,
         // "Unknown order": OrdRejReason 5, or no OrderID the venue could give.
-        b'8' if msg.get(103) == Some(b"5") || matches!(msg.get(37), None | Some(b"NONE")) => {
+        b'8' if msg.get(tag::ORD_REJ_REASON) == Some(b"5")
+            || matches!(msg.get(tag::ORDER_ID), None | Some(b"NONE")) =>
+        {
             VenueOrderState::Unknown
         }
         b'8' => VenueOrderState::Rejected,

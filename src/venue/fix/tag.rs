@@ -153,3 +153,17 @@ pub const ENCRYPTED_NEW_PASSWORD_LEN: u32 = 1403;
 pub const ENCRYPTED_NEW_PASSWORD: u32 = 1404;
 pub const ENCODED_SECURITY_LIST_DESC_LEN: u32 = 1468;
 pub const ENCODED_SECURITY_LIST_DESC: u32 = 1469;
+
+// Orders and order entry.
+pub const HANDL_INST: u32 = 21;
+pub const TIME_IN_FORCE: u32 = 59;
+pub const STOP_PX: u32 = 99;
+pub const EXPIRE_TIME: u32 = 126;
+pub const BUSINESS_REJECT_REF_ID: u32 = 379;
+pub const PARTY_ID_SOURCE: u32 = 447;
+pub const PARTY_ID: u32 = 448;
+pub const PARTY_ROLE: u32 = 452;
+pub const NO_PARTY_IDS: u32 = 453;
+pub const MASS_STATUS_REQ_TYPE: u32 = 585;
+pub const POS_REQ_TYPE: u32 = 724;
+pub const ORD_STATUS_REQ_ID: u32 = 790;

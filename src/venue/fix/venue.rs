@@ -21,6 +21,7 @@ use super::session::{SendError, SeqNums, Session, SessionEvent, SessionIo, State
 use super::settings::{DictionaryFiles, FixSpec};
 use super::store::{MessageStore, SessionStore};
 use super::transport::{Link, TlsClient};
+use super::{msg_type, tag};
 use crate::config::Registry;
 use crate::model::fixed::{Price, Qty};
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, Name, OrderType, Side, Tif, VenueId};
@@ -140,13 +141,17 @@ impl SessionIo for Wire {
         // order's own, a cancel's or replace's original (the request itself never
         // reached the venue).
         let names = match msg.msg_type() {
-            b"D" => 11,
-            b"F" | b"G" => 41,
+            msg_type::NEW_ORDER_SINGLE => tag::CL_ORD_ID,
+            msg_type::ORDER_CANCEL_REQUEST | msg_type::ORDER_CANCEL_REPLACE_REQUEST => {
+                tag::ORIG_CL_ORD_ID
+            }
             _ => return true,
         };
         let max = self.resend_order_max_age_ns;
         if max > 0 {
-            let sent = msg.get(52).and_then(super::time::parse_utc_timestamp);
+            let sent = msg
+                .get(tag::SENDING_TIME)
+                .and_then(super::time::parse_utc_timestamp);
             if sent.is_some_and(|t| self.now.saturating_sub(t) <= max) {
                 return true;
             }
@@ -497,8 +502,8 @@ impl FixVenue {
                 now,
                 seq,
                 &t[..n as usize],
-                3,
-                "unsupported message type",
+                super::reject::UNSUPPORTED_MESSAGE_TYPE,
+                "Unsupported Message Type",
                 &mut self.wire,
             );
         }
@@ -525,10 +530,10 @@ impl FixVenue {
         if self.spec.mass_status_on_logon {
             let sent = self.session.send_app(
                 now,
-                b"AF",
+                msg_type::ORDER_MASS_STATUS_REQUEST,
                 |e| {
-                    e.bytes(584, &id[..n]);
-                    e.char(585, b'7');
+                    e.bytes(tag::MASS_STATUS_REQ_ID, &id[..n]);
+                    e.char(tag::MASS_STATUS_REQ_TYPE, b'7');
                 },
                 &mut self.wire,
             );
@@ -538,28 +543,25 @@ impl FixVenue {
             }
         }
         if self.spec.positions_on_logon {
-            let date = crate::calendar::civil_date(now);
+            let date = super::time::utc_date(now);
             let sender = self.spec.session.sender_comp_id.clone();
             for a in &reg.accounts {
                 let sent = self.session.send_app(
                     now,
-                    b"AN",
+                    msg_type::REQUEST_FOR_POSITIONS,
                     |e| {
-                        e.bytes(1, a.name.as_bytes());
-                        e.timestamp(60, now, micros);
+                        e.bytes(tag::ACCOUNT, a.name.as_bytes());
+                        e.timestamp(tag::TRANSACT_TIME, now, micros);
                         // Parties is required in FIX 4.4: we are the client (role 3).
                         // Its fields keep the group's order: 448, 447, 452.
-                        e.uint(453, 1);
-                        e.bytes(448, sender.as_bytes());
-                        e.char(447, b'D');
-                        e.uint(452, 3);
-                        e.char(581, b'1');
-                        e.bytes(710, &id[..n]);
-                        let mut d = [0u8; 8];
-                        let mut w = &mut d[..];
-                        let _ = write!(w, "{:04}{:02}{:02}", date.0, date.1, date.2);
-                        e.bytes(715, &d);
-                        e.char(724, b'0');
+                        e.uint(tag::NO_PARTY_IDS, 1);
+                        e.bytes(tag::PARTY_ID, sender.as_bytes());
+                        e.char(tag::PARTY_ID_SOURCE, b'D');
+                        e.uint(tag::PARTY_ROLE, 3);
+                        e.char(tag::ACCOUNT_TYPE, b'1');
+                        e.bytes(tag::POS_REQ_ID, &id[..n]);
+                        e.bytes(tag::CLEARING_BUSINESS_DATE, &date);
+                        e.char(tag::POS_REQ_TYPE, b'0');
                     },
                     &mut self.wire,
                 );
@@ -579,12 +581,12 @@ impl FixVenue {
         let side = side_char(s.side);
         let sent = self.session.send_app(
             now,
-            b"H",
+            msg_type::ORDER_STATUS_REQUEST,
             |e| {
-                e.bytes(1, t.account.as_bytes());
-                put_cl(e, 11, cl);
-                e.char(54, side);
-                e.bytes(55, t.symbol.as_bytes());
+                e.bytes(tag::ACCOUNT, t.account.as_bytes());
+                put_cl(e, tag::CL_ORD_ID, cl);
+                e.char(tag::SIDE, side);
+                e.bytes(tag::SYMBOL, t.symbol.as_bytes());
             },
             &mut self.wire,
         );
@@ -606,12 +608,12 @@ impl FixVenue {
         }
         self.wire.now = now;
         let msg_type: &[u8] = match what {
-            Outstanding::New(_) => b"D",
-            Outstanding::Cancel(_) => b"F",
-            Outstanding::Replace(_) => b"G",
-            Outstanding::Status(_) => b"H",
-            Outstanding::MassStatus => b"AF",
-            Outstanding::Positions => b"AN",
+            Outstanding::New(_) => msg_type::NEW_ORDER_SINGLE,
+            Outstanding::Cancel(_) => msg_type::ORDER_CANCEL_REQUEST,
+            Outstanding::Replace(_) => msg_type::ORDER_CANCEL_REPLACE_REQUEST,
+            Outstanding::Status(_) => msg_type::ORDER_STATUS_REQUEST,
+            Outstanding::MassStatus => msg_type::ORDER_MASS_STATUS_REQUEST,
+            Outstanding::Positions => msg_type::REQUEST_FOR_POSITIONS,
             Outstanding::Nothing => return Ok(()),
         };
         match self.session.send_app(now, msg_type, body, &mut self.wire) {
@@ -704,26 +706,26 @@ fn order_fields(
     orig: Option<ClOrdId>,
     now: u64,
 ) {
-    e.bytes(1, t.account.as_bytes());
-    put_cl(e, 11, cl);
+    e.bytes(tag::ACCOUNT, t.account.as_bytes());
+    put_cl(e, tag::CL_ORD_ID, cl);
     if t.fix42 {
-        e.char(21, b'1');
+        e.char(tag::HANDL_INST, b'1');
     }
-    e.fixed(38, s.qty, t.qty_scale);
-    e.char(40, ord_type_char(s.order_type));
+    e.fixed(tag::ORDER_QTY, s.qty, t.qty_scale);
+    e.char(tag::ORD_TYPE, ord_type_char(s.order_type));
     if let Some(o) = orig {
-        put_cl(e, 41, o);
+        put_cl(e, tag::ORIG_CL_ORD_ID, o);
     }
     let ot = s.order_type;
     if ot.has_limit() {
-        e.fixed(44, s.limit, t.price_scale);
+        e.fixed(tag::PRICE, s.limit, t.price_scale);
     }
-    e.char(54, side_char(s.side));
-    e.bytes(55, t.symbol.as_bytes());
-    e.char(59, tif_char(s.tif));
-    e.timestamp(60, now, t.micros);
+    e.char(tag::SIDE, side_char(s.side));
+    e.bytes(tag::SYMBOL, t.symbol.as_bytes());
+    e.char(tag::TIME_IN_FORCE, tif_char(s.tif));
+    e.timestamp(tag::TRANSACT_TIME, now, t.micros);
     if ot.has_stop() {
-        e.fixed(99, s.stop, t.price_scale);
+        e.fixed(tag::STOP_PX, s.stop, t.price_scale);
     }
 }
 
@@ -752,13 +754,13 @@ impl Venue for FixVenue {
         };
         let t = self.terms(&s);
         self.send(now, Outstanding::Cancel(cl), |e| {
-            e.bytes(1, t.account.as_bytes());
-            put_cl(e, 11, cl);
-            e.fixed(38, s.qty, t.qty_scale);
-            put_cl(e, 41, orig);
-            e.char(54, side_char(s.side));
-            e.bytes(55, t.symbol.as_bytes());
-            e.timestamp(60, now, t.micros);
+            e.bytes(tag::ACCOUNT, t.account.as_bytes());
+            put_cl(e, tag::CL_ORD_ID, cl);
+            e.fixed(tag::ORDER_QTY, s.qty, t.qty_scale);
+            put_cl(e, tag::ORIG_CL_ORD_ID, orig);
+            e.char(tag::SIDE, side_char(s.side));
+            e.bytes(tag::SYMBOL, t.symbol.as_bytes());
+            e.timestamp(tag::TRANSACT_TIME, now, t.micros);
         })
     }
 
