@@ -1,7 +1,8 @@
 //! Steady state allocates nothing: submit → gate → OMS → paper venue → fills →
 //! confirmation, counted by a global allocator. Without a journal, across every thread
 //! of the process; with the journal on and the sidecar copying it into the audit log
-//! (a thread that may allocate), on the core thread.
+//! (a thread that may allocate), on the core thread; and over FIX to `execd-venue-sim`
+//! (encode, store, send, frame, validate, map, journal), on the core thread.
 
 mod common;
 
@@ -222,4 +223,107 @@ fn steady_state_with_the_journal_and_the_sidecar_allocates_nothing_on_the_core_t
         "{} allocations on the core thread in steady state",
         m.core_allocs
     );
+}
+
+/// A FIX round trip allocates nothing on the core thread either: NewOrderSingle encoded
+/// and stored, the broker's ExecutionReports framed, validated, mapped and journaled,
+/// over a real socket to `execd-venue-sim`, with the journal and the sidecar on.
+#[test]
+fn steady_state_fix_round_trip_with_the_journal_allocates_nothing_on_the_core_thread() {
+    use common::VenueSim;
+    use execd::core::RealClock;
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = TempDir::new("no-alloc-fix");
+    let sim = VenueSim::start(&["--policy", "fill", "--dict-dir", "fix-dictionaries"]);
+    let text = std::fs::read_to_string("examples/fix-sim.toml")
+        .unwrap()
+        .replace(
+            "SocketConnectPort = 9878",
+            &format!("SocketConnectPort = {}", sim.port),
+        )
+        .replace("MassStatusOnLogon = true", "MassStatusOnLogon = false")
+        .replace("PositionsOnLogon = true", "PositionsOnLogon = false");
+    let reg = Arc::new(Registry::from_toml(&text).unwrap());
+    let (core, mut hs) = spawn(
+        reg.clone(),
+        CoreOptions {
+            idle: IdleKind::Backoff,
+            pin_core: None,
+            clock: Box::new(RealClock::new()),
+            simulated: false,
+            epoch: 7,
+            grace: Duration::from_secs(5),
+            journal: Some(dir.to_path_buf()),
+        },
+        1,
+    )
+    .unwrap();
+    let h = &mut hs[0];
+    let up = h.wait_for(
+        Duration::from_secs(30),
+        |e| matches!(e, CoreEvent::VenueSession { up: true, .. }),
+        |_| {},
+    );
+    assert!(up.is_some(), "the FIX session logs on");
+    let quote = || Command::Quote {
+        venue: execd::model::ids::Name::new("sim").unwrap(),
+        symbol: execd::model::ids::Name::new("AAPL").unwrap(),
+        bid: Dec::new(9_999, 2),
+        ask: Dec::new(10_001, 2),
+        bid_size: Dec::new(1_000, 0),
+        ask_size: Dec::new(1_000, 0),
+    };
+    // Market IOC buys and sells of one lot, at most 32 in flight; every answer read.
+    let run = |h: &mut Handle, first: u64, n: u64| -> u64 {
+        let (mut sent, mut done, mut fills) = (0u64, 0u64, 0u64);
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while done < n {
+            assert!(std::time::Instant::now() < deadline, "{done}/{n} answered");
+            if sent < n && sent - done < 32 {
+                if sent % 256 == 0 {
+                    let _ = h.send(quote());
+                }
+                let side = if (first + sent) % 2 == 0 {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                };
+                let mut r =
+                    ExecutionRequest::market("", "alpha", "sim", "AAPL", side, Dec::new(1, 0));
+                r.request_id = RequestId::from_prefixed_u64("fx-", first + sent).unwrap();
+                r.tif = Tif::Ioc;
+                if h.submit(r).is_ok() {
+                    sent += 1;
+                }
+            }
+            while let Some(e) = h.try_event() {
+                match e {
+                    CoreEvent::Fill { .. } => fills += 1,
+                    CoreEvent::Rejected { reason, .. } => panic!("rejected: {reason:?}"),
+                    CoreEvent::Order(s) if s.state.is_terminal() => done += 1,
+                    _ => {}
+                }
+            }
+            std::thread::yield_now();
+        }
+        fills
+    };
+    run(h, 0, 2_000);
+    CORE_ALLOCS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    let fills = run(h, 2_000, 5_000);
+    COUNTING.store(false, Ordering::SeqCst);
+    assert_eq!(fills, 5_000, "every order filled over FIX");
+    let core_allocs = CORE_ALLOCS.load(Ordering::SeqCst);
+    let report = core.shutdown();
+    let fix = report.engine.venue(0).fix().expect("a FIX venue").stats();
+    assert!(
+        fix.received >= 14_000,
+        "acks and fills came over FIX: {fix:?}"
+    );
+    assert_eq!(
+        core_allocs, 0,
+        "{core_allocs} allocations on the core thread in a steady FIX round trip"
+    );
+    drop(sim);
 }

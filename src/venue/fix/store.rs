@@ -339,8 +339,9 @@ fn seqs_bytes(s: SeqNums) -> [u8; 16] {
 
 /// The most recent sent frames, in two halves used in turn: when the current half holds
 /// `keep` frames or [`HALF_BYTES`], the other is cleared (keeping its capacity) and
-/// becomes current. Old frames go in O(1), and nothing is allocated per frame once both
-/// halves have grown.
+/// becomes current. Old frames go in O(1). Both halves are reserved whole at start
+/// (address space; the kernel backs pages as they are first written), so storing a
+/// frame never allocates, however long the session has run.
 struct Recent {
     arena: [Vec<u8>; 2],
     /// Per half: (seq, offset, len), seq increasing.
@@ -351,11 +352,14 @@ struct Recent {
 
 impl Recent {
     fn new(keep: usize) -> Recent {
+        let keep = keep.max(1);
+        let half = || Vec::with_capacity(HALF_BYTES);
+        let index = || Vec::with_capacity(keep);
         Recent {
-            arena: [Vec::with_capacity(1 << 20), Vec::new()],
-            index: [Vec::with_capacity(4096), Vec::new()],
+            arena: [half(), half()],
+            index: [index(), index()],
             cur: 0,
-            keep: keep.max(1),
+            keep,
         }
     }
 
