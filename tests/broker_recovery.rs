@@ -6,103 +6,26 @@
 //! every order is settled, and the exit summary and code say what happened (R-RES-1,
 //! R-RES-4, R-OMS-3, R-OMS-4).
 
+mod common;
 mod fake_broker;
 
+use common::{LineProc, TempDir};
 use fake_broker::{BrokerOpts, FakeBroker};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// `execd run`, killed when the test ends however it ends.
-struct Execd {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Drop for Execd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// `execd run` on `cfg` and `journal` with a paced order flow.
+fn execd_run(cfg: &Path, journal: &Path, orders: u64, rate: u32, exit: bool) -> LineProc {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
+    c.args(["run", "--config", cfg.to_str().unwrap(), "--journal"])
+        .arg(journal)
+        .args(["--orders", &orders.to_string(), "--rate", &rate.to_string()]);
+    if exit {
+        c.arg("--exit");
     }
-}
-
-impl Execd {
-    fn run(cfg: &Path, journal: &Path, orders: u64, rate: u32, exit: bool) -> Execd {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
-        c.args(["run", "--config", cfg.to_str().unwrap(), "--journal"])
-            .arg(journal)
-            .args(["--orders", &orders.to_string(), "--rate", &rate.to_string()]);
-        if exit {
-            c.arg("--exit");
-        }
-        let mut child = c
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("execd starts");
-        let (tx, rx) = mpsc::channel();
-        for out in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for l in BufReader::new(out).lines().map_while(Result::ok) {
-                    if tx.send(l).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        Execd {
-            child,
-            lines: rx,
-            seen: Vec::new(),
-        }
-    }
-
-    fn drain(&mut self) {
-        while let Ok(l) = self.lines.try_recv() {
-            self.seen.push(l);
-        }
-    }
-
-    fn sigkill(mut self) -> Vec<String> {
-        self.child.kill().unwrap();
-        let _ = self.child.wait();
-        std::thread::sleep(Duration::from_millis(100));
-        self.drain();
-        std::mem::take(&mut self.seen)
-    }
-
-    /// Waits for the exit; its code (None: killed after `secs`) and every line printed.
-    fn finish(mut self, secs: u64) -> (Option<i32>, Vec<String>) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            self.drain();
-            if let Ok(Some(st)) = self.child.try_wait() {
-                std::thread::sleep(Duration::from_millis(100));
-                self.drain();
-                return (st.code(), std::mem::take(&mut self.seen));
-            }
-            if Instant::now() > deadline {
-                return (None, std::mem::take(&mut self.seen));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("execd-recovery-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    LineProc::spawn(&mut c)
 }
 
 /// A configuration trading AAPL and MSFT through the broker on `port`.
@@ -272,7 +195,7 @@ fn line<'a>(lines: &'a [String], pat: &str) -> &'a str {
 /// session (PossDup), which the broker executed again.
 #[test]
 fn a_broker_that_resets_on_logon_never_gets_an_old_order_again() {
-    let dir = tempdir("reset");
+    let dir = TempDir::new("recovery-reset");
     let broker = FakeBroker::start(BrokerOpts {
         reset_on_logon: true,
         resend_request_on_logon: true,
@@ -280,14 +203,14 @@ fn a_broker_that_resets_on_logon_never_gets_an_old_order_again() {
     });
     let cfg = config(&dir, broker.port, 5000, 5);
     let journal = dir.join("journal");
-    let first = Execd::run(&cfg, &journal, 2_000, 200, false);
+    let first = execd_run(&cfg, &journal, 2_000, 200, false);
     wait_for("100 orders at the broker", 30, || {
         broker.books().executed() >= 100
     });
     first.sigkill();
     let executed_before = broker.books().executed();
 
-    let (code, lines) = Execd::run(&cfg, &journal, 20, 200, true).finish(60);
+    let (code, lines) = execd_run(&cfg, &journal, 20, 200, true).finish(60);
     let b = broker.books();
     assert_eq!(
         b.duplicate_executions, 0,
@@ -308,7 +231,6 @@ fn a_broker_that_resets_on_logon_never_gets_an_old_order_again() {
     assert_eq!(v.positions, broker_positions(&broker), "{}", v.text);
     assert!(unsettled(&v).is_empty(), "{:?}\n{}", unsettled(&v), v.text);
     clean_but_for_recovered_fills(code, &lines);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The run stopped cleanly, or with no problem but fills recovered from status answers:
@@ -343,7 +265,7 @@ fn fills_made_while_execd_was_away_are_booked_from_status_replies() {
     // could not deliver before)
     for (mass_status, deliver) in [(false, false), (true, false), (false, true)] {
         let case = format!("mass status {mass_status}, pending delivered {deliver}");
-        let dir = tempdir(&format!("away-{mass_status}-{deliver}"));
+        let dir = TempDir::new(&format!("recovery-away-{mass_status}-{deliver}"));
         let broker = FakeBroker::start(BrokerOpts {
             reset_on_logon: true,
             fill_at_once: false,
@@ -361,13 +283,13 @@ fn fills_made_while_execd_was_away_are_booked_from_status_replies() {
         let cfg = dir.join("execd.toml");
         std::fs::write(&cfg, cfg_text).unwrap();
         let journal = dir.join("journal");
-        let first = Execd::run(&cfg, &journal, 2_000, 100, false);
+        let first = execd_run(&cfg, &journal, 2_000, 100, false);
         wait_for("30 open orders", 30, || broker.books().open() >= 30);
         first.sigkill();
         let filled = broker.fill_open_orders();
         assert!(filled >= 30);
 
-        let (code, lines) = Execd::run(&cfg, &journal, 10, 200, true).finish(60);
+        let (code, lines) = execd_run(&cfg, &journal, 10, 200, true).finish(60);
         let v = verify(&journal);
         assert_eq!(
             v.positions,
@@ -392,7 +314,6 @@ fn fills_made_while_execd_was_away_are_booked_from_status_replies() {
             assert!(!summary.contains(" 0 recovered fills"), "{case}: {summary}");
             assert_eq!(code, Some(3), "{case}: {lines:#?}");
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -400,18 +321,18 @@ fn fills_made_while_execd_was_away_are_booked_from_status_replies() {
 /// session's own recovery applies each once.
 #[test]
 fn fills_made_while_execd_was_away_are_resent_when_the_broker_keeps_its_numbers() {
-    let dir = tempdir("away-noreset");
+    let dir = TempDir::new("recovery-away-noreset");
     let broker = FakeBroker::start(BrokerOpts {
         fill_at_once: false,
         ..BrokerOpts::default()
     });
     let cfg = config(&dir, broker.port, 5000, 5);
     let journal = dir.join("journal");
-    let first = Execd::run(&cfg, &journal, 2_000, 100, false);
+    let first = execd_run(&cfg, &journal, 2_000, 100, false);
     wait_for("30 open orders", 30, || broker.books().open() >= 30);
     first.sigkill();
     broker.fill_open_orders();
-    let (code, lines) = Execd::run(&cfg, &journal, 10, 200, true).finish(60);
+    let (code, lines) = execd_run(&cfg, &journal, 10, 200, true).finish(60);
     let v = verify(&journal);
     assert_eq!(
         v.positions,
@@ -422,7 +343,6 @@ fn fills_made_while_execd_was_away_are_resent_when_the_broker_keeps_its_numbers(
     assert!(unsettled(&v).is_empty(), "{:?}\n{}", unsettled(&v), v.text);
     assert!(broker.books().poss_dup_app.is_empty());
     assert_eq!(code, Some(0), "{lines:#?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Defect: orders that timed out while the session was down were never asked about (the
@@ -431,12 +351,12 @@ fn fills_made_while_execd_was_away_are_resent_when_the_broker_keeps_its_numbers(
 /// refused after the reconnect.
 #[test]
 fn timeouts_while_the_broker_was_away_are_asked_about_and_do_not_open_the_breaker() {
-    let dir = tempdir("away-timeouts");
+    let dir = TempDir::new("recovery-away-timeouts");
     let broker = FakeBroker::start(BrokerOpts::default());
     // A 1 s hard timeout and a breaker that opens after 3 failures.
     let cfg = config(&dir, broker.port, 1000, 3);
     let journal = dir.join("journal");
-    let run = Execd::run(&cfg, &journal, 1_000, 100, true);
+    let run = execd_run(&cfg, &journal, 1_000, 100, true);
     wait_for("50 executions", 30, || broker.books().executed() >= 50);
     // The broker hangs (it takes orders, answers nothing) and then dies: what it took
     // in between times out while the session is down.
@@ -457,7 +377,6 @@ fn timeouts_while_the_broker_was_away_are_asked_about_and_do_not_open_the_breake
     assert!(unsettled(&v).is_empty(), "{:?}\n{}", unsettled(&v), v.text);
     assert_eq!(v.positions, broker_positions(&broker), "{}", v.text);
     assert_eq!(code, Some(0), "{lines:#?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A broker that crashes losing the last messages it took (read, never processed) asks
@@ -469,14 +388,14 @@ fn timeouts_while_the_broker_was_away_are_asked_about_and_do_not_open_the_breake
 fn a_broker_crash_that_loses_messages_is_settled_by_status_queries_not_resends() {
     for reset in [false, true] {
         let case = format!("reset {reset}");
-        let dir = tempdir(&format!("broker-crash-{reset}"));
+        let dir = TempDir::new(&format!("recovery-broker-crash-{reset}"));
         let broker = FakeBroker::start(BrokerOpts {
             reset_on_logon: reset,
             ..BrokerOpts::default()
         });
         let cfg = config(&dir, broker.port, 2000, 5);
         let journal = dir.join("journal");
-        let run = Execd::run(&cfg, &journal, 800, 100, true);
+        let run = execd_run(&cfg, &journal, 800, 100, true);
         wait_for("50 executions", 30, || broker.books().executed() >= 50);
         let executed = broker.books().executed();
         // What arrives while it hangs is lost with it.
@@ -511,7 +430,6 @@ fn a_broker_crash_that_loses_messages_is_settled_by_status_queries_not_resends()
             v.text
         );
         assert!(code.is_some(), "{case}: {lines:#?}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -520,11 +438,11 @@ fn a_broker_crash_that_loses_messages_is_settled_by_status_queries_not_resends()
 /// about, never executed twice.
 #[test]
 fn a_broker_asking_again_for_orders_it_has_gets_status_queries_not_resends() {
-    let dir = tempdir("broker-rollback");
+    let dir = TempDir::new("recovery-broker-rollback");
     let broker = FakeBroker::start(BrokerOpts::default());
     let cfg = config(&dir, broker.port, 2000, 5);
     let journal = dir.join("journal");
-    let run = Execd::run(&cfg, &journal, 800, 100, true);
+    let run = execd_run(&cfg, &journal, 800, 100, true);
     wait_for("50 executions", 30, || broker.books().executed() >= 50);
     broker.persist();
     std::thread::sleep(Duration::from_millis(300));
@@ -544,7 +462,6 @@ fn a_broker_asking_again_for_orders_it_has_gets_status_queries_not_resends() {
     assert_eq!(v.positions, broker_positions(&broker), "{}", v.text);
     assert!(unsettled(&v).is_empty(), "{:?}\n{}", unsettled(&v), v.text);
     assert_eq!(code, Some(0), "{lines:#?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn export(journal: &Path, kind: &str) -> String {
@@ -562,11 +479,11 @@ fn export(journal: &Path, kind: &str) -> String {
 /// while the OMS had anomalies and orders were still waiting for an answer.
 #[test]
 fn the_exit_summary_and_code_tell_the_truth() {
-    let dir = tempdir("truth");
+    let dir = TempDir::new("recovery-truth");
     let broker = FakeBroker::start(BrokerOpts::default());
     let cfg = config(&dir, broker.port, 60_000, 5);
     let journal = dir.join("journal");
-    let run = Execd::run(&cfg, &journal, 200, 200, true);
+    let run = execd_run(&cfg, &journal, 200, 200, true);
     wait_for("20 executions", 30, || broker.books().executed() >= 20);
     // The broker stops answering: what is in flight at the end stays unfinished.
     broker.stall(true);
@@ -575,7 +492,6 @@ fn the_exit_summary_and_code_tell_the_truth() {
     assert!(!summary.contains("cleanly"), "{summary}");
     assert!(summary.contains("unfinished"), "{summary}");
     assert!(matches!(code, Some(c) if c != 0), "{lines:#?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Values from a venue are input, not truth (R-RES-5): a broker whose reports lie —
@@ -586,7 +502,7 @@ fn the_exit_summary_and_code_tell_the_truth() {
 #[test]
 fn a_lying_broker_never_gets_a_lie_into_the_books() {
     use fake_broker::Lie;
-    let dir = tempdir("lies");
+    let dir = TempDir::new("recovery-lies");
     let broker = FakeBroker::start(BrokerOpts {
         lies: vec![
             Lie::PriceBeyondI64,
@@ -606,7 +522,7 @@ fn a_lying_broker_never_gets_a_lie_into_the_books() {
     });
     let cfg = config(&dir, broker.port, 5000, 5);
     let journal = dir.join("journal");
-    let (code, lines) = Execd::run(&cfg, &journal, 300, 200, true).finish(90);
+    let (code, lines) = execd_run(&cfg, &journal, 300, 200, true).finish(90);
     let told = broker.books().lies_told;
     assert!(told >= 20, "lies told: {told}");
     // The truth, whatever was said.
@@ -639,5 +555,4 @@ fn a_lying_broker_never_gets_a_lie_into_the_books() {
     assert!(summary.contains("with problems"), "{summary}");
     assert!(!summary.contains(" 0 FIX anomalies"), "{summary}");
     assert_eq!(code, Some(3), "{lines:#?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,89 +5,10 @@
 
 mod common;
 
-use common::{TempDir, VenueSim};
-use std::io::{BufRead, BufReader};
+use common::{LineProc, TempDir, VenueSim};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A child process killed when the test ends, however it ends.
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proc {
-    fn spawn(cmd: &mut Command) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("binary starts");
-        let (tx, rx) = mpsc::channel();
-        for out in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for l in BufReader::new(out).lines().map_while(Result::ok) {
-                    if tx.send(l).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        Proc { child, lines: rx }
-    }
-
-    /// The first line containing `pat`, within `secs`.
-    fn wait_line(&self, pat: &str, secs: u64, seen: &mut Vec<String>) -> Option<String> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    seen.push(l.clone());
-                    if l.contains(pat) {
-                        return Some(l);
-                    }
-                }
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-
-    fn finish(mut self, secs: u64) -> (bool, Vec<String>) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        let mut seen = Vec::new();
-        loop {
-            while let Ok(l) = self.lines.try_recv() {
-                seen.push(l);
-            }
-            if let Ok(Some(st)) = self.child.try_wait() {
-                std::thread::sleep(Duration::from_millis(50));
-                while let Ok(l) = self.lines.try_recv() {
-                    seen.push(l);
-                }
-                return (st.success(), seen);
-            }
-            if Instant::now() > deadline {
-                return (false, seen);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
 
 /// The simulator as a book-keeping broker, its store in `store`, validating what execd
 /// sends against the same dictionaries.
@@ -123,7 +44,7 @@ fn config_with(dir: &Path, port: u16, edits: &[(&str, &str)]) -> PathBuf {
     p
 }
 
-fn execd_run(cfg: &Path, journal: &Path, orders: u64, exit: bool) -> Proc {
+fn execd_run(cfg: &Path, journal: &Path, orders: u64, exit: bool) -> LineProc {
     let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
     c.args(["run", "--config", cfg.to_str().unwrap(), "--journal"])
         .arg(journal)
@@ -131,7 +52,7 @@ fn execd_run(cfg: &Path, journal: &Path, orders: u64, exit: bool) -> Proc {
     if exit {
         c.arg("--exit");
     }
-    Proc::spawn(&mut c)
+    LineProc::spawn(&mut c)
 }
 
 /// `flow: 40 submitted, 40 accepted, 27 fills, …` → the number before `what`.
@@ -171,13 +92,13 @@ fn execd_run_trades_over_fix_with_the_simulator() {
     let mut s = sim(&dir.join("sim"));
     let cfg = config(&dir, s.port);
     let journal = dir.join("journal");
-    let (ok, lines) = execd_run(&cfg, &journal, 60, true).finish(60);
+    let (code, lines) = execd_run(&cfg, &journal, 60, true).finish(60);
     let flow = lines
         .iter()
         .find(|l| l.starts_with("flow: ") && l.contains("submitted"))
         .cloned()
         .unwrap_or_else(|| panic!("no flow summary: {lines:#?}"));
-    assert!(ok, "execd run failed: {lines:#?}");
+    assert_eq!(code, Some(0), "execd run failed: {lines:#?}");
     let (submitted, accepted) = (count(&flow, "submitted"), count(&flow, "accepted"));
     assert!(submitted >= 40, "{flow}");
     assert_eq!(accepted, submitted, "{flow}\n{lines:#?}");
@@ -230,11 +151,11 @@ fn a_crash_mid_trading_loses_no_fill_and_numbering_continues() {
     let cfg = config(&dir, s.port);
     let journal = dir.join("journal");
     // Trade for a while, then kill -9: no logout, frames possibly in flight both ways.
-    let first = execd_run(&cfg, &journal, 2_000, false);
-    let mut seen = Vec::new();
+    let mut first = execd_run(&cfg, &journal, 2_000, false);
     assert!(
-        first.wait_line("execd: running", 30, &mut seen).is_some(),
-        "{seen:#?}"
+        first.wait_line("execd: running", 30).is_some(),
+        "{:#?}",
+        first.seen
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -245,18 +166,16 @@ fn a_crash_mid_trading_loses_no_fill_and_numbering_continues() {
         assert!(Instant::now() < deadline, "no trading: {st}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let mut first = first;
-    first.child.kill().unwrap();
-    let _ = first.child.wait();
-    std::thread::sleep(Duration::from_millis(300));
+    first.sigkill();
+    std::thread::sleep(Duration::from_millis(200));
     let before = session(&s.status());
     let sim_in_before = before["next_in"].as_u64().unwrap();
     assert!(sim_in_before > 40, "{before}");
 
     // The restart logs on with the numbers it kept (a reset would be refused as "too
     // low" or start over at 1), asks for what it missed, and trades on.
-    let (ok, lines) = execd_run(&cfg, &journal, 30, true).finish(60);
-    assert!(ok, "restart failed: {lines:#?}");
+    let (code, lines) = execd_run(&cfg, &journal, 30, true).finish(60);
+    assert_eq!(code, Some(0), "restart failed: {lines:#?}");
     let flow = lines
         .iter()
         .find(|l| l.starts_with("flow: ") && l.contains("submitted"))
@@ -309,8 +228,8 @@ fn fix42_and_fixt_sessions_trade_too() {
         let dir = TempDir::new(&format!("fix-{name}"));
         let mut s = sim(&dir.join("sim"));
         let cfg = config_with(&dir, s.port, edits);
-        let (ok, lines) = execd_run(&cfg, &dir.join("journal"), 30, true).finish(60);
-        assert!(ok, "{name}: {lines:#?}");
+        let (code, lines) = execd_run(&cfg, &dir.join("journal"), 30, true).finish(60);
+        assert_eq!(code, Some(0), "{name}: {lines:#?}");
         let flow = lines
             .iter()
             .find(|l| l.starts_with("flow: ") && l.contains("submitted"))
@@ -386,8 +305,8 @@ depth_lots = 2000
         .args([
             "--orders", "30", "--rate", "400", "--venue", "sim2", "--exit",
         ]);
-    let (ok, lines) = Proc::spawn(&mut c).finish(60);
-    assert!(ok, "{lines:#?}");
+    let (code, lines) = LineProc::spawn(&mut c).finish(60);
+    assert_eq!(code, Some(0), "{lines:#?}");
     let flow = lines
         .iter()
         .find(|l| l.starts_with("flow: ") && l.contains("submitted"))

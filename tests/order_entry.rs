@@ -13,12 +13,12 @@
 
 mod common;
 
-use common::{JsonProc, TempDir, VenueSim};
+use common::{free_port, poll_until, u, JsonProc, TempDir, VenueSim};
 use execd::venue::fix::codec::{frame, Decoder, Encoder};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -31,59 +31,6 @@ const PASSWORD: &str = "pw-Zq8!k2";
 const PASSWORD_ENV: &str = "EXECD_TEST_ENTRY_PASSWORD";
 
 // ---------------------------------------------------------------- plumbing
-
-fn qf_peer() -> Option<PathBuf> {
-    let p = std::env::var_os("EXECD_QF_PEER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(ROOT).join("interop/quickfix-peer/target/release/qf-peer"));
-    if p.is_file() {
-        return Some(p);
-    }
-    let how =
-        "build it with `cargo build --release --manifest-path interop/quickfix-peer/Cargo.toml` \
-               (needs cmake and a C++17 compiler) or point EXECD_QF_PEER at it";
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("qf-peer not found at {} (CI=true): {how}", p.display());
-    }
-    eprintln!("SKIP: qf-peer not found at {}: {how}", p.display());
-    None
-}
-
-macro_rules! need_qf {
-    () => {
-        match qf_peer() {
-            Some(p) => p,
-            None => return,
-        }
-    };
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn poll_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// An integer field of a qf-peer JSON line (it prints some as `4.0`).
-fn u(v: &Value, k: &str) -> u64 {
-    let n = &v[k];
-    n.as_u64()
-        .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as u64))
-        .unwrap_or_else(|| panic!("no number {k:?} in {v}"))
-}
 
 /// Waits for the wall clock's next second: execd's client order ids to the broker carry
 /// the start's Unix second, so two starts within one second would repeat them.

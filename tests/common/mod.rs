@@ -4,11 +4,15 @@
 #![allow(dead_code, unused_imports)]
 
 mod core_sim;
+mod lines;
 mod pki;
+mod qf;
 mod temp;
 mod venue_sim;
 
 pub use core_sim::*;
+pub use lines::LineProc;
 pub use pki::Pki;
+pub use qf::{free_port, poll_until, qf_peer, u};
 pub use temp::{scratch_file, TempDir};
 pub use venue_sim::{JsonProc, VenueSim};
