@@ -18,10 +18,10 @@
 
 mod common;
 
-use common::{free_port, poll_until, u, JsonProc, TempDir};
+use common::{collect, free_port, poll_until, u, JsonProc, TempDir};
 use execd::venue::fix::codec::{frame, Encoder};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -149,20 +149,6 @@ impl Drop for Execd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn collect(r: impl Read + Send + 'static) -> Arc<Mutex<String>> {
-    let buf = Arc::new(Mutex::new(String::new()));
-    let b = buf.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { return };
-            let mut g = b.lock().unwrap();
-            g.push_str(&line);
-            g.push('\n');
-        }
-    });
-    buf
 }
 
 /// A per-test copy of `examples/fix-sim.toml` pointed at 127.0.0.1:`port`.

@@ -1,9 +1,10 @@
 //! A child process that prints text lines (`execd run`, `execd demo`): its stdout and
 //! stderr read as they come, bounded waits, killed when the test ends however it ends.
 
+use std::io::Read;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct LineProc {
@@ -95,4 +96,19 @@ impl LineProc {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Everything `r` says, gathered line by line into a shared text a test polls.
+pub fn collect(r: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let buf = Arc::new(Mutex::new(String::new()));
+    let b = buf.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { return };
+            let mut g = b.lock().unwrap();
+            g.push_str(&line);
+            g.push('\n');
+        }
+    });
+    buf
 }

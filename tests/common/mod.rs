@@ -11,7 +11,7 @@ mod temp;
 mod venue_sim;
 
 pub use core_sim::*;
-pub use lines::LineProc;
+pub use lines::{collect, LineProc};
 pub use pki::Pki;
 pub use qf::{free_port, poll_until, qf_peer, u};
 pub use temp::{scratch_file, TempDir};
