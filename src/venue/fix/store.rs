@@ -39,6 +39,8 @@ const SEGMENT: usize = 16 << 20;
 const KEEP_SEGMENTS: usize = 8;
 /// Bytes of sent frames one half of the in-memory cache holds at most.
 const HALF_BYTES: usize = 64 << 20;
+/// `8=FIX.4.2|9=5|35=0|10=000|` and a little: shorter is not a frame.
+const MIN_FRAME: usize = 32;
 
 /// What a FIX session's owner keeps for it: numbers that survive a restart, the window
 /// they belong to, and sent frames for resends.
@@ -352,7 +354,9 @@ struct Recent {
 
 impl Recent {
     fn new(keep: usize) -> Recent {
-        let keep = keep.max(1);
+        // The index is reserved whole too, so `keep` is capped where a half's bytes
+        // would end it anyway: no FIX frame is shorter than MIN_FRAME bytes.
+        let keep = keep.clamp(1, HALF_BYTES / MIN_FRAME);
         let half = || Vec::with_capacity(HALF_BYTES);
         let index = || Vec::with_capacity(keep);
         Recent {
