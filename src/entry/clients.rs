@@ -3,15 +3,22 @@
 //! session by its Logon, session timers, writing, closing.
 
 use super::conn::{Conn, Outbuf, MAX_PRE_LOGON};
-use super::gateway::{Gateway, FIRST_CONN, MAX_UNBOUND, READ_PER_TURN};
+use super::gateway::{Gateway, ACCEPT_BACKOFF_NS, FIRST_CONN, MAX_UNBOUND, READ_PER_TURN};
 use crate::venue::fix::codec::{self, FrameError};
-use crate::venue::fix::tag;
 use crate::venue::fix::transport::Link;
+use crate::venue::fix::{msg_type, tag};
 use mio::{Interest, Token};
 use std::io::{ErrorKind, Read};
 
 impl Gateway {
+    /// Accepts every connection waiting on listener `li`, until it would block. Out of
+    /// file descriptors (or socket memory), accepting pauses for [`ACCEPT_BACKOFF_NS`]
+    /// on every listener and `retry_accept` tries again: the connections wait in the
+    /// backlog meanwhile, and readiness is edge-triggered, so nothing else would.
     pub(super) fn accept(&mut self, li: usize, now: u64) {
+        if self.accept_paused_until.is_some_and(|t| now < t) {
+            return;
+        }
         loop {
             let Some(l) = self.listeners.get(li) else {
                 return;
@@ -73,11 +80,34 @@ impl Gateway {
                     });
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // The connection went before it was taken: the next one may be fine.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Interrupted | ErrorKind::ConnectionAborted
+                    ) => {}
                 Err(e) => {
-                    eprintln!("execd: order entry: accept: {e}");
+                    self.report.accept_failures += 1;
+                    if self.report.accept_failures.is_power_of_two() {
+                        eprintln!(
+                            "execd: order entry: accept: {e} (accepting again in 100 ms; {} times so far)",
+                            self.report.accept_failures
+                        );
+                    }
+                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF_NS);
                     return;
                 }
+            }
+        }
+    }
+
+    /// Accepting again on every listener once a pause for want of file descriptors is
+    /// over.
+    pub(super) fn retry_accept(&mut self, now: u64) {
+        if self.accept_paused_until.is_some_and(|t| now >= t) {
+            self.accept_paused_until = None;
+            for li in 0..self.listeners.len() {
+                self.accept(li, now);
             }
         }
     }
@@ -173,7 +203,7 @@ impl Gateway {
                 Err(FrameError::Garbled { skip, why }) => {
                     let skip = skip.clamp(1, c.pre.len());
                     if !matches!(why, codec::Garble::NoBeginString)
-                        && codec::scan_tag(&c.pre[..skip], 35) == Some(b"A")
+                        && codec::scan_tag(&c.pre[..skip], tag::MSG_TYPE) == Some(msg_type::LOGON)
                     {
                         c.close = Some(format!("Logon message is not valid ({why:?})"));
                         self.report.refused += 1;
@@ -189,7 +219,9 @@ impl Gateway {
         let listener = &self.listeners[c.listener];
         let who: Result<usize, (Option<usize>, String)> = match self.dec.decode(&c.pre[..n]) {
             Err(e) => Err((None, format!("first frame undecodable: {e:?}"))),
-            Ok(m) if m.msg_type() != b"A" => Err((None, "first message is not a Logon".into())),
+            Ok(m) if m.msg_type() != msg_type::LOGON => {
+                Err((None, "first message is not a Logon".into()))
+            }
             Ok(m) => {
                 let (begin, peer, us) = (
                     m.get(tag::BEGIN_STRING).unwrap_or(b""),
@@ -319,12 +351,39 @@ impl Gateway {
                     c.close.get_or_insert_with(|| format!("write: {e}"));
                 }
             }
+            self.pump_output(ci, now);
+            let Some(c) = self.conns[ci].as_mut() else {
+                continue;
+            };
             if c.out.overflow {
                 c.close
                     .get_or_insert_with(|| "the client does not read: output buffer full".into());
             }
             if c.close.is_some() {
                 self.close(ci, now);
+            }
+        }
+    }
+
+    /// A resend being served to a client (and what waits behind it) goes on while its
+    /// socket takes it; once the socket is full, its writable event brings it back.
+    fn pump_output(&mut self, ci: usize, now: u64) {
+        loop {
+            let Some(c) = self.conns.get_mut(ci).and_then(|c| c.as_mut()) else {
+                return;
+            };
+            let Some(d) = c.desk else {
+                return;
+            };
+            let desk = &mut self.desks[d];
+            if !desk.session.output_waiting() || c.close.is_some() || c.out.pending() > 0 {
+                return;
+            }
+            if let Some(why) = desk.writable(now, &mut c.out, &mut self.courier) {
+                c.close.get_or_insert(why);
+            }
+            if let Err(e) = c.out.flush(&mut c.link) {
+                c.close.get_or_insert_with(|| format!("write: {e}"));
             }
         }
     }

@@ -8,7 +8,7 @@
 //! otherwise.
 
 use super::book::{status, Book, ClientId};
-use super::conn::Outbuf;
+use super::conn::{Outbuf, MAX_OUTPUT};
 use super::courier::{Courier, Op, OpKind};
 use super::order_log::OrderLog;
 use super::reports::{encode_cxl_reject, encode_exec, Report, Version};
@@ -91,6 +91,12 @@ impl SessionIo for Io<'_> {
         if let Some(o) = self.out.as_deref_mut() {
             o.push(frame);
         }
+    }
+    fn unsent(&self) -> usize {
+        self.out.as_deref().map_or(0, Outbuf::pending)
+    }
+    fn unsent_limit(&self) -> usize {
+        MAX_OUTPUT
     }
     fn store(&mut self, seq: u64, frame: &[u8]) {
         self.store.sent(self.now, seq, frame);
@@ -320,6 +326,26 @@ impl Desk {
             now,
         };
         self.session.on_bytes(now, bytes, &mut io);
+        self.after_session(now, Some(out), courier)
+    }
+
+    /// The client's socket took what was waiting: a resend being served goes on; the
+    /// reason to close, if the session says so.
+    pub fn writable(
+        &mut self,
+        now: u64,
+        out: &mut Outbuf,
+        courier: &mut Courier,
+    ) -> Option<String> {
+        let mut io = Io {
+            out: Some(&mut *out),
+            store: &mut self.store,
+            log: self.log.as_mut(),
+            inbox: &mut self.inbox,
+            said: &mut self.said,
+            now,
+        };
+        self.session.on_writable(now, &mut io);
         self.after_session(now, Some(out), courier)
     }
 

@@ -40,8 +40,12 @@ const EVENTS_PER_TURN: usize = 4096;
 pub(super) const READ_PER_TURN: usize = 256 << 10;
 /// How long clients get to answer our Logout when the daemon stops.
 const STOP_GRACE_NS: u64 = 3_000_000_000;
-/// Connections waiting for their Logon at once; beyond it new ones are refused.
+/// Connections waiting for their Logon at once; beyond it new ones are refused. Each
+/// holds at most [`super::conn::MAX_PRE_LOGON`] (plus a read) for at most LogonTimeout.
 pub(super) const MAX_UNBOUND: usize = 256;
+/// How long accepting pauses when the process is out of file descriptors (EMFILE,
+/// ENFILE) or the kernel out of socket memory; the connections wait in the backlog.
+pub(super) const ACCEPT_BACKOFF_NS: u64 = 100_000_000;
 
 /// Wall clock in Unix nanoseconds (FIX SendingTime is wall-clock time).
 fn now_ns() -> u64 {
@@ -79,6 +83,8 @@ pub struct EntryReport {
     pub unknown_events: u64,
     /// Times client input was left unread because the core's ring was full.
     pub held_back: u64,
+    /// Times `accept` failed for want of file descriptors or memory (accepting paused).
+    pub accept_failures: u64,
 }
 
 /// The running gateway.
@@ -209,6 +215,7 @@ pub fn start(
         last_work: now,
         report: EntryReport::default(),
         last_maintain: now,
+        accept_paused_until: None,
     };
     let join = std::thread::Builder::new()
         .name("execd-entry".into())
@@ -237,6 +244,8 @@ pub(super) struct Gateway {
     pub(super) last_work: u64,
     pub(super) report: EntryReport,
     pub(super) last_maintain: u64,
+    /// Accepting waits until then (out of file descriptors).
+    pub(super) accept_paused_until: Option<u64>,
 }
 
 impl Gateway {
@@ -284,6 +293,7 @@ impl Gateway {
                 }
             }
             let now = now_ns();
+            self.retry_accept(now);
             self.read_ready(now);
             self.timers(now);
             self.flush_and_close(now);

@@ -92,6 +92,13 @@ pub struct Cli {
     /// HeartBtInt to use if the Logon carries none.
     #[arg(long)]
     pub heartbeat_secs: Option<u32>,
+    /// Seconds a connection has to complete a valid Logon before it is closed.
+    #[arg(long)]
+    pub logon_timeout_secs: Option<u32>,
+    /// Counterparties remembered at once; the least recently used one that is not
+    /// connected is forgotten to make room for a new one.
+    #[arg(long)]
+    pub max_sessions: Option<usize>,
     /// Closed orders remembered for status requests (older ones are forgotten).
     #[arg(long)]
     pub keep_closed: Option<usize>,
@@ -156,6 +163,10 @@ struct FileCfg {
     max_write_buffer: Option<usize>,
     #[serde(alias = "heartbeat-secs")]
     heartbeat_secs: Option<u32>,
+    #[serde(alias = "logon-timeout-secs")]
+    logon_timeout_secs: Option<u32>,
+    #[serde(alias = "max-sessions")]
+    max_sessions: Option<usize>,
     #[serde(alias = "dict-dir")]
     dict_dir: Option<PathBuf>,
     #[serde(alias = "keep-closed")]
@@ -197,6 +208,8 @@ pub struct Config {
     pub verbose: bool,
     pub max_write_buffer: usize,
     pub heartbeat_secs: u32,
+    pub logon_timeout_secs: u32,
+    pub max_sessions: usize,
     pub dict_dir: Option<PathBuf>,
     /// TLS-only listener.
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -317,6 +330,25 @@ impl Config {
             (_, None, _) => return Err("tls-key: --tls-cert needs its key".into()),
             (None, _, _) => return Err("tls-cert: --tls-key/--tls-client-ca need it".into()),
         };
+        let max_write_buffer = cli
+            .max_write_buffer
+            .or(file.max_write_buffer)
+            .unwrap_or(4 << 20);
+        // One message of the largest size the session writes must fit.
+        if max_write_buffer < 64 << 10 {
+            return Err("max-write-buffer: must be at least 65536".into());
+        }
+        let logon_timeout_secs = cli
+            .logon_timeout_secs
+            .or(file.logon_timeout_secs)
+            .unwrap_or(10);
+        if !(1..=3600).contains(&logon_timeout_secs) {
+            return Err("logon-timeout-secs: must be 1 to 3600".into());
+        }
+        let max_sessions = cli.max_sessions.or(file.max_sessions).unwrap_or(1024);
+        if max_sessions == 0 {
+            return Err("max-sessions: must be at least 1".into());
+        }
         Ok(Config {
             tls,
             port: cli.port.or(file.port).unwrap_or(0),
@@ -328,11 +360,10 @@ impl Config {
             spin: cli.spin || file.spin.unwrap_or(false),
             no_stdin: cli.no_stdin || file.no_stdin.unwrap_or(false),
             verbose: cli.verbose || file.verbose.unwrap_or(false),
-            max_write_buffer: cli
-                .max_write_buffer
-                .or(file.max_write_buffer)
-                .unwrap_or(4 << 20),
+            max_write_buffer,
             heartbeat_secs: cli.heartbeat_secs.or(file.heartbeat_secs).unwrap_or(30),
+            logon_timeout_secs,
+            max_sessions,
             dict_dir: cli.dict_dir.or(file.dict_dir),
             sim: SimConfig {
                 policy,

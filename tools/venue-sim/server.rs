@@ -16,9 +16,10 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use rustc_hash::FxHashMap;
 use serde_json::{json, Value};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
@@ -29,10 +30,24 @@ const WAKER: Token = Token(1);
 const FIRST_CONN: usize = 2;
 /// Sent frames kept in memory per CompID pair for resends (at least this many).
 const KEEP_SENT: usize = 100_000;
-/// Bytes a connection may send before its Logon is complete.
+/// Bytes a connection may send before its Logon is complete: a Logon is a few hundred
+/// bytes, and garbage before it is skipped, so 64 KiB (plus the read that crossed it) is
+/// plenty for any real client.
 const MAX_PRE_LOGON: usize = 64 << 10;
-/// Answers kept for a session that is not logged on.
-const MAX_PENDING: usize = 1 << 20;
+/// Connections without a valid Logon yet; beyond it a new one is closed at once. Each
+/// holds at most [`MAX_PRE_LOGON`] plus a read for at most `--logon-timeout-secs`, so
+/// strangers cost at most 32 MiB, and a file descriptor each, while they last.
+const MAX_UNBOUND: usize = 256;
+/// Answers kept for a session that is not logged on (fills of resting orders after a
+/// `drop`), in count and in bytes: a few thousand answers is more than any test leaves
+/// waiting, and a peer that places orders and goes away cannot grow it further.
+const MAX_PENDING: usize = 1 << 16;
+const MAX_PENDING_BYTES: usize = 16 << 20;
+/// How long accepting pauses when the process is out of file descriptors (EMFILE,
+/// ENFILE) or the kernel out of memory for sockets: the waiting connections stay in the
+/// listen backlog and are accepted once descriptors are free again. The listener's
+/// readiness is edge-triggered, so nothing would say so: the pause ends by timer.
+const ACCEPT_BACKOFF_NS: u64 = 100_000_000;
 
 /// Wall clock in Unix nanoseconds.
 pub fn now_ns() -> u64 {
@@ -106,12 +121,18 @@ struct Conn {
     wbuf: WBuf,
     /// Bytes received before the session is bound (the Logon).
     pre: Vec<u8>,
+    /// A connection still without a session by then is closed (unix ns).
+    logon_deadline: u64,
     sess: Option<u32>,
     session: Option<Session>,
     /// Set when it must be closed at the end of this loop turn, with the reason.
     close: Option<String>,
 }
 
+/// What the simulator remembers of a counterparty: made when its Logon names it, kept
+/// once it has logged on (a reconnection continues the numbering), forgotten at once if
+/// its first Logon is refused, and evicted least recently used when `--max-sessions`
+/// are kept and another one logs on.
 struct SessRec {
     peer: String,
     begin: String,
@@ -121,7 +142,33 @@ struct SessRec {
     store: SessionStore,
     conn: Option<usize>,
     logged_on: bool,
+    /// It has logged on at least once: worth remembering.
+    known: bool,
+    /// When a connection last came or went (unix ns): the least recent goes first.
+    last_used: u64,
+    /// The `--store` directory its store made (none existed): removed with a record
+    /// that never logged on, so strangers leave nothing on disk.
+    made_dir: Option<PathBuf>,
     pending: VecDeque<Out>,
+    pending_bytes: usize,
+}
+
+impl SessRec {
+    /// The oldest answer kept for later.
+    fn pop_pending(&mut self) -> Option<Out> {
+        let out = self.pending.pop_front()?;
+        self.pending_bytes = self.pending_bytes.saturating_sub(out_bytes(&out));
+        Some(out)
+    }
+}
+
+/// What an answer kept for later costs: itself and what it points to.
+fn out_bytes(out: &Out) -> usize {
+    std::mem::size_of::<Out>()
+        + match &out.kind {
+            OutKind::Echo { header, body, .. } => header.len() + body.len(),
+            _ => 0,
+        }
 }
 
 #[derive(Default)]
@@ -136,6 +183,8 @@ struct Stats {
     refused: u64,
     write_overflows: u64,
     pending_dropped: u64,
+    accept_failures: u64,
+    sessions_evicted: u64,
 }
 
 /// The session's view of its owner.
@@ -160,6 +209,12 @@ impl SessionIo for Io<'_> {
             eprintln!("venue-sim: out {}", show(frame));
         }
         self.wbuf.push(frame);
+    }
+    fn unsent(&self) -> usize {
+        self.wbuf.pending()
+    }
+    fn unsent_limit(&self) -> usize {
+        self.wbuf.max
     }
     fn store(&mut self, seq: u64, frame: &[u8]) {
         self.store.sent(self.now, seq, frame);
@@ -198,8 +253,13 @@ pub struct Server {
     poll: Poll,
     listener: Option<TcpListener>,
     conns: Vec<Option<Conn>>,
-    sessions: Vec<SessRec>,
+    /// By id, in the order they were made (ids are never reused once a session logged
+    /// on: the engine's orders and answers name it).
+    sessions: BTreeMap<u32, SessRec>,
+    next_sess: u32,
     by_peer: FxHashMap<String, u32>,
+    /// Accepting waits until then (out of file descriptors).
+    accept_paused_until: Option<u64>,
     sim: Sim,
     events: Vec<SessionEvent>,
     rbuf: Vec<u8>,
@@ -275,8 +335,10 @@ impl Server {
                 poll,
                 listener: Some(listener),
                 conns: Vec::new(),
-                sessions: Vec::new(),
+                sessions: BTreeMap::new(),
+                next_sess: 0,
                 by_peer: FxHashMap::default(),
+                accept_paused_until: None,
                 sim,
                 events: Vec::with_capacity(16),
                 rbuf: vec![0; 64 << 10],
@@ -330,7 +392,7 @@ impl Server {
             }
             for ev in events.iter() {
                 match ev.token() {
-                    LISTENER => self.accept(),
+                    LISTENER => self.accept(now_ns()),
                     WAKER => self.control_commands(),
                     Token(t) => {
                         let ci = t - FIRST_CONN;
@@ -353,14 +415,26 @@ impl Server {
 
     /// Timers, due answers, writes and closes: the end of every loop turn.
     fn turn(&mut self, now: u64) {
+        if self.accept_paused_until.is_some_and(|t| now >= t) {
+            self.accept(now);
+        }
         self.sim.on_time(now);
         while let Some(out) = self.sim.pop_due(now) {
             self.deliver(now, out);
         }
         for ci in 0..self.conns.len() {
-            let due = match self.conns[ci].as_ref().and_then(|c| c.session.as_ref()) {
+            let Some(c) = self.conns[ci].as_mut() else {
+                continue;
+            };
+            let due = match c.session.as_ref() {
                 Some(s) => s.next_deadline().is_some_and(|d| d <= now),
-                None => false,
+                None => {
+                    if c.close.is_none() && now >= c.logon_deadline {
+                        self.stats.refused += 1;
+                        c.close = Some("no valid Logon within the logon timeout".into());
+                    }
+                    false
+                }
             };
             if due {
                 self.with_session(ci, now, false, |s, now, io| s.on_timer(now, io));
@@ -375,6 +449,10 @@ impl Server {
                     c.close.get_or_insert_with(|| format!("write: {e}"));
                 }
             }
+            self.pump_output(ci, now);
+            let Some(c) = self.conns[ci].as_mut() else {
+                continue;
+            };
             if c.wbuf.overflow {
                 self.stats.write_overflows += 1;
                 c.close
@@ -386,23 +464,76 @@ impl Server {
         }
     }
 
+    /// A resend being served (and what waits behind it) goes on while the socket takes
+    /// it; once the socket is full, its writable event brings the loop back here.
+    fn pump_output(&mut self, ci: usize, now: u64) {
+        loop {
+            let Some(c) = self.conns.get_mut(ci).and_then(|c| c.as_mut()) else {
+                return;
+            };
+            let waiting = c.session.as_ref().is_some_and(|s| s.output_waiting());
+            if !waiting || c.close.is_some() || c.wbuf.pending() > 0 {
+                return;
+            }
+            self.with_session(ci, now, false, |s, now, io| s.on_writable(now, io));
+            let Some(c) = self.conns.get_mut(ci).and_then(|c| c.as_mut()) else {
+                return;
+            };
+            if let Err(e) = c.wbuf.flush(&mut c.stream) {
+                c.close.get_or_insert_with(|| format!("write: {e}"));
+            }
+        }
+    }
+
     fn next_deadline(&self) -> Option<u64> {
         let mut d = self.sim.next_deadline();
+        let mut earliest = |x: u64| d = Some(d.map_or(x, |d: u64| d.min(x)));
+        if let Some(t) = self.accept_paused_until {
+            earliest(t);
+        }
         for c in self.conns.iter().flatten() {
-            if let Some(x) = c.session.as_ref().and_then(|s| s.next_deadline()) {
-                d = Some(d.map_or(x, |d| d.min(x)));
+            match c.session.as_ref() {
+                Some(s) => {
+                    if let Some(x) = s.next_deadline() {
+                        earliest(x);
+                    }
+                }
+                None => earliest(c.logon_deadline),
             }
         }
         d
     }
 
-    fn accept(&mut self) {
+    /// Accepts every connection waiting, until the listener would block. Out of file
+    /// descriptors (or socket memory), it pauses for [`ACCEPT_BACKOFF_NS`] and tries
+    /// again from `turn`: the connections wait in the backlog meanwhile.
+    fn accept(&mut self, now: u64) {
+        if self.accept_paused_until.is_some_and(|t| now < t) {
+            return;
+        }
+        self.accept_paused_until = None;
         loop {
             let Some(l) = self.listener.as_ref() else {
                 return;
             };
             match l.accept() {
                 Ok((stream, addr)) => {
+                    self.stats.connections += 1;
+                    let unbound = self
+                        .conns
+                        .iter()
+                        .flatten()
+                        .filter(|c| c.sess.is_none())
+                        .count();
+                    if unbound >= MAX_UNBOUND {
+                        self.stats.refused += 1;
+                        if self.cfg.verbose {
+                            eprintln!(
+                                "venue-sim: {addr}: refused: {unbound} connections without a Logon"
+                            );
+                        }
+                        continue;
+                    }
                     let _ = stream.set_nodelay(true);
                     let mut stream = match Link::accepted(stream, self.cfg.tls.as_ref()) {
                         Ok(l) => l,
@@ -426,10 +557,10 @@ impl Server {
                         eprintln!("venue-sim: register {addr}: {e}");
                         continue;
                     }
-                    self.stats.connections += 1;
                     if self.cfg.verbose {
                         eprintln!("venue-sim: connection from {addr}");
                     }
+                    let wait = u64::from(self.cfg.logon_timeout_secs) * 1_000_000_000;
                     self.conns[ci] = Some(Conn {
                         stream,
                         addr,
@@ -440,15 +571,31 @@ impl Server {
                             overflow: false,
                         },
                         pre: Vec::new(),
+                        logon_deadline: now.saturating_add(wait),
                         sess: None,
                         session: None,
                         close: None,
                     });
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                // The connection went before it was taken: the next one may be fine.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Interrupted | ErrorKind::ConnectionAborted
+                    ) => {}
                 Err(e) => {
-                    eprintln!("venue-sim: accept: {e}");
+                    // EMFILE, ENFILE, ENOBUFS, ENOMEM …: returning without draining
+                    // would leave the backlog unaccepted for good (no new edge comes
+                    // while it is full), so the timer tries again.
+                    self.stats.accept_failures += 1;
+                    if self.stats.accept_failures.is_power_of_two() {
+                        eprintln!(
+                            "venue-sim: accept: {e} (accepting again in 100 ms; {} times so far)",
+                            self.stats.accept_failures
+                        );
+                    }
+                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF_NS);
                     return;
                 }
             }
@@ -563,40 +710,29 @@ impl Server {
                 return;
             }
         };
-        let si = match self.by_peer.get(&peer) {
-            Some(&si) => si,
-            None => {
-                let dir = self
-                    .cfg
-                    .store
-                    .as_ref()
-                    .map(|d| d.join(pair_dir(&self.cfg.sender, &peer)));
-                let store = match SessionStore::open(dir.as_deref(), KEEP_SENT, None, now) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        eprintln!("venue-sim: {e}");
-                        c.close = Some(e.to_string());
+        let (si, fresh) = match self.by_peer.get(&peer) {
+            Some(&si) => (si, false),
+            None => match self.new_record(&peer, &begin, now) {
+                Ok(si) => (si, true),
+                Err(why) => {
+                    let Some(c) = self.conns.get_mut(ci).and_then(|c| c.as_mut()) else {
                         return;
-                    }
-                };
-                let si = self.sessions.len() as u32;
-                self.sessions.push(SessRec {
-                    peer: peer.clone(),
-                    begin: begin.clone(),
-                    ver: Ver::Fix44,
-                    dict: None,
-                    store,
-                    conn: None,
-                    logged_on: false,
-                    pending: VecDeque::new(),
-                });
-                self.by_peer.insert(peer.clone(), si);
-                si
-            }
+                    };
+                    self.stats.refused += 1;
+                    eprintln!("venue-sim: {}: refused: {why}", c.addr);
+                    c.close = Some(why);
+                    return;
+                }
+            },
         };
         // A connection the peer closed a moment ago may not have been read yet (the
         // same poll can bring its end and the new Logon): look before refusing.
-        if let Some(old) = self.sessions[si as usize].conn.filter(|&o| o != ci) {
+        if let Some(old) = self
+            .sessions
+            .get(&si)
+            .and_then(|r| r.conn)
+            .filter(|&o| o != ci)
+        {
             self.read(old);
             if self.conns[old].as_ref().is_some_and(|c| c.close.is_some()) {
                 self.close(old, now);
@@ -605,7 +741,9 @@ impl Server {
         let Some(c) = self.conns.get_mut(ci).and_then(|c| c.as_mut()) else {
             return;
         };
-        let rec = &mut self.sessions[si as usize];
+        let Some(rec) = self.sessions.get_mut(&si) else {
+            return;
+        };
         if rec.conn.is_some() {
             self.stats.refused += 1;
             eprintln!(
@@ -616,6 +754,7 @@ impl Server {
             return;
         }
         rec.conn = Some(ci);
+        rec.last_used = now;
         rec.begin = begin.clone();
         rec.ver = Ver::from_begin(begin.as_bytes()).unwrap_or(Ver::Fix44);
         rec.dict = self
@@ -635,7 +774,7 @@ impl Server {
             reset_on_disconnect: false,
             username: None,
             password: None,
-            logon_timeout_secs: 10,
+            logon_timeout_secs: self.cfg.logon_timeout_secs,
             logout_timeout_secs: 2,
             schedule: None,
             dictionary: rec.dict.clone(),
@@ -646,6 +785,105 @@ impl Server {
         let pre = std::mem::take(&mut c.pre);
         self.with_session(ci, now, false, |s, now, io| s.on_connected(now, io));
         self.with_session(ci, now, true, |s, now, io| s.on_bytes(now, &pre, io));
+        // The Logon has been answered or refused by now. A counterparty seen for the
+        // first time and refused is not remembered: strangers cost nothing once gone.
+        if fresh && self.sessions.get(&si).is_some_and(|r| !r.known) {
+            self.forget_stranger(ci, si);
+        }
+    }
+
+    /// A record for a counterparty seen for the first time; the least recently used one
+    /// no connection holds makes room when `--max-sessions` are kept.
+    fn new_record(&mut self, peer: &str, begin: &str, now: u64) -> Result<u32, String> {
+        if self.sessions.len() >= self.cfg.max_sessions {
+            let lru = self
+                .sessions
+                .iter()
+                .filter(|(_, r)| r.conn.is_none())
+                .min_by_key(|(_, r)| r.last_used)
+                .map(|(&si, _)| si);
+            let Some(lru) = lru else {
+                return Err(format!(
+                    "{} sessions, all connected (--max-sessions)",
+                    self.sessions.len()
+                ));
+            };
+            if let Some(mut r) = self.sessions.remove(&lru) {
+                self.by_peer.remove(&r.peer);
+                r.store.sync();
+                self.stats.sessions_evicted += 1;
+                self.stats.pending_dropped += r.pending.len() as u64;
+                emit(&json!({"type":"evicted","peer":r.peer}));
+            }
+        }
+        let si = self.next_sess;
+        let next = si
+            .checked_add(1)
+            .ok_or_else(|| "no session ids left".to_string())?;
+        let dir = self
+            .cfg
+            .store
+            .as_ref()
+            .map(|d| d.join(pair_dir(&self.cfg.sender, peer)));
+        let made_dir = dir.as_ref().filter(|d| !d.exists()).cloned();
+        let store = match SessionStore::open(dir.as_deref(), KEEP_SENT, None, now) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("venue-sim: {e}");
+                return Err(e.to_string());
+            }
+        };
+        self.next_sess = next;
+        self.sessions.insert(
+            si,
+            SessRec {
+                peer: peer.to_string(),
+                begin: begin.to_string(),
+                ver: Ver::Fix44,
+                dict: None,
+                store,
+                conn: None,
+                logged_on: false,
+                known: false,
+                last_used: now,
+                made_dir,
+                pending: VecDeque::new(),
+                pending_bytes: 0,
+            },
+        );
+        self.by_peer.insert(peer.to_string(), si);
+        Ok(si)
+    }
+
+    /// Forgets the record made for connection `ci`'s refused first Logon, and what its
+    /// store put on disk. Its id was the last one given out and nothing can name it (it
+    /// never logged on, so no order or answer is its): it is given out again.
+    fn forget_stranger(&mut self, ci: usize, si: u32) {
+        let Some(rec) = self.sessions.remove(&si) else {
+            return;
+        };
+        self.by_peer.remove(&rec.peer);
+        if si.checked_add(1) == Some(self.next_sess) {
+            self.next_sess = si;
+        }
+        let reason = match self.conns.get_mut(ci).and_then(|c| c.as_mut()) {
+            Some(c) => {
+                c.sess = None;
+                c.session = None;
+                c.close
+                    .get_or_insert_with(|| "Logon refused".into())
+                    .clone()
+            }
+            None => String::new(),
+        };
+        emit(&json!({"type":"disconnect","peer":rec.peer,"reason":reason}));
+        let made_dir = rec.made_dir.clone();
+        drop(rec);
+        if let Some(d) = made_dir {
+            if let Err(e) = std::fs::remove_dir_all(&d) {
+                eprintln!("venue-sim: {}: {e}", d.display());
+            }
+        }
     }
 
     /// Runs `f` on connection `ci`'s session with its I/O, then handles the events.
@@ -662,7 +900,9 @@ impl Server {
         let (Some(si), Some(session)) = (c.sess, c.session.as_mut()) else {
             return;
         };
-        let rec = &mut self.sessions[si as usize];
+        let Some(rec) = self.sessions.get_mut(&si) else {
+            return;
+        };
         let mut io = Io {
             wbuf: &mut c.wbuf,
             store: &mut rec.store,
@@ -691,10 +931,13 @@ impl Server {
         let evs = std::mem::take(&mut self.events);
         let mut flush_pending = false;
         for ev in &evs {
-            let rec = &mut self.sessions[si as usize];
+            let Some(rec) = self.sessions.get_mut(&si) else {
+                break;
+            };
             match ev {
                 SessionEvent::LoggedOn => {
                     rec.logged_on = true;
+                    rec.known = true;
                     flush_pending = true;
                     let s = rec.store.seqs();
                     emit(&json!({"type":"logon","peer":rec.peer,"begin":rec.begin,
@@ -724,7 +967,7 @@ impl Server {
                 SessionEvent::SeqReset(_) => self.stats.seq_resets += 1,
             }
             if self.cfg.verbose {
-                eprintln!("venue-sim: {}: {ev:?}", self.sessions[si as usize].peer);
+                eprintln!("venue-sim: {}: {ev:?}", rec.peer);
             }
         }
         let mut evs = evs;
@@ -733,7 +976,7 @@ impl Server {
             self.events = evs;
         }
         if flush_pending {
-            while let Some(out) = self.sessions[si as usize].pending.pop_front() {
+            while let Some(out) = self.sessions.get_mut(&si).and_then(|r| r.pop_pending()) {
                 if !self.deliver(now, out) {
                     break;
                 }
@@ -745,7 +988,9 @@ impl Server {
     /// Returns whether it was sent.
     fn deliver(&mut self, now: u64, out: Out) -> bool {
         let si = out.sess;
-        let Some(rec) = self.sessions.get_mut(si as usize) else {
+        let Some(rec) = self.sessions.get_mut(&si) else {
+            // Its session was evicted meanwhile.
+            self.stats.pending_dropped += 1;
             return false;
         };
         let ver = rec.ver;
@@ -815,11 +1060,16 @@ impl Server {
     }
 
     fn keep(&mut self, si: u32, out: Out) -> bool {
-        let rec = &mut self.sessions[si as usize];
-        if rec.pending.len() >= MAX_PENDING {
-            self.stats.pending_dropped += 1;
-        } else {
-            rec.pending.push_back(out);
+        let bytes = out_bytes(&out);
+        match self.sessions.get_mut(&si) {
+            Some(rec)
+                if rec.pending.len() < MAX_PENDING
+                    && rec.pending_bytes + bytes <= MAX_PENDING_BYTES =>
+            {
+                rec.pending_bytes += bytes;
+                rec.pending.push_back(out);
+            }
+            _ => self.stats.pending_dropped += 1,
         }
         false
     }
@@ -839,13 +1089,13 @@ impl Server {
         let _ = c.wbuf.flush(&mut c.stream);
         let _ = self.poll.registry().deregister(&mut c.stream);
         let _ = c.stream.shutdown(std::net::Shutdown::Both);
-        if let Some(si) = c.sess {
-            let rec = &mut self.sessions[si as usize];
+        if let Some(rec) = c.sess.and_then(|si| self.sessions.get_mut(&si)) {
             if let Some(s) = &c.session {
                 rec.store.set_seqs(now, s.seqs());
             }
             rec.conn = None;
             rec.logged_on = false;
+            rec.last_used = now;
             emit(&json!({"type":"disconnect","peer":rec.peer,"reason":reason}));
         } else if self.cfg.verbose {
             eprintln!("venue-sim: {} closed before logon: {reason}", c.addr);
@@ -896,8 +1146,7 @@ impl Server {
                     emit(&json!({"type":"error","command":"skip","message":"usage: skip N"}));
                     return;
                 };
-                for si in 0..self.sessions.len() {
-                    let rec = &mut self.sessions[si];
+                for rec in self.sessions.values_mut() {
                     let session = rec
                         .conn
                         .and_then(|ci| self.conns.get_mut(ci))
@@ -962,7 +1211,7 @@ impl Server {
                 self.close(ci, now);
             }
         }
-        for s in &mut self.sessions {
+        for s in self.sessions.values_mut() {
             s.store.sync();
         }
         emit(&self.status_json("final", now));
@@ -971,7 +1220,7 @@ impl Server {
     fn status_json(&self, kind: &str, now: u64) -> Value {
         let sessions: Vec<Value> = self
             .sessions
-            .iter()
+            .values()
             .map(|r| {
                 let live = r
                     .conn
@@ -1016,6 +1265,9 @@ impl Server {
             "connections_refused": st.refused,
             "write_overflows": st.write_overflows,
             "pending_dropped": st.pending_dropped,
+            "accept_failures": st.accept_failures,
+            "sessions_evicted": st.sessions_evicted,
+            "waiting_for_logon": self.conns.iter().flatten().filter(|c| c.sess.is_none()).count(),
         })
     }
 }

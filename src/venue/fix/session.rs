@@ -17,16 +17,25 @@
 //!   OrigSendingTime = their SendingTime and a new SendingTime; Heartbeat, TestRequest,
 //!   ResendRequest, SequenceReset, Logout and Logon (the protocol's list), application
 //!   messages the owner refuses, and numbers missing from the store are collapsed into
-//!   SequenceReset-GapFills. The whole range is sent within the call, so it never
-//!   interleaves with live traffic. A ResendRequest beyond a gap is served at once
-//!   (both sides may be waiting for each other) and its number consumed when its turn
-//!   comes.
-//! - MsgSeqNum too high: the message is queued (at most 65 536) and one
-//!   ResendRequest `next_in..0` is sent; further messages beyond the gap do not send
-//!   another, unless a live (non-PossDup) message is still ahead after the peer has
+//!   SequenceReset-GapFills. A range is sent as far as the owner's output has room
+//!   ([`SessionIo::unsent`] up to half of [`SessionIo::unsent_limit`]) and goes on at
+//!   [`Session::on_writable`]; messages of ours numbered meanwhile (live ones, answers,
+//!   heartbeats) wait in the store and follow it, so a resend never interleaves with
+//!   live traffic, however large it is. If what waits goes past the owner's bound the
+//!   peer is not reading: disconnected. A ResendRequest that comes while one is served
+//!   is served next; one beyond a gap is served at once (both sides may be waiting for
+//!   each other) and its number consumed when its turn comes.
+//! - MsgSeqNum too high: the message is queued (at most 65 536 messages and 8 MiB) and
+//!   one ResendRequest `next_in..0` is sent; further messages beyond the gap do not
+//!   send another, unless a live (non-PossDup) message is still ahead after the peer has
 //!   started answering (the answer did not close the gap). Queued messages are handled
 //!   in order as the gap fills; a reset, a disconnect or [`Session::set_seqs`] drops
-//!   the queue and the pending request.
+//!   the queue and the pending request. Beyond either bound: Logout, disconnect.
+//! - What the peer says it is counting or timing is range-checked before any arithmetic:
+//!   MsgSeqNum and NewSeqNo at most [`MAX_SEQ_NUM`] (beyond: Logout and disconnect, or
+//!   a reject for NewSeqNo), HeartBtInt at most [`MAX_HEARTBEAT_SECS`] (beyond: the
+//!   Logon is refused with a Logout saying why); BeginSeqNo and EndSeqNo are clamped to
+//!   what we sent; BodyLength is bounded by the codec (1 MiB).
 //! - MsgSeqNum too low: without PossDupFlag, Logout and disconnect; with it, the copy is
 //!   ignored once its OrigSendingTime checks out (missing: reject 373=1; later than its
 //!   SendingTime: reject 373=10 and Logout).
@@ -40,7 +49,9 @@
 //!   ours). A missing SenderCompID or TargetCompID is a missing required tag (373=1).
 //! - Until a Logon is accepted nothing is answered: a bad Logon (not valid, wrong
 //!   CompIDs or BeginString, SendingTime off, no DefaultApplVerID on FIXT.1.1, garbled)
-//!   closes the connection. A Logon with ResetSeqNumFlag=Y while logged on resets both
+//!   closes the connection. A HeartBtInt out of range is the exception, answered with a
+//!   Logout that says so, as QuickFIX/J refuses a negative one: a setting a human on the
+//!   other side has to fix. A Logon with ResetSeqNumFlag=Y while logged on resets both
 //!   numbers and is answered with one.
 //! - Garbled frames (wrong BodyLength or CheckSum, 8/9/35 out of order, a field without
 //!   `=`) are ignored, no number consumed; a garbled Logon disconnects. Other decoder
@@ -211,6 +222,17 @@ pub trait SessionIo {
     /// it in the same read is handled, so a ResendRequest right behind a reset Logon is
     /// served from the new sequence only.
     fn reset(&mut self, seqs: SeqNums);
+    /// Bytes handed to [`SessionIo::send`] that have not left yet. A resend is written
+    /// while this stays under half of [`SessionIo::unsent_limit`], and goes on at
+    /// [`Session::on_writable`].
+    fn unsent(&self) -> usize {
+        0
+    }
+    /// The owner's bound on [`SessionIo::unsent`]: beyond it the peer is not reading and
+    /// the connection goes. Without one (the default) a resend is written whole.
+    fn unsent_limit(&self) -> usize {
+        usize::MAX
+    }
     /// Whether stored application message `seq` may be sent again in answer to a
     /// ResendRequest; refused ones are gap-filled like admin messages (a broker that
     /// does not de-duplicate must not get an old order twice).
@@ -238,6 +260,27 @@ pub(crate) const MAX_RX_BYTES: usize = 2 << 20;
 /// Most out-of-order messages kept while a gap is being filled; beyond it the session
 /// logs out rather than grow without bound.
 pub(crate) const MAX_QUEUED: usize = 65_536;
+
+/// Most bytes of out-of-order messages kept while a gap is being filled: eight frames
+/// of the largest BodyLength the codec takes (1 MiB), and what 65 536 messages of
+/// 128 bytes (a small ExecutionReport) come to, so the count and the bytes bind at about
+/// the same traffic. A real peer's burst during one resend round trip is far below.
+pub(crate) const MAX_QUEUED_BYTES: usize = 8 << 20;
+
+/// Largest MsgSeqNum or NewSeqNo a peer may send: 115 days of 100 000 messages a second
+/// without a reset, and far enough from `u64::MAX` that counting on from it cannot
+/// overflow.
+pub const MAX_SEQ_NUM: u64 = 999_999_999_999;
+
+/// Largest HeartBtInt (108) a peer may ask for: a day. QuickFIX has no maximum (C++
+/// reads it into a 32-bit int, where a huge value wraps around); no venue uses more
+/// than minutes, and a day keeps every deadline computed from it far from overflowing.
+pub const MAX_HEARTBEAT_SECS: u64 = 86_400;
+
+/// `secs` in nanoseconds, saturating: a deadline too far away is simply never reached.
+pub(crate) fn secs_ns(secs: u64) -> u64 {
+    secs.saturating_mul(NS)
+}
 
 /// QuickFIX's MaxLatency default: how far SendingTime may be from our clock.
 const DEFAULT_MAX_LATENCY_SECS: u32 = 120;
@@ -282,7 +325,7 @@ impl Session {
     pub fn new(cfg: SessionConfig, seqs: SeqNums) -> Session {
         let enc = Encoder::new(&cfg.begin_string, ENCODER_CAPACITY);
         let genc = Encoder::new(&cfg.begin_string, 512);
-        let hb_ns = cfg.heartbeat_secs as u64 * NS;
+        let hb_ns = secs_ns(cfg.heartbeat_secs.into());
         Session {
             cfg,
             phase: Phase::Disconnected,
@@ -298,7 +341,7 @@ impl Session {
             last_sent_ns: 0,
             last_recv_ns: 0,
             session_start: None,
-            max_latency_ns: DEFAULT_MAX_LATENCY_SECS as u64 * NS,
+            max_latency_ns: secs_ns(DEFAULT_MAX_LATENCY_SECS.into()),
         }
     }
     /// The settings it was made with.
@@ -318,10 +361,12 @@ impl Session {
         self.seqs
     }
     /// Overrides the sequence numbers (operator action or restore). Messages queued
-    /// ahead of a gap and an outstanding ResendRequest are forgotten.
+    /// ahead of a gap and an outstanding ResendRequest are forgotten, and so is a
+    /// resend being served with what waits behind it (the numbers it was about moved).
     pub fn set_seqs(&mut self, seqs: SeqNums) {
         self.seqs = seqs;
         self.forget_gap();
+        self.forget_replay();
     }
     /// The heartbeat interval in effect (the peer's for an acceptor once logged on).
     pub fn heartbeat_secs(&self) -> u64 {
@@ -330,7 +375,7 @@ impl Session {
     /// How far an inbound SendingTime may be from `now` (QuickFIX's MaxLatency;
     /// 120 s by default); 0 turns the check off.
     pub fn set_max_latency_secs(&mut self, secs: u32) {
-        self.max_latency_ns = secs as u64 * NS;
+        self.max_latency_ns = secs_ns(secs.into());
     }
     /// The opening (unix ns) of the schedule window the sequence numbers belong to.
     pub fn session_start(&self) -> Option<u64> {
@@ -360,6 +405,11 @@ impl Session {
     pub fn resend_pending(&self) -> bool {
         self.phase.gap().is_some_and(|g| g.resend.is_some())
     }
+    /// Whether a resend we serve, or our messages waiting behind it, need room in the
+    /// owner's output: call [`Session::on_writable`] once some of it has drained.
+    pub fn output_waiting(&self) -> bool {
+        self.phase.replay().is_some_and(|r| r.busy())
+    }
 
     /// Both numbers start again at 1: the owner forgets what it stored (before anything
     /// after the reset is handled), and a gap being repaired no longer exists.
@@ -369,6 +419,7 @@ impl Session {
             next_in: 1,
         };
         self.forget_gap();
+        self.forget_replay();
         io.reset(fresh);
         if self.seqs != fresh {
             self.seqs = fresh;
@@ -379,6 +430,14 @@ impl Session {
     fn forget_gap(&mut self) {
         if let Some(g) = self.phase.gap_mut() {
             g.clear();
+        }
+    }
+
+    /// Our numbers moved under a resend being served: what it was about, and what
+    /// waited behind it, no longer exists.
+    fn forget_replay(&mut self) {
+        if let Some(r) = self.phase.replay_mut() {
+            *r = Default::default();
         }
     }
 

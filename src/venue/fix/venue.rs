@@ -118,6 +118,12 @@ impl SessionIo for Wire {
         }
         self.backlog.extend_from_slice(&frame[off..]);
     }
+    fn unsent(&self) -> usize {
+        self.backlog.len()
+    }
+    fn unsent_limit(&self) -> usize {
+        MAX_BACKLOG
+    }
     fn store(&mut self, seq: u64, frame: &[u8]) {
         self.store.sent(self.now, seq, frame);
     }
@@ -892,6 +898,18 @@ impl Venue for FixVenue {
                 self.settle(now);
             }
             self.wire.flush();
+            // A resend the broker asked for goes on as the socket takes it (the
+            // session writes it in pieces that fit the backlog).
+            while self.session.output_waiting()
+                && self.wire.backlog.is_empty()
+                && !self.wire.broken
+                && self.wire.stream.is_some()
+            {
+                self.session.on_writable(now, &mut self.wire);
+                self.settle(now);
+                self.wire.flush();
+                work = true;
+            }
             if self.wire.broken {
                 self.disconnect(now, "the connection broke while writing");
             }

@@ -4,7 +4,8 @@
 //! sequence: validated, then acted on), and session rejects (35=3) for what fails.
 
 use super::state::{Phase, Queued, State};
-use super::{Session, SessionEvent, SessionIo, MAX_QUEUED, MAX_RX_BYTES};
+use super::MAX_SEQ_NUM;
+use super::{Session, SessionEvent, SessionIo, MAX_QUEUED, MAX_QUEUED_BYTES, MAX_RX_BYTES};
 use crate::venue::fix::codec::{self, scan_tag, DecodeError, Decoder, Field, FrameError, Msg};
 use crate::venue::fix::reject::SessionRejectReason;
 use crate::venue::fix::time::parse_utc_timestamp;
@@ -131,6 +132,7 @@ impl Session {
         }
         self.rx = rx;
         self.dec = Some(dec);
+        self.check_output_bound(io);
     }
 
     /// Reports the bytes skipped since the last frame, if any.
@@ -239,14 +241,18 @@ impl Session {
             self.send_reject(now_ns, r, f, io);
             return None;
         }
-        if r.seq.is_none() {
-            if mt == msg_type::LOGON {
-                self.disconnect("Logon without MsgSeqNum", io);
-            } else {
-                self.logout_and_disconnect(now_ns, "MsgSeqNum(34) missing", io);
-            }
+        let why = match r.seq {
+            None => "MsgSeqNum(34) missing",
+            // A number nobody counts to: counting on from it would overflow.
+            Some(s) if s > MAX_SEQ_NUM => "MsgSeqNum(34) out of range",
+            Some(s) => return Some(s),
+        };
+        if mt == msg_type::LOGON {
+            self.disconnect(&format!("Logon refused: {why}"), io);
+        } else {
+            self.logout_and_disconnect(now_ns, why, io);
         }
-        r.seq
+        None
     }
 
     /// A message beyond the number we expect: kept until the gap before it fills, and
@@ -374,12 +380,19 @@ impl Session {
         let Some(gap) = self.phase.gap_mut() else {
             return false;
         };
-        if gap.queue.len() >= MAX_QUEUED && !gap.queue.contains_key(&seq) {
-            self.logout_and_disconnect(now_ns, "too many messages queued ahead of a gap", io);
-            return false;
-        }
-        gap.queue.insert(seq, q);
-        true
+        let replaced = gap.queue.get(&seq).map(Queued::bytes);
+        let bytes = gap.queued_bytes - replaced.unwrap_or(0) + q.bytes();
+        let why = if replaced.is_none() && gap.queue.len() >= MAX_QUEUED {
+            "too many messages queued ahead of a gap"
+        } else if bytes > MAX_QUEUED_BYTES {
+            "more than 8 MiB queued ahead of a gap"
+        } else {
+            gap.queued_bytes = bytes;
+            gap.queue.insert(seq, q);
+            return true;
+        };
+        self.logout_and_disconnect(now_ns, why, io);
+        false
     }
 
     /// Handles queued messages whose turn has come.
@@ -394,11 +407,13 @@ impl Session {
                 .first_key_value()
                 .is_some_and(|(&k, _)| k < next_in)
             {
-                gap.queue.pop_first();
+                gap.pop_first();
             }
             match gap.queue.first_key_value() {
                 Some((&k, _)) if k == next_in => {
-                    let (_, q) = gap.queue.pop_first().expect("first entry");
+                    let Some((_, q)) = gap.pop_first() else {
+                        break;
+                    };
                     match q {
                         Queued::Consumed => self.seqs.next_in += 1,
                         Queued::Frame(v) => self.process(now_ns, &v, dec, io, true),
@@ -461,8 +476,9 @@ impl Session {
             self.disconnect("invalid first message: not a valid Logon", io);
             return;
         }
-        let Some(seq) = scan_tag(frame, tag::MSG_SEQ_NUM).and_then(codec::parse_u64) else {
-            self.logout_and_disconnect(now_ns, "MsgSeqNum(34) missing", io);
+        let seq = scan_tag(frame, tag::MSG_SEQ_NUM).and_then(codec::parse_u64);
+        let Some(seq) = seq.filter(|&s| s <= MAX_SEQ_NUM) else {
+            self.logout_and_disconnect(now_ns, "MsgSeqNum(34) missing or out of range", io);
             return;
         };
         let poss_dup = scan_tag(frame, tag::POSS_DUP_FLAG) == Some(b"Y");

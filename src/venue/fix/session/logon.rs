@@ -2,8 +2,8 @@
 //! and resets), the Logout handshake, and disconnecting.
 
 use super::state::{Phase, Queued, State};
-use super::{tag, Role, Session, SessionEvent, SessionIo, NS};
-use crate::venue::fix::codec::Msg;
+use super::{secs_ns, tag, Role, Session, SessionEvent, SessionIo, MAX_HEARTBEAT_SECS};
+use crate::venue::fix::codec::{self, Msg};
 
 impl Session {
     /// A connection is up: an initiator sends Logon, an acceptor waits for one.
@@ -15,11 +15,11 @@ impl Session {
             return;
         }
         self.phase = Phase::LogonPending {
-            deadline: now_ns + self.cfg.logon_timeout_secs as u64 * NS,
+            deadline: now_ns.saturating_add(secs_ns(self.cfg.logon_timeout_secs.into())),
         };
         self.last_recv_ns = now_ns;
         self.last_sent_ns = now_ns;
-        self.hb_ns = self.cfg.heartbeat_secs as u64 * NS;
+        self.hb_ns = secs_ns(self.cfg.heartbeat_secs.into());
         if self.cfg.role == Role::Initiator {
             let reset = self.cfg.reset_on_logon;
             if reset {
@@ -49,11 +49,19 @@ impl Session {
             State::LogonPending => self.disconnect(text, io),
             State::Active => {
                 self.send_logout(now_ns, text, io);
-                // A gap being repaired stays open: the peer may still resend.
+                // A gap being repaired stays open: the peer may still resend. A resend
+                // being served goes on, and the Logout waits behind it.
                 let gap = self.phase.gap_mut().map(std::mem::take).unwrap_or_default();
+                let replay = self
+                    .phase
+                    .replay_mut()
+                    .map(std::mem::take)
+                    .unwrap_or_default();
+                let wait = secs_ns(self.cfg.logout_timeout_secs.into());
                 self.phase = Phase::LogoutPending {
-                    deadline: now_ns + self.cfg.logout_timeout_secs as u64 * NS,
+                    deadline: now_ns.saturating_add(wait),
                     gap,
+                    replay,
                 };
             }
         }
@@ -80,8 +88,8 @@ impl Session {
             self.logout_and_disconnect(now_ns, "unexpected Logon while logged on", io);
             return;
         }
-        if let Some(why) = self.logon_refusal(now_ns, msg, queued) {
-            if relogon {
+        if let Some((why, tell)) = self.logon_refusal(now_ns, msg, queued) {
+            if relogon || tell {
                 self.logout_and_disconnect(now_ns, &why, io);
             } else {
                 self.disconnect(&why, io);
@@ -107,7 +115,8 @@ impl Session {
             io.event(SessionEvent::SeqReset(self.seqs));
         }
         if acceptor && !relogon {
-            self.hb_ns = msg.get_u64(tag::HEART_BT_INT).unwrap_or(0) * NS;
+            // In range: `logon_refusal` checked it.
+            self.hb_ns = secs_ns(msg.get_u64(tag::HEART_BT_INT).unwrap_or(0));
         }
         // A reset Logon carries whatever number the peer gave it; it is the first of
         // the new sequence.
@@ -136,10 +145,15 @@ impl Session {
         }
     }
 
-    /// Why a Logon is not accepted, if it is not; nothing is answered to such a Logon.
-    fn logon_refusal(&self, now_ns: u64, msg: &Msg<'_>, queued: bool) -> Option<String> {
+    /// Why a Logon is not accepted, if it is not, and whether to say so: nothing is
+    /// answered to such a Logon (QuickFIX's way, which its acceptance suite checks),
+    /// except a HeartBtInt out of range, refused with a Logout saying why (QuickFIX/J
+    /// refuses a negative one so): the other side's setting, for a human to fix.
+    fn logon_refusal(&self, now_ns: u64, msg: &Msg<'_>, queued: bool) -> Option<(String, bool)> {
+        let acceptor = self.cfg.role == Role::Acceptor;
+        let heartbeat = msg.get(tag::HEART_BT_INT);
         let why = if let Err(f) = self.validate(msg) {
-            return Some(format!("Logon refused: {}", f.reason.text()));
+            return Some((format!("Logon refused: {}", f.reason.text()), false));
         } else if self.cfg.begin_string == "FIXT.1.1" && msg.get(tag::DEFAULT_APPL_VER_ID).is_none()
         {
             "DefaultApplVerID(1137) missing"
@@ -147,12 +161,22 @@ impl Session {
             "SendingTime accuracy problem"
         } else if !self.comp_ids_ok(msg) {
             "CompID problem"
-        } else if self.cfg.role == Role::Acceptor && msg.get_u64(tag::HEART_BT_INT).is_none() {
+        } else if acceptor && heartbeat.is_none() {
             "HeartBtInt(108) missing"
+        } else if acceptor
+            && heartbeat
+                .and_then(codec::parse_u64)
+                .is_none_or(|h| h > MAX_HEARTBEAT_SECS)
+        {
+            let text = format!(
+                "Logon refused: HeartBtInt(108) {} out of range (0 to {MAX_HEARTBEAT_SECS} seconds)",
+                String::from_utf8_lossy(heartbeat.unwrap_or_default())
+            );
+            return Some((text, true));
         } else {
             return None;
         };
-        Some(format!("Logon refused: {why}"))
+        Some((format!("Logon refused: {why}"), false))
     }
 
     /// The peer's Logout, whatever its MsgSeqNum (consumed only when it is the expected
@@ -199,12 +223,17 @@ impl Session {
     }
 
     /// A Logout saying `why`, and the connection ends without waiting for an answer.
+    /// What waited behind a resend would never go out now: the Logout goes straight
+    /// out, so the peer learns why.
     pub(super) fn logout_and_disconnect(
         &mut self,
         now_ns: u64,
         why: &str,
         io: &mut impl SessionIo,
     ) {
+        if let Some(r) = self.phase.replay_mut() {
+            *r = Default::default();
+        }
         self.send_logout(now_ns, why, io);
         self.disconnect(why, io);
     }

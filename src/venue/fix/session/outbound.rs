@@ -107,7 +107,9 @@ impl Session {
         if !self.is_logged_on() {
             return Err(SendError::NotLoggedOn);
         }
-        Ok(self.send_next(now_ns, msg_type, header, io, |enc, _| body(enc)))
+        let seq = self.send_next(now_ns, msg_type, header, io, |enc, _| body(enc));
+        self.check_output_bound(io);
+        Ok(seq)
     }
 
     /// Sends a BusinessMessageReject (35=j) for the peer's message `ref_seq` of type
@@ -153,7 +155,8 @@ impl Session {
 
     /// Takes the next outbound MsgSeqNum for a new message (header fields `header`, body
     /// written by `body`), stores the frame, then sends it: the store answers for every
-    /// number before the peer can ask for it. Returns the number.
+    /// number before the peer can ask for it. While a resend is being served the frame
+    /// waits in the store instead, and follows the resend. Returns the number.
     pub(super) fn send_next(
         &mut self,
         now_ns: u64,
@@ -168,9 +171,18 @@ impl Session {
         body(&mut self.enc, cfg);
         let frame = self.enc.finish();
         io.store(seq, frame);
-        io.send(frame);
         self.seqs.next_out = seq + 1;
+        // A message that waits counts as sent for the heartbeat: the peer gets it as
+        // soon as it reads what is ahead of it.
         self.last_sent_ns = now_ns;
+        match self.phase.replay_mut().filter(|r| r.busy()) {
+            Some(r) => {
+                r.held_from.get_or_insert(seq);
+                r.held_bytes += frame.len();
+                r.overflow |= io.unsent().saturating_add(r.held_bytes) > io.unsent_limit();
+            }
+            None => io.send(frame),
+        }
         seq
     }
 

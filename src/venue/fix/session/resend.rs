@@ -4,8 +4,8 @@
 
 use super::inbound::{Fault, Ref};
 use super::outbound::{is_session_header_tag, write_header, Orig};
-use super::state::PendingResend;
-use super::{Session, SessionEvent, SessionIo};
+use super::state::{PendingResend, Serving};
+use super::{Session, SessionEvent, SessionIo, MAX_SEQ_NUM};
 use crate::venue::fix::codec::{self, Msg};
 use crate::venue::fix::reject::SessionRejectReason;
 use crate::venue::fix::{msg_type, tag};
@@ -13,9 +13,22 @@ use crate::venue::fix::{msg_type, tag};
 /// FIX 4.2 and earlier said "up to infinity" with EndSeqNo 999999 (later versions: 0).
 const FIX42_INFINITY: u64 = 999_999;
 
+/// Room a SequenceReset-GapFill needs in the owner's output (its encoder's capacity).
+const GAP_FILL_ROOM: usize = 512;
+
+/// Whether `need` more bytes fit in the half of the owner's bound a resend may fill.
+/// With nothing unsent one message always goes, so a bound smaller than a message still
+/// moves on.
+fn has_room(io: &impl SessionIo, need: usize) -> bool {
+    let unsent = io.unsent();
+    unsent == 0 || unsent.saturating_add(need) <= io.unsent_limit() / 2
+}
+
 impl Session {
-    /// Serves the peer's ResendRequest from the store, all of it before returning, so it
-    /// never interleaves with live traffic.
+    /// Starts serving the peer's ResendRequest from the store: as much of it as the
+    /// owner's output has room for now, the rest at [`Session::on_writable`]. Our own
+    /// messages numbered meanwhile wait behind it, so it never interleaves with live
+    /// traffic; a ResendRequest that comes while one is served is served next.
     pub(super) fn serve_resend(
         &mut self,
         now_ns: u64,
@@ -35,33 +48,170 @@ impl Session {
             self.send_reject(now_ns, r, f, io);
             return;
         };
-        let last = self.seqs.next_out - 1;
+        let fix42 = self.cfg.begin_string == "FIX.4.2";
+        let Some(replay) = self.phase.replay_mut() else {
+            return;
+        };
+        // The last number that went out: messages waiting behind an earlier resend have
+        // numbers, but were never sent, so they cannot be sent "again" before they are.
+        let last = replay
+            .held_from
+            .unwrap_or(self.seqs.next_out)
+            .saturating_sub(1);
         let begin = begin.max(1);
-        let infinity = end == 0 || (self.cfg.begin_string == "FIX.4.2" && end == FIX42_INFINITY);
+        let infinity = end == 0 || (fix42 && end == FIX42_INFINITY);
         let end = if infinity || end > last { last } else { end };
         if begin > end {
             return;
         }
-        // Numbers that cannot be resent are collapsed into one GapFill per run.
-        let mut run: Option<u64> = None;
-        for s in begin..=end {
+        if replay.serving.is_some() {
+            replay.next = Some(match replay.next {
+                Some((b, e)) => (b.min(begin), e.max(end)),
+                None => (begin, end),
+            });
+            return;
+        }
+        replay.serving = Some(Serving {
+            from: begin,
+            next: begin,
+            end,
+            run: None,
+        });
+        self.pump_replay(now_ns, io);
+    }
+
+    /// The owner's output has room again (its socket took some of it): the resend being
+    /// served goes on, then the messages of ours that waited behind it.
+    pub fn on_writable(&mut self, now_ns: u64, io: &mut impl SessionIo) {
+        self.pump_replay(now_ns, io);
+        self.check_output_bound(io);
+    }
+
+    /// Writes what the owner's output has room for: the range being served, the next
+    /// range asked for meanwhile, then what waited behind them, in that order.
+    fn pump_replay(&mut self, now_ns: u64, io: &mut impl SessionIo) {
+        loop {
+            let Some(replay) = self.phase.replay_mut() else {
+                return;
+            };
+            if let Some(sv) = replay.serving {
+                match self.resend_range(now_ns, sv, io) {
+                    Some(left) => {
+                        if let Some(r) = self.phase.replay_mut() {
+                            r.serving = Some(left);
+                        }
+                        return;
+                    }
+                    None => {
+                        io.event(SessionEvent::Resent {
+                            from: sv.from,
+                            to: sv.end,
+                        });
+                        if let Some(r) = self.phase.replay_mut() {
+                            r.serving = r.next.take().map(|(b, e)| Serving {
+                                from: b,
+                                next: b,
+                                end: e,
+                                run: None,
+                            });
+                        }
+                    }
+                }
+            } else if replay.held_from.is_some() {
+                self.send_held(now_ns, io);
+                return;
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// Resends `sv` as far as there is room: None when the range is done, else where it
+    /// stopped. Numbers that cannot be resent are collapsed into one GapFill per run.
+    fn resend_range(
+        &mut self,
+        now_ns: u64,
+        mut sv: Serving,
+        io: &mut impl SessionIo,
+    ) -> Option<Serving> {
+        while sv.next <= sv.end {
+            let s = sv.next;
             if self.prepare_resend(now_ns, s, io) {
-                if let Some(g) = run.take() {
+                let need = self.enc.frame().len() + sv.run.map_or(0, |_| GAP_FILL_ROOM);
+                if !has_room(io, need) {
+                    // Encoded again when there is room (with a later SendingTime).
+                    return Some(sv);
+                }
+                if let Some(g) = sv.run.take() {
                     self.send_gap_fill(now_ns, g, s, io);
                 }
                 io.send(self.enc.frame());
                 self.last_sent_ns = now_ns;
-            } else if run.is_none() {
-                run = Some(s);
+            } else if sv.run.is_none() {
+                sv.run = Some(s);
+            }
+            sv.next += 1;
+        }
+        if let Some(g) = sv.run {
+            if !has_room(io, GAP_FILL_ROOM) {
+                return Some(sv);
+            }
+            self.send_gap_fill(now_ns, g, sv.end + 1, io);
+        }
+        None
+    }
+
+    /// Sends the messages of ours that waited behind a resend, from the store, as they
+    /// were numbered (not PossDup: they never went out), as far as there is room.
+    fn send_held(&mut self, now_ns: u64, io: &mut impl SessionIo) {
+        let Some(from) = self.phase.replay().and_then(|r| r.held_from) else {
+            return;
+        };
+        let upto = self.seqs.next_out;
+        let mut s = from;
+        let mut sent = 0;
+        while s < upto {
+            match io.stored(s) {
+                Some(f) => {
+                    if !has_room(io, f.len()) {
+                        break;
+                    }
+                    self.resend_buf.clear();
+                    self.resend_buf.extend_from_slice(f);
+                    io.send(&self.resend_buf);
+                    sent += self.resend_buf.len();
+                }
+                // A store that lost it: like a number missing from a resend.
+                None => {
+                    if !has_room(io, GAP_FILL_ROOM) {
+                        break;
+                    }
+                    self.send_gap_fill(now_ns, s, s + 1, io);
+                }
+            }
+            self.last_sent_ns = now_ns;
+            s += 1;
+        }
+        if let Some(r) = self.phase.replay_mut() {
+            r.held_bytes = r.held_bytes.saturating_sub(sent);
+            if s < upto {
+                r.held_from = Some(s);
+            } else {
+                r.held_from = None;
+                r.held_bytes = 0;
             }
         }
-        if let Some(g) = run {
-            self.send_gap_fill(now_ns, g, end + 1, io);
+    }
+
+    /// Disconnects a peer whose unread output, with what waits behind a resend, went
+    /// past the owner's bound: it is not reading.
+    pub(super) fn check_output_bound(&mut self, io: &mut impl SessionIo) {
+        if self.phase.replay().is_some_and(|r| r.overflow) {
+            self.disconnect(
+                "the peer does not read: output waiting behind a resend is over its bound",
+                io,
+            );
         }
-        io.event(SessionEvent::Resent {
-            from: begin,
-            to: end,
-        });
     }
 
     /// Re-encodes stored message `s` into the encoder with PossDupFlag and
@@ -214,6 +364,12 @@ impl Session {
             self.send_reject(now_ns, r, f, io);
             return;
         };
+        if new > MAX_SEQ_NUM {
+            // Moving there would leave the next message's number beyond counting.
+            let f = Fault::new(SessionRejectReason::ValueIsIncorrect, Some(tag::NEW_SEQ_NO));
+            self.send_reject(now_ns, r, f, io);
+            return;
+        }
         if new > self.seqs.next_in {
             self.seqs.next_in = new;
             io.event(SessionEvent::SeqReset(self.seqs));

@@ -19,12 +19,24 @@ struct Io {
     events: Vec<SessionEvent>,
     /// Resets the session told us of, with how many frames were stored at that moment.
     resets: Vec<(SeqNums, usize)>,
+    /// An owner with a bounded output: bytes sent that the peer has not read yet.
+    unsent: usize,
+    limit: Option<usize>,
 }
 
 impl SessionIo for Io {
     fn send(&mut self, frame: &[u8]) {
         self.log.push(("send", self.sent.len() as u64));
         self.sent.push(frame.to_vec());
+        if self.limit.is_some() {
+            self.unsent += frame.len();
+        }
+    }
+    fn unsent(&self) -> usize {
+        self.unsent
+    }
+    fn unsent_limit(&self) -> usize {
+        self.limit.unwrap_or(usize::MAX)
     }
     fn store(&mut self, seq: u64, frame: &[u8]) {
         self.log.push(("store", seq));
@@ -1874,4 +1886,306 @@ fn validation_failure_rejects_and_still_delivers() {
         .filter(|e| matches!(e, SessionEvent::RejectSent { .. }))
         .count();
     assert_eq!(rejects, 3);
+}
+
+// ---------------------------------------------------------------- bounds
+
+/// An acceptor's answer to a Logon from CLIENT asking for HeartBtInt `hb`.
+fn logon_with_heartbeat(hb: &str) -> (Session, Io) {
+    let mut s = Session::new(base_cfg(Role::Acceptor), fresh());
+    let mut io = Io::default();
+    s.on_connected(T0, &mut io);
+    let logon = Craft::to_acc("A", 1, T0).f(98, "0").f(108, hb).build();
+    s.on_bytes(T0, &logon, &mut io);
+    (s, io)
+}
+
+#[test]
+fn heartbtint_beyond_a_day_is_refused_with_a_logout_saying_why() {
+    for hb in ["18446744073", "86401", "99999999999999999999", "-5"] {
+        let (s, io) = logon_with_heartbeat(hb);
+        assert_eq!(s.state(), State::Disconnected, "108={hb}");
+        assert_eq!(io.sent.len(), 1, "108={hb}: one Logout, nothing else");
+        assert_eq!(mt(&io.sent[0]), "5");
+        let text = get(&io.sent[0], tag::TEXT).unwrap();
+        assert_eq!(
+            text,
+            format!("Logon refused: HeartBtInt(108) {hb} out of range (0 to 86400 seconds)")
+        );
+        assert_eq!(io.disconnects(), vec![text]);
+        assert!(!io.has(&SessionEvent::LoggedOn));
+    }
+    // A day is the most, and its deadlines are where they should be.
+    let (s, io) = logon_with_heartbeat("86400");
+    assert!(s.is_logged_on(), "{:?}", io.events);
+    assert_eq!(s.heartbeat_secs(), 86_400);
+    assert_eq!(s.next_deadline(), Some(T0 + 86_400 * SEC));
+}
+
+#[test]
+fn heartbeats_of_a_long_interval_never_overflow_a_deadline() {
+    // What the configuration allows (u32 seconds) for our own interval: deadlines
+    // saturate instead of wrapping round to "now", which sent heartbeats without end.
+    let mut cfg = base_cfg(Role::Initiator);
+    cfg.heartbeat_secs = u32::MAX;
+    cfg.logon_timeout_secs = u32::MAX;
+    let mut s = Session::new(cfg, fresh());
+    let mut io = Io::default();
+    let late = u64::MAX - 10 * SEC;
+    s.on_connected(late, &mut io);
+    assert_eq!(s.next_deadline(), Some(u64::MAX));
+    s.on_timer(late + SEC, &mut io);
+    assert_eq!(io.sent.len(), 1, "the Logon only");
+}
+
+#[test]
+fn sequence_numbers_beyond_counting_are_refused() {
+    let (mut s, mut io, now) = acceptor_logged_on();
+    // NewSeqNo past the most: rejected (373=5 naming 36), the expected number stays.
+    let reset = Craft::to_acc("4", 2, now)
+        .f(36, &(MAX_SEQ_NUM + 1).to_string())
+        .build();
+    s.on_bytes(now, &reset, &mut io);
+    let rej = io.sent.last().unwrap();
+    assert_eq!(mt(rej), "3");
+    assert_eq!(get(rej, 373).as_deref(), Some("5"));
+    assert_eq!(get(rej, 371).as_deref(), Some("36"));
+    assert_eq!(s.seqs().next_in, 2);
+    assert!(s.is_logged_on());
+    // The most is taken.
+    let reset = Craft::to_acc("4", 2, now)
+        .f(36, &MAX_SEQ_NUM.to_string())
+        .build();
+    s.on_bytes(now, &reset, &mut io);
+    assert_eq!(s.seqs().next_in, MAX_SEQ_NUM);
+    // A MsgSeqNum past it: Logout saying so, disconnected.
+    let hb = Craft::to_acc("0", MAX_SEQ_NUM + 1, now).build();
+    s.on_bytes(now, &hb, &mut io);
+    assert_eq!(s.state(), State::Disconnected);
+    let logout = io.sent.last().unwrap();
+    assert_eq!(mt(logout), "5");
+    assert_eq!(
+        get(logout, 58).as_deref(),
+        Some("MsgSeqNum(34) out of range")
+    );
+}
+
+/// A frame from CLIENT numbered `seq` carrying `bytes` of Text: bulk ahead of a gap.
+fn big_frame(seq: u64, bytes: usize, now: u64) -> Vec<u8> {
+    let mut e = Encoder::new("FIX.4.4", bytes + 512);
+    e.start(b"B")
+        .uint(34, seq)
+        .bytes(49, b"CLIENT")
+        .timestamp(52, now, false)
+        .bytes(56, b"BROKER")
+        .bytes(148, b"news")
+        .bytes(58, &vec![b'x'; bytes]);
+    e.finish().to_vec()
+}
+
+#[test]
+fn messages_ahead_of_a_gap_are_bounded_in_bytes() {
+    let (mut s, mut io, now) = acceptor_logged_on();
+    // 512 KiB each, beyond a hole at 2: sixteen fit in 8 MiB, the seventeenth does not.
+    let size = 512 << 10;
+    let mut kept = 0;
+    for seq in 3..40 {
+        s.on_bytes(now, &big_frame(seq, size, now), &mut io);
+        if s.state() == State::Disconnected {
+            break;
+        }
+        kept += 1;
+        assert!(s.queued() * size <= MAX_QUEUED_BYTES);
+    }
+    assert_eq!(
+        kept,
+        MAX_QUEUED_BYTES / (size + 100),
+        "{:?}",
+        io.disconnects()
+    );
+    let logout = io.sent.last().unwrap();
+    assert_eq!(mt(logout), "5");
+    let why = "more than 8 MiB queued ahead of a gap";
+    assert_eq!(get(logout, 58).as_deref(), Some(why));
+    assert_eq!(io.disconnects(), vec![why.to_string()]);
+    assert_eq!(s.queued(), 0, "what a disconnect leaves is dropped");
+}
+
+/// An acceptor logged on with CLIENT that has sent `n` ExecutionReports (numbers 2 to
+/// n + 1), all read by the peer; its output is bounded at `limit` bytes from then on.
+fn acceptor_with_history(n: u64, limit: usize) -> (Session, Io, u64) {
+    let (mut s, mut io, now) = acceptor_logged_on();
+    for i in 0..n {
+        s.send_app(
+            now,
+            b"8",
+            |e| {
+                e.bytes(17, format!("e{i}").as_bytes()).char(150, b'F');
+            },
+            &mut io,
+        )
+        .unwrap();
+    }
+    io.sent.clear();
+    io.limit = Some(limit);
+    (s, io, now)
+}
+
+#[test]
+fn a_resend_beyond_the_output_bound_goes_out_in_pieces_with_live_traffic_behind_it() {
+    let n = 2_000;
+    let limit = 64 << 10;
+    let (mut s, mut io, now) = acceptor_with_history(n, limit);
+    // The peer asks for everything, and in the same read for a heartbeat.
+    let mut bytes = Craft::to_acc("2", 2, now).f(7, "1").f(16, "0").build();
+    bytes.extend(Craft::to_acc("1", 3, now).f(112, "ping").build());
+    s.on_bytes(now, &bytes, &mut io);
+    assert!(s.output_waiting());
+    assert!(
+        io.unsent <= limit / 2,
+        "{} bytes written at once",
+        io.unsent
+    );
+    // Live traffic meanwhile is numbered and stored, not sent.
+    let live = s
+        .send_app(
+            now,
+            b"8",
+            |e| {
+                e.bytes(17, b"live").char(150, b'F');
+            },
+            &mut io,
+        )
+        .unwrap();
+    assert_eq!(live, n + 3, "after the Heartbeat answering the TestRequest");
+    let mut rounds = 0;
+    while s.output_waiting() {
+        // The peer reads what was written; the owner says so.
+        io.unsent = 0;
+        s.on_writable(now, &mut io);
+        assert!(io.unsent <= limit / 2 + 512);
+        rounds += 1;
+        assert!(rounds < 1_000);
+    }
+    assert!(rounds > 5, "written in pieces: {rounds}");
+    assert!(s.is_logged_on());
+    // What the peer read, in order: the resend whole (the Logon gap-filled, every
+    // report PossDup), then the live messages as numbered, once each.
+    let seen: Vec<(u64, String, Option<String>)> = io
+        .sent
+        .iter()
+        .map(|f| (seq_of(f), mt(f), get(f, 43)))
+        .collect();
+    let mut want = vec![(1, "4".to_string(), Some("Y".to_string()))];
+    want.extend((2..=n + 1).map(|s| (s, "8".to_string(), Some("Y".to_string()))));
+    want.push((n + 2, "0".to_string(), None));
+    want.push((n + 3, "8".to_string(), None));
+    assert!(
+        seen == want,
+        "first difference at {:?}",
+        seen.iter().zip(&want).position(|(a, b)| a != b)
+    );
+    assert_eq!(get(&io.sent[n as usize + 1], 112).as_deref(), Some("ping"));
+    assert!(io.has(&SessionEvent::Resent { from: 1, to: n + 1 }));
+    // With nothing left to wait behind, messages go straight out again.
+    let before = io.sent.len();
+    s.send_app(
+        now,
+        b"8",
+        |e| {
+            e.bytes(17, b"after").char(150, b'F');
+        },
+        &mut io,
+    )
+    .unwrap();
+    assert_eq!(io.sent.len(), before + 1);
+}
+
+#[test]
+fn a_resend_asked_for_while_one_is_served_follows_it() {
+    let (mut s, mut io, now) = acceptor_with_history(500, 16 << 10);
+    s.on_bytes(
+        now,
+        &Craft::to_acc("2", 2, now).f(7, "100").f(16, "0").build(),
+        &mut io,
+    );
+    assert!(s.output_waiting());
+    s.on_bytes(
+        now,
+        &Craft::to_acc("2", 3, now).f(7, "2").f(16, "10").build(),
+        &mut io,
+    );
+    while s.output_waiting() {
+        io.unsent = 0;
+        s.on_writable(now, &mut io);
+    }
+    let seqs: Vec<u64> = io.sent.iter().map(|f| seq_of(f)).collect();
+    let want: Vec<u64> = (100..=501).chain(2..=10).collect();
+    assert_eq!(seqs, want);
+    assert!(io.has(&SessionEvent::Resent { from: 100, to: 501 }));
+    assert!(io.has(&SessionEvent::Resent { from: 2, to: 10 }));
+}
+
+#[test]
+fn a_peer_that_does_not_read_a_resend_is_disconnected_at_the_bound() {
+    let limit = 64 << 10;
+    let (mut s, mut io, now) = acceptor_with_history(2_000, limit);
+    s.on_bytes(
+        now,
+        &Craft::to_acc("2", 2, now).f(7, "1").f(16, "0").build(),
+        &mut io,
+    );
+    assert!(s.output_waiting());
+    // It keeps sending, never reading: its answers wait behind the resend until the
+    // bound is reached.
+    let mut seq = 3;
+    while s.is_logged_on() {
+        s.on_writable(now, &mut io);
+        let ping = format!("p{seq}");
+        s.on_bytes(
+            now,
+            &Craft::to_acc("1", seq, now).f(112, &ping).build(),
+            &mut io,
+        );
+        seq += 1;
+        assert!(seq < 10_000);
+    }
+    assert_eq!(
+        io.disconnects(),
+        vec![
+            "the peer does not read: output waiting behind a resend is over its bound".to_string()
+        ]
+    );
+    assert!(io.unsent <= limit / 2);
+    // Disconnected by the answer that took what waited past the bound, not before.
+    let waited: Vec<usize> = (2_002..s.seqs().next_out)
+        .map(|q| io.store[&q].len())
+        .collect();
+    let total: usize = waited.iter().sum();
+    assert!(io.unsent + total > limit);
+    assert!(io.unsent + total - waited.last().unwrap() <= limit);
+    assert!(!s.output_waiting());
+}
+
+#[test]
+fn a_reset_forgets_a_resend_being_served() {
+    let (mut s, mut io, now) = acceptor_with_history(2_000, 16 << 10);
+    s.on_bytes(
+        now,
+        &Craft::to_acc("2", 2, now).f(7, "1").f(16, "0").build(),
+        &mut io,
+    );
+    assert!(s.output_waiting());
+    let logon = Craft::to_acc("A", 3, now)
+        .f(98, "0")
+        .f(108, "30")
+        .f(141, "Y")
+        .build();
+    s.on_bytes(now, &logon, &mut io);
+    assert!(
+        !s.output_waiting(),
+        "numbers start again: nothing of the old ones goes out"
+    );
+    let answer = io.sent.last().unwrap();
+    assert_eq!((mt(answer), seq_of(answer)), ("A".to_string(), 1));
 }

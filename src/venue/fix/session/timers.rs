@@ -35,6 +35,7 @@ impl Session {
                 }
             }
         }
+        self.check_output_bound(io);
     }
 
     /// The next instant `on_timer` has something to do, if any.
@@ -49,10 +50,9 @@ impl Session {
             Phase::LogonPending { deadline } => earliest(Some(*deadline), self.window_end()),
             Phase::Active { test_request, .. } => {
                 let heartbeat = (self.hb_ns > 0).then(|| match test_request {
-                    Some(t) => t + self.grace_ns(),
-                    None => {
-                        (self.last_sent_ns + self.hb_ns).min(self.last_recv_ns + self.grace_ns())
-                    }
+                    Some(t) => t.saturating_add(self.grace_ns()),
+                    None => (self.last_sent_ns.saturating_add(self.hb_ns))
+                        .min(self.last_recv_ns.saturating_add(self.grace_ns())),
                 });
                 earliest(self.window_end(), heartbeat)
             }
@@ -62,7 +62,7 @@ impl Session {
 
     /// How long the peer may stay silent: HeartBtInt + 20 %, as QuickFIX allows.
     fn grace_ns(&self) -> u64 {
-        self.hb_ns + self.hb_ns / 5
+        self.hb_ns.saturating_add(self.hb_ns / 5)
     }
 
     /// A TestRequest after a silence longer than the grace, a disconnect when it stays
@@ -79,12 +79,12 @@ impl Session {
         // While a TestRequest is outstanding nothing else goes out (QuickFIX sends no
         // heartbeat then): the peer's answer, or the disconnect, comes next.
         if let Some(t) = test_request {
-            if now_ns >= t + self.grace_ns() {
+            if now_ns >= t.saturating_add(self.grace_ns()) {
                 self.disconnect("heartbeat timeout", io);
             }
-        } else if now_ns >= self.last_recv_ns + self.grace_ns() {
+        } else if now_ns >= self.last_recv_ns.saturating_add(self.grace_ns()) {
             self.send_test_request(now_ns, io);
-        } else if now_ns >= self.last_sent_ns + self.hb_ns {
+        } else if now_ns >= self.last_sent_ns.saturating_add(self.hb_ns) {
             self.send_heartbeat(now_ns, None, io);
         }
     }
