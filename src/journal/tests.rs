@@ -118,7 +118,10 @@ fn foreign_files_and_missing_segments_are_refused() {
     std::fs::remove_file(d.join(segment::file_name(1))).unwrap();
     assert!(matches!(
         scan(&d, |_| {}),
-        Err(JournalError::Corrupt { segment: 2, .. })
+        Err(JournalError::MissingSegment {
+            segment: 1,
+            next: Some(2)
+        })
     ));
     let e = dir("foreign2");
     std::fs::create_dir_all(&e).unwrap();

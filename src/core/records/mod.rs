@@ -29,6 +29,13 @@ pub const KIND_EVENT: u16 = 5;
 /// Record kind: an input from an external venue (payload: venue, wire sequence number,
 /// time, the venue event).
 pub(crate) const KIND_VENUE: u16 = 6;
+/// Record kind: an operator accepted that the journal had lost records
+/// (`--accept-journal-loss`): who, why, what was refused, what was kept, restored and set
+/// aside, as JSON. Replay skips it; verify and export show it.
+pub const KIND_LOSS: u16 = 7;
+/// Record kind: the audit log failed (payload 1) or works again (0): from here on new
+/// orders are refused with `AUDIT_FAILED` (or no longer are).
+pub const KIND_AUDIT: u16 = 8;
 
 /// Largest encoded command.
 pub const MAX_COMMAND: usize = 512;
