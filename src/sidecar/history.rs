@@ -152,7 +152,7 @@ pub fn check(dir: &Path) -> Result<History, Refusal> {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
             return Err(Refusal::Journal(JournalError::Io(io::Error::new(
-                io::ErrorKind::InvalidInput,
+                io::ErrorKind::NotADirectory,
                 format!("{} is not a directory", dir.display()),
             ))))
         }
