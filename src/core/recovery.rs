@@ -41,6 +41,8 @@ pub enum RecoveryError {
     },
     /// The journal was written under another configuration.
     ConfigChanged,
+    /// What was asked of recovery cannot be done as asked.
+    Usage(&'static str),
     /// Replaying the commands does not give the events the journal recorded.
     Diverged {
         /// The first recorded event that differs.
@@ -58,6 +60,7 @@ impl fmt::Display for RecoveryError {
                 f,
                 "journal record {seq}: replaying the commands gives a different event than the one recorded (a different version of execd wrote it, or it was altered)"
             ),
+            RecoveryError::Usage(what) => write!(f, "{what}"),
             RecoveryError::ConfigChanged => write!(
                 f,
                 "the journal was written under a different configuration; replaying it under this one would not rebuild the same state"
@@ -186,6 +189,15 @@ pub struct AcceptedLoss {
 /// Longest reason accepted: it is journaled, and a journal record is bounded.
 pub const MAX_REASON: usize = 1_000;
 
+/// Whether `reason` can stand as an operator's reason for accepting a loss.
+pub fn check_reason(reason: &str) -> Result<(), &'static str> {
+    let r = reason.trim();
+    if r.is_empty() || r.len() > MAX_REASON || r.chars().any(char::is_control) {
+        return Err("--accept-journal-loss needs the operator's reason: one line of text, 1 to 1000 bytes");
+    }
+    Ok(())
+}
+
 /// Who is running this process, for the record of an accepted loss.
 fn operator() -> serde_json::Value {
     // SAFETY: getuid cannot fail; gethostname writes at most the buffer's length.
@@ -236,11 +248,8 @@ pub fn accept_loss(
     accept: &AcceptLoss,
 ) -> Result<Option<AcceptedLoss>, RecoveryError> {
     let reason = accept.reason.trim();
-    if reason.is_empty() || reason.len() > MAX_REASON || reason.chars().any(char::is_control) {
-        return Err(RecoveryError::Record {
-            seq: 0,
-            what: "--accept-journal-loss needs the operator's reason: one line of text, at most 1000 bytes",
-        });
+    if let Err(what) = check_reason(reason) {
+        return Err(RecoveryError::Usage(what));
     }
     if std::fs::symlink_metadata(dir).is_err() {
         return Ok(None);

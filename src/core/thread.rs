@@ -13,7 +13,7 @@ use super::venues::{build_venues, go_live};
 use crate::config::{IdleKind, Registry};
 use crate::journal::JournalWriter;
 use crate::model::event::{CoreEvent, Inbound};
-use crate::sidecar::{AuditHealth, Fsync, Sidecar, SidecarConfig, SidecarReport};
+use crate::sidecar::{AuditHealth, AuditState, Fsync, Sidecar, SidecarConfig, SidecarReport};
 use std::io::Write as _;
 use crate::venue::fix::venue::FixVenueError;
 use std::fmt;
@@ -22,6 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// Longest the core waits at start for the sidecar to open the audit log.
+const AUDIT_OPEN_WAIT: Duration = Duration::from_secs(10);
 
 /// How to run the core thread.
 pub struct CoreOptions {
@@ -239,10 +242,17 @@ fn start_thread(
             let mut cycle =
                 DutyCycle::new(engine, Rings::new(outbound, journal), inbound, opts, tsc);
             if let Some(s) = &sidecar {
-                cycle.watch_audit(match s {
+                let health = match s {
                     Ok(s) => s.health(),
                     Err(why) => AuditHealth::failed(why.clone()),
-                });
+                };
+                // No order before the audit log is open (or known broken): the first
+                // cycle then sets the gate from what the sidecar found, not from a guess.
+                let t0 = std::time::Instant::now();
+                while health.state() == AuditState::Starting && t0.elapsed() < AUDIT_OPEN_WAIT {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                cycle.watch_audit(health);
             }
             let sidecar = sidecar.and_then(Result::ok);
             cycle.announce(unrecorded);

@@ -66,7 +66,12 @@ pub fn files(dir: &Path) -> io::Result<Vec<PathBuf>> {
             })
             .collect(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e),
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("audit log {}: {e}", dir.display()),
+            ))
+        }
     };
     // The index (the last number in the name) orders the files; the date does not.
     out.sort_by_key(|p| index_of(p));

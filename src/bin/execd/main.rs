@@ -78,7 +78,7 @@ enum Cmd {
         /// Start on a journal that would be refused (records lost, altered, an audit log
         /// ahead of it), keeping what can be trusted and setting the rest aside; the
         /// reason, who gave it and what was done are journaled.
-        #[arg(long, value_name = "REASON")]
+        #[arg(long, value_name = "REASON", value_parser = reason)]
         accept_journal_loss: Option<String>,
     },
     /// Run the daemon until SIGINT or SIGTERM.
@@ -92,7 +92,7 @@ enum Cmd {
         /// Start on a journal that would be refused (records lost, altered, an audit log
         /// ahead of it), keeping what can be trusted and setting the rest aside; the
         /// reason, who gave it and what was done are journaled.
-        #[arg(long, value_name = "REASON")]
+        #[arg(long, value_name = "REASON", value_parser = reason)]
         accept_journal_loss: Option<String>,
         /// Send this many synthetic limit orders (0 to 10 000 000, with cancels and
         /// amends) once the venue is logged on, and print what became of them.
@@ -130,6 +130,12 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// An operator's reason for `--accept-journal-loss`: journaled, so one bounded line.
+fn reason(s: &str) -> Result<String, String> {
+    recovery::check_reason(s).map_err(str::to_string)?;
+    Ok(s.trim().to_string())
 }
 
 fn load(path: &Option<PathBuf>) -> Result<Registry, String> {
