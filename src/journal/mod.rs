@@ -24,6 +24,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
+/// Highest sequence number a journal may reach: far beyond any real journal (a billion
+/// records a second for 146 years), far enough from `u64::MAX` that nothing overflows.
+pub const MAX_SEQ: u64 = 1 << 62;
+
 /// Default segment size: 64 MiB.
 pub const DEFAULT_SEGMENT_SIZE: usize = 64 << 20;
 
@@ -206,6 +210,13 @@ pub fn scan(dir: &Path, mut f: impl FnMut(Record<'_>)) -> Result<ScanSummary, Jo
             seen_v2 = true;
         }
         if n == 0 {
+            if h.first_seq == 0 || h.first_seq > MAX_SEQ {
+                return Err(corrupt(
+                    index,
+                    24,
+                    "first sequence number out of range (1 to 2^62)",
+                ));
+            }
             expected_seq = h.first_seq;
             sum.first_seq = h.first_seq;
             sum.first_segment = index;
@@ -268,6 +279,11 @@ pub fn scan(dir: &Path, mut f: impl FnMut(Record<'_>)) -> Result<ScanSummary, Jo
     Ok(sum)
 }
 
+/// The journal's segment files in `dir`, by index (special files in it are refused).
+pub fn segment_files(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    segment::list(dir)
+}
+
 /// Sequence number of the first record in the journal's segment files (above 1 once
 /// older segments were retired); `None` for an empty journal.
 pub fn first_seq(dir: &Path) -> io::Result<Option<u64>> {
@@ -327,6 +343,7 @@ pub fn walk_valid(dir: &Path, mut f: impl FnMut(Record<'_>)) -> Result<Walked, J
             h.magic == segment::MAGIC
                 && (h.format == segment::FORMAT || h.format == segment::FORMAT_V1)
                 && h.index == *index
+                && (1..=MAX_SEQ).contains(&h.first_seq)
                 && (n == 0 || h.first_seq == expected)
         };
         if !ok {
@@ -549,7 +566,8 @@ impl JournalWriter {
             map.flush_range(0, SEGMENT_HEADER)?;
             (map, base, index, end, summary.last_seq + 1)
         };
-        let segment_size = map.len();
+        // New segments take the size asked for now; the one continued keeps its own (a
+        // record it cannot hold goes to the next segment).
         let (ask, ready, preparer) = spawn_preparer(dir.to_path_buf(), segment_size)?;
         let _ = ask.send(Chore::Prepare(index + 1));
         let w = JournalWriter {

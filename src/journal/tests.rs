@@ -301,3 +301,19 @@ fn a_lenient_walk_and_a_cut_keep_what_checks_and_set_the_rest_aside() {
     assert_eq!(w.append(1, 1, 0, b"next").unwrap(), walked.last_seq + 1);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn a_journal_continued_with_larger_segments_rolls_instead_of_refusing_records() {
+    let d = dir("resize");
+    let (mut w, _) = JournalWriter::open(&d, 128).unwrap();
+    assert_eq!(w.append(1, 1, 1, b"small").unwrap(), 1);
+    drop(w);
+    // The last segment holds 64 bytes of records at most; the size asked for now is
+    // larger, and a record of 100 bytes goes to a new segment of that size.
+    let (mut w, _) = JournalWriter::open(&d, 4096).unwrap();
+    assert_eq!(w.append(1, 1, 2, &[7u8; 100]).unwrap(), 2);
+    assert_eq!(w.position().0, 1);
+    drop(w);
+    assert_eq!(scan(&d, |_| {}).unwrap().records, 2);
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -257,6 +257,13 @@ impl Reader {
                 if h.compute_crc(payload) != h.crc {
                     return Err(self.damage(path, pos, "CRC mismatch"));
                 }
+                if h.seq == 0 || h.seq > crate::journal::MAX_SEQ {
+                    return Err(self.damage(
+                        path,
+                        pos,
+                        "sequence number out of range (1 to 2^62)",
+                    ));
+                }
                 if self.records > 0 && h.seq != self.last_seq + 1 {
                     let what = if h.seq > self.last_seq + 1 {
                         format!(
