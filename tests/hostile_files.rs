@@ -549,6 +549,8 @@ fn a_deleted_audit_file_stops_new_orders_and_the_exit_code_says_so() {
     let e = run("execd-replay", &["export", d, "--format", "csv", "--kind", "rejected"]);
     assert_eq!(e.status.code(), Some(0), "{}", text(&e.stderr));
     assert!(text(&e.stdout).contains("AUDIT_FAILED"));
+    let e = run("execd-replay", &["export", d, "--format", "csv", "--kind", "audit_log"]);
+    assert!(text(&e.stdout).contains(",FAILED,"), "{}", text(&e.stdout));
     // A restart with a working audit log trades again.
     let again = run(
         "execd",
@@ -556,6 +558,8 @@ fn a_deleted_audit_file_stops_new_orders_and_the_exit_code_says_so() {
     );
     assert!(!text(&again.stdout).contains("AUDIT_FAILED"), "{}", text(&again.stdout));
     assert!(text(&again.stderr).contains("the audit log works"), "{}", text(&again.stderr));
+    let e = run("execd-replay", &["export", d, "--format", "csv", "--kind", "audit_log"]);
+    assert!(text(&e.stdout).contains(",WORKING,"), "{}", text(&e.stdout));
     let v = run("execd-replay", &["verify", d]);
     assert_eq!(v.status.code(), Some(0), "{}{}", text(&v.stdout), text(&v.stderr));
 }

@@ -339,6 +339,8 @@ pub struct Step<'a> {
     pub events: &'a [CoreEvent],
     /// For a record of an accepted journal loss: what it says (JSON).
     pub loss: Option<&'a str>,
+    /// For a record of the audit log's state: whether it failed (or works again).
+    pub audit_failed: Option<bool>,
 }
 
 /// Rebuilds the engine a journal describes, without opening it for writing.
@@ -373,6 +375,7 @@ pub fn replay_with(
         rec.last_ts = rec.last_ts.max(ts);
         let mut command: Option<(u8, Command)> = None;
         let mut loss: Option<&str> = None;
+        let mut audit_failed: Option<bool> = None;
         match header.kind {
             KIND_START => match records::decode_start(payload) {
                 Ok((epoch, start, hash)) if engine.is_none() => {
@@ -462,6 +465,7 @@ pub fn replay_with(
                 (Some(e), [flag @ (0 | 1)]) => {
                     e.advance_to(ts, &mut events);
                     e.set_audit_failed(*flag == 1);
+                    audit_failed = Some(*flag == 1);
                 }
                 _ => {
                     failure = Some(RecoveryError::Record {
@@ -484,6 +488,7 @@ pub fn replay_with(
                 command: command.as_ref().map(|(o, c)| (*o, c)),
                 events: &events,
                 loss,
+                audit_failed,
             });
         }
         replayed.extend(events.drain(..));
@@ -528,6 +533,7 @@ pub fn replay_with(
                     command: None,
                     events: &events,
                     loss: None,
+                    audit_failed: None,
                 });
             }
             replayed.extend(events.drain(..));

@@ -225,7 +225,11 @@ pub fn check(dir: &Path) -> Result<History, Refusal> {
         // Read the rest, so a damaged file there is named rather than a count.
         while next(&mut reader, &mut a).map_err(Refusal::Audit)?.is_some() {}
     }
-    if a.last_seq > journal.last_seq {
+    // A live writer and its sidecar may have gone on while the journal was being read:
+    // the journal is ahead again by now if so.
+    if a.last_seq > journal.last_seq
+        && journal::scan(dir, |_| {}).map_or(true, |s| s.last_seq < a.last_seq)
+    {
         return Err(Refusal::AuditAhead {
             audit_last: a.last_seq,
             journal_last: journal.last_seq,

@@ -106,7 +106,7 @@ struct Row {
 }
 
 /// Every kind of export row.
-const KINDS: [&str; 18] = [
+const KINDS: [&str; 19] = [
     "request",
     "accepted",
     "rejected",
@@ -125,6 +125,7 @@ const KINDS: [&str; 18] = [
     "fill_recovered",
     "venue_mismatch",
     "journal_loss",
+    "audit_log",
 ];
 
 const COLUMNS: &str = "time_ns,time,seq,kind,order,parent,request_id,account,symbol,side,state,qty,cum_qty,price,reason,detail";
@@ -489,6 +490,20 @@ fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
             kind: "journal_loss",
             reason: v["reason"].as_str().unwrap_or("").into(),
             detail: text.into(),
+            ..base.clone()
+        });
+    }
+    if let Some(failed) = s.audit_failed {
+        out.push(Row {
+            kind: "audit_log",
+            state: if failed { "FAILED" } else { "WORKING" }.into(),
+            reason: if failed { "AUDIT_FAILED" } else { "" }.into(),
+            detail: if failed {
+                "the audit sidecar failed: new orders refused from here on"
+            } else {
+                "the audit log works again: new orders accepted"
+            }
+            .into(),
             ..base.clone()
         });
     }
