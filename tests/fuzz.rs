@@ -156,14 +156,17 @@ fn journal_target(input: &[u8]) -> Result<String, String> {
     };
     if let Ok(s) = scanned {
         // What scans opens, takes a record, and scans again with one more.
-        let (mut w, _) = JournalWriter::open(&dir, 4096)
-            .map_err(|e| format!("scans but does not open: {e}"))?;
+        let (mut w, _) =
+            JournalWriter::open(&dir, 4096).map_err(|e| format!("scans but does not open: {e}"))?;
         w.append(1, 1, 0, b"fuzz")
             .map_err(|e| format!("opens but does not append: {e}"))?;
         drop(w);
         let after = journal::scan(&dir, |_| {}).map_err(|e| format!("appended, then: {e}"))?;
         if after.records < s.records {
-            return Err(format!("{} records before appending, {} after", s.records, after.records));
+            return Err(format!(
+                "{} records before appending, {} after",
+                s.records, after.records
+            ));
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -172,7 +175,7 @@ fn journal_target(input: &[u8]) -> Result<String, String> {
 
 /// Makes CRCs and the cursor's check match again after a mutation, so it reaches the
 /// record walk and the cursor logic instead of stopping at the first checksum.
-fn journal_fixup(b: &mut Vec<u8>) {
+fn journal_fixup(b: &mut [u8]) {
     if b.len() < 64 {
         return;
     }
@@ -184,7 +187,10 @@ fn journal_fixup(b: &mut Vec<u8>) {
             break;
         }
         b[pos + 24..pos + 28].fill(0);
-        let crc = crc32c::crc32c_append(crc32c::crc32c(&b[pos..pos + 32]), &b[pos + 32..pos + 32 + len]);
+        let crc = crc32c::crc32c_append(
+            crc32c::crc32c(&b[pos..pos + 32]),
+            &b[pos + 32..pos + 32 + len],
+        );
         b[pos + 24..pos + 28].copy_from_slice(&crc.to_le_bytes());
         pos = next;
     }
@@ -231,8 +237,12 @@ fn audit_target(input: &[u8]) -> Result<String, String> {
     Ok(outcome)
 }
 
-fn audit_fixup(b: &mut Vec<u8>) {
-    let Some(start) = b.windows(2).position(|w| w == b"\n\n").map(|p| (p + 2).div_ceil(8) * 8) else {
+fn audit_fixup(b: &mut [u8]) {
+    let Some(start) = b
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|p| (p + 2).div_ceil(8) * 8)
+    else {
         return;
     };
     let mut pos = start;
@@ -243,7 +253,10 @@ fn audit_fixup(b: &mut Vec<u8>) {
             break;
         }
         b[pos + 24..pos + 28].fill(0);
-        let crc = crc32c::crc32c_append(crc32c::crc32c(&b[pos..pos + 32]), &b[pos + 32..pos + 32 + len]);
+        let crc = crc32c::crc32c_append(
+            crc32c::crc32c(&b[pos..pos + 32]),
+            &b[pos + 32..pos + 32 + len],
+        );
         b[pos + 24..pos + 28].copy_from_slice(&crc.to_le_bytes());
         pos = next;
     }
@@ -350,7 +363,11 @@ fn make_seed_corpus() {
         std::fs::write(d.join(name), bytes).unwrap();
     };
     for f in ["paper.toml", "fix-sim.toml"] {
-        put("config", f, &std::fs::read(root.join("examples").join(f)).unwrap());
+        put(
+            "config",
+            f,
+            &std::fs::read(root.join("examples").join(f)).unwrap(),
+        );
     }
     put(
         "config",
@@ -376,10 +393,22 @@ fn make_seed_corpus() {
         .arg(&j)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let segs = execd::journal::segment_files(&j).unwrap();
-    for (k, (_, p)) in segs.iter().enumerate().filter(|(k, _)| [0, 1, segs.len() - 1].contains(k)) {
-        put("journal", &format!("segment-{k}"), &std::fs::read(p).unwrap());
+    for (k, (_, p)) in segs
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| [0, 1, segs.len() - 1].contains(k))
+    {
+        put(
+            "journal",
+            &format!("segment-{k}"),
+            &std::fs::read(p).unwrap(),
+        );
     }
     // The first segment as format 1 wrote it: a plain committed end, no checksum.
     let mut v1 = std::fs::read(&segs[0].1).unwrap();
@@ -421,7 +450,10 @@ fn make_seed_corpus() {
     let name = |s: &str| Name::new(s).unwrap();
     let req = OrderRef::Request(RequestId::new("demo-7").unwrap());
     for (tag, cmd) in [
-        ("cancel", Command::Cancel(OrderRef::Id(execd::model::ids::OrderId(3)))),
+        (
+            "cancel",
+            Command::Cancel(OrderRef::Id(execd::model::ids::OrderId(3))),
+        ),
         (
             "replace",
             Command::Replace {
@@ -430,7 +462,10 @@ fn make_seed_corpus() {
                 limit_price: Some(Dec::new(19_001, 2)),
             },
         ),
-        ("cancel-all", Command::CancelAll(Scope::Account(name("alpha")))),
+        (
+            "cancel-all",
+            Command::CancelAll(Scope::Account(name("alpha"))),
+        ),
         (
             "modify",
             Command::ModifyProtection {
@@ -488,7 +523,13 @@ fn make_seed_corpus() {
         version: 1,
     };
     for (name, kind) in [
-        ("ack", VenueEventKind::Ack { cl, venue_order_id: 99 }),
+        (
+            "ack",
+            VenueEventKind::Ack {
+                cl,
+                venue_order_id: 99,
+            },
+        ),
         ("session", VenueEventKind::Session { up: true }),
         ("canceled", VenueEventKind::Canceled { cl }),
         ("restarted", VenueEventKind::Restarted),

@@ -93,10 +93,11 @@ fn text(b: &[u8]) -> String {
 fn small_config() -> &'static Path {
     static CFG: OnceLock<PathBuf> = OnceLock::new();
     CFG.get_or_init(|| {
-        let t = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/paper.toml"))
-            .unwrap()
-            .replacen("segment_kb = 65536", "segment_kb = 1024", 1)
-            .replacen("audit_file_mb = 256", "audit_file_mb = 1", 1);
+        let t =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/paper.toml"))
+                .unwrap()
+                .replacen("segment_kb = 65536", "segment_kb = 1024", 1)
+                .replacen("audit_file_mb = 256", "audit_file_mb = 1", 1);
         common::scratch_file("hostile-small.toml", &t)
     })
 }
@@ -193,17 +194,31 @@ fn refused_everywhere(dir: &Path, needle: &str) -> String {
     let d = dir.to_str().unwrap();
     let before = listing(dir);
     let v = run("execd-replay", &["verify", d]);
-    assert_eq!(v.status.code(), Some(1), "verify: {}{}", text(&v.stdout), text(&v.stderr));
+    assert_eq!(
+        v.status.code(),
+        Some(1),
+        "verify: {}{}",
+        text(&v.stdout),
+        text(&v.stderr)
+    );
     let sentence = refusal(&v);
     assert!(sentence.contains(needle), "{sentence}");
     let e = run("execd-replay", &["export", d, "--format", "csv"]);
     assert_eq!(e.status.code(), Some(1), "export: {}", text(&e.stderr));
     assert_eq!(refusal(&e), sentence);
-    assert!(e.stdout.is_empty(), "export wrote rows of a refused journal");
+    assert!(
+        e.stdout.is_empty(),
+        "export wrote rows of a refused journal"
+    );
     let o = run("execd-replay", &["order", d, "demo-1"]);
     assert_eq!(o.status.code(), Some(1));
     let demo = restart_demo(dir, &[]);
-    assert_eq!(demo.status.code(), Some(2), "demo started: {}", text(&demo.stderr));
+    assert_eq!(
+        demo.status.code(),
+        Some(2),
+        "demo started: {}",
+        text(&demo.stderr)
+    );
     assert!(
         text(&demo.stderr).contains(&format!("cannot start: {d}: {sentence}")),
         "demo: {}",
@@ -228,7 +243,11 @@ fn refused_everywhere(dir: &Path, needle: &str) -> String {
         "run: {}",
         text(&r.stderr)
     );
-    assert_eq!(listing(dir), before, "a refused start changed the directory");
+    assert_eq!(
+        listing(dir),
+        before,
+        "a refused start changed the directory"
+    );
     sentence
 }
 
@@ -323,7 +342,10 @@ fn a_lowered_committed_end_with_a_forged_checksum_is_caught_by_the_audit_log() {
     b[new_end as usize..].fill(0);
     std::fs::write(&last, b).unwrap();
     let s = refused_everywhere(&dir, "the audit log holds records up to");
-    assert!(s.contains("carrying on would reuse their sequence numbers"), "{s}");
+    assert!(
+        s.contains("carrying on would reuse their sequence numbers"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -386,7 +408,9 @@ fn an_audit_log_cut_at_its_end_is_not_identical_and_the_next_start_completes_it(
     assert_eq!(v.status.code(), Some(0), "{out}{}", text(&v.stderr));
     assert!(!out.contains("identical to the journal"), "{out}");
     assert!(
-        out.contains("NOT identical") && out.contains("not in the audit log yet") && out.contains("cut record"),
+        out.contains("NOT identical")
+            && out.contains("not in the audit log yet")
+            && out.contains("cut record"),
         "{out}"
     );
     // A crash while copying looks like this; the next start copies the rest.
@@ -394,7 +418,11 @@ fn an_audit_log_cut_at_its_end_is_not_identical_and_the_next_start_completes_it(
     assert!(r.status.success(), "{}", text(&r.stderr));
     let v = run("execd-replay", &["verify", d]);
     assert_eq!(v.status.code(), Some(0));
-    assert!(text(&v.stdout).contains("identical to the journal"), "{}", text(&v.stdout));
+    assert!(
+        text(&v.stdout).contains("identical to the journal"),
+        "{}",
+        text(&v.stdout)
+    );
 }
 
 #[cfg(unix)]
@@ -402,7 +430,12 @@ fn mkfifo(p: &Path) {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
     // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo {}", p.display());
+    assert_eq!(
+        unsafe { libc::mkfifo(c.as_ptr(), 0o644) },
+        0,
+        "mkfifo {}",
+        p.display()
+    );
 }
 
 #[test]
@@ -426,7 +459,8 @@ fn a_fifo_in_place_of_a_segment_or_an_audit_file_is_refused_not_waited_on() {
             assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o.stderr));
             let err = text(&o.stderr);
             assert!(
-                err.contains("is a FIFO, not a regular file") && err.contains(target.to_str().unwrap()),
+                err.contains("is a FIFO, not a regular file")
+                    && err.contains(target.to_str().unwrap()),
                 "{args:?}: {err}"
             );
         }
@@ -474,8 +508,14 @@ fn accepting_a_loss_is_explicit_journaled_and_reuses_no_sequence_number() {
     let out = text(&v.stdout);
     assert_eq!(v.status.code(), Some(0), "{out}{}", text(&v.stderr));
     assert!(out.contains("identical to the journal"), "{out}");
-    assert!(out.contains("journal loss accepted at record") && out.contains(reason), "{out}");
-    let e = run("execd-replay", &["export", d, "--format", "jsonl", "--kind", "journal_loss"]);
+    assert!(
+        out.contains("journal loss accepted at record") && out.contains(reason),
+        "{out}"
+    );
+    let e = run(
+        "execd-replay",
+        &["export", d, "--format", "jsonl", "--kind", "journal_loss"],
+    );
     assert_eq!(e.status.code(), Some(0));
     let rows = text(&e.stdout);
     assert_eq!(rows.lines().count(), 1, "{rows}");
@@ -483,7 +523,10 @@ fn accepting_a_loss_is_explicit_journaled_and_reuses_no_sequence_number() {
     assert_eq!(row["reason"], reason);
     let detail: serde_json::Value = serde_json::from_str(row["detail"].as_str().unwrap()).unwrap();
     assert!(detail["accepted_by"]["uid"].is_u64(), "{detail}");
-    assert!(detail["refused"].as_str().unwrap().contains("is missing"), "{detail}");
+    assert!(
+        detail["refused"].as_str().unwrap().contains("is missing"),
+        "{detail}"
+    );
     // And a later start needs no option.
     let o = restart_demo(&dir, &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -514,17 +557,35 @@ fn accepting_a_loss_past_a_damaged_record_sets_the_rest_aside_and_keeps_it() {
         .into_iter()
         .filter(|(p, _)| p.to_str().unwrap().contains("set-aside-"))
         .collect();
-    assert!(aside.len() >= 2, "the damaged segment and audit file are kept: {aside:?}");
+    assert!(
+        aside.len() >= 2,
+        "the damaged segment and audit file are kept: {aside:?}"
+    );
     let v = run("execd-replay", &["verify", d]);
-    assert_eq!(v.status.code(), Some(0), "{}{}", text(&v.stdout), text(&v.stderr));
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}{}",
+        text(&v.stdout),
+        text(&v.stderr)
+    );
 }
 
 #[test]
 fn a_deleted_audit_file_stops_new_orders_and_the_exit_code_says_so() {
     let dir = TempDir::new("hostile-audit-gone");
     let d = dir.to_str().unwrap();
-    let mut child = Command::new(bin("execd"))
-        .args(["run", "--journal", d, "--orders", "1500", "--rate", "500", "--exit"])
+    let child = Command::new(bin("execd"))
+        .args([
+            "run",
+            "--journal",
+            d,
+            "--orders",
+            "1500",
+            "--rate",
+            "500",
+            "--exit",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -532,7 +593,10 @@ fn a_deleted_audit_file_stops_new_orders_and_the_exit_code_says_so() {
     let audit = dir.join("audit");
     let t0 = Instant::now();
     while !audit.is_dir() || audit_files(&dir).is_empty() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "no audit log appeared");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no audit log appeared"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(700));
@@ -541,27 +605,65 @@ fn a_deleted_audit_file_stops_new_orders_and_the_exit_code_says_so() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(
-        err.contains("the audit log failed") && err.contains("AUDIT_FAILED") && err.contains("deleted"),
+        err.contains("the audit log failed")
+            && err.contains("AUDIT_FAILED")
+            && err.contains("deleted"),
         "{err}"
     );
-    assert!(text(&out.stdout).contains("AUDIT_FAILED"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("AUDIT_FAILED"),
+        "{}",
+        text(&out.stdout)
+    );
     // The journal holds when it happened and what was refused for it.
-    let e = run("execd-replay", &["export", d, "--format", "csv", "--kind", "rejected"]);
+    let e = run(
+        "execd-replay",
+        &["export", d, "--format", "csv", "--kind", "rejected"],
+    );
     assert_eq!(e.status.code(), Some(0), "{}", text(&e.stderr));
     assert!(text(&e.stdout).contains("AUDIT_FAILED"));
-    let e = run("execd-replay", &["export", d, "--format", "csv", "--kind", "audit_log"]);
+    let e = run(
+        "execd-replay",
+        &["export", d, "--format", "csv", "--kind", "audit_log"],
+    );
     assert!(text(&e.stdout).contains(",FAILED,"), "{}", text(&e.stdout));
     // A restart with a working audit log trades again.
     let again = run(
         "execd",
-        &["run", "--journal", d, "--orders", "50", "--rate", "500", "--exit"],
+        &[
+            "run",
+            "--journal",
+            d,
+            "--orders",
+            "50",
+            "--rate",
+            "500",
+            "--exit",
+        ],
     );
-    assert!(!text(&again.stdout).contains("AUDIT_FAILED"), "{}", text(&again.stdout));
-    assert!(text(&again.stderr).contains("the audit log works"), "{}", text(&again.stderr));
-    let e = run("execd-replay", &["export", d, "--format", "csv", "--kind", "audit_log"]);
+    assert!(
+        !text(&again.stdout).contains("AUDIT_FAILED"),
+        "{}",
+        text(&again.stdout)
+    );
+    assert!(
+        text(&again.stderr).contains("the audit log works"),
+        "{}",
+        text(&again.stderr)
+    );
+    let e = run(
+        "execd-replay",
+        &["export", d, "--format", "csv", "--kind", "audit_log"],
+    );
     assert!(text(&e.stdout).contains(",WORKING,"), "{}", text(&e.stdout));
     let v = run("execd-replay", &["verify", d]);
-    assert_eq!(v.status.code(), Some(0), "{}{}", text(&v.stdout), text(&v.stderr));
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}{}",
+        text(&v.stdout),
+        text(&v.stderr)
+    );
 }
 
 #[test]

@@ -149,7 +149,13 @@ fn journal() -> &'static Path {
         let _ = std::fs::remove_dir_all(&dir);
         let out = run(
             "execd",
-            &["demo", "--orders", "3000", "--journal", dir.to_str().unwrap()],
+            &[
+                "demo",
+                "--orders",
+                "3000",
+                "--journal",
+                dir.to_str().unwrap(),
+            ],
         );
         assert!(out.status.success(), "{}", text(&out.stderr));
         dir
@@ -178,7 +184,11 @@ fn closed_pipes_end_every_binary_quietly() {
 fn a_closed_stderr_does_not_turn_an_error_into_a_panic() {
     let dir = TempDir::new("hostile-stderr");
     let bad = dir.join("bad.toml");
-    std::fs::write(&bad, example().replacen("timeout_ms = 30000", "timeout_ms = 0", 1)).unwrap();
+    std::fs::write(
+        &bad,
+        example().replacen("timeout_ms = 30000", "timeout_ms = 0", 1),
+    )
+    .unwrap();
     for (name, args) in [
         ("execd", vec!["check-config", bad.to_str().unwrap()]),
         ("execd-replay", vec!["verify", "/nonexistent/execd-journal"]),
@@ -207,14 +217,20 @@ fn verify_names_a_missing_path_and_refuses_what_is_no_journal() {
         let err = text(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{cmd:?}: {err}");
         assert!(
-            err.contains(missing) && err.contains("No such file or directory") && !err.contains("record"),
+            err.contains(missing)
+                && err.contains("No such file or directory")
+                && !err.contains("record"),
             "{cmd:?}: {err}"
         );
     }
     let empty = TempDir::new("hostile-empty");
     let o = run("execd-replay", &["verify", empty.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stdout));
-    assert!(text(&o.stderr).contains("holds no journal"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("holds no journal"),
+        "{}",
+        text(&o.stderr)
+    );
     assert!(!text(&o.stdout).contains("ok"), "{}", text(&o.stdout));
     // A directory of something else entirely.
     let other = TempDir::new("hostile-other");
@@ -222,17 +238,31 @@ fn verify_names_a_missing_path_and_refuses_what_is_no_journal() {
     std::fs::create_dir_all(other.join("photos")).unwrap();
     let o = run("execd-replay", &["verify", other.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("holds no journal"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("holds no journal"),
+        "{}",
+        text(&o.stderr)
+    );
     // A file where the directory should be.
-    let o = run("execd-replay", &["verify", other.join("notes.txt").to_str().unwrap()]);
+    let o = run(
+        "execd-replay",
+        &["verify", other.join("notes.txt").to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains("not a directory"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("not a directory"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
 fn bad_command_line_values_are_refused_with_what_is_allowed() {
     let d = journal().to_str().unwrap();
-    let o = run("execd-replay", &["export", d, "--format", "csv", "--kind", "bogus"]);
+    let o = run(
+        "execd-replay",
+        &["export", d, "--format", "csv", "--kind", "bogus"],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     assert!(
         text(&o.stderr).contains("bogus") && text(&o.stderr).contains("fill"),
@@ -241,7 +271,10 @@ fn bad_command_line_values_are_refused_with_what_is_allowed() {
     );
     assert!(o.stdout.is_empty());
     for from in ["99999999999-01-05T15:00:00Z", "2026-01-05T15:00:00", "0x10"] {
-        let o = run("execd-replay", &["export", d, "--format", "csv", "--from", from]);
+        let o = run(
+            "execd-replay",
+            &["export", d, "--format", "csv", "--from", from],
+        );
         assert_eq!(o.status.code(), Some(2), "{from}: {}", text(&o.stderr));
         assert!(!text(&o.stderr).contains("panicked"));
     }
@@ -257,9 +290,15 @@ fn bad_command_line_values_are_refused_with_what_is_allowed() {
         let o = run_for("execd", &args, limit);
         let err = text(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.contains("is not in"), "{args:?}: the range is named: {err}");
+        assert!(
+            err.contains("is not in"),
+            "{args:?}: the range is named: {err}"
+        );
     }
-    let o = run("execd", &["demo", "--orders", "10", "--accept-journal-loss", ""]);
+    let o = run(
+        "execd",
+        &["demo", "--orders", "10", "--accept-journal-loss", ""],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
 }
 
@@ -267,7 +306,11 @@ fn bad_command_line_values_are_refused_with_what_is_allowed() {
 fn check_config_and_every_start_refuse_what_would_overflow_by_key_and_range() {
     let dir = TempDir::new("hostile-config");
     let cases = [
-        ("timeout_ms = 30000", "timeout_ms = 18446744073710", "venues[0].timeout_ms"),
+        (
+            "timeout_ms = 30000",
+            "timeout_ms = 18446744073710",
+            "venues[0].timeout_ms",
+        ),
         (
             "quote_interval_ms = 5",
             "quote_interval_ms = 18446744073709",
@@ -293,9 +336,21 @@ fn check_config_and_every_start_refuse_what_would_overflow_by_key_and_range() {
             "ring_capacity = 9223372036854775807",
             "core.ring_capacity",
         ),
-        ("ring_capacity = 65536", "ring_capacity = 4294967296", "core.ring_capacity"),
-        ("segment_kb = 65536", "segment_kb = 4294967296", "journal.segment_kb"),
-        ("max_orders = 262144", "max_orders = 4294967295", "core.max_orders"),
+        (
+            "ring_capacity = 65536",
+            "ring_capacity = 4294967296",
+            "core.ring_capacity",
+        ),
+        (
+            "segment_kb = 65536",
+            "segment_kb = 4294967296",
+            "journal.segment_kb",
+        ),
+        (
+            "max_orders = 262144",
+            "max_orders = 4294967295",
+            "core.max_orders",
+        ),
     ];
     let limit = Duration::from_secs(30);
     for (i, (from, to, key)) in cases.iter().enumerate() {
@@ -306,7 +361,12 @@ fn check_config_and_every_start_refuse_what_would_overflow_by_key_and_range() {
         let f = f.to_str().unwrap();
         let check = run_for("execd", &["check-config", f], limit);
         let err = text(&check.stderr);
-        assert_eq!(check.status.code(), Some(2), "{to}: {}{err}", text(&check.stdout));
+        assert_eq!(
+            check.status.code(),
+            Some(2),
+            "{to}: {}{err}",
+            text(&check.stdout)
+        );
         assert!(
             err.contains(&format!("{key}: ")) && err.contains("out of range: must be between"),
             "{to}: {err}"
@@ -314,14 +374,25 @@ fn check_config_and_every_start_refuse_what_would_overflow_by_key_and_range() {
         // The same check, in the same words, before a start.
         let j = dir.join(format!("j{i}"));
         for args in [
-            vec!["demo", "--orders", "10", "--config", f, "--journal", j.to_str().unwrap()],
+            vec![
+                "demo",
+                "--orders",
+                "10",
+                "--config",
+                f,
+                "--journal",
+                j.to_str().unwrap(),
+            ],
             vec!["run", "--config", f, "--orders", "10", "--exit"],
         ] {
             let o = run_for("execd", &args, limit);
             let start_err = text(&o.stderr);
             assert_eq!(o.status.code(), Some(2), "{args:?}: {start_err}");
             let sentence = err.trim().trim_start_matches("execd: ");
-            assert!(start_err.contains(sentence), "{args:?}: {start_err} vs {sentence}");
+            assert!(
+                start_err.contains(sentence),
+                "{args:?}: {start_err} vs {sentence}"
+            );
         }
         assert!(!j.exists(), "{to}: a journal was started");
     }

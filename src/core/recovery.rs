@@ -193,7 +193,9 @@ pub const MAX_REASON: usize = 1_000;
 pub fn check_reason(reason: &str) -> Result<(), &'static str> {
     let r = reason.trim();
     if r.is_empty() || r.len() > MAX_REASON || r.chars().any(char::is_control) {
-        return Err("--accept-journal-loss needs the operator's reason: one line of text, 1 to 1000 bytes");
+        return Err(
+            "--accept-journal-loss needs the operator's reason: one line of text, 1 to 1000 bytes",
+        );
     }
     Ok(())
 }
@@ -280,7 +282,8 @@ pub fn accept_loss(
     .to_string();
     let (mut w, _) = JournalWriter::open(dir, segment_size)?;
     let record = w.append(KIND_LOSS, 1, s.last_ts, text.as_bytes())?;
-    w.sync().map_err(|e| RecoveryError::Journal(JournalError::Io(e)))?;
+    w.sync()
+        .map_err(|e| RecoveryError::Journal(JournalError::Io(e)))?;
     drop(w);
     // What was kept must now be a history a start accepts.
     history::check(dir).map_err(RecoveryError::Refused)?;

@@ -235,8 +235,8 @@ pub fn scan(dir: &Path, mut f: impl FnMut(Record<'_>)) -> Result<ScanSummary, Jo
         }
         let mut pos = SEGMENT_HEADER;
         while pos < end {
-            let (rh, next) =
-                record_at(&map, pos, end, expected_seq).map_err(|what| corrupt(index, pos, what))?;
+            let (rh, next) = record_at(&map, pos, end, expected_seq)
+                .map_err(|what| corrupt(index, pos, what))?;
             f(Record {
                 header: rh,
                 payload: &map[pos + HEADER..pos + HEADER + rh.len as usize],

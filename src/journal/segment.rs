@@ -339,12 +339,7 @@ pub fn install(mut p: Prepared, first_seq: u64) -> io::Result<(MmapMut, u32)> {
 }
 
 /// Creates segment `index` at once (prepare + install, then fsync the directory).
-pub fn create(
-    dir: &Path,
-    index: u64,
-    first_seq: u64,
-    size: usize,
-) -> io::Result<(MmapMut, u32)> {
+pub fn create(dir: &Path, index: u64, first_seq: u64, size: usize) -> io::Result<(MmapMut, u32)> {
     let made = install(prepare(dir, index, size)?, first_seq)?;
     File::open(dir)?.sync_all()?;
     Ok(made)

@@ -182,7 +182,10 @@ fn format_1_journals_are_read_and_continued_in_format_2() {
     drop(w);
     let after = scan(&d, |_| {}).unwrap();
     assert_eq!(after.records, 201);
-    assert!(after.format_v1 < after.segments, "the continued segment is converted");
+    assert!(
+        after.format_v1 < after.segments,
+        "the continued segment is converted"
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -202,7 +205,9 @@ fn a_lowered_committed_end_is_refused_in_either_format() {
     b[32..36].copy_from_slice(&(ends[14] as u32).to_le_bytes());
     std::fs::write(&path, &b).unwrap();
     match scan(&d, |_| {}) {
-        Err(JournalError::Corrupt { offset: 32, what, .. }) => assert!(what.contains("checksum")),
+        Err(JournalError::Corrupt {
+            offset: 32, what, ..
+        }) => assert!(what.contains("checksum")),
         other => panic!("a lowered end was accepted: {other:?}"),
     }
     assert!(JournalWriter::open(&d, 1 << 16).is_err());
@@ -249,7 +254,10 @@ fn a_sealed_last_segment_means_its_successor_was_deleted() {
         scan(&d, |_| {}),
         Err(JournalError::MissingSegment { segment, next: None }) if segment == last
     ));
-    assert!(JournalWriter::open(&d, 4096).is_err(), "the writer would reuse its numbers");
+    assert!(
+        JournalWriter::open(&d, 4096).is_err(),
+        "the writer would reuse its numbers"
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -243,8 +243,7 @@ impl Reader {
             if self.current.is_some() && self.pos + HEADER <= self.bytes.len() {
                 let path = self.current.as_deref().expect("a file is loaded");
                 let pos = self.pos;
-                let h: RecordHeader =
-                    bytemuck::pod_read_unaligned(&self.bytes[pos..pos + HEADER]);
+                let h: RecordHeader = bytemuck::pod_read_unaligned(&self.bytes[pos..pos + HEADER]);
                 let next = pos.saturating_add(h.stride());
                 if next > self.bytes.len() {
                     // Cut: a crash while copying leaves this; the next file (if any)
@@ -258,11 +257,7 @@ impl Reader {
                     return Err(self.damage(path, pos, "CRC mismatch"));
                 }
                 if h.seq == 0 || h.seq > crate::journal::MAX_SEQ {
-                    return Err(self.damage(
-                        path,
-                        pos,
-                        "sequence number out of range (1 to 2^62)",
-                    ));
+                    return Err(self.damage(path, pos, "sequence number out of range (1 to 2^62)"));
                 }
                 if self.records > 0 && h.seq != self.last_seq + 1 {
                     let what = if h.seq > self.last_seq + 1 {
@@ -428,7 +423,9 @@ impl AuditLog {
         }
         match std::fs::metadata(path) {
             Ok(m) if m.dev() == *dev && m.ino() == *ino => Ok(()),
-            Ok(_) => Err(gone("was replaced by another file while it was being written".into())),
+            Ok(_) => Err(gone(
+                "was replaced by another file while it was being written".into(),
+            )),
             Err(e) => Err(gone(format!("is no longer there ({e})"))),
         }
     }

@@ -126,7 +126,11 @@ impl History {
     /// Journal records the audit log does not hold yet (the sidecar copies them at the
     /// next start): first and last.
     pub fn not_yet_copied(&self) -> Option<(u64, u64)> {
-        let from = self.audit.last_seq.max(self.journal.first_seq.saturating_sub(1)) + 1;
+        let from = self
+            .audit
+            .last_seq
+            .max(self.journal.first_seq.saturating_sub(1))
+            + 1;
         (self.journal.records > 0 && from <= self.journal.last_seq)
             .then_some((from, self.journal.last_seq))
     }
@@ -337,12 +341,16 @@ pub fn salvage(dir: &Path, segment_size: usize, suffix: &str) -> Result<Salvage,
     }
     let kept_spans = spans[..untrusted_from].iter().flatten();
     let audit_first = kept_spans.clone().map(|s| s.0).next().unwrap_or(u64::MAX);
-    let audit_last = kept_spans.map(|s| s.1).last().unwrap_or(0);
+    let audit_last = kept_spans.map(|s| s.1).next_back().unwrap_or(0);
     // The journal part of the history is walked.first_seq..=kept_through (empty when
     // the latter is below the former); together with the audit part it must run from 1
     // on without a hole.
     let journal_empty = walked.end.is_none() || kept_through < walked.first_seq;
-    let j_from = if journal_empty { u64::MAX } else { walked.first_seq };
+    let j_from = if journal_empty {
+        u64::MAX
+    } else {
+        walked.first_seq
+    };
     if j_from > 1 {
         if audit_first > 1 {
             return Err(Refusal::Missing {
@@ -357,7 +365,11 @@ pub fn salvage(dir: &Path, segment_size: usize, suffix: &str) -> Result<Salvage,
             });
         }
     }
-    if journal_empty && walked.end.is_some() && walked.first_seq > 1 && audit_last + 1 < walked.first_seq {
+    if journal_empty
+        && walked.end.is_some()
+        && walked.first_seq > 1
+        && audit_last + 1 < walked.first_seq
+    {
         return Err(Refusal::Missing {
             from: audit_last + 1,
             to: walked.first_seq - 1,
@@ -397,7 +409,8 @@ pub fn salvage(dir: &Path, segment_size: usize, suffix: &str) -> Result<Salvage,
     // Records the journal lost and the trusted audit log still has: copied back.
     out.end = through.max(audit_last);
     if audit_last > through {
-        let (mut w, _) = journal::JournalWriter::open(dir, segment_size).map_err(Refusal::Journal)?;
+        let (mut w, _) =
+            journal::JournalWriter::open(dir, segment_size).map_err(Refusal::Journal)?;
         let from = w.next_seq();
         let mut r = Reader::over(files[..untrusted_from].to_vec());
         let mut failure: Option<Refusal> = None;
@@ -422,7 +435,8 @@ pub fn salvage(dir: &Path, segment_size: usize, suffix: &str) -> Result<Salvage,
                 }
             }
         }
-        w.sync().map_err(|e| Refusal::Journal(JournalError::Io(e)))?;
+        w.sync()
+            .map_err(|e| Refusal::Journal(JournalError::Io(e)))?;
         if let Some(f) = failure {
             return Err(f);
         }

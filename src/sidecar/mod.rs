@@ -108,10 +108,10 @@ impl AuditHealth {
     }
 
     fn working(&self) {
-        let _ = self
-            .0
-            .state
-            .compare_exchange(STARTING, WORKING, Ordering::AcqRel, Ordering::Acquire);
+        let _ =
+            self.0
+                .state
+                .compare_exchange(STARTING, WORKING, Ordering::AcqRel, Ordering::Acquire);
     }
 }
 
@@ -231,7 +231,11 @@ fn retire(dir: &Path, done: u64, keep: u64) -> io::Result<u64> {
 /// audit directory (not deleted, renamed away or replaced).
 const CHECK_EVERY: Duration = Duration::from_millis(100);
 
-fn run(cfg: SidecarConfig, stop: Arc<AtomicBool>, health: &AuditHealth) -> io::Result<SidecarReport> {
+fn run(
+    cfg: SidecarConfig,
+    stop: Arc<AtomicBool>,
+    health: &AuditHealth,
+) -> io::Result<SidecarReport> {
     let mut log = AuditLog::open(&cfg.audit, cfg.fsync, cfg.max_file_bytes)?;
     let mut report = SidecarReport {
         last_seq: log.last_seq(),

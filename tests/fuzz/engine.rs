@@ -23,6 +23,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Inputs of a batch with their outcomes, gathered by the test closure.
+type Fresh = Arc<std::sync::Mutex<Vec<(Vec<u8>, String)>>>;
+
 /// What a target does with one input.
 pub struct Target {
     /// Its name: the corpus is `fuzz/corpus/<name>/`.
@@ -32,7 +35,7 @@ pub struct Target {
     /// (an error's category, say: digits are ignored when outcomes are compared).
     pub run: fn(&[u8]) -> Result<String, String>,
     /// Repairs checksums in a mutated input, so mutations get past them.
-    pub fixup: Option<fn(&mut Vec<u8>)>,
+    pub fixup: Option<fn(&mut [u8])>,
     /// Tokens of the input's format worth inserting (keys, magic, boundary numbers).
     pub tokens: &'static [&'static [u8]],
 }
@@ -61,15 +64,46 @@ pub struct Report {
 /// One mutation; positions are taken modulo the input's length when applied.
 #[derive(Clone, Debug)]
 enum Op {
-    Flip { at: u32, bit: u8 },
-    Set { at: u32, byte: u8 },
-    Boundary { at: u32, width: u8, which: u8 },
-    Token { at: u32, which: u16, overwrite: bool },
-    Insert { at: u32, bytes: Vec<u8> },
-    Delete { at: u32, len: u16 },
-    Duplicate { from: u32, len: u16, to: u32 },
-    Splice { seed: u16, from: u32, len: u16, to: u32 },
-    Truncate { at: u32 },
+    Flip {
+        at: u32,
+        bit: u8,
+    },
+    Set {
+        at: u32,
+        byte: u8,
+    },
+    Boundary {
+        at: u32,
+        width: u8,
+        which: u8,
+    },
+    Token {
+        at: u32,
+        which: u16,
+        overwrite: bool,
+    },
+    Insert {
+        at: u32,
+        bytes: Vec<u8>,
+    },
+    Delete {
+        at: u32,
+        len: u16,
+    },
+    Duplicate {
+        from: u32,
+        len: u16,
+        to: u32,
+    },
+    Splice {
+        seed: u16,
+        from: u32,
+        len: u16,
+        to: u32,
+    },
+    Truncate {
+        at: u32,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -94,7 +128,11 @@ fn op() -> impl Strategy<Value = Op> {
 /// Little-endian values at the edges of their widths: where parsers overflow.
 fn boundary(width: u8, which: u8) -> Vec<u8> {
     let w = width as usize;
-    let max = if w == 8 { u64::MAX } else { (1u64 << (8 * w)) - 1 };
+    let max = if w == 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * w)) - 1
+    };
     let v = match which % 8 {
         0 => 0,
         1 => 1,
@@ -123,13 +161,21 @@ fn apply(seed: &[u8], ops: &[Op], corpus: &[Vec<u8>], tokens: &[&[u8]]) -> Vec<u
         match op {
             Op::Flip { at: p, bit } if n > 0 => b[at(*p, n)] ^= 1 << bit,
             Op::Set { at: p, byte } if n > 0 => b[at(*p, n)] = *byte,
-            Op::Boundary { at: p, width, which } => {
+            Op::Boundary {
+                at: p,
+                width,
+                which,
+            } => {
                 let v = boundary(*width, *which);
                 let i = at(*p, n.saturating_sub(v.len()) + 1).min(n);
                 let end = (i + v.len()).min(n);
                 b.splice(i..end, v);
             }
-            Op::Token { at: p, which, overwrite } if !tokens.is_empty() => {
+            Op::Token {
+                at: p,
+                which,
+                overwrite,
+            } if !tokens.is_empty() => {
                 let t = tokens[*which as usize % tokens.len()];
                 let i = at(*p, n + 1);
                 let end = if *overwrite { (i + t.len()).min(n) } else { i };
@@ -149,7 +195,12 @@ fn apply(seed: &[u8], ops: &[Op], corpus: &[Vec<u8>], tokens: &[&[u8]]) -> Vec<u
                 let j = at(*to, n + 1);
                 b.splice(j..j, chunk);
             }
-            Op::Splice { seed, from, len, to } if !corpus.is_empty() => {
+            Op::Splice {
+                seed,
+                from,
+                len,
+                to,
+            } if !corpus.is_empty() => {
                 let other = &corpus[*seed as usize % corpus.len()];
                 if !other.is_empty() {
                     let i = at(*from, other.len());
@@ -225,7 +276,11 @@ fn shape(outcome: &str) -> String {
 /// Runs every seed, then mutations of them until the budget is spent.
 pub fn fuzz(t: &Target) -> Report {
     let seeds = seeds(t.name);
-    assert!(!seeds.is_empty(), "no seeds in {}", corpus_dir(t.name).display());
+    assert!(
+        !seeds.is_empty(),
+        "no seeds in {}",
+        corpus_dir(t.name).display()
+    );
     // Panics are caught and shrunk: keep the default hook from printing each one.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(|info| {
@@ -264,7 +319,7 @@ pub fn fuzz(t: &Target) -> Report {
     report.seed = round;
     while Instant::now() < deadline && report.crashes.is_empty() {
         let snapshot = Arc::new(corpus.clone());
-        let fresh: Arc<std::sync::Mutex<Vec<(Vec<u8>, String)>>> = Arc::default();
+        let fresh: Fresh = Arc::default();
         let mut seed_bytes = [0u8; 32];
         seed_bytes[..8].copy_from_slice(&round.to_le_bytes());
         round = round.wrapping_add(1);
@@ -282,7 +337,12 @@ pub fn fuzz(t: &Target) -> Report {
             prop::collection::vec(op(), 1..12),
             any::<bool>(),
         );
-        let (c, e, s, f) = (snapshot.clone(), execs.clone(), slowest.clone(), fresh.clone());
+        let (c, e, s, f) = (
+            snapshot.clone(),
+            execs.clone(),
+            slowest.clone(),
+            fresh.clone(),
+        );
         let fixup = t.fixup;
         let tokens = t.tokens;
         let result = runner.run(&strategy, move |(seed, ops, fix)| {
@@ -323,12 +383,11 @@ pub fn fuzz(t: &Target) -> Report {
                 .join("target/fuzz-crashes")
                 .join(t.name);
             let _ = std::fs::create_dir_all(&dir);
-            let path = dir.join(format!(
-                "crash-{:016x}",
-                xxhash_rust::xxh3::xxh3_64(&input)
-            ));
+            let path = dir.join(format!("crash-{:016x}", xxhash_rust::xxh3::xxh3_64(&input)));
             let _ = std::fs::write(&path, &input);
-            report.crashes.push((path, format!("{why} (mutations: {ops:?})")));
+            report
+                .crashes
+                .push((path, format!("{why} (mutations: {ops:?})")));
         }
     }
     std::panic::set_hook(previous);

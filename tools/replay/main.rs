@@ -9,17 +9,17 @@ use execd::config::Registry;
 use execd::core::records::KIND_LOSS;
 use execd::core::recovery::{self, RecoveryError, Step};
 use execd::journal::{scan, JournalError};
-use execd::sidecar::history::{self, History, Refusal};
 use execd::model::event::{Command, CoreEvent, OrderStatus};
 use execd::model::fixed::Fixed;
 use execd::model::ids::OrderId;
+use execd::sidecar::history::{self, History, Refusal};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -204,9 +204,7 @@ fn main() -> ExitCode {
 /// cannot be read at all (a missing directory, permissions) exits 2.
 fn refused_exit(r: &Refusal) -> ExitCode {
     match r {
-        Refusal::Journal(JournalError::Io(e))
-            if e.kind() != std::io::ErrorKind::InvalidInput =>
-        {
+        Refusal::Journal(JournalError::Io(e)) if e.kind() != std::io::ErrorKind::InvalidInput => {
             warn!("execd-replay: {e}");
             ExitCode::from(EXIT_USAGE)
         }
@@ -378,7 +376,13 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
     let s = engine.stats();
     say!(
         "  requests {} accepted {} rejected {} duplicates {} fills {} anomalies {} timeouts {}",
-        s.submitted, s.accepted, s.rejected, s.duplicates, s.fills, s.anomalies, s.timeouts
+        s.submitted,
+        s.accepted,
+        s.rejected,
+        s.duplicates,
+        s.fills,
+        s.anomalies,
+        s.timeouts
     );
     for a in &reg.accounts {
         for i in &reg.instruments {

@@ -258,7 +258,7 @@ fn main() -> ExitCode {
             };
             match out {
                 None => {
-                    say(&d.merged_xml());
+                    say(d.merged_xml());
                     ExitCode::SUCCESS
                 }
                 Some(p) => match std::fs::write(&p, d.merged_xml()) {
