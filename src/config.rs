@@ -159,7 +159,7 @@ fn in_range(entry: &str, key: String, value: u64) -> Result<u64, ConfigError> {
         Err(err(
             key,
             format!(
-                "{value} is out of range: must be between {} and {} ({})",
+                "{value} is out of range: must be between {} and {}, {}",
                 r.min, r.max, r.unit
             ),
         ))

@@ -226,6 +226,8 @@ fn operator() -> serde_json::Value {
 
 /// The account name of `uid`, from the system's user database.
 fn user_name(uid: libc::uid_t) -> Option<String> {
+    // SAFETY: passwd is plain data (integers and pointers); all zeros is a valid value,
+    // and getpwuid_r fills it before anything reads it.
     let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 4096];
     let mut found: *mut libc::passwd = std::ptr::null_mut();
