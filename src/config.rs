@@ -42,6 +42,236 @@ fn err(key: impl Into<String>, msg: impl Into<String>) -> ConfigError {
     }
 }
 
+/// The range a number in the configuration must be in: every duration, size and count a
+/// file can set is listed in [`RANGES`], checked by [`check_ranges`] before anything is
+/// multiplied or allocated from it, and named with its range when it is out of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    /// The key, `[]` standing for an index (`venues[].timeout_ms`).
+    pub key: &'static str,
+    /// Smallest value allowed.
+    pub min: u64,
+    /// Largest value allowed.
+    pub max: u64,
+    /// What the number counts, and why the bound where it is not obvious.
+    pub unit: &'static str,
+}
+
+const fn range(key: &'static str, min: u64, max: u64, unit: &'static str) -> Range {
+    Range {
+        key,
+        min,
+        max,
+        unit,
+    }
+}
+
+/// Every numeric key and its range. Upper bounds keep what is derived from a value
+/// (nanoseconds, bytes, allocations) far from overflow and from exhausting the machine:
+/// a ring slot is about 350 bytes and an order about 400 with its indexes, a segment is
+/// preallocated on disk in full, an audit file is read whole by `execd-replay`.
+pub const RANGES: &[Range] = &[
+    range("core.pin_core", 0, 4_095, "CPU number"),
+    range(
+        "core.ring_capacity",
+        16,
+        1 << 20,
+        "slots per ring (about 350 bytes each, two rings per producer)",
+    ),
+    range(
+        "core.max_orders",
+        16,
+        1 << 22,
+        "orders held in memory (about 400 bytes each)",
+    ),
+    range("journal.fsync_ms", 0, 60_000, "milliseconds"),
+    range(
+        "journal.audit_file_mb",
+        1,
+        1_024,
+        "MiB per audit file (execd-replay reads a file whole)",
+    ),
+    range("journal.retain_segments", 2, 1_000_000, "segment files"),
+    range(
+        "journal.segment_kb",
+        4,
+        1 << 20,
+        "KiB per segment file, preallocated on disk in full (at most 1 GiB: the journal format's limit)",
+    ),
+    range("gate.max_quote_age_ms", 1, 86_400_000, "milliseconds (up to a day)"),
+    range("venues[].timeout_ms", 1, 3_600_000, "milliseconds (up to an hour)"),
+    range("venues[].max_orders_per_sec", 1, 10_000_000, "orders per second"),
+    range("venues[].burst", 1, 10_000_000, "orders"),
+    range("venues[].breaker_failures", 1, 1_000_000, "consecutive failures"),
+    range(
+        "venues[].breaker_cooldown_ms",
+        0,
+        3_600_000,
+        "milliseconds (up to an hour)",
+    ),
+    range(
+        "venues[].paper.latency_us_min",
+        0,
+        60_000_000,
+        "microseconds (up to a minute)",
+    ),
+    range(
+        "venues[].paper.latency_us_mean_extra",
+        0,
+        60_000_000,
+        "microseconds (up to a minute)",
+    ),
+    range("venues[].paper.partial_fill_pct", 0, 100, "percent"),
+    range("venues[].paper.silent_per_mille", 0, 1_000, "per mille"),
+    range(
+        "venues[].paper.quote_interval_ms",
+        1,
+        60_000,
+        "milliseconds (up to a minute)",
+    ),
+    range(
+        "instruments[].price_band_bps",
+        1,
+        10_000,
+        "basis points (up to 100 %)",
+    ),
+    range(
+        "instruments[].margin_bps",
+        1,
+        10_000,
+        "basis points of notional (up to 100 %)",
+    ),
+    range("instruments[].spread_ticks", 1, 1_000_000, "ticks"),
+    range("instruments[].volatility_ticks", 0, 1_000_000, "ticks"),
+    range("instruments[].depth_lots", 0, 1_000_000_000, "lots"),
+    range("accounts[].max_open_orders", 1, 1 << 22, "orders"),
+];
+
+/// `value` of `key` (as written, with its index) checked against the range of `entry`
+/// (as listed in [`RANGES`]).
+fn in_range(entry: &str, key: String, value: u64) -> Result<u64, ConfigError> {
+    let r = RANGES
+        .iter()
+        .find(|r| r.key == entry)
+        .expect("every checked key is listed in RANGES");
+    if (r.min..=r.max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(err(
+            key,
+            format!(
+                "{value} is out of range: must be between {} and {}, {}",
+                r.min, r.max, r.unit
+            ),
+        ))
+    }
+}
+
+/// Checks every number in `cfg` against [`RANGES`]: the one place a configuration's
+/// durations, sizes and counts are bounded, run by `check-config` and by every start.
+pub fn check_ranges(cfg: &Config) -> Result<(), ConfigError> {
+    let c = &cfg.core;
+    if let Some(p) = c.pin_core {
+        in_range("core.pin_core", "core.pin_core".into(), p as u64)?;
+    }
+    in_range(
+        "core.ring_capacity",
+        "core.ring_capacity".into(),
+        c.ring_capacity as u64,
+    )?;
+    in_range(
+        "core.max_orders",
+        "core.max_orders".into(),
+        c.max_orders as u64,
+    )?;
+    let j = &cfg.journal;
+    in_range("journal.fsync_ms", "journal.fsync_ms".into(), j.fsync_ms)?;
+    in_range(
+        "journal.audit_file_mb",
+        "journal.audit_file_mb".into(),
+        j.audit_file_mb,
+    )?;
+    if let Some(n) = j.retain_segments {
+        in_range(
+            "journal.retain_segments",
+            "journal.retain_segments".into(),
+            n,
+        )?;
+    }
+    in_range(
+        "journal.segment_kb",
+        "journal.segment_kb".into(),
+        j.segment_kb,
+    )?;
+    in_range(
+        "gate.max_quote_age_ms",
+        "gate.max_quote_age_ms".into(),
+        cfg.gate.max_quote_age_ms,
+    )?;
+    for (i, v) in cfg.venues.iter().enumerate() {
+        let k = |f: &str| format!("venues[{i}].{f}");
+        let e = |f: &str| format!("venues[].{f}");
+        in_range(&e("timeout_ms"), k("timeout_ms"), v.timeout_ms)?;
+        for (f, n) in [
+            ("max_orders_per_sec", v.max_orders_per_sec),
+            ("burst", v.burst),
+            ("breaker_failures", v.breaker_failures),
+        ] {
+            in_range(&e(f), k(f), u64::from(n))?;
+        }
+        in_range(
+            &e("breaker_cooldown_ms"),
+            k("breaker_cooldown_ms"),
+            v.breaker_cooldown_ms,
+        )?;
+        let p = &v.paper;
+        for (f, n) in [
+            ("paper.latency_us_min", p.latency_us_min),
+            ("paper.latency_us_mean_extra", p.latency_us_mean_extra),
+            ("paper.partial_fill_pct", u64::from(p.partial_fill_pct)),
+            ("paper.silent_per_mille", u64::from(p.silent_per_mille)),
+            ("paper.quote_interval_ms", p.quote_interval_ms),
+        ] {
+            in_range(&e(f), k(f), n)?;
+        }
+    }
+    for (i, c) in cfg.instruments.iter().enumerate() {
+        for (f, n) in [
+            ("price_band_bps", c.price_band_bps),
+            ("margin_bps", c.margin_bps),
+            ("spread_ticks", c.spread_ticks),
+            ("volatility_ticks", c.volatility_ticks),
+            ("depth_lots", c.depth_lots),
+        ] {
+            in_range(
+                &format!("instruments[].{f}"),
+                format!("instruments[{i}].{f}"),
+                u64::from(n),
+            )?;
+        }
+    }
+    for (i, a) in cfg.accounts.iter().enumerate() {
+        in_range(
+            "accounts[].max_open_orders",
+            format!("accounts[{i}].max_open_orders"),
+            u64::from(a.max_open_orders),
+        )?;
+    }
+    Ok(())
+}
+
+/// Milliseconds (already range-checked) as nanoseconds.
+fn ms_to_ns(key: String, ms: u64) -> Result<u64, ConfigError> {
+    ms.checked_mul(1_000_000)
+        .ok_or_else(|| err(key, format!("{ms} ms is too large")))
+}
+
+/// Microseconds (already range-checked) as nanoseconds.
+fn us_to_ns(key: String, us: u64) -> Result<u64, ConfigError> {
+    us.checked_mul(1_000)
+        .ok_or_else(|| err(key, format!("{us} µs is too large")))
+}
+
 /// The file as written.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -447,31 +677,14 @@ impl Registry {
 
     /// Checks a parsed config.
     pub fn from_config(cfg: &Config) -> Result<Registry, ConfigError> {
-        if cfg.journal.segment_kb < 4 {
-            return Err(err("journal.segment_kb", "must be at least 4"));
-        }
-        if cfg.journal.audit_file_mb == 0 {
-            return Err(err("journal.audit_file_mb", "must be greater than 0"));
-        }
-        if cfg.journal.retain_segments == Some(0) || cfg.journal.retain_segments == Some(1) {
-            return Err(err(
-                "journal.retain_segments",
-                "must be at least 2 (the live segment and one before it)",
-            ));
-        }
-        if cfg.core.ring_capacity < 16 {
-            return Err(err("core.ring_capacity", "must be at least 16"));
-        }
-        if cfg.core.max_orders < 16 || cfg.core.max_orders > u32::MAX as usize {
-            return Err(err("core.max_orders", "must be between 16 and 4294967295"));
-        }
+        check_ranges(cfg)?;
         let cushion = parse_dec("gate.margin_cushion", &cfg.gate.margin_cushion)?
             .to_scale(4)
-            .filter(|v| *v >= 10_000 && *v <= u32::MAX as i64)
+            .filter(|v| (10_000..=1_000_000).contains(v))
             .ok_or_else(|| {
                 err(
                     "gate.margin_cushion",
-                    "must be a number ≥ 1 with at most 4 decimals",
+                    "must be a number between 1 and 100 with at most 4 decimals",
                 )
             })?;
         if cfg.venues.is_empty() {
@@ -510,18 +723,6 @@ impl Registry {
             if venue_by_name.insert(name, VenueId(i as u16)).is_some() {
                 return Err(err(k("name"), format!("duplicate venue {:?}", v.name)));
             }
-            if v.timeout_ms == 0 {
-                return Err(err(k("timeout_ms"), "must be greater than 0"));
-            }
-            if v.max_orders_per_sec == 0 {
-                return Err(err(k("max_orders_per_sec"), "must be greater than 0"));
-            }
-            if v.burst == 0 {
-                return Err(err(k("burst"), "must be greater than 0"));
-            }
-            if v.breaker_failures == 0 {
-                return Err(err(k("breaker_failures"), "must be greater than 0"));
-            }
             let p = &v.paper;
             let bps = |f: &str, s: &str| -> Result<i64, ConfigError> {
                 parse_dec(&k(f), s)?
@@ -534,32 +735,26 @@ impl Registry {
                         )
                     })
             };
-            if p.partial_fill_pct > 100 {
-                return Err(err(k("paper.partial_fill_pct"), "must be at most 100"));
-            }
-            if p.silent_per_mille > 1000 {
-                return Err(err(k("paper.silent_per_mille"), "must be at most 1000"));
-            }
-            if p.quote_interval_ms == 0 {
-                return Err(err(k("paper.quote_interval_ms"), "must be greater than 0"));
-            }
             venues.push(VenueSpec {
                 id: VenueId(i as u16),
                 name,
-                timeout_ns: v.timeout_ms * 1_000_000,
+                timeout_ns: ms_to_ns(k("timeout_ms"), v.timeout_ms)?,
                 max_orders_per_sec: v.max_orders_per_sec,
                 burst: v.burst,
                 breaker_failures: v.breaker_failures,
-                breaker_cooldown_ns: v.breaker_cooldown_ms * 1_000_000,
+                breaker_cooldown_ns: ms_to_ns(k("breaker_cooldown_ms"), v.breaker_cooldown_ms)?,
                 paper: PaperSpec {
                     seed: p.seed,
-                    latency_min_ns: p.latency_us_min * 1_000,
-                    latency_mean_extra_ns: p.latency_us_mean_extra * 1_000,
+                    latency_min_ns: us_to_ns(k("paper.latency_us_min"), p.latency_us_min)?,
+                    latency_mean_extra_ns: us_to_ns(
+                        k("paper.latency_us_mean_extra"),
+                        p.latency_us_mean_extra,
+                    )?,
                     slippage_bps_e2: bps("paper.slippage_bps", &p.slippage_bps)?,
                     commission_bps_e2: bps("paper.commission_bps", &p.commission_bps)?,
                     partial_fill_pct: p.partial_fill_pct,
                     silent_per_mille: p.silent_per_mille,
-                    quote_interval_ns: p.quote_interval_ms * 1_000_000,
+                    quote_interval_ns: ms_to_ns(k("paper.quote_interval_ms"), p.quote_interval_ms)?,
                 },
                 fix,
             });
@@ -612,14 +807,36 @@ impl Registry {
             let max_notional = positive(&k("max_notional"), &c.max_notional)?
                 .to_scale(MONEY_SCALE)
                 .ok_or_else(|| err(k("max_notional"), "too many decimals or too large"))?;
-            if c.price_band_bps == 0 {
-                return Err(err(k("price_band_bps"), "must be greater than 0"));
+            // What the paper venue derives from these must fit its integers.
+            if (c.spread_ticks as i64)
+                .checked_mul(tick.mant)
+                .is_none_or(|v| v > i64::MAX / 4)
+            {
+                return Err(err(
+                    k("spread_ticks"),
+                    format!("{} ticks of {} do not fit a price", c.spread_ticks, c.tick),
+                ));
             }
-            if c.margin_bps == 0 {
-                return Err(err(k("margin_bps"), "must be greater than 0"));
+            if (c.volatility_ticks as i64)
+                .checked_mul(tick.mant)
+                .is_none_or(|v| v > i64::MAX / 4)
+            {
+                return Err(err(
+                    k("volatility_ticks"),
+                    format!(
+                        "{} ticks of {} do not fit a price",
+                        c.volatility_ticks, c.tick
+                    ),
+                ));
             }
-            if c.spread_ticks == 0 {
-                return Err(err(k("spread_ticks"), "must be greater than 0"));
+            if (c.depth_lots as i64)
+                .checked_mul(lot.mant)
+                .is_none_or(|v| v > i64::MAX / 4)
+            {
+                return Err(err(
+                    k("depth_lots"),
+                    format!("{} lots of {} do not fit a quantity", c.depth_lots, c.lot),
+                ));
             }
             let id = InstrumentId(i as u16);
             if instrument_by_key.insert((venue, symbol), id).is_some() {
@@ -683,7 +900,7 @@ impl Registry {
         let order_entry = check_order_entry(cfg, &venue_by_name, &account_by_name)?;
         Ok(Registry {
             core: cfg.core.clone(),
-            max_quote_age_ns: cfg.gate.max_quote_age_ms * 1_000_000,
+            max_quote_age_ns: ms_to_ns("gate.max_quote_age_ms".into(), cfg.gate.max_quote_age_ms)?,
             margin_cushion_bps: cushion as u32,
             venues,
             instruments,
@@ -877,6 +1094,182 @@ mod tests {
         let bad = DEFAULT_TOML.replacen("[core]", "[core]\nbogus = 1", 1);
         let e = Registry::from_toml(&bad).unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
+    }
+
+    /// The attacker's values: each was multiplied unchecked (timeouts of 0.29 s, a demo
+    /// spinning forever), allocated (2^63 ring slots panicked, 2^32 aborted on 1.5 TB) or
+    /// preallocated (a 77 GB segment filled the disk). Each is refused by key and range.
+    #[test]
+    fn values_that_overflow_or_exhaust_the_machine_are_refused_by_key_and_range() {
+        let cases = [
+            (
+                "timeout_ms = 30000",
+                "timeout_ms = 18446744073710",
+                "venues[0].timeout_ms",
+            ),
+            (
+                "quote_interval_ms = 5",
+                "quote_interval_ms = 18446744073709",
+                "venues[0].paper.quote_interval_ms",
+            ),
+            (
+                "max_quote_age_ms = 5000",
+                "max_quote_age_ms = 18446744073710",
+                "gate.max_quote_age_ms",
+            ),
+            (
+                "breaker_cooldown_ms = 10000",
+                "breaker_cooldown_ms = 18446744073710",
+                "venues[0].breaker_cooldown_ms",
+            ),
+            (
+                "latency_us_min = 40",
+                "latency_us_min = 18446744073709552",
+                "venues[0].paper.latency_us_min",
+            ),
+            (
+                "latency_us_mean_extra = 60",
+                "latency_us_mean_extra = 18446744073709552",
+                "venues[0].paper.latency_us_mean_extra",
+            ),
+            (
+                "ring_capacity = 65536",
+                "ring_capacity = 9223372036854775807",
+                "core.ring_capacity",
+            ),
+            (
+                "ring_capacity = 65536",
+                "ring_capacity = 4294967296",
+                "core.ring_capacity",
+            ),
+            (
+                "segment_kb = 65536",
+                "segment_kb = 4294967296",
+                "journal.segment_kb",
+            ),
+            (
+                "audit_file_mb = 256",
+                "audit_file_mb = 17592186044416",
+                "journal.audit_file_mb",
+            ),
+            (
+                "max_orders = 262144",
+                "max_orders = 4294967295",
+                "core.max_orders",
+            ),
+            (
+                "fsync_ms = 10",
+                "fsync_ms = 18446744073710",
+                "journal.fsync_ms",
+            ),
+            (
+                "max_orders_per_sec = 2000000",
+                "max_orders_per_sec = 0",
+                "venues[0].max_orders_per_sec",
+            ),
+            ("burst = 20000", "burst = 4294967295", "venues[0].burst"),
+            (
+                "partial_fill_pct = 20",
+                "partial_fill_pct = 101",
+                "venues[0].paper.partial_fill_pct",
+            ),
+            (
+                "silent_per_mille = 1",
+                "silent_per_mille = 1001",
+                "venues[0].paper.silent_per_mille",
+            ),
+            (
+                "price_band_bps = 300",
+                "price_band_bps = 4294967295",
+                "instruments[0].price_band_bps",
+            ),
+            (
+                "margin_bps = 2500",
+                "margin_bps = 0",
+                "instruments[0].margin_bps",
+            ),
+            (
+                "spread_ticks = 2",
+                "spread_ticks = 4294967295",
+                "instruments[0].spread_ticks",
+            ),
+            (
+                "depth_lots = 2000",
+                "depth_lots = 4294967295",
+                "instruments[0].depth_lots",
+            ),
+            (
+                "max_open_orders = 50000",
+                "max_open_orders = 0",
+                "accounts[0].max_open_orders",
+            ),
+            ("[core]", "[core]\npin_core = 100000", "core.pin_core"),
+            (
+                "# retain_segments = 8",
+                "retain_segments = 1",
+                "journal.retain_segments",
+            ),
+        ];
+        for (from, to, key) in cases {
+            assert!(DEFAULT_TOML.contains(from), "{from}");
+            let e = Registry::from_toml(&DEFAULT_TOML.replacen(from, to, 1))
+                .err()
+                .unwrap_or_else(|| panic!("{to} was accepted"));
+            assert_eq!(e.key, key, "{to}: {e}");
+            let r = RANGES
+                .iter()
+                .find(|r| key.replace(|c: char| c.is_ascii_digit(), "") == r.key)
+                .unwrap_or_else(|| panic!("{key} is not in RANGES"));
+            assert!(
+                e.msg.contains(&format!("between {} and {}", r.min, r.max)),
+                "{to}: {e}"
+            );
+        }
+        // A margin cushion of a million is no cushion either.
+        let e = Registry::from_toml(&DEFAULT_TOML.replacen(
+            "margin_cushion = \"1.2\"",
+            "margin_cushion = \"1000000\"",
+            1,
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "gate.margin_cushion");
+        // And a tick so large that the spread in ticks no longer fits a price.
+        let e = Registry::from_toml(
+            &DEFAULT_TOML
+                .replacen("tick = \"0.01\"", "tick = \"1000000000000000\"", 1)
+                .replacen(
+                    "max_spread = \"0.10\"",
+                    "max_spread = \"2000000000000000\"",
+                    1,
+                )
+                .replacen(
+                    "initial_price = \"190.00\"",
+                    "initial_price = \"3000000000000000\"",
+                    1,
+                )
+                .replacen("spread_ticks = 2", "spread_ticks = 1000000", 1),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "instruments[0].spread_ticks", "{e}");
+    }
+
+    #[test]
+    fn every_range_is_checked_and_every_default_is_inside_its_range() {
+        let r = Registry::default_paper();
+        assert!(check_ranges(&r.config).is_ok());
+        for range in RANGES {
+            assert!(range.min <= range.max, "{range:?}");
+        }
+        // Each entry of RANGES is looked up by some check (a typo would panic there).
+        let src = include_str!("config.rs");
+        for range in RANGES {
+            let short = range.key.rsplit(['.', ']']).next().unwrap_or(range.key);
+            assert!(
+                src.matches(short).count() >= 2,
+                "{} is never checked",
+                range.key
+            );
+        }
     }
 
     #[test]

@@ -109,7 +109,10 @@ fn verify_names_the_byte_of_a_corruption() {
     std::fs::write(&seg, &bytes).unwrap();
     let (code, _, err) = replay(&["verify", dir.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("CORRUPT: segment 0 byte"), "{err}");
+    assert!(
+        err.contains("CORRUPT: journal corrupt in segment 0 at byte"),
+        "{err}"
+    );
     let byte: usize = err
         .split("byte ")
         .nth(1)

@@ -137,3 +137,28 @@ fn a_damaged_audit_file_is_named_with_the_byte() {
         "{err}"
     );
 }
+
+/// Defect: after old segments were retired, a restarted sidecar looked for segment 0,
+/// found nothing, and copied nothing more into the audit log, ever.
+#[test]
+fn a_restarted_sidecar_carries_on_after_retired_segments() {
+    let dir = tmp("retired");
+    let (mut w, _) = JournalWriter::open(&dir, 4096).unwrap();
+    let t0 = unix_ns(2026, 1, 5, 15, 0);
+    for seq in 1..=500u64 {
+        w.append(1, 1, t0 + seq, &payload(seq)).unwrap();
+    }
+    let mut c = cfg(&dir, 1 << 20, Fsync::EveryRecord);
+    c.retain_segments = Some(2);
+    let first = Sidecar::spawn(c.clone()).unwrap().stop().unwrap();
+    assert_eq!(first.records, 500);
+    assert!(first.retired > 0, "{first:?}");
+    for seq in 501..=900u64 {
+        w.append(1, 1, t0 + seq, &payload(seq)).unwrap();
+    }
+    let again = Sidecar::spawn(c).unwrap().stop().unwrap();
+    assert_eq!((again.records, again.last_seq), (400, 900), "{again:?}");
+    let mut seqs = Vec::new();
+    audit::scan(&dir.join("audit"), |h, _| seqs.push(h.seq)).unwrap();
+    assert!(seqs.iter().copied().eq(1..=900));
+}

@@ -20,6 +20,8 @@ use super::rings::Rings;
 use super::thread::{CoreOptions, CoreReport};
 use crate::model::event::{Command, CoreEvent, Inbound};
 use crate::model::reason::Reason;
+use crate::sidecar::{AuditHealth, AuditState};
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 /// Commands drained from one ring per duty cycle, so no producer starves the others.
@@ -60,6 +62,8 @@ pub(crate) struct DutyCycle {
     idle: Idle,
     cycles: u64,
     wind_down: WindDown,
+    // The audit sidecar's health, when the core journals: read once per cycle.
+    audit: Option<AuditHealth>,
 }
 
 impl DutyCycle {
@@ -82,7 +86,40 @@ impl DutyCycle {
             idle: Idle::new(opts.idle),
             cycles: 0,
             wind_down: WindDown::default(),
+            audit: None,
         }
+    }
+
+    /// Watches the audit sidecar: when it fails, new orders are refused (AUDIT_FAILED).
+    pub(crate) fn watch_audit(&mut self, health: AuditHealth) {
+        self.audit = Some(health);
+    }
+
+    /// Turns the sidecar's health into the gate's state, journaled first, so a replay
+    /// refuses exactly the orders the live core refused. A core that recovered a failure
+    /// clears it once its own sidecar works.
+    fn check_audit(&mut self) {
+        let Some(h) = &self.audit else { return };
+        let failed = match h.state() {
+            AuditState::Starting => return,
+            AuditState::Working => false,
+            AuditState::Failed => true,
+        };
+        if failed == self.engine.gate().audit_failed() {
+            return;
+        }
+        let why = h.failure().unwrap_or_default();
+        self.rings.time(self.engine.now());
+        if !self.rings.record_audit(failed) {
+            return; // the journal refused it: the gate stays, and this is tried again
+        }
+        self.engine.set_audit_failed(failed);
+        let msg = if failed {
+            format!("execd: the audit log failed: {why}; new orders are refused (AUDIT_FAILED) until execd restarts with a working audit log")
+        } else {
+            "execd: the audit log works: new orders are accepted again".to_string()
+        };
+        let _ = writeln!(std::io::stderr(), "{msg}");
     }
 
     /// Events recovery derived that a crash kept from the journal, and so from every
@@ -100,6 +137,7 @@ impl DutyCycle {
             self.cycles += 1;
             let before = self.rings.emitted;
             let now = self.clock.now_ns();
+            self.check_audit();
             let mut work = self.pump_venues(now);
             self.deliver_due(now);
             work |= self.drain_commands();
@@ -134,6 +172,7 @@ impl DutyCycle {
             recovered: None,
             journal_next_seq,
             audit: None,
+            audit_failure: self.audit.as_ref().and_then(|h| h.failure()),
         }
     }
 

@@ -10,20 +10,26 @@
 
 use super::engine::Engine;
 use super::records::{
-    self, KIND_COMMAND, KIND_CONFIG, KIND_EVENT, KIND_START, KIND_TIME, KIND_VENUE,
+    self, KIND_AUDIT, KIND_COMMAND, KIND_CONFIG, KIND_EVENT, KIND_LOSS, KIND_START, KIND_TIME,
+    KIND_VENUE,
 };
 use super::venues::build_venues;
 use crate::config::Registry;
 use crate::journal::{scan, JournalError, JournalWriter, RecordHeader, ScanSummary};
 use crate::model::event::{Command, CoreEvent};
+use crate::sidecar::history::{self, Refusal};
 use std::collections::VecDeque;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Why a journal could not be recovered.
 #[derive(Debug)]
 pub enum RecoveryError {
+    /// The history is refused: the journal or its audit log lost, changed or damaged
+    /// records (the same refusal, in the same words, as `execd-replay verify`'s). A start
+    /// goes ahead on it only with an operator's `--accept-journal-loss`.
+    Refused(Refusal),
     /// The journal itself is damaged or unreadable.
     Journal(JournalError),
     /// A record's payload does not decode.
@@ -35,6 +41,8 @@ pub enum RecoveryError {
     },
     /// The journal was written under another configuration.
     ConfigChanged,
+    /// What was asked of recovery cannot be done as asked.
+    Usage(&'static str),
     /// Replaying the commands does not give the events the journal recorded.
     Diverged {
         /// The first recorded event that differs.
@@ -45,12 +53,14 @@ pub enum RecoveryError {
 impl fmt::Display for RecoveryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            RecoveryError::Refused(r) => write!(f, "{r}"),
             RecoveryError::Journal(e) => write!(f, "{e}"),
             RecoveryError::Record { seq, what } => write!(f, "journal record {seq}: {what}"),
             RecoveryError::Diverged { seq } => write!(
                 f,
                 "journal record {seq}: replaying the commands gives a different event than the one recorded (a different version of execd wrote it, or it was altered)"
             ),
+            RecoveryError::Usage(what) => write!(f, "{what}"),
             RecoveryError::ConfigChanged => write!(
                 f,
                 "the journal was written under a different configuration; replaying it under this one would not rebuild the same state"
@@ -103,7 +113,9 @@ fn diverged(
 
 /// Opens (or creates) the journal in `dir` and returns its writer and the engine rebuilt
 /// from it. A new journal starts an engine at `start_ns` with `epoch`; an existing one
-/// restores its own epoch and start and replays every command.
+/// restores its own epoch and start and replays every command. A history that
+/// `execd-replay verify` would refuse is refused here too, before anything is written
+/// (see [`accept_loss`] for the operator's way past that).
 pub fn open(
     dir: &Path,
     reg: Arc<Registry>,
@@ -111,9 +123,12 @@ pub fn open(
     start_ns: u64,
     segment_size: usize,
 ) -> Result<(JournalWriter, Engine, Recovered, Vec<CoreEvent>), RecoveryError> {
+    if std::fs::symlink_metadata(dir).is_ok() {
+        history::check(dir).map_err(RecoveryError::Refused)?;
+    }
     let (mut writer, journal) = JournalWriter::open(dir, segment_size)?;
     let fingerprint = reg.fingerprint();
-    if journal.records == 0 {
+    if journal.records == 0 || only_losses(dir, &journal)? {
         writer.append(
             KIND_START,
             1,
@@ -136,6 +151,151 @@ pub fn open(
     // have acted meanwhile. Queue them for reconciliation before anyone relies on them.
     rec.in_flight = engine.queue_in_flight_for_reconciliation();
     Ok((writer, engine, rec, unrecorded))
+}
+
+/// Whether a journal holds nothing but records of accepted losses (an operator accepted
+/// losing everything): it starts afresh after them.
+fn only_losses(dir: &Path, journal: &ScanSummary) -> Result<bool, RecoveryError> {
+    if journal.records > 16 || journal.first_seq > 1 {
+        return Ok(false);
+    }
+    let mut only = true;
+    scan(dir, |r| only &= r.header.kind == KIND_LOSS)?;
+    Ok(only)
+}
+
+/// An operator's word that a refused history may be used anyway, and why.
+#[derive(Clone, Debug)]
+pub struct AcceptLoss {
+    /// Why: the operator's own sentence, journaled with the loss.
+    pub reason: String,
+}
+
+/// What an accepted loss did.
+#[derive(Clone, Debug)]
+pub struct AcceptedLoss {
+    /// The journal record that tells it (kind [`KIND_LOSS`]).
+    pub record: u64,
+    /// Why the history was refused, as `execd-replay verify` says it.
+    pub refused: String,
+    /// The journal was kept through this record.
+    pub kept_through: u64,
+    /// Records copied back into the journal from the audit log.
+    pub restored: Option<(u64, u64)>,
+    /// Files renamed aside (never deleted).
+    pub set_aside: Vec<PathBuf>,
+}
+
+/// Longest reason accepted: it is journaled, and a journal record is bounded.
+pub const MAX_REASON: usize = 1_000;
+
+/// Whether `reason` can stand as an operator's reason for accepting a loss.
+pub fn check_reason(reason: &str) -> Result<(), &'static str> {
+    let r = reason.trim();
+    if r.is_empty() || r.len() > MAX_REASON || r.chars().any(char::is_control) {
+        return Err(
+            "--accept-journal-loss needs the operator's reason: one line of text, 1 to 1000 bytes",
+        );
+    }
+    Ok(())
+}
+
+/// Who is running this process, for the record of an accepted loss.
+fn operator() -> serde_json::Value {
+    // SAFETY: getuid cannot fail; gethostname writes at most the buffer's length.
+    let uid = unsafe { libc::getuid() };
+    let mut host = [0u8; 256];
+    let host = if unsafe { libc::gethostname(host.as_mut_ptr().cast(), host.len()) } == 0 {
+        let n = host.iter().position(|&b| b == 0).unwrap_or(host.len());
+        String::from_utf8_lossy(&host[..n]).into_owned()
+    } else {
+        String::new()
+    };
+    let user = ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .or_else(|| user_name(uid))
+        .unwrap_or_default();
+    serde_json::json!({
+        "user": user,
+        "uid": uid,
+        "host": host,
+        "pid": std::process::id(),
+    })
+}
+
+/// The account name of `uid`, from the system's user database.
+fn user_name(uid: libc::uid_t) -> Option<String> {
+    // SAFETY: passwd is plain data (integers and pointers); all zeros is a valid value,
+    // and getpwuid_r fills it before anything reads it.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is to live storage of the stated size; the result points
+    // into `buf`, read before `buf` is dropped.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut found) };
+    if rc != 0 || found.is_null() || pw.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: getpwuid_r succeeded, so pw_name is a NUL-terminated string inside `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(pw.pw_name) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// Before a start: if the history in `dir` would be refused, make it usable by keeping
+/// what can be trusted and setting the rest aside ([`history::salvage`]), and journal
+/// who accepted that, why, and what it did. `Ok(None)`: nothing was refused, nothing
+/// done. Special files, and histories with a hole that nothing can fill, stay refused.
+pub fn accept_loss(
+    dir: &Path,
+    segment_size: usize,
+    accept: &AcceptLoss,
+) -> Result<Option<AcceptedLoss>, RecoveryError> {
+    let reason = accept.reason.trim();
+    if let Err(what) = check_reason(reason) {
+        return Err(RecoveryError::Usage(what));
+    }
+    if std::fs::symlink_metadata(dir).is_err() {
+        return Ok(None);
+    }
+    let refused = match history::check(dir) {
+        Ok(_) => return Ok(None),
+        Err(r) => r,
+    };
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let suffix = format!("set-aside-{stamp}");
+    let s = history::salvage(dir, segment_size, &suffix).map_err(RecoveryError::Refused)?;
+    let text = serde_json::json!({
+        "accepted_by": operator(),
+        "reason": reason,
+        "refused": refused.to_string(),
+        "kept_through": s.kept_through,
+        "restored_from_audit": s.restored.map(|(a, b)| [a, b]),
+        "history_end": s.end,
+        "set_aside": s.set_aside.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "rewritten_headers": s.rewritten.iter().map(|(seg, was)| serde_json::json!({
+            "segment": seg,
+            "was": was.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        })).collect::<Vec<_>>(),
+    })
+    .to_string();
+    let (mut w, _) = JournalWriter::open(dir, segment_size)?;
+    let record = w.append(KIND_LOSS, 1, s.last_ts, text.as_bytes())?;
+    w.sync()
+        .map_err(|e| RecoveryError::Journal(JournalError::Io(e)))?;
+    drop(w);
+    // What was kept must now be a history a start accepts.
+    history::check(dir).map_err(RecoveryError::Refused)?;
+    Ok(Some(AcceptedLoss {
+        record,
+        refused: refused.to_string(),
+        kept_through: s.kept_through,
+        restored: s.restored,
+        set_aside: s.set_aside,
+    }))
 }
 
 /// The configuration a journal was written under, as recorded in it.
@@ -182,6 +342,10 @@ pub struct Step<'a> {
     pub command: Option<(u8, &'a Command)>,
     /// Events the engine emitted while catching up to `ts_ns` and applying the command.
     pub events: &'a [CoreEvent],
+    /// For a record of an accepted journal loss: what it says (JSON).
+    pub loss: Option<&'a str>,
+    /// For a record of the audit log's state: whether it failed (or works again).
+    pub audit_failed: Option<bool>,
 }
 
 /// Rebuilds the engine a journal describes, without opening it for writing.
@@ -215,6 +379,8 @@ pub fn replay_with(
         let ts = header.ts_ns;
         rec.last_ts = rec.last_ts.max(ts);
         let mut command: Option<(u8, Command)> = None;
+        let mut loss: Option<&str> = None;
+        let mut audit_failed: Option<bool> = None;
         match header.kind {
             KIND_START => match records::decode_start(payload) {
                 Ok((epoch, start, hash)) if engine.is_none() => {
@@ -300,6 +466,22 @@ pub fn replay_with(
                     return;
                 }
             },
+            KIND_AUDIT => match (engine.as_mut(), payload) {
+                (Some(e), [flag @ (0 | 1)]) => {
+                    e.advance_to(ts, &mut events);
+                    e.set_audit_failed(*flag == 1);
+                    audit_failed = Some(*flag == 1);
+                }
+                _ => {
+                    failure = Some(RecoveryError::Record {
+                        seq,
+                        what: "an audit-state record before the start record or not 0/1",
+                    });
+                    return;
+                }
+            },
+            // Told, not replayed: it changes nothing in the engine.
+            KIND_LOSS => loss = Some(std::str::from_utf8(payload).unwrap_or("")),
             // Kinds this version does not know are skipped, never misread.
             _ => {}
         }
@@ -310,6 +492,8 @@ pub fn replay_with(
                 ts_ns: ts,
                 command: command.as_ref().map(|(o, c)| (*o, c)),
                 events: &events,
+                loss,
+                audit_failed,
             });
         }
         replayed.extend(events.drain(..));
@@ -353,6 +537,8 @@ pub fn replay_with(
                     ts_ns: last_event_ts,
                     command: None,
                     events: &events,
+                    loss: None,
+                    audit_failed: None,
                 });
             }
             replayed.extend(events.drain(..));

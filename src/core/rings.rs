@@ -78,6 +78,17 @@ impl Rings {
         }
     }
 
+    /// Journals that the audit log failed or works again, before the gate changes;
+    /// `false` if the journal refused it (then the gate must not change).
+    pub(crate) fn record_audit(&mut self, failed: bool) -> bool {
+        match self.journal.as_mut() {
+            Some(j) => j
+                .append(records::KIND_AUDIT, 1, self.now, &[u8::from(failed)])
+                .is_ok(),
+            None => true,
+        }
+    }
+
     /// At a clean stop: records how far the engine got, so a restart does not deliver
     /// these events again, and leaves the journal on disk, not only in the page cache.
     /// The sequence number the next record would have had.

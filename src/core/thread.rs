@@ -13,14 +13,18 @@ use super::venues::{build_venues, go_live};
 use crate::config::{IdleKind, Registry};
 use crate::journal::JournalWriter;
 use crate::model::event::{CoreEvent, Inbound};
-use crate::sidecar::{Fsync, Sidecar, SidecarConfig, SidecarReport};
+use crate::sidecar::{AuditHealth, AuditState, Fsync, Sidecar, SidecarConfig, SidecarReport};
 use crate::venue::fix::venue::FixVenueError;
 use std::fmt;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// Longest the core waits at start for the sidecar to open the audit log.
+const AUDIT_OPEN_WAIT: Duration = Duration::from_secs(10);
 
 /// How to run the core thread.
 pub struct CoreOptions {
@@ -90,6 +94,10 @@ pub struct CoreReport {
     pub journal_next_seq: Option<u64>,
     /// What the sidecar copied into the audit log.
     pub audit: Option<SidecarReport>,
+    /// Why the audit log failed, if it did: records after that point reached no audit
+    /// log, and new orders were refused (AUDIT_FAILED). A run that ends with this set
+    /// ended with a problem a human must look at.
+    pub audit_failure: Option<String>,
 }
 
 /// Why the core did not start.
@@ -229,10 +237,24 @@ fn start_thread(
         .spawn(move || {
             let sidecar = journal
                 .as_ref()
-                .and_then(|j| audit_sidecar(j, engine.registry()));
+                .map(|j| audit_sidecar(j, engine.registry()));
             let pinned = pin(opts.pin_core);
             let mut cycle =
                 DutyCycle::new(engine, Rings::new(outbound, journal), inbound, opts, tsc);
+            if let Some(s) = &sidecar {
+                let health = match s {
+                    Ok(s) => s.health(),
+                    Err(why) => AuditHealth::failed(why.clone()),
+                };
+                // No order before the audit log is open (or known broken): the first
+                // cycle then sets the gate from what the sidecar found, not from a guess.
+                let t0 = std::time::Instant::now();
+                while health.state() == AuditState::Starting && t0.elapsed() < AUDIT_OPEN_WAIT {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                cycle.watch_audit(health);
+            }
+            let sidecar = sidecar.and_then(Result::ok);
             cycle.announce(unrecorded);
             cycle.run(|| flag.load(Ordering::Acquire));
             let mut report = cycle.finish();
@@ -241,7 +263,7 @@ fn start_thread(
             report.audit = sidecar.and_then(|s| match s.stop() {
                 Ok(r) => Some(r),
                 Err(e) => {
-                    eprintln!("execd: the audit sidecar failed: {e}");
+                    report.audit_failure.get_or_insert_with(|| e.to_string());
                     None
                 }
             });
@@ -258,9 +280,9 @@ fn start_thread(
     ))
 }
 
-/// The sidecar that drains the journal into the audit log beside it. The core trades on
-/// without one (said once); the journal still holds everything.
-fn audit_sidecar(journal: &JournalWriter, reg: &Registry) -> Option<Sidecar> {
+/// The sidecar that drains the journal into the audit log beside it. Without one (or
+/// once it fails) the core refuses new orders: what it did would reach no audit log.
+fn audit_sidecar(journal: &JournalWriter, reg: &Registry) -> Result<Sidecar, String> {
     let jc = &reg.config.journal;
     let cfg = SidecarConfig {
         journal: journal.dir().to_path_buf(),
@@ -269,13 +291,7 @@ fn audit_sidecar(journal: &JournalWriter, reg: &Registry) -> Option<Sidecar> {
         max_file_bytes: jc.audit_file_mb << 20,
         retain_segments: jc.retain_segments,
     };
-    match Sidecar::spawn(cfg) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            eprintln!("execd: the audit sidecar did not start: {e}");
-            None
-        }
-    }
+    Sidecar::spawn(cfg).map_err(|e| format!("the audit sidecar did not start: {e}"))
 }
 
 fn pin(core: Option<usize>) -> bool {
@@ -285,7 +301,10 @@ fn pin(core: Option<usize>) -> bool {
         Some(id) if core_affinity::set_for_current(id) => true,
         _ => {
             // Containers and small boxes often refuse: say so once, run unpinned.
-            eprintln!("execd: could not pin the core thread to CPU {want}; running unpinned");
+            let _ = writeln!(
+                std::io::stderr(),
+                "execd: could not pin the core thread to CPU {want}; running unpinned"
+            );
             false
         }
     }

@@ -73,6 +73,9 @@ pub struct Gate {
     pub(crate) breakers: Vec<Breaker>,
     max_quote_age_ns: u64,
     cushion_bps: u32,
+    /// The audit log failed: every new order is refused (set through a journaled record,
+    /// so replay refuses the same ones).
+    pub(crate) audit_failed: bool,
 }
 
 impl Gate {
@@ -95,6 +98,7 @@ impl Gate {
                 .collect(),
             max_quote_age_ns: reg.max_quote_age_ns,
             cushion_bps: reg.margin_cushion_bps,
+            audit_failed: false,
         }
     }
 
@@ -111,6 +115,9 @@ impl Gate {
     ) -> Result<Checked, Reason> {
         if req.request_id.is_empty() {
             return Err(Reason::MissingRequestId);
+        }
+        if self.audit_failed {
+            return Err(Reason::AuditFailed);
         }
         let (account, venue, inst) = resolve(reg, req)?;
         let warning = kill_switch(&self.kill, venue, account, inst.id)?;
@@ -157,6 +164,11 @@ impl Gate {
             margin,
             warning,
         })
+    }
+
+    /// Whether new orders are refused because the audit log failed.
+    pub fn audit_failed(&self) -> bool {
+        self.audit_failed
     }
 
     /// Books a sent order against the throttle and breaker.

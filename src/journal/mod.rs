@@ -17,13 +17,16 @@ pub use record::{Record, RecordHeader};
 
 use memmap2::{Mmap, MmapMut};
 use record::{stride, ALIGN, HEADER};
-use segment::{committed, SEGMENT_HEADER};
+use segment::SEGMENT_HEADER;
 use std::fmt;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::mpsc;
+
+/// Highest sequence number a journal may reach: far beyond any real journal (a billion
+/// records a second for 146 years), far enough from `u64::MAX` that nothing overflows.
+pub const MAX_SEQ: u64 = 1 << 62;
 
 /// Default segment size: 64 MiB.
 pub const DEFAULT_SEGMENT_SIZE: usize = 64 << 20;
@@ -31,7 +34,8 @@ pub const DEFAULT_SEGMENT_SIZE: usize = 64 << 20;
 /// What went wrong with a journal.
 #[derive(Debug)]
 pub enum JournalError {
-    /// The file system failed.
+    /// The file system failed, or refused something (a special file where a segment
+    /// belongs is refused this way, with its path and what it is).
     Io(io::Error),
     /// A committed record or a header is not what was written: bit rot, a foreign file,
     /// or tampering. Nothing after it can be trusted.
@@ -43,7 +47,16 @@ pub enum JournalError {
         /// What is wrong.
         what: &'static str,
     },
-    /// A payload larger than a segment can hold.
+    /// A segment file the journal must have is not there: the segment files skip a
+    /// number, or the last one is sealed (the writer went on to a successor that is gone).
+    /// Either way records were deleted, and carrying on would reuse their sequence numbers.
+    MissingSegment {
+        /// The missing segment's index.
+        segment: u64,
+        /// The next segment file present, if any.
+        next: Option<u64>,
+    },
+    /// A payload larger than a segment can hold, or a segment size out of range.
     TooLarge(usize),
 }
 
@@ -61,6 +74,22 @@ impl fmt::Display for JournalError {
                     "journal corrupt in segment {segment} at byte {offset}: {what}"
                 )
             }
+            JournalError::MissingSegment {
+                segment,
+                next: Some(n),
+            } => write!(
+                f,
+                "journal segment {segment} is missing: the segment files jump from {} to {n} (a segment was deleted or renamed)",
+                segment.saturating_sub(1)
+            ),
+            JournalError::MissingSegment {
+                segment,
+                next: None,
+            } => write!(
+                f,
+                "journal segment {segment} is missing: segment {} is sealed, so the journal went on after it (its tail was deleted or renamed)",
+                segment.saturating_sub(1)
+            ),
             JournalError::TooLarge(n) => write!(f, "record of {n} bytes does not fit a segment"),
         }
     }
@@ -91,6 +120,8 @@ pub struct ScanSummary {
     pub end: usize,
     /// A torn record past the end (a crash mid-write): segment and offset.
     pub torn: Option<(u64, usize)>,
+    /// Segments still in the first format (their cursor carries no checksum).
+    pub format_v1: u64,
 }
 
 fn corrupt(segment: u64, offset: usize, what: &'static str) -> JournalError {
@@ -101,8 +132,42 @@ fn corrupt(segment: u64, offset: usize, what: &'static str) -> JournalError {
     }
 }
 
+/// The record at `pos` if it is whole below `end`, matches its CRC and carries
+/// `expected`; with the offset of the next one.
+fn record_at(
+    map: &[u8],
+    pos: usize,
+    end: usize,
+    expected: u64,
+) -> Result<(RecordHeader, usize), &'static str> {
+    if pos + HEADER > end {
+        return Err("record header runs past the committed end");
+    }
+    let rh: RecordHeader = bytemuck::pod_read_unaligned(&map[pos..pos + HEADER]);
+    let next = pos.saturating_add(rh.stride());
+    if next > end {
+        return Err("record runs past the committed end");
+    }
+    if rh.compute_crc(&map[pos + HEADER..pos + HEADER + rh.len as usize]) != rh.crc {
+        return Err("CRC mismatch");
+    }
+    if rh.seq != expected {
+        return Err("sequence number out of order");
+    }
+    Ok((rh, next))
+}
+
+/// Maps a segment file read-only, refusing anything but a regular file.
+fn map_segment(path: &Path) -> io::Result<Mmap> {
+    let file = segment::open_regular(path)?;
+    // SAFETY: read-only view; the writer only appends past the cursor, which is read
+    // with acquire ordering before any record bytes below it.
+    unsafe { Mmap::map(&file) }
+}
+
 /// Checks every segment, header and committed record of the journal in `dir` — magic,
-/// sizes, CRCs, sequence continuity — and hands each record to `f`, in order.
+/// sizes, header checksums, CRCs, sequence continuity, no segment missing in the middle
+/// or at the end — and hands each record to `f`, in order.
 pub fn scan(dir: &Path, mut f: impl FnMut(Record<'_>)) -> Result<ScanSummary, JournalError> {
     let mut sum = ScanSummary::default();
     let mut expected_seq = 1;
@@ -110,30 +175,48 @@ pub fn scan(dir: &Path, mut f: impl FnMut(Record<'_>)) -> Result<ScanSummary, Jo
     // Older segments may have been retired (their records live on in the audit log): the
     // journal then starts at a later segment and sequence number.
     let first_index = segments.first().map(|s| s.0).unwrap_or(0);
+    let count = segments.len();
+    let mut seen_v2 = false;
     for (n, (index, path)) in segments.into_iter().enumerate() {
-        if index != first_index + n as u64 {
-            return Err(corrupt(
-                index,
-                0,
-                "segment files are not numbered consecutively",
-            ));
+        let want = first_index + n as u64;
+        if index != want {
+            return Err(JournalError::MissingSegment {
+                segment: want,
+                next: Some(index),
+            });
         }
-        let file = File::open(&path)?;
-        // SAFETY: read-only view; the writer only appends past `committed`, which is read
-        // with acquire ordering before any record bytes below it.
-        let map = unsafe { Mmap::map(&file)? };
+        let map = map_segment(&path)?;
         if map.len() < SEGMENT_HEADER {
             return Err(corrupt(index, 0, "file shorter than a segment header"));
         }
         let h = segment::header(&map);
-        if h.magic != segment::MAGIC || h.format != segment::FORMAT || h.index != index {
+        if h.magic != segment::MAGIC
+            || !(h.format == segment::FORMAT || h.format == segment::FORMAT_V1)
+            || h.index != index
+        {
             return Err(corrupt(
                 index,
                 0,
-                "not an execd journal segment of this format",
+                "not an execd journal segment of a known format",
             ));
         }
+        if h.format == segment::FORMAT_V1 {
+            // Formats only ever go up: an old segment after a new one was put there.
+            if seen_v2 {
+                return Err(corrupt(index, 8, "a format 1 segment after a format 2 one"));
+            }
+            sum.format_v1 += 1;
+        } else {
+            seen_v2 = true;
+        }
         if n == 0 {
+            if h.first_seq == 0 || h.first_seq > MAX_SEQ {
+                return Err(corrupt(
+                    index,
+                    24,
+                    "first sequence number out of range (1 to 2^62)",
+                ));
+            }
             expected_seq = h.first_seq;
             sum.first_seq = h.first_seq;
             sum.first_segment = index;
@@ -145,38 +228,18 @@ pub fn scan(dir: &Path, mut f: impl FnMut(Record<'_>)) -> Result<ScanSummary, Jo
                 "first sequence number does not follow the previous segment",
             ));
         }
-        let end = h.committed as usize;
-        if end < SEGMENT_HEADER || end > map.len() {
-            return Err(corrupt(
-                index,
-                segment::SEGMENT_HEADER / 2,
-                "committed end out of range",
-            ));
+        let cur = segment::cursor(&map).map_err(|what| corrupt(index, 32, what))?;
+        let end = cur.end;
+        if end < SEGMENT_HEADER || end > map.len() || end % ALIGN != 0 {
+            return Err(corrupt(index, 32, "committed end out of range"));
         }
         let mut pos = SEGMENT_HEADER;
         while pos < end {
-            if pos + HEADER > end {
-                return Err(corrupt(
-                    index,
-                    pos,
-                    "record header runs past the committed end",
-                ));
-            }
-            let rh: RecordHeader = bytemuck::pod_read_unaligned(&map[pos..pos + HEADER]);
-            let next = pos + rh.stride();
-            if next > end {
-                return Err(corrupt(index, pos, "record runs past the committed end"));
-            }
-            let payload = &map[pos + HEADER..pos + HEADER + rh.len as usize];
-            if rh.compute_crc(payload) != rh.crc {
-                return Err(corrupt(index, pos, "CRC mismatch"));
-            }
-            if rh.seq != expected_seq {
-                return Err(corrupt(index, pos, "sequence number out of order"));
-            }
+            let (rh, next) = record_at(&map, pos, end, expected_seq)
+                .map_err(|what| corrupt(index, pos, what))?;
             f(Record {
                 header: rh,
-                payload,
+                payload: &map[pos + HEADER..pos + HEADER + rh.len as usize],
                 segment: index,
                 offset: pos,
             });
@@ -184,13 +247,41 @@ pub fn scan(dir: &Path, mut f: impl FnMut(Record<'_>)) -> Result<ScanSummary, Jo
             sum.records += 1;
             pos = next;
         }
+        // A crash leaves at most one record past the cursor (the writer publishes each
+        // before writing the next); two that check and continue the sequence mean the
+        // cursor was moved back over committed records.
+        // (A live writer may have moved on since `end` was read: then it is no problem.)
+        if let Ok((_, next)) = record_at(&map, end, map.len(), expected_seq) {
+            if record_at(&map, next, map.len(), expected_seq + 1).is_ok()
+                && segment::cursor(&map).map(|c| c.end) == Ok(end)
+            {
+                return Err(corrupt(
+                    index,
+                    end,
+                    "records past the committed end continue the sequence: the committed end was lowered",
+                ));
+            }
+        }
         sum.segments += 1;
         sum.end = end;
         sum.torn = (end + HEADER <= map.len() && map[end..end + HEADER].iter().any(|&b| b != 0))
             .then_some((index, end));
+        // The writer seals a segment only once its successor exists; a live writer may
+        // have made that successor since the directory was listed.
+        if n + 1 == count && cur.sealed && !dir.join(segment::file_name(index + 1)).exists() {
+            return Err(JournalError::MissingSegment {
+                segment: index + 1,
+                next: None,
+            });
+        }
     }
     sum.last_seq = expected_seq - 1;
     Ok(sum)
+}
+
+/// The journal's segment files in `dir`, by index (special files in it are refused).
+pub fn segment_files(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    segment::list(dir)
 }
 
 /// Sequence number of the first record in the journal's segment files (above 1 once
@@ -199,13 +290,173 @@ pub fn first_seq(dir: &Path) -> io::Result<Option<u64>> {
     let Some((_, path)) = segment::list(dir)?.into_iter().next() else {
         return Ok(None);
     };
-    let file = File::open(path)?;
-    // SAFETY: read-only view of the header.
-    let map = unsafe { Mmap::map(&file)? };
+    let map = map_segment(&path)?;
     if map.len() < SEGMENT_HEADER {
         return Ok(None);
     }
     Ok(Some(segment::header(&map).first_seq))
+}
+
+/// What a lenient walk of a journal found: the longest run of records, from the first
+/// segment on, that check (headers, CRCs, sequence), whatever the cursors say.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Walked {
+    /// Index of the first segment file.
+    pub first_segment: u64,
+    /// Sequence number the first segment starts at (1 for an empty journal).
+    pub first_seq: u64,
+    /// The last record of the run (`first_seq - 1` when there is none).
+    pub last_seq: u64,
+    /// Its time.
+    pub last_ts: u64,
+    /// Where the run ends: segment and the byte after its last record; `None` when not
+    /// even the first segment's header checks.
+    pub end: Option<(u64, usize)>,
+    /// Segment files past the run (the segment it ends in excluded).
+    pub beyond: Vec<u64>,
+}
+
+/// Walks the journal the way a salvager must: cursors are not trusted (one of them may
+/// be what was altered), records are — as far as each checks and continues the
+/// sequence. Hands each such record to `f`. Only for a journal no writer has open.
+pub fn walk_valid(dir: &Path, mut f: impl FnMut(Record<'_>)) -> Result<Walked, JournalError> {
+    let segments = segment::list(dir)?;
+    let mut w = Walked {
+        first_seq: 1,
+        ..Walked::default()
+    };
+    let Some(&(first_index, _)) = segments.first() else {
+        return Ok(w);
+    };
+    w.first_segment = first_index;
+    let mut expected = 1u64;
+    let mut stopped = false;
+    for (n, (index, path)) in segments.iter().enumerate() {
+        if stopped || *index != first_index + n as u64 {
+            stopped = true;
+            w.beyond.push(*index);
+            continue;
+        }
+        let map = map_segment(path)?;
+        let ok = map.len() >= SEGMENT_HEADER && {
+            let h = segment::header(&map);
+            h.magic == segment::MAGIC
+                && (h.format == segment::FORMAT || h.format == segment::FORMAT_V1)
+                && h.index == *index
+                && (1..=MAX_SEQ).contains(&h.first_seq)
+                && (n == 0 || h.first_seq == expected)
+        };
+        if !ok {
+            stopped = true;
+            w.beyond.push(*index);
+            continue;
+        }
+        if n == 0 {
+            expected = segment::header(&map).first_seq;
+            w.first_seq = expected;
+            w.last_seq = expected.saturating_sub(1);
+        }
+        let mut pos = SEGMENT_HEADER;
+        while let Ok((rh, next)) = record_at(&map, pos, map.len(), expected) {
+            f(Record {
+                header: rh,
+                payload: &map[pos + HEADER..pos + HEADER + rh.len as usize],
+                segment: *index,
+                offset: pos,
+            });
+            w.last_seq = rh.seq;
+            w.last_ts = rh.ts_ns;
+            expected += 1;
+            pos = next;
+        }
+        w.end = Some((*index, pos));
+    }
+    Ok(w)
+}
+
+/// What [`cut`] changed.
+#[derive(Clone, Debug, Default)]
+pub struct CutReport {
+    /// Files renamed aside (whole segments past the cut, and copies of the segment cut
+    /// in the middle, as they were): kept, never deleted.
+    pub set_aside: Vec<PathBuf>,
+    /// Segments whose header was rewritten, with the 64 header bytes they had.
+    pub rewritten: Vec<(u64, Vec<u8>)>,
+}
+
+/// Makes the journal end right after record `through` (at most what [`walk_valid`]
+/// finds; `first_seq - 1` for an empty journal): every cursor before it is set to what
+/// its records say, bytes past it are zeroed (the segment copied aside first when they
+/// hold anything), later segments are renamed aside with `suffix`. `through = 0` on a
+/// journal whose first header does not check sets every segment aside. Only for a
+/// journal no writer has open.
+pub fn cut(dir: &Path, through: u64, suffix: &str) -> Result<CutReport, JournalError> {
+    let mut ends: Vec<(u64, usize)> = Vec::new();
+    let mut cut_at: Option<(u64, usize)> = None;
+    let walked = walk_valid(dir, |r| {
+        if r.header.seq <= through {
+            let next = r.offset + r.header.stride();
+            match ends.last_mut() {
+                Some(e) if e.0 == r.segment => e.1 = next,
+                _ => ends.push((r.segment, next)),
+            }
+            if r.header.seq == through {
+                cut_at = Some((r.segment, next));
+            }
+        }
+    })?;
+    let mut report = CutReport::default();
+    let aside = |index: u64, report: &mut CutReport| -> Result<(), JournalError> {
+        let from = dir.join(segment::file_name(index));
+        let to = dir.join(format!("{}.{suffix}", segment::file_name(index)));
+        std::fs::rename(&from, &to)?;
+        report.set_aside.push(to);
+        Ok(())
+    };
+    if through > walked.last_seq || (walked.end.is_some() && through + 1 < walked.first_seq) {
+        return Err(JournalError::Corrupt {
+            segment: walked.first_segment,
+            offset: 0,
+            what: "cannot cut the journal where it holds no record",
+        });
+    }
+    // The segment the journal ends in: the one holding `through`, or the first one when
+    // it keeps no record of its own.
+    let keep = match (cut_at, walked.end) {
+        (Some(c), _) => Some(c),
+        (None, Some(_)) => Some((walked.first_segment, SEGMENT_HEADER)),
+        (None, None) => None,
+    };
+    let listed = segment::list(dir)?;
+    for (index, path) in listed {
+        match keep {
+            Some((k, pos)) if index <= k => {
+                let mut map = segment::open_mut(&path)?;
+                let (end, sealed) = if index == k {
+                    (pos, false)
+                } else {
+                    let e = ends.iter().find(|e| e.0 == index).map(|e| e.1);
+                    (e.unwrap_or(SEGMENT_HEADER), true)
+                };
+                let was = map[..SEGMENT_HEADER].to_vec();
+                if index == k && map[end..].iter().any(|&b| b != 0) {
+                    let copy = dir.join(format!("{}.{suffix}", segment::file_name(index)));
+                    std::fs::write(&copy, &map[..])?;
+                    report.set_aside.push(copy);
+                    map[end..].fill(0);
+                }
+                let now = segment::cursor(&map).ok();
+                if now != Some(segment::Cursor { end, sealed }) {
+                    segment::rewrite_cursor(&mut map, end, sealed);
+                    report.rewritten.push((index, was));
+                }
+                map.flush()?;
+            }
+            _ => aside(index, &mut report)?,
+        }
+    }
+    File::open(dir)?.sync_all()?;
+    Ok(report)
 }
 
 /// The single writer of a journal.
@@ -213,6 +464,8 @@ pub struct JournalWriter {
     dir: PathBuf,
     segment_size: usize,
     map: MmapMut,
+    // CRC of the current segment's fixed header part: every publish extends it.
+    base: u32,
     index: u64,
     pos: usize,
     next_seq: u64,
@@ -280,22 +533,24 @@ impl JournalWriter {
         dir: &Path,
         segment_size: usize,
     ) -> Result<(JournalWriter, ScanSummary), JournalError> {
-        if segment_size < SEGMENT_HEADER + 2 * HEADER || segment_size % ALIGN != 0 {
+        if segment_size < SEGMENT_HEADER + 2 * HEADER
+            || segment_size % ALIGN != 0
+            || segment_size > segment::MAX_SEGMENT_SIZE
+        {
             return Err(JournalError::TooLarge(segment_size));
         }
         std::fs::create_dir_all(dir)?;
         segment::remove_stale(dir)?;
         let summary = scan(dir, |_| {})?;
-        let (map, index, pos, next_seq) = if summary.segments == 0 {
-            (
-                segment::create(dir, 0, 1, segment_size)?,
-                0,
-                SEGMENT_HEADER,
-                1,
-            )
+        let (map, base, index, pos, next_seq) = if summary.segments == 0 {
+            let (map, base) = segment::create(dir, 0, 1, segment_size)?;
+            (map, base, 0, SEGMENT_HEADER, 1)
         } else {
             let index = summary.first_segment + summary.segments - 1;
             let mut map = segment::open_mut(&dir.join(segment::file_name(index)))?;
+            if map.len() > segment::MAX_SEGMENT_SIZE {
+                return Err(JournalError::TooLarge(map.len()));
+            }
             let end = summary.end;
             if summary.torn.is_some() {
                 // Wipe the partial record so no reader mistakes it for data later.
@@ -304,15 +559,22 @@ impl JournalWriter {
                 map[end..stop].fill(0);
                 map.flush_range(end, stop - end)?;
             }
-            (map, index, end, summary.last_seq + 1)
+            // The segment being continued gets the checksummed header (a format 1
+            // segment is converted here, once; sealed ones before it stay as they are).
+            let h = segment::header(&map);
+            let base = segment::write_header(&mut map, index, h.first_seq, end, false);
+            map.flush_range(0, SEGMENT_HEADER)?;
+            (map, base, index, end, summary.last_seq + 1)
         };
-        let segment_size = map.len();
+        // New segments take the size asked for now; the one continued keeps its own (a
+        // record it cannot hold goes to the next segment).
         let (ask, ready, preparer) = spawn_preparer(dir.to_path_buf(), segment_size)?;
         let _ = ask.send(Chore::Prepare(index + 1));
         let w = JournalWriter {
             dir: dir.to_path_buf(),
             segment_size,
             map,
+            base,
             index,
             pos,
             next_seq,
@@ -357,8 +619,8 @@ impl JournalWriter {
         self.map[at + HEADER + payload.len()..at + need].fill(0);
         self.pos = at + need;
         self.next_seq += 1;
-        // Publish: everything above is visible to whoever acquires this value.
-        committed(&self.map).store(self.pos as u64, Ordering::Release);
+        // Publish, with the checksum that keeps the end from being edited back.
+        segment::publish(&self.map, self.base, self.pos, false);
         Ok(seq)
     }
 
@@ -368,10 +630,11 @@ impl JournalWriter {
             Ok(p) => p?,
             Err(_) => segment::prepare(&self.dir, self.index + 1, self.segment_size)?,
         };
-        let next = segment::install(prepared, self.next_seq)?;
+        let (next, base) = segment::install(prepared, self.next_seq)?;
         let old = std::mem::replace(&mut self.map, next);
         // Sealed only once the successor exists: a reader that sees the flag finds it.
-        segment::sealed(&old).store(1, Ordering::Release);
+        segment::publish(&old, self.base, self.pos, true);
+        self.base = base;
         if let Some(ask) = &self.ask {
             let _ = ask.send(Chore::Prepare(self.index + 2));
             let _ = ask.send(Chore::Retire(old));

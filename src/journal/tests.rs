@@ -118,7 +118,10 @@ fn foreign_files_and_missing_segments_are_refused() {
     std::fs::remove_file(d.join(segment::file_name(1))).unwrap();
     assert!(matches!(
         scan(&d, |_| {}),
-        Err(JournalError::Corrupt { segment: 2, .. })
+        Err(JournalError::MissingSegment {
+            segment: 1,
+            next: Some(2)
+        })
     ));
     let e = dir("foreign2");
     std::fs::create_dir_all(&e).unwrap();
@@ -144,5 +147,181 @@ fn oversized_payloads_are_refused_not_split() {
         Err(JournalError::TooLarge(5000))
     ));
     assert_eq!(w.append(1, 1, 0, b"ok").unwrap(), 1);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Rewrites every segment header of the journal in `d` in the first format (plain
+/// committed end and sealed flag, no checksum), as execd wrote them before format 2.
+fn to_format_1(d: &Path) {
+    for (_, path) in segment::list(d).unwrap() {
+        let mut b = std::fs::read(&path).unwrap();
+        let c = segment::cursor(&b).unwrap();
+        b[8..12].copy_from_slice(&segment::FORMAT_V1.to_le_bytes());
+        b[32..40].copy_from_slice(&(c.end as u64).to_le_bytes());
+        b[40..48].copy_from_slice(&u64::from(c.sealed).to_le_bytes());
+        b[48..64].fill(0);
+        std::fs::write(&path, b).unwrap();
+    }
+}
+
+#[test]
+fn format_1_journals_are_read_and_continued_in_format_2() {
+    let d = dir("v1");
+    let (mut w, _) = JournalWriter::open(&d, 4096).unwrap();
+    for i in 1..=200u64 {
+        w.append(1, 1, i, &payload(i)).unwrap();
+    }
+    drop(w);
+    to_format_1(&d);
+    let before = scan(&d, |_| {}).unwrap();
+    assert_eq!(before.records, 200);
+    assert_eq!(before.format_v1, before.segments);
+    let (mut w, s) = JournalWriter::open(&d, 4096).unwrap();
+    assert_eq!(s.last_seq, 200);
+    assert_eq!(w.append(1, 1, 201, b"after").unwrap(), 201);
+    drop(w);
+    let after = scan(&d, |_| {}).unwrap();
+    assert_eq!(after.records, 201);
+    assert!(
+        after.format_v1 < after.segments,
+        "the continued segment is converted"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_lowered_committed_end_is_refused_in_either_format() {
+    // Format 2: the checksum no longer matches.
+    let d = dir("lowered2");
+    let (mut w, _) = JournalWriter::open(&d, 1 << 16).unwrap();
+    let mut ends = Vec::new();
+    for i in 1..=20u64 {
+        w.append(1, 1, i, &payload(i)).unwrap();
+        ends.push(w.position().1);
+    }
+    drop(w);
+    let path = d.join(segment::file_name(0));
+    let mut b = std::fs::read(&path).unwrap();
+    b[32..36].copy_from_slice(&(ends[14] as u32).to_le_bytes());
+    std::fs::write(&path, &b).unwrap();
+    match scan(&d, |_| {}) {
+        Err(JournalError::Corrupt {
+            offset: 32, what, ..
+        }) => assert!(what.contains("checksum")),
+        other => panic!("a lowered end was accepted: {other:?}"),
+    }
+    assert!(JournalWriter::open(&d, 1 << 16).is_err());
+    // Format 1, where nothing checks the end: records that check and continue the
+    // sequence past it give it away.
+    let e = dir("lowered1");
+    let (mut w, _) = JournalWriter::open(&e, 1 << 16).unwrap();
+    for i in 1..=20u64 {
+        w.append(1, 1, i, &payload(i)).unwrap();
+    }
+    drop(w);
+    to_format_1(&e);
+    let path = e.join(segment::file_name(0));
+    let mut b = std::fs::read(&path).unwrap();
+    b[32..40].copy_from_slice(&(ends[14] as u64).to_le_bytes());
+    std::fs::write(&path, &b).unwrap();
+    match scan(&e, |_| {}) {
+        Err(JournalError::Corrupt { offset, what, .. }) => {
+            assert_eq!(offset, ends[14]);
+            assert!(what.contains("lowered"), "{what}");
+        }
+        other => panic!("a lowered end was accepted: {other:?}"),
+    }
+    // One record past the end is what a crash leaves: that one is a torn record.
+    b[32..40].copy_from_slice(&(ends[18] as u64).to_le_bytes());
+    std::fs::write(&path, &b).unwrap();
+    let s = scan(&e, |_| {}).unwrap();
+    assert_eq!((s.records, s.torn), (19, Some((0, ends[18]))));
+    let _ = std::fs::remove_dir_all(&d);
+    let _ = std::fs::remove_dir_all(&e);
+}
+
+#[test]
+fn a_sealed_last_segment_means_its_successor_was_deleted() {
+    let d = dir("tail");
+    let (mut w, _) = JournalWriter::open(&d, 4096).unwrap();
+    for i in 0..300u64 {
+        w.append(1, 1, i, &[0u8; 40]).unwrap();
+    }
+    let (last, _) = w.position();
+    drop(w);
+    std::fs::remove_file(d.join(segment::file_name(last))).unwrap();
+    assert!(matches!(
+        scan(&d, |_| {}),
+        Err(JournalError::MissingSegment { segment, next: None }) if segment == last
+    ));
+    assert!(
+        JournalWriter::open(&d, 4096).is_err(),
+        "the writer would reuse its numbers"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn special_files_are_refused_by_name_never_opened() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = dir("fifo");
+    let (mut w, _) = JournalWriter::open(&d, 4096).unwrap();
+    w.append(1, 1, 1, b"x").unwrap();
+    drop(w);
+    let p = d.join("stray");
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let e = scan(&d, |_| {}).unwrap_err().to_string();
+    assert!(e.contains("stray is a FIFO, not a regular file"), "{e}");
+    assert!(segment::open_regular(&p).is_err());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_lenient_walk_and_a_cut_keep_what_checks_and_set_the_rest_aside() {
+    let d = dir("cut");
+    let (mut w, _) = JournalWriter::open(&d, 4096).unwrap();
+    for i in 1..=300u64 {
+        w.append(1, 1, i, &payload(i)).unwrap();
+    }
+    drop(w);
+    let segs = segment::list(&d).unwrap();
+    assert!(segs.len() > 4);
+    // Damage a record in the third segment.
+    let third = &segs[2].1;
+    let mut b = std::fs::read(third).unwrap();
+    b[SEGMENT_HEADER + HEADER + 1] ^= 0xff;
+    std::fs::write(third, &b).unwrap();
+    let mut seen = 0;
+    let walked = walk_valid(&d, |_| seen += 1).unwrap();
+    assert_eq!(walked.last_seq, seen);
+    assert_eq!(walked.end.map(|e| e.0), Some(segs[2].0));
+    assert!(!walked.beyond.is_empty());
+    let report = cut(&d, walked.last_seq, "set-aside-test").unwrap();
+    assert!(!report.set_aside.is_empty());
+    for p in &report.set_aside {
+        assert!(p.exists(), "{} is kept", p.display());
+    }
+    let s = scan(&d, |_| {}).unwrap();
+    assert_eq!(s.last_seq, walked.last_seq);
+    let (mut w, _) = JournalWriter::open(&d, 4096).unwrap();
+    assert_eq!(w.append(1, 1, 0, b"next").unwrap(), walked.last_seq + 1);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_journal_continued_with_larger_segments_rolls_instead_of_refusing_records() {
+    let d = dir("resize");
+    let (mut w, _) = JournalWriter::open(&d, 128).unwrap();
+    assert_eq!(w.append(1, 1, 1, b"small").unwrap(), 1);
+    drop(w);
+    // The last segment holds 64 bytes of records at most; the size asked for now is
+    // larger, and a record of 100 bytes goes to a new segment of that size.
+    let (mut w, _) = JournalWriter::open(&d, 4096).unwrap();
+    assert_eq!(w.append(1, 1, 2, &[7u8; 100]).unwrap(), 2);
+    assert_eq!(w.position().0, 1);
+    drop(w);
+    assert_eq!(scan(&d, |_| {}).unwrap().records, 2);
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -110,6 +110,9 @@ reasons! {
     UnknownOrder = "UNKNOWN_ORDER", "no such order";
     /// The journal could not record the command, so it was not carried out.
     JournalFailed = "JOURNAL_FAILED", "the journal could not record the command; nothing was done";
+    /// The audit sidecar stopped on an error: what happens would reach no durable audit
+    /// log, so no new order is sent until a restart with a working one.
+    AuditFailed = "AUDIT_FAILED", "the audit log failed: no new order is sent until execd restarts with a working audit log";
 }
 
 #[cfg(test)]

@@ -5,8 +5,10 @@
 
 use crate::calendar::civil_date;
 use crate::journal::record::{RecordHeader, ALIGN, HEADER};
+use crate::journal::segment;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 const DAY_NS: u64 = 86_400_000_000_000;
@@ -30,6 +32,8 @@ pub struct AuditLog {
     dir: PathBuf,
     max_bytes: u64,
     file: Option<BufWriter<File>>,
+    // The current file's path and (device, inode): it must stay where it was made.
+    current: Option<(PathBuf, u64, u64)>,
     day: u64,
     bytes: u64,
     next_index: u64,
@@ -44,15 +48,17 @@ fn describe(first_seq: u64, day: u64) -> String {
          # Records as in the execd journal: a 32-byte little-endian header (payload length u32,\n\
          # kind u16, version u16, sequence u64, time ns u64, CRC32C u32 of header-with-crc-0 and\n\
          # payload, zero u32), then the payload, padded to 8 bytes. Kinds: 1 command, 2 start,\n\
-         # 3 time reached, 4 configuration (TOML). Read with execd-replay.\n\n"
+         # 3 time reached, 4 configuration (TOML), 5 event, 6 venue input, 7 journal loss an\n\
+         # operator accepted (JSON). Read with execd-replay.\n\n"
     )
 }
 
-/// Audit files in `dir`, oldest first.
+/// Audit files in `dir`, oldest first. Special files in the directory are refused; a
+/// missing directory is an empty log.
 pub fn files(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut out: Vec<PathBuf> = match std::fs::read_dir(dir) {
+    let mut out: Vec<PathBuf> = match segment::regular_entries(dir) {
         Ok(d) => d
-            .filter_map(|e| e.ok().map(|e| e.path()))
+            .into_iter()
             .filter(|p| {
                 p.file_name()
                     .and_then(|n| n.to_str())
@@ -60,7 +66,12 @@ pub fn files(dir: &Path) -> io::Result<Vec<PathBuf>> {
             })
             .collect(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e),
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("audit log {}: {e}", dir.display()),
+            ))
+        }
     };
     // The index (the last number in the name) orders the files; the date does not.
     out.sort_by_key(|p| index_of(p));
@@ -75,11 +86,225 @@ fn index_of(p: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Reads every complete, CRC-checked record of the audit log in `dir`, in order. A
-/// partial record at the end of a file (a crash while copying) ends that file; a bad CRC
-/// anywhere is an error naming the file and byte.
-pub fn scan(dir: &Path, f: impl FnMut(&RecordHeader, &[u8])) -> io::Result<u64> {
-    scan_files(&files(dir)?, f)
+/// A record read back from the audit log, with where it is.
+pub struct AuditRecord<'a> {
+    /// Its header, as in the journal.
+    pub header: RecordHeader,
+    /// Its payload.
+    pub payload: &'a [u8],
+    /// The file it is in.
+    pub file: &'a Path,
+    /// That file's position in [`Reader::files`].
+    pub file_index: usize,
+    /// Byte offset in that file.
+    pub offset: usize,
+}
+
+/// What is wrong with an audit file.
+#[derive(Debug)]
+pub struct AuditDamage {
+    /// The file.
+    pub file: PathBuf,
+    /// Byte offset of the problem.
+    pub offset: usize,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl std::fmt::Display for AuditDamage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "audit log {} at byte {}: {}",
+            self.file.display(),
+            self.offset,
+            self.what
+        )
+    }
+}
+
+/// Reads the audit log's files in order, one record at a time, checking each file's
+/// description, every CRC and the sequence numbers: within the log they follow each
+/// other without a gap (a file's first record may repeat nothing and skip nothing).
+/// A record cut at the end of a file (a crash while copying, or a file cut short) ends
+/// that file; where it was cut is kept in [`Reader::cut`].
+pub struct Reader {
+    files: Vec<PathBuf>,
+    next_file: usize,
+    current: Option<PathBuf>,
+    bytes: Vec<u8>,
+    pos: usize,
+    last_seq: u64,
+    records: u64,
+    /// The last cut-off record seen: file and byte.
+    pub cut: Option<(PathBuf, usize)>,
+}
+
+impl Reader {
+    /// A reader over the audit log in `dir` (none there: an empty log).
+    pub fn open(dir: &Path) -> io::Result<Reader> {
+        Ok(Reader::over(files(dir)?))
+    }
+
+    /// A reader over these files, in this order.
+    pub fn over(files: Vec<PathBuf>) -> Reader {
+        Reader {
+            files,
+            next_file: 0,
+            current: None,
+            bytes: Vec::new(),
+            pos: 0,
+            last_seq: 0,
+            records: 0,
+            cut: None,
+        }
+    }
+
+    /// The files it reads.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// Position in [`Reader::files`] of the file being read (the next one to read when
+    /// none is loaded yet).
+    pub fn file_index(&self) -> usize {
+        self.next_file.saturating_sub(1)
+    }
+
+    /// Sequence number of the last record read (0 before the first).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Records read so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    fn damage(&self, path: &Path, offset: usize, what: impl Into<String>) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            AuditDamage {
+                file: path.to_path_buf(),
+                offset,
+                what: what.into(),
+            }
+            .to_string(),
+        )
+    }
+
+    /// Loads the next file; `false` when there is none.
+    fn load_next(&mut self) -> io::Result<bool> {
+        let Some(path) = self.files.get(self.next_file).cloned() else {
+            return Ok(false);
+        };
+        self.next_file += 1;
+        self.bytes.clear();
+        segment::open_regular(&path)?.read_to_end(&mut self.bytes)?;
+        let bytes = &self.bytes;
+        let end_of_description = bytes.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
+        let magic = MAGIC_LINE.as_bytes();
+        let start = match end_of_description {
+            Some(start) if bytes.starts_with(magic) => start,
+            // Cut off while its description was being written (a crash as the file was
+            // made): it holds no records.
+            None if magic.starts_with(&bytes[..bytes.len().min(magic.len())]) => bytes.len(),
+            _ => return Err(self.damage(&path, 0, "not an execd audit file")),
+        };
+        let first_line = &bytes[..start.min(bytes.len())];
+        let declared = std::str::from_utf8(first_line)
+            .ok()
+            .and_then(|t| t.lines().next())
+            .and_then(|l| l.split(' ').find_map(|w| w.strip_prefix("first_seq=")))
+            .and_then(|n| n.parse::<u64>().ok());
+        self.pos = start.div_ceil(ALIGN) * ALIGN;
+        if self.pos + HEADER <= self.bytes.len() {
+            let h: RecordHeader =
+                bytemuck::pod_read_unaligned(&self.bytes[self.pos..self.pos + HEADER]);
+            if declared.is_some_and(|d| d != h.seq) {
+                return Err(self.damage(
+                    &path,
+                    self.pos,
+                    format!(
+                        "the file says it begins with record {} but its first record is {}",
+                        declared.unwrap_or(0),
+                        h.seq
+                    ),
+                ));
+            }
+        }
+        self.current = Some(path);
+        Ok(true)
+    }
+
+    /// The next record, checked; `None` at the end of the log.
+    pub fn next_record(&mut self) -> io::Result<Option<AuditRecord<'_>>> {
+        loop {
+            if self.current.is_some() && self.pos + HEADER <= self.bytes.len() {
+                let path = self.current.as_deref().expect("a file is loaded");
+                let pos = self.pos;
+                let h: RecordHeader = bytemuck::pod_read_unaligned(&self.bytes[pos..pos + HEADER]);
+                let next = pos.saturating_add(h.stride());
+                if next > self.bytes.len() {
+                    // Cut: a crash while copying leaves this; the next file (if any)
+                    // must carry on right after the last whole record.
+                    self.cut = Some((path.to_path_buf(), pos));
+                    self.pos = self.bytes.len();
+                    continue;
+                }
+                let payload = &self.bytes[pos + HEADER..pos + HEADER + h.len as usize];
+                if h.compute_crc(payload) != h.crc {
+                    return Err(self.damage(path, pos, "CRC mismatch"));
+                }
+                if h.seq == 0 || h.seq > crate::journal::MAX_SEQ {
+                    return Err(self.damage(path, pos, "sequence number out of range (1 to 2^62)"));
+                }
+                if self.records > 0 && h.seq != self.last_seq + 1 {
+                    let what = if h.seq > self.last_seq + 1 {
+                        format!(
+                            "records {}..{} are missing: record {} follows record {}",
+                            self.last_seq + 1,
+                            h.seq - 1,
+                            h.seq,
+                            self.last_seq
+                        )
+                    } else {
+                        format!(
+                            "record {} follows record {}: sequence numbers go back",
+                            h.seq, self.last_seq
+                        )
+                    };
+                    return Err(self.damage(path, pos, what));
+                }
+                self.pos = next;
+                self.last_seq = h.seq;
+                self.records += 1;
+                let file = self.current.as_deref().expect("a file is loaded");
+                return Ok(Some(AuditRecord {
+                    header: h,
+                    payload: &self.bytes[pos + HEADER..pos + HEADER + h.len as usize],
+                    file,
+                    file_index: self.next_file - 1,
+                    offset: pos,
+                }));
+            }
+            if !self.load_next()? {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+/// Reads every complete, CRC-checked record of the audit log in `dir`, in order, with
+/// sequence numbers that follow each other. A partial record at the end of a file (a
+/// crash while copying) ends that file; a bad CRC, a gap or a foreign file anywhere is
+/// an error naming the file and byte. The last sequence number (0 for an empty log).
+pub fn scan(dir: &Path, mut f: impl FnMut(&RecordHeader, &[u8])) -> io::Result<u64> {
+    let mut r = Reader::open(dir)?;
+    while let Some(rec) = r.next_record()? {
+        f(&rec.header, rec.payload);
+    }
+    Ok(r.last_seq())
 }
 
 /// Sequence number of the last complete record in the audit log (0 if none). Reads
@@ -87,51 +312,13 @@ pub fn scan(dir: &Path, f: impl FnMut(&RecordHeader, &[u8])) -> io::Result<u64> 
 pub fn last_seq(dir: &Path) -> io::Result<u64> {
     let all = files(dir)?;
     for k in (0..all.len()).rev() {
-        let last = scan_files(&all[k..k + 1], |_, _| {})?;
-        if last > 0 {
-            return Ok(last);
+        let mut r = Reader::over(all[k..k + 1].to_vec());
+        while r.next_record()?.is_some() {}
+        if r.last_seq() > 0 {
+            return Ok(r.last_seq());
         }
     }
     Ok(0)
-}
-
-fn scan_files(paths: &[PathBuf], mut f: impl FnMut(&RecordHeader, &[u8])) -> io::Result<u64> {
-    let mut last = 0;
-    for path in paths {
-        let mut bytes = Vec::new();
-        File::open(path)?.read_to_end(&mut bytes)?;
-        let bad = |at: usize, what: &str| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: byte {at}: {what}", path.display()),
-            )
-        };
-        let end_of_description = bytes.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
-        let magic = MAGIC_LINE.as_bytes();
-        let start = match end_of_description {
-            Some(start) if bytes.starts_with(magic) => start,
-            // Cut off while its description was being written (a crash as the file was
-            // made): it holds no records.
-            None if magic.starts_with(&bytes[..bytes.len().min(magic.len())]) => continue,
-            _ => return Err(bad(0, "not an execd audit file")),
-        };
-        let mut pos = start.div_ceil(ALIGN) * ALIGN;
-        while pos + HEADER <= bytes.len() {
-            let h: RecordHeader = bytemuck::pod_read_unaligned(&bytes[pos..pos + HEADER]);
-            let next = pos + h.stride();
-            if next > bytes.len() {
-                break; // torn by a crash: the journal still has it, the next file gets it
-            }
-            let payload = &bytes[pos + HEADER..pos + HEADER + h.len as usize];
-            if h.compute_crc(payload) != h.crc {
-                return Err(bad(pos, "CRC mismatch"));
-            }
-            f(&h, payload);
-            last = h.seq;
-            pos = next;
-        }
-    }
-    Ok(last)
 }
 
 impl AuditLog {
@@ -144,6 +331,7 @@ impl AuditLog {
             dir: dir.to_path_buf(),
             max_bytes: max_bytes.max(4096),
             file: None,
+            current: None,
             day: 0,
             bytes: 0,
             next_index,
@@ -180,6 +368,8 @@ impl AuditLog {
         (&file).write_all(&head)?;
         file.sync_data()?;
         File::open(&self.dir)?.sync_all()?;
+        let meta = file.metadata()?;
+        self.current = Some((path, meta.dev(), meta.ino()));
         let w = BufWriter::with_capacity(1 << 20, file);
         self.file = Some(w);
         self.day = day;
@@ -215,9 +405,35 @@ impl AuditLog {
         Ok(())
     }
 
+    /// Makes sure the file being written is still the one in the audit directory:
+    /// records written into a file that was deleted, renamed away or replaced would
+    /// reach no audit log at all, while the sidecar believed them safe.
+    pub fn check_in_place(&self) -> io::Result<()> {
+        let (Some(w), Some((path, dev, ino))) = (self.file.as_ref(), self.current.as_ref()) else {
+            return Ok(());
+        };
+        let gone = |what: String| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("the audit file {} {what}", path.display()),
+            )
+        };
+        if w.get_ref().metadata()?.nlink() == 0 {
+            return Err(gone("was deleted while it was being written".into()));
+        }
+        match std::fs::metadata(path) {
+            Ok(m) if m.dev() == *dev && m.ino() == *ino => Ok(()),
+            Ok(_) => Err(gone(
+                "was replaced by another file while it was being written".into(),
+            )),
+            Err(e) => Err(gone(format!("is no longer there ({e})"))),
+        }
+    }
+
     fn close(&mut self) -> io::Result<()> {
         self.sync()?;
         self.file = None;
+        self.current = None;
         Ok(())
     }
 }

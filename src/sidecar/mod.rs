@@ -4,6 +4,7 @@
 //! syncing the journal's own segments to disk.
 
 pub mod audit;
+pub mod history;
 
 pub use audit::{AuditLog, Fsync};
 
@@ -13,8 +14,8 @@ use memmap2::Mmap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -50,10 +51,86 @@ pub struct SidecarReport {
     pub retired: u64,
 }
 
+/// Where the audit log stands, as the core sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditState {
+    /// The sidecar is opening the audit log.
+    Starting,
+    /// The audit log is open and records reach it.
+    Working,
+    /// The sidecar stopped on an error: records no longer reach the audit log.
+    Failed,
+}
+
+const STARTING: u8 = 0;
+const WORKING: u8 = 1;
+const FAILED: u8 = 2;
+
+#[derive(Default)]
+struct HealthInner {
+    state: AtomicU8,
+    error: Mutex<Option<String>>,
+}
+
+/// The sidecar's health, shared with the core thread, which reads it once per duty
+/// cycle (one relaxed load) and stops new orders when it says the audit log failed.
+#[derive(Clone, Default)]
+pub struct AuditHealth(Arc<HealthInner>);
+
+impl AuditHealth {
+    /// The current state.
+    #[inline]
+    pub fn state(&self) -> AuditState {
+        match self.0.state.load(Ordering::Acquire) {
+            STARTING => AuditState::Starting,
+            WORKING => AuditState::Working,
+            _ => AuditState::Failed,
+        }
+    }
+
+    /// Why it failed, once it has.
+    pub fn failure(&self) -> Option<String> {
+        self.0.error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// A health that says failed from the start (no sidecar could be started).
+    pub fn failed(why: String) -> AuditHealth {
+        let h = AuditHealth::default();
+        h.fail(why);
+        h
+    }
+
+    fn fail(&self, why: String) {
+        if let Ok(mut e) = self.0.error.lock() {
+            e.get_or_insert(why);
+        }
+        self.0.state.store(FAILED, Ordering::Release);
+    }
+
+    fn working(&self) {
+        let _ =
+            self.0
+                .state
+                .compare_exchange(STARTING, WORKING, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
+/// Marks the health failed if the sidecar thread ends without saying how (a panic).
+struct FailUnlessDisarmed(Option<AuditHealth>);
+
+impl Drop for FailUnlessDisarmed {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            h.fail("the sidecar thread panicked".into());
+        }
+    }
+}
+
 /// The running sidecar.
 pub struct Sidecar {
     stop: Arc<AtomicBool>,
     join: Option<JoinHandle<io::Result<SidecarReport>>>,
+    health: AuditHealth,
 }
 
 impl Sidecar {
@@ -61,13 +138,29 @@ impl Sidecar {
     pub fn spawn(cfg: SidecarConfig) -> io::Result<Sidecar> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let health = AuditHealth::default();
+        let h = health.clone();
         let join = std::thread::Builder::new()
             .name("execd-sidecar".into())
-            .spawn(move || run(cfg, flag))?;
+            .spawn(move || {
+                let mut guard = FailUnlessDisarmed(Some(h.clone()));
+                let r = run(cfg, flag, &h);
+                if let Err(e) = &r {
+                    h.fail(e.to_string());
+                }
+                guard.0 = None;
+                r
+            })?;
         Ok(Sidecar {
             stop,
             join: Some(join),
+            health,
         })
+    }
+
+    /// Its health, for the core thread.
+    pub fn health(&self) -> AuditHealth {
+        self.health.clone()
     }
 
     /// Drains what the journal holds, syncs everything and stops.
@@ -103,7 +196,7 @@ impl Tail {
             return Ok(true);
         }
         let path = dir.join(segment::file_name(self.index));
-        let file = match File::open(&path) {
+        let file = match segment::open_regular(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e),
@@ -134,26 +227,52 @@ fn retire(dir: &Path, done: u64, keep: u64) -> io::Result<u64> {
     Ok(n)
 }
 
-fn run(cfg: SidecarConfig, stop: Arc<AtomicBool>) -> io::Result<SidecarReport> {
+/// How often the sidecar makes sure the audit file it writes is still the one in the
+/// audit directory (not deleted, renamed away or replaced).
+const CHECK_EVERY: Duration = Duration::from_millis(100);
+
+fn run(
+    cfg: SidecarConfig,
+    stop: Arc<AtomicBool>,
+    health: &AuditHealth,
+) -> io::Result<SidecarReport> {
     let mut log = AuditLog::open(&cfg.audit, cfg.fsync, cfg.max_file_bytes)?;
     let mut report = SidecarReport {
         last_seq: log.last_seq(),
         ..Default::default()
     };
+    // Older segments may have been retired: the tail starts at the oldest one there is
+    // (records the audit log holds already are skipped by sequence number).
+    let first = segment::list(&cfg.journal)?
+        .first()
+        .map(|s| s.0)
+        .unwrap_or(0);
     let mut tail = Tail {
-        index: 0,
+        index: first,
         map: None,
         pos: SEGMENT_HEADER,
     };
+    health.working();
     let mut idle = Duration::from_micros(50);
     let mut last_sync = Instant::now();
+    let mut last_check = Instant::now();
     let mut dirty = false;
     loop {
         let stopping = stop.load(Ordering::Acquire);
         let mut copied = 0u64;
+        if last_check.elapsed() >= CHECK_EVERY {
+            log.check_in_place()?;
+            last_check = Instant::now();
+        }
         if tail.open(&cfg.journal)? {
             let (map, file) = tail.map.as_ref().expect("opened");
-            let end = segment::committed(map).load(Ordering::Acquire) as usize;
+            let bad = |what: &str| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("journal segment {}: {what}", tail.index),
+                )
+            };
+            let end = segment::cursor(map).map_err(bad)?.end.min(map.len());
             let began = Instant::now();
             while tail.pos + HEADER <= end {
                 let h: RecordHeader =
@@ -175,10 +294,10 @@ fn run(cfg: SidecarConfig, stop: Arc<AtomicBool>) -> io::Result<SidecarReport> {
                 tail.pos = next;
             }
             report.copy_time += began.elapsed();
-            // Sealed is set after the writer's last record here was published: if it is
-            // set, `committed` read after it is final.
-            let sealed = segment::sealed(map).load(Ordering::Acquire) == 1;
-            if sealed && tail.pos >= segment::committed(map).load(Ordering::Acquire) as usize {
+            // Sealed is set after the writer's last record here was published (in the same
+            // word in format 2): if it is set, the end read with it is final.
+            let cur = segment::cursor(map).map_err(bad)?;
+            if cur.sealed && tail.pos >= cur.end {
                 // Everything of this segment is copied: make it durable and move on.
                 file.sync_data()?;
                 let done = tail.index;

@@ -6,17 +6,20 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use execd::calendar::{iso8601, unix_ns};
 use execd::config::Registry;
+use execd::core::records::KIND_LOSS;
 use execd::core::recovery::{self, RecoveryError, Step};
 use execd::journal::{scan, JournalError};
 use execd::model::event::{Command, CoreEvent, OrderStatus};
 use execd::model::fixed::Fixed;
 use execd::model::ids::OrderId;
+use execd::sidecar::history::{self, History, Refusal};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 #[derive(Parser)]
@@ -54,15 +57,13 @@ enum Cmd {
         #[arg(long)]
         symbol: Option<String>,
         /// Only this order id.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         order: Option<u64>,
         /// Only this request id.
         #[arg(long)]
         request: Option<String>,
-        /// Only this kind of row (request, accepted, rejected, duplicate, order, fill,
-        /// protection, slippage_breach, anomaly, command_rejected, kill_switch, mode,
-        /// halt, command).
-        #[arg(long)]
+        /// Only this kind of row.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(KINDS))]
         kind: Option<String>,
         /// Output format.
         #[arg(long, value_enum)]
@@ -104,7 +105,63 @@ struct Row {
     detail: String,
 }
 
+/// Every kind of export row.
+const KINDS: [&str; 19] = [
+    "request",
+    "accepted",
+    "rejected",
+    "duplicate",
+    "order",
+    "fill",
+    "protection",
+    "slippage_breach",
+    "anomaly",
+    "command_rejected",
+    "kill_switch",
+    "mode",
+    "halt",
+    "command",
+    "venue_session",
+    "fill_recovered",
+    "venue_mismatch",
+    "journal_loss",
+    "audit_log",
+];
+
 const COLUMNS: &str = "time_ns,time,seq,kind,order,parent,request_id,account,symbol,side,state,qty,cum_qty,price,reason,detail";
+
+/// Set once standard output's reader has gone away (`verify DIR | head -1`).
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+
+/// One line on standard output. A reader that went away is not an error worth a panic
+/// or a message: the rest of the output is dropped and the command finishes, its exit
+/// code still the verdict.
+macro_rules! say {
+    ($($t:tt)*) => { say_line(format_args!($($t)*)) };
+}
+
+fn say_line(args: std::fmt::Arguments<'_>) {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut o = std::io::stdout().lock();
+    if o.write_fmt(args).and_then(|_| o.write_all(b"\n")).is_err() {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One line on standard error; never panics (a closed stderr drops it).
+macro_rules! warn {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// Exit codes: 0 the journal checks (or the export is complete); 1 it is refused —
+/// damaged, incomplete, altered, or its audit log disagrees — with the sentence saying
+/// where; 2 usage, or nothing to read (no such directory, no journal in it, I/O).
+const EXIT_REFUSED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -137,26 +194,53 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("execd-replay: {e}");
-            ExitCode::from(2)
+            warn!("execd-replay: {e}");
+            ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// Refused histories exit 1 with the sentence a start would refuse them with; what
+/// cannot be read at all (a missing directory, permissions) exits 2.
+fn refused_exit(r: &Refusal) -> ExitCode {
+    match r {
+        Refusal::Journal(JournalError::Io(e)) if e.kind() != std::io::ErrorKind::InvalidInput => {
+            warn!("execd-replay: {e}");
+            ExitCode::from(EXIT_USAGE)
+        }
+        _ => {
+            warn!("CORRUPT: {r}");
+            ExitCode::from(EXIT_REFUSED)
+        }
+    }
+}
+
+/// The checked history of `dir`, or the exit code that refuses it. A directory with no
+/// journal in it is an error, not an empty "ok".
+fn checked(dir: &Path) -> Result<History, ExitCode> {
+    let h = history::check(dir).map_err(|r| refused_exit(&r))?;
+    if h.journal.segments == 0 {
+        warn!(
+            "execd-replay: {} holds no journal (no segment files named like 0000000000000000.journal)",
+            dir.display()
+        );
+        return Err(ExitCode::from(EXIT_USAGE));
+    }
+    Ok(h)
 }
 
 /// Corruption is exit 1 with the exact place; other failures exit 2.
 fn corrupt_exit(e: &RecoveryError) -> Option<ExitCode> {
     match e {
-        RecoveryError::Journal(JournalError::Corrupt {
-            segment,
-            offset,
-            what,
-        }) => {
-            eprintln!("CORRUPT: segment {segment} byte {offset}: {what}");
-            Some(ExitCode::from(1))
+        RecoveryError::Refused(r) => Some(refused_exit(r)),
+        RecoveryError::Journal(JournalError::Io(_)) => None,
+        RecoveryError::Journal(j) => {
+            warn!("CORRUPT: {j}");
+            Some(ExitCode::from(EXIT_REFUSED))
         }
         RecoveryError::Record { seq, what } => {
-            eprintln!("CORRUPT: record {seq}: {what}");
-            Some(ExitCode::from(1))
+            warn!("CORRUPT: journal record {seq}: {what}");
+            Some(ExitCode::from(EXIT_REFUSED))
         }
         _ => None,
     }
@@ -178,19 +262,12 @@ fn progress(total: u64) -> ProgressBar {
     pb
 }
 
-/// Replays the journal, handing each step to `f`; reports corruption precisely.
+/// Checks the history, then replays the journal, handing each step to `f`; a refused
+/// history is refused here exactly as `verify` refuses it.
 fn replay(dir: &Path, mut f: impl FnMut(Step<'_>)) -> Result<Result<(), ExitCode>, String> {
-    let total = match scan(dir, |_| {}) {
-        Ok(s) => s.records,
-        Err(JournalError::Corrupt {
-            segment,
-            offset,
-            what,
-        }) => {
-            eprintln!("CORRUPT: segment {segment} byte {offset}: {what}");
-            return Ok(Err(ExitCode::from(1)));
-        }
-        Err(e) => return Err(e.to_string()),
+    let total = match checked(dir) {
+        Ok(h) => h.journal.records,
+        Err(code) => return Ok(Err(code)),
     };
     let reg = match registry(dir) {
         Ok(r) => r,
@@ -213,18 +290,11 @@ fn replay(dir: &Path, mut f: impl FnMut(Step<'_>)) -> Result<Result<(), ExitCode
 }
 
 fn verify(dir: &Path) -> Result<ExitCode, String> {
-    let summary = match scan(dir, |_| {}) {
-        Ok(s) => s,
-        Err(JournalError::Corrupt {
-            segment,
-            offset,
-            what,
-        }) => {
-            eprintln!("CORRUPT: segment {segment} byte {offset}: {what}");
-            return Ok(ExitCode::from(1));
-        }
-        Err(e) => return Err(e.to_string()),
+    let hist = match checked(dir) {
+        Ok(h) => h,
+        Err(code) => return Ok(code),
     };
+    let summary = hist.journal;
     let reg = match registry(dir) {
         Ok(r) => r,
         Err(e) => return corrupt_exit(&e).ok_or_else(|| e.to_string()),
@@ -233,63 +303,67 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
         Ok(x) => x,
         Err(e) => return corrupt_exit(&e).ok_or_else(|| e.to_string()),
     };
-    println!("journal {}: ok", dir.display());
-    println!(
-        "  {} segments, {} records (sequence {}..{}), every CRC and sequence number checked",
+    say!("journal {}: ok", dir.display());
+    say!(
+        "  {} segments, {} records (sequence {}..{}), every header checksum, CRC and sequence number checked",
         summary.segments,
         summary.records,
         summary.first_seq.max(1),
         summary.last_seq
     );
+    if summary.format_v1 > 0 {
+        say!(
+            "  {} segments in the first format (their committed end carries no checksum)",
+            summary.format_v1
+        );
+    }
     if summary.first_seq > 1 {
-        println!(
+        say!(
             "  records 1..{} are in retired segments: read back from the audit log",
             summary.first_seq - 1
         );
     }
     if let Some((seg, off)) = summary.torn {
-        println!("  a torn record after the last commit (segment {seg}, byte {off}) is not part of the journal");
+        say!("  a torn record after the last commit (segment {seg}, byte {off}) is not part of the journal");
     }
-    println!(
+    say!(
         "  {} commands replayed; engine time {}",
         rec.commands,
         iso8601(engine.now())
     );
-    let audit_dir = dir.join("audit");
-    if audit_dir.is_dir() {
-        // The audit log must hold the journal's records, byte for byte (same CRCs).
-        let mut crcs = vec![0u32; summary.last_seq as usize + 1];
-        scan(dir, |r| crcs[r.header.seq as usize] = r.header.crc).map_err(|e| e.to_string())?;
-        let files = execd::sidecar::audit::files(&audit_dir).map_err(|e| e.to_string())?;
-        let mut copied = 0u64;
-        let mut mismatch: Option<u64> = None;
-        let scanned = execd::sidecar::audit::scan(&audit_dir, |h, _| {
-            copied += 1;
-            let in_journal = h.seq >= summary.first_seq;
-            if in_journal && crcs.get(h.seq as usize) != Some(&h.crc) && mismatch.is_none() {
-                mismatch = Some(h.seq);
-            }
-        });
-        match (scanned, mismatch) {
-            (Err(e), _) => {
-                eprintln!("CORRUPT: audit log: {e}");
-                return Ok(ExitCode::from(1));
-            }
-            (Ok(_), Some(seq)) => {
-                eprintln!("CORRUPT: audit log record {seq} differs from the journal");
-                return Ok(ExitCode::from(1));
-            }
-            (Ok(last), None) => println!(
-                "  audit log: {copied} records in {} files through sequence {last}, identical to the journal",
-                files.len()
+    let a = &hist.audit;
+    if a.files > 0 {
+        say!(
+            "  audit log: {} records in {} files (sequence {}..{}), each checked against its CRC and the one before it; {} compared with the journal's record of the same number: identical",
+            a.records,
+            a.files,
+            a.first_seq,
+            a.last_seq,
+            a.compared
+        );
+        match hist.not_yet_copied() {
+            None => say!("  audit log and journal hold the same records: identical to the journal"),
+            Some((from, to)) => say!(
+                "  NOT identical: journal records {from}..{to} are not in the audit log yet (the sidecar copies them at the next start){}",
+                match &a.cut {
+                    Some((f, at)) => format!("; {} ends in a cut record at byte {at}", f.display()),
+                    None => String::new(),
+                }
             ),
         }
+    } else {
+        say!("  no audit log beside the journal");
     }
+    let _ = scan(dir, |r| {
+        if r.header.kind == KIND_LOSS {
+            say!("  {}", describe_loss(r.header.seq, r.payload));
+        }
+    });
     let mut states: BTreeMap<&str, u64> = BTreeMap::new();
     for o in engine.book().iter() {
         *states.entry(o.state().as_str()).or_default() += 1;
     }
-    println!(
+    say!(
         "  orders held {} ({}); retired from memory {}",
         engine.book().len(),
         states
@@ -300,15 +374,21 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
         engine.book().retired()
     );
     let s = engine.stats();
-    println!(
+    say!(
         "  requests {} accepted {} rejected {} duplicates {} fills {} anomalies {} timeouts {}",
-        s.submitted, s.accepted, s.rejected, s.duplicates, s.fills, s.anomalies, s.timeouts
+        s.submitted,
+        s.accepted,
+        s.rejected,
+        s.duplicates,
+        s.fills,
+        s.anomalies,
+        s.timeouts
     );
     for a in &reg.accounts {
         for i in &reg.instruments {
             let p = engine.position(a.id, i.id);
             if p.net.0 != 0 {
-                println!(
+                say!(
                     "  position {} {} {} @ {}",
                     a.name,
                     i.symbol,
@@ -319,6 +399,30 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line for a record of an accepted journal loss.
+fn describe_loss(seq: u64, payload: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
+    let by = &v["accepted_by"];
+    format!(
+        "journal loss accepted at record {seq} by {} (uid {}) on {}: {:?}; refused because: {}; kept through record {}{}; set aside: {}",
+        by["user"].as_str().unwrap_or("?"),
+        by["uid"],
+        by["host"].as_str().unwrap_or("?"),
+        v["reason"].as_str().unwrap_or(""),
+        v["refused"].as_str().unwrap_or("?"),
+        v["kept_through"],
+        match v["restored_from_audit"].as_array() {
+            Some(r) if r.len() == 2 => format!(", records {}..{} restored from the audit log", r[0], r[1]),
+            _ => String::new(),
+        },
+        v["set_aside"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|p| p.as_str()).collect::<Vec<_>>().join(", "))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "nothing".into()),
+    )
 }
 
 struct Filter {
@@ -384,6 +488,29 @@ fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
             .map(|i| (i.price_scale, i.qty_scale))
             .unwrap_or((0, 0))
     };
+    if let Some(text) = s.loss {
+        let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        out.push(Row {
+            kind: "journal_loss",
+            reason: v["reason"].as_str().unwrap_or("").into(),
+            detail: text.into(),
+            ..base.clone()
+        });
+    }
+    if let Some(failed) = s.audit_failed {
+        out.push(Row {
+            kind: "audit_log",
+            state: if failed { "FAILED" } else { "WORKING" }.into(),
+            reason: if failed { "AUDIT_FAILED" } else { "" }.into(),
+            detail: if failed {
+                "the audit sidecar failed: new orders refused from here on"
+            } else {
+                "the audit log works again: new orders accepted"
+            }
+            .into(),
+            ..base.clone()
+        });
+    }
     if let Some((_, cmd)) = s.command {
         match cmd {
             Command::Submit(q) => out.push(Row {
@@ -660,33 +787,39 @@ fn export(dir: &Path, filter: &Filter, format: Format) -> Result<ExitCode, Strin
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     let mut err: Option<std::io::Error> = None;
-    if let Format::Csv = format {
-        if let Err(e) = writeln!(w, "{COLUMNS}") {
-            err = Some(e);
+    // A reader that went away (`| head`) has what it wanted: stop at once, quietly.
+    let check = |r: std::io::Result<()>, err: &mut Option<std::io::Error>| {
+        if let Err(e) = r {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            err.get_or_insert(e);
         }
-    }
+    };
     let mut buf = Vec::new();
+    let mut header = matches!(format, Format::Csv);
     let r = replay(dir, |s| {
+        if std::mem::take(&mut header) {
+            check(writeln!(w, "{COLUMNS}"), &mut err);
+        }
         buf.clear();
         rows(&s, &mut buf);
         for row in buf.iter().filter(|r| filter.keeps(r)) {
             if err.is_none() {
-                if let Err(e) = write_row(&mut w, row, format) {
-                    err = Some(e);
-                }
+                check(write_row(&mut w, row, format), &mut err);
             }
         }
     })?;
     if let Err(code) = r {
         return Ok(code);
     }
-    if let Some(e) = err {
-        // A closed pipe (`| head`) is not an error worth a stack of messages.
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(e.to_string());
-        }
+    if header {
+        check(writeln!(w, "{COLUMNS}"), &mut err);
     }
-    let _ = w.flush();
+    check(w.flush(), &mut err);
+    if let Some(e) = err {
+        return Err(e.to_string());
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -716,10 +849,10 @@ fn order_life(dir: &Path, id: &str) -> Result<ExitCode, String> {
         })
         .collect();
     if life.is_empty() {
-        eprintln!("execd-replay: no order {id} in {}", dir.display());
+        warn!("execd-replay: no order {id} in {}", dir.display());
         return Ok(ExitCode::from(1));
     }
-    println!(
+    say!(
         "order {} ({} events)",
         order.map(|o| o.to_string()).unwrap_or(id.into()),
         life.len()
@@ -745,7 +878,7 @@ fn order_life(dir: &Path, id: &str) -> Result<ExitCode, String> {
         if !r.detail.is_empty() {
             line.push_str(&format!("  {}", r.detail));
         }
-        println!("{}", line.trim_end());
+        say!("{}", line.trim_end());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -774,7 +907,14 @@ fn parse_time(s: &str) -> Result<u64, String> {
         n(t[1])?,
         n(t[2])?,
     );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&da) || h > 23 || mi > 59 || se > 60 {
+    // Unix nanoseconds in an i64 reach 2262; journals start after 1970.
+    if !(1970..=2261).contains(&y)
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&da)
+        || h > 23
+        || mi > 59
+        || se > 60
+    {
         return Err(bad());
     }
     let nanos = if frac.is_empty() {
@@ -782,7 +922,10 @@ fn parse_time(s: &str) -> Result<u64, String> {
     } else {
         format!("{frac:0<9}").parse::<u64>().map_err(|_| bad())?
     };
-    Ok(unix_ns(y, mo, da, h, mi) + se as u64 * 1_000_000_000 + nanos)
+    unix_ns(y, mo, da, h, mi)
+        .checked_add(se as u64 * 1_000_000_000)
+        .and_then(|t| t.checked_add(nanos))
+        .ok_or_else(bad)
 }
 
 #[cfg(test)]
@@ -798,5 +941,7 @@ mod tests {
         assert_eq!(parse_time("123").unwrap(), 123);
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("2026-13-05T15:00:00Z").is_err());
+        assert!(parse_time("99999999999-01-05T15:00:00Z").is_err());
+        assert!(parse_time("-5-01-05T15:00:00Z").is_err());
     }
 }

@@ -13,6 +13,30 @@ use std::io::BufRead;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+/// Ends the simulator once whoever read its standard output has gone (`| head -1`
+/// reads the port and leaves): it may have nothing more to write for a long time, so it
+/// watches the pipe instead of waiting for a write to fail.
+fn watch_stdout() {
+    let _ = std::thread::Builder::new()
+        .name("venue-sim-stdout".into())
+        .spawn(|| loop {
+            let mut p = libc::pollfd {
+                fd: 1,
+                events: 0,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd, for the duration of the call.
+            let n = unsafe { libc::poll(&mut p, 1, -1) };
+            if n > 0 && p.revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+                std::process::exit(0);
+            }
+            // Not a pipe we can watch (closed, a file): nothing to wait for.
+            if n > 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                return;
+            }
+        });
+}
+
 fn main() {
     let cli = config::Cli::parse();
     let cfg = match config::Config::from_cli(cli) {
@@ -60,6 +84,7 @@ fn main() {
         }
     }
     emit(&json!({"type":"listening","port":server.port()}));
+    watch_stdout();
     if let Err(e) = server.run() {
         eprintln!("execd-venue-sim: {e}");
         std::process::exit(1);

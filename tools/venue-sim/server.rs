@@ -61,8 +61,12 @@ pub fn now_ns() -> u64 {
 pub fn emit(v: &Value) {
     let out = std::io::stdout();
     let mut l = out.lock();
-    let _ = writeln!(l, "{v}");
-    let _ = l.flush();
+    let r = writeln!(l, "{v}").and_then(|()| l.flush());
+    // Whoever read these lines is gone (`| head -1`, `| true`): nobody hears the
+    // simulator any more, so it ends, quietly and successfully, instead of serving on.
+    if r.is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
+        std::process::exit(0);
+    }
 }
 
 /// Bounded output of one connection.

@@ -371,8 +371,20 @@ impl<'a> Workload<'a> {
     }
 }
 
+/// What a demo run gives: the summary, and whether the audit log failed on the way.
+pub struct DemoDone {
+    /// For a person, on standard output.
+    pub summary: String,
+    /// Why the audit log failed, if it did (orders after that were refused).
+    pub audit_failure: Option<String>,
+}
+
 /// Runs the demo and builds its summary.
-pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<String> {
+pub fn run(reg: Registry, opts: &DemoOptions) -> Result<DemoDone, String> {
+    run_io(reg, opts).map_err(|e| e.to_string())
+}
+
+fn run_io(reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoDone> {
     // The seed drives the venue too: it goes into the configuration, so a journal of
     // this run describes it completely.
     let mut cfg = reg.config.clone();
@@ -388,11 +400,6 @@ pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<String> {
             "the demo needs at least one tradable instrument on the first venue",
         ));
     }
-    // Resuming on a journal: carry on after the last request it holds.
-    let resume_after = match &opts.journal {
-        Some(dir) => last_demo_request(dir)?,
-        None => 0,
-    };
     let reg = Arc::new(reg);
     let start = sim_start();
     let clock = ManualClock::at(start);
@@ -409,7 +416,13 @@ pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<String> {
         },
         1,
     )
-    .map_err(std::io::Error::other)?;
+    .map_err(|e| std::io::Error::other(format!("cannot start: {e}")))?;
+    // Resuming on a journal: carry on after the last request it holds (read after the
+    // start, which refuses a journal that lost records rather than resume on it).
+    let resume_after = match &opts.journal {
+        Some(dir) => last_demo_request(dir)?,
+        None => 0,
+    };
     let recovered_to = core.recovered().map(|r| r.last_ts).unwrap_or(0);
     let h = &mut handles[0];
     let mut tally = Tally {
@@ -542,7 +555,10 @@ pub fn run(reg: Registry, opts: &DemoOptions) -> std::io::Result<String> {
     while let Some(e) = handles[0].try_event() {
         tally.on(e);
     }
-    Ok(summarise(&reg, opts, &tally, &report, elapsed, drill))
+    Ok(DemoDone {
+        summary: summarise(&reg, opts, &tally, &report, elapsed, drill),
+        audit_failure: report.audit_failure.clone(),
+    })
 }
 
 fn summarise(

@@ -6,6 +6,7 @@ mod flow;
 use clap::{Parser, Subcommand};
 use demo::DemoOptions;
 use execd::config::Registry;
+use execd::core::recovery::{self, AcceptLoss};
 use execd::core::RealClock;
 use execd::core::{spawn, CoreOptions};
 use execd::entry;
@@ -20,8 +21,33 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Exit code of a run that stopped but needs a human: OMS or FIX anomalies, orders whose
-/// outcome is still unknown, fills only a status answer told, slippage breaches.
+/// outcome is still unknown, fills only a status answer told, slippage breaches, an
+/// audit log that failed.
 const EXIT_PROBLEMS: u8 = 3;
+
+/// Most requests `demo` or `run --orders` take: more is a typo, not a test (10 M
+/// requests take the demo about 20 s here; the paced flow, hours).
+const MAX_ORDERS: u64 = 10_000_000;
+
+/// Highest request rate `run --orders` paces at, per second.
+const MAX_RATE: u32 = 100_000;
+
+/// One line on standard error that a closed stderr cannot turn into a panic.
+macro_rules! note {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// Text on standard output. A reader that went away (`| head`, `| true`) is not an
+/// error worth a panic: the rest is dropped, and the command finishes with the exit code
+/// that says how it went.
+fn say(text: &str) {
+    use std::io::Write as _;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(text.as_bytes()).and_then(|()| o.flush());
+}
 
 #[derive(Parser)]
 #[command(
@@ -38,8 +64,8 @@ struct Cli {
 enum Cmd {
     /// Drive synthetic execution requests through the core to the paper venue and summarise.
     Demo {
-        /// Requests to generate.
-        #[arg(long, default_value_t = 100_000)]
+        /// Requests to generate (1 to 10 000 000).
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=MAX_ORDERS))]
         orders: u64,
         /// Seed for the workload and the venue: same seed, same summary.
         #[arg(long, default_value_t = 7)]
@@ -50,6 +76,11 @@ enum Cmd {
         /// Journal into this directory; on an existing journal, carry on after its last request.
         #[arg(long)]
         journal: Option<PathBuf>,
+        /// Start on a journal that would be refused (records lost, altered, an audit log
+        /// ahead of it), keeping what can be trusted and setting the rest aside; the
+        /// reason, who gave it and what was done are journaled.
+        #[arg(long, value_name = "REASON", value_parser = reason)]
+        accept_journal_loss: Option<String>,
     },
     /// Run the daemon until SIGINT or SIGTERM.
     Run {
@@ -59,12 +90,17 @@ enum Cmd {
         /// Journal directory: recovered from at start, appended to while running.
         #[arg(long)]
         journal: Option<PathBuf>,
-        /// Send this many synthetic limit orders (with cancels and amends) once the venue
-        /// is logged on, and print what became of them.
-        #[arg(long, default_value_t = 0)]
+        /// Start on a journal that would be refused (records lost, altered, an audit log
+        /// ahead of it), keeping what can be trusted and setting the rest aside; the
+        /// reason, who gave it and what was done are journaled.
+        #[arg(long, value_name = "REASON", value_parser = reason)]
+        accept_journal_loss: Option<String>,
+        /// Send this many synthetic limit orders (0 to 10 000 000, with cancels and
+        /// amends) once the venue is logged on, and print what became of them.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=MAX_ORDERS))]
         orders: u64,
-        /// Requests per second for --orders.
-        #[arg(long, default_value_t = 200)]
+        /// Requests per second for --orders (1 to 100 000).
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=MAX_RATE as i64))]
         rate: u32,
         /// Seed for --orders.
         #[arg(long, default_value_t = 7)]
@@ -97,6 +133,12 @@ enum Cmd {
     },
 }
 
+/// An operator's reason for `--accept-journal-loss`: journaled, so one bounded line.
+fn reason(s: &str) -> Result<String, String> {
+    recovery::check_reason(s).map_err(str::to_string)?;
+    Ok(s.trim().to_string())
+}
+
 fn load(path: &Option<PathBuf>) -> Result<Registry, String> {
     match path {
         Some(p) => Registry::load(p).map_err(|e| format!("{}: {e}", p.display())),
@@ -112,27 +154,38 @@ fn main() -> ExitCode {
             seed,
             config,
             journal,
+            accept_journal_loss,
         } => {
             let reg = match load(&config) {
                 Ok(r) => r,
                 Err(e) => return fail(&e),
             };
+            if let Err(e) = accept_loss(journal.as_deref(), &reg, accept_journal_loss) {
+                return fail(&e);
+            }
             let opts = DemoOptions {
                 orders,
                 seed,
                 journal,
             };
             match demo::run(reg, &opts) {
-                Ok(summary) => {
-                    print!("{summary}");
-                    ExitCode::SUCCESS
+                Ok(done) => {
+                    say(&done.summary);
+                    match done.audit_failure {
+                        Some(why) => {
+                            note!("execd: the audit log failed during the demo: {why}; orders after that were refused (AUDIT_FAILED)");
+                            ExitCode::from(EXIT_PROBLEMS)
+                        }
+                        None => ExitCode::SUCCESS,
+                    }
                 }
-                Err(e) => fail(&format!("demo failed: {e}")),
+                Err(e) => fail(&e),
             }
         }
         Cmd::Run {
             config,
             journal,
+            accept_journal_loss,
             orders,
             rate,
             seed,
@@ -141,6 +194,9 @@ fn main() -> ExitCode {
         } => match load(&config) {
             Ok(reg) => {
                 let journal = journal.or_else(|| reg.config.journal.dir.clone().map(PathBuf::from));
+                if let Err(e) = accept_loss(journal.as_deref(), &reg, accept_journal_loss) {
+                    return fail(&e);
+                }
                 let flow = (orders > 0).then_some(FlowOptions {
                     orders,
                     rate,
@@ -221,8 +277,8 @@ fn main() -> ExitCode {
                         }
                     }
                 }
-                println!(
-                    "{}: ok ({} venues, {} instruments, {} accounts{})",
+                say(&format!(
+                    "{}: ok ({} venues, {} instruments, {} accounts{})\n",
                     file.display(),
                     r.venues.len(),
                     r.instruments.len(),
@@ -231,9 +287,9 @@ fn main() -> ExitCode {
                         0 => String::new(),
                         n => format!(", {n} order-entry sessions"),
                     }
-                );
+                ));
                 for l in report {
-                    println!("{l}");
+                    say(&format!("{l}\n"));
                 }
                 ExitCode::SUCCESS
             }
@@ -255,7 +311,7 @@ fn main() -> ExitCode {
             };
             match out {
                 None => {
-                    print!("{}", d.merged_xml());
+                    say(d.merged_xml());
                     ExitCode::SUCCESS
                 }
                 Some(p) => match std::fs::write(&p, d.merged_xml()) {
@@ -264,6 +320,54 @@ fn main() -> ExitCode {
                 },
             }
         }
+    }
+}
+
+/// An operator's `--accept-journal-loss REASON`, carried out before the core starts:
+/// says what was refused and what was kept, restored and set aside (all of it also in
+/// the journal's record of it). Without a journal it means nothing, and says so.
+fn accept_loss(
+    journal: Option<&std::path::Path>,
+    reg: &Registry,
+    reason: Option<String>,
+) -> Result<(), String> {
+    let Some(reason) = reason else { return Ok(()) };
+    let Some(dir) = journal else {
+        return Err("--accept-journal-loss needs a journal (--journal DIR)".into());
+    };
+    let size = (reg.config.journal.segment_kb as usize) << 10;
+    match recovery::accept_loss(dir, size, &AcceptLoss { reason }) {
+        Ok(Some(a)) => {
+            note!(
+                "execd: {}: journal loss accepted, journaled as record {}: it was refused because {}; kept through record {}{}; set aside (renamed, not deleted): {}",
+                dir.display(),
+                a.record,
+                a.refused,
+                a.kept_through,
+                match a.restored {
+                    Some((from, to)) => format!(", records {from}..{to} restored from the audit log"),
+                    None => String::new(),
+                },
+                if a.set_aside.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    a.set_aside
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            );
+            Ok(())
+        }
+        Ok(None) => {
+            note!(
+                "execd: --accept-journal-loss: the journal in {} is not refused; nothing was done",
+                dir.display()
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!("cannot start: {}: {e}", dir.display())),
     }
 }
 
@@ -284,7 +388,7 @@ fn fix_dictionary_report(
 fn print_entry_report(r: &entry::EntryReport) {
     for d in &r.desks {
         let s = &d.stats;
-        eprintln!(
+        note!(
             "execd: order entry {}: next sequence numbers out {} in {}; {} logons, {} refused logons, {} orders, {} cancels/replaces, {} status requests, {} quotes, {} reports sent, {} refused messages, {} invalid, {} PossDup repeats ignored, {} resubmitted after a restart, {} orders remembered, {} report overflows rebuilt{}",
             d.name,
             d.seqs.next_out,
@@ -309,7 +413,7 @@ fn print_entry_report(r: &entry::EntryReport) {
             }
         );
     }
-    eprintln!(
+    note!(
         "execd: order entry: {} connections accepted, {} refused before a session took them; client input held back {} times while the core's ring was full",
         r.connections, r.refused, r.held_back
     );
@@ -328,7 +432,7 @@ fn dictionary_key(files: &DictionaryFiles, err: &str) -> &'static str {
 }
 
 fn fail(msg: &str) -> ExitCode {
-    eprintln!("execd: {msg}");
+    note!("execd: {msg}");
     ExitCode::from(2)
 }
 
@@ -375,7 +479,7 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
         _ => None,
     };
     if let (Some(r), Some(dir)) = (core.recovered(), &journal) {
-        eprintln!(
+        note!(
             "execd: journal {}: {} records, {} commands replayed, {} orders in flight queued for reconciliation{}",
             dir.display(),
             r.journal.records,
@@ -387,7 +491,7 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
             }
         );
     }
-    eprintln!(
+    note!(
         "execd: running ({} venues, {} instruments, {} accounts); SIGINT or SIGTERM stops",
         reg.venues.len(),
         reg.instruments.len(),
@@ -395,10 +499,16 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
     );
     let mut status = ExitCode::SUCCESS;
     if let Some(f) = flow {
+        note!(
+            "execd: order flow: {} requests at {} per second (about {} s once the venue is up)",
+            f.orders,
+            f.rate,
+            f.orders / u64::from(f.rate.max(1))
+        );
         match flow::run(&reg, &mut handles[0], &f, &term) {
-            Ok(r) => print!("{}", r.summary()),
+            Ok(r) => say(&r.summary()),
             Err(e) => {
-                eprintln!("execd: order flow: {e}");
+                note!("execd: order flow: {e}");
                 status = ExitCode::from(1);
             }
         }
@@ -415,20 +525,20 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
         std::thread::sleep(Duration::from_millis(20));
     }
     if let Some(g) = gateway {
-        eprintln!("execd: stopping: logging order-entry clients out");
+        note!("execd: stopping: logging order-entry clients out");
         match g.stop() {
             Ok(r) => print_entry_report(&r),
             Err(e) => {
-                eprintln!("execd: {e}");
+                note!("execd: {e}");
                 status = ExitCode::from(1);
             }
         }
     }
-    eprintln!("execd: stopping: draining rings and in-flight orders");
+    note!("execd: stopping: draining rings and in-flight orders");
     let report = core.shutdown();
     let s = &report.engine.stats();
     if let (Some(a), Some(dir)) = (report.audit, &journal) {
-        eprintln!(
+        note!(
             "execd: audit log {}: {} records copied this run (through sequence {}), {} files",
             dir.join("audit").display(),
             a.records,
@@ -439,7 +549,7 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
     for (i, v) in reg.venues.iter().enumerate() {
         if let Some(f) = report.engine.venue(i).fix() {
             let (st, q) = (f.stats(), f.seqs());
-            eprintln!(
+            note!(
                 "execd: fix venue {}: next sequence numbers out {} in {}; {} logons, {} sent, {} received, {} anomalies, {} invalid, {} unsent, {} status requests, {} position reports, {} requests unsupported, {} reports for orders it has no record of",
                 v.name.as_str(),
                 q.next_out,
@@ -475,14 +585,18 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
             working += 1;
         }
     }
+    if let Some(why) = &report.audit_failure {
+        note!("execd: the audit log failed: {why}; records from then on reached no audit log and new orders were refused (AUDIT_FAILED)");
+    }
     // Each of these needs a human: the run did not end the way it should have.
-    let problems = s.anomalies
+    let problems = u64::from(report.audit_failure.is_some())
+        + s.anomalies
         + fix_anomalies
         + unknown_outcome
         + s.recovered_fills
         + s.slippage_breaches
         + s.unknown_order_events;
-    eprintln!(
+    note!(
         "execd: stopped {}: {} submitted, {} accepted, {} rejected, {} fills ({} late); {} OMS anomalies, {} FIX anomalies, {} unfinished orders (outcome unknown), {} recovered fills, {} reports for unknown orders, {} slippage breaches; {} orders still working at venues",
         if problems == 0 { "cleanly" } else { "with problems" },
         s.submitted,

@@ -158,6 +158,12 @@ impl Engine {
         &self.gate
     }
 
+    /// The audit log failed (or works again): new orders are refused with
+    /// `AUDIT_FAILED` until it is cleared. Journaled by the caller before it is called.
+    pub fn set_audit_failed(&mut self, failed: bool) {
+        self.gate.audit_failed = failed;
+    }
+
     /// Orders held (working ones and the most recent finished ones).
     pub fn book(&self) -> &OrderBook {
         &self.book

@@ -170,7 +170,7 @@ pub fn encode_event(origin: u8, ev: &CoreEvent, buf: &mut [u8; MAX_EVENT]) -> Op
 }
 
 /// Decodes a journaled event: its producer and the event.
-pub(crate) fn decode_event(b: &[u8]) -> Result<(u8, CoreEvent), CodecError> {
+pub fn decode_event(b: &[u8]) -> Result<(u8, CoreEvent), CodecError> {
     let mut i = In::new(b);
     let origin = i.u8()?;
     let ev = match i.u8()? {

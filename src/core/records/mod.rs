@@ -9,9 +9,9 @@ mod venue_input;
 
 pub use bytes::CodecError;
 pub use command::{decode_command, encode_command};
-pub(crate) use event::decode_event;
+pub use event::decode_event;
 pub use event::encode_event;
-pub(crate) use venue_input::{decode_venue_input, encode_venue_input};
+pub use venue_input::{decode_venue_input, encode_venue_input};
 
 use bytes::In;
 
@@ -21,14 +21,21 @@ pub const KIND_COMMAND: u16 = 1;
 pub const KIND_START: u16 = 2;
 /// Record kind: engine time reached (written at a clean stop; no payload), so a restart
 /// does not deliver again what was delivered before it.
-pub(crate) const KIND_TIME: u16 = 3;
+pub const KIND_TIME: u16 = 3;
 /// Record kind: the configuration as TOML text, so a journal describes itself.
 pub const KIND_CONFIG: u16 = 4;
 /// Record kind: an event the core emitted (payload: producer, then the event).
 pub const KIND_EVENT: u16 = 5;
 /// Record kind: an input from an external venue (payload: venue, wire sequence number,
 /// time, the venue event).
-pub(crate) const KIND_VENUE: u16 = 6;
+pub const KIND_VENUE: u16 = 6;
+/// Record kind: an operator accepted that the journal had lost records
+/// (`--accept-journal-loss`): who, why, what was refused, what was kept, restored and set
+/// aside, as JSON. Replay skips it; verify and export show it.
+pub const KIND_LOSS: u16 = 7;
+/// Record kind: the audit log failed (payload 1) or works again (0): from here on new
+/// orders are refused with `AUDIT_FAILED` (or no longer are).
+pub const KIND_AUDIT: u16 = 8;
 
 /// Largest encoded command.
 pub const MAX_COMMAND: usize = 512;
@@ -48,7 +55,7 @@ pub fn encode_start(epoch: u32, start_ns: u64, config_hash: u64) -> [u8; 20] {
 }
 
 /// Reads a start record: (epoch, start time, configuration fingerprint).
-pub(crate) fn decode_start(b: &[u8]) -> Result<(u32, u64, u64), CodecError> {
+pub fn decode_start(b: &[u8]) -> Result<(u32, u64, u64), CodecError> {
     let mut i = In::new(b);
     let epoch = i.u32()?;
     let start = i.u64()?;

@@ -35,7 +35,7 @@ fn order_state_of(tag: u8) -> Result<VenueOrderState, CodecError> {
 }
 
 /// Encodes an input from an external venue (a FIX message's effect) for `venue`.
-pub(crate) fn encode_venue_input(venue: u16, ev: &VenueEvent, buf: &mut [u8; MAX_EVENT]) -> usize {
+pub fn encode_venue_input(venue: u16, ev: &VenueEvent, buf: &mut [u8; MAX_EVENT]) -> usize {
     let mut o = Out::new(buf);
     o.bytes(&venue.to_le_bytes());
     o.u64(ev.src_seq);
@@ -133,7 +133,7 @@ pub(crate) fn encode_venue_input(venue: u16, ev: &VenueEvent, buf: &mut [u8; MAX
 }
 
 /// Decodes [`encode_venue_input`]'s bytes: the venue and its event.
-pub(crate) fn decode_venue_input(b: &[u8]) -> Result<(u16, VenueEvent), CodecError> {
+pub fn decode_venue_input(b: &[u8]) -> Result<(u16, VenueEvent), CodecError> {
     let mut i = In::new(b);
     let v = i.take(2)?;
     let venue = u16::from_le_bytes([v[0], v[1]]);
