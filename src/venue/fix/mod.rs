@@ -4,6 +4,8 @@
 pub mod codec;
 pub mod dictionary;
 pub mod msg_type;
+#[doc(hidden)]
+pub mod probe;
 pub mod reject;
 mod reports;
 pub mod session;

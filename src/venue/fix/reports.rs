@@ -147,7 +147,14 @@ pub(super) struct Mapping {
     /// Orders a report about could not be booked (a value out of range): their state is
     /// asked for, so the venue's status answer settles them (never a guess).
     pub(super) to_query: Vec<ClOrdId>,
+    /// Messages logged (or not shown) so far.
+    logged: u64,
 }
+
+/// Broker messages logged whole before the log thins out (see `Mapping::log`).
+const LOG_WHOLE: u64 = 100;
+/// Past [`LOG_WHOLE`], one message in this many is logged.
+const LOG_EVERY: u64 = 1000;
 
 /// Most orders waiting to be asked about after unreadable reports; beyond it the next
 /// logon's questions about every unknown order cover them.
@@ -157,6 +164,21 @@ pub(super) const MAX_TO_QUERY: usize = 1024;
 type Refusal = &'static str;
 
 impl Mapping {
+    /// The mapping of `venue`, remembering up to `slots` orders.
+    pub(super) fn new(reg: Arc<Registry>, venue: VenueId, slots: usize) -> Mapping {
+        Mapping {
+            venue,
+            orders: vec![Sent::EMPTY; slots.max(16)],
+            by_seq: vec![(0, Outstanding::Nothing); SENT_MAP],
+            stats: FixStats::default(),
+            positions: vec![None; reg.accounts.len() * reg.instruments.len()],
+            to_reject: Vec::new(),
+            to_query: Vec::with_capacity(MAX_TO_QUERY),
+            logged: 0,
+            reg,
+        }
+    }
+
     pub(super) fn slot(&self, order: OrderId) -> usize {
         (order.0 % self.orders.len() as u64) as usize
     }
@@ -285,10 +307,21 @@ impl Mapping {
         self.log(what, msg);
     }
 
-    /// Rare by construction, and an operator needs the message itself: logged whole.
-    fn log(&self, what: &str, msg: &Msg<'_>) {
+    /// An operator needs the message itself: logged whole, the first [`LOG_WHOLE`],
+    /// then one in [`LOG_EVERY`] with how many went unshown — a broker sending garbage
+    /// by the million must not turn the core thread into a writer of stderr. The
+    /// counters in the summary count every one.
+    fn log(&mut self, what: &str, msg: &Msg<'_>) {
+        self.logged += 1;
+        if self.logged > LOG_WHOLE && self.logged % LOG_EVERY != 0 {
+            return;
+        }
+        let unshown = match self.logged {
+            n if n > LOG_WHOLE => format!(" ({} similar lines not shown)", LOG_EVERY - 1),
+            _ => String::new(),
+        };
         eprintln!(
-            "execd: fix venue {}: {what}: {}",
+            "execd: fix venue {}: {what}: {}{unshown}",
             self.reg.venues[self.venue.0 as usize].name.as_str(),
             String::from_utf8_lossy(msg.raw()).replace('\x01', "|")
         );
@@ -537,8 +570,15 @@ impl Mapping {
                 self.stats.trade_corrections += 1;
                 return self.refuse(cl, "trade correction/bust not applied", msg);
             }
-            // Pending new/cancel/replace, done for day, calculated: nothing changes yet.
-            _ => return,
+            // Pending new/cancel/replace, done for day, calculated, stopped, suspended,
+            // triggered, clearing hold/release, locked/released: nothing the core books.
+            b'6' | b'A' | b'E' | b'3' | b'B' | b'7' | b'9' | b'L' | b'J' | b'K' | b'M' | b'N' => {
+                return
+            }
+            // FIX 4.2's partial fill / fill on a later version: not a value there, and
+            // too close to a fill to ignore; the status answer says what happened.
+            b'1' | b'2' => return self.refuse(cl, "ExecType 1/2 outside FIX 4.2", msg),
+            _ => return self.refuse(cl, "unknown ExecType", msg),
         };
         self.push(q, now, seq, kind);
     }

@@ -16,7 +16,7 @@ use super::codec::{Encoder, Msg};
 use super::dictionary::Dictionary;
 use super::reject::SessionRejectReason;
 pub use super::reports::FixStats;
-use super::reports::{cl_of, Mapping, Outstanding, Sent, MAX_TO_QUERY, SENT_MAP};
+use super::reports::{cl_of, Mapping, Outstanding, Sent, SENT_MAP};
 use super::session::{SendError, SeqNums, Session, SessionEvent, SessionIo, State};
 use super::settings::{DictionaryFiles, FixSpec};
 use super::store::{MessageStore, SessionStore};
@@ -340,16 +340,7 @@ impl FixVenue {
             now,
             events: VecDeque::with_capacity(1024),
             said: Vec::with_capacity(16),
-            map: Mapping {
-                venue: id,
-                orders: vec![Sent::EMPTY; reg.core.max_orders.max(16)],
-                by_seq: vec![(0, Outstanding::Nothing); SENT_MAP],
-                stats: FixStats::default(),
-                positions: vec![None; reg.accounts.len() * reg.instruments.len()],
-                to_reject: Vec::new(),
-                to_query: Vec::with_capacity(MAX_TO_QUERY),
-                reg: reg.clone(),
-            },
+            map: Mapping::new(reg.clone(), id, reg.core.max_orders),
             gap_filled: Vec::with_capacity(MAX_GAP_FILLED),
             resend_order_max_age_ns: spec.resend_order_max_age_ns,
             heard: seqs.next_in > 1,
@@ -632,7 +623,7 @@ impl FixVenue {
     }
 }
 
-fn sent_of(o: &VenueOrder) -> Sent {
+pub(super) fn sent_of(o: &VenueOrder) -> Sent {
     Sent {
         order: o.cl.order.0,
         instrument: o.instrument,

@@ -17,16 +17,7 @@ const CL: ClOrdId = ClOrdId {
 
 fn mapping() -> Mapping {
     let reg = reg();
-    Mapping {
-        venue: VenueId(0),
-        orders: vec![Sent::EMPTY; 64],
-        by_seq: vec![(0, Outstanding::Nothing); SENT_MAP],
-        stats: FixStats::default(),
-        positions: vec![None; reg.accounts.len() * reg.instruments.len()],
-        to_reject: Vec::new(),
-        to_query: Vec::new(),
-        reg,
-    }
+    Mapping::new(reg, VenueId(0), 64)
 }
 
 /// Builds a message of `msg_type` with `fields` after the header, and maps it.
@@ -273,6 +264,23 @@ fn exec_type_and_ord_status_are_one_character() {
     assert!(report(&mut m, "", "2", &[(31, "1"), (32, "1")]).is_empty());
     assert!(report(&mut m, "I", "22", &[(14, "1"), (6, "1")]).is_empty());
     assert_eq!(m.stats.anomalies, before + 3);
+}
+
+#[test]
+fn an_exec_type_no_version_defines_is_an_anomaly_and_a_question_not_silence() {
+    let mut m = mapping();
+    with_order(&mut m);
+    // Z is no ExecType; 2 (fill) exists only in FIX 4.2. Either could hide a fill: the
+    // order's state is asked for instead of the report being dropped without a word.
+    assert!(report(&mut m, "Z", "2", &[(31, "100"), (32, "1")]).is_empty());
+    assert!(report(&mut m, "2", "2", &[(31, "100"), (32, "1")]).is_empty());
+    assert_eq!(m.stats.anomalies, 2);
+    assert_eq!(m.to_query, [CL]);
+    // Pending and informational types change nothing and are not anomalies.
+    for benign in ["6", "A", "E", "3", "B", "7", "9", "L"] {
+        assert!(report(&mut m, benign, "0", &[]).is_empty(), "{benign}");
+    }
+    assert_eq!(m.stats.anomalies, 2);
 }
 
 #[test]
