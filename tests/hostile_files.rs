@@ -21,72 +21,11 @@
 
 mod common;
 
-use common::TempDir;
-use std::io::Read;
+use common::{bin, run, run_for, text, TempDir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-fn bin(name: &str) -> PathBuf {
-    match std::env::var_os("EXECD_TEST_BINS") {
-        Some(dir) => Path::new(&dir).join(name),
-        None => PathBuf::from(match name {
-            "execd" => env!("CARGO_BIN_EXE_execd"),
-            "execd-replay" => env!("CARGO_BIN_EXE_execd-replay"),
-            _ => env!("CARGO_BIN_EXE_execd-venue-sim"),
-        }),
-    }
-}
-
-/// Runs a binary, giving up (and failing the test) after `limit`: several of these
-/// defects were hangs.
-fn run_for(name: &str, args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(bin(name))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary starts");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let o = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        b
-    });
-    let e = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = err.read_to_end(&mut b);
-        b
-    });
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if t0.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{name} {args:?} still running after {limit:?}: it blocked");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: o.join().unwrap(),
-        stderr: e.join().unwrap(),
-    }
-}
-
-fn run(name: &str, args: &[&str]) -> Output {
-    run_for(name, args, Duration::from_secs(120))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// The configuration the journals here are written under: 1 MiB segments and 1 MiB
 /// audit files, so 20 000 demo requests make a dozen of each.

@@ -15,72 +15,13 @@
 
 mod common;
 
-use common::TempDir;
+use common::{bin, run, run_for, text, TempDir};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-fn bin(name: &str) -> PathBuf {
-    match std::env::var_os("EXECD_TEST_BINS") {
-        Some(dir) => Path::new(&dir).join(name),
-        None => PathBuf::from(match name {
-            "execd" => env!("CARGO_BIN_EXE_execd"),
-            "execd-replay" => env!("CARGO_BIN_EXE_execd-replay"),
-            _ => env!("CARGO_BIN_EXE_execd-venue-sim"),
-        }),
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Runs to the end, failing the test if that takes longer than `limit`.
-fn run_for(name: &str, args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(bin(name))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let o = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        b
-    });
-    let e = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = err.read_to_end(&mut b);
-        b
-    });
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if t0.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{name} {args:?} still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: o.join().unwrap(),
-        stderr: e.join().unwrap(),
-    }
-}
-
-fn run(name: &str, args: &[&str]) -> Output {
-    run_for(name, args, Duration::from_secs(120))
-}
 
 /// How a pipe's reader leaves.
 #[derive(Clone, Copy, Debug)]

@@ -1,8 +1,9 @@
-//! What several test files need: a core on a simulated clock, temporary directories,
+//! What several test files need: the binaries run to their end, a core on a simulated clock, temporary directories,
 //! the `execd-venue-sim` child process, and a throwaway certificate authority.
 // Each test binary uses its own share of these.
 #![allow(dead_code, unused_imports)]
 
+mod bins;
 mod core_sim;
 mod lines;
 mod pki;
@@ -10,6 +11,7 @@ mod qf;
 mod temp;
 mod venue_sim;
 
+pub use bins::{bin, run, run_for, text};
 pub use core_sim::*;
 pub use lines::{collect, LineProc};
 pub use pki::Pki;
