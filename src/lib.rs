@@ -39,5 +39,6 @@ pub mod gate;
 pub mod journal;
 pub mod model;
 pub mod oms;
+pub mod secret;
 pub mod sidecar;
 pub mod venue;

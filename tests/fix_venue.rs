@@ -6,6 +6,8 @@
 mod common;
 
 use common::{LineProc, TempDir, VenueSim};
+use std::io::Read;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -329,4 +331,140 @@ depth_lots = 2000
         Some(count(&flow, "accepted")),
         "{st}"
     );
+}
+
+/// Every file under `dir` that holds `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().map_while(Result::ok) {
+        let p = e.path();
+        if p.is_dir() {
+            found.extend(files_holding(&p, needle));
+        } else if std::fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)) {
+            found.push(p);
+        }
+    }
+    found
+}
+
+#[test]
+fn the_broker_password_comes_from_the_environment_and_is_written_nowhere() {
+    const VAR: &str = "EXECD_TEST_BROKER_PASSWORD";
+    const PW: &str = "pw-Zq7-not-in-any-file";
+    let dir = TempDir::new("fix-password");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let execd = |cfg: &Path, journal: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
+        c.args(["run", "--config", cfg.to_str().unwrap(), "--journal"])
+            .arg(journal)
+            .env_remove(VAR);
+        c
+    };
+    // A password in the file is refused, naming the key and what to do instead.
+    let cfg = config_with(
+        &dir,
+        port,
+        &[("# Username = \"trader1\"\n", "Password = \"hunter2\"\n")],
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_execd"))
+        .args(["check-config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("fix.Password") && err.contains("PasswordEnv"),
+        "{err}"
+    );
+    let cfg = config_with(
+        &dir,
+        port,
+        &[(
+            "# Username = \"trader1\"\n# PasswordEnv",
+            "Username = \"trader1\"\nPasswordEnv",
+        )],
+    );
+    // Without the variable neither check-config nor the daemon accepts it, and both
+    // name the variable.
+    let out = Command::new(env!("CARGO_BIN_EXE_execd"))
+        .args(["check-config", cfg.to_str().unwrap()])
+        .env_remove("EXECD_BROKER_PASSWORD")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success() && err.contains("PasswordEnv"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_execd"))
+        .args(["check-config", cfg.to_str().unwrap()])
+        .env("EXECD_BROKER_PASSWORD", PW)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && said.contains("password from EXECD_BROKER_PASSWORD (set)"),
+        "{said}"
+    );
+    assert!(!said.contains(PW), "{said}");
+    let (code, lines) = LineProc::spawn(&mut execd(&cfg, &dir.join("j0"))).finish(60);
+    assert_eq!(code, Some(2), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("EXECD_BROKER_PASSWORD") && l.contains("not set")),
+        "{lines:#?}"
+    );
+    // With it, the Logon carries it; the journal, the session's store and the log do not.
+    let cfg = config_with(
+        &dir,
+        port,
+        &[(
+            "# Username = \"trader1\"\n# PasswordEnv = \"EXECD_BROKER_PASSWORD\"",
+            "Username = \"trader1\"\nPasswordEnv = \"EXECD_TEST_BROKER_PASSWORD\"",
+        )],
+    );
+    let journal = dir.join("journal");
+    let p = LineProc::spawn(execd(&cfg, &journal).env(VAR, PW));
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut conn = loop {
+        match listener.accept() {
+            Ok((c, _)) => break c,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("execd never connected: {e}"),
+        }
+    };
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut logon = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !logon.windows(4).any(|w| w == b"\x0110=") || logon.last() != Some(&1) {
+        let n = conn.read(&mut buf).expect("the Logon");
+        assert!(
+            n > 0,
+            "closed before a Logon: {:?}",
+            String::from_utf8_lossy(&logon)
+        );
+        logon.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&logon).replace('\x01', "|");
+    assert!(
+        text.contains("|35=A|") && text.contains(&format!("|554={PW}|")),
+        "{text}"
+    );
+    assert!(text.contains("|553=trader1|"), "{text}");
+    drop(conn);
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = p.sigkill();
+    assert!(!lines.iter().any(|l| l.contains(PW)), "{lines:#?}");
+    assert_eq!(
+        files_holding(dir.path(), PW.as_bytes()),
+        Vec::<PathBuf>::new()
+    );
+    // The Logon is in the session's store, its password blanked.
+    let blanked = format!("\x01554={}\x01", "*".repeat(PW.len()));
+    assert_eq!(files_holding(&journal, blanked.as_bytes()).len(), 1);
 }

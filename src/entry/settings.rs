@@ -12,10 +12,10 @@
 //! so `config` can check it without importing the gateway.
 
 use crate::model::ids::Name;
+pub use crate::secret::Secret;
 use crate::venue::fix::session::{Role, SessionConfig};
 use crate::venue::fix::settings::{DictionaryFiles, FixSettings};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// Longest session name: with the `:` after it, the rest of a 32-byte request id is left
 /// for the client's ClOrdID.
@@ -188,28 +188,6 @@ pub struct EntrySpec {
     pub password_env: Option<String>,
 }
 
-/// A secret read from the environment: compared, never shown.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
-
-impl Secret {
-    /// Whether `given` is the secret, in time independent of where they differ.
-    pub fn matches(&self, given: &[u8]) -> bool {
-        let want = self.0.as_bytes();
-        let mut diff = (want.len() != given.len()) as u8;
-        for (i, &w) in want.iter().enumerate() {
-            diff |= w ^ given.get(i).copied().unwrap_or(!w);
-        }
-        diff == 0
-    }
-}
-
 impl EntrySpec {
     /// The password from the environment, if the session names a variable; the error
     /// names the key (relative to `[order_entry.fix]`) and the variable, never a value.
@@ -217,17 +195,9 @@ impl EntrySpec {
         let Some(var) = &self.password_env else {
             return Ok(None);
         };
-        match std::env::var(var) {
-            Ok(v) if !v.is_empty() => Ok(Some(Secret(v))),
-            Ok(_) => Err((
-                "PasswordEnv",
-                format!("environment variable {var} is empty"),
-            )),
-            Err(_) => Err((
-                "PasswordEnv",
-                format!("environment variable {var} is not set"),
-            )),
-        }
+        Secret::from_env(var)
+            .map(Some)
+            .map_err(|e| ("PasswordEnv", e))
     }
 }
 
@@ -265,12 +235,6 @@ impl OrderEntryConfig {
         }
         let f = &self.fix;
         let key = |k: &str| format!("fix.{k}");
-        if f.password.is_some() {
-            return Err((
-                key("Password"),
-                "a password is never written in a file: name the environment variable that holds it with PasswordEnv".into(),
-            ));
-        }
         if f.socket_accept_port == 0 {
             return Err((key("SocketAcceptPort"), "must be a port number".into()));
         }
@@ -279,14 +243,6 @@ impl OrderEntryConfig {
                 key("SocketAcceptHost"),
                 format!("{:?} is not an IP address", f.socket_accept_host),
             ));
-        }
-        if let Some(v) = &f.password_env {
-            if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err((
-                    key("PasswordEnv"),
-                    format!("{v:?} is not an environment variable name"),
-                ));
-            }
         }
         if f.username.as_ref().is_some_and(|u| u.is_empty()) {
             return Err((key("Username"), "must not be empty".into()));
@@ -335,7 +291,8 @@ impl OrderEntryConfig {
             reset_on_logout: f.reset_on_logout,
             reset_on_disconnect: f.reset_on_disconnect,
             username: None,
-            password: None,
+            password: f.password.clone(),
+            password_env: f.password_env.clone(),
             start_time: f.start_time.clone(),
             end_time: f.end_time.clone(),
             weekdays: f.weekdays.clone(),
@@ -431,15 +388,5 @@ TargetCompID = "CLIENT"
         let e = s.password().unwrap_err();
         assert_eq!(e.0, "PasswordEnv");
         assert!(e.1.contains("EXECD_TEST_SURELY_UNSET_VAR"), "{}", e.1);
-    }
-
-    #[test]
-    fn secrets_compare_whole_and_never_print() {
-        let s = Secret("s3cret".into());
-        assert!(s.matches(b"s3cret"));
-        assert!(!s.matches(b"s3cre"));
-        assert!(!s.matches(b"s3cret!"));
-        assert!(!s.matches(b""));
-        assert_eq!(format!("{s:?}"), "Secret(..)");
     }
 }

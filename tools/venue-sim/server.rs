@@ -203,8 +203,16 @@ struct Io<'a> {
     verbose: bool,
 }
 
+/// A frame as a trace line: SOH as `|`, and a Password (554) as `***`.
 fn show(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).replace('\x01', "|")
+    let text = String::from_utf8_lossy(b).replace('\x01', "|");
+    match text.find("|554=") {
+        Some(at) => {
+            let end = text[at + 5..].find('|').map_or(text.len(), |n| at + 5 + n);
+            format!("{}|554=***{}", &text[..at], &text[end..])
+        }
+        None => text,
+    }
 }
 
 impl SessionIo for Io<'_> {

@@ -212,6 +212,19 @@ fn main() -> ExitCode {
             Ok(r) => {
                 let mut report = Vec::new();
                 for (i, v) in r.venues.iter().enumerate() {
+                    // The secret must be there when the daemon starts; its value is not shown.
+                    if let Some(var) = v.fix.as_ref().and_then(|f| f.password_env.as_ref()) {
+                        if let Err(e) = execd::secret::Secret::from_env(var) {
+                            return fail(&format!(
+                                "{}: venues[{i}].fix.PasswordEnv: {e}",
+                                file.display()
+                            ));
+                        }
+                        report.push(format!(
+                            "venue {}: password from {var} (set)",
+                            v.name.as_str()
+                        ));
+                    }
                     let Some(files) = v
                         .fix
                         .as_ref()

@@ -94,6 +94,7 @@ use super::dictionary::Dictionary;
 use super::reject::SessionRejectReason;
 use super::{msg_type, tag};
 use crate::calendar::NS_PER_SEC as NS;
+use crate::secret::Secret;
 use state::Phase;
 use std::sync::Arc;
 
@@ -129,8 +130,9 @@ pub struct SessionConfig {
     pub reset_on_disconnect: bool,
     /// Username (553) on Logon, if the counterparty wants one.
     pub username: Option<String>,
-    /// Password (554) on Logon.
-    pub password: Option<String>,
+    /// Password (554) on an initiator's Logon (from the environment; the copy of the
+    /// Logon kept in the message store has it blanked).
+    pub password: Option<Secret>,
     /// Seconds to wait for the Logon answer before disconnecting.
     pub logon_timeout_secs: u32,
     /// Seconds to wait for the Logout answer before disconnecting.

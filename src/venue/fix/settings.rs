@@ -2,6 +2,7 @@
 //! QuickFIX (SenderCompID, TargetCompID, HeartBtInt, StartTime …), and their checking.
 
 use super::session::{Role, Schedule, SessionConfig};
+use crate::secret;
 use serde::{Deserialize, Serialize};
 
 /// `[venues.fix]` as written in the configuration file.
@@ -41,8 +42,13 @@ pub struct FixSettings {
     /// Username (553) on Logon.
     #[serde(default)]
     pub username: Option<String>,
-    /// Password (554) on Logon.
+    /// The environment variable holding the Password (554) sent on Logon, read when the
+    /// venue starts. The password itself is never in a file: it would end up in the
+    /// journal's copy of the configuration.
     #[serde(default)]
+    pub password_env: Option<String>,
+    /// Refused with a pointer to PasswordEnv (present so the refusal can name it).
+    #[serde(default, skip_serializing)]
     pub password: Option<String>,
     /// Session window start, `HH:MM:SS` UTC.
     #[serde(default)]
@@ -158,6 +164,8 @@ pub struct FixSpec {
     pub resend_order_max_age_ns: u64,
     /// TLS, if the session asks for it (files loaded when the venue starts).
     pub tls: Option<TlsSpec>,
+    /// Environment variable of the Password (554) to send, read when the venue starts.
+    pub password_env: Option<String>,
 }
 
 /// Which dictionary files a session validates against.
@@ -345,9 +353,16 @@ impl FixSettings {
                 "overlays need a dictionary to apply to".into(),
             ));
         }
+        if self.password.is_some() {
+            return Err(("Password", secret::IN_A_FILE.into()));
+        }
+        if let Some(v) = &self.password_env {
+            secret::check_env_name(v).map_err(|e| ("PasswordEnv", e))?;
+        }
         let tls = self.tls()?;
         Ok(FixSpec {
             tls,
+            password_env: self.password_env.clone(),
             host: self.socket_connect_host.clone(),
             port: self.socket_connect_port,
             reconnect_max_ns: self.reconnect_interval as u64 * 1_000_000_000,
@@ -367,7 +382,7 @@ impl FixSettings {
                 reset_on_logout: self.reset_on_logout,
                 reset_on_disconnect: self.reset_on_disconnect,
                 username: self.username.clone(),
-                password: self.password.clone(),
+                password: None,
                 logon_timeout_secs: self.logon_timeout,
                 logout_timeout_secs: self.logout_timeout,
                 schedule,

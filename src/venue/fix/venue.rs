@@ -26,6 +26,7 @@ use crate::config::Registry;
 use crate::model::fixed::{Price, Qty};
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, Name, OrderType, Side, Tif, VenueId};
 use crate::model::reason::Reason;
+use crate::secret::Secret;
 use crate::venue::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -303,6 +304,13 @@ impl FixVenue {
             .clone()
             .ok_or_else(|| FixVenueError(format!("venue {name} has no FIX settings")))?;
         let mut cfg = spec.session.clone();
+        if let Some(var) = &spec.password_env {
+            let pw = Secret::from_env(var);
+            cfg.password =
+                Some(pw.map_err(|e| {
+                    FixVenueError(format!("venues[{}].fix.PasswordEnv: {e}", id.0))
+                })?);
+        }
         if let Some(files) = &spec.dictionary {
             let overlays: Vec<&Path> = spec.overlays.iter().map(Path::new).collect();
             let d = match files {

@@ -3,7 +3,7 @@
 //! one function per message the session sends of its own accord.
 
 use super::{tag, SendError, Session, SessionConfig, SessionIo, NS};
-use crate::venue::fix::codec::{Encoder, Field};
+use crate::venue::fix::codec::{self, Encoder, Field};
 use crate::venue::fix::msg_type;
 
 /// Header fields the session writes itself on every message it sends.
@@ -170,7 +170,14 @@ impl Session {
         write_header(&mut self.enc, cfg, msg_type, seq, now_ns, None, header);
         body(&mut self.enc, cfg);
         let frame = self.enc.finish();
-        io.store(seq, frame);
+        if msg_type == msg_type::LOGON && cfg.password.is_some() {
+            // The store writes frames to disk: the password does not go with it. A
+            // Logon is never resent (admin messages are gap-filled), so the copy only
+            // has to stay a well-formed frame.
+            io.store(seq, &without_password(frame));
+        } else {
+            io.store(seq, frame);
+        }
         self.seqs.next_out = seq + 1;
         // A message that waits counts as sent for the heartbeat: the peer gets it as
         // soon as it reads what is ahead of it.
@@ -208,7 +215,7 @@ impl Session {
                     enc.bytes(tag::USERNAME, u.as_bytes());
                 }
                 if let Some(p) = &cfg.password {
-                    enc.bytes(tag::PASSWORD, p.as_bytes());
+                    enc.bytes(tag::PASSWORD, p.expose());
                 }
             }
             if let Some(v) = &appl {
@@ -239,4 +246,25 @@ impl Session {
             }
         });
     }
+}
+
+/// `frame` with the value of Password (554) replaced by `*`s of the same length and the
+/// CheckSum written again.
+fn without_password(frame: &[u8]) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    let Some(at) = f.windows(5).position(|w| w == b"\x01554=") else {
+        return f;
+    };
+    let start = at + 5;
+    let end = f[start..]
+        .iter()
+        .position(|&b| b == 0x01)
+        .map_or(f.len(), |n| start + n);
+    f[start..end].fill(b'*');
+    // The trailer is the last 7 bytes: `10=NNN` and SOH.
+    if let Some(body) = f.len().checked_sub(7) {
+        let sum = codec::checksum(&f[..body]);
+        f[body + 3..body + 6].copy_from_slice(format!("{sum:03}").as_bytes());
+    }
+    f
 }

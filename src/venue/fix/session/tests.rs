@@ -337,7 +337,7 @@ fn acceptor_logged_on() -> (Session, Io, u64) {
 fn logon_initiator_and_acceptor() {
     let mut ic = base_cfg(Role::Initiator);
     ic.username = Some("alice".into());
-    ic.password = Some("s3cret".into());
+    ic.password = Some(crate::secret::Secret::new("s3cret"));
     ic.heartbeat_secs = 20;
     let mut p = Pair::with(ic, fresh(), base_cfg(Role::Acceptor), fresh());
     p.acc.on_connected(p.now, &mut p.acc_io);
@@ -351,6 +351,14 @@ fn logon_initiator_and_acceptor() {
     assert_eq!(get(logon, 108).as_deref(), Some("20"));
     assert_eq!(get(logon, 553).as_deref(), Some("alice"));
     assert_eq!(get(logon, 554).as_deref(), Some("s3cret"));
+    // The copy kept in the store (written to disk) is a well-formed frame without it.
+    let kept = p.ini_io.store[&1].clone();
+    assert_eq!(get(&kept, 554).as_deref(), Some("******"));
+    assert_eq!(
+        crate::venue::fix::codec::frame(&kept).ok(),
+        Some(kept.len())
+    );
+    assert_eq!(kept.len(), logon.len());
     assert_eq!(get(logon, 141), None);
     assert_eq!(get(logon, 34).as_deref(), Some("1"));
     // Header in tag order after 8, 9, 35, as QuickFIX writes it.
