@@ -2,12 +2,16 @@
 //! journal's segments, the audit log, the records inside them — fed mutated inputs. None
 //! may panic, hang or break a promise: a configuration that loads round-trips through
 //! the TOML it writes into journals, a journal that opens takes the next record and
-//! scans again, a record that decodes encodes back to the same bytes.
+//! scans again, a record that decodes encodes back to the same bytes. And what a FIX
+//! peer sends (`fuzz/fix.rs`): frames through the codec, byte streams through a session,
+//! ExecutionReports through the broker venue's mapping.
 //!
 //! `cargo test` runs each for 2 s; `.ci/run` for longer (`EXECD_FUZZ_SECS`).
 
 #[path = "fuzz/engine.rs"]
 mod engine;
+#[path = "fuzz/fix.rs"]
+mod fix;
 
 use engine::{check, Target};
 use execd::config::Registry;
@@ -345,6 +349,38 @@ fn fuzz_records() {
         run: records_target,
         fixup: None,
         tokens: RECORD_TOKENS,
+    });
+}
+
+// ----------------------------------------------------------------------------- FIX
+
+#[test]
+fn fuzz_fix_codec() {
+    check(&Target {
+        name: "fix_codec",
+        run: fix::codec_target,
+        fixup: Some(fix::fix_fixup),
+        tokens: fix::FIX_TOKENS,
+    });
+}
+
+#[test]
+fn fuzz_fix_session() {
+    check(&Target {
+        name: "fix_session",
+        run: fix::session_target,
+        fixup: Some(fix::fix_fixup),
+        tokens: fix::FIX_TOKENS,
+    });
+}
+
+#[test]
+fn fuzz_exec_reports() {
+    check(&Target {
+        name: "exec_reports",
+        run: fix::reports_target,
+        fixup: Some(fix::fix_fixup),
+        tokens: fix::FIX_TOKENS,
     });
 }
 
