@@ -228,13 +228,15 @@ impl Money {
     }
 }
 
-/// Moves a wide value from `from` decimals to `to` decimals, rounding.
+/// Moves a wide value from `from` decimals to `to` decimals, rounding; saturating at
+/// the ends of i128 (every caller clamps or range-checks the result, and a product of
+/// two i64 values a venue sent can come within 10^4 of the end).
 #[inline]
 pub(crate) fn rescale(v: i128, from: i32, to: i32) -> i128 {
     if from == to {
         v
     } else if from < to {
-        v * pow10_wide(to - from)
+        v.saturating_mul(pow10_wide(to - from))
     } else {
         div_round(v, pow10_wide(from - to))
     }
@@ -315,6 +317,9 @@ mod tests {
             div_round(-(i64::MAX as i128) * 4 - 2, 4),
             -(i64::MAX as i128) - 1
         );
+        // LastPx 92233720368547758.07 × LastQty 2^63−1: far beyond money, not a panic.
+        let huge = Money::notional(Price(i64::MAX), Qty(i64::MAX), 2, 0);
+        assert_eq!(huge, Money(i64::MAX));
         assert_eq!(rescale(12_345, 4, 2), 123);
         assert_eq!(rescale(12_355, 4, 2), 124);
         assert_eq!(rescale(7, 0, 20), 7 * 10i128.pow(20));

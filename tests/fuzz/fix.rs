@@ -1483,7 +1483,7 @@ fn report_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("unsupported", report_msg("FIX.4.4", "R", &[(131, "q1")])),
         (
-            "fill-extreme-qty",
+            "bad-fill-beyond-order",
             fill(&c43, "0.01", "9223372036854775807", &[(12, "0")]),
         ),
         (

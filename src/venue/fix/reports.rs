@@ -278,6 +278,16 @@ impl Mapping {
         }
     }
 
+    /// A fill quantity (LastQty) more than the order's quantity — the larger of the
+    /// confirmed one and a replace's asked one — is not a fill of this order.
+    fn beyond_order(&self, cl: ClOrdId, qty: i64) -> bool {
+        let Some(s) = self.sent(cl.order) else {
+            return false;
+        };
+        let most = s.asked.map_or(s.qty, |(q, _)| q.max(s.qty));
+        most > 0 && qty > most
+    }
+
     /// A report that cannot be booked: an anomaly with the raw message, and the order's
     /// state asked for, so a real execution among the garbage is learned from the
     /// venue's status answer rather than lost.
@@ -445,8 +455,12 @@ impl Mapping {
 
     fn on_report(&mut self, q: &mut VecDeque<VenueEvent>, now: u64, seq: u64, msg: &Msg<'_>) {
         let Some(cl) = cl_of(msg.get(tag::CL_ORD_ID)) else {
-            // "No open orders" in answer to our mass status request is not a surprise.
-            if msg.get(tag::MASS_STATUS_REQ_ID).is_some() && msg.get(tag::EXEC_TYPE) == Some(b"I") {
+            // "No open orders" in answer to our mass status request (no ClOrdID at all)
+            // is not a surprise; an order we cannot read is.
+            if msg.get(tag::CL_ORD_ID).is_none()
+                && msg.get(tag::MASS_STATUS_REQ_ID).is_some()
+                && msg.get(tag::EXEC_TYPE) == Some(b"I")
+            {
                 return;
             }
             return self.anomaly("execution report for an order this core did not send", msg);
@@ -491,6 +505,9 @@ impl Mapping {
                     }
                     if self.through_limit(cl, px) {
                         return Err("fill price through the order's limit");
+                    }
+                    if self.beyond_order(cl, qty) {
+                        return Err("fill larger than the order");
                     }
                     Ok((px, qty, self.commission(msg, inst, px, qty)?))
                 });

@@ -267,6 +267,43 @@ fn exec_type_and_ord_status_are_one_character() {
 }
 
 #[test]
+fn a_fill_larger_than_the_order_is_refused_and_asked_about() {
+    let mut m = mapping();
+    with_order(&mut m);
+    // CL is for 10: 11 at once is not a fill of it.
+    assert!(report(&mut m, "F", "2", &[(31, "100"), (32, "11")]).is_empty());
+    assert_eq!((m.stats.anomalies, &m.to_query[..]), (1, &[CL][..]));
+    // 10 is.
+    assert_eq!(
+        report(&mut m, "F", "2", &[(31, "100"), (32, "10")]).len(),
+        1
+    );
+}
+
+#[test]
+fn a_mass_status_report_of_an_order_we_cannot_read_is_an_anomaly() {
+    let mut m = mapping();
+    // "No open orders": no ClOrdID at all.
+    assert!(map(
+        &mut m,
+        "FIX.4.4",
+        b"8",
+        &[(150, "I"), (39, "8"), (584, "m1")]
+    )
+    .is_empty());
+    assert_eq!(m.stats.anomalies, 0);
+    // An order, but not one of ours.
+    let evs = map(
+        &mut m,
+        "FIX.4.4",
+        b"8",
+        &[(11, "35=8"), (150, "I"), (39, "0"), (584, "m1")],
+    );
+    assert!(evs.is_empty());
+    assert_eq!(m.stats.anomalies, 1);
+}
+
+#[test]
 fn an_exec_type_no_version_defines_is_an_anomaly_and_a_question_not_silence() {
     let mut m = mapping();
     with_order(&mut m);
