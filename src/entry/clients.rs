@@ -3,8 +3,9 @@
 //! session by its Logon, session timers, writing, closing.
 
 use super::conn::{Conn, Outbuf, MAX_PRE_LOGON};
-use super::gateway::{Gateway, ACCEPT_BACKOFF_NS, FIRST_CONN, MAX_UNBOUND, READ_PER_TURN};
+use super::gateway::{Gateway, FIRST_CONN, MAX_UNBOUND, READ_PER_TURN};
 use crate::venue::fix::codec::{self, FrameError};
+use crate::venue::fix::transport::AfterAccept;
 use crate::venue::fix::transport::Link;
 use crate::venue::fix::{msg_type, tag};
 use mio::{Interest, Token};
@@ -12,11 +13,11 @@ use std::io::{ErrorKind, Read};
 
 impl Gateway {
     /// Accepts every connection waiting on listener `li`, until it would block. Out of
-    /// file descriptors (or socket memory), accepting pauses for [`ACCEPT_BACKOFF_NS`]
+    /// file descriptors (or socket memory), accepting pauses (`AcceptPause`)
     /// on every listener and `retry_accept` tries again: the connections wait in the
     /// backlog meanwhile, and readiness is edge-triggered, so nothing else would.
     pub(super) fn accept(&mut self, li: usize, now: u64) {
-        if self.accept_paused_until.is_some_and(|t| now < t) {
+        if self.accept.paused(now) {
             return;
         }
         loop {
@@ -79,23 +80,10 @@ impl Gateway {
                         logon_deadline: now + secs as u64 * 1_000_000_000,
                     });
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                // The connection went before it was taken: the next one may be fine.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::Interrupted | ErrorKind::ConnectionAborted
-                    ) => {}
                 Err(e) => {
-                    self.report.accept_failures += 1;
-                    if self.report.accept_failures.is_power_of_two() {
-                        eprintln!(
-                            "execd: order entry: accept: {e} (accepting again in 100 ms; {} times so far)",
-                            self.report.accept_failures
-                        );
+                    if self.accept.on_error(&e, now, "execd: order entry") == AfterAccept::Stop {
+                        return;
                     }
-                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF_NS);
-                    return;
                 }
             }
         }
@@ -104,8 +92,8 @@ impl Gateway {
     /// Accepting again on every listener once a pause for want of file descriptors is
     /// over.
     pub(super) fn retry_accept(&mut self, now: u64) {
-        if self.accept_paused_until.is_some_and(|t| now >= t) {
-            self.accept_paused_until = None;
+        if self.accept.due(now) {
+            self.accept.paused_until = None;
             for li in 0..self.listeners.len() {
                 self.accept(li, now);
             }

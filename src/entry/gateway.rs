@@ -17,6 +17,7 @@ use crate::model::event::CoreEvent;
 use crate::model::ids::RequestId;
 use crate::venue::fix::codec::Decoder;
 use crate::venue::fix::session::SeqNums;
+use crate::venue::fix::transport::AcceptPause;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use std::io::ErrorKind;
@@ -43,9 +44,6 @@ const STOP_GRACE_NS: u64 = 3_000_000_000;
 /// Connections waiting for their Logon at once; beyond it new ones are refused. Each
 /// holds at most [`super::conn::MAX_PRE_LOGON`] (plus a read) for at most LogonTimeout.
 pub(super) const MAX_UNBOUND: usize = 256;
-/// How long accepting pauses when the process is out of file descriptors (EMFILE,
-/// ENFILE) or the kernel out of socket memory; the connections wait in the backlog.
-pub(super) const ACCEPT_BACKOFF_NS: u64 = 100_000_000;
 
 /// Wall clock in Unix nanoseconds (FIX SendingTime is wall-clock time).
 fn now_ns() -> u64 {
@@ -215,7 +213,7 @@ pub fn start(
         last_work: now,
         report: EntryReport::default(),
         last_maintain: now,
-        accept_paused_until: None,
+        accept: AcceptPause::default(),
     };
     let join = std::thread::Builder::new()
         .name("execd-entry".into())
@@ -244,8 +242,8 @@ pub(super) struct Gateway {
     pub(super) last_work: u64,
     pub(super) report: EntryReport,
     pub(super) last_maintain: u64,
-    /// Accepting waits until then (out of file descriptors).
-    pub(super) accept_paused_until: Option<u64>,
+    /// Accepting paused for want of file descriptors, and how often it was.
+    pub(super) accept: AcceptPause,
 }
 
 impl Gateway {
@@ -502,6 +500,7 @@ impl Gateway {
         // that do not are submitted again at the next start.
         self.courier.pump();
         let mut report = std::mem::take(&mut self.report);
+        report.accept_failures = self.accept.failures;
         for d in &mut self.desks {
             d.sync();
             report.desks.push(DeskReport {

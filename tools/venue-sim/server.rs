@@ -10,7 +10,7 @@ use execd::venue::fix::reject::SessionRejectReason;
 use execd::venue::fix::session::{Role, SeqNums, Session, SessionConfig, SessionEvent, SessionIo};
 use execd::venue::fix::store::{MessageStore, SessionStore};
 use execd::venue::fix::time::utc_date;
-use execd::venue::fix::transport::Link;
+use execd::venue::fix::transport::{AcceptPause, AfterAccept, Link};
 use execd::venue::fix::{msg_type, tag};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -43,11 +43,6 @@ const MAX_UNBOUND: usize = 256;
 /// waiting, and a peer that places orders and goes away cannot grow it further.
 const MAX_PENDING: usize = 1 << 16;
 const MAX_PENDING_BYTES: usize = 16 << 20;
-/// How long accepting pauses when the process is out of file descriptors (EMFILE,
-/// ENFILE) or the kernel out of memory for sockets: the waiting connections stay in the
-/// listen backlog and are accepted once descriptors are free again. The listener's
-/// readiness is edge-triggered, so nothing would say so: the pause ends by timer.
-const ACCEPT_BACKOFF_NS: u64 = 100_000_000;
 
 /// Wall clock in Unix nanoseconds.
 pub fn now_ns() -> u64 {
@@ -187,7 +182,6 @@ struct Stats {
     refused: u64,
     write_overflows: u64,
     pending_dropped: u64,
-    accept_failures: u64,
     sessions_evicted: u64,
 }
 
@@ -270,8 +264,8 @@ pub struct Server {
     sessions: BTreeMap<u32, SessRec>,
     next_sess: u32,
     by_peer: FxHashMap<String, u32>,
-    /// Accepting waits until then (out of file descriptors).
-    accept_paused_until: Option<u64>,
+    /// Accepting paused for want of file descriptors, and how often it was.
+    accept: AcceptPause,
     sim: Sim,
     events: Vec<SessionEvent>,
     rbuf: Vec<u8>,
@@ -350,7 +344,7 @@ impl Server {
                 sessions: BTreeMap::new(),
                 next_sess: 0,
                 by_peer: FxHashMap::default(),
-                accept_paused_until: None,
+                accept: AcceptPause::default(),
                 sim,
                 events: Vec::with_capacity(16),
                 rbuf: vec![0; 64 << 10],
@@ -427,7 +421,7 @@ impl Server {
 
     /// Timers, due answers, writes and closes: the end of every loop turn.
     fn turn(&mut self, now: u64) {
-        if self.accept_paused_until.is_some_and(|t| now >= t) {
+        if self.accept.due(now) {
             self.accept(now);
         }
         self.sim.on_time(now);
@@ -500,7 +494,7 @@ impl Server {
     fn next_deadline(&self) -> Option<u64> {
         let mut d = self.sim.next_deadline();
         let mut earliest = |x: u64| d = Some(d.map_or(x, |d: u64| d.min(x)));
-        if let Some(t) = self.accept_paused_until {
+        if let Some(t) = self.accept.paused_until {
             earliest(t);
         }
         for c in self.conns.iter().flatten() {
@@ -517,13 +511,12 @@ impl Server {
     }
 
     /// Accepts every connection waiting, until the listener would block. Out of file
-    /// descriptors (or socket memory), it pauses for [`ACCEPT_BACKOFF_NS`] and tries
+    /// descriptors (or socket memory), it pauses (`AcceptPause`) and tries
     /// again from `turn`: the connections wait in the backlog meanwhile.
     fn accept(&mut self, now: u64) {
-        if self.accept_paused_until.is_some_and(|t| now < t) {
+        if self.accept.paused(now) {
             return;
         }
-        self.accept_paused_until = None;
         loop {
             let Some(l) = self.listener.as_ref() else {
                 return;
@@ -589,26 +582,13 @@ impl Server {
                         close: None,
                     });
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                // The connection went before it was taken: the next one may be fine.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::Interrupted | ErrorKind::ConnectionAborted
-                    ) => {}
+                // EMFILE, ENFILE, ENOBUFS, ENOMEM …: returning without draining would
+                // leave the backlog unaccepted for good (no new edge comes while it is
+                // full), so the pause's timer tries again.
                 Err(e) => {
-                    // EMFILE, ENFILE, ENOBUFS, ENOMEM …: returning without draining
-                    // would leave the backlog unaccepted for good (no new edge comes
-                    // while it is full), so the timer tries again.
-                    self.stats.accept_failures += 1;
-                    if self.stats.accept_failures.is_power_of_two() {
-                        eprintln!(
-                            "venue-sim: accept: {e} (accepting again in 100 ms; {} times so far)",
-                            self.stats.accept_failures
-                        );
+                    if self.accept.on_error(&e, now, "venue-sim") == AfterAccept::Stop {
+                        return;
                     }
-                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF_NS);
-                    return;
                 }
             }
         }
@@ -1277,7 +1257,7 @@ impl Server {
             "connections_refused": st.refused,
             "write_overflows": st.write_overflows,
             "pending_dropped": st.pending_dropped,
-            "accept_failures": st.accept_failures,
+            "accept_failures": self.accept.failures,
             "sessions_evicted": st.sessions_evicted,
             "waiting_for_logon": self.conns.iter().flatten().filter(|c| c.sess.is_none()).count(),
         })

@@ -434,6 +434,27 @@ impl mio::event::Source for Link {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_pauses_only_for_real_failures_and_resumes_on_time() {
+        let mut p = AcceptPause::default();
+        let err = |k| io::Error::from(k);
+        assert_eq!(
+            p.on_error(&err(io::ErrorKind::WouldBlock), 0, "t"),
+            AfterAccept::Stop
+        );
+        assert_eq!(
+            p.on_error(&err(io::ErrorKind::ConnectionAborted), 0, "t"),
+            AfterAccept::Next
+        );
+        assert!(!p.paused(0) && p.failures == 0);
+        let emfile = io::Error::from_raw_os_error(libc::EMFILE);
+        assert_eq!(p.on_error(&emfile, 10, "t"), AfterAccept::Stop);
+        assert!(p.paused(10 + ACCEPT_BACKOFF_NS - 1) && !p.due(10 + ACCEPT_BACKOFF_NS - 1));
+        assert!(p.due(10 + ACCEPT_BACKOFF_NS));
+        assert!(!p.paused(10 + ACCEPT_BACKOFF_NS) && p.paused_until.is_none());
+        assert_eq!(p.failures, 1);
+    }
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
     use std::path::PathBuf;
     use std::time::{Duration, Instant};
@@ -747,5 +768,69 @@ mod tests {
         assert!(TlsClient::load(&spec("ca.pem", Some("client.pem"), Some("client.key"))).is_ok());
         let e = server_config(&pki.path("server.pem"), &pki.path("client.key"), None).unwrap_err();
         assert!(e.contains("does not fit"), "{e}");
+    }
+}
+
+/// How long accepting pauses when the process is out of file descriptors (EMFILE,
+/// ENFILE) or the kernel out of socket memory: the waiting connections stay in the
+/// listen backlog and are accepted once descriptors are free again.
+pub const ACCEPT_BACKOFF_NS: u64 = 100_000_000;
+
+/// A nonblocking listener's accept errors, for the servers that accept FIX connections
+/// (order entry, the simulator). Readiness is edge-triggered: a listener left
+/// undrained is never signalled again, so a failure that is not "nothing waiting"
+/// pauses accepting and a timer (`paused_until`) resumes it.
+#[derive(Debug, Default)]
+pub struct AcceptPause {
+    /// Accept failures so far (other than nothing waiting and connections gone).
+    pub failures: u64,
+    /// Accepting resumes at this time (ns), if paused.
+    pub paused_until: Option<u64>,
+}
+
+/// What to do after an accept error.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AfterAccept {
+    /// Stop accepting for now: nothing waits, or accepting paused.
+    Stop,
+    /// Take the next connection: this one went before it was taken.
+    Next,
+}
+
+impl AcceptPause {
+    /// Whether accepting is paused at `now`; once the pause is over it is cleared.
+    pub fn paused(&mut self, now: u64) -> bool {
+        match self.paused_until {
+            Some(t) if now < t => true,
+            _ => {
+                self.paused_until = None;
+                false
+            }
+        }
+    }
+
+    /// Whether a pause ended by `now` (time to drain the listener again).
+    pub fn due(&self, now: u64) -> bool {
+        self.paused_until.is_some_and(|t| now >= t)
+    }
+
+    /// Classifies `e`; a real failure pauses accepting, reported by `who` on the 1st,
+    /// 2nd, 4th, 8th … time.
+    pub fn on_error(&mut self, e: &io::Error, now: u64, who: &str) -> AfterAccept {
+        match e.kind() {
+            io::ErrorKind::WouldBlock => AfterAccept::Stop,
+            io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => AfterAccept::Next,
+            _ => {
+                self.failures += 1;
+                if self.failures.is_power_of_two() {
+                    eprintln!(
+                        "{who}: accept: {e} (accepting again in 100 ms; {} times so far)",
+                        self.failures
+                    );
+                }
+                self.paused_until = Some(now + ACCEPT_BACKOFF_NS);
+                AfterAccept::Stop
+            }
+        }
     }
 }
