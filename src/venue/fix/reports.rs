@@ -455,11 +455,14 @@ impl Mapping {
 
     fn on_report(&mut self, q: &mut VecDeque<VenueEvent>, now: u64, seq: u64, msg: &Msg<'_>) {
         let Some(cl) = cl_of(msg.get(tag::CL_ORD_ID)) else {
-            // "No open orders" in answer to our mass status request (no ClOrdID at all)
-            // is not a surprise; an order we cannot read is.
-            if msg.get(tag::CL_ORD_ID).is_none()
-                && msg.get(tag::MASS_STATUS_REQ_ID).is_some()
+            // "No open orders" in answer to our mass status request is not a surprise:
+            // no order of ours named (none, or a placeholder such as 11=NONE) and either
+            // none counted (TotNumReports 911=0) or OrdStatus rejected, as brokers say it.
+            // A working or filled order we cannot read is.
+            if msg.get(tag::MASS_STATUS_REQ_ID).is_some()
                 && msg.get(tag::EXEC_TYPE) == Some(b"I")
+                && (msg.get(tag::TOT_NUM_REPORTS) == Some(b"0")
+                    || msg.get(tag::ORD_STATUS) == Some(b"8"))
             {
                 return;
             }

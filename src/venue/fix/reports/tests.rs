@@ -283,7 +283,8 @@ fn a_fill_larger_than_the_order_is_refused_and_asked_about() {
 #[test]
 fn a_mass_status_report_of_an_order_we_cannot_read_is_an_anomaly() {
     let mut m = mapping();
-    // "No open orders": no ClOrdID at all.
+    // "No open orders": no ClOrdID at all, or a placeholder, with nothing counted or
+    // OrdStatus rejected.
     assert!(map(
         &mut m,
         "FIX.4.4",
@@ -291,6 +292,15 @@ fn a_mass_status_report_of_an_order_we_cannot_read_is_an_anomaly() {
         &[(150, "I"), (39, "8"), (584, "m1")]
     )
     .is_empty());
+    let none = [
+        (11, "NONE"),
+        (37, "NONE"),
+        (150, "I"),
+        (39, "8"),
+        (584, "m1"),
+        (911, "0"),
+    ];
+    assert!(map(&mut m, "FIX.4.4", b"8", &none).is_empty());
     assert_eq!(m.stats.anomalies, 0);
     // An order, but not one of ours.
     let evs = map(
