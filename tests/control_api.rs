@@ -733,3 +733,87 @@ fn execd_ctl_submits_cancels_kills_and_says_so_with_its_exit_code() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn sigterm_answers_what_is_in_flight_then_stops() {
+    let d = Daemon::start(&[], &[]);
+    let url = format!("{}/v1/executions?wait_ms=20000", d.url);
+    // A resting limit waits for an outcome that will not come before the signal.
+    let waiting = std::thread::spawn(move || http("POST", &url, Some(&resting("w1")), None));
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    let (code, lines) = d.sigterm();
+    let (status, v) = waiting.join().expect("the request was answered");
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(v["status"], "NEW", "{v}");
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    assert_eq!(code, Some(0), "{lines:#?}");
+    let stop = lines
+        .iter()
+        .position(|l| l.contains("stopping: the control API"))
+        .expect("the control API stops");
+    let core = lines
+        .iter()
+        .position(|l| l.contains("stopping: draining rings"))
+        .expect("the core stops");
+    assert!(
+        stop < core,
+        "the control API stops before the core: {lines:#?}"
+    );
+    assert!(
+        summary(&lines).contains("1 submitted, 1 accepted"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn after_a_restart_on_the_journal_a_request_id_still_makes_one_order() {
+    let dir = TempDir::new("control-journal");
+    let journal = dir.path().join("j");
+    let j = journal.to_str().unwrap();
+    let d = Daemon::start(&["--journal", j], &[]);
+    let (code, v) = d.submit(&market("once", "0.01"));
+    assert_eq!(
+        (code, v["status"].clone()),
+        (201, Value::from("FILLED")),
+        "{v}"
+    );
+    let order = v["order_id"].as_u64().unwrap();
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+
+    // The control API is producer 2 in every run: its journaled commands replay.
+    let d = Daemon::start(&["--journal", j], &[]);
+    assert!(
+        d.proc.seen.iter().any(|l| l.contains("commands replayed")),
+        "{:#?}",
+        d.proc.seen
+    );
+    let (code, v) = d.submit(&market("once", "0.01"));
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["duplicate"], true, "{v}");
+    assert_eq!(v["order_id"].as_u64(), Some(order), "{v}");
+    assert_eq!(v["status"], "FILLED");
+    assert_eq!(v["filled_quantity"], "0.010", "{v}");
+    let (code, v) = d.call("GET", "/v1/executions/once", None);
+    assert_eq!((code, v["order_id"].as_u64()), (200, Some(order)), "{v}");
+    let (code, v) = d.submit(&market("twice", "0.01"));
+    assert_eq!(
+        (code, v["status"].clone()),
+        (201, Value::from("FILLED")),
+        "{v}"
+    );
+    assert!(v["order_id"].as_u64().unwrap() > order, "{v}");
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    let verify = common::run_cmd_for(
+        Command::new(env!("CARGO_BIN_EXE_execd-replay")).args(["verify", j]),
+        Duration::from_secs(60),
+    );
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        common::text(&verify.stdout),
+        common::text(&verify.stderr)
+    );
+}

@@ -17,6 +17,7 @@ use crate::model::reason::Reason;
 use crate::model::request::ExecutionRequest;
 use crate::model::slippage::Slippage;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -295,10 +296,19 @@ impl Link {
     }
 
     /// Serves asks until the channel closes (every HTTP handler is done) and nothing
-    /// is in flight; then answers what is left and returns what it did.
-    pub async fn run(mut self, mut asks: mpsc::Receiver<Ask>) -> LinkStats {
+    /// is in flight; then answers what is left and returns what it did. Once
+    /// `stopping` is set, submits waiting for their outcome are answered at once with
+    /// their current status, so the server's in-flight requests end promptly.
+    pub async fn run(
+        mut self,
+        mut asks: mpsc::Receiver<Ask>,
+        stopping: Arc<AtomicBool>,
+    ) -> LinkStats {
         let mut open = true;
         loop {
+            if stopping.load(Ordering::Acquire) && !self.waiters.is_empty() {
+                self.answer_waiters(|_| true, false);
+            }
             let mut work = false;
             while let Ok(a) = asks.try_recv() {
                 self.take(a);

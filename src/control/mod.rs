@@ -174,7 +174,7 @@ pub fn start(
         .spawn(move || {
             rt.block_on(async move {
                 let (ask_tx, ask_rx) = tokio::sync::mpsc::channel(1024);
-                let link = tokio::spawn(Link::new(handle, reg).run(ask_rx));
+                let link = tokio::spawn(Link::new(handle, reg).run(ask_rx, st.stopping.clone()));
                 let app = routes::router(AppState { ask: ask_tx, ..st }, BODY_LIMIT);
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => {
