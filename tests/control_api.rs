@@ -817,3 +817,97 @@ fn after_a_restart_on_the_journal_a_request_id_still_makes_one_order() {
         common::text(&verify.stderr)
     );
 }
+
+#[test]
+fn replace_moves_a_resting_limit_and_protection_moves_the_stop_loss() {
+    let d = Daemon::start(&[], &[]);
+    let (code, v) = d.call("POST", "/v1/executions?wait_ms=200", Some(&resting("r1")));
+    assert_eq!(
+        (code, v["status"].clone()),
+        (202, Value::from("NEW")),
+        "{v}"
+    );
+    let id = v["order_id"].as_u64().unwrap();
+    let (code, v) = d.call(
+        "POST",
+        &format!("/v1/orders/{id}/replace"),
+        Some(r#"{"quantity":"0.02","limit_price":"95300.00"}"#),
+    );
+    assert_eq!(
+        (code, v["status"].clone()),
+        (200, Value::from("REPLACED")),
+        "{v}"
+    );
+    assert_eq!(v["quantity"], "0.020", "{v}");
+    let (code, e) = d.call(
+        "POST",
+        &format!("/v1/orders/{id}/replace"),
+        Some(r#"{"limit_price":"95300.005"}"#),
+    );
+    assert_eq!(
+        (code, e["code"].clone()),
+        (422, Value::from("PRICE_OFF_TICK")),
+        "{e}"
+    );
+
+    // Offsets from the fill price: legs placed, then the stop-loss moved.
+    let body = market("p1", "0.01").replace(
+        r#""context""#,
+        r#""stop_loss_offset":"-0.02","take_profit_offset":"0.03","context""#,
+    );
+    let (code, v) = d.submit(&body);
+    assert_eq!(
+        (code, v["status"].clone()),
+        (201, Value::from("FILLED")),
+        "{v}"
+    );
+    let parent = v["order_id"].as_u64().unwrap();
+    let avg: f64 = v["average_price"].as_str().unwrap().parse().unwrap();
+    let sl: f64 = v["stop_loss"]["price"]
+        .as_str()
+        .expect("a stop-loss")
+        .parse()
+        .unwrap();
+    let tp: f64 = v["take_profit"]["price"]
+        .as_str()
+        .expect("a take-profit")
+        .parse()
+        .unwrap();
+    assert!(
+        (sl - avg * 0.98).abs() < 0.02 && (tp - avg * 1.03).abs() < 0.02,
+        "{v}"
+    );
+    let leg = v["stop_loss"]["order_id"].as_u64().unwrap();
+    let (code, v) = d.call(
+        "PUT",
+        &format!("/v1/orders/{parent}/protection"),
+        Some(r#"{"stop_loss":"90000.00"}"#),
+    );
+    assert_eq!(code, 202, "{v}");
+    assert_eq!(v["legs"][0]["order_id"].as_u64(), Some(leg), "{v}");
+    let leg_now = order_reaches(&d, leg, "REPLACED");
+    assert_eq!(
+        leg_now["parent_order_id"].as_u64(),
+        Some(parent),
+        "{leg_now}"
+    );
+    // Protection of an order that has none working: refused.
+    let (code, e) = d.call(
+        "PUT",
+        &format!("/v1/orders/{id}/protection"),
+        Some(r#"{"take_profit":"99000.00"}"#),
+    );
+    assert_eq!(
+        (code, e["code"].clone()),
+        (409, Value::from("ORDER_NOT_WORKING")),
+        "{e}"
+    );
+    let (code, v) = d.call(
+        "POST",
+        "/v1/cancel-all",
+        Some(r#"{"scope":{"symbol":"BTCUSDT"}}"#),
+    );
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["cancels_sent"], 3, "the limit and both legs: {v}");
+    assert_eq!(d.sigterm().0, Some(0));
+}
