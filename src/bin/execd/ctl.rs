@@ -481,8 +481,25 @@ fn human(v: &Value) -> String {
         Value::String(t) => t.clone(),
         other => other.to_string(),
     };
-    for (k, x) in m {
+    // What an operator looks for first, then the rest, the time last.
+    const FIRST: [&str; 9] = [
+        "status",
+        "state",
+        "order_id",
+        "request_id",
+        "venue",
+        "symbol",
+        "quantity",
+        "filled_quantity",
+        "average_price",
+    ];
+    let mut keys: Vec<&String> = m.keys().filter(|k| k.as_str() != "as_of").collect();
+    keys.sort_by_key(|k| FIRST.iter().position(|f| f == k).unwrap_or(FIRST.len()));
+    keys.extend(m.keys().filter(|k| k.as_str() == "as_of"));
+    for k in keys {
+        let x = &m[k.as_str()];
         match (k.as_str(), x) {
+            (_, Value::Array(a)) if a.is_empty() => s.push_str(&format!("{k}: none\n")),
             ("fills", Value::Array(fills)) => {
                 s.push_str(&format!("fills: {}\n", fills.len()));
                 for f in fills {
