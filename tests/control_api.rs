@@ -290,6 +290,18 @@ fn malformed_bodies_are_refused_naming_the_field_and_never_reach_the_core() {
         (404, Value::from("NO_SUCH_ROUTE")),
         "{e}"
     );
+    let (code, e) = d.call("DELETE", "/v1/executions", None);
+    assert_eq!(
+        (code, e["code"].clone()),
+        (405, Value::from("METHOD_NOT_ALLOWED")),
+        "{e}"
+    );
+    let (code, e) = d.call("POST", "/v1/orders/1/cancel", Some(r#"{"why":"x"}"#));
+    assert_eq!(
+        (code, e["code"].clone()),
+        (400, Value::from("UNKNOWN_FIELD")),
+        "{e}"
+    );
 
     let (code, lines) = d.sigterm();
     assert_eq!(code, Some(0), "{lines:#?}");

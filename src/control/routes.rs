@@ -153,8 +153,17 @@ pub fn router(st: AppState, body_limit: usize) -> Router {
         .route("/v1/mode", put(mode))
         .route("/v1/halt", put(halt))
         .fallback(not_found)
+        .method_not_allowed_fallback(wrong_method)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(st)
+}
+
+async fn wrong_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this route does not take that method; the routes are listed in the README",
+    )
 }
 
 async fn not_found() -> ApiError {
@@ -675,7 +684,7 @@ async fn cancel(
 ) -> ApiResult {
     let wait = wait(&st, &q)?;
     let id = path_order(&id)?;
-    let _: serde::de::IgnoredAny = body::<EmptyBody>(b, true).map(|_| serde::de::IgnoredAny)?;
+    let _: EmptyBody = body(b, true)?;
     amend(&st, id, Command::Cancel(OrderRef::Id(id)), wait).await
 }
 
