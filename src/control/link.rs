@@ -791,3 +791,246 @@ fn answers(cmd: &Command, ev: &CoreEvent) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::event::Inbound;
+    use crate::model::fixed::Dec;
+    use crate::model::ids::Side;
+
+    /// The core's ends of a handle's rings, played by the test.
+    struct FakeCore {
+        commands: rtrb::Consumer<Inbound>,
+        events: rtrb::Producer<CoreEvent>,
+    }
+
+    impl FakeCore {
+        async fn next(&mut self) -> Command {
+            let t0 = Instant::now();
+            loop {
+                if let Ok(m) = self.commands.pop() {
+                    return m.cmd;
+                }
+                assert!(t0.elapsed() < Duration::from_secs(5), "no command came");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+
+        async fn sync(&mut self) -> u64 {
+            match self.next().await {
+                Command::Sync(t) => t,
+                other => panic!("expected a Sync, got {other:?}"),
+            }
+        }
+
+        fn say(&mut self, ev: CoreEvent) {
+            self.events.push(ev).expect("room");
+        }
+    }
+
+    fn link(capacity: usize) -> (Link, FakeCore) {
+        let (tx, commands) = rtrb::RingBuffer::<Inbound>::new(capacity);
+        let (events, rx) = rtrb::RingBuffer::<CoreEvent>::new(64);
+        let handle = Handle::new(tx, rx, quanta::Clock::new());
+        let reg = Arc::new(Registry::default_paper());
+        (Link::new(handle, reg), FakeCore { commands, events })
+    }
+
+    fn run(test: impl std::future::Future<Output = ()>) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(test);
+    }
+
+    fn status(order: u64, state: OrderState) -> OrderStatus {
+        OrderStatus {
+            order: OrderId(order),
+            request_id: RequestId::new("r1").unwrap(),
+            parent: None,
+            state,
+            qty: Qty(10),
+            cum_qty: Qty(if state == OrderState::Filled { 10 } else { 0 }),
+            avg_px: Price(if state == OrderState::Filled {
+                9_700_000
+            } else {
+                0
+            }),
+            reason: None,
+            late: false,
+        }
+    }
+
+    #[test]
+    fn answers_are_the_events_before_the_sync_that_answer_the_command() {
+        run(async {
+            let (l, mut core) = link(16);
+            let (tx, rx) = mpsc::channel(8);
+            let stopping = Arc::new(AtomicBool::new(false));
+            let task = tokio::spawn(l.run(rx, stopping));
+            let (reply, answer) = oneshot::channel();
+            let cmd = Command::Cancel(OrderRef::Id(OrderId(5)));
+            tx.send(Ask::Command { cmd, reply }).await.ok().unwrap();
+            assert_eq!(core.next().await, cmd);
+            let token = core.sync().await;
+            // A fill and a refusal about another order land in between: not answers.
+            core.say(CoreEvent::Fill {
+                order: OrderId(9),
+                instrument: InstrumentId(0),
+                exec_id: 1,
+                px: Price(1),
+                qty: Qty(1),
+                fee: Money(0),
+                slippage: None,
+                late: false,
+            });
+            core.say(CoreEvent::CommandRejected {
+                order: Some(OrderId(9)),
+                reason: Reason::NotWorking,
+            });
+            core.say(CoreEvent::Order(status(5, OrderState::PendingCancel)));
+            core.say(CoreEvent::Synced(token));
+            let a = answer.await.unwrap().unwrap();
+            assert_eq!(
+                a.events,
+                vec![CoreEvent::Order(status(5, OrderState::PendingCancel))]
+            );
+            drop(tx);
+            let stats = task.await.unwrap();
+            assert_eq!(stats.commands, 1);
+        });
+    }
+
+    #[test]
+    fn a_full_ring_is_a_refusal_and_nothing_half_sent() {
+        run(async {
+            // Room for one command and its Sync, not for a second pair.
+            let (l, mut core) = link(3);
+            let (tx, rx) = mpsc::channel(8);
+            let task = tokio::spawn(l.run(rx, Arc::new(AtomicBool::new(false))));
+            let (r1, a1) = oneshot::channel();
+            let (r2, a2) = oneshot::channel();
+            let q = Command::Query(OrderRef::Id(OrderId(1)));
+            tx.send(Ask::Command { cmd: q, reply: r1 })
+                .await
+                .ok()
+                .unwrap();
+            tx.send(Ask::Command { cmd: q, reply: r2 })
+                .await
+                .ok()
+                .unwrap();
+            assert_eq!(a2.await.unwrap().unwrap_err(), Refused::Busy);
+            assert_eq!(core.next().await, q);
+            let token = core.sync().await;
+            assert!(
+                core.commands.pop().is_err(),
+                "the refused command was not sent"
+            );
+            core.say(CoreEvent::CommandRejected {
+                order: None,
+                reason: Reason::UnknownOrder,
+            });
+            core.say(CoreEvent::Synced(token));
+            let a = a1.await.unwrap().unwrap();
+            assert!(matches!(
+                a.events[..],
+                [CoreEvent::CommandRejected {
+                    reason: Reason::UnknownOrder,
+                    ..
+                }]
+            ));
+            drop(tx);
+            assert_eq!(task.await.unwrap().busy, 1);
+        });
+    }
+
+    #[test]
+    fn a_submit_waits_for_its_outcome_and_a_reused_id_with_another_payload_is_refused() {
+        run(async {
+            let (l, mut core) = link(16);
+            let (tx, rx) = mpsc::channel(8);
+            let task = tokio::spawn(l.run(rx, Arc::new(AtomicBool::new(false))));
+            let req = ExecutionRequest::market(
+                "r1",
+                "alpha",
+                "paper",
+                "BTCUSDT",
+                Side::Buy,
+                Dec::new(1, 2),
+            );
+            let (reply, answer) = oneshot::channel();
+            let wait = Duration::from_secs(5);
+            tx.send(Ask::Submit { req, wait, reply })
+                .await
+                .ok()
+                .unwrap();
+            assert!(matches!(core.next().await, Command::Submit(_)));
+            let token = core.sync().await;
+            core.say(CoreEvent::Accepted {
+                request_id: req.request_id,
+                order: OrderId(1),
+                cl_ord_id: ClOrdId::default(),
+                content_hash: req.content_hash(),
+                warning: false,
+            });
+            core.say(CoreEvent::Synced(token));
+            // Not final: the answer waits for the fill.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            core.say(CoreEvent::Fill {
+                order: OrderId(1),
+                instrument: InstrumentId(3),
+                exec_id: 7,
+                px: Price(9_700_000),
+                qty: Qty(10),
+                fee: Money(5),
+                slippage: None,
+                late: false,
+            });
+            core.say(CoreEvent::Order(status(1, OrderState::Filled)));
+            // The terminal status asks for one more Sync, for what came with it.
+            let settle = core.sync().await;
+            core.say(CoreEvent::Protection {
+                parent: OrderId(1),
+                stop_loss: Some((OrderId(2), Price(9_500_000))),
+                take_profit: None,
+                qty: Qty(10),
+            });
+            core.say(CoreEvent::Synced(settle));
+            match answer.await.unwrap().unwrap() {
+                Submitted::Order {
+                    view,
+                    done,
+                    duplicate,
+                } => {
+                    assert!(done && !duplicate);
+                    assert_eq!(view.state(), OrderState::Filled);
+                    assert_eq!(view.fills.len(), 1);
+                    assert_eq!(view.stop_loss, Some((OrderId(2), Price(9_500_000))));
+                    assert_eq!(view.qty, Some(Qty(10)));
+                }
+                other => panic!("{other:?}"),
+            }
+            let mut other = req;
+            other.quantity = Dec::new(2, 2);
+            let (reply, answer) = oneshot::channel();
+            tx.send(Ask::Submit {
+                req: other,
+                wait,
+                reply,
+            })
+            .await
+            .ok()
+            .unwrap();
+            assert!(matches!(
+                answer.await.unwrap().unwrap(),
+                Submitted::Conflict { first: OrderId(1) }
+            ));
+            assert!(core.commands.pop().is_err(), "nothing reached the core");
+            drop(tx);
+            let stats = task.await.unwrap();
+            assert_eq!((stats.commands, stats.conflicts), (1, 1));
+        });
+    }
+}
