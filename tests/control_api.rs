@@ -592,8 +592,22 @@ fn the_api_follows_the_configuration_file() {
         p.seen
     );
     drop(p);
-    // Beyond loopback from the file without a token: refused.
+    let out = execd()
+        .args(["check-config", cfg.to_str().unwrap()])
+        .output_bounded();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("control API off"), "{said}");
+    // Beyond loopback from the file without a token: refused, by check-config too.
     let cfg = with("0.0.0.0:0", true);
+    let out = execd()
+        .args(["check-config", cfg.to_str().unwrap()])
+        .output_bounded();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("api.listen") && err.contains(TOKEN_VAR),
+        "{err}"
+    );
     let out = execd()
         .args(["run", "--config", cfg.to_str().unwrap()])
         .output_bounded();

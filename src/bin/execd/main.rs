@@ -229,6 +229,34 @@ fn main() -> ExitCode {
         Cmd::CheckConfig { file } => match Registry::load(&file) {
             Ok(r) => {
                 let mut report = Vec::new();
+                let api = &r.config.api;
+                if api.enabled {
+                    // Checked at load: an address. Beyond loopback it needs the token.
+                    let local = api
+                        .listen
+                        .parse::<SocketAddr>()
+                        .is_ok_and(|a| a.ip().is_loopback());
+                    let token = std::env::var_os(control::TOKEN_ENV).is_some();
+                    if !local && !token {
+                        return fail(&format!(
+                            "{}: api.listen: {:?} is beyond loopback and {} is not set: execd run would refuse to start",
+                            file.display(),
+                            api.listen,
+                            control::TOKEN_ENV
+                        ));
+                    }
+                    report.push(format!(
+                        "control API on {} ({})",
+                        api.listen,
+                        if token {
+                            format!("token from {} (set)", control::TOKEN_ENV)
+                        } else {
+                            "no token: loopback only".to_string()
+                        }
+                    ));
+                } else {
+                    report.push("control API off ([api] enabled = false)".to_string());
+                }
                 for (i, v) in r.venues.iter().enumerate() {
                     // The secret must be there when the daemon starts; its value is not shown.
                     if let Some(var) = v.fix.as_ref().and_then(|f| f.password_env.as_ref()) {
