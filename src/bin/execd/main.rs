@@ -236,7 +236,10 @@ fn main() -> ExitCode {
                         .listen
                         .parse::<SocketAddr>()
                         .is_ok_and(|a| a.ip().is_loopback());
-                    let token = std::env::var_os(control::TOKEN_ENV).is_some();
+                    let token = match control::token_from_env() {
+                        Ok(t) => t.is_some(),
+                        Err(e) => return fail(&format!("{}: api: {e}", file.display())),
+                    };
                     if !local && !token {
                         return fail(&format!(
                             "{}: api.listen: {:?} is beyond loopback and {} is not set: execd run would refuse to start",
