@@ -336,6 +336,16 @@ fn with_a_token_every_route_but_health_needs_it_and_it_is_never_shown() {
         (200, Value::Bool(false)),
         "{v}"
     );
+    let lower = format!("bearer {secret}");
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(20))
+        .build();
+    let r = agent
+        .put(&url("/v1/halt"))
+        .set("Authorization", &lower)
+        .send_string(halt)
+        .expect("the scheme is case-insensitive");
+    assert_eq!(r.status(), 200);
     let (code, v) = http("GET", &url("/v1/health"), None, None);
     assert_eq!((code, v["status"].clone()), (200, Value::from("ok")), "{v}");
     assert!(!v.to_string().contains(secret));
@@ -414,6 +424,25 @@ fn a_kill_switch_rejects_with_its_code_until_it_is_off() {
         (201, Value::from("FILLED")),
         "{v}"
     );
+    assert!(v.get("kill_switch_warning").is_none(), "{v}");
+    // WARNING: the order goes, flagged.
+    let (code, v) = d.call(
+        "PUT",
+        "/v1/kill-switches",
+        Some(r#"{"scope":{"account":"alpha"},"state":"WARNING"}"#),
+    );
+    assert_eq!(
+        (code, v["state"].clone()),
+        (200, Value::from("WARNING")),
+        "{v}"
+    );
+    let (code, v) = d.submit(&market("k3", "0.01"));
+    assert_eq!(
+        (code, v["status"].clone()),
+        (201, Value::from("FILLED")),
+        "{v}"
+    );
+    assert_eq!(v["kill_switch_warning"], true, "{v}");
     // An unknown venue is refused with the core's code.
     let (code, e) = d.call(
         "PUT",

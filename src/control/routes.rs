@@ -125,7 +125,10 @@ impl FromRequestParts<AppState> for Authed {
             .headers
             .get(header::AUTHORIZATION)
             .map(|v| v.as_bytes())
-            .and_then(|v| v.strip_prefix(b"Bearer "));
+            // The scheme is case-insensitive (RFC 9110); the token is not.
+            .and_then(|v| {
+                (v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer ")).then(|| &v[7..])
+            });
         match given {
             Some(g) if token.matches(g) => Ok(Authed),
             _ => Err(ApiError::new(
