@@ -966,3 +966,51 @@ fn replace_moves_a_resting_limit_and_protection_moves_the_stop_loss() {
     assert_eq!(v["cancels_sent"], 3, "the limit and both legs: {v}");
     assert_eq!(d.sigterm().0, Some(0));
 }
+
+#[test]
+fn concurrent_requests_each_get_their_own_answer() {
+    let d = Daemon::start(&[], &[]);
+    let url = d.url.clone();
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                for i in 0..10 {
+                    let id = format!("c{w}-{i}");
+                    let (code, v) = http(
+                        "POST",
+                        &format!("{url}/v1/executions"),
+                        Some(&market(&id, "0.01")),
+                        None,
+                    );
+                    assert_eq!(
+                        (code, v["status"].clone()),
+                        (201, Value::from("FILLED")),
+                        "{v}"
+                    );
+                    assert_eq!(v["request_id"], id.as_str(), "{v}");
+                    let order = v["order_id"].as_u64().unwrap();
+                    // Read back by request id while others trade.
+                    let (code, x) = http("GET", &format!("{url}/v1/executions/{id}"), None, None);
+                    assert_eq!((code, x["order_id"].as_u64()), (200, Some(order)), "{x}");
+                    got.push(order);
+                }
+                got
+            })
+        })
+        .collect();
+    let mut orders: Vec<u64> = workers
+        .into_iter()
+        .flat_map(|w| w.join().expect("a worker"))
+        .collect();
+    orders.sort_unstable();
+    orders.dedup();
+    assert_eq!(orders.len(), 80, "one order per request: {orders:?}");
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(
+        summary(&lines).contains("80 submitted, 80 accepted, 0 rejected"),
+        "{lines:#?}"
+    );
+}
