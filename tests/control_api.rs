@@ -850,8 +850,11 @@ fn after_a_restart_on_the_journal_a_request_id_still_makes_one_order() {
     assert_eq!(v["order_id"].as_u64(), Some(order), "{v}");
     assert_eq!(v["status"], "FILLED");
     assert_eq!(v["filled_quantity"], "0.010", "{v}");
+    // The link has no view of it after the restart: the core names its instrument.
     let (code, v) = d.call("GET", "/v1/executions/once", None);
     assert_eq!((code, v["order_id"].as_u64()), (200, Some(order)), "{v}");
+    assert_eq!(v["filled_quantity"], "0.010", "{v}");
+    assert_eq!(v["symbol"], "BTCUSDT", "{v}");
     let (code, v) = d.submit(&market("twice", "0.01"));
     assert_eq!(
         (code, v["status"].clone()),

@@ -765,6 +765,8 @@ fn answers(cmd: &Command, ev: &CoreEvent) -> bool {
         | (Command::Submit(r), E::Rejected { request_id, .. })
         | (Command::Submit(r), E::Duplicate { request_id, .. }) => *request_id == r.request_id,
         (Command::Cancel(r) | Command::Query(r), E::Order(s)) => about(r, s),
+        (Command::Query(OrderRef::Id(id)), E::OrderInstrument { order, .. }) => order == id,
+        (Command::Query(OrderRef::Request(_)), E::OrderInstrument { .. }) => true,
         (Command::Cancel(r) | Command::Query(r), E::CommandRejected { order, .. }) => {
             names(r, order)
         }

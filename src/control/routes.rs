@@ -411,8 +411,8 @@ fn view_json(reg: &Registry, v: &View) -> Value {
 }
 
 /// An order's status as the core answered a query, for an order the link has no view
-/// of: its instrument is not in the answer, so quantities are given only when the
-/// caller knows it (a submit naming it).
+/// of (another producer's, or from before a restart): scaled by the instrument the core
+/// named with it.
 fn status_json(reg: &Registry, s: &OrderStatus, inst: Option<InstrumentId>) -> Value {
     let mut o = json!({
         "status": s.state.as_str(),
@@ -448,7 +448,7 @@ fn status_json(reg: &Registry, s: &OrderStatus, inst: Option<InstrumentId>) -> V
         None => {
             m.insert(
                 "note".into(),
-                json!("quantities and prices are not shown: this order was not submitted through the control API since execd started, and the core's status does not name its instrument"),
+                json!("quantities and prices are not shown: the core did not name the order's instrument"),
             );
         }
     }
@@ -470,6 +470,17 @@ fn refusal(a: &Answer) -> Option<Reason> {
     })
 }
 
+/// The instrument the core named for `order` in a query's answer.
+fn instrument_in(a: &Answer, order: OrderId) -> Option<InstrumentId> {
+    a.events.iter().find_map(|e| match e {
+        CoreEvent::OrderInstrument {
+            order: o,
+            instrument,
+        } if *o == order => Some(*instrument),
+        _ => None,
+    })
+}
+
 /// The status of `order` in a command's answer, as JSON.
 fn order_in(reg: &Registry, a: &Answer, order: Option<OrderId>) -> Option<Value> {
     a.events.iter().rev().find_map(|e| match e {
@@ -480,7 +491,7 @@ fn order_in(reg: &Registry, a: &Answer, order: Option<OrderId>) -> Option<Value>
                     v.status = Some(*s);
                     view_json(reg, &v)
                 }
-                None => status_json(reg, s, None),
+                None => status_json(reg, s, instrument_in(a, s.order)),
             })
         }
         _ => None,
@@ -555,6 +566,7 @@ async fn submit(
             });
             match s {
                 Some(s) => {
+                    let inst = instrument_in(&a, s.order).or(inst);
                     let mut v = status_json(&st.reg, &s, inst);
                     v["duplicate"] = json!(true);
                     ok(StatusCode::OK, v)

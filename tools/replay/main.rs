@@ -737,7 +737,7 @@ fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
                     ..with_order(base.clone(), order)
                 }
             }
-            CoreEvent::Synced(_) => continue,
+            CoreEvent::Synced(_) | CoreEvent::OrderInstrument { .. } => continue,
         };
         out.push(row);
     }
