@@ -7,6 +7,7 @@ use crate::config::Registry;
 use crate::model::control::KillState;
 use crate::model::event::{Command, CoreEvent, OrderRef, OrderStatus, Scope};
 use crate::model::ids::{InstrumentId, OrderId};
+use crate::model::order_state::OrderState;
 use crate::model::reason::Reason;
 use crate::secret::Secret;
 use axum::body::Bytes;
@@ -584,7 +585,7 @@ async fn submit(
             if duplicate {
                 v["duplicate"] = json!(true);
             }
-            let rejected = view.state() == crate::model::order_state::OrderState::Rejected;
+            let rejected = view.state() == OrderState::Rejected;
             let code = if duplicate || rejected {
                 StatusCode::OK
             } else if done {
@@ -671,15 +672,14 @@ async fn amend(st: &AppState, id: OrderId, cmd: Command, wait: Duration) -> ApiR
         })
         .await
         {
-            let code = if view.state().is_terminal()
-                || !matches!(
-                    view.state(),
-                    crate::model::order_state::OrderState::PendingCancel
-                        | crate::model::order_state::OrderState::PendingReplace
-                ) {
-                StatusCode::OK
-            } else {
+            let pending = matches!(
+                view.state(),
+                OrderState::PendingCancel | OrderState::PendingReplace
+            );
+            let code = if pending {
                 StatusCode::ACCEPTED
+            } else {
+                StatusCode::OK
             };
             return ok(code, view_json(&st.reg, &view));
         }
