@@ -77,6 +77,46 @@ pub fn iso8601(ns: u64) -> String {
     )
 }
 
+/// "2026-01-05T15:00:00Z", optionally with up to 9 fractional digits, as Unix ns
+/// (years 1970 to 2261); `None` for anything else.
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
+    let body = s.strip_suffix('Z')?;
+    let (date, time) = body.split_once('T')?;
+    let d: Vec<&str> = date.split('-').collect();
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let t: Vec<&str> = hms.split(':').collect();
+    if d.len() != 3 || t.len() != 3 || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = |x: &str| x.parse::<u32>().ok();
+    let (y, mo, da, h, mi, se) = (
+        d[0].parse::<i64>().ok()?,
+        n(d[1])?,
+        n(d[2])?,
+        n(t[0])?,
+        n(t[1])?,
+        n(t[2])?,
+    );
+    // Unix nanoseconds in an i64 reach 2262.
+    if !(1970..=2261).contains(&y)
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&da)
+        || h > 23
+        || mi > 59
+        || se > 60
+    {
+        return None;
+    }
+    let nanos = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<9}").parse::<u64>().ok()?
+    };
+    unix_ns(y, mo, da, h, mi)
+        .checked_add(se as u64 * 1_000_000_000)
+        .and_then(|t| t.checked_add(nanos))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -294,6 +294,38 @@ pub struct Config {
     /// `[[order_entry]]`: FIX sessions upstream systems send orders on (the gateway).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub order_entry: Vec<OrderEntryConfig>,
+    /// `[api]`: the HTTP control API of `execd run` (not in the fingerprint: it may
+    /// change between restarts of the same journal).
+    #[serde(default, skip_serializing_if = "ApiConfig::is_default")]
+    pub api: ApiConfig,
+}
+
+/// `[api]`: where `execd run` serves its HTTP control API.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// `false`: no control API (as `--listen off`).
+    pub enabled: bool,
+    /// Address and port; beyond loopback only with `EXECD_API_TOKEN` set.
+    pub listen: String,
+}
+
+/// Where the control API listens unless told otherwise.
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:8080";
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            enabled: true,
+            listen: DEFAULT_API_LISTEN.to_string(),
+        }
+    }
+}
+
+impl ApiConfig {
+    fn is_default(&self) -> bool {
+        *self == ApiConfig::default()
+    }
 }
 
 /// `[journal]`: where the journal lives and how the sidecar keeps its audit log.
@@ -678,6 +710,15 @@ impl Registry {
     /// Checks a parsed config.
     pub fn from_config(cfg: &Config) -> Result<Registry, ConfigError> {
         check_ranges(cfg)?;
+        if cfg.api.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(err(
+                "api.listen",
+                format!(
+                    "{:?} is not an address and port like \"127.0.0.1:8080\"",
+                    cfg.api.listen
+                ),
+            ));
+        }
         let cushion = parse_dec("gate.margin_cushion", &cfg.gate.margin_cushion)?
             .to_scale(4)
             .filter(|v| (10_000..=1_000_000).contains(v))

@@ -33,6 +33,7 @@
 
 pub mod calendar;
 pub mod config;
+pub mod control;
 pub mod core;
 pub mod entry;
 pub mod gate;

@@ -19,9 +19,16 @@ use std::time::{Duration, Instant};
 /// `execd run` on `cfg` and `journal` with a paced order flow.
 fn execd_run(cfg: &Path, journal: &Path, orders: u64, rate: u32, exit: bool) -> LineProc {
     let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
-    c.args(["run", "--config", cfg.to_str().unwrap(), "--journal"])
-        .arg(journal)
-        .args(["--orders", &orders.to_string(), "--rate", &rate.to_string()]);
+    c.args([
+        "run",
+        "--listen",
+        "off",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--journal",
+    ])
+    .arg(journal)
+    .args(["--orders", &orders.to_string(), "--rate", &rate.to_string()]);
     if exit {
         c.arg("--exit");
     }

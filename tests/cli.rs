@@ -60,7 +60,7 @@ fn demo_is_deterministic_under_a_seed() {
 fn run_stops_cleanly_on_sigterm_and_sigint() {
     for sig in ["TERM", "INT"] {
         let mut child = execd()
-            .arg("run")
+            .args(["run", "--listen", "off"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

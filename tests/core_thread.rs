@@ -558,7 +558,10 @@ fn protection_can_be_moved_and_scopes_canceled_and_halts_set() {
     sim.send(Command::Query(OrderRef::Id(sl)));
     let q = sim.run_for(1_000_000);
     assert!(
-        matches!(q[..], [CoreEvent::Order(OrderStatus { state: OrderState::Replaced, parent: Some(p), .. })] if p == parent),
+        matches!(q[..], [
+            CoreEvent::Order(OrderStatus { state: OrderState::Replaced, parent: Some(p), .. }),
+            CoreEvent::OrderInstrument { order, .. },
+        ] if p == parent && order == sl),
         "{q:?}"
     );
 

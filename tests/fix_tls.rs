@@ -59,7 +59,7 @@ fn sim(args: &[&str]) -> VenueSim {
 fn execd(config: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
     c.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .arg("run")
+        .args(["run", "--listen", "off"])
         .arg("--config")
         .arg(config)
         .args(args);

@@ -48,9 +48,16 @@ fn config_with(dir: &Path, port: u16, edits: &[(&str, &str)]) -> PathBuf {
 
 fn execd_run(cfg: &Path, journal: &Path, orders: u64, exit: bool) -> LineProc {
     let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
-    c.args(["run", "--config", cfg.to_str().unwrap(), "--journal"])
-        .arg(journal)
-        .args(["--orders", &orders.to_string(), "--rate", "400"]);
+    c.args([
+        "run",
+        "--listen",
+        "off",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--journal",
+    ])
+    .arg(journal)
+    .args(["--orders", &orders.to_string(), "--rate", "400"]);
     if exit {
         c.arg("--exit");
     }
@@ -302,11 +309,18 @@ depth_lots = 2000
     let cfg = dir.join("two.toml");
     std::fs::write(&cfg, format!("{head}{second}\n{accounts}")).unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
-    c.args(["run", "--config", cfg.to_str().unwrap(), "--journal"])
-        .arg(dir.join("journal"))
-        .args([
-            "--orders", "30", "--rate", "400", "--venue", "sim2", "--exit",
-        ]);
+    c.args([
+        "run",
+        "--listen",
+        "off",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--journal",
+    ])
+    .arg(dir.join("journal"))
+    .args([
+        "--orders", "30", "--rate", "400", "--venue", "sim2", "--exit",
+    ]);
     let (code, lines) = LineProc::spawn(&mut c).finish(60);
     assert_eq!(code, Some(0), "{lines:#?}");
     let flow = lines
@@ -356,9 +370,16 @@ fn the_broker_password_comes_from_the_environment_and_is_written_nowhere() {
     let port = listener.local_addr().unwrap().port();
     let execd = |cfg: &Path, journal: &Path| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
-        c.args(["run", "--config", cfg.to_str().unwrap(), "--journal"])
-            .arg(journal)
-            .env_remove(VAR);
+        c.args([
+            "run",
+            "--listen",
+            "off",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--journal",
+        ])
+        .arg(journal)
+        .env_remove(VAR);
         c
     };
     // A password in the file is refused, naming the key and what to do instead.

@@ -167,6 +167,8 @@ fn refused_everywhere(dir: &Path, needle: &str) -> String {
         "execd",
         &[
             "run",
+            "--listen",
+            "off",
             "--config",
             small_config().to_str().unwrap(),
             "--journal",
@@ -517,6 +519,8 @@ fn a_deleted_audit_file_stops_new_orders_and_the_exit_code_says_so() {
     let child = Command::new(bin("execd"))
         .args([
             "run",
+            "--listen",
+            "off",
             "--journal",
             d,
             "--orders",
@@ -571,6 +575,8 @@ fn a_deleted_audit_file_stops_new_orders_and_the_exit_code_says_so() {
         "execd",
         &[
             "run",
+            "--listen",
+            "off",
             "--journal",
             d,
             "--orders",

@@ -214,7 +214,7 @@ fn next_second() {
 impl Execd {
     fn start(config: &Path, journal: &Path, extra: &[&str]) -> Execd {
         let mut child = Command::new(env!("CARGO_BIN_EXE_execd"))
-            .arg("run")
+            .args(["run", "--listen", "off"])
             .arg("--config")
             .arg(config)
             .arg("--journal")

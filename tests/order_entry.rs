@@ -63,7 +63,7 @@ impl Execd {
     /// broker session is logged on (`sim` sees the logon).
     fn start(config: &Path, journal: &Path, sim: &mut VenueSim) -> Execd {
         let mut child = Command::new(env!("CARGO_BIN_EXE_execd"))
-            .args(["run", "--config"])
+            .args(["run", "--listen", "off", "--config"])
             .arg(config)
             .arg("--journal")
             .arg(journal)

@@ -302,7 +302,7 @@ impl Execd {
         std::fs::write(&config, text).unwrap();
         let journal: PathBuf = dir.path().join("journal");
         let mut child = Command::new(env!("CARGO_BIN_EXE_execd"))
-            .args(["run", "--config"])
+            .args(["run", "--listen", "off", "--config"])
             .arg(&config)
             .arg("--journal")
             .arg(&journal)

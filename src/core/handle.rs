@@ -43,6 +43,12 @@ impl Handle {
         self.tx.push(msg).map_err(|rtrb::PushError::Full(m)| m.cmd)
     }
 
+    /// Free slots in the command ring: how many commands [`Handle::send`] takes now.
+    #[inline]
+    pub fn room(&self) -> usize {
+        self.tx.slots()
+    }
+
     /// Submits an execution request now.
     pub fn submit(&mut self, req: ExecutionRequest) -> Result<(), Command> {
         self.send(Command::Submit(req))

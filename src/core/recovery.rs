@@ -95,12 +95,13 @@ pub struct Recovered {
 }
 
 /// Matches replayed events against recorded ones, oldest first; the sequence number of
-/// the first recorded event that differs. Synced events are never recorded.
+/// the first recorded event that differs. Synced and OrderInstrument events are never
+/// recorded.
 fn diverged(
     replayed: &mut VecDeque<CoreEvent>,
     recorded: &mut VecDeque<(u64, CoreEvent)>,
 ) -> Option<u64> {
-    replayed.retain(|e| !matches!(e, CoreEvent::Synced(_)));
+    replayed.retain(|e| !matches!(e, CoreEvent::Synced(_) | CoreEvent::OrderInstrument { .. }));
     while let (Some(a), Some((seq, b))) = (replayed.front(), recorded.front()) {
         if a != b {
             return Some(*seq);

@@ -255,6 +255,16 @@ pub enum CoreEvent {
         /// Cumulative quantity the core booked.
         core_cum: Qty,
     },
+    /// Follows the [`CoreEvent::Order`] that answers a [`Command::Query`]: the instrument
+    /// the order trades, whose scales its quantities and prices are at. Like
+    /// [`CoreEvent::Synced`] it is not journaled (the journaled query and status imply
+    /// it, and replay derives it again).
+    OrderInstrument {
+        /// The order queried.
+        order: OrderId,
+        /// Its instrument.
+        instrument: InstrumentId,
+    },
     /// An account's halt flag changed (to every producer).
     HaltChanged {
         /// As configured.

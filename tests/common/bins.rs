@@ -26,8 +26,12 @@ pub fn text(b: &[u8]) -> String {
 /// Runs a binary to its end, giving up (and failing the test) after `limit`: a hang is
 /// a defect as much as a crash.
 pub fn run_for(name: &str, args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(bin(name))
-        .args(args)
+    run_cmd_for(Command::new(bin(name)).args(args), limit)
+}
+
+/// [`run_for`] for a command built by the caller (its environment, say).
+pub fn run_cmd_for(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -50,7 +54,7 @@ pub fn run_for(name: &str, args: &[&str], limit: Duration) -> Output {
         if t0.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{name} {args:?} still running after {limit:?}: it blocked");
+            panic!("{cmd:?} still running after {limit:?}: it blocked");
         }
         std::thread::sleep(Duration::from_millis(10));
     };

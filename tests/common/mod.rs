@@ -11,7 +11,7 @@ mod qf;
 mod temp;
 mod venue_sim;
 
-pub use bins::{bin, run, run_for, text};
+pub use bins::{bin, run, run_cmd_for, run_for, text};
 pub use core_sim::*;
 pub use lines::{collect, LineProc};
 pub use pki::Pki;

@@ -4,7 +4,7 @@
 //! operator action — as CSV or JSON Lines, or tells one order's life in order.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use execd::calendar::{iso8601, unix_ns};
+use execd::calendar::iso8601;
 use execd::config::Registry;
 use execd::core::records::KIND_LOSS;
 use execd::core::recovery::{self, RecoveryError, Step};
@@ -737,7 +737,7 @@ fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
                     ..with_order(base.clone(), order)
                 }
             }
-            CoreEvent::Synced(_) => continue,
+            CoreEvent::Synced(_) | CoreEvent::OrderInstrument { .. } => continue,
         };
         out.push(row);
     }
@@ -888,49 +888,15 @@ fn parse_time(s: &str) -> Result<u64, String> {
     if let Ok(ns) = s.parse::<u64>() {
         return Ok(ns);
     }
-    let bad =
-        || format!("{s:?}: expected RFC 3339 UTC like 2026-01-05T15:00:00Z, or Unix nanoseconds");
-    let body = s.strip_suffix('Z').ok_or_else(bad)?;
-    let (date, time) = body.split_once('T').ok_or_else(bad)?;
-    let d: Vec<&str> = date.split('-').collect();
-    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
-    let t: Vec<&str> = hms.split(':').collect();
-    if d.len() != 3 || t.len() != 3 || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let n = |x: &str| x.parse::<u32>().map_err(|_| bad());
-    let (y, mo, da, h, mi, se) = (
-        d[0].parse::<i64>().map_err(|_| bad())?,
-        n(d[1])?,
-        n(d[2])?,
-        n(t[0])?,
-        n(t[1])?,
-        n(t[2])?,
-    );
-    // Unix nanoseconds in an i64 reach 2262; journals start after 1970.
-    if !(1970..=2261).contains(&y)
-        || !(1..=12).contains(&mo)
-        || !(1..=31).contains(&da)
-        || h > 23
-        || mi > 59
-        || se > 60
-    {
-        return Err(bad());
-    }
-    let nanos = if frac.is_empty() {
-        0
-    } else {
-        format!("{frac:0<9}").parse::<u64>().map_err(|_| bad())?
-    };
-    unix_ns(y, mo, da, h, mi)
-        .checked_add(se as u64 * 1_000_000_000)
-        .and_then(|t| t.checked_add(nanos))
-        .ok_or_else(bad)
+    execd::calendar::parse_rfc3339(s).ok_or_else(|| {
+        format!("{s:?}: expected RFC 3339 UTC like 2026-01-05T15:00:00Z, or Unix nanoseconds")
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use execd::calendar::unix_ns;
 
     #[test]
     fn times_round_trip() {

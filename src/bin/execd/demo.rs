@@ -185,7 +185,8 @@ impl Tally {
             | CoreEvent::HaltChanged { .. }
             | CoreEvent::VenueSession { .. }
             | CoreEvent::FillRecovered { .. }
-            | CoreEvent::VenueMismatch { .. } => {}
+            | CoreEvent::VenueMismatch { .. }
+            | CoreEvent::OrderInstrument { .. } => {}
         }
     }
 

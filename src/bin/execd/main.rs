@@ -1,11 +1,13 @@
 //! The `execd` command line.
 
+mod ctl;
 mod demo;
 mod flow;
 
 use clap::{Parser, Subcommand};
 use demo::DemoOptions;
 use execd::config::Registry;
+use execd::control::{self, ControlOptions};
 use execd::core::recovery::{self, AcceptLoss};
 use execd::core::RealClock;
 use execd::core::{spawn, CoreOptions};
@@ -14,6 +16,7 @@ use execd::model::order_state::OrderState;
 use execd::venue::fix::dictionary::{self, Dictionary};
 use execd::venue::fix::settings::DictionaryFiles;
 use flow::FlowOptions;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -111,7 +114,16 @@ enum Cmd {
         /// Stop after the --orders flow has finished instead of running on.
         #[arg(long)]
         exit: bool,
+        /// Serve the HTTP control API on ADDR (default: [api] listen in the
+        /// configuration, 127.0.0.1:8080); `off` serves none. Beyond loopback only with a
+        /// token in EXECD_API_TOKEN.
+        #[arg(long, value_name = "ADDR|off")]
+        listen: Option<String>,
     },
+    /// Talk to a running `execd run` over its HTTP control API: submit, cancel, kill
+    /// switches, modes, health (exit 0 done, 1 refused or rejected, 2 usage or no
+    /// connection).
+    Ctl(ctl::CtlArgs),
     /// Check a configuration file and name the offending key on error; for FIX venues,
     /// load each dictionary and say what its overlays add, change or remove.
     CheckConfig {
@@ -191,8 +203,13 @@ fn main() -> ExitCode {
             seed,
             venue,
             exit,
+            listen,
         } => match load(&config) {
             Ok(reg) => {
+                let api = match api_options(&reg, listen.as_deref()) {
+                    Ok(a) => a,
+                    Err(e) => return fail(&e),
+                };
                 let journal = journal.or_else(|| reg.config.journal.dir.clone().map(PathBuf::from));
                 if let Err(e) = accept_loss(journal.as_deref(), &reg, accept_journal_loss) {
                     return fail(&e);
@@ -204,13 +221,45 @@ fn main() -> ExitCode {
                     venue,
                     logon_wait: Duration::from_secs(30),
                 });
-                run(reg, journal, flow, exit)
+                run(reg, journal, flow, exit, api)
             }
             Err(e) => fail(&e),
         },
+        Cmd::Ctl(args) => ctl::run(args),
         Cmd::CheckConfig { file } => match Registry::load(&file) {
             Ok(r) => {
                 let mut report = Vec::new();
+                let api = &r.config.api;
+                if api.enabled {
+                    // Checked at load: an address. Beyond loopback it needs the token.
+                    let local = api
+                        .listen
+                        .parse::<SocketAddr>()
+                        .is_ok_and(|a| a.ip().is_loopback());
+                    let token = match control::token_from_env() {
+                        Ok(t) => t.is_some(),
+                        Err(e) => return fail(&format!("{}: api: {e}", file.display())),
+                    };
+                    if !local && !token {
+                        return fail(&format!(
+                            "{}: api.listen: {:?} is beyond loopback and {} is not set: execd run would refuse to start",
+                            file.display(),
+                            api.listen,
+                            control::TOKEN_ENV
+                        ));
+                    }
+                    report.push(format!(
+                        "control API on {} ({})",
+                        api.listen,
+                        if token {
+                            format!("token from {} (set)", control::TOKEN_ENV)
+                        } else {
+                            "no token: loopback only".to_string()
+                        }
+                    ));
+                } else {
+                    report.push("control API off ([api] enabled = false)".to_string());
+                }
                 for (i, v) in r.venues.iter().enumerate() {
                     // The secret must be there when the daemon starts; its value is not shown.
                     if let Some(var) = v.fix.as_ref().and_then(|f| f.password_env.as_ref()) {
@@ -444,12 +493,47 @@ fn dictionary_key(files: &DictionaryFiles, err: &str) -> &'static str {
     }
 }
 
+/// Where and how to serve the control API: `--listen` over `[api]`; `None` = off. The
+/// token comes from the environment; beyond loopback without one is refused.
+fn api_options(reg: &Registry, listen: Option<&str>) -> Result<Option<ControlOptions>, String> {
+    let addr = match listen {
+        Some(l) if l.eq_ignore_ascii_case("off") => return Ok(None),
+        Some(l) => l.parse::<SocketAddr>().map_err(|_| {
+            format!("--listen {l:?}: expected an address and port like 127.0.0.1:8080, or off")
+        })?,
+        None if !reg.config.api.enabled => return Ok(None),
+        // Checked when the configuration was loaded.
+        None => reg
+            .config
+            .api
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|_| format!("api.listen {:?} is not an address", reg.config.api.listen))?,
+    };
+    let token = control::token_from_env()?;
+    control::check_listen(&addr, &token)?;
+    Ok(Some(ControlOptions::new(addr, token)))
+}
+
 fn fail(msg: &str) -> ExitCode {
     note!("execd: {msg}");
     ExitCode::from(2)
 }
 
-fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit: bool) -> ExitCode {
+/// Producer indices of `execd run`, fixed so a journal's orders find their way back to
+/// the same producer after a restart: 0 the in-process order flow, 1 the order-entry
+/// gateway (an idle ring when none is configured), 2 the control API.
+const PRODUCERS: usize = 3;
+const ENTRY_PRODUCER: usize = 1;
+const CONTROL_PRODUCER: usize = 2;
+
+fn run(
+    reg: Registry,
+    journal: Option<PathBuf>,
+    flow: Option<FlowOptions>,
+    exit: bool,
+    api: Option<ControlOptions>,
+) -> ExitCode {
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(sig, term.clone()) {
@@ -471,25 +555,56 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
         grace: Duration::from_secs(5),
         journal: journal.clone(),
     };
-    // The order-entry gateway is always producer 1, so a journal's orders find their
-    // way back to it after a restart.
-    let producers = if reg.order_entry.is_empty() { 1 } else { 2 };
-    let (core, mut handles) = match spawn(reg.clone(), opts, producers) {
+    let (core, mut handles) = match spawn(reg.clone(), opts, PRODUCERS) {
         Ok(x) => x,
         Err(e) => return fail(&format!("cannot start: {e}")),
     };
-    let gateway = match handles.len() {
-        2 => {
-            let h = handles.pop().expect("two handles");
-            match entry::start(reg.clone(), h, journal.as_deref()) {
-                Ok(g) => Some(g),
+    // Unused producers keep their handles, drained below: the core tells every producer
+    // of kill switches and modes, and an undrained ring would hold those forever.
+    let control_handle = handles.remove(CONTROL_PRODUCER);
+    let entry_handle = handles.remove(ENTRY_PRODUCER);
+    let mut idle = Vec::new();
+    let gateway = if reg.order_entry.is_empty() {
+        idle.push(entry_handle);
+        None
+    } else {
+        match entry::start(reg.clone(), entry_handle, journal.as_deref()) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                core.shutdown();
+                return fail(&format!("cannot start: {e}"));
+            }
+        }
+    };
+    let control = match api {
+        None => {
+            idle.push(control_handle);
+            None
+        }
+        Some(opts) => {
+            let secured = opts.token.is_some();
+            match control::start(reg.clone(), control_handle, opts) {
+                Ok(c) => {
+                    note!(
+                        "execd: control API on http://{} ({})",
+                        c.addr(),
+                        if secured {
+                            "a bearer token from EXECD_API_TOKEN is required"
+                        } else {
+                            "no token: open to local users only"
+                        }
+                    );
+                    Some(c)
+                }
                 Err(e) => {
+                    if let Some(g) = gateway {
+                        let _ = g.stop();
+                    }
                     core.shutdown();
                     return fail(&format!("cannot start: {e}"));
                 }
             }
         }
-        _ => None,
     };
     if let (Some(r), Some(dir)) = (core.recovered(), &journal) {
         note!(
@@ -532,10 +647,33 @@ fn run(reg: Registry, journal: Option<PathBuf>, flow: Option<FlowOptions>, exit:
     while !term.load(Ordering::Acquire)
         && !core.is_finished()
         && !gateway.as_ref().is_some_and(|g| g.is_finished())
+        && !control.as_ref().is_some_and(|c| c.is_finished())
     {
-        // The in-process handle is idle until the control API lands; keep its ring drained.
-        while handles[0].try_event().is_some() {}
+        // The in-process handle is idle once the flow is done; keep its ring drained.
+        for h in handles.iter_mut().chain(idle.iter_mut()) {
+            while h.try_event().is_some() {}
+        }
         std::thread::sleep(Duration::from_millis(20));
+    }
+    // The control API stops first: no new commands, in-flight requests answered while
+    // the core still runs.
+    if let Some(c) = control {
+        note!("execd: stopping: the control API answers what is in flight and closes");
+        match c.stop() {
+            Ok(r) => note!(
+                "execd: control API: {} requests (health checks aside), {} commands to the core, {} refused while its ring was full, {} unanswered, {} repeated request ids answered with the first order, {} refused for a different payload",
+                r.requests,
+                r.link.commands,
+                r.link.busy,
+                r.link.unanswered,
+                r.link.duplicates,
+                r.link.conflicts
+            ),
+            Err(e) => {
+                note!("execd: {e}");
+                status = ExitCode::from(1);
+            }
+        }
     }
     if let Some(g) = gateway {
         note!("execd: stopping: logging order-entry clients out");

@@ -365,7 +365,16 @@ impl Engine {
                 out,
             ),
             Command::Query(r) => match self.find(r).and_then(|id| self.book.get(id)) {
-                Some(o) => out.emit(origin, CoreEvent::Order(o.status())),
+                Some(o) => {
+                    out.emit(origin, CoreEvent::Order(o.status()));
+                    out.emit(
+                        origin,
+                        CoreEvent::OrderInstrument {
+                            order: o.id(),
+                            instrument: o.terms().instrument,
+                        },
+                    );
+                }
                 None => out.emit(origin, rejected_cmd(None, Reason::UnknownOrder)),
             },
             Command::Tick => {}

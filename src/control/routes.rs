@@ -1,0 +1,985 @@
+//! The routes of the HTTP API, their errors (`{"code","message"}`), the bearer-token
+//! check and the JSON answers built from what the core said.
+
+use super::link::{Answer, Ask, Refused, Submitted, View};
+use super::wire::{self, dec, money, scope_json, FieldError};
+use crate::config::Registry;
+use crate::model::control::KillState;
+use crate::model::event::{Command, CoreEvent, OrderRef, OrderStatus, Scope};
+use crate::model::ids::{InstrumentId, OrderId};
+use crate::model::order_state::OrderState;
+use crate::model::reason::Reason;
+use crate::secret::Secret;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub(super) ask: mpsc::Sender<Ask>,
+    pub(super) token: Option<Arc<Secret>>,
+    pub(super) reg: Arc<Registry>,
+    pub(super) default_wait: Duration,
+    pub(super) max_wait: Duration,
+    pub(super) stopping: Arc<AtomicBool>,
+    pub(super) requests: Arc<AtomicU64>,
+}
+
+/// An error answer: HTTP status, a stable code, a sentence.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn field((field, msg): FieldError) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_FIELD",
+            format!("{field}: {msg}"),
+        )
+    }
+
+    fn refused(r: Refused) -> ApiError {
+        match r {
+            Refused::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "CORE_BUSY",
+                "the core's command ring is full; nothing was done, try again",
+            ),
+            Refused::Stopping => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SHUTTING_DOWN",
+                "execd is shutting down; nothing was done",
+            ),
+            Refused::NoAnswer => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "CORE_NO_ANSWER",
+                "the core did not confirm the command in time; ask for the order's status before trying again",
+            ),
+        }
+    }
+
+    /// A command the core refused, by its reason.
+    fn reason(r: Reason) -> ApiError {
+        let status = match r {
+            Reason::UnknownOrder => StatusCode::NOT_FOUND,
+            Reason::NotWorking => StatusCode::CONFLICT,
+            Reason::JournalFailed | Reason::AuditFailed => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, r.code(), r.text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"code": self.code, "message": self.message}));
+        if self.status == StatusCode::UNAUTHORIZED {
+            return (
+                self.status,
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"execd\"")],
+                body,
+            )
+                .into_response();
+        }
+        (self.status, body).into_response()
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Proof that the request carries the token (or that none is needed).
+pub struct Authed;
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
+        st.requests.fetch_add(1, Ordering::Relaxed);
+        let Some(token) = &st.token else {
+            return Ok(Authed);
+        };
+        let given = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .map(|v| v.as_bytes())
+            // The scheme is case-insensitive (RFC 9110); the token is not.
+            .and_then(|v| {
+                (v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer ")).then(|| &v[7..])
+            });
+        match given {
+            Some(g) if token.matches(g) => Ok(Authed),
+            _ => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "this route needs the header Authorization: Bearer <token>, with the token execd was started with (EXECD_API_TOKEN)",
+            )),
+        }
+    }
+}
+
+/// The router.
+pub fn router(st: AppState, body_limit: usize) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/executions", post(submit))
+        .route("/v1/executions/{request_id}", get(execution))
+        .route("/v1/orders/{id}", get(order))
+        .route("/v1/orders/{id}/cancel", post(cancel))
+        .route("/v1/orders/{id}/replace", post(replace))
+        .route("/v1/orders/{id}/protection", put(protection))
+        .route("/v1/cancel-all", post(cancel_all))
+        .route("/v1/kill-switches", put(kill))
+        .route("/v1/emergency-stop", post(emergency_stop))
+        .route("/v1/mode", put(mode))
+        .route("/v1/halt", put(halt))
+        .fallback(not_found)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .with_state(st)
+}
+
+async fn wrong_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this route does not take that method; the routes are listed in the README",
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NO_SUCH_ROUTE",
+        "no such route (or method); the routes are listed in the README, all under /v1",
+    )
+}
+
+/// A JSON body into `T`; an empty body reads as `{}` when `empty_ok`.
+fn body<T: DeserializeOwned>(
+    b: Result<Bytes, BytesRejection>,
+    empty_ok: bool,
+) -> Result<T, ApiError> {
+    let b = match b {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BODY_TOO_LARGE",
+                "the body is larger than the API takes (64 KiB)",
+            ))
+        }
+        Err(e) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "BAD_BODY",
+                format!("the body could not be read: {}", e.body_text()),
+            ))
+        }
+    };
+    let text: &[u8] = if b.iter().all(u8::is_ascii_whitespace) && empty_ok {
+        b"{}"
+    } else {
+        &b
+    };
+    let de = &mut serde_json::Deserializer::from_slice(text);
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(de);
+    parsed.map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        use serde_json::error::Category;
+        match inner.classify() {
+            Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "MALFORMED_JSON",
+                format!("the body is not valid JSON: {inner}"),
+            ),
+            Category::Data => {
+                let msg = inner.to_string();
+                let (code, at) = if msg.starts_with("unknown field") {
+                    ("UNKNOWN_FIELD", path.as_str())
+                } else if msg.starts_with("missing field") {
+                    ("MISSING_FIELD", path.as_str())
+                } else {
+                    ("INVALID_FIELD", path.as_str())
+                };
+                let message = if at == "." || at.is_empty() {
+                    msg
+                } else {
+                    format!("{at}: {msg}")
+                };
+                ApiError::new(StatusCode::BAD_REQUEST, code, message)
+            }
+        }
+    })
+}
+
+/// `?wait_ms=N` (0 to the maximum), else the default.
+fn wait(st: &AppState, q: &Option<String>) -> Result<Duration, ApiError> {
+    let Some(q) = q else {
+        return Ok(st.default_wait);
+    };
+    let mut wait = st.default_wait;
+    for pair in q.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k != "wait_ms" {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "UNKNOWN_PARAMETER",
+                format!("{k}: unknown query parameter (only wait_ms is taken)"),
+            ));
+        }
+        let ms: u64 = v.parse().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETER",
+                format!("wait_ms: {v:?} is not a number of milliseconds"),
+            )
+        })?;
+        if Duration::from_millis(ms) > st.max_wait {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_PARAMETER",
+                format!("wait_ms: {ms} is more than {}", st.max_wait.as_millis()),
+            ));
+        }
+        wait = Duration::from_millis(ms);
+    }
+    Ok(wait)
+}
+
+fn no_query(q: &Option<String>) -> Result<(), ApiError> {
+    match q.as_deref() {
+        None | Some("") => Ok(()),
+        Some(q) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "UNKNOWN_PARAMETER",
+            format!("{q}: this route takes no query parameters"),
+        )),
+    }
+}
+
+async fn call<T>(
+    st: &AppState,
+    make: impl FnOnce(oneshot::Sender<Result<T, Refused>>) -> Ask,
+) -> Result<T, ApiError> {
+    if st.stopping.load(Ordering::Acquire) {
+        return Err(ApiError::refused(Refused::Stopping));
+    }
+    let (tx, rx) = oneshot::channel();
+    st.ask
+        .send(make(tx))
+        .await
+        .map_err(|_| ApiError::refused(Refused::Stopping))?;
+    rx.await
+        .map_err(|_| ApiError::refused(Refused::Stopping))?
+        .map_err(ApiError::refused)
+}
+
+async fn command(st: &AppState, cmd: Command) -> Result<Answer, ApiError> {
+    call(st, |reply| Ask::Command { cmd, reply }).await
+}
+
+fn now_rfc3339() -> String {
+    let ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    crate::calendar::iso8601(ns)
+}
+
+fn reason_json(r: Reason) -> Value {
+    json!({"code": r.code(), "message": r.text()})
+}
+
+/// An order the link has a view of.
+fn view_json(reg: &Registry, v: &View) -> Value {
+    let inst = reg.instruments.get(v.instrument.0 as usize);
+    let (ps, qs) = inst.map(|i| (i.price_scale, i.qty_scale)).unwrap_or((0, 0));
+    let known = inst.is_some();
+    let mut o = json!({
+        "status": v.state().as_str(),
+        "final": v.state().is_terminal(),
+        "order_id": v.order.0,
+        "request_id": v.request_id.as_str(),
+    });
+    let m = o.as_object_mut().expect("an object");
+    if let Some(i) = inst.filter(|_| known) {
+        m.insert(
+            "venue".into(),
+            json!(wire::venue_name(reg, i.id.0 as usize).as_str()),
+        );
+        m.insert("symbol".into(), json!(i.symbol.as_str()));
+    }
+    if let Some(c) = v.cl_ord_id {
+        m.insert("cl_ord_id".into(), json!(c.to_string()));
+    }
+    if let Some(p) = v.parent {
+        m.insert("parent_order_id".into(), json!(p.0));
+    }
+    let qty = v.status.map(|s| s.qty).or(v.qty);
+    if known {
+        if let Some(q) = qty {
+            m.insert("quantity".into(), json!(dec(q.0, qs)));
+        }
+        let cum = v
+            .status
+            .map(|s| s.cum_qty.0)
+            .unwrap_or_else(|| v.fills.iter().map(|f| f.qty.0).sum());
+        m.insert("filled_quantity".into(), json!(dec(cum, qs)));
+        let avg = v.status.map(|s| s.avg_px.0).unwrap_or(0);
+        m.insert(
+            "average_price".into(),
+            if cum > 0 && avg > 0 {
+                json!(dec(avg, ps))
+            } else {
+                Value::Null
+            },
+        );
+        let fills: Vec<Value> = v
+            .fills
+            .iter()
+            .map(|f| {
+                let mut fj = json!({
+                    "exec_id": f.exec_id,
+                    "price": dec(f.px.0, ps),
+                    "quantity": dec(f.qty.0, qs),
+                    "fee": money(f.fee.0),
+                    "late": f.late,
+                });
+                if let Some(s) = f.slippage {
+                    fj["slippage"] = json!({
+                        "price": dec(s.price, ps),
+                        "bps": dec(s.bps_e2, 2),
+                        "pips": dec(s.pips_e2, 2),
+                        "category": s.category.as_str(),
+                    });
+                }
+                fj
+            })
+            .collect();
+        m.insert("fills".into(), Value::Array(fills));
+        if let Some((id, px)) = v.stop_loss {
+            m.insert(
+                "stop_loss".into(),
+                json!({"order_id": id.0, "price": dec(px.0, ps)}),
+            );
+        }
+        if let Some((id, px)) = v.take_profit {
+            m.insert(
+                "take_profit".into(),
+                json!({"order_id": id.0, "price": dec(px.0, ps)}),
+            );
+        }
+    }
+    if let Some(b) = v.slippage_breach {
+        m.insert("slippage_breach_bps".into(), json!(dec(b, 2)));
+    }
+    if v.warning {
+        m.insert("kill_switch_warning".into(), json!(true));
+    }
+    if let Some(r) = v.reason.or(v.status.and_then(|s| s.reason)) {
+        m.insert("reason".into(), reason_json(r));
+    }
+    if v.status.is_some_and(|s| s.late) {
+        m.insert("late".into(), json!(true));
+    }
+    m.insert("as_of".into(), json!(now_rfc3339()));
+    o
+}
+
+/// An order's status as the core answered a query, for an order the link has no view
+/// of (another producer's, or from before a restart): scaled by the instrument the core
+/// named with it.
+fn status_json(reg: &Registry, s: &OrderStatus, inst: Option<InstrumentId>) -> Value {
+    let mut o = json!({
+        "status": s.state.as_str(),
+        "final": s.state.is_terminal(),
+        "order_id": s.order.0,
+        "request_id": s.request_id.as_str(),
+    });
+    let m = o.as_object_mut().expect("an object");
+    if let Some(p) = s.parent {
+        m.insert("parent_order_id".into(), json!(p.0));
+    }
+    match inst.and_then(|i| reg.instruments.get(i.0 as usize)) {
+        Some(i) => {
+            m.insert(
+                "venue".into(),
+                json!(wire::venue_name(reg, i.id.0 as usize).as_str()),
+            );
+            m.insert("symbol".into(), json!(i.symbol.as_str()));
+            m.insert("quantity".into(), json!(dec(s.qty.0, i.qty_scale)));
+            m.insert(
+                "filled_quantity".into(),
+                json!(dec(s.cum_qty.0, i.qty_scale)),
+            );
+            m.insert(
+                "average_price".into(),
+                if s.cum_qty.0 > 0 {
+                    json!(dec(s.avg_px.0, i.price_scale))
+                } else {
+                    Value::Null
+                },
+            );
+        }
+        None => {
+            m.insert(
+                "note".into(),
+                json!("quantities and prices are not shown: the core did not name the order's instrument"),
+            );
+        }
+    }
+    if let Some(r) = s.reason {
+        m.insert("reason".into(), reason_json(r));
+    }
+    if s.late {
+        m.insert("late".into(), json!(true));
+    }
+    m.insert("as_of".into(), json!(now_rfc3339()));
+    o
+}
+
+/// The first refusal among a command's events, if any.
+fn refusal(a: &Answer) -> Option<Reason> {
+    a.events.iter().find_map(|e| match e {
+        CoreEvent::CommandRejected { reason, .. } => Some(*reason),
+        _ => None,
+    })
+}
+
+/// The instrument the core named for `order` in a query's answer.
+fn instrument_in(a: &Answer, order: OrderId) -> Option<InstrumentId> {
+    a.events.iter().find_map(|e| match e {
+        CoreEvent::OrderInstrument {
+            order: o,
+            instrument,
+        } if *o == order => Some(*instrument),
+        _ => None,
+    })
+}
+
+/// The status of `order` in a command's answer, as JSON.
+fn order_in(reg: &Registry, a: &Answer, order: Option<OrderId>) -> Option<Value> {
+    a.events.iter().rev().find_map(|e| match e {
+        CoreEvent::Order(s) if order.is_none_or(|o| o == s.order) => {
+            Some(match a.views.get(&s.order) {
+                Some(v) => {
+                    let mut v = v.clone();
+                    v.status = Some(*s);
+                    view_json(reg, &v)
+                }
+                None => status_json(reg, s, instrument_in(a, s.order)),
+            })
+        }
+        _ => None,
+    })
+}
+
+fn ok(status: StatusCode, v: Value) -> ApiResult {
+    Ok((status, Json(v)).into_response())
+}
+
+async fn health(State(st): State<AppState>) -> Response {
+    let stopping = st.stopping.load(Ordering::Acquire);
+    let core = if stopping {
+        Err(ApiError::refused(Refused::Stopping))
+    } else {
+        match tokio::time::timeout(
+            Duration::from_secs(2),
+            call(&st, |reply| Ask::Ping { reply }),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(ApiError::refused(Refused::NoAnswer)),
+        }
+    };
+    let ready = core.is_ok();
+    let body = json!({
+        "status": if ready { "ok" } else { "unavailable" },
+        "live": true,
+        "ready": ready,
+        "core": if ready { "running" } else if stopping { "stopping" } else { "not answering" },
+        "accepting": ready,
+        "as_of": now_rfc3339(),
+    });
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+async fn submit(
+    _: Authed,
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let wait = wait(&st, &q)?;
+    let b: wire::SubmitBody = body(b, false)?;
+    let req = b.into_request().map_err(ApiError::field)?;
+    let inst = st
+        .reg
+        .venue(&req.venue)
+        .and_then(|v| st.reg.instrument(v, &req.symbol));
+    let got = call(&st, |reply| Ask::Submit { req, wait, reply }).await?;
+    match got {
+        Submitted::Conflict { first } => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "REQUEST_ID_REUSED",
+            format!(
+                "request id {} was already used for a different request (order {}); nothing was sent",
+                req.request_id, first.0
+            ),
+        )),
+        Submitted::Known { order, .. } => {
+            // The core knows the id from before this run's view: its status, no more.
+            let a = command(&st, Command::Query(OrderRef::Id(order))).await?;
+            let s = a.events.iter().find_map(|e| match e {
+                CoreEvent::Order(s) => Some(*s),
+                _ => None,
+            });
+            match s {
+                Some(s) => {
+                    let inst = instrument_in(&a, s.order).or(inst);
+                    let mut v = status_json(&st.reg, &s, inst);
+                    v["duplicate"] = json!(true);
+                    ok(StatusCode::OK, v)
+                }
+                None => Err(ApiError::reason(Reason::UnknownOrder)),
+            }
+        }
+        Submitted::Order {
+            view,
+            done,
+            duplicate,
+        } => {
+            let mut v = view_json(&st.reg, &view);
+            v["final"] = json!(done);
+            if duplicate {
+                v["duplicate"] = json!(true);
+            }
+            let rejected = view.state() == OrderState::Rejected;
+            let code = if duplicate || rejected {
+                StatusCode::OK
+            } else if done {
+                StatusCode::CREATED
+            } else {
+                StatusCode::ACCEPTED
+            };
+            ok(code, v)
+        }
+    }
+}
+
+async fn query(st: &AppState, r: OrderRef) -> ApiResult {
+    let a = command(st, Command::Query(r)).await?;
+    if let Some(reason) = refusal(&a) {
+        return Err(match reason {
+            Reason::UnknownOrder => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "UNKNOWN_ORDER",
+                match r {
+                    OrderRef::Id(id) => format!("no order {} is held", id.0),
+                    OrderRef::Request(q) => format!("no execution with request id {q} is held"),
+                },
+            ),
+            other => ApiError::reason(other),
+        });
+    }
+    match order_in(&st.reg, &a, None) {
+        Some(v) => ok(StatusCode::OK, v),
+        None => Err(ApiError::refused(Refused::NoAnswer)),
+    }
+}
+
+async fn execution(
+    _: Authed,
+    State(st): State<AppState>,
+    Path(rid): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    no_query(&q)?;
+    let r = wire::request_id(&rid).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_FIELD",
+            "request_id: must be 1 to 32 bytes",
+        )
+    })?;
+    query(&st, OrderRef::Request(r)).await
+}
+
+fn path_order(id: &str) -> Result<OrderId, ApiError> {
+    wire::order_id(id).map(OrderId).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_FIELD",
+            format!("order id: {id:?} is not an order id (a positive integer)"),
+        )
+    })
+}
+
+async fn order(
+    _: Authed,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    no_query(&q)?;
+    let id = path_order(&id)?;
+    query(&st, OrderRef::Id(id)).await
+}
+
+/// Carries out a cancel or replace and waits (bounded) for the venue's answer when the
+/// link follows the order.
+async fn amend(st: &AppState, id: OrderId, cmd: Command, wait: Duration) -> ApiResult {
+    let a = command(st, cmd).await?;
+    if let Some(r) = refusal(&a) {
+        return Err(ApiError::reason(r));
+    }
+    if a.views.contains_key(&id) && !wait.is_zero() {
+        if let Ok(Submitted::Order { view, .. }) = call(st, |reply| Ask::Watch {
+            order: id,
+            wait,
+            reply,
+        })
+        .await
+        {
+            let pending = matches!(
+                view.state(),
+                OrderState::PendingCancel | OrderState::PendingReplace
+            );
+            let code = if pending {
+                StatusCode::ACCEPTED
+            } else {
+                StatusCode::OK
+            };
+            return ok(code, view_json(&st.reg, &view));
+        }
+    }
+    match order_in(&st.reg, &a, Some(id)) {
+        Some(v) => ok(StatusCode::ACCEPTED, v),
+        None => Err(ApiError::refused(Refused::NoAnswer)),
+    }
+}
+
+async fn cancel(
+    _: Authed,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let wait = wait(&st, &q)?;
+    let id = path_order(&id)?;
+    let _: EmptyBody = body(b, true)?;
+    amend(&st, id, Command::Cancel(OrderRef::Id(id)), wait).await
+}
+
+/// A body that must be empty or `{}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmptyBody {}
+
+async fn replace(
+    _: Authed,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let wait = wait(&st, &q)?;
+    let id = path_order(&id)?;
+    let r: wire::ReplaceBody = body(b, false)?;
+    if r.quantity.is_none() && r.limit_price.is_none() {
+        return Err(ApiError::field((
+            "quantity",
+            "give quantity, limit_price or both".to_string(),
+        )));
+    }
+    let cmd = Command::Replace {
+        order: OrderRef::Id(id),
+        quantity: r.quantity.map(|d| d.0),
+        limit_price: r.limit_price.map(|d| d.0),
+    };
+    amend(&st, id, cmd, wait).await
+}
+
+async fn protection(
+    _: Authed,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    no_query(&q)?;
+    let id = path_order(&id)?;
+    let p: wire::ProtectionBody = body(b, false)?;
+    if p.stop_loss.is_none() && p.take_profit.is_none() {
+        return Err(ApiError::field((
+            "stop_loss",
+            "give stop_loss, take_profit or both".to_string(),
+        )));
+    }
+    let a = command(
+        &st,
+        Command::ModifyProtection {
+            order: OrderRef::Id(id),
+            stop_loss: p.stop_loss.map(|d| d.0),
+            take_profit: p.take_profit.map(|d| d.0),
+        },
+    )
+    .await?;
+    if let Some(r) = refusal(&a) {
+        return Err(ApiError::reason(r));
+    }
+    let legs: Vec<Value> = a
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            CoreEvent::Order(s) => Some(json!({"order_id": s.order.0, "status": s.state.as_str()})),
+            _ => None,
+        })
+        .collect();
+    ok(
+        StatusCode::ACCEPTED,
+        json!({"order_id": id.0, "legs": legs, "as_of": now_rfc3339()}),
+    )
+}
+
+/// Orders a cancel-all or emergency stop sent cancels for.
+fn canceled(a: &Answer) -> Vec<u64> {
+    a.events
+        .iter()
+        .filter_map(|e| match e {
+            CoreEvent::Order(s) => Some(s.order.0),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn cancel_all(
+    _: Authed,
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    no_query(&q)?;
+    let c: wire::CancelAllBody = body(b, true)?;
+    let scope = c.scope.scope().map_err(ApiError::field)?;
+    check_scope(&st.reg, &scope)?;
+    let a = command(&st, Command::CancelAll(scope)).await?;
+    if let Some(r) = refusal(&a) {
+        return Err(ApiError::reason(r));
+    }
+    let ids = canceled(&a);
+    ok(
+        StatusCode::OK,
+        json!({"scope": scope_json(&scope), "cancels_sent": ids.len(), "orders": ids, "as_of": now_rfc3339()}),
+    )
+}
+
+/// A scope naming something not configured is refused before it reaches the core (the
+/// core refuses an unknown venue or account too, but cancel-all would just match
+/// nothing).
+fn check_scope(reg: &Registry, s: &Scope) -> Result<(), ApiError> {
+    let bad = |r: Reason, what: &str, n: &str| {
+        Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            r.code(),
+            format!("scope.{what}: {n:?}: {}", r.text()),
+        ))
+    };
+    match s {
+        Scope::Global => Ok(()),
+        Scope::Venue(v) if reg.venue(v).is_none() => bad(Reason::UnknownVenue, "venue", v.as_str()),
+        Scope::Account(a) if reg.account(a).is_none() => {
+            bad(Reason::UnknownAccount, "account", a.as_str())
+        }
+        Scope::Symbol(y) if !reg.instruments.iter().any(|i| i.symbol == *y) => {
+            bad(Reason::UnknownInstrument, "symbol", y.as_str())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_reason(r: &Option<String>) -> Result<(), ApiError> {
+    match r {
+        Some(r) if r.len() > 200 || r.chars().any(char::is_control) => Err(ApiError::field((
+            "reason",
+            "must be one line of at most 200 bytes".to_string(),
+        ))),
+        _ => Ok(()),
+    }
+}
+
+async fn set_kill(
+    st: &AppState,
+    scope: Scope,
+    state: KillState,
+    cancel_open: bool,
+    reason: Option<String>,
+) -> ApiResult {
+    check_scope(&st.reg, &scope)?;
+    let a = command(
+        st,
+        Command::SetKillSwitch {
+            scope,
+            state,
+            cancel_open,
+        },
+    )
+    .await?;
+    if let Some(r) = refusal(&a) {
+        return Err(ApiError::reason(r));
+    }
+    let Some((canceled_n, st_now)) = a.events.iter().find_map(|e| match e {
+        CoreEvent::KillSwitch {
+            canceled, state, ..
+        } => Some((*canceled, *state)),
+        _ => None,
+    }) else {
+        return Err(ApiError::refused(Refused::NoAnswer));
+    };
+    let scope_text = scope_json(&scope).to_string();
+    crate::control::note(&format!(
+        "kill switch {scope_text} set to {}{}{}",
+        st_now.as_str(),
+        if canceled_n > 0 {
+            format!(", {canceled_n} cancels sent")
+        } else {
+            String::new()
+        },
+        reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    ));
+    ok(
+        StatusCode::OK,
+        json!({
+            "scope": scope_json(&scope),
+            "state": st_now.as_str(),
+            "cancels_sent": canceled_n,
+            "orders": canceled(&a),
+            "reason": reason,
+            "as_of": now_rfc3339(),
+        }),
+    )
+}
+
+async fn kill(
+    _: Authed,
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    no_query(&q)?;
+    let k: wire::KillBody = body(b, false)?;
+    check_reason(&k.reason)?;
+    let scope = k.scope.scope().map_err(ApiError::field)?;
+    set_kill(&st, scope, k.state, k.cancel_open, k.reason).await
+}
+
+async fn emergency_stop(
+    _: Authed,
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    no_query(&q)?;
+    let e: wire::EmergencyBody = body(b, true)?;
+    check_reason(&e.reason)?;
+    set_kill(&st, Scope::Global, KillState::Active, true, e.reason).await
+}
+
+async fn mode(
+    _: Authed,
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    no_query(&q)?;
+    let m: wire::ModeBody = body(b, false)?;
+    let account = m.account.0;
+    let a = command(
+        &st,
+        Command::SetMode {
+            account,
+            mode: m.mode,
+        },
+    )
+    .await?;
+    if let Some(r) = refusal(&a) {
+        return Err(ApiError::reason(r));
+    }
+    match a.events.iter().find_map(|e| match e {
+        CoreEvent::ModeChanged { mode, .. } => Some(*mode),
+        _ => None,
+    }) {
+        Some(mode) => ok(
+            StatusCode::OK,
+            json!({"account": account.as_str(), "mode": mode.as_str(), "as_of": now_rfc3339()}),
+        ),
+        None => Err(ApiError::refused(Refused::NoAnswer)),
+    }
+}
+
+async fn halt(
+    _: Authed,
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    b: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    no_query(&q)?;
+    let h: wire::HaltBody = body(b, false)?;
+    let account = h.account.0;
+    let a = command(
+        &st,
+        Command::SetHalted {
+            account,
+            halted: h.halted,
+        },
+    )
+    .await?;
+    if let Some(r) = refusal(&a) {
+        return Err(ApiError::reason(r));
+    }
+    match a.events.iter().find_map(|e| match e {
+        CoreEvent::HaltChanged { halted, .. } => Some(*halted),
+        _ => None,
+    }) {
+        Some(halted) => ok(
+            StatusCode::OK,
+            json!({"account": account.as_str(), "halted": halted, "as_of": now_rfc3339()}),
+        ),
+        None => Err(ApiError::refused(Refused::NoAnswer)),
+    }
+}

@@ -1,0 +1,1050 @@
+//! The HTTP control API and `execd ctl`, end to end: the real `execd run` binary (the
+//! built-in paper venue, or a configuration file), real HTTP on a port the kernel picks,
+//! every wait bounded, every daemon killed when its test ends however it ends.
+
+mod common;
+
+use common::{LineProc, TempDir};
+use serde_json::Value;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const TOKEN_VAR: &str = "EXECD_API_TOKEN";
+
+/// A running `execd run` with its control API.
+struct Daemon {
+    proc: LineProc,
+    url: String,
+    _dir: Option<TempDir>,
+}
+
+/// The built-in paper configuration, but with no "silent" orders: the paper venue
+/// answers 0.1 % of orders only after the 30 s hard timeout (R-OMS-4 practice), which
+/// would make a test that waits 5 s for a fill, and a clean stop, a matter of luck.
+fn quiet_config(dir: &TempDir) -> std::path::PathBuf {
+    let base = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/paper.toml"))
+        .unwrap();
+    let quiet = base.replacen("silent_per_mille = 1 ", "silent_per_mille = 0 ", 1);
+    assert_ne!(quiet, base);
+    let p = dir.path().join("quiet.toml");
+    std::fs::write(&p, quiet).unwrap();
+    p
+}
+
+/// Runs to its end within 30 s.
+trait Bounded {
+    fn output_bounded(&mut self) -> std::process::Output;
+}
+
+impl Bounded for Command {
+    fn output_bounded(&mut self) -> std::process::Output {
+        common::run_cmd_for(self, Duration::from_secs(30))
+    }
+}
+
+fn execd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
+    c.env_remove(TOKEN_VAR).env_remove("EXECD_URL");
+    c
+}
+
+impl Daemon {
+    /// `execd run --listen 127.0.0.1:0` plus `args`, with `env`, on the paper venue
+    /// without silent orders.
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let dir = TempDir::new("control-quiet");
+        let cfg = quiet_config(&dir);
+        let mut c = execd();
+        c.args(["run", "--listen", "127.0.0.1:0", "--config"])
+            .arg(cfg)
+            .args(args);
+        let mut d = Daemon::spawn(c, env);
+        d._dir = Some(dir);
+        d
+    }
+
+    /// The same with no configuration: the built-in one.
+    fn builtin(env: &[(&str, &str)]) -> Daemon {
+        let mut c = execd();
+        c.args(["run", "--listen", "127.0.0.1:0"]);
+        Daemon::spawn(c, env)
+    }
+
+    fn spawn(mut c: Command, env: &[(&str, &str)]) -> Daemon {
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut proc = LineProc::spawn(&mut c);
+        let line = proc
+            .wait_line("control API on http://", 30)
+            .unwrap_or_else(|| panic!("no control API line: {:#?}", proc.seen));
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .expect("a URL")
+            .to_string();
+        proc.wait_line("running (", 10).expect("running");
+        Daemon {
+            proc,
+            url,
+            _dir: None,
+        }
+    }
+
+    /// SIGTERM; the exit code and every line.
+    fn sigterm(self) -> (Option<i32>, Vec<String>) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.proc.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        // Every line, those seen while waiting for the start included.
+        self.proc.finish(20)
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        http(method, &format!("{}{path}", self.url), body, None)
+    }
+
+    fn submit(&self, body: &str) -> (u16, Value) {
+        self.call("POST", "/v1/executions", Some(body))
+    }
+}
+
+/// One HTTP exchange: the status and the JSON body.
+fn http(method: &str, url: &str, body: Option<&str>, token: Option<&str>) -> (u16, Value) {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(20))
+        .build();
+    let mut r = agent.request(method, url);
+    if let Some(t) = token {
+        r = r.set("Authorization", &format!("Bearer {t}"));
+    }
+    let res = match body {
+        Some(b) => r.set("Content-Type", "application/json").send_string(b),
+        None => r.call(),
+    };
+    let resp = match res {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = resp.status();
+    let text = resp.into_string().expect("a body");
+    let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: not JSON ({e}): {text}"));
+    (status, v)
+}
+
+fn market(id: &str, qty: &str) -> String {
+    format!(
+        r#"{{"request_id":"{id}","account":"alpha","venue":"paper","symbol":"BTCUSDT","side":"BUY","quantity":"{qty}","order_type":"MARKET","context":{{"risk_approved":true}}}}"#
+    )
+}
+
+/// A buy limit 1.9 % under the paper price: inside the price band, resting.
+fn resting(id: &str) -> String {
+    format!(
+        r#"{{"request_id":"{id}","account":"alpha","venue":"paper","symbol":"BTCUSDT","side":"BUY","quantity":"0.01","order_type":"LIMIT","limit_price":"95200.00","context":{{"risk_approved":true}}}}"#
+    )
+}
+
+/// Polls an order until `want` (bounded).
+fn order_reaches(d: &Daemon, id: u64, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, v) = d.call("GET", &format!("/v1/orders/{id}"), None);
+        assert_eq!(code, 200, "{v}");
+        if v["status"] == want {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "order {id} never {want}: {v}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn summary(lines: &[String]) -> &str {
+    lines
+        .iter()
+        .find(|l| l.contains("execd: stopped"))
+        .map(String::as_str)
+        .unwrap_or_else(|| panic!("no summary: {lines:#?}"))
+}
+
+#[test]
+fn a_submit_fills_the_same_request_twice_is_one_order_and_sigterm_stops_cleanly() {
+    let d = Daemon::start(&[], &[]);
+    let (code, h) = d.call("GET", "/v1/health", None);
+    assert_eq!((code, h["ready"].clone()), (200, Value::Bool(true)), "{h}");
+
+    let (code, v) = d.submit(&market("r1", "0.01"));
+    assert_eq!(code, 201, "{v}");
+    assert_eq!(v["status"], "FILLED", "{v}");
+    assert_eq!(v["final"], true);
+    assert_eq!(v["request_id"], "r1");
+    assert_eq!(v["quantity"], "0.010");
+    assert_eq!(v["filled_quantity"], "0.010");
+    assert!(
+        v["cl_ord_id"].as_str().is_some_and(|c| !c.is_empty()),
+        "{v}"
+    );
+    let fills = v["fills"].as_array().expect("fills");
+    assert!(!fills.is_empty(), "{v}");
+    let px: f64 = v["average_price"].as_str().unwrap().parse().unwrap();
+    assert!((90_000.0..110_000.0).contains(&px), "{v}");
+    assert!(v["as_of"].as_str().unwrap().ends_with('Z'));
+    let order = v["order_id"].as_u64().expect("an order id");
+
+    // The same request again: the first order, no second one.
+    let (code, again) = d.submit(&market("r1", "0.01"));
+    assert_eq!(code, 200, "{again}");
+    assert_eq!(again["order_id"].as_u64(), Some(order));
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["status"], "FILLED");
+    // The same id with another payload: refused, nothing sent.
+    let (code, e) = d.submit(&market("r1", "0.02"));
+    assert_eq!(code, 409, "{e}");
+    assert_eq!(e["code"], "REQUEST_ID_REUSED");
+    assert!(e["message"].as_str().unwrap().contains("r1"));
+
+    let (code, x) = d.call("GET", "/v1/executions/r1", None);
+    assert_eq!((code, x["order_id"].as_u64()), (200, Some(order)), "{x}");
+    assert_eq!(x["status"], "FILLED");
+    let (code, o) = d.call("GET", &format!("/v1/orders/{order}"), None);
+    assert_eq!(
+        (code, o["request_id"].clone()),
+        (200, Value::from("r1")),
+        "{o}"
+    );
+    let (code, e) = d.call("GET", "/v1/orders/424242", None);
+    assert_eq!(
+        (code, e["code"].clone()),
+        (404, Value::from("UNKNOWN_ORDER")),
+        "{e}"
+    );
+    let (code, e) = d.call("GET", "/v1/executions/nope", None);
+    assert_eq!(
+        (code, e["code"].clone()),
+        (404, Value::from("UNKNOWN_ORDER")),
+        "{e}"
+    );
+    let (code, e) = d.call("GET", "/v1/orders/abc", None);
+    assert_eq!(
+        (code, e["code"].clone()),
+        (400, Value::from("INVALID_FIELD")),
+        "{e}"
+    );
+
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    let s = summary(&lines);
+    // Two submits reached the core (the second one a duplicate), one order was made.
+    assert!(
+        s.contains("stopped cleanly: 2 submitted, 1 accepted, 0 rejected"),
+        "{s}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("control API: ")
+            && l.contains("1 repeated request ids answered with the first order, 1 refused for a different payload")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn malformed_bodies_are_refused_naming_the_field_and_never_reach_the_core() {
+    let d = Daemon::builtin(&[]);
+    let (code, e) = d.submit(r#"{"request_id": "r1", "account""#);
+    assert_eq!(
+        (code, e["code"].clone()),
+        (400, Value::from("MALFORMED_JSON")),
+        "{e}"
+    );
+    let wrong_type = market("r1", "0.01").replace(r#""0.01""#, "0.01");
+    let (code, e) = d.submit(&wrong_type);
+    assert_eq!(
+        (code, e["code"].clone()),
+        (400, Value::from("INVALID_FIELD")),
+        "{e}"
+    );
+    assert!(
+        e["message"].as_str().unwrap().starts_with("quantity: "),
+        "{e}"
+    );
+    let unknown = market("r1", "0.01").replace(r#""side""#, r#""colour":"red","side""#);
+    let (code, e) = d.submit(&unknown);
+    assert_eq!(
+        (code, e["code"].clone()),
+        (400, Value::from("UNKNOWN_FIELD")),
+        "{e}"
+    );
+    assert!(e["message"].as_str().unwrap().contains("colour"), "{e}");
+    let missing = market("r1", "0.01").replace(r#""account":"alpha","#, "");
+    let (code, e) = d.submit(&missing);
+    assert_eq!(
+        (code, e["code"].clone()),
+        (400, Value::from("MISSING_FIELD")),
+        "{e}"
+    );
+    assert!(e["message"].as_str().unwrap().contains("account"), "{e}");
+    let nested =
+        market("r1", "0.01").replace(r#""risk_approved":true"#, r#""risk_approved":"yes""#);
+    let (code, e) = d.submit(&nested);
+    assert_eq!(code, 400, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("context.risk_approved: "),
+        "{e}"
+    );
+    let bad_side = market("r1", "0.01").replace("BUY", "UP");
+    let (code, e) = d.submit(&bad_side);
+    assert_eq!(code, 400, "{e}");
+    assert!(e["message"].as_str().unwrap().starts_with("side: "), "{e}");
+    let big = format!("{}{}", " ".repeat(70 * 1024), market("r1", "0.01"));
+    let (code, e) = d.submit(&big);
+    assert_eq!(
+        (code, e["code"].clone()),
+        (413, Value::from("BODY_TOO_LARGE")),
+        "{e}"
+    );
+    let (code, e) = d.call("POST", "/v1/executions?wait=1", Some(&market("r1", "0.01")));
+    assert_eq!(
+        (code, e["code"].clone()),
+        (400, Value::from("UNKNOWN_PARAMETER")),
+        "{e}"
+    );
+    let (code, e) = d.call("PUT", "/v1/kill-switches", Some(r#"{"state":"MAYBE"}"#));
+    assert_eq!(code, 400, "{e}");
+    assert!(e["message"].as_str().unwrap().starts_with("state: "), "{e}");
+    let (code, e) = d.call("GET", "/v1/nowhere", None);
+    assert_eq!(
+        (code, e["code"].clone()),
+        (404, Value::from("NO_SUCH_ROUTE")),
+        "{e}"
+    );
+    let (code, e) = d.call("DELETE", "/v1/executions", None);
+    assert_eq!(
+        (code, e["code"].clone()),
+        (405, Value::from("METHOD_NOT_ALLOWED")),
+        "{e}"
+    );
+    let (code, e) = d.call("POST", "/v1/orders/1/cancel", Some(r#"{"why":"x"}"#));
+    assert_eq!(
+        (code, e["code"].clone()),
+        (400, Value::from("UNKNOWN_FIELD")),
+        "{e}"
+    );
+
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(
+        summary(&lines).contains("stopped cleanly: 0 submitted"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn with_a_token_every_route_but_health_needs_it_and_it_is_never_shown() {
+    let secret = "tok-5f3a9c1e7d";
+    let d = Daemon::builtin(&[(TOKEN_VAR, secret)]);
+    let url = |p: &str| format!("{}{p}", d.url);
+    let halt = r#"{"account":"alpha","halted":false}"#;
+    let (code, e) = http("PUT", &url("/v1/halt"), Some(halt), None);
+    assert_eq!(
+        (code, e["code"].clone()),
+        (401, Value::from("UNAUTHORIZED")),
+        "{e}"
+    );
+    let (code, e) = http("PUT", &url("/v1/halt"), Some(halt), Some("tok-5f3a9c1e7"));
+    assert_eq!(code, 401, "{e}");
+    let (code, e) = http("GET", &url("/v1/orders/1"), None, Some("nope"));
+    assert_eq!(code, 401, "{e}");
+    // A refused token is refused before the body is even read.
+    let (code, _) = http("POST", &url("/v1/executions"), Some("{"), None);
+    assert_eq!(code, 401);
+    let (code, v) = http("PUT", &url("/v1/halt"), Some(halt), Some(secret));
+    assert_eq!(
+        (code, v["halted"].clone()),
+        (200, Value::Bool(false)),
+        "{v}"
+    );
+    let lower = format!("bearer {secret}");
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(20))
+        .build();
+    let r = agent
+        .put(&url("/v1/halt"))
+        .set("Authorization", &lower)
+        .send_string(halt)
+        .expect("the scheme is case-insensitive");
+    assert_eq!(r.status(), 200);
+    let (code, v) = http("GET", &url("/v1/health"), None, None);
+    assert_eq!((code, v["status"].clone()), (200, Value::from("ok")), "{v}");
+    assert!(!v.to_string().contains(secret));
+
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("bearer token")),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().all(|l| !l.contains(secret)), "{lines:#?}");
+}
+
+#[test]
+fn beyond_loopback_without_a_token_execd_refuses_to_start() {
+    let out = execd()
+        .args(["run", "--listen", "0.0.0.0:0"])
+        .output_bounded();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("0.0.0.0:0") && err.contains(TOKEN_VAR),
+        "{err}"
+    );
+    let out = execd()
+        .args(["run", "--listen", "nowhere"])
+        .output_bounded();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--listen"), "{err}");
+    // An empty token would let in whoever sends an empty one.
+    let out = execd()
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .env(TOKEN_VAR, "")
+        .output_bounded();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(TOKEN_VAR) && err.contains("empty"), "{err}");
+    // With a token it serves there.
+    let mut c = execd();
+    c.args(["run", "--listen", "0.0.0.0:0"]);
+    let d = Daemon::spawn(c, &[(TOKEN_VAR, "t0ken")]);
+    assert!(d.url.starts_with("http://0.0.0.0:"), "{}", d.url);
+    let (code, _) = d.sigterm();
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn a_kill_switch_rejects_with_its_code_until_it_is_off() {
+    let d = Daemon::start(&[], &[]);
+    let (code, v) = d.call(
+        "PUT",
+        "/v1/kill-switches",
+        Some(r#"{"scope":{"venue":"paper"},"state":"ACTIVE","reason":"venue drill"}"#),
+    );
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["state"], "ACTIVE");
+    assert_eq!(v["scope"]["venue"], "paper");
+    let (code, v) = d.submit(&market("k1", "0.01"));
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["status"], "REJECTED", "{v}");
+    assert_eq!(v["reason"]["code"], "KILL_VENUE", "{v}");
+    assert!(v["reason"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("kill switch"));
+    let (code, v) = d.call(
+        "PUT",
+        "/v1/kill-switches",
+        Some(r#"{"scope":{"venue":"paper"},"state":"OFF"}"#),
+    );
+    assert_eq!((code, v["state"].clone()), (200, Value::from("OFF")), "{v}");
+    let (code, v) = d.submit(&market("k2", "0.01"));
+    assert_eq!(
+        (code, v["status"].clone()),
+        (201, Value::from("FILLED")),
+        "{v}"
+    );
+    assert!(v.get("kill_switch_warning").is_none(), "{v}");
+    // WARNING: the order goes, flagged.
+    let (code, v) = d.call(
+        "PUT",
+        "/v1/kill-switches",
+        Some(r#"{"scope":{"account":"alpha"},"state":"WARNING"}"#),
+    );
+    assert_eq!(
+        (code, v["state"].clone()),
+        (200, Value::from("WARNING")),
+        "{v}"
+    );
+    let (code, v) = d.submit(&market("k3", "0.01"));
+    assert_eq!(
+        (code, v["status"].clone()),
+        (201, Value::from("FILLED")),
+        "{v}"
+    );
+    assert_eq!(v["kill_switch_warning"], true, "{v}");
+    // An unknown venue is refused with the core's code.
+    let (code, e) = d.call(
+        "PUT",
+        "/v1/kill-switches",
+        Some(r#"{"scope":{"venue":"moon"},"state":"ACTIVE"}"#),
+    );
+    assert_eq!(
+        (code, e["code"].clone()),
+        (422, Value::from("UNKNOWN_VENUE")),
+        "{e}"
+    );
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("kill switch") && l.contains("venue drill")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn cancel_and_emergency_stop_cancel_resting_limits() {
+    let d = Daemon::start(&[], &[]);
+    let (code, v) = d.call("POST", "/v1/executions?wait_ms=200", Some(&resting("l1")));
+    assert_eq!(code, 202, "{v}");
+    assert_eq!(v["status"], "NEW", "{v}");
+    assert_eq!(v["final"], false);
+    let first = v["order_id"].as_u64().unwrap();
+    let (code, v) = d.call("POST", &format!("/v1/orders/{first}/cancel"), None);
+    assert_eq!(
+        (code, v["status"].clone()),
+        (200, Value::from("CANCELED")),
+        "{v}"
+    );
+    let (code, e) = d.call("POST", &format!("/v1/orders/{first}/cancel"), None);
+    assert_eq!(
+        (code, e["code"].clone()),
+        (409, Value::from("ORDER_NOT_WORKING")),
+        "{e}"
+    );
+
+    let (code, v) = d.call("POST", "/v1/executions?wait_ms=200", Some(&resting("l2")));
+    assert_eq!(
+        (code, v["status"].clone()),
+        (202, Value::from("NEW")),
+        "{v}"
+    );
+    let second = v["order_id"].as_u64().unwrap();
+    let (code, v) = d.call("POST", "/v1/emergency-stop", Some(r#"{"reason":"drill"}"#));
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["state"], "ACTIVE");
+    assert_eq!(v["scope"]["global"], true);
+    assert_eq!(v["cancels_sent"], 1, "{v}");
+    assert_eq!(v["orders"][0].as_u64(), Some(second), "{v}");
+    order_reaches(&d, second, "CANCELED");
+    let (code, v) = d.submit(&market("after", "0.01"));
+    assert_eq!(
+        (code, v["reason"]["code"].clone()),
+        (200, Value::from("KILL_GLOBAL")),
+        "{v}"
+    );
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(
+        summary(&lines).contains("0 orders still working"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn guide_mode_advises_and_sends_nothing() {
+    let d = Daemon::start(&[], &[]);
+    let (code, v) = d.call(
+        "PUT",
+        "/v1/mode",
+        Some(r#"{"account":"alpha","mode":"GUIDE"}"#),
+    );
+    assert_eq!(
+        (code, v["mode"].clone()),
+        (200, Value::from("GUIDE")),
+        "{v}"
+    );
+    let (code, v) = d.submit(&market("g1", "0.01"));
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["status"], "REJECTED");
+    assert_eq!(v["reason"]["code"], "MODE_GUIDE", "{v}");
+    assert_eq!(v["fills"].as_array().map(Vec::len), Some(0));
+    let (code, v) = d.call(
+        "PUT",
+        "/v1/mode",
+        Some(r#"{"account":"alpha","mode":"AUTONOMOUS"}"#),
+    );
+    assert_eq!(code, 200, "{v}");
+    let (code, v) = d.submit(&market("g2", "0.01"));
+    assert_eq!(
+        (code, v["status"].clone()),
+        (201, Value::from("FILLED")),
+        "{v}"
+    );
+    let (code, e) = d.call(
+        "PUT",
+        "/v1/mode",
+        Some(r#"{"account":"ghost","mode":"GUIDE"}"#),
+    );
+    assert_eq!(
+        (code, e["code"].clone()),
+        (422, Value::from("UNKNOWN_ACCOUNT")),
+        "{e}"
+    );
+    let (code, v) = d.call(
+        "PUT",
+        "/v1/halt",
+        Some(r#"{"account":"alpha","halted":true}"#),
+    );
+    assert_eq!((code, v["halted"].clone()), (200, Value::Bool(true)), "{v}");
+    let (code, v) = d.submit(&market("h1", "0.01"));
+    assert_eq!(
+        (code, v["reason"]["code"].clone()),
+        (200, Value::from("TRADING_HALTED")),
+        "{v}"
+    );
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    // GUIDE and the halt refused, nothing else was sent.
+    assert!(
+        summary(&lines).contains("3 submitted, 1 accepted, 2 rejected"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn the_api_follows_the_configuration_file() {
+    let dir = TempDir::new("control-cfg");
+    let base = std::fs::read_to_string(quiet_config(&dir)).unwrap();
+    let with = |listen: &str, enabled: bool| {
+        let text = base
+            .replace(
+                r#"listen = "127.0.0.1:8080""#,
+                &format!(r#"listen = "{listen}""#),
+            )
+            .replace("enabled = true", &format!("enabled = {enabled}"));
+        assert_ne!(text, base);
+        let p = dir.path().join(format!(
+            "{}-{enabled}.toml",
+            listen.replace([':', '.'], "_")
+        ));
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    // [api] listen from the file.
+    let cfg = with("127.0.0.1:0", true);
+    let mut c = execd();
+    c.args(["run", "--config", cfg.to_str().unwrap()]);
+    let d = Daemon::spawn(c, &[]);
+    let eth = r#"{"request_id":"e1","account":"beta","venue":"paper","symbol":"ETHUSDT","side":"SELL","quantity":"0.50","order_type":"MARKET","context":{"risk_approved":true}}"#;
+    let (code, v) = d.submit(eth);
+    assert_eq!(
+        (code, v["status"].clone()),
+        (201, Value::from("FILLED")),
+        "{v}"
+    );
+    assert_eq!(v["symbol"], "ETHUSDT");
+    assert_eq!(v["filled_quantity"], "0.50");
+    assert_eq!(d.sigterm().0, Some(0));
+    // [api] enabled = false: no API.
+    let cfg = with("127.0.0.1:0", false);
+    let mut c = execd();
+    c.args(["run", "--config", cfg.to_str().unwrap()]);
+    let mut p = LineProc::spawn(&mut c);
+    assert!(p.wait_line("running (", 30).is_some(), "{:#?}", p.seen);
+    assert!(
+        p.seen.iter().all(|l| !l.contains("control API on")),
+        "{:#?}",
+        p.seen
+    );
+    drop(p);
+    let out = execd()
+        .args(["check-config", cfg.to_str().unwrap()])
+        .output_bounded();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("control API off"), "{said}");
+    // Beyond loopback from the file without a token: refused, by check-config too.
+    let cfg = with("0.0.0.0:0", true);
+    let out = execd()
+        .args(["check-config", cfg.to_str().unwrap()])
+        .output_bounded();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("api.listen") && err.contains(TOKEN_VAR),
+        "{err}"
+    );
+    let out = execd()
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .output_bounded();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(TOKEN_VAR), "{err}");
+    // A listen that is not an address: check-config names the key.
+    let cfg = with("port eighty", true);
+    let out = execd()
+        .args(["check-config", cfg.to_str().unwrap()])
+        .output_bounded();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("api.listen"), "{err}");
+}
+
+/// `execd ctl …` against `url`: exit code, stdout, stderr.
+fn ctl(url: &str, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut c = execd();
+    c.arg("ctl").args(["--url", url]).args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = common::run_cmd_for(&mut c, Duration::from_secs(30));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn field(out: &str, key: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+        .unwrap_or_else(|| panic!("no {key} in {out}"))
+        .to_string()
+}
+
+#[test]
+fn execd_ctl_submits_cancels_kills_and_says_so_with_its_exit_code() {
+    let token = "ctl-t0ken";
+    let d = Daemon::start(&[], &[(TOKEN_VAR, token)]);
+    let env = [(TOKEN_VAR, token)];
+    let u = d.url.as_str();
+    let buy = [
+        "submit",
+        "--account",
+        "alpha",
+        "--venue",
+        "paper",
+        "--symbol",
+        "BTCUSDT",
+        "--side",
+        "BUY",
+        "--quantity",
+        "0.01",
+    ];
+    let (code, out, err) = ctl(u, &buy, &env);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(field(&out, "status"), "FILLED", "{out}");
+    assert_eq!(field(&out, "filled_quantity"), "0.010", "{out}");
+    assert!(out.contains("  fill "), "{out}");
+
+    let mut limit = buy.to_vec();
+    limit.extend([
+        "--type",
+        "LIMIT",
+        "--limit-price",
+        "95200.00",
+        "--wait-ms",
+        "200",
+        "--request-id",
+        "lim1",
+    ]);
+    let (code, out, err) = ctl(u, &limit, &env);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(field(&out, "status"), "NEW", "{out}");
+    let id = field(&out, "order_id");
+    let (code, out, err) = ctl(u, &["--json", "execution", "lim1"], &env);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let v: Value = serde_json::from_str(out.trim()).expect("--json prints the JSON");
+    assert_eq!(v["order_id"].to_string(), id);
+    let (code, out, err) = ctl(u, &["cancel", &id], &env);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(field(&out, "status"), "CANCELED", "{out}");
+    let (code, out, err) = ctl(u, &["cancel", &id], &env);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(err.contains("ORDER_NOT_WORKING"), "{err}");
+
+    let (code, out, err) = ctl(
+        u,
+        &[
+            "kill",
+            "--scope",
+            "symbol:BTCUSDT",
+            "--state",
+            "ACTIVE",
+            "--reason",
+            "ctl drill",
+        ],
+        &env,
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(field(&out, "state"), "ACTIVE", "{out}");
+    let (code, out, err) = ctl(u, &buy, &env);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(err.contains("KILL_SYMBOL"), "{err}");
+    assert_eq!(field(&out, "status"), "REJECTED", "{out}");
+    let (code, out, err) = ctl(
+        u,
+        &["kill", "--scope", "symbol:BTCUSDT", "--state", "off"],
+        &env,
+    );
+    assert_eq!(
+        (code, field(&out, "state")),
+        (Some(0), "OFF".into()),
+        "{out}{err}"
+    );
+
+    let (code, out, err) = ctl(u, &["--json", "health"], &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["status"], "ok");
+    // Refusals: exit 1 with the code; no token is a refusal too.
+    let (code, _, err) = ctl(u, &["order", "999999"], &env);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("UNKNOWN_ORDER"), "{err}");
+    let (code, _, err) = ctl(u, &["mode", "alpha", "GUIDE"], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("UNAUTHORIZED") && !err.contains(token),
+        "{err}"
+    );
+    // Usage and connection errors: exit 2, naming the URL.
+    let (code, _, err) = ctl(
+        u,
+        &["kill", "--scope", "planet:earth", "--state", "OFF"],
+        &env,
+    );
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = ctl("http://127.0.0.1:1", &["health"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("http://127.0.0.1:1"), "{err}");
+
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(
+        summary(&lines).contains("3 submitted, 2 accepted, 1 rejected"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn sigterm_answers_what_is_in_flight_then_stops() {
+    let d = Daemon::start(&[], &[]);
+    let url = format!("{}/v1/executions?wait_ms=20000", d.url);
+    // A resting limit waits for an outcome that will not come before the signal.
+    let waiting = std::thread::spawn(move || http("POST", &url, Some(&resting("w1")), None));
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    let (code, lines) = d.sigterm();
+    let (status, v) = waiting.join().expect("the request was answered");
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(v["status"], "NEW", "{v}");
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    assert_eq!(code, Some(0), "{lines:#?}");
+    let stop = lines
+        .iter()
+        .position(|l| l.contains("stopping: the control API"))
+        .expect("the control API stops");
+    let core = lines
+        .iter()
+        .position(|l| l.contains("stopping: draining rings"))
+        .expect("the core stops");
+    assert!(
+        stop < core,
+        "the control API stops before the core: {lines:#?}"
+    );
+    assert!(
+        summary(&lines).contains("1 submitted, 1 accepted"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn after_a_restart_on_the_journal_a_request_id_still_makes_one_order() {
+    let dir = TempDir::new("control-journal");
+    let journal = dir.path().join("j");
+    let j = journal.to_str().unwrap();
+    let d = Daemon::start(&["--journal", j], &[]);
+    let (code, v) = d.submit(&market("once", "0.01"));
+    assert_eq!(
+        (code, v["status"].clone()),
+        (201, Value::from("FILLED")),
+        "{v}"
+    );
+    let order = v["order_id"].as_u64().unwrap();
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+
+    // The control API is producer 2 in every run: its journaled commands replay.
+    let d = Daemon::start(&["--journal", j], &[]);
+    assert!(
+        d.proc.seen.iter().any(|l| l.contains("commands replayed")),
+        "{:#?}",
+        d.proc.seen
+    );
+    let (code, v) = d.submit(&market("once", "0.01"));
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["duplicate"], true, "{v}");
+    assert_eq!(v["order_id"].as_u64(), Some(order), "{v}");
+    assert_eq!(v["status"], "FILLED");
+    assert_eq!(v["filled_quantity"], "0.010", "{v}");
+    // The link has no view of it after the restart: the core names its instrument.
+    let (code, v) = d.call("GET", "/v1/executions/once", None);
+    assert_eq!((code, v["order_id"].as_u64()), (200, Some(order)), "{v}");
+    assert_eq!(v["filled_quantity"], "0.010", "{v}");
+    assert_eq!(v["symbol"], "BTCUSDT", "{v}");
+    let (code, v) = d.submit(&market("twice", "0.01"));
+    assert_eq!(
+        (code, v["status"].clone()),
+        (201, Value::from("FILLED")),
+        "{v}"
+    );
+    assert!(v["order_id"].as_u64().unwrap() > order, "{v}");
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    let verify = common::run_cmd_for(
+        Command::new(env!("CARGO_BIN_EXE_execd-replay")).args(["verify", j]),
+        Duration::from_secs(60),
+    );
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        common::text(&verify.stdout),
+        common::text(&verify.stderr)
+    );
+}
+
+#[test]
+fn replace_moves_a_resting_limit_and_protection_moves_the_stop_loss() {
+    let d = Daemon::start(&[], &[]);
+    let (code, v) = d.call("POST", "/v1/executions?wait_ms=200", Some(&resting("r1")));
+    assert_eq!(
+        (code, v["status"].clone()),
+        (202, Value::from("NEW")),
+        "{v}"
+    );
+    let id = v["order_id"].as_u64().unwrap();
+    let (code, v) = d.call(
+        "POST",
+        &format!("/v1/orders/{id}/replace"),
+        Some(r#"{"quantity":"0.02","limit_price":"95300.00"}"#),
+    );
+    assert_eq!(
+        (code, v["status"].clone()),
+        (200, Value::from("REPLACED")),
+        "{v}"
+    );
+    assert_eq!(v["quantity"], "0.020", "{v}");
+    let (code, e) = d.call(
+        "POST",
+        &format!("/v1/orders/{id}/replace"),
+        Some(r#"{"limit_price":"95300.005"}"#),
+    );
+    assert_eq!(
+        (code, e["code"].clone()),
+        (422, Value::from("PRICE_OFF_TICK")),
+        "{e}"
+    );
+
+    // Offsets from the fill price: legs placed, then the stop-loss moved.
+    let body = market("p1", "0.01").replace(
+        r#""context""#,
+        r#""stop_loss_offset":"-0.02","take_profit_offset":"0.03","context""#,
+    );
+    let (code, v) = d.submit(&body);
+    assert_eq!(
+        (code, v["status"].clone()),
+        (201, Value::from("FILLED")),
+        "{v}"
+    );
+    let parent = v["order_id"].as_u64().unwrap();
+    let avg: f64 = v["average_price"].as_str().unwrap().parse().unwrap();
+    let sl: f64 = v["stop_loss"]["price"]
+        .as_str()
+        .expect("a stop-loss")
+        .parse()
+        .unwrap();
+    let tp: f64 = v["take_profit"]["price"]
+        .as_str()
+        .expect("a take-profit")
+        .parse()
+        .unwrap();
+    assert!(
+        (sl - avg * 0.98).abs() < 0.02 && (tp - avg * 1.03).abs() < 0.02,
+        "{v}"
+    );
+    let leg = v["stop_loss"]["order_id"].as_u64().unwrap();
+    let (code, v) = d.call(
+        "PUT",
+        &format!("/v1/orders/{parent}/protection"),
+        Some(r#"{"stop_loss":"90000.00"}"#),
+    );
+    assert_eq!(code, 202, "{v}");
+    assert_eq!(v["legs"][0]["order_id"].as_u64(), Some(leg), "{v}");
+    let leg_now = order_reaches(&d, leg, "REPLACED");
+    assert_eq!(
+        leg_now["parent_order_id"].as_u64(),
+        Some(parent),
+        "{leg_now}"
+    );
+    // Protection of an order that has none working: refused.
+    let (code, e) = d.call(
+        "PUT",
+        &format!("/v1/orders/{id}/protection"),
+        Some(r#"{"take_profit":"99000.00"}"#),
+    );
+    assert_eq!(
+        (code, e["code"].clone()),
+        (409, Value::from("ORDER_NOT_WORKING")),
+        "{e}"
+    );
+    let (code, v) = d.call(
+        "POST",
+        "/v1/cancel-all",
+        Some(r#"{"scope":{"symbol":"BTCUSDT"}}"#),
+    );
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["cancels_sent"], 3, "the limit and both legs: {v}");
+    assert_eq!(d.sigterm().0, Some(0));
+}
+
+#[test]
+fn concurrent_requests_each_get_their_own_answer() {
+    let d = Daemon::start(&[], &[]);
+    let url = d.url.clone();
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                for i in 0..10 {
+                    let id = format!("c{w}-{i}");
+                    let (code, v) = http(
+                        "POST",
+                        &format!("{url}/v1/executions"),
+                        Some(&market(&id, "0.01")),
+                        None,
+                    );
+                    assert_eq!(
+                        (code, v["status"].clone()),
+                        (201, Value::from("FILLED")),
+                        "{v}"
+                    );
+                    assert_eq!(v["request_id"], id.as_str(), "{v}");
+                    let order = v["order_id"].as_u64().unwrap();
+                    // Read back by request id while others trade.
+                    let (code, x) = http("GET", &format!("{url}/v1/executions/{id}"), None, None);
+                    assert_eq!((code, x["order_id"].as_u64()), (200, Some(order)), "{x}");
+                    got.push(order);
+                }
+                got
+            })
+        })
+        .collect();
+    let mut orders: Vec<u64> = workers
+        .into_iter()
+        .flat_map(|w| w.join().expect("a worker"))
+        .collect();
+    orders.sort_unstable();
+    orders.dedup();
+    assert_eq!(orders.len(), 80, "one order per request: {orders:?}");
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(
+        summary(&lines).contains("80 submitted, 80 accepted, 0 rejected"),
+        "{lines:#?}"
+    );
+}
