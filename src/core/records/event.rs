@@ -164,7 +164,10 @@ pub fn encode_event(origin: u8, ev: &CoreEvent, buf: &mut [u8; MAX_EVENT]) -> Op
             o.i64(venue_cum.0);
             o.i64(core_cum.0);
         }
-        CoreEvent::Synced(_) | CoreEvent::OrderInstrument { .. } => return None,
+        CoreEvent::Synced(_)
+        | CoreEvent::OrderInstrument { .. }
+        | CoreEvent::Row(_)
+        | CoreEvent::RowsEnd { .. } => return None,
     }
     Some(o.len())
 }
