@@ -385,5 +385,12 @@ mod tests {
         let mut buf = [0u8; MAX_COMMAND];
         assert_eq!(encode_command(0, &Command::Sync(1), &mut buf), None);
         assert_eq!(encode_command(0, &Command::Tick, &mut buf), None);
+        // Operator reads change nothing and are never journaled.
+        let read = Command::Read {
+            what: crate::model::event::Snapshot::Orders(Default::default()),
+            from: 0,
+            limit: 10,
+        };
+        assert_eq!(encode_command(0, &read, &mut buf), None);
     }
 }

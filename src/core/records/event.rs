@@ -403,5 +403,13 @@ mod tests {
             }
         }
         assert_eq!(encode_event(0, &CoreEvent::Synced(1), &mut buf), None);
+        let end = CoreEvent::RowsEnd { next: Some(3) };
+        assert_eq!(encode_event(0, &end, &mut buf), None);
+        let row = crate::model::event::Row::Mode {
+            account: crate::model::ids::AccountId(0),
+            mode: Mode::Guide,
+            halted: false,
+        };
+        assert_eq!(encode_event(0, &CoreEvent::Row(row), &mut buf), None);
     }
 }
