@@ -865,6 +865,17 @@ fn after_a_restart_on_the_journal_a_request_id_still_makes_one_order() {
         "{v}"
     );
     let order = v["order_id"].as_u64().unwrap();
+    // Reads are not journaled: the restart and execd-replay below see none of them.
+    for path in [
+        "/v1/orders",
+        "/v1/positions",
+        "/v1/kill-switches",
+        "/v1/mode",
+        "/v1/venues",
+    ] {
+        let (code, v) = d.call("GET", path, None);
+        assert_eq!(code, 200, "{path}: {v}");
+    }
     let (code, lines) = d.sigterm();
     assert_eq!(code, Some(0), "{lines:#?}");
 
@@ -893,6 +904,18 @@ fn after_a_restart_on_the_journal_a_request_id_still_makes_one_order() {
         "{v}"
     );
     assert!(v["order_id"].as_u64().unwrap() > order, "{v}");
+    // After the restart the core lists both, the first from the replayed journal.
+    let (code, v) = d.call("GET", "/v1/orders?status=FILLED", None);
+    assert_eq!(code, 200, "{v}");
+    let ids: Vec<&str> = v["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["once", "twice"], "{v}");
+    let (_, v) = d.call("GET", "/v1/positions", None);
+    assert_eq!(v["positions"][0]["net_quantity"], "0.020", "{v}");
     let (code, lines) = d.sigterm();
     assert_eq!(code, Some(0), "{lines:#?}");
     let verify = common::run_cmd_for(
