@@ -865,6 +865,17 @@ fn after_a_restart_on_the_journal_a_request_id_still_makes_one_order() {
         "{v}"
     );
     let order = v["order_id"].as_u64().unwrap();
+    // Reads are not journaled: the restart and execd-replay below see none of them.
+    for path in [
+        "/v1/orders",
+        "/v1/positions",
+        "/v1/kill-switches",
+        "/v1/mode",
+        "/v1/venues",
+    ] {
+        let (code, v) = d.call("GET", path, None);
+        assert_eq!(code, 200, "{path}: {v}");
+    }
     let (code, lines) = d.sigterm();
     assert_eq!(code, Some(0), "{lines:#?}");
 
@@ -893,6 +904,18 @@ fn after_a_restart_on_the_journal_a_request_id_still_makes_one_order() {
         "{v}"
     );
     assert!(v["order_id"].as_u64().unwrap() > order, "{v}");
+    // After the restart the core lists both, the first from the replayed journal.
+    let (code, v) = d.call("GET", "/v1/orders?status=FILLED", None);
+    assert_eq!(code, 200, "{v}");
+    let ids: Vec<&str> = v["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["once", "twice"], "{v}");
+    let (_, v) = d.call("GET", "/v1/positions", None);
+    assert_eq!(v["positions"][0]["net_quantity"], "0.020", "{v}");
     let (code, lines) = d.sigterm();
     assert_eq!(code, Some(0), "{lines:#?}");
     let verify = common::run_cmd_for(
@@ -1047,4 +1070,433 @@ fn concurrent_requests_each_get_their_own_answer() {
         summary(&lines).contains("80 submitted, 80 accepted, 0 rejected"),
         "{lines:#?}"
     );
+}
+
+/// A decimal string as a mantissa at `scale` (exact for what the API prints).
+fn mant(s: &str, scale: u32) -> i128 {
+    let neg = s.starts_with('-');
+    let s = s.trim_start_matches('-');
+    let (i, f) = s.split_once('.').unwrap_or((s, ""));
+    assert!(
+        f.len() as u32 <= scale,
+        "{s} has more than {scale} decimals"
+    );
+    let m = format!("{i}{f:0<width$}", width = scale as usize)
+        .parse::<i128>()
+        .unwrap();
+    if neg {
+        -m
+    } else {
+        m
+    }
+}
+
+/// Every order of `GET /v1/orders?{q}` by request id, following the cursors; the pages'
+/// sizes too.
+fn list_all(d: &Daemon, q: &str) -> (Vec<String>, Vec<usize>) {
+    let mut ids = Vec::new();
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/orders?{q}&cursor={c}"),
+            None => format!("/v1/orders?{q}"),
+        };
+        let (code, v) = d.call("GET", &path, None);
+        assert_eq!(code, 200, "{path}: {v}");
+        let list = v["orders"].as_array().expect("orders");
+        pages.push(list.len());
+        let mut last = 0;
+        for o in list {
+            let id = o["order_id"].as_u64().unwrap();
+            assert!(id > last, "not by order id ascending: {v}");
+            last = id;
+            ids.push(o["request_id"].as_str().unwrap().to_string());
+        }
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => {
+                assert!(v["next_cursor"].is_null(), "{v}");
+                break;
+            }
+        }
+        assert!(pages.len() < 100, "cursors never end: {pages:?}");
+    }
+    (ids, pages)
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn strings(a: &[&str]) -> Vec<String> {
+    sorted(a.iter().map(|s| s.to_string()).collect())
+}
+
+#[test]
+fn reads_list_orders_by_filter_and_page_and_positions_match_the_fills() {
+    let d = Daemon::start(&[], &[]);
+    // Three filled BTC buys for alpha: the fills, for the position.
+    let (mut qty, mut notional, mut fees) = (0i128, 0i128, 0f64);
+    for id in ["m1", "m2", "m3"] {
+        let (code, v) = d.submit(&market(id, "0.01"));
+        assert_eq!((code, v["status"].as_str()), (201, Some("FILLED")), "{v}");
+        let fills = v["fills"].as_array().unwrap();
+        assert!(!fills.is_empty(), "{v}");
+        for f in fills {
+            let q = mant(f["quantity"].as_str().unwrap(), 3);
+            qty += q;
+            notional += q * mant(f["price"].as_str().unwrap(), 2);
+            fees += f["fee"].as_str().unwrap().parse::<f64>().unwrap();
+        }
+    }
+    let eth = r#"{"request_id":"e1","account":"beta","venue":"paper","symbol":"ETHUSDT","side":"SELL","quantity":"0.5","order_type":"MARKET","context":{"risk_approved":true}}"#;
+    let (code, v) = d.submit(eth);
+    assert_eq!((code, v["status"].as_str()), (201, Some("FILLED")), "{v}");
+    let eth_avg = v["average_price"].as_str().unwrap().to_string();
+    let (code, v) = d.call("POST", "/v1/executions?wait_ms=200", Some(&resting("r1")));
+    assert_eq!((code, v["status"].as_str()), (202, Some("NEW")), "{v}");
+    let r1 = v["order_id"].as_u64().unwrap();
+    let (code, v) = d.call("POST", "/v1/executions?wait_ms=200", Some(&resting("r2")));
+    assert_eq!(code, 202, "{v}");
+    let r2 = v["order_id"].as_u64().unwrap();
+    let (code, v) = d.call("POST", &format!("/v1/orders/{r2}/cancel"), None);
+    assert_eq!((code, v["status"].as_str()), (200, Some("CANCELED")), "{v}");
+    let refused =
+        market("x1", "0.01").replace(r#""risk_approved":true"#, r#""risk_approved":false"#);
+    let (_, v) = d.submit(&refused);
+    assert_eq!(v["status"], "REJECTED", "{v}");
+
+    let all = strings(&["m1", "m2", "m3", "e1", "r1", "r2", "x1"]);
+    let (ids, pages) = list_all(&d, "");
+    assert_eq!(sorted(ids), all);
+    assert_eq!(pages, vec![7]);
+    // Each filter.
+    for (q, want) in [
+        ("status=open", vec!["r1"]),
+        ("status=FILLED", vec!["m1", "m2", "m3", "e1"]),
+        ("status=CANCELED,REJECTED", vec!["r2", "x1"]),
+        ("status=NEW&status=canceled", vec!["r1", "r2"]),
+        ("account=beta", vec!["e1"]),
+        ("symbol=ETHUSDT", vec!["e1"]),
+        ("symbol=BTCUSDT&status=FILLED", vec!["m1", "m2", "m3"]),
+        (
+            "venue=paper&account=alpha",
+            vec!["m1", "m2", "m3", "r1", "r2", "x1"],
+        ),
+        ("account=advisor", vec![]),
+    ] {
+        let (ids, _) = list_all(&d, q);
+        assert_eq!(sorted(ids), strings(&want), "{q}");
+    }
+    // Pages of 2 and of 1: every order exactly once, across the cursors.
+    for (limit, n) in [(2, 4), (1, 7)] {
+        let (ids, pages) = list_all(&d, &format!("limit={limit}"));
+        assert_eq!(ids.len(), 7, "{ids:?}");
+        assert_eq!(sorted(ids), all);
+        assert!(
+            pages.len() >= n && pages.iter().all(|&p| p <= limit),
+            "{pages:?}"
+        );
+    }
+    let (ids, pages) = list_all(&d, "limit=2&account=alpha&status=FILLED,CANCELED");
+    assert_eq!(sorted(ids), strings(&["m1", "m2", "m3", "r2"]));
+    assert!(pages.len() >= 2, "{pages:?}");
+
+    // What an item says.
+    let (_, v) = d.call("GET", "/v1/orders?status=open", None);
+    let o = &v["orders"][0];
+    assert_eq!(o["order_id"].as_u64(), Some(r1), "{v}");
+    for (k, want) in [
+        ("request_id", "r1"),
+        ("account", "alpha"),
+        ("venue", "paper"),
+        ("symbol", "BTCUSDT"),
+        ("side", "BUY"),
+        ("order_type", "LIMIT"),
+        ("quantity", "0.010"),
+        ("limit_price", "95200.00"),
+        ("status", "NEW"),
+        ("filled_quantity", "0.000"),
+    ] {
+        assert_eq!(o[k].as_str(), Some(want), "{k}: {o}");
+    }
+    assert!(o["average_price"].is_null(), "{o}");
+    assert!(
+        o["cl_ord_id"].as_str().is_some_and(|c| !c.is_empty()),
+        "{o}"
+    );
+    assert!(
+        o["created_at"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("20")),
+        "{o}"
+    );
+    let (_, v) = d.call("GET", "/v1/orders?account=beta", None);
+    let e = &v["orders"][0];
+    assert_eq!(
+        (e["side"].as_str(), e["order_type"].as_str()),
+        (Some("SELL"), Some("MARKET"))
+    );
+    assert_eq!(e["average_price"].as_str(), Some(eth_avg.as_str()), "{e}");
+    assert!(e["limit_price"].is_null(), "{e}");
+    let (_, v) = d.call("GET", "/v1/orders?status=REJECTED", None);
+    assert_eq!(v["orders"][0]["reason"]["code"], "RISK_NOT_APPROVED", "{v}");
+
+    // Bad parameters name themselves.
+    for (q, code) in [
+        ("limit=0", "INVALID_PARAMETER"),
+        ("limit=1001", "INVALID_PARAMETER"),
+        ("status=BOGUS", "INVALID_PARAMETER"),
+        ("account=nobody", "INVALID_PARAMETER"),
+        ("symbol=NOPE", "INVALID_PARAMETER"),
+        ("cursor=abc", "INVALID_PARAMETER"),
+        ("sort=asc", "UNKNOWN_PARAMETER"),
+    ] {
+        let (c, e) = d.call("GET", &format!("/v1/orders?{q}"), None);
+        assert_eq!((c, e["code"].as_str()), (400, Some(code)), "{q}: {e}");
+    }
+
+    // Positions: what the fills add up to.
+    let (code, v) = d.call("GET", "/v1/positions", None);
+    assert_eq!(code, 200, "{v}");
+    let pos = v["positions"].as_array().unwrap();
+    assert_eq!(pos.len(), 2, "{v}");
+    let btc = pos
+        .iter()
+        .find(|p| p["account"] == "alpha" && p["symbol"] == "BTCUSDT")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(mant(btc["net_quantity"].as_str().unwrap(), 3), qty, "{btc}");
+    assert_eq!(qty, 30);
+    let avg = mant(btc["average_cost"].as_str().unwrap(), 2);
+    let want = (notional * 2 + qty) / (2 * qty); // half up, positive
+    assert_eq!(avg, want, "{btc}: notional {notional} qty {qty}");
+    let f: f64 = btc["fees"].as_str().unwrap().parse().unwrap();
+    assert!((f - fees).abs() < 1e-6, "{btc}: fees {fees}");
+    assert_eq!(btc["venue"], "paper");
+    assert_eq!(btc["open_buy_quantity"], "0.010", "r1 works: {btc}");
+    let e = pos
+        .iter()
+        .find(|p| p["account"] == "beta" && p["symbol"] == "ETHUSDT")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(e["net_quantity"], "-0.50", "{e}");
+    assert_eq!(e["average_cost"].as_str(), Some(eth_avg.as_str()), "{e}");
+    let accounts = v["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 3, "{v}");
+    assert_eq!(accounts[0]["account"], "alpha");
+    assert_eq!(accounts[0]["open_orders"], 1, "{v}");
+    assert_eq!(accounts[0]["cash"], "50000000.000000", "{v}");
+
+    // Venues: the paper venue, up, one open order.
+    let (code, v) = d.call("GET", "/v1/venues", None);
+    assert_eq!(code, 200, "{v}");
+    let p = &v["venues"][0];
+    assert_eq!(
+        (p["venue"].as_str(), p["kind"].as_str(), p["up"].as_bool()),
+        (Some("paper"), Some("paper"), Some(true)),
+        "{v}"
+    );
+    assert_eq!(
+        (p["breaker"].as_str(), p["open_orders"].as_u64()),
+        (Some("CLOSED"), Some(1)),
+        "{v}"
+    );
+    let (code, e) = d.call("GET", "/v1/venues?x=1", None);
+    assert_eq!(
+        (code, e["code"].as_str()),
+        (400, Some("UNKNOWN_PARAMETER")),
+        "{e}"
+    );
+}
+
+#[test]
+fn reads_show_kill_switches_and_modes_as_set_and_ctl_prints_them() {
+    let d = Daemon::start(&[], &[]);
+    let u = d.url.as_str();
+    let (code, v) = d.call("GET", "/v1/kill-switches", None);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(
+        v["kill_switches"],
+        serde_json::json!([{"scope": {"global": true}, "state": "OFF"}]),
+        "only the global switch, OFF: {v}"
+    );
+    for body in [
+        r#"{"scope":{"account":"beta"},"state":"WARNING"}"#,
+        r#"{"scope":{"symbol":"ETHUSDT"},"state":"ACTIVE"}"#,
+    ] {
+        let (code, v) = d.call("PUT", "/v1/kill-switches", Some(body));
+        assert_eq!(code, 200, "{v}");
+    }
+    let (_, v) = d.call("GET", "/v1/kill-switches", None);
+    assert_eq!(
+        v["kill_switches"],
+        serde_json::json!([
+            {"scope": {"global": true}, "state": "OFF"},
+            {"scope": {"account": "beta"}, "state": "WARNING"},
+            {"scope": {"symbol": "ETHUSDT"}, "state": "ACTIVE", "venue": "paper"},
+        ]),
+        "{v}"
+    );
+    let (_, v) = d.call("GET", "/v1/mode", None);
+    let modes = |v: &Value| -> Vec<(String, String, bool)> {
+        v["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["account"].as_str().unwrap().to_string(),
+                    a["mode"].as_str().unwrap().to_string(),
+                    a["halted"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let s = |a: &str, m: &str, h: bool| (a.to_string(), m.to_string(), h);
+    assert_eq!(
+        modes(&v),
+        vec![
+            s("alpha", "AUTONOMOUS", false),
+            s("beta", "AUTONOMOUS", false),
+            s("advisor", "GUIDE", false)
+        ]
+    );
+    let (code, _) = d.call(
+        "PUT",
+        "/v1/mode",
+        Some(r#"{"account":"beta","mode":"GUIDE"}"#),
+    );
+    assert_eq!(code, 200);
+    let (code, _) = d.call(
+        "PUT",
+        "/v1/halt",
+        Some(r#"{"account":"alpha","halted":true}"#),
+    );
+    assert_eq!(code, 200);
+    let (_, v) = d.call("GET", "/v1/mode", None);
+    assert_eq!(
+        modes(&v),
+        vec![
+            s("alpha", "AUTONOMOUS", true),
+            s("beta", "GUIDE", false),
+            s("advisor", "GUIDE", false)
+        ]
+    );
+
+    // execd ctl: the same as tables, exit 0.
+    let (code, out, err) = ctl(u, &["kills"], &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["SCOPE", "VENUE", "STATE"], "{out}");
+    assert!(lines.contains(&vec!["global", "-", "OFF"]), "{out}");
+    assert!(
+        lines.contains(&vec!["account:beta", "-", "WARNING"]),
+        "{out}"
+    );
+    assert!(
+        lines.contains(&vec!["symbol:ETHUSDT", "paper", "ACTIVE"]),
+        "{out}"
+    );
+    let (code, out, err) = ctl(u, &["mode"], &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().eq(["alpha", "AUTONOMOUS", "true"])),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().eq(["beta", "GUIDE", "false"])),
+        "{out}"
+    );
+    let (code, out, err) = ctl(u, &["mode", "beta"], &[]);
+    assert_eq!(
+        code,
+        Some(2),
+        "an account without a mode is a usage error: {out}{err}"
+    );
+    let (code, out, err) = ctl(u, &["venues"], &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.lines().any(|l| l
+            .split_whitespace()
+            .eq(["paper", "paper", "true", "CLOSED", "0"])),
+        "{out}"
+    );
+
+    // Orders and positions through ctl, after trading.
+    let (code, out, err) = ctl(u, &["halt", "alpha", "off"], &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    for id in ["c1", "c2", "c3"] {
+        let (code, v) = d.submit(&market(id, "0.01"));
+        assert_eq!((code, v["status"].as_str()), (201, Some("FILLED")), "{v}");
+    }
+    let (code, v) = d.call("POST", "/v1/executions?wait_ms=200", Some(&resting("c4")));
+    assert_eq!((code, v["status"].as_str()), (202, Some("NEW")), "{v}");
+    let (code, out, err) = ctl(u, &["orders", "--status", "open"], &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0][..3], ["ORDER", "REQUEST", "ACCOUNT"], "{out}");
+    assert_eq!(rows.len(), 3, "header, one order, the count: {out}");
+    assert_eq!(
+        rows[1][1..11],
+        ["c4", "alpha", "paper", "BTCUSDT", "BUY", "LIMIT", "0.010", "95200.00", "NEW", "0.000"],
+        "{out}"
+    );
+    assert_eq!(rows[2], ["1", "orders"], "{out}");
+    let (code, out, err) = ctl(u, &["orders", "--limit", "2"], &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let cursor = out
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("2 orders; more after --cursor "))
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string();
+    let (code, out, err) = ctl(u, &["orders", "--limit", "2", "--cursor", &cursor], &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("c3")),
+        "{out}"
+    );
+    let (code, out, err) = ctl(u, &["--json", "orders", "--limit", "1", "--all"], &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let v: Value = serde_json::from_str(out.trim()).expect("--json prints the JSON");
+    let got: Vec<&str> = v["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ["c1", "c2", "c3", "c4"], "{v}");
+    assert!(v["next_cursor"].is_null(), "{v}");
+    let (code, out, err) = ctl(u, &["orders", "--status", "BOGUS"], &[]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(err.contains("INVALID_PARAMETER"), "{err}");
+    let (code, out, err) = ctl(u, &["positions"], &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.lines().any(|l| {
+            let c: Vec<&str> = l.split_whitespace().collect();
+            c.len() >= 4 && c[..4] == ["alpha", "paper", "BTCUSDT", "0.030"]
+        }),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .next()
+            .is_some_and(|l| l.starts_with("ACCOUNT  CASH")),
+        "{out}"
+    );
+    let (code, out, err) = ctl(u, &["--json", "positions"], &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["positions"][0]["net_quantity"], "0.030", "{v}");
 }

@@ -670,3 +670,63 @@ fn a_core_that_cannot_be_pinned_runs_unpinned() {
     let report = core.shutdown();
     assert!(!report.pinned);
 }
+
+#[test]
+fn a_read_answers_a_full_page_through_the_smallest_ring_then_the_rest_after_its_cursor() {
+    use execd::model::event::{OrderFilter, Row, Snapshot, MAX_ROWS};
+    let reg = config_with(|t| t.replace("ring_capacity = 65536", "ring_capacity = 16"));
+    assert_eq!(reg.core.ring_capacity, 16);
+    let mut sim = Sim::new(reg);
+    let n = MAX_ROWS as u64 + 100;
+    for k in 0..n {
+        let mut bad = market(&format!("r{k}"), "MSFT", Side::Sell, "0");
+        bad.quantity = dec("0");
+        let evs = sim.submit(bad, 1_000);
+        assert!(matches!(evs[0], CoreEvent::Rejected { .. }), "{evs:?}");
+    }
+    let read = |sim: &mut Sim, what, from, limit| {
+        sim.send(Command::Read { what, from, limit });
+        sim.run_for(1_000)
+    };
+    let all = Snapshot::Orders(OrderFilter::default());
+    // 1000 rows and the end on a 16-slot ring: nothing lost, in id order.
+    let evs = read(&mut sim, all, 0, u16::MAX);
+    assert_eq!(evs.len(), MAX_ROWS as usize + 1);
+    for (i, e) in evs[..MAX_ROWS as usize].iter().enumerate() {
+        match e {
+            CoreEvent::Row(Row::Order(o)) => {
+                assert_eq!(o.order, OrderId(i as u64 + 1));
+                assert_eq!(o.state, OrderState::Rejected);
+                assert_eq!(o.request_id.as_str(), format!("r{i}"));
+            }
+            other => panic!("row {i}: {other:?}"),
+        }
+    }
+    let CoreEvent::RowsEnd { next: Some(next) } = evs[MAX_ROWS as usize] else {
+        panic!("{:?}", evs.last());
+    };
+    assert_eq!(next, MAX_ROWS as u64 + 1);
+    let evs = read(&mut sim, all, next, 500);
+    assert_eq!(evs.len(), 101, "the other 100 and the end");
+    assert_eq!(evs[100], CoreEvent::RowsEnd { next: None });
+    // A filter nothing matches: no rows, and the end.
+    let filled = OrderFilter {
+        states: 1 << OrderState::Filled as u16,
+        ..OrderFilter::default()
+    };
+    let evs = read(&mut sim, Snapshot::Orders(filled), 0, 10);
+    assert_eq!(evs, vec![CoreEvent::RowsEnd { next: None }]);
+    // Modes: one row per account.
+    let evs = read(&mut sim, Snapshot::Modes, 0, 10);
+    assert_eq!(evs.len(), 4, "{evs:?}");
+    assert!(matches!(
+        evs[2],
+        CoreEvent::Row(Row::Mode {
+            mode: Mode::Guide,
+            halted: false,
+            ..
+        })
+    ));
+    let report = sim.shutdown();
+    assert_eq!(report.undelivered, 0);
+}

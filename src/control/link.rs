@@ -764,6 +764,7 @@ fn answers(cmd: &Command, ev: &CoreEvent) -> bool {
         (Command::Submit(r), E::Accepted { request_id, .. })
         | (Command::Submit(r), E::Rejected { request_id, .. })
         | (Command::Submit(r), E::Duplicate { request_id, .. }) => *request_id == r.request_id,
+        (Command::Read { .. }, E::Row(_) | E::RowsEnd { .. }) => true,
         (Command::Cancel(r) | Command::Query(r), E::Order(s)) => about(r, s),
         (Command::Query(OrderRef::Id(id)), E::OrderInstrument { order, .. }) => order == id,
         (Command::Query(OrderRef::Request(_)), E::OrderInstrument { .. }) => true,

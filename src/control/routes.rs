@@ -5,8 +5,9 @@ use super::link::{Answer, Ask, Refused, Submitted, View};
 use super::wire::{self, dec, money, scope_json, FieldError};
 use crate::config::Registry;
 use crate::model::control::KillState;
-use crate::model::event::{Command, CoreEvent, OrderRef, OrderStatus, Scope};
-use crate::model::ids::{InstrumentId, OrderId};
+use crate::model::event::{Command, CoreEvent, OrderFilter, OrderRef, OrderRow, OrderStatus};
+use crate::model::event::{Row, Scope, Snapshot, MAX_ROWS};
+use crate::model::ids::{InstrumentId, Name, OrderId};
 use crate::model::order_state::OrderState;
 use crate::model::reason::Reason;
 use crate::secret::Secret;
@@ -147,14 +148,17 @@ pub fn router(st: AppState, body_limit: usize) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/executions", post(submit))
         .route("/v1/executions/{request_id}", get(execution))
+        .route("/v1/orders", get(list_orders))
+        .route("/v1/positions", get(positions))
+        .route("/v1/venues", get(venues))
         .route("/v1/orders/{id}", get(order))
         .route("/v1/orders/{id}/cancel", post(cancel))
         .route("/v1/orders/{id}/replace", post(replace))
         .route("/v1/orders/{id}/protection", put(protection))
         .route("/v1/cancel-all", post(cancel_all))
-        .route("/v1/kill-switches", put(kill))
+        .route("/v1/kill-switches", put(kill).get(kill_switches))
         .route("/v1/emergency-stop", post(emergency_stop))
-        .route("/v1/mode", put(mode))
+        .route("/v1/mode", put(mode).get(modes))
         .route("/v1/halt", put(halt))
         .fallback(not_found)
         .method_not_allowed_fallback(wrong_method)
@@ -982,4 +986,339 @@ async fn halt(
         ),
         None => Err(ApiError::refused(Refused::NoAnswer)),
     }
+}
+
+// ---- Reads (slice 2): pages of the core's state, through `Command::Read`. ----
+
+/// Default page size of `GET /v1/orders`.
+const DEFAULT_LIMIT: u16 = 100;
+
+fn bad_param(field: &str, msg: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "INVALID_PARAMETER",
+        format!("{field}: {msg}"),
+    )
+}
+
+/// Query pairs `k=v` (percent-decoded; `+` is a space).
+fn query_pairs(q: &Option<String>) -> Result<Vec<(String, String)>, ApiError> {
+    let q = q.as_deref().unwrap_or("");
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
+        &format!("/?{q}")
+            .parse()
+            .map_err(|_| bad_param("query", "not a valid query string"))?,
+    )
+    .map(|axum::extract::Query(v)| v)
+    .map_err(|e| bad_param("query", e.body_text()))
+}
+
+/// Reads every page of `what` from the start (scopes, accounts and venues are bounded by
+/// the configuration).
+async fn read_all(st: &AppState, what: Snapshot) -> Result<Vec<Row>, ApiError> {
+    let mut rows = Vec::new();
+    let mut from = Some(0);
+    while let Some(f) = from {
+        let (page, next) = read_page(st, what, f, MAX_ROWS).await?;
+        rows.extend(page);
+        from = next;
+    }
+    Ok(rows)
+}
+
+/// One read: its rows and where the next page starts.
+async fn read_page(
+    st: &AppState,
+    what: Snapshot,
+    from: u64,
+    limit: u16,
+) -> Result<(Vec<Row>, Option<u64>), ApiError> {
+    let a = command(st, Command::Read { what, from, limit }).await?;
+    let mut rows = Vec::new();
+    let mut end = None;
+    for e in a.events {
+        match e {
+            CoreEvent::Row(r) => rows.push(r),
+            CoreEvent::RowsEnd { next } => end = Some(next),
+            _ => {}
+        }
+    }
+    match end {
+        Some(next) => Ok((rows, next)),
+        None => Err(ApiError::refused(Refused::NoAnswer)),
+    }
+}
+
+fn order_row_json(reg: &Registry, r: &OrderRow) -> Value {
+    let inst = reg.instruments.get(r.instrument.0 as usize);
+    let (ps, qs) = inst.map_or((0, 0), |i| (i.price_scale, i.qty_scale));
+    let mut o = json!({
+        "order_id": r.order.0,
+        "request_id": r.request_id.as_str(),
+        "cl_ord_id": r.cl_ord_id.to_string(),
+        "account": reg.accounts.get(r.account.0 as usize).map(|a| a.name.as_str()),
+        "venue": reg.venues.get(r.venue.0 as usize).map(|v| v.name.as_str()),
+        "symbol": inst.map(|i| i.symbol.as_str()),
+        "side": r.side.as_str(),
+        "order_type": r.order_type.as_str(),
+        "quantity": dec(r.qty.0, qs),
+        "limit_price": if r.limit.0 != 0 { json!(dec(r.limit.0, ps)) } else { Value::Null },
+        "status": r.state.as_str(),
+        "final": r.state.is_terminal(),
+        "filled_quantity": dec(r.cum_qty.0, qs),
+        "average_price": if r.cum_qty.0 > 0 { json!(dec(r.avg_px.0, ps)) } else { Value::Null },
+        "created_at": crate::calendar::iso8601(r.created_ns),
+    });
+    let m = o.as_object_mut().expect("an object");
+    if let Some(p) = r.parent {
+        m.insert("parent_order_id".into(), json!(p.0));
+    }
+    if let Some(reason) = r.reason {
+        m.insert("reason".into(), reason_json(reason));
+    }
+    o
+}
+
+/// `GET /v1/orders`: held orders by order id ascending (oldest first), filtered; the
+/// cursor is where the next page starts.
+async fn list_orders(_: Authed, State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult {
+    let reg = &st.reg;
+    let mut f = OrderFilter::default();
+    let mut limit = DEFAULT_LIMIT;
+    let mut from = 0u64;
+    for (k, v) in query_pairs(&q)? {
+        let name =
+            |field: &str| Name::new(&v).map_err(|_| bad_param(field, format!("{v:?} is too long")));
+        match k.as_str() {
+            "status" => {
+                for s in v.split(',').filter(|s| !s.is_empty()) {
+                    let s = s.trim().to_ascii_uppercase();
+                    if s == "OPEN" {
+                        for st in OrderState::ALL {
+                            if !st.is_terminal() {
+                                f.states |= 1 << st as u16;
+                            }
+                        }
+                        continue;
+                    }
+                    let st = OrderState::ALL
+                        .into_iter()
+                        .find(|x| x.as_str() == s)
+                        .ok_or_else(|| {
+                            bad_param(
+                                "status",
+                                format!("{s:?} is not an order state (or OPEN)"),
+                            )
+                        })?;
+                    f.states |= 1 << st as u16;
+                }
+            }
+            "account" => {
+                let n = name("account")?;
+                f.account = Some(
+                    reg.account(&n)
+                        .ok_or_else(|| bad_param("account", format!("{v:?} is not configured")))?,
+                );
+            }
+            "venue" => {
+                let n = name("venue")?;
+                f.venue = Some(
+                    reg.venue(&n)
+                        .ok_or_else(|| bad_param("venue", format!("{v:?} is not configured")))?,
+                );
+            }
+            "symbol" => {
+                let n = name("symbol")?;
+                if !reg.instruments.iter().any(|i| i.symbol == n) {
+                    return Err(bad_param("symbol", format!("{v:?} is not configured")));
+                }
+                f.symbol = Some(n);
+            }
+            "limit" => {
+                limit = v
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|n| (1..=MAX_ROWS).contains(n))
+                    .ok_or_else(|| bad_param("limit", format!("{v:?} is not between 1 and {MAX_ROWS}")))?;
+            }
+            "cursor" => {
+                from = v
+                    .parse()
+                    .map_err(|_| bad_param("cursor", format!("{v:?} is not a cursor this API gave")))?;
+            }
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "UNKNOWN_PARAMETER",
+                    format!("{k}: unknown query parameter (status, account, symbol, venue, limit, cursor are taken)"),
+                ))
+            }
+        }
+    }
+    // Each read looks at a bounded number of ids: go on until the page is full or the
+    // book is read to its end.
+    let mut orders = Vec::new();
+    let mut next = Some(from);
+    while let Some(f0) = next {
+        let want = limit - orders.len() as u16;
+        if want == 0 {
+            break;
+        }
+        let (rows, n) = read_page(&st, Snapshot::Orders(f), f0, want).await?;
+        for r in rows {
+            if let Row::Order(o) = r {
+                orders.push(order_row_json(reg, &o));
+            }
+        }
+        next = n;
+    }
+    ok(
+        StatusCode::OK,
+        json!({
+            "orders": orders,
+            "next_cursor": next.map(|n| n.to_string()),
+            "as_of": now_rfc3339(),
+        }),
+    )
+}
+
+/// `GET /v1/positions`: every account's money and every position with activity.
+async fn positions(_: Authed, State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult {
+    no_query(&q)?;
+    let reg = &st.reg;
+    let mut accounts = Vec::new();
+    let mut positions = Vec::new();
+    for r in read_all(&st, Snapshot::Positions).await? {
+        match r {
+            Row::Account {
+                account,
+                cash,
+                realised,
+                fees,
+                order_margin,
+                position_margin,
+                margin_available,
+                open_orders,
+            } => accounts.push(json!({
+                "account": reg.accounts.get(account.0 as usize).map(|a| a.name.as_str()),
+                "cash": money(cash.0),
+                "realised_pnl": money(realised.0),
+                "fees": money(fees.0),
+                "order_margin": money(order_margin.0),
+                "position_margin": money(position_margin.0),
+                "margin_available": money(margin_available.0),
+                "open_orders": open_orders,
+            })),
+            Row::Position {
+                account,
+                instrument,
+                net,
+                avg,
+                realised,
+                unrealised,
+                fees,
+                open_buy,
+                open_sell,
+            } => {
+                let inst = reg.instruments.get(instrument.0 as usize);
+                let (ps, qs) = inst.map_or((0, 0), |i| (i.price_scale, i.qty_scale));
+                positions.push(json!({
+                    "account": reg.accounts.get(account.0 as usize).map(|a| a.name.as_str()),
+                    "venue": wire::venue_name(reg, instrument.0 as usize).as_str(),
+                    "symbol": inst.map(|i| i.symbol.as_str()),
+                    "net_quantity": dec(net.0, qs),
+                    "average_cost": if net.0 != 0 { json!(dec(avg.0, ps)) } else { Value::Null },
+                    "realised_pnl": money(realised.0),
+                    "unrealised_pnl": unrealised.map(|m| money(m.0)),
+                    "fees": money(fees.0),
+                    "open_buy_quantity": dec(open_buy.0, qs),
+                    "open_sell_quantity": dec(open_sell.0, qs),
+                }));
+            }
+            _ => {}
+        }
+    }
+    ok(
+        StatusCode::OK,
+        json!({"accounts": accounts, "positions": positions, "as_of": now_rfc3339()}),
+    )
+}
+
+/// `GET /v1/kill-switches`: the global switch, and every other that is not OFF.
+async fn kill_switches(_: Authed, State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult {
+    no_query(&q)?;
+    let reg = &st.reg;
+    let mut switches = Vec::new();
+    for r in read_all(&st, Snapshot::KillSwitches).await? {
+        if let Row::Switch {
+            scope,
+            instrument,
+            state,
+        } = r
+        {
+            let mut s = json!({"scope": scope_json(&scope), "state": state.as_str()});
+            if let Some(i) = instrument {
+                s["venue"] = json!(wire::venue_name(reg, i.0 as usize).as_str());
+            }
+            switches.push(s);
+        }
+    }
+    ok(
+        StatusCode::OK,
+        json!({"kill_switches": switches, "as_of": now_rfc3339()}),
+    )
+}
+
+/// `GET /v1/mode`: every account's mode and halt flag.
+async fn modes(_: Authed, State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult {
+    no_query(&q)?;
+    let reg = &st.reg;
+    let mut accounts = Vec::new();
+    for r in read_all(&st, Snapshot::Modes).await? {
+        if let Row::Mode {
+            account,
+            mode,
+            halted,
+        } = r
+        {
+            accounts.push(json!({
+                "account": reg.accounts.get(account.0 as usize).map(|a| a.name.as_str()),
+                "mode": mode.as_str(),
+                "halted": halted,
+            }));
+        }
+    }
+    ok(
+        StatusCode::OK,
+        json!({"accounts": accounts, "as_of": now_rfc3339()}),
+    )
+}
+
+/// `GET /v1/venues`: every venue's kind, session, breaker and open orders.
+async fn venues(_: Authed, State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult {
+    no_query(&q)?;
+    let reg = &st.reg;
+    let mut venues = Vec::new();
+    for r in read_all(&st, Snapshot::Venues).await? {
+        if let Row::Venue {
+            venue,
+            up,
+            breaker,
+            open_orders,
+        } = r
+        {
+            let spec = reg.venues.get(venue.0 as usize);
+            venues.push(json!({
+                "venue": spec.map(|v| v.name.as_str()),
+                "kind": if spec.is_some_and(|v| v.fix.is_some()) { "fix" } else { "paper" },
+                "up": up,
+                "breaker": match breaker { 0 => "CLOSED", 1 => "OPEN", _ => "HALF_OPEN" },
+                "open_orders": open_orders,
+            }));
+        }
+    }
+    ok(
+        StatusCode::OK,
+        json!({"venues": venues, "as_of": now_rfc3339()}),
+    )
 }

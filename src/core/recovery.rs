@@ -101,7 +101,15 @@ fn diverged(
     replayed: &mut VecDeque<CoreEvent>,
     recorded: &mut VecDeque<(u64, CoreEvent)>,
 ) -> Option<u64> {
-    replayed.retain(|e| !matches!(e, CoreEvent::Synced(_) | CoreEvent::OrderInstrument { .. }));
+    replayed.retain(|e| {
+        !matches!(
+            e,
+            CoreEvent::Synced(_)
+                | CoreEvent::OrderInstrument { .. }
+                | CoreEvent::Row(_)
+                | CoreEvent::RowsEnd { .. }
+        )
+    });
     while let (Some(a), Some((seq, b))) = (replayed.front(), recorded.front()) {
         if a != b {
             return Some(*seq);

@@ -8,7 +8,7 @@
 mod health;
 mod kill;
 
-pub(crate) use health::{Breaker, Throttle};
+pub(crate) use health::{Breaker, BreakerState, Throttle};
 pub(crate) use kill::KillHit;
 pub use kill::KillSwitches;
 

@@ -2,7 +2,9 @@
 
 use super::control::{KillState, Mode};
 use super::fixed::{Dec, Money, Price, Qty};
-use super::ids::{ClOrdId, InstrumentId, Name, OrderId, RequestId};
+use super::ids::{
+    AccountId, ClOrdId, InstrumentId, Name, OrderId, OrderType, RequestId, Side, VenueId,
+};
 use super::order_state::{OmsEvent, OrderState};
 use super::reason::Reason;
 use super::request::ExecutionRequest;
@@ -104,6 +106,172 @@ pub enum Command {
     Tick,
     /// Answered with [`CoreEvent::Synced`] once every earlier command is carried out.
     Sync(u64),
+    /// A read of the core's state for an operator (R-OPS-1): answered with at most
+    /// `limit` [`CoreEvent::Row`]s, then one [`CoreEvent::RowsEnd`]. Changes nothing
+    /// and, like [`Command::Sync`], is never journaled (nor are its answers): old
+    /// journals replay unchanged.
+    Read {
+        /// What to read.
+        what: Snapshot,
+        /// Where the page starts: an order id for orders, a row index otherwise (0 =
+        /// from the start; a `RowsEnd`'s `next` to go on).
+        from: u64,
+        /// Most rows in this page; the core takes at most [`MAX_ROWS`].
+        limit: u16,
+    },
+}
+
+/// Most rows one [`Command::Read`] is answered with. With its `RowsEnd`, a page fits
+/// the core's preallocated per-producer backlog (4096 events) even on the smallest
+/// ring, whatever else is queued before backpressure (half the backlog) stops the
+/// reads: the core never blocks, never allocates, never drops an answer for it.
+pub const MAX_ROWS: u16 = 1000;
+
+/// Most candidates (order ids, row indexes) one [`Command::Read`] looks at: a read
+/// that finds fewer than `limit` rows within them stops early with a `next`, so no
+/// read holds the core for long.
+pub const MAX_SCAN: u64 = 8192;
+
+/// What a [`Command::Read`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Snapshot {
+    /// Held orders, by order id ascending.
+    Orders(OrderFilter),
+    /// Accounts (every one), then positions with a quantity, open orders or P&L.
+    Positions,
+    /// Kill switches: global always, every other scope that is not OFF.
+    KillSwitches,
+    /// Every account's mode and halt flag.
+    Modes,
+    /// Every venue: session, breaker, open orders.
+    Venues,
+}
+
+/// Which orders a [`Snapshot::Orders`] read returns; every field set must match.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    /// Bit `1 << state as u16` per state wanted; 0 = every state.
+    pub states: u16,
+    /// Only this account's.
+    pub account: Option<AccountId>,
+    /// Only orders on this venue.
+    pub venue: Option<VenueId>,
+    /// Only instruments with this symbol (on any venue).
+    pub symbol: Option<Name>,
+}
+
+/// One row of a [`Command::Read`]'s answer. Prices and quantities are mantissas at the
+/// instrument's scales, money at [`super::fixed::MONEY_SCALE`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Row {
+    /// A held order.
+    Order(OrderRow),
+    /// An account's money.
+    Account {
+        /// The account.
+        account: AccountId,
+        /// Cash.
+        cash: Money,
+        /// Realised P&L.
+        realised: Money,
+        /// Commissions paid.
+        fees: Money,
+        /// Margin reserved by working orders.
+        order_margin: Money,
+        /// Margin used by open positions.
+        position_margin: Money,
+        /// Equity minus margin in use.
+        margin_available: Money,
+        /// Working orders.
+        open_orders: u32,
+    },
+    /// A position of an account in an instrument.
+    Position {
+        /// The account.
+        account: AccountId,
+        /// The instrument.
+        instrument: InstrumentId,
+        /// Net quantity (negative: short).
+        net: Qty,
+        /// Average entry price of the open quantity (0 when flat).
+        avg: Price,
+        /// Realised P&L.
+        realised: Money,
+        /// At the mid of the latest quote; none without a two-sided quote.
+        unrealised: Option<Money>,
+        /// Commissions paid.
+        fees: Money,
+        /// Working buy quantity.
+        open_buy: Qty,
+        /// Working sell quantity.
+        open_sell: Qty,
+    },
+    /// A kill switch.
+    Switch {
+        /// Its scope; an instrument's switch is under its symbol, with `instrument` set.
+        scope: Scope,
+        /// For an instrument's switch, which one (a symbol may trade on several venues).
+        instrument: Option<InstrumentId>,
+        /// Its position.
+        state: KillState,
+    },
+    /// An account's mode and halt flag.
+    Mode {
+        /// The account.
+        account: AccountId,
+        /// Its mode.
+        mode: Mode,
+        /// Halted: new requests are refused.
+        halted: bool,
+    },
+    /// A venue's health.
+    Venue {
+        /// The venue.
+        venue: VenueId,
+        /// Its session is up (paper venues always are).
+        up: bool,
+        /// 0 closed, 1 open, 2 half-open.
+        breaker: u8,
+        /// Working orders held for it.
+        open_orders: u32,
+    },
+}
+
+/// A held order as [`Row::Order`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OrderRow {
+    /// execd's id.
+    pub order: OrderId,
+    /// Upstream's id; empty for protective legs.
+    pub request_id: RequestId,
+    /// For protective legs, the order they protect.
+    pub parent: Option<OrderId>,
+    /// What the venue knows it by.
+    pub cl_ord_id: ClOrdId,
+    /// The account.
+    pub account: AccountId,
+    /// The venue.
+    pub venue: VenueId,
+    /// The instrument (for the scales).
+    pub instrument: InstrumentId,
+    /// Buy or sell.
+    pub side: Side,
+    /// Market, limit, stop or stop-limit.
+    pub order_type: OrderType,
+    /// Where it is.
+    pub state: OrderState,
+    /// Order quantity (0 for a request the gate refused).
+    pub qty: Qty,
+    /// Limit price; 0 when none.
+    pub limit: Price,
+    /// Filled so far.
+    pub cum_qty: Qty,
+    /// Average fill price; 0 before the first fill.
+    pub avg_px: Price,
+    /// Why it was refused.
+    pub reason: Option<Reason>,
+    /// When the core received the request (engine time, Unix ns).
+    pub created_ns: u64,
 }
 
 /// A command in its envelope.
@@ -264,6 +432,14 @@ pub enum CoreEvent {
         order: OrderId,
         /// Its instrument.
         instrument: InstrumentId,
+    },
+    /// One row answering a [`Command::Read`]; never journaled.
+    Row(Row),
+    /// The end of a [`Command::Read`]'s answer; never journaled. `next`: where the next
+    /// page starts, when there may be more rows.
+    RowsEnd {
+        /// The `from` of the next page; none when this page ended the read.
+        next: Option<u64>,
     },
     /// An account's halt flag changed (to every producer).
     HaltChanged {

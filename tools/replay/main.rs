@@ -737,7 +737,10 @@ fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
                     ..with_order(base.clone(), order)
                 }
             }
-            CoreEvent::Synced(_) | CoreEvent::OrderInstrument { .. } => continue,
+            CoreEvent::Synced(_)
+            | CoreEvent::OrderInstrument { .. }
+            | CoreEvent::Row(_)
+            | CoreEvent::RowsEnd { .. } => continue,
         };
         out.push(row);
     }

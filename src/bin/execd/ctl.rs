@@ -182,14 +182,46 @@ enum CtlCmd {
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Set an account's mode: GUIDE (advise only) or AUTONOMOUS.
+    /// Without arguments: every account's mode and halt flag. With an account and a
+    /// mode: set it, GUIDE (advise only) or AUTONOMOUS.
     Mode {
         /// The account.
-        account: String,
+        #[arg(requires = "mode")]
+        account: Option<String>,
         /// GUIDE or AUTONOMOUS.
         #[arg(ignore_case = true)]
-        mode: ModeArg,
+        mode: Option<ModeArg>,
     },
+    /// Orders held, oldest first, as a table: one page (--limit), or every page (--all).
+    Orders {
+        /// Order states, comma-separated (FILLED,CANCELED…), or open (every working state).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this account's.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only this symbol's.
+        #[arg(long)]
+        symbol: Option<String>,
+        /// Only this venue's.
+        #[arg(long)]
+        venue: Option<String>,
+        /// Orders per page (server default 100, at most 1000).
+        #[arg(long)]
+        limit: Option<u16>,
+        /// Start after a page's next_cursor.
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Follow the cursors to the last page.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Accounts' money and every position with activity.
+    Positions,
+    /// Kill switches: global, and every other that is set.
+    Kills,
+    /// Every venue: kind, session up, breaker, open orders.
+    Venues,
     /// Halt an account's trading (on) or resume it (off).
     Halt {
         /// The account.
@@ -246,6 +278,8 @@ pub fn run(a: CtlArgs) -> ExitCode {
         .unwrap_or_else(|| DEFAULT_URL.to_string());
     let base = base.trim_end_matches('/').to_string();
     let mut wait = Duration::from_secs(5);
+    let mut table = None;
+    let mut follow: Option<String> = None;
     let (method, path, body): (&str, String, Option<Value>) = match a.cmd {
         CtlCmd::Submit {
             account,
@@ -378,7 +412,10 @@ pub fn run(a: CtlArgs) -> ExitCode {
             "/v1/emergency-stop".into(),
             Some(json!({"reason": reason})),
         ),
-        CtlCmd::Mode { account, mode } => (
+        CtlCmd::Mode {
+            account: Some(account),
+            mode: Some(mode),
+        } => (
             "PUT",
             "/v1/mode".into(),
             Some(json!({"account": account, "mode": match mode {
@@ -386,6 +423,52 @@ pub fn run(a: CtlArgs) -> ExitCode {
                 ModeArg::Autonomous => "AUTONOMOUS",
             }})),
         ),
+        CtlCmd::Mode { .. } => {
+            table = Some(Table::Modes);
+            ("GET", "/v1/mode".into(), None)
+        }
+        CtlCmd::Orders {
+            status,
+            account,
+            symbol,
+            venue,
+            limit,
+            cursor,
+            all,
+        } => {
+            let mut q = Vec::new();
+            for (k, v) in [
+                ("status", status),
+                ("account", account),
+                ("symbol", symbol),
+                ("venue", venue),
+                ("limit", limit.map(|l| l.to_string())),
+            ] {
+                if let Some(v) = v {
+                    q.push(format!("{k}={}", encode(&v)));
+                }
+            }
+            let base_path = format!("/v1/orders?{}", q.join("&"));
+            follow = all.then(|| base_path.clone());
+            table = Some(Table::Orders);
+            let path = match cursor {
+                Some(c) => format!("{base_path}&cursor={}", encode(&c)),
+                None => base_path,
+            };
+            ("GET", path, None)
+        }
+        CtlCmd::Positions => {
+            table = Some(Table::Positions);
+            ("GET", "/v1/positions".into(), None)
+        }
+        CtlCmd::Kills => {
+            table = Some(Table::Kills);
+            ("GET", "/v1/kill-switches".into(), None)
+        }
+        CtlCmd::Venues => {
+            table = Some(Table::Venues);
+            ("GET", "/v1/venues".into(), None)
+        }
         CtlCmd::Halt { account, halted } => (
             "PUT",
             "/v1/halt".into(),
@@ -402,38 +485,65 @@ pub fn run(a: CtlArgs) -> ExitCode {
         .timeout_connect(Duration::from_secs(5))
         .timeout(wait + Duration::from_secs(10))
         .build();
-    let mut req = agent.request(method, &url);
-    if let Some(t) = &token {
-        req = req.set("Authorization", &format!("Bearer {t}"));
-    }
-    let res = match body {
-        Some(b) => req.send_json(b),
-        None => req.call(),
-    };
-    let (status, text) = match res {
-        Ok(r) => (r.status(), r.into_string()),
-        Err(ureq::Error::Status(code, r)) => (code, r.into_string()),
-        Err(ureq::Error::Transport(t)) => {
-            err(&format!("cannot reach execd at {base}: {t}"));
-            return ExitCode::from(2);
+    let ask = |method: &str, url: &str, body: Option<Value>| -> Result<(u16, Value), String> {
+        let mut req = agent.request(method, url);
+        if let Some(t) = &token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
         }
-    };
-    let text = match text {
-        Ok(t) => t,
-        Err(e) => {
-            err(&format!("{url}: the answer could not be read: {e}"));
-            return ExitCode::from(2);
-        }
-    };
-    let v: Value = match serde_json::from_str(&text) {
-        Ok(v) => v,
-        Err(_) => {
-            err(&format!(
+        let res = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        let (status, text) = match res {
+            Ok(r) => (r.status(), r.into_string()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_string()),
+            Err(ureq::Error::Transport(t)) => {
+                return Err(format!("cannot reach execd at {base}: {t}"));
+            }
+        };
+        let text = text.map_err(|e| format!("{url}: the answer could not be read: {e}"))?;
+        let v = serde_json::from_str(&text).map_err(|_| {
+            format!(
                 "{url}: HTTP {status} with an answer that is not JSON; is this execd's control API?"
-            ));
+            )
+        })?;
+        Ok((status, v))
+    };
+    let (status, mut v) = match ask(method, &url, body) {
+        Ok(x) => x,
+        Err(e) => {
+            err(&e);
             return ExitCode::from(2);
         }
     };
+    // --all: the next pages, into one list.
+    if let Some(p) = &follow {
+        while (200..300).contains(&status) {
+            let Some(c) = v["next_cursor"].as_str().map(str::to_string) else {
+                break;
+            };
+            let (s2, v2) = match ask("GET", &format!("{base}{p}&cursor={}", encode(&c)), None) {
+                Ok(x) => x,
+                Err(e) => {
+                    err(&e);
+                    return ExitCode::from(2);
+                }
+            };
+            if !(200..300).contains(&s2) {
+                let code = v2["code"].as_str().unwrap_or("HTTP_ERROR");
+                err(&format!(
+                    "{code}: {} (HTTP {s2})",
+                    v2["message"].as_str().unwrap_or("")
+                ));
+                return ExitCode::from(1);
+            }
+            let more = v2["orders"].as_array().cloned().unwrap_or_default();
+            if let Some(list) = v["orders"].as_array_mut() {
+                list.extend(more);
+            }
+            v["next_cursor"] = v2["next_cursor"].clone();
+        }
+    }
     if a.json {
         out(&format!("{v}\n"));
     }
@@ -448,7 +558,10 @@ pub fn run(a: CtlArgs) -> ExitCode {
         return ExitCode::from(1);
     }
     if !a.json {
-        out(&human(&v));
+        match table {
+            Some(t) => out(&tabulate(t, &v)),
+            None => out(&human(&v)),
+        }
     }
     if v["status"] == "REJECTED" {
         let code = v["reason"]["code"].as_str().unwrap_or("REJECTED");
@@ -539,4 +652,170 @@ fn human(v: &Value) -> String {
         }
     }
     s
+}
+
+/// Which list a read answers with, for its table.
+#[derive(Clone, Copy)]
+enum Table {
+    Orders,
+    Positions,
+    Kills,
+    Modes,
+    Venues,
+}
+
+/// Rows under a header, each column as wide as its widest cell.
+fn grid(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut w: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let s: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<width$}", width = w[i]))
+            .collect();
+        format!("{}\n", s.join("  ").trim_end())
+    };
+    let mut s = line(header.to_vec());
+    for r in rows {
+        s.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    s
+}
+
+/// A read's answer as a table (and what follows it: the next cursor).
+fn tabulate(t: Table, v: &Value) -> String {
+    let cell = |x: &Value| match x {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let list = |key: &str| v[key].as_array().cloned().unwrap_or_default();
+    let rows = |key: &str, cols: &[&str]| -> Vec<Vec<String>> {
+        list(key)
+            .iter()
+            .map(|r| cols.iter().map(|c| cell(&r[*c])).collect())
+            .collect()
+    };
+    match t {
+        Table::Orders => {
+            let cols = [
+                "order_id",
+                "request_id",
+                "account",
+                "venue",
+                "symbol",
+                "side",
+                "order_type",
+                "quantity",
+                "limit_price",
+                "status",
+                "filled_quantity",
+                "average_price",
+                "created_at",
+            ];
+            let r = rows("orders", &cols);
+            let mut s = grid(
+                &[
+                    "ORDER", "REQUEST", "ACCOUNT", "VENUE", "SYMBOL", "SIDE", "TYPE", "QTY",
+                    "LIMIT", "STATUS", "FILLED", "AVG_PX", "CREATED",
+                ],
+                &r,
+            );
+            s.push_str(&format!("{} orders", r.len()));
+            match v["next_cursor"].as_str() {
+                Some(c) => s.push_str(&format!("; more after --cursor {c}\n")),
+                None => s.push('\n'),
+            }
+            s
+        }
+        Table::Positions => {
+            let mut s = grid(
+                &[
+                    "ACCOUNT",
+                    "CASH",
+                    "REALISED",
+                    "FEES",
+                    "MARGIN_USED",
+                    "MARGIN_FREE",
+                    "OPEN",
+                ],
+                &list("accounts")
+                    .iter()
+                    .map(|a| {
+                        let used = format!(
+                            "{}+{}",
+                            cell(&a["order_margin"]),
+                            cell(&a["position_margin"])
+                        );
+                        vec![
+                            cell(&a["account"]),
+                            cell(&a["cash"]),
+                            cell(&a["realised_pnl"]),
+                            cell(&a["fees"]),
+                            used,
+                            cell(&a["margin_available"]),
+                            cell(&a["open_orders"]),
+                        ]
+                    })
+                    .collect::<Vec<_>>(),
+            );
+            s.push('\n');
+            let cols = [
+                "account",
+                "venue",
+                "symbol",
+                "net_quantity",
+                "average_cost",
+                "realised_pnl",
+                "unrealised_pnl",
+                "fees",
+            ];
+            let r = rows("positions", &cols);
+            if r.is_empty() {
+                s.push_str("no positions\n");
+            } else {
+                s.push_str(&grid(
+                    &[
+                        "ACCOUNT",
+                        "VENUE",
+                        "SYMBOL",
+                        "NET",
+                        "AVG_COST",
+                        "REALISED",
+                        "UNREALISED",
+                        "FEES",
+                    ],
+                    &r,
+                ));
+            }
+            s
+        }
+        Table::Kills => {
+            let r: Vec<Vec<String>> = list("kill_switches")
+                .iter()
+                .map(|k| {
+                    let scope = match k["scope"].as_object().and_then(|o| o.iter().next()) {
+                        Some((name, _)) if name == "global" => "global".to_string(),
+                        Some((name, x)) => format!("{name}:{}", cell(x)),
+                        None => "-".into(),
+                    };
+                    vec![scope, cell(&k["venue"]), cell(&k["state"])]
+                })
+                .collect();
+            grid(&["SCOPE", "VENUE", "STATE"], &r)
+        }
+        Table::Modes => grid(
+            &["ACCOUNT", "MODE", "HALTED"],
+            &rows("accounts", &["account", "mode", "halted"]),
+        ),
+        Table::Venues => grid(
+            &["VENUE", "KIND", "UP", "BREAKER", "OPEN_ORDERS"],
+            &rows("venues", &["venue", "kind", "up", "breaker", "open_orders"]),
+        ),
+    }
 }

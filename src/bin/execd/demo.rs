@@ -186,7 +186,9 @@ impl Tally {
             | CoreEvent::VenueSession { .. }
             | CoreEvent::FillRecovered { .. }
             | CoreEvent::VenueMismatch { .. }
-            | CoreEvent::OrderInstrument { .. } => {}
+            | CoreEvent::OrderInstrument { .. }
+            | CoreEvent::Row(_)
+            | CoreEvent::RowsEnd { .. } => {}
         }
     }
 

@@ -5,13 +5,14 @@
 //! One file per concern: `orders` (the request path, the state machine's effects,
 //! cancels and replaces), `answers` (what venues say), `fills` (executions into orders,
 //! accounts and positions), `protection` (SL/TP after fills), `operator` (kill switches,
-//! modes, halts, quotes).
+//! modes, halts, quotes), `reads` (pages of state for operators).
 
 mod answers;
 mod fills;
 mod operator;
 mod orders;
 mod protection;
+mod reads;
 mod status;
 
 use super::latency::Probe;
@@ -377,6 +378,7 @@ impl Engine {
                 }
                 None => out.emit(origin, rejected_cmd(None, Reason::UnknownOrder)),
             },
+            Command::Read { what, from, limit } => self.read(origin, what, *from, *limit, out),
             Command::Tick => {}
             Command::Sync(token) => out.emit(origin, CoreEvent::Synced(*token)),
         }

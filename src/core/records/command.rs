@@ -1,7 +1,8 @@
 //! Command records: every state-changing command as the core applied it, with its
 //! producer, so replay can apply it again (R-RES-4). Queries change no state but are
 //! recorded too: their answers are events the journal holds, and replay must derive
-//! them again. Syncs and ticks are not (their answers are never recorded).
+//! them again. Syncs, ticks and operator reads are not (their answers are never
+//! recorded), so journals written before reads existed replay unchanged.
 
 use super::bytes::{CodecError, In, Out, R};
 use super::MAX_COMMAND;
@@ -240,7 +241,7 @@ pub fn encode_command(origin: u8, cmd: &Command, buf: &mut [u8; MAX_COMMAND]) ->
             o.u8(10);
             o.order_ref(r);
         }
-        Command::Tick | Command::Sync(_) => return None,
+        Command::Tick | Command::Sync(_) | Command::Read { .. } => return None,
     }
     Some(o.len())
 }
@@ -384,5 +385,12 @@ mod tests {
         let mut buf = [0u8; MAX_COMMAND];
         assert_eq!(encode_command(0, &Command::Sync(1), &mut buf), None);
         assert_eq!(encode_command(0, &Command::Tick, &mut buf), None);
+        // Operator reads change nothing and are never journaled.
+        let read = Command::Read {
+            what: crate::model::event::Snapshot::Orders(Default::default()),
+            from: 0,
+            limit: 10,
+        };
+        assert_eq!(encode_command(0, &read, &mut buf), None);
     }
 }

@@ -164,7 +164,10 @@ pub fn encode_event(origin: u8, ev: &CoreEvent, buf: &mut [u8; MAX_EVENT]) -> Op
             o.i64(venue_cum.0);
             o.i64(core_cum.0);
         }
-        CoreEvent::Synced(_) | CoreEvent::OrderInstrument { .. } => return None,
+        CoreEvent::Synced(_)
+        | CoreEvent::OrderInstrument { .. }
+        | CoreEvent::Row(_)
+        | CoreEvent::RowsEnd { .. } => return None,
     }
     Some(o.len())
 }
@@ -400,5 +403,13 @@ mod tests {
             }
         }
         assert_eq!(encode_event(0, &CoreEvent::Synced(1), &mut buf), None);
+        let end = CoreEvent::RowsEnd { next: Some(3) };
+        assert_eq!(encode_event(0, &end, &mut buf), None);
+        let row = crate::model::event::Row::Mode {
+            account: crate::model::ids::AccountId(0),
+            mode: Mode::Guide,
+            halted: false,
+        };
+        assert_eq!(encode_event(0, &CoreEvent::Row(row), &mut buf), None);
     }
 }
