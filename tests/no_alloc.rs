@@ -327,3 +327,50 @@ fn steady_state_fix_round_trip_with_the_journal_allocates_nothing_on_the_core_th
     );
     drop(sim);
 }
+
+/// The journal writer waiting for its next segment allocates nothing either: records
+/// appended as fast as memory takes them fill 16 KiB segments far faster than the
+/// preparing thread creates files, so the writer waits at nearly every roll. (A
+/// blocking channel receive there allocated the thread's wait context the first time
+/// it blocked: on a loaded machine, in the middle of trading.)
+#[test]
+fn a_journal_waiting_for_its_next_segment_allocates_nothing() {
+    use execd::journal::JournalWriter;
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = TempDir::new("no-alloc-rolls");
+    let path = dir.to_path_buf();
+    let core = std::thread::Builder::new()
+        .name("execd-core".into())
+        .spawn(move || {
+            let (mut w, _) = JournalWriter::open(&path, 16 << 10).unwrap();
+            let payload = [7u8; 200];
+            // Warm up at a pace the preparing thread keeps ahead of, as trading does
+            // on a quiet machine: rolls that never wait.
+            for i in 0..2_000 {
+                w.append(1, 1, 0, &payload).unwrap();
+                if i % 20 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            COUNTING.store(true, Ordering::SeqCst);
+            let before = CORE_ALLOCS.load(Ordering::SeqCst);
+            for _ in 0..40_000 {
+                w.append(1, 1, 0, &payload).unwrap();
+            }
+            let allocs = CORE_ALLOCS.load(Ordering::SeqCst) - before;
+            COUNTING.store(false, Ordering::SeqCst);
+            (allocs, w.next_seq())
+        })
+        .unwrap();
+    let (allocs, next) = core.join().unwrap();
+    assert_eq!(next, 42_001);
+    let segments = std::fs::read_dir(&*dir)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().ends_with(".journal")
+        })
+        .count();
+    assert!(segments > 400, "segments rolled over: {segments}");
+    assert_eq!(allocs, 0, "{allocs} allocations on the writer's thread");
+}

@@ -625,10 +625,26 @@ impl JournalWriter {
     }
 
     fn roll(&mut self) -> Result<(), JournalError> {
-        // Normally ready long ago; waits only if segments fill faster than they are made.
-        let prepared = match self.ready.recv() {
-            Ok(p) => p?,
-            Err(_) => segment::prepare(&self.dir, self.index + 1, self.segment_size)?,
+        // Normally ready long ago; waits only if segments fill faster than they are made
+        // (a slow disk, a loaded machine). It polls rather than blocking in `recv`: a
+        // thread's first blocking receive allocates its wait context, which would be an
+        // allocation on the core thread exactly when the machine is under load.
+        let mut waited = 0u32;
+        let prepared = loop {
+            match self.ready.try_recv() {
+                Ok(p) => break p?,
+                Err(mpsc::TryRecvError::Empty) => {
+                    waited = waited.saturating_add(1);
+                    if waited < 64 {
+                        std::thread::yield_now();
+                    } else {
+                        std::thread::sleep(std::time::Duration::from_micros(50));
+                    }
+                }
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    break segment::prepare(&self.dir, self.index + 1, self.segment_size)?
+                }
+            }
         };
         let (next, base) = segment::install(prepared, self.next_seq)?;
         let old = std::mem::replace(&mut self.map, next);
