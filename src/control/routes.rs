@@ -933,27 +933,15 @@ async fn mode(
     no_query(&q)?;
     let m: wire::ModeBody = body(b, false)?;
     let account = m.account.0;
-    let a = command(
-        &st,
-        Command::SetMode {
-            account,
-            mode: m.mode,
-        },
-    )
-    .await?;
-    if let Some(r) = refusal(&a) {
-        return Err(ApiError::reason(r));
-    }
-    match a.events.iter().find_map(|e| match e {
-        CoreEvent::ModeChanged { mode, .. } => Some(*mode),
+    let cmd = Command::SetMode {
+        account,
+        mode: m.mode,
+    };
+    account_setting(&st, account, cmd, |e| match e {
+        CoreEvent::ModeChanged { mode, .. } => Some(("mode", json!(mode.as_str()))),
         _ => None,
-    }) {
-        Some(mode) => ok(
-            StatusCode::OK,
-            json!({"account": account.as_str(), "mode": mode.as_str(), "as_of": now_rfc3339()}),
-        ),
-        None => Err(ApiError::refused(Refused::NoAnswer)),
-    }
+    })
+    .await
 }
 
 async fn halt(
@@ -965,24 +953,33 @@ async fn halt(
     no_query(&q)?;
     let h: wire::HaltBody = body(b, false)?;
     let account = h.account.0;
-    let a = command(
-        &st,
-        Command::SetHalted {
-            account,
-            halted: h.halted,
-        },
-    )
-    .await?;
+    let cmd = Command::SetHalted {
+        account,
+        halted: h.halted,
+    };
+    account_setting(&st, account, cmd, |e| match e {
+        CoreEvent::HaltChanged { halted, .. } => Some(("halted", json!(halted))),
+        _ => None,
+    })
+    .await
+}
+
+/// Sends an account's setting (mode, halt) and answers with the value the core's event
+/// confirms, under `key`.
+async fn account_setting(
+    st: &AppState,
+    account: Name,
+    cmd: Command,
+    confirmed: impl Fn(&CoreEvent) -> Option<(&'static str, Value)>,
+) -> ApiResult {
+    let a = command(st, cmd).await?;
     if let Some(r) = refusal(&a) {
         return Err(ApiError::reason(r));
     }
-    match a.events.iter().find_map(|e| match e {
-        CoreEvent::HaltChanged { halted, .. } => Some(*halted),
-        _ => None,
-    }) {
-        Some(halted) => ok(
+    match a.events.iter().find_map(confirmed) {
+        Some((key, v)) => ok(
             StatusCode::OK,
-            json!({"account": account.as_str(), "halted": halted, "as_of": now_rfc3339()}),
+            json!({"account": account.as_str(), key: v, "as_of": now_rfc3339()}),
         ),
         None => Err(ApiError::refused(Refused::NoAnswer)),
     }
