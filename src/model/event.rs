@@ -3,7 +3,7 @@
 use super::control::{KillState, Mode};
 use super::fixed::{Dec, Money, Price, Qty};
 use super::ids::{
-    AccountId, ClOrdId, InstrumentId, Name, OrderId, OrderType, RequestId, Side, VenueId,
+    AccountId, ClOrdId, InstrumentId, Name, OrderId, OrderType, RequestId, ShortStr, Side, VenueId,
 };
 use super::order_state::{OmsEvent, OrderState};
 use super::reason::Reason;
@@ -102,6 +102,10 @@ pub enum Command {
     },
     /// Ask for an order's current status.
     Query(OrderRef),
+    /// Who gives the next command of the same producer, and why (R-OPS-1: every
+    /// operator action is journaled with its author). Changes nothing; journaled so the
+    /// audit trail names the operator beside the action.
+    Operator(OperatorNote),
     /// Nothing: only moves simulated time to the envelope's `at_ns`.
     Tick,
     /// Answered with [`CoreEvent::Synced`] once every earlier command is carried out.
@@ -119,6 +123,17 @@ pub enum Command {
         /// Most rows in this page; the core takes at most [`MAX_ROWS`].
         limit: u16,
     },
+}
+
+/// The author of an operator action and the reason given, journaled just before the
+/// action itself (the next command from the same producer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OperatorNote {
+    /// Who: the name the client stated (`execd ctl --operator`, `X-Execd-Operator`),
+    /// or `api` when it stated none.
+    pub operator: ShortStr<32>,
+    /// Why, as given; may be empty.
+    pub reason: ShortStr<200>,
 }
 
 /// Most rows one [`Command::Read`] is answered with. With its `RowsEnd`, a page fits

@@ -379,7 +379,8 @@ impl Engine {
                 None => out.emit(origin, rejected_cmd(None, Reason::UnknownOrder)),
             },
             Command::Read { what, from, limit } => self.read(origin, what, *from, *limit, out),
-            Command::Tick => {}
+            // The journal holds it beside the action it explains; nothing to apply.
+            Command::Operator(_) | Command::Tick => {}
             Command::Sync(token) => out.emit(origin, CoreEvent::Synced(*token)),
         }
     }

@@ -6,7 +6,7 @@
 
 use super::bytes::{CodecError, In, Out, R};
 use super::MAX_COMMAND;
-use crate::model::event::{Command, OrderRef};
+use crate::model::event::{Command, OperatorNote, OrderRef};
 use crate::model::ids::{OrderId, OrderType, RequestId, Side, Tif};
 use crate::model::request::{ExecutionRequest, Protect, UpstreamContext};
 
@@ -241,6 +241,11 @@ pub fn encode_command(origin: u8, cmd: &Command, buf: &mut [u8; MAX_COMMAND]) ->
             o.u8(10);
             o.order_ref(r);
         }
+        Command::Operator(n) => {
+            o.u8(11);
+            o.str(&n.operator);
+            o.str(&n.reason);
+        }
         Command::Tick | Command::Sync(_) | Command::Read { .. } => return None,
     }
     Some(o.len())
@@ -286,6 +291,10 @@ pub fn decode_command(b: &[u8]) -> Result<(u8, Command), CodecError> {
             ask_size: i.dec()?,
         },
         10 => Command::Query(i.order_ref()?),
+        11 => Command::Operator(OperatorNote {
+            operator: i.str()?,
+            reason: i.str()?,
+        }),
         _ => return Err(CodecError("unknown command tag")),
     };
     i.end()?;
@@ -298,7 +307,7 @@ mod tests {
     use crate::model::control::{KillState, Mode};
     use crate::model::event::Scope;
     use crate::model::fixed::Dec;
-    use crate::model::ids::Name;
+    use crate::model::ids::{Name, ShortStr};
 
     fn round_trip(cmd: Command) {
         let mut buf = [0u8; MAX_COMMAND];
@@ -382,6 +391,10 @@ mod tests {
             ask_size: Dec::new(1_000_000, 0),
         });
         round_trip(Command::Query(OrderRef::Id(OrderId(5))));
+        round_trip(Command::Operator(OperatorNote {
+            operator: ShortStr::new("alice@desk").unwrap(),
+            reason: ShortStr::new(&"why ".repeat(50)).unwrap(),
+        }));
         let mut buf = [0u8; MAX_COMMAND];
         assert_eq!(encode_command(0, &Command::Sync(1), &mut buf), None);
         assert_eq!(encode_command(0, &Command::Tick, &mut buf), None);
