@@ -36,6 +36,7 @@ pub mod config;
 pub mod control;
 pub mod core;
 pub mod entry;
+pub mod export;
 pub mod gate;
 pub mod journal;
 pub mod model;

@@ -371,121 +371,210 @@ pub fn replay_with(
     reg: Arc<Registry>,
     mut on_step: Option<impl FnMut(Step<'_>)>,
 ) -> Result<(Engine, Recovered, Vec<CoreEvent>), RecoveryError> {
-    let fingerprint = reg.fingerprint();
-    let mut engine: Option<Engine> = None;
-    let mut rec = Recovered::default();
-    let mut failure: Option<RecoveryError> = None;
-    let mut events: Vec<CoreEvent> = Vec::new();
+    let mut r = Replayer::new(reg);
+    let mut step = on_step.as_mut().map(|f| f as &mut dyn FnMut(Step<'_>));
+    let journal = r.read(dir, &mut step)?;
+    r.catch_up(journal.last_seq, &mut step);
+    r.finish(journal)
+}
+
+/// A replay fed one record at a time: [`replay_with`] feeds it a whole journal; a
+/// follower of a live journal (the control API's event stream) feeds it records as the
+/// core commits them. Whatever feeds it, each record is applied exactly as recovery
+/// applies it, and what the engine emits is checked against what the journal recorded.
+pub struct Replayer {
+    reg: Arc<Registry>,
+    fingerprint: u64,
+    engine: Option<Engine>,
+    rec: Recovered,
+    failure: Option<RecoveryError>,
+    events: Vec<CoreEvent>,
     // What replay emits and what the journal recorded, matched in order as both arrive.
-    let mut replayed: VecDeque<CoreEvent> = VecDeque::new();
-    let mut recorded: VecDeque<(u64, CoreEvent)> = VecDeque::new();
-    let mut last_event_ts = 0u64;
-    let mut handle = |header: &RecordHeader, payload: &[u8]| {
-        if failure.is_some() {
+    replayed: VecDeque<CoreEvent>,
+    recorded: VecDeque<(u64, CoreEvent)>,
+    last_event_ts: u64,
+    last_seq: u64,
+}
+
+/// Where a step goes, if anywhere.
+pub type OnStep<'f> = Option<&'f mut dyn FnMut(Step<'_>)>;
+
+impl Replayer {
+    /// A replay under `reg` (the configuration the journal records).
+    pub fn new(reg: Arc<Registry>) -> Replayer {
+        Replayer {
+            fingerprint: reg.fingerprint(),
+            reg,
+            engine: None,
+            rec: Recovered::default(),
+            failure: None,
+            events: Vec::new(),
+            replayed: VecDeque::new(),
+            recorded: VecDeque::new(),
+            last_event_ts: 0,
+            last_seq: 0,
+        }
+    }
+
+    /// The first failure, after which every record is ignored.
+    pub fn failure(&self) -> Option<&RecoveryError> {
+        self.failure.as_ref()
+    }
+
+    /// Sequence number of the last record fed.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// The engine as rebuilt so far (none before the start record).
+    pub fn engine(&self) -> Option<&Engine> {
+        self.engine.as_ref()
+    }
+
+    /// Feeds every record of the journal in `dir`: those of retired segments from the
+    /// audit log, then the journal's own. Returns what the scan of the journal found.
+    pub fn read(
+        &mut self,
+        dir: &Path,
+        on_step: &mut OnStep<'_>,
+    ) -> Result<ScanSummary, RecoveryError> {
+        let first_in_journal = crate::journal::first_seq(dir)
+            .map_err(|e| RecoveryError::Journal(JournalError::Io(e)))?
+            .unwrap_or(1);
+        if first_in_journal > 1 {
+            let mut expected = 1u64;
+            crate::sidecar::audit::scan(&dir.join("audit"), |h, p| {
+                if h.seq == expected && h.seq < first_in_journal {
+                    self.feed(h, p, on_step);
+                    expected += 1;
+                }
+            })
+            .map_err(|e| RecoveryError::Journal(JournalError::Io(e)))?;
+            if expected != first_in_journal {
+                return Err(RecoveryError::Record {
+                    seq: expected,
+                    what:
+                        "history before the journal's first segment is missing from the audit log",
+                });
+            }
+        }
+        let journal = scan(dir, |r| self.feed(&r.header, r.payload, on_step))?;
+        match self.failure.take() {
+            Some(f) => Err(f),
+            None => Ok(journal),
+        }
+    }
+
+    /// Applies one record.
+    pub fn feed(&mut self, header: &RecordHeader, payload: &[u8], on_step: &mut OnStep<'_>) {
+        if self.failure.is_some() {
             return;
         }
         let seq = header.seq;
         let ts = header.ts_ns;
+        self.last_seq = seq;
+        let rec = &mut self.rec;
+        let events = &mut self.events;
         rec.last_ts = rec.last_ts.max(ts);
         let mut command: Option<(u8, Command)> = None;
         let mut loss: Option<&str> = None;
         let mut audit_failed: Option<bool> = None;
+        let fail = |what| Some(RecoveryError::Record { seq, what });
         match header.kind {
             KIND_START => match records::decode_start(payload) {
-                Ok((epoch, start, hash)) if engine.is_none() => {
-                    if hash != fingerprint {
-                        failure = Some(RecoveryError::ConfigChanged);
+                Ok((epoch, start, hash)) if self.engine.is_none() => {
+                    if hash != self.fingerprint {
+                        self.failure = Some(RecoveryError::ConfigChanged);
                         return;
                     }
                     rec.epoch = epoch;
                     rec.start_ns = start;
-                    engine = Some(Engine::new(
-                        reg.clone(),
-                        build_venues(&reg, start),
+                    self.engine = Some(Engine::new(
+                        self.reg.clone(),
+                        build_venues(&self.reg, start),
                         epoch,
                         start,
                     ));
                 }
                 Ok(_) => {
-                    failure = Some(RecoveryError::Record {
-                        seq,
-                        what: "a second start record",
-                    });
+                    self.failure = fail("a second start record");
                     return;
                 }
                 Err(e) => {
-                    failure = Some(RecoveryError::Record { seq, what: e.0 });
+                    self.failure = fail(e.0);
                     return;
                 }
             },
             KIND_COMMAND => {
-                let Some(e) = engine.as_mut() else {
-                    failure = Some(RecoveryError::Record {
-                        seq,
-                        what: "a command before the start record",
-                    });
+                let Some(e) = self.engine.as_mut() else {
+                    self.failure = fail("a command before the start record");
                     return;
                 };
                 match records::decode_command(payload) {
                     Ok((origin, cmd)) => {
-                        e.advance_to(ts, &mut events);
-                        e.command(origin, &cmd, &mut events, &mut ());
+                        e.advance_to(ts, events);
+                        e.command(origin, &cmd, events, &mut ());
                         rec.commands += 1;
                         command = Some((origin, cmd));
                     }
                     Err(err) => {
-                        failure = Some(RecoveryError::Record { seq, what: err.0 });
+                        self.failure = fail(err.0);
                         return;
                     }
                 }
             }
             KIND_TIME => {
-                if let Some(e) = engine.as_mut() {
-                    e.advance_to(ts, &mut events);
+                if let Some(e) = self.engine.as_mut() {
+                    e.advance_to(ts, events);
                 }
             }
             // A network venue's input: handed back to its recorded stand-in and applied
             // where the live core applied it.
-            KIND_VENUE => match (engine.as_mut(), records::decode_venue_input(payload)) {
+            KIND_VENUE => match (self.engine.as_mut(), records::decode_venue_input(payload)) {
                 (Some(e), Ok((v, ev))) if (v as usize) < e.registry().venues.len() => {
                     if let Some(r) = e.venue_mut(v as usize).recorded_mut() {
                         r.push(ev);
                     }
-                    e.advance_to(ev.at_ns.max(e.now()), &mut events);
+                    e.advance_to(ev.at_ns.max(e.now()), events);
                 }
                 (_, Err(err)) => {
-                    failure = Some(RecoveryError::Record { seq, what: err.0 });
+                    self.failure = fail(err.0);
                     return;
                 }
                 _ => {
-                    failure = Some(RecoveryError::Record {
-                        seq,
-                        what: "a venue input before the start record or for an unknown venue",
-                    });
+                    self.failure =
+                        fail("a venue input before the start record or for an unknown venue");
                     return;
                 }
             },
             KIND_EVENT => match records::decode_event(payload) {
                 Ok((_, ev)) => {
-                    recorded.push_back((seq, ev));
-                    last_event_ts = last_event_ts.max(ts);
+                    // Events the live core emitted as time passed (a fill after the
+                    // venue's latency, a timeout) have no command before them: the
+                    // engine goes to the time the first of them was recorded at, so
+                    // replay emits them here, under this record's number and time,
+                    // not under whichever command came next.
+                    if let Some(e) = self.engine.as_mut() {
+                        if ts > e.now() {
+                            e.advance_to(ts, events);
+                        }
+                    }
+                    self.recorded.push_back((seq, ev));
+                    self.last_event_ts = self.last_event_ts.max(ts);
                 }
                 Err(err) => {
-                    failure = Some(RecoveryError::Record { seq, what: err.0 });
+                    self.failure = fail(err.0);
                     return;
                 }
             },
-            KIND_AUDIT => match (engine.as_mut(), payload) {
+            KIND_AUDIT => match (self.engine.as_mut(), payload) {
                 (Some(e), [flag @ (0 | 1)]) => {
-                    e.advance_to(ts, &mut events);
+                    e.advance_to(ts, events);
                     e.set_audit_failed(*flag == 1);
                     audit_failed = Some(*flag == 1);
                 }
                 _ => {
-                    failure = Some(RecoveryError::Record {
-                        seq,
-                        what: "an audit-state record before the start record or not 0/1",
-                    });
+                    self.failure = fail("an audit-state record before the start record or not 0/1");
                     return;
                 }
             },
@@ -494,76 +583,76 @@ pub fn replay_with(
             // Kinds this version does not know are skipped, never misread.
             _ => {}
         }
-        if let (Some(f), Some(e)) = (on_step.as_mut(), engine.as_ref()) {
+        if let (Some(f), Some(e)) = (on_step.as_mut(), self.engine.as_ref()) {
             f(Step {
                 engine: e,
                 seq,
                 ts_ns: ts,
                 command: command.as_ref().map(|(o, c)| (*o, c)),
-                events: &events,
+                events,
                 loss,
                 audit_failed,
             });
         }
-        replayed.extend(events.drain(..));
-        if let Some(seq) = diverged(&mut replayed, &mut recorded) {
-            failure = Some(RecoveryError::Diverged { seq });
+        self.replayed.extend(events.drain(..));
+        if let Some(seq) = diverged(&mut self.replayed, &mut self.recorded) {
+            self.failure = Some(RecoveryError::Diverged { seq });
         }
-    };
-    // Records of retired segments come from the audit log, then the journal's own.
-    let first_in_journal = crate::journal::first_seq(dir)
-        .map_err(|e| RecoveryError::Journal(JournalError::Io(e)))?
-        .unwrap_or(1);
-    if first_in_journal > 1 {
-        let mut expected = 1u64;
-        crate::sidecar::audit::scan(&dir.join("audit"), |h, p| {
-            if h.seq == expected && h.seq < first_in_journal {
-                handle(h, p);
-                expected += 1;
-            }
-        })
-        .map_err(|e| RecoveryError::Journal(JournalError::Io(e)))?;
-        if expected != first_in_journal {
-            return Err(RecoveryError::Record {
-                seq: expected,
-                what: "history before the journal's first segment is missing from the audit log",
+    }
+
+    /// Events the live core emitted after its last command (fills arriving, timeouts)
+    /// are journaled with no command before them: moves the engine to the last one
+    /// recorded, so they are produced (and checked) now, as step `seq`.
+    pub fn catch_up(&mut self, seq: u64, on_step: &mut OnStep<'_>) {
+        if self.failure.is_some() {
+            return;
+        }
+        let Some(e) = self.engine.as_mut() else {
+            return;
+        };
+        if self.last_event_ts <= e.now() {
+            return;
+        }
+        e.advance_to(self.last_event_ts, &mut self.events);
+        if let Some(f) = on_step.as_mut() {
+            f(Step {
+                engine: e,
+                seq,
+                ts_ns: self.last_event_ts,
+                command: None,
+                events: &self.events,
+                loss: None,
+                audit_failed: None,
             });
         }
-    }
-    let journal = scan(dir, |r| handle(&r.header, r.payload))?;
-    if let Some(f) = failure {
-        return Err(f);
-    }
-    // Events the live core emitted after its last command (fills arriving, timeouts):
-    // catch up to the last one recorded, so they are checked and not emitted again.
-    if let Some(e) = engine.as_mut() {
-        if last_event_ts > e.now() {
-            e.advance_to(last_event_ts, &mut events);
-            if let Some(f) = on_step.as_mut() {
-                f(Step {
-                    engine: e,
-                    seq: journal.last_seq,
-                    ts_ns: last_event_ts,
-                    command: None,
-                    events: &events,
-                    loss: None,
-                    audit_failed: None,
-                });
-            }
-            replayed.extend(events.drain(..));
+        self.replayed.extend(self.events.drain(..));
+        if let Some(seq) = diverged(&mut self.replayed, &mut self.recorded) {
+            self.failure = Some(RecoveryError::Diverged { seq });
         }
     }
-    if let Some(seq) = diverged(&mut replayed, &mut recorded) {
-        return Err(RecoveryError::Diverged { seq });
+
+    /// The engine rebuilt, what recovery did, and the events replay produced past the
+    /// last one recorded; an error if any record failed or the journal recorded events
+    /// that replay never produced.
+    pub fn finish(
+        mut self,
+        journal: ScanSummary,
+    ) -> Result<(Engine, Recovered, Vec<CoreEvent>), RecoveryError> {
+        if let Some(f) = self.failure {
+            return Err(f);
+        }
+        if let Some(seq) = diverged(&mut self.replayed, &mut self.recorded) {
+            return Err(RecoveryError::Diverged { seq });
+        }
+        if let Some(&(seq, _)) = self.recorded.front() {
+            // Recorded events that replay never produces.
+            return Err(RecoveryError::Diverged { seq });
+        }
+        self.rec.journal = journal;
+        let engine = self.engine.ok_or(RecoveryError::Record {
+            seq: 1,
+            what: "the journal has no start record",
+        })?;
+        Ok((engine, self.rec, self.replayed.into_iter().collect()))
     }
-    if let Some(&(seq, _)) = recorded.front() {
-        // Recorded events that replay never produces.
-        return Err(RecoveryError::Diverged { seq });
-    }
-    rec.journal = journal;
-    let engine = engine.ok_or(RecoveryError::Record {
-        seq: 1,
-        what: "the journal has no start record",
-    })?;
-    Ok((engine, rec, replayed.into_iter().collect()))
 }

@@ -8,13 +8,11 @@ use execd::calendar::iso8601;
 use execd::config::Registry;
 use execd::core::records::KIND_LOSS;
 use execd::core::recovery::{self, RecoveryError, Step};
+use execd::export::{rows, write_row, Filter, Row, COLUMNS, KINDS};
 use execd::journal::{scan, JournalError};
-use execd::model::event::{Command, CoreEvent, OrderStatus};
 use execd::model::fixed::Fixed;
-use execd::model::ids::OrderId;
 use execd::sidecar::history::{self, History, Refusal};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -67,7 +65,7 @@ enum Cmd {
         kind: Option<String>,
         /// Output format.
         #[arg(long, value_enum)]
-        format: Format,
+        format: FormatArg,
     },
     /// One order's whole life, in order, for a person.
     Order {
@@ -79,56 +77,19 @@ enum Cmd {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Format {
+enum FormatArg {
     Csv,
     Jsonl,
 }
 
-/// One line of an export.
-#[derive(Serialize, Default, Clone)]
-struct Row {
-    time_ns: u64,
-    time: String,
-    seq: u64,
-    kind: &'static str,
-    order: Option<u64>,
-    parent: Option<u64>,
-    request_id: String,
-    account: String,
-    symbol: String,
-    side: String,
-    state: String,
-    qty: String,
-    cum_qty: String,
-    price: String,
-    reason: String,
-    detail: String,
+impl From<FormatArg> for execd::export::Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Csv => execd::export::Format::Csv,
+            FormatArg::Jsonl => execd::export::Format::Jsonl,
+        }
+    }
 }
-
-/// Every kind of export row.
-const KINDS: [&str; 19] = [
-    "request",
-    "accepted",
-    "rejected",
-    "duplicate",
-    "order",
-    "fill",
-    "protection",
-    "slippage_breach",
-    "anomaly",
-    "command_rejected",
-    "kill_switch",
-    "mode",
-    "halt",
-    "command",
-    "venue_session",
-    "fill_recovered",
-    "venue_mismatch",
-    "journal_loss",
-    "audit_log",
-];
-
-const COLUMNS: &str = "time_ns,time,seq,kind,order,parent,request_id,account,symbol,side,state,qty,cum_qty,price,reason,detail";
 
 /// Set once standard output's reader has gone away (`verify DIR | head -1`).
 static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
@@ -187,7 +148,7 @@ fn main() -> ExitCode {
                 request,
                 kind,
             };
-            export(&dir, &filter, format)
+            export(&dir, &filter, format.into())
         })(),
         Cmd::Order { dir, id } => order_life(&dir, &id),
     };
@@ -425,368 +386,7 @@ fn describe_loss(seq: u64, payload: &[u8]) -> String {
     )
 }
 
-struct Filter {
-    from: Option<u64>,
-    to: Option<u64>,
-    account: Option<String>,
-    symbol: Option<String>,
-    order: Option<u64>,
-    request: Option<String>,
-    kind: Option<String>,
-}
-
-impl Filter {
-    fn keeps(&self, r: &Row) -> bool {
-        self.from.is_none_or(|t| r.time_ns >= t)
-            && self.to.is_none_or(|t| r.time_ns < t)
-            && self.account.as_ref().is_none_or(|a| &r.account == a)
-            && self.symbol.as_ref().is_none_or(|s| &r.symbol == s)
-            && self
-                .order
-                .is_none_or(|o| r.order == Some(o) || r.parent == Some(o))
-            && self.request.as_ref().is_none_or(|q| &r.request_id == q)
-            && self.kind.as_ref().is_none_or(|k| r.kind == k)
-    }
-}
-
-/// The rows one journal record gives: the command itself, then what the engine emitted.
-fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
-    let e = s.engine;
-    let reg = e.registry();
-    let base = Row {
-        time_ns: s.ts_ns,
-        time: iso8601(s.ts_ns),
-        seq: s.seq,
-        ..Row::default()
-    };
-    // Fill in what the book knows of an order.
-    let with_order = |mut r: Row, id: OrderId| -> Row {
-        r.order = Some(id.0);
-        if let Some(o) = e.book().get(id) {
-            r.parent = o.terms().parent.map(|p| p.0);
-            if r.request_id.is_empty() {
-                r.request_id = o.terms().request_id.to_string();
-            }
-            r.account = reg
-                .accounts
-                .get(o.terms().account.0 as usize)
-                .map(|a| a.name.to_string())
-                .unwrap_or_default();
-            r.symbol = reg
-                .instruments
-                .get(o.terms().instrument.0 as usize)
-                .map(|i| i.symbol.to_string())
-                .unwrap_or_default();
-            r.side = o.terms().side.as_str().into();
-        }
-        r
-    };
-    let scales = |id: OrderId| -> (u8, u8) {
-        e.book()
-            .get(id)
-            .and_then(|o| reg.instruments.get(o.terms().instrument.0 as usize))
-            .map(|i| (i.price_scale, i.qty_scale))
-            .unwrap_or((0, 0))
-    };
-    if let Some(text) = s.loss {
-        let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-        out.push(Row {
-            kind: "journal_loss",
-            reason: v["reason"].as_str().unwrap_or("").into(),
-            detail: text.into(),
-            ..base.clone()
-        });
-    }
-    if let Some(failed) = s.audit_failed {
-        out.push(Row {
-            kind: "audit_log",
-            state: if failed { "FAILED" } else { "WORKING" }.into(),
-            reason: if failed { "AUDIT_FAILED" } else { "" }.into(),
-            detail: if failed {
-                "the audit sidecar failed: new orders refused from here on"
-            } else {
-                "the audit log works again: new orders accepted"
-            }
-            .into(),
-            ..base.clone()
-        });
-    }
-    if let Some((_, cmd)) = s.command {
-        match cmd {
-            Command::Submit(q) => out.push(Row {
-                kind: "request",
-                request_id: q.request_id.to_string(),
-                account: q.account.to_string(),
-                symbol: q.symbol.to_string(),
-                side: q.side.as_str().into(),
-                qty: q.quantity.to_string(),
-                price: q.limit_price.or(q.stop_price).map(|d| d.to_string()).unwrap_or_default(),
-                detail: format!(
-                    "{} {} hash={:016x} decision={} strategy={} risk_approved={} halted={} versions={}/{} config={:x}",
-                    q.order_type.as_str(),
-                    q.tif.as_str(),
-                    q.content_hash(),
-                    q.context.decision_id,
-                    q.context.strategy,
-                    q.context.risk_approved,
-                    q.context.trading_halted,
-                    q.context.strategy_version,
-                    q.context.risk_version,
-                    q.context.config_hash
-                ),
-                ..base.clone()
-            }),
-            other => out.push(Row {
-                kind: "command",
-                detail: format!("{other:?}"),
-                ..base.clone()
-            }),
-        }
-    }
-    for ev in s.events {
-        let row = match *ev {
-            CoreEvent::Accepted {
-                order,
-                content_hash,
-                warning,
-                ..
-            } => Row {
-                kind: "accepted",
-                detail: format!(
-                    "hash={content_hash:016x}{}",
-                    if warning { " kill-switch WARNING" } else { "" }
-                ),
-                ..with_order(base.clone(), order)
-            },
-            CoreEvent::Rejected {
-                request_id,
-                order,
-                reason,
-            } => Row {
-                kind: "rejected",
-                request_id: request_id.to_string(),
-                reason: reason.code().into(),
-                detail: reason.text().into(),
-                ..with_order(base.clone(), order)
-            },
-            CoreEvent::Duplicate {
-                request_id,
-                order,
-                state,
-            } => Row {
-                kind: "duplicate",
-                request_id: request_id.to_string(),
-                state: state.as_str().into(),
-                ..with_order(base.clone(), order)
-            },
-            CoreEvent::Order(OrderStatus {
-                order,
-                state,
-                qty,
-                cum_qty,
-                avg_px,
-                reason,
-                late,
-                ..
-            }) => {
-                let (ps, qs) = scales(order);
-                Row {
-                    kind: "order",
-                    state: state.as_str().into(),
-                    qty: Fixed(qty.0, qs).to_string(),
-                    cum_qty: Fixed(cum_qty.0, qs).to_string(),
-                    price: if cum_qty.0 > 0 {
-                        Fixed(avg_px.0, ps).to_string()
-                    } else {
-                        String::new()
-                    },
-                    reason: reason.map(|r| r.code().to_string()).unwrap_or_default(),
-                    detail: if late { "late".into() } else { String::new() },
-                    ..with_order(base.clone(), order)
-                }
-            }
-            CoreEvent::Fill {
-                order,
-                exec_id,
-                px,
-                qty,
-                fee,
-                slippage,
-                late,
-                ..
-            } => {
-                let (ps, qs) = scales(order);
-                Row {
-                    kind: "fill",
-                    qty: Fixed(qty.0, qs).to_string(),
-                    price: Fixed(px.0, ps).to_string(),
-                    detail: format!(
-                        "exec={exec_id} fee={fee}{}{}",
-                        slippage
-                            .map(|s| format!(
-                                " slippage_bps={} pips={} {}",
-                                Fixed(s.bps_e2, 2),
-                                Fixed(s.pips_e2, 2),
-                                s.category.as_str()
-                            ))
-                            .unwrap_or_default(),
-                        if late { " late" } else { "" }
-                    ),
-                    ..with_order(base.clone(), order)
-                }
-            }
-            CoreEvent::Protection {
-                parent,
-                stop_loss,
-                take_profit,
-                qty,
-            } => {
-                let (ps, qs) = scales(parent);
-                Row {
-                    kind: "protection",
-                    qty: Fixed(qty.0, qs).to_string(),
-                    detail: format!(
-                        "stop_loss={} take_profit={}",
-                        stop_loss
-                            .map(|(o, p)| format!("{}@{}", o.0, Fixed(p.0, ps)))
-                            .unwrap_or("-".into()),
-                        take_profit
-                            .map(|(o, p)| format!("{}@{}", o.0, Fixed(p.0, ps)))
-                            .unwrap_or("-".into())
-                    ),
-                    ..with_order(base.clone(), parent)
-                }
-            }
-            CoreEvent::SlippageBreach { order, bps_e2 } => Row {
-                kind: "slippage_breach",
-                detail: format!("slippage_bps={} protection withheld", Fixed(bps_e2, 2)),
-                ..with_order(base.clone(), order)
-            },
-            CoreEvent::Anomaly {
-                order,
-                state,
-                event,
-            } => Row {
-                kind: "anomaly",
-                state: state.as_str().into(),
-                detail: format!("{} does not fit {}", event.as_str(), state.as_str()),
-                ..with_order(base.clone(), order)
-            },
-            CoreEvent::CommandRejected { order, reason } => {
-                let r = Row {
-                    kind: "command_rejected",
-                    reason: reason.code().into(),
-                    detail: reason.text().into(),
-                    ..base.clone()
-                };
-                match order {
-                    Some(o) => with_order(r, o),
-                    None => r,
-                }
-            }
-            CoreEvent::KillSwitch {
-                scope,
-                state,
-                canceled,
-            } => Row {
-                kind: "kill_switch",
-                state: state.as_str().into(),
-                detail: format!("{scope:?} canceled={canceled}"),
-                ..base.clone()
-            },
-            CoreEvent::ModeChanged { account, mode } => Row {
-                kind: "mode",
-                account: account.to_string(),
-                state: mode.as_str().into(),
-                ..base.clone()
-            },
-            CoreEvent::HaltChanged { account, halted } => Row {
-                kind: "halt",
-                account: account.to_string(),
-                state: if halted { "HALTED" } else { "TRADING" }.into(),
-                ..base.clone()
-            },
-            CoreEvent::VenueSession { venue, up } => Row {
-                kind: "venue_session",
-                detail: format!("venue={venue}"),
-                state: if up { "LOGGED_ON" } else { "LOGGED_OFF" }.into(),
-                ..base.clone()
-            },
-            CoreEvent::FillRecovered { order, qty, px } => {
-                let (ps, qs) = scales(order);
-                Row {
-                    kind: "fill_recovered",
-                    qty: Fixed(qty.0, qs).to_string(),
-                    price: Fixed(px.0, ps).to_string(),
-                    detail: "booked from the venue's status answer; no report told it".into(),
-                    ..with_order(base.clone(), order)
-                }
-            }
-            CoreEvent::VenueMismatch {
-                order,
-                venue_cum,
-                core_cum,
-            } => {
-                let (_, qs) = scales(order);
-                Row {
-                    kind: "venue_mismatch",
-                    qty: Fixed(venue_cum.0, qs).to_string(),
-                    cum_qty: Fixed(core_cum.0, qs).to_string(),
-                    detail: "the venue reports less filled (qty) than the core booked (cum_qty)"
-                        .into(),
-                    ..with_order(base.clone(), order)
-                }
-            }
-            CoreEvent::Synced(_)
-            | CoreEvent::OrderInstrument { .. }
-            | CoreEvent::Row(_)
-            | CoreEvent::RowsEnd { .. } => continue,
-        };
-        out.push(row);
-    }
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-fn write_row(w: &mut impl Write, r: &Row, f: Format) -> std::io::Result<()> {
-    match f {
-        Format::Jsonl => {
-            serde_json::to_writer(&mut *w, r).map_err(std::io::Error::other)?;
-            writeln!(w)
-        }
-        Format::Csv => {
-            let opt = |o: Option<u64>| o.map(|v| v.to_string()).unwrap_or_default();
-            let fields = [
-                r.time_ns.to_string(),
-                r.time.clone(),
-                r.seq.to_string(),
-                r.kind.to_string(),
-                opt(r.order),
-                opt(r.parent),
-                r.request_id.clone(),
-                r.account.clone(),
-                r.symbol.clone(),
-                r.side.clone(),
-                r.state.clone(),
-                r.qty.clone(),
-                r.cum_qty.clone(),
-                r.price.clone(),
-                r.reason.clone(),
-                r.detail.clone(),
-            ];
-            let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-            writeln!(w, "{}", line.join(","))
-        }
-    }
-}
-
-fn export(dir: &Path, filter: &Filter, format: Format) -> Result<ExitCode, String> {
+fn export(dir: &Path, filter: &Filter, format: execd::export::Format) -> Result<ExitCode, String> {
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     let mut err: Option<std::io::Error> = None;
@@ -800,7 +400,7 @@ fn export(dir: &Path, filter: &Filter, format: Format) -> Result<ExitCode, Strin
         }
     };
     let mut buf = Vec::new();
-    let mut header = matches!(format, Format::Csv);
+    let mut header = matches!(format, execd::export::Format::Csv);
     let r = replay(dir, |s| {
         if std::mem::take(&mut header) {
             check(writeln!(w, "{COLUMNS}"), &mut err);
