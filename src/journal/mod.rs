@@ -10,6 +10,7 @@
 //! This module is the storage layer; what the core writes into it (requests, decisions,
 //! state changes, venue messages) and recovery from it are built on top.
 
+pub mod follow;
 pub mod record;
 pub(crate) mod segment;
 

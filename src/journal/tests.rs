@@ -325,3 +325,42 @@ fn a_journal_continued_with_larger_segments_rolls_instead_of_refusing_records() 
     assert_eq!(scan(&d, |_| {}).unwrap().records, 2);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn a_follower_hands_over_records_as_they_are_committed_across_segments() {
+    let d = dir("follow");
+    let (mut w, _) = JournalWriter::open(&d, 4096).unwrap();
+    for i in 1..=120u64 {
+        w.append(1, 1, i, &payload(i)).unwrap();
+    }
+    let mut from_start = follow::Follower::at(&d, 1).unwrap();
+    let mut mid = follow::Follower::at(&d, 77).unwrap();
+    let mut got = Vec::new();
+    // A bounded poll hands over at most that many; the rest come on the next.
+    assert_eq!(from_start.poll(50, |h, _| got.push(h.seq)).unwrap(), 50);
+    while from_start.poll(50, |h, _| got.push(h.seq)).unwrap() > 0 {}
+    assert_eq!(got, (1..=120).collect::<Vec<_>>());
+    let mut tail = Vec::new();
+    mid.poll(1000, |h, p| {
+        assert_eq!(p, &payload(h.seq)[..]);
+        tail.push(h.seq)
+    })
+    .unwrap();
+    assert_eq!(tail, (77..=120).collect::<Vec<_>>());
+    // Nothing new: nothing handed over. Then the writer goes on, into new segments.
+    assert_eq!(mid.poll(1000, |_, _| panic!("nothing new")).unwrap(), 0);
+    for i in 121..=300u64 {
+        w.append(1, 1, i, &payload(i)).unwrap();
+    }
+    tail.clear();
+    while mid.poll(64, |h, _| tail.push(h.seq)).unwrap() > 0 {}
+    assert_eq!(tail, (121..=300).collect::<Vec<_>>());
+    assert_eq!(mid.next_seq(), 301);
+    // A follower at the record that comes next waits for it.
+    let mut next = follow::Follower::at(&d, 301).unwrap();
+    assert_eq!(next.poll(10, |_, _| panic!("not written yet")).unwrap(), 0);
+    w.append(1, 1, 301, &payload(301)).unwrap();
+    assert_eq!(next.poll(10, |h, _| assert_eq!(h.seq, 301)).unwrap(), 1);
+    drop(w);
+    let _ = std::fs::remove_dir_all(&d);
+}
