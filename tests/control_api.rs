@@ -1500,3 +1500,296 @@ fn reads_show_kill_switches_and_modes_as_set_and_ctl_prints_them() {
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["positions"][0]["net_quantity"], "0.030", "{v}");
 }
+
+/// `GET` of `path` as text (exports are not JSON).
+fn get_text(d: &Daemon, path: &str) -> (u16, String) {
+    let r = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .get(&format!("{}{path}", d.url))
+        .call();
+    match r {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(c, r)) => (c, r.into_string().unwrap()),
+        Err(e) => panic!("{path}: {e}"),
+    }
+}
+
+fn replay_export(dir: &str, args: &[&str]) -> String {
+    let out = common::run_cmd_for(
+        Command::new(env!("CARGO_BIN_EXE_execd-replay"))
+            .args(["export", dir])
+            .args(args),
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    common::text(&out.stdout)
+}
+
+#[test]
+fn operator_actions_are_journaled_with_who_and_why_and_the_audit_route_exports_what_execd_replay_does(
+) {
+    let dir = TempDir::new("control-audit");
+    let journal = dir.path().join("j");
+    let j = journal.to_str().unwrap();
+    let d = Daemon::start(&["--journal", j], &[]);
+    for i in 0..3 {
+        let (code, v) = d.submit(&market(&format!("a{i}"), "0.01"));
+        assert_eq!(code, 201, "{v}");
+    }
+    let (code, v) = d.submit(&resting("rest"));
+    assert_eq!(code, 202, "{v}");
+    let resting_id = v["order_id"].as_u64().unwrap().to_string();
+    let env = [("EXECD_OPERATOR", "")];
+    let (code, out, err) = ctl(
+        &d.url,
+        &[
+            "--operator",
+            "alice",
+            "cancel",
+            &resting_id,
+            "--reason",
+            "stale quote, desk call",
+        ],
+        &env,
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, out, err) = ctl(
+        &d.url,
+        &[
+            "--operator",
+            "bob",
+            "kill",
+            "--scope",
+            "venue:paper",
+            "--state",
+            "warning",
+            "--reason",
+            "venue slow",
+        ],
+        &env,
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    // A name the journal would not take is refused before anything is done.
+    let (code, _, err) = ctl(
+        &d.url,
+        &["--operator", "eve smith", "halt", "alpha", "on"],
+        &env,
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("X-Execd-Operator"), "{err}");
+
+    // Everything up to now: the live export and execd-replay's of the same range agree.
+    let (code, live) = get_text(&d, "/v1/audit?format=csv");
+    assert_eq!(code, 200, "{live}");
+    let last = live.lines().last().unwrap();
+    let to = last.split(',').next().unwrap().parse::<u64>().unwrap() + 1;
+    let (code, live) = get_text(&d, &format!("/v1/audit?format=csv&to={to}"));
+    assert_eq!(code, 200);
+    let (code, live_jsonl) = get_text(&d, &format!("/v1/audit?to={to}&account=alpha"));
+    assert_eq!(code, 200);
+    let (code, ops) = get_text(&d, "/v1/audit?kind=operator");
+    assert_eq!(code, 200);
+    for (q, want) in [
+        ("kind=nope", "INVALID_PARAMETER"),
+        ("format=xml", "INVALID_PARAMETER"),
+        ("from=yesterday", "INVALID_PARAMETER"),
+        ("colour=red", "UNKNOWN_PARAMETER"),
+    ] {
+        let (code, v) = d.call("GET", &format!("/v1/audit?{q}"), None);
+        assert_eq!((code, v["code"].as_str()), (400, Some(want)), "{q}: {v}");
+    }
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+
+    let to = to.to_string();
+    assert_eq!(live, replay_export(j, &["--format", "csv", "--to", &to]));
+    assert_eq!(
+        live_jsonl,
+        replay_export(j, &["--format", "jsonl", "--to", &to, "--account", "alpha"])
+    );
+    assert!(live.lines().count() > 10, "{live}");
+    // Each action follows the note naming its operator, with the reason given.
+    let rows: Vec<Value> = ops
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{ops}");
+    assert_eq!(rows[0]["reason"], "stale quote, desk call");
+    assert!(
+        rows[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("operator alice"),
+        "{ops}"
+    );
+    assert_eq!(rows[1]["reason"], "venue slow");
+    assert!(
+        rows[1]["detail"].as_str().unwrap().contains("operator bob"),
+        "{ops}"
+    );
+    let all = replay_export(j, &["--format", "jsonl"]);
+    let all: Vec<Value> = all
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for note in &rows {
+        let at = all
+            .iter()
+            .position(|r| r == note)
+            .expect("the note in the full export");
+        let next = all[at + 1..]
+            .iter()
+            .find(|r| r["kind"] == "command" || r["kind"] == "kill_switch")
+            .unwrap();
+        assert_eq!(
+            next["seq"].as_u64(),
+            Some(note["seq"].as_u64().unwrap() + 1),
+            "{next}"
+        );
+    }
+}
+
+/// An open `GET /v1/events` and the events read from it so far.
+struct Stream {
+    lines: std::io::Lines<std::io::BufReader<Box<dyn std::io::Read + Send + Sync>>>,
+}
+
+impl Stream {
+    fn open(d: &Daemon, query: &str, last_id: Option<u64>) -> Stream {
+        let mut r = ureq::AgentBuilder::new()
+            .timeout_read(Duration::from_secs(20))
+            .build()
+            .get(&format!("{}/v1/events{query}", d.url));
+        if let Some(id) = last_id {
+            r = r.set("Last-Event-ID", &id.to_string());
+        }
+        let r = r.call().expect("the stream opens");
+        assert_eq!(r.header("content-type"), Some("text/event-stream"));
+        use std::io::BufRead as _;
+        Stream {
+            lines: std::io::BufReader::new(r.into_reader()).lines(),
+        }
+    }
+
+    /// Events (id if any, kind, row) until `stop` says so (bounded by the read timeout).
+    fn until(&mut self, mut stop: impl FnMut(&Value) -> bool) -> Vec<(Option<u64>, Value)> {
+        let mut got = Vec::new();
+        let (mut id, mut data) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let line = self.lines.next().expect("the stream stays open").unwrap();
+            if let Some(v) = line.strip_prefix("id: ") {
+                id = Some(v.parse().unwrap());
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data = Some(serde_json::from_str::<Value>(v).unwrap());
+            } else if line.is_empty() {
+                if let Some(v) = data.take() {
+                    let done = stop(&v);
+                    got.push((id.take(), v));
+                    if done {
+                        return got;
+                    }
+                }
+            }
+        }
+        panic!("the stream never said what was awaited: {got:#?}");
+    }
+}
+
+fn filled(request: &str) -> impl FnMut(&Value) -> bool + '_ {
+    move |v| v["kind"] == "order" && v["request_id"] == request && v["state"] == "FILLED"
+}
+
+#[test]
+fn the_event_stream_tells_what_happens_and_resumes_after_a_reconnect() {
+    let d = Daemon::builtin(&[]);
+    let (code, v) = d.call("GET", "/v1/events", None);
+    assert_eq!((code, v["code"].as_str()), (404, Some("NO_JOURNAL")), "{v}");
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+
+    let dir = TempDir::new("control-events");
+    let journal = dir.path().join("j");
+    let d = Daemon::start(&["--journal", journal.to_str().unwrap()], &[]);
+    let (code, _) = d.submit(&market("before", "0.01"));
+    assert_eq!(code, 201);
+    // From now on: nothing of "before".
+    let mut live = Stream::open(&d, "", None);
+    let (code, _) = d.submit(&market("s1", "0.01"));
+    assert_eq!(code, 201);
+    let got = live.until(filled("s1"));
+    assert!(
+        got.iter().all(|(_, v)| v["request_id"] != "before"),
+        "{got:#?}"
+    );
+    let kinds: Vec<&str> = got
+        .iter()
+        .map(|(_, v)| v["kind"].as_str().unwrap())
+        .collect();
+    for k in ["request", "accepted", "fill"] {
+        assert!(kinds.contains(&k), "{kinds:?}");
+    }
+    let last = got.iter().rev().find_map(|(id, _)| *id).expect("an id");
+    drop(live);
+
+    // While nobody listens: another order. The reconnect resumes after the last id.
+    let (code, _) = d.submit(&market("s2", "0.01"));
+    assert_eq!(code, 201);
+    let mut again = Stream::open(&d, "", Some(last));
+    let got = again.until(filled("s2"));
+    assert!(
+        got.iter().all(|(_, v)| v["seq"].as_u64().unwrap() > last),
+        "{got:#?}"
+    );
+    assert!(got
+        .iter()
+        .any(|(_, v)| v["kind"] == "request" && v["request_id"] == "s2"));
+    assert!(got.iter().all(|(_, v)| v["request_id"] != "s1"), "{got:#?}");
+    drop(again);
+
+    // From the start, filtered: the whole history of one request.
+    let mut history = Stream::open(&d, "?from_seq=1&request_id=before", None);
+    let got = history.until(filled("before"));
+    assert_eq!(got[0].1["kind"], "request", "{got:#?}");
+    drop(history);
+    let (code, v) = d.call("GET", "/v1/events?from_seq=0", None);
+    assert_eq!(
+        (code, v["code"].as_str()),
+        (400, Some("INVALID_PARAMETER")),
+        "{v}"
+    );
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+}
+
+#[test]
+fn a_second_signal_exits_at_once_and_loses_nothing_acknowledged() {
+    let dir = TempDir::new("control-second-signal");
+    let journal = dir.path().join("j");
+    let j = journal.to_str().unwrap();
+    let d = Daemon::start(&["--journal", j], &[]);
+    let (code, v) = d.submit(&market("kept", "0.01"));
+    assert_eq!((code, v["status"].as_str()), (201, Some("FILLED")), "{v}");
+    // An open stream makes the first stop take a while (its reader notices within 20 ms).
+    let _stream = Stream::open(&d, "?from_seq=1", None);
+    let pid = d.proc.child.id().to_string();
+    let both = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}; kill -TERM {pid}")])
+        .status()
+        .unwrap();
+    assert!(both.success());
+    let (code, lines) = d.proc.finish(20);
+    assert_eq!(code, Some(3), "{lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.contains("execd: stopped")),
+        "{lines:#?}"
+    );
+
+    let d = Daemon::start(&["--journal", j], &[]);
+    let (code, v) = d.call("GET", "/v1/executions/kept", None);
+    assert_eq!((code, v["status"].as_str()), (200, Some("FILLED")), "{v}");
+    assert_eq!(v["filled_quantity"], "0.010", "{v}");
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+}

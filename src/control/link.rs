@@ -9,7 +9,7 @@
 
 use crate::config::Registry;
 use crate::core::Handle;
-use crate::model::event::{Command, CoreEvent, OrderRef, OrderStatus};
+use crate::model::event::{Command, CoreEvent, OperatorNote, OrderRef, OrderStatus};
 use crate::model::fixed::{Money, Price, Qty};
 use crate::model::ids::{ClOrdId, InstrumentId, OrderId, RequestId};
 use crate::model::order_state::OrderState;
@@ -175,6 +175,8 @@ pub enum Ask {
     Command {
         /// The command (never a submit).
         cmd: Command,
+        /// For an operator's action: who, and why; journaled just before it.
+        by: Option<Box<OperatorNote>>,
         /// Where the answer goes.
         reply: oneshot::Sender<Result<Answer, Refused>>,
     },
@@ -380,7 +382,19 @@ impl Link {
                 }
                 (Command::Submit(req), Replier::Submit { req, wait, reply })
             }
-            Ask::Command { cmd, reply } => (cmd, Replier::Command { reply }),
+            Ask::Command { cmd, by, reply } => {
+                if let Some(note) = by {
+                    // The note and its action go together or not at all: a note whose
+                    // action never came would name an operator for nothing.
+                    if self.handle.room() < 3 || self.handle.send(Command::Operator(*note)).is_err()
+                    {
+                        self.stats.busy += 1;
+                        let _ = reply.send(Err(Refused::Busy));
+                        return;
+                    }
+                }
+                (cmd, Replier::Command { reply })
+            }
             Ask::Ping { reply } => (Command::Tick, Replier::Ping { reply }),
             Ask::Watch { order, wait, reply } => {
                 let Some(v) = self.views.get(&order) else {
@@ -875,7 +889,14 @@ mod tests {
             let task = tokio::spawn(l.run(rx, stopping));
             let (reply, answer) = oneshot::channel();
             let cmd = Command::Cancel(OrderRef::Id(OrderId(5)));
-            tx.send(Ask::Command { cmd, reply }).await.ok().unwrap();
+            tx.send(Ask::Command {
+                cmd,
+                by: None,
+                reply,
+            })
+            .await
+            .ok()
+            .unwrap();
             assert_eq!(core.next().await, cmd);
             let token = core.sync().await;
             // A fill and a refusal about another order land in between: not answers.
@@ -916,14 +937,22 @@ mod tests {
             let (r1, a1) = oneshot::channel();
             let (r2, a2) = oneshot::channel();
             let q = Command::Query(OrderRef::Id(OrderId(1)));
-            tx.send(Ask::Command { cmd: q, reply: r1 })
-                .await
-                .ok()
-                .unwrap();
-            tx.send(Ask::Command { cmd: q, reply: r2 })
-                .await
-                .ok()
-                .unwrap();
+            tx.send(Ask::Command {
+                cmd: q,
+                by: None,
+                reply: r1,
+            })
+            .await
+            .ok()
+            .unwrap();
+            tx.send(Ask::Command {
+                cmd: q,
+                by: None,
+                reply: r2,
+            })
+            .await
+            .ok()
+            .unwrap();
             assert_eq!(a2.await.unwrap().unwrap_err(), Refused::Busy);
             assert_eq!(core.next().await, q);
             let token = core.sync().await;

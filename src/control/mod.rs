@@ -9,8 +9,10 @@
 //! Stopping: the server stops accepting first, answers what is in flight, then the link
 //! answers what it still holds and the thread ends.
 
+mod audit;
 pub mod link;
 mod routes;
+mod stream;
 pub mod wire;
 
 use crate::config::Registry;
@@ -41,6 +43,9 @@ pub struct ControlOptions {
     pub default_wait: Duration,
     /// Longest `?wait_ms=` taken.
     pub max_wait: Duration,
+    /// The journal the core writes (`GET /v1/audit` and `GET /v1/events` read it); none
+    /// when execd runs without one.
+    pub journal: Option<std::path::PathBuf>,
 }
 
 impl ControlOptions {
@@ -51,6 +56,7 @@ impl ControlOptions {
             token,
             default_wait: Duration::from_secs(5),
             max_wait: Duration::from_secs(60),
+            journal: None,
         }
     }
 }
@@ -168,6 +174,8 @@ pub fn start(
         max_wait: opts.max_wait,
         stopping: stopping.clone(),
         requests: requests.clone(),
+        journal: opts.journal,
+        readers: stream::Readers::default(),
     };
     let join = std::thread::Builder::new()
         .name("execd-control".into())

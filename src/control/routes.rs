@@ -5,9 +5,11 @@ use super::link::{Answer, Ask, Refused, Submitted, View};
 use super::wire::{self, dec, money, scope_json, FieldError};
 use crate::config::Registry;
 use crate::model::control::KillState;
-use crate::model::event::{Command, CoreEvent, OrderFilter, OrderRef, OrderRow, OrderStatus};
+use crate::model::event::{
+    Command, CoreEvent, OperatorNote, OrderFilter, OrderRef, OrderRow, OrderStatus,
+};
 use crate::model::event::{Row, Scope, Snapshot, MAX_ROWS};
-use crate::model::ids::{InstrumentId, Name, OrderId};
+use crate::model::ids::{InstrumentId, Name, OrderId, ShortStr};
 use crate::model::order_state::OrderState;
 use crate::model::reason::Reason;
 use crate::secret::Secret;
@@ -36,6 +38,9 @@ pub struct AppState {
     pub(super) max_wait: Duration,
     pub(super) stopping: Arc<AtomicBool>,
     pub(super) requests: Arc<AtomicU64>,
+    /// The journal the core writes, for the audit export and the event stream.
+    pub(super) journal: Option<std::path::PathBuf>,
+    pub(super) readers: super::stream::Readers,
 }
 
 /// An error answer: HTTP status, a stable code, a sentence.
@@ -47,7 +52,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(super) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code,
@@ -110,7 +119,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult = Result<Response, ApiError>;
+pub(super) type ApiResult = Result<Response, ApiError>;
 
 /// Proof that the request carries the token (or that none is needed).
 pub struct Authed;
@@ -160,6 +169,8 @@ pub fn router(st: AppState, body_limit: usize) -> Router {
         .route("/v1/emergency-stop", post(emergency_stop))
         .route("/v1/mode", put(mode).get(modes))
         .route("/v1/halt", put(halt))
+        .route("/v1/audit", get(super::audit::export))
+        .route("/v1/events", get(super::audit::events))
         .fallback(not_found)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
@@ -304,7 +315,62 @@ async fn call<T>(
 }
 
 async fn command(st: &AppState, cmd: Command) -> Result<Answer, ApiError> {
-    call(st, |reply| Ask::Command { cmd, reply }).await
+    call(st, |reply| Ask::Command {
+        cmd,
+        by: None,
+        reply,
+    })
+    .await
+}
+
+/// An operator's action: journaled with who gave it and why, just before it.
+async fn action(
+    st: &AppState,
+    by: &Operator,
+    reason: &Option<String>,
+    cmd: Command,
+) -> Result<Answer, ApiError> {
+    check_reason(reason)?;
+    let note = OperatorNote {
+        operator: by.0,
+        // check_reason bounds it to the note's capacity.
+        reason: ShortStr::new(reason.as_deref().unwrap_or("")).unwrap_or_default(),
+    };
+    call(st, |reply| Ask::Command {
+        cmd,
+        by: Some(Box::new(note)),
+        reply,
+    })
+    .await
+}
+
+/// The header naming the operator behind a request.
+pub const OPERATOR_HEADER: &str = "x-execd-operator";
+
+/// Who is acting: the `X-Execd-Operator` header (`execd ctl --operator`), or `api` when
+/// the client names nobody. The name is the client's word: whoever holds the token may
+/// state any name, so the journal records it as stated.
+pub struct Operator(ShortStr<32>);
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        let Some(v) = parts.headers.get(OPERATOR_HEADER) else {
+            return Ok(Operator(ShortStr::new("api").unwrap_or_default()));
+        };
+        let ok = |b: &u8| b.is_ascii_alphanumeric() || b"._@-".contains(b);
+        match std::str::from_utf8(v.as_bytes()) {
+            Ok(name) if !name.is_empty() && name.len() <= 32 && name.bytes().all(|b| ok(&b)) => {
+                Ok(Operator(ShortStr::new(name).unwrap_or_default()))
+            }
+            _ => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_FIELD",
+                "X-Execd-Operator: must be 1 to 32 letters, digits or . _ @ -",
+            )),
+        }
+    }
 }
 
 fn now_rfc3339() -> String {
@@ -663,8 +729,15 @@ async fn order(
 
 /// Carries out a cancel or replace and waits (bounded) for the venue's answer when the
 /// link follows the order.
-async fn amend(st: &AppState, id: OrderId, cmd: Command, wait: Duration) -> ApiResult {
-    let a = command(st, cmd).await?;
+async fn amend(
+    st: &AppState,
+    by: &Operator,
+    reason: &Option<String>,
+    id: OrderId,
+    cmd: Command,
+    wait: Duration,
+) -> ApiResult {
+    let a = action(st, by, reason, cmd).await?;
     if let Some(r) = refusal(&a) {
         return Err(ApiError::reason(r));
     }
@@ -696,6 +769,7 @@ async fn amend(st: &AppState, id: OrderId, cmd: Command, wait: Duration) -> ApiR
 
 async fn cancel(
     _: Authed,
+    by: Operator,
     State(st): State<AppState>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
@@ -703,17 +777,29 @@ async fn cancel(
 ) -> ApiResult {
     let wait = wait(&st, &q)?;
     let id = path_order(&id)?;
-    let _: EmptyBody = body(b, true)?;
-    amend(&st, id, Command::Cancel(OrderRef::Id(id)), wait).await
+    let c: CancelBody = body(b, true)?;
+    amend(
+        &st,
+        &by,
+        &c.reason,
+        id,
+        Command::Cancel(OrderRef::Id(id)),
+        wait,
+    )
+    .await
 }
 
-/// A body that must be empty or `{}`.
+/// A cancel's body: empty, `{}`, or the reason.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EmptyBody {}
+struct CancelBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
 
 async fn replace(
     _: Authed,
+    by: Operator,
     State(st): State<AppState>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
@@ -733,11 +819,12 @@ async fn replace(
         quantity: r.quantity.map(|d| d.0),
         limit_price: r.limit_price.map(|d| d.0),
     };
-    amend(&st, id, cmd, wait).await
+    amend(&st, &by, &r.reason, id, cmd, wait).await
 }
 
 async fn protection(
     _: Authed,
+    by: Operator,
     State(st): State<AppState>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
@@ -752,8 +839,10 @@ async fn protection(
             "give stop_loss, take_profit or both".to_string(),
         )));
     }
-    let a = command(
+    let a = action(
         &st,
+        &by,
+        &p.reason,
         Command::ModifyProtection {
             order: OrderRef::Id(id),
             stop_loss: p.stop_loss.map(|d| d.0),
@@ -791,6 +880,7 @@ fn canceled(a: &Answer) -> Vec<u64> {
 
 async fn cancel_all(
     _: Authed,
+    by: Operator,
     State(st): State<AppState>,
     RawQuery(q): RawQuery,
     b: Result<Bytes, BytesRejection>,
@@ -799,7 +889,7 @@ async fn cancel_all(
     let c: wire::CancelAllBody = body(b, true)?;
     let scope = c.scope.scope().map_err(ApiError::field)?;
     check_scope(&st.reg, &scope)?;
-    let a = command(&st, Command::CancelAll(scope)).await?;
+    let a = action(&st, &by, &c.reason, Command::CancelAll(scope)).await?;
     if let Some(r) = refusal(&a) {
         return Err(ApiError::reason(r));
     }
@@ -846,14 +936,17 @@ fn check_reason(r: &Option<String>) -> Result<(), ApiError> {
 
 async fn set_kill(
     st: &AppState,
+    by: &Operator,
     scope: Scope,
     state: KillState,
     cancel_open: bool,
     reason: Option<String>,
 ) -> ApiResult {
     check_scope(&st.reg, &scope)?;
-    let a = command(
+    let a = action(
         st,
+        by,
+        &reason,
         Command::SetKillSwitch {
             scope,
             state,
@@ -901,6 +994,7 @@ async fn set_kill(
 
 async fn kill(
     _: Authed,
+    by: Operator,
     State(st): State<AppState>,
     RawQuery(q): RawQuery,
     b: Result<Bytes, BytesRejection>,
@@ -909,11 +1003,12 @@ async fn kill(
     let k: wire::KillBody = body(b, false)?;
     check_reason(&k.reason)?;
     let scope = k.scope.scope().map_err(ApiError::field)?;
-    set_kill(&st, scope, k.state, k.cancel_open, k.reason).await
+    set_kill(&st, &by, scope, k.state, k.cancel_open, k.reason).await
 }
 
 async fn emergency_stop(
     _: Authed,
+    by: Operator,
     State(st): State<AppState>,
     RawQuery(q): RawQuery,
     b: Result<Bytes, BytesRejection>,
@@ -921,11 +1016,12 @@ async fn emergency_stop(
     no_query(&q)?;
     let e: wire::EmergencyBody = body(b, true)?;
     check_reason(&e.reason)?;
-    set_kill(&st, Scope::Global, KillState::Active, true, e.reason).await
+    set_kill(&st, &by, Scope::Global, KillState::Active, true, e.reason).await
 }
 
 async fn mode(
     _: Authed,
+    by: Operator,
     State(st): State<AppState>,
     RawQuery(q): RawQuery,
     b: Result<Bytes, BytesRejection>,
@@ -937,7 +1033,7 @@ async fn mode(
         account,
         mode: m.mode,
     };
-    account_setting(&st, account, cmd, |e| match e {
+    account_setting(&st, &by, &m.reason, account, cmd, |e| match e {
         CoreEvent::ModeChanged { mode, .. } => Some(("mode", json!(mode.as_str()))),
         _ => None,
     })
@@ -946,6 +1042,7 @@ async fn mode(
 
 async fn halt(
     _: Authed,
+    by: Operator,
     State(st): State<AppState>,
     RawQuery(q): RawQuery,
     b: Result<Bytes, BytesRejection>,
@@ -957,7 +1054,7 @@ async fn halt(
         account,
         halted: h.halted,
     };
-    account_setting(&st, account, cmd, |e| match e {
+    account_setting(&st, &by, &h.reason, account, cmd, |e| match e {
         CoreEvent::HaltChanged { halted, .. } => Some(("halted", json!(halted))),
         _ => None,
     })
@@ -968,11 +1065,13 @@ async fn halt(
 /// confirms, under `key`.
 async fn account_setting(
     st: &AppState,
+    by: &Operator,
+    reason: &Option<String>,
     account: Name,
     cmd: Command,
     confirmed: impl Fn(&CoreEvent) -> Option<(&'static str, Value)>,
 ) -> ApiResult {
-    let a = command(st, cmd).await?;
+    let a = action(st, by, reason, cmd).await?;
     if let Some(r) = refusal(&a) {
         return Err(ApiError::reason(r));
     }
@@ -990,7 +1089,7 @@ async fn account_setting(
 /// Default page size of `GET /v1/orders`.
 const DEFAULT_LIMIT: u16 = 100;
 
-fn bad_param(field: &str, msg: impl std::fmt::Display) -> ApiError {
+pub(super) fn bad_param(field: &str, msg: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
         "INVALID_PARAMETER",
@@ -999,7 +1098,7 @@ fn bad_param(field: &str, msg: impl std::fmt::Display) -> ApiError {
 }
 
 /// Query pairs `k=v` (percent-decoded; `+` is a space).
-fn query_pairs(q: &Option<String>) -> Result<Vec<(String, String)>, ApiError> {
+pub(super) fn query_pairs(q: &Option<String>) -> Result<Vec<(String, String)>, ApiError> {
     let q = q.as_deref().unwrap_or("");
     axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
         &format!("/?{q}")

@@ -256,6 +256,9 @@ pub struct CancelAllBody {
     /// Absent: every open order.
     #[serde(default)]
     pub scope: ScopeBody,
+    /// Why, in one line (journaled with the operator's name).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// `PUT /v1/kill-switches`.
@@ -292,6 +295,9 @@ pub struct ModeBody {
     pub account: Short<16>,
     /// GUIDE or AUTONOMOUS.
     pub mode: Mode,
+    /// Why, in one line (journaled with the operator's name).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// `PUT /v1/halt`.
@@ -302,6 +308,9 @@ pub struct HaltBody {
     pub account: Short<16>,
     /// `true` refuses every new request of the account until cleared.
     pub halted: bool,
+    /// Why, in one line (journaled with the operator's name).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// `POST /v1/orders/{id}/replace`.
@@ -314,6 +323,9 @@ pub struct ReplaceBody {
     /// New limit price.
     #[serde(default)]
     pub limit_price: Option<DecStr>,
+    /// Why, in one line (journaled with the operator's name).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// `PUT /v1/orders/{id}/protection`.
@@ -326,6 +338,9 @@ pub struct ProtectionBody {
     /// New take-profit limit.
     #[serde(default)]
     pub take_profit: Option<DecStr>,
+    /// Why, in one line (journaled with the operator's name).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// A scope as JSON: `{"global":true}` or `{"venue":"paper"}`.

@@ -21,6 +21,10 @@ pub struct CtlArgs {
     /// Print the server's JSON answer as it came.
     #[arg(long, global = true)]
     json: bool,
+    /// Who is acting, journaled with every operator action (default: $EXECD_OPERATOR,
+    /// else $USER).
+    #[arg(long, global = true)]
+    operator: Option<String>,
     #[command(subcommand)]
     cmd: CtlCmd,
 }
@@ -137,6 +141,9 @@ enum CtlCmd {
         /// How long to wait for the venue, ms.
         #[arg(long)]
         wait_ms: Option<u64>,
+        /// Why (journaled with the operator's name).
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Cancel/replace: a new quantity and/or limit price.
     Replace {
@@ -148,6 +155,9 @@ enum CtlCmd {
         /// New limit price.
         #[arg(long)]
         limit_price: Option<String>,
+        /// Why (journaled with the operator's name).
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Cancel every open order, or those of one venue, account or symbol.
     CancelAll {
@@ -160,6 +170,9 @@ enum CtlCmd {
         /// Only this symbol's.
         #[arg(long)]
         symbol: Option<String>,
+        /// Why (journaled with the operator's name).
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Set a kill switch.
     Kill {
@@ -169,7 +182,7 @@ enum CtlCmd {
         /// OFF, WARNING or ACTIVE.
         #[arg(long, ignore_case = true)]
         state: KillArg,
-        /// Why (shown in execd's log and the answer).
+        /// Why (journaled with the operator's name, shown in execd's log and the answer).
         #[arg(long)]
         reason: Option<String>,
         /// With ACTIVE: cancel the open orders in scope too.
@@ -191,6 +204,9 @@ enum CtlCmd {
         /// GUIDE or AUTONOMOUS.
         #[arg(ignore_case = true)]
         mode: Option<ModeArg>,
+        /// Why (journaled with the operator's name).
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Orders held, oldest first, as a table: one page (--limit), or every page (--all).
     Orders {
@@ -229,6 +245,9 @@ enum CtlCmd {
         /// on or off.
         #[arg(ignore_case = true)]
         halted: OnOff,
+        /// Why (journaled with the operator's name).
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Whether execd is up and its core carries out commands.
     Health,
@@ -277,6 +296,7 @@ pub fn run(a: CtlArgs) -> ExitCode {
         .or_else(|| std::env::var("EXECD_URL").ok().filter(|u| !u.is_empty()))
         .unwrap_or_else(|| DEFAULT_URL.to_string());
     let base = base.trim_end_matches('/').to_string();
+    let operator = a.operator;
     let mut wait = Duration::from_secs(5);
     let mut table = None;
     let mut follow: Option<String> = None;
@@ -340,22 +360,27 @@ pub fn run(a: CtlArgs) -> ExitCode {
         }
         CtlCmd::Execution { id } => ("GET", format!("/v1/executions/{}", encode(&id)), None),
         CtlCmd::Order { id } => ("GET", format!("/v1/orders/{id}"), None),
-        CtlCmd::Cancel { id, wait_ms } => {
+        CtlCmd::Cancel {
+            id,
+            wait_ms,
+            reason,
+        } => {
             if let Some(w) = wait_ms {
                 wait = Duration::from_millis(w);
             }
             (
                 "POST",
                 with_wait(&format!("/v1/orders/{id}/cancel"), wait_ms),
-                Some(json!({})),
+                Some(json!({ "reason": reason })),
             )
         }
         CtlCmd::Replace {
             id,
             quantity,
             limit_price,
+            reason,
         } => {
-            let mut b = json!({});
+            let mut b = json!({ "reason": reason });
             if let Some(q) = quantity {
                 b["quantity"] = json!(q);
             }
@@ -368,6 +393,7 @@ pub fn run(a: CtlArgs) -> ExitCode {
             venue,
             account,
             symbol,
+            reason,
         } => {
             let scope = match (venue, account, symbol) {
                 (Some(v), _, _) => json!({"venue": v}),
@@ -378,7 +404,7 @@ pub fn run(a: CtlArgs) -> ExitCode {
             (
                 "POST",
                 "/v1/cancel-all".into(),
-                Some(json!({"scope": scope})),
+                Some(json!({"scope": scope, "reason": reason})),
             )
         }
         CtlCmd::Kill {
@@ -415,13 +441,16 @@ pub fn run(a: CtlArgs) -> ExitCode {
         CtlCmd::Mode {
             account: Some(account),
             mode: Some(mode),
+            reason,
         } => (
             "PUT",
             "/v1/mode".into(),
-            Some(json!({"account": account, "mode": match mode {
-                ModeArg::Guide => "GUIDE",
-                ModeArg::Autonomous => "AUTONOMOUS",
-            }})),
+            Some(
+                json!({"account": account, "reason": reason, "mode": match mode {
+                    ModeArg::Guide => "GUIDE",
+                    ModeArg::Autonomous => "AUTONOMOUS",
+                }}),
+            ),
         ),
         CtlCmd::Mode { .. } => {
             table = Some(Table::Modes);
@@ -469,14 +498,24 @@ pub fn run(a: CtlArgs) -> ExitCode {
             table = Some(Table::Venues);
             ("GET", "/v1/venues".into(), None)
         }
-        CtlCmd::Halt { account, halted } => (
+        CtlCmd::Halt {
+            account,
+            halted,
+            reason,
+        } => (
             "PUT",
             "/v1/halt".into(),
-            Some(json!({"account": account, "halted": matches!(halted, OnOff::On)})),
+            Some(
+                json!({"account": account, "halted": matches!(halted, OnOff::On), "reason": reason}),
+            ),
         ),
         CtlCmd::Health => ("GET", "/v1/health".into(), None),
     };
     let url = format!("{base}{path}");
+    let operator = operator
+        .or_else(|| std::env::var("EXECD_OPERATOR").ok())
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|o| !o.is_empty());
     let token = match std::env::var(execd::control::TOKEN_ENV) {
         Ok(t) if !t.is_empty() => Some(t),
         _ => None,
@@ -489,6 +528,9 @@ pub fn run(a: CtlArgs) -> ExitCode {
         let mut req = agent.request(method, url);
         if let Some(t) = &token {
             req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        if let Some(o) = &operator {
+            req = req.set("X-Execd-Operator", o);
         }
         let res = match body {
             Some(b) => req.send_json(b),

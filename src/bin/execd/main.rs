@@ -536,7 +536,17 @@ fn run(
 ) -> ExitCode {
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(sig, term.clone()) {
+        // A second signal while stopping exits at once (the operator means it): what
+        // was acknowledged is in the journal already, whose pages belong to the kernel,
+        // and the next start copies it into the audit log. Registered first, so the
+        // first signal finds the flag unset and only sets it.
+        if let Err(e) = signal_hook::flag::register_conditional_shutdown(
+            sig,
+            i32::from(EXIT_PROBLEMS),
+            term.clone(),
+        )
+        .and_then(|_| signal_hook::flag::register(sig, term.clone()))
+        {
             return fail(&format!("cannot install signal handler: {e}"));
         }
     }
@@ -581,7 +591,8 @@ fn run(
             idle.push(control_handle);
             None
         }
-        Some(opts) => {
+        Some(mut opts) => {
+            opts.journal = journal.clone();
             let secured = opts.token.is_some();
             match control::start(reg.clone(), control_handle, opts) {
                 Ok(c) => {

@@ -1,0 +1,260 @@
+//! What the API reads from the journal rather than from the core: the audit export
+//! (`GET /v1/audit`) and the live event stream (`GET /v1/events`). Both replay the
+//! journal on a reader thread of their own with the engine the core runs
+//! ([`Replayer`]), so their rows are exactly `execd-replay export`'s, and the core
+//! never does any work for them: it only writes the journal it writes anyway. The
+//! stream then follows the journal as the core commits records ([`Follower`]).
+//!
+//! A reader thread sends its output in chunks over a bounded channel and stops when
+//! the client goes away (the channel closes) or the API stops; at most [`MAX_READERS`]
+//! run at once, each replay costing a core's worth of CPU while it catches up.
+
+use crate::core::recovery::{self, OnStep, Replayer, Step};
+use crate::export::{self, Filter, Format, Row};
+use crate::journal::follow::Follower;
+use axum::body::Bytes;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Readers (exports and streams) running at once.
+pub const MAX_READERS: usize = 4;
+/// Bytes gathered before a chunk is sent.
+const CHUNK: usize = 32 * 1024;
+/// How long a stream waits with nothing new before it sends a keep-alive comment, so
+/// proxies keep the connection and a client gone away is noticed.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How often a stream at the journal's end looks for new records.
+const FOLLOW_EVERY: Duration = Duration::from_millis(20);
+
+/// Counts running readers; a slot is given back when its guard drops.
+#[derive(Clone, Default)]
+pub(crate) struct Readers(Arc<AtomicUsize>);
+
+/// A reader's slot.
+pub(crate) struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Readers {
+    /// A slot, or none when [`MAX_READERS`] run already.
+    pub(crate) fn take(&self) -> Option<Slot> {
+        let mut n = self.0.load(Ordering::Acquire);
+        loop {
+            if n >= MAX_READERS {
+                return None;
+            }
+            match self
+                .0
+                .compare_exchange(n, n + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Some(Slot(self.0.clone())),
+                Err(now) => n = now,
+            }
+        }
+    }
+}
+
+/// What a reader writes.
+pub(crate) enum Output {
+    /// An export in `Format`, rows kept by the filter.
+    Export(Format),
+    /// Server-Sent Events: rows of records from `from_seq` on, then live; `None`
+    /// starts at the journal's end (only what happens from now).
+    Events { from_seq: Option<u64> },
+}
+
+/// Where the rows go: chunks of text for the HTTP body.
+struct Sink {
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+    gone: bool,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Sink {
+    fn push(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= CHUNK {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.buf.is_empty() || self.gone {
+            self.buf.clear();
+            return;
+        }
+        let mut chunk = Ok(Bytes::from(std::mem::take(&mut self.buf)));
+        // A client that stops reading but keeps its connection must not hold the
+        // thread (and with it a stop of the API) forever: wait while the API runs.
+        loop {
+            match self.tx.try_send(chunk) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Closed(_)) => break,
+                Err(mpsc::error::TrySendError::Full(c)) => {
+                    if self.stopping.load(Ordering::Acquire) {
+                        break;
+                    }
+                    chunk = c;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+        self.gone = true;
+    }
+
+    /// Ends the body with an error the client sees as a cut-off transfer (the status
+    /// line went out long ago), after a last line saying why.
+    fn fail(&mut self, why: String) {
+        self.flush();
+        if !self.gone {
+            let _ = self.tx.try_send(Err(std::io::Error::other(why)));
+        }
+        self.gone = true;
+    }
+}
+
+fn event_text(rows: &[Row], out: &mut Vec<u8>) {
+    for (i, r) in rows.iter().enumerate() {
+        // Only the record's last row carries the id: a client cut off within a record
+        // resumes from the record itself (at least once, never a row lost).
+        if i + 1 == rows.len() {
+            out.extend_from_slice(format!("id: {}\n", r.seq).as_bytes());
+        }
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(r.kind.as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        let _ = serde_json::to_writer(&mut *out, r);
+        out.extend_from_slice(b"\n\n");
+    }
+}
+
+/// Starts a reader thread over the journal in `dir`; the receiver is the HTTP body.
+pub(crate) fn start(
+    dir: PathBuf,
+    filter: Filter,
+    output: Output,
+    slot: Slot,
+    stopping: Arc<AtomicBool>,
+) -> Result<mpsc::Receiver<Result<Bytes, std::io::Error>>, String> {
+    let (tx, rx) = mpsc::channel(8);
+    std::thread::Builder::new()
+        .name("execd-reader".into())
+        .spawn(move || {
+            let _slot = slot;
+            let mut sink = Sink {
+                tx,
+                buf: Vec::with_capacity(CHUNK * 2),
+                gone: false,
+                stopping: stopping.clone(),
+            };
+            if let Err(why) = read(&dir, &filter, &output, &mut sink, &stopping) {
+                if let Output::Events { .. } = output {
+                    let mut b = Vec::new();
+                    b.extend_from_slice(b"event: error\ndata: ");
+                    let _ = serde_json::to_writer(
+                        &mut b,
+                        &serde_json::json!({"code": "JOURNAL_UNREADABLE", "message": why}),
+                    );
+                    b.extend_from_slice(b"\n\n");
+                    sink.push(&b);
+                }
+                sink.fail(why);
+            }
+            sink.flush();
+        })
+        .map_err(|e| format!("the reader thread did not start: {e}"))?;
+    Ok(rx)
+}
+
+fn read(
+    dir: &std::path::Path,
+    filter: &Filter,
+    output: &Output,
+    sink: &mut Sink,
+    stopping: &AtomicBool,
+) -> Result<(), String> {
+    let reg = recovery::journal_config(dir).map_err(|e| e.to_string())?;
+    let mut r = Replayer::new(Arc::new(reg));
+    let mut rows: Vec<Row> = Vec::new();
+    let mut text: Vec<u8> = Vec::new();
+    let (format, from_seq) = match output {
+        Output::Export(f) => (Some(*f), 0),
+        // Live only: nothing of what the journal holds now is sent.
+        Output::Events { from_seq: None } => (None, u64::MAX),
+        Output::Events { from_seq: Some(s) } => (None, *s),
+    };
+    if format == Some(Format::Csv) {
+        sink.push(export::COLUMNS.as_bytes());
+        sink.push(b"\n");
+    }
+    let from_seq = std::cell::Cell::new(from_seq);
+    let mut on_row = |s: Step<'_>, sink: &mut Sink| {
+        if sink.gone || s.seq < from_seq.get() {
+            return;
+        }
+        rows.clear();
+        export::rows(&s, &mut rows);
+        rows.retain(|row| filter.keeps(row));
+        if rows.is_empty() {
+            return;
+        }
+        text.clear();
+        match format {
+            Some(f) => {
+                for row in &rows {
+                    let _ = export::write_row(&mut text, row, f);
+                }
+            }
+            None => event_text(&rows, &mut text),
+        }
+        sink.push(&text);
+    };
+    let mut step = |s: Step<'_>| on_row(s, sink);
+    let mut step: OnStep<'_> = Some(&mut step);
+    let journal = r.read(dir, &mut step).map_err(|e| e.to_string())?;
+    r.catch_up(journal.last_seq, &mut step);
+    if let Some(f) = r.failure() {
+        return Err(f.to_string());
+    }
+    if format.is_some() {
+        return Ok(());
+    }
+    // The stream: what is there is sent; now follow what the core commits.
+    sink.flush();
+    from_seq.set(from_seq.get().min(journal.last_seq + 1));
+    let mut follower = Follower::at(dir, journal.last_seq + 1).map_err(|e| e.to_string())?;
+    let mut quiet_since = Instant::now();
+    while !sink.gone && !stopping.load(Ordering::Acquire) {
+        let mut step = |s: Step<'_>| on_row(s, sink);
+        let mut step: OnStep<'_> = Some(&mut step);
+        let n = follower
+            .poll(4096, |h, p| r.feed(h, p, &mut step))
+            .map_err(|e| e.to_string())?;
+        if n > 0 {
+            r.catch_up(r.last_seq(), &mut step);
+        }
+        if let Some(f) = r.failure() {
+            return Err(f.to_string());
+        }
+        if n > 0 {
+            sink.flush();
+            quiet_since = Instant::now();
+        } else {
+            if quiet_since.elapsed() >= KEEP_ALIVE {
+                sink.push(b": keep-alive\n\n");
+                sink.flush();
+                quiet_since = Instant::now();
+            }
+            std::thread::sleep(FOLLOW_EVERY);
+        }
+    }
+    Ok(())
+}
