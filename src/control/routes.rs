@@ -967,8 +967,9 @@ async fn set_kill(
     };
     let scope_text = scope_json(&scope).to_string();
     crate::control::note(&format!(
-        "kill switch {scope_text} set to {}{}{}",
+        "kill switch {scope_text} set to {} by {}{}{}",
         st_now.as_str(),
+        by.0,
         if canceled_n > 0 {
             format!(", {canceled_n} cancels sent")
         } else {
@@ -1401,16 +1402,24 @@ async fn venues(_: Authed, State(st): State<AppState>, RawQuery(q): RawQuery) ->
             up,
             breaker,
             open_orders,
+            fix_seqs,
         } = r
         {
             let spec = reg.venues.get(venue.0 as usize);
-            venues.push(json!({
+            let mut v = json!({
                 "venue": spec.map(|v| v.name.as_str()),
                 "kind": if spec.is_some_and(|v| v.fix.is_some()) { "fix" } else { "paper" },
                 "up": up,
                 "breaker": match breaker { 0 => "CLOSED", 1 => "OPEN", _ => "HALF_OPEN" },
                 "open_orders": open_orders,
-            }));
+            });
+            if let Some((next_out, next_in)) = fix_seqs {
+                // FIX's own names: what the next message sent (34) and the next one
+                // expected from the broker will carry.
+                v["next_sender_seq_num"] = json!(next_out);
+                v["next_target_seq_num"] = json!(next_in);
+            }
+            venues.push(v);
         }
     }
     ok(

@@ -249,6 +249,8 @@ pub enum Row {
         breaker: u8,
         /// Working orders held for it.
         open_orders: u32,
+        /// A FIX venue's next sequence numbers, out and in; none for other venues.
+        fix_seqs: Option<(u64, u64)>,
     },
 }
 

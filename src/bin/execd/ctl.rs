@@ -856,8 +856,27 @@ fn tabulate(t: Table, v: &Value) -> String {
             &rows("accounts", &["account", "mode", "halted"]),
         ),
         Table::Venues => grid(
-            &["VENUE", "KIND", "UP", "BREAKER", "OPEN_ORDERS"],
-            &rows("venues", &["venue", "kind", "up", "breaker", "open_orders"]),
+            &[
+                "VENUE",
+                "KIND",
+                "UP",
+                "BREAKER",
+                "OPEN_ORDERS",
+                "NEXT_SEQ_OUT",
+                "NEXT_SEQ_IN",
+            ],
+            &rows(
+                "venues",
+                &[
+                    "venue",
+                    "kind",
+                    "up",
+                    "breaker",
+                    "open_orders",
+                    "next_sender_seq_num",
+                    "next_target_seq_num",
+                ],
+            ),
         ),
     }
 }

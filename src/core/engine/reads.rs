@@ -152,11 +152,16 @@ impl Engine {
                     .iter()
                     .filter(|o| o.terms().venue == v && !o.state().is_terminal())
                     .count() as u32;
+                let venue = &self.venues[k as usize];
                 Some(Row::Venue {
                     venue: v,
-                    up: self.venues[k as usize].is_logged_on(),
+                    up: venue.is_logged_on(),
                     breaker,
                     open_orders,
+                    fix_seqs: venue.fix().map(|f| {
+                        let q = f.seqs();
+                        (q.next_out, q.next_in)
+                    }),
                 })
             }
         }
