@@ -1590,6 +1590,15 @@ fn operator_actions_are_journaled_with_who_and_why_and_the_audit_route_exports_w
     assert_eq!(code, 200);
     let (code, ops) = get_text(&d, "/v1/audit?kind=operator");
     assert_eq!(code, 200);
+    let (code, by_ctl, err) = ctl(
+        &d.url,
+        &["audit", "--kind", "operator", "--format", "jsonl"],
+        &env,
+    );
+    assert_eq!((code, by_ctl.as_str()), (Some(0), ops.as_str()), "{err}");
+    let (code, _, err) = ctl(&d.url, &["audit", "--kind", "nope"], &env);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("INVALID_PARAMETER: kind"), "{err}");
     for (q, want) in [
         ("kind=nope", "INVALID_PARAMETER"),
         ("format=xml", "INVALID_PARAMETER"),

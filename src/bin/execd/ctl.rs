@@ -251,6 +251,157 @@ enum CtlCmd {
     },
     /// Whether execd is up and its core carries out commands.
     Health,
+    /// The audit export of the journal (the rows of `execd-replay export`), to standard
+    /// output as it streams.
+    Audit {
+        /// From this time (RFC 3339 UTC or Unix ns).
+        #[arg(long)]
+        from: Option<String>,
+        /// Up to (excluding) this time.
+        #[arg(long)]
+        to: Option<String>,
+        /// csv or jsonl.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only this symbol.
+        #[arg(long)]
+        symbol: Option<String>,
+        /// Only this kind of row (request, fill, operator, …).
+        #[arg(long)]
+        kind: Option<String>,
+    },
+    /// Follow what happens, one line per event, until interrupted (--json: each event's
+    /// row as JSON).
+    Events {
+        /// Start at this journal sequence number (default: only what happens from now).
+        #[arg(long)]
+        from_seq: Option<u64>,
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only this kind of row.
+        #[arg(long)]
+        kind: Option<String>,
+    },
+}
+
+/// A route whose answer is a stream, not one JSON document.
+enum Streamed {
+    /// Copied to standard output as it comes.
+    Export,
+    /// Server-Sent Events, printed one line each.
+    Events,
+}
+
+/// `?k=v&…` of the parameters given.
+fn query(params: &[(&str, Option<String>)]) -> String {
+    let q: Vec<String> = params
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
+        .collect();
+    if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    }
+}
+
+/// Reads a stream route's answer to its end (or the reader's): 0 done, 1 refused, 2
+/// unreachable or cut off.
+fn stream_out(req: ureq::Request, base: &str, kind: Streamed, json: bool) -> ExitCode {
+    use std::io::{BufRead as _, Read as _};
+    let r = match req.call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(code, r)) => {
+            let v: Value = r.into_json().unwrap_or_default();
+            err(&format!(
+                "{}: {} (HTTP {code})",
+                v["code"].as_str().unwrap_or("HTTP_ERROR"),
+                v["message"].as_str().unwrap_or("")
+            ));
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            err(&format!("cannot reach execd at {base}: {e}"));
+            return ExitCode::from(2);
+        }
+    };
+    let mut reader = std::io::BufReader::new(r.into_reader());
+    let mut stdout = std::io::stdout().lock();
+    let cut = |e: std::io::Error| {
+        err(&format!("the stream was cut off: {e}"));
+        ExitCode::from(2)
+    };
+    match kind {
+        Streamed::Export => {
+            let mut buf = [0u8; 64 * 1024];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => return ExitCode::SUCCESS,
+                    Ok(n) => {
+                        if stdout.write_all(&buf[..n]).is_err() {
+                            // The reader of our output went away (| head).
+                            return ExitCode::SUCCESS;
+                        }
+                    }
+                    Err(e) => return cut(e),
+                }
+            }
+        }
+        Streamed::Events => {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match reader.read_line(&mut line) {
+                    Ok(0) => return ExitCode::SUCCESS,
+                    Ok(_) => {}
+                    Err(e) => return cut(e),
+                }
+                let Some(data) = line.trim_end().strip_prefix("data: ") else {
+                    continue;
+                };
+                let text = if json {
+                    data.to_string()
+                } else {
+                    let v: Value = serde_json::from_str(data).unwrap_or_default();
+                    let f = |k: &str| match &v[k] {
+                        Value::Null => String::new(),
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    let mut l = format!("#{} {} {}", f("seq"), f("time"), f("kind"));
+                    for (label, k) in [
+                        ("order ", "order"),
+                        ("", "request_id"),
+                        ("", "account"),
+                        ("", "symbol"),
+                        ("", "side"),
+                        ("", "state"),
+                        ("qty ", "qty"),
+                        ("filled ", "cum_qty"),
+                        ("@ ", "price"),
+                        ("", "reason"),
+                        ("", "detail"),
+                    ] {
+                        let x = f(k);
+                        if !x.is_empty() {
+                            l.push_str(&format!(" {label}{x}"));
+                        }
+                    }
+                    l
+                };
+                if writeln!(stdout, "{text}")
+                    .and_then(|_| stdout.flush())
+                    .is_err()
+                {
+                    return ExitCode::SUCCESS;
+                }
+            }
+        }
+    }
 }
 
 fn out(text: &str) {
@@ -300,6 +451,7 @@ pub fn run(a: CtlArgs) -> ExitCode {
     let mut wait = Duration::from_secs(5);
     let mut table = None;
     let mut follow: Option<String> = None;
+    let mut streamed: Option<Streamed> = None;
     let (method, path, body): (&str, String, Option<Value>) = match a.cmd {
         CtlCmd::Submit {
             account,
@@ -510,6 +662,38 @@ pub fn run(a: CtlArgs) -> ExitCode {
             ),
         ),
         CtlCmd::Health => ("GET", "/v1/health".into(), None),
+        CtlCmd::Audit {
+            from,
+            to,
+            format,
+            account,
+            symbol,
+            kind,
+        } => {
+            streamed = Some(Streamed::Export);
+            let q = query(&[
+                ("from", from),
+                ("to", to),
+                ("format", Some(format)),
+                ("account", account),
+                ("symbol", symbol),
+                ("kind", kind),
+            ]);
+            ("GET", format!("/v1/audit{q}"), None)
+        }
+        CtlCmd::Events {
+            from_seq,
+            account,
+            kind,
+        } => {
+            streamed = Some(Streamed::Events);
+            let q = query(&[
+                ("from_seq", from_seq.map(|s| s.to_string())),
+                ("account", account),
+                ("kind", kind),
+            ]);
+            ("GET", format!("/v1/events{q}"), None)
+        }
     };
     let url = format!("{base}{path}");
     let operator = operator
@@ -520,6 +704,17 @@ pub fn run(a: CtlArgs) -> ExitCode {
         Ok(t) if !t.is_empty() => Some(t),
         _ => None,
     };
+    if let Some(kind) = streamed {
+        // No overall timeout: a stream lasts as long as it has to.
+        let mut req = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(5))
+            .build()
+            .get(&url);
+        if let Some(t) = &token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        return stream_out(req, &base, kind, a.json);
+    }
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(5))
         .timeout(wait + Duration::from_secs(10))
