@@ -1802,3 +1802,41 @@ fn a_second_signal_exits_at_once_and_loses_nothing_acknowledged() {
     let (code, lines) = d.sigterm();
     assert_eq!(code, Some(0), "{lines:#?}");
 }
+
+#[test]
+fn an_order_comes_with_its_event_log_from_the_journal_when_asked() {
+    let dir = TempDir::new("control-order-log");
+    let journal = dir.path().join("j");
+    let d = Daemon::start(&["--journal", journal.to_str().unwrap()], &[]);
+    let (code, v) = d.submit(&resting("logged"));
+    assert_eq!(code, 202, "{v}");
+    let id = v["order_id"].as_u64().unwrap();
+    let (code, v) = d.call("POST", &format!("/v1/orders/{id}/cancel"), Some("{}"));
+    assert_eq!((code, v["status"].as_str()), (200, Some("CANCELED")), "{v}");
+    let (code, plain) = d.call("GET", &format!("/v1/orders/{id}"), None);
+    assert_eq!(code, 200, "{plain}");
+    assert!(plain.get("events").is_none(), "{plain}");
+    let (code, v) = d.call("GET", &format!("/v1/orders/{id}?events=true"), None);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["status"], "CANCELED", "{v}");
+    assert_eq!(v["events_truncated"], false, "{v}");
+    let rows = v["events"].as_array().unwrap();
+    let story: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["kind"].as_str().unwrap(), r["state"].as_str().unwrap()))
+        .collect();
+    // Accepted, acknowledged, cancel asked (by the API's operator note's action), canceled.
+    assert_eq!(story.first(), Some(&("accepted", "")), "{story:?}");
+    assert!(story.contains(&("order", "NEW")), "{story:?}");
+    assert!(story.contains(&("order", "PENDING_CANCEL")), "{story:?}");
+    assert_eq!(story.last(), Some(&("order", "CANCELED")), "{story:?}");
+    assert!(rows.iter().all(|r| r["order"].as_u64() == Some(id)), "{v}");
+    let (code, e) = d.call("GET", &format!("/v1/orders/{id}?events=maybe"), None);
+    assert_eq!(
+        (code, e["code"].as_str()),
+        (400, Some("INVALID_PARAMETER")),
+        "{e}"
+    );
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+}

@@ -204,6 +204,43 @@ pub(super) async fn events(
         .into_response())
 }
 
+/// Most rows of an order's event log in `GET /v1/orders/{id}?events=true`.
+const MAX_ORDER_EVENTS: usize = 10_000;
+
+/// An order's event log: the export rows of the order and of the legs protecting it,
+/// read from the journal; and whether there were more than [`MAX_ORDER_EVENTS`].
+pub(super) async fn order_events(
+    st: &AppState,
+    order: u64,
+) -> Result<(Vec<serde_json::Value>, bool), ApiError> {
+    let dir = journal(st)?;
+    let slot = slot(st)?;
+    let filter = Filter {
+        order: Some(order),
+        ..Filter::default()
+    };
+    let mut rx = stream::start(
+        dir,
+        filter,
+        Output::Export(Format::Jsonl),
+        slot,
+        st.stopping.clone(),
+    )
+    .map_err(reader_failed)?;
+    let mut text = Vec::new();
+    while let Some(chunk) = rx.recv().await {
+        text.extend_from_slice(&chunk.map_err(|e| reader_failed(e.to_string()))?);
+    }
+    let mut rows = Vec::new();
+    for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        if rows.len() == MAX_ORDER_EVENTS {
+            return Ok((rows, true));
+        }
+        rows.push(serde_json::from_slice(line).map_err(|e| reader_failed(e.to_string()))?);
+    }
+    Ok((rows, false))
+}
+
 type Chunk = Result<axum::body::Bytes, std::io::Error>;
 
 fn body(

@@ -669,6 +669,11 @@ async fn submit(
 }
 
 async fn query(st: &AppState, r: OrderRef) -> ApiResult {
+    ok(StatusCode::OK, order_status(st, r).await?)
+}
+
+/// An order's status as the core holds it now.
+async fn order_status(st: &AppState, r: OrderRef) -> Result<Value, ApiError> {
     let a = command(st, Command::Query(r)).await?;
     if let Some(reason) = refusal(&a) {
         return Err(match reason {
@@ -683,10 +688,7 @@ async fn query(st: &AppState, r: OrderRef) -> ApiResult {
             other => ApiError::reason(other),
         });
     }
-    match order_in(&st.reg, &a, None) {
-        Some(v) => ok(StatusCode::OK, v),
-        None => Err(ApiError::refused(Refused::NoAnswer)),
-    }
+    order_in(&st.reg, &a, None).ok_or(ApiError::refused(Refused::NoAnswer))
 }
 
 async fn execution(
@@ -722,9 +724,31 @@ async fn order(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
-    no_query(&q)?;
+    let mut events = false;
+    for (k, v) in query_pairs(&q)? {
+        match (k.as_str(), v.as_str()) {
+            ("events", "true") => events = true,
+            ("events", "false") => events = false,
+            ("events", _) => return Err(bad_param("events", "true or false")),
+            (other, _) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "UNKNOWN_PARAMETER",
+                    format!("{other}: unknown query parameter (only events is taken)"),
+                ))
+            }
+        }
+    }
     let id = path_order(&id)?;
-    query(&st, OrderRef::Id(id)).await
+    let mut v = order_status(&st, OrderRef::Id(id)).await?;
+    if !events {
+        return ok(StatusCode::OK, v);
+    }
+    // The order's whole story, from the journal: what the core holds is its present.
+    let (rows, truncated) = super::audit::order_events(&st, id.0).await?;
+    v["events"] = Value::Array(rows);
+    v["events_truncated"] = json!(truncated);
+    ok(StatusCode::OK, v)
 }
 
 /// Carries out a cancel or replace and waits (bounded) for the venue's answer when the
