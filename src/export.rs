@@ -58,7 +58,7 @@ pub struct Row {
 }
 
 /// Every kind of export row.
-pub const KINDS: [&str; 20] = [
+pub const KINDS: [&str; 21] = [
     "request",
     "accepted",
     "rejected",
@@ -79,6 +79,7 @@ pub const KINDS: [&str; 20] = [
     "journal_loss",
     "audit_log",
     "operator",
+    "limits",
 ];
 
 /// The CSV header.
@@ -378,6 +379,24 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
                 state: mode.as_str().into(),
                 ..base.clone()
             },
+            CoreEvent::LimitsChanged(l) => {
+                let inst = reg.instruments.get(l.instrument.0 as usize);
+                let qs = inst.map(|i| i.qty_scale).unwrap_or(0);
+                Row {
+                    kind: "limits",
+                    symbol: inst.map(|i| i.symbol.to_string()).unwrap_or_default(),
+                    detail: format!(
+                        "venue={} max_order_qty={} max_notional={} max_position={}",
+                        inst.and_then(|i| reg.venues.get(i.venue.0 as usize))
+                            .map(|v| v.name.to_string())
+                            .unwrap_or_default(),
+                        Fixed(l.max_order_qty.0, qs),
+                        l.max_notional,
+                        Fixed(l.max_position.0, qs)
+                    ),
+                    ..base.clone()
+                }
+            }
             CoreEvent::HaltChanged { account, halted } => Row {
                 kind: "halt",
                 account: account.to_string(),

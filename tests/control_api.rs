@@ -1840,3 +1840,107 @@ fn an_order_comes_with_its_event_log_from_the_journal_when_asked() {
     let (code, lines) = d.sigterm();
     assert_eq!(code, Some(0), "{lines:#?}");
 }
+
+#[test]
+fn risk_limits_change_live_are_journaled_and_hold_across_a_restart() {
+    let dir = TempDir::new("control-limits");
+    let journal = dir.path().join("j");
+    let j = journal.to_str().unwrap();
+    let d = Daemon::start(&["--journal", j], &[]);
+    let btc = |v: &Value| -> Value {
+        v["limits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["symbol"] == "BTCUSDT")
+            .cloned()
+            .unwrap()
+    };
+    let (code, v) = d.call("GET", "/v1/limits", None);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(btc(&v)["max_order_qty"], "5.000", "{v}");
+    let (code, out, err) = ctl(
+        &d.url,
+        &[
+            "--operator",
+            "risk-desk",
+            "limits",
+            "--venue",
+            "paper",
+            "--symbol",
+            "BTCUSDT",
+            "--max-order-qty",
+            "0.02",
+            "--reason",
+            "volatile open",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("0.020"), "{out}");
+    let (code, v) = d.submit(&market("big", "0.03"));
+    assert_eq!((code, v["status"].as_str()), (200, Some("REJECTED")), "{v}");
+    assert_eq!(v["reason"]["code"], "MAX_ORDER_QTY", "{v}");
+    let (code, v) = d.submit(&market("small", "0.02"));
+    assert_eq!((code, v["status"].as_str()), (201, Some("FILLED")), "{v}");
+    // Off the lot, not a number, nothing to change, an instrument not configured.
+    for (body, status, code_want) in [
+        (
+            r#"{"venue":"paper","symbol":"BTCUSDT","max_order_qty":"0.0001"}"#,
+            422,
+            "BAD_QUANTITY",
+        ),
+        (
+            r#"{"venue":"paper","symbol":"BTCUSDT","max_position":1}"#,
+            400,
+            "INVALID_FIELD",
+        ),
+        (
+            r#"{"venue":"paper","symbol":"BTCUSDT"}"#,
+            400,
+            "INVALID_FIELD",
+        ),
+        (
+            r#"{"venue":"paper","symbol":"DOGEUSDT","max_position":"1"}"#,
+            422,
+            "UNKNOWN_INSTRUMENT",
+        ),
+    ] {
+        let (code, v) = d.call("PUT", "/v1/limits", Some(body));
+        assert_eq!(
+            (code, v["code"].as_str()),
+            (status, Some(code_want)),
+            "{body}: {v}"
+        );
+    }
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+
+    // The journal replays the change: the limit holds after the restart.
+    let d = Daemon::start(&["--journal", j], &[]);
+    let (_, v) = d.call("GET", "/v1/limits", None);
+    assert_eq!(btc(&v)["max_order_qty"], "0.020", "{v}");
+    let (code, v) = d.submit(&market("big-again", "0.03"));
+    assert_eq!(
+        (code, v["reason"]["code"].as_str()),
+        (200, Some("MAX_ORDER_QTY")),
+        "{v}"
+    );
+    let (code, out, _) = ctl(&d.url, &["limits"], &[]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.lines()
+            .any(|l| l.contains("BTCUSDT") && l.contains("0.020")),
+        "{out}"
+    );
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    let rows = replay_export(j, &["--format", "jsonl", "--kind", "limits"]);
+    assert_eq!(rows.lines().count(), 1, "{rows}");
+    assert!(rows.contains("max_order_qty=0.020"), "{rows}");
+    let ops = replay_export(j, &["--format", "jsonl", "--kind", "operator"]);
+    assert!(
+        ops.contains("operator risk-desk") && ops.contains("volatile open"),
+        "{ops}"
+    );
+}

@@ -800,6 +800,9 @@ fn answers(cmd: &Command, ev: &CoreEvent) -> bool {
         ) => s == scope && k == state,
         (Command::SetKillSwitch { .. }, E::Order(s)) => s.state == OrderState::PendingCancel,
         (Command::SetKillSwitch { .. }, E::CommandRejected { .. }) => true,
+        // Broadcast: the route takes the one about its instrument.
+        (Command::SetLimits(_), E::LimitsChanged(_)) => true,
+        (Command::SetLimits(_), E::CommandRejected { order, .. }) => order.is_none(),
         (Command::SetMode { account, .. }, E::ModeChanged { account: a, .. }) => a == account,
         (Command::SetHalted { account, .. }, E::HaltChanged { account: a, .. }) => a == account,
         (Command::SetMode { .. } | Command::SetHalted { .. }, E::CommandRejected { order, .. }) => {

@@ -10,6 +10,7 @@
 //! answers what it still holds and the thread ends.
 
 mod audit;
+mod limits;
 pub mod link;
 mod routes;
 mod stream;

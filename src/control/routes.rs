@@ -64,7 +64,7 @@ impl ApiError {
         }
     }
 
-    fn field((field, msg): FieldError) -> ApiError {
+    pub(super) fn field((field, msg): FieldError) -> ApiError {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "INVALID_FIELD",
@@ -72,7 +72,7 @@ impl ApiError {
         )
     }
 
-    fn refused(r: Refused) -> ApiError {
+    pub(super) fn refused(r: Refused) -> ApiError {
         match r {
             Refused::Busy => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -93,7 +93,7 @@ impl ApiError {
     }
 
     /// A command the core refused, by its reason.
-    fn reason(r: Reason) -> ApiError {
+    pub(super) fn reason(r: Reason) -> ApiError {
         let status = match r {
             Reason::UnknownOrder => StatusCode::NOT_FOUND,
             Reason::NotWorking => StatusCode::CONFLICT,
@@ -169,6 +169,10 @@ pub fn router(st: AppState, body_limit: usize) -> Router {
         .route("/v1/emergency-stop", post(emergency_stop))
         .route("/v1/mode", put(mode).get(modes))
         .route("/v1/halt", put(halt))
+        .route(
+            "/v1/limits",
+            put(super::limits::set).get(super::limits::list),
+        )
         .route("/v1/audit", get(super::audit::export))
         .route("/v1/events", get(super::audit::events))
         .fallback(not_found)
@@ -194,7 +198,7 @@ async fn not_found() -> ApiError {
 }
 
 /// A JSON body into `T`; an empty body reads as `{}` when `empty_ok`.
-fn body<T: DeserializeOwned>(
+pub(super) fn body<T: DeserializeOwned>(
     b: Result<Bytes, BytesRejection>,
     empty_ok: bool,
 ) -> Result<T, ApiError> {
@@ -286,7 +290,7 @@ fn wait(st: &AppState, q: &Option<String>) -> Result<Duration, ApiError> {
     Ok(wait)
 }
 
-fn no_query(q: &Option<String>) -> Result<(), ApiError> {
+pub(super) fn no_query(q: &Option<String>) -> Result<(), ApiError> {
     match q.as_deref() {
         None | Some("") => Ok(()),
         Some(q) => Err(ApiError::new(
@@ -324,7 +328,7 @@ async fn command(st: &AppState, cmd: Command) -> Result<Answer, ApiError> {
 }
 
 /// An operator's action: journaled with who gave it and why, just before it.
-async fn action(
+pub(super) async fn action(
     st: &AppState,
     by: &Operator,
     reason: &Option<String>,
@@ -350,7 +354,7 @@ pub const OPERATOR_HEADER: &str = "x-execd-operator";
 /// Who is acting: the `X-Execd-Operator` header (`execd ctl --operator`), or `api` when
 /// the client names nobody. The name is the client's word: whoever holds the token may
 /// state any name, so the journal records it as stated.
-pub struct Operator(ShortStr<32>);
+pub struct Operator(pub(super) ShortStr<32>);
 
 impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
@@ -373,7 +377,7 @@ impl FromRequestParts<AppState> for Operator {
     }
 }
 
-fn now_rfc3339() -> String {
+pub(super) fn now_rfc3339() -> String {
     let ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -534,7 +538,7 @@ fn status_json(reg: &Registry, s: &OrderStatus, inst: Option<InstrumentId>) -> V
 }
 
 /// The first refusal among a command's events, if any.
-fn refusal(a: &Answer) -> Option<Reason> {
+pub(super) fn refusal(a: &Answer) -> Option<Reason> {
     a.events.iter().find_map(|e| match e {
         CoreEvent::CommandRejected { reason, .. } => Some(*reason),
         _ => None,
@@ -569,7 +573,7 @@ fn order_in(reg: &Registry, a: &Answer, order: Option<OrderId>) -> Option<Value>
     })
 }
 
-fn ok(status: StatusCode, v: Value) -> ApiResult {
+pub(super) fn ok(status: StatusCode, v: Value) -> ApiResult {
     Ok((status, Json(v)).into_response())
 }
 
@@ -1136,7 +1140,7 @@ pub(super) fn query_pairs(q: &Option<String>) -> Result<Vec<(String, String)>, A
 
 /// Reads every page of `what` from the start (scopes, accounts and venues are bounded by
 /// the configuration).
-async fn read_all(st: &AppState, what: Snapshot) -> Result<Vec<Row>, ApiError> {
+pub(super) async fn read_all(st: &AppState, what: Snapshot) -> Result<Vec<Row>, ApiError> {
     let mut rows = Vec::new();
     let mut from = Some(0);
     while let Some(f) = from {

@@ -328,6 +328,28 @@ pub struct ReplaceBody {
     pub reason: Option<String>,
 }
 
+/// `PUT /v1/limits`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsBody {
+    /// The venue, as configured.
+    pub venue: Short<16>,
+    /// The symbol, as configured for that venue.
+    pub symbol: Short<16>,
+    /// Largest quantity of one order.
+    #[serde(default)]
+    pub max_order_qty: Option<DecStr>,
+    /// Largest notional of one order, account currency.
+    #[serde(default)]
+    pub max_notional: Option<DecStr>,
+    /// Largest net position, either side, counting working orders.
+    #[serde(default)]
+    pub max_position: Option<DecStr>,
+    /// Why, in one line (journaled with the operator's name).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
 /// `PUT /v1/orders/{id}/protection`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -14,6 +14,7 @@ pub use kill::KillSwitches;
 
 use crate::config::Registry;
 use crate::model::control::Mode;
+use crate::model::event::Limits;
 use crate::model::fixed::{clamp_i64, rescale, Dec, Money, Price, Qty};
 use crate::model::ids::{AccountId, InstrumentId, OrderType, Side, VenueId};
 use crate::model::instrument::Instrument;
@@ -71,6 +72,8 @@ pub struct Gate {
     pub quotes: Vec<Quote>,
     pub(crate) throttles: Vec<Throttle>,
     pub(crate) breakers: Vec<Breaker>,
+    /// Per instrument: the configured risk limits, as operators changed them since.
+    pub(crate) limits: Vec<Limits>,
     max_quote_age_ns: u64,
     cushion_bps: u32,
     /// The audit log failed: every new order is refused (set through a journaled record,
@@ -96,6 +99,7 @@ impl Gate {
                 .iter()
                 .map(|v| Breaker::new(v.breaker_failures, v.breaker_cooldown_ns))
                 .collect(),
+            limits: reg.instruments.iter().map(Limits::configured).collect(),
             max_quote_age_ns: reg.max_quote_age_ns,
             cushion_bps: reg.margin_cushion_bps,
             audit_failed: false,
@@ -139,9 +143,10 @@ impl Gate {
         let (stop_loss, take_profit) =
             protection(inst, req.side, entry, req.stop_loss, req.take_profit)?;
         liquidity(quote, req.side, req.order_type, limit, qty)?;
-        order_size(inst, entry, qty)?;
+        let lim = &self.limits[inst.id.0 as usize];
+        order_size(inst, lim, entry, qty)?;
         let (pos, open_buy, open_sell) = exposure.position(account, inst.id);
-        position_limit(inst, req.side, qty, pos, open_buy, open_sell)?;
+        position_limit(lim, req.side, qty, pos, open_buy, open_sell)?;
         open_orders(
             exposure.open_orders(account),
             reg.accounts[account.0 as usize].max_open_orders,
@@ -413,11 +418,16 @@ pub(crate) fn liquidity(
 }
 
 /// R-GATE-7: per-order quantity and notional.
-pub(crate) fn order_size(inst: &Instrument, entry: Price, qty: Qty) -> Result<(), Reason> {
-    if qty > inst.max_order_qty {
+pub(crate) fn order_size(
+    inst: &Instrument,
+    lim: &Limits,
+    entry: Price,
+    qty: Qty,
+) -> Result<(), Reason> {
+    if qty > lim.max_order_qty {
         return Err(Reason::MaxOrderQty);
     }
-    if inst.notional(entry, qty) > inst.max_notional {
+    if inst.notional(entry, qty) > lim.max_notional {
         return Err(Reason::MaxNotional);
     }
     Ok(())
@@ -425,7 +435,7 @@ pub(crate) fn order_size(inst: &Instrument, entry: Price, qty: Qty) -> Result<()
 
 /// R-GATE-7: the worst-case position if every working order on this side fills.
 pub(crate) fn position_limit(
-    inst: &Instrument,
+    lim: &Limits,
     side: Side,
     qty: Qty,
     pos: Qty,
@@ -438,7 +448,7 @@ pub(crate) fn position_limit(
     };
     // An order that brings an over-limit position back towards the limit is allowed:
     // refusing it would keep the account stuck beyond its limit.
-    if worst.abs() > inst.max_position.0 && worst.abs() > before.abs() {
+    if worst.abs() > lim.max_position.0 && worst.abs() > before.abs() {
         return Err(Reason::MaxPosition);
     }
     Ok(())

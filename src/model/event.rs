@@ -102,6 +102,9 @@ pub enum Command {
     },
     /// Ask for an order's current status.
     Query(OrderRef),
+    /// Change an instrument's risk limits while execd runs (R-GATE-7); those not given
+    /// stay. Journaled: they hold across a restart on the journal until changed again.
+    SetLimits(LimitChange),
     /// Who gives the next command of the same producer, and why (R-OPS-1: every
     /// operator action is journaled with its author). Changes nothing; journaled so the
     /// audit trail names the operator beside the action.
@@ -123,6 +126,47 @@ pub enum Command {
         /// Most rows in this page; the core takes at most [`MAX_ROWS`].
         limit: u16,
     },
+}
+
+/// The risk limits in force for an instrument (R-GATE-7), at its scales: the
+/// configured ones until an operator changes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Which instrument.
+    pub instrument: InstrumentId,
+    /// Largest quantity of one order.
+    pub max_order_qty: Qty,
+    /// Largest notional of one order.
+    pub max_notional: Money,
+    /// Largest net position, either side, counting working orders.
+    pub max_position: Qty,
+}
+
+impl Limits {
+    /// The limits the configuration gives `i`.
+    pub fn configured(i: &super::instrument::Instrument) -> Limits {
+        Limits {
+            instrument: i.id,
+            max_order_qty: i.max_order_qty,
+            max_notional: i.max_notional,
+            max_position: i.max_position,
+        }
+    }
+}
+
+/// New risk limits for one instrument, decimals at most at its scales.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimitChange {
+    /// The venue the instrument trades on, as configured.
+    pub venue: Name,
+    /// As configured for that venue.
+    pub symbol: Name,
+    /// Largest quantity of one order.
+    pub max_order_qty: Option<Dec>,
+    /// Largest notional of one order, account currency.
+    pub max_notional: Option<Dec>,
+    /// Largest net position, either side, counting working orders.
+    pub max_position: Option<Dec>,
 }
 
 /// The author of an operator action and the reason given, journaled just before the
@@ -160,6 +204,8 @@ pub enum Snapshot {
     Modes,
     /// Every venue: session, breaker, open orders.
     Venues,
+    /// Every instrument's risk limits in force.
+    Limits,
 }
 
 /// Which orders a [`Snapshot::Orders`] read returns; every field set must match.
@@ -252,6 +298,8 @@ pub enum Row {
         /// A FIX venue's next sequence numbers, out and in; none for other venues.
         fix_seqs: Option<(u64, u64)>,
     },
+    /// An instrument's risk limits in force.
+    Limits(Limits),
 }
 
 /// A held order as [`Row::Order`] reports it.
@@ -458,6 +506,8 @@ pub enum CoreEvent {
         /// The `from` of the next page; none when this page ended the read.
         next: Option<u64>,
     },
+    /// An instrument's risk limits changed (to every producer).
+    LimitsChanged(Limits),
     /// An account's halt flag changed (to every producer).
     HaltChanged {
         /// As configured.

@@ -238,6 +238,28 @@ enum CtlCmd {
     Kills,
     /// Every venue: kind, session up, breaker, open orders.
     Venues,
+    /// Without options: every instrument's risk limits in force. With --venue, --symbol
+    /// and at least one limit: change them (journaled with --operator and --reason).
+    Limits {
+        /// The venue.
+        #[arg(long, requires = "symbol")]
+        venue: Option<String>,
+        /// The symbol on that venue.
+        #[arg(long, requires = "venue")]
+        symbol: Option<String>,
+        /// Largest quantity of one order.
+        #[arg(long, requires = "venue")]
+        max_order_qty: Option<String>,
+        /// Largest notional of one order.
+        #[arg(long, requires = "venue")]
+        max_notional: Option<String>,
+        /// Largest net position, either side.
+        #[arg(long, requires = "venue")]
+        max_position: Option<String>,
+        /// Why (journaled with the operator's name).
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Halt an account's trading (on) or resume it (off).
     Halt {
         /// The account.
@@ -650,6 +672,29 @@ pub fn run(a: CtlArgs) -> ExitCode {
             table = Some(Table::Venues);
             ("GET", "/v1/venues".into(), None)
         }
+        CtlCmd::Limits {
+            venue: Some(venue),
+            symbol,
+            max_order_qty,
+            max_notional,
+            max_position,
+            reason,
+        } => (
+            "PUT",
+            "/v1/limits".into(),
+            Some(json!({
+                "venue": venue,
+                "symbol": symbol,
+                "max_order_qty": max_order_qty,
+                "max_notional": max_notional,
+                "max_position": max_position,
+                "reason": reason,
+            })),
+        ),
+        CtlCmd::Limits { .. } => {
+            table = Some(Table::Limits);
+            ("GET", "/v1/limits".into(), None)
+        }
         CtlCmd::Halt {
             account,
             halted,
@@ -899,6 +944,7 @@ enum Table {
     Kills,
     Modes,
     Venues,
+    Limits,
 }
 
 /// Rows under a header, each column as wide as its widest cell.
@@ -1049,6 +1095,25 @@ fn tabulate(t: Table, v: &Value) -> String {
         Table::Modes => grid(
             &["ACCOUNT", "MODE", "HALTED"],
             &rows("accounts", &["account", "mode", "halted"]),
+        ),
+        Table::Limits => grid(
+            &[
+                "VENUE",
+                "SYMBOL",
+                "MAX_ORDER_QTY",
+                "MAX_NOTIONAL",
+                "MAX_POSITION",
+            ],
+            &rows(
+                "limits",
+                &[
+                    "venue",
+                    "symbol",
+                    "max_order_qty",
+                    "max_notional",
+                    "max_position",
+                ],
+            ),
         ),
         Table::Venues => grid(
             &[

@@ -183,6 +183,7 @@ impl Tally {
             }
             CoreEvent::ModeChanged { .. }
             | CoreEvent::HaltChanged { .. }
+            | CoreEvent::LimitsChanged(_)
             | CoreEvent::VenueSession { .. }
             | CoreEvent::FillRecovered { .. }
             | CoreEvent::VenueMismatch { .. }

@@ -379,6 +379,7 @@ impl Engine {
                 None => out.emit(origin, rejected_cmd(None, Reason::UnknownOrder)),
             },
             Command::Read { what, from, limit } => self.read(origin, what, *from, *limit, out),
+            Command::SetLimits(c) => self.set_limits(origin, c, out),
             // The journal holds it beside the action it explains; nothing to apply.
             Command::Operator(_) | Command::Tick => {}
             Command::Sync(token) => out.emit(origin, CoreEvent::Synced(*token)),

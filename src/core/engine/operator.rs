@@ -5,8 +5,8 @@
 use super::{rejected_cmd, Engine, Outbox};
 use crate::gate::Gate;
 use crate::model::control::{KillState, Mode};
-use crate::model::event::{CoreEvent, Scope};
-use crate::model::fixed::{clamp_i64, rescale, Dec, Price, Qty};
+use crate::model::event::{CoreEvent, LimitChange, Scope};
+use crate::model::fixed::{clamp_i64, rescale, Dec, Money, Price, Qty, MONEY_SCALE};
 use crate::model::ids::Name;
 use crate::model::quote::Quote;
 use crate::model::reason::Reason;
@@ -99,6 +99,49 @@ impl Engine {
             }
             None => out.emit(origin, rejected_cmd(None, Reason::UnknownAccount)),
         }
+    }
+
+    /// New risk limits for an instrument (R-GATE-7): each given value positive and
+    /// exact at the instrument's scale (a quantity also on its lot), or the whole change
+    /// is refused; then every producer hears the limits now in force.
+    pub(super) fn set_limits(&mut self, origin: u8, c: &LimitChange, out: &mut impl Outbox) {
+        let Some(v) = self.reg.venue(&c.venue) else {
+            return out.emit(origin, rejected_cmd(None, Reason::UnknownVenue));
+        };
+        let Some(i) = self.reg.instrument(v, &c.symbol) else {
+            return out.emit(origin, rejected_cmd(None, Reason::UnknownInstrument));
+        };
+        let inst = &self.reg.instruments[i.0 as usize];
+        let qty = |d: Option<Dec>| -> Result<Option<Qty>, Reason> {
+            match d {
+                None => Ok(None),
+                Some(d) => match d.to_scale(inst.qty_scale) {
+                    Some(q) if q > 0 && q % inst.lot.0 == 0 => Ok(Some(Qty(q))),
+                    _ => Err(Reason::BadQuantity),
+                },
+            }
+        };
+        let money = match c.max_notional.map(|d| d.to_scale(MONEY_SCALE)) {
+            None => Ok(None),
+            Some(Some(m)) if m > 0 => Ok(Some(Money(m))),
+            Some(_) => Err(Reason::BadQuantity),
+        };
+        let (order_qty, position, notional) =
+            match (qty(c.max_order_qty), qty(c.max_position), money) {
+                (Ok(a), Ok(b), Ok(n)) => (a, b, n),
+                _ => return out.emit(origin, rejected_cmd(None, Reason::BadQuantity)),
+            };
+        let l = &mut self.gate.limits[i.0 as usize];
+        if let Some(q) = order_qty {
+            l.max_order_qty = q;
+        }
+        if let Some(p) = position {
+            l.max_position = p;
+        }
+        if let Some(n) = notional {
+            l.max_notional = n;
+        }
+        out.broadcast(CoreEvent::LimitsChanged(*l));
     }
 
     /// A top of book from upstream: bid, ask and their sizes, rounded to the

@@ -37,6 +37,7 @@ impl Engine {
             }
             Snapshot::Modes => self.reg.accounts.len() as u64,
             Snapshot::Venues => self.reg.venues.len() as u64,
+            Snapshot::Limits => self.reg.instruments.len() as u64,
         };
         let stop = from.saturating_add(MAX_SCAN).min(end);
         let (mut k, mut n) = (from, 0);
@@ -140,6 +141,7 @@ impl Engine {
                 mode: self.gate.modes[k as usize],
                 halted: self.gate.halted[k as usize],
             }),
+            Snapshot::Limits => Some(Row::Limits(self.gate.limits[k as usize])),
             Snapshot::Venues => {
                 let v = VenueId(k as u16);
                 let breaker = match self.gate.breakers[k as usize].state(self.now) {

@@ -6,7 +6,7 @@
 
 use super::bytes::{CodecError, In, Out, R};
 use super::MAX_COMMAND;
-use crate::model::event::{Command, OperatorNote, OrderRef};
+use crate::model::event::{Command, LimitChange, OperatorNote, OrderRef};
 use crate::model::ids::{OrderId, OrderType, RequestId, Side, Tif};
 use crate::model::request::{ExecutionRequest, Protect, UpstreamContext};
 
@@ -241,6 +241,14 @@ pub fn encode_command(origin: u8, cmd: &Command, buf: &mut [u8; MAX_COMMAND]) ->
             o.u8(10);
             o.order_ref(r);
         }
+        Command::SetLimits(c) => {
+            o.u8(12);
+            o.str(&c.venue);
+            o.str(&c.symbol);
+            o.opt_dec(c.max_order_qty);
+            o.opt_dec(c.max_notional);
+            o.opt_dec(c.max_position);
+        }
         Command::Operator(n) => {
             o.u8(11);
             o.str(&n.operator);
@@ -291,6 +299,13 @@ pub fn decode_command(b: &[u8]) -> Result<(u8, Command), CodecError> {
             ask_size: i.dec()?,
         },
         10 => Command::Query(i.order_ref()?),
+        12 => Command::SetLimits(LimitChange {
+            venue: i.str()?,
+            symbol: i.str()?,
+            max_order_qty: i.opt_dec()?,
+            max_notional: i.opt_dec()?,
+            max_position: i.opt_dec()?,
+        }),
         11 => Command::Operator(OperatorNote {
             operator: i.str()?,
             reason: i.str()?,
@@ -391,6 +406,13 @@ mod tests {
             ask_size: Dec::new(1_000_000, 0),
         });
         round_trip(Command::Query(OrderRef::Id(OrderId(5))));
+        round_trip(Command::SetLimits(LimitChange {
+            venue: name("paper"),
+            symbol: name("BTCUSDT"),
+            max_order_qty: Some(Dec::parse("0.5").unwrap()),
+            max_notional: None,
+            max_position: Some(Dec::parse("3").unwrap()),
+        }));
         round_trip(Command::Operator(OperatorNote {
             operator: ShortStr::new("alice@desk").unwrap(),
             reason: ShortStr::new(&"why ".repeat(50)).unwrap(),

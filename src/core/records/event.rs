@@ -3,7 +3,7 @@
 
 use super::bytes::{index_of, pick, CodecError, In, Out};
 use super::MAX_EVENT;
-use crate::model::event::{CoreEvent, OrderStatus};
+use crate::model::event::{CoreEvent, Limits, OrderStatus};
 use crate::model::fixed::{Money, Price, Qty};
 use crate::model::ids::InstrumentId;
 use crate::model::order_state::OmsEvent;
@@ -154,6 +154,13 @@ pub fn encode_event(origin: u8, ev: &CoreEvent, buf: &mut [u8; MAX_EVENT]) -> Op
             o.i64(qty.0);
             o.i64(px.0);
         }
+        CoreEvent::LimitsChanged(l) => {
+            o.u8(16);
+            o.u32(l.instrument.0 as u32);
+            o.i64(l.max_order_qty.0);
+            o.i64(l.max_notional.0);
+            o.i64(l.max_position.0);
+        }
         CoreEvent::VenueMismatch {
             order,
             venue_cum,
@@ -281,6 +288,14 @@ pub fn decode_event(b: &[u8]) -> Result<(u8, CoreEvent), CodecError> {
             venue_cum: Qty(i.i64()?),
             core_cum: Qty(i.i64()?),
         },
+        16 => CoreEvent::LimitsChanged(Limits {
+            instrument: InstrumentId(
+                u16::try_from(i.u32()?).map_err(|_| CodecError("bad instrument"))?,
+            ),
+            max_order_qty: Qty(i.i64()?),
+            max_notional: Money(i.i64()?),
+            max_position: Qty(i.i64()?),
+        }),
         _ => return Err(CodecError("unknown event tag")),
     };
     i.end()?;
@@ -375,6 +390,12 @@ mod tests {
                 account: Name::new("a").unwrap(),
                 mode: Mode::Guide,
             },
+            CoreEvent::LimitsChanged(Limits {
+                instrument: InstrumentId(3),
+                max_order_qty: Qty(5),
+                max_notional: Money(7_000_000),
+                max_position: Qty(11),
+            }),
             CoreEvent::HaltChanged {
                 account: Name::new("a").unwrap(),
                 halted: true,
