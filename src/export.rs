@@ -5,8 +5,8 @@
 
 use crate::calendar::iso8601;
 use crate::core::recovery::Step;
-use crate::model::event::{Command, CoreEvent, OrderStatus};
-use crate::model::fixed::Fixed;
+use crate::model::event::{Command, CoreEvent, OrderRef, OrderStatus, Scope};
+use crate::model::fixed::{Dec, Fixed};
 use crate::model::ids::OrderId;
 use serde::Serialize;
 use std::io::Write;
@@ -217,7 +217,7 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
             }),
             other => out.push(Row {
                 kind: "command",
-                detail: format!("{other:?}"),
+                detail: command_text(other),
                 ..base.clone()
             }),
         }
@@ -370,7 +370,7 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
             } => Row {
                 kind: "kill_switch",
                 state: state.as_str().into(),
-                detail: format!("{scope:?} canceled={canceled}"),
+                detail: format!("{} canceled={canceled}", scope_text(&scope)),
                 ..base.clone()
             },
             CoreEvent::ModeChanged { account, mode } => Row {
@@ -440,6 +440,92 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
             | CoreEvent::RowsEnd { .. } => continue,
         };
         out.push(row);
+    }
+}
+
+/// "global", "venue paper", "account alpha", "symbol BTCUSDT".
+fn scope_text(s: &Scope) -> String {
+    match s {
+        Scope::Global => "global".into(),
+        Scope::Venue(v) => format!("venue {v}"),
+        Scope::Account(a) => format!("account {a}"),
+        Scope::Symbol(y) => format!("symbol {y}"),
+    }
+}
+
+fn order_text(r: &OrderRef) -> String {
+    match r {
+        OrderRef::Id(id) => format!("order {}", id.0),
+        OrderRef::Request(q) => format!("request {q}"),
+    }
+}
+
+/// A command other than a submit, in words (decimals as given, enums by name).
+fn command_text(c: &Command) -> String {
+    let opt = |label: &str, d: &Option<Dec>| d.map(|d| format!(" {label}={d}")).unwrap_or_default();
+    match c {
+        Command::Cancel(r) => format!("cancel {}", order_text(r)),
+        Command::Replace {
+            order,
+            quantity,
+            limit_price,
+        } => format!(
+            "replace {}{}{}",
+            order_text(order),
+            opt("quantity", quantity),
+            opt("limit_price", limit_price)
+        ),
+        Command::CancelAll(scope) => format!("cancel all: {}", scope_text(scope)),
+        Command::ModifyProtection {
+            order,
+            stop_loss,
+            take_profit,
+        } => format!(
+            "modify protection of {}{}{}",
+            order_text(order),
+            opt("stop_loss", stop_loss),
+            opt("take_profit", take_profit)
+        ),
+        Command::SetKillSwitch {
+            scope,
+            state,
+            cancel_open,
+        } => format!(
+            "kill switch {} to {}{}",
+            scope_text(scope),
+            state.as_str(),
+            if *cancel_open {
+                ", cancel open orders"
+            } else {
+                ""
+            }
+        ),
+        Command::SetMode { account, mode } => format!("mode of {account} to {}", mode.as_str()),
+        Command::SetHalted { account, halted } => {
+            format!("{} {account}", if *halted { "halt" } else { "resume" })
+        }
+        Command::Quote {
+            venue,
+            symbol,
+            bid,
+            ask,
+            bid_size,
+            ask_size,
+        } => format!(
+            "quote {venue}/{symbol} bid={bid} ask={ask} bid_size={bid_size} ask_size={ask_size}"
+        ),
+        Command::Query(r) => format!("status query for {}", order_text(r)),
+        Command::SetLimits(l) => format!(
+            "limits of {}/{}{}{}{}",
+            l.venue,
+            l.symbol,
+            opt("max_order_qty", &l.max_order_qty),
+            opt("max_notional", &l.max_notional),
+            opt("max_position", &l.max_position)
+        ),
+        Command::Operator(n) => format!("operator {}: {}", n.operator, n.reason),
+        Command::Submit(q) => format!("submit {}", q.request_id),
+        Command::Tick | Command::Sync(_) | Command::Read { .. } => String::new(),
     }
 }
 
