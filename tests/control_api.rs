@@ -362,6 +362,29 @@ fn with_a_token_every_route_but_health_needs_it_and_it_is_never_shown() {
     // A refused token is refused before the body is even read.
     let (code, _) = http("POST", &url("/v1/executions"), Some("{"), None);
     assert_eq!(code, 401);
+    // Every route but health, the journal's readers and the live changes included.
+    for (method, path) in [
+        ("GET", "/v1/orders"),
+        ("GET", "/v1/positions"),
+        ("GET", "/v1/venues"),
+        ("GET", "/v1/kill-switches"),
+        ("GET", "/v1/mode"),
+        ("GET", "/v1/limits"),
+        ("PUT", "/v1/limits"),
+        ("GET", "/v1/audit"),
+        ("GET", "/v1/events"),
+        ("GET", "/v1/executions/x"),
+        ("POST", "/v1/orders/1/cancel"),
+        ("POST", "/v1/cancel-all"),
+        ("POST", "/v1/emergency-stop"),
+    ] {
+        let (code, e) = http(method, &url(path), (method != "GET").then_some("{}"), None);
+        assert_eq!(
+            (code, e["code"].as_str()),
+            (401, Some("UNAUTHORIZED")),
+            "{method} {path}"
+        );
+    }
     let (code, v) = http("PUT", &url("/v1/halt"), Some(halt), Some(secret));
     assert_eq!(
         (code, v["halted"].clone()),

@@ -491,7 +491,7 @@ fn the_broker_password_comes_from_the_environment_and_is_written_nowhere() {
 }
 
 #[test]
-fn the_control_api_shows_a_fix_venues_sequence_numbers_as_the_broker_sees_them() {
+fn the_control_api_shows_a_fix_venues_sequence_numbers_and_last_error() {
     let dir = TempDir::new("fix-api-seqs");
     let mut s = sim(&dir.join("sim"));
     let cfg = config(&dir, s.port);
@@ -532,6 +532,29 @@ fn the_control_api_shows_a_fix_venues_sequence_numbers_as_the_broker_sees_them()
             break;
         }
         assert!(Instant::now() < deadline, "{v} / {sess}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        session(&s.status())["logged_on"] == true,
+        "no error before the broker goes away"
+    );
+    // The broker goes away: the venue is down and says why, and since when.
+    s.quit();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v: serde_json::Value = ureq::get(&format!("{url}/v1/venues"))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+        let venue = &v["venues"][0];
+        if venue["up"] == false && venue["last_error"].is_object() {
+            let e = &venue["last_error"];
+            assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+            assert!(e["at"].as_str().is_some_and(|t| t.ends_with('Z')), "{v}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{v}");
         std::thread::sleep(Duration::from_millis(100));
     }
     let ok = Command::new("kill")

@@ -184,6 +184,12 @@ pub(super) async fn events(
         from_seq = Some(from_seq.unwrap_or(0).max(last.saturating_add(1)));
     }
     let dir = journal(&st)?;
+    // "From now": from the record after the last one committed as the request came,
+    // fixed here, so whatever the client does once it has the answer is in the stream.
+    let from_seq = match from_seq {
+        Some(s) => s,
+        None => crate::journal::follow::next_seq(&dir).map_err(|e| reader_failed(e.to_string()))?,
+    };
     let slot = slot(&st)?;
     let rx = stream::start(
         dir,

@@ -1431,6 +1431,7 @@ async fn venues(_: Authed, State(st): State<AppState>, RawQuery(q): RawQuery) ->
             breaker,
             open_orders,
             fix_seqs,
+            last_error,
         } = r
         {
             let spec = reg.venues.get(venue.0 as usize);
@@ -1446,6 +1447,12 @@ async fn venues(_: Authed, State(st): State<AppState>, RawQuery(q): RawQuery) ->
                 // expected from the broker will carry.
                 v["next_sender_seq_num"] = json!(next_out);
                 v["next_target_seq_num"] = json!(next_in);
+                v["last_error"] = match last_error {
+                    Some((at, why)) => {
+                        json!({"at": crate::calendar::iso8601(at), "message": why.as_str()})
+                    }
+                    None => Value::Null,
+                };
             }
             venues.push(v);
         }

@@ -65,9 +65,8 @@ impl Readers {
 pub(crate) enum Output {
     /// An export in `Format`, rows kept by the filter.
     Export(Format),
-    /// Server-Sent Events: rows of records from `from_seq` on, then live; `None`
-    /// starts at the journal's end (only what happens from now).
-    Events { from_seq: Option<u64> },
+    /// Server-Sent Events: rows of records from `from_seq` on, then live.
+    Events { from_seq: u64 },
 }
 
 /// Where the rows go: chunks of text for the HTTP body.
@@ -187,17 +186,14 @@ fn read(
     let mut text: Vec<u8> = Vec::new();
     let (format, from_seq) = match output {
         Output::Export(f) => (Some(*f), 0),
-        // Live only: nothing of what the journal holds now is sent.
-        Output::Events { from_seq: None } => (None, u64::MAX),
-        Output::Events { from_seq: Some(s) } => (None, *s),
+        Output::Events { from_seq } => (None, *from_seq),
     };
     if format == Some(Format::Csv) {
         sink.push(export::COLUMNS.as_bytes());
         sink.push(b"\n");
     }
-    let from_seq = std::cell::Cell::new(from_seq);
     let mut on_row = |s: Step<'_>, sink: &mut Sink| {
-        if sink.gone || s.seq < from_seq.get() {
+        if sink.gone || s.seq < from_seq {
             return;
         }
         rows.clear();
@@ -229,7 +225,6 @@ fn read(
     }
     // The stream: what is there is sent; now follow what the core commits.
     sink.flush();
-    from_seq.set(from_seq.get().min(journal.last_seq + 1));
     let mut follower = Follower::at(dir, journal.last_seq + 1).map_err(|e| e.to_string())?;
     let mut quiet_since = Instant::now();
     while !sink.gone && !stopping.load(Ordering::Acquire) {

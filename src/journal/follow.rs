@@ -8,6 +8,34 @@ use super::{corrupt, map_segment, record_at, JournalError, RecordHeader, HEADER}
 use memmap2::Mmap;
 use std::path::{Path, PathBuf};
 
+/// The sequence number the next record committed will carry: where a reader that wants
+/// only what comes from now on starts. Reads the newest segment's headers only.
+pub fn next_seq(dir: &Path) -> Result<u64, JournalError> {
+    let segments = segment::list(dir)?;
+    let Some((index, path)) = segments.last() else {
+        return Ok(1);
+    };
+    let map = map_segment(path)?;
+    if map.len() < SEGMENT_HEADER {
+        return Err(corrupt(*index, 0, "file shorter than a segment header"));
+    }
+    let first = segment::header(&map).first_seq;
+    let end = segment::cursor(&map)
+        .map_err(|w| corrupt(*index, 0, w))?
+        .end
+        .min(map.len());
+    let (mut pos, mut n) = (SEGMENT_HEADER, 0u64);
+    while pos + HEADER <= end {
+        let h: RecordHeader = bytemuck::pod_read_unaligned(&map[pos..pos + HEADER]);
+        pos = pos.saturating_add(h.stride());
+        if pos > end {
+            return Err(corrupt(*index, pos, "record runs past the committed end"));
+        }
+        n += 1;
+    }
+    Ok(first + n)
+}
+
 /// A reader at a sequence number that moves on as records are committed.
 pub struct Follower {
     dir: PathBuf,

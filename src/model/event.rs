@@ -297,6 +297,8 @@ pub enum Row {
         open_orders: u32,
         /// A FIX venue's next sequence numbers, out and in; none for other venues.
         fix_seqs: Option<(u64, u64)>,
+        /// A FIX venue's last lost or refused connection: engine time and why.
+        last_error: Option<(u64, ShortStr<64>)>,
     },
     /// An instrument's risk limits in force.
     Limits(Limits),

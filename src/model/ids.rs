@@ -49,6 +49,16 @@ impl<const N: usize> ShortStr<N> {
         })
     }
 
+    /// As much of `s` as fits, cut at a character boundary (for messages kept in
+    /// fixed-size events, where a longer one is better cut than lost).
+    pub fn clipped(s: &str) -> Self {
+        let mut end = s.len().min(N.min(255));
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        Self::from_bytes(&s.as_bytes()[..end]).unwrap_or(Self::EMPTY)
+    }
+
     /// Writes a number in decimal without allocating (for generated ids).
     pub fn from_prefixed_u64(prefix: &str, mut n: u64) -> Result<Self, TooLong> {
         let mut digits = [0u8; 20];

@@ -164,6 +164,7 @@ impl Engine {
                         let q = f.seqs();
                         (q.next_out, q.next_in)
                     }),
+                    last_error: venue.fix().and_then(|f| f.last_error()),
                 })
             }
         }

@@ -24,7 +24,9 @@ use super::transport::{Link, TlsClient};
 use super::{msg_type, tag};
 use crate::config::Registry;
 use crate::model::fixed::{Price, Qty};
-use crate::model::ids::{AccountId, ClOrdId, InstrumentId, Name, OrderType, Side, Tif, VenueId};
+use crate::model::ids::{
+    AccountId, ClOrdId, InstrumentId, Name, OrderType, ShortStr, Side, Tif, VenueId,
+};
 use crate::model::reason::Reason;
 use crate::secret::Secret;
 use crate::venue::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder};
@@ -269,6 +271,8 @@ pub struct FixVenue {
     /// The session state the core has applied (see the module docs).
     reported_up: bool,
     closing: bool,
+    /// When the session last went down and why (for operators: `GET /v1/venues`).
+    last_error: Option<(u64, ShortStr<64>)>,
     rbuf: Box<[u8]>,
 }
 
@@ -378,6 +382,7 @@ impl FixVenue {
             backoff: FIRST_BACKOFF_NS,
             reported_up: was_up,
             closing: false,
+            last_error: None,
             rbuf: vec![0u8; 64 << 10].into_boxed_slice(),
             spec,
             tls,
@@ -399,6 +404,11 @@ impl FixVenue {
     /// The session's sequence numbers.
     pub fn seqs(&self) -> SeqNums {
         self.session.seqs()
+    }
+
+    /// When the connection was last lost or refused, and why (the first 64 bytes).
+    pub fn last_error(&self) -> Option<(u64, ShortStr<64>)> {
+        self.last_error
     }
 
     fn connect(&mut self, now: u64) {
@@ -457,6 +467,7 @@ impl FixVenue {
             self.session.on_disconnected(now, &mut self.wire);
         }
         if !self.closing {
+            self.last_error = Some((now, ShortStr::clipped(why)));
             eprintln!(
                 "execd: fix venue {}: disconnected: {why}; reconnecting in {} ms",
                 self.name(),
