@@ -552,6 +552,17 @@ fn the_control_api_shows_a_fix_venues_sequence_numbers_and_last_error() {
             let e = &venue["last_error"];
             assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
             assert!(e["at"].as_str().is_some_and(|t| t.ends_with('Z')), "{v}");
+            // execd is up and ready; health says which venue is not.
+            let h: serde_json::Value = ureq::get(&format!("{url}/v1/health"))
+                .call()
+                .unwrap()
+                .into_json()
+                .unwrap();
+            assert_eq!(
+                (&h["status"], &h["ready"], &h["venues_down"]),
+                (&"degraded".into(), &true.into(), &1.into()),
+                "{h}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "{v}");

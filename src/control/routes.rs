@@ -593,12 +593,28 @@ async fn health(State(st): State<AppState>) -> Response {
         }
     };
     let ready = core.is_ok();
+    // Which venues take orders: a venue down does not make execd unready (others may
+    // trade), but a probe or an operator needs to see it.
+    let mut venues = Vec::new();
+    if ready {
+        if let Ok(rows) = read_all(&st, Snapshot::Venues).await {
+            for r in rows {
+                if let Row::Venue { venue, up, .. } = r {
+                    let name = st.reg.venues.get(venue.0 as usize).map(|v| v.name.as_str());
+                    venues.push(json!({"venue": name, "up": up}));
+                }
+            }
+        }
+    }
+    let down = venues.iter().filter(|v| v["up"] == false).count();
     let body = json!({
-        "status": if ready { "ok" } else { "unavailable" },
+        "status": if !ready { "unavailable" } else if down > 0 { "degraded" } else { "ok" },
         "live": true,
         "ready": ready,
         "core": if ready { "running" } else if stopping { "stopping" } else { "not answering" },
         "accepting": ready,
+        "venues": venues,
+        "venues_down": down,
         "as_of": now_rfc3339(),
     });
     let code = if ready {
