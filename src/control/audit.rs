@@ -84,14 +84,14 @@ fn filter(
     Ok(f)
 }
 
-fn slot(st: &AppState) -> Result<stream::Slot, ApiError> {
-    st.readers.take().ok_or_else(|| {
+fn slot(readers: &stream::Readers, what: &str) -> Result<stream::Slot, ApiError> {
+    readers.take().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "READERS_BUSY",
             format!(
-                "{} exports and event streams are running already (each replays the journal); try again when one ends",
-                stream::MAX_READERS
+                "{} {what} are running already (each replays the journal); try again when one ends",
+                readers.max()
             ),
         )
     })
@@ -120,7 +120,7 @@ pub(super) async fn export(
         _ => Ok(false),
     })?;
     let dir = journal(&st)?;
-    let slot = slot(&st)?;
+    let slot = slot(&st.exports, "exports")?;
     let rx = stream::start(
         dir,
         filter,
@@ -188,9 +188,16 @@ pub(super) async fn events(
     // fixed here, so whatever the client does once it has the answer is in the stream.
     let from_seq = match from_seq {
         Some(s) => s,
-        None => crate::journal::follow::next_seq(&dir).map_err(|e| reader_failed(e.to_string()))?,
+        // Off the runtime's only thread: it maps and walks the newest segment.
+        None => {
+            let d = dir.clone();
+            tokio::task::spawn_blocking(move || crate::journal::follow::next_seq(&d))
+                .await
+                .map_err(|e| reader_failed(e.to_string()))?
+                .map_err(|e| reader_failed(e.to_string()))?
+        }
     };
-    let slot = slot(&st)?;
+    let slot = slot(&st.streams, "event streams")?;
     let rx = stream::start(
         dir,
         filter,
@@ -220,7 +227,7 @@ pub(super) async fn order_events(
     order: u64,
 ) -> Result<(Vec<serde_json::Value>, bool), ApiError> {
     let dir = journal(st)?;
-    let slot = slot(st)?;
+    let slot = slot(&st.exports, "exports")?;
     let filter = Filter {
         order: Some(order),
         ..Filter::default()

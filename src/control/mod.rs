@@ -176,7 +176,8 @@ pub fn start(
         stopping: stopping.clone(),
         requests: requests.clone(),
         journal: opts.journal,
-        readers: stream::Readers::default(),
+        exports: stream::Readers::new(stream::MAX_EXPORTS),
+        streams: stream::Readers::new(stream::MAX_STREAMS),
     };
     let join = std::thread::Builder::new()
         .name("execd-control".into())

@@ -40,7 +40,8 @@ pub struct AppState {
     pub(super) requests: Arc<AtomicU64>,
     /// The journal the core writes, for the audit export and the event stream.
     pub(super) journal: Option<std::path::PathBuf>,
-    pub(super) readers: super::stream::Readers,
+    pub(super) exports: super::stream::Readers,
+    pub(super) streams: super::stream::Readers,
 }
 
 /// An error answer: HTTP status, a stable code, a sentence.
@@ -579,34 +580,30 @@ pub(super) fn ok(status: StatusCode, v: Value) -> ApiResult {
 
 async fn health(State(st): State<AppState>) -> Response {
     let stopping = st.stopping.load(Ordering::Acquire);
-    let core = if stopping {
-        Err(ApiError::refused(Refused::Stopping))
-    } else {
-        match tokio::time::timeout(
-            Duration::from_secs(2),
-            call(&st, |reply| Ask::Ping { reply }),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(_) => Err(ApiError::refused(Refused::NoAnswer)),
-        }
-    };
-    let ready = core.is_ok();
-    // Which venues take orders: a venue down does not make execd unready (others may
-    // trade), but a probe or an operator needs to see it.
-    let mut venues = Vec::new();
-    if ready {
-        if let Ok(rows) = read_all(&st, Snapshot::Venues).await {
-            for r in rows {
-                if let Row::Venue { venue, up, .. } = r {
-                    let name = st.reg.venues.get(venue.0 as usize).map(|v| v.name.as_str());
-                    venues.push(json!({"venue": name, "up": up}));
-                }
+    // One budget of 2 s for the whole probe: the core's Sync, then which venues are up.
+    let probe = async {
+        call(&st, |reply| Ask::Ping { reply }).await?;
+        let mut venues = Vec::new();
+        for r in read_all(&st, Snapshot::Venues).await? {
+            if let Row::Venue { venue, up, .. } = r {
+                let name = st.reg.venues.get(venue.0 as usize).map(|v| v.name.as_str());
+                venues.push(json!({"venue": name, "up": up}));
             }
         }
-    }
-    let down = venues.iter().filter(|v| v["up"] == false).count();
+        Ok::<_, ApiError>(venues)
+    };
+    let venues = if stopping {
+        None
+    } else {
+        tokio::time::timeout(Duration::from_secs(2), probe)
+            .await
+            .ok()
+            .and_then(Result::ok)
+    };
+    let ready = venues.is_some();
+    // A venue down does not make execd unready (others may trade), but a probe or an
+    // operator needs to see it.
+    let down = venues.iter().flatten().filter(|v| v["up"] == false).count();
     let body = json!({
         "status": if !ready { "unavailable" } else if down > 0 { "degraded" } else { "ok" },
         "live": true,

@@ -19,8 +19,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// Readers (exports and streams) running at once.
-pub const MAX_READERS: usize = 4;
+/// Exports (`/v1/audit`, an order's event log) replaying at once: each is a CPU's
+/// worth while it runs.
+pub const MAX_EXPORTS: usize = 2;
+/// Event streams at once: after their first replay they mostly wait for records.
+pub const MAX_STREAMS: usize = 8;
+/// How long a client may leave its channel full (not reading) before it is dropped,
+/// so a stalled client does not hold a reader forever.
+const STALLED: Duration = Duration::from_secs(30);
 /// Bytes gathered before a chunk is sent.
 const CHUNK: usize = 32 * 1024;
 /// How long a stream waits with nothing new before it sends a keep-alive comment, so
@@ -29,9 +35,10 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How often a stream at the journal's end looks for new records.
 const FOLLOW_EVERY: Duration = Duration::from_millis(20);
 
-/// Counts running readers; a slot is given back when its guard drops.
-#[derive(Clone, Default)]
-pub(crate) struct Readers(Arc<AtomicUsize>);
+/// Counts running readers of one kind, up to a maximum; a slot is given back when its
+/// guard drops.
+#[derive(Clone)]
+pub(crate) struct Readers(Arc<AtomicUsize>, usize);
 
 /// A reader's slot.
 pub(crate) struct Slot(Arc<AtomicUsize>);
@@ -43,11 +50,21 @@ impl Drop for Slot {
 }
 
 impl Readers {
-    /// A slot, or none when [`MAX_READERS`] run already.
+    /// At most `max` at once.
+    pub(crate) fn new(max: usize) -> Readers {
+        Readers(Arc::new(AtomicUsize::new(0)), max)
+    }
+
+    /// How many may run at once.
+    pub(crate) fn max(&self) -> usize {
+        self.1
+    }
+
+    /// A slot, or none when the maximum run already.
     pub(crate) fn take(&self) -> Option<Slot> {
         let mut n = self.0.load(Ordering::Acquire);
         loop {
-            if n >= MAX_READERS {
+            if n >= self.1 {
                 return None;
             }
             match self
@@ -73,7 +90,9 @@ pub(crate) enum Output {
 struct Sink {
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
     buf: Vec<u8>,
-    gone: bool,
+    /// The client is gone (or dropped as stalled), or the API stops: nothing more goes
+    /// out, and the replay is stopped (it polls this).
+    gone: Arc<AtomicBool>,
     stopping: Arc<AtomicBool>,
 }
 
@@ -85,38 +104,49 @@ impl Sink {
         }
     }
 
-    fn flush(&mut self) {
-        if self.buf.is_empty() || self.gone {
-            self.buf.clear();
-            return;
-        }
-        let mut chunk = Ok(Bytes::from(std::mem::take(&mut self.buf)));
-        // A client that stops reading but keeps its connection must not hold the
-        // thread (and with it a stop of the API) forever: wait while the API runs.
+    fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::Acquire)
+    }
+
+    /// Hands `c` to the HTTP body, waiting while the client reads slowly; false when
+    /// it went away, stalled past [`STALLED`], or the API stops.
+    fn send(&self, mut c: Result<Bytes, std::io::Error>, patient: bool) -> bool {
+        let since = Instant::now();
         loop {
-            match self.tx.try_send(chunk) {
-                Ok(()) => return,
-                Err(mpsc::error::TrySendError::Closed(_)) => break,
-                Err(mpsc::error::TrySendError::Full(c)) => {
-                    if self.stopping.load(Ordering::Acquire) {
-                        break;
+            match self.tx.try_send(c) {
+                Ok(()) => return true,
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                Err(mpsc::error::TrySendError::Full(back)) => {
+                    if (!patient && self.stopping.load(Ordering::Acquire))
+                        || since.elapsed() > STALLED
+                    {
+                        return false;
                     }
-                    chunk = c;
+                    c = back;
                     std::thread::sleep(Duration::from_millis(5));
                 }
             }
         }
-        self.gone = true;
     }
 
-    /// Ends the body with an error the client sees as a cut-off transfer (the status
-    /// line went out long ago), after a last line saying why.
+    fn flush(&mut self) {
+        if self.buf.is_empty() || self.is_gone() {
+            self.buf.clear();
+            return;
+        }
+        let chunk = Ok(Bytes::from(std::mem::take(&mut self.buf)));
+        if !self.send(chunk, false) {
+            self.gone.store(true, Ordering::Release);
+        }
+    }
+
+    /// Ends the body with an error, which the client sees as a transfer cut off (the
+    /// status line went out long ago): an export that did not finish must not look
+    /// complete. Waits for room even while the API stops (bounded by [`STALLED`]).
     fn fail(&mut self, why: String) {
         self.flush();
-        if !self.gone {
-            let _ = self.tx.try_send(Err(std::io::Error::other(why)));
-        }
-        self.gone = true;
+        let _ = self.send(Err(std::io::Error::other(why)), true);
+        self.gone.store(true, Ordering::Release);
     }
 }
 
@@ -151,10 +181,20 @@ pub(crate) fn start(
             let mut sink = Sink {
                 tx,
                 buf: Vec::with_capacity(CHUNK * 2),
-                gone: false,
+                gone: Arc::new(AtomicBool::new(false)),
                 stopping: stopping.clone(),
             };
-            if let Err(why) = read(&dir, &filter, &output, &mut sink, &stopping) {
+            let result = read(&dir, &filter, &output, &mut sink, &stopping);
+            // Stopped before the end: the client must not take a cut export for a whole one.
+            let result = match result {
+                Ok(())
+                    if stopping.load(Ordering::Acquire) && matches!(output, Output::Export(_)) =>
+                {
+                    Err("execd is stopping; the export was cut off".to_string())
+                }
+                other => other,
+            };
+            if let Err(why) = result {
                 if let Output::Events { .. } = output {
                     let mut b = Vec::new();
                     b.extend_from_slice(b"event: error\ndata: ");
@@ -182,6 +222,10 @@ fn read(
 ) -> Result<(), String> {
     let reg = recovery::journal_config(dir).map_err(|e| e.to_string())?;
     let mut r = Replayer::new(Arc::new(reg));
+    {
+        let (gone, stopping) = (sink.gone.clone(), sink.stopping.clone());
+        r.cancel_when(move || gone.load(Ordering::Acquire) || stopping.load(Ordering::Acquire));
+    }
     let mut rows: Vec<Row> = Vec::new();
     let mut text: Vec<u8> = Vec::new();
     let (format, from_seq) = match output {
@@ -193,7 +237,7 @@ fn read(
         sink.push(b"\n");
     }
     let mut on_row = |s: Step<'_>, sink: &mut Sink| {
-        if sink.gone || s.seq < from_seq {
+        if sink.is_gone() || s.seq < from_seq {
             return;
         }
         rows.clear();
@@ -227,15 +271,12 @@ fn read(
     sink.flush();
     let mut follower = Follower::at(dir, journal.last_seq + 1).map_err(|e| e.to_string())?;
     let mut quiet_since = Instant::now();
-    while !sink.gone && !stopping.load(Ordering::Acquire) {
+    while !sink.is_gone() && !stopping.load(Ordering::Acquire) {
         let mut step = |s: Step<'_>| on_row(s, sink);
         let mut step: OnStep<'_> = Some(&mut step);
         let n = follower
             .poll(4096, |h, p| r.feed(h, p, &mut step))
             .map_err(|e| e.to_string())?;
-        if n > 0 {
-            r.catch_up(r.last_seq(), &mut step);
-        }
         if let Some(f) = r.failure() {
             return Err(f.to_string());
         }

@@ -394,6 +394,9 @@ pub struct Replayer {
     recorded: VecDeque<(u64, CoreEvent)>,
     last_event_ts: u64,
     last_seq: u64,
+    /// Records fed, for checking `cancel` now and then.
+    fed: u64,
+    cancel: Option<Box<dyn Fn() -> bool + Send>>,
 }
 
 /// Where a step goes, if anywhere.
@@ -413,7 +416,15 @@ impl Replayer {
             recorded: VecDeque::new(),
             last_event_ts: 0,
             last_seq: 0,
+            fed: 0,
+            cancel: None,
         }
+    }
+
+    /// Stops the replay (a failure, every later record ignored) once `f` says so; a
+    /// reader whose client went away need not replay a journal to its end.
+    pub fn cancel_when(&mut self, f: impl Fn() -> bool + Send + 'static) {
+        self.cancel = Some(Box::new(f));
     }
 
     /// The first failure, after which every record is ignored.
@@ -458,7 +469,29 @@ impl Replayer {
                 });
             }
         }
-        let journal = scan(dir, |r| self.feed(&r.header, r.payload, on_step))?;
+        let audit = dir.join("audit");
+        let journal = scan(dir, |r| {
+            let seq = r.header.seq;
+            // On a live journal the sidecar may retire segments while this reads: what
+            // went is in the audit log.
+            if self.last_seq != 0 && seq > self.last_seq + 1 && self.failure.is_none() {
+                let want = self.last_seq + 1;
+                let got = crate::sidecar::audit::scan(&audit, |h, p| {
+                    if h.seq == self.last_seq + 1 && h.seq < seq {
+                        self.feed(h, p, on_step);
+                    }
+                });
+                if got.is_err() || self.last_seq + 1 != seq {
+                    self.failure.get_or_insert(RecoveryError::Record {
+                        seq: want,
+                        what: "records retired from the journal while it was read are not in the audit log",
+                    });
+                }
+            }
+            if seq > self.last_seq {
+                self.feed(&r.header, r.payload, on_step);
+            }
+        })?;
         match self.failure.take() {
             Some(f) => Err(f),
             None => Ok(journal),
@@ -471,6 +504,18 @@ impl Replayer {
             return;
         }
         let seq = header.seq;
+        self.fed += 1;
+        if self.fed % 256 == 0 && self.cancel.as_ref().is_some_and(|c| c()) {
+            self.failure = Some(RecoveryError::Usage("the replay was stopped"));
+            return;
+        }
+        if self.last_seq != 0 && seq != self.last_seq + 1 {
+            self.failure = Some(RecoveryError::Record {
+                seq,
+                what: "the record before this one is missing (sequence numbers jump)",
+            });
+            return;
+        }
         let ts = header.ts_ns;
         self.last_seq = seq;
         let rec = &mut self.rec;

@@ -43,6 +43,8 @@ pub struct Follower {
     map: Option<Mmap>,
     pos: usize,
     next_seq: u64,
+    /// The last record passed over on the way to `next_seq`.
+    skipped: Option<u64>,
 }
 
 impl Follower {
@@ -77,6 +79,7 @@ impl Follower {
             map: None,
             pos: SEGMENT_HEADER,
             next_seq,
+            skipped: None,
         })
     }
 
@@ -100,7 +103,23 @@ impl Follower {
                     Ok(m) if m.len() >= SEGMENT_HEADER => self.map = Some(m),
                     // Being made: its header is not there yet.
                     Ok(_) => return Ok(n),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(n),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        // Not made yet, or retired (copied to the audit log and deleted)
+                        // while this reader lagged: then the journal has moved past it.
+                        if segment::list(&self.dir)?
+                            .iter()
+                            .any(|(i, _)| *i > self.index)
+                        {
+                            return Err(JournalError::Io(std::io::Error::new(
+                                std::io::ErrorKind::NotFound,
+                                format!(
+                                    "journal segment {} was retired to the audit log before this reader got to it; reading on from record {} needs a new reader (reconnect with Last-Event-ID)",
+                                    self.index, self.next_seq
+                                ),
+                            )));
+                        }
+                        return Ok(n);
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -120,10 +139,18 @@ impl Follower {
                 // sequence number, then skipped.
                 let at: RecordHeader =
                     bytemuck::pod_read_unaligned(&map[self.pos..self.pos + HEADER]);
-                let want = at.seq.min(expected);
+                // Skipped ones must still follow each other.
+                let follows = self.skipped.is_none_or(|p| at.seq == p + 1);
+                let want = if at.seq < expected && follows {
+                    at.seq
+                } else {
+                    expected
+                };
                 let (h, next) = record_at(map, self.pos, end, want)
                     .map_err(|w| corrupt(self.index, self.pos, w))?;
-                if h.seq == expected {
+                if h.seq < expected {
+                    self.skipped = Some(h.seq);
+                } else {
                     f(
                         &h,
                         &map[self.pos + HEADER..self.pos + HEADER + h.len as usize],

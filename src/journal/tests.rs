@@ -364,3 +364,28 @@ fn a_follower_hands_over_records_as_they_are_committed_across_segments() {
     drop(w);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn a_follower_whose_segment_was_retired_says_so_instead_of_waiting_forever() {
+    let d = dir("follow-retired");
+    let (mut w, _) = JournalWriter::open(&d, 4096).unwrap();
+    for i in 1..=200u64 {
+        w.append(1, 1, i, &payload(i)).unwrap();
+    }
+    // A reader placed at record 1 that has not read yet, and the sidecar retires the
+    // first segment (its records are in the audit log) before it does.
+    let mut lagging = follow::Follower::at(&d, 1).unwrap();
+    let first = segment::list(&d).unwrap()[0].1.clone();
+    std::fs::remove_file(&first).unwrap();
+    let err = lagging
+        .poll(5, |_, _| panic!("nothing to hand over"))
+        .unwrap_err();
+    assert!(err.to_string().contains("retired"), "{err}");
+    // Asked for a record older than the journal's first segment: refused at once.
+    assert!(follow::Follower::at(&d, 1).is_err());
+    // A record not written yet is waited for, not an error.
+    let mut next = follow::Follower::at(&d, 201).unwrap();
+    assert_eq!(next.poll(5, |_, _| panic!("not written yet")).unwrap(), 0);
+    drop(w);
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -375,6 +375,7 @@ fn stream_out(req: ureq::Request, base: &str, kind: Streamed, json: bool) -> Exi
         }
         Streamed::Events => {
             let mut line = String::new();
+            let mut event = String::new();
             loop {
                 line.clear();
                 match reader.read_line(&mut line) {
@@ -382,9 +383,22 @@ fn stream_out(req: ureq::Request, base: &str, kind: Streamed, json: bool) -> Exi
                     Ok(_) => {}
                     Err(e) => return cut(e),
                 }
+                if let Some(name) = line.trim_end().strip_prefix("event: ") {
+                    event = name.to_string();
+                    continue;
+                }
                 let Some(data) = line.trim_end().strip_prefix("data: ") else {
                     continue;
                 };
+                if event == "error" {
+                    let v: Value = serde_json::from_str(data).unwrap_or_default();
+                    err(&format!(
+                        "{}: {}",
+                        v["code"].as_str().unwrap_or("STREAM_ERROR"),
+                        v["message"].as_str().unwrap_or(data)
+                    ));
+                    return ExitCode::from(2);
+                }
                 let text = if json {
                     data.to_string()
                 } else {
@@ -741,10 +755,17 @@ pub fn run(a: CtlArgs) -> ExitCode {
         }
     };
     let url = format!("{base}{path}");
+    // A name given is sent as given (the server says if it will not take it); $USER
+    // only when the server would take it, else the server's default ("api").
+    let fits = |o: &String| {
+        (1..=32).contains(&o.len())
+            && o.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b))
+    };
     let operator = operator
         .or_else(|| std::env::var("EXECD_OPERATOR").ok())
-        .or_else(|| std::env::var("USER").ok())
-        .filter(|o| !o.is_empty());
+        .filter(|o| !o.is_empty())
+        .or_else(|| std::env::var("USER").ok().filter(fits));
     let token = match std::env::var(execd::control::TOKEN_ENV) {
         Ok(t) if !t.is_empty() => Some(t),
         _ => None,

@@ -534,6 +534,8 @@ fn run(
     exit: bool,
     api: Option<ControlOptions>,
 ) -> ExitCode {
+    // Set by a signal only; `term` also by the end of a flow with --exit.
+    let signalled = Arc::new(AtomicBool::new(false));
     let term = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal while stopping exits at once (the operator means it): what
@@ -543,8 +545,9 @@ fn run(
         if let Err(e) = signal_hook::flag::register_conditional_shutdown(
             sig,
             i32::from(EXIT_PROBLEMS),
-            term.clone(),
+            signalled.clone(),
         )
+        .and_then(|_| signal_hook::flag::register(sig, signalled.clone()))
         .and_then(|_| signal_hook::flag::register(sig, term.clone()))
         {
             return fail(&format!("cannot install signal handler: {e}"));

@@ -540,16 +540,13 @@ impl Mapping {
                 let qty = match msg.get(tag::ORDER_QTY) {
                     None => asked_qty,
                     Some(_) => match self.quantity(msg, tag::ORDER_QTY, inst) {
-                        Ok(q)
-                            if q > 0
-                                && q <= self.reg.instruments[inst.0 as usize].max_order_qty.0 =>
-                        {
-                            q
-                        }
+                        // A broker may replace to less than asked, never to more: the
+                        // gate checked what was asked against the limits in force then.
+                        Ok(q) if q > 0 && q <= asked_qty.max(s.qty) => q,
                         Ok(_) => {
                             return self.refuse(
                                 cl,
-                                "replaced quantity outside the instrument's limits",
+                                "replaced quantity zero or more than was asked",
                                 msg,
                             )
                         }
