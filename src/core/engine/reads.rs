@@ -142,11 +142,7 @@ impl Engine {
             }),
             Snapshot::Venues => {
                 let v = VenueId(k as u16);
-                let breaker = match self.gate.breakers[k as usize].state(self.now) {
-                    BreakerState::Closed => 0,
-                    BreakerState::Open => 1,
-                    BreakerState::HalfOpen => 2,
-                };
+                let (up, breaker) = self.venue_health(k as usize);
                 let open_orders = self
                     .book
                     .iter()
@@ -154,12 +150,24 @@ impl Engine {
                     .count() as u32;
                 Some(Row::Venue {
                     venue: v,
-                    up: self.venues[k as usize].is_logged_on(),
+                    up,
                     breaker,
                     open_orders,
                 })
             }
         }
+    }
+}
+
+impl Engine {
+    /// Venue `v`'s session logged on, and its breaker: 0 closed, 1 open, 2 half-open.
+    pub(crate) fn venue_health(&self, v: usize) -> (bool, u8) {
+        let breaker = match self.gate.breakers[v].state(self.now) {
+            BreakerState::Closed => 0,
+            BreakerState::Open => 1,
+            BreakerState::HalfOpen => 2,
+        };
+        (self.venues[v].is_logged_on(), breaker)
     }
 }
 
