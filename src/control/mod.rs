@@ -9,14 +9,17 @@
 //! Stopping: the server stops accepting first, answers what is in flight, then the link
 //! answers what it still holds and the thread ends.
 
+mod alerts;
 pub mod link;
+mod metrics;
 mod routes;
 pub mod wire;
 
 use crate::config::Registry;
-use crate::core::Handle;
+use crate::core::{CoreMetrics, Handle};
 use crate::secret::Secret;
 use link::{Link, LinkStats};
+use metrics::Monitor;
 use routes::AppState;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -41,6 +44,9 @@ pub struct ControlOptions {
     pub default_wait: Duration,
     /// Longest `?wait_ms=` taken.
     pub max_wait: Duration,
+    /// What the core publishes (`CoreThread::metrics`), for `/metrics` and the alerts;
+    /// without it they show only the API's own requests.
+    pub metrics: Option<Arc<CoreMetrics>>,
 }
 
 impl ControlOptions {
@@ -51,6 +57,7 @@ impl ControlOptions {
             token,
             default_wait: Duration::from_secs(5),
             max_wait: Duration::from_secs(60),
+            metrics: None,
         }
     }
 }
@@ -160,7 +167,14 @@ pub fn start(
     let stopping = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let requests = Arc::new(AtomicU64::new(0));
+    let venues = reg
+        .venues
+        .iter()
+        .map(|v| v.name.as_str().to_string())
+        .collect();
+    let monitor = Arc::new(Monitor::new(opts.metrics, venues, reg.alerts.clone()));
     let st = AppState {
+        monitor: monitor.clone(),
         ask: tokio::sync::mpsc::channel(1).0,
         token: opts.token.map(Arc::new),
         reg: reg.clone(),
@@ -175,6 +189,7 @@ pub fn start(
             rt.block_on(async move {
                 let (ask_tx, ask_rx) = tokio::sync::mpsc::channel(1024);
                 let link = tokio::spawn(Link::new(handle, reg).run(ask_rx, st.stopping.clone()));
+                tokio::spawn(alerts::watch(monitor, st.stopping.clone()));
                 let app = routes::router(AppState { ask: ask_tx, ..st }, BODY_LIMIT);
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => {

@@ -36,6 +36,7 @@ pub struct AppState {
     pub(super) max_wait: Duration,
     pub(super) stopping: Arc<AtomicBool>,
     pub(super) requests: Arc<AtomicU64>,
+    pub(super) monitor: Arc<super::metrics::Monitor>,
 }
 
 /// An error answer: HTTP status, a stable code, a sentence.
@@ -160,8 +161,14 @@ pub fn router(st: AppState, body_limit: usize) -> Router {
         .route("/v1/emergency-stop", post(emergency_stop))
         .route("/v1/mode", put(mode).get(modes))
         .route("/v1/halt", put(halt))
+        .route("/metrics", get(super::metrics::serve))
+        .route("/v1/alerts", get(super::alerts::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(wrong_method)
+        .layer(axum::middleware::from_fn_with_state(
+            st.monitor.clone(),
+            super::metrics::count_http,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(st)
 }

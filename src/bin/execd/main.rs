@@ -581,8 +581,9 @@ fn run(
             idle.push(control_handle);
             None
         }
-        Some(opts) => {
+        Some(mut opts) => {
             let secured = opts.token.is_some();
+            opts.metrics = Some(core.metrics());
             match control::start(reg.clone(), control_handle, opts) {
                 Ok(c) => {
                     note!(
