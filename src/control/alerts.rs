@@ -283,9 +283,11 @@ impl Board {
                     venue += 1;
                     if up {
                         *since = None;
+                        Some(0)
+                    } else {
+                        let t = *since.get_or_insert(now);
+                        Some(now.duration_since(t).as_secs() as i64)
                     }
-                    let t = *since.get_or_insert(now);
-                    Some(now.duration_since(t).as_secs() as i64)
                 }
             };
             a.value = value;
@@ -436,6 +438,10 @@ pub(crate) async fn serve(_: Authed, State(st): State<AppState>) -> Response {
 mod tests {
     use super::*;
     use crate::core::EngineStats;
+    use crate::model::event::CoreEvent;
+    use crate::model::fixed::{Money, Price, Qty};
+    use crate::model::ids::{InstrumentId, OrderId};
+    use crate::model::slippage::{SlipCategory, Slippage};
 
     fn stats(accepted: u64, rejected: u64) -> EngineStats {
         EngineStats {
@@ -474,6 +480,60 @@ mod tests {
         assert_eq!(changed, vec![0]);
         assert!(!b.alerts[0].active);
         assert_eq!(b.alerts[0].value, None);
+    }
+
+    fn fill(pips_e2: i64) -> CoreEvent {
+        CoreEvent::Fill {
+            order: OrderId(1),
+            instrument: InstrumentId(0),
+            exec_id: 1,
+            px: Price(1),
+            qty: Qty(1),
+            fee: Money(0),
+            slippage: Some(Slippage {
+                price: 1,
+                bps_e2: 1,
+                pips_e2,
+                category: SlipCategory::Poor,
+            }),
+            late: false,
+        }
+    }
+
+    #[test]
+    fn slippage_venue_and_sidecar_alerts_cross_above_and_clear() {
+        let m = CoreMetrics::new(1);
+        let spec = AlertSpec {
+            venue_down: Duration::from_secs(5),
+            sidecar_lag_records: 50,
+            sidecar_lag: Duration::from_secs(3),
+            ..spec()
+        };
+        let mut b = Board::new(spec, &["paper".into()]);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        m.publish_venue(0, true, 0);
+        m.publish_journal(10, 10);
+        assert!(b.evaluate(&m, t0, 1).is_empty());
+        m.publish_venue(0, false, 0);
+        m.publish_journal(100, 10);
+        m.observe(&fill(600));
+        m.observe(&fill(800));
+        // At once: the mean (7 pips) and the records behind; the venue and the sidecar
+        // have not been down or stuck for long yet.
+        assert_eq!(b.evaluate(&m, at(1), 2), vec![2, 4]);
+        assert_eq!(b.alerts[2].json()["value"], "7.00");
+        assert_eq!(b.alerts[4].json()["value"], "90");
+        assert_eq!(b.evaluate(&m, at(7), 3), vec![3, 5]);
+        assert_eq!(b.alerts[3].venue.as_deref(), Some("paper"));
+        assert_eq!(b.alerts[3].json()["value"], "6");
+        m.publish_venue(0, true, 0);
+        m.publish_journal(100, 100);
+        assert_eq!(b.evaluate(&m, at(8), 4), vec![3, 4, 5]);
+        assert!(b
+            .alerts
+            .iter()
+            .all(|a| !a.active || a.kind == Kind::SlippageMean));
     }
 
     #[test]
