@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
 
+mod alerts;
+pub use alerts::{AlertSpec, AlertsConfig, Webhook};
+
 /// The built-in configuration: the paper venue with a handful of instruments.
 pub const DEFAULT_TOML: &str = include_str!("../examples/paper.toml");
 
@@ -145,6 +148,23 @@ pub const RANGES: &[Range] = &[
     range("instruments[].volatility_ticks", 0, 1_000_000, "ticks"),
     range("instruments[].depth_lots", 0, 1_000_000_000, "lots"),
     range("accounts[].max_open_orders", 1, 1 << 22, "orders"),
+    range(
+        "alerts.interval_ms",
+        100,
+        60_000,
+        "milliseconds between checks (up to a minute)",
+    ),
+    range("alerts.window_s", 1, 86_400, "seconds (up to a day)"),
+    range("alerts.min_requests", 1, 1_000_000_000, "requests"),
+    range("alerts.venue_down_s", 1, 86_400, "seconds (up to a day)"),
+    range("alerts.sidecar_lag_records", 1, 1 << 40, "journal records"),
+    range("alerts.sidecar_lag_s", 1, 86_400, "seconds (up to a day)"),
+    range(
+        "alerts.webhook_timeout_ms",
+        1,
+        60_000,
+        "milliseconds (up to a minute)",
+    ),
 ];
 
 /// `value` of `key` (as written, with its index) checked against the range of `entry`
@@ -257,6 +277,9 @@ pub fn check_ranges(cfg: &Config) -> Result<(), ConfigError> {
             u64::from(a.max_open_orders),
         )?;
     }
+    for (k, v) in cfg.alerts.ranged() {
+        in_range(k, k.into(), v)?;
+    }
     Ok(())
 }
 
@@ -298,6 +321,9 @@ pub struct Config {
     /// change between restarts of the same journal).
     #[serde(default, skip_serializing_if = "ApiConfig::is_default")]
     pub api: ApiConfig,
+    /// `[alerts]`: thresholds on the metrics (not in the fingerprint either).
+    #[serde(default, skip_serializing_if = "AlertsConfig::is_default")]
+    pub alerts: AlertsConfig,
 }
 
 /// `[api]`: where `execd run` serves its HTTP control API.
@@ -677,6 +703,8 @@ pub struct Registry {
     /// Order-entry sessions, checked (the gateway's, not the core's: not in the
     /// fingerprint, so they may change between restarts of the same journal).
     pub order_entry: Vec<EntrySpec>,
+    /// Alert thresholds (the control thread's: not in the fingerprint).
+    pub alerts: AlertSpec,
     /// The configuration it was built from (written into journals, so they describe
     /// themselves).
     pub config: Config,
@@ -948,6 +976,7 @@ impl Registry {
             sims,
             accounts,
             order_entry,
+            alerts: alerts::check(&cfg.alerts)?,
             config: cfg.clone(),
             venue_by_name,
             account_by_name,
@@ -1302,7 +1331,7 @@ mod tests {
             assert!(range.min <= range.max, "{range:?}");
         }
         // Each entry of RANGES is looked up by some check (a typo would panic there).
-        let src = include_str!("config.rs");
+        let src = [include_str!("config.rs"), include_str!("config/alerts.rs")].concat();
         for range in RANGES {
             let short = range.key.rsplit(['.', ']']).next().unwrap_or(range.key);
             assert!(

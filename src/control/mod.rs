@@ -9,17 +9,20 @@
 //! Stopping: the server stops accepting first, answers what is in flight, then the link
 //! answers what it still holds and the thread ends.
 
+mod alerts;
 mod audit;
 mod limits;
 pub mod link;
+mod metrics;
 mod routes;
 mod stream;
 pub mod wire;
 
 use crate::config::Registry;
-use crate::core::Handle;
+use crate::core::{CoreMetrics, Handle};
 use crate::secret::Secret;
 use link::{Link, LinkStats};
+use metrics::Monitor;
 use routes::AppState;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -47,6 +50,9 @@ pub struct ControlOptions {
     /// The journal the core writes (`GET /v1/audit` and `GET /v1/events` read it); none
     /// when execd runs without one.
     pub journal: Option<std::path::PathBuf>,
+    /// What the core publishes (`CoreThread::metrics`), for `/metrics` and the alerts;
+    /// without it they show only the API's own requests.
+    pub metrics: Option<Arc<CoreMetrics>>,
 }
 
 impl ControlOptions {
@@ -58,6 +64,7 @@ impl ControlOptions {
             default_wait: Duration::from_secs(5),
             max_wait: Duration::from_secs(60),
             journal: None,
+            metrics: None,
         }
     }
 }
@@ -167,7 +174,14 @@ pub fn start(
     let stopping = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let requests = Arc::new(AtomicU64::new(0));
+    let venues = reg
+        .venues
+        .iter()
+        .map(|v| v.name.as_str().to_string())
+        .collect();
+    let monitor = Arc::new(Monitor::new(opts.metrics, venues, reg.alerts.clone()));
     let st = AppState {
+        monitor: monitor.clone(),
         ask: tokio::sync::mpsc::channel(1).0,
         token: opts.token.map(Arc::new),
         reg: reg.clone(),
@@ -185,6 +199,7 @@ pub fn start(
             rt.block_on(async move {
                 let (ask_tx, ask_rx) = tokio::sync::mpsc::channel(1024);
                 let link = tokio::spawn(Link::new(handle, reg).run(ask_rx, st.stopping.clone()));
+                tokio::spawn(alerts::watch(monitor, st.stopping.clone()));
                 let app = routes::router(AppState { ask: ask_tx, ..st }, BODY_LIMIT);
                 match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => {

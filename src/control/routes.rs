@@ -42,6 +42,7 @@ pub struct AppState {
     pub(super) journal: Option<std::path::PathBuf>,
     pub(super) exports: super::stream::Readers,
     pub(super) streams: super::stream::Readers,
+    pub(super) monitor: Arc<super::metrics::Monitor>,
 }
 
 /// An error answer: HTTP status, a stable code, a sentence.
@@ -176,8 +177,14 @@ pub fn router(st: AppState, body_limit: usize) -> Router {
         )
         .route("/v1/audit", get(super::audit::export))
         .route("/v1/events", get(super::audit::events))
+        .route("/metrics", get(super::metrics::serve))
+        .route("/v1/alerts", get(super::alerts::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(wrong_method)
+        .layer(axum::middleware::from_fn_with_state(
+            st.monitor.clone(),
+            super::metrics::count_http,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(st)
 }

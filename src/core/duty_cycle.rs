@@ -16,12 +16,14 @@ use super::clock::Clock;
 use super::engine::{Engine, Outbox};
 use super::idle::Idle;
 use super::latency::{Latency, Stage, TscProbe};
+use super::metrics::CoreMetrics;
 use super::rings::Rings;
 use super::thread::{CoreOptions, CoreReport};
 use crate::model::event::{Command, CoreEvent, Inbound};
 use crate::model::reason::Reason;
 use crate::sidecar::{AuditHealth, AuditState};
 use std::io::Write as _;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Commands drained from one ring per duty cycle, so no producer starves the others.
@@ -30,6 +32,10 @@ pub(crate) const BATCH: usize = 256;
 const CLOSE_GRACE: Duration = Duration::from_secs(3);
 /// Simulated time the core may run ahead at shutdown to let in-flight orders finish.
 const SIM_DRAIN_NS: u64 = 120_000_000_000;
+/// How often the engine's counters, venue states and journal position are copied into
+/// the published metrics: often enough for a scrape or an alert, rare enough to cost
+/// nothing measurable.
+const PUBLISH_EVERY_NS: u64 = 10_000_000;
 
 /// What to do after a cycle.
 enum Next {
@@ -64,6 +70,9 @@ pub(crate) struct DutyCycle {
     wind_down: WindDown,
     // The audit sidecar's health, when the core journals: read once per cycle.
     audit: Option<AuditHealth>,
+    metrics: Arc<CoreMetrics>,
+    // Raw TSC of the last publication; 0: never.
+    published_at: u64,
 }
 
 impl DutyCycle {
@@ -73,7 +82,11 @@ impl DutyCycle {
         inbound: Vec<rtrb::Consumer<Inbound>>,
         opts: CoreOptions,
         tsc: quanta::Clock,
+        metrics: Arc<CoreMetrics>,
     ) -> DutyCycle {
+        metrics.baseline(engine.stats());
+        let mut latency = Latency::new();
+        latency.publish_to(metrics.clone());
         DutyCycle {
             engine,
             rings,
@@ -82,11 +95,36 @@ impl DutyCycle {
             simulated: opts.simulated,
             grace: opts.grace,
             tsc,
-            latency: Latency::new(),
+            latency,
             idle: Idle::new(opts.idle),
             cycles: 0,
             wind_down: WindDown::default(),
             audit: None,
+            metrics,
+            published_at: 0,
+        }
+    }
+
+    /// Copies what the engine counts into the published metrics, at most every
+    /// [`PUBLISH_EVERY_NS`] unless `now`: plain stores of what the core owns.
+    fn publish(&mut self, now: bool) {
+        let t = self.tsc.raw();
+        if !now
+            && self.published_at != 0
+            && self.tsc.delta_as_nanos(self.published_at, t) < PUBLISH_EVERY_NS
+        {
+            return;
+        }
+        self.published_at = t.max(1);
+        let m = &self.metrics;
+        m.publish_stats(self.engine.stats());
+        for v in 0..self.engine.registry().venues.len() {
+            let (up, breaker) = self.engine.venue_health(v);
+            m.publish_venue(v, up, breaker);
+        }
+        if let Some(written) = self.rings.journal_last_seq() {
+            let copied = self.audit.as_ref().map_or(0, |h| h.copied_seq());
+            m.publish_journal(written, copied);
         }
     }
 
@@ -143,6 +181,7 @@ impl DutyCycle {
             work |= self.drain_commands();
             self.rings.flush();
             work |= self.rings.emitted != before;
+            self.publish(false);
             let next = if stopping() {
                 self.wind_down(now)
             } else {
@@ -160,6 +199,7 @@ impl DutyCycle {
     /// The state the core stopped in; `pinned`, `recovered` and `audit` are the
     /// thread's to fill in.
     pub(crate) fn finish(mut self) -> CoreReport {
+        self.publish(true);
         let in_flight_at_exit = self.engine.in_flight();
         let journal_next_seq = self.rings.close_journal(self.engine.now());
         CoreReport {

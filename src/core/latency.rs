@@ -1,7 +1,9 @@
 //! Per-stage latency histograms of the hot path, recorded by the core thread itself
 //! (R-OPS-2, R-PERF-2). Recording into a preallocated HDR histogram does not allocate.
 
+use super::metrics::CoreMetrics;
 use hdrhistogram::Histogram;
+use std::sync::Arc;
 
 /// A stage of a request on the core thread, in the order a request passes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +54,8 @@ impl Stage {
 #[derive(Clone, Debug)]
 pub struct Latency {
     stages: [Histogram<u64>; 7],
+    // The metrics endpoint's buckets, fed the same values as they are recorded.
+    published: Option<Arc<CoreMetrics>>,
 }
 
 impl Default for Latency {
@@ -67,7 +71,13 @@ impl Latency {
             stages: std::array::from_fn(|_| {
                 Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
             }),
+            published: None,
         }
+    }
+
+    /// Every stage recorded from now on is also published in `m`.
+    pub(crate) fn publish_to(&mut self, m: Arc<CoreMetrics>) {
+        self.published = Some(m);
     }
 
     /// The histogram of one stage.
@@ -80,6 +90,9 @@ impl Latency {
     pub fn record(&mut self, stage: Stage, ns: u64) {
         // Saturates at the top bound instead of failing: an outlier must not be lost.
         self.stages[stage as usize].saturating_record(ns.max(1));
+        if let Some(m) = &self.published {
+            m.stage_ns(stage, ns);
+        }
     }
 }
 

@@ -3,11 +3,13 @@
 //! every record into the journal as it happens.
 
 use super::engine::Outbox;
+use super::metrics::CoreMetrics;
 use super::records::{self, KIND_COMMAND, KIND_EVENT, KIND_VENUE, MAX_COMMAND, MAX_EVENT};
 use crate::journal::JournalWriter;
 use crate::model::event::{Command, CoreEvent};
 use crate::venue::VenueEvent;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Events held per producer when its ring is full, before the core allocates more.
 pub(crate) const BACKLOG: usize = 4096;
@@ -23,10 +25,15 @@ pub(crate) struct Rings {
     event: [u8; MAX_EVENT],
     command: [u8; MAX_COMMAND],
     journal_errors: u64,
+    metrics: Arc<CoreMetrics>,
 }
 
 impl Rings {
-    pub(crate) fn new(tx: Vec<rtrb::Producer<CoreEvent>>, journal: Option<JournalWriter>) -> Rings {
+    pub(crate) fn new(
+        tx: Vec<rtrb::Producer<CoreEvent>>,
+        journal: Option<JournalWriter>,
+        metrics: Arc<CoreMetrics>,
+    ) -> Rings {
         Rings {
             backlog: (0..tx.len())
                 .map(|_| VecDeque::with_capacity(BACKLOG))
@@ -38,6 +45,7 @@ impl Rings {
             event: [0; MAX_EVENT],
             command: [0; MAX_COMMAND],
             journal_errors: 0,
+            metrics,
         }
     }
 
@@ -57,6 +65,13 @@ impl Rings {
     /// catches up (backpressure).
     pub(crate) fn congested(&self, origin: usize) -> bool {
         self.backlog[origin].len() >= BACKLOG / 2
+    }
+
+    /// Sequence number of the last journal record written; `None` without a journal.
+    pub(crate) fn journal_last_seq(&self) -> Option<u64> {
+        self.journal
+            .as_ref()
+            .map(|j| j.next_seq().saturating_sub(1))
     }
 
     /// Events still held because their producer stopped reading.
@@ -134,6 +149,7 @@ impl Outbox for Rings {
     #[inline]
     fn emit(&mut self, origin: u8, ev: CoreEvent) {
         self.journal_event(origin, &ev);
+        self.metrics.observe(&ev);
         self.deliver(origin, ev);
     }
 

@@ -7,6 +7,7 @@ use super::duty_cycle::DutyCycle;
 use super::engine::Engine;
 use super::handle::Handle;
 use super::latency::Latency;
+use super::metrics::CoreMetrics;
 use super::recovery::{self, Recovered, RecoveryError};
 use super::rings::Rings;
 use super::venues::{build_venues, go_live};
@@ -142,6 +143,7 @@ impl std::error::Error for StartError {
 /// The running core thread.
 pub struct CoreThread {
     stop: Arc<AtomicBool>,
+    metrics: Arc<CoreMetrics>,
     join: Option<JoinHandle<CoreReport>>,
     recovered: Option<Recovered>,
 }
@@ -162,6 +164,11 @@ impl CoreThread {
     /// What start-up recovered from the journal, if it was given one.
     pub fn recovered(&self) -> Option<Recovered> {
         self.recovered
+    }
+
+    /// What the core publishes for the metrics endpoint while it runs.
+    pub fn metrics(&self) -> Arc<CoreMetrics> {
+        self.metrics.clone()
     }
 
     /// Whether the thread has exited.
@@ -232,6 +239,8 @@ fn start_thread(
     }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    let metrics = Arc::new(CoreMetrics::new(engine.registry().venues.len()));
+    let published = metrics.clone();
     let join = std::thread::Builder::new()
         .name("execd-core".into())
         .spawn(move || {
@@ -239,8 +248,8 @@ fn start_thread(
                 .as_ref()
                 .map(|j| audit_sidecar(j, engine.registry()));
             let pinned = pin(opts.pin_core);
-            let mut cycle =
-                DutyCycle::new(engine, Rings::new(outbound, journal), inbound, opts, tsc);
+            let rings = Rings::new(outbound, journal, published.clone());
+            let mut cycle = DutyCycle::new(engine, rings, inbound, opts, tsc, published);
             if let Some(s) = &sidecar {
                 let health = match s {
                     Ok(s) => s.health(),
@@ -273,6 +282,7 @@ fn start_thread(
     Ok((
         CoreThread {
             stop,
+            metrics,
             join: Some(join),
             recovered,
         },

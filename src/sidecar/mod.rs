@@ -14,7 +14,7 @@ use memmap2::Mmap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -69,6 +69,8 @@ const FAILED: u8 = 2;
 #[derive(Default)]
 struct HealthInner {
     state: AtomicU8,
+    // Sequence number of the last record in the audit log, for the lag metrics.
+    copied: AtomicU64,
     error: Mutex<Option<String>>,
 }
 
@@ -86,6 +88,11 @@ impl AuditHealth {
             WORKING => AuditState::Working,
             _ => AuditState::Failed,
         }
+    }
+
+    /// Sequence number of the last record the audit log holds.
+    pub fn copied_seq(&self) -> u64 {
+        self.0.copied.load(Ordering::Relaxed)
     }
 
     /// Why it failed, once it has.
@@ -252,6 +259,7 @@ fn run(
         map: None,
         pos: SEGMENT_HEADER,
     };
+    health.0.copied.store(report.last_seq, Ordering::Relaxed);
     health.working();
     let mut idle = Duration::from_micros(50);
     let mut last_sync = Instant::now();
@@ -294,6 +302,7 @@ fn run(
                 tail.pos = next;
             }
             report.copy_time += began.elapsed();
+            health.0.copied.store(report.last_seq, Ordering::Relaxed);
             // Sealed is set after the writer's last record here was published (in the same
             // word in format 2): if it is set, the end read with it is final.
             let cur = segment::cursor(map).map_err(bad)?;

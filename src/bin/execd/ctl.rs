@@ -308,6 +308,10 @@ enum CtlCmd {
         #[arg(long)]
         kind: Option<String>,
     },
+    /// The Prometheus metrics, as the server wrote them.
+    Metrics,
+    /// Every alert, active or not, as a table.
+    Alerts,
 }
 
 /// A route whose answer is a stream, not one JSON document.
@@ -488,6 +492,8 @@ pub fn run(a: CtlArgs) -> ExitCode {
     let mut table = None;
     let mut follow: Option<String> = None;
     let mut streamed: Option<Streamed> = None;
+    // An answer that is not JSON (the Prometheus text), printed as it came.
+    let mut raw = false;
     let (method, path, body): (&str, String, Option<Value>) = match a.cmd {
         CtlCmd::Submit {
             account,
@@ -753,6 +759,14 @@ pub fn run(a: CtlArgs) -> ExitCode {
             ]);
             ("GET", format!("/v1/events{q}"), None)
         }
+        CtlCmd::Metrics => {
+            raw = true;
+            ("GET", "/metrics".into(), None)
+        }
+        CtlCmd::Alerts => {
+            table = Some(Table::Alerts);
+            ("GET", "/v1/alerts".into(), None)
+        }
     };
     let url = format!("{base}{path}");
     // A name given is sent as given (the server says if it will not take it); $USER
@@ -805,6 +819,9 @@ pub fn run(a: CtlArgs) -> ExitCode {
             }
         };
         let text = text.map_err(|e| format!("{url}: the answer could not be read: {e}"))?;
+        if raw && (200..300).contains(&status) {
+            return Ok((status, Value::String(text)));
+        }
         let v = serde_json::from_str(&text).map_err(|_| {
             format!(
                 "{url}: HTTP {status} with an answer that is not JSON; is this execd's control API?"
@@ -846,6 +863,10 @@ pub fn run(a: CtlArgs) -> ExitCode {
             }
             v["next_cursor"] = v2["next_cursor"].clone();
         }
+    }
+    if let (true, Value::String(text)) = (raw, &v) {
+        out(text);
+        return ExitCode::SUCCESS;
     }
     if a.json {
         out(&format!("{v}\n"));
@@ -966,6 +987,7 @@ enum Table {
     Modes,
     Venues,
     Limits,
+    Alerts,
 }
 
 /// Rows under a header, each column as wide as its widest cell.
@@ -1006,6 +1028,41 @@ fn tabulate(t: Table, v: &Value) -> String {
             .collect()
     };
     match t {
+        Table::Alerts => {
+            let r: Vec<Vec<String>> = list("alerts")
+                .iter()
+                .map(|a| {
+                    vec![
+                        cell(&a["alert"]),
+                        cell(&a["venue"]),
+                        if a["active"] == true { "ACTIVE" } else { "ok" }.to_string(),
+                        cell(&a["value"]),
+                        format!("{} {}", cell(&a["condition"]), cell(&a["threshold"])),
+                        cell(&a["unit"]),
+                        cell(&a["since"]),
+                    ]
+                })
+                .collect();
+            let mut s = grid(
+                &[
+                    "ALERT",
+                    "VENUE",
+                    "STATE",
+                    "VALUE",
+                    "THRESHOLD",
+                    "UNIT",
+                    "SINCE",
+                ],
+                &r,
+            );
+            s.push_str(&format!(
+                "{} active of {}; rates over the last {} s\n",
+                r.iter().filter(|c| c[2] == "ACTIVE").count(),
+                r.len(),
+                cell(&v["window_s"])
+            ));
+            s
+        }
         Table::Orders => {
             let cols = [
                 "order_id",

@@ -597,6 +597,7 @@ fn run(
         Some(mut opts) => {
             opts.journal = journal.clone();
             let secured = opts.token.is_some();
+            opts.metrics = Some(core.metrics());
             match control::start(reg.clone(), control_handle, opts) {
                 Ok(c) => {
                     note!(

@@ -144,11 +144,7 @@ impl Engine {
             Snapshot::Limits => Some(Row::Limits(self.gate.limits[k as usize])),
             Snapshot::Venues => {
                 let v = VenueId(k as u16);
-                let breaker = match self.gate.breakers[k as usize].state(self.now) {
-                    BreakerState::Closed => 0,
-                    BreakerState::Open => 1,
-                    BreakerState::HalfOpen => 2,
-                };
+                let (up, breaker) = self.venue_health(k as usize);
                 let open_orders = self
                     .book
                     .iter()
@@ -157,7 +153,7 @@ impl Engine {
                 let venue = &self.venues[k as usize];
                 Some(Row::Venue {
                     venue: v,
-                    up: venue.is_logged_on(),
+                    up,
                     breaker,
                     open_orders,
                     fix_seqs: venue.fix().map(|f| {
@@ -168,6 +164,18 @@ impl Engine {
                 })
             }
         }
+    }
+}
+
+impl Engine {
+    /// Venue `v`'s session logged on, and its breaker: 0 closed, 1 open, 2 half-open.
+    pub(crate) fn venue_health(&self, v: usize) -> (bool, u8) {
+        let breaker = match self.gate.breakers[v].state(self.now) {
+            BreakerState::Closed => 0,
+            BreakerState::Open => 1,
+            BreakerState::HalfOpen => 2,
+        };
+        (self.venues[v].is_logged_on(), breaker)
     }
 }
 
