@@ -13,7 +13,7 @@ pub(crate) use kill::KillHit;
 pub use kill::KillSwitches;
 
 use crate::config::Registry;
-use crate::model::control::Mode;
+use crate::model::control::{KillState, Mode};
 use crate::model::fixed::{clamp_i64, rescale, Dec, Money, Price, Qty};
 use crate::model::ids::{AccountId, InstrumentId, OrderType, Side, VenueId};
 use crate::model::instrument::Instrument;
@@ -100,6 +100,31 @@ impl Gate {
             cushion_bps: reg.margin_cushion_bps,
             audit_failed: false,
         }
+    }
+
+    /// Takes a checked configuration change (`Engine::reconfigure`): venues and
+    /// accounts are the same, instruments the same or more. Switches, halts, quotes,
+    /// buckets and breakers carry on; an account's mode follows the configuration only
+    /// where the configuration's own mode changed, so an operator's `SetMode` survives a
+    /// restart that did not touch it.
+    pub(crate) fn reconfigure(&mut self, old: &Registry, new: &Registry) {
+        self.kill
+            .instrument
+            .resize(new.instruments.len(), KillState::Off);
+        self.quotes.resize(new.instruments.len(), Quote::default());
+        for (t, v) in self.throttles.iter_mut().zip(&new.venues) {
+            t.retune(v.max_orders_per_sec, v.burst);
+        }
+        for (b, v) in self.breakers.iter_mut().zip(&new.venues) {
+            b.retune(v.breaker_failures, v.breaker_cooldown_ns);
+        }
+        for ((m, was), now) in self.modes.iter_mut().zip(&old.accounts).zip(&new.accounts) {
+            if was.mode != now.mode {
+                *m = now.mode;
+            }
+        }
+        self.max_quote_age_ns = new.max_quote_age_ns;
+        self.cushion_bps = new.margin_cushion_bps;
     }
 
     /// Runs every check in order; the first failure is the answer. Pure: a passing
