@@ -22,6 +22,8 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+mod configs;
+
 #[derive(Parser)]
 #[command(
     name = "execd-replay",
@@ -69,6 +71,12 @@ enum Cmd {
         #[arg(long, value_enum)]
         format: Format,
     },
+    /// The configurations the journal ran under: from which record each applied, and
+    /// what each changed.
+    Configs {
+        /// Journal directory.
+        dir: PathBuf,
+    },
     /// One order's whole life, in order, for a person.
     Order {
         /// Journal directory.
@@ -103,10 +111,13 @@ struct Row {
     price: String,
     reason: String,
     detail: String,
+    /// The configuration in force (1: the one the journal started under; `configs`
+    /// lists them).
+    config: u32,
 }
 
 /// Every kind of export row.
-const KINDS: [&str; 19] = [
+const KINDS: [&str; 20] = [
     "request",
     "accepted",
     "rejected",
@@ -126,9 +137,10 @@ const KINDS: [&str; 19] = [
     "venue_mismatch",
     "journal_loss",
     "audit_log",
+    "config",
 ];
 
-const COLUMNS: &str = "time_ns,time,seq,kind,order,parent,request_id,account,symbol,side,state,qty,cum_qty,price,reason,detail";
+const COLUMNS: &str = "time_ns,time,seq,kind,order,parent,request_id,account,symbol,side,state,qty,cum_qty,price,reason,detail,config";
 
 /// Set once standard output's reader has gone away (`verify DIR | head -1`).
 static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
@@ -190,6 +202,7 @@ fn main() -> ExitCode {
             export(&dir, &filter, format)
         })(),
         Cmd::Order { dir, id } => order_life(&dir, &id),
+        Cmd::Configs { dir } => list_configs(&dir),
     };
     match result {
         Ok(code) => code,
@@ -289,6 +302,21 @@ fn replay(dir: &Path, mut f: impl FnMut(Step<'_>)) -> Result<Result<(), ExitCode
     }
 }
 
+fn list_configs(dir: &Path) -> Result<ExitCode, String> {
+    if let Err(code) = checked(dir) {
+        return Ok(code);
+    }
+    match recovery::journal_configs(dir) {
+        Ok(all) => {
+            for line in configs::lines(&all) {
+                say!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => corrupt_exit(&e).ok_or_else(|| e.to_string()),
+    }
+}
+
 fn verify(dir: &Path) -> Result<ExitCode, String> {
     let hist = match checked(dir) {
         Ok(h) => h,
@@ -299,7 +327,7 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
         Ok(r) => r,
         Err(e) => return corrupt_exit(&e).ok_or_else(|| e.to_string()),
     };
-    let (engine, rec) = match recovery::replay(dir, reg.clone()) {
+    let (engine, rec) = match recovery::replay(dir, reg) {
         Ok(x) => x,
         Err(e) => return corrupt_exit(&e).ok_or_else(|| e.to_string()),
     };
@@ -331,6 +359,13 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
         rec.commands,
         iso8601(engine.now())
     );
+    if rec.configs > 1 {
+        say!(
+            "  {} configurations, each replayed from the record that put it in force (`execd-replay configs` lists them); the last: fingerprint {:016x}",
+            rec.configs,
+            engine.registry().fingerprint()
+        );
+    }
     let a = &hist.audit;
     if a.files > 0 {
         say!(
@@ -384,6 +419,9 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
         s.anomalies,
         s.timeouts
     );
+    // The configuration in force at the end: instruments may have been added since the
+    // first.
+    let reg = engine.registry();
     for a in &reg.accounts {
         for i in &reg.instruments {
             let p = engine.position(a.id, i.id);
@@ -457,8 +495,19 @@ fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
         time_ns: s.ts_ns,
         time: iso8601(s.ts_ns),
         seq: s.seq,
+        config: s.config.0,
         ..Row::default()
     };
+    if s.config_changed {
+        out.push(Row {
+            kind: "config",
+            detail: format!(
+                "configuration {} (fingerprint {:016x}) in force from here on",
+                s.config.0, s.config.1
+            ),
+            ..base.clone()
+        });
+    }
     // Fill in what the book knows of an order.
     let with_order = |mut r: Row, id: OrderId| -> Row {
         r.order = Some(id.0);
@@ -779,6 +828,7 @@ fn write_row(w: &mut impl Write, r: &Row, f: Format) -> std::io::Result<()> {
                 r.price.clone(),
                 r.reason.clone(),
                 r.detail.clone(),
+                r.config.to_string(),
             ];
             let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
             writeln!(w, "{}", line.join(","))
