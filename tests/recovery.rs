@@ -633,3 +633,44 @@ fn a_journal_whose_events_do_not_follow_from_its_commands_is_refused() {
         Ok(_) => panic!("a history that does not follow from its commands was accepted"),
     }
 }
+
+/// A configuration record after the start is read as a change: one that does not load,
+/// or one that could never have applied (a forged or damaged journal), is refused with
+/// its record, never skipped.
+#[test]
+fn a_recorded_change_that_does_not_load_or_apply_is_refused() {
+    use execd::core::records;
+    let reg = Registry::default_paper();
+    let swapped = config_with(|t| {
+        t.replace("name = \"alpha\"", "name = \"tmp\"")
+            .replace("name = \"beta\"", "name = \"alpha\"")
+            .replace("name = \"tmp\"", "name = \"beta\"")
+    });
+    for (tag, change, what) in [
+        ("garbage", b"[[venues]] = 3".to_vec(), "does not load"),
+        ("swapped", swapped.to_toml().into_bytes(), "cannot apply"),
+    ] {
+        let dir = tmp(&format!("config-record-{tag}"));
+        let (mut w, _) = execd::journal::JournalWriter::open(&dir, 1 << 20).unwrap();
+        let t = start();
+        w.append(
+            records::KIND_START,
+            1,
+            t,
+            &records::encode_start(1, t, reg.fingerprint()),
+        )
+        .unwrap();
+        w.append(records::KIND_CONFIG, 1, t, reg.to_toml().as_bytes())
+            .unwrap();
+        let seq = w.append(records::KIND_CONFIG, 1, t + 1, &change).unwrap();
+        drop(w);
+        match recovery::replay(&dir, Arc::new(reg.clone())) {
+            Err(recovery::RecoveryError::Record { seq: s, what: w }) => {
+                assert_eq!(s, seq);
+                assert!(w.contains(what), "{w}");
+            }
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("{tag}: a configuration record that cannot be used was accepted"),
+        }
+    }
+}

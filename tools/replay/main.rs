@@ -1,7 +1,8 @@
 //! `execd-replay`: what an auditor runs on a journal (R-AUD-3). It checks every CRC and
 //! sequence number, rebuilds the engine from the journal with the same code the live core
 //! ran, and exports what happened — every request, decision, state change, fill and
-//! operator action — as CSV or JSON Lines, or tells one order's life in order.
+//! operator action — as CSV or JSON Lines, or tells one order's life in order, or lists
+//! the configurations the journal ran under.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use execd::calendar::iso8601;
