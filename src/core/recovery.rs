@@ -137,12 +137,8 @@ pub fn open(
     start_ns: u64,
     segment_size: usize,
 ) -> Result<(JournalWriter, Engine, Recovered, Vec<CoreEvent>), RecoveryError> {
-    let exists = std::fs::symlink_metadata(dir).is_ok();
-    if exists {
-        history::check(dir).map_err(RecoveryError::Refused)?;
-    }
-    let found = if exists {
-        scan(dir, |_| {})?
+    let found = if std::fs::symlink_metadata(dir).is_ok() {
+        history::check(dir).map_err(RecoveryError::Refused)?.journal
     } else {
         ScanSummary::default()
     };
