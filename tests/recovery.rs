@@ -674,3 +674,38 @@ fn a_recorded_change_that_does_not_load_or_apply_is_refused() {
         }
     }
 }
+
+/// A margin rate changed at a restart: the margin in use is summed again at the new
+/// rate, and closing the position afterwards gives all of it back (booked by differences
+/// at the old rate, it would drift).
+#[test]
+fn a_changed_margin_rate_applies_to_the_position_held() {
+    let dir = tmp("config-margin");
+    let mut sim = sim_with_journal(&dir);
+    sim.submit(market("m-1", "ETHUSDT", Side::Buy, "0.5"), 1_000_000);
+    let live = sim.shutdown();
+    let alpha = Registry::default_paper()
+        .account(&Name::new("alpha").unwrap())
+        .unwrap();
+    let full = live.engine.account(alpha).position_margin.0;
+    assert!(full > 0);
+    let half = config_with(|t| {
+        let at = t.find("symbol = \"ETHUSDT\"").unwrap();
+        let (head, tail) = t.split_at(at);
+        format!(
+            "{head}{}",
+            tail.replacen("margin_bps = 10000", "margin_bps = 5000", 1)
+        )
+    });
+    let (core, _hs) = spawn(Arc::new(half.clone()), journaled(&dir), 1).unwrap();
+    let at_half = core.shutdown().engine.account(alpha).position_margin.0;
+    assert!((at_half - full / 2).abs() <= 1, "{at_half} after {full}");
+    let (core, mut hs) = spawn(Arc::new(half), journaled(&dir), 1).unwrap();
+    let mut sim = Sim::from_parts(core, hs.remove(0));
+    let evs = sim.submit(market("m-2", "ETHUSDT", Side::Sell, "0.5"), 1_000_000);
+    assert_eq!(rejection(&evs, "m-2"), None);
+    let live = sim.shutdown();
+    assert_eq!(live.engine.account(alpha).position_margin.0, 0);
+    let (replayed, _) = recovery::replay(&dir, Arc::new(Registry::default_paper())).unwrap();
+    assert_eq!(replayed.account(alpha).position_margin.0, 0);
+}
