@@ -442,6 +442,11 @@ fn run_restarts_on_its_journal_under_a_changed_limit() {
         .filter(|r| r["kind"] == "accepted" && r["config"] == 2)
         .collect();
     assert!(!accepted_later.is_empty() && accepted_later.iter().all(|r| size(r) <= 3));
+    // One order's life says which configuration each of its records ran under.
+    let id = accepted_later[0]["request_id"].as_str().unwrap();
+    let (code, life, err) = replay_tool(&["order", j, id]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(life.contains("[configuration 2]"), "{life}");
 }
 
 /// Removing an instrument that still has a position or orders is refused at the start

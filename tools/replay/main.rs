@@ -906,6 +906,7 @@ fn order_life(dir: &Path, id: &str) -> Result<ExitCode, String> {
         warn!("execd-replay: no order {id} in {}", dir.display());
         return Ok(ExitCode::from(1));
     }
+    let changed = all.iter().any(|r| r.config > 1);
     say!(
         "order {} ({} events)",
         order.map(|o| o.to_string()).unwrap_or(id.into()),
@@ -931,6 +932,10 @@ fn order_life(dir: &Path, id: &str) -> Result<ExitCode, String> {
         }
         if !r.detail.is_empty() {
             line.push_str(&format!("  {}", r.detail));
+        }
+        // Only where it can differ: a journal with one configuration says nothing.
+        if changed {
+            line.push_str(&format!("  [configuration {}]", r.config));
         }
         say!("{}", line.trim_end());
     }
