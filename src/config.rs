@@ -635,7 +635,7 @@ pub struct VenueSpec {
 }
 
 /// Paper venue settings after checking.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaperSpec {
     /// Seeds latency, slippage, partial fills and price paths.
     pub seed: u64,
@@ -656,7 +656,7 @@ pub struct PaperSpec {
 }
 
 /// Paper venue price-path settings for one instrument.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SimSpec {
     /// Starting mid, on the tick.
     pub initial_price: Price,

@@ -55,10 +55,13 @@ pub struct Row {
     pub reason: String,
     /// The rest, for a person.
     pub detail: String,
+    /// The configuration in force (1: the one the journal started under;
+    /// `execd-replay configs` lists them).
+    pub config: u32,
 }
 
 /// Every kind of export row.
-pub const KINDS: [&str; 21] = [
+pub const KINDS: [&str; 22] = [
     "request",
     "accepted",
     "rejected",
@@ -80,10 +83,11 @@ pub const KINDS: [&str; 21] = [
     "audit_log",
     "operator",
     "limits",
+    "config",
 ];
 
 /// The CSV header.
-pub const COLUMNS: &str = "time_ns,time,seq,kind,order,parent,request_id,account,symbol,side,state,qty,cum_qty,price,reason,detail";
+pub const COLUMNS: &str = "time_ns,time,seq,kind,order,parent,request_id,account,symbol,side,state,qty,cum_qty,price,reason,detail,config";
 
 /// Which rows an export keeps (every condition given must hold).
 #[derive(Clone, Debug, Default)]
@@ -127,8 +131,19 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
         time_ns: s.ts_ns,
         time: iso8601(s.ts_ns),
         seq: s.seq,
+        config: s.config.0,
         ..Row::default()
     };
+    if s.config_changed {
+        out.push(Row {
+            kind: "config",
+            detail: format!(
+                "configuration {} (fingerprint {:016x}) in force from here on",
+                s.config.0, s.config.1
+            ),
+            ..base.clone()
+        });
+    }
     // Fill in what the book knows of an order.
     let with_order = |mut r: Row, id: OrderId| -> Row {
         r.order = Some(id.0);
@@ -563,6 +578,7 @@ pub fn write_row(w: &mut impl Write, r: &Row, f: Format) -> std::io::Result<()> 
                 r.price.clone(),
                 r.reason.clone(),
                 r.detail.clone(),
+                r.config.to_string(),
             ];
             let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
             writeln!(w, "{}", line.join(","))

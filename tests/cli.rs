@@ -289,3 +289,188 @@ fn dictionary_command_writes_what_quickfix_loads() {
     assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A small paper configuration for `execd run --orders`: two instruments trading around
+/// the clock, no silent orders, small journal segments; `max_qty` is the per-order limit
+/// of both, and `with_eth` whether the second is configured.
+fn flow_config(dir: &TempDir, name: &str, max_qty: &str, with_eth: bool) -> std::path::PathBuf {
+    let instrument = |symbol: &str, price: &str| {
+        format!(
+            "[[instruments]]\nsymbol = \"{symbol}\"\nvenue = \"paper\"\ntick = \"0.01\"\nlot = \"1\"\nmax_order_qty = \"{max_qty}\"\nmax_notional = \"10000000\"\nmax_position = \"100000\"\ninitial_price = \"{price}\"\n\n"
+        )
+    };
+    let text = format!(
+        "[core]\nmax_orders = 4096\n\n[journal]\nsegment_kb = 256\n\n[[venues]]\nname = \"paper\"\nkind = \"paper\"\n\n[venues.paper]\nsilent_per_mille = 0\n\n{}{}[[accounts]]\nname = \"alpha\"\nmode = \"AUTONOMOUS\"\ncash = \"100000000\"\n",
+        instrument("BTC", "100.00"),
+        if with_eth { instrument("ETH", "50.00") } else { String::new() },
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `execd run --orders N --exit --listen off --journal DIR --config CFG`: exit code,
+/// standard output and standard error.
+fn run_flow(
+    cfg: &std::path::Path,
+    journal: &std::path::Path,
+    orders: u64,
+) -> (Option<i32>, String, String) {
+    let out = execd()
+        .args([
+            "run", "--listen", "off", "--exit", "--rate", "500", "--orders",
+        ])
+        .arg(orders.to_string())
+        .arg("--config")
+        .arg(cfg)
+        .arg("--journal")
+        .arg(journal)
+        .output()
+        .expect("execd run");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn replay_tool(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every file under `dir` with its bytes.
+fn tree(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// R-OPS-3 through the binaries: a restart of `execd run` on the same journal with a
+/// lower per-order limit starts, enforces the new limit (orders over it rejected with
+/// the gate's code, orders under it accepted), keeps the orders from before, and
+/// `execd-replay` shows both configurations and verifies the journal.
+#[test]
+fn run_restarts_on_its_journal_under_a_changed_limit() {
+    let dir = TempDir::new("cli-config");
+    let journal = dir.join("journal");
+    let first = flow_config(&dir, "first.toml", "5", true);
+    let (code, out, err) = run_flow(&first, &journal, 40);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(
+        !out.contains("rejected"),
+        "every flow order (1 to 5 lots) is within 5: {out}"
+    );
+
+    let lower = flow_config(&dir, "lower.toml", "3", true);
+    let (code, out, err) = run_flow(&lower, &journal, 40);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(
+        err.contains("the configuration changed: configuration 2 applies from record"),
+        "{err}"
+    );
+    assert!(
+        out.contains("MAX_ORDER_QTY"),
+        "orders of 4 and 5 lots are over the new limit: {out}"
+    );
+    assert!(!err.contains(" 0 commands replayed"), "{err}");
+
+    let j = journal.to_str().unwrap();
+    let (code, out, err) = replay_tool(&["verify", j]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("2 configurations"), "{out}");
+    let (code, out, err) = replay_tool(&["configs", j]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("configuration 1: from record 2 "), "{out}");
+    assert!(out.contains("configuration 2: from record "), "{out}");
+    assert!(
+        out.contains("instruments[0].max_order_qty: \"5\" → \"3\""),
+        "{out}"
+    );
+
+    // Each row carries the configuration in force: requests of both runs are there, and
+    // only those under the second were refused for their size, only those of 4 or 5 lots.
+    let (code, out, err) = replay_tool(&["export", j, "--format", "jsonl"]);
+    assert_eq!(code, Some(0), "{err}");
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let requests = |config: u64| {
+        rows.iter()
+            .filter(|r| r["kind"] == "request" && r["config"] == config)
+            .count()
+    };
+    assert!(
+        requests(1) >= 20 && requests(2) >= 20,
+        "{} {}",
+        requests(1),
+        requests(2)
+    );
+    assert_eq!(rows.iter().filter(|r| r["kind"] == "config").count(), 1);
+    let over: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["kind"] == "rejected" && r["reason"] == "MAX_ORDER_QTY")
+        .collect();
+    assert!(!over.is_empty() && over.iter().all(|r| r["config"] == 2));
+    let size = |req: &serde_json::Value| {
+        rows.iter()
+            .find(|r| r["kind"] == "request" && r["request_id"] == req["request_id"])
+            .map(|r| r["qty"].as_str().unwrap().parse::<u64>().unwrap())
+            .unwrap()
+    };
+    assert!(over.iter().all(|r| size(r) > 3));
+    let accepted_later: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["kind"] == "accepted" && r["config"] == 2)
+        .collect();
+    assert!(!accepted_later.is_empty() && accepted_later.iter().all(|r| size(r) <= 3));
+    // One order's life says which configuration each of its records ran under.
+    let id = accepted_later[0]["request_id"].as_str().unwrap();
+    let (code, life, err) = replay_tool(&["order", j, id]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(life.contains("[configuration 2]"), "{life}");
+}
+
+/// Removing an instrument that still has a position or orders is refused at the start
+/// with a sentence naming it, exit code 2, and the journal untouched.
+#[test]
+fn run_refuses_to_drop_an_instrument_still_held() {
+    let dir = TempDir::new("cli-config-drop");
+    let journal = dir.join("journal");
+    let both = flow_config(&dir, "both.toml", "5", true);
+    let (code, out, err) = run_flow(&both, &journal, 40);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let before = tree(&journal);
+    let btc_only = flow_config(&dir, "btc.toml", "5", false);
+    let (code, out, err) = run_flow(&btc_only, &journal, 1);
+    assert_eq!(code, Some(2), "{out}\n{err}");
+    assert!(
+        err.contains("instrument paper/ETH was removed but "),
+        "{err}"
+    );
+    assert!(err.contains("keep it in the configuration"), "{err}");
+    assert!(
+        before == tree(&journal),
+        "a refused start changed the journal"
+    );
+    let (code, _, err) = replay_tool(&["verify", journal.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+}

@@ -13,6 +13,7 @@ use execd::model::control::{KillState, Mode};
 use execd::model::event::{Command, CoreEvent, OrderRef, Scope};
 use execd::model::ids::{Name, OrderId, OrderType, RequestId, Side, Tif};
 use execd::model::order_state::OrderState;
+use execd::model::reason::Reason;
 use execd::model::request::Protect;
 use execd::venue::Venue;
 use std::fmt::Write as _;
@@ -205,18 +206,187 @@ fn a_restarted_core_carries_on_from_its_journal() {
     );
 }
 
+/// The reason a submit was rejected with, `None` when it was accepted.
+fn rejection(events: &[CoreEvent], request: &str) -> Option<Reason> {
+    let id = RequestId::new(request).unwrap();
+    events
+        .iter()
+        .find_map(|e| match e {
+            CoreEvent::Accepted { request_id, .. } if *request_id == id => Some(None),
+            CoreEvent::Rejected {
+                request_id, reason, ..
+            } if *request_id == id => Some(Some(*reason)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no answer to {request}: {events:?}"))
+}
+
+/// Every file under `dir`, with its bytes: a refused start must leave all of them as
+/// they were.
+fn files(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// R-OPS-3: a lower per-order limit at a restart applies from the restart on; the
+/// orders from before are still there; and replay rebuilds both stretches, each under
+/// its own configuration — the rejection after the change follows only from the new
+/// limit, so a replay that missed the change point would diverge there.
 #[test]
-fn a_journal_is_not_replayed_under_another_configuration() {
+fn a_changed_limit_applies_from_the_restart_on_and_replays() {
     let dir = tmp("config");
     let mut sim = sim_with_journal(&dir);
-    sim.submit(market("c-1", "AAPL", Side::Buy, "1"), 1_000_000);
+    let evs = sim.submit(market("c-1", "AAPL", Side::Buy, "500"), 1_000_000);
+    assert_eq!(rejection(&evs, "c-1"), None, "under the first limit (5000)");
     sim.shutdown();
-    let other = config_with(|t| t.replace("max_order_qty = \"5000\"", "max_order_qty = \"6000\""));
-    let err = match spawn(Arc::new(other), journaled(&dir), 1) {
-        Err(e) => e.to_string(),
-        Ok(_) => panic!("replayed under another configuration"),
-    };
-    assert!(err.contains("different configuration"), "{err}");
+
+    let lower = config_with(|t| t.replace("max_order_qty = \"5000\"", "max_order_qty = \"300\""));
+    let (core, mut hs) = spawn(Arc::new(lower.clone()), journaled(&dir), 1).unwrap();
+    let rec = core.recovered().unwrap();
+    assert_eq!(rec.configs, 2, "{rec:?}");
+    assert!(rec.config_changed.is_some(), "{rec:?}");
+    let mut sim = Sim::from_parts(core, hs.remove(0));
+    let evs = sim.submit(market("c-2", "AAPL", Side::Buy, "500"), 1_000_000);
+    assert_eq!(rejection(&evs, "c-2"), Some(Reason::MaxOrderQty));
+    let evs = sim.submit(market("c-3", "AAPL", Side::Buy, "200"), 1_000_000);
+    assert_eq!(rejection(&evs, "c-3"), None);
+    let live = sim.shutdown();
+    let before = live
+        .engine
+        .book()
+        .by_request(&RequestId::new("c-1").unwrap())
+        .expect("the order from before the restart is still held");
+    assert_eq!(
+        live.engine.book().get(before).unwrap().state(),
+        OrderState::Filled
+    );
+
+    // Replayed from either configuration's side: the journal says which applies where.
+    for reg in [Registry::default_paper(), lower.clone()] {
+        let (mut replayed, rec) = recovery::replay(&dir, Arc::new(reg)).unwrap();
+        replayed.advance_to(live.engine.now(), &mut Vec::new());
+        assert_eq!(rec.configs, 2);
+        assert_eq!(replayed.registry().fingerprint(), lower.fingerprint());
+        assert_eq!(snapshot(&live.engine), snapshot(&replayed));
+    }
+    let configs = recovery::journal_configs(&dir).unwrap();
+    assert_eq!(
+        configs.iter().map(|c| c.fingerprint).collect::<Vec<_>>(),
+        [Registry::default_paper().fingerprint(), lower.fingerprint()]
+    );
+    assert_eq!(Some(configs[1].seq), rec.config_changed);
+
+    // The same configuration again: nothing new to journal.
+    let (core, _hs) = spawn(Arc::new(lower), journaled(&dir), 1).unwrap();
+    let rec = core.recovered().unwrap();
+    assert_eq!((rec.configs, rec.config_changed), (2, None));
+    core.shutdown();
+}
+
+/// An instrument added at the end trades from the restart on (the paper venue makes a
+/// market in it too), and the journal replays to the live state.
+#[test]
+fn an_instrument_added_at_the_end_trades_and_replays() {
+    let dir = tmp("config-add");
+    let mut sim = sim_with_journal(&dir);
+    sim.submit(market("a-1", "ETHUSDT", Side::Buy, "0.5"), 1_000_000);
+    sim.shutdown();
+    let more = config_with(|t| {
+        let eth = &t[t.find("[[instruments]]\nsymbol = \"ETHUSDT\"").unwrap()..];
+        let eth = &eth[..eth.find("\n\n").unwrap()];
+        let sol = eth
+            .replace("ETHUSDT", "SOLUSDT")
+            .replace("\"3400.00\"", "\"150.00\"");
+        t.replace(
+            "[[accounts]]\nname = \"alpha\"",
+            &format!("{sol}\n\n[[accounts]]\nname = \"alpha\""),
+        )
+    });
+    let (core, mut hs) = spawn(Arc::new(more.clone()), journaled(&dir), 1).unwrap();
+    let mut sim = Sim::from_parts(core, hs.remove(0));
+    // Its first quote comes with the paper venue's next price step.
+    sim.run_for(10_000_000);
+    let evs = sim.submit(market("a-2", "SOLUSDT", Side::Buy, "2"), 1_000_000);
+    assert_eq!(rejection(&evs, "a-2"), None);
+    let evs = sim.submit(market("a-3", "ETHUSDT", Side::Sell, "0.5"), 1_000_000);
+    assert_eq!(rejection(&evs, "a-3"), None);
+    let live = sim.shutdown();
+    let sol = more.instrument_by_names("paper", "SOLUSDT").unwrap().id;
+    let alpha = more.account(&Name::new("alpha").unwrap()).unwrap();
+    assert_eq!(live.engine.position(alpha, sol).net.0, 200);
+    let (mut replayed, _) = recovery::replay(&dir, Arc::new(Registry::default_paper())).unwrap();
+    replayed.advance_to(live.engine.now(), &mut Vec::new());
+    assert_eq!(snapshot(&live.engine), snapshot(&replayed));
+}
+
+/// A change that cannot apply to the journal's state is refused at the start with a
+/// sentence naming it, and the journal is left exactly as it was.
+#[test]
+fn a_change_that_cannot_apply_is_refused_and_writes_nothing() {
+    let dir = tmp("config-refused");
+    let mut sim = sim_with_journal(&dir);
+    sim.submit(market("r-1", "ETHUSDT", Side::Buy, "0.5"), 1_000_000);
+    let mut rest = market("r-2", "ETHUSDT", Side::Buy, "1");
+    rest.order_type = OrderType::Limit;
+    rest.tif = Tif::Gtc;
+    rest.limit_price = Some(dec("3350.00"));
+    let evs = sim.submit(rest, 1_000_000);
+    assert_eq!(rejection(&evs, "r-2"), None);
+    sim.shutdown();
+    let before = files(&dir);
+    let cases: [(&str, Registry); 5] = [
+        (
+            "instrument paper/ETHUSDT was removed but has 1 open orders and a position of 0.50 in account alpha (and 1 finished orders the order store still holds); close them first or keep it in the configuration",
+            config_with(|t| {
+                let at = t.find("[[instruments]]\nsymbol = \"ETHUSDT\"").unwrap();
+                let end = at + t[at..].find("\n\n").unwrap() + 2;
+                format!("{}{}", &t[..at], &t[end..])
+            }),
+        ),
+        (
+            "instrument paper/AAPL moved from place 1 to 2",
+            config_with(|t| t.replacen("symbol = \"AAPL\"", "symbol = \"TMP\"", 1)
+                .replacen("symbol = \"MSFT\"", "symbol = \"AAPL\"", 1)
+                .replacen("symbol = \"TMP\"", "symbol = \"MSFT\"", 1)),
+        ),
+        (
+            "account alpha's cash changed from 50000000.000000 to 1.000000",
+            config_with(|t| t.replace("cash = \"50000000\"", "cash = \"1\"")),
+        ),
+        (
+            "the paper venue paper's simulation settings ([venues.paper]) changed",
+            config_with(|t| t.replace("seed = 7", "seed = 8")),
+        ),
+        (
+            "the accounts changed from [alpha, beta, advisor] to [beta, alpha, advisor]",
+            config_with(|t| t.replace("name = \"alpha\"", "name = \"tmp\"")
+                .replace("name = \"beta\"", "name = \"alpha\"")
+                .replace("name = \"tmp\"", "name = \"beta\"")),
+        ),
+    ];
+    for (sentence, reg) in cases {
+        let err = match spawn(Arc::new(reg), journaled(&dir), 1) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("started under a change that cannot apply: {sentence}"),
+        };
+        assert!(err.contains(sentence), "{err}\nwants: {sentence}");
+        assert!(err.contains("nothing was written to the journal"), "{err}");
+        assert!(
+            before == files(&dir),
+            "the refused start changed the journal: {sentence}"
+        );
+    }
 }
 
 const CHILD: &str = "EXECD_RECOVERY_CHILD";
@@ -462,4 +632,80 @@ fn a_journal_whose_events_do_not_follow_from_its_commands_is_refused() {
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("a history that does not follow from its commands was accepted"),
     }
+}
+
+/// A configuration record after the start is read as a change: one that does not load,
+/// or one that could never have applied (a forged or damaged journal), is refused with
+/// its record, never skipped.
+#[test]
+fn a_recorded_change_that_does_not_load_or_apply_is_refused() {
+    use execd::core::records;
+    let reg = Registry::default_paper();
+    let swapped = config_with(|t| {
+        t.replace("name = \"alpha\"", "name = \"tmp\"")
+            .replace("name = \"beta\"", "name = \"alpha\"")
+            .replace("name = \"tmp\"", "name = \"beta\"")
+    });
+    for (tag, change, what) in [
+        ("garbage", b"[[venues]] = 3".to_vec(), "does not load"),
+        ("swapped", swapped.to_toml().into_bytes(), "cannot apply"),
+    ] {
+        let dir = tmp(&format!("config-record-{tag}"));
+        let (mut w, _) = execd::journal::JournalWriter::open(&dir, 1 << 20).unwrap();
+        let t = start();
+        w.append(
+            records::KIND_START,
+            1,
+            t,
+            &records::encode_start(1, t, reg.fingerprint()),
+        )
+        .unwrap();
+        w.append(records::KIND_CONFIG, 1, t, reg.to_toml().as_bytes())
+            .unwrap();
+        let seq = w.append(records::KIND_CONFIG, 1, t + 1, &change).unwrap();
+        drop(w);
+        match recovery::replay(&dir, Arc::new(reg.clone())) {
+            Err(recovery::RecoveryError::Record { seq: s, what: w }) => {
+                assert_eq!(s, seq);
+                assert!(w.contains(what), "{w}");
+            }
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("{tag}: a configuration record that cannot be used was accepted"),
+        }
+    }
+}
+
+/// A margin rate changed at a restart: the margin in use is summed again at the new
+/// rate, and closing the position afterwards gives all of it back (booked by differences
+/// at the old rate, it would drift).
+#[test]
+fn a_changed_margin_rate_applies_to_the_position_held() {
+    let dir = tmp("config-margin");
+    let mut sim = sim_with_journal(&dir);
+    sim.submit(market("m-1", "ETHUSDT", Side::Buy, "0.5"), 1_000_000);
+    let live = sim.shutdown();
+    let alpha = Registry::default_paper()
+        .account(&Name::new("alpha").unwrap())
+        .unwrap();
+    let full = live.engine.account(alpha).position_margin.0;
+    assert!(full > 0);
+    let half = config_with(|t| {
+        let at = t.find("symbol = \"ETHUSDT\"").unwrap();
+        let (head, tail) = t.split_at(at);
+        format!(
+            "{head}{}",
+            tail.replacen("margin_bps = 10000", "margin_bps = 5000", 1)
+        )
+    });
+    let (core, _hs) = spawn(Arc::new(half.clone()), journaled(&dir), 1).unwrap();
+    let at_half = core.shutdown().engine.account(alpha).position_margin.0;
+    assert!((at_half - full / 2).abs() <= 1, "{at_half} after {full}");
+    let (core, mut hs) = spawn(Arc::new(half), journaled(&dir), 1).unwrap();
+    let mut sim = Sim::from_parts(core, hs.remove(0));
+    let evs = sim.submit(market("m-2", "ETHUSDT", Side::Sell, "0.5"), 1_000_000);
+    assert_eq!(rejection(&evs, "m-2"), None);
+    let live = sim.shutdown();
+    assert_eq!(live.engine.account(alpha).position_margin.0, 0);
+    let (replayed, _) = recovery::replay(&dir, Arc::new(Registry::default_paper())).unwrap();
+    assert_eq!(replayed.account(alpha).position_margin.0, 0);
 }

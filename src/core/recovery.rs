@@ -39,8 +39,9 @@ pub enum RecoveryError {
         /// What is wrong.
         what: &'static str,
     },
-    /// The journal was written under another configuration.
-    ConfigChanged,
+    /// The configuration given cannot replace the journal's: it does not keep what the
+    /// journal's state refers to (the sentence names what and why).
+    ConfigRefused(String),
     /// What was asked of recovery cannot be done as asked.
     Usage(&'static str),
     /// Replaying the commands does not give the events the journal recorded.
@@ -61,9 +62,9 @@ impl fmt::Display for RecoveryError {
                 "journal record {seq}: replaying the commands gives a different event than the one recorded (a different version of execd wrote it, or it was altered)"
             ),
             RecoveryError::Usage(what) => write!(f, "{what}"),
-            RecoveryError::ConfigChanged => write!(
+            RecoveryError::ConfigRefused(why) => write!(
                 f,
-                "the journal was written under a different configuration; replaying it under this one would not rebuild the same state"
+                "the configuration cannot replace the one this journal runs under: {why}; nothing was written to the journal"
             ),
         }
     }
@@ -92,6 +93,10 @@ pub struct Recovered {
     pub in_flight: u64,
     /// Engine time of the last record: where the rebuilt engine stands.
     pub last_ts: u64,
+    /// Configurations the journal records (the one it started under is 1).
+    pub configs: u32,
+    /// The record this start journaled its new configuration in, when it changed.
+    pub config_changed: Option<u64>,
 }
 
 /// Matches replayed events against recorded ones, oldest first; the sequence number of
@@ -132,12 +137,14 @@ pub fn open(
     start_ns: u64,
     segment_size: usize,
 ) -> Result<(JournalWriter, Engine, Recovered, Vec<CoreEvent>), RecoveryError> {
-    if std::fs::symlink_metadata(dir).is_ok() {
-        history::check(dir).map_err(RecoveryError::Refused)?;
-    }
-    let (mut writer, journal) = JournalWriter::open(dir, segment_size)?;
+    let found = if std::fs::symlink_metadata(dir).is_ok() {
+        history::check(dir).map_err(RecoveryError::Refused)?.journal
+    } else {
+        ScanSummary::default()
+    };
     let fingerprint = reg.fingerprint();
-    if journal.records == 0 || only_losses(dir, &journal)? {
+    if found.records == 0 || only_losses(dir, &found)? {
+        let (mut writer, journal) = JournalWriter::open(dir, segment_size)?;
         writer.append(
             KIND_START,
             1,
@@ -150,11 +157,28 @@ pub fn open(
             journal,
             epoch,
             start_ns,
+            configs: 1,
             ..Recovered::default()
         };
         return Ok((writer, engine, rec, Vec::new()));
     }
-    let (mut engine, mut rec, unrecorded) = replay_with(dir, reg, None::<fn(Step<'_>)>)?;
+    // Replayed before the writer opens: a configuration that cannot apply is refused
+    // with the journal exactly as it was.
+    let (mut engine, mut rec, unrecorded) = replay_with(dir, reg.clone(), None::<fn(Step<'_>)>)?;
+    let changed = engine.registry().fingerprint() != fingerprint;
+    if changed {
+        engine
+            .reconfigure(reg.clone())
+            .map_err(RecoveryError::ConfigRefused)?;
+    }
+    let (mut writer, journal) = JournalWriter::open(dir, segment_size)?;
+    if changed {
+        // Stamped with the engine time it took effect at: replay catches up to it under
+        // the old configuration, as this start did, before applying the new one.
+        let seq = writer.append(KIND_CONFIG, 1, engine.now(), reg.to_toml().as_bytes())?;
+        rec.config_changed = Some(seq);
+        rec.configs += 1;
+    }
     rec.journal = journal;
     // Orders that were waiting for a venue answer when the process died: the venue may
     // have acted meanwhile. Queue them for reconciliation before anyone relies on them.
@@ -307,36 +331,75 @@ pub fn accept_loss(
     }))
 }
 
-/// The configuration a journal was written under, as recorded in it.
+/// The configuration a journal was started under, as recorded in it (later changes:
+/// [`journal_configs`]).
 pub fn journal_config(dir: &Path) -> Result<Registry, RecoveryError> {
-    let mut found: Option<Result<Registry, String>> = None;
-    let mut take = |kind: u16, payload: &[u8]| {
-        if kind == KIND_CONFIG && found.is_none() {
-            found = Some(
-                std::str::from_utf8(payload)
-                    .map_err(|e| e.to_string())
-                    .and_then(|t| Registry::from_toml(t).map_err(|e| e.to_string())),
-            );
+    let mut all = journal_configs_up_to(dir, 1)?;
+    Ok(all.remove(0).registry)
+}
+
+/// A configuration a journal records, and from where it applied.
+#[derive(Debug)]
+pub struct RecordedConfig {
+    /// 1 for the one the journal started under, then one more per change.
+    pub number: u32,
+    /// The record that holds it; it applies to every record after it.
+    pub seq: u64,
+    /// Engine time it took effect at.
+    pub ts_ns: u64,
+    /// [`Registry::fingerprint`] of it.
+    pub fingerprint: u64,
+    /// The configuration itself.
+    pub registry: Registry,
+}
+
+/// Every configuration a journal records, oldest first: the one it started under, then
+/// each one a restart put in force.
+pub fn journal_configs(dir: &Path) -> Result<Vec<RecordedConfig>, RecoveryError> {
+    journal_configs_up_to(dir, usize::MAX)
+}
+
+fn journal_configs_up_to(dir: &Path, most: usize) -> Result<Vec<RecordedConfig>, RecoveryError> {
+    // By sequence number: a record may be both in the audit log and in the journal.
+    let mut found: std::collections::BTreeMap<u64, (u64, Vec<u8>)> = Default::default();
+    let mut take = |kind: u16, seq: u64, ts: u64, payload: &[u8]| {
+        if kind == KIND_CONFIG && (found.len() < most || found.contains_key(&seq)) {
+            found.insert(seq, (ts, payload.to_vec()));
         }
     };
     // Once the first segments are retired, the configuration record is in the audit log.
     let audit = dir.join("audit");
     if audit.is_dir() {
-        crate::sidecar::audit::scan(&audit, |h, p| take(h.kind, p))
+        crate::sidecar::audit::scan(&audit, |h, p| take(h.kind, h.seq, h.ts_ns, p))
             .map_err(|e| RecoveryError::Journal(JournalError::Io(e)))?;
     }
-    scan(dir, |r| take(r.header.kind, r.payload))?;
-    match found {
-        Some(Ok(reg)) => Ok(reg),
-        Some(Err(_)) => Err(RecoveryError::Record {
-            seq: 2,
-            what: "the recorded configuration does not load",
-        }),
-        None => Err(RecoveryError::Record {
+    scan(dir, |r| {
+        take(r.header.kind, r.header.seq, r.header.ts_ns, r.payload)
+    })?;
+    if found.is_empty() {
+        return Err(RecoveryError::Record {
             seq: 2,
             what: "the journal records no configuration",
-        }),
+        });
     }
+    let mut out = Vec::new();
+    for (seq, (ts_ns, payload)) in found {
+        let registry = std::str::from_utf8(&payload)
+            .ok()
+            .and_then(|t| Registry::from_toml(t).ok())
+            .ok_or(RecoveryError::Record {
+                seq,
+                what: "the recorded configuration does not load",
+            })?;
+        out.push(RecordedConfig {
+            number: out.len() as u32 + 1,
+            seq,
+            ts_ns,
+            fingerprint: registry.fingerprint(),
+            registry,
+        });
+    }
+    Ok(out)
 }
 
 /// One journal record applied during a replay, with what the engine emitted for it.
@@ -355,6 +418,11 @@ pub struct Step<'a> {
     pub loss: Option<&'a str>,
     /// For a record of the audit log's state: whether it failed (or works again).
     pub audit_failed: Option<bool>,
+    /// The configuration in force after this record: its number (1 for the one the
+    /// journal started under) and fingerprint.
+    pub config: (u32, u64),
+    /// This record put a new configuration in force.
+    pub config_changed: bool,
 }
 
 /// Rebuilds the engine a journal describes, without opening it for writing.
@@ -397,6 +465,10 @@ pub struct Replayer {
     /// Records fed, for checking `cancel` now and then.
     fed: u64,
     cancel: Option<Box<dyn Fn() -> bool + Send>>,
+    /// The start record's configuration fingerprint, once read.
+    started: Option<u64>,
+    /// The configuration in force: its number (1: the journal's first) and fingerprint.
+    config: (u32, u64),
 }
 
 /// Where a step goes, if anywhere.
@@ -418,6 +490,8 @@ impl Replayer {
             last_seq: 0,
             fed: 0,
             cancel: None,
+            started: None,
+            config: (0, 0),
         }
     }
 
@@ -525,21 +599,23 @@ impl Replayer {
         let mut loss: Option<&str> = None;
         let mut audit_failed: Option<bool> = None;
         let fail = |what| Some(RecoveryError::Record { seq, what });
+        let mut config_changed = false;
         match header.kind {
             KIND_START => match records::decode_start(payload) {
-                Ok((epoch, start, hash)) if self.engine.is_none() => {
-                    if hash != self.fingerprint {
-                        self.failure = Some(RecoveryError::ConfigChanged);
-                        return;
-                    }
+                Ok((epoch, start, hash)) if self.engine.is_none() && self.started.is_none() => {
                     rec.epoch = epoch;
                     rec.start_ns = start;
-                    self.engine = Some(Engine::new(
-                        self.reg.clone(),
-                        build_venues(&self.reg, start),
-                        epoch,
-                        start,
-                    ));
+                    self.started = Some(hash);
+                    // Under the caller's configuration at once when it is the journal's
+                    // first; otherwise the configuration record that follows says which.
+                    if hash == self.fingerprint {
+                        self.engine = Some(Engine::new(
+                            self.reg.clone(),
+                            build_venues(&self.reg, start),
+                            epoch,
+                            start,
+                        ));
+                    }
                 }
                 Ok(_) => {
                     self.failure = fail("a second start record");
@@ -550,6 +626,58 @@ impl Replayer {
                     return;
                 }
             },
+            // The first one describes the start; each later one is a change that applies
+            // from here on, after catching up to the time it took effect at.
+            // The first one describes the start; each later one is a change that applies
+            // from here on, after catching up to the time it took effect at.
+            KIND_CONFIG => {
+                let Some(hash) = self.started else {
+                    self.failure = fail("a configuration before the start record");
+                    return;
+                };
+                if self.engine.is_some() && self.config.0 == 0 {
+                    self.config = (1, hash);
+                } else {
+                    let Some(new) = std::str::from_utf8(payload)
+                        .ok()
+                        .and_then(|t| Registry::from_toml(t).ok())
+                    else {
+                        self.failure = fail("the recorded configuration does not load");
+                        return;
+                    };
+                    let fp = new.fingerprint();
+                    let new = if fp == self.fingerprint {
+                        self.reg.clone()
+                    } else {
+                        Arc::new(new)
+                    };
+                    match self.engine.as_mut() {
+                        None if fp != hash => {
+                            self.failure = fail("the recorded configuration is not the one the start record names (another version of execd wrote it?)");
+                            return;
+                        }
+                        None => {
+                            self.engine = Some(Engine::new(
+                                new.clone(),
+                                build_venues(&new, rec.start_ns),
+                                rec.epoch,
+                                rec.start_ns,
+                            ));
+                        }
+                        Some(e) => {
+                            e.advance_to(ts, events);
+                            if e.reconfigure(new).is_err() {
+                                self.failure = fail(
+                                    "a configuration change that cannot apply to the state before it",
+                                );
+                                return;
+                            }
+                            config_changed = true;
+                        }
+                    }
+                    self.config = (self.config.0 + 1, fp);
+                }
+            }
             KIND_COMMAND => {
                 let Some(e) = self.engine.as_mut() else {
                     self.failure = fail("a command before the start record");
@@ -637,6 +765,8 @@ impl Replayer {
                 events,
                 loss,
                 audit_failed,
+                config: self.config,
+                config_changed,
             });
         }
         self.replayed.extend(events.drain(..));
@@ -668,6 +798,8 @@ impl Replayer {
                 events: &self.events,
                 loss: None,
                 audit_failed: None,
+                config: self.config,
+                config_changed: false,
             });
         }
         self.replayed.extend(self.events.drain(..));
@@ -694,6 +826,7 @@ impl Replayer {
             return Err(RecoveryError::Diverged { seq });
         }
         self.rec.journal = journal;
+        self.rec.configs = self.config.0;
         let engine = self.engine.ok_or(RecoveryError::Record {
             seq: 1,
             what: "the journal has no start record",

@@ -105,8 +105,9 @@ pub struct CoreReport {
 #[derive(Debug)]
 pub enum StartError {
     /// The journal directory could not be opened, or what it holds could not be replayed
-    /// into the same state (damaged, written under another configuration or by another
-    /// version): nothing was started, and the journal was left as it was.
+    /// into the same state (damaged, or written by another version), or the configuration
+    /// cannot replace the journal's: nothing was started, and the journal was left as it
+    /// was.
     Journal {
         /// The journal directory.
         dir: PathBuf,

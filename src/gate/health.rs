@@ -35,6 +35,13 @@ impl Breaker {
         }
     }
 
+    /// New settings from a configuration change; failures counted so far and an open
+    /// breaker stay as they are.
+    pub(crate) fn retune(&mut self, threshold: u32, cooldown_ns: u64) {
+        self.threshold = threshold;
+        self.cooldown_ns = cooldown_ns;
+    }
+
     /// Position at `now`.
     pub fn state(&self, now: u64) -> BreakerState {
         match self.opened_at {
@@ -94,6 +101,14 @@ impl Throttle {
             tokens_e9: burst as u64 * 1_000_000_000,
             last_ns: 0,
         }
+    }
+
+    /// New settings from a configuration change. The tokens already earned are kept (up
+    /// to the new burst), so a restart neither refills the bucket nor empties it.
+    pub(crate) fn retune(&mut self, rate_per_sec: u32, burst: u32) {
+        self.rate = rate_per_sec as u64;
+        self.burst_e9 = burst as u64 * 1_000_000_000;
+        self.tokens_e9 = self.tokens_e9.min(self.burst_e9);
     }
 
     fn level(&self, now: u64) -> u64 {

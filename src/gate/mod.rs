@@ -13,7 +13,7 @@ pub(crate) use kill::KillHit;
 pub use kill::KillSwitches;
 
 use crate::config::Registry;
-use crate::model::control::Mode;
+use crate::model::control::{KillState, Mode};
 use crate::model::event::Limits;
 use crate::model::fixed::{clamp_i64, rescale, Dec, Money, Price, Qty};
 use crate::model::ids::{AccountId, InstrumentId, OrderType, Side, VenueId};
@@ -104,6 +104,52 @@ impl Gate {
             cushion_bps: reg.margin_cushion_bps,
             audit_failed: false,
         }
+    }
+
+    /// Takes a checked configuration change (`Engine::reconfigure`): venues and
+    /// accounts are the same, instruments the same or more. Switches, halts, quotes,
+    /// buckets and breakers carry on; an account's mode follows the configuration only
+    /// where the configuration's own mode changed, so an operator's `SetMode` survives a
+    /// restart that did not touch it.
+    pub(crate) fn reconfigure(&mut self, old: &Registry, new: &Registry) {
+        self.kill
+            .instrument
+            .resize(new.instruments.len(), KillState::Off);
+        self.quotes.resize(new.instruments.len(), Quote::default());
+        for (t, v) in self.throttles.iter_mut().zip(&new.venues) {
+            t.retune(v.max_orders_per_sec, v.burst);
+        }
+        for (b, v) in self.breakers.iter_mut().zip(&new.venues) {
+            b.retune(v.breaker_failures, v.breaker_cooldown_ns);
+        }
+        for ((m, was), now) in self.modes.iter_mut().zip(&old.accounts).zip(&new.accounts) {
+            if was.mode != now.mode {
+                *m = now.mode;
+            }
+        }
+        // Like modes: a limit follows the configuration where the configuration's own
+        // value changed; one an operator set live and the file did not touch stays.
+        for (i, now) in new.instruments.iter().enumerate() {
+            let set = Limits::configured(now);
+            match (self.limits.get_mut(i), old.instruments.get(i)) {
+                (Some(l), Some(was)) => {
+                    let was = Limits::configured(was);
+                    if was.max_order_qty != set.max_order_qty {
+                        l.max_order_qty = set.max_order_qty;
+                    }
+                    if was.max_notional != set.max_notional {
+                        l.max_notional = set.max_notional;
+                    }
+                    if was.max_position != set.max_position {
+                        l.max_position = set.max_position;
+                    }
+                }
+                _ => self.limits.push(set),
+            }
+        }
+        self.limits.truncate(new.instruments.len());
+        self.max_quote_age_ns = new.max_quote_age_ns;
+        self.cushion_bps = new.margin_cushion_bps;
     }
 
     /// Runs every check in order; the first failure is the answer. Pure: a passing

@@ -52,6 +52,31 @@ impl Ledger {
         }
     }
 
+    /// Takes a configuration change: `instruments` (the new table) is the old one with
+    /// instruments added or removed at the end only (removed ones flat, with nothing
+    /// working), and margin rates may differ. Position margin is summed again at the new
+    /// rates: booking it by differences at the old rate would drift.
+    pub(crate) fn reconfigure(&mut self, instruments: &[Instrument]) {
+        let n = instruments.len();
+        if n != self.instruments {
+            let mut positions = vec![Position::default(); self.accounts.len() * n];
+            for a in 0..self.accounts.len() {
+                let keep = n.min(self.instruments);
+                let from = a * self.instruments;
+                positions[a * n..a * n + keep].copy_from_slice(&self.positions[from..from + keep]);
+            }
+            self.positions = positions;
+            self.instruments = n;
+        }
+        for (a, acct) in self.accounts.iter_mut().enumerate() {
+            let ps = &self.positions[a * n..(a + 1) * n];
+            acct.position_margin = ps
+                .iter()
+                .zip(instruments)
+                .fold(Money(0), |m, (p, inst)| m + p.margin(inst));
+        }
+    }
+
     fn at(&self, a: AccountId, i: InstrumentId) -> usize {
         a.0 as usize * self.instruments + i.0 as usize
     }

@@ -141,6 +141,25 @@ impl PricePath {
         now
     }
 
+    /// Takes a configuration change (instruments added or removed at the end, limits
+    /// and margins changed; ticks, lots and the simulation settings unchanged): the walk
+    /// goes on from where it is, and an added instrument of this venue starts at its
+    /// initial price at the next step.
+    fn reconfigure(&mut self, reg: &Registry, id: VenueId) {
+        self.mids.truncate(reg.instruments.len());
+        for (m, inst) in self.mids.iter_mut().zip(&reg.instruments) {
+            if let Some(m) = m {
+                m.0 = inst.clone();
+            }
+        }
+        for (inst, sim) in reg.instruments.iter().zip(&reg.sims).skip(self.mids.len()) {
+            self.mids.push(
+                (inst.venue == id)
+                    .then(|| (inst.clone(), *sim, sim.initial_price.0, Quote::default())),
+            );
+        }
+    }
+
     /// Steps until every step at or before `t` is taken.
     pub fn advance_to(&mut self, t: u64) {
         while self.next_step <= t {
@@ -272,6 +291,40 @@ impl PaperVenue {
             positions: vec![Qty(0); reg.accounts.len() * reg.instruments.len()],
             n_instruments: reg.instruments.len(),
             expiries: BinaryHeap::with_capacity(capacity.min(1 << 16)),
+        }
+    }
+
+    /// Takes a configuration change the engine checked (`Engine::reconfigure`): the same
+    /// accounts and simulation settings; instruments the same (their limits and margin
+    /// rates may differ) or more at the end, or fewer at the end when nothing of them is
+    /// held. Every resting order, balance, position and the random streams carry on.
+    pub(crate) fn reconfigure(&mut self, reg: &Registry, id: VenueId) {
+        let n = reg.instruments.len();
+        self.books.truncate(n);
+        for (b, inst) in self.books.iter_mut().zip(&reg.instruments) {
+            if let Some(b) = b {
+                b.inst = inst.clone();
+            }
+        }
+        let capacity = self.orders.0.len();
+        for inst in reg.instruments.iter().skip(self.books.len()) {
+            self.books.push((inst.venue == id).then(|| Book {
+                inst: inst.clone(),
+                heaps: std::array::from_fn(|_| BinaryHeap::with_capacity(capacity.min(1 << 16))),
+                live: 0,
+            }));
+        }
+        self.path.reconfigure(reg, id);
+        if n != self.n_instruments {
+            let accounts = self.cash.len();
+            let keep = n.min(self.n_instruments);
+            let mut positions = vec![Qty(0); accounts * n];
+            for a in 0..accounts {
+                let from = a * self.n_instruments;
+                positions[a * n..a * n + keep].copy_from_slice(&self.positions[from..from + keep]);
+            }
+            self.positions = positions;
+            self.n_instruments = n;
         }
     }
 

@@ -1,7 +1,8 @@
 //! `execd-replay`: what an auditor runs on a journal (R-AUD-3). It checks every CRC and
 //! sequence number, rebuilds the engine from the journal with the same code the live core
 //! ran, and exports what happened — every request, decision, state change, fill and
-//! operator action — as CSV or JSON Lines, or tells one order's life in order.
+//! operator action — as CSV or JSON Lines, or tells one order's life in order, or lists
+//! the configurations the journal ran under.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use execd::calendar::iso8601;
@@ -19,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+mod configs;
 
 #[derive(Parser)]
 #[command(
@@ -66,6 +69,12 @@ enum Cmd {
         /// Output format.
         #[arg(long, value_enum)]
         format: FormatArg,
+    },
+    /// The configurations the journal ran under: from which record each applied, and
+    /// what each changed.
+    Configs {
+        /// Journal directory.
+        dir: PathBuf,
     },
     /// One order's whole life, in order, for a person.
     Order {
@@ -151,6 +160,7 @@ fn main() -> ExitCode {
             export(&dir, &filter, format.into())
         })(),
         Cmd::Order { dir, id } => order_life(&dir, &id),
+        Cmd::Configs { dir } => list_configs(&dir),
     };
     match result {
         Ok(code) => code,
@@ -250,6 +260,21 @@ fn replay(dir: &Path, mut f: impl FnMut(Step<'_>)) -> Result<Result<(), ExitCode
     }
 }
 
+fn list_configs(dir: &Path) -> Result<ExitCode, String> {
+    if let Err(code) = checked(dir) {
+        return Ok(code);
+    }
+    match recovery::journal_configs(dir) {
+        Ok(all) => {
+            for line in configs::lines(&all) {
+                say!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => corrupt_exit(&e).ok_or_else(|| e.to_string()),
+    }
+}
+
 fn verify(dir: &Path) -> Result<ExitCode, String> {
     let hist = match checked(dir) {
         Ok(h) => h,
@@ -260,7 +285,7 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
         Ok(r) => r,
         Err(e) => return corrupt_exit(&e).ok_or_else(|| e.to_string()),
     };
-    let (engine, rec) = match recovery::replay(dir, reg.clone()) {
+    let (engine, rec) = match recovery::replay(dir, reg) {
         Ok(x) => x,
         Err(e) => return corrupt_exit(&e).ok_or_else(|| e.to_string()),
     };
@@ -292,6 +317,13 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
         rec.commands,
         iso8601(engine.now())
     );
+    if rec.configs > 1 {
+        say!(
+            "  {} configurations, each replayed from the record that put it in force (`execd-replay configs` lists them); the last: fingerprint {:016x}",
+            rec.configs,
+            engine.registry().fingerprint()
+        );
+    }
     let a = &hist.audit;
     if a.files > 0 {
         say!(
@@ -345,6 +377,9 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
         s.anomalies,
         s.timeouts
     );
+    // The configuration in force at the end: instruments may have been added since the
+    // first.
+    let reg = engine.registry();
     for a in &reg.accounts {
         for i in &reg.instruments {
             let p = engine.position(a.id, i.id);
@@ -455,6 +490,7 @@ fn order_life(dir: &Path, id: &str) -> Result<ExitCode, String> {
         warn!("execd-replay: no order {id} in {}", dir.display());
         return Ok(ExitCode::from(1));
     }
+    let changed = all.iter().any(|r| r.config > 1);
     say!(
         "order {} ({} events)",
         order.map(|o| o.to_string()).unwrap_or(id.into()),
@@ -480,6 +516,10 @@ fn order_life(dir: &Path, id: &str) -> Result<ExitCode, String> {
         }
         if !r.detail.is_empty() {
             line.push_str(&format!("  {}", r.detail));
+        }
+        // Only where it can differ: a journal with one configuration says nothing.
+        if changed {
+            line.push_str(&format!("  [configuration {}]", r.config));
         }
         say!("{}", line.trim_end());
     }

@@ -633,6 +633,13 @@ fn run(
                 None => String::new(),
             }
         );
+        if let Some(seq) = r.config_changed {
+            note!(
+                "execd: journal {}: the configuration changed: configuration {} applies from record {seq} on (`execd-replay configs` lists them)",
+                dir.display(),
+                r.configs
+            );
+        }
     }
     note!(
         "execd: running ({} venues, {} instruments, {} accounts); SIGINT or SIGTERM stops",

@@ -5,7 +5,8 @@
 //! One file per concern: `orders` (the request path, the state machine's effects,
 //! cancels and replaces), `answers` (what venues say), `fills` (executions into orders,
 //! accounts and positions), `protection` (SL/TP after fills), `operator` (kill switches,
-//! modes, halts, quotes), `reads` (pages of state for operators).
+//! modes, halts, quotes), `reads` (pages of state for operators), `reconfigure` (a new
+//! configuration at a restart).
 
 mod answers;
 mod fills;
@@ -13,6 +14,7 @@ mod operator;
 mod orders;
 mod protection;
 mod reads;
+mod reconfigure;
 mod status;
 
 use super::latency::Probe;

@@ -22,7 +22,9 @@ pub const KIND_START: u16 = 2;
 /// Record kind: engine time reached (written at a clean stop; no payload), so a restart
 /// does not deliver again what was delivered before it.
 pub const KIND_TIME: u16 = 3;
-/// Record kind: the configuration as TOML text, so a journal describes itself.
+/// Record kind: the configuration as TOML text, so a journal describes itself. The first
+/// follows the start record; a later one is a change a restart made, in force for every
+/// record after it (stamped with the engine time it took effect at).
 pub const KIND_CONFIG: u16 = 4;
 /// Record kind: an event the core emitted (payload: producer, then the event).
 pub const KIND_EVENT: u16 = 5;
