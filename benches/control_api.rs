@@ -242,19 +242,33 @@ fn new_hist() -> Histogram<u64> {
     Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram")
 }
 
-/// Submits `warmup + n` MARKET orders one at a time; the recorded latencies (ns), the
-/// time the recorded ones took, and the final statuses seen.
+/// Final statuses seen, with their counts.
+type Statuses = Vec<(String, u64)>;
+
+/// What a run of submits measured.
+struct SubmitRun {
+    /// Recorded latencies, ns.
+    hist: Histogram<u64>,
+    /// Time the recorded ones took.
+    elapsed: Duration,
+    statuses: Statuses,
+    /// The last order made.
+    last_order: u64,
+}
+
+/// Submits `warmup + n` MARKET orders one at a time, recording the last `n`; with
+/// `start`, waits there (with the other clients) before the first recorded one.
 fn submit_loop(
     url: &str,
     tag: &str,
     warmup: u64,
     n: u64,
     start: Option<&Barrier>,
-) -> Result<(Histogram<u64>, Duration, Vec<(String, u64)>, u64), String> {
+) -> Result<SubmitRun, String> {
     let agent = agent();
     let target = format!("{url}/v1/executions");
     let mut hist = new_hist();
-    let mut statuses: Vec<(String, u64)> = Vec::new();
+    let mut statuses = Statuses::new();
     let mut last_order = 0;
     let mut started = Instant::now();
     for i in 0..warmup + n {
@@ -290,7 +304,12 @@ fn submit_loop(
             }
         }
     }
-    Ok((hist, started.elapsed(), statuses, last_order))
+    Ok(SubmitRun {
+        hist,
+        elapsed: started.elapsed(),
+        statuses,
+        last_order,
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -373,9 +392,9 @@ fn http_rows(s: &Settings) -> Vec<Row> {
         });
 
         eprint!("control_api: submit, 1 client … ");
-        let one = submit_loop(&url, "h1", s.warmup, s.orders, None).map(|(h, el, st, last)| {
-            last_order = last;
-            (Stats::from_hist(&h, el), st)
+        let one = submit_loop(&url, "h1", s.warmup, s.orders, None).map(|r| {
+            last_order = r.last_order;
+            (Stats::from_hist(&r.hist, r.elapsed), r.statuses)
         });
         report_progress(&one);
         rows.push(Row {
@@ -392,7 +411,7 @@ fn http_rows(s: &Settings) -> Vec<Row> {
         let per = s.orders.div_ceil(c);
         let barrier = Barrier::new(c as usize + 1);
         let wall = AtomicU64::new(0);
-        let many: Result<(Stats, Vec<(String, u64)>), String> = std::thread::scope(|inner| {
+        let many: Result<(Stats, Statuses), String> = std::thread::scope(|inner| {
             let mut joins = Vec::new();
             for t in 0..c {
                 let (url, barrier) = (&url, &barrier);
@@ -404,13 +423,13 @@ fn http_rows(s: &Settings) -> Vec<Row> {
             barrier.wait();
             let t0 = Instant::now();
             let mut merged = new_hist();
-            let mut statuses: Vec<(String, u64)> = Vec::new();
+            let mut statuses = Statuses::new();
             let mut err = None;
             for j in joins {
                 match j.join() {
-                    Ok(Ok((h, _, st, _))) => {
-                        let _ = merged.add(&h);
-                        for (k, n) in st {
+                    Ok(Ok(run)) => {
+                        let _ = merged.add(&run.hist);
+                        for (k, n) in run.statuses {
                             match statuses.iter_mut().find(|(x, _)| *x == k) {
                                 Some((_, m)) => *m += n,
                                 None => statuses.push((k, n)),
@@ -490,7 +509,7 @@ fn report_progress<T>(r: &Result<(Stats, T), String>) {
     }
 }
 
-fn notes_statuses(what: &str, r: &Result<(Stats, Vec<(String, u64)>), String>) -> String {
+fn notes_statuses(what: &str, r: &Result<(Stats, Statuses), String>) -> String {
     match r {
         Ok((_, st)) if !st.is_empty() => {
             let s: Vec<String> = st.iter().map(|(k, n)| format!("{n} {k}")).collect();
