@@ -5,8 +5,8 @@
 //! (`core::spawn`) on the built-in paper configuration, and the control thread
 //! (`control::start` on 127.0.0.1:0: the same axum server, link and routes that
 //! `execd run` serves). The paper venue's simulated wire latency is set to 0 (the
-//! built-in 40 µs + exp(60 µs) would otherwise dominate an HTTP round trip) and its
-//! "silent" orders (0.1 % answered only after the 30 s hard timeout) are off; nothing else
+//! built-in 40 µs + exp(60 µs) would add ≈ 100 µs to each submit: the HTTP figures are
+//! then the API's own) and its "silent" orders (0.1 % answered only after the 30 s hard timeout) are off; nothing else
 //! differs from `execd run` without a configuration.
 //!
 //! Part 1, HTTP rows (a `ureq` agent per client thread, keep-alive):
