@@ -30,6 +30,9 @@ const MAX_FILLS: usize = 1_000;
 const ANSWER_WAIT: Duration = Duration::from_secs(5);
 /// The instrument of a view whose request named none that is configured.
 const NO_INSTRUMENT: InstrumentId = InstrumentId(u16::MAX);
+/// How long the link keeps looking for the core's answers without sleeping after it
+/// last had something to do.
+const SPIN_FOR: Duration = Duration::from_micros(500);
 /// Events taken from the ring per turn of the loop.
 const EVENT_BATCH: usize = 4_096;
 
@@ -307,6 +310,7 @@ impl Link {
         stopping: Arc<AtomicBool>,
     ) -> LinkStats {
         let mut open = true;
+        let mut last_work = Instant::now();
         loop {
             if stopping.load(Ordering::Acquire) && !self.waiters.is_empty() {
                 self.answer_waiters(|_| true, false);
@@ -322,6 +326,17 @@ impl Link {
                 break;
             }
             if work {
+                last_work = Instant::now();
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let awaiting = !self.pending.is_empty() || !self.waiters.is_empty();
+            // The core answers a command in microseconds: while answers are awaited, look
+            // again at once for a short while (giving the CPU away each time, so the core
+            // thread runs on a small machine) before falling back to the timer, whose 1 ms
+            // tick made every answer wait a millisecond or two.
+            if awaiting && last_work.elapsed() < SPIN_FOR {
+                std::thread::yield_now();
                 tokio::task::yield_now().await;
                 continue;
             }
