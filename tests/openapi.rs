@@ -1310,3 +1310,54 @@ fn every_answer_of_a_session_matches_the_document() {
     }
     c.finish("session");
 }
+
+/// The validator itself: each keyword the document uses refuses what it should, so a
+/// lenient validator cannot make the tests above pass by checking nothing.
+#[test]
+fn the_validator_refuses_what_the_schema_does_not_allow() {
+    let doc = Doc::load();
+    let fails = |schema: Value, v: Value| !doc.errors(&schema, &v).is_empty();
+    use serde_json::json;
+    let obj = json!({"type": "object", "required": ["a"], "additionalProperties": false,
+        "properties": {"a": {"type": "string", "pattern": "^[0-9]+$", "maxLength": 3},
+                       "b": {"type": ["integer", "null"], "minimum": 1, "maximum": 9},
+                       "c": {"type": "array", "items": {"enum": ["X", "Y"]}},
+                       "d": {"const": true}}});
+    assert!(!fails(
+        obj.clone(),
+        json!({"a": "12", "b": null, "c": ["X"], "d": true})
+    ));
+    for bad in [
+        json!({}),
+        json!({"a": 12}),
+        json!({"a": "1x"}),
+        json!({"a": "1234"}),
+        json!({"a": "1", "b": 0}),
+        json!({"a": "1", "b": 10}),
+        json!({"a": "1", "b": "2"}),
+        json!({"a": "1", "c": ["Z"]}),
+        json!({"a": "1", "d": false}),
+        json!({"a": "1", "e": 1}),
+    ] {
+        assert!(fails(obj.clone(), bad.clone()), "{bad} passed");
+    }
+    let scope = json!({"$ref": "#/components/schemas/Scope"});
+    assert!(!fails(scope.clone(), json!({"venue": "paper"})));
+    assert!(fails(
+        scope.clone(),
+        json!({"venue": "paper", "account": "alpha"})
+    ));
+    assert!(fails(scope, json!({"global": false})));
+    let err = json!({"allOf": [{"$ref": "#/components/schemas/Error"},
+        {"properties": {"code": {"enum": ["UNKNOWN_ORDER"]}}}]});
+    assert!(!fails(
+        err.clone(),
+        json!({"code": "UNKNOWN_ORDER", "message": "m"})
+    ));
+    assert!(fails(
+        err.clone(),
+        json!({"code": "NO_SUCH_ROUTE", "message": "m"})
+    ));
+    assert!(fails(err, json!({"code": "UNKNOWN_ORDER"})));
+    assert!(fails(json!({"type": "string", "format": "x"}), json!("a")));
+}
