@@ -1062,9 +1062,11 @@ fn every_answer_of_a_session_matches_the_document() {
         (filled_id.to_string(), 200),
         (parent_id.to_string(), 200),
         (leg.to_string(), 200),
+        (format!("{parent_id}?events=true"), 200),
+        (format!("{filled_id}?events=maybe"), 400),
         ("424242".to_string(), 404),
         ("abc".to_string(), 400),
-        // Not UTF-8 once decoded: axum's own (plain-text) answer, documented as such.
+        // Not UTF-8 once decoded: a 400 in the API's own {code, message} form.
         ("%FF".to_string(), 400),
     ] {
         let got = c.send(
@@ -1214,6 +1216,26 @@ fn every_answer_of_a_session_matches_the_document() {
         call("put", "/v1/halt").body(r#"{"account":"beta","halted":"yes"}"#),
     );
     c.expect(got.as_ref(), 400, "halt with a string");
+    let got = c.send(&d, call("get", "/v1/limits"));
+    c.expect(got.as_ref(), 200, "limits");
+    let got = c.send(
+        &d,
+        call("put", "/v1/limits")
+            .header("X-Execd-Operator", "risk")
+            .body(r#"{"venue":"paper","symbol":"BTCUSDT","max_position":"30","reason":"wider"}"#),
+    );
+    c.expect(got.as_ref(), 200, "limits changed");
+    let got = c.send(
+        &d,
+        call("put", "/v1/limits")
+            .body(r#"{"venue":"paper","symbol":"BTCUSDT","max_order_qty":"0"}"#),
+    );
+    c.expect(got.as_ref(), 422, "a zero limit");
+    let got = c.send(
+        &d,
+        call("put", "/v1/limits").body(r#"{"venue":"paper","symbol":"BTCUSDT","max_order_qty":5}"#),
+    );
+    c.expect(got.as_ref(), 400, "a limit as a number");
     let got = c.send(
         &d,
         call("post", "/v1/cancel-all")

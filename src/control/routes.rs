@@ -356,6 +356,26 @@ pub(super) async fn action(
     .await
 }
 
+/// The one path parameter of a route (an order id, a request id), as text; a segment
+/// that is not UTF-8 once percent-decoded is a 400 in the API's own form, not axum's
+/// plain-text one.
+pub struct Seg(String);
+
+impl FromRequestParts<AppState> for Seg {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
+        match Path::<String>::from_request_parts(parts, st).await {
+            Ok(Path(s)) => Ok(Seg(s)),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_FIELD",
+                format!("the path: {}", e.body_text()),
+            )),
+        }
+    }
+}
+
 /// The header naming the operator behind a request.
 pub const OPERATOR_HEADER: &str = "x-execd-operator";
 
@@ -718,7 +738,7 @@ async fn order_status(st: &AppState, r: OrderRef) -> Result<Value, ApiError> {
 async fn execution(
     _: Authed,
     State(st): State<AppState>,
-    Path(rid): Path<String>,
+    Seg(rid): Seg,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
     no_query(&q)?;
@@ -745,7 +765,7 @@ fn path_order(id: &str) -> Result<OrderId, ApiError> {
 async fn order(
     _: Authed,
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    Seg(id): Seg,
     RawQuery(q): RawQuery,
 ) -> ApiResult {
     let mut events = false;
@@ -819,7 +839,7 @@ async fn cancel(
     _: Authed,
     by: Operator,
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    Seg(id): Seg,
     RawQuery(q): RawQuery,
     b: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
@@ -849,7 +869,7 @@ async fn replace(
     _: Authed,
     by: Operator,
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    Seg(id): Seg,
     RawQuery(q): RawQuery,
     b: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
@@ -874,7 +894,7 @@ async fn protection(
     _: Authed,
     by: Operator,
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    Seg(id): Seg,
     RawQuery(q): RawQuery,
     b: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
