@@ -175,6 +175,7 @@ fn a_submit_fills_the_same_request_twice_is_one_order_and_sigterm_stops_cleanly(
     let d = Daemon::start(&[], &[]);
     let (code, h) = d.call("GET", "/v1/health", None);
     assert_eq!((code, h["ready"].clone()), (200, Value::Bool(true)), "{h}");
+    assert!(h["journal"].is_null(), "no journal: {h}");
 
     let (code, v) = d.submit(&market("r1", "0.01"));
     assert_eq!(code, 201, "{v}");
@@ -1860,6 +1861,19 @@ fn an_order_comes_with_its_event_log_from_the_journal_when_asked() {
     assert!(story.contains(&("order", "PENDING_CANCEL")), "{story:?}");
     assert_eq!(story.last(), Some(&("order", "CANCELED")), "{story:?}");
     assert!(rows.iter().all(|r| r["order"].as_u64() == Some(id)), "{v}");
+    // The sidecar catches up: health shows the journal and the audit log level.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, h) = d.call("GET", "/v1/health", None);
+        assert_eq!(code, 200, "{h}");
+        let j = &h["journal"];
+        if j["last_seq"].as_u64() > Some(5) && j["audit_lag_records"] == 0 {
+            assert_eq!(j["audit_last_seq"], j["last_seq"], "{h}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{h}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let (code, e) = d.call("GET", &format!("/v1/orders/{id}?events=maybe"), None);
     assert_eq!(
         (code, e["code"].as_str()),

@@ -631,8 +631,23 @@ async fn health(State(st): State<AppState>) -> Response {
     // A venue down does not make execd unready (others may trade), but a probe or an
     // operator needs to see it.
     let down = venues.iter().flatten().filter(|v| v["up"] == false).count();
+    // The journal's last record and the audit log's (the sidecar's lag), as the core
+    // last published them; none without a journal.
+    let journal = st
+        .monitor
+        .core
+        .as_ref()
+        .and_then(|c| c.journal())
+        .map(|(written, copied)| {
+            json!({
+                "last_seq": written,
+                "audit_last_seq": copied,
+                "audit_lag_records": written.saturating_sub(copied),
+            })
+        });
     let body = json!({
         "status": if !ready { "unavailable" } else if down > 0 { "degraded" } else { "ok" },
+        "journal": journal,
         "live": true,
         "ready": ready,
         "core": if ready { "running" } else if stopping { "stopping" } else { "not answering" },
