@@ -543,6 +543,23 @@ fn make_seed_corpus() {
                 ask_size: Dec::new(0, 0),
             },
         ),
+        (
+            "limits",
+            Command::SetLimits(execd::model::event::LimitChange {
+                venue: name("paper"),
+                symbol: name("BTCUSDT"),
+                max_order_qty: Some(Dec::new(2, 1)),
+                max_notional: None,
+                max_position: Some(Dec::new(3, 0)),
+            }),
+        ),
+        (
+            "operator",
+            Command::Operator(execd::model::event::OperatorNote {
+                operator: execd::model::ids::ShortStr::new("alice").unwrap(),
+                reason: execd::model::ids::ShortStr::new("venue slow").unwrap(),
+            }),
+        ),
     ] {
         let mut buf = [0u8; MAX_COMMAND];
         let n = records::encode_command(1, &cmd, &mut buf).unwrap();
