@@ -540,13 +540,22 @@ impl Mapping {
                 let qty = match msg.get(tag::ORDER_QTY) {
                     None => asked_qty,
                     Some(_) => match self.quantity(msg, tag::ORDER_QTY, inst) {
-                        // A broker may replace to less than asked, never to more: the
-                        // gate checked what was asked against the limits in force then.
-                        Ok(q) if q > 0 && q <= asked_qty.max(s.qty) => q,
+                        // Bounded against a broker's nonsense, not against the limits in
+                        // force: what was asked passed the gate (limits an operator raised
+                        // live included), but after a restart the request is not always
+                        // known here, so the configured limit bounds it too.
+                        Ok(q)
+                            if q > 0
+                                && q <= asked_qty.max(s.qty).max(
+                                    self.reg.instruments[inst.0 as usize].max_order_qty.0,
+                                ) =>
+                        {
+                            q
+                        }
                         Ok(_) => {
                             return self.refuse(
                                 cl,
-                                "replaced quantity zero or more than was asked",
+                                "replaced quantity zero, or more than was asked and than the instrument's configured limit",
                                 msg,
                             )
                         }
