@@ -346,23 +346,6 @@ fn replay_tool(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-/// Every file under `dir` with its bytes.
-fn tree(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
 /// R-OPS-3 through the binaries: a restart of `execd run` on the same journal with a
 /// lower per-order limit starts, enforces the new limit (orders over it rejected with
 /// the gate's code, orders under it accepted), keeps the orders from before, and
@@ -458,7 +441,7 @@ fn run_refuses_to_drop_an_instrument_still_held() {
     let both = flow_config(&dir, "both.toml", "5", true);
     let (code, out, err) = run_flow(&both, &journal, 40);
     assert_eq!(code, Some(0), "{out}\n{err}");
-    let before = tree(&journal);
+    let before = common::file_tree(&journal);
     let btc_only = flow_config(&dir, "btc.toml", "5", false);
     let (code, out, err) = run_flow(&btc_only, &journal, 1);
     assert_eq!(code, Some(2), "{out}\n{err}");
@@ -468,7 +451,7 @@ fn run_refuses_to_drop_an_instrument_still_held() {
     );
     assert!(err.contains("keep it in the configuration"), "{err}");
     assert!(
-        before == tree(&journal),
+        before == common::file_tree(&journal),
         "a refused start changed the journal"
     );
     let (code, _, err) = replay_tool(&["verify", journal.to_str().unwrap()]);

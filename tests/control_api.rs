@@ -74,16 +74,7 @@ impl Daemon {
         for (k, v) in env {
             c.env(k, v);
         }
-        let mut proc = LineProc::spawn(&mut c);
-        let line = proc
-            .wait_line("control API on http://", 30)
-            .unwrap_or_else(|| panic!("no control API line: {:#?}", proc.seen));
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .expect("a URL")
-            .to_string();
-        proc.wait_line("running (", 10).expect("running");
+        let (proc, url) = LineProc::spawn_api(&mut c);
         Daemon {
             proc,
             url,
@@ -93,13 +84,7 @@ impl Daemon {
 
     /// SIGTERM; the exit code and every line.
     fn sigterm(self) -> (Option<i32>, Vec<String>) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.proc.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        // Every line, those seen while waiting for the start included.
-        self.proc.finish(20)
+        self.proc.sigterm(20)
     }
 
     fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
@@ -113,24 +98,7 @@ impl Daemon {
 
 /// One HTTP exchange: the status and the JSON body.
 fn http(method: &str, url: &str, body: Option<&str>, token: Option<&str>) -> (u16, Value) {
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(20))
-        .build();
-    let mut r = agent.request(method, url);
-    if let Some(t) = token {
-        r = r.set("Authorization", &format!("Bearer {t}"));
-    }
-    let res = match body {
-        Some(b) => r.set("Content-Type", "application/json").send_string(b),
-        None => r.call(),
-    };
-    let resp = match res {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
-    };
-    let status = resp.status();
-    let text = resp.into_string().expect("a body");
+    let (status, text) = common::http_text(method, url, body, token);
     let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: not JSON ({e}): {text}"));
     (status, v)
 }

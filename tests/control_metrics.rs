@@ -44,16 +44,7 @@ impl Daemon {
             .args(["run", "--listen", "127.0.0.1:0", "--config"])
             .arg(&cfg)
             .args(args);
-        let mut proc = LineProc::spawn(&mut c);
-        let line = proc
-            .wait_line("control API on http://", 30)
-            .unwrap_or_else(|| panic!("no control API line: {:#?}", proc.seen));
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .expect("a URL")
-            .to_string();
-        proc.wait_line("running (", 10).expect("running");
+        let (proc, url) = LineProc::spawn_api(&mut c);
         Daemon {
             proc,
             url,
@@ -62,7 +53,7 @@ impl Daemon {
     }
 
     fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-        http(method, &format!("{}{path}", self.url), body, Some(TOKEN))
+        common::http_text(method, &format!("{}{path}", self.url), body, Some(TOKEN))
     }
 
     fn json(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
@@ -110,35 +101,8 @@ impl Daemon {
     }
 
     fn sigterm(self) -> (Option<i32>, Vec<String>) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.proc.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        self.proc.finish(20)
+        self.proc.sigterm(20)
     }
-}
-
-/// One HTTP exchange: the status and the body as text.
-fn http(method: &str, url: &str, body: Option<&str>, token: Option<&str>) -> (u16, String) {
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(20))
-        .build();
-    let mut r = agent.request(method, url);
-    if let Some(t) = token {
-        r = r.set("Authorization", &format!("Bearer {t}"));
-    }
-    let res = match body {
-        Some(b) => r.set("Content-Type", "application/json").send_string(b),
-        None => r.call(),
-    };
-    let resp = match res {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
-    };
-    let status = resp.status();
-    (status, resp.into_string().expect("a body"))
 }
 
 fn is_name(s: &str) -> bool {
@@ -377,10 +341,10 @@ fn the_strict_parser_refuses_what_prometheus_would() {
 fn metrics_are_prometheus_text_need_the_token_and_move_with_rejections_and_fills() {
     let journal = TempDir::new("metrics-journal");
     let d = Daemon::start("", &["--journal", journal.path().to_str().unwrap()]);
-    let (code, body) = http("GET", &format!("{}/metrics", d.url), None, None);
+    let (code, body) = common::http_text("GET", &format!("{}/metrics", d.url), None, None);
     assert_eq!(code, 401, "{body}");
     assert!(body.contains("UNAUTHORIZED"), "{body}");
-    let (code, _) = http("GET", &format!("{}/metrics", d.url), None, Some("wrong"));
+    let (code, _) = common::http_text("GET", &format!("{}/metrics", d.url), None, Some("wrong"));
     assert_eq!(code, 401);
 
     let m0 = d.metrics_until("the venue is published", |m| {
@@ -592,7 +556,7 @@ fn a_run_of_rejections_raises_the_success_rate_alert_which_posts_and_clears() {
         hook.port
     );
     let d = Daemon::start(&extra, &[]);
-    let (code, _) = http("GET", &format!("{}/v1/alerts", d.url), None, None);
+    let (code, _) = common::http_text("GET", &format!("{}/v1/alerts", d.url), None, None);
     assert_eq!(code, 401);
     let (code, v) = d.json("GET", "/v1/alerts", None);
     assert_eq!(code, 200, "{v}");

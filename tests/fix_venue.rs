@@ -503,15 +503,7 @@ fn the_control_api_shows_a_fix_venues_sequence_numbers_and_last_error() {
         "--config",
         cfg.to_str().unwrap(),
     ]);
-    let mut p = LineProc::spawn(&mut c);
-    let line = p
-        .wait_line("control API on http://", 30)
-        .unwrap_or_else(|| panic!("{:#?}", p.seen));
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_string();
+    let (p, url) = LineProc::spawn_api(&mut c);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let v: serde_json::Value = ureq::get(&format!("{url}/v1/venues"))
@@ -570,11 +562,6 @@ fn the_control_api_shows_a_fix_venues_sequence_numbers_and_last_error() {
         assert!(Instant::now() < deadline, "{v}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let ok = Command::new("kill")
-        .args(["-TERM", &p.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let (code, lines) = p.finish(30);
+    let (code, lines) = p.sigterm(30);
     assert_eq!(code, Some(0), "{lines:#?}");
 }

@@ -58,16 +58,7 @@ impl Daemon {
                 c.arg("--journal").arg(dir.path().join("j"));
             }
         }
-        let mut proc = LineProc::spawn(&mut c);
-        let line = proc
-            .wait_line("control API on http://", 30)
-            .unwrap_or_else(|| panic!("no control API line: {:#?}", proc.seen));
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .expect("a URL")
-            .to_string();
-        proc.wait_line("running (", 10).expect("running");
+        let (proc, url) = LineProc::spawn_api(&mut c);
         Daemon {
             proc,
             url,
@@ -77,12 +68,7 @@ impl Daemon {
 
     /// SIGTERM; the exit code (the process is killed on drop if it hangs).
     fn sigterm(self) -> Option<i32> {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.proc.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        self.proc.finish(20).0
+        self.proc.sigterm(20).0
     }
 }
 

@@ -221,24 +221,6 @@ fn rejection(events: &[CoreEvent], request: &str) -> Option<Reason> {
         .unwrap_or_else(|| panic!("no answer to {request}: {events:?}"))
 }
 
-/// Every file under `dir`, with its bytes: a refused start must leave all of them as
-/// they were.
-fn files(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
 /// R-OPS-3: a lower per-order limit at a restart applies from the restart on; the
 /// orders from before are still there; and replay rebuilds both stretches, each under
 /// its own configuration — the rejection after the change follows only from the new
@@ -344,7 +326,7 @@ fn a_change_that_cannot_apply_is_refused_and_writes_nothing() {
     let evs = sim.submit(rest, 1_000_000);
     assert_eq!(rejection(&evs, "r-2"), None);
     sim.shutdown();
-    let before = files(&dir);
+    let before = common::file_tree(&dir);
     let cases: [(&str, Registry); 5] = [
         (
             "instrument paper/ETHUSDT was removed but has 1 open orders and a position of 0.50 in account alpha (and 1 finished orders the order store still holds); close them first or keep it in the configuration",
@@ -383,7 +365,7 @@ fn a_change_that_cannot_apply_is_refused_and_writes_nothing() {
         assert!(err.contains(sentence), "{err}\nwants: {sentence}");
         assert!(err.contains("nothing was written to the journal"), "{err}");
         assert!(
-            before == files(&dir),
+            before == common::file_tree(&dir),
             "the refused start changed the journal: {sentence}"
         );
     }

@@ -50,6 +50,32 @@ impl LineProc {
         }
     }
 
+    /// `execd run` with its control API: spawns `cmd`, waits for the line naming the
+    /// API's URL and for the core to run; the process and the URL.
+    pub fn spawn_api(cmd: &mut Command) -> (LineProc, String) {
+        let mut proc = LineProc::spawn(cmd);
+        let line = proc
+            .wait_line("control API on http://", 30)
+            .unwrap_or_else(|| panic!("no control API line: {:#?}", proc.seen));
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .expect("a URL")
+            .to_string();
+        proc.wait_line("running (", 10).expect("running");
+        (proc, url)
+    }
+
+    /// SIGTERM, then [`LineProc::finish`].
+    pub fn sigterm(self, secs: u64) -> (Option<i32>, Vec<String>) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        self.finish(secs)
+    }
+
     fn drain(&mut self) {
         while let Ok(l) = self.lines.try_recv() {
             self.seen.push(l);

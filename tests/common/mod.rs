@@ -5,6 +5,7 @@
 
 mod bins;
 mod core_sim;
+mod http;
 mod lines;
 mod pki;
 mod qf;
@@ -13,8 +14,9 @@ mod venue_sim;
 
 pub use bins::{bin, run, run_cmd_for, run_for, text};
 pub use core_sim::*;
+pub use http::http_text;
 pub use lines::{collect, LineProc};
 pub use pki::Pki;
 pub use qf::{free_port, poll_until, qf_peer, u};
-pub use temp::{scratch_file, TempDir};
+pub use temp::{file_tree, scratch_file, TempDir};
 pub use venue_sim::{JsonProc, VenueSim};

@@ -67,3 +67,20 @@ pub fn scratch_file(name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).expect("scratch file");
     p
 }
+
+/// Every file under `dir` with its bytes (to show a refused start wrote nothing).
+pub fn file_tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
