@@ -1009,14 +1009,20 @@ fn one_report(
         return Err("a fill report vanished: no event, no anomaly".into());
     }
     // Besides events and counters, only these change nothing: pending/done-for-day and
-    // the like, a RequestForPositionsAck, "no open orders" answering a mass status.
+    // the like, a RequestForPositionsAck, "no open orders" answering a mass status —
+    // as the venue reads it: no ClOrdID of ours (none, or a placeholder such as
+    // 11=NONE: one of ours would have made a status event) and none counted (911=0) or
+    // OrdStatus rejected.
     let benign = (mt == b"8"
         && matches!(
             exec_type,
             Some(b"6" | b"A" | b"E" | b"3" | b"B" | b"7" | b"9" | b"L" | b"J" | b"K" | b"M" | b"N")
         ))
         || mt == b"AO"
-        || (mt == b"8" && m.get(11).is_none() && m.get(584).is_some() && exec_type == Some(b"I"));
+        || (mt == b"8"
+            && m.get(584).is_some()
+            && exec_type == Some(b"I")
+            && (m.get(11).is_none() || m.get(911) == Some(b"0") || m.get(39) == Some(b"8")));
     if evs.is_empty() && !counted && !benign {
         return Err("a message vanished: no event, no counter, not a no-change kind".into());
     }
