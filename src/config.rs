@@ -107,6 +107,12 @@ pub const RANGES: &[Range] = &[
     range("venues[].burst", 1, 10_000_000, "orders"),
     range("venues[].breaker_failures", 1, 1_000_000, "consecutive failures"),
     range(
+        "venues[].reconcile_every_s",
+        0,
+        604_800,
+        "seconds between scheduled reconciliations (0: none; up to a week)",
+    ),
+    range(
         "venues[].breaker_cooldown_ms",
         0,
         3_600_000,
@@ -244,6 +250,9 @@ pub fn check_ranges(cfg: &Config) -> Result<(), ConfigError> {
             k("breaker_cooldown_ms"),
             v.breaker_cooldown_ms,
         )?;
+        if let Some(n) = v.reconcile_every_s {
+            in_range(&e("reconcile_every_s"), k("reconcile_every_s"), n)?;
+        }
         let p = &v.paper;
         for (f, n) in [
             ("paper.latency_us_min", p.latency_us_min),
@@ -464,6 +473,11 @@ pub struct VenueConfig {
     /// How long the breaker stays open before a probe.
     #[serde(default = "default_breaker_cooldown_ms")]
     pub breaker_cooldown_ms: u64,
+    /// Seconds between scheduled reconciliations with the venue (R-AUD-4); 0: only at
+    /// start, after logons and hard timeouts, and on demand. Default: 300 for FIX
+    /// venues, 0 for the paper venue (in-process: it cannot disagree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile_every_s: Option<u64>,
     /// Paper venue behaviour.
     #[serde(default)]
     pub paper: PaperConfig,
@@ -628,6 +642,8 @@ pub struct VenueSpec {
     pub breaker_failures: u32,
     /// How long the breaker stays open before one probe may pass, ns.
     pub breaker_cooldown_ns: u64,
+    /// Time between scheduled reconciliations; 0: none.
+    pub reconcile_every_ns: u64,
     /// Paper-venue behaviour (used only when the venue is the paper venue).
     pub paper: PaperSpec,
     /// FIX session settings, checked (`kind = "fix"` only).
@@ -812,6 +828,10 @@ impl Registry {
                 burst: v.burst,
                 breaker_failures: v.breaker_failures,
                 breaker_cooldown_ns: ms_to_ns(k("breaker_cooldown_ms"), v.breaker_cooldown_ms)?,
+                reconcile_every_ns: v
+                    .reconcile_every_s
+                    .unwrap_or(if fix.is_some() { 300 } else { 0 })
+                    * 1_000_000_000,
                 paper: PaperSpec {
                     seed: p.seed,
                     latency_min_ns: us_to_ns(k("paper.latency_us_min"), p.latency_us_min)?,

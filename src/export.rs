@@ -61,7 +61,7 @@ pub struct Row {
 }
 
 /// Every kind of export row.
-pub const KINDS: [&str; 22] = [
+pub const KINDS: [&str; 25] = [
     "request",
     "accepted",
     "rejected",
@@ -84,6 +84,9 @@ pub const KINDS: [&str; 22] = [
     "operator",
     "limits",
     "config",
+    "reconciliation",
+    "reconciliation_report",
+    "reconciliation_resolved",
 ];
 
 /// The CSV header.
@@ -165,6 +168,12 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
             r.side = o.terms().side.as_str().into();
         }
         r
+    };
+    let venue_name = |v: crate::model::ids::VenueId| -> String {
+        reg.venues
+            .get(v.0 as usize)
+            .map(|v| v.name.to_string())
+            .unwrap_or_else(|| format!("#{}", v.0))
     };
     let scales = |id: OrderId| -> (u8, u8) {
         e.book()
@@ -449,6 +458,91 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
                     ..with_order(base.clone(), order)
                 }
             }
+            CoreEvent::ReconLine(l) => {
+                let inst = l.instrument.and_then(|i| reg.instruments.get(i.0 as usize));
+                let qs = inst.map_or(0, |i| i.qty_scale);
+                let st = |x: Option<crate::model::order_state::OrderState>, none: &str| {
+                    x.map_or(none.to_string(), |x| x.as_str().to_string())
+                };
+                let what = match (l.order, l.venue_order) {
+                    (Some(_), _) => format!(
+                        "order: ours {} theirs {}; filled: ours cum_qty, theirs qty",
+                        st(l.ours_state, "-"),
+                        st(l.theirs_state, "NOT_LISTED")
+                    ),
+                    (None, 0) if l.status == crate::model::reconcile::ReconStatus::UnknownOrder => {
+                        "an open order at the venue not sent by execd".into()
+                    }
+                    (None, 0) => "position: ours cum_qty, theirs qty".into(),
+                    (None, n) => format!("venue order {n} not held by execd"),
+                };
+                let row = Row {
+                    kind: "reconciliation",
+                    state: l.status.as_str().into(),
+                    account: l
+                        .account
+                        .and_then(|a| reg.accounts.get(a.0 as usize))
+                        .map(|a| a.name.to_string())
+                        .unwrap_or_default(),
+                    symbol: inst.map(|i| i.symbol.to_string()).unwrap_or_default(),
+                    qty: Fixed(l.theirs.0, qs).to_string(),
+                    cum_qty: Fixed(l.ours.0, qs).to_string(),
+                    detail: format!(
+                        "report {} venue {}: {what}",
+                        l.report,
+                        venue_name(l.venue)
+                    ),
+                    ..base.clone()
+                };
+                match l.order {
+                    Some(id) => Row {
+                        account: row.account.clone(),
+                        symbol: row.symbol.clone(),
+                        ..with_order(row, id)
+                    },
+                    None => row,
+                }
+            }
+            CoreEvent::ReconReport(r) => Row {
+                kind: "reconciliation_report",
+                state: if r.matched() { "MATCHED" } else { "MISMATCH" }.into(),
+                detail: format!(
+                    "report {} venue {} ({}): {} lines, {} to resolve, {} in flight; orders {}, positions {}",
+                    r.report,
+                    venue_name(r.venue),
+                    r.trigger.as_str(),
+                    r.lines,
+                    r.mismatches,
+                    r.in_flight,
+                    if r.orders_checked { "compared" } else { "not available" },
+                    if r.positions_checked { "compared" } else { "not available" },
+                ),
+                ..base.clone()
+            },
+            CoreEvent::ReconResolved {
+                venue,
+                account,
+                instrument,
+                accept_venue,
+                released,
+                restated,
+            } => Row {
+                kind: "reconciliation_resolved",
+                account: account
+                    .and_then(|a| reg.accounts.get(a.0 as usize))
+                    .map(|a| a.name.to_string())
+                    .unwrap_or_default(),
+                symbol: instrument
+                    .and_then(|i| reg.instruments.get(i.0 as usize))
+                    .map(|i| i.symbol.to_string())
+                    .unwrap_or_default(),
+                state: if accept_venue { "VENUE_ACCEPTED" } else { "CORE_KEPT" }.into(),
+                detail: format!(
+                    "venue {}: {released} holds lifted, {restated} positions restated to the venue's",
+                    venue_name(venue)
+                ),
+                ..base.clone()
+            },
             CoreEvent::Synced(_)
             | CoreEvent::OrderInstrument { .. }
             | CoreEvent::Row(_)
@@ -540,6 +634,30 @@ fn command_text(c: &Command) -> String {
         ),
         Command::Operator(n) => format!("operator {}: {}", n.operator, n.reason),
         Command::Submit(q) => format!("submit {}", q.request_id),
+        Command::Reconcile {
+            venue,
+            trigger,
+            hold,
+        } => format!(
+            "reconcile venue {venue} ({}){}",
+            trigger.as_str(),
+            if *hold {
+                ", no new order there until it is done"
+            } else {
+                ""
+            }
+        ),
+        Command::ResolveReconciliation(r) => format!(
+            "resolve reconciliation of venue {}{}{}: {}",
+            r.venue,
+            r.account.map(|a| format!(" account {a}")).unwrap_or_default(),
+            r.symbol.map(|y| format!(" symbol {y}")).unwrap_or_default(),
+            if r.accept_venue {
+                "accept the venue's positions"
+            } else {
+                "keep the core's state"
+            }
+        ),
         Command::Tick | Command::Sync(_) | Command::Read { .. } => String::new(),
     }
 }

@@ -20,6 +20,7 @@ use super::metrics::CoreMetrics;
 use super::rings::Rings;
 use super::thread::{CoreOptions, CoreReport};
 use crate::model::event::{Command, CoreEvent, Inbound};
+use crate::model::reconcile::ReconTrigger;
 use crate::model::reason::Reason;
 use crate::sidecar::{AuditHealth, AuditState};
 use std::io::Write as _;
@@ -167,6 +168,34 @@ impl DutyCycle {
         for ev in unrecorded {
             self.rings.broadcast(ev);
         }
+    }
+
+    /// Before the first order: every venue is reconciled (R-AUD-4), through a journaled
+    /// command of the core's own (producer 0's slot; it answers with broadcasts), so a
+    /// replay asks at the same moment. After a restart on a journal (`restarted`) each
+    /// venue also takes no new order until that reconciliation found nothing in flight
+    /// (R-RES-4).
+    pub(crate) fn reconcile_at_start(&mut self, restarted: bool) {
+        let names: Vec<_> = self
+            .engine
+            .registry()
+            .venues
+            .iter()
+            .map(|v| v.name)
+            .collect();
+        for venue in names {
+            let msg = Inbound {
+                at_ns: 0,
+                stamp: self.tsc.raw(),
+                cmd: Command::Reconcile {
+                    venue,
+                    trigger: ReconTrigger::Start,
+                    hold: restarted,
+                },
+            };
+            self.carry_out(0, &msg);
+        }
+        self.rings.flush();
     }
 
     /// Cycles until `stopping` says so and shutdown has finished.

@@ -266,6 +266,7 @@ fn start_thread(
             }
             let sidecar = sidecar.and_then(Result::ok);
             cycle.announce(unrecorded);
+            cycle.reconcile_at_start(recovered.is_some_and(|r| r.commands > 0));
             cycle.run(|| flag.load(Ordering::Acquire));
             let mut report = cycle.finish();
             report.pinned = pinned;

@@ -6,11 +6,14 @@
 //! through [`Exposure`].
 
 mod health;
+mod hold;
 mod kill;
 
 pub(crate) use health::{Breaker, BreakerState, Throttle};
 pub(crate) use kill::KillHit;
 pub use kill::KillSwitches;
+
+pub use hold::Holds;
 
 use crate::config::Registry;
 use crate::model::control::{KillState, Mode};
@@ -79,6 +82,8 @@ pub struct Gate {
     /// The audit log failed: every new order is refused (set through a journaled record,
     /// so replay refuses the same ones).
     pub(crate) audit_failed: bool,
+    /// Scopes reconciliation holds (R-AUD-4, R-RES-4).
+    pub holds: Holds,
 }
 
 impl Gate {
@@ -103,6 +108,7 @@ impl Gate {
             max_quote_age_ns: reg.max_quote_age_ns,
             cushion_bps: reg.margin_cushion_bps,
             audit_failed: false,
+            holds: Holds::new(reg.venues.len(), reg.accounts.len(), reg.instruments.len()),
         }
     }
 
@@ -150,6 +156,11 @@ impl Gate {
         self.limits.truncate(new.instruments.len());
         self.max_quote_age_ns = new.max_quote_age_ns;
         self.cushion_bps = new.margin_cushion_bps;
+        self.holds.resize(
+            new.venues.len(),
+            new.accounts.len(),
+            new.instruments.len(),
+        );
     }
 
     /// Runs every check in order; the first failure is the answer. Pure: a passing
@@ -200,6 +211,7 @@ impl Gate {
         let margin = margin_required(inst, req.side, entry, qty, pos);
         margin_check(margin, exposure.margin_available(account), self.cushion_bps)?;
         venue_health(venue_logged_on, &self.breakers[venue.0 as usize], now)?;
+        self.holds.check(venue, account, inst.id)?;
         throttle(&self.throttles[venue.0 as usize], now)?;
         mode(self.modes[account.0 as usize])?;
         Ok(Checked {

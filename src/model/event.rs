@@ -109,6 +109,21 @@ pub enum Command {
     /// operator action is journaled with its author). Changes nothing; journaled so the
     /// audit trail names the operator beside the action.
     Operator(OperatorNote),
+    /// Reconcile a venue now (R-AUD-4): ask it for its open orders and positions and
+    /// compare them with the core's; the report comes as [`CoreEvent::ReconLine`]s
+    /// and one [`CoreEvent::ReconReport`].
+    Reconcile {
+        /// As configured.
+        venue: Name,
+        /// Why: an operator, or the core itself at start.
+        trigger: crate::model::reconcile::ReconTrigger,
+        /// After a restart on a journal (R-RES-4): the venue takes no new order until
+        /// this reconciliation has found its in-flight orders settled.
+        hold: bool,
+    },
+    /// An operator's decision about a reconciliation's differences: lifts the holds in
+    /// its scope, and with `accept_venue` books the venue's positions as the core's.
+    ResolveReconciliation(crate::model::reconcile::ReconResolution),
     /// Nothing: only moves simulated time to the envelope's `at_ns`.
     Tick,
     /// Answered with [`CoreEvent::Synced`] once every earlier command is carried out.
@@ -510,6 +525,26 @@ pub enum CoreEvent {
     },
     /// An instrument's risk limits changed (to every producer).
     LimitsChanged(Limits),
+    /// One line of a reconciliation report (to every producer).
+    ReconLine(crate::model::reconcile::ReconLine),
+    /// A reconciliation report is complete (to every producer, after its lines).
+    ReconReport(crate::model::reconcile::ReconSummary),
+    /// An operator resolved a venue's differences (to every producer): `released` holds
+    /// lifted, `restated` positions booked as the venue reported them.
+    ReconResolved {
+        /// The venue.
+        venue: VenueId,
+        /// The account in scope (all when none).
+        account: Option<AccountId>,
+        /// The instrument in scope (all the venue's when none).
+        instrument: Option<InstrumentId>,
+        /// The venue's state was accepted.
+        accept_venue: bool,
+        /// Holds lifted.
+        released: u32,
+        /// Positions restated to the venue's.
+        restated: u32,
+    },
     /// An account's halt flag changed (to every producer).
     HaltChanged {
         /// As configured.

@@ -10,5 +10,6 @@ pub mod instrument;
 pub mod order_state;
 pub mod quote;
 pub mod reason;
+pub mod reconcile;
 pub mod request;
 pub mod slippage;

@@ -113,6 +113,12 @@ reasons! {
     /// The audit sidecar stopped on an error: what happens would reach no durable audit
     /// log, so no new order is sent until a restart with a working one.
     AuditFailed = "AUDIT_FAILED", "the audit log failed: no new order is sent until execd restarts with a working audit log";
+    /// A reconciliation found a difference in this account/venue/symbol scope; an
+    /// operator must resolve it first (R-AUD-4).
+    ReconciliationRequired = "RECONCILIATION_REQUIRED", "a reconciliation with the venue found a difference in this scope that an operator has not resolved";
+    /// After a restart the venue takes no new order until its in-flight orders are
+    /// settled and its reconciliation is clean or resolved (R-RES-4).
+    Reconciling = "RECONCILING", "the venue is being reconciled after a restart: orders in flight are settled and positions compared first";
 }
 
 #[cfg(test)]

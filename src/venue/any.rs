@@ -115,6 +115,9 @@ impl Venue for AnyVenue {
     fn query(&mut self, now: u64, order: &VenueOrder) {
         each!(self, v => v.query(now, order))
     }
+    fn snapshot(&mut self, now: u64) -> bool {
+        each!(self, v => v.snapshot(now))
+    }
     fn close(&mut self, now: u64) {
         each!(self, v => v.close(now))
     }

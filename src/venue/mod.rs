@@ -136,6 +136,36 @@ pub enum VenueEventKind {
     /// a reset): what it sent before and this core did not apply will never be resent,
     /// so every order working there has an unknown outcome until asked about.
     Restarted,
+    /// A position the venue holds (FIX PositionReport; the paper venue's book), net of
+    /// long and short, in answer to a snapshot or unsolicited.
+    Position {
+        /// Whose.
+        account: AccountId,
+        /// What.
+        instrument: InstrumentId,
+        /// Net quantity (negative: short).
+        qty: Qty,
+    },
+    /// An open order the venue lists in answer to [`Venue::snapshot`], as it stands
+    /// there; compared, never applied (a status answer settles, a listing only reports).
+    Listed {
+        /// The order (its working client order id).
+        cl: ClOrdId,
+        /// Quantity the venue filled so far.
+        cum: Qty,
+    },
+    /// The venue finished answering [`Venue::snapshot`]: every open order it has was
+    /// told as a [`VenueEventKind::Status`] and every position as a
+    /// [`VenueEventKind::Position`] before this. A part the venue cannot give (no
+    /// positions in FIX 4.2, a request it refused or left unanswered) is `false`.
+    SnapshotEnd {
+        /// Its open orders were all listed.
+        orders: bool,
+        /// Its positions were all reported.
+        positions: bool,
+        /// Open orders it listed that are not this core's (no ClOrdID of ours).
+        foreign: u32,
+    },
 }
 
 /// An order's state as a venue reports it (FIX OrdStatus, 39).
@@ -221,6 +251,14 @@ pub trait Venue: Send {
     /// already answer every order, so they do nothing.
     fn query(&mut self, now: u64, order: &VenueOrder) {
         let _ = (now, order);
+    }
+    /// Asks the venue for its whole picture (R-AUD-4): every open order (as
+    /// [`VenueEventKind::Status`]), every position, then one
+    /// [`VenueEventKind::SnapshotEnd`], all through `poll`. Returns whether it will
+    /// answer (a venue that is down, or one that cannot tell, says `false`).
+    fn snapshot(&mut self, now: u64) -> bool {
+        let _ = now;
+        false
     }
     /// Begins a clean stop (FIX: the logout handshake); `pump` carries it on.
     fn close(&mut self, now: u64) {

@@ -36,6 +36,8 @@ enum Action {
         limit: Price,
     },
     Emit(VenueEventKind),
+    /// A snapshot request reached the venue.
+    Snapshot,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -695,6 +697,46 @@ impl PaperVenue {
         }
     }
 
+    /// Lists every order that has reached the venue and is still open, and every
+    /// position, then says it is done: the answer goes out in session order, after
+    /// whatever the venue said before.
+    fn on_snapshot(&mut self, now: u64) {
+        let out = now + self.one_way_latency();
+        let mut listed = Vec::new();
+        for p in self.orders.0.iter().flatten() {
+            if p.arrived {
+                listed.push((p.o.cl.order.0, p.o.cl, p.cum));
+            }
+        }
+        listed.sort_unstable_by_key(|l| l.0);
+        for (_, cl, cum) in listed {
+            self.emit(out, VenueEventKind::Listed { cl, cum });
+        }
+        for k in 0..self.positions.len() {
+            let qty = self.positions[k];
+            if qty.0 != 0 {
+                let account = AccountId((k / self.n_instruments) as u16);
+                let instrument = InstrumentId((k % self.n_instruments) as u16);
+                self.emit(
+                    out,
+                    VenueEventKind::Position {
+                        account,
+                        instrument,
+                        qty,
+                    },
+                );
+            }
+        }
+        self.emit(
+            out,
+            VenueEventKind::SnapshotEnd {
+                orders: true,
+                positions: true,
+                foreign: 0,
+            },
+        );
+    }
+
     fn on_cancel(&mut self, now: u64, order: u64, cl: ClOrdId) {
         let out = now + self.one_way_latency();
         match self.orders.get(&order).copied() {
@@ -973,6 +1015,7 @@ impl Venue for PaperVenue {
                     qty,
                     limit,
                 } => self.on_replace(s.at, order, cl, qty, limit),
+                Action::Snapshot => self.on_snapshot(s.at),
                 Action::Emit(kind) => out.push(VenueEvent {
                     at_ns: s.at,
                     kind,
@@ -985,6 +1028,11 @@ impl Venue for PaperVenue {
     fn next_event_at(&self) -> Option<u64> {
         let q = self.queue.peek().map(|s| s.0.at).unwrap_or(u64::MAX);
         Some(q.min(self.path.next_step()))
+    }
+
+    fn snapshot(&mut self, now: u64) -> bool {
+        let _ = self.inbound(now, Action::Snapshot);
+        true
     }
 
     fn positions(&self, account: AccountId, out: &mut Vec<(InstrumentId, Qty)>) {

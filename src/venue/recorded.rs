@@ -90,6 +90,10 @@ impl Venue for RecordedVenue {
         self.queue.front().map(|e| e.at_ns)
     }
     fn positions(&self, _account: AccountId, _out: &mut Vec<(InstrumentId, Qty)>) {}
+    // The live session was asked when it was up, and its answers are in the journal.
+    fn snapshot(&mut self, _now: u64) -> bool {
+        self.up
+    }
     fn is_external(&self) -> bool {
         true
     }

@@ -95,6 +95,8 @@ struct Tally {
     snapshots: BTreeMap<u64, Vec<i64>>,
     request_meta: Vec<(u32, i8)>,
     order_meta: Vec<(u32, i8)>,
+    recon_reports: u64,
+    recon_mismatches: u64,
 }
 
 impl Tally {
@@ -181,7 +183,13 @@ impl Tally {
                     self.snapshots.insert(t, self.positions.clone());
                 }
             }
+            CoreEvent::ReconReport(r) => {
+                self.recon_reports += 1;
+                self.recon_mismatches += u64::from(r.mismatches);
+            }
             CoreEvent::ModeChanged { .. }
+            | CoreEvent::ReconLine(_)
+            | CoreEvent::ReconResolved { .. }
             | CoreEvent::HaltChanged { .. }
             | CoreEvent::LimitsChanged(_)
             | CoreEvent::VenueSession { .. }
@@ -693,9 +701,11 @@ fn summarise(
     }
     let _ = writeln!(
         s,
-        "reconciliation  {} of {} account/instrument positions match the venue",
+        "reconciliation  {} of {} account/instrument positions match the venue at the end; {} reports during the run, {} differences to resolve",
         pairs - mismatches,
-        pairs
+        pairs,
+        t.recon_reports,
+        t.recon_mismatches
     );
     if let (Some(dir), Some(next)) = (&opts.journal, report.journal_next_seq) {
         let _ = writeln!(s, "journal       {} records in {}", next - 1, dir.display());

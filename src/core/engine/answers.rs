@@ -5,7 +5,8 @@ use super::{rejected_cmd, Engine, Outbox};
 use crate::model::ids::{ClOrdId, OrderId, VenueId};
 use crate::model::order_state::OmsEvent;
 use crate::oms::Execution;
-use crate::venue::VenueEventKind;
+use crate::model::fixed::Qty;
+use crate::venue::{VenueEventKind, VenueOrderState};
 
 impl Engine {
     /// The order a venue message names, if this engine holds it under that epoch.
@@ -34,10 +35,35 @@ impl Engine {
             VenueEventKind::Session { up } => {
                 if up {
                     self.ask_about_orders(VenueId(vi as u16), false);
+                    self.reconcile_on_logon(VenueId(vi as u16), out);
+                } else {
+                    self.reconciliation_interrupted(VenueId(vi as u16));
                 }
             }
+            VenueEventKind::Listed { cl, cum } => self.on_listed(VenueId(vi as u16), cl, cum),
+            VenueEventKind::Position {
+                account,
+                instrument,
+                qty,
+            } => self.on_venue_position(VenueId(vi as u16), account, instrument, qty),
+            VenueEventKind::SnapshotEnd {
+                orders,
+                positions,
+                foreign,
+            } => self.finish_reconciliation(VenueId(vi as u16), orders, positions, foreign, out),
             VenueEventKind::Restarted => self.ask_about_orders(VenueId(vi as u16), true),
             VenueEventKind::Status { cl, state, filled } => {
+                // A mass status answer lists the venue's open orders: what a
+                // reconciliation compares (the quantity unknown when it did not say).
+                if matches!(state, VenueOrderState::Working | VenueOrderState::Pending) {
+                    let cum = filled.map(|f| f.0).or_else(|| {
+                        self.book
+                            .get(cl.order)
+                            .filter(|o| o.epoch() == cl.epoch)
+                            .map(|o| o.cum_qty())
+                    });
+                    self.on_listed(VenueId(vi as u16), cl, cum.unwrap_or(Qty(0)));
+                }
                 let Some(id) = self.order_for(cl) else { return };
                 self.on_status(id, state, filled, out);
             }

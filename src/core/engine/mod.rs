@@ -14,6 +14,7 @@ mod operator;
 mod orders;
 mod protection;
 mod reads;
+mod reconcile;
 mod reconfigure;
 mod status;
 
@@ -99,6 +100,7 @@ pub struct Engine {
     // Hard timeouts as (due, order id), soonest first.
     timers: BinaryHeap<Reverse<(u64, u64)>>,
     reconcile: Vec<OrderId>,
+    recon: reconcile::Reconciler,
     stats: EngineStats,
     now: u64,
     // Orders waiting for a venue answer.
@@ -135,6 +137,7 @@ impl Engine {
             venues,
             timers: BinaryHeap::with_capacity(cap),
             reconcile: Vec::with_capacity(1024),
+            recon: reconcile::Reconciler::new(reg.venues.len()),
             stats: EngineStats::default(),
             now,
             pending: 0,
@@ -177,7 +180,8 @@ impl Engine {
         &self.stats
     }
 
-    /// Orders waiting for reconciliation with their venue (R-OMS-4, R-AUD-4).
+    /// Orders waiting for reconciliation with their venue (R-OMS-4, R-AUD-4): timed out,
+    /// or an event that did not fit; a report of their venue removes the finished ones.
     pub fn reconcile(&self) -> &[OrderId] {
         &self.reconcile
     }
@@ -287,7 +291,11 @@ impl Engine {
                 let Some(Reverse((_, order))) = self.timers.pop() else {
                     break;
                 };
-                self.on_timer(OrderId(order), out);
+                if order >= reconcile::SCHEDULE_TIMER {
+                    self.on_schedule_timer(order, out);
+                } else {
+                    self.on_timer(OrderId(order), out);
+                }
             }
         }
         self.now = self.now.max(t);
@@ -315,6 +323,7 @@ impl Engine {
             self.on_venue_event(vi, ev.kind, out);
         }
         self.vbuf = buf;
+        self.maybe_resume(crate::model::ids::VenueId(vi as u16), out);
     }
 
     /// Carries out one command from producer `origin`.
@@ -382,6 +391,12 @@ impl Engine {
             },
             Command::Read { what, from, limit } => self.read(origin, what, *from, *limit, out),
             Command::SetLimits(c) => self.set_limits(origin, c, out),
+            Command::Reconcile {
+                venue,
+                trigger,
+                hold,
+            } => self.reconcile_command(origin, venue, *trigger, *hold, out),
+            Command::ResolveReconciliation(r) => self.resolve_reconciliation(origin, r, out),
             // The journal holds it beside the action it explains; nothing to apply.
             Command::Operator(_) | Command::Tick => {}
             Command::Sync(token) => out.emit(origin, CoreEvent::Synced(*token)),

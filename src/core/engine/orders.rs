@@ -204,11 +204,20 @@ impl Engine {
             self.gate.breakers[v].on_failure(self.now);
         }
         self.apply(id, OmsEvent::Timeout, out);
+        // The venue may hold what the core cannot see: compare (R-OMS-4, R-AUD-4).
+        self.reconcile_venue(
+            crate::model::ids::VenueId(v as u16),
+            crate::model::reconcile::ReconTrigger::Timeout,
+            out,
+        );
     }
 
     /// Queues an order for reconciliation and asks its venue where it stands.
     pub(super) fn queue_reconcile(&mut self, id: OrderId) {
-        if self.reconcile.len() < self.reconcile.capacity() && !self.reconcile.contains(&id) {
+        // Never dropped when the preallocated room is used up: it grows (timeouts and
+        // anomalies are not the order path), and each report of the venue prunes what it
+        // settled.
+        if !self.reconcile.contains(&id) {
             self.reconcile.push(id);
         }
         if let Some(o) = self.book.get(id) {

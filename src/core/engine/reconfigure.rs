@@ -26,6 +26,7 @@ impl Engine {
         let old = std::mem::replace(&mut self.reg, new);
         let reg = self.reg.clone();
         self.gate.reconfigure(&old, &reg);
+        self.recon.resize(reg.venues.len());
         self.ledger.reconfigure(&reg.instruments);
         for (i, v) in self.venues.iter_mut().enumerate() {
             if let AnyVenue::Paper(p) = v {

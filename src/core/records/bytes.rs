@@ -96,6 +96,22 @@ impl<'a> Out<'a> {
     pub(super) fn state(&mut self, s: OrderState) {
         self.u8(index_of(&OrderState::ALL, &s));
     }
+    pub(super) fn opt_state(&mut self, s: Option<OrderState>) {
+        self.u8(s.map_or(255, |s| index_of(&OrderState::ALL, &s)));
+    }
+    /// An optional interned id (account, instrument, venue): 0 for none, else id + 1.
+    pub(super) fn opt_id(&mut self, id: Option<u16>) {
+        self.u32(id.map_or(0, |i| u32::from(i) + 1));
+    }
+    pub(super) fn opt_str<const N: usize>(&mut self, s: &Option<ShortStr<N>>) {
+        match s {
+            None => self.u8(0),
+            Some(s) => {
+                self.u8(1);
+                self.str(s);
+            }
+        }
+    }
     pub(super) fn scope(&mut self, s: &Scope) {
         let (tag, name) = match s {
             Scope::Global => (0, Name::EMPTY),
@@ -200,6 +216,23 @@ impl<'a> In<'a> {
     }
     pub(super) fn state(&mut self) -> R<OrderState> {
         pick(&OrderState::ALL, self.u8()?, "bad order state")
+    }
+    pub(super) fn opt_state(&mut self) -> R<Option<OrderState>> {
+        match self.u8()? {
+            255 => Ok(None),
+            i => pick(&OrderState::ALL, i, "bad order state").map(Some),
+        }
+    }
+    pub(super) fn opt_id(&mut self) -> R<Option<u16>> {
+        match self.u32()? {
+            0 => Ok(None),
+            n => u16::try_from(n - 1)
+                .map(Some)
+                .map_err(|_| CodecError("bad id")),
+        }
+    }
+    pub(super) fn opt_str<const N: usize>(&mut self) -> R<Option<ShortStr<N>>> {
+        Ok(if self.bool()? { Some(self.str()?) } else { None })
     }
     pub(super) fn kill_state(&mut self) -> R<KillState> {
         match self.u8()? {

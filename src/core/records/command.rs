@@ -4,7 +4,8 @@
 //! them again. Syncs, ticks and operator reads are not (their answers are never
 //! recorded), so journals written before reads existed replay unchanged.
 
-use super::bytes::{CodecError, In, Out, R};
+use super::bytes::{index_of, pick, CodecError, In, Out, R};
+use crate::model::reconcile::{ReconResolution, ReconTrigger};
 use super::MAX_COMMAND;
 use crate::model::event::{Command, LimitChange, OperatorNote, OrderRef};
 use crate::model::ids::{OrderId, OrderType, RequestId, Side, Tif};
@@ -254,6 +255,23 @@ pub fn encode_command(origin: u8, cmd: &Command, buf: &mut [u8; MAX_COMMAND]) ->
             o.str(&n.operator);
             o.str(&n.reason);
         }
+        Command::Reconcile {
+            venue,
+            trigger,
+            hold,
+        } => {
+            o.u8(13);
+            o.str(venue);
+            o.u8(index_of(&ReconTrigger::ALL, trigger));
+            o.u8(*hold as u8);
+        }
+        Command::ResolveReconciliation(r) => {
+            o.u8(14);
+            o.str(&r.venue);
+            o.opt_str(&r.account);
+            o.opt_str(&r.symbol);
+            o.u8(r.accept_venue as u8);
+        }
         Command::Tick | Command::Sync(_) | Command::Read { .. } => return None,
     }
     Some(o.len())
@@ -309,6 +327,17 @@ pub fn decode_command(b: &[u8]) -> Result<(u8, Command), CodecError> {
         11 => Command::Operator(OperatorNote {
             operator: i.str()?,
             reason: i.str()?,
+        }),
+        13 => Command::Reconcile {
+            venue: i.str()?,
+            trigger: pick(&ReconTrigger::ALL, i.u8()?, "bad reconciliation trigger")?,
+            hold: i.bool()?,
+        },
+        14 => Command::ResolveReconciliation(ReconResolution {
+            venue: i.str()?,
+            account: i.opt_str()?,
+            symbol: i.opt_str()?,
+            accept_venue: i.bool()?,
         }),
         _ => return Err(CodecError("unknown command tag")),
     };
@@ -412,6 +441,17 @@ mod tests {
             max_order_qty: Some(Dec::parse("0.5").unwrap()),
             max_notional: None,
             max_position: Some(Dec::parse("3").unwrap()),
+        }));
+        round_trip(Command::Reconcile {
+            venue: name("sim"),
+            trigger: ReconTrigger::Start,
+            hold: true,
+        });
+        round_trip(Command::ResolveReconciliation(ReconResolution {
+            venue: name("sim"),
+            account: Some(name("ACC1")),
+            symbol: None,
+            accept_venue: true,
         }));
         round_trip(Command::Operator(OperatorNote {
             operator: ShortStr::new("alice@desk").unwrap(),

@@ -5,7 +5,8 @@ use super::bytes::{index_of, pick, CodecError, In, Out};
 use super::MAX_EVENT;
 use crate::model::event::{CoreEvent, Limits, OrderStatus};
 use crate::model::fixed::{Money, Price, Qty};
-use crate::model::ids::InstrumentId;
+use crate::model::ids::{AccountId, InstrumentId, VenueId};
+use crate::model::reconcile::{ReconLine, ReconStatus, ReconSummary, ReconTrigger};
 use crate::model::order_state::OmsEvent;
 use crate::model::slippage::{SlipCategory, Slippage};
 
@@ -171,6 +172,48 @@ pub fn encode_event(origin: u8, ev: &CoreEvent, buf: &mut [u8; MAX_EVENT]) -> Op
             o.i64(venue_cum.0);
             o.i64(core_cum.0);
         }
+        CoreEvent::ReconLine(l) => {
+            o.u8(17);
+            o.u32(l.report);
+            o.u32(l.venue.0 as u32);
+            o.u8(index_of(&ReconStatus::ALL, &l.status));
+            o.opt_id(l.account.map(|a| a.0));
+            o.opt_id(l.instrument.map(|i| i.0));
+            o.opt_oid(l.order);
+            o.u64(l.venue_order);
+            o.opt_state(l.ours_state);
+            o.opt_state(l.theirs_state);
+            o.i64(l.ours.0);
+            o.i64(l.theirs.0);
+        }
+        CoreEvent::ReconReport(r) => {
+            o.u8(18);
+            o.u32(r.report);
+            o.u32(r.venue.0 as u32);
+            o.u8(index_of(&ReconTrigger::ALL, &r.trigger));
+            o.u64(r.asked_ns);
+            o.u32(r.lines);
+            o.u32(r.mismatches);
+            o.u32(r.in_flight);
+            o.u8(r.orders_checked as u8);
+            o.u8(r.positions_checked as u8);
+        }
+        CoreEvent::ReconResolved {
+            venue,
+            account,
+            instrument,
+            accept_venue,
+            released,
+            restated,
+        } => {
+            o.u8(19);
+            o.u32(venue.0 as u32);
+            o.opt_id(account.map(|a| a.0));
+            o.opt_id(instrument.map(|i| i.0));
+            o.u8(accept_venue as u8);
+            o.u32(released);
+            o.u32(restated);
+        }
         CoreEvent::Synced(_)
         | CoreEvent::OrderInstrument { .. }
         | CoreEvent::Row(_)
@@ -296,10 +339,48 @@ pub fn decode_event(b: &[u8]) -> Result<(u8, CoreEvent), CodecError> {
             max_notional: Money(i.i64()?),
             max_position: Qty(i.i64()?),
         }),
+        17 => CoreEvent::ReconLine(ReconLine {
+            report: i.u32()?,
+            venue: venue_id(i.u32()?)?,
+            status: pick(&ReconStatus::ALL, i.u8()?, "bad reconciliation status")?,
+            account: i.opt_id()?.map(AccountId),
+            instrument: i.opt_id()?.map(InstrumentId),
+            order: i.opt_oid()?,
+            venue_order: i.u64()?,
+            ours_state: i.opt_state()?,
+            theirs_state: i.opt_state()?,
+            ours: Qty(i.i64()?),
+            theirs: Qty(i.i64()?),
+        }),
+        18 => CoreEvent::ReconReport(ReconSummary {
+            report: i.u32()?,
+            venue: venue_id(i.u32()?)?,
+            trigger: pick(&ReconTrigger::ALL, i.u8()?, "bad reconciliation trigger")?,
+            asked_ns: i.u64()?,
+            lines: i.u32()?,
+            mismatches: i.u32()?,
+            in_flight: i.u32()?,
+            orders_checked: i.bool()?,
+            positions_checked: i.bool()?,
+        }),
+        19 => CoreEvent::ReconResolved {
+            venue: venue_id(i.u32()?)?,
+            account: i.opt_id()?.map(AccountId),
+            instrument: i.opt_id()?.map(InstrumentId),
+            accept_venue: i.bool()?,
+            released: i.u32()?,
+            restated: i.u32()?,
+        },
         _ => return Err(CodecError("unknown event tag")),
     };
     i.end()?;
     Ok((origin, ev))
+}
+
+fn venue_id(n: u32) -> Result<VenueId, CodecError> {
+    u16::try_from(n)
+        .map(VenueId)
+        .map_err(|_| CodecError("bad venue"))
 }
 
 #[cfg(test)]
@@ -413,6 +494,38 @@ mod tests {
             CoreEvent::VenueSession {
                 venue: Name::new("broker").unwrap(),
                 up: true,
+            },
+            CoreEvent::ReconLine(ReconLine {
+                report: 4,
+                venue: VenueId(1),
+                status: ReconStatus::PhantomPosition,
+                account: Some(AccountId(0)),
+                instrument: Some(InstrumentId(2)),
+                order: None,
+                venue_order: 0,
+                ours_state: None,
+                theirs_state: Some(OrderState::New),
+                ours: Qty(0),
+                theirs: Qty(-300),
+            }),
+            CoreEvent::ReconReport(ReconSummary {
+                report: 4,
+                venue: VenueId(1),
+                trigger: ReconTrigger::Timeout,
+                asked_ns: 1_700_000_000_000_000_000,
+                lines: 3,
+                mismatches: 1,
+                in_flight: 2,
+                orders_checked: true,
+                positions_checked: false,
+            }),
+            CoreEvent::ReconResolved {
+                venue: VenueId(0),
+                account: None,
+                instrument: Some(InstrumentId(3)),
+                accept_venue: true,
+                released: 2,
+                restated: 1,
             },
         ];
         let mut buf = [0u8; MAX_EVENT];

@@ -5,7 +5,7 @@
 use super::bytes::{CodecError, In, Out};
 use super::MAX_EVENT;
 use crate::model::fixed::{Money, Price, Qty};
-use crate::model::ids::InstrumentId;
+use crate::model::ids::{AccountId, InstrumentId};
 use crate::venue::{VenueEvent, VenueEventKind, VenueOrderState};
 
 // Numbered for the journal: never renumber, only add.
@@ -128,6 +128,31 @@ pub fn encode_venue_input(venue: u16, ev: &VenueEvent, buf: &mut [u8; MAX_EVENT]
             }
         }
         VenueEventKind::Restarted => o.u8(12),
+        VenueEventKind::Position {
+            account,
+            instrument,
+            qty,
+        } => {
+            o.u8(14);
+            o.u32(account.0 as u32);
+            o.u32(instrument.0 as u32);
+            o.i64(qty.0);
+        }
+        VenueEventKind::SnapshotEnd {
+            orders,
+            positions,
+            foreign,
+        } => {
+            o.u8(15);
+            o.u8(orders as u8);
+            o.u8(positions as u8);
+            o.u32(foreign);
+        }
+        VenueEventKind::Listed { cl, cum } => {
+            o.u8(18);
+            o.cl(cl);
+            o.i64(cum.0);
+        }
     }
     o.len()
 }
@@ -194,6 +219,22 @@ pub fn decode_venue_input(b: &[u8]) -> Result<(u16, VenueEvent), CodecError> {
             },
         },
         12 => VenueEventKind::Restarted,
+        14 => VenueEventKind::Position {
+            account: AccountId(u16::try_from(i.u32()?).map_err(|_| CodecError("bad account"))?),
+            instrument: InstrumentId(
+                u16::try_from(i.u32()?).map_err(|_| CodecError("bad instrument"))?,
+            ),
+            qty: Qty(i.i64()?),
+        },
+        15 => VenueEventKind::SnapshotEnd {
+            orders: i.bool()?,
+            positions: i.bool()?,
+            foreign: i.u32()?,
+        },
+        18 => VenueEventKind::Listed {
+            cl: i.cl()?,
+            cum: Qty(i.i64()?),
+        },
         _ => return Err(CodecError("unknown venue input tag")),
     };
     i.end()?;
@@ -271,6 +312,17 @@ mod tests {
                 },
             },
             VenueEventKind::Session { up: true },
+            VenueEventKind::Position {
+                account: crate::model::ids::AccountId(1),
+                instrument: InstrumentId(2),
+                qty: Qty(-500),
+            },
+            VenueEventKind::SnapshotEnd {
+                orders: true,
+                positions: false,
+                foreign: 2,
+            },
+            VenueEventKind::Listed { cl, cum: Qty(3) },
             VenueEventKind::Status {
                 cl,
                 state: VenueOrderState::Filled,

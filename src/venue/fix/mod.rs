@@ -9,6 +9,7 @@ pub mod probe;
 pub mod reject;
 mod reports;
 pub mod session;
+mod snapshot;
 pub mod settings;
 pub mod store;
 pub mod tag;

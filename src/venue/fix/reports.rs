@@ -16,6 +16,16 @@ use crate::venue::{VenueEvent, VenueEventKind, VenueOrderState};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+/// Where a mass status report stands in its answer: the last one (912=Y), and how
+/// many there are (911).
+fn mass_status_position(msg: &Msg<'_>) -> (bool, Option<u32>) {
+    let last = msg.get(tag::LAST_RPT_REQUESTED) == Some(b"Y");
+    let total = msg
+        .get_u64(tag::TOT_NUM_REPORTS)
+        .map(|n| n.min(u32::MAX as u64) as u32);
+    (last, total)
+}
+
 /// Messages remembered by sequence number, to route a session reject to its order.
 pub(super) const SENT_MAP: usize = 4096;
 
@@ -149,6 +159,8 @@ pub(super) struct Mapping {
     pub(super) to_query: Vec<ClOrdId>,
     /// Messages logged (or not shown) so far.
     logged: u64,
+    /// A reconciliation's questions being answered.
+    pub(super) snap: super::snapshot::Snapshot,
 }
 
 /// Broker messages logged whole before the log thins out (see `Mapping::log`).
@@ -174,6 +186,7 @@ impl Mapping {
             positions: vec![None; reg.accounts.len() * reg.instruments.len()],
             to_reject: Vec::new(),
             to_query: Vec::with_capacity(MAX_TO_QUERY),
+            snap: Default::default(),
             logged: 0,
             reg,
         }
@@ -368,9 +381,21 @@ impl Mapping {
                     self.push(q, now, seq, VenueEventKind::Status { cl, state, filled });
                 }
             }
-            msg_type::POSITION_REPORT => self.on_position(msg),
-            // No positions to report (728=2), or the request refused: nothing to change.
-            msg_type::REQUEST_FOR_POSITIONS_ACK => {}
+            msg_type::POSITION_REPORT => self.on_position(q, now, seq, msg),
+            // No positions to report (728=2), or the request refused: a reconciliation
+            // waiting on it is told.
+            msg_type::REQUEST_FOR_POSITIONS_ACK => {
+                let account = msg
+                    .get(tag::ACCOUNT)
+                    .and_then(|a| Name::from_bytes(a).ok())
+                    .and_then(|a| self.reg.account(&a))
+                    .map(|a| a.0 as usize);
+                let total = msg.get_u64(tag::TOTAL_NUM_POS_REPORTS).map(|n| n.min(u32::MAX as u64) as u32);
+                let result = msg.get(tag::POS_REQ_RESULT);
+                let none = result == Some(b"2") || total == Some(0);
+                let refused = !none && result.is_some_and(|r| r != b"0");
+                self.snap.positions_ack(account, total, none, refused);
+            }
             msg_type::BUSINESS_MESSAGE_REJECT => {
                 // A business reject of one of our requests: route it to what it was about.
                 let by_ref = msg.get_u64(tag::REF_SEQ_NUM).map(|r| self.by_seq(r));
@@ -393,8 +418,9 @@ impl Mapping {
         }
     }
 
-    /// A PositionReport: the first PositionQty entry's long minus short quantity.
-    fn on_position(&mut self, msg: &Msg<'_>) {
+    /// A PositionReport: the first PositionQty entry's long minus short quantity, told
+    /// to the core (journaled) and kept for `positions`.
+    fn on_position(&mut self, q: &mut VecDeque<VenueEvent>, now: u64, seq: u64, msg: &Msg<'_>) {
         let account = msg
             .get(tag::ACCOUNT)
             .and_then(|a| Name::from_bytes(a).ok())
@@ -416,8 +442,25 @@ impl Mapping {
             (Err(why), _) | (_, Err(why)) => return self.anomaly(why, msg),
         };
         let k = a.0 as usize * self.reg.instruments.len() + i.0 as usize;
-        self.positions[k] = Some(long - short);
+        let Some(net) = long.checked_sub(short) else {
+            return self.anomaly("position report whose long minus short overflows", msg);
+        };
+        self.positions[k] = Some(net);
         self.stats.position_reports += 1;
+        let total = msg
+            .get_u64(tag::TOTAL_NUM_POS_REPORTS)
+            .map(|n| n.min(u32::MAX as u64) as u32);
+        self.snap.position_report(a.0 as usize, total);
+        self.push(
+            q,
+            now,
+            seq,
+            VenueEventKind::Position {
+                account: a,
+                instrument: i,
+                qty: Qty(net),
+            },
+        );
     }
 
     /// What our message `seq` was, if it is still remembered.
@@ -446,6 +489,12 @@ impl Mapping {
             Outstanding::Replace(cl) => VenueEventKind::ReplaceRejected { cl, reason },
             Outstanding::Status(_) | Outstanding::MassStatus | Outstanding::Positions => {
                 self.stats.unsupported += 1;
+                match what {
+                    Outstanding::MassStatus => self.snap.orders_refused(),
+                    Outstanding::Positions => self.snap.positions_refused(),
+                    _ => {}
+                }
+                self.snap.settle(q, now, seq);
                 return;
             }
             Outstanding::Nothing => return,
@@ -464,7 +513,14 @@ impl Mapping {
                 && (msg.get(tag::TOT_NUM_REPORTS) == Some(b"0")
                     || msg.get(tag::ORD_STATUS) == Some(b"8"))
             {
+                self.snap.no_orders();
                 return;
+            }
+            // An open order at the broker that this core did not send: a reconciliation
+            // reports it (UNKNOWN_ORDER).
+            if msg.get(tag::MASS_STATUS_REQ_ID).is_some() {
+                let (last, total) = mass_status_position(msg);
+                self.snap.order_report(last, total, false);
             }
             return self.anomaly("execution report for an order this core did not send", msg);
         };
@@ -487,6 +543,10 @@ impl Mapping {
             || msg.get(tag::MASS_STATUS_REQ_ID).is_some()
             || (fix42 && msg.get(tag::EXEC_TRANS_TYPE) == Some(b"3"))
         {
+            if msg.get(tag::MASS_STATUS_REQ_ID).is_some() {
+                let (last, total) = mass_status_position(msg);
+                self.snap.order_report(last, total, true);
+            }
             return self.on_status(q, now, seq, cl, msg);
         }
         // FIX 4.2 reports executions as ExecType 1/2 (partial/fill); 4.4 and later as F.

@@ -180,6 +180,8 @@ impl SessionIo for Wire {
             self.map.stats.invalid += 1;
         }
         self.map.on_app(&mut self.events, self.now, msg);
+        let seq = msg.seq().unwrap_or(0);
+        self.map.snap.settle(&mut self.events, self.now, seq);
     }
     /// What changes the core's view is queued at once, between the application messages
     /// around it, so the core sees the same order whatever the socket's read boundaries;
@@ -211,6 +213,9 @@ impl Wire {
             let (now, seq) = (self.now, self.last_in);
             let q = &mut self.events;
             self.map.push(q, now, seq, VenueEventKind::Session { up });
+            if !up {
+                self.map.snap.abandon();
+            }
         }
         if up {
             self.tell_restarted();
@@ -491,7 +496,6 @@ impl FixVenue {
                 SessionEvent::LoggedOn => {
                     self.wire.map.stats.logons += 1;
                     self.backoff = FIRST_BACKOFF_NS;
-                    self.after_logon(now);
                 }
                 SessionEvent::Disconnect(why) => {
                     self.wire.said.clear();
@@ -533,8 +537,11 @@ impl FixVenue {
         self.wire.map.by_seq[(seq % SENT_MAP as u64) as usize] = (seq, what);
     }
 
-    /// What changed while we were away: every open order's state, and positions.
-    fn after_logon(&mut self, now: u64) {
+    /// A reconciliation's questions (the core asks after each logon, at start, after
+    /// timeouts and on demand): every open order's state, and positions, as the
+    /// settings allow. What went out is tracked in `map.snap` until answered.
+    fn ask_snapshot(&mut self, now: u64) {
+        let mut orders = false;
         let reg = self.wire.map.reg.clone();
         let micros = self.spec.session.micros;
         let mut id = [0u8; 32];
@@ -556,8 +563,10 @@ impl FixVenue {
             if let Ok(seq) = sent {
                 self.wire.map.by_seq[(seq % SENT_MAP as u64) as usize] =
                     (seq, Outstanding::MassStatus);
+                orders = true;
             }
         }
+        let mut asked = vec![false; reg.accounts.len()];
         if self.spec.positions_on_logon {
             let date = super::time::utc_date(now);
             let sender = self.spec.session.sender_comp_id.clone();
@@ -584,9 +593,15 @@ impl FixVenue {
                 if let Ok(seq) = sent {
                     self.wire.map.by_seq[(seq % SENT_MAP as u64) as usize] =
                         (seq, Outstanding::Positions);
+                    asked[a.id.0 as usize] = true;
                 }
             }
         }
+        self.wire.map.snap.start(now, orders, asked.into_iter());
+        // Nothing could be asked: said at once, so the core (and a replay of its
+        // journal) sees an answer either way.
+        let seq = self.wire.last_in;
+        self.wire.map.snap.settle(&mut self.wire.events, now, seq);
     }
 
     /// An OrderStatusRequest for the order `cl` names. Sent whenever the session is
@@ -802,6 +817,16 @@ impl Venue for FixVenue {
         })
     }
 
+    fn snapshot(&mut self, now: u64) -> bool {
+        if !self.reported_up {
+            return false;
+        }
+        self.wire.now = now;
+        self.ask_snapshot(now);
+        self.settle(now);
+        true
+    }
+
     fn query(&mut self, now: u64, o: &VenueOrder) {
         if !self.reported_up {
             return;
@@ -843,6 +868,12 @@ impl Venue for FixVenue {
     fn pump(&mut self, now: u64) -> bool {
         self.wire.now = now;
         let before = self.wire.events.len();
+        // A broker that does not finish answering a reconciliation: reported with what
+        // came, at the deadline.
+        if self.wire.map.snap.active() {
+            let seq = self.wire.last_in;
+            self.wire.map.snap.settle(&mut self.wire.events, now, seq);
+        }
         if self.wire.stream.is_none() {
             if !self.closing && now >= self.next_connect && self.session.in_window(now) {
                 self.connect(now);

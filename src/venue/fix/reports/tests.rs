@@ -470,8 +470,16 @@ fn position_reports_become_the_venues_positions() {
             (705, "40"),
         ],
     );
-    assert!(evs.is_empty());
     let msft = m.reg.instrument_by_names("sim", "MSFT").unwrap().id;
+    // Told to the core (journaled) as well as kept.
+    assert_eq!(
+        evs.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        vec![VenueEventKind::Position {
+            account: crate::model::ids::AccountId(0),
+            instrument: msft,
+            qty: Qty(-25)
+        }]
+    );
     let k = msft.0 as usize;
     assert_eq!(m.positions[k], Some(-25));
     assert_eq!(m.stats.position_reports, 1);

@@ -1,0 +1,521 @@
+//! Reconciliation (R-AUD-4, R-RES-4): each venue is asked once for its open orders and
+//! positions, what it lists is compared with the book and the ledger, and every line
+//! is journaled as an event. Nothing is corrected silently: a difference holds new
+//! orders for its account/venue/symbol scope until an operator resolves it with a
+//! journaled command. After a restart on a journal, a venue takes no new order until
+//! its in-flight orders are settled and its first report is clean or resolved.
+//!
+//! Reconciliations are rare and off the order path: what they collect grows as the
+//! venue answers (the only allocation the engine does outside its start).
+
+use super::{awaiting, Engine, Outbox};
+use crate::model::event::CoreEvent;
+use crate::model::fixed::Qty;
+use crate::model::ids::{AccountId, ClOrdId, InstrumentId, VenueId};
+use crate::model::order_state::OrderState;
+use crate::model::reason::Reason;
+use crate::model::reconcile::{ReconLine, ReconResolution, ReconStatus, ReconSummary, ReconTrigger};
+use crate::venue::Venue;
+use std::cmp::Reverse;
+
+/// Timer ids at and above this are a venue's scheduled reconciliation, not an order.
+pub(super) const SCHEDULE_TIMER: u64 = u64::MAX - u16::MAX as u64;
+
+/// One venue's reconciliation in progress and what it has heard so far.
+#[derive(Debug, Default)]
+pub(crate) struct VenueRecon {
+    /// Asked, waiting for the venue's `SnapshotEnd`: why, and since when.
+    asking: Option<(ReconTrigger, u64)>,
+    /// Wanted while the venue was down or another one was running.
+    wanted: Option<ReconTrigger>,
+    /// Open orders the venue listed: (client order id, quantity it filled).
+    listed: Vec<(ClOrdId, Qty)>,
+    /// Positions it reported: (account, instrument, net).
+    positions: Vec<(AccountId, InstrumentId, Qty)>,
+    /// The venue's positions as its last report with positions gave them.
+    reported: Vec<(AccountId, InstrumentId, Qty)>,
+    /// The last report's summary.
+    pub(crate) last: Option<ReconSummary>,
+    /// A schedule timer is set.
+    scheduled: bool,
+}
+
+/// Every venue's reconciliation state.
+#[derive(Debug, Default)]
+pub(crate) struct Reconciler {
+    venues: Vec<VenueRecon>,
+    reports: u32,
+}
+
+impl Reconciler {
+    pub(crate) fn new(venues: usize) -> Reconciler {
+        Reconciler {
+            venues: (0..venues).map(|_| VenueRecon::default()).collect(),
+            reports: 0,
+        }
+    }
+
+    /// Room for venues a new configuration added.
+    pub(crate) fn resize(&mut self, venues: usize) {
+        self.venues.resize_with(venues, VenueRecon::default);
+    }
+
+    /// Venue `v`'s state.
+    pub(crate) fn venue(&self, v: VenueId) -> Option<&VenueRecon> {
+        self.venues.get(v.0 as usize)
+    }
+}
+
+impl Engine {
+    /// Asks venue `v` for its picture, now if it can be asked, else once it is up. A
+    /// reconciliation already running is followed by one more.
+    pub(crate) fn reconcile_venue(&mut self, v: VenueId, why: ReconTrigger, out: &mut impl Outbox) {
+        let vi = v.0 as usize;
+        let Some(r) = self.recon.venues.get_mut(vi) else {
+            return;
+        };
+        if r.asking.is_some() {
+            r.wanted.get_or_insert(why);
+            return;
+        }
+        if self.venues[vi].snapshot(self.now) {
+            r.asking = Some((why, self.now));
+            r.listed.clear();
+            r.positions.clear();
+            r.wanted = None;
+        } else if self.venues[vi].is_logged_on() {
+            // Up, but it cannot tell (a venue with no such requests): an unchecked report,
+            // so what the core holds is still on record.
+            r.asking = Some((why, self.now));
+            r.listed.clear();
+            r.positions.clear();
+            r.wanted = None;
+            self.finish_reconciliation(v, false, false, 0, out);
+        } else {
+            r.wanted = Some(why);
+        }
+    }
+
+    /// `Command::Reconcile`: with `hold` (a restart on a journal), the venue takes no
+    /// new order (RECONCILING) until a report finds nothing in flight there.
+    pub(super) fn reconcile_command(
+        &mut self,
+        origin: u8,
+        venue: &crate::model::ids::Name,
+        why: ReconTrigger,
+        hold: bool,
+        out: &mut impl Outbox,
+    ) {
+        let Some(v) = self.reg.venue(venue) else {
+            return out.emit(origin, super::rejected_cmd(None, Reason::UnknownVenue));
+        };
+        if hold {
+            self.gate.holds.resuming[v.0 as usize] = true;
+        }
+        // Timers come from journaled inputs only: the schedule starts with the core's
+        // own start command, so a replay sets the same ones.
+        if why == ReconTrigger::Start {
+            self.schedule(v);
+        }
+        self.reconcile_venue(v, why, out);
+    }
+
+    /// Venue `v`'s first scheduled reconciliation, once (the timer then sets the next).
+    fn schedule(&mut self, v: VenueId) {
+        let vi = v.0 as usize;
+        let every = self.reg.venues[vi].reconcile_every_ns;
+        let Some(r) = self.recon.venues.get_mut(vi) else {
+            return;
+        };
+        if every > 0 && !r.scheduled {
+            r.scheduled = true;
+            let due = self.now.saturating_add(every);
+            self.timers.push(Reverse((due, SCHEDULE_TIMER + vi as u64)));
+        }
+    }
+
+    /// A schedule timer fired: reconcile, and set the next one.
+    pub(super) fn on_schedule_timer(&mut self, timer: u64, out: &mut impl Outbox) {
+        let vi = (timer - SCHEDULE_TIMER) as usize;
+        let Some(spec) = self.reg.venues.get(vi) else {
+            return;
+        };
+        let every = spec.reconcile_every_ns;
+        if every == 0 {
+            if let Some(r) = self.recon.venues.get_mut(vi) {
+                r.scheduled = false;
+            }
+            return;
+        }
+        self.timers
+            .push(Reverse((self.now.saturating_add(every), timer)));
+        self.reconcile_venue(VenueId(vi as u16), ReconTrigger::Schedule, out);
+    }
+
+    /// Venue `v`'s session came up: what was wanted while it was down is asked now.
+    pub(super) fn reconcile_on_logon(&mut self, v: VenueId, out: &mut impl Outbox) {
+        let wanted = self
+            .recon
+            .venues
+            .get(v.0 as usize)
+            .and_then(|r| r.wanted)
+            .unwrap_or(ReconTrigger::Start);
+        self.reconcile_venue(v, wanted, out);
+    }
+
+    /// Venue `v` went down while answering: no report from half an answer; it is asked
+    /// again when it is back.
+    pub(super) fn reconciliation_interrupted(&mut self, v: VenueId) {
+        if let Some(r) = self.recon.venues.get_mut(v.0 as usize) {
+            if let Some((why, _)) = r.asking.take() {
+                r.wanted.get_or_insert(why);
+            }
+        }
+    }
+
+    /// An open order venue `v` listed.
+    pub(super) fn on_listed(&mut self, v: VenueId, cl: ClOrdId, cum: Qty) {
+        if let Some(r) = self.recon.venues.get_mut(v.0 as usize) {
+            if r.asking.is_some() {
+                r.listed.push((cl, cum));
+            }
+        }
+    }
+
+    /// A position venue `v` reported.
+    pub(super) fn on_venue_position(&mut self, v: VenueId, a: AccountId, i: InstrumentId, q: Qty) {
+        if let Some(r) = self.recon.venues.get_mut(v.0 as usize) {
+            if r.asking.is_some() {
+                match r.positions.iter_mut().find(|p| p.0 == a && p.1 == i) {
+                    Some(p) => p.2 = q,
+                    None => r.positions.push((a, i, q)),
+                }
+            }
+        }
+    }
+
+    /// Venue `v` finished answering: compare, report, hold what differs.
+    pub(super) fn finish_reconciliation(
+        &mut self,
+        v: VenueId,
+        orders: bool,
+        positions: bool,
+        foreign: u32,
+        out: &mut impl Outbox,
+    ) {
+        let vi = v.0 as usize;
+        let Some((trigger, asked_ns)) = self.recon.venues.get_mut(vi).and_then(|r| r.asking.take())
+        else {
+            return;
+        };
+        self.recon.reports += 1;
+        let report = self.recon.reports;
+        let mut sum = ReconSummary {
+            report,
+            venue: v,
+            trigger,
+            asked_ns,
+            lines: 0,
+            mismatches: 0,
+            in_flight: 0,
+            orders_checked: orders,
+            positions_checked: positions,
+        };
+        let listed = std::mem::take(&mut self.recon.venues[vi].listed);
+        let venue_pos = std::mem::take(&mut self.recon.venues[vi].positions);
+        if positions {
+            self.recon.venues[vi].reported = venue_pos.clone();
+        }
+        let mut lines: Vec<ReconLine> = Vec::new();
+        let blank = ReconLine {
+            report,
+            venue: v,
+            status: ReconStatus::Matched,
+            account: None,
+            instrument: None,
+            order: None,
+            venue_order: 0,
+            ours_state: None,
+            theirs_state: None,
+            ours: Qty(0),
+            theirs: Qty(0),
+        };
+        if orders {
+            for o in self.book.iter() {
+                let t = o.terms();
+                let s = o.state();
+                if t.venue != v || s.is_terminal() || s == OrderState::Received {
+                    continue;
+                }
+                // Not yet known to have reached the venue: its status query settles it.
+                if awaiting(s) && !o.acked() {
+                    sum.in_flight += 1;
+                    continue;
+                }
+                let here = listed.iter().find(|(cl, _)| cl.order == o.id() && cl.epoch == o.epoch());
+                let (status, theirs_state, theirs) = match here {
+                    Some(&(_, cum)) if cum == o.cum_qty() => {
+                        (ReconStatus::Matched, Some(OrderState::New), cum)
+                    }
+                    Some(&(_, cum)) => (ReconStatus::Mismatch, Some(OrderState::New), cum),
+                    None => (ReconStatus::Mismatch, None, Qty(0)),
+                };
+                lines.push(ReconLine {
+                    status,
+                    account: Some(t.account),
+                    instrument: Some(t.instrument),
+                    order: Some(o.id()),
+                    ours_state: Some(s),
+                    theirs_state,
+                    ours: o.cum_qty(),
+                    theirs,
+                    ..blank
+                });
+            }
+            for &(cl, cum) in &listed {
+                let held = self.book.get(cl.order).filter(|o| o.epoch() == cl.epoch);
+                match held {
+                    Some(o) if !o.state().is_terminal() => {}
+                    Some(o) => lines.push(ReconLine {
+                        status: ReconStatus::Mismatch,
+                        account: Some(o.terms().account),
+                        instrument: Some(o.terms().instrument),
+                        order: Some(o.id()),
+                        ours_state: Some(o.state()),
+                        theirs_state: Some(OrderState::New),
+                        ours: o.cum_qty(),
+                        theirs: cum,
+                        ..blank
+                    }),
+                    None => lines.push(ReconLine {
+                        status: ReconStatus::UnknownOrder,
+                        venue_order: cl.order.0,
+                        theirs_state: Some(OrderState::New),
+                        theirs: cum,
+                        ..blank
+                    }),
+                }
+            }
+            for _ in 0..foreign {
+                lines.push(ReconLine {
+                    status: ReconStatus::UnknownOrder,
+                    theirs_state: Some(OrderState::New),
+                    ..blank
+                });
+            }
+        }
+        if positions {
+            let n_acc = self.reg.accounts.len();
+            for inst in self.reg.instruments.iter().filter(|i| i.venue == v) {
+                for a in 0..n_acc {
+                    let a = AccountId(a as u16);
+                    let ours = self.ledger.position(a, inst.id).net;
+                    let theirs = venue_pos
+                        .iter()
+                        .find(|p| p.0 == a && p.1 == inst.id)
+                        .map_or(Qty(0), |p| p.2);
+                    if ours.0 == 0 && theirs.0 == 0 {
+                        continue;
+                    }
+                    let status = if ours == theirs {
+                        if orders && self.protection_missing(a, inst.id, &listed) {
+                            ReconStatus::MissingSlTp
+                        } else {
+                            ReconStatus::Matched
+                        }
+                    } else if ours.0 == 0 {
+                        ReconStatus::PhantomPosition
+                    } else if theirs.0 == 0 {
+                        ReconStatus::MissingPosition
+                    } else {
+                        ReconStatus::Mismatch
+                    };
+                    lines.push(ReconLine {
+                        status,
+                        account: Some(a),
+                        instrument: Some(inst.id),
+                        ours,
+                        theirs,
+                        ..blank
+                    });
+                }
+            }
+        }
+        for l in &lines {
+            sum.lines += 1;
+            if l.status != ReconStatus::Matched {
+                sum.mismatches += 1;
+                match (l.account, l.instrument) {
+                    (Some(a), Some(i)) => {
+                        let k = self.gate.holds.at(a, i);
+                        self.gate.holds.scope[k] = true;
+                    }
+                    _ => self.gate.holds.venue[vi] = true,
+                }
+            }
+            out.broadcast(CoreEvent::ReconLine(*l));
+        }
+        if sum.in_flight == 0 {
+            self.gate.holds.resuming[vi] = false;
+        }
+        // Queued orders of this venue that are finished have been compared now.
+        let book = &self.book;
+        self.reconcile.retain(|id| {
+            book.get(*id)
+                .is_some_and(|o| o.terms().venue != v || !o.state().is_terminal())
+        });
+        self.recon.venues[vi].last = Some(sum);
+        out.broadcast(CoreEvent::ReconReport(sum));
+        if let Some(again) = self.recon.venues[vi].wanted.take() {
+            self.reconcile_venue(v, again, out);
+        }
+    }
+
+    /// Whether the position of `a` in `i` had protective orders placed and none of them
+    /// is working at the venue.
+    fn protection_missing(&self, a: AccountId, i: InstrumentId, listed: &[(ClOrdId, Qty)]) -> bool {
+        let mut cur = self.ledger.position(a, i).protective;
+        let mut placed = false;
+        while let Some(id) = cur {
+            let Some(o) = self.book.get(id) else { break };
+            placed = true;
+            if !o.state().is_terminal()
+                && listed
+                    .iter()
+                    .any(|(cl, _)| cl.order == id && cl.epoch == o.epoch())
+            {
+                return false;
+            }
+            cur = o.next_protective();
+        }
+        placed
+    }
+
+    /// A venue held after a restart whose last report found orders in flight: once the
+    /// venue has settled them all, it is reconciled again (their fills may have moved
+    /// positions), and that report lifts the hold.
+    pub(super) fn maybe_resume(&mut self, v: VenueId, out: &mut impl Outbox) {
+        let vi = v.0 as usize;
+        if !self.gate.holds.resuming.get(vi).copied().unwrap_or(false) {
+            return;
+        }
+        let Some(r) = self.recon.venues.get(vi) else {
+            return;
+        };
+        let waited = r.last.is_some_and(|s| s.in_flight > 0);
+        if !waited || r.asking.is_some() || self.unsettled(v) > 0 {
+            return;
+        }
+        self.reconcile_venue(v, ReconTrigger::Start, out);
+    }
+
+    /// An operator's decision (journaled with the note before it): lift the holds in
+    /// scope, and with `accept_venue` restate the core's positions to the venue's last
+    /// report.
+    pub(super) fn resolve_reconciliation(
+        &mut self,
+        origin: u8,
+        r: &ReconResolution,
+        out: &mut impl Outbox,
+    ) {
+        let Some(v) = self.reg.venue(&r.venue) else {
+            return out.emit(origin, super::rejected_cmd(None, Reason::UnknownVenue));
+        };
+        let account = match r.account {
+            None => None,
+            Some(n) => match self.reg.account(&n) {
+                Some(a) => Some(a),
+                None => return out.emit(origin, super::rejected_cmd(None, Reason::UnknownAccount)),
+            },
+        };
+        let instrument = match r.symbol {
+            None => None,
+            Some(n) => match self.reg.instrument(v, &n) {
+                Some(i) => Some(i),
+                None => {
+                    return out.emit(origin, super::rejected_cmd(None, Reason::UnknownInstrument))
+                }
+            },
+        };
+        let vi = v.0 as usize;
+        let mut released = 0;
+        let mut restated = 0;
+        let n_acc = self.reg.accounts.len() as u16;
+        let insts: Vec<InstrumentId> = self
+            .reg
+            .instruments
+            .iter()
+            .filter(|i| i.venue == v && instrument.is_none_or(|x| x == i.id))
+            .map(|i| i.id)
+            .collect();
+        for a in (0..n_acc).map(AccountId).filter(|a| account.is_none_or(|x| x == *a)) {
+            for &i in &insts {
+                let k = self.gate.holds.at(a, i);
+                if self.gate.holds.scope[k] {
+                    self.gate.holds.scope[k] = false;
+                    released += 1;
+                    if r.accept_venue {
+                        if let Some(q) = self.last_venue_position(v, a, i) {
+                            if self.ledger.position(a, i).net != q {
+                                self.restate_position(a, i, q);
+                                restated += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if account.is_none() && instrument.is_none() && self.gate.holds.venue[vi] {
+            self.gate.holds.venue[vi] = false;
+            released += 1;
+        }
+        out.broadcast(CoreEvent::ReconResolved {
+            venue: v,
+            account,
+            instrument,
+            accept_venue: r.accept_venue,
+            released,
+            restated,
+        });
+    }
+
+    /// The venue's position in the last report it answered with positions.
+    fn last_venue_position(&self, v: VenueId, a: AccountId, i: InstrumentId) -> Option<Qty> {
+        let r = self.recon.venues.get(v.0 as usize)?;
+        r.last.filter(|s| s.positions_checked)?;
+        Some(
+            r.reported
+                .iter()
+                .find(|p| p.0 == a && p.1 == i)
+                .map_or(Qty(0), |p| p.2),
+        )
+    }
+
+    /// Books `q` as the position, keeping the average entry (the mark when it was flat).
+    fn restate_position(&mut self, a: AccountId, i: InstrumentId, q: Qty) {
+        let mark = {
+            let quote = self.gate.quotes[i.0 as usize];
+            (quote.bid.0 + quote.ask.0) / 2
+        };
+        let p = self.ledger.position_mut(a, i);
+        p.cost = if p.net.0 != 0 {
+            p.cost * q.0 as i128 / p.net.0 as i128
+        } else {
+            mark as i128 * q.0 as i128
+        };
+        p.net = q;
+    }
+
+    /// Reconciliation state of venue `v` for reads: the last report, if any.
+    pub fn last_reconciliation(&self, v: VenueId) -> Option<ReconSummary> {
+        self.recon.venue(v).and_then(|r| r.last)
+    }
+
+    /// Order ids the book holds that venue `v` still has to answer about (for reads).
+    pub(crate) fn unsettled(&self, v: VenueId) -> usize {
+        self.book
+            .iter()
+            .filter(|o| o.terms().venue == v && awaiting(o.state()) && !o.acked())
+            .count()
+    }
+}
