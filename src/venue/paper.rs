@@ -701,7 +701,9 @@ impl PaperVenue {
     /// position, then says it is done: the answer goes out in session order, after
     /// whatever the venue said before.
     fn on_snapshot(&mut self, now: u64) {
-        let out = now + self.one_way_latency();
+        // The fixed part of the latency only: a reconciliation draws nothing from the
+        // random stream, so what orders meet does not depend on when one ran.
+        let out = now + self.cfg.latency_min_ns / 2;
         let mut listed = Vec::new();
         for p in self.orders.0.iter().flatten() {
             if p.arrived {
@@ -1031,7 +1033,9 @@ impl Venue for PaperVenue {
     }
 
     fn snapshot(&mut self, now: u64) -> bool {
-        let _ = self.inbound(now, Action::Snapshot);
+        let at = (now + self.cfg.latency_min_ns / 2).max(self.last_arrival);
+        self.last_arrival = at;
+        self.schedule(at, Action::Snapshot);
         true
     }
 

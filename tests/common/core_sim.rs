@@ -23,6 +23,9 @@ pub struct Sim {
     pub h: Handle,
     pub now: u64,
     sync: u64,
+    /// Reconciliation lines and reports, kept apart: every core reconciles its venues
+    /// at start, and most tests look at one order's events.
+    pub recon: Vec<CoreEvent>,
 }
 
 impl Sim {
@@ -47,6 +50,7 @@ impl Sim {
             h: hs.remove(0),
             now: start() + 1_000_000,
             sync: 0,
+            recon: Vec::new(),
         }
     }
 
@@ -57,6 +61,7 @@ impl Sim {
             h,
             now: start() + 1_000_000,
             sync: 0,
+            recon: Vec::new(),
         }
     }
 
@@ -79,6 +84,11 @@ impl Sim {
         loop {
             match self.h.next_event(Duration::from_secs(20)) {
                 Some(CoreEvent::Synced(t)) if t == token => return out,
+                Some(
+                    e @ (CoreEvent::ReconLine(_)
+                    | CoreEvent::ReconReport(_)
+                    | CoreEvent::ReconResolved { .. }),
+                ) => self.recon.push(e),
                 Some(e) => out.push(e),
                 None => panic!("core thread did not answer Sync({token}); events so far: {out:?}"),
             }

@@ -109,7 +109,9 @@ impl Engine {
         let Some(v) = self.reg.venue(venue) else {
             return out.emit(origin, super::rejected_cmd(None, Reason::UnknownVenue));
         };
-        if hold {
+        // An in-process venue is rebuilt by the same replay as the core: nothing of it
+        // is unknown after a restart, so only network venues are held.
+        if hold && self.venues[v.0 as usize].is_external() {
             self.gate.holds.resuming[v.0 as usize] = true;
         }
         // Timers come from journaled inputs only: the schedule starts with the core's
