@@ -65,6 +65,7 @@ fn drain(records: u64) {
         fsync: Fsync::OnRotation,
         max_file_bytes: 1 << 30,
         retain_segments: None,
+        reports: None,
     })
     .expect("sidecar")
     .stop()

@@ -828,10 +828,11 @@ impl Registry {
                 burst: v.burst,
                 breaker_failures: v.breaker_failures,
                 breaker_cooldown_ns: ms_to_ns(k("breaker_cooldown_ms"), v.breaker_cooldown_ms)?,
-                reconcile_every_ns: v
-                    .reconcile_every_s
-                    .unwrap_or(if fix.is_some() { 300 } else { 0 })
-                    * 1_000_000_000,
+                reconcile_every_ns: v.reconcile_every_s.unwrap_or(if fix.is_some() {
+                    300
+                } else {
+                    0
+                }) * 1_000_000_000,
                 paper: PaperSpec {
                     seed: p.seed,
                     latency_min_ns: us_to_ns(k("paper.latency_us_min"), p.latency_us_min)?,

@@ -650,7 +650,9 @@ fn command_text(c: &Command) -> String {
         Command::ResolveReconciliation(r) => format!(
             "resolve reconciliation of venue {}{}{}: {}",
             r.venue,
-            r.account.map(|a| format!(" account {a}")).unwrap_or_default(),
+            r.account
+                .map(|a| format!(" account {a}"))
+                .unwrap_or_default(),
             r.symbol.map(|y| format!(" symbol {y}")).unwrap_or_default(),
             if r.accept_venue {
                 "accept the venue's positions"

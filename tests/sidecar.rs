@@ -21,6 +21,7 @@ fn cfg(dir: &Path, max: u64, fsync: Fsync) -> SidecarConfig {
         fsync,
         max_file_bytes: max,
         retain_segments: None,
+        reports: None,
     }
 }
 

@@ -302,6 +302,7 @@ fn audit_sidecar(journal: &JournalWriter, reg: &Registry) -> Result<Sidecar, Str
         fsync: Fsync::EveryMs(jc.fsync_ms),
         max_file_bytes: jc.audit_file_mb << 20,
         retain_segments: jc.retain_segments,
+        reports: Some(Arc::new(reg.clone())),
     };
     Sidecar::spawn(cfg).map_err(|e| format!("the audit sidecar did not start: {e}"))
 }

@@ -156,11 +156,8 @@ impl Gate {
         self.limits.truncate(new.instruments.len());
         self.max_quote_age_ns = new.max_quote_age_ns;
         self.cushion_bps = new.margin_cushion_bps;
-        self.holds.resize(
-            new.venues.len(),
-            new.accounts.len(),
-            new.instruments.len(),
-        );
+        self.holds
+            .resize(new.venues.len(), new.accounts.len(), new.instruments.len());
     }
 
     /// Runs every check in order; the first failure is the answer. Pure: a passing

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod history;
+pub mod recon;
 
 pub use audit::{AuditLog, Fsync};
 
@@ -32,6 +33,9 @@ pub struct SidecarConfig {
     pub max_file_bytes: u64,
     /// Keep at most this many journal segment files (None = all).
     pub retain_segments: Option<u64>,
+    /// Write reconciliation reports as files (`recon`), naming what they hold with this
+    /// configuration; `None`: no files.
+    pub reports: Option<Arc<crate::config::Registry>>,
 }
 
 /// What the sidecar did.
@@ -49,6 +53,8 @@ pub struct SidecarReport {
     pub copy_time: Duration,
     /// Journal segment files deleted after their records reached the audit log.
     pub retired: u64,
+    /// Reconciliation reports written as files.
+    pub reports: u64,
 }
 
 /// Where the audit log stands, as the core sees it.
@@ -261,6 +267,11 @@ fn run(
     };
     health.0.copied.store(report.last_seq, Ordering::Relaxed);
     health.working();
+    let mut files = cfg
+        .reports
+        .clone()
+        .map(|reg| recon::ReportFiles::new(&cfg.journal, reg));
+    let mut file_errors = 0u64;
     let mut idle = Duration::from_micros(50);
     let mut last_sync = Instant::now();
     let mut last_check = Instant::now();
@@ -288,6 +299,21 @@ fn run(
                 let next = tail.pos + h.stride();
                 if next > end {
                     break;
+                }
+                // Report files are made from every record read, copied now or before a
+                // restart: a file already there is left as it is. One that cannot be
+                // written is said (the audit log still holds the report's records).
+                if let Some(f) = files.as_mut() {
+                    let payload = &map[tail.pos + HEADER..tail.pos + HEADER + h.len as usize];
+                    if let Err(e) = f.record(&h, payload) {
+                        file_errors += 1;
+                        if file_errors <= 10 {
+                            eprintln!(
+                                "execd: sidecar: reconciliation report of record {} not written: {e}",
+                                h.seq
+                            );
+                        }
+                    }
                 }
                 // Records already in the audit log (a restart) are skipped, not copied twice.
                 if h.seq > report.last_seq {
@@ -346,5 +372,6 @@ fn run(
         }
     }
     report.files = log.files_written();
+    report.reports = files.map_or(0, |f| f.written);
     Ok(report)
 }

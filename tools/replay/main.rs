@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 mod configs;
+mod recon;
 
 #[derive(Parser)]
 #[command(
@@ -75,6 +76,17 @@ enum Cmd {
     Configs {
         /// Journal directory.
         dir: PathBuf,
+    },
+    /// Reconciliation reports written beside the journal (R-AUD-4): all of them, or one
+    /// by number or file name, and who resolved what.
+    Recon {
+        /// Journal directory.
+        dir: PathBuf,
+        /// A report's number (or file name without extension) to show whole.
+        report: Option<String>,
+        /// With a report: print its JSON file.
+        #[arg(long)]
+        json: bool,
     },
     /// One order's whole life, in order, for a person.
     Order {
@@ -161,6 +173,24 @@ fn main() -> ExitCode {
         })(),
         Cmd::Order { dir, id } => order_life(&dir, &id),
         Cmd::Configs { dir } => list_configs(&dir),
+        Cmd::Recon { dir, report, json } => {
+            let lines = match &report {
+                None => recon::list(&dir),
+                Some(r) => recon::show(&dir, r, json),
+            };
+            match lines {
+                Ok(lines) => {
+                    for l in lines {
+                        say!("{l}");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    warn!("execd-replay: {e}");
+                    Ok(ExitCode::from(EXIT_USAGE))
+                }
+            }
+        }
     };
     match result {
         Ok(code) => code,

@@ -2,10 +2,10 @@
 //! refusals, replaces, expiries, and market data. Fills go on to `fills`.
 
 use super::{rejected_cmd, Engine, Outbox};
+use crate::model::fixed::Qty;
 use crate::model::ids::{ClOrdId, OrderId, VenueId};
 use crate::model::order_state::OmsEvent;
 use crate::oms::Execution;
-use crate::model::fixed::Qty;
 use crate::venue::{VenueEventKind, VenueOrderState};
 
 impl Engine {

@@ -14,7 +14,9 @@ use crate::model::fixed::Qty;
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, VenueId};
 use crate::model::order_state::OrderState;
 use crate::model::reason::Reason;
-use crate::model::reconcile::{ReconLine, ReconResolution, ReconStatus, ReconSummary, ReconTrigger};
+use crate::model::reconcile::{
+    ReconLine, ReconResolution, ReconStatus, ReconSummary, ReconTrigger,
+};
 use crate::venue::Venue;
 use std::cmp::Reverse;
 
@@ -254,7 +256,9 @@ impl Engine {
                     sum.in_flight += 1;
                     continue;
                 }
-                let here = listed.iter().find(|(cl, _)| cl.order == o.id() && cl.epoch == o.epoch());
+                let here = listed
+                    .iter()
+                    .find(|(cl, _)| cl.order == o.id() && cl.epoch == o.epoch());
                 let (status, theirs_state, theirs) = match here {
                     Some(&(_, cum)) if cum == o.cum_qty() => {
                         (ReconStatus::Matched, Some(OrderState::New), cum)
@@ -450,7 +454,10 @@ impl Engine {
             .filter(|i| i.venue == v && instrument.is_none_or(|x| x == i.id))
             .map(|i| i.id)
             .collect();
-        for a in (0..n_acc).map(AccountId).filter(|a| account.is_none_or(|x| x == *a)) {
+        for a in (0..n_acc)
+            .map(AccountId)
+            .filter(|a| account.is_none_or(|x| x == *a))
+        {
             for &i in &insts {
                 let k = self.gate.holds.at(a, i);
                 if self.gate.holds.scope[k] {

@@ -232,7 +232,11 @@ impl<'a> In<'a> {
         }
     }
     pub(super) fn opt_str<const N: usize>(&mut self) -> R<Option<ShortStr<N>>> {
-        Ok(if self.bool()? { Some(self.str()?) } else { None })
+        Ok(if self.bool()? {
+            Some(self.str()?)
+        } else {
+            None
+        })
     }
     pub(super) fn kill_state(&mut self) -> R<KillState> {
         match self.u8()? {

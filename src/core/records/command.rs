@@ -5,10 +5,10 @@
 //! recorded), so journals written before reads existed replay unchanged.
 
 use super::bytes::{index_of, pick, CodecError, In, Out, R};
-use crate::model::reconcile::{ReconResolution, ReconTrigger};
 use super::MAX_COMMAND;
 use crate::model::event::{Command, LimitChange, OperatorNote, OrderRef};
 use crate::model::ids::{OrderId, OrderType, RequestId, Side, Tif};
+use crate::model::reconcile::{ReconResolution, ReconTrigger};
 use crate::model::request::{ExecutionRequest, Protect, UpstreamContext};
 
 impl Out<'_> {

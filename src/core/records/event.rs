@@ -6,8 +6,8 @@ use super::MAX_EVENT;
 use crate::model::event::{CoreEvent, Limits, OrderStatus};
 use crate::model::fixed::{Money, Price, Qty};
 use crate::model::ids::{AccountId, InstrumentId, VenueId};
-use crate::model::reconcile::{ReconLine, ReconStatus, ReconSummary, ReconTrigger};
 use crate::model::order_state::OmsEvent;
+use crate::model::reconcile::{ReconLine, ReconStatus, ReconSummary, ReconTrigger};
 use crate::model::slippage::{SlipCategory, Slippage};
 
 /// Encodes an event from the core; `None` for syncs, which carry no fact.

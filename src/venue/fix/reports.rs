@@ -390,7 +390,9 @@ impl Mapping {
                     .and_then(|a| Name::from_bytes(a).ok())
                     .and_then(|a| self.reg.account(&a))
                     .map(|a| a.0 as usize);
-                let total = msg.get_u64(tag::TOTAL_NUM_POS_REPORTS).map(|n| n.min(u32::MAX as u64) as u32);
+                let total = msg
+                    .get_u64(tag::TOTAL_NUM_POS_REPORTS)
+                    .map(|n| n.min(u32::MAX as u64) as u32);
                 let result = msg.get(tag::POS_REQ_RESULT);
                 let none = result == Some(b"2") || total == Some(0);
                 let refused = !none && result.is_some_and(|r| r != b"0");

@@ -51,7 +51,11 @@ impl Snapshot {
     pub(super) fn start(&mut self, now: u64, orders: bool, accounts: impl Iterator<Item = bool>) {
         self.active = true;
         self.deadline = now.saturating_add(ANSWER_WITHIN_NS);
-        self.orders = if orders { Part::Waiting } else { Part::NotAsked };
+        self.orders = if orders {
+            Part::Waiting
+        } else {
+            Part::NotAsked
+        };
         self.reports = 0;
         self.expected_reports = None;
         self.foreign = 0;
@@ -116,7 +120,13 @@ impl Snapshot {
     /// A RequestForPositionsAck: `none` there are no positions (728=2 or 727=0),
     /// `refused` the request failed; `a` its account when the ack names one (else the
     /// first still waiting: the requests went out in account order).
-    pub(super) fn positions_ack(&mut self, a: Option<usize>, total: Option<u32>, none: bool, refused: bool) {
+    pub(super) fn positions_ack(
+        &mut self,
+        a: Option<usize>,
+        total: Option<u32>,
+        none: bool,
+        refused: bool,
+    ) {
         let i = match a {
             Some(i) => Some(i),
             None => self.accounts.iter().position(|x| x.part == Part::Waiting),
@@ -158,8 +168,8 @@ impl Snapshot {
         if !self.active {
             return;
         }
-        let waiting = self.orders == Part::Waiting
-            || self.accounts.iter().any(|a| a.part == Part::Waiting);
+        let waiting =
+            self.orders == Part::Waiting || self.accounts.iter().any(|a| a.part == Part::Waiting);
         if waiting && now < self.deadline {
             return;
         }

@@ -1,0 +1,299 @@
+//! Reconciliation reports as files (R-AUD-4): as the sidecar drains the journal it
+//! gathers each report's lines and, at its summary, writes one JSON and one CSV file
+//! under `<journal dir>/reconciliation/`, named by the report's time, venue and number.
+//! A file is created once and never rewritten: a restart that reads the same records
+//! again finds it there and leaves it.
+
+use crate::calendar::iso8601;
+use crate::config::Registry;
+use crate::core::records::{decode_event, KIND_EVENT};
+use crate::journal::record::RecordHeader;
+use crate::model::event::CoreEvent;
+use crate::model::fixed::Fixed;
+use crate::model::reconcile::{ReconLine, ReconSummary};
+use serde::{Deserialize, Serialize};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The folder beside the journal's segments.
+pub const FOLDER: &str = "reconciliation";
+
+/// Event tags (the byte after the producer) of a report's records.
+const LINE_TAG: u8 = 17;
+const SUMMARY_TAG: u8 = 18;
+
+/// One line as the files hold it: names and decimals, no ids to look up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineRecord {
+    /// MATCHED, MISMATCH, PHANTOM_POSITION, MISSING_POSITION, MISSING_SL_TP, UNKNOWN_ORDER.
+    pub status: String,
+    /// `order` or `position`.
+    pub what: String,
+    /// Account name (empty when the venue named none of ours).
+    pub account: String,
+    /// Symbol (empty when unknown).
+    pub symbol: String,
+    /// execd's order id, for order lines of orders it holds.
+    pub order: Option<u64>,
+    /// The order number in a venue's ClOrdID that execd does not hold.
+    pub venue_order: Option<u64>,
+    /// Order lines: execd's state.
+    pub ours_state: String,
+    /// Order lines: the venue's (NOT_LISTED: not open there).
+    pub theirs_state: String,
+    /// Position lines: execd's net position; order lines: its filled quantity.
+    pub ours: String,
+    /// The venue's.
+    pub theirs: String,
+}
+
+/// A whole report as its JSON file holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportFile {
+    /// The report's number (from 1, for the journal's life).
+    pub report: u32,
+    /// The venue asked.
+    pub venue: String,
+    /// start, timeout, schedule, operator.
+    pub trigger: String,
+    /// When it was asked for (RFC 3339 UTC) and when the venue finished answering.
+    pub asked: String,
+    /// When the venue finished answering.
+    pub answered: String,
+    /// Journal sequence number of the summary record.
+    pub seq: u64,
+    /// MATCHED (nothing to resolve) or MISMATCH.
+    pub result: String,
+    /// Lines other than MATCHED.
+    pub mismatches: u32,
+    /// Orders still waiting for the venue's answer, not compared.
+    pub in_flight: u32,
+    /// Whether the venue listed its open orders.
+    pub orders_checked: bool,
+    /// Whether it reported positions.
+    pub positions_checked: bool,
+    /// One per order and position.
+    pub lines: Vec<LineRecord>,
+}
+
+/// Gathers reports from journal records and writes them.
+pub struct ReportFiles {
+    dir: PathBuf,
+    reg: std::sync::Arc<Registry>,
+    lines: Vec<ReconLine>,
+    /// Reports written by this process.
+    pub written: u64,
+}
+
+impl ReportFiles {
+    /// Reports go to `<journal>/reconciliation/`.
+    pub fn new(journal: &Path, reg: std::sync::Arc<Registry>) -> ReportFiles {
+        ReportFiles {
+            dir: journal.join(FOLDER),
+            reg,
+            lines: Vec::new(),
+            written: 0,
+        }
+    }
+
+    /// Looks at one journal record; writes a report's files at its summary.
+    pub fn record(&mut self, h: &RecordHeader, payload: &[u8]) -> io::Result<()> {
+        if h.kind != KIND_EVENT || payload.len() < 2 {
+            return Ok(());
+        }
+        if payload[1] != LINE_TAG && payload[1] != SUMMARY_TAG {
+            return Ok(());
+        }
+        match decode_event(payload) {
+            Ok((_, CoreEvent::ReconLine(l))) => {
+                // A new report's first line drops what an interrupted one left.
+                if self.lines.first().is_some_and(|f| f.report != l.report) {
+                    self.lines.clear();
+                }
+                self.lines.push(l);
+            }
+            Ok((_, CoreEvent::ReconReport(s))) => {
+                self.lines.retain(|l| l.report == s.report);
+                let lines = std::mem::take(&mut self.lines);
+                let file = report_file(&self.reg, &s, &lines, h.ts_ns, h.seq);
+                if self.write(&file, h.ts_ns)? {
+                    self.written += 1;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Writes the pair; `false` if it was there already (never rewritten).
+    fn write(&self, r: &ReportFile, ts: u64) -> io::Result<bool> {
+        std::fs::create_dir_all(&self.dir)?;
+        let stem = file_stem(ts, &r.venue, r.report);
+        let json = self.dir.join(format!("{stem}.json"));
+        let csv = self.dir.join(format!("{stem}.csv"));
+        let Some(mut jf) = create_new(&json)? else {
+            return Ok(false);
+        };
+        serde_json::to_writer_pretty(&mut jf, r).map_err(io::Error::other)?;
+        jf.write_all(b"\n")?;
+        jf.sync_all()?;
+        if let Some(mut cf) = create_new(&csv)? {
+            cf.write_all(to_csv(r).as_bytes())?;
+            cf.sync_all()?;
+        }
+        Ok(true)
+    }
+}
+
+fn create_new(p: &Path) -> io::Result<Option<std::fs::File>> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(p)
+    {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `20261130T075129.123456789Z-sim-r0003`: sorts by time.
+pub fn file_stem(ts: u64, venue: &str, report: u32) -> String {
+    let iso = iso8601(ts);
+    let compact: String = iso.chars().filter(|c| *c != '-' && *c != ':').collect();
+    let venue: String = venue
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("{compact}-{venue}-r{report:04}")
+}
+
+/// The CSV file: a header row, then one row per line; the summary is in the JSON.
+pub const CSV_HEADER: &str =
+    "report,venue,status,what,account,symbol,order,venue_order,ours_state,theirs_state,ours,theirs";
+
+fn to_csv(r: &ReportFile) -> String {
+    let mut s = String::from(CSV_HEADER);
+    s.push('\n');
+    let opt = |o: Option<u64>| o.map(|v| v.to_string()).unwrap_or_default();
+    for l in &r.lines {
+        let fields = [
+            r.report.to_string(),
+            r.venue.clone(),
+            l.status.clone(),
+            l.what.clone(),
+            l.account.clone(),
+            l.symbol.clone(),
+            opt(l.order),
+            opt(l.venue_order),
+            l.ours_state.clone(),
+            l.theirs_state.clone(),
+            l.ours.clone(),
+            l.theirs.clone(),
+        ];
+        let quoted: Vec<String> = fields
+            .iter()
+            .map(|f| {
+                if f.contains([',', '"', '\n']) {
+                    format!("\"{}\"", f.replace('"', "\"\""))
+                } else {
+                    f.clone()
+                }
+            })
+            .collect();
+        s.push_str(&quoted.join(","));
+        s.push('\n');
+    }
+    s
+}
+
+/// A report in names and decimals.
+pub fn report_file(
+    reg: &Registry,
+    s: &ReconSummary,
+    lines: &[ReconLine],
+    ts: u64,
+    seq: u64,
+) -> ReportFile {
+    let venue = reg
+        .venues
+        .get(s.venue.0 as usize)
+        .map(|v| v.name.to_string())
+        .unwrap_or_else(|| format!("#{}", s.venue.0));
+    ReportFile {
+        report: s.report,
+        venue,
+        trigger: s.trigger.as_str().into(),
+        asked: iso8601(s.asked_ns),
+        answered: iso8601(ts),
+        seq,
+        result: if s.matched() { "MATCHED" } else { "MISMATCH" }.into(),
+        mismatches: s.mismatches,
+        in_flight: s.in_flight,
+        orders_checked: s.orders_checked,
+        positions_checked: s.positions_checked,
+        lines: lines.iter().map(|l| line_record(reg, l)).collect(),
+    }
+}
+
+fn line_record(reg: &Registry, l: &ReconLine) -> LineRecord {
+    let inst = l.instrument.and_then(|i| reg.instruments.get(i.0 as usize));
+    let qs = inst.map_or(0, |i| i.qty_scale);
+    let is_order = l.order.is_some() || l.venue_order != 0 || l.theirs_state.is_some();
+    LineRecord {
+        status: l.status.as_str().into(),
+        what: if is_order { "order" } else { "position" }.into(),
+        account: l
+            .account
+            .and_then(|a| reg.accounts.get(a.0 as usize))
+            .map(|a| a.name.to_string())
+            .unwrap_or_default(),
+        symbol: inst.map(|i| i.symbol.to_string()).unwrap_or_default(),
+        order: l.order.map(|o| o.0),
+        venue_order: (l.venue_order != 0).then_some(l.venue_order),
+        ours_state: match (is_order, l.ours_state) {
+            (false, _) => String::new(),
+            (true, Some(s)) => s.as_str().into(),
+            (true, None) => "NOT_HELD".into(),
+        },
+        theirs_state: match (is_order, l.theirs_state) {
+            (false, _) => String::new(),
+            (true, Some(_)) => "OPEN".into(),
+            (true, None) => "NOT_LISTED".into(),
+        },
+        ours: Fixed(l.ours.0, qs).to_string(),
+        theirs: Fixed(l.theirs.0, qs).to_string(),
+    }
+}
+
+/// The reports under a journal directory, oldest first: (stem, parsed JSON).
+pub fn list(journal: &Path) -> io::Result<Vec<(String, ReportFile)>> {
+    let dir = journal.join(FOLDER);
+    let mut out = Vec::new();
+    let rd = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for e in rd {
+        let p = e?.path();
+        if p.extension().and_then(|x| x.to_str()) != Some("json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p)?;
+        let r: ReportFile = serde_json::from_str(&text).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: not a reconciliation report: {e}", p.display()),
+            )
+        })?;
+        let stem = p
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        out.push((stem, r));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
