@@ -815,6 +815,10 @@ fn answers(cmd: &Command, ev: &CoreEvent) -> bool {
         ) => s == scope && k == state,
         (Command::SetKillSwitch { .. }, E::Order(s)) => s.state == OrderState::PendingCancel,
         (Command::SetKillSwitch { .. }, E::CommandRejected { .. }) => true,
+        (Command::Reconcile { .. }, E::CommandRejected { order, .. }) => order.is_none(),
+        (Command::Quote { .. }, E::CommandRejected { order, .. }) => order.is_none(),
+        (Command::ResolveReconciliation(_), E::ReconResolved { .. }) => true,
+        (Command::ResolveReconciliation(_), E::CommandRejected { order, .. }) => order.is_none(),
         // Broadcast: the route takes the one about its instrument.
         (Command::SetLimits(_), E::LimitsChanged(_)) => true,
         (Command::SetLimits(_), E::CommandRejected { order, .. }) => order.is_none(),

@@ -14,6 +14,8 @@ mod audit;
 mod limits;
 pub mod link;
 mod metrics;
+mod quotes;
+mod recon;
 mod routes;
 mod stream;
 pub mod wire;

@@ -175,6 +175,13 @@ pub fn router(st: AppState, body_limit: usize) -> Router {
             "/v1/limits",
             put(super::limits::set).get(super::limits::list),
         )
+        .route("/v1/quotes", post(super::quotes::post))
+        .route(
+            "/v1/reconciliation",
+            get(super::recon::list).post(super::recon::run),
+        )
+        .route("/v1/reconciliation/resolve", post(super::recon::resolve))
+        .route("/v1/reconciliation/{report}", get(super::recon::show))
         .route("/v1/audit", get(super::audit::export))
         .route("/v1/events", get(super::audit::events))
         .route("/metrics", get(super::metrics::serve))
@@ -309,7 +316,7 @@ pub(super) fn no_query(q: &Option<String>) -> Result<(), ApiError> {
     }
 }
 
-async fn call<T>(
+pub(super) async fn call<T>(
     st: &AppState,
     make: impl FnOnce(oneshot::Sender<Result<T, Refused>>) -> Ask,
 ) -> Result<T, ApiError> {
@@ -359,7 +366,7 @@ pub(super) async fn action(
 /// The one path parameter of a route (an order id, a request id), as text; a segment
 /// that is not UTF-8 once percent-decoded is a 400 in the API's own form, not axum's
 /// plain-text one.
-pub struct Seg(String);
+pub struct Seg(pub(super) String);
 
 impl FromRequestParts<AppState> for Seg {
     type Rejection = ApiError;

@@ -456,3 +456,62 @@ mod tests {
         );
     }
 }
+
+/// `POST /v1/reconciliation`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileBody {
+    /// The venue to ask, as configured.
+    pub venue: Short<16>,
+    /// Why, in one line (journaled with the operator's name).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Whose state a resolution keeps.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Keep {
+    /// The venue is right: the core books its positions.
+    Venue,
+    /// The core is right: the operator acts at the venue; only the hold is lifted.
+    Ours,
+}
+
+/// `POST /v1/reconciliation/resolve`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    /// The venue whose differences are resolved.
+    pub venue: Short<16>,
+    /// Only this account's (all when absent).
+    #[serde(default)]
+    pub account: Option<Short<16>>,
+    /// Only this symbol's (all when absent).
+    #[serde(default)]
+    pub symbol: Option<Short<16>>,
+    /// `venue` or `ours`.
+    pub keep: Keep,
+    /// Why (required: an auditor reads it a year later).
+    pub reason: String,
+}
+
+/// `POST /v1/quotes`: a top of book from upstream (R-VEN-6).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteBody {
+    /// The venue the instrument trades on, as configured.
+    pub venue: Short<16>,
+    /// As configured for that venue.
+    pub symbol: Short<16>,
+    /// Best bid.
+    pub bid: DecStr,
+    /// Best ask.
+    pub ask: DecStr,
+    /// Size at the bid (0 or absent: unknown).
+    #[serde(default)]
+    pub bid_size: Option<DecStr>,
+    /// Size at the ask (0 or absent: unknown).
+    #[serde(default)]
+    pub ask_size: Option<DecStr>,
+}

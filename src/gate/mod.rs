@@ -180,6 +180,9 @@ impl Gate {
         let (account, venue, inst) = resolve(reg, req)?;
         let warning = kill_switch(&self.kill, venue, account, inst.id)?;
         halted(req, self.halted[account.0 as usize])?;
+        // A scope held for reconciliation, like a kill switch: whatever else the request
+        // carries, nothing is sent there until a human has looked.
+        self.holds.check(venue, account, inst.id)?;
         risk_approved(req)?;
         not_expired(req, now)?;
         let qty = quantity(inst, req.quantity)?;
@@ -208,7 +211,6 @@ impl Gate {
         let margin = margin_required(inst, req.side, entry, qty, pos);
         margin_check(margin, exposure.margin_available(account), self.cushion_bps)?;
         venue_health(venue_logged_on, &self.breakers[venue.0 as usize], now)?;
-        self.holds.check(venue, account, inst.id)?;
         throttle(&self.throttles[venue.0 as usize], now)?;
         mode(self.modes[account.0 as usize])?;
         Ok(Checked {

@@ -388,6 +388,8 @@ pub struct Counters {
     pub position_requests: u64,
     pub echoed: u64,
     pub open_orders: u64,
+    /// Fills made but, at an operator's request, never reported.
+    pub dropped_fills: u64,
 }
 
 /// The broker behind every session: orders, the price paths, and the answers due,
@@ -411,6 +413,10 @@ pub struct Sim {
     new_orders_seen: u64,
     /// ClOrdIDs of NewOrderSingles each session sent since it logged on (echo policy).
     seen: FxHashSet<(u32, Id)>,
+    /// Faults an operator asked for (control commands), so reconciliation has something
+    /// to find: fills made but not reported, cancels refused as unknown.
+    drop_fills: u32,
+    refuse_cancels: u32,
     pub counters: Counters,
 }
 
@@ -446,6 +452,8 @@ impl Sim {
             next_rpt_id: 1,
             new_orders_seen: 0,
             seen: FxHashSet::default(),
+            drop_fills: 0,
+            refuse_cancels: 0,
             counters: Counters::default(),
         }
     }
@@ -789,8 +797,70 @@ impl Sim {
             .positions
             .entry((o.sess, o.account, o.symbol))
             .or_insert(0) += signed;
+        if self.drop_fills > 0 {
+            // The broker booked it and lost the report: only its books say so now.
+            self.drop_fills -= 1;
+            self.counters.dropped_fills += 1;
+            return;
+        }
         let e = self.exec(&o, ExecKind::Trade, qty, px);
         self.send(now, o.sess, OutKind::Exec(e));
+    }
+
+    /// The next `n` fills are made without an execution report.
+    pub fn drop_next_fills(&mut self, n: u32) {
+        self.drop_fills = n;
+    }
+
+    /// The next `n` cancel requests are refused as for an unknown order (CxlRejReason 1).
+    pub fn refuse_next_cancels(&mut self, n: u32) {
+        self.refuse_cancels = n;
+    }
+
+    /// Adds `qty` (at the sim's scale) to a position of every session: one the client
+    /// never traded. Returns how many sessions' books changed.
+    pub fn invent_position(
+        &mut self,
+        sessions: &[u32],
+        account: &[u8],
+        symbol: &[u8],
+        qty: i64,
+    ) -> usize {
+        for &sess in sessions {
+            *self
+                .positions
+                .entry((sess, Id::new(account), Id::new(symbol)))
+                .or_insert(0) += qty;
+        }
+        sessions.len()
+    }
+
+    /// Closes an open order by its ClOrdID without telling anyone, as a broker that lost
+    /// it would. Returns whether one was found.
+    pub fn forget_order(&mut self, cl: &[u8]) -> bool {
+        let cl = Id::new(cl);
+        let Some(idx) = self
+            .by_cl
+            .iter()
+            .find(|((_, c), _)| *c == cl)
+            .map(|(_, (idx, _))| *idx)
+        else {
+            return false;
+        };
+        let o = &mut self.orders[idx as usize];
+        if !o.open() {
+            return false;
+        }
+        o.status = b'4';
+        o.gen = o.gen.wrapping_add(1);
+        self.counters.open_orders -= 1;
+        self.closed(idx);
+        true
+    }
+
+    /// Parses a quantity as the sim keeps them.
+    pub fn qty_of(text: &str) -> Option<i64> {
+        Dec::parse(text).ok().and_then(leaf_to_scale)
     }
 
     fn piece(&mut self, now: u64, idx: u32, gen: u32) {
@@ -959,9 +1029,15 @@ impl Sim {
     }
 
     fn cancel(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
-        let Some((idx, _, new_cl)) = self.amendable(now, sess, msg, 1) else {
+        let Some((idx, found, new_cl)) = self.amendable(now, sess, msg, 1) else {
             return;
         };
+        if self.refuse_cancels > 0 {
+            self.refuse_cancels -= 1;
+            let why = (1, 1, "unknown order (refused by the operator)");
+            self.cxl_reject(now, sess, msg, Some(&found), why);
+            return;
+        }
         let o = &mut self.orders[idx as usize];
         o.status = b'4';
         o.orig_cl_ord_id = o.cl_ord_id;

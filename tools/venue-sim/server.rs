@@ -1161,9 +1161,47 @@ impl Server {
                 let n = self.logout_all(now, "logout by the operator");
                 emit(&json!({"type":"ok","command":"logout","sessions":n}));
             }
+            "drop-fills" | "refuse-cancels" => {
+                let Some(n) = words.next().and_then(|w| w.parse::<u32>().ok()) else {
+                    emit(
+                        &json!({"type":"error","command":cmd,"message":format!("usage: {cmd} N")}),
+                    );
+                    return;
+                };
+                if cmd == "drop-fills" {
+                    self.sim.drop_next_fills(n);
+                } else {
+                    self.sim.refuse_next_cancels(n);
+                }
+                emit(&json!({"type":"ok","command":cmd,"n":n}));
+            }
+            "invent-position" => {
+                let (a, y, q) = (words.next(), words.next(), words.next());
+                let qty = q.and_then(Sim::qty_of);
+                let (Some(a), Some(y), Some(qty)) = (a, y, qty) else {
+                    emit(&json!({"type":"error","command":cmd,
+                        "message":"usage: invent-position ACCOUNT SYMBOL QTY (negative: short)"}));
+                    return;
+                };
+                let sessions: Vec<u32> = self.sessions.keys().copied().collect();
+                let n = self
+                    .sim
+                    .invent_position(&sessions, a.as_bytes(), y.as_bytes(), qty);
+                emit(&json!({"type":"ok","command":cmd,"sessions":n}));
+            }
+            "forget-order" => {
+                let Some(cl) = words.next() else {
+                    emit(
+                        &json!({"type":"error","command":cmd,"message":"usage: forget-order CLORDID"}),
+                    );
+                    return;
+                };
+                let found = self.sim.forget_order(cl.as_bytes());
+                emit(&json!({"type":"ok","command":cmd,"found":found}));
+            }
             "quit" => self.begin_stop(now),
             other => emit(&json!({"type":"error","command":other,
-                "message":"commands: status, drop, skip N, logout, quit"})),
+                "message":"commands: status, drop, skip N, logout, drop-fills N, refuse-cancels N, invent-position ACCOUNT SYMBOL QTY, forget-order CLORDID, quit"})),
         }
     }
 
@@ -1238,6 +1276,7 @@ impl Server {
             "orders": k.orders,
             "open_orders": k.open_orders,
             "fills": k.fills,
+            "dropped_fills": k.dropped_fills,
             "cancels": k.cancels,
             "replaces": k.replaces,
             "rejects": k.rejects,

@@ -260,6 +260,32 @@ enum CtlCmd {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Reconciliation with the venues (R-AUD-4): the reports, one whole (--report N), a
+    /// run on demand (--run VENUE), or a resolution of a venue's differences
+    /// (--resolve VENUE --keep venue|ours --reason "…", optionally --account/--symbol).
+    Recon {
+        /// Show this report whole.
+        #[arg(long, conflicts_with_all = ["run", "resolve"])]
+        report: Option<u32>,
+        /// Ask this venue now.
+        #[arg(long, conflicts_with = "resolve")]
+        run: Option<String>,
+        /// Resolve this venue's differences.
+        #[arg(long, requires_all = ["keep", "reason"])]
+        resolve: Option<String>,
+        /// With --resolve: only this account's.
+        #[arg(long, requires = "resolve")]
+        account: Option<String>,
+        /// With --resolve: only this symbol's.
+        #[arg(long, requires = "resolve")]
+        symbol: Option<String>,
+        /// With --resolve: whose state stands: venue (book its positions) or ours.
+        #[arg(long, requires = "resolve", value_parser = ["venue", "ours"])]
+        keep: Option<String>,
+        /// Why (journaled with the operator's name).
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Halt an account's trading (on) or resume it (off).
     Halt {
         /// The account.
@@ -715,6 +741,40 @@ pub fn run(a: CtlArgs) -> ExitCode {
             table = Some(Table::Limits);
             ("GET", "/v1/limits".into(), None)
         }
+        CtlCmd::Recon {
+            report: Some(n), ..
+        } => ("GET", format!("/v1/reconciliation/{n}"), None),
+        CtlCmd::Recon {
+            run: Some(venue),
+            reason,
+            ..
+        } => (
+            "POST",
+            "/v1/reconciliation".into(),
+            Some(json!({"venue": venue, "reason": reason})),
+        ),
+        CtlCmd::Recon {
+            resolve: Some(venue),
+            account,
+            symbol,
+            keep,
+            reason,
+            ..
+        } => (
+            "POST",
+            "/v1/reconciliation/resolve".into(),
+            Some(json!({
+                "venue": venue,
+                "account": account,
+                "symbol": symbol,
+                "keep": keep,
+                "reason": reason.unwrap_or_default(),
+            })),
+        ),
+        CtlCmd::Recon { .. } => {
+            table = Some(Table::Recon);
+            ("GET", "/v1/reconciliation".into(), None)
+        }
         CtlCmd::Halt {
             account,
             halted,
@@ -988,6 +1048,7 @@ enum Table {
     Venues,
     Limits,
     Alerts,
+    Recon,
 }
 
 /// Rows under a header, each column as wide as its widest cell.
@@ -1173,6 +1234,31 @@ fn tabulate(t: Table, v: &Value) -> String {
         Table::Modes => grid(
             &["ACCOUNT", "MODE", "HALTED"],
             &rows("accounts", &["account", "mode", "halted"]),
+        ),
+        Table::Recon => grid(
+            &[
+                "REPORT",
+                "VENUE",
+                "TRIGGER",
+                "ANSWERED",
+                "RESULT",
+                "LINES",
+                "TO_RESOLVE",
+                "IN_FLIGHT",
+            ],
+            &rows(
+                "reports",
+                &[
+                    "report",
+                    "venue",
+                    "trigger",
+                    "answered",
+                    "result",
+                    "lines",
+                    "mismatches",
+                    "in_flight",
+                ],
+            ),
         ),
         Table::Limits => grid(
             &[
