@@ -377,24 +377,28 @@ impl Engine {
         }
     }
 
-    /// Whether the position of `a` in `i` had protective orders placed and none of them
-    /// is working at the venue.
+    /// Whether the position of `a` in `i` lacks protection it was given: a protective
+    /// order the core believes working that the venue did not list, or legs placed of
+    /// which none works any more and none filled.
     fn protection_missing(&self, a: AccountId, i: InstrumentId, listed: &[(ClOrdId, Qty)]) -> bool {
         let mut cur = self.ledger.position(a, i).protective;
-        let mut placed = false;
+        let (mut placed, mut live, mut filled) = (false, false, false);
         while let Some(id) = cur {
             let Some(o) = self.book.get(id) else { break };
             placed = true;
-            if !o.state().is_terminal()
-                && listed
+            filled |= o.cum_qty().0 > 0;
+            if !o.state().is_terminal() {
+                live = true;
+                let there = listed
                     .iter()
-                    .any(|(cl, _)| cl.order == id && cl.epoch == o.epoch())
-            {
-                return false;
+                    .any(|(cl, _)| cl.order == id && cl.epoch == o.epoch());
+                if !there {
+                    return true;
+                }
             }
             cur = o.next_protective();
         }
-        placed
+        placed && !live && !filled
     }
 
     /// A venue held after a restart whose last report found orders in flight: once the
