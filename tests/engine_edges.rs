@@ -23,6 +23,8 @@ struct Script {
     pending: Vec<VenueEvent>,
     down: bool,
     fail_sends: bool,
+    snapshots: u32,
+    external: bool,
 }
 
 /// A venue that records what it is sent and answers only what the test tells it to.
@@ -67,6 +69,17 @@ impl Venue for Scripted {
     fn positions(&self, _: AccountId, _: &mut Vec<(InstrumentId, Qty)>) {}
     fn query(&mut self, _now: u64, o: &VenueOrder) {
         self.0.lock().unwrap().queries.push(o.cl);
+    }
+    fn snapshot(&mut self, _now: u64) -> bool {
+        let mut s = self.0.lock().unwrap();
+        if s.down {
+            return false;
+        }
+        s.snapshots += 1;
+        true
+    }
+    fn is_external(&self) -> bool {
+        self.0.lock().unwrap().external
     }
 }
 
@@ -708,4 +721,168 @@ fn a_lost_report_turning_up_after_its_recovery_is_not_booked_twice() {
     assert_eq!(r.state(cl), OrderState::Filled);
     assert_eq!(r.position(), Qty(10));
     assert_eq!(r.e.stats().anomalies, 0);
+}
+
+fn recon(
+    evs: &[CoreEvent],
+) -> (
+    Vec<execd::model::reconcile::ReconLine>,
+    Option<execd::model::reconcile::ReconSummary>,
+) {
+    let lines = evs
+        .iter()
+        .filter_map(|e| match e {
+            CoreEvent::ReconLine(l) => Some(*l),
+            _ => None,
+        })
+        .collect();
+    let sum = evs.iter().find_map(|e| match e {
+        CoreEvent::ReconReport(r) => Some(*r),
+        _ => None,
+    });
+    (lines, sum)
+}
+
+fn reconcile_cmd(hold: bool) -> Command {
+    Command::Reconcile {
+        venue: Name::new("paper").unwrap(),
+        trigger: execd::model::reconcile::ReconTrigger::Operator,
+        hold,
+    }
+}
+
+#[test]
+fn orders_the_venue_does_not_list_and_orders_it_has_that_execd_does_not_are_held_until_resolved() {
+    use execd::model::reconcile::ReconStatus;
+    let mut r = Rig::new(|t| t);
+    let (_, cl) = r.submit(10);
+    r.venue(VenueEventKind::Ack {
+        cl,
+        venue_order_id: 7,
+    });
+    assert!(r.cmd(reconcile_cmd(false)).is_empty());
+    assert_eq!(r.v.0.lock().unwrap().snapshots, 1);
+    // A second ask while the first is answered waits for it: one question at a time.
+    assert!(r.cmd(reconcile_cmd(false)).is_empty());
+    assert_eq!(r.v.0.lock().unwrap().snapshots, 1);
+    let stranger = ClOrdId {
+        epoch: cl.epoch,
+        order: OrderId(999),
+        version: 0,
+    };
+    r.venue(VenueEventKind::Listed {
+        cl: stranger,
+        cum: Qty(0),
+    });
+    let evs = r.venue(VenueEventKind::SnapshotEnd {
+        orders: true,
+        positions: true,
+        foreign: 1,
+    });
+    let (lines, sum) = recon(&evs);
+    let sum = sum.expect("a report");
+    let statuses: Vec<_> = lines
+        .iter()
+        .map(|l| (l.status, l.order, l.venue_order))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (ReconStatus::Mismatch, Some(cl.order), 0),
+            (ReconStatus::UnknownOrder, None, 999),
+            (ReconStatus::UnknownOrder, None, 0),
+        ],
+        "{evs:?}"
+    );
+    assert_eq!((sum.lines, sum.mismatches, sum.in_flight), (3, 3, 0));
+    // The one asked for meanwhile follows.
+    assert_eq!(r.v.0.lock().unwrap().snapshots, 2);
+    let (evs, _) = r.submit(1);
+    assert_eq!(rejected(&evs), Some(Reason::ReconciliationRequired));
+    // An operator keeps execd's state: every hold of the venue lifts.
+    let evs = r.cmd(Command::ResolveReconciliation(
+        execd::model::reconcile::ReconResolution {
+            venue: Name::new("paper").unwrap(),
+            account: None,
+            symbol: None,
+            accept_venue: false,
+        },
+    ));
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            CoreEvent::ReconResolved {
+                released: 2,
+                restated: 0,
+                ..
+            }
+        )),
+        "{evs:?}"
+    );
+    let (evs, _) = r.submit(1);
+    assert_eq!(rejected(&evs), None, "{evs:?}");
+}
+
+#[test]
+fn a_restart_holds_a_network_venue_until_its_orders_in_flight_are_settled() {
+    let mut r = Rig::new(|t| t);
+    r.v.0.lock().unwrap().external = true;
+    let (_, cl) = r.submit(10);
+    // As after a restart: the order's outcome is unknown, and the core's start command
+    // holds the venue.
+    r.cmd(reconcile_cmd(true));
+    let (evs, _) = r.submit(1);
+    assert_eq!(rejected(&evs), Some(Reason::Reconciling));
+    let evs = r.venue(VenueEventKind::SnapshotEnd {
+        orders: true,
+        positions: true,
+        foreign: 0,
+    });
+    let (_, sum) = recon(&evs);
+    assert_eq!(sum.unwrap().in_flight, 1, "{evs:?}");
+    let (evs, _) = r.submit(1);
+    assert_eq!(rejected(&evs), Some(Reason::Reconciling), "still in flight");
+    // The venue settles it: execd asks once more, and that report lifts the hold.
+    r.venue(VenueEventKind::Ack {
+        cl,
+        venue_order_id: 7,
+    });
+    assert_eq!(r.v.0.lock().unwrap().snapshots, 2);
+    r.venue(VenueEventKind::Listed { cl, cum: Qty(0) });
+    let evs = r.venue(VenueEventKind::SnapshotEnd {
+        orders: true,
+        positions: true,
+        foreign: 0,
+    });
+    let (lines, sum) = recon(&evs);
+    assert!(sum.unwrap().matched(), "{lines:?}");
+    let (evs, _) = r.submit(1);
+    assert_eq!(rejected(&evs), None, "{evs:?}");
+}
+
+#[test]
+fn a_venue_that_goes_down_mid_answer_is_asked_again_at_logon() {
+    let mut r = Rig::new(|t| t);
+    r.cmd(reconcile_cmd(false));
+    r.v.0.lock().unwrap().down = true;
+    r.venue(VenueEventKind::Session { up: false });
+    // Half an answer makes no report.
+    let evs = r.venue(VenueEventKind::SnapshotEnd {
+        orders: true,
+        positions: true,
+        foreign: 0,
+    });
+    assert_eq!(recon(&evs).1, None, "{evs:?}");
+    r.v.0.lock().unwrap().down = false;
+    r.venue(VenueEventKind::Session { up: true });
+    assert_eq!(r.v.0.lock().unwrap().snapshots, 2);
+    let evs = r.venue(VenueEventKind::SnapshotEnd {
+        orders: true,
+        positions: true,
+        foreign: 0,
+    });
+    assert_eq!(
+        recon(&evs).1.map(|s| s.trigger),
+        Some(execd::model::reconcile::ReconTrigger::Operator)
+    );
 }
