@@ -1222,6 +1222,62 @@ fn every_answer_of_a_session_matches_the_document() {
         call("put", "/v1/limits").body(r#"{"venue":"paper","symbol":"BTCUSDT","max_order_qty":5}"#),
     );
     c.expect(got.as_ref(), 400, "a limit as a number");
+    // Market data from upstream, and reconciliation: the start's report, one on demand,
+    // a resolution (nothing to resolve on the paper venue, which cannot disagree).
+    let got = c.send(
+        &d,
+        call("post", "/v1/quotes").body(
+            r#"{"venue":"paper","symbol":"AAPL","bid":"189.99","ask":"190.01","bid_size":"100"}"#,
+        ),
+    );
+    c.expect(got.as_ref(), 200, "a quote");
+    let got = c.send(
+        &d,
+        call("post", "/v1/quotes").body(r#"{"venue":"paper","symbol":"NOPE","bid":"1","ask":"2"}"#),
+    );
+    c.expect(got.as_ref(), 422, "a quote for no instrument");
+    let got = c.send(
+        &d,
+        call("post", "/v1/reconciliation")
+            .header("X-Execd-Operator", "ops")
+            .body(r#"{"venue":"paper","reason":"openapi"}"#),
+    );
+    c.expect(got.as_ref(), 202, "reconcile");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let got = c.send(&d, call("get", "/v1/reconciliation"));
+        let n = got
+            .as_ref()
+            .and_then(|(_, v)| v["reports"].as_array().map(|a| a.len()))
+            .unwrap_or(0);
+        if n >= 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no reports: {got:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let got = c.send(
+        &d,
+        call("get", "/v1/reconciliation/{report}").at("/v1/reconciliation/2"),
+    );
+    c.expect(got.as_ref(), 200, "a report");
+    let got = c.send(
+        &d,
+        call("get", "/v1/reconciliation/{report}").at("/v1/reconciliation/999"),
+    );
+    c.expect(got.as_ref(), 404, "no such report");
+    let got = c.send(
+        &d,
+        call("post", "/v1/reconciliation/resolve")
+            .header("X-Execd-Operator", "ops")
+            .body(r#"{"venue":"paper","keep":"ours","reason":"nothing to resolve"}"#),
+    );
+    c.expect(got.as_ref(), 200, "a resolution");
+    let got = c.send(
+        &d,
+        call("post", "/v1/reconciliation/resolve").body(r#"{"venue":"paper","keep":"ours"}"#),
+    );
+    c.expect(got.as_ref(), 400, "a resolution without a reason");
     let got = c.send(
         &d,
         call("post", "/v1/cancel-all")
