@@ -886,3 +886,43 @@ fn a_venue_that_goes_down_mid_answer_is_asked_again_at_logon() {
         Some(execd::model::reconcile::ReconTrigger::Operator)
     );
 }
+
+#[test]
+fn a_venue_with_a_schedule_is_reconciled_every_interval_from_the_start_on() {
+    let mut r = Rig::new(|t| {
+        t.replacen(
+            "kind = \"paper\"",
+            "kind = \"paper\"\nreconcile_every_s = 60",
+            1,
+        )
+    });
+    assert_eq!(r.e.registry().venues[0].reconcile_every_ns, 60_000_000_000);
+    // The schedule starts with the core's start command (journaled, so a replay sets the
+    // same timers), not with the engine.
+    r.advance(120_000_000_000);
+    assert_eq!(r.v.0.lock().unwrap().snapshots, 0);
+    r.cmd(Command::Reconcile {
+        venue: Name::new("paper").unwrap(),
+        trigger: execd::model::reconcile::ReconTrigger::Start,
+        hold: false,
+    });
+    let end = VenueEventKind::SnapshotEnd {
+        orders: true,
+        positions: true,
+        foreign: 0,
+    };
+    r.venue(end);
+    let mut triggers = Vec::new();
+    for _ in 0..3 {
+        r.advance(60_000_000_000);
+        let evs = r.venue(end);
+        triggers.push(recon(&evs).1.map(|s| s.trigger));
+    }
+    assert_eq!(r.v.0.lock().unwrap().snapshots, 4);
+    assert!(
+        triggers
+            .iter()
+            .all(|t| *t == Some(execd::model::reconcile::ReconTrigger::Schedule)),
+        "{triggers:?}"
+    );
+}

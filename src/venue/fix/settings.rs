@@ -85,12 +85,15 @@ pub struct FixSettings {
     /// SendingTime precision: 3 (milliseconds) or 6 (microseconds).
     #[serde(default = "three")]
     pub timestamp_precision: u8,
-    /// After each logon, ask for the state of every open order (OrderMassStatusRequest,
-    /// FIX 4.4 and later), so what changed while disconnected is learned at once. Off by
-    /// default: not every broker offers it.
+    /// Reconciliations (after each logon, at start, after hard timeouts, on a schedule
+    /// and on demand) ask for the state of every open order (OrderMassStatusRequest,
+    /// FIX 4.4 and later), so what changed while disconnected is learned at once and open
+    /// orders are compared. Off by default: not every broker offers it; without it a
+    /// reconciliation cannot compare orders and says so.
     #[serde(default)]
     pub mass_status_on_logon: bool,
-    /// After each logon, ask for positions (RequestForPositions, FIX 4.4 and later).
+    /// Reconciliations ask for positions too (RequestForPositions per account, FIX 4.4
+    /// and later); without it they cannot compare positions and say so.
     #[serde(default)]
     pub positions_on_logon: bool,
     /// Seconds within which an order, cancel or replace the broker asks for again (a
@@ -155,9 +158,9 @@ pub struct FixSpec {
     pub dictionary: Option<DictionaryFiles>,
     /// Overlay files.
     pub overlays: Vec<String>,
-    /// Send OrderMassStatusRequest after logon.
+    /// Reconciliations send an OrderMassStatusRequest.
     pub mass_status_on_logon: bool,
-    /// Send RequestForPositions after logon.
+    /// Reconciliations send a RequestForPositions per account.
     pub positions_on_logon: bool,
     /// Orders, cancels and replaces younger than this (ns) are re-sent on a
     /// ResendRequest; older ones, and all when 0, are gap-filled and queried.
