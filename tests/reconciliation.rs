@@ -373,7 +373,7 @@ fn a_restart_reconciles_before_it_trades() {
     let dir = TempDir::new("recon-restart");
     // Every answer of the broker takes 400 ms: the window between logon and report is
     // wide enough to see.
-    let mut s = sim(&dir.join("sim"), &["--latency-us", "400000"]);
+    let s = sim(&dir.join("sim"), &["--latency-us", "400000"]);
     let cfg = config(&dir, s.port);
     let journal = dir.join("journal");
     let (p, url) = execd(&cfg, &journal);
@@ -410,4 +410,123 @@ fn a_restart_reconciles_before_it_trades() {
     let (code, out) = p.sigterm(30);
     assert_eq!(code, Some(0), "{out:#?}");
     s.quit();
+}
+
+/// Submits protected market orders (a take-profit leg rests at the broker for each) as
+/// fast as answers come, until `stop`; errors (execd killed under it) end nothing.
+fn trade(url: String, prefix: String, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::Ordering;
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(5))
+        .build();
+    let mut k = 0;
+    while !stop.load(Ordering::Acquire) {
+        k += 1;
+        for (sym, bid, ask) in [("AAPL", "99.99", "100.01"), ("MSFT", "99.99", "100.01")] {
+            let _ = agent
+                .post(&format!("{url}/v1/quotes"))
+                .send_json(json!({"venue": "sim", "symbol": sym, "bid": bid, "ask": ask}));
+        }
+        let mut req = market(
+            &format!("{prefix}-{k}"),
+            ["AAPL", "MSFT"][k % 2],
+            "BUY",
+            "1",
+        );
+        req["take_profit"] = json!("110.00");
+        if agent
+            .post(&format!("{url}/v1/executions?wait_ms=0"))
+            .send_json(req)
+            .is_err()
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+fn json_reports(journal: &Path) -> Vec<execd::sidecar::recon::ReportFile> {
+    execd::sidecar::recon::list(journal)
+        .unwrap()
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect()
+}
+
+#[test]
+fn sigkill_while_protected_orders_trade_and_every_restart_reconciles_matched() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = TempDir::new("recon-chaos");
+    let mut s = sim(&dir.join("sim"), &[]);
+    let cfg = config(&dir, s.port);
+    let journal = dir.join("journal");
+    let mut rng = fastrand::Rng::with_seed(11);
+    let rounds = 4;
+    for round in 0..=rounds {
+        let before = json_reports(&journal).len();
+        let (p, url) = execd(&cfg, &journal);
+        // This start's reports: the one at logon, and, when orders were in flight at the
+        // kill, the one after the broker settled them. The last must be clean.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let last = loop {
+            let all = json_reports(&journal);
+            if let Some(r) = all[before.min(all.len())..]
+                .iter()
+                .rev()
+                .find(|r| r.trigger == "start" && r.in_flight == 0)
+            {
+                break r.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: {:#?}",
+                &all[before.min(all.len())..]
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let odd: Vec<_> = last
+            .lines
+            .iter()
+            .filter(|l| l.status != "MATCHED")
+            .collect();
+        println!(
+            "round {round}: report {} after the start, {} lines, in flight at the first {}, {} reports this start",
+            last.report,
+            last.lines.len(),
+            json_reports(&journal)[before..].first().map_or(0, |r| r.in_flight),
+            json_reports(&journal).len() - before
+        );
+        assert_eq!(
+            (last.result.as_str(), odd.len()),
+            ("MATCHED", 0),
+            "round {round}: {odd:#?}"
+        );
+        if round == rounds {
+            let (code, out) = p.sigterm(30);
+            assert_eq!(code, Some(0), "{out:#?}");
+            break;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let t = {
+            let (url, stop) = (url.clone(), stop.clone());
+            std::thread::spawn(move || trade(url, format!("r{round}"), stop))
+        };
+        std::thread::sleep(Duration::from_millis(300 + rng.u64(0..700)));
+        p.sigkill();
+        stop.store(true, Ordering::Release);
+        t.join().unwrap();
+    }
+    let st = s.status();
+    assert!(st["fills"].as_u64().unwrap() > 10, "it traded: {st}");
+    s.quit();
+    let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
+        .arg("verify")
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

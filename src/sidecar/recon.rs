@@ -125,34 +125,42 @@ impl ReportFiles {
         Ok(())
     }
 
-    /// Writes the pair; `false` if it was there already (never rewritten).
+    /// Writes the pair; `false` if it was there already (never rewritten). Each file is
+    /// written whole under a hidden temporary name, synced, then linked to its name
+    /// (which fails if the name exists): a reader, or a start after a crash, sees a
+    /// report complete or not at all.
     fn write(&self, r: &ReportFile, ts: u64) -> io::Result<bool> {
         std::fs::create_dir_all(&self.dir)?;
         let stem = file_stem(ts, &r.venue, r.report);
-        let json = self.dir.join(format!("{stem}.json"));
-        let csv = self.dir.join(format!("{stem}.csv"));
-        let Some(mut jf) = create_new(&json)? else {
-            return Ok(false);
-        };
-        serde_json::to_writer_pretty(&mut jf, r).map_err(io::Error::other)?;
-        jf.write_all(b"\n")?;
-        jf.sync_all()?;
-        if let Some(mut cf) = create_new(&csv)? {
-            cf.write_all(to_csv(r).as_bytes())?;
-            cf.sync_all()?;
+        let mut json = serde_json::to_vec_pretty(r).map_err(io::Error::other)?;
+        json.push(b'\n');
+        // The CSV first: the JSON is what lists reports, so a listed report has both.
+        put(&self.dir, &format!("{stem}.csv"), to_csv(r).as_bytes())?;
+        let made = put(&self.dir, &format!("{stem}.json"), &json)?;
+        if made {
+            std::fs::File::open(&self.dir)?.sync_all()?;
         }
-        Ok(true)
+        Ok(made)
     }
 }
 
-fn create_new(p: &Path) -> io::Result<Option<std::fs::File>> {
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(p)
+/// `bytes` as `dir/name`, unless that exists; whether it was written.
+fn put(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<bool> {
+    let target = dir.join(name);
+    if target.exists() {
+        return Ok(false);
+    }
+    let tmp = dir.join(format!(".{name}.tmp"));
     {
-        Ok(f) => Ok(Some(f)),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    let linked = std::fs::hard_link(&tmp, &target);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(e),
     }
 }
@@ -277,7 +285,11 @@ pub fn list(journal: &Path) -> io::Result<Vec<(String, ReportFile)>> {
     };
     for e in rd {
         let p = e?.path();
-        if p.extension().and_then(|x| x.to_str()) != Some("json") {
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_none_or(|n| n.starts_with('.'));
+        if hidden || p.extension().and_then(|x| x.to_str()) != Some("json") {
             continue;
         }
         let text = std::fs::read_to_string(&p)?;
