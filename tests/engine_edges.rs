@@ -926,3 +926,120 @@ fn a_venue_with_a_schedule_is_reconciled_every_interval_from_the_start_on() {
         "{triggers:?}"
     );
 }
+
+#[test]
+fn before_a_journaled_reconcile_command_the_engine_starts_none_of_its_own() {
+    // A journal written before reconciliation existed has timeouts and logons but no
+    // Reconcile command: replayed, it must emit exactly what it did then.
+    let mut r = Rig::new(|t| t);
+    let (_, _cl) = r.submit(10);
+    let evs = r.advance(40_000_000_000);
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, CoreEvent::Order(s) if s.state == OrderState::TimedOut)),
+        "{evs:?}"
+    );
+    assert_eq!(r.v.0.lock().unwrap().snapshots, 0);
+    r.venue(VenueEventKind::Session { up: true });
+    assert_eq!(r.v.0.lock().unwrap().snapshots, 0);
+}
+
+#[test]
+fn a_venue_that_cannot_list_orders_still_holds_a_restart_until_they_are_settled_or_resolved() {
+    let mut r = Rig::new(|t| t);
+    r.v.0.lock().unwrap().external = true;
+    let (_, _cl) = r.submit(10);
+    r.cmd(reconcile_cmd(true));
+    let evs = r.venue(VenueEventKind::SnapshotEnd {
+        orders: false,
+        positions: true,
+        foreign: 0,
+    });
+    assert_eq!(recon(&evs).1.map(|s| s.in_flight), Some(1), "{evs:?}");
+    let (evs, _) = r.submit(1);
+    assert_eq!(rejected(&evs), Some(Reason::Reconciling));
+    // The venue never answers about it: an operator's word for the whole venue ends the
+    // wait (R-RES-4: reconciled "or resolved").
+    let evs = r.cmd(Command::ResolveReconciliation(
+        execd::model::reconcile::ReconResolution {
+            venue: Name::new("paper").unwrap(),
+            account: None,
+            symbol: None,
+            accept_venue: false,
+        },
+    ));
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, CoreEvent::ReconResolved { released: 1, .. })),
+        "{evs:?}"
+    );
+    let (evs, _) = r.submit(1);
+    assert_eq!(rejected(&evs), None, "{evs:?}");
+}
+
+#[test]
+fn protection_on_its_way_to_the_venue_is_not_reported_missing() {
+    use execd::model::reconcile::ReconStatus;
+    use execd::model::request::Protect;
+    let mut r = Rig::new(|t| t);
+    r.n += 1;
+    let mut q = ExecutionRequest::market("", "alpha", "paper", "AAPL", Side::Buy, Dec::new(10, 0));
+    q.request_id = RequestId::from_prefixed_u64("p-", r.n).unwrap();
+    q.take_profit = Some(Protect::OffsetPpm(30_000));
+    r.cmd(Command::Submit(q));
+    let cl = r.v.0.lock().unwrap().sent.last().unwrap().cl;
+    r.venue(VenueEventKind::Ack {
+        cl,
+        venue_order_id: 1,
+    });
+    r.fill(cl, 1, 10);
+    let leg = r.v.0.lock().unwrap().sent.last().unwrap().cl;
+    assert_ne!(leg.order, cl.order, "a take-profit leg was sent");
+    r.cmd(reconcile_cmd(false));
+    let aapl =
+        r.e.registry()
+            .instrument_by_names("paper", "AAPL")
+            .unwrap()
+            .id;
+    r.venue(VenueEventKind::Position {
+        account: AccountId(0),
+        instrument: aapl,
+        qty: Qty(10),
+    });
+    let evs = r.venue(VenueEventKind::SnapshotEnd {
+        orders: true,
+        positions: true,
+        foreign: 0,
+    });
+    let (lines, sum) = recon(&evs);
+    assert_eq!(
+        lines.iter().map(|l| l.status).collect::<Vec<_>>(),
+        vec![ReconStatus::Matched],
+        "{evs:?}"
+    );
+    assert_eq!(sum.unwrap().in_flight, 1, "the leg, not yet acknowledged");
+    // Once acknowledged and still not listed, it is missing.
+    r.venue(VenueEventKind::Ack {
+        cl: leg,
+        venue_order_id: 2,
+    });
+    r.cmd(reconcile_cmd(false));
+    r.venue(VenueEventKind::Position {
+        account: AccountId(0),
+        instrument: aapl,
+        qty: Qty(10),
+    });
+    let evs = r.venue(VenueEventKind::SnapshotEnd {
+        orders: true,
+        positions: true,
+        foreign: 0,
+    });
+    let (lines, _) = recon(&evs);
+    let mut st: Vec<_> = lines.iter().map(|l| l.status).collect();
+    st.sort_by_key(|s| s.as_str());
+    assert_eq!(
+        st,
+        vec![ReconStatus::Mismatch, ReconStatus::MissingSlTp],
+        "{evs:?}"
+    );
+}

@@ -7,7 +7,7 @@
 
 use super::order::{Execution, Order};
 use super::position::{AccountState, Position};
-use crate::model::fixed::{Money, Qty};
+use crate::model::fixed::{Money, Price, Qty};
 use crate::model::ids::{AccountId, InstrumentId, Side};
 use crate::model::instrument::Instrument;
 
@@ -139,6 +139,31 @@ impl Ledger {
                 Side::Sell => p.open_sell.0 += delta,
             }
         }
+    }
+
+    /// An operator accepted the venue's position (R-AUD-4): `net` becomes `q` at the
+    /// same average entry, or at `mark` when it was flat; the account's position margin
+    /// follows. `false` (nothing changed) when a flat position has no mark to enter at,
+    /// or the cost would not fit.
+    pub(crate) fn restate(&mut self, inst: &Instrument, a: AccountId, q: Qty, mark: Price) -> bool {
+        let p = self.position_mut(a, inst.id);
+        let cost = if p.net.0 != 0 {
+            p.cost.checked_mul(q.0 as i128).map(|c| c / p.net.0 as i128)
+        } else if mark.0 > 0 {
+            (mark.0 as i128).checked_mul(q.0 as i128)
+        } else {
+            None
+        };
+        let Some(cost) = cost else {
+            return false;
+        };
+        let margin_before = p.margin(inst);
+        p.cost = cost;
+        p.net = q;
+        let margin_after = p.margin(inst);
+        let acct = &mut self.accounts[a.0 as usize];
+        acct.position_margin = acct.position_margin + margin_after - margin_before;
+        true
     }
 
     /// Books an execution on the order's account and position. `released` is the

@@ -81,6 +81,9 @@ pub struct ReportFiles {
     dir: PathBuf,
     reg: std::sync::Arc<Registry>,
     lines: Vec<ReconLine>,
+    /// Report numbers with a file already (read from the folder before the first write):
+    /// a report is written once even if a renamed venue would name it differently now.
+    existing: Option<std::collections::HashSet<u32>>,
     /// Reports written by this process.
     pub written: u64,
 }
@@ -92,6 +95,7 @@ impl ReportFiles {
             dir: journal.join(FOLDER),
             reg,
             lines: Vec::new(),
+            existing: None,
             written: 0,
         }
     }
@@ -115,14 +119,39 @@ impl ReportFiles {
             Ok((_, CoreEvent::ReconReport(s))) => {
                 self.lines.retain(|l| l.report == s.report);
                 let lines = std::mem::take(&mut self.lines);
+                if self.existing().contains(&s.report) {
+                    return Ok(());
+                }
                 let file = report_file(&self.reg, &s, &lines, h.ts_ns, h.seq);
                 if self.write(&file, h.ts_ns)? {
                     self.written += 1;
+                    self.existing().insert(s.report);
                 }
             }
             _ => {}
         }
         Ok(())
+    }
+
+    fn existing(&mut self) -> &mut std::collections::HashSet<u32> {
+        let dir = &self.dir;
+        self.existing.get_or_insert_with(|| {
+            let mut set = std::collections::HashSet::new();
+            if let Ok(rd) = std::fs::read_dir(dir) {
+                for e in rd.flatten() {
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    if let Some(n) = name
+                        .strip_suffix(".json")
+                        .and_then(|x| x.rsplit_once("-r"))
+                        .and_then(|(_, n)| n.parse::<u32>().ok())
+                    {
+                        set.insert(n);
+                    }
+                }
+            }
+            set
+        })
     }
 
     /// Writes the pair; `false` if it was there already (never rewritten). Each file is
@@ -293,12 +322,14 @@ pub fn list(journal: &Path) -> io::Result<Vec<(String, ReportFile)>> {
             continue;
         }
         let text = std::fs::read_to_string(&p)?;
-        let r: ReportFile = serde_json::from_str(&text).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: not a reconciliation report: {e}", p.display()),
-            )
-        })?;
+        // A file someone put there (or damaged) is said, and the others still listed.
+        let r: ReportFile = match serde_json::from_str(&text) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("execd: {}: not a reconciliation report: {e}", p.display());
+                continue;
+            }
+        };
         let stem = p
             .file_stem()
             .and_then(|s| s.to_str())

@@ -42,7 +42,7 @@ pub fn show(dir: &Path, which: &str, json: bool) -> Result<Vec<String>, String> 
     let reports = recon::list(dir).map_err(|e| e.to_string())?;
     let found = reports
         .iter()
-        .find(|(stem, r)| stem == which || r.report.to_string() == which.trim_start_matches('0'))
+        .find(|(stem, r)| stem == which || which.parse::<u32>().ok() == Some(r.report))
         .ok_or_else(|| format!("no reconciliation report {which} in {}", dir.display()))?;
     let r = &found.1;
     if json {

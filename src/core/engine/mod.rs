@@ -322,8 +322,15 @@ impl Engine {
             }
             self.on_venue_event(vi, ev.kind, out);
         }
+        // Only an answer about orders can settle what a restart waits for: quotes do not
+        // cost the scan.
+        let about_orders = buf
+            .iter()
+            .any(|e| !matches!(e.kind, VenueEventKind::Quote { .. }));
         self.vbuf = buf;
-        self.maybe_resume(crate::model::ids::VenueId(vi as u16), out);
+        if about_orders {
+            self.maybe_resume(crate::model::ids::VenueId(vi as u16), out);
+        }
     }
 
     /// Carries out one command from producer `origin`.

@@ -10,7 +10,7 @@
 
 use super::{awaiting, Engine, Outbox};
 use crate::model::event::CoreEvent;
-use crate::model::fixed::Qty;
+use crate::model::fixed::{Price, Qty};
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, VenueId};
 use crate::model::order_state::OrderState;
 use crate::model::reason::Reason;
@@ -19,6 +19,10 @@ use crate::model::reconcile::{
 };
 use crate::venue::Venue;
 use std::cmp::Reverse;
+
+/// Most open orders one answer may list (the venue's input is bounded like any other,
+/// R-RES-5); beyond, the report says orders were not compared.
+const MAX_LISTED: usize = 1 << 20;
 
 /// Timer ids at and above this are a venue's scheduled reconciliation, not an order.
 pub(super) const SCHEDULE_TIMER: u64 = u64::MAX - u16::MAX as u64;
@@ -32,6 +36,8 @@ pub(crate) struct VenueRecon {
     wanted: Option<ReconTrigger>,
     /// Open orders the venue listed: (client order id, quantity it filled).
     listed: Vec<(ClOrdId, Qty)>,
+    /// It listed more than [`MAX_LISTED`]: the orders part is not compared.
+    overflowed: bool,
     /// Positions it reported: (account, instrument, net).
     positions: Vec<(AccountId, InstrumentId, Qty)>,
     /// The venue's positions as its last report with positions gave them.
@@ -47,6 +53,10 @@ pub(crate) struct VenueRecon {
 pub(crate) struct Reconciler {
     venues: Vec<VenueRecon>,
     reports: u32,
+    /// Set by the first journaled `Command::Reconcile`: only from then does the engine
+    /// start reconciliations of its own (timeouts, logons), so a journal written before
+    /// reconciliation existed replays exactly as it ran.
+    enabled: bool,
 }
 
 impl Reconciler {
@@ -54,6 +64,7 @@ impl Reconciler {
         Reconciler {
             venues: (0..venues).map(|_| VenueRecon::default()).collect(),
             reports: 0,
+            enabled: false,
         }
     }
 
@@ -72,6 +83,9 @@ impl Engine {
     /// Asks venue `v` for its picture, now if it can be asked, else once it is up. A
     /// reconciliation already running is followed by one more.
     pub(crate) fn reconcile_venue(&mut self, v: VenueId, why: ReconTrigger, out: &mut impl Outbox) {
+        if !self.recon.enabled {
+            return;
+        }
         let vi = v.0 as usize;
         let Some(r) = self.recon.venues.get_mut(vi) else {
             return;
@@ -83,13 +97,16 @@ impl Engine {
         if self.venues[vi].snapshot(self.now) {
             r.asking = Some((why, self.now));
             r.listed.clear();
+            r.overflowed = false;
             r.positions.clear();
             r.wanted = None;
-        } else if self.venues[vi].is_logged_on() {
-            // Up, but it cannot tell (a venue with no such requests): an unchecked report,
-            // so what the core holds is still on record.
+        } else if self.venues[vi].is_logged_on() && !self.venues[vi].is_external() {
+            // Up, but it cannot tell (an in-process venue with no such requests): an
+            // unchecked report, so what the core holds is still on record. A network venue
+            // must answer through its (journaled) inputs, or a replay would not see it.
             r.asking = Some((why, self.now));
             r.listed.clear();
+            r.overflowed = false;
             r.positions.clear();
             r.wanted = None;
             self.finish_reconciliation(v, false, false, 0, out);
@@ -111,6 +128,7 @@ impl Engine {
         let Some(v) = self.reg.venue(venue) else {
             return out.emit(origin, super::rejected_cmd(None, Reason::UnknownVenue));
         };
+        self.recon.enabled = true;
         // An in-process venue is rebuilt by the same replay as the core: nothing of it
         // is unknown after a restart, so only network venues are held.
         if hold && self.venues[v.0 as usize].is_external() {
@@ -181,7 +199,11 @@ impl Engine {
     pub(super) fn on_listed(&mut self, v: VenueId, cl: ClOrdId, cum: Qty) {
         if let Some(r) = self.recon.venues.get_mut(v.0 as usize) {
             if r.asking.is_some() {
-                r.listed.push((cl, cum));
+                if r.listed.len() < MAX_LISTED {
+                    r.listed.push((cl, cum));
+                } else {
+                    r.overflowed = true;
+                }
             }
         }
     }
@@ -226,6 +248,7 @@ impl Engine {
             positions_checked: positions,
         };
         let listed = std::mem::take(&mut self.recon.venues[vi].listed);
+        let orders = orders && !self.recon.venues[vi].overflowed;
         let venue_pos = std::mem::take(&mut self.recon.venues[vi].positions);
         if positions {
             self.recon.venues[vi].reported = venue_pos.clone();
@@ -244,26 +267,30 @@ impl Engine {
             ours: Qty(0),
             theirs: Qty(0),
         };
+        // Orders not yet known to have reached the venue are left to their status
+        // queries, whether or not the venue could list the others.
+        sum.in_flight = self.unsettled(v) as u32;
+        let mut listed = listed;
+        listed.sort_unstable_by_key(|(cl, _)| (cl.order.0, cl.epoch));
+        let find = |id: u64, epoch: u32| {
+            listed
+                .binary_search_by_key(&(id, epoch), |(cl, _)| (cl.order.0, cl.epoch))
+                .ok()
+                .map(|i| listed[i])
+        };
         if orders {
             for o in self.book.iter() {
                 let t = o.terms();
                 let s = o.state();
-                if t.venue != v || s.is_terminal() || s == OrderState::Received {
+                if t.venue != v || s.is_terminal() || in_flight(o) {
                     continue;
                 }
-                // Not yet known to have reached the venue: its status query settles it.
-                if awaiting(s) && !o.acked() {
-                    sum.in_flight += 1;
-                    continue;
-                }
-                let here = listed
-                    .iter()
-                    .find(|(cl, _)| cl.order == o.id() && cl.epoch == o.epoch());
+                let here = find(o.id().0, o.epoch());
                 let (status, theirs_state, theirs) = match here {
-                    Some(&(_, cum)) if cum == o.cum_qty() => {
+                    Some((_, cum)) if cum == o.cum_qty() => {
                         (ReconStatus::Matched, Some(OrderState::New), cum)
                     }
-                    Some(&(_, cum)) => (ReconStatus::Mismatch, Some(OrderState::New), cum),
+                    Some((_, cum)) => (ReconStatus::Mismatch, Some(OrderState::New), cum),
                     None => (ReconStatus::Mismatch, None, Qty(0)),
                 };
                 lines.push(ReconLine {
@@ -324,7 +351,7 @@ impl Engine {
                         continue;
                     }
                     let status = if ours == theirs {
-                        if orders && self.protection_missing(a, inst.id, &listed) {
+                        if orders && self.protection_missing(a, inst.id, &find) {
                             ReconStatus::MissingSlTp
                         } else {
                             ReconStatus::Matched
@@ -378,9 +405,14 @@ impl Engine {
     }
 
     /// Whether the position of `a` in `i` lacks protection it was given: a protective
-    /// order the core believes working that the venue did not list, or legs placed of
-    /// which none works any more and none filled.
-    fn protection_missing(&self, a: AccountId, i: InstrumentId, listed: &[(ClOrdId, Qty)]) -> bool {
+    /// order the venue has acknowledged that it did not list, or legs placed of which
+    /// none works any more and none filled. Legs still on their way are not judged.
+    fn protection_missing(
+        &self,
+        a: AccountId,
+        i: InstrumentId,
+        listed: &impl Fn(u64, u32) -> Option<(ClOrdId, Qty)>,
+    ) -> bool {
         let mut cur = self.ledger.position(a, i).protective;
         let (mut placed, mut live, mut filled) = (false, false, false);
         while let Some(id) = cur {
@@ -389,10 +421,7 @@ impl Engine {
             filled |= o.cum_qty().0 > 0;
             if !o.state().is_terminal() {
                 live = true;
-                let there = listed
-                    .iter()
-                    .any(|(cl, _)| cl.order == id && cl.epoch == o.epoch());
-                if !there {
+                if !in_flight(o) && listed(id.0, o.epoch()).is_none() {
                     return true;
                 }
             }
@@ -464,23 +493,37 @@ impl Engine {
         {
             for &i in &insts {
                 let k = self.gate.holds.at(a, i);
-                if self.gate.holds.scope[k] {
-                    self.gate.holds.scope[k] = false;
-                    released += 1;
-                    if r.accept_venue {
-                        if let Some(q) = self.last_venue_position(v, a, i) {
-                            if self.ledger.position(a, i).net != q {
-                                self.restate_position(a, i, q);
-                                restated += 1;
+                if !self.gate.holds.scope[k] {
+                    continue;
+                }
+                if r.accept_venue {
+                    if let Some(q) = self.last_venue_position(v, a, i) {
+                        if self.ledger.position(a, i).net != q {
+                            if !self.restate_position(a, i, q) {
+                                // No price to enter a position execd did not hold at:
+                                // the hold stays until one is quoted.
+                                continue;
                             }
+                            restated += 1;
                         }
                     }
                 }
+                self.gate.holds.scope[k] = false;
+                released += 1;
             }
         }
-        if account.is_none() && instrument.is_none() && self.gate.holds.venue[vi] {
-            self.gate.holds.venue[vi] = false;
-            released += 1;
+        if account.is_none() && instrument.is_none() {
+            // The whole venue: an operator's word also ends a restart's wait (R-RES-4:
+            // "MATCHED or resolved"), e.g. for an order the venue will not answer about.
+            for held in [
+                &mut self.gate.holds.venue[vi],
+                &mut self.gate.holds.resuming[vi],
+            ] {
+                if *held {
+                    *held = false;
+                    released += 1;
+                }
+            }
         }
         out.broadcast(CoreEvent::ReconResolved {
             venue: v,
@@ -504,19 +547,13 @@ impl Engine {
         )
     }
 
-    /// Books `q` as the position, keeping the average entry (the mark when it was flat).
-    fn restate_position(&mut self, a: AccountId, i: InstrumentId, q: Qty) {
-        let mark = {
-            let quote = self.gate.quotes[i.0 as usize];
-            (quote.bid.0 + quote.ask.0) / 2
-        };
-        let p = self.ledger.position_mut(a, i);
-        p.cost = if p.net.0 != 0 {
-            p.cost * q.0 as i128 / p.net.0 as i128
-        } else {
-            mark as i128 * q.0 as i128
-        };
-        p.net = q;
+    /// Books `q` as the position, keeping the average entry (the quote's mid when it was
+    /// flat); whether it could.
+    fn restate_position(&mut self, a: AccountId, i: InstrumentId, q: Qty) -> bool {
+        let quote = self.gate.quotes[i.0 as usize];
+        let mark = Price(((quote.bid.0 as i128 + quote.ask.0 as i128) / 2) as i64);
+        let inst = &self.reg.instruments[i.0 as usize];
+        self.ledger.restate(inst, a, q, mark)
     }
 
     /// Reconciliation state of venue `v` for reads: the last report, if any.
@@ -528,7 +565,13 @@ impl Engine {
     pub(crate) fn unsettled(&self, v: VenueId) -> usize {
         self.book
             .iter()
-            .filter(|o| o.terms().venue == v && awaiting(o.state()) && !o.acked())
+            .filter(|o| o.terms().venue == v && !o.state().is_terminal() && in_flight(o))
             .count()
     }
+}
+
+/// Not yet known to have reached its venue: sent (or about to be) and never
+/// acknowledged; a status query settles it, not a listing.
+fn in_flight(o: &crate::oms::Order) -> bool {
+    o.state() == OrderState::Received || (awaiting(o.state()) && !o.acked())
 }

@@ -396,7 +396,9 @@ impl Mapping {
                 let result = msg.get(tag::POS_REQ_RESULT);
                 let none = result == Some(b"2") || total == Some(0);
                 let refused = !none && result.is_some_and(|r| r != b"0");
-                self.snap.positions_ack(account, total, none, refused);
+                if self.snap.answers(msg.get(tag::POS_REQ_ID)) {
+                    self.snap.positions_ack(account, total, none, refused);
+                }
             }
             msg_type::BUSINESS_MESSAGE_REJECT => {
                 // A business reject of one of our requests: route it to what it was about.
@@ -431,7 +433,16 @@ impl Mapping {
             .get(tag::SYMBOL)
             .and_then(|s| Name::from_bytes(s).ok())
             .and_then(|s| self.reg.instrument(self.venue, &s));
+        let total = msg
+            .get_u64(tag::TOTAL_NUM_POS_REPORTS)
+            .map(|n| n.min(u32::MAX as u64) as u32);
+        let ours = self.snap.answers(msg.get(tag::POS_REQ_ID));
         let (Some(a), Some(i)) = (account, inst) else {
+            // Still one of the reports announced for the account: counted, so the answer
+            // completes (the account's positions are then not all known: an anomaly).
+            if let (Some(a), true) = (account, ours) {
+                self.snap.position_report(a.0 as usize, total);
+            }
             return self.anomaly("position report for an unknown account or symbol", msg);
         };
         // A side not reported holds nothing; one reported must be readable.
@@ -449,10 +460,9 @@ impl Mapping {
         };
         self.positions[k] = Some(net);
         self.stats.position_reports += 1;
-        let total = msg
-            .get_u64(tag::TOTAL_NUM_POS_REPORTS)
-            .map(|n| n.min(u32::MAX as u64) as u32);
-        self.snap.position_report(a.0 as usize, total);
+        if ours {
+            self.snap.position_report(a.0 as usize, total);
+        }
         self.push(
             q,
             now,
@@ -515,14 +525,18 @@ impl Mapping {
                 && (msg.get(tag::TOT_NUM_REPORTS) == Some(b"0")
                     || msg.get(tag::ORD_STATUS) == Some(b"8"))
             {
-                self.snap.no_orders();
+                if self.snap.answers(msg.get(tag::MASS_STATUS_REQ_ID)) {
+                    self.snap.no_orders();
+                }
                 return;
             }
             // An open order at the broker that this core did not send: a reconciliation
             // reports it (UNKNOWN_ORDER).
-            if msg.get(tag::MASS_STATUS_REQ_ID).is_some() {
-                let (last, total) = mass_status_position(msg);
-                self.snap.order_report(last, total, false);
+            if let Some(id) = msg.get(tag::MASS_STATUS_REQ_ID) {
+                if self.snap.answers(Some(id)) {
+                    let (last, total) = mass_status_position(msg);
+                    self.snap.order_report(last, total, false);
+                }
             }
             return self.anomaly("execution report for an order this core did not send", msg);
         };
@@ -545,9 +559,11 @@ impl Mapping {
             || msg.get(tag::MASS_STATUS_REQ_ID).is_some()
             || (fix42 && msg.get(tag::EXEC_TRANS_TYPE) == Some(b"3"))
         {
-            if msg.get(tag::MASS_STATUS_REQ_ID).is_some() {
-                let (last, total) = mass_status_position(msg);
-                self.snap.order_report(last, total, true);
+            if let Some(id) = msg.get(tag::MASS_STATUS_REQ_ID) {
+                if self.snap.answers(Some(id)) {
+                    let (last, total) = mass_status_position(msg);
+                    self.snap.order_report(last, total, true);
+                }
             }
             return self.on_status(q, now, seq, cl, msg);
         }

@@ -37,6 +37,9 @@ struct Account {
 #[derive(Clone, Debug, Default)]
 pub(super) struct Snapshot {
     active: bool,
+    /// MassStatusReqID and PosReqID of the questions: an answer to an older one (late,
+    /// after its deadline) is not counted for this one.
+    id: Vec<u8>,
     deadline: u64,
     orders: Part,
     reports: u32,
@@ -48,8 +51,16 @@ pub(super) struct Snapshot {
 impl Snapshot {
     /// Starts one: `orders` whether the mass status request went out, `accounts` one
     /// flag per account whose positions were asked for.
-    pub(super) fn start(&mut self, now: u64, orders: bool, accounts: impl Iterator<Item = bool>) {
+    pub(super) fn start(
+        &mut self,
+        now: u64,
+        id: &[u8],
+        orders: bool,
+        accounts: impl Iterator<Item = bool>,
+    ) {
         self.active = true;
+        self.id.clear();
+        self.id.extend_from_slice(id);
         self.deadline = now.saturating_add(ANSWER_WITHIN_NS);
         self.orders = if orders {
             Part::Waiting
@@ -69,6 +80,12 @@ impl Snapshot {
     /// Whether one is being answered.
     pub(super) fn active(&self) -> bool {
         self.active
+    }
+
+    /// Whether an answer naming request id `id` belongs to this one: the same id, or
+    /// none given (a broker that does not echo it).
+    pub(super) fn answers(&self, id: Option<&[u8]>) -> bool {
+        self.active && id.is_none_or(|id| id == self.id.as_slice())
     }
 
     /// A mass status report arrived: `last` it said it was the last (912=Y), `total`
@@ -205,7 +222,7 @@ mod tests {
     #[test]
     fn complete_when_every_part_is_in_and_not_before() {
         let mut s = Snapshot::default();
-        s.start(0, true, [true, false].into_iter());
+        s.start(0, b"q1", true, [true, false].into_iter());
         s.order_report(false, Some(2), true);
         assert_eq!(end(&mut s, 1), None);
         s.order_report(false, None, false);
@@ -226,7 +243,7 @@ mod tests {
     #[test]
     fn a_silent_broker_gets_a_partial_report_at_the_deadline() {
         let mut s = Snapshot::default();
-        s.start(0, true, [true].into_iter());
+        s.start(0, b"q1", true, [true].into_iter());
         s.no_orders();
         assert_eq!(end(&mut s, ANSWER_WITHIN_NS - 1), None);
         assert_eq!(
@@ -240,9 +257,18 @@ mod tests {
     }
 
     #[test]
+    fn answers_to_an_older_question_are_not_counted() {
+        let mut s = Snapshot::default();
+        s.start(0, b"q2", true, [].into_iter());
+        assert!(!s.answers(Some(b"q1")));
+        assert!(s.answers(Some(b"q2")));
+        assert!(s.answers(None));
+    }
+
+    #[test]
     fn refusals_and_empty_acks_finish_their_parts() {
         let mut s = Snapshot::default();
-        s.start(0, true, [true, true].into_iter());
+        s.start(0, b"q1", true, [true, true].into_iter());
         s.orders_refused();
         s.positions_ack(None, Some(0), true, false);
         s.positions_ack(Some(1), None, false, true);

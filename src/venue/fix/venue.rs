@@ -597,7 +597,10 @@ impl FixVenue {
                 }
             }
         }
-        self.wire.map.snap.start(now, orders, asked.into_iter());
+        self.wire
+            .map
+            .snap
+            .start(now, &id[..n], orders, asked.into_iter());
         // Nothing could be asked: said at once, so the core (and a replay of its
         // journal) sees an answer either way.
         let seq = self.wire.last_in;
