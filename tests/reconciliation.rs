@@ -355,6 +355,31 @@ fn every_difference_is_found_held_and_resolved_by_an_operator() {
         text.contains("by dana (broker ticket 42)") && text.contains("by dana (broker is right)"),
         "{text}"
     );
+    // A report whose files are gone (the sidecar could not write them) is still shown,
+    // from the journal's records.
+    for f in &files {
+        if f.contains("-r0002.") {
+            std::fs::remove_file(journal.join("reconciliation").join(f)).unwrap();
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
+        .args(["recon"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("(journal only) report 2"), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
+        .args(["recon"])
+        .arg(&journal)
+        .arg("2")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("report 2 of venue sim") && text.contains("MATCHED"),
+        "{text}"
+    );
     // The report replays from the journal as the live core made it.
     let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
         .arg("verify")

@@ -340,3 +340,34 @@ pub fn list(journal: &Path) -> io::Result<Vec<(String, ReportFile)>> {
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
+
+/// The reports a journal holds as records, made the way the sidecar makes its files:
+/// what `execd-replay recon` shows when a file is missing (the sidecar was off, or could
+/// not write it). Names come from `reg`.
+pub fn from_records(
+    reg: &Registry,
+    records: impl IntoIterator<Item = (RecordHeader, Vec<u8>)>,
+) -> Vec<ReportFile> {
+    let mut lines: Vec<ReconLine> = Vec::new();
+    let mut out = Vec::new();
+    for (h, payload) in records {
+        if h.kind != KIND_EVENT || payload.len() < 2 {
+            continue;
+        }
+        match decode_event(&payload) {
+            Ok((_, CoreEvent::ReconLine(l))) => {
+                if lines.first().is_some_and(|f| f.report != l.report) {
+                    lines.clear();
+                }
+                lines.push(l);
+            }
+            Ok((_, CoreEvent::ReconReport(s))) => {
+                lines.retain(|l| l.report == s.report);
+                out.push(report_file(reg, &s, &lines, h.ts_ns, h.seq));
+                lines.clear();
+            }
+            _ => {}
+        }
+    }
+    out
+}

@@ -8,9 +8,37 @@ use execd::model::event::Command;
 use execd::sidecar::recon::{self, ReportFile};
 use std::path::Path;
 
+/// The report files, and any report the journal holds that has no file (the sidecar
+/// was off, or could not write it), in report order.
+fn reports(dir: &Path) -> Result<Vec<(String, ReportFile)>, String> {
+    let mut reports = recon::list(dir).map_err(|e| e.to_string())?;
+    let reg = execd::core::recovery::journal_configs(dir)
+        .map_err(|e| e.to_string())?
+        .pop()
+        .map(|c| c.registry);
+    let Some(reg) = reg else {
+        return Ok(reports);
+    };
+    let mut records = Vec::new();
+    execd::journal::scan(dir, |r| {
+        if r.header.kind == execd::core::records::KIND_EVENT {
+            records.push((r.header, r.payload.to_vec()));
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    for r in recon::from_records(&reg, records) {
+        if !reports.iter().any(|(_, f)| f.report == r.report) {
+            let stem = format!("(journal only) report {}", r.report);
+            reports.push((stem, r));
+        }
+    }
+    reports.sort_by_key(|(_, r)| r.report);
+    Ok(reports)
+}
+
 /// One line per report, oldest first, then one per resolution.
 pub fn list(dir: &Path) -> Result<Vec<String>, String> {
-    let reports = recon::list(dir).map_err(|e| e.to_string())?;
+    let reports = reports(dir)?;
     let mut out = Vec::new();
     if reports.is_empty() {
         out.push(format!(
@@ -39,7 +67,7 @@ pub fn list(dir: &Path) -> Result<Vec<String>, String> {
 
 /// One report, by number or file name: its summary, then a line per order and position.
 pub fn show(dir: &Path, which: &str, json: bool) -> Result<Vec<String>, String> {
-    let reports = recon::list(dir).map_err(|e| e.to_string())?;
+    let reports = reports(dir)?;
     let found = reports
         .iter()
         .find(|(stem, r)| stem == which || which.parse::<u32>().ok() == Some(r.report))
