@@ -171,6 +171,22 @@ pub fn encode_event(origin: u8, ev: &CoreEvent, buf: &mut [u8; MAX_EVENT]) -> Op
             o.i64(venue_cum.0);
             o.i64(core_cum.0);
         }
+        CoreEvent::ProtectionOverfill { leg, flatten, qty } => {
+            o.u8(23);
+            o.oid(leg);
+            o.opt_oid(flatten);
+            o.i64(qty.0);
+        }
+        CoreEvent::Unprotected {
+            parent,
+            leg,
+            reason,
+        } => {
+            o.u8(24);
+            o.oid(parent);
+            o.oid(leg);
+            o.reason(Some(reason));
+        }
         CoreEvent::Synced(_)
         | CoreEvent::OrderInstrument { .. }
         | CoreEvent::Row(_)
@@ -296,6 +312,16 @@ pub fn decode_event(b: &[u8]) -> Result<(u8, CoreEvent), CodecError> {
             max_notional: Money(i.i64()?),
             max_position: Qty(i.i64()?),
         }),
+        23 => CoreEvent::ProtectionOverfill {
+            leg: i.oid()?,
+            flatten: i.opt_oid()?,
+            qty: Qty(i.i64()?),
+        },
+        24 => CoreEvent::Unprotected {
+            parent: i.oid()?,
+            leg: i.oid()?,
+            reason: i.some_reason()?,
+        },
         _ => return Err(CodecError("unknown event tag")),
     };
     i.end()?;
@@ -413,6 +439,21 @@ mod tests {
             CoreEvent::VenueSession {
                 venue: Name::new("broker").unwrap(),
                 up: true,
+            },
+            CoreEvent::ProtectionOverfill {
+                leg: OrderId(6),
+                flatten: Some(OrderId(9)),
+                qty: Qty(2),
+            },
+            CoreEvent::ProtectionOverfill {
+                leg: OrderId(6),
+                flatten: None,
+                qty: Qty(2),
+            },
+            CoreEvent::Unprotected {
+                parent: OrderId(4),
+                leg: OrderId(5),
+                reason: Reason::VenueRejected,
             },
         ];
         let mut buf = [0u8; MAX_EVENT];
