@@ -142,6 +142,13 @@ fn protection_goes_to_the_broker_as_a_reduce_only_oco_list() {
     });
     let (code, lines) = p.sigterm(30);
     assert_eq!(code, Some(0), "{lines:#?}");
+    // The broker's answers (ListStatus included) validate against execd's dictionary.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("next sequence numbers out") && l.contains(" 0 invalid")),
+        "{lines:#?}"
+    );
     assert_eq!(st["fills"].as_u64(), Some(2), "{st}");
     assert_eq!(
         st["session_rejects_sent"].as_u64(),
@@ -234,4 +241,78 @@ fn emulated_oco_flattens_what_both_legs_filling_at_once_opened() {
     assert!(files_holding(&journal.join("fix"), b"\x0118=E\x01").is_empty());
     // Replay rebuilds the same events, the flattening order included.
     replay(&["verify", journal.to_str().unwrap()]);
+}
+
+#[test]
+fn a_refused_list_leaves_the_position_reported_unprotected() {
+    let dir = TempDir::new("protect-refused");
+    // Every second new order is refused: the parent passes, the list's first leg does
+    // not, so the broker refuses the whole list.
+    let mut s = VenueSim::start(&[
+        "--policy",
+        "fill",
+        "--oco-lists",
+        "--reject-every",
+        "2",
+        "--dict-dir",
+        "fix-dictionaries",
+    ]);
+    let cfg = config_with(
+        &dir,
+        s.port,
+        &[
+            (
+                "BeginString = \"FIX.4.4\"",
+                "BeginString = \"FIXT.1.1\"\nOcoOrderList = true",
+            ),
+            (
+                "DataDictionary = \"FIX.4.4\"",
+                "TransportDataDictionary = \"FIXT.1.1\"\nAppDataDictionary = \"FIX.5.0SP2\"",
+            ),
+        ],
+    );
+    let journal = dir.join("journal");
+    let p = execd_run(&cfg, &journal);
+    let st = wait_sim(&mut s, "the list refused", |st| {
+        st["rejects"].as_u64() == Some(1)
+    });
+    // Give execd the moment to read the refusal before stopping it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rows_live(&journal) < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, lines) = p.sigterm(30);
+    assert_eq!(code, Some(3), "a human is needed: {lines:#?}");
+    assert_eq!(st["lists"].as_u64(), Some(0), "{st}");
+    assert_eq!(st["fills"].as_u64(), Some(1), "only the parent: {st}");
+    // Both legs rejected, each reported: the position stands without protection.
+    let un = rows(&journal, "unprotected");
+    assert_eq!(un.len(), 2, "{un:?}");
+    let prot = rows(&journal, "protection");
+    assert_eq!(prot.len(), 1, "{prot:?}");
+    for r in &un {
+        assert_eq!(r["order"], prot[0]["order"], "about the parent: {r}");
+        assert_eq!(r["reason"], "VENUE_REJECTED", "{r}");
+    }
+    assert!(
+        !flat(&s.status()),
+        "the parent's position stays, unprotected"
+    );
+    replay(&["verify", journal.to_str().unwrap()]);
+}
+
+/// How many `unprotected` rows the journal holds so far (read while execd runs).
+fn rows_live(journal: &Path) -> usize {
+    let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
+        .args([
+            "export",
+            journal.to_str().unwrap(),
+            "--format",
+            "jsonl",
+            "--kind",
+            "unprotected",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
 }

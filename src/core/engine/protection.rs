@@ -176,7 +176,8 @@ impl Engine {
         }
         let excess = Qty(net_after.unsigned_abs().min(qty.0.unsigned_abs()) as i64);
         self.stats.anomalies += 1;
-        let flatten = self.alloc_id().map(|id| {
+        let flatten = self.alloc_id();
+        if let Some(id) = flatten {
             let terms = Terms {
                 request_id: RequestId::EMPTY,
                 origin: t.origin,
@@ -194,8 +195,7 @@ impl Engine {
             let order = Order::new(id, self.epoch, terms, Money(0));
             self.stats.protective_orders += 1;
             self.send_new(order, false, out, &mut ());
-            id
-        });
+        }
         out.emit(
             t.origin,
             CoreEvent::ProtectionOverfill {

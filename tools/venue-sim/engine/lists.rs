@@ -16,18 +16,20 @@ impl Sim {
     pub(super) fn new_list(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
         let list_id = Id::new(msg.get(tag::LIST_ID).unwrap_or(b""));
         let legs = legs_of(msg);
-        let mut orders: Vec<Order> = legs
-            .iter()
-            .map(|fields| self.order_from(sess, |t| get(fields, t)))
-            .collect();
+        // Each leg checked as it is numbered, as a NewOrderSingle would be.
+        let mut refused = None;
+        let mut orders: Vec<Order> = Vec::with_capacity(2);
+        for fields in &legs {
+            let o = self.order_from(sess, |t| get(fields, t));
+            refused = refused.or(self.refusal(&o).map(|(_, text)| text));
+            orders.push(o);
+        }
         let why = if msg.get(tag::CONTINGENCY_TYPE) != Some(OCO) {
             Some("only one-cancels-other lists (ContingencyType 1385=1)")
         } else if orders.len() != 2 {
             Some("a one-cancels-other list has two orders")
         } else {
-            orders
-                .iter()
-                .find_map(|o| self.refusal(o).map(|(_, text)| text))
+            refused
         };
         let cls = [
             orders.first().map_or(Id::EMPTY, |o| o.cl_ord_id),
