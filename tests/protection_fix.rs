@@ -316,3 +316,45 @@ fn rows_live(journal: &Path) -> usize {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
+
+#[test]
+fn a_venue_whose_dictionary_cannot_carry_them_is_refused_at_start() {
+    let dir = TempDir::new("protect-refused-start");
+    // FIX 4.4 has no ContingencyType: OcoOrderList cannot be honoured, so execd does
+    // not start (rather than find out at the first fill). No broker is needed.
+    let cfg = config_with(
+        &dir,
+        9,
+        &[(
+            "BeginString = \"FIX.4.4\"",
+            "BeginString = \"FIX.4.4\"\nOcoOrderList = true",
+        )],
+    );
+    let (code, lines) = execd_run(&cfg, &dir.join("journal")).finish(30);
+    assert_eq!(code, Some(2), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("OcoOrderList") && l.contains("ContingencyType (1385)")),
+        "{lines:#?}"
+    );
+    // With the overlay that adds it, the same session starts (and waits for its broker).
+    let cfg = config_with(
+        &dir,
+        9,
+        &[
+            (
+                "BeginString = \"FIX.4.4\"",
+                "BeginString = \"FIX.4.4\"\nOcoOrderList = true",
+            ),
+            (
+                "overlays/venue-sim.xml\"]",
+                "overlays/venue-sim.xml\", \"fix-dictionaries/overlays/oco-fix44.xml\"]",
+            ),
+        ],
+    );
+    let mut p = execd_run(&cfg, &dir.join("journal2"));
+    assert!(p.wait_line("running (", 30).is_some(), "it starts");
+    let (code, lines) = p.sigterm(30);
+    assert!(matches!(code, Some(0 | 1)), "{lines:#?}");
+}

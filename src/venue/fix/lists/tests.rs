@@ -92,6 +92,22 @@ fn oco_list_is_refused_at_start_where_the_dictionary_has_no_contingency_type() {
     )
     .unwrap();
     assert_eq!(s.check().unwrap_err().0, "ReduceOnlyExecInst");
+    // A FIX 4.4 dialect that has it (the overlay in fix-dictionaries/) is taken, and
+    // the list it writes validates against it.
+    let overlay = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fix-dictionaries/overlays/oco-fix44.xml"
+    );
+    let d = Dictionary::open("FIX.4.4", &[std::path::Path::new(overlay)]).unwrap();
+    let p = Protective::check(
+        &spec("OcoOrderList = true\nReduceOnlyExecInst = \"E\""),
+        Some(&d),
+    )
+    .unwrap();
+    let f = encode_list("FIX.4.4", &p);
+    let mut dec = Decoder::new();
+    d.validate(&dec.decode(&f[..frame(&f).unwrap()]).unwrap())
+        .unwrap();
     // Nothing asked: nothing checked.
     assert_eq!(
         Protective::check(&spec(""), None).unwrap(),
