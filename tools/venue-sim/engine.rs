@@ -1191,11 +1191,25 @@ impl Sim {
         } else {
             0
         };
+        // A stop order moves its trigger (a stop-loss moved by its protection).
+        let stop = if o.ord_type == b'3' {
+            match msg.get_dec(tag::STOP_PX).map(leaf_to_scale) {
+                None => o.stop,
+                Some(Some(p)) if p > 0 => p,
+                Some(_) => {
+                    self.cxl_reject(now, sess, msg, Some(&o), (2, 99, "bad StopPx (99)"));
+                    return;
+                }
+            }
+        } else {
+            0
+        };
         let o = &mut self.orders[idx as usize];
         o.orig_cl_ord_id = o.cl_ord_id;
         o.cl_ord_id = new_cl;
         o.qty = qty;
         o.price = price;
+        o.stop = stop;
         if let Some(d) = qty_dec {
             o.unit = o.unit.min(unit_of(d));
         }
@@ -1572,6 +1586,45 @@ mod tests {
             "flat: refused on arrival"
         );
         assert_eq!(sim.net_positions(), vec![("a".into(), "X".into(), 0)]);
+        // A resting stop's trigger moves with a replace (StopPx 99), and it fires there.
+        let mut sim2 = Sim::new(SimConfig {
+            keep_closed: 100,
+            ..cfg(Policy::Fill)
+        });
+        let out = on(
+            &mut sim2,
+            b"D",
+            &[
+                (11, "st"),
+                (1, "a"),
+                (55, "X"),
+                (54, "2"),
+                (38, "1"),
+                (40, "3"),
+                (99, "50"),
+            ],
+        );
+        assert_eq!(kinds(&out), vec![("st".into(), ExecKind::New, b'0', 0)]);
+        let out = on(
+            &mut sim2,
+            b"G",
+            &[
+                (11, "st2"),
+                (41, "st"),
+                (1, "a"),
+                (55, "X"),
+                (54, "2"),
+                (38, "1"),
+                (40, "3"),
+                (99, "200"),
+            ],
+        );
+        assert_eq!(kinds(&out)[0].1, ExecKind::Replaced);
+        assert_eq!(
+            kinds(&out)[1].1,
+            ExecKind::Trade,
+            "the path (~100) is under 200: {out:?}"
+        );
         // Without the ExecInst the same sell opens a short, as a broker would.
         let out = on(
             &mut sim,
