@@ -61,7 +61,7 @@ pub struct Row {
 }
 
 /// Every kind of export row.
-pub const KINDS: [&str; 25] = [
+pub const KINDS: [&str; 27] = [
     "request",
     "accepted",
     "rejected",
@@ -87,6 +87,8 @@ pub const KINDS: [&str; 25] = [
     "reconciliation",
     "reconciliation_report",
     "reconciliation_resolved",
+    "protection_overfill",
+    "unprotected",
 ];
 
 /// The CSV header.
@@ -364,6 +366,37 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
                 kind: "slippage_breach",
                 detail: format!("slippage_bps={} protection withheld", Fixed(bps_e2, 2)),
                 ..with_order(base.clone(), order)
+            },
+            CoreEvent::ProtectionOverfill { leg, flatten, qty } => {
+                let (_, qs) = scales(leg);
+                Row {
+                    kind: "protection_overfill",
+                    qty: Fixed(qty.0, qs).to_string(),
+                    detail: match flatten {
+                        Some(f) => format!(
+                            "position flipped by the leg; order {} flattens the excess",
+                            f.0
+                        ),
+                        None => {
+                            "position flipped by the leg; the excess could not be flattened".into()
+                        }
+                    },
+                    ..with_order(base.clone(), leg)
+                }
+            }
+            CoreEvent::Unprotected {
+                parent,
+                leg,
+                reason,
+            } => Row {
+                kind: "unprotected",
+                reason: reason.code().into(),
+                detail: format!(
+                    "protective order {} refused by the venue: {}",
+                    leg.0,
+                    reason.text()
+                ),
+                ..with_order(base.clone(), parent)
             },
             CoreEvent::Anomaly {
                 order,

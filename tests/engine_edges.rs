@@ -1043,3 +1043,97 @@ fn protection_on_its_way_to_the_venue_is_not_reported_missing() {
         "{evs:?}"
     );
 }
+
+/// Emulated one-cancels-other (R-OMS-5): a leg's partial fill cancels its sibling before
+/// anything else is said or sent; when the sibling fills anyway, the position it flips
+/// is flattened for exactly the excess and reported; a refused leg is reported.
+#[test]
+fn both_legs_filling_never_leave_a_position_upstream_did_not_ask_for() {
+    use execd::model::ids::OrderType;
+    use execd::model::request::Protect;
+    let mut r = Rig::new(|t| t);
+    let mut req = ExecutionRequest::market(
+        "oco-1",
+        "alpha",
+        "paper",
+        "AAPL",
+        Side::Buy,
+        Dec::new(10, 0),
+    );
+    req.stop_loss = Some(Protect::OffsetPpm(-10_000));
+    req.take_profit = Some(Protect::OffsetPpm(20_000));
+    r.cmd(Command::Submit(req));
+    let parent = r.v.0.lock().unwrap().sent[0].cl;
+    let evs = r.fill(parent, 1, 10);
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, CoreEvent::Protection { .. })),
+        "{evs:?}"
+    );
+    let (sl, tp) = {
+        let s = r.v.0.lock().unwrap();
+        assert_eq!(s.sent.len(), 3);
+        assert!(s.sent[1].reduce_only && s.sent[2].reduce_only);
+        assert_eq!(
+            (s.sent[1].order_type, s.sent[2].order_type),
+            (OrderType::Stop, OrderType::Limit)
+        );
+        (s.sent[1].cl, s.sent[2].cl)
+    };
+    // The take-profit fills 4 of 10: the stop-loss's cancel is the first thing out,
+    // before the fill is even reported.
+    let evs = r.fill(tp, 2, 4);
+    assert_eq!(r.v.0.lock().unwrap().cancels.last().map(|c| c.1), Some(sl));
+    match &evs[0] {
+        CoreEvent::Order(s) => {
+            assert_eq!((s.order, s.state), (sl.order, OrderState::PendingCancel))
+        }
+        e => panic!("the sibling's cancel first, not {e:?}"),
+    }
+    assert_eq!(r.position(), Qty(6));
+    // Too late: the stop-loss had already executed in full at the venue. The position
+    // flips to -4, which nobody asked for: a market buy of exactly 4 goes out.
+    let evs = r.fill(sl, 3, 10);
+    assert_eq!(r.position(), Qty(-4));
+    let flatten = {
+        let s = r.v.0.lock().unwrap();
+        let f = *s.sent.last().unwrap();
+        assert_eq!(
+            (f.order_type, f.side, f.qty, f.reduce_only),
+            (OrderType::Market, Side::Buy, Qty(4), true)
+        );
+        f.cl
+    };
+    assert!(
+        evs.contains(&CoreEvent::ProtectionOverfill {
+            leg: sl.order,
+            flatten: Some(flatten.order),
+            qty: Qty(4),
+        }),
+        "{evs:?}"
+    );
+    r.fill(flatten, 4, 4);
+    assert_eq!(r.position(), Qty(0), "flat again");
+    assert_eq!(r.v.0.lock().unwrap().sent.len(), 4, "nothing more sent");
+
+    // A venue that refuses a leg leaves the position without it: said so.
+    let mut req =
+        ExecutionRequest::market("oco-2", "alpha", "paper", "AAPL", Side::Buy, Dec::new(5, 0));
+    req.stop_loss = Some(Protect::OffsetPpm(-10_000));
+    r.cmd(Command::Submit(req));
+    let parent = r.v.0.lock().unwrap().sent.last().unwrap().cl;
+    r.fill(parent, 5, 5);
+    let leg = r.v.0.lock().unwrap().sent.last().unwrap().cl;
+    let evs = r.venue(VenueEventKind::Rejected {
+        cl: leg,
+        reason: Reason::VenueRejected,
+    });
+    assert!(
+        evs.contains(&CoreEvent::Unprotected {
+            parent: parent.order,
+            leg: leg.order,
+            reason: Reason::VenueRejected,
+        }),
+        "{evs:?}"
+    );
+}

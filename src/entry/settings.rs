@@ -307,6 +307,8 @@ impl OrderEntryConfig {
             mass_status_on_logon: false,
             positions_on_logon: false,
             resend_order_max_age: 0,
+            reduce_only_exec_inst: None,
+            oco_order_list: false,
             socket_use_ssl: false,
             ssl_ca_certificate: None,
             ssl_server_name: None,

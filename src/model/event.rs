@@ -442,6 +442,28 @@ pub enum CoreEvent {
         /// How far its average fill slipped, in hundredths of a basis point.
         bps_e2: i64,
     },
+    /// A protective leg filled beyond the position it protected — both legs of a pair
+    /// executed in the same instant at a venue that does not link or limit them — and
+    /// flipped it; the excess is sent back as a market order (R-OMS-5). An anomaly: the
+    /// position was briefly one upstream never asked for.
+    ProtectionOverfill {
+        /// The leg whose fill flipped the position.
+        leg: OrderId,
+        /// The market order flattening the excess (`None`: it could not be placed).
+        flatten: Option<OrderId>,
+        /// The excess: the opposite position the leg opened.
+        qty: Qty,
+    },
+    /// The venue refused a protective leg (a refused OCO list refuses both): the
+    /// position lacks that protection and a human decides (R-OMS-5).
+    Unprotected {
+        /// The filled order the leg was to protect.
+        parent: OrderId,
+        /// The refused leg.
+        leg: OrderId,
+        /// Why, as the venue said.
+        reason: Reason,
+    },
     /// An event that did not fit the order's state (R-OMS-1): reported, state unchanged.
     Anomaly {
         /// The order it was about.

@@ -79,6 +79,10 @@ impl Venue for AnyVenue {
         each!(self, v => v.submit(now, order))
     }
     #[inline]
+    fn submit_oco(&mut self, now: u64, legs: [&VenueOrder; 2]) -> [Result<(), VenueError>; 2] {
+        each!(self, v => v.submit_oco(now, legs))
+    }
+
     fn cancel(&mut self, now: u64, cl: ClOrdId, orig: ClOrdId) -> Result<(), VenueError> {
         each!(self, v => v.cancel(now, cl, orig))
     }

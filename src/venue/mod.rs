@@ -217,6 +217,13 @@ pub trait Venue: Send {
     fn is_logged_on(&self) -> bool;
     /// Sends a new order.
     fn submit(&mut self, now: u64, order: &VenueOrder) -> Result<(), VenueError>;
+    /// Sends a position's stop-loss and take-profit, linked one-cancels-other, and says
+    /// for each whether it went out. A venue that links them itself (FIX: a
+    /// NewOrderList, `OcoOrderList`) sends them together; any other sends them one by
+    /// one and the core emulates the link (R-OMS-5).
+    fn submit_oco(&mut self, now: u64, legs: [&VenueOrder; 2]) -> [Result<(), VenueError>; 2] {
+        [self.submit(now, legs[0]), self.submit(now, legs[1])]
+    }
     /// Sends a cancel: `cl` is the request's id, `orig` the working one.
     fn cancel(&mut self, now: u64, cl: ClOrdId, orig: ClOrdId) -> Result<(), VenueError>;
     /// Sends a cancel/replace.

@@ -102,6 +102,21 @@ pub struct Cli {
     /// Closed orders remembered for status requests (older ones are forgotten).
     #[arg(long)]
     pub keep_closed: Option<usize>,
+    /// Read this ExecInst (18) value as reduce-only, as a broker offering it does: such
+    /// an order that cannot reduce the position is refused, and a fill never goes
+    /// beyond the position (clipped; nothing left to reduce cancels the rest).
+    #[arg(long)]
+    pub reduce_only_exec_inst: Option<char>,
+    /// Take one-cancels-other NewOrderLists (35=E, ContingencyType 1385=1): the first
+    /// leg to fill cancels the other in the same instant. Without it a list is
+    /// answered as an unsupported message.
+    #[arg(long)]
+    pub oco_lists: bool,
+    /// Fill policy: stop orders fill at once at their stop price (both legs of a
+    /// stop-loss / take-profit pair hit in the same instant). Without it they rest until
+    /// the price path reaches the trigger.
+    #[arg(long)]
+    pub stops_at_once: bool,
     /// Validate inbound messages: the complete built-in dictionaries with this
     /// directory's overlays/venue-sim.xml (e.g. the repo's fix-dictionaries); a FIX42.xml,
     /// FIX44.xml, FIXT11.xml or FIX50SP2.xml here replaces the built-in base.
@@ -171,6 +186,12 @@ struct FileCfg {
     dict_dir: Option<PathBuf>,
     #[serde(alias = "keep-closed")]
     keep_closed: Option<usize>,
+    #[serde(alias = "reduce-only-exec-inst")]
+    reduce_only_exec_inst: Option<char>,
+    #[serde(alias = "oco-lists")]
+    oco_lists: Option<bool>,
+    #[serde(alias = "stops-at-once")]
+    stops_at_once: Option<bool>,
     #[serde(alias = "tls-cert")]
     tls_cert: Option<String>,
     #[serde(alias = "tls-key")]
@@ -346,6 +367,15 @@ impl Config {
             return Err("logon-timeout-secs: must be 1 to 3600".into());
         }
         let max_sessions = cli.max_sessions.or(file.max_sessions).unwrap_or(1024);
+        let reduce_only_exec_inst = match cli.reduce_only_exec_inst.or(file.reduce_only_exec_inst) {
+            None => None,
+            Some(c) if c.is_ascii_graphic() => Some(c as u8),
+            Some(c) => {
+                return Err(format!(
+                    "reduce-only-exec-inst: {c:?} is not an ExecInst character"
+                ))
+            }
+        };
         if max_sessions == 0 {
             return Err("max-sessions: must be at least 1".into());
         }
@@ -382,6 +412,9 @@ impl Config {
                     .saturating_mul(1_000),
                 commission_bps: cli.commission_bps.or(file.commission_bps).unwrap_or(0) as i64,
                 keep_closed: cli.keep_closed.or(file.keep_closed).unwrap_or(100_000),
+                reduce_only_exec_inst,
+                oco_lists: cli.oco_lists || file.oco_lists.unwrap_or(false),
+                stops_at_once: cli.stops_at_once || file.stops_at_once.unwrap_or(false),
             },
         })
     }

@@ -17,6 +17,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+mod lists;
+
 /// Decimals of every internal price and quantity.
 pub const SCALE: u8 = 8;
 const ONE: i64 = 100_000_000;
@@ -58,6 +60,16 @@ pub struct SimConfig {
     /// Closed orders kept for status requests; older ones are forgotten and their slots
     /// reused, so memory stays flat however long a benchmark runs.
     pub keep_closed: usize,
+    /// ExecInst (18) value read as "reduce-only": such an order never opens or flips a
+    /// position (refused when it cannot reduce, clipped to the position when it fills).
+    pub reduce_only_exec_inst: Option<u8>,
+    /// Take NewOrderList (35=E) with ContingencyType 1 (one-cancels-other): a leg that
+    /// fills cancels the other at once. Off: a list is an unsupported message.
+    pub oco_lists: bool,
+    /// Under the fill policy, stop orders (40=3) fill at once at their stop price, like
+    /// limits at theirs (two legs of a pair hit in the same instant). Off: they rest
+    /// until the price path reaches their trigger.
+    pub stops_at_once: bool,
 }
 
 /// FIX version of a session, for the few places the answers differ.
@@ -105,6 +117,12 @@ impl Id {
     }
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
     }
 }
 
@@ -209,6 +227,14 @@ pub enum OutKind {
         symbol: Id,
         long: i64,
         short: i64,
+    },
+    /// ListStatus (35=N) answering a NewOrderList: taken (ListOrderStatus 3, executing)
+    /// or refused whole (7).
+    ListStatus {
+        list_id: Id,
+        legs: [Id; 2],
+        rejected: bool,
+        text: &'static str,
     },
     /// An application message to send back with the same MsgType: its header fields
     /// the session does not write (97, 115, 128 …) and its body, each as `tag=value<SOH>`
@@ -336,6 +362,12 @@ struct Order {
     ord_type: u8,
     qty: i64,
     price: i64,
+    /// StopPx (99) of a stop order.
+    stop: i64,
+    /// Sent with the reduce-only ExecInst.
+    reduce_only: bool,
+    /// The other leg of its one-cancels-other list: (slot, epoch).
+    oco: Option<(u32, u32)>,
     /// The smallest quantity step the client used (10^(8 - its decimals)).
     unit: i64,
     cum: i64,
@@ -390,6 +422,12 @@ pub struct Counters {
     pub open_orders: u64,
     /// Fills made but, at an operator's request, never reported.
     pub dropped_fills: u64,
+    /// One-cancels-other lists taken.
+    pub lists: u64,
+    /// Legs cancelled because the other leg of their list filled.
+    pub oco_cancels: u64,
+    /// Reduce-only fills clipped to the position (or cancelled with nothing to reduce).
+    pub reduce_only_clipped: u64,
 }
 
 /// The broker behind every session: orders, the price paths, and the answers due,
@@ -418,6 +456,15 @@ pub struct Sim {
     drop_fills: u32,
     refuse_cancels: u32,
     pub counters: Counters,
+}
+
+/// Whether an order on this side reduces a position of `pos` (never one that is flat).
+fn reduces(pos: i64, buy: bool) -> bool {
+    if buy {
+        pos < 0
+    } else {
+        pos > 0
+    }
 }
 
 fn leaf_to_scale(d: Dec) -> Option<i64> {
@@ -460,6 +507,16 @@ impl Sim {
 
     pub fn config(&self) -> &SimConfig {
         &self.cfg
+    }
+
+    /// Every position held: (account, symbol, net quantity at [`SCALE`]), summed over
+    /// sessions, in name order.
+    pub fn net_positions(&self) -> Vec<(String, String, i64)> {
+        let mut m: std::collections::BTreeMap<(String, String), i64> = Default::default();
+        for ((_, a, s), q) in &self.positions {
+            *m.entry((a.to_string(), s.to_string())).or_insert(0) += q;
+        }
+        m.into_iter().map(|((a, s), q)| (a, s, q)).collect()
     }
 
     /// When the next scheduled answer or piece is due, or the next path step matters
@@ -568,6 +625,7 @@ impl Sim {
         }
         match msg.msg_type() {
             msg_type::NEW_ORDER_SINGLE => self.new_order(now, sess, msg),
+            msg_type::NEW_ORDER_LIST if self.cfg.oco_lists => self.new_list(now, sess, msg),
             msg_type::ORDER_CANCEL_REQUEST => self.cancel(now, sess, msg),
             msg_type::ORDER_CANCEL_REPLACE_REQUEST => self.replace(now, sess, msg),
             msg_type::ORDER_STATUS_REQUEST => self.status(now, sess, msg),
@@ -652,20 +710,39 @@ impl Sim {
     }
 
     fn new_order(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
+        let o = self.order_from(sess, |t| msg.get(t));
+        if let Some(o) = self.check_new(now, o) {
+            let idx = self.open_new(now, o);
+            self.evaluate(now, idx, true);
+        }
+    }
+
+    /// A new order as its fields (`get`) describe it, numbered.
+    fn order_from<'m>(&mut self, sess: u32, get: impl Fn(u32) -> Option<&'m [u8]>) -> Order {
         self.counters.orders += 1;
         self.new_orders_seen += 1;
-        let qty_dec = msg.get_dec(tag::ORDER_QTY);
-        let mut o = Order {
+        let dec = |t| get(t).and_then(|v| Dec::parse_bytes(v).ok());
+        let qty_dec = dec(tag::ORDER_QTY);
+        let first = |t| get(t).and_then(|v: &[u8]| v.first().copied());
+        let reduce_only = match (self.cfg.reduce_only_exec_inst, get(tag::EXEC_INST)) {
+            // ExecInst is a space-separated list of instructions.
+            (Some(c), Some(v)) => v.split(|&b| b == b' ').any(|i| i == [c]),
+            _ => false,
+        };
+        let o = Order {
             sess,
             order_id: self.next_order_id,
-            cl_ord_id: Id::new(msg.get(tag::CL_ORD_ID).unwrap_or(b"")),
+            cl_ord_id: Id::new(get(tag::CL_ORD_ID).unwrap_or(b"")),
             orig_cl_ord_id: Id::EMPTY,
-            account: Id::new(msg.get(tag::ACCOUNT).unwrap_or(b"")),
-            symbol: Id::new(msg.get(tag::SYMBOL).unwrap_or(b"")),
-            side: char_field(msg, tag::SIDE).unwrap_or(0),
-            ord_type: char_field(msg, tag::ORD_TYPE).unwrap_or(b'1'),
+            account: Id::new(get(tag::ACCOUNT).unwrap_or(b"")),
+            symbol: Id::new(get(tag::SYMBOL).unwrap_or(b"")),
+            side: first(tag::SIDE).unwrap_or(0),
+            ord_type: first(tag::ORD_TYPE).unwrap_or(b'1'),
             qty: qty_dec.and_then(leaf_to_scale).unwrap_or(0),
-            price: msg.get_dec(tag::PRICE).and_then(leaf_to_scale).unwrap_or(0),
+            price: dec(tag::PRICE).and_then(leaf_to_scale).unwrap_or(0),
+            stop: dec(tag::STOP_PX).and_then(leaf_to_scale).unwrap_or(0),
+            reduce_only,
+            oco: None,
             unit: qty_dec.map(unit_of).unwrap_or(1),
             cum: 0,
             notional: 0,
@@ -676,7 +753,48 @@ impl Sim {
             epoch: 0,
         };
         self.next_order_id += 1;
-        // Checks, most basic first.
+        o
+    }
+
+    /// The order if it may be taken; else it is rejected (told and kept closed).
+    fn check_new(&mut self, now: u64, mut o: Order) -> Option<Order> {
+        let why = self.refusal(&o);
+        if let Some((reason, text)) = why {
+            if o.ord_type != b'2' {
+                o.price = 0;
+            }
+            self.reject_new(now, &mut o, reason, text);
+            if !o.cl_ord_id.is_empty() && self.known(o.sess, o.cl_ord_id).is_none() {
+                let idx = self.alloc(o);
+                self.closed(idx);
+            }
+            return None;
+        }
+        Some(o)
+    }
+
+    /// Takes a checked order: acknowledged (ER New) and stored; the policy runs next.
+    fn open_new(&mut self, now: u64, mut o: Order) -> u32 {
+        if o.ord_type == b'1' {
+            o.price = 0;
+        }
+        self.counters.open_orders += 1;
+        let e = self.exec(&o, ExecKind::New, 0, 0);
+        self.send(now, o.sess, OutKind::Exec(e));
+        self.alloc(o)
+    }
+
+    /// The position a session holds in an account and symbol.
+    fn position(&self, o: &Order) -> i64 {
+        self.positions
+            .get(&(o.sess, o.account, o.symbol))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Why a new order is refused, if it is: OrdRejReason and text, most basic first.
+    fn refusal(&self, o: &Order) -> Option<(u32, &'static str)> {
+        let sess = o.sess;
         let why: Option<(u32, &'static str)> = if o.cl_ord_id.is_empty() {
             Some((99, "missing ClOrdID (11)"))
         } else if self.known(sess, o.cl_ord_id).is_some() {
@@ -687,10 +805,17 @@ impl Sim {
             Some((99, "missing or unsupported Side (54)"))
         } else if o.qty <= 0 {
             Some((13, "OrderQty (38) missing, not positive or too precise"))
-        } else if !matches!(o.ord_type, b'1' | b'2') {
-            Some((11, "only market (40=1) and limit (40=2) orders"))
+        } else if !matches!(o.ord_type, b'1' | b'2' | b'3') {
+            Some((
+                11,
+                "only market (40=1), limit (40=2) and stop (40=3) orders",
+            ))
         } else if o.ord_type == b'2' && o.price <= 0 {
             Some((99, "limit order without a positive Price (44)"))
+        } else if o.ord_type == b'3' && o.stop <= 0 {
+            Some((99, "stop order without a positive StopPx (99)"))
+        } else if o.reduce_only && !reduces(self.position(o), o.buy()) {
+            Some((99, "reduce-only order would open or increase a position"))
         } else if self
             .cfg
             .reject_symbols
@@ -705,25 +830,7 @@ impl Sim {
         } else {
             None
         };
-        if let Some((reason, text)) = why {
-            if o.ord_type != b'2' {
-                o.price = 0;
-            }
-            self.reject_new(now, &mut o, reason, text);
-            if !o.cl_ord_id.is_empty() && self.known(sess, o.cl_ord_id).is_none() {
-                let idx = self.alloc(o);
-                self.closed(idx);
-            }
-            return;
-        }
-        if o.ord_type == b'1' {
-            o.price = 0;
-        }
-        self.counters.open_orders += 1;
-        let e = self.exec(&o, ExecKind::New, 0, 0);
-        self.send(now, sess, OutKind::Exec(e));
-        let idx = self.alloc(o);
-        self.evaluate(now, idx, true);
+        why
     }
 
     /// After a New or a Replace: fill, plan pieces, or rest, per the policy.
@@ -733,11 +840,14 @@ impl Sim {
             return;
         }
         match self.cfg.policy {
+            Policy::Fill | Policy::Echo if o.ord_type == b'3' && !self.cfg.stops_at_once => {
+                self.rest_or_trigger(now, idx);
+            }
             Policy::Fill | Policy::Echo => {
-                let px = if o.ord_type == b'2' {
-                    o.price
-                } else {
-                    self.path_price(&o.symbol, now)
+                let px = match o.ord_type {
+                    b'2' => o.price,
+                    b'3' => o.stop,
+                    _ => self.path_price(&o.symbol, now),
                 };
                 self.fill(now, idx, o.leaves(), px);
             }
@@ -768,6 +878,8 @@ impl Sim {
                         (market - slip as i64).max(1)
                     };
                     self.fill(now, idx, o.leaves(), px);
+                } else if o.ord_type == b'3' {
+                    self.rest_or_trigger(now, idx);
                 } else if (o.buy() && market <= o.price) || (!o.buy() && market >= o.price) {
                     self.fill(now, idx, o.leaves(), market);
                 } else if !self.resting.contains(&idx) {
@@ -778,11 +890,39 @@ impl Sim {
     }
 
     fn fill(&mut self, now: u64, idx: u32, qty: i64, px: i64) {
-        let o = &mut self.orders[idx as usize];
-        let qty = qty.min(o.qty - o.cum);
+        let o = self.orders[idx as usize];
+        let mut qty = qty.min(o.qty - o.cum);
         if qty <= 0 || !o.open() {
             return;
         }
+        if o.reduce_only {
+            // Never beyond the position: what is left of it is all it may take.
+            let pos = self.position(&o);
+            let room = if reduces(pos, o.buy()) { pos.abs() } else { 0 };
+            if qty > room {
+                self.counters.reduce_only_clipped += 1;
+                qty = room;
+            }
+            if qty == 0 {
+                self.cancel_unsolicited(now, idx);
+                return;
+            }
+        }
+        // One-cancels-other: the other leg goes first, in the same instant.
+        if let Some((other, epoch)) = o.oco {
+            if self
+                .orders
+                .get(other as usize)
+                .is_some_and(|p| p.epoch == epoch)
+            {
+                self.orders[idx as usize].oco = None;
+                if self.orders[other as usize].open() {
+                    self.counters.oco_cancels += 1;
+                }
+                self.cancel_unsolicited(now, other);
+            }
+        }
+        let o = &mut self.orders[idx as usize];
         o.cum += qty;
         o.notional += qty as i128 * px as i128;
         o.status = if o.cum >= o.qty { b'2' } else { b'1' };
@@ -890,6 +1030,38 @@ impl Sim {
         }
     }
 
+    /// Cancels an order of the broker's own accord (the other leg of a list filled, a
+    /// reduce-only order with nothing left to reduce): ER Canceled, 41 = 11.
+    fn cancel_unsolicited(&mut self, now: u64, idx: u32) {
+        let o = &mut self.orders[idx as usize];
+        if !o.open() {
+            return;
+        }
+        o.status = b'4';
+        o.orig_cl_ord_id = o.cl_ord_id;
+        o.gen = o.gen.wrapping_add(1);
+        o.oco = None;
+        let o = *o;
+        self.counters.open_orders -= 1;
+        self.counters.cancels += 1;
+        self.closed(idx);
+        let mut e = self.exec(&o, ExecKind::Canceled, 0, 0);
+        e.leaves = 0;
+        self.send(now, o.sess, OutKind::Exec(e));
+    }
+
+    /// A stop order fills at the path's price once the path reaches its trigger; until
+    /// then it rests.
+    fn rest_or_trigger(&mut self, now: u64, idx: u32) {
+        let o = self.orders[idx as usize];
+        let market = self.path_price(&o.symbol, now);
+        if (o.buy() && market >= o.stop) || (!o.buy() && market <= o.stop) {
+            self.fill(now, idx, o.leaves(), market);
+        } else if !self.resting.contains(&idx) {
+            self.resting.push(idx);
+        }
+    }
+
     /// Steps the price paths and fills resting limits they reached.
     pub fn on_time(&mut self, now: u64) {
         if self.resting.is_empty() {
@@ -899,8 +1071,18 @@ impl Sim {
         while i < self.resting.len() {
             let idx = self.resting[i];
             let o = self.orders[idx as usize];
-            if !o.open() || o.ord_type != b'2' {
+            if !o.open() || !matches!(o.ord_type, b'2' | b'3') {
                 self.resting.swap_remove(i);
+                continue;
+            }
+            if o.ord_type == b'3' {
+                let market = self.path_price(&o.symbol, now);
+                if (o.buy() && market >= o.stop) || (!o.buy() && market <= o.stop) {
+                    self.resting.swap_remove(i);
+                    self.fill(now, idx, o.leaves(), market);
+                    continue;
+                }
+                i += 1;
                 continue;
             }
             let market = self.path_price(&o.symbol, now);
@@ -1085,11 +1267,25 @@ impl Sim {
         } else {
             0
         };
+        // A stop order moves its trigger (a stop-loss moved by its protection).
+        let stop = if o.ord_type == b'3' {
+            match msg.get_dec(tag::STOP_PX).map(leaf_to_scale) {
+                None => o.stop,
+                Some(Some(p)) if p > 0 => p,
+                Some(_) => {
+                    self.cxl_reject(now, sess, msg, Some(&o), (2, 99, "bad StopPx (99)"));
+                    return;
+                }
+            }
+        } else {
+            0
+        };
         let o = &mut self.orders[idx as usize];
         o.orig_cl_ord_id = o.cl_ord_id;
         o.cl_ord_id = new_cl;
         o.qty = qty;
         o.price = price;
+        o.stop = stop;
         if let Some(d) = qty_dec {
             o.unit = o.unit.min(unit_of(d));
         }
@@ -1121,6 +1317,9 @@ impl Sim {
                     ord_type: b'1',
                     qty: 0,
                     price: 0,
+                    stop: 0,
+                    reduce_only: false,
+                    oco: None,
                     unit: 1,
                     cum: 0,
                     notional: 0,
@@ -1291,6 +1490,9 @@ mod tests {
             latency_ns: 0,
             commission_bps: 0,
             keep_closed: 2,
+            reduce_only_exec_inst: Some(b'E'),
+            oco_lists: true,
+            stops_at_once: false,
         }
     }
 
@@ -1327,6 +1529,197 @@ mod tests {
             OutKind::Exec(e) => *e,
             k => panic!("{k:?}"),
         }
+    }
+
+    fn kinds(out: &[Out]) -> Vec<(String, ExecKind, u8, i64)> {
+        out.iter()
+            .filter_map(|o| match &o.kind {
+                OutKind::Exec(e) => Some((e.cl_ord_id.to_string(), e.kind, e.status, e.last_qty)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_oco_list_fills_one_leg_and_cancels_the_other_in_the_same_instant() {
+        let mut sim = Sim::new(SimConfig {
+            keep_closed: 100,
+            ..cfg(Policy::Fill)
+        });
+        // Long 2 first.
+        on(
+            &mut sim,
+            b"D",
+            &[
+                (11, "p"),
+                (1, "a"),
+                (55, "X"),
+                (54, "1"),
+                (38, "2"),
+                (40, "1"),
+            ],
+        );
+        let leg = |cl: &'static str, ord_type: &'static str, px: (u32, &'static str)| {
+            vec![
+                (11, cl),
+                (67, if cl == "sl" { "1" } else { "2" }),
+                (1, "a"),
+                (18, "E"),
+                (55, "X"),
+                (54, "2"),
+                (38, "2"),
+                (40, ord_type),
+                px,
+            ]
+        };
+        let mut f = vec![(66, "L1"), (394, "3"), (1385, "1"), (68, "2"), (73, "2")];
+        f.extend(leg("sl", "3", (99, "50")));
+        f.extend(leg("tp", "2", (44, "150")));
+        let out = on(&mut sim, b"E", &f);
+        assert!(matches!(
+            out[0].kind,
+            OutKind::ListStatus {
+                rejected: false,
+                ..
+            }
+        ));
+        // The stop rests (the path is far from 50), the limit fills, and the stop is
+        // cancelled before the fill is reported.
+        assert_eq!(
+            kinds(&out),
+            vec![
+                ("sl".into(), ExecKind::New, b'0', 0),
+                ("tp".into(), ExecKind::New, b'0', 0),
+                ("sl".into(), ExecKind::Canceled, b'4', 0),
+                ("tp".into(), ExecKind::Trade, b'2', 2 * ONE),
+            ]
+        );
+        assert_eq!((sim.counters.lists, sim.counters.oco_cancels), (1, 1));
+        assert_eq!(sim.net_positions(), vec![("a".into(), "X".into(), 0)]);
+        // A list whose leg cannot reduce (flat now) is refused whole.
+        let mut f = vec![(66, "L2"), (394, "3"), (1385, "1"), (68, "2"), (73, "2")];
+        f.extend(leg("sl2", "3", (99, "50")));
+        f.extend(leg("tp2", "2", (44, "150")));
+        let out = on(&mut sim, b"E", &f);
+        assert_eq!(out.len(), 1);
+        match &out[0].kind {
+            OutKind::ListStatus {
+                rejected,
+                text,
+                legs,
+                ..
+            } => {
+                assert!(*rejected);
+                assert!(text.contains("reduce-only"), "{text}");
+                assert_eq!(legs[1].to_string(), "tp2");
+            }
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    fn reduce_only_never_opens_or_flips_a_position() {
+        let mut sim = Sim::new(SimConfig {
+            keep_closed: 100,
+            stops_at_once: true,
+            ..cfg(Policy::Fill)
+        });
+        on(
+            &mut sim,
+            b"D",
+            &[
+                (11, "p"),
+                (1, "a"),
+                (55, "X"),
+                (54, "1"),
+                (38, "2"),
+                (40, "1"),
+            ],
+        );
+        // Two reduce-only sells of 2 against a long 2: the first fills, the second has
+        // nothing left to reduce and is cancelled.
+        let sell = |cl| {
+            [
+                (11, cl),
+                (1, "a"),
+                (18, "E"),
+                (55, "X"),
+                (54, "2"),
+                (38, "2"),
+                (40, "3"),
+                (99, "90"),
+            ]
+        };
+        let out = on(&mut sim, b"D", &sell("s1"));
+        assert_eq!(
+            kinds(&out)[1],
+            ("s1".into(), ExecKind::Trade, b'2', 2 * ONE)
+        );
+        let out = on(&mut sim, b"D", &sell("s2"));
+        assert_eq!(
+            kinds(&out)[0].1,
+            ExecKind::Rejected,
+            "flat: refused on arrival"
+        );
+        assert_eq!(sim.net_positions(), vec![("a".into(), "X".into(), 0)]);
+        // A resting stop's trigger moves with a replace (StopPx 99), and it fires there.
+        let mut sim2 = Sim::new(SimConfig {
+            keep_closed: 100,
+            ..cfg(Policy::Fill)
+        });
+        let out = on(
+            &mut sim2,
+            b"D",
+            &[
+                (11, "st"),
+                (1, "a"),
+                (55, "X"),
+                (54, "2"),
+                (38, "1"),
+                (40, "3"),
+                (99, "50"),
+            ],
+        );
+        assert_eq!(kinds(&out), vec![("st".into(), ExecKind::New, b'0', 0)]);
+        let out = on(
+            &mut sim2,
+            b"G",
+            &[
+                (11, "st2"),
+                (41, "st"),
+                (1, "a"),
+                (55, "X"),
+                (54, "2"),
+                (38, "1"),
+                (40, "3"),
+                (99, "200"),
+            ],
+        );
+        assert_eq!(kinds(&out)[0].1, ExecKind::Replaced);
+        assert_eq!(
+            kinds(&out)[1].1,
+            ExecKind::Trade,
+            "the path (~100) is under 200: {out:?}"
+        );
+        // Without the ExecInst the same sell opens a short, as a broker would.
+        let out = on(
+            &mut sim,
+            b"D",
+            &[
+                (11, "s3"),
+                (1, "a"),
+                (55, "X"),
+                (54, "2"),
+                (38, "2"),
+                (40, "3"),
+                (99, "90"),
+            ],
+        );
+        assert_eq!(kinds(&out)[1].1, ExecKind::Trade);
+        assert_eq!(
+            sim.net_positions(),
+            vec![("a".into(), "X".into(), -2 * ONE)]
+        );
     }
 
     #[test]

@@ -1014,6 +1014,7 @@ impl Server {
             OutKind::BizReject { .. } => msg_type::BUSINESS_MESSAGE_REJECT,
             OutKind::PosAck { .. } => msg_type::REQUEST_FOR_POSITIONS_ACK,
             OutKind::PosReport { .. } => msg_type::POSITION_REPORT,
+            OutKind::ListStatus { .. } => msg_type::LIST_STATUS,
             OutKind::Echo { msg_type, .. } => msg_type.as_bytes(),
         };
         let header = match &out.kind {
@@ -1275,6 +1276,12 @@ impl Server {
             "connections": self.conns.iter().flatten().count(),
             "orders": k.orders,
             "open_orders": k.open_orders,
+            "lists": k.lists,
+            "oco_cancels": k.oco_cancels,
+            "reduce_only_clipped": k.reduce_only_clipped,
+            "positions": self.sim.net_positions().iter().map(|(a, s, q)| {
+                json!({"account": a, "symbol": s, "qty": execd::model::fixed::Dec { mant: *q, scale: 8 }.to_string()})
+            }).collect::<Vec<_>>(),
             "fills": k.fills,
             "dropped_fills": k.dropped_fills,
             "cancels": k.cancels,
@@ -1482,6 +1489,35 @@ fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64
             enc.uint(tag::SETTL_PRICE, 0);
             enc.uint(tag::SETTL_PRICE_TYPE, 1);
             enc.uint(tag::PRIOR_SETTL_PRICE, 0);
+        }
+        // Top-level fields in tag order, the NoOrders group last with ClOrdID leading
+        // each instance.
+        OutKind::ListStatus {
+            list_id,
+            legs,
+            rejected,
+            text,
+        } => {
+            enc.timestamp(tag::TRANSACT_TIME, now, false);
+            id(enc, tag::LIST_ID, list_id);
+            enc.uint(tag::TOT_NO_ORDERS, 2);
+            enc.uint(tag::NO_RPTS, 1);
+            enc.uint(tag::RPT_SEQ, 1);
+            enc.char(tag::LIST_STATUS_TYPE, b'2');
+            enc.char(tag::LIST_ORDER_STATUS, if *rejected { b'7' } else { b'3' });
+            if !text.is_empty() {
+                enc.bytes(tag::LIST_STATUS_TEXT, text.as_bytes());
+            }
+            let legs: Vec<&Id> = legs.iter().filter(|l| !l.is_empty()).collect();
+            enc.uint(tag::NO_ORDERS, legs.len() as u64);
+            for l in legs {
+                id(enc, tag::CL_ORD_ID, l);
+                enc.uint(tag::CUM_QTY, 0);
+                enc.char(tag::ORD_STATUS, if *rejected { b'8' } else { b'0' });
+                enc.uint(tag::LEAVES_QTY, 0);
+                enc.uint(tag::CXL_QTY, 0);
+                enc.uint(tag::AVG_PX, 0);
+            }
         }
         OutKind::Echo { body, .. } => {
             for f in body.split(|&b| b == 1) {

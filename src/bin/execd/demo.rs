@@ -169,6 +169,21 @@ impl Tally {
                     set_at(&mut self.order_meta, child.0 as usize, (key, -sign));
                 }
             }
+            // The flattening order trades against its leg's side.
+            CoreEvent::ProtectionOverfill {
+                leg,
+                flatten: Some(f),
+                ..
+            } => {
+                let (key, sign) = self
+                    .order_meta
+                    .get(leg.0 as usize)
+                    .copied()
+                    .unwrap_or((0, 0));
+                set_at(&mut self.order_meta, f.0 as usize, (key, -sign));
+            }
+            CoreEvent::ProtectionOverfill { flatten: None, .. } | CoreEvent::Unprotected { .. } => {
+            }
             CoreEvent::SlippageBreach { .. } => self.breaches += 1,
             CoreEvent::Anomaly { state, event, .. } => {
                 *self.anomalies.entry((state, event.as_str())).or_default() += 1

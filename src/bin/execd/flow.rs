@@ -10,7 +10,7 @@ use execd::model::event::{Command, CoreEvent, OrderRef, Scope};
 use execd::model::fixed::Dec;
 use execd::model::ids::{Name, OrderId, OrderType, RequestId, Side, Tif, VenueId};
 use execd::model::order_state::OrderState;
-use execd::model::request::ExecutionRequest;
+use execd::model::request::{ExecutionRequest, Protect};
 use rustc_hash::FxHashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +29,8 @@ pub struct FlowOptions {
     pub venue: Option<String>,
     /// How long to wait for the venue to log on before giving up.
     pub logon_wait: Duration,
+    /// Stop-loss and take-profit on every order, percent from its fill.
+    pub protect: Option<(u32, u32)>,
 }
 
 /// What happened to the flow's orders.
@@ -319,6 +321,13 @@ pub fn run(
             limit_price: Some(Dec::new(px, inst.price_scale)),
             quantity: Dec::new(lots * inst.lot.0, inst.qty_scale),
             side,
+            // Offsets from the fill, signed for the side: a buy's stop-loss under it.
+            stop_loss: opts
+                .protect
+                .map(|(sl, _)| Protect::OffsetPpm(-s * sl as i64 * 10_000)),
+            take_profit: opts
+                .protect
+                .map(|(_, tp)| Protect::OffsetPpm(s * tp as i64 * 10_000)),
             ..base_request(reg, i, vname)
         };
         by_req.insert(req.request_id, (!aggressive, lots * inst.lot.0, i));

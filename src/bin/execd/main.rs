@@ -111,6 +111,10 @@ enum Cmd {
         /// Venue for --orders (default: the first configured).
         #[arg(long)]
         venue: Option<String>,
+        /// --orders with protection: stop-loss and take-profit this far from the fill,
+        /// in percent (`2,3`: a buy's stop-loss 2 % under, its take-profit 3 % over).
+        #[arg(long, value_name = "SL%,TP%", value_parser = protect_pct)]
+        protect: Option<(u32, u32)>,
         /// Stop after the --orders flow has finished instead of running on.
         #[arg(long)]
         exit: bool,
@@ -202,6 +206,7 @@ fn main() -> ExitCode {
             rate,
             seed,
             venue,
+            protect,
             exit,
             listen,
         } => match load(&config) {
@@ -220,6 +225,7 @@ fn main() -> ExitCode {
                     seed,
                     venue,
                     logon_wait: Duration::from_secs(30),
+                    protect,
                 });
                 run(reg, journal, flow, exit, api)
             }
@@ -789,4 +795,14 @@ fn run(
         return ExitCode::from(EXIT_PROBLEMS);
     }
     status
+}
+
+/// `SL%,TP%` for --protect: two whole percentages, each 1 to 50.
+fn protect_pct(s: &str) -> Result<(u32, u32), String> {
+    let pct = |v: &str| match v.trim().parse::<u32>() {
+        Ok(p) if (1..=50).contains(&p) => Ok(p),
+        _ => Err(format!("{v:?} is not a whole percentage from 1 to 50")),
+    };
+    let (sl, tp) = s.split_once(',').ok_or("expected SL%,TP% such as 2,3")?;
+    Ok((pct(sl)?, pct(tp)?))
 }

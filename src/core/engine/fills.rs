@@ -16,9 +16,21 @@ impl Engine {
             return;
         };
         self.stats.fills += 1;
+        // A leg that fills, even in part, cancels its sibling before anything else goes
+        // out for the position: the sooner the cancel leaves, the narrower the window in
+        // which both execute (R-OMS-5). A venue that links them does it itself.
+        self.cancel_oco_partner(id, out);
+        let key = self
+            .book
+            .get(id)
+            .map(|o| (o.terms().account, o.terms().instrument));
         let Some((origin, was_terminal)) = self.book_execution(id, x, open_before, out) else {
             return;
         };
+        if let Some((a, i)) = key {
+            let net_after = self.ledger.position(a, i).net.0;
+            self.flatten_overfill(id, x.qty, net_after, out);
+        }
         if was_terminal {
             // A fill racing a cancel: the execution is real and is booked, the state stays
             // terminal, and the order is flagged for reconciliation.
@@ -36,9 +48,6 @@ impl Engine {
             return;
         }
         self.apply(id, ev, out);
-        if ev == OmsEvent::FinalFill {
-            self.cancel_oco_partner(id, origin, out);
-        }
     }
 
     /// Records the execution on the order: the state-machine event it makes, the state
@@ -126,11 +135,18 @@ impl Engine {
         Some((t.origin, was_terminal))
     }
 
-    /// One-cancels-other, emulated: a filled protective leg cancels its partner.
-    fn cancel_oco_partner(&mut self, id: OrderId, origin: u8, out: &mut impl Outbox) {
-        let Some(partner) = self.book.get(id).and_then(|o| o.terms().oco) else {
+    /// One-cancels-other, emulated: a protective leg that fills cancels its partner,
+    /// unless the venue links them itself.
+    fn cancel_oco_partner(&mut self, id: OrderId, out: &mut impl Outbox) {
+        let Some(t) = self.book.get(id).map(|o| *o.terms()) else {
             return;
         };
+        let (Some(partner), origin) = (t.oco, t.origin) else {
+            return;
+        };
+        if self.venue_links_oco(t.venue.0 as usize) {
+            return;
+        }
         let live = self
             .book
             .get(partner)

@@ -141,18 +141,37 @@ impl Engine {
     /// it; upstream hears `Accepted` for its own.
     pub(super) fn send_new(
         &mut self,
-        mut o: Order,
+        o: Order,
         upstream: bool,
         out: &mut impl Outbox,
         probe: &mut impl Probe,
     ) {
+        let t = *o.terms();
+        let Some(venue_order) = self.stage_new(o, out) else {
+            return;
+        };
+        let (id, v) = (venue_order.cl.order, t.venue.0 as usize);
+        probe.mark(Stage::Oms);
+        let sent = self.venues[v].submit(self.now, &venue_order);
+        probe.mark(Stage::Venue);
+        self.after_submit(id, upstream, sent, out);
+    }
+
+    /// Stores a new order as sent and arms its timeout; what the venue is to receive, or
+    /// `None` when the book had no room (told, nothing sent).
+    pub(super) fn stage_new(
+        &mut self,
+        mut o: Order,
+        out: &mut impl Outbox,
+    ) -> Option<crate::venue::VenueOrder> {
         let venue_order = venue_order(&o);
         let effects = o.apply(OmsEvent::Sent).unwrap_or_default();
         let (id, t) = (o.id(), *o.terms());
         let v = t.venue.0 as usize;
         let Some(stored) = self.book.insert(o) else {
             // Only protective orders get here without a room check; nothing was sent.
-            return out.emit(t.origin, rejected_cmd(Some(id), Reason::StoreFull));
+            out.emit(t.origin, rejected_cmd(Some(id), Reason::StoreFull));
+            return None;
         };
         self.pending += 1;
         self.ledger.reserve(stored);
@@ -160,10 +179,22 @@ impl Engine {
             let due = self.now + self.reg.venues[v].timeout_ns;
             self.timers.push(Reverse((due, id.0)));
         }
-        probe.mark(Stage::Oms);
         self.gate.on_send(t.venue, self.now);
-        let sent = self.venues[v].submit(self.now, &venue_order);
-        probe.mark(Stage::Venue);
+        Some(venue_order)
+    }
+
+    /// What follows handing a staged order to its venue: upstream hears `Accepted`, and
+    /// an order the venue never saw is rejected.
+    pub(super) fn after_submit(
+        &mut self,
+        id: OrderId,
+        upstream: bool,
+        sent: Result<(), crate::venue::VenueError>,
+        out: &mut impl Outbox,
+    ) {
+        let Some(o) = self.book.get(id) else { return };
+        let (t, cl) = (*o.terms(), o.cl_ord_id());
+        let v = t.venue.0 as usize;
         if upstream {
             self.stats.accepted += 1;
             out.emit(
@@ -171,7 +202,7 @@ impl Engine {
                 CoreEvent::Accepted {
                     request_id: t.request_id,
                     order: id,
-                    cl_ord_id: venue_order.cl,
+                    cl_ord_id: cl,
                     content_hash: t.content_hash,
                     warning: t.warning,
                 },
@@ -272,10 +303,15 @@ impl Engine {
     }
 
     pub(super) fn venue_reject(&mut self, id: OrderId, reason: Reason, out: &mut impl Outbox) {
-        if let Some(o) = self.book.get_mut(id) {
-            o.record_reject(reason);
-        }
+        let Some(o) = self.book.get_mut(id) else {
+            return self.apply(id, OmsEvent::VenueReject, out);
+        };
+        o.record_reject(reason);
+        let was_live = !o.state().is_terminal();
         self.apply(id, OmsEvent::VenueReject, out);
+        if was_live {
+            self.report_unprotected(id, reason, out);
+        }
     }
 
     pub(super) fn cancel(&mut self, id: OrderId, origin: u8, out: &mut impl Outbox) {

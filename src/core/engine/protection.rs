@@ -13,6 +13,7 @@ use crate::model::reason::Reason;
 use crate::model::request::Level;
 use crate::model::slippage::slippage;
 use crate::oms::{Order, Terms};
+use crate::venue::{Venue, VenueOrder};
 
 impl Engine {
     /// Places stop-loss / take-profit for filled quantity not yet protected.
@@ -78,6 +79,9 @@ impl Engine {
         qty: Qty,
         out: &mut impl Outbox,
     ) {
+        let v = p.venue.0 as usize;
+        let native_oco = legs.iter().all(Option::is_some) && self.venue_links_oco(v);
+        let mut staged: [Option<VenueOrder>; 2] = [None, None];
         for (k, leg) in legs.iter().enumerate() {
             let Some((id, px)) = *leg else { continue };
             let stop_loss = k == 0;
@@ -106,10 +110,28 @@ impl Engine {
             let mut order = Order::new(id, self.epoch, terms, Money(0));
             order.link_next_protective(self.ledger.position(p.account, p.instrument).protective);
             self.stats.protective_orders += 1;
-            self.send_new(order, false, out, &mut ());
+            if native_oco {
+                staged[k] = self.stage_new(order, out);
+            } else {
+                self.send_new(order, false, out, &mut ());
+            }
             if self.book.get(id).is_some() {
                 self.ledger.position_mut(p.account, p.instrument).protective = Some(id);
             }
+        }
+        match staged {
+            [Some(sl), Some(tp)] => {
+                let sent = self.venues[v].submit_oco(self.now, [&sl, &tp]);
+                for (leg, sent) in [sl, tp].iter().zip(sent) {
+                    self.after_submit(leg.cl.order, false, sent, out);
+                }
+            }
+            // One leg found no room in the book: the other goes out alone.
+            [Some(one), None] | [None, Some(one)] => {
+                let sent = self.venues[v].submit(self.now, &one);
+                self.after_submit(one.cl.order, false, sent, out);
+            }
+            [None, None] => {}
         }
         out.emit(
             p.origin,
@@ -118,6 +140,93 @@ impl Engine {
                 stop_loss: legs[0],
                 take_profit: legs[1],
                 qty,
+            },
+        );
+    }
+
+    /// Whether venue `v` links a protective pair itself (a FIX venue with OcoOrderList):
+    /// then the core does not cancel the other leg on a fill, the venue does. Read from
+    /// the configuration, which the journal holds, so a replay decides alike.
+    pub(super) fn venue_links_oco(&self, v: usize) -> bool {
+        self.reg.venues[v]
+            .fix
+            .as_ref()
+            .is_some_and(|f| f.oco_order_list)
+    }
+
+    /// A protective leg's fill (`qty`) left the position on the leg's own side: the leg
+    /// sold (bought) more than the position held — both legs of a pair executed in the
+    /// same instant at a venue that does not link or limit them, or the position was
+    /// closed another way first. The excess is sent back at once as a reduce-only
+    /// market order and reported (R-OMS-5).
+    pub(super) fn flatten_overfill(
+        &mut self,
+        leg: OrderId,
+        qty: Qty,
+        net_after: i64,
+        out: &mut impl Outbox,
+    ) {
+        let Some(o) = self.book.get(leg) else { return };
+        let t = *o.terms();
+        if t.parent.is_none()
+            || t.order_type == OrderType::Market
+            || net_after.signum() != t.side.sign()
+        {
+            return;
+        }
+        let excess = Qty(net_after.unsigned_abs().min(qty.0.unsigned_abs()) as i64);
+        self.stats.anomalies += 1;
+        let flatten = self.alloc_id();
+        if let Some(id) = flatten {
+            let terms = Terms {
+                request_id: RequestId::EMPTY,
+                origin: t.origin,
+                account: t.account,
+                venue: t.venue,
+                instrument: t.instrument,
+                side: t.side.opposite(),
+                order_type: OrderType::Market,
+                tif: Tif::Ioc,
+                qty: excess,
+                parent: Some(leg),
+                received_at: self.now,
+                ..Terms::BLANK
+            };
+            let order = Order::new(id, self.epoch, terms, Money(0));
+            self.stats.protective_orders += 1;
+            self.send_new(order, false, out, &mut ());
+        }
+        out.emit(
+            t.origin,
+            CoreEvent::ProtectionOverfill {
+                leg,
+                flatten,
+                qty: excess,
+            },
+        );
+    }
+
+    /// The venue refused a protective leg: the position is not protected as asked.
+    pub(super) fn report_unprotected(
+        &mut self,
+        leg: OrderId,
+        reason: Reason,
+        out: &mut impl Outbox,
+    ) {
+        let Some(o) = self.book.get(leg) else { return };
+        let t = o.terms();
+        let Some(parent) = t.parent else { return };
+        if t.order_type == OrderType::Market {
+            return;
+        }
+        let origin = t.origin;
+        self.stats.anomalies += 1;
+        out.emit(
+            origin,
+            CoreEvent::Unprotected {
+                parent,
+                leg,
+                reason,
             },
         );
     }

@@ -214,6 +214,22 @@ pub fn encode_event(origin: u8, ev: &CoreEvent, buf: &mut [u8; MAX_EVENT]) -> Op
             o.u32(released);
             o.u32(restated);
         }
+        CoreEvent::ProtectionOverfill { leg, flatten, qty } => {
+            o.u8(23);
+            o.oid(leg);
+            o.opt_oid(flatten);
+            o.i64(qty.0);
+        }
+        CoreEvent::Unprotected {
+            parent,
+            leg,
+            reason,
+        } => {
+            o.u8(24);
+            o.oid(parent);
+            o.oid(leg);
+            o.reason(Some(reason));
+        }
         CoreEvent::Synced(_)
         | CoreEvent::OrderInstrument { .. }
         | CoreEvent::Row(_)
@@ -371,6 +387,16 @@ pub fn decode_event(b: &[u8]) -> Result<(u8, CoreEvent), CodecError> {
             released: i.u32()?,
             restated: i.u32()?,
         },
+        23 => CoreEvent::ProtectionOverfill {
+            leg: i.oid()?,
+            flatten: i.opt_oid()?,
+            qty: Qty(i.i64()?),
+        },
+        24 => CoreEvent::Unprotected {
+            parent: i.oid()?,
+            leg: i.oid()?,
+            reason: i.some_reason()?,
+        },
         _ => return Err(CodecError("unknown event tag")),
     };
     i.end()?;
@@ -526,6 +552,21 @@ mod tests {
                 accept_venue: true,
                 released: 2,
                 restated: 1,
+            },
+            CoreEvent::ProtectionOverfill {
+                leg: OrderId(6),
+                flatten: Some(OrderId(9)),
+                qty: Qty(2),
+            },
+            CoreEvent::ProtectionOverfill {
+                leg: OrderId(6),
+                flatten: None,
+                qty: Qty(2),
+            },
+            CoreEvent::Unprotected {
+                parent: OrderId(4),
+                leg: OrderId(5),
+                reason: Reason::VenueRejected,
             },
         ];
         let mut buf = [0u8; MAX_EVENT];

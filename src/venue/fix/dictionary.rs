@@ -811,6 +811,20 @@ impl Dictionary {
                     .any(|m| m.group != NONE && self.level_has(m.group, tag, depth + 1)))
     }
 
+    /// The fields of repeating group `count_tag` in message `msg_type`'s body, in the
+    /// group's definition order (the delimiter first); None if the message has no such
+    /// group. Writers follow it so a counterparty's strict validation takes the group.
+    pub fn group_fields(&self, msg_type: &[u8], count_tag: u32) -> Option<Vec<u32>> {
+        let m = self.msg(msg_type)?;
+        let g = self.levels[m.body as usize].find(count_tag)?.group;
+        if g == NONE {
+            return None;
+        }
+        let mut members = self.levels[g as usize].members.clone();
+        members.sort_by_key(|m| m.slot);
+        Some(members.iter().map(|m| m.tag).collect())
+    }
+
     /// Whether `tag` is required in message `msg_type` (body, header or trailer, outside
     /// groups).
     pub fn is_required(&self, msg_type: &[u8], tag: u32) -> bool {

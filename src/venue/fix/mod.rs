@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod dictionary;
+mod lists;
 pub mod msg_type;
 #[doc(hidden)]
 pub mod probe;

@@ -81,6 +81,8 @@ pub(super) struct Sent {
     /// A replace in flight: the quantity and price (the stop of a stop order, else the
     /// limit) asked for — what a Replaced report that does not restate them means.
     pub(super) asked: Option<(i64, i64)>,
+    /// Protective: sent with the broker's reduce-only ExecInst, and replaced with it.
+    pub(super) reduce_only: bool,
 }
 
 impl Sent {
@@ -95,6 +97,7 @@ impl Sent {
         limit: 0,
         stop: 0,
         asked: None,
+        reduce_only: false,
     };
 
     /// The price a replace moves: a stop order's stop, any other order's limit.
@@ -141,6 +144,8 @@ pub(super) enum Outstanding {
     MassStatus,
     /// A RequestForPositions.
     Positions,
+    /// A NewOrderList of two one-cancels-other legs (their ClOrdIDs).
+    List(ClOrdId, ClOrdId),
 }
 
 /// Turns inbound application messages into venue events.
@@ -157,6 +162,10 @@ pub(super) struct Mapping {
     /// Orders a report about could not be booked (a value out of range): their state is
     /// asked for, so the venue's status answer settles them (never a guess).
     pub(super) to_query: Vec<ClOrdId>,
+    /// The legs of the last lists sent, by slot `ListID`'s first leg's order id modulo
+    /// [`super::lists::LISTS_KEPT`]: a ListStatus that names only its ListID reaches
+    /// both.
+    pub(super) lists: Vec<(ClOrdId, ClOrdId)>,
     /// Messages logged (or not shown) so far.
     logged: u64,
     /// A reconciliation's questions being answered.
@@ -187,6 +196,7 @@ impl Mapping {
             to_reject: Vec::new(),
             to_query: Vec::with_capacity(MAX_TO_QUERY),
             snap: Default::default(),
+            lists: Vec::new(),
             logged: 0,
             reg,
         }
@@ -382,6 +392,7 @@ impl Mapping {
                 }
             }
             msg_type::POSITION_REPORT => self.on_position(q, now, seq, msg),
+            msg_type::LIST_STATUS => self.on_list_status(q, now, seq, msg),
             // No positions to report (728=2), or the request refused: a reconciliation
             // waiting on it is told.
             msg_type::REQUEST_FOR_POSITIONS_ACK => {
@@ -497,6 +508,11 @@ impl Mapping {
     ) {
         let kind = match what {
             Outstanding::New(cl) => VenueEventKind::Rejected { cl, reason },
+            // The broker refused the list: neither leg works there.
+            Outstanding::List(a, b) => {
+                self.push(q, now, seq, VenueEventKind::Rejected { cl: a, reason });
+                VenueEventKind::Rejected { cl: b, reason }
+            }
             Outstanding::Cancel(cl) => VenueEventKind::CancelRejected { cl, reason },
             Outstanding::Replace(cl) => VenueEventKind::ReplaceRejected { cl, reason },
             Outstanding::Status(_) | Outstanding::MassStatus | Outstanding::Positions => {

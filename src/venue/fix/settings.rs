@@ -102,6 +102,21 @@ pub struct FixSettings {
     /// broker that does not check PossDup would execute it twice (R-RES-1).
     #[serde(default)]
     pub resend_order_max_age: u32,
+    /// The ExecInst (18) value this broker reads as "reduce-only" (R-OMS-5): sent on
+    /// protective orders so the broker itself never lets them open or flip a position.
+    /// FIX's own values near it, `E` (do not increase) and `F` (do not reduce), are about
+    /// adjusting a resting order for corporate actions; brokers that offer reduce-only
+    /// over FIX give it one of them or their own value (add it to the dictionary with an
+    /// overlay). Not sent unless set; the value must be one the session's dictionary
+    /// allows for ExecInst.
+    #[serde(default, rename = "ReduceOnlyExecInst")]
+    pub reduce_only_exec_inst: Option<String>,
+    /// Send a position's stop-loss and take-profit as one NewOrderList (35=E) with
+    /// ContingencyType (1385) = 1, one-cancels-other, so the broker cancels the other
+    /// leg when one fills (FIX 4.4 and later: FIX 4.2 has no ContingencyType). Off: the
+    /// core emulates it, a filled leg cancelling its sibling.
+    #[serde(default, rename = "OcoOrderList")]
+    pub oco_order_list: bool,
     /// TLS to the broker (QuickFIX/J's SocketUseSSL; the SSL* keys below follow
     /// QuickFIX/n). Off by default.
     #[serde(default, rename = "SocketUseSSL")]
@@ -169,6 +184,10 @@ pub struct FixSpec {
     pub tls: Option<TlsSpec>,
     /// Environment variable of the Password (554) to send, read when the venue starts.
     pub password_env: Option<String>,
+    /// ExecInst (18) value sent on reduce-only orders, if the broker offers one.
+    pub reduce_only_exec_inst: Option<u8>,
+    /// Protective pairs go out as one OCO NewOrderList.
+    pub oco_order_list: bool,
 }
 
 /// Which dictionary files a session validates against.
@@ -363,7 +382,25 @@ impl FixSettings {
             secret::check_env_name(v).map_err(|e| ("PasswordEnv", e))?;
         }
         let tls = self.tls()?;
+        let reduce_only_exec_inst = match self.reduce_only_exec_inst.as_deref() {
+            None => None,
+            Some(v) if v.len() == 1 && v.as_bytes()[0].is_ascii_graphic() => Some(v.as_bytes()[0]),
+            Some(v) => {
+                return Err((
+                    "ReduceOnlyExecInst",
+                    format!("{v:?} is not one ExecInst (18) character"),
+                ))
+            }
+        };
+        if self.oco_order_list && self.begin_string == "FIX.4.2" {
+            return Err((
+                "OcoOrderList",
+                "FIX 4.2 has no ContingencyType (1385): leave it off, the core emulates one-cancels-other".into(),
+            ));
+        }
         Ok(FixSpec {
+            reduce_only_exec_inst,
+            oco_order_list: self.oco_order_list,
             tls,
             password_env: self.password_env.clone(),
             host: self.socket_connect_host.clone(),

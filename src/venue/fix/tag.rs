@@ -167,3 +167,19 @@ pub const NO_PARTY_IDS: u32 = 453;
 pub const MASS_STATUS_REQ_TYPE: u32 = 585;
 pub const POS_REQ_TYPE: u32 = 724;
 pub const ORD_STATUS_REQ_ID: u32 = 790;
+
+// Protective orders at the broker: reduce-only and one-cancels-other lists (R-OMS-5).
+pub const EXEC_INST: u32 = 18;
+pub const LIST_ID: u32 = 66;
+pub const LIST_SEQ_NO: u32 = 67;
+pub const TOT_NO_ORDERS: u32 = 68;
+pub const NO_ORDERS: u32 = 73;
+pub const NO_RPTS: u32 = 82;
+pub const RPT_SEQ: u32 = 83;
+pub const BID_TYPE: u32 = 394;
+pub const LIST_STATUS_TYPE: u32 = 429;
+pub const LIST_ORDER_STATUS: u32 = 431;
+pub const CONTINGENCY_TYPE: u32 = 1385;
+pub const LIST_REJECT_REASON: u32 = 1386;
+pub const CXL_QTY: u32 = 84;
+pub const LIST_STATUS_TEXT: u32 = 444;

@@ -14,6 +14,7 @@
 
 use super::codec::{Encoder, Msg};
 use super::dictionary::Dictionary;
+use super::lists::{self, Protective};
 use super::reject::SessionRejectReason;
 pub use super::reports::FixStats;
 use super::reports::{cl_of, Mapping, Outstanding, Sent, SENT_MAP};
@@ -76,7 +77,7 @@ struct Wire {
 }
 
 /// Writes a ClOrdID the way [`ClOrdId::parse`] reads it, without allocating.
-fn put_cl(e: &mut Encoder, tag: u32, cl: ClOrdId) {
+pub(super) fn put_cl(e: &mut Encoder, tag: u32, cl: ClOrdId) {
     let mut buf = [0u8; 48];
     let mut w = &mut buf[..];
     let _ = write!(w, "{:x}-{}-{}", cl.epoch, cl.order.0, cl.version);
@@ -150,7 +151,7 @@ impl SessionIo for Wire {
         // order's own, a cancel's or replace's original (the request itself never
         // reached the venue).
         let names = match msg.msg_type() {
-            msg_type::NEW_ORDER_SINGLE => tag::CL_ORD_ID,
+            msg_type::NEW_ORDER_SINGLE | msg_type::NEW_ORDER_LIST => tag::CL_ORD_ID,
             msg_type::ORDER_CANCEL_REQUEST | msg_type::ORDER_CANCEL_REPLACE_REQUEST => {
                 tag::ORIG_CL_ORD_ID
             }
@@ -165,9 +166,12 @@ impl SessionIo for Wire {
                 return true;
             }
         }
-        if let Some(cl) = cl_of(msg.get(names)) {
-            if self.gap_filled.len() < MAX_GAP_FILLED && !self.gap_filled.contains(&cl) {
-                self.gap_filled.push(cl);
+        // A list names each of its legs.
+        for f in msg.fields().filter(|f| f.tag == names) {
+            if let Some(cl) = cl_of(Some(f.value)) {
+                if self.gap_filled.len() < MAX_GAP_FILLED && !self.gap_filled.contains(&cl) {
+                    self.gap_filled.push(cl);
+                }
             }
         }
         false
@@ -279,6 +283,8 @@ pub struct FixVenue {
     /// When the session last went down and why (for operators: `GET /v1/venues`).
     last_error: Option<(u64, ShortStr<64>)>,
     rbuf: Box<[u8]>,
+    /// How protective orders go out (reduce-only ExecInst, OCO lists).
+    protect: Protective,
 }
 
 /// Why a FIX venue could not start.
@@ -331,6 +337,8 @@ impl FixVenue {
             .map_err(|e| FixVenueError(format!("venue {name}: dictionary: {e}")))?;
             cfg.dictionary = Some(Arc::new(d));
         }
+        let protect = Protective::check(&spec, cfg.dictionary.as_deref())
+            .map_err(|e| FixVenueError(format!("venue {name}: {e}")))?;
         let tls = spec.tls.as_ref().map(TlsClient::load).transpose();
         let tls =
             tls.map_err(|(key, e)| FixVenueError(format!("venues[{}].fix.{key}: {e}", id.0)))?;
@@ -389,6 +397,7 @@ impl FixVenue {
             closing: false,
             last_error: None,
             rbuf: vec![0u8; 64 << 10].into_boxed_slice(),
+            protect,
             spec,
             tls,
         })
@@ -648,6 +657,7 @@ impl FixVenue {
             Outstanding::Status(_) => msg_type::ORDER_STATUS_REQUEST,
             Outstanding::MassStatus => msg_type::ORDER_MASS_STATUS_REQUEST,
             Outstanding::Positions => msg_type::REQUEST_FOR_POSITIONS,
+            Outstanding::List(..) => msg_type::NEW_ORDER_LIST,
             Outstanding::Nothing => return Ok(()),
         };
         match self.session.send_app(now, msg_type, body, &mut self.wire) {
@@ -672,11 +682,12 @@ pub(super) fn sent_of(o: &VenueOrder) -> Sent {
         limit: o.limit.0,
         stop: o.stop.0,
         asked: None,
+        reduce_only: o.reduce_only,
     }
 }
 
 /// Side (54).
-fn side_char(s: Side) -> u8 {
+pub(super) fn side_char(s: Side) -> u8 {
     match s {
         Side::Buy => b'1',
         Side::Sell => b'2',
@@ -684,7 +695,7 @@ fn side_char(s: Side) -> u8 {
 }
 
 /// OrdType (40).
-fn ord_type_char(t: OrderType) -> u8 {
+pub(super) fn ord_type_char(t: OrderType) -> u8 {
     match t {
         OrderType::Market => b'1',
         OrderType::Limit => b'2',
@@ -694,7 +705,7 @@ fn ord_type_char(t: OrderType) -> u8 {
 }
 
 /// TimeInForce (59).
-fn tif_char(t: Tif) -> u8 {
+pub(super) fn tif_char(t: Tif) -> u8 {
     match t {
         Tif::Day => b'0',
         Tif::Gtc => b'1',
@@ -706,13 +717,15 @@ fn tif_char(t: Tif) -> u8 {
 /// What an outbound order message needs from the registry, copied out so the encoder
 /// closure borrows nothing of the venue (no reference count touched per order).
 #[derive(Clone, Copy)]
-struct Terms {
-    account: Name,
-    symbol: Name,
-    price_scale: u8,
-    qty_scale: u8,
-    fix42: bool,
-    micros: bool,
+pub(super) struct Terms {
+    pub(super) account: Name,
+    pub(super) symbol: Name,
+    pub(super) price_scale: u8,
+    pub(super) qty_scale: u8,
+    pub(super) fix42: bool,
+    pub(super) micros: bool,
+    /// ExecInst (18) to send: the broker's reduce-only value on a protective order.
+    pub(super) exec_inst: Option<u8>,
 }
 
 impl FixVenue {
@@ -726,13 +739,14 @@ impl FixVenue {
             qty_scale: inst.qty_scale,
             fix42: self.spec.session.begin_string == "FIX.4.2",
             micros: self.spec.session.micros,
+            exec_inst: self.protect.exec_inst.filter(|_| s.reduce_only),
         }
     }
 }
 
 /// The body of a NewOrderSingle (`orig` None) or an OrderCancelReplaceRequest, in tag
 /// order.
-fn order_fields(
+pub(super) fn order_fields(
     e: &mut Encoder,
     t: &Terms,
     s: &Sent,
@@ -742,6 +756,9 @@ fn order_fields(
 ) {
     e.bytes(tag::ACCOUNT, t.account.as_bytes());
     put_cl(e, tag::CL_ORD_ID, cl);
+    if let Some(c) = t.exec_inst {
+        e.char(tag::EXEC_INST, c);
+    }
     if t.fix42 {
         e.char(tag::HANDL_INST, b'1');
     }
@@ -779,6 +796,27 @@ impl Venue for FixVenue {
         self.send(now, Outstanding::New(cl), |e| {
             order_fields(e, &t, &s, cl, None, now)
         })
+    }
+
+    /// With OcoOrderList: one NewOrderList, so the broker links the legs (R-OMS-5).
+    fn submit_oco(&mut self, now: u64, legs: [&VenueOrder; 2]) -> [Result<(), VenueError>; 2] {
+        let Some(order) = self.protect.list else {
+            return [self.submit(now, legs[0]), self.submit(now, legs[1])];
+        };
+        let (a, b) = (sent_of(legs[0]), sent_of(legs[1]));
+        if self.reported_up {
+            for (o, s) in [(legs[0], a), (legs[1], b)] {
+                let i = self.wire.map.slot(o.cl.order);
+                self.wire.map.orders[i] = s;
+            }
+        }
+        let (ta, tb) = (self.terms(&a), self.terms(&b));
+        let (ca, cb) = (legs[0].cl, legs[1].cl);
+        self.wire.map.remember_list(ca, cb);
+        let r = self.send(now, Outstanding::List(ca, cb), |e| {
+            lists::list_body(e, &order, [(&a, ca, &ta), (&b, cb, &tb)], now)
+        });
+        [r, r]
     }
 
     fn cancel(&mut self, now: u64, cl: ClOrdId, orig: ClOrdId) -> Result<(), VenueError> {

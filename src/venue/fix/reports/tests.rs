@@ -75,6 +75,7 @@ fn with_order(m: &mut Mapping) {
         limit: 10_100,
         stop: 0,
         asked: None,
+        reduce_only: false,
     };
 }
 

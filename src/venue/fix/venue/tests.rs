@@ -30,6 +30,7 @@ fn outbound_orders_carry_what_brokers_require() {
         limit: 10_050,
         stop: 0,
         asked: None,
+        reduce_only: false,
     };
     let mut e = Encoder::new("FIX.4.2", 512);
     e.start(b"D");
@@ -41,6 +42,7 @@ fn outbound_orders_carry_what_brokers_require() {
         qty_scale: inst.qty_scale,
         fix42: true,
         micros: false,
+        exec_inst: None,
     };
     order_fields(&mut e, &t, &s, CL, None, 1_700_000_000_000_000_000);
     let f = e.finish().to_vec();
