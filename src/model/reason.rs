@@ -113,6 +113,9 @@ reasons! {
     /// The audit sidecar stopped on an error: what happens would reach no durable audit
     /// log, so no new order is sent until a restart with a working one.
     AuditFailed = "AUDIT_FAILED", "the audit log failed: no new order is sent until execd restarts with a working audit log";
+    /// Every request id the journal can remember (`core.max_request_ids`) is taken: a
+    /// new one is refused rather than an old one forgotten (R-IN-3).
+    RequestIdsFull = "REQUEST_IDS_FULL", "the journal remembers as many request ids as it can (core.max_request_ids); restart on a new journal or with a larger core.max_request_ids";
 }
 
 #[cfg(test)]

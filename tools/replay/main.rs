@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 mod configs;
+mod fix_frames;
 
 #[derive(Parser)]
 #[command(
@@ -264,8 +265,9 @@ fn list_configs(dir: &Path) -> Result<ExitCode, String> {
     if let Err(code) = checked(dir) {
         return Ok(code);
     }
-    match recovery::journal_configs(dir) {
-        Ok(all) => {
+    match recovery::journal_start(dir).and_then(|st| Ok((st, recovery::journal_configs(dir)?))) {
+        Ok((st, all)) => {
+            say!("{}", started_line(&st));
             for line in configs::lines(&all) {
                 say!("{line}");
             }
@@ -289,7 +291,12 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
         Ok(x) => x,
         Err(e) => return corrupt_exit(&e).ok_or_else(|| e.to_string()),
     };
+    let started = match recovery::journal_start(dir) {
+        Ok(st) => st,
+        Err(e) => return corrupt_exit(&e).ok_or_else(|| e.to_string()),
+    };
     say!("journal {}: ok", dir.display());
+    say!("  {}", started_line(&started));
     say!(
         "  {} segments, {} records (sequence {}..{}), every header checksum, CRC and sequence number checked",
         summary.segments,
@@ -352,6 +359,32 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
             say!("  {}", describe_loss(r.header.seq, r.payload));
         }
     });
+    // The raw venue messages: each FIX session store beside the journal, every record's
+    // CRC and every frame's BodyLength and CheckSum.
+    let mut damaged = Vec::new();
+    for st in fix_frames::stores(dir) {
+        let c = fix_frames::check(&st);
+        say!(
+            "  FIX store {}: {} frames sent, {} received{}",
+            st.venue,
+            c.out,
+            c.inbound,
+            if c.malformed.is_empty() && c.unreadable.is_none() {
+                ", every record's CRC and every frame's BodyLength and CheckSum checked"
+            } else {
+                ": DAMAGED"
+            }
+        );
+        if let Some(e) = c.unreadable {
+            damaged.push(format!("FIX store {}: {e}", st.dir.display()));
+        }
+        for (record, why) in c.malformed {
+            damaged.push(format!(
+                "FIX store {} record {record}: the frame {why}",
+                st.dir.display()
+            ));
+        }
+    }
     let mut states: BTreeMap<&str, u64> = BTreeMap::new();
     for o in engine.book().iter() {
         *states.entry(o.state().as_str()).or_default() += 1;
@@ -394,7 +427,24 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
             }
         }
     }
+    if !damaged.is_empty() {
+        for d in &damaged {
+            warn!("CORRUPT: {d}");
+        }
+        return Ok(ExitCode::from(EXIT_REFUSED));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Who started the journal, when, under which configuration (R-AUD-1).
+fn started_line(st: &recovery::Started) -> String {
+    format!(
+        "started {} by {}; configuration fingerprint {:016x}; client-order-id epoch {}",
+        iso8601(st.start_ns),
+        st.build_text(),
+        st.config_hash,
+        st.epoch
+    )
 }
 
 /// One line for a record of an accepted journal loss.
@@ -522,6 +572,18 @@ fn order_life(dir: &Path, id: &str) -> Result<ExitCode, String> {
             line.push_str(&format!("  [configuration {}]", r.config));
         }
         say!("{}", line.trim_end());
+    }
+    // The raw messages exchanged with the venue about it, from the FIX session stores.
+    let stores = fix_frames::stores(dir);
+    if let (Some(o), false) = (order, stores.is_empty()) {
+        let epoch = recovery::journal_start(dir)
+            .map_err(|e| e.to_string())?
+            .epoch;
+        let frames = fix_frames::order_lines(&stores, epoch, o);
+        say!("FIX frames about order {o} ({}):", frames.len());
+        for f in frames {
+            say!("{f}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
