@@ -197,6 +197,48 @@ fn fix_frames_in_the_audit_trail(journal: &Path, verified: &str) {
     // Another order's frames are not listed.
     assert!(!frames.iter().any(|l| l.contains("-2-0|")), "{life}");
 
+    // The export carries them too, with --with-fix, as rows of the order.
+    let export = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
+            .arg("export")
+            .arg(journal)
+            .args(["--format", "jsonl", "--order", "1"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let rows = export(&["--with-fix"]);
+    let frames: Vec<_> = rows.iter().filter(|r| r["kind"] == "fix_frame").collect();
+    assert!(frames.iter().all(|r| r["order"] == 1), "{frames:#?}");
+    assert!(
+        frames.iter().any(|r| r["state"] == "out"
+            && r["detail"].as_str().unwrap().starts_with("venue=sim 8=FIX")
+            && r["detail"].as_str().unwrap().contains("|35=D|")),
+        "{rows:#?}"
+    );
+    assert!(frames.iter().any(|r| r["state"] == "in"), "{rows:#?}");
+    let times: Vec<u64> = rows
+        .iter()
+        .map(|r| r["time_ns"].as_u64().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "in time order: {times:?}"
+    );
+    assert!(
+        !export(&[]).iter().any(|r| r["kind"] == "fix_frame"),
+        "only when asked"
+    );
+
     // A byte changed inside a stored frame: the store's record no longer checks.
     let store = journal.join("fix").join("sim");
     let seg = std::fs::read_dir(&store)

@@ -378,7 +378,12 @@ fn a_change_that_cannot_apply_is_refused_and_writes_nothing() {
 fn the_request_id_memory_can_grow_at_a_restart_and_never_shrinks_below_its_ids() {
     let dir = tmp("request-ids");
     let with = |n: usize| {
-        config_with(|t| t.replace("max_request_ids = 1048576", &format!("max_request_ids = {n}")))
+        config_with(|t| {
+            t.replace(
+                "max_request_ids = 1048576",
+                &format!("max_request_ids = {n}"),
+            )
+        })
     };
     let start = |reg: &Registry| {
         let (core, mut hs) = spawn(Arc::new(reg.clone()), journaled(&dir), 1).unwrap();
@@ -415,7 +420,9 @@ fn the_request_id_memory_can_grow_at_a_restart_and_never_shrinks_below_its_ids()
         Ok(_) => panic!("started with room for fewer ids than remembered"),
     };
     assert!(
-        err.contains("core.max_request_ids 16 is below the 17 request ids this journal already remembers"),
+        err.contains(
+            "core.max_request_ids 16 is below the 17 request ids this journal already remembers"
+        ),
         "{err}"
     );
     assert!(before == common::file_tree(&dir));

@@ -4,6 +4,7 @@
 //! the core gave it (`epoch-order-version`, the journal's epoch).
 
 use execd::calendar::iso8601;
+use execd::export::Row;
 use execd::model::ids::ClOrdId;
 use execd::venue::fix::codec::{scan_tag, SOH};
 use execd::venue::fix::store::{read_frames, Direction};
@@ -108,6 +109,40 @@ pub fn order_lines(stores: &[Store], epoch: u32, order: u64) -> Vec<String> {
     found.sort_by_key(|(t, _)| *t);
     found.into_iter().map(|(_, l)| l).collect()
 }
+
+/// Export rows (kind `fix_frame`) for every frame of every store, in time order: the
+/// store's record number as `seq`, `out`/`in` as the state, the order it is about (by
+/// 11 or 41 under `epoch`), and `venue=NAME` and the frame (SOH as `|`) as the detail.
+pub fn rows(stores: &[Store], epoch: u32) -> Vec<Row> {
+    let mut out = Vec::new();
+    for s in stores {
+        let _ = read_frames(&s.dir, |f| {
+            let order = [11, 41].iter().find_map(|&t| {
+                scan_tag(f.frame, t)
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .and_then(ClOrdId::parse)
+                    .filter(|c| c.epoch == epoch)
+                    .map(|c| c.order.0)
+            });
+            out.push(Row {
+                time_ns: f.ts_ns,
+                time: iso8601(f.ts_ns),
+                seq: f.record,
+                kind: FIX_FRAME,
+                order,
+                state: f.direction.as_str().into(),
+                reason: f.malformed.unwrap_or("").into(),
+                detail: format!("venue={} {}", s.venue, printable(f.frame)),
+                ..Row::default()
+            });
+        });
+    }
+    out.sort_by_key(|r| r.time_ns);
+    out
+}
+
+/// The export row kind of a raw FIX frame (`execd-replay export --with-fix`).
+pub const FIX_FRAME: &str = "fix_frame";
 
 #[cfg(test)]
 mod tests {

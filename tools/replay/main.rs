@@ -64,9 +64,15 @@ enum Cmd {
         /// Only this request id.
         #[arg(long)]
         request: Option<String>,
-        /// Only this kind of row.
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(KINDS))]
+        /// Only this kind of row (`fix_frame` with `--with-fix`).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(
+            KINDS.iter().copied().chain([fix_frames::FIX_FRAME])
+        ))]
         kind: Option<String>,
+        /// Also the raw FIX frames sent and received (rows of kind `fix_frame`, from the
+        /// session stores beside the journal), in time order among the others.
+        #[arg(long)]
+        with_fix: bool,
         /// Output format.
         #[arg(long, value_enum)]
         format: FormatArg,
@@ -147,6 +153,7 @@ fn main() -> ExitCode {
             order,
             request,
             kind,
+            with_fix,
             format,
         } => (|| {
             let filter = Filter {
@@ -158,7 +165,7 @@ fn main() -> ExitCode {
                 request,
                 kind,
             };
-            export(&dir, &filter, format.into())
+            export(&dir, &filter, format.into(), with_fix)
         })(),
         Cmd::Order { dir, id } => order_life(&dir, &id),
         Cmd::Configs { dir } => list_configs(&dir),
@@ -471,7 +478,24 @@ fn describe_loss(seq: u64, payload: &[u8]) -> String {
     )
 }
 
-fn export(dir: &Path, filter: &Filter, format: execd::export::Format) -> Result<ExitCode, String> {
+fn export(
+    dir: &Path,
+    filter: &Filter,
+    format: execd::export::Format,
+    with_fix: bool,
+) -> Result<ExitCode, String> {
+    // Frames are merged by time: each is written before the first journal row after it.
+    let mut frames = std::collections::VecDeque::new();
+    if with_fix {
+        let stores = fix_frames::stores(dir);
+        if !stores.is_empty() {
+            let epoch = match recovery::journal_start(dir) {
+                Ok(st) => st.epoch,
+                Err(e) => return corrupt_exit(&e).ok_or_else(|| e.to_string()),
+            };
+            frames.extend(fix_frames::rows(&stores, epoch));
+        }
+    }
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     let mut err: Option<std::io::Error> = None;
@@ -493,6 +517,15 @@ fn export(dir: &Path, filter: &Filter, format: execd::export::Format) -> Result<
         buf.clear();
         rows(&s, &mut buf);
         for row in buf.iter().filter(|r| filter.keeps(r)) {
+            while frames
+                .front()
+                .is_some_and(|f: &Row| f.time_ns <= row.time_ns)
+            {
+                let f = frames.pop_front().expect("a front");
+                if err.is_none() && filter.keeps(&f) {
+                    check(write_row(&mut w, &f, format), &mut err);
+                }
+            }
             if err.is_none() {
                 check(write_row(&mut w, row, format), &mut err);
             }
@@ -503,6 +536,11 @@ fn export(dir: &Path, filter: &Filter, format: execd::export::Format) -> Result<
     }
     if header {
         check(writeln!(w, "{COLUMNS}"), &mut err);
+    }
+    for f in frames.iter().filter(|f| filter.keeps(f)) {
+        if err.is_none() {
+            check(write_row(&mut w, f, format), &mut err);
+        }
     }
     check(w.flush(), &mut err);
     if let Some(e) = err {
