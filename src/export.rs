@@ -61,7 +61,7 @@ pub struct Row {
 }
 
 /// Every kind of export row.
-pub const KINDS: [&str; 23] = [
+pub const KINDS: [&str; 24] = [
     "request",
     "accepted",
     "rejected",
@@ -85,6 +85,7 @@ pub const KINDS: [&str; 23] = [
     "limits",
     "config",
     "start",
+    "restart",
 ];
 
 /// The CSV header.
@@ -146,6 +147,13 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
             ),
             // The configuration record right after it is the one it starts under.
             config: 1,
+            ..base.clone()
+        });
+    }
+    if let Some(build) = s.restart {
+        out.push(Row {
+            kind: "restart",
+            detail: format!("restarted on this journal by {build}: it wrote what follows"),
             ..base.clone()
         });
     }

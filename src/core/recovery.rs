@@ -10,8 +10,8 @@
 
 use super::engine::Engine;
 use super::records::{
-    self, KIND_AUDIT, KIND_COMMAND, KIND_CONFIG, KIND_EVENT, KIND_LOSS, KIND_START, KIND_TIME,
-    KIND_VENUE,
+    self, KIND_AUDIT, KIND_COMMAND, KIND_CONFIG, KIND_EVENT, KIND_LOSS, KIND_RESTART, KIND_START,
+    KIND_TIME, KIND_VENUE,
 };
 use super::venues::build_venues;
 use crate::config::Registry;
@@ -172,6 +172,13 @@ pub fn open(
             .map_err(RecoveryError::ConfigRefused)?;
     }
     let (mut writer, journal) = JournalWriter::open(dir, segment_size)?;
+    // Which code writes from here on: the start record names only the first.
+    let build = crate::build_id();
+    let cut = (0..=build.len().min(records::MAX_BUILD))
+        .rev()
+        .find(|&n| build.is_char_boundary(n))
+        .unwrap_or(0);
+    writer.append(KIND_RESTART, 1, engine.now(), &build.as_bytes()[..cut])?;
     if changed {
         // Stamped with the engine time it took effect at: replay catches up to it under
         // the old configuration, as this start did, before applying the new one.
@@ -473,6 +480,8 @@ pub struct Step<'a> {
     /// For a command that an operator's note introduced (the same producer's command
     /// just before it): who gave it and why.
     pub note: Option<&'a OperatorNote>,
+    /// For a record of a restart: the build that wrote the records after it.
+    pub restart: Option<&'a str>,
     /// For a record of an accepted journal loss: what it says (JSON).
     pub loss: Option<&'a str>,
     /// For a record of the audit log's state: whether it failed (or works again).
@@ -662,6 +671,7 @@ impl Replayer {
         rec.last_ts = rec.last_ts.max(ts);
         let mut command: Option<(u8, Command)> = None;
         let mut loss: Option<&str> = None;
+        let mut restart: Option<&str> = None;
         let mut audit_failed: Option<bool> = None;
         let mut note: Option<OperatorNote> = None;
         let fail = |what| Some(RecoveryError::Record { seq, what });
@@ -829,6 +839,7 @@ impl Replayer {
             },
             // Told, not replayed: it changes nothing in the engine.
             KIND_LOSS => loss = Some(std::str::from_utf8(payload).unwrap_or("")),
+            KIND_RESTART => restart = Some(std::str::from_utf8(payload).unwrap_or("?")),
             // Kinds this version does not know are skipped, never misread.
             _ => {}
         }
@@ -843,6 +854,7 @@ impl Replayer {
                     .then_some(self.start.as_ref())
                     .flatten(),
                 note: note.as_ref(),
+                restart,
                 loss,
                 audit_failed,
                 config: self.config,
@@ -878,6 +890,7 @@ impl Replayer {
                 events: &self.events,
                 started: None,
                 note: None,
+                restart: None,
                 loss: None,
                 audit_failed: None,
                 config: self.config,

@@ -7,7 +7,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use execd::calendar::iso8601;
 use execd::config::Registry;
-use execd::core::records::KIND_LOSS;
+use execd::core::records::{KIND_LOSS, KIND_RESTART};
 use execd::core::recovery::{self, RecoveryError, Step};
 use execd::export::{rows, write_row, Filter, Row, COLUMNS, KINDS};
 use execd::journal::{scan, JournalError};
@@ -364,6 +364,14 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
     let _ = scan(dir, |r| {
         if r.header.kind == KIND_LOSS {
             say!("  {}", describe_loss(r.header.seq, r.payload));
+        }
+        if r.header.kind == KIND_RESTART {
+            say!(
+                "  restarted at record {} ({}) by {}",
+                r.header.seq,
+                iso8601(r.header.ts_ns),
+                String::from_utf8_lossy(r.payload)
+            );
         }
     });
     // The raw venue messages: each FIX session store beside the journal, every record's

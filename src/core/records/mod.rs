@@ -39,6 +39,11 @@ pub const KIND_LOSS: u16 = 7;
 /// orders are refused with `AUDIT_FAILED` (or no longer are).
 pub const KIND_AUDIT: u16 = 8;
 
+/// Record kind: a process started on an existing journal (payload: its build,
+/// [`crate::build_id`], as UTF-8): the records after it were written by that build
+/// (R-AUD-1). Changes nothing in the engine; older versions skip it.
+pub const KIND_RESTART: u16 = 9;
+
 /// Largest encoded command.
 pub const MAX_COMMAND: usize = 512;
 /// Largest encoded event or venue input.
