@@ -89,6 +89,10 @@ fn verify_export_and_order_on_a_demo_journal() {
     assert!(early.lines().count() > 0 && early.lines().count() < all.lines().count());
     assert!(early.lines().all(|l| l.starts_with("{\"time_ns\":")));
 
+    assert!(
+        out.contains("request ids remembered 3000 of 1048576"),
+        "{out}"
+    );
     // The start record names the build that wrote the journal (R-AUD-1).
     let build = execd::build_id();
     assert!(

@@ -414,6 +414,8 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
             .join(", "),
         engine.book().retired()
     );
+    let (ids, most) = engine.book().request_ids();
+    say!("  request ids remembered {ids} of {most} (core.max_request_ids; then new ones are refused)");
     let s = engine.stats();
     say!(
         "  requests {} accepted {} rejected {} duplicates {} fills {} anomalies {} timeouts {}",
