@@ -87,6 +87,12 @@ pub const RANGES: &[Range] = &[
         1 << 22,
         "orders held in memory (about 400 bytes each)",
     ),
+    range(
+        "core.max_request_ids",
+        16,
+        1 << 24,
+        "request ids remembered for the journal's whole life (about 48 bytes each)",
+    ),
     range("journal.fsync_ms", 0, 60_000, "milliseconds"),
     range(
         "journal.audit_file_mb",
@@ -209,6 +215,11 @@ pub fn check_ranges(cfg: &Config) -> Result<(), ConfigError> {
         "core.max_orders",
         "core.max_orders".into(),
         c.max_orders as u64,
+    )?;
+    in_range(
+        "core.max_request_ids",
+        "core.max_request_ids".into(),
+        c.max_request_ids as u64,
     )?;
     let j = &cfg.journal;
     in_range("journal.fsync_ms", "journal.fsync_ms".into(), j.fsync_ms)?;
@@ -404,7 +415,14 @@ pub struct CoreConfig {
     pub ring_capacity: usize,
     /// Orders held in memory (working ones plus the most recent finished ones).
     pub max_orders: usize,
+    /// Request ids remembered for the journal's whole life, so a resend never makes a
+    /// second order however old (R-IN-3); once that many are taken, new requests are
+    /// refused with `REQUEST_IDS_FULL`.
+    pub max_request_ids: usize,
 }
+
+/// Default of `core.max_request_ids`: a million requests per journal, in 48 MiB.
+pub const DEFAULT_MAX_REQUEST_IDS: usize = 1 << 20;
 
 impl Default for CoreConfig {
     fn default() -> Self {
@@ -413,6 +431,7 @@ impl Default for CoreConfig {
             pin_core: None,
             ring_capacity: 65_536,
             max_orders: 262_144,
+            max_request_ids: DEFAULT_MAX_REQUEST_IDS,
         }
     }
 }
@@ -1023,6 +1042,11 @@ impl Registry {
             self.sims,
             self.accounts
         );
+        // Only when set: journals from before the setting keep their fingerprint.
+        let text = match self.core.max_request_ids {
+            DEFAULT_MAX_REQUEST_IDS => text,
+            n => format!("{text}|request_ids={n}"),
+        };
         xxhash_rust::xxh3::xxh3_64(text.as_bytes())
     }
 

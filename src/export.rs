@@ -61,7 +61,7 @@ pub struct Row {
 }
 
 /// Every kind of export row.
-pub const KINDS: [&str; 27] = [
+pub const KINDS: [&str; 29] = [
     "request",
     "accepted",
     "rejected",
@@ -89,6 +89,8 @@ pub const KINDS: [&str; 27] = [
     "reconciliation_resolved",
     "protection_overfill",
     "unprotected",
+    "start",
+    "restart",
 ];
 
 /// The CSV header.
@@ -139,6 +141,27 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
         config: s.config.0,
         ..Row::default()
     };
+    if let Some(st) = s.started {
+        out.push(Row {
+            kind: "start",
+            detail: format!(
+                "journal started by {}; client-order-id epoch {}; configuration fingerprint {:016x}",
+                st.build_text(),
+                st.epoch,
+                st.config_hash
+            ),
+            // The configuration record right after it is the one it starts under.
+            config: 1,
+            ..base.clone()
+        });
+    }
+    if let Some(build) = s.restart {
+        out.push(Row {
+            kind: "restart",
+            detail: format!("restarted on this journal by {build}: it wrote what follows"),
+            ..base.clone()
+        });
+    }
     if s.config_changed {
         out.push(Row {
             kind: "config",
@@ -243,7 +266,8 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
             }),
             other => out.push(Row {
                 kind: "command",
-                detail: command_text(other),
+                reason: s.note.map(|n| n.reason.to_string()).unwrap_or_default(),
+                detail: format!("{}{}", command_text(other), by_operator(s)),
                 ..base.clone()
             }),
         }
@@ -427,13 +451,20 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
             } => Row {
                 kind: "kill_switch",
                 state: state.as_str().into(),
-                detail: format!("{} canceled={canceled}", scope_text(&scope)),
+                reason: s.note.map(|n| n.reason.to_string()).unwrap_or_default(),
+                detail: format!(
+                    "{} canceled={canceled}{}",
+                    scope_text(&scope),
+                    by_operator(s)
+                ),
                 ..base.clone()
             },
             CoreEvent::ModeChanged { account, mode } => Row {
                 kind: "mode",
                 account: account.to_string(),
                 state: mode.as_str().into(),
+                reason: s.note.map(|n| n.reason.to_string()).unwrap_or_default(),
+                detail: by_operator(s).trim_start_matches("; ").into(),
                 ..base.clone()
             },
             CoreEvent::LimitsChanged(l) => {
@@ -458,6 +489,8 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
                 kind: "halt",
                 account: account.to_string(),
                 state: if halted { "HALTED" } else { "TRADING" }.into(),
+                reason: s.note.map(|n| n.reason.to_string()).unwrap_or_default(),
+                detail: by_operator(s).trim_start_matches("; ").into(),
                 ..base.clone()
             },
             CoreEvent::VenueSession { venue, up } => Row {
@@ -582,6 +615,17 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
             | CoreEvent::RowsEnd { .. } => continue,
         };
         out.push(row);
+    }
+}
+
+/// "; by operator NAME (producer N)" when an operator's note introduced the step's
+/// command: its rows name who acted (the reason goes in the reason column).
+fn by_operator(s: &Step<'_>) -> String {
+    match (s.note, s.command) {
+        (Some(n), Some((origin, _))) => {
+            format!("; by operator {} (producer {origin})", n.operator)
+        }
+        _ => String::new(),
     }
 }
 

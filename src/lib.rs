@@ -31,6 +31,15 @@
 
 #![warn(missing_docs)]
 
+/// This build of execd: its version and, when it was built from a git checkout, the
+/// commit (R-AUD-1: a journal's start record names the code that wrote it).
+pub fn build_id() -> String {
+    match option_env!("EXECD_GIT_COMMIT") {
+        Some(c) => format!("execd {} (commit {c})", env!("CARGO_PKG_VERSION")),
+        None => format!("execd {}", env!("CARGO_PKG_VERSION")),
+    }
+}
+
 pub mod calendar;
 pub mod config;
 pub mod control;

@@ -379,6 +379,25 @@ fn run_restarts_on_its_journal_under_a_changed_limit() {
     let (code, out, err) = replay_tool(&["verify", j]);
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert!(out.contains("2 configurations"), "{out}");
+    // Which build wrote what: the start record names the first, a record each restart.
+    let build = execd::build_id();
+    assert!(
+        out.contains(&format!(" by {build}; configuration fingerprint")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("  restarted at record ")
+                && l.ends_with(&format!(") by {build}"))),
+        "{out}"
+    );
+    let (code, restarts, _) = replay_tool(&["export", j, "--format", "csv", "--kind", "restart"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        restarts.lines().count(),
+        2,
+        "a header and one restart: {restarts}"
+    );
     let (code, out, err) = replay_tool(&["configs", j]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("configuration 1: from record 2 "), "{out}");

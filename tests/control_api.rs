@@ -1635,10 +1635,20 @@ fn operator_actions_are_journaled_with_who_and_why_and_the_audit_route_exports_w
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     // (Only the API sends commands here, so its next command is the next one.)
+    // The action's own rows name the operator and carry the reason too.
     let wants = [
-        format!("cancel order {resting_id}"),
-        "kill switch venue paper to WARNING".to_string(),
+        format!("cancel order {resting_id}; by operator alice (producer 2)"),
+        "kill switch venue paper to WARNING; by operator bob (producer 2)".to_string(),
     ];
+    let switch = all
+        .iter()
+        .find(|r| r["kind"] == "kill_switch" && r["state"] == "WARNING")
+        .expect("the kill switch row");
+    assert_eq!(switch["reason"], "venue slow", "{switch}");
+    assert_eq!(
+        switch["detail"], "venue paper canceled=0; by operator bob (producer 2)",
+        "{switch}"
+    );
     for (note, want) in rows.iter().zip(wants) {
         let at = all
             .iter()
@@ -1649,6 +1659,7 @@ fn operator_actions_are_journaled_with_who_and_why_and_the_audit_route_exports_w
             .find(|r| r["kind"] == "command")
             .unwrap();
         assert_eq!(next["detail"], want.as_str(), "{next}");
+        assert_eq!(next["reason"], note["reason"], "{next}");
         assert!(next["seq"].as_u64() > note["seq"].as_u64(), "{next}");
     }
 }
@@ -1968,5 +1979,93 @@ fn risk_limits_change_live_are_journaled_and_hold_across_a_restart() {
     assert!(
         ops.contains("operator risk-desk") && ops.contains("volatile open"),
         "{ops}"
+    );
+}
+
+/// R-IN-3 for the journal's whole life, through the binary: with `core.max_orders` 16,
+/// a request id resent after 60 more orders (its order long retired from the book) is
+/// still a duplicate of the first order, with its final status, and makes no order;
+/// the same after a restart, where recovery rebuilt the memory from the journal.
+#[test]
+fn a_request_id_resent_long_after_its_order_left_the_book_makes_no_second_order() {
+    let dir = TempDir::new("control-request-ids");
+    let cfg = dir.path().join("small.toml");
+    let text = std::fs::read_to_string(quiet_config(&dir)).unwrap();
+    let small = text.replacen("max_orders = 262144 ", "max_orders = 16 ", 1);
+    assert_ne!(small, text);
+    std::fs::write(&cfg, small).unwrap();
+    let journal = dir.path().join("j");
+    let args = ["--journal", journal.to_str().unwrap()];
+    let start = || {
+        let mut c = execd();
+        c.args(["run", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&cfg)
+            .args(args);
+        Daemon::spawn(c, &[])
+    };
+    let d = start();
+    let (code, v) = d.submit(&market("first", "0.01"));
+    assert_eq!(
+        (code, v["status"].clone()),
+        (201, Value::from("FILLED")),
+        "{v}"
+    );
+    let first = v["order_id"].as_u64().unwrap();
+    for i in 0..60 {
+        let (code, v) = d.submit(&market(&format!("later-{i}"), "0.01"));
+        assert_eq!(code, 201, "{i}: {v}");
+    }
+    let (code, v) = d.call("GET", &format!("/v1/orders/{first}"), None);
+    assert_eq!(code, 404, "retired from the book: {v}");
+    let resend = |d: &Daemon| {
+        let (code, v) = d.submit(&market("first", "0.01"));
+        assert_eq!(code, 200, "{v}");
+        assert_eq!(v["duplicate"], true, "{v}");
+        assert_eq!(v["order_id"].as_u64(), Some(first), "{v}");
+        assert_eq!(v["status"], "FILLED", "{v}");
+    };
+    resend(&d);
+    let (code, v) = d.call("GET", "/v1/positions", None);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["positions"][0]["net_quantity"], "0.610", "{v}");
+    let u = v["positions"][0]["unrealised_pnl"]
+        .as_str()
+        .expect("valued at the mid");
+    assert!(u.parse::<f64>().is_ok(), "{v}");
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(
+        summary(&lines).contains("62 submitted, 61 accepted"),
+        "{lines:#?}"
+    );
+    // The run summary values the position at the mid too: net × (mid − entry).
+    let pos = lines
+        .iter()
+        .find(|l| l.starts_with("execd: position alpha BTCUSDT: net 0.610 @ "))
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    let num = |after: &str| -> f64 {
+        pos.split(after)
+            .nth(1)
+            .unwrap()
+            .split([' ', ','])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (net, avg, unrealised, mid) = (num("net "), num(" @ "), num("unrealised "), num("mid "));
+    assert!(
+        (net * (mid - avg) - unrealised).abs() < 0.01,
+        "{net} × ({mid} − {avg}) vs {unrealised}: {pos}"
+    );
+
+    let d = start();
+    resend(&d);
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    // 62 replayed, one more now: the resend again made no order.
+    assert!(
+        summary(&lines).contains("63 submitted, 61 accepted"),
+        "{lines:#?}"
     );
 }

@@ -1137,3 +1137,46 @@ fn both_legs_filling_never_leave_a_position_upstream_did_not_ask_for() {
         "{evs:?}"
     );
 }
+
+/// R-IN-3 for the journal's whole life: a request id is remembered long after the book
+/// retired its order, and a resend is told that order's final state; when every request
+/// id the journal can remember is taken, new ones are refused, never an old one forgotten.
+#[test]
+fn a_request_id_is_never_forgotten_however_many_orders_follow() {
+    let mut r = Rig::new(|t| {
+        t.replace("max_orders = 262144", "max_orders = 16")
+            .replace("max_request_ids = 1048576", "max_request_ids = 200")
+    });
+    let mut first = None;
+    for i in 0..150 {
+        let (evs, cl) = r.submit(1);
+        assert!(matches!(evs[0], CoreEvent::Accepted { .. }), "{i}: {evs:?}");
+        r.fill(cl, 1, 1);
+        first.get_or_insert(cl.order);
+    }
+    assert!(r.e.book().retired() > 100, "the first orders left the book");
+    assert!(r.e.book().get(first.unwrap()).is_none());
+    let sent = r.v.0.lock().unwrap().sent.len();
+    let mut again =
+        ExecutionRequest::market("", "alpha", "paper", "AAPL", Side::Buy, Dec::new(1, 0));
+    again.request_id = RequestId::from_prefixed_u64("e-", 1).unwrap();
+    let out = r.cmd(Command::Submit(again));
+    assert!(
+        matches!(
+            out[..],
+            [CoreEvent::Duplicate { order, state: OrderState::Filled, .. }] if Some(order) == first
+        ),
+        "{out:?}"
+    );
+    assert_eq!(r.v.0.lock().unwrap().sent.len(), sent, "nothing sent");
+    // 150 remembered of 200: 50 more fit, the 51st new id is refused.
+    for i in 0..50 {
+        let (evs, cl) = r.submit(1);
+        assert!(matches!(evs[0], CoreEvent::Accepted { .. }), "{i}: {evs:?}");
+        r.fill(cl, 1, 1);
+    }
+    assert_eq!(r.e.book().request_ids(), (200, 200));
+    assert_eq!(rejected(&r.submit(1).0), Some(Reason::RequestIdsFull));
+    let out = r.cmd(Command::Submit(again));
+    assert!(matches!(out[..], [CoreEvent::Duplicate { .. }]), "{out:?}");
+}

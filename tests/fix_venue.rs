@@ -151,6 +151,118 @@ fn execd_run_trades_over_fix_with_the_simulator() {
     // The journal alone rebuilds the same state (venue inputs replayed, events checked).
     let v = replay_verify(&journal);
     assert!(v.contains(&format!("accepted {accepted}")), "{v}");
+    fix_frames_in_the_audit_trail(&journal, &v);
+}
+
+/// The raw FIX frames are part of the trail (R-AUD-1): `verify` checks the session
+/// store beside the journal, `order` lists an order's frames both ways, and a damaged
+/// store is refused with its place named.
+fn fix_frames_in_the_audit_trail(journal: &Path, verified: &str) {
+    assert!(
+        verified.contains("FIX store sim: ")
+            && verified.contains("every frame's BodyLength and CheckSum checked"),
+        "{verified}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
+        .arg("order")
+        .arg(journal)
+        .arg("1")
+        .output()
+        .unwrap();
+    let life = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{life}");
+    let frames: Vec<&str> = life
+        .lines()
+        .skip_while(|l| !l.starts_with("FIX frames about order 1 ("))
+        .skip(1)
+        .collect();
+    assert!(
+        frames
+            .iter()
+            .any(|l| l.contains("FIX sim out") && l.contains("|35=D|")),
+        "the NewOrderSingle sent: {life}"
+    );
+    assert!(
+        frames
+            .iter()
+            .any(|l| l.contains("FIX sim in ") && l.contains("|35=8|")),
+        "an ExecutionReport received: {life}"
+    );
+    assert!(
+        frames
+            .iter()
+            .all(|l| l.contains("|11=") && l.ends_with('|')),
+        "{life}"
+    );
+    // Another order's frames are not listed.
+    assert!(!frames.iter().any(|l| l.contains("-2-0|")), "{life}");
+
+    // The export carries them too, with --with-fix, as rows of the order.
+    let export = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
+            .arg("export")
+            .arg(journal)
+            .args(["--format", "jsonl", "--order", "1"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let rows = export(&["--with-fix"]);
+    let frames: Vec<_> = rows.iter().filter(|r| r["kind"] == "fix_frame").collect();
+    assert!(frames.iter().all(|r| r["order"] == 1), "{frames:#?}");
+    assert!(
+        frames.iter().any(|r| r["state"] == "out"
+            && r["detail"].as_str().unwrap().starts_with("venue=sim 8=FIX")
+            && r["detail"].as_str().unwrap().contains("|35=D|")),
+        "{rows:#?}"
+    );
+    assert!(frames.iter().any(|r| r["state"] == "in"), "{rows:#?}");
+    let times: Vec<u64> = rows
+        .iter()
+        .map(|r| r["time_ns"].as_u64().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "in time order: {times:?}"
+    );
+    assert!(
+        !export(&[]).iter().any(|r| r["kind"] == "fix_frame"),
+        "only when asked"
+    );
+
+    // A byte changed inside a stored frame: the store's record no longer checks.
+    let store = journal.join("fix").join("sim");
+    let seg = std::fs::read_dir(&store)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "journal"))
+        .expect("a store segment");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let at = bytes
+        .windows(5)
+        .position(|w| w == b"\x0135=D")
+        .expect("a NewOrderSingle in the store")
+        + 4;
+    bytes[at] = b'G';
+    std::fs::write(&seg, &bytes).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
+        .arg("verify")
+        .arg(journal)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("CORRUPT: FIX store "), "{err}");
 }
 
 #[test]

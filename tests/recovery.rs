@@ -372,6 +372,63 @@ fn a_change_that_cannot_apply_is_refused_and_writes_nothing() {
     }
 }
 
+/// R-IN-3's memory of request ids across restarts: full, it refuses new ids; a restart
+/// may raise `core.max_request_ids` (the table is rebuilt larger, and replay does the
+/// same at the change) but not lower it below the ids remembered.
+#[test]
+fn the_request_id_memory_can_grow_at_a_restart_and_never_shrinks_below_its_ids() {
+    let dir = tmp("request-ids");
+    let with = |n: usize| {
+        config_with(|t| {
+            t.replace(
+                "max_request_ids = 1048576",
+                &format!("max_request_ids = {n}"),
+            )
+        })
+    };
+    let start = |reg: &Registry| {
+        let (core, mut hs) = spawn(Arc::new(reg.clone()), journaled(&dir), 1).unwrap();
+        Sim::from_parts(core, hs.remove(0))
+    };
+    let mut sim = start(&with(16));
+    for i in 0..16 {
+        let evs = sim.submit(market(&format!("q-{i}"), "AAPL", Side::Buy, "1"), 1_000_000);
+        assert_eq!(rejection(&evs, &format!("q-{i}")), None);
+    }
+    let evs = sim.submit(market("q-16", "AAPL", Side::Buy, "1"), 1_000_000);
+    assert_eq!(rejection(&evs, "q-16"), Some(Reason::RequestIdsFull));
+    sim.shutdown();
+
+    let bigger = with(32);
+    let mut sim = start(&bigger);
+    let evs = sim.submit(market("q-16", "AAPL", Side::Buy, "1"), 1_000_000);
+    assert_eq!(rejection(&evs, "q-16"), None, "room now");
+    let evs = sim.submit(market("q-0", "AAPL", Side::Buy, "1"), 1_000_000);
+    assert!(
+        evs.iter().any(|e| matches!(e, CoreEvent::Duplicate { .. })),
+        "remembered through the resize: {evs:?}"
+    );
+    let live = sim.shutdown();
+    assert_eq!(live.engine.book().request_ids(), (17, 32));
+    let (mut replayed, _) = recovery::replay(&dir, Arc::new(with(16))).unwrap();
+    replayed.advance_to(live.engine.now(), &mut Vec::new());
+    assert_eq!(snapshot(&live.engine), snapshot(&replayed));
+    assert_eq!(replayed.book().request_ids(), (17, 32));
+
+    let before = common::file_tree(&dir);
+    let err = match spawn(Arc::new(with(16)), journaled(&dir), 1) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("started with room for fewer ids than remembered"),
+    };
+    assert!(
+        err.contains(
+            "core.max_request_ids 16 is below the 17 request ids this journal already remembers"
+        ),
+        "{err}"
+    );
+    assert!(before == common::file_tree(&dir));
+}
+
 const CHILD: &str = "EXECD_RECOVERY_CHILD";
 
 /// The default configuration with a small order store, so a child process starts fast.

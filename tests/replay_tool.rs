@@ -89,6 +89,30 @@ fn verify_export_and_order_on_a_demo_journal() {
     assert!(early.lines().count() > 0 && early.lines().count() < all.lines().count());
     assert!(early.lines().all(|l| l.starts_with("{\"time_ns\":")));
 
+    assert!(
+        out.contains("request ids remembered 3000 of 1048576"),
+        "{out}"
+    );
+    // The start record names the build that wrote the journal (R-AUD-1).
+    let build = execd::build_id();
+    assert!(
+        out.contains(&format!("by {build}; configuration fingerprint")),
+        "{out}"
+    );
+    let (code, starts, _) = replay(&["export", d, "--format", "jsonl", "--kind", "start"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(starts.lines().count(), 1, "{starts}");
+    assert!(
+        starts.contains(&build) && starts.contains("\"seq\":1,"),
+        "{starts}"
+    );
+    let (code, configs, _) = replay(&["configs", d]);
+    assert_eq!(code, Some(0));
+    assert!(
+        configs.lines().next().unwrap().contains(&build),
+        "{configs}"
+    );
+
     // One order's life, by request id.
     let (code, life, err) = replay(&["order", d, "demo-1"]);
     assert_eq!(code, Some(0), "{err}");
@@ -123,4 +147,63 @@ fn verify_names_the_byte_of_a_corruption() {
         byte <= at && at - byte < 600,
         "reported {byte}, flipped {at}"
     );
+}
+
+/// A journal written before start records named their build (layout version 1: 20
+/// bytes) still verifies, exports and lists its configurations, and says so.
+#[test]
+fn a_journal_from_before_start_records_named_their_build_still_reads() {
+    use execd::config::Registry;
+    use execd::core::records;
+    use execd::model::event::Command;
+    use execd::model::fixed::Dec;
+    use execd::model::ids::Side;
+    use execd::model::request::ExecutionRequest;
+    let dir = TempDir::new("replay-v1-start");
+    let reg = Registry::default_paper();
+    let (mut w, _) = execd::journal::JournalWriter::open(dir.path(), 1 << 20).unwrap();
+    let t = execd::calendar::unix_ns(2026, 1, 5, 15, 0);
+    w.append(
+        records::KIND_START,
+        1,
+        t,
+        &records::encode_start(1, t, reg.fingerprint()),
+    )
+    .unwrap();
+    w.append(records::KIND_CONFIG, 1, t, reg.to_toml().as_bytes())
+        .unwrap();
+    let mut buf = [0u8; records::MAX_COMMAND];
+    let req = ExecutionRequest::market(
+        "old-1",
+        "alpha",
+        "paper",
+        "BTCUSDT",
+        Side::Buy,
+        Dec::parse("0.01").unwrap(),
+    );
+    let n = records::encode_command(0, &Command::Submit(req), &mut buf).unwrap();
+    w.append(records::KIND_COMMAND, 1, t + 1_000, &buf[..n])
+        .unwrap();
+    w.sync().unwrap();
+    drop(w);
+    let d = dir.to_str().unwrap();
+    let (code, out, err) = replay(&["verify", d]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("did not record its version"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "configuration fingerprint {:016x}",
+            reg.fingerprint()
+        )),
+        "{out}"
+    );
+    let (code, rows, err) = replay(&["export", d, "--format", "csv"]);
+    assert_eq!(code, Some(0), "{err}");
+    let kinds: Vec<&str> = rows
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(3))
+        .collect();
+    assert_eq!(kinds.first(), Some(&"start"), "{rows}");
+    assert!(kinds.contains(&"request"), "{rows}");
 }

@@ -694,7 +694,7 @@ async fn submit(
                 req.request_id, first.0
             ),
         )),
-        Submitted::Known { order, .. } => {
+        Submitted::Known { order, state } => {
             // The core knows the id from before this run's view: its status, no more.
             let a = command(&st, Command::Query(OrderRef::Id(order))).await?;
             let s = a.events.iter().find_map(|e| match e {
@@ -708,7 +708,20 @@ async fn submit(
                     v["duplicate"] = json!(true);
                     ok(StatusCode::OK, v)
                 }
-                None => Err(ApiError::reason(Reason::UnknownOrder)),
+                // Retired from the core's order store long ago: the core still remembers
+                // the request id and the state the order finished in (R-IN-3), no more.
+                None => ok(
+                    StatusCode::OK,
+                    json!({
+                        "status": state.as_str(),
+                        "final": state.is_terminal(),
+                        "order_id": order.0,
+                        "request_id": req.request_id.as_str(),
+                        "duplicate": true,
+                        "note": "the order has left the core's order store: its final status is all that is kept (no quantities or prices)",
+                        "as_of": now_rfc3339(),
+                    }),
+                ),
             }
         }
         Submitted::Order {

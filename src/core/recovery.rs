@@ -10,13 +10,13 @@
 
 use super::engine::Engine;
 use super::records::{
-    self, KIND_AUDIT, KIND_COMMAND, KIND_CONFIG, KIND_EVENT, KIND_LOSS, KIND_START, KIND_TIME,
-    KIND_VENUE,
+    self, KIND_AUDIT, KIND_COMMAND, KIND_CONFIG, KIND_EVENT, KIND_LOSS, KIND_RESTART, KIND_START,
+    KIND_TIME, KIND_VENUE,
 };
 use super::venues::build_venues;
 use crate::config::Registry;
 use crate::journal::{scan, JournalError, JournalWriter, RecordHeader, ScanSummary};
-use crate::model::event::{Command, CoreEvent};
+use crate::model::event::{Command, CoreEvent, OperatorNote};
 use crate::sidecar::history::{self, Refusal};
 use std::collections::VecDeque;
 use std::fmt;
@@ -147,9 +147,9 @@ pub fn open(
         let (mut writer, journal) = JournalWriter::open(dir, segment_size)?;
         writer.append(
             KIND_START,
-            1,
+            records::START_BUILT,
             start_ns,
-            &records::encode_start(epoch, start_ns, fingerprint),
+            &records::encode_start_built(epoch, start_ns, fingerprint, &crate::build_id()),
         )?;
         writer.append(KIND_CONFIG, 1, start_ns, reg.to_toml().as_bytes())?;
         let engine = Engine::new(reg.clone(), build_venues(&reg, start_ns), epoch, start_ns);
@@ -172,6 +172,13 @@ pub fn open(
             .map_err(RecoveryError::ConfigRefused)?;
     }
     let (mut writer, journal) = JournalWriter::open(dir, segment_size)?;
+    // Which code writes from here on: the start record names only the first.
+    let build = crate::build_id();
+    let cut = (0..=build.len().min(records::MAX_BUILD))
+        .rev()
+        .find(|&n| build.is_char_boundary(n))
+        .unwrap_or(0);
+    writer.append(KIND_RESTART, 1, engine.now(), &build.as_bytes()[..cut])?;
     if changed {
         // Stamped with the engine time it took effect at: replay catches up to it under
         // the old configuration, as this start did, before applying the new one.
@@ -338,6 +345,60 @@ pub fn journal_config(dir: &Path) -> Result<Registry, RecoveryError> {
     Ok(all.remove(0).registry)
 }
 
+/// What a journal's start record says (R-AUD-1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Started {
+    /// The client-order-id epoch.
+    pub epoch: u32,
+    /// The engine's start time.
+    pub start_ns: u64,
+    /// [`Registry::fingerprint`] of the configuration it started under.
+    pub config_hash: u64,
+    /// The build that wrote it ([`crate::build_id`]); `None` for a journal written
+    /// before start records named it.
+    pub build: Option<String>,
+}
+
+impl Started {
+    fn decode(payload: &[u8]) -> Result<Started, records::CodecError> {
+        let (epoch, start_ns, config_hash) = records::decode_start(payload)?;
+        Ok(Started {
+            epoch,
+            start_ns,
+            config_hash,
+            build: records::start_build(payload).map(str::to_string),
+        })
+    }
+
+    /// The build in words, saying so when the journal does not record it.
+    pub fn build_text(&self) -> &str {
+        self.build
+            .as_deref()
+            .unwrap_or("an execd that did not record its version (before start records named it)")
+    }
+}
+
+/// A journal's start record (from the audit log once its first segment is retired).
+pub fn journal_start(dir: &Path) -> Result<Started, RecoveryError> {
+    let mut found: Option<(u64, Vec<u8>)> = None;
+    let mut take = |kind: u16, seq: u64, payload: &[u8]| {
+        if kind == KIND_START && found.as_ref().is_none_or(|(s, _)| seq < *s) {
+            found = Some((seq, payload.to_vec()));
+        }
+    };
+    let audit = dir.join("audit");
+    if audit.is_dir() {
+        crate::sidecar::audit::scan(&audit, |h, p| take(h.kind, h.seq, p))
+            .map_err(|e| RecoveryError::Journal(JournalError::Io(e)))?;
+    }
+    scan(dir, |r| take(r.header.kind, r.header.seq, r.payload))?;
+    let (seq, payload) = found.ok_or(RecoveryError::Record {
+        seq: 1,
+        what: "the journal has no start record",
+    })?;
+    Started::decode(&payload).map_err(|e| RecoveryError::Record { seq, what: e.0 })
+}
+
 /// A configuration a journal records, and from where it applied.
 #[derive(Debug)]
 pub struct RecordedConfig {
@@ -414,6 +475,13 @@ pub struct Step<'a> {
     pub command: Option<(u8, &'a Command)>,
     /// Events the engine emitted while catching up to `ts_ns` and applying the command.
     pub events: &'a [CoreEvent],
+    /// For the start record: what it says.
+    pub started: Option<&'a Started>,
+    /// For a command that an operator's note introduced (the same producer's command
+    /// just before it): who gave it and why.
+    pub note: Option<&'a OperatorNote>,
+    /// For a record of a restart: the build that wrote the records after it.
+    pub restart: Option<&'a str>,
     /// For a record of an accepted journal loss: what it says (JSON).
     pub loss: Option<&'a str>,
     /// For a record of the audit log's state: whether it failed (or works again).
@@ -467,6 +535,10 @@ pub struct Replayer {
     cancel: Option<Box<dyn Fn() -> bool + Send>>,
     /// The start record's configuration fingerprint, once read.
     started: Option<u64>,
+    /// The start record, once read.
+    start: Option<Started>,
+    /// Per producer, the operator's note awaiting that producer's next command.
+    notes: Vec<Option<OperatorNote>>,
     /// The configuration in force: its number (1: the journal's first) and fingerprint.
     config: (u32, u64),
 }
@@ -491,6 +563,8 @@ impl Replayer {
             fed: 0,
             cancel: None,
             started: None,
+            start: None,
+            notes: vec![None; 256],
             config: (0, 0),
         }
     }
@@ -597,12 +671,16 @@ impl Replayer {
         rec.last_ts = rec.last_ts.max(ts);
         let mut command: Option<(u8, Command)> = None;
         let mut loss: Option<&str> = None;
+        let mut restart: Option<&str> = None;
         let mut audit_failed: Option<bool> = None;
+        let mut note: Option<OperatorNote> = None;
         let fail = |what| Some(RecoveryError::Record { seq, what });
         let mut config_changed = false;
         match header.kind {
-            KIND_START => match records::decode_start(payload) {
-                Ok((epoch, start, hash)) if self.engine.is_none() && self.started.is_none() => {
+            KIND_START => match Started::decode(payload) {
+                Ok(st) if self.engine.is_none() && self.started.is_none() => {
+                    let (epoch, start, hash) = (st.epoch, st.start_ns, st.config_hash);
+                    self.start = Some(st);
                     rec.epoch = epoch;
                     rec.start_ns = start;
                     self.started = Some(hash);
@@ -688,6 +766,14 @@ impl Replayer {
                         e.advance_to(ts, events);
                         e.command(origin, &cmd, events, &mut ());
                         rec.commands += 1;
+                        let slot = &mut self.notes[origin as usize];
+                        note = match &cmd {
+                            Command::Operator(n) => {
+                                *slot = Some(*n);
+                                None
+                            }
+                            _ => slot.take(),
+                        };
                         command = Some((origin, cmd));
                     }
                     Err(err) => {
@@ -753,6 +839,7 @@ impl Replayer {
             },
             // Told, not replayed: it changes nothing in the engine.
             KIND_LOSS => loss = Some(std::str::from_utf8(payload).unwrap_or("")),
+            KIND_RESTART => restart = Some(std::str::from_utf8(payload).unwrap_or("?")),
             // Kinds this version does not know are skipped, never misread.
             _ => {}
         }
@@ -763,6 +850,11 @@ impl Replayer {
                 ts_ns: ts,
                 command: command.as_ref().map(|(o, c)| (*o, c)),
                 events,
+                started: (header.kind == KIND_START)
+                    .then_some(self.start.as_ref())
+                    .flatten(),
+                note: note.as_ref(),
+                restart,
                 loss,
                 audit_failed,
                 config: self.config,
@@ -796,6 +888,9 @@ impl Replayer {
                 ts_ns: self.last_event_ts,
                 command: None,
                 events: &self.events,
+                started: None,
+                note: None,
+                restart: None,
                 loss: None,
                 audit_failed: None,
                 config: self.config,

@@ -119,6 +119,9 @@ reasons! {
     /// After a restart the venue takes no new order until its in-flight orders are
     /// settled and its reconciliation is clean or resolved (R-RES-4).
     Reconciling = "RECONCILING", "the venue is being reconciled after a restart: orders in flight are settled and positions compared first";
+    /// Every request id the journal can remember (`core.max_request_ids`) is taken: a
+    /// new one is refused rather than an old one forgotten (R-IN-3).
+    RequestIdsFull = "REQUEST_IDS_FULL", "the journal remembers as many request ids as it can (core.max_request_ids); restart on a new journal or with a larger core.max_request_ids";
 }
 
 #[cfg(test)]

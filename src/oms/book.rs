@@ -6,11 +6,14 @@
 //! stay unique and increasing and a long-lived order is never overwritten; a finished
 //! order's slot is reused when the id counter comes round to it. Capacity is set (and
 //! its memory touched) at start and never grows: steady-state trading does not allocate
-//! or page-fault. Idempotency (R-IN-3) holds for every order still held.
+//! or page-fault. Idempotency (R-IN-3) holds for every order still held, and through
+//! [`RequestIds`] for every request id the journal has seen.
 
 use super::order::{Order, Terms};
+use super::requests::RequestIds;
 use crate::model::fixed::Money;
 use crate::model::ids::{OrderId, RequestId};
+use crate::model::order_state::OrderState;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -26,13 +29,15 @@ pub struct OrderBook {
     state: Vec<Slot>,
     by_request: FxHashMap<RequestId, OrderId>,
     overflow_execs: FxHashSet<(u64, u64)>,
+    request_ids: RequestIds,
     held: usize,
     retired: u64,
 }
 
 impl OrderBook {
-    /// A book that holds up to `capacity` orders without allocating.
-    pub(crate) fn with_capacity(capacity: usize) -> OrderBook {
+    /// A book that holds up to `capacity` orders and remembers up to `request_ids`
+    /// request ids, without allocating.
+    pub(crate) fn with_capacity(capacity: usize, request_ids: usize) -> OrderBook {
         let capacity = capacity.max(1);
         let blank = Order::new(OrderId(0), 0, Terms::BLANK, Money(0));
         // vec! writes every element: the pages are faulted in now, not mid-session.
@@ -54,6 +59,7 @@ impl OrderBook {
             state: vec![Slot::Empty; capacity],
             by_request,
             overflow_execs,
+            request_ids: RequestIds::with_limit(request_ids),
             held: 0,
             retired: 0,
         }
@@ -83,6 +89,7 @@ impl OrderBook {
                 let rid = old.terms().request_id;
                 if !rid.is_empty() && self.by_request.get(&rid) == Some(&old.id()) {
                     self.by_request.remove(&rid);
+                    self.request_ids.retired(&rid, old.id(), old.state());
                 }
                 self.retired += 1;
             }
@@ -91,8 +98,12 @@ impl OrderBook {
         self.slots[s] = order;
         self.state[s] = Slot::Working;
         let o = &mut self.slots[s];
-        if !o.terms().request_id.is_empty() {
-            self.by_request.insert(o.terms().request_id, o.id());
+        let rid = o.terms().request_id;
+        if !rid.is_empty() {
+            self.by_request.insert(rid, o.id());
+            // A full table loses nothing it holds; the engine refuses new requests
+            // before it gets here (protective legs go unremembered: nobody resends them).
+            self.request_ids.remember(&rid, o.id());
         }
         Some(o)
     }
@@ -127,6 +138,44 @@ impl OrderBook {
     /// The order a request id created.
     pub fn by_request(&self, r: &RequestId) -> Option<OrderId> {
         self.by_request.get(r).copied()
+    }
+
+    /// The first order a request id made, held or long retired, and its state (for a
+    /// retired one, the state it finished in): what a resend is told (R-IN-3).
+    pub fn first_for_request(&self, r: &RequestId) -> Option<(OrderId, OrderState)> {
+        if let Some(id) = self.by_request(r) {
+            if let Some(o) = self.get(id) {
+                return Some((id, o.state()));
+            }
+        }
+        let (id, state) = self.request_ids.get(r)?;
+        let state = match self.get(id) {
+            Some(o) => o.state(),
+            // Retired orders are finished ones; an unknown final state is impossible.
+            None => state.unwrap_or(OrderState::Rejected),
+        };
+        Some((id, state))
+    }
+
+    /// Whether a request id never seen before would be refused: every one the journal
+    /// may remember is taken.
+    pub(crate) fn request_ids_full(&self) -> bool {
+        self.request_ids.is_full()
+    }
+
+    /// Request ids remembered, and the most that can be.
+    pub fn request_ids(&self) -> (usize, usize) {
+        (self.request_ids.len(), self.request_ids.limit())
+    }
+
+    /// Remembers up to `limit` request ids from now on (a configuration change at a
+    /// restart); refused below what is already remembered.
+    pub(crate) fn resize_request_ids(&mut self, limit: usize) -> Result<(), usize> {
+        if limit < self.request_ids.len() {
+            return Err(self.request_ids.len());
+        }
+        self.request_ids = self.request_ids.resized(limit);
+        Ok(())
     }
 
     /// Exec-id memory beyond what an order holds inline.
@@ -187,7 +236,7 @@ mod tests {
 
     #[test]
     fn working_orders_are_never_overwritten_and_ids_skip_them() {
-        let mut b = OrderBook::with_capacity(4);
+        let mut b = OrderBook::with_capacity(4, 64);
         for id in 1..=4 {
             assert_eq!(b.free_id(id), Some(OrderId(id)));
             b.insert(order(id, &format!("r{id}"))).unwrap();
@@ -199,6 +248,11 @@ mod tests {
         b.insert(order(6, "r6")).unwrap();
         assert!(b.get(OrderId(2)).is_none(), "retired");
         assert_eq!(b.by_request(&RequestId::new("r2").unwrap()), None);
+        assert_eq!(
+            b.first_for_request(&RequestId::new("r2").unwrap()),
+            Some((OrderId(2), OrderState::Received)),
+            "retired, still remembered with the state it was retired in"
+        );
         assert_eq!(
             b.by_request(&RequestId::new("r6").unwrap()),
             Some(OrderId(6))

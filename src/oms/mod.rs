@@ -5,6 +5,7 @@ mod book;
 mod ledger;
 mod order;
 mod position;
+mod requests;
 mod state;
 
 #[cfg(test)]

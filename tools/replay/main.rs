@@ -7,7 +7,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use execd::calendar::iso8601;
 use execd::config::Registry;
-use execd::core::records::KIND_LOSS;
+use execd::core::records::{KIND_LOSS, KIND_RESTART};
 use execd::core::recovery::{self, RecoveryError, Step};
 use execd::export::{rows, write_row, Filter, Row, COLUMNS, KINDS};
 use execd::journal::{scan, JournalError};
@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 mod configs;
+mod fix_frames;
 mod recon;
 
 #[derive(Parser)]
@@ -64,9 +65,15 @@ enum Cmd {
         /// Only this request id.
         #[arg(long)]
         request: Option<String>,
-        /// Only this kind of row.
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(KINDS))]
+        /// Only this kind of row (`fix_frame` with `--with-fix`).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(
+            KINDS.iter().copied().chain([fix_frames::FIX_FRAME])
+        ))]
         kind: Option<String>,
+        /// Also the raw FIX frames sent and received (rows of kind `fix_frame`, from the
+        /// session stores beside the journal), in time order among the others.
+        #[arg(long)]
+        with_fix: bool,
         /// Output format.
         #[arg(long, value_enum)]
         format: FormatArg,
@@ -158,6 +165,7 @@ fn main() -> ExitCode {
             order,
             request,
             kind,
+            with_fix,
             format,
         } => (|| {
             let filter = Filter {
@@ -169,7 +177,7 @@ fn main() -> ExitCode {
                 request,
                 kind,
             };
-            export(&dir, &filter, format.into())
+            export(&dir, &filter, format.into(), with_fix)
         })(),
         Cmd::Order { dir, id } => order_life(&dir, &id),
         Cmd::Configs { dir } => list_configs(&dir),
@@ -294,8 +302,9 @@ fn list_configs(dir: &Path) -> Result<ExitCode, String> {
     if let Err(code) = checked(dir) {
         return Ok(code);
     }
-    match recovery::journal_configs(dir) {
-        Ok(all) => {
+    match recovery::journal_start(dir).and_then(|st| Ok((st, recovery::journal_configs(dir)?))) {
+        Ok((st, all)) => {
+            say!("{}", started_line(&st));
             for line in configs::lines(&all) {
                 say!("{line}");
             }
@@ -319,7 +328,12 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
         Ok(x) => x,
         Err(e) => return corrupt_exit(&e).ok_or_else(|| e.to_string()),
     };
+    let started = match recovery::journal_start(dir) {
+        Ok(st) => st,
+        Err(e) => return corrupt_exit(&e).ok_or_else(|| e.to_string()),
+    };
     say!("journal {}: ok", dir.display());
+    say!("  {}", started_line(&started));
     say!(
         "  {} segments, {} records (sequence {}..{}), every header checksum, CRC and sequence number checked",
         summary.segments,
@@ -381,7 +395,41 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
         if r.header.kind == KIND_LOSS {
             say!("  {}", describe_loss(r.header.seq, r.payload));
         }
+        if r.header.kind == KIND_RESTART {
+            say!(
+                "  restarted at record {} ({}) by {}",
+                r.header.seq,
+                iso8601(r.header.ts_ns),
+                String::from_utf8_lossy(r.payload)
+            );
+        }
     });
+    // The raw venue messages: each FIX session store beside the journal, every record's
+    // CRC and every frame's BodyLength and CheckSum.
+    let mut damaged = Vec::new();
+    for st in fix_frames::stores(dir) {
+        let c = fix_frames::check(&st);
+        say!(
+            "  FIX store {}: {} frames sent, {} received{}",
+            st.venue,
+            c.out,
+            c.inbound,
+            if c.malformed.is_empty() && c.unreadable.is_none() {
+                ", every record's CRC and every frame's BodyLength and CheckSum checked"
+            } else {
+                ": DAMAGED"
+            }
+        );
+        if let Some(e) = c.unreadable {
+            damaged.push(format!("FIX store {}: {e}", st.dir.display()));
+        }
+        for (record, why) in c.malformed {
+            damaged.push(format!(
+                "FIX store {} record {record}: the frame {why}",
+                st.dir.display()
+            ));
+        }
+    }
     let mut states: BTreeMap<&str, u64> = BTreeMap::new();
     for o in engine.book().iter() {
         *states.entry(o.state().as_str()).or_default() += 1;
@@ -396,6 +444,8 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
             .join(", "),
         engine.book().retired()
     );
+    let (ids, most) = engine.book().request_ids();
+    say!("  request ids remembered {ids} of {most} (core.max_request_ids; then new ones are refused)");
     let s = engine.stats();
     say!(
         "  requests {} accepted {} rejected {} duplicates {} fills {} anomalies {} timeouts {}",
@@ -424,7 +474,24 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
             }
         }
     }
+    if !damaged.is_empty() {
+        for d in &damaged {
+            warn!("CORRUPT: {d}");
+        }
+        return Ok(ExitCode::from(EXIT_REFUSED));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Who started the journal, when, under which configuration (R-AUD-1).
+fn started_line(st: &recovery::Started) -> String {
+    format!(
+        "started {} by {}; configuration fingerprint {:016x}; client-order-id epoch {}",
+        iso8601(st.start_ns),
+        st.build_text(),
+        st.config_hash,
+        st.epoch
+    )
 }
 
 /// One line for a record of an accepted journal loss.
@@ -451,7 +518,24 @@ fn describe_loss(seq: u64, payload: &[u8]) -> String {
     )
 }
 
-fn export(dir: &Path, filter: &Filter, format: execd::export::Format) -> Result<ExitCode, String> {
+fn export(
+    dir: &Path,
+    filter: &Filter,
+    format: execd::export::Format,
+    with_fix: bool,
+) -> Result<ExitCode, String> {
+    // Frames are merged by time: each is written before the first journal row after it.
+    let mut frames = std::collections::VecDeque::new();
+    if with_fix {
+        let stores = fix_frames::stores(dir);
+        if !stores.is_empty() {
+            let epoch = match recovery::journal_start(dir) {
+                Ok(st) => st.epoch,
+                Err(e) => return corrupt_exit(&e).ok_or_else(|| e.to_string()),
+            };
+            frames.extend(fix_frames::rows(&stores, epoch));
+        }
+    }
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     let mut err: Option<std::io::Error> = None;
@@ -473,6 +557,15 @@ fn export(dir: &Path, filter: &Filter, format: execd::export::Format) -> Result<
         buf.clear();
         rows(&s, &mut buf);
         for row in buf.iter().filter(|r| filter.keeps(r)) {
+            while frames
+                .front()
+                .is_some_and(|f: &Row| f.time_ns <= row.time_ns)
+            {
+                let f = frames.pop_front().expect("a front");
+                if err.is_none() && filter.keeps(&f) {
+                    check(write_row(&mut w, &f, format), &mut err);
+                }
+            }
             if err.is_none() {
                 check(write_row(&mut w, row, format), &mut err);
             }
@@ -483,6 +576,11 @@ fn export(dir: &Path, filter: &Filter, format: execd::export::Format) -> Result<
     }
     if header {
         check(writeln!(w, "{COLUMNS}"), &mut err);
+    }
+    for f in frames.iter().filter(|f| filter.keeps(f)) {
+        if err.is_none() {
+            check(write_row(&mut w, f, format), &mut err);
+        }
     }
     check(w.flush(), &mut err);
     if let Some(e) = err {
@@ -552,6 +650,18 @@ fn order_life(dir: &Path, id: &str) -> Result<ExitCode, String> {
             line.push_str(&format!("  [configuration {}]", r.config));
         }
         say!("{}", line.trim_end());
+    }
+    // The raw messages exchanged with the venue about it, from the FIX session stores.
+    let stores = fix_frames::stores(dir);
+    if let (Some(o), false) = (order, stores.is_empty()) {
+        let epoch = recovery::journal_start(dir)
+            .map_err(|e| e.to_string())?
+            .epoch;
+        let frames = fix_frames::order_lines(&stores, epoch, o);
+        say!("FIX frames about order {o} ({}):", frames.len());
+        for f in frames {
+            say!("{f}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

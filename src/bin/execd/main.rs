@@ -791,6 +791,7 @@ fn run(
         s.slippage_breaches,
         working,
     );
+    position_lines(&report.engine);
     if problems > 0 && status == ExitCode::SUCCESS {
         return ExitCode::from(EXIT_PROBLEMS);
     }
@@ -805,4 +806,38 @@ fn protect_pct(s: &str) -> Result<(u32, u32), String> {
     };
     let (sl, tp) = s.split_once(',').ok_or("expected SL%,TP% such as 2,3")?;
     Ok((pct(sl)?, pct(tp)?))
+}
+
+/// One line per position with activity: net, average entry, realised P&L and the
+/// unrealised P&L at the mid of the latest quote (`GET /v1/positions` values it the
+/// same way).
+fn position_lines(e: &execd::core::Engine) {
+    use execd::model::fixed::{Fixed, Price, MONEY_SCALE};
+    let reg = e.registry();
+    for a in &reg.accounts {
+        for i in &reg.instruments {
+            let p = e.position(a.id, i.id);
+            if p.net.0 == 0 && p.realised.0 == 0 {
+                continue;
+            }
+            let q = &e.gate().quotes[i.id.0 as usize];
+            let unrealised = if q.bid.0 > 0 && q.ask.0 > 0 {
+                format!(
+                    "unrealised {} at the mid {}",
+                    Fixed(p.unrealised(i, Price(q.mid())).0, MONEY_SCALE),
+                    Fixed(q.mid(), i.price_scale)
+                )
+            } else {
+                "unrealised unknown (no two-sided quote)".into()
+            };
+            note!(
+                "execd: position {} {}: net {} @ {}, realised {}, {unrealised}",
+                a.name,
+                i.symbol,
+                Fixed(p.net.0, i.qty_scale),
+                Fixed(p.avg_entry().0, i.price_scale),
+                Fixed(p.realised.0, MONEY_SCALE)
+            );
+        }
+    }
 }

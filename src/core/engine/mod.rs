@@ -132,7 +132,7 @@ impl Engine {
         let cap = reg.core.max_orders;
         Engine {
             gate: Gate::new(&reg),
-            book: OrderBook::with_capacity(cap),
+            book: OrderBook::with_capacity(cap, reg.core.max_request_ids),
             ledger: Ledger::new(reg.accounts.iter().map(|a| a.cash), reg.instruments.len()),
             venues,
             timers: BinaryHeap::with_capacity(cap),

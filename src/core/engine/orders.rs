@@ -26,13 +26,9 @@ impl Engine {
         probe: &mut impl Probe,
     ) {
         self.stats.submitted += 1;
-        if let Some(first) = self.book.by_request(&req.request_id) {
+        // However old: a retired order's request id is still remembered (R-IN-3).
+        if let Some((first, state)) = self.book.first_for_request(&req.request_id) {
             self.stats.duplicates += 1;
-            let state = self
-                .book
-                .get(first)
-                .map(|o| o.state())
-                .unwrap_or(OrderState::Rejected);
             out.emit(
                 origin,
                 CoreEvent::Duplicate {
@@ -42,6 +38,18 @@ impl Engine {
                 },
             );
             return;
+        }
+        if !req.request_id.is_empty() && self.book.request_ids_full() {
+            // Refused, not forgotten: remembering it would mean forgetting another.
+            self.stats.rejected += 1;
+            return out.emit(
+                origin,
+                CoreEvent::Rejected {
+                    request_id: req.request_id,
+                    order: OrderId(0),
+                    reason: Reason::RequestIdsFull,
+                },
+            );
         }
         let content_hash = req.content_hash();
         let Some(id) = self.alloc_id() else {

@@ -25,6 +25,10 @@ impl Engine {
         }
         let old = std::mem::replace(&mut self.reg, new);
         let reg = self.reg.clone();
+        if old.core.max_request_ids != reg.core.max_request_ids {
+            // Checked by `refusals`: never below what is remembered.
+            let _ = self.book.resize_request_ids(reg.core.max_request_ids);
+        }
         self.gate.reconfigure(&old, &reg);
         self.recon.resize(reg.venues.len());
         self.ledger.reconfigure(&reg.instruments);
@@ -43,6 +47,13 @@ impl Engine {
             out.push(format!(
                 "core.max_orders changed from {} to {}: the order store and the paper venues are sized by it; keep {} on this journal",
                 old.core.max_orders, new.core.max_orders, old.core.max_orders
+            ));
+        }
+        let (remembered, _) = self.book.request_ids();
+        if new.core.max_request_ids < remembered {
+            out.push(format!(
+                "core.max_request_ids {} is below the {remembered} request ids this journal already remembers; keep at least {remembered}",
+                new.core.max_request_ids
             ));
         }
         let old_names: Vec<_> = old.venues.iter().map(|v| v.name).collect();

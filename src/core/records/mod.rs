@@ -39,6 +39,11 @@ pub const KIND_LOSS: u16 = 7;
 /// orders are refused with `AUDIT_FAILED` (or no longer are).
 pub const KIND_AUDIT: u16 = 8;
 
+/// Record kind: a process started on an existing journal (payload: its build,
+/// [`crate::build_id`], as UTF-8): the records after it were written by that build
+/// (R-AUD-1). Changes nothing in the engine; older versions skip it.
+pub const KIND_RESTART: u16 = 9;
+
 /// Largest encoded command.
 pub const MAX_COMMAND: usize = 512;
 /// Largest encoded event or venue input.
@@ -65,6 +70,34 @@ pub fn decode_start(b: &[u8]) -> Result<(u32, u64, u64), CodecError> {
     Ok((epoch, start, hash))
 }
 
+/// Layout version of a start record that also names the build that wrote it: the 20
+/// bytes of version 1, then [`crate::build_id`] as UTF-8 to the end of the payload.
+/// Version 1 records (journals written before) simply end after the 20 bytes.
+pub const START_BUILT: u16 = 2;
+
+/// Longest build text a start record carries.
+pub const MAX_BUILD: usize = 200;
+
+/// A start record that names `build` (cut to [`MAX_BUILD`] bytes on a character
+/// boundary); written once per journal, so it may allocate.
+pub fn encode_start_built(epoch: u32, start_ns: u64, config_hash: u64, build: &str) -> Vec<u8> {
+    let mut n = build.len().min(MAX_BUILD);
+    while !build.is_char_boundary(n) {
+        n -= 1;
+    }
+    let mut b = encode_start(epoch, start_ns, config_hash).to_vec();
+    b.extend_from_slice(&build.as_bytes()[..n]);
+    b
+}
+
+/// The build a start record names; `None` for one written before start records named it
+/// (or whose text is not UTF-8).
+pub fn start_build(b: &[u8]) -> Option<&str> {
+    b.get(20..)
+        .filter(|t| !t.is_empty())
+        .and_then(|t| std::str::from_utf8(t).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +116,22 @@ mod tests {
             let _ = decode_venue_input(&b);
         }
         assert_eq!(decode_start(&encode_start(7, 9, 11)), Ok((7, 9, 11)));
+    }
+
+    #[test]
+    fn start_records_name_their_build_and_old_ones_still_read() {
+        let b = encode_start_built(7, 9, 11, "execd 0.1.0 (commit abc)");
+        assert_eq!(decode_start(&b), Ok((7, 9, 11)));
+        assert_eq!(start_build(&b), Some("execd 0.1.0 (commit abc)"));
+        assert_eq!(
+            start_build(&encode_start(7, 9, 11)),
+            None,
+            "version 1: no build"
+        );
+        let long = "é".repeat(MAX_BUILD);
+        let b = encode_start_built(1, 2, 3, &long);
+        let got = start_build(&b).unwrap();
+        assert!(got.len() <= MAX_BUILD && long.starts_with(got));
+        assert!(crate::build_id().starts_with(concat!("execd ", env!("CARGO_PKG_VERSION"))));
     }
 }

@@ -1,0 +1,161 @@
+//! The raw venue messages beside a journal (R-AUD-1, R-AUD-3): each FIX venue's session
+//! store (`DIR/fix/VENUE`) keeps the frames sent and received. `verify` checks them as
+//! FIX; `order` lists those about one order, by the ClOrdID (11) or OrigClOrdID (41)
+//! the core gave it (`epoch-order-version`, the journal's epoch).
+
+use execd::calendar::iso8601;
+use execd::export::Row;
+use execd::model::ids::ClOrdId;
+use execd::venue::fix::codec::{scan_tag, SOH};
+use execd::venue::fix::store::{read_frames, Direction};
+use std::path::{Path, PathBuf};
+
+/// One venue's session store.
+pub struct Store {
+    /// The venue's name (the directory's).
+    pub venue: String,
+    /// Its directory.
+    pub dir: PathBuf,
+}
+
+/// The session stores beside the journal in `dir`, by venue name.
+pub fn stores(dir: &Path) -> Vec<Store> {
+    let Ok(rd) = std::fs::read_dir(dir.join("fix")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Store> = rd
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| Store {
+            venue: e.file_name().to_string_lossy().into_owned(),
+            dir: e.path(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.venue.cmp(&b.venue));
+    out
+}
+
+/// What checking one store found.
+pub struct Checked {
+    /// Frames sent.
+    pub out: u64,
+    /// Frames received.
+    pub inbound: u64,
+    /// Store records whose frame is not well-formed FIX, and why.
+    pub malformed: Vec<(u64, &'static str)>,
+    /// The store's records themselves could not be read (a CRC, a torn segment).
+    pub unreadable: Option<String>,
+}
+
+/// Reads every record of `s` (CRC-checked) and checks every frame as FIX.
+pub fn check(s: &Store) -> Checked {
+    let mut c = Checked {
+        out: 0,
+        inbound: 0,
+        malformed: Vec::new(),
+        unreadable: None,
+    };
+    let r = read_frames(&s.dir, |f| {
+        match f.direction {
+            Direction::Out => c.out += 1,
+            Direction::In => c.inbound += 1,
+        }
+        if let Some(why) = f.malformed {
+            c.malformed.push((f.record, why));
+        }
+    });
+    if let Err(e) = r {
+        c.unreadable = Some(e.to_string());
+    }
+    c
+}
+
+/// A frame for a person: SOH shown as `|`.
+pub fn printable(frame: &[u8]) -> String {
+    String::from_utf8_lossy(frame).replace(SOH as char, "|")
+}
+
+/// Whether `frame` names a ClOrdID of `order` under `epoch` in tag 11 or 41.
+fn about(frame: &[u8], epoch: u32, order: u64) -> bool {
+    [11, 41].iter().any(|&t| {
+        scan_tag(frame, t)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(ClOrdId::parse)
+            .is_some_and(|c| c.epoch == epoch && c.order.0 == order)
+    })
+}
+
+/// One line per frame about `order`, over every store, in time order:
+/// time, venue, direction, frame.
+pub fn order_lines(stores: &[Store], epoch: u32, order: u64) -> Vec<String> {
+    let mut found: Vec<(u64, String)> = Vec::new();
+    for s in stores {
+        let _ = read_frames(&s.dir, |f| {
+            if about(f.frame, epoch, order) {
+                found.push((
+                    f.ts_ns,
+                    format!(
+                        "{}  FIX {} {:<3} {}",
+                        iso8601(f.ts_ns),
+                        s.venue,
+                        f.direction.as_str(),
+                        printable(f.frame)
+                    ),
+                ));
+            }
+        });
+    }
+    // Stable: frames of one store stay in the order it kept them.
+    found.sort_by_key(|(t, _)| *t);
+    found.into_iter().map(|(_, l)| l).collect()
+}
+
+/// Export rows (kind `fix_frame`) for every frame of every store, in time order: the
+/// store's record number as `seq`, `out`/`in` as the state, the order it is about (by
+/// 11 or 41 under `epoch`), and `venue=NAME` and the frame (SOH as `|`) as the detail.
+pub fn rows(stores: &[Store], epoch: u32) -> Vec<Row> {
+    let mut out = Vec::new();
+    for s in stores {
+        let _ = read_frames(&s.dir, |f| {
+            let order = [11, 41].iter().find_map(|&t| {
+                scan_tag(f.frame, t)
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .and_then(ClOrdId::parse)
+                    .filter(|c| c.epoch == epoch)
+                    .map(|c| c.order.0)
+            });
+            out.push(Row {
+                time_ns: f.ts_ns,
+                time: iso8601(f.ts_ns),
+                seq: f.record,
+                kind: FIX_FRAME,
+                order,
+                state: f.direction.as_str().into(),
+                reason: f.malformed.unwrap_or("").into(),
+                detail: format!("venue={} {}", s.venue, printable(f.frame)),
+                ..Row::default()
+            });
+        });
+    }
+    out.sort_by_key(|r| r.time_ns);
+    out
+}
+
+/// The export row kind of a raw FIX frame (`execd-replay export --with-fix`).
+pub const FIX_FRAME: &str = "fix_frame";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_is_about_an_order_by_its_cl_ord_id_or_orig() {
+        let f = b"8=FIX.4.4\x019=5\x0135=F\x0111=1f-42-1\x0141=1f-42-0\x0110=000\x01";
+        assert!(about(f, 0x1f, 42));
+        assert!(!about(f, 0x1f, 4), "another order");
+        assert!(!about(f, 0x20, 42), "another epoch");
+        let g = b"8=FIX.4.4\x019=5\x0135=8\x0111=1f-7-0\x0141=NONE\x0110=000\x01";
+        assert!(about(g, 0x1f, 7) && !about(g, 0x1f, 42));
+        assert_eq!(printable(b"8=FIX.4.4\x019=5\x01"), "8=FIX.4.4|9=5|");
+    }
+}
