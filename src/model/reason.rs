@@ -113,6 +113,16 @@ reasons! {
     /// The audit sidecar stopped on an error: what happens would reach no durable audit
     /// log, so no new order is sent until a restart with a working one.
     AuditFailed = "AUDIT_FAILED", "the audit log failed: no new order is sent until execd restarts with a working audit log";
+    /// Every resend of an order the venue never saw failed (R-RES-1): a dead letter.
+    RetriesExhausted = "RETRIES_EXHAUSTED", "the order could not be handed to the venue within its retries";
+    /// The order's expiry or the venue's hard timeout came before it could be handed to
+    /// the venue: a dead letter.
+    DeliveryExpired = "DELIVERY_EXPIRED", "the order expired before it could be handed to the venue";
+    /// The dead-letter queue is full: new orders for the venue are refused rather than
+    /// risk one that could not be kept (R-RES-3).
+    DeadLettersFull = "DEAD_LETTERS_FULL", "the dead-letter queue is full; new orders for this venue are refused";
+    /// An operator discarded the dead letter: it never reached the venue.
+    Undeliverable = "UNDELIVERABLE", "the order never reached the venue and an operator discarded it";
 }
 
 #[cfg(test)]

@@ -136,6 +136,13 @@ pub enum VenueEventKind {
     /// a reset): what it sent before and this core did not apply will never be resent,
     /// so every order working there has an unknown outcome until asked about.
     Restarted,
+    /// A new order the venue adapter wrote nothing of: its session went down before the
+    /// core was told (FIX: the session was not logged on). The venue never saw it, so it
+    /// is safe to resend under the same ClOrdID (R-RES-1). Journaled like any input.
+    NotSent {
+        /// The order's.
+        cl: ClOrdId,
+    },
 }
 
 /// An order's state as a venue reports it (FIX OrdStatus, 39).
@@ -178,6 +185,9 @@ pub enum VenueError {
     NotConnected,
     /// Outbound buffer full: the venue never saw it, safe to retry.
     Backpressure,
+    /// The adapter holds no such order to cancel or amend (sent by an earlier process
+    /// whose details it never saw): not a transport failure.
+    UnknownOrder,
 }
 
 /// The interface every venue adapter implements. Calls never block and never allocate

@@ -9,6 +9,7 @@
 //! configuration at a restart).
 
 mod answers;
+mod delivery;
 mod fills;
 mod operator;
 mod orders;
@@ -86,6 +87,12 @@ pub struct EngineStats {
     pub unknown_order_events: u64,
     /// Fills only a venue's status answer told (booked, flagged for reconciliation).
     pub recovered_fills: u64,
+    /// Resends scheduled for new orders the venue never saw (R-RES-1).
+    pub retries: u64,
+    /// Orders that became dead letters (R-RES-3).
+    pub dead_letters: u64,
+    /// Undelivered orders finished as rejected because the dead-letter queue was full.
+    pub dead_letters_refused: u64,
 }
 
 /// All mutable trading state, moved only by [`Engine::command`] and
@@ -96,8 +103,11 @@ pub struct Engine {
     book: OrderBook,
     ledger: Ledger,
     venues: Vec<AnyVenue>,
-    // Hard timeouts as (due, order id), soonest first.
+    // Hard timeouts as (due, order id) and resends as (due, order id | RESEND),
+    // soonest first.
     timers: BinaryHeap<Reverse<(u64, u64)>>,
+    // Orders the venue never saw: retrying, or dead letters (`delivery`).
+    undelivered: Vec<delivery::Undelivered>,
     reconcile: Vec<OrderId>,
     stats: EngineStats,
     now: u64,
@@ -133,7 +143,8 @@ impl Engine {
             book: OrderBook::with_capacity(cap),
             ledger: Ledger::new(reg.accounts.iter().map(|a| a.cash), reg.instruments.len()),
             venues,
-            timers: BinaryHeap::with_capacity(cap),
+            timers: BinaryHeap::with_capacity(cap + delivery::MAX_UNDELIVERED),
+            undelivered: Vec::with_capacity(delivery::MAX_UNDELIVERED),
             reconcile: Vec::with_capacity(1024),
             stats: EngineStats::default(),
             now,
@@ -230,7 +241,8 @@ impl Engine {
 
     /// Whether any order still waits for a venue answer.
     pub fn in_flight(&self) -> bool {
-        self.pending > 0
+        // Dead letters wait for an operator, not for a venue.
+        self.pending > self.dead_count()
     }
 
     /// Queues every order still waiting for a venue answer for reconciliation (after a
@@ -240,7 +252,7 @@ impl Engine {
         let ids: Vec<OrderId> = self
             .book
             .iter()
-            .filter(|o| awaiting(o.state()))
+            .filter(|o| awaiting(o.state()) && !self.is_undelivered(o.id()))
             .map(|o| o.id())
             .collect();
         for id in ids {
@@ -287,7 +299,11 @@ impl Engine {
                 let Some(Reverse((_, order))) = self.timers.pop() else {
                     break;
                 };
-                self.on_timer(OrderId(order), out);
+                if order & delivery::RESEND != 0 {
+                    self.resend(OrderId(order & !delivery::RESEND), out);
+                } else {
+                    self.on_timer(OrderId(order), out);
+                }
             }
         }
         self.now = self.now.max(t);
@@ -385,6 +401,9 @@ impl Engine {
             // The journal holds it beside the action it explains; nothing to apply.
             Command::Operator(_) | Command::Tick => {}
             Command::Sync(token) => out.emit(origin, CoreEvent::Synced(*token)),
+            Command::DeadLetter { order, redrive } => {
+                self.resolve_dead_letter(origin, *order, *redrive, out)
+            }
         }
     }
 

@@ -128,6 +128,10 @@ pub fn encode_venue_input(venue: u16, ev: &VenueEvent, buf: &mut [u8; MAX_EVENT]
             }
         }
         VenueEventKind::Restarted => o.u8(12),
+        VenueEventKind::NotSent { cl: c } => {
+            o.u8(16);
+            o.cl(c);
+        }
     }
     o.len()
 }
@@ -194,6 +198,7 @@ pub fn decode_venue_input(b: &[u8]) -> Result<(u16, VenueEvent), CodecError> {
             },
         },
         12 => VenueEventKind::Restarted,
+        16 => VenueEventKind::NotSent { cl: i.cl()? },
         _ => return Err(CodecError("unknown venue input tag")),
     };
     i.end()?;
@@ -282,6 +287,7 @@ mod tests {
                 filled: None,
             },
             VenueEventKind::Restarted,
+            VenueEventKind::NotSent { cl },
         ];
         let mut buf = [0u8; MAX_EVENT];
         for (i, kind) in kinds.into_iter().enumerate() {
