@@ -297,3 +297,33 @@ impl Engine {
         self.try_send(i, out);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn backoff_doubles_within_jitter_bounds_and_is_the_same_every_time() {
+        let p = RetryPolicy {
+            attempts: 10,
+            base_ns: 100 * MS,
+            max_ns: 1_000 * MS,
+        };
+        for order in 1..200u64 {
+            for attempt in 1..12u32 {
+                let full = (100 * MS << (attempt - 1)).min(1_000 * MS);
+                let d = backoff_ns(&p, OrderId(order), attempt);
+                assert!(d >= full / 2 && d <= full, "{order}/{attempt}: {d}");
+                assert_eq!(d, backoff_ns(&p, OrderId(order), attempt));
+            }
+        }
+        // Jitter spreads orders failing together.
+        let firsts: std::collections::HashSet<u64> =
+            (1..50).map(|o| backoff_ns(&p, OrderId(o), 1)).collect();
+        assert!(firsts.len() > 40, "{}", firsts.len());
+        // Huge attempt numbers neither overflow nor exceed the cap.
+        assert!(backoff_ns(&p, OrderId(1), u32::MAX) <= 1_000 * MS);
+    }
+}
