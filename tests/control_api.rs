@@ -2101,14 +2101,26 @@ fn undelivered_orders_are_retried_then_dead_lettered_survive_a_restart_and_are_r
     assert_eq!((code, v["action"].as_str()), (200, Some("redriven")), "{v}");
     assert_eq!(v["delivered"], true, "{v}");
     order_reaches(&d, a, "FILLED");
-    let (code, v) = as_operator(
-        &d,
-        "bob",
-        "POST",
-        &path(b, "discard"),
-        r#"{"reason":"stale signal"}"#,
+    // execd ctl lists what is left and discards it.
+    let (code, out, err) = ctl(&d.url, &["dead-letters"], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("RETRIES_EXHAUSTED") && out.contains("dl-b"), "{out}");
+    assert!(!out.contains("dl-a"), "{out}");
+    let (code, out, err) = ctl(
+        &d.url,
+        &[
+            "--operator",
+            "bob",
+            "dead-letters",
+            &b.to_string(),
+            "discard",
+            "--reason",
+            "stale signal",
+        ],
+        &[],
     );
-    assert_eq!((code, v["status"].as_str()), (200, Some("REJECTED")), "{v}");
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("order_status: REJECTED"), "{out}");
     let v = order_reaches(&d, b, "REJECTED");
     assert_eq!(v["reason"]["code"], "UNDELIVERABLE", "{v}");
     dead_letters(&d, 0);

@@ -117,7 +117,7 @@ async fn decide(
         json!({
             "order_id": order.0,
             "action": done.word(),
-            "status": state.unwrap_or(if done == DeadLetterAction::Discarded { "REJECTED" } else { "PENDING_NEW" }),
+            "order_status": state.unwrap_or(if done == DeadLetterAction::Discarded { "REJECTED" } else { "PENDING_NEW" }),
             "delivered": done == DeadLetterAction::Redriven && !again,
             "as_of": now_rfc3339(),
         }),

@@ -71,6 +71,13 @@ enum ModeArg {
 
 #[derive(Clone, Copy, ValueEnum)]
 #[value(rename_all = "lower")]
+enum Decision {
+    Redrive,
+    Discard,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+#[value(rename_all = "lower")]
 enum OnOff {
     On,
     Off,
@@ -256,6 +263,20 @@ enum CtlCmd {
         /// Largest net position, either side.
         #[arg(long, requires = "venue")]
         max_position: Option<String>,
+        /// Why (journaled with the operator's name).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Without arguments: orders never delivered to their venue, waiting for an
+    /// operator. With an order id and redrive or discard: decide (journaled with
+    /// --operator and --reason, required).
+    DeadLetters {
+        /// The dead letter's order id.
+        #[arg(requires = "decision")]
+        order: Option<u64>,
+        /// redrive (resend, same ClOrdID) or discard (finish as REJECTED).
+        #[arg(ignore_case = true, requires = "reason")]
+        decision: Option<Decision>,
         /// Why (journaled with the operator's name).
         #[arg(long)]
         reason: Option<String>,
@@ -726,6 +747,25 @@ pub fn run(a: CtlArgs) -> ExitCode {
                 json!({"account": account, "halted": matches!(halted, OnOff::On), "reason": reason}),
             ),
         ),
+        CtlCmd::DeadLetters {
+            order: Some(order),
+            decision: Some(d),
+            reason,
+        } => (
+            "POST",
+            format!(
+                "/v1/dead-letters/{order}/{}",
+                match d {
+                    Decision::Redrive => "redrive",
+                    Decision::Discard => "discard",
+                }
+            ),
+            Some(json!({ "reason": reason })),
+        ),
+        CtlCmd::DeadLetters { .. } => {
+            table = Some(Table::DeadLetters);
+            ("GET", "/v1/dead-letters".into(), None)
+        }
         CtlCmd::Health => ("GET", "/v1/health".into(), None),
         CtlCmd::Audit {
             from,
@@ -988,6 +1028,7 @@ enum Table {
     Venues,
     Limits,
     Alerts,
+    DeadLetters,
 }
 
 /// Rows under a header, each column as wide as its widest cell.
@@ -1169,6 +1210,29 @@ fn tabulate(t: Table, v: &Value) -> String {
                 })
                 .collect();
             grid(&["SCOPE", "VENUE", "STATE"], &r)
+        }
+        Table::DeadLetters => {
+            let r: Vec<Vec<String>> = list("dead_letters")
+                .iter()
+                .map(|d| {
+                    let mut row: Vec<String> = ["order_id", "request_id", "cl_ord_id", "venue"]
+                        .iter()
+                        .map(|c| cell(&d[*c]))
+                        .collect();
+                    row.push(cell(&d["reason"]["code"]));
+                    row.push(cell(&d["attempts"]));
+                    row.push(cell(&d["since"]));
+                    row
+                })
+                .collect();
+            if r.is_empty() {
+                "no dead letters\n".to_string()
+            } else {
+                grid(
+                    &["ORDER", "REQUEST", "CL_ORD_ID", "VENUE", "REASON", "TRIES", "SINCE"],
+                    &r,
+                )
+            }
         }
         Table::Modes => grid(
             &["ACCOUNT", "MODE", "HALTED"],
