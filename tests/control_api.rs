@@ -1986,7 +1986,10 @@ fn as_operator(d: &Daemon, who: &str, method: &str, path: &str, body: &str) -> (
         Err(e) => panic!("{path}: {e}"),
     };
     let code = resp.status();
-    (code, serde_json::from_str(&resp.into_string().unwrap()).unwrap())
+    (
+        code,
+        serde_json::from_str(&resp.into_string().unwrap()).unwrap(),
+    )
 }
 
 /// Polls `GET /v1/dead-letters` until it lists `n` (bounded).
@@ -2026,7 +2029,11 @@ fn undelivered_orders_are_retried_then_dead_lettered_survive_a_restart_and_are_r
         .replacen("unsent_first = 0 ", "unsent_first = 6 ", 1)
         // Six transport failures in a row open the breaker (R-RES-2); a re-drive goes
         // through the gate's venue checks, so let it half-open soon.
-        .replacen("breaker_cooldown_ms = 10000 ", "breaker_cooldown_ms = 100 ", 1);
+        .replacen(
+            "breaker_cooldown_ms = 10000 ",
+            "breaker_cooldown_ms = 100 ",
+            1,
+        );
     for set in [
         "retry_attempts = 2 ",
         "retry_backoff_ms = 20 ",
@@ -2048,9 +2055,16 @@ fn undelivered_orders_are_retried_then_dead_lettered_survive_a_restart_and_are_r
     };
     let d = start();
     let (code, a) = d.submit(&market("dl-a", "0.01"));
-    assert_eq!((code, a["status"].as_str()), (202, Some("PENDING_NEW")), "{a}");
+    assert_eq!(
+        (code, a["status"].as_str()),
+        (202, Some("PENDING_NEW")),
+        "{a}"
+    );
     let (_, b) = d.submit(&market("dl-b", "0.01"));
-    let (a, b) = (a["order_id"].as_u64().unwrap(), b["order_id"].as_u64().unwrap());
+    let (a, b) = (
+        a["order_id"].as_u64().unwrap(),
+        b["order_id"].as_u64().unwrap(),
+    );
     let letters = dead_letters(&d, 2);
     for (l, id) in letters.iter().zip([a, b]) {
         assert_eq!(l["order_id"].as_u64(), Some(id), "{l}");
@@ -2059,19 +2073,27 @@ fn undelivered_orders_are_retried_then_dead_lettered_survive_a_restart_and_are_r
         assert_eq!(l["venue"], "paper");
     }
     let (_, v) = d.call("GET", &format!("/v1/orders/{a}"), None);
-    assert_eq!(v["status"], "PENDING_NEW", "upstream sees it accepted and pending: {v}");
+    assert_eq!(
+        v["status"], "PENDING_NEW",
+        "upstream sees it accepted and pending: {v}"
+    );
     // Dead letters need a human: the stop says so (exit 3), without waiting for them.
     let (code, lines) = d.sigterm();
     assert_eq!(code, Some(3), "{lines:#?}");
     assert!(
-        lines.iter().any(|l| l.contains("0 unfinished orders (outcome unknown), 2 dead letters")),
+        lines
+            .iter()
+            .any(|l| l.contains("0 unfinished orders (outcome unknown), 2 dead letters")),
         "{lines:#?}"
     );
 
     // The journal holds them: execd-replay lists both, with their resends.
     let listed = replay_tool(&["dead-letters", j]);
     assert!(listed.starts_with("2 open dead letters"), "{listed}");
-    assert!(listed.contains(&format!("order {a}  request dl-a")), "{listed}");
+    assert!(
+        listed.contains(&format!("order {a}  request dl-a")),
+        "{listed}"
+    );
     assert!(listed.contains("RETRIES_EXHAUSTED  tries 3"), "{listed}");
     let resends = replay_tool(&["export", j, "--kind", "retry", "--format", "jsonl"]);
     assert_eq!(resends.lines().count(), 4, "{resends}");
@@ -2081,7 +2103,10 @@ fn undelivered_orders_are_retried_then_dead_lettered_survive_a_restart_and_are_r
     let letters = dead_letters(&d, 2);
     assert_eq!(letters[0]["order_id"].as_u64(), Some(a));
     assert!(
-        d.proc.seen.iter().any(|l| l.contains("0 orders in flight queued")),
+        d.proc
+            .seen
+            .iter()
+            .any(|l| l.contains("0 orders in flight queued")),
         "dead letters are not asked about: {:#?}",
         d.proc.seen
     );
@@ -2089,8 +2114,18 @@ fn undelivered_orders_are_retried_then_dead_lettered_survive_a_restart_and_are_r
     let path = |id: u64, what: &str| format!("/v1/dead-letters/{id}/{what}");
     let (code, v) = as_operator(&d, "alice", "POST", &path(a, "redrive"), "{}");
     assert_eq!(code, 400, "{v}");
-    let (code, v) = as_operator(&d, "alice", "POST", &path(999, "redrive"), r#"{"reason":"x"}"#);
-    assert_eq!((code, v["code"].as_str()), (404, Some("UNKNOWN_ORDER")), "{v}");
+    let (code, v) = as_operator(
+        &d,
+        "alice",
+        "POST",
+        &path(999, "redrive"),
+        r#"{"reason":"x"}"#,
+    );
+    assert_eq!(
+        (code, v["code"].as_str()),
+        (404, Some("UNKNOWN_ORDER")),
+        "{v}"
+    );
     let (code, v) = as_operator(
         &d,
         "alice",
@@ -2104,7 +2139,10 @@ fn undelivered_orders_are_retried_then_dead_lettered_survive_a_restart_and_are_r
     // execd ctl lists what is left and discards it.
     let (code, out, err) = ctl(&d.url, &["dead-letters"], &[]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains("RETRIES_EXHAUSTED") && out.contains("dl-b"), "{out}");
+    assert!(
+        out.contains("RETRIES_EXHAUSTED") && out.contains("dl-b"),
+        "{out}"
+    );
     assert!(!out.contains("dl-a"), "{out}");
     let (code, out, err) = ctl(
         &d.url,
@@ -2136,7 +2174,10 @@ fn undelivered_orders_are_retried_then_dead_lettered_survive_a_restart_and_are_r
     assert_eq!(code, Some(0), "{lines:#?}");
     assert!(replay_tool(&["dead-letters", j]).starts_with("0 open dead letters"));
     let ops = replay_tool(&["export", j, "--kind", "operator", "--format", "jsonl"]);
-    assert!(ops.contains("alice") && ops.contains("venue is back"), "{ops}");
+    assert!(
+        ops.contains("alice") && ops.contains("venue is back"),
+        "{ops}"
+    );
     assert!(ops.contains("bob") && ops.contains("stale signal"), "{ops}");
     let resolved = replay_tool(&[
         "export",
@@ -2146,7 +2187,10 @@ fn undelivered_orders_are_retried_then_dead_lettered_survive_a_restart_and_are_r
         "--format",
         "jsonl",
     ]);
-    assert!(resolved.contains("REDRIVEN") && resolved.contains("DISCARDED"), "{resolved}");
+    assert!(
+        resolved.contains("REDRIVEN") && resolved.contains("DISCARDED"),
+        "{resolved}"
+    );
     let verify = replay_tool(&["verify", j]);
     assert!(!verify.is_empty());
 }

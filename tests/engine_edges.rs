@@ -404,7 +404,9 @@ fn an_order_the_venue_never_saw_is_resent_under_the_same_cl_ord_id_with_determin
         let t0 = r.now;
         let (mut evs, _) = r.submit(5);
         let id = match evs[0] {
-            CoreEvent::Accepted { order, cl_ord_id, .. } => {
+            CoreEvent::Accepted {
+                order, cl_ord_id, ..
+            } => {
                 assert_eq!(cl_ord_id.order, order);
                 order
             }
@@ -424,7 +426,10 @@ fn an_order_the_venue_never_saw_is_resent_under_the_same_cl_ord_id_with_determin
     for (i, &(attempt, due)) in times.iter().enumerate() {
         assert_eq!(attempt as usize, i + 1);
         let full = (100 * MS) << i;
-        assert!(due - prev >= full / 2 && due - prev <= full + MS, "{times:?}");
+        assert!(
+            due - prev >= full / 2 && due - prev <= full + MS,
+            "{times:?}"
+        );
         prev = due;
     }
     let sent = r.v.0.lock().unwrap().sent.clone();
@@ -471,7 +476,9 @@ fn retries_exhausted_make_a_dead_letter_an_operator_redrives_or_discards() {
         })
         .collect();
     assert_eq!(dead.len(), 2, "{evs:?}");
-    assert!(dead.iter().all(|d| d.1 == Reason::RetriesExhausted && d.2 == 3));
+    assert!(dead
+        .iter()
+        .all(|d| d.1 == Reason::RetriesExhausted && d.2 == 3));
     let (a, b) = (dead[0].0, dead[1].0);
     assert_eq!(r.e.dead_letters().count(), 2);
     // Past the hard timeout: no status query about orders the venue never saw, and
@@ -501,7 +508,9 @@ fn retries_exhausted_make_a_dead_letter_an_operator_redrives_or_discards() {
         order: a,
         redrive: true,
     });
-    assert!(evs.iter().any(|e| matches!(e, CoreEvent::DeadLetterResolved { .. })));
+    assert!(evs
+        .iter()
+        .any(|e| matches!(e, CoreEvent::DeadLetterResolved { .. })));
     let sent = r.v.0.lock().unwrap().sent.clone();
     assert_eq!(sent.len(), 1);
     assert_eq!((sent[0].cl.order, sent[0].cl.version), (a, 0));
@@ -565,7 +574,11 @@ fn expiry_bounds_resends_and_a_retrying_order_cancels_locally() {
     assert!(retries(&evs).iter().all(|&(_, due)| due <= r.now));
     // Its owner cancels it: nothing at the venue to cancel.
     let evs = r.cmd(Command::Cancel(OrderRef::Id(id)));
-    assert_eq!(r.e.book().get(id).unwrap().state(), OrderState::Canceled, "{evs:?}");
+    assert_eq!(
+        r.e.book().get(id).unwrap().state(),
+        OrderState::Canceled,
+        "{evs:?}"
+    );
     assert!(r.v.0.lock().unwrap().cancels.is_empty());
     assert_eq!(r.e.dead_letters().count(), 0);
 }

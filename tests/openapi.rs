@@ -39,7 +39,11 @@ fn quiet_config(dir: &TempDir, undelivered: u32) -> std::path::PathBuf {
     assert_ne!(quiet, base);
     if undelivered > 0 {
         quiet = quiet
-            .replacen("unsent_first = 0 ", &format!("unsent_first = {undelivered} "), 1)
+            .replacen(
+                "unsent_first = 0 ",
+                &format!("unsent_first = {undelivered} "),
+                1,
+            )
             .replacen("retry_attempts = 5 ", "retry_attempts = 0 ", 1);
         assert!(quiet.contains("retry_attempts = 0 "));
     }
@@ -931,13 +935,20 @@ fn every_answer_of_a_session_matches_the_document() {
     // once (R-RES-3); one re-driven, one discarded.
     let mut letters = Vec::new();
     for id in ["dl1", "dl2"] {
-        let got = c.send(&d, call("post", ex).at(format!("{ex}?wait_ms=50")).body(market(id, "0.01")));
+        let got = c.send(
+            &d,
+            call("post", ex)
+                .at(format!("{ex}?wait_ms=50"))
+                .body(market(id, "0.01")),
+        );
         c.expect(got.as_ref(), 202, "an undelivered order");
         letters.push(id_of(&got, "an undelivered order"));
     }
     let got = c.send(&d, call("get", "/v1/dead-letters"));
     c.expect(got.as_ref(), 200, "dead letters");
-    let n = got.map_or(0, |(_, v)| v["dead_letters"].as_array().map_or(0, |a| a.len()));
+    let n = got.map_or(0, |(_, v)| {
+        v["dead_letters"].as_array().map_or(0, |a| a.len())
+    });
     assert_eq!(n, 2);
     for (id, what) in letters.iter().zip(["redrive", "discard"]) {
         let route = if what == "redrive" {
@@ -1281,7 +1292,10 @@ fn every_answer_of_a_session_matches_the_document() {
     // Dead letters (R-RES-3): none in this session; the decisions' refusals.
     let got = c.send(&d, call("get", "/v1/dead-letters"));
     c.expect(got.as_ref(), 200, "dead letters");
-    for route in ["/v1/dead-letters/{id}/redrive", "/v1/dead-letters/{id}/discard"] {
+    for route in [
+        "/v1/dead-letters/{id}/redrive",
+        "/v1/dead-letters/{id}/discard",
+    ] {
         let what = route.rsplit('/').next().unwrap();
         let got = c.send(
             &d,

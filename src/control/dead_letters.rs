@@ -93,7 +93,13 @@ async fn decide(
             "is required: say why (it is journaled with the operator)".to_string(),
         )));
     }
-    let a = action(&st, &by, &Some(d.reason), Command::DeadLetter { order, redrive }).await?;
+    let a = action(
+        &st,
+        &by,
+        &Some(d.reason),
+        Command::DeadLetter { order, redrive },
+    )
+    .await?;
     if let Some(r) = refusal(&a) {
         return Err(ApiError::reason(r));
     }

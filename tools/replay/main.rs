@@ -493,9 +493,16 @@ fn dead_letters(dir: &Path) -> Result<ExitCode, String> {
         say!(
             "order {}  request {}  cl_ord_id {}  venue {}  {}  tries {}  since {}",
             d.order.0,
-            if d.request_id.is_empty() { "-" } else { d.request_id.as_str() },
+            if d.request_id.is_empty() {
+                "-"
+            } else {
+                d.request_id.as_str()
+            },
             d.cl_ord_id,
-            names.get(d.venue.0 as usize).map(|n| n.as_str()).unwrap_or("?"),
+            names
+                .get(d.venue.0 as usize)
+                .map(|n| n.as_str())
+                .unwrap_or("?"),
             d.reason.code(),
             d.attempts,
             iso8601(d.since_ns)

@@ -1229,7 +1229,15 @@ fn tabulate(t: Table, v: &Value) -> String {
                 "no dead letters\n".to_string()
             } else {
                 grid(
-                    &["ORDER", "REQUEST", "CL_ORD_ID", "VENUE", "REASON", "TRIES", "SINCE"],
+                    &[
+                        "ORDER",
+                        "REQUEST",
+                        "CL_ORD_ID",
+                        "VENUE",
+                        "REASON",
+                        "TRIES",
+                        "SINCE",
+                    ],
                     &r,
                 )
             }

@@ -211,7 +211,9 @@ impl Engine {
     /// Hands table entry `i` to its venue again, same ClOrdID.
     fn try_send(&mut self, i: usize, out: &mut impl Outbox) {
         let u = self.undelivered[i];
-        let Some(o) = self.book.get(u.order) else { return };
+        let Some(o) = self.book.get(u.order) else {
+            return;
+        };
         let vo = venue_order(o);
         let v = u.venue.0 as usize;
         self.gate.on_send(u.venue, self.now);
@@ -313,7 +315,7 @@ mod tests {
         };
         for order in 1..200u64 {
             for attempt in 1..12u32 {
-                let full = (100 * MS << (attempt - 1)).min(1_000 * MS);
+                let full = ((100 * MS) << (attempt - 1)).min(1_000 * MS);
                 let d = backoff_ns(&p, OrderId(order), attempt);
                 assert!(d >= full / 2 && d <= full, "{order}/{attempt}: {d}");
                 assert_eq!(d, backoff_ns(&p, OrderId(order), attempt));

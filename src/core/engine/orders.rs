@@ -288,7 +288,9 @@ impl Engine {
         if self.cancel_undelivered(id, out) {
             return;
         }
-        let Some(o) = self.book.get_mut(id) else { return };
+        let Some(o) = self.book.get_mut(id) else {
+            return;
+        };
         let (cl, orig) = o.cancel_ids();
         let v = o.terms().venue.0 as usize;
         if let Err(e) = self.venues[v].cancel(self.now, cl, orig) {

@@ -644,7 +644,9 @@ impl FixVenue {
                 if let Outstanding::New(cl) = what {
                     let (at, seq) = (now, self.wire.last_in);
                     let q = &mut self.wire.events;
-                    self.wire.map.push(q, at, seq, VenueEventKind::NotSent { cl });
+                    self.wire
+                        .map
+                        .push(q, at, seq, VenueEventKind::NotSent { cl });
                 }
             }
         }

@@ -236,7 +236,11 @@ fn a_new_order_its_down_session_wrote_nothing_of_is_reported_not_sent() {
     v.disconnect(now, "connection reset by peer");
     let next_out = v.seqs().next_out;
     assert_eq!(v.submit(now, &order), Ok(()), "the core still sees it up");
-    assert_eq!(v.seqs().next_out, next_out, "nothing numbered, nothing stored");
+    assert_eq!(
+        v.seqs().next_out,
+        next_out,
+        "nothing numbered, nothing stored"
+    );
     assert_eq!(v.stats().unsent, 1);
     heard.clear();
     v.poll(now, &mut heard);
