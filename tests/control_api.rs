@@ -2077,6 +2077,16 @@ fn undelivered_orders_are_retried_then_dead_lettered_survive_a_restart_and_are_r
         v["status"], "PENDING_NEW",
         "upstream sees it accepted and pending: {v}"
     );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, m) = common::http_text("GET", &format!("{}/metrics", d.url), None, None);
+        if m.contains("\nexecd_dead_letters_total 2\n") {
+            assert!(m.contains("\nexecd_retries_total 4\n"), "{m}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{m}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // Dead letters need a human: the stop says so (exit 3), without waiting for them.
     let (code, lines) = d.sigterm();
     assert_eq!(code, Some(3), "{lines:#?}");
