@@ -83,6 +83,7 @@ fn gate_and_state_machine(c: &mut Criterion) {
                 stop: c.stop,
                 reference: c.reference,
                 received_at: now,
+                expire_at_ns: None,
                 ..Terms::BLANK
             };
             let mut o = Order::new(OrderId(1), 1, terms, c.margin);

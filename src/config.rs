@@ -138,6 +138,20 @@ pub const RANGES: &[Range] = &[
     ),
     range("venues[].paper.partial_fill_pct", 0, 100, "percent"),
     range("venues[].paper.silent_per_mille", 0, 1_000, "per mille"),
+    range("venues[].paper.unsent_first", 0, 1_000_000, "submits"),
+    range("venues[].retry_attempts", 0, 100, "resends after the first try"),
+    range(
+        "venues[].retry_backoff_ms",
+        1,
+        60_000,
+        "milliseconds (up to a minute)",
+    ),
+    range(
+        "venues[].retry_backoff_max_ms",
+        1,
+        600_000,
+        "milliseconds (up to ten minutes)",
+    ),
     range(
         "venues[].paper.quote_interval_ms",
         1,
@@ -253,6 +267,7 @@ pub fn check_ranges(cfg: &Config) -> Result<(), ConfigError> {
             ("max_orders_per_sec", v.max_orders_per_sec),
             ("burst", v.burst),
             ("breaker_failures", v.breaker_failures),
+            ("retry_attempts", v.retry_attempts),
         ] {
             in_range(&e(f), k(f), u64::from(n))?;
         }
@@ -264,12 +279,19 @@ pub fn check_ranges(cfg: &Config) -> Result<(), ConfigError> {
         if let Some(n) = v.reconcile_every_s {
             in_range(&e("reconcile_every_s"), k("reconcile_every_s"), n)?;
         }
+        for (f, n) in [
+            ("retry_backoff_ms", v.retry_backoff_ms),
+            ("retry_backoff_max_ms", v.retry_backoff_max_ms),
+        ] {
+            in_range(&e(f), k(f), n)?;
+        }
         let p = &v.paper;
         for (f, n) in [
             ("paper.latency_us_min", p.latency_us_min),
             ("paper.latency_us_mean_extra", p.latency_us_mean_extra),
             ("paper.partial_fill_pct", u64::from(p.partial_fill_pct)),
             ("paper.silent_per_mille", u64::from(p.silent_per_mille)),
+            ("paper.unsent_first", u64::from(p.unsent_first)),
             ("paper.quote_interval_ms", p.quote_interval_ms),
         ] {
             in_range(&e(f), k(f), n)?;
@@ -497,6 +519,16 @@ pub struct VenueConfig {
     /// venues, 0 for the paper venue (in-process: it cannot disagree).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconcile_every_s: Option<u64>,
+    /// Resends of a new order the venue never saw (a transport failure) before it
+    /// becomes a dead letter (R-RES-1, R-RES-3); 0 dead-letters it at once.
+    #[serde(default = "default_retry_attempts")]
+    pub retry_attempts: u32,
+    /// Delay before the first resend; it doubles per attempt, with jitter.
+    #[serde(default = "default_retry_backoff_ms")]
+    pub retry_backoff_ms: u64,
+    /// Longest delay between resends.
+    #[serde(default = "default_retry_backoff_max_ms")]
+    pub retry_backoff_max_ms: u64,
     /// Paper venue behaviour.
     #[serde(default)]
     pub paper: PaperConfig,
@@ -513,6 +545,15 @@ fn default_rate() -> u32 {
 }
 fn default_burst() -> u32 {
     10_000
+}
+fn default_retry_attempts() -> u32 {
+    5
+}
+fn default_retry_backoff_ms() -> u64 {
+    100
+}
+fn default_retry_backoff_max_ms() -> u64 {
+    2_000
 }
 fn default_breaker_failures() -> u32 {
     5
@@ -539,6 +580,9 @@ pub struct PaperConfig {
     pub partial_fill_pct: u32,
     /// Per mille of orders whose answer is held past the hard timeout.
     pub silent_per_mille: u32,
+    /// Fault injection: the first N submits are refused as if the connection were
+    /// down (the venue never sees them), to exercise retries and dead letters.
+    pub unsent_first: u32,
     /// Price path step.
     pub quote_interval_ms: u64,
 }
@@ -553,6 +597,7 @@ impl Default for PaperConfig {
             commission_bps: "1".into(),
             partial_fill_pct: 20,
             silent_per_mille: 0,
+            unsent_first: 0,
             quote_interval_ms: 10,
         }
     }
@@ -663,10 +708,23 @@ pub struct VenueSpec {
     pub breaker_cooldown_ns: u64,
     /// Time between scheduled reconciliations; 0: none.
     pub reconcile_every_ns: u64,
+    /// Resending new orders the venue never saw (R-RES-1).
+    pub retry: RetryPolicy,
     /// Paper-venue behaviour (used only when the venue is the paper venue).
     pub paper: PaperSpec,
     /// FIX session settings, checked (`kind = "fix"` only).
     pub fix: Option<crate::venue::fix::settings::FixSpec>,
+}
+
+/// How a venue's undelivered new orders are resent (R-RES-1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Resends after the first try.
+    pub attempts: u32,
+    /// Delay before the first resend, ns; doubles per attempt.
+    pub base_ns: u64,
+    /// Longest delay, ns (never below `base_ns`).
+    pub max_ns: u64,
 }
 
 /// Paper venue settings after checking.
@@ -686,6 +744,8 @@ pub struct PaperSpec {
     pub partial_fill_pct: u32,
     /// Per mille of orders whose answer is held past the hard timeout.
     pub silent_per_mille: u32,
+    /// The first this many submits are refused as a transport failure.
+    pub unsent_first: u32,
     /// Time between price-path steps, ns.
     pub quote_interval_ns: u64,
 }
@@ -852,6 +912,12 @@ impl Registry {
                 } else {
                     0
                 }) * 1_000_000_000,
+                retry: RetryPolicy {
+                    attempts: v.retry_attempts,
+                    base_ns: ms_to_ns(k("retry_backoff_ms"), v.retry_backoff_ms)?,
+                    max_ns: ms_to_ns(k("retry_backoff_max_ms"), v.retry_backoff_max_ms)?
+                        .max(ms_to_ns(k("retry_backoff_ms"), v.retry_backoff_ms)?),
+                },
                 paper: PaperSpec {
                     seed: p.seed,
                     latency_min_ns: us_to_ns(k("paper.latency_us_min"), p.latency_us_min)?,
@@ -863,6 +929,7 @@ impl Registry {
                     commission_bps_e2: bps("paper.commission_bps", &p.commission_bps)?,
                     partial_fill_pct: p.partial_fill_pct,
                     silent_per_mille: p.silent_per_mille,
+                    unsent_first: p.unsent_first,
                     quote_interval_ns: ms_to_ns(k("paper.quote_interval_ms"), p.quote_interval_ms)?,
                 },
                 fix,

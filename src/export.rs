@@ -61,7 +61,7 @@ pub struct Row {
 }
 
 /// Every kind of export row.
-pub const KINDS: [&str; 29] = [
+pub const KINDS: [&str; 32] = [
     "request",
     "accepted",
     "rejected",
@@ -91,6 +91,9 @@ pub const KINDS: [&str; 29] = [
     "unprotected",
     "start",
     "restart",
+    "retry",
+    "dead_letter",
+    "dead_letter_resolved",
 ];
 
 /// The CSV header.
@@ -609,6 +612,36 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
                 ),
                 ..base.clone()
             },
+            CoreEvent::RetryScheduled {
+                order,
+                attempt,
+                due_ns,
+            } => Row {
+                kind: "retry",
+                state: "PENDING_NEW".into(),
+                detail: format!(
+                    "the venue never saw it; resent under the same ClOrdID at {} (tries so far {attempt})",
+                    iso8601(due_ns)
+                ),
+                ..with_order(base.clone(), order)
+            },
+            CoreEvent::DeadLettered {
+                order,
+                reason,
+                attempts,
+            } => Row {
+                kind: "dead_letter",
+                state: "PENDING_NEW".into(),
+                reason: reason.code().into(),
+                detail: format!("not delivered after {attempts} tries; kept for an operator"),
+                ..with_order(base.clone(), order)
+            },
+            CoreEvent::DeadLetterResolved { order, action } => Row {
+                kind: "dead_letter_resolved",
+                state: action.word().to_ascii_uppercase(),
+                detail: format!("dead letter {}", action.word()),
+                ..with_order(base.clone(), order)
+            },
             CoreEvent::Synced(_)
             | CoreEvent::OrderInstrument { .. }
             | CoreEvent::Row(_)
@@ -736,6 +769,11 @@ fn command_text(c: &Command) -> String {
             } else {
                 "keep the core's state"
             }
+        ),
+        Command::DeadLetter { order, redrive } => format!(
+            "{} dead letter order {}",
+            if *redrive { "re-drive" } else { "discard" },
+            order.0
         ),
         Command::Tick | Command::Sync(_) | Command::Read { .. } => String::new(),
     }

@@ -2069,3 +2069,237 @@ fn a_request_id_resent_long_after_its_order_left_the_book_makes_no_second_order(
         "{lines:#?}"
     );
 }
+
+/// `method path` on `d` as operator `who`: the status and the JSON body.
+fn as_operator(d: &Daemon, who: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let r = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .request(method, &format!("{}{path}", d.url))
+        .set("X-Execd-Operator", who)
+        .set("Content-Type", "application/json")
+        .send_string(body);
+    let resp = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{path}: {e}"),
+    };
+    let code = resp.status();
+    (
+        code,
+        serde_json::from_str(&resp.into_string().unwrap()).unwrap(),
+    )
+}
+
+/// Polls `GET /v1/dead-letters` until it lists `n` (bounded).
+fn dead_letters(d: &Daemon, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, v) = d.call("GET", "/v1/dead-letters", None);
+        assert_eq!(code, 200, "{v}");
+        let all = v["dead_letters"].as_array().unwrap().clone();
+        if all.len() == n {
+            return all;
+        }
+        assert!(Instant::now() < deadline, "never {n} dead letters: {v}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn replay_tool(args: &[&str]) -> String {
+    let out = common::run_cmd_for(
+        Command::new(env!("CARGO_BIN_EXE_execd-replay")).args(args),
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    common::text(&out.stdout)
+}
+
+#[test]
+fn undelivered_orders_are_retried_then_dead_lettered_survive_a_restart_and_are_redriven_or_discarded(
+) {
+    let dir = TempDir::new("control-dead-letters");
+    // The paper venue refuses its first 6 submits as a transport failure: with 2
+    // resends each, two orders become dead letters (R-RES-1, R-RES-3).
+    let base = std::fs::read_to_string(quiet_config(&dir)).unwrap();
+    let cfg_text = base
+        .replacen("retry_attempts = 5 ", "retry_attempts = 2 ", 1)
+        .replacen("retry_backoff_ms = 100 ", "retry_backoff_ms = 20 ", 1)
+        .replacen("unsent_first = 0 ", "unsent_first = 6 ", 1)
+        // Six transport failures in a row open the breaker (R-RES-2); a re-drive goes
+        // through the gate's venue checks, so let it half-open soon.
+        .replacen(
+            "breaker_cooldown_ms = 10000 ",
+            "breaker_cooldown_ms = 100 ",
+            1,
+        );
+    for set in [
+        "retry_attempts = 2 ",
+        "retry_backoff_ms = 20 ",
+        "unsent_first = 6 ",
+        "breaker_cooldown_ms = 100 ",
+    ] {
+        assert!(cfg_text.contains(set), "{set}");
+    }
+    let cfg = dir.path().join("faulty.toml");
+    std::fs::write(&cfg, cfg_text).unwrap();
+    let journal = dir.path().join("j");
+    let j = journal.to_str().unwrap();
+    let start = || {
+        let mut c = execd();
+        c.args(["run", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&cfg)
+            .args(["--journal", j]);
+        Daemon::spawn(c, &[])
+    };
+    let d = start();
+    let (code, a) = d.submit(&market("dl-a", "0.01"));
+    assert_eq!(
+        (code, a["status"].as_str()),
+        (202, Some("PENDING_NEW")),
+        "{a}"
+    );
+    let (_, b) = d.submit(&market("dl-b", "0.01"));
+    let (a, b) = (
+        a["order_id"].as_u64().unwrap(),
+        b["order_id"].as_u64().unwrap(),
+    );
+    let letters = dead_letters(&d, 2);
+    for (l, id) in letters.iter().zip([a, b]) {
+        assert_eq!(l["order_id"].as_u64(), Some(id), "{l}");
+        assert_eq!(l["reason"]["code"], "RETRIES_EXHAUSTED", "{l}");
+        assert_eq!(l["attempts"], 3, "{l}");
+        assert_eq!(l["venue"], "paper");
+    }
+    let (_, v) = d.call("GET", &format!("/v1/orders/{a}"), None);
+    assert_eq!(
+        v["status"], "PENDING_NEW",
+        "upstream sees it accepted and pending: {v}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, m) = common::http_text("GET", &format!("{}/metrics", d.url), None, None);
+        if m.contains("\nexecd_dead_letters_total 2\n") {
+            assert!(m.contains("\nexecd_retries_total 4\n"), "{m}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{m}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Dead letters need a human: the stop says so (exit 3), without waiting for them.
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(3), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("0 unfinished orders (outcome unknown), 2 dead letters")),
+        "{lines:#?}"
+    );
+
+    // The journal holds them: execd-replay lists both, with their resends.
+    let listed = replay_tool(&["dead-letters", j]);
+    assert!(listed.starts_with("2 open dead letters"), "{listed}");
+    assert!(
+        listed.contains(&format!("order {a}  request dl-a")),
+        "{listed}"
+    );
+    assert!(listed.contains("RETRIES_EXHAUSTED  tries 3"), "{listed}");
+    let resends = replay_tool(&["export", j, "--kind", "retry", "--format", "jsonl"]);
+    assert_eq!(resends.lines().count(), 4, "{resends}");
+
+    // A restart replays them: still there, still pending.
+    let d = start();
+    let letters = dead_letters(&d, 2);
+    assert_eq!(letters[0]["order_id"].as_u64(), Some(a));
+    assert!(
+        d.proc
+            .seen
+            .iter()
+            .any(|l| l.contains("0 orders in flight queued")),
+        "dead letters are not asked about: {:#?}",
+        d.proc.seen
+    );
+    // A decision needs a reason, and names a dead letter.
+    let path = |id: u64, what: &str| format!("/v1/dead-letters/{id}/{what}");
+    let (code, v) = as_operator(&d, "alice", "POST", &path(a, "redrive"), "{}");
+    assert_eq!(code, 400, "{v}");
+    let (code, v) = as_operator(
+        &d,
+        "alice",
+        "POST",
+        &path(999, "redrive"),
+        r#"{"reason":"x"}"#,
+    );
+    assert_eq!(
+        (code, v["code"].as_str()),
+        (404, Some("UNKNOWN_ORDER")),
+        "{v}"
+    );
+    let (code, v) = as_operator(
+        &d,
+        "alice",
+        "POST",
+        &path(a, "redrive"),
+        r#"{"reason":"venue is back"}"#,
+    );
+    assert_eq!((code, v["action"].as_str()), (200, Some("redriven")), "{v}");
+    assert_eq!(v["delivered"], true, "{v}");
+    order_reaches(&d, a, "FILLED");
+    // execd ctl lists what is left and discards it.
+    let (code, out, err) = ctl(&d.url, &["dead-letters"], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("RETRIES_EXHAUSTED") && out.contains("dl-b"),
+        "{out}"
+    );
+    assert!(!out.contains("dl-a"), "{out}");
+    let (code, out, err) = ctl(
+        &d.url,
+        &[
+            "--operator",
+            "bob",
+            "dead-letters",
+            &b.to_string(),
+            "discard",
+            "--reason",
+            "stale signal",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("order_status: REJECTED"), "{out}");
+    let v = order_reaches(&d, b, "REJECTED");
+    assert_eq!(v["reason"]["code"], "UNDELIVERABLE", "{v}");
+    dead_letters(&d, 0);
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+
+    // Both decisions survive a restart, and the journal says who took them and why.
+    let d = start();
+    dead_letters(&d, 0);
+    order_reaches(&d, a, "FILLED");
+    order_reaches(&d, b, "REJECTED");
+    let (code, lines) = d.sigterm();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(replay_tool(&["dead-letters", j]).starts_with("0 open dead letters"));
+    let ops = replay_tool(&["export", j, "--kind", "operator", "--format", "jsonl"]);
+    assert!(
+        ops.contains("alice") && ops.contains("venue is back"),
+        "{ops}"
+    );
+    assert!(ops.contains("bob") && ops.contains("stale signal"), "{ops}");
+    let resolved = replay_tool(&[
+        "export",
+        j,
+        "--kind",
+        "dead_letter_resolved",
+        "--format",
+        "jsonl",
+    ]);
+    assert!(
+        resolved.contains("REDRIVEN") && resolved.contains("DISCARDED"),
+        "{resolved}"
+    );
+    let verify = replay_tool(&["verify", j]);
+    assert!(!verify.is_empty());
+}

@@ -380,16 +380,232 @@ fn throttle_venue_down_and_transport_failures() {
     r.v.0.lock().unwrap().down = false;
     r.v.0.lock().unwrap().fail_sends = true;
     let (evs, _) = r.submit(1);
-    // Accepted by the gate, but the venue never saw it: rejected, never silently lost.
-    let last = evs.iter().rev().find_map(|e| match e {
+    // Accepted by the gate, but the venue never saw it: resent later, never silently
+    // lost (R-RES-1).
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, CoreEvent::RetryScheduled { attempt: 1, .. })),
+        "{evs:?}"
+    );
+}
+
+/// Every event until `until` ns from now, in steps of 1 ms.
+fn run_for(r: &mut Rig, until: u64) -> Vec<CoreEvent> {
+    let mut all = Vec::new();
+    for _ in 0..until / MS {
+        all.extend(r.advance(MS));
+    }
+    all
+}
+
+fn retries(evs: &[CoreEvent]) -> Vec<(u8, u64)> {
+    evs.iter()
+        .filter_map(|e| match e {
+            CoreEvent::RetryScheduled {
+                attempt, due_ns, ..
+            } => Some((*attempt, *due_ns)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_order_the_venue_never_saw_is_resent_under_the_same_cl_ord_id_with_deterministic_backoff() {
+    let run = || {
+        let mut r = Rig::new(|t| t);
+        r.v.0.lock().unwrap().fail_sends = true;
+        let t0 = r.now;
+        let (mut evs, _) = r.submit(5);
+        let id = match evs[0] {
+            CoreEvent::Accepted {
+                order, cl_ord_id, ..
+            } => {
+                assert_eq!(cl_ord_id.order, order);
+                order
+            }
+            ref e => panic!("{e:?}"),
+        };
+        evs.extend(run_for(&mut r, 400 * MS));
+        assert_eq!(r.e.book().get(id).unwrap().state(), OrderState::PendingNew);
+        r.v.0.lock().unwrap().fail_sends = false;
+        evs.extend(run_for(&mut r, 1_000 * MS));
+        (r, id, t0, evs)
+    };
+    let (r, id, t0, evs) = run();
+    let times = retries(&evs);
+    // Default policy: 100 ms doubling, jitter in the upper half of each delay.
+    assert!(times.len() >= 2, "{evs:?}");
+    let mut prev = t0;
+    for (i, &(attempt, due)) in times.iter().enumerate() {
+        assert_eq!(attempt as usize, i + 1);
+        let full = (100 * MS) << i;
+        assert!(
+            due - prev >= full / 2 && due - prev <= full + MS,
+            "{times:?}"
+        );
+        prev = due;
+    }
+    let sent = r.v.0.lock().unwrap().sent.clone();
+    assert_eq!(sent.len(), 1, "delivered exactly once: {sent:?}");
+    assert_eq!(sent[0].cl.order, id);
+    assert_eq!(sent[0].cl.version, 0, "the same ClOrdID, not a new one");
+    assert_eq!(r.e.book().get(id).unwrap().state(), OrderState::PendingNew);
+    assert_eq!(r.e.dead_letters().count(), 0);
+    // Same inputs, same resend times.
+    let (_, _, _, again) = run();
+    assert_eq!(retries(&again), times);
+}
+
+#[test]
+fn a_venue_rejection_is_never_resent() {
+    let mut r = Rig::new(|t| t);
+    let (_, cl) = r.submit(5);
+    let evs = r.venue(VenueEventKind::Rejected {
+        cl,
+        reason: Reason::VenueRejected,
+    });
+    assert_eq!(r.state(cl), OrderState::Rejected);
+    assert!(retries(&evs).is_empty());
+    run_for(&mut r, 500 * MS);
+    assert_eq!(r.v.0.lock().unwrap().sent.len(), 1);
+}
+
+#[test]
+fn retries_exhausted_make_a_dead_letter_an_operator_redrives_or_discards() {
+    let mut r = Rig::new(|t| t.replace("retry_attempts = 5 ", "retry_attempts = 2 "));
+    r.v.0.lock().unwrap().fail_sends = true;
+    let (_, _) = r.submit(5);
+    let (_, _) = r.submit(6);
+    let evs = run_for(&mut r, 2_000 * MS);
+    let dead: Vec<(OrderId, Reason, u8)> = evs
+        .iter()
+        .filter_map(|e| match e {
+            CoreEvent::DeadLettered {
+                order,
+                reason,
+                attempts,
+            } => Some((*order, *reason, *attempts)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dead.len(), 2, "{evs:?}");
+    assert!(dead
+        .iter()
+        .all(|d| d.1 == Reason::RetriesExhausted && d.2 == 3));
+    let (a, b) = (dead[0].0, dead[1].0);
+    assert_eq!(r.e.dead_letters().count(), 2);
+    // Past the hard timeout: no status query about orders the venue never saw, and
+    // shutting down does not wait for them.
+    run_for(&mut r, 31_000 * MS);
+    assert!(r.v.0.lock().unwrap().queries.is_empty());
+    assert!(!r.e.in_flight());
+    assert_eq!(r.e.book().get(a).unwrap().state(), OrderState::PendingNew);
+
+    // A re-drive while the venue is down stays queued.
+    r.v.0.lock().unwrap().down = true;
+    let evs = r.cmd(Command::DeadLetter {
+        order: a,
+        redrive: true,
+    });
+    assert!(matches!(
+        evs[..],
+        [CoreEvent::CommandRejected {
+            reason: Reason::VenueDown,
+            ..
+        }]
+    ));
+    assert_eq!(r.e.dead_letters().count(), 2);
+    r.v.0.lock().unwrap().down = false;
+    r.v.0.lock().unwrap().fail_sends = false;
+    let evs = r.cmd(Command::DeadLetter {
+        order: a,
+        redrive: true,
+    });
+    assert!(evs
+        .iter()
+        .any(|e| matches!(e, CoreEvent::DeadLetterResolved { .. })));
+    let sent = r.v.0.lock().unwrap().sent.clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!((sent[0].cl.order, sent[0].cl.version), (a, 0));
+    let evs = r.cmd(Command::DeadLetter {
+        order: b,
+        redrive: false,
+    });
+    let st = evs.iter().find_map(|e| match e {
         CoreEvent::Order(s) => Some(*s),
         _ => None,
     });
     assert_eq!(
-        last.map(|s| (s.state, s.reason)),
-        Some((OrderState::Rejected, Some(Reason::VenueTransport))),
+        st.map(|s| (s.order, s.state, s.reason)),
+        Some((b, OrderState::Rejected, Some(Reason::Undeliverable)))
+    );
+    assert_eq!(r.e.dead_letters().count(), 0);
+    // Gone from the queue: a second decision names nothing.
+    let evs = r.cmd(Command::DeadLetter {
+        order: b,
+        redrive: true,
+    });
+    assert!(matches!(
+        evs[..],
+        [CoreEvent::CommandRejected {
+            reason: Reason::UnknownOrder,
+            ..
+        }]
+    ));
+    // The re-driven order goes on normally.
+    r.venue(VenueEventKind::Ack {
+        cl: sent[0].cl,
+        venue_order_id: 1,
+    });
+    assert_eq!(r.state(sent[0].cl), OrderState::New);
+}
+
+#[test]
+fn expiry_bounds_resends_and_a_retrying_order_cancels_locally() {
+    let mut r = Rig::new(|t| t);
+    r.v.0.lock().unwrap().fail_sends = true;
+    r.n += 1;
+    let mut q = ExecutionRequest::market("", "alpha", "paper", "AAPL", Side::Buy, Dec::new(3, 0));
+    q.request_id = RequestId::from_prefixed_u64("x-", 1).unwrap();
+    q.expire_at_ns = Some(r.now + 250 * MS);
+    let evs = r.cmd(Command::Submit(q));
+    let id = match evs[0] {
+        CoreEvent::Accepted { order, .. } => order,
+        ref e => panic!("{e:?}"),
+    };
+    let evs = run_for(&mut r, 1_000 * MS);
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            CoreEvent::DeadLettered {
+                reason: Reason::DeliveryExpired,
+                ..
+            }
+        )),
         "{evs:?}"
     );
+    assert!(retries(&evs).iter().all(|&(_, due)| due <= r.now));
+    // Its owner cancels it: nothing at the venue to cancel.
+    let evs = r.cmd(Command::Cancel(OrderRef::Id(id)));
+    assert_eq!(
+        r.e.book().get(id).unwrap().state(),
+        OrderState::Canceled,
+        "{evs:?}"
+    );
+    assert!(r.v.0.lock().unwrap().cancels.is_empty());
+    assert_eq!(r.e.dead_letters().count(), 0);
+}
+
+#[test]
+fn a_not_sent_report_from_the_venue_is_resent() {
+    let mut r = Rig::new(|t| t);
+    let (_, cl) = r.submit(5);
+    let evs = r.venue(VenueEventKind::NotSent { cl });
+    assert_eq!(retries(&evs).len(), 1, "{evs:?}");
+    run_for(&mut r, 200 * MS);
+    let sent = r.v.0.lock().unwrap().sent.clone();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].cl, sent[1].cl);
 }
 
 #[test]

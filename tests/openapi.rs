@@ -30,11 +30,23 @@ struct Daemon {
 }
 
 /// examples/paper.toml without "silent" orders (answered only after the 30 s timeout).
-fn quiet_config(dir: &TempDir) -> std::path::PathBuf {
+/// With `undelivered` > 0, the paper venue refuses its first that many submits as a
+/// transport failure and they become dead letters at once (no resends).
+fn quiet_config(dir: &TempDir, undelivered: u32) -> std::path::PathBuf {
     let base = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/paper.toml"))
         .unwrap();
-    let quiet = base.replacen("silent_per_mille = 1 ", "silent_per_mille = 0 ", 1);
+    let mut quiet = base.replacen("silent_per_mille = 1 ", "silent_per_mille = 0 ", 1);
     assert_ne!(quiet, base);
+    if undelivered > 0 {
+        quiet = quiet
+            .replacen(
+                "unsent_first = 0 ",
+                &format!("unsent_first = {undelivered} "),
+                1,
+            )
+            .replacen("retry_attempts = 5 ", "retry_attempts = 0 ", 1);
+        assert!(quiet.contains("retry_attempts = 0 "));
+    }
     let p = dir.path().join("quiet.toml");
     std::fs::write(&p, quiet).unwrap();
     p
@@ -43,9 +55,9 @@ fn quiet_config(dir: &TempDir) -> std::path::PathBuf {
 impl Daemon {
     /// `execd run --listen 127.0.0.1:0` on the quiet paper venue, with a journal unless
     /// `token` is given (then with `EXECD_API_TOKEN` set and no journal).
-    fn start(token: Option<&str>) -> Daemon {
+    fn start(token: Option<&str>, undelivered: u32) -> Daemon {
         let dir = TempDir::new("openapi");
-        let cfg = quiet_config(&dir);
+        let cfg = quiet_config(&dir, undelivered);
         let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
         c.env_remove(TOKEN_VAR).env_remove("EXECD_URL");
         c.args(["run", "--listen", "127.0.0.1:0", "--config"])
@@ -740,7 +752,7 @@ fn every_served_route_is_documented_and_every_documented_route_is_served() {
 
     // With a token: every route but health answers 401 without it, before anything is
     // done, so every documented operation is asked, whatever it would do.
-    let d = Daemon::start(Some("openapi-token-8d2f"));
+    let d = Daemon::start(Some("openapi-token-8d2f"), 0);
     for (path, m) in check.doc.operations() {
         let c = call(&m, &path).at(concrete(&path));
         let a = exchange(&d.url, &m, &c.path, None, &[]);
@@ -913,11 +925,46 @@ fn read_events(c: &mut Check, d: &Daemon, last: u64) {
 #[test]
 fn every_answer_of_a_session_matches_the_document() {
     let mut c = Check::new();
-    let d = Daemon::start(None);
+    let d = Daemon::start(None, 2);
     let ex = "/v1/executions";
 
     let got = c.send(&d, call("get", "/v1/health"));
     c.expect(got.as_ref(), 200, "health");
+
+    // Two orders the venue never takes (its first two submits fail): dead letters at
+    // once (R-RES-3); one re-driven, one discarded.
+    let mut letters = Vec::new();
+    for id in ["dl1", "dl2"] {
+        let got = c.send(
+            &d,
+            call("post", ex)
+                .at(format!("{ex}?wait_ms=50"))
+                .body(market(id, "0.01")),
+        );
+        c.expect(got.as_ref(), 202, "an undelivered order");
+        letters.push(id_of(&got, "an undelivered order"));
+    }
+    let got = c.send(&d, call("get", "/v1/dead-letters"));
+    c.expect(got.as_ref(), 200, "dead letters");
+    let n = got.map_or(0, |(_, v)| {
+        v["dead_letters"].as_array().map_or(0, |a| a.len())
+    });
+    assert_eq!(n, 2);
+    for (id, what) in letters.iter().zip(["redrive", "discard"]) {
+        let route = if what == "redrive" {
+            "/v1/dead-letters/{id}/redrive"
+        } else {
+            "/v1/dead-letters/{id}/discard"
+        };
+        let got = c.send(
+            &d,
+            call("post", route)
+                .at(format!("/v1/dead-letters/{id}/{what}"))
+                .header("X-Execd-Operator", "alice")
+                .body(r#"{"reason":"openapi session"}"#),
+        );
+        c.expect(got.as_ref(), 200, what);
+    }
 
     // Submits: filled, resting, with protection, duplicate, reused, rejected, malformed.
     let filled = c.send(&d, call("post", ex).body(market("m1", "0.01")));
@@ -1297,6 +1344,31 @@ fn every_answer_of_a_session_matches_the_document() {
         call("post", "/v1/cancel-all").at("/v1/cancel-all?now=1"),
     );
     c.expect(got.as_ref(), 400, "cancel-all with a parameter");
+
+    // Dead letters (R-RES-3): none in this session; the decisions' refusals.
+    let got = c.send(&d, call("get", "/v1/dead-letters"));
+    c.expect(got.as_ref(), 200, "dead letters");
+    for route in [
+        "/v1/dead-letters/{id}/redrive",
+        "/v1/dead-letters/{id}/discard",
+    ] {
+        let what = route.rsplit('/').next().unwrap();
+        let got = c.send(
+            &d,
+            call("post", route)
+                .at(format!("/v1/dead-letters/424242/{what}"))
+                .header("X-Execd-Operator", "alice")
+                .body(r#"{"reason":"test"}"#),
+        );
+        c.expect(got.as_ref(), 404, "no such dead letter");
+        let got = c.send(
+            &d,
+            call("post", route)
+                .at(format!("/v1/dead-letters/1/{what}"))
+                .body("{}"),
+        );
+        c.expect(got.as_ref(), 400, "a decision without a reason");
+    }
 
     // Routes another branch adds: checked once served.
     for route in ["/metrics", "/v1/alerts"] {

@@ -827,6 +827,13 @@ fn answers(cmd: &Command, ev: &CoreEvent) -> bool {
         (Command::SetMode { .. } | Command::SetHalted { .. }, E::CommandRejected { order, .. }) => {
             order.is_none()
         }
+        (Command::DeadLetter { order, .. }, E::DeadLetterResolved { order: o, .. })
+        | (Command::DeadLetter { order, .. }, E::RetryScheduled { order: o, .. })
+        | (Command::DeadLetter { order, .. }, E::DeadLettered { order: o, .. }) => o == order,
+        (Command::DeadLetter { order, .. }, E::Order(s)) => s.order == *order,
+        (Command::DeadLetter { order, .. }, E::CommandRejected { order: o, .. }) => {
+            o.is_none() || *o == Some(*order)
+        }
         _ => false,
     }
 }

@@ -184,6 +184,21 @@ fn core(t: &mut Text, c: &CoreMetrics, venues: &[String]) {
             Count::DuplicateExecs,
             "Resent execution ids ignored",
         ),
+        (
+            "execd_retries_total",
+            Count::Retries,
+            "Resends scheduled for new orders the venue never saw",
+        ),
+        (
+            "execd_dead_letters_total",
+            Count::DeadLetters,
+            "Orders that could not be delivered and became dead letters",
+        ),
+        (
+            "execd_dead_letters_refused_total",
+            Count::DeadLettersRefused,
+            "Undelivered orders rejected because the dead-letter queue was full",
+        ),
     ] {
         t.family(name, "counter", help);
         t.sample(name, &[], c.count(n));

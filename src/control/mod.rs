@@ -11,6 +11,7 @@
 
 mod alerts;
 mod audit;
+mod dead_letters;
 mod limits;
 pub mod link;
 mod metrics;

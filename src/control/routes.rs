@@ -182,6 +182,15 @@ pub fn router(st: AppState, body_limit: usize) -> Router {
         )
         .route("/v1/reconciliation/resolve", post(super::recon::resolve))
         .route("/v1/reconciliation/{report}", get(super::recon::show))
+        .route("/v1/dead-letters", get(super::dead_letters::list))
+        .route(
+            "/v1/dead-letters/{id}/redrive",
+            post(super::dead_letters::redrive),
+        )
+        .route(
+            "/v1/dead-letters/{id}/discard",
+            post(super::dead_letters::discard),
+        )
         .route("/v1/audit", get(super::audit::export))
         .route("/v1/events", get(super::audit::events))
         .route("/metrics", get(super::metrics::serve))
@@ -367,6 +376,13 @@ pub(super) async fn action(
 /// that is not UTF-8 once percent-decoded is a 400 in the API's own form, not axum's
 /// plain-text one.
 pub struct Seg(pub(super) String);
+
+impl Seg {
+    /// The segment, percent-decoded.
+    pub(super) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 impl FromRequestParts<AppState> for Seg {
     type Rejection = ApiError;
@@ -787,7 +803,7 @@ async fn execution(
     query(&st, OrderRef::Request(r)).await
 }
 
-fn path_order(id: &str) -> Result<OrderId, ApiError> {
+pub(super) fn path_order(id: &str) -> Result<OrderId, ApiError> {
     wire::order_id(id).map(OrderId).ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -136,11 +136,17 @@ pub enum Count {
     Anomalies,
     /// Resent execution ids ignored.
     DuplicateExecs,
+    /// Resends of new orders the venue never saw (R-RES-1).
+    Retries,
+    /// Orders that became dead letters (R-RES-3).
+    DeadLetters,
+    /// Undelivered orders rejected because the dead-letter queue was full.
+    DeadLettersRefused,
 }
 
 impl Count {
     /// Every counter.
-    pub const ALL: [Count; 9] = [
+    pub const ALL: [Count; 12] = [
         Count::Submitted,
         Count::Accepted,
         Count::Rejected,
@@ -150,6 +156,9 @@ impl Count {
         Count::Timeouts,
         Count::Anomalies,
         Count::DuplicateExecs,
+        Count::Retries,
+        Count::DeadLetters,
+        Count::DeadLettersRefused,
     ];
 
     fn of(self, s: &EngineStats) -> u64 {
@@ -163,6 +172,9 @@ impl Count {
             Count::Timeouts => s.timeouts,
             Count::Anomalies => s.anomalies,
             Count::DuplicateExecs => s.duplicate_execs,
+            Count::Retries => s.retries,
+            Count::DeadLetters => s.dead_letters,
+            Count::DeadLettersRefused => s.dead_letters_refused,
         }
     }
 }

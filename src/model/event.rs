@@ -128,6 +128,15 @@ pub enum Command {
     Tick,
     /// Answered with [`CoreEvent::Synced`] once every earlier command is carried out.
     Sync(u64),
+    /// An operator's decision on a dead letter (R-RES-3): resend it under the same
+    /// ClOrdID through the venue-health checks (`redrive`), or finish it as rejected
+    /// (`UNDELIVERABLE`) so upstream knows. Journaled after its [`Command::Operator`].
+    DeadLetter {
+        /// The dead-lettered order.
+        order: OrderId,
+        /// `true` resends, `false` discards.
+        redrive: bool,
+    },
     /// A read of the core's state for an operator (R-OPS-1): answered with at most
     /// `limit` [`CoreEvent::Row`]s, then one [`CoreEvent::RowsEnd`]. Changes nothing
     /// and, like [`Command::Sync`], is never journaled (nor are its answers): old
@@ -221,6 +230,8 @@ pub enum Snapshot {
     Venues,
     /// Every instrument's risk limits in force.
     Limits,
+    /// Open dead letters, oldest first (R-RES-3).
+    DeadLetters,
 }
 
 /// Which orders a [`Snapshot::Orders`] read returns; every field set must match.
@@ -317,6 +328,56 @@ pub enum Row {
     },
     /// An instrument's risk limits in force.
     Limits(Limits),
+    /// An open dead letter.
+    DeadLetter(DeadLetterRow),
+}
+
+/// An order that could not be delivered, as [`Row::DeadLetter`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DeadLetterRow {
+    /// execd's id.
+    pub order: OrderId,
+    /// Upstream's id; empty for protective legs.
+    pub request_id: RequestId,
+    /// What the venue would know it by (it never saw it).
+    pub cl_ord_id: ClOrdId,
+    /// The venue.
+    pub venue: VenueId,
+    /// Why it is a dead letter.
+    pub reason: Reason,
+    /// Tries made (the first send and every resend).
+    pub attempts: u8,
+    /// When it became a dead letter (engine time, Unix ns).
+    pub since_ns: u64,
+}
+
+/// What became of a dead letter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeadLetterAction {
+    /// Resent by an operator.
+    Redriven,
+    /// Finished as rejected by an operator.
+    Discarded,
+    /// Canceled by its owner before it was delivered.
+    Canceled,
+}
+
+impl DeadLetterAction {
+    /// Every action, in journal order.
+    pub const ALL: [DeadLetterAction; 3] = [
+        DeadLetterAction::Redriven,
+        DeadLetterAction::Discarded,
+        DeadLetterAction::Canceled,
+    ];
+
+    /// Its word in exports and the API.
+    pub fn word(self) -> &'static str {
+        match self {
+            DeadLetterAction::Redriven => "redriven",
+            DeadLetterAction::Discarded => "discarded",
+            DeadLetterAction::Canceled => "canceled",
+        }
+    }
 }
 
 /// A held order as [`Row::Order`] reports it.
@@ -573,6 +634,33 @@ pub enum CoreEvent {
         account: Name,
         /// `true`: new requests are refused.
         halted: bool,
+    },
+    /// An order the venue never saw will be resent under the same ClOrdID at `due_ns`
+    /// (R-RES-1); it stays PENDING_NEW meanwhile.
+    RetryScheduled {
+        /// The order.
+        order: OrderId,
+        /// Tries so far (the first send is 1).
+        attempt: u8,
+        /// Engine time of the resend.
+        due_ns: u64,
+    },
+    /// An order could not be delivered and is kept for an operator (R-RES-3); it stays
+    /// PENDING_NEW until re-driven, discarded or canceled.
+    DeadLettered {
+        /// The order.
+        order: OrderId,
+        /// Why.
+        reason: Reason,
+        /// Tries made.
+        attempts: u8,
+    },
+    /// A dead letter left the queue.
+    DeadLetterResolved {
+        /// The order.
+        order: OrderId,
+        /// What became of it.
+        action: DeadLetterAction,
     },
 }
 

@@ -122,6 +122,16 @@ reasons! {
     /// Every request id the journal can remember (`core.max_request_ids`) is taken: a
     /// new one is refused rather than an old one forgotten (R-IN-3).
     RequestIdsFull = "REQUEST_IDS_FULL", "the journal remembers as many request ids as it can (core.max_request_ids); restart on a new journal or with a larger core.max_request_ids";
+    /// Every resend of an order the venue never saw failed (R-RES-1): a dead letter.
+    RetriesExhausted = "RETRIES_EXHAUSTED", "the order could not be handed to the venue within its retries";
+    /// The order's expiry or the venue's hard timeout came before it could be handed to
+    /// the venue: a dead letter.
+    DeliveryExpired = "DELIVERY_EXPIRED", "the order expired before it could be handed to the venue";
+    /// The dead-letter queue is full: new orders for the venue are refused rather than
+    /// risk one that could not be kept (R-RES-3).
+    DeadLettersFull = "DEAD_LETTERS_FULL", "the dead-letter queue is full; new orders for this venue are refused";
+    /// An operator discarded the dead letter: it never reached the venue.
+    Undeliverable = "UNDELIVERABLE", "the order never reached the venue and an operator discarded it";
 }
 
 #[cfg(test)]

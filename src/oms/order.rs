@@ -63,6 +63,8 @@ pub struct Terms {
     pub oco: Option<OrderId>,
     /// Engine time (Unix ns) it was received.
     pub received_at: u64,
+    /// The request's expiry (Unix ns): no resend goes after it (R-RES-1).
+    pub expire_at_ns: Option<u64>,
 }
 
 impl Terms {
@@ -89,6 +91,7 @@ impl Terms {
         parent: None,
         oco: None,
         received_at: 0,
+        expire_at_ns: None,
     };
 }
 

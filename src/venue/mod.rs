@@ -166,6 +166,13 @@ pub enum VenueEventKind {
         /// Open orders it listed that are not this core's (no ClOrdID of ours).
         foreign: u32,
     },
+    /// A new order the venue adapter wrote nothing of: its session went down before the
+    /// core was told (FIX: the session was not logged on). The venue never saw it, so it
+    /// is safe to resend under the same ClOrdID (R-RES-1). Journaled like any input.
+    NotSent {
+        /// The order's.
+        cl: ClOrdId,
+    },
 }
 
 /// An order's state as a venue reports it (FIX OrdStatus, 39).
@@ -208,6 +215,9 @@ pub enum VenueError {
     NotConnected,
     /// Outbound buffer full: the venue never saw it, safe to retry.
     Backpressure,
+    /// The adapter holds no such order to cancel or amend (sent by an earlier process
+    /// whose details it never saw): not a transport failure.
+    UnknownOrder,
 }
 
 /// The interface every venue adapter implements. Calls never block and never allocate

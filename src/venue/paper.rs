@@ -256,6 +256,8 @@ pub struct PaperVenue {
     positions: Vec<Qty>,
     n_instruments: usize,
     expiries: BinaryHeap<Reverse<(u64, u64)>>,
+    // Submits refused so far by the `unsent_first` fault injection.
+    unsent: u32,
 }
 
 impl PaperVenue {
@@ -293,6 +295,7 @@ impl PaperVenue {
             positions: vec![Qty(0); reg.accounts.len() * reg.instruments.len()],
             n_instruments: reg.instruments.len(),
             expiries: BinaryHeap::with_capacity(capacity.min(1 << 16)),
+            unsent: 0,
         }
     }
 
@@ -935,6 +938,11 @@ impl Venue for PaperVenue {
     }
 
     fn submit(&mut self, now: u64, o: &VenueOrder) -> Result<(), VenueError> {
+        if self.unsent < self.cfg.unsent_first {
+            // Fault injection: as if the connection were down; nothing arrives.
+            self.unsent += 1;
+            return Err(VenueError::NotConnected);
+        }
         if !matches!(self.books.get(o.instrument.0 as usize), Some(Some(_))) {
             // Not an instrument of this venue: refuse it like a real venue would.
             return self.refuse(now, o.cl);

@@ -11,6 +11,7 @@ use execd::core::records::{KIND_LOSS, KIND_RESTART};
 use execd::core::recovery::{self, RecoveryError, Step};
 use execd::export::{rows, write_row, Filter, Row, COLUMNS, KINDS};
 use execd::journal::{scan, JournalError};
+use execd::model::event::CoreEvent;
 use execd::model::fixed::Fixed;
 use execd::sidecar::history::{self, History, Refusal};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -94,6 +95,12 @@ enum Cmd {
         /// With a report: print its JSON file.
         #[arg(long)]
         json: bool,
+    },
+    /// The dead letters still open at the end of the journal (R-RES-3): orders that
+    /// could not be delivered to their venue and wait for an operator.
+    DeadLetters {
+        /// Journal directory.
+        dir: PathBuf,
     },
     /// One order's whole life, in order, for a person.
     Order {
@@ -199,6 +206,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::DeadLetters { dir } => dead_letters(&dir),
     };
     match result {
         Ok(code) => code,
@@ -585,6 +593,48 @@ fn export(
     check(w.flush(), &mut err);
     if let Some(e) = err {
         return Err(e.to_string());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dead_letters(dir: &Path) -> Result<ExitCode, String> {
+    let mut open = Vec::new();
+    let mut names = Vec::new();
+    let r = replay(dir, |s| {
+        // The queue changes only with these events: read it again only then.
+        let touched = s.events.iter().any(|e| {
+            matches!(
+                e,
+                CoreEvent::DeadLettered { .. } | CoreEvent::DeadLetterResolved { .. }
+            )
+        });
+        if touched {
+            open = s.engine.dead_letters().collect();
+            names = s.engine.registry().venues.iter().map(|v| v.name).collect();
+        }
+    })?;
+    if let Err(code) = r {
+        return Ok(code);
+    }
+    say!("{} open dead letters", open.len());
+    for d in &open {
+        say!(
+            "order {}  request {}  cl_ord_id {}  venue {}  {}  tries {}  since {}",
+            d.order.0,
+            if d.request_id.is_empty() {
+                "-"
+            } else {
+                d.request_id.as_str()
+            },
+            d.cl_ord_id,
+            names
+                .get(d.venue.0 as usize)
+                .map(|n| n.as_str())
+                .unwrap_or("?"),
+            d.reason.code(),
+            d.attempts,
+            iso8601(d.since_ns)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -71,6 +71,13 @@ enum ModeArg {
 
 #[derive(Clone, Copy, ValueEnum)]
 #[value(rename_all = "lower")]
+enum Decision {
+    Redrive,
+    Discard,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+#[value(rename_all = "lower")]
 enum OnOff {
     On,
     Off,
@@ -282,6 +289,20 @@ enum CtlCmd {
         /// With --resolve: whose state stands: venue (book its positions) or ours.
         #[arg(long, requires = "resolve", value_parser = ["venue", "ours"])]
         keep: Option<String>,
+        /// Why (journaled with the operator's name).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Without arguments: orders never delivered to their venue, waiting for an
+    /// operator. With an order id and redrive or discard: decide (journaled with
+    /// --operator and --reason, required).
+    DeadLetters {
+        /// The dead letter's order id.
+        #[arg(requires = "decision")]
+        order: Option<u64>,
+        /// redrive (resend, same ClOrdID) or discard (finish as REJECTED).
+        #[arg(ignore_case = true, requires = "reason")]
+        decision: Option<Decision>,
         /// Why (journaled with the operator's name).
         #[arg(long)]
         reason: Option<String>,
@@ -786,6 +807,25 @@ pub fn run(a: CtlArgs) -> ExitCode {
                 json!({"account": account, "halted": matches!(halted, OnOff::On), "reason": reason}),
             ),
         ),
+        CtlCmd::DeadLetters {
+            order: Some(order),
+            decision: Some(d),
+            reason,
+        } => (
+            "POST",
+            format!(
+                "/v1/dead-letters/{order}/{}",
+                match d {
+                    Decision::Redrive => "redrive",
+                    Decision::Discard => "discard",
+                }
+            ),
+            Some(json!({ "reason": reason })),
+        ),
+        CtlCmd::DeadLetters { .. } => {
+            table = Some(Table::DeadLetters);
+            ("GET", "/v1/dead-letters".into(), None)
+        }
         CtlCmd::Health => ("GET", "/v1/health".into(), None),
         CtlCmd::Audit {
             from,
@@ -1049,6 +1089,7 @@ enum Table {
     Limits,
     Alerts,
     Recon,
+    DeadLetters,
 }
 
 /// Rows under a header, each column as wide as its widest cell.
@@ -1230,6 +1271,37 @@ fn tabulate(t: Table, v: &Value) -> String {
                 })
                 .collect();
             grid(&["SCOPE", "VENUE", "STATE"], &r)
+        }
+        Table::DeadLetters => {
+            let r: Vec<Vec<String>> = list("dead_letters")
+                .iter()
+                .map(|d| {
+                    let mut row: Vec<String> = ["order_id", "request_id", "cl_ord_id", "venue"]
+                        .iter()
+                        .map(|c| cell(&d[*c]))
+                        .collect();
+                    row.push(cell(&d["reason"]["code"]));
+                    row.push(cell(&d["attempts"]));
+                    row.push(cell(&d["since"]));
+                    row
+                })
+                .collect();
+            if r.is_empty() {
+                "no dead letters\n".to_string()
+            } else {
+                grid(
+                    &[
+                        "ORDER",
+                        "REQUEST",
+                        "CL_ORD_ID",
+                        "VENUE",
+                        "REASON",
+                        "TRIES",
+                        "SINCE",
+                    ],
+                    &r,
+                )
+            }
         }
         Table::Modes => grid(
             &["ACCOUNT", "MODE", "HALTED"],

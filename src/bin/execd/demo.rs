@@ -210,6 +210,9 @@ impl Tally {
             | CoreEvent::VenueSession { .. }
             | CoreEvent::FillRecovered { .. }
             | CoreEvent::VenueMismatch { .. }
+            | CoreEvent::RetryScheduled { .. }
+            | CoreEvent::DeadLettered { .. }
+            | CoreEvent::DeadLetterResolved { .. }
             | CoreEvent::OrderInstrument { .. }
             | CoreEvent::Row(_)
             | CoreEvent::RowsEnd { .. } => {}

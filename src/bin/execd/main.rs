@@ -750,8 +750,13 @@ fn run(
         .filter_map(|i| report.engine.venue(i).fix().map(|f| f.stats().anomalies))
         .sum();
     let (mut unknown_outcome, mut working) = (0u64, 0u64);
+    // Never seen by the venue: a known outcome, kept for an operator (R-RES-3).
+    let dead_letters = report.engine.dead_letters().count() as u64;
     for o in report.engine.book().iter() {
         let st = o.state();
+        if report.engine.dead_letters().any(|d| d.order == o.id()) {
+            continue;
+        }
         if matches!(
             st,
             OrderState::PendingNew
@@ -772,11 +777,12 @@ fn run(
         + s.anomalies
         + fix_anomalies
         + unknown_outcome
+        + dead_letters
         + s.recovered_fills
         + s.slippage_breaches
         + s.unknown_order_events;
     note!(
-        "execd: stopped {}: {} submitted, {} accepted, {} rejected, {} fills ({} late); {} OMS anomalies, {} FIX anomalies, {} unfinished orders (outcome unknown), {} recovered fills, {} reports for unknown orders, {} slippage breaches; {} orders still working at venues",
+        "execd: stopped {}: {} submitted, {} accepted, {} rejected, {} fills ({} late); {} OMS anomalies, {} FIX anomalies, {} unfinished orders (outcome unknown), {} dead letters (never delivered, kept for an operator), {} recovered fills, {} reports for unknown orders, {} slippage breaches; {} orders still working at venues",
         if problems == 0 { "cleanly" } else { "with problems" },
         s.submitted,
         s.accepted,
@@ -786,6 +792,7 @@ fn run(
         s.anomalies,
         fix_anomalies,
         unknown_outcome,
+        dead_letters,
         s.recovered_fills,
         s.unknown_order_events,
         s.slippage_breaches,

@@ -137,6 +137,11 @@ impl Engine {
                 out.emit(o.terms().origin, rejected_cmd(Some(id), reason));
                 self.apply(id, OmsEvent::ReplaceRejected, out);
             }
+            VenueEventKind::NotSent { cl } => {
+                let Some(id) = self.order_for(cl) else { return };
+                self.gate.breakers[vi].on_failure(self.now);
+                self.undelivered(id, out);
+            }
             VenueEventKind::Expired { cl } => {
                 let Some(id) = self.order_for(cl) else { return };
                 self.apply(id, OmsEvent::Expired, out);

@@ -9,6 +9,7 @@
 //! configuration at a restart).
 
 mod answers;
+mod delivery;
 mod fills;
 mod operator;
 mod orders;
@@ -87,6 +88,12 @@ pub struct EngineStats {
     pub unknown_order_events: u64,
     /// Fills only a venue's status answer told (booked, flagged for reconciliation).
     pub recovered_fills: u64,
+    /// Resends scheduled for new orders the venue never saw (R-RES-1).
+    pub retries: u64,
+    /// Orders that became dead letters (R-RES-3).
+    pub dead_letters: u64,
+    /// Undelivered orders finished as rejected because the dead-letter queue was full.
+    pub dead_letters_refused: u64,
 }
 
 /// All mutable trading state, moved only by [`Engine::command`] and
@@ -97,8 +104,11 @@ pub struct Engine {
     book: OrderBook,
     ledger: Ledger,
     venues: Vec<AnyVenue>,
-    // Hard timeouts as (due, order id), soonest first.
+    // Hard timeouts as (due, order id) and resends as (due, order id | RESEND),
+    // soonest first.
     timers: BinaryHeap<Reverse<(u64, u64)>>,
+    // Orders the venue never saw: retrying, or dead letters (`delivery`).
+    undelivered: Vec<delivery::Undelivered>,
     reconcile: Vec<OrderId>,
     recon: reconcile::Reconciler,
     stats: EngineStats,
@@ -135,7 +145,8 @@ impl Engine {
             book: OrderBook::with_capacity(cap, reg.core.max_request_ids),
             ledger: Ledger::new(reg.accounts.iter().map(|a| a.cash), reg.instruments.len()),
             venues,
-            timers: BinaryHeap::with_capacity(cap),
+            timers: BinaryHeap::with_capacity(cap + delivery::MAX_UNDELIVERED),
+            undelivered: Vec::with_capacity(delivery::MAX_UNDELIVERED),
             reconcile: Vec::with_capacity(1024),
             recon: reconcile::Reconciler::new(reg.venues.len()),
             stats: EngineStats::default(),
@@ -234,7 +245,8 @@ impl Engine {
 
     /// Whether any order still waits for a venue answer.
     pub fn in_flight(&self) -> bool {
-        self.pending > 0
+        // Dead letters wait for an operator, not for a venue.
+        self.pending > self.dead_count()
     }
 
     /// Queues every order still waiting for a venue answer for reconciliation (after a
@@ -244,7 +256,7 @@ impl Engine {
         let ids: Vec<OrderId> = self
             .book
             .iter()
-            .filter(|o| awaiting(o.state()))
+            .filter(|o| awaiting(o.state()) && !self.is_undelivered(o.id()))
             .map(|o| o.id())
             .collect();
         for id in ids {
@@ -293,6 +305,8 @@ impl Engine {
                 };
                 if order >= reconcile::SCHEDULE_TIMER {
                     self.on_schedule_timer(order, out);
+                } else if order & delivery::RESEND != 0 {
+                    self.resend(OrderId(order & !delivery::RESEND), out);
                 } else {
                     self.on_timer(OrderId(order), out);
                 }
@@ -407,6 +421,9 @@ impl Engine {
             // The journal holds it beside the action it explains; nothing to apply.
             Command::Operator(_) | Command::Tick => {}
             Command::Sync(token) => out.emit(origin, CoreEvent::Synced(*token)),
+            Command::DeadLetter { order, redrive } => {
+                self.resolve_dead_letter(origin, *order, *redrive, out)
+            }
         }
     }
 

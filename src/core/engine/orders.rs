@@ -13,7 +13,7 @@ use crate::model::order_state::{OmsEvent, OrderState};
 use crate::model::reason::Reason;
 use crate::model::request::ExecutionRequest;
 use crate::oms::{Order, Terms};
-use crate::venue::Venue;
+use crate::venue::{Venue, VenueError};
 use std::cmp::Reverse;
 
 impl Engine {
@@ -72,6 +72,9 @@ impl Engine {
             .check(&self.reg, req, self.now, &self.ledger, logged_on);
         probe.mark(Stage::Gate);
         let checked = match verdict {
+            Ok(c) if self.dead_letters_full(c.venue) => {
+                return self.reject(origin, id, req, content_hash, Reason::DeadLettersFull, out)
+            }
             Ok(c) => c,
             Err(reason) => return self.reject(origin, id, req, content_hash, reason, out),
         };
@@ -97,6 +100,7 @@ impl Engine {
             parent: None,
             oco: None,
             received_at: self.now,
+            expire_at_ns: req.expire_at_ns,
         };
         let order = Order::new(id, self.epoch, terms, checked.margin);
         self.send_new(order, true, out, probe);
@@ -217,13 +221,18 @@ impl Engine {
             );
         }
         if sent.is_err() {
-            // The venue never saw it: a transport failure, not a venue decision.
+            // The venue never saw it: a transport failure, not a venue decision, and
+            // safe to resend under the same ClOrdID (R-RES-1).
             self.gate.breakers[v].on_failure(self.now);
-            self.venue_reject(id, Reason::VenueTransport, out);
+            self.undelivered(id, out);
         }
     }
 
     pub(super) fn on_timer(&mut self, id: OrderId, out: &mut impl Outbox) {
+        if self.is_undelivered(id) {
+            // The venue never saw it: its resend deadline governs it, not a query.
+            return;
+        }
         let Some(o) = self.book.get(id) else { return };
         let v = o.terms().venue.0 as usize;
         if o.state() != OrderState::PendingNew {
@@ -329,10 +338,16 @@ impl Engine {
         if !cancelable(o.state()) {
             return out.emit(origin, rejected_cmd(Some(id), Reason::NotWorking));
         }
+        if self.cancel_undelivered(id, out) {
+            return;
+        }
+        let Some(o) = self.book.get_mut(id) else {
+            return;
+        };
         let (cl, orig) = o.cancel_ids();
         let v = o.terms().venue.0 as usize;
-        if self.venues[v].cancel(self.now, cl, orig).is_err() {
-            return out.emit(origin, rejected_cmd(Some(id), Reason::VenueTransport));
+        if let Err(e) = self.venues[v].cancel(self.now, cl, orig) {
+            return out.emit(origin, rejected_cmd(Some(id), refusal(e)));
         }
         self.apply(id, OmsEvent::CancelSent, out);
     }
@@ -404,10 +419,19 @@ impl Engine {
         };
         let (cl, orig) = o.request_replace(qty, px);
         let v = o.terms().venue.0 as usize;
-        if self.venues[v].replace(self.now, cl, orig, qty, px).is_err() {
-            return out.emit(origin, rejected_cmd(Some(id), Reason::VenueTransport));
+        if let Err(e) = self.venues[v].replace(self.now, cl, orig, qty, px) {
+            return out.emit(origin, rejected_cmd(Some(id), refusal(e)));
         }
         self.apply(id, OmsEvent::ReplaceSent, out);
+    }
+}
+
+/// Why a venue adapter refused a cancel or replace: its transport, or an order it
+/// does not know (not a transport failure, so not reported as one).
+fn refusal(e: VenueError) -> Reason {
+    match e {
+        VenueError::UnknownOrder => Reason::VenueUnknownOrder,
+        VenueError::NotConnected | VenueError::Backpressure => Reason::VenueTransport,
     }
 }
 

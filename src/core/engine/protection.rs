@@ -105,6 +105,7 @@ impl Engine {
                 parent: Some(parent),
                 oco: legs[1 - k].map(|(o, _)| o),
                 received_at: self.now,
+                expire_at_ns: None,
                 ..Terms::BLANK
             };
             let mut order = Order::new(id, self.epoch, terms, Money(0));

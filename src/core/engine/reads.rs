@@ -38,6 +38,7 @@ impl Engine {
             Snapshot::Modes => self.reg.accounts.len() as u64,
             Snapshot::Venues => self.reg.venues.len() as u64,
             Snapshot::Limits => self.reg.instruments.len() as u64,
+            Snapshot::DeadLetters => self.undelivered_len() as u64,
         };
         let stop = from.saturating_add(MAX_SCAN).min(end);
         let (mut k, mut n) = (from, 0);
@@ -142,6 +143,7 @@ impl Engine {
                 halted: self.gate.halted[k as usize],
             }),
             Snapshot::Limits => Some(Row::Limits(self.gate.limits[k as usize])),
+            Snapshot::DeadLetters => self.dead_letter_row(k as usize).map(Row::DeadLetter),
             Snapshot::Venues => {
                 let v = VenueId(k as u16);
                 let (up, breaker) = self.venue_health(k as usize);

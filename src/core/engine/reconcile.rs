@@ -282,7 +282,13 @@ impl Engine {
             for o in self.book.iter() {
                 let t = o.terms();
                 let s = o.state();
-                if t.venue != v || s.is_terminal() || in_flight(o) {
+                // Not yet known to the venue (its status query settles it), or known never
+                // to have reached it (retrying, or a dead letter: R-RES-3's business).
+                if t.venue != v
+                    || s.is_terminal()
+                    || self.unknown_to_venue(o)
+                    || self.is_undelivered(o.id())
+                {
                     continue;
                 }
                 let here = find(o.id().0, o.epoch());
@@ -421,7 +427,10 @@ impl Engine {
             filled |= o.cum_qty().0 > 0;
             if !o.state().is_terminal() {
                 live = true;
-                if !in_flight(o) && listed(id.0, o.epoch()).is_none() {
+                if !self.unknown_to_venue(o)
+                    && !self.is_undelivered(id)
+                    && listed(id.0, o.epoch()).is_none()
+                {
                     return true;
                 }
             }
@@ -565,13 +574,19 @@ impl Engine {
     pub(crate) fn unsettled(&self, v: VenueId) -> usize {
         self.book
             .iter()
-            .filter(|o| o.terms().venue == v && !o.state().is_terminal() && in_flight(o))
+            .filter(|o| {
+                o.terms().venue == v && !o.state().is_terminal() && self.unknown_to_venue(o)
+            })
             .count()
     }
 }
 
-/// Not yet known to have reached its venue: sent (or about to be) and never
-/// acknowledged; a status query settles it, not a listing.
-fn in_flight(o: &crate::oms::Order) -> bool {
-    o.state() == OrderState::Received || (awaiting(o.state()) && !o.acked())
+impl Engine {
+    /// Not yet known to have reached its venue: sent (or about to be) and never
+    /// acknowledged; a status query settles it, not a listing. An order known never to
+    /// have reached it (being resent, or a dead letter) is not waited for.
+    fn unknown_to_venue(&self, o: &crate::oms::Order) -> bool {
+        (o.state() == OrderState::Received || (awaiting(o.state()) && !o.acked()))
+            && !self.is_undelivered(o.id())
+    }
 }

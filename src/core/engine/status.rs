@@ -25,6 +25,11 @@ impl Engine {
             o.terms().venue == v && (awaiting(s) || (all_working && s.is_working()))
         });
         for &id in &ids {
+            // One the venue never saw is resent or waits as a dead letter: asking about
+            // it would only hear "unknown order".
+            if self.is_undelivered(id) {
+                continue;
+            }
             if let Some(o) = self.book.get(id) {
                 self.venues[v.0 as usize].query(self.now, &venue_order(o));
             }

@@ -272,6 +272,11 @@ pub fn encode_command(origin: u8, cmd: &Command, buf: &mut [u8; MAX_COMMAND]) ->
             o.opt_str(&r.symbol);
             o.u8(r.accept_venue as u8);
         }
+        Command::DeadLetter { order, redrive } => {
+            o.u8(15);
+            o.oid(*order);
+            o.u8(*redrive as u8);
+        }
         Command::Tick | Command::Sync(_) | Command::Read { .. } => return None,
     }
     Some(o.len())
@@ -339,6 +344,10 @@ pub fn decode_command(b: &[u8]) -> Result<(u8, Command), CodecError> {
             symbol: i.opt_str()?,
             accept_venue: i.bool()?,
         }),
+        15 => Command::DeadLetter {
+            order: i.oid()?,
+            redrive: i.bool()?,
+        },
         _ => return Err(CodecError("unknown command tag")),
     };
     i.end()?;
@@ -457,6 +466,14 @@ mod tests {
             operator: ShortStr::new("alice@desk").unwrap(),
             reason: ShortStr::new(&"why ".repeat(50)).unwrap(),
         }));
+        round_trip(Command::DeadLetter {
+            order: OrderId(12),
+            redrive: true,
+        });
+        round_trip(Command::DeadLetter {
+            order: OrderId(13),
+            redrive: false,
+        });
         let mut buf = [0u8; MAX_COMMAND];
         assert_eq!(encode_command(0, &Command::Sync(1), &mut buf), None);
         assert_eq!(encode_command(0, &Command::Tick, &mut buf), None);

@@ -3,7 +3,7 @@
 
 use super::bytes::{index_of, pick, CodecError, In, Out};
 use super::MAX_EVENT;
-use crate::model::event::{CoreEvent, Limits, OrderStatus};
+use crate::model::event::{CoreEvent, DeadLetterAction, Limits, OrderStatus};
 use crate::model::fixed::{Money, Price, Qty};
 use crate::model::ids::{AccountId, InstrumentId, VenueId};
 use crate::model::order_state::OmsEvent;
@@ -230,6 +230,31 @@ pub fn encode_event(origin: u8, ev: &CoreEvent, buf: &mut [u8; MAX_EVENT]) -> Op
             o.oid(leg);
             o.reason(Some(reason));
         }
+        CoreEvent::DeadLettered {
+            order,
+            reason,
+            attempts,
+        } => {
+            o.u8(20);
+            o.oid(order);
+            o.reason(Some(reason));
+            o.u8(attempts);
+        }
+        CoreEvent::DeadLetterResolved { order, action } => {
+            o.u8(21);
+            o.oid(order);
+            o.u8(index_of(&DeadLetterAction::ALL, &action));
+        }
+        CoreEvent::RetryScheduled {
+            order,
+            attempt,
+            due_ns,
+        } => {
+            o.u8(22);
+            o.oid(order);
+            o.u8(attempt);
+            o.u64(due_ns);
+        }
         CoreEvent::Synced(_)
         | CoreEvent::OrderInstrument { .. }
         | CoreEvent::Row(_)
@@ -396,6 +421,20 @@ pub fn decode_event(b: &[u8]) -> Result<(u8, CoreEvent), CodecError> {
             parent: i.oid()?,
             leg: i.oid()?,
             reason: i.some_reason()?,
+        },
+        20 => CoreEvent::DeadLettered {
+            order: i.oid()?,
+            reason: i.some_reason()?,
+            attempts: i.u8()?,
+        },
+        21 => CoreEvent::DeadLetterResolved {
+            order: i.oid()?,
+            action: pick(&DeadLetterAction::ALL, i.u8()?, "bad dead-letter action")?,
+        },
+        22 => CoreEvent::RetryScheduled {
+            order: i.oid()?,
+            attempt: i.u8()?,
+            due_ns: i.u64()?,
         },
         _ => return Err(CodecError("unknown event tag")),
     };
@@ -567,6 +606,24 @@ mod tests {
                 parent: OrderId(4),
                 leg: OrderId(5),
                 reason: Reason::VenueRejected,
+            },
+            CoreEvent::DeadLettered {
+                order: OrderId(9),
+                reason: Reason::RetriesExhausted,
+                attempts: 6,
+            },
+            CoreEvent::DeadLetterResolved {
+                order: OrderId(9),
+                action: DeadLetterAction::Discarded,
+            },
+            CoreEvent::DeadLetterResolved {
+                order: OrderId(9),
+                action: DeadLetterAction::Redriven,
+            },
+            CoreEvent::RetryScheduled {
+                order: OrderId(10),
+                attempt: 2,
+                due_ns: 1_700_000_000_123_456_789,
             },
         ];
         let mut buf = [0u8; MAX_EVENT];

@@ -153,6 +153,10 @@ pub fn encode_venue_input(venue: u16, ev: &VenueEvent, buf: &mut [u8; MAX_EVENT]
             o.cl(cl);
             o.i64(cum.0);
         }
+        VenueEventKind::NotSent { cl: c } => {
+            o.u8(16);
+            o.cl(c);
+        }
     }
     o.len()
 }
@@ -235,6 +239,7 @@ pub fn decode_venue_input(b: &[u8]) -> Result<(u16, VenueEvent), CodecError> {
             cl: i.cl()?,
             cum: Qty(i.i64()?),
         },
+        16 => VenueEventKind::NotSent { cl: i.cl()? },
         _ => return Err(CodecError("unknown venue input tag")),
     };
     i.end()?;
@@ -334,6 +339,7 @@ mod tests {
                 filled: None,
             },
             VenueEventKind::Restarted,
+            VenueEventKind::NotSent { cl },
         ];
         let mut buf = [0u8; MAX_EVENT];
         for (i, kind) in kinds.into_iter().enumerate() {

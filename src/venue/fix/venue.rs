@@ -10,7 +10,8 @@
 //! the `Session { up: true }` event, down from `Session { up: false }`. A message the
 //! session could not send in between (the socket died, the news not yet applied) is
 //! treated as sent and unanswered: its hard timeout and a status query resolve it —
-//! never a blind resend (R-RES-1).
+//! never a blind resend (R-RES-1) — except a new order, of which the session wrote
+//! nothing: the core is told (`VenueEventKind::NotSent`) and resends it.
 
 use super::codec::{Encoder, Msg};
 use super::dictionary::Dictionary;
@@ -662,8 +663,20 @@ impl FixVenue {
         };
         match self.session.send_app(now, msg_type, body, &mut self.wire) {
             Ok(seq) => self.note_sent(seq, what),
-            // Down, and the core not yet told: as if sent and lost (module docs).
-            Err(SendError::NotLoggedOn) => self.wire.map.stats.unsent += 1,
+            Err(SendError::NotLoggedOn) => {
+                self.wire.map.stats.unsent += 1;
+                // Down, and the core not yet told. Nothing of it was written nor
+                // numbered, so a new order is safe to resend under the same ClOrdID:
+                // the core hears so (journaled) and retries it (R-RES-1). A cancel or
+                // replace stays as if sent and lost (module docs).
+                if let Outstanding::New(cl) = what {
+                    let (at, seq) = (now, self.wire.last_in);
+                    let q = &mut self.wire.events;
+                    self.wire
+                        .map
+                        .push(q, at, seq, VenueEventKind::NotSent { cl });
+                }
+            }
         }
         self.settle(now);
         Ok(())
@@ -822,7 +835,7 @@ impl Venue for FixVenue {
     fn cancel(&mut self, now: u64, cl: ClOrdId, orig: ClOrdId) -> Result<(), VenueError> {
         let Some(s) = self.wire.map.sent(cl.order).copied() else {
             // Sent by an earlier process whose details this one never saw.
-            return Err(VenueError::NotConnected);
+            return Err(VenueError::UnknownOrder);
         };
         let t = self.terms(&s);
         self.send(now, Outstanding::Cancel(cl), |e| {
@@ -845,7 +858,7 @@ impl Venue for FixVenue {
         limit: Price,
     ) -> Result<(), VenueError> {
         let Some(s) = self.wire.map.sent(cl.order).copied() else {
-            return Err(VenueError::NotConnected);
+            return Err(VenueError::UnknownOrder);
         };
         // Remembered as asked, so a Replaced report that does not restate the terms
         // means these; the message carries them.

@@ -199,3 +199,67 @@ fn the_core_hears_the_same_whatever_the_read_boundaries() {
     assert_eq!(heard(1), whole, "byte by byte");
     assert_eq!(heard(7), whole, "in 7-byte reads");
 }
+
+#[test]
+fn a_new_order_its_down_session_wrote_nothing_of_is_reported_not_sent() {
+    let now = 1_700_000_000_000_000_000;
+    let mut v = FixVenue::new(reg(), VenueId(0), None, 0, false, now).unwrap();
+    let aapl = v
+        .wire
+        .map
+        .reg
+        .instrument_by_names("sim", "AAPL")
+        .unwrap()
+        .id;
+    let order = VenueOrder {
+        cl: CL,
+        account: AccountId(0),
+        instrument: aapl,
+        side: Side::Buy,
+        order_type: OrderType::Market,
+        tif: Tif::Day,
+        qty: Qty(2),
+        limit: Price(0),
+        stop: Price(0),
+        reduce_only: false,
+    };
+    v.wire.now = now;
+    v.session.on_connected(now, &mut v.wire);
+    v.settle(now);
+    // The broker's Logon only: the session is up, and the core hears it.
+    let stream = broker_stream(now);
+    let logon = frame(&stream).unwrap();
+    v.session.on_bytes(now, &stream[..logon], &mut v.wire);
+    v.settle(now);
+    let mut heard = Vec::new();
+    v.poll(now, &mut heard);
+    assert!(v.is_logged_on(), "{heard:?}");
+    // The connection dies; the core has not polled the news yet when an order comes.
+    v.disconnect(now, "connection reset by peer");
+    let next_out = v.seqs().next_out;
+    assert_eq!(v.submit(now, &order), Ok(()), "the core still sees it up");
+    assert_eq!(
+        v.seqs().next_out,
+        next_out,
+        "nothing numbered, nothing stored"
+    );
+    assert_eq!(v.stats().unsent, 1);
+    heard.clear();
+    v.poll(now, &mut heard);
+    let kinds: Vec<VenueEventKind> = heard.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            VenueEventKind::Session { up: false },
+            VenueEventKind::NotSent { cl: CL }
+        ]
+    );
+    // From now on the core knows it is down: a resend is refused outright.
+    assert_eq!(v.submit(now, &order), Err(VenueError::NotConnected));
+    // A cancel of an order this process never sent is not a transport failure.
+    let other = ClOrdId {
+        order: OrderId(7),
+        ..CL
+    };
+    assert_eq!(v.cancel(now, other, other), Err(VenueError::UnknownOrder));
+}
