@@ -779,7 +779,8 @@ fn command_text(c: &Command) -> String {
     }
 }
 
-fn csv_field(s: &str) -> String {
+/// One CSV field, quoted as RFC 4180 wants when it must be.
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -22,7 +22,13 @@
 //! let qty = Dec::parse("0.01").unwrap();
 //! h.submit(ExecutionRequest::market("req-1", "alpha", "paper", "BTCUSDT", Side::Buy, qty))
 //!     .expect("ring has room");
-//! let first = h.next_event(Duration::from_secs(5));
+//! // The answer to it (other events, such as the venue's reconciliation at start, may
+//! // come first: every producer hears those).
+//! let first = h.wait_for(
+//!     Duration::from_secs(5),
+//!     |e| matches!(e, CoreEvent::Accepted { .. } | CoreEvent::Rejected { .. }),
+//!     |_| {},
+//! );
 //! assert!(matches!(first, Some(CoreEvent::Accepted { .. })), "{first:?}");
 //! let report = core.shutdown(); // finishes in-flight orders, returns the final state
 //! assert_eq!(report.engine.stats().accepted, 1);

@@ -959,6 +959,25 @@ fn recon(
     (lines, sum)
 }
 
+/// An operator keeps execd's state for the whole paper venue.
+fn keep_ours_for_the_venue() -> Command {
+    Command::ResolveReconciliation(execd::model::reconcile::ReconResolution {
+        venue: Name::new("paper").unwrap(),
+        account: None,
+        symbol: None,
+        accept_venue: false,
+    })
+}
+
+/// The venue's answer is complete: every open order and position told.
+fn all_told(r: &mut Rig) -> Vec<CoreEvent> {
+    r.venue(VenueEventKind::SnapshotEnd {
+        orders: true,
+        positions: true,
+        foreign: 0,
+    })
+}
+
 fn reconcile_cmd(hold: bool) -> Command {
     Command::Reconcile {
         venue: Name::new("paper").unwrap(),
@@ -1016,14 +1035,7 @@ fn orders_the_venue_does_not_list_and_orders_it_has_that_execd_does_not_are_held
     let (evs, _) = r.submit(1);
     assert_eq!(rejected(&evs), Some(Reason::ReconciliationRequired));
     // An operator keeps execd's state: every hold of the venue lifts.
-    let evs = r.cmd(Command::ResolveReconciliation(
-        execd::model::reconcile::ReconResolution {
-            venue: Name::new("paper").unwrap(),
-            account: None,
-            symbol: None,
-            accept_venue: false,
-        },
-    ));
+    let evs = r.cmd(keep_ours_for_the_venue());
     assert!(
         evs.iter().any(|e| matches!(
             e,
@@ -1049,11 +1061,7 @@ fn a_restart_holds_a_network_venue_until_its_orders_in_flight_are_settled() {
     r.cmd(reconcile_cmd(true));
     let (evs, _) = r.submit(1);
     assert_eq!(rejected(&evs), Some(Reason::Reconciling));
-    let evs = r.venue(VenueEventKind::SnapshotEnd {
-        orders: true,
-        positions: true,
-        foreign: 0,
-    });
+    let evs = all_told(&mut r);
     let (_, sum) = recon(&evs);
     assert_eq!(sum.unwrap().in_flight, 1, "{evs:?}");
     let (evs, _) = r.submit(1);
@@ -1065,11 +1073,7 @@ fn a_restart_holds_a_network_venue_until_its_orders_in_flight_are_settled() {
     });
     assert_eq!(r.v.0.lock().unwrap().snapshots, 2);
     r.venue(VenueEventKind::Listed { cl, cum: Qty(0) });
-    let evs = r.venue(VenueEventKind::SnapshotEnd {
-        orders: true,
-        positions: true,
-        foreign: 0,
-    });
+    let evs = all_told(&mut r);
     let (lines, sum) = recon(&evs);
     assert!(sum.unwrap().matched(), "{lines:?}");
     let (evs, _) = r.submit(1);
@@ -1083,20 +1087,12 @@ fn a_venue_that_goes_down_mid_answer_is_asked_again_at_logon() {
     r.v.0.lock().unwrap().down = true;
     r.venue(VenueEventKind::Session { up: false });
     // Half an answer makes no report.
-    let evs = r.venue(VenueEventKind::SnapshotEnd {
-        orders: true,
-        positions: true,
-        foreign: 0,
-    });
+    let evs = all_told(&mut r);
     assert_eq!(recon(&evs).1, None, "{evs:?}");
     r.v.0.lock().unwrap().down = false;
     r.venue(VenueEventKind::Session { up: true });
     assert_eq!(r.v.0.lock().unwrap().snapshots, 2);
-    let evs = r.venue(VenueEventKind::SnapshotEnd {
-        orders: true,
-        positions: true,
-        foreign: 0,
-    });
+    let evs = all_told(&mut r);
     assert_eq!(
         recon(&evs).1.map(|s| s.trigger),
         Some(execd::model::reconcile::ReconTrigger::Operator)
@@ -1176,14 +1172,7 @@ fn a_venue_that_cannot_list_orders_still_holds_a_restart_until_they_are_settled_
     assert_eq!(rejected(&evs), Some(Reason::Reconciling));
     // The venue never answers about it: an operator's word for the whole venue ends the
     // wait (R-RES-4: reconciled "or resolved").
-    let evs = r.cmd(Command::ResolveReconciliation(
-        execd::model::reconcile::ReconResolution {
-            venue: Name::new("paper").unwrap(),
-            account: None,
-            symbol: None,
-            accept_venue: false,
-        },
-    ));
+    let evs = r.cmd(keep_ours_for_the_venue());
     assert!(
         evs.iter()
             .any(|e| matches!(e, CoreEvent::ReconResolved { released: 1, .. })),
@@ -1222,11 +1211,7 @@ fn protection_on_its_way_to_the_venue_is_not_reported_missing() {
         instrument: aapl,
         qty: Qty(10),
     });
-    let evs = r.venue(VenueEventKind::SnapshotEnd {
-        orders: true,
-        positions: true,
-        foreign: 0,
-    });
+    let evs = all_told(&mut r);
     let (lines, sum) = recon(&evs);
     assert_eq!(
         lines.iter().map(|l| l.status).collect::<Vec<_>>(),
@@ -1245,11 +1230,7 @@ fn protection_on_its_way_to_the_venue_is_not_reported_missing() {
         instrument: aapl,
         qty: Qty(10),
     });
-    let evs = r.venue(VenueEventKind::SnapshotEnd {
-        orders: true,
-        positions: true,
-        foreign: 0,
-    });
+    let evs = all_told(&mut r);
     let (lines, _) = recon(&evs);
     let mut st: Vec<_> = lines.iter().map(|l| l.status).collect();
     st.sort_by_key(|s| s.as_str());

@@ -56,6 +56,23 @@ fn execd(cfg: &Path, journal: &Path) -> (LineProc, String) {
     LineProc::spawn_api(&mut c)
 }
 
+/// `execd-replay WHAT JOURNAL [ARG]`: standard output, after checking it succeeded.
+fn replay(what: &str, journal: &Path, arg: Option<&str>) -> String {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_execd-replay"));
+    c.arg(what).arg(journal);
+    if let Some(a) = arg {
+        c.arg(a);
+    }
+    let out = c.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "execd-replay {what}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
 fn call(method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
     let b = body.map(|b| b.to_string());
     let (code, text) = http_text(method, url, b.as_deref(), None);
@@ -340,13 +357,7 @@ fn every_difference_is_found_held_and_resolved_by_an_operator() {
         files.iter().filter(|f| f.ends_with(".csv")).count(),
         "{files:?}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
-        .arg("recon")
-        .arg(&journal)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let text = replay("recon", &journal, None);
     assert!(
         text.contains("MISMATCH") && text.contains("operator"),
         "{text}"
@@ -362,35 +373,15 @@ fn every_difference_is_found_held_and_resolved_by_an_operator() {
             std::fs::remove_file(journal.join("reconciliation").join(f)).unwrap();
         }
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
-        .args(["recon"])
-        .arg(&journal)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = replay("recon", &journal, None);
     assert!(text.contains("(journal only) report 2"), "{text}");
-    let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
-        .args(["recon"])
-        .arg(&journal)
-        .arg("2")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = replay("recon", &journal, Some("2"));
     assert!(
         text.contains("report 2 of venue sim") && text.contains("MATCHED"),
         "{text}"
     );
     // The report replays from the journal as the live core made it.
-    let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
-        .arg("verify")
-        .arg(&journal)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    replay("verify", &journal, None);
 }
 
 #[test]
@@ -544,14 +535,5 @@ fn sigkill_while_protected_orders_trade_and_every_restart_reconciles_matched() {
     let st = s.status();
     assert!(st["fills"].as_u64().unwrap() > 10, "it traded: {st}");
     s.quit();
-    let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
-        .arg("verify")
-        .arg(&journal)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    replay("verify", &journal, None);
 }

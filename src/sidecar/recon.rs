@@ -228,16 +228,7 @@ fn to_csv(r: &ReportFile) -> String {
             l.ours.clone(),
             l.theirs.clone(),
         ];
-        let quoted: Vec<String> = fields
-            .iter()
-            .map(|f| {
-                if f.contains([',', '"', '\n']) {
-                    format!("\"{}\"", f.replace('"', "\"\""))
-                } else {
-                    f.clone()
-                }
-            })
-            .collect();
+        let quoted: Vec<String> = fields.iter().map(|f| crate::export::csv_field(f)).collect();
         s.push_str(&quoted.join(","));
         s.push('\n');
     }
