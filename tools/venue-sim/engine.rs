@@ -17,6 +17,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+mod book;
 mod lists;
 
 /// Decimals of every internal price and quantity.
@@ -455,6 +456,8 @@ pub struct Sim {
     /// to find: fills made but not reported, cancels refused as unknown.
     drop_fills: u32,
     refuse_cancels: u32,
+    /// Books of clients not logged on since this start (`book.rs`), by CompID.
+    kept: FxHashMap<String, book::Kept>,
     pub counters: Counters,
 }
 
@@ -501,6 +504,7 @@ impl Sim {
             seen: FxHashSet::default(),
             drop_fills: 0,
             refuse_cancels: 0,
+            kept: FxHashMap::default(),
             counters: Counters::default(),
         }
     }
@@ -1719,6 +1723,53 @@ mod tests {
         assert_eq!(
             sim.net_positions(),
             vec![("a".into(), "X".into(), -2 * ONE)]
+        );
+    }
+
+    #[test]
+    fn the_books_come_back_after_a_restart_for_the_client_that_held_them() {
+        let mut a = Sim::new(cfg(Policy::Book));
+        // A resting limit (far from the path) and a filled market order: an open order,
+        // a closed one a status request may ask about, and a position.
+        let rest = [
+            (11, "rest"),
+            (55, "X"),
+            (54, "1"),
+            (38, "2"),
+            (40, "2"),
+            (44, "50"),
+        ];
+        on(&mut a, b"D", &rest);
+        on(
+            &mut a,
+            b"D",
+            &[(11, "mkt"), (55, "X"), (54, "1"), (38, "3"), (40, "1")],
+        );
+        assert_eq!(a.counters.open_orders, 1);
+        let book = a.book_json(|sess| (sess == 0).then(|| "CLIENT".to_string()));
+        let text = book.to_string();
+        let mut b = Sim::new(cfg(Policy::Book));
+        b.load_book(&serde_json::from_str(&text).unwrap()).unwrap();
+        assert_eq!(
+            b.counters.open_orders, 0,
+            "nothing until the client logs on"
+        );
+        b.adopt("CLIENT", 0);
+        assert_eq!(b.counters.open_orders, 1);
+        assert_eq!(
+            b.positions.get(&(0, Id::EMPTY, Id::new(b"X"))),
+            Some(&(3 * ONE))
+        );
+        let st = on(&mut b, b"H", &[(11, "rest")]);
+        assert_eq!(exec(&st[0]).status, b'0', "still working");
+        let st = on(&mut b, b"H", &[(11, "mkt")]);
+        assert_eq!((exec(&st[0]).status, exec(&st[0]).cum), (b'2', 3 * ONE));
+        // Written again, the same books (nothing doubled by the round trip).
+        let again = b.book_json(|sess| (sess == 0).then(|| "CLIENT".to_string()));
+        assert_eq!(again["positions"], book["positions"]);
+        assert_eq!(
+            again["orders"].as_array().map(|o| o.len()),
+            book["orders"].as_array().map(|o| o.len())
         );
     }
 

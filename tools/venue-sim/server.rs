@@ -2,6 +2,9 @@
 //! in the acceptor role, bound to a CompID pair when the connection's first frame (the
 //! Logon) says who the peer is.
 
+/// The books' file in the `--store` directory.
+const BOOK_FILE: &str = "book.json";
+
 use crate::config::{Config, BEGIN_STRINGS};
 use crate::engine::{ExecKind, Id, Out, OutKind, Sim, Ver};
 use execd::venue::fix::codec::{self, Decoder, Encoder, Field, FrameError, Msg};
@@ -334,7 +337,24 @@ impl Server {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let sim = Sim::new(cfg.sim.clone());
+        let mut sim = Sim::new(cfg.sim.clone());
+        // The books a clean stop left (R-VEN-5: a broker keeps them across its restarts).
+        if let Some(book) = cfg.store.as_ref().map(|d| d.join(BOOK_FILE)) {
+            match std::fs::read_to_string(&book) {
+                Ok(text) => {
+                    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!("{}: {e}", book.display()),
+                        )
+                    })?;
+                    sim.load_book(&v)
+                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok((
             Server {
                 cfg,
@@ -844,6 +864,7 @@ impl Server {
             },
         );
         self.by_peer.insert(peer.to_string(), si);
+        self.sim.adopt(peer, si);
         Ok(si)
     }
 
@@ -1234,6 +1255,26 @@ impl Server {
         self.stopping = Some(now + 3_000_000_000);
     }
 
+    /// Writes the books beside the session stores (whole, then renamed into place).
+    fn save_book(&self) {
+        let Some(dir) = self.cfg.store.as_ref() else {
+            return;
+        };
+        let v = self
+            .sim
+            .book_json(|si| self.sessions.get(&si).map(|r| r.peer.clone()));
+        let tmp = dir.join(format!("{BOOK_FILE}.tmp"));
+        let done = std::fs::create_dir_all(dir)
+            .and_then(|_| std::fs::write(&tmp, v.to_string()))
+            .and_then(|_| std::fs::rename(&tmp, dir.join(BOOK_FILE)));
+        if let Err(e) = done {
+            eprintln!(
+                "venue-sim: the books were not saved in {}: {e}",
+                dir.display()
+            );
+        }
+    }
+
     fn finish(&mut self, now: u64) {
         for ci in 0..self.conns.len() {
             if let Some(c) = self.conns[ci].as_mut() {
@@ -1245,6 +1286,7 @@ impl Server {
         for s in self.sessions.values_mut() {
             s.store.sync();
         }
+        self.save_book();
         emit(&self.status_json("final", now));
     }
 
