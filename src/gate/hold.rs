@@ -59,19 +59,4 @@ impl Holds {
         }
         Ok(())
     }
-
-    /// Whether account `a` holds `i` (for reads).
-    pub fn held(&self, a: AccountId, i: InstrumentId) -> bool {
-        self.scope.get(self.at(a, i)).copied().unwrap_or(false)
-    }
-
-    /// Whether venue `v` waits for a reconciliation after a restart, or holds a
-    /// difference that names no account.
-    pub fn venue_state(&self, v: VenueId) -> (bool, bool) {
-        let i = v.0 as usize;
-        (
-            self.resuming.get(i).copied().unwrap_or(false),
-            self.venue.get(i).copied().unwrap_or(false),
-        )
-    }
 }

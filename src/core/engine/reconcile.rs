@@ -72,10 +72,16 @@ impl Reconciler {
     pub(crate) fn resize(&mut self, venues: usize) {
         self.venues.resize_with(venues, VenueRecon::default);
     }
+}
 
-    /// Venue `v`'s state.
-    pub(crate) fn venue(&self, v: VenueId) -> Option<&VenueRecon> {
-        self.venues.get(v.0 as usize)
+impl VenueRecon {
+    /// Asked now: what an earlier answer left is dropped.
+    fn begin(&mut self, why: ReconTrigger, now: u64) {
+        self.asking = Some((why, now));
+        self.listed.clear();
+        self.overflowed = false;
+        self.positions.clear();
+        self.wanted = None;
     }
 }
 
@@ -95,20 +101,12 @@ impl Engine {
             return;
         }
         if self.venues[vi].snapshot(self.now) {
-            r.asking = Some((why, self.now));
-            r.listed.clear();
-            r.overflowed = false;
-            r.positions.clear();
-            r.wanted = None;
+            r.begin(why, self.now);
         } else if self.venues[vi].is_logged_on() && !self.venues[vi].is_external() {
             // Up, but it cannot tell (an in-process venue with no such requests): an
             // unchecked report, so what the core holds is still on record. A network venue
             // must answer through its (journaled) inputs, or a replay would not see it.
-            r.asking = Some((why, self.now));
-            r.listed.clear();
-            r.overflowed = false;
-            r.positions.clear();
-            r.wanted = None;
+            r.begin(why, self.now);
             self.finish_reconciliation(v, false, false, 0, out);
         } else {
             r.wanted = Some(why);
@@ -563,11 +561,6 @@ impl Engine {
         let mark = Price(((quote.bid.0 as i128 + quote.ask.0 as i128) / 2) as i64);
         let inst = &self.reg.instruments[i.0 as usize];
         self.ledger.restate(inst, a, q, mark)
-    }
-
-    /// Reconciliation state of venue `v` for reads: the last report, if any.
-    pub fn last_reconciliation(&self, v: VenueId) -> Option<ReconSummary> {
-        self.recon.venue(v).and_then(|r| r.last)
     }
 
     /// Order ids the book holds that venue `v` still has to answer about (for reads).

@@ -21,6 +21,18 @@ fn id(v: &Value) -> Id {
     Id::new(v.as_str().unwrap_or("").as_bytes())
 }
 
+/// One order as the file holds it; `oco`: its partner's order id.
+fn order_json(peer: &str, o: &Order, oco: Option<u64>) -> Value {
+    json!({
+        "peer": peer, "order_id": o.order_id, "cl_ord_id": text(&o.cl_ord_id),
+        "orig_cl_ord_id": text(&o.orig_cl_ord_id), "account": text(&o.account),
+        "symbol": text(&o.symbol), "side": o.side, "ord_type": o.ord_type, "qty": o.qty,
+        "price": o.price, "stop": o.stop, "reduce_only": o.reduce_only, "oco": oco,
+        "unit": o.unit, "cum": o.cum, "notional": o.notional.to_string(),
+        "status": o.status,
+    })
+}
+
 fn text(i: &Id) -> String {
     String::from_utf8_lossy(i.as_bytes()).into_owned()
 }
@@ -51,14 +63,7 @@ impl Sim {
                 .oco
                 .and_then(|(slot, _)| self.orders.get(slot as usize))
                 .map(|p| p.order_id);
-            orders.push(json!({
-                "peer": peer, "order_id": o.order_id, "cl_ord_id": text(&o.cl_ord_id),
-                "orig_cl_ord_id": text(&o.orig_cl_ord_id), "account": text(&o.account),
-                "symbol": text(&o.symbol), "side": o.side, "ord_type": o.ord_type, "qty": o.qty,
-                "price": o.price, "stop": o.stop, "reduce_only": o.reduce_only, "oco": oco,
-                "unit": o.unit, "cum": o.cum, "notional": o.notional.to_string(),
-                "status": o.status,
-            }));
+            orders.push(order_json(&peer, o, oco));
         }
         // Clients that have not logged on since the last start keep what they had.
         for (peer, k) in &self.kept {
@@ -67,14 +72,7 @@ impl Sim {
                     .push(json!({"peer": peer, "account": text(a), "symbol": text(y), "qty": q}));
             }
             for (o, oco) in &k.orders {
-                orders.push(json!({
-                    "peer": peer, "order_id": o.order_id, "cl_ord_id": text(&o.cl_ord_id),
-                    "orig_cl_ord_id": text(&o.orig_cl_ord_id), "account": text(&o.account),
-                    "symbol": text(&o.symbol), "side": o.side, "ord_type": o.ord_type,
-                    "qty": o.qty, "price": o.price, "stop": o.stop,
-                    "reduce_only": o.reduce_only, "oco": oco, "unit": o.unit, "cum": o.cum,
-                    "notional": o.notional.to_string(), "status": o.status,
-                }));
+                orders.push(order_json(peer, o, *oco));
             }
         }
         json!({
