@@ -1617,18 +1617,9 @@ fn operator_actions_are_journaled_with_who_and_why_and_the_audit_route_exports_w
         .collect();
     assert_eq!(rows.len(), 2, "{ops}");
     assert_eq!(rows[0]["reason"], "stale quote, desk call");
-    assert!(
-        rows[0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("operator alice"),
-        "{ops}"
-    );
+    assert_eq!(rows[0]["fields"]["operator"], "alice", "{ops}");
     assert_eq!(rows[1]["reason"], "venue slow");
-    assert!(
-        rows[1]["detail"].as_str().unwrap().contains("operator bob"),
-        "{ops}"
-    );
+    assert_eq!(rows[1]["fields"]["operator"], "bob", "{ops}");
     let all = replay_export(j, &["--format", "jsonl"]);
     let all: Vec<Value> = all
         .lines()
@@ -1637,16 +1628,24 @@ fn operator_actions_are_journaled_with_who_and_why_and_the_audit_route_exports_w
     // (Only the API sends commands here, so its next command is the next one.)
     // The action's own rows name the operator and carry the reason too.
     let wants = [
-        format!("cancel order {resting_id}; by operator alice (producer 2)"),
-        "kill switch venue paper to WARNING; by operator bob (producer 2)".to_string(),
+        ("cancel", "alice", Some(resting_id.parse::<u64>().unwrap())),
+        ("set_kill_switch", "bob", None),
     ];
     let switch = all
         .iter()
         .find(|r| r["kind"] == "kill_switch" && r["state"] == "WARNING")
         .expect("the kill switch row");
     assert_eq!(switch["reason"], "venue slow", "{switch}");
+    let f = &switch["fields"];
     assert_eq!(
-        switch["detail"], "venue paper canceled=0; by operator bob (producer 2)",
+        (
+            f["scope"].as_str(),
+            f["scope_name"].as_str(),
+            f["canceled"].as_u64(),
+            f["operator"].as_str(),
+            f["producer"].as_u64()
+        ),
+        (Some("venue"), Some("paper"), Some(0), Some("bob"), Some(2)),
         "{switch}"
     );
     for (note, want) in rows.iter().zip(wants) {
@@ -1658,7 +1657,13 @@ fn operator_actions_are_journaled_with_who_and_why_and_the_audit_route_exports_w
             .iter()
             .find(|r| r["kind"] == "command")
             .unwrap();
-        assert_eq!(next["detail"], want.as_str(), "{next}");
+        let f = &next["fields"];
+        assert_eq!(f["command"], want.0, "{next}");
+        assert_eq!(f["operator"], want.1, "{next}");
+        assert_eq!(f["producer"], 2, "{next}");
+        if let Some(id) = want.2 {
+            assert_eq!(f["target_order"], id, "{next}");
+        }
         assert_eq!(next["reason"], note["reason"], "{next}");
         assert!(next["seq"].as_u64() > note["seq"].as_u64(), "{next}");
     }
@@ -1974,10 +1979,10 @@ fn risk_limits_change_live_are_journaled_and_hold_across_a_restart() {
     assert_eq!(code, Some(0), "{lines:#?}");
     let rows = replay_export(j, &["--format", "jsonl", "--kind", "limits"]);
     assert_eq!(rows.lines().count(), 1, "{rows}");
-    assert!(rows.contains("max_order_qty=0.020"), "{rows}");
+    assert!(rows.contains(r#""max_order_qty":"0.020""#), "{rows}");
     let ops = replay_export(j, &["--format", "jsonl", "--kind", "operator"]);
     assert!(
-        ops.contains("operator risk-desk") && ops.contains("volatile open"),
+        ops.contains(r#""operator":"risk-desk""#) && ops.contains("volatile open"),
         "{ops}"
     );
 }

@@ -196,6 +196,13 @@ fn fix_frames_in_the_audit_trail(journal: &Path, verified: &str) {
     );
     // Another order's frames are not listed.
     assert!(!frames.iter().any(|l| l.contains("-2-0|")), "{life}");
+    // The story tells what the venue answered, from the journaled inputs.
+    assert!(
+        life.contains("venue_answer")
+            && life.contains("acknowledged ")
+            && life.contains("execution "),
+        "{life}"
+    );
 
     // The export carries them too, with --with-fix, as rows of the order.
     let export = |extra: &[&str]| {
@@ -217,12 +224,17 @@ fn fix_frames_in_the_audit_trail(journal: &Path, verified: &str) {
             .collect::<Vec<_>>()
     };
     let rows = export(&["--with-fix"]);
+    // Every value of its documented type (docs/audit-export.md), frames too.
+    let jsonl: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+    common::check_jsonl(&common::schema(), &jsonl.join("\n"));
     let frames: Vec<_> = rows.iter().filter(|r| r["kind"] == "fix_frame").collect();
     assert!(frames.iter().all(|r| r["order"] == 1), "{frames:#?}");
     assert!(
         frames.iter().any(|r| r["state"] == "out"
-            && r["detail"].as_str().unwrap().starts_with("venue=sim 8=FIX")
-            && r["detail"].as_str().unwrap().contains("|35=D|")),
+            && r["fields"]["venue"] == "sim"
+            && r["fields"]["msg_type"] == "D"
+            && r["fields"]["frame"].as_str().unwrap().starts_with("8=FIX")
+            && r["fields"]["frame"].as_str().unwrap().contains("|35=D|")),
         "{rows:#?}"
     );
     assert!(frames.iter().any(|r| r["state"] == "in"), "{rows:#?}");

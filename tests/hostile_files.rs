@@ -462,11 +462,11 @@ fn accepting_a_loss_is_explicit_journaled_and_reuses_no_sequence_number() {
     assert_eq!(rows.lines().count(), 1, "{rows}");
     let row: serde_json::Value = serde_json::from_str(rows.trim()).unwrap();
     assert_eq!(row["reason"], reason);
-    let detail: serde_json::Value = serde_json::from_str(row["detail"].as_str().unwrap()).unwrap();
-    assert!(detail["accepted_by"]["uid"].is_u64(), "{detail}");
+    let f = &row["fields"];
+    assert!(f["accepted_by_uid"].is_u64(), "{row}");
     assert!(
-        detail["refused"].as_str().unwrap().contains("is missing"),
-        "{detail}"
+        f["refused"].as_str().unwrap().contains("is missing"),
+        "{row}"
     );
     // And a later start needs no option.
     let o = restart_demo(&dir, &[]);

@@ -476,7 +476,8 @@ fn assert_flow_matches_but(f: &Flow, qf: &Value, events: &[Value], lost: u64) {
         .iter()
         .filter(|e| {
             e["kind"] == "anomaly"
-                && e["detail"].as_str() == Some("REPLACED does not fit PENDING_CANCEL")
+                && e["state"] == "PENDING_CANCEL"
+                && e["fields"]["anomaly_event"] == "REPLACED"
         })
         .count() as u64;
     assert_eq!(

@@ -176,17 +176,8 @@ fn protection_goes_to_the_broker_as_a_reduce_only_oco_list() {
             .find(|r| r["order"].as_u64() == Some(id))
             .map(|r| r["state"].as_str().unwrap().to_string())
     };
-    let detail = prot[0]["detail"].as_str().unwrap().to_string();
-    let leg = |name: &str| -> u64 {
-        detail
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(name))
-            .and_then(|w| w.split('@').next())
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    let (sl, tp) = (leg("stop_loss="), leg("take_profit="));
+    let leg = |name: &str| -> u64 { prot[0]["fields"][name].as_u64().unwrap() };
+    let (sl, tp) = (leg("stop_loss_order"), leg("take_profit_order"));
     assert_eq!(last_state(tp).as_deref(), Some("FILLED"), "{orders:?}");
     assert_eq!(last_state(sl).as_deref(), Some("CANCELED"), "{orders:?}");
     assert!(rows(&journal, "protection_overfill").is_empty());
@@ -230,13 +221,7 @@ fn emulated_oco_flattens_what_both_legs_filling_at_once_opened() {
     let prot = rows(&journal, "protection");
     assert_eq!(prot.len(), 1, "{prot:?}");
     assert_eq!(over[0]["qty"], prot[0]["qty"], "the whole leg was excess");
-    assert!(
-        over[0]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("flattens the excess"),
-        "{over:?}"
-    );
+    assert!(over[0]["fields"]["flatten_order"].is_u64(), "{over:?}");
     // Not a single order of the sim's was on the broker's reduce-only list.
     assert!(files_holding(&journal.join("fix"), b"\x0118=E\x01").is_empty());
     // Replay rebuilds the same events, the flattening order included.

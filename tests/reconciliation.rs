@@ -382,6 +382,41 @@ fn every_difference_is_found_held_and_resolved_by_an_operator() {
     );
     // The report replays from the journal as the live core made it.
     replay("verify", &journal, None);
+    // And its export, FIX frames and all, is of the documented types (docs/audit-export.md):
+    // reconciliation lines, reports and resolutions, sessions, quotes, operators.
+    let schema = common::schema();
+    for format in ["csv", "jsonl"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
+            .args([
+                "export",
+                journal.to_str().unwrap(),
+                "--with-fix",
+                "--format",
+                format,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        if format == "csv" {
+            let kinds = common::check_csv(&schema, &text);
+            for k in [
+                "reconciliation",
+                "reconciliation_report",
+                "reconciliation_resolved",
+                "venue_session",
+                "fix_frame",
+            ] {
+                assert!(kinds.contains_key(k), "no {k} rows: {kinds:?}");
+            }
+        } else {
+            common::check_jsonl(&schema, &text);
+        }
+    }
 }
 
 #[test]

@@ -233,7 +233,7 @@ fn read(
         Output::Events { from_seq } => (None, *from_seq),
     };
     if format == Some(Format::Csv) {
-        sink.push(export::COLUMNS.as_bytes());
+        sink.push(export::header().as_bytes());
         sink.push(b"\n");
     }
     let mut on_row = |s: Step<'_>, sink: &mut Sink| {

@@ -486,6 +486,8 @@ pub struct Step<'a> {
     pub loss: Option<&'a str>,
     /// For a record of the audit log's state: whether it failed (or works again).
     pub audit_failed: Option<bool>,
+    /// For a network venue's journaled input: the venue's index and what it said.
+    pub venue_input: Option<(u16, crate::venue::VenueEvent)>,
     /// The configuration in force after this record: its number (1 for the one the
     /// journal started under) and fingerprint.
     pub config: (u32, u64),
@@ -673,6 +675,7 @@ impl Replayer {
         let mut loss: Option<&str> = None;
         let mut restart: Option<&str> = None;
         let mut audit_failed: Option<bool> = None;
+        let mut venue_input = None;
         let mut note: Option<OperatorNote> = None;
         let fail = |what| Some(RecoveryError::Record { seq, what });
         let mut config_changed = false;
@@ -794,6 +797,7 @@ impl Replayer {
                     if let Some(r) = e.venue_mut(v as usize).recorded_mut() {
                         r.push(ev);
                     }
+                    venue_input = Some((v, ev));
                     e.advance_to(ev.at_ns.max(e.now()), events);
                 }
                 (_, Err(err)) => {
@@ -857,6 +861,7 @@ impl Replayer {
                 restart,
                 loss,
                 audit_failed,
+                venue_input,
                 config: self.config,
                 config_changed,
             });
@@ -893,6 +898,7 @@ impl Replayer {
                 restart: None,
                 loss: None,
                 audit_failed: None,
+                venue_input: None,
                 config: self.config,
                 config_changed: false,
             });

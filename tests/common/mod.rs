@@ -5,6 +5,7 @@
 
 mod bins;
 mod core_sim;
+mod export_schema;
 mod http;
 mod lines;
 mod pki;
@@ -14,6 +15,7 @@ mod venue_sim;
 
 pub use bins::{bin, run, run_cmd_for, run_for, text};
 pub use core_sim::*;
+pub use export_schema::{check_csv, check_jsonl, schema, Schema, Ty};
 pub use http::http_text;
 pub use lines::{collect, LineProc};
 pub use pki::Pki;

@@ -75,39 +75,16 @@ pub fn printable(frame: &[u8]) -> String {
     String::from_utf8_lossy(frame).replace(SOH as char, "|")
 }
 
-/// Whether `frame` names a ClOrdID of `order` under `epoch` in tag 11 or 41.
-fn about(frame: &[u8], epoch: u32, order: u64) -> bool {
-    [11, 41].iter().any(|&t| {
+/// The order of ours `frame` is about: the ClOrdID (11), else OrigClOrdID (41), under
+/// `epoch` (ids of another start of the core are another order).
+fn frame_order(frame: &[u8], epoch: u32) -> Option<u64> {
+    [11, 41].iter().find_map(|&t| {
         scan_tag(frame, t)
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(ClOrdId::parse)
-            .is_some_and(|c| c.epoch == epoch && c.order.0 == order)
+            .filter(|c| c.epoch == epoch)
+            .map(|c| c.order.0)
     })
-}
-
-/// One line per frame about `order`, over every store, in time order:
-/// time, venue, direction, frame.
-pub fn order_lines(stores: &[Store], epoch: u32, order: u64) -> Vec<String> {
-    let mut found: Vec<(u64, String)> = Vec::new();
-    for s in stores {
-        let _ = read_frames(&s.dir, |f| {
-            if about(f.frame, epoch, order) {
-                found.push((
-                    f.ts_ns,
-                    format!(
-                        "{}  FIX {} {:<3} {}",
-                        iso8601(f.ts_ns),
-                        s.venue,
-                        f.direction.as_str(),
-                        printable(f.frame)
-                    ),
-                ));
-            }
-        });
-    }
-    // Stable: frames of one store stay in the order it kept them.
-    found.sort_by_key(|(t, _)| *t);
-    found.into_iter().map(|(_, l)| l).collect()
 }
 
 /// Export rows (kind `fix_frame`) for every frame of every store, in time order: the
@@ -117,14 +94,8 @@ pub fn rows(stores: &[Store], epoch: u32) -> Vec<Row> {
     let mut out = Vec::new();
     for s in stores {
         let _ = read_frames(&s.dir, |f| {
-            let order = [11, 41].iter().find_map(|&t| {
-                scan_tag(f.frame, t)
-                    .and_then(|v| std::str::from_utf8(v).ok())
-                    .and_then(ClOrdId::parse)
-                    .filter(|c| c.epoch == epoch)
-                    .map(|c| c.order.0)
-            });
-            out.push(Row {
+            let order = frame_order(f.frame, epoch);
+            let mut r = Row {
                 time_ns: f.ts_ns,
                 time: iso8601(f.ts_ns),
                 seq: f.record,
@@ -132,9 +103,29 @@ pub fn rows(stores: &[Store], epoch: u32) -> Vec<Row> {
                 order,
                 state: f.direction.as_str().into(),
                 reason: f.malformed.unwrap_or("").into(),
-                detail: format!("venue={} {}", s.venue, printable(f.frame)),
+                detail: "a FIX frame as it went over the wire (SOH shown as |)".into(),
                 ..Row::default()
-            });
+            };
+            r.fields
+                .text("venue", s.venue.clone())
+                .text("direction", f.direction.as_str())
+                .text("frame", printable(f.frame));
+            if let Some(t) = scan_tag(f.frame, 35).and_then(|v| std::str::from_utf8(v).ok()) {
+                r.fields.text("msg_type", t);
+            }
+            if let Some(n) = scan_tag(f.frame, 34)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| v.parse().ok())
+            {
+                r.fields.int("msg_seq_num", n);
+            }
+            if let Some(c) = scan_tag(f.frame, 11).and_then(|v| std::str::from_utf8(v).ok()) {
+                r.fields.text("cl_ord_id", c);
+            }
+            if let Some(c) = scan_tag(f.frame, 41).and_then(|v| std::str::from_utf8(v).ok()) {
+                r.fields.text("orig_cl_ord_id", c);
+            }
+            out.push(r);
         });
     }
     out.sort_by_key(|r| r.time_ns);
@@ -151,11 +142,12 @@ mod tests {
     #[test]
     fn a_frame_is_about_an_order_by_its_cl_ord_id_or_orig() {
         let f = b"8=FIX.4.4\x019=5\x0135=F\x0111=1f-42-1\x0141=1f-42-0\x0110=000\x01";
-        assert!(about(f, 0x1f, 42));
-        assert!(!about(f, 0x1f, 4), "another order");
-        assert!(!about(f, 0x20, 42), "another epoch");
+        assert_eq!(frame_order(f, 0x1f), Some(42));
+        assert_eq!(frame_order(f, 0x20), None, "another epoch");
         let g = b"8=FIX.4.4\x019=5\x0135=8\x0111=1f-7-0\x0141=NONE\x0110=000\x01";
-        assert!(about(g, 0x1f, 7) && !about(g, 0x1f, 42));
+        assert_eq!(frame_order(g, 0x1f), Some(7));
+        let h = b"8=FIX.4.4\x019=5\x0135=9\x0111=zz\x0141=1f-9-2\x0110=000\x01";
+        assert_eq!(frame_order(h, 0x1f), Some(9), "by OrigClOrdID");
         assert_eq!(printable(b"8=FIX.4.4\x019=5\x01"), "8=FIX.4.4|9=5|");
     }
 }

@@ -9,7 +9,7 @@ use execd::calendar::iso8601;
 use execd::config::Registry;
 use execd::core::records::{KIND_LOSS, KIND_RESTART};
 use execd::core::recovery::{self, RecoveryError, Step};
-use execd::export::{rows, write_row, Filter, Row, COLUMNS, KINDS};
+use execd::export::{header, rows, write_row, Filter, Row, KINDS};
 use execd::journal::{scan, JournalError};
 use execd::model::event::CoreEvent;
 use execd::model::fixed::Fixed;
@@ -25,6 +25,8 @@ use std::sync::Arc;
 mod configs;
 mod fix_frames;
 mod recon;
+mod story;
+mod summary;
 
 #[derive(Parser)]
 #[command(
@@ -102,13 +104,46 @@ enum Cmd {
         /// Journal directory.
         dir: PathBuf,
     },
-    /// One order's whole life, in order, for a person.
+    /// One order's whole story, in order: the request as received, the gate's decision,
+    /// every message sent with its ClOrdID chain, every venue answer, fills, protective
+    /// orders, anomalies, the final state, and the FIX frames about it.
     Order {
         /// Journal directory.
         dir: PathBuf,
         /// Order id, or the request id that created it.
         id: String,
+        /// `text` for a person, `jsonl` for machines (export rows, docs/audit-export.md).
+        #[arg(long, value_enum, default_value = "text")]
+        format: StoryFormat,
     },
+    /// What an auditor or risk manager asks first: per account, symbol and venue, counts
+    /// by final state and by rejection reason, fills, volume, fees, the slippage
+    /// distribution and latency percentiles per stage (engine time).
+    Summary {
+        /// Journal directory.
+        dir: PathBuf,
+        /// From this time (RFC 3339 UTC or Unix ns): requests received from then.
+        #[arg(long)]
+        from: Option<String>,
+        /// Up to (excluding) this time.
+        #[arg(long)]
+        to: Option<String>,
+        /// `text` for a person, `json` for machines.
+        #[arg(long, value_enum, default_value = "text")]
+        format: SummaryFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StoryFormat {
+    Text,
+    Jsonl,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SummaryFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -186,7 +221,17 @@ fn main() -> ExitCode {
             };
             export(&dir, &filter, format.into(), with_fix)
         })(),
-        Cmd::Order { dir, id } => order_life(&dir, &id),
+        Cmd::Order { dir, id, format } => order_life(&dir, &id, format),
+        Cmd::Summary {
+            dir,
+            from,
+            to,
+            format,
+        } => (|| {
+            let from = from.as_deref().map(parse_time).transpose()?;
+            let to = to.as_deref().map(parse_time).transpose()?;
+            summarise(&dir, from, to, format)
+        })(),
         Cmd::Configs { dir } => list_configs(&dir),
         Cmd::Recon { dir, report, json } => {
             let lines = match &report {
@@ -557,10 +602,10 @@ fn export(
         }
     };
     let mut buf = Vec::new();
-    let mut header = matches!(format, execd::export::Format::Csv);
+    let mut want_header = matches!(format, execd::export::Format::Csv);
     let r = replay(dir, |s| {
-        if std::mem::take(&mut header) {
-            check(writeln!(w, "{COLUMNS}"), &mut err);
+        if std::mem::take(&mut want_header) {
+            check(writeln!(w, "{}", header()), &mut err);
         }
         buf.clear();
         rows(&s, &mut buf);
@@ -582,8 +627,8 @@ fn export(
     if let Err(code) = r {
         return Ok(code);
     }
-    if header {
-        check(writeln!(w, "{COLUMNS}"), &mut err);
+    if want_header {
+        check(writeln!(w, "{}", header()), &mut err);
     }
     for f in frames.iter().filter(|f| filter.keeps(f)) {
         if err.is_none() {
@@ -639,79 +684,107 @@ fn dead_letters(dir: &Path) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn order_life(dir: &Path, id: &str) -> Result<ExitCode, String> {
-    let mut all = Vec::new();
+fn order_life(dir: &Path, id: &str, format: StoryFormat) -> Result<ExitCode, String> {
+    let mut story = story::Story::new(id);
     let mut buf = Vec::new();
+    let mut changed = false;
     let r = replay(dir, |s| {
-        buf.clear();
-        rows(&s, &mut buf);
-        all.append(&mut buf);
+        changed |= s.config.0 > 1;
+        story.step(&s, &mut buf);
     })?;
     if let Err(code) = r {
         return Ok(code);
     }
-    let order: Option<u64> = match id.parse::<u64>() {
-        Ok(n) => Some(n),
-        Err(_) => all
-            .iter()
-            .find(|r| r.request_id == id && r.order.is_some())
-            .and_then(|r| r.order),
-    };
-    let life: Vec<&Row> = all
-        .iter()
-        .filter(|r| {
-            (order.is_some() && (r.order == order || r.parent == order))
-                || (r.kind == "request" && r.request_id == id)
-        })
-        .collect();
-    if life.is_empty() {
+    if story.order().is_none() && story.lines.is_empty() {
         warn!("execd-replay: no order {id} in {}", dir.display());
         return Ok(ExitCode::from(1));
     }
-    let changed = all.iter().any(|r| r.config > 1);
-    say!(
-        "order {} ({} events)",
-        order.map(|o| o.to_string()).unwrap_or(id.into()),
-        life.len()
-    );
-    for r in life {
-        let who = match (r.order, r.parent) {
-            (Some(o), Some(p)) => format!("order {o} (protects {p})"),
-            (Some(o), None) => format!("order {o}"),
-            _ => "upstream".into(),
-        };
-        let mut line = format!("{}  #{:<8} {:<16} {:<22}", r.time, r.seq, r.kind, who);
-        for (label, v) in [
-            ("", &r.state),
-            ("qty ", &r.qty),
-            ("filled ", &r.cum_qty),
-            ("@ ", &r.price),
-            ("", &r.reason),
-        ] {
-            if !v.is_empty() {
-                line.push_str(&format!(" {label}{v}"));
-            }
-        }
-        if !r.detail.is_empty() {
-            line.push_str(&format!("  {}", r.detail));
-        }
-        // Only where it can differ: a journal with one configuration says nothing.
-        if changed {
-            line.push_str(&format!("  [configuration {}]", r.config));
-        }
-        say!("{}", line.trim_end());
-    }
+    story.finish();
     // The raw messages exchanged with the venue about it, from the FIX session stores.
     let stores = fix_frames::stores(dir);
-    if let (Some(o), false) = (order, stores.is_empty()) {
+    let mut frames = Vec::new();
+    if let (Some(o), false) = (story.order(), stores.is_empty()) {
         let epoch = recovery::journal_start(dir)
             .map_err(|e| e.to_string())?
             .epoch;
-        let frames = fix_frames::order_lines(&stores, epoch, o);
-        say!("FIX frames about order {o} ({}):", frames.len());
-        for f in frames {
-            say!("{f}");
+        frames = fix_frames::rows(&stores, epoch)
+            .into_iter()
+            .filter(|f| f.order == Some(o))
+            .collect();
+    }
+    match format {
+        StoryFormat::Text => {
+            say!(
+                "order {} ({} lines; `--format jsonl` for every field)",
+                story.order().map(|o| o.to_string()).unwrap_or(id.into()),
+                story.lines.len()
+            );
+            for l in story::text(&story.lines, changed) {
+                say!("{l}");
+            }
+            if let (Some(o), false) = (story.order(), frames.is_empty()) {
+                say!("FIX frames about order {o} ({}):", frames.len());
+                for f in &frames {
+                    let text = |k: &str| match f.fields.get(k) {
+                        Some(execd::export::Value::Text(t)) => t.as_str(),
+                        _ => "",
+                    };
+                    say!(
+                        "{}  FIX {} {:<3} {}",
+                        f.time,
+                        text("venue"),
+                        f.state,
+                        text("frame")
+                    );
+                }
+            }
         }
+        StoryFormat::Jsonl => {
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            let mut all: Vec<&Row> = story.lines.iter().chain(frames.iter()).collect();
+            // Frames in time order among the rest; the closing line stays last.
+            all.sort_by_key(|r| (r.kind == story::FINAL, r.time_ns));
+            for r in all {
+                if let Err(e) = write_row(&mut w, r, execd::export::Format::Jsonl) {
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    return Err(e.to_string());
+                }
+            }
+            w.flush().map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn summarise(
+    dir: &Path,
+    from: Option<u64>,
+    to: Option<u64>,
+    format: SummaryFormat,
+) -> Result<ExitCode, String> {
+    let mut sum = summary::Summary::new(from, to);
+    let mut buf = Vec::new();
+    let r = replay(dir, |s| {
+        buf.clear();
+        rows(&s, &mut buf);
+        for row in &buf {
+            sum.add(row);
+        }
+    })?;
+    if let Err(code) = r {
+        return Ok(code);
+    }
+    sum.finish();
+    match format {
+        SummaryFormat::Text => {
+            for l in sum.text() {
+                say!("{l}");
+            }
+        }
+        SummaryFormat::Json => say!("{}", sum.json()),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -471,11 +471,28 @@ fn stream_out(req: ureq::Request, base: &str, kind: Streamed, json: bool) -> Exi
                         ("filled ", "cum_qty"),
                         ("@ ", "price"),
                         ("", "reason"),
-                        ("", "detail"),
                     ] {
                         let x = f(k);
                         if !x.is_empty() {
                             l.push_str(&format!(" {label}{x}"));
+                        }
+                    }
+                    // The kind's typed values (docs/audit-export.md), then the sentence
+                    // only when there are none.
+                    match v["fields"].as_object() {
+                        Some(m) if !m.is_empty() => {
+                            for (k, x) in m.iter().filter(|(k, _)| !k.ends_with("_ns")) {
+                                match x {
+                                    Value::String(s) => l.push_str(&format!(" {k}={s}")),
+                                    other => l.push_str(&format!(" {k}={other}")),
+                                }
+                            }
+                        }
+                        _ => {
+                            let d = f("detail");
+                            if !d.is_empty() {
+                                l.push_str(&format!(" {d}"));
+                            }
                         }
                     }
                     l
