@@ -7,8 +7,8 @@ use crate::calendar::iso8601;
 use crate::config::Registry;
 use crate::core::recovery::Step;
 use crate::model::event::{Command, CoreEvent, OrderRef, OrderStatus, Scope};
-use crate::model::fixed::Fixed;
-use crate::model::ids::OrderId;
+use crate::model::fixed::{Fixed, MONEY_SCALE};
+use crate::model::ids::{OrderId, OrderType};
 use crate::model::request::{ExecutionRequest, Protect};
 use serde::Serialize;
 use std::io::Write;
@@ -294,7 +294,28 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
                     detail: command_text(other),
                     ..base.clone()
                 };
-                command_fields(other, reg, &mut r);
+                // A command about one order is a row of that order (its story, `--order`).
+                let target = match other {
+                    Command::Cancel(o)
+                    | Command::Replace { order: o, .. }
+                    | Command::ModifyProtection { order: o, .. }
+                    | Command::Query(o) => match o {
+                        OrderRef::Id(id) => Some(*id),
+                        OrderRef::Request(q) => e.book().by_request(q),
+                    },
+                    Command::DeadLetter { order, .. } => Some(*order),
+                    _ => None,
+                };
+                if let Some(id) = target.filter(|id| e.book().get(*id).is_some()) {
+                    r = with_order(r, id);
+                }
+                let scales = target.and_then(|id| e.book().get(id)).and_then(|o| {
+                    let stop = matches!(o.terms().order_type, OrderType::Stop);
+                    reg.instruments
+                        .get(o.terms().instrument.0 as usize)
+                        .map(|i| (i.price_scale, i.qty_scale, stop))
+                });
+                command_fields(other, reg, scales, &mut r);
                 operator(&mut r);
                 out.push(r);
             }
@@ -333,13 +354,30 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
                 order,
                 reason,
             } => {
+                // The request is this record's command: its account, symbol and venue are
+                // what was asked, even when the gate refused them as unknown.
+                let asked = match s.command {
+                    Some((_, Command::Submit(q))) if q.request_id == request_id => Some(q),
+                    _ => None,
+                };
                 let mut r = Row {
                     kind: "rejected",
                     request_id: request_id.to_string(),
                     reason: reason.code().into(),
                     detail: reason.text().into(),
-                    ..with_order(base.clone(), order)
+                    // Refused before an order id was given (the store or the memory of
+                    // request ids full): no order.
+                    order: (order.0 != 0).then_some(order.0),
+                    ..base.clone()
                 };
+                if let Some(q) = asked {
+                    r.account = q.account.to_string();
+                    r.symbol = q.symbol.to_string();
+                    r.side = q.side.as_str().into();
+                    r.fields.text("venue", q.venue.to_string());
+                } else if order.0 != 0 {
+                    r = with_order(r, order);
+                }
                 r.fields.text("reason_text", reason.text());
                 r
             }
@@ -391,6 +429,14 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
                     r.fields.text("reason_text", reason.text());
                 }
                 if let Some(o) = e.book().get(order) {
+                    // The prices it works at now: a replace shows here.
+                    let t = o.terms();
+                    if t.limit.0 != 0 {
+                        r.fields.fixed("limit_price", t.limit.0, ps);
+                    }
+                    if t.stop.0 != 0 {
+                        r.fields.fixed("stop_price", t.stop.0, ps);
+                    }
                     r.fields.text("cl_ord_id", o.cl_ord_id().to_string());
                     if o.venue_order_id() != 0 {
                         r.fields.int("venue_order_id", o.venue_order_id());
@@ -834,14 +880,23 @@ fn request_row(q: &ExecutionRequest, reg: &Registry, base: Row) -> Row {
         f.time("expire_at", t);
     }
     let c = &q.context;
-    f.hex("content_hash", q.content_hash())
-        .text("decision_id", c.decision_id.to_string())
-        .text("strategy", c.strategy.to_string())
-        .text("strategy_version", c.strategy_version.to_string())
-        .text("risk_version", c.risk_version.to_string())
-        .flag("risk_approved", c.risk_approved)
-        .flag("trading_halted", c.trading_halted)
-        .hex("upstream_config_hash", c.config_hash);
+    f.hex("content_hash", q.content_hash());
+    // What upstream left out stays absent, not an empty string.
+    for (name, v) in [
+        ("decision_id", c.decision_id.to_string()),
+        ("strategy", c.strategy.to_string()),
+        ("strategy_version", c.strategy_version.to_string()),
+        ("risk_version", c.risk_version.to_string()),
+    ] {
+        if !v.is_empty() {
+            f.text(name, v);
+        }
+    }
+    f.flag("risk_approved", c.risk_approved)
+        .flag("trading_halted", c.trading_halted);
+    if c.config_hash != 0 {
+        f.hex("upstream_config_hash", c.config_hash);
+    }
     r.price = f
         .get("limit_price")
         .or(f.get("stop_price"))
@@ -904,7 +959,7 @@ fn scope_fields(scope: &Scope, r: &mut Row) {
     }
 }
 
-fn target(o: &OrderRef, r: &mut Row) {
+fn name_target(o: &OrderRef, r: &mut Row) {
     match o {
         OrderRef::Id(id) => {
             r.fields.int("target_order", id.0);
@@ -917,10 +972,13 @@ fn target(o: &OrderRef, r: &mut Row) {
 
 /// A command's values as typed fields; decimals at the instrument's precision where the
 /// command names one.
-fn command_fields(c: &Command, reg: &Registry, r: &mut Row) {
+/// `target` is the price and quantity scales of the order the command names, and whether
+/// it is a stop order (whose replace moves its trigger, not a limit).
+fn command_fields(c: &Command, reg: &Registry, target: Option<(u8, u8, bool)>, r: &mut Row) {
+    let (ps, qs) = (target.map(|t| t.0), target.map(|t| t.1));
     let name = match c {
         Command::Cancel(o) => {
-            target(o, r);
+            name_target(o, r);
             "cancel"
         }
         Command::Replace {
@@ -928,10 +986,12 @@ fn command_fields(c: &Command, reg: &Registry, r: &mut Row) {
             quantity,
             limit_price,
         } => {
-            target(order, r);
-            r.fields.opt_dec("limit_price", *limit_price, None);
+            name_target(order, r);
+            let stop = target.is_some_and(|t| t.2);
+            let price = if stop { "stop_price" } else { "limit_price" };
+            r.fields.opt_dec(price, *limit_price, ps);
             if let Some(q) = quantity {
-                r.qty = q.to_string();
+                r.qty = schema::dec_text(*q, qs);
             }
             "replace"
         }
@@ -944,7 +1004,7 @@ fn command_fields(c: &Command, reg: &Registry, r: &mut Row) {
             stop_loss,
             take_profit,
         } => {
-            target(order, r);
+            name_target(order, r);
             r.fields.opt_dec("stop_loss", *stop_loss, None).opt_dec(
                 "take_profit",
                 *take_profit,
@@ -992,7 +1052,7 @@ fn command_fields(c: &Command, reg: &Registry, r: &mut Row) {
             "quote"
         }
         Command::Query(o) => {
-            target(o, r);
+            name_target(o, r);
             "status_query"
         }
         Command::SetLimits(l) => {
@@ -1002,7 +1062,7 @@ fn command_fields(c: &Command, reg: &Registry, r: &mut Row) {
             r.fields
                 .text("venue", l.venue.to_string())
                 .opt_dec("max_order_qty", l.max_order_qty, qs)
-                .opt_dec("max_notional", l.max_notional, None)
+                .opt_dec("max_notional", l.max_notional, Some(MONEY_SCALE))
                 .opt_dec("max_position", l.max_position, qs);
             "set_limits"
         }

@@ -22,6 +22,8 @@ pub enum Ty {
 pub struct Schema {
     /// Common columns, in order.
     pub common: Vec<(String, Ty)>,
+    /// Per typed field, the kinds that may carry it (`None`: any).
+    pub carried_by: BTreeMap<String, Option<BTreeSet<String>>>,
     /// Typed fields, in order.
     pub fields: Vec<(String, Ty)>,
     /// Row kinds.
@@ -35,6 +37,7 @@ pub fn schema() -> Schema {
             .expect("docs/audit-export.md");
     let mut section = "";
     let mut s = Schema {
+        carried_by: BTreeMap::new(),
         common: Vec::new(),
         fields: Vec::new(),
         kinds: BTreeSet::new(),
@@ -88,7 +91,17 @@ pub fn schema() -> Schema {
         };
         match section {
             "common" => s.common.push((name.to_string(), ty)),
-            "fields" => s.fields.push((name.to_string(), ty)),
+            "fields" => {
+                // "request, command (replace)": the kinds, without the parentheses.
+                let kinds = (cells[2] != "any").then(|| {
+                    cells[2]
+                        .split(", ")
+                        .map(|k| k.split(' ').next().unwrap_or("").to_string())
+                        .collect()
+                });
+                s.carried_by.insert(name.to_string(), kinds);
+                s.fields.push((name.to_string(), ty));
+            }
             _ => {}
         }
     }

@@ -122,10 +122,11 @@ enum Cmd {
     Summary {
         /// Journal directory.
         dir: PathBuf,
-        /// From this time (RFC 3339 UTC or Unix ns): requests received from then.
+        /// Requests received from this time (RFC 3339 UTC or Unix ns); the orders they
+        /// made are followed to the end of the journal.
         #[arg(long)]
         from: Option<String>,
-        /// Up to (excluding) this time.
+        /// Requests received before (excluding) this time.
         #[arg(long)]
         to: Option<String>,
         /// `text` for a person, `json` for machines.
@@ -703,13 +704,13 @@ fn order_life(dir: &Path, id: &str, format: StoryFormat) -> Result<ExitCode, Str
     // The raw messages exchanged with the venue about it, from the FIX session stores.
     let stores = fix_frames::stores(dir);
     let mut frames = Vec::new();
-    if let (Some(o), false) = (story.order(), stores.is_empty()) {
+    if let (Some(_), false) = (story.order(), stores.is_empty()) {
         let epoch = recovery::journal_start(dir)
             .map_err(|e| e.to_string())?
             .epoch;
         frames = fix_frames::rows(&stores, epoch)
             .into_iter()
-            .filter(|f| f.order == Some(o))
+            .filter(|f| f.order.is_some_and(|x| story.follows(x)))
             .collect();
     }
     match format {

@@ -7,7 +7,8 @@
 
 use execd::calendar::iso8601;
 use execd::core::recovery::Step;
-use execd::export::{rows, Row};
+use execd::export::{rows, Row, Value};
+use execd::model::event::{Command, OrderRef};
 use execd::model::fixed::Fixed;
 use execd::model::ids::{ClOrdId, OrderId};
 use execd::model::order_state::OrderState;
@@ -58,6 +59,12 @@ impl Story {
                 Ok(n) => Want::Order(n),
                 Err(_) => Want::Request(id.to_string()),
             },
+            // Known from the start when asked by request id: a request refused before it
+            // was given an order id is still told.
+            request: match id.parse::<u64>() {
+                Ok(_) => String::new(),
+                Err(_) => id.to_string(),
+            },
             ..Story::default()
         }
     }
@@ -67,7 +74,8 @@ impl Story {
         self.ids.first().copied()
     }
 
-    fn ours(&self, order: u64) -> bool {
+    /// Whether `order` is the order followed or one of its protective children.
+    pub fn follows(&self, order: u64) -> bool {
         self.ids.contains(&order)
     }
 
@@ -91,14 +99,14 @@ impl Story {
         let step_start = self.lines.len();
         for r in buf.drain(..) {
             if let (Some(p), Some(o)) = (r.parent, r.order) {
-                if self.ours(p) && !self.ours(o) {
+                if self.follows(p) && !self.follows(o) {
                     self.ids.push(o);
                 }
             }
             let keep =
                 (r.kind == "request" && !self.request.is_empty() && r.request_id == self.request)
-                    || r.order.is_some_and(|o| self.ours(o))
-                    || r.parent.is_some_and(|p| self.ours(p));
+                    || r.order.is_some_and(|o| self.follows(o))
+                    || r.parent.is_some_and(|p| self.follows(p));
             if keep {
                 self.lines.push(r);
             }
@@ -136,7 +144,22 @@ impl Story {
                 }
                 sent.push(r);
             };
-            match before {
+            // What the step's command asked of this order decides cancel or replace; the
+            // engine's own amendments (protective legs resized) show as a pending replace
+            // or a new working version.
+            let asked_replace = match s.command {
+                Some((_, Command::Replace { order, .. })) => refers(s, order, id),
+                Some((_, Command::ModifyProtection { order, .. })) => {
+                    o.terms().parent.is_some_and(|p| refers(s, order, p.0))
+                }
+                _ => false,
+            };
+            // A version issued for a message the venue adapter refused at once: the
+            // command_rejected row of this record tells it; nothing went out.
+            let refused = self.lines[step_start..]
+                .iter()
+                .any(|l| l.kind == "command_rejected" && l.order == Some(id));
+            let (first_new, last) = match before {
                 // First seen after the gate passed it: the new order went out (or was
                 // queued for a resend, which the retry rows tell).
                 None if !matches!(o.state(), OrderState::Rejected | OrderState::Received) => {
@@ -146,24 +169,29 @@ impl Story {
                         None,
                         format!("new order, ClOrdID {}", cl(0)),
                     );
+                    (1, 0)
                 }
-                Some((working, last)) if now.1 != last => {
-                    for v in last.wrapping_add(1)..=now.1 {
-                        let replace = o.state() == OrderState::PendingReplace || now.0 == v;
-                        let (m, what) = if replace {
-                            ("replace", "cancel/replace")
-                        } else {
-                            ("cancel", "cancel")
-                        };
-                        push(
-                            m,
-                            v,
-                            Some(working),
-                            format!("{what}, ClOrdID {} OrigClOrdID {}", cl(v), cl(working)),
-                        );
-                    }
-                }
-                _ => {}
+                None => continue,
+                Some((_, last)) => (last.wrapping_add(1), last),
+            };
+            if now.1 == last || refused {
+                continue;
+            }
+            let working = before.map_or(0, |b| b.0);
+            for v in first_new..=now.1 {
+                let replace =
+                    asked_replace || o.state() == OrderState::PendingReplace || now.0 == v;
+                let (m, what) = if replace {
+                    ("replace", "cancel/replace")
+                } else {
+                    ("cancel", "cancel")
+                };
+                push(
+                    m,
+                    v,
+                    Some(working),
+                    format!("{what}, ClOrdID {} OrigClOrdID {}", cl(v), cl(working)),
+                );
             }
         }
         for r in sent {
@@ -193,7 +221,7 @@ impl Story {
             _ => return,
         };
         let id = cl.order.0;
-        if !self.ours(id) {
+        if !self.follows(id) {
             return;
         }
         let reg = s.engine.registry();
@@ -346,6 +374,34 @@ impl Story {
     /// The closing line: where the order (and each protective child) stood at the end of
     /// the journal.
     pub fn finish(&mut self) {
+        // Refused by the gate: nothing was sent; the end is the refusal.
+        let refused = self
+            .lines
+            .iter()
+            .rev()
+            .find(|l| l.kind == "rejected")
+            .cloned();
+        let accepted = self.lines.iter().any(|l| l.kind == "accepted");
+        if let (Some(rej), false) = (refused, accepted) {
+            let asked = self.lines.iter().find(|l| l.kind == "request");
+            let mut r = Row {
+                kind: FINAL,
+                state: "REJECTED".into(),
+                detail: "refused by the gate: nothing was sent to the venue".into(),
+                qty: asked.map(|a| a.qty.clone()).unwrap_or_default(),
+                cum_qty: String::new(),
+                time_ns: self.end_ns,
+                time: iso8601(self.end_ns),
+                seq: self.end_seq,
+                fields: Default::default(),
+                ..rej
+            };
+            if let Some(Value::Text(v)) = rej_venue(&self.lines) {
+                r.fields.text("venue", v);
+            }
+            self.lines.push(r);
+            return;
+        }
         let Some(&id) = self.ids.first() else {
             return;
         };
@@ -374,6 +430,22 @@ impl Story {
             }
         );
         self.lines.push(r);
+    }
+}
+
+/// The venue the request named.
+fn rej_venue(lines: &[Row]) -> Option<Value> {
+    lines
+        .iter()
+        .find(|l| l.kind == "request")
+        .and_then(|l| l.fields.get("venue").cloned())
+}
+
+/// Whether `r` names order `id` (by id, or by the request id that made it).
+fn refers(s: &Step<'_>, r: &OrderRef, id: u64) -> bool {
+    match r {
+        OrderRef::Id(o) => o.0 == id,
+        OrderRef::Request(q) => s.engine.book().by_request(q) == Some(OrderId(id)),
     }
 }
 

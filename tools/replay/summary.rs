@@ -20,6 +20,12 @@ struct Group {
     /// Protective orders (stop-loss, take-profit, flattening) by final state.
     protective_states: BTreeMap<String, u64>,
     rejections: BTreeMap<String, u64>,
+    /// Orders the venue refused (or that ended REJECTED after the gate), by reason.
+    venue_rejections: BTreeMap<String, u64>,
+    /// Protective legs the venue refused, and fills that slipped beyond the request's
+    /// limit (protection withheld).
+    unprotected: u64,
+    slippage_breaches: u64,
     fills: u64,
     late_fills: u64,
     /// Filled quantity, as a decimal sum.
@@ -84,9 +90,11 @@ struct Times {
     done: Option<u64>,
     state: String,
     protective: bool,
+    /// MARKET, IOC or FOK: its time to fill is latency; a resting order's is waiting.
+    marketable: bool,
 }
 
-/// Latency stages, each from the order's acceptance by the gate.
+/// Latency stages of marketable orders, each from the order's acceptance by the gate.
 const STAGES: [&str; 3] = ["ack", "first_fill", "final"];
 
 /// The summary of `rows` whose time is in `[from, to)`.
@@ -104,6 +112,9 @@ pub struct Summary {
     first_ns: Option<u64>,
     last_ns: u64,
     orders: BTreeMap<u64, Times>,
+    /// Time in force of the last request seen, by request id (its accepted row follows
+    /// in the same record).
+    tif: BTreeMap<String, String>,
 }
 
 fn field<'a>(r: &'a Row, name: &str) -> Option<&'a str> {
@@ -133,12 +144,19 @@ impl Summary {
             first_ns: None,
             last_ns: 0,
             orders: BTreeMap::new(),
+            tif: BTreeMap::new(),
         }
     }
 
-    /// Takes one export row.
+    /// Takes one export row. Requests are picked by when they were received (the window);
+    /// the orders they made are followed to the end of the journal, whenever that is.
     pub fn add(&mut self, r: &Row) {
-        if self.from.is_some_and(|t| r.time_ns < t) || self.to.is_some_and(|t| r.time_ns >= t) {
+        let in_window =
+            !(self.from.is_some_and(|t| r.time_ns < t) || self.to.is_some_and(|t| r.time_ns >= t));
+        // Rows of an order (or a protective leg of one) the window picked.
+        let followed = |o: Option<u64>| o.is_some_and(|o| self.orders.contains_key(&o));
+        let of_followed = followed(r.order) || followed(r.parent);
+        if !in_window && !of_followed {
             return;
         }
         self.rows += 1;
@@ -149,38 +167,48 @@ impl Summary {
             r.symbol.clone(),
             field(r, "venue").unwrap_or("").to_string(),
         );
-        match r.kind {
-            "operator" => self.operator_actions += 1,
-            "command_rejected" => self.command_rejections += 1,
-            "kill_switch" => self.kill_switches += 1,
-            "dead_letter" => self.dead_letters += 1,
-            "reconciliation" if r.state != "MATCHED" => self.reconciliation_mismatches += 1,
-            _ => {}
+        if in_window {
+            match r.kind {
+                "operator" => self.operator_actions += 1,
+                "command_rejected" => self.command_rejections += 1,
+                "kill_switch" => self.kill_switches += 1,
+                "dead_letter" => self.dead_letters += 1,
+                "reconciliation" if r.state != "MATCHED" => self.reconciliation_mismatches += 1,
+                _ => {}
+            }
         }
         let g = || key.clone();
         match r.kind {
-            "request" => self.groups.entry(g()).or_default().requests += 1,
-            "duplicate" => self.groups.entry(g()).or_default().duplicates += 1,
-            "rejected" => {
+            "request" if in_window => {
+                self.groups.entry(g()).or_default().requests += 1;
+                if let Some(t) = field(r, "time_in_force") {
+                    self.tif.insert(r.request_id.clone(), t.to_string());
+                }
+            }
+            "duplicate" if in_window => self.groups.entry(g()).or_default().duplicates += 1,
+            "rejected" if in_window => {
                 let grp = self.groups.entry(g()).or_default();
                 grp.rejected += 1;
                 *grp.rejections.entry(r.reason.clone()).or_default() += 1;
-                if let Some(o) = r.order {
-                    let t = self.orders.entry(o).or_default();
-                    t.key = Some(key.clone());
-                    t.state = "REJECTED".into();
-                }
+                *grp.final_states.entry("REJECTED".into()).or_default() += 1;
             }
-            "accepted" => {
+            "accepted" if in_window => {
                 self.groups.entry(g()).or_default().accepted += 1;
                 if let Some(o) = r.order {
+                    let tif = self.tif.remove(&r.request_id).unwrap_or_default();
                     let t = self.orders.entry(o).or_default();
                     t.accepted = Some(r.time_ns);
                     t.key = Some(key.clone());
+                    t.marketable =
+                        field(r, "order_type") == Some("MARKET") || tif == "IOC" || tif == "FOK";
                 }
             }
-            "anomaly" => self.groups.entry(g()).or_default().anomalies += 1,
-            "fill" | "fill_recovered" => {
+            "anomaly" if of_followed => self.groups.entry(g()).or_default().anomalies += 1,
+            "unprotected" if of_followed => self.groups.entry(g()).or_default().unprotected += 1,
+            "slippage_breach" if of_followed => {
+                self.groups.entry(g()).or_default().slippage_breaches += 1
+            }
+            "fill" | "fill_recovered" if of_followed => {
                 let grp = self.groups.entry(g()).or_default();
                 grp.fills += 1;
                 if r.fields.get("late") == Some(&Value::Boolean(true)) {
@@ -202,25 +230,33 @@ impl Summary {
                 if let Some(c) = field(r, "slippage_category") {
                     *grp.categories.entry(c.to_string()).or_default() += 1;
                 }
-                if let Some(o) = r.order {
-                    let t = self.orders.entry(o).or_default();
+                if let Some(t) = r.order.and_then(|o| self.orders.get_mut(&o)) {
                     t.first_fill.get_or_insert(r.time_ns);
                 }
             }
-            "order" => {
-                if let Some(o) = r.order {
-                    let t = self.orders.entry(o).or_default();
-                    if t.key.is_none() {
-                        t.key = Some(key.clone());
-                    }
-                    t.state = r.state.clone();
-                    t.protective = r.parent.is_some();
-                    if r.state == "NEW" || r.state == "PARTIALLY_FILLED" || r.state == "FILLED" {
-                        t.acked.get_or_insert(r.time_ns);
-                    }
-                    if is_final(&r.state) {
-                        t.done.get_or_insert(r.time_ns);
-                    }
+            "order" if of_followed => {
+                let Some(o) = r.order else { return };
+                // A protective leg is followed with the order it protects.
+                let t = self.orders.entry(o).or_default();
+                if t.key.is_none() {
+                    t.key = Some(key.clone());
+                }
+                t.state = r.state.clone();
+                t.protective = r.parent.is_some();
+                if r.state == "NEW" || r.state == "PARTIALLY_FILLED" || r.state == "FILLED" {
+                    t.acked.get_or_insert(r.time_ns);
+                }
+                if is_final(&r.state) {
+                    t.done.get_or_insert(r.time_ns);
+                }
+                if r.state == "REJECTED" && !r.reason.is_empty() {
+                    *self
+                        .groups
+                        .entry(g())
+                        .or_default()
+                        .venue_rejections
+                        .entry(r.reason.clone())
+                        .or_default() += 1;
                 }
             }
             _ => {}
@@ -243,7 +279,9 @@ impl Summary {
                 &mut grp.final_states
             };
             *by.entry(state.to_string()).or_default() += 1;
-            let Some(a) = t.accepted else { continue };
+            let Some(a) = t.accepted.filter(|_| t.marketable) else {
+                continue;
+            };
             for (stage, at) in STAGES.iter().zip([t.acked, t.first_fill, t.done]) {
                 if let (Some(at), Some(h)) = (at, self.latency.get_mut(stage)) {
                     let _ = h.record(at.saturating_sub(a));
@@ -286,7 +324,19 @@ impl Summary {
                 ));
             }
             if !g.rejections.is_empty() {
-                out.push(format!("  rejections: {}", counts(&g.rejections)));
+                out.push(format!("  gate rejections: {}", counts(&g.rejections)));
+            }
+            if !g.venue_rejections.is_empty() {
+                out.push(format!(
+                    "  rejected after the gate: {}",
+                    counts(&g.venue_rejections)
+                ));
+            }
+            if g.unprotected + g.slippage_breaches > 0 {
+                out.push(format!(
+                    "  protective legs refused {}, protection withheld for slippage {}",
+                    g.unprotected, g.slippage_breaches
+                ));
             }
             out.push(format!(
                 "  fills {} (late {}), volume {}, notional {}, fees {}",
@@ -318,7 +368,7 @@ impl Summary {
                 continue;
             };
             out.push(format!(
-                "latency accepted -> {stage} (engine time): n {}, p50 {}, p99 {}, p99.9 {}, max {}",
+                "latency of marketable orders, accepted -> {stage} (engine time): n {}, p50 {}, p99 {}, p99.9 {}, max {}",
                 h.len(),
                 micros(h.value_at_quantile(0.5)),
                 micros(h.value_at_quantile(0.99)),
@@ -349,7 +399,9 @@ impl Summary {
                     "requests": g.requests, "accepted": g.accepted, "rejected": g.rejected,
                     "duplicates": g.duplicates, "final_states": g.final_states,
                     "protective_states": g.protective_states,
-                    "rejections": g.rejections, "fills": g.fills, "late_fills": g.late_fills,
+                    "rejections": g.rejections, "venue_rejections": g.venue_rejections,
+                    "unprotected": g.unprotected, "slippage_breaches": g.slippage_breaches,
+                    "fills": g.fills, "late_fills": g.late_fills,
                     "volume": g.volume.text(), "notional": g.notional.text(), "fees": g.fees.text(),
                     "slippage_bps": p.map(|p| json!({
                         "n": g.slippage_bps.len(), "min": p[0], "p50": p[1], "p90": p[2],
@@ -381,7 +433,7 @@ impl Summary {
             "first": self.first_ns.map(execd::calendar::iso8601),
             "last": self.first_ns.map(|_| execd::calendar::iso8601(self.last_ns)),
             "groups": groups,
-            "latency_from_accepted": latency,
+            "latency_of_marketable_orders_from_accepted": latency,
             "operator_actions": self.operator_actions,
             "kill_switch_changes": self.kill_switches,
             "command_rejections": self.command_rejections,
