@@ -4,7 +4,8 @@
 //! fefix (a dev-dependency here) is the reference decoder the tests compare against.
 
 use super::tag;
-use super::time::{write_utc_timestamp, MAX_WRITTEN_TIMESTAMP};
+use super::time::{utc_date, write_utc_time_of_day};
+use crate::calendar::NS_PER_DAY;
 use crate::model::fixed::Dec;
 
 /// The field delimiter.
@@ -221,6 +222,21 @@ pub enum DecodeError {
 pub struct Msg<'a> {
     raw: &'a [u8],
     slots: &'a [Slot],
+    /// Where the first occurrence of each tag below [`INDEXED_TAGS`] is, valid where its
+    /// generation is `gen`.
+    marks: &'a [Mark; INDEXED_TAGS],
+    gen: u32,
+}
+
+/// Tags below this are found by index, not by a scan: every tag of the standard header,
+/// trailer and the order-flow messages.
+const INDEXED_TAGS: usize = 1024;
+
+/// The slot of a tag's first occurrence in the message decoded at generation `gen`.
+#[derive(Clone, Copy, Debug, Default)]
+struct Mark {
+    gen: u32,
+    slot: u32,
 }
 
 /// Where one field sits in a frame: its value is `start..end`.
@@ -261,10 +277,12 @@ impl<'a> Msg<'a> {
     }
     /// The value of the first occurrence of `tag`.
     pub fn get(&self, tag: u32) -> Option<&'a [u8]> {
-        self.slots
-            .iter()
-            .find(|s| s.tag == tag)
-            .map(|s| &self.raw[s.start as usize..s.end as usize])
+        let slot = match self.marks.get(tag as usize) {
+            Some(m) if m.gen == self.gen => self.slots.get(m.slot as usize),
+            Some(_) => None,
+            None => self.slots.iter().find(|s| s.tag == tag),
+        };
+        slot.map(|s| &self.raw[s.start as usize..s.end as usize])
     }
     /// The first occurrence of `tag` as an unsigned integer (None if absent or not one).
     pub fn get_u64(&self, tag: u32) -> Option<u64> {
@@ -384,10 +402,14 @@ fn invalid_tag(frame: &[u8], at: usize) -> DecodeError {
     DecodeError::InvalidTag { at, tag }
 }
 
-/// Scans frames into [`Msg`]s, reusing one preallocated field table.
+/// Scans frames into [`Msg`]s, reusing one preallocated field table and a tag index
+/// (ten reads of a 26-field ExecutionReport by scanning cost more than decoding it).
 #[derive(Debug)]
 pub struct Decoder {
     slots: Vec<Slot>,
+    marks: Box<[Mark; INDEXED_TAGS]>,
+    /// Bumped per decode: marks of earlier messages are stale without being cleared.
+    gen: u32,
 }
 
 impl Default for Decoder {
@@ -401,12 +423,21 @@ impl Decoder {
     pub fn new() -> Decoder {
         Decoder {
             slots: Vec::with_capacity(MAX_FIELDS),
+            marks: Box::new([Mark::default(); INDEXED_TAGS]),
+            gen: 0,
         }
     }
 
     /// Scans one whole frame (as returned by [`frame`]) without allocating.
     pub fn decode<'a>(&'a mut self, frame: &'a [u8]) -> Result<Msg<'a>, DecodeError> {
         self.slots.clear();
+        self.gen = self.gen.wrapping_add(1);
+        if self.gen == 0 {
+            // Once in 2³² messages: forget every mark rather than trust a wrapped one.
+            self.marks.fill(Mark::default());
+            self.gen = 1;
+        }
+        let gen = self.gen;
         if frame.is_empty() || frame.len() > u32::MAX as usize {
             return Err(DecodeError::Malformed { at: 0 });
         }
@@ -460,6 +491,14 @@ impl Decoder {
                     data = usize::try_from(len).ok().map(|len| (data_tag, len));
                 }
             }
+            if let Some(m) = self.marks.get_mut(tag as usize) {
+                if m.gen != gen {
+                    *m = Mark {
+                        gen,
+                        slot: i as u32,
+                    };
+                }
+            }
             self.slots.push(Slot {
                 tag,
                 start: start as u32,
@@ -478,6 +517,8 @@ impl Decoder {
         Ok(Msg {
             raw: frame,
             slots: &self.slots,
+            marks: &self.marks,
+            gen,
         })
     }
 }
@@ -567,6 +608,10 @@ pub struct Encoder {
     head: usize,
     begin_string: [u8; 16],
     begin_len: u8,
+    /// The day (Unix ns / day) whose `YYYYMMDD-` is in `date`: timestamps of one day
+    /// share it, and the calendar arithmetic behind it is most of a timestamp's cost.
+    day: u64,
+    date: [u8; 9],
 }
 
 impl Encoder {
@@ -591,6 +636,8 @@ impl Encoder {
             head: reserve,
             begin_string: begin,
             begin_len: bs.len() as u8,
+            day: u64::MAX,
+            date: [0; 9],
         }
     }
 
@@ -611,14 +658,38 @@ impl Encoder {
         self.bytes(tag::MSG_TYPE, msg_type)
     }
 
+    /// `tag=`: the tags of real messages have 1 to 4 digits, written without a loop.
     #[inline]
     fn tag(&mut self, tag: u32) {
-        let mut t = [0u8; 20];
-        let d = fmt_u64(tag as u64, &mut t);
         let mut out = [0u8; 21];
-        out[..d.len()].copy_from_slice(d);
-        out[d.len()] = b'=';
-        self.buf.extend_from_slice(&out[..d.len() + 1]);
+        let n = match tag {
+            0..=9 => {
+                out[0] = b'0' + tag as u8;
+                1
+            }
+            10..=99 => {
+                put2(&mut out, tag);
+                2
+            }
+            100..=999 => {
+                out[0] = b'0' + (tag / 100) as u8;
+                put2(&mut out[1..], tag % 100);
+                3
+            }
+            1000..=9999 => {
+                put2(&mut out, tag / 100);
+                put2(&mut out[2..], tag % 100);
+                4
+            }
+            _ => {
+                let mut t = [0u8; 20];
+                let d = fmt_u64(tag as u64, &mut t);
+                out[..d.len()].copy_from_slice(d);
+                d.len()
+            }
+        };
+        out[n] = b'=';
+        self.buf.extend_from_slice(&out[..n + 1]);
     }
 
     /// A string/char/data field, written as is (the caller keeps SOH out of it).
@@ -693,11 +764,18 @@ impl Encoder {
     /// A UTCTimestamp field `YYYYMMDD-HH:MM:SS.sss` (millis) or `.ssssss` (micros) from
     /// unix nanoseconds.
     pub fn timestamp(&mut self, tag: u32, unix_ns: u64, micros: bool) -> &mut Self {
-        let mut out = [0u8; MAX_WRITTEN_TIMESTAMP];
-        let n = write_utc_timestamp(unix_ns, micros, &mut out);
+        let day = unix_ns / NS_PER_DAY;
+        if day != self.day {
+            self.date[..8].copy_from_slice(&utc_date(unix_ns));
+            self.date[8] = b'-';
+            self.day = day;
+        }
+        let mut out = [0u8; 16];
+        let n = write_utc_time_of_day(unix_ns, micros, &mut out);
+        out[n] = SOH;
         self.tag(tag);
-        self.buf.extend_from_slice(&out[..n]);
-        self.buf.push(SOH);
+        self.buf.extend_from_slice(&self.date);
+        self.buf.extend_from_slice(&out[..n + 1]);
         self
     }
     /// Closes the message: writes BeginString, the exact BodyLength and the CheckSum,
@@ -1046,6 +1124,55 @@ mod tests {
         ));
         assert_eq!(decode_err(b""), DecodeError::Malformed { at: 0 });
         assert_eq!(decode_err(b"8"), DecodeError::Malformed { at: 0 });
+    }
+
+    /// The tag index answers like a scan: the first occurrence, nothing for a tag the
+    /// message lacks even when the message before had it, large tags by scanning.
+    #[test]
+    fn indexed_reads_match_a_scan_across_messages() {
+        let mut d = Decoder::new();
+        let a = msg("FIX.4.4", "35=8|34=1|11=A|11=B|1385=1|5000=x|");
+        let m = d.decode(&a).unwrap();
+        assert_eq!(m.get(11), Some(&b"A"[..]), "the first occurrence");
+        assert_eq!(m.get(1385), Some(&b"1"[..]));
+        assert_eq!(m.get(5000), Some(&b"x"[..]), "beyond the index: scanned");
+        assert_eq!(m.get(37), None);
+        let b = msg("FIX.4.4", "35=0|34=2|");
+        let m = d.decode(&b).unwrap();
+        assert_eq!(
+            m.get(11),
+            None,
+            "the previous message's field is not this one's"
+        );
+        assert_eq!(m.get(1385), None);
+        assert_eq!(m.seq(), Some(2));
+        // A failed decode leaves nothing behind for the next.
+        assert!(d.decode(&soh("8=FIX.4.4|9=5|35=8|11=Z|x|")).is_err());
+        let m = d.decode(&b).unwrap();
+        assert_eq!(m.get(11), None);
+        // The generation wrapping forgets every mark instead of trusting one.
+        d.gen = u32::MAX;
+        let first = d.decode(&a).unwrap().get(11).map(<[u8]>::to_vec);
+        assert_eq!((d.gen, first.as_deref()), (1, Some(&b"A"[..])));
+    }
+
+    /// Timestamps keep the day's date between calls and change it at midnight, both ways.
+    #[test]
+    fn timestamps_across_midnight_keep_their_dates_right() {
+        let day = 1_767_571_200_000_000_000u64; // 2026-01-05T00:00:00Z
+        let mut e = Encoder::new("FIX.4.4", 256);
+        let mut stamp = |t: u64| {
+            e.start(b"0").timestamp(52, t, true);
+            let f = e.finish().to_vec();
+            String::from_utf8(scan_tag(&f, 52).unwrap().to_vec()).unwrap()
+        };
+        assert_eq!(stamp(day - 1), "20260104-23:59:59.999999");
+        assert_eq!(stamp(day), "20260105-00:00:00.000000");
+        assert_eq!(stamp(day - 1_000), "20260104-23:59:59.999999");
+        assert_eq!(
+            stamp(day + 86_400_000_000_000 * 365),
+            "20270105-00:00:00.000000"
+        );
     }
 
     #[test]

@@ -12,42 +12,46 @@ use super::codec::put2;
 use crate::calendar::{civil_date, days_from_civil, days_in_month, NS_PER_SEC, SECS_PER_DAY};
 
 /// Longest UTCTimestamp [`write_utc_timestamp`] writes (microseconds).
+#[cfg(test)]
 pub(crate) const MAX_WRITTEN_TIMESTAMP: usize = 24;
 
 /// Writes `unix_ns` as `YYYYMMDD-HH:MM:SS.sss` (`micros` false) or `….ssssss` into `out`
 /// and returns its length (21 or 24). Truncates, never rounds: a timestamp never claims a
 /// later instant than it was taken at.
+#[cfg(test)]
 pub(crate) fn write_utc_timestamp(
     unix_ns: u64,
     micros: bool,
     out: &mut [u8; MAX_WRITTEN_TIMESTAMP],
 ) -> usize {
-    let (y, m, d) = civil_date(unix_ns);
-    let secs = (unix_ns / NS_PER_SEC % SECS_PER_DAY) as u32;
-    let y = y as u32; // u64 ns ends in year 2554
-    put2(&mut out[0..], y / 100);
-    put2(&mut out[2..], y % 100);
-    put2(&mut out[4..], m);
-    put2(&mut out[6..], d);
+    out[..8].copy_from_slice(&utc_date(unix_ns));
     out[8] = b'-';
-    put2(&mut out[9..], secs / 3600);
-    out[11] = b':';
-    put2(&mut out[12..], secs / 60 % 60);
-    out[14] = b':';
-    put2(&mut out[15..], secs % 60);
-    out[17] = b'.';
+    9 + write_utc_time_of_day(unix_ns, micros, &mut out[9..])
+}
+
+/// Writes the time of day of `unix_ns`, `HH:MM:SS.sss` or `HH:MM:SS.ssssss`, into the
+/// front of `out` (at least 15 bytes) and returns its length (12 or 15): the part of a
+/// UTCTimestamp that changes within a day, for writers that keep the date.
+pub(crate) fn write_utc_time_of_day(unix_ns: u64, micros: bool, out: &mut [u8]) -> usize {
+    let secs = (unix_ns / NS_PER_SEC % SECS_PER_DAY) as u32;
+    put2(&mut out[0..], secs / 3600);
+    out[2] = b':';
+    put2(&mut out[3..], secs / 60 % 60);
+    out[5] = b':';
+    put2(&mut out[6..], secs % 60);
+    out[8] = b'.';
     let sub_ns = (unix_ns % NS_PER_SEC) as u32;
     if micros {
         let us = sub_ns / 1000;
-        put2(&mut out[18..], us / 10_000);
-        put2(&mut out[20..], us / 100 % 100);
-        put2(&mut out[22..], us % 100);
-        24
+        put2(&mut out[9..], us / 10_000);
+        put2(&mut out[11..], us / 100 % 100);
+        put2(&mut out[13..], us % 100);
+        15
     } else {
         let ms = sub_ns / 1_000_000;
-        out[18] = b'0' + (ms / 100) as u8;
-        put2(&mut out[19..], ms % 100);
-        21
+        out[9] = b'0' + (ms / 100) as u8;
+        put2(&mut out[10..], ms % 100);
+        12
     }
 }
 
