@@ -1377,3 +1377,50 @@ fn a_request_id_is_never_forgotten_however_many_orders_follow() {
     let out = r.cmd(Command::Submit(again));
     assert!(matches!(out[..], [CoreEvent::Duplicate { .. }]), "{out:?}");
 }
+
+/// A replace is an order at new terms: one that adds risk (a higher quantity, a moved
+/// price) passes the gate as a new order would (price band, size, kill switches), one
+/// that only cuts the quantity always goes out, even under a kill switch.
+#[test]
+fn a_replace_that_adds_risk_passes_the_gate_and_one_that_cuts_it_always_goes_out() {
+    use execd::model::control::KillState;
+    use execd::model::event::Scope;
+    use execd::model::ids::{OrderType, Tif};
+    let mut r = Rig::new(|t| t);
+    let mut req =
+        ExecutionRequest::market("", "alpha", "paper", "AAPL", Side::Buy, Dec::new(10, 0));
+    req.request_id = RequestId::new("rest-1").unwrap();
+    req.order_type = OrderType::Limit;
+    req.tif = Tif::Gtc;
+    req.limit_price = Some(Dec::new(18_950, 2));
+    let evs = r.cmd(Command::Submit(req));
+    assert_eq!(rejected(&evs), None, "{evs:?}");
+    let cl = r.v.0.lock().unwrap().sent.last().unwrap().cl;
+    r.venue(VenueEventKind::Ack {
+        cl,
+        venue_order_id: 7,
+    });
+    let replace = |q: Option<i64>, px: Option<i64>| Command::Replace {
+        order: OrderRef::Id(cl.order),
+        quantity: q.map(|q| Dec::new(q, 0)),
+        limit_price: px.map(|p| Dec::new(p, 2)),
+    };
+    // A fat finger: far outside the band around the market.
+    let evs = r.cmd(replace(None, Some(9_999_999_900)));
+    assert_eq!(rejected_command(&evs), Some(Reason::PriceBand), "{evs:?}");
+    // More than an order may be.
+    let evs = r.cmd(replace(Some(6_000), None));
+    assert_eq!(rejected_command(&evs), Some(Reason::MaxOrderQty), "{evs:?}");
+    assert_eq!(r.state(cl), OrderState::New, "nothing was sent");
+    // Under a kill switch a larger order is refused; a smaller one goes out.
+    r.cmd(Command::SetKillSwitch {
+        scope: Scope::Venue(Name::new("paper").unwrap()),
+        state: KillState::Active,
+        cancel_open: false,
+    });
+    let evs = r.cmd(replace(Some(20), None));
+    assert_eq!(rejected_command(&evs), Some(Reason::KillVenue), "{evs:?}");
+    let evs = r.cmd(replace(Some(4), None));
+    assert_eq!(rejected_command(&evs), None, "{evs:?}");
+    assert_eq!(r.state(cl), OrderState::PendingReplace);
+}

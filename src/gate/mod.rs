@@ -54,6 +54,21 @@ pub struct Checked {
     pub warning: bool,
 }
 
+/// A replace as the gate sees it: the order's terms now and the ones asked for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReplaceAsk {
+    pub account: AccountId,
+    pub venue: VenueId,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub old_qty: Qty,
+    pub old_limit: Price,
+    pub old_stop: Price,
+    pub qty: Qty,
+    pub limit: Price,
+    pub stop: Price,
+}
+
 /// An account's and position's exposure, as the OMS knows it.
 pub trait Exposure {
     /// Working orders on the account.
@@ -226,6 +241,47 @@ impl Gate {
             margin,
             warning,
         })
+    }
+
+    /// The gate on a replace (R-GATE-3, -6, -7): one that only lowers the quantity at
+    /// the same price reduces risk and always passes; one that raises the quantity or
+    /// moves a price is checked as a new order would be at its new terms — the audit
+    /// log, kill switches at ACTIVE, the operator's halt, reconciliation holds, fresh
+    /// market data, the price band around the market, order size and notional, and the
+    /// worst-case position with the added quantity.
+    pub(crate) fn check_replace(
+        &self,
+        inst: &Instrument,
+        ask: &ReplaceAsk,
+        now: u64,
+        exposure: &impl Exposure,
+    ) -> Result<(), Reason> {
+        let moved = ask.limit != ask.old_limit || ask.stop != ask.old_stop;
+        if !moved && ask.qty <= ask.old_qty {
+            return Ok(());
+        }
+        if self.audit_failed {
+            return Err(Reason::AuditFailed);
+        }
+        kill_switch(&self.kill, ask.venue, ask.account, inst.id)?;
+        if self.halted[ask.account.0 as usize] {
+            return Err(Reason::TradingHalted);
+        }
+        self.holds.check(ask.venue, ask.account, inst.id)?;
+        let quote = market_data(
+            &self.quotes[inst.id.0 as usize],
+            now,
+            self.max_quote_age_ns,
+            inst,
+        )?;
+        let mid = Price(quote.mid());
+        price_band(inst, mid, quote, ask.limit, ask.stop)?;
+        let entry = entry_price(ask.order_type, ask.limit, ask.stop, mid);
+        let lim = &self.limits[inst.id.0 as usize];
+        order_size(inst, lim, entry, ask.qty)?;
+        let added = Qty(ask.qty.0.saturating_sub(ask.old_qty.0).max(0));
+        let (pos, open_buy, open_sell) = exposure.position(ask.account, inst.id);
+        position_limit(lim, ask.side, added, pos, open_buy, open_sell)
     }
 
     /// Whether new orders are refused because the audit log failed.

@@ -403,6 +403,27 @@ impl Engine {
             None if t.order_type.has_limit() => t.limit,
             None => t.stop,
         };
+        // The price replaced is the limit, or the trigger of a stop order.
+        let (limit, stop) = if t.order_type.has_limit() {
+            (new_px, t.stop)
+        } else {
+            (t.limit, new_px)
+        };
+        let ask = gate::ReplaceAsk {
+            account: t.account,
+            venue: t.venue,
+            side: t.side,
+            order_type: t.order_type,
+            old_qty: t.qty,
+            old_limit: t.limit,
+            old_stop: t.stop,
+            qty: new_qty,
+            limit,
+            stop,
+        };
+        if let Err(e) = self.gate.check_replace(inst, &ask, self.now, &self.ledger) {
+            return out.emit(origin, rejected_cmd(Some(id), e));
+        }
         self.send_replace(id, new_qty, new_px, origin, out);
     }
 
