@@ -2,11 +2,13 @@
 //! sessions and REST/WebSocket bridges implement the same trait.
 
 pub mod any;
+mod conflate;
 pub mod fix;
 pub mod paper;
 pub mod recorded;
 
 pub use any::AnyVenue;
+pub use conflate::Conflation;
 
 use crate::model::fixed::{Money, Price, Qty};
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderType, Side, Tif};
@@ -251,6 +253,11 @@ pub trait Venue: Send {
     fn next_event_at(&self) -> Option<u64>;
     /// Positions held for an account.
     fn positions(&self, account: AccountId, out: &mut Vec<(InstrumentId, Qty)>);
+    /// Quotes this venue dropped for a newer one of the same instrument before the core
+    /// took them ([`Conflation`]), since it started.
+    fn quotes_conflated(&self) -> u64 {
+        0
+    }
     /// Whether events come from outside the process (a network venue): those are
     /// journaled as inputs, since replay cannot derive them.
     fn is_external(&self) -> bool {
