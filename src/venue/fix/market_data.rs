@@ -2,8 +2,8 @@
 //! MarketDataRequest (35=V: snapshot plus updates, depth 1, bid and offer) per instrument
 //! configured on the venue; its MarketDataSnapshotFullRefresh (W) and
 //! MarketDataIncrementalRefresh (X) keep a top of book per instrument here, and each
-//! change of it becomes a [`VenueEventKind::Quote`] stamped with when it arrived on our
-//! clock (staleness is never the broker's word). A MarketDataRequestReject (Y), or a
+//! refresh stating an instrument's bid or offer becomes a [`VenueEventKind::Quote`] of
+//! it stamped with when it arrived on our clock (staleness is never the broker's word). A MarketDataRequestReject (Y), or a
 //! session or business reject of the request, marks the instrument as having no venue
 //! feed until the next logon asks again.
 //!
@@ -101,9 +101,8 @@ pub(super) struct MarketData {
     tops: Vec<Top>,
     /// Per registry instrument: the broker refused to quote it since the last logon.
     no_feed: Vec<bool>,
-    /// Instruments a refresh touched, in the order it named them, with their top of
-    /// book before it.
-    touched: Vec<(InstrumentId, Top)>,
+    /// Instruments whose bid or offer a refresh stated, in the order it named them.
+    touched: Vec<InstrumentId>,
     /// Logons so far: part of each MDReqID, so every subscription's id is new.
     round: u64,
     /// Malformed refreshes to answer with a session reject: (MsgSeqNum, MsgType, fault).
@@ -264,24 +263,26 @@ impl MarketData {
                 ))
             }
         }
-        // Second pass: applied, each touched instrument's top before it remembered to
-        // tell a change from a repeat.
+        // Second pass: applied.
         let (tops, touched) = (&mut self.tops, &mut self.touched);
         touched.clear();
         if let (true, Some(i)) = (snapshot, whole) {
-            touched.push((i, tops[i.0 as usize]));
+            touched.push(i);
             tops[i.0 as usize] = Top::default();
         }
         let _ = entries(reg, v, msg, snapshot, whole, |e| {
             let Some(i) = e.inst else { return };
-            let top = &mut tops[i.0 as usize];
-            if !touched.iter().any(|t| t.0 == i) && touched.len() < touched.capacity() {
-                touched.push((i, *top));
+            if !matches!(e.kind, b'0' | b'1') {
+                return;
             }
-            let side = match e.kind {
-                b'0' => &mut top.bid,
-                b'1' => &mut top.ask,
-                _ => return,
+            let top = &mut tops[i.0 as usize];
+            if !touched.contains(&i) && touched.len() < touched.capacity() {
+                touched.push(i);
+            }
+            let side = if e.kind == b'0' {
+                &mut top.bid
+            } else {
+                &mut top.ask
             };
             let level = Level {
                 px: e.px,
@@ -306,13 +307,12 @@ impl MarketData {
             };
         });
         self.stats.refreshes += 1;
-        for &(i, was) in self.touched.iter() {
+        // Every instrument whose bid or offer the refresh stated is told, moved or not:
+        // a broker restating an unchanged top says its feed is alive, and staleness is
+        // measured from what arrived (R-GATE-6). Conflation keeps the journal's rate at
+        // one quote per instrument per core cycle however fast they come.
+        for &i in self.touched.iter() {
             let top = self.tops[i.0 as usize];
-            // A snapshot always tells (the core may have nothing yet); an update only
-            // when the top moved.
-            if !snapshot && was == top {
-                continue;
-            }
             self.stats.quotes += 1;
             q.push_back(VenueEvent {
                 at_ns: now,
