@@ -19,8 +19,14 @@ fn config(dir: &Path, port: u16) -> PathBuf {
     let text = std::fs::read_to_string("examples/fix-sim.toml").unwrap();
     let mut out = text.clone();
     for (from, to) in [
-        ("SocketConnectPort = 9878", format!("SocketConnectPort = {port}")),
-        ("max_quote_age_ms = 5000", "max_quote_age_ms = 1000".to_string()),
+        (
+            "SocketConnectPort = 9878",
+            format!("SocketConnectPort = {port}"),
+        ),
+        (
+            "max_quote_age_ms = 5000",
+            "max_quote_age_ms = 1000".to_string(),
+        ),
         (
             "MassStatusOnLogon = true",
             "MarketData = true\nMassStatusOnLogon = true".to_string(),
@@ -65,12 +71,7 @@ fn passed(code: u16, v: &Value) -> bool {
 }
 
 /// Buys until `want` holds of an answer (bounded); returns it.
-fn buy_until(
-    url: &str,
-    tag: &str,
-    sym: &str,
-    want: impl Fn(u16, &Value) -> bool,
-) -> (u16, Value) {
+fn buy_until(url: &str, tag: &str, sym: &str, want: impl Fn(u16, &Value) -> bool) -> (u16, Value) {
     let deadline = Instant::now() + Duration::from_secs(20);
     for k in 0.. {
         let (code, v) = buy(url, &format!("{tag}-{k}"), sym);
@@ -176,7 +177,14 @@ fn broker_quotes_drive_the_gate_fresh_passes_stale_and_refused_do_not() {
     let out = replay("verify", &journal);
     assert!(!out.is_empty());
     let export = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
-        .args(["export", journal.to_str().unwrap(), "--format", "jsonl", "--kind", "rejected"])
+        .args([
+            "export",
+            journal.to_str().unwrap(),
+            "--format",
+            "jsonl",
+            "--kind",
+            "rejected",
+        ])
         .output()
         .unwrap();
     let rows = String::from_utf8_lossy(&export.stdout).to_string();

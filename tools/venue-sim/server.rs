@@ -1229,7 +1229,9 @@ impl Server {
                     Some("off") => true,
                     Some("on") => false,
                     _ => {
-                        emit(&json!({"type":"error","command":cmd,"message":"usage: quotes on|off"}));
+                        emit(
+                            &json!({"type":"error","command":cmd,"message":"usage: quotes on|off"}),
+                        );
                         return;
                     }
                 };

@@ -521,7 +521,10 @@ TargetCompID = "SIM"
     #[test]
     fn quickfix_names_and_defaults() {
         let s = base().check().unwrap();
-        assert!(!s.market_data, "existing broker configurations subscribe to nothing");
+        assert!(
+            !s.market_data,
+            "existing broker configurations subscribe to nothing"
+        );
         assert_eq!(s.session.begin_string, "FIX.4.4");
         assert_eq!(s.session.heartbeat_secs, 30);
         assert_eq!(s.host, "127.0.0.1");

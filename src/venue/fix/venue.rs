@@ -16,9 +16,9 @@
 use super::codec::{Encoder, Msg};
 use super::dictionary::Dictionary;
 use super::lists::{self, Protective};
-use super::reject::SessionRejectReason;
-pub use super::market_data::MdStats;
 use super::market_data::MarketData;
+pub use super::market_data::MdStats;
+use super::reject::SessionRejectReason;
 pub use super::reports::FixStats;
 use super::reports::{cl_of, Mapping, Outstanding, Sent, SENT_MAP};
 use super::session::{SendError, SeqNums, Session, SessionEvent, SessionIo, State};

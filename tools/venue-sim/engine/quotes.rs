@@ -58,9 +58,12 @@ impl Sim {
             .filter(|f| f.tag == tag::SYMBOL)
             .map(|f| Id::new(f.value))
             .collect();
-        let unknown = symbols
-            .iter()
-            .any(|s| self.cfg.reject_symbols.iter().any(|r| r.as_bytes() == s.as_bytes()));
+        let unknown = symbols.iter().any(|s| {
+            self.cfg
+                .reject_symbols
+                .iter()
+                .any(|r| r.as_bytes() == s.as_bytes())
+        });
         if symbols.is_empty() || unknown {
             self.counters.md_rejects += 1;
             return self.send(now, sess, reject(0, "unknown symbol"));
@@ -141,7 +144,10 @@ mod tests {
         assert_eq!(book(100 * 100_000_000), (9_999_000_000, 10_001_000_000));
         for p in [1, 50_000, 123_456_789, 9_999_999_999] {
             let (b, a) = book(p);
-            assert!(b >= CENT && a > b && b % CENT == 0 && a % CENT == 0, "{p}: {b} {a}");
+            assert!(
+                b >= CENT && a > b && b % CENT == 0 && a % CENT == 0,
+                "{p}: {b} {a}"
+            );
         }
     }
 }

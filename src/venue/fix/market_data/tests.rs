@@ -96,7 +96,10 @@ fn a_snapshot_then_updates_keep_the_top_of_book_stamped_on_our_clock() {
     ];
     let q = quote_of(&map(&mut m, 2_000, b"X", &x));
     assert_eq!(q.len(), 1);
-    assert_eq!((q[0].1.bid, q[0].1.ask, q[0].1.bid_size), (Price(10_000), Price(10_001), Qty(10)));
+    assert_eq!(
+        (q[0].1.bid, q[0].1.ask, q[0].1.bid_size),
+        (Price(10_000), Price(10_001), Qty(10))
+    );
     assert_eq!(q[0].1.at_ns, 2_000);
     // The same again moves nothing, but says the feed is alive: told with its new time.
     let q = quote_of(&map(&mut m, 3_000, b"X", &x));
@@ -106,62 +109,181 @@ fn a_snapshot_then_updates_keep_the_top_of_book_stamped_on_our_clock() {
     let q = quote_of(&map(&mut m, 4_000, b"X", &del));
     assert_eq!((q[0].1.bid, q[0].1.ask), (Price(10_000), Price(0)));
     // Trades and other entry types are not the top of book.
-    let trade = [(268, "1"), (279, "0"), (269, "2"), (55, "AAPL"), (270, "100.5")];
+    let trade = [
+        (268, "1"),
+        (279, "0"),
+        (269, "2"),
+        (55, "AAPL"),
+        (270, "100.5"),
+    ];
     assert!(quote_of(&map(&mut m, 5_000, b"X", &trade)).is_empty());
     assert!(m.md.to_reject.is_empty());
     assert_eq!(m.md.stats.quotes, 4);
 }
+
+/// A message's fields after the header.
+type Fields<'a> = &'a [(u32, &'a str)];
 
 #[test]
 fn a_refresh_that_cannot_be_read_is_rejected_whole_and_applies_nothing() {
     use SessionRejectReason as R;
     let mut m = mapping();
     map(&mut m, 1_000, b"W", SNAPSHOT);
-    let cases: &[(&[(u32, &str)], R, u32)] = &[
+    let cases: &[(Fields, R, u32)] = &[
         // Price not a decimal.
-        (&[(268, "1"), (279, "1"), (269, "0"), (55, "AAPL"), (270, "1o0")], R::IncorrectDataFormat, 270),
+        (
+            &[
+                (268, "1"),
+                (279, "1"),
+                (269, "0"),
+                (55, "AAPL"),
+                (270, "1o0"),
+            ],
+            R::IncorrectDataFormat,
+            270,
+        ),
         // Negative size.
-        (&[(268, "1"), (279, "1"), (269, "0"), (55, "AAPL"), (270, "100"), (271, "-5")], R::ValueIsIncorrect, 271),
+        (
+            &[
+                (268, "1"),
+                (279, "1"),
+                (269, "0"),
+                (55, "AAPL"),
+                (270, "100"),
+                (271, "-5"),
+            ],
+            R::ValueIsIncorrect,
+            271,
+        ),
         // Not configured on this venue.
-        (&[(268, "1"), (279, "1"), (269, "0"), (55, "NOPE"), (270, "100")], R::ValueIsIncorrect, 55),
+        (
+            &[
+                (268, "1"),
+                (279, "1"),
+                (269, "0"),
+                (55, "NOPE"),
+                (270, "100"),
+            ],
+            R::ValueIsIncorrect,
+            55,
+        ),
         // Two announced, one there.
-        (&[(268, "2"), (279, "1"), (269, "0"), (55, "AAPL"), (270, "100")], R::IncorrectNumInGroupCount, 268),
+        (
+            &[
+                (268, "2"),
+                (279, "1"),
+                (269, "0"),
+                (55, "AAPL"),
+                (270, "100"),
+            ],
+            R::IncorrectNumInGroupCount,
+            268,
+        ),
         // An unknown update action.
-        (&[(268, "1"), (279, "7"), (269, "0"), (55, "AAPL"), (270, "100")], R::ValueIsIncorrect, 279),
+        (
+            &[
+                (268, "1"),
+                (279, "7"),
+                (269, "0"),
+                (55, "AAPL"),
+                (270, "100"),
+            ],
+            R::ValueIsIncorrect,
+            279,
+        ),
         // A bid without a price.
-        (&[(268, "1"), (279, "0"), (269, "0"), (55, "AAPL")], R::RequiredTagMissing, 270),
+        (
+            &[(268, "1"), (279, "0"), (269, "0"), (55, "AAPL")],
+            R::RequiredTagMissing,
+            270,
+        ),
         // A price at zero after rounding to the instrument's cents.
-        (&[(268, "1"), (279, "1"), (269, "0"), (55, "AAPL"), (270, "0.001")], R::ValueIsIncorrect, 270),
+        (
+            &[
+                (268, "1"),
+                (279, "1"),
+                (269, "0"),
+                (55, "AAPL"),
+                (270, "0.001"),
+            ],
+            R::ValueIsIncorrect,
+            270,
+        ),
         // Out of range.
-        (&[(268, "1"), (279, "1"), (269, "0"), (55, "AAPL"), (270, "99999999999999999")], R::IncorrectDataFormat, 270),
+        (
+            &[
+                (268, "1"),
+                (279, "1"),
+                (269, "0"),
+                (55, "AAPL"),
+                (270, "99999999999999999"),
+            ],
+            R::IncorrectDataFormat,
+            270,
+        ),
         // Entries before the group's first field: a second entry that is the first
         // entry's fields out of order (the first half of the message is fine).
-        (&[(268, "1"), (269, "0"), (279, "1"), (55, "AAPL"), (270, "100")], R::RepeatingGroupFieldsOutOfOrder, 269),
+        (
+            &[
+                (268, "1"),
+                (269, "0"),
+                (279, "1"),
+                (55, "AAPL"),
+                (270, "100"),
+            ],
+            R::RepeatingGroupFieldsOutOfOrder,
+            269,
+        ),
         // No entries at all, no count.
         (&[(262, "md-0-1")], R::RequiredTagMissing, 268),
     ];
     for (k, (fields, reason, tag)) in cases.iter().enumerate() {
         let evs = map(&mut m, 2_000 + k as u64, b"X", fields);
         assert!(evs.is_empty(), "case {k}: {evs:?}");
-        let (seq, t, f) = m.md.to_reject.pop().unwrap_or_else(|| panic!("case {k}: not rejected"));
-        assert_eq!((seq, t, f.reason, f.tag), (7, b'X', *reason, Some(*tag)), "case {k}: {}", f.why);
+        let (seq, t, f) =
+            m.md.to_reject
+                .pop()
+                .unwrap_or_else(|| panic!("case {k}: not rejected"));
+        assert_eq!(
+            (seq, t, f.reason, f.tag),
+            (7, b'X', *reason, Some(*tag)),
+            "case {k}: {}",
+            f.why
+        );
     }
     assert_eq!(m.md.stats.malformed, cases.len() as u64);
     // Nothing of them was applied: a good update shows the snapshot's offer still there.
-    let ok = [(268, "1"), (279, "1"), (269, "0"), (55, "AAPL"), (270, "99.98")];
+    let ok = [
+        (268, "1"),
+        (279, "1"),
+        (269, "0"),
+        (55, "AAPL"),
+        (270, "99.98"),
+    ];
     let q = quote_of(&map(&mut m, 9_000, b"X", &ok));
-    assert_eq!((q[0].1.bid, q[0].1.ask, q[0].1.ask_size), (Price(9_998), Price(10_001), Qty(300)));
+    assert_eq!(
+        (q[0].1.bid, q[0].1.ask, q[0].1.ask_size),
+        (Price(9_998), Price(10_001), Qty(300))
+    );
     // A snapshot of something not ours.
     let evs = map(&mut m, 9_500, b"W", &[(55, "NOPE"), (268, "0")]);
     assert!(evs.is_empty());
-    assert_eq!(m.md.to_reject.pop().map(|r| r.2.reason), Some(R::ValueIsIncorrect));
+    assert_eq!(
+        m.md.to_reject.pop().map(|r| r.2.reason),
+        Some(R::ValueIsIncorrect)
+    );
 }
 
 #[test]
 fn a_refused_request_marks_the_instrument_unfed_until_the_next_logon() {
     let mut m = mapping();
     let i = aapl(&m);
-    let evs = map(&mut m, 1_000, b"Y", &[(262, "md-0-1"), (281, "0"), (58, "unknown symbol")]);
+    let evs = map(
+        &mut m,
+        1_000,
+        b"Y",
+        &[(262, "md-0-1"), (281, "0"), (58, "unknown symbol")],
+    );
     assert!(evs.is_empty());
     assert!(m.md.has_no_feed(i));
     assert_eq!(m.md.stats.refused, 1);
@@ -175,7 +297,13 @@ fn a_refused_request_marks_the_instrument_unfed_until_the_next_logon() {
     // for another instrument.
     let msft = m.reg.instrument_by_names("sim", "MSFT").unwrap().id;
     let mut q = VecDeque::new();
-    m.refused(&mut q, 1_003, 8, crate::venue::fix::reports::Outstanding::MarketData(msft), crate::model::reason::Reason::VenueRejected);
+    m.refused(
+        &mut q,
+        1_003,
+        8,
+        crate::venue::fix::reports::Outstanding::MarketData(msft),
+        crate::model::reason::Reason::VenueRejected,
+    );
     assert!(q.is_empty() && m.md.has_no_feed(msft));
     // The next logon asks again.
     m.md.start_round();
@@ -214,7 +342,15 @@ fn the_request_and_the_refreshes_fit_every_versions_dictionary() {
             ("W", SNAPSHOT.to_vec()),
             (
                 "X",
-                vec![(262, "md-0-1"), (268, "1"), (279, "1"), (269, "0"), (55, "AAPL"), (270, "100"), (271, "5")],
+                vec![
+                    (262, "md-0-1"),
+                    (268, "1"),
+                    (279, "1"),
+                    (269, "0"),
+                    (55, "AAPL"),
+                    (270, "100"),
+                    (271, "5"),
+                ],
             ),
             ("Y", vec![(58, "no"), (262, "md-0-1"), (281, "0")]),
         ] {

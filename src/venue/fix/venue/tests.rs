@@ -289,10 +289,21 @@ fn market_data_is_asked_for_at_logon_and_a_cycles_refreshes_reach_the_core_confl
     msg(1, b"A", &[(98, "0"), (108, "30")]);
     // Three refreshes of AAPL's bid and one that cannot be read, in one read.
     for (seq, px) in [(2, "99.97"), (3, "99.98"), (4, "99.99")] {
-        let body = [(262, "md-0-1"), (268, "1"), (279, "1"), (269, "0"), (55, "AAPL"), (270, px)];
+        let body = [
+            (262, "md-0-1"),
+            (268, "1"),
+            (279, "1"),
+            (269, "0"),
+            (55, "AAPL"),
+            (270, px),
+        ];
         msg(seq, b"X", &body);
     }
-    msg(5, b"X", &[(268, "1"), (279, "1"), (269, "0"), (55, "AAPL"), (270, "x")]);
+    msg(
+        5,
+        b"X",
+        &[(268, "1"), (279, "1"), (269, "0"), (55, "AAPL"), (270, "x")],
+    );
     let later = now + 1_000;
     v.wire.now = later;
     v.session.on_bytes(later, &stream, &mut v.wire);
@@ -305,7 +316,13 @@ fn market_data_is_asked_for_at_logon_and_a_cycles_refreshes_reach_the_core_confl
     let requests: Vec<&String> = sent.iter().filter(|f| f.contains("|35=V|")).collect();
     assert_eq!(requests.len(), 2, "{sent:#?}");
     for (r, sym) in requests.iter().zip(["AAPL", "MSFT"]) {
-        for want in ["|263=1|", "|264=1|", "|265=1|", "|267=2|269=0|269=1|", "|146=1|"] {
+        for want in [
+            "|263=1|",
+            "|264=1|",
+            "|265=1|",
+            "|267=2|269=0|269=1|",
+            "|146=1|",
+        ] {
             assert!(r.contains(want), "{want} in {r}");
         }
         assert!(r.contains(&format!("|55={sym}|")), "{r}");
@@ -328,5 +345,12 @@ fn market_data_is_asked_for_at_logon_and_a_cycles_refreshes_reach_the_core_confl
     assert_eq!(quotes, [(Price(9_999), later, 4)], "{heard:?}");
     assert_eq!(v.quotes_conflated(), 2);
     let st = v.stats();
-    assert_eq!((st.market_data.requests, st.market_data.quotes, st.market_data.malformed), (2, 3, 1));
+    assert_eq!(
+        (
+            st.market_data.requests,
+            st.market_data.quotes,
+            st.market_data.malformed
+        ),
+        (2, 3, 1)
+    );
 }
