@@ -14,10 +14,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The example FIX configuration on `port`, subscribing to market data, quotes older
-/// than a second stale.
-fn config(dir: &Path, port: u16) -> PathBuf {
+/// than a second stale, with `edits` (from, to) applied.
+fn config(dir: &Path, port: u16, edits: &[(&str, &str)]) -> PathBuf {
     let text = std::fs::read_to_string("examples/fix-sim.toml").unwrap();
     let mut out = text.clone();
+    let edits = edits.iter().map(|(f, t)| (*f, t.to_string()));
     for (from, to) in [
         (
             "SocketConnectPort = 9878",
@@ -31,7 +32,10 @@ fn config(dir: &Path, port: u16) -> PathBuf {
             "MassStatusOnLogon = true",
             "MarketData = true\nMassStatusOnLogon = true".to_string(),
         ),
-    ] {
+    ]
+    .into_iter()
+    .chain(edits)
+    {
         assert!(out.contains(from), "{from:?} not in the example");
         out = out.replacen(from, &to, 1);
     }
@@ -117,7 +121,7 @@ fn broker_quotes_drive_the_gate_fresh_passes_stale_and_refused_do_not() {
         "--dict-dir",
         "fix-dictionaries",
     ]);
-    let cfg = config(&dir, s.port);
+    let cfg = config(&dir, s.port, &[]);
     let journal = dir.join("journal");
     let (mut p, url) = execd(&cfg, &journal);
 
@@ -191,4 +195,54 @@ fn broker_quotes_drive_the_gate_fresh_passes_stale_and_refused_do_not() {
     for reason in ["STALE_MARKET_DATA", "NO_MARKET_DATA"] {
         assert!(rows.contains(reason), "{reason} in {rows}");
     }
+}
+
+#[test]
+fn a_fix42_session_asks_and_reads_in_its_own_dictionary() {
+    let dir = TempDir::new("market-data-42");
+    let mut s = VenueSim::start(&[
+        "--policy",
+        "fill",
+        "--quotes-every-ms",
+        "20",
+        "--dict-dir",
+        "fix-dictionaries",
+    ]);
+    let cfg = config(
+        &dir,
+        s.port,
+        &[
+            ("BeginString = \"FIX.4.4\"", "BeginString = \"FIX.4.2\""),
+            (
+                "DataDictionary = \"FIX.4.4\"",
+                "DataDictionary = \"FIX.4.2\"",
+            ),
+        ],
+    );
+    let journal = dir.join("journal");
+    let (p, url) = execd(&cfg, &journal);
+    buy_until(&url, "aapl", "AAPL", passed);
+    buy_until(&url, "msft", "MSFT", passed);
+    let st = s.status();
+    assert_eq!(st["md_subscriptions"].as_u64(), Some(2), "{st}");
+    let (code, lines) = p.sigterm(30);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    // The 4.2 requests validated at the broker, its 4.2 refreshes at execd.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("next sequence numbers out") && l.contains(" 0 invalid")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(
+            |l| l.contains("market data: 2 requests, 0 instruments refused")
+                && l.contains(" 0 malformed")
+        ),
+        "{lines:#?}"
+    );
+    let st = s.quit();
+    assert_eq!(st["session_rejects_sent"].as_u64(), Some(0), "{st}");
+    assert_eq!(st["business_rejects"].as_u64(), Some(0), "{st}");
+    replay("verify", &journal);
 }
