@@ -80,6 +80,7 @@ mod tests {
                     at_ns: at,
                     ..Quote::default()
                 },
+                venue_ns: 0,
             },
             src_seq: at,
         }
@@ -87,7 +88,9 @@ mod tests {
 
     fn bid(e: &VenueEvent) -> (u16, i64) {
         match e.kind {
-            VenueEventKind::Quote { instrument, quote } => (instrument.0, quote.bid.0),
+            VenueEventKind::Quote {
+                instrument, quote, ..
+            } => (instrument.0, quote.bid.0),
             _ => (u16::MAX, 0),
         }
     }

@@ -118,8 +118,12 @@ pub enum VenueEventKind {
     Quote {
         /// Interned instrument.
         instrument: InstrumentId,
-        /// Stamped with the time it arrived.
+        /// Stamped with the time it arrived (engine time): what staleness is measured
+        /// from (R-GATE-6).
         quote: Quote,
+        /// The venue's own time for it (FIX SendingTime), Unix ns; 0 = not told. Kept
+        /// for the record (journaled), never used for staleness.
+        venue_ns: u64,
     },
     /// Where an order stands at the venue, as it answered a status query (FIX
     /// ExecType=I, a mass status report) or said in passing (an OrderCancelReject's

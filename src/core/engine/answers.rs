@@ -29,7 +29,9 @@ impl Engine {
         match kind {
             // Stamped with when the adapter received it (engine time): staleness is
             // measured on our clock (R-VEN-6, R-GATE-6).
-            VenueEventKind::Quote { instrument, quote } => {
+            VenueEventKind::Quote {
+                instrument, quote, ..
+            } => {
                 if let Some(q) = self.gate.quotes.get_mut(instrument.0 as usize) {
                     *q = quote;
                 }

@@ -307,6 +307,10 @@ impl MarketData {
             };
         });
         self.stats.refreshes += 1;
+        let venue_ns = msg
+            .get(tag::SENDING_TIME)
+            .and_then(super::time::parse_utc_timestamp)
+            .unwrap_or(0);
         // Every instrument whose bid or offer the refresh stated is told, moved or not:
         // a broker restating an unchanged top says its feed is alive, and staleness is
         // measured from what arrived (R-GATE-6). Conflation keeps the journal's rate at
@@ -325,6 +329,7 @@ impl MarketData {
                         ask_size: Qty(top.ask.size),
                         at_ns: now,
                     },
+                    venue_ns,
                 },
                 src_seq: seq,
             });

@@ -48,7 +48,15 @@ fn map(m: &mut Mapping, now: u64, msg_type: &[u8], fields: &[(u32, &str)]) -> Ve
 fn quote_of(evs: &[VenueEvent]) -> Vec<(InstrumentId, Quote)> {
     evs.iter()
         .filter_map(|e| match e.kind {
-            VenueEventKind::Quote { instrument, quote } => Some((instrument, quote)),
+            VenueEventKind::Quote {
+                instrument,
+                quote,
+                venue_ns,
+            } => {
+                // The broker's SendingTime, kept beside our receive time.
+                assert_eq!(venue_ns, 1_700_000_000_000_000_000);
+                Some((instrument, quote))
+            }
             _ => None,
         })
         .collect()
