@@ -3,9 +3,10 @@
 //! configured on the venue; its MarketDataSnapshotFullRefresh (W) and
 //! MarketDataIncrementalRefresh (X) keep a top of book per instrument here, and each
 //! refresh stating an instrument's bid or offer becomes a [`VenueEventKind::Quote`] of
-//! it stamped with when it arrived on our clock (staleness is never the broker's word). A MarketDataRequestReject (Y), or a
-//! session or business reject of the request, marks the instrument as having no venue
-//! feed until the next logon asks again.
+//! it stamped with when it arrived on our clock (staleness is never the broker's word;
+//! its SendingTime goes along as `venue_ns`, for the record). A MarketDataRequestReject
+//! (Y), or a session or business reject of the request, marks the instrument as having
+//! no venue feed until the next logon asks again.
 //!
 //! Values are input, not truth: prices read into the instrument's scale (rounded, with
 //! checked arithmetic, positive), sizes not negative (rounded down: the gate's liquidity
@@ -55,7 +56,8 @@ pub struct MdStats {
     pub refreshes: u64,
     /// Refreshes that could not be read and were rejected (35=3), or failed the dictionary.
     pub malformed: u64,
-    /// Quotes handed to the core (a change of an instrument's top of book).
+    /// Quotes handed to the core: one per instrument a refresh stated a bid or offer of
+    /// (before conflation).
     pub quotes: u64,
 }
 
