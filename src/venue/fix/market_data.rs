@@ -235,11 +235,12 @@ impl MarketData {
     ) -> Result<(), Malformed> {
         let snapshot = msg.msg_type() == msg_type::MARKET_DATA_SNAPSHOT_FULL_REFRESH;
         let v = self.venue;
-        // The instrument the message as a whole names: our MDReqID, else its Symbol.
-        let whole = self
-            .by_req_id(reg, msg.get(tag::MD_REQ_ID))
-            .or_else(|| by_symbol(reg, v, msg.get(tag::SYMBOL)));
-        if snapshot && whole.is_none() {
+        // The instrument the message as a whole names: its Symbol, else our MDReqID.
+        let whole = match msg.get(tag::SYMBOL) {
+            Some(sym) => by_symbol(reg, v, Some(sym)),
+            None => self.by_req_id(reg, msg.get(tag::MD_REQ_ID)),
+        };
+        if whole.is_none() && (snapshot || msg.get(tag::SYMBOL).is_some()) {
             return Err(Malformed {
                 reason: SessionRejectReason::ValueIsIncorrect,
                 tag: Some(tag::SYMBOL),

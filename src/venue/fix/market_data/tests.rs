@@ -273,12 +273,24 @@ fn a_refresh_that_cannot_be_read_is_rejected_whole_and_applies_nothing() {
         (q[0].1.bid, q[0].1.ask, q[0].1.ask_size),
         (Price(9_998), Price(10_001), Qty(300))
     );
-    // A snapshot of something not ours.
-    let evs = map(&mut m, 9_500, b"W", &[(55, "NOPE"), (268, "0")]);
+    // A snapshot of something not ours, even under one of our MDReqIDs.
+    let evs = map(
+        &mut m,
+        9_500,
+        b"W",
+        &[(262, "md-0-1"), (55, "NOPE"), (268, "0")],
+    );
     assert!(evs.is_empty());
     assert_eq!(
         m.md.to_reject.pop().map(|r| r.2.reason),
         Some(R::ValueIsIncorrect)
+    );
+    // Without a Symbol, our MDReqID names the instrument.
+    let w = [(262, "md-0-1"), (268, "1"), (269, "1"), (270, "100.02")];
+    let q = quote_of(&map(&mut m, 9_600, b"W", &w));
+    assert_eq!(
+        (q[0].0, q[0].1.bid, q[0].1.ask),
+        (aapl(&m), Price(0), Price(10_002))
     );
 }
 
