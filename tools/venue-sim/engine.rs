@@ -1566,6 +1566,69 @@ mod tests {
         std::iter::from_fn(|| sim.pop_due(1)).collect()
     }
 
+    #[test]
+    fn market_data_is_a_snapshot_then_refreshes_until_unsubscribed_unknown_refused() {
+        let mut sim = Sim::new(SimConfig {
+            quotes_every_ns: 1_000_000,
+            ..cfg(Policy::Fill)
+        });
+        let req = |kind: &'static str, id: &'static str, sym: &'static str| {
+            [
+                (262, id),
+                (263, kind),
+                (264, "1"),
+                (265, "1"),
+                (267, "2"),
+                (269, "0"),
+                (269, "1"),
+                (146, "1"),
+                (55, sym),
+            ]
+        };
+        let out = on(&mut sim, b"V", &req("1", "m1", "AAPL"));
+        assert!(
+            matches!(&out[..], [Out { kind: OutKind::MdSnapshot { bid, ask, .. }, .. }] if bid < ask),
+            "{out:?}"
+        );
+        assert_eq!(sim.subscriptions(), 1);
+        let at = 2_000_001;
+        sim.on_time(at);
+        let refreshes: Vec<Out> = std::iter::from_fn(|| sim.pop_due(at)).collect();
+        assert!(
+            matches!(
+                &refreshes[..],
+                [Out {
+                    kind: OutKind::MdIncrement { .. },
+                    ..
+                }]
+            ),
+            "{refreshes:?}"
+        );
+        // Unsubscribed: nothing more.
+        let out = on(
+            &mut sim,
+            b"V",
+            &[(262, "m1"), (263, "2"), (146, "1"), (55, "AAPL")],
+        );
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(sim.subscriptions(), 0);
+        sim.on_time(9_000_000);
+        assert!(sim.pop_due(9_000_000).is_none());
+        // A symbol this broker does not know: 35=Y, unknown symbol.
+        let out = on(&mut sim, b"V", &req("1", "m2", "BAD"));
+        assert!(
+            matches!(
+                &out[..],
+                [Out {
+                    kind: OutKind::MdReject { reason: 0, .. },
+                    ..
+                }]
+            ),
+            "{out:?}"
+        );
+        assert_eq!((sim.subscriptions(), sim.counters.md_rejects), (0, 1));
+    }
+
     fn exec(o: &Out) -> Exec {
         match &o.kind {
             OutKind::Exec(e) => *e,
