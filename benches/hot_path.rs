@@ -140,5 +140,88 @@ fn engine_round_trip(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, gate_and_state_machine, engine_round_trip);
+/// Quote → gate-visible on the core (R-VEN-6): a FIX MarketDataIncrementalRefresh's
+/// bytes decoded, read into the venue's top of book (the FIX venue's own code, through
+/// its probe), conflated, handed to the engine as the journaled venue input it becomes,
+/// and applied: the next gate check sees it. Socket reads and the session's sequence
+/// checks are left out (the FIX benches cover them). Criterion's estimate, then p50 and
+/// p99 of single quotes timed one by one.
+fn quote_to_gate(c: &mut Criterion) {
+    use execd::venue::fix::codec::{Decoder, Encoder};
+    use execd::venue::fix::probe::ReportProbe;
+    use execd::venue::{Conflation, VenueEvent};
+    use std::time::Instant;
+
+    let text = std::fs::read_to_string("examples/fix-sim.toml").expect("examples/fix-sim.toml");
+    let reg = Arc::new(Registry::from_toml(&text).expect("the example loads"));
+    let venue = reg
+        .venue(&execd::model::ids::Name::new("sim").unwrap())
+        .expect("venue sim");
+    let aapl = reg.instrument_by_names("sim", "AAPL").unwrap().id;
+    let start = unix_ns(2026, 1, 5, 15, 0);
+    let mut e = Engine::new(reg.clone(), build_venues(&reg, start), 1, start);
+    let mut probe = ReportProbe::new(reg.clone(), venue).with_market_data();
+    let mut conflation = Conflation::new(reg.instruments.len());
+    let mut enc = Encoder::new("FIX.4.4", 512);
+    enc.start(b"X")
+        .bytes(49, b"SIM")
+        .bytes(56, b"EXECD")
+        .uint(34, 1_000)
+        .timestamp(52, start, false)
+        .bytes(262, b"md-0-1")
+        .uint(268, 2);
+    for (side, px) in [(b'0', 9_999), (b'1', 10_001)] {
+        enc.char(279, b'1')
+            .char(269, side)
+            .bytes(55, b"AAPL")
+            .fixed(270, px, 2)
+            .uint(271, 1_000);
+    }
+    let frame = enc.finish().to_vec();
+    let mut dec = Decoder::new();
+    let mut evs: Vec<VenueEvent> = Vec::with_capacity(16);
+    let mut out: Vec<CoreEvent> = Vec::with_capacity(1024);
+    let mut now = start;
+    let vi = venue.0 as usize;
+    let mut one = || {
+        now += 1_000;
+        evs.clear();
+        out.clear();
+        let msg = dec.decode(&frame).expect("decodes");
+        probe.read_into(now, &msg, &mut evs);
+        conflation.apply(&mut evs, 0);
+        for ev in evs.drain(..) {
+            e.feed_recorded(vi, ev);
+        }
+        e.advance_to(now, &mut out);
+        let q = e.gate().quotes[aapl.0 as usize];
+        debug_assert_eq!(q.at_ns, now);
+        black_box(q)
+    };
+    let mut g = c.benchmark_group("market_data");
+    g.bench_function("fix_refresh_to_gate", |b| b.iter(&mut one));
+    g.finish();
+    let n = 100_000;
+    let mut ns: Vec<u64> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        black_box(one());
+        ns.push(t.elapsed().as_nanos() as u64);
+    }
+    ns.sort_unstable();
+    println!(
+        "market_data/fix_refresh_to_gate: {n} quotes timed one by one: p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
+        ns[n / 2],
+        ns[n * 99 / 100],
+        ns[n * 999 / 1000],
+        ns[n - 1]
+    );
+}
+
+criterion_group!(
+    benches,
+    gate_and_state_machine,
+    engine_round_trip,
+    quote_to_gate
+);
 criterion_main!(benches);

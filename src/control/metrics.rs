@@ -246,6 +246,12 @@ fn core(t: &mut Text, c: &CoreMetrics, venues: &[String]) {
     for (v, cell) in venues.iter().zip(c.venues()) {
         t.sample("execd_venue_breaker_state", &[("venue", v)], cell.breaker());
     }
+    t.family(
+        "execd_quotes_conflated_total",
+        "counter",
+        "Venue quotes dropped for a newer one of the same instrument within one core cycle (one per instrument per cycle is journaled)",
+    );
+    t.sample("execd_quotes_conflated_total", &[], c.quotes_conflated());
     if let Some((written, copied)) = c.journal() {
         t.family(
             "execd_journal_last_seq",
@@ -408,6 +414,7 @@ mod tests {
             "execd_requests_total",
             "execd_stage_latency_seconds",
             "execd_venue_up",
+            "execd_quotes_conflated_total",
             "execd_alert_active",
         ] {
             assert!(text.contains(&format!("# TYPE {name} ")), "{name}: {text}");

@@ -119,10 +119,14 @@ impl DutyCycle {
         self.published_at = t.max(1);
         let m = &self.metrics;
         m.publish_stats(self.engine.stats());
+        let mut conflated = 0u64;
         for v in 0..self.engine.registry().venues.len() {
             let (up, breaker) = self.engine.venue_health(v);
             m.publish_venue(v, up, breaker);
+            let venue = self.engine.venue(v);
+            conflated = conflated.wrapping_add(crate::venue::Venue::quotes_conflated(venue));
         }
+        m.publish_quotes_conflated(conflated);
         if let Some(written) = self.rings.journal_last_seq() {
             let copied = self.audit.as_ref().map_or(0, |h| h.copied_seq());
             m.publish_journal(written, copied);

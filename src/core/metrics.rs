@@ -209,6 +209,7 @@ pub struct CoreMetrics {
     journal_seq: AtomicU64,
     audit_seq: AtomicU64,
     journaled: AtomicBool,
+    quotes_conflated: AtomicU64,
     // The engine's statistics when this start began: counters count from the start of
     // the process, as Prometheus expects, not from the start of the journal.
     base: [AtomicU64; Count::ALL.len()],
@@ -233,6 +234,7 @@ impl CoreMetrics {
             journal_seq: AtomicU64::new(0),
             audit_seq: AtomicU64::new(0),
             journaled: AtomicBool::new(false),
+            quotes_conflated: AtomicU64::new(0),
             base: Default::default(),
         }
     }
@@ -275,7 +277,17 @@ impl CoreMetrics {
             .then(|| (self.journal_seq.load(Relaxed), self.audit_seq.load(Relaxed)))
     }
 
+    /// Quotes the venues dropped for a newer one of the same instrument within one core
+    /// cycle (R-VEN-6), since this start.
+    pub fn quotes_conflated(&self) -> u64 {
+        self.quotes_conflated.load(Relaxed)
+    }
+
     // The core's side.
+
+    pub(crate) fn publish_quotes_conflated(&self, n: u64) {
+        self.quotes_conflated.store(n, Relaxed);
+    }
 
     /// Counting starts from `s` (what recovery rebuilt).
     pub(crate) fn baseline(&self, s: &EngineStats) {

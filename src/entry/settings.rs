@@ -309,6 +309,7 @@ impl OrderEntryConfig {
             resend_order_max_age: 0,
             reduce_only_exec_inst: None,
             oco_order_list: false,
+            market_data: false,
             socket_use_ssl: false,
             ssl_ca_certificate: None,
             ssl_server_name: None,

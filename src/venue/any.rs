@@ -108,6 +108,9 @@ impl Venue for AnyVenue {
     fn positions(&self, account: AccountId, out: &mut Vec<(InstrumentId, Qty)>) {
         each!(self, v => v.positions(account, out))
     }
+    fn quotes_conflated(&self) -> u64 {
+        each!(self, v => v.quotes_conflated())
+    }
     #[inline]
     fn is_external(&self) -> bool {
         each!(self, v => v.is_external())

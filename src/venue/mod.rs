@@ -2,11 +2,13 @@
 //! sessions and REST/WebSocket bridges implement the same trait.
 
 pub mod any;
+mod conflate;
 pub mod fix;
 pub mod paper;
 pub mod recorded;
 
 pub use any::AnyVenue;
+pub use conflate::Conflation;
 
 use crate::model::fixed::{Money, Price, Qty};
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderType, Side, Tif};
@@ -116,8 +118,12 @@ pub enum VenueEventKind {
     Quote {
         /// Interned instrument.
         instrument: InstrumentId,
-        /// Stamped with the time it arrived.
+        /// Stamped with the time it arrived (engine time): what staleness is measured
+        /// from (R-GATE-6).
         quote: Quote,
+        /// The venue's own time for it (FIX SendingTime), Unix ns; 0 = not told. Kept
+        /// for the record (journaled), never used for staleness.
+        venue_ns: u64,
     },
     /// Where an order stands at the venue, as it answered a status query (FIX
     /// ExecType=I, a mass status report) or said in passing (an OrderCancelReject's
@@ -251,6 +257,11 @@ pub trait Venue: Send {
     fn next_event_at(&self) -> Option<u64>;
     /// Positions held for an account.
     fn positions(&self, account: AccountId, out: &mut Vec<(InstrumentId, Qty)>);
+    /// Quotes this venue dropped for a newer one of the same instrument before the core
+    /// took them ([`Conflation`]), since it started.
+    fn quotes_conflated(&self) -> u64 {
+        0
+    }
     /// Whether events come from outside the process (a network venue): those are
     /// journaled as inputs, since replay cannot derive them.
     fn is_external(&self) -> bool {

@@ -420,6 +420,7 @@ impl PaperVenue {
                 kind: VenueEventKind::Quote {
                     instrument: InstrumentId(idx as u16),
                     quote,
+                    venue_ns: 0,
                 },
                 src_seq: 0,
             });

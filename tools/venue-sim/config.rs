@@ -117,6 +117,11 @@ pub struct Cli {
     /// the price path reaches the trigger.
     #[arg(long)]
     pub stops_at_once: bool,
+    /// Market data: each subscription (MarketDataRequest 263=1) is refreshed this often
+    /// with an incremental refresh of both sides from the price path (0: the snapshot
+    /// only). Default 100.
+    #[arg(long)]
+    pub quotes_every_ms: Option<u64>,
     /// Validate inbound messages: the complete built-in dictionaries with this
     /// directory's overlays/venue-sim.xml (e.g. the repo's fix-dictionaries); a FIX42.xml,
     /// FIX44.xml, FIXT11.xml or FIX50SP2.xml here replaces the built-in base.
@@ -192,6 +197,8 @@ struct FileCfg {
     oco_lists: Option<bool>,
     #[serde(alias = "stops-at-once")]
     stops_at_once: Option<bool>,
+    #[serde(alias = "quotes-every-ms")]
+    quotes_every_ms: Option<u64>,
     #[serde(alias = "tls-cert")]
     tls_cert: Option<String>,
     #[serde(alias = "tls-key")]
@@ -415,6 +422,11 @@ impl Config {
                 reduce_only_exec_inst,
                 oco_lists: cli.oco_lists || file.oco_lists.unwrap_or(false),
                 stops_at_once: cli.stops_at_once || file.stops_at_once.unwrap_or(false),
+                quotes_every_ns: cli
+                    .quotes_every_ms
+                    .or(file.quotes_every_ms)
+                    .unwrap_or(100)
+                    .saturating_mul(1_000_000),
             },
         })
     }

@@ -19,6 +19,8 @@ use std::collections::BinaryHeap;
 
 mod book;
 mod lists;
+mod quotes;
+pub use quotes::QUOTE_SIZE;
 
 /// Decimals of every internal price and quantity.
 pub const SCALE: u8 = 8;
@@ -71,6 +73,8 @@ pub struct SimConfig {
     /// limits at theirs (two legs of a pair hit in the same instant). Off: they rest
     /// until the price path reaches their trigger.
     pub stops_at_once: bool,
+    /// Market data subscriptions are refreshed this often (0: a snapshot only).
+    pub quotes_every_ns: u64,
 }
 
 /// FIX version of a session, for the few places the answers differ.
@@ -235,6 +239,26 @@ pub enum OutKind {
         list_id: Id,
         legs: [Id; 2],
         rejected: bool,
+        text: &'static str,
+    },
+    /// MarketDataSnapshotFullRefresh (35=W): a symbol's top of book.
+    MdSnapshot {
+        req_id: Id,
+        symbol: Id,
+        bid: i64,
+        ask: i64,
+    },
+    /// MarketDataIncrementalRefresh (35=X): both sides of a symbol's top restated.
+    MdIncrement {
+        req_id: Id,
+        symbol: Id,
+        bid: i64,
+        ask: i64,
+    },
+    /// MarketDataRequestReject (35=Y) with MDReqRejReason (281).
+    MdReject {
+        req_id: Id,
+        reason: u32,
         text: &'static str,
     },
     /// An application message to send back with the same MsgType: its header fields
@@ -429,6 +453,12 @@ pub struct Counters {
     pub oco_cancels: u64,
     /// Reduce-only fills clipped to the position (or cancelled with nothing to reduce).
     pub reduce_only_clipped: u64,
+    /// MarketDataRequests received.
+    pub md_requests: u64,
+    /// MarketDataRequests refused (35=Y).
+    pub md_rejects: u64,
+    /// Snapshots and incremental refreshes sent.
+    pub quotes_sent: u64,
 }
 
 /// The broker behind every session: orders, the price paths, and the answers due,
@@ -458,6 +488,10 @@ pub struct Sim {
     refuse_cancels: u32,
     /// Books of clients not logged on since this start (`book.rs`), by CompID.
     kept: FxHashMap<String, book::Kept>,
+    /// Market data subscriptions (`quotes.rs`), and when they are next refreshed.
+    subs: Vec<quotes::Sub>,
+    next_quotes: u64,
+    quotes_paused: bool,
     pub counters: Counters,
 }
 
@@ -505,6 +539,9 @@ impl Sim {
             drop_fills: 0,
             refuse_cancels: 0,
             kept: FxHashMap::default(),
+            subs: Vec::new(),
+            next_quotes: 0,
+            quotes_paused: false,
             counters: Counters::default(),
         }
     }
@@ -532,10 +569,7 @@ impl Sim {
         } else {
             self.paths.iter().map(|(_, p)| p.next_tick).min()
         };
-        match (h, p) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [h, p, self.next_quotes_at()].into_iter().flatten().min()
     }
 
     fn push(&mut self, due: u64, kind: TaskKind) {
@@ -635,6 +669,7 @@ impl Sim {
             msg_type::ORDER_STATUS_REQUEST => self.status(now, sess, msg),
             msg_type::ORDER_MASS_STATUS_REQUEST => self.mass_status(now, sess, msg),
             msg_type::REQUEST_FOR_POSITIONS => self.positions(now, sess, msg),
+            msg_type::MARKET_DATA_REQUEST => self.market_data_request(now, sess, msg),
             _ => self.unsupported(now, sess, msg),
         }
     }
@@ -643,6 +678,7 @@ impl Sim {
     /// echo policy's duplicate check (as QuickFIX's application forgets on logout).
     pub fn session_ended(&mut self, sess: u32) {
         self.seen.retain(|(s, _)| *s != sess);
+        self.subs.retain(|s| s.sess != sess);
     }
 
     fn unsupported(&mut self, now: u64, sess: u32, msg: &Msg<'_>) {
@@ -1068,6 +1104,7 @@ impl Sim {
 
     /// Steps the price paths and fills resting limits they reached.
     pub fn on_time(&mut self, now: u64) {
+        self.publish_quotes(now);
         if self.resting.is_empty() {
             return;
         }
@@ -1497,6 +1534,7 @@ mod tests {
             reduce_only_exec_inst: Some(b'E'),
             oco_lists: true,
             stops_at_once: false,
+            quotes_every_ns: 0,
         }
     }
 
@@ -1526,6 +1564,69 @@ mod tests {
         let m = d.decode(&frame).unwrap();
         sim.on_app(1, 0, &m, None);
         std::iter::from_fn(|| sim.pop_due(1)).collect()
+    }
+
+    #[test]
+    fn market_data_is_a_snapshot_then_refreshes_until_unsubscribed_unknown_refused() {
+        let mut sim = Sim::new(SimConfig {
+            quotes_every_ns: 1_000_000,
+            ..cfg(Policy::Fill)
+        });
+        let req = |kind: &'static str, id: &'static str, sym: &'static str| {
+            [
+                (262, id),
+                (263, kind),
+                (264, "1"),
+                (265, "1"),
+                (267, "2"),
+                (269, "0"),
+                (269, "1"),
+                (146, "1"),
+                (55, sym),
+            ]
+        };
+        let out = on(&mut sim, b"V", &req("1", "m1", "AAPL"));
+        assert!(
+            matches!(&out[..], [Out { kind: OutKind::MdSnapshot { bid, ask, .. }, .. }] if bid < ask),
+            "{out:?}"
+        );
+        assert_eq!(sim.subscriptions(), 1);
+        let at = 2_000_001;
+        sim.on_time(at);
+        let refreshes: Vec<Out> = std::iter::from_fn(|| sim.pop_due(at)).collect();
+        assert!(
+            matches!(
+                &refreshes[..],
+                [Out {
+                    kind: OutKind::MdIncrement { .. },
+                    ..
+                }]
+            ),
+            "{refreshes:?}"
+        );
+        // Unsubscribed: nothing more.
+        let out = on(
+            &mut sim,
+            b"V",
+            &[(262, "m1"), (263, "2"), (146, "1"), (55, "AAPL")],
+        );
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(sim.subscriptions(), 0);
+        sim.on_time(9_000_000);
+        assert!(sim.pop_due(9_000_000).is_none());
+        // A symbol this broker does not know: 35=Y, unknown symbol.
+        let out = on(&mut sim, b"V", &req("1", "m2", "BAD"));
+        assert!(
+            matches!(
+                &out[..],
+                [Out {
+                    kind: OutKind::MdReject { reason: 0, .. },
+                    ..
+                }]
+            ),
+            "{out:?}"
+        );
+        assert_eq!((sim.subscriptions(), sim.counters.md_rejects), (0, 1));
     }
 
     fn exec(o: &Out) -> Exec {

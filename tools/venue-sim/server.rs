@@ -6,7 +6,7 @@
 const BOOK_FILE: &str = "book.json";
 
 use crate::config::{Config, BEGIN_STRINGS};
-use crate::engine::{ExecKind, Id, Out, OutKind, Sim, Ver};
+use crate::engine::{ExecKind, Id, Out, OutKind, Sim, Ver, QUOTE_SIZE};
 use execd::venue::fix::codec::{self, Decoder, Encoder, Field, FrameError, Msg};
 use execd::venue::fix::dictionary::{Dictionary, ValidateOptions};
 use execd::venue::fix::reject::SessionRejectReason;
@@ -1036,6 +1036,9 @@ impl Server {
             OutKind::PosAck { .. } => msg_type::REQUEST_FOR_POSITIONS_ACK,
             OutKind::PosReport { .. } => msg_type::POSITION_REPORT,
             OutKind::ListStatus { .. } => msg_type::LIST_STATUS,
+            OutKind::MdSnapshot { .. } => msg_type::MARKET_DATA_SNAPSHOT_FULL_REFRESH,
+            OutKind::MdIncrement { .. } => msg_type::MARKET_DATA_INCREMENTAL_REFRESH,
+            OutKind::MdReject { .. } => msg_type::MARKET_DATA_REQUEST_REJECT,
             OutKind::Echo { msg_type, .. } => msg_type.as_bytes(),
         };
         let header = match &out.kind {
@@ -1221,9 +1224,24 @@ impl Server {
                 let found = self.sim.forget_order(cl.as_bytes());
                 emit(&json!({"type":"ok","command":cmd,"found":found}));
             }
+            "quotes" => {
+                let paused = match words.next() {
+                    Some("off") => true,
+                    Some("on") => false,
+                    _ => {
+                        emit(
+                            &json!({"type":"error","command":cmd,"message":"usage: quotes on|off"}),
+                        );
+                        return;
+                    }
+                };
+                self.sim.pause_quotes(paused, now);
+                emit(&json!({"type":"ok","command":cmd,"paused":paused,
+                    "subscriptions":self.sim.subscriptions()}));
+            }
             "quit" => self.begin_stop(now),
             other => emit(&json!({"type":"error","command":other,
-                "message":"commands: status, drop, skip N, logout, drop-fills N, refuse-cancels N, invent-position ACCOUNT SYMBOL QTY, forget-order CLORDID, quit"})),
+                "message":"commands: status, drop, skip N, logout, drop-fills N, refuse-cancels N, invent-position ACCOUNT SYMBOL QTY, forget-order CLORDID, quotes on|off, quit"})),
         }
     }
 
@@ -1325,6 +1343,10 @@ impl Server {
                 json!({"account": a, "symbol": s, "qty": execd::model::fixed::Dec { mant: *q, scale: 8 }.to_string()})
             }).collect::<Vec<_>>(),
             "fills": k.fills,
+            "md_requests": k.md_requests,
+            "md_rejects": k.md_rejects,
+            "quotes_sent": k.quotes_sent,
+            "md_subscriptions": self.sim.subscriptions(),
             "dropped_fills": k.dropped_fills,
             "cancels": k.cancels,
             "replaces": k.replaces,
@@ -1560,6 +1582,48 @@ fn encode(enc: &mut Encoder, kind: &OutKind, ver: Ver, now: u64, latency_us: u64
                 enc.uint(tag::CXL_QTY, 0);
                 enc.uint(tag::AVG_PX, 0);
             }
+        }
+        // The layouts of FIX 4.2, 4.4 and 5.0SP2 alike: a snapshot's Symbol before its
+        // entries, an incremental entry's Symbol after its MDEntryType.
+        OutKind::MdSnapshot {
+            req_id,
+            symbol,
+            bid,
+            ask,
+        } => {
+            id(enc, tag::MD_REQ_ID, req_id);
+            id(enc, tag::SYMBOL, symbol);
+            enc.uint(tag::NO_MD_ENTRIES, 2);
+            for (kind, px) in [(b'0', bid), (b'1', ask)] {
+                enc.char(tag::MD_ENTRY_TYPE, kind);
+                enc.fixed(tag::MD_ENTRY_PX, *px, S);
+                enc.fixed(tag::MD_ENTRY_SIZE, QUOTE_SIZE, S);
+            }
+        }
+        OutKind::MdIncrement {
+            req_id,
+            symbol,
+            bid,
+            ask,
+        } => {
+            id(enc, tag::MD_REQ_ID, req_id);
+            enc.uint(tag::NO_MD_ENTRIES, 2);
+            for (kind, px) in [(b'0', bid), (b'1', ask)] {
+                enc.char(tag::MD_UPDATE_ACTION, b'1');
+                enc.char(tag::MD_ENTRY_TYPE, kind);
+                id(enc, tag::SYMBOL, symbol);
+                enc.fixed(tag::MD_ENTRY_PX, *px, S);
+                enc.fixed(tag::MD_ENTRY_SIZE, QUOTE_SIZE, S);
+            }
+        }
+        OutKind::MdReject {
+            req_id,
+            reason,
+            text,
+        } => {
+            enc.bytes(tag::TEXT, text.as_bytes());
+            id(enc, tag::MD_REQ_ID, req_id);
+            enc.uint(tag::MD_REQ_REJ_REASON, *reason as u64);
         }
         OutKind::Echo { body, .. } => {
             for f in body.split(|&b| b == 1) {

@@ -744,6 +744,19 @@ fn run(
                 st.unsupported,
                 st.unknown_orders
             );
+            let md = st.market_data;
+            if md.requests > 0 {
+                note!(
+                    "execd: fix venue {}: market data: {} requests, {} instruments refused, {} refreshes, {} malformed, {} quotes, {} conflated",
+                    v.name.as_str(),
+                    md.requests,
+                    md.refused,
+                    md.refreshes,
+                    md.malformed,
+                    md.quotes,
+                    st.quotes_conflated
+                );
+            }
         }
     }
     let fix_anomalies: u64 = (0..reg.venues.len())

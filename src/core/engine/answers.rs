@@ -27,8 +27,14 @@ impl Engine {
         out: &mut impl Outbox,
     ) {
         match kind {
-            VenueEventKind::Quote { instrument, quote } => {
-                self.gate.quotes[instrument.0 as usize] = quote;
+            // Stamped with when the adapter received it (engine time): staleness is
+            // measured on our clock (R-VEN-6, R-GATE-6).
+            VenueEventKind::Quote {
+                instrument, quote, ..
+            } => {
+                if let Some(q) = self.gate.quotes.get_mut(instrument.0 as usize) {
+                    *q = quote;
+                }
             }
             // The gate asks the venue itself whether it is up; what a logon changes here is
             // what the core may now ask.

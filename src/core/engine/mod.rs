@@ -212,6 +212,20 @@ impl Engine {
         &self.venues[i]
     }
 
+    /// Queues `ev` at venue `vi` if it is a recorded stand-in (as recovery feeds a
+    /// journaled input); `advance_to` applies it. Not an API: for benchmarks of what the
+    /// core does with a venue input (benches/hot_path.rs).
+    #[doc(hidden)]
+    pub fn feed_recorded(&mut self, vi: usize, ev: crate::venue::VenueEvent) -> bool {
+        match self.venues.get_mut(vi).and_then(|v| v.recorded_mut()) {
+            Some(r) => {
+                r.push(ev);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Venue `i`, to hand a recorded stand-in its journaled inputs.
     pub(crate) fn venue_mut(&mut self, i: usize) -> &mut AnyVenue {
         &mut self.venues[i]

@@ -97,14 +97,23 @@ pub fn encode_venue_input(venue: u16, ev: &VenueEvent, buf: &mut [u8; MAX_EVENT]
             o.u8(8);
             o.cl(c);
         }
-        VenueEventKind::Quote { instrument, quote } => {
-            o.u8(9);
+        VenueEventKind::Quote {
+            instrument,
+            quote,
+            venue_ns,
+        } => {
+            // Tag 9 is a quote without the venue's time (what journals before it hold),
+            // 19 with.
+            o.u8(if venue_ns != 0 { 19 } else { 9 });
             o.u32(instrument.0 as u32);
             o.i64(quote.bid.0);
             o.i64(quote.ask.0);
             o.i64(quote.bid_size.0);
             o.i64(quote.ask_size.0);
             o.u64(quote.at_ns);
+            if venue_ns != 0 {
+                o.u64(venue_ns);
+            }
         }
         VenueEventKind::Session { up } => {
             o.u8(10);
@@ -200,7 +209,7 @@ pub fn decode_venue_input(b: &[u8]) -> Result<(u16, VenueEvent), CodecError> {
             reason: i.some_reason()?,
         },
         8 => VenueEventKind::Expired { cl: i.cl()? },
-        9 => VenueEventKind::Quote {
+        tag @ (9 | 19) => VenueEventKind::Quote {
             instrument: InstrumentId(
                 u16::try_from(i.u32()?).map_err(|_| CodecError("bad instrument"))?,
             ),
@@ -211,6 +220,7 @@ pub fn decode_venue_input(b: &[u8]) -> Result<(u16, VenueEvent), CodecError> {
                 ask_size: Qty(i.i64()?),
                 at_ns: i.u64()?,
             },
+            venue_ns: if tag == 19 { i.u64()? } else { 0 },
         },
         10 => VenueEventKind::Session { up: i.bool()? },
         11 => VenueEventKind::Status {
@@ -315,6 +325,18 @@ mod tests {
                     ask_size: Qty(4),
                     at_ns: 5,
                 },
+                venue_ns: 0,
+            },
+            VenueEventKind::Quote {
+                instrument: InstrumentId(2),
+                quote: crate::model::quote::Quote {
+                    bid: Price(1),
+                    ask: Price(2),
+                    bid_size: Qty(3),
+                    ask_size: Qty(4),
+                    at_ns: 5,
+                },
+                venue_ns: 4,
             },
             VenueEventKind::Session { up: true },
             VenueEventKind::Position {

@@ -4,6 +4,7 @@
 pub mod codec;
 pub mod dictionary;
 mod lists;
+mod market_data;
 pub mod msg_type;
 #[doc(hidden)]
 pub mod probe;

@@ -29,6 +29,12 @@ pub const REQUEST_FOR_POSITIONS_ACK: &[u8] = b"AO";
 pub const POSITION_REPORT: &[u8] = b"AP";
 pub const BUSINESS_MESSAGE_REJECT: &[u8] = b"j";
 
+// Market data (R-VEN-6).
+pub const MARKET_DATA_REQUEST: &[u8] = b"V";
+pub const MARKET_DATA_SNAPSHOT_FULL_REFRESH: &[u8] = b"W";
+pub const MARKET_DATA_INCREMENTAL_REFRESH: &[u8] = b"X";
+pub const MARKET_DATA_REQUEST_REJECT: &[u8] = b"Y";
+
 // What QuickFIX's acceptance tests have an acceptor echo besides orders.
 pub const EMAIL: &[u8] = b"C";
 pub const SECURITY_DEFINITION: &[u8] = b"d";

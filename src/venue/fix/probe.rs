@@ -1,6 +1,7 @@
 //! The broker venue's reading of inbound application messages with no socket or session
-//! around it, for the ExecutionReport fuzz target (tests/fuzz.rs, docs/fuzzing.md). Not
-//! an API: the same code `FixVenue` runs, reachable one message at a time.
+//! around it, for the ExecutionReport fuzz target (tests/fuzz.rs, docs/fuzzing.md) and
+//! the quote-to-gate benchmark (benches/hot_path.rs). Not an API: the same code
+//! `FixVenue` runs, reachable one message at a time.
 
 use super::codec::Msg;
 use super::reports::{FixStats, Mapping};
@@ -31,6 +32,21 @@ impl ReportProbe {
     pub fn remember(&mut self, o: &VenueOrder) {
         let i = self.map.slot(o.cl.order);
         self.map.orders[i] = sent_of(o);
+    }
+
+    /// With market data on (`MarketData = true`), as after a logon: snapshots and
+    /// refreshes become quotes (R-VEN-6; the quote-to-gate benchmark).
+    pub fn with_market_data(mut self) -> ReportProbe {
+        self.map.md.enabled = true;
+        self.map.md.start_round();
+        self
+    }
+
+    /// [`ReportProbe::read`] appended to `out`: no allocation once `out` and the queue
+    /// have grown to what one message makes.
+    pub fn read_into(&mut self, now_ns: u64, msg: &Msg<'_>, out: &mut Vec<VenueEvent>) {
+        self.map.on_app(&mut self.q, now_ns, msg);
+        out.extend(self.q.drain(..));
     }
 
     /// What `msg` becomes: the events handed to the core, in order.

@@ -4,6 +4,7 @@
 //! and range, and what does not fit is an anomaly with the raw message, never booked.
 
 use super::codec::Msg;
+use super::market_data::MarketData;
 use super::{msg_type, tag};
 use crate::config::Registry;
 use crate::model::fixed::Dec;
@@ -61,6 +62,11 @@ pub struct FixStats {
     /// Reports naming a ClOrdID of ours this session has no record of (logged with the
     /// message; the core decides whether it holds the order).
     pub unknown_orders: u64,
+    /// Market data (R-VEN-6): requests, refusals, refreshes, quotes.
+    pub market_data: super::market_data::MdStats,
+    /// Quotes dropped for a newer one of the same instrument before the core took them
+    /// (one per instrument per core cycle reaches the journal).
+    pub quotes_conflated: u64,
 }
 
 /// What the venue remembers of an order: enough to fill in cancels, replaces and status
@@ -146,6 +152,8 @@ pub(super) enum Outstanding {
     Positions,
     /// A NewOrderList of two one-cancels-other legs (their ClOrdIDs).
     List(ClOrdId, ClOrdId),
+    /// A MarketDataRequest for an instrument.
+    MarketData(InstrumentId),
 }
 
 /// Turns inbound application messages into venue events.
@@ -170,6 +178,8 @@ pub(super) struct Mapping {
     logged: u64,
     /// A reconciliation's questions being answered.
     pub(super) snap: super::snapshot::Snapshot,
+    /// Top of book per instrument, from the broker's market data (R-VEN-6).
+    pub(super) md: MarketData,
 }
 
 /// Broker messages logged whole before the log thins out (see `Mapping::log`).
@@ -198,6 +208,7 @@ impl Mapping {
             snap: Default::default(),
             lists: Vec::new(),
             logged: 0,
+            md: MarketData::new(&reg, venue, false),
             reg,
         }
     }
@@ -392,6 +403,26 @@ impl Mapping {
                 }
             }
             msg_type::POSITION_REPORT => self.on_position(q, now, seq, msg),
+            msg_type::MARKET_DATA_SNAPSHOT_FULL_REFRESH
+            | msg_type::MARKET_DATA_INCREMENTAL_REFRESH
+                if self.md.enabled =>
+            {
+                let reg = &self.reg;
+                if let Err(m) = self.md.on_refresh(reg, q, now, seq, msg) {
+                    self.md.stats.malformed += 1;
+                    let t = msg.msg_type().first().copied().unwrap_or(b'X');
+                    if self.md.to_reject.len() < self.md.to_reject.capacity() {
+                        self.md.to_reject.push((seq, t, m));
+                    }
+                    self.log(m.why, msg);
+                }
+            }
+            msg_type::MARKET_DATA_REQUEST_REJECT if self.md.enabled => {
+                let reg = &self.reg;
+                if let Err(why) = self.md.on_reject(reg, msg) {
+                    self.anomaly(why, msg);
+                }
+            }
             msg_type::LIST_STATUS => self.on_list_status(q, now, seq, msg),
             // No positions to report (728=2), or the request refused: a reconciliation
             // waiting on it is told.
@@ -515,6 +546,15 @@ impl Mapping {
             }
             Outstanding::Cancel(cl) => VenueEventKind::CancelRejected { cl, reason },
             Outstanding::Replace(cl) => VenueEventKind::ReplaceRejected { cl, reason },
+            Outstanding::MarketData(i) => {
+                let reg = self.reg.clone();
+                let why = match reason {
+                    Reason::VenueRejected => "the broker rejected the MarketDataRequest",
+                    _ => "the MarketDataRequest was refused",
+                };
+                self.md.refused(&reg, i, why);
+                return;
+            }
             Outstanding::Status(_) | Outstanding::MassStatus | Outstanding::Positions => {
                 self.stats.unsupported += 1;
                 match what {

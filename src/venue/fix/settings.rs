@@ -117,6 +117,13 @@ pub struct FixSettings {
     /// core emulates it, a filled leg cancelling its sibling.
     #[serde(default, rename = "OcoOrderList")]
     pub oco_order_list: bool,
+    /// Subscribe to top of book (MarketDataRequest 35=V, snapshot plus incremental
+    /// updates, depth 1) for every instrument configured on this venue after each logon
+    /// (R-VEN-6): the gate then sees the broker's quotes. Off by default: not every
+    /// broker sells market data over the order session; without it quotes come from
+    /// upstream (`POST /v1/quotes`).
+    #[serde(default)]
+    pub market_data: bool,
     /// TLS to the broker (QuickFIX/J's SocketUseSSL; the SSL* keys below follow
     /// QuickFIX/n). Off by default.
     #[serde(default, rename = "SocketUseSSL")]
@@ -188,6 +195,8 @@ pub struct FixSpec {
     pub reduce_only_exec_inst: Option<u8>,
     /// Protective pairs go out as one OCO NewOrderList.
     pub oco_order_list: bool,
+    /// Subscribe to top of book after each logon.
+    pub market_data: bool,
 }
 
 /// Which dictionary files a session validates against.
@@ -401,6 +410,7 @@ impl FixSettings {
         Ok(FixSpec {
             reduce_only_exec_inst,
             oco_order_list: self.oco_order_list,
+            market_data: self.market_data,
             tls,
             password_env: self.password_env.clone(),
             host: self.socket_connect_host.clone(),
@@ -511,6 +521,10 @@ TargetCompID = "SIM"
     #[test]
     fn quickfix_names_and_defaults() {
         let s = base().check().unwrap();
+        assert!(
+            !s.market_data,
+            "existing broker configurations subscribe to nothing"
+        );
         assert_eq!(s.session.begin_string, "FIX.4.4");
         assert_eq!(s.session.heartbeat_secs, 30);
         assert_eq!(s.host, "127.0.0.1");

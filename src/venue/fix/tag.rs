@@ -183,3 +183,17 @@ pub const CONTINGENCY_TYPE: u32 = 1385;
 pub const LIST_REJECT_REASON: u32 = 1386;
 pub const CXL_QTY: u32 = 84;
 pub const LIST_STATUS_TEXT: u32 = 444;
+
+// Market data (R-VEN-6): MarketDataRequest, its snapshot, incremental refresh and reject.
+pub const NO_RELATED_SYM: u32 = 146;
+pub const MD_REQ_ID: u32 = 262;
+pub const SUBSCRIPTION_REQUEST_TYPE: u32 = 263;
+pub const MARKET_DEPTH: u32 = 264;
+pub const MD_UPDATE_TYPE: u32 = 265;
+pub const NO_MD_ENTRY_TYPES: u32 = 267;
+pub const NO_MD_ENTRIES: u32 = 268;
+pub const MD_ENTRY_TYPE: u32 = 269;
+pub const MD_ENTRY_PX: u32 = 270;
+pub const MD_ENTRY_SIZE: u32 = 271;
+pub const MD_UPDATE_ACTION: u32 = 279;
+pub const MD_REQ_REJ_REASON: u32 = 281;

@@ -16,6 +16,8 @@
 use super::codec::{Encoder, Msg};
 use super::dictionary::Dictionary;
 use super::lists::{self, Protective};
+use super::market_data::MarketData;
+pub use super::market_data::MdStats;
 use super::reject::SessionRejectReason;
 pub use super::reports::FixStats;
 use super::reports::{cl_of, Mapping, Outstanding, Sent, SENT_MAP};
@@ -31,7 +33,7 @@ use crate::model::ids::{
 };
 use crate::model::reason::Reason;
 use crate::secret::Secret;
-use crate::venue::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder};
+use crate::venue::{Conflation, Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -183,6 +185,19 @@ impl SessionIo for Wire {
         self.store.received(self.now, msg.raw());
         if valid.is_err() {
             self.map.stats.invalid += 1;
+            // A quote that fails the dictionary is not believed (the session rejected
+            // it); unlike an execution, nothing is lost: the next refresh tells again.
+            if self.map.md.enabled
+                && matches!(
+                    msg.msg_type(),
+                    msg_type::MARKET_DATA_SNAPSHOT_FULL_REFRESH
+                        | msg_type::MARKET_DATA_INCREMENTAL_REFRESH
+                )
+            {
+                self.map.stats.received += 1;
+                self.map.md.stats.malformed += 1;
+                return;
+            }
         }
         self.map.on_app(&mut self.events, self.now, msg);
         let seq = msg.seq().unwrap_or(0);
@@ -286,6 +301,8 @@ pub struct FixVenue {
     rbuf: Box<[u8]>,
     /// How protective orders go out (reduce-only ExecInst, OCO lists).
     protect: Protective,
+    /// Keeps the newest quote per instrument of each poll (R-VEN-6).
+    conflation: Conflation,
 }
 
 /// Why a FIX venue could not start.
@@ -374,6 +391,7 @@ impl FixVenue {
             queued_up: false,
             last_in: seqs.next_in.saturating_sub(1),
         };
+        wire.map.md.enabled = spec.market_data;
         if was_up {
             wire.map.push(
                 &mut wire.events,
@@ -399,6 +417,7 @@ impl FixVenue {
             last_error: None,
             rbuf: vec![0u8; 64 << 10].into_boxed_slice(),
             protect,
+            conflation: Conflation::new(reg.instruments.len()),
             spec,
             tls,
         })
@@ -413,7 +432,9 @@ impl FixVenue {
 
     /// Counters.
     pub fn stats(&self) -> FixStats {
-        self.wire.map.stats
+        let mut s = self.wire.map.stats;
+        s.market_data = self.wire.map.md.stats;
+        s
     }
 
     /// The session's sequence numbers.
@@ -499,6 +520,7 @@ impl FixVenue {
     /// Handles what the session said during the last call.
     fn settle(&mut self, now: u64) {
         let mut i = 0;
+        let mut logged_on = false;
         while i < self.wire.said.len() {
             let ev = self.wire.said[i].clone();
             i += 1;
@@ -506,6 +528,7 @@ impl FixVenue {
                 SessionEvent::LoggedOn => {
                     self.wire.map.stats.logons += 1;
                     self.backoff = FIRST_BACKOFF_NS;
+                    logged_on = true;
                 }
                 SessionEvent::Disconnect(why) => {
                     self.wire.said.clear();
@@ -515,6 +538,14 @@ impl FixVenue {
             }
         }
         self.wire.said.clear();
+        if logged_on && self.wire.map.md.enabled {
+            self.subscribe(now);
+        }
+        while let Some((seq, t, m)) = self.wire.map.md.to_reject.pop() {
+            let (reason, tag) = (m.reason, m.tag);
+            self.session
+                .reject_app(now, seq, &[t], reason, tag, &mut self.wire);
+        }
         // Asked now, after the resend that gap-filled them (or the report that could not
         // be booked): the answers follow it.
         while let Some(cl) = self
@@ -545,6 +576,28 @@ impl FixVenue {
     fn note_sent(&mut self, seq: u64, what: Outstanding) {
         self.wire.map.stats.sent += 1;
         self.wire.map.by_seq[(seq % SENT_MAP as u64) as usize] = (seq, what);
+    }
+
+    /// After each logon: one MarketDataRequest per instrument configured on this venue
+    /// (R-VEN-6), remembered by sequence number so a reject of it reaches the instrument.
+    fn subscribe(&mut self, now: u64) {
+        let round = self.wire.map.md.start_round();
+        let reg = self.wire.map.reg.clone();
+        let me = self.id;
+        for inst in reg.instruments.iter().filter(|i| i.venue == me) {
+            let mut id = [0u8; 32];
+            let n = MarketData::req_id(inst.id, round, &mut id);
+            let sent = self.session.send_app(
+                now,
+                msg_type::MARKET_DATA_REQUEST,
+                |e| MarketData::request_body(e, &id[..n], inst.symbol.as_bytes()),
+                &mut self.wire,
+            );
+            if let Ok(seq) = sent {
+                self.wire.map.md.stats.requests += 1;
+                self.note_sent(seq, Outstanding::MarketData(inst.id));
+            }
+        }
     }
 
     /// A reconciliation's questions (the core asks after each logon, at start, after
@@ -659,6 +712,7 @@ impl FixVenue {
             Outstanding::MassStatus => msg_type::ORDER_MASS_STATUS_REQUEST,
             Outstanding::Positions => msg_type::REQUEST_FOR_POSITIONS,
             Outstanding::List(..) => msg_type::NEW_ORDER_LIST,
+            Outstanding::MarketData(_) => msg_type::MARKET_DATA_REQUEST,
             Outstanding::Nothing => return Ok(()),
         };
         match self.session.send_app(now, msg_type, body, &mut self.wire) {
@@ -890,6 +944,7 @@ impl Venue for FixVenue {
     }
 
     fn poll(&mut self, now: u64, out: &mut Vec<VenueEvent>) {
+        let from = out.len();
         while self.wire.events.front().is_some_and(|e| e.at_ns <= now) {
             let Some(ev) = self.wire.events.pop_front() else {
                 break;
@@ -899,6 +954,11 @@ impl Venue for FixVenue {
             }
             out.push(ev);
         }
+        self.wire.map.stats.quotes_conflated += self.conflation.apply(out, from);
+    }
+
+    fn quotes_conflated(&self) -> u64 {
+        self.wire.map.stats.quotes_conflated
     }
 
     fn next_event_at(&self) -> Option<u64> {

@@ -577,6 +577,30 @@ impl Session {
         }
     }
 
+    /// Sends a session reject (35=3) of the peer's message `ref_seq` (of type
+    /// `ref_msg_type`) that passed the session's checks but whose content the
+    /// application cannot use (a market data refresh it cannot read: R-VEN-6). Nothing
+    /// is sent unless logged on.
+    pub fn reject_app(
+        &mut self,
+        now_ns: u64,
+        ref_seq: u64,
+        ref_msg_type: &[u8],
+        reason: SessionRejectReason,
+        ref_tag: Option<u32>,
+        io: &mut impl SessionIo,
+    ) {
+        if !self.is_logged_on() {
+            return;
+        }
+        let r = Ref {
+            seq: Some(ref_seq),
+            msg_type: ref_msg_type,
+            route: &[],
+        };
+        self.send_reject(now_ns, &r, Fault::new(reason, ref_tag), io);
+    }
+
     /// Sends a session reject (35=3) about the message `r` refers to, reverse-routed.
     /// Its body: RefSeqNum (45), the reason's text (58), RefTagID (371) when the fault
     /// names a tag, RefMsgType (372) and SessionRejectReason (373) — left out on FIX 4.2

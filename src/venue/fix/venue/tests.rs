@@ -263,3 +263,94 @@ fn a_new_order_its_down_session_wrote_nothing_of_is_reported_not_sent() {
     };
     assert_eq!(v.cancel(now, other, other), Err(VenueError::UnknownOrder));
 }
+
+#[test]
+fn market_data_is_asked_for_at_logon_and_a_cycles_refreshes_reach_the_core_conflated() {
+    let now = 1_700_000_000_000_000_000;
+    let mut v = FixVenue::new(reg(), VenueId(0), None, 0, false, now).unwrap();
+    v.spec.market_data = true;
+    v.wire.map.md.enabled = true;
+    v.wire.now = now;
+    v.session.on_connected(now, &mut v.wire);
+    v.settle(now);
+    let mut e = Encoder::new("FIX.4.4", 1024);
+    let mut stream = Vec::new();
+    let mut msg = |seq: u64, t: &[u8], body: &[(u32, &str)]| {
+        e.start(t)
+            .uint(34, seq)
+            .bytes(49, b"SIM")
+            .timestamp(52, now, false)
+            .bytes(56, b"EXECD");
+        for (tag, v) in body {
+            e.bytes(*tag, v.as_bytes());
+        }
+        stream.extend_from_slice(e.finish());
+    };
+    msg(1, b"A", &[(98, "0"), (108, "30")]);
+    // Three refreshes of AAPL's bid and one that cannot be read, in one read.
+    for (seq, px) in [(2, "99.97"), (3, "99.98"), (4, "99.99")] {
+        let body = [
+            (262, "md-0-1"),
+            (268, "1"),
+            (279, "1"),
+            (269, "0"),
+            (55, "AAPL"),
+            (270, px),
+        ];
+        msg(seq, b"X", &body);
+    }
+    msg(
+        5,
+        b"X",
+        &[(268, "1"), (279, "1"), (269, "0"), (55, "AAPL"), (270, "x")],
+    );
+    let later = now + 1_000;
+    v.wire.now = later;
+    v.session.on_bytes(later, &stream, &mut v.wire);
+    v.settle(later);
+    // After the logon: one MarketDataRequest per instrument of the venue, in the store.
+    let sent: Vec<String> = (1..v.seqs().next_out)
+        .filter_map(|s| v.wire.store.get(s))
+        .map(|f| String::from_utf8_lossy(f).replace('\x01', "|"))
+        .collect();
+    let requests: Vec<&String> = sent.iter().filter(|f| f.contains("|35=V|")).collect();
+    assert_eq!(requests.len(), 2, "{sent:#?}");
+    for (r, sym) in requests.iter().zip(["AAPL", "MSFT"]) {
+        for want in [
+            "|263=1|",
+            "|264=1|",
+            "|265=1|",
+            "|267=2|269=0|269=1|",
+            "|146=1|",
+        ] {
+            assert!(r.contains(want), "{want} in {r}");
+        }
+        assert!(r.contains(&format!("|55={sym}|")), "{r}");
+    }
+    // The unreadable one: a session reject naming it and the bad tag.
+    assert!(
+        sent.iter()
+            .any(|f| f.contains("|35=3|") && f.contains("|45=5|") && f.contains("|371=270|")),
+        "{sent:#?}"
+    );
+    let mut heard = Vec::new();
+    v.poll(later, &mut heard);
+    let quotes: Vec<_> = heard
+        .iter()
+        .filter_map(|e| match e.kind {
+            VenueEventKind::Quote { quote, .. } => Some((quote.bid, quote.at_ns, e.src_seq)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(quotes, [(Price(9_999), later, 4)], "{heard:?}");
+    assert_eq!(v.quotes_conflated(), 2);
+    let st = v.stats();
+    assert_eq!(
+        (
+            st.market_data.requests,
+            st.market_data.quotes,
+            st.market_data.malformed
+        ),
+        (2, 3, 1)
+    );
+}
