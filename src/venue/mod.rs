@@ -2,6 +2,7 @@
 //! sessions and REST/WebSocket bridges implement the same trait.
 
 pub mod any;
+pub mod bridge;
 pub mod fix;
 pub mod paper;
 pub mod recorded;
