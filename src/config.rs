@@ -137,6 +137,24 @@ pub const RANGES: &[Range] = &[
         "microseconds (up to a minute)",
     ),
     range("venues[].paper.partial_fill_pct", 0, 100, "percent"),
+    range(
+        "venues[].binance.recv_window_ms",
+        1,
+        60_000,
+        "milliseconds (Binance accepts up to 60 000)",
+    ),
+    range(
+        "venues[].binance.http_timeout_ms",
+        100,
+        120_000,
+        "milliseconds",
+    ),
+    range(
+        "venues[].binance.weight_per_minute",
+        1,
+        1_000_000,
+        "request weight per minute",
+    ),
     range("venues[].paper.silent_per_mille", 0, 1_000, "per mille"),
     range("venues[].paper.unsent_first", 0, 1_000_000, "submits"),
     range("venues[].retry_attempts", 0, 100, "resends after the first try"),
@@ -284,6 +302,15 @@ pub fn check_ranges(cfg: &Config) -> Result<(), ConfigError> {
             ("retry_backoff_max_ms", v.retry_backoff_max_ms),
         ] {
             in_range(&e(f), k(f), n)?;
+        }
+        if let Some(b) = &v.binance {
+            for (f, n) in [
+                ("binance.recv_window_ms", b.recv_window_ms),
+                ("binance.http_timeout_ms", b.http_timeout_ms),
+                ("binance.weight_per_minute", b.weight_per_minute),
+            ] {
+                in_range(&e(f), k(f), n)?;
+            }
         }
         let p = &v.paper;
         for (f, n) in [

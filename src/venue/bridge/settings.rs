@@ -31,7 +31,7 @@ pub struct BinanceSettings {
     /// Environment variable holding the Ed25519 private key (PKCS#8 PEM or base64 seed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ed25519_key_env: Option<String>,
-    /// recvWindow sent with signed requests, ms (Binance: at most 60 000).
+    /// recvWindow sent with signed requests, ms (its range: `config::RANGES`).
     #[serde(default = "default_recv_window")]
     pub recv_window_ms: u64,
     /// Seconds a REST request may take before its outcome counts as unknown.
@@ -181,18 +181,6 @@ impl BinanceSettings {
                 ))
             }
         };
-        if !(1..=60_000).contains(&self.recv_window_ms) {
-            return Err((
-                "recv_window_ms".into(),
-                "must be between 1 and 60000".into(),
-            ));
-        }
-        if !(100..=120_000).contains(&self.http_timeout_ms) {
-            return Err((
-                "http_timeout_ms".into(),
-                "must be between 100 and 120000".into(),
-            ));
-        }
         Ok(BinanceSpec {
             flavor,
             rest_url,
@@ -205,5 +193,81 @@ impl BinanceSettings {
             weight_per_minute: self.weight_per_minute,
             account: self.account.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Registry;
+
+    const EXAMPLE: &str = include_str!("../../../examples/binance-sim.toml");
+
+    fn key_of(text: &str) -> (String, String) {
+        let e = Registry::from_toml(text).unwrap_err();
+        (e.key.clone(), e.to_string())
+    }
+
+    #[test]
+    fn the_example_checks_and_defaults_are_documented_urls() {
+        let r = Registry::from_toml(EXAMPLE).unwrap();
+        let b = r.venues[0].binance.as_ref().unwrap();
+        assert_eq!(b.rest_url, "http://127.0.0.1:9901");
+        assert_eq!(b.key, super::KeyEnv::Hmac("BINANCE_SIM_SECRET".into()));
+        assert!(r.venues[0].is_network());
+        let live = EXAMPLE
+            .replace("rest_url = \"http://127.0.0.1:9901\"\n", "")
+            .replace("stream_url = \"ws://127.0.0.1:9901\"\n", "")
+            .replace("ws_api_url = \"ws://127.0.0.1:9901/ws-api/v3\"\n", "");
+        let r = Registry::from_toml(&live).unwrap();
+        let b = r.venues[0].binance.as_ref().unwrap();
+        assert_eq!(b.rest_url, "https://api.binance.com");
+        assert_eq!(b.ws_api_url, "wss://ws-api.binance.com:443/ws-api/v3");
+        let usdm = live.replace("kind = \"binance-spot\"", "kind = \"binance-usdm\"");
+        let usdm = usdm.replace("[venues.binance]\n", "[venues.binance]\ntestnet = true\n");
+        let r = Registry::from_toml(&usdm).unwrap();
+        let b = r.venues[0].binance.as_ref().unwrap();
+        assert_eq!(b.rest_url, "https://demo-fapi.binance.com");
+    }
+
+    #[test]
+    fn bad_binance_settings_name_their_key() {
+        let cases = [
+            (EXAMPLE.replace("kind = \"binance-spot\"", "kind = \"paper\""), "venues[0].binance"),
+            (
+                EXAMPLE.replace("secret_key_env = \"BINANCE_SIM_SECRET\"", "secret_key_env = \"BINANCE_SIM_SECRET\"\ned25519_key_env = \"X\""),
+                "venues[0].binance.secret_key_env",
+            ),
+            (
+                EXAMPLE.replace("secret_key_env = \"BINANCE_SIM_SECRET\"", "secret_key_env = \"not a name\""),
+                "venues[0].binance.secret_key_env",
+            ),
+            (
+                EXAMPLE.replace("http://127.0.0.1:9901", "http://example.com"),
+                "venues[0].binance.rest_url",
+            ),
+            (
+                EXAMPLE.replace("ws://127.0.0.1:9901\"", "ftp://127.0.0.1:9901\""),
+                "venues[0].binance.stream_url",
+            ),
+            (
+                EXAMPLE.replace("recv_window_ms = 5000", "recv_window_ms = 60001"),
+                "venues[0].binance.recv_window_ms",
+            ),
+            (
+                EXAMPLE.replace("api_key_env = \"BINANCE_SIM_KEY\"", "api_key = \"abc\""),
+                "",
+            ),
+        ];
+        for (text, key) in cases {
+            let (k, msg) = key_of(&text);
+            if !key.is_empty() {
+                assert_eq!(k, key, "{msg}");
+            }
+        }
+        // A Binance venue without its settings.
+        let cut = EXAMPLE.find("[venues.binance]").unwrap();
+        let end = EXAMPLE.find("[[instruments]]").unwrap();
+        let text = format!("{}{}", &EXAMPLE[..cut], &EXAMPLE[end..]);
+        assert_eq!(key_of(&text).0, "venues[0].binance");
     }
 }
