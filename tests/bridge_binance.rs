@@ -132,33 +132,37 @@ fn rest(
                 );
                 return (500, "internal".into(), None);
             }
-            s.next_id += 1;
-            let id = s.next_id;
-            s.orders.insert(
-                c.clone(),
-                (
-                    id,
-                    q["quantity"].clone(),
-                    q["price"].clone(),
-                    "FILLED".into(),
-                ),
-            );
-            broadcast(&mut s, exec_report("NEW", "NEW", &c, "", id, json!({})));
-            broadcast(
-                &mut s,
-                exec_report(
-                    "TRADE",
-                    "FILLED",
-                    &c,
-                    "",
-                    id,
-                    json!({"l": q["quantity"], "z": q["quantity"], "L": q["price"], "t": 1000 + id, "n": "0.01", "N": "USDT"}),
-                ),
-            );
+            let id = place(&mut s, &c, &q);
             (
                 200,
                 json!({"symbol": "BTCUSDT", "orderId": id, "clientOrderId": c, "transactTime": 1})
                     .to_string(),
+                None,
+            )
+        }
+        ("POST", "/api/v3/order/cancelReplace") => {
+            let orig = q["cancelOrigClientOrderId"].clone();
+            let Some(o) = s.orders.get_mut(&orig).filter(|o| o.3 == "NEW") else {
+                return (400, json!({"code": -2021, "msg": "Order cancel-replace failed.", "data": {"cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED"}}).to_string(), None);
+            };
+            o.3 = "CANCELED".into();
+            let id = o.0;
+            broadcast(
+                &mut s,
+                exec_report(
+                    "CANCELED",
+                    "CANCELED",
+                    "venue-made-id",
+                    &orig,
+                    id,
+                    json!({}),
+                ),
+            );
+            let c = q["newClientOrderId"].clone();
+            place(&mut s, &c, &q);
+            (
+                200,
+                json!({"cancelResult": "SUCCESS", "newOrderResult": "SUCCESS"}).to_string(),
                 None,
             )
         }
@@ -210,6 +214,42 @@ fn rest(
             None,
         ),
     }
+}
+
+/// A new order: filled at once at its limit when that reaches the ask (100.01), else
+/// resting.
+fn place(s: &mut State, c: &str, q: &HashMap<String, String>) -> u64 {
+    s.next_id += 1;
+    let id = s.next_id;
+    let crosses = q
+        .get("price")
+        .and_then(|p| p.parse::<f64>().ok())
+        .is_some_and(|p| p >= 100.01);
+    let status = if crosses { "FILLED" } else { "NEW" };
+    s.orders.insert(
+        c.to_string(),
+        (
+            id,
+            q["quantity"].clone(),
+            q.get("price").cloned().unwrap_or_default(),
+            status.into(),
+        ),
+    );
+    broadcast(s, exec_report("NEW", "NEW", c, "", id, json!({})));
+    if crosses {
+        broadcast(
+            s,
+            exec_report(
+                "TRADE",
+                "FILLED",
+                c,
+                "",
+                id,
+                json!({"l": q["quantity"], "z": q["quantity"], "L": q["price"], "t": 1000 + id, "n": "0.01", "N": "USDT"}),
+            ),
+        );
+    }
+    id
 }
 
 fn now_ms() -> u64 {
@@ -492,12 +532,15 @@ fn binance_spot_bridge_trades_cancels_throttles_and_recovers_over_real_sockets()
     );
 
     // A cancel (of a second order), told by the stream.
-    let o2 = order(2);
+    let o2 = VenueOrder {
+        limit: Price(9900),
+        ..order(2)
+    };
     v.submit(0, &o2).unwrap();
     assert!(pump_until(
         &mut v,
         &mut seen,
-        |k| matches!(k, VenueEventKind::Fill { cl, .. } if *cl == o2.cl)
+        |k| matches!(k, VenueEventKind::Ack { cl, .. } if *cl == o2.cl)
     ));
     let cancel = ClOrdId {
         version: 1,
@@ -678,4 +721,94 @@ fn exchange_info_mismatch_stops_the_start_naming_instrument_and_field() {
         .err()
         .unwrap();
     assert!(e.0.contains("BRIDGE_T2_NO_SUCH_VAR"), "{}", e.0);
+}
+
+/// The whole core over the bridge: `execd::core::spawn` with the Binance venue (what
+/// `execd run --config examples/binance-sim.toml` builds), orders through the gate on
+/// the stand-in's book-ticker quotes, filled, replaced and canceled from its stream.
+#[test]
+fn the_core_trades_through_the_bridge() {
+    use execd::core::{spawn, CoreOptions};
+    use execd::model::event::{Command, CoreEvent, OrderRef};
+    use execd::model::fixed::Dec;
+    use execd::model::order_state::OrderState;
+    use execd::model::request::ExecutionRequest;
+
+    let stand = Stand::start();
+    std::env::set_var("BRIDGE_T3_KEY", API_KEY);
+    std::env::set_var("BRIDGE_T3_SECRET", SECRET);
+    let reg = registry(stand.port, "BRIDGE_T3_KEY", "BRIDGE_T3_SECRET");
+    let (core, mut handles) = spawn(reg, CoreOptions::real_time(7), 1).unwrap();
+    let h = &mut handles[0];
+    let up = h.wait_for(
+        Duration::from_secs(10),
+        |e| matches!(e, CoreEvent::VenueSession { up: true, .. }),
+        |_| {},
+    );
+    assert!(up.is_some(), "the venue never came up");
+    // Quotes from the book ticker make the gate's market data fresh.
+    std::thread::sleep(Duration::from_millis(300));
+    let limit = |id: &str, px: &str| {
+        let mut r = ExecutionRequest::market(
+            id,
+            "alpha",
+            "binance",
+            "BTCUSDT",
+            Side::Buy,
+            Dec::parse("0.25").unwrap(),
+        );
+        r.order_type = OrderType::Limit;
+        r.tif = Tif::Gtc;
+        r.limit_price = Some(Dec::parse(px).unwrap());
+        r
+    };
+    let mut log = Vec::new();
+    h.submit(limit("r-1", "100.01")).unwrap();
+    let f = h.wait_for(
+        Duration::from_secs(10),
+        |e| matches!(e, CoreEvent::Fill { .. } | CoreEvent::Rejected { .. }),
+        |e| log.push(format!("{e:?}")),
+    );
+    assert!(
+        matches!(f, Some(CoreEvent::Fill { .. })),
+        "{f:?} after {log:?}"
+    );
+
+    h.submit(limit("r-2", "99.00")).unwrap();
+    let acc = h.wait_for(
+        Duration::from_secs(10),
+        |e| matches!(e, CoreEvent::Accepted { .. } | CoreEvent::Rejected { .. }),
+        |_| {},
+    );
+    let Some(CoreEvent::Accepted { order, .. }) = acc else {
+        panic!("{acc:?}")
+    };
+    let working = h.wait_for(
+        Duration::from_secs(10),
+        |e| matches!(e, CoreEvent::Order(s) if s.order == order && s.state == OrderState::New),
+        |e| log.push(format!("{e:?}")),
+    );
+    assert!(working.is_some(), "{log:?}");
+    h.send(Command::Replace {
+        order: OrderRef::Id(order),
+        quantity: Some(Dec::parse("0.5").unwrap()),
+        limit_price: Some(Dec::parse("99.50").unwrap()),
+    })
+    .unwrap();
+    let replaced = h.wait_for(
+        Duration::from_secs(10),
+        |e| matches!(e, CoreEvent::Order(s) if s.order == order && s.qty == Qty(500) && s.state == OrderState::Replaced),
+        |e| log.push(format!("{e:?}")),
+    );
+    assert!(replaced.is_some(), "{log:?}");
+    h.send(Command::Cancel(OrderRef::Id(order))).unwrap();
+    let canceled = h.wait_for(
+        Duration::from_secs(10),
+        |e| matches!(e, CoreEvent::Order(s) if s.order == order && s.state == OrderState::Canceled),
+        |e| log.push(format!("{e:?}")),
+    );
+    assert!(canceled.is_some(), "{log:?}");
+    let report = core.shutdown();
+    assert_eq!(report.engine.stats().accepted, 2);
+    assert_eq!(stand.state.lock().unwrap().bad_signatures, 0);
 }

@@ -232,13 +232,22 @@ mod tests {
     #[test]
     fn bad_binance_settings_name_their_key() {
         let cases = [
-            (EXAMPLE.replace("kind = \"binance-spot\"", "kind = \"paper\""), "venues[0].binance"),
             (
-                EXAMPLE.replace("secret_key_env = \"BINANCE_SIM_SECRET\"", "secret_key_env = \"BINANCE_SIM_SECRET\"\ned25519_key_env = \"X\""),
+                EXAMPLE.replace("kind = \"binance-spot\"", "kind = \"paper\""),
+                "venues[0].binance",
+            ),
+            (
+                EXAMPLE.replace(
+                    "secret_key_env = \"BINANCE_SIM_SECRET\"",
+                    "secret_key_env = \"BINANCE_SIM_SECRET\"\ned25519_key_env = \"X\"",
+                ),
                 "venues[0].binance.secret_key_env",
             ),
             (
-                EXAMPLE.replace("secret_key_env = \"BINANCE_SIM_SECRET\"", "secret_key_env = \"not a name\""),
+                EXAMPLE.replace(
+                    "secret_key_env = \"BINANCE_SIM_SECRET\"",
+                    "secret_key_env = \"not a name\"",
+                ),
                 "venues[0].binance.secret_key_env",
             ),
             (
