@@ -188,6 +188,35 @@ fn tif(t: Tif) -> Result<&'static str, Reason> {
     }
 }
 
+/// Whether an order goes to the USDⓈ-M Algo Service (`/fapi/v1/algoOrder`): since
+/// 2025-12-09 conditional orders (STOP, STOP_MARKET, …) are placed there, and
+/// `/fapi/v1/order` refuses them (-4120).
+pub fn is_algo(flavor: Flavor, t: OrderType) -> bool {
+    flavor == Flavor::Usdm && t.has_stop()
+}
+
+/// A USDⓈ-M conditional order for the Algo Service: `clientAlgoId` carries our client
+/// order id, which the order it triggers also carries.
+pub fn algo_order(sym: Sym, symbol: &str, o: &VenueOrder) -> Result<Params, Reason> {
+    let mut p = Params::default();
+    p.add("algoType", "CONDITIONAL")
+        .add("symbol", symbol)
+        .add("side", side(o.side));
+    let limit = o.order_type.has_limit();
+    p.add("type", if limit { "STOP" } else { "STOP_MARKET" });
+    if limit {
+        p.add("timeInForce", tif(o.tif)?);
+        p.add("price", &fmt(o.limit.0, sym.price_scale));
+    }
+    p.add("quantity", &fmt(o.qty.0, sym.qty_scale))
+        .add("triggerPrice", &fmt(o.stop.0, sym.price_scale));
+    if o.reduce_only {
+        p.add("reduceOnly", "true");
+    }
+    p.add("clientAlgoId", &o.cl.to_string());
+    Ok(p)
+}
+
 /// The parameters of a new order (unsigned, without timestamp). `cl` goes out as
 /// `newClientOrderId`, the same on every retry (R-RES-1).
 pub fn new_order(flavor: Flavor, sym: Sym, symbol: &str, o: &VenueOrder) -> Result<Params, Reason> {
@@ -384,6 +413,9 @@ pub struct PendingReplace {
 pub struct StreamState {
     /// Replaces in flight, by request.
     pub replaces: Vec<PendingReplace>,
+    /// USDⓈ-M conditional orders acked by the Algo Service: the order each triggers
+    /// reports NEW again under the same id, which is not a second ack.
+    pub algos: Vec<ClOrdId>,
     /// Values that did not fit (bad decimals, unknown symbols): dropped, counted.
     pub invalid: u64,
 }
@@ -440,6 +472,10 @@ pub fn user_event(
             None => false,
         },
         Some("ACCOUNT_UPDATE") => account_update(syms, account, v, out),
+        Some("ALGO_UPDATE") => match v.get("o") {
+            Some(o) => algo_update(syms, st, o, out),
+            None => false,
+        },
         // Balances (spot outboundAccountPosition, balanceUpdate), listen key expiry and
         // the rest change no order: kept in the wire log only.
         _ => return true,
@@ -471,7 +507,9 @@ fn execution(
     let venue_order_id = o.get("i").and_then(Value::as_u64).unwrap_or(0);
     match x {
         "NEW" => {
-            if let Some(r) = st.take_replace(|r| r.cl == c) {
+            if st.algos.contains(&c) {
+                // The triggered order of a conditional order already acked.
+            } else if let Some(r) = st.take_replace(|r| r.cl == c) {
                 out.push(VenueEventKind::Replaced {
                     cl: r.cl,
                     qty: r.qty,
@@ -541,6 +579,64 @@ fn execution(
         _ => {}
     }
     true
+}
+
+/// ALGO_UPDATE: the Algo Service's word on a conditional order (NEW: acked;
+/// CANCELED, EXPIRED, REJECTED: done before it triggered; TRIGGERING, TRIGGERED,
+/// FINISHED: its triggered order's own ORDER_TRADE_UPDATEs say the rest).
+fn algo_update(
+    syms: &Symbols,
+    st: &mut StreamState,
+    o: &Value,
+    out: &mut Vec<VenueEventKind>,
+) -> bool {
+    if str_of(o, "s").and_then(|s| syms.get(s)).is_none() {
+        return false;
+    }
+    let Some(c) = str_of(o, "caid").and_then(ClOrdId::parse) else {
+        return true;
+    };
+    match str_of(o, "X") {
+        Some("NEW") => {
+            if !st.algos.contains(&c) {
+                // Bounded: the oldest acked conditional orders are forgotten first.
+                if st.algos.len() >= 65_536 {
+                    st.algos.remove(0);
+                }
+                st.algos.push(c);
+                let venue_order_id = o.get("aid").and_then(Value::as_u64).unwrap_or(0);
+                out.push(VenueEventKind::Ack {
+                    cl: c,
+                    venue_order_id,
+                });
+            }
+        }
+        Some(x @ ("CANCELED" | "EXPIRED" | "REJECTED")) => {
+            st.algos.retain(|a| *a != c);
+            out.push(match x {
+                "CANCELED" => VenueEventKind::Canceled { cl: c },
+                "EXPIRED" => VenueEventKind::Expired { cl: c },
+                _ => VenueEventKind::Rejected {
+                    cl: c,
+                    reason: Reason::VenueRejected,
+                },
+            });
+        }
+        _ => {}
+    }
+    true
+}
+
+/// An Algo Service status answer (`GET /fapi/v1/algoOrder`) for an order that has not
+/// triggered: where it stands (a triggered one is asked about as an order).
+pub fn algo_state(v: &Value) -> Option<VenueOrderState> {
+    Some(match str_of(v, "algoStatus")? {
+        "NEW" | "TRIGGERING" => VenueOrderState::Working,
+        "CANCELED" => VenueOrderState::Canceled,
+        "EXPIRED" => VenueOrderState::Expired,
+        "REJECTED" => VenueOrderState::Rejected,
+        _ => return None,
+    })
 }
 
 fn account_update(

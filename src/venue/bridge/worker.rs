@@ -152,6 +152,8 @@ pub(crate) struct WorkerParts {
     pub stats: Arc<super::venue::BridgeStats>,
 }
 
+/// The USDⓈ-M Algo Service's endpoint for conditional orders.
+const ALGO_PATH: &str = "/fapi/v1/algoOrder";
 const FIRST_BACKOFF_MS: u64 = 500;
 const MAX_BACKOFF_MS: u64 = 30_000;
 /// USDⓈ-M listen keys live 60 minutes unless kept alive.
@@ -758,12 +760,23 @@ impl Worker {
             });
         };
         let symbol = symbol.to_string();
-        let p = match binance::new_order(self.flavor, sym, &symbol, &o) {
+        let algo = binance::is_algo(self.flavor, o.order_type);
+        let p = if algo {
+            binance::algo_order(sym, &symbol, &o)
+        } else {
+            binance::new_order(self.flavor, sym, &symbol, &o)
+        };
+        let p = match p {
             Ok(p) => p,
             Err(reason) => return self.emit(VenueEventKind::Rejected { cl: o.cl, reason }),
         };
         self.stats.sent.fetch_add(1, Ordering::Relaxed);
-        match self.signed("POST", self.flavor.order_path(), &p) {
+        let path = if algo {
+            ALGO_PATH
+        } else {
+            self.flavor.order_path()
+        };
+        match self.signed("POST", path, &p) {
             Answer::Ok(_) => {}
             Answer::Refused(code, msg) => {
                 let reason = binance::reason_of(code, &msg);
@@ -797,7 +810,18 @@ impl Worker {
             orig
         };
         let p = binance::cancel(self.flavor, symbol, cl, venue_orig);
-        match self.signed("DELETE", self.flavor.order_path(), &p) {
+        let mut answer = Answer::NotSent;
+        if binance::is_algo(self.flavor, k.order.order_type) {
+            // Untriggered, it is the Algo Service's; triggered, an order like any.
+            let mut a = Params::default();
+            a.add("symbol", symbol)
+                .add("clientAlgoId", &venue_orig.to_string());
+            answer = self.signed("DELETE", ALGO_PATH, &a);
+        }
+        if matches!(answer, Answer::NotSent | Answer::Refused(-2011 | -2013, _)) {
+            answer = self.signed("DELETE", self.flavor.order_path(), &p);
+        }
+        match answer {
             Answer::Ok(_) => {}
             Answer::Refused(code, msg) => {
                 let reason = binance::reason_of(code, &msg);
@@ -904,12 +928,29 @@ impl Worker {
                 }),
                 None => self.st.invalid += 1,
             },
-            // "Order does not exist": it never reached the venue.
-            Answer::Refused(-2013, _) => self.emit(VenueEventKind::Status {
-                cl,
-                state: VenueOrderState::Unknown,
-                filled: Some((Qty(0), Price(0))),
-            }),
+            // "Order does not exist": it never reached the venue — unless it is a
+            // conditional order the Algo Service still holds, untriggered.
+            Answer::Refused(-2013, _) => {
+                let mut state = VenueOrderState::Unknown;
+                if binance::is_algo(self.flavor, k.order.order_type) {
+                    let mut a = Params::default();
+                    a.add("clientAlgoId", &k.venue_cl.to_string());
+                    match self.signed("GET", ALGO_PATH, &a) {
+                        Answer::Ok(v) => match binance::algo_state(&v) {
+                            Some(s) => state = s,
+                            None => return,
+                        },
+                        Answer::Refused(_, _) => {}
+                        // No answer: not known to be unknown; asked again later.
+                        _ => return,
+                    }
+                }
+                self.emit(VenueEventKind::Status {
+                    cl,
+                    state,
+                    filled: Some((Qty(0), Price(0))),
+                });
+            }
             // No answer: the core's hard timeout asks again.
             _ => {}
         }

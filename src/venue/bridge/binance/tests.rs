@@ -232,10 +232,12 @@ fn new_order_parameters_per_flavor() {
         p.0,
         "symbol=BTCUSDT&side=SELL&type=STOP_LOSS_LIMIT&timeInForce=GTC&quantity=1.500&price=100.50&stopPrice=99.00&newClientOrderId=1f-3-0&newOrderRespType=ACK"
     );
-    let p = new_order(Flavor::Usdm, sym, "BTCUSDT", &order(OrderType::Stop)).unwrap();
+    // USDⓈ-M conditional orders go to the Algo Service.
+    assert!(is_algo(Flavor::Usdm, OrderType::Stop) && !is_algo(Flavor::Spot, OrderType::Stop));
+    let p = algo_order(sym, "BTCUSDT", &order(OrderType::Stop)).unwrap();
     assert_eq!(
         p.0,
-        "symbol=BTCUSDT&side=SELL&type=STOP_MARKET&quantity=1.500&stopPrice=99.00&reduceOnly=true&newClientOrderId=1f-3-0&newOrderRespType=ACK"
+        "algoType=CONDITIONAL&symbol=BTCUSDT&side=SELL&type=STOP_MARKET&quantity=1.500&triggerPrice=99.00&reduceOnly=true&clientAlgoId=1f-3-0"
     );
     let p = new_order(Flavor::Spot, sym, "BTCUSDT", &order(OrderType::Market)).unwrap();
     assert_eq!(
@@ -399,4 +401,76 @@ fn exchange_info_filters_are_checked_against_instruments() {
     assert!(e.contains("max_notional"), "{e}");
     let e = check_filters(&r, VenueId(0), &json!({"symbols": []})).unwrap_err();
     assert!(e.contains("BTCUSDT") && e.contains("no such symbol"), "{e}");
+}
+
+#[test]
+fn usdm_conditional_order_acked_once_then_filled_by_its_triggered_order() {
+    let (_r, s) = syms();
+    let mut st = StreamState::default();
+    let mut out = Vec::new();
+    let c = cl(11, 0).to_string();
+    let algo = |x: &str| {
+        json!({"e": "ALGO_UPDATE", "T": 1, "E": 1, "o": {"caid": c, "aid": 2146760u64,
+        "at": "CONDITIONAL", "o": "STOP_MARKET", "s": "BTCUSDT", "S": "SELL", "ps": "BOTH",
+        "f": "GTC", "q": "0.002", "X": x, "ai": "", "tp": "99.00", "p": "0", "R": true}})
+    };
+    assert!(user_event(
+        &s,
+        &mut st,
+        AccountId(0),
+        &algo("NEW"),
+        &mut out
+    ));
+    assert_eq!(
+        out,
+        vec![VenueEventKind::Ack {
+            cl: cl(11, 0),
+            venue_order_id: 2146760
+        }]
+    );
+    out.clear();
+    for x in ["TRIGGERING", "TRIGGERED"] {
+        assert!(user_event(&s, &mut st, AccountId(0), &algo(x), &mut out));
+    }
+    // The order it triggered, under the same id: NEW is not a second ack; its trade is
+    // the fill.
+    let otu = |x: &str| {
+        json!({"e": "ORDER_TRADE_UPDATE", "E": 2, "T": 2, "o": {"s": "BTCUSDT",
+        "c": c, "S": "SELL", "o": "MARKET", "x": x, "X": if x == "NEW" { "NEW" } else { "FILLED" },
+        "i": 99u64, "l": "0.002", "z": "0.002", "L": "98.99", "n": "0", "N": "USDT", "t": 5u64}})
+    };
+    assert!(user_event(&s, &mut st, AccountId(0), &otu("NEW"), &mut out));
+    assert!(out.is_empty(), "{out:?}");
+    assert!(user_event(
+        &s,
+        &mut st,
+        AccountId(0),
+        &otu("TRADE"),
+        &mut out
+    ));
+    assert!(
+        matches!(
+            out[0],
+            VenueEventKind::Fill {
+                qty: Qty(2),
+                px: Price(9899),
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    out.clear();
+    // Canceled before it triggered.
+    let c2 = cl(12, 0).to_string();
+    let mut a = algo("NEW");
+    a["o"]["caid"] = json!(c2);
+    user_event(&s, &mut st, AccountId(0), &a, &mut out);
+    a["o"]["X"] = json!("CANCELED");
+    user_event(&s, &mut st, AccountId(0), &a, &mut out);
+    assert_eq!(out[1], VenueEventKind::Canceled { cl: cl(12, 0) });
+    assert_eq!(
+        algo_state(&json!({"algoStatus": "NEW"})),
+        Some(VenueOrderState::Working)
+    );
+    assert_eq!(algo_state(&json!({"algoStatus": "FINISHED"})), None);
 }
