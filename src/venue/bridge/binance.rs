@@ -597,19 +597,17 @@ fn algo_update(
         return true;
     };
     match str_of(o, "X") {
-        Some("NEW") => {
-            if !st.algos.contains(&c) {
-                // Bounded: the oldest acked conditional orders are forgotten first.
-                if st.algos.len() >= 65_536 {
-                    st.algos.remove(0);
-                }
-                st.algos.push(c);
-                let venue_order_id = o.get("aid").and_then(Value::as_u64).unwrap_or(0);
-                out.push(VenueEventKind::Ack {
-                    cl: c,
-                    venue_order_id,
-                });
+        Some("NEW") if !st.algos.contains(&c) => {
+            // Bounded: the oldest acked conditional orders are forgotten first.
+            if st.algos.len() >= 65_536 {
+                st.algos.remove(0);
             }
+            st.algos.push(c);
+            let venue_order_id = o.get("aid").and_then(Value::as_u64).unwrap_or(0);
+            out.push(VenueEventKind::Ack {
+                cl: c,
+                venue_order_id,
+            });
         }
         Some(x @ ("CANCELED" | "EXPIRED" | "REJECTED")) => {
             st.algos.retain(|a| *a != c);
