@@ -29,7 +29,7 @@ use crate::model::reason::Reason;
 use crate::secret::Secret;
 use crate::venue::{VenueEventKind, VenueOrder, VenueOrderState};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -116,6 +116,10 @@ pub(crate) struct Worker {
     /// The user stream was up before: a new one follows a gap.
     had_stream: bool,
     st: StreamState,
+    /// Status queries that could not be asked yet (held by the venue's Retry-After,
+    /// or unanswered): asked again, a bounded number of times, so an order of unknown
+    /// outcome is never left unasked (R-RES-1). (order, attempts so far, not before ms)
+    requery: VecDeque<(ClOrdId, u8, u64)>,
     orders: HashMap<u64, Known>,
     stop: Arc<AtomicBool>,
     /// Set once the thread has nothing more to say.
@@ -189,6 +193,7 @@ impl Worker {
             up: false,
             had_stream: false,
             st: StreamState::default(),
+            requery: VecDeque::new(),
             orders: HashMap::new(),
             stop: p.stop,
             done: p.done,
@@ -221,6 +226,7 @@ impl Worker {
             }
             busy |= self.read_user();
             busy |= self.read_market();
+            busy |= self.requery_due(now);
             if busy {
                 idle = 0;
             } else {
@@ -909,8 +915,25 @@ impl Worker {
         }
     }
 
+    /// Asks again the queries that are due (one per cycle while the venue holds off).
+    fn requery_due(&mut self, now: u64) -> bool {
+        let Some(&(cl, attempts, at)) = self.requery.front() else {
+            return false;
+        };
+        if now < at.max(self.limits.hold_until_ms) || self.user.is_none() {
+            return false;
+        }
+        self.requery.pop_front();
+        self.query_attempt(cl, attempts);
+        true
+    }
+
     /// Asks where the order `cl` names stands; the answer is a `Status`.
     fn query(&mut self, cl: ClOrdId) {
+        self.query_attempt(cl, 0);
+    }
+
+    fn query_attempt(&mut self, cl: ClOrdId, attempts: u8) {
         let Some(k) = self.orders.get(&cl.order.0).copied() else {
             return;
         };
@@ -951,7 +974,14 @@ impl Worker {
                     filled: Some((Qty(0), Price(0))),
                 });
             }
-            // No answer: the core's hard timeout asks again.
+            // Not asked (Retry-After) or not answered: asked again in a while; after
+            // that the core's hard timeout and reconciliation still ask.
+            Answer::Held | Answer::Unknown | Answer::NotSent
+                if attempts < 5 && !self.requery.iter().any(|q| q.0 == cl) =>
+            {
+                let at = wall_ms() + 1_000 * (1 << attempts);
+                self.requery.push_back((cl, attempts + 1, at));
+            }
             _ => {}
         }
     }
