@@ -952,6 +952,17 @@ fn drop_stream_closes_market_and_user_streams() {
     // A client reconnects and is served again.
     let mut again = sim.ws("/ws/btcusdt@bookTicker");
     again.wait("bookTicker after reconnect", |v| v["s"] == "BTCUSDT");
+    // `quit` ends the process even with a stream still open.
+    writeln!(sim.stdin, "quit").unwrap();
+    sim.stdin.flush().unwrap();
+    let last: Value = serde_json::from_str(&sim.lines.recv_timeout(WAIT).unwrap()).unwrap();
+    assert_eq!(last["type"], "final");
+    let end = Instant::now() + WAIT;
+    while sim.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < end, "still running after quit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(again.ends());
 }
 
 #[test]
@@ -980,6 +991,8 @@ fn usdm_orders_positions_reduce_only_and_user_stream() {
         key
     );
     let mut ws = sim.ws(&format!("/ws/{key}"));
+    let mut private = sim.ws(&format!("/private/ws?listenKey={key}"));
+    let mut combined = sim.ws(&format!("/stream?streams={key}/btcusdt@bookTicker"));
     let mut market = sim.ws("/public/ws/btcusdt@bookTicker");
     let t = market.wait("futures bookTicker", |v| v["e"] == "bookTicker");
     assert_eq!(
@@ -1039,6 +1052,13 @@ fn usdm_orders_positions_reduce_only_and_user_stream() {
         ),
         (Some("f-1"), Some("FILLED"), Some("100.1"))
     );
+    private.wait("ORDER_TRADE_UPDATE on /private", |v| {
+        v["e"] == "ORDER_TRADE_UPDATE" && v["o"]["c"] == "f-1"
+    });
+    let ev = combined.wait("wrapped ORDER_TRADE_UPDATE", |v| {
+        v["stream"] == key.as_str() && v["data"]["e"] == "ORDER_TRADE_UPDATE"
+    });
+    assert_eq!(ev["data"]["o"]["c"], "f-1");
     let ev = ws.wait("ACCOUNT_UPDATE", |v| v["e"] == "ACCOUNT_UPDATE");
     assert_eq!(
         (
