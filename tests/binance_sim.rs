@@ -580,6 +580,51 @@ fn spot_limit_order_rests_fills_and_reports_on_the_user_stream() {
         report("TRADE", id)(v) && v["event"]["X"] == "FILLED"
     });
     assert_eq!(ev["event"]["z"], "1.00000000");
+    // STOP_LOSS_LIMIT: off the book until the price falls to the stop, then takes.
+    sim.cmd("fill-partial 1");
+    let r = ok(signed(
+        &sim,
+        "POST",
+        "/api/v3/order",
+        &[
+            ("symbol", "BTCUSDT"),
+            ("side", "SELL"),
+            ("type", "STOP_LOSS_LIMIT"),
+            ("timeInForce", "GTC"),
+            ("quantity", "1"),
+            ("price", "95"),
+            ("stopPrice", "96"),
+            ("newOrderRespType", "RESULT"),
+        ],
+    ));
+    assert_eq!(r["status"], "NEW");
+    let id = r["orderId"].as_u64().unwrap();
+    let ev = ws.wait("stop NEW", report("NEW", id));
+    assert_eq!(
+        (ev["event"]["w"].as_bool(), ev["event"]["P"].as_str()),
+        (Some(false), Some("96.00000000"))
+    );
+    sim.cmd("price BTCUSDT 97");
+    let q = ok(signed(
+        &sim,
+        "GET",
+        "/api/v3/order",
+        &[("symbol", "BTCUSDT"), ("orderId", &id.to_string())],
+    ));
+    assert_eq!(
+        (q["status"].as_str(), q["isWorking"].as_bool()),
+        (Some("NEW"), Some(false))
+    );
+    sim.cmd("price BTCUSDT 95.5");
+    let ev = ws.wait("stop fill", report("TRADE", id));
+    assert_eq!(
+        (
+            ev["event"]["X"].as_str(),
+            ev["event"]["L"].as_str(),
+            ev["event"]["m"].as_bool()
+        ),
+        (Some("FILLED"), Some("95.49000000"), Some(false))
+    );
 }
 
 #[test]

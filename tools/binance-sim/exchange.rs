@@ -521,7 +521,7 @@ impl Exchange {
     }
 
     /// One look at the book for an open order: triggers stops, fills what crosses.
-    fn run(&mut self, id: u64, now: i64, arrival: bool) -> Vec<Fill> {
+    fn run(&mut self, id: u64, now: i64, mut arrival: bool) -> Vec<Fill> {
         let mut fills = Vec::new();
         let Some(o) = self.orders.get(&id) else {
             return fills;
@@ -541,6 +541,8 @@ impl Exchange {
                 o.working = true;
                 o.working_time = now;
             }
+            // A triggered stop enters the book now: it takes if it can, like a new order.
+            arrival = true;
         }
         let touch = if buy { ask } else { bid };
         match kind {
