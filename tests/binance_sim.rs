@@ -580,6 +580,51 @@ fn spot_limit_order_rests_fills_and_reports_on_the_user_stream() {
         report("TRADE", id)(v) && v["event"]["X"] == "FILLED"
     });
     assert_eq!(ev["event"]["z"], "1.00000000");
+    // STOP_LOSS_LIMIT: off the book until the price falls to the stop, then takes.
+    sim.cmd("fill-partial 1");
+    let r = ok(signed(
+        &sim,
+        "POST",
+        "/api/v3/order",
+        &[
+            ("symbol", "BTCUSDT"),
+            ("side", "SELL"),
+            ("type", "STOP_LOSS_LIMIT"),
+            ("timeInForce", "GTC"),
+            ("quantity", "1"),
+            ("price", "95"),
+            ("stopPrice", "96"),
+            ("newOrderRespType", "RESULT"),
+        ],
+    ));
+    assert_eq!(r["status"], "NEW");
+    let id = r["orderId"].as_u64().unwrap();
+    let ev = ws.wait("stop NEW", report("NEW", id));
+    assert_eq!(
+        (ev["event"]["w"].as_bool(), ev["event"]["P"].as_str()),
+        (Some(false), Some("96.00000000"))
+    );
+    sim.cmd("price BTCUSDT 97");
+    let q = ok(signed(
+        &sim,
+        "GET",
+        "/api/v3/order",
+        &[("symbol", "BTCUSDT"), ("orderId", &id.to_string())],
+    ));
+    assert_eq!(
+        (q["status"].as_str(), q["isWorking"].as_bool()),
+        (Some("NEW"), Some(false))
+    );
+    sim.cmd("price BTCUSDT 95.5");
+    let ev = ws.wait("stop fill", report("TRADE", id));
+    assert_eq!(
+        (
+            ev["event"]["X"].as_str(),
+            ev["event"]["L"].as_str(),
+            ev["event"]["m"].as_bool()
+        ),
+        (Some("FILLED"), Some("95.49000000"), Some(false))
+    );
 }
 
 #[test]
@@ -952,6 +997,17 @@ fn drop_stream_closes_market_and_user_streams() {
     // A client reconnects and is served again.
     let mut again = sim.ws("/ws/btcusdt@bookTicker");
     again.wait("bookTicker after reconnect", |v| v["s"] == "BTCUSDT");
+    // `quit` ends the process even with a stream still open.
+    writeln!(sim.stdin, "quit").unwrap();
+    sim.stdin.flush().unwrap();
+    let last: Value = serde_json::from_str(&sim.lines.recv_timeout(WAIT).unwrap()).unwrap();
+    assert_eq!(last["type"], "final");
+    let end = Instant::now() + WAIT;
+    while sim.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < end, "still running after quit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(again.ends());
 }
 
 #[test]
@@ -980,6 +1036,8 @@ fn usdm_orders_positions_reduce_only_and_user_stream() {
         key
     );
     let mut ws = sim.ws(&format!("/ws/{key}"));
+    let mut private = sim.ws(&format!("/private/ws?listenKey={key}"));
+    let mut combined = sim.ws(&format!("/stream?streams={key}/btcusdt@bookTicker"));
     let mut market = sim.ws("/public/ws/btcusdt@bookTicker");
     let t = market.wait("futures bookTicker", |v| v["e"] == "bookTicker");
     assert_eq!(
@@ -1039,6 +1097,13 @@ fn usdm_orders_positions_reduce_only_and_user_stream() {
         ),
         (Some("f-1"), Some("FILLED"), Some("100.1"))
     );
+    private.wait("ORDER_TRADE_UPDATE on /private", |v| {
+        v["e"] == "ORDER_TRADE_UPDATE" && v["o"]["c"] == "f-1"
+    });
+    let ev = combined.wait("wrapped ORDER_TRADE_UPDATE", |v| {
+        v["stream"] == key.as_str() && v["data"]["e"] == "ORDER_TRADE_UPDATE"
+    });
+    assert_eq!(ev["data"]["o"]["c"], "f-1");
     let ev = ws.wait("ACCOUNT_UPDATE", |v| v["e"] == "ACCOUNT_UPDATE");
     assert_eq!(
         (

@@ -7,6 +7,8 @@ pub(crate) struct ApiErr {
     pub(crate) status: u16,
     pub(crate) code: i64,
     pub(crate) msg: String,
+    /// cancelReplace's failures carry both halves' outcomes here.
+    pub(crate) data: Option<serde_json::Value>,
 }
 
 impl ApiErr {
@@ -15,6 +17,7 @@ impl ApiErr {
             status,
             code,
             msg: msg.into(),
+            data: None,
         }
     }
 
@@ -24,7 +27,10 @@ impl ApiErr {
     }
 
     pub(crate) fn body(&self) -> serde_json::Value {
-        json!({"code": self.code, "msg": self.msg})
+        match &self.data {
+            None => json!({"code": self.code, "msg": self.msg}),
+            Some(d) => json!({"code": self.code, "msg": self.msg, "data": d}),
+        }
     }
 
     pub(crate) fn mandatory(name: &str) -> ApiErr {

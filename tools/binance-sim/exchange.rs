@@ -217,6 +217,9 @@ pub(crate) struct Exchange {
     events: Vec<Value>,
 }
 
+/// PRICE_FILTER's maxPrice, scaled.
+pub(crate) const MAX_PRICE: i64 = 1_000_000 * dec::SCALE;
+
 fn unknown_cancel() -> ApiErr {
     ApiErr::bad(-2011, "Unknown order sent.")
 }
@@ -289,7 +292,8 @@ impl Exchange {
     /// The filters of exchangeInfo, in Binance's order: PRICE_FILTER, LOT_SIZE, NOTIONAL.
     fn check_filters(&self, s: &Symbol, price: i64, qty: i64, market: bool) -> Result<(), ApiErr> {
         let spot = self.spot();
-        if !market && (price <= 0 || price % s.tick != 0) {
+        // exchangeInfo's maxPrice (1 000 000) also keeps every notional inside i64.
+        if !market && (price <= 0 || price % s.tick != 0 || price > MAX_PRICE) {
             return Err(if spot {
                 ApiErr::bad(-1013, "Filter failure: PRICE_FILTER")
             } else {
@@ -413,7 +417,9 @@ impl Exchange {
         } else {
             n.price
         };
-        if !(self.proto == Protocol::Usdm && n.reduce_only) && !self.notional_ok(s, px, n.qty) {
+        // USDⓈ-M waives the minimum notional for reduce-only orders.
+        let waived = self.proto == Protocol::Usdm && n.reduce_only;
+        if !waived && !self.notional_ok(s, px, n.qty) {
             return Err(self.notional_err(s));
         }
         if let Some(c) = &n.client_id {
@@ -515,7 +521,7 @@ impl Exchange {
     }
 
     /// One look at the book for an open order: triggers stops, fills what crosses.
-    fn run(&mut self, id: u64, now: i64, arrival: bool) -> Vec<Fill> {
+    fn run(&mut self, id: u64, now: i64, mut arrival: bool) -> Vec<Fill> {
         let mut fills = Vec::new();
         let Some(o) = self.orders.get(&id) else {
             return fills;
@@ -535,6 +541,8 @@ impl Exchange {
                 o.working = true;
                 o.working_time = now;
             }
+            // A triggered stop enters the book now: it takes if it can, like a new order.
+            arrival = true;
         }
         let touch = if buy { ask } else { bid };
         match kind {

@@ -23,7 +23,7 @@ pub(crate) fn exchange_info(app: &App, ex: &Exchange, only: Option<&str>, now: i
                 "cancelReplaceAllowed": true, "amendAllowed": false, "pegInstructionsAllowed": false,
                 "isSpotTradingAllowed": true, "isMarginTradingAllowed": false,
                 "filters": [
-                    {"filterType": "PRICE_FILTER", "minPrice": s8(s.tick), "maxPrice": s8(1_000_000 * dec::SCALE), "tickSize": s8(s.tick)},
+                    {"filterType": "PRICE_FILTER", "minPrice": s8(s.tick), "maxPrice": s8(crate::exchange::MAX_PRICE), "tickSize": s8(s.tick)},
                     {"filterType": "LOT_SIZE", "minQty": s8(s.min_qty), "maxQty": s8(s.max_qty), "stepSize": s8(s.step)},
                     {"filterType": "MARKET_LOT_SIZE", "minQty": s8(s.min_qty), "maxQty": s8(s.max_qty), "stepSize": s8(s.step)},
                     {"filterType": "NOTIONAL", "minNotional": s8(s.min_notional), "applyMinToMarket": true,
@@ -45,7 +45,7 @@ pub(crate) fn exchange_info(app: &App, ex: &Exchange, only: Option<&str>, now: i
                     "underlyingSubType": [], "settlePlan": 0, "triggerProtect": "0.0500",
                     "liquidationFee": "0.012500", "marketTakeBound": "0.05", "maxMoveOrderLimit": 10000,
                     "filters": [
-                        {"filterType": "PRICE_FILTER", "minPrice": t(s.tick), "maxPrice": t(1_000_000 * dec::SCALE), "tickSize": t(s.tick)},
+                        {"filterType": "PRICE_FILTER", "minPrice": t(s.tick), "maxPrice": t(crate::exchange::MAX_PRICE), "tickSize": t(s.tick)},
                         {"filterType": "LOT_SIZE", "minQty": t(s.min_qty), "maxQty": t(s.max_qty), "stepSize": t(s.step)},
                         {"filterType": "MARKET_LOT_SIZE", "minQty": t(s.min_qty), "maxQty": t(s.max_qty), "stepSize": t(s.step)},
                         {"filterType": "MAX_NUM_ORDERS", "limit": 200},

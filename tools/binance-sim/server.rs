@@ -268,14 +268,7 @@ pub(crate) async fn rest(
             }
             json_response(200, &v, &hdr)
         }
-        Err(e) => {
-            // cancelReplace answers with its own shape (code, msg, data).
-            if let Some(data) = e.msg.strip_prefix("\u{0}") {
-                let body: Value = serde_json::from_str(data).unwrap_or(Value::Null);
-                return json_response(e.status, &body, &hdr);
-            }
-            json_response(e.status, &e.body(), &hdr)
-        }
+        Err(e) => json_response(e.status, &e.body(), &hdr),
     }
 }
 
@@ -749,19 +742,17 @@ fn dispatch(app: &App, method: &Method, path: &str, req: &Req, now: i64) -> Resu
         )),
         ("POST", "/fapi/v1/order") => {
             let (n, resp) = futures_new_order(&ex, req)?;
-            let snapshot_before = resp == "ACK";
-            let client = n.client_id.clone();
+            let ack = resp == "ACK";
             let (id, _) = ex.place(n, now)?;
-            let mut j = ex.futures_order_json(&ex.orders[&id]);
-            if snapshot_before {
+            let o = &ex.orders[&id];
+            let mut j = ex.futures_order_json(o);
+            if ack {
                 // ACK: the order as accepted, before any fill.
-                let o = &ex.orders[&id];
                 j["status"] = json!("NEW");
                 for k in ["executedQty", "cumQty", "cumQuote", "avgPrice"] {
-                    j[k] = json!(if k == "avgPrice" { "0.00" } else { "0" });
+                    j[k] = json!("0");
                 }
                 j["updateTime"] = json!(o.time);
-                let _ = client;
             }
             Ok(j)
         }
@@ -921,7 +912,7 @@ fn book_ticker_rest(app: &App, ex: &Exchange, req: &Req, now: i64) -> Result<Val
 }
 
 /// Spot cancel-replace: the cancel's and the new order's outcomes, 200 / 400 / 409 as
-/// the docs' table has them. Errors carry their whole body after a NUL marker.
+/// the docs' table has them.
 fn cancel_replace(ex: &mut Exchange, req: &Req, now: i64) -> Result<Value, ApiErr> {
     let sym = symbol_of(ex, req)?;
     let mode = req.need("cancelReplaceMode")?;
@@ -951,8 +942,10 @@ fn cancel_replace(ex: &mut Exchange, req: &Req, now: i64) -> Result<Value, ApiEr
         } else {
             "Order cancel-replace partially failed."
         };
-        let body = json!({"code": code, "msg": msg, "data": data});
-        ApiErr::new(status, code, format!("\u{0}{body}"))
+        ApiErr {
+            data: Some(data),
+            ..ApiErr::new(status, code, msg)
+        }
     };
     let cancel_json = match &cancel {
         Ok(j) => j.clone(),
