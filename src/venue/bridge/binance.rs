@@ -1,6 +1,6 @@
 //! Binance spot and USDⓈ-M futures (R-VEN-1): the requests execd sends and what the
 //! venue's answers and streams mean, as pure functions of their text. The bridge's
-//! I/O thread ([`super::worker`]) does the sending; this file knows the protocol.
+//! I/O thread (`worker.rs`) does the sending; this file knows the protocol.
 //!
 //! Current API as documented: spot user data comes from the WebSocket API
 //! (`userDataStream.subscribe.signature`; the REST listen key is deprecated), USDⓈ-M

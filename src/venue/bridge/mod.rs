@@ -4,7 +4,7 @@
 //!
 //! Written once for every such venue: request signing ([`sign`]), the venue's own rate
 //! limits ([`limits`]), server-time sync ([`clock`]), the raw message log
-//! ([`wire`]), the I/O thread's outcome rules ([`worker`]: idempotent client order ids,
+//! ([`wire`]), the I/O thread's outcome rules (`worker`: idempotent client order ids,
 //! unknown outcome → status query, user-data stream gaps → reconcile), and the core-side
 //! adapter ([`venue::BridgeVenue`]). What one venue says and means lives in its own
 //! module: [`binance`] (spot and USDⓈ-M futures).

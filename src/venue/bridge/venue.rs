@@ -1,6 +1,6 @@
 //! The core's side of a bridge (R-VEN-3): implements [`Venue`] by pushing plain
 //! commands onto one preallocated rtrb ring and draining events from another. It never
-//! blocks and allocates nothing per call; the I/O thread ([`super::worker`]) does the
+//! blocks and allocates nothing per call; the I/O thread (`worker.rs`) does the
 //! blocking. Events are stamped with engine time when the core takes them off the ring,
 //! so the journal (which records them as inputs) and a replay see the same times.
 
