@@ -195,7 +195,9 @@ fn rest(
                 Some((id, qty, price, status)) => (
                     200,
                     json!({"symbol": "BTCUSDT", "orderId": id, "clientOrderId": c,
-                    "price": price, "origQty": qty, "executedQty": "0", "cummulativeQuoteQty": "0",
+                    "price": price, "origQty": qty,
+                    "executedQty": if status == "FILLED" { qty.clone() } else { "0".into() },
+                    "cummulativeQuoteQty": if status == "FILLED" { quote(qty, price) } else { "0".into() },
                     "status": status, "timeInForce": "GTC", "type": "LIMIT", "side": "BUY"})
                     .to_string(),
                     None,
@@ -250,6 +252,12 @@ fn place(s: &mut State, c: &str, q: &HashMap<String, String>) -> u64 {
         );
     }
     id
+}
+
+/// qty × price as Binance writes cummulativeQuoteQty (test values only).
+fn quote(qty: &str, price: &str) -> String {
+    let (q, p): (f64, f64) = (qty.parse().unwrap_or(0.0), price.parse().unwrap_or(0.0));
+    format!("{:.8}", q * p)
 }
 
 fn now_ms() -> u64 {
@@ -811,4 +819,57 @@ fn the_core_trades_through_the_bridge() {
     let report = core.shutdown();
     assert_eq!(report.engine.stats().accepted, 2);
     assert_eq!(stand.state.lock().unwrap().bad_signatures, 0);
+}
+
+/// After a restart (the journal left the venue up), the first connection is a gap too:
+/// the core hears down, up and `Restarted`, and asks about the orders an earlier process
+/// left working; a fill the venue made meanwhile comes back in the status answer.
+#[test]
+fn a_restart_is_a_gap_and_remembered_orders_are_asked_about() {
+    let stand = Stand::start();
+    std::env::set_var("BRIDGE_T4_KEY", API_KEY);
+    std::env::set_var("BRIDGE_T4_SECRET", SECRET);
+    let reg = registry(stand.port, "BRIDGE_T4_KEY", "BRIDGE_T4_SECRET");
+    let o = order(9);
+    // The earlier process's order, filled at the venue while execd was away.
+    stand.state.lock().unwrap().orders.insert(
+        o.cl.to_string(),
+        (41, "0.250".into(), "100.01".into(), "FILLED".into()),
+    );
+    let mut v = BridgeVenue::new(reg, VenueId(0), None, true, 0).unwrap();
+    v.remember(&o);
+    assert!(
+        v.is_logged_on(),
+        "the journal's view until the core is told"
+    );
+    let mut seen = Vec::new();
+    assert!(
+        pump_until(&mut v, &mut seen, |k| *k == VenueEventKind::Restarted),
+        "{seen:?}"
+    );
+    assert_eq!(
+        &seen[..3],
+        &[
+            VenueEventKind::Session { up: false },
+            VenueEventKind::Session { up: true },
+            VenueEventKind::Restarted
+        ]
+    );
+    // What the engine does on Restarted: asks about every working order.
+    v.query(0, &o);
+    assert!(
+        pump_until(&mut v, &mut seen, |k| matches!(
+            k,
+            VenueEventKind::Status { .. }
+        )),
+        "{seen:?}"
+    );
+    assert_eq!(
+        *seen.last().unwrap(),
+        VenueEventKind::Status {
+            cl: o.cl,
+            state: VenueOrderState::Filled,
+            filled: Some((Qty(250), Price(10001)))
+        }
+    );
 }

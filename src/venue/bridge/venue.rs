@@ -148,6 +148,7 @@ impl BridgeVenue {
             done: done.clone(),
             name: name.clone(),
             filters_ok,
+            after_restart: was_up,
             stats: stats.clone(),
         });
         let thread = std::thread::Builder::new()

@@ -153,6 +153,9 @@ pub(crate) struct WorkerParts {
     pub done: Arc<AtomicBool>,
     pub name: String,
     pub filters_ok: bool,
+    /// An earlier process had the stream up (the journal says so): what the venue told
+    /// since then is not in any stream, so the first connection is a gap too.
+    pub after_restart: bool,
     pub stats: Arc<super::venue::BridgeStats>,
 }
 
@@ -191,7 +194,7 @@ impl Worker {
             listen_key: None,
             listen_key_at_ms: 0,
             up: false,
-            had_stream: false,
+            had_stream: p.after_restart,
             st: StreamState::default(),
             requery: VecDeque::new(),
             orders: HashMap::new(),
