@@ -137,6 +137,24 @@ pub const RANGES: &[Range] = &[
         "microseconds (up to a minute)",
     ),
     range("venues[].paper.partial_fill_pct", 0, 100, "percent"),
+    range(
+        "venues[].binance.recv_window_ms",
+        1,
+        60_000,
+        "milliseconds (Binance accepts up to 60 000)",
+    ),
+    range(
+        "venues[].binance.http_timeout_ms",
+        100,
+        120_000,
+        "milliseconds",
+    ),
+    range(
+        "venues[].binance.weight_per_minute",
+        1,
+        1_000_000,
+        "request weight per minute",
+    ),
     range("venues[].paper.silent_per_mille", 0, 1_000, "per mille"),
     range("venues[].paper.unsent_first", 0, 1_000_000, "submits"),
     range("venues[].retry_attempts", 0, 100, "resends after the first try"),
@@ -284,6 +302,15 @@ pub fn check_ranges(cfg: &Config) -> Result<(), ConfigError> {
             ("retry_backoff_max_ms", v.retry_backoff_max_ms),
         ] {
             in_range(&e(f), k(f), n)?;
+        }
+        if let Some(b) = &v.binance {
+            for (f, n) in [
+                ("binance.recv_window_ms", b.recv_window_ms),
+                ("binance.http_timeout_ms", b.http_timeout_ms),
+                ("binance.weight_per_minute", b.weight_per_minute),
+            ] {
+                in_range(&e(f), k(f), n)?;
+            }
         }
         let p = &v.paper;
         for (f, n) in [
@@ -497,7 +524,8 @@ impl Default for GateConfig {
 pub struct VenueConfig {
     /// What requests and operator commands call it.
     pub name: String,
-    /// Adapter: `paper` (the built-in simulated broker) or `fix` (a FIX session).
+    /// Adapter: `paper` (the built-in simulated broker), `fix` (a FIX session),
+    /// `binance-spot` or `binance-usdm` (REST/WebSocket bridges).
     pub kind: String,
     /// Hard timeout for an acknowledgement (R-OMS-4).
     #[serde(default = "default_timeout_ms")]
@@ -535,6 +563,9 @@ pub struct VenueConfig {
     /// FIX session settings, for `kind = "fix"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<crate::venue::fix::settings::FixSettings>,
+    /// Binance settings, for `kind = "binance-spot"` and `"binance-usdm"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binance: Option<crate::venue::bridge::settings::BinanceSettings>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -714,6 +745,16 @@ pub struct VenueSpec {
     pub paper: PaperSpec,
     /// FIX session settings, checked (`kind = "fix"` only).
     pub fix: Option<crate::venue::fix::settings::FixSpec>,
+    /// Binance bridge settings, checked (`kind = "binance-spot"`/`"binance-usdm"` only).
+    pub binance: Option<crate::venue::bridge::settings::BinanceSpec>,
+}
+
+impl VenueSpec {
+    /// Whether the venue is outside the process (FIX or a bridge): its events are
+    /// journaled inputs, replayed from the journal.
+    pub fn is_network(&self) -> bool {
+        self.fix.is_some() || self.binance.is_some()
+    }
 }
 
 /// How a venue's undelivered new orders are resent (R-RES-1).
@@ -859,8 +900,39 @@ impl Registry {
         for (i, v) in cfg.venues.iter().enumerate() {
             let k = |f: &str| format!("venues[{i}].{f}");
             let name = name(&k("name"), &v.name)?;
+            let flavor = match v.kind.as_str() {
+                "binance-spot" => Some(crate::venue::bridge::binance::Flavor::Spot),
+                "binance-usdm" => Some(crate::venue::bridge::binance::Flavor::Usdm),
+                _ => None,
+            };
+            let binance = match (flavor, &v.binance) {
+                (Some(f), Some(b)) => Some(
+                    b.check(f)
+                        .map_err(|(key, msg)| err(k(&format!("binance.{key}")), msg))?,
+                ),
+                (Some(_), None) => {
+                    return Err(err(
+                        k("binance"),
+                        "a Binance venue needs its [venues.binance] settings (api_key_env and secret_key_env or ed25519_key_env)",
+                    ))
+                }
+                (None, Some(_)) => {
+                    return Err(err(
+                        k("binance"),
+                        "only a venue of kind \"binance-spot\" or \"binance-usdm\" takes Binance settings",
+                    ))
+                }
+                (None, None) => None,
+            };
             let fix = match (v.kind.as_str(), &v.fix) {
                 ("paper", None) => None,
+                ("binance-spot" | "binance-usdm", None) => None,
+                ("binance-spot" | "binance-usdm", Some(_)) => {
+                    return Err(err(
+                        k("fix"),
+                        "only a venue of kind \"fix\" takes FIX settings",
+                    ))
+                }
                 ("paper", Some(_)) => {
                     return Err(err(
                         k("fix"),
@@ -878,7 +950,7 @@ impl Registry {
                     return Err(err(
                         k("kind"),
                         format!(
-                            "unknown venue kind {:?} (supported: \"paper\", \"fix\")",
+                            "unknown venue kind {:?} (supported: \"paper\", \"fix\", \"binance-spot\", \"binance-usdm\")",
                             v.kind
                         ),
                     ))
@@ -907,11 +979,13 @@ impl Registry {
                 burst: v.burst,
                 breaker_failures: v.breaker_failures,
                 breaker_cooldown_ns: ms_to_ns(k("breaker_cooldown_ms"), v.breaker_cooldown_ms)?,
-                reconcile_every_ns: v.reconcile_every_s.unwrap_or(if fix.is_some() {
-                    300
-                } else {
-                    0
-                }) * 1_000_000_000,
+                reconcile_every_ns: v.reconcile_every_s.unwrap_or(
+                    if fix.is_some() || binance.is_some() {
+                        300
+                    } else {
+                        0
+                    },
+                ) * 1_000_000_000,
                 retry: RetryPolicy {
                     attempts: v.retry_attempts,
                     base_ns: ms_to_ns(k("retry_backoff_ms"), v.retry_backoff_ms)?,
@@ -933,6 +1007,7 @@ impl Registry {
                     quote_interval_ns: ms_to_ns(k("paper.quote_interval_ms"), p.quote_interval_ms)?,
                 },
                 fix,
+                binance,
             });
         }
         if cfg.instruments.is_empty() {

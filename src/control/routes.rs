@@ -1528,7 +1528,15 @@ async fn venues(_: Authed, State(st): State<AppState>, RawQuery(q): RawQuery) ->
             let spec = reg.venues.get(venue.0 as usize);
             let mut v = json!({
                 "venue": spec.map(|v| v.name.as_str()),
-                "kind": if spec.is_some_and(|v| v.fix.is_some()) { "fix" } else { "paper" },
+                "kind": match spec {
+                    Some(v) if v.fix.is_some() => "fix",
+                    Some(v) => match v.binance.as_ref().map(|b| b.flavor) {
+                        Some(crate::venue::bridge::binance::Flavor::Spot) => "binance-spot",
+                        Some(crate::venue::bridge::binance::Flavor::Usdm) => "binance-usdm",
+                        None => "paper",
+                    },
+                    None => "paper",
+                },
                 "up": up,
                 "breaker": match breaker { 0 => "CLOSED", 1 => "OPEN", _ => "HALF_OPEN" },
                 "open_orders": open_orders,

@@ -4,6 +4,7 @@
 use super::engine::{venue_order, Engine};
 use super::thread::StartError;
 use crate::config::Registry;
+use crate::venue::bridge::BridgeVenue;
 use crate::venue::fix::venue::FixVenue;
 use crate::venue::paper::PaperVenue;
 use crate::venue::recorded::RecordedVenue;
@@ -18,7 +19,7 @@ pub fn build_venues(reg: &Registry, start_ns: u64) -> Vec<AnyVenue> {
     reg.venues
         .iter()
         .map(|v| {
-            if v.fix.is_some() {
+            if v.is_network() {
                 AnyVenue::Recorded(RecordedVenue::new())
             } else {
                 AnyVenue::Paper(Box::new(PaperVenue::new(
@@ -33,7 +34,8 @@ pub fn build_venues(reg: &Registry, start_ns: u64) -> Vec<AnyVenue> {
 }
 
 /// Replaces each network venue's recorded stand-in with its live session, restored from
-/// its store under `journal` (`<journal>/fix/<venue>`) and from what the engine applied.
+/// its store under `journal` (`<journal>/fix/<venue>`) and from what the engine applied;
+/// each bridge with its I/O thread (raw messages in `<journal>/bridge/<venue>`).
 pub(crate) fn go_live(
     engine: &mut Engine,
     reg: &Arc<Registry>,
@@ -57,6 +59,18 @@ pub(crate) fn go_live(
             }
         }
         engine.replace_venue(i, AnyVenue::Fix(Box::new(live)));
+    }
+    for v in reg.venues.iter().filter(|v| v.binance.is_some()) {
+        let i = v.id.0 as usize;
+        let was_up = engine.venue(i).recorded().is_some_and(|r| r.logged_on());
+        let mut live =
+            BridgeVenue::new(reg.clone(), v.id, journal, was_up, now).map_err(StartError::Venue)?;
+        for o in engine.book().iter() {
+            if o.terms().venue == v.id && !o.state().is_terminal() {
+                live.remember(&venue_order(o));
+            }
+        }
+        engine.replace_venue(i, AnyVenue::Bridge(Box::new(live)));
     }
     Ok(())
 }

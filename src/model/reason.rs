@@ -132,6 +132,10 @@ reasons! {
     DeadLettersFull = "DEAD_LETTERS_FULL", "the dead-letter queue is full; new orders for this venue are refused";
     /// An operator discarded the dead letter: it never reached the venue.
     Undeliverable = "UNDELIVERABLE", "the order never reached the venue and an operator discarded it";
+    /// The venue said to slow down (HTTP 429, or 418 once banned) and its Retry-After
+    /// has not passed, or its reported request weight reached execd's cap: nothing was
+    /// sent (R-VEN-3).
+    VenueRateLimited = "VENUE_RATE_LIMITED", "the venue's own rate limit is exhausted (it answered 429/418 and its Retry-After has not passed): nothing was sent";
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! stand-in and then swaps in the live session it stood for, and an operator's report
 //! reads a FIX session's counters. Calls dispatch statically on the hot path.
 
+use super::bridge::BridgeVenue;
 use super::fix::venue::FixVenue;
 use super::paper::PaperVenue;
 use super::recorded::RecordedVenue;
@@ -18,6 +19,8 @@ pub enum AnyVenue {
     Paper(Box<PaperVenue>),
     /// A FIX session.
     Fix(Box<FixVenue>),
+    /// A REST/WebSocket bridge (Binance).
+    Bridge(Box<BridgeVenue>),
     /// A network venue during replay: its journaled inputs.
     Recorded(RecordedVenue),
     /// Any other implementation (scripted venues in tests).
@@ -29,6 +32,7 @@ macro_rules! each {
         match $self {
             AnyVenue::Paper($v) => $e,
             AnyVenue::Fix($v) => $e,
+            AnyVenue::Bridge($v) => $e,
             AnyVenue::Recorded($v) => $e,
             AnyVenue::Other($v) => $e,
         }
@@ -48,6 +52,14 @@ impl AnyVenue {
     pub fn fix(&self) -> Option<&FixVenue> {
         match self {
             AnyVenue::Fix(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The bridge, if this is one.
+    pub fn bridge(&self) -> Option<&BridgeVenue> {
+        match self {
+            AnyVenue::Bridge(v) => Some(v),
             _ => None,
         }
     }

@@ -2,6 +2,7 @@
 //! sessions and REST/WebSocket bridges implement the same trait.
 
 pub mod any;
+pub mod bridge;
 mod conflate;
 pub mod fix;
 pub mod paper;

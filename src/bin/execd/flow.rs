@@ -169,7 +169,7 @@ pub fn run(
             }
         }
         // An in-process venue (paper) is up from the start and never says so.
-        up |= reg.venues[venue.0 as usize].fix.is_none();
+        up |= !reg.venues[venue.0 as usize].is_network();
     }
     quote(h, &mids);
 

@@ -69,12 +69,14 @@ impl Engine {
             if o.name != n.name {
                 continue;
             }
-            if o.fix.is_some() != n.fix.is_some() {
+            if o.fix.is_some() != n.fix.is_some()
+                || o.binance.as_ref().map(|b| b.flavor) != n.binance.as_ref().map(|b| b.flavor)
+            {
                 out.push(format!(
-                    "venue {} changed its kind: a paper venue stays paper and a FIX venue FIX on a journal",
+                    "venue {} changed its kind: a paper venue stays paper, a FIX venue FIX and a bridge the same bridge on a journal",
                     o.name
                 ));
-            } else if o.fix.is_none() && o.paper != n.paper {
+            } else if !o.is_network() && o.paper != n.paper {
                 out.push(format!(
                     "the paper venue {}'s simulation settings ([venues.paper]) changed: its prices, latencies and fills replay from them; keep them on this journal",
                     o.name
@@ -144,7 +146,7 @@ impl Engine {
                             "instrument {name} changed its tick or lot: its orders and positions are kept at their scale; keep them on this journal"
                         ));
                     }
-                    let paper = old.venues[o.venue.0 as usize].fix.is_none();
+                    let paper = !old.venues[o.venue.0 as usize].is_network();
                     if paper && old.sims[i] != new.sims[i] {
                         out.push(format!(
                             "instrument {name} changed its simulated market (initial_price, spread_ticks, volatility_ticks, depth_lots): the paper venue's prices replay from them; keep them on this journal"

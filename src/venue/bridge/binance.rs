@@ -1,0 +1,762 @@
+//! Binance spot and USDⓈ-M futures (R-VEN-1): the requests execd sends and what the
+//! venue's answers and streams mean, as pure functions of their text. The bridge's
+//! I/O thread (`worker.rs`) does the sending; this file knows the protocol.
+//!
+//! Current API as documented: spot user data comes from the WebSocket API
+//! (`userDataStream.subscribe.signature`; the REST listen key is deprecated), USDⓈ-M
+//! user data from a listen key (`POST /fapi/v1/listenKey`, kept alive every 30 min).
+//! The user data stream is the one source of order state (acks, fills, cancels,
+//! replaces): REST answers are read only for refusals and, after an unknown outcome,
+//! for the order's status — so nothing is ever counted twice.
+//!
+//! Every decimal the venue sends is parsed straight to the instrument's fixed point
+//! with checked arithmetic; a value that does not fit (more decimals than the
+//! instrument's scale, overflow, garbage) is dropped and counted, never rounded.
+
+use crate::config::Registry;
+use crate::model::fixed::{write_fixed, Dec, Money, Price, Qty, MONEY_SCALE};
+use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderType, Side, Tif, VenueId};
+use crate::model::quote::Quote;
+use crate::model::reason::Reason;
+use crate::venue::{VenueEventKind, VenueOrder, VenueOrderState};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Which Binance API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// Spot (`/api/v3`).
+    Spot,
+    /// USDⓈ-M futures (`/fapi/v1`).
+    Usdm,
+}
+
+impl Flavor {
+    /// Path of the order endpoint.
+    pub fn order_path(self) -> &'static str {
+        match self {
+            Flavor::Spot => "/api/v3/order",
+            Flavor::Usdm => "/fapi/v1/order",
+        }
+    }
+    /// Path of the open-orders endpoint.
+    pub fn open_orders_path(self) -> &'static str {
+        match self {
+            Flavor::Spot => "/api/v3/openOrders",
+            Flavor::Usdm => "/fapi/v1/openOrders",
+        }
+    }
+    /// Path of the server-time endpoint.
+    pub fn time_path(self) -> &'static str {
+        match self {
+            Flavor::Spot => "/api/v3/time",
+            Flavor::Usdm => "/fapi/v1/time",
+        }
+    }
+    /// Path of exchangeInfo.
+    pub fn exchange_info_path(self) -> &'static str {
+        match self {
+            Flavor::Spot => "/api/v3/exchangeInfo",
+            Flavor::Usdm => "/fapi/v1/exchangeInfo",
+        }
+    }
+}
+
+/// One instrument as this venue trades it.
+#[derive(Clone, Copy, Debug)]
+pub struct Sym {
+    /// Interned id.
+    pub id: InstrumentId,
+    /// Price decimals.
+    pub price_scale: u8,
+    /// Quantity decimals.
+    pub qty_scale: u8,
+}
+
+/// The venue's symbols, both ways.
+#[derive(Clone, Debug)]
+pub struct Symbols {
+    by_name: HashMap<String, Sym>,
+    names: Vec<String>,
+    /// Per instrument id (registry-wide), its entry if it trades here.
+    by_id: Vec<Option<Sym>>,
+}
+
+impl Symbols {
+    /// The instruments of venue `v`.
+    pub fn of(reg: &Registry, v: VenueId) -> Symbols {
+        let mut by_name = HashMap::new();
+        let mut by_id = vec![None; reg.instruments.len()];
+        let mut names = vec![String::new(); reg.instruments.len()];
+        for i in reg.instruments.iter().filter(|i| i.venue == v) {
+            let s = Sym {
+                id: i.id,
+                price_scale: i.price_scale,
+                qty_scale: i.qty_scale,
+            };
+            by_name.insert(i.symbol.as_str().to_ascii_uppercase(), s);
+            by_id[i.id.0 as usize] = Some(s);
+            names[i.id.0 as usize] = i.symbol.as_str().to_ascii_uppercase();
+        }
+        Symbols {
+            by_name,
+            names,
+            by_id,
+        }
+    }
+    /// By the venue's symbol.
+    pub fn get(&self, name: &str) -> Option<Sym> {
+        self.by_name.get(name).copied()
+    }
+    /// By id: the entry and the venue's symbol.
+    pub fn by_id(&self, id: InstrumentId) -> Option<(Sym, &str)> {
+        let s = (*self.by_id.get(id.0 as usize)?)?;
+        Some((s, self.names[id.0 as usize].as_str()))
+    }
+    /// Every symbol, lower case (stream names).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names
+            .iter()
+            .filter(|n| !n.is_empty())
+            .map(String::as_str)
+    }
+}
+
+/// A decimal at `scale`, exactly (None: not a decimal, overflow, or finer than scale).
+pub fn fixed(v: &Value, scale: u8) -> Option<i64> {
+    match v {
+        Value::String(s) => Dec::parse(s).ok()?.to_scale(scale),
+        Value::Number(n) => Dec::parse(&n.to_string()).ok()?.to_scale(scale),
+        _ => None,
+    }
+}
+
+/// An amount in money units ([`MONEY_SCALE`] decimals), rounded half away from zero
+/// when the venue gives more decimals (commissions have 8).
+fn money(v: &Value) -> Option<i64> {
+    let d = match v {
+        Value::String(s) => Dec::parse(s).ok()?,
+        _ => return None,
+    };
+    if d.scale <= MONEY_SCALE {
+        return d.to_scale(MONEY_SCALE);
+    }
+    let k = 10i64.checked_pow((d.scale - MONEY_SCALE) as u32)?;
+    let q = d.mant / k;
+    let r = d.mant % k;
+    Some(if r.abs() * 2 >= k { q + r.signum() } else { q })
+}
+
+fn fmt(mant: i64, scale: u8) -> String {
+    let mut s = String::new();
+    let _ = write_fixed(&mut s, mant, scale);
+    s
+}
+
+/// A query string under construction (values percent-encoded as Binance reads them).
+#[derive(Default, Debug, Clone)]
+pub struct Params(pub String);
+
+impl Params {
+    /// Appends `k=v`.
+    pub fn add(&mut self, k: &str, v: &str) -> &mut Params {
+        if !self.0.is_empty() {
+            self.0.push('&');
+        }
+        self.0.push_str(k);
+        self.0.push('=');
+        super::sign::percent_encode(v, &mut self.0);
+        self
+    }
+}
+
+fn side(s: Side) -> &'static str {
+    match s {
+        Side::Buy => "BUY",
+        Side::Sell => "SELL",
+    }
+}
+
+/// Binance has no DAY order: crypto trades around the clock. Refused rather than
+/// silently made good-till-canceled.
+fn tif(t: Tif) -> Result<&'static str, Reason> {
+    match t {
+        Tif::Gtc => Ok("GTC"),
+        Tif::Ioc => Ok("IOC"),
+        Tif::Fok => Ok("FOK"),
+        Tif::Day => Err(Reason::VenueRejected),
+    }
+}
+
+/// Whether an order goes to the USDⓈ-M Algo Service (`/fapi/v1/algoOrder`): since
+/// 2025-12-09 conditional orders (STOP, STOP_MARKET, …) are placed there, and
+/// `/fapi/v1/order` refuses them (-4120).
+pub fn is_algo(flavor: Flavor, t: OrderType) -> bool {
+    flavor == Flavor::Usdm && t.has_stop()
+}
+
+/// A USDⓈ-M conditional order for the Algo Service: `clientAlgoId` carries our client
+/// order id, which the order it triggers also carries.
+pub fn algo_order(sym: Sym, symbol: &str, o: &VenueOrder) -> Result<Params, Reason> {
+    let mut p = Params::default();
+    p.add("algoType", "CONDITIONAL")
+        .add("symbol", symbol)
+        .add("side", side(o.side));
+    let limit = o.order_type.has_limit();
+    p.add("type", if limit { "STOP" } else { "STOP_MARKET" });
+    if limit {
+        p.add("timeInForce", tif(o.tif)?);
+        p.add("price", &fmt(o.limit.0, sym.price_scale));
+    }
+    p.add("quantity", &fmt(o.qty.0, sym.qty_scale))
+        .add("triggerPrice", &fmt(o.stop.0, sym.price_scale));
+    if o.reduce_only {
+        p.add("reduceOnly", "true");
+    }
+    p.add("clientAlgoId", &o.cl.to_string());
+    Ok(p)
+}
+
+/// The parameters of a new order (unsigned, without timestamp). `cl` goes out as
+/// `newClientOrderId`, the same on every retry (R-RES-1).
+pub fn new_order(flavor: Flavor, sym: Sym, symbol: &str, o: &VenueOrder) -> Result<Params, Reason> {
+    let mut p = Params::default();
+    p.add("symbol", symbol).add("side", side(o.side));
+    let (ps, qs) = (sym.price_scale, sym.qty_scale);
+    let ty = match (flavor, o.order_type) {
+        (_, OrderType::Market) => "MARKET",
+        (_, OrderType::Limit) => "LIMIT",
+        (Flavor::Spot, OrderType::StopLimit) => "STOP_LOSS_LIMIT",
+        (Flavor::Spot, OrderType::Stop) => "STOP_LOSS",
+        (Flavor::Usdm, OrderType::StopLimit) => "STOP",
+        (Flavor::Usdm, OrderType::Stop) => "STOP_MARKET",
+    };
+    p.add("type", ty);
+    if o.order_type.has_limit() {
+        p.add("timeInForce", tif(o.tif)?);
+    }
+    p.add("quantity", &fmt(o.qty.0, qs));
+    if o.order_type.has_limit() {
+        p.add("price", &fmt(o.limit.0, ps));
+    }
+    if o.order_type.has_stop() {
+        p.add("stopPrice", &fmt(o.stop.0, ps));
+    }
+    if o.reduce_only {
+        if flavor == Flavor::Spot {
+            // Spot has no position to reduce: a protective order is just a sell/buy.
+        } else {
+            p.add("reduceOnly", "true");
+        }
+    }
+    p.add("newClientOrderId", &o.cl.to_string());
+    p.add("newOrderRespType", "ACK");
+    Ok(p)
+}
+
+/// A cancel of the order known as `orig`; spot also names the cancel itself.
+pub fn cancel(flavor: Flavor, symbol: &str, cl: ClOrdId, orig: ClOrdId) -> Params {
+    let mut p = Params::default();
+    p.add("symbol", symbol)
+        .add("origClientOrderId", &orig.to_string());
+    if flavor == Flavor::Spot {
+        p.add("newClientOrderId", &cl.to_string());
+    }
+    p
+}
+
+/// A replace: spot `POST /api/v3/order/cancelReplace` (STOP_ON_FAILURE: the new order
+/// goes in only if the cancel succeeded), USDⓈ-M `PUT /fapi/v1/order` (a LIMIT order's
+/// price and quantity amended in place, keeping its client order id). Returns the path
+/// and method.
+pub fn replace(
+    flavor: Flavor,
+    sym: Sym,
+    symbol: &str,
+    o: &VenueOrder,
+    cl: ClOrdId,
+    orig: ClOrdId,
+) -> Result<(&'static str, &'static str, Params), Reason> {
+    let mut p = Params::default();
+    match flavor {
+        Flavor::Spot => {
+            let mut n = *o;
+            n.cl = cl;
+            let body = new_order(flavor, sym, symbol, &n)?;
+            p.add("cancelReplaceMode", "STOP_ON_FAILURE");
+            p.add("cancelOrigClientOrderId", &orig.to_string());
+            p.0.push('&');
+            p.0.push_str(&body.0);
+            Ok(("POST", "/api/v3/order/cancelReplace", p))
+        }
+        Flavor::Usdm => {
+            if o.order_type != OrderType::Limit {
+                return Err(Reason::VenueRejected);
+            }
+            p.add("symbol", symbol)
+                .add("origClientOrderId", &orig.to_string())
+                .add("side", side(o.side))
+                .add("quantity", &fmt(o.qty.0, sym.qty_scale))
+                .add("price", &fmt(o.limit.0, sym.price_scale));
+            Ok(("PUT", "/fapi/v1/order", p))
+        }
+    }
+}
+
+/// A status query by client order id (R-RES-1: asked, never resent).
+pub fn query(symbol: &str, cl: ClOrdId) -> Params {
+    let mut p = Params::default();
+    p.add("symbol", symbol)
+        .add("origClientOrderId", &cl.to_string());
+    p
+}
+
+/// execd's code for a Binance error answer.
+pub fn reason_of(code: i64, msg: &str) -> Reason {
+    let m = msg.to_ascii_lowercase();
+    match code {
+        -1003 | -1015 => Reason::VenueRateLimited,
+        -2011 | -2013 => Reason::VenueUnknownOrder,
+        -2018 | -2019 => Reason::VenueFunds,
+        -2010 if m.contains("insufficient") => Reason::VenueFunds,
+        _ => Reason::VenueRejected,
+    }
+}
+
+/// A Binance error body (`{"code":-2010,"msg":"..."}`), if that is what `v` is.
+pub fn error_of(v: &Value) -> Option<(i64, &str)> {
+    let code = v.get("code")?.as_i64()?;
+    (code < 0).then(|| (code, v.get("msg").and_then(Value::as_str).unwrap_or("")))
+}
+
+/// An order's state at the venue from its status word.
+pub fn state_of(s: &str) -> Option<VenueOrderState> {
+    Some(match s {
+        "NEW" | "PARTIALLY_FILLED" | "PENDING_NEW" => VenueOrderState::Working,
+        "PENDING_CANCEL" => VenueOrderState::Pending,
+        "FILLED" => VenueOrderState::Filled,
+        "CANCELED" => VenueOrderState::Canceled,
+        "EXPIRED" | "EXPIRED_IN_MATCH" => VenueOrderState::Expired,
+        "REJECTED" => VenueOrderState::Rejected,
+        _ => return None,
+    })
+}
+
+fn str_of<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
+    v.get(k)?.as_str()
+}
+
+/// Average price at `ps` decimals of `quote` spent on `qty` (both exact decimals),
+/// rounded to nearest; None on zero quantity or overflow.
+fn avg_price(quote: &Value, qty: &Value, ps: u8) -> Option<i64> {
+    let q = match quote {
+        Value::String(s) => Dec::parse(s).ok()?,
+        _ => return None,
+    };
+    let n = match qty {
+        Value::String(s) => Dec::parse(s).ok()?,
+        _ => return None,
+    };
+    if n.mant == 0 {
+        return None;
+    }
+    // q.mant/10^q.scale ÷ n.mant/10^n.scale × 10^ps
+    let num = (q.mant as i128).checked_mul(10i128.checked_pow(ps as u32 + n.scale as u32)?)?;
+    let den = (n.mant as i128).checked_mul(10i128.checked_pow(q.scale as u32)?)?;
+    let r = (num + den / 2) / den;
+    i64::try_from(r).ok()
+}
+
+/// An order as a REST status answer (`GET order`, `openOrders`) or a cancel/replace
+/// answer describes it: (its client order id, instrument, state, cum qty, avg px).
+pub fn order_status(
+    flavor: Flavor,
+    syms: &Symbols,
+    o: &Value,
+) -> Option<(Option<ClOrdId>, InstrumentId, VenueOrderState, Qty, Price)> {
+    let sym = syms.get(str_of(o, "symbol")?)?;
+    let cl = str_of(o, "clientOrderId").and_then(ClOrdId::parse);
+    let state = state_of(str_of(o, "status")?)?;
+    let cum = fixed(o.get("executedQty")?, sym.qty_scale)?;
+    let avg = if cum == 0 {
+        0
+    } else {
+        match flavor {
+            Flavor::Spot => avg_price(
+                o.get("cummulativeQuoteQty")?,
+                o.get("executedQty")?,
+                sym.price_scale,
+            )?,
+            Flavor::Usdm => fixed(o.get("avgPrice")?, sym.price_scale)?,
+        }
+    };
+    Some((cl, sym.id, state, Qty(cum), Price(avg)))
+}
+
+/// A replace the venue was asked for and has not reported yet: its stream tells the
+/// old order's cancel and the new one's NEW (spot) or an AMENDMENT (USDⓈ-M); the core
+/// hears one `Replaced`.
+#[derive(Clone, Copy, Debug)]
+pub struct PendingReplace {
+    /// The replace request's id (the new working one).
+    pub cl: ClOrdId,
+    /// The order it replaces.
+    pub orig: ClOrdId,
+    /// Terms from now on.
+    pub qty: Qty,
+    /// Limit from now on.
+    pub limit: Price,
+}
+
+/// What the bridge remembers to read its user data stream.
+#[derive(Debug, Default)]
+pub struct StreamState {
+    /// Replaces in flight, by request.
+    pub replaces: Vec<PendingReplace>,
+    /// USDⓈ-M conditional orders acked by the Algo Service: the order each triggers
+    /// reports NEW again under the same id, which is not a second ack.
+    pub algos: Vec<ClOrdId>,
+    /// Values that did not fit (bad decimals, unknown symbols): dropped, counted.
+    pub invalid: u64,
+}
+
+impl StreamState {
+    fn take_replace(&mut self, f: impl Fn(&PendingReplace) -> bool) -> Option<PendingReplace> {
+        let i = self.replaces.iter().position(f)?;
+        Some(self.replaces.swap_remove(i))
+    }
+}
+
+/// The event inside a stream message: raw (`{"e":...}`), combined
+/// (`{"stream":..,"data":{..}}`) or WebSocket API (`{"subscriptionId":0,"event":{..}}`).
+pub fn unwrap_event(v: &Value) -> &Value {
+    v.get("data").or_else(|| v.get("event")).unwrap_or(v)
+}
+
+/// A bookTicker message (spot has no `e`; USDⓈ-M says `"e":"bookTicker"`), stamped with
+/// our receive time `at_ns`.
+pub fn book_ticker(syms: &Symbols, v: &Value, at_ns: u64) -> Option<(InstrumentId, Quote)> {
+    let v = unwrap_event(v);
+    if v.get("e").is_some_and(|e| e != "bookTicker") {
+        return None;
+    }
+    let sym = syms.get(str_of(v, "s")?)?;
+    let (ps, qs) = (sym.price_scale, sym.qty_scale);
+    Some((
+        sym.id,
+        Quote {
+            bid: Price(fixed(v.get("b")?, ps)?),
+            ask: Price(fixed(v.get("a")?, ps)?),
+            bid_size: Qty(fixed(v.get("B")?, qs)?),
+            ask_size: Qty(fixed(v.get("A")?, qs)?),
+            at_ns,
+        },
+    ))
+}
+
+/// A user data stream event, as core events (appended to `out`): spot executionReport,
+/// USDⓈ-M ORDER_TRADE_UPDATE and ACCOUNT_UPDATE (positions of `account`). Returns
+/// whether the message was one of ours and well formed.
+pub fn user_event(
+    syms: &Symbols,
+    st: &mut StreamState,
+    account: AccountId,
+    v: &Value,
+    out: &mut Vec<VenueEventKind>,
+) -> bool {
+    let v = unwrap_event(v);
+    let ok = match str_of(v, "e") {
+        Some("executionReport") => execution(syms, st, v, false, out),
+        Some("ORDER_TRADE_UPDATE") => match v.get("o") {
+            Some(o) => execution(syms, st, o, true, out),
+            None => false,
+        },
+        Some("ACCOUNT_UPDATE") => account_update(syms, account, v, out),
+        Some("ALGO_UPDATE") => match v.get("o") {
+            Some(o) => algo_update(syms, st, o, out),
+            None => false,
+        },
+        // Balances (spot outboundAccountPosition, balanceUpdate), listen key expiry and
+        // the rest change no order: kept in the wire log only.
+        _ => return true,
+    };
+    if !ok {
+        st.invalid += 1;
+    }
+    ok
+}
+
+fn execution(
+    syms: &Symbols,
+    st: &mut StreamState,
+    o: &Value,
+    usdm: bool,
+    out: &mut Vec<VenueEventKind>,
+) -> bool {
+    let Some(sym) = str_of(o, "s").and_then(|s| syms.get(s)) else {
+        return false;
+    };
+    // Not ours (placed by hand or another program): nothing for the core.
+    let Some(c) = str_of(o, "c").and_then(ClOrdId::parse) else {
+        return true;
+    };
+    let orig = str_of(o, "C").and_then(ClOrdId::parse);
+    let Some(x) = str_of(o, "x") else {
+        return false;
+    };
+    let venue_order_id = o.get("i").and_then(Value::as_u64).unwrap_or(0);
+    match x {
+        "NEW" => {
+            if st.algos.contains(&c) {
+                // The triggered order of a conditional order already acked.
+            } else if let Some(r) = st.take_replace(|r| r.cl == c) {
+                out.push(VenueEventKind::Replaced {
+                    cl: r.cl,
+                    qty: r.qty,
+                    limit: r.limit,
+                });
+            } else {
+                out.push(VenueEventKind::Ack {
+                    cl: c,
+                    venue_order_id,
+                });
+            }
+        }
+        "AMENDMENT" => {
+            // USDⓈ-M modify: the order keeps its id; the core's replace request is the
+            // one whose original it names.
+            if let Some(r) = st.take_replace(|r| r.orig.order == c.order) {
+                out.push(VenueEventKind::Replaced {
+                    cl: r.cl,
+                    qty: r.qty,
+                    limit: r.limit,
+                });
+            }
+        }
+        "CANCELED" => {
+            // The cancel half of a spot cancelReplace: the core hears the Replaced.
+            let target = orig.unwrap_or(c);
+            if st.replaces.iter().any(|r| r.orig == target) {
+                return true;
+            }
+            out.push(VenueEventKind::Canceled { cl: c });
+        }
+        "EXPIRED" | "EXPIRED_IN_MATCH" => out.push(VenueEventKind::Expired { cl: c }),
+        "REJECTED" => out.push(VenueEventKind::Rejected {
+            cl: c,
+            reason: Reason::VenueRejected,
+        }),
+        "TRADE" => {
+            let (ps, qs) = (sym.price_scale, sym.qty_scale);
+            let (Some(px), Some(qty), Some(cum), Some(exec_id)) = (
+                o.get("L").and_then(|v| fixed(v, ps)),
+                o.get("l").and_then(|v| fixed(v, qs)),
+                o.get("z").and_then(|v| fixed(v, qs)),
+                o.get("t").and_then(Value::as_u64),
+            ) else {
+                return false;
+            };
+            // Commission counts as money only in the quote asset (the account's
+            // currency); one paid in BNB or the base asset is kept in the wire log.
+            let symbol = str_of(o, "s").unwrap_or("");
+            let fee = match str_of(o, "N") {
+                Some(asset) if !asset.is_empty() && symbol.ends_with(asset) => {
+                    o.get("n").and_then(money).unwrap_or(0)
+                }
+                _ => 0,
+            };
+            out.push(VenueEventKind::Fill {
+                cl: c,
+                exec_id: if usdm { exec_id | 1 << 63 } else { exec_id },
+                px: Price(px),
+                qty: Qty(qty),
+                fee: Money(fee),
+                cum: Some(Qty(cum)),
+            });
+        }
+        // CALCULATED (liquidation), TRADE_PREVENTION, REPLACED (spot amend keep
+        // priority) and future kinds: the status query after a reconnect settles them.
+        _ => {}
+    }
+    true
+}
+
+/// ALGO_UPDATE: the Algo Service's word on a conditional order (NEW: acked;
+/// CANCELED, EXPIRED, REJECTED: done before it triggered; TRIGGERING, TRIGGERED,
+/// FINISHED: its triggered order's own ORDER_TRADE_UPDATEs say the rest).
+fn algo_update(
+    syms: &Symbols,
+    st: &mut StreamState,
+    o: &Value,
+    out: &mut Vec<VenueEventKind>,
+) -> bool {
+    if str_of(o, "s").and_then(|s| syms.get(s)).is_none() {
+        return false;
+    }
+    let Some(c) = str_of(o, "caid").and_then(ClOrdId::parse) else {
+        return true;
+    };
+    match str_of(o, "X") {
+        Some("NEW") if !st.algos.contains(&c) => {
+            // Bounded: the oldest acked conditional orders are forgotten first.
+            if st.algos.len() >= 65_536 {
+                st.algos.remove(0);
+            }
+            st.algos.push(c);
+            let venue_order_id = o.get("aid").and_then(Value::as_u64).unwrap_or(0);
+            out.push(VenueEventKind::Ack {
+                cl: c,
+                venue_order_id,
+            });
+        }
+        Some(x @ ("CANCELED" | "EXPIRED" | "REJECTED")) => {
+            st.algos.retain(|a| *a != c);
+            out.push(match x {
+                "CANCELED" => VenueEventKind::Canceled { cl: c },
+                "EXPIRED" => VenueEventKind::Expired { cl: c },
+                _ => VenueEventKind::Rejected {
+                    cl: c,
+                    reason: Reason::VenueRejected,
+                },
+            });
+        }
+        _ => {}
+    }
+    true
+}
+
+/// An Algo Service status answer (`GET /fapi/v1/algoOrder`) for an order that has not
+/// triggered: where it stands (a triggered one is asked about as an order).
+pub fn algo_state(v: &Value) -> Option<VenueOrderState> {
+    Some(match str_of(v, "algoStatus")? {
+        "NEW" | "TRIGGERING" => VenueOrderState::Working,
+        "CANCELED" => VenueOrderState::Canceled,
+        "EXPIRED" => VenueOrderState::Expired,
+        "REJECTED" => VenueOrderState::Rejected,
+        _ => return None,
+    })
+}
+
+fn account_update(
+    syms: &Symbols,
+    account: AccountId,
+    v: &Value,
+    out: &mut Vec<VenueEventKind>,
+) -> bool {
+    let Some(ps) = v
+        .get("a")
+        .and_then(|a| a.get("P"))
+        .and_then(Value::as_array)
+    else {
+        return true;
+    };
+    let mut ok = true;
+    for p in ps {
+        let Some(sym) = str_of(p, "s").and_then(|s| syms.get(s)) else {
+            continue;
+        };
+        match p.get("pa").and_then(|q| fixed(q, sym.qty_scale)) {
+            Some(q) => out.push(VenueEventKind::Position {
+                account,
+                instrument: sym.id,
+                qty: Qty(q),
+            }),
+            None => ok = false,
+        }
+    }
+    ok
+}
+
+/// USDⓈ-M positions (`GET /fapi/v3/positionRisk`): one-way mode, `positionAmt` net.
+pub fn positions(
+    syms: &Symbols,
+    account: AccountId,
+    v: &Value,
+    out: &mut Vec<VenueEventKind>,
+) -> bool {
+    let Some(arr) = v.as_array() else {
+        return false;
+    };
+    let mut ok = true;
+    for p in arr {
+        let Some(sym) = str_of(p, "symbol").and_then(|s| syms.get(s)) else {
+            continue;
+        };
+        match p.get("positionAmt").and_then(|q| fixed(q, sym.qty_scale)) {
+            Some(q) => out.push(VenueEventKind::Position {
+                account,
+                instrument: sym.id,
+                qty: Qty(q),
+            }),
+            None => ok = false,
+        }
+    }
+    ok
+}
+
+/// Checks exchangeInfo's filters against execd's instruments (R-VEN-1): every
+/// configured tick must be a multiple of the venue's `tickSize` and every lot of its
+/// `stepSize` (so whatever passes the gate is on the venue's grid), and an instrument's
+/// `max_notional` must reach the venue's minimum notional. The error names the
+/// instrument and the field.
+pub fn check_filters(reg: &Registry, venue: VenueId, info: &Value) -> Result<(), String> {
+    let symbols = info
+        .get("symbols")
+        .and_then(Value::as_array)
+        .ok_or("exchangeInfo has no symbols")?;
+    for inst in reg.instruments.iter().filter(|i| i.venue == venue) {
+        let name = inst.symbol.as_str();
+        let s = symbols
+            .iter()
+            .find(|s| str_of(s, "symbol").is_some_and(|n| n.eq_ignore_ascii_case(name)))
+            .ok_or_else(|| format!("instrument {name}: the venue lists no such symbol"))?;
+        let filters = s.get("filters").and_then(Value::as_array);
+        let filter =
+            |t: &str| filters.and_then(|f| f.iter().find(|x| str_of(x, "filterType") == Some(t)));
+        let grid = |t: &str, k: &str, scale: u8, ours: i64, field: &str| -> Result<(), String> {
+            let Some(f) = filter(t) else { return Ok(()) };
+            let theirs = f
+                .get(k)
+                .and_then(|v| fixed(v, scale))
+                .ok_or_else(|| format!("instrument {name}: {field}: the venue's {t}.{k} {} has more decimals than the instrument's scale ({scale})", f.get(k).unwrap_or(&Value::Null)))?;
+            if theirs > 0 && (ours <= 0 || ours % theirs != 0) {
+                return Err(format!(
+                    "instrument {name}: {field} {} is not a multiple of the venue's {t}.{k} {}",
+                    fmt(ours, scale),
+                    fmt(theirs, scale)
+                ));
+            }
+            Ok(())
+        };
+        grid(
+            "PRICE_FILTER",
+            "tickSize",
+            inst.price_scale,
+            inst.tick.0,
+            "tick",
+        )?;
+        grid("LOT_SIZE", "stepSize", inst.qty_scale, inst.lot.0, "lot")?;
+        let min = filter("NOTIONAL")
+            .and_then(|f| f.get("minNotional"))
+            .or_else(|| {
+                filter("MIN_NOTIONAL")
+                    .and_then(|f| f.get("minNotional").or_else(|| f.get("notional")))
+            });
+        if let Some(m) = min {
+            let m = fixed(m, MONEY_SCALE).ok_or_else(|| {
+                format!("instrument {name}: max_notional: the venue's minimum notional {m} is not a decimal execd can hold")
+            })?;
+            if inst.max_notional.0 < m {
+                return Err(format!(
+                    "instrument {name}: max_notional {} is below the venue's minimum notional {}",
+                    fmt(inst.max_notional.0, MONEY_SCALE),
+                    fmt(m, MONEY_SCALE)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
