@@ -123,14 +123,15 @@ fn rest(
                         Some("2"),
                     );
                 }
-                // 500: the order went in all the same; the answer was lost.
+                // 500 (or 0: the connection is cut with no answer at all): the order
+                // went in all the same; the answer was lost.
                 s.next_id += 1;
                 let id = s.next_id;
                 s.orders.insert(
                     c,
                     (id, q["quantity"].clone(), q["price"].clone(), "NEW".into()),
                 );
-                return (500, "internal".into(), None);
+                return (code, "internal".into(), None);
             }
             let id = place(&mut s, &c, &q);
             (
@@ -302,6 +303,10 @@ fn serve_http(st: Arc<Mutex<State>>, stream: TcpStream) {
         let mut body = vec![0u8; len];
         let _ = r.read_exact(&mut body);
         let (code, body, retry) = rest(&st, &method, &target, key.as_deref());
+        if code == 0 {
+            // Hang up without a word: the client sees a transport error.
+            return;
+        }
         let mut resp = format!(
             "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nX-MBX-USED-WEIGHT-1M: 7\r\n",
             body.len()
@@ -627,6 +632,21 @@ fn binance_spot_bridge_trades_cancels_throttles_and_recovers_over_real_sockets()
     );
     assert_eq!(stand.state.lock().unwrap().posts[&o5.cl.to_string()], 1);
 
+    // The connection cut mid-request: a transport error, the same unknown outcome, and
+    // the wire log says so without the signed URL (checked below).
+    stand.state.lock().unwrap().next_status = Some(0);
+    let o7 = order(7);
+    v.submit(0, &o7).unwrap();
+    assert!(
+        pump_until(
+            &mut v,
+            &mut seen,
+            |k| matches!(k, VenueEventKind::Status { cl, .. } if *cl == o7.cl)
+        ),
+        "{seen:?}"
+    );
+    assert_eq!(stand.state.lock().unwrap().posts[&o7.cl.to_string()], 1);
+
     // The user data stream drops: down, then up again with Restarted (the core asks
     // about every working order before trusting the stream).
     stand.state.lock().unwrap().streams.clear();
@@ -693,11 +713,23 @@ fn binance_spot_bridge_trades_cancels_throttles_and_recovers_over_real_sockets()
     assert!(msgs
         .iter()
         .any(|(out, t)| !*out && t.starts_with("429 POST /api/v3/order")));
+    assert!(
+        msgs.iter()
+            .any(|(out, t)| !*out && t.starts_with("POST /api/v3/order transport error")),
+        "{msgs:?}"
+    );
     for (_, t) in &msgs {
         assert!(
             !t.contains(SECRET) && !t.contains(API_KEY),
             "secret in the wire log: {t}"
         );
+        // A signature appears only blanked, whatever the line.
+        for (i, _) in t.match_indices("signature=") {
+            assert!(
+                t[i + "signature=".len()..].starts_with('-'),
+                "a signature in the wire log: {t}"
+            );
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

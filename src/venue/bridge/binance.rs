@@ -363,7 +363,10 @@ fn avg_price(quote: &Value, qty: &Value, ps: u8) -> Option<i64> {
     // q.mant/10^q.scale ÷ n.mant/10^n.scale × 10^ps
     let num = (q.mant as i128).checked_mul(10i128.checked_pow(ps as u32 + n.scale as u32)?)?;
     let den = (n.mant as i128).checked_mul(10i128.checked_pow(q.scale as u32)?)?;
-    let r = (num + den / 2) / den;
+    if den <= 0 || num < 0 {
+        return None;
+    }
+    let r = num.checked_add(den / 2)? / den;
     i64::try_from(r).ok()
 }
 
@@ -418,6 +421,10 @@ pub struct StreamState {
     pub algos: Vec<ClOrdId>,
     /// Values that did not fit (bad decimals, unknown symbols): dropped, counted.
     pub invalid: u64,
+    /// Spot orders (execd's order ids) with an execution and still open: a spot
+    /// cancelReplace would place a new order for the whole quantity again (its filled
+    /// part with it) and restart the cumulative count, so those are not replaced.
+    pub partly_filled: std::collections::HashSet<u64>,
 }
 
 impl StreamState {
@@ -505,6 +512,15 @@ fn execution(
         return false;
     };
     let venue_order_id = o.get("i").and_then(Value::as_u64).unwrap_or(0);
+    match str_of(o, "X") {
+        Some("PARTIALLY_FILLED") => {
+            st.partly_filled.insert(c.order.0);
+        }
+        Some(_) => {
+            st.partly_filled.remove(&c.order.0);
+        }
+        None => {}
+    }
     match x {
         "NEW" => {
             if st.algos.contains(&c) {

@@ -54,6 +54,8 @@ pub struct BridgeVenue {
     thread: Option<JoinHandle<()>>,
     positions: Vec<Option<i64>>,
     n_instruments: usize,
+    /// Its I/O thread is gone (the event ring abandoned).
+    dead: bool,
     /// A book ticker faster than the core cycles: one quote per instrument per poll.
     conflation: crate::venue::Conflation,
     conflated: u64,
@@ -181,6 +183,7 @@ impl BridgeVenue {
             thread: Some(thread),
             positions: vec![None; n * reg.accounts.len().max(1)],
             n_instruments: n,
+            dead: false,
             conflation: crate::venue::Conflation::new(n),
             conflated: 0,
             stats,
@@ -292,6 +295,22 @@ impl Venue for BridgeVenue {
 
     fn pump(&mut self, now: u64) -> bool {
         let mut any = false;
+        // The I/O thread ended without being told to (it panicked): the venue is down
+        // from here on, said once, so the gate refuses instead of orders timing out.
+        if !self.dead
+            && !self.stop.load(Ordering::Acquire)
+            && self.events.is_abandoned()
+            && self.events.is_empty()
+        {
+            self.dead = true;
+            eprintln!("execd: the bridge thread of a venue ended unexpectedly: the venue is down");
+            self.due.push_back(VenueEvent {
+                at_ns: now,
+                kind: VenueEventKind::Session { up: false },
+                src_seq: 0,
+            });
+            return true;
+        }
         // Stamped with engine time as they are taken: what the journal records.
         while self.due.len() < EVENT_RING {
             let Ok(mut kind) = self.events.pop() else {
@@ -324,7 +343,7 @@ impl Venue for BridgeVenue {
     }
 
     fn closed(&self) -> bool {
-        self.thread.is_none() || self.done.load(Ordering::Acquire)
+        self.thread.is_none() || self.dead || self.done.load(Ordering::Acquire)
     }
 }
 

@@ -109,6 +109,8 @@ pub(crate) struct Worker {
     wire: Option<WireLog>,
     user: Option<Ws>,
     market: Option<Ws>,
+    /// When the market stream is tried again after it failed to connect (wall ms).
+    next_market_ms: u64,
     listen_key: Option<String>,
     listen_key_at_ms: u64,
     /// The core was told the venue is up.
@@ -191,6 +193,7 @@ impl Worker {
             wire: p.wire,
             user: None,
             market: None,
+            next_market_ms: 0,
             listen_key: None,
             listen_key_at_ms: 0,
             up: false,
@@ -317,7 +320,12 @@ impl Worker {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
             Err(ureq::Error::Transport(t)) => {
-                let text = format!("{method} {path} transport error: {t}");
+                // Never `t` itself: its text starts with the URL, whose query carries the
+                // signature. Its kind and the I/O cause say what happened.
+                let cause = std::error::Error::source(&t)
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+                let text = format!("{method} {path} transport error: {} {cause}", t.kind());
                 self.log(false, &text);
                 return match t.kind() {
                     ureq::ErrorKind::Dns | ureq::ErrorKind::ConnectionFailed => Answer::NotSent,
@@ -334,12 +342,22 @@ impl Worker {
         let retry = resp.header("Retry-After").map(str::to_string);
         self.limits.status(wall_ms(), status, retry.as_deref());
         let body = resp.into_string().unwrap_or_default();
-        self.log(false, &format!("{status} {method} {path} {body}"));
         let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        // A listen key reads the account's user data: a secret like the API key.
+        if v.get("listenKey").is_some() {
+            self.log(
+                false,
+                &format!("{status} {method} {path} {{\"listenKey\":\"<redacted>\"}}"),
+            );
+        } else {
+            self.log(false, &format!("{status} {method} {path} {body}"));
+        }
         if (200..300).contains(&status) {
             return Answer::Ok(v);
         }
-        if status >= 500 {
+        // A backend timeout (408, or 5xx) leaves the order's fate unknown: asked about,
+        // never taken for a refusal.
+        if status >= 500 || status == 408 {
             return Answer::Unknown;
         }
         if status == 429 || status == 418 {
@@ -347,6 +365,9 @@ impl Worker {
             return Answer::Refused(-1003, "rate limited".into());
         }
         match binance::error_of(&v) {
+            // -1006 UNEXPECTED_RESP and -1007 TIMEOUT: "execution status unknown" in
+            // Binance's words — the order may be live.
+            Some((-1006 | -1007, _)) => Answer::Unknown,
             Some((code, msg)) => {
                 if code == -1021 {
                     // Our clock and the venue's disagree beyond recvWindow: measure again.
@@ -678,8 +699,11 @@ impl Worker {
         if self.user.is_none() {
             return false;
         }
-        if self.market.is_none() && now % 5_000 < 2 {
+        if self.market.is_none() && now >= self.next_market_ms {
             self.market = self.connect_market();
+            if self.market.is_none() {
+                self.next_market_ms = now + 5_000;
+            }
         }
         if self.clock.stale(now, TIME_SYNC_MS) {
             self.sync_time();
@@ -860,6 +884,18 @@ impl Worker {
                 reason: Reason::VenueUnknownOrder,
             });
         };
+        if self.flavor == Flavor::Spot && self.st.partly_filled.contains(&orig.order.0) {
+            // cancelReplace would send the whole quantity again: refused here, before
+            // anything goes out (cancel and resubmit the rest instead).
+            self.say(&format!(
+                "replace of order {} refused: spot cannot amend a partly filled order",
+                orig.order.0
+            ));
+            return self.emit(VenueEventKind::ReplaceRejected {
+                cl,
+                reason: Reason::VenueRejected,
+            });
+        }
         let mut o = k.order;
         o.cl = cl;
         o.qty = qty;

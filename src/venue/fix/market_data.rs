@@ -292,6 +292,9 @@ impl MarketData {
                 size: e.size,
             };
             *side = match e.action {
+                // A delete naming another price (an old level after the new best came
+                // first) leaves the top alone; one naming ours, or none, clears it.
+                b'2' if e.px != 0 && e.px != side.px => *side,
                 b'2' => Level::default(),
                 // A snapshot listing more than the top keeps the best level.
                 _ if snapshot && side.px > 0 => {

@@ -112,6 +112,25 @@ fn a_snapshot_then_updates_keep_the_top_of_book_stamped_on_our_clock() {
     // The same again moves nothing, but says the feed is alive: told with its new time.
     let q = quote_of(&map(&mut m, 3_000, b"X", &x));
     assert_eq!((q[0].1.bid, q[0].1.at_ns), (Price(10_000), 3_000));
+    // A new best bid, then the old one deleted, in one refresh: the new one stays.
+    let moved = [
+        (268, "2"),
+        (279, "0"),
+        (269, "0"),
+        (55, "AAPL"),
+        (270, "100.00"),
+        (271, "7"),
+        (279, "2"),
+        (269, "0"),
+        (55, "AAPL"),
+        (270, "99.99"),
+    ];
+    let q = quote_of(&map(&mut m, 3_500, b"X", &moved));
+    assert_eq!(
+        (q[0].1.bid, q[0].1.bid_size),
+        (Price(10_000), Qty(7)),
+        "{q:?}"
+    );
     // The offer deleted: one-sided, told as it is (the gate refuses to trade on it).
     let del = [(268, "1"), (279, "2"), (269, "1"), (55, "AAPL")];
     let q = quote_of(&map(&mut m, 4_000, b"X", &del));
@@ -126,7 +145,7 @@ fn a_snapshot_then_updates_keep_the_top_of_book_stamped_on_our_clock() {
     ];
     assert!(quote_of(&map(&mut m, 5_000, b"X", &trade)).is_empty());
     assert!(m.md.to_reject.is_empty());
-    assert_eq!(m.md.stats.quotes, 4);
+    assert_eq!(m.md.stats.quotes, 5);
 }
 
 /// A message's fields after the header.
