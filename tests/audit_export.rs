@@ -167,7 +167,7 @@ fn every_value_of_an_export_is_of_its_documented_type() {
     let mut code_kinds: BTreeSet<String> =
         execd::export::KINDS.iter().map(|k| k.to_string()).collect();
     code_kinds.insert("fix_frame".into());
-    let story_kinds = ["sent", "venue_answer", "final"];
+    let story_kinds = ["sent", "venue_answer", "final", "venue_message"];
     for k in story_kinds {
         code_kinds.insert(k.into());
     }

@@ -256,6 +256,21 @@ fn execd_run_trades_binance_spot_sim_through_a_killed_stream_and_429s() {
         String::from_utf8_lossy(&v.stdout),
         String::from_utf8_lossy(&v.stderr)
     );
+    // An order's story shows what went over REST and the user data stream about it.
+    let story = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
+        .arg("order")
+        .arg(dir.join("journal"))
+        .arg("1")
+        .output()
+        .unwrap();
+    let story = String::from_utf8_lossy(&story.stdout).to_string();
+    assert!(
+        story.contains("venue messages about order 1 (")
+            && story.contains("POST /api/v3/order?")
+            && story.contains("executionReport")
+            && !story.contains(SECRET),
+        "{story}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -208,6 +208,7 @@ pub const FIELDS: &[Spec] = &[
     f("frame", Type::Text),
     f("message", Type::Enum(MESSAGES)),
     f("answer", Type::Enum(ANSWERS)),
+    f("payload", Type::Text),
 ];
 
 /// A decimal as received, at `scale` when it is exact there (`0.01` at 3 places:

@@ -135,6 +135,52 @@ pub fn rows(stores: &[Store], epoch: u32) -> Vec<Row> {
 /// The export row kind of a raw FIX frame (`execd-replay export --with-fix`).
 pub const FIX_FRAME: &str = "fix_frame";
 
+/// The story row kind of a REST/WebSocket bridge's raw message (`execd-replay order`).
+pub const VENUE_MESSAGE: &str = "venue_message";
+
+/// Story rows for every message in the bridge wire logs beside the journal
+/// (`<journal>/bridge/<venue>`) that names a client order id under `epoch` of an order
+/// `follows` accepts, in time order: what went over REST and WebSocket as it was logged
+/// (signatures blanked, no keys).
+pub fn bridge_rows(dir: &Path, epoch: u32, follows: impl Fn(u64) -> bool) -> Vec<Row> {
+    let mut out = Vec::new();
+    let Ok(venues) = std::fs::read_dir(dir.join("bridge")) else {
+        return out;
+    };
+    let mut venues: Vec<_> = venues.flatten().map(|e| e.path()).collect();
+    venues.sort();
+    for v in venues {
+        let venue = v
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let _ = execd::venue::bridge::wire::read_messages(&v, |ts, sent, text| {
+            let order = text
+                .split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+                .filter_map(ClOrdId::parse)
+                .find(|c| c.epoch == epoch && follows(c.order.0));
+            let Some(c) = order else { return };
+            let mut r = Row {
+                time_ns: ts,
+                time: iso8601(ts),
+                kind: VENUE_MESSAGE,
+                order: Some(c.order.0),
+                state: if sent { "out" } else { "in" }.into(),
+                detail: "a message to or from the venue as logged (signatures blanked)".into(),
+                ..Row::default()
+            };
+            r.fields
+                .text("venue", venue.clone())
+                .text("direction", if sent { "out" } else { "in" })
+                .text("cl_ord_id", c.to_string())
+                .text("payload", text);
+            out.push(r);
+        });
+    }
+    out.sort_by_key(|r| r.time_ns);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

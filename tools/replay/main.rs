@@ -704,14 +704,18 @@ fn order_life(dir: &Path, id: &str, format: StoryFormat) -> Result<ExitCode, Str
     // The raw messages exchanged with the venue about it, from the FIX session stores.
     let stores = fix_frames::stores(dir);
     let mut frames = Vec::new();
-    if let (Some(_), false) = (story.order(), stores.is_empty()) {
+    if story.order().is_some() {
         let epoch = recovery::journal_start(dir)
             .map_err(|e| e.to_string())?
             .epoch;
-        frames = fix_frames::rows(&stores, epoch)
-            .into_iter()
-            .filter(|f| f.order.is_some_and(|x| story.follows(x)))
-            .collect();
+        if !stores.is_empty() {
+            frames = fix_frames::rows(&stores, epoch)
+                .into_iter()
+                .filter(|f| f.order.is_some_and(|x| story.follows(x)))
+                .collect();
+        }
+        // A bridge venue's REST and WebSocket messages about it, as its wire log kept them.
+        frames.extend(fix_frames::bridge_rows(dir, epoch, |o| story.follows(o)));
     }
     match format {
         StoryFormat::Text => {
@@ -723,19 +727,33 @@ fn order_life(dir: &Path, id: &str, format: StoryFormat) -> Result<ExitCode, Str
             for l in story::text(&story.lines, changed) {
                 say!("{l}");
             }
-            if let (Some(o), false) = (story.order(), frames.is_empty()) {
-                say!("FIX frames about order {o} ({}):", frames.len());
-                for f in &frames {
-                    let text = |k: &str| match f.fields.get(k) {
-                        Some(execd::export::Value::Text(t)) => t.as_str(),
-                        _ => "",
-                    };
+            let text = |f: &Row, k: &str| match f.fields.get(k) {
+                Some(execd::export::Value::Text(t)) => t.clone(),
+                _ => String::new(),
+            };
+            let (fix, bridge): (Vec<&Row>, Vec<&Row>) =
+                frames.iter().partition(|f| f.kind == fix_frames::FIX_FRAME);
+            if let (Some(o), false) = (story.order(), fix.is_empty()) {
+                say!("FIX frames about order {o} ({}):", fix.len());
+                for f in fix {
                     say!(
                         "{}  FIX {} {:<3} {}",
                         f.time,
-                        text("venue"),
+                        text(f, "venue"),
                         f.state,
-                        text("frame")
+                        text(f, "frame")
+                    );
+                }
+            }
+            if let (Some(o), false) = (story.order(), bridge.is_empty()) {
+                say!("venue messages about order {o} ({}):", bridge.len());
+                for f in bridge {
+                    say!(
+                        "{}  {} {:<3} {}",
+                        f.time,
+                        text(f, "venue"),
+                        f.state,
+                        text(f, "payload")
                     );
                 }
             }
