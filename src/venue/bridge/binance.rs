@@ -558,6 +558,11 @@ fn execution(
             out.push(VenueEventKind::Canceled { cl: c });
         }
         "EXPIRED" | "EXPIRED_IN_MATCH" => out.push(VenueEventKind::Expired { cl: c }),
+        // Self-trade prevention: the order is gone when its status says so (a maker
+        // expired by another's prevention reports the same way).
+        "TRADE_PREVENTION" if str_of(o, "X") == Some("EXPIRED_IN_MATCH") => {
+            out.push(VenueEventKind::Expired { cl: c })
+        }
         "REJECTED" => out.push(VenueEventKind::Rejected {
             cl: c,
             reason: Reason::VenueRejected,

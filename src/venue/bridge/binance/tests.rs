@@ -74,9 +74,18 @@ fn spot_execution_reports_become_ack_fill_cancel() {
         }]
     );
     out.clear();
+    // Partly filled: a spot replace of it would resend the whole quantity.
+    assert!(st.partly_filled.contains(&42));
     let c = execution_report("CANCELED", "CANCELED", &cl(42, 1).to_string(), &id);
     assert!(user_event(&s, &mut st, AccountId(0), &c, &mut out));
     assert_eq!(out, vec![VenueEventKind::Canceled { cl: cl(42, 1) }]);
+    assert!(!st.partly_filled.contains(&42), "done: forgotten");
+    out.clear();
+    // Self-trade prevention expires an order: the core hears it gone.
+    let id7 = cl(7, 0).to_string();
+    let stp = execution_report("TRADE_PREVENTION", "EXPIRED_IN_MATCH", &id7, "");
+    assert!(user_event(&s, &mut st, AccountId(0), &stp, &mut out));
+    assert_eq!(out, vec![VenueEventKind::Expired { cl: cl(7, 0) }]);
 }
 
 #[test]
