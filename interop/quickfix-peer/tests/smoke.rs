@@ -109,8 +109,18 @@ fn one_order_fills_and_both_sides_agree() {
     assert_eq!(fill["last_px"], 100.0);
     assert_eq!(fill["exec_type"], "F");
 
-    let i = initiator.status();
-    let a = acceptor.status();
+    // QuickFIX counts a message received only after the application callback that
+    // printed it returns: the two sides agree within moments, not at once.
+    let deadline = Instant::now() + secs(5);
+    let (i, a) = loop {
+        let (i, a) = (initiator.status(), acceptor.status());
+        let agree = i["next_sender_seq"] == a["next_target_seq"]
+            && a["next_sender_seq"] == i["next_target_seq"];
+        if agree || Instant::now() > deadline {
+            break (i, a);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     for key in ["orders", "fills", "filled_orders", "exec_reports"] {
         assert_eq!(i[key], a[key], "{key}: initiator {i} vs acceptor {a}");
     }
@@ -119,8 +129,8 @@ fn one_order_fills_and_both_sides_agree() {
     assert_eq!(i["open_orders"], 0);
     assert_eq!(i["logged_on"], true);
     assert_eq!(a["logged_on"], true);
-    assert_eq!(i["next_sender_seq"], a["next_target_seq"]);
-    assert_eq!(a["next_sender_seq"], i["next_target_seq"]);
+    assert_eq!(i["next_sender_seq"], a["next_target_seq"], "{i} vs {a}");
+    assert_eq!(a["next_sender_seq"], i["next_target_seq"], "{i} vs {a}");
 
     // stdin EOF: clean logout and a final status line
     drop(initiator.stdin.take());
