@@ -4,7 +4,10 @@
 //! user data stream killed and a 429 burst in the middle (spot), and on USDⓈ-M. Bounded
 //! waits; both processes are killed when a test ends.
 
+mod common;
+
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -58,6 +61,9 @@ fn spawn(mut cmd: Command) -> Proc {
     }
 }
 
+/// The simulator with a flat price path (`--volatility-bps 0`): a marketable order fills
+/// on arrival and a resting one never does, so what the venue did is known when the
+/// flow ends and does not change afterwards.
 fn sim(protocol: &str) -> (Proc, u16) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_execd-binance-sim"));
     // The flow's orders are a few lots of 0.001 at ~100: under Binance's usual minimum
@@ -71,6 +77,8 @@ fn sim(protocol: &str) -> (Proc, u16) {
         KEY,
         "--min-notional",
         "0.01",
+        "--volatility-bps",
+        "0",
     ])
     .env("BINANCE_SIM_SECRET", SECRET);
     let p = spawn(c);
@@ -173,19 +181,135 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
+/// One control command to the simulator; its JSON answer (bounded wait).
+fn sim_cmd(p: &mut Proc, line: &str) -> Value {
+    let stdin = p.stdin.as_mut().expect("the simulator's stdin");
+    writeln!(stdin, "{line}").unwrap();
+    stdin.flush().unwrap();
+    let deadline = Instant::now() + WAIT;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let Ok(l) = p.lines.recv_timeout(left) else {
+            break;
+        };
+        let Ok(v) = serde_json::from_str::<Value>(&l) else {
+            continue;
+        };
+        if matches!(v["type"].as_str(), Some("ok" | "error" | "status")) {
+            assert_ne!(v["type"], "error", "{line}: {v}");
+            return v;
+        }
+    }
+    panic!("no answer to {line:?}");
+}
+
+/// A decimal as an integer count of 1e-8 (every quantity here has at most 8 places).
+fn units(s: &str) -> i128 {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    assert!(frac.len() <= 8, "{s}");
+    let neg = int.starts_with('-');
+    let i: i128 = int.trim_start_matches('-').parse().unwrap_or(0);
+    let f: i128 = format!("{frac:0<8}").parse().unwrap();
+    let v = i * 100_000_000 + f;
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
+
+/// The simulator's fills per symbol: (count, quantity in 1e-8).
+fn sim_traded(status: &Value) -> BTreeMap<String, (u64, i128)> {
+    status["traded"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no traded in {status}"))
+        .iter()
+        .map(|t| {
+            (
+                t["symbol"].as_str().unwrap().to_string(),
+                (
+                    t["fills"].as_u64().unwrap(),
+                    units(t["qty"].as_str().unwrap()),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn replay(args: &[&str], journal: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
+        .arg(args[0])
+        .arg(journal)
+        .args(&args[1..])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "execd-replay {args:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// The fills execd booked, per symbol: (count, quantity in 1e-8); every execution id
+/// booked once.
+fn booked(journal: &Path) -> BTreeMap<String, (u64, i128)> {
+    let rows = replay(&["export", "--format", "jsonl", "--kind", "fill"], journal);
+    let mut out: BTreeMap<String, (u64, i128)> = BTreeMap::new();
+    let mut ids = BTreeSet::new();
+    for l in rows.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert_eq!(v["kind"], "fill", "{l}");
+        let id = v["fields"]["exec_id"].to_string();
+        assert!(!v["fields"]["exec_id"].is_null(), "{l}");
+        assert!(
+            ids.insert(id.clone()),
+            "execution {id} booked twice: {rows}"
+        );
+        let e = out
+            .entry(v["symbol"].as_str().unwrap().to_string())
+            .or_default();
+        e.0 += 1;
+        e.1 += units(v["qty"].as_str().unwrap());
+    }
+    out
+}
+
+/// The net positions `execd-replay verify` rebuilds from the journal (account alpha),
+/// per symbol, in 1e-8.
+fn replayed_positions(journal: &Path) -> BTreeMap<String, i128> {
+    replay(&["verify"], journal)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("position alpha "))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w[0].to_string(), units(w[1]))
+        })
+        .collect()
+}
+
 #[test]
 fn execd_run_trades_binance_spot_sim_through_a_killed_stream_and_429s() {
     let (mut s, port) = sim("spot");
     let dir = tmp("spot");
     let cfg = config(&dir, port, false);
     let mut e = execd(&cfg, &dir.join("journal"), 80);
-    // Mid-flow: the user data stream is killed, then three requests get 429.
-    std::thread::sleep(Duration::from_millis(1200));
-    let stdin = s.stdin.as_mut().unwrap();
-    writeln!(stdin, "drop-stream").unwrap();
+    // Mid-flow, once orders rest at the venue (a flat path: they stay there), the user
+    // data stream is killed, then three requests get 429.
+    std::thread::sleep(Duration::from_millis(800));
+    let deadline = Instant::now() + WAIT;
+    let resting = loop {
+        let n = sim_cmd(&mut s, "status")["open_orders"].as_u64().unwrap();
+        if n >= 2 {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "no order came to rest");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let dropped = sim_cmd(&mut s, "drop-stream");
+    assert!(dropped["closed"].as_u64() > Some(0), "{dropped}");
     std::thread::sleep(Duration::from_millis(300));
-    writeln!(stdin, "throttle 3 1").unwrap();
-    stdin.flush().unwrap();
+    sim_cmd(&mut s, "throttle 3 1");
     let (out, ok) = finish(&mut e, Duration::from_secs(90));
     let [submitted, accepted, fills, canceled, replaced, unfinished] = flow(&out);
     assert!(ok, "{out:#?}");
@@ -222,19 +346,28 @@ fn execd_run_trades_binance_spot_sim_through_a_killed_stream_and_429s() {
         |_, sent, t| log.push((sent, t.to_string())),
     )
     .unwrap();
+    let subscribes = log
+        .iter()
+        .filter(|(sent, t)| *sent && t.contains("userDataStream.subscribe.signature"))
+        .count();
+    assert!(
+        subscribes >= 2,
+        "{subscribes} user data subscriptions: never resubscribed"
+    );
     let resub = log
         .iter()
         .rposition(|(sent, t)| *sent && t.contains("userDataStream.subscribe.signature"))
         .unwrap();
-    assert!(resub > 0, "never resubscribed");
-    if unfinished > 0 {
-        assert!(
-            log[resub..]
-                .iter()
-                .any(|(sent, t)| *sent && t.starts_with("GET /api/v3/order?")),
-            "no status query after the gap"
-        );
-    }
+    // Orders rested at the venue when the stream went (`resting`): after the gap they
+    // were asked about, by client order id.
+    let queries = log[resub..]
+        .iter()
+        .filter(|(sent, t)| *sent && t.starts_with("GET /api/v3/order?"))
+        .count();
+    assert!(
+        queries > 0,
+        "{resting} orders rested at the gap; no status query after it"
+    );
     let mut posts: Vec<&str> = log
         .iter()
         .filter(|(sent, t)| *sent && t.starts_with("POST /api/v3/order?"))
@@ -244,26 +377,16 @@ fn execd_run_trades_binance_spot_sim_through_a_killed_stream_and_429s() {
     posts.sort_unstable();
     posts.dedup();
     assert_eq!(posts.len(), n, "a new order was sent twice");
+    // Every fill the venue made is on execd's books exactly once, through the outage
+    // (the path is flat: what rests at the venue now never fills later).
+    let st = sim_cmd(&mut s, "status");
+    let venue = sim_traded(&st);
+    assert_eq!(venue["BTCUSDT"].0, fills, "{st}");
+    assert_eq!(booked(&dir.join("journal")), venue, "{st}");
     // The journal replays to the same state (recovery compares replayed events).
-    let v = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
-        .arg("verify")
-        .arg(dir.join("journal"))
-        .output()
-        .unwrap();
-    assert!(
-        v.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&v.stdout),
-        String::from_utf8_lossy(&v.stderr)
-    );
+    replay(&["verify"], &dir.join("journal"));
     // An order's story shows what went over REST and the user data stream about it.
-    let story = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
-        .arg("order")
-        .arg(dir.join("journal"))
-        .arg("1")
-        .output()
-        .unwrap();
-    let story = String::from_utf8_lossy(&story.stdout).to_string();
+    let story = replay(&["order", "1"], &dir.join("journal"));
     assert!(
         story.contains("venue messages about order 1 (")
             && story.contains("POST /api/v3/order?")
@@ -276,10 +399,11 @@ fn execd_run_trades_binance_spot_sim_through_a_killed_stream_and_429s() {
 
 #[test]
 fn execd_run_trades_binance_usdm_sim() {
-    let (_s, port) = sim("usdm");
+    let (mut s, port) = sim("usdm");
     let dir = tmp("usdm");
     let cfg = config(&dir, port, true);
-    let mut e = execd(&cfg, &dir.join("journal"), 40);
+    let journal = dir.join("journal");
+    let mut e = execd(&cfg, &journal, 40);
     let (out, ok) = finish(&mut e, Duration::from_secs(90));
     let [_, accepted, fills, canceled, replaced, unfinished] = flow(&out);
     assert!(ok, "{out:#?}");
@@ -288,6 +412,22 @@ fn execd_run_trades_binance_usdm_sim() {
     assert_eq!(unfinished, 0, "{out:#?}");
     let stop = out.iter().find(|l| l.contains("stopped")).unwrap();
     assert!(stop.contains("stopped cleanly"), "{stop}");
+    // Every venue fill booked once; the position execd rebuilds from its journal is the
+    // venue's.
+    let st = sim_cmd(&mut s, "status");
+    assert_eq!(booked(&journal), sim_traded(&st), "{st}");
+    let venue: BTreeMap<String, i128> = st["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["symbol"].as_str().unwrap().to_string(),
+                units(p["amount"].as_str().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(replayed_positions(&journal), venue, "{st}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -381,27 +521,121 @@ fn execd_killed_mid_flow_restarts_and_asks_about_every_working_order() {
         .split("; ")
         .find_map(|p| p.strip_suffix(" orders still working at venues"))
         .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or(0);
-    if working > 0 {
-        // Asked by the restarted process (after its own subscription).
-        let from = log
-            .iter()
-            .rposition(|(sent, t)| *sent && t.contains("userDataStream.subscribe"))
-            .unwrap();
-        let queries = log[from..]
-            .iter()
-            .filter(|(sent, t)| *sent && t.starts_with("GET /api/v3/order?"))
-            .count() as u64;
-        assert!(
-            queries >= working,
-            "{queries} status queries for {working} working orders"
-        );
-    }
-    let v = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
-        .arg("verify")
-        .arg(&journal)
-        .output()
+        .unwrap_or_else(|| panic!("{stop}"));
+    // Passive orders rested when the first process died (a flat path: they never fill)
+    // and are still working.
+    assert!(working > 0, "{stop}");
+    // Asked by the restarted process (after its own subscription).
+    let from = log
+        .iter()
+        .rposition(|(sent, t)| *sent && t.contains("userDataStream.subscribe"))
         .unwrap();
-    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    let queries = log[from..]
+        .iter()
+        .filter(|(sent, t)| *sent && t.starts_with("GET /api/v3/order?"))
+        .count() as u64;
+    assert!(
+        queries >= working,
+        "{queries} status queries for {working} working orders"
+    );
+    replay(&["verify"], &journal);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A market buy of one lot through the control API: the HTTP status and the answer.
+fn api_buy(url: &str, id: &str) -> (u16, Value) {
+    let body = serde_json::json!({"request_id": id, "account": "alpha", "venue": "binance",
+        "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001", "order_type": "MARKET",
+        "context": {"risk_approved": true}});
+    let (code, text) = common::http_text(
+        "POST",
+        &format!("{url}/v1/executions"),
+        Some(&body.to_string()),
+        None,
+    );
+    let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (code, v)
+}
+
+/// Whether the gate let the order through (it may still be on its way to the venue).
+fn passed(code: u16, v: &Value) -> bool {
+    matches!(code, 200..=202) && v["status"] != "REJECTED"
+}
+
+/// Buys until `want` holds of an answer (bounded); returns it.
+fn buy_until(url: &str, tag: &str, want: impl Fn(u16, &Value) -> bool) -> (u16, Value) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for k in 0.. {
+        let (code, v) = api_buy(url, &format!("{tag}-{k}"));
+        if want(code, &v) {
+            return (code, v);
+        }
+        assert!(Instant::now() < deadline, "{tag}: never: {code} {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unreachable!()
+}
+
+/// The Binance twin of tests/market_data.rs: bookTicker pushes from the simulator are
+/// the only quotes execd has (no flow, nothing posted upstream). Fresh, an order passes
+/// the gate; the pushes stop with the stream left open (`quotes off`: a silent feed, not
+/// a dropped one) and within `max_quote_age_ms` orders are refused STALE_MARKET_DATA;
+/// they resume and orders pass again. The journal replays to the same decisions.
+#[test]
+fn binance_sim_book_tickers_drive_the_gate_fresh_passes_silent_goes_stale() {
+    let (mut s, port) = sim("spot");
+    let dir = tmp("gate");
+    let cfg = config(&dir, port, false);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("max_quote_age_ms = 5000"));
+    std::fs::write(
+        &cfg,
+        text.replace("max_quote_age_ms = 5000", "max_quote_age_ms = 1000"),
+    )
+    .unwrap();
+    let journal = dir.join("journal");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
+    c.env_remove("EXECD_API_TOKEN")
+        .args(["run", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&cfg)
+        .arg("--journal")
+        .arg(&journal)
+        .env("E2E_BINANCE_KEY", KEY)
+        .env("E2E_BINANCE_SECRET", SECRET);
+    let (p, url) = common::LineProc::spawn_api(&mut c);
+
+    let (_, v) = buy_until(&url, "fresh", passed);
+    assert!(v["status"].is_string(), "{v}");
+    let before = sim_cmd(&mut s, "status");
+    let sockets = before["websockets"].as_u64().unwrap();
+
+    let silent = Instant::now();
+    sim_cmd(&mut s, "quotes off");
+    let (code, v) = buy_until(&url, "stale", |c, v| {
+        !passed(c, v) && v.to_string().contains("STALE_MARKET_DATA")
+    });
+    // Stale on execd's clock once the last push is older than the limit: not before.
+    assert!(
+        silent.elapsed() >= Duration::from_millis(900),
+        "stale after {:?}: {code} {v}",
+        silent.elapsed()
+    );
+    // The feed went silent; nothing was disconnected.
+    let during = sim_cmd(&mut s, "status");
+    assert_eq!(during["websockets"].as_u64(), Some(sockets), "{during}");
+    assert_eq!(during["quotes"], false, "{during}");
+
+    sim_cmd(&mut s, "quotes on");
+    buy_until(&url, "again", passed);
+
+    let (code, lines) = p.sigterm(30);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    // Replay rebuilds the same gate decisions (verify compares every replayed event).
+    replay(&["verify"], &journal);
+    let rows = replay(
+        &["export", "--format", "jsonl", "--kind", "rejected"],
+        &journal,
+    );
+    assert!(rows.contains("STALE_MARKET_DATA"), "{rows}");
     let _ = std::fs::remove_dir_all(&dir);
 }

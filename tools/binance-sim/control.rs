@@ -30,14 +30,26 @@ pub(crate) fn status(app: &App, kind: &str) -> Value {
         .iter()
         .map(|s| json!({"symbol": s.name, "bid": dec::trim(s.path.bid()), "ask": dec::trim(s.path.ask())}))
         .collect();
+    let traded: Vec<Value> = ex
+        .symbols
+        .iter()
+        .filter(|s| s.fills > 0)
+        .map(|s| json!({"symbol": s.name, "fills": s.fills, "qty": dec::trim(s.traded)}))
+        .collect();
+    let balances: Vec<Value> = ex
+        .balances
+        .iter()
+        .map(|(a, (free, locked))| json!({"asset": a, "free": dec::trim(*free), "locked": dec::trim(*locked)}))
+        .collect();
     json!({
         "type": kind, "requests": app.requests.load(Ordering::Relaxed),
         "orders": c.orders, "rejects": c.rejects, "fills": c.fills, "cancels": c.cancels,
         "amends": c.amends, "open_orders": ex.orders.values().filter(|o| o.status.open()).count(),
         "websockets": app.ws_open.load(Ordering::Relaxed), "throttled": l.throttled,
         "banned": l.banned, "skew_ms": app.skew_ms.load(Ordering::Relaxed),
-        "partial_pieces": ex.partial_pieces, "wallet": dec::trim(ex.wallet),
-        "positions": positions, "prices": prices
+        "partial_pieces": ex.partial_pieces,
+        "quotes": app.quotes_on.load(Ordering::Relaxed), "wallet": dec::trim(ex.wallet),
+        "positions": positions, "prices": prices, "traded": traded, "balances": balances
     })
 }
 
@@ -90,6 +102,10 @@ fn command(app: &App, line: &str) -> Value {
             let n = app.ws_open.load(Ordering::Relaxed);
             app.drop_tx.send_modify(|g| *g += 1);
             json!({"type": "ok", "command": "drop-stream", "closed": n})
+        }
+        ["quotes", on @ ("on" | "off")] => {
+            app.quotes_on.store(*on == "on", Ordering::Relaxed);
+            json!({"type": "ok", "command": "quotes", "quotes": *on})
         }
         ["throttle", ..] => {
             let (Some(n), secs) = (int_arg(&words, 1), int_arg(&words, 2).unwrap_or(1)) else {

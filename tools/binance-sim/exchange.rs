@@ -27,6 +27,10 @@ pub(crate) struct Symbol {
     pub(crate) max_qty: i64,
     pub(crate) min_notional: i64,
     pub(crate) path: PricePath,
+    /// Fills made and quantity traded, both sides together: what a client's books must
+    /// hold once each (the `status` command shows them).
+    pub(crate) fills: u64,
+    pub(crate) traded: i64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -732,6 +736,9 @@ impl Exchange {
             Status::PartiallyFilled
         };
         self.counters.fills += 1;
+        let s = &mut self.symbols[sym];
+        s.fills += 1;
+        s.traded += q;
         let f = Fill {
             price: px,
             qty: q,

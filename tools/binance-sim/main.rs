@@ -19,7 +19,7 @@ use exchange::{Exchange, Protocol, Symbol};
 use serde_json::json;
 use server::{App, Limits, Settings};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Parser, Debug)]
@@ -148,6 +148,8 @@ fn build(cli: Cli) -> Result<(App, u16, bool, u64), String> {
             max_qty,
             min_notional,
             path,
+            fills: 0,
+            traded: 0,
         });
     }
     if symbols.is_empty() {
@@ -234,6 +236,7 @@ fn build(cli: Cli) -> Result<(App, u16, bool, u64), String> {
         user_tx,
         market_tx,
         drop_tx,
+        quotes_on: AtomicBool::new(true),
         ws_open: AtomicUsize::new(0),
         listen_keys: Mutex::new(BTreeMap::new()),
         requests: AtomicU64::new(0),
@@ -256,8 +259,10 @@ async fn ticker(app: Arc<App>, tick_ms: u64) {
             .collect();
         drop(ex);
         app.publish(events);
-        for (i, t) in tickers {
-            let _ = app.market_tx.send((i, Arc::new(t)));
+        if app.quotes_on.load(Ordering::Relaxed) {
+            for (i, t) in tickers {
+                let _ = app.market_tx.send((i, Arc::new(t)));
+            }
         }
         let expired: Vec<String> = {
             let mut keys = server::lock(&app.listen_keys);

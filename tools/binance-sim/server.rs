@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{broadcast, watch};
 
@@ -62,6 +62,10 @@ pub(crate) struct App {
     pub(crate) market_tx: broadcast::Sender<(usize, Arc<Value>)>,
     /// Bumped by `drop-stream`: every WebSocket ends without a close frame.
     pub(crate) drop_tx: watch::Sender<u64>,
+    /// `quotes off` clears it: the price paths keep stepping and matching, but no
+    /// bookTicker is pushed and the market streams stay open (a silent feed, not a
+    /// dropped one).
+    pub(crate) quotes_on: AtomicBool,
     pub(crate) ws_open: AtomicUsize,
     pub(crate) listen_keys: Mutex<BTreeMap<String, i64>>,
     pub(crate) requests: AtomicU64,
