@@ -1012,12 +1012,26 @@ fn one_report(
     // the like, a RequestForPositionsAck, "no open orders" answering a mass status —
     // as the venue reads it: no ClOrdID of ours (none, or a placeholder such as
     // 11=NONE: one of ours would have made a status event) and none counted (911=0) or
-    // OrdStatus rejected.
-    let benign = (mt == b"8"
-        && matches!(
-            exec_type,
-            Some(b"6" | b"A" | b"E" | b"3" | b"B" | b"7" | b"9" | b"L" | b"J" | b"K" | b"M" | b"N")
-        ))
+    // OrdStatus rejected; a ListStatus that is not a refusal (431 other than 7: the list
+    // is executing or done, which the legs' own reports tell).
+    let benign = (mt == b"N" && m.get(431) != Some(b"7"))
+        || (mt == b"8"
+            && matches!(
+                exec_type,
+                Some(
+                    b"6" | b"A"
+                        | b"E"
+                        | b"3"
+                        | b"B"
+                        | b"7"
+                        | b"9"
+                        | b"L"
+                        | b"J"
+                        | b"K"
+                        | b"M"
+                        | b"N"
+                )
+            ))
         || mt == b"AO"
         || (mt == b"8"
             && m.get(584).is_some()
