@@ -1313,7 +1313,12 @@ pub fn parse_hours(key: &str, s: &str) -> Result<TradingHours, ConfigError> {
     let hm = |t: &str| -> Option<u16> {
         let (h, m) = t.split_once(':')?;
         let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
-        (h <= 24 && m < 60 && h * 60 + m <= 1440).then_some(h * 60 + m)
+        // Checked before computed: `then_some` would evaluate `h * 60` for any hour.
+        if h <= 24 && m < 60 && h * 60 + m <= 1440 {
+            Some(h * 60 + m)
+        } else {
+            None
+        }
     };
     let open_min = hm(open).ok_or_else(bad)?;
     let close_min = hm(close).ok_or_else(bad)?;
