@@ -860,20 +860,11 @@ impl Worker {
         }
         match answer {
             Answer::Ok(_) => {}
-            Answer::Refused(code, msg) => {
-                let reason = binance::reason_of(code, &msg);
+            Answer::Unknown => self.query(orig),
+            refused => {
+                let reason = refusal(&refused);
                 self.emit(VenueEventKind::CancelRejected { cl, reason });
             }
-            Answer::Held => self.emit(VenueEventKind::CancelRejected {
-                cl,
-                reason: Reason::VenueRateLimited,
-            }),
-            // Nothing reached the venue: the cancel simply did not happen.
-            Answer::NotSent => self.emit(VenueEventKind::CancelRejected {
-                cl,
-                reason: Reason::VenueTransport,
-            }),
-            Answer::Unknown => self.query(orig),
         }
     }
 
@@ -940,18 +931,10 @@ impl Worker {
             other => {
                 self.st.replaces.retain(|r| r.cl != cl);
                 match other {
-                    Answer::Refused(code, msg) => {
-                        let reason = binance::reason_of(code, &msg);
+                    Answer::Refused(..) | Answer::Held | Answer::NotSent => {
+                        let reason = refusal(&other);
                         self.emit(VenueEventKind::ReplaceRejected { cl, reason });
                     }
-                    Answer::Held => self.emit(VenueEventKind::ReplaceRejected {
-                        cl,
-                        reason: Reason::VenueRateLimited,
-                    }),
-                    Answer::NotSent => self.emit(VenueEventKind::ReplaceRejected {
-                        cl,
-                        reason: Reason::VenueTransport,
-                    }),
                     _ => self.query(orig),
                 }
             }
@@ -1070,5 +1053,15 @@ impl Worker {
             positions: positions_ok,
             foreign,
         });
+    }
+}
+
+/// Why a cancel or replace did not happen: the venue's refusal, its rate limit holding
+/// requests, or nothing reached it (the request simply did not go out).
+fn refusal(a: &Answer) -> Reason {
+    match a {
+        Answer::Refused(code, msg) => binance::reason_of(*code, msg),
+        Answer::Held => Reason::VenueRateLimited,
+        _ => Reason::VenueTransport,
     }
 }
