@@ -31,6 +31,8 @@ pub struct OrderBook {
     overflow_execs: FxHashSet<(u64, u64)>,
     request_ids: RequestIds,
     held: usize,
+    /// Slots marked `Working`: lets [`OrderBook::working`] stop once it has seen them all.
+    working: usize,
     retired: u64,
 }
 
@@ -61,6 +63,7 @@ impl OrderBook {
             overflow_execs,
             request_ids: RequestIds::with_limit(request_ids),
             held: 0,
+            working: 0,
             retired: 0,
         }
     }
@@ -97,6 +100,7 @@ impl OrderBook {
         }
         self.slots[s] = order;
         self.state[s] = Slot::Working;
+        self.working += 1;
         let o = &mut self.slots[s];
         let rid = o.terms().request_id;
         if !rid.is_empty() {
@@ -113,6 +117,7 @@ impl OrderBook {
         let s = self.slot(id.0);
         if self.slots[s].id() == id && self.state[s] == Slot::Working {
             self.state[s] = Slot::Finished;
+            self.working -= 1;
         }
     }
 
@@ -197,11 +202,25 @@ impl OrderBook {
             .map(|(o, _)| o)
     }
 
-    /// Ids of held orders matching `f`, written into `out` (cleared first). Operator
-    /// commands use it; `out` grows if it must.
-    pub(crate) fn select(&self, out: &mut Vec<OrderId>, mut f: impl FnMut(&Order) -> bool) {
+    /// Every order not yet finished (a terminal state is final, so a finished slot never
+    /// holds a live order), in slot order. Reads one byte per slot and touches only the
+    /// live orders: a full book holds hundreds of thousands of finished orders, and
+    /// walking them all for each reconciliation report or operator command cost the core
+    /// milliseconds at a time.
+    pub fn working(&self) -> impl Iterator<Item = &Order> {
+        self.state
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| **s == Slot::Working)
+            .take(self.working)
+            .map(|(i, _)| &self.slots[i])
+    }
+
+    /// Ids of orders not yet finished matching `f`, written into `out` (cleared first).
+    /// Operator commands use it; `out` grows if it must.
+    pub(crate) fn select_working(&self, out: &mut Vec<OrderId>, mut f: impl FnMut(&Order) -> bool) {
         out.clear();
-        out.extend(self.iter().filter(|o| f(o)).map(|o| o.id()));
+        out.extend(self.working().filter(|o| f(o)).map(|o| o.id()));
     }
 
     /// Finished orders overwritten so far to make room.
@@ -263,5 +282,32 @@ mod tests {
             b.insert(order(5, "r5")).is_none(),
             "slot of a working order"
         );
+    }
+
+    #[test]
+    fn working_lists_every_unfinished_order_and_no_finished_one() {
+        let mut b = OrderBook::with_capacity(8, 64);
+        let ids = |b: &OrderBook| b.working().map(|o| o.id().0).collect::<Vec<_>>();
+        for id in 1..=5 {
+            b.insert(order(id, &format!("r{id}"))).unwrap();
+        }
+        b.finished(OrderId(2));
+        b.finished(OrderId(5));
+        b.finished(OrderId(5)); // twice: counted once
+        assert_eq!(ids(&b), [1, 3, 4]);
+        // 9 would land in slot 1 (working); 10 reuses slot 2, finished.
+        assert_eq!(b.free_id(9), Some(OrderId(10)));
+        b.insert(order(10, "r10")).unwrap();
+        b.finished(OrderId(1));
+        b.finished(OrderId(3));
+        b.finished(OrderId(4));
+        assert_eq!(ids(&b), [10], "the new order in a reused slot");
+        b.finished(OrderId(10));
+        assert_eq!(ids(&b), Vec::<u64>::new());
+        assert_eq!(b.iter().count(), 5, "finished orders are still held");
+        let mut out = Vec::new();
+        b.insert(order(11, "r11")).unwrap();
+        b.select_working(&mut out, |_| true);
+        assert_eq!(out, [OrderId(11)]);
     }
 }

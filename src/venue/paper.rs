@@ -178,27 +178,41 @@ impl PricePath {
 /// Live orders by the core's order id, in slot `id % capacity`: the core never holds
 /// two working orders with the same slot, so this is a collision-free array access. A
 /// collision anyway (a foreign id scheme) is refused, never overwritten.
-struct Slots(Vec<Option<PaperOrder>>);
+struct Slots {
+    orders: Vec<Option<PaperOrder>>,
+    /// Which slots hold an order, a byte each, and how many do: a reconciliation
+    /// snapshot walks these instead of every slot's order (a full table is tens of MB).
+    used: Vec<bool>,
+    live: usize,
+}
 
 impl Slots {
     fn new(capacity: usize) -> Slots {
         // vec! writes every slot: memory is faulted in at start, not mid-session.
-        Slots(vec![None; capacity.max(1)])
+        Slots {
+            orders: vec![None; capacity.max(1)],
+            used: vec![false; capacity.max(1)],
+            live: 0,
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        self.orders.len()
     }
 
     fn at(&self, id: u64) -> usize {
-        (id % self.0.len() as u64) as usize
+        (id % self.orders.len() as u64) as usize
     }
 
     fn get(&self, id: &u64) -> Option<&PaperOrder> {
-        self.0[self.at(*id)]
+        self.orders[self.at(*id)]
             .as_ref()
             .filter(|p| p.o.cl.order.0 == *id)
     }
 
     fn get_mut(&mut self, id: &u64) -> Option<&mut PaperOrder> {
         let i = self.at(*id);
-        self.0[i].as_mut().filter(|p| p.o.cl.order.0 == *id)
+        self.orders[i].as_mut().filter(|p| p.o.cl.order.0 == *id)
     }
 
     fn contains_key(&self, id: &u64) -> bool {
@@ -208,10 +222,14 @@ impl Slots {
     /// Stores `p` under `id`; false if the slot holds another live order.
     fn insert(&mut self, id: u64, p: PaperOrder) -> bool {
         let i = self.at(id);
-        match &self.0[i] {
+        match &self.orders[i] {
             Some(q) if q.o.cl.order.0 != id => false,
-            _ => {
-                self.0[i] = Some(p);
+            slot => {
+                if slot.is_none() {
+                    self.used[i] = true;
+                    self.live += 1;
+                }
+                self.orders[i] = Some(p);
                 true
             }
         }
@@ -219,10 +237,24 @@ impl Slots {
 
     fn remove(&mut self, id: &u64) -> Option<PaperOrder> {
         let i = self.at(*id);
-        match &self.0[i] {
-            Some(q) if q.o.cl.order.0 == *id => self.0[i].take(),
+        match &self.orders[i] {
+            Some(q) if q.o.cl.order.0 == *id => {
+                self.used[i] = false;
+                self.live -= 1;
+                self.orders[i].take()
+            }
             _ => None,
         }
+    }
+
+    /// Every live order, in slot order.
+    fn iter(&self) -> impl Iterator<Item = &PaperOrder> {
+        self.used
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| **u)
+            .take(self.live)
+            .filter_map(|(i, _)| self.orders[i].as_ref())
     }
 }
 
@@ -311,7 +343,7 @@ impl PaperVenue {
                 b.inst = inst.clone();
             }
         }
-        let capacity = self.orders.0.len();
+        let capacity = self.orders.capacity();
         for inst in reg.instruments.iter().skip(self.books.len()) {
             self.books.push((inst.venue == id).then(|| Book {
                 inst: inst.clone(),
@@ -709,7 +741,7 @@ impl PaperVenue {
         // random stream, so what orders meet does not depend on when one ran.
         let out = now + self.cfg.latency_min_ns / 2;
         let mut listed = Vec::new();
-        for p in self.orders.0.iter().flatten() {
+        for p in self.orders.iter() {
             if p.arrived {
                 listed.push((p.o.cl.order.0, p.o.cl, p.cum));
             }

@@ -356,7 +356,7 @@ impl Engine {
     pub(super) fn cancel_scope(&mut self, scope: &Scope, origin: u8, out: &mut impl Outbox) -> u32 {
         let mut ids = std::mem::take(&mut self.scratch);
         let reg = self.reg.clone();
-        self.book.select(&mut ids, |o| {
+        self.book.select_working(&mut ids, |o| {
             cancelable(o.state()) && in_scope(&reg, o, scope)
         });
         let n = ids.len() as u32;

@@ -279,7 +279,7 @@ impl Engine {
             return out.emit(origin, rejected_cmd(None, Reason::UnknownOrder));
         };
         let mut legs = Vec::new();
-        for o in self.book.iter() {
+        for o in self.book.working() {
             let t = o.terms();
             if t.parent == Some(parent) && o.state().is_working() {
                 legs.push((o.id(), t.order_type, t.qty, t.instrument));

@@ -277,7 +277,7 @@ impl Engine {
                 .map(|i| listed[i])
         };
         if orders {
-            for o in self.book.iter() {
+            for o in self.book.working() {
                 let t = o.terms();
                 let s = o.state();
                 // Not yet known to the venue (its status query settles it), or known never
@@ -566,10 +566,8 @@ impl Engine {
     /// Order ids the book holds that venue `v` still has to answer about (for reads).
     pub(crate) fn unsettled(&self, v: VenueId) -> usize {
         self.book
-            .iter()
-            .filter(|o| {
-                o.terms().venue == v && !o.state().is_terminal() && self.unknown_to_venue(o)
-            })
+            .working()
+            .filter(|o| o.terms().venue == v && self.unknown_to_venue(o))
             .count()
     }
 }

@@ -20,7 +20,7 @@ impl Engine {
     /// `all_working`, every working order too (the venue's earlier reports are gone).
     pub(super) fn ask_about_orders(&mut self, v: VenueId, all_working: bool) {
         let mut ids = std::mem::take(&mut self.scratch);
-        self.book.select(&mut ids, |o| {
+        self.book.select_working(&mut ids, |o| {
             let s = o.state();
             o.terms().venue == v && (awaiting(s) || (all_working && s.is_working()))
         });
