@@ -899,3 +899,32 @@ fn binance_spot_balances_fees_and_a_replace_after_a_partial_fill() {
     assert_eq!(first["fields"]["base_change"], "0.00100000", "{first}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// USDⓈ-M: the margin wallet execd reports at its stop (read at connection, kept from
+/// ACCOUNT_UPDATE's `B`) is the simulator's after a flow with fills (realized PnL and
+/// USDT commission in it); a wallet is shown, not reconciled against fills.
+#[test]
+fn binance_usdm_wallet_execd_reports_is_the_simulators() {
+    let (mut s, port) = sim("usdm");
+    let dir = tmp("usdm-wallet");
+    let cfg = config(&dir, port, true);
+    let mut e = execd(&cfg, &dir.join("journal"), 40);
+    let (out, ok) = finish(&mut e, Duration::from_secs(90));
+    assert!(ok, "{out:#?}");
+    let [_, _, fills, ..] = flow(&out);
+    assert!(fills > 0, "{out:#?}");
+    let st = sim_cmd(&mut s, "status");
+    let wallet = units(st["wallet"].as_str().unwrap_or_else(|| panic!("{st}")));
+    assert_ne!(wallet, 10_000_000_000_000, "fills moved the wallet: {st}");
+    let line = out
+        .iter()
+        .find(|l| l.starts_with("execd: balance binance alpha USDT: free "))
+        .unwrap_or_else(|| panic!("no wallet line: {out:#?}"));
+    assert!(line.ends_with("(wallet)"), "{line}");
+    let free = line["execd: balance binance alpha USDT: free ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap();
+    assert_eq!(units(free), wallet, "{line} vs {st}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
