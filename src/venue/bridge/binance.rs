@@ -430,6 +430,19 @@ pub fn order_status(
     Some((cl, sym.id, state, Qty(cum), Price(avg)))
 }
 
+/// What earlier venue orders of a replaced order filled, from a status answer for the
+/// current one: `total` (the core's quantity) less its `origQty`, since a replace places
+/// exactly the remainder (0 for an order never replaced, or on a value that does not fit).
+pub fn earlier_fills(syms: &Symbols, total: Qty, o: &Value) -> i64 {
+    let Some(sym) = str_of(o, "symbol").and_then(|s| syms.get(s)) else {
+        return 0;
+    };
+    o.get("origQty")
+        .and_then(|q| fixed(q, sym.qty_scale))
+        .and_then(|q| total.0.checked_sub(q))
+        .map_or(0, |d| d.max(0))
+}
+
 /// A replace the venue was asked for and has not reported yet: its stream tells the
 /// old order's cancel and the new one's NEW (spot) or an AMENDMENT (USDⓈ-M); the core
 /// hears one `Replaced`.

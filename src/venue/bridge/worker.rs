@@ -937,8 +937,10 @@ impl Worker {
                 } else {
                     cl
                 };
-                self.orders
-                    .insert(o.cl.order.0, Known { order: o, venue_cl });
+                // Remembered with the core's total: what the venue order lacks of it is
+                // what earlier venue orders filled (`earlier_fills`).
+                let order = VenueOrder { qty, ..o };
+                self.orders.insert(o.cl.order.0, Known { order, venue_cl });
             }
             other => {
                 self.st.replaces.retain(|r| r.cl != cl);
@@ -951,6 +953,19 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// What venue orders before the one `answer` describes filled of order `order`: as
+    /// the stream told it, or, when this process did not see it (a restart), the
+    /// order's total less the venue order's own quantity — a replace sends exactly the
+    /// remainder.
+    fn earlier_fills(&self, order: u64, answer: &Value) -> i64 {
+        if self.st.filled.contains_key(&order) {
+            return self.st.prior_of(order);
+        }
+        self.orders.get(&order).map_or(0, |k| {
+            binance::earlier_fills(&self.syms, k.order.qty, answer)
+        })
     }
 
     /// Asks again the queries that are due (one per cycle while the venue holds off).
@@ -983,7 +998,7 @@ impl Worker {
         match self.signed("GET", self.flavor.order_path(), &p) {
             Answer::Ok(v) => match binance::order_status(self.flavor, &self.syms, &v) {
                 Some((_, _, state, cum, avg)) => {
-                    let cum = Qty(cum.0.saturating_add(self.st.prior_of(cl.order.0)));
+                    let cum = Qty(cum.0.saturating_add(self.earlier_fills(cl.order.0, &v)));
                     self.emit(VenueEventKind::Status {
                         cl,
                         state,
@@ -1061,7 +1076,7 @@ impl Worker {
                 for o in &a {
                     match binance::order_status(self.flavor, &self.syms, o) {
                         Some((Some(cl), _, _, cum, _)) => {
-                            let cum = Qty(cum.0.saturating_add(self.st.prior_of(cl.order.0)));
+                            let cum = Qty(cum.0.saturating_add(self.earlier_fills(cl.order.0, o)));
                             listed.push(VenueEventKind::Listed { cl, cum })
                         }
                         _ => foreign += 1,

@@ -691,3 +691,19 @@ fn balances_from_the_account_and_the_stream() {
     let bad = json!({"balances": [{"asset": "USDT", "free": "1e3"}]});
     assert!(!balances(Flavor::Spot, &s, AccountId(0), &bad, &mut out));
 }
+
+/// After a restart the bridge has not seen what earlier venue orders of a replaced spot
+/// order filled: a status answer's `origQty` (the remainder the replace sent) tells it.
+#[test]
+fn a_status_answer_tells_what_earlier_venue_orders_filled() {
+    let (_r, s) = syms();
+    let answer = json!({"symbol": "BTCUSDT", "clientOrderId": cl(9, 1).to_string(),
+        "origQty": "0.00400000", "executedQty": "0.00100000", "status": "PARTIALLY_FILLED",
+        "cummulativeQuoteQty": "0.09900000"});
+    assert_eq!(earlier_fills(&s, Qty(6), &answer), 2);
+    assert_eq!(earlier_fills(&s, Qty(4), &answer), 0, "never replaced");
+    assert_eq!(earlier_fills(&s, Qty(3), &answer), 0, "never negative");
+    let mut bad = answer.clone();
+    bad["origQty"] = json!("0.0045");
+    assert_eq!(earlier_fills(&s, Qty(6), &bad), 0, "finer than a lot");
+}
