@@ -639,3 +639,333 @@ fn binance_sim_book_tickers_drive_the_gate_fresh_passes_silent_goes_stale() {
     assert!(rows.contains("STALE_MARKET_DATA"), "{rows}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn api(url: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let text = body.map(|b| b.to_string());
+    let (code, t) = common::http_text(method, &format!("{url}{path}"), text.as_deref(), None);
+    (code, serde_json::from_str(&t).unwrap_or(Value::String(t)))
+}
+
+/// Polls `f` (bounded) until it gives something.
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Polls order `id` through the API (bounded) until `want` holds of it; its JSON.
+fn order_until(url: &str, id: u64, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, o) = api(url, "GET", &format!("/v1/orders/{id}"), None);
+        if want(&o) {
+            return o;
+        }
+        assert!(Instant::now() < deadline, "never: {what}: {o}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The simulator's spot balances: asset → free + locked, in 1e-8.
+fn sim_balances(status: &Value) -> BTreeMap<String, i128> {
+    status["balances"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no balances in {status}"))
+        .iter()
+        .map(|b| {
+            (
+                b["asset"].as_str().unwrap().to_string(),
+                units(b["free"].as_str().unwrap()) + units(b["locked"].as_str().unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// What `GET /v1/positions` says of each asset: (free + locked, change at the venue,
+/// change by execd's fills, fees), in 1e-8.
+fn api_balances(url: &str) -> BTreeMap<String, [i128; 4]> {
+    let (code, v) = api(url, "GET", "/v1/positions", None);
+    assert_eq!(code, 200, "{v}");
+    v["balances"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no balances: {v}"))
+        .iter()
+        .map(|b| {
+            let n = |k: &str| units(b[k].as_str().unwrap_or_else(|| panic!("{k} in {b}")));
+            assert_eq!(b["venue"], "binance", "{b}");
+            assert_eq!(b["wallet"], false, "{b}");
+            (
+                b["asset"].as_str().unwrap().to_string(),
+                [
+                    n("free") + n("locked"),
+                    n("venue_change"),
+                    n("execd_change"),
+                    n("fees"),
+                ],
+            )
+        })
+        .collect()
+}
+
+/// Binance spot balances and fees through the real binaries (issue 13): execd reads the
+/// account at connection and follows `outboundAccountPosition`; a market buy pays its
+/// commission in the base asset (the simulator's `--commission-bps 10`), so execd's BTC
+/// change is quantity − fee, and what `GET /v1/positions` shows equals the simulator's
+/// account. A resting buy partly filled, then replaced to a larger total: cancelReplace
+/// gets what is left (total − filled), never the whole again, and the order ends filled
+/// at its new total. A balance changed behind execd's back is a reconciliation line
+/// (MISMATCH) that holds the venue; the export has the fees in their asset.
+#[test]
+fn binance_spot_balances_fees_and_a_replace_after_a_partial_fill() {
+    let (mut s, port) = sim("spot");
+    let dir = tmp("balances");
+    let cfg = config(&dir, port, false);
+    let journal = dir.join("journal");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
+    c.env_remove("EXECD_API_TOKEN")
+        .args(["run", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&cfg)
+        .arg("--journal")
+        .arg(&journal)
+        .env("E2E_BINANCE_KEY", KEY)
+        .env("E2E_BINANCE_SECRET", SECRET);
+    let (p, url) = common::LineProc::spawn_api(&mut c);
+    // Balances as the venue had them before any trade: a starting point, no change.
+    let start = wait_for("balances at connection", || {
+        let b = api_balances(&url);
+        (b.contains_key("BTC") && b.contains_key("USDT")).then_some(b)
+    });
+    let sim0 = sim_balances(&sim_cmd(&mut s, "status"));
+    assert_eq!(start["BTC"][0], sim0["BTC"], "{start:?} {sim0:?}");
+    assert_eq!(start["BTC"][1..], [0, 0, 0], "{start:?}");
+
+    // A market buy of 0.001 at ~100: the commission (10 bps) is 0.000001 BTC.
+    let (_, v) = buy_until(&url, "mkt", passed);
+    let id = v["order_id"].as_u64().unwrap_or_else(|| panic!("{v}"));
+    order_until(&url, id, "the market buy filled", |o| {
+        o["status"] == "FILLED"
+    });
+    let after = wait_for("the balances moved", || {
+        let b = api_balances(&url);
+        (b["BTC"][2] != 0 && b["BTC"][1] == b["BTC"][2]).then_some(b)
+    });
+    assert_eq!(
+        after["BTC"][2],
+        100_000 - 100,
+        "qty − fee in BTC: {after:?}"
+    );
+    assert_eq!(after["BTC"][3], 100, "{after:?}");
+    assert!(after["USDT"][2] < 0 && after["USDT"][3] == 0, "{after:?}");
+    assert_eq!(after["USDT"][1], after["USDT"][2], "{after:?}");
+    let sim1 = sim_balances(&sim_cmd(&mut s, "status"));
+    for a in ["BTC", "USDT"] {
+        assert_eq!(after[a][0], sim1[a], "{a}: execd {after:?} sim {sim1:?}");
+    }
+
+    // A resting buy of 0.004, filled a piece (0.001) per price step while the market
+    // crosses it: the market dips to it and straight back (a piece or a few), then the
+    // order is replaced to a total of 0.006 below the market.
+    sim_cmd(&mut s, "fill-partial 4");
+    let body = serde_json::json!({"request_id": "rest-1", "account": "alpha",
+        "venue": "binance", "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.004",
+        "order_type": "LIMIT", "time_in_force": "GTC", "limit_price": "99.50",
+        "context": {"risk_approved": true}});
+    let (code, v) = api(&url, "POST", "/v1/executions", Some(body));
+    assert!(passed(code, &v), "{code} {v}");
+    let id = v["order_id"].as_u64().unwrap_or_else(|| panic!("{v}"));
+    order_until(&url, id, "the limit buy rests", |o| o["status"] == "NEW");
+    sim_cmd(&mut s, "price BTCUSDT 99.40");
+    sim_cmd(&mut s, "price BTCUSDT 100.00");
+    let o = order_until(&url, id, "partly filled", |o| {
+        o["status"] == "PARTIALLY_FILLED" && o["filled_quantity"] != "0.000"
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let o2 = order_until(&url, id, "partly filled, settled", |_| true);
+    assert_eq!(o["filled_quantity"], o2["filled_quantity"], "{o} {o2}");
+    let filled = units(o["filled_quantity"].as_str().unwrap());
+    let left = 600_000 - filled;
+    let (code, v) = api(
+        &url,
+        "POST",
+        &format!("/v1/orders/{id}/replace"),
+        Some(serde_json::json!({"quantity": "0.006", "limit_price": "99.00"})),
+    );
+    assert!(matches!(code, 200..=202), "{code} {v}");
+    order_until(&url, id, "replaced", |o| {
+        o["quantity"] == "0.006" && o["final"] == false && o["status"] != "PENDING_REPLACE"
+    });
+    // The new venue order is for the remainder.
+    let mut log = Vec::new();
+    execd::venue::bridge::wire::read_messages(
+        &journal.join("bridge").join("binance"),
+        |_, sent, t| log.push((sent, t.to_string())),
+    )
+    .unwrap();
+    let cr = log
+        .iter()
+        .find(|(sent, t)| *sent && t.starts_with("POST /api/v3/order/cancelReplace?"))
+        .unwrap_or_else(|| panic!("no cancelReplace: {log:#?}"));
+    let rest = format!("0.{:03}", left / 100_000);
+    assert!(
+        cr.1.contains(&format!("&quantity={rest}&")),
+        "{rest}: {}",
+        cr.1
+    );
+    let q = format!("\"q\":\"0.{:08}\"", left);
+    assert!(
+        log.iter()
+            .any(|(sent, t)| !*sent && t.contains("\"x\":\"NEW\"") && t.contains(&q)),
+        "the venue's new order is not for {rest}"
+    );
+    for px in ["98.90", "98.80", "98.70", "98.60"] {
+        let (_, o) = api(&url, "GET", &format!("/v1/orders/{id}"), None);
+        if o["status"] == "FILLED" {
+            break;
+        }
+        sim_cmd(&mut s, &format!("price BTCUSDT {px}"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let o = order_until(&url, id, "filled at the new total", |o| {
+        o["status"] == "FILLED"
+    });
+    assert_eq!(o["filled_quantity"], "0.006", "{o}");
+    let st = sim_cmd(&mut s, "status");
+    assert_eq!(st["open_orders"], 0, "{st}");
+    assert_eq!(sim_traded(&st)["BTCUSDT"].1, 700_000, "0.001 + 0.006: {st}");
+    let sim2 = sim_balances(&st);
+    let now = wait_for("balances current", || {
+        let b = api_balances(&url);
+        (b["BTC"][0] == sim2["BTC"] && b["USDT"][0] == sim2["USDT"]).then_some(b)
+    });
+    for a in ["BTC", "USDT"] {
+        assert_eq!(now[a][1], now[a][2], "{a} venue vs execd change: {now:?}");
+    }
+    assert_eq!(now["BTC"][3], 700, "fees in BTC: {now:?}");
+
+    // Behind execd's back: 5 BTC more at the venue. A reconciliation finds it.
+    let btc = sim2["BTC"] + 500_000_000;
+    sim_cmd(
+        &mut s,
+        &format!("balance BTC {}.{:08}", btc / 100_000_000, btc % 100_000_000),
+    );
+    let (code, v) = api(
+        &url,
+        "POST",
+        "/v1/reconciliation",
+        Some(serde_json::json!({"venue": "binance"})),
+    );
+    assert!(matches!(code, 200..=202), "{code} {v}");
+    wait_for("a report with the balance mismatch", || {
+        let (_, v) = api(&url, "GET", "/v1/reconciliation", None);
+        v["reports"]
+            .as_array()?
+            .iter()
+            .any(|r| r["mismatches"].as_u64() > Some(0))
+            .then_some(())
+    });
+    // The report's file has the line; the venue takes no new order until it is resolved.
+    let (_, list) = api(&url, "GET", "/v1/reconciliation", None);
+    let n = list["reports"]
+        .as_array()
+        .and_then(|r| r.iter().rev().find(|r| r["mismatches"].as_u64() > Some(0)))
+        .and_then(|r| r["report"].as_u64())
+        .unwrap_or_else(|| panic!("{list}"));
+    let (_, rep) = api(&url, "GET", &format!("/v1/reconciliation/{n}"), None);
+    assert!(
+        rep["lines"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|l| l["what"] == "balance"
+                && l["symbol"] == "BTC"
+                && l["status"] == "MISMATCH"
+                && l["theirs"] == "5.00699300"
+                && l["ours"] == "0.00699300")),
+        "{rep}"
+    );
+    let (code, v) = api_buy(&url, "held");
+    assert!(!passed(code, &v), "a held venue took an order: {code} {v}");
+    // The deposit is real: the venue's balances are accepted, and the comparison starts
+    // over from them.
+    let (code, v) = api(
+        &url,
+        "POST",
+        "/v1/reconciliation/resolve",
+        Some(serde_json::json!({"venue": "binance", "keep": "venue",
+            "reason": "a deposit of 5 BTC, confirmed"})),
+    );
+    assert_eq!(code, 200, "{v}");
+    assert!(v["restated"].as_u64() >= Some(1), "{v}");
+    buy_until(&url, "resolved", passed);
+    wait_for("the last buy in both changes", || {
+        let b = api_balances(&url);
+        (b["BTC"][2] > 0 && b["BTC"][1] == b["BTC"][2]).then_some(())
+    });
+    let (code, lines) = p.sigterm(30);
+    assert!(code.is_some(), "{lines:#?}");
+    let line = lines
+        .iter()
+        .find(|l| l.contains("execd: balance binance alpha BTC:"))
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    let change = line
+        .split(", change ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{line}"));
+    let (theirs, rest) = change.split_once(" at the venue, ").unwrap();
+    let ours = rest.split_whitespace().next().unwrap();
+    assert_eq!(theirs, ours, "{line}");
+    assert!(units(ours) > 0, "{line}");
+    replay(&["verify"], &journal);
+    let rows = replay(
+        &["export", "--format", "jsonl", "--kind", "reconciliation"],
+        &journal,
+    );
+    assert!(
+        rows.lines().any(|l| l.contains("\"line\":\"balance\"")
+            && l.contains("\"asset\":\"BTC\"")
+            && l.contains("MISMATCH")),
+        "{rows}"
+    );
+    let fees = replay(
+        &["export", "--format", "jsonl", "--kind", "fill_assets"],
+        &journal,
+    );
+    let first: Value =
+        serde_json::from_str(fees.lines().next().expect("fill_assets rows")).unwrap();
+    assert_eq!(first["fields"]["fee_asset"], "BTC", "{first}");
+    assert_eq!(first["fields"]["fee"], "0.00000100", "{first}");
+    assert_eq!(first["fields"]["base_change"], "0.00100000", "{first}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// USDⓈ-M: the margin wallet execd reports at its stop (read at connection, kept from
+/// ACCOUNT_UPDATE's `B`) is the simulator's after a flow with fills (realized PnL and
+/// USDT commission in it); a wallet is shown, not reconciled against fills.
+#[test]
+fn binance_usdm_wallet_execd_reports_is_the_simulators() {
+    let (mut s, port) = sim("usdm");
+    let dir = tmp("usdm-wallet");
+    let cfg = config(&dir, port, true);
+    let mut e = execd(&cfg, &dir.join("journal"), 40);
+    let (out, ok) = finish(&mut e, Duration::from_secs(90));
+    assert!(ok, "{out:#?}");
+    let [_, _, fills, ..] = flow(&out);
+    assert!(fills > 0, "{out:#?}");
+    let st = sim_cmd(&mut s, "status");
+    let wallet = units(st["wallet"].as_str().unwrap_or_else(|| panic!("{st}")));
+    assert_ne!(wallet, 10_000_000_000_000, "fills moved the wallet: {st}");
+    let line = out
+        .iter()
+        .find(|l| l.starts_with("execd: balance binance alpha USDT: free "))
+        .unwrap_or_else(|| panic!("no wallet line: {out:#?}"));
+    assert!(line.ends_with("(wallet)"), "{line}");
+    let free = line["execd: balance binance alpha USDT: free ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap();
+    assert_eq!(units(free), wallet, "{line} vs {st}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

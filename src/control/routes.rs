@@ -1404,6 +1404,7 @@ async fn positions(_: Authed, State(st): State<AppState>, RawQuery(q): RawQuery)
     let reg = &st.reg;
     let mut accounts = Vec::new();
     let mut positions = Vec::new();
+    let mut balances = Vec::new();
     for r in read_all(&st, Snapshot::Positions).await? {
         match r {
             Row::Account {
@@ -1451,12 +1452,27 @@ async fn positions(_: Authed, State(st): State<AppState>, RawQuery(q): RawQuery)
                     "open_sell_quantity": dec(open_sell.0, qs),
                 }));
             }
+            Row::Balance { venue, holding: h } => {
+                let a = crate::venue::ASSET_SCALE;
+                balances.push(json!({
+                    "venue": reg.venues.get(venue.0 as usize).map(|v| v.name.as_str()),
+                    "account": reg.accounts.get(h.account.0 as usize).map(|a| a.name.as_str()),
+                    "asset": h.asset.as_str(),
+                    "free": dec(h.free, a),
+                    "locked": dec(h.locked, a),
+                    "wallet": h.wallet,
+                    "venue_change": dec(h.venue_change(), a),
+                    "execd_change": dec(h.moved, a),
+                    "fees": dec(h.fees, a),
+                }));
+            }
             _ => {}
         }
     }
     ok(
         StatusCode::OK,
-        json!({"accounts": accounts, "positions": positions, "as_of": now_rfc3339()}),
+        json!({"accounts": accounts, "positions": positions, "balances": balances,
+               "as_of": now_rfc3339()}),
     )
 }
 

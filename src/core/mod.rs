@@ -17,7 +17,7 @@ mod thread;
 pub mod venues;
 
 pub use clock::{Clock, ManualClock, RealClock};
-pub use engine::{Engine, EngineStats, Outbox};
+pub use engine::{Engine, EngineStats, Holding, Outbox};
 pub use handle::Handle;
 pub use metrics::CoreMetrics;
 pub use thread::{spawn, CoreOptions, CoreReport, CoreThread, StartError};

@@ -69,7 +69,7 @@ pub struct Row {
 }
 
 /// Every kind of export row.
-pub const KINDS: [&str; 32] = [
+pub const KINDS: [&str; 34] = [
     "request",
     "accepted",
     "rejected",
@@ -102,6 +102,8 @@ pub const KINDS: [&str; 32] = [
     "retry",
     "dead_letter",
     "dead_letter_resolved",
+    "balance",
+    "fill_assets",
 ];
 
 /// The common columns, first in every CSV line and at the top of every JSON object.
@@ -257,6 +259,11 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
     };
     if let Some(text) = s.loss {
         out.push(loss_row(text, base.clone()));
+    }
+    if let Some((v, ev)) = s.venue_input {
+        if let Some(r) = asset_row(e, v, &ev.kind, base.clone()) {
+            out.push(r);
+        }
     }
     if let Some(failed) = s.audit_failed {
         out.push(Row {
@@ -731,6 +738,30 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
                     None => row,
                 }
             }
+            CoreEvent::BalanceLine(l) => {
+                let a = crate::venue::ASSET_SCALE;
+                let mut r = Row {
+                    kind: "reconciliation",
+                    state: l.status.as_str().into(),
+                    account: reg
+                        .accounts
+                        .get(l.account.0 as usize)
+                        .map(|a| a.name.to_string())
+                        .unwrap_or_default(),
+                    qty: Fixed(l.theirs, a).to_string(),
+                    cum_qty: Fixed(l.ours, a).to_string(),
+                    detail: "an asset balance: its change by execd's fills and at the venue".into(),
+                    ..base.clone()
+                };
+                r.fields
+                    .text("venue", venue_name(l.venue))
+                    .int("report", l.report.into())
+                    .text("line", "balance")
+                    .text("asset", l.asset.to_string())
+                    .fixed("ours_qty", l.ours, a)
+                    .fixed("theirs_qty", l.theirs, a);
+                r
+            }
             CoreEvent::ReconReport(rep) => {
                 let mut r = Row {
                     kind: "reconciliation_report",
@@ -837,6 +868,90 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
 
 /// The request as upstream sent it: every field, at the instrument's precision where
 /// the instrument is configured and the value is exact there, as given otherwise.
+/// A bridge venue's word on an asset balance, or what one of our fills moved in the
+/// venue's assets (commission in its own asset); amounts at the venue's asset scale.
+fn asset_row(
+    e: &crate::core::Engine,
+    venue: u16,
+    k: &crate::venue::VenueEventKind,
+    base: Row,
+) -> Option<Row> {
+    use crate::venue::{VenueEventKind as K, ASSET_SCALE as A};
+    let reg = e.registry();
+    let venue_name = reg
+        .venues
+        .get(venue as usize)
+        .map(|v| v.name.to_string())
+        .unwrap_or_default();
+    match *k {
+        K::Balance {
+            account,
+            asset,
+            free,
+            locked,
+            wallet,
+        } => {
+            let mut r = Row {
+                kind: "balance",
+                account: reg
+                    .accounts
+                    .get(account.0 as usize)
+                    .map(|a| a.name.to_string())
+                    .unwrap_or_default(),
+                qty: Fixed(free.saturating_add(locked), A).to_string(),
+                detail: "an asset balance as the venue said it".into(),
+                ..base
+            };
+            r.fields
+                .text("venue", venue_name)
+                .text("asset", asset.to_string())
+                .fixed("free", free, A)
+                .fixed("locked", locked, A)
+                .flag("wallet", wallet);
+            Some(r)
+        }
+        K::FillAssets {
+            cl,
+            exec_id,
+            base: b,
+            base_delta,
+            quote,
+            quote_delta,
+            fee_asset,
+            fee,
+        } => {
+            let o = e.book().get(cl.order).filter(|o| o.epoch() == cl.epoch);
+            let mut r = Row {
+                kind: "fill_assets",
+                order: Some(cl.order.0),
+                account: o
+                    .and_then(|o| reg.accounts.get(o.terms().account.0 as usize))
+                    .map(|a| a.name.to_string())
+                    .unwrap_or_default(),
+                symbol: o
+                    .and_then(|o| reg.instruments.get(o.terms().instrument.0 as usize))
+                    .map(|i| i.symbol.to_string())
+                    .unwrap_or_default(),
+                detail:
+                    "what an execution moved in the venue's assets, commission in its own asset"
+                        .into(),
+                ..base
+            };
+            r.fields
+                .text("venue", venue_name)
+                .int("exec_id", exec_id)
+                .text("base_asset", b.to_string())
+                .fixed("base_change", base_delta, A)
+                .text("quote_asset", quote.to_string())
+                .fixed("quote_change", quote_delta, A)
+                .fixed("fee", fee, A)
+                .text("fee_asset", fee_asset.to_string());
+            Some(r)
+        }
+        _ => None,
+    }
+}
+
 fn request_row(q: &ExecutionRequest, reg: &Registry, base: Row) -> Row {
     let inst = reg.instrument_by_names(q.venue.as_str(), q.symbol.as_str());
     let (ps, qs) = (inst.map(|i| i.price_scale), inst.map(|i| i.qty_scale));

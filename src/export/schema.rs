@@ -77,7 +77,13 @@ const COMMANDS: &[&str] = &[
     "resolve_reconciliation",
     "dead_letter",
 ];
-const LINES: &[&str] = &["order", "position", "venue_order", "foreign_order"];
+const LINES: &[&str] = &[
+    "order",
+    "position",
+    "venue_order",
+    "foreign_order",
+    "balance",
+];
 const TRIGGERS: &[&str] = &["start", "timeout", "schedule", "operator"];
 const ACTIONS: &[&str] = &["redriven", "discarded", "canceled", "redrive", "discard"];
 const DIRECTIONS: &[&str] = &["out", "in"];
@@ -209,6 +215,15 @@ pub const FIELDS: &[Spec] = &[
     f("message", Type::Enum(MESSAGES)),
     f("answer", Type::Enum(ANSWERS)),
     f("payload", Type::Text),
+    f("asset", Type::Text),
+    f("free", Type::Decimal),
+    f("locked", Type::Decimal),
+    f("wallet", Type::Boolean),
+    f("base_asset", Type::Text),
+    f("base_change", Type::Decimal),
+    f("quote_asset", Type::Text),
+    f("quote_change", Type::Decimal),
+    f("fee_asset", Type::Text),
 ];
 
 /// A decimal as received, at `scale` when it is exact there (`0.01` at 3 places:

@@ -293,6 +293,14 @@ pub enum Row {
         /// Working sell quantity.
         open_sell: Qty,
     },
+    /// An asset balance at a venue that holds assets (after the positions of a
+    /// [`Snapshot::Positions`] read).
+    Balance {
+        /// The venue.
+        venue: VenueId,
+        /// Its state.
+        holding: crate::core::Holding,
+    },
     /// A kill switch.
     Switch {
         /// Its scope; an instrument's switch is under its symbol, with `instrument` set.
@@ -610,6 +618,9 @@ pub enum CoreEvent {
     LimitsChanged(Limits),
     /// One line of a reconciliation report (to every producer).
     ReconLine(crate::model::reconcile::ReconLine),
+    /// One balance line of a reconciliation report (to every producer, before the
+    /// report's summary, which counts it).
+    BalanceLine(crate::model::reconcile::BalanceLine),
     /// A reconciliation report is complete (to every producer, after its lines).
     ReconReport(crate::model::reconcile::ReconSummary),
     /// An operator resolved a venue's differences (to every producer): `released` holds

@@ -145,6 +145,29 @@ impl ReconSummary {
     }
 }
 
+/// One balance line of a report (spot venues): an asset's change since execd first saw
+/// its balance, by execd's own fills (commission included, in the asset it was charged
+/// in) and by the venue's balance. Amounts at [`crate::venue::ASSET_SCALE`] decimals.
+/// A mismatch holds the venue until resolved, as a position mismatch of no single
+/// symbol does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BalanceLine {
+    /// The report it belongs to.
+    pub report: u32,
+    /// Which venue was asked.
+    pub venue: VenueId,
+    /// Whose.
+    pub account: AccountId,
+    /// The venue's asset code.
+    pub asset: Name,
+    /// MATCHED or MISMATCH.
+    pub status: ReconStatus,
+    /// The change execd's fills and commissions made.
+    pub ours: i64,
+    /// The change of the venue's balance (free + locked).
+    pub theirs: i64,
+}
+
 /// An operator's decision about a report's differences (journaled with who and why in
 /// the operator note before it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use crate::core::records::{decode_event, KIND_EVENT};
 use crate::journal::record::RecordHeader;
 use crate::model::event::CoreEvent;
 use crate::model::fixed::Fixed;
-use crate::model::reconcile::{ReconLine, ReconSummary};
+use crate::model::reconcile::{BalanceLine, ReconLine, ReconSummary};
 use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -21,13 +21,15 @@ pub const FOLDER: &str = "reconciliation";
 /// Event tags (the byte after the producer) of a report's records.
 const LINE_TAG: u8 = 17;
 const SUMMARY_TAG: u8 = 18;
+const BALANCE_TAG: u8 = 34;
 
 /// One line as the files hold it: names and decimals, no ids to look up.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineRecord {
     /// MATCHED, MISMATCH, PHANTOM_POSITION, MISSING_POSITION, MISSING_SL_TP, UNKNOWN_ORDER.
     pub status: String,
-    /// `order` or `position`.
+    /// `order`, `position` or `balance` (an asset's change since execd first heard its
+    /// balance: `symbol` names the asset, `ours`/`theirs` at 8 decimals).
     pub what: String,
     /// Account name (empty when the venue named none of ours).
     pub account: String,
@@ -81,6 +83,7 @@ pub struct ReportFiles {
     dir: PathBuf,
     reg: std::sync::Arc<Registry>,
     lines: Vec<ReconLine>,
+    balances: Vec<BalanceLine>,
     /// Report numbers with a file already (read from the folder before the first write):
     /// a report is written once even if a renamed venue would name it differently now.
     existing: Option<std::collections::HashSet<u32>>,
@@ -95,6 +98,7 @@ impl ReportFiles {
             dir: journal.join(FOLDER),
             reg,
             lines: Vec::new(),
+            balances: Vec::new(),
             existing: None,
             written: 0,
         }
@@ -105,7 +109,7 @@ impl ReportFiles {
         if h.kind != KIND_EVENT || payload.len() < 2 {
             return Ok(());
         }
-        if payload[1] != LINE_TAG && payload[1] != SUMMARY_TAG {
+        if ![LINE_TAG, SUMMARY_TAG, BALANCE_TAG].contains(&payload[1]) {
             return Ok(());
         }
         match decode_event(payload) {
@@ -116,13 +120,21 @@ impl ReportFiles {
                 }
                 self.lines.push(l);
             }
+            Ok((_, CoreEvent::BalanceLine(l))) => {
+                if self.balances.first().is_some_and(|f| f.report != l.report) {
+                    self.balances.clear();
+                }
+                self.balances.push(l);
+            }
             Ok((_, CoreEvent::ReconReport(s))) => {
                 self.lines.retain(|l| l.report == s.report);
+                self.balances.retain(|l| l.report == s.report);
                 let lines = std::mem::take(&mut self.lines);
+                let balances = std::mem::take(&mut self.balances);
                 if self.existing().contains(&s.report) {
                     return Ok(());
                 }
-                let file = report_file(&self.reg, &s, &lines, h.ts_ns, h.seq);
+                let file = report_file(&self.reg, &s, &lines, &balances, h.ts_ns, h.seq);
                 if self.write(&file, h.ts_ns)? {
                     self.written += 1;
                     self.existing().insert(s.report);
@@ -240,6 +252,7 @@ pub fn report_file(
     reg: &Registry,
     s: &ReconSummary,
     lines: &[ReconLine],
+    balances: &[BalanceLine],
     ts: u64,
     seq: u64,
 ) -> ReportFile {
@@ -260,7 +273,31 @@ pub fn report_file(
         in_flight: s.in_flight,
         orders_checked: s.orders_checked,
         positions_checked: s.positions_checked,
-        lines: lines.iter().map(|l| line_record(reg, l)).collect(),
+        lines: lines
+            .iter()
+            .map(|l| line_record(reg, l))
+            .chain(balances.iter().map(|l| balance_record(reg, l)))
+            .collect(),
+    }
+}
+
+fn balance_record(reg: &Registry, l: &BalanceLine) -> LineRecord {
+    let a = crate::venue::ASSET_SCALE;
+    LineRecord {
+        status: l.status.as_str().into(),
+        what: "balance".into(),
+        account: reg
+            .accounts
+            .get(l.account.0 as usize)
+            .map(|a| a.name.to_string())
+            .unwrap_or_default(),
+        symbol: l.asset.to_string(),
+        order: None,
+        venue_order: None,
+        ours_state: String::new(),
+        theirs_state: String::new(),
+        ours: Fixed(l.ours, a).to_string(),
+        theirs: Fixed(l.theirs, a).to_string(),
     }
 }
 
@@ -340,6 +377,7 @@ pub fn from_records(
     records: impl IntoIterator<Item = (RecordHeader, Vec<u8>)>,
 ) -> Vec<ReportFile> {
     let mut lines: Vec<ReconLine> = Vec::new();
+    let mut balances: Vec<BalanceLine> = Vec::new();
     let mut out = Vec::new();
     for (h, payload) in records {
         if h.kind != KIND_EVENT || payload.len() < 2 {
@@ -352,10 +390,18 @@ pub fn from_records(
                 }
                 lines.push(l);
             }
+            Ok((_, CoreEvent::BalanceLine(l))) => {
+                if balances.first().is_some_and(|f| f.report != l.report) {
+                    balances.clear();
+                }
+                balances.push(l);
+            }
             Ok((_, CoreEvent::ReconReport(s))) => {
                 lines.retain(|l| l.report == s.report);
-                out.push(report_file(reg, &s, &lines, h.ts_ns, h.seq));
+                balances.retain(|l| l.report == s.report);
+                out.push(report_file(reg, &s, &lines, &balances, h.ts_ns, h.seq));
                 lines.clear();
+                balances.clear();
             }
             _ => {}
         }

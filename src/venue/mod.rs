@@ -12,7 +12,11 @@ pub use any::AnyVenue;
 pub use conflate::Conflation;
 
 use crate::model::fixed::{Money, Price, Qty};
-use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderType, Side, Tif};
+use crate::model::ids::{AccountId, ClOrdId, InstrumentId, Name, OrderType, Side, Tif};
+
+/// Decimals of an asset amount ([`VenueEventKind::Balance`], [`VenueEventKind::FillAssets`]):
+/// Binance gives every balance and commission at 8.
+pub const ASSET_SCALE: u8 = 8;
 use crate::model::{quote::Quote, reason::Reason};
 
 /// A new order as a venue receives it. Prices and quantities are mantissas at the
@@ -179,6 +183,46 @@ pub enum VenueEventKind {
     NotSent {
         /// The order's.
         cl: ClOrdId,
+    },
+    /// An asset the venue holds for an account, as it said at a (re)connection or a
+    /// snapshot (Binance `GET /api/v3/account`, `/fapi/v3/account`) or in its account
+    /// events since (`outboundAccountPosition`, `ACCOUNT_UPDATE`). Amounts at
+    /// [`ASSET_SCALE`] decimals.
+    Balance {
+        /// Whose.
+        account: AccountId,
+        /// The venue's asset code (BTC, USDT, BNB).
+        asset: Name,
+        /// Available.
+        free: i64,
+        /// Held by open orders.
+        locked: i64,
+        /// A futures margin wallet: it also moves with realized profit and funding, so
+        /// it is shown, not reconciled against fills. Spot holdings (`false`) move only
+        /// by trades (and deposits and withdrawals): they are reconciled.
+        wallet: bool,
+    },
+    /// What one of this core's fills moved in the venue's assets (spot), as the venue
+    /// reported the execution: follows its [`VenueEventKind::Fill`]. Amounts at
+    /// [`ASSET_SCALE`] decimals; the commission is kept in its own asset (Binance: the
+    /// asset received, or BNB), never taken for money.
+    FillAssets {
+        /// The order's working id.
+        cl: ClOrdId,
+        /// The fill's execution id (as in its `Fill`).
+        exec_id: u64,
+        /// The instrument's base asset and its change (+ on a buy).
+        base: Name,
+        /// Signed change of `base`, commission not deducted.
+        base_delta: i64,
+        /// The quote asset.
+        quote: Name,
+        /// Signed change of `quote` (− on a buy), commission not deducted.
+        quote_delta: i64,
+        /// The asset the commission was charged in.
+        fee_asset: Name,
+        /// The commission (≥ 0), in `fee_asset`.
+        fee: i64,
     },
 }
 

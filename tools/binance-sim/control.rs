@@ -140,6 +140,20 @@ fn command(app: &App, line: &str) -> Value {
             }
             _ => err("fill-partial N (N >= 1; 1 = fills in full)"),
         },
+        ["balance", asset, amount] => {
+            let Ok(v) = dec::parse(amount) else {
+                return err("balance ASSET FREE_AMOUNT");
+            };
+            let now = app.now_ms();
+            let asset = asset.to_uppercase();
+            let mut ex = lock(&app.ex);
+            let delta = ex.set_free(&asset, v, now);
+            let events = ex.take_events();
+            drop(ex);
+            app.publish(events);
+            json!({"type": "ok", "command": "balance", "asset": asset, "free": dec::trim(v),
+                   "change": dec::trim(delta)})
+        }
         ["price", sym, px] => {
             let Ok(px) = dec::parse(px) else {
                 return err("price SYMBOL PRICE");

@@ -1052,6 +1052,20 @@ impl Exchange {
         self.events.push(ev);
     }
 
+    /// Sets an asset's free balance from outside trading (a deposit or withdrawal, or a
+    /// test changing it behind the client's back): `balanceUpdate`, then the
+    /// `outboundAccountPosition` Binance sends with it. Returns the change.
+    pub(crate) fn set_free(&mut self, asset: &str, free: i64, now: i64) -> i64 {
+        let b = self.bal(asset);
+        let delta = free - b.0;
+        b.0 = free;
+        self.events
+            .push(json!({"e": "balanceUpdate", "E": now, "a": asset,
+            "d": dec::fixed(delta, 8), "T": now}));
+        self.account_event(&[asset.to_string()], now);
+        delta
+    }
+
     fn account_event(&mut self, assets: &[String], now: i64) {
         let b: Vec<Value> = assets
             .iter()

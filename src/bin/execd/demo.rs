@@ -204,6 +204,7 @@ impl Tally {
             }
             CoreEvent::ModeChanged { .. }
             | CoreEvent::ReconLine(_)
+            | CoreEvent::BalanceLine(_)
             | CoreEvent::ReconResolved { .. }
             | CoreEvent::HaltChanged { .. }
             | CoreEvent::LimitsChanged(_)

@@ -812,6 +812,7 @@ fn run(
         working,
     );
     position_lines(&report.engine);
+    balance_lines(&report.engine);
     if problems > 0 && status == ExitCode::SUCCESS {
         return ExitCode::from(EXIT_PROBLEMS);
     }
@@ -826,6 +827,39 @@ fn protect_pct(s: &str) -> Result<(u32, u32), String> {
     };
     let (sl, tp) = s.split_once(',').ok_or("expected SL%,TP% such as 2,3")?;
     Ok((pct(sl)?, pct(tp)?))
+}
+
+/// One line per asset balance a venue holds (Binance): as the venue last said it, its
+/// change since execd first heard it, and the change execd's own fills and commissions
+/// made (a reconciliation compares the two).
+fn balance_lines(e: &execd::core::Engine) {
+    use execd::model::fixed::Fixed;
+    use execd::venue::ASSET_SCALE as A;
+    let reg = e.registry();
+    for v in &reg.venues {
+        for h in e.holdings(v.id) {
+            note!(
+                "execd: balance {} {} {}: free {} locked {}{}",
+                v.name,
+                reg.accounts
+                    .get(h.account.0 as usize)
+                    .map_or("?", |a| a.name.as_str()),
+                h.asset,
+                Fixed(h.free, A),
+                Fixed(h.locked, A),
+                if h.wallet {
+                    " (wallet)".to_string()
+                } else {
+                    format!(
+                        ", change {} at the venue, {} by execd's fills (fees {})",
+                        Fixed(h.venue_change(), A),
+                        Fixed(h.moved, A),
+                        Fixed(h.fees, A)
+                    )
+                }
+            );
+        }
+    }
 }
 
 /// One line per position with activity: net, average entry, realised P&L and the

@@ -47,6 +47,28 @@ impl Engine {
                 }
             }
             VenueEventKind::Listed { cl, cum } => self.on_listed(VenueId(vi as u16), cl, cum),
+            VenueEventKind::Balance {
+                account,
+                asset,
+                free,
+                locked,
+                wallet,
+            } => self.on_balance(VenueId(vi as u16), account, asset, (free, locked), wallet),
+            VenueEventKind::FillAssets {
+                cl,
+                base,
+                base_delta,
+                quote,
+                quote_delta,
+                fee_asset,
+                fee,
+                ..
+            } => self.on_fill_assets(
+                VenueId(vi as u16),
+                cl,
+                [(base, base_delta), (quote, quote_delta)],
+                (fee_asset, fee),
+            ),
             VenueEventKind::Position {
                 account,
                 instrument,

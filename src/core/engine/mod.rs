@@ -9,6 +9,7 @@
 //! configuration at a restart).
 
 mod answers;
+mod balances;
 mod delivery;
 mod fills;
 mod operator;
@@ -29,6 +30,7 @@ use crate::model::order_state::OrderState;
 use crate::model::reason::Reason;
 use crate::oms::{AccountState, Ledger, Order, OrderBook, Position};
 use crate::venue::{AnyVenue, Venue, VenueEvent, VenueEventKind, VenueOrder};
+pub use balances::Holding;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;

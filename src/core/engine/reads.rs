@@ -15,6 +15,26 @@ use crate::oms::Order;
 use crate::venue::Venue;
 
 impl Engine {
+    fn holdings_count(&self) -> usize {
+        (0..self.reg.venues.len())
+            .map(|v| self.holdings(VenueId(v as u16)).count())
+            .sum()
+    }
+
+    /// The `k`-th holding across venues, in venue order.
+    fn holding_row(&self, mut k: u64) -> Option<Row> {
+        for v in 0..self.reg.venues.len() {
+            let venue = VenueId(v as u16);
+            let n = self.holdings(venue).count() as u64;
+            if k < n {
+                let holding = *self.holdings(venue).nth(k as usize)?;
+                return Some(Row::Balance { venue, holding });
+            }
+            k -= n;
+        }
+        None
+    }
+
     /// Answers a read from producer `origin`: rows from `from` on, then the end.
     pub(super) fn read(
         &self,
@@ -29,7 +49,7 @@ impl Engine {
             Snapshot::Orders(_) => self.next_order,
             Snapshot::Positions => {
                 let (a, i) = (self.reg.accounts.len(), self.reg.instruments.len());
-                (a + a * i) as u64
+                (a + a * i + self.holdings_count()) as u64
             }
             Snapshot::KillSwitches => {
                 let r = &self.reg;
@@ -82,6 +102,9 @@ impl Engine {
                     });
                 }
                 let ni = reg.instruments.len() as u64;
+                if k >= na + na * ni {
+                    return self.holding_row(k - na - na * ni);
+                }
                 let (account, instrument) = (
                     AccountId(((k - na) / ni) as u16),
                     InstrumentId(((k - na) % ni) as u16),

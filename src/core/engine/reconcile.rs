@@ -46,12 +46,14 @@ pub(crate) struct VenueRecon {
     pub(crate) last: Option<ReconSummary>,
     /// A schedule timer is set.
     scheduled: bool,
+    /// Asset balances (spot venues) and execd's account of them.
+    pub(super) holdings: super::balances::Holdings,
 }
 
 /// Every venue's reconciliation state.
 #[derive(Debug, Default)]
 pub(crate) struct Reconciler {
-    venues: Vec<VenueRecon>,
+    pub(super) venues: Vec<VenueRecon>,
     reports: u32,
     /// Set by the first journaled `Command::Reconcile`: only from then does the engine
     /// start reconciliations of its own (timeouts, logons), so a journal written before
@@ -378,6 +380,9 @@ impl Engine {
                 }
             }
         }
+        let (n, bad) = self.balance_lines(v, report, out);
+        sum.lines += n;
+        sum.mismatches += bad;
         for l in &lines {
             sum.lines += 1;
             if l.status != ReconStatus::Matched {
@@ -518,6 +523,9 @@ impl Engine {
                 self.gate.holds.scope[k] = false;
                 released += 1;
             }
+        }
+        if r.accept_venue && instrument.is_none() {
+            restated += self.accept_venue_balances(v, account);
         }
         if account.is_none() && instrument.is_none() {
             // The whole venue: an operator's word also ends a restart's wait (R-RES-4:

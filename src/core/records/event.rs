@@ -7,7 +7,7 @@ use crate::model::event::{CoreEvent, DeadLetterAction, Limits, OrderStatus};
 use crate::model::fixed::{Money, Price, Qty};
 use crate::model::ids::{AccountId, InstrumentId, VenueId};
 use crate::model::order_state::OmsEvent;
-use crate::model::reconcile::{ReconLine, ReconStatus, ReconSummary, ReconTrigger};
+use crate::model::reconcile::{BalanceLine, ReconLine, ReconStatus, ReconSummary, ReconTrigger};
 use crate::model::slippage::{SlipCategory, Slippage};
 
 /// Encodes an event from the core; `None` for syncs, which carry no fact.
@@ -255,6 +255,16 @@ pub fn encode_event(origin: u8, ev: &CoreEvent, buf: &mut [u8; MAX_EVENT]) -> Op
             o.u8(attempt);
             o.u64(due_ns);
         }
+        CoreEvent::BalanceLine(l) => {
+            o.u8(34);
+            o.u32(l.report);
+            o.u32(l.venue.0 as u32);
+            o.u32(l.account.0 as u32);
+            o.str(&l.asset);
+            o.u8(index_of(&ReconStatus::ALL, &l.status));
+            o.i64(l.ours);
+            o.i64(l.theirs);
+        }
         CoreEvent::Synced(_)
         | CoreEvent::OrderInstrument { .. }
         | CoreEvent::Row(_)
@@ -436,6 +446,15 @@ pub fn decode_event(b: &[u8]) -> Result<(u8, CoreEvent), CodecError> {
             attempt: i.u8()?,
             due_ns: i.u64()?,
         },
+        34 => CoreEvent::BalanceLine(BalanceLine {
+            report: i.u32()?,
+            venue: venue_id(i.u32()?)?,
+            account: AccountId(u16::try_from(i.u32()?).map_err(|_| CodecError("bad account"))?),
+            asset: i.str()?,
+            status: pick(&ReconStatus::ALL, i.u8()?, "bad reconciliation status")?,
+            ours: i.i64()?,
+            theirs: i.i64()?,
+        }),
         _ => return Err(CodecError("unknown event tag")),
     };
     i.end()?;
@@ -625,6 +644,15 @@ mod tests {
                 attempt: 2,
                 due_ns: 1_700_000_000_123_456_789,
             },
+            CoreEvent::BalanceLine(BalanceLine {
+                report: 4,
+                venue: VenueId(1),
+                account: AccountId(0),
+                asset: Name::new("BTC").unwrap(),
+                status: ReconStatus::Mismatch,
+                ours: 99_900,
+                theirs: -1,
+            }),
         ];
         let mut buf = [0u8; MAX_EVENT];
         for ev in events {

@@ -166,6 +166,40 @@ pub fn encode_venue_input(venue: u16, ev: &VenueEvent, buf: &mut [u8; MAX_EVENT]
             o.u8(16);
             o.cl(c);
         }
+        VenueEventKind::Balance {
+            account,
+            asset,
+            free,
+            locked,
+            wallet,
+        } => {
+            o.u8(24);
+            o.u32(account.0 as u32);
+            o.str(&asset);
+            o.i64(free);
+            o.i64(locked);
+            o.u8(wallet as u8);
+        }
+        VenueEventKind::FillAssets {
+            cl: c,
+            exec_id,
+            base,
+            base_delta,
+            quote,
+            quote_delta,
+            fee_asset,
+            fee,
+        } => {
+            o.u8(25);
+            o.cl(c);
+            o.u64(exec_id);
+            o.str(&base);
+            o.i64(base_delta);
+            o.str(&quote);
+            o.i64(quote_delta);
+            o.str(&fee_asset);
+            o.i64(fee);
+        }
     }
     o.len()
 }
@@ -250,6 +284,23 @@ pub fn decode_venue_input(b: &[u8]) -> Result<(u16, VenueEvent), CodecError> {
             cum: Qty(i.i64()?),
         },
         16 => VenueEventKind::NotSent { cl: i.cl()? },
+        24 => VenueEventKind::Balance {
+            account: AccountId(u16::try_from(i.u32()?).map_err(|_| CodecError("bad account"))?),
+            asset: i.str()?,
+            free: i.i64()?,
+            locked: i.i64()?,
+            wallet: i.bool()?,
+        },
+        25 => VenueEventKind::FillAssets {
+            cl: i.cl()?,
+            exec_id: i.u64()?,
+            base: i.str()?,
+            base_delta: i.i64()?,
+            quote: i.str()?,
+            quote_delta: i.i64()?,
+            fee_asset: i.str()?,
+            fee: i.i64()?,
+        },
         _ => return Err(CodecError("unknown venue input tag")),
     };
     i.end()?;
@@ -362,6 +413,30 @@ mod tests {
             },
             VenueEventKind::Restarted,
             VenueEventKind::NotSent { cl },
+            VenueEventKind::Balance {
+                account: crate::model::ids::AccountId(1),
+                asset: crate::model::ids::Name::new("USDT").unwrap(),
+                free: 99_899_899_000_000,
+                locked: 100_000_000,
+                wallet: false,
+            },
+            VenueEventKind::Balance {
+                account: crate::model::ids::AccountId(0),
+                asset: crate::model::ids::Name::new("BNFCR").unwrap(),
+                free: -5,
+                locked: 0,
+                wallet: true,
+            },
+            VenueEventKind::FillAssets {
+                cl,
+                exec_id: 12,
+                base: crate::model::ids::Name::new("BTC").unwrap(),
+                base_delta: 100_000,
+                quote: crate::model::ids::Name::new("USDT").unwrap(),
+                quote_delta: -10_000_000_000,
+                fee_asset: crate::model::ids::Name::new("BTC").unwrap(),
+                fee: 100,
+            },
         ];
         let mut buf = [0u8; MAX_EVENT];
         for (i, kind) in kinds.into_iter().enumerate() {

@@ -15,10 +15,10 @@
 
 use crate::config::Registry;
 use crate::model::fixed::{write_fixed, Dec, Money, Price, Qty, MONEY_SCALE};
-use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderType, Side, Tif, VenueId};
+use crate::model::ids::{AccountId, ClOrdId, InstrumentId, Name, OrderType, Side, Tif, VenueId};
 use crate::model::quote::Quote;
 use crate::model::reason::Reason;
-use crate::venue::{VenueEventKind, VenueOrder, VenueOrderState};
+use crate::venue::{VenueEventKind, VenueOrder, VenueOrderState, ASSET_SCALE};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -80,6 +80,8 @@ pub struct Symbols {
     names: Vec<String>,
     /// Per instrument id (registry-wide), its entry if it trades here.
     by_id: Vec<Option<Sym>>,
+    /// Per instrument id, its base and quote assets as exchangeInfo names them.
+    assets: Vec<Option<(Name, Name)>>,
 }
 
 impl Symbols {
@@ -101,8 +103,40 @@ impl Symbols {
         Symbols {
             by_name,
             names,
+            assets: vec![None; by_id.len()],
             by_id,
         }
+    }
+    /// Learns each instrument's base and quote assets from exchangeInfo.
+    pub fn learn_assets(&mut self, info: &Value) {
+        let Some(list) = info.get("symbols").and_then(Value::as_array) else {
+            return;
+        };
+        for s in list {
+            let Some(sym) = str_of(s, "symbol").and_then(|n| self.by_name.get(n).copied()) else {
+                continue;
+            };
+            let asset = |k: &str| str_of(s, k).and_then(|a| Name::new(a).ok());
+            if let (Some(b), Some(q)) = (asset("baseAsset"), asset("quoteAsset")) {
+                self.assets[sym.id.0 as usize] = Some((b, q));
+            }
+        }
+    }
+    /// An instrument's (base, quote) assets, once learned.
+    pub fn assets_of(&self, id: InstrumentId) -> Option<(Name, Name)> {
+        *self.assets.get(id.0 as usize)?
+    }
+    /// Every asset of the instruments traded here, once each.
+    pub fn all_assets(&self) -> Vec<Name> {
+        let mut v: Vec<Name> = Vec::new();
+        for (b, q) in self.assets.iter().flatten() {
+            for a in [b, q] {
+                if !v.contains(a) {
+                    v.push(*a);
+                }
+            }
+        }
+        v
     }
     /// By the venue's symbol.
     pub fn get(&self, name: &str) -> Option<Sym> {
@@ -396,6 +430,19 @@ pub fn order_status(
     Some((cl, sym.id, state, Qty(cum), Price(avg)))
 }
 
+/// What earlier venue orders of a replaced order filled, from a status answer for the
+/// current one: `total` (the core's quantity) less its `origQty`, since a replace places
+/// exactly the remainder (0 for an order never replaced, or on a value that does not fit).
+pub fn earlier_fills(syms: &Symbols, total: Qty, o: &Value) -> i64 {
+    let Some(sym) = str_of(o, "symbol").and_then(|s| syms.get(s)) else {
+        return 0;
+    };
+    o.get("origQty")
+        .and_then(|q| fixed(q, sym.qty_scale))
+        .and_then(|q| total.0.checked_sub(q))
+        .map_or(0, |d| d.max(0))
+}
+
 /// A replace the venue was asked for and has not reported yet: its stream tells the
 /// old order's cancel and the new one's NEW (spot) or an AMENDMENT (USDⓈ-M); the core
 /// hears one `Replaced`.
@@ -421,13 +468,27 @@ pub struct StreamState {
     pub algos: Vec<ClOrdId>,
     /// Values that did not fit (bad decimals, unknown symbols): dropped, counted.
     pub invalid: u64,
-    /// Spot orders (execd's order ids) with an execution and still open: a spot
-    /// cancelReplace would place a new order for the whole quantity again (its filled
-    /// part with it) and restart the cumulative count, so those are not replaced.
-    pub partly_filled: std::collections::HashSet<u64>,
+    /// Open orders (execd's order ids) with executions: (quantity filled by earlier venue
+    /// orders a spot cancelReplace closed, quantity the current venue order filled). A
+    /// cancelReplace places a new order whose cumulative count starts at 0, so the core's
+    /// cumulative quantity is the sum of both.
+    pub filled: HashMap<u64, (i64, i64)>,
 }
 
 impl StreamState {
+    /// What order `order` filled so far across its venue orders (0 when none).
+    pub fn cum_of(&self, order: u64) -> i64 {
+        self.filled
+            .get(&order)
+            .map_or(0, |&(prior, leg)| prior.saturating_add(leg))
+    }
+
+    /// Filled by venue orders a cancelReplace closed: added to what a status answer for
+    /// the current venue order says.
+    pub fn prior_of(&self, order: u64) -> i64 {
+        self.filled.get(&order).map_or(0, |f| f.0)
+    }
+
     fn take_replace(&mut self, f: impl Fn(&PendingReplace) -> bool) -> Option<PendingReplace> {
         let i = self.replaces.iter().position(f)?;
         Some(self.replaces.swap_remove(i))
@@ -479,12 +540,14 @@ pub fn user_event(
             None => false,
         },
         Some("ACCOUNT_UPDATE") => account_update(syms, account, v, out),
+        Some("outboundAccountPosition") => account_position(account, v, out),
         Some("ALGO_UPDATE") => match v.get("o") {
             Some(o) => algo_update(syms, st, o, out),
             None => false,
         },
-        // Balances (spot outboundAccountPosition, balanceUpdate), listen key expiry and
-        // the rest change no order: kept in the wire log only.
+        // balanceUpdate (a deposit, a withdrawal: the outboundAccountPosition that
+        // follows carries the balance), listen key expiry and the rest change no order:
+        // kept in the wire log only.
         _ => return true,
     };
     if !ok {
@@ -512,20 +575,16 @@ fn execution(
         return false;
     };
     let venue_order_id = o.get("i").and_then(Value::as_u64).unwrap_or(0);
-    match str_of(o, "X") {
-        Some("PARTIALLY_FILLED") => {
-            st.partly_filled.insert(c.order.0);
-        }
-        Some(_) => {
-            st.partly_filled.remove(&c.order.0);
-        }
-        None => {}
-    }
     match x {
         "NEW" => {
             if st.algos.contains(&c) {
                 // The triggered order of a conditional order already acked.
             } else if let Some(r) = st.take_replace(|r| r.cl == c) {
+                // A new venue order: its count starts over, what the old one filled stays.
+                if let Some(f) = st.filled.get_mut(&c.order.0) {
+                    f.0 = f.0.saturating_add(f.1);
+                    f.1 = 0;
+                }
                 out.push(VenueEventKind::Replaced {
                     cl: r.cl,
                     qty: r.qty,
@@ -555,18 +614,26 @@ fn execution(
             if st.replaces.iter().any(|r| r.orig == target) {
                 return true;
             }
+            st.filled.remove(&c.order.0);
             out.push(VenueEventKind::Canceled { cl: c });
         }
-        "EXPIRED" | "EXPIRED_IN_MATCH" => out.push(VenueEventKind::Expired { cl: c }),
+        "EXPIRED" | "EXPIRED_IN_MATCH" => {
+            st.filled.remove(&c.order.0);
+            out.push(VenueEventKind::Expired { cl: c })
+        }
         // Self-trade prevention: the order is gone when its status says so (a maker
         // expired by another's prevention reports the same way).
         "TRADE_PREVENTION" if str_of(o, "X") == Some("EXPIRED_IN_MATCH") => {
+            st.filled.remove(&c.order.0);
             out.push(VenueEventKind::Expired { cl: c })
         }
-        "REJECTED" => out.push(VenueEventKind::Rejected {
-            cl: c,
-            reason: Reason::VenueRejected,
-        }),
+        "REJECTED" => {
+            st.filled.remove(&c.order.0);
+            out.push(VenueEventKind::Rejected {
+                cl: c,
+                reason: Reason::VenueRejected,
+            })
+        }
         "TRADE" => {
             let (ps, qs) = (sym.price_scale, sym.qty_scale);
             let (Some(px), Some(qty), Some(cum), Some(exec_id)) = (
@@ -577,14 +644,29 @@ fn execution(
             ) else {
                 return false;
             };
+            let prior = st.prior_of(c.order.0);
+            let Some(total) = prior.checked_add(cum) else {
+                return false;
+            };
+            if str_of(o, "X") == Some("PARTIALLY_FILLED") {
+                st.filled.insert(c.order.0, (prior, cum));
+            } else {
+                st.filled.remove(&c.order.0);
+            }
             // Commission counts as money only in the quote asset (the account's
-            // currency); one paid in BNB or the base asset is kept in the wire log.
-            let symbol = str_of(o, "s").unwrap_or("");
-            let fee = match str_of(o, "N") {
-                Some(asset) if !asset.is_empty() && symbol.ends_with(asset) => {
-                    o.get("n").and_then(money).unwrap_or(0)
-                }
-                _ => 0,
+            // currency, USDT on USDⓈ-M); one paid in BNB or the base asset is kept in its
+            // asset (`FillAssets`), never taken for money.
+            let assets = syms.assets_of(sym.id);
+            let fee_asset = str_of(o, "N").filter(|a| !a.is_empty());
+            let in_quote = match (assets, fee_asset) {
+                (Some((_, q)), Some(a)) => q.as_str() == a,
+                (None, Some(a)) => str_of(o, "s").unwrap_or("").ends_with(a),
+                _ => false,
+            };
+            let fee = if in_quote {
+                o.get("n").and_then(money).unwrap_or(0)
+            } else {
+                0
             };
             out.push(VenueEventKind::Fill {
                 cl: c,
@@ -592,14 +674,142 @@ fn execution(
                 px: Price(px),
                 qty: Qty(qty),
                 fee: Money(fee),
-                cum: Some(Qty(cum)),
+                cum: Some(Qty(total)),
             });
+            if !usdm && assets.is_some() {
+                match fill_assets(o, c, exec_id, assets, fee_asset) {
+                    Some(k) => out.push(k),
+                    None => st.invalid += 1,
+                }
+            }
         }
         // CALCULATED (liquidation), TRADE_PREVENTION, REPLACED (spot amend keep
         // priority) and future kinds: the status query after a reconnect settles them.
         _ => {}
     }
     true
+}
+
+/// What a spot execution moved in the account's assets, exactly as the venue gave it:
+/// base `l` (+ on a buy), quote `Y` (last quote quantity, − on a buy; `l`×`L` when absent),
+/// commission `n` in `N`. None when the assets are unknown or a value does not fit.
+fn fill_assets(
+    o: &Value,
+    cl: ClOrdId,
+    exec_id: u64,
+    assets: Option<(Name, Name)>,
+    fee_asset: Option<&str>,
+) -> Option<VenueEventKind> {
+    let (base, quote) = assets?;
+    let qty = fixed(o.get("l")?, ASSET_SCALE)?;
+    let cost = match o.get("Y").and_then(|y| fixed(y, ASSET_SCALE)) {
+        Some(y) if y != 0 || qty == 0 => y,
+        _ => {
+            let px = fixed(o.get("L")?, ASSET_SCALE)?;
+            i64::try_from(i128::from(qty) * i128::from(px) / 100_000_000).ok()?
+        }
+    };
+    let fee = match fee_asset {
+        Some(_) => fixed(o.get("n")?, ASSET_SCALE)?,
+        None => 0,
+    };
+    let fee_asset = match fee_asset {
+        Some(a) => Name::new(a).ok()?,
+        None => quote,
+    };
+    let buy = str_of(o, "S")? == "BUY";
+    Some(VenueEventKind::FillAssets {
+        cl,
+        exec_id,
+        base,
+        base_delta: if buy { qty } else { -qty },
+        quote,
+        quote_delta: if buy { -cost } else { cost },
+        fee_asset,
+        fee,
+    })
+}
+
+/// Spot `outboundAccountPosition` (`B`: asset, free, locked): balances that changed.
+fn account_position(account: AccountId, v: &Value, out: &mut Vec<VenueEventKind>) -> bool {
+    let Some(list) = v.get("B").and_then(Value::as_array) else {
+        return false;
+    };
+    let mut ok = true;
+    for b in list {
+        match balance_of(account, b, "a", "f", "l", false) {
+            Some(k) => out.push(k),
+            None => ok = false,
+        }
+    }
+    ok
+}
+
+fn balance_of(
+    account: AccountId,
+    b: &Value,
+    asset: &str,
+    free: &str,
+    locked: &str,
+    wallet: bool,
+) -> Option<VenueEventKind> {
+    Some(VenueEventKind::Balance {
+        account,
+        asset: Name::new(str_of(b, asset)?).ok()?,
+        free: fixed(b.get(free)?, ASSET_SCALE)?,
+        locked: match b.get(locked) {
+            Some(l) => fixed(l, ASSET_SCALE)?,
+            None => 0,
+        },
+        wallet,
+    })
+}
+
+/// Balances from the account endpoint: spot `GET /api/v3/account` (`balances`: asset,
+/// free, locked), USDⓈ-M `GET /fapi/v3/account` (`assets`: asset, walletBalance — a
+/// margin wallet). Spot assets of the instruments traded here that it does not list
+/// are told as 0, so every one has a starting point. Whether every entry fitted.
+pub fn balances(
+    flavor: Flavor,
+    syms: &Symbols,
+    account: AccountId,
+    v: &Value,
+    out: &mut Vec<VenueEventKind>,
+) -> bool {
+    let (key, free, wallet) = match flavor {
+        Flavor::Spot => ("balances", "free", false),
+        Flavor::Usdm => ("assets", "walletBalance", true),
+    };
+    let Some(list) = v.get(key).and_then(Value::as_array) else {
+        return false;
+    };
+    let mut ok = true;
+    let mut seen = Vec::new();
+    for b in list {
+        match balance_of(account, b, "asset", free, "locked", wallet) {
+            Some(k) => {
+                if let VenueEventKind::Balance { asset, .. } = k {
+                    seen.push(asset);
+                }
+                out.push(k)
+            }
+            None => ok = false,
+        }
+    }
+    if flavor == Flavor::Spot {
+        for asset in syms.all_assets() {
+            if !seen.contains(&asset) {
+                out.push(VenueEventKind::Balance {
+                    account,
+                    asset,
+                    free: 0,
+                    locked: 0,
+                    wallet: false,
+                });
+            }
+        }
+    }
+    ok
 }
 
 /// ALGO_UPDATE: the Algo Service's word on a conditional order (NEW: acked;
@@ -664,14 +874,27 @@ fn account_update(
     v: &Value,
     out: &mut Vec<VenueEventKind>,
 ) -> bool {
+    let mut ok = true;
+    // `B`: the wallets that changed (asset `a`, wallet balance `wb`).
+    if let Some(bs) = v
+        .get("a")
+        .and_then(|a| a.get("B"))
+        .and_then(Value::as_array)
+    {
+        for b in bs {
+            match balance_of(account, b, "a", "wb", "-", true) {
+                Some(k) => out.push(k),
+                None => ok = false,
+            }
+        }
+    }
     let Some(ps) = v
         .get("a")
         .and_then(|a| a.get("P"))
         .and_then(Value::as_array)
     else {
-        return true;
+        return ok;
     };
-    let mut ok = true;
     for p in ps {
         let Some(sym) = str_of(p, "s").and_then(|s| syms.get(s)) else {
             continue;

@@ -118,10 +118,12 @@ impl BridgeVenue {
             None => AccountId(0),
         };
         // Checked now if the venue answers now: a configuration error stops the start.
+        let mut syms = Symbols::of(&reg, id);
         let filters_ok = match fetch_info(&spec) {
             Some(info) => {
                 binance::check_filters(&reg, id, &info)
                     .map_err(|e| err(format!("venue {name}: exchangeInfo: {e}")))?;
+                syms.learn_assets(&info);
                 true
             }
             None => false,
@@ -141,7 +143,7 @@ impl BridgeVenue {
         let worker = Worker::new(WorkerParts {
             reg: reg.clone(),
             venue: id,
-            syms: Symbols::of(&reg, id),
+            syms,
             spec,
             account,
             api_key,

@@ -398,6 +398,7 @@ impl Worker {
         let Answer::Ok(v) = self.call("GET", path, "", &format!("GET {path}"), false) else {
             return false;
         };
+        self.syms.learn_assets(&v);
         match binance::check_filters(&self.reg, self.venue, &v) {
             Ok(()) => true,
             Err(e) => {
@@ -561,6 +562,9 @@ impl Worker {
         };
         Self::set_nonblocking(&ws);
         self.user = Some(ws);
+        // Balances as they stand now, once the stream that keeps them current is up:
+        // at the first connection the starting point, after a gap what changed in it.
+        self.read_balances();
         if self.market.is_none() {
             self.market = self.connect_market();
         }
@@ -875,21 +879,29 @@ impl Worker {
                 reason: Reason::VenueUnknownOrder,
             });
         };
-        if self.flavor == Flavor::Spot && self.st.partly_filled.contains(&orig.order.0) {
-            // cancelReplace would send the whole quantity again: refused here, before
-            // anything goes out (cancel and resubmit the rest instead).
-            self.say(&format!(
-                "replace of order {} refused: spot cannot amend a partly filled order",
-                orig.order.0
-            ));
-            return self.emit(VenueEventKind::ReplaceRejected {
-                cl,
-                reason: Reason::VenueRejected,
-            });
-        }
         let mut o = k.order;
         o.cl = cl;
         o.qty = qty;
+        if self.flavor == Flavor::Spot {
+            // The core's quantity is the order's total, filled part included (FIX 35=G
+            // OrderQty); cancelReplace's new order gets the full `quantity` it is given,
+            // so it is sent what is left to fill. Nothing left: refused before anything
+            // goes out.
+            let done = self.st.cum_of(orig.order.0);
+            match qty.0.checked_sub(done) {
+                Some(left) if left > 0 => o.qty = Qty(left),
+                _ => {
+                    self.say(&format!(
+                        "replace of order {} refused: its new quantity is not above what it filled",
+                        orig.order.0
+                    ));
+                    return self.emit(VenueEventKind::ReplaceRejected {
+                        cl,
+                        reason: Reason::VenueRejected,
+                    });
+                }
+            }
+        }
         if o.order_type.has_limit() {
             o.limit = limit;
         } else {
@@ -915,7 +927,7 @@ impl Worker {
         self.st.replaces.push(PendingReplace {
             cl,
             orig: venue_orig,
-            qty: o.qty,
+            qty,
             limit,
         });
         match self.signed(method, path, &p) {
@@ -925,8 +937,10 @@ impl Worker {
                 } else {
                     cl
                 };
-                self.orders
-                    .insert(o.cl.order.0, Known { order: o, venue_cl });
+                // Remembered with the core's total: what the venue order lacks of it is
+                // what earlier venue orders filled (`earlier_fills`).
+                let order = VenueOrder { qty, ..o };
+                self.orders.insert(o.cl.order.0, Known { order, venue_cl });
             }
             other => {
                 self.st.replaces.retain(|r| r.cl != cl);
@@ -939,6 +953,19 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// What venue orders before the one `answer` describes filled of order `order`: as
+    /// the stream told it, or, when this process did not see it (a restart), the
+    /// order's total less the venue order's own quantity — a replace sends exactly the
+    /// remainder.
+    fn earlier_fills(&self, order: u64, answer: &Value) -> i64 {
+        if self.st.filled.contains_key(&order) {
+            return self.st.prior_of(order);
+        }
+        self.orders.get(&order).map_or(0, |k| {
+            binance::earlier_fills(&self.syms, k.order.qty, answer)
+        })
     }
 
     /// Asks again the queries that are due (one per cycle while the venue holds off).
@@ -970,11 +997,14 @@ impl Worker {
         self.stats.status_requests.fetch_add(1, Ordering::Relaxed);
         match self.signed("GET", self.flavor.order_path(), &p) {
             Answer::Ok(v) => match binance::order_status(self.flavor, &self.syms, &v) {
-                Some((_, _, state, cum, avg)) => self.emit(VenueEventKind::Status {
-                    cl,
-                    state,
-                    filled: Some((cum, avg)),
-                }),
+                Some((_, _, state, cum, avg)) => {
+                    let cum = Qty(cum.0.saturating_add(self.earlier_fills(cl.order.0, &v)));
+                    self.emit(VenueEventKind::Status {
+                        cl,
+                        state,
+                        filled: Some((cum, avg)),
+                    })
+                }
                 None => self.st.invalid += 1,
             },
             // "Order does not exist": it never reached the venue — unless it is a
@@ -1012,6 +1042,31 @@ impl Worker {
         }
     }
 
+    /// The account's balances (spot `GET /api/v3/account`, weight 20; USDⓈ-M `GET
+    /// /fapi/v3/account`, weight 5), told the core as `Balance`s; whether it answered.
+    fn read_balances(&mut self) -> bool {
+        let path = match self.flavor {
+            Flavor::Spot => "/api/v3/account",
+            Flavor::Usdm => "/fapi/v3/account",
+        };
+        let mut p = Params::default();
+        if self.flavor == Flavor::Spot {
+            // Every asset, zero ones too: each needs a starting point before it moves.
+            p.add("omitZeroBalances", "false");
+        }
+        let Answer::Ok(v) = self.signed("GET", path, &p) else {
+            return false;
+        };
+        let mut out = Vec::new();
+        if !binance::balances(self.flavor, &self.syms, self.account, &v, &mut out) {
+            self.st.invalid += 1;
+        }
+        for k in out {
+            self.emit(k);
+        }
+        true
+    }
+
     fn snapshot(&mut self) {
         let path = self.flavor.open_orders_path();
         let mut foreign = 0u32;
@@ -1021,6 +1076,7 @@ impl Worker {
                 for o in &a {
                     match binance::order_status(self.flavor, &self.syms, o) {
                         Some((Some(cl), _, _, cum, _)) => {
+                            let cum = Qty(cum.0.saturating_add(self.earlier_fills(cl.order.0, o)));
                             listed.push(VenueEventKind::Listed { cl, cum })
                         }
                         _ => foreign += 1,
@@ -1048,6 +1104,10 @@ impl Worker {
                 _ => false,
             },
         };
+        self.read_balances();
+        // What the stream says about fills the answers above already include is read
+        // before the end, so execd's side of a balance is as current as the venue's.
+        self.read_user();
         self.emit(VenueEventKind::SnapshotEnd {
             orders: orders_ok,
             positions: positions_ok,

@@ -74,12 +74,12 @@ fn spot_execution_reports_become_ack_fill_cancel() {
         }]
     );
     out.clear();
-    // Partly filled: a spot replace of it would resend the whole quantity.
-    assert!(st.partly_filled.contains(&42));
+    // Partly filled: a spot replace of it sends what is left.
+    assert_eq!(st.cum_of(42), 250);
     let c = execution_report("CANCELED", "CANCELED", &cl(42, 1).to_string(), &id);
     assert!(user_event(&s, &mut st, AccountId(0), &c, &mut out));
     assert_eq!(out, vec![VenueEventKind::Canceled { cl: cl(42, 1) }]);
-    assert!(!st.partly_filled.contains(&42), "done: forgotten");
+    assert_eq!(st.cum_of(42), 0, "done: forgotten");
     out.clear();
     // Self-trade prevention expires an order: the core hears it gone.
     let id7 = cl(7, 0).to_string();
@@ -147,6 +147,77 @@ fn spot_cancel_replace_is_one_replaced() {
     assert!(st.replaces.is_empty());
 }
 
+/// A partly filled spot order replaced by cancelReplace: the new venue order counts its
+/// executions from 0, the core hears the order's whole cumulative quantity.
+#[test]
+fn spot_replace_after_a_partial_fill_keeps_counting_the_whole_order() {
+    let (_r, s) = syms();
+    let mut st = StreamState::default();
+    let mut out = Vec::new();
+    let trade = |c: &str, l: &str, z: &str, x: &str, t: u64| {
+        let mut v = execution_report("TRADE", x, c, "");
+        v["l"] = json!(l);
+        v["z"] = json!(z);
+        v["L"] = json!("100.00");
+        v["t"] = json!(t);
+        v
+    };
+    let first = cl(9, 0).to_string();
+    user_event(
+        &s,
+        &mut st,
+        AccountId(0),
+        &trade(&first, "0.003", "0.003", "PARTIALLY_FILLED", 1),
+        &mut out,
+    );
+    assert_eq!(st.cum_of(9), 3);
+    st.replaces.push(PendingReplace {
+        cl: cl(9, 1),
+        orig: cl(9, 0),
+        qty: Qty(8),
+        limit: Price(10000),
+    });
+    out.clear();
+    let c = execution_report("CANCELED", "CANCELED", "x-generated", &first);
+    user_event(&s, &mut st, AccountId(0), &c, &mut out);
+    let n = execution_report("NEW", "NEW", &cl(9, 1).to_string(), "");
+    user_event(&s, &mut st, AccountId(0), &n, &mut out);
+    assert_eq!(
+        out,
+        vec![VenueEventKind::Replaced {
+            cl: cl(9, 1),
+            qty: Qty(8),
+            limit: Price(10000)
+        }]
+    );
+    assert_eq!((st.prior_of(9), st.cum_of(9)), (3, 3));
+    out.clear();
+    let second = cl(9, 1).to_string();
+    user_event(
+        &s,
+        &mut st,
+        AccountId(0),
+        &trade(&second, "0.002", "0.002", "PARTIALLY_FILLED", 2),
+        &mut out,
+    );
+    user_event(
+        &s,
+        &mut st,
+        AccountId(0),
+        &trade(&second, "0.003", "0.005", "FILLED", 3),
+        &mut out,
+    );
+    let cums: Vec<Option<Qty>> = out
+        .iter()
+        .map(|k| match k {
+            VenueEventKind::Fill { cum, .. } => *cum,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cums, vec![Some(Qty(5)), Some(Qty(8))]);
+    assert_eq!(st.cum_of(9), 0, "filled: forgotten");
+}
+
 #[test]
 fn usdm_order_trade_update_and_account_update() {
     let (_r, s) = syms();
@@ -185,11 +256,20 @@ fn usdm_order_trade_update_and_account_update() {
     assert!(user_event(&s, &mut st, AccountId(0), &a, &mut out));
     assert_eq!(
         out,
-        vec![VenueEventKind::Position {
-            account: AccountId(0),
-            instrument: InstrumentId(0),
-            qty: Qty(-5)
-        }]
+        vec![
+            VenueEventKind::Balance {
+                account: AccountId(0),
+                asset: Name::new("USDT").unwrap(),
+                free: 12_262_412_345_678,
+                locked: 0,
+                wallet: true,
+            },
+            VenueEventKind::Position {
+                account: AccountId(0),
+                instrument: InstrumentId(0),
+                qty: Qty(-5)
+            }
+        ]
     );
 }
 
@@ -482,4 +562,148 @@ fn usdm_conditional_order_acked_once_then_filled_by_its_triggered_order() {
         Some(VenueOrderState::Working)
     );
     assert_eq!(algo_state(&json!({"algoStatus": "FINISHED"})), None);
+}
+
+fn spot_info() -> Value {
+    json!({"symbols": [{"symbol": "BTCUSDT", "baseAsset": "BTC", "quoteAsset": "USDT"}]})
+}
+
+fn name(s: &str) -> Name {
+    Name::new(s).unwrap()
+}
+
+/// Binance charges a spot fill's commission in the asset received: on a buy in the base
+/// asset. It is kept there (`FillAssets`), never counted as quote money; on a sell it
+/// is in the quote asset, money as well.
+#[test]
+fn spot_commission_is_kept_in_its_asset() {
+    let (_r, mut s) = syms();
+    s.learn_assets(&spot_info());
+    assert_eq!(
+        s.assets_of(InstrumentId(0)),
+        Some((name("BTC"), name("USDT")))
+    );
+    let mut st = StreamState::default();
+    let mut out = Vec::new();
+    let mut t = execution_report("TRADE", "FILLED", &cl(3, 0).to_string(), "");
+    t["l"] = json!("0.00100000");
+    t["z"] = json!("0.00100000");
+    t["L"] = json!("100.01000000");
+    t["Y"] = json!("0.10001000");
+    t["t"] = json!(55);
+    t["n"] = json!("0.00000100");
+    t["N"] = json!("BTC");
+    assert!(user_event(&s, &mut st, AccountId(0), &t, &mut out));
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(
+        matches!(out[0], VenueEventKind::Fill { fee: Money(0), .. }),
+        "{out:?}"
+    );
+    assert_eq!(
+        out[1],
+        VenueEventKind::FillAssets {
+            cl: cl(3, 0),
+            exec_id: 55,
+            base: name("BTC"),
+            base_delta: 100_000,
+            quote: name("USDT"),
+            quote_delta: -10_001_000,
+            fee_asset: name("BTC"),
+            fee: 100,
+        }
+    );
+    out.clear();
+    t["S"] = json!("SELL");
+    t["t"] = json!(56);
+    t["n"] = json!("0.00010001");
+    t["N"] = json!("USDT");
+    assert!(user_event(&s, &mut st, AccountId(0), &t, &mut out));
+    assert!(
+        matches!(
+            out[0],
+            VenueEventKind::Fill {
+                fee: Money(100),
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    assert!(
+        matches!(out[1], VenueEventKind::FillAssets { base_delta: -100_000, quote_delta: 10_001_000, fee: 10_001, fee_asset, .. } if fee_asset == name("USDT")),
+        "{out:?}"
+    );
+    // BNB: neither asset of the trade, and no money.
+    out.clear();
+    t["t"] = json!(57);
+    t["N"] = json!("BNB");
+    assert!(user_event(&s, &mut st, AccountId(0), &t, &mut out));
+    assert!(
+        matches!(out[0], VenueEventKind::Fill { fee: Money(0), .. }),
+        "{out:?}"
+    );
+    assert!(
+        matches!(out[1], VenueEventKind::FillAssets { fee_asset, .. } if fee_asset == name("BNB")),
+        "{out:?}"
+    );
+}
+
+/// The account answer and the stream's account events as `Balance`s: spot free and
+/// locked (assets of configured instruments it does not list as 0); USDⓈ-M wallets.
+#[test]
+fn balances_from_the_account_and_the_stream() {
+    let (_r, mut s) = syms();
+    s.learn_assets(&spot_info());
+    let bal = |asset: &str, free: i64, locked: i64, wallet: bool| VenueEventKind::Balance {
+        account: AccountId(0),
+        asset: name(asset),
+        free,
+        locked,
+        wallet,
+    };
+    let mut out = Vec::new();
+    let acct = json!({"accountType": "SPOT", "balances": [
+        {"asset": "USDT", "free": "99899.89990000", "locked": "0.40000000"}]});
+    assert!(balances(Flavor::Spot, &s, AccountId(0), &acct, &mut out));
+    assert_eq!(
+        out,
+        vec![
+            bal("USDT", 9_989_989_990_000, 40_000_000, false),
+            bal("BTC", 0, 0, false)
+        ]
+    );
+    out.clear();
+    let mut st = StreamState::default();
+    let ev = json!({"subscriptionId": 0, "event": {"e": "outboundAccountPosition",
+        "E": 1, "u": 1, "B": [{"a": "BTC", "f": "100.00099900", "l": "0.00000000"}]}});
+    assert!(user_event(&s, &mut st, AccountId(0), &ev, &mut out));
+    assert_eq!(out, vec![bal("BTC", 10_000_099_900, 0, false)]);
+    out.clear();
+    let fut = json!({"assets": [{"asset": "USDT", "walletBalance": "100000.00000000"}]});
+    assert!(balances(Flavor::Usdm, &s, AccountId(0), &fut, &mut out));
+    assert_eq!(out, vec![bal("USDT", 10_000_000_000_000, 0, true)]);
+    out.clear();
+    let upd = json!({"e": "ACCOUNT_UPDATE", "E": 1, "T": 1, "a": {"m": "ORDER",
+        "B": [{"a": "USDT", "wb": "99999.9", "cw": "99999.9", "bc": "0"}], "P": []}});
+    assert!(user_event(&s, &mut st, AccountId(0), &upd, &mut out));
+    assert_eq!(out, vec![bal("USDT", 9_999_990_000_000, 0, true)]);
+    // Garbage is dropped and said so.
+    out.clear();
+    let bad = json!({"balances": [{"asset": "USDT", "free": "1e3"}]});
+    assert!(!balances(Flavor::Spot, &s, AccountId(0), &bad, &mut out));
+}
+
+/// After a restart the bridge has not seen what earlier venue orders of a replaced spot
+/// order filled: a status answer's `origQty` (the remainder the replace sent) tells it.
+#[test]
+fn a_status_answer_tells_what_earlier_venue_orders_filled() {
+    let (_r, s) = syms();
+    let answer = json!({"symbol": "BTCUSDT", "clientOrderId": cl(9, 1).to_string(),
+        "origQty": "0.00400000", "executedQty": "0.00100000", "status": "PARTIALLY_FILLED",
+        "cummulativeQuoteQty": "0.09900000"});
+    assert_eq!(earlier_fills(&s, Qty(6), &answer), 2);
+    assert_eq!(earlier_fills(&s, Qty(4), &answer), 0, "never replaced");
+    assert_eq!(earlier_fills(&s, Qty(3), &answer), 0, "never negative");
+    let mut bad = answer.clone();
+    bad["origQty"] = json!("0.0045");
+    assert_eq!(earlier_fills(&s, Qty(6), &bad), 0, "finer than a lot");
 }
