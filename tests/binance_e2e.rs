@@ -749,7 +749,7 @@ fn binance_order_count_budget_and_retry_after_hold_new_orders_at_the_gate() {
     sim_cmd(&mut s, "throttle 1 3");
     let (code, v) = api_buy(&url, "throttled");
     let hit = Instant::now();
-    let status = |k: &str| sim_cmd(&mut s, "status")[k].as_u64().unwrap();
+    let mut status = |k: &str| sim_cmd(&mut s, "status")[k].as_u64().unwrap();
     let _ = (code, v);
     let deadline = Instant::now() + WAIT;
     while status("throttled") == before["throttled"].as_u64().unwrap() {
