@@ -729,11 +729,17 @@ fn binance_order_count_budget_and_retry_after_hold_new_orders_at_the_gate() {
             refused += 1;
         }
     }
-    assert!(refused >= 3 && passes <= 3, "{passes} passed, {refused} refused");
+    assert!(
+        refused >= 3 && passes <= 3,
+        "{passes} passed, {refused} refused"
+    );
     std::thread::sleep(Duration::from_millis(500));
     let after = sim_cmd(&mut s, "status");
     let reached = after["orders"].as_u64().unwrap() - before["orders"].as_u64().unwrap();
-    assert_eq!(reached, passes, "only what the gate let through reached the venue");
+    assert_eq!(
+        reached, passes,
+        "only what the gate let through reached the venue"
+    );
     assert_eq!(
         after["throttled"], before["throttled"],
         "the venue never had to refuse an order (-1015): {after}"
@@ -753,7 +759,10 @@ fn binance_order_count_budget_and_retry_after_hold_new_orders_at_the_gate() {
     let _ = (code, v);
     let deadline = Instant::now() + WAIT;
     while status("throttled") == before["throttled"].as_u64().unwrap() {
-        assert!(Instant::now() < deadline, "the simulator never answered 429");
+        assert!(
+            Instant::now() < deadline,
+            "the simulator never answered 429"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let (requests, throttled) = (status("requests"), status("throttled"));
@@ -791,7 +800,8 @@ fn binance_order_count_budget_and_retry_after_hold_new_orders_at_the_gate() {
         .collect();
     assert!(
         rows.iter()
-            .any(|r| r["fields"]["orders_short_cap"] == 3 && r["fields"]["orders_short_window_s"] == 10),
+            .any(|r| r["fields"]["orders_short_cap"] == 3
+                && r["fields"]["orders_short_window_s"] == 10),
         "{limits}"
     );
     assert!(

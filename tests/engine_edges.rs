@@ -1461,8 +1461,9 @@ fn a_venues_order_budget_and_retry_after_refuse_new_orders_at_the_gate_not_cance
     let mut r = Rig::new(|t| t);
     let evs = r.venue(limits(1, 3, 0));
     assert!(
-        evs.iter()
-            .any(|e| matches!(e, CoreEvent::VenueLimits { limits, .. } if limits.orders[0].cap == 3)),
+        evs.iter().any(
+            |e| matches!(e, CoreEvent::VenueLimits { limits, .. } if limits.orders[0].cap == 3)
+        ),
         "{evs:?}"
     );
     let (a, first) = r.submit(1);

@@ -8,8 +8,8 @@ pub mod fix;
 pub mod paper;
 pub mod recorded;
 
-pub use any::AnyVenue;
 pub use crate::model::rate_limits::{OrderWindow, RateLimits, Request};
+pub use any::AnyVenue;
 pub use conflate::Conflation;
 
 use crate::model::fixed::{Money, Price, Qty};
@@ -195,7 +195,6 @@ pub enum VenueEventKind {
         request: Request,
     },
 }
-
 
 /// An order's state as a venue reports it (FIX OrdStatus, 39).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,10 +2,10 @@
 //! refusals, replaces, expiries, and market data. Fills go on to `fills`.
 
 use super::{rejected_cmd, Engine, Outbox};
+use crate::model::event::CoreEvent;
 use crate::model::fixed::Qty;
 use crate::model::ids::{ClOrdId, OrderId, VenueId};
 use crate::model::order_state::OmsEvent;
-use crate::model::event::CoreEvent;
 use crate::model::reason::Reason;
 use crate::oms::Execution;
 use crate::venue::{Request, VenueEventKind, VenueOrderState};

@@ -238,7 +238,8 @@ impl VenueLimits {
     }
 
     fn told_hold_until(&self, was: &RateLimits) -> u64 {
-        self.told_at_ms.saturating_add(u64::from(was.retry_after_ms))
+        self.told_at_ms
+            .saturating_add(u64::from(was.retry_after_ms))
     }
 }
 
@@ -298,8 +299,16 @@ mod tests {
         assert_eq!(
             s.orders,
             [
-                OrderWindow { secs: 10, count: 2, cap: 5 },
-                OrderWindow { secs: 86_400, count: 40, cap: 200_000 }
+                OrderWindow {
+                    secs: 10,
+                    count: 2,
+                    cap: 5
+                },
+                OrderWindow {
+                    secs: 86_400,
+                    count: 40,
+                    cap: 200_000
+                }
             ]
         );
         // The 10 s window ended: its count is gone; the day's stays.
@@ -309,8 +318,22 @@ mod tests {
         let mut u = VenueLimits::new(0);
         u.header(t, "X-MBX-ORDER-COUNT-1M", "3");
         u.header(t, "X-MBX-ORDER-COUNT-10S", "1");
-        assert_eq!(u.state(t).orders[0], OrderWindow { secs: 60, count: 3, cap: 0 });
-        assert_eq!(u.state(t).orders[1], OrderWindow { secs: 10, count: 1, cap: 0 });
+        assert_eq!(
+            u.state(t).orders[0],
+            OrderWindow {
+                secs: 60,
+                count: 3,
+                cap: 0
+            }
+        );
+        assert_eq!(
+            u.state(t).orders[1],
+            OrderWindow {
+                secs: 10,
+                count: 1,
+                cap: 0
+            }
+        );
     }
 
     #[test]
@@ -332,7 +355,10 @@ mod tests {
         l.status(t + 100, 429, Some("3"));
         let r = l.report(t + 100).expect("a hold is told at once");
         assert_eq!(r.retry_after_ms, 3_000);
-        assert!(l.report(t + 200).is_none(), "the same hold is not told again");
+        assert!(
+            l.report(t + 200).is_none(),
+            "the same hold is not told again"
+        );
         l.status(t + 300, 418, Some("120"));
         assert_eq!(l.report(t + 300).map(|r| r.retry_after_ms), Some(120_000));
         let r = l.report(t + 300 + 120_000).expect("the release is told");
