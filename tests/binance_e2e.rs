@@ -969,3 +969,176 @@ fn binance_usdm_wallet_execd_reports_is_the_simulators() {
     assert_eq!(units(free), wallet, "{line} vs {st}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The simulator with extra flags (order-count caps and the like), otherwise as [`sim`].
+fn sim_with(protocol: &str, extra: &[&str]) -> (Proc, u16) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_execd-binance-sim"));
+    c.args([
+        "--protocol",
+        protocol,
+        "--port",
+        "0",
+        "--api-key",
+        KEY,
+        "--min-notional",
+        "0.01",
+        "--volatility-bps",
+        "0",
+    ])
+    .args(extra)
+    .env("BINANCE_SIM_SECRET", SECRET);
+    let p = spawn(c);
+    let first = p.lines.recv_timeout(WAIT).expect("listening line");
+    let v: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(v["type"], "listening", "{first}");
+    let port = v["port"].as_u64().unwrap() as u16;
+    (p, port)
+}
+
+/// Waits (bounded) until the wall clock is early in a 10 s window, so a burst of orders
+/// falls into one window of the venue's ORDERS limit (Binance's windows, the simulator's
+/// and the gate's are aligned to Unix time).
+fn early_in_ten_seconds() {
+    let deadline = Instant::now() + Duration::from_secs(12);
+    loop {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            % 10_000;
+        if ms < 1_500 {
+            return;
+        }
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn rate_limited(code: u16, v: &Value) -> bool {
+    !passed(code, v) && v.to_string().contains("VENUE_RATE_LIMITED")
+}
+
+/// R-GATE-7, R-VEN-3 through the real binaries: the simulator publishes an ORDERS cap
+/// of 3 per 10 s in exchangeInfo; the bridge tells the core (a journaled venue input),
+/// and the gate counts the orders it sends itself. The fourth order in a window is
+/// refused VENUE_RATE_LIMITED at the gate — the simulator never sees it (its order and
+/// throttle counters say so: no -1015) — and orders pass again in the next window. Then a
+/// 429 with Retry-After 3: new orders are held at the gate until it passes, with no
+/// request reaching the simulator meanwhile. The journal replays to the same decisions
+/// and the export shows the venue's limits as the gate had them.
+#[test]
+fn binance_order_count_budget_and_retry_after_hold_new_orders_at_the_gate() {
+    let (mut s, port) = sim_with("spot", &["--order-limit-10s", "3"]);
+    let dir = tmp("budget");
+    let cfg = config(&dir, port, false);
+    let journal = dir.join("journal");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
+    c.env_remove("EXECD_API_TOKEN")
+        .args(["run", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&cfg)
+        .arg("--journal")
+        .arg(&journal)
+        .env("E2E_BINANCE_KEY", KEY)
+        .env("E2E_BINANCE_SECRET", SECRET);
+    let (p, url) = common::LineProc::spawn_api(&mut c);
+    // Up, with fresh quotes: one order through.
+    buy_until(&url, "warm", passed);
+
+    // A burst inside one window: three pass (what the window had left), the rest are
+    // refused at the gate.
+    early_in_ten_seconds();
+    let before = sim_cmd(&mut s, "status");
+    let mut passes = 0u64;
+    let mut refused = 0u64;
+    for k in 0..6 {
+        let (code, v) = api_buy(&url, &format!("burst-{k}"));
+        if passed(code, &v) {
+            passes += 1;
+        } else {
+            assert!(rate_limited(code, &v), "burst-{k}: {code} {v}");
+            refused += 1;
+        }
+    }
+    assert!(
+        refused >= 3 && passes <= 3,
+        "{passes} passed, {refused} refused"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let after = sim_cmd(&mut s, "status");
+    let reached = after["orders"].as_u64().unwrap() - before["orders"].as_u64().unwrap();
+    assert_eq!(
+        reached, passes,
+        "only what the gate let through reached the venue"
+    );
+    assert_eq!(
+        after["throttled"], before["throttled"],
+        "the venue never had to refuse an order (-1015): {after}"
+    );
+    // The next window takes orders again.
+    let freed = Instant::now();
+    buy_until(&url, "next-window", passed);
+    assert!(freed.elapsed() < Duration::from_secs(11));
+
+    // A 429 with Retry-After: 3 s: the order it answers is refused by the venue, then
+    // new ones wait at the gate until it passes.
+    early_in_ten_seconds();
+    sim_cmd(&mut s, "throttle 1 3");
+    let (code, v) = api_buy(&url, "throttled");
+    let hit = Instant::now();
+    let mut status = |k: &str| sim_cmd(&mut s, "status")[k].as_u64().unwrap();
+    let _ = (code, v);
+    let deadline = Instant::now() + WAIT;
+    while status("throttled") == before["throttled"].as_u64().unwrap() {
+        assert!(
+            Instant::now() < deadline,
+            "the simulator never answered 429"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (requests, throttled) = (status("requests"), status("throttled"));
+    let (code, v) = buy_until(&url, "held", rate_limited);
+    assert!(hit.elapsed() < Duration::from_secs(3), "{code} {v}");
+    let (code, v) = buy_until(&url, "after-hold", passed);
+    assert!(
+        hit.elapsed() >= Duration::from_millis(2_000),
+        "passed {:?} after a 3 s Retry-After: {code} {v}",
+        hit.elapsed()
+    );
+    // Nothing was sent while the venue said to wait: no violation, no ban.
+    let end = sim_cmd(&mut s, "status");
+    assert_eq!(end["throttled"].as_u64(), Some(throttled), "{end}");
+    assert_eq!(end["banned"].as_u64(), Some(0), "{end}");
+    assert!(end["requests"].as_u64().unwrap() > requests);
+
+    let (code, lines) = p.sigterm(30);
+    assert_eq!(code, Some(0), "{lines:#?}");
+    // Replay rebuilds the same gate decisions from the journaled limits.
+    replay(&["verify"], &journal);
+    let rows = replay(
+        &["export", "--format", "jsonl", "--kind", "rejected"],
+        &journal,
+    );
+    assert!(rows.contains("VENUE_RATE_LIMITED"), "{rows}");
+    let limits = replay(
+        &["export", "--format", "jsonl", "--kind", "venue_limits"],
+        &journal,
+    );
+    let rows: Vec<Value> = limits
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        rows.iter()
+            .any(|r| r["fields"]["orders_short_cap"] == 3
+                && r["fields"]["orders_short_window_s"] == 10),
+        "{limits}"
+    );
+    assert!(
+        rows.iter().any(|r| r["state"] == "HELD"),
+        "the 429's hold is journaled: {limits}"
+    );
+    // Reports on thresholds, holds and releases only: far fewer than requests.
+    assert!(rows.len() < 40, "{} limit reports", rows.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -879,8 +879,15 @@ fn a_restart_is_a_gap_and_remembered_orders_are_asked_about() {
         pump_until(&mut v, &mut seen, |k| *k == VenueEventKind::Restarted),
         "{seen:?}"
     );
+    // The venue's rate limits are told alongside (R-GATE-7); the session's order is
+    // what matters here.
+    let told: Vec<_> = seen
+        .iter()
+        .filter(|k| !matches!(k, VenueEventKind::RateLimit(_)))
+        .copied()
+        .collect();
     assert_eq!(
-        &seen[..3],
+        &told[..3],
         &[
             VenueEventKind::Session { up: false },
             VenueEventKind::Session { up: true },
@@ -903,5 +910,53 @@ fn a_restart_is_a_gap_and_remembered_orders_are_asked_about() {
             state: VenueOrderState::Filled,
             filled: Some((Qty(250), Price(10001)))
         }
+    );
+}
+
+/// R-VEN-3: when the ring to the bridge's I/O thread is full (orders pushed faster than
+/// REST can carry them), the call does not fail: the refusal comes back as a venue input
+/// (`Backpressure`, journaled by the core like any), stamped with the engine time of the
+/// call, one per request that did not fit.
+#[test]
+fn a_full_command_ring_is_told_as_a_backpressure_input_not_an_error() {
+    let stand = Stand::start();
+    std::env::set_var("BRIDGE_T9_KEY", API_KEY);
+    std::env::set_var("BRIDGE_T9_SECRET", SECRET);
+    let reg = registry(stand.port, "BRIDGE_T9_KEY", "BRIDGE_T9_SECRET");
+    let mut v = BridgeVenue::new(reg, VenueId(0), None, false, 0).unwrap();
+    let mut seen = Vec::new();
+    assert!(
+        pump_until(&mut v, &mut seen, |k| *k
+            == VenueEventKind::Session { up: true }),
+        "{seen:?}"
+    );
+    // Far more than the ring holds, faster than one REST call takes.
+    for n in 0..6_000 {
+        assert_eq!(v.submit(7, &order(100 + n)), Ok(()), "order {n}");
+    }
+    let mut out = Vec::new();
+    v.poll(7, &mut out);
+    let refused: Vec<_> = out
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                VenueEventKind::Backpressure {
+                    request: execd::venue::Request::New,
+                    ..
+                }
+            )
+        })
+        .collect();
+    // The ring holds 4 096; the I/O thread takes a few meanwhile.
+    assert!(
+        (1..=6_000 - 4_096).contains(&refused.len()),
+        "{} refused",
+        refused.len()
+    );
+    assert!(refused.iter().all(|e| e.at_ns == 7));
+    assert_eq!(
+        v.stats().backpressure.load(Ordering::Relaxed),
+        refused.len() as u64
     );
 }

@@ -1424,3 +1424,130 @@ fn a_replace_that_adds_risk_passes_the_gate_and_one_that_cuts_it_always_goes_out
     assert_eq!(rejected_command(&evs), None, "{evs:?}");
     assert_eq!(r.state(cl), OrderState::PendingReplace);
 }
+
+fn limits(count_10s: u32, cap_10s: u32, retry_after_ms: u32) -> VenueEventKind {
+    VenueEventKind::RateLimit(execd::venue::RateLimits {
+        used_weight: 1,
+        weight_cap: 6_000,
+        orders: [
+            execd::venue::OrderWindow {
+                secs: 10,
+                count: count_10s,
+                cap: cap_10s,
+            },
+            execd::venue::OrderWindow {
+                secs: 86_400,
+                count: count_10s,
+                cap: 200_000,
+            },
+        ],
+        retry_after_ms,
+    })
+}
+
+fn gate_reason(evs: &[CoreEvent]) -> Option<Reason> {
+    evs.iter().find_map(|e| match e {
+        CoreEvent::Rejected { reason, .. } => Some(*reason),
+        _ => None,
+    })
+}
+
+/// R-GATE-7: the venue's order budget, as its bridge reported it, counts the orders the
+/// core sends itself; the one over it is refused at the gate and never sent; a cancel
+/// still goes; the next window (engine time) takes orders again; a Retry-After holds
+/// new orders until it passes.
+#[test]
+fn a_venues_order_budget_and_retry_after_refuse_new_orders_at_the_gate_not_cancels() {
+    let mut r = Rig::new(|t| t);
+    let evs = r.venue(limits(1, 3, 0));
+    assert!(
+        evs.iter().any(
+            |e| matches!(e, CoreEvent::VenueLimits { limits, .. } if limits.orders[0].cap == 3)
+        ),
+        "{evs:?}"
+    );
+    let (a, first) = r.submit(1);
+    assert!(matches!(a[0], CoreEvent::Accepted { .. }), "{a:?}");
+    let (a, _) = r.submit(1);
+    assert!(matches!(a[0], CoreEvent::Accepted { .. }), "{a:?}");
+    // One the venue counted and two sent since: the window is full before any header
+    // says so.
+    let (a, _) = r.submit(1);
+    assert_eq!(gate_reason(&a), Some(Reason::VenueRateLimited), "{a:?}");
+    assert_eq!(r.v.0.lock().unwrap().sent.len(), 2, "nothing sent");
+    // A cancel reduces risk: never held to the budget.
+    r.venue(VenueEventKind::Ack {
+        cl: first,
+        venue_order_id: 1,
+    });
+    r.cmd(Command::Cancel(OrderRef::Id(first.order)));
+    assert_eq!(r.v.0.lock().unwrap().cancels.len(), 1);
+    // The venue's report of fewer (it has not seen the last yet) frees nothing.
+    r.venue(limits(2, 3, 0));
+    let (a, _) = r.submit(1);
+    assert_eq!(gate_reason(&a), Some(Reason::VenueRateLimited), "{a:?}");
+    // The next 10 s window.
+    r.advance(10_000 * MS);
+    let (a, _) = r.submit(1);
+    assert!(matches!(a[0], CoreEvent::Accepted { .. }), "{a:?}");
+    // A 429 with Retry-After 2 s: held until then.
+    r.venue(limits(0, 3, 2_000));
+    let (a, _) = r.submit(1);
+    assert_eq!(gate_reason(&a), Some(Reason::VenueRateLimited), "{a:?}");
+    r.advance(1_990 * MS);
+    let (a, _) = r.submit(1);
+    assert_eq!(gate_reason(&a), Some(Reason::VenueRateLimited), "{a:?}");
+    r.advance(20 * MS);
+    let (a, _) = r.submit(1);
+    assert!(matches!(a[0], CoreEvent::Accepted { .. }), "{a:?}");
+}
+
+/// A full ring between the core and a bridge's I/O thread is told as a venue input:
+/// the new order is resent like one never delivered, a cancel is refused
+/// VENUE_BACKPRESSURE and the order works as before.
+#[test]
+fn backpressure_is_a_venue_input_a_new_order_is_resent_a_cancel_refused() {
+    let mut r = Rig::new(|t| t);
+    let (_, cl) = r.submit(1);
+    let evs = r.venue(VenueEventKind::Backpressure {
+        cl,
+        request: execd::venue::Request::New,
+    });
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            CoreEvent::VenueBackpressure {
+                request: execd::venue::Request::New,
+                ..
+            }
+        )),
+        "{evs:?}"
+    );
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, CoreEvent::RetryScheduled { attempt: 1, .. })),
+        "{evs:?}"
+    );
+    // The resend goes out under the same client order id.
+    r.advance(2_000 * MS);
+    let sent = r.v.0.lock().unwrap().sent.clone();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[1].cl, cl);
+    r.venue(VenueEventKind::Ack {
+        cl,
+        venue_order_id: 1,
+    });
+    assert_eq!(r.state(cl), OrderState::New);
+    r.cmd(Command::Cancel(OrderRef::Id(cl.order)));
+    let (ccl, _) = *r.v.0.lock().unwrap().cancels.last().unwrap();
+    let evs = r.venue(VenueEventKind::Backpressure {
+        cl: ccl,
+        request: execd::venue::Request::Cancel,
+    });
+    assert_eq!(
+        rejected_command(&evs),
+        Some(Reason::VenueBackpressure),
+        "{evs:?}"
+    );
+    assert_eq!(r.state(cl), OrderState::New);
+}

@@ -69,7 +69,7 @@ pub struct Row {
 }
 
 /// Every kind of export row.
-pub const KINDS: [&str; 34] = [
+pub const KINDS: [&str; 36] = [
     "request",
     "accepted",
     "rejected",
@@ -104,6 +104,8 @@ pub const KINDS: [&str; 34] = [
     "dead_letter_resolved",
     "balance",
     "fill_assets",
+    "venue_limits",
+    "venue_backpressure",
 ];
 
 /// The common columns, first in every CSV line and at the top of every JSON object.
@@ -646,6 +648,49 @@ pub fn rows(s: &Step<'_>, out: &mut Vec<Row>) {
                     ..base.clone()
                 };
                 r.fields.text("venue", venue.to_string());
+                r
+            }
+            CoreEvent::VenueLimits { venue, limits: l } => {
+                let held = l.retry_after_ms > 0;
+                let mut r = Row {
+                    kind: "venue_limits",
+                    state: if held { "HELD" } else { "OPEN" }.into(),
+                    detail: if held {
+                        "the venue's rate limits as its bridge read them: it said to hold off (429/418), new orders are refused until retry_after_ms passes"
+                    } else {
+                        "the venue's rate limits as its bridge read them: the gate's order budget from here on"
+                    }
+                    .into(),
+                    ..base.clone()
+                };
+                let [short, long] = l.orders;
+                r.fields
+                    .text("venue", venue.to_string())
+                    .int("used_weight", l.used_weight.into())
+                    .int("weight_cap", l.weight_cap.into())
+                    .int("orders_short", short.count.into())
+                    .int("orders_short_cap", short.cap.into())
+                    .int("orders_short_window_s", short.secs.into())
+                    .int("orders_long", long.count.into())
+                    .int("orders_long_cap", long.cap.into())
+                    .int("orders_long_window_s", long.secs.into())
+                    .int("retry_after_ms", l.retry_after_ms.into());
+                r
+            }
+            CoreEvent::VenueBackpressure { order, request } => {
+                let reason = crate::model::reason::Reason::VenueBackpressure;
+                let mut r = Row {
+                    kind: "venue_backpressure",
+                    reason: reason.code().into(),
+                    detail: format!(
+                        "the {} never reached the venue: its bridge's request queue was full",
+                        request.word()
+                    ),
+                    ..with_order(base.clone(), order)
+                };
+                r.fields
+                    .text("message", request.word())
+                    .text("reason_text", reason.text());
                 r
             }
             CoreEvent::FillRecovered { order, qty, px } => {

@@ -100,6 +100,7 @@ const ANSWERS: &[&str] = &[
     "status",
     "listed",
     "not_sent",
+    "backpressure",
 ];
 const ANOMALY_EVENTS: &[&str] = &[
     "GATE_REJECT",
@@ -224,6 +225,15 @@ pub const FIELDS: &[Spec] = &[
     f("quote_asset", Type::Text),
     f("quote_change", Type::Decimal),
     f("fee_asset", Type::Text),
+    f("used_weight", Type::Integer),
+    f("weight_cap", Type::Integer),
+    f("orders_short", Type::Integer),
+    f("orders_short_cap", Type::Integer),
+    f("orders_short_window_s", Type::Integer),
+    f("orders_long", Type::Integer),
+    f("orders_long_cap", Type::Integer),
+    f("orders_long_window_s", Type::Integer),
+    f("retry_after_ms", Type::Integer),
 ];
 
 /// A decimal as received, at `scale` when it is exact there (`0.01` at 3 places:

@@ -8,12 +8,14 @@
 mod health;
 mod hold;
 mod kill;
+mod venue_budget;
 
 pub(crate) use health::{Breaker, BreakerState, Throttle};
 pub(crate) use kill::KillHit;
 pub use kill::KillSwitches;
 
 pub use hold::Holds;
+pub use venue_budget::VenueBudget;
 
 use crate::config::Registry;
 use crate::model::control::{KillState, Mode};
@@ -90,6 +92,8 @@ pub struct Gate {
     pub quotes: Vec<Quote>,
     pub(crate) throttles: Vec<Throttle>,
     pub(crate) breakers: Vec<Breaker>,
+    /// Per venue: its own rate limits as it reported them, and the orders sent since.
+    pub(crate) budgets: Vec<VenueBudget>,
     /// Per instrument: the configured risk limits, as operators changed them since.
     pub(crate) limits: Vec<Limits>,
     max_quote_age_ns: u64,
@@ -119,6 +123,7 @@ impl Gate {
                 .iter()
                 .map(|v| Breaker::new(v.breaker_failures, v.breaker_cooldown_ns))
                 .collect(),
+            budgets: vec![VenueBudget::default(); reg.venues.len()],
             limits: reg.instruments.iter().map(Limits::configured).collect(),
             max_quote_age_ns: reg.max_quote_age_ns,
             cushion_bps: reg.margin_cushion_bps,
@@ -227,6 +232,7 @@ impl Gate {
         margin_check(margin, exposure.margin_available(account), self.cushion_bps)?;
         venue_health(venue_logged_on, &self.breakers[venue.0 as usize], now)?;
         throttle(&self.throttles[venue.0 as usize], now)?;
+        venue_budget(&self.budgets[venue.0 as usize], now)?;
         mode(self.modes[account.0 as usize])?;
         Ok(Checked {
             account,
@@ -293,6 +299,7 @@ impl Gate {
     pub(crate) fn on_send(&mut self, venue: VenueId, now: u64) {
         self.throttles[venue.0 as usize].take(now);
         self.breakers[venue.0 as usize].on_send(now);
+        self.budgets[venue.0 as usize].on_send(now);
     }
 }
 
@@ -623,6 +630,16 @@ pub(crate) fn throttle(t: &Throttle, now: u64) -> Result<(), Reason> {
         Ok(())
     } else {
         Err(Reason::RateLimited)
+    }
+}
+
+/// R-GATE-7, R-VEN-3: the venue's own order-count budget and Retry-After. Only new
+/// orders are held to it: cancels reduce risk and always go.
+pub(crate) fn venue_budget(b: &VenueBudget, now: u64) -> Result<(), Reason> {
+    if b.allows(now) {
+        Ok(())
+    } else {
+        Err(Reason::VenueRateLimited)
     }
 }
 

@@ -6,6 +6,7 @@ use super::ids::{
     AccountId, ClOrdId, InstrumentId, Name, OrderId, OrderType, RequestId, ShortStr, Side, VenueId,
 };
 use super::order_state::{OmsEvent, OrderState};
+use super::rate_limits::{RateLimits, Request};
 use super::reason::Reason;
 use super::request::ExecutionRequest;
 use super::slippage::Slippage;
@@ -567,6 +568,23 @@ pub enum CoreEvent {
     },
     /// Every command before the matching [`Command::Sync`] is carried out.
     Synced(u64),
+    /// A venue's own rate limits as its bridge reported them (R-VEN-3): what the gate's
+    /// venue budget works from from here on (R-GATE-7).
+    VenueLimits {
+        /// As configured.
+        venue: Name,
+        /// As reported.
+        limits: RateLimits,
+    },
+    /// A request the venue adapter could not queue for its I/O thread (the ring between
+    /// them was full): nothing went out. A new order is resent like one never
+    /// delivered; a cancel or replace is refused with `VENUE_BACKPRESSURE`.
+    VenueBackpressure {
+        /// The order it was about.
+        order: OrderId,
+        /// Which request.
+        request: Request,
+    },
     /// A network venue's session logged on or off (the gate refuses orders while off).
     VenueSession {
         /// As configured.

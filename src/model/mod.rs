@@ -9,6 +9,7 @@ pub mod ids;
 pub mod instrument;
 pub mod order_state;
 pub mod quote;
+pub mod rate_limits;
 pub mod reason;
 pub mod reconcile;
 pub mod request;

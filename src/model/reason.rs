@@ -133,9 +133,12 @@ reasons! {
     /// An operator discarded the dead letter: it never reached the venue.
     Undeliverable = "UNDELIVERABLE", "the order never reached the venue and an operator discarded it";
     /// The venue said to slow down (HTTP 429, or 418 once banned) and its Retry-After
-    /// has not passed, or its reported request weight reached execd's cap: nothing was
-    /// sent (R-VEN-3).
-    VenueRateLimited = "VENUE_RATE_LIMITED", "the venue's own rate limit is exhausted (it answered 429/418 and its Retry-After has not passed): nothing was sent";
+    /// has not passed, its reported request weight reached the cap, or its order-count
+    /// budget per window is used up: nothing was sent (R-VEN-3, R-GATE-7).
+    VenueRateLimited = "VENUE_RATE_LIMITED", "the venue's own rate limit is exhausted (it answered 429/418 and its Retry-After has not passed, or its order-count budget is used up): nothing was sent";
+    /// The venue adapter's queue to its I/O thread was full (R-VEN-3): the request did
+    /// not go out.
+    VenueBackpressure = "VENUE_BACKPRESSURE", "the venue bridge's request queue was full: nothing was sent";
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod fix;
 pub mod paper;
 pub mod recorded;
 
+pub use crate::model::rate_limits::{OrderWindow, RateLimits, Request};
 pub use any::AnyVenue;
 pub use conflate::Conflation;
 
@@ -223,6 +224,19 @@ pub enum VenueEventKind {
         fee_asset: Name,
         /// The commission (≥ 0), in `fee_asset`.
         fee: i64,
+    },
+    /// The venue's own rate limits as its bridge last read them (R-VEN-3): told when
+    /// they change meaningfully (a threshold crossed, a 429/418, a hold released), not
+    /// per request. Journaled, so the gate's venue budget (R-GATE-7) replays the same.
+    RateLimit(RateLimits),
+    /// A request the adapter could not queue for its I/O thread (its ring was full):
+    /// nothing went out. Told as an input, not as an error of the call, so the journal
+    /// records it and a replay takes the same path (R-VEN-3).
+    Backpressure {
+        /// The request's client order id (the order's for a new order).
+        cl: ClOrdId,
+        /// Which request it was.
+        request: Request,
     },
 }
 

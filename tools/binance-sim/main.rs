@@ -89,6 +89,9 @@ struct Cli {
     /// ORDERS per 10 s (default: spot 100, USDⓈ-M 300).
     #[arg(long)]
     order_limit_10s: Option<u64>,
+    /// ORDERS per day on spot, per minute on USDⓈ-M (default: 200000 / 1200).
+    #[arg(long)]
+    order_limit_long: Option<u64>,
     /// Requests sent inside a Retry-After before the 418 ban.
     #[arg(long, default_value_t = 3)]
     ban_after: u32,
@@ -217,7 +220,9 @@ fn build(cli: Cli) -> Result<(App, u16, bool, u64), String> {
     let settings = Settings {
         weight_limit: cli.weight_limit.unwrap_or(if spot { 6000 } else { 2400 }),
         order_limit_10s: cli.order_limit_10s.unwrap_or(if spot { 100 } else { 300 }),
-        order_limit_long: if spot { 200_000 } else { 1200 },
+        order_limit_long: cli
+            .order_limit_long
+            .unwrap_or(if spot { 200_000 } else { 1200 }),
         ban_after: cli.ban_after.max(1),
         ban_secs: cli.ban_secs.max(1),
         listen_key_ms: cli.listen_key_minutes.max(1) * 60_000,

@@ -12,6 +12,7 @@ use execd::model::event::{Command, OrderRef};
 use execd::model::fixed::Fixed;
 use execd::model::ids::{ClOrdId, OrderId};
 use execd::model::order_state::OrderState;
+use execd::model::reason::Reason;
 use execd::venue::{VenueEvent, VenueEventKind, VenueOrderState};
 use std::collections::BTreeMap;
 
@@ -217,7 +218,8 @@ impl Story {
             | K::Expired { cl }
             | K::Status { cl, .. }
             | K::Listed { cl, .. }
-            | K::NotSent { cl } => cl,
+            | K::NotSent { cl }
+            | K::Backpressure { cl, .. } => cl,
             _ => return,
         };
         let id = cl.order.0;
@@ -291,6 +293,15 @@ impl Story {
                 "not_sent",
                 format!("{cl} never reached the venue (session down)"),
             ),
+            K::Backpressure { request, .. } => (
+                "backpressure",
+                format!(
+                    "{} {cl} never reached the venue: {} ({})",
+                    request.word(),
+                    Reason::VenueBackpressure.code(),
+                    Reason::VenueBackpressure.text()
+                ),
+            ),
             _ => return,
         };
         let mut r = story_row(s, id, parent, VENUE_ANSWER, text);
@@ -322,6 +333,13 @@ impl Story {
             | K::ReplaceRejected { reason, .. } => {
                 r.reason = reason.code().into();
                 r.fields.text("reason_text", reason.text());
+            }
+            K::Backpressure { request, .. } => {
+                let reason = Reason::VenueBackpressure;
+                r.reason = reason.code().into();
+                r.fields
+                    .text("reason_text", reason.text())
+                    .text("message", request.word());
             }
             _ => {}
         }

@@ -209,6 +209,8 @@ impl Tally {
             | CoreEvent::HaltChanged { .. }
             | CoreEvent::LimitsChanged(_)
             | CoreEvent::VenueSession { .. }
+            | CoreEvent::VenueLimits { .. }
+            | CoreEvent::VenueBackpressure { .. }
             | CoreEvent::FillRecovered { .. }
             | CoreEvent::VenueMismatch { .. }
             | CoreEvent::RetryScheduled { .. }

@@ -2,11 +2,13 @@
 //! refusals, replaces, expiries, and market data. Fills go on to `fills`.
 
 use super::{rejected_cmd, Engine, Outbox};
+use crate::model::event::CoreEvent;
 use crate::model::fixed::Qty;
 use crate::model::ids::{ClOrdId, OrderId, VenueId};
 use crate::model::order_state::OmsEvent;
+use crate::model::reason::Reason;
 use crate::oms::Execution;
-use crate::venue::{VenueEventKind, VenueOrderState};
+use crate::venue::{Request, VenueEventKind, VenueOrderState};
 
 impl Engine {
     /// The order a venue message names, if this engine holds it under that epoch.
@@ -169,6 +171,44 @@ impl Engine {
                 let Some(id) = self.order_for(cl) else { return };
                 self.gate.breakers[vi].on_failure(self.now);
                 self.undelivered(id, out);
+            }
+            VenueEventKind::RateLimit(limits) => {
+                self.gate.budgets[vi].on_report(self.now, &limits);
+                out.broadcast(CoreEvent::VenueLimits {
+                    venue: self.reg.venues[vi].name,
+                    limits,
+                });
+            }
+            VenueEventKind::Backpressure { cl, request } => {
+                let Some(id) = self.order_for(cl) else { return };
+                let Some(o) = self.book.get_mut(id) else {
+                    return;
+                };
+                let origin = o.terms().origin;
+                out.emit(origin, CoreEvent::VenueBackpressure { order: id, request });
+                match request {
+                    // Never seen by the venue: resent under the same id (R-RES-1), as
+                    // the adapter's synchronous refusal always was.
+                    Request::New => {
+                        self.gate.breakers[vi].on_failure(self.now);
+                        self.undelivered(id, out);
+                    }
+                    Request::Cancel => {
+                        if o.state().is_terminal() {
+                            return;
+                        }
+                        out.emit(origin, rejected_cmd(Some(id), Reason::VenueBackpressure));
+                        self.apply(id, OmsEvent::CancelRejected, out);
+                    }
+                    Request::Replace => {
+                        if o.state().is_terminal() {
+                            return;
+                        }
+                        o.replace_refused();
+                        out.emit(origin, rejected_cmd(Some(id), Reason::VenueBackpressure));
+                        self.apply(id, OmsEvent::ReplaceRejected, out);
+                    }
+                }
             }
             VenueEventKind::Expired { cl } => {
                 let Some(id) = self.order_for(cl) else { return };

@@ -7,6 +7,7 @@ use crate::model::event::{CoreEvent, DeadLetterAction, Limits, OrderStatus};
 use crate::model::fixed::{Money, Price, Qty};
 use crate::model::ids::{AccountId, InstrumentId, VenueId};
 use crate::model::order_state::OmsEvent;
+use crate::model::rate_limits::{OrderWindow, RateLimits, Request};
 use crate::model::reconcile::{BalanceLine, ReconLine, ReconStatus, ReconSummary, ReconTrigger};
 use crate::model::slippage::{SlipCategory, Slippage};
 
@@ -143,6 +144,27 @@ pub fn encode_event(origin: u8, ev: &CoreEvent, buf: &mut [u8; MAX_EVENT]) -> Op
             o.u8(12);
             o.str(&account);
             o.u8(halted as u8);
+        }
+        CoreEvent::VenueLimits { venue, limits: l } => {
+            o.u8(32);
+            o.str(&venue);
+            o.u32(l.used_weight);
+            o.u32(l.weight_cap);
+            for w in l.orders {
+                o.u32(w.secs);
+                o.u32(w.count);
+                o.u32(w.cap);
+            }
+            o.u32(l.retry_after_ms);
+        }
+        CoreEvent::VenueBackpressure { order, request } => {
+            o.u8(33);
+            o.oid(order);
+            o.u8(match request {
+                Request::New => 1,
+                Request::Cancel => 2,
+                Request::Replace => 3,
+            });
         }
         CoreEvent::VenueSession { venue, up } => {
             o.u8(13);
@@ -367,6 +389,35 @@ pub fn decode_event(b: &[u8]) -> Result<(u8, CoreEvent), CodecError> {
         12 => CoreEvent::HaltChanged {
             account: i.str()?,
             halted: i.bool()?,
+        },
+        32 => {
+            let venue = i.str()?;
+            let used_weight = i.u32()?;
+            let weight_cap = i.u32()?;
+            let mut orders = [OrderWindow::default(); 2];
+            for w in &mut orders {
+                w.secs = i.u32()?;
+                w.count = i.u32()?;
+                w.cap = i.u32()?;
+            }
+            CoreEvent::VenueLimits {
+                venue,
+                limits: RateLimits {
+                    used_weight,
+                    weight_cap,
+                    orders,
+                    retry_after_ms: i.u32()?,
+                },
+            }
+        }
+        33 => CoreEvent::VenueBackpressure {
+            order: i.oid()?,
+            request: match i.u8()? {
+                1 => Request::New,
+                2 => Request::Cancel,
+                3 => Request::Replace,
+                _ => return Err(CodecError("unknown request kind")),
+            },
         },
         13 => CoreEvent::VenueSession {
             venue: i.str()?,
@@ -653,6 +704,34 @@ mod tests {
                 ours: 99_900,
                 theirs: -1,
             }),
+            CoreEvent::VenueLimits {
+                venue: Name::new("binance").unwrap(),
+                limits: RateLimits {
+                    used_weight: 7,
+                    weight_cap: 6_000,
+                    orders: [
+                        OrderWindow {
+                            secs: 10,
+                            count: 3,
+                            cap: 5,
+                        },
+                        OrderWindow {
+                            secs: 86_400,
+                            count: 9,
+                            cap: 200_000,
+                        },
+                    ],
+                    retry_after_ms: 2_000,
+                },
+            },
+            CoreEvent::VenueBackpressure {
+                order: OrderId(11),
+                request: Request::New,
+            },
+            CoreEvent::VenueBackpressure {
+                order: OrderId(11),
+                request: Request::Replace,
+            },
         ];
         let mut buf = [0u8; MAX_EVENT];
         for ev in events {

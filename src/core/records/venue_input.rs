@@ -6,7 +6,7 @@ use super::bytes::{CodecError, In, Out};
 use super::MAX_EVENT;
 use crate::model::fixed::{Money, Price, Qty};
 use crate::model::ids::{AccountId, InstrumentId};
-use crate::venue::{VenueEvent, VenueEventKind, VenueOrderState};
+use crate::venue::{OrderWindow, RateLimits, Request, VenueEvent, VenueEventKind, VenueOrderState};
 
 // Numbered for the journal: never renumber, only add.
 fn order_state_tag(s: VenueOrderState) -> u8 {
@@ -31,6 +31,23 @@ fn order_state_of(tag: u8) -> Result<VenueOrderState, CodecError> {
         6 => VenueOrderState::Rejected,
         7 => VenueOrderState::Unknown,
         _ => return Err(CodecError("unknown venue order state")),
+    })
+}
+
+fn request_tag(r: Request) -> u8 {
+    match r {
+        Request::New => 1,
+        Request::Cancel => 2,
+        Request::Replace => 3,
+    }
+}
+
+fn request_of(tag: u8) -> Result<Request, CodecError> {
+    Ok(match tag {
+        1 => Request::New,
+        2 => Request::Cancel,
+        3 => Request::Replace,
+        _ => return Err(CodecError("unknown request kind")),
     })
 }
 
@@ -200,6 +217,22 @@ pub fn encode_venue_input(venue: u16, ev: &VenueEvent, buf: &mut [u8; MAX_EVENT]
             o.str(&fee_asset);
             o.i64(fee);
         }
+        VenueEventKind::RateLimit(l) => {
+            o.u8(21);
+            o.u32(l.used_weight);
+            o.u32(l.weight_cap);
+            for w in l.orders {
+                o.u32(w.secs);
+                o.u32(w.count);
+                o.u32(w.cap);
+            }
+            o.u32(l.retry_after_ms);
+        }
+        VenueEventKind::Backpressure { cl: c, request } => {
+            o.u8(22);
+            o.cl(c);
+            o.u8(request_tag(request));
+        }
     }
     o.len()
 }
@@ -300,6 +333,26 @@ pub fn decode_venue_input(b: &[u8]) -> Result<(u16, VenueEvent), CodecError> {
             quote_delta: i.i64()?,
             fee_asset: i.str()?,
             fee: i.i64()?,
+        },
+        21 => {
+            let used_weight = i.u32()?;
+            let weight_cap = i.u32()?;
+            let mut orders = [OrderWindow::default(); 2];
+            for w in &mut orders {
+                w.secs = i.u32()?;
+                w.count = i.u32()?;
+                w.cap = i.u32()?;
+            }
+            VenueEventKind::RateLimit(RateLimits {
+                used_weight,
+                weight_cap,
+                orders,
+                retry_after_ms: i.u32()?,
+            })
+        }
+        22 => VenueEventKind::Backpressure {
+            cl: i.cl()?,
+            request: request_of(i.u8()?)?,
         },
         _ => return Err(CodecError("unknown venue input tag")),
     };
@@ -436,6 +489,36 @@ mod tests {
                 quote_delta: -10_000_000_000,
                 fee_asset: crate::model::ids::Name::new("BTC").unwrap(),
                 fee: 100,
+            },
+            VenueEventKind::RateLimit(RateLimits {
+                used_weight: 1_199,
+                weight_cap: 6_000,
+                orders: [
+                    OrderWindow {
+                        secs: 10,
+                        count: 50,
+                        cap: 100,
+                    },
+                    OrderWindow {
+                        secs: 86_400,
+                        count: 70_000,
+                        cap: 200_000,
+                    },
+                ],
+                retry_after_ms: 7_000,
+            }),
+            VenueEventKind::RateLimit(RateLimits::default()),
+            VenueEventKind::Backpressure {
+                cl,
+                request: Request::New,
+            },
+            VenueEventKind::Backpressure {
+                cl,
+                request: Request::Cancel,
+            },
+            VenueEventKind::Backpressure {
+                cl,
+                request: Request::Replace,
             },
         ];
         let mut buf = [0u8; MAX_EVENT];

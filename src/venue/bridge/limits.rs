@@ -5,7 +5,9 @@
 //! an order is refused at once with [`Reason::VenueRateLimited`] (a clear answer, never
 //! a hang, and never a request that would extend a ban).
 
+use crate::model::rate_limits::{OrderWindow, RateLimits};
 use crate::model::reason::Reason;
+use serde_json::Value;
 
 /// What the venue said about its limits, and until when it asked us to hold off.
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,6 +24,38 @@ pub struct VenueLimits {
     pub throttled: u64,
     /// Requests refused here without being sent.
     pub refused: u64,
+    /// The venue's published REQUEST_WEIGHT per minute (exchangeInfo; 0: unknown).
+    pub venue_weight_cap: u64,
+    /// Its order-count windows (short, long) with the counts its headers gave, and the
+    /// Unix ms window each count belongs to.
+    pub orders: [OrderWindow; 2],
+    order_window_of: [u64; 2],
+    /// The minute `used_weight` belongs to.
+    weight_minute: u64,
+    /// What the core was last told, and when (Unix ms).
+    told: Option<RateLimits>,
+    told_at_ms: u64,
+}
+
+/// How full a budget is, in quarters: a report goes to the core when this changes, not
+/// per request.
+fn quarter(used: u64, cap: u64) -> u64 {
+    if cap == 0 {
+        return 0;
+    }
+    (used.saturating_mul(4) / cap).min(4)
+}
+
+/// A window named like Binance's header suffixes and `rateLimits` intervals, in seconds.
+fn window_secs(num: u64, unit: &str) -> Option<u32> {
+    let per = match unit {
+        "s" | "second" => 1,
+        "m" | "minute" => 60,
+        "h" | "hour" => 3_600,
+        "d" | "day" => 86_400,
+        _ => return None,
+    };
+    u32::try_from(num.checked_mul(per)?).ok()
 }
 
 impl VenueLimits {
@@ -44,17 +78,81 @@ impl VenueLimits {
         Ok(())
     }
 
-    /// Reads one response header (name in any case).
-    pub fn header(&mut self, name: &str, value: &str) {
+    /// The caps exchangeInfo publishes (`rateLimits`: REQUEST_WEIGHT per minute, ORDERS
+    /// per window); what it does not give stays as it was. Values that are not numbers
+    /// are ignored, never a panic.
+    pub fn exchange_info(&mut self, info: &Value) {
+        let Some(list) = info.get("rateLimits").and_then(Value::as_array) else {
+            return;
+        };
+        let mut orders: Vec<OrderWindow> = Vec::new();
+        for l in list {
+            let kind = l.get("rateLimitType").and_then(Value::as_str).unwrap_or("");
+            let unit = l
+                .get("interval")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            let num = l.get("intervalNum").and_then(Value::as_u64).unwrap_or(0);
+            let limit = l.get("limit").and_then(Value::as_u64).unwrap_or(0);
+            let Some(secs) = window_secs(num, &unit) else {
+                continue;
+            };
+            match kind {
+                "REQUEST_WEIGHT" if secs == 60 => self.venue_weight_cap = limit,
+                "ORDERS" => orders.push(OrderWindow {
+                    secs,
+                    count: 0,
+                    cap: u32::try_from(limit).unwrap_or(u32::MAX),
+                }),
+                _ => {}
+            }
+        }
+        orders.sort_by_key(|w| w.secs);
+        // The shortest and the longest: the two Binance publishes per market.
+        if let (Some(short), Some(long)) = (orders.first(), orders.last()) {
+            self.orders[0] = *short;
+            self.orders[1] = if orders.len() > 1 {
+                *long
+            } else {
+                OrderWindow::default()
+            };
+            self.order_window_of = [0; 2];
+        }
+    }
+
+    /// Reads one response header (name in any case) received at `now_ms`.
+    pub fn header(&mut self, now_ms: u64, name: &str, value: &str) {
         let n = name.to_ascii_lowercase();
         let Ok(v) = value.trim().parse::<u64>() else {
             return;
         };
         if n.starts_with("x-mbx-used-weight-") {
             self.used_weight = v;
-        } else if n.starts_with("x-mbx-order-count-") {
+            self.weight_minute = now_ms / 60_000;
+        } else if let Some(suffix) = n.strip_prefix("x-mbx-order-count-") {
             // The shortest window is the one that bites first; any is a lower bound.
             self.order_count = v;
+            let digits = suffix.bytes().take_while(u8::is_ascii_digit).count();
+            let Some(secs) = suffix[..digits]
+                .parse::<u64>()
+                .ok()
+                .and_then(|num| window_secs(num, &suffix[digits..]))
+            else {
+                return;
+            };
+            let slot = match self.orders.iter().position(|w| w.secs == secs) {
+                Some(i) => i,
+                None => match self.orders.iter().position(|w| w.secs == 0) {
+                    Some(i) => {
+                        self.orders[i].secs = secs;
+                        i
+                    }
+                    None => return,
+                },
+            };
+            self.orders[slot].count = u32::try_from(v).unwrap_or(u32::MAX);
+            self.order_window_of[slot] = now_ms / (u64::from(secs) * 1000);
         }
     }
 
@@ -77,6 +175,71 @@ impl VenueLimits {
     pub fn new_minute(&mut self) {
         self.used_weight = 0;
         self.order_count = 0;
+    }
+
+    /// The state at `now_ms` as the core is to see it: counts of windows that have
+    /// ended are 0, the hold is what is left of it.
+    pub fn state(&self, now_ms: u64) -> RateLimits {
+        let mut orders = self.orders;
+        for (w, of) in orders.iter_mut().zip(self.order_window_of) {
+            if w.secs == 0 || now_ms / (u64::from(w.secs) * 1000) != of {
+                w.count = 0;
+            }
+        }
+        let used_weight = if now_ms / 60_000 == self.weight_minute {
+            self.used_weight
+        } else {
+            0
+        };
+        let cap = if self.weight_cap > 0 {
+            self.weight_cap
+        } else {
+            self.venue_weight_cap
+        };
+        RateLimits {
+            used_weight: u32::try_from(used_weight).unwrap_or(u32::MAX),
+            weight_cap: u32::try_from(cap).unwrap_or(u32::MAX),
+            orders,
+            retry_after_ms: u32::try_from(self.hold_until_ms.saturating_sub(now_ms))
+                .unwrap_or(u32::MAX),
+        }
+    }
+
+    /// What to tell the core now, if anything: only when it changed meaningfully since
+    /// the last report — caps, a budget crossing a quarter of its cap (up, or down when
+    /// a window ends), a new hold (429/418) or its release — so the journal holds a
+    /// handful of these, not one per request.
+    pub fn report(&mut self, now_ms: u64) -> Option<RateLimits> {
+        let now = self.state(now_ms);
+        let changed = match &self.told {
+            None => true,
+            Some(was) => {
+                let held = |l: &RateLimits| l.retry_after_ms > 0;
+                let caps = |l: &RateLimits| (l.weight_cap, l.orders.map(|w| (w.secs, w.cap)));
+                let level = |l: &RateLimits| {
+                    (
+                        quarter(l.used_weight.into(), l.weight_cap.into()),
+                        l.orders.map(|w| quarter(w.count.into(), w.cap.into())),
+                    )
+                };
+                caps(was) != caps(&now)
+                    || level(was) != level(&now)
+                    || held(was) != held(&now)
+                    // A longer hold than the one told (a second 429, a ban).
+                    || self.hold_until_ms > self.told_hold_until(was)
+            }
+        };
+        if !changed {
+            return None;
+        }
+        self.told = Some(now);
+        self.told_at_ms = now_ms;
+        Some(now)
+    }
+
+    fn told_hold_until(&self, was: &RateLimits) -> u64 {
+        self.told_at_ms
+            .saturating_add(u64::from(was.retry_after_ms))
     }
 }
 
@@ -102,16 +265,104 @@ mod tests {
     #[test]
     fn used_weight_from_headers_caps_requests() {
         let mut l = VenueLimits::new(1_000);
-        l.header("X-MBX-USED-WEIGHT-1M", "999");
-        l.header("x-mbx-order-count-10s", "12");
+        l.header(0, "X-MBX-USED-WEIGHT-1M", "999");
+        l.header(0, "x-mbx-order-count-10s", "12");
         assert_eq!((l.used_weight, l.order_count), (999, 12));
         assert!(l.check(0).is_ok());
-        l.header("X-MBX-USED-WEIGHT-1M", "1000");
+        l.header(0, "X-MBX-USED-WEIGHT-1M", "1000");
         assert_eq!(l.check(0), Err(Reason::VenueRateLimited));
         l.new_minute();
         assert!(l.check(0).is_ok());
         // Garbage is ignored, never a panic.
-        l.header("X-MBX-USED-WEIGHT-1M", "-5x");
+        l.header(0, "X-MBX-USED-WEIGHT-1M", "-5x");
         assert_eq!(l.used_weight, 0);
+    }
+
+    #[test]
+    fn caps_come_from_exchange_info_and_counts_from_headers() {
+        let info = serde_json::json!({"rateLimits": [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 5},
+            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+            {"rateLimitType": "ORDERS", "interval": "FORTNIGHT", "intervalNum": "x", "limit": -1}
+        ]});
+        let mut l = VenueLimits::new(0);
+        l.exchange_info(&info);
+        let t = 1_700_000_000_000; // a 10 s and minute boundary
+        l.header(t, "X-MBX-ORDER-COUNT-10S", "2");
+        l.header(t, "X-MBX-ORDER-COUNT-1D", "40");
+        l.header(t, "X-MBX-USED-WEIGHT-1M", "7");
+        let s = l.state(t + 1);
+        assert_eq!(s.weight_cap, 6000);
+        assert_eq!(s.used_weight, 7);
+        assert_eq!(
+            s.orders,
+            [
+                OrderWindow {
+                    secs: 10,
+                    count: 2,
+                    cap: 5
+                },
+                OrderWindow {
+                    secs: 86_400,
+                    count: 40,
+                    cap: 200_000
+                }
+            ]
+        );
+        // The 10 s window ended: its count is gone; the day's stays.
+        let later = l.state(t + 10_000);
+        assert_eq!((later.orders[0].count, later.orders[1].count), (0, 40));
+        // USDⓈ-M names its long window per minute.
+        let mut u = VenueLimits::new(0);
+        u.header(t, "X-MBX-ORDER-COUNT-1M", "3");
+        u.header(t, "X-MBX-ORDER-COUNT-10S", "1");
+        assert_eq!(
+            u.state(t).orders[0],
+            OrderWindow {
+                secs: 60,
+                count: 3,
+                cap: 0
+            }
+        );
+        assert_eq!(
+            u.state(t).orders[1],
+            OrderWindow {
+                secs: 10,
+                count: 1,
+                cap: 0
+            }
+        );
+    }
+
+    #[test]
+    fn reports_go_out_on_thresholds_holds_and_releases_only() {
+        let info = serde_json::json!({"rateLimits": [
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100}
+        ]});
+        let mut l = VenueLimits::new(0);
+        l.exchange_info(&info);
+        let t = 1_700_000_000_000;
+        assert!(l.report(t).is_some(), "the caps, first");
+        assert!(l.report(t).is_none());
+        let mut told = 0;
+        for n in 1..=60 {
+            l.header(t + n, "X-MBX-ORDER-COUNT-10S", &n.to_string());
+            told += l.report(t + n).is_some() as u32;
+        }
+        assert_eq!(told, 2, "25 % and 50 % crossed, nothing per order");
+        l.status(t + 100, 429, Some("3"));
+        let r = l.report(t + 100).expect("a hold is told at once");
+        assert_eq!(r.retry_after_ms, 3_000);
+        assert!(
+            l.report(t + 200).is_none(),
+            "the same hold is not told again"
+        );
+        l.status(t + 300, 418, Some("120"));
+        assert_eq!(l.report(t + 300).map(|r| r.retry_after_ms), Some(120_000));
+        let r = l.report(t + 300 + 120_000).expect("the release is told");
+        assert_eq!(r.retry_after_ms, 0);
+        assert_eq!(r.orders[0].count, 0, "and the 10 s window has ended since");
     }
 }

@@ -5,6 +5,7 @@
 //! so the journal (which records them as inputs) and a replay see the same times.
 
 use super::binance::{self, Symbols};
+use super::limits::VenueLimits;
 use super::sign::Signer;
 use super::wire::WireLog;
 use super::worker::{Cmd, Worker, WorkerParts};
@@ -13,7 +14,7 @@ use crate::model::fixed::{Price, Qty};
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, VenueId};
 use crate::secret::Secret;
 use crate::venue::fix::venue::FixVenueError;
-use crate::venue::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder};
+use crate::venue::{Request, Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,6 +38,10 @@ pub struct BridgeStats {
     pub throttled: AtomicU64,
     /// Requests not sent while the venue's Retry-After ran.
     pub held: AtomicU64,
+    /// Requests the core could not queue for the I/O thread (its ring full).
+    pub backpressure: AtomicU64,
+    /// Rate-limit reports told to the core.
+    pub limit_reports: AtomicU64,
     /// Connection attempts.
     pub connects: AtomicU64,
     /// Failed ones.
@@ -119,11 +124,13 @@ impl BridgeVenue {
         };
         // Checked now if the venue answers now: a configuration error stops the start.
         let mut syms = Symbols::of(&reg, id);
+        let mut limits = VenueLimits::new(spec.weight_per_minute);
         let filters_ok = match fetch_info(&spec) {
             Some(info) => {
                 binance::check_filters(&reg, id, &info)
                     .map_err(|e| err(format!("venue {name}: exchangeInfo: {e}")))?;
                 syms.learn_assets(&info);
+                limits.exchange_info(&info);
                 true
             }
             None => false,
@@ -155,6 +162,7 @@ impl BridgeVenue {
             done: done.clone(),
             name: name.clone(),
             filters_ok,
+            limits,
             after_restart: was_up,
             stats: stats.clone(),
         });
@@ -203,11 +211,30 @@ impl BridgeVenue {
         &self.stats
     }
 
-    fn push(&mut self, c: Cmd) -> Result<(), VenueError> {
+    /// Queues `c` for the I/O thread. A full ring is not an error of the call: the core
+    /// hears it as a venue input ([`VenueEventKind::Backpressure`]) at this engine time,
+    /// so the journal records the refusal and a replay takes the same path.
+    fn push(&mut self, now: u64, c: Cmd) -> Result<(), VenueError> {
         if !self.reported_up {
             return Err(VenueError::NotConnected);
         }
-        self.cmds.push(c).map_err(|_| VenueError::Backpressure)
+        let Err(rtrb::PushError::Full(c)) = self.cmds.push(c) else {
+            return Ok(());
+        };
+        let (cl, request) = match c {
+            Cmd::New(o) => (o.cl, Request::New),
+            Cmd::Cancel { cl, .. } => (cl, Request::Cancel),
+            Cmd::Replace { cl, .. } => (cl, Request::Replace),
+            // Questions and bookkeeping are asked again by whoever needs them.
+            Cmd::Query(_) | Cmd::Remember(_) | Cmd::Snapshot => return Ok(()),
+        };
+        self.stats.backpressure.fetch_add(1, Ordering::Relaxed);
+        self.due.push_back(VenueEvent {
+            at_ns: now,
+            kind: VenueEventKind::Backpressure { cl, request },
+            src_seq: 0,
+        });
+        Ok(())
     }
 }
 
@@ -225,28 +252,31 @@ impl Venue for BridgeVenue {
         self.reported_up
     }
 
-    fn submit(&mut self, _now: u64, order: &VenueOrder) -> Result<(), VenueError> {
-        self.push(Cmd::New(*order))
+    fn submit(&mut self, now: u64, order: &VenueOrder) -> Result<(), VenueError> {
+        self.push(now, Cmd::New(*order))
     }
 
-    fn cancel(&mut self, _now: u64, cl: ClOrdId, orig: ClOrdId) -> Result<(), VenueError> {
-        self.push(Cmd::Cancel { cl, orig })
+    fn cancel(&mut self, now: u64, cl: ClOrdId, orig: ClOrdId) -> Result<(), VenueError> {
+        self.push(now, Cmd::Cancel { cl, orig })
     }
 
     fn replace(
         &mut self,
-        _now: u64,
+        now: u64,
         cl: ClOrdId,
         orig: ClOrdId,
         qty: Qty,
         limit: Price,
     ) -> Result<(), VenueError> {
-        self.push(Cmd::Replace {
-            cl,
-            orig,
-            qty,
-            limit,
-        })
+        self.push(
+            now,
+            Cmd::Replace {
+                cl,
+                orig,
+                qty,
+                limit,
+            },
+        )
     }
 
     fn poll(&mut self, now: u64, out: &mut Vec<VenueEvent>) {

@@ -155,6 +155,8 @@ pub(crate) struct WorkerParts {
     pub done: Arc<AtomicBool>,
     pub name: String,
     pub filters_ok: bool,
+    /// The venue's limits, with the caps its exchangeInfo gave at start if it answered.
+    pub limits: VenueLimits,
     /// An earlier process had the stream up (the journal says so): what the venue told
     /// since then is not in any stream, so the first connection is a gap too.
     pub after_restart: bool,
@@ -181,7 +183,7 @@ impl Worker {
             venue: p.venue,
             flavor: p.spec.flavor,
             clock: ServerClock::new(p.spec.recv_window_ms),
-            limits: VenueLimits::new(p.spec.weight_per_minute),
+            limits: p.limits,
             spec: p.spec,
             syms: p.syms,
             account: p.account,
@@ -334,13 +336,15 @@ impl Worker {
             }
         };
         let status = resp.status();
+        let at = wall_ms();
         for n in resp.headers_names() {
             if let Some(v) = resp.header(&n) {
-                self.limits.header(&n, v);
+                self.limits.header(at, &n, v);
             }
         }
         let retry = resp.header("Retry-After").map(str::to_string);
-        self.limits.status(wall_ms(), status, retry.as_deref());
+        self.limits.status(at, status, retry.as_deref());
+        self.tell_limits(at);
         let body = resp.into_string().unwrap_or_default();
         let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
         // A listen key reads the account's user data: a secret like the API key.
@@ -379,6 +383,14 @@ impl Worker {
         }
     }
 
+    /// Tells the core the venue's limits when they changed meaningfully (R-GATE-7).
+    fn tell_limits(&mut self, now: u64) {
+        if let Some(l) = self.limits.report(now) {
+            self.stats.limit_reports.fetch_add(1, Ordering::Relaxed);
+            self.emit(VenueEventKind::RateLimit(l));
+        }
+    }
+
     fn sync_time(&mut self) -> bool {
         let sent = wall_ms();
         let path = self.flavor.time_path();
@@ -399,6 +411,8 @@ impl Worker {
             return false;
         };
         self.syms.learn_assets(&v);
+        self.limits.exchange_info(&v);
+        self.tell_limits(wall_ms());
         match binance::check_filters(&self.reg, self.venue, &v) {
             Ok(()) => true,
             Err(e) => {
@@ -700,6 +714,8 @@ impl Worker {
             self.minute = minute;
             self.limits.new_minute();
         }
+        // A hold that ran out, a window that ended: told without waiting for a request.
+        self.tell_limits(now);
         if self.user.is_none() {
             return false;
         }
