@@ -739,3 +739,51 @@ fn a_read_answers_a_full_page_through_the_smallest_ring_then_the_rest_after_its_
     let report = sim.shutdown();
     assert_eq!(report.undelivered, 0);
 }
+
+/// The default idle strategy on a real clock: once idle, the core sleeps in
+/// `epoll_wait`, and a command pushed by a handle wakes it through the doorbell (one
+/// system call, only because it sleeps). A push can land in the microseconds between
+/// two waits, when the core's own look finds it: so commands are sent until one found
+/// it asleep, each answered.
+#[test]
+fn a_sleeping_core_is_woken_by_a_handle_push() {
+    use execd::core::{spawn, CoreOptions};
+    use std::time::{Duration, Instant};
+    let (core, mut hs) = spawn(
+        std::sync::Arc::new(Registry::default_paper()),
+        CoreOptions::real_time(1),
+        1,
+    )
+    .expect("core starts");
+    let h = &mut hs[0];
+    let m = core.metrics();
+    let start = m.idle();
+    let mut woken = None;
+    for token in 1..=20u64 {
+        let end = Instant::now() + Duration::from_secs(30);
+        while !m.idle_asleep() {
+            assert!(Instant::now() < end, "the core never slept: {:?}", m.idle());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let before = m.idle();
+        h.send(Command::Sync(token)).expect("room");
+        let answered = h.wait_for(
+            Duration::from_secs(30),
+            |e| matches!(e, CoreEvent::Synced(t) if *t == token),
+            |_| {},
+        );
+        assert!(answered.is_some(), "Sync({token}) answered");
+        if m.idle().bell_rung > before.bell_rung {
+            woken = Some(m.idle());
+            break;
+        }
+    }
+    let woken = woken.unwrap_or_else(|| panic!("no push woke the core: {:?}", m.idle()));
+    assert!(woken.waits > start.waits, "{woken:?}");
+    let report = core.shutdown();
+    assert!(
+        report.idle.woke_by_bell >= 1 && report.idle.bell_rung >= 1,
+        "{:?}",
+        report.idle
+    );
+}

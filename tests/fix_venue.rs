@@ -689,3 +689,185 @@ fn the_control_api_shows_a_fix_venues_sequence_numbers_and_last_error() {
     let (code, lines) = p.sigterm(30);
     assert_eq!(code, Some(0), "{lines:#?}");
 }
+
+/// The core with the default idle strategy in-process against the simulator: the
+/// example configuration on `port` (no logon questions: this is about the idle wait).
+mod asleep {
+    use super::common::VenueSim;
+    use execd::config::{IdleKind, Registry};
+    use execd::core::{spawn, CoreMetrics, CoreOptions, CoreThread, Handle, IdleCounts};
+    use execd::model::event::{Command, CoreEvent};
+    use execd::model::fixed::Dec;
+    use execd::model::ids::{Name, RequestId, Side};
+    use execd::model::request::ExecutionRequest;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    const WAIT: Duration = Duration::from_secs(30);
+
+    /// A broker that fills each order in three pieces 400 ms apart: the core has
+    /// normally gone back to sleep when the second and third arrive.
+    fn slow_filler() -> VenueSim {
+        VenueSim::start(&[
+            "--policy",
+            "partial",
+            "--partial-pieces",
+            "3",
+            "--partial-interval-us",
+            "400000",
+            "--dict-dir",
+            "fix-dictionaries",
+        ])
+    }
+
+    fn core(port: u16) -> (CoreThread, Handle) {
+        let text = std::fs::read_to_string("examples/fix-sim.toml")
+            .unwrap()
+            .replace(
+                "SocketConnectPort = 9878",
+                &format!("SocketConnectPort = {port}"),
+            )
+            .replace("MassStatusOnLogon = true", "MassStatusOnLogon = false")
+            .replace("PositionsOnLogon = true", "PositionsOnLogon = false");
+        let reg = Arc::new(Registry::from_toml(&text).unwrap());
+        let mut opts = CoreOptions::real_time(3);
+        assert_eq!(
+            opts.idle,
+            IdleKind::Backoff,
+            "the default is what is tested"
+        );
+        opts.grace = Duration::from_secs(2);
+        let (core, mut hs) = spawn(reg, opts, 1).expect("core starts");
+        (core, hs.remove(0))
+    }
+
+    fn logged_on(h: &mut Handle) {
+        let up = h.wait_for(
+            WAIT,
+            |e| matches!(e, CoreEvent::VenueSession { up: true, .. }),
+            |_| {},
+        );
+        assert!(up.is_some(), "the FIX session logs on");
+        let quote = Command::Quote {
+            venue: Name::new("sim").unwrap(),
+            symbol: Name::new("AAPL").unwrap(),
+            bid: Dec::new(9_999, 2),
+            ask: Dec::new(10_001, 2),
+            bid_size: Dec::new(1_000, 0),
+            ask_size: Dec::new(1_000, 0),
+        };
+        h.send_wait(0, quote, WAIT).expect("room");
+    }
+
+    /// Until the core is in `epoll_wait`.
+    fn until_asleep(m: &CoreMetrics) {
+        let end = Instant::now() + WAIT;
+        while !m.idle_asleep() {
+            assert!(Instant::now() < end, "the core never slept: {:?}", m.idle());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Buys 3 AAPL and waits for the order to be done; returns its fills.
+    fn trade(h: &mut Handle, n: u64) -> u64 {
+        let mut r = ExecutionRequest::market("", "alpha", "sim", "AAPL", Side::Buy, Dec::new(3, 0));
+        r.request_id = RequestId::from_prefixed_u64("sleep-", n).unwrap();
+        h.submit(r).expect("room");
+        let (mut fills, end) = (0, Instant::now() + WAIT);
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match h.next_event(left) {
+                Some(CoreEvent::Fill { .. }) => fills += 1,
+                Some(CoreEvent::Rejected { reason, .. }) => panic!("rejected: {reason:?}"),
+                Some(CoreEvent::Order(s)) if s.state.is_terminal() => return fills,
+                Some(_) => {}
+                None => panic!("order {n} not done within {WAIT:?} ({fills} fills)"),
+            }
+        }
+    }
+
+    /// Trades from a sleeping core until one order's submit found it asleep and one of
+    /// the broker's delayed fills did too, each order filled. Either can miss: a push
+    /// can land in the few microseconds between two waits (then the core's own look
+    /// finds it and no wake-up is needed), and on a loaded box the core's 128 yields
+    /// before it sleeps can outlast the broker's delay. So up to 20 orders.
+    fn trade_while_asleep(h: &mut Handle, m: &CoreMetrics, first: u64) -> (IdleCounts, u64) {
+        let before = m.idle();
+        let mut n = first;
+        loop {
+            until_asleep(m);
+            assert_eq!(trade(h, n), 3, "order {n} filled in three pieces");
+            n += 1;
+            let now = m.idle();
+            let rung = now.bell_rung > before.bell_rung;
+            let by_socket = now.woke_by_socket > before.woke_by_socket;
+            if (rung && by_socket) || n - first == 20 {
+                return (now, n);
+            }
+        }
+    }
+
+    #[test]
+    fn a_sleeping_core_wakes_for_a_command_and_for_the_brokers_fills() {
+        let sim = slow_filler();
+        let (core, mut h) = core(sim.port);
+        let m = core.metrics();
+        logged_on(&mut h);
+        let before = m.idle();
+        let (after, n) = trade_while_asleep(&mut h, &m, 0);
+        assert!(
+            after.bell_rung > before.bell_rung && after.woke_by_bell > before.woke_by_bell,
+            "a submit woke the sleeping core through its doorbell: {before:?} → {after:?}"
+        );
+        assert!(
+            after.woke_by_socket > before.woke_by_socket,
+            "the broker's fills woke it through the socket: {before:?} → {after:?}"
+        );
+        assert!(after.sockets_registered >= 1, "{after:?}");
+        let report = core.shutdown();
+        assert!(report.idle.waits >= after.waits, "{:?}", report.idle);
+        assert_eq!(report.engine.stats().fills, 3 * n, "every piece booked");
+        drop(sim);
+    }
+
+    /// The broker drops the connection: the session reconnects on a new socket (which
+    /// may reuse the old descriptor), the core registers it, and the next fills wake
+    /// the core through it.
+    #[test]
+    fn a_reconnected_session_is_watched_on_its_new_socket() {
+        let mut sim = slow_filler();
+        let (core, mut h) = core(sim.port);
+        let m = core.metrics();
+        logged_on(&mut h);
+        let (first, n) = trade_while_asleep(&mut h, &m, 0);
+        let dropped = sim.cmd("drop");
+        assert_eq!(dropped["closed"], 1, "{dropped}");
+        let down = h.wait_for(
+            WAIT,
+            |e| matches!(e, CoreEvent::VenueSession { up: false, .. }),
+            |_| {},
+        );
+        assert!(down.is_some(), "the core saw the session go down");
+        logged_on(&mut h);
+        // Registered at the core's first wait with the new socket (published after it).
+        let end = Instant::now() + WAIT;
+        let before = loop {
+            let c = m.idle();
+            if c.sockets_registered > first.sockets_registered {
+                break c;
+            }
+            assert!(
+                Instant::now() < end,
+                "the new socket was never registered: {c:?}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        let (after, _) = trade_while_asleep(&mut h, &m, n);
+        assert!(
+            after.woke_by_socket > before.woke_by_socket,
+            "fills on the new socket woke the core: {before:?} → {after:?}"
+        );
+        core.shutdown();
+        drop(sim);
+    }
+}

@@ -878,7 +878,8 @@ mod tests {
     fn link(capacity: usize) -> (Link, FakeCore) {
         let (tx, commands) = rtrb::RingBuffer::<Inbound>::new(capacity);
         let (events, rx) = rtrb::RingBuffer::<CoreEvent>::new(64);
-        let handle = Handle::new(tx, rx, quanta::Clock::new());
+        let bell = crate::core::Bell::new(None);
+        let handle = Handle::new(tx, rx, quanta::Clock::new(), bell);
         let reg = Arc::new(Registry::default_paper());
         (Link::new(handle, reg), FakeCore { commands, events })
     }

@@ -252,6 +252,25 @@ fn core(t: &mut Text, c: &CoreMetrics, venues: &[String]) {
         "Venue quotes dropped for a newer one of the same instrument within one core cycle (one per instrument per cycle is journaled)",
     );
     t.sample("execd_quotes_conflated_total", &[], c.quotes_conflated());
+    let idle = c.idle();
+    t.family(
+        "execd_core_idle_waits_total",
+        "counter",
+        "Waits of the idle core in epoll_wait (idle = backoff), by what ended them: a venue socket, the producers' doorbell, the timeout",
+    );
+    for (by, n) in [
+        ("socket", idle.woke_by_socket),
+        ("doorbell", idle.woke_by_bell),
+        ("timeout", idle.timed_out),
+    ] {
+        t.sample("execd_core_idle_waits_total", &[("ended_by", by)], n);
+    }
+    t.family(
+        "execd_core_idle_parks_total",
+        "counter",
+        "Blind parks of the idle core: a timer due within a millisecond, a producer not reading its events",
+    );
+    t.sample("execd_core_idle_parks_total", &[], idle.parks);
     if let Some((written, copied)) = c.journal() {
         t.family(
             "execd_journal_last_seq",
@@ -415,6 +434,8 @@ mod tests {
             "execd_stage_latency_seconds",
             "execd_venue_up",
             "execd_quotes_conflated_total",
+            "execd_core_idle_waits_total",
+            "execd_core_idle_parks_total",
             "execd_alert_active",
         ] {
             assert!(text.contains(&format!("# TYPE {name} ")), "{name}: {text}");

@@ -8,9 +8,11 @@
 //! 4. events held for full rings go out: [`Rings::flush`];
 //! 5. once asked to stop: drain, let in-flight orders finish, close venue sessions:
 //!    [`DutyCycle::wind_down`];
-//! 6. the idle strategy, when nothing happened.
+//! 6. the idle strategy, when nothing happened; backoff's last phase sleeps in
+//!    `epoll_wait` on the venues' sockets and the producers' doorbell until one of them
+//!    or the next timer: [`DutyCycle::rest`].
 //!
-//! Nothing here blocks, and in steady state nothing allocates.
+//! Nothing here blocks but that idle wait, and in steady state nothing allocates.
 
 use super::clock::Clock;
 use super::engine::{Engine, Outbox};
@@ -19,10 +21,12 @@ use super::latency::{Latency, Stage, TscProbe};
 use super::metrics::CoreMetrics;
 use super::rings::Rings;
 use super::thread::{CoreOptions, CoreReport};
+use super::wait::IdleWait;
 use crate::model::event::{Command, CoreEvent, Inbound};
 use crate::model::reason::Reason;
 use crate::model::reconcile::ReconTrigger;
 use crate::sidecar::{AuditHealth, AuditState};
+use crate::venue::Venue as _;
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,6 +71,7 @@ pub(crate) struct DutyCycle {
     tsc: quanta::Clock,
     latency: Latency,
     idle: Idle,
+    wait: IdleWait,
     cycles: u64,
     wind_down: WindDown,
     // The audit sidecar's health, when the core journals: read once per cycle.
@@ -84,6 +89,7 @@ impl DutyCycle {
         opts: CoreOptions,
         tsc: quanta::Clock,
         metrics: Arc<CoreMetrics>,
+        wait: IdleWait,
     ) -> DutyCycle {
         metrics.baseline(engine.stats());
         let mut latency = Latency::new();
@@ -98,6 +104,7 @@ impl DutyCycle {
             tsc,
             latency,
             idle: Idle::new(opts.idle),
+            wait,
             cycles: 0,
             wind_down: WindDown::default(),
             audit: None,
@@ -221,12 +228,45 @@ impl DutyCycle {
                 Next::Idle
             };
             match next {
-                Next::Idle => self.idle.idle(work),
+                Next::Idle => {
+                    if let Some(park_ns) = self.idle.step(work) {
+                        self.rest(park_ns);
+                    }
+                }
                 Next::Again => {}
                 Next::Stop => break,
             }
         }
         self.rings.flush();
+    }
+
+    /// Backoff's last phase: sleeps until a venue's socket has something, a producer
+    /// rings, or the engine's next timer is due (at most [`super::idle::MAX_PARK_NS`]).
+    /// Only ever reached when a cycle found nothing to do: the hot path makes no system
+    /// call here.
+    fn rest(&mut self, park_ns: u64) {
+        let simulated = self.simulated;
+        // Simulated time moves with commands only: nothing is due by the wall clock,
+        // and no venue does I/O.
+        let timer_in = if simulated {
+            None
+        } else {
+            self.wait.watch(self.engine.venues());
+            let now = self.clock.now_ns();
+            self.engine.next_due().map(|t| t.saturating_sub(now))
+        };
+        // A producer that does not read its events is not announced when it does.
+        let blind = self.rings.undelivered() > 0;
+        let (inbound, rings, engine) = (&self.inbound, &self.rings, &self.engine);
+        let waiting = || {
+            inbound
+                .iter()
+                .enumerate()
+                .any(|(h, r)| !r.is_empty() && !rings.congested(h))
+                || (!simulated && engine.venues().iter().any(|v| v.input_waiting()))
+        };
+        self.wait
+            .sleep(park_ns, timer_in, blind, waiting, self.metrics.idle_cells());
     }
 
     /// The state the core stopped in; `pinned`, `recovered` and `audit` are the
@@ -246,6 +286,7 @@ impl DutyCycle {
             journal_next_seq,
             audit: None,
             audit_failure: self.audit.as_ref().and_then(|h| h.failure()),
+            idle: self.wait.counts(),
         }
     }
 

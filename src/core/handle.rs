@@ -1,7 +1,8 @@
 //! A producer's end of the core: commands in through its own lock-free ring, events
-//! back through another (R-IN-4a). Sending never blocks; waiting, where asked for, backs
-//! off.
+//! back through another (R-IN-4a). Sending never blocks, and wakes the core if it sleeps
+//! (the backoff idle strategy's wait); waiting, where asked for, backs off.
 
+use super::bell::Bell;
 use super::idle::Idle;
 use crate::config::IdleKind;
 use crate::model::event::{Command, CoreEvent, Inbound};
@@ -13,6 +14,7 @@ pub struct Handle {
     tx: rtrb::Producer<Inbound>,
     rx: rtrb::Consumer<CoreEvent>,
     clock: quanta::Clock,
+    bell: Bell,
 }
 
 // A full ring hands the command back by value: boxing it would allocate per request.
@@ -22,8 +24,14 @@ impl Handle {
         tx: rtrb::Producer<Inbound>,
         rx: rtrb::Consumer<CoreEvent>,
         clock: quanta::Clock,
+        bell: Bell,
     ) -> Handle {
-        Handle { tx, rx, clock }
+        Handle {
+            tx,
+            rx,
+            clock,
+            bell,
+        }
     }
 
     /// Sends a command now; gives it back if the ring is full.
@@ -40,7 +48,12 @@ impl Handle {
             stamp: self.clock.raw(),
             cmd,
         };
-        self.tx.push(msg).map_err(|rtrb::PushError::Full(m)| m.cmd)
+        self.tx
+            .push(msg)
+            .map_err(|rtrb::PushError::Full(m)| m.cmd)?;
+        // A sleeping core is woken (one system call); an awake one costs a fence.
+        self.bell.ring();
+        Ok(())
     }
 
     /// Free slots in the command ring: how many commands [`Handle::send`] takes now.

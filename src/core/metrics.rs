@@ -9,6 +9,7 @@
 
 use super::engine::EngineStats;
 use super::latency::Stage;
+use super::wait::{IdleCells, IdleCounts};
 use crate::model::event::CoreEvent;
 use crate::model::reason::Reason;
 use crate::model::slippage::Slippage;
@@ -210,6 +211,7 @@ pub struct CoreMetrics {
     audit_seq: AtomicU64,
     journaled: AtomicBool,
     quotes_conflated: AtomicU64,
+    idle: IdleCells,
     // The engine's statistics when this start began: counters count from the start of
     // the process, as Prometheus expects, not from the start of the journal.
     base: [AtomicU64; Count::ALL.len()],
@@ -235,6 +237,7 @@ impl CoreMetrics {
             audit_seq: AtomicU64::new(0),
             journaled: AtomicBool::new(false),
             quotes_conflated: AtomicU64::new(0),
+            idle: IdleCells::default(),
             base: Default::default(),
         }
     }
@@ -283,7 +286,22 @@ impl CoreMetrics {
         self.quotes_conflated.load(Relaxed)
     }
 
+    /// How the core idled: its waits in `epoll_wait` and what ended them, its blind
+    /// parks, the wake-ups producers sent.
+    pub fn idle(&self) -> IdleCounts {
+        self.idle.read()
+    }
+
+    /// Whether the core is waiting in `epoll_wait` right now.
+    pub fn idle_asleep(&self) -> bool {
+        self.idle.asleep()
+    }
+
     // The core's side.
+
+    pub(crate) fn idle_cells(&self) -> &IdleCells {
+        &self.idle
+    }
 
     pub(crate) fn publish_quotes_conflated(&self, n: u64) {
         self.quotes_conflated.store(n, Relaxed);

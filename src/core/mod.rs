@@ -2,6 +2,7 @@
 //! drives it on one thread, the rings to and from producers, the journal records it
 //! writes and recovers from, its clocks and its latency measurements.
 
+mod bell;
 // Crate-visible for the FIX codec's calendar import (see `clock`).
 pub(crate) mod clock;
 mod duty_cycle;
@@ -15,9 +16,12 @@ pub mod recovery;
 mod rings;
 mod thread;
 pub mod venues;
+mod wait;
 
+pub use bell::Bell;
 pub use clock::{Clock, ManualClock, RealClock};
 pub use engine::{Engine, EngineStats, Holding, Outbox};
 pub use handle::Handle;
 pub use metrics::CoreMetrics;
 pub use thread::{spawn, CoreOptions, CoreReport, CoreThread, StartError};
+pub use wait::IdleCounts;

@@ -2,6 +2,7 @@
 //! fed by lock-free SPSC rings (rtrb), one per producer, answering on one ring each.
 //! Starting it recovers the engine from its journal first, when there is one.
 
+use super::bell::Bell;
 use super::clock::Clock;
 use super::duty_cycle::DutyCycle;
 use super::engine::Engine;
@@ -11,6 +12,7 @@ use super::metrics::CoreMetrics;
 use super::recovery::{self, Recovered, RecoveryError};
 use super::rings::Rings;
 use super::venues::{build_venues, go_live};
+use super::wait::{IdleCounts, IdleWait, BELL};
 use crate::config::{IdleKind, Registry};
 use crate::journal::JournalWriter;
 use crate::model::event::{CoreEvent, Inbound};
@@ -99,6 +101,8 @@ pub struct CoreReport {
     /// log, and new orders were refused (AUDIT_FAILED). A run that ends with this set
     /// ended with a problem a human must look at.
     pub audit_failure: Option<String>,
+    /// How it idled: waits in `epoll_wait` and what ended them, blind parks, wake-ups.
+    pub idle: IdleCounts,
 }
 
 /// Why the core did not start.
@@ -144,6 +148,7 @@ impl std::error::Error for StartError {
 /// The running core thread.
 pub struct CoreThread {
     stop: Arc<AtomicBool>,
+    bell: Bell,
     metrics: Arc<CoreMetrics>,
     join: Option<JoinHandle<CoreReport>>,
     recovered: Option<Recovered>,
@@ -155,6 +160,7 @@ impl CoreThread {
     pub fn shutdown(mut self) -> CoreReport {
         self.stop.store(true, Ordering::Release);
         let j = self.join.take().expect("joined once");
+        self.bell.ring();
         j.thread().unpark();
         match j.join() {
             Ok(r) => r,
@@ -182,6 +188,7 @@ impl Drop for CoreThread {
     fn drop(&mut self) {
         if let Some(j) = self.join.take() {
             self.stop.store(true, Ordering::Release);
+            self.bell.ring();
             j.thread().unpark();
             let _ = j.join();
         }
@@ -196,12 +203,14 @@ pub fn spawn(
     producers: usize,
 ) -> Result<(CoreThread, Vec<Handle>), StartError> {
     let start = opts.clock.now_ns();
+    let (poll, bell) = doorbell(opts.idle);
     match opts.journal.clone() {
         None => {
             let venues = build_venues(&reg, start);
             let mut engine = Engine::new(reg.clone(), venues, opts.epoch, start);
-            go_live(&mut engine, &reg, None, start)?;
-            start_thread(engine, None, None, Vec::new(), opts, producers)
+            go_live(&mut engine, &reg, None, start, &bell)?;
+            let wake = (poll, bell);
+            start_thread(engine, None, None, Vec::new(), opts, producers, wake)
         }
         Some(dir) => {
             let segment_size = (reg.config.journal.segment_kb as usize) << 10;
@@ -211,8 +220,39 @@ pub fn spawn(
                     Err(error) => return Err(StartError::Journal { dir, error }),
                 };
             let now = engine.now().max(start);
-            go_live(&mut engine, &reg, Some(&dir), now)?;
-            start_thread(engine, Some(writer), Some(rec), unrecorded, opts, producers)
+            go_live(&mut engine, &reg, Some(&dir), now, &bell)?;
+            let wake = (poll, bell);
+            start_thread(
+                engine,
+                Some(writer),
+                Some(rec),
+                unrecorded,
+                opts,
+                producers,
+                wake,
+            )
+        }
+    }
+}
+
+/// The `Poll` backoff's idle wait sleeps in and the doorbell that wakes it. Only backoff
+/// sleeps; a box that cannot make a `Poll` parks instead (said once).
+fn doorbell(idle: IdleKind) -> (Option<mio::Poll>, Bell) {
+    if idle != IdleKind::Backoff {
+        return (None, Bell::new(None));
+    }
+    let made = mio::Poll::new().and_then(|p| {
+        let w = mio::Waker::new(p.registry(), BELL)?;
+        Ok((p, w))
+    });
+    match made {
+        Ok((p, w)) => (Some(p), Bell::new(Some(w))),
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "execd: the core cannot wait in epoll ({e}); idling with short blind parks instead"
+            );
+            (None, Bell::new(None))
         }
     }
 }
@@ -224,6 +264,7 @@ fn start_thread(
     unrecorded: Vec<CoreEvent>,
     opts: CoreOptions,
     producers: usize,
+    (poll, bell): (Option<mio::Poll>, Bell),
 ) -> Result<(CoreThread, Vec<Handle>), StartError> {
     let cap = engine.registry().core.ring_capacity;
     let producers = producers.clamp(1, 255);
@@ -236,12 +277,13 @@ fn start_thread(
         let (etx, erx) = rtrb::RingBuffer::<CoreEvent>::new(cap);
         inbound.push(rx);
         outbound.push(etx);
-        handles.push(Handle::new(tx, erx, tsc.clone()));
+        handles.push(Handle::new(tx, erx, tsc.clone(), bell.clone()));
     }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let metrics = Arc::new(CoreMetrics::new(engine.registry().venues.len()));
     let published = metrics.clone();
+    let core_bell = bell.clone();
     let join = std::thread::Builder::new()
         .name("execd-core".into())
         .spawn(move || {
@@ -249,8 +291,10 @@ fn start_thread(
                 .as_ref()
                 .map(|j| audit_sidecar(j, engine.registry()));
             let pinned = pin(opts.pin_core);
+            core_bell.bind_core();
+            let wait = IdleWait::new(poll, core_bell);
             let rings = Rings::new(outbound, journal, published.clone());
-            let mut cycle = DutyCycle::new(engine, rings, inbound, opts, tsc, published);
+            let mut cycle = DutyCycle::new(engine, rings, inbound, opts, tsc, published, wait);
             if let Some(s) = &sidecar {
                 let health = match s {
                     Ok(s) => s.health(),
@@ -284,6 +328,7 @@ fn start_thread(
     Ok((
         CoreThread {
             stop,
+            bell,
             metrics,
             join: Some(join),
             recovered,

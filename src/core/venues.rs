@@ -1,6 +1,7 @@
 //! What each configured venue becomes in the engine: the paper venue as itself; a
 //! network venue first as the recorded stand-in replay feeds, then as its live session.
 
+use super::bell::Bell;
 use super::engine::{venue_order, Engine};
 use super::thread::StartError;
 use crate::config::Registry;
@@ -35,12 +36,14 @@ pub fn build_venues(reg: &Registry, start_ns: u64) -> Vec<AnyVenue> {
 
 /// Replaces each network venue's recorded stand-in with its live session, restored from
 /// its store under `journal` (`<journal>/fix/<venue>`) and from what the engine applied;
-/// each bridge with its I/O thread (raw messages in `<journal>/bridge/<venue>`).
+/// each bridge with its I/O thread (raw messages in `<journal>/bridge/<venue>`), which
+/// rings `bell` when it has news for a core that may be asleep.
 pub(crate) fn go_live(
     engine: &mut Engine,
     reg: &Arc<Registry>,
     journal: Option<&Path>,
     now: u64,
+    bell: &Bell,
 ) -> Result<(), StartError> {
     for v in reg.venues.iter().filter(|v| v.fix.is_some()) {
         let i = v.id.0 as usize;
@@ -63,8 +66,8 @@ pub(crate) fn go_live(
     for v in reg.venues.iter().filter(|v| v.binance.is_some()) {
         let i = v.id.0 as usize;
         let was_up = engine.venue(i).recorded().is_some_and(|r| r.logged_on());
-        let mut live =
-            BridgeVenue::new(reg.clone(), v.id, journal, was_up, now).map_err(StartError::Venue)?;
+        let mut live = BridgeVenue::start(reg.clone(), v.id, journal, was_up, now, bell.clone())
+            .map_err(StartError::Venue)?;
         for o in engine.book().iter() {
             if o.terms().venue == v.id && !o.state().is_terminal() {
                 live.remember(&venue_order(o));

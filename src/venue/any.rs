@@ -131,6 +131,12 @@ impl Venue for AnyVenue {
     fn pump(&mut self, now: u64) -> bool {
         each!(self, v => v.pump(now))
     }
+    fn wait_socket(&self) -> Option<(std::os::fd::RawFd, u64)> {
+        each!(self, v => v.wait_socket())
+    }
+    fn input_waiting(&self) -> bool {
+        each!(self, v => v.input_waiting())
+    }
     fn query(&mut self, now: u64, order: &VenueOrder) {
         each!(self, v => v.query(now, order))
     }

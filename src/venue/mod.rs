@@ -332,6 +332,19 @@ pub trait Venue: Send {
         let _ = now;
         false
     }
+    /// The socket this venue's answers arrive on, if it has one now, with a number that
+    /// changes whenever the socket is replaced (a reconnect). The core's idle wait
+    /// watches it (epoll) and registers it again when the number changes: a closed
+    /// socket leaves the wait by itself, and a new one may get the same descriptor, so
+    /// the number, not the descriptor, says whether it is the same socket.
+    fn wait_socket(&self) -> Option<(std::os::fd::RawFd, u64)> {
+        None
+    }
+    /// Whether input waits that the next `pump` takes and no socket announces (a
+    /// bridge's event ring, filled by its own thread): the core looks before it sleeps.
+    fn input_waiting(&self) -> bool {
+        false
+    }
     /// Asks the venue for an order's state (FIX OrderStatusRequest) when its outcome is
     /// unknown — after a hard timeout or a fill racing a cancel (R-RES-1: a query, never a
     /// blind resend). The answer, if any, comes back through `poll`. In-process venues

@@ -209,6 +209,11 @@ impl Engine {
         self.ledger.position(a, i)
     }
 
+    /// Every venue, by id.
+    pub(crate) fn venues(&self) -> &[AnyVenue] {
+        &self.venues
+    }
+
     /// Venue `i` (by venue id).
     pub fn venue(&self, i: usize) -> &AnyVenue {
         &self.venues[i]

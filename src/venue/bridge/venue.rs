@@ -10,6 +10,7 @@ use super::sign::Signer;
 use super::wire::WireLog;
 use super::worker::{Cmd, Worker, WorkerParts};
 use crate::config::Registry;
+use crate::core::Bell;
 use crate::model::fixed::{Price, Qty};
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, VenueId};
 use crate::secret::Secret;
@@ -76,13 +77,27 @@ impl BridgeVenue {
     /// thread, and (when the venue answers at once) its exchangeInfo checked against the
     /// instruments — a mismatch is a start error naming the instrument and field.
     /// With `journal`, raw messages go to `<journal>/bridge/<venue>`. `was_up`: the
-    /// journal left the venue up, so the core is told it is not (yet).
+    /// journal left the venue up, so the core is told it is not (yet). No core sleeps
+    /// on it: a core starts it with [`BridgeVenue::start`].
     pub fn new(
         reg: Arc<Registry>,
         id: VenueId,
         journal: Option<&Path>,
         was_up: bool,
         now: u64,
+    ) -> Result<BridgeVenue, FixVenueError> {
+        BridgeVenue::start(reg, id, journal, was_up, now, Bell::new(None))
+    }
+
+    /// [`BridgeVenue::new`] for a core that may sleep: the I/O thread rings `bell`
+    /// after each event it pushes.
+    pub(crate) fn start(
+        reg: Arc<Registry>,
+        id: VenueId,
+        journal: Option<&Path>,
+        was_up: bool,
+        now: u64,
+        bell: Bell,
     ) -> Result<BridgeVenue, FixVenueError> {
         let v = &reg.venues[id.0 as usize];
         let name = v.name.as_str().to_string();
@@ -165,6 +180,7 @@ impl BridgeVenue {
             limits,
             after_restart: was_up,
             stats: stats.clone(),
+            bell,
         });
         let thread = std::thread::Builder::new()
             .name(format!("bridge-{name}"))
@@ -306,6 +322,10 @@ impl Venue for BridgeVenue {
 
     fn quotes_conflated(&self) -> u64 {
         self.conflated
+    }
+
+    fn input_waiting(&self) -> bool {
+        !self.events.is_empty()
     }
 
     fn next_event_at(&self) -> Option<u64> {

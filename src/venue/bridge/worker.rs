@@ -23,6 +23,7 @@ use super::settings::BinanceSpec;
 use super::sign::Signer;
 use super::wire::WireLog;
 use crate::config::Registry;
+use crate::core::Bell;
 use crate::model::fixed::{Price, Qty};
 use crate::model::ids::{AccountId, ClOrdId, VenueId};
 use crate::model::reason::Reason;
@@ -137,6 +138,8 @@ pub(crate) struct Worker {
     scratch: Vec<VenueEventKind>,
     /// Counted for operators.
     pub(crate) stats: Arc<super::venue::BridgeStats>,
+    /// The core's doorbell: the core may sleep while this thread has news for it.
+    bell: Bell,
 }
 
 /// What the core side hands a new worker.
@@ -161,6 +164,8 @@ pub(crate) struct WorkerParts {
     /// since then is not in any stream, so the first connection is a gap too.
     pub after_restart: bool,
     pub stats: Arc<super::venue::BridgeStats>,
+    /// Rung after each event pushed for the core, which may be asleep.
+    pub bell: Bell,
 }
 
 /// The USDⓈ-M Algo Service's endpoint for conditional orders.
@@ -213,6 +218,7 @@ impl Worker {
             name: p.name,
             scratch: Vec::with_capacity(16),
             stats: p.stats,
+            bell: p.bell,
         }
     }
 
@@ -250,6 +256,8 @@ impl Worker {
         }
         self.shutdown();
         self.done.store(true, Ordering::Release);
+        // A core winding down waits for this.
+        self.bell.ring();
     }
 
     fn emit(&mut self, k: VenueEventKind) {
@@ -258,7 +266,10 @@ impl Worker {
         let mut k = k;
         loop {
             match self.events.push(k) {
-                Ok(()) => return,
+                Ok(()) => {
+                    self.bell.ring();
+                    return;
+                }
                 Err(rtrb::PushError::Full(back)) => {
                     if self.stop.load(Ordering::Acquire) {
                         return;

@@ -287,7 +287,7 @@ impl Link {
         sock.shutdown(how)
     }
 
-    /// The socket, to read its options.
+    /// The socket, to read its options and to watch it for readiness.
     pub fn socket(&self) -> &TcpStream {
         &self.sock
     }

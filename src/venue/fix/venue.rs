@@ -303,6 +303,9 @@ pub struct FixVenue {
     protect: Protective,
     /// Keeps the newest quote per instrument of each poll (R-VEN-6).
     conflation: Conflation,
+    /// Sockets opened so far: tells the core's idle wait a reconnect's socket from the
+    /// one before, whose descriptor it may reuse.
+    sockets: u64,
 }
 
 /// Why a FIX venue could not start.
@@ -418,6 +421,7 @@ impl FixVenue {
             rbuf: vec![0u8; 64 << 10].into_boxed_slice(),
             protect,
             conflation: Conflation::new(reg.instruments.len()),
+            sockets: 0,
             spec,
             tls,
         })
@@ -459,6 +463,7 @@ impl FixVenue {
         };
         match Link::connect(addr, self.tls.as_ref()) {
             Ok(s) => {
+                self.sockets += 1;
                 self.wire.stream = Some(s);
                 self.wire.broken = false;
                 self.wire.backlog.clear();
@@ -963,6 +968,12 @@ impl Venue for FixVenue {
 
     fn next_event_at(&self) -> Option<u64> {
         self.wire.events.front().map(|e| e.at_ns)
+    }
+
+    fn wait_socket(&self) -> Option<(std::os::fd::RawFd, u64)> {
+        use std::os::fd::AsRawFd;
+        let s = self.wire.stream.as_ref()?;
+        Some((s.socket().as_raw_fd(), self.sockets))
     }
 
     fn positions(&self, account: AccountId, out: &mut Vec<(InstrumentId, Qty)>) {
