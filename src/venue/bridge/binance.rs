@@ -443,6 +443,18 @@ pub fn earlier_fills(syms: &Symbols, total: Qty, o: &Value) -> i64 {
         .map_or(0, |d| d.max(0))
 }
 
+/// What order `total` (the core's quantity before a spot cancelReplace) had filled when
+/// the venue canceled its old venue order: earlier venue orders' part (`total` less the
+/// old one's `origQty`) plus the old one's `executedQty`, from the answer's
+/// `cancelResponse`. None when the answer does not say.
+pub fn filled_at_replace(syms: &Symbols, total: Qty, answer: &Value) -> Option<i64> {
+    let c = answer.get("cancelResponse")?;
+    let sym = str_of(c, "symbol").and_then(|s| syms.get(s))?;
+    let executed = fixed(c.get("executedQty")?, sym.qty_scale)?;
+    c.get("origQty")?;
+    earlier_fills(syms, total, c).checked_add(executed)
+}
+
 /// A replace the venue was asked for and has not reported yet: its stream tells the
 /// old order's cancel and the new one's NEW (spot) or an AMENDMENT (USDⓈ-M); the core
 /// hears one `Replaced`.
@@ -487,6 +499,19 @@ impl StreamState {
     /// the current venue order says.
     pub fn prior_of(&self, order: u64) -> i64 {
         self.filled.get(&order).map_or(0, |f| f.0)
+    }
+
+    /// What a status answer says order `order`'s current venue order filled (`leg`),
+    /// after `prior` from earlier ones: kept unless the stream already knows more, so a
+    /// restart or a stream gap does not make a later replace or trade forget it.
+    pub fn seed(&mut self, order: u64, prior: i64, leg: i64) {
+        if leg <= 0 {
+            return;
+        }
+        let total = prior.saturating_add(leg);
+        if total > self.cum_of(order) {
+            self.filled.insert(order, (prior, leg));
+        }
     }
 
     fn take_replace(&mut self, f: impl Fn(&PendingReplace) -> bool) -> Option<PendingReplace> {
@@ -566,13 +591,17 @@ fn execution(
     let Some(sym) = str_of(o, "s").and_then(|s| syms.get(s)) else {
         return false;
     };
-    // Not ours (placed by hand or another program): nothing for the core.
-    let Some(c) = str_of(o, "c").and_then(ClOrdId::parse) else {
-        return true;
-    };
     let orig = str_of(o, "C").and_then(ClOrdId::parse);
     let Some(x) = str_of(o, "x") else {
         return false;
+    };
+    // A cancel names itself in `c` and the order in `C`: one of ours canceled under an
+    // id not ours (by hand, or the bridge cutting an oversized replace) is still ours.
+    let ours = str_of(o, "c").and_then(ClOrdId::parse);
+    let ours = if x == "CANCELED" { ours.or(orig) } else { ours };
+    // Not ours (placed by hand or another program): nothing for the core.
+    let Some(c) = ours else {
+        return true;
     };
     let venue_order_id = o.get("i").and_then(Value::as_u64).unwrap_or(0);
     match x {
@@ -768,7 +797,8 @@ fn balance_of(
 /// Balances from the account endpoint: spot `GET /api/v3/account` (`balances`: asset,
 /// free, locked), USDⓈ-M `GET /fapi/v3/account` (`assets`: asset, walletBalance — a
 /// margin wallet). Spot assets of the instruments traded here that it does not list
-/// are told as 0, so every one has a starting point. Whether every entry fitted.
+/// are told as 0, so every one has a starting point; one listed with an amount that does
+/// not fit is left out. Whether every entry fitted.
 pub fn balances(
     flavor: Flavor,
     syms: &Symbols,
@@ -786,13 +816,13 @@ pub fn balances(
     let mut ok = true;
     let mut seen = Vec::new();
     for b in list {
+        // Seen before its amounts are read: an asset whose amount does not fit is left
+        // out, never taken for an empty one below.
+        if let Some(asset) = str_of(b, "asset").and_then(|a| Name::new(a).ok()) {
+            seen.push(asset);
+        }
         match balance_of(account, b, "asset", free, "locked", wallet) {
-            Some(k) => {
-                if let VenueEventKind::Balance { asset, .. } = k {
-                    seen.push(asset);
-                }
-                out.push(k)
-            }
+            Some(k) => out.push(k),
             None => ok = false,
         }
     }
