@@ -981,6 +981,30 @@ fn a_full_command_ring_is_told_as_a_backpressure_input_not_an_error() {
         v.stats().backpressure.load(Ordering::Relaxed),
         refused.len() as u64
     );
+    // A reconciliation asked of a full ring is still asked (the answer does not depend
+    // on the ring, which a replay does not have): it ends with a journaled SnapshotEnd
+    // that checked nothing.
+    for n in 6_000..6_200 {
+        assert_eq!(v.submit(8, &order(100 + n)), Ok(()), "order {n}");
+    }
+    for _ in 0..20 {
+        assert!(v.snapshot(8), "asked whatever the ring holds");
+    }
+    out.clear();
+    v.poll(8, &mut out);
+    let ended = out
+        .iter()
+        .filter(|e| {
+            e.at_ns == 8
+                && e.kind
+                    == VenueEventKind::SnapshotEnd {
+                        orders: false,
+                        positions: false,
+                        foreign: 0,
+                    }
+        })
+        .count();
+    assert!(ended >= 1, "{out:?}");
 }
 
 /// A fill racing a spot cancelReplace (the old venue order filled after the bridge read
