@@ -14,7 +14,7 @@
 //! instrument's scale, overflow, garbage) is dropped and counted, never rounded.
 
 use crate::config::Registry;
-use crate::model::fixed::{write_fixed, Dec, Money, Price, Qty, MONEY_SCALE};
+use crate::model::fixed::{clamp_i64, div_round, write_fixed, Dec, Money, Price, Qty, MONEY_SCALE};
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, Name, OrderType, Side, Tif, VenueId};
 use crate::model::quote::Quote;
 use crate::model::reason::Reason;
@@ -485,6 +485,11 @@ pub struct StreamState {
     /// cancelReplace places a new order whose cumulative count starts at 0, so the core's
     /// cumulative quantity is the sum of both.
     pub filled: HashMap<u64, (i64, i64)>,
+    /// What `filled`'s two parts cost (price × quantity mantissas): earlier venue orders'
+    /// (None when their quantity came from an answer, not from trades seen here) and
+    /// the current one's. A status answer's average is its venue order's alone; the
+    /// core prices a recovered fill from the order's average.
+    pub notional: HashMap<u64, (Option<i128>, i128)>,
 }
 
 impl StreamState {
@@ -504,14 +509,43 @@ impl StreamState {
     /// What a status answer says order `order`'s current venue order filled (`leg`),
     /// after `prior` from earlier ones: kept unless the stream already knows more, so a
     /// restart or a stream gap does not make a later replace or trade forget it.
-    pub fn seed(&mut self, order: u64, prior: i64, leg: i64) {
+    pub fn seed(&mut self, order: u64, prior: i64, leg: i64, leg_avg: Price) {
         if leg <= 0 {
             return;
         }
         let total = prior.saturating_add(leg);
         if total > self.cum_of(order) {
+            let known = self.notional.get(&order).and_then(|n| n.0);
+            let earlier = known.filter(|_| self.prior_of(order) == prior);
+            let earlier = if prior == 0 { Some(0) } else { earlier };
             self.filled.insert(order, (prior, leg));
+            self.notional
+                .insert(order, (earlier, i128::from(leg) * i128::from(leg_avg.0)));
         }
+    }
+
+    /// The order's average over all its venue orders, given the current one's filled
+    /// `leg` at `leg_avg` after `prior` from earlier ones: what the core prices a
+    /// recovered fill from. When what earlier ones cost is not known here (after a
+    /// restart) the current one's average stands for them too.
+    pub fn average_of(&self, order: u64, prior: i64, leg: i64, leg_avg: Price) -> Price {
+        let known = self
+            .notional
+            .get(&order)
+            .and_then(|n| n.0)
+            .filter(|_| prior > 0 && self.prior_of(order) == prior);
+        let Some(earlier) = known else {
+            return leg_avg;
+        };
+        let total = i128::from(prior) + i128::from(leg);
+        let cost = earlier + i128::from(leg_avg.0) * i128::from(leg);
+        Price(clamp_i64(div_round(cost, total)))
+    }
+
+    /// The order is done: nothing about it is kept.
+    fn forget(&mut self, order: u64) {
+        self.filled.remove(&order);
+        self.notional.remove(&order);
     }
 
     fn take_replace(&mut self, f: impl Fn(&PendingReplace) -> bool) -> Option<PendingReplace> {
@@ -614,6 +648,10 @@ fn execution(
                     f.0 = f.0.saturating_add(f.1);
                     f.1 = 0;
                 }
+                if let Some(n) = st.notional.get_mut(&c.order.0) {
+                    n.0 = n.0.and_then(|p| p.checked_add(n.1));
+                    n.1 = 0;
+                }
                 out.push(VenueEventKind::Replaced {
                     cl: r.cl,
                     qty: r.qty,
@@ -643,21 +681,21 @@ fn execution(
             if st.replaces.iter().any(|r| r.orig == target) {
                 return true;
             }
-            st.filled.remove(&c.order.0);
+            st.forget(c.order.0);
             out.push(VenueEventKind::Canceled { cl: c });
         }
         "EXPIRED" | "EXPIRED_IN_MATCH" => {
-            st.filled.remove(&c.order.0);
+            st.forget(c.order.0);
             out.push(VenueEventKind::Expired { cl: c })
         }
         // Self-trade prevention: the order is gone when its status says so (a maker
         // expired by another's prevention reports the same way).
         "TRADE_PREVENTION" if str_of(o, "X") == Some("EXPIRED_IN_MATCH") => {
-            st.filled.remove(&c.order.0);
+            st.forget(c.order.0);
             out.push(VenueEventKind::Expired { cl: c })
         }
         "REJECTED" => {
-            st.filled.remove(&c.order.0);
+            st.forget(c.order.0);
             out.push(VenueEventKind::Rejected {
                 cl: c,
                 reason: Reason::VenueRejected,
@@ -678,9 +716,18 @@ fn execution(
                 return false;
             };
             if str_of(o, "X") == Some("PARTIALLY_FILLED") {
+                // Only quantity not counted yet adds to the cost (an answer may have
+                // seeded part of it).
+                let before = st.filled.get(&c.order.0).map_or(0, |f| f.1);
+                let new = i128::from(cum.saturating_sub(before).clamp(0, qty.max(0)));
+                let n = st
+                    .notional
+                    .entry(c.order.0)
+                    .or_insert((if prior == 0 { Some(0) } else { None }, 0));
+                n.1 = n.1.saturating_add(new * i128::from(px));
                 st.filled.insert(c.order.0, (prior, cum));
             } else {
-                st.filled.remove(&c.order.0);
+                st.forget(c.order.0);
             }
             // Commission counts as money only in the quote asset (the account's
             // currency, USDT on USDⓈ-M); one paid in BNB or the base asset is kept in its

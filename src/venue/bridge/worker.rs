@@ -1055,8 +1055,12 @@ impl Worker {
             Answer::Ok(v) => match binance::order_status(self.flavor, &self.syms, &v) {
                 Some((_, _, state, cum, avg)) => {
                     let prior = self.earlier_fills(cl.order.0, &v);
+                    // The answer's average is its venue order's; the core's is the
+                    // whole order's (it prices the missing quantity from it).
+                    let leg_avg = avg;
+                    let avg = self.st.average_of(cl.order.0, prior, cum.0, leg_avg);
                     if matches!(state, VenueOrderState::Working | VenueOrderState::Pending) {
-                        self.st.seed(cl.order.0, prior, cum.0);
+                        self.st.seed(cl.order.0, prior, cum.0, leg_avg);
                     }
                     let cum = Qty(cum.0.saturating_add(prior));
                     self.emit(VenueEventKind::Status {
@@ -1158,9 +1162,9 @@ impl Worker {
             Answer::Ok(Value::Array(a)) => {
                 for o in &a {
                     match binance::order_status(self.flavor, &self.syms, o) {
-                        Some((Some(cl), _, _, cum, _)) => {
+                        Some((Some(cl), _, _, cum, avg)) => {
                             let prior = self.earlier_fills(cl.order.0, o);
-                            self.st.seed(cl.order.0, prior, cum.0);
+                            self.st.seed(cl.order.0, prior, cum.0, avg);
                             let cum = Qty(cum.0.saturating_add(prior));
                             listed.push(VenueEventKind::Listed { cl, cum })
                         }

@@ -716,12 +716,12 @@ fn fills_seeded_from_a_status_answer_count_after_a_restart() {
     let (_r, s) = syms();
     let mut st = StreamState::default();
     // Earlier venue orders filled 2, the current one 1 (as a status answer tells it).
-    st.seed(9, 2, 1);
+    st.seed(9, 2, 1, Price(10000));
     assert_eq!(st.cum_of(9), 3);
     // A stale answer never takes back what the stream already counted.
-    st.seed(9, 0, 1);
+    st.seed(9, 0, 1, Price(10000));
     assert_eq!(st.cum_of(9), 3);
-    st.seed(9, 2, 0);
+    st.seed(9, 2, 0, Price(10000));
     assert_eq!(st.cum_of(9), 3);
     let mut v = execution_report("TRADE", "PARTIALLY_FILLED", &cl(9, 1).to_string(), "");
     v["l"] = json!("0.001");
@@ -787,4 +787,41 @@ fn a_balance_too_large_to_fit_is_skipped_not_zeroed() {
             wallet: false
         }]
     );
+}
+
+/// A status answer's average is its venue order's alone: after a replace the bridge
+/// tells the order's whole average (earlier venue orders' trades seen here included), so
+/// the core prices the missing quantity right — 4 booked at 100.00, 2 missing at 110.00
+/// is 103.33 over 6, not 110.00 (which would book the 2 at 130.00).
+#[test]
+fn a_status_average_after_a_replace_covers_every_venue_order() {
+    let (_r, s) = syms();
+    let mut st = StreamState::default();
+    let mut out = Vec::new();
+    let mut t = execution_report("TRADE", "PARTIALLY_FILLED", &cl(9, 0).to_string(), "");
+    t["l"] = json!("0.004");
+    t["z"] = json!("0.004");
+    t["L"] = json!("100.00");
+    t["t"] = json!(1);
+    user_event(&s, &mut st, AccountId(0), &t, &mut out);
+    // Counted once even when a status answer already seeded it.
+    st.seed(9, 0, 4, Price(10000));
+    user_event(&s, &mut st, AccountId(0), &t, &mut out);
+    st.replaces.push(PendingReplace {
+        cl: cl(9, 1),
+        orig: cl(9, 0),
+        qty: Qty(8),
+        limit: Price(11000),
+    });
+    let n = execution_report("NEW", "NEW", &cl(9, 1).to_string(), "");
+    user_event(&s, &mut st, AccountId(0), &n, &mut out);
+    assert_eq!(st.prior_of(9), 4);
+    // The answer for the new venue order: 2 at 110.00 (the stream's trade was lost).
+    assert_eq!(st.average_of(9, 4, 2, Price(11000)), Price(10333));
+    // Never replaced: the answer's own average.
+    assert_eq!(st.average_of(7, 0, 2, Price(11000)), Price(11000));
+    // After a restart what earlier venue orders cost is not known here.
+    let mut fresh = StreamState::default();
+    fresh.seed(9, 4, 1, Price(11000));
+    assert_eq!(fresh.average_of(9, 4, 2, Price(11000)), Price(11000));
 }
