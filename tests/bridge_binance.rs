@@ -1011,7 +1011,9 @@ fn a_full_command_ring_is_told_as_a_backpressure_input_not_an_error() {
 /// the stream, before the venue canceled it): the answer's `cancelResponse.executedQty`
 /// shows the new venue order is too big for the core's total, so the bridge cancels it —
 /// the core hears the fill, the replace, then the cancel, and the venue never holds more
-/// than the core asked for.
+/// than the core asked for. (The stand does not apply `cancelRestrictions`; the venue
+/// would refuse this one under ONLY_NEW, and the check covers an order already partly
+/// filled, where ONLY_NEW is not sent.)
 #[test]
 fn a_fill_racing_cancel_replace_cancels_the_oversized_new_order() {
     let stand = Stand::start();
@@ -1029,15 +1031,15 @@ fn a_fill_racing_cancel_replace_cancels_the_oversized_new_order() {
     o.limit = Price(9900);
     assert_eq!(v.submit(2, &o), Ok(()));
     assert!(
-        pump_until(&mut v, &mut seen, |k| matches!(k, VenueEventKind::Ack { .. })),
+        pump_until(&mut v, &mut seen, |k| matches!(
+            k,
+            VenueEventKind::Ack { .. }
+        )),
         "{seen:?}"
     );
     // 0.200 of the 0.250 fills as the replace (to a total of 0.300) goes out.
     stand.state.lock().unwrap().race_fill = Some("0.20000000".into());
-    let new_cl = ClOrdId {
-        version: 1,
-        ..o.cl
-    };
+    let new_cl = ClOrdId { version: 1, ..o.cl };
     assert_eq!(v.replace(3, new_cl, o.cl, Qty(300), Price(9950)), Ok(()));
     seen.clear();
     assert!(
@@ -1045,9 +1047,9 @@ fn a_fill_racing_cancel_replace_cancels_the_oversized_new_order() {
             == VenueEventKind::Canceled { cl: new_cl }),
         "{seen:?}"
     );
-    let fill = seen.iter().position(|k| {
-        matches!(k, VenueEventKind::Fill { cl, cum: Some(Qty(200)), .. } if *cl == o.cl)
-    });
+    let fill = seen.iter().position(
+        |k| matches!(k, VenueEventKind::Fill { cl, cum: Some(Qty(200)), .. } if *cl == o.cl),
+    );
     let replaced = seen
         .iter()
         .position(|k| matches!(k, VenueEventKind::Replaced { cl, .. } if *cl == new_cl));

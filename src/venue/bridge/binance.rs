@@ -301,8 +301,8 @@ pub fn cancel(flavor: Flavor, symbol: &str, cl: ClOrdId, orig: ClOrdId) -> Param
 
 /// A replace: spot `POST /api/v3/order/cancelReplace` (STOP_ON_FAILURE: the new order
 /// goes in only if the cancel succeeded), USDⓈ-M `PUT /fapi/v1/order` (a LIMIT order's
-/// price and quantity amended in place, keeping its client order id). Returns the path
-/// and method.
+/// price and quantity amended in place, keeping its client order id). `unfilled`: the
+/// spot remainder assumed nothing filled (ONLY_NEW). Returns the path and method.
 pub fn replace(
     flavor: Flavor,
     sym: Sym,
@@ -310,6 +310,7 @@ pub fn replace(
     o: &VenueOrder,
     cl: ClOrdId,
     orig: ClOrdId,
+    unfilled: bool,
 ) -> Result<(&'static str, &'static str, Params), Reason> {
     let mut p = Params::default();
     match flavor {
@@ -318,6 +319,11 @@ pub fn replace(
             n.cl = cl;
             let body = new_order(flavor, sym, symbol, &n)?;
             p.add("cancelReplaceMode", "STOP_ON_FAILURE");
+            if unfilled {
+                // Sized on nothing filled: a fill before the venue cancels makes the
+                // replace fail (nothing placed) rather than place too much.
+                p.add("cancelRestrictions", "ONLY_NEW");
+            }
             p.add("cancelOrigClientOrderId", &orig.to_string());
             p.0.push('&');
             p.0.push_str(&body.0);

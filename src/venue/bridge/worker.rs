@@ -133,7 +133,7 @@ pub(crate) struct Worker {
     filters_ok: bool,
     /// Why the venue cannot be used at all (a filter mismatch): it stays down.
     fatal: Option<String>,
-    /// A balance that did not fit was said once (it is left out of every read).
+    /// A balance that did not fit was said once (it is left out of every read, counted).
     misfit_balance_told: bool,
     name: String,
     scratch: Vec<VenueEventKind>,
@@ -901,6 +901,7 @@ impl Worker {
         let mut o = k.order;
         o.cl = cl;
         o.qty = qty;
+        let mut unfilled = false;
         if self.flavor == Flavor::Spot {
             // The core's quantity is the order's total, filled part included (FIX 35=G
             // OrderQty); cancelReplace's new order gets the full `quantity` it is given,
@@ -909,6 +910,7 @@ impl Worker {
             // Fills the stream has already brought count before the remainder is set.
             self.read_user();
             let done = self.st.cum_of(orig.order.0);
+            unfilled = done == 0;
             match qty.0.checked_sub(done) {
                 Some(left) if left > 0 => o.qty = Qty(left),
                 _ => {
@@ -941,7 +943,7 @@ impl Worker {
             orig
         };
         let (method, path, p) =
-            match binance::replace(self.flavor, sym, &symbol, &o, cl, venue_orig) {
+            match binance::replace(self.flavor, sym, &symbol, &o, cl, venue_orig, unfilled) {
                 Ok(x) => x,
                 Err(reason) => return self.emit(VenueEventKind::ReplaceRejected { cl, reason }),
             };
@@ -953,9 +955,6 @@ impl Worker {
         });
         match self.signed(method, path, &p) {
             Answer::Ok(v) => {
-                if self.flavor == Flavor::Spot {
-                    self.cut_oversized_replace(&symbol, k.order.qty, qty, o.qty, cl, &v);
-                }
                 let venue_cl = if self.flavor == Flavor::Usdm {
                     k.venue_cl
                 } else {
@@ -965,6 +964,9 @@ impl Worker {
                 // what earlier venue orders filled (`earlier_fills`).
                 let order = VenueOrder { qty, ..o };
                 self.orders.insert(o.cl.order.0, Known { order, venue_cl });
+                if self.flavor == Flavor::Spot {
+                    self.cut_oversized_replace(&symbol, k.order.qty, qty, o.qty, cl, &v);
+                }
             }
             other => {
                 self.st.replaces.retain(|r| r.cl != cl);
@@ -1126,7 +1128,9 @@ impl Worker {
             self.st.invalid += 1;
             if !self.misfit_balance_told {
                 self.misfit_balance_told = true;
-                self.say("an account balance does not fit (8 decimals, i64): that asset is left out of balances");
+                self.say(
+                    "an account answer has a balance that does not fit (8 decimals, i64) or is malformed: that asset is left out",
+                );
             }
         }
         for k in out {

@@ -346,6 +346,7 @@ fn new_order_parameters_per_flavor() {
         &order(OrderType::Limit),
         cl(3, 1),
         cl(3, 0),
+        false,
     )
     .unwrap();
     assert_eq!((m, path), ("POST", "/api/v3/order/cancelReplace"));
@@ -360,6 +361,7 @@ fn new_order_parameters_per_flavor() {
         &order(OrderType::Limit),
         cl(3, 1),
         cl(3, 0),
+        true,
     )
     .unwrap();
     assert_eq!((m, path), ("PUT", "/fapi/v1/order"));
@@ -824,4 +826,28 @@ fn a_status_average_after_a_replace_covers_every_venue_order() {
     let mut fresh = StreamState::default();
     fresh.seed(9, 4, 1, Price(11000));
     assert_eq!(fresh.average_of(9, 4, 2, Price(11000)), Price(11000));
+}
+
+/// A spot replace sized on nothing filled asks the venue to cancel only a NEW order: a
+/// fill before the cancel makes it fail rather than place too much.
+#[test]
+fn a_spot_replace_sized_on_nothing_filled_is_only_new() {
+    let (_r, s) = syms();
+    let (sym, _) = s.by_id(InstrumentId(0)).unwrap();
+    let o = VenueOrder {
+        cl: cl(9, 1),
+        account: AccountId(0),
+        instrument: InstrumentId(0),
+        side: Side::Buy,
+        order_type: OrderType::Limit,
+        tif: Tif::Gtc,
+        qty: Qty(4),
+        limit: Price(10000),
+        stop: Price(0),
+        reduce_only: false,
+    };
+    let (_, _, p) = replace(Flavor::Spot, sym, "BTCUSDT", &o, cl(9, 1), cl(9, 0), true).unwrap();
+    assert!(p.0.contains("cancelRestrictions=ONLY_NEW"), "{}", p.0);
+    let (_, _, p) = replace(Flavor::Spot, sym, "BTCUSDT", &o, cl(9, 1), cl(9, 0), false).unwrap();
+    assert!(!p.0.contains("cancelRestrictions"), "{}", p.0);
 }
