@@ -65,9 +65,7 @@ fn window_secs(num: u64, unit: &str) -> Option<u32> {
 /// Which window of `secs` seconds `now_ms` falls in; a zero-length window (never built,
 /// but a window slot may be unset) is window 0 rather than a division by zero.
 fn window_of(now_ms: u64, secs: u32) -> u64 {
-    now_ms
-        .checked_div(u64::from(secs) * 1000)
-        .unwrap_or(0)
+    now_ms.checked_div(u64::from(secs) * 1000).unwrap_or(0)
 }
 
 impl VenueLimits {
