@@ -741,6 +741,30 @@ fn spot_cancel_query_and_cancel_replace() {
     assert_eq!((r.status, r.code()), (400, -2022), "{}", r.body);
     assert_eq!(r.body["data"]["newOrderResult"], "NOT_ATTEMPTED");
     assert_eq!(r.body["data"]["cancelResponse"]["code"], -2011);
+    // cancelRestrictions: b-1 has filled nothing, so ONLY_PARTIALLY_FILLED keeps it.
+    let r = signed(
+        &sim,
+        "POST",
+        "/api/v3/order/cancelReplace",
+        &[
+            ("symbol", "BTCUSDT"),
+            ("side", "BUY"),
+            ("type", "LIMIT"),
+            ("cancelReplaceMode", "STOP_ON_FAILURE"),
+            ("cancelRestrictions", "ONLY_PARTIALLY_FILLED"),
+            ("timeInForce", "GTC"),
+            ("quantity", "1"),
+            ("price", "91"),
+            ("cancelOrigClientOrderId", "b-1"),
+            ("newClientOrderId", "c-1"),
+        ],
+    );
+    assert_eq!((r.status, r.code()), (400, -2022), "{}", r.body);
+    assert_eq!(r.body["data"]["newOrderResult"], "NOT_ATTEMPTED");
+    assert_eq!(
+        r.body["data"]["cancelResponse"]["msg"],
+        "Order was not canceled due to cancel restrictions."
+    );
     // Cancel by origClientOrderId.
     let r = ok(signed(
         &sim,

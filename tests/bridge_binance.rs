@@ -41,6 +41,9 @@ struct State {
     /// Set to drop every user data stream.
     bad_signatures: u32,
     next_id: u64,
+    /// The next cancelReplace finds the old order filled this much meanwhile (a fill
+    /// racing the request): told on the stream and in `cancelResponse`.
+    race_fill: Option<String>,
 }
 
 struct Stand {
@@ -147,7 +150,21 @@ fn rest(
                 return (400, json!({"code": -2021, "msg": "Order cancel-replace failed.", "data": {"cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED"}}).to_string(), None);
             };
             o.3 = "CANCELED".into();
-            let id = o.0;
+            let (id, old_qty, old_px) = (o.0, o.1.clone(), o.2.clone());
+            let executed = s.race_fill.take();
+            if let Some(l) = &executed {
+                broadcast(
+                    &mut s,
+                    exec_report(
+                        "TRADE",
+                        "PARTIALLY_FILLED",
+                        &orig,
+                        "",
+                        id,
+                        json!({"l": l, "z": l, "L": old_px, "t": 5000 + id, "n": "0", "N": "USDT"}),
+                    ),
+                );
+            }
             broadcast(
                 &mut s,
                 exec_report(
@@ -161,9 +178,14 @@ fn rest(
             );
             let c = q["newClientOrderId"].clone();
             place(&mut s, &c, &q);
+            let cancel = json!({"symbol": "BTCUSDT", "origClientOrderId": orig,
+                "origQty": old_qty, "executedQty": executed.unwrap_or_else(|| "0".into()),
+                "status": "CANCELED"});
             (
                 200,
-                json!({"cancelResult": "SUCCESS", "newOrderResult": "SUCCESS"}).to_string(),
+                json!({"cancelResult": "SUCCESS", "newOrderResult": "SUCCESS",
+                    "cancelResponse": cancel})
+                .to_string(),
                 None,
             )
         }
@@ -958,5 +980,94 @@ fn a_full_command_ring_is_told_as_a_backpressure_input_not_an_error() {
     assert_eq!(
         v.stats().backpressure.load(Ordering::Relaxed),
         refused.len() as u64
+    );
+    // A reconciliation asked of a full ring is still asked (the answer does not depend
+    // on the ring, which a replay does not have): it ends with a journaled SnapshotEnd
+    // that checked nothing.
+    for n in 6_000..6_200 {
+        assert_eq!(v.submit(8, &order(100 + n)), Ok(()), "order {n}");
+    }
+    for _ in 0..20 {
+        assert!(v.snapshot(8), "asked whatever the ring holds");
+    }
+    out.clear();
+    v.poll(8, &mut out);
+    let ended = out
+        .iter()
+        .filter(|e| {
+            e.at_ns == 8
+                && e.kind
+                    == VenueEventKind::SnapshotEnd {
+                        orders: false,
+                        positions: false,
+                        foreign: 0,
+                    }
+        })
+        .count();
+    assert!(ended >= 1, "{out:?}");
+}
+
+/// A fill racing a spot cancelReplace (the old venue order filled after the bridge read
+/// the stream, before the venue canceled it): the answer's `cancelResponse.executedQty`
+/// shows the new venue order is too big for the core's total, so the bridge cancels it —
+/// the core hears the fill, the replace, then the cancel, and the venue never holds more
+/// than the core asked for. (The stand does not apply `cancelRestrictions`; the venue
+/// would refuse this one under ONLY_NEW, and the check covers an order already partly
+/// filled, where ONLY_NEW is not sent.)
+#[test]
+fn a_fill_racing_cancel_replace_cancels_the_oversized_new_order() {
+    let stand = Stand::start();
+    std::env::set_var("BRIDGE_T10_KEY", API_KEY);
+    std::env::set_var("BRIDGE_T10_SECRET", SECRET);
+    let reg = registry(stand.port, "BRIDGE_T10_KEY", "BRIDGE_T10_SECRET");
+    let mut v = BridgeVenue::new(reg, VenueId(0), None, false, 0).unwrap();
+    let mut seen = Vec::new();
+    assert!(
+        pump_until(&mut v, &mut seen, |k| *k
+            == VenueEventKind::Session { up: true }),
+        "{seen:?}"
+    );
+    let mut o = order(41);
+    o.limit = Price(9900);
+    assert_eq!(v.submit(2, &o), Ok(()));
+    assert!(
+        pump_until(&mut v, &mut seen, |k| matches!(
+            k,
+            VenueEventKind::Ack { .. }
+        )),
+        "{seen:?}"
+    );
+    // 0.200 of the 0.250 fills as the replace (to a total of 0.300) goes out.
+    stand.state.lock().unwrap().race_fill = Some("0.20000000".into());
+    let new_cl = ClOrdId { version: 1, ..o.cl };
+    assert_eq!(v.replace(3, new_cl, o.cl, Qty(300), Price(9950)), Ok(()));
+    seen.clear();
+    assert!(
+        pump_until(&mut v, &mut seen, |k| *k
+            == VenueEventKind::Canceled { cl: new_cl }),
+        "{seen:?}"
+    );
+    let fill = seen.iter().position(
+        |k| matches!(k, VenueEventKind::Fill { cl, cum: Some(Qty(200)), .. } if *cl == o.cl),
+    );
+    let replaced = seen
+        .iter()
+        .position(|k| matches!(k, VenueEventKind::Replaced { cl, .. } if *cl == new_cl));
+    let canceled = seen
+        .iter()
+        .position(|k| *k == VenueEventKind::Canceled { cl: new_cl });
+    assert!(
+        fill < replaced && replaced < canceled && fill.is_some(),
+        "{seen:?}"
+    );
+    let s = stand.state.lock().unwrap();
+    assert!(
+        s.hits.iter().any(|h| h == "DELETE /api/v3/order"),
+        "{:?}",
+        s.hits
+    );
+    assert_eq!(
+        s.orders.get(&new_cl.to_string()).map(|o| o.3.as_str()),
+        Some("CANCELED")
     );
 }

@@ -915,6 +915,16 @@ fn book_ticker_rest(app: &App, ex: &Exchange, req: &Req, now: i64) -> Result<Val
     }
 }
 
+/// Whether an open order that filled `filled` may be canceled under `cancelRestrictions`
+/// (ONLY_NEW: nothing filled yet; ONLY_PARTIALLY_FILLED: something).
+fn restriction_holds(restriction: Option<&str>, filled: i64) -> bool {
+    match restriction {
+        Some("ONLY_NEW") => filled == 0,
+        Some("ONLY_PARTIALLY_FILLED") => filled > 0,
+        _ => true,
+    }
+}
+
 /// Spot cancel-replace: the cancel's and the new order's outcomes, 200 / 400 / 409 as
 /// the docs' table has them.
 fn cancel_replace(ex: &mut Exchange, req: &Req, now: i64) -> Result<Value, ApiErr> {
@@ -934,7 +944,13 @@ fn cancel_replace(ex: &mut Exchange, req: &Req, now: i64) -> Result<Value, ApiEr
     let (n, resp) = spot_new_order(ex, req)?;
     let cancel_cl =
         client_id(req, "cancelNewClientOrderId")?.unwrap_or_else(|| format!("cancel{now}"));
+    // cancelRestrictions: the cancel half fails when the order is not in that state.
+    let restriction = req.get("cancelRestrictions");
     let cancel = match ex.find(sym, id, cl) {
+        Some(id) if !restriction_holds(restriction, ex.orders[&id].filled) => Err(ApiErr::bad(
+            -2011,
+            "Order was not canceled due to cancel restrictions.",
+        )),
         Some(id) => ex
             .cancel(id, &cancel_cl, now)
             .map(|_| ex.spot_cancel_json(&ex.orders[&id], &cancel_cl, now)),

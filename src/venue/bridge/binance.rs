@@ -14,7 +14,7 @@
 //! instrument's scale, overflow, garbage) is dropped and counted, never rounded.
 
 use crate::config::Registry;
-use crate::model::fixed::{write_fixed, Dec, Money, Price, Qty, MONEY_SCALE};
+use crate::model::fixed::{clamp_i64, div_round, write_fixed, Dec, Money, Price, Qty, MONEY_SCALE};
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, Name, OrderType, Side, Tif, VenueId};
 use crate::model::quote::Quote;
 use crate::model::reason::Reason;
@@ -301,8 +301,8 @@ pub fn cancel(flavor: Flavor, symbol: &str, cl: ClOrdId, orig: ClOrdId) -> Param
 
 /// A replace: spot `POST /api/v3/order/cancelReplace` (STOP_ON_FAILURE: the new order
 /// goes in only if the cancel succeeded), USDⓈ-M `PUT /fapi/v1/order` (a LIMIT order's
-/// price and quantity amended in place, keeping its client order id). Returns the path
-/// and method.
+/// price and quantity amended in place, keeping its client order id). `unfilled`: the
+/// spot remainder assumed nothing filled (ONLY_NEW). Returns the path and method.
 pub fn replace(
     flavor: Flavor,
     sym: Sym,
@@ -310,6 +310,7 @@ pub fn replace(
     o: &VenueOrder,
     cl: ClOrdId,
     orig: ClOrdId,
+    unfilled: bool,
 ) -> Result<(&'static str, &'static str, Params), Reason> {
     let mut p = Params::default();
     match flavor {
@@ -318,6 +319,11 @@ pub fn replace(
             n.cl = cl;
             let body = new_order(flavor, sym, symbol, &n)?;
             p.add("cancelReplaceMode", "STOP_ON_FAILURE");
+            if unfilled {
+                // Sized on nothing filled: a fill before the venue cancels makes the
+                // replace fail (nothing placed) rather than place too much.
+                p.add("cancelRestrictions", "ONLY_NEW");
+            }
             p.add("cancelOrigClientOrderId", &orig.to_string());
             p.0.push('&');
             p.0.push_str(&body.0);
@@ -443,6 +449,18 @@ pub fn earlier_fills(syms: &Symbols, total: Qty, o: &Value) -> i64 {
         .map_or(0, |d| d.max(0))
 }
 
+/// What order `total` (the core's quantity before a spot cancelReplace) had filled when
+/// the venue canceled its old venue order: earlier venue orders' part (`total` less the
+/// old one's `origQty`) plus the old one's `executedQty`, from the answer's
+/// `cancelResponse`. None when the answer does not say.
+pub fn filled_at_replace(syms: &Symbols, total: Qty, answer: &Value) -> Option<i64> {
+    let c = answer.get("cancelResponse")?;
+    let sym = str_of(c, "symbol").and_then(|s| syms.get(s))?;
+    let executed = fixed(c.get("executedQty")?, sym.qty_scale)?;
+    c.get("origQty")?;
+    earlier_fills(syms, total, c).checked_add(executed)
+}
+
 /// A replace the venue was asked for and has not reported yet: its stream tells the
 /// old order's cancel and the new one's NEW (spot) or an AMENDMENT (USDⓈ-M); the core
 /// hears one `Replaced`.
@@ -473,6 +491,11 @@ pub struct StreamState {
     /// cancelReplace places a new order whose cumulative count starts at 0, so the core's
     /// cumulative quantity is the sum of both.
     pub filled: HashMap<u64, (i64, i64)>,
+    /// What `filled`'s two parts cost (price × quantity mantissas): earlier venue orders'
+    /// (None when their quantity came from an answer, not from trades seen here) and
+    /// the current one's. A status answer's average is its venue order's alone; the
+    /// core prices a recovered fill from the order's average.
+    pub notional: HashMap<u64, (Option<i128>, i128)>,
 }
 
 impl StreamState {
@@ -487,6 +510,48 @@ impl StreamState {
     /// the current venue order says.
     pub fn prior_of(&self, order: u64) -> i64 {
         self.filled.get(&order).map_or(0, |f| f.0)
+    }
+
+    /// What a status answer says order `order`'s current venue order filled (`leg`),
+    /// after `prior` from earlier ones: kept unless the stream already knows more, so a
+    /// restart or a stream gap does not make a later replace or trade forget it.
+    pub fn seed(&mut self, order: u64, prior: i64, leg: i64, leg_avg: Price) {
+        if leg <= 0 {
+            return;
+        }
+        let total = prior.saturating_add(leg);
+        if total > self.cum_of(order) {
+            let known = self.notional.get(&order).and_then(|n| n.0);
+            let earlier = known.filter(|_| self.prior_of(order) == prior);
+            let earlier = if prior == 0 { Some(0) } else { earlier };
+            self.filled.insert(order, (prior, leg));
+            self.notional
+                .insert(order, (earlier, i128::from(leg) * i128::from(leg_avg.0)));
+        }
+    }
+
+    /// The order's average over all its venue orders, given the current one's filled
+    /// `leg` at `leg_avg` after `prior` from earlier ones: what the core prices a
+    /// recovered fill from. When what earlier ones cost is not known here (after a
+    /// restart) the current one's average stands for them too.
+    pub fn average_of(&self, order: u64, prior: i64, leg: i64, leg_avg: Price) -> Price {
+        let known = self
+            .notional
+            .get(&order)
+            .and_then(|n| n.0)
+            .filter(|_| prior > 0 && self.prior_of(order) == prior);
+        let Some(earlier) = known else {
+            return leg_avg;
+        };
+        let total = i128::from(prior) + i128::from(leg);
+        let cost = earlier + i128::from(leg_avg.0) * i128::from(leg);
+        Price(clamp_i64(div_round(cost, total)))
+    }
+
+    /// The order is done: nothing about it is kept.
+    fn forget(&mut self, order: u64) {
+        self.filled.remove(&order);
+        self.notional.remove(&order);
     }
 
     fn take_replace(&mut self, f: impl Fn(&PendingReplace) -> bool) -> Option<PendingReplace> {
@@ -566,13 +631,17 @@ fn execution(
     let Some(sym) = str_of(o, "s").and_then(|s| syms.get(s)) else {
         return false;
     };
-    // Not ours (placed by hand or another program): nothing for the core.
-    let Some(c) = str_of(o, "c").and_then(ClOrdId::parse) else {
-        return true;
-    };
     let orig = str_of(o, "C").and_then(ClOrdId::parse);
     let Some(x) = str_of(o, "x") else {
         return false;
+    };
+    // A cancel names itself in `c` and the order in `C`: one of ours canceled under an
+    // id not ours (by hand, or the bridge cutting an oversized replace) is still ours.
+    let ours = str_of(o, "c").and_then(ClOrdId::parse);
+    let ours = if x == "CANCELED" { ours.or(orig) } else { ours };
+    // Not ours (placed by hand or another program): nothing for the core.
+    let Some(c) = ours else {
+        return true;
     };
     let venue_order_id = o.get("i").and_then(Value::as_u64).unwrap_or(0);
     match x {
@@ -584,6 +653,10 @@ fn execution(
                 if let Some(f) = st.filled.get_mut(&c.order.0) {
                     f.0 = f.0.saturating_add(f.1);
                     f.1 = 0;
+                }
+                if let Some(n) = st.notional.get_mut(&c.order.0) {
+                    n.0 = n.0.and_then(|p| p.checked_add(n.1));
+                    n.1 = 0;
                 }
                 out.push(VenueEventKind::Replaced {
                     cl: r.cl,
@@ -614,21 +687,21 @@ fn execution(
             if st.replaces.iter().any(|r| r.orig == target) {
                 return true;
             }
-            st.filled.remove(&c.order.0);
+            st.forget(c.order.0);
             out.push(VenueEventKind::Canceled { cl: c });
         }
         "EXPIRED" | "EXPIRED_IN_MATCH" => {
-            st.filled.remove(&c.order.0);
+            st.forget(c.order.0);
             out.push(VenueEventKind::Expired { cl: c })
         }
         // Self-trade prevention: the order is gone when its status says so (a maker
         // expired by another's prevention reports the same way).
         "TRADE_PREVENTION" if str_of(o, "X") == Some("EXPIRED_IN_MATCH") => {
-            st.filled.remove(&c.order.0);
+            st.forget(c.order.0);
             out.push(VenueEventKind::Expired { cl: c })
         }
         "REJECTED" => {
-            st.filled.remove(&c.order.0);
+            st.forget(c.order.0);
             out.push(VenueEventKind::Rejected {
                 cl: c,
                 reason: Reason::VenueRejected,
@@ -649,9 +722,18 @@ fn execution(
                 return false;
             };
             if str_of(o, "X") == Some("PARTIALLY_FILLED") {
+                // Only quantity not counted yet adds to the cost (an answer may have
+                // seeded part of it).
+                let before = st.filled.get(&c.order.0).map_or(0, |f| f.1);
+                let new = i128::from(cum.saturating_sub(before).clamp(0, qty.max(0)));
+                let n = st
+                    .notional
+                    .entry(c.order.0)
+                    .or_insert((if prior == 0 { Some(0) } else { None }, 0));
+                n.1 = n.1.saturating_add(new * i128::from(px));
                 st.filled.insert(c.order.0, (prior, cum));
             } else {
-                st.filled.remove(&c.order.0);
+                st.forget(c.order.0);
             }
             // Commission counts as money only in the quote asset (the account's
             // currency, USDT on USDⓈ-M); one paid in BNB or the base asset is kept in its
@@ -768,7 +850,8 @@ fn balance_of(
 /// Balances from the account endpoint: spot `GET /api/v3/account` (`balances`: asset,
 /// free, locked), USDⓈ-M `GET /fapi/v3/account` (`assets`: asset, walletBalance — a
 /// margin wallet). Spot assets of the instruments traded here that it does not list
-/// are told as 0, so every one has a starting point. Whether every entry fitted.
+/// are told as 0, so every one has a starting point; one listed with an amount that does
+/// not fit is left out. Whether every entry fitted.
 pub fn balances(
     flavor: Flavor,
     syms: &Symbols,
@@ -786,13 +869,13 @@ pub fn balances(
     let mut ok = true;
     let mut seen = Vec::new();
     for b in list {
+        // Seen before its amounts are read: an asset whose amount does not fit is left
+        // out, never taken for an empty one below.
+        if let Some(asset) = str_of(b, "asset").and_then(|a| Name::new(a).ok()) {
+            seen.push(asset);
+        }
         match balance_of(account, b, "asset", free, "locked", wallet) {
-            Some(k) => {
-                if let VenueEventKind::Balance { asset, .. } = k {
-                    seen.push(asset);
-                }
-                out.push(k)
-            }
+            Some(k) => out.push(k),
             None => ok = false,
         }
     }

@@ -46,8 +46,12 @@ fn quarter(used: u64, cap: u64) -> u64 {
     (used.saturating_mul(4) / cap).min(4)
 }
 
-/// A window named like Binance's header suffixes and `rateLimits` intervals, in seconds.
+/// A window named like Binance's header suffixes and `rateLimits` intervals, in seconds;
+/// None for a zero-length window (the venue's word, so it must not reach a division).
 fn window_secs(num: u64, unit: &str) -> Option<u32> {
+    if num == 0 {
+        return None;
+    }
     let per = match unit {
         "s" | "second" => 1,
         "m" | "minute" => 60,
@@ -56,6 +60,12 @@ fn window_secs(num: u64, unit: &str) -> Option<u32> {
         _ => return None,
     };
     u32::try_from(num.checked_mul(per)?).ok()
+}
+
+/// Which window of `secs` seconds `now_ms` falls in; a zero-length window (never built,
+/// but a window slot may be unset) is window 0 rather than a division by zero.
+fn window_of(now_ms: u64, secs: u32) -> u64 {
+    now_ms.checked_div(u64::from(secs) * 1000).unwrap_or(0)
 }
 
 impl VenueLimits {
@@ -152,7 +162,7 @@ impl VenueLimits {
                 },
             };
             self.orders[slot].count = u32::try_from(v).unwrap_or(u32::MAX);
-            self.order_window_of[slot] = now_ms / (u64::from(secs) * 1000);
+            self.order_window_of[slot] = window_of(now_ms, secs);
         }
     }
 
@@ -182,7 +192,7 @@ impl VenueLimits {
     pub fn state(&self, now_ms: u64) -> RateLimits {
         let mut orders = self.orders;
         for (w, of) in orders.iter_mut().zip(self.order_window_of) {
-            if w.secs == 0 || now_ms / (u64::from(w.secs) * 1000) != of {
+            if w.secs == 0 || window_of(now_ms, w.secs) != of {
                 w.count = 0;
             }
         }
@@ -364,5 +374,42 @@ mod tests {
         let r = l.report(t + 300 + 120_000).expect("the release is told");
         assert_eq!(r.retry_after_ms, 0);
         assert_eq!(r.orders[0].count, 0, "and the 10 s window has ended since");
+    }
+
+    #[test]
+    fn zero_and_absurd_windows_from_the_venue_are_ignored_not_a_panic() {
+        let t = 1_700_000_000_000;
+        let mut l = VenueLimits::new(0);
+        for (name, value) in [
+            ("x-mbx-order-count-0s", "3"),
+            ("x-mbx-order-count-0d", "3"),
+            ("x-mbx-order-count-s", "3"),
+            ("x-mbx-order-count-99999999999999999999999s", "3"),
+            ("x-mbx-order-count-18446744073709551615d", "3"),
+            ("x-mbx-order-count-5000000d", "3"),
+            ("x-mbx-order-count-4294967296s", "3"),
+            ("x-mbx-order-count-10s", "18446744073709551615"),
+        ] {
+            l.header(t, name, value);
+            let _ = l.state(t + 1);
+            let _ = l.report(t + 1);
+        }
+        // Only the one sane window was taken.
+        assert_eq!(l.orders[0].secs, 10);
+        assert_eq!(l.orders[0].count, u32::MAX);
+        assert_eq!(l.orders[1].secs, 0);
+        let info = serde_json::json!({"rateLimits": [
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 0, "limit": 5},
+            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 0, "limit": 9},
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 0, "limit": 6000},
+            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": u64::MAX, "limit": 9}
+        ]});
+        let mut l = VenueLimits::new(0);
+        l.exchange_info(&info);
+        l.header(t, "x-mbx-order-count-0s", "1");
+        let s = l.state(t);
+        assert_eq!(s.weight_cap, 0);
+        assert_eq!(s.orders, [OrderWindow::default(); 2]);
+        let _ = l.report(t);
     }
 }

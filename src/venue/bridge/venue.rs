@@ -386,8 +386,26 @@ impl Venue for BridgeVenue {
         let _ = self.cmds.push(Cmd::Query(*order));
     }
 
-    fn snapshot(&mut self, _now: u64) -> bool {
-        self.reported_up && self.cmds.push(Cmd::Snapshot).is_ok()
+    /// Asked whenever the venue is up: a full ring is not told by the answer (the core
+    /// would then act on the ring, which a replay does not have) but by a journaled
+    /// `SnapshotEnd` that checked nothing, so live and replay end the report alike.
+    fn snapshot(&mut self, now: u64) -> bool {
+        if !self.reported_up {
+            return false;
+        }
+        if self.cmds.push(Cmd::Snapshot).is_err() {
+            self.stats.backpressure.fetch_add(1, Ordering::Relaxed);
+            self.due.push_back(VenueEvent {
+                at_ns: now,
+                kind: VenueEventKind::SnapshotEnd {
+                    orders: false,
+                    positions: false,
+                    foreign: 0,
+                },
+                src_seq: 0,
+            });
+        }
+        true
     }
 
     fn close(&mut self, _now: u64) {

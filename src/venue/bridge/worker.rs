@@ -134,6 +134,8 @@ pub(crate) struct Worker {
     filters_ok: bool,
     /// Why the venue cannot be used at all (a filter mismatch): it stays down.
     fatal: Option<String>,
+    /// A balance that did not fit was said once (it is left out of every read, counted).
+    misfit_balance_told: bool,
     name: String,
     scratch: Vec<VenueEventKind>,
     /// Counted for operators.
@@ -214,6 +216,7 @@ impl Worker {
             backoff_ms: FIRST_BACKOFF_MS,
             minute: 0,
             filters_ok: p.filters_ok,
+            misfit_balance_told: false,
             fatal: None,
             name: p.name,
             scratch: Vec::with_capacity(16),
@@ -909,12 +912,16 @@ impl Worker {
         let mut o = k.order;
         o.cl = cl;
         o.qty = qty;
+        let mut unfilled = false;
         if self.flavor == Flavor::Spot {
             // The core's quantity is the order's total, filled part included (FIX 35=G
             // OrderQty); cancelReplace's new order gets the full `quantity` it is given,
             // so it is sent what is left to fill. Nothing left: refused before anything
             // goes out.
+            // Fills the stream has already brought count before the remainder is set.
+            self.read_user();
             let done = self.st.cum_of(orig.order.0);
+            unfilled = done == 0;
             match qty.0.checked_sub(done) {
                 Some(left) if left > 0 => o.qty = Qty(left),
                 _ => {
@@ -947,7 +954,7 @@ impl Worker {
             orig
         };
         let (method, path, p) =
-            match binance::replace(self.flavor, sym, &symbol, &o, cl, venue_orig) {
+            match binance::replace(self.flavor, sym, &symbol, &o, cl, venue_orig, unfilled) {
                 Ok(x) => x,
                 Err(reason) => return self.emit(VenueEventKind::ReplaceRejected { cl, reason }),
             };
@@ -958,7 +965,7 @@ impl Worker {
             limit,
         });
         match self.signed(method, path, &p) {
-            Answer::Ok(_) => {
+            Answer::Ok(v) => {
                 let venue_cl = if self.flavor == Flavor::Usdm {
                     k.venue_cl
                 } else {
@@ -968,6 +975,9 @@ impl Worker {
                 // what earlier venue orders filled (`earlier_fills`).
                 let order = VenueOrder { qty, ..o };
                 self.orders.insert(o.cl.order.0, Known { order, venue_cl });
+                if self.flavor == Flavor::Spot {
+                    self.cut_oversized_replace(&symbol, k.order.qty, qty, o.qty, cl, &v);
+                }
             }
             other => {
                 self.st.replaces.retain(|r| r.cl != cl);
@@ -979,6 +989,38 @@ impl Worker {
                     _ => self.query(orig),
                 }
             }
+        }
+    }
+
+    /// A fill that raced the cancelReplace: when the old venue order filled more than
+    /// the remainder `sent` assumed, the new one would take the order past the core's
+    /// total `qty`; it is canceled (the stream tells the core Replaced, then Canceled),
+    /// never left to overfill. `was` is the core's total before the replace.
+    fn cut_oversized_replace(
+        &mut self,
+        symbol: &str,
+        was: Qty,
+        qty: Qty,
+        sent: Qty,
+        cl: ClOrdId,
+        answer: &Value,
+    ) {
+        let Some(filled) = binance::filled_at_replace(&self.syms, was, answer) else {
+            return;
+        };
+        if filled.saturating_add(sent.0) <= qty.0 {
+            return;
+        }
+        self.say(&format!(
+            "replace of order {}: the old venue order filled {filled} in the meantime, the new one is too big; canceling it",
+            cl.order.0
+        ));
+        let mut p = Params::default();
+        p.add("symbol", symbol)
+            .add("origClientOrderId", &cl.to_string());
+        match self.signed("DELETE", self.flavor.order_path(), &p) {
+            Answer::Ok(_) | Answer::Refused(..) => {}
+            _ => self.query(cl),
         }
     }
 
@@ -1025,7 +1067,15 @@ impl Worker {
         match self.signed("GET", self.flavor.order_path(), &p) {
             Answer::Ok(v) => match binance::order_status(self.flavor, &self.syms, &v) {
                 Some((_, _, state, cum, avg)) => {
-                    let cum = Qty(cum.0.saturating_add(self.earlier_fills(cl.order.0, &v)));
+                    let prior = self.earlier_fills(cl.order.0, &v);
+                    // The answer's average is its venue order's; the core's is the
+                    // whole order's (it prices the missing quantity from it).
+                    let leg_avg = avg;
+                    let avg = self.st.average_of(cl.order.0, prior, cum.0, leg_avg);
+                    if matches!(state, VenueOrderState::Working | VenueOrderState::Pending) {
+                        self.st.seed(cl.order.0, prior, cum.0, leg_avg);
+                    }
+                    let cum = Qty(cum.0.saturating_add(prior));
                     self.emit(VenueEventKind::Status {
                         cl,
                         state,
@@ -1087,6 +1137,12 @@ impl Worker {
         let mut out = Vec::new();
         if !binance::balances(self.flavor, &self.syms, self.account, &v, &mut out) {
             self.st.invalid += 1;
+            if !self.misfit_balance_told {
+                self.misfit_balance_told = true;
+                self.say(
+                    "an account answer has a balance that does not fit (8 decimals, i64) or is malformed: that asset is left out",
+                );
+            }
         }
         for k in out {
             self.emit(k);
@@ -1095,27 +1151,10 @@ impl Worker {
     }
 
     fn snapshot(&mut self) {
-        let path = self.flavor.open_orders_path();
-        let mut foreign = 0u32;
-        let mut listed = Vec::new();
-        let orders_ok = match self.signed("GET", path, &Params::default()) {
-            Answer::Ok(Value::Array(a)) => {
-                for o in &a {
-                    match binance::order_status(self.flavor, &self.syms, o) {
-                        Some((Some(cl), _, _, cum, _)) => {
-                            let cum = Qty(cum.0.saturating_add(self.earlier_fills(cl.order.0, o)));
-                            listed.push(VenueEventKind::Listed { cl, cum })
-                        }
-                        _ => foreign += 1,
-                    }
-                }
-                true
-            }
-            _ => false,
-        };
-        for k in listed {
-            self.emit(k);
-        }
+        // Balances and positions first, open orders last, right before the stream is
+        // read: an order that fills or ends between the open-orders answer and the end
+        // is then told by the stream before the core compares, not a false mismatch.
+        self.read_balances();
         let positions_ok = match self.flavor {
             // Spot holds balances, not positions: nothing to compare a net position with.
             Flavor::Spot => false,
@@ -1131,7 +1170,29 @@ impl Worker {
                 _ => false,
             },
         };
-        self.read_balances();
+        let path = self.flavor.open_orders_path();
+        let mut foreign = 0u32;
+        let mut listed = Vec::new();
+        let orders_ok = match self.signed("GET", path, &Params::default()) {
+            Answer::Ok(Value::Array(a)) => {
+                for o in &a {
+                    match binance::order_status(self.flavor, &self.syms, o) {
+                        Some((Some(cl), _, _, cum, avg)) => {
+                            let prior = self.earlier_fills(cl.order.0, o);
+                            self.st.seed(cl.order.0, prior, cum.0, avg);
+                            let cum = Qty(cum.0.saturating_add(prior));
+                            listed.push(VenueEventKind::Listed { cl, cum })
+                        }
+                        _ => foreign += 1,
+                    }
+                }
+                true
+            }
+            _ => false,
+        };
+        for k in listed {
+            self.emit(k);
+        }
         // What the stream says about fills the answers above already include is read
         // before the end, so execd's side of a balance is as current as the venue's.
         self.read_user();

@@ -346,6 +346,7 @@ fn new_order_parameters_per_flavor() {
         &order(OrderType::Limit),
         cl(3, 1),
         cl(3, 0),
+        false,
     )
     .unwrap();
     assert_eq!((m, path), ("POST", "/api/v3/order/cancelReplace"));
@@ -360,6 +361,7 @@ fn new_order_parameters_per_flavor() {
         &order(OrderType::Limit),
         cl(3, 1),
         cl(3, 0),
+        true,
     )
     .unwrap();
     assert_eq!((m, path), ("PUT", "/fapi/v1/order"));
@@ -706,4 +708,146 @@ fn a_status_answer_tells_what_earlier_venue_orders_filled() {
     let mut bad = answer.clone();
     bad["origQty"] = json!("0.0045");
     assert_eq!(earlier_fills(&s, Qty(6), &bad), 0, "finer than a lot");
+}
+
+/// After a restart (or a stream gap) a status or open-orders answer seeds what the order
+/// filled, so a trade on its replaced venue order reports the whole order's quantity and
+/// a replace sends only what is left.
+#[test]
+fn fills_seeded_from_a_status_answer_count_after_a_restart() {
+    let (_r, s) = syms();
+    let mut st = StreamState::default();
+    // Earlier venue orders filled 2, the current one 1 (as a status answer tells it).
+    st.seed(9, 2, 1, Price(10000));
+    assert_eq!(st.cum_of(9), 3);
+    // A stale answer never takes back what the stream already counted.
+    st.seed(9, 0, 1, Price(10000));
+    assert_eq!(st.cum_of(9), 3);
+    st.seed(9, 2, 0, Price(10000));
+    assert_eq!(st.cum_of(9), 3);
+    let mut v = execution_report("TRADE", "PARTIALLY_FILLED", &cl(9, 1).to_string(), "");
+    v["l"] = json!("0.001");
+    v["z"] = json!("0.002");
+    v["L"] = json!("100.00");
+    v["t"] = json!(7);
+    let mut out = Vec::new();
+    user_event(&s, &mut st, AccountId(0), &v, &mut out);
+    let cum = out.iter().find_map(|k| match k {
+        VenueEventKind::Fill { cum, .. } => *cum,
+        _ => None,
+    });
+    assert_eq!(cum, Some(Qty(4)), "2 earlier + 2 on this venue order");
+}
+
+/// cancelReplace's `cancelResponse` tells what the old venue order had filled when it
+/// was canceled — a fill racing the request included.
+#[test]
+fn the_cancel_response_tells_what_the_order_filled_at_a_replace() {
+    let (_r, s) = syms();
+    let answer = json!({"cancelResult": "SUCCESS", "newOrderResult": "SUCCESS",
+        "cancelResponse": {"symbol": "BTCUSDT", "origClientOrderId": cl(9, 1).to_string(),
+            "origQty": "0.00400000", "executedQty": "0.00300000", "status": "CANCELED"},
+        "newOrderResponse": {}});
+    // Core total 6 before: 2 filled by earlier venue orders, 3 by the old one.
+    assert_eq!(filled_at_replace(&s, Qty(6), &answer), Some(5));
+    let mut bad = answer.clone();
+    bad["cancelResponse"]["executedQty"] = json!("lots");
+    assert_eq!(filled_at_replace(&s, Qty(6), &bad), None);
+    assert_eq!(filled_at_replace(&s, Qty(6), &json!({})), None);
+}
+
+/// One of our orders canceled under a cancel id not ours (by hand, or the bridge
+/// cutting an oversized replace) still reaches the core.
+#[test]
+fn a_cancel_under_an_id_not_ours_is_still_told() {
+    let (_r, s) = syms();
+    let mut st = StreamState::default();
+    let mut out = Vec::new();
+    let c = execution_report("CANCELED", "CANCELED", "web_x1", &cl(9, 1).to_string());
+    user_event(&s, &mut st, AccountId(0), &c, &mut out);
+    assert_eq!(out, vec![VenueEventKind::Canceled { cl: cl(9, 1) }]);
+}
+
+/// An asset whose amount does not fit at 8 decimals is left out, never told as 0 (which
+/// would read as the venue holding none of it).
+#[test]
+fn a_balance_too_large_to_fit_is_skipped_not_zeroed() {
+    let (_r, mut s) = syms();
+    s.learn_assets(&spot_info());
+    let mut out = Vec::new();
+    let acct = json!({"balances": [
+        {"asset": "BTC", "free": "999999999999999.00000000", "locked": "0"},
+        {"asset": "USDT", "free": "1.00000000", "locked": "0.00000000"}]});
+    assert!(!balances(Flavor::Spot, &s, AccountId(0), &acct, &mut out));
+    assert_eq!(
+        out,
+        vec![VenueEventKind::Balance {
+            account: AccountId(0),
+            asset: name("USDT"),
+            free: 100_000_000,
+            locked: 0,
+            wallet: false
+        }]
+    );
+}
+
+/// A status answer's average is its venue order's alone: after a replace the bridge
+/// tells the order's whole average (earlier venue orders' trades seen here included), so
+/// the core prices the missing quantity right — 4 booked at 100.00, 2 missing at 110.00
+/// is 103.33 over 6, not 110.00 (which would book the 2 at 130.00).
+#[test]
+fn a_status_average_after_a_replace_covers_every_venue_order() {
+    let (_r, s) = syms();
+    let mut st = StreamState::default();
+    let mut out = Vec::new();
+    let mut t = execution_report("TRADE", "PARTIALLY_FILLED", &cl(9, 0).to_string(), "");
+    t["l"] = json!("0.004");
+    t["z"] = json!("0.004");
+    t["L"] = json!("100.00");
+    t["t"] = json!(1);
+    user_event(&s, &mut st, AccountId(0), &t, &mut out);
+    // Counted once even when a status answer already seeded it.
+    st.seed(9, 0, 4, Price(10000));
+    user_event(&s, &mut st, AccountId(0), &t, &mut out);
+    st.replaces.push(PendingReplace {
+        cl: cl(9, 1),
+        orig: cl(9, 0),
+        qty: Qty(8),
+        limit: Price(11000),
+    });
+    let n = execution_report("NEW", "NEW", &cl(9, 1).to_string(), "");
+    user_event(&s, &mut st, AccountId(0), &n, &mut out);
+    assert_eq!(st.prior_of(9), 4);
+    // The answer for the new venue order: 2 at 110.00 (the stream's trade was lost).
+    assert_eq!(st.average_of(9, 4, 2, Price(11000)), Price(10333));
+    // Never replaced: the answer's own average.
+    assert_eq!(st.average_of(7, 0, 2, Price(11000)), Price(11000));
+    // After a restart what earlier venue orders cost is not known here.
+    let mut fresh = StreamState::default();
+    fresh.seed(9, 4, 1, Price(11000));
+    assert_eq!(fresh.average_of(9, 4, 2, Price(11000)), Price(11000));
+}
+
+/// A spot replace sized on nothing filled asks the venue to cancel only a NEW order: a
+/// fill before the cancel makes it fail rather than place too much.
+#[test]
+fn a_spot_replace_sized_on_nothing_filled_is_only_new() {
+    let (_r, s) = syms();
+    let (sym, _) = s.by_id(InstrumentId(0)).unwrap();
+    let o = VenueOrder {
+        cl: cl(9, 1),
+        account: AccountId(0),
+        instrument: InstrumentId(0),
+        side: Side::Buy,
+        order_type: OrderType::Limit,
+        tif: Tif::Gtc,
+        qty: Qty(4),
+        limit: Price(10000),
+        stop: Price(0),
+        reduce_only: false,
+    };
+    let (_, _, p) = replace(Flavor::Spot, sym, "BTCUSDT", &o, cl(9, 1), cl(9, 0), true).unwrap();
+    assert!(p.0.contains("cancelRestrictions=ONLY_NEW"), "{}", p.0);
+    let (_, _, p) = replace(Flavor::Spot, sym, "BTCUSDT", &o, cl(9, 1), cl(9, 0), false).unwrap();
+    assert!(!p.0.contains("cancelRestrictions"), "{}", p.0);
 }
