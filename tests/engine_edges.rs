@@ -1551,3 +1551,138 @@ fn backpressure_is_a_venue_input_a_new_order_is_resent_a_cancel_refused() {
     );
     assert_eq!(r.state(cl), OrderState::New);
 }
+
+fn balance(asset: &str, free: i64) -> VenueEventKind {
+    VenueEventKind::Balance {
+        account: AccountId(0),
+        asset: Name::new(asset).unwrap(),
+        free,
+        locked: 0,
+        wallet: false,
+    }
+}
+
+/// A buy of `qty` AAPL at 190.02 with a commission of 1 in USD, as a spot venue tells
+/// what the fill moved.
+fn fill_assets(cl: ClOrdId, exec_id: u64, qty: i64) -> VenueEventKind {
+    VenueEventKind::FillAssets {
+        cl,
+        exec_id,
+        base: Name::new("AAPL").unwrap(),
+        base_delta: qty,
+        quote: Name::new("USD").unwrap(),
+        quote_delta: -19_002 * qty,
+        fee_asset: Name::new("USD").unwrap(),
+        fee: 1,
+    }
+}
+
+fn balance_lines(
+    evs: &[CoreEvent],
+) -> Vec<(String, execd::model::reconcile::ReconStatus, i64, i64)> {
+    evs.iter()
+        .filter_map(|e| match e {
+            CoreEvent::BalanceLine(l) => {
+                Some((l.asset.as_str().to_string(), l.status, l.ours, l.theirs))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The venue's open orders told, no positions (a spot venue holds assets).
+fn orders_told(r: &mut Rig, open: &[(ClOrdId, i64)]) -> Vec<CoreEvent> {
+    for &(cl, cum) in open {
+        r.venue(VenueEventKind::Listed { cl, cum: Qty(cum) });
+    }
+    r.venue(VenueEventKind::SnapshotEnd {
+        orders: true,
+        positions: false,
+        foreign: 0,
+    })
+}
+
+/// R-AUD-4: balance lines do not cry wolf. A resent fill moves the assets once; a fill
+/// whose balance the venue has not told yet is IN_FLIGHT, not a mismatch that holds the
+/// venue; after a stream gap, fills recovered through status answers (which carry no
+/// assets) restart the comparison from the venue's word, shown as REBASED lines; a real
+/// difference is still a mismatch.
+#[test]
+fn balance_lines_count_a_fill_once_wait_for_its_balance_and_rebase_after_a_gap() {
+    use execd::model::reconcile::ReconStatus::*;
+    let mut r = Rig::new(|t| t);
+    r.venue(balance("AAPL", 0));
+    r.venue(balance("USD", 1_000_000));
+    let (_, cl) = r.submit(10);
+    r.venue(VenueEventKind::Ack {
+        cl,
+        venue_order_id: 1,
+    });
+    r.fill(cl, 1, 4);
+    r.venue(fill_assets(cl, 1, 4));
+    // The executionReport resent: neither the fill nor its assets count twice.
+    r.fill(cl, 1, 4);
+    r.venue(fill_assets(cl, 1, 4));
+    assert_eq!(r.e.stats().duplicate_fill_assets, 1);
+    // Reconciled before the venue's balance after the fill: in flight, nothing held.
+    r.cmd(reconcile_cmd(false));
+    let evs = orders_told(&mut r, &[(cl, 4)]);
+    assert_eq!(
+        balance_lines(&evs),
+        vec![
+            ("AAPL".into(), InFlight, 4, 0),
+            ("USD".into(), InFlight, -76_009, 0)
+        ],
+        "{evs:?}"
+    );
+    let (_, sum) = recon(&evs);
+    let sum = sum.unwrap();
+    assert_eq!((sum.mismatches, sum.in_flight), (0, 2), "{sum:?}");
+    let (a, cl2) = r.submit(1);
+    assert!(matches!(a[0], CoreEvent::Accepted { .. }), "{a:?}");
+    // The balances come: matched.
+    r.venue(balance("AAPL", 4));
+    r.venue(balance("USD", 1_000_000 - 76_009));
+    r.cmd(reconcile_cmd(false));
+    let evs = orders_told(&mut r, &[(cl, 4), (cl2, 0)]);
+    assert_eq!(
+        balance_lines(&evs),
+        vec![
+            ("AAPL".into(), Matched, 4, 4),
+            ("USD".into(), Matched, -76_009, -76_009)
+        ],
+        "{evs:?}"
+    );
+
+    // The stream drops; 6 more fill meanwhile. The balances read at reconnect hold
+    // them, then the gap is told, then the fill comes back through a status answer.
+    r.venue(balance("AAPL", 10));
+    r.venue(balance("USD", 1_000_000 - 190_021));
+    r.venue(VenueEventKind::Restarted);
+    r.venue(status(cl, VenueOrderState::Filled, Some((10, 19_002))));
+    assert_eq!(r.state(cl), OrderState::Filled);
+    r.cmd(reconcile_cmd(false));
+    let evs = orders_told(&mut r, &[(cl2, 0)]);
+    assert_eq!(
+        balance_lines(&evs),
+        vec![
+            ("AAPL".into(), Rebased, 4, 10),
+            ("USD".into(), Rebased, -76_009, -190_021)
+        ],
+        "{evs:?}"
+    );
+    assert_eq!(recon(&evs).1.unwrap().mismatches, 0);
+
+    // From the new start, a balance that moves with no fill of ours is a mismatch
+    // that holds the venue (the next balance after the gap is the start as well).
+    r.venue(balance("USD", 1_000_000 - 190_021));
+    r.venue(balance("USD", 1_000_000 - 190_000));
+    r.cmd(reconcile_cmd(false));
+    let evs = orders_told(&mut r, &[(cl2, 0)]);
+    assert_eq!(
+        balance_lines(&evs),
+        vec![("USD".into(), Mismatch, 0, 21)],
+        "{evs:?}"
+    );
+    assert_eq!(recon(&evs).1.unwrap().mismatches, 1);
+}

@@ -58,16 +58,16 @@ impl Engine {
             } => self.on_balance(VenueId(vi as u16), account, asset, (free, locked), wallet),
             VenueEventKind::FillAssets {
                 cl,
+                exec_id,
                 base,
                 base_delta,
                 quote,
                 quote_delta,
                 fee_asset,
                 fee,
-                ..
             } => self.on_fill_assets(
                 VenueId(vi as u16),
-                cl,
+                (cl, exec_id),
                 [(base, base_delta), (quote, quote_delta)],
                 (fee_asset, fee),
             ),
@@ -81,7 +81,10 @@ impl Engine {
                 positions,
                 foreign,
             } => self.finish_reconciliation(VenueId(vi as u16), orders, positions, foreign, out),
-            VenueEventKind::Restarted => self.ask_about_orders(VenueId(vi as u16), true),
+            VenueEventKind::Restarted => {
+                self.rebase_balances(VenueId(vi as u16));
+                self.ask_about_orders(VenueId(vi as u16), true);
+            }
             VenueEventKind::Status { cl, state, filled } => {
                 // A mass status answer lists the venue's open orders: what a
                 // reconciliation compares (the quantity unknown when it did not say).
