@@ -1686,3 +1686,38 @@ fn balance_lines_count_a_fill_once_wait_for_its_balance_and_rebase_after_a_gap()
     );
     assert_eq!(recon(&evs).1.unwrap().mismatches, 1);
 }
+
+/// A cancel asked before the venue's backpressure on the new order was heard: the
+/// order never reached the venue, so it ends CANCELED here and is never resent, not
+/// after the hard timeout and its status query either.
+#[test]
+fn an_order_canceled_before_its_backpressure_is_heard_ends_canceled_and_is_never_resent() {
+    let mut r = Rig::new(|t| t);
+    let (_, cl) = r.submit(1);
+    r.cmd(Command::Cancel(OrderRef::Id(cl.order)));
+    assert_eq!(r.state(cl), OrderState::PendingCancel);
+    let evs = r.venue(VenueEventKind::Backpressure {
+        cl,
+        request: execd::venue::Request::New,
+    });
+    assert_eq!(r.state(cl), OrderState::Canceled, "{evs:?}");
+    assert!(
+        !evs.iter()
+            .any(|e| matches!(e, CoreEvent::RetryScheduled { .. })),
+        "{evs:?}"
+    );
+    // The cancel's own answer, whatever it is, changes nothing.
+    let (ccl, _) = *r.v.0.lock().unwrap().cancels.last().unwrap();
+    r.venue(VenueEventKind::CancelRejected {
+        cl: ccl,
+        reason: Reason::VenueUnknownOrder,
+    });
+    r.advance(60_000 * MS);
+    assert_eq!(r.state(cl), OrderState::Canceled);
+    assert_eq!(
+        r.v.0.lock().unwrap().sent.len(),
+        1,
+        "sent once, never again"
+    );
+    assert!(r.v.0.lock().unwrap().queries.is_empty());
+}

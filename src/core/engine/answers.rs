@@ -5,7 +5,7 @@ use super::{rejected_cmd, Engine, Outbox};
 use crate::model::event::CoreEvent;
 use crate::model::fixed::Qty;
 use crate::model::ids::{ClOrdId, OrderId, VenueId};
-use crate::model::order_state::OmsEvent;
+use crate::model::order_state::{OmsEvent, OrderState};
 use crate::model::reason::Reason;
 use crate::oms::Execution;
 use crate::venue::{Request, VenueEventKind, VenueOrderState};
@@ -194,6 +194,11 @@ impl Engine {
                     // the adapter's synchronous refusal always was.
                     Request::New => {
                         self.gate.breakers[vi].on_failure(self.now);
+                        // Its owner asked to cancel before this was heard: nothing
+                        // ever reached the venue, so it is done here, never resent.
+                        if o.state() == OrderState::PendingCancel {
+                            return self.apply(id, OmsEvent::Canceled, out);
+                        }
                         self.undelivered(id, out);
                     }
                     Request::Cancel => {
