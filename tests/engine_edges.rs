@@ -1721,3 +1721,112 @@ fn an_order_canceled_before_its_backpressure_is_heard_ends_canceled_and_is_never
     );
     assert!(r.v.0.lock().unwrap().queries.is_empty());
 }
+
+/// The paper venue's short order window: (counted, cap).
+fn budget(r: &Rig) -> (u64, u64) {
+    let v = execd::model::ids::VenueId(0);
+    r.e.gate().budget(v).unwrap().orders(0, r.now)
+}
+
+/// R-GATE-7: what the gate counts against the venue's order budget is what reached the
+/// venue. A new order the adapter could not hand over is not counted, so its resend
+/// counts once; a replace (Binance counts a cancelReplace as an order) is counted, and
+/// still goes when the budget is spent.
+#[test]
+fn the_venue_budget_counts_a_backpressured_order_once_and_counts_replaces() {
+    let mut r = Rig::new(|t| t);
+    r.venue(limits(0, 3, 0));
+    let (_, cl) = r.submit(10);
+    r.venue(VenueEventKind::Backpressure {
+        cl,
+        request: execd::venue::Request::New,
+    });
+    r.advance(2_000 * MS);
+    assert_eq!(r.v.0.lock().unwrap().sent.len(), 2, "resent");
+    assert_eq!(budget(&r), (1, 3));
+    r.venue(VenueEventKind::Ack {
+        cl,
+        venue_order_id: 1,
+    });
+    let replace = Command::Replace {
+        order: OrderRef::Id(cl.order),
+        quantity: Some(Dec::new(5, 0)),
+        limit_price: None,
+    };
+    let evs = r.cmd(replace);
+    assert_eq!(rejected_command(&evs), None, "{evs:?}");
+    assert_eq!(budget(&r), (2, 3));
+    let (a, _) = r.submit(1);
+    assert!(matches!(a[0], CoreEvent::Accepted { .. }), "{a:?}");
+    // Spent: a new order is refused, a replace that cuts risk still goes, counted.
+    let (a, _) = r.submit(1);
+    assert_eq!(gate_reason(&a), Some(Reason::VenueRateLimited), "{a:?}");
+    r.venue(VenueEventKind::Replaced {
+        cl: ClOrdId { version: 1, ..cl },
+        qty: Qty(5),
+        limit: Price(0),
+    });
+    let evs = r.cmd(Command::Replace {
+        order: OrderRef::Id(cl.order),
+        quantity: Some(Dec::new(4, 0)),
+        limit_price: None,
+    });
+    assert_eq!(rejected_command(&evs), None, "{evs:?}");
+    assert_eq!(r.state(cl), OrderState::PendingReplace);
+    assert_eq!(budget(&r), (4, 3));
+}
+
+/// A resend due while the venue's Retry-After holds is put off until the hold ends (a
+/// new order sent into it would be refused for good), same attempt; one the hold
+/// outlasts the delivery deadline of becomes a dead letter, not a venue rejection.
+#[test]
+fn a_resend_due_during_a_retry_after_waits_for_it_to_pass() {
+    let mut r = Rig::new(|t| t);
+    let (_, cl) = r.submit(1);
+    r.venue(VenueEventKind::Backpressure {
+        cl,
+        request: execd::venue::Request::New,
+    });
+    let hold_from = r.now + MS;
+    r.venue(limits(0, 0, 5_000));
+    let evs = r.advance(2_000 * MS);
+    assert_eq!(
+        r.v.0.lock().unwrap().sent.len(),
+        1,
+        "not sent into the hold"
+    );
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            CoreEvent::RetryScheduled { attempt: 1, due_ns, .. } if *due_ns == hold_from + 5_000 * MS
+        )),
+        "{evs:?}"
+    );
+    assert_eq!(r.e.stats().retries_deferred, 1);
+    r.advance(3_000 * MS);
+    let sent = r.v.0.lock().unwrap().sent.clone();
+    assert_eq!(sent.len(), 2, "sent once the hold passed");
+    assert_eq!(sent[1].cl, cl);
+    assert_eq!(r.state(cl), OrderState::PendingNew);
+
+    // A hold longer than what is left of the delivery deadline: a dead letter.
+    let (_, cl2) = r.submit(1);
+    r.venue(VenueEventKind::Backpressure {
+        cl: cl2,
+        request: execd::venue::Request::New,
+    });
+    r.venue(limits(0, 0, 60_000));
+    let evs = r.advance(2_000 * MS);
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            CoreEvent::DeadLettered {
+                reason: Reason::DeliveryExpired,
+                ..
+            }
+        )),
+        "{evs:?}"
+    );
+    assert_eq!(r.v.0.lock().unwrap().sent.len(), 3);
+    assert_eq!(r.state(cl2), OrderState::PendingNew);
+}

@@ -173,6 +173,7 @@ impl Engine {
             VenueEventKind::NotSent { cl } => {
                 let Some(id) = self.order_for(cl) else { return };
                 self.gate.breakers[vi].on_failure(self.now);
+                self.gate.budgets[vi].on_unsent(self.now);
                 self.undelivered(id, out);
             }
             VenueEventKind::RateLimit(limits) => {
@@ -189,6 +190,11 @@ impl Engine {
                 };
                 let origin = o.terms().origin;
                 out.emit(origin, CoreEvent::VenueBackpressure { order: id, request });
+                // A new order or replace was counted against the venue's budget when
+                // handed over; it never left.
+                if request != Request::Cancel {
+                    self.gate.budgets[vi].on_unsent(self.now);
+                }
                 match request {
                     // Never seen by the venue: resent under the same id (R-RES-1), as
                     // the adapter's synchronous refusal always was.
