@@ -1551,3 +1551,282 @@ fn backpressure_is_a_venue_input_a_new_order_is_resent_a_cancel_refused() {
     );
     assert_eq!(r.state(cl), OrderState::New);
 }
+
+fn balance(asset: &str, free: i64) -> VenueEventKind {
+    VenueEventKind::Balance {
+        account: AccountId(0),
+        asset: Name::new(asset).unwrap(),
+        free,
+        locked: 0,
+        wallet: false,
+    }
+}
+
+/// A buy of `qty` AAPL at 190.02 with a commission of 1 in USD, as a spot venue tells
+/// what the fill moved.
+fn fill_assets(cl: ClOrdId, exec_id: u64, qty: i64) -> VenueEventKind {
+    VenueEventKind::FillAssets {
+        cl,
+        exec_id,
+        base: Name::new("AAPL").unwrap(),
+        base_delta: qty,
+        quote: Name::new("USD").unwrap(),
+        quote_delta: -19_002 * qty,
+        fee_asset: Name::new("USD").unwrap(),
+        fee: 1,
+    }
+}
+
+fn balance_lines(
+    evs: &[CoreEvent],
+) -> Vec<(String, execd::model::reconcile::ReconStatus, i64, i64)> {
+    evs.iter()
+        .filter_map(|e| match e {
+            CoreEvent::BalanceLine(l) => {
+                Some((l.asset.as_str().to_string(), l.status, l.ours, l.theirs))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The venue's open orders told, no positions (a spot venue holds assets).
+fn orders_told(r: &mut Rig, open: &[(ClOrdId, i64)]) -> Vec<CoreEvent> {
+    for &(cl, cum) in open {
+        r.venue(VenueEventKind::Listed { cl, cum: Qty(cum) });
+    }
+    r.venue(VenueEventKind::SnapshotEnd {
+        orders: true,
+        positions: false,
+        foreign: 0,
+    })
+}
+
+/// R-AUD-4: balance lines do not cry wolf. A resent fill moves the assets once; a fill
+/// whose balance the venue has not told yet is IN_FLIGHT, not a mismatch that holds the
+/// venue; after a stream gap, fills recovered through status answers (which carry no
+/// assets) restart the comparison from the venue's word, shown as REBASED lines; a real
+/// difference is still a mismatch.
+#[test]
+fn balance_lines_count_a_fill_once_wait_for_its_balance_and_rebase_after_a_gap() {
+    use execd::model::reconcile::ReconStatus::*;
+    let mut r = Rig::new(|t| t);
+    r.venue(balance("AAPL", 0));
+    r.venue(balance("USD", 1_000_000));
+    let (_, cl) = r.submit(10);
+    r.venue(VenueEventKind::Ack {
+        cl,
+        venue_order_id: 1,
+    });
+    r.fill(cl, 1, 4);
+    r.venue(fill_assets(cl, 1, 4));
+    // The executionReport resent: neither the fill nor its assets count twice.
+    r.fill(cl, 1, 4);
+    r.venue(fill_assets(cl, 1, 4));
+    assert_eq!(r.e.stats().duplicate_fill_assets, 1);
+    // Reconciled before the venue's balance after the fill: in flight, nothing held.
+    r.cmd(reconcile_cmd(false));
+    let evs = orders_told(&mut r, &[(cl, 4)]);
+    assert_eq!(
+        balance_lines(&evs),
+        vec![
+            ("AAPL".into(), InFlight, 4, 0),
+            ("USD".into(), InFlight, -76_009, 0)
+        ],
+        "{evs:?}"
+    );
+    let (_, sum) = recon(&evs);
+    let sum = sum.unwrap();
+    assert_eq!((sum.mismatches, sum.in_flight), (0, 2), "{sum:?}");
+    let (a, cl2) = r.submit(1);
+    assert!(matches!(a[0], CoreEvent::Accepted { .. }), "{a:?}");
+    // The balances come: matched.
+    r.venue(balance("AAPL", 4));
+    r.venue(balance("USD", 1_000_000 - 76_009));
+    r.cmd(reconcile_cmd(false));
+    let evs = orders_told(&mut r, &[(cl, 4), (cl2, 0)]);
+    assert_eq!(
+        balance_lines(&evs),
+        vec![
+            ("AAPL".into(), Matched, 4, 4),
+            ("USD".into(), Matched, -76_009, -76_009)
+        ],
+        "{evs:?}"
+    );
+
+    // The stream drops; 6 more fill meanwhile. The balances read at reconnect hold
+    // them, then the gap is told, then the fill comes back through a status answer.
+    r.venue(balance("AAPL", 10));
+    r.venue(balance("USD", 1_000_000 - 190_021));
+    r.venue(VenueEventKind::Restarted);
+    r.venue(status(cl, VenueOrderState::Filled, Some((10, 19_002))));
+    assert_eq!(r.state(cl), OrderState::Filled);
+    r.cmd(reconcile_cmd(false));
+    let evs = orders_told(&mut r, &[(cl2, 0)]);
+    assert_eq!(
+        balance_lines(&evs),
+        vec![
+            ("AAPL".into(), Rebased, 4, 10),
+            ("USD".into(), Rebased, -76_009, -190_021)
+        ],
+        "{evs:?}"
+    );
+    assert_eq!(recon(&evs).1.unwrap().mismatches, 0);
+
+    // From the new start, a balance that moves with no fill of ours is a mismatch
+    // that holds the venue (the next balance after the gap is the start as well).
+    r.venue(balance("USD", 1_000_000 - 190_021));
+    r.venue(balance("USD", 1_000_000 - 190_000));
+    r.cmd(reconcile_cmd(false));
+    let evs = orders_told(&mut r, &[(cl2, 0)]);
+    assert_eq!(
+        balance_lines(&evs),
+        vec![("USD".into(), Mismatch, 0, 21)],
+        "{evs:?}"
+    );
+    assert_eq!(recon(&evs).1.unwrap().mismatches, 1);
+}
+
+/// A cancel asked before the venue's backpressure on the new order was heard: the
+/// order never reached the venue, so it ends CANCELED here and is never resent, not
+/// after the hard timeout and its status query either.
+#[test]
+fn an_order_canceled_before_its_backpressure_is_heard_ends_canceled_and_is_never_resent() {
+    let mut r = Rig::new(|t| t);
+    let (_, cl) = r.submit(1);
+    r.cmd(Command::Cancel(OrderRef::Id(cl.order)));
+    assert_eq!(r.state(cl), OrderState::PendingCancel);
+    let evs = r.venue(VenueEventKind::Backpressure {
+        cl,
+        request: execd::venue::Request::New,
+    });
+    assert_eq!(r.state(cl), OrderState::Canceled, "{evs:?}");
+    assert!(
+        !evs.iter()
+            .any(|e| matches!(e, CoreEvent::RetryScheduled { .. })),
+        "{evs:?}"
+    );
+    // The cancel's own answer, whatever it is, changes nothing.
+    let (ccl, _) = *r.v.0.lock().unwrap().cancels.last().unwrap();
+    r.venue(VenueEventKind::CancelRejected {
+        cl: ccl,
+        reason: Reason::VenueUnknownOrder,
+    });
+    r.advance(60_000 * MS);
+    assert_eq!(r.state(cl), OrderState::Canceled);
+    assert_eq!(
+        r.v.0.lock().unwrap().sent.len(),
+        1,
+        "sent once, never again"
+    );
+    assert!(r.v.0.lock().unwrap().queries.is_empty());
+}
+
+/// The paper venue's short order window: (counted, cap).
+fn budget(r: &Rig) -> (u64, u64) {
+    let v = execd::model::ids::VenueId(0);
+    r.e.gate().budget(v).unwrap().orders(0, r.now)
+}
+
+/// R-GATE-7: what the gate counts against the venue's order budget is what reached the
+/// venue. A new order the adapter could not hand over is not counted, so its resend
+/// counts once; a replace (Binance counts a cancelReplace as an order) is counted, and
+/// still goes when the budget is spent.
+#[test]
+fn the_venue_budget_counts_a_backpressured_order_once_and_counts_replaces() {
+    let mut r = Rig::new(|t| t);
+    r.venue(limits(0, 3, 0));
+    let (_, cl) = r.submit(10);
+    r.venue(VenueEventKind::Backpressure {
+        cl,
+        request: execd::venue::Request::New,
+    });
+    r.advance(2_000 * MS);
+    assert_eq!(r.v.0.lock().unwrap().sent.len(), 2, "resent");
+    assert_eq!(budget(&r), (1, 3));
+    r.venue(VenueEventKind::Ack {
+        cl,
+        venue_order_id: 1,
+    });
+    let replace = Command::Replace {
+        order: OrderRef::Id(cl.order),
+        quantity: Some(Dec::new(5, 0)),
+        limit_price: None,
+    };
+    let evs = r.cmd(replace);
+    assert_eq!(rejected_command(&evs), None, "{evs:?}");
+    assert_eq!(budget(&r), (2, 3));
+    let (a, _) = r.submit(1);
+    assert!(matches!(a[0], CoreEvent::Accepted { .. }), "{a:?}");
+    // Spent: a new order is refused, a replace that cuts risk still goes, counted.
+    let (a, _) = r.submit(1);
+    assert_eq!(gate_reason(&a), Some(Reason::VenueRateLimited), "{a:?}");
+    r.venue(VenueEventKind::Replaced {
+        cl: ClOrdId { version: 1, ..cl },
+        qty: Qty(5),
+        limit: Price(0),
+    });
+    let evs = r.cmd(Command::Replace {
+        order: OrderRef::Id(cl.order),
+        quantity: Some(Dec::new(4, 0)),
+        limit_price: None,
+    });
+    assert_eq!(rejected_command(&evs), None, "{evs:?}");
+    assert_eq!(r.state(cl), OrderState::PendingReplace);
+    assert_eq!(budget(&r), (4, 3));
+}
+
+/// A resend due while the venue's Retry-After holds is put off until the hold ends (a
+/// new order sent into it would be refused for good), same attempt; one the hold
+/// outlasts the delivery deadline of becomes a dead letter, not a venue rejection.
+#[test]
+fn a_resend_due_during_a_retry_after_waits_for_it_to_pass() {
+    let mut r = Rig::new(|t| t);
+    let (_, cl) = r.submit(1);
+    r.venue(VenueEventKind::Backpressure {
+        cl,
+        request: execd::venue::Request::New,
+    });
+    let hold_from = r.now + MS;
+    r.venue(limits(0, 0, 5_000));
+    let evs = r.advance(2_000 * MS);
+    assert_eq!(
+        r.v.0.lock().unwrap().sent.len(),
+        1,
+        "not sent into the hold"
+    );
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            CoreEvent::RetryScheduled { attempt: 1, due_ns, .. } if *due_ns == hold_from + 5_000 * MS
+        )),
+        "{evs:?}"
+    );
+    assert_eq!(r.e.stats().retries_deferred, 1);
+    r.advance(3_000 * MS);
+    let sent = r.v.0.lock().unwrap().sent.clone();
+    assert_eq!(sent.len(), 2, "sent once the hold passed");
+    assert_eq!(sent[1].cl, cl);
+    assert_eq!(r.state(cl), OrderState::PendingNew);
+
+    // A hold longer than what is left of the delivery deadline: a dead letter.
+    let (_, cl2) = r.submit(1);
+    r.venue(VenueEventKind::Backpressure {
+        cl: cl2,
+        request: execd::venue::Request::New,
+    });
+    r.venue(limits(0, 0, 60_000));
+    let evs = r.advance(2_000 * MS);
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            CoreEvent::DeadLettered {
+                reason: Reason::DeliveryExpired,
+                ..
+            }
+        )),
+        "{evs:?}"
+    );
+    assert_eq!(r.v.0.lock().unwrap().sent.len(), 3);
+    assert_eq!(r.state(cl2), OrderState::PendingNew);
+}

@@ -290,6 +290,11 @@ impl Gate {
         position_limit(lim, ask.side, added, pos, open_buy, open_sell)
     }
 
+    /// Venue `v`'s order budget as the gate counts it.
+    pub fn budget(&self, v: VenueId) -> Option<&VenueBudget> {
+        self.budgets.get(v.0 as usize)
+    }
+
     /// Whether new orders are refused because the audit log failed.
     pub fn audit_failed(&self) -> bool {
         self.audit_failed

@@ -64,6 +64,22 @@ impl Window {
             self.used = self.used.saturating_add(1);
         }
     }
+
+    fn uncount(&mut self, now: u64) {
+        if self.len_ns > 0 {
+            self.roll(now);
+            self.used = self.used.saturating_sub(1);
+        }
+    }
+
+    /// When it next allows one (`now` if it does): the start of the next window.
+    fn free_at(&self, now: u64) -> u64 {
+        if self.allows(now) {
+            now
+        } else {
+            self.index.saturating_add(1).saturating_mul(self.len_ns)
+        }
+    }
 }
 
 /// A venue's limits for the gate; with no report yet (every non-bridge venue) it allows
@@ -83,12 +99,35 @@ impl VenueBudget {
             && self.weight.allows(now)
     }
 
-    /// A new order went out: it counts in every order window until the venue's next
-    /// report says otherwise.
+    /// A new order (or a replace: Binance counts a cancelReplace or a modify as an
+    /// order) went out: it counts in every order window until the venue's next report
+    /// says otherwise.
     pub fn on_send(&mut self, now: u64) {
         for w in &mut self.orders {
             w.count(now);
         }
+    }
+
+    /// One counted at `on_send` never reached the venue (its adapter wrote nothing):
+    /// it is not counted, so its resend counts once. Taken from the window of `now`;
+    /// the adapter tells it at the engine time of the send, so that is the window it
+    /// was counted in (were it heard in the next, the venue's next report, of which
+    /// the larger count stands, puts back what was taken).
+    pub fn on_unsent(&mut self, now: u64) {
+        for w in &mut self.orders {
+            w.uncount(now);
+        }
+    }
+
+    /// The earliest engine time from `now` on at which [`VenueBudget::allows`] may
+    /// hold again: after the hold and the end of every full window (a report may free
+    /// it sooner).
+    pub fn free_at(&self, now: u64) -> u64 {
+        self.orders
+            .iter()
+            .chain(std::iter::once(&self.weight))
+            .map(|w| w.free_at(now))
+            .fold(now.max(self.hold_until_ns), u64::max)
     }
 
     /// The venue's report, applied at `now`: counts and caps as it told them, and its
@@ -208,6 +247,30 @@ mod tests {
         b.on_report(t0 + S, &r);
         assert!(!b.allows(t0 + 2 * S));
         assert!(b.allows(t0 + 60 * S));
+    }
+
+    #[test]
+    fn an_order_that_never_reached_the_venue_is_not_counted_and_free_at_says_when() {
+        let mut b = VenueBudget::default();
+        let t0 = 1_700_000_000 * S;
+        b.on_report(t0, &report(0, 2, 0));
+        b.on_send(t0);
+        b.on_unsent(t0);
+        // Its resend counts once.
+        b.on_send(t0 + 1);
+        assert_eq!(b.orders(0, t0 + 1), (1, 2));
+        assert_eq!(b.free_at(t0 + 1), t0 + 1);
+        b.on_send(t0 + 2);
+        assert!(!b.allows(t0 + 3));
+        assert_eq!(b.free_at(t0 + 3), t0 + 10 * S);
+        assert!(b.allows(b.free_at(t0 + 3)));
+        // Never below zero.
+        b.on_unsent(t0 + 10 * S);
+        assert_eq!(b.orders(0, t0 + 10 * S).0, 0);
+        // A Retry-After longer than the window: its end.
+        b.on_report(t0 + 11 * S, &report(0, 2, 30_000));
+        assert_eq!(b.free_at(t0 + 11 * S), t0 + 41 * S);
+        assert!(b.allows(t0 + 41 * S));
     }
 
     #[test]

@@ -23,17 +23,27 @@ pub enum ReconStatus {
     MissingSlTp,
     /// The venue has an open order the core did not send or no longer holds.
     UnknownOrder,
+    /// A balance line whose asset moved by a fill the venue has not confirmed with a
+    /// balance yet (Binance tells the fill, then the account): not compared, counted
+    /// in the summary's `in_flight`.
+    InFlight,
+    /// A balance line whose start was taken again from the venue's word after a stream
+    /// gap or a restart (fills recovered through status answers move no assets here):
+    /// ours and theirs are the changes set aside then. Not a mismatch.
+    Rebased,
 }
 
 impl ReconStatus {
     /// Every status, in journal tag order.
-    pub const ALL: [ReconStatus; 6] = [
+    pub const ALL: [ReconStatus; 8] = [
         ReconStatus::Matched,
         ReconStatus::Mismatch,
         ReconStatus::PhantomPosition,
         ReconStatus::MissingPosition,
         ReconStatus::MissingSlTp,
         ReconStatus::UnknownOrder,
+        ReconStatus::InFlight,
+        ReconStatus::Rebased,
     ];
 
     /// The name reports and exports use.
@@ -45,6 +55,8 @@ impl ReconStatus {
             ReconStatus::MissingPosition => "MISSING_POSITION",
             ReconStatus::MissingSlTp => "MISSING_SL_TP",
             ReconStatus::UnknownOrder => "UNKNOWN_ORDER",
+            ReconStatus::InFlight => "IN_FLIGHT",
+            ReconStatus::Rebased => "REBASED",
         }
     }
 }
@@ -130,7 +142,9 @@ pub struct ReconSummary {
     /// Lines other than MATCHED: each holds its scope until resolved.
     pub mismatches: u32,
     /// Orders still waiting for the venue's answer (status queries out): not compared,
-    /// and the venue takes no new order after a restart until they are settled.
+    /// and the venue takes no new order after a restart until they are settled. Also
+    /// counts balance lines IN_FLIGHT (a fill's assets without the venue's balance
+    /// after it), which hold nothing.
     pub in_flight: u32,
     /// Whether the venue listed its open orders (a venue that cannot is not compared).
     pub orders_checked: bool,

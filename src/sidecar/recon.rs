@@ -26,7 +26,8 @@ const BALANCE_TAG: u8 = 34;
 /// One line as the files hold it: names and decimals, no ids to look up.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineRecord {
-    /// MATCHED, MISMATCH, PHANTOM_POSITION, MISSING_POSITION, MISSING_SL_TP, UNKNOWN_ORDER.
+    /// MATCHED, MISMATCH, PHANTOM_POSITION, MISSING_POSITION, MISSING_SL_TP, UNKNOWN_ORDER,
+    /// IN_FLIGHT, REBASED (balance lines).
     pub status: String,
     /// `order`, `position` or `balance` (an asset's change since execd first heard its
     /// balance: `symbol` names the asset, `ours`/`theirs` at 8 decimals).

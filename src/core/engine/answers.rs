@@ -5,7 +5,7 @@ use super::{rejected_cmd, Engine, Outbox};
 use crate::model::event::CoreEvent;
 use crate::model::fixed::Qty;
 use crate::model::ids::{ClOrdId, OrderId, VenueId};
-use crate::model::order_state::OmsEvent;
+use crate::model::order_state::{OmsEvent, OrderState};
 use crate::model::reason::Reason;
 use crate::oms::Execution;
 use crate::venue::{Request, VenueEventKind, VenueOrderState};
@@ -58,16 +58,16 @@ impl Engine {
             } => self.on_balance(VenueId(vi as u16), account, asset, (free, locked), wallet),
             VenueEventKind::FillAssets {
                 cl,
+                exec_id,
                 base,
                 base_delta,
                 quote,
                 quote_delta,
                 fee_asset,
                 fee,
-                ..
             } => self.on_fill_assets(
                 VenueId(vi as u16),
-                cl,
+                (cl, exec_id),
                 [(base, base_delta), (quote, quote_delta)],
                 (fee_asset, fee),
             ),
@@ -81,7 +81,10 @@ impl Engine {
                 positions,
                 foreign,
             } => self.finish_reconciliation(VenueId(vi as u16), orders, positions, foreign, out),
-            VenueEventKind::Restarted => self.ask_about_orders(VenueId(vi as u16), true),
+            VenueEventKind::Restarted => {
+                self.rebase_balances(VenueId(vi as u16));
+                self.ask_about_orders(VenueId(vi as u16), true);
+            }
             VenueEventKind::Status { cl, state, filled } => {
                 // A mass status answer lists the venue's open orders: what a
                 // reconciliation compares (the quantity unknown when it did not say).
@@ -170,6 +173,7 @@ impl Engine {
             VenueEventKind::NotSent { cl } => {
                 let Some(id) = self.order_for(cl) else { return };
                 self.gate.breakers[vi].on_failure(self.now);
+                self.gate.budgets[vi].on_unsent(self.now);
                 self.undelivered(id, out);
             }
             VenueEventKind::RateLimit(limits) => {
@@ -186,11 +190,21 @@ impl Engine {
                 };
                 let origin = o.terms().origin;
                 out.emit(origin, CoreEvent::VenueBackpressure { order: id, request });
+                // A new order or replace was counted against the venue's budget when
+                // handed over; it never left.
+                if request != Request::Cancel {
+                    self.gate.budgets[vi].on_unsent(self.now);
+                }
                 match request {
                     // Never seen by the venue: resent under the same id (R-RES-1), as
                     // the adapter's synchronous refusal always was.
                     Request::New => {
                         self.gate.breakers[vi].on_failure(self.now);
+                        // Its owner asked to cancel before this was heard: nothing
+                        // ever reached the venue, so it is done here, never resent.
+                        if o.state() == OrderState::PendingCancel {
+                            return self.apply(id, OmsEvent::Canceled, out);
+                        }
                         self.undelivered(id, out);
                     }
                     Request::Cancel => {

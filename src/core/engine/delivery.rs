@@ -205,7 +205,35 @@ impl Engine {
                 return;
             }
         }
+        // The venue said to hold off (Retry-After) or its order budget is spent: sent
+        // now, it would refuse the order for good. Put off until it may go, same
+        // attempt, within the same deadline.
+        let v = self.undelivered[i].venue.0 as usize;
+        let free_at = self.gate.budgets[v].free_at(self.now);
+        if free_at > self.now {
+            return self.defer_resend(i, free_at, out);
+        }
         self.try_send(i, out);
+    }
+
+    /// Resend of table entry `i` put off to `due`, or a dead letter when that is past
+    /// its deadline.
+    fn defer_resend(&mut self, i: usize, due: u64, out: &mut impl Outbox) {
+        let u = self.undelivered[i];
+        if due > u.deadline {
+            return self.dead_letter(i, Reason::DeliveryExpired, out);
+        }
+        self.stats.retries_deferred += 1;
+        self.timers.push(Reverse((due, u.order.0 | RESEND)));
+        let origin = self.book.get(u.order).map_or(0, |o| o.terms().origin);
+        out.emit(
+            origin,
+            CoreEvent::RetryScheduled {
+                order: u.order,
+                attempt: u.attempts,
+                due_ns: due,
+            },
+        );
     }
 
     /// Hands table entry `i` to its venue again, same ClOrdID.
@@ -224,6 +252,7 @@ impl Engine {
             }
             Err(_) => {
                 self.gate.breakers[v].on_failure(self.now);
+                self.gate.budgets[v].on_unsent(self.now);
                 self.undelivered(u.order, out);
             }
         }
@@ -268,7 +297,8 @@ impl Engine {
         if redrive {
             // The normal path's venue checks: a venue still down keeps it queued.
             let logged_on = self.venues[v.0 as usize].is_logged_on();
-            let health = gate::venue_health(logged_on, &self.gate.breakers[v.0 as usize], self.now);
+            let health = gate::venue_health(logged_on, &self.gate.breakers[v.0 as usize], self.now)
+                .and_then(|()| gate::venue_budget(&self.gate.budgets[v.0 as usize], self.now));
             if let Err(reason) = health {
                 return out.emit(origin, rejected_cmd(Some(order), reason));
             }

@@ -16,6 +16,9 @@ impl Engine {
             return;
         };
         self.stats.fills += 1;
+        if let Some(v) = self.book.get(id).map(|o| o.terms().venue) {
+            self.fill_booked(v, id, x.exec_id);
+        }
         // A leg that fills, even in part, cancels its sibling before anything else goes
         // out for the position: the sooner the cancel leaves, the narrower the window in
         // which both execute (R-OMS-5). A venue that links them does it itself.

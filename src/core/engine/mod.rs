@@ -74,6 +74,12 @@ pub struct EngineStats {
     pub fills: u64,
     /// Fills ignored as resent exec ids.
     pub duplicate_execs: u64,
+    /// Resends put off because the venue's Retry-After or order budget would have
+    /// refused them.
+    pub retries_deferred: u64,
+    /// A fill's assets not counted: its `Fill` was not the one just booked (resent,
+    /// refused, or unknown).
+    pub duplicate_fill_assets: u64,
     /// Fills refused because they would overfill.
     pub overfills: u64,
     /// Events that did not fit the state machine.

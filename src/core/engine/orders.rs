@@ -224,6 +224,7 @@ impl Engine {
             // The venue never saw it: a transport failure, not a venue decision, and
             // safe to resend under the same ClOrdID (R-RES-1).
             self.gate.breakers[v].on_failure(self.now);
+            self.gate.budgets[v].on_unsent(self.now);
             self.undelivered(id, out);
         }
     }
@@ -443,6 +444,9 @@ impl Engine {
         if let Err(e) = self.venues[v].replace(self.now, cl, orig, qty, px) {
             return out.emit(origin, rejected_cmd(Some(id), refusal(e)));
         }
+        // Binance counts a cancelReplace (a modify) as an order: counted, never refused
+        // for it (one that only cuts risk must go).
+        self.gate.budgets[v].on_send(self.now);
         self.apply(id, OmsEvent::ReplaceSent, out);
     }
 }

@@ -48,6 +48,8 @@ pub(crate) struct VenueRecon {
     scheduled: bool,
     /// Asset balances (spot venues) and execd's account of them.
     pub(super) holdings: super::balances::Holdings,
+    /// The `Fill` booked last (order, exec id): the one whose `FillAssets` may count.
+    pub(super) fill_booked: Option<(crate::model::ids::OrderId, u64)>,
 }
 
 /// Every venue's reconciliation state.
@@ -133,6 +135,9 @@ impl Engine {
         // is unknown after a restart, so only network venues are held.
         if hold && self.venues[v.0 as usize].is_external() {
             self.gate.holds.resuming[v.0 as usize] = true;
+            // The core was down: fills meanwhile come back through status answers,
+            // which move no assets here.
+            self.rebase_balances(v);
         }
         // Timers come from journaled inputs only: the schedule starts with the core's
         // own start command, so a replay sets the same ones.
@@ -380,9 +385,11 @@ impl Engine {
                 }
             }
         }
-        let (n, bad) = self.balance_lines(v, report, out);
+        let orders_in_flight = sum.in_flight;
+        let (n, bad, moving) = self.balance_lines(v, report, out);
         sum.lines += n;
         sum.mismatches += bad;
+        sum.in_flight += moving;
         for l in &lines {
             sum.lines += 1;
             if l.status != ReconStatus::Matched {
@@ -397,7 +404,7 @@ impl Engine {
             }
             out.broadcast(CoreEvent::ReconLine(*l));
         }
-        if sum.in_flight == 0 {
+        if orders_in_flight == 0 {
             self.gate.holds.resuming[vi] = false;
         }
         // Queued orders of this venue that are finished have been compared now.

@@ -704,6 +704,24 @@ mod tests {
                 ours: 99_900,
                 theirs: -1,
             }),
+            CoreEvent::BalanceLine(BalanceLine {
+                report: 5,
+                venue: VenueId(1),
+                account: AccountId(0),
+                asset: Name::new("USDT").unwrap(),
+                status: ReconStatus::Rebased,
+                ours: -5,
+                theirs: 7,
+            }),
+            CoreEvent::BalanceLine(BalanceLine {
+                report: 5,
+                venue: VenueId(1),
+                account: AccountId(0),
+                asset: Name::new("BNB").unwrap(),
+                status: ReconStatus::InFlight,
+                ours: 3,
+                theirs: 0,
+            }),
             CoreEvent::VenueLimits {
                 venue: Name::new("binance").unwrap(),
                 limits: RateLimits {
