@@ -89,8 +89,11 @@ impl DutyCycle {
         opts: CoreOptions,
         tsc: quanta::Clock,
         metrics: Arc<CoreMetrics>,
-        wait: IdleWait,
+        mut wait: IdleWait,
     ) -> DutyCycle {
+        // Sized now: the first idle wait may come mid-session (only after ≈ 1 ms of quiet),
+        // and it must not allocate on the core thread then.
+        wait.size_for(engine.venues().len());
         metrics.baseline(engine.stats());
         let mut latency = Latency::new();
         latency.publish_to(metrics.clone());

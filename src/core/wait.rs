@@ -115,6 +115,11 @@ impl IdleWait {
         }
     }
 
+    /// Makes room to watch `venues` venues, so no later wait allocates.
+    pub(crate) fn size_for(&mut self, venues: usize) {
+        self.watched.resize(venues, None);
+    }
+
     /// What woke the core so far.
     pub(crate) fn counts(&self) -> IdleCounts {
         let mut c = self.counts;
