@@ -66,7 +66,10 @@ fn hgrm_round_trips_the_percentiles() {
     }
     assert!((last.value - h.max() as f64 / 1000.0).abs() < 0.0011);
     // Every line but the last has the fourth column, 1/(1-p), consistent with p.
-    for line in text.lines().filter(|l| l.starts_with(' ') && !l.contains("Value")) {
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with(' ') && !l.contains("Value"))
+    {
         let f: Vec<f64> = line
             .split_whitespace()
             .map(|x| x.parse().unwrap())
@@ -85,7 +88,10 @@ fn hgrm_round_trips_the_percentiles() {
 fn hgrm_of_one_value_and_of_none() {
     let lines = parse_hgrm(&hgrm(&hist([42_000]))).unwrap();
     assert!(!lines.is_empty());
-    assert!(lines.iter().all(|l| (l.value - 42.0).abs() < 0.05), "{lines:?}");
+    assert!(
+        lines.iter().all(|l| (l.value - 42.0).abs() < 0.05),
+        "{lines:?}"
+    );
     assert_eq!(lines.last().unwrap().total_count, 1);
     assert!(parse_hgrm(&hgrm(&hist([]))).unwrap().is_empty());
 }
@@ -112,7 +118,16 @@ fn svg_plot_draws_every_row_on_percentile_axes() {
     .unwrap();
     let svg = std::fs::read_to_string(&path).unwrap();
     assert!(svg.starts_with("<svg"), "{}", &svg[..80.min(svg.len())]);
-    for label in ["floor", "QuickFIX → QuickFIX", "50%", "90%", "99%", "99.9%", "99.99%", "latency µs"] {
+    for label in [
+        "floor",
+        "QuickFIX → QuickFIX",
+        "50%",
+        "90%",
+        "99%",
+        "99.9%",
+        "99.99%",
+        "latency µs",
+    ] {
         assert!(svg.contains(label), "no {label:?} in the SVG");
     }
     assert!(svg.matches("<polyline").count() >= 2, "one line per row");
@@ -133,20 +148,28 @@ fn execd_run_writes_the_latency_report_at_exit() {
     std::fs::write(&cfg, text).unwrap();
     let report = dir.join("report");
     let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
-    c.args(["run", "--listen", "off", "--exit", "--orders", "40", "--rate", "400"])
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--journal")
-        .arg(dir.join("journal"))
-        .arg("--latency-report")
-        .arg(&report);
+    c.args([
+        "run", "--listen", "off", "--exit", "--orders", "40", "--rate", "400",
+    ])
+    .arg("--config")
+    .arg(&cfg)
+    .arg("--journal")
+    .arg(dir.join("journal"))
+    .arg("--latency-report")
+    .arg(&report);
     let (code, lines) = LineProc::spawn(&mut c).finish(60);
     assert_eq!(code, Some(0), "{lines:#?}");
     assert!(
         lines.iter().any(|l| l.contains("latency report:")),
         "{lines:#?}"
     );
-    for name in ["stage-gate", "stage-oms", "stage-venue", "stage-total", "wire-to-fill-sim"] {
+    for name in [
+        "stage-gate",
+        "stage-oms",
+        "stage-venue",
+        "stage-total",
+        "wire-to-fill-sim",
+    ] {
         let p = report.join(format!("{name}.hgrm"));
         let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         let parsed = parse_hgrm(&text).unwrap();

@@ -3,9 +3,10 @@
 //! against what the loopback and the scheduler cost alone on this machine.
 //!
 //! The requester (the bench thread, in the core's place) busy-polls a non-blocking socket
-//! (TCP_NODELAY) and sends each request at its intended time on a fixed-rate schedule,
-//! spinning until then as a spinning core does; latency runs from the intended time to
-//! the last byte of the answer, so a late send counts (coordinated omission). The
+//! (TCP_NODELAY) and sends each request at its due time on a fixed-rate schedule,
+//! spinning until then as a spinning core does; latency runs from the write to the last
+//! byte of the answer, recorded with `record_correct(value, interval)` (coordinated
+//! omission), exactly as the core's wire-to-wire is. The
 //! responder (in the simulator's place) is a thread that either busy-polls too or blocks
 //! in `epoll_wait` (mio) until the request is readable: the difference is the cost of
 //! one wake-up. The responder is stopped and joined on every way out (Drop).
@@ -70,7 +71,11 @@ fn respond(
         let p = mio::Poll::new().map_err(|e| e.to_string())?;
         let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
         p.registry()
-            .register(&mut mio::unix::SourceFd(&fd), mio::Token(0), mio::Interest::READABLE)
+            .register(
+                &mut mio::unix::SourceFd(&fd),
+                mio::Token(0),
+                mio::Interest::READABLE,
+            )
             .map_err(|e| e.to_string())?;
         poll = Some(p);
     }
@@ -83,7 +88,8 @@ fn respond(
                 got += n;
                 while got >= req {
                     got -= req;
-                    s.write_all(&answer).map_err(|e| format!("responder write: {e}"))?;
+                    s.write_all(&answer)
+                        .map_err(|e| format!("responder write: {e}"))?;
                 }
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => match poll.as_mut() {
@@ -137,6 +143,9 @@ pub fn ping_pong(
         while Instant::now() < due {
             std::hint::spin_loop();
         }
+        // Timed from the write, as the core times its wire-to-wire (write → fill read),
+        // and corrected the same way (record_correct), so the two compare.
+        let sent = Instant::now();
         let mut off = 0;
         while off < req.len() {
             match c.write(&req[off..]) {
@@ -164,7 +173,9 @@ pub fn ping_pong(
             }
         }
         if i >= warmup {
-            hist.saturating_record((due.elapsed().as_nanos() as u64).max(1));
+            let ns = (sent.elapsed().as_nanos() as u64).max(1);
+            hist.record_correct(ns, interval.as_nanos() as u64)
+                .map_err(|e| format!("floor: {e:?}"))?;
         }
     }
     drop(c);

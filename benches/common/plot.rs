@@ -108,7 +108,9 @@ pub fn write_svg(path: &Path, title: &str, rows: &[(String, Vec<HgrmLine>)]) -> 
             .draw_series(LineSeries::new(pts, colour.stroke_width(2)))
             .map_err(|e| err(&e))?
             .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()

@@ -43,11 +43,12 @@ pub fn write_hgrm(h: &Histogram<u64>, w: &mut impl Write) -> io::Result<()> {
     } else {
         (us(h.mean()), us(h.stdev()), us(h.max() as f64))
     };
+    writeln!(w, "#[Mean    = {mean:>12.3}, StdDeviation   = {sd:>12.3}]")?;
     writeln!(
         w,
-        "#[Mean    = {mean:>12.3}, StdDeviation   = {sd:>12.3}]"
+        "#[Max     = {max:>12.3}, Total count    = {:>12}]",
+        h.len()
     )?;
-    writeln!(w, "#[Max     = {max:>12.3}, Total count    = {:>12}]", h.len())?;
     writeln!(w, "#[Unit    = microseconds]")
 }
 

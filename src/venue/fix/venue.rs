@@ -202,9 +202,7 @@ impl SessionIo for Wire {
                 return;
             }
         }
-        if msg.msg_type() == msg_type::EXECUTION_REPORT
-            && msg.get(tag::EXEC_TYPE) == Some(b"F")
-        {
+        if msg.msg_type() == msg_type::EXECUTION_REPORT && msg.get(tag::EXEC_TYPE) == Some(b"F") {
             if let Some(cl) = cl_of(msg.get(tag::CL_ORD_ID)) {
                 self.fills.filled(cl);
             }
