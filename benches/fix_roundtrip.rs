@@ -1,45 +1,69 @@
-//! Loopback order → fill round trips over FIX, execd against QuickFIX C++, all in one run
-//! on one machine (`cargo bench --bench fix_roundtrip`; see `benches/README.md`).
+//! Loopback order → fill round trips over FIX, execd against QuickFIX C++, the raw TCP
+//! floor under both and execd's wire-to-wire time, all in one run on one machine
+//! (`cargo bench --bench fix_roundtrip`; see `benches/README.md`).
 //!
-//! Every row sends orders strictly one at a time (send, wait for the fill, send the
-//! next): a warm-up (`FIX_RT_WARMUP`, default 500) that is not recorded, then
-//! `FIX_RT_ORDERS` (default 5000) recorded. Latency runs from "about to send" to "fill
-//! seen by the sender", in an HDR histogram.
+//! **Coordinated omission.** Orders go one at a time on a fixed-rate schedule
+//! (`FIX_RT_RATE` per second, default 1000): order i is due at start + i/rate, is sent
+//! then (or at once, if the one before finished late) and its latency runs from that
+//! intended time, so a stall counts for every order it delayed. Where only a measured
+//! value exists (QuickFIX's own stamps, the core's write → fill-read), the value is
+//! recorded with HdrHistogram's `record_correct(value, 1/rate)` instead. A warm-up
+//! (`FIX_RT_WARMUP`, default 500) is not recorded, then `FIX_RT_ORDERS` (default 5000).
 //!
-//! - `execd → sim`: execd's core in-process (library API, journaled), one FIX venue
-//!   pointing at a fresh `execd-venue-sim --policy fill` child process. The bench thread
-//!   submits marketable limit orders (GTC, alternating buy at the ask / sell at the bid,
-//!   quantity 1) through a `Handle` and busy-polls `try_event` for the order's `Fill`;
-//!   it re-sends the quote every 100 ms (the gate wants quotes younger than 5 s). One row
-//!   per core idle strategy (backoff / yield / spin) × simulator (blocking epoll /
-//!   `--spin`).
+//! - `TCP floor`: `common/floor.rs`: a ping-pong over 127.0.0.1 with the sizes of the
+//!   NewOrderSingle execd sends and of what the simulator answers it with (read from the
+//!   FIX session store of an execd row of the same run), requester busy-polling; the
+//!   responder busy-polls too, or blocks in epoll (the cost of one wake-up).
+//! - `execd wire to wire`: NewOrderSingle written → its fill's bytes read, timed on the
+//!   core thread by the FIX venue (`FixVenue::wire_to_fill`), core spinning, simulator
+//!   `--spin`, journaled; the bench thread sleeps between orders and while it waits, so
+//!   only the core and the simulator spin (the figure to hold against the floor).
+//! - `execd (core …) → sim`: execd's core in-process (library API, journaled), one FIX
+//!   venue pointing at a fresh `execd-venue-sim --policy fill` child process. The bench
+//!   thread submits marketable limit orders (GTC, alternating buy at the ask / sell at
+//!   the bid, quantity 1) through a `Handle` and polls `try_event` for the order's
+//!   `Fill`; it re-sends the quote every 100 ms (the gate wants quotes younger than 5 s).
+//!   One row per core idle strategy (backoff / yield / spin) × simulator (blocking epoll
+//!   / `--spin`). Each also reports the core's own stages (`CoreReport::latency`).
 //! - `QuickFIX → QuickFIX`: `qf-peer initiator` against `qf-peer acceptor` (market
-//!   orders, its own `bench` command; both sides block in QuickFIX's socket threads).
+//!   orders; both sides block in QuickFIX's socket threads), one `bench 1` per order so
+//!   that every order's own latency is known.
 //! - `QuickFIX → sim`: the same initiator against `execd-venue-sim` (blocking / `--spin`).
 //!
-//! Environment: `FIX_RT_ORDERS`, `FIX_RT_WARMUP`, `FIX_RT_ONLY` (comma-separated
-//! substrings: run only rows whose name contains one), `FIX_RT_CLIENT` (`spin`, the
-//! default: the bench thread busy-polls the event ring; `yield`: it yields after 64 empty
-//! polls), `FIX_RT_OVERSUB_ORDERS` (default 500: recorded orders of the execd → sim
-//! `--spin` rows on a machine with 2 CPUs or fewer, where three busy-pollers share two
-//! CPUs and each order can wait for a scheduler time slice), `EXECD_QF_PEER` (qf-peer binary;
-//! default `interop/quickfix-peer/target/release/qf-peer`; missing → the QuickFIX rows are
+//! Environment: `FIX_RT_ORDERS`, `FIX_RT_WARMUP`, `FIX_RT_RATE`, `FIX_RT_ONLY`
+//! (comma-separated substrings: run only rows whose name contains one), `FIX_RT_CLIENT`
+//! (`spin`, the default: the bench thread busy-polls the event ring; `yield`: it yields
+//! after 64 empty polls), `FIX_RT_OVERSUB_ORDERS` (default 500: recorded orders of the
+//! execd → sim `--spin` rows on a machine with 2 CPUs or fewer, where three busy-pollers
+//! share two CPUs), `EXECD_QF_PEER` (qf-peer binary; default
+//! `interop/quickfix-peer/target/release/qf-peer`; missing → the QuickFIX rows are
 //! skipped with a note, or the bench panics under `CI=true`). The table goes to stdout
-//! and, as JSON, to `target/fix_roundtrip.json`.
+//! and, as JSON, to `target/fix_roundtrip.json`; the latency report (one `.hgrm` per row
+//! and per execd stage, and the SVG plots `latency.svg` and `stages.svg`) to
+//! `target/latency-report/`.
+
+#[path = "common/floor.rs"]
+mod floor;
+#[path = "common/plot.rs"]
+mod plot;
 
 use execd::calendar::iso8601;
 use execd::config::IdleKind;
 use execd::config::Registry;
+use execd::core::latency_report::{parse_hgrm, write_hgrm};
 use execd::core::{spawn, CoreOptions, CoreThread, Handle};
 use execd::model::event::{Command, CoreEvent};
 use execd::model::fixed::Dec;
 use execd::model::ids::{Name, OrderType, RequestId, Side, Tif};
 use execd::model::request::ExecutionRequest;
+use execd::venue::fix::store::{read_frames, Direction};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
+use std::cell::Cell;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command as Proc, Stdio};
+use std::rc::Rc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -220,12 +244,31 @@ fn start_sim(spin: bool, sender: &str) -> Result<(Peer, u16), String> {
 // ---------------------------------------------------------------------------------------
 // Results.
 
-#[derive(Clone, Debug)]
 struct Row {
     name: String,
+    /// File name of its histogram in the latency report.
+    slug: String,
     notes: String,
-    /// Recorded orders, or why the row did not run.
-    result: Result<Stats, String>,
+    /// What was measured, or why the row did not run.
+    result: Result<Measured, String>,
+}
+
+struct Measured {
+    stats: Stats,
+    /// Latencies (ns), corrected for coordinated omission.
+    hist: Histogram<u64>,
+    /// The core's own stages, for execd rows (ns, as recorded).
+    stages: Vec<(String, Histogram<u64>)>,
+}
+
+impl Measured {
+    fn new(hist: Histogram<u64>, elapsed: Duration) -> Measured {
+        Measured {
+            stats: Stats::from_hist(&hist, elapsed),
+            hist,
+            stages: Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -254,6 +297,63 @@ impl Stats {
             per_s: h.len() as f64 / elapsed.as_secs_f64().max(1e-9),
         }
     }
+}
+
+fn new_hist() -> Histogram<u64> {
+    Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram")
+}
+
+/// The fixed-rate schedule every row follows.
+#[derive(Clone, Copy)]
+struct Schedule {
+    interval: Duration,
+}
+
+impl Schedule {
+    fn interval_ns(self) -> u64 {
+        self.interval.as_nanos() as u64
+    }
+}
+
+/// Bytes per order on the wire, from the FIX session store of an execd row: the
+/// NewOrderSingle, and every ExecutionReport the simulator answered it with (New, then
+/// the Fill) up to and including the fill.
+#[derive(Clone, Copy, Debug)]
+struct Sizes {
+    order: usize,
+    answer: usize,
+    fill: usize,
+    reports: usize,
+}
+
+fn has_field(frame: &[u8], field: &[u8]) -> bool {
+    frame.windows(field.len()).any(|w| w == field)
+}
+
+/// The sizes of the last complete order → fill exchange in the session store `dir`.
+fn sizes_from_store(dir: &Path) -> Result<Sizes, String> {
+    let (mut cur, mut last): (Option<Sizes>, Option<Sizes>) = (None, None);
+    read_frames(dir, |f| {
+        if f.direction == Direction::Out && has_field(f.frame, b"\x0135=D\x01") {
+            cur = Some(Sizes {
+                order: f.frame.len(),
+                answer: 0,
+                fill: 0,
+                reports: 0,
+            });
+        } else if f.direction == Direction::In && has_field(f.frame, b"\x0135=8\x01") {
+            if let Some(c) = cur.as_mut() {
+                c.answer += f.frame.len();
+                c.reports += 1;
+                if has_field(f.frame, b"\x01150=F\x01") {
+                    c.fill = f.frame.len();
+                    last = cur.take();
+                }
+            }
+        }
+    })
+    .map_err(|e| format!("session store {}: {e}", dir.display()))?;
+    last.ok_or_else(|| format!("no order → fill in the session store {}", dir.display()))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -361,13 +461,50 @@ impl Drop for Core {
     }
 }
 
+/// How the bench thread waits: for an order's due time and for its fill.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Client {
+    /// Busy-polls the event ring (and spins the last 300 µs to the due time).
+    Spin,
+    /// Polls, yielding the CPU after 64 empty polls.
+    Yield,
+    /// Sleeps between polls and until the due time: never a third busy thread.
+    Sleep,
+}
+
+/// Waits until `due` the way `client` waits.
+fn wait_until(due: Instant, client: Client) {
+    const SPIN_LAST: Duration = Duration::from_micros(300);
+    loop {
+        let left = due.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        match client {
+            Client::Sleep => std::thread::sleep(left),
+            _ if left > SPIN_LAST => std::thread::sleep(left - SPIN_LAST),
+            Client::Yield => std::thread::yield_now(),
+            Client::Spin => std::hint::spin_loop(),
+        }
+    }
+}
+
+/// One execd row: what the bench thread saw (from each order's due time), the core's
+/// stages, the core's write → fill-read of the FIX venue, and the frame sizes.
+struct ExecdRun {
+    end_to_end: Measured,
+    wire: Histogram<u64>,
+    sizes: Result<Sizes, String>,
+}
+
 fn run_execd(
     idle: IdleKind,
     sim_spin: bool,
-    client_yields: bool,
+    client: Client,
     warmup: u64,
     n: u64,
-) -> Result<Stats, String> {
+    sched: Schedule,
+) -> Result<ExecdRun, String> {
     let (sim, port) = start_sim(sim_spin, "SIM")?;
     let reg = Registry::from_toml(&execd_config(port)).map_err(|e| e.to_string())?;
     let epoch = SystemTime::now()
@@ -387,9 +524,9 @@ fn run_execd(
             .unwrap_or(0)
     ));
     let _cleanup = RemoveDir(journal.clone());
-    opts.journal = Some(journal);
+    opts.journal = Some(journal.clone());
     let (core, mut handles) = spawn(Arc::new(reg), opts, 1).map_err(|e| format!("core: {e}"))?;
-    let core = Core(Some(core));
+    let mut core = Core(Some(core));
     let h = &mut handles[0];
 
     // The gate refuses orders until the session is logged on.
@@ -404,18 +541,22 @@ fn run_execd(
     quote(h)?;
     let mut last_quote = Instant::now();
 
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
-    let mut started = Instant::now();
+    let mut hist = new_hist();
+    let t_start = Instant::now() + Duration::from_millis(1);
+    let mut started = t_start;
     for i in 0..warmup + n {
+        let due = t_start + sched.interval * (i as u32);
         if i == warmup {
-            started = Instant::now();
+            started = due;
         }
         if last_quote.elapsed() >= QUOTE_EVERY {
             quote(h)?;
             last_quote = Instant::now();
         }
+        wait_until(due, client);
         let req = order(i, epoch);
-        let t0 = Instant::now();
+        // The timeout runs from the send: a row behind its schedule is late, not stuck.
+        let sent = Instant::now();
         if h.submit(req).is_err() {
             return Err("the core's inbound ring is full".into());
         }
@@ -438,12 +579,12 @@ fn run_execd(
                 Some(_) => {}
                 None => {
                     polls = polls.wrapping_add(1);
-                    if client_yields && polls > CLIENT_SPINS {
-                        std::thread::yield_now();
-                    } else {
-                        std::hint::spin_loop();
+                    match client {
+                        Client::Sleep => std::thread::sleep(Duration::from_micros(20)),
+                        Client::Yield if polls > CLIENT_SPINS => std::thread::yield_now(),
+                        _ => std::hint::spin_loop(),
                     }
-                    if polls % 4096 == 0 && t0.elapsed() > ORDER_TIMEOUT {
+                    if polls % 4096 == 0 && sent.elapsed() > ORDER_TIMEOUT {
                         return Err(format!(
                             "order {i}: no fill within {} s",
                             ORDER_TIMEOUT.as_secs()
@@ -452,15 +593,76 @@ fn run_execd(
                 }
             }
         }
-        let dt = t0.elapsed();
         if i >= warmup {
-            let _ = hist.record(dt.as_nanos().max(1) as u64);
+            hist.saturating_record((due.elapsed().as_nanos() as u64).max(1));
         }
     }
-    let stats = Stats::from_hist(&hist, started.elapsed());
-    drop(core); // logs out of the simulator
+    let elapsed = started.elapsed();
+    // Logs out of the simulator; the report holds what the core measured.
+    let report = core.0.take().map(|c| c.shutdown());
     sim.finish(Duration::from_secs(3));
-    Ok(stats)
+    let mut end_to_end = Measured::new(hist, elapsed);
+    let mut wire = new_hist();
+    if let Some(r) = &report {
+        for s in execd::core::latency::Stage::ALL {
+            let st = r.latency.stage(s);
+            if !st.is_empty() {
+                end_to_end.stages.push((s.name().to_string(), st.clone()));
+            }
+        }
+        if let Some(f) = r.engine.venue(0).fix() {
+            wire = f.wire_to_fill().histogram().clone();
+        }
+    }
+    let sizes = sizes_from_store(&journal.join("fix").join("sim"));
+    Ok(ExecdRun {
+        end_to_end,
+        wire,
+        sizes,
+    })
+}
+
+/// The wire-to-wire row: the core's own write → fill-read per order, recorded with
+/// `record_correct(value, interval)`.
+fn wire_row(run: ExecdRun, sched: Schedule, elapsed: Duration) -> Result<Measured, String> {
+    if run.wire.is_empty() {
+        return Err("the FIX venue recorded no write → fill".into());
+    }
+    let mut hist = new_hist();
+    hist.add_correct(&run.wire, sched.interval_ns())
+        .map_err(|e| format!("{e:?}"))?;
+    // What the sleeping bench thread saw is left out: its wake-ups (and, when they make
+    // it miss the schedule, every later order's lateness) are not the core's.
+    let mut m = Measured::new(hist, elapsed);
+    m.stages = run.end_to_end.stages;
+    Ok(m)
+}
+
+// ---------------------------------------------------------------------------------------
+// The TCP floor.
+
+/// The frame sizes of this run: from the first execd row that ran, else from a short
+/// execd → sim run of their own.
+fn sizes(cell: &Cell<Option<Sizes>>, sched: Schedule) -> Result<Sizes, String> {
+    if let Some(s) = cell.get() {
+        return Ok(s);
+    }
+    let run = run_execd(IdleKind::Backoff, false, Client::Spin, 0, 20, sched)?;
+    let s = run.sizes?;
+    cell.set(Some(s));
+    Ok(s)
+}
+
+fn run_floor(
+    mode: floor::Responder,
+    sizes: Sizes,
+    warmup: u64,
+    n: u64,
+    sched: Schedule,
+) -> Result<Measured, String> {
+    let hist = floor::ping_pong(sizes.order, sizes.answer, mode, warmup, n, sched.interval)?;
+    // On schedule: the recorded orders took n intervals.
+    Ok(Measured::new(hist, sched.interval * n as u32))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -474,14 +676,18 @@ fn qf_peer_bin() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
-/// Runs `bench` on a qf-peer initiator connected to `port` and returns its figures.
+/// Runs the orders on a qf-peer initiator connected to `port`: one `bench 1` per order at
+/// its due time, so each order's latency (qf-peer's stamps: just before the send → the
+/// fill report) is known; recorded with `record_correct(value, interval)`, since qf-peer
+/// stamps the send itself.
 fn qf_initiator_bench(
     bin: &Path,
     port: u16,
     target: &str,
     warmup: u64,
     n: u64,
-) -> Result<Stats, String> {
+    sched: Schedule,
+) -> Result<Measured, String> {
     let store = TempDir::new("qfi")?;
     let args: Vec<String> = [
         "initiator",
@@ -504,34 +710,34 @@ fn qf_initiator_bench(
     if v["type"] != "ok" {
         return Err(format!("qf-peer initiator did not log on: {v}"));
     }
-    let bench = |ini: &mut Peer, k: u64| -> Result<Value, String> {
-        ini.send(&format!("bench {k}"))?;
-        let v = ini.expect(&["bench", "error"], Duration::from_secs(60 + k / 100))?;
-        let filled = v["filled"].as_u64().unwrap_or(0);
-        if v["type"] != "bench" || v["timed_out"] == true || filled != k {
-            return Err(format!("qf-peer bench {k}: {v}"));
+    let mut hist = new_hist();
+    let t_start = Instant::now() + Duration::from_millis(1);
+    let mut started = t_start;
+    for i in 0..warmup + n {
+        let due = t_start + sched.interval * (i as u32);
+        if i == warmup {
+            started = due;
         }
-        Ok(v)
-    };
-    if warmup > 0 {
-        bench(&mut ini, warmup)?;
+        wait_until(due, Client::Sleep);
+        ini.send("bench 1")?;
+        let v = ini.expect(&["bench", "error"], ORDER_TIMEOUT + Duration::from_secs(10))?;
+        if v["type"] != "bench" || v["timed_out"] == true || v["filled"].as_u64() != Some(1) {
+            return Err(format!("qf-peer bench 1 (order {i}): {v}"));
+        }
+        let us = v["max_us"]
+            .as_f64()
+            .ok_or_else(|| format!("qf-peer bench: no max_us in {v}"))?;
+        if i >= warmup {
+            hist.record_correct(((us * 1000.0) as u64).max(1), sched.interval_ns())
+                .map_err(|e| format!("{e:?}"))?;
+        }
     }
-    let v = bench(&mut ini, n)?;
+    let elapsed = started.elapsed();
     ini.finish(Duration::from_secs(6));
-    let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
-    Ok(Stats {
-        orders: v["completed"].as_u64().unwrap_or(0),
-        p50: f("p50_us"),
-        p90: f("p90_us"),
-        p99: f("p99_us"),
-        p999: f("p999_us"),
-        max: f("max_us"),
-        mean: f("mean_us"),
-        per_s: f("orders_per_s"),
-    })
+    Ok(Measured::new(hist, elapsed))
 }
 
-fn run_qf_qf(bin: &Path, warmup: u64, n: u64) -> Result<Stats, String> {
+fn run_qf_qf(bin: &Path, warmup: u64, n: u64, sched: Schedule) -> Result<Measured, String> {
     let store = TempDir::new("qfa")?;
     let port = free_port()?;
     let args: Vec<String> = [
@@ -550,17 +756,23 @@ fn run_qf_qf(bin: &Path, warmup: u64, n: u64) -> Result<Stats, String> {
     .collect();
     let mut acc = Peer::spawn("qf-peer acceptor", bin, &args)?;
     acc.expect(&["ready"], Duration::from_secs(10))?;
-    let stats = qf_initiator_bench(bin, port, "QFACC", warmup, n)?;
+    let m = qf_initiator_bench(bin, port, "QFACC", warmup, n, sched)?;
     acc.finish(Duration::from_secs(6));
-    Ok(stats)
+    Ok(m)
 }
 
-fn run_qf_sim(bin: &Path, sim_spin: bool, warmup: u64, n: u64) -> Result<Stats, String> {
+fn run_qf_sim(
+    bin: &Path,
+    sim_spin: bool,
+    warmup: u64,
+    n: u64,
+    sched: Schedule,
+) -> Result<Measured, String> {
     // The initiator's default TargetCompID is QFACC: the simulator answers to that name.
     let (sim, port) = start_sim(sim_spin, "QFACC")?;
-    let stats = qf_initiator_bench(bin, port, "QFACC", warmup, n)?;
+    let m = qf_initiator_bench(bin, port, "QFACC", warmup, n, sched)?;
     sim.finish(Duration::from_secs(3));
-    Ok(stats)
+    Ok(m)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -617,11 +829,31 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(MANIFEST_DIR).join("target"))
 }
 
+fn slug(name: &str) -> String {
+    let mut s = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            s.push(c.to_ascii_lowercase());
+        } else if !s.ends_with('-') && !s.is_empty() {
+            s.push('-');
+        }
+    }
+    s.trim_end_matches('-').to_string()
+}
+
+/// The floor row the others are divided by.
+const FLOOR_ROW: &str = "TCP floor (both spin)";
+const WIRE_ROW: &str = "execd wire to wire (core spin, sim --spin)";
+
 fn print_table(rows: &[Row]) {
-    let reference = rows.iter().find_map(|r| r.result.as_ref().ok().copied());
+    let floor = rows
+        .iter()
+        .find(|r| r.name == FLOOR_ROW)
+        .and_then(|r| r.result.as_ref().ok())
+        .map(|m| m.stats);
     println!(
-        "{:<38} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7} {:>7}",
-        "pair",
+        "{:<44} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7} {:>7}",
+        "row",
         "orders",
         "p50 µs",
         "p90 µs",
@@ -630,64 +862,152 @@ fn print_table(rows: &[Row]) {
         "max µs",
         "orders/s",
         "p50 ×",
-        "p99 ×"
+        "p99.9 ×"
     );
-    println!("{}", "-".repeat(38 + 7 + 9 * 4 + 10 * 2 + 8 * 2));
+    println!("{}", "-".repeat(44 + 7 + 9 * 4 + 10 * 2 + 8 * 2));
     for r in rows {
         match &r.result {
-            Ok(s) => {
-                let (x50, x99) = match reference {
-                    Some(b) => (s.p50 / b.p50, s.p99 / b.p99),
+            Ok(m) => {
+                let s = m.stats;
+                let (x50, x999) = match floor {
+                    Some(b) => (s.p50 / b.p50, s.p999 / b.p999),
                     None => (f64::NAN, f64::NAN),
                 };
                 println!(
-                    "{:<38} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>9.0} {:>7.2} {:>7.2}",
-                    r.name, s.orders, s.p50, s.p90, s.p99, s.p999, s.max, s.per_s, x50, x99
+                    "{:<44} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>9.0} {:>7.2} {:>7.2}",
+                    r.name, s.orders, s.p50, s.p90, s.p99, s.p999, s.max, s.per_s, x50, x999
                 );
             }
-            Err(e) => println!("{:<38} not run: {e}", r.name),
+            Err(e) => println!("{:<44} not run: {e}", r.name),
         }
     }
     println!();
-    println!("× = this row's p50 / p99 divided by the first row's (execd, core backoff → sim, blocking).");
+    println!("× = this row's p50 / p99.9 divided by the floor's ({FLOOR_ROW}).");
     for r in rows {
-        println!("  {:<36} {}", r.name, r.notes);
+        println!("  {:<42} {}", r.name, r.notes);
+    }
+    for r in rows {
+        let Ok(m) = &r.result else { continue };
+        if m.stages.is_empty() {
+            continue;
+        }
+        println!(
+            "\n  {}: the core's stages (ns, as recorded, warm-up included):",
+            r.name
+        );
+        for (name, h) in &m.stages {
+            println!(
+                "    {:<8} n {:>6} p50 {:>9} p99 {:>9} p99.9 {:>9} max {:>10}",
+                name,
+                h.len(),
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.99),
+                h.value_at_quantile(0.999),
+                h.max(),
+            );
+        }
     }
 }
 
 fn to_json(rows: &[Row], context: &Value) -> Value {
-    let reference = rows.iter().find_map(|r| r.result.as_ref().ok().copied());
     let rows: Vec<Value> = rows
         .iter()
         .map(|r| match &r.result {
-            Ok(s) => json!({
-                "pair": r.name,
-                "notes": r.notes,
-                "orders": s.orders,
-                "p50_us": s.p50,
-                "p90_us": s.p90,
-                "p99_us": s.p99,
-                "p999_us": s.p999,
-                "max_us": s.max,
-                "mean_us": s.mean,
-                "orders_per_s": s.per_s,
-                "p50_vs_first": reference.map(|b| s.p50 / b.p50),
-                "p99_vs_first": reference.map(|b| s.p99 / b.p99),
-            }),
+            Ok(m) => {
+                let s = m.stats;
+                json!({
+                    "pair": r.name,
+                    "notes": r.notes,
+                    "orders": s.orders,
+                    "p50_us": s.p50,
+                    "p90_us": s.p90,
+                    "p99_us": s.p99,
+                    "p999_us": s.p999,
+                    "max_us": s.max,
+                    "mean_us": s.mean,
+                    "orders_per_s": s.per_s,
+                    "hgrm": format!("{}.hgrm", r.slug),
+                })
+            }
             Err(e) => json!({ "pair": r.name, "notes": r.notes, "error": e }),
         })
         .collect();
     json!({ "context": context, "rows": rows })
 }
 
+fn write_one(path: &Path, h: &Histogram<u64>) -> Result<(), String> {
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
+    );
+    write_hgrm(h, &mut f)
+        .and_then(|_| f.flush())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn hgrm_lines(h: &Histogram<u64>) -> Vec<execd::core::latency_report::HgrmLine> {
+    let mut text = Vec::new();
+    let _ = write_hgrm(h, &mut text);
+    parse_hgrm(&String::from_utf8_lossy(&text)).unwrap_or_default()
+}
+
+/// Writes the latency report: a `.hgrm` per row and per execd stage, `latency.svg` (the
+/// rows) and `stages.svg` (the wire-to-wire row's stages, with the floor).
+fn write_report(dir: &Path, rows: &[Row], title: &str) -> Result<Vec<PathBuf>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // Files of an earlier run would read as this one's.
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "hgrm" || x == "svg") {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+    let mut written = Vec::new();
+    let mut plot_rows = Vec::new();
+    for r in rows {
+        let Ok(m) = &r.result else { continue };
+        let p = dir.join(format!("{}.hgrm", r.slug));
+        write_one(&p, &m.hist)?;
+        written.push(p);
+        plot_rows.push((r.name.clone(), hgrm_lines(&m.hist)));
+        for (stage, h) in &m.stages {
+            let p = dir.join(format!("{}.stage-{}.hgrm", r.slug, slug(stage)));
+            write_one(&p, h)?;
+            written.push(p);
+        }
+    }
+    let svg = dir.join("latency.svg");
+    plot::write_svg(&svg, title, &plot_rows)?;
+    written.push(svg);
+    let wire = rows.iter().find(|r| r.name == WIRE_ROW);
+    if let Some(Ok(m)) = wire.map(|r| &r.result) {
+        let mut lines = vec![("wire to wire (corrected)".to_string(), hgrm_lines(&m.hist))];
+        for (stage, h) in &m.stages {
+            lines.push((format!("core stage {stage}"), hgrm_lines(h)));
+        }
+        if let Some(Ok(f)) = rows.iter().find(|r| r.name == FLOOR_ROW).map(|r| &r.result) {
+            lines.push((FLOOR_ROW.to_string(), hgrm_lines(&f.hist)));
+        }
+        let svg = dir.join("stages.svg");
+        plot::write_svg(&svg, &format!("{title}: {WIRE_ROW}"), &lines)?;
+        written.push(svg);
+    }
+    Ok(written)
+}
+
 // ---------------------------------------------------------------------------------------
 
-type Job = Box<dyn Fn() -> Result<Stats, String>>;
+type Job = Box<dyn Fn() -> Result<Measured, String>>;
 
 fn main() {
     // `cargo bench` passes `--bench` (and maybe a filter); nothing else to parse.
     let n = env_u64("FIX_RT_ORDERS", 5000).max(1);
     let warmup = env_u64("FIX_RT_WARMUP", 500);
+    let rate = env_u64("FIX_RT_RATE", 1000).clamp(1, 1_000_000);
+    let sched = Schedule {
+        interval: Duration::from_nanos(1_000_000_000 / rate),
+    };
     let oversub_n = env_u64("FIX_RT_OVERSUB_ORDERS", 500).max(1);
     let only: Vec<String> = std::env::var("FIX_RT_ONLY")
         .map(|s| {
@@ -712,6 +1032,8 @@ fn main() {
             "loadavg_end": load_end,
             "orders": n,
             "warmup": warmup,
+            "rate_per_s": rate,
+            "coordinated_omission": "latency from each order's intended send time on a fixed-rate schedule; TCP floor, QuickFIX and the core's wire-to-wire: record_correct(value, 1/rate)",
         })
     };
     println!(
@@ -721,7 +1043,15 @@ fn main() {
         cpu_model()
     );
     println!(
-        "  {n} orders per row, one at a time, after {warmup} unrecorded; latency = about to send → fill seen by the sender"
+        "  {n} orders per row, one at a time, due every {} µs ({rate}/s, FIX_RT_RATE), after {warmup} unrecorded",
+        sched.interval.as_micros()
+    );
+    println!(
+        "  coordinated omission: latency runs from each order's intended send time (a late order counts its lateness);"
+    );
+    println!(
+        "  the TCP floor rows, QuickFIX rows and the core's wire-to-wire (write → read) are recorded with HdrHistogram record_correct(value, {} µs)",
+        sched.interval.as_micros()
     );
 
     let qf = qf_peer_bin();
@@ -734,17 +1064,59 @@ fn main() {
         println!("  note: {msg}");
     }
 
-    let client_yields = match std::env::var("FIX_RT_CLIENT").as_deref() {
-        Ok("spin") | Err(_) => false,
-        Ok("yield") => true,
+    let client = match std::env::var("FIX_RT_CLIENT").as_deref() {
+        Ok("spin") | Err(_) => Client::Spin,
+        Ok("yield") => Client::Yield,
         Ok(other) => panic!("FIX_RT_CLIENT={other:?}: spin or yield"),
     };
-    let client = if client_yields {
+    let client_note = if client == Client::Yield {
         "bench thread polls the core's event ring, yielding after 64 empty polls"
     } else {
         "bench thread busy-polls the core's event ring"
     };
+    let frame_sizes: Rc<Cell<Option<Sizes>>> = Rc::new(Cell::new(None));
     let mut jobs: Vec<(String, String, Job)> = Vec::new();
+
+    let cell = frame_sizes.clone();
+    jobs.push((
+        WIRE_ROW.to_string(),
+        "NewOrderSingle written → its fill's bytes read, timed on the core thread by the FIX venue; core spins, sim --spin, journaled; the bench thread sleeps (no third busy thread); warm-up orders included in the core's histogram".to_string(),
+        Box::new(move || {
+            let run = run_execd(IdleKind::Spin, true, Client::Sleep, warmup, n, sched)?;
+            if let Ok(s) = run.sizes {
+                cell.set(Some(s));
+            }
+            let e = run.end_to_end.stats;
+            let elapsed = Duration::from_secs_f64(e.orders as f64 / e.per_s.max(1e-9));
+            wire_row(run, sched, elapsed)
+        }),
+    ));
+    for (mode, name, note) in [
+        (
+            floor::Responder::Spin,
+            FLOOR_ROW,
+            "raw TCP ping-pong on 127.0.0.1, both ends busy-poll non-blocking sockets (TCP_NODELAY)",
+        ),
+        (
+            floor::Responder::Epoll,
+            "TCP floor (responder epoll)",
+            "the same, the responder blocks in epoll_wait: one wake-up per round trip",
+        ),
+    ] {
+        let cell = frame_sizes.clone();
+        jobs.push((
+            name.to_string(),
+            note.to_string(),
+            Box::new(move || {
+                let s = sizes(&cell, sched)?;
+                println!(
+                    "  {name}: {} B NewOrderSingle → {} B answer ({} ExecutionReports, the fill {} B)",
+                    s.order, s.answer, s.reports, s.fill
+                );
+                run_floor(mode, s, warmup, n, sched)
+            }),
+        ));
+    }
     for (sim_spin, sim_note) in [
         (false, "sim blocks in epoll"),
         (true, "sim --spin (busy-polls)"),
@@ -775,16 +1147,23 @@ fn main() {
             } else {
                 (n, warmup)
             };
-            let mut notes = format!("{idle_note}; {client}; {sim_note}; journaled");
+            let mut notes = format!("{idle_note}; {client_note}; {sim_note}; journaled");
             if oversubscribed {
                 notes.push_str(&format!(
                     "; {nproc} CPUs oversubscribed: {rn} orders after {rw} (FIX_RT_OVERSUB_ORDERS)"
                 ));
             }
+            let cell = frame_sizes.clone();
             jobs.push((
                 name,
                 notes,
-                Box::new(move || run_execd(idle, sim_spin, client_yields, rw, rn)),
+                Box::new(move || {
+                    let run = run_execd(idle, sim_spin, client, rw, rn, sched)?;
+                    if let Ok(s) = run.sizes {
+                        cell.set(Some(s));
+                    }
+                    Ok(run.end_to_end)
+                }),
             ));
         }
     }
@@ -812,8 +1191,8 @@ fn main() {
                 return Err("qf-peer not found".into());
             };
             match sim {
-                None => run_qf_qf(bin, warmup, n),
-                Some(spin) => run_qf_sim(bin, spin, warmup, n),
+                None => run_qf_qf(bin, warmup, n, sched),
+                Some(spin) => run_qf_sim(bin, spin, warmup, n, sched),
             }
         });
         jobs.push((name.to_string(), notes.to_string(), job));
@@ -832,6 +1211,7 @@ fn main() {
             Err(e) => eprintln!("failed: {e}"),
         }
         rows.push(Row {
+            slug: slug(&name),
             name,
             notes,
             result,
@@ -852,11 +1232,30 @@ fn main() {
         Ok(()) => println!("\nwritten: {}", out.display()),
         Err(e) => eprintln!("fix_roundtrip: {}: {e}", out.display()),
     }
-    let failed = rows
+    let report = target_dir().join("latency-report");
+    let title = format!(
+        "fix_roundtrip {} git {} load {load_start} → {load_end}",
+        utc_now(),
+        git_head()
+    );
+    let mut failed = rows
         .iter()
         .filter(|r| r.result.is_err())
         .filter(|r| qf.is_some() || !r.name.starts_with("QuickFIX"))
         .count();
+    if rows.iter().any(|r| r.result.is_ok()) {
+        match write_report(&report, &rows, &title) {
+            Ok(files) => println!(
+                "written: {} ({} files: .hgrm per row and per stage, latency.svg, stages.svg)",
+                report.display(),
+                files.len()
+            ),
+            Err(e) => {
+                eprintln!("fix_roundtrip: latency report: {e}");
+                failed += 1;
+            }
+        }
+    }
     if failed > 0 {
         eprintln!("fix_roundtrip: {failed} row(s) failed");
         std::process::exit(1);

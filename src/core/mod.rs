@@ -10,6 +10,7 @@ mod engine;
 mod handle;
 mod idle;
 pub mod latency;
+pub mod latency_report;
 pub mod metrics;
 pub mod records;
 pub mod recovery;

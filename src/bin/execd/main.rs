@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use demo::DemoOptions;
 use execd::config::Registry;
 use execd::control::{self, ControlOptions};
+use execd::core::latency_report;
 use execd::core::recovery::{self, AcceptLoss};
 use execd::core::RealClock;
 use execd::core::{spawn, CoreOptions};
@@ -123,6 +124,11 @@ enum Cmd {
         /// token in EXECD_API_TOKEN.
         #[arg(long, value_name = "ADDR|off")]
         listen: Option<String>,
+        /// At exit, write each core stage's latency histogram, and each FIX venue's
+        /// order written → fill read, into DIR as HdrHistogram `.hgrm` text (µs);
+        /// `cargo run --example latency_plot -- DIR` draws them (benches/README.md).
+        #[arg(long, value_name = "DIR")]
+        latency_report: Option<PathBuf>,
     },
     /// Talk to a running `execd run` over its HTTP control API: submit, cancel, kill
     /// switches, modes, health (exit 0 done, 1 refused or rejected, 2 usage or no
@@ -209,6 +215,7 @@ fn main() -> ExitCode {
             protect,
             exit,
             listen,
+            latency_report,
         } => match load(&config) {
             Ok(reg) => {
                 let api = match api_options(&reg, listen.as_deref()) {
@@ -227,7 +234,7 @@ fn main() -> ExitCode {
                     logon_wait: Duration::from_secs(30),
                     protect,
                 });
-                run(reg, journal, flow, exit, api)
+                run(reg, journal, flow, exit, api, latency_report)
             }
             Err(e) => fail(&e),
         },
@@ -539,6 +546,7 @@ fn run(
     flow: Option<FlowOptions>,
     exit: bool,
     api: Option<ControlOptions>,
+    latency_report: Option<PathBuf>,
 ) -> ExitCode {
     // Set by a signal only; `term` also by the end of a flow with --exit.
     let signalled = Arc::new(AtomicBool::new(false));
@@ -813,6 +821,27 @@ fn run(
     );
     position_lines(&report.engine);
     balance_lines(&report.engine);
+    if let Some(dir) = &latency_report {
+        let venues = reg.venues.iter().enumerate().filter_map(|(i, v)| {
+            let f = report.engine.venue(i).fix()?;
+            Some((
+                format!("wire-to-fill-{}", v.name.as_str()),
+                f.wire_to_fill().histogram(),
+            ))
+        });
+        let hists = latency_report::stages(&report.latency).chain(venues);
+        match latency_report::write_dir(dir, hists) {
+            Ok(files) => note!(
+                "execd: latency report: {} histograms (.hgrm, µs) in {}",
+                files.len(),
+                dir.display()
+            ),
+            Err(e) => {
+                note!("execd: latency report {}: {e}", dir.display());
+                status = ExitCode::from(1);
+            }
+        }
+    }
     if problems > 0 && status == ExitCode::SUCCESS {
         return ExitCode::from(EXIT_PROBLEMS);
     }

@@ -18,3 +18,4 @@ pub mod tag;
 pub mod time;
 pub mod transport;
 pub mod venue;
+mod wire_latency;

@@ -25,6 +25,7 @@ use super::session::{SendError, SeqNums, Session, SessionEvent, SessionIo, State
 use super::settings::{DictionaryFiles, FixSpec};
 use super::store::{MessageStore, SessionStore};
 use super::transport::{Link, TlsClient};
+pub use super::wire_latency::WireToFill;
 use super::{msg_type, tag};
 use crate::config::Registry;
 use crate::model::fixed::{Price, Qty};
@@ -77,6 +78,8 @@ struct Wire {
     /// MsgSeqNum of the last application message received: where queued session events
     /// stand in the inbound stream.
     last_in: u64,
+    /// NewOrderSingle written → first fill read.
+    fills: WireToFill,
 }
 
 /// Writes a ClOrdID the way [`ClOrdId::parse`] reads it, without allocating.
@@ -197,6 +200,11 @@ impl SessionIo for Wire {
                 self.map.stats.received += 1;
                 self.map.md.stats.malformed += 1;
                 return;
+            }
+        }
+        if msg.msg_type() == msg_type::EXECUTION_REPORT && msg.get(tag::EXEC_TYPE) == Some(b"F") {
+            if let Some(cl) = cl_of(msg.get(tag::CL_ORD_ID)) {
+                self.fills.filled(cl);
             }
         }
         self.map.on_app(&mut self.events, self.now, msg);
@@ -393,6 +401,7 @@ impl FixVenue {
             restarted: window_restart,
             queued_up: false,
             last_in: seqs.next_in.saturating_sub(1),
+            fills: WireToFill::new(),
         };
         wire.map.md.enabled = spec.market_data;
         if was_up {
@@ -439,6 +448,11 @@ impl FixVenue {
         let mut s = self.wire.map.stats;
         s.market_data = self.wire.map.md.stats;
         s
+    }
+
+    /// NewOrderSingle written → first fill read, timed on the core thread (ns).
+    pub fn wire_to_fill(&self) -> &WireToFill {
+        &self.wire.fills
     }
 
     /// The session's sequence numbers.
@@ -721,7 +735,12 @@ impl FixVenue {
             Outstanding::Nothing => return Ok(()),
         };
         match self.session.send_app(now, msg_type, body, &mut self.wire) {
-            Ok(seq) => self.note_sent(seq, what),
+            Ok(seq) => {
+                if let Outstanding::New(cl) = what {
+                    self.wire.fills.written(cl);
+                }
+                self.note_sent(seq, what)
+            }
             Err(SendError::NotLoggedOn) => {
                 self.wire.map.stats.unsent += 1;
                 // Down, and the core not yet told. Nothing of it was written nor
@@ -1042,6 +1061,7 @@ impl Venue for FixVenue {
                 }
                 Ok(n) => {
                     work = true;
+                    self.wire.fills.bytes_read();
                     self.session.on_bytes(now, &self.rbuf[..n], &mut self.wire);
                     self.settle(now);
                 }
