@@ -175,6 +175,7 @@ fn resync(buf: &[u8]) -> usize {
 }
 
 /// The FIX CheckSum of `bytes`: their sum mod 256.
+#[inline]
 pub fn checksum(bytes: &[u8]) -> u8 {
     // Sum in 32-bit lanes (vectorises); wrapping is harmless mod 256.
     bytes.iter().fold(0u32, |a, &b| a.wrapping_add(b as u32)) as u8
@@ -276,6 +277,7 @@ impl<'a> Msg<'a> {
         })
     }
     /// The value of the first occurrence of `tag`.
+    #[inline]
     pub fn get(&self, tag: u32) -> Option<&'a [u8]> {
         let slot = match self.marks.get(tag as usize) {
             Some(m) if m.gen == self.gen => self.slots.get(m.slot as usize),
@@ -285,6 +287,7 @@ impl<'a> Msg<'a> {
         slot.map(|s| &self.raw[s.start as usize..s.end as usize])
     }
     /// The first occurrence of `tag` as an unsigned integer (None if absent or not one).
+    #[inline]
     pub fn get_u64(&self, tag: u32) -> Option<u64> {
         self.get(tag).and_then(parse_u64)
     }
@@ -293,10 +296,12 @@ impl<'a> Msg<'a> {
         self.get(tag).and_then(|v| Dec::parse_bytes(v).ok())
     }
     /// MsgType (35).
+    #[inline]
     pub fn msg_type(&self) -> &'a [u8] {
         self.get(tag::MSG_TYPE).unwrap_or(b"")
     }
     /// MsgSeqNum (34), if present and numeric.
+    #[inline]
     pub fn seq(&self) -> Option<u64> {
         self.get_u64(tag::MSG_SEQ_NUM)
     }
@@ -659,7 +664,7 @@ impl Encoder {
     }
 
     /// `tag=`: the tags of real messages have 1 to 4 digits, written without a loop.
-    #[inline]
+    #[inline(always)]
     fn tag(&mut self, tag: u32) {
         let mut out = [0u8; 21];
         let n = match tag {
@@ -693,6 +698,7 @@ impl Encoder {
     }
 
     /// A string/char/data field, written as is (the caller keeps SOH out of it).
+    #[inline]
     pub fn bytes(&mut self, tag: u32, v: &[u8]) -> &mut Self {
         self.tag(tag);
         self.buf.extend_from_slice(v);
@@ -700,6 +706,7 @@ impl Encoder {
         self
     }
     /// An unsigned integer field.
+    #[inline]
     pub fn uint(&mut self, tag: u32, v: u64) -> &mut Self {
         self.integer(tag, false, v)
     }
@@ -721,6 +728,7 @@ impl Encoder {
         self
     }
     /// A one-character field.
+    #[inline]
     pub fn char(&mut self, tag: u32, v: u8) -> &mut Self {
         self.tag(tag);
         self.buf.extend_from_slice(&[v, SOH]);
@@ -732,6 +740,7 @@ impl Encoder {
     }
     /// A decimal field from a fixed-point mantissa and scale, exact (no float), with
     /// trailing zeros after the point trimmed (`1.50` → `1.5`, `2.00` → `2`).
+    #[inline]
     pub fn fixed(&mut self, tag: u32, mant: i64, scale: u8) -> &mut Self {
         let (mut abs, mut scale) = (mant.unsigned_abs(), scale as usize);
         while scale > 0 && abs % 10 == 0 {
@@ -763,6 +772,7 @@ impl Encoder {
     }
     /// A UTCTimestamp field `YYYYMMDD-HH:MM:SS.sss` (millis) or `.ssssss` (micros) from
     /// unix nanoseconds.
+    #[inline]
     pub fn timestamp(&mut self, tag: u32, unix_ns: u64, micros: bool) -> &mut Self {
         let day = unix_ns / NS_PER_DAY;
         if day != self.day {
