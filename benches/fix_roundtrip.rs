@@ -1125,7 +1125,7 @@ fn main() {
             (
                 IdleKind::Backoff,
                 "backoff",
-                "core spins 64×, yields 128×, then parks 1 µs…1 ms",
+                "core spins 64×, yields 128×, parks 1 µs…1 ms, then waits in epoll on its socket and doorbell",
             ),
             (
                 IdleKind::Yield,
