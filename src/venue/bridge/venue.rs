@@ -78,7 +78,7 @@ impl BridgeVenue {
     /// instruments — a mismatch is a start error naming the instrument and field.
     /// With `journal`, raw messages go to `<journal>/bridge/<venue>`. `was_up`: the
     /// journal left the venue up, so the core is told it is not (yet). No core sleeps
-    /// on it: a core starts it with [`BridgeVenue::start`].
+    /// on it: a core starts it with `BridgeVenue::start`.
     pub fn new(
         reg: Arc<Registry>,
         id: VenueId,
