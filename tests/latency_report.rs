@@ -136,14 +136,29 @@ fn svg_plot_draws_every_row_on_percentile_axes() {
 
 #[test]
 fn execd_run_writes_the_latency_report_at_exit() {
+    report_of_a_run("FIX.4.4");
+    // FIX 4.2 tells fills as ExecType 1/2, not F: the wire-to-fill figure counts them too.
+    report_of_a_run("FIX.4.2");
+}
+
+fn report_of_a_run(begin: &str) {
     let dir = TempDir::new("latency-run");
-    let sim = VenueSim::start(&["--policy", "fill"]);
+    let sim = VenueSim::start(&["--policy", "fill", "--dict-dir", "fix-dictionaries"]);
     let text = std::fs::read_to_string("examples/fix-sim.toml")
         .unwrap()
         .replace(
             "SocketConnectPort = 9878",
             &format!("SocketConnectPort = {}", sim.port),
+        )
+        .replace(
+            "BeginString = \"FIX.4.4\"",
+            &format!("BeginString = \"{begin}\""),
+        )
+        .replace(
+            "DataDictionary = \"FIX.4.4\"",
+            &format!("DataDictionary = \"{begin}\""),
         );
+    assert!(text.contains(&format!("BeginString = \"{begin}\"")));
     let cfg = dir.join("fix-sim.toml");
     std::fs::write(&cfg, text).unwrap();
     let report = dir.join("report");
@@ -174,8 +189,8 @@ fn execd_run_writes_the_latency_report_at_exit() {
         let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         let parsed = parse_hgrm(&text).unwrap();
         let last = parsed.last().unwrap_or_else(|| panic!("{name}: no lines"));
-        assert!(last.total_count > 0, "{name}");
-        assert!(last.value > 0.0, "{name}");
+        assert!(last.total_count > 0, "{begin} {name}");
+        assert!(last.value > 0.0, "{begin} {name}");
         if name == "wire-to-fill-sim" {
             // One sample per filled order; loopback is well above a microsecond.
             assert!(last.total_count <= 40, "{name}: {}", last.total_count);

@@ -190,7 +190,11 @@ impl BridgeVenue {
                     "venue {name}: the bridge thread did not start: {e}"
                 ))
             })?;
-        let mut due = VecDeque::with_capacity(EVENT_RING);
+        // Room past what `pump` fills: a request refused for a full command ring is
+        // queued here too (Backpressure, a failed snapshot), and growing the queue then
+        // would allocate on the core thread. A burst of more refusals than a command ring
+        // holds between two pumps still grows it.
+        let mut due = VecDeque::with_capacity(EVENT_RING + CMD_RING);
         if was_up {
             due.push_back(VenueEvent {
                 at_ns: now,

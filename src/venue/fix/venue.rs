@@ -202,7 +202,13 @@ impl SessionIo for Wire {
                 return;
             }
         }
-        if msg.msg_type() == msg_type::EXECUTION_REPORT && msg.get(tag::EXEC_TYPE) == Some(b"F") {
+        // An execution is ExecType F; FIX 4.2 says 1 (partial) or 2 (fill) instead.
+        let execution = match msg.get(tag::EXEC_TYPE) {
+            Some(b"F") => true,
+            Some(b"1" | b"2") => msg.get(tag::BEGIN_STRING) == Some(b"FIX.4.2"),
+            _ => false,
+        };
+        if msg.msg_type() == msg_type::EXECUTION_REPORT && execution {
             if let Some(cl) = cl_of(msg.get(tag::CL_ORD_ID)) {
                 self.fills.filled(cl);
             }
