@@ -201,3 +201,24 @@ fn report_of_a_run(begin: &str) {
     assert!(!report.join("stage-events.hgrm").exists());
     sim.quit();
 }
+
+/// A report directory that cannot be made stops the run before it starts (exit 2, the
+/// path named), rather than losing the run's histograms at its end.
+#[test]
+fn an_unwritable_latency_report_directory_is_refused_at_start() {
+    let dir = TempDir::new("latency-bad");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_execd"));
+    c.args(["run", "--listen", "off", "--exit", "--orders", "1"])
+        .arg("--latency-report")
+        .arg(file.join("report"));
+    let (code, lines) = LineProc::spawn(&mut c).finish(30);
+    assert_eq!(code, Some(2), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("--latency-report") && l.contains("a-file")),
+        "{lines:#?}"
+    );
+}

@@ -548,6 +548,12 @@ fn run(
     api: Option<ControlOptions>,
     latency_report: Option<PathBuf>,
 ) -> ExitCode {
+    // Found now, not after the whole run: a report directory that cannot be made.
+    if let Some(dir) = &latency_report {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            return fail(&format!("--latency-report {}: {e}", dir.display()));
+        }
+    }
     // Set by a signal only; `term` also by the end of a flow with --exit.
     let signalled = Arc::new(AtomicBool::new(false));
     let term = Arc::new(AtomicBool::new(false));
