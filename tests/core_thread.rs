@@ -787,3 +787,43 @@ fn a_sleeping_core_is_woken_by_a_handle_push() {
         report.idle
     );
 }
+
+/// A producer that stops reading its events (its backlog full: the core stops taking its
+/// commands) with commands still queued does not keep the core from stopping: they are
+/// waited for through the grace period, then left — never carried out, never journaled.
+#[test]
+fn shutdown_ends_even_when_a_producer_stopped_reading_with_commands_queued() {
+    use execd::core::{spawn, CoreOptions};
+    use std::time::{Duration, Instant};
+    let reg = config_with(|t| t.replace("ring_capacity = 65536", "ring_capacity = 16"));
+    assert_eq!(reg.core.ring_capacity, 16);
+    let mut opts = CoreOptions::real_time(1);
+    opts.grace = Duration::from_millis(500);
+    let (core, mut hs) = spawn(std::sync::Arc::new(reg), opts, 1).expect("core starts");
+    let h = &mut hs[0];
+    // Syncs answered but never read: events fill the ring, then the backlog, until the
+    // core stops reading this producer and its command ring stays full.
+    let end = Instant::now() + Duration::from_secs(30);
+    let mut refused = 0;
+    let mut token = 0u64;
+    while refused < 200 {
+        assert!(Instant::now() < end, "the producer never backed up");
+        token += 1;
+        if h.send(Command::Sync(token)).is_err() {
+            refused += 1;
+            std::thread::sleep(Duration::from_millis(1));
+        } else {
+            refused = 0;
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let report = core.shutdown();
+        let _ = tx.send(report.undelivered);
+    });
+    let undelivered = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the core stopped within its grace period (it used to wait forever)");
+    assert!(undelivered > 0, "events were held for the producer");
+    drop(hs);
+}

@@ -365,10 +365,24 @@ impl DutyCycle {
     /// (within the grace period in real time; by jumping to each next due event in
     /// simulated time), then close the venue sessions cleanly (FIX logout).
     fn wind_down(&mut self, now: u64) -> Next {
-        if !self.inbound.iter().all(|r| r.is_empty()) {
+        let rings = &self.rings;
+        if self
+            .inbound
+            .iter()
+            .enumerate()
+            .any(|(h, r)| !r.is_empty() && !rings.congested(h))
+        {
             return Next::Idle;
         }
         let since = *self.wind_down.since.get_or_insert_with(Instant::now);
+        // Commands left only in rings whose producer stopped reading its events (its
+        // commands are not taken until it does): waited for through the grace period,
+        // not forever — such a producer may be gone, and the core would never stop.
+        // Those commands were never carried out or journaled, so nothing acknowledged is
+        // lost.
+        if self.inbound.iter().any(|r| !r.is_empty()) && since.elapsed() < self.grace {
+            return Next::Idle;
+        }
         let sim_limit = if self.simulated {
             *self
                 .wind_down
