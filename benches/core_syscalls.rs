@@ -137,18 +137,7 @@ impl Counts {
 fn run(idle: IdleKind) -> Counts {
     let dir = TempDir::new("core-syscalls");
     let sim = VenueSim::start(&["--policy", "fill", "--dict-dir", "fix-dictionaries"]);
-    let text = std::fs::read_to_string("examples/fix-sim.toml")
-        .expect("examples/fix-sim.toml (run from the crate root, as cargo bench does)")
-        .replace(
-            "SocketConnectPort = 9878",
-            &format!("SocketConnectPort = {}", sim.port),
-        )
-        .replace("MassStatusOnLogon = true", "MassStatusOnLogon = false")
-        .replace("PositionsOnLogon = true", "PositionsOnLogon = false")
-        .replace(
-            "max_orders_per_sec = 10000\n",
-            "max_orders_per_sec = 10000000\n",
-        );
+    let text = common::steady_fix_config(sim.port);
     let reg = Arc::new(Registry::from_toml(&text).expect("fix-sim config"));
     let (core, mut hs) = spawn(
         reg,

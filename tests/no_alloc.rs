@@ -235,21 +235,7 @@ fn steady_state_fix_round_trip_with_the_journal_allocates_nothing_on_the_core_th
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = TempDir::new("no-alloc-fix");
     let sim = VenueSim::start(&["--policy", "fill", "--dict-dir", "fix-dictionaries"]);
-    let text = std::fs::read_to_string("examples/fix-sim.toml")
-        .unwrap()
-        .replace(
-            "SocketConnectPort = 9878",
-            &format!("SocketConnectPort = {}", sim.port),
-        )
-        .replace("MassStatusOnLogon = true", "MassStatusOnLogon = false")
-        .replace("PositionsOnLogon = true", "PositionsOnLogon = false")
-        // On a quiet machine the loop outruns the example's 10 000 orders/s throttle;
-        // the gate's refusal is not what this test is about.
-        .replace(
-            "max_orders_per_sec = 10000\n",
-            "max_orders_per_sec = 10000000\n",
-        );
-    assert!(text.contains("max_orders_per_sec = 10000000\n"));
+    let text = common::steady_fix_config(sim.port);
     let reg = Arc::new(Registry::from_toml(&text).unwrap());
     let (core, mut hs) = spawn(
         reg.clone(),

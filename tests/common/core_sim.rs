@@ -127,3 +127,24 @@ pub fn market(id: &str, symbol: &str, side: Side, qty: &str) -> ExecutionRequest
 pub fn config_with(f: impl FnOnce(String) -> String) -> Registry {
     Registry::from_toml(&f(execd::config::DEFAULT_TOML.to_string())).expect("valid test config")
 }
+
+/// examples/fix-sim.toml pointed at an `execd-venue-sim` on `port`, for a steady stream
+/// of orders: no mass status or positions at logon, and a throttle the loop cannot reach
+/// (on a quiet machine it outruns the example's 10 000 orders/s; the gate's refusal is
+/// not what such a run is about).
+pub fn steady_fix_config(port: u16) -> String {
+    let text = std::fs::read_to_string("examples/fix-sim.toml")
+        .expect("examples/fix-sim.toml (run from the crate root)")
+        .replace(
+            "SocketConnectPort = 9878",
+            &format!("SocketConnectPort = {port}"),
+        )
+        .replace("MassStatusOnLogon = true", "MassStatusOnLogon = false")
+        .replace("PositionsOnLogon = true", "PositionsOnLogon = false")
+        .replace(
+            "max_orders_per_sec = 10000\n",
+            "max_orders_per_sec = 10000000\n",
+        );
+    assert!(text.contains("max_orders_per_sec = 10000000\n"));
+    text
+}
