@@ -383,6 +383,52 @@ pub const fn data_tag_of(len_tag: u32) -> Option<u32> {
     })
 }
 
+/// Tags below [`INDEXED_TAGS`] that announce a data field's length, one bit each:
+/// every field the decoder scans asks, and nearly all answer no.
+const LEN_TAG_BITS: [u64; INDEXED_TAGS / 64] = {
+    let mut bits = [0u64; INDEXED_TAGS / 64];
+    let mut t = 0;
+    while t < INDEXED_TAGS {
+        if data_tag_of(t as u32).is_some() {
+            bits[t / 64] |= 1 << (t % 64);
+        }
+        t += 1;
+    }
+    bits
+};
+
+/// [`data_tag_of`], answering from [`LEN_TAG_BITS`] for the common tags.
+#[inline(always)]
+fn data_tag_of_fast(tag: u32) -> Option<u32> {
+    let t = tag as usize;
+    if t < INDEXED_TAGS && LEN_TAG_BITS[t / 64] & (1 << (t % 64)) == 0 {
+        return None;
+    }
+    data_tag_of(tag)
+}
+
+/// Where the first SOH at or after `from` is. Eight bytes at a time: a field value is
+/// a handful of bytes, and a byte-at-a-time search was a quarter of decoding.
+#[inline(always)]
+fn find_soh(frame: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while let Some(chunk) = frame.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        // SOH bytes become zero; the lowest zero byte sets the lowest flagged high bit
+        // (a borrow can only flag bytes above a real zero).
+        let x = u64::from_le_bytes(word) ^ ONES;
+        let zero = x.wrapping_sub(ONES) & !x & HIGH;
+        if zero != 0 {
+            return Some(i + (zero.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    frame[i..].iter().position(|&b| b == SOH).map(|p| i + p)
+}
+
 /// The error for a tag that is not a valid one at `at`, with its value when the text
 /// is a (signed) number.
 fn invalid_tag(frame: &[u8], at: usize) -> DecodeError {
@@ -478,8 +524,8 @@ impl Decoder {
                         _ => return Err(DecodeError::Malformed { at: tag_at }),
                     }
                 }
-                _ => match frame[start..].iter().position(|&b| b == SOH) {
-                    Some(p) => start + p,
+                _ => match find_soh(frame, start) {
+                    Some(end) => end,
                     None => return Err(DecodeError::Malformed { at: tag_at }),
                 },
             };
@@ -491,7 +537,7 @@ impl Decoder {
             if i == MAX_FIELDS {
                 return Err(DecodeError::TooManyFields);
             }
-            if let Some(data_tag) = data_tag_of(tag) {
+            if let Some(data_tag) = data_tag_of_fast(tag) {
                 if let Some(len) = parse_u64(&frame[start..end]) {
                     data = usize::try_from(len).ok().map(|len| (data_tag, len));
                 }
@@ -1431,5 +1477,35 @@ mod tests {
         assert_eq!(d[3].1, b"20240229-23:59:58.123");
         assert_eq!(d[4].1, b"20240229-23:59:58.123456");
         assert_eq!(d[5].1, b"19700101-00:00:00.000");
+    }
+
+    #[test]
+    fn soh_search_finds_the_first_soh_at_every_offset_and_length() {
+        // Every place an SOH can sit relative to an 8-byte word, with bytes around it
+        // that a carry or borrow could confuse (0x00, 0x02, 0x81, 0xFF).
+        for len in 0..40 {
+            for soh_at in (0..len).map(Some).chain([None]) {
+                for fill in [b'A', 0x00, 0x02, 0x81, 0xFF] {
+                    let mut buf = vec![fill; len];
+                    if let Some(at) = soh_at {
+                        buf[at] = SOH;
+                        if at + 1 < len {
+                            buf[at + 1] = SOH;
+                        }
+                    }
+                    for from in 0..=len {
+                        let want = buf[from..].iter().position(|&b| b == SOH).map(|p| from + p);
+                        assert_eq!(find_soh(&buf, from), want, "{len} {soh_at:?} {fill} {from}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn length_tag_table_agrees_with_data_tag_of() {
+        for t in 0..4096 {
+            assert_eq!(data_tag_of_fast(t), data_tag_of(t), "{t}");
+        }
     }
 }
