@@ -18,6 +18,11 @@
 //!   core thread by the FIX venue (`FixVenue::wire_to_fill`), core spinning, simulator
 //!   `--spin`, journaled; the bench thread sleeps between orders and while it waits, so
 //!   only the core and the simulator spin (the figure to hold against the floor).
+//! - `execd submit → fill on the core (core …, sim --spin)`: the same setup, per core idle
+//!   strategy; the core times each submit (the producer handle's stamp) to its fill's
+//!   delivery into the event ring (`Latency::submit_to_fill`): end to end, upstream to
+//!   upstream, without the third busy thread a spinning reader would be (the figure to
+//!   hold against QuickFIX → QuickFIX).
 //! - `execd (core …) → sim`: execd's core in-process (library API, journaled), one FIX
 //!   venue pointing at a fresh `execd-venue-sim --policy fill` child process. The bench
 //!   thread submits marketable limit orders (GTC, alternating buy at the ask / sell at
@@ -494,6 +499,8 @@ fn wait_until(due: Instant, client: Client) {
 struct ExecdRun {
     end_to_end: Measured,
     wire: Histogram<u64>,
+    /// The core's own submit → fill delivered (`Latency::submit_to_fill`).
+    submit_to_fill: Histogram<u64>,
     sizes: Result<Sizes, String>,
 }
 
@@ -603,7 +610,9 @@ fn run_execd(
     sim.finish(Duration::from_secs(3));
     let mut end_to_end = Measured::new(hist, elapsed);
     let mut wire = new_hist();
+    let mut submit_to_fill = new_hist();
     if let Some(r) = &report {
+        submit_to_fill = r.latency.submit_to_fill().clone();
         for s in execd::core::latency::Stage::ALL {
             let st = r.latency.stage(s);
             if !st.is_empty() {
@@ -618,6 +627,7 @@ fn run_execd(
     Ok(ExecdRun {
         end_to_end,
         wire,
+        submit_to_fill,
         sizes,
     })
 }
@@ -625,16 +635,30 @@ fn run_execd(
 /// The wire-to-wire row: the core's own write → fill-read per order, recorded with
 /// `record_correct(value, interval)`.
 fn wire_row(run: ExecdRun, sched: Schedule, elapsed: Duration) -> Result<Measured, String> {
-    if run.wire.is_empty() {
-        return Err("the FIX venue recorded no write → fill".into());
+    let empty = "the FIX venue recorded no write → fill";
+    core_timed_row(&run.wire, run.end_to_end.stages, sched, elapsed, empty)
+}
+
+/// A row from a histogram the core thread recorded (`timed`), with the
+/// coordinated-omission correction `add_correct(timed, interval)` the harness cannot make
+/// from intended send times itself, and the run's core stages.
+fn core_timed_row(
+    timed: &Histogram<u64>,
+    stages: Vec<(String, Histogram<u64>)>,
+    sched: Schedule,
+    elapsed: Duration,
+    empty: &str,
+) -> Result<Measured, String> {
+    if timed.is_empty() {
+        return Err(empty.into());
     }
     let mut hist = new_hist();
-    hist.add_correct(&run.wire, sched.interval_ns())
+    hist.add_correct(timed, sched.interval_ns())
         .map_err(|e| format!("{e:?}"))?;
     // What the sleeping bench thread saw is left out: its wake-ups (and, when they make
     // it miss the schedule, every later order's lateness) are not the core's.
     let mut m = Measured::new(hist, elapsed);
-    m.stages = run.end_to_end.stages;
+    m.stages = stages;
     Ok(m)
 }
 
@@ -844,6 +868,7 @@ fn slug(name: &str) -> String {
 /// The floor row the others are divided by.
 const FLOOR_ROW: &str = "TCP floor (both spin)";
 const WIRE_ROW: &str = "execd wire to wire (core spin, sim --spin)";
+const QF_QF_ROW: &str = "QuickFIX → QuickFIX";
 
 fn print_table(rows: &[Row]) {
     let floor = rows
@@ -852,7 +877,7 @@ fn print_table(rows: &[Row]) {
         .and_then(|r| r.result.as_ref().ok())
         .map(|m| m.stats);
     println!(
-        "{:<44} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7} {:>7}",
+        "{:<58} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>7} {:>7}",
         "row",
         "orders",
         "p50 µs",
@@ -864,7 +889,7 @@ fn print_table(rows: &[Row]) {
         "p50 ×",
         "p99.9 ×"
     );
-    println!("{}", "-".repeat(44 + 7 + 9 * 4 + 10 * 2 + 8 * 2));
+    println!("{}", "-".repeat(58 + 7 + 9 * 4 + 10 * 2 + 8 * 2));
     for r in rows {
         match &r.result {
             Ok(m) => {
@@ -874,15 +899,34 @@ fn print_table(rows: &[Row]) {
                     None => (f64::NAN, f64::NAN),
                 };
                 println!(
-                    "{:<44} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>9.0} {:>7.2} {:>7.2}",
+                    "{:<58} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>9.0} {:>7.2} {:>7.2}",
                     r.name, s.orders, s.p50, s.p90, s.p99, s.p999, s.max, s.per_s, x50, x999
                 );
             }
-            Err(e) => println!("{:<44} not run: {e}", r.name),
+            Err(e) => println!("{:<58} not run: {e}", r.name),
         }
     }
     println!();
     println!("× = this row's p50 / p99.9 divided by the floor's ({FLOOR_ROW}).");
+    let qf = rows
+        .iter()
+        .find(|r| r.name == QF_QF_ROW)
+        .and_then(|r| r.result.as_ref().ok())
+        .map(|m| m.stats);
+    if let Some(q) = qf {
+        println!("Against {QF_QF_ROW} (its p50 / p99.9 divided by the row's: how many times better execd is):");
+        for r in rows.iter().filter(|r| r.name.starts_with("execd")) {
+            if let Ok(m) = &r.result {
+                println!(
+                    "  {:<58} p50 {:>6.1}×  p99.9 {:>6.1}×  (row's own p99.9 / p50 {:.1})",
+                    r.name,
+                    q.p50 / m.stats.p50,
+                    q.p999 / m.stats.p999,
+                    m.stats.p999 / m.stats.p50
+                );
+            }
+        }
+    }
     for r in rows {
         println!("  {:<42} {}", r.name, r.notes);
     }
@@ -1091,6 +1135,30 @@ fn main() {
             wire_row(run, sched, elapsed)
         }),
     ));
+    // Issue 14's end-to-end figure with no third busy thread: the bench thread sleeps, the
+    // core times each submit (its producer's stamp) to the fill's delivery into the event
+    // ring; the simulator spins, as in the wire-to-wire row.
+    for (idle, idle_name, idle_note) in [
+        (IdleKind::Spin, "spin", "core busy-spins"),
+        (IdleKind::Yield, "yield", "core yields the CPU each idle cycle"),
+        (
+            IdleKind::Backoff,
+            "backoff",
+            "core's default backoff (spin, yield, parks, then epoll on its socket and doorbell; the submit rings the doorbell)",
+        ),
+    ] {
+        jobs.push((
+            format!("execd submit → fill on the core (core {idle_name}, sim --spin)"),
+            format!("upstream submit (the handle's stamp) → the fill delivered to its event ring, timed on the core thread; {idle_note}; sim --spin; journaled; the bench thread sleeps (no third busy thread), so its own wake-up is not in the figure; warm-up orders included"),
+            Box::new(move || {
+                let run = run_execd(idle, true, Client::Sleep, warmup, n, sched)?;
+                let e = run.end_to_end.stats;
+                let elapsed = Duration::from_secs_f64(e.orders as f64 / e.per_s.max(1e-9));
+                let empty = "the core timed no submit → fill";
+                core_timed_row(&run.submit_to_fill, run.end_to_end.stages, sched, elapsed, empty)
+            }),
+        ));
+    }
     for (mode, name, note) in [
         (
             floor::Responder::Spin,
@@ -1169,7 +1237,7 @@ fn main() {
     }
     let qf_rows: [(&str, &str, Option<bool>); 3] = [
         (
-            "QuickFIX → QuickFIX",
+            QF_QF_ROW,
             "qf-peer initiator → qf-peer acceptor, FileStore, both block in QuickFIX socket threads; market orders",
             None,
         ),

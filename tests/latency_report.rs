@@ -184,6 +184,7 @@ fn report_of_a_run(begin: &str) {
         "stage-venue",
         "stage-total",
         "wire-to-fill-sim",
+        "submit-to-fill",
     ] {
         let p = report.join(format!("{name}.hgrm"));
         let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -191,12 +192,23 @@ fn report_of_a_run(begin: &str) {
         let last = parsed.last().unwrap_or_else(|| panic!("{name}: no lines"));
         assert!(last.total_count > 0, "{begin} {name}");
         assert!(last.value > 0.0, "{begin} {name}");
-        if name == "wire-to-fill-sim" {
+        if name == "wire-to-fill-sim" || name == "submit-to-fill" {
             // One sample per filled order; loopback is well above a microsecond.
             assert!(last.total_count <= 40, "{name}: {}", last.total_count);
             assert!(at(&parsed, 0.5).value >= 1.0, "{name}: {text}");
         }
     }
+    // Submit → fill holds the wire-to-fill of the same orders, and more.
+    let p50 = |name: &str| {
+        let text = std::fs::read_to_string(report.join(format!("{name}.hgrm"))).unwrap();
+        at(&parse_hgrm(&text).unwrap(), 0.5).value
+    };
+    assert!(
+        p50("submit-to-fill") >= p50("wire-to-fill-sim"),
+        "{} < {}",
+        p50("submit-to-fill"),
+        p50("wire-to-fill-sim")
+    );
     // Stages with nothing recorded (no command with a future event time) are not written.
     assert!(!report.join("stage-events.hgrm").exists());
     sim.quit();

@@ -84,7 +84,7 @@ pub(crate) struct DutyCycle {
 impl DutyCycle {
     pub(crate) fn new(
         engine: Engine,
-        rings: Rings,
+        mut rings: Rings,
         inbound: Vec<rtrb::Consumer<Inbound>>,
         opts: CoreOptions,
         tsc: quanta::Clock,
@@ -97,6 +97,9 @@ impl DutyCycle {
         metrics.baseline(engine.stats());
         let mut latency = Latency::new();
         latency.publish_to(metrics.clone());
+        if !opts.simulated {
+            rings.time_fills(tsc.clone());
+        }
         DutyCycle {
             engine,
             rings,
@@ -278,6 +281,9 @@ impl DutyCycle {
         self.publish(true);
         let in_flight_at_exit = self.engine.in_flight();
         let journal_next_seq = self.rings.close_journal(self.engine.now());
+        if let Some(h) = self.rings.take_fill_latency() {
+            self.latency.set_submit_to_fill(h);
+        }
         CoreReport {
             undelivered: self.rings.undelivered(),
             engine: self.engine,
@@ -346,9 +352,14 @@ impl DutyCycle {
         }
         let t0 = self.tsc.raw();
         let mut probe = TscProbe::new(&self.tsc, t0);
+        let submit = matches!(msg.cmd, Command::Submit(_));
+        if submit {
+            self.rings.submit_stamp = msg.stamp.max(1);
+        }
         self.engine
             .command(origin, &msg.cmd, &mut self.rings, &mut probe);
-        if matches!(msg.cmd, Command::Submit(_)) {
+        self.rings.submit_stamp = 0;
+        if submit {
             let t1 = self.tsc.raw();
             let tsc = &self.tsc;
             self.latency

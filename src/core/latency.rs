@@ -54,6 +54,9 @@ impl Stage {
 #[derive(Clone, Debug)]
 pub struct Latency {
     stages: [Histogram<u64>; 7],
+    /// Submit stamped by the producer → its first fill delivered to the producer's
+    /// ring (real time only; `core::fill_latency`).
+    submit_to_fill: Histogram<u64>,
     // The metrics endpoint's buckets, fed the same values as they are recorded.
     published: Option<Arc<CoreMetrics>>,
 }
@@ -71,6 +74,7 @@ impl Latency {
             stages: std::array::from_fn(|_| {
                 Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
             }),
+            submit_to_fill: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"),
             published: None,
         }
     }
@@ -85,6 +89,17 @@ impl Latency {
         &self.stages[stage as usize]
     }
 
+    /// Submit → first fill delivered, per filled order (ns): upstream to upstream, on the
+    /// core thread, without the producer's own reading of its ring. Empty with a
+    /// simulated clock.
+    pub fn submit_to_fill(&self) -> &Histogram<u64> {
+        &self.submit_to_fill
+    }
+
+    pub(crate) fn set_submit_to_fill(&mut self, h: Histogram<u64>) {
+        self.submit_to_fill = h;
+    }
+
     /// Records one stage.
     #[inline]
     pub fn record(&mut self, stage: Stage, ns: u64) {
@@ -93,6 +108,45 @@ impl Latency {
         if let Some(m) = &self.published {
             m.stage_ns(stage, ns);
         }
+    }
+}
+
+/// Stamps of things whose answer is awaited (an order's fill), keyed by what the answer
+/// names; the oldest is overwritten first, so one never answered ages out instead of
+/// growing anything. Preallocated; a linear search, as only a handful are ever awaited
+/// at once on a latency-sensitive path.
+#[derive(Clone, Debug)]
+pub(crate) struct Awaiting<K> {
+    pending: [Option<(K, u64)>; 64],
+    next: usize,
+}
+
+impl<K: Copy + PartialEq> Awaiting<K> {
+    /// How many are remembered.
+    pub(crate) const LEN: usize = 64;
+
+    pub(crate) fn new() -> Self {
+        Awaiting {
+            pending: [None; 64],
+            next: 0,
+        }
+    }
+
+    /// `key` is awaited since raw stamp `at`.
+    #[inline]
+    pub(crate) fn push(&mut self, key: K, at: u64) {
+        self.pending[self.next % Self::LEN] = Some((key, at));
+        self.next = self.next.wrapping_add(1);
+    }
+
+    /// The stamp `key` was awaited since, once: a second answer finds nothing.
+    #[inline]
+    pub(crate) fn take(&mut self, key: K) -> Option<u64> {
+        let slot = self
+            .pending
+            .iter_mut()
+            .find(|p| p.is_some_and(|(k, _)| k == key))?;
+        slot.take().map(|(_, at)| at)
     }
 }
 

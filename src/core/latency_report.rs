@@ -110,9 +110,11 @@ pub fn write_dir<'a>(
     Ok(written)
 }
 
-/// The core's stages under their report names (`stage-gate`, …).
+/// The core's stages under their report names (`stage-gate`, …), then submit → fill
+/// (`submit-to-fill`).
 pub fn stages(latency: &Latency) -> impl Iterator<Item = (String, &Histogram<u64>)> {
     Stage::ALL
         .into_iter()
         .map(move |s| (format!("stage-{}", s.name()), latency.stage(s)))
+        .chain([("submit-to-fill".to_string(), latency.submit_to_fill())])
 }

@@ -7,6 +7,7 @@ mod bell;
 pub(crate) mod clock;
 mod duty_cycle;
 mod engine;
+mod fill_latency;
 mod handle;
 mod idle;
 pub mod latency;

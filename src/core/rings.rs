@@ -3,6 +3,7 @@
 //! every record into the journal as it happens.
 
 use super::engine::Outbox;
+use super::fill_latency::SubmitToFill;
 use super::metrics::CoreMetrics;
 use super::records::{self, KIND_COMMAND, KIND_EVENT, KIND_VENUE, MAX_COMMAND, MAX_EVENT};
 use crate::journal::JournalWriter;
@@ -26,6 +27,10 @@ pub(crate) struct Rings {
     command: [u8; MAX_COMMAND],
     journal_errors: u64,
     metrics: Arc<CoreMetrics>,
+    /// Submit → fill delivered, in real time only.
+    fill_latency: Option<SubmitToFill>,
+    /// The producer's stamp on the submit being carried out; 0: none is.
+    pub(crate) submit_stamp: u64,
 }
 
 impl Rings {
@@ -46,7 +51,20 @@ impl Rings {
             command: [0; MAX_COMMAND],
             journal_errors: 0,
             metrics,
+            fill_latency: None,
+            submit_stamp: 0,
         }
+    }
+
+    /// Times each submit to its first fill's delivery from now on, with the clock the
+    /// producers stamp commands with.
+    pub(crate) fn time_fills(&mut self, clock: quanta::Clock) {
+        self.fill_latency = Some(SubmitToFill::new(clock));
+    }
+
+    /// What was timed by [`Rings::time_fills`], if anything was asked.
+    pub(crate) fn take_fill_latency(&mut self) -> Option<hdrhistogram::Histogram<u64>> {
+        self.fill_latency.take().map(SubmitToFill::into_histogram)
     }
 
     /// Moves backlogged events into rings that have room again.
@@ -151,6 +169,15 @@ impl Outbox for Rings {
         self.journal_event(origin, &ev);
         self.metrics.observe(&ev);
         self.deliver(origin, ev);
+        if let Some(t) = &mut self.fill_latency {
+            match ev {
+                CoreEvent::Accepted { order, .. } if self.submit_stamp != 0 => {
+                    t.accepted(order, self.submit_stamp)
+                }
+                CoreEvent::Fill { order, .. } => t.filled(order),
+                _ => {}
+            }
+        }
     }
 
     fn broadcast(&mut self, ev: CoreEvent) {

@@ -5,18 +5,14 @@
 //!
 //! Preallocated at construction; stamping and recording allocate nothing.
 
+use crate::core::latency::Awaiting;
 use crate::model::ids::ClOrdId;
 use hdrhistogram::Histogram;
-
-/// Orders written whose fill is awaited, oldest overwritten first: an order that is never
-/// filled ages out instead of growing anything.
-const PENDING: usize = 64;
 
 /// Write → first-fill-read latencies of one FIX session, in nanoseconds.
 pub struct WireToFill {
     clock: quanta::Clock,
-    pending: [Option<(ClOrdId, u64)>; PENDING],
-    next: usize,
+    pending: Awaiting<ClOrdId>,
     /// Raw stamp of the last read that returned bytes: when the frames it holds arrived.
     read_at: u64,
     hist: Histogram<u64>,
@@ -26,8 +22,7 @@ impl WireToFill {
     pub(super) fn new() -> WireToFill {
         WireToFill {
             clock: quanta::Clock::new(),
-            pending: [None; PENDING],
-            next: 0,
+            pending: Awaiting::new(),
             read_at: 0,
             hist: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"),
         }
@@ -36,8 +31,7 @@ impl WireToFill {
     /// The NewOrderSingle of `cl` was just handed to the socket.
     #[inline]
     pub(super) fn written(&mut self, cl: ClOrdId) {
-        self.pending[self.next % PENDING] = Some((cl, self.clock.raw()));
-        self.next = self.next.wrapping_add(1);
+        self.pending.push(cl, self.clock.raw());
     }
 
     /// A read just returned bytes; the frames in them are stamped with now.
@@ -49,14 +43,7 @@ impl WireToFill {
     /// A fill for `cl` was in the bytes read last: the first one is recorded.
     #[inline]
     pub(super) fn filled(&mut self, cl: ClOrdId) {
-        let Some(slot) = self
-            .pending
-            .iter_mut()
-            .find(|p| p.is_some_and(|(c, _)| c == cl))
-        else {
-            return;
-        };
-        if let Some((_, at)) = slot.take() {
+        if let Some(at) = self.pending.take(cl) {
             let ns = self.clock.delta_as_nanos(at, self.read_at);
             self.hist.saturating_record(ns.max(1));
         }
@@ -97,12 +84,13 @@ mod tests {
     #[test]
     fn unfilled_orders_age_out_of_the_ring() {
         let mut w = WireToFill::new();
-        for n in 0..(PENDING as u64 + 1) {
-            w.written(cl(n));
+        let n = Awaiting::<ClOrdId>::LEN as u64;
+        for k in 0..=n {
+            w.written(cl(k));
         }
         w.bytes_read();
-        w.filled(cl(0)); // overwritten by the 65th
-        w.filled(cl(PENDING as u64));
+        w.filled(cl(0)); // overwritten by the last
+        w.filled(cl(n));
         assert_eq!(w.histogram().len(), 1);
     }
 }
