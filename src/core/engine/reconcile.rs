@@ -274,7 +274,11 @@ impl Engine {
         };
         // Orders not yet known to have reached the venue are left to their status
         // queries, whether or not the venue could list the others.
-        sum.in_flight = self.unsettled(v) as u32;
+        // Counted in the same walk of the book as the listing below when there is one:
+        // on a large book each walk is what a report costs.
+        if !orders {
+            sum.in_flight = self.unsettled(v) as u32;
+        }
         let mut listed = listed;
         listed.sort_unstable_by_key(|(cl, _)| (cl.order.0, cl.epoch));
         let find = |id: u64, epoch: u32| {
@@ -287,13 +291,14 @@ impl Engine {
             for o in self.book.working() {
                 let t = o.terms();
                 let s = o.state();
+                if t.venue != v {
+                    continue;
+                }
+                let unknown = self.unknown_to_venue(o);
+                sum.in_flight += u32::from(unknown);
                 // Not yet known to the venue (its status query settles it), or known never
                 // to have reached it (retrying, or a dead letter: R-RES-3's business).
-                if t.venue != v
-                    || s.is_terminal()
-                    || self.unknown_to_venue(o)
-                    || self.is_undelivered(o.id())
-                {
+                if s.is_terminal() || unknown || self.is_undelivered(o.id()) {
                     continue;
                 }
                 let here = find(o.id().0, o.epoch());
