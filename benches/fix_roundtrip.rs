@@ -22,7 +22,10 @@
 //!   strategy; the core times each submit (the producer handle's stamp) to its fill's
 //!   delivery into the event ring (`Latency::submit_to_fill`): end to end, upstream to
 //!   upstream, without the third busy thread a spinning reader would be (the figure to
-//!   hold against QuickFIX → QuickFIX).
+//!   hold against QuickFIX → QuickFIX). These rows and the wire-to-wire row pin the core
+//!   thread to CPU 0 and the simulator (through `taskset`) and the bench thread to the
+//!   last CPU, so that the bench thread waking to
+//!   submit never deschedules the core (`FIX_RT_PIN=0` leaves it to the scheduler).
 //! - `execd (core …) → sim`: execd's core in-process (library API, journaled), one FIX
 //!   venue pointing at a fresh `execd-venue-sim --policy fill` child process. The bench
 //!   thread submits marketable limit orders (GTC, alternating buy at the ask / sell at
@@ -229,8 +232,9 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| format!("free port: {e}"))
 }
 
-/// Starts `execd-venue-sim --port 0 --policy fill` and returns it with its port.
-fn start_sim(spin: bool, sender: &str) -> Result<(Peer, u16), String> {
+/// Starts `execd-venue-sim --port 0 --policy fill` and returns it with its port; on CPU
+/// `cpu` alone when given (through `taskset`).
+fn start_sim(spin: bool, sender: &str, cpu: Option<usize>) -> Result<(Peer, u16), String> {
     let mut args: Vec<String> = ["--port", "0", "--policy", "fill", "--sender", sender]
         .iter()
         .map(|s| s.to_string())
@@ -238,7 +242,14 @@ fn start_sim(spin: bool, sender: &str) -> Result<(Peer, u16), String> {
     if spin {
         args.push("--spin".into());
     }
-    let mut sim = Peer::spawn("execd-venue-sim", Path::new(SIM_BIN), &args)?;
+    let mut sim = match cpu {
+        Some(c) => {
+            let mut a = vec!["-c".to_string(), c.to_string(), SIM_BIN.to_string()];
+            a.extend(args);
+            Peer::spawn("execd-venue-sim", Path::new("taskset"), &a)?
+        }
+        None => Peer::spawn("execd-venue-sim", Path::new(SIM_BIN), &args)?,
+    };
     let v = sim.expect(&["listening"], Duration::from_secs(10))?;
     let port = v["port"]
         .as_u64()
@@ -504,6 +515,24 @@ struct ExecdRun {
     sizes: Result<Sizes, String>,
 }
 
+/// Where the threads of a row run: the core thread alone on `core`; the simulator and
+/// the bench thread on `rest` (the threads the core starts beside it, the audit sidecar
+/// and the journal's segment preparer, mostly asleep, go where the scheduler puts them). Without it the scheduler places them, and a sleeping
+/// bench thread that wakes on the core's CPU to submit an order descheduled the spinning
+/// core for ≈ 10 µs of that very order (measured: submit → dequeued p50 0.6 µs in one run,
+/// 11.5 µs in the next).
+#[derive(Clone, Copy)]
+struct Pin {
+    core: usize,
+    rest: usize,
+}
+
+/// Runs `f` on a thread of its own, which `f` may pin: the bench's main thread keeps its
+/// affinity for the rows after.
+fn on_own_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().expect("bench thread panicked"))
+}
+
 fn run_execd(
     idle: IdleKind,
     sim_spin: bool,
@@ -511,8 +540,24 @@ fn run_execd(
     warmup: u64,
     n: u64,
     sched: Schedule,
+    pin: Option<Pin>,
 ) -> Result<ExecdRun, String> {
-    let (sim, port) = start_sim(sim_spin, "SIM")?;
+    match pin {
+        Some(_) => on_own_thread(|| run_execd_here(idle, sim_spin, client, warmup, n, sched, pin)),
+        None => run_execd_here(idle, sim_spin, client, warmup, n, sched, None),
+    }
+}
+
+fn run_execd_here(
+    idle: IdleKind,
+    sim_spin: bool,
+    client: Client,
+    warmup: u64,
+    n: u64,
+    sched: Schedule,
+    pin: Option<Pin>,
+) -> Result<ExecdRun, String> {
+    let (sim, port) = start_sim(sim_spin, "SIM", pin.map(|p| p.rest))?;
     let reg = Registry::from_toml(&execd_config(port)).map_err(|e| e.to_string())?;
     let epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -520,6 +565,7 @@ fn run_execd(
         .unwrap_or(1);
     let mut opts = CoreOptions::real_time(epoch);
     opts.idle = idle;
+    opts.pin_core = pin.map(|p| p.core);
     // Journaled, as a production session is (QuickFIX keeps its FileStore too): commands,
     // events and venue inputs in the journal, every FIX frame in the session store.
     let journal = std::env::temp_dir().join(format!(
@@ -535,6 +581,13 @@ fn run_execd(
     let (core, mut handles) = spawn(Arc::new(reg), opts, 1).map_err(|e| format!("core: {e}"))?;
     let mut core = Core(Some(core));
     let h = &mut handles[0];
+    // Only now: threads inherit their creator's affinity, and the core (which pins itself)
+    // and the sidecar were started unpinned.
+    if let Some(p) = pin {
+        if !core_affinity::set_for_current(core_affinity::CoreId { id: p.rest }) {
+            return Err(format!("could not pin the bench thread to CPU {}", p.rest));
+        }
+    }
 
     // The gate refuses orders until the session is logged on.
     let up = h.wait_for(
@@ -671,7 +724,7 @@ fn sizes(cell: &Cell<Option<Sizes>>, sched: Schedule) -> Result<Sizes, String> {
     if let Some(s) = cell.get() {
         return Ok(s);
     }
-    let run = run_execd(IdleKind::Backoff, false, Client::Spin, 0, 20, sched)?;
+    let run = run_execd(IdleKind::Backoff, false, Client::Spin, 0, 20, sched, None)?;
     let s = run.sizes?;
     cell.set(Some(s));
     Ok(s)
@@ -683,8 +736,11 @@ fn run_floor(
     warmup: u64,
     n: u64,
     sched: Schedule,
+    pin: Option<Pin>,
 ) -> Result<Measured, String> {
-    let hist = floor::ping_pong(sizes.order, sizes.answer, mode, warmup, n, sched.interval)?;
+    let cpus = pin.map(|p| (p.core, p.rest));
+    let (req, ans, every) = (sizes.order, sizes.answer, sched.interval);
+    let hist = on_own_thread(|| floor::ping_pong(req, ans, mode, warmup, n, every, cpus))?;
     // On schedule: the recorded orders took n intervals.
     Ok(Measured::new(hist, sched.interval * n as u32))
 }
@@ -793,7 +849,7 @@ fn run_qf_sim(
     sched: Schedule,
 ) -> Result<Measured, String> {
     // The initiator's default TargetCompID is QFACC: the simulator answers to that name.
-    let (sim, port) = start_sim(sim_spin, "QFACC")?;
+    let (sim, port) = start_sim(sim_spin, "QFACC", None)?;
     let m = qf_initiator_bench(bin, port, "QFACC", warmup, n, sched)?;
     sim.finish(Duration::from_secs(3));
     Ok(m)
@@ -1118,15 +1174,36 @@ fn main() {
     } else {
         "bench thread busy-polls the core's event ring"
     };
+    // The rows that measure the software (wire to wire, submit → fill on the core) keep
+    // the core's CPU to the core: FIX_RT_PIN=0 leaves placement to the scheduler.
+    let taskset = Proc::new("taskset")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let pin = (nproc >= 2 && taskset && std::env::var("FIX_RT_PIN").as_deref() != Ok("0"))
+        .then_some(Pin {
+            core: 0,
+            rest: nproc - 1,
+        });
+    let pin_note = match pin {
+        Some(p) => format!(
+            "core thread pinned to CPU {}; simulator and bench thread on CPU {} (FIX_RT_PIN=0: unpinned)",
+            p.core, p.rest
+        ),
+        None => "unpinned (FIX_RT_PIN=0, fewer than 2 CPUs, or no taskset)".to_string(),
+    };
+    println!("  wire-to-wire and submit → fill rows: {pin_note}");
     let frame_sizes: Rc<Cell<Option<Sizes>>> = Rc::new(Cell::new(None));
     let mut jobs: Vec<(String, String, Job)> = Vec::new();
 
     let cell = frame_sizes.clone();
     jobs.push((
         WIRE_ROW.to_string(),
-        "NewOrderSingle written → its fill's bytes read, timed on the core thread by the FIX venue; core spins, sim --spin, journaled; the bench thread sleeps (no third busy thread); warm-up orders included in the core's histogram".to_string(),
+        format!("NewOrderSingle written → its fill's bytes read, timed on the core thread by the FIX venue; core spins, sim --spin, journaled; the bench thread sleeps (no third busy thread); {pin_note}; warm-up orders included in the core's histogram"),
         Box::new(move || {
-            let run = run_execd(IdleKind::Spin, true, Client::Sleep, warmup, n, sched)?;
+            let run = run_execd(IdleKind::Spin, true, Client::Sleep, warmup, n, sched, pin)?;
             if let Ok(s) = run.sizes {
                 cell.set(Some(s));
             }
@@ -1149,9 +1226,9 @@ fn main() {
     ] {
         jobs.push((
             format!("execd submit → fill on the core (core {idle_name}, sim --spin)"),
-            format!("upstream submit (the handle's stamp) → the fill delivered to its event ring, timed on the core thread; {idle_note}; sim --spin; journaled; the bench thread sleeps (no third busy thread), so its own wake-up is not in the figure; warm-up orders included"),
+            format!("upstream submit (the handle's stamp) → the fill delivered to its event ring, timed on the core thread; {idle_note}; sim --spin; journaled; the bench thread sleeps (no third busy thread), so its own wake-up is not in the figure; {pin_note}; warm-up orders included"),
             Box::new(move || {
-                let run = run_execd(idle, true, Client::Sleep, warmup, n, sched)?;
+                let run = run_execd(idle, true, Client::Sleep, warmup, n, sched, pin)?;
                 let e = run.end_to_end.stats;
                 let elapsed = Duration::from_secs_f64(e.orders as f64 / e.per_s.max(1e-9));
                 let empty = "the core timed no submit → fill";
@@ -1172,16 +1249,23 @@ fn main() {
         ),
     ] {
         let cell = frame_sizes.clone();
+        let placed = match pin {
+            Some(p) => format!(
+                "requester (the core's part) pinned to CPU {}, responder (the simulator's) to CPU {}",
+                p.core, p.rest
+            ),
+            None => "unpinned".to_string(),
+        };
         jobs.push((
             name.to_string(),
-            note.to_string(),
+            format!("{note}; {placed}"),
             Box::new(move || {
                 let s = sizes(&cell, sched)?;
                 println!(
                     "  {name}: {} B NewOrderSingle → {} B answer ({} ExecutionReports, the fill {} B)",
                     s.order, s.answer, s.reports, s.fill
                 );
-                run_floor(mode, s, warmup, n, sched)
+                run_floor(mode, s, warmup, n, sched, pin)
             }),
         ));
     }
@@ -1226,7 +1310,7 @@ fn main() {
                 name,
                 notes,
                 Box::new(move || {
-                    let run = run_execd(idle, sim_spin, client, rw, rn, sched)?;
+                    let run = run_execd(idle, sim_spin, client, rw, rn, sched, None)?;
                     if let Ok(s) = run.sizes {
                         cell.set(Some(s));
                     }

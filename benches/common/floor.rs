@@ -109,6 +109,8 @@ fn respond(
 
 /// Round trips of `request` bytes answered with `answer` bytes: `warmup` unrecorded,
 /// then `n` recorded (ns, from each request's intended time), one every `interval`.
+/// With `cpus` (requester, responder), the calling thread — the requester — and the
+/// responder thread are pinned there (the caller runs this on a thread it can give up).
 pub fn ping_pong(
     request: usize,
     answer: usize,
@@ -116,7 +118,15 @@ pub fn ping_pong(
     warmup: u64,
     n: u64,
     interval: Duration,
+    cpus: Option<(usize, usize)>,
 ) -> Result<Histogram<u64>, String> {
+    let pin = |cpu: usize| {
+        if core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+            Ok(())
+        } else {
+            Err(format!("floor: could not pin a thread to CPU {cpu}"))
+        }
+    };
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("floor: bind: {e}"))?;
     let addr = l.local_addr().map_err(|e| e.to_string())?;
     let mut c = TcpStream::connect(addr).map_err(|e| format!("floor: connect: {e}"))?;
@@ -126,12 +136,20 @@ pub fn ping_pong(
     let st = stop.clone();
     let join = std::thread::Builder::new()
         .name("floor-responder".into())
-        .spawn(move || respond(s, mode, request, answer_bytes, st))
+        .spawn(move || {
+            if let Some((_, cpu)) = cpus {
+                pin(cpu)?;
+            }
+            respond(s, mode, request, answer_bytes, st)
+        })
         .map_err(|e| format!("floor: responder thread: {e}"))?;
     let responder = Thread {
         stop,
         join: Some(join),
     };
+    if let Some((cpu, _)) = cpus {
+        pin(cpu)?;
+    }
     c.set_nodelay(true).map_err(|e| e.to_string())?;
     c.set_nonblocking(true).map_err(|e| e.to_string())?;
     let req = vec![b'D'; request];
