@@ -124,8 +124,9 @@ enum Cmd {
         /// token in EXECD_API_TOKEN.
         #[arg(long, value_name = "ADDR|off")]
         listen: Option<String>,
-        /// At exit, write each core stage's latency histogram, and each FIX venue's
-        /// order written → fill read, into DIR as HdrHistogram `.hgrm` text (µs);
+        /// At exit, write each core stage's latency histogram, each submit → its fill
+        /// delivered, and each FIX venue's order written → fill read, into DIR as
+        /// HdrHistogram `.hgrm` text (µs);
         /// `cargo run --example latency_plot -- DIR` draws them (benches/README.md).
         #[arg(long, value_name = "DIR")]
         latency_report: Option<PathBuf>,
