@@ -533,22 +533,9 @@ fn on_own_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| s.spawn(f).join().expect("bench thread panicked"))
 }
 
+/// One execd row. With `pin`, the calling thread is pinned once the core has started:
+/// call it through [`on_own_thread`].
 fn run_execd(
-    idle: IdleKind,
-    sim_spin: bool,
-    client: Client,
-    warmup: u64,
-    n: u64,
-    sched: Schedule,
-    pin: Option<Pin>,
-) -> Result<ExecdRun, String> {
-    match pin {
-        Some(_) => on_own_thread(|| run_execd_here(idle, sim_spin, client, warmup, n, sched, pin)),
-        None => run_execd_here(idle, sim_spin, client, warmup, n, sched, None),
-    }
-}
-
-fn run_execd_here(
     idle: IdleKind,
     sim_spin: bool,
     client: Client,
@@ -1203,7 +1190,9 @@ fn main() {
         WIRE_ROW.to_string(),
         format!("NewOrderSingle written → its fill's bytes read, timed on the core thread by the FIX venue; core spins, sim --spin, journaled; the bench thread sleeps (no third busy thread); {pin_note}; warm-up orders included in the core's histogram"),
         Box::new(move || {
-            let run = run_execd(IdleKind::Spin, true, Client::Sleep, warmup, n, sched, pin)?;
+            let run = on_own_thread(|| {
+                run_execd(IdleKind::Spin, true, Client::Sleep, warmup, n, sched, pin)
+            })?;
             if let Ok(s) = run.sizes {
                 cell.set(Some(s));
             }
@@ -1228,7 +1217,8 @@ fn main() {
             format!("execd submit → fill on the core (core {idle_name}, sim --spin)"),
             format!("upstream submit (the handle's stamp) → the fill delivered to its event ring, timed on the core thread; {idle_note}; sim --spin; journaled; the bench thread sleeps (no third busy thread), so its own wake-up is not in the figure; {pin_note}; warm-up orders included"),
             Box::new(move || {
-                let run = run_execd(idle, true, Client::Sleep, warmup, n, sched, pin)?;
+                let run =
+                    on_own_thread(|| run_execd(idle, true, Client::Sleep, warmup, n, sched, pin))?;
                 let e = run.end_to_end.stats;
                 let elapsed = Duration::from_secs_f64(e.orders as f64 / e.per_s.max(1e-9));
                 let empty = "the core timed no submit → fill";
