@@ -83,6 +83,10 @@ const QUOTE_EVERY: Duration = Duration::from_millis(100);
 /// A single order that takes longer than this fails the row.
 const ORDER_TIMEOUT: Duration = Duration::from_secs(5);
 const LOGON_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a sleeping bench thread sleeps between looks at its event ring while an order
+/// is out. Longer than a round trip: its rows are timed on the core, and a wake-up costs
+/// the simulator sharing its CPU.
+const SLEEPER_POLL: Duration = Duration::from_micros(250);
 /// Empty polls of the event ring before a yielding bench thread starts to yield.
 const CLIENT_SPINS: u32 = 64;
 
@@ -484,7 +488,8 @@ enum Client {
     Spin,
     /// Polls, yielding the CPU after 64 empty polls.
     Yield,
-    /// Sleeps between polls and until the due time: never a third busy thread.
+    /// Sleeps between polls ([`SLEEPER_POLL`]) and until the due time: never a third
+    /// busy thread.
     Sleep,
 }
 
@@ -517,7 +522,8 @@ struct ExecdRun {
 
 /// Where the threads of a row run: the core thread alone on `core`; the simulator and
 /// the bench thread on `rest` (the threads the core starts beside it, the audit sidecar
-/// and the journal's segment preparer, mostly asleep, go where the scheduler puts them). Without it the scheduler places them, and a sleeping
+/// and the journal's segment preparer, mostly asleep, go where the scheduler puts them).
+/// Without it the scheduler places them, and a sleeping
 /// bench thread that wakes on the core's CPU to submit an order descheduled the spinning
 /// core for ≈ 10 µs of that very order (measured: submit → dequeued p50 0.6 µs in one run,
 /// 11.5 µs in the next).
@@ -627,7 +633,9 @@ fn run_execd(
                 None => {
                     polls = polls.wrapping_add(1);
                     match client {
-                        Client::Sleep => std::thread::sleep(Duration::from_micros(20)),
+                        // Rarely: each wake-up takes the CPU it shares with the
+                        // spinning simulator, inside the very round trip being timed.
+                        Client::Sleep => std::thread::sleep(SLEEPER_POLL),
                         Client::Yield if polls > CLIENT_SPINS => std::thread::yield_now(),
                         _ => std::hint::spin_loop(),
                     }
@@ -648,6 +656,14 @@ fn run_execd(
     // Logs out of the simulator; the report holds what the core measured.
     let report = core.0.take().map(|c| c.shutdown());
     sim.finish(Duration::from_secs(3));
+    if let (Some(p), Some(r)) = (pin, &report) {
+        if !r.pinned {
+            return Err(format!(
+                "the core thread could not be pinned to CPU {}",
+                p.core
+            ));
+        }
+    }
     let mut end_to_end = Measured::new(hist, elapsed);
     let mut wire = new_hist();
     let mut submit_to_fill = new_hist();
@@ -950,7 +966,7 @@ fn print_table(rows: &[Row]) {
         }
     }
     println!();
-    println!("× = this row's p50 / p99.9 divided by the floor's ({FLOOR_ROW}).");
+    println!("× = this row's p50 / p99.9 divided by the floor's ({FLOOR_ROW}); the floor is pinned when the wire-to-wire and submit → fill rows are, the `execd (core …) → sim` and QuickFIX rows never are.");
     let qf = rows
         .iter()
         .find(|r| r.name == QF_QF_ROW)
@@ -958,7 +974,11 @@ fn print_table(rows: &[Row]) {
         .map(|m| m.stats);
     if let Some(q) = qf {
         println!("Against {QF_QF_ROW} (its p50 / p99.9 divided by the row's: how many times better execd is):");
-        for r in rows.iter().filter(|r| r.name.starts_with("execd")) {
+        // End to end only: wire to wire is half a round trip's worth of the path.
+        for r in rows
+            .iter()
+            .filter(|r| r.name.starts_with("execd") && r.name != WIRE_ROW)
+        {
             if let Ok(m) = &r.result {
                 println!(
                     "  {:<58} p50 {:>6.1}×  p99.9 {:>6.1}×  (row's own p99.9 / p50 {:.1})",
@@ -1169,11 +1189,20 @@ fn main() {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    let pin = (nproc >= 2 && taskset && std::env::var("FIX_RT_PIN").as_deref() != Ok("0"))
-        .then_some(Pin {
-            core: 0,
-            rest: nproc - 1,
-        });
+    // CPU ids, not a count: a restricted cpuset need not start at 0.
+    let cpus: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let pin = match (cpus.first(), cpus.last()) {
+        (Some(&core), Some(&rest))
+            if core != rest && taskset && std::env::var("FIX_RT_PIN").as_deref() != Ok("0") =>
+        {
+            Some(Pin { core, rest })
+        }
+        _ => None,
+    };
     let pin_note = match pin {
         Some(p) => format!(
             "core thread pinned to CPU {}; simulator and bench thread on CPU {} (FIX_RT_PIN=0: unpinned)",
