@@ -74,7 +74,9 @@ impl Latency {
             stages: std::array::from_fn(|_| {
                 Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
             }),
-            submit_to_fill: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"),
+            // Filled in only when the core stops (`set_submit_to_fill`): the recording
+            // one is the core's own, so this one starts small.
+            submit_to_fill: Histogram::new(3).expect("valid precision"),
             published: None,
         }
     }
