@@ -8,6 +8,10 @@
 //! - `fix_codec/decode_exec_report`: a ≈260-byte ExecutionReport: ours frames (BodyLength
 //!   and CheckSum), scans and reads 10 fields; fefix decodes (it checks both too) and
 //!   reads the same 10 fields.
+//! - `fix_codec/validate_exec_report`: the same ExecutionReport checked against the
+//!   built-in dictionaries (structure, required fields, formats, enumerations) as each
+//!   inbound application message is; FIX.5.0SP2's ExecutionReport defines many more
+//!   members than FIX.4.4's. fefix has no such check.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use execd::venue::fix::codec::{frame, Decoder, Encoder};
@@ -122,6 +126,16 @@ fn benches(c: &mut Criterion) {
             (acc, m.fv::<u64>(&34u32).ok())
         })
     });
+    g.finish();
+
+    let mut g = c.benchmark_group("fix_codec/validate_exec_report");
+    let n = frame(&er).unwrap();
+    let m = d.decode(&er[..n]).unwrap();
+    for v in ["FIX.4.4", "FIX.5.0SP2"] {
+        let dict = execd::venue::fix::dictionary::Dictionary::builtin(v).unwrap();
+        dict.validate(&m).unwrap();
+        g.bench_function(v, |b| b.iter(|| dict.validate(black_box(&m))));
+    }
     g.finish();
 }
 

@@ -209,6 +209,30 @@ struct FieldInfo {
     fmt: Fmt,
     /// Enumerated values, sorted; empty if any value goes.
     enums: Vec<Box<[u8]>>,
+    /// The one-byte values of `enums` as a bitmap: most enumerations (Side, OrdStatus,
+    /// ExecType …) are single characters, checked on every inbound message.
+    one_byte: [u64; 4],
+    /// Whether some value of `enums` is longer than a byte.
+    longer: bool,
+}
+
+impl FieldInfo {
+    fn new(tag: u32, name: String, qf_type: String, fmt: Fmt, enums: Vec<Box<[u8]>>) -> Self {
+        let mut one_byte = [0u64; 4];
+        for e in enums.iter().filter(|e| e.len() == 1) {
+            one_byte[e[0] as usize / 64] |= 1 << (e[0] % 64);
+        }
+        let longer = enums.iter().any(|e| e.len() > 1);
+        FieldInfo {
+            tag,
+            name,
+            qf_type,
+            fmt,
+            enums,
+            one_byte,
+            longer,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -229,15 +253,58 @@ struct Level {
     members: Vec<Member>,
     /// (slot, tag) of required members, by tag.
     required: Vec<(u16, u32)>,
+    /// Open-addressed hash of `members` by tag (member index + 1; 0 is empty), at most
+    /// half full. Validation looks up every field of every inbound message in up to
+    /// three levels; a binary search over a body of a hundred members was most of its
+    /// time.
+    index: Box<[u16]>,
+    /// 32 − log2(`index.len()`): Fibonacci hashing keeps the top bits.
+    shift: u32,
 }
 
+/// Knuth's multiplicative constant, 2^32 / φ.
+const FIB32: u32 = 0x9E37_79B9;
+
 impl Level {
+    fn new(delim: u32, members: Vec<Member>, required: Vec<(u16, u32)>) -> Level {
+        let size = (members.len() * 2).next_power_of_two().max(4);
+        let shift = 32 - size.trailing_zeros();
+        let mut index = vec![0u16; size].into_boxed_slice();
+        for (i, m) in members.iter().enumerate() {
+            let mut at = (m.tag.wrapping_mul(FIB32) >> shift) as usize;
+            while index[at] != 0 {
+                at = (at + 1) & (size - 1);
+            }
+            // MAX_MEMBERS (1024) members fit a u16 with room for the empty mark.
+            index[at] = i as u16 + 1;
+        }
+        Level {
+            delim,
+            members,
+            required,
+            index,
+            shift,
+        }
+    }
+
     #[inline]
     fn find(&self, tag: u32) -> Option<&Member> {
-        self.members
-            .binary_search_by_key(&tag, |m| m.tag)
-            .ok()
-            .map(|i| &self.members[i])
+        if self.members.is_empty() {
+            return None;
+        }
+        let mask = self.index.len() - 1;
+        let mut at = (tag.wrapping_mul(FIB32) >> self.shift) as usize;
+        loop {
+            let e = *self.index.get(at)?;
+            if e == 0 {
+                return None;
+            }
+            let m = self.members.get(e as usize - 1)?;
+            if m.tag == tag {
+                return Some(m);
+            }
+            at = (at + 1) & mask;
+        }
     }
     fn check_required(&self, seen: &Bits) -> Result<(), Invalid> {
         for &(slot, tag) in &self.required {
@@ -251,10 +318,22 @@ impl Level {
 
 #[derive(Debug)]
 struct MsgInfo {
+    /// `msg_type`'s first eight bytes, big-endian and zero-padded: ordered as the bytes
+    /// are, so the lookup of every inbound message compares integers, not slices.
+    key: u64,
     msg_type: Box<[u8]>,
     name: String,
     admin: bool,
     body: u32,
+}
+
+/// See [`MsgInfo::key`]. MsgType values hold no NUL byte, so the padding sorts first as
+/// a shorter value does.
+fn msg_key(msg_type: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = msg_type.len().min(8);
+    b[..n].copy_from_slice(&msg_type[..n]);
+    u64::from_be_bytes(b)
 }
 
 const HEADER: usize = 0;
@@ -765,8 +844,13 @@ impl Dictionary {
     }
 
     fn msg(&self, msg_type: &[u8]) -> Option<&MsgInfo> {
+        let key = msg_key(msg_type);
         self.messages
-            .binary_search_by(|m| m.msg_type.as_ref().cmp(msg_type))
+            .binary_search_by(|m| {
+                m.key
+                    .cmp(&key)
+                    .then_with(|| m.msg_type.as_ref().cmp(msg_type))
+            })
             .ok()
             .map(|i| &self.messages[i])
     }
@@ -1193,7 +1277,10 @@ fn enum_ok(f: &FieldInfo, v: &[u8]) -> bool {
     if f.enums.is_empty() {
         return true;
     }
-    let one = |x: &[u8]| f.enums.binary_search_by(|e| e.as_ref().cmp(x)).is_ok();
+    let one = |x: &[u8]| match x {
+        [b] => f.one_byte[*b as usize / 64] & (1 << (b % 64)) != 0,
+        _ => f.longer && f.enums.binary_search_by(|e| e.as_ref().cmp(x)).is_ok(),
+    };
     if f.fmt == Fmt::Multi {
         let mut any = false;
         for part in v.split(|&c| c == b' ').filter(|p| !p.is_empty()) {
@@ -1757,13 +1844,9 @@ impl<'e> Builder<'e> {
                 fmt
             };
             d.tag_index[tag as usize] = d.fields.len() as u32;
-            d.fields.push(FieldInfo {
-                tag,
-                name: need(f, "name")?.to_string(),
-                qf_type,
-                fmt,
-                enums,
-            });
+            let name = need(f, "name")?.to_string();
+            d.fields
+                .push(FieldInfo::new(tag, name, qf_type, fmt, enums));
         }
         d.levels.push(Level::default());
         d.levels.push(Level::default());
@@ -1774,14 +1857,18 @@ impl<'e> Builder<'e> {
         for m in &self.messages.children {
             let name = need(m, "name")?;
             let body = self.level(d, &m.children, &format!("message {name}"), false, 0)?;
+            let msg_type = need(m, "msgtype")?.as_bytes();
             d.messages.push(MsgInfo {
-                msg_type: need(m, "msgtype")?.as_bytes().to_vec().into_boxed_slice(),
+                key: msg_key(msg_type),
+                msg_type: msg_type.to_vec().into_boxed_slice(),
                 name: name.to_string(),
                 admin: m.attr("msgcat") == Some("admin"),
                 body,
             });
         }
-        d.messages.sort_by(|a, b| a.msg_type.cmp(&b.msg_type));
+        // In the order `Dictionary::msg` searches.
+        d.messages
+            .sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.msg_type.cmp(&b.msg_type)));
         debug_assert!(d.fields.iter().all(|f| d.tag_index[f.tag as usize] != NONE));
         Ok(())
     }
@@ -1824,11 +1911,7 @@ impl<'e> Builder<'e> {
         required.sort_by_key(|&(_, tag)| tag);
         flat.sort_by_key(|m| m.tag);
         let idx = d.levels.len() as u32;
-        d.levels.push(Level {
-            delim,
-            members: flat,
-            required,
-        });
+        d.levels.push(Level::new(delim, flat, required));
         Ok(idx)
     }
 
@@ -2375,6 +2458,76 @@ mod tests {
 
     fn dict(version: &str) -> Dictionary {
         Dictionary::builtin(version).unwrap()
+    }
+
+    /// The hashed member lookup against the sorted member list it replaced, in every
+    /// level of every built-in dictionary (group levels included), for members and for
+    /// every other tag up to 10 000.
+    #[test]
+    fn level_lookup_finds_exactly_the_members() {
+        for v in BUILT_IN.iter().chain(&["FIX.5.0SP2"]) {
+            let d = dict(v);
+            for (li, l) in d.levels.iter().enumerate() {
+                for tag in 0..10_000u32 {
+                    let want = l.members.binary_search_by_key(&tag, |m| m.tag).ok();
+                    let got = l.find(tag).map(|m| m.slot);
+                    assert_eq!(
+                        got,
+                        want.map(|i| l.members[i].slot),
+                        "{v} level {li} tag {tag}"
+                    );
+                }
+                for m in &l.members {
+                    assert_eq!(l.find(m.tag).map(|f| f.slot), Some(m.slot));
+                }
+            }
+        }
+    }
+
+    /// The one-byte bitmap and the sorted list agree: single characters, longer values,
+    /// a value that is a prefix of one listed, and bytes no dictionary lists.
+    #[test]
+    fn enumerated_values_are_checked_the_same_through_the_bitmap() {
+        let d = dict("FIX.4.4");
+        for f in &d.fields {
+            let mut probes: Vec<Vec<u8>> = (0u8..=255).map(|b| vec![b]).collect();
+            for e in &f.enums {
+                probes.push(e.to_vec());
+                probes.push(e[..e.len() - 1].to_vec());
+                let mut longer = e.to_vec();
+                longer.push(b'0');
+                probes.push(longer);
+            }
+            for p in probes.iter().filter(|p| !p.is_empty()) {
+                let want = f.enums.is_empty() || f.enums.iter().any(|e| e.as_ref() == &p[..]);
+                if f.fmt != Fmt::Multi {
+                    assert_eq!(enum_ok(f, p), want, "tag {} value {p:?}", f.tag);
+                }
+            }
+        }
+        // MiscFeeType (139) lists 1 … 12: "1" and "12" pass, "13" does not.
+        assert!(d.is_valid_value(139, b"1") && d.is_valid_value(139, b"12"));
+        assert!(!d.is_valid_value(139, b"13"));
+    }
+
+    /// MsgType lookups by the integer key: every defined type is found as itself, and
+    /// near misses (a prefix, one byte more, a NUL) are not.
+    #[test]
+    fn msg_types_are_found_by_their_key() {
+        for v in ["FIX.4.2", "FIX.4.4", "FIX.5.0SP2"] {
+            let d = dict(v);
+            let types: Vec<Vec<u8>> = d.msg_types().map(|t| t.to_vec()).collect();
+            assert!(types.len() > 40, "{v}");
+            for t in &types {
+                assert_eq!(d.msg(t).map(|m| m.msg_type.as_ref()), Some(&t[..]), "{v}");
+                for near in [[&t[..], b"\0"].concat(), [&t[..], b"Z9"].concat()] {
+                    if !types.contains(&near) {
+                        assert!(d.msg(&near).is_none(), "{v} {near:?}");
+                    }
+                }
+            }
+            assert!(d.msg(b"").is_none() && d.msg(b"ZZZZZZZZZZ").is_none());
+        }
     }
 
     #[test]
