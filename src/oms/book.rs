@@ -11,6 +11,8 @@
 
 use super::order::{Order, Terms};
 use super::requests::RequestIds;
+use super::slot_set::SlotSet;
+use super::table::table;
 use crate::model::fixed::Money;
 use crate::model::ids::{OrderId, RequestId};
 use crate::model::order_state::OrderState;
@@ -31,8 +33,10 @@ pub struct OrderBook {
     overflow_execs: FxHashSet<(u64, u64)>,
     request_ids: RequestIds,
     held: usize,
-    /// Slots marked `Working`: lets [`OrderBook::working`] stop once it has seen them all.
-    working: usize,
+    /// The slots marked `Working`, for [`OrderBook::working`].
+    working: SlotSet,
+    /// Some held order's request id did not fit in `request_ids`.
+    unremembered: bool,
     retired: u64,
 }
 
@@ -42,8 +46,8 @@ impl OrderBook {
     pub(crate) fn with_capacity(capacity: usize, request_ids: usize) -> OrderBook {
         let capacity = capacity.max(1);
         let blank = Order::new(OrderId(0), 0, Terms::BLANK, Money(0));
-        // vec! writes every element: the pages are faulted in now, not mid-session.
-        let slots = vec![blank; capacity];
+        // `table` writes every element: the pages are faulted in now, not mid-session.
+        let slots = table(capacity, blank);
         let mut by_request = FxHashMap::default();
         by_request.reserve(capacity);
         // Touch the table's memory too, then empty it; capacity is kept.
@@ -58,12 +62,13 @@ impl OrderBook {
         overflow_execs.reserve(capacity / 4 + 16);
         OrderBook {
             slots,
-            state: vec![Slot::Empty; capacity],
+            state: table(capacity, Slot::Empty),
             by_request,
             overflow_execs,
             request_ids: RequestIds::with_limit(request_ids),
             held: 0,
-            working: 0,
+            working: SlotSet::new(capacity),
+            unremembered: false,
             retired: 0,
         }
     }
@@ -100,14 +105,14 @@ impl OrderBook {
         }
         self.slots[s] = order;
         self.state[s] = Slot::Working;
-        self.working += 1;
+        self.working.insert(s);
         let o = &mut self.slots[s];
         let rid = o.terms().request_id;
         if !rid.is_empty() {
             self.by_request.insert(rid, o.id());
             // A full table loses nothing it holds; the engine refuses new requests
             // before it gets here (protective legs go unremembered: nobody resends them).
-            self.request_ids.remember(&rid, o.id());
+            self.unremembered |= !self.request_ids.remember(&rid, o.id());
         }
         Some(o)
     }
@@ -117,7 +122,7 @@ impl OrderBook {
         let s = self.slot(id.0);
         if self.slots[s].id() == id && self.state[s] == Slot::Working {
             self.state[s] = Slot::Finished;
-            self.working -= 1;
+            self.working.remove(s);
         }
     }
 
@@ -148,12 +153,19 @@ impl OrderBook {
     /// The first order a request id made, held or long retired, and its state (for a
     /// retired one, the state it finished in): what a resend is told (R-IN-3).
     pub fn first_for_request(&self, r: &RequestId) -> Option<(OrderId, OrderState)> {
+        // Every held order's request id is remembered too, unless the table was full
+        // when it came: a request id it does not know is then new, and the map by
+        // request id (another cache miss on each submit) need not be asked.
+        let remembered = self.request_ids.get(r);
+        if remembered.is_none() && !self.unremembered {
+            return None;
+        }
         if let Some(id) = self.by_request(r) {
             if let Some(o) = self.get(id) {
                 return Some((id, o.state()));
             }
         }
-        let (id, state) = self.request_ids.get(r)?;
+        let (id, state) = remembered?;
         let state = match self.get(id) {
             Some(o) => o.state(),
             // Retired orders are finished ones; an unknown final state is impossible.
@@ -203,17 +215,12 @@ impl OrderBook {
     }
 
     /// Every order not yet finished (a terminal state is final, so a finished slot never
-    /// holds a live order), in slot order. Reads one byte per slot and touches only the
-    /// live orders: a full book holds hundreds of thousands of finished orders, and
-    /// walking them all for each reconciliation report or operator command cost the core
-    /// milliseconds at a time.
+    /// holds a live order), in slot order. Touches only the live orders and a bitmap of
+    /// a bit per slot ([`SlotSet`]): a full book holds hundreds of thousands of finished
+    /// orders, and walking them all for each reconciliation report or operator command
+    /// cost the core milliseconds at a time.
     pub fn working(&self) -> impl Iterator<Item = &Order> {
-        self.state
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| **s == Slot::Working)
-            .take(self.working)
-            .map(|(i, _)| &self.slots[i])
+        self.working.iter().map(|i| &self.slots[i])
     }
 
     /// Ids of orders not yet finished matching `f`, written into `out` (cleared first).

@@ -6,7 +6,9 @@ mod ledger;
 mod order;
 mod position;
 mod requests;
+pub(crate) mod slot_set;
 mod state;
+pub(crate) mod table;
 
 #[cfg(test)]
 mod tests;

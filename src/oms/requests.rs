@@ -56,7 +56,7 @@ impl RequestIds {
         let limit = limit.max(1);
         let size = (limit + limit.div_ceil(3)).next_power_of_two();
         RequestIds {
-            slots: vec![Entry::EMPTY; size],
+            slots: super::table::table(size, Entry::EMPTY),
             len: 0,
             limit,
         }

@@ -11,6 +11,8 @@ use crate::model::fixed::{div_round, Money, Price, Qty};
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderId, OrderType, Side, Tif, VenueId};
 use crate::model::instrument::Instrument;
 use crate::model::{quote::Quote, reason::Reason};
+use crate::oms::slot_set::SlotSet;
+use crate::oms::table::table;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -180,19 +182,17 @@ impl PricePath {
 /// collision anyway (a foreign id scheme) is refused, never overwritten.
 struct Slots {
     orders: Vec<Option<PaperOrder>>,
-    /// Which slots hold an order, a byte each, and how many do: a reconciliation
-    /// snapshot walks these instead of every slot's order (a full table is tens of MB).
-    used: Vec<bool>,
-    live: usize,
+    /// Which slots hold an order: a reconciliation snapshot walks these instead of every
+    /// slot's order (a full table is tens of MB).
+    used: SlotSet,
 }
 
 impl Slots {
     fn new(capacity: usize) -> Slots {
         // vec! writes every slot: memory is faulted in at start, not mid-session.
         Slots {
-            orders: vec![None; capacity.max(1)],
-            used: vec![false; capacity.max(1)],
-            live: 0,
+            orders: table(capacity.max(1), None),
+            used: SlotSet::new(capacity.max(1)),
         }
     }
 
@@ -226,8 +226,7 @@ impl Slots {
             Some(q) if q.o.cl.order.0 != id => false,
             slot => {
                 if slot.is_none() {
-                    self.used[i] = true;
-                    self.live += 1;
+                    self.used.insert(i);
                 }
                 self.orders[i] = Some(p);
                 true
@@ -239,8 +238,7 @@ impl Slots {
         let i = self.at(*id);
         match &self.orders[i] {
             Some(q) if q.o.cl.order.0 == *id => {
-                self.used[i] = false;
-                self.live -= 1;
+                self.used.remove(i);
                 self.orders[i].take()
             }
             _ => None,
@@ -249,12 +247,7 @@ impl Slots {
 
     /// Every live order, in slot order.
     fn iter(&self) -> impl Iterator<Item = &PaperOrder> {
-        self.used
-            .iter()
-            .enumerate()
-            .filter(|(_, u)| **u)
-            .take(self.live)
-            .filter_map(|(i, _)| self.orders[i].as_ref())
+        self.used.iter().filter_map(|i| self.orders[i].as_ref())
     }
 }
 
