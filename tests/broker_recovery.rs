@@ -445,7 +445,22 @@ fn a_broker_crash_that_loses_messages_is_settled_by_status_queries_not_resends()
 /// about, never executed twice.
 #[test]
 fn a_broker_asking_again_for_orders_it_has_gets_status_queries_not_resends() {
-    let dir = TempDir::new("recovery-broker-rollback");
+    broker_rollback("recovery-broker-rollback", false);
+}
+
+/// The same crash striking while the broker's last reports were on their way (numbered,
+/// never written): execd logs on with a gap in the broker's numbers just as the broker
+/// asks for its own, and the two ResendRequests cross. Each side must serve the other's
+/// although it is ahead of its own gap; a broker that dropped execd's left every later
+/// report queued behind the gap in execd, unread: the broker executed orders execd
+/// never heard of and every one timed out (the failure seen once under CI load).
+#[test]
+fn crossed_resend_requests_after_a_broker_rollback_lose_no_report() {
+    broker_rollback("recovery-broker-rollback-crossed", true);
+}
+
+fn broker_rollback(name: &str, lose_last_reports: bool) {
+    let dir = TempDir::new(name);
     let broker = FakeBroker::start(BrokerOpts::default());
     let cfg = config(&dir, broker.port, 2000, 5);
     let journal = dir.join("journal");
@@ -453,6 +468,13 @@ fn a_broker_asking_again_for_orders_it_has_gets_status_queries_not_resends() {
     wait_for("50 executions", 30, || broker.books().executed() >= 50);
     broker.persist();
     std::thread::sleep(Duration::from_millis(300));
+    if lose_last_reports {
+        broker.mute(true);
+        let taken = broker.books().new_orders;
+        wait_for("an order executed and not reported", 30, || {
+            broker.books().new_orders > taken
+        });
+    }
     broker.crash(true);
     std::thread::sleep(Duration::from_millis(300));
     broker.restart();
@@ -464,9 +486,20 @@ fn a_broker_asking_again_for_orders_it_has_gets_status_queries_not_resends() {
         b.status_requests > 0,
         "gap-filled orders were not asked about"
     );
+    if lose_last_reports {
+        assert!(
+            b.resend_requests > 0,
+            "execd never asked for the reports it missed: {lines:#?}"
+        );
+    }
     drop(b);
     let v = verify(&journal);
-    assert_eq!(v.positions, broker_positions(&broker), "{}", v.text);
+    assert_eq!(
+        v.positions,
+        broker_positions(&broker),
+        "{}\n{lines:#?}",
+        v.text
+    );
     assert!(unsettled(&v).is_empty(), "{:?}\n{}", unsettled(&v), v.text);
     assert_eq!(code, Some(0), "{lines:#?}");
 }
