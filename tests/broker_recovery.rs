@@ -504,6 +504,45 @@ fn broker_rollback(name: &str, lose_last_reports: bool) {
     assert_eq!(code, Some(0), "{lines:#?}");
 }
 
+/// Defect: orders the core takes in one batch share an instant, and so do their hard
+/// timeouts. Each timeout asks for a reconciliation, which a FIX venue without mass
+/// status answers at once: live, that answer came between two timeouts of the instant;
+/// replay fired both timeouts first. The journal did not replay: `execd-replay verify`
+/// said it diverged, and a restart on it was refused.
+#[test]
+fn timeouts_of_one_instant_replay_as_they_ran() {
+    let dir = TempDir::new("recovery-timeouts-one-instant");
+    let broker = FakeBroker::start(BrokerOpts::default());
+    // A 1 s hard timeout; a breaker that stays shut, so every order goes out.
+    let cfg = config(&dir, broker.port, 1000, 100_000);
+    let journal = dir.join("journal");
+    let run = execd_run(&cfg, &journal, 3_000, 1_000, true);
+    wait_for("20 executions", 30, || broker.books().executed() >= 20);
+    // The broker hangs: what it takes from now on times out.
+    broker.stall(true);
+    let (_, lines) = run.finish(90);
+    let v = verify(&journal);
+    assert!(v.text.contains("timeouts "), "{}", v.text);
+    // The case happened: timeouts that share an instant.
+    let orders = export(&journal, "order");
+    let mut rd = csv::Reader::from_reader(orders.as_bytes());
+    let header = rd.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (t, state) = (col("time_ns"), col("state"));
+    let mut per_instant: BTreeMap<String, u32> = BTreeMap::new();
+    for row in rd.records() {
+        let row = row.unwrap();
+        if &row[state] == "TIMED_OUT" {
+            *per_instant.entry(row[t].to_string()).or_default() += 1;
+        }
+    }
+    assert!(
+        per_instant.values().any(|&n| n >= 2),
+        "no two timeouts at one instant ({} timeouts): {lines:#?}",
+        per_instant.values().sum::<u32>()
+    );
+}
+
 fn export(journal: &Path, kind: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
         .args(["export"])
