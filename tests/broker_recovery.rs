@@ -445,7 +445,22 @@ fn a_broker_crash_that_loses_messages_is_settled_by_status_queries_not_resends()
 /// about, never executed twice.
 #[test]
 fn a_broker_asking_again_for_orders_it_has_gets_status_queries_not_resends() {
-    let dir = TempDir::new("recovery-broker-rollback");
+    broker_rollback("recovery-broker-rollback", false);
+}
+
+/// The same crash striking while the broker's last reports were on their way (numbered,
+/// never written): execd logs on with a gap in the broker's numbers just as the broker
+/// asks for its own, and the two ResendRequests cross. Each side must serve the other's
+/// although it is ahead of its own gap; a broker that dropped execd's left every later
+/// report queued behind the gap in execd, unread: the broker executed orders execd
+/// never heard of and every one timed out (the failure seen once under CI load).
+#[test]
+fn crossed_resend_requests_after_a_broker_rollback_lose_no_report() {
+    broker_rollback("recovery-broker-rollback-crossed", true);
+}
+
+fn broker_rollback(name: &str, lose_last_reports: bool) {
+    let dir = TempDir::new(name);
     let broker = FakeBroker::start(BrokerOpts::default());
     let cfg = config(&dir, broker.port, 2000, 5);
     let journal = dir.join("journal");
@@ -453,6 +468,13 @@ fn a_broker_asking_again_for_orders_it_has_gets_status_queries_not_resends() {
     wait_for("50 executions", 30, || broker.books().executed() >= 50);
     broker.persist();
     std::thread::sleep(Duration::from_millis(300));
+    if lose_last_reports {
+        broker.mute(true);
+        let taken = broker.books().new_orders;
+        wait_for("an order executed and not reported", 30, || {
+            broker.books().new_orders > taken
+        });
+    }
     broker.crash(true);
     std::thread::sleep(Duration::from_millis(300));
     broker.restart();
@@ -464,11 +486,61 @@ fn a_broker_asking_again_for_orders_it_has_gets_status_queries_not_resends() {
         b.status_requests > 0,
         "gap-filled orders were not asked about"
     );
+    if lose_last_reports {
+        assert!(
+            b.resend_requests > 0,
+            "execd never asked for the reports it missed: {lines:#?}"
+        );
+    }
     drop(b);
     let v = verify(&journal);
-    assert_eq!(v.positions, broker_positions(&broker), "{}", v.text);
+    assert_eq!(
+        v.positions,
+        broker_positions(&broker),
+        "{}\n{lines:#?}",
+        v.text
+    );
     assert!(unsettled(&v).is_empty(), "{:?}\n{}", unsettled(&v), v.text);
     assert_eq!(code, Some(0), "{lines:#?}");
+}
+
+/// Defect: orders the core takes in one batch share an instant, and so do their hard
+/// timeouts. Each timeout asks for a reconciliation, which a FIX venue without mass
+/// status answers at once: live, that answer came between two timeouts of the instant;
+/// replay fired both timeouts first. The journal did not replay: `execd-replay verify`
+/// said it diverged, and a restart on it was refused.
+#[test]
+fn timeouts_of_one_instant_replay_as_they_ran() {
+    let dir = TempDir::new("recovery-timeouts-one-instant");
+    let broker = FakeBroker::start(BrokerOpts::default());
+    // A 1 s hard timeout; a breaker that stays shut, so every order goes out.
+    let cfg = config(&dir, broker.port, 1000, 100_000);
+    let journal = dir.join("journal");
+    let run = execd_run(&cfg, &journal, 3_000, 1_000, true);
+    wait_for("20 executions", 30, || broker.books().executed() >= 20);
+    // The broker hangs: what it takes from now on times out.
+    broker.stall(true);
+    let (_, lines) = run.finish(90);
+    let v = verify(&journal);
+    assert!(v.text.contains("timeouts "), "{}", v.text);
+    // The case happened: timeouts that share an instant.
+    let orders = export(&journal, "order");
+    let mut rd = csv::Reader::from_reader(orders.as_bytes());
+    let header = rd.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (t, state) = (col("time_ns"), col("state"));
+    let mut per_instant: BTreeMap<String, u32> = BTreeMap::new();
+    for row in rd.records() {
+        let row = row.unwrap();
+        if &row[state] == "TIMED_OUT" {
+            *per_instant.entry(row[t].to_string()).or_default() += 1;
+        }
+    }
+    assert!(
+        per_instant.values().any(|&n| n >= 2),
+        "no two timeouts at one instant ({} timeouts): {lines:#?}",
+        per_instant.values().sum::<u32>()
+    );
 }
 
 fn export(journal: &Path, kind: &str) -> String {

@@ -18,6 +18,7 @@ use crate::config::Registry;
 use crate::journal::{scan, JournalError, JournalWriter, RecordHeader, ScanSummary};
 use crate::model::event::{Command, CoreEvent, OperatorNote};
 use crate::sidecar::history::{self, Refusal};
+use crate::venue::Venue;
 use std::collections::VecDeque;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -99,6 +100,18 @@ pub struct Recovered {
     pub config_changed: Option<u64>,
 }
 
+/// Whether the core journals an event of this kind (Synced, OrderInstrument and rows are
+/// for the core's consumers only).
+fn is_recorded(e: &CoreEvent) -> bool {
+    !matches!(
+        e,
+        CoreEvent::Synced(_)
+            | CoreEvent::OrderInstrument { .. }
+            | CoreEvent::Row(_)
+            | CoreEvent::RowsEnd { .. }
+    )
+}
+
 /// Matches replayed events against recorded ones, oldest first; the sequence number of
 /// the first recorded event that differs. Synced and OrderInstrument events are never
 /// recorded.
@@ -106,15 +119,7 @@ fn diverged(
     replayed: &mut VecDeque<CoreEvent>,
     recorded: &mut VecDeque<(u64, CoreEvent)>,
 ) -> Option<u64> {
-    replayed.retain(|e| {
-        !matches!(
-            e,
-            CoreEvent::Synced(_)
-                | CoreEvent::OrderInstrument { .. }
-                | CoreEvent::Row(_)
-                | CoreEvent::RowsEnd { .. }
-        )
-    });
+    replayed.retain(is_recorded);
     while let (Some(a), Some((seq, b))) = (replayed.front(), recorded.front()) {
         if a != b {
             return Some(*seq);
@@ -794,11 +799,20 @@ impl Replayer {
             // where the live core applied it.
             KIND_VENUE => match (self.engine.as_mut(), records::decode_venue_input(payload)) {
                 (Some(e), Ok((v, ev))) if (v as usize) < e.registry().venues.len() => {
-                    if let Some(r) = e.venue_mut(v as usize).recorded_mut() {
-                        r.push(ev);
-                    }
+                    let t = ev.at_ns.max(e.now());
                     venue_input = Some((v, ev));
-                    e.advance_to(ev.at_ns.max(e.now()), events);
+                    match e.venue_mut(v as usize).recorded_mut() {
+                        Some(r) => {
+                            r.push(ev);
+                            // As far as this input and no further: a timer due at the
+                            // same instant may have fired after it live, and the input
+                            // that came next (its own record) before that timer.
+                            while e.venue_mut(v as usize).next_event_at().is_some()
+                                && e.step_to(t, events)
+                            {}
+                        }
+                        None => e.advance_to(t, events),
+                    }
                 }
                 (_, Err(err)) => {
                     self.failure = fail(err.0);
@@ -814,16 +828,21 @@ impl Replayer {
                 Ok((_, ev)) => {
                     // Events the live core emitted as time passed (a fill after the
                     // venue's latency, a timeout) have no command before them: the
-                    // engine goes to the time the first of them was recorded at, so
-                    // replay emits them here, under this record's number and time,
-                    // not under whichever command came next.
-                    if let Some(e) = self.engine.as_mut() {
-                        if ts > e.now() {
-                            e.advance_to(ts, events);
-                        }
-                    }
+                    // engine goes on towards this record's time until it has emitted
+                    // them, so replay emits them here, under this record's number and
+                    // time, not under whichever command came next. Only that far: what
+                    // else was due at the same instant may have come after a venue
+                    // input the journal records next (a timeout's reconciliation
+                    // answered at once, then the next timeout).
                     self.recorded.push_back((seq, ev));
                     self.last_event_ts = self.last_event_ts.max(ts);
+                    if let Some(e) = self.engine.as_mut() {
+                        let owed = self.recorded.len();
+                        while self.replayed.len() + events.iter().filter(|x| is_recorded(x)).count()
+                            < owed
+                            && e.step_to(ts, events)
+                        {}
+                    }
                 }
                 Err(err) => {
                     self.failure = fail(err.0);
@@ -882,10 +901,12 @@ impl Replayer {
         let Some(e) = self.engine.as_mut() else {
             return;
         };
-        if self.last_event_ts <= e.now() {
+        // Where the records left it: replay goes only as far as each record needs.
+        let to = self.last_event_ts.max(self.rec.last_ts);
+        if to <= e.now() && e.next_due().is_none_or(|d| d > to) {
             return;
         }
-        e.advance_to(self.last_event_ts, &mut self.events);
+        e.advance_to(to, &mut self.events);
         if let Some(f) = on_step.as_mut() {
             f(Step {
                 engine: e,

@@ -183,6 +183,8 @@ pub struct Books {
     /// NewOrderSingles executed although their ClOrdID was already known.
     pub duplicate_executions: u64,
     pub status_requests: u64,
+    /// ResendRequests received (served or not).
+    pub resend_requests: u64,
     pub mass_status_requests: u64,
     pub logons: u64,
     /// Net position per symbol (1e-4 units).
@@ -229,6 +231,9 @@ struct Shared {
     down: AtomicBool,
     /// Read but never answer (a hung broker).
     stalled: AtomicBool,
+    /// Process what arrives (books, numbers, store) but let nothing reach the wire: the
+    /// last replies a crash takes with it before they were written.
+    muted: AtomicBool,
     stop: AtomicBool,
     /// The live connection, so a crash can cut it from outside.
     conn: Mutex<Option<TcpStream>>,
@@ -259,6 +264,7 @@ impl FakeBroker {
             }),
             down: AtomicBool::new(false),
             stalled: AtomicBool::new(false),
+            muted: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             conn: Mutex::new(None),
             outbox: Mutex::new(Vec::new()),
@@ -293,6 +299,7 @@ impl FakeBroker {
         }
         b.unpersisted_in = 0;
         self.shared.stalled.store(false, Ordering::Release);
+        self.shared.muted.store(false, Ordering::Release);
     }
 
     /// Back up after a crash, on the same port.
@@ -308,6 +315,13 @@ impl FakeBroker {
     /// Stop answering (reads go on, nothing is sent).
     pub fn stall(&self, on: bool) {
         self.shared.stalled.store(on, Ordering::Release);
+    }
+
+    /// Go on executing what arrives, numbering and storing the replies, but write none
+    /// of them: what a crash loses when it strikes between numbering a report and
+    /// writing it (the client then has a gap in the broker's numbers at its next logon).
+    pub fn mute(&self, on: bool) {
+        self.shared.muted.store(on, Ordering::Release);
     }
 
     pub fn connected(&self) -> bool {
@@ -613,6 +627,9 @@ fn session(s: &Shared, mut sock: TcpStream) {
             // Everything one message causes goes out in one write: a Logon answer and a
             // ResendRequest arrive in the same read on the other side.
             let bytes: Vec<u8> = out.concat();
+            if s.muted.load(Ordering::Acquire) {
+                continue;
+            }
             if !bytes.is_empty() && sock.write_all(&bytes).is_err() {
                 return;
             }
@@ -688,9 +705,19 @@ fn handle(s: &Shared, m: &Msg, logged_on: &mut bool) -> Vec<Vec<u8>> {
         return out;
     }
     let seq = m.seq();
+    if mt == "2" {
+        b.resend_requests += 1;
+    }
     let is_reset = mt == "4" && m.get(123) != Some("Y");
     if !is_reset {
         if seq > b.next_in {
+            // A ResendRequest beyond the gap is served at once, as the FIX session
+            // protocol says (QuickFIX checks no gap for it): the client may be waiting
+            // for this answer before it answers ours, as when both ask at logon.
+            if mt == "2" {
+                let begin: u64 = m.get(7).and_then(|v| v.parse().ok()).unwrap_or(1);
+                out.extend(resend(o, &mut b, begin));
+            }
             // A gap: ask once; what is beyond it comes again in the answer (16=0).
             if b.resend_pending_to.is_none() {
                 let from = b.next_in;
@@ -735,54 +762,7 @@ fn handle(s: &Shared, m: &Msg, logged_on: &mut bool) -> Vec<Vec<u8>> {
         }
         "2" => {
             let begin: u64 = m.get(7).and_then(|v| v.parse().ok()).unwrap_or(1);
-            let last = b.next_out - 1;
-            let mut s_ = begin.max(1);
-            while s_ <= last {
-                match b.sent.get(&s_).cloned() {
-                    Some(f) if decode(&f).msg_type() == "8" => {
-                        // Reports are resent as they were, PossDup.
-                        let mut m2 = decode(&f);
-                        m2.0.retain(|(t, _)| !matches!(*t, 8 | 9 | 10 | 35 | 43 | 52 | 122));
-                        let orig = decode(&f).get(52).unwrap_or("").to_string();
-                        let mut fields: Vec<(u32, String)> = Vec::new();
-                        for (t, v) in m2.0 {
-                            fields.push((t, v));
-                            if t == 34 {
-                                fields.push((43, "Y".into()));
-                            }
-                        }
-                        let pos = fields.iter().position(|(t, _)| *t == 56).unwrap_or(0);
-                        fields.insert(pos, (52, utc_now()));
-                        fields.push((122, orig));
-                        out.push(encode("FIX.4.4", "8", &fields));
-                        s_ += 1;
-                    }
-                    _ => {
-                        // Admin or unknown: gap fill up to the next report.
-                        let mut next = s_ + 1;
-                        while next <= last
-                            && b.sent.get(&next).map(|f| decode(f).msg_type() != "8") != Some(false)
-                        {
-                            next += 1;
-                        }
-                        out.push(encode(
-                            "FIX.4.4",
-                            "4",
-                            &[
-                                (34, s_.to_string()),
-                                (43, "Y".into()),
-                                (49, o.sender.clone()),
-                                (52, utc_now()),
-                                (56, o.target.clone()),
-                                (122, utc_now()),
-                                (36, next.to_string()),
-                                (123, "Y".into()),
-                            ],
-                        ));
-                        s_ = next;
-                    }
-                }
-            }
+            out.extend(resend(o, &mut b, begin));
         }
         "3" => b.rejects_received += 1,
         "4" => {
@@ -825,6 +805,61 @@ fn handle(s: &Shared, m: &Msg, logged_on: &mut bool) -> Vec<Vec<u8>> {
     }
     if b.resend_pending_to.is_some_and(|t| b.next_in > t) {
         b.resend_pending_to = None;
+    }
+    out
+}
+
+/// Answers a ResendRequest from `begin` to the end: reports again (PossDup), everything
+/// else gap-filled up to the next report.
+fn resend(o: &BrokerOpts, b: &mut Books, begin: u64) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let last = b.next_out - 1;
+    let mut s_ = begin.max(1);
+    while s_ <= last {
+        match b.sent.get(&s_).cloned() {
+            Some(f) if decode(&f).msg_type() == "8" => {
+                // Reports are resent as they were, PossDup.
+                let mut m2 = decode(&f);
+                m2.0.retain(|(t, _)| !matches!(*t, 8 | 9 | 10 | 35 | 43 | 52 | 122));
+                let orig = decode(&f).get(52).unwrap_or("").to_string();
+                let mut fields: Vec<(u32, String)> = Vec::new();
+                for (t, v) in m2.0 {
+                    fields.push((t, v));
+                    if t == 34 {
+                        fields.push((43, "Y".into()));
+                    }
+                }
+                let pos = fields.iter().position(|(t, _)| *t == 56).unwrap_or(0);
+                fields.insert(pos, (52, utc_now()));
+                fields.push((122, orig));
+                out.push(encode("FIX.4.4", "8", &fields));
+                s_ += 1;
+            }
+            _ => {
+                // Admin or unknown: gap fill up to the next report.
+                let mut next = s_ + 1;
+                while next <= last
+                    && b.sent.get(&next).map(|f| decode(f).msg_type() != "8") != Some(false)
+                {
+                    next += 1;
+                }
+                out.push(encode(
+                    "FIX.4.4",
+                    "4",
+                    &[
+                        (34, s_.to_string()),
+                        (43, "Y".into()),
+                        (49, o.sender.clone()),
+                        (52, utc_now()),
+                        (56, o.target.clone()),
+                        (122, utc_now()),
+                        (36, next.to_string()),
+                        (123, "Y".into()),
+                    ],
+                ));
+                s_ = next;
+            }
+        }
     }
     out
 }

@@ -308,39 +308,46 @@ impl Engine {
     /// Moves engine time to `t`, delivering every venue event and timer due on the way,
     /// in time order. Time never goes backwards.
     pub fn advance_to(&mut self, t: u64, out: &mut impl Outbox) {
-        loop {
-            let timer = self.timers.peek().map(|r| r.0 .0).unwrap_or(u64::MAX);
-            let venue = self
-                .venues
-                .iter()
-                .filter_map(|v| v.next_event_at())
-                .min()
-                .unwrap_or(u64::MAX);
-            let next = timer.min(venue);
-            if next > t {
-                break;
-            }
-            self.now = self.now.max(next);
-            out.time(self.now);
-            if venue <= timer {
-                for vi in 0..self.venues.len() {
-                    self.deliver_venue_events(vi, next, out);
-                }
-            } else {
-                let Some(Reverse((_, order))) = self.timers.pop() else {
-                    break;
-                };
-                if order >= reconcile::SCHEDULE_TIMER {
-                    self.on_schedule_timer(order, out);
-                } else if order & delivery::RESEND != 0 {
-                    self.resend(OrderId(order & !delivery::RESEND), out);
-                } else {
-                    self.on_timer(OrderId(order), out);
-                }
-            }
-        }
+        while self.step_to(t, out) {}
         self.now = self.now.max(t);
         out.time(self.now);
+    }
+
+    /// Delivers the first thing due by `t`: one timer, or every venue event due at the
+    /// earliest instant (venue events first at a tie); whether there was one. Replay
+    /// goes step by step, so that a venue answer the live core received between two
+    /// timers of the same instant comes between them again.
+    pub(crate) fn step_to(&mut self, t: u64, out: &mut impl Outbox) -> bool {
+        let timer = self.timers.peek().map(|r| r.0 .0).unwrap_or(u64::MAX);
+        let venue = self
+            .venues
+            .iter()
+            .filter_map(|v| v.next_event_at())
+            .min()
+            .unwrap_or(u64::MAX);
+        let next = timer.min(venue);
+        if next > t {
+            return false;
+        }
+        self.now = self.now.max(next);
+        out.time(self.now);
+        if venue <= timer {
+            for vi in 0..self.venues.len() {
+                self.deliver_venue_events(vi, next, out);
+            }
+        } else {
+            let Some(Reverse((_, order))) = self.timers.pop() else {
+                return false;
+            };
+            if order >= reconcile::SCHEDULE_TIMER {
+                self.on_schedule_timer(order, out);
+            } else if order & delivery::RESEND != 0 {
+                self.resend(OrderId(order & !delivery::RESEND), out);
+            } else {
+                self.on_timer(OrderId(order), out);
+            }
+        }
+        true
     }
 
     /// Hands every event venue `vi` has due at `at` to the engine, in order.
