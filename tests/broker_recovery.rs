@@ -445,7 +445,7 @@ fn a_broker_crash_that_loses_messages_is_settled_by_status_queries_not_resends()
 /// about, never executed twice.
 #[test]
 fn a_broker_asking_again_for_orders_it_has_gets_status_queries_not_resends() {
-    broker_rollback("recovery-broker-rollback", false);
+    broker_rollback("recovery-broker-rollback", false, BrokerOpts::default(), 30);
 }
 
 /// The same crash striking while the broker's last reports were on their way (numbered,
@@ -456,13 +456,35 @@ fn a_broker_asking_again_for_orders_it_has_gets_status_queries_not_resends() {
 /// never heard of and every one timed out (the failure seen once under CI load).
 #[test]
 fn crossed_resend_requests_after_a_broker_rollback_lose_no_report() {
-    broker_rollback("recovery-broker-rollback-crossed", true);
+    broker_rollback(
+        "recovery-broker-rollback-crossed",
+        true,
+        BrokerOpts::default(),
+        30,
+    );
 }
 
-fn broker_rollback(name: &str, lose_last_reports: bool) {
+/// The same crossing with a broker that drops execd's ResendRequest because it came
+/// beyond the broker's own gap: execd must not wait for an answer for ever with every
+/// later report queued behind its gap. With HeartBtInt 2 it asks again after 2.4 s
+/// without progress, and the second request is answered.
+#[test]
+fn a_resend_request_the_broker_dropped_is_asked_again() {
+    let opts = BrokerOpts {
+        drop_resend_request_ahead_of_gap: true,
+        ..BrokerOpts::default()
+    };
+    broker_rollback("recovery-broker-rollback-dropped-resend", true, opts, 2);
+}
+
+fn broker_rollback(name: &str, lose_last_reports: bool, opts: BrokerOpts, heartbeat: u32) {
     let dir = TempDir::new(name);
-    let broker = FakeBroker::start(BrokerOpts::default());
+    let dropped = opts.drop_resend_request_ahead_of_gap;
+    let broker = FakeBroker::start(opts);
     let cfg = config(&dir, broker.port, 2000, 5);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = text.replace("HeartBtInt = 30", &format!("HeartBtInt = {heartbeat}"));
+    std::fs::write(&cfg, text).unwrap();
     let journal = dir.join("journal");
     let run = execd_run(&cfg, &journal, 800, 100, true);
     wait_for("50 executions", 30, || broker.books().executed() >= 50);
@@ -492,6 +514,7 @@ fn broker_rollback(name: &str, lose_last_reports: bool) {
             "execd never asked for the reports it missed: {lines:#?}"
         );
     }
+    let resend_requests = b.resend_requests;
     drop(b);
     let v = verify(&journal);
     assert_eq!(
@@ -502,6 +525,12 @@ fn broker_rollback(name: &str, lose_last_reports: bool) {
     );
     assert!(unsettled(&v).is_empty(), "{:?}\n{}", unsettled(&v), v.text);
     assert_eq!(code, Some(0), "{lines:#?}");
+    if dropped {
+        assert!(
+            resend_requests >= 2,
+            "the dropped ResendRequest was not asked again: {lines:#?}"
+        );
+    }
 }
 
 /// Defect: orders the core takes in one batch share an instant, and so do their hard

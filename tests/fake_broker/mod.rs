@@ -129,6 +129,10 @@ pub struct BrokerOpts {
     /// Every n-th new order rests (acknowledged, not filled) even when `fill_at_once`:
     /// something for cancels and replaces to work on. 0: none.
     pub rest_every: u64,
+    /// Drop a ResendRequest that arrives beyond a gap in the client's numbers, like
+    /// everything else beyond it, instead of serving it: the client's request is lost
+    /// and only asking again gets the answer.
+    pub drop_resend_request_ahead_of_gap: bool,
 }
 
 impl Default for BrokerOpts {
@@ -144,6 +148,7 @@ impl Default for BrokerOpts {
             deliver_pending_after_reset: false,
             lies: Vec::new(),
             rest_every: 0,
+            drop_resend_request_ahead_of_gap: false,
         }
     }
 }
@@ -714,7 +719,7 @@ fn handle(s: &Shared, m: &Msg, logged_on: &mut bool) -> Vec<Vec<u8>> {
             // A ResendRequest beyond the gap is served at once, as the FIX session
             // protocol says (QuickFIX checks no gap for it): the client may be waiting
             // for this answer before it answers ours, as when both ask at logon.
-            if mt == "2" {
+            if mt == "2" && !o.drop_resend_request_ahead_of_gap {
                 let begin: u64 = m.get(7).and_then(|v| v.parse().ok()).unwrap_or(1);
                 out.extend(resend(o, &mut b, begin));
             }

@@ -438,6 +438,7 @@ impl Session {
         }
         self.seqs.next_in += 1;
         if let Some(r) = self.phase.gap_mut().and_then(|g| g.resend.as_mut()) {
+            r.moved = true;
             if poss_dup || mt == msg_type::SEQUENCE_RESET {
                 r.answered = true;
             }

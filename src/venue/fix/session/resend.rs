@@ -298,17 +298,63 @@ impl Session {
                 return;
             }
         }
+        self.send_resend_request(now_ns, io);
+        if let Some(g) = self.phase.gap_mut() {
+            g.resend = Some(PendingResend::new(seq, now_ns));
+        }
+    }
+
+    /// ResendRequest `next_in..0`.
+    fn send_resend_request(&mut self, now_ns: u64, io: &mut impl SessionIo) {
         let from = self.seqs.next_in;
         self.send_next(now_ns, msg_type::RESEND_REQUEST, &[], io, |enc, _| {
             enc.uint(tag::BEGIN_SEQ_NO, from).uint(tag::END_SEQ_NO, 0);
         });
-        if let Some(g) = self.phase.gap_mut() {
-            g.resend = Some(PendingResend {
-                hi: seq,
-                answered: false,
-            });
-        }
         io.event(SessionEvent::ResendRequested { from, to: 0 });
+    }
+
+    /// How long our ResendRequest may go without the gap closing any further:
+    /// HeartBtInt + 20 %, the silence a peer is allowed, or 30 s without heartbeats.
+    fn resend_patience_ns(&self) -> u64 {
+        if self.hb_ns > 0 {
+            self.hb_ns.saturating_add(self.hb_ns / 5)
+        } else {
+            30_000_000_000
+        }
+    }
+
+    /// When [`Session::resend_timer`] next has something to look at.
+    pub(super) fn resend_deadline(&self) -> Option<u64> {
+        let r = self.phase.gap()?.resend?;
+        Some(r.since.saturating_add(self.resend_patience_ns()))
+    }
+
+    /// Our ResendRequest went unanswered: the peer lost it, or dropped it (a peer with a
+    /// gap of its own may drop everything ahead of it, a ResendRequest included). Every
+    /// message after the gap waits in our queue meanwhile, fills included, so waiting
+    /// for ever would leave the owner blind while the peer trades. Nothing closing the
+    /// gap for [`Session::resend_patience_ns`]: asked once more; as long again: logged
+    /// out, and the next logon repairs the gap afresh (the queue is dropped with the
+    /// connection, and the peer resends it all).
+    pub(super) fn resend_timer(&mut self, now_ns: u64, io: &mut impl SessionIo) {
+        let patience = self.resend_patience_ns();
+        let Some(r) = self.phase.gap_mut().and_then(|g| g.resend.as_mut()) else {
+            return;
+        };
+        if now_ns < r.since.saturating_add(patience) {
+            return;
+        }
+        r.since = now_ns;
+        if std::mem::take(&mut r.moved) {
+            // Still closing, if slowly: patience starts over.
+            return;
+        }
+        if !r.asked_again {
+            r.asked_again = true;
+            self.send_resend_request(now_ns, io);
+        } else {
+            self.logout(now_ns, "ResendRequest unanswered", io);
+        }
     }
 
     /// SequenceReset in Reset mode: its own MsgSeqNum is neither checked nor consumed.

@@ -189,4 +189,23 @@ pub(super) struct PendingResend {
     pub(super) hi: u64,
     /// A resent (PossDup) message or GapFill has arrived since we asked.
     pub(super) answered: bool,
+    /// When we asked, or when the resend timer last found the gap closing.
+    pub(super) since: u64,
+    /// A number of the gap was consumed since `since`.
+    pub(super) moved: bool,
+    /// We asked a second time, the first request having gone unanswered.
+    pub(super) asked_again: bool,
+}
+
+impl PendingResend {
+    /// Asked at `now` because of the peer's message `hi`, beyond the gap.
+    pub(super) fn new(hi: u64, now: u64) -> PendingResend {
+        PendingResend {
+            hi,
+            answered: false,
+            since: now,
+            moved: false,
+            asked_again: false,
+        }
+    }
 }

@@ -2197,3 +2197,77 @@ fn a_reset_forgets_a_resend_being_served() {
     let answer = io.sent.last().unwrap();
     assert_eq!((mt(answer), seq_of(answer)), ("A".to_string(), 1));
 }
+
+// ---------------------------------------------------------------- our ResendRequest unanswered
+
+fn count_mt(io: &Io, t: &str) -> usize {
+    io.sent.iter().filter(|f| mt(f) == t).count()
+}
+
+/// A peer that drops our ResendRequest (one with a gap of its own may drop everything
+/// ahead of it) while it goes on sending: everything it sends waits behind the gap. After
+/// HeartBtInt + 20 % with the gap not closing we ask again; as long again, we log out.
+#[test]
+fn an_unanswered_resend_request_is_sent_again_then_the_session_logs_out() {
+    let (mut s, mut io, t) = acceptor_logged_on();
+    s.on_bytes(t, &Craft::to_acc("D", 4, t).f(11, "a").build(), &mut io);
+    assert_eq!(count_mt(&io, "2"), 1);
+    let patience = 36 * SEC;
+    assert!(s.next_deadline().is_some_and(|d| d <= t + patience));
+    let at = |secs: u64| t + secs * SEC;
+    s.on_bytes(
+        at(10),
+        &Craft::to_acc("D", 5, at(10)).f(11, "b").build(),
+        &mut io,
+    );
+    s.on_timer(at(35), &mut io);
+    assert_eq!(count_mt(&io, "2"), 1, "not before HeartBtInt + 20 %");
+    s.on_timer(at(36), &mut io);
+    assert_eq!(count_mt(&io, "2"), 2, "asked again");
+    let again = io.sent.iter().rev().find(|f| mt(f) == "2").unwrap();
+    assert_eq!(get(again, 7).as_deref(), Some("2"));
+    assert_eq!(get(again, 16).as_deref(), Some("0"));
+    assert!(s.next_deadline().is_some_and(|d| d <= at(72)));
+    s.on_bytes(
+        at(40),
+        &Craft::to_acc("D", 6, at(40)).f(11, "c").build(),
+        &mut io,
+    );
+    s.on_timer(at(71), &mut io);
+    assert_eq!(s.state(), State::Active);
+    s.on_timer(at(72), &mut io);
+    assert_eq!(s.state(), State::LogoutPending);
+    let logout = io.sent.last().unwrap();
+    assert_eq!(mt(logout), "5");
+    assert_eq!(get(logout, 58).as_deref(), Some("ResendRequest unanswered"));
+    assert!(io.apps.is_empty(), "nothing ahead of the gap was delivered");
+    assert_eq!(count_mt(&io, "2"), 2);
+}
+
+/// A peer that answers, if slowly: each number of the gap it fills starts our patience
+/// over, and a closed gap is never asked about again.
+#[test]
+fn a_resend_answered_slowly_is_not_asked_again() {
+    let (mut s, mut io, t) = acceptor_logged_on();
+    let at = |secs: u64| t + secs * SEC;
+    s.on_bytes(t, &Craft::to_acc("D", 4, t).f(11, "a").build(), &mut io);
+    assert_eq!(count_mt(&io, "2"), 1);
+    let resent =
+        |seq: u64, now: u64, cl: &str| Craft::to_acc("D", seq, now).dup(Some(t)).f(11, cl).build();
+    s.on_bytes(at(20), &resent(2, at(20), "x"), &mut io);
+    s.on_timer(at(36), &mut io);
+    assert_eq!(count_mt(&io, "2"), 1, "the gap was closing");
+    s.on_bytes(at(50), &resent(3, at(50), "y"), &mut io);
+    assert!(!s.resend_pending());
+    assert_eq!(io.apps.len(), 3, "2 and 3 resent, then 4 from the queue");
+    for (secs, seq) in [(72, 5), (90, 6), (110, 7), (130, 8)] {
+        s.on_bytes(
+            at(secs),
+            &Craft::to_acc("0", seq, at(secs)).build(),
+            &mut io,
+        );
+        s.on_timer(at(secs), &mut io);
+    }
+    assert_eq!(count_mt(&io, "2"), 1);
+    assert_eq!(s.state(), State::Active);
+}

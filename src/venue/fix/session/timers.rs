@@ -26,6 +26,7 @@ impl Session {
                 if !self.still_in_window(now_ns) {
                     self.logout(now_ns, "end of session window", io);
                 } else {
+                    self.resend_timer(now_ns, io);
                     self.heartbeat_timers(now_ns, test_request, io);
                 }
             }
@@ -54,7 +55,10 @@ impl Session {
                     None => (self.last_sent_ns.saturating_add(self.hb_ns))
                         .min(self.last_recv_ns.saturating_add(self.grace_ns())),
                 });
-                earliest(self.window_end(), heartbeat)
+                earliest(
+                    earliest(self.window_end(), heartbeat),
+                    self.resend_deadline(),
+                )
             }
             Phase::LogoutPending { deadline, .. } => Some(*deadline),
         }
