@@ -335,9 +335,12 @@ impl Session {
     /// for ever would leave the owner blind while the peer trades. Nothing closing the
     /// gap for [`Session::resend_patience_ns`]: asked once more; as long again: logged
     /// out, and the next logon repairs the gap afresh (the queue is dropped with the
-    /// connection, and the peer resends it all).
+    /// connection, and the peer resends it all). Patience is not counted while our own
+    /// output waits behind a resend we serve: our ResendRequest waits there too, and the
+    /// peer has not seen it yet.
     pub(super) fn resend_timer(&mut self, now_ns: u64, io: &mut impl SessionIo) {
         let patience = self.resend_patience_ns();
+        let held = self.phase.replay().is_some_and(|r| r.busy());
         let Some(r) = self.phase.gap_mut().and_then(|g| g.resend.as_mut()) else {
             return;
         };
@@ -345,12 +348,16 @@ impl Session {
             return;
         }
         r.since = now_ns;
-        if std::mem::take(&mut r.moved) {
-            // Still closing, if slowly: patience starts over.
+        if std::mem::take(&mut r.moved) || held {
+            // Still closing, if slowly, or not asked yet as far as the peer knows:
+            // patience starts over.
             return;
         }
         if !r.asked_again {
             r.asked_again = true;
+            // What arrives beyond the gap from now on waits for this request's answer,
+            // not a third request (`ask_resend`).
+            r.answered = false;
             self.send_resend_request(now_ns, io);
         } else {
             self.logout(now_ns, "ResendRequest unanswered", io);
@@ -418,6 +425,10 @@ impl Session {
         }
         if new > self.seqs.next_in {
             self.seqs.next_in = new;
+            if let Some(p) = self.phase.gap_mut().and_then(|g| g.resend.as_mut()) {
+                // A reset into the gap closes part of it, as a GapFill does.
+                p.moved = true;
+            }
             io.event(SessionEvent::SeqReset(self.seqs));
             return;
         }

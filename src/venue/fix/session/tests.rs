@@ -2271,3 +2271,89 @@ fn a_resend_answered_slowly_is_not_asked_again() {
     assert_eq!(count_mt(&io, "2"), 1);
     assert_eq!(s.state(), State::Active);
 }
+
+/// A silent peer: our second ResendRequest and a TestRequest went out together, and when
+/// both go unanswered the Logout comes first, not a disconnect for the heartbeat (nothing
+/// but a resend goes out after a Logout).
+#[test]
+fn a_silent_peer_with_our_resend_unanswered_gets_our_logout_first() {
+    let (mut s, mut io, t) = acceptor_logged_on();
+    let at = |secs: u64| t + secs * SEC;
+    s.on_bytes(t, &Craft::to_acc("D", 4, t).f(11, "a").build(), &mut io);
+    s.on_timer(at(36), &mut io);
+    assert_eq!((count_mt(&io, "2"), count_mt(&io, "1")), (2, 1));
+    s.on_timer(at(72), &mut io);
+    assert_eq!(s.state(), State::LogoutPending);
+    assert!(io.disconnects().is_empty(), "{:?}", io.disconnects());
+    assert_eq!(mt(io.sent.last().unwrap()), "5");
+}
+
+/// Our ResendRequest numbered while we serve the peer's: it waits behind that resend,
+/// and so does patience: not asked again, no Logout, however long the peer takes to
+/// read; counted from when it went out.
+#[test]
+fn patience_with_our_resend_request_starts_when_it_went_out() {
+    let limit = 64 << 10;
+    let (mut s, mut io, now) = acceptor_with_history(2_000, limit);
+    let at = |secs: u64| now + secs * SEC;
+    // The peer asks for everything, and its next message shows a gap (4, not 3).
+    let mut bytes = Craft::to_acc("2", 2, now).f(7, "1").f(16, "0").build();
+    bytes.extend(Craft::to_acc("D", 4, now).f(11, "a").build());
+    s.on_bytes(now, &bytes, &mut io);
+    assert!(s.output_waiting() && s.resend_pending());
+    assert_eq!(count_mt(&io, "2"), 0, "ours waits behind the resend");
+    for (secs, seq) in [(30, 5), (60, 6), (90, 7)] {
+        // The peer is alive (its messages wait beyond the gap) but reads nothing.
+        s.on_bytes(
+            at(secs),
+            &Craft::to_acc("0", seq, at(secs)).build(),
+            &mut io,
+        );
+        s.on_timer(at(secs + 6), &mut io);
+        assert_eq!(s.state(), State::Active, "at {} s", secs + 6);
+    }
+    let mut rounds = 0;
+    while s.output_waiting() {
+        io.unsent = 0;
+        s.on_writable(at(100), &mut io);
+        rounds += 1;
+        assert!(rounds < 1_000);
+    }
+    assert_eq!(count_mt(&io, "2"), 1, "went out with the rest");
+    s.on_bytes(at(120), &Craft::to_acc("0", 8, at(120)).build(), &mut io);
+    s.on_timer(at(131), &mut io);
+    assert_eq!(count_mt(&io, "2"), 1);
+    s.on_timer(at(132), &mut io);
+    assert_eq!(
+        count_mt(&io, "2"),
+        2,
+        "36 s after the last look that found it held"
+    );
+}
+
+/// The peer answered part of the gap, then stopped: after we ask again, a live message
+/// beyond the gap waits for that request's answer rather than making a third request.
+#[test]
+fn asking_again_waits_for_its_own_answer() {
+    let (mut s, mut io, t) = acceptor_logged_on();
+    let at = |secs: u64| t + secs * SEC;
+    s.on_bytes(t, &Craft::to_acc("D", 21, t).f(11, "z").build(), &mut io);
+    for seq in 2..=5 {
+        let m = Craft::to_acc("D", seq, at(10))
+            .dup(Some(t))
+            .f(11, "r")
+            .build();
+        s.on_bytes(at(10), &m, &mut io);
+    }
+    s.on_timer(at(36), &mut io);
+    assert_eq!(count_mt(&io, "2"), 1, "the gap was closing");
+    s.on_timer(at(72), &mut io);
+    assert_eq!(count_mt(&io, "2"), 2, "asked again");
+    s.on_bytes(
+        at(73),
+        &Craft::to_acc("D", 22, at(73)).f(11, "y").build(),
+        &mut io,
+    );
+    assert_eq!(count_mt(&io, "2"), 2, "no third request a second later");
+    assert!(s.resend_pending());
+}

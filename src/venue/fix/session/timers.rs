@@ -1,7 +1,7 @@
 //! Time: heartbeats and test requests while logged on, the Logon and Logout deadlines,
 //! and the schedule's window opening and closing.
 
-use super::state::Phase;
+use super::state::{Phase, State};
 use super::{msg_type, tag, Session, SessionIo};
 
 /// The TestReqID of our TestRequests: fixed, as QuickFIX's is (its acceptance tests read
@@ -27,7 +27,10 @@ impl Session {
                     self.logout(now_ns, "end of session window", io);
                 } else {
                     self.resend_timer(now_ns, io);
-                    self.heartbeat_timers(now_ns, test_request, io);
+                    // Nothing but a resend goes out after our Logout.
+                    if self.state() == State::Active {
+                        self.heartbeat_timers(now_ns, test_request, io);
+                    }
                 }
             }
             Phase::LogoutPending { deadline, .. } => {
