@@ -216,7 +216,7 @@ impl OrderBook {
 
     /// Every order not yet finished (a terminal state is final, so a finished slot never
     /// holds a live order), in slot order. Touches only the live orders and a bitmap of
-    /// a bit per slot ([`SlotSet`]): a full book holds hundreds of thousands of finished
+    /// a bit per slot (`SlotSet`): a full book holds hundreds of thousands of finished
     /// orders, and walking them all for each reconciliation report or operator command
     /// cost the core milliseconds at a time.
     pub fn working(&self) -> impl Iterator<Item = &Order> {
