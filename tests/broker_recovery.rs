@@ -671,3 +671,33 @@ fn a_lying_broker_never_gets_a_lie_into_the_books() {
     assert!(!summary.contains(" 0 FIX anomalies"), "{summary}");
     assert_eq!(code, Some(3), "{lines:#?}");
 }
+
+/// Defect: a venue offering neither OrderMassStatus nor positions (MassStatusOnLogon and
+/// PositionsOnLogon off, the defaults) answers a reconciliation at once. A scheduled
+/// one's timer journals nothing, so replay met the answer first and delivered it before
+/// the timer that asked for it: the journal did not replay after the first scheduled
+/// reconciliation (every 300 s by default), and a restart on it was refused.
+#[test]
+fn scheduled_reconciliations_of_a_venue_without_mass_status_replay() {
+    let dir = TempDir::new("recovery-scheduled-recon");
+    let broker = FakeBroker::start(BrokerOpts::default());
+    let cfg = config(&dir, broker.port, 2000, 5);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "breaker_cooldown_ms = 60000",
+        "breaker_cooldown_ms = 60000\nreconcile_every_s = 1",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let journal = dir.join("journal");
+    let run = execd_run(&cfg, &journal, 400, 100, true);
+    let (code, lines) = run.finish(90);
+    verify(&journal);
+    let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
+        .arg("recon")
+        .arg(&journal)
+        .output()
+        .unwrap();
+    let recon = String::from_utf8_lossy(&out.stdout);
+    let scheduled = recon.lines().filter(|l| l.contains(" schedule ")).count();
+    assert!(scheduled >= 2, "{recon}");
+    assert_eq!(code, Some(0), "{lines:#?}");
+}
