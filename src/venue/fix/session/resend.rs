@@ -317,7 +317,7 @@ impl Session {
     /// HeartBtInt + 20 %, the silence a peer is allowed, or 30 s without heartbeats.
     fn resend_patience_ns(&self) -> u64 {
         if self.hb_ns > 0 {
-            self.hb_ns.saturating_add(self.hb_ns / 5)
+            self.grace_ns()
         } else {
             30_000_000_000
         }

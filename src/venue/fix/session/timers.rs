@@ -68,7 +68,7 @@ impl Session {
     }
 
     /// How long the peer may stay silent: HeartBtInt + 20 %, as QuickFIX allows.
-    fn grace_ns(&self) -> u64 {
+    pub(super) fn grace_ns(&self) -> u64 {
         self.hb_ns.saturating_add(self.hb_ns / 5)
     }
 
