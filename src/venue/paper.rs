@@ -13,8 +13,11 @@ use crate::model::instrument::Instrument;
 use crate::model::{quote::Quote, reason::Reason};
 use crate::oms::slot_set::SlotSet;
 use crate::oms::table::table;
+use agenda::{Agenda, Stream};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+
+mod agenda;
 
 /// How long a "silent" order waits inside the venue before it is processed: past the
 /// default 30 s hard timeout, so the core times it out and then sees a late outcome.
@@ -42,6 +45,8 @@ enum Action {
     Snapshot,
 }
 
+/// Something the venue does at `at`; `seq` orders what falls on the same instant as it
+/// was scheduled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Scheduled {
     at: u64,
@@ -49,12 +54,14 @@ struct Scheduled {
     action: Action,
 }
 
+#[cfg(test)]
 impl Ord for Scheduled {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
         (self.at, self.seq).cmp(&(o.at, o.seq))
     }
 }
 
+#[cfg(test)]
 impl PartialOrd for Scheduled {
     fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(o))
@@ -269,7 +276,7 @@ pub struct PaperVenue {
     books: Vec<Option<Book>>,
     path: PricePath,
     orders: Slots,
-    queue: BinaryHeap<Reverse<Scheduled>>,
+    queue: Agenda,
     seq: u64,
     // Inbound and outbound messages keep their order, as on one TCP session.
     last_arrival: u64,
@@ -309,7 +316,7 @@ impl PaperVenue {
             books,
             path: PricePath::new(reg, id, spec.paper.seed, start_ns),
             orders,
-            queue: BinaryHeap::with_capacity(capacity * 4),
+            queue: Agenda::with_capacity(capacity, capacity * 2),
             seq: 0,
             last_arrival: 0,
             last_emit: 0,
@@ -377,13 +384,16 @@ impl PaperVenue {
         self.cash[account.0 as usize]
     }
 
-    fn schedule(&mut self, at: u64, action: Action) {
+    fn schedule(&mut self, stream: Stream, at: u64, action: Action) {
         self.seq += 1;
-        self.queue.push(Reverse(Scheduled {
-            at,
-            seq: self.seq,
-            action,
-        }));
+        self.queue.push(
+            stream,
+            Scheduled {
+                at,
+                seq: self.seq,
+                action,
+            },
+        );
     }
 
     fn one_way_latency(&mut self) -> u64 {
@@ -400,7 +410,7 @@ impl PaperVenue {
     fn emit(&mut self, at: u64, kind: VenueEventKind) {
         let at = at.max(self.last_emit);
         self.last_emit = at;
-        self.schedule(at, Action::Emit(kind));
+        self.schedule(Stream::Answers, at, Action::Emit(kind));
     }
 
     /// Refuses a new order the venue cannot take, answering in session order.
@@ -419,7 +429,7 @@ impl PaperVenue {
     /// A request on the session: it reaches the venue after the wire latency, in order.
     fn inbound(&mut self, now: u64, action: Action) -> Result<(), VenueError> {
         let at = self.arrival(now);
-        self.schedule(at, action);
+        self.schedule(Stream::Inbound, at, action);
         Ok(())
     }
 
@@ -994,8 +1004,16 @@ impl Venue for PaperVenue {
         if !stored {
             return self.refuse(now, o.cl);
         }
-        let at = self.arrival(now) + if silent { SILENT_HOLD_NS } else { 0 };
-        self.schedule(at, Action::Arrive(o.cl.order.0));
+        let at = self.arrival(now);
+        if silent {
+            self.schedule(
+                Stream::Held,
+                at + SILENT_HOLD_NS,
+                Action::Arrive(o.cl.order.0),
+            );
+        } else {
+            self.schedule(Stream::Inbound, at, Action::Arrive(o.cl.order.0));
+        }
         Ok(())
     }
 
@@ -1030,7 +1048,7 @@ impl Venue for PaperVenue {
 
     fn poll(&mut self, now: u64, out: &mut Vec<VenueEvent>) {
         loop {
-            let next_action = self.queue.peek().map(|s| s.0.at).unwrap_or(u64::MAX);
+            let next_action = self.queue.next_at().unwrap_or(u64::MAX);
             let step = self.path.next_step();
             if step <= now && step <= next_action {
                 self.on_step(out);
@@ -1039,7 +1057,7 @@ impl Venue for PaperVenue {
             if next_action > now {
                 break;
             }
-            let Some(Reverse(s)) = self.queue.pop() else {
+            let Some(s) = self.queue.pop() else {
                 break;
             };
             match s.action {
@@ -1062,14 +1080,14 @@ impl Venue for PaperVenue {
     }
 
     fn next_event_at(&self) -> Option<u64> {
-        let q = self.queue.peek().map(|s| s.0.at).unwrap_or(u64::MAX);
+        let q = self.queue.next_at().unwrap_or(u64::MAX);
         Some(q.min(self.path.next_step()))
     }
 
     fn snapshot(&mut self, now: u64) -> bool {
         let at = (now + self.cfg.latency_min_ns / 2).max(self.last_arrival);
         self.last_arrival = at;
-        self.schedule(at, Action::Snapshot);
+        self.schedule(Stream::Inbound, at, Action::Snapshot);
         true
     }
 
