@@ -25,6 +25,9 @@ struct Script {
     fail_sends: bool,
     snapshots: u32,
     external: bool,
+    /// Answers a snapshot at the instant it is asked, as a FIX venue that can ask
+    /// nothing does.
+    snapshot_answered_at_once: bool,
 }
 
 /// A venue that records what it is sent and answers only what the test tells it to.
@@ -76,6 +79,17 @@ impl Venue for Scripted {
             return false;
         }
         s.snapshots += 1;
+        if s.snapshot_answered_at_once {
+            s.pending.push(VenueEvent {
+                at_ns: _now,
+                kind: VenueEventKind::SnapshotEnd {
+                    orders: false,
+                    positions: false,
+                    foreign: 0,
+                },
+                src_seq: 0,
+            });
+        }
         true
     }
     fn is_external(&self) -> bool {
@@ -1137,6 +1151,127 @@ fn a_venue_with_a_schedule_is_reconciled_every_interval_from_the_start_on() {
             .all(|t| *t == Some(execd::model::reconcile::ReconTrigger::Schedule)),
         "{triggers:?}"
     );
+}
+
+/// What the engine would journal: the venue inputs, with the stamps they carry, and
+/// the events.
+#[derive(Default)]
+struct Journaled(Vec<(u64, VenueEventKind)>, Vec<CoreEvent>);
+
+impl execd::core::Outbox for Journaled {
+    fn emit(&mut self, _: u8, ev: CoreEvent) {
+        self.1.push(ev);
+    }
+    fn broadcast(&mut self, ev: CoreEvent) {
+        self.1.push(ev);
+    }
+    fn venue_input(&mut self, _: u16, ev: &VenueEvent) {
+        self.0.push((ev.at_ns, ev.kind));
+    }
+}
+
+#[test]
+fn a_network_venue_answering_a_timer_at_its_own_instant_is_journaled_just_after_it() {
+    // Timers journal nothing, and replay hands a venue's input over before a timer of
+    // the same instant. An answer stamped at the timer's instant would be replayed
+    // before the timer that asked for it: the journal would not replay.
+    let mut r = Rig::new(|t| {
+        t.replacen(
+            "kind = \"paper\"",
+            "kind = \"paper\"\nreconcile_every_s = 60",
+            1,
+        )
+    });
+    {
+        let mut s = r.v.0.lock().unwrap();
+        s.external = true;
+        s.snapshot_answered_at_once = true;
+    }
+    let start = r.now;
+    r.cmd(Command::Reconcile {
+        venue: Name::new("paper").unwrap(),
+        trigger: execd::model::reconcile::ReconTrigger::Start,
+        hold: false,
+    });
+    let mut j = Journaled::default();
+    r.e.advance_to(start + 1, &mut j);
+    assert_eq!(j.0.len(), 1, "the start's own answer: {:?}", j.0);
+    // Asked by a command at `start`: nothing to move, a command is journaled.
+    assert_eq!(j.0[0].0, start);
+    let due = start + 60_000_000_000;
+    let mut j = Journaled::default();
+    r.e.advance_to(due + 10, &mut j);
+    assert_eq!(r.v.0.lock().unwrap().snapshots, 2);
+    assert_eq!(j.0.len(), 1, "{:?}", j.0);
+    assert_eq!(j.0[0].0, due + 1, "stamped just after the schedule's timer");
+    // An input that was there before the timer keeps its stamp.
+    r.v.0.lock().unwrap().pending.push(VenueEvent {
+        at_ns: due + 5,
+        kind: VenueEventKind::Session { up: true },
+        src_seq: 0,
+    });
+    let mut j = Journaled::default();
+    r.e.advance_to(due + 20, &mut j);
+    assert_eq!(j.0[0], (due + 5, VenueEventKind::Session { up: true }));
+}
+
+#[test]
+fn an_answer_held_back_behind_a_timer_waits_for_every_timer_of_that_instant() {
+    // Two network venues reconciled every minute from the same start: their schedule
+    // timers fall due at the same instant. The first one's answer, given at once, is
+    // journaled just after that instant; replay then fires both timers before it. Live
+    // must do the same, or the second reconciliation is asked 1 ns later live than in
+    // replay, and the journal does not replay.
+    let toml = execd::config::DEFAULT_TOML.replacen(
+        "kind = \"paper\"",
+        "kind = \"paper\"\nreconcile_every_s = 60",
+        1,
+    ) + "\n[[venues]]\nname = \"second\"\nkind = \"paper\"\nreconcile_every_s = 60\n";
+    let reg = Arc::new(Registry::from_toml(&toml).unwrap());
+    let venues = [Scripted::default(), Scripted::default()];
+    for v in &venues {
+        let mut s = v.0.lock().unwrap();
+        s.external = true;
+        s.snapshot_answered_at_once = true;
+    }
+    let start = unix_ns(2026, 1, 5, 15, 0);
+    let mut e = Engine::new(
+        reg,
+        venues
+            .iter()
+            .map(|v| AnyVenue::Other(Box::new(v.clone())))
+            .collect(),
+        1,
+        start,
+    );
+    for name in ["paper", "second"] {
+        let mut j = Journaled::default();
+        let start_cmd = Command::Reconcile {
+            venue: Name::new(name).unwrap(),
+            trigger: execd::model::reconcile::ReconTrigger::Start,
+            hold: false,
+        };
+        e.command(0, &start_cmd, &mut j, &mut ());
+    }
+    let mut j = Journaled::default();
+    e.advance_to(start + 1, &mut j);
+    let due = start + 60_000_000_000;
+    let mut j = Journaled::default();
+    e.advance_to(due + 10, &mut j);
+    let stamps: Vec<u64> = j.0.iter().map(|(at, _)| *at).collect();
+    assert_eq!(
+        stamps,
+        [due + 1, due + 1],
+        "both answers just after the timers"
+    );
+    let asked: Vec<u64> =
+        j.1.iter()
+            .filter_map(|ev| match ev {
+                CoreEvent::ReconReport(r) => Some(r.asked_ns),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(asked, [due, due], "both asked at the timers' instant");
 }
 
 #[test]

@@ -115,6 +115,8 @@ pub struct Engine {
     // Hard timeouts as (due, order id) and resends as (due, order id | RESEND),
     // soonest first.
     timers: BinaryHeap<Reverse<(u64, u64)>>,
+    // When the last timer fired: see `venue_due`.
+    timer_fired_at: u64,
     // Orders the venue never saw: retrying, or dead letters (`delivery`).
     undelivered: Vec<delivery::Undelivered>,
     reconcile: Vec<OrderId>,
@@ -154,6 +156,7 @@ impl Engine {
             ledger: Ledger::new(reg.accounts.iter().map(|a| a.cash), reg.instruments.len()),
             venues,
             timers: BinaryHeap::with_capacity(cap + delivery::MAX_UNDELIVERED),
+            timer_fired_at: 0,
             undelivered: Vec::with_capacity(delivery::MAX_UNDELIVERED),
             reconcile: Vec::with_capacity(1024),
             recon: reconcile::Reconciler::new(reg.venues.len()),
@@ -298,7 +301,9 @@ impl Engine {
     /// When the next timer or venue event is due.
     pub(crate) fn next_due(&self) -> Option<u64> {
         let t = self.timers.peek().map(|r| r.0 .0);
-        let v = self.venues.iter().filter_map(|v| v.next_event_at()).min();
+        let v = (0..self.venues.len())
+            .filter_map(|vi| self.venue_due(vi))
+            .min();
         match (t, v) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -319,10 +324,8 @@ impl Engine {
     /// timers of the same instant comes between them again.
     pub(crate) fn step_to(&mut self, t: u64, out: &mut impl Outbox) -> bool {
         let timer = self.timers.peek().map(|r| r.0 .0).unwrap_or(u64::MAX);
-        let venue = self
-            .venues
-            .iter()
-            .filter_map(|v| v.next_event_at())
+        let venue = (0..self.venues.len())
+            .filter_map(|vi| self.venue_due(vi))
             .min()
             .unwrap_or(u64::MAX);
         let next = timer.min(venue);
@@ -333,12 +336,16 @@ impl Engine {
         out.time(self.now);
         if venue <= timer {
             for vi in 0..self.venues.len() {
-                self.deliver_venue_events(vi, next, out);
+                // Not a network venue's input held back behind a timer (`venue_due`).
+                if self.venue_due(vi).is_some_and(|due| due <= next) {
+                    self.deliver_venue_events(vi, next, out);
+                }
             }
         } else {
             let Some(Reverse((_, order))) = self.timers.pop() else {
                 return false;
             };
+            self.timer_fired_at = next;
             if order >= reconcile::SCHEDULE_TIMER {
                 self.on_schedule_timer(order, out);
             } else if order & delivery::RESEND != 0 {
@@ -350,13 +357,35 @@ impl Engine {
         true
     }
 
+    /// When venue `vi`'s next event is due. Timers journal nothing, and replay delivers
+    /// a venue's input before a timer of the same instant (the live order when the input
+    /// was there first). A network venue's input stamped at or before a timer that
+    /// already fired came in after it (an answer the timer's own request got at once, or
+    /// a clock read in the same nanosecond): it is due, and stamped, just after that
+    /// timer, live and before it is journaled, so that replay, which reads it with that
+    /// stamp, delivers it where it came, after every timer of that instant. Left as it
+    /// was, the journal would not replay, and a restart on it would be refused.
+    fn venue_due(&self, vi: usize) -> Option<u64> {
+        let v = &self.venues[vi];
+        let at = v.next_event_at()?;
+        Some(if at <= self.timer_fired_at && v.is_external() {
+            self.timer_fired_at + 1
+        } else {
+            at
+        })
+    }
+
     /// Hands every event venue `vi` has due at `at` to the engine, in order.
     fn deliver_venue_events(&mut self, vi: usize, at: u64, out: &mut impl Outbox) {
         let mut buf = std::mem::take(&mut self.vbuf);
         buf.clear();
         self.venues[vi].poll(at, &mut buf);
         let external = !buf.is_empty() && self.venues[vi].is_external();
-        for ev in &buf {
+        for ev in &mut buf {
+            // See `venue_due`.
+            if external && ev.at_ns <= self.timer_fired_at {
+                ev.at_ns = self.timer_fired_at + 1;
+            }
             self.now = self.now.max(ev.at_ns);
             out.time(self.now);
             if external {

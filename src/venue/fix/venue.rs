@@ -690,18 +690,11 @@ impl FixVenue {
             .snap
             .start(now, &id[..n], orders, asked.into_iter());
         // Nothing could be asked: said at once, so the core (and a replay of its
-        // journal) sees an answer either way. One nanosecond later, not at `now`: a
-        // scheduled reconciliation's timer journals nothing, and at a tie replay
-        // delivers a venue's input before a timer (the live order when the input was
-        // there first). An answer at the timer's own instant was replayed before the
-        // timer that asked for it, and the journal would not replay (a restart on it
-        // refused) after the first scheduled reconciliation of a venue without
-        // MassStatusOnLogon and PositionsOnLogon, the defaults.
+        // journal) sees an answer either way. When a scheduled reconciliation's timer
+        // asked, the engine stamps this answer just after the timer
+        // (`Engine::deliver_venue_events`).
         let seq = self.wire.last_in;
-        self.wire
-            .map
-            .snap
-            .settle(&mut self.wire.events, now.saturating_add(1), seq);
+        self.wire.map.snap.settle(&mut self.wire.events, now, seq);
     }
 
     /// An OrderStatusRequest for the order `cl` names. Sent whenever the session is
