@@ -305,7 +305,14 @@ mod tests {
             r.limit_price = some(&mut rng).then(|| dec(&mut rng));
             r.stop_price = some(&mut rng).then(|| dec(&mut rng));
             r.stop_loss = some(&mut rng).then(|| Protect::Price(dec(&mut rng)));
-            r.take_profit = some(&mut rng).then(|| Protect::OffsetPpm(rng.i64(..)));
+            // Full rounds reach the longest layout: every protection an absolute price.
+            r.take_profit = some(&mut rng).then(|| {
+                if full || rng.bool() {
+                    Protect::Price(dec(&mut rng))
+                } else {
+                    Protect::OffsetPpm(rng.i64(..))
+                }
+            });
             r.reference_price = some(&mut rng).then(|| dec(&mut rng));
             r.max_slippage_bps = some(&mut rng).then(|| rng.u32(..));
             r.expire_at_ns = some(&mut rng).then(|| rng.u64(..));
