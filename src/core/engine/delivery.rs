@@ -22,7 +22,6 @@ use crate::model::ids::{OrderId, VenueId};
 use crate::model::order_state::{OmsEvent, OrderState};
 use crate::model::reason::Reason;
 use crate::venue::Venue;
-use std::cmp::Reverse;
 
 /// Retrying orders and dead letters held at once.
 pub(crate) const MAX_UNDELIVERED: usize = 1024;
@@ -163,7 +162,7 @@ impl Engine {
             return self.dead_letter(i, Reason::DeliveryExpired, out);
         }
         self.stats.retries += 1;
-        self.timers.push(Reverse((due, id.0 | RESEND)));
+        self.timers.push(due, id.0 | RESEND);
         out.emit(
             origin,
             CoreEvent::RetryScheduled {
@@ -224,7 +223,7 @@ impl Engine {
             return self.dead_letter(i, Reason::DeliveryExpired, out);
         }
         self.stats.retries_deferred += 1;
-        self.timers.push(Reverse((due, u.order.0 | RESEND)));
+        self.timers.push(due, u.order.0 | RESEND);
         let origin = self.book.get(u.order).map_or(0, |o| o.terms().origin);
         out.emit(
             origin,
@@ -325,7 +324,7 @@ impl Engine {
         u.deadline = deadline;
         // Its first hard timeout passed while it waited: a new one from this send.
         let due = self.now + self.reg.venues[v.0 as usize].timeout_ns;
-        self.timers.push(Reverse((due, order.0)));
+        self.timers.push_timeout(v.0 as usize, due, order.0);
         self.try_send(i, out);
     }
 }

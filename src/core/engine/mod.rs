@@ -19,6 +19,7 @@ mod reads;
 mod reconcile;
 mod reconfigure;
 mod status;
+mod timers;
 
 use super::latency::Probe;
 use crate::config::Registry;
@@ -31,8 +32,6 @@ use crate::model::reason::Reason;
 use crate::oms::{AccountState, Ledger, Order, OrderBook, Position};
 use crate::venue::{AnyVenue, Venue, VenueEvent, VenueEventKind, VenueOrder};
 pub use balances::Holding;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 /// Where the engine's events go. The core thread routes them to rings; tests collect them.
@@ -114,7 +113,7 @@ pub struct Engine {
     venues: Vec<AnyVenue>,
     // Hard timeouts as (due, order id) and resends as (due, order id | RESEND),
     // soonest first.
-    timers: BinaryHeap<Reverse<(u64, u64)>>,
+    timers: timers::Timers,
     // When the last timer fired: see `venue_due`.
     timer_fired_at: u64,
     // Orders the venue never saw: retrying, or dead letters (`delivery`).
@@ -155,7 +154,12 @@ impl Engine {
             book: OrderBook::with_capacity(cap, reg.core.max_request_ids),
             ledger: Ledger::new(reg.accounts.iter().map(|a| a.cash), reg.instruments.len()),
             venues,
-            timers: BinaryHeap::with_capacity(cap + delivery::MAX_UNDELIVERED),
+            // A timeout per order at most; resends only for the undelivered.
+            timers: timers::Timers::new(
+                reg.venues.len(),
+                cap,
+                delivery::MAX_UNDELIVERED + reg.venues.len() + 64,
+            ),
             timer_fired_at: 0,
             undelivered: Vec::with_capacity(delivery::MAX_UNDELIVERED),
             reconcile: Vec::with_capacity(1024),
@@ -300,7 +304,7 @@ impl Engine {
 
     /// When the next timer or venue event is due.
     pub(crate) fn next_due(&self) -> Option<u64> {
-        let t = self.timers.peek().map(|r| r.0 .0);
+        let t = self.timers.peek().map(|(due, _)| due);
         let v = (0..self.venues.len())
             .filter_map(|vi| self.venue_due(vi))
             .min();
@@ -323,7 +327,7 @@ impl Engine {
     /// goes step by step, so that a venue answer the live core received between two
     /// timers of the same instant comes between them again.
     pub(crate) fn step_to(&mut self, t: u64, out: &mut impl Outbox) -> bool {
-        let timer = self.timers.peek().map(|r| r.0 .0).unwrap_or(u64::MAX);
+        let timer = self.timers.peek().map_or(u64::MAX, |(due, _)| due);
         let venue = (0..self.venues.len())
             .filter_map(|vi| self.venue_due(vi))
             .min()
@@ -335,14 +339,17 @@ impl Engine {
         self.now = self.now.max(next);
         out.time(self.now);
         if venue <= timer {
+            // At the last timer's instant, not a network venue's input held back behind
+            // it (`venue_due`).
+            let held = next <= self.timer_fired_at;
             for vi in 0..self.venues.len() {
-                // Not a network venue's input held back behind a timer (`venue_due`).
-                if self.venue_due(vi).is_some_and(|due| due <= next) {
-                    self.deliver_venue_events(vi, next, out);
+                if held && self.venue_due(vi).is_none_or(|due| due > next) {
+                    continue;
                 }
+                self.deliver_venue_events(vi, next, out);
             }
         } else {
-            let Some(Reverse((_, order))) = self.timers.pop() else {
+            let Some((_, order)) = self.timers.pop() else {
                 return false;
             };
             self.timer_fired_at = next;

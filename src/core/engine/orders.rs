@@ -14,7 +14,6 @@ use crate::model::reason::Reason;
 use crate::model::request::ExecutionRequest;
 use crate::oms::{Order, Terms};
 use crate::venue::{Venue, VenueError};
-use std::cmp::Reverse;
 
 impl Engine {
     /// The hot path: request → gate → order → venue.
@@ -189,7 +188,7 @@ impl Engine {
         self.ledger.reserve(stored);
         if effects.arm_timeout {
             let due = self.now + self.reg.venues[v].timeout_ns;
-            self.timers.push(Reverse((due, id.0)));
+            self.timers.push_timeout(v, due, id.0);
         }
         self.gate.on_send(t.venue, self.now);
         Some(venue_order)
@@ -241,7 +240,7 @@ impl Engine {
             // again later, the refusal may put it back to PendingNew.
             if !o.acked() && !o.state().is_terminal() && o.state() != OrderState::TimedOut {
                 let due = self.now + self.reg.venues[v].timeout_ns;
-                self.timers.push(Reverse((due, id.0)));
+                self.timers.push_timeout(v, due, id.0);
             }
             return;
         }

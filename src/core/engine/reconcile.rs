@@ -18,7 +18,6 @@ use crate::model::reconcile::{
     ReconLine, ReconResolution, ReconStatus, ReconSummary, ReconTrigger,
 };
 use crate::venue::Venue;
-use std::cmp::Reverse;
 
 /// Most open orders one answer may list (the venue's input is bounded like any other,
 /// R-RES-5); beyond, the report says orders were not compared.
@@ -157,7 +156,7 @@ impl Engine {
         if every > 0 && !r.scheduled {
             r.scheduled = true;
             let due = self.now.saturating_add(every);
-            self.timers.push(Reverse((due, SCHEDULE_TIMER + vi as u64)));
+            self.timers.push(due, SCHEDULE_TIMER + vi as u64);
         }
     }
 
@@ -174,8 +173,7 @@ impl Engine {
             }
             return;
         }
-        self.timers
-            .push(Reverse((self.now.saturating_add(every), timer)));
+        self.timers.push(self.now.saturating_add(every), timer);
         self.reconcile_venue(VenueId(vi as u16), ReconTrigger::Schedule, out);
     }
 
