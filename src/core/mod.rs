@@ -5,6 +5,7 @@
 mod bell;
 // Crate-visible for the FIX codec's calendar import (see `clock`).
 pub(crate) mod clock;
+pub(crate) mod due_queue;
 mod duty_cycle;
 mod engine;
 mod fill_latency;

@@ -7,17 +7,15 @@
 
 use super::{Venue, VenueError, VenueEvent, VenueEventKind, VenueOrder};
 use crate::config::{PaperSpec, Registry, SimSpec};
+use crate::core::due_queue::DueQueue;
 use crate::model::fixed::{div_round, Money, Price, Qty};
 use crate::model::ids::{AccountId, ClOrdId, InstrumentId, OrderId, OrderType, Side, Tif, VenueId};
 use crate::model::instrument::Instrument;
 use crate::model::{quote::Quote, reason::Reason};
 use crate::oms::slot_set::SlotSet;
 use crate::oms::table::table;
-use agenda::{Agenda, Stream};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-
-mod agenda;
 
 /// How long a "silent" order waits inside the venue before it is processed: past the
 /// default 30 s hard timeout, so the core times it out and then sees a late outcome.
@@ -54,14 +52,24 @@ struct Scheduled {
     action: Action,
 }
 
-#[cfg(test)]
+/// The lanes of the venue's `DueQueue`: what it schedules comes in three streams, each
+/// in time order as it is written, since messages keep their order on a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stream {
+    /// Requests on their way in (`arrival`).
+    Inbound = 0,
+    /// Silent orders, each an arrival plus the same hold.
+    Held = 1,
+    /// Answers on their way out (`emit`).
+    Answers = 2,
+}
+
 impl Ord for Scheduled {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
         (self.at, self.seq).cmp(&(o.at, o.seq))
     }
 }
 
-#[cfg(test)]
 impl PartialOrd for Scheduled {
     fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(o))
@@ -276,7 +284,7 @@ pub struct PaperVenue {
     books: Vec<Option<Book>>,
     path: PricePath,
     orders: Slots,
-    queue: Agenda,
+    queue: DueQueue<Scheduled>,
     seq: u64,
     // Inbound and outbound messages keep their order, as on one TCP session.
     last_arrival: u64,
@@ -316,7 +324,7 @@ impl PaperVenue {
             books,
             path: PricePath::new(reg, id, spec.paper.seed, start_ns),
             orders,
-            queue: Agenda::with_capacity(capacity, capacity * 2),
+            queue: DueQueue::new(&[capacity, 64, capacity * 2], 64),
             seq: 0,
             last_arrival: 0,
             last_emit: 0,
@@ -387,7 +395,7 @@ impl PaperVenue {
     fn schedule(&mut self, stream: Stream, at: u64, action: Action) {
         self.seq += 1;
         self.queue.push(
-            stream,
+            stream as usize,
             Scheduled {
                 at,
                 seq: self.seq,
@@ -1048,7 +1056,7 @@ impl Venue for PaperVenue {
 
     fn poll(&mut self, now: u64, out: &mut Vec<VenueEvent>) {
         loop {
-            let next_action = self.queue.next_at().unwrap_or(u64::MAX);
+            let next_action = self.queue.peek().map_or(u64::MAX, |s| s.at);
             let step = self.path.next_step();
             if step <= now && step <= next_action {
                 self.on_step(out);
@@ -1080,7 +1088,7 @@ impl Venue for PaperVenue {
     }
 
     fn next_event_at(&self) -> Option<u64> {
-        let q = self.queue.next_at().unwrap_or(u64::MAX);
+        let q = self.queue.peek().map_or(u64::MAX, |s| s.at);
         Some(q.min(self.path.next_step()))
     }
 

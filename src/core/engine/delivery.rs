@@ -162,7 +162,7 @@ impl Engine {
             return self.dead_letter(i, Reason::DeliveryExpired, out);
         }
         self.stats.retries += 1;
-        self.timers.push(due, id.0 | RESEND);
+        self.timers.push_late((due, id.0 | RESEND));
         out.emit(
             origin,
             CoreEvent::RetryScheduled {
@@ -223,7 +223,7 @@ impl Engine {
             return self.dead_letter(i, Reason::DeliveryExpired, out);
         }
         self.stats.retries_deferred += 1;
-        self.timers.push(due, u.order.0 | RESEND);
+        self.timers.push_late((due, u.order.0 | RESEND));
         let origin = self.book.get(u.order).map_or(0, |o| o.terms().origin);
         out.emit(
             origin,
@@ -324,7 +324,7 @@ impl Engine {
         u.deadline = deadline;
         // Its first hard timeout passed while it waited: a new one from this send.
         let due = self.now + self.reg.venues[v.0 as usize].timeout_ns;
-        self.timers.push_timeout(v.0 as usize, due, order.0);
+        self.timers.push(v.0 as usize, (due, order.0));
         self.try_send(i, out);
     }
 }

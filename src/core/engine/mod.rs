@@ -19,8 +19,8 @@ mod reads;
 mod reconcile;
 mod reconfigure;
 mod status;
-mod timers;
 
+use super::due_queue::DueQueue;
 use super::latency::Probe;
 use crate::config::Registry;
 use crate::gate::{Exposure, Gate};
@@ -113,7 +113,9 @@ pub struct Engine {
     venues: Vec<AnyVenue>,
     // Hard timeouts as (due, order id) and resends as (due, order id | RESEND),
     // soonest first.
-    timers: timers::Timers,
+    // Each venue's hard timeouts, a fixed time from when they were set, are in order
+    // already: a lane each (`DueQueue`).
+    timers: DueQueue<(u64, u64)>,
     // When the last timer fired: see `venue_due`.
     timer_fired_at: u64,
     // Orders the venue never saw: retrying, or dead letters (`delivery`).
@@ -155,9 +157,8 @@ impl Engine {
             ledger: Ledger::new(reg.accounts.iter().map(|a| a.cash), reg.instruments.len()),
             venues,
             // A timeout per order at most; resends only for the undelivered.
-            timers: timers::Timers::new(
-                reg.venues.len(),
-                cap,
+            timers: DueQueue::new(
+                &vec![cap; reg.venues.len()],
                 delivery::MAX_UNDELIVERED + reg.venues.len() + 64,
             ),
             timer_fired_at: 0,
@@ -304,7 +305,7 @@ impl Engine {
 
     /// When the next timer or venue event is due.
     pub(crate) fn next_due(&self) -> Option<u64> {
-        let t = self.timers.peek().map(|(due, _)| due);
+        let t = self.timers.peek().map(|&(due, _)| due);
         let v = (0..self.venues.len())
             .filter_map(|vi| self.venue_due(vi))
             .min();
@@ -327,7 +328,7 @@ impl Engine {
     /// goes step by step, so that a venue answer the live core received between two
     /// timers of the same instant comes between them again.
     pub(crate) fn step_to(&mut self, t: u64, out: &mut impl Outbox) -> bool {
-        let timer = self.timers.peek().map_or(u64::MAX, |(due, _)| due);
+        let timer = self.timers.peek().map_or(u64::MAX, |&(due, _)| due);
         let venue = (0..self.venues.len())
             .filter_map(|vi| self.venue_due(vi))
             .min()

@@ -188,7 +188,7 @@ impl Engine {
         self.ledger.reserve(stored);
         if effects.arm_timeout {
             let due = self.now + self.reg.venues[v].timeout_ns;
-            self.timers.push_timeout(v, due, id.0);
+            self.timers.push(v, (due, id.0));
         }
         self.gate.on_send(t.venue, self.now);
         Some(venue_order)
@@ -240,7 +240,7 @@ impl Engine {
             // again later, the refusal may put it back to PendingNew.
             if !o.acked() && !o.state().is_terminal() && o.state() != OrderState::TimedOut {
                 let due = self.now + self.reg.venues[v].timeout_ns;
-                self.timers.push_timeout(v, due, id.0);
+                self.timers.push(v, (due, id.0));
             }
             return;
         }

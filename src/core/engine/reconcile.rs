@@ -156,7 +156,7 @@ impl Engine {
         if every > 0 && !r.scheduled {
             r.scheduled = true;
             let due = self.now.saturating_add(every);
-            self.timers.push(due, SCHEDULE_TIMER + vi as u64);
+            self.timers.push_late((due, SCHEDULE_TIMER + vi as u64));
         }
     }
 
@@ -173,7 +173,8 @@ impl Engine {
             }
             return;
         }
-        self.timers.push(self.now.saturating_add(every), timer);
+        self.timers
+            .push_late((self.now.saturating_add(every), timer));
         self.reconcile_venue(VenueId(vi as u16), ReconTrigger::Schedule, out);
     }
 
