@@ -26,7 +26,10 @@ pub(crate) struct DueQueue<T> {
 
 impl<T: Ord + Copy> DueQueue<T> {
     /// One lane per entry of `lanes`, with room for that many entries, and room for
-    /// `late` entries in the heap, before growing.
+    /// `late` entries in the heap, before growing. A lane is a ring that moves through
+    /// all of its room as entries come and go, touching every page of it in time: size
+    /// it for what it holds, not for the most it ever could. The heap's room is touched
+    /// only as it fills.
     pub(crate) fn new(lanes: &[usize], late: usize) -> DueQueue<T> {
         DueQueue {
             lanes: lanes.iter().map(|&n| VecDeque::with_capacity(n)).collect(),

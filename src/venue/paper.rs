@@ -324,7 +324,9 @@ impl PaperVenue {
             books,
             path: PricePath::new(reg, id, spec.paper.seed, start_ns),
             orders,
-            queue: DueQueue::new(&[capacity, 64, capacity * 2], 64),
+            // Requests and answers in flight for a latency's span; silent orders for the
+            // hold's: the lanes grow past this if a flow needs it.
+            queue: DueQueue::new(&[capacity.min(4096), 64, (capacity * 2).min(8192)], 64),
             seq: 0,
             last_arrival: 0,
             last_emit: 0,

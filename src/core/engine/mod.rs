@@ -156,10 +156,12 @@ impl Engine {
             book: OrderBook::with_capacity(cap, reg.core.max_request_ids),
             ledger: Ledger::new(reg.accounts.iter().map(|a| a.cash), reg.instruments.len()),
             venues,
-            // A timeout per order at most; resends only for the undelivered.
+            // A lane holds the timeouts of one timeout's span (finished orders' too),
+            // and grows past this if a flow needs it; the heap's room is only reserved
+            // (touched as it fills), for every timeout at once after a shortened one.
             timers: DueQueue::new(
-                &vec![cap; reg.venues.len()],
-                delivery::MAX_UNDELIVERED + reg.venues.len() + 64,
+                &vec![cap.min(1 << 16); reg.venues.len()],
+                cap + delivery::MAX_UNDELIVERED + reg.venues.len(),
             ),
             timer_fired_at: 0,
             undelivered: Vec::with_capacity(delivery::MAX_UNDELIVERED),
