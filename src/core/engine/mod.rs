@@ -111,10 +111,9 @@ pub struct Engine {
     book: OrderBook,
     ledger: Ledger,
     venues: Vec<AnyVenue>,
-    // Hard timeouts as (due, order id) and resends as (due, order id | RESEND),
-    // soonest first.
-    // Each venue's hard timeouts, a fixed time from when they were set, are in order
-    // already: a lane each (`DueQueue`).
+    // Hard timeouts as (due, order id), a lane per venue (each a fixed time from when
+    // it was set, so in order already), and resends as (due, order id | RESEND), soonest
+    // first.
     timers: DueQueue<(u64, u64)>,
     // When the last timer fired: see `venue_due`.
     timer_fired_at: u64,

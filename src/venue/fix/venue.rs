@@ -691,8 +691,8 @@ impl FixVenue {
             .start(now, &id[..n], orders, asked.into_iter());
         // Nothing could be asked: said at once, so the core (and a replay of its
         // journal) sees an answer either way. When a scheduled reconciliation's timer
-        // asked, the engine stamps this answer just after the timer
-        // (`Engine::deliver_venue_events`).
+        // asked, the engine takes this answer as due just after the timer
+        // (`Engine::venue_due`).
         let seq = self.wire.last_in;
         self.wire.map.snap.settle(&mut self.wire.events, now, seq);
     }
