@@ -22,7 +22,7 @@
 mod common;
 
 use common::{TempDir, VenueSim};
-use execd::config::{IdleKind, Registry};
+use execd::config::{IdleKind, Registry, DEFAULT_IDLE_YIELD_US};
 use execd::core::{spawn, CoreOptions, Handle, RealClock};
 use execd::model::event::{Command, CoreEvent};
 use execd::model::fixed::Dec;
@@ -143,6 +143,7 @@ fn run(idle: IdleKind) -> Counts {
         reg,
         CoreOptions {
             idle,
+            idle_yield: Duration::from_micros(DEFAULT_IDLE_YIELD_US),
             pin_core: None,
             clock: Box::new(RealClock::new()),
             simulated: false,

@@ -1239,7 +1239,7 @@ fn main() {
         (
             IdleKind::Backoff,
             "backoff",
-            "core's default backoff (spin, yield, parks, then epoll on its socket and doorbell; the submit rings the doorbell)",
+            "core's default backoff (spin, yield for 2 ms after the last work, then epoll on its socket and doorbell; the submit rings the doorbell if the core sleeps)",
         ),
     ] {
         jobs.push((
@@ -1296,7 +1296,7 @@ fn main() {
             (
                 IdleKind::Backoff,
                 "backoff",
-                "core spins 64×, yields 128×, parks 1 µs…1 ms, then waits in epoll on its socket and doorbell",
+                "core spins 64×, yields until 2 ms passed without work, then waits in epoll on its socket and doorbell",
             ),
             (
                 IdleKind::Yield,

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use execd::config::Registry;
+use execd::config::{Registry, DEFAULT_IDLE_YIELD_US};
 use execd::model::event::{Command, CoreEvent, OrderRef, OrderStatus, Scope};
 use execd::model::fixed::{Price, Qty};
 use execd::model::ids::{AccountId, Name, OrderId, OrderType, RequestId, Side, Tif};
@@ -504,6 +504,7 @@ fn real_clock_core_fills_and_shuts_down_with_nothing_in_flight() {
         reg,
         CoreOptions {
             idle: IdleKind::Backoff,
+            idle_yield: Duration::from_micros(DEFAULT_IDLE_YIELD_US),
             pin_core: None,
             clock: Box::new(RealClock::new()),
             simulated: false,
@@ -786,6 +787,55 @@ fn a_sleeping_core_is_woken_by_a_handle_push() {
         "{:?}",
         report.idle
     );
+}
+
+/// `core.idle_yield_us` as the file sets it: commands that come closer together than it
+/// never find the core asleep (no wait in epoll, no park, no doorbell between them); at 0
+/// the core sleeps right after its spins, and commands 5 ms apart find it asleep. The
+/// window is long (0.5 s) so that a stall of this box cannot make the first case sleep.
+#[test]
+fn backoff_stays_awake_between_commands_closer_than_its_yield_window() {
+    use execd::core::{spawn, CoreOptions};
+    use std::time::Duration;
+    for (yield_us, gap_ms) in [(500_000u64, 1u64), (0, 5)] {
+        let reg = config_with(|t| {
+            t.replace(
+                "idle_yield_us = 2000 ",
+                &format!("idle_yield_us = {yield_us} "),
+            )
+        });
+        assert_eq!(reg.core.idle_yield_us, yield_us);
+        let mut opts = CoreOptions::real_time(1);
+        opts.idle_yield = Duration::from_micros(reg.core.idle_yield_us);
+        let (core, mut hs) = spawn(std::sync::Arc::new(reg), opts, 1).expect("core starts");
+        let h = &mut hs[0];
+        let m = core.metrics();
+        let synced = |h: &mut execd::core::Handle, token: u64| {
+            h.send(Command::Sync(token)).expect("room");
+            let answer = h.wait_for(
+                Duration::from_secs(30),
+                |e| matches!(e, CoreEvent::Synced(t) if *t == token),
+                |_| {},
+            );
+            assert!(answer.is_some(), "Sync({token}) answered");
+        };
+        synced(h, 0);
+        let before = m.idle();
+        for token in 1..=20 {
+            std::thread::sleep(Duration::from_millis(gap_ms));
+            synced(h, token);
+        }
+        let after = m.idle();
+        let slept = (after.waits + after.parks) - (before.waits + before.parks);
+        let rung = after.bell_rung - before.bell_rung;
+        if yield_us > 0 {
+            assert_eq!((slept, rung), (0, 0), "{before:?} → {after:?}");
+        } else {
+            assert!(slept >= 20 && rung >= 1, "{before:?} → {after:?}");
+        }
+        let report = core.shutdown();
+        assert_eq!(report.undelivered, 0);
+    }
 }
 
 /// A producer that stops reading its events (its backlog full: the core stops taking its

@@ -789,8 +789,9 @@ mod asleep {
     /// Trades from a sleeping core until one order's submit found it asleep and one of
     /// the broker's delayed fills did too, each order filled. Either can miss: a push
     /// can land in the few microseconds between two waits (then the core's own look
-    /// finds it and no wake-up is needed), and on a loaded box the core's 128 yields
-    /// before it sleeps can outlast the broker's delay. So up to 20 orders.
+    /// finds it and no wake-up is needed), and on a loaded box the core's yields
+    /// before it sleeps (`core.idle_yield_us`) can outlast the broker's delay. So up to
+    /// 20 orders.
     fn trade_while_asleep(h: &mut Handle, m: &CoreMetrics, first: u64) -> (IdleCounts, u64) {
         let before = m.idle();
         let mut n = first;

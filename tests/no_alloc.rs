@@ -8,8 +8,8 @@ mod common;
 
 use common::{config_with, TempDir};
 use execd::calendar::unix_ns;
-use execd::config::IdleKind;
 use execd::config::Registry;
+use execd::config::{IdleKind, DEFAULT_IDLE_YIELD_US};
 use execd::core::ManualClock;
 use execd::core::{spawn, CoreOptions, CoreReport, Handle};
 use execd::model::event::{Command, CoreEvent};
@@ -152,6 +152,7 @@ fn measure(reg: Registry, journal: Option<&Path>) -> Measured {
         Arc::new(reg),
         CoreOptions {
             idle: IdleKind::Backoff,
+            idle_yield: Duration::from_micros(DEFAULT_IDLE_YIELD_US),
             pin_core: None,
             clock: Box::new(ManualClock::at(start)),
             simulated: true,
@@ -241,6 +242,7 @@ fn steady_state_fix_round_trip_with_the_journal_allocates_nothing_on_the_core_th
         reg.clone(),
         CoreOptions {
             idle: IdleKind::Backoff,
+            idle_yield: Duration::from_micros(DEFAULT_IDLE_YIELD_US),
             pin_core: None,
             clock: Box::new(RealClock::new()),
             simulated: false,

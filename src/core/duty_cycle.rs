@@ -91,7 +91,7 @@ impl DutyCycle {
         metrics: Arc<CoreMetrics>,
         mut wait: IdleWait,
     ) -> DutyCycle {
-        // Sized now: the first idle wait may come mid-session (only after ≈ 1 ms of quiet),
+        // Sized now: the first idle wait may come mid-session (after `core.idle_yield_us` of quiet),
         // and it must not allocate on the core thread then.
         wait.size_for(engine.venues().len());
         metrics.baseline(engine.stats());
@@ -109,7 +109,7 @@ impl DutyCycle {
             grace: opts.grace,
             tsc,
             latency,
-            idle: Idle::new(opts.idle),
+            idle: Idle::core(opts.idle, opts.idle_yield),
             wait,
             cycles: 0,
             wind_down: WindDown::default(),

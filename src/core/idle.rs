@@ -3,15 +3,17 @@
 //! there (`core::wait`), a producer waiting for an answer parks.
 
 use crate::config::IdleKind;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const SPINS: u32 = 64;
-const YIELDS: u32 = 128;
 const MIN_PARK_NS: u64 = 1_000;
 /// The longest a backoff sleeps: the core's idle wait too, so whatever no socket and no
 /// ring announces (a FIX session's heartbeat timer, the audit sidecar's health, metrics
 /// publication) is looked at at least this often.
 pub(crate) const MAX_PARK_NS: u64 = 1_000_000;
+/// How long a producer waiting for room or an answer yields before it parks: about what
+/// 128 yields take on an idle CPU, its count before yielding was timed.
+const PRODUCER_YIELD: Duration = Duration::from_micros(100);
 
 /// An idle strategy with its state.
 #[derive(Clone, Debug)]
@@ -19,15 +21,37 @@ pub struct Idle {
     kind: IdleKind,
     idle_cycles: u32,
     park_ns: u64,
+    /// Where backoff's parks start: 1 µs for a producer, whose parks grow; the longest
+    /// for the core, which then sleeps in `epoll_wait` and is woken by what it waits for.
+    first_park_ns: u64,
+    yield_for: Duration,
+    /// When backoff's yields began; none while spinning or after work.
+    yielding_since: Option<Instant>,
 }
 
 impl Idle {
-    /// A strategy of `kind`.
+    /// A producer's strategy of `kind`: backoff spins, yields ≈ 100 µs, then parks for
+    /// 1 µs doubling up to [`MAX_PARK_NS`].
     pub fn new(kind: IdleKind) -> Idle {
         Idle {
             kind,
             idle_cycles: 0,
             park_ns: MIN_PARK_NS,
+            first_park_ns: MIN_PARK_NS,
+            yield_for: PRODUCER_YIELD,
+            yielding_since: None,
+        }
+    }
+
+    /// The core's strategy of `kind`: backoff spins, yields until `yield_for` has passed
+    /// without work, then hands back [`MAX_PARK_NS`] at once, so the caller sleeps where
+    /// a socket or a producer wakes it rather than in blind parks.
+    pub(crate) fn core(kind: IdleKind, yield_for: Duration) -> Idle {
+        Idle {
+            first_park_ns: MAX_PARK_NS,
+            park_ns: MAX_PARK_NS,
+            yield_for,
+            ..Idle::new(kind)
         }
     }
 
@@ -41,13 +65,13 @@ impl Idle {
     }
 
     /// Spins or yields as the strategy says; in backoff's last phase returns how long a
-    /// blind park would be (growing from 1 µs to [`MAX_PARK_NS`]) and leaves the
-    /// sleeping to the caller.
+    /// sleep would be and leaves the sleeping to the caller.
     #[inline]
     pub(crate) fn step(&mut self, did_work: bool) -> Option<u64> {
         if did_work {
             self.idle_cycles = 0;
-            self.park_ns = MIN_PARK_NS;
+            self.park_ns = self.first_park_ns;
+            self.yielding_since = None;
             return None;
         }
         match self.kind {
@@ -57,13 +81,17 @@ impl Idle {
                 self.idle_cycles = self.idle_cycles.saturating_add(1);
                 if self.idle_cycles <= SPINS {
                     std::hint::spin_loop();
-                } else if self.idle_cycles <= SPINS + YIELDS {
-                    std::thread::yield_now();
-                } else {
-                    let ns = self.park_ns;
-                    self.park_ns = (self.park_ns * 2).min(MAX_PARK_NS);
-                    return Some(ns);
+                    return None;
                 }
+                // The clock is read only here, on cycles that found nothing to do.
+                let since = *self.yielding_since.get_or_insert_with(Instant::now);
+                if since.elapsed() < self.yield_for {
+                    std::thread::yield_now();
+                    return None;
+                }
+                let ns = self.park_ns;
+                self.park_ns = (self.park_ns * 2).min(MAX_PARK_NS);
+                return Some(ns);
             }
         }
         None
@@ -75,12 +103,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_spins_yields_then_hands_back_growing_parks() {
+    fn a_producers_backoff_spins_yields_then_hands_back_growing_parks() {
         let mut i = Idle::new(IdleKind::Backoff);
-        for _ in 0..SPINS + YIELDS {
+        for _ in 0..SPINS {
             assert_eq!(i.step(false), None);
         }
-        assert_eq!(i.step(false), Some(MIN_PARK_NS));
+        let yielding = Instant::now();
+        while yielding.elapsed() < PRODUCER_YIELD {
+            assert_eq!(i.step(false), None, "parked before its yields' time was up");
+        }
+        // The window is measured from the first yield, a little after `yielding`.
+        let first = loop {
+            if let Some(ns) = i.step(false) {
+                break ns;
+            }
+            assert!(yielding.elapsed() < PRODUCER_YIELD * 100, "never parked");
+        };
+        assert_eq!(first, MIN_PARK_NS);
         assert_eq!(i.step(false), Some(2 * MIN_PARK_NS));
         for _ in 0..20 {
             i.step(false);
@@ -91,9 +130,36 @@ mod tests {
     }
 
     #[test]
+    fn the_cores_backoff_yields_its_window_then_sleeps_at_once() {
+        let window = Duration::from_millis(3);
+        let mut i = Idle::core(IdleKind::Backoff, window);
+        for round in 0..2 {
+            let start = Instant::now();
+            let first = loop {
+                if let Some(ns) = i.step(false) {
+                    break ns;
+                }
+                assert!(start.elapsed() < window * 100, "never slept");
+            };
+            assert!(
+                start.elapsed() >= window,
+                "round {round}: slept before its window"
+            );
+            assert_eq!(first, MAX_PARK_NS, "no blind parks first");
+            assert_eq!(i.step(false), Some(MAX_PARK_NS));
+            assert_eq!(i.step(true), None, "work starts the window over");
+        }
+        let mut none = Idle::core(IdleKind::Backoff, Duration::ZERO);
+        for _ in 0..SPINS {
+            assert_eq!(none.step(false), None, "the spins come first");
+        }
+        assert_eq!(none.step(false), Some(MAX_PARK_NS));
+    }
+
+    #[test]
     fn spin_and_yield_never_sleep() {
         for kind in [IdleKind::Spin, IdleKind::Yield] {
-            let mut i = Idle::new(kind);
+            let mut i = Idle::core(kind, Duration::ZERO);
             for _ in 0..1_000 {
                 assert_eq!(i.step(false), None);
             }

@@ -13,7 +13,7 @@ use super::recovery::{self, Recovered, RecoveryError};
 use super::rings::Rings;
 use super::venues::{build_venues, go_live};
 use super::wait::{IdleCounts, IdleWait, BELL};
-use crate::config::{IdleKind, Registry};
+use crate::config::{IdleKind, Registry, DEFAULT_IDLE_YIELD_US};
 use crate::journal::JournalWriter;
 use crate::model::event::{CoreEvent, Inbound};
 use crate::sidecar::{AuditHealth, AuditState, Fsync, Sidecar, SidecarConfig, SidecarReport};
@@ -33,6 +33,8 @@ const AUDIT_OPEN_WAIT: Duration = Duration::from_secs(10);
 pub struct CoreOptions {
     /// What the duty cycle does when a cycle found nothing to do.
     pub idle: IdleKind,
+    /// How long backoff yields after the last work before it sleeps (`core.idle_yield_us`).
+    pub idle_yield: Duration,
     /// CPU to pin the core thread to; refused pinning is reported once, not fatal.
     pub pin_core: Option<usize>,
     /// Where engine time comes from: real (TSC) or driven by the caller.
@@ -54,6 +56,7 @@ impl CoreOptions {
     pub fn real_time(epoch: u32) -> CoreOptions {
         CoreOptions {
             idle: IdleKind::Backoff,
+            idle_yield: Duration::from_micros(DEFAULT_IDLE_YIELD_US),
             pin_core: None,
             clock: Box::new(super::clock::RealClock::new()),
             simulated: false,
@@ -67,6 +70,7 @@ impl CoreOptions {
     pub fn simulated(start_ns: u64) -> CoreOptions {
         CoreOptions {
             idle: IdleKind::Backoff,
+            idle_yield: Duration::from_micros(DEFAULT_IDLE_YIELD_US),
             pin_core: None,
             clock: Box::new(super::clock::ManualClock::at(start_ns)),
             simulated: true,

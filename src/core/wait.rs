@@ -189,11 +189,9 @@ impl IdleWait {
         cells: &IdleCells,
     ) {
         let limit = timer_in.map_or(MAX_PARK_NS, |t| t.min(MAX_PARK_NS));
-        // Into epoll only once the blind parks have grown to their cap (≈ 1 ms of
-        // quiet): measured on this 2-CPU box under load, going to epoll at the first
-        // park made order → fill's p99 4–20× worse than short parks (a core woken from
-        // epoll waited for a scheduler tick), while a core idle for longer is woken by
-        // its socket or doorbell at once instead of sleeping out a 1 ms park.
+        // Into epoll only after backoff's yields (`core.idle_yield_us` of quiet): a core
+        // woken from epoll on this 2-CPU box often waits for a scheduler tick, while a
+        // yielding one stays runnable.
         let poll = self
             .poll
             .as_mut()

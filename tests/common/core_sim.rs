@@ -1,8 +1,8 @@
 //! A core thread on a simulated clock, and a way to run it to a time.
 
 use execd::calendar::unix_ns;
-use execd::config::IdleKind;
 use execd::config::Registry;
+use execd::config::{IdleKind, DEFAULT_IDLE_YIELD_US};
 use execd::core::ManualClock;
 use execd::core::{spawn, CoreOptions, CoreThread, Handle};
 use execd::model::event::{Command, CoreEvent};
@@ -35,6 +35,7 @@ impl Sim {
             reg,
             CoreOptions {
                 idle: IdleKind::Backoff,
+                idle_yield: Duration::from_micros(DEFAULT_IDLE_YIELD_US),
                 pin_core: None,
                 clock: Box::new(ManualClock::at(start())),
                 simulated: true,

@@ -440,6 +440,7 @@ fn run_io(reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoDone> {
         reg.clone(),
         CoreOptions {
             idle: reg.core.idle,
+            idle_yield: Duration::from_micros(reg.core.idle_yield_us),
             pin_core: reg.core.pin_core,
             clock: Box::new(clock),
             simulated: true,

@@ -582,6 +582,7 @@ fn run(
     let reg = Arc::new(reg);
     let opts = CoreOptions {
         idle: reg.core.idle,
+        idle_yield: Duration::from_micros(reg.core.idle_yield_us),
         pin_core: reg.core.pin_core,
         clock: Box::new(RealClock::new()),
         simulated: false,
