@@ -21,9 +21,6 @@ pub struct Idle {
     kind: IdleKind,
     idle_cycles: u32,
     park_ns: u64,
-    /// Where backoff's parks start: 1 µs for a producer, whose parks grow; the longest
-    /// for the core, which then sleeps in `epoll_wait` and is woken by what it waits for.
-    first_park_ns: u64,
     yield_for: Duration,
     /// When backoff's yields began; none while spinning or after work.
     yielding_since: Option<Instant>,
@@ -37,19 +34,17 @@ impl Idle {
             kind,
             idle_cycles: 0,
             park_ns: MIN_PARK_NS,
-            first_park_ns: MIN_PARK_NS,
             yield_for: PRODUCER_YIELD,
             yielding_since: None,
         }
     }
 
     /// The core's strategy of `kind`: backoff spins, yields until `yield_for` has passed
-    /// without work, then hands back [`MAX_PARK_NS`] at once, so the caller sleeps where
-    /// a socket or a producer wakes it rather than in blind parks.
+    /// without work, then hands back parks growing from 1 µs. The core sleeps in
+    /// `epoll_wait` from the first of them where it can (`core::wait`); the parks' lengths
+    /// are for when nothing would announce what it waits for.
     pub(crate) fn core(kind: IdleKind, yield_for: Duration) -> Idle {
         Idle {
-            first_park_ns: MAX_PARK_NS,
-            park_ns: MAX_PARK_NS,
             yield_for,
             ..Idle::new(kind)
         }
@@ -65,12 +60,13 @@ impl Idle {
     }
 
     /// Spins or yields as the strategy says; in backoff's last phase returns how long a
-    /// sleep would be and leaves the sleeping to the caller.
+    /// blind park would be (growing from 1 µs to [`MAX_PARK_NS`]) and leaves the sleeping
+    /// to the caller.
     #[inline]
     pub(crate) fn step(&mut self, did_work: bool) -> Option<u64> {
         if did_work {
             self.idle_cycles = 0;
-            self.park_ns = self.first_park_ns;
+            self.park_ns = MIN_PARK_NS;
             self.yielding_since = None;
             return None;
         }
@@ -117,7 +113,7 @@ mod tests {
             if let Some(ns) = i.step(false) {
                 break ns;
             }
-            assert!(yielding.elapsed() < PRODUCER_YIELD * 100, "never parked");
+            assert!(yielding.elapsed() < Duration::from_secs(5), "never parked");
         };
         assert_eq!(first, MIN_PARK_NS);
         assert_eq!(i.step(false), Some(2 * MIN_PARK_NS));
@@ -130,7 +126,7 @@ mod tests {
     }
 
     #[test]
-    fn the_cores_backoff_yields_its_window_then_sleeps_at_once() {
+    fn the_cores_backoff_yields_its_whole_window_before_it_sleeps() {
         let window = Duration::from_millis(3);
         let mut i = Idle::core(IdleKind::Backoff, window);
         for round in 0..2 {
@@ -139,29 +135,30 @@ mod tests {
                 if let Some(ns) = i.step(false) {
                     break ns;
                 }
-                assert!(start.elapsed() < window * 100, "never slept");
+                assert!(start.elapsed() < Duration::from_secs(5), "never slept");
             };
             assert!(
                 start.elapsed() >= window,
                 "round {round}: slept before its window"
             );
-            assert_eq!(first, MAX_PARK_NS, "no blind parks first");
-            assert_eq!(i.step(false), Some(MAX_PARK_NS));
+            assert_eq!(first, MIN_PARK_NS);
+            assert_eq!(i.step(false), Some(2 * MIN_PARK_NS));
             assert_eq!(i.step(true), None, "work starts the window over");
         }
         let mut none = Idle::core(IdleKind::Backoff, Duration::ZERO);
         for _ in 0..SPINS {
             assert_eq!(none.step(false), None, "the spins come first");
         }
-        assert_eq!(none.step(false), Some(MAX_PARK_NS));
+        assert_eq!(none.step(false), Some(MIN_PARK_NS));
     }
 
     #[test]
     fn spin_and_yield_never_sleep() {
         for kind in [IdleKind::Spin, IdleKind::Yield] {
-            let mut i = Idle::core(kind, Duration::ZERO);
-            for _ in 0..1_000 {
-                assert_eq!(i.step(false), None);
+            for mut i in [Idle::new(kind), Idle::core(kind, Duration::ZERO)] {
+                for _ in 0..1_000 {
+                    assert_eq!(i.step(false), None);
+                }
             }
         }
     }

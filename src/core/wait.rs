@@ -188,14 +188,8 @@ impl IdleWait {
         work_waiting: impl Fn() -> bool,
         cells: &IdleCells,
     ) {
-        let limit = timer_in.map_or(MAX_PARK_NS, |t| t.min(MAX_PARK_NS));
-        // Into epoll only after backoff's yields (`core.idle_yield_us` of quiet): a core
-        // woken from epoll on this 2-CPU box often waits for a scheduler tick, while a
-        // yielding one stays runnable.
-        let poll = self
-            .poll
-            .as_mut()
-            .filter(|_| !blind && limit >= MAX_PARK_NS && park_ns >= MAX_PARK_NS);
+        let park = park_for(park_ns, timer_in, blind, self.poll.is_some());
+        let poll = self.poll.as_mut().filter(|_| park.is_none());
         let how = if poll.is_some() {
             Sleep::Polling
         } else {
@@ -233,11 +227,54 @@ impl IdleWait {
             }
             None => {
                 self.counts.parks += 1;
-                let ns = if blind { park_ns } else { park_ns.min(limit) };
+                let ns = park.unwrap_or(park_ns);
                 std::thread::park_timeout(Duration::from_nanos(ns.max(1_000)));
                 self.bell.awake();
             }
         }
         cells.publish(&self.counts());
+    }
+}
+
+/// How long the core parks instead of waiting in `epoll_wait`; none: it waits there.
+/// Into epoll only after backoff's yields (`core.idle_yield_us` of quiet): a core woken
+/// from epoll on a 2-CPU box often waits for a scheduler tick, while a yielding one stays
+/// runnable. Kept out of epoll only by a timer due within its millisecond, it parks
+/// until that timer (a producer still unparks it). Blind, or without a `Poll`, nothing
+/// announces what it waits for: backoff's growing parks (`park_ns`), never past the
+/// timer.
+fn park_for(park_ns: u64, timer_in: Option<u64>, blind: bool, has_poll: bool) -> Option<u64> {
+    let limit = timer_in.map_or(MAX_PARK_NS, |t| t.min(MAX_PARK_NS));
+    if blind || !has_poll {
+        Some(park_ns.min(limit))
+    } else if limit < MAX_PARK_NS {
+        Some(limit)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_core_waits_in_epoll_unless_a_timer_or_a_blind_spot_says_park() {
+        let ms = MAX_PARK_NS;
+        assert_eq!(park_for(1_000, None, false, true), None);
+        assert_eq!(park_for(1_000, Some(5 * ms), false, true), None);
+        // A timer within the millisecond: until it, however short backoff's park.
+        assert_eq!(park_for(1_000, Some(300_000), false, true), Some(300_000));
+        assert_eq!(park_for(ms, Some(300_000), false, true), Some(300_000));
+        // Blind or without a Poll: the growing park, cut at the timer.
+        assert_eq!(park_for(2_000, None, true, true), Some(2_000));
+        assert_eq!(park_for(ms, Some(40_000), true, true), Some(40_000));
+        assert_eq!(park_for(8_000, None, false, false), Some(8_000));
+        assert_eq!(park_for(ms, Some(40_000), false, false), Some(40_000));
+        assert_eq!(
+            park_for(ms, Some(0), true, true),
+            Some(0),
+            "overdue: at once"
+        );
     }
 }
