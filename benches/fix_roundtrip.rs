@@ -43,7 +43,8 @@
 //! (`spin`, the default: the bench thread busy-polls the event ring; `yield`: it yields
 //! after 64 empty polls), `FIX_RT_OVERSUB_ORDERS` (default 500: recorded orders of the
 //! execd → sim `--spin` rows on a machine with 2 CPUs or fewer, where three busy-pollers
-//! share two CPUs), `EXECD_QF_PEER` (qf-peer binary; default
+//! share two CPUs), `FIX_RT_IDLE_YIELD_US` (the backoff rows' `core.idle_yield_us`, default
+//! 2 000), `EXECD_QF_PEER` (qf-peer binary; default
 //! `interop/quickfix-peer/target/release/qf-peer`; missing → the QuickFIX rows are
 //! skipped with a note, or the bench panics under `CI=true`). The table goes to stdout
 //! and, as JSON, to `target/fix_roundtrip.json`; the latency report (one `.hgrm` per row
@@ -56,8 +57,8 @@ mod floor;
 mod plot;
 
 use execd::calendar::iso8601;
-use execd::config::IdleKind;
 use execd::config::Registry;
+use execd::config::{IdleKind, DEFAULT_IDLE_YIELD_US};
 use execd::core::latency_report::{parse_hgrm, write_hgrm};
 use execd::core::{spawn, CoreOptions, CoreThread, Handle};
 use execd::model::event::{Command, CoreEvent};
@@ -558,6 +559,7 @@ fn run_execd(
         .unwrap_or(1);
     let mut opts = CoreOptions::real_time(epoch);
     opts.idle = idle;
+    opts.idle_yield = Duration::from_micros(idle_yield_us());
     opts.pin_core = pin.map(|p| p.core);
     // Journaled, as a production session is (QuickFIX keeps its FileStore too): commands,
     // events and venue inputs in the journal, every FIX frame in the session store.
@@ -861,6 +863,11 @@ fn run_qf_sim(
 // ---------------------------------------------------------------------------------------
 // Output.
 
+/// The core's `core.idle_yield_us` for the backoff rows (`FIX_RT_IDLE_YIELD_US`).
+fn idle_yield_us() -> u64 {
+    env_u64("FIX_RT_IDLE_YIELD_US", DEFAULT_IDLE_YIELD_US)
+}
+
 fn env_u64(key: &str, default: u64) -> u64 {
     std::env::var(key)
         .ok()
@@ -1154,6 +1161,10 @@ fn main() {
         sched.interval.as_micros()
     );
     println!(
+        "  core backoff yields {} µs after its last work before it sleeps (core.idle_yield_us; FIX_RT_IDLE_YIELD_US)",
+        idle_yield_us()
+    );
+    println!(
         "  coordinated omission: latency runs from each order's intended send time (a late order counts its lateness);"
     );
     println!(
@@ -1239,7 +1250,7 @@ fn main() {
         (
             IdleKind::Backoff,
             "backoff",
-            "core's default backoff (spin, yield for 2 ms after the last work, then epoll on its socket and doorbell; the submit rings the doorbell if the core sleeps)",
+            "core's default backoff (spin, yield for core.idle_yield_us after the last work, then epoll on its socket and doorbell; the submit rings the doorbell if the core sleeps)",
         ),
     ] {
         jobs.push((
@@ -1296,7 +1307,7 @@ fn main() {
             (
                 IdleKind::Backoff,
                 "backoff",
-                "core spins 64×, yields until 2 ms passed without work, then waits in epoll on its socket and doorbell",
+                "core spins 64×, yields until core.idle_yield_us passed without work, then waits in epoll on its socket and doorbell",
             ),
             (
                 IdleKind::Yield,

@@ -12,7 +12,7 @@ const MIN_PARK_NS: u64 = 1_000;
 /// publication) is looked at at least this often.
 pub(crate) const MAX_PARK_NS: u64 = 1_000_000;
 /// How long a producer waiting for room or an answer yields before it parks: about what
-/// 128 yields take on an idle CPU, its count before yielding was timed.
+/// the 128 yields it made before took on an idle CPU.
 const PRODUCER_YIELD: Duration = Duration::from_micros(100);
 
 /// An idle strategy with its state.
