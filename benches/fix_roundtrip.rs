@@ -1147,6 +1147,7 @@ fn main() {
             "orders": n,
             "warmup": warmup,
             "rate_per_s": rate,
+            "core_idle_yield_us": idle_yield_us(),
             "coordinated_omission": "latency from each order's intended send time on a fixed-rate schedule; TCP floor, QuickFIX and the core's wire-to-wire: record_correct(value, 1/rate)",
         })
     };
@@ -1250,7 +1251,7 @@ fn main() {
         (
             IdleKind::Backoff,
             "backoff",
-            "core's default backoff (spin, yield for core.idle_yield_us after the last work, then epoll on its socket and doorbell; the submit rings the doorbell if the core sleeps)",
+            "core's backoff, the default idle (spin, yield for core.idle_yield_us after the last work — see the header —, then epoll on its socket and doorbell; the submit rings the doorbell if the core sleeps)",
         ),
     ] {
         jobs.push((

@@ -239,16 +239,15 @@ impl IdleWait {
 /// How long the core parks instead of waiting in `epoll_wait`; none: it waits there.
 /// Into epoll only after backoff's yields (`core.idle_yield_us` of quiet): a core woken
 /// from epoll on a 2-CPU box often waits for a scheduler tick, while a yielding one stays
-/// runnable. Kept out of epoll only by a timer due within its millisecond, it parks
-/// until that timer (a producer still unparks it). Blind, or without a `Poll`, nothing
-/// announces what it waits for: backoff's growing parks (`park_ns`), never past the
-/// timer.
+/// runnable. It parks where epoll cannot serve: a timer due within the millisecond
+/// (epoll counts milliseconds), events held for a producer that does not read them
+/// (nothing announces that it read), no `Poll`. Then backoff's growing parks
+/// (`park_ns`, from 1 µs), never past the timer: a parked core does not watch its
+/// sockets, so the first parks are short and the sockets are read between them.
 fn park_for(park_ns: u64, timer_in: Option<u64>, blind: bool, has_poll: bool) -> Option<u64> {
     let limit = timer_in.map_or(MAX_PARK_NS, |t| t.min(MAX_PARK_NS));
-    if blind || !has_poll {
+    if blind || !has_poll || limit < MAX_PARK_NS {
         Some(park_ns.min(limit))
-    } else if limit < MAX_PARK_NS {
-        Some(limit)
     } else {
         None
     }
@@ -262,11 +261,11 @@ mod tests {
     fn the_core_waits_in_epoll_unless_a_timer_or_a_blind_spot_says_park() {
         let ms = MAX_PARK_NS;
         assert_eq!(park_for(1_000, None, false, true), None);
-        assert_eq!(park_for(1_000, Some(5 * ms), false, true), None);
-        // A timer within the millisecond: until it, however short backoff's park.
-        assert_eq!(park_for(1_000, Some(300_000), false, true), Some(300_000));
+        assert_eq!(park_for(ms, Some(5 * ms), false, true), None);
+        // A timer within the millisecond: the growing park, never past the timer.
+        assert_eq!(park_for(1_000, Some(300_000), false, true), Some(1_000));
         assert_eq!(park_for(ms, Some(300_000), false, true), Some(300_000));
-        // Blind or without a Poll: the growing park, cut at the timer.
+        // Blind or without a Poll: the same.
         assert_eq!(park_for(2_000, None, true, true), Some(2_000));
         assert_eq!(park_for(ms, Some(40_000), true, true), Some(40_000));
         assert_eq!(park_for(8_000, None, false, false), Some(8_000));
