@@ -808,7 +808,7 @@ fn venue_state(msg: &Msg<'_>) -> Option<VenueOrderState> {
 
 /// Parses a ClOrdID this core wrote.
 pub(super) fn cl_of(v: Option<&[u8]>) -> Option<ClOrdId> {
-    ClOrdId::parse(std::str::from_utf8(v?).ok()?)
+    ClOrdId::parse_bytes(v?)
 }
 
 /// A venue's id string as a number: itself if numeric, else its hash.
