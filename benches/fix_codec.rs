@@ -15,6 +15,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use execd::venue::fix::codec::{frame, Decoder, Encoder};
+use execd::venue::fix::dictionary::Layouts;
 use fefix::prelude::{Dictionary, FieldAccess};
 use fefix::tagvalue::{Config, Decoder as FeDecoder, Encoder as FeEncoder, FvWrite};
 
@@ -135,6 +136,13 @@ fn benches(c: &mut Criterion) {
         let dict = execd::venue::fix::dictionary::Dictionary::builtin(v).unwrap();
         dict.validate(&m).unwrap();
         g.bench_function(v, |b| b.iter(|| dict.validate(black_box(&m))));
+        // What a session pays once it has seen the layout: the values' checks alone.
+        let mut seen = Layouts::new();
+        dict.validate_seen(&m, &mut seen).unwrap();
+        g.bench_function(format!("{v} layout seen"), |b| {
+            b.iter(|| dict.validate_seen(black_box(&m), &mut seen))
+        });
+        assert!(seen.hits() > 0);
     }
     g.finish();
 }

@@ -13,7 +13,7 @@ use execd::config::Registry;
 use execd::model::fixed::{Price, Qty};
 use execd::model::ids::{AccountId, ClOrdId, InstrumentId, OrderId, OrderType, Side, Tif};
 use execd::venue::fix::codec::{checksum, frame, Decoder, Encoder, FrameError, Msg, SOH};
-use execd::venue::fix::dictionary::Dictionary;
+use execd::venue::fix::dictionary::{Dictionary, Layouts};
 use execd::venue::fix::probe::ReportProbe;
 use execd::venue::fix::reject::SessionRejectReason;
 use execd::venue::fix::session::{
@@ -241,6 +241,30 @@ pub fn codec_target(input: &[u8]) -> Result<String, String> {
 
 type Fields = Vec<(u32, Vec<u8>)>;
 
+thread_local! {
+    /// Layouts remembered across inputs, as a session remembers them across messages:
+    /// mutated inputs repeat a seed's layout with other values.
+    static LAYOUTS: RefCell<[Layouts; 3]> = RefCell::new(std::array::from_fn(|_| Layouts::new()));
+}
+
+/// A session's validation (`validate_seen`, layouts remembered) answers what a full
+/// validation answers, in each version's dictionary.
+fn same_validation(m: &Msg<'_>) -> Result<(), String> {
+    LAYOUTS.with(|l| {
+        for (d, seen) in dictionaries().iter().zip(l.borrow_mut().iter_mut()) {
+            let full = d.validate(m);
+            let seen = d.validate_seen(m, seen);
+            if full != seen {
+                return Err(format!(
+                    "{}: validate_seen said {seen:?}, validate {full:?}",
+                    d.version()
+                ));
+            }
+        }
+        Ok(())
+    })
+}
+
 fn roundtrip(f: &[u8], d: &mut Decoder) -> Result<String, String> {
     let show = || String::from_utf8_lossy(f).replace('\x01', "|");
     check_wire(f).map_err(|e| format!("frame() accepted it, but {e}"))?;
@@ -252,7 +276,10 @@ fn roundtrip(f: &[u8], d: &mut Decoder) -> Result<String, String> {
                 e.split([' ', '{']).next().unwrap_or("")
             ));
         }
-        Ok(m) => m.fields().map(|x| (x.tag, x.value.to_vec())).collect(),
+        Ok(m) => {
+            same_validation(&m).map_err(|e| format!("{e} for {}", show()))?;
+            m.fields().map(|x| (x.tag, x.value.to_vec())).collect()
+        }
     };
     let tags: Vec<u32> = fields.iter().map(|x| x.0).collect();
     if tags.len() < 4 || tags[..3] != [8, 9, 35] || tags[tags.len() - 1] != 10 {

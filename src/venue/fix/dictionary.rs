@@ -25,11 +25,13 @@
 //! value (5).
 
 use super::codec::{parse_u64, Field, Msg, LEADING_TAGS};
+pub use super::layouts::Layouts;
 use super::reject::SessionRejectReason;
 use super::{tag, time};
 use rustc_hash::FxHashMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// Why a dictionary could not be loaded.
@@ -356,6 +358,15 @@ pub struct Dictionary {
     /// FIXT.1.1: tags only the application dictionary defines, sorted. Session messages
     /// are checked against the transport dictionary alone, as QuickFIX checks them.
     app_only: Vec<u32>,
+    /// Tells `Layouts` which dictionary and options found a layout sound: new for every
+    /// dictionary loaded and every change of options.
+    id: u64,
+}
+
+/// The next `Dictionary::id` (0 is no dictionary's).
+fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl fmt::Debug for Dictionary {
@@ -757,6 +768,7 @@ impl Dictionary {
             options: ValidateOptions::default(),
             merged_xml: String::new(),
             app_only: Vec::new(),
+            id: next_id(),
         };
         Builder::new(&root)?.build(&mut d)?;
         d.merged_xml = xml::to_string(&root);
@@ -798,11 +810,12 @@ impl Dictionary {
     /// Changes the validation options.
     pub fn set_options(&mut self, options: ValidateOptions) {
         self.options = options;
+        self.id = next_id();
     }
 
     /// The same dictionary with other validation options.
     pub fn with_options(mut self, options: ValidateOptions) -> Dictionary {
-        self.options = options;
+        self.set_options(options);
         self
     }
 
@@ -987,12 +1000,34 @@ impl Dictionary {
         self.validate_seq(msg)
     }
 
+    /// `validate`, with the answer the same, for a session's inbound messages: a message
+    /// whose layout `seen` holds has only its values checked, and a sound one's layout is
+    /// remembered (`layouts.rs` says why that is enough).
+    pub fn validate_seen(&self, msg: &Msg<'_>, seen: &mut Layouts) -> Result<(), Invalid> {
+        if seen.knows(self.id, msg) {
+            return self.check_values(msg);
+        }
+        let mut count_at = 0;
+        self.validate_counting(msg, &mut count_at)?;
+        seen.remember(self.id, msg, count_at);
+        Ok(())
+    }
+
     /// Checks a message given as its fields in wire order (header and trailer included).
     pub fn validate_fields(&self, fields: &[Field<'_>]) -> Result<(), Invalid> {
         self.validate_seq(fields)
     }
 
     fn validate_seq<'a, S: FieldSeq<'a> + ?Sized>(&self, msg: &S) -> Result<(), Invalid> {
+        self.validate_counting(msg, &mut 0)
+    }
+
+    /// `validate_seq`, setting bit i of `count_at` where field i (i < 64) opened a group.
+    fn validate_counting<'a, S: FieldSeq<'a> + ?Sized>(
+        &self,
+        msg: &S,
+        count_at: &mut u64,
+    ) -> Result<(), Invalid> {
         let n = msg.count();
         // MsgType first: without it nothing else can be checked.
         let mut mt: Option<&[u8]> = None;
@@ -1021,7 +1056,7 @@ impl Dictionary {
             &self.levels[info.body as usize],
             &self.levels[TRAILER],
         ];
-        self.check_structure(msg, &tops, info.admin)?;
+        self.check_structure(msg, &tops, info.admin, count_at)?;
         self.check_values(msg)
     }
 
@@ -1031,6 +1066,7 @@ impl Dictionary {
         msg: &S,
         tops: &[&Level; 3],
         admin: bool,
+        count_at: &mut u64,
     ) -> Result<(), Invalid> {
         // 8, 9, 35 lead a message whose dictionary has a standard header.
         let std_header = tops[0].find(tag::BEGIN_STRING).is_some();
@@ -1126,6 +1162,9 @@ impl Dictionary {
                 let Some(count) = parse_u64(value) else {
                     return Err(invalid(R::IncorrectDataFormat, tag));
                 };
+                if i < 64 {
+                    *count_at |= 1 << i;
+                }
                 if depth == MAX_DEPTH {
                     // The loader refuses dictionaries nested deeper than this.
                     return Err(invalid(R::RepeatingGroupFieldsOutOfOrder, tag));
@@ -2599,6 +2638,142 @@ mod tests {
             assert_eq!(fe.iter_fields().count(), d.field_count(), "{version}");
         }
         assert!(Dictionary::builtin("FIX.4.3").is_err());
+    }
+
+    /// `validate_seen` answers what `validate` answers, message after message through one
+    /// session's `Layouts`: a sound ExecutionReport with a Parties group is remembered,
+    /// then every variation of it (a group count or MsgType changed with the tags kept, an
+    /// empty, badly formatted or unlisted value, a field dropped, repeated or moved, a
+    /// user-defined tag added) is checked, each before and after the sound one again.
+    #[test]
+    fn a_remembered_layout_answers_as_full_validation_does() {
+        use crate::venue::fix::codec::Decoder;
+        let er: Vec<(u32, &str)> = vec![
+            (8, "FIX.4.4"),
+            (9, "200"),
+            (35, "8"),
+            (49, "B"),
+            (56, "A"),
+            (34, "7"),
+            (52, "20260105-15:00:00.000"),
+            (37, "O1"),
+            (11, "1-2-0"),
+            (453, "2"),
+            (448, "P1"),
+            (447, "D"),
+            (452, "1"),
+            (448, "P2"),
+            (447, "D"),
+            (452, "3"),
+            (17, "E1"),
+            (150, "F"),
+            (39, "2"),
+            (55, "AAPL"),
+            (54, "1"),
+            (38, "10"),
+            (32, "10"),
+            (31, "100.25"),
+            (151, "0"),
+            (14, "10"),
+            (6, "100.25"),
+            (60, "20260105-15:00:00.000"),
+            (10, "000"),
+        ];
+        let at = |tag: u32| er.iter().position(|f| f.0 == tag).unwrap();
+        let mut variants: Vec<Vec<(u32, &str)>> = vec![er.clone()];
+        let mut with = |i: usize, v: &'static str| {
+            let mut m = er.clone();
+            m[i].1 = v;
+            variants.push(m);
+        };
+        with(at(453), "1"); // one fewer party than the fields say
+        with(at(453), "3");
+        with(at(453), "02"); // the same count, written otherwise
+        with(at(35), "D"); // a NewOrderSingle's tags differ: fields not in the message
+        with(at(150), "");
+        with(at(31), "1O0");
+        with(at(54), "Z");
+        with(at(60), "20261305-15:00:00.000");
+        with(at(52), "20260105-25:00:00.000");
+        with(at(447), "DD");
+        for i in 3..er.len() - 1 {
+            let mut dropped = er.clone();
+            dropped.remove(i);
+            variants.push(dropped);
+            let mut twice = er.clone();
+            twice.insert(i, er[i]);
+            variants.push(twice);
+            let mut moved = er.clone();
+            moved.swap(i, i + 1);
+            variants.push(moved);
+        }
+        let mut user = er.clone();
+        user.insert(at(17), (5001, "x"));
+        variants.push(user);
+        let wire: Vec<Vec<u8>> = variants
+            .iter()
+            .map(|m| {
+                m.iter()
+                    .flat_map(|(t, v)| format!("{t}={v}\x01").into_bytes())
+                    .collect()
+            })
+            .collect();
+        for d in [
+            dict("FIX.4.4"),
+            dict("FIX.4.4").with_options(ValidateOptions {
+                allow_unknown_user_tags: false,
+            }),
+        ] {
+            let mut seen = Layouts::new();
+            let mut dec = Decoder::new();
+            let mut full = Decoder::new();
+            let mut faults = 0;
+            for (i, frame) in wire.iter().enumerate() {
+                if full.decode(frame).is_err() {
+                    continue; // the decoder's to refuse (CheckSum not last)
+                }
+                for f in [&wire[0], frame, &wire[0], frame] {
+                    let want = d.validate(&full.decode(f).unwrap());
+                    let got = d.validate_seen(&dec.decode(f).unwrap(), &mut seen);
+                    assert_eq!(got, want, "variant {i}: {}", String::from_utf8_lossy(f));
+                    faults += usize::from(want.is_err());
+                }
+            }
+            assert_eq!(d.validate(&full.decode(&wire[0]).unwrap()), Ok(()));
+            assert!(
+                faults > wire.len(),
+                "{faults} faults: the variants must be faulty"
+            );
+            // Each sound message after the first was checked through its layout.
+            assert!(seen.hits() >= 2 * wire.len() as u64, "hits {}", seen.hits());
+        }
+        // Options changed: what was remembered under the old ones is not trusted.
+        let mut d = dict("FIX.4.4");
+        let mut seen = Layouts::new();
+        let mut user: Vec<u8> = Vec::new();
+        for (t, v) in &variants[variants.len() - 1] {
+            user.extend(format!("{t}={v}\x01").bytes());
+        }
+        let mut dec = Decoder::new();
+        assert_eq!(
+            d.validate_seen(&dec.decode(&wire[0]).unwrap(), &mut seen),
+            Ok(())
+        );
+        assert_eq!(
+            d.validate_seen(&dec.decode(&user).unwrap(), &mut seen),
+            Ok(())
+        );
+        d.set_options(ValidateOptions {
+            allow_unknown_user_tags: false,
+        });
+        assert_eq!(
+            d.validate_seen(&dec.decode(&wire[0]).unwrap(), &mut seen),
+            Ok(())
+        );
+        assert_eq!(
+            d.validate_seen(&dec.decode(&user).unwrap(), &mut seen),
+            Err(invalid(R::InvalidTagNumber, 5001))
+        );
     }
 
     #[test]

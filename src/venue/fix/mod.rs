@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod dictionary;
+mod layouts;
 mod lists;
 mod market_data;
 pub mod msg_type;

@@ -90,7 +90,7 @@ pub use schedule::Schedule;
 pub use state::State;
 
 use super::codec::{Decoder, Encoder, Msg};
-use super::dictionary::Dictionary;
+use super::dictionary::{Dictionary, Layouts};
 use super::reject::SessionRejectReason;
 use super::{msg_type, tag};
 use crate::calendar::NS_PER_SEC as NS;
@@ -320,6 +320,8 @@ pub struct Session {
     /// Opening of the schedule window the sequence numbers belong to.
     session_start: Option<u64>,
     max_latency_ns: u64,
+    /// Inbound layouts the dictionary found sound: a repeat has its values checked only.
+    layouts: Layouts,
 }
 
 impl Session {
@@ -344,6 +346,7 @@ impl Session {
             last_recv_ns: 0,
             session_start: None,
             max_latency_ns: secs_ns(DEFAULT_MAX_LATENCY_SECS.into()),
+            layouts: Layouts::new(),
         }
     }
     /// The settings it was made with.

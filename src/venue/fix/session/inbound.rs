@@ -506,10 +506,10 @@ impl Session {
 
     /// Dictionary validation, or without a dictionary what every message must have:
     /// values, and a SendingTime that reads.
-    pub(super) fn validate(&self, msg: &Msg<'_>) -> Result<(), Fault> {
+    pub(super) fn validate(&mut self, msg: &Msg<'_>) -> Result<(), Fault> {
         match &self.cfg.dictionary {
             Some(d) => d
-                .validate(msg)
+                .validate_seen(msg, &mut self.layouts)
                 .map_err(|i| Fault::new(i.reason, i.ref_tag))?,
             None => {
                 if let Some(f) = msg.fields().find(|f| f.value.is_empty()) {

@@ -149,7 +149,12 @@ impl Session {
     /// answered to such a Logon (QuickFIX's way, which its acceptance suite checks),
     /// except a HeartBtInt out of range, refused with a Logout saying why (QuickFIX/J
     /// refuses a negative one so): the other side's setting, for a human to fix.
-    fn logon_refusal(&self, now_ns: u64, msg: &Msg<'_>, queued: bool) -> Option<(String, bool)> {
+    fn logon_refusal(
+        &mut self,
+        now_ns: u64,
+        msg: &Msg<'_>,
+        queued: bool,
+    ) -> Option<(String, bool)> {
         let acceptor = self.cfg.role == Role::Acceptor;
         let heartbeat = msg.get(tag::HEART_BT_INT);
         let why = if let Err(f) = self.validate(msg) {
