@@ -326,15 +326,16 @@ impl Session {
         self.consume(n.seq, n.poss_dup, mt);
         // SendingTime and CompID problems also log out (the reject says why; the Logout
         // carries no text).
-        let refusal = if let Err(f) = self.validate(msg) {
-            Some((f, false))
-        } else if self.time_off(now_ns, msg, queued) {
-            let f = Fault::new(SessionRejectReason::SendingTimeAccuracyProblem, None);
-            Some((f, true))
-        } else if !self.comp_ids_ok(msg) {
-            Some((Fault::new(SessionRejectReason::CompIdProblem, None), true))
-        } else {
-            None
+        let refusal = match self.validate(msg) {
+            Err(f) => Some((f, false)),
+            Ok(sent) if self.time_off(now_ns, sent, queued) => {
+                let f = Fault::new(SessionRejectReason::SendingTimeAccuracyProblem, None);
+                Some((f, true))
+            }
+            Ok(_) if !self.comp_ids_ok(msg) => {
+                Some((Fault::new(SessionRejectReason::CompIdProblem, None), true))
+            }
+            Ok(_) => None,
         };
         if let Some((f, then_logout)) = refusal {
             self.send_reject(now_ns, r, f, io);
@@ -506,7 +507,7 @@ impl Session {
 
     /// Dictionary validation, or without a dictionary what every message must have:
     /// values, and a SendingTime that reads.
-    pub(super) fn validate(&mut self, msg: &Msg<'_>) -> Result<(), Fault> {
+    pub(super) fn validate(&mut self, msg: &Msg<'_>) -> Result<u64, Fault> {
         match &self.cfg.dictionary {
             Some(d) => d
                 .validate_seen(msg, &mut self.layouts)
@@ -526,21 +527,17 @@ impl Session {
                 SessionRejectReason::RequiredTagMissing,
                 sending_time,
             )),
-            Some(v) if parse_utc_timestamp(v).is_none() => Err(Fault::new(
+            Some(v) => parse_utc_timestamp(v).ok_or(Fault::new(
                 SessionRejectReason::IncorrectDataFormat,
                 sending_time,
             )),
-            Some(_) => Ok(()),
         }
     }
 
-    /// SendingTime further from our clock than MaxLatency allows (queued messages were
-    /// timely when they arrived).
-    pub(super) fn time_off(&self, now_ns: u64, msg: &Msg<'_>, queued: bool) -> bool {
-        let sent = msg.get(tag::SENDING_TIME).and_then(parse_utc_timestamp);
-        !queued
-            && self.max_latency_ns > 0
-            && sent.is_some_and(|t| now_ns.abs_diff(t) > self.max_latency_ns)
+    /// SendingTime (`sent`, as `validate` read it) further from our clock than MaxLatency
+    /// allows (queued messages were timely when they arrived).
+    pub(super) fn time_off(&self, now_ns: u64, sent: u64, queued: bool) -> bool {
+        !queued && self.max_latency_ns > 0 && now_ns.abs_diff(sent) > self.max_latency_ns
     }
 
     /// The message is addressed from our counterparty to us.

@@ -157,12 +157,15 @@ impl Session {
     ) -> Option<(String, bool)> {
         let acceptor = self.cfg.role == Role::Acceptor;
         let heartbeat = msg.get(tag::HEART_BT_INT);
-        let why = if let Err(f) = self.validate(msg) {
-            return Some((format!("Logon refused: {}", f.reason.text()), false));
-        } else if self.cfg.begin_string == "FIXT.1.1" && msg.get(tag::DEFAULT_APPL_VER_ID).is_none()
+        let sent = match self.validate(msg) {
+            Err(f) => return Some((format!("Logon refused: {}", f.reason.text()), false)),
+            Ok(sent) => sent,
+        };
+        let why = if self.cfg.begin_string == "FIXT.1.1"
+            && msg.get(tag::DEFAULT_APPL_VER_ID).is_none()
         {
             "DefaultApplVerID(1137) missing"
-        } else if self.time_off(now_ns, msg, queued) {
+        } else if self.time_off(now_ns, sent, queued) {
             "SendingTime accuracy problem"
         } else if !self.comp_ids_ok(msg) {
             "CompID problem"

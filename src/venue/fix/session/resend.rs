@@ -373,14 +373,14 @@ impl Session {
         queued: bool,
         io: &mut impl SessionIo,
     ) {
-        if let Err(f) = self.validate(msg) {
-            self.send_reject(now_ns, r, f, io);
-            return;
-        }
+        let sent = match self.validate(msg) {
+            Ok(sent) => sent,
+            Err(f) => return self.send_reject(now_ns, r, f, io),
+        };
         // Here a CompID problem outranks a SendingTime one.
         let reason = if !self.comp_ids_ok(msg) {
             SessionRejectReason::CompIdProblem
-        } else if self.time_off(now_ns, msg, queued) {
+        } else if self.time_off(now_ns, sent, queued) {
             SessionRejectReason::SendingTimeAccuracyProblem
         } else {
             return self.move_next_in(now_ns, msg, r, None, io);
