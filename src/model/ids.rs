@@ -163,6 +163,30 @@ impl ClOrdId {
         ClOrdId::parse_bytes(s.as_bytes())
     }
 
+    /// The `Display` form written into `buf`, for the FIX encoder: `write!` costs about
+    /// 900 instructions, this a tenth of that.
+    pub fn write_into<'b>(&self, buf: &'b mut [u8; 40]) -> &'b [u8] {
+        let mut scratch = [0u8; 20];
+        let mut n = 0;
+        for (i, v) in [u64::from(self.epoch), self.order.0, self.version.into()]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                buf[n] = b'-';
+                n += 1;
+            }
+            let d = if i == 0 {
+                digits::<16>(v, &mut scratch)
+            } else {
+                digits::<10>(v, &mut scratch)
+            };
+            buf[n..n + d.len()].copy_from_slice(d);
+            n += d.len();
+        }
+        &buf[..n]
+    }
+
     /// `parse` on the bytes of a FIX field: every report a broker sends is read by it, so
     /// it is a loop over the bytes rather than `str::split` and `parse` (≈ 900
     /// instructions). Digits only, no sign; hex digits of either case in the epoch.
@@ -176,6 +200,19 @@ impl ClOrdId {
             order: OrderId(order),
             version: version as u16,
         })
+    }
+}
+
+/// Digits of `v` in base `R` (10 or 16, lower-case), written at the end of `out`.
+fn digits<const R: u64>(mut v: u64, out: &mut [u8; 20]) -> &[u8] {
+    let mut i = out.len();
+    loop {
+        i -= 1;
+        out[i] = b"0123456789abcdef"[(v % R) as usize];
+        v /= R;
+        if v == 0 {
+            return &out[i..];
+        }
     }
 }
 
@@ -337,6 +374,11 @@ mod tests {
             version: u16::MAX,
         };
         assert_eq!(ClOrdId::parse(&max.to_string()), Some(max));
+        for id in [c, max, ClOrdId::default()] {
+            let mut buf = [0u8; 40];
+            assert_eq!(id.write_into(&mut buf), id.to_string().as_bytes());
+            assert_eq!(ClOrdId::parse_bytes(id.write_into(&mut buf)), Some(id));
+        }
         for bad in [
             "",
             "1f-42-3-",

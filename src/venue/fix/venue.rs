@@ -84,11 +84,8 @@ struct Wire {
 
 /// Writes a ClOrdID the way [`ClOrdId::parse`] reads it, without allocating.
 pub(super) fn put_cl(e: &mut Encoder, tag: u32, cl: ClOrdId) {
-    let mut buf = [0u8; 48];
-    let mut w = &mut buf[..];
-    let _ = write!(w, "{:x}-{}-{}", cl.epoch, cl.order.0, cl.version);
-    let n = 48 - w.len();
-    e.bytes(tag, &buf[..n]);
+    let mut buf = [0u8; 40];
+    e.bytes(tag, cl.write_into(&mut buf));
 }
 
 impl SessionIo for Wire {
