@@ -677,6 +677,13 @@ fn run_execd(
                 end_to_end.stages.push((s.name().to_string(), st.clone()));
             }
         }
+        // The fills' last part: the socket read that brought them → delivered.
+        let read = r.latency.read_to_fill();
+        if !read.is_empty() {
+            end_to_end
+                .stages
+                .push(("read-to-fill".to_string(), read.clone()));
+        }
         if let Some(f) = r.engine.venue(0).fix() {
             wire = f.wire_to_fill().histogram().clone();
         }
@@ -1011,7 +1018,7 @@ fn print_table(rows: &[Row]) {
         );
         for (name, h) in &m.stages {
             println!(
-                "    {:<8} n {:>6} p50 {:>9} p99 {:>9} p99.9 {:>9} max {:>10}",
+                "    {:<12} n {:>6} p50 {:>9} p99 {:>9} p99.9 {:>9} max {:>10}",
                 name,
                 h.len(),
                 h.value_at_quantile(0.5),

@@ -185,6 +185,7 @@ fn report_of_a_run(begin: &str) {
         "stage-total",
         "wire-to-fill-sim",
         "submit-to-fill",
+        "read-to-fill",
     ] {
         let p = report.join(format!("{name}.hgrm"));
         let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
@@ -197,6 +198,10 @@ fn report_of_a_run(begin: &str) {
             assert!(last.total_count <= 40, "{name}: {}", last.total_count);
             assert!(at(&parsed, 0.5).value >= 1.0, "{name}: {text}");
         }
+        if name == "read-to-fill" {
+            // The fills the simulator's socket brought: one per filled order at most.
+            assert!(last.total_count <= 40, "{name}: {}", last.total_count);
+        }
     }
     // Submit → fill holds the wire-to-fill of the same orders, and more.
     let p50 = |name: &str| {
@@ -208,6 +213,13 @@ fn report_of_a_run(begin: &str) {
         "{} < {}",
         p50("submit-to-fill"),
         p50("wire-to-fill-sim")
+    );
+    // Read → fill is the last part of submit → fill.
+    assert!(
+        p50("read-to-fill") < p50("submit-to-fill"),
+        "{} >= {}",
+        p50("read-to-fill"),
+        p50("submit-to-fill")
     );
     // Stages with nothing recorded (no command with a future event time) are not written.
     assert!(!report.join("stage-events.hgrm").exists());

@@ -281,8 +281,8 @@ impl DutyCycle {
         self.publish(true);
         let in_flight_at_exit = self.engine.in_flight();
         let journal_next_seq = self.rings.close_journal(self.engine.now());
-        if let Some(h) = self.rings.take_fill_latency() {
-            self.latency.set_submit_to_fill(h);
+        if let Some((h, read)) = self.rings.take_fill_latency() {
+            self.latency.set_submit_to_fill(h, read);
         }
         CoreReport {
             undelivered: self.rings.undelivered(),

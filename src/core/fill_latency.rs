@@ -5,6 +5,13 @@
 //! producer's handle put on the command, and one after the fill event was delivered —
 //! never engine time: nothing here changes state, so replay does not see it.
 //!
+//! Beside it, the last part of the same path: the socket read that brought the fill's
+//! bytes (the network venue's stamp, `Venue::read_stamp`) → that confirmation, i.e. the
+//! session's and the core's work on the reports that arrived with it (for an
+//! acknowledgement and a fill in one read, both). Where a venue read more than once
+//! before its events were delivered, the stamp is the last read's, so the figure can
+//! only understate.
+//!
 //! Preallocated at construction; stamping and recording allocate nothing. Kept only in
 //! real time: with a simulated clock the venue answers at event times, and the wall time
 //! between a submit and its fill measures the simulation, not a round trip.
@@ -18,6 +25,8 @@ pub(crate) struct SubmitToFill {
     clock: quanta::Clock,
     pending: Awaiting<OrderId>,
     hist: Histogram<u64>,
+    /// Socket read → the same fills delivered.
+    read_hist: Histogram<u64>,
 }
 
 impl SubmitToFill {
@@ -27,6 +36,7 @@ impl SubmitToFill {
             clock,
             pending: Awaiting::new(),
             hist: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"),
+            read_hist: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"),
         }
     }
 
@@ -36,18 +46,26 @@ impl SubmitToFill {
         self.pending.push(order, stamp);
     }
 
-    /// A fill of `order` was just delivered: the first one is recorded.
+    /// A fill of `order` was just delivered, from bytes a socket read stamped `read_at`
+    /// (0: not from a socket): the first one is recorded.
     #[inline]
-    pub(crate) fn filled(&mut self, order: OrderId) {
+    pub(crate) fn filled(&mut self, order: OrderId, read_at: u64) {
         if let Some(at) = self.pending.take(order) {
-            let ns = self.clock.delta_as_nanos(at, self.clock.raw());
+            let now = self.clock.raw();
+            let ns = self.clock.delta_as_nanos(at, now);
             self.hist.saturating_record(ns.max(1));
+            // A read before the submit cannot have brought its fill.
+            if read_at >= at {
+                let ns = self.clock.delta_as_nanos(read_at, now);
+                self.read_hist.saturating_record(ns.max(1));
+            }
         }
     }
 
-    /// The recorded latencies (ns), one per order filled.
-    pub(crate) fn into_histogram(self) -> Histogram<u64> {
-        self.hist
+    /// The recorded latencies (ns), one per order filled: submit → fill, and socket read
+    /// → fill for those a socket brought.
+    pub(crate) fn into_histograms(self) -> (Histogram<u64>, Histogram<u64>) {
+        (self.hist, self.read_hist)
     }
 }
 
@@ -61,12 +79,35 @@ mod tests {
         let mut t = SubmitToFill::new(clock.clone());
         t.accepted(OrderId(1), clock.raw());
         std::thread::sleep(std::time::Duration::from_millis(2));
-        t.filled(OrderId(1));
-        t.filled(OrderId(1)); // a second partial: not another sample
-        t.filled(OrderId(2)); // never accepted here
-        let h = t.into_histogram();
-        assert_eq!(h.len(), 1);
-        assert!(h.max() >= 1_000_000, "{}", h.max());
+        let read = clock.raw();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        t.filled(OrderId(1), read);
+        t.filled(OrderId(1), read); // a second partial: not another sample
+        t.filled(OrderId(2), read); // never accepted here
+        let (h, r) = t.into_histograms();
+        assert_eq!((h.len(), r.len()), (1, 1));
+        assert!(h.max() >= 3_000_000, "{}", h.max());
+        assert!(
+            r.max() >= 1_000_000 && r.max() < h.max(),
+            "{} {}",
+            r.max(),
+            h.max()
+        );
+    }
+
+    /// A fill not brought by a socket (an in-process venue), or a stamp older than the
+    /// submit, counts towards submit → fill only.
+    #[test]
+    fn a_read_before_the_submit_is_not_the_fills() {
+        let clock = quanta::Clock::new();
+        let mut t = SubmitToFill::new(clock.clone());
+        let before = clock.raw();
+        t.accepted(OrderId(1), clock.raw().max(before + 1));
+        t.accepted(OrderId(2), clock.raw());
+        t.filled(OrderId(1), before);
+        t.filled(OrderId(2), 0);
+        let (h, r) = t.into_histograms();
+        assert_eq!((h.len(), r.len()), (2, 0));
     }
 
     #[test]
@@ -77,8 +118,8 @@ mod tests {
         for k in 0..=n {
             t.accepted(OrderId(k), clock.raw());
         }
-        t.filled(OrderId(0)); // overwritten by the last
-        t.filled(OrderId(n));
-        assert_eq!(t.into_histogram().len(), 1);
+        t.filled(OrderId(0), 0); // overwritten by the last
+        t.filled(OrderId(n), 0);
+        assert_eq!(t.into_histograms().0.len(), 1);
     }
 }

@@ -57,6 +57,8 @@ pub struct Latency {
     /// Submit stamped by the producer → its first fill delivered to the producer's
     /// ring (real time only; `core::fill_latency`).
     submit_to_fill: Histogram<u64>,
+    /// The socket read that brought the fill → the same fill delivered (network venues).
+    read_to_fill: Histogram<u64>,
     // The metrics endpoint's buckets, fed the same values as they are recorded.
     published: Option<Arc<CoreMetrics>>,
 }
@@ -77,6 +79,7 @@ impl Latency {
             // Filled in only when the core stops (`set_submit_to_fill`): the recording
             // one is the core's own, so this one starts small.
             submit_to_fill: Histogram::new(3).expect("valid precision"),
+            read_to_fill: Histogram::new(3).expect("valid precision"),
             published: None,
         }
     }
@@ -98,8 +101,17 @@ impl Latency {
         &self.submit_to_fill
     }
 
-    pub(crate) fn set_submit_to_fill(&mut self, h: Histogram<u64>) {
+    /// The last part of `submit_to_fill` for fills a network venue's socket brought: the
+    /// read that returned their bytes → the fill delivered, i.e. the session's and the
+    /// core's work on the reports in that read (an acknowledgement and a fill read
+    /// together: both). Empty with a simulated clock or without network venues.
+    pub fn read_to_fill(&self) -> &Histogram<u64> {
+        &self.read_to_fill
+    }
+
+    pub(crate) fn set_submit_to_fill(&mut self, h: Histogram<u64>, read: Histogram<u64>) {
         self.submit_to_fill = h;
+        self.read_to_fill = read;
     }
 
     /// Records one stage.

@@ -111,10 +111,13 @@ pub fn write_dir<'a>(
 }
 
 /// The core's stages under their report names (`stage-gate`, …), then submit → fill
-/// (`submit-to-fill`).
+/// (`submit-to-fill`) and its last part, socket read → fill (`read-to-fill`).
 pub fn stages(latency: &Latency) -> impl Iterator<Item = (String, &Histogram<u64>)> {
     Stage::ALL
         .into_iter()
         .map(move |s| (format!("stage-{}", s.name()), latency.stage(s)))
-        .chain([("submit-to-fill".to_string(), latency.submit_to_fill())])
+        .chain([
+            ("submit-to-fill".to_string(), latency.submit_to_fill()),
+            ("read-to-fill".to_string(), latency.read_to_fill()),
+        ])
 }

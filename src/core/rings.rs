@@ -31,6 +31,9 @@ pub(crate) struct Rings {
     fill_latency: Option<SubmitToFill>,
     /// The producer's stamp on the submit being carried out; 0: none is.
     pub(crate) submit_stamp: u64,
+    /// Raw stamp of the socket read that brought the venue events being delivered (0:
+    /// none; `Outbox::venue_read`).
+    read_stamp: u64,
 }
 
 impl Rings {
@@ -53,6 +56,7 @@ impl Rings {
             metrics,
             fill_latency: None,
             submit_stamp: 0,
+            read_stamp: 0,
         }
     }
 
@@ -62,9 +66,12 @@ impl Rings {
         self.fill_latency = Some(SubmitToFill::new(clock));
     }
 
-    /// What was timed by [`Rings::time_fills`], if anything was asked.
-    pub(crate) fn take_fill_latency(&mut self) -> Option<hdrhistogram::Histogram<u64>> {
-        self.fill_latency.take().map(SubmitToFill::into_histogram)
+    /// What was timed by [`Rings::time_fills`], if anything was asked: submit → fill, and
+    /// socket read → fill.
+    pub(crate) fn take_fill_latency(
+        &mut self,
+    ) -> Option<(hdrhistogram::Histogram<u64>, hdrhistogram::Histogram<u64>)> {
+        self.fill_latency.take().map(SubmitToFill::into_histograms)
     }
 
     /// Moves backlogged events into rings that have room again.
@@ -174,10 +181,15 @@ impl Outbox for Rings {
                 CoreEvent::Accepted { order, .. } if self.submit_stamp != 0 => {
                     t.accepted(order, self.submit_stamp)
                 }
-                CoreEvent::Fill { order, .. } => t.filled(order),
+                CoreEvent::Fill { order, .. } => t.filled(order, self.read_stamp),
                 _ => {}
             }
         }
+    }
+
+    #[inline]
+    fn venue_read(&mut self, raw: u64) {
+        self.read_stamp = raw;
     }
 
     fn broadcast(&mut self, ev: CoreEvent) {

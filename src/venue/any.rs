@@ -131,6 +131,10 @@ impl Venue for AnyVenue {
     fn pump(&mut self, now: u64) -> bool {
         each!(self, v => v.pump(now))
     }
+    #[inline]
+    fn read_stamp(&self) -> u64 {
+        each!(self, v => v.read_stamp())
+    }
     fn wait_socket(&self) -> Option<(std::os::fd::RawFd, u64)> {
         each!(self, v => v.wait_socket())
     }

@@ -332,6 +332,11 @@ pub trait Venue: Send {
         let _ = now;
         false
     }
+    /// Raw TSC stamp of the last socket read that returned bytes (0: none, or no socket):
+    /// where the answers the core is about to deliver arrived, for their latency.
+    fn read_stamp(&self) -> u64 {
+        0
+    }
     /// The socket this venue's answers arrive on, if it has one now, with a number that
     /// changes whenever the socket is replaced (a reconnect). The core's idle wait
     /// watches it (epoll) and registers it again when the number changes: a closed

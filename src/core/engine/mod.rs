@@ -47,6 +47,10 @@ pub trait Outbox {
     /// cannot derive it (R-AUD-1).
     #[inline]
     fn venue_input(&mut self, _venue: u16, _ev: &VenueEvent) {}
+    /// The events about to be delivered came from a socket read stamped `raw` (a raw TSC
+    /// stamp, `Venue::read_stamp`): for the latency of the answers, never for state.
+    #[inline]
+    fn venue_read(&mut self, _raw: u64) {}
 }
 
 impl Outbox for Vec<CoreEvent> {
@@ -390,6 +394,13 @@ impl Engine {
         buf.clear();
         self.venues[vi].poll(at, &mut buf);
         let external = !buf.is_empty() && self.venues[vi].is_external();
+        if !buf.is_empty() {
+            out.venue_read(if external {
+                self.venues[vi].read_stamp()
+            } else {
+                0
+            });
+        }
         for ev in &mut buf {
             // See `venue_due`.
             if external && ev.at_ns <= self.timer_fired_at {

@@ -1014,6 +1014,10 @@ impl Venue for FixVenue {
         true
     }
 
+    fn read_stamp(&self) -> u64 {
+        self.wire.fills.read_stamp()
+    }
+
     fn pump(&mut self, now: u64) -> bool {
         self.wire.now = now;
         let before = self.wire.events.len();

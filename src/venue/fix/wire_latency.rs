@@ -40,6 +40,12 @@ impl WireToFill {
         self.read_at = self.clock.raw();
     }
 
+    /// Raw stamp of the last read that returned bytes (0 before the first).
+    #[inline]
+    pub(super) fn read_stamp(&self) -> u64 {
+        self.read_at
+    }
+
     /// A fill for `cl` was in the bytes read last: the first one is recorded.
     #[inline]
     pub(super) fn filled(&mut self, cl: ClOrdId) {
