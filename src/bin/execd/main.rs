@@ -125,7 +125,8 @@ enum Cmd {
         #[arg(long, value_name = "ADDR|off")]
         listen: Option<String>,
         /// At exit, write each core stage's latency histogram, each submit → its fill
-        /// delivered, and each FIX venue's order written → fill read, into DIR as
+        /// delivered, the socket read that brought that fill → its delivery, and each FIX
+        /// venue's order written → fill read, into DIR as
         /// HdrHistogram `.hgrm` text (µs);
         /// `cargo run --example latency_plot -- DIR` draws them (benches/README.md).
         #[arg(long, value_name = "DIR")]
