@@ -6,11 +6,12 @@
 //! never engine time: nothing here changes state, so replay does not see it.
 //!
 //! Beside it, the last part of the same path: the socket read that brought the fill's
-//! bytes (the network venue's stamp, `Venue::read_stamp`) → that confirmation, i.e. the
+//! bytes (the FIX venue's stamp, `Venue::read_stamp`) → that confirmation, i.e. the
 //! session's and the core's work on the reports that arrived with it (for an
 //! acknowledgement and a fill in one read, both). Where a venue read more than once
 //! before its events were delivered, the stamp is the last read's, so the figure can
-//! only understate.
+//! only understate — as long as every fill a FIX venue reports came from a read, as
+//! today (a fill it made up between reads would inherit the last read's stamp).
 //!
 //! Preallocated at construction; stamping and recording allocate nothing. Kept only in
 //! real time: with a simulated clock the venue answers at event times, and the wall time

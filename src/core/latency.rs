@@ -57,7 +57,7 @@ pub struct Latency {
     /// Submit stamped by the producer → its first fill delivered to the producer's
     /// ring (real time only; `core::fill_latency`).
     submit_to_fill: Histogram<u64>,
-    /// The socket read that brought the fill → the same fill delivered (network venues).
+    /// The socket read that brought the fill → the same fill delivered (FIX venues).
     read_to_fill: Histogram<u64>,
     // The metrics endpoint's buckets, fed the same values as they are recorded.
     published: Option<Arc<CoreMetrics>>,
@@ -101,10 +101,11 @@ impl Latency {
         &self.submit_to_fill
     }
 
-    /// The last part of `submit_to_fill` for fills a network venue's socket brought: the
+    /// The last part of `submit_to_fill` for fills a FIX venue's socket brought: the
     /// read that returned their bytes → the fill delivered, i.e. the session's and the
     /// core's work on the reports in that read (an acknowledgement and a fill read
-    /// together: both). Empty with a simulated clock or without network venues.
+    /// together: both). Empty with a simulated clock or without FIX venues (the other
+    /// venues do not stamp their reads: `Venue::read_stamp`).
     pub fn read_to_fill(&self) -> &Histogram<u64> {
         &self.read_to_fill
     }

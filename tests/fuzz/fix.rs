@@ -243,7 +243,8 @@ type Fields = Vec<(u32, Vec<u8>)>;
 
 thread_local! {
     /// Layouts remembered across inputs, as a session remembers them across messages:
-    /// mutated inputs repeat a seed's layout with other values.
+    /// mutated inputs repeat a seed's layout with other values. A difference found may
+    /// need the inputs before it to happen again; its message names the frame.
     static LAYOUTS: RefCell<[Layouts; 3]> = RefCell::new(std::array::from_fn(|_| Layouts::new()));
 }
 
