@@ -83,6 +83,7 @@ pub struct Instrument {
 
 impl Instrument {
     /// Notional of `qty` at `px` in money units.
+    #[inline]
     pub fn notional(&self, px: Price, qty: Qty) -> Money {
         Money::notional(px, qty, self.price_scale, self.qty_scale)
     }
