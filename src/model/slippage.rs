@@ -53,12 +53,12 @@ pub struct Slippage {
 pub fn slippage(side: Side, reference: Price, fill: Price, pip: Price) -> Slippage {
     let adverse = (fill.0 - reference.0) * side.sign();
     let bps_e2 = if reference.0 > 0 {
-        (adverse as i128 * 1_000_000 / reference.0 as i128) as i64
+        ratio(adverse, 1_000_000, reference.0)
     } else {
         0
     };
     let pips_e2 = if pip.0 > 0 {
-        (adverse as i128 * 100 / pip.0 as i128) as i64
+        ratio(adverse, 100, pip.0)
     } else {
         0
     };
@@ -73,6 +73,17 @@ pub fn slippage(side: Side, reference: Price, fill: Price, pip: Price) -> Slippa
         bps_e2,
         pips_e2,
         category,
+    }
+}
+
+/// `num × scale / den`, truncated; `den` > 0. In 64 bits where the product fits (every
+/// fill of a real price): two of these per fill through the 128-bit division routine
+/// cost more than the rest of the slippage.
+#[inline]
+fn ratio(num: i64, scale: i64, den: i64) -> i64 {
+    match num.checked_mul(scale) {
+        Some(p) => p / den,
+        None => (num as i128 * scale as i128 / den as i128) as i64,
     }
 }
 
@@ -103,5 +114,29 @@ mod tests {
             slippage(Side::Buy, Price(100), Price(101), Price(1)).category,
             SlipCategory::Excellent
         );
+    }
+
+    #[test]
+    fn ratio_truncates_as_the_128_bit_division_does_on_both_paths() {
+        let nums = [
+            0,
+            1,
+            -1,
+            20,
+            -20,
+            99_999,
+            i64::MAX / 100,
+            i64::MAX / 100 + 1,
+            i64::MAX,
+            i64::MIN + 1,
+        ];
+        for num in nums {
+            for scale in [100, 1_000_000] {
+                for den in [1, 3, 10, 108_500, i64::MAX] {
+                    let wide = (num as i128 * scale as i128 / den as i128) as i64;
+                    assert_eq!(ratio(num, scale, den), wide, "{num} × {scale} / {den}");
+                }
+            }
+        }
     }
 }
