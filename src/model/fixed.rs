@@ -217,20 +217,24 @@ impl Money {
     /// price × quantity in money units, given both scales.
     #[inline]
     pub fn notional(px: Price, qty: Qty, px_scale: u8, qty_scale: u8) -> Money {
-        let from = px_scale as u32 + qty_scale as u32;
-        // Nearly every notional fits 64 bits at money scale, where two checked hardware
-        // multiplies give it exactly; a margin check computes one per instrument held.
-        let up = POW10.get((MONEY_SCALE as u32).wrapping_sub(from) as usize);
-        if let (Some(raw), Some(&k)) = (px.0.checked_mul(qty.0), up) {
-            if let Some(m) = raw.checked_mul(k) {
-                return Money(m);
+        let (from, to) = (px_scale as u32 + qty_scale as u32, MONEY_SCALE as u32);
+        // Nearly every notional fits 64 bits, where checked hardware multiplies and a
+        // hardware division give it exactly; a margin check computes one per instrument
+        // held. Scales above money's (a price in cents times a quantity in 10^-8 of a
+        // coin) are as common as those below.
+        if let Some(raw) = px.0.checked_mul(qty.0) {
+            if from <= to {
+                if let Some(m) = raw.checked_mul(POW10[(to - from) as usize]) {
+                    return Money(m);
+                }
+            } else if let Some(&k) = POW10.get((from - to) as usize) {
+                return Money(div_round(raw as i128, k as i128) as i64);
             }
         }
         Money::notional_wide(px, qty, from)
     }
 
     // Out of line so that the common path above stays small enough to inline.
-    #[cold]
     #[inline(never)]
     fn notional_wide(px: Price, qty: Qty, from: u32) -> Money {
         let raw = px.0 as i128 * qty.0 as i128;
@@ -350,17 +354,31 @@ mod tests {
 
     #[test]
     fn notional_takes_the_same_value_on_the_64_bit_path_and_the_wide_one() {
-        let wide = |px: i64, qty: i64, ps: u8, qs: u8| {
-            Money(clamp_i64(rescale(
-                px as i128 * qty as i128,
-                (ps + qs) as i32,
-                MONEY_SCALE as i32,
-            )))
+        // The reference: exact 128-bit arithmetic, saturated, then rounded half away
+        // from zero by hand, independent of `rescale` and `div_round`.
+        let reference = |px: i64, qty: i64, ps: u8, qs: u8| {
+            let raw = px as i128 * qty as i128;
+            let (from, to) = (ps as u32 + qs as u32, MONEY_SCALE as u32);
+            let wide = if from <= to {
+                raw.checked_mul(10i128.pow(to - from))
+                    .unwrap_or(if raw > 0 { i128::MAX } else { i128::MIN })
+            } else {
+                let k = 10i128.pow(from - to);
+                let (q, r) = (raw / k, raw % k);
+                if 2 * r.abs() >= k {
+                    q + raw.signum()
+                } else {
+                    q
+                }
+            };
+            Money(wide.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
         };
         let edges = [
             0,
             1,
             -1,
+            5,
+            -5,
             7,
             99_999,
             3_037_000_499,
@@ -370,10 +388,20 @@ mod tests {
         ];
         for px in edges {
             for qty in edges {
-                for (ps, qs) in [(0, 0), (2, 0), (5, 0), (2, 3), (4, 2), (6, 2), (9, 9)] {
+                for (ps, qs) in [
+                    (0, 0),
+                    (2, 0),
+                    (5, 0),
+                    (2, 3),
+                    (4, 2),
+                    (6, 2),
+                    (2, 8),
+                    (9, 9),
+                    (12, 12),
+                ] {
                     assert_eq!(
                         Money::notional(Price(px), Qty(qty), ps, qs),
-                        wide(px, qty, ps, qs),
+                        reference(px, qty, ps, qs),
                         "{px} × {qty} at scales {ps}, {qs}"
                     );
                 }
