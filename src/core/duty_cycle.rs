@@ -316,7 +316,7 @@ impl DutyCycle {
     fn drain_commands(&mut self) -> bool {
         let mut work = false;
         // Out of `self` while commands are carried out, so that each is read where it
-        // lies in its ring: a pop copied the ≈ 350-byte command out, and on, three times.
+        // lies in its ring: a pop made three copies of the ≈ 350-byte command.
         let mut inbound = std::mem::take(&mut self.inbound);
         for (h, ring) in inbound.iter_mut().enumerate() {
             for _ in 0..BATCH {
