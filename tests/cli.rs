@@ -486,3 +486,57 @@ fn run_refuses_to_drop_an_instrument_still_held() {
     let (code, _, err) = replay_tool(&["verify", journal.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// A `--orders` flow whose FIX venue never logs on (nothing listens on its port) fails:
+/// exit 1, and the last line says "stopped with problems" and why, not "cleanly" with
+/// nothing submitted.
+#[test]
+fn run_says_so_when_its_order_flow_never_reached_the_venue() {
+    let dir = TempDir::new("no-logon");
+    // A port that was free a moment ago: bound, then closed, so a connect is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let example = std::fs::read_to_string("examples/fix-sim.toml").unwrap();
+    assert!(example.contains("SocketConnectPort = 9878"));
+    let cfg = dir.join("fix.toml");
+    std::fs::write(
+        &cfg,
+        example.replace(
+            "SocketConnectPort = 9878",
+            &format!("SocketConnectPort = {port}"),
+        ),
+    )
+    .unwrap();
+    let out = execd()
+        .args([
+            "run",
+            "--listen",
+            "off",
+            "--exit",
+            "--orders",
+            "5",
+            "--logon-wait",
+            "1",
+        ])
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--journal")
+        .arg(dir.join("j"))
+        .output()
+        .expect("execd run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err
+        .lines()
+        .find(|l| l.starts_with("execd: stopped"))
+        .unwrap_or_else(|| panic!("no final line:\n{err}"));
+    assert!(
+        last.starts_with(
+            "execd: stopped with problems (the order flow: venue sim did not log on within 1 s): 0 submitted"
+        ),
+        "{last}"
+    );
+}

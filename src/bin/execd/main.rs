@@ -116,6 +116,9 @@ enum Cmd {
         /// in percent (`2,3`: a buy's stop-loss 2 % under, its take-profit 3 % over).
         #[arg(long, value_name = "SL%,TP%", value_parser = protect_pct)]
         protect: Option<(u32, u32)>,
+        /// Seconds --orders waits for its venue to log on before it gives up (1 to 3 600).
+        #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        logon_wait: u64,
         /// Stop after the --orders flow has finished instead of running on.
         #[arg(long)]
         exit: bool,
@@ -215,6 +218,7 @@ fn main() -> ExitCode {
             seed,
             venue,
             protect,
+            logon_wait,
             exit,
             listen,
             latency_report,
@@ -233,7 +237,7 @@ fn main() -> ExitCode {
                     rate,
                     seed,
                     venue,
-                    logon_wait: Duration::from_secs(30),
+                    logon_wait: Duration::from_secs(logon_wait),
                     protect,
                 });
                 run(reg, journal, flow, exit, api, latency_report)
@@ -671,6 +675,9 @@ fn run(
         reg.accounts.len()
     );
     let mut status = ExitCode::SUCCESS;
+    // What failed outside the engine's own counts; the last line names it, so that it
+    // never says "cleanly" over an exit status of 1.
+    let mut failed: Vec<String> = Vec::new();
     if let Some(f) = flow {
         note!(
             "execd: order flow: {} requests at {} per second (about {} s once the venue is up)",
@@ -682,6 +689,7 @@ fn run(
             Ok(r) => say(&r.summary()),
             Err(e) => {
                 note!("execd: order flow: {e}");
+                failed.push(format!("the order flow: {e}"));
                 status = ExitCode::from(1);
             }
         }
@@ -716,6 +724,7 @@ fn run(
             ),
             Err(e) => {
                 note!("execd: {e}");
+                failed.push(format!("the control API: {e}"));
                 status = ExitCode::from(1);
             }
         }
@@ -726,6 +735,7 @@ fn run(
             Ok(r) => print_entry_report(&r),
             Err(e) => {
                 note!("execd: {e}");
+                failed.push(format!("order entry: {e}"));
                 status = ExitCode::from(1);
             }
         }
@@ -811,9 +821,18 @@ fn run(
         + s.recovered_fills
         + s.slippage_breaches
         + s.unknown_order_events;
+    let how = if failed.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", failed.join("; "))
+    };
     note!(
-        "execd: stopped {}: {} submitted, {} accepted, {} rejected, {} fills ({} late); {} OMS anomalies, {} FIX anomalies, {} unfinished orders (outcome unknown), {} dead letters (never delivered, kept for an operator), {} recovered fills, {} reports for unknown orders, {} slippage breaches; {} orders still working at venues",
-        if problems == 0 { "cleanly" } else { "with problems" },
+        "execd: stopped {}{how}: {} submitted, {} accepted, {} rejected, {} fills ({} late); {} OMS anomalies, {} FIX anomalies, {} unfinished orders (outcome unknown), {} dead letters (never delivered, kept for an operator), {} recovered fills, {} reports for unknown orders, {} slippage breaches; {} orders still working at venues",
+        if problems == 0 && failed.is_empty() {
+            "cleanly"
+        } else {
+            "with problems"
+        },
         s.submitted,
         s.accepted,
         s.rejected,
