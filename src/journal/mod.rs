@@ -474,6 +474,10 @@ pub struct JournalWriter {
     ask: Option<mpsc::SyncSender<Chore>>,
     ready: mpsc::Receiver<io::Result<segment::Prepared>>,
     preparer: Option<std::thread::JoinHandle<()>>,
+    /// The last preparation of the next segment failed with this (a full disk): it is
+    /// asked for again, and appends are refused until it arrives rather than each one
+    /// waiting for the preparer.
+    failed: Option<io::ErrorKind>,
 }
 
 impl Drop for JournalWriter {
@@ -513,8 +517,15 @@ fn spawn_preparer(dir: PathBuf, size: usize) -> io::Result<Preparer> {
             for chore in asked {
                 match chore {
                     Chore::Prepare(index) => {
-                        if done.send(segment::prepare(&dir, index, size)).is_err() {
+                        let prepared = segment::prepare(&dir, index, size);
+                        let failed = prepared.is_err();
+                        if done.send(prepared).is_err() {
                             break;
+                        }
+                        if failed {
+                            // The writer asks again at once; a full disk is retried ten
+                            // times a second, not in a loop.
+                            std::thread::sleep(std::time::Duration::from_millis(100));
                         }
                     }
                     Chore::Retire(map) => {
@@ -582,6 +593,7 @@ impl JournalWriter {
             ask: Some(ask),
             ready,
             preparer: Some(preparer),
+            failed: None,
         };
         Ok((w, summary))
     }
@@ -640,8 +652,12 @@ impl JournalWriter {
         let mut waited = 0u32;
         let prepared = loop {
             match self.ready.try_recv() {
-                Ok(p) => break p?,
+                Ok(p) => break p,
                 Err(mpsc::TryRecvError::Empty) => {
+                    if let Some(kind) = self.failed {
+                        // Still failing (or not yet asked again): refuse this record now.
+                        return Err(io::Error::from(kind).into());
+                    }
                     waited = waited.saturating_add(1);
                     if waited < 64 {
                         std::thread::yield_now();
@@ -650,11 +666,25 @@ impl JournalWriter {
                     }
                 }
                 Err(mpsc::TryRecvError::Disconnected) => {
-                    break segment::prepare(&self.dir, self.index + 1, self.segment_size)?
+                    break segment::prepare(&self.dir, self.index + 1, self.segment_size)
                 }
             }
         };
-        let (next, base) = segment::install(prepared, self.next_seq)?;
+        let installed = prepared.and_then(|p| segment::install(p, self.next_seq));
+        let (next, base) = match installed {
+            Ok(next) => {
+                self.failed = None;
+                next
+            }
+            Err(e) => {
+                // Ask again, or the next roll would wait for an answer that never comes.
+                self.failed = Some(e.kind());
+                if let Some(ask) = &self.ask {
+                    let _ = ask.send(Chore::Prepare(self.index + 1));
+                }
+                return Err(e.into());
+            }
+        };
         let old = std::mem::replace(&mut self.map, next);
         // Sealed only once the successor exists: a reader that sees the flag finds it.
         segment::publish(&old, self.base, self.pos, true);

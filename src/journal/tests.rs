@@ -138,6 +138,53 @@ fn foreign_files_and_missing_segments_are_refused() {
     let _ = std::fs::remove_dir_all(&e);
 }
 
+/// A full disk (here: a directory where the next segment's file must go) refuses
+/// records once the segment is full, each at once, without waiting for a preparer that
+/// has already answered; once the disk has room again appending resumes with the next
+/// sequence number, nothing skipped.
+#[test]
+fn a_segment_that_cannot_be_made_refuses_records_at_once_and_appending_resumes() {
+    let d = dir("no-space");
+    std::fs::create_dir_all(d.join(format!("{}.tmp", segment::file_name(1)))).unwrap();
+    let (mut w, _) = JournalWriter::open(&d, 4096).unwrap();
+    // On the writer's own thread, bounded: a writer that waits forever fails the test.
+    let (tx, rx) = mpsc::channel();
+    let d2 = d.clone();
+    let t = std::thread::spawn(move || {
+        let mut written = 0u64;
+        while w.append(1, 1, 0, &[7; 100]).is_ok() {
+            written += 1;
+        }
+        let refused = (0..1000)
+            .filter(|_| w.append(1, 1, 0, &[7; 100]).is_err())
+            .count();
+        let _ = tx.send((written, refused));
+        std::fs::remove_dir_all(d2.join(format!("{}.tmp", segment::file_name(1)))).unwrap();
+        // The preparer is asked again after each failure and waits 100 ms between them.
+        let t0 = std::time::Instant::now();
+        let seq = loop {
+            match w.append(2, 1, 0, &[8; 100]) {
+                Ok(seq) => break Some(seq),
+                Err(_) if t0.elapsed() < std::time::Duration::from_secs(10) => {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                Err(_) => break None,
+            }
+        };
+        (w.position().0, seq)
+    });
+    let (written, refused) = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the writer stalled on a segment that could not be made");
+    assert!(written > 10, "{written}");
+    assert_eq!(refused, 1000);
+    let (segment, seq) = t.join().unwrap();
+    assert_eq!((segment, seq), (1, Some(written + 1)));
+    let last = scan(&d, |_| {}).unwrap();
+    assert_eq!((last.records, last.last_seq), (written + 1, written + 1));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 #[test]
 fn oversized_payloads_are_refused_not_split() {
     let d = dir("large");
