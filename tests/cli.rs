@@ -529,14 +529,73 @@ fn run_says_so_when_its_order_flow_never_reached_the_venue() {
         .expect("execd run");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    let last = err
-        .lines()
-        .find(|l| l.starts_with("execd: stopped"))
-        .unwrap_or_else(|| panic!("no final line:\n{err}"));
+    // The verdict is the last line, after positions and balances.
+    let last = err.lines().last().unwrap_or_default();
     assert!(
         last.starts_with(
             "execd: stopped with problems (the order flow: venue sim did not log on within 1 s): 0 submitted"
         ),
+        "{last}"
+    );
+}
+
+/// A journal that cannot grow (a full disk: here a directory stands where its second
+/// segment's file must be made) refuses commands JOURNAL_FAILED instead of wedging the
+/// core, the run still stops, and it says what was refused: exit 3, "with problems".
+#[test]
+fn run_on_a_journal_that_cannot_grow_refuses_commands_and_says_so() {
+    let dir = TempDir::new("journal-full");
+    let cfg = flow_config(&dir, "small-segments.toml", "100", false);
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("segment_kb = 256", "segment_kb = 32");
+    std::fs::write(&cfg, text).unwrap();
+    let journal = dir.join("journal");
+    std::fs::create_dir_all(journal.join("0000000000000001.journal.tmp")).unwrap();
+    let mut child = execd()
+        .args(["run", "--listen", "off", "--exit", "--rate", "1000"])
+        .args(["--orders", "400", "--config"])
+        .arg(&cfg)
+        .arg("--journal")
+        .arg(&journal)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("execd run");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("execd run did not stop within 60 s on a journal that cannot grow");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(3), "{err}");
+    let refused = err
+        .lines()
+        .find_map(|l| l.strip_prefix("execd: the journal refused writes: "))
+        .unwrap_or_else(|| panic!("no journal line:\n{err}"));
+    let commands: u64 = refused
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(commands > 0, "{refused}");
+    // The verdict is the last line, after positions and balances.
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("execd: stopped with problems (the journal refused writes): "),
         "{last}"
     );
 }

@@ -296,6 +296,7 @@ impl DutyCycle {
             audit: None,
             audit_failure: self.audit.as_ref().and_then(|h| h.failure()),
             idle: self.wait.counts(),
+            journal_refused: self.rings.journal_refused().clone(),
         }
     }
 

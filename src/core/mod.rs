@@ -26,5 +26,5 @@ pub use clock::{Clock, ManualClock, RealClock};
 pub use engine::{Engine, EngineStats, Holding, Outbox};
 pub use handle::Handle;
 pub use metrics::CoreMetrics;
-pub use thread::{spawn, CoreOptions, CoreReport, CoreThread, StartError};
+pub use thread::{spawn, CoreOptions, CoreReport, CoreThread, JournalRefused, StartError};
 pub use wait::IdleCounts;

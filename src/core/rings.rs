@@ -6,6 +6,7 @@ use super::engine::Outbox;
 use super::fill_latency::SubmitToFill;
 use super::metrics::CoreMetrics;
 use super::records::{self, KIND_COMMAND, KIND_EVENT, KIND_VENUE, MAX_COMMAND, MAX_EVENT};
+use super::thread::JournalRefused;
 use crate::journal::JournalWriter;
 use crate::model::event::{Command, CoreEvent};
 use crate::venue::VenueEvent;
@@ -25,7 +26,7 @@ pub(crate) struct Rings {
     now: u64,
     event: [u8; MAX_EVENT],
     command: [u8; MAX_COMMAND],
-    journal_errors: u64,
+    refused: JournalRefused,
     metrics: Arc<CoreMetrics>,
     /// Submit → fill delivered, in real time only.
     fill_latency: Option<SubmitToFill>,
@@ -52,7 +53,7 @@ impl Rings {
             now: 0,
             event: [0; MAX_EVENT],
             command: [0; MAX_COMMAND],
-            journal_errors: 0,
+            refused: JournalRefused::default(),
             metrics,
             fill_latency: None,
             submit_stamp: 0,
@@ -111,20 +112,33 @@ impl Rings {
             return true;
         };
         match records::encode_command(origin, cmd, &mut self.command) {
-            Some(n) => j
-                .append(KIND_COMMAND, 1, self.now, &self.command[..n])
-                .is_ok(),
+            Some(n) => {
+                let ok = j
+                    .append(KIND_COMMAND, 1, self.now, &self.command[..n])
+                    .is_ok();
+                self.refused.commands += u64::from(!ok);
+                ok
+            }
             None => true,
         }
+    }
+
+    /// What the journal refused so far.
+    pub(crate) fn journal_refused(&self) -> &JournalRefused {
+        &self.refused
     }
 
     /// Journals that the audit log failed or works again, before the gate changes;
     /// `false` if the journal refused it (then the gate must not change).
     pub(crate) fn record_audit(&mut self, failed: bool) -> bool {
         match self.journal.as_mut() {
-            Some(j) => j
-                .append(records::KIND_AUDIT, 1, self.now, &[u8::from(failed)])
-                .is_ok(),
+            Some(j) => {
+                let ok = j
+                    .append(records::KIND_AUDIT, 1, self.now, &[u8::from(failed)])
+                    .is_ok();
+                self.refused.records += u64::from(!ok);
+                ok
+            }
             None => true,
         }
     }
@@ -134,8 +148,12 @@ impl Rings {
     /// The sequence number the next record would have had.
     pub(crate) fn close_journal(&mut self, now: u64) -> Option<u64> {
         self.journal.as_mut().map(|j| {
-            let _ = j.append(records::KIND_TIME, 1, now, &[]);
-            let _ = j.sync();
+            if j.append(records::KIND_TIME, 1, now, &[]).is_err() {
+                self.refused.records += 1;
+            }
+            if let Err(e) = j.sync() {
+                self.refused.sync = Some(e.to_string());
+            }
             j.next_seq()
         })
     }
@@ -147,7 +165,7 @@ impl Rings {
                 // The command behind it is journaled already, so the state survives a
                 // failure here; the event record is what a cross-check would miss.
                 if j.append(KIND_EVENT, 1, self.now, &self.event[..n]).is_err() {
-                    self.journal_errors += 1;
+                    self.refused.records += 1;
                 }
             }
         }
@@ -210,7 +228,7 @@ impl Outbox for Rings {
             // Refused (a full disk): the event is still applied, and a restart asks the
             // venue for it again from the last input the journal holds.
             if j.append(KIND_VENUE, 1, self.now, &self.event[..n]).is_err() {
-                self.journal_errors += 1;
+                self.refused.records += 1;
             }
         }
     }

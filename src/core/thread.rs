@@ -107,6 +107,47 @@ pub struct CoreReport {
     pub audit_failure: Option<String>,
     /// How it idled: waits in `epoll_wait` and what ended them, blind parks, wake-ups.
     pub idle: IdleCounts,
+    /// What the journal refused (a full disk, an I/O error). Any of it is a problem a
+    /// human must look at.
+    pub journal_refused: JournalRefused,
+}
+
+/// Journal writes refused while the core ran.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JournalRefused {
+    /// Commands not journaled, and therefore not carried out: each was answered
+    /// JOURNAL_FAILED.
+    pub commands: u64,
+    /// Other records not journaled: events and venue inputs (applied all the same, but
+    /// missing from the journal and the audit log), kill-switch changes for the audit
+    /// log, the closing time record.
+    pub records: u64,
+    /// Why the final msync failed, if it did: the last records may not be on disk.
+    pub sync: Option<String>,
+}
+
+impl JournalRefused {
+    /// Whether the journal took everything.
+    pub fn is_none(&self) -> bool {
+        *self == JournalRefused::default()
+    }
+}
+
+impl std::fmt::Display for JournalRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} commands refused (JOURNAL_FAILED, not carried out), {} events and venue inputs not journaled (applied, but missing from the journal and the audit log)",
+            self.commands, self.records
+        )?;
+        if let Some(why) = &self.sync {
+            write!(
+                f,
+                "; the final msync failed ({why}): the last records may not be on disk"
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Why the core did not start.

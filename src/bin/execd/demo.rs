@@ -410,6 +410,8 @@ pub struct DemoDone {
     pub summary: String,
     /// Why the audit log failed, if it did (orders after that were refused).
     pub audit_failure: Option<String>,
+    /// What the journal refused (a full disk).
+    pub journal_refused: execd::core::JournalRefused,
 }
 
 /// Runs the demo and builds its summary.
@@ -592,6 +594,7 @@ fn run_io(reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoDone> {
     Ok(DemoDone {
         summary: summarise(&reg, opts, &tally, &report, elapsed, drill),
         audit_failure: report.audit_failure.clone(),
+        journal_refused: report.journal_refused.clone(),
     })
 }
 

@@ -198,13 +198,19 @@ fn main() -> ExitCode {
             match demo::run(reg, &opts) {
                 Ok(done) => {
                     say(&done.summary);
-                    match done.audit_failure {
-                        Some(why) => {
-                            note!("execd: the audit log failed during the demo: {why}; orders after that were refused (AUDIT_FAILED)");
-                            ExitCode::from(EXIT_PROBLEMS)
-                        }
-                        None => ExitCode::SUCCESS,
+                    let mut status = ExitCode::SUCCESS;
+                    if let Some(why) = done.audit_failure {
+                        note!("execd: the audit log failed during the demo: {why}; orders after that were refused (AUDIT_FAILED)");
+                        status = ExitCode::from(EXIT_PROBLEMS);
                     }
+                    if !done.journal_refused.is_none() {
+                        note!(
+                            "execd: the journal refused writes: {}",
+                            done.journal_refused
+                        );
+                        status = ExitCode::from(EXIT_PROBLEMS);
+                    }
+                    status
                 }
                 Err(e) => fail(&e),
             }
@@ -812,8 +818,41 @@ fn run(
     if let Some(why) = &report.audit_failure {
         note!("execd: the audit log failed: {why}; records from then on reached no audit log and new orders were refused (AUDIT_FAILED)");
     }
+    // Positions and the latency report before the verdict, so that it is the last line.
+    position_lines(&report.engine);
+    balance_lines(&report.engine);
+    if let Some(dir) = &latency_report {
+        let venues = reg.venues.iter().enumerate().filter_map(|(i, v)| {
+            let f = report.engine.venue(i).fix()?;
+            Some((
+                format!("wire-to-fill-{}", v.name.as_str()),
+                f.wire_to_fill().histogram(),
+            ))
+        });
+        let hists = latency_report::stages(&report.latency).chain(venues);
+        match latency_report::write_dir(dir, hists) {
+            Ok(files) => note!(
+                "execd: latency report: {} histograms (.hgrm, µs) in {}",
+                files.len(),
+                dir.display()
+            ),
+            Err(e) => {
+                note!("execd: latency report {}: {e}", dir.display());
+                failed.push(format!("the latency report: {e}"));
+                status = ExitCode::from(1);
+            }
+        }
+    }
+    let refused = &report.journal_refused;
+    if !refused.is_none() {
+        note!("execd: the journal refused writes: {refused}");
+        failed.push("the journal refused writes".into());
+    }
     // Each of these needs a human: the run did not end the way it should have.
     let problems = u64::from(report.audit_failure.is_some())
+        + refused.commands
+        + refused.records
+        + u64::from(refused.sync.is_some())
         + s.anomalies
         + fix_anomalies
         + unknown_outcome
@@ -847,29 +886,6 @@ fn run(
         s.slippage_breaches,
         working,
     );
-    position_lines(&report.engine);
-    balance_lines(&report.engine);
-    if let Some(dir) = &latency_report {
-        let venues = reg.venues.iter().enumerate().filter_map(|(i, v)| {
-            let f = report.engine.venue(i).fix()?;
-            Some((
-                format!("wire-to-fill-{}", v.name.as_str()),
-                f.wire_to_fill().histogram(),
-            ))
-        });
-        let hists = latency_report::stages(&report.latency).chain(venues);
-        match latency_report::write_dir(dir, hists) {
-            Ok(files) => note!(
-                "execd: latency report: {} histograms (.hgrm, µs) in {}",
-                files.len(),
-                dir.display()
-            ),
-            Err(e) => {
-                note!("execd: latency report {}: {e}", dir.display());
-                status = ExitCode::from(1);
-            }
-        }
-    }
     if problems > 0 && status == ExitCode::SUCCESS {
         return ExitCode::from(EXIT_PROBLEMS);
     }
