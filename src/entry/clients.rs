@@ -178,10 +178,15 @@ impl Gateway {
         let Some(c) = self.conns.get_mut(ci).and_then(|c| c.as_mut()) else {
             return;
         };
+        // Garbage before the Logon is stepped over and dropped once at the end: draining
+        // it frame by frame would move the rest of the buffer each time, quadratic work
+        // a stranger could make the gateway's one thread do with tiny broken frames.
+        let mut at = 0;
         let n = loop {
-            match codec::frame(&c.pre) {
+            match codec::frame(&c.pre[at..]) {
                 Ok(n) => break n,
                 Err(FrameError::Incomplete) => {
+                    c.pre.drain(..at);
                     if c.pre.len() > MAX_PRE_LOGON {
                         c.close = Some("no Logon in the first 64 KiB".into());
                         self.report.refused += 1;
@@ -189,21 +194,24 @@ impl Gateway {
                     return;
                 }
                 Err(FrameError::Garbled { skip, why }) => {
-                    let skip = skip.clamp(1, c.pre.len());
+                    let rest = &c.pre[at..];
+                    let skip = skip.clamp(1, rest.len());
                     if !matches!(why, codec::Garble::NoBeginString)
-                        && codec::scan_tag(&c.pre[..skip], tag::MSG_TYPE) == Some(msg_type::LOGON)
+                        && codec::scan_tag(&rest[..skip], tag::MSG_TYPE) == Some(msg_type::LOGON)
                     {
                         c.close = Some(format!("Logon message is not valid ({why:?})"));
                         self.report.refused += 1;
                         return;
                     }
-                    c.pre.drain(..skip);
-                    if c.pre.is_empty() {
+                    at += skip;
+                    if at == c.pre.len() {
+                        c.pre.clear();
                         return;
                     }
                 }
             }
         };
+        c.pre.drain(..at);
         let listener = &self.listeners[c.listener];
         let who: Result<usize, (Option<usize>, String)> = match self.dec.decode(&c.pre[..n]) {
             Err(e) => Err((None, format!("first frame undecodable: {e:?}"))),
