@@ -51,7 +51,11 @@ pub struct Slippage {
 
 /// Slippage of a fill at `fill` against `reference` for an order on `side`.
 pub fn slippage(side: Side, reference: Price, fill: Price, pip: Price) -> Slippage {
-    let adverse = (fill.0 - reference.0) * side.sign();
+    // Saturating: both prices come from outside (a venue's fill, a quote or a limit).
+    let adverse = fill
+        .0
+        .saturating_sub(reference.0)
+        .saturating_mul(side.sign());
     let bps_e2 = if reference.0 > 0 {
         ratio(adverse, 1_000_000, reference.0)
     } else {
@@ -76,20 +80,30 @@ pub fn slippage(side: Side, reference: Price, fill: Price, pip: Price) -> Slippa
     }
 }
 
-/// `num × scale / den`, truncated; `den` > 0. In 64 bits where the product fits (every
+/// `num × scale / den`, truncated, saturating at the ends of `i64`; `den` > 0. In 64 bits where the product fits (every
 /// fill of a real price): two of these per fill through the 128-bit division routine
 /// cost more than the rest of the slippage.
 #[inline]
 fn ratio(num: i64, scale: i64, den: i64) -> i64 {
     match num.checked_mul(scale) {
         Some(p) => p / den,
-        None => (num as i128 * scale as i128 / den as i128) as i64,
+        None => (num as i128 * scale as i128 / den as i128)
+            .clamp(i64::MIN as i128, i64::MAX as i128) as i64,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prices_at_the_ends_of_the_range_saturate_instead_of_wrapping() {
+        let s = slippage(Side::Buy, Price(-5), Price(i64::MAX), Price(1));
+        assert_eq!((s.price, s.pips_e2), (i64::MAX, i64::MAX));
+        let s = slippage(Side::Sell, Price(i64::MAX), Price(1), Price(1));
+        assert_eq!(s.price, i64::MAX - 1);
+        assert_eq!(s.category, SlipCategory::Poor);
+    }
 
     #[test]
     fn adverse_is_positive_and_categorised() {
@@ -117,7 +131,7 @@ mod tests {
     }
 
     #[test]
-    fn ratio_truncates_as_the_128_bit_division_does_on_both_paths() {
+    fn ratio_truncates_as_the_128_bit_division_does_on_both_paths_and_saturates() {
         let nums = [
             0,
             1,
@@ -133,7 +147,9 @@ mod tests {
         for num in nums {
             for scale in [100, 1_000_000] {
                 for den in [1, 3, 10, 108_500, i64::MAX] {
-                    let wide = (num as i128 * scale as i128 / den as i128) as i64;
+                    let wide = (num as i128 * scale as i128 / den as i128)
+                        .clamp(i64::MIN as i128, i64::MAX as i128)
+                        as i64;
                     assert_eq!(ratio(num, scale, den), wide, "{num} × {scale} / {den}");
                 }
             }

@@ -420,7 +420,8 @@ pub fn order_status(
     let sym = syms.get(str_of(o, "symbol")?)?;
     let cl = str_of(o, "clientOrderId").and_then(ClOrdId::parse);
     let state = state_of(str_of(o, "status")?)?;
-    let cum = fixed(o.get("executedQty")?, sym.qty_scale)?;
+    // A negative executed quantity is not an answer (it would take back fills booked).
+    let cum = fixed(o.get("executedQty")?, sym.qty_scale).filter(|&c| c >= 0)?;
     let avg = if cum == 0 {
         0
     } else {
@@ -717,6 +718,11 @@ fn execution(
             ) else {
                 return false;
             };
+            // A trade has a price and a quantity, and its order's cumulative quantity
+            // includes it; anything else is not booked (it would reach positions and P&L).
+            if px <= 0 || qty <= 0 || cum < qty {
+                return false;
+            }
             let prior = st.prior_of(c.order.0);
             let Some(total) = prior.checked_add(cum) else {
                 return false;

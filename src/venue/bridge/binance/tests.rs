@@ -99,6 +99,10 @@ fn values_that_do_not_fit_are_dropped_and_counted_never_rounded() {
         ("l", "1e3"),                  // not a decimal
         ("z", "99999999999999999999"), // overflow
         ("L", "NaN"),
+        ("L", "0"),       // a trade without a price
+        ("L", "-100.01"), // a negative one
+        ("l", "0"),       // a trade of nothing
+        ("z", "0.0005"),  // less done in all than this trade
     ] {
         let mut t = execution_report("TRADE", "FILLED", &id, "");
         t["l"] = json!("0.001");
@@ -112,7 +116,7 @@ fn values_that_do_not_fit_are_dropped_and_counted_never_rounded() {
         );
     }
     assert!(out.is_empty());
-    assert_eq!(st.invalid, 4);
+    assert_eq!(st.invalid, 8);
     // Not ours: no event, no complaint.
     let foreign = execution_report("NEW", "NEW", "web_12345", "");
     assert!(user_event(&s, &mut st, AccountId(0), &foreign, &mut out));
@@ -397,6 +401,11 @@ fn status_answers_give_state_cum_and_average() {
         (c, st, cum, avg),
         (None, VenueOrderState::Filled, Qty(2), Price(10002))
     );
+    // A negative executed quantity is no answer: it would take back fills booked, and
+    // price the rest by dividing by what is left (nothing, when it cancels them out).
+    let v = json!({"symbol": "BTCUSDT", "clientOrderId": "foreign", "status": "FILLED",
+        "executedQty": "-0.002", "avgPrice": "100.02"});
+    assert_eq!(order_status(Flavor::Usdm, &s, &v), None);
 }
 
 #[test]
