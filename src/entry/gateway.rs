@@ -66,6 +66,9 @@ pub struct DeskReport {
     pub orders: usize,
     /// Appends its order log refused (a full disk).
     pub log_errors: u64,
+    /// Writes its FIX message store refused (a full disk): sequence numbers or messages
+    /// a resend needs may not be on disk.
+    pub store_errors: u64,
 }
 
 /// What the gateway did.
@@ -509,6 +512,7 @@ impl Gateway {
                 seqs: d.session.seqs(),
                 orders: d.book.len(),
                 log_errors: d.log.as_ref().map_or(0, |l| l.errors),
+                store_errors: d.store.errors,
             });
         }
         report

@@ -493,8 +493,11 @@ fn print_entry_report(r: &entry::EntryReport) {
             s.resubmitted,
             d.orders,
             s.resyncs,
-            if d.log_errors > 0 {
-                format!("; {} order-log appends FAILED", d.log_errors)
+            if d.log_errors + d.store_errors > 0 {
+                format!(
+                    "; {} order-log appends and {} session-store writes FAILED",
+                    d.log_errors, d.store_errors
+                )
             } else {
                 String::new()
             }
@@ -681,8 +684,9 @@ fn run(
         reg.accounts.len()
     );
     let mut status = ExitCode::SUCCESS;
-    // What failed outside the engine's own counts; the last line names it, so that it
-    // never says "cleanly" over an exit status of 1.
+    // What went wrong outside the engine's own counts (a flow that failed, a part that
+    // did not stop, writes the disk refused): the last line names it, and the exit
+    // status is not 0.
     let mut failed: Vec<String> = Vec::new();
     if let Some(f) = flow {
         note!(
@@ -738,7 +742,13 @@ fn run(
     if let Some(g) = gateway {
         note!("execd: stopping: logging order-entry clients out");
         match g.stop() {
-            Ok(r) => print_entry_report(&r),
+            Ok(r) => {
+                print_entry_report(&r);
+                let lost: u64 = r.desks.iter().map(|d| d.log_errors + d.store_errors).sum();
+                if lost > 0 {
+                    failed.push(format!("order entry: {lost} writes to disk refused"));
+                }
+            }
             Err(e) => {
                 note!("execd: {e}");
                 failed.push(format!("order entry: {e}"));
@@ -762,7 +772,7 @@ fn run(
         if let Some(f) = report.engine.venue(i).fix() {
             let (st, q) = (f.stats(), f.seqs());
             note!(
-                "execd: fix venue {}: next sequence numbers out {} in {}; {} logons, {} sent, {} received, {} anomalies, {} invalid, {} unsent, {} status requests, {} position reports, {} requests unsupported, {} reports for orders it has no record of",
+                "execd: fix venue {}: next sequence numbers out {} in {}; {} logons, {} sent, {} received, {} anomalies, {} invalid, {} unsent, {} status requests, {} position reports, {} requests unsupported, {} reports for orders it has no record of{}",
                 v.name.as_str(),
                 q.next_out,
                 q.next_in,
@@ -775,8 +785,20 @@ fn run(
                 st.status_requests,
                 st.position_reports,
                 st.unsupported,
-                st.unknown_orders
+                st.unknown_orders,
+                if st.store_errors > 0 {
+                    format!("; {} session-store writes FAILED", st.store_errors)
+                } else {
+                    String::new()
+                }
             );
+            if st.store_errors > 0 {
+                failed.push(format!(
+                    "fix venue {}: {} session-store writes refused",
+                    v.name.as_str(),
+                    st.store_errors
+                ));
+            }
             let md = st.market_data;
             if md.requests > 0 {
                 note!(
@@ -886,7 +908,7 @@ fn run(
         s.slippage_breaches,
         working,
     );
-    if problems > 0 && status == ExitCode::SUCCESS {
+    if (problems > 0 || !failed.is_empty()) && status == ExitCode::SUCCESS {
         return ExitCode::from(EXIT_PROBLEMS);
     }
     status

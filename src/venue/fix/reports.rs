@@ -67,6 +67,9 @@ pub struct FixStats {
     /// Quotes dropped for a newer one of the same instrument before the core took them
     /// (one per instrument per core cycle reaches the journal).
     pub quotes_conflated: u64,
+    /// Writes the session's message store refused (a full disk): the sequence numbers
+    /// or the messages a resend would need may not be on disk.
+    pub store_errors: u64,
 }
 
 /// What the venue remembers of an order: enough to fill in cancels, replaces and status

@@ -450,6 +450,7 @@ impl FixVenue {
     pub fn stats(&self) -> FixStats {
         let mut s = self.wire.map.stats;
         s.market_data = self.wire.map.md.stats;
+        s.store_errors = self.wire.store.errors;
         s
     }
 
