@@ -718,6 +718,20 @@ fn run(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    if !term.load(Ordering::Acquire) {
+        // Nobody asked it to stop: a part of it ended on its own, and a supervisor must
+        // see a failure to restart it.
+        let what = if core.is_finished() {
+            "the core thread ended"
+        } else if gateway.as_ref().is_some_and(|g| g.is_finished()) {
+            "order entry ended"
+        } else {
+            "the control API ended"
+        };
+        note!("execd: stopping without a signal: {what}");
+        failed.push(format!("stopped without a signal: {what}"));
+        status = ExitCode::from(1);
+    }
     // The control API stops first: no new commands, in-flight requests answered while
     // the core still runs.
     if let Some(c) = control {
