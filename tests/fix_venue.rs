@@ -275,6 +275,31 @@ fn fix_frames_in_the_audit_trail(journal: &Path, verified: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("CORRUPT: FIX store "), "{err}");
+    // Its first line (what `verify DIR | head -1` shows) does not say ok.
+    let first = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(first.contains(": DAMAGED: "), "{first}");
+    // An export with the frames, and the order's story, refuse rather than leave the
+    // unreadable store's frames out and look complete.
+    for args in [
+        vec!["export", "--format", "jsonl", "--with-fix"],
+        vec!["order", "1"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_execd-replay"))
+            .arg(args[0])
+            .arg(journal)
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("CORRUPT: FIX store "), "{args:?}: {err}");
+    }
+    // Without the frames, the journal's own rows are still all there.
+    assert!(!export(&[]).is_empty());
 }
 
 #[test]

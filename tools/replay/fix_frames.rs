@@ -90,10 +90,12 @@ fn frame_order(frame: &[u8], epoch: u32) -> Option<u64> {
 /// Export rows (kind `fix_frame`) for every frame of every store, in time order: the
 /// store's record number as `seq`, `out`/`in` as the state, the order it is about (by
 /// 11 or 41 under `epoch`), and `venue=NAME` and the frame (SOH as `|`) as the detail.
-pub fn rows(stores: &[Store], epoch: u32) -> Vec<Row> {
+/// A store that cannot be read whole (a damaged record) is an error naming it: an
+/// export that left its frames out would look complete.
+pub fn rows(stores: &[Store], epoch: u32) -> Result<Vec<Row>, String> {
     let mut out = Vec::new();
     for s in stores {
-        let _ = read_frames(&s.dir, |f| {
+        read_frames(&s.dir, |f| {
             let order = frame_order(f.frame, epoch);
             let mut r = Row {
                 time_ns: f.ts_ns,
@@ -126,10 +128,11 @@ pub fn rows(stores: &[Store], epoch: u32) -> Vec<Row> {
                 r.fields.text("orig_cl_ord_id", c);
             }
             out.push(r);
-        });
+        })
+        .map_err(|e| format!("FIX store {}: {e}", s.dir.display()))?;
     }
     out.sort_by_key(|r| r.time_ns);
-    out
+    Ok(out)
 }
 
 /// The export row kind of a raw FIX frame (`execd-replay export --with-fix`).
@@ -141,11 +144,16 @@ pub const VENUE_MESSAGE: &str = "venue_message";
 /// Story rows for every message in the bridge wire logs beside the journal
 /// (`<journal>/bridge/<venue>`) that names a client order id under `epoch` of an order
 /// `follows` accepts, in time order: what went over REST and WebSocket as it was logged
-/// (signatures blanked, no keys).
-pub fn bridge_rows(dir: &Path, epoch: u32, follows: impl Fn(u64) -> bool) -> Vec<Row> {
+/// (signatures blanked, no keys). A wire log that cannot be read whole is an error
+/// naming it.
+pub fn bridge_rows(
+    dir: &Path,
+    epoch: u32,
+    follows: impl Fn(u64) -> bool,
+) -> Result<Vec<Row>, String> {
     let mut out = Vec::new();
     let Ok(venues) = std::fs::read_dir(dir.join("bridge")) else {
-        return out;
+        return Ok(out);
     };
     let mut venues: Vec<_> = venues.flatten().map(|e| e.path()).collect();
     venues.sort();
@@ -154,7 +162,7 @@ pub fn bridge_rows(dir: &Path, epoch: u32, follows: impl Fn(u64) -> bool) -> Vec
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let _ = execd::venue::bridge::wire::read_messages(&v, |ts, sent, text| {
+        execd::venue::bridge::wire::read_messages(&v, |ts, sent, text| {
             let order = text
                 .split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
                 .filter_map(ClOrdId::parse)
@@ -175,10 +183,11 @@ pub fn bridge_rows(dir: &Path, epoch: u32, follows: impl Fn(u64) -> bool) -> Vec
                 .text("cl_ord_id", c.to_string())
                 .text("payload", text);
             out.push(r);
-        });
+        })
+        .map_err(|e| format!("venue wire log {}: {e}", v.display()))?;
     }
     out.sort_by_key(|r| r.time_ns);
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

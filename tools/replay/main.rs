@@ -386,7 +386,36 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
         Ok(st) => st,
         Err(e) => return corrupt_exit(&e).ok_or_else(|| e.to_string()),
     };
-    say!("journal {}: ok", dir.display());
+    // The raw venue messages: each FIX session store beside the journal, every record's
+    // CRC and every frame's BodyLength and CheckSum. Checked before the first line, which
+    // says whether everything checked.
+    let fix_checks: Vec<_> = fix_frames::stores(dir)
+        .into_iter()
+        .map(|st| {
+            let c = fix_frames::check(&st);
+            (st, c)
+        })
+        .collect();
+    let mut damaged = Vec::new();
+    for (st, c) in &fix_checks {
+        if let Some(e) = &c.unreadable {
+            damaged.push(format!("FIX store {}: {e}", st.dir.display()));
+        }
+        for (record, why) in &c.malformed {
+            damaged.push(format!(
+                "FIX store {} record {record}: the frame {why}",
+                st.dir.display()
+            ));
+        }
+    }
+    if damaged.is_empty() {
+        say!("journal {}: ok", dir.display());
+    } else {
+        say!(
+            "journal {}: DAMAGED: its journal checks, a FIX session store beside it does not (CORRUPT below)",
+            dir.display()
+        );
+    }
     say!("  {}", started_line(&started));
     say!(
         "  {} segments, {} records (sequence {}..{}), every header checksum, CRC and sequence number checked",
@@ -458,11 +487,7 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
             );
         }
     });
-    // The raw venue messages: each FIX session store beside the journal, every record's
-    // CRC and every frame's BodyLength and CheckSum.
-    let mut damaged = Vec::new();
-    for st in fix_frames::stores(dir) {
-        let c = fix_frames::check(&st);
+    for (st, c) in &fix_checks {
         say!(
             "  FIX store {}: {} frames sent, {} received{}",
             st.venue,
@@ -474,15 +499,6 @@ fn verify(dir: &Path) -> Result<ExitCode, String> {
                 ": DAMAGED"
             }
         );
-        if let Some(e) = c.unreadable {
-            damaged.push(format!("FIX store {}: {e}", st.dir.display()));
-        }
-        for (record, why) in c.malformed {
-            damaged.push(format!(
-                "FIX store {} record {record}: the frame {why}",
-                st.dir.display()
-            ));
-        }
     }
     let mut states: BTreeMap<&str, u64> = BTreeMap::new();
     for o in engine.book().iter() {
@@ -587,7 +603,13 @@ fn export(
                 Ok(st) => st.epoch,
                 Err(e) => return corrupt_exit(&e).ok_or_else(|| e.to_string()),
             };
-            frames.extend(fix_frames::rows(&stores, epoch));
+            match fix_frames::rows(&stores, epoch) {
+                Ok(rows) => frames.extend(rows),
+                Err(e) => {
+                    warn!("CORRUPT: {e}");
+                    return Ok(ExitCode::from(EXIT_REFUSED));
+                }
+            }
         }
     }
     let stdout = std::io::stdout();
@@ -708,14 +730,24 @@ fn order_life(dir: &Path, id: &str, format: StoryFormat) -> Result<ExitCode, Str
         let epoch = recovery::journal_start(dir)
             .map_err(|e| e.to_string())?
             .epoch;
-        if !stores.is_empty() {
-            frames = fix_frames::rows(&stores, epoch)
-                .into_iter()
-                .filter(|f| f.order.is_some_and(|x| story.follows(x)))
-                .collect();
-        }
         // A bridge venue's REST and WebSocket messages about it, as its wire log kept them.
-        frames.extend(fix_frames::bridge_rows(dir, epoch, |o| story.follows(o)));
+        let read = fix_frames::rows(&stores, epoch).and_then(|fix| {
+            let bridge = fix_frames::bridge_rows(dir, epoch, |o| story.follows(o))?;
+            Ok((fix, bridge))
+        });
+        match read {
+            Ok((fix, bridge)) => {
+                frames = fix
+                    .into_iter()
+                    .filter(|f| f.order.is_some_and(|x| story.follows(x)))
+                    .collect();
+                frames.extend(bridge);
+            }
+            Err(e) => {
+                warn!("CORRUPT: {e}");
+                return Ok(ExitCode::from(EXIT_REFUSED));
+            }
+        }
     }
     match format {
         StoryFormat::Text => {
