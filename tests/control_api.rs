@@ -1596,6 +1596,39 @@ fn operator_actions_are_journaled_with_who_and_why_and_the_audit_route_exports_w
         &env,
     );
     assert_eq!((code, by_ctl.as_str()), (Some(0), ops.as_str()), "{err}");
+    // Output that cannot be written (a full disk) is not a success.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let mut c = execd();
+    c.arg("ctl")
+        .args(["--url", &d.url, "audit", "--format", "jsonl"])
+        .stdout(full);
+    for (k, v) in &env {
+        c.env(k, v);
+    }
+    let mut child = c
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("execd ctl starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("execd ctl audit > /dev/full did not finish within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot write standard output"), "{err}");
     let (code, _, err) = ctl(&d.url, &["audit", "--kind", "nope"], &env);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("INVALID_PARAMETER: kind"), "{err}");

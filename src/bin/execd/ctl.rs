@@ -408,16 +408,30 @@ fn stream_out(req: ureq::Request, base: &str, kind: Streamed, json: bool) -> Exi
         err(&format!("the stream was cut off: {e}"));
         ExitCode::from(2)
     };
+    // A reader of our output that went away (`| head`) has what it wanted; any other
+    // write error (a full disk) lost output, and says so.
+    let unwritten = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            ExitCode::SUCCESS
+        } else {
+            err(&format!("cannot write standard output: {e}"));
+            ExitCode::from(2)
+        }
+    };
     match kind {
         Streamed::Export => {
             let mut buf = [0u8; 64 * 1024];
             loop {
                 match reader.read(&mut buf) {
-                    Ok(0) => return ExitCode::SUCCESS,
+                    Ok(0) => {
+                        return match stdout.flush() {
+                            Ok(()) => ExitCode::SUCCESS,
+                            Err(e) => unwritten(e),
+                        }
+                    }
                     Ok(n) => {
-                        if stdout.write_all(&buf[..n]).is_err() {
-                            // The reader of our output went away (| head).
-                            return ExitCode::SUCCESS;
+                        if let Err(e) = stdout.write_all(&buf[..n]) {
+                            return unwritten(e);
                         }
                     }
                     Err(e) => return cut(e),
@@ -497,20 +511,24 @@ fn stream_out(req: ureq::Request, base: &str, kind: Streamed, json: bool) -> Exi
                     }
                     l
                 };
-                if writeln!(stdout, "{text}")
-                    .and_then(|_| stdout.flush())
-                    .is_err()
-                {
-                    return ExitCode::SUCCESS;
+                if let Err(e) = writeln!(stdout, "{text}").and_then(|_| stdout.flush()) {
+                    return unwritten(e);
                 }
             }
         }
     }
 }
 
+/// An answer on standard output. A reader that went away (`| head`) is no error; any
+/// other failure to write it (a full disk) lost the answer: exit 2, saying so.
 fn out(text: &str) {
     let mut o = std::io::stdout().lock();
-    let _ = o.write_all(text.as_bytes()).and_then(|()| o.flush());
+    if let Err(e) = o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            err(&format!("cannot write standard output: {e}"));
+            std::process::exit(2);
+        }
+    }
 }
 
 fn err(text: &str) {
