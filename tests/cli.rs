@@ -599,3 +599,24 @@ fn run_on_a_journal_that_cannot_grow_refuses_commands_and_says_so() {
         "{last}"
     );
 }
+
+/// The demo's kill-switch line says what its drill did: a run too short to lift the
+/// switch says it is still set; a short one lifts it.
+#[test]
+fn demo_says_what_its_kill_switch_drill_did() {
+    let line = |orders: u64| {
+        demo(orders, 7)
+            .lines()
+            .find(|l| l.starts_with("kill switch"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(
+        line(1),
+        "kill switch   MSFT ACTIVE with emergency cancel, still ACTIVE at the end (1 events)"
+    );
+    assert_eq!(
+        line(10),
+        "kill switch   MSFT ACTIVE with emergency cancel, then OFF (2 events)"
+    );
+}

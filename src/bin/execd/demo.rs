@@ -412,6 +412,8 @@ pub struct DemoDone {
     pub audit_failure: Option<String>,
     /// What the journal refused (a full disk).
     pub journal_refused: execd::core::JournalRefused,
+    /// Events the order state machine refused (recorded, state unchanged).
+    pub anomalies: u64,
 }
 
 /// Runs the demo and builds its summary.
@@ -495,7 +497,10 @@ fn run_io(reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoDone> {
     let mut t = (start + 1_000_000_000).max(recovered_to + 1_000_000);
     let mut last_barrier: Option<u64> = None;
     let kill_on = opts.orders / 2;
-    let kill_off = kill_on + opts.orders / 50;
+    // At least one request later, so that a short run lifts the switch it set.
+    let kill_off = kill_on + (opts.orders / 50).max(1);
+    // What of the drill this run carried out (a resumed run may have passed it).
+    let mut drill_steps = Vec::new();
     // The kill-switch drill uses the second tradable instrument (MSFT by default).
     let drill = work.tradable[1.min(work.tradable.len() - 1)].symbol;
     let wall = Instant::now();
@@ -524,6 +529,7 @@ fn run_io(reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoDone> {
             } else {
                 KillState::Off
             };
+            drill_steps.push(state);
             send(
                 h,
                 &mut tally,
@@ -592,7 +598,16 @@ fn run_io(reg: Registry, opts: &DemoOptions) -> std::io::Result<DemoDone> {
         tally.on(e);
     }
     Ok(DemoDone {
-        summary: summarise(&reg, opts, &tally, &report, elapsed, drill),
+        summary: summarise(
+            &reg,
+            opts,
+            &tally,
+            &report,
+            elapsed,
+            (drill, &drill_steps),
+            opts.orders - resume_after.min(opts.orders),
+        ),
+        anomalies: tally.anomalies.values().sum(),
         audit_failure: report.audit_failure.clone(),
         journal_refused: report.journal_refused.clone(),
     })
@@ -604,16 +619,23 @@ fn summarise(
     t: &Tally,
     report: &CoreReport,
     elapsed: Duration,
-    drill: Name,
+    (drill, drill_steps): (Name, &[KillState]),
+    sent: u64,
 ) -> String {
-    let rps = opts.orders as f64 / elapsed.as_secs_f64();
+    let rps = sent as f64 / elapsed.as_secs_f64();
     let mut s = String::new();
     let e = &report.engine;
     let st = &e.stats();
     let _ = writeln!(
         s,
-        "execd demo: {} requests, seed {}, paper venue, simulated clock from 2026-01-05T15:00:00Z",
-        opts.orders, opts.seed
+        "execd demo: {} requests{}, seed {}, paper venue, simulated clock from 2026-01-05T15:00:00Z",
+        opts.orders,
+        if sent < opts.orders {
+            format!(" ({sent} in this run, the rest in the journal already)")
+        } else {
+            String::new()
+        },
+        opts.seed
     );
     let _ = writeln!(s, "requests      submitted {}  accepted {}  rejected {}  duplicates {}  (kill-switch WARNING {})", st.submitted, t.accepted, t.rejected, t.duplicates, t.warnings);
     let mut parents: BTreeMap<&str, u64> = BTreeMap::new();
@@ -683,9 +705,15 @@ fn summarise(
             .map(|((st, ev), n)| format!("; {ev} in {}: {n}", st.as_str()))
             .collect::<String>()
     );
+    let drilled = match drill_steps {
+        [KillState::Active, KillState::Off] => "ACTIVE with emergency cancel, then OFF",
+        [KillState::Active] => "ACTIVE with emergency cancel, still ACTIVE at the end",
+        [KillState::Off] => "OFF (set ACTIVE before this run)",
+        _ => "not exercised in this run",
+    };
     let _ = writeln!(
         s,
-        "kill switch   {} ACTIVE with emergency cancel, then OFF ({} events)",
+        "kill switch   {} {drilled} ({} events)",
         drill.as_str(),
         t.kill_events
     );

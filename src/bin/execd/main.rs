@@ -210,6 +210,10 @@ fn main() -> ExitCode {
                         );
                         status = ExitCode::from(EXIT_PROBLEMS);
                     }
+                    if done.anomalies > 0 {
+                        note!("execd: {} OMS anomalies in the demo (events the order state machine refused; `anomalies` above)", done.anomalies);
+                        status = ExitCode::from(EXIT_PROBLEMS);
+                    }
                     status
                 }
                 Err(e) => fail(&e),
