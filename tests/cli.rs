@@ -595,9 +595,19 @@ fn run_on_a_journal_that_cannot_grow_refuses_commands_and_says_so() {
     // The verdict is the last line, after positions and balances.
     let last = err.lines().last().unwrap_or_default();
     assert!(
-        last.starts_with("execd: stopped with problems (the journal refused writes): "),
+        last.starts_with("execd: stopped with problems (")
+            && last.contains("the journal refused writes"),
         "{last}"
     );
+    // Each refused submit was answered by its request id: the flow counted it rejected.
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(out.contains("flow: rejected: JOURNAL_FAILED "), "{out}");
 }
 
 /// The demo's kill-switch line says what its drill did: a run too short to lift the

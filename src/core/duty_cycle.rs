@@ -23,6 +23,7 @@ use super::rings::Rings;
 use super::thread::{CoreOptions, CoreReport};
 use super::wait::IdleWait;
 use crate::model::event::{Command, CoreEvent, Inbound};
+use crate::model::ids::OrderId;
 use crate::model::reason::Reason;
 use crate::model::reconcile::ReconTrigger;
 use crate::sidecar::{AuditHealth, AuditState};
@@ -347,13 +348,20 @@ impl DutyCycle {
         }
         self.rings.time(self.engine.now());
         if !self.rings.record_command(origin, &msg.cmd) {
-            self.rings.emit(
-                origin,
-                CoreEvent::CommandRejected {
+            // A submit is answered by its request id, as every submit is: the producer
+            // (an HTTP client, a FIX client's desk) waits for that, not for a command.
+            let refused = match &msg.cmd {
+                Command::Submit(r) => CoreEvent::Rejected {
+                    request_id: r.request_id,
+                    order: OrderId(0),
+                    reason: Reason::JournalFailed,
+                },
+                _ => CoreEvent::CommandRejected {
                     order: None,
                     reason: Reason::JournalFailed,
                 },
-            );
+            };
+            self.rings.emit(origin, refused);
             return;
         }
         let t0 = self.tsc.raw();

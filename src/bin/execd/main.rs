@@ -700,7 +700,16 @@ fn run(
             f.orders / u64::from(f.rate.max(1))
         );
         match flow::run(&reg, &mut handles[0], &f, &term) {
-            Ok(r) => say(&r.summary()),
+            Ok(r) => {
+                say(&r.summary());
+                if r.unfinished > 0 {
+                    // Still working, or never answered, when the flow stopped waiting.
+                    failed.push(format!(
+                        "the order flow: {} orders unfinished",
+                        r.unfinished
+                    ));
+                }
+            }
             Err(e) => {
                 note!("execd: order flow: {e}");
                 failed.push(format!("the order flow: {e}"));
