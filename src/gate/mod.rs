@@ -567,13 +567,21 @@ pub(crate) fn position_limit(
     open_buy: Qty,
     open_sell: Qty,
 ) -> Result<(), Reason> {
+    // In 128 bits: limits (raised through the API) and positions (restated from a
+    // venue) near the top of the range must not wrap into a pass.
+    let (pos, buy, sell, qty) = (
+        i128::from(pos.0),
+        i128::from(open_buy.0),
+        i128::from(open_sell.0),
+        i128::from(qty.0),
+    );
     let (before, worst) = match side {
-        Side::Buy => (pos.0 + open_buy.0, pos.0 + open_buy.0 + qty.0),
-        Side::Sell => (pos.0 - open_sell.0, pos.0 - open_sell.0 - qty.0),
+        Side::Buy => (pos + buy, pos + buy + qty),
+        Side::Sell => (pos - sell, pos - sell - qty),
     };
     // An order that brings an over-limit position back towards the limit is allowed:
     // refusing it would keep the account stuck beyond its limit.
-    if worst.abs() > lim.max_position.0 && worst.abs() > before.abs() {
+    if worst.abs() > i128::from(lim.max_position.0) && worst.abs() > before.abs() {
         return Err(Reason::MaxPosition);
     }
     Ok(())

@@ -686,3 +686,42 @@ fn check_is_pure_until_on_send() {
     fx.gate.on_send(V, fx.now);
     fx.reject(&r, Reason::CircuitOpen);
 }
+
+/// R-GATE-7 at the ends of the range: a limit raised near `i64::MAX`, or a position
+/// restated that large, must not wrap a worst case into a pass.
+#[test]
+fn position_limit_near_the_top_of_the_range_does_not_wrap() {
+    let lim = Limits {
+        instrument: InstrumentId(0),
+        max_order_qty: Qty(i64::MAX),
+        max_notional: Money(i64::MAX),
+        max_position: Qty(i64::MAX - 10),
+    };
+    let big = Qty(i64::MAX / 2 + 1);
+    // Position and working buys already at the limit: one more lot would go past it.
+    assert_eq!(
+        position_limit(
+            &lim,
+            Side::Buy,
+            Qty(20),
+            big,
+            Qty(i64::MAX / 2 - 20),
+            Qty(0)
+        ),
+        Err(Reason::MaxPosition)
+    );
+    // Two halves of the range buying: the worst case is beyond i64, refused.
+    assert_eq!(
+        position_limit(&lim, Side::Buy, big, big, Qty(0), Qty(0)),
+        Err(Reason::MaxPosition)
+    );
+    // Selling it down is allowed, however far over.
+    assert_eq!(
+        position_limit(&lim, Side::Sell, big, Qty(i64::MAX), Qty(0), Qty(0)),
+        Ok(())
+    );
+    assert_eq!(
+        position_limit(&lim, Side::Sell, big, Qty(-big.0), Qty(0), Qty(0)),
+        Err(Reason::MaxPosition)
+    );
+}

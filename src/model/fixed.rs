@@ -276,17 +276,19 @@ fn pow10_wide(k: i32) -> i128 {
     }
 }
 
+// Saturating, as `Money`'s are: quantities come from outside (venue reports, restated
+// positions, limits), and a wrapped sum would turn a large position into a small one.
 impl std::ops::Add for Qty {
     type Output = Qty;
     fn add(self, o: Qty) -> Qty {
-        Qty(self.0 + o.0)
+        Qty(self.0.saturating_add(o.0))
     }
 }
 
 impl std::ops::Sub for Qty {
     type Output = Qty;
     fn sub(self, o: Qty) -> Qty {
-        Qty(self.0 - o.0)
+        Qty(self.0.saturating_sub(o.0))
     }
 }
 
