@@ -4,10 +4,13 @@
 //! the TOML it writes into journals, a journal that opens takes the next record and
 //! scans again, a record that decodes encodes back to the same bytes. And what a FIX
 //! peer sends (`fuzz/fix.rs`): frames through the codec, byte streams through a session,
-//! ExecutionReports through the broker venue's mapping.
+//! ExecutionReports through the broker venue's mapping. And what Binance sends
+//! (`fuzz/binance.rs`): its JSON through every reader of the bridge.
 //!
 //! `cargo test` runs each for 2 s; `.ci/run` for longer (`EXECD_FUZZ_SECS`).
 
+#[path = "fuzz/binance.rs"]
+mod binance;
 #[path = "fuzz/engine.rs"]
 mod engine;
 #[path = "fuzz/fix.rs"]
@@ -381,6 +384,18 @@ fn fuzz_exec_reports() {
         run: fix::reports_target,
         fixup: Some(fix::fix_fixup),
         tokens: fix::FIX_TOKENS,
+    });
+}
+
+// ------------------------------------------------------------------------- Binance
+
+#[test]
+fn fuzz_binance() {
+    check(&Target {
+        name: "binance",
+        run: binance::binance_target,
+        fixup: None,
+        tokens: binance::BINANCE_TOKENS,
     });
 }
 
