@@ -600,11 +600,17 @@ fn raw_clients_trade_and_nothing_they_send_crashes_the_gateway() {
     n.send("A", &[(98, "0"), (108, "30")]);
     assert!(n.closed_silently(WAIT));
 
+    // A stranger holding as many idle connections as the gateway lets wait for a Logon
+    // does not lock clients out: the one that waited longest is closed to make room.
+    let idle: Vec<std::net::TcpStream> = (0..256)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
     let mut r = Raw::connect(port, "FIX.4.4", "RAW");
     // 49 KB of tiny broken frames before the Logon: stepped over without an answer, and
     // the Logon after them binds.
     r.write(&b"8=FIX\x01x".repeat(7_000));
     r.logon(&[(553, "raw"), (554, PASSWORD)]);
+    drop(idle);
     // A market order: pending new, new, filled.
     r.send("D", &order("m1", "AAPL", "1", "10", None));
     let a = r.expect_exec("m1", "A");

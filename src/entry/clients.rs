@@ -27,15 +27,24 @@ impl Gateway {
             match l.sock.accept() {
                 Ok((stream, addr)) => {
                     self.report.connections += 1;
-                    let unbound = self
-                        .conns
-                        .iter()
-                        .flatten()
-                        .filter(|c| c.desk.is_none())
-                        .count();
+                    let waiting = |c: &&mut Conn| c.desk.is_none() && c.close.is_none();
+                    let unbound = self.conns.iter_mut().flatten().filter(waiting).count();
                     if unbound >= MAX_UNBOUND {
-                        self.report.refused += 1;
-                        continue;
+                        // Room for the newcomer at the expense of the connection that has
+                        // waited longest without a Logon: refusing newcomers instead would
+                        // let a stranger holding idle connections lock every client out.
+                        if let Some(old) = self
+                            .conns
+                            .iter_mut()
+                            .flatten()
+                            .filter(waiting)
+                            .min_by_key(|c| c.logon_deadline)
+                        {
+                            old.close = Some(
+                                "no Logon, the oldest of too many connections without one".into(),
+                            );
+                            self.report.refused += 1;
+                        }
                     }
                     let _ = stream.set_nodelay(true);
                     let mut link = match Link::accepted(stream, None) {

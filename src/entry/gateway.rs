@@ -41,8 +41,9 @@ const EVENTS_PER_TURN: usize = 4096;
 pub(super) const READ_PER_TURN: usize = 256 << 10;
 /// How long clients get to answer our Logout when the daemon stops.
 const STOP_GRACE_NS: u64 = 3_000_000_000;
-/// Connections waiting for their Logon at once; beyond it new ones are refused. Each
-/// holds at most [`super::conn::MAX_PRE_LOGON`] (plus a read) for at most LogonTimeout.
+/// Connections waiting for their Logon at once; a new one beyond it closes the one that
+/// has waited longest. Each holds at most [`super::conn::MAX_PRE_LOGON`] (plus a read)
+/// for at most LogonTimeout.
 pub(super) const MAX_UNBOUND: usize = 256;
 
 /// Wall clock in Unix nanoseconds (FIX SendingTime is wall-clock time).
