@@ -626,6 +626,17 @@ impl Mapping {
             }
             return self.on_status(q, now, seq, cl, msg);
         }
+        // FIX 4.2 busts and corrects an execution with ExecTransType 1 (cancel) or 2
+        // (correct), a new ExecID and the ExecType of the execution it names (ExecRefID):
+        // booked as a fill it would count twice. As 4.4's G and H: said, not applied.
+        if fix42 && matches!(msg.get(tag::EXEC_TRANS_TYPE), Some(b"1" | b"2")) {
+            self.stats.trade_corrections += 1;
+            return self.refuse(
+                cl,
+                "trade correction/bust not applied (FIX 4.2 ExecTransType 1/2)",
+                msg,
+            );
+        }
         // FIX 4.2 reports executions as ExecType 1/2 (partial/fill); 4.4 and later as F.
         let fix42_fill = fix42 && matches!(exec_type, b'1' | b'2');
         let kind = match exec_type {

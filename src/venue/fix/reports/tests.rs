@@ -181,6 +181,32 @@ fn fix42_partial_and_fill_exec_types() {
     }
     // In FIX 4.4 ExecType 1/2 do not exist: nothing is applied from them.
     assert!(report(&mut m, "2", "2", &[(31, "1"), (32, "1")]).is_empty());
+    // A FIX 4.2 bust (ExecTransType 1) or correction (2) of execution 55: a new ExecID,
+    // the ExecType of the execution it names. Booked, it would count the fill twice.
+    let (corrections, anomalies) = (m.stats.trade_corrections, m.stats.anomalies);
+    for trans in ["1", "2"] {
+        let evs = map(
+            &mut m,
+            "FIX.4.2",
+            b"8",
+            &[
+                (37, "9"),
+                (11, cl.as_str()),
+                (17, "56"),
+                (19, "55"),
+                (20, trans),
+                (150, "1"),
+                (39, "1"),
+                (55, "MSFT"),
+                (31, "101"),
+                (32, "1"),
+            ],
+        );
+        assert!(evs.is_empty(), "ExecTransType {trans}: {evs:?}");
+    }
+    assert_eq!(m.stats.trade_corrections, corrections + 2);
+    assert_eq!(m.stats.anomalies, anomalies + 2);
+    assert_eq!(m.to_query, [CL], "the order's state is asked for instead");
 }
 
 #[test]
