@@ -210,7 +210,13 @@ impl SessionIo for Wire {
                 self.fills.filled(cl);
             }
         }
+        let rejects = self.map.to_reject.len();
         self.map.on_app(&mut self.events, self.now, msg);
+        if valid.is_err() {
+            // The session rejected it already (35=3): one reject per message, not a
+            // BusinessMessageReject for its type on top.
+            self.map.to_reject.truncate(rejects);
+        }
         let seq = msg.seq().unwrap_or(0);
         self.map.snap.settle(&mut self.events, self.now, seq);
     }

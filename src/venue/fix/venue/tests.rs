@@ -354,3 +354,47 @@ fn market_data_is_asked_for_at_logon_and_a_cycles_refreshes_reach_the_core_confl
         (2, 3, 1)
     );
 }
+
+/// A message of a type the dictionary does not know gets the session's Reject (35=3,
+/// 373=11) and nothing more: not a BusinessMessageReject for its type on top.
+#[test]
+fn a_message_type_the_dictionary_does_not_know_is_rejected_once() {
+    use crate::venue::fix::store::MessageStore;
+    let now = 1_700_000_000_000_000_000;
+    let mut stream = broker_stream(now);
+    let mut e = Encoder::new("FIX.4.4", 256);
+    e.start(b"ZZ")
+        .uint(34, 4)
+        .bytes(49, b"SIM")
+        .timestamp(52, now, false)
+        .bytes(56, b"EXECD")
+        .bytes(58, b"what is this");
+    stream.extend_from_slice(e.finish());
+    let mut v = FixVenue::new(reg(), VenueId(0), None, 0, false, now).unwrap();
+    v.wire.now = now;
+    v.session.on_connected(now, &mut v.wire);
+    v.settle(now);
+    v.session.on_bytes(now, &stream, &mut v.wire);
+    v.settle(now);
+    let mut dec = Decoder::new();
+    let sent: Vec<String> = (1..v.session.seqs().next_out)
+        .filter_map(|seq| {
+            let f = v.wire.store.get(seq)?;
+            let n = frame(f).ok()?;
+            let m = dec.decode(&f[..n]).ok()?;
+            let t = String::from_utf8_lossy(m.msg_type()).into_owned();
+            let why = m
+                .get(373)
+                .or(m.get(380))
+                .map(|r| String::from_utf8_lossy(r).into_owned());
+            Some(format!("{t}/{}", why.unwrap_or_default()))
+        })
+        .collect();
+    assert_eq!(
+        sent.iter()
+            .filter(|s| s.starts_with("3/") || s.starts_with("j/"))
+            .collect::<Vec<_>>(),
+        ["3/11"],
+        "sent: {sent:?}"
+    );
+}
