@@ -608,6 +608,14 @@ fn run_on_a_journal_that_cannot_grow_refuses_commands_and_says_so() {
         .read_to_string(&mut out)
         .unwrap();
     assert!(out.contains("flow: rejected: JOURNAL_FAILED "), "{out}");
+    // What the journal took is a consistent prefix: it verifies, and once the disk has
+    // room again a restart on it carries on.
+    let (code, _, err) = replay_tool(&["verify", journal.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    std::fs::remove_dir(journal.join("0000000000000001.journal.tmp")).unwrap();
+    let (code, _, err) = run_flow(&cfg, &journal, 20);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("execd: stopped cleanly: "), "{err}");
 }
 
 /// The demo's kill-switch line says what its drill did: a run too short to lift the

@@ -361,7 +361,7 @@ impl DutyCycle {
                     reason: Reason::JournalFailed,
                 },
             };
-            self.rings.emit(origin, refused);
+            self.rings.refuse_unjournaled(origin, refused);
             return;
         }
         let t0 = self.tsc.raw();

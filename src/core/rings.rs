@@ -123,6 +123,13 @@ impl Rings {
         }
     }
 
+    /// Answers a command the journal refused. Not journaled: an answer to a command the
+    /// journal does not hold would be a record that no replay produces.
+    pub(crate) fn refuse_unjournaled(&mut self, origin: u8, ev: CoreEvent) {
+        self.metrics.observe(&ev);
+        self.deliver(origin, ev);
+    }
+
     /// What the journal refused so far.
     pub(crate) fn journal_refused(&self) -> &JournalRefused {
         &self.refused

@@ -119,8 +119,9 @@ pub struct JournalRefused {
     /// JOURNAL_FAILED.
     pub commands: u64,
     /// Other records not journaled: events and venue inputs (applied all the same, but
-    /// missing from the journal and the audit log), kill-switch changes for the audit
-    /// log, the closing time record.
+    /// missing from the journal and the audit log), audit-log state changes, the closing
+    /// time record. Once one is refused, the journal takes nothing more until it can
+    /// grow again: what it holds stays a prefix of what happened.
     pub records: u64,
     /// Why the final msync failed, if it did: the last records may not be on disk.
     pub sync: Option<String>,
@@ -137,7 +138,7 @@ impl std::fmt::Display for JournalRefused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} commands refused (JOURNAL_FAILED, not carried out), {} events and venue inputs not journaled (applied, but missing from the journal and the audit log)",
+            "{} commands refused (JOURNAL_FAILED, not carried out), {} other records not journaled (events and venue inputs, applied but missing from the journal and the audit log)",
             self.commands, self.records
         )?;
         if let Some(why) = &self.sync {

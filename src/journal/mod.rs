@@ -612,7 +612,10 @@ impl JournalWriter {
         if need > self.segment_size - SEGMENT_HEADER {
             return Err(JournalError::TooLarge(payload.len()));
         }
-        if self.pos + need > self.map.len() {
+        // After a refusal nothing lands in what is left of the segment either, until the
+        // next one arrives: the journal stays a prefix of what happened, not a record
+        // with holes that a replay would not reproduce.
+        if self.pos + need > self.map.len() || self.failed.is_some() {
             self.roll()?;
         }
         let seq = self.next_seq;

@@ -434,6 +434,10 @@ pub fn order_status(
             Flavor::Usdm => fixed(o.get("avgPrice")?, sym.price_scale)?,
         }
     };
+    // Something filled at no price, or a negative one, is not an answer either.
+    if cum > 0 && avg <= 0 {
+        return None;
+    }
     Some((cl, sym.id, state, Qty(cum), Price(avg)))
 }
 

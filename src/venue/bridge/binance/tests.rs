@@ -406,6 +406,10 @@ fn status_answers_give_state_cum_and_average() {
     let v = json!({"symbol": "BTCUSDT", "clientOrderId": "foreign", "status": "FILLED",
         "executedQty": "-0.002", "avgPrice": "100.02"});
     assert_eq!(order_status(Flavor::Usdm, &s, &v), None);
+    // Filled, at a negative average price: no answer either.
+    let v = json!({"symbol": "BTCUSDT", "clientOrderId": "foreign", "status": "FILLED",
+        "executedQty": "0.002", "avgPrice": "-1"});
+    assert_eq!(order_status(Flavor::Usdm, &s, &v), None);
 }
 
 #[test]
