@@ -27,25 +27,6 @@ impl Gateway {
             match l.sock.accept() {
                 Ok((stream, addr)) => {
                     self.report.connections += 1;
-                    let waiting = |c: &&mut Conn| c.desk.is_none() && c.close.is_none();
-                    let unbound = self.conns.iter_mut().flatten().filter(waiting).count();
-                    if unbound >= MAX_UNBOUND {
-                        // Room for the newcomer at the expense of the connection that has
-                        // waited longest without a Logon: refusing newcomers instead would
-                        // let a stranger holding idle connections lock every client out.
-                        if let Some(old) = self
-                            .conns
-                            .iter_mut()
-                            .flatten()
-                            .filter(waiting)
-                            .min_by_key(|c| c.logon_deadline)
-                        {
-                            old.close = Some(
-                                "no Logon, the oldest of too many connections without one".into(),
-                            );
-                            self.report.refused += 1;
-                        }
-                    }
                     let _ = stream.set_nodelay(true);
                     let mut link = match Link::accepted(stream, None) {
                         Ok(l) => l,
@@ -87,7 +68,9 @@ impl Gateway {
                         close: None,
                         readable: true,
                         logon_deadline: now + secs as u64 * 1_000_000_000,
+                        accepted: self.report.connections,
                     });
+                    self.evict_beyond_unbound(ci, now);
                 }
                 Err(e) => {
                     if self.accept.on_error(&e, now, "execd: order entry") == AfterAccept::Stop {
@@ -95,6 +78,31 @@ impl Gateway {
                     }
                 }
             }
+        }
+    }
+
+    /// More connections waiting for a Logon than allowed, with `newest` just accepted:
+    /// the one that has waited longest is closed now. Refusing newcomers instead would let
+    /// a stranger holding idle connections lock every client out.
+    fn evict_beyond_unbound(&mut self, newest: usize, now: u64) {
+        let waiting = |c: &Conn| c.desk.is_none() && c.close.is_none();
+        let unbound = self.conns.iter().flatten().filter(|c| waiting(c)).count();
+        if unbound <= MAX_UNBOUND {
+            return;
+        }
+        let oldest = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter(|&(i, c)| i != newest && c.as_ref().is_some_and(waiting))
+            .min_by_key(|(_, c)| c.as_ref().map_or(u64::MAX, |c| c.accepted))
+            .map(|(i, _)| i);
+        if let Some(i) = oldest {
+            if let Some(c) = self.conns[i].as_mut() {
+                c.close = Some("no Logon, the oldest of too many connections without one".into());
+            }
+            self.report.refused += 1;
+            self.close(i, now);
         }
     }
 

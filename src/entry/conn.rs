@@ -87,4 +87,6 @@ pub struct Conn {
     pub readable: bool,
     /// A connection not bound to a session by then is closed (unix ns).
     pub logon_deadline: u64,
+    /// Its number among the connections accepted (which waited longest for a Logon).
+    pub accepted: u64,
 }
