@@ -448,8 +448,11 @@ pub fn earlier_fills(syms: &Symbols, total: Qty, o: &Value) -> i64 {
     let Some(sym) = str_of(o, "symbol").and_then(|s| syms.get(s)) else {
         return 0;
     };
+    // An order of no or a negative quantity is no answer: it would make more filled
+    // earlier than the whole order.
     o.get("origQty")
         .and_then(|q| fixed(q, sym.qty_scale))
+        .filter(|&q| q > 0)
         .and_then(|q| total.0.checked_sub(q))
         .map_or(0, |d| d.max(0))
 }

@@ -721,6 +721,12 @@ fn a_status_answer_tells_what_earlier_venue_orders_filled() {
     let mut bad = answer.clone();
     bad["origQty"] = json!("0.0045");
     assert_eq!(earlier_fills(&s, Qty(6), &bad), 0, "finer than a lot");
+    // Found by the binance fuzz target: a negative origQty made more filled earlier
+    // than the whole order.
+    bad["origQty"] = json!("-0.011");
+    assert_eq!(earlier_fills(&s, Qty(6), &bad), 0, "a negative order");
+    bad["origQty"] = json!("0");
+    assert_eq!(earlier_fills(&s, Qty(6), &bad), 0, "an order of nothing");
 }
 
 /// After a restart (or a stream gap) a status or open-orders answer seeds what the order
