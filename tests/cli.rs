@@ -13,6 +13,26 @@ fn execd() -> Command {
     Command::new(env!("CARGO_BIN_EXE_execd"))
 }
 
+/// Waits for `child` to exit within `limit`; kills it and fails the test otherwise.
+fn wait_within(
+    child: &mut std::process::Child,
+    limit: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not stop within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The demo summary without the lines that carry wall-clock timings.
 fn demo(orders: u64, seed: u64) -> String {
     let out = execd()
@@ -72,17 +92,11 @@ fn run_stops_cleanly_on_sigterm_and_sigint() {
             .status()
             .unwrap();
         assert!(ok.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("execd run did not stop within 10 s of SIG{sig}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = wait_within(
+            &mut child,
+            Duration::from_secs(10),
+            &format!("execd run after SIG{sig}"),
+        );
         let mut err = String::new();
         child
             .stderr
@@ -562,18 +576,11 @@ fn run_on_a_journal_that_cannot_grow_refuses_commands_and_says_so() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("execd run");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("execd run did not stop within 60 s on a journal that cannot grow");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_within(
+        &mut child,
+        Duration::from_secs(60),
+        "execd run on a journal that cannot grow",
+    );
     let mut err = String::new();
     child
         .stderr
